@@ -1,0 +1,216 @@
+// Package transports defines the one interface every ipcbench IPC mechanism
+// implements, after Go's net package and libp2p's transport interface.
+//
+// A Transport makes a Listener in the measuring (bench) process and dials it
+// from the peer process. The Listener reports an Endpoint: a serialisable
+// (transport name, address, options) triple plus the files the peer must
+// inherit (pipes, a shared-memory descriptor) through exec.Cmd.ExtraFiles.
+// Every connection is a net.Conn with working deadlines whose errors are
+// *net.OpError values, so that on every transport
+//
+//	errors.Is(err, os.ErrDeadlineExceeded) // a deadline passed
+//	errors.Is(err, net.ErrClosed)          // the local side was closed
+//	errors.Is(err, io.EOF)                 // the peer closed after its last byte
+//	errors.Is(err, ErrPeerGone)            // the peer died without closing (where detectable)
+//
+// hold. Capabilities that only some transports have (CloseWrite, zero-copy
+// buffers, effective options) are small optional interfaces found by type
+// assertion; no transport fakes a method it cannot honour.
+//
+// The implementations live one per package below this one (tcplocal,
+// tcppublic, unix, pipe, shmlock); package transports/all lists them.
+package transports
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"sort"
+	"strings"
+)
+
+// Transport is one IPC mechanism.
+//
+// Implementations are safe for concurrent use and hold no state between
+// calls: all state lives in Listeners and connections.
+type Transport interface {
+	// Name is the stable, user-facing name ("tcp-localhost", "unix", ...),
+	// used in flags, raw records and benchmark names.
+	Name() string
+
+	// Listen prepares to accept connections. It fails with an error wrapping
+	// ErrUnavailable when the mechanism cannot run on this machine (no
+	// non-loopback interface, no permission), so callers can report the
+	// transport as skipped rather than failed.
+	Listen(ctx context.Context, cfg Config) (Listener, error)
+
+	// Dial connects to the endpoint a Listener reported, normally from the
+	// peer process. ep.Files, where the transport uses them, are the files
+	// the peer inherited (or, in-process, the Listener's own). Dial never
+	// takes ownership of ep.Files: it duplicates the descriptors it keeps,
+	// so the caller may close ep.Files as soon as Dial returns.
+	// For transports that prepare channels in advance (Config.Conns), Dial
+	// uses channel ep.Index. Cancelling ctx aborts a dial still in progress.
+	Dial(ctx context.Context, ep Endpoint) (net.Conn, error)
+}
+
+// Listener is a net.Listener that also reports the Endpoint a peer needs to
+// dial it.
+//
+// Close stops Accept (which then returns an error wrapping net.ErrClosed)
+// and removes everything the listener created on the file system: socket
+// files, private directories, shared-memory files. Connections already
+// accepted stay open and are closed by their owner.
+type Listener interface {
+	net.Listener
+
+	// Endpoint returns what a peer needs to dial this listener. The files in
+	// it stay owned by the Listener: the caller hands them to the peer (for
+	// example through exec.Cmd.ExtraFiles) but does not close them.
+	Endpoint() Endpoint
+}
+
+// Config tunes a Listener. The zero value is usable: every field has a
+// documented default.
+type Config struct {
+	// Address selects where to listen, with a per-transport meaning:
+	// tcp-public takes an interface name ("eth0") or an IP address, and
+	// picks the first up, non-loopback interface when empty; unix takes a
+	// directory in which a private subdirectory is made (default
+	// os.TempDir()); shm-lock takes a directory for the mapping file when
+	// memfd is unavailable (default /dev/shm). Others ignore it.
+	Address string
+
+	// Conns is the number of connections a listener must prepare in advance
+	// for transports whose channels are created before the peer starts
+	// (pipe, shm-lock). Zero means 1. Socket transports accept any number
+	// and ignore it.
+	Conns int
+
+	// BufferSize, when positive, asks for kernel or ring buffers of this many
+	// bytes per direction: SO_SNDBUF/SO_RCVBUF for sockets, F_SETPIPE_SZ for
+	// pipes, the ring capacity for shared memory. The kernel may round it;
+	// the effective value is reported through OptionReporter. Zero keeps the
+	// system default. A very small value forces partial reads and writes.
+	BufferSize int
+
+	// Options holds transport-specific variant settings as key=value pairs
+	// (for example "nodelay": "false"). Unknown keys are an error wrapping
+	// ErrBadOption. The options travel in the Endpoint, so both ends apply
+	// them.
+	Options map[string]string
+}
+
+// ConnCount returns c.Conns, or 1 when it is not positive.
+func (c Config) ConnCount() int {
+	if c.Conns <= 0 {
+		return 1
+	}
+	return c.Conns
+}
+
+// Endpoint is what a peer needs to dial a Listener.
+//
+// Transport, Address, BufferSize and Options serialise to JSON; Files do not
+// (they travel as inherited descriptors) and are replaced by their count.
+type Endpoint struct {
+	// Transport is the Transport's Name.
+	Transport string `json:"transport"`
+	// Address is the transport-specific address ("127.0.0.1:40000", a socket
+	// path, or empty for pipe and shm-lock, which use Files).
+	Address string `json:"address,omitempty"`
+	// BufferSize repeats Config.BufferSize so the dialing side applies it too.
+	BufferSize int `json:"buffer_size,omitempty"`
+	// Options repeats Config.Options so the dialing side applies them too.
+	Options map[string]string `json:"options,omitempty"`
+	// Index selects which prepared channel Dial uses, for transports that
+	// prepare Config.Conns channels before the peer starts (pipe,
+	// shm-lock); 0 <= Index < Conns. Socket transports ignore it.
+	Index int `json:"index,omitempty"`
+	// NumFiles is len(Files) when serialised; on the receiving side it says
+	// how many inherited files belong to this endpoint.
+	NumFiles int `json:"files,omitempty"`
+	// Files are descriptors the peer inherits, in the transport's own order.
+	Files []*os.File `json:"-"`
+}
+
+// OptionReporter is implemented by connections (and listeners) that can say
+// which settings are actually in effect, read back from the kernel where
+// possible: "nodelay=true", "sndbuf=8192", "multipath=false",
+// "ring_bytes=65536", ... Benchmarks record these beside every result.
+type OptionReporter interface {
+	EffectiveOptions() map[string]string
+}
+
+// CloseWriter is implemented by connections that can shut down their
+// sending direction alone; the peer then reads io.EOF after the last byte
+// while the reverse direction keeps working.
+type CloseWriter interface {
+	CloseWrite() error
+}
+
+// Sentinel errors. Transports wrap them (inside *net.OpError where the error
+// comes from a connection) so callers test them with errors.Is.
+var (
+	// ErrUnavailable means the transport cannot run on this machine or with
+	// this configuration; the message says why. Runners report it as
+	// "skipped", not as a failure.
+	ErrUnavailable = errors.New("transport unavailable")
+	// ErrUnknownTransport means no transport has the requested name.
+	ErrUnknownTransport = errors.New("unknown transport")
+	// ErrBadOption means an option key or value is not understood.
+	ErrBadOption = errors.New("bad transport option")
+	// ErrBadEndpoint means an Endpoint is malformed or does not belong to
+	// the transport it was given to (wrong name, missing files, bad address).
+	ErrBadEndpoint = errors.New("bad endpoint")
+	// ErrPeerGone means the other process died or vanished without closing
+	// the connection in an orderly way.
+	ErrPeerGone = errors.New("peer gone")
+	// ErrCorrupt means shared state (a shared-memory header or ring index)
+	// holds values that break the transport's invariants; nothing was read
+	// or written outside the mapping.
+	ErrCorrupt = errors.New("corrupt shared state")
+)
+
+// CheckOptions returns an error wrapping ErrBadOption when opts has a key not
+// in allowed. Transports call it from Listen and Dial.
+func CheckOptions(transport string, opts map[string]string, allowed ...string) error {
+	var bad []string
+	for k := range opts {
+		ok := false
+		for _, a := range allowed {
+			if k == a {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			bad = append(bad, k)
+		}
+	}
+	if len(bad) == 0 {
+		return nil
+	}
+	sort.Strings(bad)
+	known := "none"
+	if len(allowed) > 0 {
+		known = strings.Join(allowed, ", ")
+	}
+	return &OptionError{Transport: transport, Keys: bad, Known: known}
+}
+
+// OptionError reports option keys a transport does not understand.
+type OptionError struct {
+	Transport string
+	Keys      []string
+	Known     string
+}
+
+// Error implements error.
+func (e *OptionError) Error() string {
+	return e.Transport + ": unknown option " + strings.Join(e.Keys, ", ") + " (known: " + e.Known + ")"
+}
+
+// Unwrap makes errors.Is(err, ErrBadOption) hold.
+func (e *OptionError) Unwrap() error { return ErrBadOption }
