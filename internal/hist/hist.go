@@ -1,0 +1,279 @@
+// Package hist records latency distributions in nanoseconds.
+//
+// A Histogram is a thin wrapper over github.com/HdrHistogram/hdrhistogram-go:
+// an HdrHistogram tracking 1 ns to 100 s (Lowest..Highest) with 3
+// significant decimal digits, so every recorded value is kept to within 0.1%
+// of its true value, nothing is dropped, and histograms recorded separately
+// (one per connection, one per interval) merge without loss of accuracy.
+// Encode and Decode carry a histogram in raw records as the standard
+// HdrHistogram V2 compressed encoding in base64 text, which other
+// HdrHistogram implementations read too.
+package hist
+
+import (
+	"bytes"
+	"compress/zlib"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+)
+
+// Range and precision of every Histogram.
+const (
+	// Lowest is the smallest value tracked, in ns; smaller values are
+	// recorded as Lowest.
+	Lowest int64 = 1
+	// Highest is the largest value tracked, in ns (100 s); larger values are
+	// recorded as Highest and counted by Saturated.
+	Highest int64 = 100_000_000_000
+	// SignificantFigures is the number of significant decimal digits kept
+	// for every value.
+	SignificantFigures = 3
+	// MaxEncodedLen bounds the length of the text Decode accepts.
+	MaxEncodedLen = 16 << 20
+)
+
+// ErrCorrupt means an encoded histogram cannot be decoded: not base64, not
+// an HdrHistogram V2 compressed encoding, damaged, or made with a range or
+// precision other than this package's.
+var ErrCorrupt = errors.New("hist: corrupt histogram encoding")
+
+// Histogram is a latency histogram in nanoseconds. The zero value is an
+// empty histogram ready to use; New returns the same thing.
+//
+// A Histogram is not safe for concurrent use: record into one histogram per
+// goroutine and Merge them afterwards. It must not be copied after first use.
+type Histogram struct {
+	h         *hdrhistogram.Histogram
+	saturated int64
+}
+
+// newHdr returns an empty histogram with this package's range and precision.
+func newHdr() *hdrhistogram.Histogram {
+	return hdrhistogram.New(Lowest, Highest, SignificantFigures)
+}
+
+// New returns an empty histogram tracking 1 ns .. 100 s with 3 significant
+// figures.
+func New() *Histogram {
+	return &Histogram{h: newHdr()}
+}
+
+// hdr returns the underlying histogram, creating it for a zero Histogram.
+func (h *Histogram) hdr() *hdrhistogram.Histogram {
+	if h.h == nil {
+		h.h = newHdr()
+	}
+	return h.h
+}
+
+// Record adds one value in ns. Values below Lowest are recorded as Lowest;
+// values above Highest are recorded as Highest and counted by Saturated. It
+// does not allocate.
+func (h *Histogram) Record(ns int64) {
+	if ns < Lowest {
+		ns = Lowest
+	} else if ns > Highest {
+		ns = Highest
+		h.saturated++
+	}
+	// In range by construction, so RecordValue cannot fail.
+	_ = h.hdr().RecordValue(ns)
+}
+
+// Saturated returns how many recorded values were above Highest and clamped
+// to it. For a histogram from Decode, which does not carry this count, it is
+// the number of values equivalent to Highest (within its 0.1% bucket), a
+// bound on the true count.
+func (h *Histogram) Saturated() int64 {
+	return h.saturated
+}
+
+// Merge adds every value recorded in o to h; o is unchanged. A nil o adds
+// nothing.
+func (h *Histogram) Merge(o *Histogram) {
+	if o == nil || o.h == nil {
+		return
+	}
+	// Both histograms have the same range: nothing can be dropped.
+	h.hdr().Merge(o.h)
+	h.saturated += o.saturated
+}
+
+// Count returns the number of recorded values.
+func (h *Histogram) Count() int64 {
+	if h.h == nil {
+		return 0
+	}
+	return h.h.TotalCount()
+}
+
+// Min returns the smallest recorded value (to within 0.1%), or 0 when the
+// histogram is empty.
+func (h *Histogram) Min() int64 {
+	if h.Count() == 0 {
+		return 0
+	}
+	return h.h.Min()
+}
+
+// Max returns the largest recorded value (to within 0.1%, at most Highest),
+// or 0 when the histogram is empty.
+func (h *Histogram) Max() int64 {
+	if h.Count() == 0 {
+		return 0
+	}
+	return min(h.h.Max(), Highest)
+}
+
+// Mean returns the mean of the recorded values (each taken at the middle of
+// its 0.1% bucket), or 0 when the histogram is empty. Report it beside the
+// quantiles, never instead of them.
+func (h *Histogram) Mean() float64 {
+	if h.Count() == 0 {
+		return 0
+	}
+	return h.h.Mean()
+}
+
+// Quantile returns the value at quantile q in [0,1] (0.5 is the median,
+// 0.999 the 99.9th percentile): the smallest recorded value (to within 0.1%)
+// that at least q of all values are less than or equal to. q outside [0,1]
+// is clamped to it and NaN is read as 0. An empty histogram returns 0.
+func (h *Histogram) Quantile(q float64) int64 {
+	if h.Count() == 0 {
+		return 0
+	}
+	switch {
+	case math.IsNaN(q) || q < 0:
+		q = 0
+	case q > 1:
+		q = 1
+	}
+	return min(h.h.ValueAtQuantile(q*100), Highest)
+}
+
+// Reset empties the histogram, keeping its memory for reuse.
+func (h *Histogram) Reset() {
+	if h.h != nil {
+		h.h.Reset()
+	}
+	h.saturated = 0
+}
+
+// Encode returns the histogram in HdrHistogram's V2 compressed encoding as
+// base64 text, the form raw records store. Decode reverses it.
+func (h *Histogram) Encode() (string, error) {
+	b, err := h.hdr().Encode(hdrhistogram.V2CompressedEncodingCookieBase)
+	if err != nil {
+		return "", fmt.Errorf("hist: encode: %w", err)
+	}
+	return string(b), nil
+}
+
+// Decode parses text made by Encode. Malformed input, including an
+// encoding with another range or precision, returns an error wrapping
+// ErrCorrupt; Decode never panics and allocates no more than a Histogram
+// of this package's range needs.
+func Decode(s string) (h *Histogram, err error) {
+	if len(s) > MaxEncodedLen {
+		return nil, fmt.Errorf("%w: %d bytes of text exceeds the limit of %d", ErrCorrupt, len(s), MaxEncodedLen)
+	}
+	if err := checkGeometry(s); err != nil {
+		return nil, err
+	}
+	defer func() {
+		// hdrhistogram-go hardens its decoder against malformed input;
+		// this guards against a case it missed.
+		if r := recover(); r != nil {
+			h, err = nil, fmt.Errorf("%w: decoder failed: %v", ErrCorrupt, r)
+		}
+	}()
+	d, err := hdrhistogram.Decode([]byte(s))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
+	}
+	h = &Histogram{h: d}
+	for _, b := range d.Distribution() {
+		if b.To >= Highest {
+			h.saturated += b.Count
+		}
+	}
+	return h, nil
+}
+
+// V2 compressed encoding layout (HdrHistogram's spec): a big-endian int32
+// cookie and an int32 length of the zlib stream that follows; the inflated
+// stream starts with a 40-byte header: cookie, payload length, normalizing
+// index offset, significant digits (int32 each), lowest and highest
+// trackable values (int64 each), and a float64 conversion ratio.
+const (
+	outerHeaderLen  = 8
+	innerHeaderLen  = 40
+	offSigFigs      = 12
+	offLowest       = 16
+	offHighest      = 24
+	v2CompressedTag = 0x1c849304
+)
+
+// checkGeometry reads the header of the encoding in s and rejects a range
+// or precision other than this package's, before the decoder allocates
+// counts for it.
+func checkGeometry(s string) error {
+	raw, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		return fmt.Errorf("%w: not base64: %w", ErrCorrupt, err)
+	}
+	if len(raw) < outerHeaderLen {
+		return fmt.Errorf("%w: %d bytes is shorter than the %d-byte header", ErrCorrupt, len(raw), outerHeaderLen)
+	}
+	if cookie := binary.BigEndian.Uint32(raw) &^ 0xf0; cookie != v2CompressedTag {
+		return fmt.Errorf("%w: cookie %#x is not the V2 compressed encoding", ErrCorrupt, cookie)
+	}
+	z, err := zlib.NewReader(bytes.NewReader(raw[outerHeaderLen:]))
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrCorrupt, err)
+	}
+	defer z.Close()
+	var hdr [innerHeaderLen]byte
+	if _, err := io.ReadFull(z, hdr[:]); err != nil {
+		return fmt.Errorf("%w: reading the histogram header: %w", ErrCorrupt, err)
+	}
+	sig := int32(binary.BigEndian.Uint32(hdr[offSigFigs:]))
+	lo := int64(binary.BigEndian.Uint64(hdr[offLowest:]))
+	hi := int64(binary.BigEndian.Uint64(hdr[offHighest:]))
+	if sig != SignificantFigures || lo > Lowest || hi != Highest {
+		return fmt.Errorf("%w: histogram of range %d..%d with %d significant figures, want %d..%d with %d",
+			ErrCorrupt, lo, hi, sig, Lowest, Highest, SignificantFigures)
+	}
+	return nil
+}
+
+// Point is one point of a cumulative distribution: Quantile (in [0,1]) of
+// all values are less than or equal to Value (ns).
+type Point struct {
+	Quantile float64
+	Value    int64
+}
+
+// CDF returns the cumulative distribution of the recorded values, for
+// plotting: points in increasing order of Quantile and Value, denser
+// towards the tail (HdrHistogram's percentile iteration, halving the
+// distance to 100% at each step), ending with Quantile 1 at Max. An empty
+// histogram returns nil.
+func (h *Histogram) CDF() []Point {
+	if h.Count() == 0 {
+		return nil
+	}
+	bs := h.h.CumulativeDistribution()
+	pts := make([]Point, 0, len(bs))
+	for _, b := range bs {
+		pts = append(pts, Point{Quantile: b.Quantile / 100, Value: min(b.ValueAt, Highest)})
+	}
+	return pts
+}

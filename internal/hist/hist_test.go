@@ -1,0 +1,324 @@
+package hist
+
+import (
+	"encoding/base64"
+	"errors"
+	"math"
+	"strings"
+	"testing"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+)
+
+// within reports whether got is within 0.1% (3 significant figures) of want.
+func within(got, want int64) bool {
+	return math.Abs(float64(got-want)) <= math.Max(1, 0.001*float64(want))
+}
+
+// record returns a histogram holding vals.
+func record(tb testing.TB, vals ...int64) *Histogram {
+	tb.Helper()
+	h := New()
+	for _, v := range vals {
+		h.Record(v)
+	}
+	return h
+}
+
+func TestEmpty(t *testing.T) {
+	for name, h := range map[string]*Histogram{"New": New(), "zero value": {}} {
+		t.Run(name, func(t *testing.T) {
+			if h.Count() != 0 || h.Min() != 0 || h.Max() != 0 || h.Mean() != 0 || h.Quantile(0.5) != 0 || h.Saturated() != 0 {
+				t.Errorf("empty histogram: count %d min %d max %d mean %v p50 %d sat %d",
+					h.Count(), h.Min(), h.Max(), h.Mean(), h.Quantile(0.5), h.Saturated())
+			}
+			if h.CDF() != nil {
+				t.Error("CDF of an empty histogram is not nil")
+			}
+			s, err := h.Encode()
+			if err != nil {
+				t.Fatal(err)
+			}
+			d, err := Decode(s)
+			if err != nil || d.Count() != 0 {
+				t.Fatalf("decode of empty: %v, count %d", err, d.Count())
+			}
+		})
+	}
+}
+
+func TestZeroValueRecords(t *testing.T) {
+	var h Histogram
+	h.Record(1500)
+	if h.Count() != 1 || !within(h.Max(), 1500) {
+		t.Errorf("zero-value histogram: count %d max %d", h.Count(), h.Max())
+	}
+}
+
+func TestQuantiles(t *testing.T) {
+	// 1..10000 µs in ns: quantile q is about q*10000 µs.
+	h := New()
+	for i := int64(1); i <= 10000; i++ {
+		h.Record(i * 1000)
+	}
+	tests := []struct {
+		q    float64
+		want int64
+	}{
+		{0, 1000},
+		{0.5, 5_000_000},
+		{0.9, 9_000_000},
+		{0.99, 9_900_000},
+		{0.999, 9_990_000},
+		{1, 10_000_000},
+		{-1, 1000},
+		{2, 10_000_000},
+		{math.NaN(), 1000},
+	}
+	for _, tt := range tests {
+		if got := h.Quantile(tt.q); !within(got, tt.want) {
+			t.Errorf("Quantile(%v) = %d, want %d ±0.1%%", tt.q, got, tt.want)
+		}
+	}
+	if h.Count() != 10000 {
+		t.Errorf("Count = %d", h.Count())
+	}
+	if !within(h.Min(), 1000) || !within(h.Max(), 10_000_000) {
+		t.Errorf("Min, Max = %d, %d", h.Min(), h.Max())
+	}
+	if m := h.Mean(); math.Abs(m-5_000_500) > 5_000 {
+		t.Errorf("Mean = %v, want about 5000500", m)
+	}
+}
+
+func TestClamp(t *testing.T) {
+	tests := []struct {
+		name    string
+		vals    []int64
+		wantMin int64
+		wantMax int64
+		wantSat int64
+	}{
+		{"zero", []int64{0}, 1, 1, 0},
+		{"negative", []int64{-50, 7}, 1, 7, 0},
+		{"at highest", []int64{Highest}, Highest - Highest/1000, Highest, 0},
+		{"above highest", []int64{5, Highest + 1, math.MaxInt64}, 5, Highest, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := record(t, tt.vals...)
+			if h.Count() != int64(len(tt.vals)) {
+				t.Fatalf("Count = %d, want %d", h.Count(), len(tt.vals))
+			}
+			if !within(h.Min(), tt.wantMin) || h.Max() > Highest || !within(h.Max(), tt.wantMax) {
+				t.Errorf("Min, Max = %d, %d; want %d, %d", h.Min(), h.Max(), tt.wantMin, tt.wantMax)
+			}
+			if h.Saturated() != tt.wantSat {
+				t.Errorf("Saturated = %d, want %d", h.Saturated(), tt.wantSat)
+			}
+			if q := h.Quantile(1); q > Highest {
+				t.Errorf("Quantile(1) = %d above Highest", q)
+			}
+		})
+	}
+}
+
+func TestMerge(t *testing.T) {
+	a := record(t, 100, 200, 300, Highest*2)
+	b := record(t, 400, 500, Highest*3)
+	all := record(t, 100, 200, 300, Highest*2, 400, 500, Highest*3)
+	a.Merge(b)
+	a.Merge(nil)
+	a.Merge(&Histogram{})
+	if a.Count() != all.Count() || a.Saturated() != 2 {
+		t.Fatalf("merged Count, Saturated = %d, %d; want %d, 2", a.Count(), a.Saturated(), all.Count())
+	}
+	for _, q := range []float64{0, 0.25, 0.5, 0.75, 0.99, 1} {
+		if a.Quantile(q) != all.Quantile(q) {
+			t.Errorf("Quantile(%v): merged %d, recorded together %d", q, a.Quantile(q), all.Quantile(q))
+		}
+	}
+	if b.Count() != 3 {
+		t.Errorf("Merge changed its argument: count %d", b.Count())
+	}
+	var z Histogram
+	z.Merge(b)
+	if z.Count() != 3 || z.Saturated() != 1 {
+		t.Errorf("merge into zero value: count %d sat %d", z.Count(), z.Saturated())
+	}
+}
+
+func TestReset(t *testing.T) {
+	h := record(t, 1, 2, Highest+5)
+	h.Reset()
+	if h.Count() != 0 || h.Saturated() != 0 || h.Max() != 0 {
+		t.Errorf("after Reset: count %d sat %d max %d", h.Count(), h.Saturated(), h.Max())
+	}
+	h.Record(42)
+	if h.Count() != 1 || h.Max() != 42 {
+		t.Errorf("record after Reset: count %d max %d", h.Count(), h.Max())
+	}
+}
+
+func TestEncodeDecode(t *testing.T) {
+	tests := []struct {
+		name string
+		vals []int64
+		sat  int64
+	}{
+		{"one", []int64{12345}, 0},
+		{"spread", []int64{1, 10, 100, 1000, 10_000, 1_000_000, 1_000_000_000}, 0},
+		{"saturated", []int64{50, Highest + 1, Highest + 2}, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := record(t, tt.vals...)
+			s, err := h.Encode()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := base64.StdEncoding.DecodeString(s); err != nil {
+				t.Fatalf("Encode is not base64: %v", err)
+			}
+			d, err := Decode(s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d.Count() != h.Count() || d.Min() != h.Min() || d.Max() != h.Max() || d.Mean() != h.Mean() {
+				t.Errorf("decoded count/min/max/mean %d/%d/%d/%v, want %d/%d/%d/%v",
+					d.Count(), d.Min(), d.Max(), d.Mean(), h.Count(), h.Min(), h.Max(), h.Mean())
+			}
+			for _, q := range []float64{0.5, 0.9, 0.99, 0.999} {
+				if d.Quantile(q) != h.Quantile(q) {
+					t.Errorf("Quantile(%v) = %d after decoding, %d before", q, d.Quantile(q), h.Quantile(q))
+				}
+			}
+			if d.Saturated() != tt.sat {
+				t.Errorf("decoded Saturated = %d, want %d", d.Saturated(), tt.sat)
+			}
+			// A decoded histogram merges and records like any other.
+			d.Merge(h)
+			d.Record(7)
+			if d.Count() != 2*h.Count()+1 {
+				t.Errorf("decoded histogram count after merge = %d", d.Count())
+			}
+		})
+	}
+}
+
+func TestDecodeErrors(t *testing.T) {
+	good, err := record(t, 1, 2, 3, 1000).Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := base64.StdEncoding.DecodeString(good)
+	flip := append([]byte(nil), raw...)
+	flip[len(flip)-3] ^= 0xff
+	other, err := hdrhistogram.New(1, 1_000_000, 2).Encode(hdrhistogram.V2CompressedEncodingCookieBase)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wide, err := hdrhistogram.New(1, 1_000_000_000_000, 3).Encode(hdrhistogram.V2CompressedEncodingCookieBase)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		in   string
+	}{
+		{"empty", ""},
+		{"not base64", "!!!not base64!!!"},
+		{"too short", base64.StdEncoding.EncodeToString([]byte{1, 2, 3})},
+		{"bad cookie", base64.StdEncoding.EncodeToString(append([]byte{0, 0, 0, 1}, raw[4:]...))},
+		{"not zlib", base64.StdEncoding.EncodeToString(append(append([]byte(nil), raw[:8]...), "garbage garbage"...))},
+		{"truncated", base64.StdEncoding.EncodeToString(raw[:len(raw)-6])},
+		{"flipped checksum byte", base64.StdEncoding.EncodeToString(flip)},
+		{"other precision", string(other)},
+		{"other range", string(wide)},
+		{"too long", strings.Repeat("A", MaxEncodedLen+4)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h, err := Decode(tt.in)
+			if !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("Decode = %v, %v; want ErrCorrupt", h, err)
+			}
+			if h != nil {
+				t.Fatal("Decode returned a histogram with an error")
+			}
+		})
+	}
+}
+
+func TestCDF(t *testing.T) {
+	h := New()
+	for i := int64(1); i <= 1000; i++ {
+		h.Record(i * 100)
+	}
+	h.Record(Highest + 1)
+	pts := h.CDF()
+	if len(pts) < 10 {
+		t.Fatalf("CDF has %d points", len(pts))
+	}
+	for i := 1; i < len(pts); i++ {
+		if pts[i].Quantile < pts[i-1].Quantile || pts[i].Value < pts[i-1].Value {
+			t.Fatalf("CDF not monotonic at %d: %+v then %+v", i, pts[i-1], pts[i])
+		}
+	}
+	last := pts[len(pts)-1]
+	if last.Quantile != 1 || last.Value != h.Max() || last.Value != Highest {
+		t.Errorf("last CDF point %+v, want quantile 1 at Max %d", last, h.Max())
+	}
+	if pts[0].Quantile < 0 || !within(pts[0].Value, 100) {
+		t.Errorf("first CDF point %+v", pts[0])
+	}
+}
+
+func TestRecordZeroAllocs(t *testing.T) {
+	h := New()
+	v := int64(0)
+	if a := testing.AllocsPerRun(1000, func() {
+		v += 977
+		h.Record(v)
+		h.Record(-1)
+		h.Record(Highest * 2)
+	}); a != 0 {
+		t.Errorf("Record: %v allocations", a)
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	for _, vals := range [][]int64{nil, {1}, {5, 500, 50_000, Highest + 1}} {
+		h := New()
+		for _, v := range vals {
+			h.Record(v)
+		}
+		s, err := h.Encode()
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(s)
+		f.Add(s[:len(s)/2])
+	}
+	f.Add("HISTFAAAACR42pJpmSzMwMDAyAABzFCaEUoz2X+AsQEBAAD//1YWBGQ=")
+	f.Fuzz(func(t *testing.T, s string) {
+		h, err := Decode(s)
+		if err != nil {
+			if !errors.Is(err, ErrCorrupt) || h != nil {
+				t.Fatalf("Decode error %v (histogram %v), want ErrCorrupt and nil", err, h)
+			}
+			return
+		}
+		if h.Max() > Highest || h.Quantile(1) > Highest || h.Saturated() > h.Count() {
+			t.Fatalf("decoded histogram out of range: max %d sat %d count %d", h.Max(), h.Saturated(), h.Count())
+		}
+		s2, err := h.Encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		h2, err := Decode(s2)
+		if err != nil || h2.Count() != h.Count() || h2.Max() != h.Max() {
+			t.Fatalf("re-decode: %v, count %d vs %d", err, h2.Count(), h.Count())
+		}
+	})
+}
