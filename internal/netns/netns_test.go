@@ -1,0 +1,236 @@
+package netns
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// helperEnv selects what the re-executed test binary does instead of
+// running the tests: see helper.
+const helperEnv = "IPCBENCH_NETNS_TEST_HELPER"
+
+func TestMain(m *testing.M) {
+	if mode := os.Getenv(helperEnv); mode != "" {
+		if !Inside() {
+			fmt.Fprintln(os.Stderr, "netns helper: re-executed but Inside() is false")
+			os.Exit(9)
+		}
+		os.Exit(helper(mode))
+	}
+	os.Exit(m.Run())
+}
+
+// helper runs inside the namespace and returns the exit code the parent
+// test checks; it explains failures on stderr.
+func helper(mode string) int {
+	switch mode {
+	case "setup":
+		if err := checkSetup(); err != nil {
+			fmt.Fprintln(os.Stderr, "netns helper:", err)
+			return 1
+		}
+		return 0
+	case "exit":
+		return 3
+	case "signal":
+		sigs := make(chan os.Signal, 1)
+		signal.Notify(sigs, syscall.SIGTERM)
+		if err := os.WriteFile(os.Getenv("IPCBENCH_NETNS_TEST_READY"), nil, 0o600); err != nil {
+			fmt.Fprintln(os.Stderr, "netns helper:", err)
+			return 1
+		}
+		select {
+		case <-sigs:
+			return 7
+		case <-time.After(20 * time.Second):
+			fmt.Fprintln(os.Stderr, "netns helper: no SIGTERM forwarded")
+			return 1
+		}
+	}
+	fmt.Fprintln(os.Stderr, "netns helper: unknown mode", mode)
+	return 2
+}
+
+// checkSetup runs Setup twice (it must be idempotent), then checks the
+// links, their addresses, and that TCP crosses from one end to the other.
+func checkSetup() error {
+	if HasHermeticNetwork() {
+		return errors.New("veth pair present before Setup: namespace not fresh")
+	}
+	for i := range 2 {
+		if err := Setup(); err != nil {
+			return fmt.Errorf("Setup #%d: %w", i+1, err)
+		}
+	}
+	if !HasHermeticNetwork() {
+		return errors.New("HasHermeticNetwork false after Setup")
+	}
+	lo, err := net.InterfaceByName("lo")
+	if err != nil || lo.Flags&net.FlagUp == 0 {
+		return fmt.Errorf("lo not up: %v %v", lo, err)
+	}
+	for _, l := range []struct{ name, cidr string }{{Link0, Cidr0}, {Link1, Cidr1}} {
+		ifc, err := net.InterfaceByName(l.name)
+		if err != nil {
+			return fmt.Errorf("interface %s: %w", l.name, err)
+		}
+		if ifc.Flags&net.FlagUp == 0 {
+			return fmt.Errorf("interface %s is down", l.name)
+		}
+		addrs, err := ifc.Addrs()
+		if err != nil {
+			return fmt.Errorf("addresses of %s: %w", l.name, err)
+		}
+		var got []string
+		for _, a := range addrs {
+			got = append(got, a.String())
+		}
+		if !slices.Contains(got, l.cidr) {
+			return fmt.Errorf("interface %s has %v, want %s", l.name, got, l.cidr)
+		}
+	}
+	ln, err := net.Listen("tcp", netip.AddrPortFrom(netip.MustParseAddr(Addr0), 0).String())
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", Addr0, err)
+	}
+	defer ln.Close()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(Addr1)}, Timeout: 10 * time.Second}
+	c, err := d.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		return fmt.Errorf("dial %s from %s: %w", ln.Addr(), Addr1, err)
+	}
+	return c.Close()
+}
+
+// reexec runs this test binary again inside a namespace in helper mode and
+// returns its exit code, skipping the test when namespaces are unsupported.
+func reexec(t *testing.T, mode string) int {
+	t.Helper()
+	if Inside() {
+		t.Skip("already inside a private network namespace")
+	}
+	t.Setenv(helperEnv, mode)
+	code, err := Reexec("-test.run=^$")
+	if errors.Is(err, ErrUnsupported) {
+		t.Skipf("cannot make a network namespace here: %v", err)
+	}
+	if err != nil {
+		t.Fatalf("Reexec: %v", err)
+	}
+	return code
+}
+
+func TestReexec(t *testing.T) {
+	tests := []struct {
+		mode string
+		want int
+	}{
+		{"setup", 0},
+		{"exit", 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.mode, func(t *testing.T) {
+			if got := reexec(t, tt.mode); got != tt.want {
+				t.Fatalf("child exit code %d, want %d (see its stderr above)", got, tt.want)
+			}
+		})
+	}
+	// The child's veth pair lives and dies with its namespace.
+	if _, err := net.InterfaceByName(Link0); err == nil && !Inside() {
+		t.Errorf("%s exists outside the private namespace", Link0)
+	}
+}
+
+func TestReexecForwardsSignals(t *testing.T) {
+	ready := filepath.Join(t.TempDir(), "ready")
+	t.Setenv("IPCBENCH_NETNS_TEST_READY", ready)
+	stop := make(chan struct{})
+	sent := make(chan error, 1)
+	go func() {
+		for {
+			select {
+			case <-stop:
+				sent <- nil
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+			if _, err := os.Stat(ready); err == nil {
+				// Reexec is running (the child made the file), so this
+				// process's SIGTERM is captured and forwarded.
+				sent <- syscall.Kill(os.Getpid(), syscall.SIGTERM)
+				return
+			}
+		}
+	}()
+	code := reexec(t, "signal")
+	close(stop)
+	if err := <-sent; err != nil {
+		t.Fatalf("send SIGTERM: %v", err)
+	}
+	if code != 7 {
+		t.Fatalf("child exit code %d, want 7 (it exits 7 on a forwarded SIGTERM)", code)
+	}
+}
+
+func TestInside(t *testing.T) {
+	id, err := current()
+	if err != nil {
+		t.Skipf("no /proc/self/ns/net: %v", err)
+	}
+	if os.Getenv(EnvMarker) != "" {
+		t.Skip("test runs with the marker already set")
+	}
+	tests := []struct {
+		name, marker string
+		want         bool
+	}{
+		{"no marker", "", false},
+		{"same namespace as parent", id, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv(EnvMarker, tt.marker)
+			if got := Inside(); got != tt.want {
+				t.Fatalf("Inside() = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestSetupRefusesOutside(t *testing.T) {
+	if Inside() {
+		t.Skip("inside a private namespace")
+	}
+	err := Setup()
+	if !errors.Is(err, ErrOutside) {
+		t.Fatalf("Setup outside: %v, want ErrOutside", err)
+	}
+	if HasHermeticNetwork() {
+		t.Fatal("HasHermeticNetwork true outside")
+	}
+}
+
+func TestWithMarker(t *testing.T) {
+	env := []string{"A=1", EnvMarker + "=old", "B=2", EnvMarker + "=older"}
+	got := withMarker(env, "net:[7]")
+	want := []string{"A=1", "B=2", EnvMarker + "=net:[7]"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("withMarker = %q, want %q", got, want)
+	}
+}
+
+func TestDescription(t *testing.T) {
+	const want = "private-netns (veth ipc0 10.77.0.1/24 <-> ipc1 10.77.0.2/24)"
+	if got := Description(); got != want {
+		t.Fatalf("Description() = %q, want %q", got, want)
+	}
+}

@@ -1,0 +1,223 @@
+// Package sockconn holds what the stream-socket transports (tcp-localhost,
+// tcp-public, unix) share: buffer-size socket options applied before
+// connect/listen, a net.Conn wrapper that reports the options in effect and
+// marks peer-gone errors, and option parsing.
+package sockconn
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/ipcbench/ipcbench/transports"
+	"github.com/ipcbench/ipcbench/transports/internal/connerr"
+	"golang.org/x/sys/unix"
+)
+
+// OptNoDelay is the TCP option key that sets TCP_NODELAY ("true", the
+// default, or "false").
+const OptNoDelay = "nodelay"
+
+// NoDelay parses the "nodelay" option of a TCP transport: absent means true;
+// otherwise exactly "true" or "false", else an error wrapping
+// transports.ErrBadOption.
+func NoDelay(transport string, opts map[string]string) (bool, error) {
+	v, ok := opts[OptNoDelay]
+	if !ok {
+		return true, nil
+	}
+	switch v {
+	case "true":
+		return true, nil
+	case "false":
+		return false, nil
+	}
+	return false, fmt.Errorf("%s: option %s=%q: want true or false: %w", transport, OptNoDelay, v, transports.ErrBadOption)
+}
+
+// Control returns a net.ListenConfig/net.Dialer Control function that sets
+// SO_SNDBUF and SO_RCVBUF to size before the socket listens or connects (so
+// accepted TCP sockets inherit it and the window scale fits). A size <= 0
+// leaves the system defaults and returns nil.
+func Control(size int) func(network, address string, c syscall.RawConn) error {
+	if size <= 0 {
+		return nil
+	}
+	return func(_, _ string, c syscall.RawConn) error { return SetBuffers(c, size) }
+}
+
+// SetBuffers sets SO_SNDBUF and SO_RCVBUF of the socket behind c to size.
+// The kernel doubles and clamps the value; EffectiveOptions reports the
+// result.
+func SetBuffers(c syscall.RawConn, size int) error {
+	var serr error
+	err := c.Control(func(fd uintptr) {
+		for _, o := range []struct {
+			opt  int
+			name string
+		}{{unix.SO_SNDBUF, "SO_SNDBUF"}, {unix.SO_RCVBUF, "SO_RCVBUF"}} {
+			if e := unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, o.opt, size); e != nil {
+				serr = fmt.Errorf("setsockopt %s=%d: %w", o.name, size, e)
+				return
+			}
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("socket buffers: %w", err)
+	}
+	return serr
+}
+
+// sockopts reads the options in effect on the socket behind c: sndbuf and
+// rcvbuf always, nodelay for TCP. Options that cannot be read are left out.
+func sockopts(c syscall.RawConn, tcp bool) map[string]string {
+	m := make(map[string]string, 4)
+	_ = c.Control(func(fd uintptr) {
+		if v, err := unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUF); err == nil {
+			m["sndbuf"] = strconv.Itoa(v)
+		}
+		if v, err := unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF); err == nil {
+			m["rcvbuf"] = strconv.Itoa(v)
+		}
+		if tcp {
+			if v, err := unix.GetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_NODELAY); err == nil {
+				m["nodelay"] = strconv.FormatBool(v != 0)
+			}
+		}
+	}) // a closed socket reports nothing
+	return m
+}
+
+// ListenerOptions returns the socket options in effect on a listening
+// *net.TCPListener or *net.UnixListener: sndbuf and rcvbuf (which accepted
+// TCP sockets inherit), plus multipath for TCP. Other listeners give an
+// empty map.
+func ListenerOptions(l net.Listener) map[string]string {
+	type syscaller interface {
+		SyscallConn() (syscall.RawConn, error)
+	}
+	s, ok := l.(syscaller)
+	if !ok {
+		return map[string]string{}
+	}
+	rc, err := s.SyscallConn()
+	if err != nil {
+		return map[string]string{}
+	}
+	_, tcp := l.(*net.TCPListener)
+	m := sockopts(rc, false)
+	if tcp {
+		m["multipath"] = "false" // SetMultipathTCP(false) before listen
+	}
+	return m
+}
+
+// stream is what *net.TCPConn and *net.UnixConn have in common beyond
+// net.Conn.
+type stream interface {
+	net.Conn
+	CloseWrite() error
+	SyscallConn() (syscall.RawConn, error)
+}
+
+// Conn is a stream-socket connection as the transports hand it out. It is a
+// net.Conn whose errors are those of the underlying *net.TCPConn or
+// *net.UnixConn (*net.OpError, net.ErrClosed, os.ErrDeadlineExceeded,
+// io.EOF), except that EPIPE and ECONNRESET also wrap
+// transports.ErrPeerGone. It implements transports.CloseWriter and
+// transports.OptionReporter. Only the net.Conn methods of the socket are
+// exposed, so every transport moves bytes through Read and Write alike.
+type Conn struct {
+	s   stream
+	raw syscall.RawConn
+	tcp *net.TCPConn
+}
+
+var (
+	_ net.Conn                  = (*Conn)(nil)
+	_ transports.CloseWriter    = (*Conn)(nil)
+	_ transports.OptionReporter = (*Conn)(nil)
+)
+
+// ErrNotStream means Wrap was given something other than a TCP or Unix
+// stream connection.
+var ErrNotStream = errors.New("not a TCP or Unix stream connection")
+
+// Wrap wraps a *net.TCPConn or *net.UnixConn. Anything else gives an error
+// wrapping ErrNotStream and leaves c open.
+func Wrap(c net.Conn) (*Conn, error) {
+	s, ok := c.(stream)
+	if !ok {
+		return nil, fmt.Errorf("sockconn: wrap %T: %w", c, ErrNotStream)
+	}
+	switch c.(type) {
+	case *net.TCPConn, *net.UnixConn:
+	default:
+		return nil, fmt.Errorf("sockconn: wrap %T: %w", c, ErrNotStream)
+	}
+	rc, err := s.SyscallConn()
+	if err != nil {
+		return nil, fmt.Errorf("sockconn: wrap %T: %w", c, err)
+	}
+	tcp, _ := c.(*net.TCPConn)
+	return &Conn{s: s, raw: rc, tcp: tcp}, nil
+}
+
+// Read reads like the socket's Read; see Conn for the errors.
+func (c *Conn) Read(b []byte) (int, error) {
+	n, err := c.s.Read(b)
+	if err != nil {
+		err = connerr.PeerGone(err)
+	}
+	return n, err
+}
+
+// Write writes like the socket's Write; see Conn for the errors.
+func (c *Conn) Write(b []byte) (int, error) {
+	n, err := c.s.Write(b)
+	if err != nil {
+		err = connerr.PeerGone(err)
+	}
+	return n, err
+}
+
+// Close closes the socket; a second Close returns an error wrapping
+// net.ErrClosed. Blocked Read and Write calls return net.ErrClosed.
+func (c *Conn) Close() error { return c.s.Close() }
+
+// CloseWrite shuts down the sending direction: the peer reads io.EOF after
+// the last byte while this side can still read.
+func (c *Conn) CloseWrite() error { return connerr.PeerGone(c.s.CloseWrite()) }
+
+// LocalAddr returns the socket's local address.
+func (c *Conn) LocalAddr() net.Addr { return c.s.LocalAddr() }
+
+// RemoteAddr returns the socket's peer address.
+func (c *Conn) RemoteAddr() net.Addr { return c.s.RemoteAddr() }
+
+// SetDeadline sets the read and write deadlines, as net.Conn documents.
+func (c *Conn) SetDeadline(t time.Time) error { return c.s.SetDeadline(t) }
+
+// SetReadDeadline sets the read deadline, as net.Conn documents.
+func (c *Conn) SetReadDeadline(t time.Time) error { return c.s.SetReadDeadline(t) }
+
+// SetWriteDeadline sets the write deadline, as net.Conn documents.
+func (c *Conn) SetWriteDeadline(t time.Time) error { return c.s.SetWriteDeadline(t) }
+
+// EffectiveOptions reads back from the kernel the options in effect:
+// "sndbuf" and "rcvbuf" (bytes, as the kernel reports them: Linux doubles
+// the requested value), and for TCP "nodelay" (TCP_NODELAY) and "multipath"
+// (whether the connection is Multipath TCP). Values that cannot be read (a
+// closed socket) are left out.
+func (c *Conn) EffectiveOptions() map[string]string {
+	m := sockopts(c.raw, c.tcp != nil)
+	if c.tcp != nil {
+		if mp, err := c.tcp.MultipathTCP(); err == nil {
+			m["multipath"] = strconv.FormatBool(mp)
+		}
+	}
+	return m
+}

@@ -1,0 +1,194 @@
+// Package tcpx is the one TCP transport implementation behind the
+// tcp-localhost and tcp-public packages, which differ only in the address
+// they listen on and the addresses they agree to dial.
+//
+// Both ends use plain TCP: Multipath TCP, which Go enables by default on
+// some paths, is switched off explicitly on the listener and the dialer.
+// TCP_NODELAY is set explicitly on both ends from the "nodelay" option
+// (default true). Config.BufferSize sets SO_SNDBUF and SO_RCVBUF on the
+// listening socket before listen (accepted sockets inherit them) and on the
+// dialing socket before connect. It never listens on a wildcard address.
+package tcpx
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"net"
+	"net/netip"
+
+	"github.com/ipcbench/ipcbench/transports"
+	"github.com/ipcbench/ipcbench/transports/internal/sockconn"
+)
+
+// Spec says how one TCP transport differs from another.
+type Spec struct {
+	// Name is the transport's Name.
+	Name string
+	// Resolve returns the address to listen on for Config.Address. Errors
+	// should wrap transports.ErrUnavailable when the transport cannot run
+	// here. An unspecified (wildcard) result is refused.
+	Resolve func(address string) (netip.Addr, error)
+	// CheckDial vets the address of an Endpoint before Dial connects; nil
+	// accepts every specified address. Errors should wrap
+	// transports.ErrBadEndpoint.
+	CheckDial func(netip.Addr) error
+}
+
+// New returns the TCP transport described by s.
+func New(s Spec) transports.Transport { return &transport{spec: s} }
+
+type transport struct{ spec Spec }
+
+var _ transports.Transport = (*transport)(nil)
+
+// Name returns the transport's stable name.
+func (t *transport) Name() string { return t.spec.Name }
+
+// Listen listens on Resolve(cfg.Address) with an ephemeral port.
+func (t *transport) Listen(ctx context.Context, cfg transports.Config) (transports.Listener, error) {
+	name := t.spec.Name
+	if err := transports.CheckOptions(name, cfg.Options, sockconn.OptNoDelay); err != nil {
+		return nil, err
+	}
+	nodelay, err := sockconn.NoDelay(name, cfg.Options)
+	if err != nil {
+		return nil, err
+	}
+	ip, err := t.spec.Resolve(cfg.Address)
+	if err != nil {
+		return nil, err
+	}
+	if !ip.IsValid() || ip.IsUnspecified() {
+		return nil, fmt.Errorf("%s: refusing to listen on wildcard address %v: %w", name, ip, transports.ErrUnavailable)
+	}
+	lc := net.ListenConfig{Control: sockconn.Control(cfg.BufferSize)}
+	lc.SetMultipathTCP(false)
+	addr := netip.AddrPortFrom(ip, 0).String()
+	ln, err := lc.Listen(ctx, network(ip), addr)
+	if err != nil {
+		return nil, fmt.Errorf("%s: listen on %s: %w", name, addr, err)
+	}
+	tl, ok := ln.(*net.TCPListener)
+	if !ok { // cannot happen with MPTCP off; be safe rather than panic
+		ln.Close()
+		return nil, fmt.Errorf("%s: listen on %s: got %T, not a TCP listener", name, addr, ln)
+	}
+	bufsize := max(cfg.BufferSize, 0)
+	return &listener{
+		ln:      tl,
+		nodelay: nodelay,
+		ep: transports.Endpoint{
+			Transport:  name,
+			Address:    tl.Addr().String(),
+			BufferSize: bufsize,
+			Options:    maps.Clone(cfg.Options),
+		},
+	}, nil
+}
+
+func network(ip netip.Addr) string {
+	if ip.Is4() || ip.Is4In6() {
+		return "tcp4"
+	}
+	return "tcp6"
+}
+
+// Dial connects to ep.Address with the buffer size and options in ep.
+func (t *transport) Dial(ctx context.Context, ep transports.Endpoint) (net.Conn, error) {
+	name := t.spec.Name
+	if ep.Transport != name {
+		return nil, fmt.Errorf("%s: dial: endpoint is for transport %q: %w", name, ep.Transport, transports.ErrBadEndpoint)
+	}
+	if err := transports.CheckOptions(name, ep.Options, sockconn.OptNoDelay); err != nil {
+		return nil, err
+	}
+	nodelay, err := sockconn.NoDelay(name, ep.Options)
+	if err != nil {
+		return nil, err
+	}
+	ap, err := netip.ParseAddrPort(ep.Address)
+	if err != nil {
+		return nil, fmt.Errorf("%s: dial: address %q: %w: %w", name, ep.Address, transports.ErrBadEndpoint, err)
+	}
+	if ap.Port() == 0 || ap.Addr().IsUnspecified() {
+		return nil, fmt.Errorf("%s: dial: address %q has no host or port: %w", name, ep.Address, transports.ErrBadEndpoint)
+	}
+	if t.spec.CheckDial != nil {
+		if err := t.spec.CheckDial(ap.Addr()); err != nil {
+			return nil, err
+		}
+	}
+	d := net.Dialer{Control: sockconn.Control(ep.BufferSize)}
+	d.SetMultipathTCP(false)
+	c, err := d.DialContext(ctx, network(ap.Addr()), ap.String())
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return setup(name, c, nodelay)
+}
+
+// setup sets TCP_NODELAY on a fresh connection and wraps it; on failure it
+// closes c.
+func setup(name string, c net.Conn, nodelay bool) (net.Conn, error) {
+	tc, ok := c.(*net.TCPConn)
+	if !ok {
+		c.Close()
+		return nil, fmt.Errorf("%s: got %T, not a TCP connection", name, c)
+	}
+	if err := tc.SetNoDelay(nodelay); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("%s: set TCP_NODELAY=%v: %w", name, nodelay, err)
+	}
+	w, err := sockconn.Wrap(tc)
+	if err != nil {
+		c.Close()
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return w, nil
+}
+
+// listener is a TCP transports.Listener.
+type listener struct {
+	ln      *net.TCPListener
+	nodelay bool
+	ep      transports.Endpoint
+}
+
+var (
+	_ transports.Listener       = (*listener)(nil)
+	_ transports.OptionReporter = (*listener)(nil)
+)
+
+// Accept waits for the next connection; after Close it returns an error
+// wrapping net.ErrClosed.
+func (l *listener) Accept() (net.Conn, error) {
+	c, err := l.ln.AcceptTCP()
+	if err != nil {
+		return nil, err // a *net.OpError naming the address, as net.Listener users expect
+	}
+	return setup(l.ep.Transport, c, l.nodelay)
+}
+
+// Close stops listening; accepted connections stay open.
+func (l *listener) Close() error { return l.ln.Close() }
+
+// Addr returns the listening address.
+func (l *listener) Addr() net.Addr { return l.ln.Addr() }
+
+// Endpoint returns the address and settings a peer dials with. The Options
+// map is a copy.
+func (l *listener) Endpoint() transports.Endpoint {
+	ep := l.ep
+	ep.Options = maps.Clone(l.ep.Options)
+	return ep
+}
+
+// EffectiveOptions reports the listening socket's buffers (inherited by
+// accepted connections), multipath=false, and the nodelay setting applied
+// to accepted connections.
+func (l *listener) EffectiveOptions() map[string]string {
+	m := sockconn.ListenerOptions(l.ln)
+	m["nodelay"] = fmt.Sprint(l.nodelay)
+	return m
+}

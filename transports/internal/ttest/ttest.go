@@ -1,0 +1,327 @@
+// Package ttest holds in-process test helpers shared by the tests of the
+// socket and pipe transports: connected pairs, a nettest.MakePipe, and
+// checks of behaviour every one of them promises. Cross-process tests live
+// in package transporttest.
+package ttest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/ipcbench/ipcbench/transports"
+	"golang.org/x/net/nettest"
+)
+
+// timeout bounds every blocking step of a check so a broken transport fails
+// the test instead of hanging it.
+const timeout = 10 * time.Second
+
+// pair listens with cfg, dials the endpoint (channel 0) from a goroutine and
+// accepts, then closes the listener. The caller owns both connections.
+func pair(tr transports.Transport, cfg transports.Config) (accepted, dialed net.Conn, err error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	ln, err := tr.Listen(ctx, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer ln.Close()
+	type result struct {
+		c   net.Conn
+		err error
+	}
+	dc := make(chan result, 1)
+	go func() {
+		c, err := tr.Dial(ctx, ln.Endpoint())
+		dc <- result{c, err}
+	}()
+	ac, aerr := ln.Accept()
+	d := <-dc
+	if aerr != nil || d.err != nil {
+		if ac != nil {
+			ac.Close()
+		}
+		if d.c != nil {
+			d.c.Close()
+		}
+		return nil, nil, errors.Join(aerr, d.err)
+	}
+	return ac, d.c, nil
+}
+
+// Pair returns a connected pair made with cfg (accepted side first), closed
+// at the end of the test.
+func Pair(t testing.TB, tr transports.Transport, cfg transports.Config) (accepted, dialed net.Conn) {
+	t.Helper()
+	a, d, err := pair(tr, cfg)
+	if err != nil {
+		t.Fatalf("%s: connect a pair: %v", tr.Name(), err)
+	}
+	t.Cleanup(func() { a.Close(); d.Close() })
+	return a, d
+}
+
+// MakePipe returns a nettest.MakePipe over tr with cfg.
+func MakePipe(tr transports.Transport, cfg transports.Config) nettest.MakePipe {
+	return func() (c1, c2 net.Conn, stop func(), err error) {
+		a, d, err := pair(tr, cfg)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		return a, d, func() { a.Close(); d.Close() }, nil
+	}
+}
+
+// CheckListenerClose checks that Close unblocks a pending Accept with an
+// error wrapping net.ErrClosed, that Accept after Close fails the same way,
+// and that a second Close returns an error rather than panicking.
+func CheckListenerClose(t *testing.T, tr transports.Transport, cfg transports.Config) {
+	t.Helper()
+	ln, err := tr.Listen(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("Listen: %v", err)
+	}
+	errc := make(chan error, 1)
+	go func() {
+		c, err := ln.Accept()
+		if c != nil {
+			c.Close()
+		}
+		errc <- err
+	}()
+	time.Sleep(20 * time.Millisecond) // let Accept block (not required for correctness)
+	if err := ln.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	select {
+	case err := <-errc:
+		if !errors.Is(err, net.ErrClosed) {
+			t.Fatalf("pending Accept after Close: %v, want net.ErrClosed", err)
+		}
+	case <-time.After(timeout):
+		t.Fatal("Close did not unblock Accept")
+	}
+	if _, err := ln.Accept(); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("Accept after Close: %v, want net.ErrClosed", err)
+	}
+	if err := ln.Close(); err == nil {
+		t.Fatal("second Close returned nil, want an error")
+	}
+}
+
+// CheckCloseWrite checks that after CloseWrite on one side the other reads
+// every byte then io.EOF, while the reverse direction keeps working; both
+// ways round.
+func CheckCloseWrite(t *testing.T, tr transports.Transport, cfg transports.Config) {
+	t.Helper()
+	for _, acceptedCloses := range []bool{true, false} {
+		a, d := Pair(t, tr, cfg)
+		closer, other := d, a
+		if acceptedCloses {
+			closer, other = a, d
+		}
+		cw, ok := closer.(transports.CloseWriter)
+		if !ok {
+			t.Fatalf("%T does not implement transports.CloseWriter", closer)
+		}
+		deadline(t, a, d)
+		msg := []byte("last words")
+		if _, err := closer.Write(msg); err != nil {
+			t.Fatalf("Write: %v", err)
+		}
+		if err := cw.CloseWrite(); err != nil {
+			t.Fatalf("CloseWrite: %v", err)
+		}
+		got, err := io.ReadAll(other)
+		if err != nil || !bytes.Equal(got, msg) {
+			t.Fatalf("peer read %q, %v; want %q then EOF", got, err, msg)
+		}
+		if n, err := other.Read(make([]byte, 1)); n != 0 || !errors.Is(err, io.EOF) {
+			t.Fatalf("read after EOF: %d, %v; want io.EOF", n, err)
+		}
+		if _, err := closer.Write([]byte("x")); err == nil {
+			t.Fatal("Write after CloseWrite succeeded")
+		}
+		reply := []byte("still listening")
+		if _, err := other.Write(reply); err != nil {
+			t.Fatalf("reverse Write after CloseWrite: %v", err)
+		}
+		buf := make([]byte, len(reply))
+		if _, err := io.ReadFull(closer, buf); err != nil || !bytes.Equal(buf, reply) {
+			t.Fatalf("reverse read after CloseWrite: %q, %v", buf, err)
+		}
+	}
+}
+
+// CheckConnClose checks that Close unblocks a pending Read with
+// net.ErrClosed, that I/O after Close fails with net.ErrClosed, and that a
+// second Close fails rather than panicking.
+func CheckConnClose(t *testing.T, tr transports.Transport, cfg transports.Config) {
+	t.Helper()
+	a, d := Pair(t, tr, cfg)
+	deadline(t, a, d)
+	errc := make(chan error, 1)
+	go func() {
+		_, err := a.Read(make([]byte, 1))
+		errc <- err
+	}()
+	time.Sleep(20 * time.Millisecond)
+	if err := a.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if err := <-errc; !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("pending Read after Close: %v, want net.ErrClosed", err)
+	}
+	checkOpError(t, "Read after Close", func() error { _, err := a.Read(make([]byte, 1)); return err }, net.ErrClosed)
+	checkOpError(t, "Write after Close", func() error { _, err := a.Write([]byte("x")); return err }, net.ErrClosed)
+	if err := a.Close(); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("second Close: %v, want net.ErrClosed", err)
+	}
+}
+
+// CheckDeadlines checks that a read deadline in the past fails a Read with
+// a *net.OpError wrapping os.ErrDeadlineExceeded whose Timeout() is true,
+// and that the connection works again once the deadline is cleared.
+func CheckDeadlines(t *testing.T, tr transports.Transport, cfg transports.Config) {
+	t.Helper()
+	a, d := Pair(t, tr, cfg)
+	for _, c := range []net.Conn{a, d} {
+		if err := c.SetReadDeadline(time.Now().Add(-time.Second)); err != nil {
+			t.Fatalf("SetReadDeadline: %v", err)
+		}
+		err := func() error { _, err := c.Read(make([]byte, 1)); return err }
+		checkOpError(t, "Read past deadline", err, os.ErrDeadlineExceeded)
+		var ne net.Error
+		if e := err(); !errors.As(e, &ne) || !ne.Timeout() {
+			t.Fatalf("deadline error %v: not a net.Error with Timeout()", e)
+		}
+		if err := c.SetReadDeadline(time.Time{}); err != nil {
+			t.Fatalf("clear deadline: %v", err)
+		}
+	}
+	deadline(t, a, d)
+	if _, err := d.Write([]byte("y")); err != nil {
+		t.Fatalf("Write: %v", err)
+	}
+	if _, err := io.ReadFull(a, make([]byte, 1)); err != nil {
+		t.Fatalf("Read after clearing the deadline: %v", err)
+	}
+}
+
+// CheckPeerGone closes one side and writes on the other until the write
+// fails: the error must wrap transports.ErrPeerGone. (A kernel may accept
+// the first writes after the peer closed; the loop is bounded.)
+func CheckPeerGone(t *testing.T, tr transports.Transport, cfg transports.Config) {
+	t.Helper()
+	a, d := Pair(t, tr, cfg)
+	deadline(t, a, d)
+	if err := d.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	buf := make([]byte, 4096)
+	for i := 0; i < 1000; i++ {
+		if _, err := a.Write(buf); err != nil {
+			if !errors.Is(err, transports.ErrPeerGone) {
+				t.Fatalf("Write to a closed peer: %v, want ErrPeerGone", err)
+			}
+			var op *net.OpError
+			if !errors.As(err, &op) {
+				t.Fatalf("Write to a closed peer: %T is not a *net.OpError", err)
+			}
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+	t.Fatal("writes to a closed peer kept succeeding")
+}
+
+// CheckUnknownOption checks that Listen with an unknown option and Dial of
+// an endpoint carrying one both fail with an error wrapping
+// transports.ErrBadOption.
+func CheckUnknownOption(t *testing.T, tr transports.Transport, cfg transports.Config) {
+	t.Helper()
+	bad := transports.Config{Address: cfg.Address, Conns: cfg.Conns, Options: map[string]string{"no-such-option": "1"}}
+	ln, err := tr.Listen(context.Background(), bad)
+	if !errors.Is(err, transports.ErrBadOption) {
+		if ln != nil {
+			ln.Close()
+		}
+		t.Fatalf("Listen with an unknown option: %v, want ErrBadOption", err)
+	}
+	ln, err = tr.Listen(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("Listen: %v", err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	ep := ln.Endpoint()
+	ep.Options = map[string]string{"no-such-option": "1"}
+	c, err := tr.Dial(context.Background(), ep)
+	if !errors.Is(err, transports.ErrBadOption) {
+		if c != nil {
+			c.Close()
+		}
+		t.Fatalf("Dial with an unknown option: %v, want ErrBadOption", err)
+	}
+}
+
+// CheckWrongTransport checks that Dial refuses an endpoint of another
+// transport with an error wrapping transports.ErrBadEndpoint.
+func CheckWrongTransport(t *testing.T, tr transports.Transport, cfg transports.Config) {
+	t.Helper()
+	ln, err := tr.Listen(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("Listen: %v", err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	ep := ln.Endpoint()
+	ep.Transport = "not-" + tr.Name()
+	c, err := tr.Dial(context.Background(), ep)
+	if !errors.Is(err, transports.ErrBadEndpoint) {
+		if c != nil {
+			c.Close()
+		}
+		t.Fatalf("Dial of another transport's endpoint: %v, want ErrBadEndpoint", err)
+	}
+}
+
+// checkOpError calls op and checks that its error is a *net.OpError
+// wrapping want.
+func checkOpError(t *testing.T, what string, op func() error, want error) {
+	t.Helper()
+	err := op()
+	if !errors.Is(err, want) {
+		t.Fatalf("%s: %v, want %v", what, err, want)
+	}
+	var oe *net.OpError
+	if !errors.As(err, &oe) {
+		t.Fatalf("%s: %T is not a *net.OpError", what, err)
+	}
+}
+
+// deadline bounds the I/O of a check on cs so a broken transport fails
+// rather than hangs.
+func deadline(t testing.TB, cs ...net.Conn) {
+	t.Helper()
+	for _, c := range cs {
+		if err := c.SetDeadline(time.Now().Add(timeout)); err != nil {
+			t.Fatalf("SetDeadline: %v", err)
+		}
+	}
+}
+
+// EffectiveOptions returns the options c reports, failing the test when c
+// is not a transports.OptionReporter.
+func EffectiveOptions(t testing.TB, c any) map[string]string {
+	t.Helper()
+	r, ok := c.(transports.OptionReporter)
+	if !ok {
+		t.Fatalf("%T does not implement transports.OptionReporter", c)
+	}
+	return r.EffectiveOptions()
+}

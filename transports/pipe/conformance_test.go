@@ -1,0 +1,11 @@
+package pipe_test
+
+import (
+	"testing"
+
+	"github.com/ipcbench/ipcbench/transports/pipe"
+	"github.com/ipcbench/ipcbench/transports/transporttest"
+)
+
+// TestConformance runs the cross-process conformance suite.
+func TestConformance(t *testing.T) { transporttest.Run(t, pipe.New()) }

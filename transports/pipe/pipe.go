@@ -1,0 +1,564 @@
+// Package pipe is the "pipe" transport: each connection is a pair of OS
+// pipes (os.Pipe), one per direction, handed to the peer process as
+// inherited files.
+//
+// # Channels and files
+//
+// Listen prepares Config.ConnCount() channels up front, because the peer
+// inherits their files when it starts. For channel i, Endpoint().Files holds
+//
+//	Files[2i]   the read end of the listener-to-peer pipe (the peer reads it)
+//	Files[2i+1] the write end of the peer-to-listener pipe (the peer writes it)
+//
+// Dial(ctx, ep) uses channel ep.Index: it duplicates those two descriptors
+// (ep.Files stay the caller's), checks they are pipe ends of the right
+// direction, and writes a one-byte hello so the listener knows the peer
+// attached. Accept returns channels in the order their hellos arrive and
+// then closes the listener's copies of that channel's peer-side ends, so
+// that when the peer dies its reader sees io.EOF and its writer EPIPE. Each
+// channel is dialled once. Listener.Close closes every file not yet handed
+// out and unblocks Accept with an error wrapping net.ErrClosed.
+//
+// # Connections
+//
+// Connections are net.Conns over the two pipes with working deadlines (the
+// pipes are non-blocking and use Go's poller). Errors are *net.OpError with
+// Net "pipe": a closed connection gives net.ErrClosed, a passed deadline
+// os.ErrDeadlineExceeded, a write to a pipe whose reader has gone
+// transports.ErrPeerGone (wrapping EPIPE); the reader of a pipe whose
+// writer has gone reads io.EOF. Connections implement
+// transports.CloseWriter (closing the outgoing pipe) and
+// transports.OptionReporter ("pipe_rx_bytes", "pipe_tx_bytes": the pipe
+// capacities read back with F_GETPIPE_SZ).
+//
+// Config.BufferSize, when positive, sets both pipes' capacity with
+// F_SETPIPE_SZ (the kernel rounds it up to a power-of-two number of pages).
+// Above /proc/sys/fs/pipe-max-size without CAP_SYS_RESOURCE the kernel
+// refuses (EPERM): Listen then fails with an error wrapping
+// transports.ErrUnavailable that says so. The transport has no options.
+package pipe
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"maps"
+	"net"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/ipcbench/ipcbench/transports"
+	"github.com/ipcbench/ipcbench/transports/internal/connerr"
+	"golang.org/x/sys/unix"
+)
+
+// Name is the transport's stable name.
+const Name = "pipe"
+
+// hello is the byte Dial writes so that Accept knows the peer attached.
+const hello byte = 'p'
+
+// pipeMaxSize is where Linux publishes the largest pipe size an
+// unprivileged process may set.
+const pipeMaxSize = "/proc/sys/fs/pipe-max-size"
+
+// New returns the pipe transport.
+func New() transports.Transport { return transport{} }
+
+type transport struct{}
+
+var _ transports.Transport = transport{}
+
+// Name returns "pipe".
+func (transport) Name() string { return Name }
+
+// Addr is the net.Addr of one end of a pipe connection, or of a listener
+// (Index -1).
+type Addr struct {
+	// Role is "listener" or "dialer".
+	Role string
+	// Index is the channel number, -1 for a listener.
+	Index int
+}
+
+// Network returns "pipe".
+func (a Addr) Network() string { return Name }
+
+// String returns "pipe:listener", "pipe:listener/0" or "pipe:dialer/0".
+func (a Addr) String() string {
+	if a.Index < 0 {
+		return Name + ":" + a.Role
+	}
+	return Name + ":" + a.Role + "/" + strconv.Itoa(a.Index)
+}
+
+// channel is one prepared connection: two pipes, four ends.
+type channel struct {
+	index int
+	r     *os.File // listener reads (peer-to-listener pipe)
+	w     *os.File // listener writes (listener-to-peer pipe)
+	peerR *os.File // peer reads; Files[2i]
+	peerW *os.File // peer writes; Files[2i+1]
+
+	handed   bool  // given to Accept's caller; guarded by listener.mu
+	helloErr error // set by awaitHello before it reports the channel
+}
+
+func (ch *channel) closeAll() error {
+	var errs []error
+	for _, f := range []*os.File{ch.r, ch.w, ch.peerR, ch.peerW} {
+		if f != nil {
+			if err := f.Close(); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	ch.peerR, ch.peerW = nil, nil
+	return errors.Join(errs...)
+}
+
+// Listen creates Config.ConnCount() channels and starts waiting for their
+// hellos.
+func (transport) Listen(ctx context.Context, cfg transports.Config) (transports.Listener, error) {
+	if err := transports.CheckOptions(Name, cfg.Options); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("%s: listen: %w", Name, err)
+	}
+	n := cfg.ConnCount()
+	size := max(cfg.BufferSize, 0)
+	l := &listener{
+		attached: make(chan *channel, n),
+		done:     make(chan struct{}),
+		ep: transports.Endpoint{
+			Transport:  Name,
+			BufferSize: size,
+			Options:    maps.Clone(cfg.Options),
+		},
+	}
+	for i := range n {
+		ch, err := newChannel(i, size)
+		if err != nil {
+			for _, c := range l.chans {
+				c.closeAll()
+			}
+			return nil, err
+		}
+		l.chans = append(l.chans, ch)
+		l.files = append(l.files, ch.peerR, ch.peerW)
+	}
+	l.ep.Files = l.files
+	l.ep.NumFiles = len(l.files)
+	l.wg.Add(n)
+	for _, ch := range l.chans {
+		go l.awaitHello(ch)
+	}
+	return l, nil
+}
+
+// newChannel makes channel i's two pipes and sizes them.
+func newChannel(i, size int) (*channel, error) {
+	toPeerR, toPeerW, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("%s: listen: channel %d: %w", Name, i, err)
+	}
+	fromPeerR, fromPeerW, err := os.Pipe()
+	if err != nil {
+		toPeerR.Close()
+		toPeerW.Close()
+		return nil, fmt.Errorf("%s: listen: channel %d: %w", Name, i, err)
+	}
+	ch := &channel{index: i, r: fromPeerR, w: toPeerW, peerR: toPeerR, peerW: fromPeerW}
+	if size > 0 {
+		for _, f := range []*os.File{ch.w, ch.r} {
+			if err := setPipeSize(f, size); err != nil {
+				ch.closeAll()
+				return nil, fmt.Errorf("%s: listen: channel %d: %w", Name, i, err)
+			}
+		}
+	}
+	return ch, nil
+}
+
+// setPipeSize sets the capacity of the pipe f belongs to.
+func setPipeSize(f *os.File, size int) error {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return fmt.Errorf("F_SETPIPE_SZ %d: %w", size, err)
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		_, serr = unix.FcntlInt(fd, unix.F_SETPIPE_SZ, size)
+	}); err != nil {
+		return fmt.Errorf("F_SETPIPE_SZ %d: %w", size, err)
+	}
+	switch {
+	case serr == nil:
+		return nil
+	case errors.Is(serr, unix.EPERM):
+		limit := "unknown"
+		if b, err := os.ReadFile(pipeMaxSize); err == nil {
+			limit = strings.TrimSpace(string(b))
+		}
+		return fmt.Errorf("F_SETPIPE_SZ %d: above %s (%s) or the user's pipe quota, and no CAP_SYS_RESOURCE: %w: %w",
+			size, pipeMaxSize, limit, transports.ErrUnavailable, serr)
+	default:
+		return fmt.Errorf("F_SETPIPE_SZ %d: %w: %w", size, transports.ErrUnavailable, serr)
+	}
+}
+
+// pipeSize reads the capacity of the pipe f belongs to; -1 when it cannot.
+func pipeSize(f *os.File) int {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return -1
+	}
+	size := -1
+	if err := rc.Control(func(fd uintptr) {
+		if v, err := unix.FcntlInt(fd, unix.F_GETPIPE_SZ, 0); err == nil {
+			size = v
+		}
+	}); err != nil {
+		return -1
+	}
+	return size
+}
+
+// listener is a pipe transports.Listener.
+type listener struct {
+	chans    []*channel
+	files    []*os.File // peer ends in Endpoint order
+	ep       transports.Endpoint
+	attached chan *channel // channels whose hello arrived, in arrival order
+	done     chan struct{} // closed by Close
+	wg       sync.WaitGroup
+
+	mu     sync.Mutex
+	closed bool
+}
+
+var _ transports.Listener = (*listener)(nil)
+
+// awaitHello reads channel ch's hello byte and reports the channel to
+// Accept. Close unblocks it with a read deadline in the past.
+func (l *listener) awaitHello(ch *channel) {
+	defer l.wg.Done()
+	var b [1]byte
+	_, err := ch.r.Read(b[:])
+	select {
+	case <-l.done:
+		return // Close disposes of the channel
+	default:
+	}
+	switch {
+	case err != nil:
+		ch.helloErr = fmt.Errorf("waiting for hello: %w", err)
+	case b[0] != hello:
+		ch.helloErr = fmt.Errorf("bad hello byte %#x, want %#x", b[0], hello)
+	}
+	l.attached <- ch // buffered for every channel: never blocks
+}
+
+func (l *listener) closedErr(op string) error {
+	return &net.OpError{Op: op, Net: Name, Addr: l.Addr(), Err: net.ErrClosed}
+}
+
+// Accept waits until a peer attaches to some channel and returns that
+// channel's connection; it then closes the listener's copies of the peer's
+// ends. After Close it returns an error wrapping net.ErrClosed; once every
+// channel has been accepted it blocks until Close. A channel whose hello is
+// wrong is closed and reported as an error.
+func (l *listener) Accept() (net.Conn, error) {
+	var ch *channel
+	select {
+	case <-l.done:
+		return nil, l.closedErr("accept")
+	case ch = <-l.attached:
+	}
+	l.mu.Lock()
+	if l.closed { // Close disposes of ch
+		l.mu.Unlock()
+		return nil, l.closedErr("accept")
+	}
+	ch.handed = true
+	peerR, peerW := ch.peerR, ch.peerW
+	ch.peerR, ch.peerW = nil, nil
+	l.mu.Unlock()
+	// The peer holds its own copies; ours must go so that its death shows.
+	// Close errors cannot leave the descriptors open, so they are moot.
+	_ = peerR.Close()
+	_ = peerW.Close()
+	if ch.helloErr != nil {
+		_ = ch.r.Close()
+		_ = ch.w.Close()
+		return nil, &net.OpError{Op: "accept", Net: Name, Addr: Addr{"listener", ch.index},
+			Err: fmt.Errorf("channel %d: %w", ch.index, ch.helloErr)}
+	}
+	return newConn(ch.r, ch.w, Addr{"listener", ch.index}, Addr{"dialer", ch.index}), nil
+}
+
+// Close closes every file not handed out through Accept (including the
+// peer ends in Endpoint().Files) and unblocks Accept. Accepted connections
+// stay open. A second Close returns an error wrapping net.ErrClosed.
+func (l *listener) Close() error {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return l.closedErr("close")
+	}
+	l.closed = true
+	close(l.done)
+	var pending []*channel
+	for _, ch := range l.chans {
+		if !ch.handed {
+			pending = append(pending, ch)
+		}
+	}
+	l.mu.Unlock()
+	for _, ch := range pending {
+		_ = ch.r.SetReadDeadline(time.Unix(1, 0)) // wakes awaitHello; fails only if closed
+	}
+	l.wg.Wait()
+	var errs []error
+	for _, ch := range pending {
+		if err := ch.closeAll(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("%s: close listener: %w", Name, err)
+	}
+	return nil
+}
+
+// Addr returns Addr{"listener", -1}.
+func (l *listener) Addr() net.Addr { return Addr{Role: "listener", Index: -1} }
+
+// Endpoint returns the transport name, buffer size and the peer-side files
+// (see the package doc for their order). Index is 0: set it to choose the
+// channel. The files stay the listener's; those of accepted channels are
+// already closed.
+func (l *listener) Endpoint() transports.Endpoint {
+	ep := l.ep
+	ep.Options = maps.Clone(l.ep.Options)
+	ep.Files = slices.Clone(l.files)
+	return ep
+}
+
+// Dial attaches to channel ep.Index; see the package doc.
+func (transport) Dial(ctx context.Context, ep transports.Endpoint) (net.Conn, error) {
+	if ep.Transport != Name {
+		return nil, fmt.Errorf("%s: dial: endpoint is for transport %q: %w", Name, ep.Transport, transports.ErrBadEndpoint)
+	}
+	if err := transports.CheckOptions(Name, ep.Options); err != nil {
+		return nil, err
+	}
+	i := ep.Index
+	if i < 0 || 2*i+1 >= len(ep.Files) {
+		return nil, fmt.Errorf("%s: dial: channel %d but the endpoint has %d files (2 per channel): %w",
+			Name, i, len(ep.Files), transports.ErrBadEndpoint)
+	}
+	local, remote := Addr{"dialer", i}, Addr{"listener", i}
+	if err := ctx.Err(); err != nil {
+		return nil, &net.OpError{Op: "dial", Net: Name, Source: local, Addr: remote, Err: err}
+	}
+	r, err := dupEnd(ep.Files[2*i], unix.O_RDONLY, fmt.Sprintf("%s-%d-read", Name, i))
+	if err != nil {
+		return nil, fmt.Errorf("%s: dial: channel %d: Files[%d]: %w", Name, i, 2*i, err)
+	}
+	w, err := dupEnd(ep.Files[2*i+1], unix.O_WRONLY, fmt.Sprintf("%s-%d-write", Name, i))
+	if err != nil {
+		r.Close()
+		return nil, fmt.Errorf("%s: dial: channel %d: Files[%d]: %w", Name, i, 2*i+1, err)
+	}
+	c := newConn(r, w, local, remote)
+	// A one-byte write to a fresh pipe does not block; ctx still bounds it
+	// in case the channel was misused.
+	stop := context.AfterFunc(ctx, func() { _ = w.SetWriteDeadline(time.Unix(1, 0)) })
+	_, err = c.Write([]byte{hello})
+	if !stop() {
+		err = errors.Join(err, ctx.Err())
+	}
+	if err != nil {
+		c.Close()
+		return nil, fmt.Errorf("%s: dial: channel %d: send hello: %w", Name, i, err)
+	}
+	return c, nil
+}
+
+// dupEnd duplicates f's descriptor (close-on-exec, non-blocking so that
+// deadlines work) after checking that it is a pipe end opened with access
+// mode mode, and returns it as a new *os.File. f is left as it was.
+func dupEnd(f *os.File, mode int, name string) (*os.File, error) {
+	if f == nil {
+		return nil, fmt.Errorf("no file: %w", transports.ErrBadEndpoint)
+	}
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", transports.ErrBadEndpoint, err)
+	}
+	nfd := -1
+	var cerr error
+	err = rc.Control(func(fd uintptr) {
+		var st unix.Stat_t
+		if err := unix.Fstat(int(fd), &st); err != nil {
+			cerr = fmt.Errorf("fstat: %w", err)
+			return
+		}
+		if st.Mode&unix.S_IFMT != unix.S_IFIFO {
+			cerr = fmt.Errorf("not a pipe (mode %#o): %w", st.Mode, transports.ErrBadEndpoint)
+			return
+		}
+		fl, err := unix.FcntlInt(fd, unix.F_GETFL, 0)
+		if err != nil {
+			cerr = fmt.Errorf("F_GETFL: %w", err)
+			return
+		}
+		if fl&unix.O_ACCMODE != mode {
+			cerr = fmt.Errorf("pipe end has the wrong direction: %w", transports.ErrBadEndpoint)
+			return
+		}
+		nfd, cerr = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0)
+		if cerr != nil {
+			cerr = fmt.Errorf("dup: %w", cerr)
+		}
+	})
+	if err != nil { // f is closed
+		return nil, fmt.Errorf("%w: %w", transports.ErrBadEndpoint, err)
+	}
+	if cerr != nil {
+		return nil, cerr
+	}
+	if err := unix.SetNonblock(nfd, true); err != nil {
+		unix.Close(nfd)
+		return nil, fmt.Errorf("set non-blocking: %w", err)
+	}
+	return os.NewFile(uintptr(nfd), name), nil
+}
+
+// conn is a pipe connection: it reads r and writes w.
+type conn struct {
+	r, w          *os.File
+	local, remote Addr
+	closed        atomic.Bool // Close was called
+	wclosed       atomic.Bool // w was closed (Close or CloseWrite)
+}
+
+var (
+	_ net.Conn                  = (*conn)(nil)
+	_ transports.CloseWriter    = (*conn)(nil)
+	_ transports.OptionReporter = (*conn)(nil)
+)
+
+func newConn(r, w *os.File, local, remote Addr) *conn {
+	return &conn{r: r, w: w, local: local, remote: remote}
+}
+
+// opErr shapes err from an os.File operation into the transport's errors
+// (see the package doc). io.EOF is returned as it is, like net does.
+func (c *conn) opErr(op string, err error) error {
+	if err == nil || err == io.EOF {
+		return err
+	}
+	cause := err
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		cause = pe.Err
+	}
+	switch {
+	case errors.Is(cause, os.ErrClosed):
+		cause = net.ErrClosed
+	case errors.Is(cause, os.ErrDeadlineExceeded):
+		cause = os.ErrDeadlineExceeded
+	default:
+		var errno syscall.Errno
+		if errors.As(cause, &errno) {
+			cause = os.NewSyscallError(op, errno)
+		}
+	}
+	return connerr.PeerGone(&net.OpError{Op: op, Net: Name, Source: c.local, Addr: c.remote, Err: cause})
+}
+
+// Read reads from the incoming pipe; io.EOF once the peer closed its end
+// (or died) and everything it wrote has been read.
+func (c *conn) Read(b []byte) (int, error) {
+	n, err := c.r.Read(b)
+	return n, c.opErr("read", err)
+}
+
+// Write writes all of b to the outgoing pipe unless a deadline passes, the
+// connection is closed, or the peer is gone (ErrPeerGone).
+func (c *conn) Write(b []byte) (int, error) {
+	n, err := c.w.Write(b)
+	return n, c.opErr("write", err)
+}
+
+// Close closes both pipes, unblocking pending Read and Write calls with
+// net.ErrClosed. A second Close returns an error wrapping net.ErrClosed.
+func (c *conn) Close() error {
+	if !c.closed.CompareAndSwap(false, true) {
+		return c.opErr("close", os.ErrClosed)
+	}
+	err := c.r.Close()
+	if c.wclosed.CompareAndSwap(false, true) {
+		err = errors.Join(err, c.w.Close())
+	}
+	return c.opErr("close", err)
+}
+
+// CloseWrite closes the outgoing pipe: the peer reads io.EOF after the last
+// byte while this side can still read. Later writes fail with
+// net.ErrClosed.
+func (c *conn) CloseWrite() error {
+	if c.closed.Load() || !c.wclosed.CompareAndSwap(false, true) {
+		return c.opErr("close", os.ErrClosed)
+	}
+	return c.opErr("close", c.w.Close())
+}
+
+// LocalAddr returns this end's Addr.
+func (c *conn) LocalAddr() net.Addr { return c.local }
+
+// RemoteAddr returns the other end's Addr.
+func (c *conn) RemoteAddr() net.Addr { return c.remote }
+
+// SetDeadline sets both deadlines, as net.Conn documents (after CloseWrite,
+// only the read deadline).
+func (c *conn) SetDeadline(t time.Time) error {
+	if err := c.SetReadDeadline(t); err != nil {
+		return err
+	}
+	if c.wclosed.Load() && !c.closed.Load() {
+		return nil
+	}
+	return c.SetWriteDeadline(t)
+}
+
+// SetReadDeadline sets the read deadline, as net.Conn documents.
+func (c *conn) SetReadDeadline(t time.Time) error { return c.opErr("set", c.r.SetReadDeadline(t)) }
+
+// SetWriteDeadline sets the write deadline, as net.Conn documents.
+func (c *conn) SetWriteDeadline(t time.Time) error { return c.opErr("set", c.w.SetWriteDeadline(t)) }
+
+// EffectiveOptions reports the capacities of the incoming and outgoing
+// pipes, read back with F_GETPIPE_SZ: "pipe_rx_bytes" and "pipe_tx_bytes".
+// A closed pipe is left out.
+func (c *conn) EffectiveOptions() map[string]string {
+	m := make(map[string]string, 2)
+	if v := pipeSize(c.r); v >= 0 {
+		m["pipe_rx_bytes"] = strconv.Itoa(v)
+	}
+	if v := pipeSize(c.w); v >= 0 {
+		m["pipe_tx_bytes"] = strconv.Itoa(v)
+	}
+	return m
+}

@@ -1,0 +1,566 @@
+package shmlock
+
+import (
+	"errors"
+	"io"
+	"math"
+	"net"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ipcbench/ipcbench/transports"
+)
+
+// Sides of a channel: the listening side writes ring 0, the dialing side
+// ring 1.
+const (
+	sideListen = 0
+	sideDial   = 1
+)
+
+// Conn is one shm-lock connection: a net.Conn over two rings in a shared
+// mapping. It is safe for concurrent use: Reads are serialised with each
+// other, Writes with each other, and a Read and a Write may run at once.
+//
+// Read returns as soon as some bytes are in the ring (a partial read, as on
+// a socket); it blocks while the ring is empty. Write returns when all of b
+// is in the ring, blocking while the ring is full, so a Write larger than
+// the ring streams through it; the bytes of one Write are never interleaved
+// with another's. Read returns io.EOF itself (not wrapped, as io.Reader
+// requires) after the peer's last byte when the peer closed in an orderly
+// way. Other errors are *net.OpError values (Net "shm") that wrap
+// net.ErrClosed after Close, os.ErrDeadlineExceeded when a deadline passed,
+// syscall.EPIPE (Write) when the peer closed or after CloseWrite,
+// transports.ErrPeerGone when the peer process died or vanished without
+// closing, and transports.ErrCorrupt when the shared state breaks the
+// layout's invariants.
+//
+// Deadlines work like net.Pipe's: a deadline in the past makes pending and
+// future calls fail; changing it while a call is blocked takes effect at
+// once.
+type Conn struct {
+	mem []byte // the whole mapping, for munmap
+	// tx and rx are written by the writing and the reading goroutine on
+	// every call; the padding keeps them off each other's cache line.
+	tx      ringView
+	_       [cacheLine]byte
+	rx      ringView
+	_       [cacheLine]byte
+	local   addr
+	remote  addr
+	mapping string
+
+	rmu sync.Mutex // serialises Reads; held by Close while it unmaps
+	wmu sync.Mutex // serialises Writes; held by Close while it unmaps
+
+	closed   atomic.Bool // Close was called
+	wclosed  atomic.Bool // CloseWrite was called
+	peerGone atomic.Bool // the liveness socket reported EOF or an error
+
+	base time.Time // monotonic origin of the deadlines
+	rdl  deadline
+	wdl  deadline
+
+	// stateMu serialises wake-ups that touch the mapping from outside
+	// Read/Write (SetDeadline, CloseWrite, the liveness watcher) with the
+	// unmapping in Close.
+	stateMu  sync.Mutex
+	unmapped bool
+
+	live      *os.File // this side's end of the liveness socket pair
+	watchDone chan struct{}
+}
+
+var (
+	_ net.Conn                  = (*Conn)(nil)
+	_ transports.CloseWriter    = (*Conn)(nil)
+	_ transports.OptionReporter = (*Conn)(nil)
+)
+
+// ringView is one side's view of one ring.
+type ringView struct {
+	ctl  *ringCtl
+	data []byte // the ring's bytes, len == ringCap
+	mask uint64 // ringCap-1
+	// pos is the index this side owns (wpos when writing, rpos when
+	// reading) as this side last left it; the shared copy must match.
+	pos uint64
+}
+
+// addr is the net.Addr of an shm-lock endpoint.
+type addr struct{ s string }
+
+func (a addr) Network() string { return "shm" }
+func (a addr) String() string  { return a.s }
+
+// noDeadline is a deadline's value when none is set.
+const noDeadline = math.MaxInt64
+
+// deadline is a deadline in nanoseconds since Conn.base (monotonic), or
+// noDeadline.
+type deadline struct{ ns atomic.Int64 }
+
+func (d *deadline) set(t, base time.Time) {
+	if t.IsZero() {
+		d.ns.Store(noDeadline)
+		return
+	}
+	d.ns.Store(int64(t.Sub(base)))
+}
+
+// left returns the time left before the deadline, or
+// os.ErrDeadlineExceeded when it passed.
+func (d *deadline) left(base time.Time) (time.Duration, error) {
+	dl := d.ns.Load()
+	if dl == noDeadline {
+		return time.Duration(math.MaxInt64), nil
+	}
+	left := time.Duration(dl) - time.Since(base)
+	if left <= 0 {
+		return 0, os.ErrDeadlineExceeded
+	}
+	return left, nil
+}
+
+// newConn makes the connection of one side over an attached mapping and
+// starts its liveness watcher. It takes ownership of mem and live.
+func newConn(mem []byte, ringCap, side, index int, live *os.File) *Conn {
+	h := headerOf(mem)
+	rc := uint64(ringCap)
+	ring := func(i int) ringView {
+		off := uint64(headerSize) + uint64(i)*rc
+		return ringView{ctl: &h.rings[i], data: mem[off : off+rc : off+rc], mask: rc - 1}
+	}
+	c := &Conn{
+		mem:       mem,
+		mapping:   mappingName(h.flags.Load()),
+		base:      time.Now(),
+		live:      live,
+		watchDone: make(chan struct{}),
+	}
+	c.rdl.ns.Store(noDeadline)
+	c.wdl.ns.Store(noDeadline)
+	names := [2]string{"listen", "dial"}
+	c.local = addr{"shm-lock:" + c.mapping + "#" + strconv.Itoa(index) + "/" + names[side]}
+	c.remote = addr{"shm-lock:" + c.mapping + "#" + strconv.Itoa(index) + "/" + names[1-side]}
+	c.tx, c.rx = ring(side), ring(1-side)
+	c.tx.pos = c.tx.ctl.wpos.Load()
+	c.rx.pos = c.rx.ctl.rpos.Load()
+	go c.watch()
+	return c
+}
+
+// watch waits for the liveness socket to report the peer's end closed, then
+// marks the peer gone and wakes every local waiter. It returns without
+// doing so when Close closed the local end.
+func (c *Conn) watch() {
+	defer close(c.watchDone)
+	buf := make([]byte, 16)
+	for {
+		_, err := c.live.Read(buf)
+		if err == nil {
+			continue // the peer sends nothing after the hello; ignore it
+		}
+		if errors.Is(err, os.ErrClosed) {
+			return
+		}
+		break // io.EOF, ECONNRESET: every copy of the other end is closed
+	}
+	c.peerGone.Store(true)
+	c.wakeLocal(true, true)
+}
+
+// wakeLocal makes this side's sleepers re-check their state: the reader
+// (rx) and/or the writer (tx). It bumps their futex words so that a sleeper
+// that is about to sleep does not, and wakes the ones asleep.
+func (c *Conn) wakeLocal(reader, writer bool) {
+	c.stateMu.Lock()
+	defer c.stateMu.Unlock()
+	if c.unmapped {
+		return
+	}
+	if reader {
+		c.rx.ctl.dataSeq.Add(1)
+		wakeAll(&c.rx.ctl.dataSeq)
+		wakeAll(&c.rx.ctl.lock)
+	}
+	if writer {
+		c.tx.ctl.spaceSeq.Add(1)
+		wakeAll(&c.tx.ctl.spaceSeq)
+		wakeAll(&c.tx.ctl.lock)
+	}
+}
+
+// lock takes the lock of ring r, giving up when the connection is closed,
+// the deadline dl passes, the peer is gone (a dead peer never releases a
+// lock it held) or the lock word is corrupt.
+func (c *Conn) lock(r *ringView, dl *deadline) error {
+	locked, corrupt := tryLock(&r.ctl.lock)
+	for !locked {
+		if corrupt {
+			return corruptf("lock word holds %d", r.ctl.lock.Load())
+		}
+		if c.closed.Load() {
+			return net.ErrClosed
+		}
+		if c.peerGone.Load() {
+			return transports.ErrPeerGone
+		}
+		left, err := dl.left(c.base)
+		if err != nil {
+			return err
+		}
+		locked, corrupt = lockSlow(&r.ctl.lock, min(left, lockWaitSlice))
+	}
+	return nil
+}
+
+// check validates ring r's shared indices (the lock held) and returns the
+// bytes in use. owned is the index r's side owns: wpos for the writer, rpos
+// for the reader.
+func (r *ringView) check(owned *atomic.Uint64) (used uint64, err error) {
+	used = r.ctl.used.Load()
+	wpos := r.ctl.wpos.Load()
+	rpos := r.ctl.rpos.Load()
+	size := r.mask + 1
+	switch {
+	case wpos >= size || rpos >= size:
+		return 0, corruptf("ring index beyond the ring (wpos %d, rpos %d, capacity %d)", wpos, rpos, size)
+	case used > size:
+		return 0, corruptf("ring holds %d bytes, more than its capacity %d", used, size)
+	case (rpos+used)&r.mask != wpos:
+		return 0, corruptf("ring indices disagree (rpos %d + used %d != wpos %d mod %d)", rpos, used, wpos, size)
+	case owned.Load() != r.pos:
+		return 0, corruptf("ring index moved under its owner (%d, left at %d)", owned.Load(), r.pos)
+	}
+	return used, nil
+}
+
+// Read reads up to len(b) bytes: as many as the ring holds, blocking while
+// it is empty. See Conn for the errors.
+func (c *Conn) Read(b []byte) (int, error) {
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	n, err := c.read(b)
+	if err != nil && err != io.EOF {
+		return n, c.opError("read", err)
+	}
+	return n, err
+}
+
+func (c *Conn) read(b []byte) (int, error) {
+	r := &c.rx
+	for {
+		if c.closed.Load() {
+			return 0, net.ErrClosed
+		}
+		left, err := c.rdl.left(c.base)
+		if err != nil {
+			return 0, err
+		}
+		if len(b) == 0 {
+			return 0, nil
+		}
+		// Read the wake-up word and the end-of-stream facts before looking
+		// at the ring: a commit, a close or a wake-up that happens after
+		// this point changes dataSeq, so the sleep below does not miss it.
+		seq := r.ctl.dataSeq.Load()
+		writerDone := r.ctl.writerClosed.Load() != 0
+		gone := c.peerGone.Load()
+
+		if err := c.lock(r, &c.rdl); err != nil {
+			return 0, err
+		}
+		used, err := r.check(&r.ctl.rpos)
+		if err != nil {
+			unlock(&r.ctl.lock)
+			return 0, err
+		}
+		if used > 0 {
+			unlock(&r.ctl.lock)
+			n := min(uint64(len(b)), used)
+			r.copyOut(b[:n])
+			if err := c.commitRead(r, n); err != nil {
+				return 0, err
+			}
+			return int(n), nil
+		}
+		if writerDone {
+			unlock(&r.ctl.lock)
+			return 0, io.EOF
+		}
+		if gone {
+			unlock(&r.ctl.lock)
+			return 0, transports.ErrPeerGone
+		}
+		r.ctl.readerWaiting.Store(1)
+		unlock(&r.ctl.lock)
+		futexWait(&r.ctl.dataSeq, seq, min(left, dataWaitSlice))
+	}
+}
+
+// copyOut copies len(b) bytes from the ring at r.pos into b; the caller
+// checked that the ring holds them.
+func (r *ringView) copyOut(b []byte) {
+	k := copy(b, r.data[r.pos:])
+	copy(b[k:], r.data)
+}
+
+// copyIn copies b into the ring at r.pos; the caller checked that the ring
+// has room for it.
+func (r *ringView) copyIn(b []byte) {
+	k := copy(r.data[r.pos:], b)
+	copy(r.data, b[k:])
+}
+
+// commitRead consumes n bytes the reader copied out and wakes the writer if
+// it waits for space. On error nothing is consumed: the bytes stay in the
+// ring for the next Read.
+func (c *Conn) commitRead(r *ringView, n uint64) error {
+	if err := c.lock(r, &c.rdl); err != nil {
+		return err
+	}
+	used, err := r.check(&r.ctl.rpos)
+	if err == nil && used < n {
+		err = corruptf("ring shrank from at least %d to %d bytes under its reader", n, used)
+	}
+	if err != nil {
+		unlock(&r.ctl.lock)
+		return err
+	}
+	r.pos = (r.pos + n) & r.mask
+	r.ctl.rpos.Store(r.pos)
+	r.ctl.used.Store(used - n)
+	r.ctl.spaceSeq.Add(1)
+	wake := r.ctl.writerWaiting.Swap(0) != 0
+	unlock(&r.ctl.lock)
+	if wake {
+		wakeAll(&r.ctl.spaceSeq)
+	}
+	return nil
+}
+
+// Write writes all of b, blocking while the ring is full. It returns the
+// number of bytes written, less than len(b) only with an error. See Conn
+// for the errors.
+func (c *Conn) Write(b []byte) (int, error) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	n, err := c.write(b)
+	if err != nil {
+		return n, c.opError("write", err)
+	}
+	return n, nil
+}
+
+func (c *Conn) write(b []byte) (int, error) {
+	w := &c.tx
+	total := 0
+	for {
+		switch {
+		case c.closed.Load():
+			return total, net.ErrClosed
+		case c.wclosed.Load():
+			return total, syscall.EPIPE
+		}
+		left, err := c.wdl.left(c.base)
+		if err != nil {
+			return total, err
+		}
+		if total == len(b) {
+			return total, nil
+		}
+		seq := w.ctl.spaceSeq.Load()
+		switch {
+		case w.ctl.readerClosed.Load() != 0:
+			return total, syscall.EPIPE
+		case c.peerGone.Load():
+			return total, transports.ErrPeerGone
+		}
+
+		if err := c.lock(w, &c.wdl); err != nil {
+			return total, err
+		}
+		used, err := w.check(&w.ctl.wpos)
+		if err != nil {
+			unlock(&w.ctl.lock)
+			return total, err
+		}
+		if free := w.mask + 1 - used; free > 0 {
+			unlock(&w.ctl.lock)
+			n := min(uint64(len(b)-total), free)
+			w.copyIn(b[total : total+int(n)])
+			if err := c.commitWrite(w, n); err != nil {
+				return total, err
+			}
+			total += int(n)
+			continue
+		}
+		w.ctl.writerWaiting.Store(1)
+		unlock(&w.ctl.lock)
+		futexWait(&w.ctl.spaceSeq, seq, min(left, dataWaitSlice))
+	}
+}
+
+// commitWrite publishes n bytes the writer copied in and wakes the reader if
+// it waits for data. On error nothing is published.
+func (c *Conn) commitWrite(w *ringView, n uint64) error {
+	if err := c.lock(w, &c.wdl); err != nil {
+		return err
+	}
+	used, err := w.check(&w.ctl.wpos)
+	if err == nil && used+n > w.mask+1 {
+		err = corruptf("ring grew to %d bytes under its writer, no room for %d more", used, n)
+	}
+	if err != nil {
+		unlock(&w.ctl.lock)
+		return err
+	}
+	w.pos = (w.pos + n) & w.mask
+	w.ctl.wpos.Store(w.pos)
+	w.ctl.used.Store(used + n)
+	w.ctl.dataSeq.Add(1)
+	wake := w.ctl.readerWaiting.Swap(0) != 0
+	unlock(&w.ctl.lock)
+	if wake {
+		wakeAll(&w.ctl.dataSeq)
+	}
+	return nil
+}
+
+// CloseWrite shuts down the sending direction: the peer reads io.EOF after
+// the last byte written, later Writes fail with an error wrapping
+// syscall.EPIPE, and Read keeps working. A pending Write is unblocked.
+func (c *Conn) CloseWrite() error {
+	if c.closed.Load() {
+		return c.opError("close", net.ErrClosed)
+	}
+	if c.wclosed.Swap(true) {
+		return nil
+	}
+	c.wakeLocal(false, true)
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.closed.Load() {
+		return nil // Close marked the direction closed already
+	}
+	c.signalWriterClosed()
+	return nil
+}
+
+// signalWriterClosed tells the peer's reader that no more data comes. The
+// caller holds wmu, so no commit follows it.
+func (c *Conn) signalWriterClosed() {
+	c.tx.ctl.writerClosed.Store(1)
+	c.tx.ctl.dataSeq.Add(1)
+	wakeAll(&c.tx.ctl.dataSeq)
+}
+
+// Close closes the connection. Pending and later Reads and Writes fail with
+// an error wrapping net.ErrClosed. The peer reads the bytes already written
+// and then io.EOF, and its Writes fail with syscall.EPIPE. Close unmaps the
+// shared memory; a second Close returns an error wrapping net.ErrClosed.
+func (c *Conn) Close() error {
+	if c.closed.Swap(true) {
+		return c.opError("close", net.ErrClosed)
+	}
+	c.wakeLocal(true, true)
+	// Wait for the local Read and Write to return, so that nothing touches
+	// the mapping once it is unmapped.
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+
+	// Orderly close: the flags go into the mapping before the liveness
+	// socket closes, so the peer sees them by the time it sees the EOF.
+	c.signalWriterClosed()
+	c.rx.ctl.readerClosed.Store(1)
+	c.rx.ctl.spaceSeq.Add(1)
+	wakeAll(&c.rx.ctl.spaceSeq)
+
+	err := c.live.Close()
+	if errors.Is(err, os.ErrClosed) {
+		err = nil
+	}
+	<-c.watchDone
+
+	c.stateMu.Lock()
+	c.unmapped = true
+	if merr := unix.Munmap(c.mem); merr != nil && err == nil {
+		err = merr
+	}
+	c.stateMu.Unlock()
+	if err != nil {
+		return c.opError("close", err)
+	}
+	return nil
+}
+
+// LocalAddr returns this side's address ("shm-lock:memfd#0/listen").
+func (c *Conn) LocalAddr() net.Addr { return c.local }
+
+// RemoteAddr returns the peer's address ("shm-lock:memfd#0/dial").
+func (c *Conn) RemoteAddr() net.Addr { return c.remote }
+
+// SetDeadline sets the read and write deadlines, as SetReadDeadline and
+// SetWriteDeadline do.
+func (c *Conn) SetDeadline(t time.Time) error {
+	if c.closed.Load() {
+		return c.opError("set deadline", net.ErrClosed)
+	}
+	c.rdl.set(t, c.base)
+	c.wdl.set(t, c.base)
+	c.wakeLocal(true, true)
+	return nil
+}
+
+// SetReadDeadline sets the deadline for pending and future Reads: once it
+// passes, Read fails with an error wrapping os.ErrDeadlineExceeded until
+// the deadline is moved into the future or cleared with the zero time. A
+// pending Read sees the new deadline at once.
+func (c *Conn) SetReadDeadline(t time.Time) error {
+	if c.closed.Load() {
+		return c.opError("set deadline", net.ErrClosed)
+	}
+	c.rdl.set(t, c.base)
+	c.wakeLocal(true, false)
+	return nil
+}
+
+// SetWriteDeadline sets the deadline for pending and future Writes, as
+// SetReadDeadline does for Reads. A Write that times out may have written
+// part of its bytes; it returns their count.
+func (c *Conn) SetWriteDeadline(t time.Time) error {
+	if c.closed.Load() {
+		return c.opError("set deadline", net.ErrClosed)
+	}
+	c.wdl.set(t, c.base)
+	c.wakeLocal(false, true)
+	return nil
+}
+
+// EffectiveOptions reports the settings in effect: "ring_bytes" (the
+// capacity of each direction's ring), "lock" ("futex-mutex") and "mapping"
+// ("memfd" or "file").
+func (c *Conn) EffectiveOptions() map[string]string {
+	return effectiveOptions(int(c.rx.mask+1), c.mapping)
+}
+
+func effectiveOptions(ringCap int, mapping string) map[string]string {
+	return map[string]string{
+		"ring_bytes": strconv.Itoa(ringCap),
+		"lock":       "futex-mutex",
+		"mapping":    mapping,
+	}
+}
+
+func (c *Conn) opError(op string, err error) error {
+	return &net.OpError{Op: op, Net: "shm", Source: c.local, Addr: c.remote, Err: err}
+}

@@ -1,0 +1,721 @@
+package shmlock
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"math"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/net/nettest"
+
+	"github.com/ipcbench/ipcbench/transports"
+)
+
+func TestNettestConn(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		cfg  transports.Config
+	}{
+		{"default-ring", transports.Config{}},
+		{"min-ring", transports.Config{BufferSize: MinRing}},
+		{"file-mapping", transports.Config{BufferSize: 64 << 10, Address: t.TempDir(), Options: map[string]string{OptionMapping: mappingFile}}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			nettest.TestConn(t, func() (c1, c2 net.Conn, stop func(), err error) {
+				l, err := New().Listen(context.Background(), tt.cfg)
+				if err != nil {
+					return nil, nil, nil, err
+				}
+				type result struct {
+					c   net.Conn
+					err error
+				}
+				dialed := make(chan result, 1)
+				go func() {
+					c, err := New().Dial(context.Background(), l.Endpoint())
+					dialed <- result{c, err}
+				}()
+				d := <-dialed
+				if d.err != nil {
+					l.Close()
+					return nil, nil, nil, d.err
+				}
+				c2 = d.c
+				c1, err = l.Accept()
+				if err != nil {
+					c2.Close()
+					l.Close()
+					return nil, nil, nil, err
+				}
+				stop = func() {
+					c1.Close()
+					c2.Close()
+					l.Close()
+				}
+				return c1, c2, stop, nil
+			})
+		})
+	}
+}
+
+// TestStreamWrapAround sends messages of many sizes, most larger than the
+// ring, through a 4 KiB ring, reading with buffers of several sizes, and
+// checks every byte in both directions at once.
+func TestStreamWrapAround(t *testing.T) {
+	allSizes := []int{1, 7, MinRing - 1, MinRing, MinRing + 1, 3*MinRing + 17, 100_000, 1 << 20}
+	for _, readSize := range []int{1, 13, 1000, MinRing, 64 << 10} {
+		t.Run("read="+itoa(readSize), func(t *testing.T) {
+			sizes := allSizes
+			if readSize < 100 {
+				sizes = allSizes[:6] // tiny reads: still many wraps, fewer calls
+			}
+			total := 0
+			for _, s := range sizes {
+				total += s
+			}
+			a, d := pairT(t, transports.Config{BufferSize: MinRing})
+			a.SetDeadline(time.Now().Add(testTimeout))
+			d.SetDeadline(time.Now().Add(testTimeout))
+			var wg sync.WaitGroup
+			for _, dir := range []struct {
+				name string
+				w, r *Conn
+			}{{"listen->dial", a, d}, {"dial->listen", d, a}} {
+				wg.Add(2)
+				go func() {
+					defer wg.Done()
+					pos := 0
+					for _, s := range sizes {
+						msg := make([]byte, s)
+						fillPattern(msg, pos)
+						n, err := dir.w.Write(msg)
+						if err != nil || n != s {
+							t.Errorf("%s: Write(%d bytes) = %d, %v", dir.name, s, n, err)
+							return
+						}
+						pos += s
+					}
+				}()
+				go func() {
+					defer wg.Done()
+					buf := make([]byte, readSize)
+					pos := 0
+					for pos < total {
+						n, err := dir.r.Read(buf)
+						if n > MinRing {
+							t.Errorf("%s: Read returned %d bytes from a %d-byte ring", dir.name, n, MinRing)
+						}
+						if at, ok := checkPattern(buf[:n], pos); !ok {
+							t.Errorf("%s: byte %d differs", dir.name, at)
+							return
+						}
+						pos += n
+						if err != nil {
+							t.Errorf("%s: Read at byte %d: %v", dir.name, pos, err)
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+		})
+	}
+}
+
+func itoa(n int) string {
+	var b [20]byte
+	i := len(b)
+	for {
+		i--
+		b[i] = byte('0' + n%10)
+		n /= 10
+		if n == 0 {
+			return string(b[i:])
+		}
+	}
+}
+
+// TestPartialRead checks that Read returns what the ring holds rather than
+// waiting to fill its buffer, and never more than the ring's capacity.
+func TestPartialRead(t *testing.T) {
+	a, d := pairT(t, transports.Config{BufferSize: MinRing})
+	if _, err := a.Write([]byte("abc")); err != nil {
+		t.Fatal(err)
+	}
+	d.SetReadDeadline(time.Now().Add(testTimeout))
+	buf := make([]byte, 100)
+	n, err := d.Read(buf)
+	if err != nil || string(buf[:n]) != "abc" {
+		t.Fatalf("Read = %q, %v; want \"abc\"", buf[:n], err)
+	}
+
+	done := make(chan error, 1)
+	go func() {
+		_, err := a.Write(make([]byte, 3*MinRing))
+		done <- err
+	}()
+	big := make([]byte, 10*MinRing)
+	got := 0
+	for got < 3*MinRing {
+		n, err := d.Read(big)
+		if err != nil {
+			t.Fatalf("Read: %v", err)
+		}
+		if n > MinRing {
+			t.Fatalf("Read returned %d bytes from a %d-byte ring", n, MinRing)
+		}
+		got += n
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("Write: %v", err)
+	}
+}
+
+// TestConcurrentWritesDoNotInterleave has several goroutines each write
+// messages larger than the ring (so every Write takes many rounds) and
+// checks that each message arrives contiguous.
+func TestConcurrentWritesDoNotInterleave(t *testing.T) {
+	const (
+		writers = 4
+		msgs    = 10
+		msgSize = 3*MinRing + 100
+	)
+	a, d := pairT(t, transports.Config{BufferSize: MinRing})
+	d.SetDeadline(time.Now().Add(testTimeout))
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			msg := bytes.Repeat([]byte{byte('A' + w)}, msgSize)
+			for range msgs {
+				if _, err := a.Write(msg); err != nil {
+					t.Errorf("writer %d: %v", w, err)
+					return
+				}
+			}
+		}()
+	}
+	got := make([]byte, writers*msgs*msgSize)
+	if _, err := io.ReadFull(d, got); err != nil {
+		t.Fatalf("ReadFull: %v", err)
+	}
+	wg.Wait()
+	for i := 0; i < len(got); i += msgSize {
+		m := got[i : i+msgSize]
+		if bytes.Count(m, m[:1]) != msgSize {
+			t.Fatalf("message at byte %d is interleaved with another", i)
+		}
+	}
+}
+
+// TestCloseWrite checks half-close: the peer reads the bytes and io.EOF, the
+// other direction keeps working, and later Writes fail with EPIPE.
+func TestCloseWrite(t *testing.T) {
+	a, d := pairT(t, transports.Config{BufferSize: MinRing})
+	a.SetDeadline(time.Now().Add(testTimeout))
+	d.SetDeadline(time.Now().Add(testTimeout))
+	if _, err := d.Write([]byte("request")); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.CloseWrite(); err != nil {
+		t.Fatalf("CloseWrite: %v", err)
+	}
+	if err := d.CloseWrite(); err != nil {
+		t.Fatalf("second CloseWrite: %v", err)
+	}
+	got, err := io.ReadAll(a)
+	if err != nil || string(got) != "request" {
+		t.Fatalf("ReadAll = %q, %v; want \"request\"", got, err)
+	}
+	if _, err := a.Write([]byte("response")); err != nil {
+		t.Fatalf("Write back: %v", err)
+	}
+	buf := make([]byte, len("response"))
+	if _, err := io.ReadFull(d, buf); err != nil || string(buf) != "response" {
+		t.Fatalf("read back = %q, %v", buf, err)
+	}
+	_, err = d.Write([]byte("x"))
+	wantOpErr(t, "Write after CloseWrite", err, syscall.EPIPE)
+}
+
+// TestCloseWriteUnblocksWrite checks that CloseWrite makes a Write blocked
+// on a full ring return.
+func TestCloseWriteUnblocksWrite(t *testing.T) {
+	a, _ := pairT(t, transports.Config{BufferSize: MinRing})
+	done := make(chan error, 1)
+	go func() {
+		_, err := a.Write(make([]byte, 2*MinRing))
+		done <- err
+	}()
+	time.Sleep(20 * time.Millisecond)
+	if err := a.CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		wantOpErr(t, "blocked Write after CloseWrite", err, syscall.EPIPE)
+	case <-time.After(testTimeout):
+		t.Fatal("Write still blocked after CloseWrite")
+	}
+}
+
+// TestClose checks the errors after Close on both sides.
+func TestClose(t *testing.T) {
+	a, d := pairT(t, transports.Config{BufferSize: MinRing})
+	if _, err := a.Write([]byte("last words")); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+
+	local := []struct {
+		name string
+		op   func() error
+	}{
+		{"Read", func() error { _, err := a.Read(make([]byte, 1)); return err }},
+		{"Write", func() error { _, err := a.Write([]byte("x")); return err }},
+		{"SetDeadline", func() error { return a.SetDeadline(time.Now()) }},
+		{"SetReadDeadline", func() error { return a.SetReadDeadline(time.Now()) }},
+		{"SetWriteDeadline", func() error { return a.SetWriteDeadline(time.Now()) }},
+		{"CloseWrite", func() error { return a.CloseWrite() }},
+		{"Close", func() error { return a.Close() }},
+	}
+	for _, tt := range local {
+		wantOpErr(t, "local "+tt.name+" after Close", tt.op(), net.ErrClosed)
+	}
+
+	d.SetDeadline(time.Now().Add(testTimeout))
+	got, err := io.ReadAll(d)
+	if err != nil || string(got) != "last words" {
+		t.Errorf("peer ReadAll = %q, %v; want \"last words\"", got, err)
+	}
+	_, err = d.Write([]byte("x"))
+	wantOpErr(t, "peer Write after Close", err, syscall.EPIPE)
+	if err := d.Close(); err != nil {
+		t.Errorf("peer Close: %v", err)
+	}
+}
+
+// TestCloseUnblocks checks that Close makes the local blocked Read and Write
+// return net.ErrClosed, and the peer's blocked Write return EPIPE.
+func TestCloseUnblocks(t *testing.T) {
+	tests := []struct {
+		name  string
+		local bool // the blocked call is on the closing side
+		call  func(closing, peer *Conn) error
+		want  error
+	}{
+		{"local-read", true, func(c, _ *Conn) error { _, err := c.Read(make([]byte, 10)); return err }, net.ErrClosed},
+		{"local-write", true, func(c, _ *Conn) error { _, err := c.Write(make([]byte, 2*MinRing)); return err }, net.ErrClosed},
+		{"peer-write", false, func(_, p *Conn) error { _, err := p.Write(make([]byte, 2*MinRing)); return err }, syscall.EPIPE},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a, d := pairT(t, transports.Config{BufferSize: MinRing})
+			done := make(chan error, 1)
+			go func() { done <- tt.call(a, d) }()
+			time.Sleep(20 * time.Millisecond)
+			if err := a.Close(); err != nil {
+				t.Fatalf("Close: %v", err)
+			}
+			select {
+			case err := <-done:
+				wantOpErr(t, tt.name, err, tt.want)
+			case <-time.After(testTimeout):
+				t.Fatal("the call is still blocked after Close")
+			}
+		})
+	}
+}
+
+// TestDeadlineChangeWhileBlocked checks that clearing a deadline while a
+// Read is blocked takes effect: the Read then waits for data instead of
+// timing out.
+func TestDeadlineChangeWhileBlocked(t *testing.T) {
+	a, d := pairT(t, transports.Config{BufferSize: MinRing})
+	d.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+	go func() {
+		time.Sleep(20 * time.Millisecond)
+		d.SetReadDeadline(time.Time{})
+		time.Sleep(700 * time.Millisecond)
+		a.Write([]byte("late"))
+	}()
+	buf := make([]byte, 10)
+	n, err := d.Read(buf)
+	if err != nil || string(buf[:n]) != "late" {
+		t.Fatalf("Read = %q, %v; want \"late\" after the deadline was cleared", buf[:n], err)
+	}
+}
+
+// TestPeerGoneSimulated closes the peer's liveness socket without an
+// orderly close, as its death would, and checks that blocked calls return
+// ErrPeerGone (within 2 s: the call's deadline), after any bytes the peer
+// wrote before.
+func TestPeerGoneSimulated(t *testing.T) {
+	const bound = 2 * time.Second
+	tests := []struct {
+		name      string
+		leftover  string // bytes the peer wrote before dying
+		lockTaken bool   // the peer died holding the lock of the ring we write
+		call      func(c *Conn) (int, error)
+	}{
+		{"read", "", false, func(c *Conn) (int, error) { return c.Read(make([]byte, 10)) }},
+		{"read-after-leftover", "left", false, func(c *Conn) (int, error) { return c.Read(make([]byte, 10)) }},
+		{"write-ring-full", "", false, func(c *Conn) (int, error) { return c.Write(make([]byte, 2*MinRing)) }},
+		{"write-lock-held", "", true, func(c *Conn) (int, error) { return c.Write(make([]byte, 10)) }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a, d := pairT(t, transports.Config{BufferSize: MinRing})
+			if tt.leftover != "" {
+				if _, err := d.Write([]byte(tt.leftover)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if tt.lockTaken {
+				d.rx.ctl.lock.Store(1)
+			}
+			a.SetDeadline(time.Now().Add(bound + 50*time.Millisecond))
+			time.AfterFunc(50*time.Millisecond, func() { d.live.Close() }) // "death"
+			if tt.leftover != "" {
+				buf := make([]byte, 10)
+				n, err := a.Read(buf)
+				if err != nil || string(buf[:n]) != tt.leftover {
+					t.Fatalf("Read = %q, %v; want the leftover %q first", buf[:n], err, tt.leftover)
+				}
+			}
+			_, err := tt.call(a)
+			wantOpErr(t, tt.name, err, transports.ErrPeerGone)
+		})
+	}
+}
+
+// TestListenerCloseUnblocksAccept checks that Close makes a pending Accept
+// return net.ErrClosed and that later Accepts do too.
+func TestListenerCloseUnblocksAccept(t *testing.T) {
+	l, err := New().Listen(context.Background(), transports.Config{Conns: 2, BufferSize: MinRing})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := l.Accept(); done <- err }()
+	time.Sleep(20 * time.Millisecond)
+	if err := l.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	select {
+	case err := <-done:
+		wantOpErr(t, "pending Accept", err, net.ErrClosed)
+	case <-time.After(testTimeout):
+		t.Fatal("Accept still blocked after Close")
+	}
+	_, err = l.Accept()
+	wantOpErr(t, "Accept after Close", err, net.ErrClosed)
+	wantOpErr(t, "second Close", l.Close(), net.ErrClosed)
+}
+
+// TestAcceptOrder checks that Accept hands out channels in the order peers
+// attach, that each pair is connected to its own channel, and that Accept
+// closes the listener's copies of the accepted channel's files.
+func TestAcceptOrder(t *testing.T) {
+	l := listenT(t, transports.Config{Conns: 3, BufferSize: MinRing})
+	ep := l.Endpoint()
+	if ep.NumFiles != 6 || len(ep.Files) != 6 {
+		t.Fatalf("endpoint has %d/%d files, want 6", ep.NumFiles, len(ep.Files))
+	}
+	for _, idx := range []int{2, 0, 1} {
+		a, d := connectT(t, l, idx)
+		want := "#" + itoa(idx) + "/"
+		if !strings.Contains(a.LocalAddr().String(), want) || !strings.Contains(d.LocalAddr().String(), want) {
+			t.Errorf("dialed channel %d, accepted %v (peer %v)", idx, a.LocalAddr(), d.LocalAddr())
+		}
+		msg := []byte("channel " + itoa(idx))
+		if _, err := d.Write(msg); err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, len(msg))
+		a.SetReadDeadline(time.Now().Add(testTimeout))
+		if _, err := io.ReadFull(a, buf); err != nil || !bytes.Equal(buf, msg) {
+			t.Errorf("channel %d: read %q, %v", idx, buf, err)
+		}
+		for _, f := range ep.Files[2*idx : 2*idx+2] {
+			if _, err := f.Stat(); !errors.Is(err, os.ErrClosed) {
+				t.Errorf("channel %d: endpoint file %s still open after Accept (%v)", idx, f.Name(), err)
+			}
+		}
+	}
+}
+
+// TestDialErrors checks Dial's refusals.
+func TestDialErrors(t *testing.T) {
+	l := listenT(t, transports.Config{Conns: 2, BufferSize: MinRing})
+	good := l.Endpoint()
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	tests := []struct {
+		name string
+		ctx  context.Context
+		edit func(ep *transports.Endpoint)
+		want error
+	}{
+		{"wrong-transport", nil, func(ep *transports.Endpoint) { ep.Transport = "unix" }, transports.ErrBadEndpoint},
+		{"index-too-big", nil, func(ep *transports.Endpoint) { ep.Index = 2 }, transports.ErrBadEndpoint},
+		{"negative-index", nil, func(ep *transports.Endpoint) { ep.Index = -1 }, transports.ErrBadEndpoint},
+		{"no-files", nil, func(ep *transports.Endpoint) { ep.Files = nil }, transports.ErrBadEndpoint},
+		{"nil-file", nil, func(ep *transports.Endpoint) { ep.Files = []*os.File{nil, ep.Files[1]} }, transports.ErrBadEndpoint},
+		{"files-swapped", nil, func(ep *transports.Endpoint) {
+			ep.Files = []*os.File{ep.Files[1], ep.Files[0]}
+		}, transports.ErrBadEndpoint},
+		{"buffer-size-mismatch", nil, func(ep *transports.Endpoint) { ep.BufferSize = 8 * MinRing }, transports.ErrBadEndpoint},
+		{"unknown-option", nil, func(ep *transports.Endpoint) { ep.Options = map[string]string{"nodelay": "true"} }, transports.ErrBadOption},
+		{"bad-option-value", nil, func(ep *transports.Endpoint) { ep.Options = map[string]string{OptionMapping: "hugepage"} }, transports.ErrBadOption},
+		{"cancelled", cancelled, func(*transports.Endpoint) {}, context.Canceled},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ep := good
+			ep.Files = append([]*os.File(nil), good.Files...)
+			tt.edit(&ep)
+			ctx := tt.ctx
+			if ctx == nil {
+				ctx = context.Background()
+			}
+			c, err := New().Dial(ctx, ep)
+			if err == nil {
+				c.Close()
+				t.Fatalf("Dial succeeded, want %v", tt.want)
+			}
+			wantOpErr(t, "Dial", err, tt.want)
+		})
+	}
+
+	// The refused dials left the channels intact: each can be dialed once,
+	// and only once.
+	c, err := New().Dial(context.Background(), good)
+	if err != nil {
+		t.Fatalf("Dial after the refusals: %v", err)
+	}
+	defer c.Close()
+	if c2, err := New().Dial(context.Background(), good); err == nil {
+		c2.Close()
+		t.Error("second Dial of one channel succeeded")
+	} else {
+		wantOpErr(t, "second Dial", err, transports.ErrBadEndpoint)
+	}
+	a, err := acceptTimeout(l, testTimeout)
+	if err != nil {
+		t.Fatalf("Accept: %v", err)
+	}
+	defer a.Close()
+	connectT(t, l, 1)
+}
+
+// TestListenErrors checks Listen's refusals.
+func TestListenErrors(t *testing.T) {
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	tests := []struct {
+		name string
+		ctx  context.Context
+		cfg  transports.Config
+		want error
+	}{
+		{"unknown-option", context.Background(), transports.Config{Options: map[string]string{"spin": "1"}}, transports.ErrBadOption},
+		{"bad-mapping", context.Background(), transports.Config{Options: map[string]string{OptionMapping: "tmp"}}, transports.ErrBadOption},
+		{"missing-dir", context.Background(), transports.Config{Address: "/nonexistent/ipcbench", Options: map[string]string{OptionMapping: mappingFile}}, transports.ErrUnavailable},
+		{"cancelled", cancelled, transports.Config{}, context.Canceled},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			l, err := New().Listen(tt.ctx, tt.cfg)
+			if err == nil {
+				l.Close()
+				t.Fatalf("Listen succeeded, want %v", tt.want)
+			}
+			if !errors.Is(err, tt.want) {
+				t.Errorf("Listen: %v, want %v", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestEffectiveOptions checks the reported settings, including the ring
+// size rounding.
+func TestEffectiveOptions(t *testing.T) {
+	tests := []struct {
+		name    string
+		cfg     transports.Config
+		ring    string
+		mapping string
+	}{
+		{"default", transports.Config{}, "1048576", "memfd"},
+		{"tiny-rounds-up-to-min", transports.Config{BufferSize: 1}, "4096", "memfd"},
+		{"rounds-to-power-of-two", transports.Config{BufferSize: 5000}, "8192", "memfd"},
+		{"memfd", transports.Config{BufferSize: MinRing, Options: map[string]string{OptionMapping: mappingMemfd}}, "4096", "memfd"},
+		{"file", transports.Config{BufferSize: MinRing, Address: t.TempDir(), Options: map[string]string{OptionMapping: mappingFile}}, "4096", "file"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			l := listenT(t, tt.cfg)
+			a, d := connectT(t, l, 0)
+			want := map[string]string{"ring_bytes": tt.ring, "lock": "futex-mutex", "mapping": tt.mapping}
+			for name, got := range map[string]map[string]string{
+				"listener": l.EffectiveOptions(), "accepted": a.EffectiveOptions(), "dialed": d.EffectiveOptions(),
+			} {
+				if len(got) != len(want) {
+					t.Errorf("%s: %v, want %v", name, got, want)
+				}
+				for k, v := range want {
+					if got[k] != v {
+						t.Errorf("%s: %s=%q, want %q", name, k, got[k], v)
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestRingCapacity(t *testing.T) {
+	tests := []struct{ in, want int }{
+		{-1, DefaultRing}, {0, DefaultRing}, {1, MinRing}, {MinRing, MinRing}, {MinRing + 1, 2 * MinRing},
+		{3 << 20, 4 << 20}, {MaxRing, MaxRing}, {MaxRing + 1, MaxRing}, {math.MaxInt, MaxRing},
+	}
+	for _, tt := range tests {
+		if got := ringCapacity(tt.in); got != tt.want {
+			t.Errorf("ringCapacity(%d) = %d, want %d", tt.in, got, tt.want)
+		}
+	}
+}
+
+// TestFileMappingLeavesNothing checks that the file fallback leaves no file
+// behind, not even while the listener is open.
+func TestFileMappingLeavesNothing(t *testing.T) {
+	dirs := []string{t.TempDir()}
+	if fi, err := os.Stat(defaultShmDir); err == nil && fi.IsDir() {
+		dirs = append(dirs, "") // "" means the default, /dev/shm
+	}
+	for _, dir := range dirs {
+		look := dir
+		if look == "" {
+			look = defaultShmDir
+		}
+		before := shmLeftovers(t, look)
+		l, err := New().Listen(context.Background(), transports.Config{
+			Conns: 2, BufferSize: MinRing, Address: dir, Options: map[string]string{OptionMapping: mappingFile},
+		})
+		if err != nil {
+			t.Fatalf("Listen in %q: %v", dir, err)
+		}
+		if got := shmLeftovers(t, look); len(got) != len(before) {
+			t.Errorf("%s holds %v while listening, had %v", look, got, before)
+		}
+		if err := l.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if got := shmLeftovers(t, look); len(got) != len(before) {
+			t.Errorf("%s holds %v after Close, had %v", look, got, before)
+		}
+	}
+}
+
+// TestNoLeaks runs full listen/dial/accept/close cycles, including ones
+// where channels are never dialed or never accepted, and checks that the
+// number of open descriptors comes back where it was. (Goroutines are
+// checked for the whole package by goleak in TestMain.)
+func TestNoLeaks(t *testing.T) {
+	cycle := func() {
+		l, err := New().Listen(context.Background(), transports.Config{Conns: 3, BufferSize: MinRing})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ep := l.Endpoint()
+		var conns []net.Conn
+		for _, idx := range []int{0, 1} { // channel 2 is never dialed
+			ep.Index = idx
+			c, err := New().Dial(context.Background(), ep)
+			if err != nil {
+				t.Fatal(err)
+			}
+			conns = append(conns, c)
+		}
+		a, err := acceptTimeout(l.(*Listener), testTimeout) // channel 1 is never accepted
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, a)
+		if _, err := conns[0].Write([]byte("x")); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.Close(); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range conns {
+			if err := c.Close(); err != nil {
+				t.Errorf("Close: %v", err)
+			}
+		}
+	}
+	cycle() // warm up the runtime's own descriptors (epoll)
+	before := openFDs(t)
+	for range 5 {
+		cycle()
+	}
+	if after := openFDs(t); after != before {
+		t.Errorf("open descriptors: %d before, %d after", before, after)
+	}
+}
+
+// TestZeroAllocs checks that Read and Write do not allocate, whether they
+// find the ring ready or have to sleep on a futex.
+func TestZeroAllocs(t *testing.T) {
+	a, d := pairT(t, transports.Config{BufferSize: MinRing})
+	msg := make([]byte, 64)
+	buf := make([]byte, 64)
+	if n := testing.AllocsPerRun(200, func() {
+		if _, err := a.Write(msg); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(d, buf); err != nil {
+			t.Fatal(err)
+		}
+	}); n != 0 {
+		t.Errorf("Write+Read: %v allocations per run, want 0", n)
+	}
+
+	// Ping-pong with an echoing goroutine: the Read sleeps on the futex.
+	echoDone := make(chan struct{})
+	go func() {
+		defer close(echoDone)
+		b := make([]byte, 64)
+		for {
+			if _, err := io.ReadFull(d, b); err != nil {
+				return
+			}
+			if _, err := d.Write(b); err != nil {
+				return
+			}
+		}
+	}()
+	if n := testing.AllocsPerRun(200, func() {
+		if _, err := a.Write(msg); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(a, buf); err != nil {
+			t.Fatal(err)
+		}
+	}); n != 0 {
+		t.Errorf("ping-pong: %v allocations per round trip, want 0", n)
+	}
+	d.Close()
+	<-echoDone
+}

@@ -1,0 +1,272 @@
+package shmlock
+
+import (
+	"context"
+	"errors"
+	"io"
+	"math"
+	"net"
+	"os"
+	"syscall"
+	"testing"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ipcbench/ipcbench/transports"
+)
+
+// TestLayoutOffsets checks the Go types against the byte offsets the
+// package documentation gives.
+func TestLayoutOffsets(t *testing.T) {
+	var h header
+	var r ringCtl
+	tests := []struct {
+		name      string
+		got, want uintptr
+	}{
+		{"magic", unsafe.Offsetof(h.magic), offMagic},
+		{"version", unsafe.Offsetof(h.version), offVersion},
+		{"headerSize", unsafe.Offsetof(h.headerSize), offHeaderSize},
+		{"ringCap", unsafe.Offsetof(h.ringCap), offRingCap},
+		{"mapSize", unsafe.Offsetof(h.mapSize), offMapSize},
+		{"state", unsafe.Offsetof(h.state), offState},
+		{"flags", unsafe.Offsetof(h.flags), offFlags},
+		{"rings[0]", unsafe.Offsetof(h.rings), offRing0},
+		{"rings[1]", unsafe.Offsetof(h.rings) + unsafe.Sizeof(r), offRing1},
+		{"lock", unsafe.Offsetof(r.lock), offLock},
+		{"used", unsafe.Offsetof(r.used), offUsed},
+		{"wpos", unsafe.Offsetof(r.wpos), offWpos},
+		{"dataSeq", unsafe.Offsetof(r.dataSeq), offDataSeq},
+		{"writerClosed", unsafe.Offsetof(r.writerClosed), offWriterClosed},
+		{"readerWaiting", unsafe.Offsetof(r.readerWaiting), offReaderWaiting},
+		{"rpos", unsafe.Offsetof(r.rpos), offRpos},
+		{"spaceSeq", unsafe.Offsetof(r.spaceSeq), offSpaceSeq},
+		{"readerClosed", unsafe.Offsetof(r.readerClosed), offReaderClosed},
+		{"writerWaiting", unsafe.Offsetof(r.writerWaiting), offWriterWaiting},
+		{"ringCtl size", unsafe.Sizeof(r), 3 * cacheLine},
+	}
+	for _, tt := range tests {
+		if tt.got != tt.want {
+			t.Errorf("%s at %#x, documented at %#x", tt.name, tt.got, tt.want)
+		}
+	}
+	// The producer's and the consumer's words are on different cache lines.
+	if offWpos/cacheLine == offRpos/cacheLine || offDataSeq/cacheLine == offSpaceSeq/cacheLine {
+		t.Error("producer and consumer words share a cache line")
+	}
+}
+
+// TestHeaderCorruptionAtDial corrupts a channel's header through a mapping
+// of its file made by the test, as a broken peer would, and checks that
+// Dial refuses it with an error wrapping ErrCorrupt (or ErrBadEndpoint for
+// a channel already taken), without touching anything outside the mapping.
+func TestHeaderCorruptionAtDial(t *testing.T) {
+	mapSize := mapSizeFor(MinRing)
+	tests := []struct {
+		name    string
+		corrupt func(mem []byte)
+		want    error
+	}{
+		{"wrong-magic", func(m []byte) { put64(m, offMagic, 0x1234) }, transports.ErrCorrupt},
+		{"wrong-version", func(m []byte) { put32(m, offVersion, 2) }, transports.ErrCorrupt},
+		{"wrong-header-size", func(m []byte) { put32(m, offHeaderSize, 64) }, transports.ErrCorrupt},
+		{"capacity-bigger-than-mapping", func(m []byte) {
+			put64(m, offRingCap, 2*MinRing)
+			put64(m, offMapSize, uint64(mapSizeFor(2*MinRing)))
+		}, transports.ErrCorrupt},
+		{"capacity-huge", func(m []byte) {
+			put64(m, offRingCap, 1<<62)
+			put64(m, offMapSize, headerSize+1<<63)
+		}, transports.ErrCorrupt},
+		{"capacity-not-power-of-two", func(m []byte) {
+			put64(m, offRingCap, MinRing+8)
+			put64(m, offMapSize, uint64(mapSizeFor(MinRing+8)))
+		}, transports.ErrCorrupt},
+		{"capacity-zero", func(m []byte) { put64(m, offRingCap, 0) }, transports.ErrCorrupt},
+		{"map-size-inconsistent", func(m []byte) { put64(m, offMapSize, uint64(mapSize-1)) }, transports.ErrCorrupt},
+		{"unknown-flags", func(m []byte) { put32(m, offFlags, 0x80) }, transports.ErrCorrupt},
+		{"unknown-state", func(m []byte) { put32(m, offState, 7) }, transports.ErrCorrupt},
+		{"still-initialising", func(m []byte) { put32(m, offState, 0) }, transports.ErrCorrupt},
+		{"already-attached", func(m []byte) { put32(m, offState, 2) }, transports.ErrBadEndpoint},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			l := listenT(t, transports.Config{BufferSize: MinRing})
+			ep := l.Endpoint()
+			mem := mapFileT(t, ep.Files[0])
+			if len(mem) != mapSize {
+				t.Fatalf("mapping has %d bytes, want %d", len(mem), mapSize)
+			}
+			tt.corrupt(mem)
+			c, err := New().Dial(context.Background(), ep)
+			if err == nil {
+				c.Close()
+				t.Fatalf("Dial accepted a corrupt header")
+			}
+			wantOpErr(t, "Dial", err, tt.want)
+		})
+	}
+}
+
+// TestRingCorruption corrupts the ring control blocks of an attached
+// channel and checks that the operations on the affected ring fail with
+// an error wrapping ErrCorrupt rather than panic, hang or read or write
+// outside the mapping.
+func TestRingCorruption(t *testing.T) {
+	const ring0, ring1 = offRing0, offRing1 // ring 0: listener writes, dialer reads
+	tests := []struct {
+		name    string
+		corrupt func(mem []byte)
+		// which operations must fail
+		listenWrite, dialRead, dialWrite, listenRead bool
+	}{
+		{"wpos-beyond-ring", func(m []byte) { put64(m, ring0+offWpos, MinRing) }, true, true, false, false},
+		{"rpos-beyond-ring", func(m []byte) { put64(m, ring0+offRpos, MinRing+5) }, true, true, false, false},
+		{"index-max", func(m []byte) { put64(m, ring1+offRpos, math.MaxUint64) }, false, false, true, true},
+		{"used-larger-than-ring", func(m []byte) { put64(m, ring0+offUsed, MinRing+1) }, true, true, false, false},
+		{"used-max", func(m []byte) { put64(m, ring1+offUsed, math.MaxUint64) }, false, false, true, true},
+		{"used-inconsistent", func(m []byte) { put64(m, ring0+offUsed, 10) }, true, true, false, false},
+		{"wpos-moved-under-writer", func(m []byte) {
+			put64(m, ring0+offUsed, 16)
+			put64(m, ring0+offWpos, 16)
+		}, true, false, false, false},
+		{"rpos-moved-under-reader", func(m []byte) {
+			// consistent (rpos + used == wpos mod capacity), but not where
+			// the reader left rpos
+			put64(m, ring1+offRpos, 8)
+			put64(m, ring1+offUsed, MinRing-8)
+		}, false, false, false, true},
+		{"lock-word-invalid", func(m []byte) { put32(m, ring1+offLock, 3) }, false, false, true, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			l := listenT(t, transports.Config{BufferSize: MinRing})
+			mem := mapFileT(t, l.Endpoint().Files[0])
+			a, d := connectT(t, l, 0)
+			tt.corrupt(mem)
+			for _, op := range []struct {
+				name     string
+				mustFail bool
+				call     func() error
+			}{
+				{"listener Write", tt.listenWrite, func() error { _, err := a.Write([]byte("abc")); return err }},
+				{"dialer Read", tt.dialRead, func() error { _, err := d.Read(make([]byte, 100)); return err }},
+				{"dialer Write", tt.dialWrite, func() error { _, err := d.Write([]byte("abc")); return err }},
+				{"listener Read", tt.listenRead, func() error { _, err := a.Read(make([]byte, 100)); return err }},
+			} {
+				a.SetDeadline(time.Now().Add(100 * time.Millisecond))
+				d.SetDeadline(time.Now().Add(100 * time.Millisecond))
+				err := op.call()
+				switch {
+				case op.mustFail:
+					wantOpErr(t, op.name, err, transports.ErrCorrupt)
+				case errors.Is(err, transports.ErrCorrupt):
+					t.Errorf("%s: %v on a ring that was not corrupted", op.name, err)
+				}
+			}
+		})
+	}
+}
+
+// FuzzRingHeader writes arbitrary bytes over a channel's header, before
+// the peer attaches (stage even) or after both ends exchanged some bytes
+// (stage odd), then runs Dial, Read and Write on both ends with short
+// deadlines. Whatever the header holds, nothing may panic, hang, or fail
+// with an error other than those a corrupt or closed ring explains.
+func FuzzRingHeader(f *testing.F) {
+	f.Add(uint8(0), uint16(offMagic), []byte("not-ipcb"))
+	f.Add(uint8(1), uint16(offRing0+offUsed), []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
+	f.Fuzz(func(t *testing.T, stage uint8, off uint16, patch []byte) {
+		o := int(off) % headerSize
+		patch = patch[:min(len(patch), headerSize-o)]
+		l := listenT(t, transports.Config{BufferSize: MinRing})
+		ep := l.Endpoint()
+		mem := mapFileT(t, ep.Files[0])
+		if stage%2 == 0 {
+			copy(mem[o:], patch)
+		}
+		dc, err := New().Dial(context.Background(), ep)
+		if err != nil {
+			if stage%2 == 1 || !(errors.Is(err, transports.ErrCorrupt) || errors.Is(err, transports.ErrBadEndpoint)) {
+				t.Fatalf("Dial: %v", err)
+			}
+			return
+		}
+		defer dc.Close()
+		ac, err := acceptTimeout(l, testTimeout)
+		if err != nil {
+			t.Fatalf("Accept: %v", err)
+		}
+		defer ac.Close()
+		conns := []net.Conn{ac, dc}
+		if stage%2 == 1 {
+			// Leave both rings part full, with indices away from zero.
+			for i, c := range conns {
+				peer := conns[1-i]
+				c.SetDeadline(time.Now().Add(testTimeout))
+				peer.SetDeadline(time.Now().Add(testTimeout))
+				if _, err := c.Write(make([]byte, 100)); err != nil {
+					t.Fatalf("Write: %v", err)
+				}
+				if _, err := io.ReadFull(peer, make([]byte, 30+i)); err != nil {
+					t.Fatalf("Read: %v", err)
+				}
+			}
+			copy(mem[o:], patch)
+		}
+		buf := make([]byte, 200)
+		for _, c := range conns {
+			for _, op := range []func() (int, error){
+				func() (int, error) { return c.Write(buf[:150]) },
+				func() (int, error) { return c.Read(buf) },
+			} {
+				c.SetDeadline(time.Now().Add(2 * time.Millisecond))
+				n, err := op()
+				if n < 0 || n > len(buf) {
+					t.Fatalf("operation returned n = %d", n)
+				}
+				switch {
+				case err == nil, err == io.EOF,
+					errors.Is(err, transports.ErrCorrupt),
+					errors.Is(err, os.ErrDeadlineExceeded),
+					errors.Is(err, syscall.EPIPE):
+				default:
+					t.Fatalf("operation failed with %v", err)
+				}
+			}
+		}
+	})
+}
+
+// TestDialRefusesUnsealedMemfd hands Dial a memfd with a valid header that
+// is not sealed against shrinking: its owner could truncate it under the
+// mapping, so Dial must refuse it.
+func TestDialRefusesUnsealedMemfd(t *testing.T) {
+	fd, err := unix.MemfdCreate("not-ipcbench", unix.MFD_CLOEXEC)
+	if err != nil {
+		t.Skipf("memfd_create: %v", err)
+	}
+	mapping := os.NewFile(uintptr(fd), "unsealed")
+	defer mapping.Close()
+	size := mapSizeFor(MinRing)
+	if err := mapping.Truncate(int64(size)); err != nil {
+		t.Fatal(err)
+	}
+	initHeader(mapFileT(t, mapping), MinRing, flagMemfd)
+	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	live0, live1 := os.NewFile(uintptr(pair[0]), "live0"), os.NewFile(uintptr(pair[1]), "live1")
+	defer live0.Close()
+	defer live1.Close()
+	ep := transports.Endpoint{Transport: Name, BufferSize: MinRing, Files: []*os.File{mapping, live1}}
+	c, err := New().Dial(context.Background(), ep)
+	if err == nil {
+		c.Close()
+		t.Fatal("Dial accepted an unsealed memfd")
+	}
+	wantOpErr(t, "Dial", err, transports.ErrBadEndpoint)
+}

@@ -1,0 +1,119 @@
+// Package shmlock implements the "shm-lock" transport: a byte stream in each
+// direction through a ring in shared memory, guarded by a cross-process
+// futex mutex that lives in the mapping, with futex waits for "data ready"
+// and "space free".
+//
+// # Channels, files and attach
+//
+// Listen prepares Config.ConnCount() channels before the peer starts. A
+// channel is one shared mapping plus one liveness socket pair
+// (AF_UNIX, SOCK_STREAM). Endpoint().Files holds, for channel i:
+//
+//	Files[2*i]   the mapping: a sealed memfd named "ipcbench-shm", or, when
+//	             memfd is unavailable or Options["mapping"] is "file", a 0600
+//	             file created in Config.Address (default /dev/shm) with
+//	             O_EXCL|O_NOFOLLOW and unlinked at once, so it has no name
+//	             and nothing is left on the file system even after a crash
+//	Files[2*i+1] the peer's end of the liveness socket pair
+//
+// The memfd is sealed (F_SEAL_SHRINK|F_SEAL_GROW|F_SEAL_SEAL) so that
+// neither end can shrink it under the other's mapping, which would turn
+// accesses into SIGBUS; Dial refuses a memfd without those seals. A file
+// cannot be sealed: with Options["mapping"] = "file" that protection rests
+// on the peer not truncating the file it was handed.
+//
+// Dial(ctx, ep) maps Files[2*ep.Index] (the mapping survives closing the
+// descriptor), validates the header, moves the channel from "listening" to
+// "attached", duplicates Files[2*ep.Index+1] for itself and writes the
+// one-byte hello on it. Accept returns channels in the order their hellos
+// arrive and then closes the listener's copies of that channel's two peer
+// files, so that from then on the only holder of the peer's liveness end is
+// the peer.
+//
+// # Liveness
+//
+// Each connection has one goroutine blocked (in the runtime poller, not in a
+// thread) reading its end of the liveness socket. The peer never writes on
+// it after the hello, so the read returns only when every copy of the other
+// end is closed: the peer closed the connection or its process died (the
+// kernel closes a killed process's descriptors). The goroutine then marks the
+// peer gone and futex-wakes every local waiter. An orderly Close first sets
+// the "closed" flags in the header (below), so a reader that finds the ring
+// empty reports io.EOF after the last byte when the writer closed, and
+// transports.ErrPeerGone only when the peer vanished without closing.
+//
+// # Mapping layout (version 1)
+//
+// All integers are in the machine's native byte order (both ends run on one
+// machine) and are read and written with sync/atomic. The mapping is
+// headerSize + 2*ringCap bytes:
+//
+//	offset           size     contents
+//	0x0000           4096     header (below); unused bytes are zero
+//	0x1000           ringCap  ring 0 data: bytes written by the listening side
+//	0x1000+ringCap   ringCap  ring 1 data: bytes written by the dialing side
+//
+// The header starts with one cache line (64 bytes) that is written once by
+// the listener before the peer can see the mapping, then two ring control
+// blocks of three cache lines each:
+//
+//	0x000 u64 magic       0x006d687362637069 ("ipcbshm\0" little-endian)
+//	0x008 u32 version     1
+//	0x00C u32 headerSize  4096: offset of ring 0's data
+//	0x010 u64 ringCap     bytes per ring; a power of two, 4 KiB .. 1 GiB
+//	0x018 u64 mapSize     headerSize + 2*ringCap; equals the file size
+//	0x020 u32 state       0 initialising, 1 listening, 2 attached
+//	0x024 u32 flags       1 = mapping is a memfd, 2 = mapping is a file
+//	0x040 ring control 0  (ring 0: listener writes, dialer reads)
+//	0x100 ring control 1  (ring 1: dialer writes, listener reads)
+//
+// A ring control block, relative to its start:
+//
+//	line 0, touched by both ends:
+//	+0x00 u32 lock           futex mutex: 0 free, 1 held, 2 held with waiters
+//	+0x08 u64 used           bytes in the ring, 0 <= used <= ringCap
+//	line 1, written by the producer:
+//	+0x40 u64 wpos           next byte the writer fills, 0 <= wpos < ringCap
+//	+0x48 u32 dataSeq        futex word: bumped after every commit of data
+//	+0x4C u32 writerClosed   1 once the writer closed (no more data)
+//	+0x50 u32 readerWaiting  1 while the reader sleeps (or is about to) on dataSeq
+//	line 2, written by the consumer:
+//	+0x80 u64 rpos           next byte the reader takes, 0 <= rpos < ringCap
+//	+0x88 u32 spaceSeq       futex word: bumped after every commit of a read
+//	+0x8C u32 readerClosed   1 once the reader closed (writes get EPIPE)
+//	+0x90 u32 writerWaiting  1 while the writer sleeps (or is about to) on spaceSeq
+//
+// Invariant, checked under the lock on every operation:
+// wpos < ringCap, rpos < ringCap, used <= ringCap and
+// (rpos + used) mod ringCap == wpos; besides, the side that owns an index
+// (the writer wpos, the reader rpos) finds it where it left it. A violation
+// is reported as an error wrapping transports.ErrCorrupt; since ringCap is
+// taken from the validated header once, at attach, and never re-read, no
+// value in the mapping can make an access fall outside it.
+//
+// # Lock and waits
+//
+// The lock is the three-state mutex of Ulrich Drepper's "Futexes Are
+// Tricky" (mutex #3), on shared (not FUTEX_PRIVATE) futexes, with a short
+// bounded spin (lockSpin loads) before the first sleep. It guards wpos,
+// rpos, used and the waiting flags; each operation takes it twice, once to
+// reserve (read the indices) and once to commit (advance them), and copies
+// the bytes in between without it: the writer only fills free space and the
+// reader only drains used space, and each side serialises its own calls, so
+// the two copies never overlap.
+//
+// A reader that finds the ring empty sets readerWaiting under the lock,
+// having read dataSeq before taking it, and sleeps with FUTEX_WAIT on
+// dataSeq; a writer's commit bumps dataSeq and, if readerWaiting was set,
+// clears it and wakes. Space works the same way with writerWaiting and
+// spaceSeq. Local events (Close, a deadline change, the peer's death) bump
+// the local side's sequence words and wake them too, so a sleeper re-checks
+// its state at once. Every futex sleep also has a timeout: the time left to
+// the deadline, at most dataWaitSlice (lockWaitSlice for the lock), after
+// which the state is checked again. There is no spinning while waiting for
+// data or space: on a two-core machine that would be a different variant.
+//
+// A peer killed while it held the lock never releases it: a waiter for the
+// lock then returns transports.ErrPeerGone once the liveness socket reports
+// the death.
+package shmlock

@@ -1,0 +1,202 @@
+package shmlock
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ipcbench/ipcbench/transports"
+)
+
+// Values of the "mapping" option.
+const (
+	mappingMemfd = "memfd"
+	mappingFile  = "file"
+)
+
+const (
+	// memfdName is the name memfd_create gives the mapping (it shows in
+	// /proc/PID/fd as "/memfd:ipcbench-shm").
+	memfdName = "ipcbench-shm"
+	// defaultShmDir is where the file fallback creates its file.
+	defaultShmDir = "/dev/shm"
+	// createTries bounds the attempts at a fresh random file name.
+	createTries = 16
+)
+
+// createMapping makes the backing file of one channel, size bytes long, and
+// returns its descriptor (close-on-exec) and the header flag saying what it
+// is. mode is "" (memfd, falling back to a file), mappingMemfd or
+// mappingFile; dir is where the file fallback creates its file.
+func createMapping(mode, dir string, size int) (fd int, flags uint32, err error) {
+	var memfdErr error
+	if mode != mappingFile {
+		fd, memfdErr = createMemfd(size)
+		if memfdErr == nil {
+			return fd, flagMemfd, nil
+		}
+		if mode == mappingMemfd {
+			return -1, 0, memfdErr
+		}
+	}
+	fd, err = createFile(dir, size)
+	if err != nil {
+		if memfdErr != nil {
+			err = fmt.Errorf("%w (after %w)", err, memfdErr)
+		}
+		return -1, 0, err
+	}
+	return fd, flagFile, nil
+}
+
+// createMemfd makes a sealed memfd of size bytes: its size can no longer
+// change, so neither end can shrink the file under the other's mapping
+// (which would turn accesses into SIGBUS).
+func createMemfd(size int) (int, error) {
+	fd, err := unix.MemfdCreate(memfdName, unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+	if err != nil {
+		return -1, unavailable("memfd_create", err)
+	}
+	if err := unix.Ftruncate(fd, int64(size)); err != nil {
+		unix.Close(fd)
+		return -1, fmt.Errorf("shm-lock: sizing memfd to %d bytes: %w", size, err)
+	}
+	seals := unix.F_SEAL_SHRINK | unix.F_SEAL_GROW | unix.F_SEAL_SEAL
+	if _, err := unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, seals); err != nil {
+		unix.Close(fd)
+		return -1, fmt.Errorf("shm-lock: sealing memfd: %w", err)
+	}
+	return fd, nil
+}
+
+// createFile makes a 0600 file of size bytes in dir with a fresh random name,
+// O_EXCL|O_NOFOLLOW so that it can be neither a file nor a symbolic link
+// someone else prepared, and unlinks it at once: the descriptor is all
+// either end ever needs, and a crash cannot leave the file behind.
+func createFile(dir string, size int) (int, error) {
+	if dir == "" {
+		dir = defaultShmDir
+	}
+	var buf [8]byte
+	for range createTries {
+		if _, err := rand.Read(buf[:]); err != nil {
+			return -1, fmt.Errorf("shm-lock: random file name: %w", err)
+		}
+		path := filepath.Join(dir, "ipcbench-shm-"+hex.EncodeToString(buf[:]))
+		fd, err := unix.Open(path, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+		if errors.Is(err, unix.EEXIST) {
+			continue
+		}
+		if err != nil {
+			return -1, unavailable("creating "+path, err)
+		}
+		if err := unix.Unlink(path); err != nil {
+			unix.Close(fd)
+			return -1, fmt.Errorf("shm-lock: unlinking %s: %w", path, err)
+		}
+		if err := unix.Ftruncate(fd, int64(size)); err != nil {
+			unix.Close(fd)
+			return -1, fmt.Errorf("shm-lock: sizing %s to %d bytes: %w", path, size, err)
+		}
+		return fd, nil
+	}
+	return -1, fmt.Errorf("shm-lock: no free file name in %s after %d tries", dir, createTries)
+}
+
+// unavailable wraps err from op so that it also matches
+// transports.ErrUnavailable: the machine cannot give us shared memory.
+func unavailable(op string, err error) error {
+	return fmt.Errorf("shm-lock: %s: %w (%w)", op, err, transports.ErrUnavailable)
+}
+
+// mapShared maps size bytes of fd read-write and shared.
+func mapShared(fd, size int) ([]byte, error) {
+	mem, err := unix.Mmap(fd, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		return nil, fmt.Errorf("shm-lock: mapping %d bytes: %w", size, err)
+	}
+	return mem, nil
+}
+
+// attachMapping maps the channel file f as the dialing side: it checks the
+// file's size against what a header can describe, maps it whole, validates
+// the header, and checks that a memfd is sealed against shrinking (so that
+// no access to the mapping can fault). The descriptor itself is not kept (the mapping holds
+// the file), so f stays the caller's.
+func attachMapping(f *os.File) (mem []byte, ringCap int, err error) {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return nil, 0, fmt.Errorf("shm-lock: mapping file: %w: %w", err, transports.ErrBadEndpoint)
+	}
+	var ctlErr error
+	seals := -1 // F_GET_SEALS's answer, -1 when the file cannot be sealed
+	err = rc.Control(func(fd uintptr) {
+		var st unix.Stat_t
+		if ctlErr = unix.Fstat(int(fd), &st); ctlErr != nil {
+			ctlErr = fmt.Errorf("shm-lock: fstat of mapping file: %w: %w", ctlErr, transports.ErrBadEndpoint)
+			return
+		}
+		if st.Mode&unix.S_IFMT != unix.S_IFREG {
+			ctlErr = fmt.Errorf("shm-lock: mapping file is not a regular file (mode %#o): %w", st.Mode, transports.ErrBadEndpoint)
+			return
+		}
+		if st.Size < headerSize || st.Size > maxMapSize {
+			ctlErr = corruptf("mapping file has %d bytes, want %d to %d", st.Size, headerSize, int64(maxMapSize))
+			return
+		}
+		if v, err := unix.FcntlInt(fd, unix.F_GET_SEALS, 0); err == nil {
+			seals = v
+		}
+		mem, ctlErr = mapShared(int(fd), int(st.Size))
+	})
+	if err == nil {
+		err = ctlErr
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	ringCap, err = validateHeader(mem)
+	if err == nil && headerOf(mem).flags.Load() == flagMemfd && (seals < 0 || seals&unix.F_SEAL_SHRINK == 0) {
+		// Every memfd this package makes is sealed against shrinking, and
+		// seals cannot be removed: this file is not one of ours.
+		err = fmt.Errorf("shm-lock: mapping claims to be a memfd but is not sealed against shrinking: %w", transports.ErrBadEndpoint)
+	}
+	if err != nil {
+		unix.Munmap(mem)
+		return nil, 0, err
+	}
+	return mem, ringCap, nil
+}
+
+// dupFile returns a close-on-exec duplicate of f's descriptor as a new
+// *os.File in non-blocking mode, so that reads on it park in the runtime
+// poller and Close unblocks them. f's own *os.File is not switched to
+// blocking mode (as f.Fd() would do); the O_NONBLOCK flag is shared with f,
+// which the peer only ever closes.
+func dupFile(f *os.File, name string) (*os.File, error) {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	nfd := -1
+	var dupErr error
+	err = rc.Control(func(fd uintptr) {
+		nfd, dupErr = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0)
+	})
+	if err == nil {
+		err = dupErr
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.SetNonblock(nfd, true); err != nil {
+		unix.Close(nfd)
+		return nil, err
+	}
+	return os.NewFile(uintptr(nfd), name), nil
+}

@@ -1,0 +1,356 @@
+package shmlock
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"net"
+	"os"
+	"strconv"
+	"sync"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ipcbench/ipcbench/transports"
+)
+
+// Name is the transport's stable, user-facing name.
+const Name = "shm-lock"
+
+// OptionMapping is the one option key shm-lock understands: "memfd" insists
+// on a memfd, "file" uses a file in Config.Address (default /dev/shm).
+// Without it the transport uses a memfd and falls back to a file when
+// memfd_create fails.
+const OptionMapping = "mapping"
+
+// helloByte is what Dial writes on the liveness socket once it has attached.
+const helloByte = 'H'
+
+type transport struct{}
+
+// New returns the shm-lock transport. See the package documentation for the
+// channels, files and layout it uses.
+func New() transports.Transport { return transport{} }
+
+var _ transports.Transport = transport{}
+
+// Name returns "shm-lock".
+func (transport) Name() string { return Name }
+
+// mappingMode validates the "mapping" option and returns its value ("" when
+// unset).
+func mappingMode(opts map[string]string) (string, error) {
+	if err := transports.CheckOptions(Name, opts, OptionMapping); err != nil {
+		return "", err
+	}
+	v, ok := opts[OptionMapping]
+	if !ok {
+		return "", nil
+	}
+	if v != mappingMemfd && v != mappingFile {
+		return "", fmt.Errorf("shm-lock: option %s=%q: want %q or %q: %w", OptionMapping, v, mappingMemfd, mappingFile, transports.ErrBadOption)
+	}
+	return v, nil
+}
+
+// Listen prepares cfg.ConnCount() channels, each a shared mapping with two
+// rings of ringCapacity(cfg.BufferSize) bytes and a liveness socket pair.
+// It fails with an error wrapping transports.ErrUnavailable when neither a
+// memfd nor a file in cfg.Address (default /dev/shm) can be made, and with
+// one wrapping transports.ErrBadOption for an option other than "mapping".
+func (transport) Listen(ctx context.Context, cfg transports.Config) (transports.Listener, error) {
+	l, err := listen(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// Dial attaches to channel ep.Index of a Listener's endpoint. It maps
+// ep.Files[2*ep.Index] (without keeping the descriptor), validates its
+// header, claims the channel, duplicates ep.Files[2*ep.Index+1] and sends
+// the hello on it; ep.Files stay the caller's. A header that breaks the
+// layout gives an error wrapping transports.ErrCorrupt; a wrong endpoint
+// (other transport, missing files, a channel already dialed, a ring size
+// that differs from ep.BufferSize's) one wrapping transports.ErrBadEndpoint.
+func (transport) Dial(ctx context.Context, ep transports.Endpoint) (net.Conn, error) {
+	c, err := dial(ctx, ep)
+	if err != nil {
+		return nil, &net.OpError{Op: "dial", Net: "shm", Err: err}
+	}
+	return c, nil
+}
+
+func dial(ctx context.Context, ep transports.Endpoint) (*Conn, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if ep.Transport != Name {
+		return nil, fmt.Errorf("shm-lock: endpoint is for transport %q: %w", ep.Transport, transports.ErrBadEndpoint)
+	}
+	if _, err := mappingMode(ep.Options); err != nil {
+		return nil, err
+	}
+	i := ep.Index
+	if i < 0 || 2*i+1 >= len(ep.Files) || ep.Files[2*i] == nil || ep.Files[2*i+1] == nil {
+		return nil, fmt.Errorf("shm-lock: endpoint has %d files, channel %d needs files %d and %d: %w",
+			len(ep.Files), i, 2*i, 2*i+1, transports.ErrBadEndpoint)
+	}
+
+	mem, ringCap, err := attachMapping(ep.Files[2*i])
+	if err != nil {
+		return nil, err
+	}
+	fail := func(err error) (*Conn, error) {
+		unix.Munmap(mem)
+		return nil, err
+	}
+	if want := ringCapacity(ep.BufferSize); ringCap != want {
+		return fail(fmt.Errorf("shm-lock: mapping has %d-byte rings, endpoint buffer size %d asks for %d: %w",
+			ringCap, ep.BufferSize, want, transports.ErrBadEndpoint))
+	}
+	h := headerOf(mem)
+	if !h.state.CompareAndSwap(stateListening, stateAttached) {
+		if s := h.state.Load(); s != stateAttached {
+			return fail(corruptf("channel state %d", s))
+		}
+		return fail(fmt.Errorf("shm-lock: channel %d is already dialed: %w", i, transports.ErrBadEndpoint))
+	}
+	live, err := dupFile(ep.Files[2*i+1], "ipcbench-shm-live")
+	if err != nil {
+		return fail(fmt.Errorf("shm-lock: duplicating liveness socket: %w: %w", err, transports.ErrBadEndpoint))
+	}
+	if err := ctx.Err(); err != nil {
+		live.Close()
+		return fail(err)
+	}
+	if _, err := live.Write([]byte{helloByte}); err != nil {
+		live.Close()
+		return fail(fmt.Errorf("shm-lock: sending hello: %w: %w", err, transports.ErrPeerGone))
+	}
+	return newConn(mem, ringCap, sideDial, i, live), nil
+}
+
+// Listener prepares the channels of one shm-lock listener and hands them out
+// through Accept in the order peers attach. See the package documentation
+// for the layout of Endpoint().Files.
+type Listener struct {
+	ringCap int
+	mapping string
+	ep      transports.Endpoint
+	chans   []*channel
+	attach  chan attachEvent // one event per channel at most, buffered
+	done    chan struct{}    // closed by Close
+	wg      sync.WaitGroup   // the hello goroutines
+
+	mu     sync.Mutex // guards closed and channel.taken
+	closed bool
+}
+
+var (
+	_ transports.Listener       = (*Listener)(nil)
+	_ transports.OptionReporter = (*Listener)(nil)
+)
+
+// channel is one prepared channel as the listener holds it.
+type channel struct {
+	index    int
+	mem      []byte
+	ringCap  int
+	mapFile  *os.File // the mapping, Endpoint file 2*index
+	peerLive *os.File // the peer's liveness end, Endpoint file 2*index+1
+	live     *os.File // the listener's liveness end (non-blocking)
+	taken    bool     // handed out by Accept (the conn owns mem and live)
+}
+
+type attachEvent struct {
+	index int
+	err   error
+}
+
+func listen(ctx context.Context, cfg transports.Config) (*Listener, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	mode, err := mappingMode(cfg.Options)
+	if err != nil {
+		return nil, err
+	}
+	n := cfg.ConnCount()
+	l := &Listener{
+		ringCap: ringCapacity(cfg.BufferSize),
+		attach:  make(chan attachEvent, n),
+		done:    make(chan struct{}),
+	}
+	l.ep = transports.Endpoint{
+		Transport:  Name,
+		BufferSize: cfg.BufferSize,
+		Options:    maps.Clone(cfg.Options),
+		NumFiles:   2 * n,
+		Files:      make([]*os.File, 0, 2*n),
+	}
+	for i := range n {
+		if err := ctx.Err(); err != nil {
+			l.Close()
+			return nil, err
+		}
+		ch, err := newChannel(i, l.ringCap, mode, cfg.Address)
+		if err != nil {
+			l.Close()
+			return nil, fmt.Errorf("shm-lock: channel %d: %w", i, err)
+		}
+		l.chans = append(l.chans, ch)
+		l.ep.Files = append(l.ep.Files, ch.mapFile, ch.peerLive)
+		if l.mapping == "" {
+			l.mapping = mappingName(headerOf(ch.mem).flags.Load())
+		}
+		l.wg.Add(1)
+		go l.awaitHello(ch)
+	}
+	return l, nil
+}
+
+// newChannel makes channel i: the mapping with its header, and the liveness
+// socket pair.
+func newChannel(i, ringCap int, mode, dir string) (*channel, error) {
+	size := mapSizeFor(ringCap)
+	fd, flags, err := createMapping(mode, dir, size)
+	if err != nil {
+		return nil, err
+	}
+	mem, err := mapShared(fd, size)
+	if err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	initHeader(mem, ringCap, flags)
+	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		unix.Munmap(mem)
+		unix.Close(fd)
+		return nil, fmt.Errorf("shm-lock: liveness socket pair: %w", err)
+	}
+	if err := unix.SetNonblock(pair[0], true); err != nil {
+		unix.Munmap(mem)
+		unix.Close(fd)
+		unix.Close(pair[0])
+		unix.Close(pair[1])
+		return nil, fmt.Errorf("shm-lock: liveness socket: %w", err)
+	}
+	suffix := "#" + strconv.Itoa(i)
+	return &channel{
+		index:    i,
+		mem:      mem,
+		ringCap:  ringCap,
+		mapFile:  os.NewFile(uintptr(fd), memfdName+suffix),
+		peerLive: os.NewFile(uintptr(pair[1]), "ipcbench-shm-live"+suffix),
+		live:     os.NewFile(uintptr(pair[0]), "ipcbench-shm-live"+suffix),
+	}, nil
+}
+
+// awaitHello waits for the peer's hello on channel ch and reports it to
+// Accept. It returns without a report when Close closed the socket.
+func (l *Listener) awaitHello(ch *channel) {
+	defer l.wg.Done()
+	var b [1]byte
+	_, err := ch.live.Read(b[:])
+	switch {
+	case errors.Is(err, os.ErrClosed):
+		return
+	case err != nil:
+		err = fmt.Errorf("shm-lock: channel %d: waiting for the peer's hello: %w", ch.index, err)
+	case b[0] != helloByte:
+		err = corruptf("channel %d: hello byte %#x, want %#x", ch.index, b[0], helloByte)
+	}
+	l.attach <- attachEvent{index: ch.index, err: err}
+}
+
+// Accept waits for a peer to attach to one of the prepared channels and
+// returns its connection, in attach order. It then closes the listener's
+// copies of that channel's Endpoint files. Once every channel is taken,
+// Accept blocks until Close, after which it returns an error wrapping
+// net.ErrClosed.
+func (l *Listener) Accept() (net.Conn, error) {
+	var ev attachEvent
+	select {
+	case <-l.done:
+		return nil, l.opError(net.ErrClosed)
+	case ev = <-l.attach:
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return nil, l.opError(net.ErrClosed)
+	}
+	ch := l.chans[ev.index]
+	if ev.err == nil {
+		if s := headerOf(ch.mem).state.Load(); s != stateAttached {
+			ev.err = corruptf("channel %d: hello received in state %d", ch.index, s)
+		}
+	}
+	if ev.err != nil {
+		ch.release()
+		ch.taken = true // nothing left for Close to release
+		return nil, l.opError(ev.err)
+	}
+	ch.taken = true
+	ch.mapFile.Close()
+	ch.peerLive.Close()
+	return newConn(ch.mem, ch.ringCap, sideListen, ch.index, ch.live), nil
+}
+
+// release closes everything the listener holds for an unused channel.
+func (ch *channel) release() {
+	ch.live.Close()
+	ch.peerLive.Close()
+	ch.mapFile.Close()
+	unix.Munmap(ch.mem)
+}
+
+// Close stops Accept, which then returns an error wrapping net.ErrClosed,
+// and releases every channel not yet accepted: its mapping and all its
+// descriptors, including the Endpoint files. Accepted connections stay open.
+// Nothing remains on the file system (the fallback file was unlinked when
+// it was made). A second Close returns an error wrapping net.ErrClosed.
+func (l *Listener) Close() error {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return l.opError(net.ErrClosed)
+	}
+	l.closed = true
+	close(l.done)
+	for _, ch := range l.chans {
+		if !ch.taken {
+			ch.release()
+		}
+	}
+	l.mu.Unlock()
+	l.wg.Wait()
+	return nil
+}
+
+// Addr returns the listener's address ("shm-lock:memfd").
+func (l *Listener) Addr() net.Addr { return addr{"shm-lock:" + l.mapping} }
+
+// Endpoint returns what a peer needs to dial: Files[2*i] is channel i's
+// mapping and Files[2*i+1] the peer's end of its liveness socket. The files
+// stay the Listener's; Accept closes a channel's two files once a peer has
+// attached to it, and Close the rest.
+func (l *Listener) Endpoint() transports.Endpoint {
+	ep := l.ep
+	ep.Options = maps.Clone(l.ep.Options)
+	ep.Files = append([]*os.File(nil), l.ep.Files...)
+	return ep
+}
+
+// EffectiveOptions reports the settings every channel of the listener
+// uses, as Conn.EffectiveOptions does.
+func (l *Listener) EffectiveOptions() map[string]string {
+	return effectiveOptions(l.ringCap, l.mapping)
+}
+
+func (l *Listener) opError(err error) error {
+	return &net.OpError{Op: "accept", Net: "shm", Addr: l.Addr(), Err: err}
+}

@@ -1,0 +1,171 @@
+package tcplocal
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"strconv"
+	"testing"
+
+	"github.com/ipcbench/ipcbench/transports"
+	"github.com/ipcbench/ipcbench/transports/internal/ttest"
+	"golang.org/x/net/nettest"
+)
+
+func TestNetConn(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  transports.Config
+	}{
+		{"default", transports.Config{}},
+		{"nodelay=false", transports.Config{Options: map[string]string{"nodelay": "false"}}},
+		{"small buffers", transports.Config{BufferSize: 4096}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			nettest.TestConn(t, ttest.MakePipe(New(), tt.cfg))
+		})
+	}
+}
+
+func TestBehaviour(t *testing.T) {
+	checks := []struct {
+		name  string
+		check func(*testing.T, transports.Transport, transports.Config)
+	}{
+		{"listener close", ttest.CheckListenerClose},
+		{"close write", ttest.CheckCloseWrite},
+		{"conn close", ttest.CheckConnClose},
+		{"deadlines", ttest.CheckDeadlines},
+		{"peer gone", ttest.CheckPeerGone},
+		{"unknown option", ttest.CheckUnknownOption},
+		{"wrong transport", ttest.CheckWrongTransport},
+	}
+	for _, c := range checks {
+		t.Run(c.name, func(t *testing.T) { c.check(t, New(), transports.Config{}) })
+	}
+}
+
+func TestName(t *testing.T) {
+	if got := New().Name(); got != "tcp-localhost" {
+		t.Fatalf("Name() = %q", got)
+	}
+}
+
+func TestEndpointIsLoopback(t *testing.T) {
+	ln, err := New().Listen(context.Background(), transports.Config{Address: "0.0.0.0", BufferSize: -1})
+	if err != nil {
+		t.Fatalf("Listen: %v", err)
+	}
+	defer ln.Close()
+	ep := ln.Endpoint()
+	ap, err := netip.ParseAddrPort(ep.Address)
+	if err != nil {
+		t.Fatalf("Endpoint.Address %q: %v", ep.Address, err)
+	}
+	if ap.Addr() != netip.MustParseAddr("127.0.0.1") || ap.Port() == 0 {
+		t.Fatalf("Endpoint.Address = %q, want 127.0.0.1:<port>", ep.Address)
+	}
+	if ln.Addr().String() != ep.Address {
+		t.Fatalf("Addr() = %v, Endpoint.Address = %q", ln.Addr(), ep.Address)
+	}
+	if ep.Transport != Name || ep.BufferSize != 0 {
+		t.Fatalf("Endpoint = %+v", ep)
+	}
+}
+
+func TestEffectiveOptions(t *testing.T) {
+	tests := []struct {
+		name        string
+		cfg         transports.Config
+		wantNoDelay string
+		minBuf      int // both buffers at least this (0: not checked)
+	}{
+		{"default", transports.Config{}, "true", 0},
+		{"nodelay=true", transports.Config{Options: map[string]string{"nodelay": "true"}}, "true", 0},
+		{"nodelay=false", transports.Config{Options: map[string]string{"nodelay": "false"}}, "false", 0},
+		{"buffers", transports.Config{BufferSize: 65536}, "true", 65536},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ln, err := New().Listen(context.Background(), tt.cfg)
+			if err != nil {
+				t.Fatalf("Listen: %v", err)
+			}
+			lopts := ttest.EffectiveOptions(t, ln)
+			ln.Close()
+			if lopts["nodelay"] != tt.wantNoDelay || lopts["multipath"] != "false" {
+				t.Errorf("listener: options %v, want nodelay=%s multipath=false", lopts, tt.wantNoDelay)
+			}
+			a, d := ttest.Pair(t, New(), tt.cfg)
+			for side, c := range map[string]net.Conn{"accepted": a, "dialed": d} {
+				opts := ttest.EffectiveOptions(t, c)
+				if opts["nodelay"] != tt.wantNoDelay || opts["multipath"] != "false" {
+					t.Errorf("%s: options %v, want nodelay=%s multipath=false", side, opts, tt.wantNoDelay)
+				}
+				for _, k := range []string{"sndbuf", "rcvbuf"} {
+					v, err := strconv.Atoi(opts[k])
+					if err != nil || v <= 0 || v < tt.minBuf {
+						t.Errorf("%s: %s=%q, want a number >= %d", side, k, opts[k], max(tt.minBuf, 1))
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestBadOptionValue(t *testing.T) {
+	for _, v := range []string{"", "yes", "1", "TRUE"} {
+		cfg := transports.Config{Options: map[string]string{"nodelay": v}}
+		ln, err := New().Listen(context.Background(), cfg)
+		if !errors.Is(err, transports.ErrBadOption) {
+			if ln != nil {
+				ln.Close()
+			}
+			t.Errorf("nodelay=%q: %v, want ErrBadOption", v, err)
+		}
+	}
+}
+
+func TestDialBadEndpoint(t *testing.T) {
+	tests := []struct {
+		name string
+		ep   transports.Endpoint
+	}{
+		{"empty address", transports.Endpoint{Transport: Name}},
+		{"not an address", transports.Endpoint{Transport: Name, Address: "localhost:80"}},
+		{"no port", transports.Endpoint{Transport: Name, Address: "127.0.0.1:0"}},
+		{"wildcard", transports.Endpoint{Transport: Name, Address: "0.0.0.0:80"}},
+		{"not loopback", transports.Endpoint{Transport: Name, Address: "192.0.2.1:80"}},
+		{"other transport", transports.Endpoint{Transport: "unix", Address: "127.0.0.1:80"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := New().Dial(context.Background(), tt.ep)
+			if !errors.Is(err, transports.ErrBadEndpoint) {
+				if c != nil {
+					c.Close()
+				}
+				t.Fatalf("Dial(%+v): %v, want ErrBadEndpoint", tt.ep, err)
+			}
+		})
+	}
+}
+
+func TestDialCancelled(t *testing.T) {
+	ln, err := New().Listen(context.Background(), transports.Config{})
+	if err != nil {
+		t.Fatalf("Listen: %v", err)
+	}
+	defer ln.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	c, err := New().Dial(ctx, ln.Endpoint())
+	if !errors.Is(err, context.Canceled) {
+		if c != nil {
+			c.Close()
+		}
+		t.Fatalf("Dial with a cancelled context: %v, want context.Canceled", err)
+	}
+}

@@ -1,0 +1,11 @@
+package unix_test
+
+import (
+	"testing"
+
+	"github.com/ipcbench/ipcbench/transports/unix"
+	"github.com/ipcbench/ipcbench/transports/transporttest"
+)
+
+// TestConformance runs the cross-process conformance suite.
+func TestConformance(t *testing.T) { transporttest.Run(t, unix.New()) }
