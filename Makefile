@@ -1,0 +1,47 @@
+# ipcbench — common tasks. `make help` lists them.
+SHELL := /bin/bash
+GO    ?= go
+BIN   := bin/ipcbench
+COMMIT := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+LDFLAGS := -X main.commit=$(COMMIT)
+# Where `make bench` writes its raw records.
+BENCH_OUT ?= out/bench-$(shell date +%Y%m%d-%H%M%S).jsonl
+# How long each fuzz target runs under `make fuzz`.
+FUZZTIME ?= 30s
+
+.PHONY: help build bench test vet fmt-check fuzz stress results results-check floor clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
+
+build: ## build bin/ipcbench
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/ipcbench
+
+bench: build ## run the default benchmark suite and print the ranking (raw records in out/)
+	@mkdir -p out
+	./$(BIN) run --out $(BENCH_OUT)
+
+test: vet fmt-check ## vet, gofmt check, and every test under the race detector
+	$(GO) test -race -count=1 -timeout 14m ./...
+
+vet: ## go vet
+	$(GO) vet ./...
+
+fmt-check: ## fail if gofmt would change a file
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [[ -n $$out ]]; then echo "gofmt needed: $$out"; exit 1; fi
+
+fuzz: ## run every fuzz target for $(FUZZTIME)
+	@set -e; for pkg in $$($(GO) list ./...); do \
+	  for t in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz' || true); do \
+	    echo "== $$pkg $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg; \
+	  done; done
+
+results: build ## regenerate every report in results/ from the committed raw records
+	./$(BIN) report --format markdown results/reference.jsonl > results/reference.md
+	./$(BIN) report --format benchfmt results/reference.jsonl > results/reference.bench
+	./$(BIN) report --format csv results/reference.jsonl > results/reference.csv
+	./$(BIN) plot --out results/plots results/reference.jsonl
+
+clean: ## remove build output
+	rm -rf bin out

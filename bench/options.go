@@ -1,0 +1,214 @@
+package bench
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ipcbench/ipcbench/internal/frame"
+	"github.com/ipcbench/ipcbench/internal/proc"
+	"github.com/ipcbench/ipcbench/internal/sysinfo"
+)
+
+// Defaults of a run. They are chosen so that the default suite (five
+// transports, pingpong and stream at five sizes, fanin at 4 connections,
+// five repeats) finishes in about three minutes on a 2-core machine; longer
+// intervals (--duration 1s or more) give steadier numbers and are what
+// BENCHMARKING.md prefers for citable results.
+const (
+	DefaultDuration = 300 * time.Millisecond
+	DefaultWarmup   = 100 * time.Millisecond
+	DefaultRepeats  = 5
+	DefaultRate     = 10000
+	// MaxMessageSize is the largest message size a run accepts.
+	MaxMessageSize = 64 << 20
+)
+
+// DefaultSizes are the message sizes of the default suite.
+var DefaultSizes = []int{64, 1 << 10, 16 << 10, 64 << 10, 1 << 20}
+
+// DefaultWorkloads run by `ipcbench run` when none are named.
+var DefaultWorkloads = []string{"pingpong", "stream", "fanin"}
+
+// DefaultFaninConns are the connection counts of the fanin workload.
+var DefaultFaninConns = []int{4}
+
+// ErrBadOptions is wrapped by every validation error of Options.
+var ErrBadOptions = errors.New("bad options")
+
+// Placement says where the two processes of a case run. An empty CPU list
+// leaves that process to the scheduler.
+type Placement struct {
+	Name  string // "unpinned", "same-core", "cross-core" or "cpus=B/P"
+	Bench []int
+	Peer  []int
+}
+
+// ParsePlacement parses "unpinned", "same-core" (both on CPU 0),
+// "cross-core" (bench on CPU 0, peer on CPU 1), or an explicit "B/P" pair of
+// CPU lists such as "0/1" or "0-1/2-3".
+func ParsePlacement(s string) (Placement, error) {
+	switch s {
+	case "", "unpinned":
+		return Placement{Name: "unpinned"}, nil
+	case "same-core":
+		return Placement{Name: s, Bench: []int{0}, Peer: []int{0}}, nil
+	case "cross-core":
+		return Placement{Name: s, Bench: []int{0}, Peer: []int{1}}, nil
+	}
+	b, p, ok := strings.Cut(s, "/")
+	if !ok {
+		return Placement{}, fmt.Errorf("%w: placement %q: want unpinned, same-core, cross-core or BENCHCPUS/PEERCPUS like 0/1", ErrBadOptions, s)
+	}
+	bc, err := sysinfo.ParseCPUList(b)
+	if err != nil {
+		return Placement{}, fmt.Errorf("%w: placement %q: bench CPUs: %v", ErrBadOptions, s, err)
+	}
+	pc, err := sysinfo.ParseCPUList(p)
+	if err != nil {
+		return Placement{}, fmt.Errorf("%w: placement %q: peer CPUs: %v", ErrBadOptions, s, err)
+	}
+	return Placement{Name: "cpus=" + s, Bench: bc, Peer: pc}, nil
+}
+
+// Options describe a benchmark run. NewRunner fills zero fields with the
+// defaults above.
+type Options struct {
+	// Transports to measure, each with the options of its variant, in the
+	// order reports list them when tied.
+	Transports []TransportSpec
+	// Workloads by name (see Workloads()).
+	Workloads []string
+	// Sizes are the payload sizes in bytes.
+	Sizes []int
+	// FaninConns are the connection counts of the fanin workload.
+	FaninConns []int
+	// Duration is the measured interval of each case; Warmup precedes it
+	// and is excluded.
+	Duration, Warmup time.Duration
+	// Repeats is how many times each case runs; repeats are interleaved:
+	// every case runs once before any case runs a second time.
+	Repeats int
+	// Rate is the target request rate (messages/s) of the rate workload.
+	Rate int
+	// Placements to run every case under.
+	Placements []Placement
+	// BufferSize, when positive, is passed to every transport's Listen
+	// (kernel socket/pipe buffers, ring size).
+	BufferSize int
+	// Frame is the framing every workload uses (the same for every
+	// transport); the zero value is 4-byte length prefixes.
+	Frame frame.Config
+	// Peer says how to start the peer process (executable, arguments);
+	// files and CPUs are filled in per case.
+	Peer proc.Spec
+	// CaseTimeout bounds one case from Listen to the peer's exit; zero
+	// means Warmup+Duration+15s. A case that exceeds it fails with a
+	// timeout instead of hanging.
+	CaseTimeout time.Duration
+}
+
+// withDefaults returns o with zero fields defaulted, or an error naming the
+// first invalid field.
+func (o Options) withDefaults() (Options, error) {
+	if len(o.Transports) == 0 {
+		return o, fmt.Errorf("%w: no transports", ErrBadOptions)
+	}
+	if len(o.Workloads) == 0 {
+		o.Workloads = DefaultWorkloads
+	}
+	for _, w := range o.Workloads {
+		if workloadByName(w) == nil {
+			return o, fmt.Errorf("%w: unknown workload %q (known: %s)", ErrBadOptions, w, strings.Join(Workloads(), ", "))
+		}
+	}
+	if len(o.Sizes) == 0 {
+		o.Sizes = DefaultSizes
+	}
+	for _, s := range o.Sizes {
+		if s <= 0 || s > MaxMessageSize {
+			return o, fmt.Errorf("%w: size %d out of range 1..%s", ErrBadOptions, s, FormatSize(MaxMessageSize))
+		}
+	}
+	if len(o.FaninConns) == 0 {
+		o.FaninConns = DefaultFaninConns
+	}
+	for _, c := range o.FaninConns {
+		if c <= 0 || c > 1024 {
+			return o, fmt.Errorf("%w: connection count %d out of range 1..1024", ErrBadOptions, c)
+		}
+	}
+	if o.Duration == 0 {
+		o.Duration = DefaultDuration
+	}
+	if o.Duration < 0 {
+		return o, fmt.Errorf("%w: duration %v must be positive", ErrBadOptions, o.Duration)
+	}
+	if o.Warmup == 0 {
+		o.Warmup = DefaultWarmup
+	}
+	if o.Warmup < 0 {
+		return o, fmt.Errorf("%w: warm-up %v must not be negative", ErrBadOptions, o.Warmup)
+	}
+	if o.Repeats == 0 {
+		o.Repeats = DefaultRepeats
+	}
+	if o.Repeats < 0 {
+		return o, fmt.Errorf("%w: repeats %d must be positive", ErrBadOptions, o.Repeats)
+	}
+	if o.Rate == 0 {
+		o.Rate = DefaultRate
+	}
+	if o.Rate < 0 || o.Rate > 10_000_000 {
+		return o, fmt.Errorf("%w: rate %d out of range 1..10000000 msg/s", ErrBadOptions, o.Rate)
+	}
+	if len(o.Placements) == 0 {
+		o.Placements = []Placement{{Name: "unpinned"}}
+	}
+	if o.BufferSize < 0 {
+		return o, fmt.Errorf("%w: buffer size %d must not be negative", ErrBadOptions, o.BufferSize)
+	}
+	if o.CaseTimeout == 0 {
+		o.CaseTimeout = o.Warmup + o.Duration + 15*time.Second
+	}
+	return o, nil
+}
+
+// Describe returns the options as the string map recorded in the header.
+func (o Options) Describe() map[string]string {
+	names := make([]string, len(o.Transports))
+	for i, t := range o.Transports {
+		names[i] = t.Label()
+	}
+	sizes := make([]string, len(o.Sizes))
+	for i, s := range o.Sizes {
+		sizes[i] = FormatSize(s)
+	}
+	pl := make([]string, len(o.Placements))
+	for i, p := range o.Placements {
+		pl[i] = p.Name
+	}
+	conns := make([]string, len(o.FaninConns))
+	for i, c := range o.FaninConns {
+		conns[i] = strconv.Itoa(c)
+	}
+	m := map[string]string{
+		"transports":  strings.Join(names, ","),
+		"workloads":   strings.Join(o.Workloads, ","),
+		"sizes":       strings.Join(sizes, ","),
+		"fanin_conns": strings.Join(conns, ","),
+		"duration":    o.Duration.String(),
+		"warmup":      o.Warmup.String(),
+		"repeats":     strconv.Itoa(o.Repeats),
+		"rate":        strconv.Itoa(o.Rate),
+		"placements":  strings.Join(pl, ","),
+		"framing":     o.Frame.Mode.String(),
+		"timing":      "monotonic clock, round trip measured in the bench process",
+	}
+	if o.BufferSize > 0 {
+		m["buffer_size"] = FormatSize(o.BufferSize)
+	}
+	return m
+}

@@ -1,0 +1,122 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/ipcbench/ipcbench/internal/frame"
+	"github.com/ipcbench/ipcbench/internal/hist"
+)
+
+// pingpongWorkload: one request/echo exchange at a time on one connection,
+// closed loop; the round trip is timed in the bench process.
+var pingpongWorkload = &workload{
+	name: "pingpong",
+	doc:  "round-trip latency of one request/echo exchange on one connection, closed loop",
+	role: "echo",
+	run:  runRequestResponse,
+}
+
+// faninWorkload: N connections, each a closed request/echo loop against one
+// peer process; aggregate msg/s and the merged latency distribution.
+var faninWorkload = &workload{
+	name:      "fanin",
+	doc:       "N concurrent connections, each request/response against one server process: aggregate msg/s and latency",
+	role:      "echo",
+	multiConn: true,
+	smallOnly: true,
+	run:       runRequestResponse,
+}
+
+// runRequestResponse drives one closed request/echo loop per connection.
+// Each loop owns its histogram (merged at the end), so loops share nothing
+// on the measured path.
+func runRequestResponse(ctx context.Context, cr *caseRun) (measurement, error) {
+	n := len(cr.conns)
+	type loopResult struct {
+		h                 *hist.Histogram
+		msgs, bytes, errs int64
+		err               error
+	}
+	results := make([]loopResult, n)
+	var wg sync.WaitGroup
+	for i, c := range cr.conns {
+		wg.Add(1)
+		go func(i int, c net.Conn) {
+			defer wg.Done()
+			r := &results[i]
+			r.h = hist.New()
+			r.msgs, r.errs, r.err = echoLoop(cr, c, uint32(i), r.h)
+			r.bytes = r.msgs * int64(cr.spec.Size)
+			if r.err != nil {
+				cr.stop.Store(true) // one failed connection fails the case
+			}
+		}(i, c)
+	}
+	clockErr := cr.clock(ctx)
+	wg.Wait()
+	if clockErr != nil {
+		return measurement{}, clockErr
+	}
+	if err := cr.endMeasure(ctx); err != nil {
+		return measurement{}, err
+	}
+	m := measurement{hist: hist.New()}
+	for i := range results {
+		r := &results[i]
+		if r.err != nil {
+			return measurement{}, fmt.Errorf("connection %d: %w", i, r.err)
+		}
+		m.hist.Merge(r.h)
+		m.messages += r.msgs
+		m.bytes += r.bytes
+		m.errors += r.errs
+	}
+	return m, nil
+}
+
+// echoLoop sends a stamped message, reads the echo, checks every byte of it
+// and times the exchange, until cr.stop is set. Only exchanges that start
+// while cr.measure is set are recorded. Nothing on this path allocates.
+func echoLoop(cr *caseRun, c net.Conn, conn uint32, h *hist.Histogram) (msgs, errs int64, err error) {
+	size := cr.spec.Size
+	w := frame.NewWriter(c, cr.frame)
+	r := frame.NewReader(c, cr.frame)
+	out := make([]byte, size)
+	in := make([]byte, size)
+	frame.Fill(out, conn, 0)
+	for seq := uint64(0); !cr.stop.Load(); seq++ {
+		frame.Stamp(out, conn, seq)
+		measuring := cr.measure.Load()
+		t0 := time.Now()
+		if err := w.WriteMsg(out); err != nil {
+			return msgs, errs, stopErr(cr, "write", err)
+		}
+		msg, err := r.ReadMsg(in)
+		d := time.Since(t0)
+		if err != nil {
+			return msgs, errs, stopErr(cr, "read", err)
+		}
+		if len(msg) != size || frame.Check(msg, conn, seq) != nil {
+			errs++
+		}
+		if measuring {
+			h.Record(d.Nanoseconds())
+			msgs++
+		}
+	}
+	return msgs, errs, nil
+}
+
+// stopErr wraps a loop's I/O error; an error caused by the watchdog's
+// deadline after a stop is reported as the stop's cause.
+func stopErr(cr *caseRun, op string, err error) error {
+	if cr.stop.Load() && errors.Is(err, errDeadline) {
+		return fmt.Errorf("%s interrupted (case stopped: timeout or peer exit): %w", op, err)
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}

@@ -1,0 +1,570 @@
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ipcbench/ipcbench/internal/frame"
+	"github.com/ipcbench/ipcbench/internal/hist"
+	"github.com/ipcbench/ipcbench/internal/peer"
+	"github.com/ipcbench/ipcbench/internal/proc"
+	"github.com/ipcbench/ipcbench/internal/sysinfo"
+	"github.com/ipcbench/ipcbench/transports"
+)
+
+// ErrPeerStart is returned by Run (wrapped) when a peer process could not be
+// started at all, which usually means the executable or its environment is
+// broken rather than a transport; the CLI maps it to its own exit code.
+var ErrPeerStart = errors.New("peer failed to start")
+
+// ErrCasesFailed is returned by Run (wrapped) when the run completed but at
+// least one case failed; the failed results are in the raw records.
+var ErrCasesFailed = errors.New("cases failed")
+
+// CaseSpec is one planned case: a workload over one transport at one size,
+// connection count and placement. Repeats of it share the spec.
+type CaseSpec struct {
+	Workload  string
+	Transport TransportSpec
+	Size      int
+	Conns     int
+	Rate      int
+	Placement Placement
+}
+
+// Label is a short human description of the case for progress displays.
+func (c CaseSpec) Label() string {
+	s := c.Workload + " " + c.Transport.Label() + " " + FormatSize(c.Size)
+	if c.Conns > 1 {
+		s += " ×" + strconv.Itoa(c.Conns)
+	}
+	if c.Placement.Name != "unpinned" {
+		s += " " + c.Placement.Name
+	}
+	return s
+}
+
+// Runner runs a benchmark plan. Its counters can be read concurrently
+// (Progress) while Run is in progress.
+type Runner struct {
+	opts  Options
+	plan  []CaseSpec
+	done  atomic.Int64
+	label atomic.Value // string
+
+	// onPeerStart, when set (by tests), is called with the peer's PID as
+	// soon as the peer of a case has started; faults tests use it to kill
+	// or stop the peer at a chosen moment.
+	onPeerStart func(pid int)
+}
+
+// NewRunner validates opts, fills in defaults and plans the cases.
+func NewRunner(opts Options) (*Runner, error) {
+	o, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	r := &Runner{opts: o}
+	r.plan = r.makePlan()
+	r.label.Store("")
+	return r, nil
+}
+
+// Options returns the effective options (defaults filled in).
+func (r *Runner) Options() Options { return r.opts }
+
+// Plan returns the cases of one repeat, in the order they run.
+func (r *Runner) Plan() []CaseSpec { return r.plan }
+
+// Total is the number of case runs: the plan times the repeats.
+func (r *Runner) Total() int { return len(r.plan) * r.opts.Repeats }
+
+// Progress returns how many case runs have finished, the total, and the
+// label of the case in progress. It is safe to call from any goroutine.
+func (r *Runner) Progress() (done, total int, label string) {
+	return int(r.done.Load()), r.Total(), r.label.Load().(string)
+}
+
+func (r *Runner) makePlan() []CaseSpec {
+	var plan []CaseSpec
+	for _, pl := range r.opts.Placements {
+		for _, wn := range r.opts.Workloads {
+			w := workloadByName(wn)
+			sizes := r.opts.Sizes
+			if w.smallOnly {
+				sizes = sizes[:1]
+			}
+			conns := []int{1}
+			if w.multiConn {
+				conns = r.opts.FaninConns
+			}
+			for _, size := range sizes {
+				for _, c := range conns {
+					for _, tr := range r.opts.Transports {
+						cs := CaseSpec{Workload: wn, Transport: tr, Size: size, Conns: c, Placement: pl}
+						if wn == "rate" {
+							cs.Rate = r.opts.Rate
+						}
+						plan = append(plan, cs)
+					}
+				}
+			}
+		}
+	}
+	return plan
+}
+
+// Run executes every case Repeats times, interleaved (the whole plan once,
+// then again), writing the header and then one Result per case run to out
+// as JSON Lines as soon as each is known, so an interrupted run keeps what
+// it measured. It returns the results. A cancelled ctx stops the run after
+// the case in progress is cleaned up; the error then wraps ctx.Err().
+func (r *Runner) Run(ctx context.Context, hdr Header, out io.Writer) ([]Result, error) {
+	enc := json.NewEncoder(out)
+	hdr.Type = KindHeader
+	hdr.Version = RecordVersion
+	if hdr.Options == nil {
+		hdr.Options = r.opts.Describe()
+	}
+	if err := enc.Encode(&hdr); err != nil {
+		return nil, fmt.Errorf("writing header: %w", err)
+	}
+	var results []Result
+	failed := 0
+	for rep := 0; rep < r.opts.Repeats; rep++ {
+		for _, cs := range r.plan {
+			if err := ctx.Err(); err != nil {
+				return results, fmt.Errorf("run interrupted after %d of %d cases: %w", r.done.Load(), r.Total(), err)
+			}
+			r.label.Store(cs.Label() + " (repeat " + strconv.Itoa(rep+1) + "/" + strconv.Itoa(r.opts.Repeats) + ")")
+			res, err := r.runCase(ctx, cs, rep)
+			if err != nil && errors.Is(err, ErrPeerStart) {
+				return results, err
+			}
+			if res.Status == StatusFailed {
+				failed++
+			}
+			results = append(results, res)
+			if err := enc.Encode(&res); err != nil {
+				return results, fmt.Errorf("writing result: %w", err)
+			}
+			r.done.Add(1)
+		}
+	}
+	r.label.Store("")
+	if failed > 0 {
+		return results, fmt.Errorf("%d of %d case runs failed (see the raw records): %w", failed, len(results), ErrCasesFailed)
+	}
+	return results, nil
+}
+
+// RunCase runs a single case once and returns its result. It is what Run
+// does for every planned case; tests and callers that want one number use
+// it directly.
+func (r *Runner) RunCase(ctx context.Context, cs CaseSpec, repeat int) (Result, error) {
+	return r.runCase(ctx, cs, repeat)
+}
+
+// caseRun is the state of one case in progress, shared by the runner and
+// the workload functions.
+type caseRun struct {
+	spec     CaseSpec
+	opts     *Options
+	frame    frame.Config // the run's framing; fixed mode sized for the case
+	conns    []net.Conn
+	client   *peer.Client
+	peerPID  int
+	measure  atomic.Bool // loops record while true
+	stop     atomic.Bool // loops end when true
+	tStart   time.Time
+	tEnd     time.Time
+	cpuStart [2]sysinfo.CPUTime // bench, peer
+	cpuEnd   [2]sysinfo.CPUTime
+	sampler  *cpuSampler
+}
+
+// measurement is what a workload function returns.
+type measurement struct {
+	messages, bytes, errors int64
+	hist                    *hist.Histogram // nil when the workload records no latency
+	achieved                float64
+	end                     time.Time // zero: use the stop time
+}
+
+func (r *Runner) runCase(parent context.Context, cs CaseSpec, rep int) (res Result, err error) {
+	res = Result{
+		Type: KindResult, Workload: cs.Workload, Transport: cs.Transport.Transport.Name(), Variant: cs.Transport.Variant(),
+		Size: cs.Size, Conns: cs.Conns, Rate: cs.Rate, Placement: cs.Placement.Name,
+		Repeat: rep, Status: StatusOK,
+	}
+	w := workloadByName(cs.Workload)
+	name := cs.Transport.Label()
+	if why := w.cannotRun(cs.Transport.Transport.Name()); why != "" {
+		res.Status, res.Reason = StatusSkipped, why
+		return res, nil
+	}
+	ctx, cancel := context.WithTimeout(parent, r.opts.CaseTimeout)
+	defer cancel()
+	fail := func(err error) (Result, error) {
+		res.Status = StatusFailed
+		res.Reason = name + ": " + err.Error()
+		if ctx.Err() != nil && parent.Err() == nil {
+			res.Reason = name + ": timeout: case did not finish within " + r.opts.CaseTimeout.String() + " (peer stuck or too slow): " + err.Error()
+		}
+		return res, err
+	}
+
+	ln, err := cs.Transport.Transport.Listen(ctx, transports.Config{Conns: cs.Conns, BufferSize: r.opts.BufferSize, Options: cs.Transport.Options})
+	if err != nil {
+		if errors.Is(err, transports.ErrUnavailable) {
+			res.Status, res.Reason = StatusSkipped, err.Error()
+			return res, nil
+		}
+		return fail(fmt.Errorf("listen: %w", err))
+	}
+	defer ln.Close()
+	ep := ln.Endpoint()
+
+	spec := r.opts.Peer
+	spec.Files = ep.Files
+	spec.CPUs = cs.Placement.Peer
+	p, err := proc.Start(ctx, spec)
+	if err != nil {
+		res, _ = fail(err)
+		return res, fmt.Errorf("%s: %w: %w", cs.Label(), ErrPeerStart, err)
+	}
+	defer p.Close()
+	if r.onPeerStart != nil {
+		r.onPeerStart(p.PID())
+	}
+
+	if len(cs.Placement.Bench) > 0 {
+		restore, err := pinSelf(cs.Placement.Bench)
+		if err != nil {
+			return fail(err)
+		}
+		defer restore()
+	}
+
+	client := peer.NewClient(p)
+	fc := r.opts.Frame
+	if fc.Mode == frame.Fixed {
+		fc.Size = cs.Size
+	}
+	job := peer.Job{Op: peer.OpServe, Endpoint: ep, Conns: cs.Conns, Role: w.role, Frame: peer.FrameSpecOf(fc)}
+	if err := client.Serve(ctx, job); err != nil {
+		return fail(fmt.Errorf("peer: %w", err))
+	}
+	conns, err := acceptN(ctx, ln, cs.Conns)
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	if err != nil {
+		return fail(fmt.Errorf("accept: %w", err))
+	}
+	for _, c := range conns {
+		if or, ok := c.(transports.OptionReporter); ok {
+			res.Options = or.EffectiveOptions()
+			break
+		}
+	}
+
+	cr := &caseRun{spec: cs, opts: &r.opts, frame: fc, conns: conns, client: client, peerPID: p.PID()}
+	cr.sampler = newCPUSampler(os.Getpid(), p.PID())
+
+	// Watchdog: a case that outlives its timeout, or whose peer exits,
+	// has every blocked call on its connections failed by a deadline in
+	// the past, so no workload loop can hang.
+	stopWatch := make(chan struct{})
+	var watchWG sync.WaitGroup
+	watchWG.Add(1)
+	go func() {
+		defer watchWG.Done()
+		select {
+		case <-ctx.Done():
+		case <-p.Exited():
+		case <-stopWatch:
+			return
+		}
+		cr.stop.Store(true)
+		for _, c := range conns {
+			c.SetDeadline(time.Unix(1, 0))
+		}
+	}()
+	m, werr := w.run(ctx, cr)
+	close(stopWatch)
+	watchWG.Wait()
+	cr.sampler.stop()
+	if werr != nil {
+		select {
+		case <-p.Exited():
+			werr = fmt.Errorf("peer process died: %w (peer log: %s)", werr, strings.TrimSpace(lastLine(p.Logs())))
+		default:
+		}
+		return fail(werr)
+	}
+	for _, c := range conns {
+		c.Close()
+	}
+	conns = nil
+	done, err := client.Done(ctx)
+	if err != nil {
+		return fail(fmt.Errorf("peer did not finish: %w", err))
+	}
+	if done.Error != "" {
+		return fail(fmt.Errorf("peer: %s", done.Error))
+	}
+
+	end := cr.tEnd
+	if !m.end.IsZero() {
+		end = m.end
+	}
+	res.DurationNS = end.Sub(cr.tStart).Nanoseconds()
+	res.Messages, res.Bytes, res.Errors = m.messages, m.bytes, m.errors
+	res.Achieved = m.achieved
+	if m.hist != nil {
+		res.LatencyKind = LatencyRoundTrip
+		enc, err := m.hist.Encode()
+		if err != nil {
+			return fail(fmt.Errorf("encoding histogram: %w", err))
+		}
+		res.Hist = enc
+	}
+	res.BenchUserNS = int64(cr.cpuEnd[0].User - cr.cpuStart[0].User)
+	res.BenchSysNS = int64(cr.cpuEnd[0].System - cr.cpuStart[0].System)
+	res.PeerUserNS = int64(cr.cpuEnd[1].User - cr.cpuStart[1].User)
+	res.PeerSysNS = int64(cr.cpuEnd[1].System - cr.cpuStart[1].System)
+	res.BenchCPUs, res.PeerCPUs = cr.sampler.result()
+	if res.Errors > 0 {
+		res.Status = StatusFailed
+		res.Reason = fmt.Sprintf("%s: %d messages failed their payload check", name, res.Errors)
+	}
+	if res.Messages == 0 && res.Status == StatusOK {
+		res.Status = StatusFailed
+		res.Reason = name + ": no message completed in the measured interval; use a longer --duration"
+	}
+	return res, nil
+}
+
+// beginMeasure marks the end of the warm-up: CPU times of both processes
+// are read and the loops start recording.
+func (cr *caseRun) beginMeasure(ctx context.Context) error {
+	c0, err := sysinfo.SelfCPUTime()
+	if err != nil {
+		return err
+	}
+	c1, err := cr.client.CPU(ctx)
+	if err != nil {
+		return fmt.Errorf("reading peer CPU time: %w", err)
+	}
+	cr.cpuStart = [2]sysinfo.CPUTime{c0, c1}
+	cr.sampler.start()
+	cr.tStart = time.Now()
+	cr.measure.Store(true)
+	return nil
+}
+
+// endMeasure reads CPU times at the end of the measured interval.
+func (cr *caseRun) endMeasure(ctx context.Context) error {
+	c0, err := sysinfo.SelfCPUTime()
+	if err != nil {
+		return err
+	}
+	c1, err := cr.client.CPU(ctx)
+	if err != nil {
+		return fmt.Errorf("reading peer CPU time: %w", err)
+	}
+	cr.cpuEnd = [2]sysinfo.CPUTime{c0, c1}
+	return nil
+}
+
+// clock runs the phases of a time-based case: warm-up, then the measured
+// interval, then it sets stop. It returns when stop is set (by it, or by the
+// watchdog) or ctx is done.
+func (cr *caseRun) clock(ctx context.Context) error {
+	if !sleepCtx(ctx, cr.opts.Warmup, &cr.stop) {
+		return ctx.Err()
+	}
+	if err := cr.beginMeasure(ctx); err != nil {
+		return err
+	}
+	sleepCtx(ctx, cr.opts.Duration, &cr.stop)
+	cr.tEnd = time.Now()
+	cr.stop.Store(true)
+	return nil
+}
+
+// sleepCtx sleeps for d unless ctx ends or stop is set first; it reports
+// whether the full time passed.
+func sleepCtx(ctx context.Context, d time.Duration, stop *atomic.Bool) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+			return true
+		case <-tick.C:
+			if stop.Load() {
+				return false
+			}
+		}
+	}
+}
+
+// acceptN accepts n connections, giving up when ctx ends.
+func acceptN(ctx context.Context, ln net.Listener, n int) ([]net.Conn, error) {
+	type result struct {
+		c   net.Conn
+		err error
+	}
+	ch := make(chan result, n)
+	go func() {
+		for i := 0; i < n; i++ {
+			c, err := ln.Accept()
+			ch <- result{c, err}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	var conns []net.Conn
+	for len(conns) < n {
+		select {
+		case r := <-ch:
+			if r.err != nil {
+				return conns, r.err
+			}
+			conns = append(conns, r.c)
+		case <-ctx.Done():
+			ln.Close() // unblocks Accept; the goroutine then exits
+			for {      // collect a connection accepted in the race
+				select {
+				case r := <-ch:
+					if r.c != nil {
+						conns = append(conns, r.c)
+					}
+					if r.err != nil {
+						return conns, ctx.Err()
+					}
+				case <-time.After(time.Second):
+					return conns, ctx.Err()
+				}
+			}
+		}
+	}
+	return conns, nil
+}
+
+// pinSelf pins every thread of this process to cpus and returns a function
+// that restores the previous affinity.
+func pinSelf(cpus []int) (func(), error) {
+	prev, err := sysinfo.Affinity(os.Getpid())
+	if err != nil {
+		return nil, fmt.Errorf("reading CPU affinity: %w", err)
+	}
+	if err := sysinfo.SetAffinity(os.Getpid(), cpus); err != nil {
+		return nil, fmt.Errorf("pinning the bench process to CPUs %v: %w", cpus, err)
+	}
+	return func() { _ = sysinfo.SetAffinity(os.Getpid(), prev) }, nil
+}
+
+func lastLine(s string) string {
+	s = strings.TrimRight(s, "\n")
+	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
+		return s[i+1:]
+	}
+	return s
+}
+
+// cpuSampler records on which CPUs the two processes actually ran during
+// the measured interval (BENCHMARKING.md: unpinned runs are bimodal, so
+// where each end ran is part of the result).
+type cpuSampler struct {
+	samplers [2]*sysinfo.ThreadSampler
+	counts   [2]map[int]int
+	quit     chan struct{}
+	wg       sync.WaitGroup
+	once     sync.Once
+	mu       sync.Mutex
+}
+
+func newCPUSampler(benchPID, peerPID int) *cpuSampler {
+	return &cpuSampler{
+		samplers: [2]*sysinfo.ThreadSampler{sysinfo.NewThreadSampler(benchPID), sysinfo.NewThreadSampler(peerPID)},
+		counts:   [2]map[int]int{{}, {}},
+		quit:     make(chan struct{}),
+	}
+}
+
+func (s *cpuSampler) start() {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		t := time.NewTicker(25 * time.Millisecond)
+		defer t.Stop()
+		for {
+			s.sample()
+			select {
+			case <-s.quit:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+}
+
+func (s *cpuSampler) sample() {
+	for i, ts := range s.samplers {
+		cpus, err := ts.Sample()
+		if err != nil {
+			continue
+		}
+		s.mu.Lock()
+		for _, c := range cpus {
+			s.counts[i][c]++
+		}
+		s.mu.Unlock()
+	}
+}
+
+func (s *cpuSampler) stop() {
+	s.once.Do(func() { close(s.quit) })
+	s.wg.Wait()
+}
+
+// result renders the samples as "cpu:count" lists, most frequent first.
+func (s *cpuSampler) result() (bench, peer string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f := func(m map[int]int) string {
+		type kv struct{ cpu, n int }
+		var l []kv
+		for c, n := range m {
+			l = append(l, kv{c, n})
+		}
+		sort.Slice(l, func(i, j int) bool { return l[i].n > l[j].n || (l[i].n == l[j].n && l[i].cpu < l[j].cpu) })
+		parts := make([]string, len(l))
+		for i, e := range l {
+			parts[i] = strconv.Itoa(e.cpu) + ":" + strconv.Itoa(e.n)
+		}
+		return strings.Join(parts, ",")
+	}
+	return f(s.counts[0]), f(s.counts[1])
+}

@@ -1,0 +1,237 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ipcbench/ipcbench/internal/frame"
+	"github.com/ipcbench/ipcbench/internal/hist"
+	"github.com/ipcbench/ipcbench/internal/netns"
+	"github.com/ipcbench/ipcbench/transports/all"
+)
+
+// testTransports returns every transport that is safe to use here:
+// tcp-public only inside the private namespace.
+func testTransports(t testing.TB) []TransportSpec {
+	var out []TransportSpec
+	for _, tr := range all.List() {
+		if tr.Name() == "tcp-public" && !netns.HasHermeticNetwork() {
+			t.Logf("tcp-public left out: no private network namespace")
+			continue
+		}
+		out = append(out, TransportSpec{Transport: tr})
+	}
+	return out
+}
+
+func testOptions(t testing.TB) Options {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := Options{
+		Transports: testTransports(t),
+		Sizes:      []int{64, 64 << 10},
+		Duration:   40 * time.Millisecond,
+		Warmup:     10 * time.Millisecond,
+		Repeats:    1,
+		Rate:       2000,
+	}
+	o.Peer.Path = exe
+	return o
+}
+
+// TestEveryWorkloadOverEveryTransport runs each workload over each
+// transport, between two processes, and checks that the records are
+// complete and consistent.
+func TestEveryWorkloadOverEveryTransport(t *testing.T) {
+	o := testOptions(t)
+	o.Workloads = Workloads()
+	o.FaninConns = []int{3}
+	r, err := NewRunner(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	results, err := r.Run(context.Background(), Header{Tool: "test"}, &out)
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if got, want := len(results), r.Total(); got != want {
+		t.Fatalf("%d results, want %d", got, want)
+	}
+	seen := map[string]bool{}
+	for _, res := range results {
+		name := res.Workload + "/" + res.Transport + "/" + FormatSize(res.Size)
+		seen[res.Workload+"/"+res.Transport] = true
+		if res.Status != StatusOK {
+			t.Errorf("%s: status %s: %s", name, res.Status, res.Reason)
+			continue
+		}
+		if res.Messages <= 0 || res.DurationNS <= 0 || res.Bytes != res.Messages*int64(res.Size) {
+			t.Errorf("%s: messages %d bytes %d duration %d", name, res.Messages, res.Bytes, res.DurationNS)
+		}
+		if res.Errors != 0 {
+			t.Errorf("%s: %d payload errors", name, res.Errors)
+		}
+		if res.Workload == "stream" {
+			if res.Hist != "" {
+				t.Errorf("%s: stream records a latency histogram", name)
+			}
+			continue
+		}
+		if res.LatencyKind != LatencyRoundTrip {
+			t.Errorf("%s: latency kind %q", name, res.LatencyKind)
+		}
+		h, err := hist.Decode(res.Hist)
+		if err != nil {
+			t.Errorf("%s: histogram: %v", name, err)
+			continue
+		}
+		if h.Count() != res.Messages {
+			t.Errorf("%s: histogram counts %d, messages %d", name, h.Count(), res.Messages)
+		}
+		if res.Workload == "fanin" && res.Conns != 3 {
+			t.Errorf("%s: conns %d", name, res.Conns)
+		}
+		if res.Workload == "rate" && res.Achieved <= 0 {
+			t.Errorf("%s: achieved rate %v", name, res.Achieved)
+		}
+		if res.PeerUserNS+res.PeerSysNS <= 0 && res.BenchUserNS+res.BenchSysNS <= 0 {
+			t.Errorf("%s: no CPU time recorded", name)
+		}
+	}
+	for _, w := range Workloads() {
+		for _, tr := range o.Transports {
+			if !seen[w+"/"+tr.Transport.Name()] {
+				t.Errorf("no result for %s over %s", w, tr.Label())
+			}
+		}
+	}
+	// The raw output is a header then one line per result.
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != len(results)+1 {
+		t.Fatalf("%d JSON lines for %d results", len(lines), len(results))
+	}
+	var hdr Header
+	if err := json.Unmarshal([]byte(lines[0]), &hdr); err != nil || hdr.Type != KindHeader || hdr.Version != RecordVersion {
+		t.Fatalf("header %q: %v", lines[0], err)
+	}
+	if hdr.Options["repeats"] != "1" {
+		t.Errorf("header options %v", hdr.Options)
+	}
+}
+
+func TestDelimitedAndFixedFraming(t *testing.T) {
+	for _, mode := range []frame.Mode{frame.Delimited, frame.Fixed} {
+		t.Run(mode.String(), func(t *testing.T) {
+			o := testOptions(t)
+			o.Transports = o.Transports[:1]
+			o.Workloads = []string{"pingpong"}
+			if mode == frame.Delimited {
+				o.Workloads = append(o.Workloads, "stream")
+			}
+			o.Frame = frame.Config{Mode: mode}
+			r, err := NewRunner(o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			results, err := r.Run(context.Background(), Header{}, &bytes.Buffer{})
+			for _, res := range results {
+				if res.Status != StatusOK {
+					t.Errorf("%s %d: %s", res.Workload, res.Size, res.Reason)
+				}
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+func TestOptionsValidation(t *testing.T) {
+	base := testOptions(t)
+	cases := []struct {
+		name string
+		mod  func(*Options)
+	}{
+		{"no transports", func(o *Options) { o.Transports = nil }},
+		{"unknown workload", func(o *Options) { o.Workloads = []string{"nope"} }},
+		{"size too large", func(o *Options) { o.Sizes = []int{MaxMessageSize + 1} }},
+		{"negative duration", func(o *Options) { o.Duration = -time.Second }},
+		{"negative repeats", func(o *Options) { o.Repeats = -1 }},
+		{"bad conns", func(o *Options) { o.FaninConns = []int{0} }},
+		{"bad rate", func(o *Options) { o.Rate = -3 }},
+	}
+	for _, c := range cases {
+		o := base
+		c.mod(&o)
+		if _, err := NewRunner(o); !errors.Is(err, ErrBadOptions) {
+			t.Errorf("%s: err = %v, want ErrBadOptions", c.name, err)
+		}
+	}
+}
+
+func TestParsePlacement(t *testing.T) {
+	for _, c := range []struct {
+		in, name string
+		bench    []int
+		err      bool
+	}{
+		{"unpinned", "unpinned", nil, false},
+		{"", "unpinned", nil, false},
+		{"same-core", "same-core", []int{0}, false},
+		{"cross-core", "cross-core", []int{0}, false},
+		{"0/1", "cpus=0/1", []int{0}, false},
+		{"0-1/1", "cpus=0-1/1", []int{0, 1}, false},
+		{"nowhere", "", nil, true},
+		{"x/1", "", nil, true},
+	} {
+		p, err := ParsePlacement(c.in)
+		if c.err {
+			if !errors.Is(err, ErrBadOptions) {
+				t.Errorf("%q: err %v", c.in, err)
+			}
+			continue
+		}
+		if err != nil || p.Name != c.name || len(p.Bench) != len(c.bench) {
+			t.Errorf("%q: %+v %v", c.in, p, err)
+		}
+	}
+}
+
+// TestPlacementPinned checks that a pinned case records where both ends
+// actually ran, and that it is where they were pinned.
+func TestPlacementPinned(t *testing.T) {
+	o := testOptions(t)
+	o.Transports = o.Transports[:1]
+	o.Workloads = []string{"pingpong"}
+	o.Sizes = []int{64}
+	pl, _ := ParsePlacement("same-core")
+	o.Placements = []Placement{pl}
+	r, err := NewRunner(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	results, err := r.Run(context.Background(), Header{}, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := results[0]
+	if res.Placement != "same-core" || res.Status != StatusOK {
+		t.Fatalf("%+v", res)
+	}
+	for _, s := range []string{res.BenchCPUs, res.PeerCPUs} {
+		for _, part := range strings.Split(s, ",") {
+			if part != "" && !strings.HasPrefix(part, "0:") {
+				t.Errorf("pinned to CPU 0 but seen on %q (bench %q peer %q)", part, res.BenchCPUs, res.PeerCPUs)
+			}
+		}
+	}
+}

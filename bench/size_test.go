@@ -1,0 +1,69 @@
+package bench
+
+import (
+	"errors"
+	"testing"
+)
+
+func TestParseSize(t *testing.T) {
+	cases := []struct {
+		in   string
+		want int
+		err  bool
+	}{
+		{"64", 64, false},
+		{"64B", 64, false},
+		{"4k", 4096, false},
+		{"4K", 4096, false},
+		{"16KiB", 16384, false},
+		{"1MiB", 1 << 20, false},
+		{"1m", 1 << 20, false},
+		{" 2 kb ", 2048, false},
+		{"", 0, true},
+		{"0", 0, true},
+		{"-5", 0, true},
+		{"1.5k", 0, true},
+		{"abc", 0, true},
+		{"10XB", 0, true},
+		{"65MiB", 0, true}, // over the max below
+		{"99999999999999999999", 0, true},
+	}
+	for _, c := range cases {
+		got, err := ParseSize(c.in, 64<<20)
+		if c.err {
+			if !errors.Is(err, ErrBadSize) {
+				t.Errorf("ParseSize(%q) = %d, %v; want ErrBadSize", c.in, got, err)
+			}
+			continue
+		}
+		if err != nil || got != c.want {
+			t.Errorf("ParseSize(%q) = %d, %v; want %d", c.in, got, err, c.want)
+		}
+	}
+}
+
+func TestParseSizesAndFormat(t *testing.T) {
+	got, err := ParseSizes("64,1KiB,16k,,64KiB,1MiB", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"64B", "1KiB", "16KiB", "64KiB", "1MiB"}
+	if len(got) != len(want) {
+		t.Fatalf("got %v", got)
+	}
+	for i, n := range got {
+		if FormatSize(n) != want[i] {
+			t.Errorf("FormatSize(%d) = %s, want %s", n, FormatSize(n), want[i])
+		}
+		back, err := ParseSize(FormatSize(n), 0)
+		if err != nil || back != n {
+			t.Errorf("round trip %d: %d %v", n, back, err)
+		}
+	}
+	if _, err := ParseSizes(",", 0); !errors.Is(err, ErrBadSize) {
+		t.Errorf("empty list: %v", err)
+	}
+	if FormatSize(1500) != "1500B" {
+		t.Errorf("FormatSize(1500) = %s", FormatSize(1500))
+	}
+}

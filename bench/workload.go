@@ -1,0 +1,55 @@
+package bench
+
+import (
+	"context"
+	"sort"
+)
+
+// workload is one benchmark pattern. Every workload runs between the bench
+// process (which measures) and a peer process that serves role.
+type workload struct {
+	name string
+	// doc is the one-line description shown by --help and reports.
+	doc string
+	// role is the peer's role (internal/peer): "echo" or "sink".
+	role string
+	// multiConn: the case is planned once per Options.FaninConns value.
+	multiConn bool
+	// smallOnly: only the first (smallest) size is planned.
+	smallOnly bool
+	// unsupported maps transports that cannot run this workload to why.
+	unsupported map[string]string
+	run         func(ctx context.Context, cr *caseRun) (measurement, error)
+}
+
+func (w *workload) cannotRun(transport string) string { return w.unsupported[transport] }
+
+// workloads is the explicit list of workloads (no init-time registry).
+var workloads = []*workload{pingpongWorkload, streamWorkload, faninWorkload, rateWorkload}
+
+func workloadByName(name string) *workload {
+	for _, w := range workloads {
+		if w.name == name {
+			return w
+		}
+	}
+	return nil
+}
+
+// Workloads returns the names of all workloads, sorted.
+func Workloads() []string {
+	out := make([]string, len(workloads))
+	for i, w := range workloads {
+		out[i] = w.name
+	}
+	sort.Strings(out)
+	return out
+}
+
+// WorkloadDoc returns the one-line description of a workload, or "".
+func WorkloadDoc(name string) string {
+	if w := workloadByName(name); w != nil {
+		return w.doc
+	}
+	return ""
+}
