@@ -1,0 +1,342 @@
+package plot
+
+import (
+	"fmt"
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+
+	"github.com/ipcbench/ipcbench/bench"
+	"github.com/ipcbench/ipcbench/bench/report"
+	"github.com/ipcbench/ipcbench/internal/hist"
+)
+
+func sizeX(s *report.Summary) float64     { return float64(s.Case.Size) }
+func sizeLabel(s *report.Summary) string  { return bench.FormatSize(s.Case.Size) }
+func connsX(s *report.Summary) float64    { return float64(s.Case.Conns) }
+func connsLabel(s *report.Summary) string { return strconv.Itoa(s.Case.Conns) + " conns" }
+func p50Val(s *report.Summary) (float64, float64, float64, []float64) {
+	return s.P50Median, s.P50Lo, s.P50Hi, s.RepeatP50
+}
+func mbpsVal(s *report.Summary) (float64, float64, float64, []float64) {
+	return s.MBps, s.MBpsLo, s.MBpsHi, s.RepeatMBps
+}
+func rateVal(s *report.Summary) (float64, float64, float64, []float64) {
+	return s.MsgRate, s.MsgRateLo, s.MsgRateHi, s.RepeatMsgRate
+}
+
+// extent returns the smallest and largest values the series draw (points
+// and the bars that will be shown).
+func extent(ss []*series, useCI bool) (xmin, xmax, ymin, ymax float64) {
+	xmin, ymin = math.Inf(1), math.Inf(1)
+	xmax, ymax = math.Inf(-1), math.Inf(-1)
+	for _, se := range ss {
+		for i := range se.x {
+			lo, hi := se.lo[i], se.hi[i]
+			if !useCI {
+				lo, hi = se.repLo[i], se.repHi[i]
+			}
+			xmin, xmax = math.Min(xmin, se.x[i]), math.Max(xmax, se.x[i])
+			ymin = math.Min(ymin, math.Min(lo, se.y[i]))
+			ymax = math.Max(ymax, math.Max(hi, se.y[i]))
+		}
+	}
+	return
+}
+
+// sizesIn returns the distinct x values of the series as ints.
+func sizesIn(ss []*series) []int {
+	seen := map[int]bool{}
+	var out []int
+	for _, se := range ss {
+		for _, x := range se.x {
+			if v := int(x); !seen[v] {
+				seen[v] = true
+				out = append(out, v)
+			}
+		}
+	}
+	sort.Ints(out)
+	return out
+}
+
+// latencyVsSize draws the pingpong p50 round trip against message size,
+// log-log. It returns a nil plot when there is nothing to draw.
+func latencyVsSize(sums []report.Summary, styles map[string]int, placement, where string) (*plot.Plot, plot.Legend, error) {
+	ss, bounded := collect(sums, styles, "pingpong", placement, sizeX, sizeLabel, p50Val)
+	if len(ss) == 0 {
+		return nil, plot.Legend{}, nil
+	}
+	p := newPlot("pingpong: round trip (median of the repeats' p50) vs message size\n" + where + "\n" + barsNote(bounded))
+	p.X.Scale, p.Y.Scale = plot.LogScale{}, plot.LogScale{}
+	p.X.Label.Text = "message size (log scale)"
+	p.Y.Label.Text = "p50 round trip (log scale)"
+	p.X.Tick.Marker = sizeTicks(sizesIn(ss))
+	p.Y.Tick.Marker = plot.TickerFunc(nsTicks)
+	p.Add(plotter.NewGrid())
+	leg := newLegend()
+	if err := addSeries(p, &leg, ss, true, bounded, bimodalNote); err != nil {
+		return nil, leg, fmt.Errorf("plot: pingpong latency: %w", err)
+	}
+	xmin, xmax, ymin, ymax := extent(ss, bounded)
+	p.X.Min, p.X.Max = xmin/1.5, xmax*1.5
+	p.Y.Min, p.Y.Max = ymin/1.3, ymax*1.3
+	return p, leg, nil
+}
+
+// throughputVsSize draws stream MB/s against message size, log x.
+func throughputVsSize(sums []report.Summary, styles map[string]int, placement, where string) (*plot.Plot, plot.Legend, error) {
+	ss, bounded := collect(sums, styles, "stream", placement, sizeX, sizeLabel, mbpsVal)
+	if len(ss) == 0 {
+		return nil, plot.Legend{}, nil
+	}
+	p := newPlot("stream: throughput (median of the repeats) vs message size\n" + where + "\n" + barsNote(bounded))
+	p.X.Scale = plot.LogScale{}
+	p.X.Label.Text = "message size (log scale)"
+	p.Y.Label.Text = "throughput, MB/s (10^6 payload bytes/s)"
+	p.X.Tick.Marker = sizeTicks(sizesIn(ss))
+	p.Add(plotter.NewGrid())
+	leg := newLegend()
+	if err := addSeries(p, &leg, ss, true, bounded, bimodalNote); err != nil {
+		return nil, leg, fmt.Errorf("plot: stream throughput: %w", err)
+	}
+	xmin, xmax, _, ymax := extent(ss, bounded)
+	p.X.Min, p.X.Max = xmin/1.5, xmax*1.5
+	p.Y.Min, p.Y.Max = 0, ymax*1.1
+	return p, leg, nil
+}
+
+// rateVsConns draws the fanin message rate against the connection count
+// at the first fanin message size of the placement (fanin runs at one
+// size).
+func rateVsConns(sums []report.Summary, styles map[string]int, placement, where string) (*plot.Plot, plot.Legend, error) {
+	sizes := sizesOf(sums, "fanin", placement)
+	if len(sizes) == 0 {
+		return nil, plot.Legend{}, nil
+	}
+	var atSize []report.Summary
+	for _, s := range sums {
+		if s.Case.Size == sizes[0] {
+			atSize = append(atSize, s)
+		}
+	}
+	ss, bounded := collect(atSize, styles, "fanin", placement, connsX, connsLabel, rateVal)
+	if len(ss) == 0 {
+		return nil, plot.Legend{}, nil
+	}
+	p := newPlot(fmt.Sprintf("fanin %s: message rate (median of the repeats) vs connections\n%s\n%s",
+		bench.FormatSize(sizes[0]), where, barsNote(bounded)))
+	p.X.Label.Text = "concurrent connections"
+	p.Y.Label.Text = "messages per second, all connections together"
+	conns := sizesIn(ss)
+	p.X.Tick.Marker = plot.TickerFunc(func(min, max float64) []plot.Tick {
+		var t []plot.Tick
+		for _, c := range conns {
+			t = append(t, plot.Tick{Value: float64(c), Label: strconv.Itoa(c)})
+		}
+		return t
+	})
+	p.Y.Tick.Marker = plot.TickerFunc(rateTicks)
+	p.Add(plotter.NewGrid())
+	leg := newLegend()
+	if err := addSeries(p, &leg, ss, true, bounded, bimodalNote); err != nil {
+		return nil, leg, fmt.Errorf("plot: fanin rate: %w", err)
+	}
+	xmin, xmax, _, ymax := extent(ss, bounded)
+	pad := math.Max(1, (xmax-xmin)*0.1)
+	p.X.Min, p.X.Max = math.Max(0, xmin-pad), xmax+pad
+	p.Y.Min, p.Y.Max = 0, ymax*1.1
+	return p, leg, nil
+}
+
+// latencyCDF draws the distribution of every round trip of the OK
+// pingpong repeats at one size, per transport: log x (latency), y the
+// percentile on a scale stretched towards the tail, y = -log10(1-q), so
+// that 90%, 99% and 99.9% are evenly spaced.
+func latencyCDF(r *report.Run, sums []report.Summary, styles map[string]int, placement string, size int, where string) (*plot.Plot, plot.Legend, error) {
+	type dist struct {
+		label   string
+		style   int
+		h       *hist.Histogram
+		bimodal bool
+	}
+	byLabel := map[string]*dist{}
+	var ds []*dist
+	for i := range sums {
+		c := sums[i].Case
+		if c.Workload != "pingpong" || c.Placement != placement || c.Size != size || !sums[i].HasLatency() {
+			continue
+		}
+		d := &dist{label: c.TransportLabel(), style: styles[c.TransportLabel()], h: hist.New(), bimodal: sums[i].Bimodal}
+		byLabel[d.label] = d
+		ds = append(ds, d)
+	}
+	for i := range r.Results {
+		res := &r.Results[i]
+		c := res.Case()
+		d, ok := byLabel[c.TransportLabel()]
+		if !ok || res.Status != bench.StatusOK || res.Hist == "" || c.Workload != "pingpong" || c.Placement != placement || c.Size != size {
+			continue
+		}
+		h, err := hist.Decode(res.Hist)
+		if err != nil {
+			continue // left out of the summary too (see report.Summary.Notes)
+		}
+		d.h.Merge(h)
+	}
+	sort.SliceStable(ds, func(i, j int) bool { return ds[i].style < ds[j].style })
+	p := newPlot(fmt.Sprintf("pingpong %s: distribution of every round trip (all OK repeats)\n%s\ny axis stretched towards the tail: 90%%, 99%%, 99.9%% are evenly spaced",
+		bench.FormatSize(size), where))
+	p.X.Scale = plot.LogScale{}
+	p.X.Label.Text = "round trip (log scale)"
+	p.Y.Label.Text = "percentile of round trips at or below"
+	p.X.Tick.Marker = plot.TickerFunc(nsTicks)
+	p.Add(plotter.NewGrid())
+	leg := newLegend()
+	xmin, xmax, ymax := math.Inf(1), math.Inf(-1), 0.0
+	drawn := 0
+	for _, d := range ds {
+		n := d.h.Count()
+		if n == 0 {
+			continue
+		}
+		top := math.Log10(float64(n)) // where q = 1 - 1/n sits
+		var pts plotter.XYs
+		for _, pt := range d.h.CDF() {
+			y := top
+			if pt.Quantile < 1 {
+				y = math.Min(top, -math.Log10(1-pt.Quantile))
+			}
+			x := math.Max(1, float64(pt.Value))
+			pts = append(pts, plotter.XY{X: x, Y: y})
+			xmin, xmax, ymax = math.Min(xmin, x), math.Max(xmax, x), math.Max(ymax, y)
+		}
+		if len(pts) == 0 {
+			continue
+		}
+		line, err := plotter.NewLine(pts)
+		if err != nil {
+			return nil, leg, fmt.Errorf("plot: pingpong distribution: %w", err)
+		}
+		line.Color, line.Dashes = seriesStyle(d.style)
+		line.Width = vg.Points(1.5)
+		p.Add(line)
+		label := fmt.Sprintf("%s (%d round trips)", d.label, n)
+		if d.bimodal {
+			label += " (bimodal)"
+		}
+		leg.Add(label, line)
+		drawn++
+	}
+	if drawn == 0 {
+		return nil, plot.Legend{}, nil
+	}
+	p.X.Min, p.X.Max = xmin/1.2, xmax*1.2
+	p.Y.Min, p.Y.Max = 0, math.Max(ymax*1.05, 1)
+	p.Y.Tick.Marker = plot.TickerFunc(percentileTicks)
+	return p, leg, nil
+}
+
+// sizeTicks labels the measured sizes on a log axis, with minor ticks at
+// the other powers of two.
+func sizeTicks(sizes []int) plot.Ticker {
+	return plot.TickerFunc(func(min, max float64) []plot.Tick {
+		label := map[int]bool{}
+		for _, s := range sizes {
+			label[s] = true
+		}
+		var ts []plot.Tick
+		for v := 1; float64(v) <= max && v > 0; v *= 2 {
+			if float64(v) < min {
+				continue
+			}
+			t := plot.Tick{Value: float64(v)}
+			if label[v] {
+				t.Label = bench.FormatSize(v)
+				delete(label, v)
+			}
+			ts = append(ts, t)
+		}
+		for _, s := range sizes { // sizes that are not powers of two
+			if label[s] {
+				ts = append(ts, plot.Tick{Value: float64(s), Label: bench.FormatSize(s)})
+			}
+		}
+		sort.SliceStable(ts, func(i, j int) bool { return ts[i].Value < ts[j].Value })
+		return ts
+	})
+}
+
+// nsTicks marks a log axis of nanoseconds at 1, 2, 5 × powers of ten
+// (labelled; only the powers of ten when the range spans more than two
+// decades), with minor ticks between.
+func nsTicks(min, max float64) []plot.Tick {
+	if min <= 0 || max <= min {
+		return nil
+	}
+	lo, hi := int(math.Floor(math.Log10(min))), int(math.Ceil(math.Log10(max)))
+	few := math.Log10(max)-math.Log10(min) <= 3
+	var ts []plot.Tick
+	for d := lo; d <= hi; d++ {
+		base := math.Pow(10, float64(d))
+		for m := 1; m <= 9; m++ {
+			v := float64(m) * base
+			if v < min || v > max {
+				continue
+			}
+			t := plot.Tick{Value: v}
+			if m == 1 || few && (m == 2 || m == 5) {
+				t.Label = tickNS(v)
+			}
+			ts = append(ts, t)
+		}
+	}
+	return ts
+}
+
+// tickNS formats a round tick value: "2µs", "10ms", "500ns".
+func tickNS(v float64) string {
+	s := report.FormatNS(v)
+	i := strings.IndexFunc(s, func(r rune) bool { return (r < '0' || r > '9') && r != '.' })
+	if i < 0 {
+		return s
+	}
+	num, unit := s[:i], s[i:]
+	if strings.Contains(num, ".") {
+		num = strings.TrimRight(strings.TrimRight(num, "0"), ".")
+	}
+	return num + unit
+}
+
+// rateTicks labels a linear msg/s axis with SI prefixes ("200k").
+func rateTicks(min, max float64) []plot.Tick {
+	ts := plot.DefaultTicks{}.Ticks(min, max)
+	for i := range ts {
+		if ts[i].Label != "" {
+			ts[i].Label = report.FormatRate(ts[i].Value)
+		}
+	}
+	return ts
+}
+
+// percentileTicks labels the tail-stretched percentile axis.
+func percentileTicks(min, max float64) []plot.Tick {
+	ts := []plot.Tick{{Value: 0, Label: "0%"}, {Value: math.Log10(2), Label: "50%"}}
+	label := "90"
+	for d := 1.0; d <= max; d++ {
+		ts = append(ts, plot.Tick{Value: d, Label: label + "%"})
+		if d == 1 {
+			label = "99"
+		} else if d == 2 {
+			label = "99.9"
+		} else {
+			label += "9"
+		}
+	}
+	return ts
+}

@@ -1,0 +1,341 @@
+package plot
+
+import (
+	"bytes"
+	"encoding/xml"
+	"errors"
+	"flag"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+
+	"github.com/ipcbench/ipcbench/bench"
+	"github.com/ipcbench/ipcbench/bench/report"
+	"github.com/ipcbench/ipcbench/internal/hist"
+)
+
+// update rewrites the golden SVGs: go test ./bench/plot -update
+var update = flag.Bool("update", false, "rewrite testdata/*.svg.golden")
+
+// testRun is the synthetic run committed for package report's golden
+// tests (regenerated there with -update), read once.
+var testRun = sync.OnceValues(func() (*report.Run, error) {
+	return report.ReadFile(filepath.Join("..", "report", "testdata", "run.jsonl"))
+})
+
+func readTestRun(tb testing.TB) *report.Run {
+	tb.Helper()
+	r, err := testRun()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return r
+}
+
+// wantCharts are the charts drawn from the test run.
+var wantCharts = []string{
+	"pingpong-p50-vs-size-unpinned.svg",
+	"pingpong-cdf-64B-unpinned.svg",
+	"pingpong-cdf-64KiB-unpinned.svg",
+	"stream-mbps-vs-size-unpinned.svg",
+	"fanin-rate-vs-conns-unpinned.svg",
+}
+
+// TestWrite draws the test run twice and checks the charts: the expected
+// files, byte-identical between the two writes and equal to the golden
+// files, well-formed SVG whose titles, axes and legends say what they show,
+// and private file modes.
+func TestWrite(t *testing.T) {
+	run := readTestRun(t)
+	dir := filepath.Join(t.TempDir(), "new", "plots")
+	paths, err := Write(dir, run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := Write(t.TempDir(), run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, p := range paths {
+		names = append(names, filepath.Base(p))
+		if filepath.Dir(p) != dir {
+			t.Errorf("%s is not in %s", p, dir)
+		}
+	}
+	if !slices.Equal(names, wantCharts) || len(again) != len(paths) {
+		t.Fatalf("charts %v, want %v", names, wantCharts)
+	}
+	t.Run("deterministic", func(t *testing.T) {
+		for i := range paths {
+			x, _ := os.ReadFile(paths[i])
+			y, _ := os.ReadFile(again[i])
+			if len(x) == 0 || !bytes.Equal(x, y) {
+				t.Errorf("%s: two writes differ", names[i])
+			}
+		}
+	})
+	t.Run("golden", func(t *testing.T) {
+		for _, p := range paths {
+			got, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			golden := filepath.Join("testdata", filepath.Base(p)+".golden")
+			if *update {
+				if err := os.WriteFile(golden, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				continue
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (create it with go test -update)", err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("%s differs from %s (rerun with -update if the change is intended)", p, golden)
+			}
+		}
+	})
+	t.Run("content", func(t *testing.T) {
+		want := map[string][]string{
+			"pingpong-p50-vs-size-unpinned.svg": {"round trip", "message size", "placement unpinned", "network private-netns",
+				"64B", "64KiB", "tcp-localhost[nodelay=false]", "unix (bimodal at 64B)", "µs"},
+			"pingpong-cdf-64B-unpinned.svg":    {"pingpong 64B", "round trip", "percentile", "99.9%", "placement unpinned", "round trips)"},
+			"pingpong-cdf-64KiB-unpinned.svg":  {"pingpong 64KiB", "shm-lock"},
+			"stream-mbps-vs-size-unpinned.svg": {"stream", "MB/s", "placement unpinned", "64KiB"},
+			"fanin-rate-vs-conns-unpinned.svg": {"fanin", "connections", "unix", "pipe"},
+		}
+		for _, p := range paths {
+			name := filepath.Base(p)
+			f, err := os.Open(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			texts, root, err := svgTexts(f)
+			f.Close()
+			if err != nil {
+				t.Errorf("%s is not well-formed XML: %v", name, err)
+				continue
+			}
+			if root != "svg" {
+				t.Errorf("%s: root element %q, want svg", name, root)
+			}
+			all := strings.Join(texts, "\n")
+			for _, w := range want[name] {
+				if !strings.Contains(all, w) {
+					t.Errorf("%s: no text %q in %q", name, w, texts)
+				}
+			}
+		}
+	})
+	t.Run("permissions", func(t *testing.T) {
+		st, err := os.Stat(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Mode().Perm() != 0o700 {
+			t.Errorf("directory mode %v, want 0700", st.Mode().Perm())
+		}
+		for _, p := range paths {
+			st, err := os.Stat(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.Mode().Perm() != 0o600 {
+				t.Errorf("%s mode %v, want 0600", p, st.Mode().Perm())
+			}
+		}
+	})
+}
+
+// svgTexts decodes an SVG document and returns its text elements and the
+// name of its root element.
+func svgTexts(r io.Reader) (texts []string, root string, err error) {
+	d := xml.NewDecoder(r)
+	inText := false
+	for {
+		tok, err := d.Token()
+		if err == io.EOF {
+			return texts, root, nil
+		}
+		if err != nil {
+			return nil, "", err
+		}
+		switch tok := tok.(type) {
+		case xml.StartElement:
+			if root == "" {
+				root = tok.Name.Local
+			}
+			inText = tok.Name.Local == "text"
+		case xml.EndElement:
+			inText = false
+		case xml.CharData:
+			if inText {
+				texts = append(texts, string(tok))
+			}
+		}
+	}
+}
+
+// okResult returns one OK pingpong or stream result.
+func okResult(tb testing.TB, workload, transport, placement string, size, rep int, rtNS int64) bench.Result {
+	tb.Helper()
+	r := bench.Result{Type: bench.KindResult, Workload: workload, Transport: transport, Size: size, Conns: 1,
+		Placement: placement, Repeat: rep, Status: bench.StatusOK, DurationNS: 1e9, Messages: 1000, Bytes: int64(size) * 1000}
+	if rtNS > 0 {
+		h := hist.New()
+		h.Record(rtNS)
+		h.Record(rtNS * 2)
+		enc, err := h.Encode()
+		if err != nil {
+			tb.Fatal(err)
+		}
+		r.LatencyKind, r.Hist = bench.LatencyRoundTrip, enc
+	}
+	return r
+}
+
+func TestWriteRunsAndPlacements(t *testing.T) {
+	var rs []bench.Result
+	for rep := 0; rep < 3; rep++ {
+		for _, pl := range []string{"same-core", "cpus=0/1"} {
+			rs = append(rs, okResult(t, "pingpong", "unix", pl, 64, rep, 5000), okResult(t, "pingpong", "unix", pl, 4096, rep, 9000))
+		}
+	}
+	a := &report.Run{Source: "results/a.jsonl", Results: rs}
+	b := &report.Run{Source: "b.jsonl", Results: rs[:2]}
+	paths, err := Write(t.TempDir(), a, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, p := range paths {
+		names = append(names, filepath.Base(p))
+	}
+	want := []string{
+		"run1-a-pingpong-p50-vs-size-same-core.svg",
+		"run1-a-pingpong-cdf-64B-same-core.svg",
+		"run1-a-pingpong-cdf-4KiB-same-core.svg",
+		"run1-a-pingpong-p50-vs-size-cpus=0_1.svg",
+		"run1-a-pingpong-cdf-64B-cpus=0_1.svg",
+		"run1-a-pingpong-cdf-4KiB-cpus=0_1.svg",
+		"run2-b-pingpong-p50-vs-size-same-core.svg",
+		"run2-b-pingpong-cdf-64B-same-core.svg",
+		"run2-b-pingpong-cdf-4KiB-same-core.svg",
+	}
+	if !slices.Equal(names, want) {
+		t.Errorf("files:\n%s\nwant:\n%s", strings.Join(names, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+func TestWriteErrors(t *testing.T) {
+	failed := &report.Run{Source: "f", Results: []bench.Result{
+		{Type: bench.KindResult, Workload: "pingpong", Transport: "unix", Size: 64, Conns: 1, Placement: "unpinned", Status: bench.StatusFailed, Reason: "peer died"},
+	}}
+	onlyConnect := &report.Run{Source: "c", Results: []bench.Result{okResult(t, "connect", "unix", "unpinned", 64, 0, 1000)}}
+	file := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	good := &report.Run{Source: "g", Results: []bench.Result{okResult(t, "stream", "unix", "unpinned", 64, 0, 0)}}
+	tests := []struct {
+		name string
+		dir  string
+		runs []*report.Run
+		want error
+	}{
+		{"no runs", t.TempDir(), nil, ErrNoRuns},
+		{"nil run", t.TempDir(), []*report.Run{good, nil}, ErrNoRuns},
+		{"only failures", t.TempDir(), []*report.Run{failed}, ErrNoData},
+		{"nothing drawable", t.TempDir(), []*report.Run{onlyConnect}, ErrNoData},
+		{"directory is a file", filepath.Join(file, "sub"), []*report.Run{good}, syscall.ENOTDIR},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			paths, err := Write(tt.dir, tt.runs...)
+			if err == nil {
+				t.Fatalf("Write succeeded: %v", paths)
+			}
+			if !errors.Is(err, tt.want) {
+				t.Errorf("error %v, want %v", err, tt.want)
+			}
+			entries, _ := os.ReadDir(tt.dir)
+			if len(entries) != 0 {
+				t.Errorf("files left behind: %v", entries)
+			}
+		})
+	}
+}
+
+func TestNSTicks(t *testing.T) {
+	tests := []struct {
+		min, max float64
+		labels   []string
+	}{
+		{1500, 90000, []string{"2µs", "5µs", "10µs", "20µs", "50µs"}},
+		{800, 5e6, []string{"1µs", "10µs", "100µs", "1ms"}},
+		{0, 10, nil},
+	}
+	for _, tt := range tests {
+		var got []string
+		for _, tk := range nsTicks(tt.min, tt.max) {
+			if tk.Value < tt.min || tk.Value > tt.max {
+				t.Errorf("tick %v outside [%v, %v]", tk.Value, tt.min, tt.max)
+			}
+			if tk.Label != "" {
+				got = append(got, tk.Label)
+			}
+		}
+		if !slices.Equal(got, tt.labels) {
+			t.Errorf("nsTicks(%v, %v) labels %v, want %v", tt.min, tt.max, got, tt.labels)
+		}
+	}
+}
+
+func TestSizeTicks(t *testing.T) {
+	ts := sizeTicks([]int{64, 1500, 65536}).Ticks(40, 100000)
+	var labels []string
+	minor := 0
+	for i, tk := range ts {
+		if i > 0 && tk.Value < ts[i-1].Value {
+			t.Errorf("ticks out of order at %v", tk.Value)
+		}
+		if tk.Label == "" {
+			minor++
+		} else {
+			labels = append(labels, tk.Label)
+		}
+	}
+	if !slices.Equal(labels, []string{"64B", "1500B", "64KiB"}) || minor == 0 {
+		t.Errorf("labels %v, %d minor ticks", labels, minor)
+	}
+}
+
+func TestPercentileTicks(t *testing.T) {
+	var got []string
+	for _, tk := range percentileTicks(0, 4.2) {
+		got = append(got, tk.Label)
+		if math.IsNaN(tk.Value) {
+			t.Error("NaN tick")
+		}
+	}
+	want := []string{"0%", "50%", "90%", "99%", "99.9%", "99.99%"}
+	if !slices.Equal(got, want) {
+		t.Errorf("labels %v, want %v", got, want)
+	}
+}
+
+func TestTickNS(t *testing.T) {
+	for in, want := range map[float64]string{2000: "2µs", 100000: "100µs", 500: "500ns", 1e7: "10ms", 1500: "1.5µs"} {
+		if got := tickNS(in); got != want {
+			t.Errorf("tickNS(%v) = %q, want %q", in, got, want)
+		}
+	}
+}

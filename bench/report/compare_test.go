@@ -1,0 +1,62 @@
+package report
+
+import (
+	"bytes"
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestCompareGolden(t *testing.T) {
+	r1, r2 := readTestRun(t, "run.jsonl"), readTestRun(t, "run2.jsonl")
+	var buf bytes.Buffer
+	if err := Compare(&buf, r1, r2); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "compare.golden", buf.Bytes())
+	out := buf.String()
+	for _, want := range []string{
+		"only in old:\n  stream 64KiB pipe",
+		"only in new:\n  pingpong 64B unixpacket",
+		"p50 round trip (median of repeats, lower is better)",
+		"~  (p=",
+		"warning: option repeats differs",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("compare output lacks %q", want)
+		}
+	}
+}
+
+// TestCompareSignificance checks "~" against a real change.
+func TestCompareSignificance(t *testing.T) {
+	old := &Run{Source: "old", Results: repeatsOf(t, "unix", spread(10000, 6)...)}
+	same := &Run{Source: "same", Results: repeatsOf(t, "unix", 10010, 9990, 10030, 9970, 10050, 9950)}
+	faster := &Run{Source: "faster", Results: repeatsOf(t, "unix", spread(8000, 6)...)}
+	tests := []struct {
+		name string
+		new  *Run
+		want string
+	}{
+		{"no change", same, "~  (p="},
+		{"20% faster", faster, "-20.01%  (p=0.002 n=6)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			if err := Compare(&buf, old, tt.new); err != nil {
+				t.Fatal(err)
+			}
+			p50 := strings.SplitN(buf.String(), "p99 round trip", 2)[0]
+			if !strings.Contains(p50, tt.want) {
+				t.Errorf("p50 section lacks %q:\n%s", tt.want, p50)
+			}
+		})
+	}
+}
+
+func TestCompareNil(t *testing.T) {
+	if err := Compare(&bytes.Buffer{}, nil, &Run{}); !errors.Is(err, ErrNoRuns) {
+		t.Errorf("Compare(nil, run) = %v", err)
+	}
+}

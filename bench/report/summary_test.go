@@ -1,0 +1,247 @@
+package report
+
+import (
+	"math"
+	"strings"
+	"testing"
+
+	"github.com/ipcbench/ipcbench/bench"
+	"github.com/ipcbench/ipcbench/internal/hist"
+)
+
+// res is a compact description of one synthetic result for unit tests.
+type res struct {
+	workload, transport, variant string
+	size                         int
+	rep                          int
+	status, reason               string
+	rtNS                         []int64 // round-trip values to record; none means no latency
+	msgs, bytes                  int64
+	durNS                        int64
+	cpuNS                        int64 // split evenly over bench user/sys and peer user/sys
+	benchCPUs, peerCPUs          string
+	opts                         map[string]string
+	achieved                     float64
+}
+
+func (r res) result(tb testing.TB) bench.Result {
+	tb.Helper()
+	out := bench.Result{Type: bench.KindResult, Workload: r.workload, Transport: r.transport, Variant: r.variant,
+		Size: r.size, Conns: 1, Placement: "unpinned", Repeat: r.rep, Status: r.status, Reason: r.reason,
+		Messages: r.msgs, Bytes: r.bytes, DurationNS: r.durNS, BenchCPUs: r.benchCPUs, PeerCPUs: r.peerCPUs,
+		Options: r.opts, Achieved: r.achieved,
+		BenchUserNS: r.cpuNS / 4, BenchSysNS: r.cpuNS / 4, PeerUserNS: r.cpuNS / 4, PeerSysNS: r.cpuNS / 4}
+	if out.Status == "" {
+		out.Status = bench.StatusOK
+	}
+	if out.Workload == "" {
+		out.Workload = "pingpong"
+	}
+	if out.Size == 0 {
+		out.Size = 64
+	}
+	if out.DurationNS == 0 && out.Status == bench.StatusOK {
+		out.DurationNS = 1e9
+	}
+	if len(r.rtNS) > 0 {
+		h := hist.New()
+		for _, v := range r.rtNS {
+			h.Record(v)
+		}
+		enc, err := h.Encode()
+		if err != nil {
+			tb.Fatal(err)
+		}
+		out.LatencyKind, out.Hist = bench.LatencyRoundTrip, enc
+	}
+	return out
+}
+
+// repeatsOf makes one OK pingpong result per p50 value (each histogram
+// holds only that value), with msgs messages each.
+func repeatsOf(tb testing.TB, transport string, p50s ...int64) []bench.Result {
+	tb.Helper()
+	var out []bench.Result
+	for i, v := range p50s {
+		out = append(out, res{transport: transport, rep: i, rtNS: []int64{v, v, v}, msgs: 1000, bytes: 64000}.result(tb))
+	}
+	return out
+}
+
+func near(a, b float64) bool { return math.Abs(a-b) <= 0.002*math.Max(math.Abs(a), math.Abs(b)) }
+
+func TestSummarizeGroupsInRunOrder(t *testing.T) {
+	var rs []bench.Result
+	for rep := 0; rep < 2; rep++ { // interleaved repeats
+		for _, tr := range []string{"unix", "pipe", "tcp-localhost"} {
+			rs = append(rs, res{transport: tr, rep: rep, rtNS: []int64{1000}, msgs: 1}.result(t))
+		}
+	}
+	s := Summarize(rs)
+	var got []string
+	for _, x := range s {
+		got = append(got, x.Case.Transport)
+		if x.Repeats != 2 || x.OK != 2 {
+			t.Errorf("%s: %d repeats, %d ok", x.Case.Transport, x.Repeats, x.OK)
+		}
+	}
+	if strings.Join(got, ",") != "unix,pipe,tcp-localhost" {
+		t.Errorf("order %v, want run order", got)
+	}
+	if len(Summarize(nil)) != 0 {
+		t.Error("summaries of nothing")
+	}
+}
+
+func TestSummarizeStatistics(t *testing.T) {
+	rs := []bench.Result{
+		res{rep: 0, rtNS: []int64{1000, 2000, 3000, 4000}, msgs: 100, bytes: 6400, durNS: 1e9, cpuNS: 400_000,
+			benchCPUs: "0", peerCPUs: "1", opts: map[string]string{"sndbuf": "4096"}}.result(t),
+		res{rep: 1, rtNS: []int64{5000, 6000, 7000, 8000}, msgs: 300, bytes: 19200, durNS: 2e9, cpuNS: 800_000,
+			benchCPUs: "0,1", peerCPUs: "1", opts: map[string]string{"sndbuf": "8192"}}.result(t),
+		res{rep: 2, status: bench.StatusFailed, reason: "peer died"}.result(t),
+		res{rep: 3, status: bench.StatusFailed, reason: "peer died"}.result(t),
+		res{rep: 4, status: bench.StatusSkipped, reason: "not here"}.result(t),
+	}
+	s := Summarize(rs)[0]
+	if s.Repeats != 5 || s.OK != 2 || s.Failed != 2 || s.Skipped != 1 {
+		t.Errorf("counts %d/%d/%d/%d", s.Repeats, s.OK, s.Failed, s.Skipped)
+	}
+	if s.Reason != "peer died; not here" {
+		t.Errorf("reason %q", s.Reason)
+	}
+	// Merged histogram: 1000..8000, p50 is 4000, max 8000, mean 4500.
+	if !near(float64(s.P50), 4000) || !near(float64(s.Max), 8000) || !near(s.Mean, 4500) {
+		t.Errorf("merged p50 %d max %d mean %v", s.P50, s.Max, s.Mean)
+	}
+	// Per-repeat p50s are 2000 and 6000: median 4000.
+	if !near(s.P50Median, 4000) || len(s.RepeatP50) != 2 {
+		t.Errorf("p50 median %v of %v", s.P50Median, s.RepeatP50)
+	}
+	if !math.IsInf(s.P50Lo, -1) || !math.IsInf(s.P50Hi, 1) {
+		t.Errorf("two repeats give a bounded interval [%v, %v]", s.P50Lo, s.P50Hi)
+	}
+	// Rates: 100 msg/s and 150 msg/s.
+	if !near(s.MsgRate, 125) || !near(s.MBps, 125*64/1e6) {
+		t.Errorf("msg/s %v MB/s %v", s.MsgRate, s.MBps)
+	}
+	// CPU: 1.2 ms over 400 messages.
+	if !near(s.CPUPerMsgNS, 3000) || !near(s.BenchCPUPerMsgNS, 1500) || !near(s.PeerCPUPerMsgNS, 1500) {
+		t.Errorf("CPU/msg %v (%v + %v)", s.CPUPerMsgNS, s.BenchCPUPerMsgNS, s.PeerCPUPerMsgNS)
+	}
+	if s.Options["sndbuf"] != "4096|8192" {
+		t.Errorf("options %v", s.Options)
+	}
+	if s.Placement != "bench 0 / peer 1; bench 0,1 / peer 1" {
+		t.Errorf("placement %q", s.Placement)
+	}
+	// The two repeats' p50s are 3× apart: they disagree by mode.
+	if !s.Bimodal || len(s.Modes) != 2 || s.Modes[0].Placement != "bench 0 / peer 1" {
+		t.Errorf("bimodal %v, modes %+v", s.Bimodal, s.Modes)
+	}
+}
+
+func TestSummarizeConfidenceInterval(t *testing.T) {
+	tests := []struct {
+		name    string
+		p50s    []int64
+		bounded bool
+	}{
+		{"5 repeats: unbounded, as benchstat", []int64{1000, 1010, 1020, 1030, 1040}, false},
+		{"6 repeats: bounded", []int64{1000, 1010, 1020, 1030, 1040, 1050}, true},
+		{"10 repeats: bounded", []int64{1000, 1010, 1020, 1030, 1040, 1050, 1060, 1070, 1080, 1090}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := Summarize(repeatsOf(t, "unix", tt.p50s...))[0]
+			bounded := finite(s.P50Lo) && finite(s.P50Hi)
+			if bounded != tt.bounded {
+				t.Fatalf("interval [%v, %v], bounded %v, want %v", s.P50Lo, s.P50Hi, bounded, tt.bounded)
+			}
+			if bounded && !(s.P50Lo <= s.P50Median && s.P50Median <= s.P50Hi) {
+				t.Errorf("median %v outside its interval [%v, %v]", s.P50Median, s.P50Lo, s.P50Hi)
+			}
+			if bounded && (s.P50Lo < 990 || s.P50Hi > 1100) {
+				t.Errorf("interval [%v, %v] is wider than the data", s.P50Lo, s.P50Hi)
+			}
+		})
+	}
+}
+
+func TestBimodal(t *testing.T) {
+	tests := []struct {
+		name    string
+		p50s    []int64
+		bimodal bool
+		modes   [2]int // repeats in the lower and upper group
+	}{
+		{"steady", []int64{10000, 10500, 9800, 10200, 10100}, false, [2]int{}},
+		{"1.9x spread is not bimodal", []int64{10000, 19000, 10000, 19000, 10000}, false, [2]int{}},
+		{"same-CPU and cross-CPU modes", []int64{5000, 20000, 5100, 21000, 20500}, true, [2]int{2, 3}},
+		{"one repeat in the other mode", []int64{20000, 20100, 5000, 20500, 19900}, true, [2]int{1, 4}},
+		{"single repeat", []int64{5000}, false, [2]int{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := Summarize(repeatsOf(t, "unix", tt.p50s...))[0]
+			if s.Bimodal != tt.bimodal {
+				t.Fatalf("bimodal %v, want %v (p50s %v)", s.Bimodal, tt.bimodal, s.RepeatP50)
+			}
+			if !tt.bimodal {
+				if s.Modes != nil {
+					t.Errorf("modes %v for a unimodal case", s.Modes)
+				}
+				return
+			}
+			if len(s.Modes) != 2 || s.Modes[0].Repeats != tt.modes[0] || s.Modes[1].Repeats != tt.modes[1] {
+				t.Fatalf("modes %+v, want %v repeats", s.Modes, tt.modes)
+			}
+			if s.Modes[0].Median*BimodalRatio >= s.Modes[1].Median {
+				t.Errorf("mode medians %v and %v are not 2× apart", s.Modes[0].Median, s.Modes[1].Median)
+			}
+		})
+	}
+}
+
+func TestBimodalThroughput(t *testing.T) {
+	var rs []bench.Result
+	for i, msgs := range []int64{1000, 1050, 3000, 3100, 990} {
+		rs = append(rs, res{workload: "stream", rep: i, msgs: msgs, bytes: msgs * 64}.result(t))
+	}
+	s := Summarize(rs)[0]
+	if !s.Bimodal || s.ModeMetric() != "msg/s" || s.Modes[0].Repeats != 3 {
+		t.Errorf("stream with rates 1000 vs 3000: bimodal %v on %s, modes %+v", s.Bimodal, s.ModeMetric(), s.Modes)
+	}
+}
+
+func TestSummarizeBadHistogram(t *testing.T) {
+	r := res{rep: 0, rtNS: []int64{1000}, msgs: 10}.result(t)
+	r.Hist = "not a histogram"
+	good := res{rep: 1, rtNS: []int64{2000}, msgs: 10}.result(t)
+	s := Summarize([]bench.Result{r, good})[0]
+	if s.OK != 2 || len(s.RepeatP50) != 1 || len(s.Notes) != 1 || !strings.Contains(s.Notes[0], "repeat 0") {
+		t.Errorf("ok %d, p50s %v, notes %q", s.OK, s.RepeatP50, s.Notes)
+	}
+	if len(s.RepeatMsgRate) != 2 {
+		t.Errorf("rates of both repeats should count: %v", s.RepeatMsgRate)
+	}
+}
+
+func TestUnionCPUs(t *testing.T) {
+	tests := []struct {
+		in   []string
+		want string
+	}{
+		{nil, ""},
+		{[]string{"1", "0"}, "0,1"},
+		{[]string{"0,1", "1"}, "0,1"},
+		{[]string{"2-4", "0"}, "0,2,3,4"},
+		{[]string{"x", "1", " "}, "1,x"},
+		{[]string{"3-1"}, "3-1"},
+	}
+	for _, tt := range tests {
+		if got := unionCPUs(tt.in); got != tt.want {
+			t.Errorf("unionCPUs(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
