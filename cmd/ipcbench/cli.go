@@ -1,0 +1,207 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+)
+
+// Exit codes. They are part of the CLI's contract and documented in
+// `ipcbench help`.
+const (
+	exitOK          = 0   // everything ran and every case passed
+	exitFailure     = 1   // the run failed, or some cases failed
+	exitUsage       = 2   // bad command line or bad input file
+	exitPeerStart   = 3   // the peer process could not be started
+	exitInterrupted = 130 // interrupted by SIGINT/SIGTERM
+)
+
+// commit is set at build time by the Makefile (-ldflags -X main.commit=...).
+var commit = "unknown"
+
+// signalContext returns a context cancelled by SIGINT or SIGTERM.
+func signalContext() context.Context {
+	ctx, _ := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	return ctx
+}
+
+// env is the process state a command sees. Everything is injected so the
+// CLI is testable in-process.
+type env struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+}
+
+// usageError is a command-line mistake: it is printed as one line and exits
+// with exitUsage.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, a ...any) error { return &usageError{fmt.Sprintf(format, a...)} }
+
+type command struct {
+	name    string
+	summary string
+	hidden  bool
+	run     func(ctx context.Context, e *env, args []string) error
+}
+
+func commands() []command {
+	return []command{
+		{name: "run", summary: "run benchmark workloads over transports and print the ranking", run: cmdRun},
+		{name: "report", summary: "render raw records as a table, Markdown, CSV, JSON or Go benchmark format", run: cmdReport},
+		{name: "plot", summary: "draw SVG charts from raw records", run: cmdPlot},
+		{name: "compare", summary: "compare two runs case by case, with a significance test", run: cmdCompare},
+		{name: "transports", summary: "list the transports and whether each can run here", run: cmdTransports},
+		{name: "version", summary: "print the version", run: cmdVersion},
+		{name: "peer", summary: "internal: the peer process (started by ipcbench itself)", hidden: true, run: cmdPeer},
+	}
+}
+
+const topUsage = `ipcbench measures and ranks local inter-process communication.
+
+Usage:
+  ipcbench <command> [flags] [args]
+
+Commands:
+%s
+Examples:
+  ipcbench run                                   # the default suite; ranking on stdout
+  ipcbench run -t unix,pipe -w pingpong -s 64,1k # a few cases
+  ipcbench report -format markdown out/run.jsonl # a report for docs
+  ipcbench compare old.jsonl new.jsonl           # what changed, and whether it is noise
+
+Run 'ipcbench <command> -help' for a command's flags and examples.
+
+Exit codes: 0 success; 1 run failed or some cases failed; 2 usage error or bad
+input; 3 the peer process could not be started; 130 interrupted.
+`
+
+func printTopUsage(w io.Writer) {
+	var b strings.Builder
+	for _, c := range commands() {
+		if !c.hidden {
+			fmt.Fprintf(&b, "  %-11s %s\n", c.name, c.summary)
+		}
+	}
+	fmt.Fprintf(w, topUsage, b.String())
+}
+
+// run is the whole CLI: it parses args, runs one command and returns the
+// process exit code.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	e := &env{stdin: stdin, stdout: stdout, stderr: stderr}
+	if len(args) == 0 {
+		printTopUsage(stderr)
+		return exitUsage
+	}
+	name := args[0]
+	switch name {
+	case "help", "-h", "-help", "--help":
+		if len(args) > 1 {
+			return run(ctx, []string{args[1], "-help"}, stdin, stdout, stderr)
+		}
+		printTopUsage(stdout)
+		return exitOK
+	case "-version", "--version":
+		name = "version"
+	}
+	for _, c := range commands() {
+		if c.name == name {
+			err := c.run(ctx, e, args[1:])
+			return exitCode(e, name, err)
+		}
+	}
+	fmt.Fprintf(stderr, "ipcbench: unknown command %q (run 'ipcbench help' for the list)\n", name)
+	return exitUsage
+}
+
+// exitCode prints err (one line, prefixed by the command) and maps it to an
+// exit code.
+func exitCode(e *env, name string, err error) int {
+	if err == nil {
+		return exitOK
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return exitOK
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee.err != nil {
+			fmt.Fprintf(e.stderr, "ipcbench %s: %v\n", name, ee.err)
+		}
+		return ee.code
+	}
+	fmt.Fprintf(e.stderr, "ipcbench %s: %v\n", name, err)
+	var ue *usageError
+	switch {
+	case errors.As(err, &ue):
+		return exitUsage
+	case errors.Is(err, context.Canceled):
+		return exitInterrupted
+	}
+	return exitFailure
+}
+
+// exitError carries an explicit exit code (and an optional message).
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit %d", e.code)
+	}
+	return e.err.Error()
+}
+
+func (e *exitError) Unwrap() error { return e.err }
+
+// newFlagSet returns a FlagSet that reports errors instead of exiting, with
+// a usage text of the command's synopsis, its flags and examples.
+func newFlagSet(e *env, name, synopsis, examples string) *flag.FlagSet {
+	fs := flag.NewFlagSet("ipcbench "+name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {
+		w := e.stdout
+		fmt.Fprintf(w, "Usage: ipcbench %s %s\n\n", name, synopsis)
+		fmt.Fprintln(w, "Flags:")
+		fs.SetOutput(w)
+		fs.PrintDefaults()
+		fs.SetOutput(io.Discard)
+		if examples != "" {
+			fmt.Fprintf(w, "\nExamples:\n%s", examples)
+		}
+	}
+	return fs
+}
+
+// parseFlags parses args and turns flag errors into usage errors naming the
+// problem; -help prints the usage to stdout and returns flag.ErrHelp.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.Usage()
+			return err
+		}
+		return usagef("%v (see '%s -help')", err, fs.Name())
+	}
+	return nil
+}
+
+func cmdVersion(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet(e, "version", "", "")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "ipcbench %s\n", commit)
+	return nil
+}

@@ -1,0 +1,187 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ipcbench/ipcbench/internal/netns"
+)
+
+// runCLI runs the CLI in-process and returns its exit code and output.
+func runCLI(t testing.TB, stdin string, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := run(context.Background(), args, strings.NewReader(stdin), &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestBadInput(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	truncated := write("truncated.jsonl", `{"type":"header","version":1,"machine":{},"network":"host","options":{}}`+"\n"+`{"type":"result","workload":"pingpong","transp`)
+	garbage := write("garbage.jsonl", "this is not json\n")
+	empty := write("empty.jsonl", "")
+	cases := []struct {
+		name string
+		args []string
+		code int
+		want string // in the one-line error
+	}{
+		{"no command", nil, exitUsage, ""},
+		{"unknown command", []string{"frobnicate"}, exitUsage, `unknown command "frobnicate"`},
+		{"unknown flag", []string{"run", "-bogus"}, exitUsage, "bogus"},
+		{"unknown transport", []string{"run", "-t", "carrier-pigeon"}, exitUsage, "carrier-pigeon"},
+		{"unknown workload", []string{"run", "-w", "sprint"}, exitUsage, `"sprint"`},
+		{"malformed size", []string{"run", "-s", "12parsecs"}, exitUsage, "12parsecs"},
+		{"zero size", []string{"run", "-s", "0"}, exitUsage, `"0"`},
+		{"oversized size", []string{"run", "-s", "1GiB"}, exitUsage, "1GiB"},
+		{"bad duration", []string{"run", "-d", "soon"}, exitUsage, "soon"},
+		{"negative duration", []string{"run", "-d", "-1s"}, exitUsage, "-1s"},
+		{"zero repeats", []string{"run", "-repeats", "0"}, exitUsage, "repeats"},
+		{"bad conns", []string{"run", "-conns", "4,x"}, exitUsage, `"x"`},
+		{"bad placement", []string{"run", "-placement", "moon"}, exitUsage, "moon"},
+		{"bad framing", []string{"run", "-framing", "smoke-signals"}, exitUsage, "smoke-signals"},
+		{"fixed stream", []string{"run", "-framing", "fixed", "-w", "stream"}, exitUsage, "fixed"},
+		{"bad format", []string{"run", "-format", "pdf"}, exitUsage, "pdf"},
+		{"bad network", []string{"run", "-network", "wifi"}, exitUsage, "wifi"},
+		{"stray argument", []string{"run", "now"}, exitUsage, "now"},
+		{"report no files", []string{"report"}, exitUsage, "no raw-record files"},
+		{"report missing file", []string{"report", filepath.Join(dir, "missing.jsonl")}, exitUsage, "missing.jsonl"},
+		{"report truncated", []string{"report", truncated}, exitUsage, "truncated.jsonl"},
+		{"report garbage", []string{"report", garbage}, exitUsage, "garbage.jsonl"},
+		{"report empty", []string{"report", empty}, exitUsage, "empty.jsonl"},
+		{"report bad format", []string{"report", "-format", "pdf", truncated}, exitUsage, "pdf"},
+		{"compare one file", []string{"compare", truncated}, exitUsage, "exactly two"},
+		{"plot no files", []string{"plot"}, exitUsage, "no raw-record files"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			code, stdout, stderr := runCLI(t, "", c.args...)
+			if code != c.code {
+				t.Fatalf("exit %d, want %d; stderr:\n%s", code, c.code, stderr)
+			}
+			if stdout != "" {
+				t.Errorf("stdout not empty on error: %q", stdout)
+			}
+			if c.want == "" {
+				return
+			}
+			lines := strings.Split(strings.TrimSpace(stderr), "\n")
+			if len(lines) != 1 {
+				t.Errorf("want a one-line error, got %d lines:\n%s", len(lines), stderr)
+			}
+			if !strings.Contains(stderr, c.want) {
+				t.Errorf("error %q does not name %q", stderr, c.want)
+			}
+		})
+	}
+}
+
+func TestHelp(t *testing.T) {
+	code, out, _ := runCLI(t, "", "help")
+	if code != exitOK || !strings.Contains(out, "Exit codes") || strings.Contains(out, "  peer ") {
+		t.Fatalf("help: exit %d\n%s", code, out)
+	}
+	for _, cmd := range []string{"run", "report", "plot", "compare", "transports", "version"} {
+		code, out, _ := runCLI(t, "", cmd, "-help")
+		if code != exitOK || !strings.Contains(out, "Usage: ipcbench "+cmd) {
+			t.Errorf("%s -help: exit %d\n%s", cmd, code, out)
+		}
+		if cmd != "version" && !strings.Contains(out, "Examples:") {
+			t.Errorf("%s -help has no examples", cmd)
+		}
+	}
+}
+
+func TestPeerRefusesToRunByHand(t *testing.T) {
+	t.Setenv("IPCBENCH_PEER_COOKIE", "")
+	os.Unsetenv("IPCBENCH_PEER_COOKIE")
+	code, _, stderr := runCLI(t, "", "peer")
+	if code == exitOK || !strings.Contains(stderr, "cannot be run by hand") {
+		t.Fatalf("peer by hand: exit %d, stderr %q", code, stderr)
+	}
+}
+
+func TestTransportsLists(t *testing.T) {
+	code, out, stderr := runCLI(t, "", "transports")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	for _, n := range []string{"tcp-localhost", "tcp-public", "unix", "pipe", "shm-lock"} {
+		if !strings.Contains(out, n) {
+			t.Errorf("transport %s not listed:\n%s", n, out)
+		}
+	}
+	if netns.HasHermeticNetwork() && strings.Contains(out, "unavailable") {
+		t.Errorf("inside the private namespace every transport should be available:\n%s", out)
+	}
+}
+
+// TestRunReportRoundTrip runs a tiny suite end to end through the CLI, then
+// renders its raw records in every format.
+func TestRunReportRoundTrip(t *testing.T) {
+	dir := t.TempDir()
+	raw := filepath.Join(dir, "run.jsonl")
+	trs := "tcp-localhost,unix,pipe,shm-lock"
+	if netns.HasHermeticNetwork() {
+		trs += ",tcp-public"
+	}
+	code, out, stderr := runCLI(t, "", "run", "-q=false", "-t", trs, "-w", "pingpong,stream", "-s", "64",
+		"-d", "30ms", "-warmup", "5ms", "-repeats", "2", "-out", raw)
+	if code != exitOK {
+		t.Fatalf("run: exit %d\nstderr:\n%s", code, stderr)
+	}
+	for _, n := range strings.Split(trs, ",") {
+		if !strings.Contains(out, n) {
+			t.Errorf("ranking does not list %s:\n%s", n, out)
+		}
+	}
+	if strings.Contains(stderr, "\r") {
+		t.Errorf("progress drawn on a non-terminal stderr: %q", stderr)
+	}
+	b, err := os.ReadFile(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if want := 1 + 2*2*len(strings.Split(trs, ",")); len(lines) != want {
+		t.Fatalf("%d raw lines, want %d", len(lines), want)
+	}
+	var hdr map[string]any
+	if err := json.Unmarshal([]byte(lines[0]), &hdr); err != nil {
+		t.Fatal(err)
+	}
+	if netns.HasHermeticNetwork() && !strings.HasPrefix(hdr["network"].(string), "private-netns") {
+		t.Errorf("network recorded as %v", hdr["network"])
+	}
+	for _, f := range []string{"table", "markdown", "csv", "json", "benchfmt"} {
+		code, out, stderr := runCLI(t, "", "report", "-format", f, raw)
+		if code != exitOK || out == "" {
+			t.Errorf("report -format %s: exit %d, %d bytes out, stderr %s", f, code, len(out), stderr)
+		}
+	}
+	// stdin as input
+	code, out, _ = runCLI(t, string(b), "report", "-format", "csv", "-")
+	if code != exitOK || !strings.Contains(out, "pingpong") {
+		t.Errorf("report from stdin: exit %d\n%s", code, out)
+	}
+	code, out, stderr = runCLI(t, "", "compare", raw, raw)
+	if code != exitOK || !strings.Contains(out, "~") {
+		t.Errorf("compare a run with itself: exit %d, want all ~\n%s%s", code, out, stderr)
+	}
+	code, out, stderr = runCLI(t, "", "plot", "-out", filepath.Join(dir, "plots"), raw)
+	if code != exitOK || !strings.Contains(out, ".svg") {
+		t.Errorf("plot: exit %d\n%s%s", code, out, stderr)
+	}
+}

@@ -1,0 +1,107 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/ipcbench/ipcbench/bench/plot"
+	"github.com/ipcbench/ipcbench/bench/report"
+)
+
+// readRuns reads raw-record files ("-" is standard input); a file that is
+// missing, truncated or malformed is a usage error naming it.
+func readRuns(e *env, paths []string) ([]*report.Run, error) {
+	if len(paths) == 0 {
+		return nil, usagef("no raw-record files given")
+	}
+	var runs []*report.Run
+	for _, p := range paths {
+		var rn *report.Run
+		var err error
+		if p == "-" {
+			rn, err = report.Read(e.stdin, "stdin")
+		} else {
+			rn, err = report.ReadFile(p)
+		}
+		if err != nil {
+			return nil, usagef("%v", err)
+		}
+		runs = append(runs, rn)
+	}
+	return runs, nil
+}
+
+func cmdReport(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet(e, "report", `[-format F] FILE...
+
+Renders raw records (the JSON Lines that 'ipcbench run' writes; - reads
+standard input) as a ranking per workload and size: medians of the repeats
+with 95% confidence intervals, round-trip latency percentiles, throughput,
+CPU per message, and the localhost-shortcut comparison.`,
+		`  ipcbench report run.jsonl
+  ipcbench report -format markdown run.jsonl > RESULTS.md
+  ipcbench report -format benchfmt run.jsonl > run.bench && benchstat -col /transport run.bench
+`)
+	format := fs.String("format", "table", "output format: "+strings.Join(report.Formats(), ", "))
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if !contains(report.Formats(), *format) {
+		return usagef("unknown format %q (known: %s)", *format, strings.Join(report.Formats(), ", "))
+	}
+	runs, err := readRuns(e, fs.Args())
+	if err != nil {
+		return err
+	}
+	return report.Render(e.stdout, *format, runs...)
+}
+
+func cmdPlot(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet(e, "plot", `[-out DIR] FILE...
+
+Draws SVG charts from raw records: round trip vs message size per transport
+(log axes), stream throughput vs size, and the round-trip latency CDF per
+transport. Prints the paths of the files it wrote.`,
+		`  ipcbench plot run.jsonl                 # SVGs in ./plots
+  ipcbench plot -out docs/img run.jsonl
+`)
+	out := fs.String("out", "plots", "directory to write the SVG files into (created if missing)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	runs, err := readRuns(e, fs.Args())
+	if err != nil {
+		return err
+	}
+	paths, err := plot.Write(*out, runs...)
+	if err != nil {
+		return err
+	}
+	for _, p := range paths {
+		fmt.Fprintln(e.stdout, p)
+	}
+	return nil
+}
+
+func cmdCompare(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet(e, "compare", `OLD NEW
+
+Compares two runs case by case: the median of each case's repeats in OLD and
+NEW, the change, and a Mann-Whitney U test like benchstat's; "~" marks a
+difference inside the noise. Compare runs from one machine and one sitting:
+numbers from shared machines drift between sittings.`,
+		`  ipcbench compare before.jsonl after.jsonl
+`)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 2 {
+		return usagef("compare takes exactly two raw-record files, OLD and NEW (got %d)", fs.NArg())
+	}
+	runs, err := readRuns(e, fs.Args())
+	if err != nil {
+		return err
+	}
+	return report.Compare(e.stdout, runs[0], runs[1])
+}

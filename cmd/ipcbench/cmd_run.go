@@ -1,0 +1,288 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/ipcbench/ipcbench/bench"
+	"github.com/ipcbench/ipcbench/bench/report"
+	"github.com/ipcbench/ipcbench/internal/frame"
+	"github.com/ipcbench/ipcbench/internal/progress"
+	"github.com/ipcbench/ipcbench/internal/sysinfo"
+	"github.com/ipcbench/ipcbench/transports/all"
+)
+
+const runSynopsis = `[flags]
+
+Runs benchmark workloads over transports, each case between this process and
+a peer process it starts, and prints a ranking per workload and size. Raw
+records (JSON Lines: a header with the environment, then one record per case
+run) go to -out; everything else is derived from them by 'ipcbench report',
+'plot' and 'compare'.
+
+By default the run happens inside a private network namespace that ipcbench
+creates (loopback plus a veth pair 10.77.0.1 <-> 10.77.0.2), so tcp-public has
+a non-loopback address, and host firewall rules and traffic cannot distort
+the numbers; -network host measures on the host's own interfaces instead.
+
+Workloads: ` + "pingpong, stream, fanin, rate" + `
+Transports: tcp-localhost, tcp-public, unix, pipe, shm-lock (or "all")`
+
+const runExamples = `  ipcbench run                                        # default suite (about 3 minutes)
+  ipcbench run -t unix,pipe -w pingpong -s 64,64k     # two transports, two sizes
+  ipcbench run -w fanin -conns 1,4,16 -s 64            # concurrency
+  ipcbench run -w rate -rate 20000 -d 2s               # open loop at 20k msg/s
+  ipcbench run -placement same-core,cross-core         # placement as a dimension
+  ipcbench run -d 1s -repeats 10 -out run.jsonl        # steadier numbers for citing
+  ipcbench run -out - -q | ipcbench report -format csv -   # raw records through a pipe
+`
+
+// runFlags are the parsed flags of `ipcbench run`.
+type runFlags struct {
+	transports, workloads, sizes, conns, placements, pin string
+	duration, warmup, timeout                            time.Duration
+	repeats, rate                                        int
+	buffer, framing, out, format, network                string
+	quiet                                                bool
+}
+
+func cmdRun(ctx context.Context, e *env, args []string) error {
+	var f runFlags
+	fs := newFlagSet(e, "run", runSynopsis, runExamples)
+	fs.StringVar(&f.transports, "t", "all", "transports, comma-separated, or all; a variant's options in brackets: tcp-localhost[nodelay=false]")
+	fs.StringVar(&f.transports, "transports", "all", "same as -t")
+	fs.StringVar(&f.workloads, "w", strings.Join(bench.DefaultWorkloads, ","), "workloads, comma-separated: "+strings.Join(bench.Workloads(), ", "))
+	fs.StringVar(&f.workloads, "workloads", strings.Join(bench.DefaultWorkloads, ","), "same as -w")
+	fs.StringVar(&f.sizes, "s", "64,1k,16k,64k,1MiB", "message sizes, comma-separated, binary units (4k = 4096 B)")
+	fs.StringVar(&f.sizes, "sizes", "64,1k,16k,64k,1MiB", "same as -s")
+	fs.StringVar(&f.conns, "conns", "4", "connection counts of the fanin workload, comma-separated")
+	fs.DurationVar(&f.duration, "d", bench.DefaultDuration, "measured interval of each case")
+	fs.DurationVar(&f.duration, "duration", bench.DefaultDuration, "same as -d")
+	fs.DurationVar(&f.warmup, "warmup", bench.DefaultWarmup, "warm-up before each measured interval, excluded from the numbers")
+	fs.IntVar(&f.repeats, "repeats", bench.DefaultRepeats, "runs of each case, interleaved across cases")
+	fs.IntVar(&f.rate, "rate", bench.DefaultRate, "target messages/s of the rate workload")
+	fs.StringVar(&f.placements, "placement", "unpinned", "where the two processes run, comma-separated: unpinned, same-core, cross-core, or BENCHCPUS/PEERCPUS like 0/1")
+	fs.StringVar(&f.pin, "pin", "", "pin the bench and peer processes: BENCHCPUS/PEERCPUS, e.g. 0/1 (same as -placement 0/1)")
+	fs.StringVar(&f.buffer, "buffer", "", "kernel socket/pipe buffer or ring size for every transport (default: the system's)")
+	fs.StringVar(&f.framing, "framing", "length", "message framing: length (4-byte big-endian prefix), delimited (newline), fixed (every message the case's size; not for stream)")
+	fs.StringVar(&f.out, "out", "", "raw records file (JSON Lines); - for stdout (the summary then goes to stderr); default ipcbench-<time>.jsonl")
+	fs.StringVar(&f.format, "format", "table", "summary format: "+strings.Join(report.Formats(), ", "))
+	fs.BoolVar(&f.quiet, "q", false, "no progress display and no summary (raw records only)")
+	fs.BoolVar(&f.quiet, "quiet", false, "same as -q")
+	fs.StringVar(&f.network, "network", "netns", "netns: measure inside a private network namespace; host: on this host's own interfaces")
+	fs.DurationVar(&f.timeout, "case-timeout", 0, "give up on a case after this long (default: warm-up + duration + 15s)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("unexpected argument %q (flags only; see 'ipcbench run -help')", fs.Arg(0))
+	}
+	opts, err := f.options()
+	if err != nil {
+		return err
+	}
+	if !contains(report.Formats(), f.format) {
+		return usagef("unknown format %q (known: %s)", f.format, strings.Join(report.Formats(), ", "))
+	}
+
+	// The private network namespace: re-run this command inside one.
+	netMode, netNote, code, done, err := enterNetwork(ctx, e, f.network)
+	if err != nil {
+		return err
+	}
+	if done {
+		return &exitError{code: code}
+	}
+
+	runner, err := bench.NewRunner(opts)
+	if err != nil {
+		return usagef("%v", err)
+	}
+
+	// Where the records and the summary go.
+	summaryOut := e.stdout
+	var rawOut io.Writer
+	var rawFile *os.File
+	outPath := f.out
+	switch outPath {
+	case "-":
+		rawOut, summaryOut = e.stdout, e.stderr
+	default:
+		if outPath == "" {
+			outPath = "ipcbench-" + time.Now().Format("20060102-150405") + ".jsonl"
+		}
+		if dir := filepath.Dir(outPath); dir != "." {
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return fmt.Errorf("creating the output directory: %w", err)
+			}
+		}
+		rawFile, err = os.OpenFile(outPath, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+		if err != nil {
+			return usagef("cannot write raw records: %v", err)
+		}
+		defer rawFile.Close()
+		rawOut = rawFile
+	}
+	var raw bytes.Buffer // a copy for the summary
+	hdr := bench.Header{
+		Time:        time.Now().UTC(),
+		Tool:        "ipcbench " + commit,
+		Machine:     sysinfo.Collect(),
+		Network:     netMode,
+		NetworkNote: netNote,
+		Command:     append([]string{"ipcbench", "run"}, args...),
+	}
+	if netNote != "" && !f.quiet {
+		fmt.Fprintf(e.stderr, "ipcbench run: note: %s\n", netNote)
+	}
+
+	var disp *progress.Display
+	if !f.quiet {
+		disp = progress.Start(e.stderr, true, progress.DefaultInterval, func() progress.Snapshot {
+			d, t, l := runner.Progress()
+			return progress.Snapshot{Done: d, Total: t, Label: l}
+		})
+	}
+	_, runErr := runner.Run(ctx, hdr, io.MultiWriter(rawOut, &raw))
+	if disp != nil {
+		disp.Stop()
+	}
+	if rawFile != nil {
+		if err := rawFile.Close(); err != nil && runErr == nil {
+			runErr = fmt.Errorf("writing %s: %w", outPath, err)
+		}
+	}
+	if errors.Is(runErr, bench.ErrPeerStart) {
+		return &exitError{code: exitPeerStart, err: runErr}
+	}
+	if !f.quiet && raw.Len() > 0 {
+		rn, err := report.Read(&raw, outPath)
+		if err == nil {
+			err = report.Render(summaryOut, f.format, rn)
+		}
+		if err != nil && runErr == nil {
+			runErr = fmt.Errorf("rendering the summary: %w", err)
+		}
+		if outPath != "-" {
+			fmt.Fprintf(e.stderr, "raw records: %s\n", outPath)
+		}
+	}
+	if runErr != nil {
+		if ctx.Err() != nil {
+			return &exitError{code: exitInterrupted, err: runErr}
+		}
+		return runErr
+	}
+	return nil
+}
+
+// options turns the flags into bench.Options, naming the bad value on error.
+func (f *runFlags) options() (bench.Options, error) {
+	var o bench.Options
+	trs, err := parseTransports(f.transports)
+	if err != nil {
+		return o, err
+	}
+	o.Transports = trs
+	for _, w := range splitList(f.workloads) {
+		if bench.WorkloadDoc(w) == "" {
+			return o, usagef("unknown workload %q (known: %s)", w, strings.Join(bench.Workloads(), ", "))
+		}
+		o.Workloads = append(o.Workloads, w)
+	}
+	if len(o.Workloads) == 0 {
+		return o, usagef("no workloads given")
+	}
+	if o.Sizes, err = bench.ParseSizes(f.sizes, bench.MaxMessageSize); err != nil {
+		return o, usagef("-sizes: %v", err)
+	}
+	for _, c := range splitList(f.conns) {
+		var n int
+		if _, err := fmt.Sscanf(c, "%d", &n); err != nil || n <= 0 || fmt.Sprint(n) != c {
+			return o, usagef("-conns: bad connection count %q (want positive whole numbers, comma-separated)", c)
+		}
+		o.FaninConns = append(o.FaninConns, n)
+	}
+	if f.duration <= 0 {
+		return o, usagef("-duration %v: must be positive", f.duration)
+	}
+	if f.warmup < 0 {
+		return o, usagef("-warmup %v: must not be negative", f.warmup)
+	}
+	if f.repeats <= 0 {
+		return o, usagef("-repeats %d: must be positive", f.repeats)
+	}
+	if f.rate <= 0 {
+		return o, usagef("-rate %d: must be positive", f.rate)
+	}
+	o.Duration, o.Warmup, o.Repeats, o.Rate, o.CaseTimeout = f.duration, f.warmup, f.repeats, f.rate, f.timeout
+	if o.Warmup == 0 {
+		o.Warmup = time.Nanosecond // zero means the default; an explicit 0 means none
+	}
+	pls := splitList(f.placements)
+	if f.pin != "" {
+		pls = []string{f.pin}
+	}
+	for _, p := range pls {
+		pl, err := bench.ParsePlacement(p)
+		if err != nil {
+			return o, usagef("%v", err)
+		}
+		o.Placements = append(o.Placements, pl)
+	}
+	if f.buffer != "" {
+		if o.BufferSize, err = bench.ParseSize(f.buffer, 1<<30); err != nil {
+			return o, usagef("-buffer: %v", err)
+		}
+	}
+	mode, err := frame.ParseMode(f.framing)
+	if err != nil {
+		return o, usagef("-framing: %v", err)
+	}
+	o.Frame = frame.Config{Mode: mode, MaxSize: bench.MaxMessageSize}
+	if mode == frame.Fixed && contains(o.Workloads, "stream") {
+		return o, usagef("-framing fixed cannot mark the end of a stream; use length or delimited with the stream workload")
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return o, fmt.Errorf("finding this executable to start peers: %w", err)
+	}
+	o.Peer.Path, o.Peer.Args = exe, []string{"peer"}
+	return o, nil
+}
+
+// parseTransports resolves a comma-separated list of transports with
+// optional variants ("unix,tcp-localhost[nodelay=false]"), or "all".
+func parseTransports(s string) ([]bench.TransportSpec, error) {
+	specs, err := bench.ParseTransportSpecs(s, all.List(), all.Lookup)
+	if err != nil {
+		return nil, usagef("-transports: %v", err)
+	}
+	return specs, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func contains(l []string, s string) bool {
+	for _, x := range l {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
