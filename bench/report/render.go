@@ -105,7 +105,8 @@ const legend = "Latency is round-trip time, measured in the bench process with t
 	"round trip of the OK repeats together (in rate rankings, p99 is the median of the repeats' p99s with its interval). " +
 	"msg/s and MB/s (10^6 payload bytes per second, one direction) are medians of the repeats. " +
 	"CPU/msg is the user+system CPU time of both processes per message. " +
-	"CPUs bench/peer: the CPUs each process was seen on during the OK repeats. " +
+	"CPUs: where the two processes ran in the OK repeats: same-cpu×n counts repeats in which both mostly ran on one CPU, " +
+	"cross-cpu×n repeats in which they mostly ran on different CPUs (sampled during the measured interval). " +
 	"vs best: how many times worse than the best row; ~ means not significantly different from it " +
 	"(Mann-Whitney U test on the repeats, α=0.05). bimodal: the repeats fell into groups more than 2× apart; " +
 	"the groups are listed instead of being averaged."
@@ -176,7 +177,7 @@ func rankingGrid(rk *Ranking) (*grid, []string) {
 	}
 	col("CPU/msg", "", true)
 	col("vs best", "", true)
-	col("CPUs bench/peer", "", false)
+	col("CPUs", "", false)
 	col("notes", "", false)
 
 	var notes []string

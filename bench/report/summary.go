@@ -329,7 +329,18 @@ func median(vals []float64) float64 {
 // when nothing was sampled.
 func describeCPUs(rs []repeatCPUs) string {
 	var each []string
+	same, cross := 0, 0
 	for _, r := range rs {
+		if b, okb := dominantCPU(r.bench); okb {
+			if p, okp := dominantCPU(r.peer); okp {
+				if b == p {
+					same++
+				} else {
+					cross++
+				}
+				continue
+			}
+		}
 		b, p := unionCPUs([]string{r.bench}), unionCPUs([]string{r.peer})
 		if b == "" && p == "" {
 			continue
@@ -342,7 +353,42 @@ func describeCPUs(rs []repeatCPUs) string {
 		}
 		each = appendDistinct(each, "bench "+b+" / peer "+p)
 	}
-	return strings.Join(each, "; ")
+	var counted []string
+	if same > 0 {
+		counted = append(counted, "same-cpu×"+strconv.Itoa(same))
+	}
+	if cross > 0 {
+		counted = append(counted, "cross-cpu×"+strconv.Itoa(cross))
+	}
+	if same < cross && len(counted) == 2 {
+		counted[0], counted[1] = counted[1], counted[0]
+	}
+	return strings.Join(append(counted, each...), "; ")
+}
+
+// dominantCPU reads a sampled-CPU list in the runner's "cpu:samples" form
+// ("0:28,1:7") and returns the CPU with the most samples. Lists without
+// sample counts, or with a tie for the top, have no dominant CPU.
+func dominantCPU(list string) (int, bool) {
+	best, bestN, tie := -1, 0, false
+	for _, f := range strings.Split(list, ",") {
+		c, n, ok := strings.Cut(strings.TrimSpace(f), ":")
+		if !ok {
+			return 0, false
+		}
+		cpu, err1 := strconv.Atoi(c)
+		cnt, err2 := strconv.Atoi(n)
+		if err1 != nil || err2 != nil || cpu < 0 || cnt < 0 {
+			return 0, false
+		}
+		switch {
+		case cnt > bestN:
+			best, bestN, tie = cpu, cnt, false
+		case cnt == bestN:
+			tie = true
+		}
+	}
+	return best, best >= 0 && !tie
 }
 
 // unionCPUs merges CPU lists such as "0,1", "1" and "2-3" into one sorted
@@ -354,6 +400,9 @@ func unionCPUs(lists []string) string {
 	for _, l := range lists {
 		for _, f := range strings.Split(l, ",") {
 			f = strings.TrimSpace(f)
+			if cpu, _, counted := strings.Cut(f, ":"); counted {
+				f = cpu // the runner's "cpu:samples" form
+			}
 			if f == "" {
 				continue
 			}

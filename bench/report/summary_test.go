@@ -245,3 +245,25 @@ func TestUnionCPUs(t *testing.T) {
 		}
 	}
 }
+
+func TestDescribeCPUsCounted(t *testing.T) {
+	rs := []repeatCPUs{
+		{bench: "0:28,1:7", peer: "0:11,1:9"}, // same
+		{bench: "1:30", peer: "0:16,1:3"},     // cross
+		{bench: "0:30,1:2", peer: "0:20"},     // same
+		{bench: "0:5,1:5", peer: "1:3"},       // tie: no dominant CPU
+	}
+	if got, want := describeCPUs(rs), "same-cpu×2; cross-cpu×1; bench 0,1 / peer 1"; got != want {
+		t.Errorf("describeCPUs = %q, want %q", got, want)
+	}
+	for in, want := range map[string]int{"0:3,1:9": 1, "2:1": 2} {
+		if got, ok := dominantCPU(in); !ok || got != want {
+			t.Errorf("dominantCPU(%q) = %d, %v", in, got, ok)
+		}
+	}
+	for _, in := range []string{"", "0,1", "0:x", "0:2,1:2"} {
+		if _, ok := dominantCPU(in); ok {
+			t.Errorf("dominantCPU(%q) found one", in)
+		}
+	}
+}

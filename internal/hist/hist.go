@@ -199,6 +199,9 @@ func Decode(s string) (h *Histogram, err error) {
 		return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
 	}
 	h = &Histogram{h: d}
+	if d.Max() < Highest { // nothing near the top: skip the full scan
+		return h, nil
+	}
 	for _, b := range d.Distribution() {
 		if b.To >= Highest {
 			h.saturated += b.Count
