@@ -92,6 +92,11 @@ type Options struct {
 	// Duration is the measured interval of each case; Warmup precedes it
 	// and is excluded.
 	Duration, Warmup time.Duration
+	// Count, when positive, makes each case measure exactly this many
+	// messages after the warm-up instead of running for Duration: per
+	// connection for fanin (Count/conns each, rounded up), in total for the
+	// others.
+	Count int64
 	// Repeats is how many times each case runs; repeats are interleaved:
 	// every case runs once before any case runs a second time.
 	Repeats int
@@ -150,6 +155,9 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Duration < 0 {
 		return o, fmt.Errorf("%w: duration %v must be positive", ErrBadOptions, o.Duration)
 	}
+	if o.Count < 0 {
+		return o, fmt.Errorf("%w: count %d must not be negative", ErrBadOptions, o.Count)
+	}
 	if o.Warmup == 0 {
 		o.Warmup = DefaultWarmup
 	}
@@ -176,6 +184,9 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.CaseTimeout == 0 {
 		o.CaseTimeout = o.Warmup + o.Duration + 15*time.Second
+		if o.Count > 0 {
+			o.CaseTimeout = o.Warmup + time.Minute
+		}
 	}
 	return o, nil
 }
@@ -213,6 +224,10 @@ func (o Options) Describe() map[string]string {
 	}
 	if o.BufferSize > 0 {
 		m["buffer_size"] = FormatSize(o.BufferSize)
+	}
+	if o.Count > 0 {
+		m["count"] = strconv.FormatInt(o.Count, 10)
+		delete(m, "duration")
 	}
 	return m
 }

@@ -59,6 +59,7 @@ func runRequestResponse(ctx context.Context, cr *caseRun) (measurement, error) {
 	}
 	clockErr := cr.clock(ctx)
 	wg.Wait()
+	cr.measured()
 	if clockErr != nil {
 		return measurement{}, clockErr
 	}
@@ -107,6 +108,9 @@ func echoLoop(cr *caseRun, c net.Conn, conn uint32, h *hist.Histogram) (msgs, er
 		if measuring {
 			h.Record(d.Nanoseconds())
 			msgs++
+			if msgs == cr.limit {
+				break
+			}
 		}
 	}
 	return msgs, errs, nil

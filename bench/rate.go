@@ -55,6 +55,9 @@ func runRate(ctx context.Context, cr *caseRun) (measurement, error) {
 	// total is the number of requests planned before the end: both loops
 	// know it, so the receiver never waits for a request that is not sent.
 	total := uint64((end.Sub(base) + period - 1) / period)
+	if cr.limit > 0 { // count mode: the warm-up's requests, then exactly limit more
+		total = uint64((cr.opts.Warmup+period-1)/period) + uint64(cr.limit)
+	}
 
 	sendErr := make(chan error, 1)
 	go func() {
@@ -116,6 +119,7 @@ func runRate(ctx context.Context, cr *caseRun) (measurement, error) {
 	}
 	last := time.Now()
 	cr.tEnd = last
+	cr.measured()
 	if err := cr.endMeasure(ctx); err != nil {
 		return measurement{}, err
 	}

@@ -67,6 +67,14 @@ type Runner struct {
 	// soon as the peer of a case has started; faults tests use it to kill
 	// or stop the peer at a chosen moment.
 	onPeerStart func(pid int)
+	// onMeasure, when set (by benchmarks), is called with true as the
+	// measured interval begins and false as it ends, so a testing.B can
+	// time (and count the allocations of) only the measured loops.
+	onMeasure func(start bool)
+	// noCPUSampler, when set (by allocation tests), leaves out the sampler
+	// of where the processes run: it reads /proc, which allocates at its
+	// own pace (about 20 samples/s), independent of the message rate.
+	noCPUSampler bool
 }
 
 // NewRunner validates opts, fills in defaults and plans the cases.
@@ -179,19 +187,21 @@ func (r *Runner) RunCase(ctx context.Context, cs CaseSpec, repeat int) (Result, 
 // caseRun is the state of one case in progress, shared by the runner and
 // the workload functions.
 type caseRun struct {
-	spec     CaseSpec
-	opts     *Options
-	frame    frame.Config // the run's framing; fixed mode sized for the case
-	conns    []net.Conn
-	client   *peer.Client
-	peerPID  int
-	measure  atomic.Bool // loops record while true
-	stop     atomic.Bool // loops end when true
-	tStart   time.Time
-	tEnd     time.Time
-	cpuStart [2]sysinfo.CPUTime // bench, peer
-	cpuEnd   [2]sysinfo.CPUTime
-	sampler  *cpuSampler
+	spec      CaseSpec
+	opts      *Options
+	frame     frame.Config // the run's framing; fixed mode sized for the case
+	conns     []net.Conn
+	client    *peer.Client
+	peerPID   int
+	measure   atomic.Bool // loops record while true
+	stop      atomic.Bool // loops end when true
+	limit     int64       // messages each loop measures in count mode; 0: run for Duration
+	onMeasure func(start bool)
+	tStart    time.Time
+	tEnd      time.Time
+	cpuStart  [2]sysinfo.CPUTime // bench, peer
+	cpuEnd    [2]sysinfo.CPUTime
+	sampler   *cpuSampler
 }
 
 // measurement is what a workload function returns.
@@ -282,8 +292,12 @@ func (r *Runner) runCase(parent context.Context, cs CaseSpec, rep int) (res Resu
 		}
 	}
 
-	cr := &caseRun{spec: cs, opts: &r.opts, frame: fc, conns: conns, client: client, peerPID: p.PID()}
+	cr := &caseRun{spec: cs, opts: &r.opts, frame: fc, conns: conns, client: client, peerPID: p.PID(), onMeasure: r.onMeasure}
+	if r.opts.Count > 0 {
+		cr.limit = (r.opts.Count + int64(len(conns)) - 1) / int64(len(conns))
+	}
 	cr.sampler = newCPUSampler(os.Getpid(), p.PID())
+	cr.sampler.disabled = r.noCPUSampler
 
 	// Watchdog: a case that outlives its timeout, or whose peer exits,
 	// has every blocked call on its connections failed by a deadline in
@@ -372,9 +386,23 @@ func (cr *caseRun) beginMeasure(ctx context.Context) error {
 	}
 	cr.cpuStart = [2]sysinfo.CPUTime{c0, c1}
 	cr.sampler.start()
+	if cr.onMeasure != nil {
+		cr.onMeasure(true)
+	}
 	cr.tStart = time.Now()
 	cr.measure.Store(true)
 	return nil
+}
+
+// measured marks the end of the measured interval as now, unless the
+// clock already did.
+func (cr *caseRun) measured() {
+	if cr.tEnd.IsZero() {
+		cr.tEnd = time.Now()
+	}
+	if cr.onMeasure != nil {
+		cr.onMeasure(false)
+	}
 }
 
 // endMeasure reads CPU times at the end of the measured interval.
@@ -391,15 +419,23 @@ func (cr *caseRun) endMeasure(ctx context.Context) error {
 	return nil
 }
 
-// clock runs the phases of a time-based case: warm-up, then the measured
-// interval, then it sets stop. It returns when stop is set (by it, or by the
-// watchdog) or ctx is done.
+// clock runs the phases of a case: the warm-up, then the measured
+// interval. In duration mode it sets stop when the interval is over; in
+// count mode it returns as the interval begins and the loops stop
+// themselves after cr.limit messages. It returns early when stop is set
+// (by a failing loop or the watchdog) or ctx is done.
 func (cr *caseRun) clock(ctx context.Context) error {
 	if !sleepCtx(ctx, cr.opts.Warmup, &cr.stop) {
-		return ctx.Err()
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		return errors.New("stopped during the warm-up")
 	}
 	if err := cr.beginMeasure(ctx); err != nil {
 		return err
+	}
+	if cr.limit > 0 {
+		return nil
 	}
 	sleepCtx(ctx, cr.opts.Duration, &cr.stop)
 	cr.tEnd = time.Now()
@@ -499,6 +535,7 @@ func lastLine(s string) string {
 type cpuSampler struct {
 	samplers [2]*sysinfo.ThreadSampler
 	counts   [2]map[int]int
+	disabled bool
 	quit     chan struct{}
 	wg       sync.WaitGroup
 	once     sync.Once
@@ -514,10 +551,13 @@ func newCPUSampler(benchPID, peerPID int) *cpuSampler {
 }
 
 func (s *cpuSampler) start() {
+	if s.disabled {
+		return
+	}
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		t := time.NewTicker(25 * time.Millisecond)
+		t := time.NewTicker(50 * time.Millisecond)
 		defer t.Stop()
 		for {
 			s.sample()

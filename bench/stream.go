@@ -40,6 +40,8 @@ func runStream(ctx context.Context, cr *caseRun) (measurement, error) {
 	for seq := uint64(0); !cr.stop.Load(); seq++ {
 		if !cr.measure.Load() {
 			warm = int64(seq) + 1
+		} else if cr.limit > 0 && sent-warm >= cr.limit {
+			break
 		}
 		frame.Stamp(out, 0, seq)
 		if err := w.WriteMsg(out); err != nil {
@@ -61,6 +63,7 @@ func runStream(ctx context.Context, cr *caseRun) (measurement, error) {
 	}
 	msg, err := r.ReadMsg(make([]byte, 256))
 	end := time.Now()
+	cr.measured()
 	if err != nil {
 		return measurement{}, fmt.Errorf("reading the receiver's acknowledgement: %w", err)
 	}

@@ -49,6 +49,7 @@ type runFlags struct {
 	transports, workloads, sizes, conns, placements, pin string
 	duration, warmup, timeout                            time.Duration
 	repeats, rate                                        int
+	count                                                int64
 	buffer, framing, out, format, network                string
 	quiet                                                bool
 }
@@ -65,6 +66,7 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	fs.StringVar(&f.conns, "conns", "4", "connection counts of the fanin workload, comma-separated")
 	fs.DurationVar(&f.duration, "d", bench.DefaultDuration, "measured interval of each case")
 	fs.DurationVar(&f.duration, "duration", bench.DefaultDuration, "same as -d")
+	fs.Int64Var(&f.count, "n", 0, "measure exactly this many messages per case instead of -duration (fanin: split across its connections)")
 	fs.DurationVar(&f.warmup, "warmup", bench.DefaultWarmup, "warm-up before each measured interval, excluded from the numbers")
 	fs.IntVar(&f.repeats, "repeats", bench.DefaultRepeats, "runs of each case, interleaved across cases")
 	fs.IntVar(&f.rate, "rate", bench.DefaultRate, "target messages/s of the rate workload")
@@ -213,6 +215,10 @@ func (f *runFlags) options() (bench.Options, error) {
 	if f.duration <= 0 {
 		return o, usagef("-duration %v: must be positive", f.duration)
 	}
+	if f.count < 0 {
+		return o, usagef("-n %d: must not be negative", f.count)
+	}
+	o.Count = f.count
 	if f.warmup < 0 {
 		return o, usagef("-warmup %v: must not be negative", f.warmup)
 	}
