@@ -3,8 +3,8 @@ package unix_test
 import (
 	"testing"
 
-	"github.com/ipcbench/ipcbench/transports/unix"
 	"github.com/ipcbench/ipcbench/transports/transporttest"
+	"github.com/ipcbench/ipcbench/transports/unix"
 )
 
 // TestConformance runs the cross-process conformance suite.

@@ -4,8 +4,8 @@ import (
 	"testing"
 
 	"github.com/ipcbench/ipcbench/transports"
-	"github.com/ipcbench/ipcbench/transports/unix"
 	"github.com/ipcbench/ipcbench/transports/transporttest"
+	"github.com/ipcbench/ipcbench/transports/unix"
 )
 
 // TestMain makes the test binary double as the peer process of the

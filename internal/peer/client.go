@@ -1,0 +1,231 @@
+package peer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/ipcbench/ipcbench/internal/proc"
+	"github.com/ipcbench/ipcbench/internal/sysinfo"
+)
+
+// ErrFailed means the peer reported that a job failed; the message carries
+// the peer's reason.
+var ErrFailed = errors.New("peer reported a failure")
+
+// ErrProtocol means the peer sent a reply that breaks the control protocol.
+var ErrProtocol = errors.New("peer protocol violation")
+
+// maxPending bounds the replies a Client holds for callers that have not
+// asked for them yet.
+const maxPending = 64
+
+// Client speaks the typed control protocol to a running peer. Its methods
+// are safe for concurrent use: replies are matched to jobs by ID, so a cpu
+// reply that arrives while Done is waiting reaches the CPU call that asked
+// for it.
+type Client struct {
+	p *proc.Peer
+
+	// sem is held by the caller that is reading from the peer.
+	sem chan struct{}
+
+	mu        sync.Mutex
+	nextID    uint64
+	serveID   uint64              // ID of the last serve job
+	pending   []Reply             // read, not yet claimed
+	abandoned map[uint64]struct{} // IDs whose callers gave up
+}
+
+// NewClient returns a Client for p. A peer has at most one Client.
+func NewClient(p *proc.Peer) *Client {
+	return &Client{p: p, sem: make(chan struct{}, 1), abandoned: map[uint64]struct{}{}}
+}
+
+// Peer returns the process the Client talks to.
+func (c *Client) Peer() *proc.Peer { return c.p }
+
+func (c *Client) newID() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.nextID++
+	return c.nextID
+}
+
+// Serve sends job as a serve job and waits until the peer has dialed all
+// its connections. job.Op is set to OpServe and job.ID is assigned;
+// job.Endpoint.NumFiles is set from len(job.Endpoint.Files) when zero, and
+// the files must be the ones the peer inherited (proc.Spec.Files, in
+// order). A failure the peer reports wraps ErrFailed.
+func (c *Client) Serve(ctx context.Context, job Job) error {
+	ep := &job.Endpoint
+	if ep.NumFiles == 0 {
+		ep.NumFiles = len(ep.Files)
+	} else if len(ep.Files) > 0 && ep.NumFiles != len(ep.Files) {
+		return fmt.Errorf("peer: serve: endpoint says %d files but has %d", ep.NumFiles, len(ep.Files))
+	}
+	job.Op = OpServe
+	job.ID = c.newID()
+	if err := c.p.Send(job); err != nil {
+		return fmt.Errorf("peer: sending serve job: %w", err)
+	}
+	r, err := c.wait(ctx, job.ID, OpReady)
+	if err != nil {
+		return fmt.Errorf("peer: waiting for serve to start: %w", err)
+	}
+	if r.Op == OpError {
+		return fmt.Errorf("peer: serve: %w: %s", ErrFailed, r.Error)
+	}
+	c.mu.Lock()
+	c.serveID = job.ID
+	c.mu.Unlock()
+	return nil
+}
+
+// Done waits for the done reply of the last serve job that started (whose
+// Serve returned nil): the peer sends it
+// once every connection has ended. A connection error is in the returned
+// Reply (Reply.Error and ConnStats.Error), not in the error, which reports
+// only failures to get the reply (the peer exited, ctx ended).
+func (c *Client) Done(ctx context.Context) (Reply, error) {
+	c.mu.Lock()
+	id := c.serveID
+	c.mu.Unlock()
+	if id == 0 {
+		return Reply{}, fmt.Errorf("peer: Done without a serve job: %w", ErrProtocol)
+	}
+	r, err := c.wait(ctx, id, OpDone)
+	if err != nil {
+		return Reply{}, fmt.Errorf("peer: waiting for done: %w", err)
+	}
+	if r.Op == OpError {
+		return Reply{}, fmt.Errorf("peer: %w: %s", ErrFailed, r.Error)
+	}
+	return r, nil
+}
+
+// CPU asks the peer for its CPU time so far (getrusage of the peer
+// process).
+func (c *Client) CPU(ctx context.Context) (sysinfo.CPUTime, error) {
+	id := c.newID()
+	if err := c.p.Send(Job{Op: OpCPU, ID: id}); err != nil {
+		return sysinfo.CPUTime{}, fmt.Errorf("peer: sending cpu job: %w", err)
+	}
+	r, err := c.wait(ctx, id, OpCPU)
+	if err != nil {
+		return sysinfo.CPUTime{}, fmt.Errorf("peer: waiting for cpu time: %w", err)
+	}
+	if r.Op == OpError || r.Error != "" {
+		return sysinfo.CPUTime{}, fmt.Errorf("peer: cpu: %w: %s", ErrFailed, r.Error)
+	}
+	return sysinfo.CPUTime{User: time.Duration(r.UserNS), System: time.Duration(r.SysNS)}, nil
+}
+
+// Exit asks the peer to close its connections and exit 0. It does not
+// wait; use the proc.Peer (Exited, Close) for that.
+func (c *Client) Exit() error {
+	if err := c.p.Send(Job{Op: OpExit}); err != nil {
+		return fmt.Errorf("peer: sending exit: %w", err)
+	}
+	return nil
+}
+
+// wait returns the reply with the given ID whose Op is op or OpError,
+// reading replies from the peer and keeping those meant for others.
+func (c *Client) wait(ctx context.Context, id uint64, op string) (Reply, error) {
+	c.mu.Lock()
+	delete(c.abandoned, id) // asking again for an abandoned job's reply
+	c.mu.Unlock()
+	for {
+		if r, ok := c.take(id, op); ok {
+			return r, nil
+		}
+		select {
+		case c.sem <- struct{}{}:
+		case <-ctx.Done():
+			c.abandon(id)
+			return Reply{}, ctx.Err()
+		}
+		r, ok, err := c.readOne(ctx, id, op)
+		<-c.sem
+		if err != nil {
+			c.abandon(id)
+			return Reply{}, err
+		}
+		if ok {
+			return r, nil
+		}
+	}
+}
+
+// readOne, called with sem held, returns the pending reply for (id, op) or
+// reads one reply from the peer: ok when it is the one asked for, else it
+// is kept for its caller.
+func (c *Client) readOne(ctx context.Context, id uint64, op string) (Reply, bool, error) {
+	if r, ok := c.take(id, op); ok {
+		return r, true, nil
+	}
+	var r Reply
+	if err := c.p.Recv(ctx, &r); err != nil {
+		return Reply{}, false, err
+	}
+	switch r.Op {
+	case OpReady, OpError, OpDone, OpCPU:
+	default:
+		return Reply{}, false, fmt.Errorf("%w: unknown reply op %q", ErrProtocol, r.Op)
+	}
+	if r.ID == 0 && r.Op == OpError {
+		// The peer could not decode a job line at all.
+		return Reply{}, false, fmt.Errorf("%w: %s", ErrFailed, r.Error)
+	}
+	if matches(r, id, op) {
+		return r, true, nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, gone := c.abandoned[r.ID]; gone {
+		if r.Op != OpReady { // a serve's done may still follow its ready
+			delete(c.abandoned, r.ID)
+		}
+		return Reply{}, false, nil
+	}
+	if len(c.pending) >= maxPending {
+		return Reply{}, false, fmt.Errorf("%w: more than %d unclaimed replies", ErrProtocol, maxPending)
+	}
+	c.pending = append(c.pending, r)
+	return Reply{}, false, nil
+}
+
+func matches(r Reply, id uint64, op string) bool {
+	return r.ID == id && (r.Op == op || r.Op == OpError)
+}
+
+// take removes and returns a pending reply for (id, op).
+func (c *Client) take(id uint64, op string) (Reply, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, r := range c.pending {
+		if matches(r, id, op) {
+			c.pending = append(c.pending[:i], c.pending[i+1:]...)
+			return r, true
+		}
+	}
+	return Reply{}, false
+}
+
+// abandon records that nobody waits for id any more, dropping replies to it
+// that are already pending.
+func (c *Client) abandon(id uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	kept := c.pending[:0]
+	for _, r := range c.pending {
+		if r.ID != id {
+			kept = append(kept, r)
+		}
+	}
+	c.pending = kept
+	c.abandoned[id] = struct{}{}
+}

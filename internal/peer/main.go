@@ -1,0 +1,399 @@
+package peer
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ipcbench/ipcbench/internal/frame"
+	"github.com/ipcbench/ipcbench/internal/proc"
+	"github.com/ipcbench/ipcbench/internal/sysinfo"
+	"github.com/ipcbench/ipcbench/transports"
+)
+
+// NotByHand is what Main prints when it was not started by ipcbench.
+const NotByHand = "ipcbench peer is started by ipcbench itself and cannot be run by hand"
+
+// Timeouts of the peer.
+const (
+	// DialTimeout bounds dialing all connections of a serve job.
+	DialTimeout = 10 * time.Second
+	// ShutdownTimeout bounds waiting for connection goroutines after their
+	// connections were closed at exit.
+	ShutdownTimeout = 5 * time.Second
+)
+
+// firstFD is the descriptor of the first inherited endpoint file.
+const firstFD = 3
+
+// Main is the body of the `ipcbench peer` subcommand. Without the cookie
+// (see internal/proc) it prints NotByHand to stderr and returns 2. Otherwise
+// it writes the handshake on stdout, then serves jobs read from stdin (see
+// the package documentation) until an exit job, EOF on stdin (return 0) or
+// the end of ctx (return 1). lookup finds a transport by name. It returns 1
+// when the handshake cannot be written or the parent is already gone.
+//
+// Main returns without waiting for a read from stdin in progress: the
+// process is expected to exit, or the caller to close stdin.
+func Main(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, lookup func(name string) (transports.Transport, error)) int {
+	if !proc.IsPeer() {
+		fmt.Fprintln(stderr, NotByHand)
+		return 2
+	}
+	logger := log.New(stderr, fmt.Sprintf("ipcbench peer %d: ", os.Getpid()), log.Lmicroseconds)
+	if err := proc.Announce(stdout); err != nil {
+		logger.Print(err)
+		return 1
+	}
+	s := &server{out: stdout, log: logger, lookup: lookup}
+	return s.run(ctx, stdin)
+}
+
+// server is the state of a peer process.
+type server struct {
+	out    io.Writer
+	outMu  sync.Mutex
+	log    *log.Logger
+	lookup func(string) (transports.Transport, error)
+
+	filesUsed bool // inherited files were consumed by a serve job
+
+	mu     sync.Mutex
+	active *serving // the serve job in progress, or nil
+}
+
+// jobItem is one decoded control line.
+type jobItem struct {
+	job Job
+	err error
+}
+
+func (s *server) run(ctx context.Context, stdin io.Reader) int {
+	jobs := make(chan jobItem)
+	quit := make(chan struct{})
+	defer close(quit)
+	go readJobs(stdin, jobs, quit)
+	for {
+		select {
+		case it, ok := <-jobs:
+			if !ok {
+				s.shutdown()
+				return 0
+			}
+			if it.err != nil {
+				s.log.Print(it.err)
+				s.reply(Reply{Op: OpError, Error: it.err.Error()})
+				continue
+			}
+			switch it.job.Op {
+			case OpServe:
+				s.startServe(ctx, it.job)
+			case OpCPU:
+				s.reply(cpuReply(it.job.ID))
+			case OpExit:
+				s.shutdown()
+				return 0
+			default:
+				s.reply(Reply{Op: OpError, ID: it.job.ID, Error: fmt.Sprintf("unknown job op %q (want %s, %s or %s)", it.job.Op, OpServe, OpCPU, OpExit)})
+			}
+		case <-ctx.Done():
+			s.log.Printf("stopping: %v", ctx.Err())
+			s.shutdown()
+			return 1
+		}
+	}
+}
+
+// readJobs decodes control lines from r until EOF, an error, or quit.
+func readJobs(r io.Reader, jobs chan<- jobItem, quit <-chan struct{}) {
+	defer close(jobs)
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), proc.MaxLineSize)
+	for sc.Scan() {
+		var it jobItem
+		if err := json.Unmarshal(sc.Bytes(), &it.job); err != nil {
+			it.err = fmt.Errorf("bad control line %.200q: %w", sc.Text(), err)
+		}
+		select {
+		case jobs <- it:
+		case <-quit:
+			return
+		}
+	}
+	if err := sc.Err(); err != nil {
+		select {
+		case jobs <- jobItem{err: fmt.Errorf("reading control channel: %w", err)}:
+		case <-quit:
+		}
+	}
+}
+
+// reply writes one reply line; a failure is logged (the bench process is
+// gone or stuck, and its death will end this process).
+func (s *server) reply(r Reply) {
+	b, err := json.Marshal(r)
+	if err != nil {
+		s.log.Printf("encoding reply: %v", err)
+		return
+	}
+	b = append(b, '\n')
+	s.outMu.Lock()
+	defer s.outMu.Unlock()
+	if _, err := s.out.Write(b); err != nil {
+		s.log.Printf("writing reply: %v", err)
+	}
+}
+
+// cpuReply reads this process's CPU time.
+func cpuReply(id uint64) Reply {
+	t, err := sysinfo.SelfCPUTime()
+	if err != nil {
+		return Reply{Op: OpCPU, ID: id, Error: err.Error()}
+	}
+	return Reply{Op: OpCPU, ID: id, UserNS: int64(t.User), SysNS: int64(t.System)}
+}
+
+// serving is one serve job in progress.
+type serving struct {
+	cancel context.CancelFunc
+	done   chan struct{} // closed when the job's goroutine has ended
+
+	mu      sync.Mutex
+	closing bool
+	conns   []net.Conn
+}
+
+// startServe validates a serve job and runs it in its own goroutine, so
+// that cpu and exit jobs are answered meanwhile.
+func (s *server) startServe(ctx context.Context, job Job) {
+	fail := func(format string, args ...any) {
+		msg := fmt.Sprintf(format, args...)
+		s.log.Printf("serve: %s", msg)
+		s.reply(Reply{Op: OpError, ID: job.ID, Error: msg})
+	}
+	s.mu.Lock()
+	busy := s.active != nil
+	s.mu.Unlock()
+	if busy {
+		fail("a serve job is already running")
+		return
+	}
+	conns := job.Conns
+	if conns == 0 {
+		conns = 1
+	}
+	if conns < 0 || conns > MaxConns {
+		fail("conns %d outside 1..%d", job.Conns, MaxConns)
+		return
+	}
+	cfg, err := job.Frame.Config()
+	if err != nil {
+		fail("framing: %v", err)
+		return
+	}
+	loop, err := loopFor(job.Role, cfg)
+	if err != nil {
+		fail("%v", err)
+		return
+	}
+	if s.lookup == nil {
+		fail("no transports known")
+		return
+	}
+	tr, err := s.lookup(job.Endpoint.Transport)
+	if err != nil {
+		fail("%v", err)
+		return
+	}
+	files, err := s.inherited(job.Endpoint.NumFiles)
+	if err != nil {
+		fail("%v", err)
+		return
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	sv := &serving{cancel: cancel, done: make(chan struct{})}
+	s.mu.Lock()
+	s.active = sv
+	s.mu.Unlock()
+	go func() {
+		defer close(sv.done)
+		defer cancel()
+		s.serve(sctx, sv, tr, job, conns, cfg, loop, files)
+	}()
+}
+
+// inherited returns the n endpoint files inherited as descriptors 3...
+// (never more than proc.InheritedFiles says were passed: the descriptors
+// beyond belong to the runtime). They can be taken once.
+func (s *server) inherited(n int) ([]*os.File, error) {
+	if n == 0 {
+		return nil, nil
+	}
+	if have := proc.InheritedFiles(); n < 0 || n > have {
+		return nil, fmt.Errorf("endpoint has %d files, but the peer inherited %d", n, have)
+	}
+	if s.filesUsed {
+		return nil, errors.New("the inherited endpoint files were used by an earlier serve job")
+	}
+	s.filesUsed = true
+	files := make([]*os.File, n)
+	for i := range files {
+		fd := firstFD + i
+		if _, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err != nil {
+			for _, f := range files[:i] {
+				f.Close()
+			}
+			return nil, fmt.Errorf("endpoint file %d (descriptor %d) was not inherited: %w", i, fd, err)
+		}
+		files[i] = os.NewFile(uintptr(fd), fmt.Sprintf("ipcbench-endpoint-%d", i))
+	}
+	return files, nil
+}
+
+// serve dials the job's connections, answers ready (or error), serves the
+// role on each and answers done when all have ended, unless the peer is
+// shutting down.
+func (s *server) serve(ctx context.Context, sv *serving, tr transports.Transport, job Job, n int, cfg frame.Config, loop roleLoop, files []*os.File) {
+	dctx, cancel := context.WithTimeout(ctx, DialTimeout)
+	for i := 0; i < n; i++ {
+		ep := job.Endpoint
+		ep.Index = i
+		ep.Files = files
+		c, err := tr.Dial(dctx, ep)
+		if err != nil {
+			cancel()
+			closeFiles(files)
+			msg := fmt.Sprintf("dialing %s connection %d of %d: %v", tr.Name(), i, n, err)
+			s.log.Print(msg)
+			ok := s.finish(sv)
+			sv.closeAll()
+			if ok {
+				s.reply(Reply{Op: OpError, ID: job.ID, Error: msg})
+			}
+			return
+		}
+		if !sv.add(c) {
+			cancel()
+			closeFiles(files)
+			return // shutting down
+		}
+	}
+	cancel()
+	closeFiles(files) // Dial keeps its own duplicates
+	s.reply(Reply{Op: OpReady, ID: job.ID})
+
+	stats := make([]ConnStats, n)
+	var wg sync.WaitGroup
+	for i, c := range sv.conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := loop(c, cfg, i, &stats[i])
+			c.Close()
+			if err != nil && !sv.isClosing() {
+				stats[i].Error = err.Error()
+			}
+		}()
+	}
+	wg.Wait()
+	if !s.finish(sv) {
+		return
+	}
+	var errs []string
+	for i, st := range stats {
+		if st.Error != "" {
+			errs = append(errs, fmt.Sprintf("%s connection %d: %s", tr.Name(), i, st.Error))
+		}
+		if st.CheckError != "" {
+			s.log.Printf("connection %d: %d payloads failed their check; first: %s", i, st.Errors, st.CheckError)
+		}
+	}
+	r := Reply{Op: OpDone, ID: job.ID, Conns: stats, Error: strings.Join(errs, "; ")}
+	if r.Error != "" {
+		s.log.Print(r.Error)
+	}
+	s.reply(r)
+}
+
+// finish ends sv as the active job before its last reply, so that the
+// bench may send the next serve job as soon as it has that reply. It
+// reports false when the peer is shutting down: then nothing is replied.
+func (s *server) finish(sv *serving) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.active != sv || sv.isClosing() {
+		return false
+	}
+	s.active = nil
+	return true
+}
+
+func closeFiles(files []*os.File) {
+	for _, f := range files {
+		f.Close()
+	}
+}
+
+// add records a dialed connection; false (and the connection closed) when
+// the job is shutting down.
+func (sv *serving) add(c net.Conn) bool {
+	sv.mu.Lock()
+	defer sv.mu.Unlock()
+	if sv.closing {
+		c.Close()
+		return false
+	}
+	sv.conns = append(sv.conns, c)
+	return true
+}
+
+func (sv *serving) isClosing() bool {
+	sv.mu.Lock()
+	defer sv.mu.Unlock()
+	return sv.closing
+}
+
+// closeAll marks the job as shutting down and closes its connections,
+// which ends their loops.
+func (sv *serving) closeAll() {
+	sv.mu.Lock()
+	defer sv.mu.Unlock()
+	sv.closing = true
+	for _, c := range sv.conns {
+		c.Close()
+	}
+}
+
+// shutdown ends the serve job in progress, if any, and waits (bounded) for
+// its goroutines.
+func (s *server) shutdown() {
+	s.mu.Lock()
+	sv := s.active
+	s.active = nil
+	if sv != nil {
+		sv.closeAll()
+	}
+	s.mu.Unlock()
+	if sv == nil {
+		return
+	}
+	sv.cancel()
+	t := time.NewTimer(ShutdownTimeout)
+	defer t.Stop()
+	select {
+	case <-sv.done:
+	case <-t.C:
+		s.log.Printf("connections did not end within %v of being closed", ShutdownTimeout)
+	}
+}

@@ -1,0 +1,115 @@
+package proc_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/ipcbench/ipcbench/internal/proc"
+)
+
+// modeEnv selects what the test binary does when it runs as a peer.
+const modeEnv = "PROC_TEST_MODE"
+
+// TestMain runs the test binary as a helper peer when started by proc.Start
+// (the os/exec helper-process pattern), otherwise the tests.
+func TestMain(m *testing.M) {
+	if proc.IsPeer() {
+		os.Exit(helper(os.Getenv(modeEnv)))
+	}
+	goleak.VerifyTestMain(m)
+}
+
+// msg is the control message of the helper peers.
+type msg struct {
+	Op   string `json:"op"`
+	N    int    `json:"n,omitempty"`
+	Text string `json:"text,omitempty"`
+}
+
+// helper is the body of the helper peers.
+func helper(mode string) int {
+	switch mode {
+	case "sleep": // never handshakes
+		time.Sleep(time.Minute)
+		return 0
+	case "garbage":
+		fmt.Println("PASS")
+		time.Sleep(time.Minute)
+		return 0
+	case "badversion":
+		fmt.Printf("%s99 pid=%d\n", proc.HandshakePrefix, os.Getpid())
+		time.Sleep(time.Minute)
+		return 0
+	case "wrongpid":
+		fmt.Printf("%s1 pid=%d\n", proc.HandshakePrefix, os.Getppid())
+		time.Sleep(time.Minute)
+		return 0
+	case "earlyexit":
+		fmt.Fprintln(os.Stderr, "helper: cannot start: no transport")
+		return 7
+	}
+	in, out, err := proc.Control()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "helper:", err)
+		return 1
+	}
+	fmt.Fprintln(os.Stderr, "helper: up")
+	switch mode {
+	case "ignore-eof":
+		time.Sleep(time.Minute)
+		return 0
+	case "files":
+		// Report the inherited files and what the first one holds.
+		n := proc.InheritedFiles()
+		b, err := io.ReadAll(os.NewFile(3, "inherited"))
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "helper:", err)
+			return 1
+		}
+		json.NewEncoder(out).Encode(msg{Op: "files", N: n, Text: string(b)})
+		io.Copy(io.Discard, in)
+		return 0
+	case "spawner":
+		// Start a grandchild peer, report its pid, then wait to be killed.
+		p, err := proc.Start(context.Background(), proc.Spec{Env: []string{modeEnv + "=echo"}})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "helper:", err)
+			return 1
+		}
+		json.NewEncoder(out).Encode(msg{Op: "child", N: p.PID()})
+		time.Sleep(time.Minute)
+		return 0
+	}
+	sc := bufio.NewScanner(in)
+	enc := json.NewEncoder(out)
+	for sc.Scan() {
+		var m msg
+		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+			fmt.Fprintln(os.Stderr, "helper: bad line:", err)
+			return 1
+		}
+		switch m.Op {
+		case "echo":
+			enc.Encode(m)
+		case "raw":
+			fmt.Fprintln(out, m.Text)
+		case "log":
+			fmt.Fprint(os.Stderr, strings.Repeat(m.Text, m.N))
+		case "exit":
+			fmt.Fprintf(os.Stderr, "helper: exiting with %d\n", m.N)
+			return m.N
+		case "hang":
+			time.Sleep(time.Minute)
+		}
+	}
+	return 0
+}

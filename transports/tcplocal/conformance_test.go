@@ -1,0 +1,11 @@
+package tcplocal_test
+
+import (
+	"testing"
+
+	"github.com/ipcbench/ipcbench/transports/tcplocal"
+	"github.com/ipcbench/ipcbench/transports/transporttest"
+)
+
+// TestConformance runs the cross-process conformance suite.
+func TestConformance(t *testing.T) { transporttest.Run(t, tcplocal.New()) }

@@ -1,0 +1,15 @@
+package tcppublic_test
+
+import (
+	"testing"
+
+	"github.com/ipcbench/ipcbench/transports"
+	"github.com/ipcbench/ipcbench/transports/tcppublic"
+	"github.com/ipcbench/ipcbench/transports/transporttest"
+)
+
+// TestMain makes the test binary double as the peer process of the
+// cross-process conformance suite (see transporttest.Main).
+func TestMain(m *testing.M) {
+	transporttest.Main(m, transporttest.MainOptions{Transports: []transports.Transport{tcppublic.New()}, NeedNetns: true})
+}

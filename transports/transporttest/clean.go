@@ -1,0 +1,130 @@
+package transporttest
+
+import (
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+// settle is how long the checks after a case wait for descriptors and
+// processes to go away before they call it a leak.
+const settle = 3 * time.Second
+
+// runtimeFDs are descriptors the Go runtime opens once, lazily, for its
+// network poller; a case may be the first to need them.
+var runtimeFDs = []string{"anon_inode:[eventpoll]", "anon_inode:[eventfd]"}
+
+// noLeaks snapshots the process and registers a cleanup, run after every
+// cleanup the case registers later, that fails the test when the case left
+// behind a file descriptor, a goroutine, a child process (zombies
+// included), or a file in the temporary directory or in /dev/shm.
+func noLeaks(t *testing.T) {
+	t.Helper()
+	fds := openFDs(t)
+	ignore := goleak.IgnoreCurrent()
+	kids := children(t)
+	tmp := names(os.TempDir(), "")
+	shm := names(shmDir, leakMarker)
+	t.Cleanup(func() {
+		var fdLeaks, kidLeaks []string
+		for deadline := time.Now().Add(settle); ; time.Sleep(20 * time.Millisecond) {
+			fdLeaks = newFDs(fds, openFDs(t))
+			kidLeaks = added(kids, children(t))
+			if len(fdLeaks)+len(kidLeaks) == 0 || time.Now().After(deadline) {
+				break
+			}
+		}
+		if len(fdLeaks) > 0 {
+			t.Errorf("file descriptors left open: %s", strings.Join(fdLeaks, ", "))
+		}
+		if len(kidLeaks) > 0 {
+			t.Errorf("child processes left behind (running or zombie): %s", strings.Join(describe(kidLeaks), ", "))
+		}
+		if err := goleak.Find(ignore); err != nil {
+			t.Errorf("goroutines left running: %v", err)
+		}
+		if left := added(tmp, names(os.TempDir(), "")); len(left) > 0 {
+			t.Errorf("files left in the temporary directory: %s", strings.Join(left, ", "))
+		}
+		if left := added(shm, names(shmDir, leakMarker)); len(left) > 0 {
+			t.Errorf("files left in %s: %s", shmDir, strings.Join(left, ", "))
+		}
+	})
+}
+
+// openFDs maps this process's open descriptors to what they refer to.
+func openFDs(t *testing.T) map[int]string {
+	t.Helper()
+	dir := "/proc/self/fd"
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatalf("listing open descriptors: %v", err)
+	}
+	out := make(map[int]string, len(ents))
+	for _, e := range ents {
+		fd, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		target, err := os.Readlink(filepath.Join(dir, e.Name()))
+		if err != nil {
+			continue // closed meanwhile (the directory's own descriptor)
+		}
+		out[fd] = target
+	}
+	return out
+}
+
+// newFDs lists descriptors in after that were not open, or referred to
+// something else, in before; the runtime's poller descriptors and the
+// listing's own descriptor are not counted.
+func newFDs(before, after map[int]string) []string {
+	var out []string
+	for _, fd := range slices.Sorted(maps.Keys(after)) {
+		target := after[fd]
+		if before[fd] == target || slices.Contains(runtimeFDs, target) || strings.HasSuffix(target, "/fd") && strings.HasPrefix(target, "/proc/") {
+			continue
+		}
+		out = append(out, fmt.Sprintf("%d -> %s", fd, target))
+	}
+	return out
+}
+
+// children returns the sorted pids of this process's children.
+func children(t *testing.T) []string {
+	t.Helper()
+	files, err := filepath.Glob("/proc/self/task/*/children")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue // the thread exited
+		}
+		out = append(out, strings.Fields(string(b))...)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// describe adds each process's state and command to its pid.
+func describe(pids []string) []string {
+	out := make([]string, len(pids))
+	for i, pid := range pids {
+		out[i] = pid
+		if b, err := os.ReadFile("/proc/" + pid + "/stat"); err == nil {
+			out[i] = strings.TrimSpace(string(b[:min(len(b), 60)]))
+		}
+	}
+	return out
+}

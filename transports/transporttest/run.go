@@ -1,0 +1,514 @@
+package transporttest
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"math/bits"
+	"math/rand/v2"
+	"net"
+	"os"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"golang.org/x/net/nettest"
+
+	"github.com/ipcbench/ipcbench/internal/frame"
+	"github.com/ipcbench/ipcbench/internal/peer"
+	"github.com/ipcbench/ipcbench/transports"
+	"github.com/ipcbench/ipcbench/transports/internal/ttest"
+)
+
+// Sizes and limits of the cases.
+const (
+	// echoMessages is how many messages the echo cases send in all.
+	echoMessages = 10_000
+	// maxEchoSize is the largest echoed message.
+	maxEchoSize = 4 << 20
+	// streamBytes is what the stream case pushes; streamBytesShort with
+	// -short.
+	streamBytes      = 1 << 30
+	streamBytesShort = 64 << 20
+	// smallBuffer is the Config.BufferSize that forces partial reads and
+	// writes: a page, the smallest any kernel or ring buffer gets.
+	smallBuffer = 4096
+	// hang is how long a call may stay blocked after the peer was killed
+	// before the case fails. The transports promise 2 s; on a shared
+	// machine the suite only fails a call that hangs, and logs the time.
+	hang = 10 * time.Second
+	// promise is the bound the transports promise for noticing a dead peer.
+	promise = 2 * time.Second
+)
+
+// streamSizes are the message sizes of the stream case, in turn: around
+// the framing's buffer sizes, tiny ones, and large ones.
+var streamSizes = []int{1 << 20, frame.ReadBufferSize - 1, frame.ReadBufferSize, frame.ReadBufferSize + 1, 4099, 1<<20 + 1, 777_777, frame.HeaderLen, 1}
+
+// testCase is one conformance case.
+type testCase struct {
+	name string
+	run  func(*testing.T, transports.Transport)
+}
+
+// cases are the subtests of Run, in order.
+var cases = []testCase{
+	{"nettest", testNettest},
+	{"echo", func(t *testing.T, tr transports.Transport) { testEcho(t, tr, 1, echoMessages, 3) }},
+	{"echo-conns=4", func(t *testing.T, tr transports.Transport) { testEcho(t, tr, 4, echoMessages/4, 1) }},
+	{"stream", testStream},
+	{"kill-while-reading", testKillWhileReading},
+	{"kill-while-writing", testKillWhileWriting},
+	{"peer-closes/closewrite", testPeerCloseWrite},
+	{"peer-closes/exit", testPeerExit},
+}
+
+// Run runs the conformance suite on tr, one subtest per case:
+//
+//   - nettest: golang.org/x/net/nettest.TestConn on an in-process pair
+//     (Listen, Dial from a goroutine, Accept).
+//   - echo, echo-conns=4: 10,000 messages of 1 B to 4 MiB (a fixed mix,
+//     mostly small, every power-of-two size class and the framing's
+//     boundaries present, the largest a few times) echoed by a peer process
+//     over one connection, then over four at once; every byte checked.
+//   - stream: 1 GiB (64 MiB with -short) one way to a sink peer, with
+//     Config.BufferSize at 4096 so reads and writes are partial; the peer
+//     checks every payload, and its counts must match what was sent; it
+//     must have seen short reads.
+//   - kill-while-reading, kill-while-writing: the peer is killed (SIGKILL)
+//     while this process is blocked reading, then writing; the blocked
+//     call must return an error (it fails only when still blocked after
+//     10 s; the time taken is logged against the 2 s the transports
+//     promise).
+//   - peer-closes/closewrite, peer-closes/exit: the peer closes after its
+//     last message (on EOF after CloseWrite, and on an exit job); this side
+//     must read every byte, then io.EOF.
+//
+// After each case, no file descriptor, goroutine, child process, temporary
+// file or /dev/shm file may be left behind. Run needs Main as the package's
+// TestMain, and skips (saying why) when the transport is unavailable here
+// or needs a private network namespace that could not be made.
+func Run(t *testing.T, tr transports.Transport) {
+	if os.Getenv(envTmp) == "" {
+		t.Fatal("transporttest.Run needs transporttest.Main as the package's TestMain")
+	}
+	if status, ok := os.LookupEnv(envNetns); ok && status != "ok" {
+		t.Skipf("%s needs a private network namespace: %s", tr.Name(), status)
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			noLeaks(t)
+			c.run(t, tr)
+		})
+	}
+}
+
+func testNettest(t *testing.T, tr transports.Transport) {
+	ln, err := tr.Listen(t.Context(), transports.Config{})
+	if errors.Is(err, transports.ErrUnavailable) {
+		t.Skipf("transport unavailable here: %v", err)
+	}
+	if err != nil {
+		t.Fatalf("Listen: %v", err)
+	}
+	ln.Close()
+	nettest.TestConn(t, ttest.MakePipe(tr, transports.Config{}))
+}
+
+// echoSizes returns n message sizes for one connection: a deterministic mix
+// from seed, log-uniform within classes (90% up to 1 KiB, 9% up to 64 KiB,
+// 0.9% up to 1 MiB, 0.1% up to maxEchoSize), with every power of two from
+// 1 B to maxEchoSize, the framing's boundary sizes, and maxEchoSize
+// `largest` times spread over the run.
+func echoSizes(n, largest int, seed uint64) []int {
+	rng := rand.New(rand.NewPCG(seed, 0x1bc))
+	sizes := make([]int, n)
+	for i := range sizes {
+		var lo, hi int
+		switch r := rng.IntN(1000); {
+		case r < 900:
+			lo, hi = 1, 1<<10
+		case r < 990:
+			lo, hi = 1<<10, 64<<10
+		case r < 999:
+			lo, hi = 64<<10, 1<<20
+		default:
+			lo, hi = 1<<20, maxEchoSize
+		}
+		kLo, kHi := bits.Len(uint(lo))-1, bits.Len(uint(hi))-1
+		k := kLo + rng.IntN(kHi-kLo)
+		sizes[i] = 1<<k + rng.IntN(1<<k)
+	}
+	var special []int
+	for s := 1; s < maxEchoSize; s <<= 1 {
+		special = append(special, s)
+	}
+	special = append(special, frame.HeaderLen-1, frame.HeaderLen+1,
+		frame.CoalesceLimit-1, frame.CoalesceLimit+1, frame.ReadBufferSize+1)
+	for range largest {
+		special = append(special, maxEchoSize)
+	}
+	for j, s := range special {
+		sizes[(2*j+1)*n/(2*len(special))] = s
+	}
+	return sizes
+}
+
+// sum adds sizes up.
+func sum(sizes []int) int64 {
+	var n int64
+	for _, s := range sizes {
+		n += int64(s)
+	}
+	return n
+}
+
+func testEcho(t *testing.T, tr transports.Transport, conns, perConn, largest int) {
+	s := startSession(t, tr, transports.Config{Conns: conns}, peer.RoleEcho, 3*time.Minute)
+	start := time.Now()
+	errs := make(chan error, 2*len(s.conns))
+	var wg sync.WaitGroup
+	var volume int64
+	for i, c := range s.conns {
+		sizes := echoSizes(perConn, largest, uint64(i)+1)
+		volume += sum(sizes)
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			errs <- closeOnError(c, sendAll(c, uint32(i), sizes))
+		}()
+		go func() {
+			defer wg.Done()
+			errs <- closeOnError(c, recvAll(c, uint32(i), sizes))
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	if t.Failed() {
+		return
+	}
+	elapsed := time.Since(start)
+	for _, c := range s.conns {
+		c.Close()
+	}
+	// A listener may accept prepared channels in any order, so the peer's
+	// connection i need not be ours: compare the counts as sets.
+	var got, want []string
+	for i, st := range s.done().Conns {
+		got = append(got, fmt.Sprintf("%d messages, %d bytes", st.Messages, st.Bytes))
+		want = append(want, fmt.Sprintf("%d messages, %d bytes", perConn, sum(echoSizes(perConn, largest, uint64(i)+1))))
+	}
+	sort.Strings(got)
+	sort.Strings(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("peer echoed %q; want %q", got, want)
+	}
+	t.Logf("%d connection(s): %d messages, %.1f MiB each way in %v", conns, conns*perConn, float64(volume)/(1<<20), elapsed.Round(time.Millisecond))
+}
+
+// closeOnError closes c when err is not nil, so that the goroutine using
+// the other direction of c stops too.
+func closeOnError(c net.Conn, err error) error {
+	if err != nil {
+		c.Close()
+	}
+	return err
+}
+
+// sendAll writes one message of each size, stamped (conn, seq).
+func sendAll(c net.Conn, conn uint32, sizes []int) error {
+	w := frame.NewWriter(c, frame.Config{})
+	src := make([]byte, maxEchoSize)
+	frame.Fill(src, conn, 0)
+	for seq, size := range sizes {
+		out := src[:size]
+		frame.Stamp(out, conn, uint64(seq))
+		if err := w.WriteMsg(out); err != nil {
+			return fmt.Errorf("connection %d: writing message %d (%d bytes): %w", conn, seq, size, err)
+		}
+	}
+	return nil
+}
+
+// recvAll reads one message of each size and checks every byte.
+func recvAll(c net.Conn, conn uint32, sizes []int) error {
+	r := frame.NewReader(c, frame.Config{})
+	buf := make([]byte, frame.ReadBufferSize)
+	for seq, size := range sizes {
+		msg, err := r.ReadMsg(buf)
+		if err != nil {
+			return fmt.Errorf("connection %d: reading echo %d (%d bytes): %w", conn, seq, size, err)
+		}
+		if len(msg) != size {
+			return fmt.Errorf("connection %d: echo %d has %d bytes, want %d", conn, seq, len(msg), size)
+		}
+		if err := frame.Check(msg, conn, uint64(seq)); err != nil {
+			return fmt.Errorf("connection %d: echo %d: %w", conn, seq, err)
+		}
+	}
+	return nil
+}
+
+func testStream(t *testing.T, tr transports.Transport) {
+	total := int64(streamBytes)
+	if testing.Short() {
+		total = streamBytesShort
+	}
+	s := startSession(t, tr, transports.Config{BufferSize: smallBuffer}, peer.RoleSink, 10*time.Minute)
+	c := s.conns[0]
+	if or, ok := c.(transports.OptionReporter); ok {
+		t.Logf("effective options: %s", formatOptions(or.EffectiveOptions()))
+	}
+	w := frame.NewWriter(c, frame.Config{})
+	src := make([]byte, 1<<20+1)
+	frame.Fill(src, 0, 0)
+	var sent, bytes int64
+	start := time.Now()
+	for seq := uint64(0); bytes < total; seq++ {
+		out := src[:streamSizes[seq%uint64(len(streamSizes))]]
+		frame.Stamp(out, 0, seq)
+		if err := w.WriteMsg(out); err != nil {
+			t.Fatalf("writing message %d (%d bytes) after %d bytes: %v (peer log: %s)", seq, len(out), bytes, err, s.peer.Logs())
+		}
+		sent++
+		bytes += int64(len(out))
+	}
+	if err := w.WriteMsg(nil); err != nil {
+		t.Fatalf("writing the end marker: %v", err)
+	}
+	msg, err := frame.NewReader(c, frame.Config{}).ReadMsg(nil)
+	if err != nil {
+		t.Fatalf("reading the sink's acknowledgement: %v (peer log: %s)", err, s.peer.Logs())
+	}
+	elapsed := time.Since(start)
+	ack, err := peer.DecodeAck(msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (peer.Ack{Messages: sent, Bytes: bytes}); ack != want {
+		t.Fatalf("sink acknowledged %+v, sent %+v", ack, want)
+	}
+	c.Close()
+	st := s.done().Conns[0]
+	if st.Messages != sent || st.Bytes != bytes || st.Errors != 0 {
+		t.Fatalf("peer counted %+v; sent %d messages, %d bytes", st, sent, bytes)
+	}
+	// A net.Conn's Write returns only once every byte went (or failed), so
+	// partial writes are not observable on this side; the sink counts the
+	// partial reads.
+	if st.ShortReads == 0 {
+		t.Errorf("no partial read in %d messages with %d-byte buffers: BufferSize not applied?", sent, smallBuffer)
+	}
+	t.Logf("%d messages, %d MiB in %v (%.0f MiB/s), %d partial reads at the peer",
+		sent, bytes>>20, elapsed.Round(time.Millisecond), float64(bytes)/(1<<20)/elapsed.Seconds(), st.ShortReads)
+}
+
+// formatOptions renders options sorted, "k=v k=v".
+func formatOptions(m map[string]string) string {
+	var kv []string
+	for k, v := range m {
+		kv = append(kv, k+"="+v)
+	}
+	sort.Strings(kv)
+	return strings.Join(kv, " ")
+}
+
+func testKillWhileReading(t *testing.T, tr transports.Transport) {
+	s := startSession(t, tr, transports.Config{}, peer.RoleEcho, time.Minute)
+	s.killed = true
+	c := s.conns[0]
+	w, r := frame.NewWriter(c, frame.Config{}), frame.NewReader(c, frame.Config{})
+	msg := make([]byte, 100)
+	for seq := range uint64(10) {
+		frame.Fill(msg, 0, seq)
+		if err := w.WriteMsg(msg); err != nil {
+			t.Fatal(err)
+		}
+		in, err := r.ReadMsg(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := frame.Check(in, 0, seq); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Half a frame: the peer blocks reading the rest, and we block reading
+	// its echo when it is killed.
+	half := make([]byte, frame.LengthHeaderLen+1000)
+	binary.BigEndian.PutUint32(half, 1<<20)
+	if _, err := c.Write(half); err != nil {
+		t.Fatal(err)
+	}
+	res := make(chan error, 1)
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, err := c.Read(buf)
+			if err != nil {
+				res <- err
+				return
+			}
+			if n > 0 {
+				res <- fmt.Errorf("read %d bytes nobody sent", n)
+				return
+			}
+		}
+	}()
+	time.Sleep(100 * time.Millisecond) // most likely blocked by now; either way the read must end
+	survivor(t, s, c, res, "Read")
+}
+
+func testKillWhileWriting(t *testing.T, tr transports.Transport) {
+	// Small buffers, and we never read the echoes: the peer blocks writing
+	// them, stops reading, and our writes block.
+	s := startSession(t, tr, transports.Config{BufferSize: smallBuffer}, peer.RoleEcho, time.Minute)
+	s.killed = true
+	c := s.conns[0]
+	var written atomic.Int64
+	res := make(chan error, 1)
+	go func() {
+		w := frame.NewWriter(c, frame.Config{})
+		msg := make([]byte, 64<<10)
+		frame.Fill(msg, 0, 0)
+		for seq := uint64(0); ; seq++ {
+			frame.Stamp(msg, 0, seq)
+			if err := w.WriteMsg(msg); err != nil {
+				res <- err
+				return
+			}
+			written.Add(1)
+		}
+	}()
+	// Wait until the writes stall (no progress for 300 ms), at most hang.
+	last, still := int64(-1), 0
+	for deadline := time.Now().Add(hang); still < 6 && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if n := written.Load(); n == last {
+			still++
+		} else {
+			last, still = n, 0
+		}
+	}
+	if still < 6 {
+		t.Logf("writes never stalled (%d messages written); killing the peer anyway", written.Load())
+	}
+	survivor(t, s, c, res, "Write")
+}
+
+// survivor kills the peer and checks that the blocked call reporting on
+// res returns an error, failing only when it is still blocked after hang.
+func survivor(t *testing.T, s *session, c net.Conn, res <-chan error, what string) {
+	t.Helper()
+	select {
+	case err := <-res:
+		t.Fatalf("%s returned before the peer was killed: %v", what, err)
+	default:
+	}
+	start := time.Now()
+	if err := s.peer.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	timer := time.NewTimer(hang)
+	defer timer.Stop()
+	select {
+	case err := <-res:
+		elapsed := time.Since(start)
+		if err == nil {
+			t.Fatalf("%s after the peer was killed returned no error", what)
+		}
+		t.Logf("%s returned %v after the peer was killed, in %v", what, err, elapsed.Round(time.Millisecond))
+		if elapsed > promise {
+			t.Logf("note: slower than the %v the transports promise (not failed: timings on a shared machine are noisy)", promise)
+		}
+	case <-timer.C:
+		t.Errorf("%s still blocked %v after the peer was killed", what, hang)
+		c.Close()
+		<-res
+	}
+	<-s.peer.Exited()
+}
+
+// echoExchange writes n messages from a goroutine and reads their echoes.
+func echoExchange(t *testing.T, c net.Conn, r *frame.Reader, n int, closeWrite func() error) {
+	t.Helper()
+	wrote := make(chan error, 1)
+	go func() {
+		w := frame.NewWriter(c, frame.Config{})
+		msg := make([]byte, 512)
+		for seq := range uint64(n) {
+			frame.Fill(msg, 0, seq)
+			if err := w.WriteMsg(msg); err != nil {
+				wrote <- err
+				return
+			}
+		}
+		if closeWrite != nil {
+			wrote <- closeWrite()
+			return
+		}
+		wrote <- nil
+	}()
+	for seq := range uint64(n) {
+		in, err := r.ReadMsg(nil)
+		if err != nil {
+			c.Close()
+			<-wrote
+			t.Fatalf("reading echo %d: %v", seq, err)
+		}
+		if err := frame.Check(in, 0, seq); err != nil {
+			t.Fatalf("echo %d: %v", seq, err)
+		}
+	}
+	if err := <-wrote; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// wantEOF checks that the next read is the orderly end of the stream.
+func wantEOF(t *testing.T, r *frame.Reader) {
+	t.Helper()
+	msg, err := r.ReadMsg(nil)
+	if !errors.Is(err, io.EOF) {
+		t.Fatalf("after the last echo: %d bytes, %v; want io.EOF", len(msg), err)
+	}
+}
+
+func testPeerCloseWrite(t *testing.T, tr transports.Transport) {
+	s := startSession(t, tr, transports.Config{}, peer.RoleEcho, time.Minute)
+	c := s.conns[0]
+	cw, ok := c.(transports.CloseWriter)
+	if !ok {
+		t.Skipf("%T does not implement transports.CloseWriter", c)
+	}
+	const n = 200
+	r := frame.NewReader(c, frame.Config{})
+	echoExchange(t, c, r, n, cw.CloseWrite)
+	// The peer saw EOF after our last message, echoed everything and
+	// closed: all its bytes, then EOF.
+	wantEOF(t, r)
+	if st := s.done().Conns[0]; st.Messages != n {
+		t.Fatalf("peer echoed %d messages, want %d", st.Messages, n)
+	}
+}
+
+func testPeerExit(t *testing.T, tr transports.Transport) {
+	s := startSession(t, tr, transports.Config{}, peer.RoleEcho, time.Minute)
+	c := s.conns[0]
+	const n = 200
+	r := frame.NewReader(c, frame.Config{})
+	echoExchange(t, c, r, n, nil)
+	if err := s.client.Exit(); err != nil {
+		t.Fatal(err)
+	}
+	wantEOF(t, r)
+	<-s.peer.Exited()
+}
