@@ -13,8 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
 	"github.com/ipcbench/ipcbench/transports"
 )
 
@@ -31,13 +29,6 @@ const (
 	// streamBytes is what the "stream" child sends: several rings' worth.
 	streamBytes = 5*MinRing + 123
 )
-
-func TestMain(m *testing.M) {
-	if mode := os.Getenv(childEnv); mode != "" {
-		os.Exit(runChild(mode))
-	}
-	goleak.VerifyTestMain(m)
-}
 
 // runChild is the peer process. Modes:
 //
