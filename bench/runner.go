@@ -202,6 +202,42 @@ type caseRun struct {
 	cpuStart  [2]sysinfo.CPUTime // bench, peer
 	cpuEnd    [2]sysinfo.CPUTime
 	sampler   *cpuSampler
+
+	// The connect workload's state: the listener of socket transports
+	// (reused for every exchange) or of the current exchange (fresh for
+	// transports whose endpoints carry files), the handoff socket, and the
+	// connection in progress, which the watchdog interrupts.
+	ln      transports.Listener
+	handoff *handoff
+	curMu   sync.Mutex
+	cur     net.Conn
+	options map[string]string // effective options of the last exchange
+}
+
+// setCurrent records the connection (and listener) of the exchange in
+// progress, so the watchdog can interrupt it.
+func (cr *caseRun) setCurrent(c net.Conn, ln transports.Listener) {
+	cr.curMu.Lock()
+	cr.cur = c
+	if ln != nil {
+		cr.ln = ln
+	}
+	cr.curMu.Unlock()
+}
+
+// interrupt fails whatever a connect exchange is blocked in.
+func (cr *caseRun) interrupt() {
+	cr.curMu.Lock()
+	defer cr.curMu.Unlock()
+	if cr.cur != nil {
+		cr.cur.SetDeadline(time.Unix(1, 0))
+	}
+	if cr.ln != nil && cr.handoff != nil {
+		cr.ln.Close()
+	}
+	if cr.handoff != nil {
+		cr.handoff.close()
+	}
 }
 
 // measurement is what a workload function returns.
@@ -243,11 +279,24 @@ func (r *Runner) runCase(parent context.Context, cs CaseSpec, rep int) (res Resu
 		}
 		return fail(fmt.Errorf("listen: %w", err))
 	}
-	defer ln.Close()
+	defer func() { ln.Close() }()
 	ep := ln.Endpoint()
+	peerFiles := ep.Files
+	var ho *handoff
+	if w.connect {
+		// The connect workload hands every exchange's endpoint to the peer
+		// over a handoff socket; transports whose endpoints carry files
+		// (pipe, shm-lock) get a fresh listener, so a fresh channel, for
+		// every exchange.
+		if ho, err = newHandoff(); err != nil {
+			return fail(err)
+		}
+		defer ho.close()
+		peerFiles = []*os.File{ho.peer}
+	}
 
 	spec := r.opts.Peer
-	spec.Files = ep.Files
+	spec.Files = peerFiles
 	spec.CPUs = cs.Placement.Peer
 	p, err := proc.Start(ctx, spec)
 	if err != nil {
@@ -255,6 +304,10 @@ func (r *Runner) runCase(parent context.Context, cs CaseSpec, rep int) (res Resu
 		return res, fmt.Errorf("%s: %w: %w", cs.Label(), ErrPeerStart, err)
 	}
 	defer p.Close()
+	if ho != nil {
+		ho.peer.Close() // the peer has its copy
+		ho.peer = nil
+	}
 	if r.onPeerStart != nil {
 		r.onPeerStart(p.PID())
 	}
@@ -273,10 +326,16 @@ func (r *Runner) runCase(parent context.Context, cs CaseSpec, rep int) (res Resu
 		fc.Size = cs.Size
 	}
 	job := peer.Job{Op: peer.OpServe, Endpoint: ep, Conns: cs.Conns, Role: w.role, Frame: peer.FrameSpecOf(fc)}
+	if ho != nil {
+		job.Endpoint = transports.Endpoint{Transport: ep.Transport, NumFiles: 1}
+	}
 	if err := client.Serve(ctx, job); err != nil {
 		return fail(fmt.Errorf("peer: %w", err))
 	}
-	conns, err := acceptN(ctx, ln, cs.Conns)
+	var conns []net.Conn
+	if ho == nil {
+		conns, err = acceptN(ctx, ln, cs.Conns)
+	}
 	defer func() {
 		for _, c := range conns {
 			c.Close()
@@ -292,9 +351,10 @@ func (r *Runner) runCase(parent context.Context, cs CaseSpec, rep int) (res Resu
 		}
 	}
 
-	cr := &caseRun{spec: cs, opts: &r.opts, frame: fc, conns: conns, client: client, peerPID: p.PID(), onMeasure: r.onMeasure}
+	cr := &caseRun{spec: cs, opts: &r.opts, frame: fc, conns: conns, client: client, peerPID: p.PID(), onMeasure: r.onMeasure,
+		ln: ln, handoff: ho}
 	if r.opts.Count > 0 {
-		cr.limit = (r.opts.Count + int64(len(conns)) - 1) / int64(len(conns))
+		cr.limit = (r.opts.Count + int64(cs.Conns) - 1) / int64(cs.Conns)
 	}
 	cr.sampler = newCPUSampler(os.Getpid(), p.PID())
 	cr.sampler.disabled = r.noCPUSampler
@@ -317,6 +377,7 @@ func (r *Runner) runCase(parent context.Context, cs CaseSpec, rep int) (res Resu
 		for _, c := range conns {
 			c.SetDeadline(time.Unix(1, 0))
 		}
+		cr.interrupt()
 	}()
 	m, werr := w.run(ctx, cr)
 	close(stopWatch)
@@ -334,6 +395,12 @@ func (r *Runner) runCase(parent context.Context, cs CaseSpec, rep int) (res Resu
 		c.Close()
 	}
 	conns = nil
+	if ho != nil {
+		ho.close() // EOF on the handoff socket ends the peer's connect loop
+		if res.Options == nil {
+			res.Options = cr.options
+		}
+	}
 	done, err := client.Done(ctx)
 	if err != nil {
 		return fail(fmt.Errorf("peer did not finish: %w", err))

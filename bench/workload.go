@@ -17,6 +17,9 @@ type workload struct {
 	multiConn bool
 	// smallOnly: only the first (smallest) size is planned.
 	smallOnly bool
+	// connect: the case hands endpoints to the peer per exchange instead
+	// of accepting connections up front (see connect.go).
+	connect bool
 	// unsupported maps transports that cannot run this workload to why.
 	unsupported map[string]string
 	run         func(ctx context.Context, cr *caseRun) (measurement, error)
@@ -25,7 +28,7 @@ type workload struct {
 func (w *workload) cannotRun(transport string) string { return w.unsupported[transport] }
 
 // workloads is the explicit list of workloads (no init-time registry).
-var workloads = []*workload{pingpongWorkload, streamWorkload, faninWorkload, rateWorkload}
+var workloads = []*workload{pingpongWorkload, streamWorkload, faninWorkload, connectWorkload, rateWorkload}
 
 func workloadByName(name string) *workload {
 	for _, w := range workloads {

@@ -165,12 +165,20 @@ func (e *exitError) Error() string {
 
 func (e *exitError) Unwrap() error { return e.err }
 
-// newFlagSet returns a FlagSet that reports errors instead of exiting, with
+// flagSet is a FlagSet whose usage text is printed only for -help: a flag
+// error is one line on stderr, never the whole usage.
+type flagSet struct {
+	*flag.FlagSet
+	usage func()
+}
+
+// newFlagSet returns a flagSet that reports errors instead of exiting, with
 // a usage text of the command's synopsis, its flags and examples.
-func newFlagSet(e *env, name, synopsis, examples string) *flag.FlagSet {
+func newFlagSet(e *env, name, synopsis, examples string) *flagSet {
 	fs := flag.NewFlagSet("ipcbench "+name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	fs.Usage = func() {
+	fs.Usage = func() {} // the flag package calls it on every error
+	return &flagSet{FlagSet: fs, usage: func() {
 		w := e.stdout
 		fmt.Fprintf(w, "Usage: ipcbench %s %s\n\n", name, synopsis)
 		fmt.Fprintln(w, "Flags:")
@@ -180,16 +188,15 @@ func newFlagSet(e *env, name, synopsis, examples string) *flag.FlagSet {
 		if examples != "" {
 			fmt.Fprintf(w, "\nExamples:\n%s", examples)
 		}
-	}
-	return fs
+	}}
 }
 
 // parseFlags parses args and turns flag errors into usage errors naming the
 // problem; -help prints the usage to stdout and returns flag.ErrHelp.
-func parseFlags(fs *flag.FlagSet, args []string) error {
+func parseFlags(fs *flagSet, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			fs.Usage()
+			fs.usage()
 			return err
 		}
 		return usagef("%v (see '%s -help')", err, fs.Name())

@@ -32,13 +32,15 @@ creates (loopback plus a veth pair 10.77.0.1 <-> 10.77.0.2), so tcp-public has
 a non-loopback address, and host firewall rules and traffic cannot distort
 the numbers; -network host measures on the host's own interfaces instead.
 
-Workloads: ` + "pingpong, stream, fanin, rate" + `
-Transports: tcp-localhost, tcp-public, unix, pipe, shm-lock (or "all")`
+Workloads (-w):
+%s
+Transports (-t): %s, or all`
 
 const runExamples = `  ipcbench run                                        # default suite (about 3 minutes)
   ipcbench run -t unix,pipe -w pingpong -s 64,64k     # two transports, two sizes
   ipcbench run -w fanin -conns 1,4,16 -s 64            # concurrency
   ipcbench run -w rate -rate 20000 -d 2s               # open loop at 20k msg/s
+  ipcbench run -w connect -s 64                        # connection setup cost
   ipcbench run -placement same-core,cross-core         # placement as a dimension
   ipcbench run -d 1s -repeats 10 -out run.jsonl        # steadier numbers for citing
   ipcbench run -out - -q | ipcbench report -format csv -   # raw records through a pipe
@@ -56,7 +58,11 @@ type runFlags struct {
 
 func cmdRun(ctx context.Context, e *env, args []string) error {
 	var f runFlags
-	fs := newFlagSet(e, "run", runSynopsis, runExamples)
+	var wl strings.Builder
+	for _, w := range bench.Workloads() {
+		fmt.Fprintf(&wl, "  %-9s %s\n", w, bench.WorkloadDoc(w))
+	}
+	fs := newFlagSet(e, "run", fmt.Sprintf(runSynopsis, strings.TrimRight(wl.String(), "\n"), strings.Join(all.Names(), ", ")), runExamples)
 	fs.StringVar(&f.transports, "t", "all", "transports, comma-separated, or all; a variant's options in brackets: tcp-localhost[nodelay=false]")
 	fs.StringVar(&f.transports, "transports", "all", "same as -t")
 	fs.StringVar(&f.workloads, "w", strings.Join(bench.DefaultWorkloads, ","), "workloads, comma-separated: "+strings.Join(bench.Workloads(), ", "))

@@ -256,6 +256,15 @@ func NewWriter(w io.Writer, cfg Config) *Writer {
 	return fw
 }
 
+// Reset makes w write to dst as if it were new, keeping its buffers, so
+// that a new connection reuses them (the connect workload's per-exchange
+// connections allocate nothing for framing).
+func (w *Writer) Reset(dst io.Writer) {
+	w.w = dst
+	w.err = nil
+	w.cfg, w.err = w.cfg.Normalize()
+}
+
 // WriteMsg writes p as one framed message. It fails with ErrTooLarge when p
 // exceeds MaxSize, with ErrMalformed when p breaks the mode's rules (Fixed:
 // wrong length; Delimited: contains the delimiter); then nothing is written.
@@ -384,6 +393,15 @@ type Reader struct {
 // An invalid cfg is reported by every ReadMsg (wrapping ErrBadConfig).
 func NewReader(r io.Reader, cfg Config) *Reader {
 	return newReaderSize(r, cfg, ReadBufferSize)
+}
+
+// Reset makes r read from src as if it were new, discarding anything
+// buffered and any sticky error, and keeping its buffers.
+func (r *Reader) Reset(src io.Reader) {
+	r.r = src
+	r.rd, r.wr, r.scanned = 0, 0, 0
+	r.pending = nil
+	r.cfg, r.err = r.cfg.Normalize()
 }
 
 // minReadBuffer is the smallest read buffer newReaderSize makes: it must

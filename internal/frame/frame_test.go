@@ -845,3 +845,32 @@ func TestZeroAllocs(t *testing.T) {
 		})
 	}
 }
+
+func TestResetReusesReaderAndWriter(t *testing.T) {
+	var a, b bytes.Buffer
+	w := NewWriter(&a, Config{})
+	if err := w.WriteMsg([]byte("one")); err != nil {
+		t.Fatal(err)
+	}
+	w.Reset(&b)
+	if err := w.WriteMsg([]byte("two")); err != nil {
+		t.Fatal(err)
+	}
+	// A reader left with a truncated frame and its sticky error starts
+	// clean after Reset.
+	trunc := bytes.NewReader(append(a.Bytes(), 0, 0))
+	r := NewReader(trunc, Config{})
+	if msg, err := r.ReadMsg(nil); err != nil || string(msg) != "one" {
+		t.Fatalf("first read: %q %v", msg, err)
+	}
+	if _, err := r.ReadMsg(nil); !errors.Is(err, ErrTruncated) {
+		t.Fatalf("truncated read: %v", err)
+	}
+	r.Reset(&b)
+	if msg, err := r.ReadMsg(nil); err != nil || string(msg) != "two" {
+		t.Fatalf("after Reset: %q %v", msg, err)
+	}
+	if _, err := r.ReadMsg(nil); err != io.EOF {
+		t.Fatalf("end: %v", err)
+	}
+}

@@ -202,16 +202,20 @@ func (s *server) startServe(ctx context.Context, job Job) {
 		fail("framing: %v", err)
 		return
 	}
-	loop, err := loopFor(job.Role, cfg)
-	if err != nil {
-		fail("%v", err)
-		return
-	}
 	if s.lookup == nil {
 		fail("no transports known")
 		return
 	}
 	tr, err := s.lookup(job.Endpoint.Transport)
+	if err != nil {
+		fail("%v", err)
+		return
+	}
+	if job.Role == RoleConnect {
+		s.startConnect(ctx, job, cfg, tr)
+		return
+	}
+	loop, err := loopFor(job.Role, cfg)
 	if err != nil {
 		fail("%v", err)
 		return

@@ -1,0 +1,158 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ipcbench/ipcbench/internal/frame"
+	"github.com/ipcbench/ipcbench/internal/hist"
+	"github.com/ipcbench/ipcbench/internal/peer"
+	"github.com/ipcbench/ipcbench/transports"
+)
+
+// connectWorkload: a new connection per exchange, the HTTP/1.0 pattern.
+// One exchange, timed in the bench process, is: hand the endpoint to the
+// peer (one message on a handoff socket), accept the peer's connection,
+// read its request, write the reply, and read EOF once the peer has closed.
+// Socket transports listen once and the peer connects anew each time (the
+// cost of connect/accept/close); pipe and shm-lock have no rendezvous, so
+// every exchange creates a fresh channel (pipes, or a memfd mapping) and
+// hands its descriptors over with SCM_RIGHTS, which is what setting up a
+// new connection costs there. The handoff message is the same for every
+// transport, so it is a constant part of every exchange.
+var connectWorkload = &workload{
+	name:      "connect",
+	doc:       "a new connection per exchange (connect, one request, one reply, close): setup cost per transport",
+	role:      peer.RoleConnect,
+	connect:   true,
+	smallOnly: true,
+	run:       runConnect,
+}
+
+// handoff is the socket pair over which the connect workload hands
+// endpoints to the peer.
+type handoff struct {
+	fd   int      // the bench's end
+	peer *os.File // the peer's end, until the peer has inherited it
+	once sync.Once
+}
+
+func newHandoff() (*handoff, error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("handoff socket pair: %w", err)
+	}
+	return &handoff{fd: fds[0], peer: os.NewFile(uintptr(fds[1]), "ipcbench-handoff")}, nil
+}
+
+// close closes the bench's end (and the peer's, if still held); the peer
+// then sees EOF. Safe to call more than once, from any goroutine.
+func (h *handoff) close() {
+	h.once.Do(func() {
+		unix.Shutdown(h.fd, unix.SHUT_RDWR)
+		unix.Close(h.fd)
+		if h.peer != nil {
+			h.peer.Close()
+		}
+	})
+}
+
+func runConnect(ctx context.Context, cr *caseRun) (measurement, error) {
+	size := cr.spec.Size
+	tr := cr.spec.Transport
+	fresh := len(cr.ln.Endpoint().Files) > 0
+	if fresh {
+		cr.ln.Close() // the probe listener; every exchange makes its own
+	}
+	cfg := transports.Config{Conns: 1, BufferSize: cr.opts.BufferSize, Options: tr.Options}
+	w, r := frame.NewWriter(nil, cr.frame), frame.NewReader(nil, cr.frame)
+	in := make([]byte, size)
+	out := make([]byte, size)
+	frame.Fill(out, 0, 0)
+	h := hist.New()
+
+	clockErr := make(chan error, 1)
+	go func() { clockErr <- cr.clock(ctx) }()
+
+	var msgs, errs int64
+	var loopErr error
+	for seq := uint64(0); !cr.stop.Load(); seq++ {
+		measuring := cr.measure.Load()
+		t0 := time.Now()
+		err := func() error {
+			ln := cr.ln
+			if fresh {
+				var err error
+				if ln, err = tr.Transport.Listen(ctx, cfg); err != nil {
+					return fmt.Errorf("listen: %w", err)
+				}
+				defer ln.Close()
+				cr.setCurrent(nil, ln)
+			}
+			if err := peer.SendHandoff(cr.handoff.fd, ln.Endpoint(), size); err != nil {
+				return err
+			}
+			c, err := ln.Accept()
+			if err != nil {
+				return fmt.Errorf("accept: %w", err)
+			}
+			defer c.Close()
+			cr.setCurrent(c, nil)
+			r.Reset(c)
+			w.Reset(c)
+			req, err := r.ReadMsg(in)
+			if err != nil {
+				return fmt.Errorf("reading request: %w", err)
+			}
+			if len(req) != size || frame.Check(req, 0, seq) != nil {
+				errs++
+			}
+			frame.Stamp(out, 0, seq)
+			if err := w.WriteMsg(out); err != nil {
+				return fmt.Errorf("writing reply: %w", err)
+			}
+			if _, err := r.ReadMsg(in); !errors.Is(err, io.EOF) {
+				return fmt.Errorf("waiting for the peer to close: %v", err)
+			}
+			if measuring && cr.options == nil {
+				if or, ok := c.(transports.OptionReporter); ok {
+					cr.options = or.EffectiveOptions()
+				}
+			}
+			cr.setCurrent(nil, nil)
+			return nil
+		}()
+		d := time.Since(t0)
+		if err != nil {
+			loopErr = stopErr(cr, "exchange", err)
+			cr.stop.Store(true)
+			break
+		}
+		if measuring {
+			h.Record(d.Nanoseconds())
+			msgs++
+			if msgs == cr.limit {
+				break
+			}
+		}
+	}
+	cErr := <-clockErr
+	cr.measured()
+	if loopErr != nil {
+		return measurement{}, loopErr
+	}
+	if cErr != nil {
+		return measurement{}, cErr
+	}
+	if err := cr.endMeasure(ctx); err != nil {
+		return measurement{}, err
+	}
+	return measurement{hist: h, messages: msgs, bytes: msgs * int64(size), errors: errs}, nil
+}

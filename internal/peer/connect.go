@@ -1,0 +1,213 @@
+package peer
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ipcbench/ipcbench/internal/frame"
+	"github.com/ipcbench/ipcbench/transports"
+)
+
+// RoleConnect is the role of the connect workload (the HTTP/1.0 pattern):
+// a new connection per exchange. The serve job's endpoint has exactly one
+// file, the peer's end of a handoff socket (SOCK_SEQPACKET). For every
+// exchange the bench process sends one handoff message: a JSON Endpoint,
+// with the endpoint's files attached as SCM_RIGHTS (pipe and shm-lock hand
+// over a freshly created channel each time; sockets send the address of
+// their one listener). The peer then dials it, sends one request (payload
+// stamped with connection 0 and the exchange's sequence number), reads and
+// checks one reply and closes the connection. EOF on the handoff socket
+// ends the job: the done reply counts the exchanges.
+const RoleConnect = "connect"
+
+// MaxHandoffFiles is the largest number of files one handoff message
+// carries.
+const MaxHandoffFiles = 16
+
+// maxHandoffLen bounds the JSON part of a handoff message.
+const maxHandoffLen = 4096
+
+// handoffMsg is the JSON part of a handoff message.
+type handoffMsg struct {
+	Endpoint transports.Endpoint `json:"endpoint"`
+	// Size is the payload size of the exchange's request and reply.
+	Size int `json:"size"`
+}
+
+// SendHandoff sends one handoff message over sock: ep as JSON with its
+// files attached, and the payload size of the exchange. It is the bench
+// side of RoleConnect.
+func SendHandoff(sock int, ep transports.Endpoint, size int) error {
+	if len(ep.Files) > MaxHandoffFiles {
+		return fmt.Errorf("handoff: %d files, at most %d", len(ep.Files), MaxHandoffFiles)
+	}
+	ep.NumFiles = len(ep.Files)
+	b, err := json.Marshal(&handoffMsg{Endpoint: ep, Size: size})
+	if err != nil {
+		return fmt.Errorf("handoff: encoding endpoint: %w", err)
+	}
+	if len(b) > maxHandoffLen {
+		return fmt.Errorf("handoff: endpoint of %d bytes, at most %d", len(b), maxHandoffLen)
+	}
+	var oob []byte
+	if len(ep.Files) > 0 {
+		fds := make([]int, len(ep.Files))
+		for i, f := range ep.Files {
+			fds[i] = int(f.Fd())
+		}
+		oob = unix.UnixRights(fds...)
+	}
+	for {
+		err = unix.Sendmsg(sock, b, oob, nil, 0)
+		if err != unix.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("handoff: sending endpoint: %w", err)
+	}
+	return nil
+}
+
+// recvHandoff receives one handoff message; io.EOF when the bench closed
+// the socket.
+func recvHandoff(sock int, buf, oob []byte) (handoffMsg, error) {
+	var ep handoffMsg
+	var n, oobn, flags int
+	var err error
+	for {
+		n, oobn, flags, _, err = unix.Recvmsg(sock, buf, oob, unix.MSG_CMSG_CLOEXEC)
+		if err != unix.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		return ep, fmt.Errorf("handoff: receiving: %w", err)
+	}
+	var files []*os.File
+	if oobn > 0 {
+		msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+		if err != nil {
+			return ep, fmt.Errorf("handoff: control message: %w", err)
+		}
+		for _, m := range msgs {
+			fds, err := unix.ParseUnixRights(&m)
+			if err != nil {
+				continue
+			}
+			for _, fd := range fds {
+				files = append(files, os.NewFile(uintptr(fd), "ipcbench-handoff"))
+			}
+		}
+	}
+	if n == 0 && oobn == 0 {
+		return ep, io.EOF
+	}
+	if flags&(unix.MSG_TRUNC|unix.MSG_CTRUNC) != 0 {
+		closeFiles(files)
+		return ep, errors.New("handoff: message truncated")
+	}
+	if err := json.Unmarshal(buf[:n], &ep); err != nil {
+		closeFiles(files)
+		return ep, fmt.Errorf("handoff: bad endpoint: %w", err)
+	}
+	if ep.Endpoint.NumFiles != len(files) {
+		closeFiles(files)
+		return ep, fmt.Errorf("handoff: endpoint says %d files, %d arrived", ep.Endpoint.NumFiles, len(files))
+	}
+	if ep.Size < 0 || ep.Size > frame.DefaultMaxSize {
+		closeFiles(files)
+		return ep, fmt.Errorf("handoff: bad size %d", ep.Size)
+	}
+	ep.Endpoint.Files = files
+	return ep, nil
+}
+
+// startConnect runs a RoleConnect job in its own goroutine.
+func (s *server) startConnect(ctx context.Context, job Job, cfg frame.Config, tr transports.Transport) {
+	files, err := s.inherited(job.Endpoint.NumFiles)
+	if err != nil || len(files) != 1 {
+		closeFiles(files)
+		msg := fmt.Sprintf("connect: want exactly one inherited handoff socket, have %d (%v)", len(files), err)
+		s.log.Print(msg)
+		s.reply(Reply{Op: OpError, ID: job.ID, Error: msg})
+		return
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	sv := &serving{cancel: cancel, done: make(chan struct{})}
+	s.mu.Lock()
+	s.active = sv
+	s.mu.Unlock()
+	s.reply(Reply{Op: OpReady, ID: job.ID})
+	go func() {
+		defer close(sv.done)
+		defer cancel()
+		handoff := files[0]
+		defer handoff.Close()
+		var st ConnStats
+		err := connectLoop(sctx, tr, handoff, cfg, &st)
+		if err != nil && !sv.isClosing() {
+			st.Error = err.Error()
+		}
+		if !s.finish(sv) {
+			return
+		}
+		r := Reply{Op: OpDone, ID: job.ID, Conns: []ConnStats{st}}
+		if st.Error != "" {
+			r.Error = fmt.Sprintf("%s connect exchange %d: %s", tr.Name(), st.Messages, st.Error)
+			s.log.Print(r.Error)
+		}
+		s.reply(r)
+	}()
+}
+
+// connectLoop serves exchanges until the handoff socket reaches EOF.
+func connectLoop(ctx context.Context, tr transports.Transport, handoff *os.File, cfg frame.Config, st *ConnStats) error {
+	buf := make([]byte, maxHandoffLen)
+	oob := make([]byte, unix.CmsgSpace(4*MaxHandoffFiles))
+	sock := int(handoff.Fd())
+	var req, in []byte
+	w, r := frame.NewWriter(nil, cfg), frame.NewReader(nil, cfg)
+	for seq := uint64(0); ; seq++ {
+		h, err := recvHandoff(sock, buf, oob)
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		c, err := tr.Dial(ctx, h.Endpoint)
+		closeFiles(h.Endpoint.Files) // Dial keeps its own duplicates
+		if err != nil {
+			return fmt.Errorf("dialing: %w", err)
+		}
+		n := h.Size
+		if cap(req) < n {
+			req, in = make([]byte, n), make([]byte, n)
+		}
+		req, in = req[:n], in[:n]
+		frame.Fill(req, 0, seq)
+		w.Reset(c)
+		r.Reset(c)
+		if err := w.WriteMsg(req); err != nil {
+			c.Close()
+			return fmt.Errorf("writing request: %w", err)
+		}
+		msg, err := r.ReadMsg(in)
+		c.Close()
+		if err != nil {
+			return fmt.Errorf("reading reply: %w", err)
+		}
+		st.Messages++
+		st.Bytes += int64(len(msg))
+		if len(msg) != n || frame.Check(msg, 0, seq) != nil {
+			st.Errors++
+		}
+	}
+}
