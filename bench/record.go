@@ -82,6 +82,11 @@ type Result struct {
 	// Hist is the latency histogram of the interval in HdrHistogram's
 	// compressed, base64 encoding (see internal/hist); values in ns.
 	Hist string `json:"hist,omitempty"`
+	// SampleEvery, when above 1, says the histogram holds one exchange in
+	// SampleEvery: round trips below a few microseconds are sampled rather
+	// than all timed, because each clock read costs tens of nanoseconds.
+	// Messages still counts every exchange.
+	SampleEvery int `json:"sample_every,omitempty"`
 	// Achieved is the rate actually achieved (msg/s) for the rate workload.
 	Achieved float64 `json:"achieved,omitempty"`
 

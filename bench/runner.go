@@ -212,6 +212,20 @@ type caseRun struct {
 	curMu   sync.Mutex
 	cur     net.Conn
 	options map[string]string // effective options of the last exchange
+
+	// sampled is the largest sampling interval any loop chose (see
+	// sampleEvery); 0 or 1: every message was timed.
+	sampled atomic.Int64
+}
+
+// noteSampling records that a loop times one exchange in every.
+func (cr *caseRun) noteSampling(every uint64) {
+	for {
+		cur := cr.sampled.Load()
+		if int64(every) <= cur || cr.sampled.CompareAndSwap(cur, int64(every)) {
+			return
+		}
+	}
 }
 
 // setCurrent records the connection (and listener) of the exchange in
@@ -429,6 +443,9 @@ func (r *Runner) runCase(parent context.Context, cs CaseSpec, rep int) (res Resu
 	res.PeerUserNS = int64(cr.cpuEnd[1].User - cr.cpuStart[1].User)
 	res.PeerSysNS = int64(cr.cpuEnd[1].System - cr.cpuStart[1].System)
 	res.BenchCPUs, res.PeerCPUs = cr.sampler.result()
+	if n := cr.sampled.Load(); n > 1 {
+		res.SampleEvery = int(n)
+	}
 	if res.Errors > 0 {
 		res.Status = StatusFailed
 		res.Reason = fmt.Sprintf("%s: %d messages failed their payload check", name, res.Errors)
