@@ -1,0 +1,55 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// TestCommittedResultsAreFresh regenerates every report in results/ from
+// the committed raw records, as `make results` does, and fails when a
+// committed file differs: the reports cited in docs must be exactly what
+// the raw records say.
+func TestCommittedResultsAreFresh(t *testing.T) {
+	t.Chdir("../..") // reports name their source as `make results` does
+	const dir = "results"
+	raw := filepath.Join(dir, "reference.jsonl")
+	if _, err := os.Stat(raw); err != nil {
+		t.Fatalf("no reference run: %v", err)
+	}
+	for _, c := range []struct{ file, format string }{
+		{"reference.md", "markdown"},
+		{"reference.bench", "benchfmt"},
+		{"reference.csv", "csv"},
+	} {
+		code, out, stderr := runCLI(t, "", "report", "-format", c.format, raw)
+		if code != exitOK {
+			t.Fatalf("report -format %s: exit %d: %s", c.format, code, stderr)
+		}
+		want, err := os.ReadFile(filepath.Join(dir, c.file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out != string(want) {
+			t.Errorf("results/%s is stale: run 'make results' and commit", c.file)
+		}
+	}
+	plots := t.TempDir()
+	code, out, stderr := runCLI(t, "", "plot", "-out", plots, raw)
+	if code != exitOK {
+		t.Fatalf("plot: exit %d: %s", code, stderr)
+	}
+	fresh, _ := filepath.Glob(filepath.Join(plots, "*.svg"))
+	committed, _ := filepath.Glob(filepath.Join(dir, "plots", "*.svg"))
+	if len(fresh) == 0 || len(fresh) != len(committed) {
+		t.Fatalf("plot wrote %d SVGs (%s), results/plots has %d", len(fresh), out, len(committed))
+	}
+	for _, f := range fresh {
+		got, _ := os.ReadFile(f)
+		want, err := os.ReadFile(filepath.Join(dir, "plots", filepath.Base(f)))
+		if err != nil || !bytes.Equal(got, want) {
+			t.Errorf("results/plots/%s is stale or missing: run 'make results' and commit", filepath.Base(f))
+		}
+	}
+}
