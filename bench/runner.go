@@ -457,18 +457,27 @@ func (r *Runner) runCase(parent context.Context, cs CaseSpec, rep int) (res Resu
 	return res, nil
 }
 
-// beginMeasure marks the end of the warm-up: CPU times of both processes
-// are read and the loops start recording.
-func (cr *caseRun) beginMeasure(ctx context.Context) error {
+// cpuTimes reads the CPU time so far of the bench process and the peer.
+func (cr *caseRun) cpuTimes(ctx context.Context) ([2]sysinfo.CPUTime, error) {
 	c0, err := sysinfo.SelfCPUTime()
 	if err != nil {
-		return err
+		return [2]sysinfo.CPUTime{}, err
 	}
 	c1, err := cr.client.CPU(ctx)
 	if err != nil {
-		return fmt.Errorf("reading peer CPU time: %w", err)
+		return [2]sysinfo.CPUTime{}, fmt.Errorf("reading peer CPU time: %w", err)
 	}
-	cr.cpuStart = [2]sysinfo.CPUTime{c0, c1}
+	return [2]sysinfo.CPUTime{c0, c1}, nil
+}
+
+// beginMeasure marks the end of the warm-up: CPU times of both processes
+// are read and the loops start recording.
+func (cr *caseRun) beginMeasure(ctx context.Context) error {
+	t, err := cr.cpuTimes(ctx)
+	if err != nil {
+		return err
+	}
+	cr.cpuStart = t
 	cr.sampler.start()
 	if cr.onMeasure != nil {
 		cr.onMeasure(true)
@@ -491,15 +500,11 @@ func (cr *caseRun) measured() {
 
 // endMeasure reads CPU times at the end of the measured interval.
 func (cr *caseRun) endMeasure(ctx context.Context) error {
-	c0, err := sysinfo.SelfCPUTime()
+	t, err := cr.cpuTimes(ctx)
 	if err != nil {
 		return err
 	}
-	c1, err := cr.client.CPU(ctx)
-	if err != nil {
-		return fmt.Errorf("reading peer CPU time: %w", err)
-	}
-	cr.cpuEnd = [2]sysinfo.CPUTime{c0, c1}
+	cr.cpuEnd = t
 	return nil
 }
 
