@@ -63,15 +63,17 @@ func runRequestResponse(ctx context.Context, cr *caseRun) (measurement, error) {
 	if clockErr != nil {
 		return measurement{}, clockErr
 	}
+	for i := range results {
+		if err := results[i].err; err != nil {
+			return measurement{}, fmt.Errorf("connection %d: %w", i, err)
+		}
+	}
 	if err := cr.endMeasure(ctx); err != nil {
 		return measurement{}, err
 	}
 	m := measurement{hist: hist.New()}
 	for i := range results {
 		r := &results[i]
-		if r.err != nil {
-			return measurement{}, fmt.Errorf("connection %d: %w", i, r.err)
-		}
 		m.hist.Merge(r.h)
 		m.messages += r.msgs
 		m.bytes += r.bytes
