@@ -30,21 +30,7 @@ func TestNetConn(t *testing.T) {
 }
 
 func TestBehaviour(t *testing.T) {
-	checks := []struct {
-		name  string
-		check func(*testing.T, transports.Transport, transports.Config)
-	}{
-		{"listener close", ttest.CheckListenerClose},
-		{"close write", ttest.CheckCloseWrite},
-		{"conn close", ttest.CheckConnClose},
-		{"deadlines", ttest.CheckDeadlines},
-		{"peer gone", ttest.CheckPeerGone},
-		{"unknown option", ttest.CheckUnknownOption},
-		{"wrong transport", ttest.CheckWrongTransport},
-	}
-	for _, c := range checks {
-		t.Run(c.name, func(t *testing.T) { c.check(t, New(), transports.Config{}) })
-	}
+	ttest.RunBehaviour(t, New(), func(t *testing.T) transports.Config { return transports.Config{} })
 }
 
 func TestName(t *testing.T) {

@@ -325,3 +325,23 @@ func EffectiveOptions(t testing.TB, c any) map[string]string {
 	}
 	return r.EffectiveOptions()
 }
+
+// RunBehaviour runs every Check* function of this package on tr as a
+// subtest; cfg makes the Config of each (a fresh directory, say).
+func RunBehaviour(t *testing.T, tr transports.Transport, cfg func(t *testing.T) transports.Config) {
+	checks := []struct {
+		name  string
+		check func(*testing.T, transports.Transport, transports.Config)
+	}{
+		{"listener close", CheckListenerClose},
+		{"close write", CheckCloseWrite},
+		{"conn close", CheckConnClose},
+		{"deadlines", CheckDeadlines},
+		{"peer gone", CheckPeerGone},
+		{"unknown option", CheckUnknownOption},
+		{"wrong transport", CheckWrongTransport},
+	}
+	for _, c := range checks {
+		t.Run(c.name, func(t *testing.T) { c.check(t, tr, cfg(t)) })
+	}
+}
