@@ -52,8 +52,16 @@ func newHandoff() (*handoff, error) {
 	return &handoff{fd: fds[0], peer: os.NewFile(uintptr(fds[1]), "ipcbench-handoff")}, nil
 }
 
+// shutdown fails a send blocked on the bench's end and makes the peer see
+// EOF, without closing the descriptor a concurrent SendHandoff may be
+// using; close releases it. Safe from any goroutine.
+func (h *handoff) shutdown() {
+	unix.Shutdown(h.fd, unix.SHUT_RDWR)
+}
+
 // close closes the bench's end (and the peer's, if still held); the peer
-// then sees EOF. Safe to call more than once, from any goroutine.
+// then sees EOF. Safe to call more than once, but only once nothing sends
+// on the handoff any more.
 func (h *handoff) close() {
 	h.once.Do(func() {
 		unix.Shutdown(h.fd, unix.SHUT_RDWR)

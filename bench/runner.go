@@ -250,7 +250,7 @@ func (cr *caseRun) interrupt() {
 		cr.ln.Close()
 	}
 	if cr.handoff != nil {
-		cr.handoff.close()
+		cr.handoff.shutdown()
 	}
 }
 
@@ -317,7 +317,15 @@ func (r *Runner) runCase(parent context.Context, cs CaseSpec, rep int) (res Resu
 		res, _ = fail(err)
 		return res, fmt.Errorf("%s: %w: %w", cs.Label(), ErrPeerStart, err)
 	}
-	defer p.Close()
+	defer func() {
+		if ctx.Err() != nil && parent.Err() == nil {
+			// Timed out: the peer is stuck (stopped, or spinning), and
+			// waiting for it to exit on its own would only add
+			// proc.CloseGrace.
+			_ = p.Kill()
+		}
+		p.Close()
+	}()
 	if ho != nil {
 		ho.peer.Close() // the peer has its copy
 		ho.peer = nil

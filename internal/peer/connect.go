@@ -55,24 +55,44 @@ func SendHandoff(sock int, ep transports.Endpoint, size int) error {
 	if len(b) > maxHandoffLen {
 		return fmt.Errorf("handoff: endpoint of %d bytes, at most %d", len(b), maxHandoffLen)
 	}
-	var oob []byte
-	if len(ep.Files) > 0 {
-		fds := make([]int, len(ep.Files))
-		for i, f := range ep.Files {
-			fds[i] = int(f.Fd())
+	fds := make([]int, 0, len(ep.Files))
+	return withFds(ep.Files, fds, func(fds []int) error {
+		var oob []byte
+		if len(fds) > 0 {
+			oob = unix.UnixRights(fds...)
 		}
-		oob = unix.UnixRights(fds...)
-	}
-	for {
-		err = unix.Sendmsg(sock, b, oob, nil, 0)
-		if err != unix.EINTR {
-			break
+		for {
+			err = unix.Sendmsg(sock, b, oob, nil, 0)
+			if err != unix.EINTR {
+				break
+			}
 		}
+		if err != nil {
+			return fmt.Errorf("handoff: sending endpoint: %w", err)
+		}
+		return nil
+	})
+}
+
+// withFds calls fn with the descriptors of files while holding a reference
+// on each (through SyscallConn), so a concurrent Close of a file waits
+// until fn has returned instead of closing a descriptor that sendmsg is
+// about to pass (or that the kernel has already reused).
+func withFds(files []*os.File, fds []int, fn func([]int) error) error {
+	if len(files) == 0 {
+		return fn(fds)
 	}
+	rc, err := files[0].SyscallConn()
 	if err != nil {
-		return fmt.Errorf("handoff: sending endpoint: %w", err)
+		return fmt.Errorf("handoff: %s: %w", files[0].Name(), err)
 	}
-	return nil
+	var ferr error
+	if err := rc.Control(func(fd uintptr) {
+		ferr = withFds(files[1:], append(fds, int(fd)), fn)
+	}); err != nil {
+		return fmt.Errorf("handoff: %s: %w", files[0].Name(), err)
+	}
+	return ferr
 }
 
 // recvHandoff receives one handoff message; io.EOF when the bench closed
