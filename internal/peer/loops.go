@@ -1,11 +1,13 @@
 package peer
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
 
 	"github.com/ipcbench/ipcbench/internal/frame"
+	"github.com/ipcbench/ipcbench/transports"
 )
 
 // readBufSize is the size of the buffer a role loop reads messages into;
@@ -42,8 +44,41 @@ func loopFor(role string, cfg frame.Config) (roleLoop, error) {
 			return nil, fmt.Errorf("role %q needs a framing mode that carries an empty end-of-segment message; %s framing cannot", role, cfg.Mode)
 		}
 		return sinkLoop, nil
+	case RoleTruncate:
+		if cfg.Mode != frame.LengthPrefix {
+			return nil, fmt.Errorf("role %q needs length-prefixed framing, not %s", role, cfg.Mode)
+		}
+		return truncateLoop, nil
 	}
-	return nil, fmt.Errorf("unknown role %q (want %s or %s)", role, RoleEcho, RoleSink)
+	return nil, fmt.Errorf("unknown role %q (want %s, %s or %s)", role, RoleEcho, RoleSink, RoleTruncate)
+}
+
+// truncateLoop writes half of one frame and ends the connection there.
+func truncateLoop(rw io.ReadWriter, cfg frame.Config, index int, st *ConnStats) error {
+	msg := make([]byte, TruncateSize)
+	frame.Fill(msg, uint32(index), 0)
+	var whole bytes.Buffer
+	if err := frame.NewWriter(&whole, cfg).WriteMsg(msg); err != nil {
+		return fmt.Errorf("framing the message: %w", err)
+	}
+	half := whole.Bytes()[:whole.Len()/2]
+	if _, err := rw.Write(half); err != nil {
+		return fmt.Errorf("writing half a frame: %w", err)
+	}
+	st.Bytes = int64(len(half))
+	cw, ok := rw.(transports.CloseWriter)
+	if !ok {
+		return nil // the serve loop closes the connection
+	}
+	if err := cw.CloseWrite(); err != nil {
+		return fmt.Errorf("closing the write side: %w", err)
+	}
+	// Wait for the bench side to close, so the truncation is seen through
+	// CloseWrite alone and not through the connection going away.
+	if _, err := io.Copy(io.Discard, rw); err != nil {
+		return fmt.Errorf("waiting for the bench side to close: %w", err)
+	}
+	return nil
 }
 
 // echoLoop writes every frame back unchanged.

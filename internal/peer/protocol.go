@@ -72,7 +72,17 @@ const (
 const (
 	RoleEcho = "echo" // write every frame back unchanged
 	RoleSink = "sink" // check every frame, acknowledge segments with counts
+	// RoleTruncate writes the first half of one TruncateSize-byte frame and
+	// then ends its side of the connection in the middle of it: with
+	// CloseWrite where the connection has it (then it waits for the bench
+	// side to close), otherwise by closing. It is a fault for the
+	// reliability tests: the reader must report a truncated frame.
+	RoleTruncate = "truncate"
 )
+
+// TruncateSize is the announced size of the frame RoleTruncate leaves
+// unfinished.
+const TruncateSize = 4096
 
 // MaxConns is the largest Job.Conns a peer accepts.
 const MaxConns = 1024

@@ -1,6 +1,7 @@
 package transporttest
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -66,6 +67,8 @@ var cases = []testCase{
 	{"kill-while-writing", testKillWhileWriting},
 	{"peer-closes/closewrite", testPeerCloseWrite},
 	{"peer-closes/exit", testPeerExit},
+	{"truncated/peer-stops-mid-frame", testPeerTruncates},
+	{"truncated/bench-stops-mid-frame", testBenchTruncates},
 }
 
 // Run runs the conformance suite on tr, one subtest per case:
@@ -88,6 +91,12 @@ var cases = []testCase{
 //   - peer-closes/closewrite, peer-closes/exit: the peer closes after its
 //     last message (on EOF after CloseWrite, and on an exit job); this side
 //     must read every byte, then io.EOF.
+//   - truncated/peer-stops-mid-frame: the peer writes half a frame and ends
+//     its side there (CloseWrite where the connection has it, else Close);
+//     this side's frame.Reader must fail with frame.ErrTruncated, not
+//     return a short message or a clean EOF.
+//   - truncated/bench-stops-mid-frame: the same the other way round; the
+//     echoing peer must report the truncated frame in its done reply.
 //
 // After each case, no file descriptor, goroutine, child process, temporary
 // file or /dev/shm file may be left behind. Run needs Main as the package's
@@ -511,4 +520,57 @@ func testPeerExit(t *testing.T, tr transports.Transport) {
 	}
 	wantEOF(t, r)
 	<-s.peer.Exited()
+}
+
+func testPeerTruncates(t *testing.T, tr transports.Transport) {
+	s := startSession(t, tr, transports.Config{}, peer.RoleTruncate, time.Minute)
+	c := s.conns[0]
+	r := frame.NewReader(c, frame.Config{})
+	msg, err := r.ReadMsg(nil)
+	if !errors.Is(err, frame.ErrTruncated) {
+		t.Fatalf("reading a frame the peer left half-written: %d bytes, %v; want frame.ErrTruncated", len(msg), err)
+	}
+	t.Logf("reader: %v", err)
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if st := s.done().Conns[0]; st.Bytes == 0 || st.Bytes >= peer.TruncateSize {
+		t.Fatalf("peer wrote %d bytes, want half a frame of %d", st.Bytes, peer.TruncateSize)
+	}
+}
+
+func testBenchTruncates(t *testing.T, tr transports.Transport) {
+	s := startSession(t, tr, transports.Config{}, peer.RoleEcho, time.Minute)
+	c := s.conns[0]
+	r := frame.NewReader(c, frame.Config{})
+	echoExchange(t, c, r, 10, nil)
+	var whole bytes.Buffer
+	msg := make([]byte, 4096)
+	frame.Fill(msg, 0, 0)
+	if err := frame.NewWriter(&whole, frame.Config{}).WriteMsg(msg); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Write(whole.Bytes()[:whole.Len()/2]); err != nil {
+		t.Fatalf("writing half a frame: %v", err)
+	}
+	var err error
+	if cw, ok := c.(transports.CloseWriter); ok {
+		err = cw.CloseWrite()
+	} else {
+		err = c.Close()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := s.client.Done(s.ctx)
+	if err != nil {
+		t.Fatalf("waiting for the peer: %v", err)
+	}
+	if !strings.Contains(rep.Error, frame.ErrTruncated.Error()) {
+		t.Fatalf("peer's done reply: error %q; want it to report %q", rep.Error, frame.ErrTruncated)
+	}
+	if got := rep.Conns[0].Messages; got != 10 {
+		t.Fatalf("peer counted %d messages, want the 10 whole ones", got)
+	}
+	t.Logf("peer: %s", rep.Error)
 }
