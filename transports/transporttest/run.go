@@ -60,8 +60,9 @@ type testCase struct {
 // cases are the subtests of Run, in order.
 var cases = []testCase{
 	{"nettest", testNettest},
-	{"echo", func(t *testing.T, tr transports.Transport) { testEcho(t, tr, 1, echoMessages, 3) }},
-	{"echo-conns=4", func(t *testing.T, tr transports.Transport) { testEcho(t, tr, 4, echoMessages/4, 1) }},
+	{"echo", func(t *testing.T, tr transports.Transport) { testEcho(t, tr, 1, echoMessages, 3, maxEchoSize) }},
+	{"echo-conns=4", func(t *testing.T, tr transports.Transport) { testEcho(t, tr, 4, echoMessages/4, 1, maxEchoSize) }},
+	{"load", testLoad},
 	{"stream", testStream},
 	{"kill-while-reading", testKillWhileReading},
 	{"kill-while-writing", testKillWhileWriting},
@@ -88,6 +89,9 @@ var cases = []testCase{
 //     call must return an error (it fails only when still blocked after
 //     10 s; the time taken is logged against the 2 s the transports
 //     promise).
+//   - load: 64 connections at once, each echoing 200 messages (100,000
+//     with IPCBENCH_STRESS=1) of mixed sizes up to 64 KiB, every byte
+//     checked; the peak RSS of both processes is logged and bounded.
 //   - peer-closes/closewrite, peer-closes/exit: the peer closes after its
 //     last message (on EOF after CloseWrite, and on an exit job); this side
 //     must read every byte, then io.EOF.
@@ -134,7 +138,7 @@ func testNettest(t *testing.T, tr transports.Transport) {
 // 0.9% up to 1 MiB, 0.1% up to maxEchoSize), with every power of two from
 // 1 B to maxEchoSize, the framing's boundary sizes, and maxEchoSize
 // `largest` times spread over the run.
-func echoSizes(n, largest int, seed uint64) []int {
+func echoSizes(n, largest int, seed uint64, maxSize int) []int {
 	rng := rand.New(rand.NewPCG(seed, 0x1bc))
 	sizes := make([]int, n)
 	for i := range sizes {
@@ -149,18 +153,20 @@ func echoSizes(n, largest int, seed uint64) []int {
 		default:
 			lo, hi = 1<<20, maxEchoSize
 		}
+		hi = min(hi, maxSize)
+		lo = min(lo, hi/2)
 		kLo, kHi := bits.Len(uint(lo))-1, bits.Len(uint(hi))-1
 		k := kLo + rng.IntN(kHi-kLo)
 		sizes[i] = 1<<k + rng.IntN(1<<k)
 	}
 	var special []int
-	for s := 1; s < maxEchoSize; s <<= 1 {
+	for s := 1; s < maxSize; s <<= 1 {
 		special = append(special, s)
 	}
 	special = append(special, frame.HeaderLen-1, frame.HeaderLen+1,
 		frame.CoalesceLimit-1, frame.CoalesceLimit+1, frame.ReadBufferSize+1)
 	for range largest {
-		special = append(special, maxEchoSize)
+		special = append(special, maxSize)
 	}
 	for j, s := range special {
 		sizes[(2*j+1)*n/(2*len(special))] = s
@@ -177,14 +183,14 @@ func sum(sizes []int) int64 {
 	return n
 }
 
-func testEcho(t *testing.T, tr transports.Transport, conns, perConn, largest int) {
+func testEcho(t *testing.T, tr transports.Transport, conns, perConn, largest, maxSize int) *session {
 	s := startSession(t, tr, transports.Config{Conns: conns}, peer.RoleEcho, 3*time.Minute)
 	start := time.Now()
 	errs := make(chan error, 2*len(s.conns))
 	var wg sync.WaitGroup
 	var volume int64
 	for i, c := range s.conns {
-		sizes := echoSizes(perConn, largest, uint64(i)+1)
+		sizes := echoSizes(perConn, largest, uint64(i)+1, maxSize)
 		volume += sum(sizes)
 		wg.Add(2)
 		go func() {
@@ -204,7 +210,7 @@ func testEcho(t *testing.T, tr transports.Transport, conns, perConn, largest int
 		}
 	}
 	if t.Failed() {
-		return
+		return s
 	}
 	elapsed := time.Since(start)
 	for _, c := range s.conns {
@@ -215,7 +221,7 @@ func testEcho(t *testing.T, tr transports.Transport, conns, perConn, largest int
 	var got, want []string
 	for i, st := range s.done().Conns {
 		got = append(got, fmt.Sprintf("%d messages, %d bytes", st.Messages, st.Bytes))
-		want = append(want, fmt.Sprintf("%d messages, %d bytes", perConn, sum(echoSizes(perConn, largest, uint64(i)+1))))
+		want = append(want, fmt.Sprintf("%d messages, %d bytes", perConn, sum(echoSizes(perConn, largest, uint64(i)+1, maxSize))))
 	}
 	sort.Strings(got)
 	sort.Strings(want)
@@ -223,6 +229,7 @@ func testEcho(t *testing.T, tr transports.Transport, conns, perConn, largest int
 		t.Errorf("peer echoed %q; want %q", got, want)
 	}
 	t.Logf("%d connection(s): %d messages, %.1f MiB each way in %v", conns, conns*perConn, float64(volume)/(1<<20), elapsed.Round(time.Millisecond))
+	return s
 }
 
 // closeOnError closes c when err is not nil, so that the goroutine using
@@ -237,7 +244,7 @@ func closeOnError(c net.Conn, err error) error {
 // sendAll writes one message of each size, stamped (conn, seq).
 func sendAll(c net.Conn, conn uint32, sizes []int) error {
 	w := frame.NewWriter(c, frame.Config{})
-	src := make([]byte, maxEchoSize)
+	src := make([]byte, slices.Max(sizes))
 	frame.Fill(src, conn, 0)
 	for seq, size := range sizes {
 		out := src[:size]
@@ -573,4 +580,65 @@ func testBenchTruncates(t *testing.T, tr transports.Transport) {
 		t.Fatalf("peer counted %d messages, want the 10 whole ones", got)
 	}
 	t.Logf("peer: %s", rep.Error)
+}
+
+// Load: loadConns connections at once, each echoing messages of mixed
+// sizes up to loadMaxSize, every byte checked.
+const (
+	loadConns   = 64
+	loadMaxSize = 64 << 10
+	// loadMessages is the messages per connection of the short form;
+	// IPCBENCH_STRESS=1 (`make stress`) runs loadMessagesStress.
+	loadMessages       = 200
+	loadMessagesStress = 100_000
+	// loadRSSLimit bounds the peak resident memory of either process: the
+	// transports buffer a bounded amount per connection, so the peak must
+	// not grow with the number of messages.
+	loadRSSLimit = 1 << 30
+)
+
+func testLoad(t *testing.T, tr transports.Transport) {
+	perConn := loadMessages
+	if os.Getenv("IPCBENCH_STRESS") != "" {
+		perConn = loadMessagesStress
+	}
+	// Start this process's peak afresh, so it is the load's and not that
+	// of an earlier case (Linux ≥ 4.0; without it the figure is an upper
+	// bound).
+	_ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0)
+	s := testEcho(t, tr, loadConns, perConn, 0, loadMaxSize)
+	if t.Failed() {
+		return
+	}
+	self, err := peakRSS(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := peakRSS(s.peer.PID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("load: %d connections × %d messages verified; peak RSS: this process %.1f MiB, peer %.1f MiB",
+		loadConns, perConn, float64(self)/(1<<20), float64(other)/(1<<20))
+	if self > loadRSSLimit || other > loadRSSLimit {
+		t.Errorf("peak RSS over %d MiB: this process %d B, peer %d B", loadRSSLimit>>20, self, other)
+	}
+}
+
+// peakRSS returns the peak resident set size of pid (VmHWM), in bytes.
+func peakRSS(pid int) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, fmt.Errorf("reading the peak RSS of %d: %w", pid, err)
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			var kb int64
+			if _, err := fmt.Sscanf(strings.TrimSpace(v), "%d kB", &kb); err != nil {
+				return 0, fmt.Errorf("parsing %q of %d: %w", line, pid, err)
+			}
+			return kb << 10, nil
+		}
+	}
+	return 0, fmt.Errorf("no VmHWM in /proc/%d/status", pid)
 }
