@@ -2,6 +2,7 @@ package transporttest
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -63,6 +65,7 @@ var cases = []testCase{
 	{"echo", func(t *testing.T, tr transports.Transport) { testEcho(t, tr, 1, echoMessages, 3, maxEchoSize) }},
 	{"echo-conns=4", func(t *testing.T, tr transports.Transport) { testEcho(t, tr, 4, echoMessages/4, 1, maxEchoSize) }},
 	{"load", testLoad},
+	{"private-endpoint", testPrivateEndpoint},
 	{"stream", testStream},
 	{"kill-while-reading", testKillWhileReading},
 	{"kill-while-writing", testKillWhileWriting},
@@ -92,6 +95,9 @@ var cases = []testCase{
 //   - load: 64 connections at once, each echoing 200 messages (100,000
 //     with IPCBENCH_STRESS=1) of mixed sizes up to 64 KiB, every byte
 //     checked; the peak RSS of both processes is logged and bounded.
+//   - private-endpoint: a TCP listener is not on a wildcard address; a
+//     Unix socket's directory is closed to other users; a named file
+//     behind an endpoint descriptor has mode 0600.
 //   - peer-closes/closewrite, peer-closes/exit: the peer closes after its
 //     last message (on EOF after CloseWrite, and on an exit job); this side
 //     must read every byte, then io.EOF.
@@ -641,4 +647,49 @@ func peakRSS(pid int) (int64, error) {
 		}
 	}
 	return 0, fmt.Errorf("no VmHWM in /proc/%d/status", pid)
+}
+
+// testPrivateEndpoint checks what a listener exposes to other local users:
+// a TCP listener is bound to its chosen address, never a wildcard; a Unix
+// socket sits in a directory only its owner can enter; a file behind an
+// endpoint descriptor that has a name on a filesystem is readable and
+// writable by its owner alone.
+func testPrivateEndpoint(t *testing.T, tr transports.Transport) {
+	ln, err := tr.Listen(context.Background(), transports.Config{})
+	if err != nil {
+		if errors.Is(err, transports.ErrUnavailable) {
+			t.Skipf("transport unavailable here: %v", err)
+		}
+		t.Fatalf("Listen: %v", err)
+	}
+	defer ln.Close()
+	switch a := ln.Addr().(type) {
+	case *net.TCPAddr:
+		if a.IP.IsUnspecified() {
+			t.Errorf("TCP listener on the wildcard address %v", a)
+		}
+	case *net.UnixAddr:
+		dir := filepath.Dir(a.Name)
+		st, err := os.Stat(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Mode().Perm()&0o077 != 0 {
+			t.Errorf("socket directory %s has mode %v; others can reach the socket", dir, st.Mode().Perm())
+		}
+	}
+	for _, f := range ln.Endpoint().Files {
+		target, err := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", f.Fd()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := f.Stat()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("endpoint file %s: %v", target, st.Mode())
+		if st.Mode().IsRegular() && strings.HasPrefix(target, "/") && !strings.HasPrefix(target, "/memfd:") && st.Mode().Perm()&0o077 != 0 {
+			t.Errorf("endpoint file %s has mode %v; want 0600", target, st.Mode().Perm())
+		}
+	}
 }
