@@ -37,6 +37,10 @@ fuzz: ## run every fuzz target for $(FUZZTIME)
 	    echo "== $$pkg $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg; \
 	  done; done
 
+stress: ## the long forms of the fault and load suites: 50 kill trials per transport × workload, 64 conns × 100,000 messages per transport
+	set -o pipefail; IPCBENCH_STRESS=1 $(GO) test -count=1 -timeout 120m -v -run 'TestFault|TestConformance/load' ./... 2>&1 | \
+	  grep --line-buffered -E '^(--- FAIL|FAIL|ok)|trials|load:|slowest|timed out|panic'
+
 results: build ## regenerate every report in results/ from the committed raw records
 	./$(BIN) report --format markdown results/reference.jsonl > results/reference.md
 	./$(BIN) report --format benchfmt results/reference.jsonl > results/reference.bench

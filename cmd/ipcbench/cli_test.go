@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -32,6 +33,12 @@ func TestBadInput(t *testing.T) {
 	truncated := write("truncated.jsonl", `{"type":"header","version":1,"machine":{},"network":"host","options":{}}`+"\n"+`{"type":"result","workload":"pingpong","transp`)
 	garbage := write("garbage.jsonl", "this is not json\n")
 	empty := write("empty.jsonl", "")
+	const hdr = `{"type":"header","version":1,"machine":{},"network":"host","options":{}}` + "\n"
+	const res = `{"type":"result","workload":"pingpong","transport":"unix","variant":"unix","size":64,"conns":1,"placement":"unpinned","repeat":0,"status":"ok","duration_ns":1000,"messages":10,"bytes":640,"latency":"round-trip","hist":%q}` + "\n"
+	newer := write("newer.jsonl", `{"type":"header","version":99,"machine":{},"network":"host","options":{}}`+"\n")
+	headless := write("headless.jsonl", fmt.Sprintf(res, ""))
+	badHist := write("badhist.jsonl", hdr+fmt.Sprintf(res, "not-a-histogram!"))
+	binary := write("binary.jsonl", "\x00\xff\xfe\x01garbage\n")
 	cases := []struct {
 		name string
 		args []string
@@ -61,6 +68,12 @@ func TestBadInput(t *testing.T) {
 		{"report truncated", []string{"report", truncated}, exitUsage, "truncated.jsonl"},
 		{"report garbage", []string{"report", garbage}, exitUsage, "garbage.jsonl"},
 		{"report empty", []string{"report", empty}, exitUsage, "empty.jsonl"},
+		{"report newer schema", []string{"report", newer}, exitUsage, "newer"},
+		{"report result before header", []string{"report", headless}, exitUsage, "headless.jsonl"},
+		{"report bad histogram", []string{"report", badHist}, exitUsage, "histogram"},
+		{"report binary file", []string{"report", binary}, exitUsage, "binary.jsonl"},
+		{"compare newer schema", []string{"compare", newer, badHist}, exitUsage, "newer"},
+		{"plot bad histogram", []string{"plot", "-out", t.TempDir(), badHist}, exitUsage, "histogram"},
 		{"report bad format", []string{"report", "-format", "pdf", truncated}, exitUsage, "pdf"},
 		{"compare one file", []string{"compare", truncated}, exitUsage, "exactly two"},
 		{"plot no files", []string{"plot"}, exitUsage, "no raw-record files"},
