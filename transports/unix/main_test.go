@@ -11,5 +11,5 @@ import (
 // TestMain makes the test binary double as the peer process of the
 // cross-process conformance suite (see transporttest.Main).
 func TestMain(m *testing.M) {
-	transporttest.Main(m, transporttest.MainOptions{Transports: []transports.Transport{unix.New()}})
+	transporttest.Main(m, transporttest.MainOptions{Transports: []transports.Transport{unix.New()}, Helper: helper})
 }

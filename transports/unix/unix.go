@@ -1,9 +1,16 @@
 // Package unix is the "unix" transport: a Unix domain stream socket between
 // two processes.
 //
-// Listen makes a fresh private (0700) directory, named "ipcbench-unix-*",
-// in Config.Address (default os.TempDir()) and listens on a socket file
-// inside it; Listener.Close removes both the socket file and the directory.
+// Listen makes a fresh private (0700) directory, named
+// "ipcbench-unix-PID-*" (PID in base 36), in Config.Address (default os.TempDir()) and
+// listens on a socket file inside it; Listener.Close removes both the
+// socket file and the directory. A process killed before its Close leaves
+// its directory behind: the next Listen in the same place removes the
+// directories of processes that no longer exist (owned by the same user,
+// never following symlinks).
+//
+// Accept refuses (closes, and returns an error wrapping ErrForeignPeer) a
+// connection whose peer runs as another user, read with SO_PEERCRED.
 // The socket path must fit in sun_path (107 bytes plus the NUL): a longer
 // one is refused with a clear error (transports.ErrUnavailable from Listen,
 // transports.ErrBadEndpoint from Dial), never truncated. Config.BufferSize
@@ -34,7 +41,7 @@ const Name = "unix"
 const MaxPath = 107
 
 // socketName is the socket file's name inside the private directory.
-const socketName = "sock"
+const socketName = "s"
 
 // New returns the unix transport.
 func New() transports.Transport { return transport{} }
@@ -55,7 +62,7 @@ func (transport) Listen(ctx context.Context, cfg transports.Config) (transports.
 	if base == "" {
 		base = os.TempDir()
 	}
-	dir, err := os.MkdirTemp(base, "ipcbench-unix-")
+	dir, err := makeDir(base)
 	if err != nil {
 		return nil, fmt.Errorf("%s: make private directory in %s: %w: %w", Name, base, transports.ErrUnavailable, err)
 	}
@@ -144,6 +151,10 @@ func (l *listener) Accept() (net.Conn, error) {
 	c, err := l.ln.AcceptUnix()
 	if err != nil {
 		return nil, err // a *net.OpError naming the socket, as net.Listener users expect
+	}
+	if err := checkPeer(c); err != nil {
+		c.Close()
+		return nil, err
 	}
 	if l.bufsize > 0 {
 		rc, err := c.SyscallConn()

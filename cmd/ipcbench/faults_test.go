@@ -1,0 +1,212 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ipcbench/ipcbench/internal/netns"
+	"github.com/ipcbench/ipcbench/transports/all"
+)
+
+// envAsCLI makes the test binary behave as the ipcbench command (see
+// TestMain), so tests can run the real CLI as a separate process tree.
+const envAsCLI = "IPCBENCH_TEST_AS_CLI"
+
+// startCLI starts the test binary as `ipcbench args...` with its own
+// temporary directory and outside this test's network namespace marker,
+// so a run re-executes itself into a namespace of its own exactly as it
+// does on a user's machine: the tree is outer → inner → peer.
+func startCLI(t *testing.T, tmp string, args ...string) (*exec.Cmd, *bytes.Buffer) {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe, args...)
+	env := []string{envAsCLI + "=1", "TMPDIR=" + tmp}
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		if k != netns.EnvMarker && k != "TMPDIR" && k != envAsCLI {
+			env = append(env, kv)
+		}
+	}
+	cmd.Env = env
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	})
+	return cmd, &stderr
+}
+
+// procState returns the state letter of pid ('R', 'S', 'Z', ...) and its
+// parent, or 0 when the process is gone.
+func procState(pid int) (state byte, ppid int) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, 0
+	}
+	// The command name is in parentheses and may hold spaces.
+	i := bytes.LastIndexByte(b, ')')
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 2 {
+		return 0, 0
+	}
+	ppid, _ = strconv.Atoi(f[1])
+	return f[0][0], ppid
+}
+
+// gone reports whether pid has exited (a zombie has exited: only its
+// exit status waits to be collected by whoever inherited it).
+func gone(pid int) bool {
+	s, _ := procState(pid)
+	return s == 0 || s == 'Z'
+}
+
+// childrenOf returns the live children of pid.
+func childrenOf(pid int) []int {
+	ents, _ := os.ReadDir("/proc")
+	var out []int
+	for _, e := range ents {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if s, pp := procState(p); pp == pid && s != 'Z' && s != 0 {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// listDir returns the names in dir (nil when it does not exist).
+func listDir(t *testing.T, dir string) []string {
+	ents, err := os.ReadDir(dir)
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	return names
+}
+
+// TestFaultBenchKilled kills `ipcbench run` with SIGKILL in the middle of
+// a case over each transport: its namespace child and the peer must exit
+// (the promise is 2 s; the time is logged), and nothing may be left:
+//   - the peer and the namespace child are started with Pdeathsig=SIGKILL,
+//     so the kernel ends them when their parent dies;
+//   - shm-lock maps a memfd (no name anywhere), and its mapping=file
+//     variant unlinks the file as soon as it is open;
+//   - tcp and pipe leave nothing on a filesystem;
+//   - a unix socket directory does outlive the killed run: the next run's
+//     Listen removes the directories of dead processes, which the test
+//     checks by running one.
+func TestFaultBenchKilled(t *testing.T) {
+	trials := 1
+	if os.Getenv("IPCBENCH_STRESS") != "" {
+		trials = 10
+	}
+	shmBefore := listDir(t, "/dev/shm")
+	var worst time.Duration
+	for _, tr := range all.List() {
+		variants := []string{tr.Name()}
+		if tr.Name() == "shm-lock" {
+			variants = append(variants, "shm-lock[mapping=file]")
+		}
+		for _, v := range variants {
+			t.Run(v, func(t *testing.T) {
+				for trial := range trials {
+					took := killBenchOnce(t, v, trial)
+					worst = max(worst, took)
+				}
+			})
+		}
+	}
+	if after := listDir(t, "/dev/shm"); len(after) > len(shmBefore) {
+		t.Errorf("/dev/shm gained files: before %v, after %v", shmBefore, after)
+	}
+	t.Logf("slowest exit of the peer after the bench process was killed: %v", worst)
+}
+
+func killBenchOnce(t *testing.T, variant string, trial int) time.Duration {
+	tmp := t.TempDir()
+	out := filepath.Join(t.TempDir(), "out.jsonl")
+	cmd, stderr := startCLI(t, tmp, "run", "-t", variant, "-w", "stream,pingpong", "-s", "64k", "-d", "30s", "-warmup", "0", "-repeats", "1", "-q", "-out", out)
+	outer := cmd.Process.Pid
+
+	// Wait for the tree outer → inner → peer, then let the case run.
+	var inner, peer int
+	deadline := time.Now().Add(30 * time.Second)
+	for peer == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no peer process after 30 s; stderr: %s", stderr)
+		}
+		if cmd.ProcessState != nil || gone(outer) {
+			t.Fatalf("ipcbench exited early; stderr: %s", stderr)
+		}
+		for _, c := range childrenOf(outer) {
+			inner = c
+			if ps := childrenOf(c); len(ps) > 0 {
+				peer = ps[0]
+			}
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	time.Sleep(time.Duration(100+50*trial) * time.Millisecond)
+	if gone(peer) {
+		t.Fatalf("the peer %d ended on its own; stderr: %s", peer, stderr)
+	}
+
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	killed := time.Now()
+	cmd.Wait()
+	for !gone(inner) || !gone(peer) {
+		if time.Since(killed) > 10*time.Second {
+			t.Fatalf("10 s after SIGKILL of ipcbench %d: namespace child %d gone=%v, peer %d gone=%v", outer, inner, gone(inner), peer, gone(peer))
+		}
+		time.Sleep(time.Millisecond)
+	}
+	took := time.Since(killed)
+	t.Logf("trial %d: inner %d and peer %d gone %v after the kill", trial, inner, peer, took)
+	left := listDir(t, tmp)
+	if len(left) == 0 {
+		return took
+	}
+	// Only a unix socket directory may outlive a killed run (a path on a
+	// filesystem has no owner the kernel could clean up after); the next
+	// run's Listen must remove it.
+	slices.Sort(left)
+	for _, name := range left {
+		if !strings.HasPrefix(name, "ipcbench-unix-") {
+			t.Fatalf("left in TMPDIR after the kill: %v", left)
+		}
+	}
+	next, nextErr := startCLI(t, tmp, "run", "-t", "unix", "-w", "pingpong", "-s", "64", "-d", "10ms", "-warmup", "0", "-repeats", "1", "-q", "-out", out+".next")
+	if err := next.Wait(); err != nil {
+		t.Fatalf("the next run: %v; stderr: %s", err, nextErr)
+	}
+	if still := listDir(t, tmp); len(still) > 0 {
+		t.Fatalf("left in TMPDIR after the kill %v, and still there after the next run: %v", left, still)
+	}
+	t.Logf("trial %d: the killed run left %v; the next run removed it", trial, left)
+	return took
+}
