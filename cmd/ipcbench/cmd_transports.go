@@ -18,6 +18,7 @@ var transportDocs = map[string]string{
 	"unix":          "Unix domain stream socket in a private 0700 directory",
 	"pipe":          "a pair of OS pipes, one per direction, inherited by the peer",
 	"shm-lock":      "shared memory (memfd) byte rings guarded by a futex lock in the mapping",
+	"shm-ring":      "shared memory (memfd) lock-free rings; options wait=adaptive|spin|futex, spin_ns",
 }
 
 func cmdTransports(ctx context.Context, e *env, args []string) error {

@@ -9,13 +9,14 @@ import (
 	"github.com/ipcbench/ipcbench/transports"
 	"github.com/ipcbench/ipcbench/transports/pipe"
 	"github.com/ipcbench/ipcbench/transports/shmlock"
+	"github.com/ipcbench/ipcbench/transports/shmring"
 	"github.com/ipcbench/ipcbench/transports/tcplocal"
 	"github.com/ipcbench/ipcbench/transports/tcppublic"
 	"github.com/ipcbench/ipcbench/transports/unix"
 )
 
 // List returns a fresh slice of every transport in the fixed order
-// tcp-localhost, tcp-public, unix, pipe, shm-lock. Callers may modify it.
+// tcp-localhost, tcp-public, unix, pipe, shm-lock, shm-ring. Callers may modify it.
 func List() []transports.Transport {
 	return []transports.Transport{
 		tcplocal.New(),
@@ -23,6 +24,7 @@ func List() []transports.Transport {
 		unix.New(),
 		pipe.New(),
 		shmlock.New(),
+		shmring.New(),
 	}
 }
 

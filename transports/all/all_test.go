@@ -9,7 +9,7 @@ import (
 	"github.com/ipcbench/ipcbench/transports"
 )
 
-var wantNames = []string{"tcp-localhost", "tcp-public", "unix", "pipe", "shm-lock"}
+var wantNames = []string{"tcp-localhost", "tcp-public", "unix", "pipe", "shm-lock", "shm-ring"}
 
 func TestList(t *testing.T) {
 	if got := Names(); !slices.Equal(got, wantNames) {

@@ -1,24 +1,16 @@
 package shmlock
 
 import (
-	"os"
 	"testing"
 
 	"github.com/ipcbench/ipcbench/transports"
 	"github.com/ipcbench/ipcbench/transports/transporttest"
 )
 
-// TestMain runs the shared conformance suite's process setup (the test
-// binary doubles as the peer; leak checks after the tests) and this
-// package's own child modes (see runChild).
+// TestMain runs the shared conformance suite's process setup: the test
+// binary doubles as the peer, and leak checks follow the tests. The
+// transport's own unit tests live with its implementation, in
+// transports/internal/shm.
 func TestMain(m *testing.M) {
-	transporttest.Main(m, transporttest.MainOptions{
-		Transports: []transports.Transport{New()},
-		Helper: func() (int, bool) {
-			if mode := os.Getenv(childEnv); mode != "" {
-				return runChild(mode), true
-			}
-			return 0, false
-		},
-	})
+	transporttest.Main(m, transporttest.MainOptions{Transports: []transports.Transport{New()}})
 }

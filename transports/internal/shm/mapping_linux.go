@@ -1,4 +1,4 @@
-package shmlock
+package shm
 
 import (
 	"crypto/rand"
@@ -64,12 +64,12 @@ func createMemfd(size int) (int, error) {
 	}
 	if err := unix.Ftruncate(fd, int64(size)); err != nil {
 		unix.Close(fd)
-		return -1, fmt.Errorf("shm-lock: sizing memfd to %d bytes: %w", size, err)
+		return -1, fmt.Errorf("shm: sizing memfd to %d bytes: %w", size, err)
 	}
 	seals := unix.F_SEAL_SHRINK | unix.F_SEAL_GROW | unix.F_SEAL_SEAL
 	if _, err := unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, seals); err != nil {
 		unix.Close(fd)
-		return -1, fmt.Errorf("shm-lock: sealing memfd: %w", err)
+		return -1, fmt.Errorf("shm: sealing memfd: %w", err)
 	}
 	return fd, nil
 }
@@ -85,7 +85,7 @@ func createFile(dir string, size int) (int, error) {
 	var buf [8]byte
 	for range createTries {
 		if _, err := rand.Read(buf[:]); err != nil {
-			return -1, fmt.Errorf("shm-lock: random file name: %w", err)
+			return -1, fmt.Errorf("shm: random file name: %w", err)
 		}
 		path := filepath.Join(dir, "ipcbench-shm-"+hex.EncodeToString(buf[:]))
 		fd, err := unix.Open(path, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
@@ -97,28 +97,28 @@ func createFile(dir string, size int) (int, error) {
 		}
 		if err := unix.Unlink(path); err != nil {
 			unix.Close(fd)
-			return -1, fmt.Errorf("shm-lock: unlinking %s: %w", path, err)
+			return -1, fmt.Errorf("shm: unlinking %s: %w", path, err)
 		}
 		if err := unix.Ftruncate(fd, int64(size)); err != nil {
 			unix.Close(fd)
-			return -1, fmt.Errorf("shm-lock: sizing %s to %d bytes: %w", path, size, err)
+			return -1, fmt.Errorf("shm: sizing %s to %d bytes: %w", path, size, err)
 		}
 		return fd, nil
 	}
-	return -1, fmt.Errorf("shm-lock: no free file name in %s after %d tries", dir, createTries)
+	return -1, fmt.Errorf("shm: no free file name in %s after %d tries", dir, createTries)
 }
 
 // unavailable wraps err from op so that it also matches
 // transports.ErrUnavailable: the machine cannot give us shared memory.
 func unavailable(op string, err error) error {
-	return fmt.Errorf("shm-lock: %s: %w (%w)", op, err, transports.ErrUnavailable)
+	return fmt.Errorf("shm: %s: %w (%w)", op, err, transports.ErrUnavailable)
 }
 
 // mapShared maps size bytes of fd read-write and shared.
 func mapShared(fd, size int) ([]byte, error) {
 	mem, err := unix.Mmap(fd, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
 	if err != nil {
-		return nil, fmt.Errorf("shm-lock: mapping %d bytes: %w", size, err)
+		return nil, fmt.Errorf("shm: mapping %d bytes: %w", size, err)
 	}
 	return mem, nil
 }
@@ -128,21 +128,21 @@ func mapShared(fd, size int) ([]byte, error) {
 // the header, and checks that a memfd is sealed against shrinking (so that
 // no access to the mapping can fault). The descriptor itself is not kept (the mapping holds
 // the file), so f stays the caller's.
-func attachMapping(f *os.File) (mem []byte, ringCap int, err error) {
+func attachMapping(f *os.File, kind Kind) (mem []byte, ringCap int, err error) {
 	rc, err := f.SyscallConn()
 	if err != nil {
-		return nil, 0, fmt.Errorf("shm-lock: mapping file: %w: %w", err, transports.ErrBadEndpoint)
+		return nil, 0, fmt.Errorf("shm: mapping file: %w: %w", err, transports.ErrBadEndpoint)
 	}
 	var ctlErr error
 	seals := -1 // F_GET_SEALS's answer, -1 when the file cannot be sealed
 	err = rc.Control(func(fd uintptr) {
 		var st unix.Stat_t
 		if ctlErr = unix.Fstat(int(fd), &st); ctlErr != nil {
-			ctlErr = fmt.Errorf("shm-lock: fstat of mapping file: %w: %w", ctlErr, transports.ErrBadEndpoint)
+			ctlErr = fmt.Errorf("shm: fstat of mapping file: %w: %w", ctlErr, transports.ErrBadEndpoint)
 			return
 		}
 		if st.Mode&unix.S_IFMT != unix.S_IFREG {
-			ctlErr = fmt.Errorf("shm-lock: mapping file is not a regular file (mode %#o): %w", st.Mode, transports.ErrBadEndpoint)
+			ctlErr = fmt.Errorf("shm: mapping file is not a regular file (mode %#o): %w", st.Mode, transports.ErrBadEndpoint)
 			return
 		}
 		if st.Size < headerSize || st.Size > maxMapSize {
@@ -160,11 +160,11 @@ func attachMapping(f *os.File) (mem []byte, ringCap int, err error) {
 	if err != nil {
 		return nil, 0, err
 	}
-	ringCap, err = validateHeader(mem)
+	ringCap, err = validateHeader(mem, kind)
 	if err == nil && headerOf(mem).flags.Load() == flagMemfd && (seals < 0 || seals&unix.F_SEAL_SHRINK == 0) {
 		// Every memfd this package makes is sealed against shrinking, and
 		// seals cannot be removed: this file is not one of ours.
-		err = fmt.Errorf("shm-lock: mapping claims to be a memfd but is not sealed against shrinking: %w", transports.ErrBadEndpoint)
+		err = fmt.Errorf("shm: mapping claims to be a memfd but is not sealed against shrinking: %w", transports.ErrBadEndpoint)
 	}
 	if err != nil {
 		unix.Munmap(mem)

@@ -1,4 +1,4 @@
-package shmlock
+package shm
 
 import (
 	"errors"
@@ -24,7 +24,7 @@ const (
 	sideDial   = 1
 )
 
-// Conn is one shm-lock connection: a net.Conn over two rings in a shared
+// Conn is one shm-lock or shm-ring connection: a net.Conn over two rings in a shared
 // mapping. It is safe for concurrent use: Reads are serialised with each
 // other, Writes with each other, and a Read and a Write may run at once.
 //
@@ -55,6 +55,8 @@ type Conn struct {
 	local   addr
 	remote  addr
 	mapping string
+	kind    Kind
+	set     settings // the channel's options (wait strategy and spin budget)
 
 	rmu sync.Mutex // serialises Reads; held by Close while it unmaps
 	wmu sync.Mutex // serialises Writes; held by Close while it unmaps
@@ -130,7 +132,7 @@ func (d *deadline) left(base time.Time) (time.Duration, error) {
 
 // newConn makes the connection of one side over an attached mapping and
 // starts its liveness watcher. It takes ownership of mem and live.
-func newConn(mem []byte, ringCap, side, index int, live *os.File) *Conn {
+func newConn(kind Kind, set settings, mem []byte, ringCap, side, index int, live *os.File) *Conn {
 	h := headerOf(mem)
 	rc := uint64(ringCap)
 	ring := func(i int) ringView {
@@ -140,6 +142,8 @@ func newConn(mem []byte, ringCap, side, index int, live *os.File) *Conn {
 	c := &Conn{
 		mem:       mem,
 		mapping:   mappingName(h.flags.Load()),
+		kind:      kind,
+		set:       set,
 		base:      time.Now(),
 		live:      live,
 		watchDone: make(chan struct{}),
@@ -147,8 +151,8 @@ func newConn(mem []byte, ringCap, side, index int, live *os.File) *Conn {
 	c.rdl.ns.Store(noDeadline)
 	c.wdl.ns.Store(noDeadline)
 	names := [2]string{"listen", "dial"}
-	c.local = addr{"shm-lock:" + c.mapping + "#" + strconv.Itoa(index) + "/" + names[side]}
-	c.remote = addr{"shm-lock:" + c.mapping + "#" + strconv.Itoa(index) + "/" + names[1-side]}
+	c.local = addr{kind.Name() + ":" + c.mapping + "#" + strconv.Itoa(index) + "/" + names[side]}
+	c.remote = addr{kind.Name() + ":" + c.mapping + "#" + strconv.Itoa(index) + "/" + names[1-side]}
 	c.tx, c.rx = ring(side), ring(1-side)
 	c.tx.pos = c.tx.ctl.wpos.Load()
 	c.rx.pos = c.rx.ctl.rpos.Load()
@@ -247,7 +251,13 @@ func (r *ringView) check(owned *atomic.Uint64) (used uint64, err error) {
 func (c *Conn) Read(b []byte) (int, error) {
 	c.rmu.Lock()
 	defer c.rmu.Unlock()
-	n, err := c.read(b)
+	var n int
+	var err error
+	if c.kind == Ring {
+		n, err = c.readRing(b)
+	} else {
+		n, err = c.read(b)
+	}
 	if err != nil && err != io.EOF {
 		return n, c.opError("read", err)
 	}
@@ -352,7 +362,13 @@ func (c *Conn) commitRead(r *ringView, n uint64) error {
 func (c *Conn) Write(b []byte) (int, error) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	n, err := c.write(b)
+	var n int
+	var err error
+	if c.kind == Ring {
+		n, err = c.writeRing(b)
+	} else {
+		n, err = c.write(b)
+	}
 	if err != nil {
 		return n, c.opError("write", err)
 	}
@@ -550,15 +566,7 @@ func (c *Conn) SetWriteDeadline(t time.Time) error {
 // capacity of each direction's ring), "lock" ("futex-mutex") and "mapping"
 // ("memfd" or "file").
 func (c *Conn) EffectiveOptions() map[string]string {
-	return effectiveOptions(int(c.rx.mask+1), c.mapping)
-}
-
-func effectiveOptions(ringCap int, mapping string) map[string]string {
-	return map[string]string{
-		"ring_bytes": strconv.Itoa(ringCap),
-		"lock":       "futex-mutex",
-		"mapping":    mapping,
-	}
+	return effectiveOptions(c.kind, int(c.rx.mask+1), c.mapping, c.set)
 }
 
 func (c *Conn) opError(op string, err error) error {

@@ -1,4 +1,4 @@
-package shmlock
+package shm
 
 import (
 	"bytes"
@@ -30,7 +30,7 @@ func TestNettestConn(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			nettest.TestConn(t, func() (c1, c2 net.Conn, stop func(), err error) {
-				l, err := New().Listen(context.Background(), tt.cfg)
+				l, err := New(Lock).Listen(context.Background(), tt.cfg)
 				if err != nil {
 					return nil, nil, nil, err
 				}
@@ -40,7 +40,7 @@ func TestNettestConn(t *testing.T) {
 				}
 				dialed := make(chan result, 1)
 				go func() {
-					c, err := New().Dial(context.Background(), l.Endpoint())
+					c, err := New(Lock).Dial(context.Background(), l.Endpoint())
 					dialed <- result{c, err}
 				}()
 				d := <-dialed
@@ -403,7 +403,7 @@ func TestPeerGoneSimulated(t *testing.T) {
 // TestListenerCloseUnblocksAccept checks that Close makes a pending Accept
 // return net.ErrClosed and that later Accepts do too.
 func TestListenerCloseUnblocksAccept(t *testing.T) {
-	l, err := New().Listen(context.Background(), transports.Config{Conns: 2, BufferSize: MinRing})
+	l, err := New(Lock).Listen(context.Background(), transports.Config{Conns: 2, BufferSize: MinRing})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -490,7 +490,7 @@ func TestDialErrors(t *testing.T) {
 			if ctx == nil {
 				ctx = context.Background()
 			}
-			c, err := New().Dial(ctx, ep)
+			c, err := New(Lock).Dial(ctx, ep)
 			if err == nil {
 				c.Close()
 				t.Fatalf("Dial succeeded, want %v", tt.want)
@@ -501,12 +501,12 @@ func TestDialErrors(t *testing.T) {
 
 	// The refused dials left the channels intact: each can be dialed once,
 	// and only once.
-	c, err := New().Dial(context.Background(), good)
+	c, err := New(Lock).Dial(context.Background(), good)
 	if err != nil {
 		t.Fatalf("Dial after the refusals: %v", err)
 	}
 	defer c.Close()
-	if c2, err := New().Dial(context.Background(), good); err == nil {
+	if c2, err := New(Lock).Dial(context.Background(), good); err == nil {
 		c2.Close()
 		t.Error("second Dial of one channel succeeded")
 	} else {
@@ -537,7 +537,7 @@ func TestListenErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			l, err := New().Listen(tt.ctx, tt.cfg)
+			l, err := New(Lock).Listen(tt.ctx, tt.cfg)
 			if err == nil {
 				l.Close()
 				t.Fatalf("Listen succeeded, want %v", tt.want)
@@ -610,7 +610,7 @@ func TestFileMappingLeavesNothing(t *testing.T) {
 			look = defaultShmDir
 		}
 		before := shmLeftovers(t, look)
-		l, err := New().Listen(context.Background(), transports.Config{
+		l, err := New(Lock).Listen(context.Background(), transports.Config{
 			Conns: 2, BufferSize: MinRing, Address: dir, Options: map[string]string{OptionMapping: mappingFile},
 		})
 		if err != nil {
@@ -634,7 +634,7 @@ func TestFileMappingLeavesNothing(t *testing.T) {
 // checked for the whole package by goleak in TestMain.)
 func TestNoLeaks(t *testing.T) {
 	cycle := func() {
-		l, err := New().Listen(context.Background(), transports.Config{Conns: 3, BufferSize: MinRing})
+		l, err := New(Lock).Listen(context.Background(), transports.Config{Conns: 3, BufferSize: MinRing})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -642,7 +642,7 @@ func TestNoLeaks(t *testing.T) {
 		var conns []net.Conn
 		for _, idx := range []int{0, 1} { // channel 2 is never dialed
 			ep.Index = idx
-			c, err := New().Dial(context.Background(), ep)
+			c, err := New(Lock).Dial(context.Background(), ep)
 			if err != nil {
 				t.Fatal(err)
 			}

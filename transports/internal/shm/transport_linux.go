@@ -1,4 +1,4 @@
-package shmlock
+package shm
 
 import (
 	"context"
@@ -15,52 +15,27 @@ import (
 	"github.com/ipcbench/ipcbench/transports"
 )
 
-// Name is the transport's stable, user-facing name.
-const Name = "shm-lock"
-
-// OptionMapping is the one option key shm-lock understands: "memfd" insists
-// on a memfd, "file" uses a file in Config.Address (default /dev/shm).
-// Without it the transport uses a memfd and falls back to a file when
-// memfd_create fails.
-const OptionMapping = "mapping"
-
 // helloByte is what Dial writes on the liveness socket once it has attached.
 const helloByte = 'H'
 
-type transport struct{}
+type transport struct{ kind Kind }
 
-// New returns the shm-lock transport. See the package documentation for the
-// channels, files and layout it uses.
-func New() transports.Transport { return transport{} }
+// New returns the transport of kind k. See the package documentation for
+// the channels, files and layout it uses.
+func New(k Kind) transports.Transport { return transport{kind: k} }
 
 var _ transports.Transport = transport{}
 
-// Name returns "shm-lock".
-func (transport) Name() string { return Name }
-
-// mappingMode validates the "mapping" option and returns its value ("" when
-// unset).
-func mappingMode(opts map[string]string) (string, error) {
-	if err := transports.CheckOptions(Name, opts, OptionMapping); err != nil {
-		return "", err
-	}
-	v, ok := opts[OptionMapping]
-	if !ok {
-		return "", nil
-	}
-	if v != mappingMemfd && v != mappingFile {
-		return "", fmt.Errorf("shm-lock: option %s=%q: want %q or %q: %w", OptionMapping, v, mappingMemfd, mappingFile, transports.ErrBadOption)
-	}
-	return v, nil
-}
+// Name returns "shm-lock" or "shm-ring".
+func (t transport) Name() string { return t.kind.Name() }
 
 // Listen prepares cfg.ConnCount() channels, each a shared mapping with two
 // rings of ringCapacity(cfg.BufferSize) bytes and a liveness socket pair.
 // It fails with an error wrapping transports.ErrUnavailable when neither a
 // memfd nor a file in cfg.Address (default /dev/shm) can be made, and with
 // one wrapping transports.ErrBadOption for an option other than "mapping".
-func (transport) Listen(ctx context.Context, cfg transports.Config) (transports.Listener, error) {
-	l, err := listen(ctx, cfg)
+func (t transport) Listen(ctx context.Context, cfg transports.Config) (transports.Listener, error) {
+	l, err := listen(ctx, t.kind, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -74,31 +49,32 @@ func (transport) Listen(ctx context.Context, cfg transports.Config) (transports.
 // layout gives an error wrapping transports.ErrCorrupt; a wrong endpoint
 // (other transport, missing files, a channel already dialed, a ring size
 // that differs from ep.BufferSize's) one wrapping transports.ErrBadEndpoint.
-func (transport) Dial(ctx context.Context, ep transports.Endpoint) (net.Conn, error) {
-	c, err := dial(ctx, ep)
+func (t transport) Dial(ctx context.Context, ep transports.Endpoint) (net.Conn, error) {
+	c, err := dial(ctx, t.kind, ep)
 	if err != nil {
 		return nil, &net.OpError{Op: "dial", Net: "shm", Err: err}
 	}
 	return c, nil
 }
 
-func dial(ctx context.Context, ep transports.Endpoint) (*Conn, error) {
+func dial(ctx context.Context, kind Kind, ep transports.Endpoint) (*Conn, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if ep.Transport != Name {
-		return nil, fmt.Errorf("shm-lock: endpoint is for transport %q: %w", ep.Transport, transports.ErrBadEndpoint)
+	if ep.Transport != kind.Name() {
+		return nil, fmt.Errorf("shm: endpoint is for transport %q: %w", ep.Transport, transports.ErrBadEndpoint)
 	}
-	if _, err := mappingMode(ep.Options); err != nil {
+	set, err := parseOptions(kind, ep.Options)
+	if err != nil {
 		return nil, err
 	}
 	i := ep.Index
 	if i < 0 || 2*i+1 >= len(ep.Files) || ep.Files[2*i] == nil || ep.Files[2*i+1] == nil {
-		return nil, fmt.Errorf("shm-lock: endpoint has %d files, channel %d needs files %d and %d: %w",
+		return nil, fmt.Errorf("shm: endpoint has %d files, channel %d needs files %d and %d: %w",
 			len(ep.Files), i, 2*i, 2*i+1, transports.ErrBadEndpoint)
 	}
 
-	mem, ringCap, err := attachMapping(ep.Files[2*i])
+	mem, ringCap, err := attachMapping(ep.Files[2*i], kind)
 	if err != nil {
 		return nil, err
 	}
@@ -107,7 +83,7 @@ func dial(ctx context.Context, ep transports.Endpoint) (*Conn, error) {
 		return nil, err
 	}
 	if want := ringCapacity(ep.BufferSize); ringCap != want {
-		return fail(fmt.Errorf("shm-lock: mapping has %d-byte rings, endpoint buffer size %d asks for %d: %w",
+		return fail(fmt.Errorf("shm: mapping has %d-byte rings, endpoint buffer size %d asks for %d: %w",
 			ringCap, ep.BufferSize, want, transports.ErrBadEndpoint))
 	}
 	h := headerOf(mem)
@@ -115,11 +91,11 @@ func dial(ctx context.Context, ep transports.Endpoint) (*Conn, error) {
 		if s := h.state.Load(); s != stateAttached {
 			return fail(corruptf("channel state %d", s))
 		}
-		return fail(fmt.Errorf("shm-lock: channel %d is already dialed: %w", i, transports.ErrBadEndpoint))
+		return fail(fmt.Errorf("shm: channel %d is already dialed: %w", i, transports.ErrBadEndpoint))
 	}
 	live, err := dupFile(ep.Files[2*i+1], "ipcbench-shm-live")
 	if err != nil {
-		return fail(fmt.Errorf("shm-lock: duplicating liveness socket: %w: %w", err, transports.ErrBadEndpoint))
+		return fail(fmt.Errorf("shm: duplicating liveness socket: %w: %w", err, transports.ErrBadEndpoint))
 	}
 	if err := ctx.Err(); err != nil {
 		live.Close()
@@ -127,15 +103,17 @@ func dial(ctx context.Context, ep transports.Endpoint) (*Conn, error) {
 	}
 	if _, err := live.Write([]byte{helloByte}); err != nil {
 		live.Close()
-		return fail(fmt.Errorf("shm-lock: sending hello: %w: %w", err, transports.ErrPeerGone))
+		return fail(fmt.Errorf("shm: sending hello: %w: %w", err, transports.ErrPeerGone))
 	}
-	return newConn(mem, ringCap, sideDial, i, live), nil
+	return newConn(kind, set, mem, ringCap, sideDial, i, live), nil
 }
 
-// Listener prepares the channels of one shm-lock listener and hands them out
+// Listener prepares the channels of one shm-lock or shm-ring listener and hands them out
 // through Accept in the order peers attach. See the package documentation
 // for the layout of Endpoint().Files.
 type Listener struct {
+	kind    Kind
+	set     settings
 	ringCap int
 	mapping string
 	ep      transports.Endpoint
@@ -169,22 +147,24 @@ type attachEvent struct {
 	err   error
 }
 
-func listen(ctx context.Context, cfg transports.Config) (*Listener, error) {
+func listen(ctx context.Context, kind Kind, cfg transports.Config) (*Listener, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	mode, err := mappingMode(cfg.Options)
+	set, err := parseOptions(kind, cfg.Options)
 	if err != nil {
 		return nil, err
 	}
 	n := cfg.ConnCount()
 	l := &Listener{
+		kind:    kind,
+		set:     set,
 		ringCap: ringCapacity(cfg.BufferSize),
 		attach:  make(chan attachEvent, n),
 		done:    make(chan struct{}),
 	}
 	l.ep = transports.Endpoint{
-		Transport:  Name,
+		Transport:  kind.Name(),
 		BufferSize: cfg.BufferSize,
 		Options:    maps.Clone(cfg.Options),
 		NumFiles:   2 * n,
@@ -195,10 +175,10 @@ func listen(ctx context.Context, cfg transports.Config) (*Listener, error) {
 			l.Close()
 			return nil, err
 		}
-		ch, err := newChannel(i, l.ringCap, mode, cfg.Address)
+		ch, err := newChannel(kind, i, l.ringCap, set.mapping, cfg.Address)
 		if err != nil {
 			l.Close()
-			return nil, fmt.Errorf("shm-lock: channel %d: %w", i, err)
+			return nil, fmt.Errorf("shm: channel %d: %w", i, err)
 		}
 		l.chans = append(l.chans, ch)
 		l.ep.Files = append(l.ep.Files, ch.mapFile, ch.peerLive)
@@ -213,7 +193,7 @@ func listen(ctx context.Context, cfg transports.Config) (*Listener, error) {
 
 // newChannel makes channel i: the mapping with its header, and the liveness
 // socket pair.
-func newChannel(i, ringCap int, mode, dir string) (*channel, error) {
+func newChannel(kind Kind, i, ringCap int, mode, dir string) (*channel, error) {
 	size := mapSizeFor(ringCap)
 	fd, flags, err := createMapping(mode, dir, size)
 	if err != nil {
@@ -224,19 +204,19 @@ func newChannel(i, ringCap int, mode, dir string) (*channel, error) {
 		unix.Close(fd)
 		return nil, err
 	}
-	initHeader(mem, ringCap, flags)
+	initHeader(mem, ringCap, flags, kind)
 	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		unix.Munmap(mem)
 		unix.Close(fd)
-		return nil, fmt.Errorf("shm-lock: liveness socket pair: %w", err)
+		return nil, fmt.Errorf("shm: liveness socket pair: %w", err)
 	}
 	if err := unix.SetNonblock(pair[0], true); err != nil {
 		unix.Munmap(mem)
 		unix.Close(fd)
 		unix.Close(pair[0])
 		unix.Close(pair[1])
-		return nil, fmt.Errorf("shm-lock: liveness socket: %w", err)
+		return nil, fmt.Errorf("shm: liveness socket: %w", err)
 	}
 	suffix := "#" + strconv.Itoa(i)
 	return &channel{
@@ -259,7 +239,7 @@ func (l *Listener) awaitHello(ch *channel) {
 	case errors.Is(err, os.ErrClosed):
 		return
 	case err != nil:
-		err = fmt.Errorf("shm-lock: channel %d: waiting for the peer's hello: %w", ch.index, err)
+		err = fmt.Errorf("shm: channel %d: waiting for the peer's hello: %w", ch.index, err)
 	case b[0] != helloByte:
 		err = corruptf("channel %d: hello byte %#x, want %#x", ch.index, b[0], helloByte)
 	}
@@ -297,7 +277,7 @@ func (l *Listener) Accept() (net.Conn, error) {
 	ch.taken = true
 	ch.mapFile.Close()
 	ch.peerLive.Close()
-	return newConn(ch.mem, ch.ringCap, sideListen, ch.index, ch.live), nil
+	return newConn(l.kind, l.set, ch.mem, ch.ringCap, sideListen, ch.index, ch.live), nil
 }
 
 // release closes everything the listener holds for an unused channel.
@@ -332,7 +312,7 @@ func (l *Listener) Close() error {
 }
 
 // Addr returns the listener's address ("shm-lock:memfd").
-func (l *Listener) Addr() net.Addr { return addr{"shm-lock:" + l.mapping} }
+func (l *Listener) Addr() net.Addr { return addr{l.kind.Name() + ":" + l.mapping} }
 
 // Endpoint returns what a peer needs to dial: Files[2*i] is channel i's
 // mapping and Files[2*i+1] the peer's end of its liveness socket. The files
@@ -348,7 +328,7 @@ func (l *Listener) Endpoint() transports.Endpoint {
 // EffectiveOptions reports the settings every channel of the listener
 // uses, as Conn.EffectiveOptions does.
 func (l *Listener) EffectiveOptions() map[string]string {
-	return effectiveOptions(l.ringCap, l.mapping)
+	return effectiveOptions(l.kind, l.ringCap, l.mapping, l.set)
 }
 
 func (l *Listener) opError(err error) error {

@@ -1,4 +1,4 @@
-package shmlock
+package shm
 
 import (
 	"math"

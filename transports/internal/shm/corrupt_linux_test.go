@@ -1,4 +1,4 @@
-package shmlock
+package shm
 
 import (
 	"context"
@@ -100,7 +100,7 @@ func TestHeaderCorruptionAtDial(t *testing.T) {
 				t.Fatalf("mapping has %d bytes, want %d", len(mem), mapSize)
 			}
 			tt.corrupt(mem)
-			c, err := New().Dial(context.Background(), ep)
+			c, err := New(Lock).Dial(context.Background(), ep)
 			if err == nil {
 				c.Close()
 				t.Fatalf("Dial accepted a corrupt header")
@@ -187,7 +187,7 @@ func FuzzRingHeader(f *testing.F) {
 		if stage%2 == 0 {
 			copy(mem[o:], patch)
 		}
-		dc, err := New().Dial(context.Background(), ep)
+		dc, err := New(Lock).Dial(context.Background(), ep)
 		if err != nil {
 			if stage%2 == 1 || !(errors.Is(err, transports.ErrCorrupt) || errors.Is(err, transports.ErrBadEndpoint)) {
 				t.Fatalf("Dial: %v", err)
@@ -254,7 +254,7 @@ func TestDialRefusesUnsealedMemfd(t *testing.T) {
 	if err := mapping.Truncate(int64(size)); err != nil {
 		t.Fatal(err)
 	}
-	initHeader(mapFileT(t, mapping), MinRing, flagMemfd)
+	initHeader(mapFileT(t, mapping), MinRing, flagMemfd, Lock)
 	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -262,8 +262,8 @@ func TestDialRefusesUnsealedMemfd(t *testing.T) {
 	live0, live1 := os.NewFile(uintptr(pair[0]), "live0"), os.NewFile(uintptr(pair[1]), "live1")
 	defer live0.Close()
 	defer live1.Close()
-	ep := transports.Endpoint{Transport: Name, BufferSize: MinRing, Files: []*os.File{mapping, live1}}
-	c, err := New().Dial(context.Background(), ep)
+	ep := transports.Endpoint{Transport: Lock.Name(), BufferSize: MinRing, Files: []*os.File{mapping, live1}}
+	c, err := New(Lock).Dial(context.Background(), ep)
 	if err == nil {
 		c.Close()
 		t.Fatal("Dial accepted an unsealed memfd")

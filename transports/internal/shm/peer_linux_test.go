@@ -1,4 +1,4 @@
-package shmlock
+package shm
 
 import (
 	"context"
@@ -43,14 +43,14 @@ func runChild(mode string) int {
 	}
 	bs, _ := strconv.Atoi(os.Getenv(childBufferEnv))
 	ep := transports.Endpoint{
-		Transport:  Name,
+		Transport:  Lock.Name(),
 		BufferSize: bs,
 		NumFiles:   2,
 		Files:      []*os.File{os.NewFile(3, "mapping"), os.NewFile(4, "live")},
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), childLife)
 	defer cancel()
-	nc, err := New().Dial(ctx, ep)
+	nc, err := New(Lock).Dial(ctx, ep)
 	for _, f := range ep.Files {
 		f.Close()
 	}

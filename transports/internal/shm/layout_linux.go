@@ -1,4 +1,4 @@
-package shmlock
+package shm
 
 import (
 	"fmt"
@@ -13,6 +13,8 @@ const (
 	// layoutMagic identifies an ipcbench shm-lock mapping: "ipcbshm\x00" read
 	// as a little-endian uint64.
 	layoutMagic uint64 = 0x006d687362637069
+	// ringMagic identifies an shm-ring mapping: "ipcbrng\x00".
+	ringMagic uint64 = 0x00676e7262637069
 	// layoutVersion is the version of the layout described in the package
 	// documentation. A mapping with another version is refused.
 	layoutVersion uint32 = 1
@@ -130,9 +132,9 @@ func headerOf(mem []byte) *header {
 
 // initHeader writes a fresh header into mem, a zero-filled mapping of
 // mapSizeFor(ringCap) bytes, and publishes it by setting state last.
-func initHeader(mem []byte, ringCap int, flags uint32) *header {
+func initHeader(mem []byte, ringCap int, flags uint32, kind Kind) *header {
 	h := headerOf(mem)
-	h.magic.Store(layoutMagic)
+	h.magic.Store(magicOf(kind))
 	h.version.Store(layoutVersion)
 	h.headerSize.Store(headerSize)
 	h.ringCap.Store(uint64(ringCap))
@@ -144,7 +146,7 @@ func initHeader(mem []byte, ringCap int, flags uint32) *header {
 
 // corruptf returns an error wrapping transports.ErrCorrupt.
 func corruptf(format string, args ...any) error {
-	return fmt.Errorf("shm-lock: "+format+": %w", append(args, transports.ErrCorrupt)...)
+	return fmt.Errorf("shm: "+format+": %w", append(args, transports.ErrCorrupt)...)
 }
 
 // validateHeader checks the header of mem, a whole mapping as the peer
@@ -152,12 +154,15 @@ func corruptf(format string, args ...any) error {
 // size must agree with each other and with len(mem). It returns the ring
 // capacity, or an error wrapping transports.ErrCorrupt. It does not look at
 // state or the ring control blocks.
-func validateHeader(mem []byte) (ringCap int, err error) {
+func validateHeader(mem []byte, kind Kind) (ringCap int, err error) {
 	if len(mem) < headerSize {
 		return 0, corruptf("mapping of %d bytes is smaller than the %d-byte header", len(mem), headerSize)
 	}
 	h := headerOf(mem)
-	if m := h.magic.Load(); m != layoutMagic {
+	if m := h.magic.Load(); m != magicOf(kind) {
+		if m == magicOf(1-kind) {
+			return 0, corruptf("mapping is a %s channel, not %s", (1 - kind).Name(), kind.Name())
+		}
 		return 0, corruptf("bad magic %#x", m)
 	}
 	if v := h.version.Load(); v != layoutVersion {
@@ -190,4 +195,12 @@ func mappingName(flags uint32) string {
 		return mappingFile
 	}
 	return mappingMemfd
+}
+
+// magicOf returns the magic number of kind's mappings.
+func magicOf(kind Kind) uint64 {
+	if kind == Ring {
+		return ringMagic
+	}
+	return layoutMagic
 }

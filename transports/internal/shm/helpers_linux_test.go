@@ -1,4 +1,4 @@
-package shmlock
+package shm
 
 import (
 	"context"
@@ -44,10 +44,17 @@ const (
 // failure rather than a hang.
 const testTimeout = 10 * time.Second
 
-// listenT listens with cfg and closes the listener at the end of the test.
+// listenT listens (shm-lock) with cfg and closes the listener at the end
+// of the test.
 func listenT(tb testing.TB, cfg transports.Config) *Listener {
 	tb.Helper()
-	l, err := New().Listen(context.Background(), cfg)
+	return listenKindT(tb, Lock, cfg)
+}
+
+// listenKindT listens with a transport of kind k.
+func listenKindT(tb testing.TB, k Kind, cfg transports.Config) *Listener {
+	tb.Helper()
+	l, err := New(k).Listen(context.Background(), cfg)
 	if err != nil {
 		tb.Fatalf("Listen(%+v): %v", cfg, err)
 	}
@@ -68,7 +75,7 @@ func connectT(tb testing.TB, l *Listener, index int) (acc, dia *Conn) {
 	}
 	dialed := make(chan result, 1)
 	go func() {
-		c, err := New().Dial(context.Background(), ep)
+		c, err := New(l.kind).Dial(context.Background(), ep)
 		dialed <- result{c, err}
 	}()
 	d := <-dialed

@@ -1,0 +1,144 @@
+// Package shm is the shared-memory machinery behind the shm-lock and
+// shm-ring transports: a shared mapping (a sealed memfd, or an unlinked
+// 0600 file) holding a header and one byte ring per direction, futex waits,
+// a liveness socket pair per connection that reports the peer's death, the
+// listener that prepares channels before the peer starts, and the
+// net.Conn over the two rings. The two transports differ only in how a
+// ring is shared between its producer and its consumer, the Kind:
+//
+//   - Lock (shm-lock): a cross-process futex mutex in the mapping guards
+//     the ring's indices; waiting for data or space is a futex sleep.
+//   - Ring (shm-ring): no lock. The producer owns a free-running head
+//     counter and the consumer a free-running tail counter, each on its own
+//     cache line and published with atomics (sequentially consistent in
+//     Go, so release/acquire in particular); how a side waits for the
+//     other is the wait option: spin, adaptive or futex.
+//
+// Package documentation of transports/shmlock and transports/shmring
+// describes each transport's contract; layout_linux.go describes the
+// mapping byte by byte.
+package shm
+
+import (
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/ipcbench/ipcbench/transports"
+)
+
+// Kind is the ring-sharing algorithm of a transport.
+type Kind uint8
+
+// The kinds.
+const (
+	Lock Kind = iota // shm-lock: a futex mutex guards each ring
+	Ring             // shm-ring: lock-free single-producer/single-consumer rings
+)
+
+// Name returns the kind's transport name.
+func (k Kind) Name() string {
+	if k == Ring {
+		return "shm-ring"
+	}
+	return "shm-lock"
+}
+
+// Option keys.
+const (
+	// OptionMapping selects the mapping: "memfd" insists on a memfd,
+	// "file" uses a file in Config.Address (default /dev/shm). Without it
+	// a memfd is used, and a file when memfd_create fails.
+	OptionMapping = "mapping"
+	// OptionWait (shm-ring only) selects how a side waits for the other:
+	// WaitSpin, WaitAdaptive (the default) or WaitFutex.
+	OptionWait = "wait"
+	// OptionSpinNS (shm-ring only) sets the adaptive spin budget in
+	// nanoseconds (default DefaultSpin); 0 makes adaptive behave like
+	// futex.
+	OptionSpinNS = "spin_ns"
+)
+
+// Wait strategies of shm-ring (OptionWait values).
+const (
+	// WaitSpin polls the other side's counter, yielding the processor
+	// (runtime.Gosched) every spinYieldEvery polls, and never sleeps in
+	// the kernel. Lowest latency when each process has a core of its own;
+	// on a shared core it burns the time slice the other side needs.
+	WaitSpin = "spin"
+	// WaitAdaptive polls for the spin budget, then announces that it is
+	// about to sleep and sleeps on a futex until woken.
+	WaitAdaptive = "adaptive"
+	// WaitFutex announces and sleeps at once, like a blocking pipe.
+	WaitFutex = "futex"
+)
+
+// DefaultSpin is the adaptive spin budget: a little longer than a cross-core
+// round trip through shared memory (~0.1–0.3 µs on current machines) times
+// the few round trips a request/response exchange takes, and far shorter
+// than a futex wake-up of a sleeping core (tens of µs on a VM).
+const DefaultSpin = 20 * time.Microsecond
+
+// maxSpin bounds OptionSpinNS.
+const maxSpin = time.Second
+
+// settings are a channel's options after validation.
+type settings struct {
+	mapping string        // "", mappingMemfd or mappingFile
+	wait    string        // Ring: WaitSpin, WaitAdaptive or WaitFutex
+	spin    time.Duration // Ring: the adaptive spin budget
+}
+
+// parseOptions validates opts for kind k.
+func parseOptions(k Kind, opts map[string]string) (settings, error) {
+	keys := []string{OptionMapping}
+	if k == Ring {
+		keys = append(keys, OptionWait, OptionSpinNS)
+	}
+	if err := transports.CheckOptions(k.Name(), opts, keys...); err != nil {
+		return settings{}, err
+	}
+	s := settings{}
+	if k == Ring {
+		s.wait, s.spin = WaitAdaptive, DefaultSpin
+	}
+	if v, ok := opts[OptionMapping]; ok {
+		if v != mappingMemfd && v != mappingFile {
+			return settings{}, fmt.Errorf("%s: option %s=%q: want %q or %q: %w", k.Name(), OptionMapping, v, mappingMemfd, mappingFile, transports.ErrBadOption)
+		}
+		s.mapping = v
+	}
+	if v, ok := opts[OptionWait]; ok {
+		if v != WaitSpin && v != WaitAdaptive && v != WaitFutex {
+			return settings{}, fmt.Errorf("%s: option %s=%q: want %s, %s or %s: %w", k.Name(), OptionWait, v, WaitSpin, WaitAdaptive, WaitFutex, transports.ErrBadOption)
+		}
+		s.wait = v
+	}
+	if v, ok := opts[OptionSpinNS]; ok {
+		ns, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || ns < 0 || time.Duration(ns) > maxSpin {
+			return settings{}, fmt.Errorf("%s: option %s=%q: want nanoseconds from 0 to %d: %w", k.Name(), OptionSpinNS, v, maxSpin.Nanoseconds(), transports.ErrBadOption)
+		}
+		s.spin = time.Duration(ns)
+	}
+	return s, nil
+}
+
+// effectiveOptions returns what a connection or listener of kind k
+// reports through transports.OptionReporter.
+func effectiveOptions(k Kind, ringCap int, mapping string, s settings) map[string]string {
+	m := map[string]string{
+		"ring_bytes": strconv.Itoa(ringCap),
+		"mapping":    mapping,
+	}
+	if k == Ring {
+		m["lock"] = "none"
+		m[OptionWait] = s.wait
+		if s.wait == WaitAdaptive {
+			m[OptionSpinNS] = strconv.FormatInt(s.spin.Nanoseconds(), 10)
+		}
+	} else {
+		m["lock"] = "futex-mutex"
+	}
+	return m
+}

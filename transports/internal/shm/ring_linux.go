@@ -1,0 +1,243 @@
+package shm
+
+import (
+	"io"
+	"net"
+	"runtime"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ipcbench/ipcbench/transports"
+)
+
+// The lock-free ring (Kind Ring).
+//
+// Each ring has one producer (the side that writes it) and one consumer.
+// In the ring control block (see layout_linux.go) the producer owns wpos,
+// the head: the count of bytes it has ever written, free-running, never
+// masked. The consumer owns rpos, the tail: the count it has ever taken.
+// They sit on separate cache lines. The bytes in the ring are head-tail;
+// byte number i lives at data[i & mask]. The producer fills free space and
+// then publishes the new head with an atomic store; the consumer reads the
+// head with an atomic load, copies the bytes out and then publishes the new
+// tail. Go's atomics are sequentially consistent, so a store of head
+// happens after the bytes it covers were written (release) and a load that
+// sees it sees them too (acquire). The lock word and used are unused (0).
+//
+// Every operation validates what it reads: the other side's counter must be
+// within one ring of its own (0 <= head-tail <= capacity), and its own
+// counter must be where it left it; anything else is transports.ErrCorrupt.
+// Indices are masked, so no value in the mapping can move an access outside
+// it.
+//
+// # Waiting without lost wake-ups
+//
+// A consumer that finds the ring empty waits according to the wait option:
+// it polls the head (spin, and adaptive for its spin budget), and to sleep
+// it (1) loads the futex word dataSeq, (2) stores readerWaiting = 1, (3)
+// loads the head again, and sleeps with FUTEX_WAIT on dataSeq at the value
+// from (1) only if the ring is still empty. A producer, after (a) storing
+// a new head, (b) loads readerWaiting, and only if it is set swaps it to 0,
+// bumps dataSeq and calls FUTEX_WAKE; with nobody announced it makes no
+// system call at all. Because all four accesses (2, 3, a, b) are
+// sequentially consistent, either the consumer's (3) sees the producer's
+// (a), and it does not sleep, or the producer's (b) sees the consumer's
+// (2), and it bumps dataSeq — after (1) — so FUTEX_WAIT either finds the
+// word changed and returns at once, or is woken. The producer waiting for
+// space is the mirror image with writerWaiting, spaceSeq and the tail.
+// Local events (Close, a deadline change, the peer's death) bump the local
+// futex words too, as for shm-lock, and every sleep is bounded by the
+// deadline and dataWaitSlice.
+
+const (
+	// spinCheckEvery is how many polls a spinning waiter makes between
+	// looks at the clock, Close and the peer's liveness.
+	spinCheckEvery = 64
+	// spinYieldEvery is how many polls a spin-mode waiter makes between
+	// sched_yield calls, which let another thread (or the peer, when both
+	// share a core) run.
+	spinYieldEvery = 256
+	// spinIdle is how long a spin-mode waiter polls without progress
+	// before it sleeps in the kernel like futex mode: a connection idle for
+	// that long is not in a latency-bound exchange, and spinning on would
+	// only burn a core.
+	spinIdle = 100 * time.Millisecond
+)
+
+// avail returns the bytes the consumer can take, validating the counters.
+func (r *ringView) avail() (uint64, error) {
+	head := r.ctl.wpos.Load()
+	if own := r.ctl.rpos.Load(); own != r.pos {
+		return 0, corruptf("ring tail moved under its reader (%d, left at %d)", own, r.pos)
+	}
+	n := head - r.pos
+	if n > r.mask+1 {
+		return 0, corruptf("ring head %d is not within one ring (%d bytes) of the tail %d", head, r.mask+1, r.pos)
+	}
+	return n, nil
+}
+
+// free returns the bytes the producer can fill, validating the counters.
+func (r *ringView) free() (uint64, error) {
+	tail := r.ctl.rpos.Load()
+	if own := r.ctl.wpos.Load(); own != r.pos {
+		return 0, corruptf("ring head moved under its writer (%d, left at %d)", own, r.pos)
+	}
+	used := r.pos - tail
+	if used > r.mask+1 {
+		return 0, corruptf("ring tail %d is not within one ring (%d bytes) of the head %d", tail, r.mask+1, r.pos)
+	}
+	return r.mask + 1 - used, nil
+}
+
+// readRing is Read for Kind Ring.
+func (c *Conn) readRing(b []byte) (int, error) {
+	r := &c.rx
+	var spun time.Duration // time spent polling in this call
+	for {
+		if c.closed.Load() {
+			return 0, net.ErrClosed
+		}
+		left, err := c.rdl.left(c.base)
+		if err != nil {
+			return 0, err
+		}
+		if len(b) == 0 {
+			return 0, nil
+		}
+		// Load the closed flag and liveness before the head: a writer
+		// publishes its last head before it sets writerClosed.
+		writerDone := r.ctl.writerClosed.Load() != 0
+		gone := c.peerGone.Load()
+		n, err := r.avail()
+		if err != nil {
+			return 0, err
+		}
+		if n > 0 {
+			n = min(n, uint64(len(b)))
+			i := r.pos & r.mask
+			k := copy(b[:n], r.data[i:])
+			copy(b[k:n], r.data)
+			r.pos += n
+			r.ctl.rpos.Store(r.pos)
+			if r.ctl.writerWaiting.Load() != 0 && r.ctl.writerWaiting.Swap(0) != 0 {
+				r.ctl.spaceSeq.Add(1)
+				wakeAll(&r.ctl.spaceSeq)
+			}
+			return int(n), nil
+		}
+		switch {
+		case writerDone:
+			return 0, io.EOF
+		case gone:
+			return 0, transports.ErrPeerGone
+		}
+		c.await(&spun, left, &r.ctl.dataSeq, &r.ctl.readerWaiting, func() bool {
+			return r.ctl.wpos.Load() != r.pos || r.ctl.writerClosed.Load() != 0
+		})
+	}
+}
+
+// writeRing is Write for Kind Ring.
+func (c *Conn) writeRing(b []byte) (int, error) {
+	w := &c.tx
+	total := 0
+	var spun time.Duration
+	for {
+		switch {
+		case c.closed.Load():
+			return total, net.ErrClosed
+		case c.wclosed.Load():
+			return total, syscall.EPIPE
+		}
+		left, err := c.wdl.left(c.base)
+		if err != nil {
+			return total, err
+		}
+		if total == len(b) {
+			return total, nil
+		}
+		switch {
+		case w.ctl.readerClosed.Load() != 0:
+			return total, syscall.EPIPE
+		case c.peerGone.Load():
+			return total, transports.ErrPeerGone
+		}
+		free, err := w.free()
+		if err != nil {
+			return total, err
+		}
+		if free > 0 {
+			n := min(free, uint64(len(b)-total))
+			i := w.pos & w.mask
+			src := b[total : total+int(n)]
+			k := copy(w.data[i:], src)
+			copy(w.data, src[k:])
+			w.pos += n
+			w.ctl.wpos.Store(w.pos)
+			if w.ctl.readerWaiting.Load() != 0 && w.ctl.readerWaiting.Swap(0) != 0 {
+				w.ctl.dataSeq.Add(1)
+				wakeAll(&w.ctl.dataSeq)
+			}
+			total += int(n)
+			spun = 0
+			continue
+		}
+		c.await(&spun, left, &w.ctl.spaceSeq, &w.ctl.writerWaiting, func() bool {
+			return w.pos-w.ctl.rpos.Load() <= w.mask || w.ctl.readerClosed.Load() != 0
+		})
+	}
+}
+
+// await waits, by the connection's wait strategy, until ready reports
+// true, a local event (Close, a deadline change, the peer's death) bumps
+// seq, or left passes; the caller then re-checks everything. *spun carries
+// the polling time already spent in this call across rounds.
+func (c *Conn) await(spun *time.Duration, left time.Duration, seq, waiting *atomic.Uint32, ready func() bool) {
+	budget := c.set.spin
+	switch c.set.wait {
+	case WaitFutex:
+		budget = 0
+	case WaitSpin:
+		budget = spinIdle
+	}
+	if *spun < budget {
+		start := time.Now()
+		for i := 1; ; i++ {
+			if ready() {
+				return
+			}
+			if i%spinCheckEvery == 0 {
+				if c.closed.Load() || c.peerGone.Load() {
+					return
+				}
+				d := time.Since(start)
+				if d >= left || *spun+d >= budget {
+					*spun += d
+					break
+				}
+				if c.set.wait == WaitSpin && i%spinYieldEvery == 0 {
+					osYield()
+				}
+			}
+		}
+	}
+	// Announce, re-check, sleep (see the lost-wake-up argument above).
+	s := seq.Load()
+	waiting.Store(1)
+	if ready() || c.closed.Load() || c.peerGone.Load() {
+		waiting.Store(0)
+		return
+	}
+	futexWait(seq, s, min(left, dataWaitSlice))
+}
+
+// osYield gives up the processor (sched_yield), so that a thread waiting
+// for it — possibly the peer, when both run on one core — can run.
+func osYield() {
+	unix.Syscall(unix.SYS_SCHED_YIELD, 0, 0, 0)
+	runtime.Gosched()
+}

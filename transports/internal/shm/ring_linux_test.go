@@ -1,0 +1,263 @@
+package shm
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"math"
+	"os"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/net/nettest"
+
+	"github.com/ipcbench/ipcbench/transports"
+	"github.com/ipcbench/ipcbench/transports/internal/ttest"
+)
+
+// waits are the shm-ring wait strategies, each with the options that select
+// it.
+var waits = []struct {
+	name string
+	opts map[string]string
+}{
+	{WaitSpin, map[string]string{OptionWait: WaitSpin}},
+	{WaitAdaptive, nil},
+	{WaitFutex, map[string]string{OptionWait: WaitFutex}},
+	{"adaptive-spin_ns=0", map[string]string{OptionWait: WaitAdaptive, OptionSpinNS: "0"}},
+}
+
+// TestRingNettest runs golang.org/x/net/nettest.TestConn over shm-ring with
+// each wait strategy, and a small ring so that writes wrap and block.
+func TestRingNettest(t *testing.T) {
+	for _, w := range waits {
+		t.Run(w.name, func(t *testing.T) {
+			nettest.TestConn(t, ttest.MakePipe(New(Ring), transports.Config{BufferSize: MinRing, Options: w.opts}))
+		})
+	}
+}
+
+// TestRingStream moves messages much larger than a small ring through it in
+// both directions at once, with each wait strategy, every byte checked.
+func TestRingStream(t *testing.T) {
+	for _, w := range waits {
+		t.Run(w.name, func(t *testing.T) {
+			a, d := connectT(t, listenKindT(t, Ring, transports.Config{BufferSize: MinRing, Options: w.opts}), 0)
+			const total = 8 << 20
+			var wg sync.WaitGroup
+			errs := make(chan error, 4)
+			for _, pair := range [][2]*Conn{{a, d}, {d, a}} {
+				src, dst := pair[0], pair[1]
+				wg.Add(2)
+				go func() {
+					defer wg.Done()
+					b := make([]byte, 3*MinRing+17)
+					for sent := 0; sent < total; {
+						n := min(len(b), total-sent)
+						fillPattern(b[:n], sent)
+						if _, err := src.Write(b[:n]); err != nil {
+							errs <- err
+							return
+						}
+						sent += n
+					}
+				}()
+				go func() {
+					defer wg.Done()
+					b := make([]byte, 5000)
+					for got := 0; got < total; {
+						n, err := dst.Read(b)
+						if err != nil {
+							errs <- err
+							return
+						}
+						if at, ok := checkPattern(b[:n], got); !ok {
+							errs <- errors.New("byte " + itoa(at) + " is wrong")
+							return
+						}
+						got += n
+					}
+				}()
+			}
+			a.SetDeadline(time.Now().Add(testTimeout))
+			d.SetDeadline(time.Now().Add(testTimeout))
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// TestRingOptions checks option validation and what connections report.
+func TestRingOptions(t *testing.T) {
+	for _, opts := range []map[string]string{
+		{OptionWait: "sometimes"},
+		{OptionSpinNS: "-1"},
+		{OptionSpinNS: "2000000000"},
+		{OptionSpinNS: "soon"},
+		{"lock": "futex"},
+	} {
+		if _, err := New(Ring).Listen(context.Background(), transports.Config{Options: opts}); !errors.Is(err, transports.ErrBadOption) {
+			t.Errorf("Listen with %v: %v, want ErrBadOption", opts, err)
+		}
+	}
+	// shm-lock has no wait option.
+	if _, err := New(Lock).Listen(context.Background(), transports.Config{Options: map[string]string{OptionWait: WaitSpin}}); !errors.Is(err, transports.ErrBadOption) {
+		t.Errorf("shm-lock with a wait option: %v, want ErrBadOption", err)
+	}
+	for _, tt := range []struct {
+		opts       map[string]string
+		wait, spin string
+	}{
+		{nil, WaitAdaptive, "20000"},
+		{map[string]string{OptionSpinNS: "5000"}, WaitAdaptive, "5000"},
+		{map[string]string{OptionWait: WaitSpin}, WaitSpin, ""},
+		{map[string]string{OptionWait: WaitFutex}, WaitFutex, ""},
+	} {
+		a, d := connectT(t, listenKindT(t, Ring, transports.Config{Options: tt.opts}), 0)
+		for _, c := range []*Conn{a, d} {
+			got := c.EffectiveOptions()
+			if got[OptionWait] != tt.wait || got[OptionSpinNS] != tt.spin || got["lock"] != "none" || got["ring_bytes"] != "1048576" {
+				t.Errorf("options %v: effective %v", tt.opts, got)
+			}
+		}
+	}
+}
+
+// TestRingRefusesLockMapping checks that neither kind attaches to the
+// other's mapping.
+func TestRingRefusesLockMapping(t *testing.T) {
+	for _, k := range []Kind{Lock, Ring} {
+		l := listenKindT(t, k, transports.Config{})
+		ep := l.Endpoint()
+		ep.Transport = (1 - k).Name()
+		_, err := New(1-k).Dial(context.Background(), ep)
+		if !errors.Is(err, transports.ErrCorrupt) || !bytes.Contains([]byte(err.Error()), []byte(k.Name()+" channel")) {
+			t.Errorf("%s dialing a %s channel: %v; want ErrCorrupt naming the kind", (1 - k).Name(), k.Name(), err)
+		}
+	}
+}
+
+// TestRingCorruptCounters writes impossible counters into a connected
+// ring: the side that reads them must fail with ErrCorrupt, never panic or
+// touch memory outside the mapping.
+func TestRingCorruptCounters(t *testing.T) {
+	const ring0, ring1 = offRing0, offRing1 // ring 0: listener writes, dialer reads
+	tests := []struct {
+		name                                         string
+		corrupt                                      func(mem []byte)
+		listenWrite, dialRead, dialWrite, listenRead bool
+	}{
+		{"head-beyond-one-ring", func(m []byte) { put64(m, ring0+offWpos, MinRing+1) }, true, true, false, false},
+		{"head-max", func(m []byte) { put64(m, ring1+offWpos, math.MaxUint64) }, false, false, true, true},
+		{"tail-ahead-of-head", func(m []byte) { put64(m, ring0+offRpos, 5) }, true, true, false, false},
+		{"tail-far-from-head", func(m []byte) { put64(m, ring1+offRpos, 1<<62) }, false, false, true, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			l := listenKindT(t, Ring, transports.Config{BufferSize: MinRing})
+			mem := mapFileT(t, l.Endpoint().Files[0])
+			a, d := connectT(t, l, 0)
+			tt.corrupt(mem)
+			for _, op := range []struct {
+				name     string
+				mustFail bool
+				call     func() error
+			}{
+				{"listener Write", tt.listenWrite, func() error { _, err := a.Write([]byte("abc")); return err }},
+				{"dialer Read", tt.dialRead, func() error { _, err := d.Read(make([]byte, 100)); return err }},
+				{"dialer Write", tt.dialWrite, func() error { _, err := d.Write([]byte("abc")); return err }},
+				{"listener Read", tt.listenRead, func() error { _, err := a.Read(make([]byte, 100)); return err }},
+			} {
+				a.SetDeadline(time.Now().Add(100 * time.Millisecond))
+				d.SetDeadline(time.Now().Add(100 * time.Millisecond))
+				err := op.call()
+				switch {
+				case op.mustFail:
+					wantOpErr(t, op.name, err, transports.ErrCorrupt)
+				case errors.Is(err, transports.ErrCorrupt):
+					t.Errorf("%s: %v on a ring that was not corrupted", op.name, err)
+				}
+			}
+		})
+	}
+}
+
+// FuzzRingCounters sets a connected shm-ring's control words to arbitrary
+// values and runs Read and Write on both ends with short deadlines: nothing
+// may panic or hang, and every error must be one a corrupt, closed or
+// timed-out ring explains.
+func FuzzRingCounters(f *testing.F) {
+	f.Add(uint64(0), uint64(0), uint64(0), uint64(0), uint32(0), uint32(0))
+	f.Add(uint64(MinRing), uint64(0), uint64(3), uint64(1), uint32(1), uint32(1))
+	f.Add(uint64(math.MaxUint64), uint64(1), uint64(MinRing+1), uint64(math.MaxUint64), uint32(7), uint32(0))
+	f.Fuzz(func(t *testing.T, w0, r0, w1, r1 uint64, flags0, flags1 uint32) {
+		l := listenKindT(t, Ring, transports.Config{BufferSize: MinRing})
+		mem := mapFileT(t, l.Endpoint().Files[0])
+		a, d := connectT(t, l, 0)
+		put64(mem, offRing0+offWpos, w0)
+		put64(mem, offRing0+offRpos, r0)
+		put64(mem, offRing1+offWpos, w1)
+		put64(mem, offRing1+offRpos, r1)
+		put32(mem, offRing0+offReaderWaiting, flags0)
+		put32(mem, offRing1+offWriterWaiting, flags1)
+		put32(mem, offRing0+offWriterClosed, flags0&1)
+		buf := make([]byte, 3*MinRing)
+		for _, c := range []*Conn{a, d} {
+			c.SetDeadline(time.Now().Add(20 * time.Millisecond))
+			_, werr := c.Write(buf)
+			_, rerr := c.Read(buf)
+			for _, err := range []error{werr, rerr} {
+				if err != nil && err != io.EOF && !errors.Is(err, transports.ErrCorrupt) &&
+					!errors.Is(err, os.ErrDeadlineExceeded) && !isEPIPE(err) {
+					t.Fatalf("unexplained error: %v", err)
+				}
+			}
+		}
+	})
+}
+
+// TestRingZeroAllocs checks that Read and Write allocate nothing with any
+// wait strategy, whether they find the ring ready or have to wait.
+func TestRingZeroAllocs(t *testing.T) {
+	for _, w := range waits {
+		t.Run(w.name, func(t *testing.T) {
+			a, d := connectT(t, listenKindT(t, Ring, transports.Config{BufferSize: MinRing, Options: w.opts}), 0)
+			echoDone := make(chan struct{})
+			go func() {
+				defer close(echoDone)
+				b := make([]byte, 64)
+				for {
+					if _, err := io.ReadFull(d, b); err != nil {
+						return
+					}
+					if _, err := d.Write(b); err != nil {
+						return
+					}
+				}
+			}()
+			msg, buf := make([]byte, 64), make([]byte, 64)
+			if n := testing.AllocsPerRun(200, func() {
+				if _, err := a.Write(msg); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := io.ReadFull(a, buf); err != nil {
+					t.Fatal(err)
+				}
+			}); n != 0 {
+				t.Errorf("ping-pong: %v allocations per round trip, want 0", n)
+			}
+			d.Close()
+			<-echoDone
+		})
+	}
+}
+
+// isEPIPE reports whether err is the broken-pipe error of a ring whose
+// reader is gone (or that this side closed for writing).
+func isEPIPE(err error) bool { return errors.Is(err, syscall.EPIPE) }
