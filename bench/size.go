@@ -5,53 +5,21 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/ipcbench/ipcbench/internal/units"
 )
 
 // ErrBadSize is wrapped by every size-parsing error.
 var ErrBadSize = errors.New("bad size")
 
-// sizeUnits maps unit suffixes (lower case) to multipliers. Message sizes are
-// binary throughout ipcbench: "4k", "4K", "4KiB" and "4kb" all mean 4096
-// bytes, because message and buffer sizes are powers of two in practice and
-// a "64k" message that is 64,000 bytes surprises more people than it helps.
-var sizeUnits = []struct {
-	suffix string
-	mult   int64
-}{
-	{"kib", 1 << 10}, {"mib", 1 << 20}, {"gib", 1 << 30},
-	{"kb", 1 << 10}, {"mb", 1 << 20}, {"gb", 1 << 30},
-	{"k", 1 << 10}, {"m", 1 << 20}, {"g", 1 << 30},
-	{"b", 1},
-}
-
 // ParseSize parses a byte count such as "64", "64B", "4k", "16KiB" or
-// "1MiB". Units are binary (k = 1024). The result must be positive and at
-// most max bytes (max <= 0 means no limit).
+// "1MiB". Units are binary (k = 1024; see internal/units). The result must
+// be positive and at most max bytes (max <= 0 means no limit).
 func ParseSize(s string, max int64) (int, error) {
-	in := strings.TrimSpace(s)
-	low := strings.ToLower(in)
-	mult := int64(1)
-	for _, u := range sizeUnits {
-		if strings.HasSuffix(low, u.suffix) {
-			mult = u.mult
-			low = strings.TrimSpace(strings.TrimSuffix(low, u.suffix))
-			break
-		}
-	}
-	if low == "" {
-		return 0, fmt.Errorf("%w %q: no number", ErrBadSize, s)
-	}
-	n, err := strconv.ParseInt(low, 10, 64)
+	v, err := units.ParseBytes(s)
 	if err != nil {
-		return 0, fmt.Errorf("%w %q: want a whole number with an optional unit (B, k, KiB, M, MiB, G, GiB)", ErrBadSize, s)
+		return 0, fmt.Errorf("%w %q: %v", ErrBadSize, s, err)
 	}
-	if n <= 0 {
-		return 0, fmt.Errorf("%w %q: must be positive", ErrBadSize, s)
-	}
-	if n > (1<<62)/mult {
-		return 0, fmt.Errorf("%w %q: too large", ErrBadSize, s)
-	}
-	v := n * mult
 	if max > 0 && v > max {
 		return 0, fmt.Errorf("%w %q: larger than the maximum %s", ErrBadSize, s, FormatSize(int(max)))
 	}

@@ -24,10 +24,14 @@ package transports
 import (
 	"context"
 	"errors"
+	"fmt"
+	"math"
 	"net"
 	"os"
 	"sort"
 	"strings"
+
+	"github.com/ipcbench/ipcbench/internal/units"
 )
 
 // Transport is one IPC mechanism.
@@ -214,3 +218,22 @@ func (e *OptionError) Error() string {
 
 // Unwrap makes errors.Is(err, ErrBadOption) hold.
 func (e *OptionError) Unwrap() error { return ErrBadOption }
+
+// SizeOption parses the byte-count option key of opts ("64k", "1MiB", a
+// plain number of bytes; binary units). It reports whether the option is
+// present; a malformed value gives an error wrapping ErrBadOption that
+// names the transport and the key.
+func SizeOption(transport string, opts map[string]string, key string) (int, bool, error) {
+	v, ok := opts[key]
+	if !ok {
+		return 0, false, nil
+	}
+	n, err := units.ParseBytes(v)
+	if err == nil && n > math.MaxInt32 {
+		err = units.ErrTooLarge
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("%s: option %s=%q: %v: %w", transport, key, v, err, ErrBadOption)
+	}
+	return int(n), true, nil
+}

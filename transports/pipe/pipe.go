@@ -35,7 +35,9 @@
 // F_SETPIPE_SZ (the kernel rounds it up to a power-of-two number of pages).
 // Above /proc/sys/fs/pipe-max-size without CAP_SYS_RESOURCE the kernel
 // refuses (EPERM): Listen then fails with an error wrapping
-// transports.ErrUnavailable that says so. The transport has no options.
+// transports.ErrUnavailable that says so. The option pipe_size (binary
+// units: "64k", "1MiB") does the same per variant and overrides
+// Config.BufferSize.
 package pipe
 
 import (
@@ -72,6 +74,9 @@ const pipeMaxSize = "/proc/sys/fs/pipe-max-size"
 
 // New returns the pipe transport.
 func New() transports.Transport { return transport{} }
+
+// OptPipeSize is the option that sets both pipes' capacity (F_SETPIPE_SZ).
+const OptPipeSize = "pipe_size"
 
 type transport struct{}
 
@@ -128,14 +133,19 @@ func (ch *channel) closeAll() error {
 // Listen creates Config.ConnCount() channels and starts waiting for their
 // hellos.
 func (transport) Listen(ctx context.Context, cfg transports.Config) (transports.Listener, error) {
-	if err := transports.CheckOptions(Name, cfg.Options); err != nil {
+	if err := transports.CheckOptions(Name, cfg.Options, OptPipeSize); err != nil {
 		return nil, err
+	}
+	size := max(cfg.BufferSize, 0)
+	if v, ok, err := transports.SizeOption(Name, cfg.Options, OptPipeSize); err != nil {
+		return nil, err
+	} else if ok {
+		size = v
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("%s: listen: %w", Name, err)
 	}
 	n := cfg.ConnCount()
-	size := max(cfg.BufferSize, 0)
 	l := &listener{
 		attached: make(chan *channel, n),
 		done:     make(chan struct{}),
@@ -359,7 +369,7 @@ func (transport) Dial(ctx context.Context, ep transports.Endpoint) (net.Conn, er
 	if ep.Transport != Name {
 		return nil, fmt.Errorf("%s: dial: endpoint is for transport %q: %w", Name, ep.Transport, transports.ErrBadEndpoint)
 	}
-	if err := transports.CheckOptions(Name, ep.Options); err != nil {
+	if err := transports.CheckOptions(Name, ep.Options, OptPipeSize); err != nil {
 		return nil, err
 	}
 	i := ep.Index

@@ -412,3 +412,26 @@ func noLeaks(t *testing.T) {
 	opt := goleak.IgnoreCurrent()
 	t.Cleanup(func() { goleak.VerifyNone(t, opt) })
 }
+
+// TestPipeSizeOption checks that pipe_size sets both pipes' capacity, read
+// back through EffectiveOptions, and that a bad value is refused.
+func TestPipeSizeOption(t *testing.T) {
+	mk := ttest.MakePipe(New(), transports.Config{BufferSize: 4096, Options: map[string]string{OptPipeSize: "256k"}})
+	c1, c2, stop, err := mk()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	for _, c := range []net.Conn{c1, c2} {
+		m := c.(transports.OptionReporter).EffectiveOptions()
+		if m["pipe_rx_bytes"] != "262144" || m["pipe_tx_bytes"] != "262144" {
+			t.Errorf("effective options %v; want both pipes at 262144 bytes", m)
+		}
+	}
+	for _, bad := range []string{"huge", "0", "1.5k"} {
+		_, err := New().Listen(context.Background(), transports.Config{Options: map[string]string{OptPipeSize: bad}})
+		if !errors.Is(err, transports.ErrBadOption) || !strings.Contains(err.Error(), "pipe_size") {
+			t.Errorf("pipe_size=%s: %v; want ErrBadOption naming the option", bad, err)
+		}
+	}
+}

@@ -14,7 +14,8 @@
 // The socket path must fit in sun_path (107 bytes plus the NUL): a longer
 // one is refused with a clear error (transports.ErrUnavailable from Listen,
 // transports.ErrBadEndpoint from Dial), never truncated. Config.BufferSize
-// sets SO_SNDBUF and SO_RCVBUF on both ends. The transport has no options.
+// sets SO_SNDBUF and SO_RCVBUF on both ends; the options sndbuf and rcvbuf
+// (binary units: "256k") set each on its own and override it.
 // Connections implement transports.CloseWriter and
 // transports.OptionReporter (sndbuf, rcvbuf); EPIPE and ECONNRESET wrap
 // transports.ErrPeerGone.
@@ -55,7 +56,11 @@ func (transport) Name() string { return Name }
 
 // Listen makes the private directory and listens on a socket inside it.
 func (transport) Listen(ctx context.Context, cfg transports.Config) (transports.Listener, error) {
-	if err := transports.CheckOptions(Name, cfg.Options); err != nil {
+	if err := transports.CheckOptions(Name, cfg.Options, sockconn.OptSndBuf, sockconn.OptRcvBuf); err != nil {
+		return nil, err
+	}
+	snd, rcv, err := sockconn.Buffers(Name, cfg.BufferSize, cfg.Options)
+	if err != nil {
 		return nil, err
 	}
 	base := cfg.Address
@@ -77,7 +82,7 @@ func (transport) Listen(ctx context.Context, cfg transports.Config) (transports.
 		return fail(fmt.Errorf("%s: socket path %s is %d bytes, longer than the %d sun_path allows; choose a shorter directory: %w",
 			Name, path, len(path), MaxPath, transports.ErrUnavailable))
 	}
-	lc := net.ListenConfig{Control: sockconn.Control(cfg.BufferSize)}
+	lc := net.ListenConfig{Control: sockconn.Control(snd, rcv)}
 	ln, err := lc.Listen(ctx, "unix", path)
 	if err != nil {
 		return fail(fmt.Errorf("%s: listen: %w", Name, err))
@@ -91,7 +96,8 @@ func (transport) Listen(ctx context.Context, cfg transports.Config) (transports.
 	return &listener{
 		ln:      ul,
 		dir:     dir,
-		bufsize: max(cfg.BufferSize, 0),
+		snd:     snd,
+		rcv:     rcv,
 		ep: transports.Endpoint{
 			Transport:  Name,
 			Address:    path,
@@ -106,7 +112,11 @@ func (transport) Dial(ctx context.Context, ep transports.Endpoint) (net.Conn, er
 	if ep.Transport != Name {
 		return nil, fmt.Errorf("%s: dial: endpoint is for transport %q: %w", Name, ep.Transport, transports.ErrBadEndpoint)
 	}
-	if err := transports.CheckOptions(Name, ep.Options); err != nil {
+	if err := transports.CheckOptions(Name, ep.Options, sockconn.OptSndBuf, sockconn.OptRcvBuf); err != nil {
+		return nil, err
+	}
+	snd, rcv, err := sockconn.Buffers(Name, ep.BufferSize, ep.Options)
+	if err != nil {
 		return nil, err
 	}
 	switch {
@@ -116,7 +126,7 @@ func (transport) Dial(ctx context.Context, ep transports.Endpoint) (net.Conn, er
 		return nil, fmt.Errorf("%s: dial: socket path is %d bytes, longer than the %d sun_path allows: %w",
 			Name, len(ep.Address), MaxPath, transports.ErrBadEndpoint)
 	}
-	d := net.Dialer{Control: sockconn.Control(ep.BufferSize)}
+	d := net.Dialer{Control: sockconn.Control(snd, rcv)}
 	c, err := d.DialContext(ctx, "unix", ep.Address)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", Name, err)
@@ -133,7 +143,8 @@ func (transport) Dial(ctx context.Context, ep transports.Endpoint) (net.Conn, er
 type listener struct {
 	ln      *net.UnixListener
 	dir     string
-	bufsize int
+	snd     int // SO_SNDBUF of accepted sockets; 0: the system default
+	rcv     int // SO_RCVBUF of accepted sockets; 0: the system default
 	ep      transports.Endpoint
 
 	once sync.Once // removes dir
@@ -156,10 +167,10 @@ func (l *listener) Accept() (net.Conn, error) {
 		c.Close()
 		return nil, err
 	}
-	if l.bufsize > 0 {
+	if l.snd > 0 || l.rcv > 0 {
 		rc, err := c.SyscallConn()
 		if err == nil {
-			err = sockconn.SetBuffers(rc, l.bufsize)
+			err = sockconn.SetBuffers(rc, l.snd, l.rcv)
 		}
 		if err != nil {
 			c.Close()

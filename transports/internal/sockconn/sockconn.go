@@ -38,29 +38,61 @@ func NoDelay(transport string, opts map[string]string) (bool, error) {
 	return false, fmt.Errorf("%s: option %s=%q: want true or false: %w", transport, OptNoDelay, v, transports.ErrBadOption)
 }
 
-// Control returns a net.ListenConfig/net.Dialer Control function that sets
-// SO_SNDBUF and SO_RCVBUF to size before the socket listens or connects (so
-// accepted TCP sockets inherit it and the window scale fits). A size <= 0
-// leaves the system defaults and returns nil.
-func Control(size int) func(network, address string, c syscall.RawConn) error {
-	if size <= 0 {
-		return nil
+// Socket-buffer option keys of the socket transports: each sets one
+// buffer's size (binary units: "256k", "4MiB") and overrides
+// Config.BufferSize for that buffer.
+const (
+	OptSndBuf = "sndbuf"
+	OptRcvBuf = "rcvbuf"
+)
+
+// Buffers returns the SO_SNDBUF and SO_RCVBUF sizes a transport sets: each
+// the option of that name when present, otherwise size (Config.BufferSize).
+// Zero means the system default. A malformed option gives an error
+// wrapping transports.ErrBadOption.
+func Buffers(transport string, size int, opts map[string]string) (snd, rcv int, err error) {
+	snd, rcv = max(size, 0), max(size, 0)
+	if v, ok, err := transports.SizeOption(transport, opts, OptSndBuf); err != nil {
+		return 0, 0, err
+	} else if ok {
+		snd = v
 	}
-	return func(_, _ string, c syscall.RawConn) error { return SetBuffers(c, size) }
+	if v, ok, err := transports.SizeOption(transport, opts, OptRcvBuf); err != nil {
+		return 0, 0, err
+	} else if ok {
+		rcv = v
+	}
+	return snd, rcv, nil
 }
 
-// SetBuffers sets SO_SNDBUF and SO_RCVBUF of the socket behind c to size.
-// The kernel doubles and clamps the value; EffectiveOptions reports the
-// result.
-func SetBuffers(c syscall.RawConn, size int) error {
+// Control returns a net.ListenConfig/net.Dialer Control function that sets
+// SO_SNDBUF to snd and SO_RCVBUF to rcv before the socket listens or
+// connects (so accepted TCP sockets inherit them and the window scale
+// fits). A size <= 0 leaves that buffer at the system default; with both
+// <= 0 it returns nil.
+func Control(snd, rcv int) func(network, address string, c syscall.RawConn) error {
+	if snd <= 0 && rcv <= 0 {
+		return nil
+	}
+	return func(_, _ string, c syscall.RawConn) error { return SetBuffers(c, snd, rcv) }
+}
+
+// SetBuffers sets SO_SNDBUF and SO_RCVBUF of the socket behind c to snd and
+// rcv (a size <= 0 is left alone). The kernel doubles and clamps the
+// values; EffectiveOptions reports the result.
+func SetBuffers(c syscall.RawConn, snd, rcv int) error {
 	var serr error
 	err := c.Control(func(fd uintptr) {
 		for _, o := range []struct {
 			opt  int
 			name string
-		}{{unix.SO_SNDBUF, "SO_SNDBUF"}, {unix.SO_RCVBUF, "SO_RCVBUF"}} {
-			if e := unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, o.opt, size); e != nil {
-				serr = fmt.Errorf("setsockopt %s=%d: %w", o.name, size, e)
+			size int
+		}{{unix.SO_SNDBUF, "SO_SNDBUF", snd}, {unix.SO_RCVBUF, "SO_RCVBUF", rcv}} {
+			if o.size <= 0 {
+				continue
+			}
+			if e := unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, o.opt, o.size); e != nil {
+				serr = fmt.Errorf("setsockopt %s=%d: %w", o.name, o.size, e)
 				return
 			}
 		}

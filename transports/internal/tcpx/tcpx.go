@@ -7,7 +7,9 @@
 // TCP_NODELAY is set explicitly on both ends from the "nodelay" option
 // (default true). Config.BufferSize sets SO_SNDBUF and SO_RCVBUF on the
 // listening socket before listen (accepted sockets inherit them) and on the
-// dialing socket before connect. It never listens on a wildcard address.
+// dialing socket before connect; the options sndbuf and rcvbuf (binary
+// units: "256k") set each on its own and override it. It never listens on
+// a wildcard address.
 package tcpx
 
 import (
@@ -48,10 +50,14 @@ func (t *transport) Name() string { return t.spec.Name }
 // Listen listens on Resolve(cfg.Address) with an ephemeral port.
 func (t *transport) Listen(ctx context.Context, cfg transports.Config) (transports.Listener, error) {
 	name := t.spec.Name
-	if err := transports.CheckOptions(name, cfg.Options, sockconn.OptNoDelay); err != nil {
+	if err := transports.CheckOptions(name, cfg.Options, sockconn.OptNoDelay, sockconn.OptSndBuf, sockconn.OptRcvBuf); err != nil {
 		return nil, err
 	}
 	nodelay, err := sockconn.NoDelay(name, cfg.Options)
+	if err != nil {
+		return nil, err
+	}
+	snd, rcv, err := sockconn.Buffers(name, cfg.BufferSize, cfg.Options)
 	if err != nil {
 		return nil, err
 	}
@@ -62,7 +68,7 @@ func (t *transport) Listen(ctx context.Context, cfg transports.Config) (transpor
 	if !ip.IsValid() || ip.IsUnspecified() {
 		return nil, fmt.Errorf("%s: refusing to listen on wildcard address %v: %w", name, ip, transports.ErrUnavailable)
 	}
-	lc := net.ListenConfig{Control: sockconn.Control(cfg.BufferSize)}
+	lc := net.ListenConfig{Control: sockconn.Control(snd, rcv)}
 	lc.SetMultipathTCP(false)
 	addr := netip.AddrPortFrom(ip, 0).String()
 	ln, err := lc.Listen(ctx, network(ip), addr)
@@ -100,10 +106,14 @@ func (t *transport) Dial(ctx context.Context, ep transports.Endpoint) (net.Conn,
 	if ep.Transport != name {
 		return nil, fmt.Errorf("%s: dial: endpoint is for transport %q: %w", name, ep.Transport, transports.ErrBadEndpoint)
 	}
-	if err := transports.CheckOptions(name, ep.Options, sockconn.OptNoDelay); err != nil {
+	if err := transports.CheckOptions(name, ep.Options, sockconn.OptNoDelay, sockconn.OptSndBuf, sockconn.OptRcvBuf); err != nil {
 		return nil, err
 	}
 	nodelay, err := sockconn.NoDelay(name, ep.Options)
+	if err != nil {
+		return nil, err
+	}
+	snd, rcv, err := sockconn.Buffers(name, ep.BufferSize, ep.Options)
 	if err != nil {
 		return nil, err
 	}
@@ -119,7 +129,7 @@ func (t *transport) Dial(ctx context.Context, ep transports.Endpoint) (net.Conn,
 			return nil, err
 		}
 	}
-	d := net.Dialer{Control: sockconn.Control(ep.BufferSize)}
+	d := net.Dialer{Control: sockconn.Control(snd, rcv)}
 	d.SetMultipathTCP(false)
 	c, err := d.DialContext(ctx, network(ap.Addr()), ap.String())
 	if err != nil {
