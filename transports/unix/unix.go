@@ -94,10 +94,10 @@ func (transport) Listen(ctx context.Context, cfg transports.Config) (transports.
 	}
 	ul.SetUnlinkOnClose(true)
 	return &listener{
-		ln:      ul,
-		dir:     dir,
-		snd:     snd,
-		rcv:     rcv,
+		ln:  ul,
+		dir: dir,
+		snd: snd,
+		rcv: rcv,
 		ep: transports.Endpoint{
 			Transport:  Name,
 			Address:    path,
@@ -141,11 +141,11 @@ func (transport) Dial(ctx context.Context, ep transports.Endpoint) (net.Conn, er
 
 // listener is a unix transports.Listener.
 type listener struct {
-	ln      *net.UnixListener
-	dir     string
-	snd     int // SO_SNDBUF of accepted sockets; 0: the system default
-	rcv     int // SO_RCVBUF of accepted sockets; 0: the system default
-	ep      transports.Endpoint
+	ln  *net.UnixListener
+	dir string
+	snd int // SO_SNDBUF of accepted sockets; 0: the system default
+	rcv int // SO_RCVBUF of accepted sockets; 0: the system default
+	ep  transports.Endpoint
 
 	once sync.Once // removes dir
 }

@@ -1,0 +1,35 @@
+package units
+
+import (
+	"errors"
+	"testing"
+)
+
+func TestParseBytes(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		want int64
+		err  error
+	}{
+		{"64", 64, nil},
+		{"64B", 64, nil},
+		{" 4k ", 4096, nil},
+		{"4K", 4096, nil},
+		{"16KiB", 16 << 10, nil},
+		{"4kb", 4096, nil},
+		{"1MiB", 1 << 20, nil},
+		{"2g", 2 << 30, nil},
+		{"", 0, ErrNoNumber},
+		{"MiB", 0, ErrNoNumber},
+		{"1.5k", 0, ErrSyntax},
+		{"12parsecs", 0, ErrSyntax},
+		{"0", 0, ErrNotPos},
+		{"-4k", 0, ErrNotPos},
+		{"9999999999G", 0, ErrTooLarge},
+	} {
+		got, err := ParseBytes(tt.in)
+		if got != tt.want || !errors.Is(err, tt.err) || (tt.err == nil) != (err == nil) {
+			t.Errorf("ParseBytes(%q) = %d, %v; want %d, %v", tt.in, got, err, tt.want, tt.err)
+		}
+	}
+}
