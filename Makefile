@@ -41,6 +41,9 @@ stress: ## the long forms of the fault and load suites: 50 kill trials per trans
 	set -o pipefail; IPCBENCH_STRESS=1 $(GO) test -count=1 -timeout 120m -v -run 'TestFault|TestConformance/load' ./... 2>&1 | \
 	  grep --line-buffered -E '^(--- FAIL|FAIL|ok)|trials|load:|slowest|timed out|panic'
 
+floor: build ## run the C floor programs beside ipcbench and write the ratio table to results/floor.md (needs a C compiler)
+	./$(BIN) floor -out results/floor.md -raw results/floor.jsonl
+
 results: build ## regenerate every report in results/ from the committed raw records
 	./$(BIN) report --format markdown results/reference.jsonl > results/reference.md
 	./$(BIN) report --format benchfmt results/reference.jsonl > results/reference.bench

@@ -59,6 +59,7 @@ func commands() []command {
 		{name: "report", summary: "render raw records as a table, Markdown, CSV, JSON or Go benchmark format", run: cmdReport},
 		{name: "plot", summary: "draw SVG charts from raw records", run: cmdPlot},
 		{name: "compare", summary: "compare two runs case by case, with a significance test", run: cmdCompare},
+		{name: "floor", summary: "compare ipcbench with C programs doing the bare minimum per mechanism (needs a C compiler)", run: cmdFloor},
 		{name: "transports", summary: "list the transports and whether each can run here", run: cmdTransports},
 		{name: "version", summary: "print the version", run: cmdVersion},
 		{name: "peer", summary: "internal: the peer process (started by ipcbench itself)", hidden: true, run: cmdPeer},
