@@ -37,7 +37,9 @@
 // refuses (EPERM): Listen then fails with an error wrapping
 // transports.ErrUnavailable that says so. The option pipe_size (binary
 // units: "64k", "1MiB") does the same per variant and overrides
-// Config.BufferSize.
+// Config.BufferSize. The option io=raw makes connections bypass Go's
+// poller: read(2)/write(2) and ppoll(2) in the calling thread (see
+// transports/internal/rawio), reported as io=raw|netpoll.
 package pipe
 
 import (
@@ -59,6 +61,8 @@ import (
 
 	"github.com/ipcbench/ipcbench/transports"
 	"github.com/ipcbench/ipcbench/transports/internal/connerr"
+	"github.com/ipcbench/ipcbench/transports/internal/rawio"
+	"github.com/ipcbench/ipcbench/transports/internal/sockconn"
 	"golang.org/x/sys/unix"
 )
 
@@ -133,7 +137,7 @@ func (ch *channel) closeAll() error {
 // Listen creates Config.ConnCount() channels and starts waiting for their
 // hellos.
 func (transport) Listen(ctx context.Context, cfg transports.Config) (transports.Listener, error) {
-	if err := transports.CheckOptions(Name, cfg.Options, OptPipeSize); err != nil {
+	if err := transports.CheckOptions(Name, cfg.Options, OptPipeSize, sockconn.OptIO); err != nil {
 		return nil, err
 	}
 	size := max(cfg.BufferSize, 0)
@@ -142,11 +146,16 @@ func (transport) Listen(ctx context.Context, cfg transports.Config) (transports.
 	} else if ok {
 		size = v
 	}
+	raw, err := sockconn.RawIO(Name, cfg.Options)
+	if err != nil {
+		return nil, err
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("%s: listen: %w", Name, err)
 	}
 	n := cfg.ConnCount()
 	l := &listener{
+		raw:      raw,
 		attached: make(chan *channel, n),
 		done:     make(chan struct{}),
 		ep: transports.Endpoint{
@@ -232,8 +241,13 @@ func pipeSize(f *os.File) int {
 	if err != nil {
 		return -1
 	}
+	return pipeSizeOf(rc)
+}
+
+// pipeSizeOf reads the capacity of the pipe behind c; -1 when it cannot.
+func pipeSizeOf(c interface{ Control(func(uintptr)) error }) int {
 	size := -1
-	if err := rc.Control(func(fd uintptr) {
+	if err := c.Control(func(fd uintptr) {
 		if v, err := unix.FcntlInt(fd, unix.F_GETPIPE_SZ, 0); err == nil {
 			size = v
 		}
@@ -245,6 +259,7 @@ func pipeSize(f *os.File) int {
 
 // listener is a pipe transports.Listener.
 type listener struct {
+	raw      bool // io=raw: connections bypass the network poller
 	chans    []*channel
 	files    []*os.File // peer ends in Endpoint order
 	ep       transports.Endpoint
@@ -313,7 +328,11 @@ func (l *listener) Accept() (net.Conn, error) {
 		return nil, &net.OpError{Op: "accept", Net: Name, Addr: Addr{"listener", ch.index},
 			Err: fmt.Errorf("channel %d: %w", ch.index, ch.helloErr)}
 	}
-	return newConn(ch.r, ch.w, Addr{"listener", ch.index}, Addr{"dialer", ch.index}), nil
+	c, err := newConn(ch.r, ch.w, Addr{"listener", ch.index}, Addr{"dialer", ch.index}, l.raw)
+	if err != nil {
+		return nil, &net.OpError{Op: "accept", Net: Name, Addr: Addr{"listener", ch.index}, Err: err}
+	}
+	return c, nil
 }
 
 // Close closes every file not handed out through Accept (including the
@@ -369,7 +388,7 @@ func (transport) Dial(ctx context.Context, ep transports.Endpoint) (net.Conn, er
 	if ep.Transport != Name {
 		return nil, fmt.Errorf("%s: dial: endpoint is for transport %q: %w", Name, ep.Transport, transports.ErrBadEndpoint)
 	}
-	if err := transports.CheckOptions(Name, ep.Options, OptPipeSize); err != nil {
+	if err := transports.CheckOptions(Name, ep.Options, OptPipeSize, sockconn.OptIO); err != nil {
 		return nil, err
 	}
 	i := ep.Index
@@ -390,10 +409,19 @@ func (transport) Dial(ctx context.Context, ep transports.Endpoint) (net.Conn, er
 		r.Close()
 		return nil, fmt.Errorf("%s: dial: channel %d: Files[%d]: %w", Name, i, 2*i+1, err)
 	}
-	c := newConn(r, w, local, remote)
+	raw, err := sockconn.RawIO(Name, ep.Options)
+	if err != nil {
+		r.Close()
+		w.Close()
+		return nil, err
+	}
+	c, err := newConn(r, w, local, remote, raw)
+	if err != nil {
+		return nil, fmt.Errorf("%s: dial: channel %d: %w", Name, i, err)
+	}
 	// A one-byte write to a fresh pipe does not block; ctx still bounds it
 	// in case the channel was misused.
-	stop := context.AfterFunc(ctx, func() { _ = w.SetWriteDeadline(time.Unix(1, 0)) })
+	stop := context.AfterFunc(ctx, func() { _ = c.SetWriteDeadline(time.Unix(1, 0)) })
 	_, err = c.Write([]byte{hello})
 	if !stop() {
 		err = errors.Join(err, ctx.Err())
@@ -455,9 +483,31 @@ func dupEnd(f *os.File, mode int, name string) (*os.File, error) {
 	return os.NewFile(uintptr(nfd), name), nil
 }
 
+// end is one pipe end as a connection uses it: an *os.File (Go's poller)
+// or a *rawio.FD (io=raw).
+type end interface {
+	io.ReadWriteCloser
+	SetReadDeadline(time.Time) error
+	SetWriteDeadline(time.Time) error
+	Control(func(fd uintptr)) error
+}
+
+// fileEnd is an *os.File as an end.
+type fileEnd struct{ *os.File }
+
+// Control runs fn with the file's descriptor.
+func (f fileEnd) Control(fn func(fd uintptr)) error {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	return rc.Control(fn)
+}
+
 // conn is a pipe connection: it reads r and writes w.
 type conn struct {
-	r, w          *os.File
+	r, w          end
+	raw           bool
 	local, remote Addr
 	closed        atomic.Bool // Close was called
 	wclosed       atomic.Bool // w was closed (Close or CloseWrite)
@@ -469,8 +519,42 @@ var (
 	_ transports.OptionReporter = (*conn)(nil)
 )
 
-func newConn(r, w *os.File, local, remote Addr) *conn {
-	return &conn{r: r, w: w, local: local, remote: remote}
+// newConn makes the connection over r and w, which it takes over: with raw
+// it moves them to rawio (direct system calls); on error it closes them.
+func newConn(r, w *os.File, local, remote Addr, raw bool) (*conn, error) {
+	if !raw {
+		return &conn{r: fileEnd{r}, w: fileEnd{w}, local: local, remote: remote}, nil
+	}
+	rr, err := rawEnd(r)
+	if err != nil {
+		w.Close()
+		return nil, err
+	}
+	rw, err := rawEnd(w)
+	if err != nil {
+		rr.Close()
+		return nil, err
+	}
+	return &conn{r: rr, w: rw, raw: true, local: local, remote: remote}, nil
+}
+
+// rawEnd moves f's descriptor to a rawio.FD and closes f.
+func rawEnd(f *os.File) (*rawio.FD, error) {
+	defer f.Close()
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	nfd, err := rawio.Dup(rc)
+	if err != nil {
+		return nil, fmt.Errorf("io=raw: %w", err)
+	}
+	fd, err := rawio.New(nfd)
+	if err != nil {
+		unix.Close(nfd)
+		return nil, fmt.Errorf("io=raw: %w", err)
+	}
+	return fd, nil
 }
 
 // opErr shapes err from an os.File operation into the transport's errors
@@ -563,12 +647,16 @@ func (c *conn) SetWriteDeadline(t time.Time) error { return c.opErr("set", c.w.S
 // pipes, read back with F_GETPIPE_SZ: "pipe_rx_bytes" and "pipe_tx_bytes".
 // A closed pipe is left out.
 func (c *conn) EffectiveOptions() map[string]string {
-	m := make(map[string]string, 2)
-	if v := pipeSize(c.r); v >= 0 {
+	m := make(map[string]string, 3)
+	if v := pipeSizeOf(c.r); v >= 0 {
 		m["pipe_rx_bytes"] = strconv.Itoa(v)
 	}
-	if v := pipeSize(c.w); v >= 0 {
+	if v := pipeSizeOf(c.w); v >= 0 {
 		m["pipe_tx_bytes"] = strconv.Itoa(v)
+	}
+	m[sockconn.OptIO] = sockconn.IONetpoll
+	if c.raw {
+		m[sockconn.OptIO] = sockconn.IORaw
 	}
 	return m
 }

@@ -435,3 +435,6 @@ func TestPipeSizeOption(t *testing.T) {
 		}
 	}
 }
+
+// TestRawIO checks the io=raw variant (see ttest.RunRawIO).
+func TestRawIO(t *testing.T) { ttest.RunRawIO(t, New()) }

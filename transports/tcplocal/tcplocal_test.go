@@ -155,3 +155,6 @@ func TestDialCancelled(t *testing.T) {
 		t.Fatalf("Dial with a cancelled context: %v, want context.Canceled", err)
 	}
 }
+
+// TestRawIO checks the io=raw variant (see ttest.RunRawIO).
+func TestRawIO(t *testing.T) { ttest.RunRawIO(t, New()) }

@@ -15,7 +15,8 @@
 // one is refused with a clear error (transports.ErrUnavailable from Listen,
 // transports.ErrBadEndpoint from Dial), never truncated. Config.BufferSize
 // sets SO_SNDBUF and SO_RCVBUF on both ends; the options sndbuf and rcvbuf
-// (binary units: "256k") set each on its own and override it.
+// (binary units: "256k") set each on its own and override it; io=raw makes
+// connections bypass Go's network poller (see sockconn.RawConn).
 // Connections implement transports.CloseWriter and
 // transports.OptionReporter (sndbuf, rcvbuf); EPIPE and ECONNRESET wrap
 // transports.ErrPeerGone.
@@ -56,10 +57,14 @@ func (transport) Name() string { return Name }
 
 // Listen makes the private directory and listens on a socket inside it.
 func (transport) Listen(ctx context.Context, cfg transports.Config) (transports.Listener, error) {
-	if err := transports.CheckOptions(Name, cfg.Options, sockconn.OptSndBuf, sockconn.OptRcvBuf); err != nil {
+	if err := transports.CheckOptions(Name, cfg.Options, sockconn.OptSndBuf, sockconn.OptRcvBuf, sockconn.OptIO); err != nil {
 		return nil, err
 	}
 	snd, rcv, err := sockconn.Buffers(Name, cfg.BufferSize, cfg.Options)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := sockconn.RawIO(Name, cfg.Options)
 	if err != nil {
 		return nil, err
 	}
@@ -98,6 +103,7 @@ func (transport) Listen(ctx context.Context, cfg transports.Config) (transports.
 		dir: dir,
 		snd: snd,
 		rcv: rcv,
+		raw: raw,
 		ep: transports.Endpoint{
 			Transport:  Name,
 			Address:    path,
@@ -112,10 +118,14 @@ func (transport) Dial(ctx context.Context, ep transports.Endpoint) (net.Conn, er
 	if ep.Transport != Name {
 		return nil, fmt.Errorf("%s: dial: endpoint is for transport %q: %w", Name, ep.Transport, transports.ErrBadEndpoint)
 	}
-	if err := transports.CheckOptions(Name, ep.Options, sockconn.OptSndBuf, sockconn.OptRcvBuf); err != nil {
+	if err := transports.CheckOptions(Name, ep.Options, sockconn.OptSndBuf, sockconn.OptRcvBuf, sockconn.OptIO); err != nil {
 		return nil, err
 	}
 	snd, rcv, err := sockconn.Buffers(Name, ep.BufferSize, ep.Options)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := sockconn.RawIO(Name, ep.Options)
 	if err != nil {
 		return nil, err
 	}
@@ -131,7 +141,7 @@ func (transport) Dial(ctx context.Context, ep transports.Endpoint) (net.Conn, er
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", Name, err)
 	}
-	w, err := sockconn.Wrap(c)
+	w, err := sockconn.WrapAs(c, raw)
 	if err != nil {
 		c.Close()
 		return nil, fmt.Errorf("%s: %w", Name, err)
@@ -143,8 +153,9 @@ func (transport) Dial(ctx context.Context, ep transports.Endpoint) (net.Conn, er
 type listener struct {
 	ln  *net.UnixListener
 	dir string
-	snd int // SO_SNDBUF of accepted sockets; 0: the system default
-	rcv int // SO_RCVBUF of accepted sockets; 0: the system default
+	snd int  // SO_SNDBUF of accepted sockets; 0: the system default
+	rcv int  // SO_RCVBUF of accepted sockets; 0: the system default
+	raw bool // io=raw: connections bypass the network poller
 	ep  transports.Endpoint
 
 	once sync.Once // removes dir
@@ -177,7 +188,7 @@ func (l *listener) Accept() (net.Conn, error) {
 			return nil, fmt.Errorf("%s: accept: %w", Name, err)
 		}
 	}
-	w, err := sockconn.Wrap(c)
+	w, err := sockconn.WrapAs(c, l.raw)
 	if err != nil {
 		c.Close()
 		return nil, fmt.Errorf("%s: %w", Name, err)

@@ -209,3 +209,6 @@ func TestEffectiveOptions(t *testing.T) {
 		})
 	}
 }
+
+// TestRawIO checks the io=raw variant (see ttest.RunRawIO).
+func TestRawIO(t *testing.T) { ttest.RunRawIO(t, New()) }

@@ -103,9 +103,15 @@ func SetBuffers(c syscall.RawConn, snd, rcv int) error {
 	return serr
 }
 
+// controller runs a function with a socket's descriptor, as
+// syscall.RawConn and rawio.FD do.
+type controller interface {
+	Control(func(fd uintptr)) error
+}
+
 // sockopts reads the options in effect on the socket behind c: sndbuf and
 // rcvbuf always, nodelay for TCP. Options that cannot be read are left out.
-func sockopts(c syscall.RawConn, tcp bool) map[string]string {
+func sockopts(c controller, tcp bool) map[string]string {
 	m := make(map[string]string, 4)
 	_ = c.Control(func(fd uintptr) {
 		if v, err := unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUF); err == nil {
@@ -241,11 +247,12 @@ func (c *Conn) SetWriteDeadline(t time.Time) error { return c.s.SetWriteDeadline
 
 // EffectiveOptions reads back from the kernel the options in effect:
 // "sndbuf" and "rcvbuf" (bytes, as the kernel reports them: Linux doubles
-// the requested value), and for TCP "nodelay" (TCP_NODELAY) and "multipath"
+// the requested value), "io" (netpoll), and for TCP "nodelay" (TCP_NODELAY) and "multipath"
 // (whether the connection is Multipath TCP). Values that cannot be read (a
 // closed socket) are left out.
 func (c *Conn) EffectiveOptions() map[string]string {
 	m := sockopts(c.raw, c.tcp != nil)
+	m[OptIO] = IONetpoll
 	if c.tcp != nil {
 		if mp, err := c.tcp.MultipathTCP(); err == nil {
 			m["multipath"] = strconv.FormatBool(mp)

@@ -7,7 +7,8 @@
 // TCP_NODELAY is set explicitly on both ends from the "nodelay" option
 // (default true). Config.BufferSize sets SO_SNDBUF and SO_RCVBUF on the
 // listening socket before listen (accepted sockets inherit them) and on the
-// dialing socket before connect; the options sndbuf and rcvbuf (binary
+// dialing socket before connect; io=raw makes connections bypass Go's
+// network poller (see sockconn.RawConn); the options sndbuf and rcvbuf (binary
 // units: "256k") set each on its own and override it. It never listens on
 // a wildcard address.
 package tcpx
@@ -50,7 +51,7 @@ func (t *transport) Name() string { return t.spec.Name }
 // Listen listens on Resolve(cfg.Address) with an ephemeral port.
 func (t *transport) Listen(ctx context.Context, cfg transports.Config) (transports.Listener, error) {
 	name := t.spec.Name
-	if err := transports.CheckOptions(name, cfg.Options, sockconn.OptNoDelay, sockconn.OptSndBuf, sockconn.OptRcvBuf); err != nil {
+	if err := transports.CheckOptions(name, cfg.Options, sockconn.OptNoDelay, sockconn.OptSndBuf, sockconn.OptRcvBuf, sockconn.OptIO); err != nil {
 		return nil, err
 	}
 	nodelay, err := sockconn.NoDelay(name, cfg.Options)
@@ -58,6 +59,10 @@ func (t *transport) Listen(ctx context.Context, cfg transports.Config) (transpor
 		return nil, err
 	}
 	snd, rcv, err := sockconn.Buffers(name, cfg.BufferSize, cfg.Options)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := sockconn.RawIO(name, cfg.Options)
 	if err != nil {
 		return nil, err
 	}
@@ -84,6 +89,7 @@ func (t *transport) Listen(ctx context.Context, cfg transports.Config) (transpor
 	return &listener{
 		ln:      tl,
 		nodelay: nodelay,
+		raw:     raw,
 		ep: transports.Endpoint{
 			Transport:  name,
 			Address:    tl.Addr().String(),
@@ -106,7 +112,7 @@ func (t *transport) Dial(ctx context.Context, ep transports.Endpoint) (net.Conn,
 	if ep.Transport != name {
 		return nil, fmt.Errorf("%s: dial: endpoint is for transport %q: %w", name, ep.Transport, transports.ErrBadEndpoint)
 	}
-	if err := transports.CheckOptions(name, ep.Options, sockconn.OptNoDelay, sockconn.OptSndBuf, sockconn.OptRcvBuf); err != nil {
+	if err := transports.CheckOptions(name, ep.Options, sockconn.OptNoDelay, sockconn.OptSndBuf, sockconn.OptRcvBuf, sockconn.OptIO); err != nil {
 		return nil, err
 	}
 	nodelay, err := sockconn.NoDelay(name, ep.Options)
@@ -114,6 +120,10 @@ func (t *transport) Dial(ctx context.Context, ep transports.Endpoint) (net.Conn,
 		return nil, err
 	}
 	snd, rcv, err := sockconn.Buffers(name, ep.BufferSize, ep.Options)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := sockconn.RawIO(name, ep.Options)
 	if err != nil {
 		return nil, err
 	}
@@ -135,12 +145,12 @@ func (t *transport) Dial(ctx context.Context, ep transports.Endpoint) (net.Conn,
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	return setup(name, c, nodelay)
+	return setup(name, c, nodelay, raw)
 }
 
 // setup sets TCP_NODELAY on a fresh connection and wraps it; on failure it
 // closes c.
-func setup(name string, c net.Conn, nodelay bool) (net.Conn, error) {
+func setup(name string, c net.Conn, nodelay, raw bool) (net.Conn, error) {
 	tc, ok := c.(*net.TCPConn)
 	if !ok {
 		c.Close()
@@ -150,7 +160,7 @@ func setup(name string, c net.Conn, nodelay bool) (net.Conn, error) {
 		c.Close()
 		return nil, fmt.Errorf("%s: set TCP_NODELAY=%v: %w", name, nodelay, err)
 	}
-	w, err := sockconn.Wrap(tc)
+	w, err := sockconn.WrapAs(tc, raw)
 	if err != nil {
 		c.Close()
 		return nil, fmt.Errorf("%s: %w", name, err)
@@ -162,6 +172,7 @@ func setup(name string, c net.Conn, nodelay bool) (net.Conn, error) {
 type listener struct {
 	ln      *net.TCPListener
 	nodelay bool
+	raw     bool // io=raw: connections bypass the network poller
 	ep      transports.Endpoint
 }
 
@@ -177,7 +188,7 @@ func (l *listener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err // a *net.OpError naming the address, as net.Listener users expect
 	}
-	return setup(l.ep.Transport, c, l.nodelay)
+	return setup(l.ep.Transport, c, l.nodelay, l.raw)
 }
 
 // Close stops listening; accepted connections stay open.

@@ -345,3 +345,31 @@ func RunBehaviour(t *testing.T, tr transports.Transport, cfg func(t *testing.T) 
 		t.Run(c.name, func(t *testing.T) { c.check(t, tr, cfg(t)) })
 	}
 }
+
+// RunRawIO checks a transport's io option: nettest.TestConn passes with
+// io=raw, both ends report io=raw, and an unknown io value is refused with
+// ErrBadOption.
+func RunRawIO(t *testing.T, tr transports.Transport) {
+	t.Run("nettest", func(t *testing.T) {
+		nettest.TestConn(t, MakePipe(tr, transports.Config{Options: map[string]string{"io": "raw"}}))
+	})
+	t.Run("reported", func(t *testing.T) {
+		a, d, err := pair(tr, transports.Config{Options: map[string]string{"io": "raw"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer a.Close()
+		defer d.Close()
+		for _, c := range []net.Conn{a, d} {
+			if got := c.(transports.OptionReporter).EffectiveOptions()["io"]; got != "raw" {
+				t.Errorf("%T reports io=%q, want raw", c, got)
+			}
+		}
+	})
+	t.Run("bad-value", func(t *testing.T) {
+		_, err := tr.Listen(context.Background(), transports.Config{Options: map[string]string{"io": "telepathy"}})
+		if !errors.Is(err, transports.ErrBadOption) {
+			t.Fatalf("io=telepathy: %v, want ErrBadOption", err)
+		}
+	})
+}

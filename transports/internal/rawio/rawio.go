@@ -1,0 +1,227 @@
+// Package rawio does I/O on a descriptor with direct system calls instead
+// of Go's network poller: read(2) and write(2) on a non-blocking
+// descriptor, and, when it is not ready, ppoll(2) in the calling thread.
+// It is the "io=raw" variant of the socket and pipe transports, which
+// measures what the poller costs: with the poller, a Read that finds no
+// data parks the goroutine, and an epoll wake-up and the scheduler must
+// run it again; with rawio the thread itself sleeps in the kernel and
+// returns straight into the read (the runtime hands its P to another
+// thread while it sleeps, as for any blocking system call).
+//
+// Deadlines, Close and concurrent use keep net.Conn's contract: a Close
+// wakes every blocked call at once (an eventfd in each poll set becomes
+// readable); deadlines are checked before every call and bound every poll,
+// and a deadline changed while a call sleeps takes effect within
+// pollSlice.
+package rawio
+
+import (
+	"io"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// pollSlice bounds one ppoll sleep; a deadline changed while a call sleeps
+// is seen within it.
+const pollSlice = 20 * time.Millisecond
+
+// FD is a descriptor used with direct system calls. It is safe for
+// concurrent use by one reader and one writer (and any number of Close and
+// deadline calls); reads are not serialised with each other, nor writes.
+type FD struct {
+	fd   int
+	wake int // eventfd, made readable by Close
+
+	closed atomic.Bool
+	rdl    atomic.Int64 // read deadline, Unix ns; 0: none
+	wdl    atomic.Int64 // write deadline, Unix ns; 0: none
+
+	// ops is held (read-locked) by every call using fd; Close takes it
+	// exclusively before it closes fd, so no call uses a closed (or
+	// reused) descriptor.
+	ops sync.RWMutex
+}
+
+// New takes ownership of fd, sets it non-blocking and returns an FD.
+func New(fd int) (*FD, error) {
+	if err := unix.SetNonblock(fd, true); err != nil {
+		return nil, os.NewSyscallError("fcntl", err)
+	}
+	w, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		return nil, os.NewSyscallError("eventfd", err)
+	}
+	return &FD{fd: fd, wake: w}, nil
+}
+
+// Read reads into b with read(2), sleeping in ppoll(2) while there is
+// nothing to read. It returns io.EOF at the end of the stream,
+// net.ErrClosed after Close, os.ErrDeadlineExceeded when the read deadline
+// passes, and other errors as *os.SyscallError.
+func (f *FD) Read(b []byte) (int, error) {
+	f.ops.RLock()
+	defer f.ops.RUnlock()
+	for {
+		if f.closed.Load() {
+			return 0, net.ErrClosed
+		}
+		if err := expired(&f.rdl); err != nil {
+			return 0, err
+		}
+		if len(b) == 0 {
+			return 0, nil
+		}
+		n, err := unix.Read(f.fd, b)
+		switch {
+		case err == nil && n == 0:
+			return 0, io.EOF
+		case err == nil:
+			return n, nil
+		case err == unix.EINTR:
+		case err == unix.EAGAIN:
+			f.wait(unix.POLLIN, &f.rdl)
+		default:
+			return 0, os.NewSyscallError("read", err)
+		}
+	}
+}
+
+// Write writes all of b with write(2), sleeping in ppoll(2) while the
+// descriptor is full. Errors are as for Read (EPIPE when the reader is
+// gone), with the count of bytes written before them.
+func (f *FD) Write(b []byte) (int, error) {
+	f.ops.RLock()
+	defer f.ops.RUnlock()
+	total := 0
+	for {
+		if f.closed.Load() {
+			return total, net.ErrClosed
+		}
+		if err := expired(&f.wdl); err != nil {
+			return total, err
+		}
+		if total == len(b) {
+			return total, nil
+		}
+		n, err := unix.Write(f.fd, b[total:])
+		switch {
+		case err == nil:
+			total += n
+		case err == unix.EINTR:
+		case err == unix.EAGAIN:
+			f.wait(unix.POLLOUT, &f.wdl)
+		default:
+			return total, os.NewSyscallError("write", err)
+		}
+	}
+}
+
+// wait sleeps until fd is ready for events, Close is called, the deadline
+// passes, or pollSlice elapses; the caller then looks again.
+func (f *FD) wait(events int16, dl *atomic.Int64) {
+	d := pollSlice
+	if t := dl.Load(); t != 0 {
+		d = min(d, time.Duration(t-time.Now().UnixNano()))
+	}
+	if d <= 0 {
+		return
+	}
+	fds := [2]unix.PollFd{{Fd: int32(f.fd), Events: events}, {Fd: int32(f.wake), Events: unix.POLLIN}}
+	ts := unix.NsecToTimespec(int64(d))
+	unix.Ppoll(fds[:], &ts, nil) // EINTR, a timeout or readiness: the caller re-checks
+}
+
+// expired returns os.ErrDeadlineExceeded when the deadline in dl passed.
+func expired(dl *atomic.Int64) error {
+	if t := dl.Load(); t != 0 && time.Now().UnixNano() >= t {
+		return os.ErrDeadlineExceeded
+	}
+	return nil
+}
+
+// SetReadDeadline sets the deadline of current and future reads; the zero
+// time removes it.
+func (f *FD) SetReadDeadline(t time.Time) error { return f.set(&f.rdl, t) }
+
+// SetWriteDeadline sets the deadline of current and future writes.
+func (f *FD) SetWriteDeadline(t time.Time) error { return f.set(&f.wdl, t) }
+
+func (f *FD) set(dl *atomic.Int64, t time.Time) error {
+	if f.closed.Load() {
+		return net.ErrClosed
+	}
+	switch {
+	case t.IsZero():
+		dl.Store(0)
+	case t.UnixNano() <= 0:
+		dl.Store(1) // long past
+	default:
+		dl.Store(t.UnixNano())
+	}
+	return nil
+}
+
+// Shutdown calls shutdown(2) on a socket descriptor (how is unix.SHUT_WR
+// and the like).
+func (f *FD) Shutdown(how int) error {
+	f.ops.RLock()
+	defer f.ops.RUnlock()
+	if f.closed.Load() {
+		return net.ErrClosed
+	}
+	return os.NewSyscallError("shutdown", unix.Shutdown(f.fd, how))
+}
+
+// Control calls fn with the descriptor while no Close can close it (the
+// shape of syscall.RawConn's Control).
+func (f *FD) Control(fn func(fd uintptr)) error {
+	f.ops.RLock()
+	defer f.ops.RUnlock()
+	if f.closed.Load() {
+		return net.ErrClosed
+	}
+	fn(uintptr(f.fd))
+	return nil
+}
+
+// Close wakes every blocked call (they return net.ErrClosed), waits for
+// them to leave, and closes the descriptor. A second Close returns
+// net.ErrClosed.
+func (f *FD) Close() error {
+	if f.closed.Swap(true) {
+		return net.ErrClosed
+	}
+	var one = [8]byte{1}
+	unix.Write(f.wake, one[:])
+	f.ops.Lock()
+	defer f.ops.Unlock()
+	err := unix.Close(f.fd)
+	unix.Close(f.wake)
+	if err != nil {
+		return os.NewSyscallError("close", err)
+	}
+	return nil
+}
+
+// Dup returns a close-on-exec duplicate of the descriptor behind rc, for a
+// caller that wants to use it with FD and close the original.
+func Dup(rc interface {
+	Control(func(fd uintptr)) error
+}) (int, error) {
+	nfd := -1
+	var derr error
+	if err := rc.Control(func(fd uintptr) {
+		nfd, derr = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0)
+	}); err != nil {
+		return -1, err
+	}
+	if derr != nil {
+		return -1, os.NewSyscallError("fcntl", derr)
+	}
+	return nfd, nil
+}

@@ -1,0 +1,160 @@
+package sockconn
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ipcbench/ipcbench/transports"
+	"github.com/ipcbench/ipcbench/transports/internal/connerr"
+	"github.com/ipcbench/ipcbench/transports/internal/rawio"
+)
+
+// The "io" option of the socket and pipe transports chooses how bytes move.
+const (
+	// OptIO is the option key.
+	OptIO = "io"
+	// IONetpoll (the default) uses Go's network poller: a Read with
+	// nothing to read parks the goroutine until epoll reports the socket
+	// readable.
+	IONetpoll = "netpoll"
+	// IORaw uses read(2)/write(2) and ppoll(2) in the calling thread (see
+	// package rawio): what a C program does, to show the poller's cost.
+	IORaw = "raw"
+)
+
+// RawIO parses the "io" option: absent or "netpoll" is false, "raw" true,
+// anything else an error wrapping transports.ErrBadOption.
+func RawIO(transport string, opts map[string]string) (bool, error) {
+	switch v, ok := opts[OptIO]; {
+	case !ok || v == IONetpoll:
+		return false, nil
+	case v == IORaw:
+		return true, nil
+	default:
+		return false, fmt.Errorf("%s: option %s=%q: want %s or %s: %w", transport, OptIO, v, IONetpoll, IORaw, transports.ErrBadOption)
+	}
+}
+
+// RawConn is a stream-socket connection whose I/O bypasses Go's network
+// poller (the io=raw variant). Its contract is Conn's: the same errors
+// (*net.OpError wrapping net.ErrClosed, os.ErrDeadlineExceeded, EPIPE and
+// ECONNRESET also wrapping transports.ErrPeerGone; io.EOF itself), working
+// deadlines and Close, CloseWrite and EffectiveOptions ("io" = "raw").
+type RawConn struct {
+	fd            *rawio.FD
+	netw          string
+	local, remote net.Addr
+	tcp           bool
+}
+
+var (
+	_ net.Conn                  = (*RawConn)(nil)
+	_ transports.CloseWriter    = (*RawConn)(nil)
+	_ transports.OptionReporter = (*RawConn)(nil)
+)
+
+// WrapRaw takes over c, a *net.TCPConn or *net.UnixConn: it duplicates the
+// socket's descriptor for direct system calls and closes c. On error c is
+// left open.
+func WrapRaw(c net.Conn) (*RawConn, error) {
+	s, ok := c.(stream)
+	if !ok {
+		return nil, fmt.Errorf("sockconn: wrap %T: %w", c, ErrNotStream)
+	}
+	_, tcp := c.(*net.TCPConn)
+	if _, unixConn := c.(*net.UnixConn); !tcp && !unixConn {
+		return nil, fmt.Errorf("sockconn: wrap %T: %w", c, ErrNotStream)
+	}
+	rc, err := s.SyscallConn()
+	if err != nil {
+		return nil, fmt.Errorf("sockconn: wrap %T: %w", c, err)
+	}
+	nfd, err := rawio.Dup(rc)
+	if err != nil {
+		return nil, fmt.Errorf("sockconn: raw: %w", err)
+	}
+	fd, err := rawio.New(nfd)
+	if err != nil {
+		unix.Close(nfd)
+		return nil, fmt.Errorf("sockconn: raw: %w", err)
+	}
+	r := &RawConn{fd: fd, netw: c.LocalAddr().Network(), local: c.LocalAddr(), remote: c.RemoteAddr(), tcp: tcp}
+	c.Close() // the duplicate keeps the socket open
+	return r, nil
+}
+
+func (c *RawConn) opError(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return connerr.PeerGone(&net.OpError{Op: op, Net: c.netw, Source: c.local, Addr: c.remote, Err: err})
+}
+
+// Read reads with read(2); see RawConn for the errors.
+func (c *RawConn) Read(b []byte) (int, error) {
+	n, err := c.fd.Read(b)
+	if err == io.EOF {
+		return n, err // io.EOF itself, as io.Reader requires
+	}
+	return n, c.opError("read", err)
+}
+
+// Write writes all of b with write(2); see RawConn for the errors.
+func (c *RawConn) Write(b []byte) (int, error) {
+	n, err := c.fd.Write(b)
+	return n, c.opError("write", err)
+}
+
+// Close closes the socket and wakes blocked calls.
+func (c *RawConn) Close() error { return c.opError("close", c.fd.Close()) }
+
+// CloseWrite shuts down the sending direction.
+func (c *RawConn) CloseWrite() error { return c.opError("close", c.fd.Shutdown(unix.SHUT_WR)) }
+
+// LocalAddr returns the socket's local address.
+func (c *RawConn) LocalAddr() net.Addr { return c.local }
+
+// RemoteAddr returns the socket's peer address.
+func (c *RawConn) RemoteAddr() net.Addr { return c.remote }
+
+// SetDeadline sets the read and write deadlines.
+func (c *RawConn) SetDeadline(t time.Time) error {
+	if err := c.fd.SetReadDeadline(t); err != nil {
+		return c.opError("set", err)
+	}
+	return c.opError("set", c.fd.SetWriteDeadline(t))
+}
+
+// SetReadDeadline sets the read deadline.
+func (c *RawConn) SetReadDeadline(t time.Time) error {
+	return c.opError("set", c.fd.SetReadDeadline(t))
+}
+
+// SetWriteDeadline sets the write deadline.
+func (c *RawConn) SetWriteDeadline(t time.Time) error {
+	return c.opError("set", c.fd.SetWriteDeadline(t))
+}
+
+// EffectiveOptions reports sndbuf, rcvbuf, nodelay (TCP) as read back from
+// the kernel, and io=raw.
+func (c *RawConn) EffectiveOptions() map[string]string {
+	m := sockopts(c.fd, c.tcp)
+	m[OptIO] = IORaw
+	if c.tcp {
+		m["multipath"] = "false"
+	}
+	return m
+}
+
+// WrapAs wraps c as a RawConn when raw is set, else as a Conn. On error c
+// is left open.
+func WrapAs(c net.Conn, raw bool) (net.Conn, error) {
+	if raw {
+		return WrapRaw(c)
+	}
+	return Wrap(c)
+}
