@@ -39,7 +39,7 @@ fuzz: ## run every fuzz target for $(FUZZTIME)
 
 stress: ## the long forms of the fault and load suites: 50 kill trials per transport × workload, 64 conns × 100,000 messages per transport
 	set -o pipefail; IPCBENCH_STRESS=1 $(GO) test -count=1 -timeout 120m -v -run 'TestFault|TestConformance/load' ./... 2>&1 | \
-	  grep --line-buffered -E '^(--- FAIL|FAIL|ok)|trials|load:|slowest|timed out|panic'
+	  grep --line-buffered -vE '^(=== (RUN|PAUSE|CONT|NAME)|--- PASS|PASS$$)|no tests to run|timed out and reaped'
 
 floor: build ## run the C floor programs beside ipcbench and write the ratio table to results/floor.md (needs a C compiler)
 	./$(BIN) floor -out results/floor.md -raw results/floor.jsonl
