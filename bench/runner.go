@@ -254,6 +254,10 @@ func (cr *caseRun) interrupt() {
 	}
 }
 
+// peerExitWait is how long a failed case waits for its peer's exit to be
+// reaped before it words the failure (see runCase).
+const peerExitWait = time.Second
+
 // measurement is what a workload function returns.
 type measurement struct {
 	messages, bytes, errors int64
@@ -406,11 +410,21 @@ func (r *Runner) runCase(parent context.Context, cs CaseSpec, rep int) (res Resu
 	watchWG.Wait()
 	cr.sampler.stop()
 	if werr != nil {
+		// A killed peer's connections report EOF or a reset a moment
+		// before its exit is reaped: give the exit that moment, so the
+		// reason says the peer died rather than only "EOF". (Not after a
+		// timeout: a stuck peer will not exit by itself.)
+		wait := peerExitWait
+		if ctx.Err() != nil {
+			wait = 0
+		}
+		t := time.NewTimer(wait)
 		select {
 		case <-p.Exited():
 			werr = fmt.Errorf("peer process died: %w (peer log: %s)", werr, strings.TrimSpace(lastLine(p.Logs())))
-		default:
+		case <-t.C:
 		}
+		t.Stop()
 		return fail(werr)
 	}
 	for _, c := range conns {

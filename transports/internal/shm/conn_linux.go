@@ -58,6 +58,9 @@ type Conn struct {
 	kind    Kind
 	set     settings // the channel's options (wait strategy and spin budget)
 
+	reserved int // bytes of the region the last Reserve lent (under wmu)
+	peeked   int // bytes of the region the last Peek lent (under rmu)
+
 	rmu sync.Mutex // serialises Reads; held by Close while it unmaps
 	wmu sync.Mutex // serialises Writes; held by Close while it unmaps
 

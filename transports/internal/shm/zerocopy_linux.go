@@ -1,0 +1,162 @@
+package shm
+
+import (
+	"errors"
+	"io"
+	"fmt"
+	"net"
+	"syscall"
+	"time"
+
+	"github.com/ipcbench/ipcbench/transports"
+)
+
+// ErrNotRing is returned by the zero-copy methods of a shm-lock
+// connection: only shm-ring's rings can be lent out without a lock.
+var ErrNotRing = errors.New("zero-copy access needs an shm-ring connection")
+
+// ErrBadCommit is wrapped when Commit or Release is given more bytes than
+// the region Reserve or Peek returned.
+var ErrBadCommit = errors.New("commit or release beyond the reserved region")
+
+// Reserve returns the next free region of the outgoing ring, at most n
+// bytes long (n <= 0: as much as is free), waiting as Write does until at
+// least one byte is free. The region is contiguous, so it is shorter than
+// n at the ring's wrap even when more is free. The caller fills it and
+// calls Commit; until then nothing is visible to the peer. Reserve and
+// Commit must not run concurrently with Write. Errors are Write's.
+func (c *Conn) Reserve(n int) ([]byte, error) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.kind != Ring {
+		return nil, c.opError("reserve", ErrNotRing)
+	}
+	w := &c.tx
+	var spun time.Duration
+	for {
+		switch {
+		case c.closed.Load():
+			return nil, c.opError("reserve", net.ErrClosed)
+		case c.wclosed.Load(), w.ctl.readerClosed.Load() != 0:
+			return nil, c.opError("reserve", syscall.EPIPE)
+		case c.peerGone.Load():
+			return nil, c.opError("reserve", transports.ErrPeerGone)
+		}
+		left, err := c.wdl.left(c.base)
+		if err != nil {
+			return nil, c.opError("reserve", err)
+		}
+		free, err := w.free()
+		if err != nil {
+			return nil, c.opError("reserve", err)
+		}
+		if free > 0 {
+			i := w.pos & w.mask
+			m := min(free, w.mask+1-i)
+			if n > 0 {
+				m = min(m, uint64(n))
+			}
+			c.reserved = int(m)
+			return w.data[i : i+m : i+m], nil
+		}
+		c.await(&spun, left, &w.ctl.spaceSeq, &w.ctl.writerWaiting, func() bool {
+			return w.pos-w.ctl.rpos.Load() <= w.mask || w.ctl.readerClosed.Load() != 0
+		})
+	}
+}
+
+// Commit publishes the first n bytes of the region the last Reserve
+// returned, waking the peer if it sleeps.
+func (c *Conn) Commit(n int) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.kind != Ring {
+		return c.opError("commit", ErrNotRing)
+	}
+	if n < 0 || n > c.reserved {
+		return c.opError("commit", fmt.Errorf("%w: %d bytes, %d reserved", ErrBadCommit, n, c.reserved))
+	}
+	if c.closed.Load() {
+		return c.opError("commit", net.ErrClosed)
+	}
+	w := &c.tx
+	c.reserved = 0
+	w.pos += uint64(n)
+	w.ctl.wpos.Store(w.pos)
+	if w.ctl.readerWaiting.Load() != 0 && w.ctl.readerWaiting.Swap(0) != 0 {
+		w.ctl.dataSeq.Add(1)
+		wakeAll(&w.ctl.dataSeq)
+	}
+	return nil
+}
+
+// Peek returns the bytes waiting in the incoming ring, without copying
+// them: a contiguous region (so possibly not all that is waiting, at the
+// wrap), after waiting as Read does until there is at least one byte. The
+// region stays valid, and unchanged, until Release. It returns io.EOF
+// after the peer's last byte when the peer closed; other errors are
+// Read's. Peek and Release must not run concurrently with Read.
+func (c *Conn) Peek() ([]byte, error) {
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	if c.kind != Ring {
+		return nil, c.opError("peek", ErrNotRing)
+	}
+	r := &c.rx
+	var spun time.Duration
+	for {
+		if c.closed.Load() {
+			return nil, c.opError("peek", net.ErrClosed)
+		}
+		left, err := c.rdl.left(c.base)
+		if err != nil {
+			return nil, c.opError("peek", err)
+		}
+		writerDone := r.ctl.writerClosed.Load() != 0
+		gone := c.peerGone.Load()
+		avail, err := r.avail()
+		if err != nil {
+			return nil, c.opError("peek", err)
+		}
+		if avail > 0 {
+			i := r.pos & r.mask
+			m := min(avail, r.mask+1-i)
+			c.peeked = int(m)
+			return r.data[i : i+m : i+m], nil
+		}
+		switch {
+		case writerDone:
+			return nil, io.EOF
+		case gone:
+			return nil, c.opError("peek", transports.ErrPeerGone)
+		}
+		c.await(&spun, left, &r.ctl.dataSeq, &r.ctl.readerWaiting, func() bool {
+			return r.ctl.wpos.Load() != r.pos || r.ctl.writerClosed.Load() != 0
+		})
+	}
+}
+
+// Release consumes the first n bytes of the region the last Peek
+// returned, freeing their space for the peer.
+func (c *Conn) Release(n int) error {
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	if c.kind != Ring {
+		return c.opError("release", ErrNotRing)
+	}
+	if n < 0 || n > c.peeked {
+		return c.opError("release", fmt.Errorf("%w: %d bytes, %d peeked", ErrBadCommit, n, c.peeked))
+	}
+	if c.closed.Load() {
+		return c.opError("release", net.ErrClosed)
+	}
+	r := &c.rx
+	c.peeked -= n
+	r.pos += uint64(n)
+	r.ctl.rpos.Store(r.pos)
+	if r.ctl.writerWaiting.Load() != 0 && r.ctl.writerWaiting.Swap(0) != 0 {
+		r.ctl.spaceSeq.Add(1)
+		wakeAll(&r.ctl.spaceSeq)
+	}
+	return nil
+}

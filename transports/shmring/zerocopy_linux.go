@@ -1,0 +1,6 @@
+package shmring
+
+import "github.com/ipcbench/ipcbench/transports/internal/shm"
+
+// Every shm-ring connection offers ZeroCopy.
+var _ ZeroCopy = (*shm.Conn)(nil)

@@ -1,0 +1,39 @@
+package shmring
+
+import (
+	"testing"
+
+	"github.com/ipcbench/ipcbench/transports"
+	"github.com/ipcbench/ipcbench/transports/internal/ttest"
+)
+
+// TestZeroCopyByTypeAssertion checks that both ends of an shm-ring
+// connection, as Accept and Dial return them, offer ZeroCopy, and that a
+// message goes through it.
+func TestZeroCopyByTypeAssertion(t *testing.T) {
+	c1, c2, stop, err := ttest.MakePipe(New(), transports.Config{})()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	w, ok1 := c1.(ZeroCopy)
+	r, ok2 := c2.(ZeroCopy)
+	if !ok1 || !ok2 {
+		t.Fatalf("%T, %T: not ZeroCopy", c1, c2)
+	}
+	buf, err := w.Reserve(5)
+	if err != nil || len(buf) != 5 {
+		t.Fatalf("Reserve(5) = %d bytes, %v", len(buf), err)
+	}
+	copy(buf, "hello")
+	if err := w.Commit(5); err != nil {
+		t.Fatal(err)
+	}
+	got, err := r.Peek()
+	if err != nil || string(got) != "hello" {
+		t.Fatalf("Peek = %q, %v", got, err)
+	}
+	if err := r.Release(len(got)); err != nil {
+		t.Fatal(err)
+	}
+}
