@@ -2,8 +2,8 @@ package shm
 
 import (
 	"errors"
-	"io"
 	"fmt"
+	"io"
 	"net"
 	"syscall"
 	"time"
