@@ -96,6 +96,10 @@ type ringView struct {
 	// pos is the index this side owns (wpos when writing, rpos when
 	// reading) as this side last left it; the shared copy must match.
 	pos uint64
+	// tail is, for a shm-ring producer, the consumer's counter as last
+	// read: space it shows free is certainly free, so the producer reads
+	// the consumer's cache line only when that is not enough.
+	tail uint64
 }
 
 // addr is the net.Addr of an shm-lock endpoint.
@@ -159,6 +163,7 @@ func newConn(kind Kind, set settings, mem []byte, ringCap, side, index int, live
 	c.tx, c.rx = ring(side), ring(1-side)
 	c.tx.pos = c.tx.ctl.wpos.Load()
 	c.rx.pos = c.rx.ctl.rpos.Load()
+	c.tx.tail = c.tx.ctl.rpos.Load()
 	go c.watch()
 	return c
 }

@@ -59,7 +59,7 @@ const (
 	// spinYieldEvery is how many polls a spin-mode waiter makes between
 	// sched_yield calls, which let another thread (or the peer, when both
 	// share a core) run.
-	spinYieldEvery = 256
+	spinYieldEvery = 4096
 	// spinIdle is how long a spin-mode waiter polls without progress
 	// before it sleeps in the kernel like futex mode: a connection idle for
 	// that long is not in a latency-bound exchange, and spinning on would
@@ -80,16 +80,23 @@ func (r *ringView) avail() (uint64, error) {
 	return n, nil
 }
 
-// free returns the bytes the producer can fill, validating the counters.
-func (r *ringView) free() (uint64, error) {
-	tail := r.ctl.rpos.Load()
+// free returns the bytes the producer can fill, at least want if the ring
+// has that much room, validating the counters. It answers from the tail it
+// last read when that shows want bytes free (the tail only moves forward),
+// and reads the consumer's counter only otherwise.
+func (r *ringView) free(want uint64) (uint64, error) {
 	if own := r.ctl.wpos.Load(); own != r.pos {
 		return 0, corruptf("ring head moved under its writer (%d, left at %d)", own, r.pos)
 	}
+	if f := r.mask + 1 - (r.pos - r.tail); r.pos-r.tail <= r.mask+1 && f >= want {
+		return f, nil
+	}
+	tail := r.ctl.rpos.Load()
 	used := r.pos - tail
-	if used > r.mask+1 {
+	if used > r.mask+1 || tail-r.tail > r.mask+1 {
 		return 0, corruptf("ring tail %d is not within one ring (%d bytes) of the head %d", tail, r.mask+1, r.pos)
 	}
+	r.tail = tail
 	return r.mask + 1 - used, nil
 }
 
@@ -166,7 +173,7 @@ func (c *Conn) writeRing(b []byte) (int, error) {
 		case c.peerGone.Load():
 			return total, transports.ErrPeerGone
 		}
-		free, err := w.free()
+		free, err := w.free(uint64(len(b) - total))
 		if err != nil {
 			return total, err
 		}

@@ -143,6 +143,21 @@ func TestRingRefusesLockMapping(t *testing.T) {
 	}
 }
 
+// TestRingCorruptCountersFull checks that a producer whose cached tail
+// shows too little room reads the tail and reports a bad one.
+func TestRingCorruptCountersFull(t *testing.T) {
+	l := listenKindT(t, Ring, transports.Config{BufferSize: MinRing})
+	mem := mapFileT(t, l.Endpoint().Files[0])
+	a, _ := connectT(t, l, 0)
+	a.SetDeadline(time.Now().Add(time.Second))
+	if _, err := a.Write(make([]byte, MinRing)); err != nil { // fill the ring
+		t.Fatal(err)
+	}
+	put64(mem, offRing0+offRpos, 1<<62)
+	_, err := a.Write([]byte("x"))
+	wantOpErr(t, "Write to a full ring with a bad tail", err, transports.ErrCorrupt)
+}
+
 // TestRingCorruptCounters writes impossible counters into a connected
 // ring: the side that reads them must fail with ErrCorrupt, never panic or
 // touch memory outside the mapping.
@@ -155,8 +170,10 @@ func TestRingCorruptCounters(t *testing.T) {
 	}{
 		{"head-beyond-one-ring", func(m []byte) { put64(m, ring0+offWpos, MinRing+1) }, true, true, false, false},
 		{"head-max", func(m []byte) { put64(m, ring1+offWpos, math.MaxUint64) }, false, false, true, true},
-		{"tail-ahead-of-head", func(m []byte) { put64(m, ring0+offRpos, 5) }, true, true, false, false},
-		{"tail-far-from-head", func(m []byte) { put64(m, ring1+offRpos, 1<<62) }, false, false, true, true},
+		// A producer reads the tail only when the tail it cached shows too
+		// little room, so a bad tail is caught by the consumer first.
+		{"tail-ahead-of-head", func(m []byte) { put64(m, ring0+offRpos, 5) }, false, true, false, false},
+		{"tail-far-from-head", func(m []byte) { put64(m, ring1+offRpos, 1<<62) }, false, false, false, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -46,7 +46,11 @@ func (c *Conn) Reserve(n int) ([]byte, error) {
 		if err != nil {
 			return nil, c.opError("reserve", err)
 		}
-		free, err := w.free()
+		want := w.mask + 1
+		if n > 0 {
+			want = uint64(n)
+		}
+		free, err := w.free(want)
 		if err != nil {
 			return nil, c.opError("reserve", err)
 		}
