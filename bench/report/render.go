@@ -90,12 +90,13 @@ type analysis struct {
 	summaries []Summary
 	rankings  []Ranking
 	shortcut  []ShortcutLine
+	poller    []PollerLine
 	latency   []repeatLatency // per result, indexed like run.Results
 }
 
 func analyze(r *Run) *analysis {
 	s, lat := summarizeResults(r.Results)
-	return &analysis{run: r, summaries: s, rankings: Rank(s), shortcut: LocalhostShortcut(s), latency: lat}
+	return &analysis{run: r, summaries: s, rankings: Rank(s), shortcut: LocalhostShortcut(s), poller: NetpollerCost(s), latency: lat}
 }
 
 // legend explains the columns of the table and markdown formats.
@@ -455,6 +456,13 @@ func renderText(w io.Writer, as []*analysis) error {
 			}
 			b.WriteString("(tcp-public dials an address of this host; Linux delivers that through the loopback device too, so ~ is expected.)\n")
 		}
+		if len(a.poller) > 0 {
+			b.WriteString("\n")
+			for _, l := range a.poller {
+				b.WriteString(l.String() + "\n")
+			}
+			b.WriteString("(io=raw: read/write and ppoll in the calling thread instead of Go's netpoller; the ratio is what the poller costs here.)\n")
+		}
 		labels, opts := transportOptions(a.summaries)
 		if len(labels) > 0 {
 			b.WriteString("\ntransport options in effect:\n")
@@ -514,6 +522,13 @@ func renderMarkdown(w io.Writer, as []*analysis) error {
 				b.WriteString("- " + mdEscape(strings.TrimPrefix(l.String(), "localhost shortcut: ")) + "\n")
 			}
 			b.WriteString("\ntcp-public dials an address of this host; Linux delivers that through the loopback device too, so ~ is expected.\n")
+		}
+		if len(a.poller) > 0 {
+			b.WriteString("\n## What Go's netpoller costs\n\n")
+			for _, l := range a.poller {
+				b.WriteString("- " + mdEscape(strings.TrimPrefix(l.String(), "netpoller cost: ")) + "\n")
+			}
+			b.WriteString("\nio=raw moves bytes with read/write and ppoll in the calling thread instead of Go's netpoller; the ratio is what the poller costs on this machine.\n")
 		}
 		labels, opts := transportOptions(a.summaries)
 		if len(labels) > 0 {
