@@ -30,13 +30,14 @@ target each ratio is held to. Needs a C compiler (cc, gcc or clang); without
 one it says so and exits 0. Runs on the host's own loopback (no private
 namespace: every pair is local).
 
-Pairs: pingpong 64 B over pipe, unix and tcp-localhost (same-core,
-cross-core, unpinned) against the C pipe/unix/tcp round trip; shm-ring's wait
+Pairs: pingpong 64 B over pipe, unix and tcp-localhost, each through Go's
+netpoller and with io=raw (same-core, cross-core, unpinned), against the C
+pipe/unix/tcp round trip; shm-ring's wait
 strategies against the C spin, spin-then-futex and futex round trips; shm-lock
 against a process-shared mutex and condition variable; stream 64 KiB against
 the C pipe/unix/tcp/shared-memory-ring throughput.`
 
-const floorExamples = `  ipcbench floor                              # about 3 minutes; the table on stdout
+const floorExamples = `  ipcbench floor                              # about 6 minutes; the table on stdout
   ipcbench floor -out results/floor.md        # what 'make floor' runs
   ipcbench floor -repeats 9 -n 50000          # steadier medians
 `
@@ -63,7 +64,9 @@ func floorPairs(twoCPUs bool) []floorPair {
 	}
 	for _, m := range []struct{ variant, c string }{{"pipe", "pipe"}, {"unix", "unix"}, {"tcp-localhost", "tcp"}} {
 		for _, pl := range places {
-			ps = append(ps, floorPair{workload: "pingpong", variant: m.variant, placement: pl, cMode: m.c, target: "≤ 1.2×"})
+			for _, v := range []string{m.variant, m.variant + "[io=raw]"} {
+				ps = append(ps, floorPair{workload: "pingpong", variant: v, placement: pl, cMode: m.c, target: "≤ 1.2×"})
+			}
 		}
 	}
 	if twoCPUs {
@@ -77,7 +80,9 @@ func floorPairs(twoCPUs bool) []floorPair {
 		)
 	}
 	for _, m := range []struct{ variant, c, target string }{
-		{"pipe", "pipe", "≥ 0.9×"}, {"unix", "unix", "≥ 0.9×"}, {"tcp-localhost", "tcp", "≥ 0.9×"},
+		{"pipe", "pipe", "≥ 0.9×"}, {"pipe[io=raw]", "pipe", "≥ 0.9×"},
+		{"unix", "unix", "≥ 0.9×"}, {"unix[io=raw]", "unix", "≥ 0.9×"},
+		{"tcp-localhost", "tcp", "≥ 0.9×"}, {"tcp-localhost[io=raw]", "tcp", "≥ 0.9×"},
 		{"shm-ring", "shmringf", "≥ 0.8×"}, {"shm-ring[wait=spin]", "shmring", "≥ 0.8×"},
 	} {
 		ps = append(ps, floorPair{workload: "stream", variant: m.variant, placement: "unpinned", cMode: m.c, target: m.target, higherIsBetter: true})
