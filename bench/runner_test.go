@@ -38,7 +38,7 @@ func testOptions(t testing.TB) Options {
 	o := Options{
 		Transports: testTransports(t),
 		Sizes:      []int{64, 64 << 10},
-		Duration:   40 * time.Millisecond,
+		Duration:   80 * time.Millisecond,
 		Warmup:     10 * time.Millisecond,
 		Repeats:    1,
 		Rate:       2000,
@@ -61,6 +61,11 @@ func TestEveryWorkloadOverEveryTransport(t *testing.T) {
 	var out bytes.Buffer
 	results, err := r.Run(context.Background(), Header{Tool: "test"}, &out)
 	if err != nil {
+		for _, res := range results {
+			if res.Status != StatusOK {
+				t.Errorf("%s %s %s: %s: %s", res.Workload, res.Transport, FormatSize(res.Size), res.Status, res.Reason)
+			}
+		}
 		t.Fatalf("Run: %v", err)
 	}
 	if got, want := len(results), r.Total(); got != want {

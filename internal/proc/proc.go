@@ -99,7 +99,7 @@ const HandshakePrefix = "ipcbench-peer/"
 // Limits and defaults of the bench side.
 const (
 	// DefaultStartTimeout bounds Start when Spec.StartTimeout is zero.
-	DefaultStartTimeout = 10 * time.Second
+	DefaultStartTimeout = 30 * time.Second
 	// CloseGrace is how long Close waits for the peer to exit after closing
 	// its control channel before killing it.
 	CloseGrace = 2 * time.Second
