@@ -142,31 +142,39 @@ func TestRingCorruption(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			l := listenT(t, transports.Config{BufferSize: MinRing})
-			mem := mapFileT(t, l.Endpoint().Files[0])
-			a, d := connectT(t, l, 0)
-			tt.corrupt(mem)
-			for _, op := range []struct {
-				name     string
-				mustFail bool
-				call     func() error
-			}{
-				{"listener Write", tt.listenWrite, func() error { _, err := a.Write([]byte("abc")); return err }},
-				{"dialer Read", tt.dialRead, func() error { _, err := d.Read(make([]byte, 100)); return err }},
-				{"dialer Write", tt.dialWrite, func() error { _, err := d.Write([]byte("abc")); return err }},
-				{"listener Read", tt.listenRead, func() error { _, err := a.Read(make([]byte, 100)); return err }},
-			} {
-				a.SetDeadline(time.Now().Add(100 * time.Millisecond))
-				d.SetDeadline(time.Now().Add(100 * time.Millisecond))
-				err := op.call()
-				switch {
-				case op.mustFail:
-					wantOpErr(t, op.name, err, transports.ErrCorrupt)
-				case errors.Is(err, transports.ErrCorrupt):
-					t.Errorf("%s: %v on a ring that was not corrupted", op.name, err)
-				}
-			}
+			checkCorruptOps(t, Lock, tt.corrupt, [4]bool{tt.listenWrite, tt.dialRead, tt.dialWrite, tt.listenRead})
 		})
+	}
+}
+
+// checkCorruptOps connects a pair of kind k over a MinRing channel, applies
+// corrupt to the mapping, then runs the listener's Write, the dialer's
+// Read, the dialer's Write and the listener's Read with short deadlines:
+// those marked in mustFail must fail with ErrCorrupt, the others must not.
+func checkCorruptOps(t *testing.T, k Kind, corrupt func(mem []byte), mustFail [4]bool) {
+	t.Helper()
+	l := listenKindT(t, k, transports.Config{BufferSize: MinRing})
+	mem := mapFileT(t, l.Endpoint().Files[0])
+	a, d := connectT(t, l, 0)
+	corrupt(mem)
+	for i, op := range []struct {
+		name string
+		call func() error
+	}{
+		{"listener Write", func() error { _, err := a.Write([]byte("abc")); return err }},
+		{"dialer Read", func() error { _, err := d.Read(make([]byte, 100)); return err }},
+		{"dialer Write", func() error { _, err := d.Write([]byte("abc")); return err }},
+		{"listener Read", func() error { _, err := a.Read(make([]byte, 100)); return err }},
+	} {
+		a.SetDeadline(time.Now().Add(100 * time.Millisecond))
+		d.SetDeadline(time.Now().Add(100 * time.Millisecond))
+		err := op.call()
+		switch {
+		case mustFail[i]:
+			wantOpErr(t, op.name, err, transports.ErrCorrupt)
+		case errors.Is(err, transports.ErrCorrupt):
+			t.Errorf("%s: %v on a ring that was not corrupted", op.name, err)
+		}
 	}
 }
 

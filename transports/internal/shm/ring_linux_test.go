@@ -177,30 +177,7 @@ func TestRingCorruptCounters(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			l := listenKindT(t, Ring, transports.Config{BufferSize: MinRing})
-			mem := mapFileT(t, l.Endpoint().Files[0])
-			a, d := connectT(t, l, 0)
-			tt.corrupt(mem)
-			for _, op := range []struct {
-				name     string
-				mustFail bool
-				call     func() error
-			}{
-				{"listener Write", tt.listenWrite, func() error { _, err := a.Write([]byte("abc")); return err }},
-				{"dialer Read", tt.dialRead, func() error { _, err := d.Read(make([]byte, 100)); return err }},
-				{"dialer Write", tt.dialWrite, func() error { _, err := d.Write([]byte("abc")); return err }},
-				{"listener Read", tt.listenRead, func() error { _, err := a.Read(make([]byte, 100)); return err }},
-			} {
-				a.SetDeadline(time.Now().Add(100 * time.Millisecond))
-				d.SetDeadline(time.Now().Add(100 * time.Millisecond))
-				err := op.call()
-				switch {
-				case op.mustFail:
-					wantOpErr(t, op.name, err, transports.ErrCorrupt)
-				case errors.Is(err, transports.ErrCorrupt):
-					t.Errorf("%s: %v on a ring that was not corrupted", op.name, err)
-				}
-			}
+			checkCorruptOps(t, Ring, tt.corrupt, [4]bool{tt.listenWrite, tt.dialRead, tt.dialWrite, tt.listenRead})
 		})
 	}
 }
