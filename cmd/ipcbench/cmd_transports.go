@@ -13,12 +13,12 @@ import (
 
 // transportDocs is the one-line description of each transport.
 var transportDocs = map[string]string{
-	"tcp-localhost": "TCP to 127.0.0.1 (TCP_NODELAY on, Multipath TCP off)",
-	"tcp-public":    "TCP to an address of the first up, non-loopback interface",
-	"unix":          "Unix domain stream socket in a private 0700 directory",
-	"pipe":          "a pair of OS pipes, one per direction, inherited by the peer",
-	"shm-lock":      "shared memory (memfd) byte rings guarded by a futex lock in the mapping",
-	"shm-ring":      "shared memory (memfd) lock-free rings; options wait=adaptive|spin|futex, spin_ns",
+	"tcp-localhost": "TCP to 127.0.0.1 (TCP_NODELAY on, Multipath TCP off); options nodelay, sndbuf, rcvbuf, io=raw",
+	"tcp-public":    "TCP to an address of the first up, non-loopback interface; options as tcp-localhost",
+	"unix":          "Unix domain stream socket in a private 0700 directory; options sndbuf, rcvbuf, io=raw",
+	"pipe":          "a pair of OS pipes, one per direction, inherited by the peer; options pipe_size, io=raw",
+	"shm-lock":      "shared memory (memfd) byte rings guarded by a futex lock in the mapping; option mapping",
+	"shm-ring":      "shared memory (memfd) lock-free rings; options wait=adaptive|spin|futex, spin_ns, mapping",
 }
 
 func cmdTransports(ctx context.Context, e *env, args []string) error {
