@@ -170,8 +170,16 @@ func killBenchOnce(t *testing.T, variant string, trial int) time.Duration {
 		time.Sleep(5 * time.Millisecond)
 	}
 	time.Sleep(time.Duration(100+50*trial) * time.Millisecond)
-	if gone(peer) {
-		t.Fatalf("the peer %d ended on its own; stderr: %s", peer, stderr)
+	// On a loaded machine a child seen in the scan can be gone by now (a
+	// process that lived for microseconds, with no command line left to
+	// read): take the inner process's child as it is now.
+	if ps := childrenOf(inner); len(ps) != 1 || ps[0] != peer {
+		t.Logf("trial %d: the inner process's children changed from [%d] to %v", trial, peer, ps)
+		if len(ps) != 1 {
+			raw, _ := os.ReadFile(out)
+			t.Fatalf("no single peer to kill (children %v); stderr: %s; raw records so far:\n%s", ps, stderr, raw)
+		}
+		peer = ps[0]
 	}
 
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
