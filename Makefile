@@ -48,6 +48,7 @@ results: build ## regenerate every report in results/ from the committed raw rec
 	./$(BIN) report --format markdown results/reference.jsonl > results/reference.md
 	./$(BIN) report --format benchfmt results/reference.jsonl > results/reference.bench
 	./$(BIN) report --format csv results/reference.jsonl > results/reference.csv
+	rm -rf results/plots
 	./$(BIN) plot --out results/plots results/reference.jsonl
 
 clean: ## remove build output
