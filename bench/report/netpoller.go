@@ -1,7 +1,6 @@
 package report
 
 import (
-	"fmt"
 	"slices"
 	"strings"
 )
@@ -69,26 +68,6 @@ func (p PollerLine) String() string {
 		b.WriteString("not compared: " + l.Missing)
 		return b.String()
 	}
-	m := metricByName(l.Metric)
-	unit := ""
-	if !m.isTime {
-		unit = " " + l.Metric
-	}
-	fmt.Fprintf(&b, "%s %s%s vs %s %s%s", p.Netpoll, formatMetric(m, l.Public), unit, p.Raw, formatMetric(m, l.Localhost), unit)
-	if m.isTime {
-		b.WriteString(" " + l.Metric)
-	}
-	b.WriteString(": ")
-	ci := l.ciString()
-	test := fmt.Sprintf("p=%.3f n=%d+%d", l.P, l.PublicN, l.LocalhostN)
-	if !l.Significant {
-		fmt.Fprintf(&b, "~ (no significant difference: ×%.2f%s; %s)", l.Ratio, ci, test)
-		return b.String()
-	}
-	dir, r := "slower", l.Ratio
-	if r < 1 {
-		dir, r = "faster", 1/r
-	}
-	fmt.Fprintf(&b, "netpoll %.2f× %s (%s; %s)", r, dir, strings.TrimPrefix(ci, ", "), test)
+	l.writeComparison(&b, p.Netpoll, l.Public, l.PublicN, p.Raw, l.Localhost, l.LocalhostN, "netpoll")
 	return b.String()
 }

@@ -203,28 +203,35 @@ func (l ShortcutLine) String() string {
 		b.WriteString("not compared: " + l.Missing)
 		return b.String()
 	}
+	l.writeComparison(&b, tcpLocalhost, l.Localhost, l.LocalhostN, tcpPublic, l.Public, l.PublicN, tcpPublic)
+	return b.String()
+}
+
+// writeComparison writes "A a vs B b metric: verdict": "~ (...)" when the
+// difference is not significant, else "<who> r× slower|faster (CI; test)",
+// with l.Ratio read as how many times worse who is than the other side.
+func (l ShortcutLine) writeComparison(b *strings.Builder, aName string, a float64, aN int, bName string, bv float64, bN int, who string) {
 	m := metricByName(l.Metric)
 	unit := ""
 	if !m.isTime {
 		unit = " " + l.Metric
 	}
-	fmt.Fprintf(&b, "%s %s%s vs %s %s%s", tcpLocalhost, formatMetric(m, l.Localhost), unit, tcpPublic, formatMetric(m, l.Public), unit)
+	fmt.Fprintf(b, "%s %s%s vs %s %s%s", aName, formatMetric(m, a), unit, bName, formatMetric(m, bv), unit)
 	if m.isTime {
 		b.WriteString(" " + l.Metric)
 	}
 	b.WriteString(": ")
 	ci := l.ciString()
-	test := fmt.Sprintf("p=%.3f n=%d+%d", l.P, l.LocalhostN, l.PublicN)
+	test := fmt.Sprintf("p=%.3f n=%d+%d", l.P, aN, bN)
 	if !l.Significant {
-		fmt.Fprintf(&b, "~ (no significant difference: ×%.2f%s; %s)", l.Ratio, ci, test)
-		return b.String()
+		fmt.Fprintf(b, "~ (no significant difference: ×%.2f%s; %s)", l.Ratio, ci, test)
+		return
 	}
 	dir, r := "slower", l.Ratio
 	if r < 1 {
 		dir, r = "faster", 1/r
 	}
-	fmt.Fprintf(&b, "%s %.2f× %s (%s; %s)", tcpPublic, r, dir, strings.TrimPrefix(ci, ", "), test)
-	return b.String()
+	fmt.Fprintf(b, "%s %.2f× %s (%s; %s)", who, r, dir, strings.TrimPrefix(ci, ", "), test)
 }
 
 // ciString renders the ratio interval as ", 95% CI 0.97–1.05", or a note
