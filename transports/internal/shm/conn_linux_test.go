@@ -693,6 +693,14 @@ func TestZeroAllocs(t *testing.T) {
 	}
 
 	// Ping-pong with an echoing goroutine: the Read sleeps on the futex.
+	pingPongAllocs(t, a, d)
+}
+
+// pingPongAllocs echoes 64-byte messages from d back to a while
+// testing.AllocsPerRun measures a Write and a ReadFull on a: a round trip
+// must allocate nothing. It closes d.
+func pingPongAllocs(t *testing.T, a, d *Conn) {
+	t.Helper()
 	echoDone := make(chan struct{})
 	go func() {
 		defer close(echoDone)
@@ -706,6 +714,7 @@ func TestZeroAllocs(t *testing.T) {
 			}
 		}
 	}()
+	msg, buf := make([]byte, 64), make([]byte, 64)
 	if n := testing.AllocsPerRun(200, func() {
 		if _, err := a.Write(msg); err != nil {
 			t.Fatal(err)

@@ -222,32 +222,7 @@ func TestRingZeroAllocs(t *testing.T) {
 	for _, w := range waits {
 		t.Run(w.name, func(t *testing.T) {
 			a, d := connectT(t, listenKindT(t, Ring, transports.Config{BufferSize: MinRing, Options: w.opts}), 0)
-			echoDone := make(chan struct{})
-			go func() {
-				defer close(echoDone)
-				b := make([]byte, 64)
-				for {
-					if _, err := io.ReadFull(d, b); err != nil {
-						return
-					}
-					if _, err := d.Write(b); err != nil {
-						return
-					}
-				}
-			}()
-			msg, buf := make([]byte, 64), make([]byte, 64)
-			if n := testing.AllocsPerRun(200, func() {
-				if _, err := a.Write(msg); err != nil {
-					t.Fatal(err)
-				}
-				if _, err := io.ReadFull(a, buf); err != nil {
-					t.Fatal(err)
-				}
-			}); n != 0 {
-				t.Errorf("ping-pong: %v allocations per round trip, want 0", n)
-			}
-			d.Close()
-			<-echoDone
+			pingPongAllocs(t, a, d)
 		})
 	}
 }
