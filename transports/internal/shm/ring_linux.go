@@ -102,6 +102,24 @@ func (r *ringView) free(want uint64) (uint64, error) {
 
 // readRing is Read for Kind Ring.
 func (c *Conn) readRing(b []byte) (int, error) {
+	n, err := c.ringData(len(b) == 0)
+	if err != nil || n == 0 {
+		return 0, err
+	}
+	r := &c.rx
+	n = min(n, uint64(len(b)))
+	i := r.pos & r.mask
+	k := copy(b[:n], r.data[i:])
+	copy(b[k:n], r.data)
+	c.consumed(n)
+	return int(n), nil
+}
+
+// ringData waits, by the wait strategy, until the incoming ring holds
+// bytes, and returns how many. It returns io.EOF once the writer closed and
+// the ring is drained, and (0, nil) at once, after the closed and deadline
+// checks, for a zero-length read (empty).
+func (c *Conn) ringData(empty bool) (uint64, error) {
 	r := &c.rx
 	var spun time.Duration // time spent polling in this call
 	for {
@@ -112,7 +130,7 @@ func (c *Conn) readRing(b []byte) (int, error) {
 		if err != nil {
 			return 0, err
 		}
-		if len(b) == 0 {
+		if empty {
 			return 0, nil
 		}
 		// Load the closed flag and liveness before the head: a writer
@@ -120,21 +138,8 @@ func (c *Conn) readRing(b []byte) (int, error) {
 		writerDone := r.ctl.writerClosed.Load() != 0
 		gone := c.peerGone.Load()
 		n, err := r.avail()
-		if err != nil {
-			return 0, err
-		}
-		if n > 0 {
-			n = min(n, uint64(len(b)))
-			i := r.pos & r.mask
-			k := copy(b[:n], r.data[i:])
-			copy(b[k:n], r.data)
-			r.pos += n
-			r.ctl.rpos.Store(r.pos)
-			if r.ctl.writerWaiting.Load() != 0 && r.ctl.writerWaiting.Swap(0) != 0 {
-				r.ctl.spaceSeq.Add(1)
-				wakeAll(&r.ctl.spaceSeq)
-			}
-			return int(n), nil
+		if err != nil || n > 0 {
+			return n, err
 		}
 		switch {
 		case writerDone:
@@ -148,54 +153,83 @@ func (c *Conn) readRing(b []byte) (int, error) {
 	}
 }
 
+// consumed publishes that the reader took n more bytes, waking the writer
+// only if it announced that it sleeps.
+func (c *Conn) consumed(n uint64) {
+	r := &c.rx
+	r.pos += n
+	r.ctl.rpos.Store(r.pos)
+	if r.ctl.writerWaiting.Load() != 0 && r.ctl.writerWaiting.Swap(0) != 0 {
+		r.ctl.spaceSeq.Add(1)
+		wakeAll(&r.ctl.spaceSeq)
+	}
+}
+
 // writeRing is Write for Kind Ring.
 func (c *Conn) writeRing(b []byte) (int, error) {
 	w := &c.tx
 	total := 0
+	for {
+		free, err := c.ringSpace(uint64(len(b)-total), total == len(b))
+		if err != nil || total == len(b) {
+			return total, err
+		}
+		n := min(free, uint64(len(b)-total))
+		i := w.pos & w.mask
+		src := b[total : total+int(n)]
+		k := copy(w.data[i:], src)
+		copy(w.data, src[k:])
+		c.produced(n)
+		total += int(n)
+	}
+}
+
+// ringSpace waits, by the wait strategy, until the outgoing ring has free
+// space, and returns how much (at least want when the ring has that much
+// room; see free). With done it returns (0, nil) at once after the
+// closed, write-closed and deadline checks.
+func (c *Conn) ringSpace(want uint64, done bool) (uint64, error) {
+	w := &c.tx
 	var spun time.Duration
 	for {
 		switch {
 		case c.closed.Load():
-			return total, net.ErrClosed
+			return 0, net.ErrClosed
 		case c.wclosed.Load():
-			return total, syscall.EPIPE
+			return 0, syscall.EPIPE
 		}
 		left, err := c.wdl.left(c.base)
 		if err != nil {
-			return total, err
+			return 0, err
 		}
-		if total == len(b) {
-			return total, nil
+		if done {
+			return 0, nil
 		}
 		switch {
 		case w.ctl.readerClosed.Load() != 0:
-			return total, syscall.EPIPE
+			return 0, syscall.EPIPE
 		case c.peerGone.Load():
-			return total, transports.ErrPeerGone
+			return 0, transports.ErrPeerGone
 		}
-		free, err := w.free(uint64(len(b) - total))
-		if err != nil {
-			return total, err
-		}
-		if free > 0 {
-			n := min(free, uint64(len(b)-total))
-			i := w.pos & w.mask
-			src := b[total : total+int(n)]
-			k := copy(w.data[i:], src)
-			copy(w.data, src[k:])
-			w.pos += n
-			w.ctl.wpos.Store(w.pos)
-			if w.ctl.readerWaiting.Load() != 0 && w.ctl.readerWaiting.Swap(0) != 0 {
-				w.ctl.dataSeq.Add(1)
-				wakeAll(&w.ctl.dataSeq)
-			}
-			total += int(n)
-			spun = 0
-			continue
+		free, err := w.free(want)
+		if err != nil || free > 0 {
+			return free, err
 		}
 		c.await(&spun, left, &w.ctl.spaceSeq, &w.ctl.writerWaiting, func() bool {
 			return w.pos-w.ctl.rpos.Load() <= w.mask || w.ctl.readerClosed.Load() != 0
 		})
+	}
+}
+
+// produced publishes n more bytes written, waking the reader only if it
+// announced that it sleeps.
+func (c *Conn) produced(n uint64) {
+	w := &c.tx
+	w.pos += n
+	w.ctl.wpos.Store(w.pos)
+	if w.ctl.readerWaiting.Load() != 0 && w.ctl.readerWaiting.Swap(0) != 0 {
+		w.ctl.dataSeq.Add(1)
+		wakeAll(&w.ctl.dataSeq)
 	}
 }
 

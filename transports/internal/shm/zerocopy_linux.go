@@ -5,10 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"syscall"
-	"time"
-
-	"github.com/ipcbench/ipcbench/transports"
 )
 
 // ErrNotRing is returned by the zero-copy methods of a shm-lock
@@ -32,41 +28,18 @@ func (c *Conn) Reserve(n int) ([]byte, error) {
 		return nil, c.opError("reserve", ErrNotRing)
 	}
 	w := &c.tx
-	var spun time.Duration
-	for {
-		switch {
-		case c.closed.Load():
-			return nil, c.opError("reserve", net.ErrClosed)
-		case c.wclosed.Load(), w.ctl.readerClosed.Load() != 0:
-			return nil, c.opError("reserve", syscall.EPIPE)
-		case c.peerGone.Load():
-			return nil, c.opError("reserve", transports.ErrPeerGone)
-		}
-		left, err := c.wdl.left(c.base)
-		if err != nil {
-			return nil, c.opError("reserve", err)
-		}
-		want := w.mask + 1
-		if n > 0 {
-			want = uint64(n)
-		}
-		free, err := w.free(want)
-		if err != nil {
-			return nil, c.opError("reserve", err)
-		}
-		if free > 0 {
-			i := w.pos & w.mask
-			m := min(free, w.mask+1-i)
-			if n > 0 {
-				m = min(m, uint64(n))
-			}
-			c.reserved = int(m)
-			return w.data[i : i+m : i+m], nil
-		}
-		c.await(&spun, left, &w.ctl.spaceSeq, &w.ctl.writerWaiting, func() bool {
-			return w.pos-w.ctl.rpos.Load() <= w.mask || w.ctl.readerClosed.Load() != 0
-		})
+	want := w.mask + 1
+	if n > 0 {
+		want = uint64(n)
 	}
+	free, err := c.ringSpace(want, false)
+	if err != nil {
+		return nil, c.opError("reserve", err)
+	}
+	i := w.pos & w.mask
+	m := min(free, w.mask+1-i, want)
+	c.reserved = int(m)
+	return w.data[i : i+m : i+m], nil
 }
 
 // Commit publishes the first n bytes of the region the last Reserve
@@ -83,14 +56,8 @@ func (c *Conn) Commit(n int) error {
 	if c.closed.Load() {
 		return c.opError("commit", net.ErrClosed)
 	}
-	w := &c.tx
 	c.reserved = 0
-	w.pos += uint64(n)
-	w.ctl.wpos.Store(w.pos)
-	if w.ctl.readerWaiting.Load() != 0 && w.ctl.readerWaiting.Swap(0) != 0 {
-		w.ctl.dataSeq.Add(1)
-		wakeAll(&w.ctl.dataSeq)
-	}
+	c.produced(uint64(n))
 	return nil
 }
 
@@ -106,38 +73,18 @@ func (c *Conn) Peek() ([]byte, error) {
 	if c.kind != Ring {
 		return nil, c.opError("peek", ErrNotRing)
 	}
-	r := &c.rx
-	var spun time.Duration
-	for {
-		if c.closed.Load() {
-			return nil, c.opError("peek", net.ErrClosed)
-		}
-		left, err := c.rdl.left(c.base)
-		if err != nil {
-			return nil, c.opError("peek", err)
-		}
-		writerDone := r.ctl.writerClosed.Load() != 0
-		gone := c.peerGone.Load()
-		avail, err := r.avail()
-		if err != nil {
-			return nil, c.opError("peek", err)
-		}
-		if avail > 0 {
-			i := r.pos & r.mask
-			m := min(avail, r.mask+1-i)
-			c.peeked = int(m)
-			return r.data[i : i+m : i+m], nil
-		}
-		switch {
-		case writerDone:
-			return nil, io.EOF
-		case gone:
-			return nil, c.opError("peek", transports.ErrPeerGone)
-		}
-		c.await(&spun, left, &r.ctl.dataSeq, &r.ctl.readerWaiting, func() bool {
-			return r.ctl.wpos.Load() != r.pos || r.ctl.writerClosed.Load() != 0
-		})
+	avail, err := c.ringData(false)
+	if err == io.EOF {
+		return nil, io.EOF
 	}
+	if err != nil {
+		return nil, c.opError("peek", err)
+	}
+	r := &c.rx
+	i := r.pos & r.mask
+	m := min(avail, r.mask+1-i)
+	c.peeked = int(m)
+	return r.data[i : i+m : i+m], nil
 }
 
 // Release consumes the first n bytes of the region the last Peek
@@ -154,13 +101,7 @@ func (c *Conn) Release(n int) error {
 	if c.closed.Load() {
 		return c.opError("release", net.ErrClosed)
 	}
-	r := &c.rx
 	c.peeked -= n
-	r.pos += uint64(n)
-	r.ctl.rpos.Store(r.pos)
-	if r.ctl.writerWaiting.Load() != 0 && r.ctl.writerWaiting.Swap(0) != 0 {
-		r.ctl.spaceSeq.Add(1)
-		wakeAll(&r.ctl.spaceSeq)
-	}
+	c.consumed(uint64(n))
 	return nil
 }
