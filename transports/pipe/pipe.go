@@ -235,17 +235,8 @@ func setPipeSize(f *os.File, size int) error {
 	}
 }
 
-// pipeSize reads the capacity of the pipe f belongs to; -1 when it cannot.
-func pipeSize(f *os.File) int {
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return -1
-	}
-	return pipeSizeOf(rc)
-}
-
-// pipeSizeOf reads the capacity of the pipe behind c; -1 when it cannot.
-func pipeSizeOf(c interface{ Control(func(uintptr)) error }) int {
+// pipeSize reads the capacity of the pipe behind c; -1 when it cannot.
+func pipeSize(c interface{ Control(func(uintptr)) error }) int {
 	size := -1
 	if err := c.Control(func(fd uintptr) {
 		if v, err := unix.FcntlInt(fd, unix.F_GETPIPE_SZ, 0); err == nil {
@@ -648,10 +639,10 @@ func (c *conn) SetWriteDeadline(t time.Time) error { return c.opErr("set", c.w.S
 // A closed pipe is left out.
 func (c *conn) EffectiveOptions() map[string]string {
 	m := make(map[string]string, 3)
-	if v := pipeSizeOf(c.r); v >= 0 {
+	if v := pipeSize(c.r); v >= 0 {
 		m["pipe_rx_bytes"] = strconv.Itoa(v)
 	}
-	if v := pipeSizeOf(c.w); v >= 0 {
+	if v := pipeSize(c.w); v >= 0 {
 		m["pipe_tx_bytes"] = strconv.Itoa(v)
 	}
 	m[sockconn.OptIO] = sockconn.IONetpoll
