@@ -80,7 +80,10 @@ func helper(mode string) int {
 		return 0
 	case "spawner":
 		// Start a grandchild peer, report its pid, then wait to be killed.
-		p, err := proc.Start(context.Background(), proc.Spec{Env: []string{modeEnv + "=echo"}})
+		// The grandchild ignores EOF on its control pipe: the kernel closes
+		// that pipe before it sends the parent-death signal, and an echo
+		// peer would exit 0 in between and hide whether Pdeathsig works.
+		p, err := proc.Start(context.Background(), proc.Spec{Env: []string{modeEnv + "=ignore-eof"}})
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "helper:", err)
 			return 1
