@@ -326,15 +326,15 @@ func (c *Conn) read(b []byte) (int, error) {
 // copyOut copies len(b) bytes from the ring at r.pos into b; the caller
 // checked that the ring holds them.
 func (r *ringView) copyOut(b []byte) {
-	k := copy(b, r.data[r.pos:])
-	copy(b[k:], r.data)
+	k := ringCopy(b, r.data[r.pos:])
+	ringCopy(b[k:], r.data)
 }
 
 // copyIn copies b into the ring at r.pos; the caller checked that the ring
 // has room for it.
 func (r *ringView) copyIn(b []byte) {
-	k := copy(r.data[r.pos:], b)
-	copy(r.data, b[k:])
+	k := ringCopy(r.data[r.pos:], b)
+	ringCopy(r.data, b[k:])
 }
 
 // commitRead consumes n bytes the reader copied out and wakes the writer if
@@ -569,6 +569,12 @@ func (c *Conn) SetWriteDeadline(t time.Time) error {
 	c.wakeLocal(false, true)
 	return nil
 }
+
+// CheapCalls reports true (frame.CheapCalls): Read and Write make no system
+// call unless a side has to sleep, so a framing layer gains by handing
+// large payloads over in calls of their own rather than copying them
+// through a buffer of its own.
+func (c *Conn) CheapCalls() bool { return true }
 
 // EffectiveOptions reports the settings in effect: "ring_bytes" (the
 // capacity of each direction's ring), "lock" ("futex-mutex") and "mapping"

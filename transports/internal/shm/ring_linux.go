@@ -109,8 +109,8 @@ func (c *Conn) readRing(b []byte) (int, error) {
 	r := &c.rx
 	n = min(n, uint64(len(b)))
 	i := r.pos & r.mask
-	k := copy(b[:n], r.data[i:])
-	copy(b[k:n], r.data)
+	k := ringCopy(b[:n], r.data[i:])
+	ringCopy(b[k:n], r.data)
 	c.consumed(n)
 	return int(n), nil
 }
@@ -177,8 +177,8 @@ func (c *Conn) writeRing(b []byte) (int, error) {
 		n := min(free, uint64(len(b)-total))
 		i := w.pos & w.mask
 		src := b[total : total+int(n)]
-		k := copy(w.data[i:], src)
-		copy(w.data, src[k:])
+		k := ringCopy(w.data[i:], src)
+		ringCopy(w.data, src[k:])
 		c.produced(n)
 		total += int(n)
 	}
