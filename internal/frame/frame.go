@@ -135,7 +135,33 @@ const (
 	// Delimited Reader grows it, up to MaxSize+1 bytes, to hold a longer
 	// message).
 	ReadBufferSize = 64 << 10
+	// DirectMin is the payload size from which a Writer or Reader on a
+	// CheapCalls stream bypasses its own buffer (see CheapCalls).
+	DirectMin = 4 << 10
 )
+
+// CheapCalls is implemented by streams whose Read and Write make no system
+// call (shared memory: shm-lock, shm-ring), so that a call costs little
+// beyond the bytes it copies and a copy through a Writer's or Reader's own
+// buffer costs more than the extra call it saves. CheapCalls reports
+// whether that holds (a wrapper reports its inner stream's answer).
+//
+// On such a stream a Writer sends the framing bytes of a payload of
+// DirectMin bytes or more in a call of their own rather than first copying
+// the payload behind them, and a Reader that has just read such a payload
+// reads the next frame's framing bytes exactly, then a payload of DirectMin
+// bytes or more straight into the caller's buffer rather than through its
+// own: every payload byte is copied once. Smaller messages are framed and
+// read as on any stream, in one call where possible.
+type CheapCalls interface {
+	CheapCalls() bool
+}
+
+// cheap reports whether s says its calls are cheap.
+func cheap(s any) bool {
+	c, ok := s.(CheapCalls)
+	return ok && c.CheapCalls()
+}
 
 // bigGrowStep is the first size of the Reader-owned buffer for payloads
 // larger than the read buffer; it doubles from there up to the payload size.
@@ -246,12 +272,15 @@ type Writer struct {
 	buf []byte
 	// small holds framing bytes written on their own (header or delimiter).
 	small [LengthHeaderLen]byte
+	// direct: w's calls are cheap (CheapCalls), so large payloads are not
+	// coalesced with their framing bytes.
+	direct bool
 }
 
 // NewWriter returns a Writer that frames messages onto w according to cfg.
 // An invalid cfg is reported by every WriteMsg (wrapping ErrBadConfig).
 func NewWriter(w io.Writer, cfg Config) *Writer {
-	fw := &Writer{w: w}
+	fw := &Writer{w: w, direct: cheap(w)}
 	fw.cfg, fw.err = cfg.Normalize()
 	return fw
 }
@@ -261,6 +290,7 @@ func NewWriter(w io.Writer, cfg Config) *Writer {
 // connections allocate nothing for framing).
 func (w *Writer) Reset(dst io.Writer) {
 	w.w = dst
+	w.direct = cheap(dst)
 	w.err = nil
 	w.cfg, w.err = w.cfg.Normalize()
 }
@@ -294,7 +324,7 @@ func (w *Writer) WriteMsg(p []byte) error {
 			return fmt.Errorf("%w: payload contains the delimiter %q at offset %d", ErrMalformed, w.cfg.Delim, i)
 		}
 		total := len(p) + DelimiterLen
-		if len(p) <= CoalesceLimit {
+		if w.coalesce(len(p)) {
 			buf := w.grow(total)
 			copy(buf, p)
 			buf[len(p)] = w.cfg.Delim
@@ -310,7 +340,7 @@ func (w *Writer) WriteMsg(p []byte) error {
 			return fmt.Errorf("%w: message of %d bytes exceeds maximum %d", ErrTooLarge, len(p), w.cfg.MaxSize)
 		}
 		total := LengthHeaderLen + len(p)
-		if len(p) <= CoalesceLimit {
+		if w.coalesce(len(p)) {
 			buf := w.grow(total)
 			binary.BigEndian.PutUint32(buf, uint32(len(p)))
 			copy(buf[LengthHeaderLen:], p)
@@ -322,6 +352,12 @@ func (w *Writer) WriteMsg(p []byte) error {
 		}
 		return w.writePart(p, LengthHeaderLen, total)
 	}
+}
+
+// coalesce reports whether a payload of n bytes is copied behind its
+// framing bytes and sent in one Write.
+func (w *Writer) coalesce(n int) bool {
+	return n <= CoalesceLimit && !(w.direct && n >= DirectMin)
 }
 
 // grow returns w.buf resliced to n bytes, growing it if needed.
@@ -387,6 +423,14 @@ type Reader struct {
 	// big is the reused destination for messages that fit neither the
 	// caller's buffer nor the internal one.
 	big []byte
+	// direct: r's calls are cheap (CheapCalls), so large payloads are read
+	// straight into the caller's buffer; lastBig: the last payload was
+	// that large, so the next framing bytes are read exactly.
+	direct, lastBig bool
+	// directMin is DirectMin (tests lower it).
+	directMin int
+	// exact makes fill read no more than need's missing bytes.
+	exact bool
 }
 
 // NewReader returns a Reader that decodes messages from r according to cfg.
@@ -401,6 +445,7 @@ func (r *Reader) Reset(src io.Reader) {
 	r.r = src
 	r.rd, r.wr, r.scanned = 0, 0, 0
 	r.pending = nil
+	r.direct, r.lastBig = cheap(src), false
 	r.cfg, r.err = r.cfg.Normalize()
 }
 
@@ -411,7 +456,7 @@ const minReadBuffer = 8
 // newReaderSize is NewReader with a read buffer of size bytes (at least
 // minReadBuffer); tests use small buffers to reach every path.
 func newReaderSize(r io.Reader, cfg Config, size int) *Reader {
-	fr := &Reader{r: r}
+	fr := &Reader{r: r, direct: cheap(r), directMin: DirectMin}
 	fr.cfg, fr.err = cfg.Normalize()
 	if fr.err == nil {
 		n := max(size, minReadBuffer)
@@ -452,7 +497,10 @@ func (r *Reader) ReadMsg(buf []byte) ([]byte, error) {
 	case Delimited:
 		return r.readDelimited(buf)
 	default: // LengthPrefix
-		if err := r.need(LengthHeaderLen, "length prefix"); err != nil {
+		r.exact = r.direct && r.lastBig
+		err := r.need(LengthHeaderLen, "length prefix")
+		r.exact = false
+		if err != nil {
 			return nil, err
 		}
 		n := binary.BigEndian.Uint32(r.buf[r.rd:])
@@ -468,8 +516,9 @@ func (r *Reader) ReadMsg(buf []byte) ([]byte, error) {
 func (r *Reader) buffered() int { return r.wr - r.rd }
 
 // fill reads once from the stream into the free tail of r.buf, compacting
-// it first when the tail is full. It returns nil when it added bytes.
-func (r *Reader) fill() error {
+// it first when the tail is full, and reading at most max bytes when max
+// is positive. It returns nil when it added bytes.
+func (r *Reader) fill(max int) error {
 	if r.pending != nil {
 		err := r.pending
 		r.pending = nil
@@ -482,7 +531,10 @@ func (r *Reader) fill() error {
 	}
 	for range maxEmptyReads {
 		free := len(r.buf) - r.wr
-		n, err := r.r.Read(r.buf[r.wr:])
+		if max > 0 && max < free {
+			free = max
+		}
+		n, err := r.r.Read(r.buf[r.wr : r.wr+free])
 		if n < 0 || n > free {
 			return fmt.Errorf("frame: read returned invalid count %d for %d bytes", n, free)
 		}
@@ -518,7 +570,11 @@ func (r *Reader) need(n int, what string) error {
 			r.wr -= r.rd
 			r.rd = 0
 		}
-		if err := r.fill(); err != nil {
+		max := 0
+		if r.exact {
+			max = n - r.buffered()
+		}
+		if err := r.fill(max); err != nil {
 			return r.readErr(err, what, r.buffered(), n)
 		}
 	}
@@ -542,7 +598,13 @@ func (r *Reader) readErr(err error, what string, got, want int) error {
 // n-byte payload, and returns the payload.
 func (r *Reader) readBody(buf []byte, hlen, n int) ([]byte, error) {
 	total := hlen + n
-	if total <= len(r.buf) {
+	// On a CheapCalls stream a large payload that the caller's buffer
+	// holds, and that is not buffered yet, is read straight into it.
+	direct := r.direct && n >= r.directMin && n <= cap(buf) && r.buffered() < total
+	if r.direct {
+		r.lastBig = n >= r.directMin
+	}
+	if total <= len(r.buf) && !direct {
 		if err := r.need(total, "payload"); err != nil {
 			return nil, err
 		}
@@ -601,6 +663,16 @@ func (r *Reader) readBody(buf []byte, hlen, n int) ([]byte, error) {
 		}
 		if err == io.EOF {
 			r.err = truncated("payload", hlen+got, total)
+		} else if total <= len(r.buf) {
+			// A frame the internal buffer holds was being read directly:
+			// put its bytes back there, so that a later call resumes as
+			// it would have had they been read through the buffer.
+			// Nothing was buffered after the frame's start, and the
+			// framing bytes are still at start.
+			copy(r.buf, r.buf[start:start+hlen])
+			copy(r.buf[hlen:], out[:got])
+			r.rd, r.wr, r.scanned = 0, hlen+got, 0
+			return nil, fmt.Errorf("frame: read payload: %w", err)
 		} else {
 			r.err = fmt.Errorf("frame: read failed after %d of %d frame bytes; stream unusable: %w", hlen+got, total, err)
 		}
@@ -669,7 +741,7 @@ func (r *Reader) readDelimited(buf []byte) ([]byte, error) {
 				r.buf = nb
 			}
 		}
-		if err := r.fill(); err != nil {
+		if err := r.fill(0); err != nil {
 			return nil, r.readErr(err, "delimited message", r.buffered(), -1)
 		}
 	}

@@ -874,3 +874,179 @@ func TestResetReusesReaderAndWriter(t *testing.T) {
 		t.Fatalf("end: %v", err)
 	}
 }
+
+// cheapReader and cheapWriter say their calls are cheap (CheapCalls), as
+// shared-memory connections do.
+type cheapReader struct{ io.Reader }
+
+func (cheapReader) CheapCalls() bool { return true }
+
+type cheapWriter struct{ io.Writer }
+
+func (cheapWriter) CheapCalls() bool { return true }
+
+// notCheap wraps a stream but says its calls are not cheap.
+type notCheap struct{ io.Writer }
+
+func (notCheap) CheapCalls() bool { return false }
+
+// recordingReader records the size of every Read it is asked for.
+type recordingReader struct {
+	r     io.Reader
+	asked []int
+}
+
+func (r *recordingReader) Read(p []byte) (int, error) {
+	r.asked = append(r.asked, len(p))
+	return r.r.Read(p)
+}
+
+func (*recordingReader) CheapCalls() bool { return true }
+
+func TestCheapCallsWriter(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		w     func(io.Writer) io.Writer
+		size  int
+		calls int
+	}{
+		{"cheap small payload coalesced", func(w io.Writer) io.Writer { return cheapWriter{w} }, DirectMin - 1, 1},
+		{"cheap large payload separate", func(w io.Writer) io.Writer { return cheapWriter{w} }, DirectMin, 2},
+		{"cheap payload at the coalesce limit separate", func(w io.Writer) io.Writer { return cheapWriter{w} }, CoalesceLimit, 2},
+		{"ordinary large payload coalesced", func(w io.Writer) io.Writer { return w }, DirectMin, 1},
+		{"wrapper saying not cheap coalesced", func(w io.Writer) io.Writer { return notCheap{w} }, DirectMin, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, cfg := range []Config{{}, {Mode: Delimited}} {
+				cw := &countingWriter{}
+				w := NewWriter(tc.w(cw), cfg)
+				p := payload(t, cfg, tc.size, 1)
+				if err := w.WriteMsg(p); err != nil {
+					t.Fatal(err)
+				}
+				if cw.calls != tc.calls {
+					t.Errorf("%v: %d Write calls, want %d", cfg.Mode, cw.calls, tc.calls)
+				}
+				got, err := NewReader(&cw.buf, cfg).ReadMsg(nil)
+				if err != nil || !bytes.Equal(got, p) {
+					t.Errorf("%v: read back %d bytes, %v", cfg.Mode, len(got), err)
+				}
+				// Reset onto an ordinary stream coalesces again.
+				cw2 := &countingWriter{}
+				w.Reset(cw2)
+				if err := w.WriteMsg(payload(t, cfg, DirectMin, 2)); err != nil || cw2.calls != 1 {
+					t.Errorf("%v: after Reset onto an ordinary stream: %d calls, %v", cfg.Mode, cw2.calls, err)
+				}
+			}
+		})
+	}
+}
+
+// TestCheapCallsReader checks the Reader on a CheapCalls stream that
+// delivers at most 1000 bytes per Read: a large payload is read straight
+// into the caller's buffer (no Read asks for more than the payload), the
+// framing bytes after a large payload are read exactly, small messages are
+// still read through the buffer, many per call, and every message comes
+// out intact.
+func TestCheapCallsReader(t *testing.T) {
+	sizes := []int{10, 20, DirectMin, DirectMin * 3, 5, 7, DirectMin * 2, ReadBufferSize + 1, 9}
+	var wire bytes.Buffer
+	w := NewWriter(&wire, Config{})
+	var want [][]byte
+	for i, n := range sizes {
+		p := payload(t, Config{}, n, uint64(i))
+		want = append(want, p)
+		if err := w.WriteMsg(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rr := &recordingReader{r: &chunkReader{data: wire.Bytes(), chunk: 1000}}
+	r := NewReader(rr, Config{})
+	buf := make([]byte, 2*ReadBufferSize)
+	for i, p := range want {
+		before := len(rr.asked)
+		got, err := r.ReadMsg(buf)
+		if err != nil || !bytes.Equal(got, p) {
+			t.Fatalf("message %d (%d bytes): got %d bytes, %v", i, len(p), len(got), err)
+		}
+		asked := rr.asked[before:]
+		if len(p) >= DirectMin {
+			for _, a := range asked {
+				if a > len(p) {
+					t.Errorf("message %d (%d bytes): a Read asked for %d bytes; want the payload read straight into the caller's buffer", i, len(p), a)
+				}
+			}
+		}
+		if i > 0 && len(want[i-1]) >= DirectMin && (len(asked) == 0 || asked[0] != LengthHeaderLen) {
+			t.Errorf("message %d after a large one: Reads asked %v, want first exactly the %d-byte header", i, asked, LengthHeaderLen)
+		}
+		if i > 0 && len(want[i-1]) < DirectMin && len(asked) > 0 && asked[0] == LengthHeaderLen {
+			t.Errorf("message %d after a small one: header read exactly; want reads through the buffer", i)
+		}
+	}
+	if _, err := r.ReadMsg(buf); err != io.EOF {
+		t.Fatalf("at end: %v", err)
+	}
+}
+
+// TestCheapCallsReaderResumes: a deadline in the middle of a large payload
+// that is being read straight into the caller's buffer leaves the Reader
+// usable, as it does for any frame the internal buffer holds, and the
+// retry returns the whole message; past the internal buffer's size the
+// failure is sticky; the end of the stream there is a truncation.
+func TestCheapCallsReaderResumes(t *testing.T) {
+	for _, cfg := range []Config{{}, {Mode: Fixed, Size: DirectMin * 2}} {
+		size := DirectMin * 2
+		var wb bytes.Buffer
+		p := payload(t, cfg, size, 1)
+		if err := NewWriter(&wb, cfg).WriteMsg(p); err != nil {
+			t.Fatal(err)
+		}
+		wire := wb.Bytes()
+		for _, cut := range []int{1, 3, 4, 5, 100, len(wire) / 2, len(wire) - 1} {
+			sr := &scriptedReader{steps: []step{
+				{wire[:cut], os.ErrDeadlineExceeded},
+				{wire[cut:], nil},
+			}}
+			r := NewReader(cheapReader{sr}, cfg)
+			r.lastBig = true // read the header exactly, as after a large message
+			buf := make([]byte, size)
+			if _, err := r.ReadMsg(buf); !errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Fatalf("%v cut %d: err = %v, want the deadline error", cfg.Mode, cut, err)
+			}
+			got, err := r.ReadMsg(buf)
+			if err != nil || !bytes.Equal(got, p) {
+				t.Fatalf("%v cut %d: retry = %d bytes, %v; want the message", cfg.Mode, cut, len(got), err)
+			}
+			if _, err := r.ReadMsg(buf); err != io.EOF {
+				t.Fatalf("%v cut %d: at end %v", cfg.Mode, cut, err)
+			}
+
+			// The stream ending at the cut instead is a truncation.
+			r = NewReader(cheapReader{bytes.NewReader(wire[:cut])}, cfg)
+			r.lastBig = true
+			if _, err := r.ReadMsg(buf); !errors.Is(err, ErrTruncated) {
+				t.Fatalf("%v cut %d: at a premature end err = %v, want ErrTruncated", cfg.Mode, cut, err)
+			}
+		}
+	}
+	t.Run("beyond the internal buffer: sticky", func(t *testing.T) {
+		boom := errors.New("boom")
+		size := ReadBufferSize * 2
+		var wb bytes.Buffer
+		p := payload(t, Config{}, size, 1)
+		if err := NewWriter(&wb, Config{}).WriteMsg(p); err != nil {
+			t.Fatal(err)
+		}
+		wire := wb.Bytes()
+		sr := &scriptedReader{steps: []step{{wire[:ReadBufferSize+10], boom}, {wire[ReadBufferSize+10:], nil}}}
+		r := NewReader(cheapReader{sr}, Config{})
+		_, err := r.ReadMsg(make([]byte, size))
+		if !errors.Is(err, boom) {
+			t.Fatalf("err = %v, want boom", err)
+		}
+		if _, err2 := r.ReadMsg(nil); err2 != err {
+			t.Fatalf("next ReadMsg = %v, want the sticky error", err2)
+		}
+	})
+}

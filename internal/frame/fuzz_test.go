@@ -42,6 +42,11 @@ func fuzzDecode(t *testing.T, cfg Config, data []byte, bufSize, chunk uint8) {
 		t.Fatalf("fuzz config %+v: %v", cfg, err)
 	}
 	r := newReaderSize(&chunkReader{data: data, chunk: int(chunk)}, cfg, int(bufSize))
+	// An odd bufSize reads as from a CheapCalls stream, with a direct
+	// threshold low enough for the small caller buffers below.
+	if bufSize%2 == 1 {
+		r.direct, r.directMin = true, int(chunk%16)+1
+	}
 	maxBuf := max(int(bufSize), minReadBuffer, norm.MaxSize+DelimiterLen)
 	var msgs [][]byte
 	var end error

@@ -28,6 +28,14 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// CheapCalls forwards the wrapped stream's answer (frame.CheapCalls), so
+// that the frame Reader treats a counted shared-memory connection as the
+// connection itself.
+func (c *countingReader) CheapCalls() bool {
+	cc, ok := c.r.(frame.CheapCalls)
+	return ok && cc.CheapCalls()
+}
+
 // roleLoop serves one role on one connection until EOF at a frame boundary
 // (nil) or an error. st is updated as messages go by and may be read only
 // after the loop returns.
