@@ -42,7 +42,7 @@
 // empty reports io.EOF after the last byte when the writer closed, and
 // transports.ErrPeerGone only when the peer vanished without closing.
 //
-// # Mapping layout (version 1)
+// # Mapping layout (version 2)
 //
 // All integers are in the machine's native byte order (both ends run on one
 // machine) and are read and written with sync/atomic. The mapping is
@@ -58,7 +58,7 @@
 // blocks of three cache lines each:
 //
 //	0x000 u64 magic       0x006d687362637069 ("ipcbshm\0" little-endian)
-//	0x008 u32 version     1
+//	0x008 u32 version     2
 //	0x00C u32 headerSize  4096: offset of ring 0's data
 //	0x010 u64 ringCap     bytes per ring; a power of two, 4 KiB .. 1 GiB
 //	0x018 u64 mapSize     headerSize + 2*ringCap; equals the file size
@@ -71,6 +71,7 @@
 //
 //	line 0, touched by both ends:
 //	+0x00 u32 lock           futex mutex: 0 free, 1 held, 2 held with waiters
+//	+0x04 u32 readerClosed   1 once the reader closed (writes get EPIPE)
 //	+0x08 u64 used           bytes in the ring, 0 <= used <= ringCap
 //	line 1, written by the producer:
 //	+0x40 u64 wpos           next byte the writer fills, 0 <= wpos < ringCap
@@ -80,7 +81,6 @@
 //	line 2, written by the consumer:
 //	+0x80 u64 rpos           next byte the reader takes, 0 <= rpos < ringCap
 //	+0x88 u32 spaceSeq       futex word: bumped after every commit of a read
-//	+0x8C u32 readerClosed   1 once the reader closed (writes get EPIPE)
 //	+0x90 u32 writerWaiting  1 while the writer sleeps (or is about to) on spaceSeq
 //
 // Invariant, checked under the lock on every operation:

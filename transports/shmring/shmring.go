@@ -14,7 +14,7 @@
 //
 //	wait=adaptive  (the default) poll for spin_ns nanoseconds (default
 //	               20000), then announce and sleep on a futex
-//	wait=spin      poll, calling sched_yield every 256 polls, never sleep
+//	wait=spin      poll, calling sched_yield every 4096 polls, never sleep
 //	               in the kernel while the connection is busy (after 100 ms
 //	               without progress a waiter sleeps like futex)
 //	wait=futex     announce and sleep at once

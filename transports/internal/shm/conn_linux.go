@@ -100,6 +100,10 @@ type ringView struct {
 	// read: space it shows free is certainly free, so the producer reads
 	// the consumer's cache line only when that is not enough.
 	tail uint64
+	// pub is, for a shm-ring consumer, the tail as last published in the
+	// mapping; pos runs ahead of it by the bytes taken since (see
+	// consumed).
+	pub uint64
 }
 
 // addr is the net.Addr of an shm-lock endpoint.
@@ -163,6 +167,7 @@ func newConn(kind Kind, set settings, mem []byte, ringCap, side, index int, live
 	c.tx, c.rx = ring(side), ring(1-side)
 	c.tx.pos = c.tx.ctl.wpos.Load()
 	c.rx.pos = c.rx.ctl.rpos.Load()
+	c.rx.pub = c.rx.pos
 	c.tx.tail = c.tx.ctl.rpos.Load()
 	go c.watch()
 	return c

@@ -70,7 +70,7 @@ func TestHeaderCorruptionAtDial(t *testing.T) {
 		want    error
 	}{
 		{"wrong-magic", func(m []byte) { put64(m, offMagic, 0x1234) }, transports.ErrCorrupt},
-		{"wrong-version", func(m []byte) { put32(m, offVersion, 2) }, transports.ErrCorrupt},
+		{"wrong-version", func(m []byte) { put32(m, offVersion, layoutVersion+1) }, transports.ErrCorrupt},
 		{"wrong-header-size", func(m []byte) { put32(m, offHeaderSize, 64) }, transports.ErrCorrupt},
 		{"capacity-bigger-than-mapping", func(m []byte) {
 			put64(m, offRingCap, 2*MinRing)

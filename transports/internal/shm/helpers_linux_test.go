@@ -36,7 +36,7 @@ const (
 	offReaderWaiting = 0x50
 	offRpos          = 0x80
 	offSpaceSeq      = 0x88
-	offReaderClosed  = 0x8C
+	offReaderClosed  = 0x04
 	offWriterWaiting = 0x90
 )
 

@@ -17,7 +17,7 @@ const (
 	ringMagic uint64 = 0x00676e7262637069
 	// layoutVersion is the version of the layout described in the package
 	// documentation. A mapping with another version is refused.
-	layoutVersion uint32 = 1
+	layoutVersion uint32 = 2
 	// headerSize is the size of the header and the offset of ring 0's data;
 	// one page, so that both rings start page-aligned.
 	headerSize = 4096
@@ -74,11 +74,14 @@ type header struct {
 // with lock held; the sequence words and closed flags are changed with
 // atomics alone.
 type ringCtl struct {
-	// line 0: both ends
-	lock atomic.Uint32 // +0x00 futex mutex: 0 free, 1 held, 2 held, maybe waiters
-	_    uint32
-	used atomic.Uint64 // +0x08 bytes in the ring, <= ringCap
-	_    [cacheLine - 0x10]byte
+	// line 0: both ends. readerClosed lives here rather than with the
+	// consumer's words: the producer reads it on every write, and on the
+	// consumer's line that read would pull the line over each time the
+	// consumer publishes its tail, adding a cache miss to every message.
+	lock         atomic.Uint32 // +0x00 futex mutex: 0 free, 1 held, 2 held, maybe waiters
+	readerClosed atomic.Uint32 // +0x04 1: the reader will take no more
+	used         atomic.Uint64 // +0x08 bytes in the ring, <= ringCap
+	_            [cacheLine - 0x10]byte
 
 	// line 1: producer
 	wpos          atomic.Uint64 // +0x40 next byte to fill, < ringCap
@@ -90,7 +93,7 @@ type ringCtl struct {
 	// line 2: consumer
 	rpos          atomic.Uint64 // +0x80 next byte to take, < ringCap
 	spaceSeq      atomic.Uint32 // +0x88 futex word the writer sleeps on
-	readerClosed  atomic.Uint32 // +0x8C 1: the reader will take no more
+	_             uint32
 	writerWaiting atomic.Uint32 // +0x90 1: the writer sleeps on spaceSeq
 	_             [cacheLine - 0x14]byte
 }

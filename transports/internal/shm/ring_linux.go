@@ -23,7 +23,11 @@ import (
 // byte number i lives at data[i & mask]. The producer fills free space and
 // then publishes the new head with an atomic store; the consumer reads the
 // head with an atomic load, copies the bytes out and then publishes the new
-// tail. Go's atomics are sequentially consistent, so a store of head
+// tail — lazily: after taking a quarter of the ring, and always before it
+// waits for data (see consumed). The producer's view of the free space so
+// lags by less than a quarter ring, and a producer waiting for space waits
+// on a consumer that is either still taking bytes (and publishes within a
+// quarter ring) or about to wait itself (and publishes first). Go's atomics are sequentially consistent, so a store of head
 // happens after the bytes it covers were written (release) and a load that
 // sees it sees them too (acquire). The lock word and used are unused (0).
 //
@@ -70,8 +74,8 @@ const (
 // avail returns the bytes the consumer can take, validating the counters.
 func (r *ringView) avail() (uint64, error) {
 	head := r.ctl.wpos.Load()
-	if own := r.ctl.rpos.Load(); own != r.pos {
-		return 0, corruptf("ring tail moved under its reader (%d, left at %d)", own, r.pos)
+	if own := r.ctl.rpos.Load(); own != r.pub {
+		return 0, corruptf("ring tail moved under its reader (%d, left at %d)", own, r.pub)
 	}
 	n := head - r.pos
 	if n > r.mask+1 {
@@ -147,17 +151,38 @@ func (c *Conn) ringData(empty bool) (uint64, error) {
 		case gone:
 			return 0, transports.ErrPeerGone
 		}
+		if r.pub != r.pos {
+			c.publishTail() // before waiting: the writer may wait for this space
+		}
 		c.await(&spun, left, &r.ctl.dataSeq, &r.ctl.readerWaiting, func() bool {
 			return r.ctl.wpos.Load() != r.pos || r.ctl.writerClosed.Load() != 0
 		})
 	}
 }
 
-// consumed publishes that the reader took n more bytes, waking the writer
-// only if it announced that it sleeps.
+// consumed records that the reader took n more bytes. It publishes the new
+// tail only once a quarter of the ring was taken since the last time (and
+// ringData publishes before it waits): publishing is a sequentially
+// consistent store to a line the writer reads, which stalls this core until
+// the line comes back from the writer's, and in a request/response
+// exchange the reader's next step, its reply, would wait for it.
 func (c *Conn) consumed(n uint64) {
 	r := &c.rx
 	r.pos += n
+	if r.pos-r.pub >= (r.mask+1)/tailPublishFraction {
+		c.publishTail()
+	}
+}
+
+// tailPublishFraction: the reader publishes its tail at the latest after
+// taking 1/tailPublishFraction of the ring.
+const tailPublishFraction = 4
+
+// publishTail publishes the reader's tail, waking the writer only if it
+// announced that it sleeps.
+func (c *Conn) publishTail() {
+	r := &c.rx
+	r.pub = r.pos
 	r.ctl.rpos.Store(r.pos)
 	if r.ctl.writerWaiting.Load() != 0 && r.ctl.writerWaiting.Swap(0) != 0 {
 		r.ctl.spaceSeq.Add(1)
@@ -246,6 +271,9 @@ func (c *Conn) await(spun *time.Duration, left time.Duration, seq, waiting *atom
 		budget = spinIdle
 	}
 	if *spun < budget {
+		if ready() { // before the clock read: the common case when busy
+			return
+		}
 		start := time.Now()
 		for i := 1; ; i++ {
 			if ready() {

@@ -357,3 +357,70 @@ func BenchmarkRingStream(b *testing.B) {
 		})
 	}
 }
+
+// TestRingTailPublishedLazily checks when a shm-ring reader publishes its
+// tail: not after every read, but once it has taken a quarter of the ring,
+// and always before it waits for data; and that a writer waiting for space
+// is released by either.
+func TestRingTailPublishedLazily(t *testing.T) {
+	a, d := connectT(t, listenKindT(t, Ring, transports.Config{BufferSize: MinRing}), 0)
+	published := func() uint64 { return d.rx.ctl.rpos.Load() }
+	quarter := MinRing / tailPublishFraction
+	full := make([]byte, MinRing)
+	if _, err := a.Write(full); err != nil {
+		t.Fatal(err)
+	}
+	// The ring is full: a further write waits for space.
+	wrote := make(chan error, 1)
+	go func() {
+		_, err := a.Write([]byte{1})
+		wrote <- err
+	}()
+	buf := make([]byte, MinRing)
+	if _, err := io.ReadFull(d, buf[:quarter-1]); err != nil {
+		t.Fatal(err)
+	}
+	if got := published(); got != 0 {
+		t.Fatalf("after taking %d bytes the published tail is %d, want 0 (not yet a quarter ring)", quarter-1, got)
+	}
+	if _, err := io.ReadFull(d, buf[:1]); err != nil {
+		t.Fatal(err)
+	}
+	if got := published(); got != uint64(quarter) {
+		t.Fatalf("after taking a quarter ring the published tail is %d, want %d", got, quarter)
+	}
+	select {
+	case err := <-wrote:
+		if err != nil {
+			t.Fatalf("the waiting write: %v", err)
+		}
+	case <-time.After(testTimeout):
+		t.Fatal("the waiting write was not released by the published tail")
+	}
+	// Less than a quarter more: nothing new published.
+	if _, err := io.ReadFull(d, buf[:quarter-1]); err != nil {
+		t.Fatal(err)
+	}
+	if got := published(); got != uint64(quarter) {
+		t.Fatalf("published tail moved to %d, want it left at %d", got, quarter)
+	}
+
+	// A read that has to wait publishes first.
+	a, d = connectT(t, listenKindT(t, Ring, transports.Config{BufferSize: MinRing}), 0)
+	if _, err := a.Write(full[:100]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(d, buf[:100]); err != nil {
+		t.Fatal(err)
+	}
+	if got := published(); got != 0 {
+		t.Fatalf("after taking 100 bytes the published tail is %d, want 0", got)
+	}
+	d.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+	if _, err := d.Read(buf); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("Read on an empty ring = %v, want a deadline error", err)
+	}
+	if got := published(); got != 100 {
+		t.Fatalf("after waiting the published tail is %d, want 100 (everything taken)", got)
+	}
+}
