@@ -12,8 +12,6 @@ import (
 	"syscall"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/ipcbench/ipcbench/transports"
 )
 
@@ -522,7 +520,7 @@ func (c *Conn) Close() error {
 
 	c.stateMu.Lock()
 	c.unmapped = true
-	if merr := unix.Munmap(c.mem); merr != nil && err == nil {
+	if merr := unmap(c.mem); merr != nil && err == nil {
 		err = merr
 	}
 	c.stateMu.Unlock()

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
+	mmap "github.com/edsrzf/mmap-go"
 	"golang.org/x/sys/unix"
 
 	"github.com/ipcbench/ipcbench/transports"
@@ -114,13 +115,24 @@ func unavailable(op string, err error) error {
 	return fmt.Errorf("shm: %s: %w (%w)", op, err, transports.ErrUnavailable)
 }
 
-// mapShared maps size bytes of fd read-write and shared.
-func mapShared(fd, size int) ([]byte, error) {
-	mem, err := unix.Mmap(fd, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+// mapShared maps the first size bytes of f read-write and shared (mmap-go:
+// MAP_SHARED, PROT_READ|PROT_WRITE). The mapping does not hold f open
+// beyond the kernel's own reference: f stays the caller's to close.
+func mapShared(f *os.File, size int) ([]byte, error) {
+	mem, err := mmap.MapRegion(f, size, mmap.RDWR, 0, 0)
 	if err != nil {
 		return nil, fmt.Errorf("shm: mapping %d bytes: %w", size, err)
 	}
 	return mem, nil
+}
+
+// unmap removes a mapping made by mapShared.
+func unmap(mem []byte) error {
+	m := mmap.MMap(mem)
+	if err := m.Unmap(); err != nil {
+		return fmt.Errorf("shm: unmapping: %w", err)
+	}
+	return nil
 }
 
 // attachMapping maps the channel file f as the dialing side: it checks the
@@ -135,6 +147,7 @@ func attachMapping(f *os.File, kind Kind) (mem []byte, ringCap int, err error) {
 	}
 	var ctlErr error
 	seals := -1 // F_GET_SEALS's answer, -1 when the file cannot be sealed
+	var size int64
 	err = rc.Control(func(fd uintptr) {
 		var st unix.Stat_t
 		if ctlErr = unix.Fstat(int(fd), &st); ctlErr != nil {
@@ -152,12 +165,15 @@ func attachMapping(f *os.File, kind Kind) (mem []byte, ringCap int, err error) {
 		if v, err := unix.FcntlInt(fd, unix.F_GET_SEALS, 0); err == nil {
 			seals = v
 		}
-		mem, ctlErr = mapShared(int(fd), int(st.Size))
+		size = st.Size
 	})
 	if err == nil {
 		err = ctlErr
 	}
 	if err != nil {
+		return nil, 0, err
+	}
+	if mem, err = mapShared(f, int(size)); err != nil {
 		return nil, 0, err
 	}
 	ringCap, err = validateHeader(mem, kind)
@@ -167,7 +183,7 @@ func attachMapping(f *os.File, kind Kind) (mem []byte, ringCap int, err error) {
 		err = fmt.Errorf("shm: mapping claims to be a memfd but is not sealed against shrinking: %w", transports.ErrBadEndpoint)
 	}
 	if err != nil {
-		unix.Munmap(mem)
+		unmap(mem)
 		return nil, 0, err
 	}
 	return mem, ringCap, nil

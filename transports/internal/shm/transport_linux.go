@@ -79,7 +79,7 @@ func dial(ctx context.Context, kind Kind, ep transports.Endpoint) (*Conn, error)
 		return nil, err
 	}
 	fail := func(err error) (*Conn, error) {
-		unix.Munmap(mem)
+		unmap(mem)
 		return nil, err
 	}
 	if want := ringCapacity(ep.BufferSize); ringCap != want {
@@ -199,31 +199,32 @@ func newChannel(kind Kind, i, ringCap int, mode, dir string) (*channel, error) {
 	if err != nil {
 		return nil, err
 	}
-	mem, err := mapShared(fd, size)
+	suffix := "#" + strconv.Itoa(i)
+	mapFile := os.NewFile(uintptr(fd), memfdName+suffix)
+	mem, err := mapShared(mapFile, size)
 	if err != nil {
-		unix.Close(fd)
+		mapFile.Close()
 		return nil, err
 	}
 	initHeader(mem, ringCap, flags, kind)
 	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
-		unix.Munmap(mem)
-		unix.Close(fd)
+		unmap(mem)
+		mapFile.Close()
 		return nil, fmt.Errorf("shm: liveness socket pair: %w", err)
 	}
 	if err := unix.SetNonblock(pair[0], true); err != nil {
-		unix.Munmap(mem)
-		unix.Close(fd)
+		unmap(mem)
+		mapFile.Close()
 		unix.Close(pair[0])
 		unix.Close(pair[1])
 		return nil, fmt.Errorf("shm: liveness socket: %w", err)
 	}
-	suffix := "#" + strconv.Itoa(i)
 	return &channel{
 		index:    i,
 		mem:      mem,
 		ringCap:  ringCap,
-		mapFile:  os.NewFile(uintptr(fd), memfdName+suffix),
+		mapFile:  mapFile,
 		peerLive: os.NewFile(uintptr(pair[1]), "ipcbench-shm-live"+suffix),
 		live:     os.NewFile(uintptr(pair[0]), "ipcbench-shm-live"+suffix),
 	}, nil
@@ -285,7 +286,7 @@ func (ch *channel) release() {
 	ch.live.Close()
 	ch.peerLive.Close()
 	ch.mapFile.Close()
-	unix.Munmap(ch.mem)
+	unmap(ch.mem)
 }
 
 // Close stops Accept, which then returns an error wrapping net.ErrClosed,
