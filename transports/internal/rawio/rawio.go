@@ -41,6 +41,14 @@ type FD struct {
 	rdl    atomic.Int64 // read deadline, Unix ns; 0: none
 	wdl    atomic.Int64 // write deadline, Unix ns; 0: none
 
+	// readWaited: the last Read waited for data and then got less than
+	// it asked for, so the next one polls before it reads. In a
+	// request/response exchange the reply is rarely there the moment a
+	// Read starts, and the read(2) that would find so (EAGAIN) is a
+	// system call on every round trip; while data keeps arriving ahead of
+	// the reader (reads fill their buffers), Read reads at once.
+	readWaited atomic.Bool
+
 	// ops is held (read-locked) by every call using fd; Close takes it
 	// exclusively before it closes fd, so no call uses a closed (or
 	// reused) descriptor.
@@ -60,12 +68,15 @@ func New(fd int) (*FD, error) {
 }
 
 // Read reads into b with read(2), sleeping in ppoll(2) while there is
-// nothing to read. It returns io.EOF at the end of the stream,
+// nothing to read (and first, when the last Read had to; see readWaited).
+// It returns io.EOF at the end of the stream,
 // net.ErrClosed after Close, os.ErrDeadlineExceeded when the read deadline
 // passes, and other errors as *os.SyscallError.
 func (f *FD) Read(b []byte) (int, error) {
 	f.ops.RLock()
 	defer f.ops.RUnlock()
+	pollFirst := f.readWaited.Load()
+	waited := pollFirst
 	for {
 		if f.closed.Load() {
 			return 0, net.ErrClosed
@@ -76,14 +87,22 @@ func (f *FD) Read(b []byte) (int, error) {
 		if len(b) == 0 {
 			return 0, nil
 		}
+		if pollFirst {
+			pollFirst = false
+			f.wait(unix.POLLIN, &f.rdl)
+			continue // re-check Close and the deadline, then read
+		}
 		n, err := unix.Read(f.fd, b)
 		switch {
 		case err == nil && n == 0:
+			f.readWaited.Store(false)
 			return 0, io.EOF
 		case err == nil:
+			f.readWaited.Store(waited && n < len(b))
 			return n, nil
 		case err == unix.EINTR:
 		case err == unix.EAGAIN:
+			waited = true
 			f.wait(unix.POLLIN, &f.rdl)
 		default:
 			return 0, os.NewSyscallError("read", err)
