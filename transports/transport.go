@@ -147,6 +147,20 @@ type OptionReporter interface {
 	EffectiveOptions() map[string]string
 }
 
+// PeekReader is implemented by connections that can lend the bytes waiting
+// to be read instead of copying them into a caller's buffer (shm-ring; see
+// shmring.ZeroCopy). Peek returns waiting bytes, at least one, waiting as
+// Read does (io.EOF at the end); Release(n) consumes the first n of them;
+// the lent bytes stay valid and unchanged until then. A workload that only
+// inspects what it reads (the stream workload's sink, which checks every
+// byte) reads this way when PeekEnabled reports true; a variant turns it
+// off (shm-ring's zerocopy=off) to measure the copy it saves.
+type PeekReader interface {
+	Peek() ([]byte, error)
+	Release(n int) error
+	PeekEnabled() bool
+}
+
 // CloseWriter is implemented by connections that can shut down their
 // sending direction alone; the peer then reads io.EOF after the last byte
 // while the reverse direction keeps working.

@@ -104,6 +104,47 @@ func Check(buf []byte, conn uint32, seq uint64) error {
 	return nil
 }
 
+// CheckPart verifies part, the bytes at offsets [off, off+len(part)) of the
+// payload of (conn, seq), as Check verifies a whole payload: a payload
+// checked part by part, in any split, passes exactly when Check passes it.
+// It lets a reader check a payload where it lies (in pieces, across a
+// ring's wrap) without copying it together first. A mismatch returns an
+// error wrapping ErrPayload with the offset of the first bad byte. It does
+// not allocate when part is correct.
+func CheckPart(part []byte, conn uint32, seq uint64, off int) error {
+	if off < 0 {
+		return fmt.Errorf("%w: negative offset %d", ErrPayload, off)
+	}
+	if off < HeaderLen && len(part) > 0 {
+		var want [HeaderLen]byte
+		encodeStamp(&want, conn, seq)
+		h := min(len(part), HeaderLen-off)
+		if !bytes.Equal(part[:h], want[off:off+h]) {
+			for i := range h {
+				if part[i] != want[off+i] {
+					return fmt.Errorf("%w: conn %d seq %d: stamp byte at offset %d is %#02x, want %#02x",
+						ErrPayload, conn, seq, off+i, part[i], want[off+i])
+				}
+			}
+		}
+		part, off = part[h:], off+h
+	}
+	for len(part) > 0 {
+		p := pattern[off%patternLen:]
+		n := min(len(p), len(part))
+		if !bytes.Equal(part[:n], p[:n]) {
+			for i := range n {
+				if part[i] != p[i] {
+					return fmt.Errorf("%w: conn %d seq %d: byte at offset %d is %#02x, want %#02x",
+						ErrPayload, conn, seq, off+i, part[i], p[i])
+				}
+			}
+		}
+		part, off = part[n:], off+n
+	}
+	return nil
+}
+
 // stampError describes a stamp that differs from (conn, seq).
 func stampError(got []byte, conn uint32, seq uint64) error {
 	if len(got) == HeaderLen {

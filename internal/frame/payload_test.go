@@ -158,3 +158,67 @@ func TestPayloadZeroAllocs(t *testing.T) {
 		}
 	}
 }
+
+// checkParts checks buf as a payload of (conn, seq) in parts of the given
+// sizes (the last part takes the rest).
+func checkParts(buf []byte, conn uint32, seq uint64, sizes []int) error {
+	off := 0
+	for _, n := range sizes {
+		n = min(n, len(buf)-off)
+		if err := CheckPart(buf[off:off+n], conn, seq, off); err != nil {
+			return err
+		}
+		off += n
+	}
+	return CheckPart(buf[off:], conn, seq, off)
+}
+
+func TestCheckPartAgreesWithCheck(t *testing.T) {
+	splits := [][]int{nil, {1}, {3, 5}, {HeaderLen}, {HeaderLen - 1, 2}, {100, 251, 1}, {patternLen - 7, 20}}
+	for _, size := range []int{0, 1, HeaderLen - 1, HeaderLen, HeaderLen + 1, 1000, patternLen + 100} {
+		buf := make([]byte, size)
+		Fill(buf, 7, 42)
+		for _, sp := range splits {
+			if err := checkParts(buf, 7, 42, sp); err != nil {
+				t.Fatalf("size %d split %v: a correct payload fails: %v", size, sp, err)
+			}
+			if size >= HeaderLen && checkParts(buf, 7, 43, sp) == nil {
+				t.Fatalf("size %d split %v: the wrong sequence passes", size, sp)
+			}
+			for _, bad := range []int{0, HeaderLen - 1, HeaderLen, size / 2, size - 1} {
+				if bad < 0 || bad >= size {
+					continue
+				}
+				buf[bad] ^= 0x40
+				err := checkParts(buf, 7, 42, sp)
+				if !errors.Is(err, ErrPayload) || !strings.Contains(err.Error(), fmt.Sprintf("offset %d ", bad)) {
+					t.Fatalf("size %d split %v, byte %d flipped: %v; want ErrPayload naming offset %d", size, sp, bad, err, bad)
+				}
+				buf[bad] ^= 0x40
+			}
+		}
+	}
+	if err := CheckPart([]byte{1}, 0, 0, -1); !errors.Is(err, ErrPayload) {
+		t.Fatalf("negative offset: %v", err)
+	}
+}
+
+// FuzzCheckPart: checking a payload in any two parts gives the same verdict
+// as Check on the whole.
+func FuzzCheckPart(f *testing.F) {
+	good := make([]byte, 300)
+	Fill(good, 1, 2)
+	f.Add(good, uint32(1), uint64(2), uint16(10))
+	f.Add([]byte("short"), uint32(0), uint64(0), uint16(2))
+	f.Fuzz(func(t *testing.T, buf []byte, conn uint32, seq uint64, cut uint16) {
+		c := int(cut) % (len(buf) + 1)
+		whole := Check(buf, conn, seq)
+		parts := CheckPart(buf[:c], conn, seq, 0)
+		if parts == nil {
+			parts = CheckPart(buf[c:], conn, seq, c)
+		}
+		if (whole == nil) != (parts == nil) {
+			t.Fatalf("Check = %v, in parts at %d = %v", whole, c, parts)
+		}
+	})
+}

@@ -2,6 +2,7 @@ package peer
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -109,8 +110,13 @@ func echoLoop(rw io.ReadWriter, cfg frame.Config, _ int, st *ConnStats) error {
 	}
 }
 
-// sinkLoop checks every frame and acknowledges each segment.
+// sinkLoop checks every frame and acknowledges each segment. On a
+// connection that lends its incoming bytes (transports.PeekReader, with
+// length-prefixed frames) it checks them where they lie (sinkPeekLoop).
 func sinkLoop(rw io.ReadWriter, cfg frame.Config, index int, st *ConnStats) error {
+	if pr, ok := rw.(transports.PeekReader); ok && pr.PeekEnabled() && cfg.Mode == frame.LengthPrefix {
+		return sinkPeekLoop(pr, rw, cfg, index, st)
+	}
 	cr := &countingReader{r: rw}
 	defer func() { st.ShortReads = cr.short }()
 	r := frame.NewReader(cr, cfg)
@@ -145,6 +151,103 @@ func sinkLoop(rw io.ReadWriter, cfg frame.Config, index int, st *ConnStats) erro
 		seg.Bytes += int64(len(msg))
 		st.Messages++
 		st.Bytes += int64(len(msg))
+	}
+}
+
+// sinkPeekLoop is sinkLoop for length-prefixed frames on a connection that
+// lends its incoming bytes: it parses the frames and checks the payloads
+// (frame.CheckPart) in the lent memory, in as many pieces as it comes in,
+// and releases them; no payload byte is copied. Acknowledgements, errors
+// and counts are sinkLoop's.
+func sinkPeekLoop(pr transports.PeekReader, w io.Writer, cfg frame.Config, index int, st *ConnStats) error {
+	cfg, err := cfg.Normalize()
+	if err != nil {
+		return err
+	}
+	fw := frame.NewWriter(w, cfg)
+	ackBuf := make([]byte, 0, MaxAckLen)
+	conn := uint32(index)
+	var seg Ack
+	var seq uint64
+	var hdr [frame.LengthHeaderLen]byte
+	hn := 0         // bytes of the length prefix gathered
+	inBody := false // between a prefix and the end of its payload
+	var n, off int  // the payload's length, and the offset checked up to
+	bad := false    // the payload failed its check
+	for {
+		b, err := pr.Peek()
+		if err != nil {
+			if err == io.EOF {
+				if hn == 0 && !inBody {
+					return nil
+				}
+				got := hn
+				if inBody {
+					got = frame.LengthHeaderLen + off
+				}
+				return fmt.Errorf("reading message %d: %w: stream ended after %d bytes of a frame: %w",
+					st.Messages, frame.ErrTruncated, got, io.ErrUnexpectedEOF)
+			}
+			return fmt.Errorf("reading message %d: %w", st.Messages, err)
+		}
+		used := 0
+		for used < len(b) {
+			if !inBody {
+				c := copy(hdr[hn:], b[used:])
+				hn += c
+				used += c
+				if hn < len(hdr) {
+					break
+				}
+				hn = 0
+				size := binary.BigEndian.Uint32(hdr[:])
+				if uint64(size) > uint64(cfg.MaxSize) {
+					return fmt.Errorf("reading message %d: %w: frame length %d exceeds maximum %d", st.Messages, frame.ErrTooLarge, size, cfg.MaxSize)
+				}
+				if size == 0 {
+					// End of segment: acknowledge it. Release first, so
+					// the writer's space is not held while we write.
+					if err := pr.Release(used); err != nil {
+						return fmt.Errorf("releasing after message %d: %w", st.Messages, err)
+					}
+					b, used = b[used:], 0
+					ackBuf = EncodeAck(ackBuf[:0], seg)
+					if err := fw.WriteMsg(ackBuf); err != nil {
+						return fmt.Errorf("writing acknowledgement after %d messages: %w", st.Messages, err)
+					}
+					seg, seq = Ack{}, 0
+					continue
+				}
+				inBody, n, off, bad = true, int(size), 0, false
+			}
+			c := min(n-off, len(b)-used)
+			if !bad {
+				if err := frame.CheckPart(b[used:used+c], conn, seq, off); err != nil {
+					bad = true
+					seg.Errors++
+					st.Errors++
+					if st.CheckError == "" {
+						st.CheckError = err.Error()
+					}
+				}
+			}
+			used += c
+			off += c
+			if off == n {
+				inBody = false
+				seq++
+				seg.Messages++
+				seg.Bytes += int64(n)
+				st.Messages++
+				st.Bytes += int64(n)
+			}
+		}
+		if hn > 0 || inBody {
+			st.ShortReads++ // the piece ended inside a frame
+		}
+		if err := pr.Release(used); err != nil {
+			return fmt.Errorf("releasing after message %d: %w", st.Messages, err)
+		}
 	}
 }
 

@@ -3,6 +3,7 @@ package peer
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -103,6 +104,121 @@ func TestSinkLoop(t *testing.T) {
 	}
 	if st.Messages != 7 || st.Errors != 2 || !strings.Contains(st.CheckError, "conn 3 seq 1: byte at offset 40") {
 		t.Fatalf("stats %+v, want 7 messages, 2 errors, the first at offset 40", st)
+	}
+}
+
+// peekConn lends data in pieces of at most chunk bytes
+// (transports.PeekReader) and records what is written to it. Read copies,
+// for the fallback when peeking is off.
+type peekConn struct {
+	data    []byte
+	chunk   int
+	peeked  int
+	enabled bool
+	bytes.Buffer
+}
+
+func (c *peekConn) Peek() ([]byte, error) {
+	if len(c.data) == 0 {
+		return nil, io.EOF
+	}
+	c.peeked = min(c.chunk, len(c.data))
+	return c.data[:c.peeked:c.peeked], nil
+}
+
+func (c *peekConn) Release(n int) error {
+	if n < 0 || n > c.peeked {
+		return fmt.Errorf("release %d of %d peeked", n, c.peeked)
+	}
+	c.data, c.peeked = c.data[n:], c.peeked-n
+	return nil
+}
+
+func (c *peekConn) PeekEnabled() bool { return c.enabled }
+
+func (c *peekConn) Read(p []byte) (int, error) {
+	if c.enabled {
+		return 0, errors.New("Read on a connection read in place")
+	}
+	if len(c.data) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, c.data[:min(len(p), c.chunk, len(c.data))])
+	c.data = c.data[n:]
+	return n, nil
+}
+
+// TestSinkPeekLoop runs the sink over a lending connection, in pieces of
+// every size from 1 byte to the whole input, and checks that it reads in
+// place and gives the acknowledgements, counts and errors sinkLoop gives;
+// and that with peeking off it reads with Read.
+func TestSinkPeekLoop(t *testing.T) {
+	cfg := frame.Config{}
+	bad := payload(50, 3, 1)
+	bad[40] ^= 1
+	in := frames(t, cfg,
+		payload(50, 3, 0), payload(1, 3, 1), payload(100<<10, 3, 2), nil, // segment 1
+		payload(50, 3, 0), bad, payload(50, 4, 2), nil, // segment 2: two bad
+		payload(7, 3, 0), // unacknowledged tail
+	)
+	want := []Ack{{Messages: 3, Bytes: 50 + 1 + 100<<10}, {Messages: 3, Bytes: 150, Errors: 2}}
+	for _, chunk := range []int{1, 2, 3, 5, 7, 24, 25, 1000, len(in)} {
+		for _, enabled := range []bool{true, false} {
+			c := &peekConn{data: in, chunk: chunk, enabled: enabled}
+			var st ConnStats
+			if err := sinkLoop(c, cfg, 3, &st); err != nil {
+				t.Fatalf("chunk %d peek %v: sinkLoop = %v", chunk, enabled, err)
+			}
+			r := frame.NewReader(&c.Buffer, cfg)
+			for i, w := range want {
+				msg, err := r.ReadMsg(nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got, err := DecodeAck(msg); err != nil || got != w {
+					t.Fatalf("chunk %d peek %v: ack %d = %+v, %v; want %+v", chunk, enabled, i, got, err, w)
+				}
+			}
+			if _, err := r.ReadMsg(nil); err != io.EOF {
+				t.Fatalf("chunk %d peek %v: more than %d acks: %v", chunk, enabled, len(want), err)
+			}
+			if chunk < 100 && st.ShortReads == 0 {
+				t.Errorf("chunk %d peek %v: no short reads counted", chunk, enabled)
+			}
+			if st.Messages != 7 || st.Errors != 2 || !strings.Contains(st.CheckError, "conn 3 seq 1: byte at offset 40") {
+				t.Fatalf("chunk %d peek %v: stats %+v, want 7 messages, 2 errors, the first at offset 40", chunk, enabled, st)
+			}
+		}
+	}
+}
+
+// TestSinkPeekLoopBadStreams: a stream that ends inside a length prefix or
+// a payload is a truncation, and a length over the maximum is refused
+// before its payload is read, as with sinkLoop.
+func TestSinkPeekLoopBadStreams(t *testing.T) {
+	cfg := frame.Config{MaxSize: 1000}
+	whole := frames(t, cfg, payload(100, 0, 0))
+	for _, tc := range []struct {
+		name string
+		in   []byte
+		want error
+	}{
+		{"ends in the length prefix", whole[:2], frame.ErrTruncated},
+		{"ends in the payload", whole[:50], frame.ErrTruncated},
+		{"length over the maximum", []byte{0, 0, 0x10, 0, 1, 2, 3}, frame.ErrTooLarge},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, enabled := range []bool{true, false} {
+				var st ConnStats
+				err := sinkLoop(&peekConn{data: tc.in, chunk: 3, enabled: enabled}, cfg, 0, &st)
+				if !errors.Is(err, tc.want) {
+					t.Fatalf("peek %v: sinkLoop = %v, want %v", enabled, err, tc.want)
+				}
+				if tc.want == frame.ErrTruncated && !errors.Is(err, io.ErrUnexpectedEOF) {
+					t.Fatalf("peek %v: truncation %v does not wrap io.ErrUnexpectedEOF", enabled, err)
+				}
+			}
+		})
 	}
 }
 

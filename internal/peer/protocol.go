@@ -137,7 +137,9 @@ type ConnStats struct {
 	// Errors counts payloads that failed frame.Check (sink).
 	Errors int64 `json:"errors"`
 	// ShortReads counts reads on the connection that returned fewer bytes
-	// than asked for: evidence that partial reads happened.
+	// than asked for — for a sink reading in place (transports.PeekReader),
+	// lent pieces that ended inside a frame: evidence that partial reads
+	// happened.
 	ShortReads int64 `json:"short_reads,omitempty"`
 	// CheckError describes the first payload that failed its check.
 	CheckError string `json:"check_error,omitempty"`

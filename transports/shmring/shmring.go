@@ -23,10 +23,13 @@
 // re-checks the ring before it sleeps; the other side issues FUTEX_WAKE
 // only when it finds the flag set, so the fast path makes no system call.
 // transports/internal/shm/ring_linux.go gives the argument that no wake-up
-// is lost. Options: wait, spin_ns, and mapping (as for shm-lock).
+// is lost. Options: wait, spin_ns, zerocopy (on, the default, or off:
+// whether connections offer transports.PeekReader, so that the stream
+// workload's sink checks the bytes in the ring instead of copying them
+// out first), and mapping (as for shm-lock).
 // Connections implement transports.CloseWriter and
 // transports.OptionReporter (ring_bytes, mapping, lock=none, wait,
-// spin_ns).
+// spin_ns, zerocopy).
 package shmring
 
 import (
@@ -42,9 +45,11 @@ const (
 	OptionWait    = shm.OptionWait
 	OptionSpinNS  = shm.OptionSpinNS
 	OptionMapping = shm.OptionMapping
-	WaitSpin      = shm.WaitSpin
-	WaitAdaptive  = shm.WaitAdaptive
-	WaitFutex     = shm.WaitFutex
+	// OptionZeroCopy: "on" (the default) or "off"; see transports.PeekReader.
+	OptionZeroCopy = shm.OptionZeroCopy
+	WaitSpin       = shm.WaitSpin
+	WaitAdaptive   = shm.WaitAdaptive
+	WaitFutex      = shm.WaitFutex
 )
 
 // New returns the shm-ring transport.

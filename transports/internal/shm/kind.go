@@ -57,6 +57,11 @@ const (
 	// nanoseconds (default DefaultSpin); 0 makes adaptive behave like
 	// futex.
 	OptionSpinNS = "spin_ns"
+	// OptionZeroCopy (shm-ring only), "on" (the default) or "off": whether
+	// the connection offers its incoming bytes for reading in place
+	// (transports.PeekReader). Off, a workload that would read them in
+	// place copies them out with Read, which measures what the copy costs.
+	OptionZeroCopy = "zerocopy"
 )
 
 // Wait strategies of shm-ring (OptionWait values).
@@ -87,13 +92,14 @@ type settings struct {
 	mapping string        // "", mappingMemfd or mappingFile
 	wait    string        // Ring: WaitSpin, WaitAdaptive or WaitFutex
 	spin    time.Duration // Ring: the adaptive spin budget
+	noPeek  bool          // Ring: zerocopy=off
 }
 
 // parseOptions validates opts for kind k.
 func parseOptions(k Kind, opts map[string]string) (settings, error) {
 	keys := []string{OptionMapping}
 	if k == Ring {
-		keys = append(keys, OptionWait, OptionSpinNS)
+		keys = append(keys, OptionWait, OptionSpinNS, OptionZeroCopy)
 	}
 	if err := transports.CheckOptions(k.Name(), opts, keys...); err != nil {
 		return settings{}, err
@@ -107,6 +113,12 @@ func parseOptions(k Kind, opts map[string]string) (settings, error) {
 			return settings{}, fmt.Errorf("%s: option %s=%q: want %q or %q: %w", k.Name(), OptionMapping, v, mappingMemfd, mappingFile, transports.ErrBadOption)
 		}
 		s.mapping = v
+	}
+	if v, ok := opts[OptionZeroCopy]; ok {
+		if v != "on" && v != "off" {
+			return settings{}, fmt.Errorf("%s: option %s=%q: want on or off: %w", k.Name(), OptionZeroCopy, v, transports.ErrBadOption)
+		}
+		s.noPeek = v == "off"
 	}
 	if v, ok := opts[OptionWait]; ok {
 		if v != WaitSpin && v != WaitAdaptive && v != WaitFutex {
@@ -134,6 +146,10 @@ func effectiveOptions(k Kind, ringCap int, mapping string, s settings) map[strin
 	if k == Ring {
 		m["lock"] = "none"
 		m[OptionWait] = s.wait
+		m[OptionZeroCopy] = "on"
+		if s.noPeek {
+			m[OptionZeroCopy] = "off"
+		}
 		if s.wait == WaitAdaptive {
 			m[OptionSpinNS] = strconv.FormatInt(s.spin.Nanoseconds(), 10)
 		}

@@ -11,6 +11,11 @@ import (
 // connection: only shm-ring's rings can be lent out without a lock.
 var ErrNotRing = errors.New("zero-copy access needs an shm-ring connection")
 
+// PeekEnabled reports whether a workload should read this connection in
+// place with Peek and Release (transports.PeekReader): an shm-ring
+// connection whose variant did not turn it off (zerocopy=off).
+func (c *Conn) PeekEnabled() bool { return c.kind == Ring && !c.set.noPeek }
+
 // ErrBadCommit is wrapped when Commit or Release is given more bytes than
 // the region Reserve or Peek returned.
 var ErrBadCommit = errors.New("commit or release beyond the reserved region")
