@@ -449,6 +449,15 @@ func (r *Reader) Reset(src io.Reader) {
 	r.cfg, r.err = r.cfg.Normalize()
 }
 
+// NewReaderSize is NewReader with an internal read buffer of size bytes
+// (at least a length prefix's) instead of ReadBufferSize. A frame that fits
+// the buffer can be returned in it (ReadMsg with a nil buffer) without a
+// second copy; a reader that only inspects its messages gains by one that
+// holds its largest frames.
+func NewReaderSize(r io.Reader, cfg Config, size int) *Reader {
+	return newReaderSize(r, cfg, size)
+}
+
 // minReadBuffer is the smallest read buffer newReaderSize makes: it must
 // hold a length prefix.
 const minReadBuffer = 8

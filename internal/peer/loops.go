@@ -15,6 +15,9 @@ import (
 // larger messages land in the frame.Reader's own reused buffer.
 const readBufSize = 64 << 10
 
+// sinkBufSize is the read buffer of a sink's frame.Reader.
+const sinkBufSize = 256 << 10
+
 // countingReader counts reads that returned fewer bytes than asked for.
 type countingReader struct {
 	r     io.Reader
@@ -119,15 +122,17 @@ func sinkLoop(rw io.ReadWriter, cfg frame.Config, index int, st *ConnStats) erro
 	}
 	cr := &countingReader{r: rw}
 	defer func() { st.ShortReads = cr.short }()
-	r := frame.NewReader(cr, cfg)
+	// Messages are checked where the Reader buffered them (ReadMsg(nil)),
+	// not copied once more into a buffer of ours; its buffer holds the
+	// frames of up to 64 KiB payloads several times over.
+	r := frame.NewReaderSize(cr, cfg, sinkBufSize)
 	w := frame.NewWriter(rw, cfg)
-	buf := make([]byte, readBufSize)
 	ackBuf := make([]byte, 0, MaxAckLen)
 	conn := uint32(index)
 	var seg Ack
 	var seq uint64
 	for {
-		msg, err := r.ReadMsg(buf)
+		msg, err := r.ReadMsg(nil)
 		if err != nil {
 			return endErr(err, "reading", st.Messages)
 		}
