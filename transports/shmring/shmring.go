@@ -13,7 +13,10 @@
 // chosen per run with the wait option, and named in the results:
 //
 //	wait=adaptive  (the default) poll for spin_ns nanoseconds (default
-//	               20000), then announce and sleep on a futex
+//	               20000), then announce and sleep on a futex; after 4
+//	               polls in a row that ran out (the other side shares
+//	               the core, or is slow), sleep at once for a run of
+//	               waits that doubles with every failed probe
 //	wait=spin      poll, calling sched_yield every 4096 polls, never sleep
 //	               in the kernel while the connection is busy (after 100 ms
 //	               without progress a waiter sleeps like futex)

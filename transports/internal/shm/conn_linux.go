@@ -59,6 +59,10 @@ type Conn struct {
 	reserved int // bytes of the region the last Reserve lent (under wmu)
 	peeked   int // bytes of the region the last Peek lent (under rmu)
 
+	// rspin and wspin calibrate shm-ring's adaptive wait for data and for
+	// space (under rmu and wmu).
+	rspin, wspin spinStats
+
 	rmu sync.Mutex // serialises Reads; held by Close while it unmaps
 	wmu sync.Mutex // serialises Writes; held by Close while it unmaps
 

@@ -154,7 +154,7 @@ func (c *Conn) ringData(empty bool) (uint64, error) {
 		if r.pub != r.pos {
 			c.publishTail() // before waiting: the writer may wait for this space
 		}
-		c.await(&spun, left, &r.ctl.dataSeq, &r.ctl.readerWaiting, func() bool {
+		c.await(&spun, left, &c.rspin, &r.ctl.dataSeq, &r.ctl.readerWaiting, func() bool {
 			return r.ctl.wpos.Load() != r.pos || r.ctl.writerClosed.Load() != 0
 		})
 	}
@@ -240,7 +240,7 @@ func (c *Conn) ringSpace(want uint64, done bool) (uint64, error) {
 		if err != nil || free > 0 {
 			return free, err
 		}
-		c.await(&spun, left, &w.ctl.spaceSeq, &w.ctl.writerWaiting, func() bool {
+		c.await(&spun, left, &c.wspin, &w.ctl.spaceSeq, &w.ctl.writerWaiting, func() bool {
 			return w.pos-w.ctl.rpos.Load() <= w.mask || w.ctl.readerClosed.Load() != 0
 		})
 	}
@@ -261,22 +261,30 @@ func (c *Conn) produced(n uint64) {
 // await waits, by the connection's wait strategy, until ready reports
 // true, a local event (Close, a deadline change, the peer's death) bumps
 // seq, or left passes; the caller then re-checks everything. *spun carries
-// the polling time already spent in this call across rounds.
-func (c *Conn) await(spun *time.Duration, left time.Duration, seq, waiting *atomic.Uint32, ready func() bool) {
+// the polling time already spent in this call across rounds; st is the
+// adaptive spin's record for this direction (see spinStats).
+func (c *Conn) await(spun *time.Duration, left time.Duration, st *spinStats, seq, waiting *atomic.Uint32, ready func() bool) {
 	budget := c.set.spin
 	switch c.set.wait {
 	case WaitFutex:
 		budget = 0
 	case WaitSpin:
 		budget = spinIdle
+	case WaitAdaptive:
+		if st.skip > 0 {
+			st.skip--
+			budget = 0
+		}
 	}
 	if *spun < budget {
 		if ready() { // before the clock read: the common case when busy
+			st.won()
 			return
 		}
 		start := time.Now()
 		for i := 1; ; i++ {
 			if ready() {
+				st.won()
 				return
 			}
 			if i%spinCheckEvery == 0 {
@@ -286,6 +294,9 @@ func (c *Conn) await(spun *time.Duration, left time.Duration, seq, waiting *atom
 				d := time.Since(start)
 				if d >= left || *spun+d >= budget {
 					*spun += d
+					if d < left {
+						st.lost()
+					}
 					break
 				}
 				if c.set.wait == WaitSpin && i%spinYieldEvery == 0 {
@@ -302,6 +313,44 @@ func (c *Conn) await(spun *time.Duration, left time.Duration, seq, waiting *atom
 		return
 	}
 	futexWait(seq, s, min(left, dataWaitSlice))
+}
+
+// spinStats calibrates the adaptive wait to where the two processes run.
+// Spinning pays when the other side runs on another core at the same
+// time; when both share a core (pinned together, or scheduled so), the
+// other side cannot run while this one spins, and every spin burns its
+// whole budget before the futex sleep that lets the other side run: a
+// same-core round trip took ~95 µs with a 20 µs budget, against ~12 µs
+// sleeping at once. So after spinLossLimit waits in a row whose spin ran
+// out, the next spinBackoffMin waits sleep at once; then one wait spins
+// again as a probe, and each probe that runs out doubles the run of
+// sleeping waits (up to spinBackoffMax). A spin that succeeds resets
+// everything. One record per direction, used under that direction's lock.
+type spinStats struct {
+	losses  int // spins in a row that ran out, before backing off
+	skip    int // waits left that sleep at once
+	backoff int // the current run of sleeping waits; 0: not backing off
+}
+
+const (
+	spinLossLimit  = 4
+	spinBackoffMin = 16
+	spinBackoffMax = 4096
+)
+
+// won records a spin that saw the other side in time.
+func (s *spinStats) won() { *s = spinStats{} }
+
+// lost records a spin that ran out of budget.
+func (s *spinStats) lost() {
+	if s.backoff > 0 {
+		s.backoff = min(2*s.backoff, spinBackoffMax)
+		s.skip = s.backoff
+		return
+	}
+	if s.losses++; s.losses >= spinLossLimit {
+		s.losses, s.backoff, s.skip = 0, spinBackoffMin, spinBackoffMin
+	}
 }
 
 // osYield gives up the processor (sched_yield), so that a thread waiting
