@@ -73,8 +73,10 @@ func TestEchoLoop(t *testing.T) {
 	}
 }
 
-func TestSinkLoop(t *testing.T) {
-	cfg := frame.Config{}
+// sinkCase is the sink tests' input, two acknowledged segments and an
+// unacknowledged tail, and the acknowledgements it must give.
+func sinkCase(t *testing.T, cfg frame.Config) ([]byte, []Ack) {
+	t.Helper()
 	bad := payload(50, 3, 1)
 	bad[40] ^= 1
 	in := frames(t, cfg,
@@ -82,29 +84,39 @@ func TestSinkLoop(t *testing.T) {
 		payload(50, 3, 0), bad, payload(50, 4, 2), nil, // segment 2: two bad
 		payload(7, 3, 0), // unacknowledged tail
 	)
+	return in, []Ack{{Messages: 3, Bytes: 50 + 1 + 100<<10}, {Messages: 3, Bytes: 150, Errors: 2}}
+}
+
+// checkSink checks what a sink wrote (out) and counted (st) for sinkCase.
+func checkSink(t *testing.T, name string, cfg frame.Config, out io.Reader, st ConnStats, want []Ack) {
+	t.Helper()
+	r := frame.NewReader(out, cfg)
+	for i, w := range want {
+		msg, err := r.ReadMsg(nil)
+		if err != nil {
+			t.Fatalf("%s: ack %d: %v", name, i, err)
+		}
+		if got, err := DecodeAck(msg); err != nil || got != w {
+			t.Fatalf("%s: ack %d = %+v, %v; want %+v", name, i, got, err, w)
+		}
+	}
+	if _, err := r.ReadMsg(nil); err != io.EOF {
+		t.Fatalf("%s: more than %d acks: %v", name, len(want), err)
+	}
+	if st.Messages != 7 || st.Errors != 2 || !strings.Contains(st.CheckError, "conn 3 seq 1: byte at offset 40") {
+		t.Fatalf("%s: stats %+v, want 7 messages, 2 errors, the first at offset 40", name, st)
+	}
+}
+
+func TestSinkLoop(t *testing.T) {
+	cfg := frame.Config{}
+	in, want := sinkCase(t, cfg)
 	var out bytes.Buffer
 	var st ConnStats
 	if err := sinkLoop(rw{bytes.NewReader(in), &out}, cfg, 3, &st); err != nil {
 		t.Fatalf("sinkLoop = %v", err)
 	}
-	want := []Ack{{Messages: 3, Bytes: 50 + 1 + 100<<10}, {Messages: 3, Bytes: 150, Errors: 2}}
-	r := frame.NewReader(&out, cfg)
-	for i, w := range want {
-		msg, err := r.ReadMsg(nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := DecodeAck(msg)
-		if err != nil || got != w {
-			t.Fatalf("ack %d = %+v, %v; want %+v", i, got, err, w)
-		}
-	}
-	if _, err := r.ReadMsg(nil); err != io.EOF {
-		t.Fatalf("more than %d acks: %v", len(want), err)
-	}
-	if st.Messages != 7 || st.Errors != 2 || !strings.Contains(st.CheckError, "conn 3 seq 1: byte at offset 40") {
-		t.Fatalf("stats %+v, want 7 messages, 2 errors, the first at offset 40", st)
-	}
+	checkSink(t, "sinkLoop", cfg, &out, st, want)
 }
 
 // peekConn lends data in pieces of at most chunk bytes
@@ -154,40 +166,19 @@ func (c *peekConn) Read(p []byte) (int, error) {
 // and that with peeking off it reads with Read.
 func TestSinkPeekLoop(t *testing.T) {
 	cfg := frame.Config{}
-	bad := payload(50, 3, 1)
-	bad[40] ^= 1
-	in := frames(t, cfg,
-		payload(50, 3, 0), payload(1, 3, 1), payload(100<<10, 3, 2), nil, // segment 1
-		payload(50, 3, 0), bad, payload(50, 4, 2), nil, // segment 2: two bad
-		payload(7, 3, 0), // unacknowledged tail
-	)
-	want := []Ack{{Messages: 3, Bytes: 50 + 1 + 100<<10}, {Messages: 3, Bytes: 150, Errors: 2}}
+	in, want := sinkCase(t, cfg)
 	for _, chunk := range []int{1, 2, 3, 5, 7, 24, 25, 1000, len(in)} {
 		for _, enabled := range []bool{true, false} {
+			name := fmt.Sprintf("chunk %d peek %v", chunk, enabled)
 			c := &peekConn{data: in, chunk: chunk, enabled: enabled}
 			var st ConnStats
 			if err := sinkLoop(c, cfg, 3, &st); err != nil {
-				t.Fatalf("chunk %d peek %v: sinkLoop = %v", chunk, enabled, err)
-			}
-			r := frame.NewReader(&c.Buffer, cfg)
-			for i, w := range want {
-				msg, err := r.ReadMsg(nil)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if got, err := DecodeAck(msg); err != nil || got != w {
-					t.Fatalf("chunk %d peek %v: ack %d = %+v, %v; want %+v", chunk, enabled, i, got, err, w)
-				}
-			}
-			if _, err := r.ReadMsg(nil); err != io.EOF {
-				t.Fatalf("chunk %d peek %v: more than %d acks: %v", chunk, enabled, len(want), err)
+				t.Fatalf("%s: sinkLoop = %v", name, err)
 			}
 			if chunk < 100 && st.ShortReads == 0 {
-				t.Errorf("chunk %d peek %v: no short reads counted", chunk, enabled)
+				t.Errorf("%s: no short reads counted", name)
 			}
-			if st.Messages != 7 || st.Errors != 2 || !strings.Contains(st.CheckError, "conn 3 seq 1: byte at offset 40") {
-				t.Fatalf("chunk %d peek %v: stats %+v, want 7 messages, 2 errors, the first at offset 40", chunk, enabled, st)
-			}
+			checkSink(t, name, cfg, &c.Buffer, st, want)
 		}
 	}
 }
