@@ -50,27 +50,33 @@ func TestSpinStats(t *testing.T) {
 func TestAdaptiveWaitBacksOff(t *testing.T) {
 	a, d := connectT(t, listenKindT(t, Ring, transports.Config{Options: map[string]string{OptionSpinNS: "1000"}}), 0)
 	buf := make([]byte, 1)
-	for range spinLossLimit {
+	// slowRead reads one byte that the writer sends 20 ms later, far
+	// beyond the 1 µs budget. (On a loaded machine the read may start
+	// after the byte arrived and not wait at all; the loops allow that.)
+	slowRead := func() {
+		t.Helper()
 		go func() {
-			time.Sleep(3 * time.Millisecond) // far beyond the 1 µs budget
+			time.Sleep(20 * time.Millisecond)
 			a.Write([]byte{1})
 		}()
 		if _, err := d.Read(buf); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if d.rspin.skip != spinBackoffMin {
-		t.Fatalf("after %d slow answers the reader's spin record is %+v, want %d waits skipping the spin", spinLossLimit, d.rspin, spinBackoffMin)
+	for i := 0; d.rspin.skip != spinBackoffMin; i++ {
+		if i == 50 {
+			t.Fatalf("after %d slow answers the reader's spin record is %+v, want %d waits that skip the spin", i, d.rspin, spinBackoffMin)
+		}
+		slowRead()
 	}
 	// A sleeping wait uses up one skip.
-	go func() {
-		time.Sleep(3 * time.Millisecond)
-		a.Write([]byte{1})
-	}()
-	if _, err := d.Read(buf); err != nil {
-		t.Fatal(err)
+	for i := 0; d.rspin.skip == spinBackoffMin; i++ {
+		if i == 50 {
+			t.Fatalf("%d slow reads used up no skip: %+v", i, d.rspin)
+		}
+		slowRead()
 	}
-	if d.rspin.skip != spinBackoffMin-1 {
-		t.Fatalf("skip = %d after one sleeping wait, want %d", d.rspin.skip, spinBackoffMin-1)
+	if d.rspin.skip != spinBackoffMin-1 || d.rspin.backoff != spinBackoffMin {
+		t.Fatalf("after one sleeping wait the spin record is %+v, want skip %d", d.rspin, spinBackoffMin-1)
 	}
 }
