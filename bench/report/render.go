@@ -434,7 +434,7 @@ func renderText(w io.Writer, as []*analysis) error {
 		if i > 0 {
 			b.WriteString("\n")
 		}
-		fmt.Fprintf(&b, "ipcbench report: %s\n", a.run.Source)
+		fmt.Fprintf(&b, "raw records: %s\n", a.run.Source)
 		if len(a.rankings) == 0 {
 			b.WriteString("\nno results\n")
 		}
