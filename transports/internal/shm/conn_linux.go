@@ -310,7 +310,7 @@ func (c *Conn) read(b []byte) (int, error) {
 		if used > 0 {
 			unlock(&r.ctl.lock)
 			n := min(uint64(len(b)), used)
-			r.copyOut(b[:n])
+			r.copyOut(r.pos, b[:n])
 			if err := c.commitRead(r, n); err != nil {
 				return 0, err
 			}
@@ -330,17 +330,17 @@ func (c *Conn) read(b []byte) (int, error) {
 	}
 }
 
-// copyOut copies len(b) bytes from the ring at r.pos into b; the caller
-// checked that the ring holds them.
-func (r *ringView) copyOut(b []byte) {
-	k := ringCopy(b, r.data[r.pos:])
+// copyOut copies len(b) bytes from the ring at index i into b, wrapping at
+// the ring's end; the caller checked that the ring holds them.
+func (r *ringView) copyOut(i uint64, b []byte) {
+	k := ringCopy(b, r.data[i:])
 	ringCopy(b[k:], r.data)
 }
 
-// copyIn copies b into the ring at r.pos; the caller checked that the ring
-// has room for it.
-func (r *ringView) copyIn(b []byte) {
-	k := ringCopy(r.data[r.pos:], b)
+// copyIn copies b into the ring at index i, wrapping at the ring's end;
+// the caller checked that the ring has room for it.
+func (r *ringView) copyIn(i uint64, b []byte) {
+	k := ringCopy(r.data[i:], b)
 	ringCopy(r.data, b[k:])
 }
 
@@ -426,7 +426,7 @@ func (c *Conn) write(b []byte) (int, error) {
 		if free := w.mask + 1 - used; free > 0 {
 			unlock(&w.ctl.lock)
 			n := min(uint64(len(b)-total), free)
-			w.copyIn(b[total : total+int(n)])
+			w.copyIn(w.pos, b[total:total+int(n)])
 			if err := c.commitWrite(w, n); err != nil {
 				return total, err
 			}

@@ -27,9 +27,10 @@ import (
 // waits for data (see consumed). The producer's view of the free space so
 // lags by less than a quarter ring, and a producer waiting for space waits
 // on a consumer that is either still taking bytes (and publishes within a
-// quarter ring) or about to wait itself (and publishes first). Go's atomics are sequentially consistent, so a store of head
-// happens after the bytes it covers were written (release) and a load that
-// sees it sees them too (acquire). The lock word and used are unused (0).
+// quarter ring) or about to wait itself (and publishes first). Go's
+// atomics are sequentially consistent, so a store of head happens after
+// the bytes it covers were written (release) and a load that sees it sees
+// them too (acquire). The lock word and used are unused (0).
 //
 // Every operation validates what it reads: the other side's counter must be
 // within one ring of its own (0 <= head-tail <= capacity), and its own
@@ -112,9 +113,7 @@ func (c *Conn) readRing(b []byte) (int, error) {
 	}
 	r := &c.rx
 	n = min(n, uint64(len(b)))
-	i := r.pos & r.mask
-	k := ringCopy(b[:n], r.data[i:])
-	ringCopy(b[k:n], r.data)
+	r.copyOut(r.pos&r.mask, b[:n])
 	c.consumed(n)
 	return int(n), nil
 }
@@ -200,10 +199,7 @@ func (c *Conn) writeRing(b []byte) (int, error) {
 			return total, err
 		}
 		n := min(free, uint64(len(b)-total))
-		i := w.pos & w.mask
-		src := b[total : total+int(n)]
-		k := ringCopy(w.data[i:], src)
-		ringCopy(w.data, src[k:])
+		w.copyIn(w.pos&w.mask, b[total:total+int(n)])
 		c.produced(n)
 		total += int(n)
 	}
