@@ -148,10 +148,11 @@ const (
 //
 // On such a stream a Writer sends the framing bytes of a payload of
 // DirectMin bytes or more in a call of their own rather than first copying
-// the payload behind them, and a Reader that has just read such a payload
-// reads the next frame's framing bytes exactly, then a payload of DirectMin
-// bytes or more straight into the caller's buffer rather than through its
-// own: every payload byte is copied once. Smaller messages are framed and
+// the payload behind them, and a Reader reads a payload of DirectMin bytes
+// or more that the caller's buffer holds straight into it rather than
+// through its own, and after such a payload reads the next frame's framing
+// bytes exactly, so that the next payload can go the same way: every
+// payload byte is copied once. Smaller messages are framed and
 // read as on any stream, in one call where possible.
 type CheapCalls interface {
 	CheapCalls() bool
@@ -424,9 +425,10 @@ type Reader struct {
 	// caller's buffer nor the internal one.
 	big []byte
 	// direct: r's calls are cheap (CheapCalls), so large payloads are read
-	// straight into the caller's buffer; lastBig: the last payload was
-	// that large, so the next framing bytes are read exactly.
-	direct, lastBig bool
+	// straight into the caller's buffer; lastDirect: the last payload was
+	// read so, and the next framing bytes are read exactly, so that the
+	// next payload can be too.
+	direct, lastDirect bool
 	// directMin is DirectMin (tests lower it).
 	directMin int
 	// exact makes fill read no more than need's missing bytes.
@@ -436,7 +438,7 @@ type Reader struct {
 // NewReader returns a Reader that decodes messages from r according to cfg.
 // An invalid cfg is reported by every ReadMsg (wrapping ErrBadConfig).
 func NewReader(r io.Reader, cfg Config) *Reader {
-	return newReaderSize(r, cfg, ReadBufferSize)
+	return NewReaderSize(r, cfg, ReadBufferSize)
 }
 
 // Reset makes r read from src as if it were new, discarding anything
@@ -445,26 +447,21 @@ func (r *Reader) Reset(src io.Reader) {
 	r.r = src
 	r.rd, r.wr, r.scanned = 0, 0, 0
 	r.pending = nil
-	r.direct, r.lastBig = cheap(src), false
+	r.direct, r.lastDirect = cheap(src), false
 	r.cfg, r.err = r.cfg.Normalize()
 }
 
-// NewReaderSize is NewReader with an internal read buffer of size bytes
-// (at least a length prefix's) instead of ReadBufferSize. A frame that fits
-// the buffer can be returned in it (ReadMsg with a nil buffer) without a
-// second copy; a reader that only inspects its messages gains by one that
-// holds its largest frames.
-func NewReaderSize(r io.Reader, cfg Config, size int) *Reader {
-	return newReaderSize(r, cfg, size)
-}
-
-// minReadBuffer is the smallest read buffer newReaderSize makes: it must
+// minReadBuffer is the smallest read buffer NewReaderSize makes: it must
 // hold a length prefix.
 const minReadBuffer = 8
 
-// newReaderSize is NewReader with a read buffer of size bytes (at least
-// minReadBuffer); tests use small buffers to reach every path.
-func newReaderSize(r io.Reader, cfg Config, size int) *Reader {
+// NewReaderSize is NewReader with an internal read buffer of size bytes
+// (at least minReadBuffer) instead of ReadBufferSize. A frame that fits the
+// buffer can be returned in it (ReadMsg with a nil buffer) without a
+// second copy, so a reader that only inspects its messages gains by one
+// that holds its largest frames; tests use small buffers to reach every
+// path.
+func NewReaderSize(r io.Reader, cfg Config, size int) *Reader {
 	fr := &Reader{r: r, direct: cheap(r), directMin: DirectMin}
 	fr.cfg, fr.err = cfg.Normalize()
 	if fr.err == nil {
@@ -506,7 +503,7 @@ func (r *Reader) ReadMsg(buf []byte) ([]byte, error) {
 	case Delimited:
 		return r.readDelimited(buf)
 	default: // LengthPrefix
-		r.exact = r.direct && r.lastBig
+		r.exact = r.lastDirect
 		err := r.need(LengthHeaderLen, "length prefix")
 		r.exact = false
 		if err != nil {
@@ -610,9 +607,7 @@ func (r *Reader) readBody(buf []byte, hlen, n int) ([]byte, error) {
 	// On a CheapCalls stream a large payload that the caller's buffer
 	// holds, and that is not buffered yet, is read straight into it.
 	direct := r.direct && n >= r.directMin && n <= cap(buf) && r.buffered() < total
-	if r.direct {
-		r.lastBig = n >= r.directMin
-	}
+	r.lastDirect = direct
 	if total <= len(r.buf) && !direct {
 		if err := r.need(total, "payload"); err != nil {
 			return nil, err

@@ -1018,7 +1018,7 @@ func TestCheapCallsReaderResumes(t *testing.T) {
 				{wire[cut:], nil},
 			}}
 			r := NewReader(cheapReader{sr}, cfg)
-			r.lastBig = true // read the header exactly, as after a large message
+			r.lastDirect = true // read the header exactly, as after a direct payload
 			buf := make([]byte, size)
 			if _, err := r.ReadMsg(buf); !errors.Is(err, os.ErrDeadlineExceeded) {
 				t.Fatalf("%v cut %d: err = %v, want the deadline error", cfg.Mode, cut, err)
@@ -1033,7 +1033,7 @@ func TestCheapCallsReaderResumes(t *testing.T) {
 
 			// The stream ending at the cut instead is a truncation.
 			r = NewReader(cheapReader{bytes.NewReader(wire[:cut])}, cfg)
-			r.lastBig = true
+			r.lastDirect = true
 			if _, err := r.ReadMsg(buf); !errors.Is(err, ErrTruncated) {
 				t.Fatalf("%v cut %d: at a premature end err = %v, want ErrTruncated", cfg.Mode, cut, err)
 			}

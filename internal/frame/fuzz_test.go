@@ -41,7 +41,7 @@ func fuzzDecode(t *testing.T, cfg Config, data []byte, bufSize, chunk uint8) {
 	if err != nil {
 		t.Fatalf("fuzz config %+v: %v", cfg, err)
 	}
-	r := newReaderSize(&chunkReader{data: data, chunk: int(chunk)}, cfg, int(bufSize))
+	r := NewReaderSize(&chunkReader{data: data, chunk: int(chunk)}, cfg, int(bufSize))
 	// An odd bufSize reads as from a CheapCalls stream, with a direct
 	// threshold low enough for the small caller buffers below.
 	if bufSize%2 == 1 {
