@@ -126,37 +126,68 @@ func sinkLoop(rw io.ReadWriter, cfg frame.Config, index int, st *ConnStats) erro
 	// not copied once more into a buffer of ours; its buffer holds the
 	// frames of up to 64 KiB payloads several times over.
 	r := frame.NewReaderSize(cr, cfg, sinkBufSize)
-	w := frame.NewWriter(rw, cfg)
-	ackBuf := make([]byte, 0, MaxAckLen)
-	conn := uint32(index)
-	var seg Ack
-	var seq uint64
+	sk := newSink(rw, cfg, index, st)
 	for {
 		msg, err := r.ReadMsg(nil)
 		if err != nil {
 			return endErr(err, "reading", st.Messages)
 		}
 		if len(msg) == 0 {
-			ackBuf = EncodeAck(ackBuf[:0], seg)
-			if err := w.WriteMsg(ackBuf); err != nil {
-				return fmt.Errorf("writing acknowledgement after %d messages: %w", st.Messages, err)
+			if err := sk.ack(); err != nil {
+				return err
 			}
-			seg, seq = Ack{}, 0
 			continue
 		}
-		if err := frame.Check(msg, conn, seq); err != nil {
-			seg.Errors++
-			st.Errors++
-			if st.CheckError == "" {
-				st.CheckError = err.Error()
-			}
-		}
-		seq++
-		seg.Messages++
-		seg.Bytes += int64(len(msg))
-		st.Messages++
-		st.Bytes += int64(len(msg))
+		sk.checked(frame.Check(msg, sk.conn, sk.seq))
+		sk.counted(len(msg))
 	}
+}
+
+// sink is the bookkeeping both sink loops share: the current segment, the
+// next sequence number, and the connection's counts.
+type sink struct {
+	w      *frame.Writer
+	ackBuf []byte
+	conn   uint32
+	seg    Ack
+	seq    uint64
+	st     *ConnStats
+}
+
+func newSink(w io.Writer, cfg frame.Config, index int, st *ConnStats) *sink {
+	return &sink{w: frame.NewWriter(w, cfg), ackBuf: make([]byte, 0, MaxAckLen), conn: uint32(index), st: st}
+}
+
+// checked records the result of checking the current message.
+func (s *sink) checked(err error) {
+	if err == nil {
+		return
+	}
+	s.seg.Errors++
+	s.st.Errors++
+	if s.st.CheckError == "" {
+		s.st.CheckError = err.Error()
+	}
+}
+
+// counted records the end of the current message, of n payload bytes.
+func (s *sink) counted(n int) {
+	s.seq++
+	s.seg.Messages++
+	s.seg.Bytes += int64(n)
+	s.st.Messages++
+	s.st.Bytes += int64(n)
+}
+
+// ack answers an end-of-segment marker with the segment's counts and
+// starts the next segment.
+func (s *sink) ack() error {
+	s.ackBuf = EncodeAck(s.ackBuf[:0], s.seg)
+	if err := s.w.WriteMsg(s.ackBuf); err != nil {
+		return fmt.Errorf("writing acknowledgement after %d messages: %w", s.st.Messages, err)
+	}
+	s.seg, s.seq = Ack{}, 0
+	return nil
 }
 
 // sinkPeekLoop is sinkLoop for length-prefixed frames on a connection that
@@ -169,11 +200,7 @@ func sinkPeekLoop(pr transports.PeekReader, w io.Writer, cfg frame.Config, index
 	if err != nil {
 		return err
 	}
-	fw := frame.NewWriter(w, cfg)
-	ackBuf := make([]byte, 0, MaxAckLen)
-	conn := uint32(index)
-	var seg Ack
-	var seq uint64
+	sk := newSink(w, cfg, index, st)
 	var hdr [frame.LengthHeaderLen]byte
 	hn := 0         // bytes of the length prefix gathered
 	inBody := false // between a prefix and the end of its payload
@@ -210,41 +237,31 @@ func sinkPeekLoop(pr transports.PeekReader, w io.Writer, cfg frame.Config, index
 					return fmt.Errorf("reading message %d: %w: frame length %d exceeds maximum %d", st.Messages, frame.ErrTooLarge, size, cfg.MaxSize)
 				}
 				if size == 0 {
-					// End of segment: acknowledge it. Release first, so
-					// the writer's space is not held while we write.
+					// End of segment. Release first, so that the
+					// writer's space is not held while we answer.
 					if err := pr.Release(used); err != nil {
 						return fmt.Errorf("releasing after message %d: %w", st.Messages, err)
 					}
 					b, used = b[used:], 0
-					ackBuf = EncodeAck(ackBuf[:0], seg)
-					if err := fw.WriteMsg(ackBuf); err != nil {
-						return fmt.Errorf("writing acknowledgement after %d messages: %w", st.Messages, err)
+					if err := sk.ack(); err != nil {
+						return err
 					}
-					seg, seq = Ack{}, 0
 					continue
 				}
 				inBody, n, off, bad = true, int(size), 0, false
 			}
 			c := min(n-off, len(b)-used)
 			if !bad {
-				if err := frame.CheckPart(b[used:used+c], conn, seq, off); err != nil {
+				if err := frame.CheckPart(b[used:used+c], sk.conn, sk.seq, off); err != nil {
 					bad = true
-					seg.Errors++
-					st.Errors++
-					if st.CheckError == "" {
-						st.CheckError = err.Error()
-					}
+					sk.checked(err)
 				}
 			}
 			used += c
 			off += c
 			if off == n {
 				inBody = false
-				seq++
-				seg.Messages++
-				seg.Bytes += int64(n)
-				st.Messages++
-				st.Bytes += int64(n)
+				sk.counted(n)
 			}
 		}
 		if hn > 0 || inBody {
