@@ -252,14 +252,3 @@ func TestLatencyLabelled(t *testing.T) {
 		}
 	}
 }
-
-// TestTableNamesRawRecords: the table starts by naming the raw records it
-// was derived from, in words that fit both `ipcbench run` (where they were
-// written) and `ipcbench report` (where they were read).
-func TestTableNamesRawRecords(t *testing.T) {
-	out := renderTestRun(t, "table")
-	first, _, _ := bytes.Cut(out, []byte("\n"))
-	if !bytes.HasPrefix(first, []byte("raw records: ")) || !bytes.HasSuffix(first, []byte("run.jsonl")) {
-		t.Fatalf("first line %q, want %q", first, "raw records: …run.jsonl")
-	}
-}
