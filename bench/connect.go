@@ -13,8 +13,8 @@ import (
 
 	"github.com/ipcbench/ipcbench/internal/frame"
 	"github.com/ipcbench/ipcbench/internal/hist"
-	"github.com/ipcbench/ipcbench/internal/peer"
 	"github.com/ipcbench/ipcbench/transports"
+	"github.com/ipcbench/ipcbench/transports/peer"
 )
 
 // connectWorkload: a new connection per exchange, the HTTP/1.0 pattern.

@@ -6,9 +6,9 @@ import (
 	"testing"
 
 	"github.com/ipcbench/ipcbench/internal/netns"
-	"github.com/ipcbench/ipcbench/internal/peer"
 	"github.com/ipcbench/ipcbench/internal/proc"
 	"github.com/ipcbench/ipcbench/transports/all"
+	"github.com/ipcbench/ipcbench/transports/peer"
 )
 
 // TestMain makes the test binary its own peer (DESIGN.md: tests re-exec

@@ -17,10 +17,10 @@ import (
 
 	"github.com/ipcbench/ipcbench/internal/frame"
 	"github.com/ipcbench/ipcbench/internal/hist"
-	"github.com/ipcbench/ipcbench/internal/peer"
 	"github.com/ipcbench/ipcbench/internal/proc"
 	"github.com/ipcbench/ipcbench/internal/sysinfo"
 	"github.com/ipcbench/ipcbench/transports"
+	"github.com/ipcbench/ipcbench/transports/peer"
 )
 
 // ErrPeerStart is returned by Run (wrapped) when a peer process could not be

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/ipcbench/ipcbench/internal/frame"
-	"github.com/ipcbench/ipcbench/internal/peer"
+	"github.com/ipcbench/ipcbench/transports/peer"
 )
 
 var errDeadline = os.ErrDeadlineExceeded

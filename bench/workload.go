@@ -11,7 +11,7 @@ type workload struct {
 	name string
 	// doc is the one-line description shown by --help and reports.
 	doc string
-	// role is the peer's role (internal/peer): "echo" or "sink".
+	// role is the peer's role (transports/peer): "echo" or "sink".
 	role string
 	// multiConn: the case is planned once per Options.FaninConns value.
 	multiConn bool

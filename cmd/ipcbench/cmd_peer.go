@@ -3,8 +3,8 @@ package main
 import (
 	"context"
 
-	"github.com/ipcbench/ipcbench/internal/peer"
 	"github.com/ipcbench/ipcbench/transports/all"
+	"github.com/ipcbench/ipcbench/transports/peer"
 )
 
 // cmdPeer is the hidden `ipcbench peer` subcommand: the peer process that

@@ -12,7 +12,7 @@
 //	// conformance_test.go
 //	func TestConformance(t *testing.T) { transporttest.Run(t, unix.New()) }
 //
-// Main makes the test binary double as the peer process (internal/peer),
+// Main makes the test binary double as the peer process (transports/peer),
 // which Run starts through internal/proc for its cross-process cases; it
 // also gives the binary a private temporary directory, optionally a private
 // network namespace, and fails the binary when goroutines or files are
@@ -31,9 +31,9 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/ipcbench/ipcbench/internal/netns"
-	"github.com/ipcbench/ipcbench/internal/peer"
 	"github.com/ipcbench/ipcbench/internal/proc"
 	"github.com/ipcbench/ipcbench/transports"
+	"github.com/ipcbench/ipcbench/transports/peer"
 )
 
 // Environment variables Main sets for Run (and the peers it starts).

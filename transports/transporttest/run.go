@@ -23,9 +23,9 @@ import (
 	"golang.org/x/net/nettest"
 
 	"github.com/ipcbench/ipcbench/internal/frame"
-	"github.com/ipcbench/ipcbench/internal/peer"
 	"github.com/ipcbench/ipcbench/transports"
 	"github.com/ipcbench/ipcbench/transports/internal/ttest"
+	"github.com/ipcbench/ipcbench/transports/peer"
 )
 
 // Sizes and limits of the cases.

@@ -8,9 +8,9 @@ import (
 	"time"
 
 	"github.com/ipcbench/ipcbench/internal/frame"
-	"github.com/ipcbench/ipcbench/internal/peer"
 	"github.com/ipcbench/ipcbench/internal/proc"
 	"github.com/ipcbench/ipcbench/transports"
+	"github.com/ipcbench/ipcbench/transports/peer"
 )
 
 // session is a listener, a peer process serving a role on its connections,

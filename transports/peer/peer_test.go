@@ -16,9 +16,9 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/ipcbench/ipcbench/internal/frame"
-	"github.com/ipcbench/ipcbench/internal/peer"
 	"github.com/ipcbench/ipcbench/internal/proc"
 	"github.com/ipcbench/ipcbench/transports"
+	"github.com/ipcbench/ipcbench/transports/peer"
 )
 
 // TestMain runs the test binary as a peer serving the test transports when
