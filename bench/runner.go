@@ -299,7 +299,7 @@ func (r *Runner) runCase(parent context.Context, cs CaseSpec, rep int) (res Resu
 	}
 	defer func() { ln.Close() }()
 	ep := ln.Endpoint()
-	peerFiles := ep.Files
+	peerEP := ep
 	var ho *handoff
 	if w.connect {
 		// The connect workload hands every exchange's endpoint to the peer
@@ -310,11 +310,11 @@ func (r *Runner) runCase(parent context.Context, cs CaseSpec, rep int) (res Resu
 			return fail(err)
 		}
 		defer ho.close()
-		peerFiles = []*os.File{ho.peer}
+		peerEP = transports.Endpoint{Transport: ep.Transport, Files: []*os.File{ho.peer}}
 	}
 
 	spec := r.opts.Peer
-	spec.Files = peerFiles
+	spec.Attach = peerEP.AttachTo
 	spec.CPUs = cs.Placement.Peer
 	p, err := proc.Start(ctx, spec)
 	if err != nil {
@@ -353,7 +353,7 @@ func (r *Runner) runCase(parent context.Context, cs CaseSpec, rep int) (res Resu
 	}
 	job := peer.Job{Op: peer.OpServe, Endpoint: ep, Conns: cs.Conns, Role: w.role, Frame: peer.FrameSpecOf(fc)}
 	if ho != nil {
-		job.Endpoint = transports.Endpoint{Transport: ep.Transport, NumFiles: 1}
+		job.Endpoint = peerEP
 	}
 	if err := client.Serve(ctx, job); err != nil {
 		return fail(fmt.Errorf("peer: %w", err))

@@ -72,30 +72,6 @@ import (
 	"github.com/ipcbench/ipcbench/internal/sysinfo"
 )
 
-// CookieEnv is the environment variable that marks a process as an ipcbench
-// peer. Its value must be CookieValue.
-const CookieEnv = "IPCBENCH_PEER_COOKIE"
-
-// CookieValue is the fixed value of CookieEnv. It is not a secret: it only
-// keeps people from running the peer subcommand by hand.
-const CookieValue = "4f1c9a7e-ipcbench-peer-started-by-ipcbench"
-
-// ParentEnv is the environment variable that carries the pid of the process
-// that started the peer; the peer checks it against getppid at start.
-const ParentEnv = "IPCBENCH_PEER_PARENT"
-
-// FilesEnv is the environment variable that tells the peer how many files
-// it inherited as descriptors 3, 4, ... (len(Spec.Files)); see
-// InheritedFiles.
-const FilesEnv = "IPCBENCH_PEER_FILES"
-
-// HandshakeVersion is the version of the handshake and control protocol.
-// The handshake line is "ipcbench-peer/1 pid=<pid>\n".
-const HandshakeVersion = 1
-
-// HandshakePrefix starts the handshake line, followed by the version.
-const HandshakePrefix = "ipcbench-peer/"
-
 // Limits and defaults of the bench side.
 const (
 	// DefaultStartTimeout bounds Start when Spec.StartTimeout is zero.
@@ -123,12 +99,6 @@ var (
 	// ErrPeerExited means the peer process has exited; the error message
 	// gives its exit status and the tail of its stderr.
 	ErrPeerExited = errors.New("peer exited")
-	// ErrNotPeer means the process was not started as a peer (CookieEnv is
-	// missing or wrong).
-	ErrNotPeer = errors.New("not started as an ipcbench peer")
-	// ErrParentGone means the process that started the peer died before the
-	// peer came up.
-	ErrParentGone = errors.New("peer's parent process is gone")
 	// ErrClosed means the Peer was closed by this process.
 	ErrClosed = errors.New("peer closed")
 )
@@ -142,14 +112,17 @@ type Spec struct {
 	// Args are the arguments after the program name (the CLI uses
 	// ["peer"]; a test binary re-executing itself uses none).
 	Args []string
-	// Env is added to os.Environ(), together with CookieEnv, ParentEnv and
-	// FilesEnv (which always win). In a binary built with the race
-	// detector, GORACE also gets atexit_sleep_ms=0 unless it sets that
-	// option, so that peers exit without the detector's 1 s pause.
+	// Env is added to os.Environ(), together with CookieEnv and ParentEnv
+	// (which always win). In a binary built with the race detector, GORACE
+	// also gets atexit_sleep_ms=0 unless it sets that option, so that peers
+	// exit without the detector's 1 s pause.
 	Env []string
-	// Files are inherited by the peer as descriptors 3, 4, ... in order
-	// (exec.Cmd.ExtraFiles). They stay owned by the caller.
-	Files []*os.File
+	// Attach, if not nil, is called with the command after its environment
+	// is set and before it starts, to hand the peer what it must inherit:
+	// transports.Endpoint.AttachTo, which adds the endpoint's files to
+	// ExtraFiles and the endpoint to the environment. Whatever it adds stays
+	// owned by the caller.
+	Attach func(cmd *exec.Cmd) error
 	// StartTimeout bounds the whole start, exec and handshake; 0 means
 	// DefaultStartTimeout.
 	StartTimeout time.Duration
@@ -248,12 +221,14 @@ func Start(ctx context.Context, s Spec) (*Peer, error) {
 
 	cmd := exec.Command(path, s.Args...)
 	cmd.Env = append(append(os.Environ(), s.Env...), raceEnv()...)
-	cmd.Env = append(cmd.Env,
-		CookieEnv+"="+CookieValue,
-		ParentEnv+"="+strconv.Itoa(os.Getpid()),
-		FilesEnv+"="+strconv.Itoa(len(s.Files)))
+	cmd.Env = append(cmd.Env, peerEnv()...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = pipes[0], pipes[3], pipes[5]
-	cmd.ExtraFiles = s.Files
+	if s.Attach != nil {
+		if err := s.Attach(cmd); err != nil {
+			closeAll()
+			return nil, fmt.Errorf("%w: %w", ErrPeerStart, err)
+		}
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
 
 	p := &Peer{
@@ -379,39 +354,6 @@ func (p *Peer) handshake(ctx context.Context, timeout time.Duration) error {
 		}
 		return fmt.Errorf("waiting for the handshake: %w", ctx.Err())
 	}
-}
-
-// HandshakeLine returns the handshake line of process pid, without the
-// newline.
-func HandshakeLine(pid int) string {
-	return HandshakePrefix + strconv.Itoa(HandshakeVersion) + " pid=" + strconv.Itoa(pid)
-}
-
-// checkHandshake verifies that line is the handshake of process pid.
-func checkHandshake(line []byte, pid int) error {
-	s := string(line)
-	rest, ok := strings.CutPrefix(s, HandshakePrefix)
-	if !ok {
-		return fmt.Errorf("unexpected first line on stdout %s, want the handshake %q", quote(line), HandshakeLine(pid))
-	}
-	ver, pidStr, ok := strings.Cut(rest, " pid=")
-	v, err := strconv.Atoi(ver)
-	if !ok || err != nil {
-		return fmt.Errorf("malformed handshake %s", quote(line))
-	}
-	if v != HandshakeVersion {
-		return fmt.Errorf("peer speaks handshake version %d, this program version %d (mixed binaries?)", v, HandshakeVersion)
-	}
-	got, err := strconv.Atoi(pidStr)
-	if err != nil || got <= 0 {
-		return fmt.Errorf("malformed handshake %s", quote(line))
-	}
-	if got != pid {
-		// A wrapper between us and the peer would defeat Pdeathsig, Kill
-		// and CPU accounting, which all target the process we started.
-		return fmt.Errorf("handshake from pid %d, but the started process is pid %d (a wrapper in between?)", got, pid)
-	}
-	return nil
 }
 
 // quote quotes a line for an error message, shortened to 200 bytes.

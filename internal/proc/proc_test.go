@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -499,7 +500,12 @@ func TestInheritedFiles(t *testing.T) {
 	}
 	defer r2.Close()
 	defer w2.Close()
-	p := startHelper(t, "files", proc.Spec{Files: []*os.File{r, r2}})
+	attach := func(cmd *exec.Cmd) error {
+		cmd.ExtraFiles = append(cmd.ExtraFiles, r, r2)
+		cmd.Env = append(cmd.Env, "IPCBENCH_TEST_FILES=2")
+		return nil
+	}
+	p := startHelper(t, "files", proc.Spec{Attach: attach})
 	if _, err := w.WriteString("through fd 3"); err != nil {
 		t.Fatal(err)
 	}

@@ -57,8 +57,8 @@ func (c *Client) newID() uint64 {
 // Serve sends job as a serve job and waits until the peer has dialed all
 // its connections. job.Op is set to OpServe and job.ID is assigned;
 // job.Endpoint.NumFiles is set from len(job.Endpoint.Files) when zero, and
-// the files must be the ones the peer inherited (proc.Spec.Files, in
-// order). A failure the peer reports wraps ErrFailed.
+// the files must be the ones the peer inherited (proc.Spec.Attach set
+// to the endpoint's AttachTo). A failure the peer reports wraps ErrFailed.
 func (c *Client) Serve(ctx context.Context, job Job) error {
 	ep := &job.Endpoint
 	if ep.NumFiles == 0 {

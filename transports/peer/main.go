@@ -14,8 +14,6 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/ipcbench/ipcbench/internal/frame"
 	"github.com/ipcbench/ipcbench/internal/proc"
 	"github.com/ipcbench/ipcbench/internal/sysinfo"
@@ -33,9 +31,6 @@ const (
 	// connections were closed at exit.
 	ShutdownTimeout = 5 * time.Second
 )
-
-// firstFD is the descriptor of the first inherited endpoint file.
-const firstFD = 3
 
 // Main is the body of the `ipcbench peer` subcommand. Without the cookie
 // (see internal/proc) it prints NotByHand to stderr and returns 2. Otherwise
@@ -237,32 +232,27 @@ func (s *server) startServe(ctx context.Context, job Job) {
 	}()
 }
 
-// inherited returns the n endpoint files inherited as descriptors 3...
-// (never more than proc.InheritedFiles says were passed: the descriptors
-// beyond belong to the runtime). They can be taken once.
+// inherited returns the n endpoint files the bench process handed over
+// with transports.Endpoint.AttachTo (transports.InheritedEndpoint). They
+// can be taken once.
 func (s *server) inherited(n int) ([]*os.File, error) {
 	if n == 0 {
 		return nil, nil
-	}
-	if have := proc.InheritedFiles(); n < 0 || n > have {
-		return nil, fmt.Errorf("endpoint has %d files, but the peer inherited %d", n, have)
 	}
 	if s.filesUsed {
 		return nil, errors.New("the inherited endpoint files were used by an earlier serve job")
 	}
 	s.filesUsed = true
-	files := make([]*os.File, n)
-	for i := range files {
-		fd := firstFD + i
-		if _, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err != nil {
-			for _, f := range files[:i] {
-				f.Close()
-			}
-			return nil, fmt.Errorf("endpoint file %d (descriptor %d) was not inherited: %w", i, fd, err)
-		}
-		files[i] = os.NewFile(uintptr(fd), fmt.Sprintf("ipcbench-endpoint-%d", i))
+	ep, err := transports.InheritedEndpoint()
+	if err != nil {
+		return nil, fmt.Errorf("endpoint has %d files, but the peer inherited none: %w", n, err)
 	}
-	return files, nil
+	if n < 0 || n > len(ep.Files) {
+		closeFiles(ep.Files)
+		return nil, fmt.Errorf("endpoint has %d files, but the peer inherited %d", n, len(ep.Files))
+	}
+	closeFiles(ep.Files[n:])
+	return ep.Files[:n], nil
 }
 
 // serve dials the job's connections, answers ready (or error), serves the

@@ -39,7 +39,7 @@ func testCtx(tb testing.TB) context.Context {
 // startPeer starts the test binary as a peer inheriting files.
 func startPeer(tb testing.TB, files []*os.File) (*proc.Peer, *peer.Client) {
 	tb.Helper()
-	p, err := proc.Start(testCtx(tb), proc.Spec{Files: files})
+	p, err := proc.Start(testCtx(tb), proc.Spec{Attach: transports.Endpoint{Transport: "test", Files: files}.AttachTo})
 	if err != nil {
 		tb.Fatal(err)
 	}

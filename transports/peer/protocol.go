@@ -94,9 +94,8 @@ type Job struct {
 	// ID is echoed in the reply, so replies are matched to their jobs.
 	ID uint64 `json:"id,omitempty"`
 	// Endpoint is what to dial (OpServe). Its files are not sent: the peer
-	// finds Endpoint.NumFiles of them inherited as descriptors 3, 4, ...,
-	// so they must be the first files the peer was started with
-	// (proc.Spec.Files), in order.
+	// takes Endpoint.NumFiles of them from the endpoint it was started with
+	// (proc.Spec.Attach set to that endpoint's AttachTo), in order.
 	Endpoint transports.Endpoint `json:"endpoint"`
 	// Conns is how many connections to dial (OpServe), with Endpoint.Index
 	// 0..Conns-1; 0 means 1.

@@ -51,7 +51,7 @@ func startSession(t *testing.T, tr transports.Transport, cfg transports.Config, 
 		}
 	})
 	ep := ln.Endpoint()
-	p, err := proc.Start(ctx, proc.Spec{Files: ep.Files})
+	p, err := proc.Start(ctx, proc.Spec{Attach: ep.AttachTo})
 	if err != nil {
 		t.Fatalf("starting the peer: %v", err)
 	}
