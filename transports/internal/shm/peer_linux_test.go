@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"strconv"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -17,11 +16,10 @@ import (
 )
 
 // The test binary re-runs itself as the peer process: with childEnv set,
-// TestMain runs runChild instead of the tests. The child inherits the
-// endpoint's two files as descriptors 3 and 4.
+// TestMain runs runChild instead of the tests. The child is handed the
+// listener's endpoint with transports.Endpoint.AttachTo.
 const (
-	childEnv       = "IPCBENCH_SHMLOCK_TEST_CHILD"
-	childBufferEnv = "IPCBENCH_SHMLOCK_TEST_BUFFER"
+	childEnv = "IPCBENCH_SHMLOCK_TEST_CHILD"
 	// childLife bounds how long a child lives, should the test that started
 	// it fail to kill it.
 	childLife = 30 * time.Second
@@ -41,12 +39,9 @@ func runChild(mode string) int {
 		fmt.Fprintf(os.Stderr, "shmlock test child (%s): %s\n", mode, fmt.Sprintf(format, args...))
 		return 2
 	}
-	bs, _ := strconv.Atoi(os.Getenv(childBufferEnv))
-	ep := transports.Endpoint{
-		Transport:  Lock.Name(),
-		BufferSize: bs,
-		NumFiles:   2,
-		Files:      []*os.File{os.NewFile(3, "mapping"), os.NewFile(4, "live")},
+	ep, err := transports.InheritedEndpoint()
+	if err != nil {
+		return fail("%v", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), childLife)
 	defer cancel()
@@ -93,8 +88,10 @@ func startChild(t *testing.T, l *Listener, mode string) (*exec.Cmd, *Conn) {
 	t.Helper()
 	ep := l.Endpoint()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childEnv+"="+mode, childBufferEnv+"="+strconv.Itoa(ep.BufferSize))
-	cmd.ExtraFiles = ep.Files[0:2]
+	cmd.Env = append(os.Environ(), childEnv+"="+mode)
+	if err := ep.AttachTo(cmd); err != nil {
+		t.Fatal(err)
+	}
 	cmd.Stderr = os.Stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
