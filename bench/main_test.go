@@ -1,12 +1,10 @@
 package bench
 
 import (
-	"context"
 	"os"
 	"testing"
 
 	"github.com/ipcbench/ipcbench/internal/netns"
-	"github.com/ipcbench/ipcbench/internal/proc"
 	"github.com/ipcbench/ipcbench/transports/all"
 	"github.com/ipcbench/ipcbench/transports/peer"
 )
@@ -15,9 +13,7 @@ import (
 // through TestMain) and runs the tests inside a private network namespace
 // so tcp-public has a non-loopback address that is not the host's.
 func TestMain(m *testing.M) {
-	if proc.IsPeer() {
-		os.Exit(peer.Main(context.Background(), os.Stdin, os.Stdout, os.Stderr, all.Lookup))
-	}
+	peer.RunIfPeer(all.Lookup)
 	if !netns.HasHermeticNetwork() {
 		code, exit, err := netns.Enter(os.Args[1:]...)
 		if exit {

@@ -111,7 +111,9 @@ type Options struct {
 	// transport); the zero value is 4-byte length prefixes.
 	Frame frame.Config
 	// Peer says how to start the peer process (executable, arguments);
-	// files and CPUs are filled in per case.
+	// Attach and CPUs are filled in per case. A program that is its own
+	// peer (peer.RunIfPeer first in its main) sets Path to its executable
+	// and no Args.
 	Peer proc.Spec
 	// CaseTimeout bounds one case from Listen to the peer's exit; zero
 	// means Warmup+Duration+15s. A case that exceeds it fails with a

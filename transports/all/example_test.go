@@ -11,9 +11,10 @@ import (
 )
 
 // Choosing a transport by name and moving bytes over it. In a real program
-// the Dial happens in the other process, which inherits ep.Files (for pipe
-// and shm-lock) through exec.Cmd.ExtraFiles and gets the rest of the
-// Endpoint as JSON; here both ends are in one process to keep it short.
+// the Dial happens in the other process: the parent hands it the endpoint
+// with ep.AttachTo(cmd) before cmd.Start, and the child gets it back, files
+// and all, with transports.InheritedEndpoint; here both ends are in one
+// process to keep it short.
 func Example() {
 	ctx := context.Background()
 	tr, err := all.Lookup("unix")

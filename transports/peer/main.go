@@ -32,6 +32,25 @@ const (
 	ShutdownTimeout = 5 * time.Second
 )
 
+// RunIfPeer is the peer entry point of a program that imports ipcbench:
+// called first in its main, it lets the program serve as its own peer
+// process. When this process was started as a peer (proc.Start with the
+// program's executable and no arguments, as a bench.Runner does with
+// Options.Peer.Path set to it), RunIfPeer runs Main on stdin, stdout and
+// stderr with the transports lookup finds (all.Lookup for every transport
+// of the module) and exits with Main's status: it never returns. Otherwise
+// it returns at once and the program goes on.
+func RunIfPeer(lookup func(name string) (transports.Transport, error)) {
+	if !IsPeer() {
+		return
+	}
+	os.Exit(Main(context.Background(), os.Stdin, os.Stdout, os.Stderr, lookup))
+}
+
+// IsPeer reports whether this process was started as a peer: its parent
+// set the peer cookie in its environment.
+func IsPeer() bool { return proc.IsPeer() }
+
 // Main is the body of the `ipcbench peer` subcommand. Without the cookie
 // (see internal/proc) it prints NotByHand to stderr and returns 2. Otherwise
 // it writes the handshake on stdout, then serves jobs read from stdin (see
@@ -42,7 +61,7 @@ const (
 // Main returns without waiting for a read from stdin in progress: the
 // process is expected to exit, or the caller to close stdin.
 func Main(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, lookup func(name string) (transports.Transport, error)) int {
-	if !proc.IsPeer() {
+	if !IsPeer() {
 		fmt.Fprintln(stderr, NotByHand)
 		return 2
 	}

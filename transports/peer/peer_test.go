@@ -22,11 +22,9 @@ import (
 )
 
 // TestMain runs the test binary as a peer serving the test transports when
-// proc.Start re-executes it, otherwise the tests.
+// proc.Start re-executes it (peer.RunIfPeer), otherwise the tests.
 func TestMain(m *testing.M) {
-	if proc.IsPeer() {
-		os.Exit(peer.Main(context.Background(), os.Stdin, os.Stdout, os.Stderr, lookupTest))
-	}
+	peer.RunIfPeer(lookupTest)
 	goleak.VerifyTestMain(m)
 }
 

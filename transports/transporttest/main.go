@@ -20,7 +20,6 @@
 package transporttest
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -31,7 +30,6 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/ipcbench/ipcbench/internal/netns"
-	"github.com/ipcbench/ipcbench/internal/proc"
 	"github.com/ipcbench/ipcbench/transports"
 	"github.com/ipcbench/ipcbench/transports/peer"
 )
@@ -70,10 +68,10 @@ type MainOptions struct {
 
 // Main is the body of a transport package's TestMain; it never returns.
 //
-// When the process was started as a peer (proc.IsPeer) it runs peer.Main
-// with the transports of opts and exits. Otherwise, with opts.NeedNetns, it
-// re-executes the binary inside a private network namespace (or, when that
-// is impossible, records why for Run to skip). It then points TMPDIR at a
+// When the process was started as a peer it runs peer.Main with the
+// transports of opts and exits (peer.RunIfPeer). Otherwise, with
+// opts.NeedNetns, it re-executes the binary inside a private network
+// namespace (or, when that is impossible, records why for Run to skip). It then points TMPDIR at a
 // fresh private directory, runs the tests, and exits 1 if they failed, if
 // goroutines are still running (go.uber.org/goleak), or if files were left
 // in the private directory or in /dev/shm (names containing "ipcbench").
@@ -82,9 +80,7 @@ func Main(m *testing.M, opts MainOptions) {
 }
 
 func run(m *testing.M, opts MainOptions) int {
-	if proc.IsPeer() {
-		return peer.Main(context.Background(), os.Stdin, os.Stdout, os.Stderr, lookup(opts.Transports))
-	}
+	peer.RunIfPeer(lookup(opts.Transports))
 	if opts.Helper != nil {
 		if code, ran := opts.Helper(); ran {
 			return code
