@@ -25,8 +25,9 @@ import (
 
 // ErrPeerStart is returned by Run (wrapped) when a peer process could not be
 // started at all, which usually means the executable or its environment is
-// broken rather than a transport; the CLI maps it to its own exit code.
-var ErrPeerStart = errors.New("peer failed to start")
+// broken rather than a transport; the CLI maps it to its own exit code. It
+// is proc.ErrPeerStart, so the message names it once.
+var ErrPeerStart = proc.ErrPeerStart
 
 // ErrCasesFailed is returned by Run (wrapped) when the run completed but at
 // least one case failed; the failed results are in the raw records.
@@ -319,7 +320,7 @@ func (r *Runner) runCase(parent context.Context, cs CaseSpec, rep int) (res Resu
 	p, err := proc.Start(ctx, spec)
 	if err != nil {
 		res, _ = fail(err)
-		return res, fmt.Errorf("%s: %w: %w", cs.Label(), ErrPeerStart, err)
+		return res, fmt.Errorf("%s: %w", cs.Label(), err) // err wraps ErrPeerStart
 	}
 	defer func() {
 		if ctx.Err() != nil && parent.Err() == nil {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"os"
 	"strings"
 	"testing"
@@ -238,5 +239,29 @@ func TestPlacementPinned(t *testing.T) {
 				t.Errorf("pinned to CPU 0 but seen on %q (bench %q peer %q)", part, res.BenchCPUs, res.PeerCPUs)
 			}
 		}
+	}
+}
+
+// TestPeerStartFails runs with a peer executable that does not exist: Run
+// stops with an error wrapping ErrPeerStart that says so once, not once per
+// package it passed through.
+func TestPeerStartFails(t *testing.T) {
+	o := testOptions(t)
+	o.Transports = o.Transports[:1]
+	o.Sizes = o.Sizes[:1]
+	o.Peer.Path = t.TempDir() + "/no-such-peer"
+	r, err := NewRunner(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	results, err := r.Run(context.Background(), Header{Tool: "test"}, io.Discard)
+	if !errors.Is(err, ErrPeerStart) {
+		t.Fatalf("Run = %v, want ErrPeerStart", err)
+	}
+	if n := strings.Count(err.Error(), ErrPeerStart.Error()); n != 1 {
+		t.Errorf("error %q says %q %d times, want once", err, ErrPeerStart, n)
+	}
+	if len(results) != 0 {
+		t.Errorf("%d results after a peer that never started, want 0", len(results))
 	}
 }
