@@ -7,5 +7,8 @@ import (
 	"github.com/ipcbench/ipcbench/transports/transporttest"
 )
 
-// TestConformance runs the cross-process conformance suite.
-func TestConformance(t *testing.T) { transporttest.Run(t, pipe.New()) }
+// TestConformance runs the conformance suite, the in-process behaviour
+// cases included.
+func TestConformance(t *testing.T) {
+	transporttest.RunWith(t, pipe.New(), transporttest.RunOptions{Behaviour: true})
+}

@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/ipcbench/ipcbench/transports"
-	"github.com/ipcbench/ipcbench/transports/internal/ttest"
+	"github.com/ipcbench/ipcbench/transports/transporttest"
 	"go.uber.org/goleak"
 	"golang.org/x/net/nettest"
 	"golang.org/x/sys/unix"
@@ -33,28 +33,7 @@ func TestNetConn(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			nettest.TestConn(t, ttest.MakePipe(New(), tt.cfg))
-		})
-	}
-}
-
-func TestBehaviour(t *testing.T) {
-	checks := []struct {
-		name  string
-		check func(*testing.T, transports.Transport, transports.Config)
-	}{
-		{"listener close", ttest.CheckListenerClose},
-		{"close write", ttest.CheckCloseWrite},
-		{"conn close", ttest.CheckConnClose},
-		{"deadlines", ttest.CheckDeadlines},
-		{"peer gone", ttest.CheckPeerGone},
-		{"unknown option", ttest.CheckUnknownOption},
-		{"wrong transport", ttest.CheckWrongTransport},
-	}
-	for _, c := range checks {
-		t.Run(c.name, func(t *testing.T) {
-			noLeaks(t)
-			c.check(t, New(), transports.Config{})
+			nettest.TestConn(t, transporttest.MakePipe(New(), tt.cfg))
 		})
 	}
 }
@@ -289,9 +268,9 @@ func TestPipeSize(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			a, d := ttest.Pair(t, New(), transports.Config{BufferSize: tt.size})
+			a, d := transporttest.Pair(t, New(), transports.Config{BufferSize: tt.size})
 			for side, c := range map[string]net.Conn{"accepted": a, "dialed": d} {
-				opts := ttest.EffectiveOptions(t, c)
+				opts := transporttest.EffectiveOptions(t, c)
 				for _, k := range []string{"pipe_rx_bytes", "pipe_tx_bytes"} {
 					v, err := strconv.Atoi(opts[k])
 					if err != nil || v <= 0 || (tt.want > 0 && v != tt.want) {
@@ -416,7 +395,7 @@ func noLeaks(t *testing.T) {
 // TestPipeSizeOption checks that pipe_size sets both pipes' capacity, read
 // back through EffectiveOptions, and that a bad value is refused.
 func TestPipeSizeOption(t *testing.T) {
-	mk := ttest.MakePipe(New(), transports.Config{BufferSize: 4096, Options: map[string]string{OptPipeSize: "256k"}})
+	mk := transporttest.MakePipe(New(), transports.Config{BufferSize: 4096, Options: map[string]string{OptPipeSize: "256k"}})
 	c1, c2, stop, err := mk()
 	if err != nil {
 		t.Fatal(err)
@@ -436,5 +415,5 @@ func TestPipeSizeOption(t *testing.T) {
 	}
 }
 
-// TestRawIO checks the io=raw variant (see ttest.RunRawIO).
-func TestRawIO(t *testing.T) { ttest.RunRawIO(t, New()) }
+// TestRawIO checks the io=raw variant (see transporttest.RunRawIO).
+func TestRawIO(t *testing.T) { transporttest.RunRawIO(t, New()) }

@@ -4,14 +4,14 @@ import (
 	"testing"
 
 	"github.com/ipcbench/ipcbench/transports"
-	"github.com/ipcbench/ipcbench/transports/internal/ttest"
+	"github.com/ipcbench/ipcbench/transports/transporttest"
 )
 
 // TestZeroCopyByTypeAssertion checks that both ends of an shm-ring
 // connection, as Accept and Dial return them, offer ZeroCopy, and that a
 // message goes through it.
 func TestZeroCopyByTypeAssertion(t *testing.T) {
-	c1, c2, stop, err := ttest.MakePipe(New(), transports.Config{})()
+	c1, c2, stop, err := transporttest.MakePipe(New(), transports.Config{})()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/ipcbench/ipcbench/transports"
-	"github.com/ipcbench/ipcbench/transports/internal/ttest"
+	"github.com/ipcbench/ipcbench/transports/transporttest"
 	"golang.org/x/net/nettest"
 )
 
@@ -24,13 +24,9 @@ func TestNetConn(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			nettest.TestConn(t, ttest.MakePipe(New(), tt.cfg))
+			nettest.TestConn(t, transporttest.MakePipe(New(), tt.cfg))
 		})
 	}
-}
-
-func TestBehaviour(t *testing.T) {
-	ttest.RunBehaviour(t, New(), func(t *testing.T) transports.Config { return transports.Config{} })
 }
 
 func TestName(t *testing.T) {
@@ -79,14 +75,14 @@ func TestEffectiveOptions(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Listen: %v", err)
 			}
-			lopts := ttest.EffectiveOptions(t, ln)
+			lopts := transporttest.EffectiveOptions(t, ln)
 			ln.Close()
 			if lopts["nodelay"] != tt.wantNoDelay || lopts["multipath"] != "false" {
 				t.Errorf("listener: options %v, want nodelay=%s multipath=false", lopts, tt.wantNoDelay)
 			}
-			a, d := ttest.Pair(t, New(), tt.cfg)
+			a, d := transporttest.Pair(t, New(), tt.cfg)
 			for side, c := range map[string]net.Conn{"accepted": a, "dialed": d} {
-				opts := ttest.EffectiveOptions(t, c)
+				opts := transporttest.EffectiveOptions(t, c)
 				if opts["nodelay"] != tt.wantNoDelay || opts["multipath"] != "false" {
 					t.Errorf("%s: options %v, want nodelay=%s multipath=false", side, opts, tt.wantNoDelay)
 				}
@@ -156,5 +152,5 @@ func TestDialCancelled(t *testing.T) {
 	}
 }
 
-// TestRawIO checks the io=raw variant (see ttest.RunRawIO).
-func TestRawIO(t *testing.T) { ttest.RunRawIO(t, New()) }
+// TestRawIO checks the io=raw variant (see transporttest.RunRawIO).
+func TestRawIO(t *testing.T) { transporttest.RunRawIO(t, New()) }

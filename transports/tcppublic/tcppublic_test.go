@@ -10,7 +10,7 @@ import (
 
 	"github.com/ipcbench/ipcbench/internal/netns"
 	"github.com/ipcbench/ipcbench/transports"
-	"github.com/ipcbench/ipcbench/transports/internal/ttest"
+	"github.com/ipcbench/ipcbench/transports/transporttest"
 	"golang.org/x/net/nettest"
 )
 
@@ -55,7 +55,7 @@ func TestNetConn(t *testing.T) {
 	hermetic(t)
 	for _, tt := range hermeticConfigs {
 		t.Run(tt.name, func(t *testing.T) {
-			nettest.TestConn(t, ttest.MakePipe(New(), tt.cfg))
+			nettest.TestConn(t, transporttest.MakePipe(New(), tt.cfg))
 		})
 	}
 }
@@ -79,33 +79,14 @@ func TestListenAddress(t *testing.T) {
 			if tt.want != "" && ap.Addr().String() != tt.want {
 				t.Fatalf("listening on %v, want %s", ap, tt.want)
 			}
-			a, d := ttest.Pair(t, New(), tt.cfg)
+			a, d := transporttest.Pair(t, New(), tt.cfg)
 			for _, c := range []net.Conn{a, d} {
-				opts := ttest.EffectiveOptions(t, c)
+				opts := transporttest.EffectiveOptions(t, c)
 				if opts["multipath"] != "false" || opts["nodelay"] == "" {
 					t.Errorf("options %v", opts)
 				}
 			}
 		})
-	}
-}
-
-func TestBehaviour(t *testing.T) {
-	hermetic(t)
-	checks := []struct {
-		name  string
-		check func(*testing.T, transports.Transport, transports.Config)
-	}{
-		{"listener close", ttest.CheckListenerClose},
-		{"close write", ttest.CheckCloseWrite},
-		{"conn close", ttest.CheckConnClose},
-		{"deadlines", ttest.CheckDeadlines},
-		{"peer gone", ttest.CheckPeerGone},
-		{"unknown option", ttest.CheckUnknownOption},
-		{"wrong transport", ttest.CheckWrongTransport},
-	}
-	for _, c := range checks {
-		t.Run(c.name, func(t *testing.T) { c.check(t, New(), transports.Config{}) })
 	}
 }
 

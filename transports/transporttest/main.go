@@ -12,6 +12,12 @@
 //	// conformance_test.go
 //	func TestConformance(t *testing.T) { transporttest.Run(t, unix.New()) }
 //
+// A transport that keeps the in-process behaviour promises too (close,
+// CloseWrite, deadlines, ErrPeerGone, option and endpoint checks) calls
+// RunWith with RunOptions.Behaviour, and a Setup hook where its cases need
+// one. Pair, MakePipe, EffectiveOptions and RunRawIO serve a transport's
+// own in-process tests.
+//
 // Main makes the test binary double as the peer process (transports/peer),
 // which Run starts through internal/proc for its cross-process cases; it
 // also gives the binary a private temporary directory, optionally a private

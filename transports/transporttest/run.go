@@ -24,7 +24,6 @@ import (
 
 	"github.com/ipcbench/ipcbench/internal/frame"
 	"github.com/ipcbench/ipcbench/transports"
-	"github.com/ipcbench/ipcbench/transports/internal/ttest"
 	"github.com/ipcbench/ipcbench/transports/peer"
 )
 
@@ -112,7 +111,33 @@ var cases = []testCase{
 // file or /dev/shm file may be left behind. Run needs Main as the package's
 // TestMain, and skips (saying why) when the transport is unavailable here
 // or needs a private network namespace that could not be made.
-func Run(t *testing.T, tr transports.Transport) {
+func Run(t *testing.T, tr transports.Transport) { RunWith(t, tr, RunOptions{}) }
+
+// RunOptions adapts the suite to a transport. The zero value runs the
+// cases Run lists.
+type RunOptions struct {
+	// Behaviour adds in-process cases, named behaviour/<name>, after the
+	// others: listener-close (Close unblocks Accept with net.ErrClosed, a
+	// second Close fails), close-write (the other side reads every byte
+	// then io.EOF and can still write back, both ways round), conn-close
+	// (Close unblocks Read; I/O after Close fails with a *net.OpError
+	// wrapping net.ErrClosed), deadlines (a past read deadline fails with
+	// os.ErrDeadlineExceeded and Timeout(), and clearing it heals the
+	// connection), peer-gone (writing after the other side closed fails
+	// with ErrPeerGone), unknown-option (Listen and Dial refuse with
+	// ErrBadOption) and wrong-transport (Dial refuses another transport's
+	// endpoint with ErrBadEndpoint). The socket and pipe transports keep
+	// these promises; shared memory reports a write after an orderly close
+	// as a broken pipe, not ErrPeerGone, and leaves them out.
+	Behaviour bool
+	// Setup, if not nil, starts every behaviour case and returns its
+	// Config (the zero Config otherwise): a fresh directory for unix, or a
+	// skip when tcp-public has no private network namespace to listen in.
+	Setup func(t *testing.T) transports.Config
+}
+
+// RunWith is Run adapted by opts.
+func RunWith(t *testing.T, tr transports.Transport, opts RunOptions) {
 	if os.Getenv(envTmp) == "" {
 		t.Fatal("transporttest.Run needs transporttest.Main as the package's TestMain")
 	}
@@ -123,6 +148,19 @@ func Run(t *testing.T, tr transports.Transport) {
 		t.Run(c.name, func(t *testing.T) {
 			noLeaks(t)
 			c.run(t, tr)
+		})
+	}
+	if !opts.Behaviour {
+		return
+	}
+	for _, c := range behaviourCases {
+		t.Run("behaviour/"+c.name, func(t *testing.T) {
+			noLeaks(t)
+			var cfg transports.Config
+			if opts.Setup != nil {
+				cfg = opts.Setup(t)
+			}
+			c.check(t, tr, cfg)
 		})
 	}
 }
@@ -136,7 +174,7 @@ func testNettest(t *testing.T, tr transports.Transport) {
 		t.Fatalf("Listen: %v", err)
 	}
 	ln.Close()
-	nettest.TestConn(t, ttest.MakePipe(tr, transports.Config{}))
+	nettest.TestConn(t, MakePipe(tr, transports.Config{}))
 }
 
 // echoSizes returns n message sizes for one connection: a deterministic mix

@@ -11,7 +11,7 @@ import (
 	"testing"
 
 	"github.com/ipcbench/ipcbench/transports"
-	"github.com/ipcbench/ipcbench/transports/internal/ttest"
+	"github.com/ipcbench/ipcbench/transports/transporttest"
 	"golang.org/x/net/nettest"
 )
 
@@ -26,13 +26,9 @@ func TestNetConn(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			nettest.TestConn(t, ttest.MakePipe(New(), tt.cfg))
+			nettest.TestConn(t, transporttest.MakePipe(New(), tt.cfg))
 		})
 	}
-}
-
-func TestBehaviour(t *testing.T) {
-	ttest.RunBehaviour(t, New(), func(t *testing.T) transports.Config { return transports.Config{Address: t.TempDir()} })
 }
 
 func TestName(t *testing.T) {
@@ -194,9 +190,9 @@ func TestEffectiveOptions(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := transports.Config{Address: t.TempDir(), BufferSize: tt.size}
-			a, d := ttest.Pair(t, New(), cfg)
+			a, d := transporttest.Pair(t, New(), cfg)
 			for side, c := range map[string]net.Conn{"accepted": a, "dialed": d} {
-				opts := ttest.EffectiveOptions(t, c)
+				opts := transporttest.EffectiveOptions(t, c)
 				for _, k := range []string{"sndbuf", "rcvbuf"} {
 					if v, err := strconv.Atoi(opts[k]); err != nil || v < tt.minBuf {
 						t.Errorf("%s: %s=%q, want >= %d", side, k, opts[k], tt.minBuf)
@@ -210,5 +206,5 @@ func TestEffectiveOptions(t *testing.T) {
 	}
 }
 
-// TestRawIO checks the io=raw variant (see ttest.RunRawIO).
-func TestRawIO(t *testing.T) { ttest.RunRawIO(t, New()) }
+// TestRawIO checks the io=raw variant (see transporttest.RunRawIO).
+func TestRawIO(t *testing.T) { transporttest.RunRawIO(t, New()) }

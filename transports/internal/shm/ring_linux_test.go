@@ -15,7 +15,7 @@ import (
 	"golang.org/x/net/nettest"
 
 	"github.com/ipcbench/ipcbench/transports"
-	"github.com/ipcbench/ipcbench/transports/internal/ttest"
+	"github.com/ipcbench/ipcbench/transports/transporttest"
 )
 
 // waits are the shm-ring wait strategies, each with the options that select
@@ -35,7 +35,7 @@ var waits = []struct {
 func TestRingNettest(t *testing.T) {
 	for _, w := range waits {
 		t.Run(w.name, func(t *testing.T) {
-			nettest.TestConn(t, ttest.MakePipe(New(Ring), transports.Config{BufferSize: MinRing, Options: w.opts}))
+			nettest.TestConn(t, transporttest.MakePipe(New(Ring), transports.Config{BufferSize: MinRing, Options: w.opts}))
 		})
 	}
 }

@@ -1,8 +1,7 @@
-// Package ttest holds in-process test helpers shared by the tests of the
-// socket and pipe transports: connected pairs, a nettest.MakePipe, and
-// checks of behaviour every one of them promises. Cross-process tests live
-// in package transporttest.
-package ttest
+// In-process helpers of the suite: connected pairs, a nettest.MakePipe,
+// the behaviour cases (Run with RunOptions.Behaviour) and the io=raw check.
+
+package transporttest
 
 import (
 	"bytes"
@@ -18,14 +17,14 @@ import (
 	"golang.org/x/net/nettest"
 )
 
-// timeout bounds every blocking step of a check so a broken transport fails
-// the test instead of hanging it.
-const timeout = 10 * time.Second
+// stepTimeout bounds every blocking step of an in-process check so a broken
+// transport fails the test instead of hanging it.
+const stepTimeout = 10 * time.Second
 
 // pair listens with cfg, dials the endpoint (channel 0) from a goroutine and
 // accepts, then closes the listener. The caller owns both connections.
 func pair(tr transports.Transport, cfg transports.Config) (accepted, dialed net.Conn, err error) {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), stepTimeout)
 	defer cancel()
 	ln, err := tr.Listen(ctx, cfg)
 	if err != nil {
@@ -78,10 +77,10 @@ func MakePipe(tr transports.Transport, cfg transports.Config) nettest.MakePipe {
 	}
 }
 
-// CheckListenerClose checks that Close unblocks a pending Accept with an
+// checkListenerClose checks that Close unblocks a pending Accept with an
 // error wrapping net.ErrClosed, that Accept after Close fails the same way,
 // and that a second Close returns an error rather than panicking.
-func CheckListenerClose(t *testing.T, tr transports.Transport, cfg transports.Config) {
+func checkListenerClose(t *testing.T, tr transports.Transport, cfg transports.Config) {
 	t.Helper()
 	ln, err := tr.Listen(context.Background(), cfg)
 	if err != nil {
@@ -104,7 +103,7 @@ func CheckListenerClose(t *testing.T, tr transports.Transport, cfg transports.Co
 		if !errors.Is(err, net.ErrClosed) {
 			t.Fatalf("pending Accept after Close: %v, want net.ErrClosed", err)
 		}
-	case <-time.After(timeout):
+	case <-time.After(stepTimeout):
 		t.Fatal("Close did not unblock Accept")
 	}
 	if _, err := ln.Accept(); !errors.Is(err, net.ErrClosed) {
@@ -115,10 +114,10 @@ func CheckListenerClose(t *testing.T, tr transports.Transport, cfg transports.Co
 	}
 }
 
-// CheckCloseWrite checks that after CloseWrite on one side the other reads
+// checkCloseWrite checks that after CloseWrite on one side the other reads
 // every byte then io.EOF, while the reverse direction keeps working; both
 // ways round.
-func CheckCloseWrite(t *testing.T, tr transports.Transport, cfg transports.Config) {
+func checkCloseWrite(t *testing.T, tr transports.Transport, cfg transports.Config) {
 	t.Helper()
 	for _, acceptedCloses := range []bool{true, false} {
 		a, d := Pair(t, tr, cfg)
@@ -130,7 +129,7 @@ func CheckCloseWrite(t *testing.T, tr transports.Transport, cfg transports.Confi
 		if !ok {
 			t.Fatalf("%T does not implement transports.CloseWriter", closer)
 		}
-		deadline(t, a, d)
+		stepDeadline(t, a, d)
 		msg := []byte("last words")
 		if _, err := closer.Write(msg); err != nil {
 			t.Fatalf("Write: %v", err)
@@ -159,13 +158,13 @@ func CheckCloseWrite(t *testing.T, tr transports.Transport, cfg transports.Confi
 	}
 }
 
-// CheckConnClose checks that Close unblocks a pending Read with
+// checkConnClose checks that Close unblocks a pending Read with
 // net.ErrClosed, that I/O after Close fails with net.ErrClosed, and that a
 // second Close fails rather than panicking.
-func CheckConnClose(t *testing.T, tr transports.Transport, cfg transports.Config) {
+func checkConnClose(t *testing.T, tr transports.Transport, cfg transports.Config) {
 	t.Helper()
 	a, d := Pair(t, tr, cfg)
-	deadline(t, a, d)
+	stepDeadline(t, a, d)
 	errc := make(chan error, 1)
 	go func() {
 		_, err := a.Read(make([]byte, 1))
@@ -185,10 +184,10 @@ func CheckConnClose(t *testing.T, tr transports.Transport, cfg transports.Config
 	}
 }
 
-// CheckDeadlines checks that a read deadline in the past fails a Read with
+// checkDeadlines checks that a read deadline in the past fails a Read with
 // a *net.OpError wrapping os.ErrDeadlineExceeded whose Timeout() is true,
 // and that the connection works again once the deadline is cleared.
-func CheckDeadlines(t *testing.T, tr transports.Transport, cfg transports.Config) {
+func checkDeadlines(t *testing.T, tr transports.Transport, cfg transports.Config) {
 	t.Helper()
 	a, d := Pair(t, tr, cfg)
 	for _, c := range []net.Conn{a, d} {
@@ -205,7 +204,7 @@ func CheckDeadlines(t *testing.T, tr transports.Transport, cfg transports.Config
 			t.Fatalf("clear deadline: %v", err)
 		}
 	}
-	deadline(t, a, d)
+	stepDeadline(t, a, d)
 	if _, err := d.Write([]byte("y")); err != nil {
 		t.Fatalf("Write: %v", err)
 	}
@@ -214,13 +213,13 @@ func CheckDeadlines(t *testing.T, tr transports.Transport, cfg transports.Config
 	}
 }
 
-// CheckPeerGone closes one side and writes on the other until the write
+// checkPeerGone closes one side and writes on the other until the write
 // fails: the error must wrap transports.ErrPeerGone. (A kernel may accept
 // the first writes after the peer closed; the loop is bounded.)
-func CheckPeerGone(t *testing.T, tr transports.Transport, cfg transports.Config) {
+func checkPeerGone(t *testing.T, tr transports.Transport, cfg transports.Config) {
 	t.Helper()
 	a, d := Pair(t, tr, cfg)
-	deadline(t, a, d)
+	stepDeadline(t, a, d)
 	if err := d.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
@@ -241,10 +240,10 @@ func CheckPeerGone(t *testing.T, tr transports.Transport, cfg transports.Config)
 	t.Fatal("writes to a closed peer kept succeeding")
 }
 
-// CheckUnknownOption checks that Listen with an unknown option and Dial of
+// checkUnknownOption checks that Listen with an unknown option and Dial of
 // an endpoint carrying one both fail with an error wrapping
 // transports.ErrBadOption.
-func CheckUnknownOption(t *testing.T, tr transports.Transport, cfg transports.Config) {
+func checkUnknownOption(t *testing.T, tr transports.Transport, cfg transports.Config) {
 	t.Helper()
 	bad := transports.Config{Address: cfg.Address, Conns: cfg.Conns, Options: map[string]string{"no-such-option": "1"}}
 	ln, err := tr.Listen(context.Background(), bad)
@@ -270,9 +269,9 @@ func CheckUnknownOption(t *testing.T, tr transports.Transport, cfg transports.Co
 	}
 }
 
-// CheckWrongTransport checks that Dial refuses an endpoint of another
+// checkWrongTransport checks that Dial refuses an endpoint of another
 // transport with an error wrapping transports.ErrBadEndpoint.
-func CheckWrongTransport(t *testing.T, tr transports.Transport, cfg transports.Config) {
+func checkWrongTransport(t *testing.T, tr transports.Transport, cfg transports.Config) {
 	t.Helper()
 	ln, err := tr.Listen(context.Background(), cfg)
 	if err != nil {
@@ -304,12 +303,12 @@ func checkOpError(t *testing.T, what string, op func() error, want error) {
 	}
 }
 
-// deadline bounds the I/O of a check on cs so a broken transport fails
+// stepDeadline bounds the I/O of a check on cs so a broken transport fails
 // rather than hangs.
-func deadline(t testing.TB, cs ...net.Conn) {
+func stepDeadline(t testing.TB, cs ...net.Conn) {
 	t.Helper()
 	for _, c := range cs {
-		if err := c.SetDeadline(time.Now().Add(timeout)); err != nil {
+		if err := c.SetDeadline(time.Now().Add(stepTimeout)); err != nil {
 			t.Fatalf("SetDeadline: %v", err)
 		}
 	}
@@ -326,24 +325,19 @@ func EffectiveOptions(t testing.TB, c any) map[string]string {
 	return r.EffectiveOptions()
 }
 
-// RunBehaviour runs every Check* function of this package on tr as a
-// subtest; cfg makes the Config of each (a fresh directory, say).
-func RunBehaviour(t *testing.T, tr transports.Transport, cfg func(t *testing.T) transports.Config) {
-	checks := []struct {
-		name  string
-		check func(*testing.T, transports.Transport, transports.Config)
-	}{
-		{"listener close", CheckListenerClose},
-		{"close write", CheckCloseWrite},
-		{"conn close", CheckConnClose},
-		{"deadlines", CheckDeadlines},
-		{"peer gone", CheckPeerGone},
-		{"unknown option", CheckUnknownOption},
-		{"wrong transport", CheckWrongTransport},
-	}
-	for _, c := range checks {
-		t.Run(c.name, func(t *testing.T) { c.check(t, tr, cfg(t)) })
-	}
+// behaviourCases are the in-process cases Run adds with
+// RunOptions.Behaviour, named behaviour/<name>.
+var behaviourCases = []struct {
+	name  string
+	check func(*testing.T, transports.Transport, transports.Config)
+}{
+	{"listener-close", checkListenerClose},
+	{"close-write", checkCloseWrite},
+	{"conn-close", checkConnClose},
+	{"deadlines", checkDeadlines},
+	{"peer-gone", checkPeerGone},
+	{"unknown-option", checkUnknownOption},
+	{"wrong-transport", checkWrongTransport},
 }
 
 // RunRawIO checks a transport's io option: nettest.TestConn passes with
