@@ -17,8 +17,13 @@
 // buffers, effective options) are small optional interfaces found by type
 // assertion; no transport fakes a method it cannot honour.
 //
+// An Endpoint reaches the peer process with AttachTo in the parent and
+// InheritedEndpoint in the child.
+//
 // The implementations live one per package below this one (tcplocal,
-// tcppublic, unix, pipe, shmlock); package transports/all lists them.
+// tcppublic, unix, pipe, shmlock, shmring); package transports/all lists
+// them. Package transports/peer is the peer process of the benchmarks, and
+// transports/transporttest the conformance suite every implementation runs.
 package transports
 
 import (
