@@ -159,15 +159,11 @@ func (s *server) startConnect(ctx context.Context, job Job, cfg frame.Config, tr
 		s.reply(Reply{Op: OpError, ID: job.ID, Error: msg})
 		return
 	}
-	sctx, cancel := context.WithCancel(ctx)
-	sv := &serving{cancel: cancel, done: make(chan struct{})}
-	s.mu.Lock()
-	s.active = sv
-	s.mu.Unlock()
+	sctx, sv := s.begin(ctx)
 	s.reply(Reply{Op: OpReady, ID: job.ID})
 	go func() {
 		defer close(sv.done)
-		defer cancel()
+		defer sv.cancel()
 		handoff := files[0]
 		defer handoff.Close()
 		var st ConnStats

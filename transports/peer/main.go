@@ -239,16 +239,23 @@ func (s *server) startServe(ctx context.Context, job Job) {
 		fail("%v", err)
 		return
 	}
+	sctx, sv := s.begin(ctx)
+	go func() {
+		defer close(sv.done)
+		defer sv.cancel()
+		s.serve(sctx, sv, tr, job, conns, cfg, loop, files)
+	}()
+}
+
+// begin makes a new serve job the active one; its context ends with ctx
+// or with the job's cancel.
+func (s *server) begin(ctx context.Context) (context.Context, *serving) {
 	sctx, cancel := context.WithCancel(ctx)
 	sv := &serving{cancel: cancel, done: make(chan struct{})}
 	s.mu.Lock()
 	s.active = sv
 	s.mu.Unlock()
-	go func() {
-		defer close(sv.done)
-		defer cancel()
-		s.serve(sctx, sv, tr, job, conns, cfg, loop, files)
-	}()
+	return sctx, sv
 }
 
 // inherited returns the n endpoint files the bench process handed over
