@@ -487,7 +487,9 @@ func TestCPUs(t *testing.T) {
 	}
 }
 
-func TestInheritedFiles(t *testing.T) {
+// TestAttach checks that what Spec.Attach adds to the command (files, a
+// variable) reaches the peer.
+func TestAttach(t *testing.T) {
 	noChildrenAfter(t)
 	r, w, err := os.Pipe()
 	if err != nil {
