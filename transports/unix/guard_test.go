@@ -70,7 +70,10 @@ func worldExecutable(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir, err := os.MkdirTemp("/tmp", "ipcbench-unix-test-")
+	// Not named like a socket directory ("ipcbench-unix-test-..."): "test"
+	// parses as a base-36 pid, so any Listen in /tmp by a concurrent test
+	// binary swept this directory away as stale.
+	dir, err := os.MkdirTemp("/tmp", "ipcbench-unixtest-")
 	if err != nil {
 		t.Fatal(err)
 	}
