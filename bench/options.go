@@ -10,6 +10,7 @@ import (
 	"github.com/ipcbench/ipcbench/internal/frame"
 	"github.com/ipcbench/ipcbench/internal/proc"
 	"github.com/ipcbench/ipcbench/internal/sysinfo"
+	"github.com/ipcbench/ipcbench/internal/units"
 )
 
 // Defaults of a run. They are chosen so that the default suite (five
@@ -138,7 +139,7 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	for _, s := range o.Sizes {
 		if s <= 0 || s > MaxMessageSize {
-			return o, fmt.Errorf("%w: size %d out of range 1..%s", ErrBadOptions, s, FormatSize(MaxMessageSize))
+			return o, fmt.Errorf("%w: size %d out of range 1..%s", ErrBadOptions, s, units.FormatSize(MaxMessageSize))
 		}
 	}
 	if len(o.FaninConns) == 0 {
@@ -199,7 +200,7 @@ func (o Options) Describe() map[string]string {
 	}
 	sizes := make([]string, len(o.Sizes))
 	for i, s := range o.Sizes {
-		sizes[i] = FormatSize(s)
+		sizes[i] = units.FormatSize(s)
 	}
 	pl := make([]string, len(o.Placements))
 	for i, p := range o.Placements {
@@ -223,7 +224,7 @@ func (o Options) Describe() map[string]string {
 		"timing":      "monotonic clock, round trip measured in the bench process",
 	}
 	if o.BufferSize > 0 {
-		m["buffer_size"] = FormatSize(o.BufferSize)
+		m["buffer_size"] = units.FormatSize(o.BufferSize)
 	}
 	if o.Count > 0 {
 		m["count"] = strconv.FormatInt(o.Count, 10)

@@ -14,10 +14,11 @@ import (
 	"github.com/ipcbench/ipcbench/bench"
 	"github.com/ipcbench/ipcbench/bench/report"
 	"github.com/ipcbench/ipcbench/internal/hist"
+	"github.com/ipcbench/ipcbench/internal/units"
 )
 
 func sizeX(s *report.Summary) float64     { return float64(s.Case.Size) }
-func sizeLabel(s *report.Summary) string  { return bench.FormatSize(s.Case.Size) }
+func sizeLabel(s *report.Summary) string  { return units.FormatSize(s.Case.Size) }
 func connsX(s *report.Summary) float64    { return float64(s.Case.Conns) }
 func connsLabel(s *report.Summary) string { return strconv.Itoa(s.Case.Conns) + " conns" }
 func p50Val(s *report.Summary) (float64, float64, float64, []float64) {
@@ -130,7 +131,7 @@ func rateVsConns(sums []report.Summary, styles map[string]int, placement, where 
 		return nil, plot.Legend{}, nil
 	}
 	p := newPlot(fmt.Sprintf("fanin %s: message rate (median of the repeats) vs connections\n%s\n%s",
-		bench.FormatSize(sizes[0]), where, barsNote(bounded)))
+		units.FormatSize(sizes[0]), where, barsNote(bounded)))
 	p.X.Label.Text = "concurrent connections"
 	p.Y.Label.Text = "messages per second, all connections together"
 	conns := sizesIn(ss)
@@ -191,7 +192,7 @@ func latencyCDF(r *report.Run, sums []report.Summary, styles map[string]int, pla
 	}
 	sort.SliceStable(ds, func(i, j int) bool { return ds[i].style < ds[j].style })
 	p := newPlot(fmt.Sprintf("pingpong %s: distribution of every round trip (all OK repeats)\n%s\ny axis stretched towards the tail: 90%%, 99%%, 99.9%% are evenly spaced",
-		bench.FormatSize(size), where))
+		units.FormatSize(size), where))
 	p.X.Scale = plot.LogScale{}
 	p.X.Label.Text = "round trip (log scale)"
 	p.Y.Label.Text = "percentile of round trips at or below"
@@ -257,14 +258,14 @@ func sizeTicks(sizes []int) plot.Ticker {
 			}
 			t := plot.Tick{Value: float64(v)}
 			if label[v] {
-				t.Label = bench.FormatSize(v)
+				t.Label = units.FormatSize(v)
 				delete(label, v)
 			}
 			ts = append(ts, t)
 		}
 		for _, s := range sizes { // sizes that are not powers of two
 			if label[s] {
-				ts = append(ts, plot.Tick{Value: float64(s), Label: bench.FormatSize(s)})
+				ts = append(ts, plot.Tick{Value: float64(s), Label: units.FormatSize(s)})
 			}
 		}
 		sort.SliceStable(ts, func(i, j int) bool { return ts[i].Value < ts[j].Value })

@@ -42,6 +42,7 @@ import (
 
 	"github.com/ipcbench/ipcbench/bench"
 	"github.com/ipcbench/ipcbench/bench/report"
+	"github.com/ipcbench/ipcbench/internal/units"
 )
 
 // ErrNoData is returned (wrapped) by Write when the runs hold nothing it
@@ -199,7 +200,7 @@ func drawRun(r *report.Run, prefix string) ([]chart, error) {
 		}
 		for _, size := range sizesOf(sums, "pingpong", pl) {
 			p, leg, err := latencyCDF(r, sums, styles, pl, size, where)
-			if err := add(prefix+"pingpong-cdf-"+bench.FormatSize(size)+suffix, p, leg, err); err != nil {
+			if err := add(prefix+"pingpong-cdf-"+units.FormatSize(size)+suffix, p, leg, err); err != nil {
 				return nil, err
 			}
 		}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ipcbench/ipcbench/bench"
+	"github.com/ipcbench/ipcbench/internal/units"
 )
 
 // ErrUnknownFormat is wrapped by Render's error for a format not in
@@ -114,7 +115,7 @@ const legend = "Latency is round-trip time, measured in the bench process with t
 
 // rankingTitle is the heading of a ranking block.
 func rankingTitle(rk *Ranking) string {
-	s := rk.Workload + " " + bench.FormatSize(rk.Size)
+	s := rk.Workload + " " + units.FormatSize(rk.Size)
 	if rk.Conns == 1 {
 		s += ", 1 conn"
 	} else {
