@@ -31,6 +31,11 @@ const (
 	MaxMessageSize = 64 << 20
 )
 
+// NoWarmup, as Options.Warmup, asks for no warm-up at all: measurement
+// begins as soon as the peer is connected. (A zero Warmup means
+// DefaultWarmup.) The header then records a warm-up of "0s".
+const NoWarmup time.Duration = -1
+
 // DefaultSizes are the message sizes of the default suite.
 var DefaultSizes = []int{64, 1 << 10, 16 << 10, 64 << 10, 1 << 20}
 
@@ -91,7 +96,8 @@ type Options struct {
 	// FaninConns are the connection counts of the fanin workload.
 	FaninConns []int
 	// Duration is the measured interval of each case; Warmup precedes it
-	// and is excluded.
+	// and is excluded. A zero Warmup means DefaultWarmup; NoWarmup means
+	// none.
 	Duration, Warmup time.Duration
 	// Count, when positive, makes each case measure exactly this many
 	// messages after the warm-up instead of running for Duration: per
@@ -159,11 +165,13 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Count < 0 {
 		return o, fmt.Errorf("%w: count %d must not be negative", ErrBadOptions, o.Count)
 	}
-	if o.Warmup == 0 {
+	switch {
+	case o.Warmup == NoWarmup:
+		o.Warmup = 0
+	case o.Warmup == 0:
 		o.Warmup = DefaultWarmup
-	}
-	if o.Warmup < 0 {
-		return o, fmt.Errorf("%w: warm-up %v must not be negative", ErrBadOptions, o.Warmup)
+	case o.Warmup < 0:
+		return o, fmt.Errorf("%w: warm-up %v must not be negative (NoWarmup asks for none)", ErrBadOptions, o.Warmup)
 	}
 	if o.Repeats == 0 {
 		o.Repeats = DefaultRepeats
