@@ -101,7 +101,7 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	}
 
 	// The private network namespace: re-run this command inside one.
-	netMode, netNote, code, done, err := enterNetwork(ctx, e, f.network)
+	netMode, netNote, code, done, err := enterNetwork(f.network, append([]string{"run"}, args...))
 	if err != nil {
 		return err
 	}
