@@ -141,7 +141,7 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	var raw bytes.Buffer // a copy for the summary
 	hdr := bench.Header{
 		Time:        time.Now().UTC(),
-		Tool:        "ipcbench " + commit,
+		Tool:        "ipcbench " + version(),
 		Machine:     sysinfo.Collect(),
 		Network:     netMode,
 		NetworkNote: netNote,
