@@ -183,10 +183,15 @@ func rankingGrid(rk *Ranking) (*grid, []string) {
 	col("notes", "", false)
 
 	var notes []string
-	rank := 0
+	rank, fewest := 0, MinRepeats
+	var few []string // ranked rows with fewer than MinRepeats OK repeats
 	for i := range rk.Rows {
 		row := &rk.Rows[i]
 		s := &row.Summary
+		if row.Ranked && s.OK < MinRepeats {
+			fewest = min(fewest, s.OK)
+			few = append(few, s.Case.TransportLabel())
+		}
 		var cells []string
 		num := "-"
 		if row.Ranked {
@@ -240,6 +245,9 @@ func rankingGrid(rk *Ranking) (*grid, []string) {
 		for _, n := range s.Notes {
 			notes = append(notes, s.Case.TransportLabel()+": "+n)
 		}
+	}
+	if len(few) > 0 {
+		notes = append(notes, strings.Join(few, ", ")+": "+fewRepeatsWarning(fewest))
 	}
 	return g, notes
 }
@@ -487,6 +495,9 @@ func renderText(w io.Writer, as []*analysis) error {
 			}
 		}
 		b.WriteString("\n\n" + wrap(legend, 100) + "\n")
+		if err := writeAnswer(&b, a); err != nil { // last, so that it stays on screen after a run
+			return err
+		}
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
