@@ -127,11 +127,11 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 			outPath = "ipcbench-" + time.Now().Format("20060102-150405") + ".jsonl"
 		}
 		if dir := filepath.Dir(outPath); dir != "." {
-			if err := os.MkdirAll(dir, 0o755); err != nil {
+			if err := os.MkdirAll(dir, bench.OutputDirMode); err != nil {
 				return fmt.Errorf("creating the output directory: %w", err)
 			}
 		}
-		rawFile, err = os.OpenFile(outPath, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+		rawFile, err = os.OpenFile(outPath, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, bench.OutputFileMode)
 		if err != nil {
 			return usagef("cannot write raw records: %v", err)
 		}
