@@ -9,7 +9,7 @@ BENCH_OUT ?= out/bench-$(shell date +%Y%m%d-%H%M%S).jsonl
 # How long each fuzz target runs under `make fuzz`.
 FUZZTIME ?= 30s
 
-.PHONY: help build bench test vet fmt-check fuzz stress results results-check floor clean
+.PHONY: help build bench test vet fmt-check fuzz stress results floor clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'

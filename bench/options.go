@@ -17,7 +17,7 @@ import (
 // transports, pingpong and stream at five sizes, fanin at 4 connections,
 // six repeats) finishes in under three minutes on a 2-core machine; longer
 // intervals (--duration 1s or more) give steadier numbers and are what
-// BENCHMARKING.md prefers for citable results.
+// docs/methodology.md §6 recommends for citable results.
 //
 // Six repeats, not five: the 95% confidence interval of a median that the
 // reports give (distribution-free, as benchstat computes it) is unbounded

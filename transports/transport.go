@@ -18,7 +18,7 @@
 // assertion; no transport fakes a method it cannot honour.
 //
 // The implementations live one per package below this one (tcplocal,
-// tcppublic, unix, pipe, shmlock); package transports/all lists them.
+// tcppublic, unix, pipe, shmlock, shmring); package transports/all lists them.
 package transports
 
 import (

@@ -16,7 +16,7 @@ import (
 const MinRepeats = 6
 
 // answerMaxTied is how many transports an answer cell names; more tied ones
-// are counted ("+3").
+// are counted ("+3 more").
 const answerMaxTied = 3
 
 // answerSetting is one row of the answer: a workload at one size,
@@ -31,15 +31,21 @@ func (s *answerSetting) label() string {
 	return settingLabel(s.workload, s.size, s.conns, s.rate, "")
 }
 
-// writeAnswer writes the answer to "which transport is fastest here?" for
-// one analysed run, in a few lines meant to be read first (the table format
-// prints it last, so that it is what stays on screen after a run): the
-// fastest transport of every setting with those not significantly
-// different from it, a column per placement; the localhost-shortcut and
-// netpoller verdicts; and where placement or the number of connections
-// changed which transport is fastest. It writes nothing for a run with no
-// rankings.
-func writeAnswer(b *strings.Builder, a *analysis) error {
+// answer is the answer to "which transport is fastest here?" for one
+// analysed run, in a few lines meant to be read first: the fastest
+// transport of every setting with those not significantly different from
+// it, a column per placement; the localhost-shortcut and netpoller
+// verdicts; and where placement or the number of connections changed which
+// transport is fastest.
+type answer struct {
+	title    string
+	warning  string // set when some case has fewer than MinRepeats OK repeats
+	grid     *grid
+	verdicts []string
+}
+
+// newAnswer builds the answer of a; nil for a run with no rankings.
+func newAnswer(a *analysis) *answer {
 	if len(a.rankings) == 0 {
 		return nil
 	}
@@ -61,16 +67,14 @@ func writeAnswer(b *strings.Builder, a *analysis) error {
 		s.byPlacement[rk.Placement] = rk
 	}
 
-	title := "ANSWER: the fastest transport per setting, ~ the others not significantly different from it (α=0.05)"
+	ans := &answer{title: "the fastest transport per setting, ~ the others not significantly different from it (α=0.05)", grid: &grid{}}
 	if len(placements) == 1 {
-		title += ", placement " + placementName(placements[0])
+		ans.title += ", placement " + placementName(placements[0])
 	}
-	b.WriteString("\n" + title + "\n")
 	if n := fewestRepeats(a.summaries); n < MinRepeats {
-		fmt.Fprintf(b, "! some cases: %s\n", fewRepeatsWarning(n))
+		ans.warning = "some cases: " + fewRepeatsWarning(n)
 	}
-
-	g := &grid{}
+	g := ans.grid
 	g.cols = append(g.cols, gridCol{name: "setting"})
 	for _, p := range placements {
 		group := ""
@@ -87,20 +91,48 @@ func writeAnswer(b *strings.Builder, a *analysis) error {
 		}
 		g.add(cells...)
 	}
-	if err := g.text(b, "  "); err != nil {
-		return err
-	}
-	if l := shortcutVerdict(a.shortcut); l != "" {
-		b.WriteString(l + "\n")
-	}
-	if l := pollerVerdict(a.poller); l != "" {
-		b.WriteString(l + "\n")
+	for _, l := range []string{shortcutVerdict(a.shortcut), pollerVerdict(a.poller)} {
+		if l != "" {
+			ans.verdicts = append(ans.verdicts, l)
+		}
 	}
 	if len(placements) > 1 {
-		b.WriteString(placementVerdict(settings, placements) + "\n")
+		ans.verdicts = append(ans.verdicts, placementVerdict(settings, placements))
 	}
 	if l := connsVerdict(a.rankings); l != "" {
-		b.WriteString(l + "\n")
+		ans.verdicts = append(ans.verdicts, l)
+	}
+	return ans
+}
+
+// text writes the answer for a terminal, headed "ANSWER:", in at most
+// 15 lines for a run shaped like the default suite.
+func (ans *answer) text(b *strings.Builder) error {
+	b.WriteString("\nANSWER: " + ans.title + "\n")
+	if ans.warning != "" {
+		b.WriteString("! " + ans.warning + "\n")
+	}
+	if err := ans.grid.text(b, "  "); err != nil {
+		return err
+	}
+	for _, v := range ans.verdicts {
+		b.WriteString(v + "\n")
+	}
+	return nil
+}
+
+// markdown writes the answer as a section of a Markdown report.
+func (ans *answer) markdown(b *strings.Builder) error {
+	b.WriteString("\n## The answer\n\n" + capitalize(mdEscape(ans.title)) + ".\n\n")
+	if ans.warning != "" {
+		b.WriteString("**Note:** " + mdEscape(ans.warning) + "\n\n")
+	}
+	if err := ans.grid.markdown(b); err != nil {
+		return err
+	}
+	b.WriteString("\n")
+	for _, v := range ans.verdicts {
+		b.WriteString("- " + mdEscape(v) + "\n")
 	}
 	return nil
 }
@@ -177,7 +209,7 @@ func answerCell(rk *Ranking) (name, value string) {
 	}
 	name = strings.Join(names, " ~ ")
 	if more > 0 {
-		name += fmt.Sprintf(" +%d", more)
+		name += fmt.Sprintf(" +%d more", more)
 	}
 	m := metricByName(rk.Metric)
 	value = formatMetric(m, tied[0].Value)

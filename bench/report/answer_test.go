@@ -43,8 +43,10 @@ func answerRun(tb testing.TB, n int, cs []answerCase) *Run {
 func answerOf(tb testing.TB, run *Run) string {
 	tb.Helper()
 	var b strings.Builder
-	if err := writeAnswer(&b, analyze(run)); err != nil {
-		tb.Fatal(err)
+	if ans := newAnswer(analyze(run)); ans != nil {
+		if err := ans.text(&b); err != nil {
+			tb.Fatal(err)
+		}
 	}
 	return b.String()
 }

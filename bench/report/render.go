@@ -495,8 +495,10 @@ func renderText(w io.Writer, as []*analysis) error {
 			}
 		}
 		b.WriteString("\n\n" + wrap(legend, 100) + "\n")
-		if err := writeAnswer(&b, a); err != nil { // last, so that it stays on screen after a run
-			return err
+		if ans := newAnswer(a); ans != nil { // last, so that it stays on screen after a run
+			if err := ans.text(&b); err != nil {
+				return err
+			}
 		}
 	}
 	_, err := io.WriteString(w, b.String())
@@ -513,6 +515,11 @@ func renderMarkdown(w io.Writer, as []*analysis) error {
 		fmt.Fprintf(&b, "# ipcbench results: %s\n", mdEscape(a.run.Source))
 		if len(a.rankings) == 0 {
 			b.WriteString("\nNo results.\n")
+		}
+		if ans := newAnswer(a); ans != nil { // first: a page is read from the top
+			if err := ans.markdown(&b); err != nil {
+				return err
+			}
 		}
 		for j := range a.rankings {
 			rk := &a.rankings[j]
