@@ -9,9 +9,10 @@ import (
 	"github.com/ipcbench/ipcbench/transports/peer"
 )
 
-// TestMain makes the test binary its own peer (DESIGN.md: tests re-exec
-// through TestMain) and runs the tests inside a private network namespace
-// so tcp-public has a non-loopback address that is not the host's.
+// TestMain makes the test binary its own peer (docs/methodology.md §1:
+// tests re-exec through TestMain) and runs the tests inside a private
+// network namespace so tcp-public has a non-loopback address that is not
+// the host's.
 func TestMain(m *testing.M) {
 	peer.RunIfPeer(all.Lookup)
 	if !netns.HasHermeticNetwork() {

@@ -10,13 +10,14 @@ import (
 	"github.com/ipcbench/ipcbench/internal/frame"
 	"github.com/ipcbench/ipcbench/internal/proc"
 	"github.com/ipcbench/ipcbench/internal/sysinfo"
+	"github.com/ipcbench/ipcbench/internal/units"
 )
 
 // Defaults of a run. They are chosen so that the default suite (five
 // transports, pingpong and stream at five sizes, fanin at 4 connections,
 // six repeats) finishes in under three minutes on a 2-core machine; longer
 // intervals (--duration 1s or more) give steadier numbers and are what
-// BENCHMARKING.md prefers for citable results.
+// docs/methodology.md §6 recommends for citable results.
 //
 // Six repeats, not five: the 95% confidence interval of a median that the
 // reports give (distribution-free, as benchstat computes it) is unbounded
@@ -29,6 +30,11 @@ const (
 	// MaxMessageSize is the largest message size a run accepts.
 	MaxMessageSize = 64 << 20
 )
+
+// NoWarmup, as Options.Warmup, asks for no warm-up at all: measurement
+// begins as soon as the peer is connected. (A zero Warmup means
+// DefaultWarmup.) The header then records a warm-up of "0s".
+const NoWarmup time.Duration = -1
 
 // DefaultSizes are the message sizes of the default suite.
 var DefaultSizes = []int{64, 1 << 10, 16 << 10, 64 << 10, 1 << 20}
@@ -90,7 +96,8 @@ type Options struct {
 	// FaninConns are the connection counts of the fanin workload.
 	FaninConns []int
 	// Duration is the measured interval of each case; Warmup precedes it
-	// and is excluded.
+	// and is excluded. A zero Warmup means DefaultWarmup; NoWarmup means
+	// none.
 	Duration, Warmup time.Duration
 	// Count, when positive, makes each case measure exactly this many
 	// messages after the warm-up instead of running for Duration: per
@@ -140,7 +147,7 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	for _, s := range o.Sizes {
 		if s <= 0 || s > MaxMessageSize {
-			return o, fmt.Errorf("%w: size %d out of range 1..%s", ErrBadOptions, s, FormatSize(MaxMessageSize))
+			return o, fmt.Errorf("%w: size %d out of range 1..%s", ErrBadOptions, s, units.FormatSize(MaxMessageSize))
 		}
 	}
 	if len(o.FaninConns) == 0 {
@@ -160,11 +167,13 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Count < 0 {
 		return o, fmt.Errorf("%w: count %d must not be negative", ErrBadOptions, o.Count)
 	}
-	if o.Warmup == 0 {
+	switch {
+	case o.Warmup == NoWarmup:
+		o.Warmup = 0
+	case o.Warmup == 0:
 		o.Warmup = DefaultWarmup
-	}
-	if o.Warmup < 0 {
-		return o, fmt.Errorf("%w: warm-up %v must not be negative", ErrBadOptions, o.Warmup)
+	case o.Warmup < 0:
+		return o, fmt.Errorf("%w: warm-up %v must not be negative (NoWarmup asks for none)", ErrBadOptions, o.Warmup)
 	}
 	if o.Repeats == 0 {
 		o.Repeats = DefaultRepeats
@@ -201,7 +210,7 @@ func (o Options) Describe() map[string]string {
 	}
 	sizes := make([]string, len(o.Sizes))
 	for i, s := range o.Sizes {
-		sizes[i] = FormatSize(s)
+		sizes[i] = units.FormatSize(s)
 	}
 	pl := make([]string, len(o.Placements))
 	for i, p := range o.Placements {
@@ -225,7 +234,7 @@ func (o Options) Describe() map[string]string {
 		"timing":      "monotonic clock, round trip measured in the bench process",
 	}
 	if o.BufferSize > 0 {
-		m["buffer_size"] = FormatSize(o.BufferSize)
+		m["buffer_size"] = units.FormatSize(o.BufferSize)
 	}
 	if o.Count > 0 {
 		m["count"] = strconv.FormatInt(o.Count, 10)

@@ -83,7 +83,7 @@ func runRequestResponse(ctx context.Context, cr *caseRun) (measurement, error) {
 }
 
 // Sub-microsecond round trips are not timed one by one: reading the clock
-// costs tens of nanoseconds (BENCHMARKING.md rule 9), so when the warm-up's
+// costs tens of nanoseconds (docs/methodology.md §9), so when the warm-up's
 // mean round trip is below sampleBelow, only every sampleEvery-th exchange
 // of the measured interval is timed into the histogram; msg/s still counts
 // every exchange over the interval.

@@ -29,8 +29,9 @@ type Header struct {
 	Network string `json:"network"`
 	// NetworkNote explains a fallback (why no namespace could be made).
 	NetworkNote string `json:"network_note,omitempty"`
-	// Options are the run's options as given (workloads, sizes, durations,
-	// repeats, warm-up, placement, rate, conns...).
+	// Options are the options the run went by, after defaults were filled
+	// in (workloads, sizes, durations, repeats, warm-up, placements, rate,
+	// conns...): what was measured, not only what was typed.
 	Options map[string]string `json:"options"`
 	// Command is the command line that produced the file.
 	Command []string `json:"command,omitempty"`
@@ -61,7 +62,7 @@ type Result struct {
 	Size      int    `json:"size"`              // payload bytes per message
 	Conns     int    `json:"conns"`             // concurrent connections
 	Rate      int    `json:"rate,omitempty"`    // target messages/s for the rate workload
-	Placement string `json:"placement"`         // unpinned, same-core, cross-core, or "cpus=a,b"
+	Placement string `json:"placement"`         // unpinned, same-core, cross-core, or "cpus=B/P" (bench/peer CPU lists: "cpus=0/1")
 	Repeat    int    `json:"repeat"`            // 0-based repeat index
 	Status    string `json:"status"`
 	Reason    string `json:"reason,omitempty"`
@@ -97,8 +98,10 @@ type Result struct {
 	PeerUserNS  int64 `json:"peer_user_ns"`
 	PeerSysNS   int64 `json:"peer_sys_ns"`
 
-	// CPUsSeen records where each end actually ran: sampled CPU numbers of
-	// the bench and peer processes ("0,1" / "1").
+	// BenchCPUs and PeerCPUs record where each end actually ran during the
+	// measured interval: the CPUs its threads were seen on when sampled,
+	// each with its sample count, most-seen first ("0:10,1:3": ten samples
+	// on CPU 0, three on CPU 1).
 	BenchCPUs string `json:"bench_cpus,omitempty"`
 	PeerCPUs  string `json:"peer_cpus,omitempty"`
 

@@ -3,7 +3,6 @@ package bench
 import (
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 
 	"github.com/ipcbench/ipcbench/internal/units"
@@ -21,7 +20,7 @@ func ParseSize(s string, max int64) (int, error) {
 		return 0, fmt.Errorf("%w %q: %v", ErrBadSize, s, err)
 	}
 	if max > 0 && v > max {
-		return 0, fmt.Errorf("%w %q: larger than the maximum %s", ErrBadSize, s, FormatSize(int(max)))
+		return 0, fmt.Errorf("%w %q: larger than the maximum %s", ErrBadSize, s, units.FormatSize(int(max)))
 	}
 	return int(v), nil
 }
@@ -45,16 +44,6 @@ func ParseSizes(s string, max int64) ([]int, error) {
 	return out, nil
 }
 
-// FormatSize renders a byte count compactly and exactly: "64B", "16KiB",
-// "1MiB", "1500B". It is the inverse of ParseSize for the values it prints.
-func FormatSize(n int) string {
-	switch {
-	case n >= 1<<30 && n%(1<<30) == 0:
-		return strconv.Itoa(n>>30) + "GiB"
-	case n >= 1<<20 && n%(1<<20) == 0:
-		return strconv.Itoa(n>>20) + "MiB"
-	case n >= 1<<10 && n%(1<<10) == 0:
-		return strconv.Itoa(n>>10) + "KiB"
-	}
-	return strconv.Itoa(n) + "B"
-}
+// FormatSize is units.FormatSize, which is where sizes are printed; it
+// stays here only for the runner's case names.
+func FormatSize(n int) string { return units.FormatSize(n) }

@@ -3,6 +3,8 @@ package bench
 import (
 	"errors"
 	"testing"
+
+	"github.com/ipcbench/ipcbench/internal/units"
 )
 
 func TestParseSize(t *testing.T) {
@@ -52,10 +54,10 @@ func TestParseSizesAndFormat(t *testing.T) {
 		t.Fatalf("got %v", got)
 	}
 	for i, n := range got {
-		if FormatSize(n) != want[i] {
-			t.Errorf("FormatSize(%d) = %s, want %s", n, FormatSize(n), want[i])
+		if units.FormatSize(n) != want[i] {
+			t.Errorf("units.FormatSize(%d) = %s, want %s", n, units.FormatSize(n), want[i])
 		}
-		back, err := ParseSize(FormatSize(n), 0)
+		back, err := ParseSize(units.FormatSize(n), 0)
 		if err != nil || back != n {
 			t.Errorf("round trip %d: %d %v", n, back, err)
 		}
@@ -63,7 +65,7 @@ func TestParseSizesAndFormat(t *testing.T) {
 	if _, err := ParseSizes(",", 0); !errors.Is(err, ErrBadSize) {
 		t.Errorf("empty list: %v", err)
 	}
-	if FormatSize(1500) != "1500B" {
-		t.Errorf("FormatSize(1500) = %s", FormatSize(1500))
+	if units.FormatSize(1500) != "1500B" {
+		t.Errorf("units.FormatSize(1500) = %s", units.FormatSize(1500))
 	}
 }

@@ -9,7 +9,7 @@ import (
 )
 
 // TransportSpec is a transport with the options of one named variant.
-// BENCHMARKING.md rule 11: an option that helps one transport (larger
+// docs/methodology.md §11: an option that helps one transport (larger
 // buffers, busy waiting, raw syscalls) is a named variant in the results,
 // never a silent default; the default variant has no options.
 type TransportSpec struct {

@@ -14,10 +14,11 @@ import (
 	"github.com/ipcbench/ipcbench/bench"
 	"github.com/ipcbench/ipcbench/bench/report"
 	"github.com/ipcbench/ipcbench/internal/hist"
+	"github.com/ipcbench/ipcbench/internal/units"
 )
 
 func sizeX(s *report.Summary) float64     { return float64(s.Case.Size) }
-func sizeLabel(s *report.Summary) string  { return bench.FormatSize(s.Case.Size) }
+func sizeLabel(s *report.Summary) string  { return units.FormatSize(s.Case.Size) }
 func connsX(s *report.Summary) float64    { return float64(s.Case.Conns) }
 func connsLabel(s *report.Summary) string { return strconv.Itoa(s.Case.Conns) + " conns" }
 func p50Val(s *report.Summary) (float64, float64, float64, []float64) {
@@ -89,25 +90,28 @@ func latencyVsSize(sums []report.Summary, styles map[string]int, placement, wher
 	return p, leg, nil
 }
 
-// throughputVsSize draws stream MB/s against message size, log x.
+// throughputVsSize draws stream MB/s against message size, log-log: stream
+// throughput spans decades between 64 B and 1 MiB messages, and on a linear
+// axis every small-message point sits on zero.
 func throughputVsSize(sums []report.Summary, styles map[string]int, placement, where string) (*plot.Plot, plot.Legend, error) {
 	ss, bounded := collect(sums, styles, "stream", placement, sizeX, sizeLabel, mbpsVal)
 	if len(ss) == 0 {
 		return nil, plot.Legend{}, nil
 	}
-	p := newPlot("stream: throughput (median of the repeats) vs message size\n" + where + "\n" + barsNote(bounded))
-	p.X.Scale = plot.LogScale{}
+	p := newPlot("stream: throughput in MB/s (10^6 payload bytes/s; median of the repeats) vs message size\n" + where + "\n" + barsNote(bounded))
+	p.X.Scale, p.Y.Scale = plot.LogScale{}, plot.LogScale{}
 	p.X.Label.Text = "message size (log scale)"
-	p.Y.Label.Text = "throughput, MB/s (10^6 payload bytes/s)"
+	p.Y.Label.Text = "throughput, MB/s (log scale)"
 	p.X.Tick.Marker = sizeTicks(sizesIn(ss))
+	p.Y.Tick.Marker = plot.TickerFunc(func(min, max float64) []plot.Tick { return logTicks(min, max, tickMBps) })
 	p.Add(plotter.NewGrid())
 	leg := newLegend()
 	if err := addSeries(p, &leg, ss, true, bounded, bimodalNote); err != nil {
 		return nil, leg, fmt.Errorf("plot: stream throughput: %w", err)
 	}
-	xmin, xmax, _, ymax := extent(ss, bounded)
+	xmin, xmax, ymin, ymax := extent(ss, bounded)
 	p.X.Min, p.X.Max = xmin/1.5, xmax*1.5
-	p.Y.Min, p.Y.Max = 0, ymax*1.1
+	p.Y.Min, p.Y.Max = ymin/1.3, ymax*1.3
 	return p, leg, nil
 }
 
@@ -130,7 +134,7 @@ func rateVsConns(sums []report.Summary, styles map[string]int, placement, where 
 		return nil, plot.Legend{}, nil
 	}
 	p := newPlot(fmt.Sprintf("fanin %s: message rate (median of the repeats) vs connections\n%s\n%s",
-		bench.FormatSize(sizes[0]), where, barsNote(bounded)))
+		units.FormatSize(sizes[0]), where, barsNote(bounded)))
 	p.X.Label.Text = "concurrent connections"
 	p.Y.Label.Text = "messages per second, all connections together"
 	conns := sizesIn(ss)
@@ -191,7 +195,7 @@ func latencyCDF(r *report.Run, sums []report.Summary, styles map[string]int, pla
 	}
 	sort.SliceStable(ds, func(i, j int) bool { return ds[i].style < ds[j].style })
 	p := newPlot(fmt.Sprintf("pingpong %s: distribution of every round trip (all OK repeats)\n%s\ny axis stretched towards the tail: 90%%, 99%%, 99.9%% are evenly spaced",
-		bench.FormatSize(size), where))
+		units.FormatSize(size), where))
 	p.X.Scale = plot.LogScale{}
 	p.X.Label.Text = "round trip (log scale)"
 	p.Y.Label.Text = "percentile of round trips at or below"
@@ -257,14 +261,14 @@ func sizeTicks(sizes []int) plot.Ticker {
 			}
 			t := plot.Tick{Value: float64(v)}
 			if label[v] {
-				t.Label = bench.FormatSize(v)
+				t.Label = units.FormatSize(v)
 				delete(label, v)
 			}
 			ts = append(ts, t)
 		}
 		for _, s := range sizes { // sizes that are not powers of two
 			if label[s] {
-				ts = append(ts, plot.Tick{Value: float64(s), Label: bench.FormatSize(s)})
+				ts = append(ts, plot.Tick{Value: float64(s), Label: units.FormatSize(s)})
 			}
 		}
 		sort.SliceStable(ts, func(i, j int) bool { return ts[i].Value < ts[j].Value })
@@ -272,10 +276,13 @@ func sizeTicks(sizes []int) plot.Ticker {
 	})
 }
 
-// nsTicks marks a log axis of nanoseconds at 1, 2, 5 × powers of ten
-// (labelled; only the powers of ten when the range spans more than two
+// nsTicks marks a log axis of nanoseconds (see logTicks).
+func nsTicks(min, max float64) []plot.Tick { return logTicks(min, max, tickNS) }
+
+// logTicks marks a log axis at 1, 2, 5 × powers of ten (labelled with
+// label; only the powers of ten when the range spans more than three
 // decades), with minor ticks between.
-func nsTicks(min, max float64) []plot.Tick {
+func logTicks(min, max float64, label func(float64) string) []plot.Tick {
 	if min <= 0 || max <= min {
 		return nil
 	}
@@ -291,7 +298,7 @@ func nsTicks(min, max float64) []plot.Tick {
 			}
 			t := plot.Tick{Value: v}
 			if m == 1 || few && (m == 2 || m == 5) {
-				t.Label = tickNS(v)
+				t.Label = label(v)
 			}
 			ts = append(ts, t)
 		}
@@ -311,6 +318,15 @@ func tickNS(v float64) string {
 		num = strings.TrimRight(strings.TrimRight(num, "0"), ".")
 	}
 	return num + unit
+}
+
+// tickMBps formats a round MB/s tick value: "0.5", "20", "3000".
+func tickMBps(v float64) string {
+	s := report.FormatMBps(v)
+	if strings.Contains(s, ".") {
+		s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
+	}
+	return s
 }
 
 // rateTicks labels a linear msg/s axis with SI prefixes ("200k").

@@ -42,6 +42,7 @@ import (
 
 	"github.com/ipcbench/ipcbench/bench"
 	"github.com/ipcbench/ipcbench/bench/report"
+	"github.com/ipcbench/ipcbench/internal/units"
 )
 
 // ErrNoData is returned (wrapped) by Write when the runs hold nothing it
@@ -57,7 +58,11 @@ const (
 	chartWidth  = 9 * vg.Inch
 	chartHeight = 5.5 * vg.Inch
 	legendGap   = 12 // points between the plot area and the legend
-	legendSlack = 1.25
+	titleMargin = 12 // points kept free left and right of the title
+	// fontSlack is how much wider than Liberation Sans, in which text is
+	// measured, a viewer's substitute face may be: the legend column and
+	// the title's lines are laid out with this much room.
+	fontSlack = 1.25
 )
 
 // palette is the Okabe–Ito colour-blind-safe palette (yellow last: it is
@@ -85,8 +90,9 @@ type chart struct {
 }
 
 // Write draws the charts of runs (see the package doc) into dir, creating
-// it (0700) if needed, and returns the paths of the files written (0600),
-// in a fixed order. File names say what each chart shows:
+// it if needed, and returns the paths of the files written, in a fixed
+// order. New files and directories get bench.OutputFileMode and
+// bench.OutputDirMode, like every output the user asks for. File names say what each chart shows:
 // pingpong-p50-vs-size-<placement>.svg, pingpong-cdf-<size>-<placement>.svg,
 // stream-mbps-vs-size-<placement>.svg, fanin-rate-vs-conns-<placement>.svg;
 // with more than one run each name starts with "run<N>-<source>-". Existing
@@ -117,13 +123,13 @@ func Write(dir string, runs ...*report.Run) ([]string, error) {
 	if len(charts) == 0 {
 		return nil, fmt.Errorf("plot: %w: no OK pingpong, stream or fanin results", ErrNoData)
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := os.MkdirAll(dir, bench.OutputDirMode); err != nil {
 		return nil, fmt.Errorf("plot: %w", err)
 	}
 	paths := make([]string, 0, len(charts))
 	for _, c := range charts {
 		p := filepath.Join(dir, c.name)
-		if err := os.WriteFile(p, c.svg, 0o600); err != nil {
+		if err := os.WriteFile(p, c.svg, bench.OutputFileMode); err != nil {
 			return paths, fmt.Errorf("plot: %w", err)
 		}
 		paths = append(paths, p)
@@ -199,7 +205,7 @@ func drawRun(r *report.Run, prefix string) ([]chart, error) {
 		}
 		for _, size := range sizesOf(sums, "pingpong", pl) {
 			p, leg, err := latencyCDF(r, sums, styles, pl, size, where)
-			if err := add(prefix+"pingpong-cdf-"+bench.FormatSize(size)+suffix, p, leg, err); err != nil {
+			if err := add(prefix+"pingpong-cdf-"+units.FormatSize(size)+suffix, p, leg, err); err != nil {
 				return nil, err
 			}
 		}
@@ -413,13 +419,14 @@ func renderSVG(p *plot.Plot, leg plot.Legend) (out []byte, err error) {
 	p.Title.Text = ""
 	top := vg.Points(6)
 	if title != "" {
+		title = fitLines(title, chartWidth-2*vg.Points(titleMargin), func(l string) vg.Length { return sty.Width(l) * fontSlack })
 		dc.FillText(sty, vg.Point{X: chartWidth / 2, Y: chartHeight - top}, title)
 		top += sty.Height(title) + p.Title.Padding
 	}
 	// The legend's width is measured with Liberation Sans; viewers that
 	// substitute a wider face need the slack.
 	lr := leg.Rectangle(dc)
-	lw := (lr.Max.X-lr.Min.X)*legendSlack + vg.Points(legendGap)
+	lw := (lr.Max.X-lr.Min.X)*fontSlack + vg.Points(legendGap)
 	p.Draw(draw.Crop(dc, 0, -lw, 0, -top))
 	leg.Draw(draw.Crop(dc, chartWidth-lw+vg.Points(legendGap/2), 0, 0, -top-vg.Points(8)))
 	var buf bytes.Buffer
@@ -430,6 +437,43 @@ func renderSVG(p *plot.Plot, leg plot.Legend) (out []byte, err error) {
 	// of similar metrics rather than their default serif.
 	return bytes.ReplaceAll(buf.Bytes(), []byte("font-family:Liberation Sans;"),
 		[]byte("font-family:Liberation Sans,Arial,Helvetica,sans-serif;")), nil
+}
+
+// fitLines breaks every line of text that is wider than width (as measured
+// by width) into lines that fit: first between the " · " separated parts
+// of the line, then between words. A single word wider than width stays
+// whole.
+func fitLines(text string, width vg.Length, measure func(string) vg.Length) string {
+	fits := func(l string) bool { return measure(l) <= width }
+	var out []string
+	for _, line := range strings.Split(text, "\n") {
+		for _, l := range pack(strings.Split(line, " · "), " · ", fits) {
+			if fits(l) {
+				out = append(out, l)
+				continue
+			}
+			out = append(out, pack(strings.Fields(l), " ", fits)...)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// pack joins parts with sep into as few lines as fit, in order.
+func pack(parts []string, sep string, fits func(string) bool) []string {
+	var lines []string
+	cur := ""
+	for i, p := range parts {
+		switch {
+		case i == 0:
+			cur = p
+		case fits(cur + sep + p):
+			cur += sep + p
+		default:
+			lines = append(lines, cur)
+			cur = p
+		}
+	}
+	return append(lines, cur)
 }
 
 // fileSafe maps s to a file-name-friendly string.

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -50,7 +51,7 @@ var wantCharts = []string{
 // TestWrite draws the test run twice and checks the charts: the expected
 // files, byte-identical between the two writes and equal to the golden
 // files, well-formed SVG whose titles, axes and legends say what they show,
-// and private file modes.
+// and the file modes of every output.
 func TestWrite(t *testing.T) {
 	run := readTestRun(t)
 	dir := filepath.Join(t.TempDir(), "new", "plots")
@@ -136,23 +137,47 @@ func TestWrite(t *testing.T) {
 		}
 	})
 	t.Run("permissions", func(t *testing.T) {
+		// The one rule for outputs the user asked for (as for raw records),
+		// less what the umask takes away.
+		mask := umask(t)
 		st, err := os.Stat(dir)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if st.Mode().Perm() != 0o700 {
-			t.Errorf("directory mode %v, want 0700", st.Mode().Perm())
+		if want := bench.OutputDirMode &^ mask; st.Mode().Perm() != want {
+			t.Errorf("directory mode %v, want %v", st.Mode().Perm(), want)
 		}
 		for _, p := range paths {
 			st, err := os.Stat(p)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if st.Mode().Perm() != 0o600 {
-				t.Errorf("%s mode %v, want 0600", p, st.Mode().Perm())
+			if want := bench.OutputFileMode &^ mask; st.Mode().Perm() != want {
+				t.Errorf("%s mode %v, want %v", p, st.Mode().Perm(), want)
 			}
 		}
 	})
+}
+
+// umask returns this process's file mode creation mask, read from
+// /proc/self/status so that reading it does not change it.
+func umask(tb testing.TB) os.FileMode {
+	tb.Helper()
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "Umask:"); ok {
+			m, err := strconv.ParseUint(strings.TrimSpace(v), 8, 32)
+			if err != nil {
+				tb.Fatal(err)
+			}
+			return os.FileMode(m)
+		}
+	}
+	tb.Fatal("no Umask line in /proc/self/status")
+	return 0
 }
 
 // svgTexts decodes an SVG document and returns its text elements and the

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/ipcbench/ipcbench/bench"
+	"github.com/ipcbench/ipcbench/internal/units"
 )
 
 // The "benchfmt" format is the Go benchmark format
@@ -73,7 +74,7 @@ func BenchmarkName(c bench.Case) string {
 	}
 	s := "Benchmark" + w +
 		"/transport=" + nameValue(c.TransportLabel()) +
-		"/size=" + bench.FormatSize(c.Size) +
+		"/size=" + units.FormatSize(c.Size) +
 		"/conns=" + strconv.Itoa(c.Conns)
 	if c.Rate > 0 {
 		s += "/rate=" + strconv.Itoa(c.Rate)

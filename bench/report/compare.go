@@ -48,6 +48,9 @@ func Compare(w io.Writer, old, new *Run) error {
 	b.WriteString("note: numbers from different sittings drift (about 15% on a shared machine); prefer comparing transports within one run.\n")
 
 	oldSums, newSums := Summarize(old.Results), Summarize(new.Results)
+	if n := min(fewestRepeats(oldSums), fewestRepeats(newSums)); n < MinRepeats {
+		b.WriteString("warning: some cases: " + fewRepeatsWarning(n) + "\n")
+	}
 	newBy := map[bench.Case]*Summary{}
 	for i := range newSums {
 		newBy[newSums[i].Case] = &newSums[i]

@@ -5,7 +5,7 @@
 // writes (package bench: one Header, then one Result per measured interval),
 // so a report can always be regenerated from the file it names.
 //
-// The statistics follow ../../shared/BENCHMARKING.md and benchstat:
+// The statistics follow docs/methodology.md (§4, §6, §13) and benchstat:
 //
 //   - Latency is reported as a distribution (p50, p90, p99, p99.9, max, with
 //     the mean beside them), and every latency is a round trip measured in

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ipcbench/ipcbench/bench"
+	"github.com/ipcbench/ipcbench/internal/units"
 )
 
 // ErrUnknownFormat is wrapped by Render's error for a format not in
@@ -114,7 +115,7 @@ const legend = "Latency is round-trip time, measured in the bench process with t
 
 // rankingTitle is the heading of a ranking block.
 func rankingTitle(rk *Ranking) string {
-	s := rk.Workload + " " + bench.FormatSize(rk.Size)
+	s := rk.Workload + " " + units.FormatSize(rk.Size)
 	if rk.Conns == 1 {
 		s += ", 1 conn"
 	} else {
@@ -182,10 +183,15 @@ func rankingGrid(rk *Ranking) (*grid, []string) {
 	col("notes", "", false)
 
 	var notes []string
-	rank := 0
+	rank, fewest := 0, MinRepeats
+	var few []string // ranked rows with fewer than MinRepeats OK repeats
 	for i := range rk.Rows {
 		row := &rk.Rows[i]
 		s := &row.Summary
+		if row.Ranked && s.OK < MinRepeats {
+			fewest = min(fewest, s.OK)
+			few = append(few, s.Case.TransportLabel())
+		}
 		var cells []string
 		num := "-"
 		if row.Ranked {
@@ -239,6 +245,9 @@ func rankingGrid(rk *Ranking) (*grid, []string) {
 		for _, n := range s.Notes {
 			notes = append(notes, s.Case.TransportLabel()+": "+n)
 		}
+	}
+	if len(few) > 0 {
+		notes = append(notes, strings.Join(few, ", ")+": "+fewRepeatsWarning(fewest))
 	}
 	return g, notes
 }
@@ -486,6 +495,11 @@ func renderText(w io.Writer, as []*analysis) error {
 			}
 		}
 		b.WriteString("\n\n" + wrap(legend, 100) + "\n")
+		if ans := newAnswer(a); ans != nil { // last, so that it stays on screen after a run
+			if err := ans.text(&b); err != nil {
+				return err
+			}
+		}
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
@@ -501,6 +515,11 @@ func renderMarkdown(w io.Writer, as []*analysis) error {
 		fmt.Fprintf(&b, "# ipcbench results: %s\n", mdEscape(a.run.Source))
 		if len(a.rankings) == 0 {
 			b.WriteString("\nNo results.\n")
+		}
+		if ans := newAnswer(a); ans != nil { // first: a page is read from the top
+			if err := ans.markdown(&b); err != nil {
+				return err
+			}
 		}
 		for j := range a.rankings {
 			rk := &a.rankings[j]

@@ -9,7 +9,7 @@ import (
 	mstats "github.com/aclements/go-moremath/stats"
 	"golang.org/x/perf/benchmath"
 
-	"github.com/ipcbench/ipcbench/bench"
+	"github.com/ipcbench/ipcbench/internal/units"
 )
 
 // Transport names the localhost-shortcut comparison pairs.
@@ -247,7 +247,7 @@ func (l ShortcutLine) ciString() string {
 // conns", "rate 64B at 10000 msg/s", with " (cross-core)" when the
 // placement is not unpinned.
 func settingLabel(workload string, size, conns, rate int, placement string) string {
-	s := workload + " " + bench.FormatSize(size)
+	s := workload + " " + units.FormatSize(size)
 	if conns > 1 {
 		s += fmt.Sprintf(" ×%d conns", conns)
 	}

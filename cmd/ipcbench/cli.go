@@ -22,9 +22,6 @@ const (
 	exitInterrupted = 130 // interrupted by SIGINT/SIGTERM
 )
 
-// commit is set at build time by the Makefile (-ldflags -X main.commit=...).
-var commit = "unknown"
-
 // signalContext returns a context cancelled by SIGINT or SIGTERM.
 func signalContext() context.Context {
 	ctx, _ := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -210,6 +207,6 @@ func cmdVersion(ctx context.Context, e *env, args []string) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "ipcbench %s\n", commit)
+	fmt.Fprintf(e.stdout, "ipcbench %s\n", version())
 	return nil
 }

@@ -73,7 +73,7 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	fs.DurationVar(&f.duration, "d", bench.DefaultDuration, "measured interval of each case")
 	fs.DurationVar(&f.duration, "duration", bench.DefaultDuration, "same as -d")
 	fs.Int64Var(&f.count, "n", 0, "measure exactly this many messages per case instead of -duration (fanin: split across its connections)")
-	fs.DurationVar(&f.warmup, "warmup", bench.DefaultWarmup, "warm-up before each measured interval, excluded from the numbers")
+	fs.DurationVar(&f.warmup, "warmup", bench.DefaultWarmup, "warm-up before each measured interval, excluded from the numbers; 0 for none")
 	fs.IntVar(&f.repeats, "repeats", bench.DefaultRepeats, "runs of each case, interleaved across cases")
 	fs.IntVar(&f.rate, "rate", bench.DefaultRate, "target messages/s of the rate workload")
 	fs.StringVar(&f.placements, "placement", "unpinned", "where the two processes run, comma-separated: unpinned, same-core, cross-core, or BENCHCPUS/PEERCPUS like 0/1")
@@ -101,7 +101,7 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	}
 
 	// The private network namespace: re-run this command inside one.
-	netMode, netNote, code, done, err := enterNetwork(ctx, e, f.network)
+	netMode, netNote, code, done, err := enterNetwork(f.network, append([]string{"run"}, args...))
 	if err != nil {
 		return err
 	}
@@ -127,11 +127,11 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 			outPath = "ipcbench-" + time.Now().Format("20060102-150405") + ".jsonl"
 		}
 		if dir := filepath.Dir(outPath); dir != "." {
-			if err := os.MkdirAll(dir, 0o755); err != nil {
+			if err := os.MkdirAll(dir, bench.OutputDirMode); err != nil {
 				return fmt.Errorf("creating the output directory: %w", err)
 			}
 		}
-		rawFile, err = os.OpenFile(outPath, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+		rawFile, err = os.OpenFile(outPath, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, bench.OutputFileMode)
 		if err != nil {
 			return usagef("cannot write raw records: %v", err)
 		}
@@ -141,7 +141,7 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	var raw bytes.Buffer // a copy for the summary
 	hdr := bench.Header{
 		Time:        time.Now().UTC(),
-		Tool:        "ipcbench " + commit,
+		Tool:        "ipcbench " + version(),
 		Machine:     sysinfo.Collect(),
 		Network:     netMode,
 		NetworkNote: netNote,
@@ -235,8 +235,8 @@ func (f *runFlags) options() (bench.Options, error) {
 		return o, usagef("-rate %d: must be positive", f.rate)
 	}
 	o.Duration, o.Warmup, o.Repeats, o.Rate, o.CaseTimeout = f.duration, f.warmup, f.repeats, f.rate, f.timeout
-	if o.Warmup == 0 {
-		o.Warmup = time.Nanosecond // zero means the default; an explicit 0 means none
+	if f.warmup == 0 {
+		o.Warmup = bench.NoWarmup // -warmup 0 asks for none; unset, the flag holds the default
 	}
 	pls := splitList(f.placements)
 	if f.pin != "" {

@@ -37,7 +37,7 @@ inside the private network namespace that 'ipcbench run' uses.`,
 	if fs.NArg() > 0 {
 		return usagef("unexpected argument %q", fs.Arg(0))
 	}
-	mode, note, code, done, err := enterNetwork(ctx, e, *network)
+	mode, note, code, done, err := enterNetwork(*network, append([]string{"transports"}, args...))
 	if err != nil {
 		return err
 	}

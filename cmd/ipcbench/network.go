@@ -1,9 +1,7 @@
 package main
 
 import (
-	"context"
 	"fmt"
-	"os"
 
 	"github.com/ipcbench/ipcbench/internal/netns"
 )
@@ -14,12 +12,13 @@ const (
 )
 
 // enterNetwork applies -network. With "netns" (the default) it re-runs the
-// whole command inside a private network namespace: in the outer process it
+// command line argv (the command's name and its arguments, as run received
+// them) inside a private network namespace: in the outer process it
 // returns done=true and the inner process's exit code; in the inner process
 // (or when already inside one) it returns the mode to record. When no
 // namespace can be made it carries on on the host and returns a note saying
 // why, which the run records and prints. With "host" it does nothing.
-func enterNetwork(ctx context.Context, e *env, mode string) (recorded, note string, code int, done bool, err error) {
+func enterNetwork(mode string, argv []string) (recorded, note string, code int, done bool, err error) {
 	switch mode {
 	case "host":
 		return networkHost, "measured on the host's own interfaces (-network host)", 0, false, nil
@@ -30,7 +29,7 @@ func enterNetwork(ctx context.Context, e *env, mode string) (recorded, note stri
 	if netns.HasHermeticNetwork() {
 		return netns.Description(), "", 0, false, nil
 	}
-	code, exit, err := netns.Enter(os.Args[1:]...)
+	code, exit, err := netns.Enter(argv...)
 	if exit {
 		return "", "", code, true, nil
 	}

@@ -57,7 +57,7 @@
 // # Payload layout
 //
 // Workload payloads (Fill, Check, Stamp) are stamped and patterned so that every echoed byte is
-// checked (BENCHMARKING.md rule 2):
+// checked (docs/methodology.md §2):
 //
 //	offset 0                8                        24                  len
 //	+-----------------------+------------------------+-------------------+

@@ -1,8 +1,8 @@
 // Package proc starts the ipcbench peer process and carries its control
 // channel.
 //
-// A measurement always runs between two processes (DESIGN.md, "Two
-// processes, always"): the bench process listens and measures, the peer
+// A measurement always runs between two processes (docs/methodology.md §1,
+// "Two processes"): the bench process listens and measures, the peer
 // process dials and serves. The peer is the same executable run as a hidden
 // subcommand (`ipcbench peer`; in tests, the test binary re-executed by its
 // TestMain). This package is both ends of that arrangement:

@@ -1,7 +1,7 @@
 // Package sysinfo reads facts about the machine and measures processes, on
-// Linux: the environment a result must be recorded with (BENCHMARKING.md
-// rule 10), the CPU time of both ends of a measurement (rule 7), where each
-// end ran, and CPU pinning.
+// Linux: the environment a result must be recorded with (docs/methodology.md
+// §10), the CPU time of both ends of a measurement (§7), where each end ran
+// and CPU pinning (§13).
 //
 // Process figures come from /proc/<pid>/stat, whose CPU times are in clock
 // ticks of USER_HZ, which Linux fixes at 100 per second (the value

@@ -1,5 +1,6 @@
-// Package units parses the byte counts that ipcbench takes on its command
-// line and in transport options: "64", "64B", "4k", "16KiB", "1MiB".
+// Package units parses and prints the byte counts that ipcbench takes on
+// its command line and in transport options: "64", "64B", "4k", "16KiB",
+// "1MiB".
 // Units are binary throughout (k = 1024): "4k", "4K", "4KiB" and "4kb" all
 // mean 4096 bytes, because message and buffer sizes are powers of two in
 // practice and a "64k" message of 64,000 bytes surprises more people than
@@ -57,4 +58,18 @@ func ParseBytes(s string) (int64, error) {
 		return 0, ErrTooLarge
 	}
 	return n * mult, nil
+}
+
+// FormatSize renders a byte count compactly and exactly: "64B", "16KiB",
+// "1MiB", "1500B". ParseBytes reads back every value it prints.
+func FormatSize(n int) string {
+	switch {
+	case n >= 1<<30 && n%(1<<30) == 0:
+		return strconv.Itoa(n>>30) + "GiB"
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return strconv.Itoa(n>>20) + "MiB"
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return strconv.Itoa(n>>10) + "KiB"
+	}
+	return strconv.Itoa(n) + "B"
 }

@@ -33,3 +33,22 @@ func TestParseBytes(t *testing.T) {
 		}
 	}
 }
+
+func TestFormatSize(t *testing.T) {
+	for _, tt := range []struct {
+		n    int
+		want string
+	}{
+		{1, "1B"}, {64, "64B"}, {1500, "1500B"}, {1 << 10, "1KiB"}, {16 << 10, "16KiB"},
+		{1<<10 + 1, "1025B"}, {1 << 20, "1MiB"}, {3 << 20, "3MiB"}, {1 << 30, "1GiB"}, {3 << 29, "1536MiB"},
+	} {
+		got := FormatSize(tt.n)
+		if got != tt.want {
+			t.Errorf("FormatSize(%d) = %s, want %s", tt.n, got, tt.want)
+		}
+		back, err := ParseBytes(got)
+		if err != nil || back != int64(tt.n) {
+			t.Errorf("ParseBytes(FormatSize(%d)) = %d, %v", tt.n, back, err)
+		}
+	}
+}

@@ -1,0 +1,150 @@
+package report
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	"github.com/ipcbench/ipcbench/bench"
+)
+
+// answerCase is one synthetic case of the answer tests: per-repeat values
+// are base, base+step, ... (round-trip ns for pingpong, messages per second
+// for fanin and stream).
+type answerCase struct {
+	workload, transport, variant, placement string
+	size, conns                             int
+	base, step                              int64
+}
+
+// answerRun makes a run of cs with n repeats each.
+func answerRun(tb testing.TB, n int, cs []answerCase) *Run {
+	tb.Helper()
+	var rs []bench.Result
+	for rep := 0; rep < n; rep++ {
+		for _, c := range cs {
+			v := c.base + int64(rep)*c.step
+			r := res{workload: c.workload, transport: c.transport, variant: c.variant, size: c.size, rep: rep, msgs: v, bytes: v * int64(c.size)}
+			if c.workload != "stream" {
+				r.rtNS = []int64{v, v, v}
+				if c.workload == "pingpong" {
+					r.msgs = 1e9 / v
+				}
+			}
+			out := r.result(tb)
+			out.Placement, out.Conns = c.placement, max(c.conns, 1)
+			rs = append(rs, out)
+		}
+	}
+	return &Run{Source: "answer.jsonl", Header: bench.Header{Type: bench.KindHeader, Version: bench.RecordVersion}, Results: rs}
+}
+
+// answerOf renders the answer block of run alone.
+func answerOf(tb testing.TB, run *Run) string {
+	tb.Helper()
+	var b strings.Builder
+	if ans := newAnswer(analyze(run)); ans != nil {
+		if err := ans.text(&b); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return b.String()
+}
+
+// TestAnswerGolden covers every line of the answer: ties across
+// transports and variants, two placements, the localhost shortcut, the
+// netpoller and a fastest transport that changes with the connections.
+func TestAnswerGolden(t *testing.T) {
+	var cs []answerCase
+	for _, pl := range []string{"unpinned", "same-core"} {
+		shm, unix, unixStep := int64(1300), int64(39000), int64(400)
+		if pl == "same-core" {
+			// A sleeping hand-off on one core: unix ties with shm-ring.
+			shm, unix, unixStep = 39000, 38900, 50
+		}
+		cs = append(cs,
+			answerCase{workload: "pingpong", transport: "shm-ring", placement: pl, size: 64, base: shm, step: 20},
+			answerCase{workload: "pingpong", transport: "shm-ring", variant: "wait=spin", placement: pl, size: 64, base: shm + 10, step: 20},
+			answerCase{workload: "pingpong", transport: "unix", placement: pl, size: 64, base: unix, step: unixStep},
+			answerCase{workload: "pingpong", transport: "unix", variant: "io=raw", placement: pl, size: 64, base: 42000, step: 100},
+			answerCase{workload: "pingpong", transport: "tcp-localhost", placement: pl, size: 64, base: 50000, step: 100},
+			answerCase{workload: "pingpong", transport: "tcp-public", placement: pl, size: 64, base: 50050, step: 100},
+			answerCase{workload: "stream", transport: "shm-ring", placement: pl, size: 65536, base: 40000, step: 10},
+			answerCase{workload: "stream", transport: "unix", placement: pl, size: 65536, base: 30000, step: 10},
+			answerCase{workload: "fanin", transport: "shm-ring", placement: pl, size: 64, conns: 4, base: 90000, step: 100},
+			answerCase{workload: "fanin", transport: "unix", placement: pl, size: 64, conns: 4, base: 100000, step: 100},
+			answerCase{workload: "fanin", transport: "unix", variant: "io=raw", placement: pl, size: 64, conns: 4, base: 20000, step: 100},
+		)
+	}
+	got := answerOf(t, answerRun(t, 6, cs))
+	golden(t, "answer.golden", []byte(got))
+	for _, want := range []string{
+		"unix ~ shm-ring",                // same-core pingpong: a tie across transports
+		"localhost shortcut: none",       // tcp-public ~ tcp-localhost
+		"Go's netpoller against io=raw:", // unix vs unix[io=raw]
+		"placement changes the fastest transport in 1 of 3 settings: pingpong 64B", // unix is not tied with shm-ring unpinned
+		"64B shm-ring at 1 → unix at 4",                                            // one connection vs four
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("answer lacks %q:\n%s", want, got)
+		}
+	}
+}
+
+// TestAnswerFitsOneScreen checks the promise of issue "the answer first":
+// for a run shaped like the default suite (every transport, pingpong and
+// stream at five sizes, fanin at 4 connections, one placement) the answer
+// takes at most 15 lines, and the table format prints it last.
+func TestAnswerFitsOneScreen(t *testing.T) {
+	var cs []answerCase
+	trs := []string{"tcp-localhost", "tcp-public", "unix", "pipe", "shm-lock", "shm-ring"}
+	for i, tr := range trs {
+		for _, size := range []int{64, 1 << 10, 16 << 10, 64 << 10, 1 << 20} {
+			cs = append(cs,
+				answerCase{workload: "pingpong", transport: tr, placement: "unpinned", size: size, base: int64(10000 + 1000*i), step: 10},
+				answerCase{workload: "stream", transport: tr, placement: "unpinned", size: size, base: int64(10000 + 1000*i), step: 10})
+		}
+		cs = append(cs, answerCase{workload: "fanin", transport: tr, placement: "unpinned", size: 64, conns: 4, base: int64(50000 - 1000*i), step: 10})
+	}
+	run := answerRun(t, 6, cs)
+	ans := answerOf(t, run)
+	if n := strings.Count(strings.TrimLeft(ans, "\n"), "\n"); n > 15 || n < 13 {
+		t.Errorf("the answer takes %d lines, want 13 (title, header, 11 settings) to 15:\n%s", n, ans)
+	}
+	var table bytes.Buffer
+	if err := Render(&table, "table", run); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasSuffix(table.String(), ans) {
+		t.Errorf("the table format does not end with the answer:\n%s", table.String())
+	}
+}
+
+// TestFewRepeatsWarned checks that reports made from fewer than MinRepeats
+// repeats say that ~ and ± cannot be trusted, and that reports with enough
+// repeats do not.
+func TestFewRepeatsWarned(t *testing.T) {
+	cs := []answerCase{
+		{workload: "pingpong", transport: "unix", placement: "unpinned", size: 64, base: 12000, step: 10},
+		{workload: "pingpong", transport: "pipe", placement: "unpinned", size: 64, base: 38000, step: 10},
+	}
+	for _, tt := range []struct {
+		repeats int
+		warned  bool
+	}{{3, true}, {5, true}, {MinRepeats, false}, {10, false}} {
+		run := answerRun(t, tt.repeats, cs)
+		for _, format := range []string{"table", "markdown"} {
+			var b bytes.Buffer
+			if err := Render(&b, format, run); err != nil {
+				t.Fatal(err)
+			}
+			out := b.String()
+			if got := strings.Contains(out, "fewer than 6"); got != tt.warned {
+				t.Errorf("%d repeats, %s: warned %v, want %v:\n%s", tt.repeats, format, got, tt.warned, out)
+			}
+			if tt.warned && format == "table" && strings.Count(out, "fewer than 6") != 2 {
+				t.Errorf("%d repeats: want the warning under the ranking and in the answer:\n%s", tt.repeats, out)
+			}
+		}
+	}
+}
