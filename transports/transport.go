@@ -166,6 +166,18 @@ type PeekReader interface {
 	PeekEnabled() bool
 }
 
+// OptionChecker is implemented by transports that can check a variant's
+// options without listening or dialing: CheckOptions returns nil when
+// Listen and Dial would accept opts as Config.Options and
+// Endpoint.Options, and otherwise the error they would give (wrapping
+// ErrBadOption), for an unknown key or a malformed value alike. It checks
+// with the same code Listen uses, so a spec that passes it fails later
+// only for reasons of the machine (ErrUnavailable: a pipe size above the
+// system's limit, no memfd). Every transport of this module implements it.
+type OptionChecker interface {
+	CheckOptions(opts map[string]string) error
+}
+
 // CloseWriter is implemented by connections that can shut down their
 // sending direction alone; the peer then reads io.EOF after the last byte
 // while the reverse direction keeps working.
@@ -197,7 +209,8 @@ var (
 )
 
 // CheckOptions returns an error wrapping ErrBadOption when opts has a key not
-// in allowed. Transports call it from Listen and Dial.
+// in allowed. Transports call it when they parse their options (for
+// Listen, Dial and OptionChecker alike).
 func CheckOptions(transport string, opts map[string]string, allowed ...string) error {
 	var bad []string
 	for k := range opts {

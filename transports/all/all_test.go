@@ -1,10 +1,13 @@
 package all
 
 import (
+	"context"
 	"errors"
+	"io"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ipcbench/ipcbench/transports"
 )
@@ -55,5 +58,222 @@ func TestLookup(t *testing.T) {
 				t.Fatalf("Lookup(%q) = %v, %v", tt.name, tr, err)
 			}
 		})
+	}
+}
+
+func TestLookupRefusesSpecWithOptions(t *testing.T) {
+	_, err := Lookup("shm-ring[wait=spin]")
+	if !errors.Is(err, transports.ErrBadSpec) || !strings.Contains(err.Error(), "Resolve") {
+		t.Fatalf("Lookup of a spec with options: %v; want ErrBadSpec pointing to Resolve", err)
+	}
+	if _, err := Lookup("unix[a"); !errors.Is(err, transports.ErrBadSpec) {
+		t.Fatalf("Lookup of a malformed spec: %v; want ErrBadSpec", err)
+	}
+}
+
+// TestEveryTransportChecksOptions: a transport that cannot check its
+// options lets a bad variant through to the middle of a run.
+func TestEveryTransportChecksOptions(t *testing.T) {
+	for _, tr := range List() {
+		oc, ok := tr.(transports.OptionChecker)
+		if !ok {
+			t.Errorf("%s does not implement transports.OptionChecker", tr.Name())
+			continue
+		}
+		if err := oc.CheckOptions(nil); err != nil {
+			t.Errorf("%s: CheckOptions(nil) = %v", tr.Name(), err)
+		}
+		if err := oc.CheckOptions(map[string]string{"no-such-option": "1"}); !errors.Is(err, transports.ErrBadOption) {
+			t.Errorf("%s: CheckOptions of an unknown key = %v, want ErrBadOption", tr.Name(), err)
+		}
+	}
+}
+
+func TestResolve(t *testing.T) {
+	good := []struct {
+		spec, label string
+	}{
+		{"unix", "unix"},
+		{"shm-ring[wait=spin]", "shm-ring[wait=spin]"},
+		{"shm-ring[spin_ns=500, wait=adaptive]", "shm-ring[spin_ns=500,wait=adaptive]"},
+		{"shm-lock[mapping=file]", "shm-lock[mapping=file]"},
+		{"tcp-localhost[nodelay=false]", "tcp-localhost[nodelay=false]"},
+		{"tcp-public[sndbuf=256k,rcvbuf=1MiB]", "tcp-public[rcvbuf=1MiB,sndbuf=256k]"},
+		{"unix[io=raw]", "unix[io=raw]"},
+		{"pipe[pipe_size=1MiB,io=netpoll]", "pipe[io=netpoll,pipe_size=1MiB]"},
+	}
+	for _, tt := range good {
+		r, err := Resolve(tt.spec)
+		if err != nil {
+			t.Errorf("Resolve(%q): %v", tt.spec, err)
+			continue
+		}
+		if r.Transport.Name() != r.Spec.Name || r.Spec.String() != tt.label {
+			t.Errorf("Resolve(%q) = %s, %s; want label %s", tt.spec, r.Transport.Name(), r.Spec, tt.label)
+		}
+	}
+
+	bad := []struct {
+		spec   string
+		is     error
+		naming string // in the message
+	}{
+		{"unix[io=foo]", transports.ErrBadOption, `io="foo"`},
+		{"unix[sndbuf=-1]", transports.ErrBadOption, `sndbuf="-1"`},
+		{"shm-ring[spin_ns=abc]", transports.ErrBadOption, `spin_ns="abc"`},
+		{"pipe[pipe_size=1TiB]", transports.ErrBadOption, `pipe_size="1TiB"`},
+		{"unix[nodelay=false]", transports.ErrBadOption, "unknown option nodelay"},
+		{"tcp-localhost[nodelay=maybe]", transports.ErrBadOption, `nodelay="maybe"`},
+		{"tcp-public[rcvbuf=3GiB]", transports.ErrBadOption, `rcvbuf="3GiB"`},
+		{"shm-lock[wait=spin]", transports.ErrBadOption, "unknown option wait"},
+		{"shm-lock[mapping=disk]", transports.ErrBadOption, `mapping="disk"`},
+		{"shm-ring[wait=sometimes]", transports.ErrBadOption, `wait="sometimes"`},
+		{"shm-ring[zerocopy=maybe]", transports.ErrBadOption, `zerocopy="maybe"`},
+		{"pipe[io=raw,sndbuf=1k]", transports.ErrBadOption, "unknown option sndbuf"},
+		{"carrier-pigeon", transports.ErrUnknownTransport, "carrier-pigeon"},
+		{"carrier-pigeon[speed=1]", transports.ErrUnknownTransport, "tcp-localhost"},
+		{"all", transports.ErrBadSpec, "all"},
+		{"unix[", transports.ErrBadSpec, `missing "]"`},
+		{"", transports.ErrBadSpec, "no transport name"},
+	}
+	for _, tt := range bad {
+		_, err := Resolve(tt.spec)
+		var se *transports.SpecError
+		if !errors.Is(err, tt.is) || !errors.As(err, &se) {
+			t.Errorf("Resolve(%q) = %v; want a *SpecError wrapping %v", tt.spec, err, tt.is)
+			continue
+		}
+		if se.Spec != tt.spec || !strings.Contains(err.Error(), tt.naming) {
+			t.Errorf("Resolve(%q): %v; want it to name the spec and %q", tt.spec, err, tt.naming)
+		}
+		if strings.Contains(err.Error(), "\n") {
+			t.Errorf("Resolve(%q): message spans lines: %q", tt.spec, err)
+		}
+	}
+}
+
+func TestResolveList(t *testing.T) {
+	rs, err := ResolveList("unix, all ,shm-ring[wait=futex]")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var labels []string
+	for _, r := range rs {
+		labels = append(labels, r.Spec.String())
+	}
+	want := append(append([]string{"unix"}, wantNames...), "shm-ring[wait=futex]")
+	if !slices.Equal(labels, want) {
+		t.Errorf("labels %q, want %q", labels, want)
+	}
+	for _, tt := range []struct {
+		list, item string
+		is         error
+	}{
+		{"unix,pipe[pipe_size=1TiB]", "pipe[pipe_size=1TiB]", transports.ErrBadOption},
+		{"all[a=1]", "all[a=1]", transports.ErrBadSpec},
+		{"unix,tcp", "tcp", transports.ErrUnknownTransport},
+		{",", ",", transports.ErrBadSpec},
+	} {
+		_, err := ResolveList(tt.list)
+		var se *transports.SpecError
+		if !errors.Is(err, tt.is) || !errors.As(err, &se) || se.Spec != tt.item {
+			t.Errorf("ResolveList(%q) = %v; want a *SpecError for %q wrapping %v", tt.list, err, tt.item, tt.is)
+		}
+	}
+}
+
+// TestListenDial connects by spec and address, end to end, over the
+// transports that are dialable by address, and checks that the spec's
+// options reach both ends.
+func TestListenDial(t *testing.T) {
+	for _, tt := range []struct {
+		spec, address string
+		key, want     string // an effective option both ends report
+	}{
+		{"tcp-localhost[nodelay=false]", "", "nodelay", "false"},
+		{"tcp-localhost", "", "nodelay", "true"},
+		{"unix[io=raw]", t.TempDir(), "io", "raw"},
+		{"unix", "", "io", "netpoll"},
+	} {
+		t.Run(tt.spec, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			ln, err := Listen(ctx, tt.spec, tt.address)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ln.Close()
+			addr := ln.Endpoint().Address
+			if tt.address != "" && !strings.HasPrefix(addr, tt.address) {
+				t.Errorf("listening at %s, not in %s", addr, tt.address)
+			}
+			done := make(chan error, 1)
+			go func() {
+				c, err := ln.Accept()
+				if err != nil {
+					done <- err
+					return
+				}
+				defer c.Close()
+				if got := effective(c, tt.key); got != tt.want {
+					t.Errorf("accepted side: %s=%q, want %q", tt.key, got, tt.want)
+				}
+				_, err = io.Copy(c, c)
+				done <- err
+			}()
+			c, err := Dial(ctx, tt.spec, addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if got := effective(c, tt.key); got != tt.want {
+				t.Errorf("dialing side: %s=%q, want %q", tt.key, got, tt.want)
+			}
+			msg := []byte("hello over " + tt.spec)
+			if _, err := c.Write(msg); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.(transports.CloseWriter).CloseWrite(); err != nil {
+				t.Fatal(err)
+			}
+			got, err := io.ReadAll(c)
+			if err != nil || string(got) != string(msg) {
+				t.Fatalf("echo %q, %v; want %q", got, err, msg)
+			}
+			if err := <-done; err != nil {
+				t.Fatalf("accepted side: %v", err)
+			}
+		})
+	}
+}
+
+// effective returns option key as c reports it.
+func effective(c any, key string) string {
+	r, ok := c.(transports.OptionReporter)
+	if !ok {
+		return "(no OptionReporter)"
+	}
+	return r.EffectiveOptions()[key]
+}
+
+func TestListenDialBadSpec(t *testing.T) {
+	ctx := context.Background()
+	if ln, err := Listen(ctx, "unix[sndbuf=-1]", ""); !errors.Is(err, transports.ErrBadOption) {
+		if ln != nil {
+			ln.Close()
+		}
+		t.Errorf("Listen with a bad option: %v, want ErrBadOption", err)
+	}
+	if c, err := Dial(ctx, "tcp-localhost[nodelay=perhaps]", "127.0.0.1:1"); !errors.Is(err, transports.ErrBadOption) {
+		if c != nil {
+			c.Close()
+		}
+		t.Errorf("Dial with a bad option: %v, want ErrBadOption", err)
+	}
+	if c, err := Dial(ctx, "all", "127.0.0.1:1"); !errors.Is(err, transports.ErrBadSpec) {
+		if c != nil {
+			c.Close()
+		}
+		t.Errorf("Dial all: %v, want ErrBadSpec", err)
 	}
 }

@@ -84,7 +84,10 @@ const OptPipeSize = "pipe_size"
 
 type transport struct{}
 
-var _ transports.Transport = transport{}
+var (
+	_ transports.Transport     = transport{}
+	_ transports.OptionChecker = transport{}
+)
 
 // Name returns "pipe".
 func (transport) Name() string { return Name }
@@ -134,19 +137,37 @@ func (ch *channel) closeAll() error {
 	return errors.Join(errs...)
 }
 
+// parseOptions validates opts (pipe_size, io) and returns the pipe
+// capacity to set (pipe_size, else size, 0 for the system's) and whether
+// io=raw was asked for. Listen, Dial and CheckOptions parse through it.
+func parseOptions(size int, opts map[string]string) (pipeSize int, raw bool, err error) {
+	if err := transports.CheckOptions(Name, opts, OptPipeSize, sockconn.OptIO); err != nil {
+		return 0, false, err
+	}
+	pipeSize = max(size, 0)
+	if v, ok, err := transports.SizeOption(Name, opts, OptPipeSize); err != nil {
+		return 0, false, err
+	} else if ok {
+		pipeSize = v
+	}
+	if raw, err = sockconn.RawIO(Name, opts); err != nil {
+		return 0, false, err
+	}
+	return pipeSize, raw, nil
+}
+
+// CheckOptions reports whether Listen and Dial accept opts (pipe_size, io);
+// see transports.OptionChecker. A pipe_size above the system's limit is
+// well formed: Listen fails on it with transports.ErrUnavailable.
+func (transport) CheckOptions(opts map[string]string) error {
+	_, _, err := parseOptions(0, opts)
+	return err
+}
+
 // Listen creates Config.ConnCount() channels and starts waiting for their
 // hellos.
 func (transport) Listen(ctx context.Context, cfg transports.Config) (transports.Listener, error) {
-	if err := transports.CheckOptions(Name, cfg.Options, OptPipeSize, sockconn.OptIO); err != nil {
-		return nil, err
-	}
-	size := max(cfg.BufferSize, 0)
-	if v, ok, err := transports.SizeOption(Name, cfg.Options, OptPipeSize); err != nil {
-		return nil, err
-	} else if ok {
-		size = v
-	}
-	raw, err := sockconn.RawIO(Name, cfg.Options)
+	size, raw, err := parseOptions(cfg.BufferSize, cfg.Options)
 	if err != nil {
 		return nil, err
 	}
@@ -379,7 +400,8 @@ func (transport) Dial(ctx context.Context, ep transports.Endpoint) (net.Conn, er
 	if ep.Transport != Name {
 		return nil, fmt.Errorf("%s: dial: endpoint is for transport %q: %w", Name, ep.Transport, transports.ErrBadEndpoint)
 	}
-	if err := transports.CheckOptions(Name, ep.Options, OptPipeSize, sockconn.OptIO); err != nil {
+	_, raw, err := parseOptions(ep.BufferSize, ep.Options)
+	if err != nil {
 		return nil, err
 	}
 	i := ep.Index
@@ -399,12 +421,6 @@ func (transport) Dial(ctx context.Context, ep transports.Endpoint) (net.Conn, er
 	if err != nil {
 		r.Close()
 		return nil, fmt.Errorf("%s: dial: channel %d: Files[%d]: %w", Name, i, 2*i+1, err)
-	}
-	raw, err := sockconn.RawIO(Name, ep.Options)
-	if err != nil {
-		r.Close()
-		w.Close()
-		return nil, err
 	}
 	c, err := newConn(r, w, local, remote, raw)
 	if err != nil {

@@ -50,24 +50,28 @@ func New() transports.Transport { return transport{} }
 
 type transport struct{}
 
-var _ transports.Transport = transport{}
+var (
+	_ transports.Transport     = transport{}
+	_ transports.OptionChecker = transport{}
+)
 
 // Name returns "unix".
 func (transport) Name() string { return Name }
 
+// CheckOptions reports whether Listen and Dial accept opts (sndbuf,
+// rcvbuf, io); see transports.OptionChecker.
+func (transport) CheckOptions(opts map[string]string) error {
+	_, err := sockconn.ParseOptions(Name, false, 0, opts)
+	return err
+}
+
 // Listen makes the private directory and listens on a socket inside it.
 func (transport) Listen(ctx context.Context, cfg transports.Config) (transports.Listener, error) {
-	if err := transports.CheckOptions(Name, cfg.Options, sockconn.OptSndBuf, sockconn.OptRcvBuf, sockconn.OptIO); err != nil {
-		return nil, err
-	}
-	snd, rcv, err := sockconn.Buffers(Name, cfg.BufferSize, cfg.Options)
+	set, err := sockconn.ParseOptions(Name, false, cfg.BufferSize, cfg.Options)
 	if err != nil {
 		return nil, err
 	}
-	raw, err := sockconn.RawIO(Name, cfg.Options)
-	if err != nil {
-		return nil, err
-	}
+	snd, rcv, raw := set.SndBuf, set.RcvBuf, set.Raw
 	base := cfg.Address
 	if base == "" {
 		base = os.TempDir()
@@ -118,17 +122,11 @@ func (transport) Dial(ctx context.Context, ep transports.Endpoint) (net.Conn, er
 	if ep.Transport != Name {
 		return nil, fmt.Errorf("%s: dial: endpoint is for transport %q: %w", Name, ep.Transport, transports.ErrBadEndpoint)
 	}
-	if err := transports.CheckOptions(Name, ep.Options, sockconn.OptSndBuf, sockconn.OptRcvBuf, sockconn.OptIO); err != nil {
-		return nil, err
-	}
-	snd, rcv, err := sockconn.Buffers(Name, ep.BufferSize, ep.Options)
+	set, err := sockconn.ParseOptions(Name, false, ep.BufferSize, ep.Options)
 	if err != nil {
 		return nil, err
 	}
-	raw, err := sockconn.RawIO(Name, ep.Options)
-	if err != nil {
-		return nil, err
-	}
+	snd, rcv, raw := set.SndBuf, set.RcvBuf, set.Raw
 	switch {
 	case ep.Address == "":
 		return nil, fmt.Errorf("%s: dial: endpoint has no socket path: %w", Name, transports.ErrBadEndpoint)

@@ -136,6 +136,15 @@ func parseOptions(k Kind, opts map[string]string) (settings, error) {
 	return s, nil
 }
 
+// CheckOptions reports whether Listen and Dial accept opts (mapping; for
+// shm-ring also wait, spin_ns, zerocopy); see transports.OptionChecker.
+func (t transport) CheckOptions(opts map[string]string) error {
+	_, err := parseOptions(t.kind, opts)
+	return err
+}
+
+var _ transports.OptionChecker = transport{}
+
 // effectiveOptions returns what a connection or listener of kind k
 // reports through transports.OptionReporter.
 func effectiveOptions(k Kind, ringCap int, mapping string, s settings) map[string]string {

@@ -65,6 +65,45 @@ func Buffers(transport string, size int, opts map[string]string) (snd, rcv int, 
 	return snd, rcv, nil
 }
 
+// Settings are a socket transport's options after validation.
+type Settings struct {
+	// NoDelay is TCP_NODELAY (TCP only; true unless nodelay=false).
+	NoDelay bool
+	// SndBuf and RcvBuf are the buffer sizes to set, 0 for the system's.
+	SndBuf, RcvBuf int
+	// Raw is io=raw: bypass Go's network poller (see RawConn).
+	Raw bool
+}
+
+// ParseOptions validates the options of a socket transport (the keys
+// sndbuf, rcvbuf and io, plus nodelay when tcp is true) and returns the
+// settings they give with size as Config.BufferSize. An unknown key or a
+// malformed value gives an error wrapping transports.ErrBadOption. Listen,
+// Dial and the transports' CheckOptions all parse through it.
+func ParseOptions(transport string, tcp bool, size int, opts map[string]string) (Settings, error) {
+	keys := []string{OptSndBuf, OptRcvBuf, OptIO}
+	if tcp {
+		keys = append([]string{OptNoDelay}, keys...)
+	}
+	if err := transports.CheckOptions(transport, opts, keys...); err != nil {
+		return Settings{}, err
+	}
+	var s Settings
+	var err error
+	if tcp {
+		if s.NoDelay, err = NoDelay(transport, opts); err != nil {
+			return Settings{}, err
+		}
+	}
+	if s.SndBuf, s.RcvBuf, err = Buffers(transport, size, opts); err != nil {
+		return Settings{}, err
+	}
+	if s.Raw, err = RawIO(transport, opts); err != nil {
+		return Settings{}, err
+	}
+	return s, nil
+}
+
 // Control returns a net.ListenConfig/net.Dialer Control function that sets
 // SO_SNDBUF to snd and SO_RCVBUF to rcv before the socket listens or
 // connects (so accepted TCP sockets inherit them and the window scale

@@ -43,29 +43,29 @@ func New(s Spec) transports.Transport { return &transport{spec: s} }
 
 type transport struct{ spec Spec }
 
-var _ transports.Transport = (*transport)(nil)
+var (
+	_ transports.Transport     = (*transport)(nil)
+	_ transports.OptionChecker = (*transport)(nil)
+)
 
 // Name returns the transport's stable name.
 func (t *transport) Name() string { return t.spec.Name }
 
+// CheckOptions reports whether Listen and Dial accept opts (nodelay,
+// sndbuf, rcvbuf, io); see transports.OptionChecker.
+func (t *transport) CheckOptions(opts map[string]string) error {
+	_, err := sockconn.ParseOptions(t.spec.Name, true, 0, opts)
+	return err
+}
+
 // Listen listens on Resolve(cfg.Address) with an ephemeral port.
 func (t *transport) Listen(ctx context.Context, cfg transports.Config) (transports.Listener, error) {
 	name := t.spec.Name
-	if err := transports.CheckOptions(name, cfg.Options, sockconn.OptNoDelay, sockconn.OptSndBuf, sockconn.OptRcvBuf, sockconn.OptIO); err != nil {
-		return nil, err
-	}
-	nodelay, err := sockconn.NoDelay(name, cfg.Options)
+	set, err := sockconn.ParseOptions(name, true, cfg.BufferSize, cfg.Options)
 	if err != nil {
 		return nil, err
 	}
-	snd, rcv, err := sockconn.Buffers(name, cfg.BufferSize, cfg.Options)
-	if err != nil {
-		return nil, err
-	}
-	raw, err := sockconn.RawIO(name, cfg.Options)
-	if err != nil {
-		return nil, err
-	}
+	nodelay, snd, rcv, raw := set.NoDelay, set.SndBuf, set.RcvBuf, set.Raw
 	ip, err := t.spec.Resolve(cfg.Address)
 	if err != nil {
 		return nil, err
@@ -112,21 +112,11 @@ func (t *transport) Dial(ctx context.Context, ep transports.Endpoint) (net.Conn,
 	if ep.Transport != name {
 		return nil, fmt.Errorf("%s: dial: endpoint is for transport %q: %w", name, ep.Transport, transports.ErrBadEndpoint)
 	}
-	if err := transports.CheckOptions(name, ep.Options, sockconn.OptNoDelay, sockconn.OptSndBuf, sockconn.OptRcvBuf, sockconn.OptIO); err != nil {
-		return nil, err
-	}
-	nodelay, err := sockconn.NoDelay(name, ep.Options)
+	set, err := sockconn.ParseOptions(name, true, ep.BufferSize, ep.Options)
 	if err != nil {
 		return nil, err
 	}
-	snd, rcv, err := sockconn.Buffers(name, ep.BufferSize, ep.Options)
-	if err != nil {
-		return nil, err
-	}
-	raw, err := sockconn.RawIO(name, ep.Options)
-	if err != nil {
-		return nil, err
-	}
+	nodelay, snd, rcv, raw := set.NoDelay, set.SndBuf, set.RcvBuf, set.Raw
 	ap, err := netip.ParseAddrPort(ep.Address)
 	if err != nil {
 		return nil, fmt.Errorf("%s: dial: address %q: %w: %w", name, ep.Address, transports.ErrBadEndpoint, err)
