@@ -3,6 +3,8 @@ package bench
 import (
 	"errors"
 	"fmt"
+	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -11,6 +13,7 @@ import (
 	"github.com/ipcbench/ipcbench/internal/proc"
 	"github.com/ipcbench/ipcbench/internal/sysinfo"
 	"github.com/ipcbench/ipcbench/internal/units"
+	"github.com/ipcbench/ipcbench/transports"
 )
 
 // Defaults of a run. They are chosen so that the default suite (five
@@ -83,6 +86,20 @@ func ParsePlacement(s string) (Placement, error) {
 	return Placement{Name: "cpus=" + s, Bench: bc, Peer: pc}, nil
 }
 
+// checkPlacements returns an error wrapping ErrBadOptions when a placement
+// pins either process to a CPU outside allowed (the CPUs this process may
+// run on), which the kernel would refuse only once the case runs.
+func checkPlacements(pls []Placement, allowed []int) error {
+	for _, p := range pls {
+		for _, c := range slices.Concat(p.Bench, p.Peer) {
+			if !slices.Contains(allowed, c) {
+				return fmt.Errorf("%w: placement %s: CPU %d is not one this process may run on (%s)", ErrBadOptions, p.Name, c, sysinfo.FormatCPUList(allowed))
+			}
+		}
+	}
+	return nil
+}
+
 // Options describe a benchmark run. NewRunner fills zero fields with the
 // defaults above.
 type Options struct {
@@ -109,7 +126,8 @@ type Options struct {
 	Repeats int
 	// Rate is the target request rate (messages/s) of the rate workload.
 	Rate int
-	// Placements to run every case under.
+	// Placements to run every case under. A placement that names a CPU
+	// outside this process's affinity mask is an error.
 	Placements []Placement
 	// BufferSize, when positive, is passed to every transport's Listen
 	// (kernel socket/pipe buffers, ring size).
@@ -122,8 +140,9 @@ type Options struct {
 	// peer (peer.RunIfPeer first in its main) sets Path to its executable
 	// and no Args.
 	Peer proc.Spec
-	// CaseTimeout bounds one case from Listen to the peer's exit; zero
-	// means Warmup+Duration+15s. A case that exceeds it fails with a
+	// CaseTimeout bounds one case from Listen to the peer's exit, the
+	// peer's start included; zero means Warmup+Duration+15s, and a
+	// negative value is an error. A case that exceeds it fails with a
 	// timeout instead of hanging.
 	CaseTimeout time.Duration
 }
@@ -133,6 +152,16 @@ type Options struct {
 func (o Options) withDefaults() (Options, error) {
 	if len(o.Transports) == 0 {
 		return o, fmt.Errorf("%w: no transports", ErrBadOptions)
+	}
+	for _, t := range o.Transports {
+		if t.Transport == nil {
+			return o, fmt.Errorf("%w: a TransportSpec without a transport", ErrBadOptions)
+		}
+		if oc, ok := t.Transport.(transports.OptionChecker); ok {
+			if err := oc.CheckOptions(t.Options); err != nil {
+				return o, fmt.Errorf("%w: %s: %w", ErrBadOptions, t.Label(), err)
+			}
+		}
 	}
 	if len(o.Workloads) == 0 {
 		o.Workloads = DefaultWorkloads
@@ -190,8 +219,16 @@ func (o Options) withDefaults() (Options, error) {
 	if len(o.Placements) == 0 {
 		o.Placements = []Placement{{Name: "unpinned"}}
 	}
+	if allowed, err := sysinfo.Affinity(os.Getpid()); err == nil {
+		if err := checkPlacements(o.Placements, allowed); err != nil {
+			return o, err
+		}
+	}
 	if o.BufferSize < 0 {
 		return o, fmt.Errorf("%w: buffer size %d must not be negative", ErrBadOptions, o.BufferSize)
+	}
+	if o.CaseTimeout < 0 {
+		return o, fmt.Errorf("%w: case timeout %v must be positive", ErrBadOptions, o.CaseTimeout)
 	}
 	if o.CaseTimeout == 0 {
 		o.CaseTimeout = o.Warmup + o.Duration + 15*time.Second

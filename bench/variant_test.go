@@ -2,35 +2,57 @@ package bench
 
 import (
 	"errors"
-	"strings"
 	"testing"
+	"time"
 
 	"github.com/ipcbench/ipcbench/transports"
 	"github.com/ipcbench/ipcbench/transports/all"
 )
 
-func TestParseTransportSpecs(t *testing.T) {
-	specs, err := ParseTransportSpecs("unix, tcp-localhost[nodelay=false], pipe[b=2,a=1]", all.List(), all.Lookup)
+func TestTransportSpecLabel(t *testing.T) {
+	tr, err := all.Lookup("shm-ring")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var labels []string
-	for _, s := range specs {
-		labels = append(labels, s.Label())
+	s := TransportSpec{Transport: tr, Options: map[string]string{"wait": "spin", "spin_ns": "0"}}
+	if got, want := s.Label(), "shm-ring[spin_ns=0,wait=spin]"; got != want {
+		t.Errorf("Label() = %q, want %q", got, want)
 	}
-	if got, want := strings.Join(labels, " "), "unix tcp-localhost[nodelay=false] pipe[a=1,b=2]"; got != want {
-		t.Errorf("labels %q, want %q", got, want)
+	if got, want := s.Variant(), "spin_ns=0,wait=spin"; got != want {
+		t.Errorf("Variant() = %q, want %q", got, want)
 	}
-	specs, err = ParseTransportSpecs("all", all.List(), all.Lookup)
-	if err != nil || len(specs) != len(all.List()) {
-		t.Errorf("all: %d specs, %v", len(specs), err)
+	if got := (TransportSpec{Transport: tr}).Label(); got != "shm-ring" {
+		t.Errorf("default variant's Label() = %q", got)
 	}
-	for _, bad := range []string{"", "unix[", "unix]", "unix[a]", "unix[a=1,a=2]", "unix[[a=1]]", "unix[a=1]x", "all[a=1]"} {
-		if _, err := ParseTransportSpecs(bad, all.List(), all.Lookup); !errors.Is(err, ErrBadOptions) {
-			t.Errorf("%q: err %v, want ErrBadOptions", bad, err)
+}
+
+// TestNewRunnerChecksTransportOptions: a variant a transport does not
+// accept is refused before anything runs, as are a negative case timeout
+// and a spec without a transport.
+func TestNewRunnerChecksTransportOptions(t *testing.T) {
+	base := testOptions(t)
+	unix, err := all.Lookup("unix")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, mod := range map[string]func(*Options){
+		"bad value": func(o *Options) {
+			o.Transports = []TransportSpec{{Transport: unix, Options: map[string]string{"io": "foo"}}}
+		},
+		"unknown key": func(o *Options) {
+			o.Transports = []TransportSpec{{Transport: unix, Options: map[string]string{"nodelay": "false"}}}
+		},
+		"no transport":     func(o *Options) { o.Transports = []TransportSpec{{}} },
+		"negative timeout": func(o *Options) { o.CaseTimeout = -time.Second },
+	} {
+		o := base
+		mod(&o)
+		_, err := NewRunner(o)
+		if !errors.Is(err, ErrBadOptions) {
+			t.Errorf("%s: err = %v, want ErrBadOptions", name, err)
 		}
-	}
-	if _, err := ParseTransportSpecs("carrier-pigeon", all.List(), all.Lookup); !errors.Is(err, transports.ErrUnknownTransport) {
-		t.Errorf("unknown: %v", err)
+		if name == "bad value" && !errors.Is(err, transports.ErrBadOption) {
+			t.Errorf("%s: err = %v, want transports.ErrBadOption too", name, err)
+		}
 	}
 }

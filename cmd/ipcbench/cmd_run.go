@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -50,6 +51,7 @@ const runExamples = `  ipcbench run                                        # def
 type runFlags struct {
 	transports, workloads, sizes, conns, placements, pin string
 	duration, warmup, timeout                            time.Duration
+	timeoutSet                                           bool // -case-timeout was given
 	repeats, rate                                        int
 	count                                                int64
 	buffer, framing, out, format, network                string
@@ -85,19 +87,30 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	fs.BoolVar(&f.quiet, "q", false, "no progress display and no summary (raw records only)")
 	fs.BoolVar(&f.quiet, "quiet", false, "same as -q")
 	fs.StringVar(&f.network, "network", "netns", "netns: measure inside a private network namespace; host: on this host's own interfaces")
-	fs.DurationVar(&f.timeout, "case-timeout", 0, "give up on a case after this long (default: warm-up + duration + 15s)")
+	fs.DurationVar(&f.timeout, "case-timeout", 0, "give up on a case after this long, the peer's start included; positive (default: warm-up + duration + 15s)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return usagef("unexpected argument %q (flags only; see 'ipcbench run -help')", fs.Arg(0))
 	}
+	fs.Visit(func(fl *flag.Flag) {
+		if fl.Name == "case-timeout" {
+			f.timeoutSet = true
+		}
+	})
 	opts, err := f.options()
 	if err != nil {
 		return err
 	}
 	if !contains(report.Formats(), f.format) {
 		return usagef("unknown format %q (known: %s)", f.format, strings.Join(report.Formats(), ", "))
+	}
+	// Every option, the transports' own included, is checked here, before
+	// the network namespace is made and before any case runs.
+	runner, err := bench.NewRunner(opts)
+	if err != nil {
+		return usagef("%v", err)
 	}
 
 	// The private network namespace: re-run this command inside one.
@@ -107,11 +120,6 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	}
 	if done {
 		return &exitError{code: code}
-	}
-
-	runner, err := bench.NewRunner(opts)
-	if err != nil {
-		return usagef("%v", err)
 	}
 
 	// Where the records and the summary go.
@@ -128,7 +136,7 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 		}
 		if dir := filepath.Dir(outPath); dir != "." {
 			if err := os.MkdirAll(dir, bench.OutputDirMode); err != nil {
-				return fmt.Errorf("creating the output directory: %w", err)
+				return usagef("cannot write raw records: %v", err)
 			}
 		}
 		rawFile, err = os.OpenFile(outPath, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, bench.OutputFileMode)
@@ -234,6 +242,9 @@ func (f *runFlags) options() (bench.Options, error) {
 	if f.rate <= 0 {
 		return o, usagef("-rate %d: must be positive", f.rate)
 	}
+	if f.timeoutSet && f.timeout <= 0 {
+		return o, usagef("-case-timeout %v: must be positive", f.timeout)
+	}
 	o.Duration, o.Warmup, o.Repeats, o.Rate, o.CaseTimeout = f.duration, f.warmup, f.repeats, f.rate, f.timeout
 	if f.warmup == 0 {
 		o.Warmup = bench.NoWarmup // -warmup 0 asks for none; unset, the flag holds the default
@@ -271,11 +282,17 @@ func (f *runFlags) options() (bench.Options, error) {
 }
 
 // parseTransports resolves a comma-separated list of transports with
-// optional variants ("unix,tcp-localhost[nodelay=false]"), or "all".
+// optional variants ("unix,tcp-localhost[nodelay=false]"), or "all", and
+// has each transport check its options, so that a bad variant is a usage
+// error before anything runs.
 func parseTransports(s string) ([]bench.TransportSpec, error) {
-	specs, err := bench.ParseTransportSpecs(s, all.List(), all.Lookup)
+	rs, err := all.ResolveList(s)
 	if err != nil {
 		return nil, usagef("-transports: %v", err)
+	}
+	specs := make([]bench.TransportSpec, len(rs))
+	for i, r := range rs {
+		specs[i] = bench.TransportSpec{Transport: r.Transport, Options: r.Spec.Options}
 	}
 	return specs, nil
 }
