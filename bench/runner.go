@@ -319,6 +319,13 @@ func (r *Runner) runCase(parent context.Context, cs CaseSpec, rep int) (res Resu
 	spec.CPUs = cs.Placement.Peer
 	p, err := proc.Start(ctx, spec)
 	if err != nil {
+		if ctx.Err() != nil && parent.Err() == nil {
+			// The case timeout passed while the peer was starting: the
+			// case failed on its timeout, which fail names; the run goes
+			// on (not ErrPeerStart).
+			res, _ = fail(err)
+			return res, errors.New(res.Reason)
+		}
 		res, _ = fail(err)
 		return res, fmt.Errorf("%s: %w", cs.Label(), err) // err wraps ErrPeerStart
 	}
@@ -357,7 +364,7 @@ func (r *Runner) runCase(parent context.Context, cs CaseSpec, rep int) (res Resu
 		job.Endpoint = peerEP
 	}
 	if err := client.Serve(ctx, job); err != nil {
-		return fail(fmt.Errorf("peer: %w", err))
+		return fail(err) // the client's errors start with "peer: "
 	}
 	var conns []net.Conn
 	if ho == nil {

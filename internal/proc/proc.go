@@ -186,7 +186,7 @@ func Start(ctx context.Context, s Spec) (*Peer, error) {
 	if timeout == 0 {
 		timeout = DefaultStartTimeout
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	ctx, cancel := context.WithTimeoutCause(ctx, timeout, errStartTimeout)
 	defer cancel()
 
 	path := s.Path
@@ -349,12 +349,18 @@ func (p *Peer) handshake(ctx context.Context, timeout time.Duration) error {
 		}
 		return checkHandshake(it.line, p.pid)
 	case <-ctx.Done():
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		// Only Start's own timer is the start timeout; a deadline of the
+		// caller's (a case timeout) that passes first is the caller's.
+		if errors.Is(context.Cause(ctx), errStartTimeout) {
 			return fmt.Errorf("no handshake within %v", timeout)
 		}
 		return fmt.Errorf("waiting for the handshake: %w", ctx.Err())
 	}
 }
+
+// errStartTimeout is the cause of Start's context when its own timer, the
+// start timeout, ends it.
+var errStartTimeout = errors.New("start timeout")
 
 // quote quotes a line for an error message, shortened to 200 bytes.
 func quote(b []byte) string {

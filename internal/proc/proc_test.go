@@ -171,6 +171,22 @@ func TestStartContextCancelled(t *testing.T) {
 	}
 }
 
+// TestStartCallerDeadline: a deadline of the caller's that passes before
+// the start timeout is reported as the caller's, not as "no handshake
+// within" the start timeout (which did not pass).
+func TestStartCallerDeadline(t *testing.T) {
+	noChildrenAfter(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	_, err := proc.Start(ctx, proc.Spec{Env: []string{"PROC_TEST_MODE=sleep"}, StartTimeout: time.Minute})
+	if !errors.Is(err, proc.ErrPeerStart) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Start past the caller's deadline = %v, want ErrPeerStart and context.DeadlineExceeded", err)
+	}
+	if strings.Contains(err.Error(), "no handshake within") {
+		t.Errorf("the caller's deadline reported as the start timeout: %v", err)
+	}
+}
+
 func TestPeerExit(t *testing.T) {
 	noChildrenAfter(t)
 	p := startHelper(t, "echo", proc.Spec{})
