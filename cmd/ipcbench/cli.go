@@ -133,11 +133,11 @@ func exitCode(e *env, name string, err error) int {
 	var ee *exitError
 	if errors.As(err, &ee) {
 		if ee.err != nil {
-			fmt.Fprintf(e.stderr, "ipcbench %s: %v\n", name, ee.err)
+			fmt.Fprintf(e.stderr, "ipcbench %s: %s\n", name, message(name, ee.err))
 		}
 		return ee.code
 	}
-	fmt.Fprintf(e.stderr, "ipcbench %s: %v\n", name, err)
+	fmt.Fprintf(e.stderr, "ipcbench %s: %s\n", name, message(name, err))
 	var ue *usageError
 	switch {
 	case errors.As(err, &ue):
@@ -146,6 +146,13 @@ func exitCode(e *env, name string, err error) int {
 		return exitInterrupted
 	}
 	return exitFailure
+}
+
+// message returns err's text without a leading "name: ", which exitCode
+// prints itself: errors of package report start with "report: ", and
+// `ipcbench report` must not say "report: report:".
+func message(name string, err error) string {
+	return strings.TrimPrefix(err.Error(), name+": ")
 }
 
 // exitError carries an explicit exit code (and an optional message).

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -39,6 +40,9 @@ func TestBadInput(t *testing.T) {
 	headless := write("headless.jsonl", fmt.Sprintf(res, ""))
 	badHist := write("badhist.jsonl", hdr+fmt.Sprintf(res, "not-a-histogram!"))
 	binary := write("binary.jsonl", "\x00\xff\xfe\x01garbage\n")
+	// short keeps a run small in case a check it tests were missing.
+	short := []string{"-w", "pingpong", "-s", "64", "-d", "10ms", "-warmup", "0", "-repeats", "1", "-out", filepath.Join(dir, "ran.jsonl")}
+	goodRaw := filepath.Join("..", "..", "bench", "report", "testdata", "run.jsonl")
 	cases := []struct {
 		name string
 		args []string
@@ -77,6 +81,28 @@ func TestBadInput(t *testing.T) {
 		{"report bad format", []string{"report", "-format", "pdf", truncated}, exitUsage, "pdf"},
 		{"compare one file", []string{"compare", truncated}, exitUsage, "exactly two"},
 		{"plot no files", []string{"plot"}, exitUsage, "no raw-record files"},
+		{"plot unwritable out", []string{"plot", "-out", "/proc/nonexist/x", goodRaw}, exitUsage, "/proc/nonexist"},
+		// Variants: each transport checks its options before anything runs.
+		{"bad io value", append([]string{"run", "-t", "unix[io=foo]"}, short...), exitUsage, `io="foo"`},
+		{"negative sndbuf", append([]string{"run", "-t", "unix[sndbuf=-1]"}, short...), exitUsage, `sndbuf="-1"`},
+		{"bad spin_ns", append([]string{"run", "-t", "shm-ring[spin_ns=abc]"}, short...), exitUsage, `spin_ns="abc"`},
+		{"huge pipe_size", append([]string{"run", "-t", "pipe[pipe_size=1TiB]"}, short...), exitUsage, `pipe_size="1TiB"`},
+		{"option of another transport", append([]string{"run", "-t", "unix[nodelay=false]"}, short...), exitUsage, "unknown option nodelay"},
+		{"bad option in a list", append([]string{"run", "-t", "tcp-localhost,shm-lock[wait=spin]"}, short...), exitUsage, "unknown option wait"},
+		{"malformed variant", append([]string{"run", "-t", "unix[io=raw"}, short...), exitUsage, `missing "]"`},
+		{"all with options", append([]string{"run", "-t", "all[io=raw]"}, short...), exitUsage, `"all" takes no options`},
+		{"zero case timeout", append([]string{"run", "-case-timeout", "0", "-t", "unix"}, short...), exitUsage, "-case-timeout 0s"},
+		{"negative case timeout", append([]string{"run", "-case-timeout", "-1s", "-t", "unix"}, short...), exitUsage, "-case-timeout -1s"},
+		{"placement outside the affinity mask", append([]string{"run", "-placement", "0/1023", "-t", "unix"}, short...), exitUsage, "CPU 1023"},
+		{"unwritable out", append(append([]string{"run", "-t", "unix"}, short...), "-out", "/proc/nonexist/x"), exitUsage, "/proc/nonexist"},
+	}
+	if runtime.NumCPU() <= 5 {
+		cases = append(cases, struct {
+			name string
+			args []string
+			code int
+			want string
+		}{"placement 5/7", append([]string{"run", "-placement", "5/7", "-t", "unix"}, short...), exitUsage, "CPU 5"})
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -97,7 +123,36 @@ func TestBadInput(t *testing.T) {
 			if !strings.Contains(stderr, c.want) {
 				t.Errorf("error %q does not name %q", stderr, c.want)
 			}
+			if w := repeatedPrefix(stderr); w != "" {
+				t.Errorf("error %q repeats %q", stderr, w+": "+w+":")
+			}
 		})
+	}
+}
+
+// repeatedPrefix returns the word of a "word: word:" repetition in msg
+// ("report: report:", "peer failed to start: peer failed to start:"),
+// or "".
+func repeatedPrefix(msg string) string {
+	parts := strings.Split(strings.TrimSpace(msg), ": ")
+	for i := 1; i < len(parts); i++ {
+		if parts[i] != "" && (parts[i] == parts[i-1] || strings.HasSuffix(parts[i-1], " "+parts[i])) {
+			return parts[i]
+		}
+	}
+	return ""
+}
+
+func TestRepeatedPrefix(t *testing.T) {
+	for msg, want := range map[string]string{
+		"ipcbench report: report: open x: no such file":           "report",
+		"a: peer failed to start: peer failed to start: /bin/x":   "peer failed to start",
+		"ipcbench run: -transports: unknown transport (valid: x)": "",
+		"ipcbench report: open report: no such file":              "",
+	} {
+		if got := repeatedPrefix(msg); got != want {
+			t.Errorf("repeatedPrefix(%q) = %q, want %q", msg, got, want)
+		}
 	}
 }
 
@@ -221,5 +276,24 @@ func TestFloorTable(t *testing.T) {
 		if !strings.Contains(table, want) {
 			t.Errorf("table lacks %q:\n%s", want, table)
 		}
+	}
+}
+
+// TestCaseTimeoutTooShort: a -case-timeout too short for the peer to start
+// fails the cases on that timeout and says so; it is neither a peer that
+// failed to start (exit 3) nor "no handshake within 30s".
+func TestCaseTimeoutTooShort(t *testing.T) {
+	raw := filepath.Join(t.TempDir(), "run.jsonl")
+	code, _, stderr := runCLI(t, "", "run", "-q", "-case-timeout", "20ms", "-t", "unix", "-w", "pingpong", "-s", "64",
+		"-d", "10ms", "-repeats", "1", "-out", raw)
+	if code != exitFailure || strings.Contains(stderr, "no handshake within") {
+		t.Fatalf("exit %d, want %d; stderr:\n%s", code, exitFailure, stderr)
+	}
+	b, err := os.ReadFile(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), "case did not finish within 20ms") || strings.Contains(string(b), "no handshake within") {
+		t.Errorf("the record does not name the case timeout:\n%s", b)
 	}
 }

@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/ipcbench/ipcbench/bench/plot"
@@ -75,6 +77,10 @@ transport. Prints the paths of the files it wrote.`,
 		return err
 	}
 	paths, err := plot.Write(*out, runs...)
+	var pe *os.PathError
+	if errors.As(err, &pe) && len(paths) == 0 {
+		return usagef("cannot write the charts: %v", pe) // like run's unwritable -out
+	}
 	if err != nil {
 		return err
 	}
