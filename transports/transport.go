@@ -20,9 +20,14 @@
 // An Endpoint reaches the peer process with AttachTo in the parent and
 // InheritedEndpoint in the child.
 //
+// Users name a transport and its variant with a spec, "shm-ring[wait=spin]"
+// (Spec, ParseSpec, ParseSpecList); every transport checks a variant's
+// options without listening (OptionChecker).
+//
 // The implementations live one per package below this one (tcplocal,
 // tcppublic, unix, pipe, shmlock, shmring); package transports/all lists
-// them. Package transports/peer is the peer process of the benchmarks, and
+// them, resolves specs and listens or dials by spec and address. Package
+// transports/peer is the peer process of the benchmarks, and
 // transports/transporttest the conformance suite every implementation runs.
 package transports
 
