@@ -11,53 +11,17 @@ import (
 	"github.com/ipcbench/ipcbench/transports/all"
 )
 
-// Choosing a transport by name and moving bytes over it. In a real program
-// the Dial happens in the other process: the parent hands it the endpoint
-// with ep.AttachTo(cmd) before cmd.Start, and the child gets it back, files
-// and all, with transports.InheritedEndpoint; here both ends are in one
-// process to keep it short.
-func Example() {
-	ctx := context.Background()
-	tr, err := all.Lookup("unix")
-	if err != nil {
-		log.Fatal(err)
-	}
-	ln, err := tr.Listen(ctx, transports.Config{})
-	if err != nil {
-		log.Fatal(err) // errors.Is(err, transports.ErrUnavailable): cannot run here
-	}
-	defer ln.Close()
-
-	go func() {
-		c, err := tr.Dial(ctx, ln.Endpoint())
-		if err != nil {
-			log.Fatal(err)
-		}
-		defer c.Close()
-		c.Write([]byte("hello over " + tr.Name()))
-	}()
-
-	c, err := ln.Accept()
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer c.Close()
-	msg, err := io.ReadAll(c)
-	if err != nil {
-		log.Fatal(err)
-	}
-	fmt.Println(string(msg))
-	// Output: hello over unix
-}
-
 // Listening and dialing by spec and address, the strings a user types.
 // The two ends would normally be two processes started separately; the
-// client needs only the spec and the address.
-func ExampleDial() {
+// client needs only the spec and the address. (Below all.Listen,
+// Transport.Listen returns an Endpoint that a parent hands to its child
+// with ep.AttachTo(cmd), files and all, and the child gets back with
+// transports.InheritedEndpoint for Transport.Dial.)
+func Example() {
 	ctx := context.Background()
 	ln, err := all.Listen(ctx, "unix[io=raw]", "") // "": in os.TempDir()
 	if err != nil {
-		log.Fatal(err)
+		log.Fatal(err) // errors.Is(err, transports.ErrUnavailable): cannot run here
 	}
 	defer ln.Close()
 	addr := ln.Endpoint().Address // the socket path to hand to clients
