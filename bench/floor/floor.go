@@ -1,14 +1,30 @@
-// Package floor builds and runs the C floor programs: the bare minimum
-// each IPC mechanism needs between two processes (fork), written in C,
-// timed with the TSC. They set the bar ipcbench's Go transports are
-// compared against, as ratios measured in the same run on the same
-// machine (see `ipcbench floor` and `make floor`).
+// Package floor is the C floor experiment: it builds C programs that do
+// the least each IPC mechanism needs between two processes, runs them
+// interleaved with the matching ipcbench cases on the same placements, and
+// renders the ratios ipcbench/C as a table. The numbers are the floor Go
+// and the toolkit are held against, measured in one run on one machine
+// (`ipcbench floor`, `make floor`).
 //
-// The sources (csrc/, embedded in the binary) started from the team's
-// shared floor programs: pingpong.c times round trips (modes pipe, unix,
-// tcp, futex, spinfutex, spin, pshared, ...), stream.c times one-way
-// throughput (pipe, unix, tcp, shmring, shmringf), memcpy_bw.c measures
-// copy bandwidth. Each prints one "RESULT mode key=value ..." line.
+// The C sources (csrc/, embedded in the binary) are the project's own:
+//
+//   - pingpong times round trips of one message: over blocking
+//     descriptors (pipe, unix, tcp; one write and one read per hop) and
+//     over shared memory waiting by busy-wait (spin), sleep (futex),
+//     busy-wait then sleep (spinfutex) or a process-shared mutex and
+//     condition variable (pshared);
+//   - stream times one-way throughput over blocking descriptors, with
+//     -v as length-prefixed frames gathered by writev, and through a
+//     shared-memory ring (ring-spin, ring-futex);
+//   - fanin drives many connections, each a closed request/echo loop,
+//     against a one-process epoll echo server (pipe, unix, tcp).
+//
+// Each program prints one line "RESULT mode key=value ..." and checks what
+// it moved: echoes carry the sequence number sent, streams end with the
+// consumer's count of bytes and messages.
+//
+// A floor run's raw records are a JSON Lines file like every raw file of
+// ipcbench: a bench.Header, then one Record per measurement (see Writer and
+// Read); Table renders the Markdown table from such a file alone.
 package floor
 
 import (
@@ -24,10 +40,14 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 //go:embed csrc/*.c csrc/*.h
 var sources embed.FS
+
+// programNames are the C programs Build compiles, one per csrc/NAME.c.
+var programNames = []string{"pingpong", "stream", "fanin"}
 
 // ErrNoCompiler means no C compiler (cc, gcc or clang) is on PATH: the
 // floor cannot be built here.
@@ -37,13 +57,23 @@ var ErrNoCompiler = errors.New("no C compiler (cc, gcc or clang) on PATH")
 // RESULT line.
 var ErrBadOutput = errors.New("floor program printed no well-formed RESULT line")
 
+// ErrUnknownMode is wrapped when a mode is not one the program has.
+var ErrUnknownMode = errors.New("unknown floor mode")
+
+// RunTimeout bounds one run of a C program: a program that hangs (a lost
+// wake-up, a peer that died) fails its pair instead of stopping the floor.
+const RunTimeout = 2 * time.Minute
+
 // Programs are built floor executables.
 type Programs struct {
 	Dir      string // where the executables are
-	Compiler string // the compiler that built them
+	Compiler string // the compiler that built them (a path)
+	// CompilerVersion is the first line of `Compiler --version`.
+	CompilerVersion string
 }
 
-// Compiler returns the path of the first C compiler found on PATH.
+// Compiler returns the path of the first C compiler found on PATH, or an
+// error wrapping ErrNoCompiler.
 func Compiler() (string, error) {
 	for _, name := range []string{"cc", "gcc", "clang"} {
 		if p, err := exec.LookPath(name); err == nil {
@@ -54,8 +84,8 @@ func Compiler() (string, error) {
 }
 
 // Build writes the embedded sources into dir and compiles pingpong, stream
-// and memcpy_bw there with -O2. It returns an error wrapping ErrNoCompiler
-// when there is no compiler.
+// and fanin there with -O2. It returns an error wrapping ErrNoCompiler when
+// there is no compiler.
 func Build(ctx context.Context, dir string) (Programs, error) {
 	cc, err := Compiler()
 	if err != nil {
@@ -68,19 +98,25 @@ func Build(ctx context.Context, dir string) (Programs, error) {
 	for _, e := range ents {
 		b, err := sources.ReadFile("csrc/" + e.Name())
 		if err != nil {
-			return Programs{}, fmt.Errorf("floor: %w", err)
+			return Programs{}, fmt.Errorf("floor: reading embedded %s: %w", e.Name(), err)
 		}
 		if err := os.WriteFile(filepath.Join(dir, e.Name()), b, 0o600); err != nil {
 			return Programs{}, fmt.Errorf("floor: writing sources: %w", err)
 		}
 	}
-	for _, p := range []string{"pingpong", "stream", "memcpy_bw"} {
-		cmd := exec.CommandContext(ctx, cc, "-O2", "-pthread", "-o", filepath.Join(dir, p), filepath.Join(dir, p+".c"))
+	for _, p := range programNames {
+		cmd := exec.CommandContext(ctx, cc, "-O2", "-std=gnu11", "-pthread", "-o", filepath.Join(dir, p), filepath.Join(dir, p+".c"))
 		if out, err := cmd.CombinedOutput(); err != nil {
 			return Programs{}, fmt.Errorf("floor: compiling %s.c with %s: %w\n%s", p, cc, err, out)
 		}
 	}
-	return Programs{Dir: dir, Compiler: cc}, nil
+	version := filepath.Base(cc)
+	if out, err := exec.CommandContext(ctx, cc, "--version").Output(); err == nil {
+		if l := firstLine(out); l != "" {
+			version = l
+		}
+	}
+	return Programs{Dir: dir, Compiler: cc, CompilerVersion: version}, nil
 }
 
 // Result is one RESULT line: the mode and its key=value fields.
@@ -90,7 +126,8 @@ type Result struct {
 	Line   string // the line as printed
 }
 
-// Float returns field key as a number.
+// Float returns field key as a number; the error wraps ErrBadOutput when
+// the field is missing or not a number.
 func (r Result) Float(key string) (float64, error) {
 	v, ok := r.Fields[key]
 	if !ok {
@@ -103,7 +140,8 @@ func (r Result) Float(key string) (float64, error) {
 	return f, nil
 }
 
-// ParseResult finds the RESULT line in a program's output and parses it.
+// ParseResult finds the RESULT line in a program's output and parses it;
+// the error wraps ErrBadOutput when there is none or it is malformed.
 func ParseResult(out []byte) (Result, error) {
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	for sc.Scan() {
@@ -130,7 +168,8 @@ func firstLine(b []byte) string {
 }
 
 // Pin places the two processes of a floor program: CPU numbers for the
-// parent (A) and the child (B), or -1 to leave one to the scheduler.
+// parent (A, the side that drives and times) and the child (B), or -1 to
+// leave one to the scheduler.
 type Pin struct{ A, B int }
 
 // Unpinned leaves both processes to the scheduler.
@@ -143,14 +182,12 @@ func (p Pin) args() []string {
 	return []string{"-a", strconv.Itoa(p.A), "-b", strconv.Itoa(p.B)}
 }
 
-// Modes the programs understand (the C programs do not reject others).
+// The modes of each program.
 var (
-	PingPongModes = []string{"spin1", "spin", "futex", "spinfutex", "pshared", "eventfd", "pipe", "unix", "tcp"}
-	StreamModes   = []string{"pipe", "unix", "tcp", "shmring", "shmringf"}
+	PingPongModes = []string{"pipe", "unix", "tcp", "spin", "futex", "spinfutex", "pshared"}
+	StreamModes   = []string{"pipe", "unix", "tcp", "ring-spin", "ring-futex"}
+	FaninModes    = []string{"pipe", "unix", "tcp"}
 )
-
-// ErrUnknownMode is wrapped when a mode is not one the program has.
-var ErrUnknownMode = errors.New("unknown floor mode")
 
 func checkMode(prog, mode string, modes []string) error {
 	if !slices.Contains(modes, mode) {
@@ -160,7 +197,8 @@ func checkMode(prog, mode string, modes []string) error {
 }
 
 // PingPong runs `pingpong mode -s size -n iters` with pin and extra
-// arguments; the result holds p50_ns, mean_rtt_ns and other percentiles.
+// arguments; the result holds p50_ns, mean_ns, other percentiles and
+// checked (round trips whose echo was verified).
 func (p Programs) PingPong(ctx context.Context, mode string, size, iters int, pin Pin, extra ...string) (Result, error) {
 	if err := checkMode("pingpong", mode, PingPongModes); err != nil {
 		return Result{}, err
@@ -169,23 +207,42 @@ func (p Programs) PingPong(ctx context.Context, mode string, size, iters int, pi
 	return p.run(ctx, "pingpong", append(args, extra...))
 }
 
-// Stream runs `stream mode -m msg -t total` with pin; the result holds
-// GBps (10^9 bytes/s).
-func (p Programs) Stream(ctx context.Context, mode string, msg, total int64, pin Pin) (Result, error) {
+// Stream runs `stream mode -m msg -t total` with pin and extra arguments
+// (-v: length-prefixed frames sent with writev); the result holds MBps
+// (10^6 bytes/s), bytes and msgs (what the consumer counted).
+func (p Programs) Stream(ctx context.Context, mode string, msg, total int64, pin Pin, extra ...string) (Result, error) {
 	if err := checkMode("stream", mode, StreamModes); err != nil {
 		return Result{}, err
 	}
 	args := append([]string{mode, "-m", strconv.FormatInt(msg, 10), "-t", strconv.FormatInt(total, 10)}, pin.args()...)
-	return p.run(ctx, "stream", args)
+	return p.run(ctx, "stream", append(args, extra...))
+}
+
+// Fanin runs `fanin mode -c conns -s size -n n` with pin: n round trips
+// over conns connections against a one-process echo server; the result
+// holds msgs_per_s, p50_ns and checked.
+func (p Programs) Fanin(ctx context.Context, mode string, conns, size int, n int64, pin Pin, extra ...string) (Result, error) {
+	if err := checkMode("fanin", mode, FaninModes); err != nil {
+		return Result{}, err
+	}
+	args := append([]string{mode, "-c", strconv.Itoa(conns), "-s", strconv.Itoa(size), "-n", strconv.FormatInt(n, 10)}, pin.args()...)
+	return p.run(ctx, "fanin", append(args, extra...))
 }
 
 func (p Programs) run(ctx context.Context, prog string, args []string) (Result, error) {
+	ctx, cancel := context.WithTimeout(ctx, RunTimeout)
+	defer cancel()
 	cmd := exec.CommandContext(ctx, filepath.Join(p.Dir, prog), args...)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return Result{}, fmt.Errorf("floor: %s %s: %w: %s", prog, strings.Join(args, " "), err, firstLine(out))
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		msg := firstLine(stderr.Bytes())
+		if ctx.Err() != nil {
+			err = fmt.Errorf("%w (%w)", err, ctx.Err())
+		}
+		return Result{}, fmt.Errorf("floor: %s %s: %w: %s", prog, strings.Join(args, " "), err, msg)
 	}
-	r, err := ParseResult(out)
+	r, err := ParseResult(stdout.Bytes())
 	if err != nil {
 		return Result{}, fmt.Errorf("floor: %s %s: %w", prog, strings.Join(args, " "), err)
 	}

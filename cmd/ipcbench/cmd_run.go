@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -16,7 +15,6 @@ import (
 	"github.com/ipcbench/ipcbench/bench/report"
 	"github.com/ipcbench/ipcbench/internal/frame"
 	"github.com/ipcbench/ipcbench/internal/progress"
-	"github.com/ipcbench/ipcbench/internal/sysinfo"
 	"github.com/ipcbench/ipcbench/transports/all"
 )
 
@@ -134,12 +132,7 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 		if outPath == "" {
 			outPath = "ipcbench-" + time.Now().Format("20060102-150405") + ".jsonl"
 		}
-		if dir := filepath.Dir(outPath); dir != "." {
-			if err := os.MkdirAll(dir, bench.OutputDirMode); err != nil {
-				return usagef("cannot write raw records: %v", err)
-			}
-		}
-		rawFile, err = os.OpenFile(outPath, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, bench.OutputFileMode)
+		rawFile, err = createOutput(outPath)
 		if err != nil {
 			return usagef("cannot write raw records: %v", err)
 		}
@@ -147,14 +140,8 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 		rawOut = rawFile
 	}
 	var raw bytes.Buffer // a copy for the summary
-	hdr := bench.Header{
-		Time:        time.Now().UTC(),
-		Tool:        "ipcbench " + version(),
-		Machine:     sysinfo.Collect(),
-		Network:     netMode,
-		NetworkNote: netNote,
-		Command:     append([]string{"ipcbench", "run"}, args...),
-	}
+	hdr := newHeader("run", args)
+	hdr.Network, hdr.NetworkNote = netMode, netNote
 	if netNote != "" && !f.quiet {
 		fmt.Fprintf(e.stderr, "ipcbench run: note: %s\n", netNote)
 	}

@@ -1,0 +1,286 @@
+/*
+ * fanin: many connections between two processes, each a closed loop of
+ * request and echo, served by one process.
+ *
+ * The child is an echo server: one process, one thread, every connection
+ * non-blocking and watched by one epoll set; it sends back each message as
+ * it arrives. The parent drives all connections from one thread the same
+ * way: each connection has one message in flight; when its echo is
+ * complete the parent checks the message's connection and sequence stamp,
+ * times the round trip and sends the next. It measures messages per second
+ * over all connections and the round-trip distribution.
+ */
+#include "floor.h"
+#include <poll.h>
+#include <sys/epoll.h>
+
+static const char synopsis[] =
+    "fanin MODE [-c connections] [-s bytes] [-n round-trips] [-w warm-up round-trips] [-a cpu -b cpu]\n"
+    "  MODE pipe, unix, tcp; -n and -w count round trips over all connections";
+
+struct setup {
+	const char *mode;
+	enum mech mech;
+	int conns;
+	size_t size;
+	long n, warm;
+	int cpu_parent, cpu_child;
+	struct link *links;
+};
+
+/* One connection's state on either side. */
+struct conn {
+	struct end e;
+	char *buf;
+	size_t got;     /* bytes of the current message received */
+	long left;      /* round trips still to start (driver) */
+	uint64_t seq;   /* the stamp in flight (driver) */
+	uint64_t sent;  /* when it went out (driver) */
+	int busy;       /* a message is in flight (driver) */
+};
+
+static void nonblocking(int fd) {
+	int fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) != 0)
+		fail("O_NONBLOCK");
+}
+
+/* push writes a whole message to a non-blocking descriptor, waiting in
+ * poll when its buffer is full (rare: one message per connection is in
+ * flight). */
+static void push(int fd, const char *b, size_t n) {
+	while (n > 0) {
+		ssize_t k = write(fd, b, n);
+		if (k > 0) {
+			b += k, n -= (size_t)k;
+			continue;
+		}
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0 && errno == EAGAIN) {
+			struct pollfd p = {.fd = fd, .events = POLLOUT};
+			if (poll(&p, 1, -1) < 0 && errno != EINTR)
+				fail("poll");
+			continue;
+		}
+		fail("write");
+	}
+}
+
+/* pull reads what is there of the current message; it returns -1 at end
+ * of file, 1 when the message is complete and 0 when more is to come. */
+static int pull(struct conn *c, size_t size) {
+	for (;;) {
+		ssize_t k = read(c->e.rd, c->buf + c->got, size - c->got);
+		if (k > 0) {
+			c->got += (size_t)k;
+			if (c->got == size)
+				return 1;
+			continue;
+		}
+		if (k == 0)
+			return -1;
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN)
+			return 0;
+		fail("read");
+	}
+}
+
+static struct conn *open_conns(struct setup *s, int child, int ep) {
+	struct conn *cs = calloc((size_t)s->conns, sizeof *cs);
+	if (cs == NULL)
+		fail("allocating %d connections", s->conns);
+	for (int i = 0; i < s->conns; i++) {
+		cs[i].e = link_end(&s->links[s->mech == MECH_TCP ? 0 : i], child);
+		cs[i].buf = malloc(s->size);
+		if (cs[i].buf == NULL)
+			fail("allocating %zu bytes", s->size);
+		nonblocking(cs[i].e.rd);
+		if (cs[i].e.wr != cs[i].e.rd)
+			nonblocking(cs[i].e.wr);
+		struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)i};
+		if (epoll_ctl(ep, EPOLL_CTL_ADD, cs[i].e.rd, &ev) != 0)
+			fail("epoll_ctl");
+	}
+	return cs;
+}
+
+/* serve echoes every connection until all have closed. */
+static int serve(void *arg) {
+	struct setup *s = arg;
+	run_on(s->cpu_child);
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+	if (ep < 0)
+		fail("epoll_create1");
+	struct conn *cs = open_conns(s, 1, ep);
+	int open = s->conns;
+	struct epoll_event evs[64];
+	while (open > 0) {
+		int k = epoll_wait(ep, evs, 64, -1);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			fail("epoll_wait");
+		for (int j = 0; j < k; j++) {
+			struct conn *c = &cs[evs[j].data.u32];
+			int r;
+			while ((r = pull(c, s->size)) == 1) {
+				push(c->e.wr, c->buf, s->size);
+				c->got = 0;
+			}
+			if (r < 0) {
+				if (c->got != 0) {
+					errno = 0;
+					fail("a connection closed inside a message");
+				}
+				epoll_ctl(ep, EPOLL_CTL_DEL, c->e.rd, NULL);
+				end_close(c->e);
+				open--;
+			}
+		}
+	}
+	close(ep);
+	return 0;
+}
+
+/* send_next puts connection i's next message in flight. */
+static void send_next(struct conn *c, int i, size_t size) {
+	c->seq = (uint64_t)i << 40 | (uint64_t)c->left;
+	stamp(c->buf, c->seq);
+	c->left--;
+	c->busy = 1;
+	c->got = 0;
+	c->sent = clock_ns();
+	push(c->e.wr, c->buf, size);
+}
+
+/* drive runs total round trips spread over the connections (rounded up
+ * per connection) and records their times in rtt when it is not NULL; it
+ * returns how many round trips it made. */
+static long drive(struct setup *s, struct conn *cs, int ep, long total, uint64_t *rtt) {
+	long per = (total + s->conns - 1) / s->conns, done = 0;
+	int active = 0;
+	for (int i = 0; i < s->conns; i++) {
+		cs[i].left = per;
+		if (per > 0) {
+			send_next(&cs[i], i, s->size);
+			active++;
+		}
+	}
+	struct epoll_event evs[64];
+	while (active > 0) {
+		int k = epoll_wait(ep, evs, 64, -1);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			fail("epoll_wait");
+		for (int j = 0; j < k; j++) {
+			int i = (int)evs[j].data.u32;
+			struct conn *c = &cs[i];
+			int r = pull(c, s->size);
+			if (r < 0) {
+				errno = 0;
+				fail("the echo server closed connection %d", i);
+			}
+			if (r == 0)
+				continue;
+			uint64_t now = clock_ns();
+			if (unstamp(c->buf) != c->seq) {
+				errno = 0;
+				fail("connection %d: echo stamped %llx, want %llx", i, (unsigned long long)unstamp(c->buf),
+				     (unsigned long long)c->seq);
+			}
+			if (rtt != NULL)
+				rtt[done] = now - c->sent;
+			done++;
+			c->busy = 0;
+			if (c->left > 0)
+				send_next(c, i, s->size);
+			else
+				active--;
+		}
+	}
+	return done;
+}
+
+static void parse(struct setup *s, int argc, char **argv) {
+	if (argc < 2)
+		usage(synopsis, "no mode given");
+	s->mode = argv[1];
+	s->conns = 4, s->size = 1024, s->n = 20000, s->warm = 2000;
+	s->cpu_parent = s->cpu_child = -1;
+	if (!mech_parse(s->mode, &s->mech))
+		usage(synopsis, "unknown mode %s", s->mode);
+	optind = 2;
+	int c;
+	while ((c = getopt(argc, argv, "c:s:n:w:a:b:")) != -1) {
+		switch (c) {
+		case 'c':
+			s->conns = (int)number(synopsis, 'c', optarg, 1);
+			break;
+		case 's':
+			s->size = (size_t)number(synopsis, 's', optarg, 8);
+			break;
+		case 'n':
+			s->n = (long)number(synopsis, 'n', optarg, 1);
+			break;
+		case 'w':
+			s->warm = (long)number(synopsis, 'w', optarg, 0);
+			break;
+		case 'a':
+			s->cpu_parent = (int)number(synopsis, 'a', optarg, 0);
+			break;
+		case 'b':
+			s->cpu_child = (int)number(synopsis, 'b', optarg, 0);
+			break;
+		default:
+			usage(synopsis, "bad flag");
+		}
+	}
+	if (optind != argc)
+		usage(synopsis, "unexpected argument %s", argv[optind]);
+	if (s->conns > 4096)
+		usage(synopsis, "-c %d: at most 4096 connections", s->conns);
+	if (s->size > 1 << 20)
+		usage(synopsis, "-s %zu: at most 1 MiB", s->size);
+}
+
+int main(int argc, char **argv) {
+	struct setup s;
+	memset(&s, 0, sizeof s);
+	parse(&s, argc, argv);
+	int nlinks = s.mech == MECH_TCP ? 1 : s.conns; /* tcp: one listener, conns connections */
+	s.links = calloc((size_t)nlinks, sizeof *s.links);
+	if (s.links == NULL)
+		fail("allocating links");
+	for (int i = 0; i < nlinks; i++)
+		link_open(&s.links[i], s.mech, s.conns);
+
+	pid_t child = start_child(serve, &s);
+	run_on(s.cpu_parent);
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+	if (ep < 0)
+		fail("epoll_create1");
+	struct conn *cs = open_conns(&s, 0, ep);
+	if (s.mech == MECH_TCP)
+		close(s.links[0].listener);
+	long per = (s.n + s.conns - 1) / s.conns;
+	uint64_t *rtt = malloc(sizeof *rtt * (size_t)per * (size_t)s.conns);
+	if (rtt == NULL)
+		fail("allocating the round-trip times");
+	long warm = drive(&s, cs, ep, s.warm, NULL);
+	uint64_t t0 = clock_ns();
+	long done = drive(&s, cs, ep, s.n, rtt);
+	double secs = (double)(clock_ns() - t0) / 1e9;
+	for (int i = 0; i < s.conns; i++)
+		end_close(cs[i].e);
+	close(ep);
+	reap(child);
+	printf("RESULT %s conns=%d size=%zu n=%ld warmup=%ld checked=%ld secs=%.6f msgs_per_s=%.0f", s.mode, s.conns, s.size, done,
+	       warm, warm + done, secs, (double)done / secs);
+	print_latency(rtt, (size_t)done);
+	printf(" cpu_parent=%d cpu_child=%d\n", s.cpu_parent, s.cpu_child);
+	return 0;
+}

@@ -1,0 +1,334 @@
+/*
+ * floor.h: the pieces every ipcbench floor program shares.
+ *
+ * A floor program does the least a mechanism needs to move messages between
+ * two processes, so that ipcbench's Go transports can be held against it.
+ * Each program forks: the parent drives and times, the child answers.
+ * It prints exactly one line that starts with "RESULT <mode>" followed by
+ * key=value fields, and exits 0; on any error it prints one line to stderr
+ * and exits 1 (2 for a bad command line).
+ */
+#ifndef IPCBENCH_FLOOR_H
+#define IPCBENCH_FLOOR_H
+
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/futex.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define FLOOR_UNUSED __attribute__((unused))
+
+/* fail prints "floor: <what>[: <errno text>]" and exits 1. */
+FLOOR_UNUSED static void fail(const char *fmt, ...) {
+	int saved = errno;
+	va_list ap;
+	fputs("floor: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	if (saved != 0)
+		fprintf(stderr, ": %s", strerror(saved));
+	fputc('\n', stderr);
+	exit(1);
+}
+
+/* usage prints a command-line mistake and the synopsis, and exits 2. */
+FLOOR_UNUSED static void usage(const char *synopsis, const char *fmt, ...) {
+	va_list ap;
+	fputs("floor: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nusage: %s\n", synopsis);
+	exit(2);
+}
+
+/* number parses a whole number >= min from a flag's argument. */
+FLOOR_UNUSED static long long number(const char *synopsis, char flag, const char *s, long long min) {
+	char *end;
+	errno = 0;
+	long long v = strtoll(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || v < min)
+		usage(synopsis, "-%c %s: want a whole number >= %lld", flag, s, min);
+	return v;
+}
+
+/* clock_ns reads the monotonic clock. */
+static inline uint64_t clock_ns(void) {
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* relax tells the CPU this thread is busy-waiting. */
+static inline void relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ volatile("yield");
+#endif
+}
+
+/* run_on pins the calling process to one CPU; a negative cpu leaves it to
+ * the scheduler. */
+FLOOR_UNUSED static void run_on(int cpu) {
+	if (cpu < 0)
+		return;
+	cpu_set_t set;
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	if (sched_setaffinity(0, sizeof set, &set) != 0)
+		fail("pinning to CPU %d", cpu);
+}
+
+/* send_all writes n bytes, however many calls it takes. */
+FLOOR_UNUSED static void send_all(int fd, const void *p, size_t n) {
+	const char *b = p;
+	while (n > 0) {
+		ssize_t k = write(fd, b, n);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			fail("write");
+		b += k;
+		n -= (size_t)k;
+	}
+}
+
+/* recv_all reads exactly n bytes; it returns 0 at a clean end of file
+ * before the first byte, 1 when all n arrived, and fails otherwise. */
+FLOOR_UNUSED static int recv_all(int fd, void *p, size_t n) {
+	char *b = p;
+	size_t got = 0;
+	while (got < n) {
+		ssize_t k = read(fd, b + got, n - got);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			fail("read");
+		if (k == 0) {
+			if (got == 0)
+				return 0;
+			errno = 0;
+			fail("end of file after %zu of %zu bytes", got, n);
+		}
+		got += (size_t)k;
+	}
+	return 1;
+}
+
+/* futex_wait sleeps while *word == expect; futex_wake wakes one sleeper. */
+FLOOR_UNUSED static void futex_wait(_Atomic uint32_t *word, uint32_t expect) {
+	syscall(SYS_futex, (uint32_t *)word, FUTEX_WAIT, expect, NULL, NULL, 0);
+}
+FLOOR_UNUSED static void futex_wake(_Atomic uint32_t *word) {
+	syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE, 1, NULL, NULL, 0);
+}
+
+/* shared_region maps n zeroed bytes that parent and child share after fork. */
+FLOOR_UNUSED static void *shared_region(size_t n) {
+	void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		fail("mapping %zu shared bytes", n);
+	return p;
+}
+
+/* A TCP listener on 127.0.0.1, on a port the kernel picks. */
+FLOOR_UNUSED static int tcp_listener(int backlog, struct sockaddr_in *where) {
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		fail("socket");
+	memset(where, 0, sizeof *where);
+	where->sin_family = AF_INET;
+	where->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	socklen_t len = sizeof *where;
+	if (bind(fd, (struct sockaddr *)where, len) != 0 || listen(fd, backlog) != 0 ||
+	    getsockname(fd, (struct sockaddr *)where, &len) != 0)
+		fail("listening on 127.0.0.1");
+	return fd;
+}
+
+/* no_delay turns Nagle's algorithm off, as ipcbench's tcp transports do. */
+FLOOR_UNUSED static void no_delay(int fd) {
+	int on = 1;
+	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on) != 0)
+		fail("TCP_NODELAY");
+}
+
+FLOOR_UNUSED static int tcp_dial(const struct sockaddr_in *where) {
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (const struct sockaddr *)where, sizeof *where) != 0)
+		fail("connecting to 127.0.0.1:%d", ntohs(where->sin_port));
+	no_delay(fd);
+	return fd;
+}
+
+FLOOR_UNUSED static int tcp_accept(int listener) {
+	int fd;
+	while ((fd = accept4(listener, NULL, NULL, SOCK_CLOEXEC)) < 0 && errno == EINTR)
+		;
+	if (fd < 0)
+		fail("accept");
+	no_delay(fd);
+	return fd;
+}
+
+/*
+ * A duplex byte channel between parent and child, for the descriptor-based
+ * mechanisms: a pair of pipes, a Unix stream socketpair, or a TCP connection
+ * over loopback. Open it before fork; then each side calls link_end.
+ */
+enum mech { MECH_PIPE, MECH_UNIX, MECH_TCP };
+
+struct link {
+	enum mech mech;
+	int down[2], up[2]; /* pipes: parent->child, child->parent */
+	int pair[2];        /* unix */
+	int listener;       /* tcp */
+	struct sockaddr_in where;
+};
+
+/* An end of a link: read from rd, write to wr (the same socket, or two pipes). */
+struct end {
+	int rd, wr;
+};
+
+FLOOR_UNUSED static int mech_parse(const char *s, enum mech *m) {
+	if (strcmp(s, "pipe") == 0)
+		*m = MECH_PIPE;
+	else if (strcmp(s, "unix") == 0)
+		*m = MECH_UNIX;
+	else if (strcmp(s, "tcp") == 0)
+		*m = MECH_TCP;
+	else
+		return 0;
+	return 1;
+}
+
+FLOOR_UNUSED static void link_open(struct link *l, enum mech m, int backlog) {
+	memset(l, 0, sizeof *l);
+	l->mech = m;
+	l->listener = -1;
+	switch (m) {
+	case MECH_PIPE:
+		if (pipe2(l->down, O_CLOEXEC) != 0 || pipe2(l->up, O_CLOEXEC) != 0)
+			fail("pipe");
+		break;
+	case MECH_UNIX:
+		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, l->pair) != 0)
+			fail("socketpair");
+		break;
+	case MECH_TCP:
+		l->listener = tcp_listener(backlog, &l->where);
+		break;
+	}
+}
+
+/* link_end returns this side's end and closes what belongs to the other. */
+FLOOR_UNUSED static struct end link_end(struct link *l, int child) {
+	struct end e = {-1, -1};
+	switch (l->mech) {
+	case MECH_PIPE:
+		if (child) {
+			e.rd = l->down[0], e.wr = l->up[1];
+			close(l->down[1]), close(l->up[0]);
+		} else {
+			e.rd = l->up[0], e.wr = l->down[1];
+			close(l->up[1]), close(l->down[0]);
+		}
+		break;
+	case MECH_UNIX:
+		e.rd = e.wr = l->pair[child ? 1 : 0];
+		close(l->pair[child ? 0 : 1]);
+		break;
+	case MECH_TCP:
+		e.rd = e.wr = child ? tcp_accept(l->listener) : tcp_dial(&l->where);
+		break;
+	}
+	return e;
+}
+
+FLOOR_UNUSED static void end_close(struct end e) {
+	close(e.rd);
+	if (e.wr != e.rd)
+		close(e.wr);
+}
+
+/* reap waits for the child and fails unless it exited 0. */
+FLOOR_UNUSED static void reap(pid_t pid) {
+	int status;
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			fail("waiting for the child");
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		errno = 0;
+		fail("the child process failed (status %d)", status);
+	}
+}
+
+/* start_child forks; the child runs fn(arg) and exits with its result. */
+FLOOR_UNUSED static pid_t start_child(int (*fn)(void *), void *arg) {
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid < 0)
+		fail("fork");
+	if (pid == 0)
+		_exit(fn(arg));
+	return pid;
+}
+
+/* Latency summary: durations in ns, summarised by nearest-rank percentiles. */
+static int cmp_ns(const void *a, const void *b) {
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return (x > y) - (x < y);
+}
+
+FLOOR_UNUSED static uint64_t rank_ns(const uint64_t *sorted, size_t n, double q) {
+	size_t i = (size_t)(q * (double)n + 0.999999);
+	if (i < 1)
+		i = 1;
+	if (i > n)
+		i = n;
+	return sorted[i - 1];
+}
+
+/* print_latency sorts ns[0..n) and appends the percentile fields to the
+ * current line. */
+FLOOR_UNUSED static void print_latency(uint64_t *ns, size_t n) {
+	qsort(ns, n, sizeof ns[0], cmp_ns);
+	double sum = 0;
+	for (size_t i = 0; i < n; i++)
+		sum += (double)ns[i];
+	printf(" mean_ns=%.1f p50_ns=%llu p90_ns=%llu p99_ns=%llu p999_ns=%llu min_ns=%llu max_ns=%llu",
+	       sum / (double)n, (unsigned long long)rank_ns(ns, n, 0.5), (unsigned long long)rank_ns(ns, n, 0.9),
+	       (unsigned long long)rank_ns(ns, n, 0.99), (unsigned long long)rank_ns(ns, n, 0.999),
+	       (unsigned long long)ns[0], (unsigned long long)ns[n - 1]);
+}
+
+/* stamp and unstamp put a 64-bit sequence number at the front of a
+ * message (messages are at least 8 bytes), so the driver sees that what
+ * came back is what it sent. */
+static inline void stamp(char *msg, uint64_t seq) { memcpy(msg, &seq, sizeof seq); }
+static inline uint64_t unstamp(const char *msg) {
+	uint64_t seq;
+	memcpy(&seq, msg, sizeof seq);
+	return seq;
+}
+
+#endif

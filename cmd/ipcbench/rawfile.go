@@ -1,0 +1,33 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/ipcbench/ipcbench/bench"
+	"github.com/ipcbench/ipcbench/internal/sysinfo"
+)
+
+// newHeader returns the header every raw file of command name starts with:
+// the time, this tool's version, the machine's facts and the command line.
+// The caller adds where sockets ran and the options.
+func newHeader(name string, args []string) bench.Header {
+	return bench.Header{
+		Time:    time.Now().UTC(),
+		Tool:    "ipcbench " + version(),
+		Machine: sysinfo.Collect(),
+		Command: append([]string{"ipcbench", name}, args...),
+	}
+}
+
+// createOutput creates (or truncates) a file the user asked for, 0644, and
+// its directory.
+func createOutput(path string) (*os.File, error) {
+	if dir := filepath.Dir(path); dir != "." {
+		if err := os.MkdirAll(dir, bench.OutputDirMode); err != nil {
+			return nil, err
+		}
+	}
+	return os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, bench.OutputFileMode)
+}
