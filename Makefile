@@ -43,13 +43,14 @@ stress: ## the long forms of the fault and load suites: 50 kill trials per trans
 	set -o pipefail; IPCBENCH_STRESS=1 $(GO) test -count=1 -timeout 120m -v -run 'TestFault|TestConformance/load' ./... 2>&1 | \
 	  grep --line-buffered -vE '^(=== (RUN|PAUSE|CONT|NAME)|--- PASS|PASS$$)|no tests to run|timed out and reaped'
 
-floor: build ## run the C floor programs beside ipcbench and write the ratio table to results/floor.md (needs a C compiler)
+floor: build ## run the C floor programs beside ipcbench: raw records to results/floor.jsonl, the ratio table to results/floor.md (needs a C compiler)
 	./$(BIN) floor -out results/floor.md -raw results/floor.jsonl
 
 results: build ## regenerate every report in results/ from the committed raw records
 	./$(BIN) report --format markdown results/reference.jsonl > results/reference.md
 	./$(BIN) report --format benchfmt results/reference.jsonl > results/reference.bench
 	./$(BIN) report --format csv results/reference.jsonl > results/reference.csv
+	./$(BIN) floor -report results/floor.jsonl > results/floor.md
 	rm -rf results/plots
 	./$(BIN) plot --out results/plots results/reference.jsonl
 

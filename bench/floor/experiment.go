@@ -59,7 +59,7 @@ func (c Config) Describe() map[string]string {
 	return map[string]string{
 		"repeats":      strconv.Itoa(c.Repeats),
 		"pingpong_n":   strconv.Itoa(c.PingPongN),
-		"stream_bytes": strconv.FormatInt(c.StreamBytes, 10),
+		"stream_bytes": bench.FormatSize(int(c.StreamBytes)),
 		"fanin_n":      strconv.FormatInt(c.FaninN, 10),
 		"warmup":       warmup.String(),
 		"sides":        "interleaved, the side that goes first alternating by repeat",

@@ -3,11 +3,15 @@ package floor
 import (
 	"context"
 	"errors"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 )
 
 func TestParseResult(t *testing.T) {
-	out := []byte("INFO host=- cpuA=0\nRESULT pipe size=64 n=1000 mean_rtt_ns=5012.3 p50_ns=4900.0\n")
+	out := []byte("noise\nRESULT pipe size=64 n=1000 mean_ns=5012.3 p50_ns=4900\n")
 	r, err := ParseResult(out)
 	if err != nil {
 		t.Fatal(err)
@@ -32,32 +36,154 @@ func TestParseResult(t *testing.T) {
 	}
 }
 
-// TestBuildAndRun compiles the programs and runs a short ping-pong and
-// stream: skipped, saying so, where no C compiler exists.
-func TestBuildAndRun(t *testing.T) {
+// build compiles the C programs once per test, or skips the test, saying
+// why, where there is no C compiler.
+func build(t *testing.T) Programs {
+	t.Helper()
 	if _, err := Compiler(); err != nil {
-		t.Skipf("skipped: %v", err)
+		t.Skipf("skipped: the C floor programs need a C compiler: %v", err)
+	}
+	p, err := Build(context.Background(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// field returns a RESULT field as a whole number.
+func field(t *testing.T, r Result, key string) int64 {
+	t.Helper()
+	v, err := strconv.ParseInt(r.Fields[key], 10, 64)
+	if err != nil {
+		t.Fatalf("%s: %s is not a whole number: %v", r.Line, key, err)
+	}
+	return v
+}
+
+// positive checks that a RESULT field is a number above zero.
+func positive(t *testing.T, r Result, key string) {
+	t.Helper()
+	if v, err := r.Float(key); err != nil || !(v > 0) {
+		t.Errorf("%s: %s = %v, %v; want a positive number", r.Line, key, v, err)
+	}
+}
+
+// TestPingPongEchoes runs every pingpong mode briefly: each must report
+// that every round trip (warm-up included) came back with the sequence
+// number it was sent with, and a latency distribution.
+func TestPingPongEchoes(t *testing.T) {
+	p := build(t)
+	ctx := context.Background()
+	for _, mode := range PingPongModes {
+		pin := Unpinned
+		if mode == "spin" {
+			if !TwoCPUs() {
+				continue // two busy-waiting processes on one CPU take turns by time slice
+			}
+			pin = Pin{0, 1}
+		}
+		r, err := p.PingPong(ctx, mode, 100, 300, pin, "-w", "50")
+		if err != nil {
+			t.Errorf("%s: %v", mode, err)
+			continue
+		}
+		if r.Mode != mode || field(t, r, "size") != 100 || field(t, r, "n") != 300 || field(t, r, "checked") != 350 {
+			t.Errorf("%s: %s: want size=100 n=300 checked=350", mode, r.Line)
+		}
+		for _, k := range []string{"p50_ns", "p99_ns", "mean_ns", "min_ns", "max_ns"} {
+			positive(t, r, k)
+		}
+	}
+}
+
+// TestStreamCounts streams through every mode, with and without writev
+// frames: the consumer must count every byte and every message.
+func TestStreamCounts(t *testing.T) {
+	p := build(t)
+	ctx := context.Background()
+	const msg, total = 64 << 10, 8<<20 + 100 // total is cut to whole messages
+	for _, c := range []struct {
+		mode  string
+		extra []string
+	}{
+		{"pipe", nil}, {"pipe", []string{"-v"}}, {"unix", nil}, {"unix", []string{"-v"}},
+		{"tcp", nil}, {"tcp", []string{"-v"}}, {"ring-futex", nil}, {"ring-futex", []string{"-r", "1"}}, {"ring-spin", nil},
+	} {
+		r, err := p.Stream(ctx, c.mode, msg, total, Unpinned, c.extra...)
+		name := strings.Join(append([]string{c.mode}, c.extra...), " ")
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		const want = 8 << 20
+		if field(t, r, "bytes") != want || field(t, r, "total") != want || field(t, r, "msgs") != want/msg {
+			t.Errorf("%s: %s: want bytes=total=%d msgs=%d", name, r.Line, want, want/msg)
+		}
+		framed := int64(0)
+		if len(c.extra) > 0 && c.extra[0] == "-v" {
+			framed = 1
+		}
+		if field(t, r, "writev") != framed {
+			t.Errorf("%s: %s: want writev=%d", name, r.Line, framed)
+		}
+		positive(t, r, "MBps")
+	}
+	// A 1 MiB message is larger than a pipe's or a socket's buffer: the
+	// frames arrive in pieces.
+	r, err := p.Stream(ctx, "unix", 1<<20, 8<<20, Unpinned, "-v")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if field(t, r, "bytes") != 8<<20 || field(t, r, "msgs") != 8 {
+		t.Errorf("1 MiB frames: %s", r.Line)
+	}
+}
+
+// TestFaninEchoes drives 1, 4 and 64 connections through the C echo
+// server for every mode: every round trip must come back checked.
+func TestFaninEchoes(t *testing.T) {
+	p := build(t)
+	ctx := context.Background()
+	for _, mode := range FaninModes {
+		for _, conns := range []int{1, 4, 64} {
+			r, err := p.Fanin(ctx, mode, conns, 1024, 640, Unpinned, "-w", "64")
+			if err != nil {
+				t.Errorf("%s %d: %v", mode, conns, err)
+				continue
+			}
+			if field(t, r, "conns") != int64(conns) || field(t, r, "n") != 640 || field(t, r, "checked") < 640+64 {
+				t.Errorf("%s %d: %s: want conns=%d n=640 checked>=704", mode, conns, r.Line, conns)
+			}
+			positive(t, r, "msgs_per_s")
+			positive(t, r, "p50_ns")
+		}
+	}
+}
+
+// TestProgramsRefuseBadArguments: a mistake on the command line is exit
+// status 2 with a usage line, before anything runs; the Go side refuses
+// unknown modes itself.
+func TestProgramsRefuseBadArguments(t *testing.T) {
+	p := build(t)
+	for _, args := range [][]string{
+		{"pingpong"}, {"pingpong", "carrier-pigeon"}, {"pingpong", "pipe", "-s", "4"}, {"pingpong", "pipe", "-n", "x"},
+		{"stream", "ring-spin", "-v"}, {"stream", "pipe", "-m", "1024", "-t", "10"}, {"stream", "pipe", "extra"},
+		{"fanin", "shm"}, {"fanin", "unix", "-c", "0"},
+	} {
+		out, err := exec.Command(filepath.Join(p.Dir, args[0]), args[1:]...).CombinedOutput()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(string(out), "usage:") {
+			t.Errorf("%v: %v, output %q; want exit status 2 and a usage line", args, err, out)
+		}
 	}
 	ctx := context.Background()
-	p, err := Build(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := p.PingPong(ctx, "pipe", 64, 500, Unpinned)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if v, err := r.Float("p50_ns"); err != nil || v <= 0 {
-		t.Fatalf("pipe p50 %v, %v (%s)", v, err, r.Line)
-	}
-	s, err := p.Stream(ctx, "unix", 65536, 64<<20, Unpinned)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if v, err := s.Float("GBps"); err != nil || v <= 0 {
-		t.Fatalf("unix stream %v GB/s, %v (%s)", v, err, s.Line)
-	}
 	if _, err := p.PingPong(ctx, "carrier-pigeon", 64, 10, Unpinned); !errors.Is(err, ErrUnknownMode) {
-		t.Fatalf("unknown mode: %v", err)
+		t.Errorf("pingpong: %v", err)
+	}
+	if _, err := p.Stream(ctx, "shmring", 64, 1024, Unpinned); !errors.Is(err, ErrUnknownMode) {
+		t.Errorf("stream: %v", err)
+	}
+	if _, err := p.Fanin(ctx, "shm-ring", 4, 64, 100, Unpinned); !errors.Is(err, ErrUnknownMode) {
+		t.Errorf("fanin: %v", err)
 	}
 }

@@ -1,8 +1,12 @@
 package floor
 
 import (
+	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/ipcbench/ipcbench/bench"
 )
 
 // Units of a measured value; the unit also says which way is better.
@@ -130,4 +134,30 @@ func Pairs(twoCPUs bool) []Pair {
 		}
 	}
 	return ps
+}
+
+// Name identifies p in one line: workload/variant/size/conns/placement,
+// as in "fanin/unix/1KiB/16/unpinned".
+func (p Pair) Name() string {
+	return fmt.Sprintf("%s/%s/%s/%d/%s", p.Workload, p.Variant, bench.FormatSize(p.Size), p.Conns, p.Placement)
+}
+
+// Select returns the pairs whose Name the regular expression pattern
+// matches; an error wrapping ErrBadConfig when pattern is not one or
+// matches none.
+func Select(pairs []Pair, pattern string) ([]Pair, error) {
+	re, err := regexp.Compile(pattern)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadConfig, err)
+	}
+	var out []Pair
+	for _, p := range pairs {
+		if re.MatchString(p.Name()) {
+			out = append(out, p)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%w: %q matches no pair (names look like %s)", ErrBadConfig, pattern, pairs[0].Name())
+	}
+	return out, nil
 }

@@ -45,6 +45,7 @@ const floorExamples = `  ipcbench floor                                     # ab
   ipcbench floor -out results/floor.md -raw results/floor.jsonl   # what 'make floor' runs
   ipcbench floor -report results/floor.jsonl         # the table again, from the raw records
   ipcbench floor -repeats 9 -n 50000                 # steadier medians
+  ipcbench floor -only '^fanin/' -raw fanin.jsonl    # only the fanin pairs
 `
 
 func cmdFloor(ctx context.Context, e *env, args []string) error {
@@ -57,6 +58,7 @@ func cmdFloor(ctx context.Context, e *env, args []string) error {
 	out := fs.String("out", "", "also write the Markdown table to this file")
 	raw := fs.String("raw", "", "write the raw records (header, then every measurement) as JSON Lines to this file")
 	report := fs.String("report", "", "measure nothing: render the table from this raw file (- for stdin)")
+	only := fs.String("only", "", "measure only the pairs whose name (workload/variant/size/conns/placement, as in fanin/unix/1KiB/16/unpinned) this regular expression matches")
 	quiet := fs.Bool("q", false, "no progress display")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -77,6 +79,12 @@ func cmdFloor(ctx context.Context, e *env, args []string) error {
 	cfg.StreamBytes = int64(total)
 	if err := cfg.Check(); err != nil {
 		return usagef("%v", err)
+	}
+	pairs := floor.Pairs(floor.TwoCPUs())
+	if *only != "" {
+		if pairs, err = floor.Select(pairs, *only); err != nil {
+			return usagef("-only: %v", err)
+		}
 	}
 	exe, err := os.Executable()
 	if err != nil {
@@ -106,7 +114,7 @@ func cmdFloor(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	exp, err := floor.New(cfg, progs, floor.Pairs(floor.TwoCPUs()))
+	exp, err := floor.New(cfg, progs, pairs)
 	if err != nil {
 		return err
 	}

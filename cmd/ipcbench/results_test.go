@@ -8,9 +8,10 @@ import (
 )
 
 // TestCommittedResultsAreFresh regenerates every report in results/ from
-// the committed raw records, as `make results` does, and fails when a
-// committed file differs: the reports cited in docs must be exactly what
-// the raw records say.
+// the committed raw records (reference.jsonl, and floor.jsonl for
+// floor.md), as `make results` does, and fails when a committed file
+// differs: the reports cited in docs must be exactly what the raw records
+// say.
 func TestCommittedResultsAreFresh(t *testing.T) {
 	t.Chdir("../..") // reports name their source as `make results` does
 	const dir = "results"
@@ -35,8 +36,15 @@ func TestCommittedResultsAreFresh(t *testing.T) {
 			t.Errorf("results/%s is stale: run 'make results' and commit", c.file)
 		}
 	}
+	code, out, stderr := runCLI(t, "", "floor", "-report", filepath.Join(dir, "floor.jsonl"))
+	if code != exitOK {
+		t.Fatalf("floor -report: exit %d: %s", code, stderr)
+	}
+	if want, err := os.ReadFile(filepath.Join(dir, "floor.md")); err != nil || out != string(want) {
+		t.Errorf("results/floor.md is stale or missing (%v): run 'make results' and commit", err)
+	}
 	plots := t.TempDir()
-	code, out, stderr := runCLI(t, "", "plot", "-out", plots, raw)
+	code, out, stderr = runCLI(t, "", "plot", "-out", plots, raw)
 	if code != exitOK {
 		t.Fatalf("plot: exit %d: %s", code, stderr)
 	}

@@ -23,6 +23,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/montanaflynn/stats"
 	"golang.org/x/sys/unix"
 )
 
@@ -158,17 +159,20 @@ func ClockReadCost() time.Duration {
 		batches  = 31
 		perBatch = 1000
 	)
-	costs := make([]time.Duration, batches)
+	costs := make([]float64, batches) // ns per read
 	var t time.Time
 	for b := range costs {
 		start := time.Now()
 		for range perBatch {
 			t = time.Now()
 		}
-		costs[b] = t.Sub(start) / perBatch
+		costs[b] = float64(t.Sub(start)) / perBatch
 	}
-	slices.Sort(costs)
-	return costs[batches/2]
+	m, err := stats.Median(costs)
+	if err != nil {
+		return 0 // unreachable: costs is not empty
+	}
+	return time.Duration(m)
 }
 
 // CPUTime is CPU time consumed, in user and in system (kernel) mode.

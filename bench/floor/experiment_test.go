@@ -1,0 +1,96 @@
+package floor
+
+import (
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+)
+
+func goodConfig() Config {
+	return Config{Repeats: 1, PingPongN: 100, StreamBytes: 4 << 20, FaninN: 64}
+}
+
+func TestConfigCheck(t *testing.T) {
+	if err := goodConfig().Check(); err != nil {
+		t.Fatal(err)
+	}
+	for name, mod := range map[string]func(*Config){
+		"no repeats":     func(c *Config) { c.Repeats = 0 },
+		"few trips":      func(c *Config) { c.PingPongN = 99 },
+		"small stream":   func(c *Config) { c.StreamBytes = 1 << 20 },
+		"fewer than one": func(c *Config) { c.FaninN = 63 },
+	} {
+		c := goodConfig()
+		mod(&c)
+		if err := c.Check(); !errors.Is(err, ErrBadConfig) {
+			t.Errorf("%s: %v, want ErrBadConfig", name, err)
+		}
+		if _, err := New(c, Programs{}, Pairs(false)); !errors.Is(err, ErrBadConfig) {
+			t.Errorf("New, %s: %v, want ErrBadConfig", name, err)
+		}
+	}
+}
+
+// TestEveryPairIsPlanned: every pair's variant is a transport ipcbench
+// knows, its C mode one its program has, and its case is planned, with and
+// without two CPUs.
+func TestEveryPairIsPlanned(t *testing.T) {
+	for _, two := range []bool{false, true} {
+		ps := Pairs(two)
+		e, err := New(goodConfig(), Programs{}, ps)
+		if err != nil {
+			t.Fatalf("two CPUs %v: %v", two, err)
+		}
+		if done, total, _ := e.Progress(); done != 0 || total != 2*len(ps) {
+			t.Errorf("progress %d of %d, want 0 of %d", done, total, 2*len(ps))
+		}
+		names := map[string]bool{}
+		for _, p := range ps {
+			if names[p.Name()] {
+				t.Errorf("pair %s appears twice", p.Name())
+			}
+			names[p.Name()] = true
+			if p.Placement != "unpinned" && !two {
+				t.Errorf("pair %s is pinned without two CPUs", p.Name())
+			}
+		}
+		for _, conns := range FaninConns {
+			if !slices.ContainsFunc(ps, func(p Pair) bool { return p.Workload == "fanin" && p.Conns == conns }) {
+				t.Errorf("no fanin pair at %d connections", conns)
+			}
+		}
+		if !slices.ContainsFunc(ps, func(p Pair) bool { return p.Workload == "stream" && p.Size == 1<<20 }) {
+			t.Errorf("no 1 MiB stream pair")
+		}
+	}
+	bad := []Pair{{Workload: "pingpong", Variant: "carrier-pigeon", Size: 64, Conns: 1, Placement: "unpinned", C: CProgram{Program: "pingpong", Mode: "pipe"}}}
+	if _, err := New(goodConfig(), Programs{}, bad); !errors.Is(err, ErrBadConfig) {
+		t.Errorf("unknown transport: %v", err)
+	}
+	bad[0].Variant, bad[0].C.Mode = "pipe", "smoke-signal"
+	if _, err := New(goodConfig(), Programs{}, bad); !errors.Is(err, ErrUnknownMode) {
+		t.Errorf("unknown C mode: %v", err)
+	}
+}
+
+func TestSelect(t *testing.T) {
+	ps := Pairs(true)
+	got, err := Select(ps, "^fanin/unix/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(FaninConns) {
+		t.Errorf("^fanin/unix/ selected %d pairs, want %d", len(got), len(FaninConns))
+	}
+	for _, p := range got {
+		if !strings.HasPrefix(p.Name(), "fanin/unix/1KiB/") {
+			t.Errorf("selected %s", p.Name())
+		}
+	}
+	for _, pat := range []string{"(", "^nothing$"} {
+		if _, err := Select(ps, pat); !errors.Is(err, ErrBadConfig) {
+			t.Errorf("Select(%q): %v, want ErrBadConfig", pat, err)
+		}
+	}
+}

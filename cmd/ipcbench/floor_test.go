@@ -1,0 +1,108 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ipcbench/ipcbench/bench"
+	"github.com/ipcbench/ipcbench/bench/floor"
+)
+
+// TestFloorBadInput: every mistake is one line and exit status 2, before
+// anything is built or measured.
+func TestFloorBadInput(t *testing.T) {
+	dir := t.TempDir()
+	notFloor := filepath.Join(dir, "run.jsonl")
+	if err := os.WriteFile(notFloor, []byte(`{"type":"header","version":1,"machine":{},"network":"host","options":{}}`+"\n"+`{"type":"result","workload":"pingpong"}`+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"floor", "-repeats", "0"}, "repeats"},
+		{[]string{"floor", "-n", "10"}, "round trips per pingpong"},
+		{[]string{"floor", "-stream-bytes", "lots"}, "lots"},
+		{[]string{"floor", "-stream-bytes", "1MiB"}, "4 MiB"},
+		{[]string{"floor", "-fanin-n", "3"}, "per connection"},
+		{[]string{"floor", "-only", "("}, "-only"},
+		{[]string{"floor", "-only", "^nothing$"}, "matches no pair"},
+		{[]string{"floor", "extra"}, `"extra"`},
+		{[]string{"floor", "-report", filepath.Join(dir, "missing.jsonl")}, "missing.jsonl"},
+		{[]string{"floor", "-report", notFloor}, "ipcbench report"},
+		{[]string{"floor", "-report", notFloor, "-raw", filepath.Join(dir, "x")}, "-raw"},
+	} {
+		code, out, stderr := runCLI(t, "", c.args...)
+		if code != exitUsage || out != "" || strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, c.want) {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want exit 2 and one line naming %q", c.args, code, out, stderr, c.want)
+		}
+	}
+}
+
+// TestFloorRawAndReport measures three pairs briefly and checks that the
+// raw file has a run header and a record per side, and that -report
+// renders from it exactly the table the run printed and wrote.
+func TestFloorRawAndReport(t *testing.T) {
+	if _, err := floor.Compiler(); err != nil {
+		t.Skipf("skipped: the floor needs a C compiler: %v", err)
+	}
+	dir := t.TempDir()
+	raw, md := filepath.Join(dir, "floor.jsonl"), filepath.Join(dir, "out", "floor.md")
+	args := []string{"floor", "-q", "-repeats", "1", "-n", "200", "-stream-bytes", "4MiB", "-fanin-n", "64",
+		"-only", `^(pingpong/pipe/64B/1/unpinned|stream/unix/64KiB/1/unpinned|fanin/unix/1KiB/4/unpinned)$`, "-raw", raw, "-out", md}
+	code, out, stderr := runCLI(t, "", args...)
+	if code != exitOK {
+		t.Fatalf("floor: exit %d: %s", code, stderr)
+	}
+	written, err := os.ReadFile(md)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(written) != out {
+		t.Errorf("-out differs from what floor printed")
+	}
+	f, err := floor.ReadFile(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := f.Header
+	if h.Type != bench.KindHeader || h.Version != bench.RecordVersion || !strings.HasPrefix(h.Tool, "ipcbench ") ||
+		h.Machine["kernel"] == "" || h.Machine["go_version"] == "" || h.Options["repeats"] != "1" || h.Options["c_compiler"] == "" ||
+		strings.Join(h.Command, " ") != "ipcbench "+strings.Join(args, " ") {
+		hb, _ := json.Marshal(h)
+		t.Errorf("header lacks the run's facts: %s", hb)
+	}
+	if len(f.Records) != 6 {
+		t.Fatalf("%d records, want 6 (three pairs, two sides)", len(f.Records))
+	}
+	for _, r := range f.Records {
+		if r.Value <= 0 {
+			t.Errorf("record %+v has no value", r)
+		}
+	}
+	for _, want := range []string{"| pingpong | 64B | 1 | pipe | unpinned | pipe |", "| stream | 64KiB | 1 | unix | unpinned | unix -v |", "| fanin | 1KiB | 4 | unix | unpinned | unix |"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("table lacks %q:\n%s", want, out)
+		}
+	}
+	code, again, stderr := runCLI(t, "", "floor", "-report", raw)
+	if code != exitOK || again != out {
+		t.Errorf("floor -report: exit %d (%s); the table differs from the run's:\n%s\n---\n%s", code, stderr, again, out)
+	}
+	code, fromStdin, _ := runCLI(t, string(mustRead(t, raw)), "floor", "-report", "-")
+	if code != exitOK || fromStdin != out {
+		t.Errorf("floor -report - : exit %d, table differs", code)
+	}
+}
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
