@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -132,10 +133,10 @@ func New(cfg Config, progs Programs, pairs []Pair) (*Experiment, error) {
 			return nil, fmt.Errorf("%w: %w", ErrBadConfig, err)
 		}
 		spec := bench.TransportSpec{Transport: rs.Transport, Options: rs.Spec.Options}
-		if !hasTransport(o.Transports, spec) {
+		if !slices.ContainsFunc(o.Transports, func(t bench.TransportSpec) bool { return t.Label() == spec.Label() }) {
 			o.Transports = append(o.Transports, spec)
 		}
-		if p.Workload == "fanin" && !hasInt(o.FaninConns, p.Conns) {
+		if p.Workload == "fanin" && !slices.Contains(o.FaninConns, p.Conns) {
 			o.FaninConns = append(o.FaninConns, p.Conns)
 		}
 	}
@@ -163,24 +164,6 @@ func (e *Experiment) caseFor(p Pair) (bench.CaseSpec, error) {
 		}
 	}
 	return bench.CaseSpec{}, fmt.Errorf("no planned case for %s at %d connections (write the variant as its label, options sorted)", p.Variant, p.Conns)
-}
-
-func hasTransport(l []bench.TransportSpec, s bench.TransportSpec) bool {
-	for _, t := range l {
-		if t.Label() == s.Label() {
-			return true
-		}
-	}
-	return false
-}
-
-func hasInt(l []int, n int) bool {
-	for _, x := range l {
-		if x == n {
-			return true
-		}
-	}
-	return false
 }
 
 // Pairs returns the pairs in the order they run.

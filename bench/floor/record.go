@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/ipcbench/ipcbench/bench"
 )
@@ -90,16 +89,6 @@ func (w *Writer) Write(r Record) error {
 // ErrMalformed is wrapped by every error Read returns for input that is not
 // a floor raw-record file.
 var ErrMalformed = errors.New("malformed floor records")
-
-// ReadFile reads the floor raw-record file at path (see Read).
-func ReadFile(path string) (*File, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("floor: %w", err)
-	}
-	defer f.Close()
-	return Read(f, path)
-}
 
 // Read parses a floor raw-record file: a header (bench.KindHeader) of a
 // version this reader knows, then records of type KindRecord. Blank lines

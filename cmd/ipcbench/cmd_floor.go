@@ -154,15 +154,9 @@ func cmdFloor(ctx context.Context, e *env, args []string) error {
 
 // floorReport renders the table of the raw file at path ("-": stdin).
 func floorReport(e *env, path, out string) error {
-	var f *floor.File
-	var err error
-	if path == "-" {
-		f, err = floor.Read(e.stdin, "stdin")
-	} else {
-		f, err = floor.ReadFile(path)
-	}
+	f, err := readInput(e, path, floor.Read)
 	if err != nil {
-		return usagef("%v", err)
+		return err
 	}
 	return writeFloorTable(e, f, out)
 }

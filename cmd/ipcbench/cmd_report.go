@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 
@@ -19,19 +20,33 @@ func readRuns(e *env, paths []string) ([]*report.Run, error) {
 	}
 	var runs []*report.Run
 	for _, p := range paths {
-		var rn *report.Run
-		var err error
-		if p == "-" {
-			rn, err = report.Read(e.stdin, "stdin")
-		} else {
-			rn, err = report.ReadFile(p)
-		}
+		rn, err := readInput(e, p, report.Read)
 		if err != nil {
-			return nil, usagef("%v", err)
+			return nil, err
 		}
 		runs = append(runs, rn)
 	}
 	return runs, nil
+}
+
+// readInput parses the file at path ("-": standard input) with read; a
+// file that cannot be opened or parsed is a usage error naming it.
+func readInput[T any](e *env, path string, read func(io.Reader, string) (T, error)) (T, error) {
+	var v T
+	var err error
+	if path == "-" {
+		v, err = read(e.stdin, "stdin")
+	} else {
+		var f *os.File
+		if f, err = os.Open(path); err == nil {
+			v, err = read(f, path)
+			f.Close()
+		}
+	}
+	if err != nil {
+		return v, usagef("%v", err)
+	}
+	return v, nil
 }
 
 func cmdReport(ctx context.Context, e *env, args []string) error {

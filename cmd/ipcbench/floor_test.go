@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -64,7 +65,7 @@ func TestFloorRawAndReport(t *testing.T) {
 	if string(written) != out {
 		t.Errorf("-out differs from what floor printed")
 	}
-	f, err := floor.ReadFile(raw)
+	f, err := floor.Read(bytes.NewReader(mustRead(t, raw)), raw)
 	if err != nil {
 		t.Fatal(err)
 	}

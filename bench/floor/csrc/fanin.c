@@ -88,6 +88,17 @@ static int pull(struct conn *c, size_t size) {
 	}
 }
 
+/* wait_events waits for readiness on the epoll set. */
+static int wait_events(int ep, struct epoll_event *evs, int max) {
+	for (;;) {
+		int k = epoll_wait(ep, evs, max, -1);
+		if (k >= 0)
+			return k;
+		if (errno != EINTR)
+			fail("epoll_wait");
+	}
+}
+
 static struct conn *open_conns(struct setup *s, int child, int ep) {
 	struct conn *cs = calloc((size_t)s->conns, sizeof *cs);
 	if (cs == NULL)
@@ -118,11 +129,7 @@ static int serve(void *arg) {
 	int open = s->conns;
 	struct epoll_event evs[64];
 	while (open > 0) {
-		int k = epoll_wait(ep, evs, 64, -1);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0)
-			fail("epoll_wait");
+		int k = wait_events(ep, evs, 64);
 		for (int j = 0; j < k; j++) {
 			struct conn *c = &cs[evs[j].data.u32];
 			int r;
@@ -171,11 +178,7 @@ static long drive(struct setup *s, struct conn *cs, int ep, long total, uint64_t
 	}
 	struct epoll_event evs[64];
 	while (active > 0) {
-		int k = epoll_wait(ep, evs, 64, -1);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0)
-			fail("epoll_wait");
+		int k = wait_events(ep, evs, 64);
 		for (int j = 0; j < k; j++) {
 			int i = (int)evs[j].data.u32;
 			struct conn *c = &cs[i];
@@ -209,42 +212,19 @@ static void parse(struct setup *s, int argc, char **argv) {
 	if (argc < 2)
 		usage(synopsis, "no mode given");
 	s->mode = argv[1];
-	s->conns = 4, s->size = 1024, s->n = 20000, s->warm = 2000;
-	s->cpu_parent = s->cpu_child = -1;
 	if (!mech_parse(s->mode, &s->mech))
 		usage(synopsis, "unknown mode %s", s->mode);
-	optind = 2;
-	int c;
-	while ((c = getopt(argc, argv, "c:s:n:w:a:b:")) != -1) {
-		switch (c) {
-		case 'c':
-			s->conns = (int)number(synopsis, 'c', optarg, 1);
-			break;
-		case 's':
-			s->size = (size_t)number(synopsis, 's', optarg, 8);
-			break;
-		case 'n':
-			s->n = (long)number(synopsis, 'n', optarg, 1);
-			break;
-		case 'w':
-			s->warm = (long)number(synopsis, 'w', optarg, 0);
-			break;
-		case 'a':
-			s->cpu_parent = (int)number(synopsis, 'a', optarg, 0);
-			break;
-		case 'b':
-			s->cpu_child = (int)number(synopsis, 'b', optarg, 0);
-			break;
-		default:
-			usage(synopsis, "bad flag");
-		}
-	}
-	if (optind != argc)
-		usage(synopsis, "unexpected argument %s", argv[optind]);
-	if (s->conns > 4096)
-		usage(synopsis, "-c %d: at most 4096 connections", s->conns);
-	if (s->size > 1 << 20)
-		usage(synopsis, "-s %zu: at most 1 MiB", s->size);
+	long long conns = 4, size = 1024, n = 20000, warm = 2000, cpu_a = -1, cpu_b = -1;
+	const struct flag flags[] = {
+	    {'c', 1, &conns, 0}, {'s', 8, &size, 0}, {'n', 1, &n, 0}, {'w', 0, &warm, 0}, {'a', 0, &cpu_a, 0}, {'b', 0, &cpu_b, 0},
+	};
+	parse_flags(argc, argv, synopsis, flags, sizeof flags / sizeof flags[0]);
+	if (conns > 4096)
+		usage(synopsis, "-c %lld: at most 4096 connections", conns);
+	if (size > 1 << 20)
+		usage(synopsis, "-s %lld: at most 1 MiB", size);
+	s->conns = (int)conns, s->size = (size_t)size, s->n = (long)n, s->warm = (long)warm;
+	s->cpu_parent = (int)cpu_a, s->cpu_child = (int)cpu_b;
 }
 
 int main(int argc, char **argv) {

@@ -69,6 +69,41 @@ FLOOR_UNUSED static long long number(const char *synopsis, char flag, const char
 	return v;
 }
 
+/* A command-line flag: -name VALUE, a whole number >= min, or a switch. */
+struct flag {
+	char name;
+	long long min;
+	long long *value; /* where the number goes; a switch sets it to 1 */
+	int is_switch;    /* takes no value */
+};
+
+/* parse_flags parses argv[2..] (argv[1] is the mode) against flags; any
+ * mistake is a usage error. */
+FLOOR_UNUSED static void parse_flags(int argc, char **argv, const char *synopsis, const struct flag *flags, int nflags) {
+	char spec[64];
+	size_t k = 0;
+	for (int i = 0; i < nflags && k + 2 < sizeof spec; i++) {
+		spec[k++] = flags[i].name;
+		if (!flags[i].is_switch)
+			spec[k++] = ':';
+	}
+	spec[k] = '\0';
+	opterr = 0;
+	optind = 2;
+	int c;
+	while ((c = getopt(argc, argv, spec)) != -1) {
+		const struct flag *f = NULL;
+		for (int i = 0; i < nflags; i++)
+			if (flags[i].name == c)
+				f = &flags[i];
+		if (f == NULL)
+			usage(synopsis, "unknown flag or missing value: -%c", optopt);
+		*f->value = f->is_switch ? 1 : number(synopsis, f->name, optarg, f->min);
+	}
+	if (optind != argc)
+		usage(synopsis, "unexpected argument %s", argv[optind]);
+}
+
 /* clock_ns reads the monotonic clock. */
 static inline uint64_t clock_ns(void) {
 	struct timespec ts;
