@@ -16,9 +16,6 @@ const (
 	UnitMsgs = "msg/s" // fanin round trips per second: higher is better
 )
 
-// LowerIsBetter reports whether smaller values of unit are better.
-func LowerIsBetter(unit string) bool { return unit == UnitNS }
-
 // CProgram names one C floor run: the program, its mode and any extra
 // arguments.
 type CProgram struct {
