@@ -120,6 +120,20 @@ static inline void relax(void) {
 #endif
 }
 
+/* SPIN_YIELD_EVERY is how many polls a busy-waiting side makes between
+ * sched_yield calls, as ipcbench's spinning waits do: two spinners that
+ * share one CPU then hand it over instead of burning time slices. */
+#define SPIN_YIELD_EVERY 4096
+
+/* spin_pause is one poll's pause of a busy-wait; every SPIN_YIELD_EVERY
+ * polls it yields the CPU. */
+static inline void spin_pause(unsigned poll) {
+	if (poll % SPIN_YIELD_EVERY == 0)
+		sched_yield();
+	else
+		relax();
+}
+
 /* run_on pins the calling process to one CPU; a negative cpu leaves it to
  * the scheduler. */
 FLOOR_UNUSED static void run_on(int cpu) {
