@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"sync"
 	"time"
@@ -70,6 +71,48 @@ func (h *handoff) close() {
 			h.peer.Close()
 		}
 	})
+}
+
+// connectState is the connect workload's part of a caseRun: the handoff
+// socket, and the exchange in progress, which the watchdog interrupts.
+type connectState struct {
+	handoff *handoff
+	curMu   sync.Mutex
+	// curLn is the listener the exchange in progress accepts on: the
+	// case's listener for socket transports (reused for every exchange),
+	// or the exchange's own for transports whose endpoints carry files.
+	curLn   transports.Listener
+	cur     net.Conn          // the connection in progress, or nil
+	options map[string]string // effective options of the first measured exchange
+}
+
+// setCurrent records the connection (and, unless nil, the listener) of the
+// exchange in progress, so the watchdog can interrupt it.
+func (cs *connectState) setCurrent(c net.Conn, ln transports.Listener) {
+	cs.curMu.Lock()
+	cs.cur = c
+	if ln != nil {
+		cs.curLn = ln
+	}
+	cs.curMu.Unlock()
+}
+
+// interrupt fails whatever a connect exchange is blocked in: a read or
+// write on its connection, an accept, or a send on the handoff socket.
+// It does nothing for the other workloads.
+func (cs *connectState) interrupt() {
+	cs.curMu.Lock()
+	defer cs.curMu.Unlock()
+	if cs.cur != nil {
+		cs.cur.SetDeadline(time.Unix(1, 0))
+	}
+	if cs.handoff == nil {
+		return
+	}
+	if cs.curLn != nil {
+		cs.curLn.Close()
+	}
+	cs.handoff.shutdown()
 }
 
 func runConnect(ctx context.Context, cr *caseRun) (measurement, error) {

@@ -1,6 +1,18 @@
 package bench
 
-import "time"
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/ipcbench/ipcbench/internal/hist"
+)
 
 // RecordVersion is the version of the raw-record schema written in every
 // header. Readers refuse records with a newer major version.
@@ -133,4 +145,228 @@ func (c Case) TransportLabel() string {
 		return c.Transport
 	}
 	return c.Transport + "[" + c.Variant + "]"
+}
+
+// Records is one raw-record file: its header and its results in file
+// order. Runner.Run returns the records it wrote; ReadRecords returns the
+// records of a file.
+type Records struct {
+	Header  Header
+	Results []Result
+	// Source names where the records came from (a file name), for reports.
+	Source string
+}
+
+// RecordWriter writes raw records as JSON Lines: one header, then results.
+// Each record is written with one Write call to the underlying writer, so a
+// run that is interrupted leaves only whole records behind it.
+type RecordWriter struct {
+	enc *json.Encoder
+}
+
+// NewRecordWriter returns a RecordWriter writing to w.
+func NewRecordWriter(w io.Writer) *RecordWriter {
+	return &RecordWriter{enc: json.NewEncoder(w)}
+}
+
+// WriteHeader writes h as the header record; it sets h.Type to KindHeader
+// and h.Version to RecordVersion first.
+func (w *RecordWriter) WriteHeader(h *Header) error {
+	h.Type = KindHeader
+	h.Version = RecordVersion
+	if err := w.enc.Encode(h); err != nil {
+		return fmt.Errorf("writing the header: %w", err)
+	}
+	return nil
+}
+
+// WriteResult writes r as a result record; it sets r.Type to KindResult
+// first.
+func (w *RecordWriter) WriteResult(r *Result) error {
+	r.Type = KindResult
+	if err := w.enc.Encode(r); err != nil {
+		return fmt.Errorf("writing a result: %w", err)
+	}
+	return nil
+}
+
+// ErrMalformed is wrapped by every error ReadRecords returns for input that
+// is not a valid raw-record file: bad JSON, an unknown record type, a
+// missing or repeated header, a newer schema version, a truncated last
+// line, invalid field values or a histogram that does not decode. Such
+// errors are *ParseError values naming the file and line.
+var ErrMalformed = errors.New("malformed raw records")
+
+// ParseError describes one problem in a raw-record file. It wraps
+// ErrMalformed and, when there is one, the underlying cause (a JSON syntax
+// error, a histogram decoding error).
+type ParseError struct {
+	Source string // file name or other label given to ReadRecords
+	Line   int    // 1-based line number
+	Msg    string // what is wrong
+	Err    error  // underlying cause, or nil
+}
+
+// Error returns "source:line: what is wrong[: cause]".
+func (e *ParseError) Error() string {
+	s := fmt.Sprintf("%s:%d: %s", e.Source, e.Line, e.Msg)
+	if e.Err != nil {
+		s += ": " + e.Err.Error()
+	}
+	return s
+}
+
+// Unwrap makes errors.Is(err, ErrMalformed) hold, as well as errors.Is and
+// errors.As on the cause.
+func (e *ParseError) Unwrap() []error {
+	if e.Err == nil {
+		return []error{ErrMalformed}
+	}
+	return []error{ErrMalformed, e.Err}
+}
+
+// ReadRecordsFile reads the raw-record file at path (see ReadRecords); the
+// records' Source is path.
+func ReadRecordsFile(path string) (*Records, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err // *PathError: it names the file
+	}
+	defer f.Close()
+	return ReadRecords(f, path)
+}
+
+// ReadRecords parses raw records in JSON Lines form: one JSON object per
+// line, the first a header (KindHeader) and every other a result
+// (KindResult). Blank lines are ignored. source names the input in error
+// messages and becomes Records.Source.
+//
+// ReadRecords refuses, with a *ParseError wrapping ErrMalformed: an empty
+// input; a first record that is not a header; a second header; a header
+// whose version is newer than RecordVersion; an unknown record type; a
+// line that is not one JSON object; a last line with no newline that does
+// not hold a complete record (an interrupted writer); results with missing
+// or invalid fields (workload, transport, status, negative counts, an OK
+// result with no measured interval); and latency histograms that are not
+// labelled round trip or do not decode. Unknown fields are ignored, so that
+// newer writers of the same major version stay readable.
+func ReadRecords(r io.Reader, source string) (*Records, error) {
+	br := bufio.NewReader(r)
+	recs := &Records{Source: source}
+	line := 0
+	sawHeader := false
+	for {
+		raw, rerr := br.ReadBytes('\n')
+		if rerr != nil && rerr != io.EOF {
+			return nil, fmt.Errorf("reading %s: %w", source, rerr)
+		}
+		if len(raw) == 0 && rerr == io.EOF {
+			break
+		}
+		line++
+		truncated := rerr == io.EOF // a last line with no newline
+		text := bytes.TrimSpace(raw)
+		if len(text) == 0 {
+			if rerr == io.EOF {
+				break
+			}
+			continue
+		}
+		perr := func(msg string, cause error) error {
+			return &ParseError{Source: source, Line: line, Msg: msg, Err: cause}
+		}
+		var kind struct {
+			Type    *string `json:"type"`
+			Version int     `json:"version"`
+		}
+		if err := json.Unmarshal(text, &kind); err != nil {
+			if truncated {
+				return nil, perr("truncated line: the last record has no newline and is incomplete (was the run interrupted?)", err)
+			}
+			return nil, perr("bad JSON", err)
+		}
+		if kind.Type == nil {
+			return nil, perr(`record has no "type" field`, nil)
+		}
+		switch *kind.Type {
+		case KindHeader:
+			if sawHeader {
+				return nil, perr("second header record: a raw file holds one run (were two files concatenated?)", nil)
+			}
+			if kind.Version > RecordVersion {
+				return nil, perr(fmt.Sprintf("record version %d is newer than this reader understands (%d): use a newer ipcbench", kind.Version, RecordVersion), nil)
+			}
+			if kind.Version < 1 {
+				return nil, perr(fmt.Sprintf("header has no valid version (got %d)", kind.Version), nil)
+			}
+			if err := json.Unmarshal(text, &recs.Header); err != nil {
+				return nil, perr("bad header", err)
+			}
+			sawHeader = true
+		case KindResult:
+			if !sawHeader {
+				return nil, perr("missing header: the first record is a result, want a header", nil)
+			}
+			var res Result
+			if err := json.Unmarshal(text, &res); err != nil {
+				return nil, perr("bad result", err)
+			}
+			if msg, cause := checkResult(&res); msg != "" {
+				return nil, perr(msg, cause)
+			}
+			recs.Results = append(recs.Results, res)
+		default:
+			return nil, perr(fmt.Sprintf("unknown record type %q (want %q or %q)", *kind.Type, KindHeader, KindResult), nil)
+		}
+		if rerr == io.EOF {
+			break
+		}
+	}
+	if !sawHeader {
+		if line == 0 {
+			line = 1
+		}
+		return nil, &ParseError{Source: source, Line: line, Msg: "missing header: the file holds no records"}
+	}
+	return recs, nil
+}
+
+// checkResult validates the fields of one result; it returns what is wrong
+// (and a cause) or "".
+func checkResult(r *Result) (string, error) {
+	switch {
+	case strings.TrimSpace(r.Workload) == "":
+		return "result has no workload", nil
+	case strings.TrimSpace(r.Transport) == "":
+		return "result has no transport", nil
+	case r.Size < 0 || r.Conns < 0 || r.Rate < 0 || r.Repeat < 0:
+		return fmt.Sprintf("result has a negative size, conns, rate or repeat (%d, %d, %d, %d)", r.Size, r.Conns, r.Rate, r.Repeat), nil
+	case r.DurationNS < 0 || r.Messages < 0 || r.Bytes < 0 || r.Errors < 0:
+		return "result has a negative duration, message, byte or error count", nil
+	case r.BenchUserNS < 0 || r.BenchSysNS < 0 || r.PeerUserNS < 0 || r.PeerSysNS < 0:
+		return "result has a negative CPU time", nil
+	}
+	switch r.Status {
+	case StatusOK:
+		if r.DurationNS <= 0 {
+			return "ok result has no measured interval (duration_ns <= 0)", nil
+		}
+	case StatusFailed, StatusSkipped:
+	default:
+		return fmt.Sprintf("unknown status %q (want %q, %q or %q)", r.Status, StatusOK, StatusFailed, StatusSkipped), nil
+	}
+	switch r.LatencyKind {
+	case LatencyRoundTrip, LatencyNone:
+	default:
+		return fmt.Sprintf("unknown latency kind %q (this reader knows %q)", r.LatencyKind, LatencyRoundTrip), nil
+	}
+	if r.Hist != "" {
+		if r.LatencyKind != LatencyRoundTrip {
+			return "result has a latency histogram that is not labelled round-trip", nil
+		}
+		if _, err := hist.Decode(r.Hist); err != nil {
+			return "bad histogram", err
+		}
+	}
+	return "", nil
 }

@@ -3,10 +3,10 @@ package bench
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"os"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -60,7 +60,8 @@ func TestEveryWorkloadOverEveryTransport(t *testing.T) {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
-	results, err := r.Run(context.Background(), Header{Tool: "test"}, &out)
+	recs, err := r.Run(context.Background(), Header{Tool: "test"}, &out)
+	results := recs.Results
 	if err != nil {
 		for _, res := range results {
 			if res.Status != StatusOK {
@@ -120,17 +121,24 @@ func TestEveryWorkloadOverEveryTransport(t *testing.T) {
 			}
 		}
 	}
-	// The raw output is a header then one line per result.
+	// The raw output is a header then one line per result, and reads back
+	// as exactly the records Run returned.
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
 	if len(lines) != len(results)+1 {
 		t.Fatalf("%d JSON lines for %d results", len(lines), len(results))
 	}
-	var hdr Header
-	if err := json.Unmarshal([]byte(lines[0]), &hdr); err != nil || hdr.Type != KindHeader || hdr.Version != RecordVersion {
-		t.Fatalf("header %q: %v", lines[0], err)
+	read, err := ReadRecords(&out, "out")
+	if err != nil {
+		t.Fatal(err)
 	}
-	if hdr.Options["repeats"] != "1" {
-		t.Errorf("header options %v", hdr.Options)
+	if hdr := read.Header; hdr.Type != KindHeader || hdr.Version != RecordVersion || hdr.Options["repeats"] != "1" {
+		t.Errorf("header %+v", hdr)
+	}
+	if !reflect.DeepEqual(read.Header, recs.Header) {
+		t.Errorf("Run returned header %+v, wrote %+v", recs.Header, read.Header)
+	}
+	if !reflect.DeepEqual(read.Results, recs.Results) {
+		t.Errorf("Run returned results that differ from those it wrote:\n%+v\n%+v", recs.Results, read.Results)
 	}
 }
 
@@ -148,8 +156,8 @@ func TestDelimitedAndFixedFraming(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			results, err := r.Run(context.Background(), Header{}, &bytes.Buffer{})
-			for _, res := range results {
+			recs, err := r.Run(context.Background(), Header{}, &bytes.Buffer{})
+			for _, res := range recs.Results {
 				if res.Status != StatusOK {
 					t.Errorf("%s %d: %s", res.Workload, res.Size, res.Reason)
 				}
@@ -225,11 +233,11 @@ func TestPlacementPinned(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	results, err := r.Run(context.Background(), Header{}, &bytes.Buffer{})
+	recs, err := r.Run(context.Background(), Header{}, &bytes.Buffer{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	res := results[0]
+	res := recs.Results[0]
 	if res.Placement != "same-core" || res.Status != StatusOK {
 		t.Fatalf("%+v", res)
 	}
@@ -254,14 +262,14 @@ func TestPeerStartFails(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	results, err := r.Run(context.Background(), Header{Tool: "test"}, io.Discard)
+	recs, err := r.Run(context.Background(), Header{Tool: "test"}, io.Discard)
 	if !errors.Is(err, ErrPeerStart) {
 		t.Fatalf("Run = %v, want ErrPeerStart", err)
 	}
 	if n := strings.Count(err.Error(), ErrPeerStart.Error()); n != 1 {
 		t.Errorf("error %q says %q %d times, want once", err, ErrPeerStart, n)
 	}
-	if len(results) != 0 {
-		t.Errorf("%d results after a peer that never started, want 0", len(results))
+	if len(recs.Results) != 0 {
+		t.Errorf("%d results after a peer that never started, want 0", len(recs.Results))
 	}
 }

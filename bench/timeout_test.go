@@ -32,14 +32,14 @@ func TestCaseTimeoutDuringStart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	results, err := r.Run(context.Background(), Header{}, &bytes.Buffer{})
+	recs, err := r.Run(context.Background(), Header{}, &bytes.Buffer{})
 	if errors.Is(err, ErrPeerStart) || !errors.Is(err, ErrCasesFailed) {
 		t.Fatalf("Run = %v; want ErrCasesFailed, not ErrPeerStart", err)
 	}
-	if len(results) != 2 {
-		t.Fatalf("%d results, want 2 (the run goes on)", len(results))
+	if len(recs.Results) != 2 {
+		t.Fatalf("%d results, want 2 (the run goes on)", len(recs.Results))
 	}
-	for _, res := range results {
+	for _, res := range recs.Results {
 		if res.Status != StatusFailed || !strings.Contains(res.Reason, "case did not finish within 200ms") || strings.Contains(res.Reason, "no handshake within") {
 			t.Errorf("result %s: %q; want a failure naming the 200ms case timeout", res.Status, res.Reason)
 		}

@@ -11,7 +11,6 @@ import (
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 
-	"github.com/ipcbench/ipcbench/bench"
 	"github.com/ipcbench/ipcbench/bench/report"
 	"github.com/ipcbench/ipcbench/internal/hist"
 	"github.com/ipcbench/ipcbench/internal/units"
@@ -162,36 +161,21 @@ func rateVsConns(sums []report.Summary, styles map[string]int, placement, where 
 // pingpong repeats at one size, per transport: log x (latency), y the
 // percentile on a scale stretched towards the tail, y = -log10(1-q), so
 // that 90%, 99% and 99.9% are evenly spaced.
-func latencyCDF(r *report.Run, sums []report.Summary, styles map[string]int, placement string, size int, where string) (*plot.Plot, plot.Legend, error) {
+func latencyCDF(sums []report.Summary, styles map[string]int, placement string, size int, where string) (*plot.Plot, plot.Legend, error) {
 	type dist struct {
 		label   string
 		style   int
 		h       *hist.Histogram
 		bimodal bool
 	}
-	byLabel := map[string]*dist{}
 	var ds []*dist
 	for i := range sums {
-		c := sums[i].Case
-		if c.Workload != "pingpong" || c.Placement != placement || c.Size != size || !sums[i].HasLatency() {
+		s := &sums[i]
+		c := s.Case
+		if c.Workload != "pingpong" || c.Placement != placement || c.Size != size || s.Latency == nil {
 			continue
 		}
-		d := &dist{label: c.TransportLabel(), style: styles[c.TransportLabel()], h: hist.New(), bimodal: sums[i].Bimodal}
-		byLabel[d.label] = d
-		ds = append(ds, d)
-	}
-	for i := range r.Results {
-		res := &r.Results[i]
-		c := res.Case()
-		d, ok := byLabel[c.TransportLabel()]
-		if !ok || res.Status != bench.StatusOK || res.Hist == "" || c.Workload != "pingpong" || c.Placement != placement || c.Size != size {
-			continue
-		}
-		h, err := hist.Decode(res.Hist)
-		if err != nil {
-			continue // left out of the summary too (see report.Summary.Notes)
-		}
-		d.h.Merge(h)
+		ds = append(ds, &dist{label: c.TransportLabel(), style: styles[c.TransportLabel()], h: s.Latency, bimodal: s.Bimodal})
 	}
 	sort.SliceStable(ds, func(i, j int) bool { return ds[i].style < ds[j].style })
 	p := newPlot(fmt.Sprintf("pingpong %s: distribution of every round trip (all OK repeats)\n%s\ny axis stretched towards the tail: 90%%, 99%%, 99.9%% are evenly spaced",

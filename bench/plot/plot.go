@@ -99,7 +99,7 @@ type chart struct {
 // files of the same names are replaced. It returns an error wrapping
 // ErrNoRuns when runs is empty or holds nil, ErrNoData when no chart can be
 // drawn, and file-system errors as they come.
-func Write(dir string, runs ...*report.Run) ([]string, error) {
+func Write(dir string, runs ...*bench.Records) ([]string, error) {
 	if len(runs) == 0 {
 		return nil, fmt.Errorf("plot: %w", ErrNoRuns)
 	}
@@ -167,7 +167,7 @@ func (se *series) sortByX() {
 }
 
 // drawRun draws every chart of one run.
-func drawRun(r *report.Run, prefix string) ([]chart, error) {
+func drawRun(r *bench.Records, prefix string) ([]chart, error) {
 	sums := report.Summarize(r.Results)
 	styles := map[string]int{}
 	var placements []string
@@ -204,7 +204,7 @@ func drawRun(r *report.Run, prefix string) ([]chart, error) {
 			return nil, err
 		}
 		for _, size := range sizesOf(sums, "pingpong", pl) {
-			p, leg, err := latencyCDF(r, sums, styles, pl, size, where)
+			p, leg, err := latencyCDF(sums, styles, pl, size, where)
 			if err := add(prefix+"pingpong-cdf-"+units.FormatSize(size)+suffix, p, leg, err); err != nil {
 				return nil, err
 			}

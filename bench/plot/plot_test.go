@@ -17,7 +17,6 @@ import (
 	"testing"
 
 	"github.com/ipcbench/ipcbench/bench"
-	"github.com/ipcbench/ipcbench/bench/report"
 	"github.com/ipcbench/ipcbench/internal/hist"
 )
 
@@ -26,11 +25,11 @@ var update = flag.Bool("update", false, "rewrite testdata/*.svg.golden")
 
 // testRun is the synthetic run committed for package report's golden
 // tests (regenerated there with -update), read once.
-var testRun = sync.OnceValues(func() (*report.Run, error) {
-	return report.ReadFile(filepath.Join("..", "report", "testdata", "run.jsonl"))
+var testRun = sync.OnceValues(func() (*bench.Records, error) {
+	return bench.ReadRecordsFile(filepath.Join("..", "report", "testdata", "run.jsonl"))
 })
 
-func readTestRun(tb testing.TB) *report.Run {
+func readTestRun(tb testing.TB) *bench.Records {
 	tb.Helper()
 	r, err := testRun()
 	if err != nil {
@@ -234,8 +233,8 @@ func TestWriteRunsAndPlacements(t *testing.T) {
 			rs = append(rs, okResult(t, "pingpong", "unix", pl, 64, rep, 5000), okResult(t, "pingpong", "unix", pl, 4096, rep, 9000))
 		}
 	}
-	a := &report.Run{Source: "results/a.jsonl", Results: rs}
-	b := &report.Run{Source: "b.jsonl", Results: rs[:2]}
+	a := &bench.Records{Source: "results/a.jsonl", Results: rs}
+	b := &bench.Records{Source: "b.jsonl", Results: rs[:2]}
 	paths, err := Write(t.TempDir(), a, b)
 	if err != nil {
 		t.Fatal(err)
@@ -261,26 +260,26 @@ func TestWriteRunsAndPlacements(t *testing.T) {
 }
 
 func TestWriteErrors(t *testing.T) {
-	failed := &report.Run{Source: "f", Results: []bench.Result{
+	failed := &bench.Records{Source: "f", Results: []bench.Result{
 		{Type: bench.KindResult, Workload: "pingpong", Transport: "unix", Size: 64, Conns: 1, Placement: "unpinned", Status: bench.StatusFailed, Reason: "peer died"},
 	}}
-	onlyConnect := &report.Run{Source: "c", Results: []bench.Result{okResult(t, "connect", "unix", "unpinned", 64, 0, 1000)}}
+	onlyConnect := &bench.Records{Source: "c", Results: []bench.Result{okResult(t, "connect", "unix", "unpinned", 64, 0, 1000)}}
 	file := filepath.Join(t.TempDir(), "file")
 	if err := os.WriteFile(file, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	good := &report.Run{Source: "g", Results: []bench.Result{okResult(t, "stream", "unix", "unpinned", 64, 0, 0)}}
+	good := &bench.Records{Source: "g", Results: []bench.Result{okResult(t, "stream", "unix", "unpinned", 64, 0, 0)}}
 	tests := []struct {
 		name string
 		dir  string
-		runs []*report.Run
+		runs []*bench.Records
 		want error
 	}{
 		{"no runs", t.TempDir(), nil, ErrNoRuns},
-		{"nil run", t.TempDir(), []*report.Run{good, nil}, ErrNoRuns},
-		{"only failures", t.TempDir(), []*report.Run{failed}, ErrNoData},
-		{"nothing drawable", t.TempDir(), []*report.Run{onlyConnect}, ErrNoData},
-		{"directory is a file", filepath.Join(file, "sub"), []*report.Run{good}, syscall.ENOTDIR},
+		{"nil run", t.TempDir(), []*bench.Records{good, nil}, ErrNoRuns},
+		{"only failures", t.TempDir(), []*bench.Records{failed}, ErrNoData},
+		{"nothing drawable", t.TempDir(), []*bench.Records{onlyConnect}, ErrNoData},
+		{"directory is a file", filepath.Join(file, "sub"), []*bench.Records{good}, syscall.ENOTDIR},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -11,7 +11,6 @@ import (
 	"gonum.org/v1/plot/vg"
 
 	"github.com/ipcbench/ipcbench/bench"
-	"github.com/ipcbench/ipcbench/bench/report"
 )
 
 // TestFitLines checks the title's line breaking: at " · " first, then at
@@ -46,7 +45,7 @@ func TestLongTitlesFit(t *testing.T) {
 			rs = append(rs, okResult(t, "stream", "unix", "unpinned", size, rep, 0))
 		}
 	}
-	run := &report.Run{Source: "long.jsonl", Results: rs, Header: bench.Header{Type: bench.KindHeader, Version: bench.RecordVersion,
+	run := &bench.Records{Source: "long.jsonl", Results: rs, Header: bench.Header{Type: bench.KindHeader, Version: bench.RecordVersion,
 		Network: "private-netns (veth ipc0 10.77.0.1/24 <-> ipc1 10.77.0.2/24)",
 		Machine: map[string]string{"cpu_model": "Intel(R) Xeon(R) Platinum 8488C CPU @ 2.40GHz, a model name long enough to need a line of its own", "cores": "96"}}}
 	paths, err := Write(t.TempDir(), run)

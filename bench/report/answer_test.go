@@ -18,7 +18,7 @@ type answerCase struct {
 }
 
 // answerRun makes a run of cs with n repeats each.
-func answerRun(tb testing.TB, n int, cs []answerCase) *Run {
+func answerRun(tb testing.TB, n int, cs []answerCase) *bench.Records {
 	tb.Helper()
 	var rs []bench.Result
 	for rep := 0; rep < n; rep++ {
@@ -36,11 +36,11 @@ func answerRun(tb testing.TB, n int, cs []answerCase) *Run {
 			rs = append(rs, out)
 		}
 	}
-	return &Run{Source: "answer.jsonl", Header: bench.Header{Type: bench.KindHeader, Version: bench.RecordVersion}, Results: rs}
+	return &bench.Records{Source: "answer.jsonl", Header: bench.Header{Type: bench.KindHeader, Version: bench.RecordVersion}, Results: rs}
 }
 
 // answerOf renders the answer block of run alone.
-func answerOf(tb testing.TB, run *Run) string {
+func answerOf(tb testing.TB, run *bench.Records) string {
 	tb.Helper()
 	var b strings.Builder
 	if ans := newAnswer(analyze(run)); ans != nil {

@@ -128,7 +128,7 @@ func fullName(c bench.Case, suffix string) string {
 }
 
 // configLines returns the configuration lines of a run, in a fixed order.
-func configLines(run *Run) []string {
+func configLines(run *bench.Records) []string {
 	h := &run.Header
 	var lines []string
 	add := func(k, v string) {

@@ -36,7 +36,7 @@ var compareEnvKeys = []string{"kernel", "cpu_model", "cores", "gomaxprocs", "go_
 // differences between the two environments are warned about, since numbers
 // from different machines or settings are not comparable. It returns an
 // error wrapping ErrNoRuns when a run is nil, and write errors.
-func Compare(w io.Writer, old, new *Run) error {
+func Compare(w io.Writer, old, new *bench.Records) error {
 	if old == nil || new == nil {
 		return fmt.Errorf("report: compare: %w", ErrNoRuns)
 	}
@@ -175,7 +175,7 @@ func statusWord(s *Summary) string {
 }
 
 // runLine describes a run in one line for Compare.
-func runLine(r *Run) string {
+func runLine(r *bench.Records) string {
 	s := r.Source
 	var parts []string
 	if !r.Header.Time.IsZero() {

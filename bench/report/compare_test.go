@@ -5,6 +5,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/ipcbench/ipcbench/bench"
 )
 
 func TestCompareGolden(t *testing.T) {
@@ -30,12 +32,12 @@ func TestCompareGolden(t *testing.T) {
 
 // TestCompareSignificance checks "~" against a real change.
 func TestCompareSignificance(t *testing.T) {
-	old := &Run{Source: "old", Results: repeatsOf(t, "unix", spread(10000, 6)...)}
-	same := &Run{Source: "same", Results: repeatsOf(t, "unix", 10010, 9990, 10030, 9970, 10050, 9950)}
-	faster := &Run{Source: "faster", Results: repeatsOf(t, "unix", spread(8000, 6)...)}
+	old := &bench.Records{Source: "old", Results: repeatsOf(t, "unix", spread(10000, 6)...)}
+	same := &bench.Records{Source: "same", Results: repeatsOf(t, "unix", 10010, 9990, 10030, 9970, 10050, 9950)}
+	faster := &bench.Records{Source: "faster", Results: repeatsOf(t, "unix", spread(8000, 6)...)}
 	tests := []struct {
 		name string
-		new  *Run
+		new  *bench.Records
 		want string
 	}{
 		{"no change", same, "~  (p="},
@@ -56,7 +58,7 @@ func TestCompareSignificance(t *testing.T) {
 }
 
 func TestCompareNil(t *testing.T) {
-	if err := Compare(&bytes.Buffer{}, nil, &Run{}); !errors.Is(err, ErrNoRuns) {
+	if err := Compare(&bytes.Buffer{}, nil, &bench.Records{}); !errors.Is(err, ErrNoRuns) {
 		t.Errorf("Compare(nil, run) = %v", err)
 	}
 }

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"os"
 	"testing"
+
+	"github.com/ipcbench/ipcbench/bench"
 )
 
-// FuzzRead feeds arbitrary bytes to the raw-record reader, and what it
+// FuzzRead feeds arbitrary bytes to the raw-record reader (bench.ReadRecords), and what it
 // accepts to every renderer: neither may panic, and an accepted run must
 // summarize and render without error (in every format). Raw files travel between machines
 // and people, so the reader is an input boundary.
@@ -21,11 +23,16 @@ func FuzzRead(f *testing.F) {
 		f.Add(bytes.Join(lines[:min(4, len(lines))], nil))
 		f.Add(bytes.Join(lines[:min(3, len(lines))], nil)[:len(lines[0])+40])
 	}
-	f.Add([]byte(headerLine + "\n" + resultLine(f, goodHist(f)) + "\n"))
-	f.Add([]byte(headerLine + "\n" + resultLine(f, "garbage") + "\n"))
+	// A histogram that does not decode.
+	b, err := os.ReadFile("testdata/run.jsonl")
+	if err != nil {
+		f.Fatal(err)
+	}
+	lines := bytes.SplitAfter(b, []byte("\n"))
+	f.Add(append(append([]byte(nil), lines[0]...), bytes.Replace(lines[1], []byte(`"hist":"`), []byte(`"hist":"garbage`), 1)...))
 	f.Add([]byte(`{"type":"header","version":99}` + "\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		run, err := Read(bytes.NewReader(data), "fuzz.jsonl")
+		run, err := bench.ReadRecords(bytes.NewReader(data), "fuzz.jsonl")
 		if err != nil {
 			if run != nil {
 				t.Fatalf("Read returned a run and an error: %v", err)

@@ -318,7 +318,7 @@ func TestFormats(t *testing.T) {
 	if f[0] != "table" {
 		t.Errorf("default format %q", f[0])
 	}
-	run := &Run{Source: "x"}
+	run := &bench.Records{Source: "x"}
 	for _, name := range f {
 		if err := Render(&bytes.Buffer{}, name, run); err != nil {
 			t.Errorf("%s: %v", name, err)

@@ -43,7 +43,7 @@ func Formats() []string {
 // (csv and json hold every run in one document). It returns an error
 // wrapping ErrUnknownFormat for an unknown format, ErrNoRuns when runs is
 // empty or holds nil, and write errors as they come.
-func Render(w io.Writer, format string, runs ...*Run) error {
+func Render(w io.Writer, format string, runs ...*bench.Records) error {
 	if len(runs) == 0 {
 		return fmt.Errorf("report: render: %w", ErrNoRuns)
 	}
@@ -87,7 +87,7 @@ func render(w io.Writer, format string, as []*analysis) error {
 
 // analysis is everything derived from one run.
 type analysis struct {
-	run       *Run
+	run       *bench.Records
 	summaries []Summary
 	rankings  []Ranking
 	shortcut  []ShortcutLine
@@ -95,7 +95,7 @@ type analysis struct {
 	latency   []repeatLatency // per result, indexed like run.Results
 }
 
-func analyze(r *Run) *analysis {
+func analyze(r *bench.Records) *analysis {
 	s, lat := summarizeResults(r.Results)
 	return &analysis{run: r, summaries: s, rankings: Rank(s), shortcut: LocalhostShortcut(s), poller: NetpollerCost(s), latency: lat}
 }

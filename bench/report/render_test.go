@@ -29,10 +29,10 @@ func TestRenderDefaultIsTable(t *testing.T) {
 }
 
 // smallRun returns a run of one pingpong case over two transports.
-func smallRun(tb testing.TB, source string) *Run {
+func smallRun(tb testing.TB, source string) *bench.Records {
 	tb.Helper()
 	rs := append(repeatsOf(tb, "unix", 5000, 5100, 5200), repeatsOf(tb, "pipe", 9000, 9100, 9200)...)
-	return &Run{Source: source, Results: rs}
+	return &bench.Records{Source: source, Results: rs}
 }
 
 func TestRenderTwoRuns(t *testing.T) {
@@ -58,16 +58,16 @@ func TestRenderTwoRuns(t *testing.T) {
 }
 
 func TestRenderErrors(t *testing.T) {
-	run := &Run{Source: "empty"}
+	run := &bench.Records{Source: "empty"}
 	tests := []struct {
 		name   string
 		format string
-		runs   []*Run
+		runs   []*bench.Records
 		want   error
 	}{
-		{"unknown format", "yaml", []*Run{run}, ErrUnknownFormat},
+		{"unknown format", "yaml", []*bench.Records{run}, ErrUnknownFormat},
 		{"no runs", "table", nil, ErrNoRuns},
-		{"nil run", "csv", []*Run{run, nil}, ErrNoRuns},
+		{"nil run", "csv", []*bench.Records{run, nil}, ErrNoRuns},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -87,10 +87,7 @@ var errWrite = errors.New("disk full")
 func (failingWriter) Write([]byte) (int, error) { return 0, errWrite }
 
 func TestRenderWriteError(t *testing.T) {
-	run, err := Read(strings.NewReader(headerLine+"\n"+resultLine(t, goodHist(t))+"\n"), "small.jsonl")
-	if err != nil {
-		t.Fatal(err)
-	}
+	run := smallRun(t, "small.jsonl")
 	for _, format := range Formats() {
 		t.Run(format, func(t *testing.T) {
 			if err := Render(failingWriter{}, format, run); !errors.Is(err, errWrite) {
@@ -102,10 +99,7 @@ func TestRenderWriteError(t *testing.T) {
 
 // TestRenderEmptyRun renders a run that holds only a header.
 func TestRenderEmptyRun(t *testing.T) {
-	run, err := Read(strings.NewReader(headerLine+"\n"), "empty.jsonl")
-	if err != nil {
-		t.Fatal(err)
-	}
+	run := &bench.Records{Source: "empty.jsonl", Header: readTestRun(t, "run.jsonl").Header}
 	for _, format := range Formats() {
 		var buf bytes.Buffer
 		if err := Render(&buf, format, run); err != nil {
@@ -221,7 +215,7 @@ func TestJSONDecodes(t *testing.T) {
 }
 
 // countCases returns the number of distinct cases in run.
-func countCases(run *Run) int {
+func countCases(run *bench.Records) int {
 	seen := map[bench.Case]bool{}
 	for i := range run.Results {
 		seen[run.Results[i].Case()] = true

@@ -46,6 +46,10 @@ type Summary struct {
 	// Round-trip latency, ns, over the merged histogram of the OK repeats.
 	P50, P90, P99, P999, Max int64
 	Mean                     float64
+	// Latency is that merged histogram: every round trip of the OK repeats
+	// whose histograms decode (for distribution plots); nil when the case
+	// recorded no round trip. Readers must not modify it.
+	Latency *hist.Histogram
 
 	// Medians of per-repeat values with their 95% confidence interval.
 	P50Median, P50Lo, P50Hi       float64 // round-trip p50, ns
@@ -221,6 +225,7 @@ func summarize(c bench.Case, results []bench.Result, idx []int, lat []repeatLate
 	}
 	s.Reason = strings.Join(reasons, "; ")
 	if merged.Count() > 0 {
+		s.Latency = merged
 		s.P50 = merged.Quantile(0.5)
 		s.P90 = merged.Quantile(0.9)
 		s.P99 = merged.Quantile(0.99)

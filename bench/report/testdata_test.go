@@ -2,7 +2,6 @@ package report
 
 import (
 	"bytes"
-	"encoding/json"
 	"flag"
 	"math"
 	"math/rand/v2"
@@ -111,9 +110,8 @@ func synthRun(tb testing.TB, seed uint64, second bool) []byte {
 	tb.Helper()
 	rng := rand.New(rand.NewPCG(seed, 7))
 	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
+	enc := bench.NewRecordWriter(&buf)
 	h := bench.Header{
-		Type: bench.KindHeader, Version: bench.RecordVersion,
 		Time: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC).Add(time.Duration(seed) * time.Hour),
 		Tool: "ipcbench (synthetic test data)",
 		Machine: map[string]string{
@@ -129,23 +127,23 @@ func synthRun(tb testing.TB, seed uint64, second bool) []byte {
 		},
 		Command: []string{"ipcbench", "run", "--repeats", strconv.Itoa(repeats)},
 	}
-	if err := enc.Encode(h); err != nil {
+	if err := enc.WriteHeader(&h); err != nil {
 		tb.Fatal(err)
 	}
 	for rep := 0; rep < repeats; rep++ {
 		for _, c := range synthCases(second) {
-			r := bench.Result{Type: bench.KindResult, Workload: c.workload, Transport: c.transport, Variant: c.variant,
+			r := bench.Result{Workload: c.workload, Transport: c.transport, Variant: c.variant,
 				Size: c.size, Conns: c.conns, Rate: c.rate, Placement: "unpinned", Repeat: rep, Status: bench.StatusOK}
 			if c.skip != "" {
 				r.Status, r.Reason = bench.StatusSkipped, c.skip
-				if err := enc.Encode(r); err != nil {
+				if err := enc.WriteResult(&r); err != nil {
 					tb.Fatal(err)
 				}
 				continue
 			}
 			if why, ok := c.fail[rep]; ok {
 				r.Status, r.Reason = bench.StatusFailed, why
-				if err := enc.Encode(r); err != nil {
+				if err := enc.WriteResult(&r); err != nil {
 					tb.Fatal(err)
 				}
 				continue
@@ -168,11 +166,11 @@ func synthRun(tb testing.TB, seed uint64, second bool) []byte {
 					}
 					hh.Record(int64(v))
 				}
-				enc, err := hh.Encode()
+				encoded, err := hh.Encode()
 				if err != nil {
 					tb.Fatal(err)
 				}
-				r.LatencyKind, r.Hist = bench.LatencyRoundTrip, enc
+				r.LatencyKind, r.Hist = bench.LatencyRoundTrip, encoded
 				r.Messages = int64(sec * 1e9 / rt)
 				if c.rate > 0 {
 					r.Messages = int64(sec * float64(c.rate) * (0.995 + 0.004*rng.Float64()))
@@ -190,7 +188,7 @@ func synthRun(tb testing.TB, seed uint64, second bool) []byte {
 				r.BenchCPUs, r.PeerCPUs = w[0], w[1]
 			}
 			r.Options = c.options
-			if err := enc.Encode(r); err != nil {
+			if err := enc.WriteResult(&r); err != nil {
 				tb.Fatal(err)
 			}
 		}
@@ -231,10 +229,10 @@ func TestTestdata(t *testing.T) {
 // returns.
 var testCache = struct {
 	sync.Mutex
-	runs     map[string]*Run
+	runs     map[string]*bench.Records
 	analysis *analysis // of run.jsonl
 	rendered map[string][]byte
-}{runs: map[string]*Run{}, rendered: map[string][]byte{}}
+}{runs: map[string]*bench.Records{}, rendered: map[string][]byte{}}
 
 // renderTestRun returns run.jsonl rendered in format, from one analysis of
 // the run shared by all formats (Render analyses the runs and calls render).
@@ -260,7 +258,7 @@ func renderTestRun(tb testing.TB, format string) []byte {
 // readTestRun reads a committed synthetic run.
 // Under -update it first regenerates the file, so that golden files are
 // made from the current generator whatever order tests run in.
-func readTestRun(tb testing.TB, file string) *Run {
+func readTestRun(tb testing.TB, file string) *bench.Records {
 	tb.Helper()
 	testCache.Lock()
 	defer testCache.Unlock()
@@ -276,7 +274,7 @@ func readTestRun(tb testing.TB, file string) *Run {
 			}
 		}
 	}
-	run, err := ReadFile(filepath.Join("testdata", file))
+	run, err := bench.ReadRecordsFile(filepath.Join("testdata", file))
 	if err != nil {
 		tb.Fatalf("reading test data (regenerate with -update): %v", err)
 	}

@@ -8,19 +8,20 @@ import (
 	"os"
 	"strings"
 
+	"github.com/ipcbench/ipcbench/bench"
 	"github.com/ipcbench/ipcbench/bench/plot"
 	"github.com/ipcbench/ipcbench/bench/report"
 )
 
 // readRuns reads raw-record files ("-" is standard input); a file that is
 // missing, truncated or malformed is a usage error naming it.
-func readRuns(e *env, paths []string) ([]*report.Run, error) {
+func readRuns(e *env, paths []string) ([]*bench.Records, error) {
 	if len(paths) == 0 {
 		return nil, usagef("no raw-record files given")
 	}
-	var runs []*report.Run
+	var runs []*bench.Records
 	for _, p := range paths {
-		rn, err := readInput(e, p, report.Read)
+		rn, err := readInput(e, p, bench.ReadRecords)
 		if err != nil {
 			return nil, err
 		}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -139,7 +138,6 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 		defer rawFile.Close()
 		rawOut = rawFile
 	}
-	var raw bytes.Buffer // a copy for the summary
 	hdr := newHeader("run", args)
 	hdr.Network, hdr.NetworkNote = netMode, netNote
 	if netNote != "" && !f.quiet {
@@ -153,7 +151,7 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 			return progress.Snapshot{Done: d, Total: t, Label: l}
 		})
 	}
-	_, runErr := runner.Run(ctx, hdr, io.MultiWriter(rawOut, &raw))
+	recs, runErr := runner.Run(ctx, hdr, rawOut)
 	if disp != nil {
 		disp.Stop()
 	}
@@ -165,12 +163,9 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	if errors.Is(runErr, bench.ErrPeerStart) {
 		return &exitError{code: exitPeerStart, err: runErr}
 	}
-	if !f.quiet && raw.Len() > 0 {
-		rn, err := report.Read(&raw, outPath)
-		if err == nil {
-			err = report.Render(summaryOut, f.format, rn)
-		}
-		if err != nil && runErr == nil {
+	if !f.quiet && recs != nil {
+		recs.Source = outPath
+		if err := report.Render(summaryOut, f.format, recs); err != nil && runErr == nil {
 			runErr = fmt.Errorf("rendering the summary: %w", err)
 		}
 		if outPath != "-" {

@@ -1,4 +1,4 @@
-package report
+package bench
 
 import (
 	"errors"
@@ -34,7 +34,7 @@ func goodHist(tb testing.TB) string {
 	return s
 }
 
-func TestRead(t *testing.T) {
+func TestReadRecords(t *testing.T) {
 	res := resultLine(t, goodHist(t))
 	tests := []struct {
 		name    string
@@ -50,7 +50,7 @@ func TestRead(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			run, err := Read(strings.NewReader(tt.input), "in.jsonl")
+			run, err := ReadRecords(strings.NewReader(tt.input), "in.jsonl")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -64,7 +64,7 @@ func TestRead(t *testing.T) {
 	}
 }
 
-func TestReadMalformed(t *testing.T) {
+func TestReadRecordsMalformed(t *testing.T) {
 	res := resultLine(t, goodHist(t))
 	tests := []struct {
 		name  string
@@ -97,9 +97,9 @@ func TestReadMalformed(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := Read(strings.NewReader(tt.input), "bad.jsonl")
+			_, err := ReadRecords(strings.NewReader(tt.input), "bad.jsonl")
 			if err == nil {
-				t.Fatal("Read succeeded")
+				t.Fatal("ReadRecords succeeded")
 			}
 			if !errors.Is(err, ErrMalformed) {
 				t.Errorf("error %v does not wrap ErrMalformed", err)
@@ -118,27 +118,27 @@ func TestReadMalformed(t *testing.T) {
 	}
 }
 
-func TestReadBadHistogramWrapsCause(t *testing.T) {
-	_, err := Read(strings.NewReader(headerLine+"\n"+resultLine(t, "%%%")+"\n"), "x")
+func TestReadRecordsBadHistogramWrapsCause(t *testing.T) {
+	_, err := ReadRecords(strings.NewReader(headerLine+"\n"+resultLine(t, "%%%")+"\n"), "x")
 	if !errors.Is(err, hist.ErrCorrupt) {
 		t.Errorf("error %v does not wrap hist.ErrCorrupt", err)
 	}
 }
 
-func TestReadFile(t *testing.T) {
+func TestReadRecordsFile(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "run.jsonl")
 	if err := os.WriteFile(path, []byte(headerLine+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	run, err := ReadFile(path)
+	run, err := ReadRecordsFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if run.Source != path {
 		t.Errorf("source %q, want %q", run.Source, path)
 	}
-	_, err = ReadFile(filepath.Join(dir, "missing.jsonl"))
+	_, err = ReadRecordsFile(filepath.Join(dir, "missing.jsonl"))
 	if !errors.Is(err, os.ErrNotExist) || errors.Is(err, ErrMalformed) {
 		t.Errorf("missing file: %v, want os.ErrNotExist and not ErrMalformed", err)
 	}

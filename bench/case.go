@@ -1,0 +1,467 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ipcbench/ipcbench/internal/frame"
+	"github.com/ipcbench/ipcbench/internal/hist"
+	"github.com/ipcbench/ipcbench/internal/proc"
+	"github.com/ipcbench/ipcbench/internal/sysinfo"
+	"github.com/ipcbench/ipcbench/transports"
+	"github.com/ipcbench/ipcbench/transports/peer"
+)
+
+// peerStartAttempts is how many times a case tries to start its peer.
+const peerStartAttempts = 1
+
+// peerExitWait is how long a failed case waits for its peer's exit to be
+// reaped before it words the failure (see caseRun.explain).
+const peerExitWait = time.Second
+
+// caseRun is the state of one case in progress, shared by the phases of
+// runCase and the workload functions.
+type caseRun struct {
+	r     *Runner
+	spec  CaseSpec
+	opts  *Options
+	w     *workload
+	name  string       // the transport label that starts every failure reason
+	res   Result       // the record being filled in
+	frame frame.Config // the run's framing; fixed mode sized for the case
+
+	// What the phases acquired; close releases it.
+	ln transports.Listener
+	ep transports.Endpoint // the listener's endpoint
+	// peerEP is what the peer inherits: ep, or for the connect workload
+	// the handoff socket.
+	peerEP    transports.Endpoint
+	peer      *proc.Peer
+	client    *peer.Client
+	conns     []net.Conn
+	unpinSelf func() // restores the bench process's CPU affinity
+
+	// The connect workload's state (see connect.go).
+	connectState
+
+	measure   atomic.Bool // loops record while true
+	stop      atomic.Bool // loops end when true
+	limit     int64       // messages each loop measures in count mode; 0: run for Duration
+	onMeasure func(start bool)
+	tStart    time.Time
+	tEnd      time.Time
+	cpuStart  [2]sysinfo.CPUTime // bench, peer
+	cpuEnd    [2]sysinfo.CPUTime
+	sampler   *cpuSampler
+	m         measurement // what the workload measured
+
+	// sampled is the largest sampling interval any loop chose (see
+	// sampleEvery); 0 or 1: every message was timed.
+	sampled atomic.Int64
+}
+
+// measurement is what a workload function returns.
+type measurement struct {
+	messages, bytes, errors int64
+	hist                    *hist.Histogram // nil when the workload records no latency
+	achieved                float64
+	end                     time.Time // zero: use the stop time
+}
+
+// runCase runs one case through its phases: listen, start the peer, serve
+// (the peer dials in), measure (warm-up and measured interval), collect
+// (the peer's report and the numbers), and close. A phase that fails ends
+// the case as failed, with a reason that starts with the transport; close
+// always releases what the earlier phases acquired. The error is nil for
+// an OK or skipped case.
+func (r *Runner) runCase(parent context.Context, cs CaseSpec, rep int) (Result, error) {
+	cr := r.newCaseRun(cs, rep)
+	if why := cr.w.cannotRun(cs.Transport.Transport.Name()); why != "" {
+		return cr.skip(why), nil
+	}
+	ctx, cancel := context.WithTimeout(parent, r.opts.CaseTimeout)
+	defer cancel()
+	timedOut := func() bool { return ctx.Err() != nil && parent.Err() == nil }
+	defer cr.close(timedOut)
+
+	skip, err := cr.listen(ctx)
+	if skip != "" {
+		return cr.skip(skip), nil
+	}
+	if err == nil {
+		err = cr.startPeer(ctx)
+	}
+	if err == nil {
+		err = cr.serve(ctx)
+	}
+	if err == nil {
+		err = cr.run(ctx)
+	}
+	if err == nil {
+		err = cr.collect(ctx)
+	}
+	if err != nil {
+		res := cr.fail(err, timedOut())
+		if timedOut() {
+			// The case's timeout passed, perhaps while its peer was
+			// starting: the case failed on its timeout, which the reason
+			// names, not on a peer that could not start.
+			return res, errors.New(res.Reason)
+		}
+		return res, err
+	}
+	return cr.res, nil
+}
+
+// newCaseRun returns the state of case cs in repeat rep, its record filled
+// with the case's identity and status OK.
+func (r *Runner) newCaseRun(cs CaseSpec, rep int) *caseRun {
+	fc := r.opts.Frame
+	if fc.Mode == frame.Fixed {
+		fc.Size = cs.Size
+	}
+	cr := &caseRun{
+		r: r, spec: cs, opts: &r.opts, w: workloadByName(cs.Workload), name: cs.Transport.Label(), frame: fc,
+		onMeasure: r.onMeasure,
+		res: Result{
+			Type: KindResult, Workload: cs.Workload, Transport: cs.Transport.Transport.Name(), Variant: cs.Transport.Variant(),
+			Size: cs.Size, Conns: cs.Conns, Rate: cs.Rate, Placement: cs.Placement.Name,
+			Repeat: rep, Status: StatusOK,
+		},
+	}
+	if r.opts.Count > 0 {
+		cr.limit = (r.opts.Count + int64(cs.Conns) - 1) / int64(cs.Conns)
+	}
+	return cr
+}
+
+// skip returns the case's record as skipped, for why.
+func (cr *caseRun) skip(why string) Result {
+	cr.res.Status, cr.res.Reason = StatusSkipped, why
+	return cr.res
+}
+
+// fail returns the case's record as failed because of err, without any
+// numbers; timedOut says the case ran out of Options.CaseTimeout.
+func (cr *caseRun) fail(err error, timedOut bool) Result {
+	res := Result{
+		Type: cr.res.Type, Workload: cr.res.Workload, Transport: cr.res.Transport, Variant: cr.res.Variant,
+		Size: cr.res.Size, Conns: cr.res.Conns, Rate: cr.res.Rate, Placement: cr.res.Placement, Repeat: cr.res.Repeat,
+		Options: cr.res.Options, Status: StatusFailed, Reason: cr.name + ": " + err.Error(),
+	}
+	if timedOut {
+		res.Reason = cr.name + ": timeout: case did not finish within " + cr.opts.CaseTimeout.String() + " (peer stuck or too slow): " + err.Error()
+	}
+	return res
+}
+
+// listen is the first phase: the case's listener and, for the connect
+// workload, the handoff socket. It returns a reason to skip the case when
+// the transport is unavailable here.
+func (cr *caseRun) listen(ctx context.Context) (skip string, err error) {
+	tr := cr.spec.Transport
+	cr.ln, err = tr.Transport.Listen(ctx, transports.Config{Conns: cr.spec.Conns, BufferSize: cr.opts.BufferSize, Options: tr.Options})
+	if err != nil {
+		if errors.Is(err, transports.ErrUnavailable) {
+			return err.Error(), nil
+		}
+		return "", fmt.Errorf("listen: %w", err)
+	}
+	cr.ep = cr.ln.Endpoint()
+	cr.peerEP = cr.ep
+	if cr.w.connect {
+		// The connect workload hands every exchange's endpoint to the peer
+		// over a handoff socket; transports whose endpoints carry files
+		// (pipe, shm-lock) get a fresh listener, so a fresh channel, for
+		// every exchange.
+		if cr.handoff, err = newHandoff(); err != nil {
+			return "", err
+		}
+		cr.peerEP = transports.Endpoint{Transport: cr.ep.Transport, Files: []*os.File{cr.handoff.peer}}
+		cr.curLn = cr.ln
+	}
+	return "", nil
+}
+
+// startPeer is the second phase: it starts the peer process with the
+// endpoint's files (or the handoff socket) on the case's CPUs and waits
+// for its handshake. Its error wraps ErrPeerStart.
+func (cr *caseRun) startPeer(ctx context.Context) error {
+	spec := cr.opts.Peer
+	spec.Attach = cr.peerEP.AttachTo
+	spec.CPUs = cr.spec.Placement.Peer
+	var err error
+	for attempt := 1; attempt <= peerStartAttempts; attempt++ {
+		if cr.r.beforePeerStart != nil {
+			cr.r.beforePeerStart()
+		}
+		var p *proc.Peer
+		if p, err = proc.Start(ctx, spec); err == nil {
+			cr.peer, cr.client = p, peer.NewClient(p)
+			break
+		}
+		if ctx.Err() != nil {
+			return err
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if cr.handoff != nil {
+		cr.handoff.peer.Close() // the peer has its copy
+		cr.handoff.peer = nil
+	}
+	if cr.r.onPeerStart != nil {
+		cr.r.onPeerStart(cr.peer.PID())
+	}
+	return nil
+}
+
+// serve is the third phase: it pins the bench process to the case's CPUs,
+// sends the peer its serve job and accepts the connections it dials (none
+// for the connect workload, which connects per exchange), reading back the
+// transport options in effect.
+func (cr *caseRun) serve(ctx context.Context) error {
+	if cpus := cr.spec.Placement.Bench; len(cpus) > 0 {
+		restore, err := pinSelf(cpus)
+		if err != nil {
+			return err
+		}
+		cr.unpinSelf = restore
+	}
+	job := peer.Job{Op: peer.OpServe, Endpoint: cr.ep, Conns: cr.spec.Conns, Role: cr.w.role, Frame: peer.FrameSpecOf(cr.frame)}
+	if cr.handoff != nil {
+		job.Endpoint = cr.peerEP
+	}
+	if err := cr.client.Serve(ctx, job); err != nil {
+		return err // the client's errors start with "peer: "
+	}
+	if cr.handoff != nil {
+		return nil
+	}
+	var err error
+	cr.conns, err = acceptN(ctx, cr.ln, cr.spec.Conns)
+	if err != nil {
+		return fmt.Errorf("accept: %w", err)
+	}
+	for _, c := range cr.conns {
+		if or, ok := c.(transports.OptionReporter); ok {
+			cr.res.Options = or.EffectiveOptions()
+			break
+		}
+	}
+	return nil
+}
+
+// run is the fourth phase: the workload's loops, through the warm-up and
+// the measured interval (see clock), under a watchdog that fails every
+// blocked call once the case times out or its peer exits, so that no loop
+// can hang. A failure is explained (see explain). On success the bench's
+// ends of the connections are closed, which ends the peer's loops.
+func (cr *caseRun) run(ctx context.Context) error {
+	cr.sampler = newCPUSampler(os.Getpid(), cr.peer.PID())
+	cr.sampler.disabled = cr.r.noCPUSampler
+	stopWatch := make(chan struct{})
+	var watchWG sync.WaitGroup
+	watchWG.Add(1)
+	go func() {
+		defer watchWG.Done()
+		select {
+		case <-ctx.Done():
+		case <-cr.peer.Exited():
+		case <-stopWatch:
+			return
+		}
+		cr.stop.Store(true)
+		for _, c := range cr.conns {
+			c.SetDeadline(time.Unix(1, 0))
+		}
+		cr.interrupt()
+	}()
+	m, err := cr.w.run(ctx, cr)
+	close(stopWatch)
+	watchWG.Wait()
+	cr.sampler.stop()
+	if err != nil {
+		return cr.explain(ctx, err)
+	}
+	cr.m = m
+	cr.closeConns()
+	if cr.handoff != nil {
+		cr.handoff.close() // EOF on the handoff socket ends the peer's connect loop
+		if cr.res.Options == nil {
+			cr.res.Options = cr.options
+		}
+	}
+	return nil
+}
+
+// explain words a failure of the workload's loops: a killed peer's
+// connections report EOF or a reset a moment before its exit is reaped, so
+// the exit is given that moment, and the reason then says the peer died
+// rather than only "EOF". (Not after a timeout: a stuck peer will not exit
+// by itself.)
+func (cr *caseRun) explain(ctx context.Context, err error) error {
+	wait := peerExitWait
+	if ctx.Err() != nil {
+		wait = 0
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-cr.peer.Exited():
+		return fmt.Errorf("peer process died: %w (peer log: %s)", err, strings.TrimSpace(lastLine(cr.peer.Logs())))
+	case <-t.C:
+		return err
+	}
+}
+
+// collect is the fifth phase: it waits for the peer's report that its
+// side ended cleanly and fills the record's numbers from the measurement.
+// A case whose messages failed their payload check, or in which no
+// message completed, is recorded as failed (with its numbers).
+func (cr *caseRun) collect(ctx context.Context) error {
+	done, err := cr.client.Done(ctx)
+	if err != nil {
+		return fmt.Errorf("peer did not finish: %w", err)
+	}
+	if done.Error != "" {
+		return fmt.Errorf("peer: %s", done.Error)
+	}
+	res, m := &cr.res, &cr.m
+	end := cr.tEnd
+	if !m.end.IsZero() {
+		end = m.end
+	}
+	res.DurationNS = end.Sub(cr.tStart).Nanoseconds()
+	res.Messages, res.Bytes, res.Errors = m.messages, m.bytes, m.errors
+	res.Achieved = m.achieved
+	if m.hist != nil {
+		enc, err := m.hist.Encode()
+		if err != nil {
+			return fmt.Errorf("encoding histogram: %w", err)
+		}
+		res.LatencyKind, res.Hist = LatencyRoundTrip, enc
+	}
+	res.BenchUserNS = int64(cr.cpuEnd[0].User - cr.cpuStart[0].User)
+	res.BenchSysNS = int64(cr.cpuEnd[0].System - cr.cpuStart[0].System)
+	res.PeerUserNS = int64(cr.cpuEnd[1].User - cr.cpuStart[1].User)
+	res.PeerSysNS = int64(cr.cpuEnd[1].System - cr.cpuStart[1].System)
+	res.BenchCPUs, res.PeerCPUs = cr.sampler.result()
+	if n := cr.sampled.Load(); n > 1 {
+		res.SampleEvery = int(n)
+	}
+	switch {
+	case res.Errors > 0:
+		res.Status = StatusFailed
+		res.Reason = fmt.Sprintf("%s: %d messages failed their payload check", cr.name, res.Errors)
+	case res.Messages == 0:
+		res.Status = StatusFailed
+		res.Reason = cr.name + ": no message completed in the measured interval; use a longer --duration"
+	}
+	return nil
+}
+
+// close is the last phase, run whatever happened before: it closes the
+// connections, restores the bench process's CPU affinity, ends the peer
+// (killing it at once when the case timed out: a stuck peer would only
+// add proc.CloseGrace), and closes the handoff socket and the listener.
+func (cr *caseRun) close(timedOut func() bool) {
+	cr.closeConns()
+	if cr.unpinSelf != nil {
+		cr.unpinSelf()
+	}
+	if cr.peer != nil {
+		if timedOut() {
+			_ = cr.peer.Kill()
+		}
+		cr.peer.Close()
+	}
+	if cr.handoff != nil {
+		cr.handoff.close()
+	}
+	if cr.ln != nil {
+		cr.ln.Close()
+	}
+}
+
+// closeConns closes the bench's ends of the case's connections.
+func (cr *caseRun) closeConns() {
+	for _, c := range cr.conns {
+		c.Close()
+	}
+	cr.conns = nil
+}
+
+// acceptN accepts n connections, giving up when ctx ends.
+func acceptN(ctx context.Context, ln net.Listener, n int) ([]net.Conn, error) {
+	type result struct {
+		c   net.Conn
+		err error
+	}
+	ch := make(chan result, n)
+	go func() {
+		for i := 0; i < n; i++ {
+			c, err := ln.Accept()
+			ch <- result{c, err}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	var conns []net.Conn
+	for len(conns) < n {
+		select {
+		case r := <-ch:
+			if r.err != nil {
+				return conns, r.err
+			}
+			conns = append(conns, r.c)
+		case <-ctx.Done():
+			ln.Close() // unblocks Accept; the goroutine then exits
+			for {      // collect a connection accepted in the race
+				select {
+				case r := <-ch:
+					if r.c != nil {
+						conns = append(conns, r.c)
+					}
+					if r.err != nil {
+						return conns, ctx.Err()
+					}
+				case <-time.After(time.Second):
+					return conns, ctx.Err()
+				}
+			}
+		}
+	}
+	return conns, nil
+}
+
+// pinSelf pins every thread of this process to cpus and returns a function
+// that restores the previous affinity.
+func pinSelf(cpus []int) (func(), error) {
+	prev, err := sysinfo.Affinity(os.Getpid())
+	if err != nil {
+		return nil, fmt.Errorf("reading CPU affinity: %w", err)
+	}
+	if err := sysinfo.SetAffinity(os.Getpid(), cpus); err != nil {
+		return nil, fmt.Errorf("pinning the bench process to CPUs %v: %w", cpus, err)
+	}
+	return func() { _ = sysinfo.SetAffinity(os.Getpid(), prev) }, nil
+}
+
+// lastLine returns the last line of s, without its newline.
+func lastLine(s string) string {
+	s = strings.TrimRight(s, "\n")
+	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
+		return s[i+1:]
+	}
+	return s
+}
