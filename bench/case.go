@@ -19,8 +19,10 @@ import (
 	"github.com/ipcbench/ipcbench/transports/peer"
 )
 
-// peerStartAttempts is how many times a case tries to start its peer.
-const peerStartAttempts = 1
+// peerStartAttempts is how many times a case tries to start its peer: a
+// single failed start is as often the machine's doing (a kill, memory
+// pressure) as the case's.
+const peerStartAttempts = 2
 
 // peerExitWait is how long a failed case waits for its peer's exit to be
 // reaped before it words the failure (see caseRun.explain).
@@ -192,7 +194,8 @@ func (cr *caseRun) listen(ctx context.Context) (skip string, err error) {
 
 // startPeer is the second phase: it starts the peer process with the
 // endpoint's files (or the handoff socket) on the case's CPUs and waits
-// for its handshake. Its error wraps ErrPeerStart.
+// for its handshake. A start that fails is tried once more, unless ctx
+// ended; the error of the last attempt wraps ErrPeerStart.
 func (cr *caseRun) startPeer(ctx context.Context) error {
 	spec := cr.opts.Peer
 	spec.Attach = cr.peerEP.AttachTo
@@ -205,6 +208,7 @@ func (cr *caseRun) startPeer(ctx context.Context) error {
 		var p *proc.Peer
 		if p, err = proc.Start(ctx, spec); err == nil {
 			cr.peer, cr.client = p, peer.NewClient(p)
+			cr.r.peersStarted++
 			break
 		}
 		if ctx.Err() != nil {
@@ -212,7 +216,7 @@ func (cr *caseRun) startPeer(ctx context.Context) error {
 		}
 	}
 	if err != nil {
-		return err
+		return fmt.Errorf("%w (tried %d times)", err, peerStartAttempts)
 	}
 	if cr.handoff != nil {
 		cr.handoff.peer.Close() // the peer has its copy

@@ -1,9 +1,12 @@
 package bench
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -167,4 +170,264 @@ func TestFaultPeerStopped(t *testing.T) {
 func alive(pid int) bool {
 	_, err := os.Stat("/proc/" + strconv.Itoa(pid))
 	return err == nil
+}
+
+// childPeers returns the live child processes of this process: in these
+// tests, the peers.
+func childPeers() []int {
+	self := os.Getpid()
+	ents, _ := os.ReadDir("/proc")
+	var out []int
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// The command name is in parentheses and may hold spaces.
+		f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+		if len(f) < 2 || f[0] == "Z" {
+			continue
+		}
+		if ppid, _ := strconv.Atoi(f[1]); ppid == self {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+// TestFaultPeerKilledAnyMoment kills a peer with SIGKILL at a random
+// moment of its whole life, start-up included, in a run of two cases
+// through Run: every case must still get its record; a case whose peer
+// died after its start must fail within the bound, naming the transport
+// and the peer's death; a case whose peer died while starting must start
+// it again, and pass. The first trial per transport kills the first peer
+// as soon as it exists, which is before its handshake.
+func TestFaultPeerKilledAnyMoment(t *testing.T) {
+	trials := stressTrials(3, 30)
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 13))
+	var worstFail, worstRetry time.Duration
+	var total, inStart int
+	for _, tr := range testTransports(t) {
+		t.Run(tr.Label(), func(t *testing.T) {
+			o := testOptions(t)
+			o.Transports = []TransportSpec{tr}
+			o.Workloads = []string{"pingpong", "stream"}
+			o.Sizes = []int{1 << 10}
+			o.Duration = 100 * time.Millisecond
+			o.CaseTimeout = time.Minute
+			r, err := NewRunner(o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for trial := range trials {
+				var delay time.Duration
+				if trial > 0 {
+					delay = time.Duration(rng.Int64N(int64(250 * time.Millisecond)))
+				}
+				k := killPeerOnce(t, r, delay)
+				total++
+				t.Logf("trial %d: kill %v after the first start began, during a start-up: %v; the case ended %v after the kill", trial, delay, k.startup, k.took)
+				if k.startup {
+					// The case started its peer again and ran in full.
+					inStart++
+					worstRetry = max(worstRetry, k.took)
+					continue
+				}
+				worstFail = max(worstFail, k.took)
+				if k.took > faultBound {
+					t.Errorf("trial %d: the case ended %v after the kill", trial, k.took)
+				}
+			}
+		})
+	}
+	t.Logf("%d trials, %d of them killing a peer during its start-up; slowest end of a case after its peer was killed: %v once started, %v (with a second start and the whole case) during start-up",
+		total, inStart, worstFail, worstRetry)
+}
+
+// killResult is what one kill trial saw.
+type killResult struct {
+	took    time.Duration // from the kill to the end of the case in progress
+	startup bool          // the kill came before the peer's handshake
+}
+
+// killPeerOnce runs r's plan once, killing the first peer it finds delay
+// after the first peer start began (the peer of whichever case is then in
+// progress), and checks the records.
+func killPeerOnce(t *testing.T, r *Runner, delay time.Duration) killResult {
+	t.Helper()
+	var (
+		mu       sync.Mutex
+		attempts int       // peer starts begun
+		killedAt time.Time // zero until the kill
+		endedAt  time.Time // end of the first case after the kill
+	)
+	quit := make(chan struct{})
+	var wg sync.WaitGroup
+	r.beforePeerStart = func() {
+		mu.Lock()
+		defer mu.Unlock()
+		attempts++
+		if attempts > 1 {
+			return
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			select {
+			case <-time.After(delay):
+			case <-quit:
+				return
+			}
+			for {
+				if pids := childPeers(); len(pids) > 0 {
+					mu.Lock()
+					syscall.Kill(pids[0], syscall.SIGKILL)
+					killedAt = time.Now()
+					mu.Unlock()
+					return
+				}
+				select {
+				case <-quit:
+					return
+				case <-time.After(time.Millisecond):
+				}
+			}
+		}()
+	}
+	r.onCaseEnd = func(Result) {
+		mu.Lock()
+		if !killedAt.IsZero() && endedAt.IsZero() {
+			endedAt = time.Now()
+		}
+		mu.Unlock()
+	}
+	defer func() { r.beforePeerStart, r.onCaseEnd = nil, nil }()
+
+	recs, err := r.Run(context.Background(), Header{}, &bytes.Buffer{})
+	close(quit)
+	wg.Wait()
+	if killedAt.IsZero() {
+		t.Fatalf("the run ended before the kill (%v after the first start): %v", delay, err)
+	}
+	if errors.Is(err, ErrPeerStart) || err != nil && !errors.Is(err, ErrCasesFailed) {
+		t.Fatalf("Run: %v; want nil or ErrCasesFailed", err)
+	}
+	if recs == nil || len(recs.Results) != r.Total() {
+		n := 0
+		if recs != nil {
+			n = len(recs.Results)
+		}
+		t.Fatalf("%d records for %d planned case runs (kill %v after the first start); Run: %v", n, r.Total(), delay, err)
+	}
+	// A kill before the handshake fails that start, and the case starts
+	// its peer again.
+	startup := attempts > r.Total()
+	failed := 0
+	for _, res := range recs.Results {
+		switch res.Status {
+		case StatusOK:
+		case StatusFailed:
+			failed++
+			label := r.Plan()[0].Transport.Label()
+			if !strings.HasPrefix(res.Reason, label+": ") || !mentionsPeerDeath(res.Reason) {
+				t.Errorf("%s failed with %q, which does not name the transport and the peer's death", res.Workload, res.Reason)
+			}
+			if res.Messages != 0 || res.Hist != "" || res.DurationNS != 0 {
+				t.Errorf("%s: a failed case carries numbers: %d messages, duration %d", res.Workload, res.Messages, res.DurationNS)
+			}
+		default:
+			t.Errorf("%s: status %s: %s", res.Workload, res.Status, res.Reason)
+		}
+	}
+	if failed > 1 || startup && failed > 0 {
+		t.Errorf("%d failed cases after one kill (during start-up: %v)", failed, startup)
+	}
+	return killResult{took: endedAt.Sub(killedAt), startup: startup}
+}
+
+// failPeerStarts makes the next n peer starts of runners made from o fail
+// before their handshake (see envFailStarts).
+func failPeerStarts(t *testing.T, o *Options, n int) {
+	t.Helper()
+	dir := t.TempDir()
+	for i := range n {
+		if err := os.WriteFile(filepath.Join(dir, strconv.Itoa(i)), nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	o.Peer.Env = append(o.Peer.Env, envFailStarts+"="+dir)
+}
+
+// TestRunPastPeerStartFailures checks what a run does with peers that do
+// not start: one failed start is retried and the case passes; a case
+// whose peer fails twice is recorded as failed, with the peer's own words,
+// and the run goes on; a run in which no peer starts at all says so with
+// ErrPeerStart, after recording every case.
+func TestRunPastPeerStartFailures(t *testing.T) {
+	for _, tt := range []struct {
+		name     string
+		failures int  // peer starts that fail
+		broken   bool // the peer executable does not exist
+		wantErr  []error
+		wantOK   int
+	}{
+		{"one failed start is retried", 1, false, nil, 2},
+		{"two failed starts fail the case", 2, false, []error{ErrCasesFailed}, 1},
+		{"no peer ever starts", 0, true, []error{ErrCasesFailed, ErrPeerStart}, 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			o := testOptions(t)
+			o.Transports = o.Transports[:1]
+			o.Workloads = []string{"pingpong"}
+			o.Sizes = []int{64, 1 << 10}
+			failPeerStarts(t, &o, tt.failures)
+			if tt.broken {
+				o.Peer.Path = filepath.Join(t.TempDir(), "no-such-peer")
+			}
+			r, err := NewRunner(o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			attempts := 0
+			r.beforePeerStart = func() { attempts++ }
+			recs, err := r.Run(context.Background(), Header{}, &bytes.Buffer{})
+			for _, want := range tt.wantErr {
+				if !errors.Is(err, want) {
+					t.Errorf("Run: %v; want it to wrap %v", err, want)
+				}
+			}
+			if tt.wantErr == nil && err != nil {
+				t.Errorf("Run: %v", err)
+			}
+			if !tt.broken && errors.Is(err, ErrPeerStart) {
+				t.Errorf("Run: %v; a run in which peers started must not report ErrPeerStart", err)
+			}
+			if recs == nil || len(recs.Results) != r.Total() {
+				t.Fatalf("records %+v for %d planned case runs", recs, r.Total())
+			}
+			ok := 0
+			for _, res := range recs.Results {
+				if res.Status == StatusOK {
+					ok++
+					continue
+				}
+				if !strings.HasPrefix(res.Reason, o.Transports[0].Label()+": peer failed to start") || !strings.Contains(res.Reason, "tried 2 times") {
+					t.Errorf("%s %d: reason %q does not say the peer failed to start twice", res.Workload, res.Size, res.Reason)
+				}
+				if !tt.broken && !strings.Contains(res.Reason, "failing this start on purpose") {
+					t.Errorf("%s %d: reason %q does not quote the peer", res.Workload, res.Size, res.Reason)
+				}
+			}
+			if ok != tt.wantOK {
+				t.Errorf("%d OK cases, want %d", ok, tt.wantOK)
+			}
+			if want := r.Total() + min(tt.failures, 1); !tt.broken && attempts != want {
+				t.Errorf("%d peer starts, want %d", attempts, want)
+			}
+		})
+	}
 }

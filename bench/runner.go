@@ -11,10 +11,11 @@ import (
 	"github.com/ipcbench/ipcbench/internal/proc"
 )
 
-// ErrPeerStart is returned by Run (wrapped) when a peer process could not be
-// started at all, which usually means the executable or its environment is
-// broken rather than a transport; the CLI maps it to its own exit code. It
-// is proc.ErrPeerStart, so the message names it once.
+// ErrPeerStart is wrapped by the error of a case whose peer process could
+// not be started, even on a second try, and by Run's when no case of the
+// run could start its peer, which usually means the executable or its
+// environment is broken rather than a transport; the CLI maps the latter to
+// its own exit code. It is the error the peer's start itself wraps.
 var ErrPeerStart = proc.ErrPeerStart
 
 // ErrCasesFailed is returned by Run (wrapped) when the run completed but at
@@ -51,6 +52,9 @@ type Runner struct {
 	plan  []CaseSpec
 	done  atomic.Int64
 	label atomic.Value // string
+
+	// peersStarted counts the peer processes started (see Run's error).
+	peersStarted int
 
 	// beforePeerStart, when set (by tests), is called just before every
 	// attempt to start a case's peer process.
@@ -135,11 +139,12 @@ func (r *Runner) makePlan() []CaseSpec {
 // the header, with its Type, Version and (when hdr has none) Options filled
 // in, and the results.
 //
-// A case that fails is recorded as failed with its reason and the run goes
-// on; the error then wraps ErrCasesFailed. A case whose peer could not be
-// started stops the run with an error wrapping ErrPeerStart. A cancelled
-// ctx stops the run after the case in progress is cleaned up and recorded;
-// the error then wraps ctx.Err().
+// A case that fails, including one whose peer could not be started even on
+// a second try, is recorded as failed with its reason and the run goes on;
+// the error then wraps ErrCasesFailed, and ErrPeerStart as well when no
+// case could start its peer at all (the executable or the machine is
+// broken, not a transport). A cancelled ctx stops the run after the case
+// in progress is cleaned up and recorded; the error then wraps ctx.Err().
 func (r *Runner) Run(ctx context.Context, hdr Header, out io.Writer) (*Records, error) {
 	w := NewRecordWriter(out)
 	if hdr.Options == nil {
@@ -149,7 +154,8 @@ func (r *Runner) Run(ctx context.Context, hdr Header, out io.Writer) (*Records, 
 		return nil, err
 	}
 	recs := &Records{Header: hdr}
-	failed := 0
+	failed, startFailed := 0, 0
+	startedBefore := r.peersStarted
 	for rep := 0; rep < r.opts.Repeats; rep++ {
 		for _, cs := range r.plan {
 			if err := ctx.Err(); err != nil {
@@ -158,7 +164,7 @@ func (r *Runner) Run(ctx context.Context, hdr Header, out io.Writer) (*Records, 
 			r.label.Store(cs.Label() + " (repeat " + strconv.Itoa(rep+1) + "/" + strconv.Itoa(r.opts.Repeats) + ")")
 			res, err := r.runCase(ctx, cs, rep)
 			if errors.Is(err, ErrPeerStart) {
-				return recs, err
+				startFailed++
 			}
 			if res.Status == StatusFailed {
 				failed++
@@ -174,7 +180,10 @@ func (r *Runner) Run(ctx context.Context, hdr Header, out io.Writer) (*Records, 
 		}
 	}
 	r.label.Store("")
-	if failed > 0 {
+	switch {
+	case startFailed > 0 && r.peersStarted == startedBefore:
+		return recs, fmt.Errorf("%d of %d case runs failed (see the raw records): %w; no case could start its peer: %w", failed, len(recs.Results), ErrCasesFailed, ErrPeerStart)
+	case failed > 0:
 		return recs, fmt.Errorf("%d of %d case runs failed (see the raw records): %w", failed, len(recs.Results), ErrCasesFailed)
 	}
 	return recs, nil

@@ -250,9 +250,9 @@ func TestPlacementPinned(t *testing.T) {
 	}
 }
 
-// TestPeerStartFails runs with a peer executable that does not exist: Run
-// stops with an error wrapping ErrPeerStart that says so once, not once per
-// package it passed through.
+// TestPeerStartFails runs with a peer executable that does not exist:
+// every case is recorded as failed, and Run's error wraps ErrPeerStart; each
+// says so once, not once per package it passed through.
 func TestPeerStartFails(t *testing.T) {
 	o := testOptions(t)
 	o.Transports = o.Transports[:1]
@@ -269,7 +269,12 @@ func TestPeerStartFails(t *testing.T) {
 	if n := strings.Count(err.Error(), ErrPeerStart.Error()); n != 1 {
 		t.Errorf("error %q says %q %d times, want once", err, ErrPeerStart, n)
 	}
-	if len(recs.Results) != 0 {
-		t.Errorf("%d results after a peer that never started, want 0", len(recs.Results))
+	if len(recs.Results) != r.Total() {
+		t.Errorf("%d results for %d planned case runs: every case must be recorded", len(recs.Results), r.Total())
+	}
+	for _, res := range recs.Results {
+		if n := strings.Count(res.Reason, ErrPeerStart.Error()); res.Status != StatusFailed || n != 1 {
+			t.Errorf("%s: status %s, reason %q; want failed, naming %q once", res.Workload, res.Status, res.Reason, ErrPeerStart)
+		}
 	}
 }

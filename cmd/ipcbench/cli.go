@@ -18,7 +18,7 @@ const (
 	exitOK          = 0   // everything ran and every case passed
 	exitFailure     = 1   // the run failed, or some cases failed
 	exitUsage       = 2   // bad command line or bad input file
-	exitPeerStart   = 3   // the peer process could not be started
+	exitPeerStart   = 3   // no peer process could be started (each case was tried twice)
 	exitInterrupted = 130 // interrupted by SIGINT/SIGTERM
 )
 
@@ -79,7 +79,7 @@ Examples:
 Run 'ipcbench <command> -help' for a command's flags and examples.
 
 Exit codes: 0 success; 1 run failed or some cases failed; 2 usage error or bad
-input; 3 the peer process could not be started; 130 interrupted.
+input; 3 no peer process could be started; 130 interrupted.
 `
 
 func printTopUsage(w io.Writer) {
