@@ -156,10 +156,16 @@ func (r *Runner) Run(ctx context.Context, hdr Header, out io.Writer) (*Records, 
 	recs := &Records{Header: hdr}
 	failed, startFailed := 0, 0
 	startedBefore := r.peersStarted
+	interrupted := func() error {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("run interrupted after %d of %d cases: %w", r.done.Load(), r.Total(), err)
+		}
+		return nil
+	}
 	for rep := 0; rep < r.opts.Repeats; rep++ {
 		for _, cs := range r.plan {
-			if err := ctx.Err(); err != nil {
-				return recs, fmt.Errorf("run interrupted after %d of %d cases: %w", r.done.Load(), r.Total(), err)
+			if err := interrupted(); err != nil {
+				return recs, err
 			}
 			r.label.Store(cs.Label() + " (repeat " + strconv.Itoa(rep+1) + "/" + strconv.Itoa(r.opts.Repeats) + ")")
 			res, err := r.runCase(ctx, cs, rep)
@@ -180,6 +186,9 @@ func (r *Runner) Run(ctx context.Context, hdr Header, out io.Writer) (*Records, 
 		}
 	}
 	r.label.Store("")
+	if err := interrupted(); err != nil {
+		return recs, err // the last case was interrupted
+	}
 	switch {
 	case startFailed > 0 && r.peersStarted == startedBefore:
 		return recs, fmt.Errorf("%d of %d case runs failed (see the raw records): %w; no case could start its peer: %w", failed, len(recs.Results), ErrCasesFailed, ErrPeerStart)

@@ -160,9 +160,8 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 			runErr = fmt.Errorf("writing %s: %w", outPath, err)
 		}
 	}
-	if errors.Is(runErr, bench.ErrPeerStart) {
-		return &exitError{code: exitPeerStart, err: runErr}
-	}
+	// The summary of whatever was recorded comes first, whatever ended the
+	// run: an interrupt or failed cases leave records worth reading.
 	if !f.quiet && recs != nil {
 		recs.Source = outPath
 		if err := report.Render(summaryOut, f.format, recs); err != nil && runErr == nil {
@@ -172,13 +171,20 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 			fmt.Fprintf(e.stderr, "raw records: %s\n", outPath)
 		}
 	}
-	if runErr != nil {
-		if ctx.Err() != nil {
-			return &exitError{code: exitInterrupted, err: runErr}
+	switch {
+	case ctx.Err() != nil:
+		// An interrupt is exit 130 at every moment, whatever else failed
+		// as the run stopped (a peer's start, a case, the summary).
+		if runErr == nil {
+			runErr = fmt.Errorf("interrupted after the last case: %w", ctx.Err())
 		}
-		return runErr
+		return &exitError{code: exitInterrupted, err: runErr}
+	case runErr == nil:
+		return nil
+	case errors.Is(runErr, bench.ErrPeerStart):
+		return &exitError{code: exitPeerStart, err: runErr}
 	}
-	return nil
+	return runErr
 }
 
 // options turns the flags into bench.Options, naming the bad value on error.

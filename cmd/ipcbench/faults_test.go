@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ipcbench/ipcbench/bench"
 	"github.com/ipcbench/ipcbench/internal/netns"
 	"github.com/ipcbench/ipcbench/transports/all"
 )
@@ -217,4 +219,79 @@ func killBenchOnce(t *testing.T, variant string, trial int) time.Duration {
 	}
 	t.Logf("trial %d: the killed run left %v; the next run removed it", trial, left)
 	return took
+}
+
+// TestInterruptDuringPeerStart interrupts `ipcbench run` (its context,
+// as SIGINT does) while a peer hangs before its handshake: the run must
+// exit 130, whatever the start's error says (in a run whose only case was
+// starting, no peer ever started), with the summary of what it recorded
+// and the raw records in place.
+func TestInterruptDuringPeerStart(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		sizes  string // one case per size
+		starts int    // peers that start normally before one hangs
+	}{
+		{"the only case", "64", 0},
+		{"second case", "64,1k", 1},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			tokens := t.TempDir()
+			for i := range tt.starts {
+				if err := os.WriteFile(filepath.Join(tokens, strconv.Itoa(i)), nil, 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			t.Setenv(envPeerHang, tokens)
+			out := filepath.Join(t.TempDir(), "run.jsonl")
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			var stdout, stderr bytes.Buffer
+			done := make(chan int, 1)
+			go func() {
+				done <- run(ctx, []string{"run", "-network", "host", "-t", "unix", "-w", "pingpong", "-s", tt.sizes,
+					"-d", "50ms", "-warmup", "0", "-repeats", "1", "-out", out}, strings.NewReader(""), &stdout, &stderr)
+			}()
+			// Wait for the hanging peer: a child of this process once the
+			// cases before it have recorded their results.
+			deadline := time.Now().Add(30 * time.Second)
+			for {
+				if time.Now().After(deadline) {
+					cancel()
+					t.Fatalf("no hanging peer after 30 s; stderr: %s", stderr.String())
+				}
+				if b, _ := os.ReadFile(out); bytes.Count(b, []byte("\n")) == 1+tt.starts && len(childrenOf(os.Getpid())) > 0 {
+					break
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+			time.Sleep(50 * time.Millisecond)
+			cancel()
+			var code int
+			select {
+			case code = <-done:
+			case <-time.After(30 * time.Second):
+				t.Fatal("run did not return within 30 s of the interrupt")
+			}
+			if code != exitInterrupted {
+				t.Errorf("exit code %d, want %d; stderr: %s", code, exitInterrupted, stderr.String())
+			}
+			if !strings.Contains(stderr.String(), "raw records: "+out) {
+				t.Errorf("stderr does not name the raw records: %s", stderr.String())
+			}
+			if !strings.Contains(stdout.String(), "raw records: "+out) {
+				t.Errorf("no summary on stdout:\n%s", stdout.String())
+			}
+			if tt.starts > 0 && !strings.Contains(stdout.String(), "pingpong 64B") {
+				t.Errorf("the summary lacks the case measured before the interrupt:\n%s", stdout.String())
+			}
+			recs, err := bench.ReadRecordsFile(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(recs.Results) < tt.starts || tt.starts > 0 && recs.Results[0].Status != bench.StatusOK {
+				t.Errorf("records %+v, want the %d case(s) before the interrupt OK", recs.Results, tt.starts)
+			}
+		})
+	}
 }
