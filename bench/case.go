@@ -244,6 +244,9 @@ func (cr *caseRun) serve(ctx context.Context) error {
 	if cr.handoff != nil {
 		job.Endpoint = cr.peerEP
 	}
+	if cr.r.peerJob != nil {
+		cr.r.peerJob(&job)
+	}
 	if err := cr.client.Serve(ctx, job); err != nil {
 		return err // the client's errors start with "peer: "
 	}
@@ -307,24 +310,39 @@ func (cr *caseRun) run(ctx context.Context) error {
 	return nil
 }
 
-// explain words a failure of the workload's loops: a killed peer's
-// connections report EOF or a reset a moment before its exit is reaped, so
-// the exit is given that moment, and the reason then says the peer died
-// rather than only "EOF". (Not after a timeout: a stuck peer will not exit
-// by itself.)
+// explain words a failure of the workload's loops with what the peer
+// knows of it. The peer's side of a failure is often its cause (a payload
+// it rejected, corruption it detected) while this side saw only EOF or a
+// broken pipe, so the bench's ends are closed, which ends the peer's loops,
+// and the peer's final report, its done reply with every connection's
+// error, is awaited for up to peerExitWait. A peer that died instead
+// (its connections report EOF or a reset a moment before its exit is
+// reaped) is named as dead, with the last line of its log. After a timeout
+// or an interrupt nothing is awaited: a stuck peer will not answer.
 func (cr *caseRun) explain(ctx context.Context, err error) error {
-	wait := peerExitWait
 	if ctx.Err() != nil {
-		wait = 0
-	}
-	t := time.NewTimer(wait)
-	defer t.Stop()
-	select {
-	case <-cr.peer.Exited():
-		return fmt.Errorf("peer process died: %w (peer log: %s)", err, strings.TrimSpace(lastLine(cr.peer.Logs())))
-	case <-t.C:
 		return err
 	}
+	cr.closeConns()
+	if cr.handoff != nil {
+		cr.handoff.close()
+	}
+	wctx, cancel := context.WithTimeout(ctx, peerExitWait)
+	defer cancel()
+	done, derr := cr.client.Done(wctx)
+	exited := false
+	select {
+	case <-cr.peer.Exited():
+		exited = true
+	default:
+	}
+	if exited || errors.Is(derr, proc.ErrPeerExited) {
+		return fmt.Errorf("peer process died: %w (peer log: %s)", err, strings.TrimSpace(lastLine(cr.peer.Logs())))
+	}
+	if derr == nil && done.Error != "" {
+		return fmt.Errorf("%w; the peer reports: %s", err, done.Error)
+	}
+	return err
 }
 
 // collect is the fifth phase: it waits for the peer's report that its

@@ -13,6 +13,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ipcbench/ipcbench/internal/frame"
+	"github.com/ipcbench/ipcbench/transports/peer"
 )
 
 // The fault suite: a peer that dies or hangs at a random moment of a case,
@@ -428,6 +431,36 @@ func TestRunPastPeerStartFailures(t *testing.T) {
 			if want := r.Total() + min(tt.failures, 1); !tt.broken && attempts != want {
 				t.Errorf("%d peer starts, want %d", attempts, want)
 			}
+		})
+	}
+}
+
+// TestPeerErrorInReason makes the peer reject the first message of a case
+// (its framing allows 64-byte messages, the case sends 1 KiB): this side
+// sees only EOF or a broken pipe, so the record's reason must carry the
+// peer's own report of what it rejected.
+func TestPeerErrorInReason(t *testing.T) {
+	o := testOptions(t)
+	o.Workloads = []string{"pingpong", "stream"}
+	o.Sizes = []int{1 << 10}
+	o.Duration = time.Second
+	r, err := NewRunner(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.peerJob = func(j *peer.Job) { j.Frame.Max = 64 }
+	for _, cs := range r.Plan() {
+		t.Run(cs.Label(), func(t *testing.T) {
+			res, err := r.RunCase(context.Background(), cs, 0)
+			if err == nil || res.Status != StatusFailed {
+				t.Fatalf("status %s, err %v; want a failure", res.Status, err)
+			}
+			if !strings.HasPrefix(res.Reason, cs.Transport.Label()+": ") ||
+				!strings.Contains(res.Reason, "the peer reports: "+cs.Transport.Transport.Name()+" connection 0: ") ||
+				!strings.Contains(res.Reason, frame.ErrTooLarge.Error()) {
+				t.Errorf("reason %q does not carry the peer's report of the message it rejected", res.Reason)
+			}
+			t.Logf("reason: %s", res.Reason)
 		})
 	}
 }

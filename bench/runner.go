@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 
 	"github.com/ipcbench/ipcbench/internal/proc"
+	"github.com/ipcbench/ipcbench/transports/peer"
 )
 
 // ErrPeerStart is wrapped by the error of a case whose peer process could
@@ -63,6 +64,9 @@ type Runner struct {
 	// soon as the peer of a case has started; faults tests use it to kill
 	// or stop the peer at a chosen moment.
 	onPeerStart func(pid int)
+	// peerJob, when set (by tests), may change a case's serve job before it
+	// is sent, so that the peer rejects or corrupts what it gets.
+	peerJob func(*peer.Job)
 	// onCaseEnd, when set (by tests), is called by Run with every result
 	// as soon as it is recorded.
 	onCaseEnd func(Result)
