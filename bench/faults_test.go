@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ipcbench/ipcbench/internal/frame"
+	"github.com/ipcbench/ipcbench/internal/testpeer"
 	"github.com/ipcbench/ipcbench/transports/peer"
 )
 
@@ -175,33 +176,6 @@ func alive(pid int) bool {
 	return err == nil
 }
 
-// childPeers returns the live child processes of this process: in these
-// tests, the peers.
-func childPeers() []int {
-	self := os.Getpid()
-	ents, _ := os.ReadDir("/proc")
-	var out []int
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		// The command name is in parentheses and may hold spaces.
-		f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
-		if len(f) < 2 || f[0] == "Z" {
-			continue
-		}
-		if ppid, _ := strconv.Atoi(f[1]); ppid == self {
-			out = append(out, pid)
-		}
-	}
-	return out
-}
-
 // TestFaultPeerKilledAnyMoment kills a peer with SIGKILL at a random
 // moment of its whole life, start-up included, in a run of two cases
 // through Run: every case must still get its record; a case whose peer
@@ -286,7 +260,7 @@ func killPeerOnce(t *testing.T, r *Runner, delay time.Duration) killResult {
 				return
 			}
 			for {
-				if pids := childPeers(); len(pids) > 0 {
+				if pids := testpeer.Children(os.Getpid()); len(pids) > 0 {
 					mu.Lock()
 					syscall.Kill(pids[0], syscall.SIGKILL)
 					killedAt = time.Now()
@@ -352,19 +326,6 @@ func killPeerOnce(t *testing.T, r *Runner, delay time.Duration) killResult {
 	return killResult{took: endedAt.Sub(killedAt), startup: startup}
 }
 
-// failPeerStarts makes the next n peer starts of runners made from o fail
-// before their handshake (see envFailStarts).
-func failPeerStarts(t *testing.T, o *Options, n int) {
-	t.Helper()
-	dir := t.TempDir()
-	for i := range n {
-		if err := os.WriteFile(filepath.Join(dir, strconv.Itoa(i)), nil, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	o.Peer.Env = append(o.Peer.Env, envFailStarts+"="+dir)
-}
-
 // TestRunPastPeerStartFailures checks what a run does with peers that do
 // not start: one failed start is retried and the case passes; a case
 // whose peer fails twice is recorded as failed, with the peer's own words,
@@ -387,7 +348,15 @@ func TestRunPastPeerStartFailures(t *testing.T) {
 			o.Transports = o.Transports[:1]
 			o.Workloads = []string{"pingpong"}
 			o.Sizes = []int{64, 1 << 10}
-			failPeerStarts(t, &o, tt.failures)
+			fails := make([]testpeer.Action, tt.failures)
+			for i := range fails {
+				fails[i] = testpeer.Fail
+			}
+			script := t.TempDir()
+			if err := testpeer.Script(script, fails...); err != nil {
+				t.Fatal(err)
+			}
+			o.Peer.Env = append(o.Peer.Env, testpeer.Env+"="+script)
 			if tt.broken {
 				o.Peer.Path = filepath.Join(t.TempDir(), "no-such-peer")
 			}
@@ -421,7 +390,7 @@ func TestRunPastPeerStartFailures(t *testing.T) {
 				if !strings.HasPrefix(res.Reason, o.Transports[0].Label()+": peer failed to start") || !strings.Contains(res.Reason, "tried 2 times") {
 					t.Errorf("%s %d: reason %q does not say the peer failed to start twice", res.Workload, res.Size, res.Reason)
 				}
-				if !tt.broken && !strings.Contains(res.Reason, "failing this start on purpose") {
+				if !tt.broken && !strings.Contains(res.Reason, testpeer.FailMessage) {
 					t.Errorf("%s %d: reason %q does not quote the peer", res.Workload, res.Size, res.Reason)
 				}
 			}

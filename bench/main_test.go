@@ -2,10 +2,10 @@ package bench
 
 import (
 	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/ipcbench/ipcbench/internal/netns"
+	"github.com/ipcbench/ipcbench/internal/testpeer"
 	"github.com/ipcbench/ipcbench/transports/all"
 	"github.com/ipcbench/ipcbench/transports/peer"
 )
@@ -16,10 +16,7 @@ import (
 // the host's.
 func TestMain(m *testing.M) {
 	if peer.IsPeer() {
-		if dir := os.Getenv(envFailStarts); dir != "" && takeToken(dir) {
-			os.Stderr.WriteString("test peer: failing this start on purpose\n")
-			os.Exit(1)
-		}
+		testpeer.Act()
 	}
 	peer.RunIfPeer(all.Lookup)
 	if !netns.HasHermeticNetwork() {
@@ -32,22 +29,4 @@ func TestMain(m *testing.M) {
 		}
 	}
 	os.Exit(m.Run())
-}
-
-// envFailStarts names a directory of tokens: a test peer started with it
-// in its environment takes one token, if one is left, and then exits
-// before its handshake, so tests can make a chosen number of peer starts
-// fail (see failPeerStarts).
-const envFailStarts = "IPCBENCH_TEST_FAIL_STARTS"
-
-// takeToken removes one file of dir and reports whether it got one. Of
-// peers racing for the last token, one wins.
-func takeToken(dir string) bool {
-	ents, _ := os.ReadDir(dir)
-	for _, e := range ents {
-		if os.Remove(filepath.Join(dir, e.Name())) == nil {
-			return true
-		}
-	}
-	return false
 }

@@ -7,7 +7,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/ipcbench/ipcbench/bench"
 	"github.com/ipcbench/ipcbench/internal/netns"
+	"github.com/ipcbench/ipcbench/internal/testpeer"
 	"github.com/ipcbench/ipcbench/transports/all"
 )
 
@@ -56,44 +56,11 @@ func startCLI(t *testing.T, tmp string, args ...string) (*exec.Cmd, *bytes.Buffe
 	return cmd, &stderr
 }
 
-// procState returns the state letter of pid ('R', 'S', 'Z', ...) and its
-// parent, or 0 when the process is gone.
-func procState(pid int) (state byte, ppid int) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0, 0
-	}
-	// The command name is in parentheses and may hold spaces.
-	i := bytes.LastIndexByte(b, ')')
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 2 {
-		return 0, 0
-	}
-	ppid, _ = strconv.Atoi(f[1])
-	return f[0][0], ppid
-}
-
 // gone reports whether pid has exited (a zombie has exited: only its
 // exit status waits to be collected by whoever inherited it).
 func gone(pid int) bool {
-	s, _ := procState(pid)
+	s, _ := testpeer.State(pid)
 	return s == 0 || s == 'Z'
-}
-
-// childrenOf returns the live children of pid.
-func childrenOf(pid int) []int {
-	ents, _ := os.ReadDir("/proc")
-	var out []int
-	for _, e := range ents {
-		p, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		if s, pp := procState(p); pp == pid && s != 'Z' && s != 0 {
-			out = append(out, p)
-		}
-	}
-	return out
 }
 
 // listDir returns the names in dir (nil when it does not exist).
@@ -163,9 +130,9 @@ func killBenchOnce(t *testing.T, variant string, trial int) time.Duration {
 		if cmd.ProcessState != nil || gone(outer) {
 			t.Fatalf("ipcbench exited early; stderr: %s", stderr)
 		}
-		for _, c := range childrenOf(outer) {
+		for _, c := range testpeer.Children(outer) {
 			inner = c
-			if ps := childrenOf(c); len(ps) > 0 {
+			if ps := testpeer.Children(c); len(ps) > 0 {
 				peer = ps[0]
 			}
 		}
@@ -175,7 +142,7 @@ func killBenchOnce(t *testing.T, variant string, trial int) time.Duration {
 	// On a loaded machine a child seen in the scan can be gone by now (a
 	// process that lived for microseconds, with no command line left to
 	// read): take the inner process's child as it is now.
-	if ps := childrenOf(inner); len(ps) != 1 || ps[0] != peer {
+	if ps := testpeer.Children(inner); len(ps) != 1 || ps[0] != peer {
 		t.Logf("trial %d: the inner process's children changed from [%d] to %v", trial, peer, ps)
 		if len(ps) != 1 {
 			raw, _ := os.ReadFile(out)
@@ -236,13 +203,15 @@ func TestInterruptDuringPeerStart(t *testing.T) {
 		{"second case", "64,1k", 1},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			tokens := t.TempDir()
-			for i := range tt.starts {
-				if err := os.WriteFile(filepath.Join(tokens, strconv.Itoa(i)), nil, 0o600); err != nil {
-					t.Fatal(err)
-				}
+			script := make([]testpeer.Action, tt.starts, tt.starts+1)
+			for i := range script {
+				script[i] = testpeer.Start
 			}
-			t.Setenv(envPeerHang, tokens)
+			dir := t.TempDir()
+			if err := testpeer.Script(dir, append(script, testpeer.Hang)...); err != nil {
+				t.Fatal(err)
+			}
+			t.Setenv(testpeer.Env, dir)
 			out := filepath.Join(t.TempDir(), "run.jsonl")
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
@@ -260,7 +229,7 @@ func TestInterruptDuringPeerStart(t *testing.T) {
 					cancel()
 					t.Fatalf("no hanging peer after 30 s; stderr: %s", stderr.String())
 				}
-				if b, _ := os.ReadFile(out); bytes.Count(b, []byte("\n")) == 1+tt.starts && len(childrenOf(os.Getpid())) > 0 {
+				if b, _ := os.ReadFile(out); bytes.Count(b, []byte("\n")) == 1+tt.starts && len(testpeer.Children(os.Getpid())) > 0 {
 					break
 				}
 				time.Sleep(5 * time.Millisecond)

@@ -3,12 +3,11 @@ package main
 import (
 	"context"
 	"os"
-	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/ipcbench/ipcbench/internal/netns"
 	"github.com/ipcbench/ipcbench/internal/proc"
+	"github.com/ipcbench/ipcbench/internal/testpeer"
 )
 
 // TestMain lets the test binary serve as its own peer (`ipcbench peer`)
@@ -16,11 +15,7 @@ import (
 // itself does.
 func TestMain(m *testing.M) {
 	if proc.IsPeer() {
-		if dir := os.Getenv(envPeerHang); dir != "" && !takeToken(dir) {
-			// Stuck before the handshake, until the bench process gives
-			// up on it (it is killed then).
-			time.Sleep(time.Hour)
-		}
+		testpeer.Act()
 		os.Exit(run(context.Background(), []string{"peer"}, os.Stdin, os.Stdout, os.Stderr))
 	}
 	if os.Getenv(envAsCLI) != "" {
@@ -36,22 +31,4 @@ func TestMain(m *testing.M) {
 		}
 	}
 	os.Exit(m.Run())
-}
-
-// envPeerHang names a directory of tokens: a test peer started with it in
-// its environment takes one token and starts normally, or, when none is
-// left, hangs before its handshake, so tests can catch a run during a
-// peer's start-up.
-const envPeerHang = "IPCBENCH_TEST_PEER_HANG"
-
-// takeToken removes one file of dir and reports whether it got one. Of
-// peers racing for the last token, one wins.
-func takeToken(dir string) bool {
-	ents, _ := os.ReadDir(dir)
-	for _, e := range ents {
-		if os.Remove(filepath.Join(dir, e.Name())) == nil {
-			return true
-		}
-	}
-	return false
 }
