@@ -93,23 +93,7 @@ func (r *Runner) runCase(parent context.Context, cs CaseSpec, rep int) (Result, 
 	timedOut := func() bool { return ctx.Err() != nil && parent.Err() == nil }
 	defer cr.close(timedOut)
 
-	skip, err := cr.listen(ctx)
-	if skip != "" {
-		return cr.skip(skip), nil
-	}
-	if err == nil {
-		err = cr.startPeer(ctx)
-	}
-	if err == nil {
-		err = cr.serve(ctx)
-	}
-	if err == nil {
-		err = cr.run(ctx)
-	}
-	if err == nil {
-		err = cr.collect(ctx)
-	}
-	if err != nil {
+	failed := func(err error) (Result, error) {
 		res := cr.fail(err, timedOut())
 		if timedOut() {
 			// The case's timeout passed, perhaps while its peer was
@@ -118,6 +102,18 @@ func (r *Runner) runCase(parent context.Context, cs CaseSpec, rep int) (Result, 
 			return res, errors.New(res.Reason)
 		}
 		return res, err
+	}
+	skip, err := cr.listen(ctx)
+	if skip != "" {
+		return cr.skip(skip), nil
+	}
+	if err != nil {
+		return failed(err)
+	}
+	for _, phase := range []func(context.Context) error{cr.startPeer, cr.serve, cr.run, cr.collect} {
+		if err := phase(ctx); err != nil {
+			return failed(err)
+		}
 	}
 	return cr.res, nil
 }
