@@ -44,7 +44,7 @@ stress: ## the long forms of the fault and load suites: 50 kill trials per trans
 	  grep --line-buffered -vE '^(=== (RUN|PAUSE|CONT|NAME)|--- PASS|PASS$$)|no tests to run|timed out and reaped'
 
 floor: build ## run the C floor programs beside ipcbench: raw records to results/floor.jsonl, the ratio table to results/floor.md (needs a C compiler)
-	./$(BIN) floor -out results/floor.md -raw results/floor.jsonl
+	./$(BIN) floor -force -out results/floor.md -raw results/floor.jsonl
 
 results: build ## regenerate every report in results/ from the committed raw records
 	./$(BIN) report --format markdown results/reference.jsonl > results/reference.md

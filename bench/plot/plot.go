@@ -26,6 +26,7 @@ import (
 	"errors"
 	"fmt"
 	"image/color"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -42,6 +43,7 @@ import (
 
 	"github.com/ipcbench/ipcbench/bench"
 	"github.com/ipcbench/ipcbench/bench/report"
+	"github.com/ipcbench/ipcbench/internal/private"
 	"github.com/ipcbench/ipcbench/internal/units"
 )
 
@@ -90,16 +92,20 @@ type chart struct {
 }
 
 // Write draws the charts of runs (see the package doc) into dir, creating
-// it if needed, and returns the paths of the files written, in a fixed
-// order. New files and directories get bench.OutputFileMode and
-// bench.OutputDirMode, like every output the user asks for. File names say what each chart shows:
+// it and its missing parents if needed, and returns the paths of the files
+// written, in a fixed order. Files and directories are made by
+// internal/private: files 0600, directories 0700, never through a symbolic
+// link. File names say what each chart shows:
 // pingpong-p50-vs-size-<placement>.svg, pingpong-cdf-<size>-<placement>.svg,
 // stream-mbps-vs-size-<placement>.svg, fanin-rate-vs-conns-<placement>.svg;
-// with more than one run each name starts with "run<N>-<source>-". Existing
-// files of the same names are replaced. It returns an error wrapping
-// ErrNoRuns when runs is empty or holds nil, ErrNoData when no chart can be
-// drawn, and file-system errors as they come.
-func Write(dir string, runs ...*bench.Records) ([]string, error) {
+// with more than one run each name starts with "run<N>-<source>-". When a
+// file of one of those names exists already, Write writes nothing and
+// returns an error wrapping fs.ErrExist, unless replace is set: then
+// existing regular files are replaced (a symbolic link or a directory is
+// still refused). It returns an error wrapping ErrNoRuns when runs is
+// empty or holds nil, ErrNoData when no chart can be drawn, and file-system
+// errors as they come.
+func Write(dir string, replace bool, runs ...*bench.Records) ([]string, error) {
 	if len(runs) == 0 {
 		return nil, fmt.Errorf("plot: %w", ErrNoRuns)
 	}
@@ -123,18 +129,48 @@ func Write(dir string, runs ...*bench.Records) ([]string, error) {
 	if len(charts) == 0 {
 		return nil, fmt.Errorf("plot: %w: no OK pingpong, stream or fanin results", ErrNoData)
 	}
-	if err := os.MkdirAll(dir, bench.OutputDirMode); err != nil {
+	ex := private.Refuse
+	if replace {
+		ex = private.Replace
+	}
+	if ex == private.Refuse {
+		// Refuse before writing anything (Create still refuses each name
+		// that appears in between).
+		for _, c := range charts {
+			p := filepath.Join(dir, c.name)
+			if _, err := os.Lstat(p); err == nil {
+				return nil, fmt.Errorf("plot: %s: %w", p, fs.ErrExist)
+			}
+		}
+	}
+	if err := private.MkdirAll(dir); err != nil {
 		return nil, fmt.Errorf("plot: %w", err)
 	}
 	paths := make([]string, 0, len(charts))
 	for _, c := range charts {
 		p := filepath.Join(dir, c.name)
-		if err := os.WriteFile(p, c.svg, bench.OutputFileMode); err != nil {
+		if err := writeFile(p, ex, c.svg); err != nil {
 			return paths, fmt.Errorf("plot: %w", err)
 		}
 		paths = append(paths, p)
 	}
 	return paths, nil
+}
+
+// writeFile creates p through private.Create and writes b to it.
+func writeFile(p string, ex private.Existing, b []byte) error {
+	f, err := private.Create(p, ex)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(b)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", p, err)
+	}
+	return nil
 }
 
 // series is one transport's points in one chart.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"io"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/ipcbench/ipcbench/bench"
 	"github.com/ipcbench/ipcbench/internal/hist"
+	"github.com/ipcbench/ipcbench/internal/private"
 )
 
 // update rewrites the golden SVGs: go test ./bench/plot -update
@@ -54,11 +56,11 @@ var wantCharts = []string{
 func TestWrite(t *testing.T) {
 	run := readTestRun(t)
 	dir := filepath.Join(t.TempDir(), "new", "plots")
-	paths, err := Write(dir, run)
+	paths, err := Write(dir, false, run)
 	if err != nil {
 		t.Fatal(err)
 	}
-	again, err := Write(t.TempDir(), run)
+	again, err := Write(t.TempDir(), false, run)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -235,7 +237,7 @@ func TestWriteRunsAndPlacements(t *testing.T) {
 	}
 	a := &bench.Records{Source: "results/a.jsonl", Results: rs}
 	b := &bench.Records{Source: "b.jsonl", Results: rs[:2]}
-	paths, err := Write(t.TempDir(), a, b)
+	paths, err := Write(t.TempDir(), false, a, b)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -283,7 +285,7 @@ func TestWriteErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			paths, err := Write(tt.dir, tt.runs...)
+			paths, err := Write(tt.dir, false, tt.runs...)
 			if err == nil {
 				t.Fatalf("Write succeeded: %v", paths)
 			}
@@ -361,5 +363,48 @@ func TestTickNS(t *testing.T) {
 		if got := tickNS(in); got != want {
 			t.Errorf("tickNS(%v) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// TestWriteRefusesExisting plants a symbolic link to a victim file under
+// the name of a chart: Write refuses, with or without replace, writes no
+// chart and leaves the victim alone; a regular file of that name is
+// replaced only with replace.
+func TestWriteRefusesExisting(t *testing.T) {
+	good := &bench.Records{Source: "g", Results: []bench.Result{okResult(t, "stream", "unix", "unpinned", 64, 0, 0)}}
+	dir := t.TempDir()
+	victim := filepath.Join(t.TempDir(), "victim")
+	if err := os.WriteFile(victim, []byte("precious"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	chart := filepath.Join(dir, "stream-mbps-vs-size-unpinned.svg")
+	if err := os.Symlink(victim, chart); err != nil {
+		t.Fatal(err)
+	}
+	for _, replace := range []bool{false, true} {
+		if paths, err := Write(dir, replace, good); !errors.Is(err, fs.ErrExist) {
+			t.Errorf("Write(replace=%v) over a symlink: %v, %v; want fs.ErrExist", replace, paths, err)
+		}
+	}
+	if b, _ := os.ReadFile(victim); string(b) != "precious" {
+		t.Errorf("victim now holds %q", b)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 1 {
+		t.Errorf("files written beside the refused one: %v", ents)
+	}
+	if err := os.Remove(chart); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(chart, []byte("old"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Write(dir, false, good); !errors.Is(err, fs.ErrExist) {
+		t.Errorf("Write over an existing chart: %v, want fs.ErrExist", err)
+	}
+	if _, err := Write(dir, true, good); err != nil {
+		t.Fatalf("Write(replace=true): %v", err)
+	}
+	if st, err := os.Stat(chart); err != nil || st.Mode().Perm() != private.FileMode || st.Size() < 100 {
+		t.Errorf("replaced chart: %v %v", st, err)
 	}
 }

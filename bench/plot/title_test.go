@@ -48,7 +48,7 @@ func TestLongTitlesFit(t *testing.T) {
 	run := &bench.Records{Source: "long.jsonl", Results: rs, Header: bench.Header{Type: bench.KindHeader, Version: bench.RecordVersion,
 		Network: "private-netns (veth ipc0 10.77.0.1/24 <-> ipc1 10.77.0.2/24)",
 		Machine: map[string]string{"cpu_model": "Intel(R) Xeon(R) Platinum 8488C CPU @ 2.40GHz, a model name long enough to need a line of its own", "cores": "96"}}}
-	paths, err := Write(t.TempDir(), run)
+	paths, err := Write(t.TempDir(), false, run)
 	if err != nil {
 		t.Fatal(err)
 	}

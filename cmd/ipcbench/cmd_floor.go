@@ -42,21 +42,29 @@ for pipe, unix, tcp-localhost and shm-ring against a C one-process epoll
 echo server.`
 
 const floorExamples = `  ipcbench floor                                     # about 10 minutes; the table on stdout
-  ipcbench floor -out results/floor.md -raw results/floor.jsonl   # what 'make floor' runs
+  ipcbench floor -force -out results/floor.md -raw results/floor.jsonl   # what 'make floor' runs
   ipcbench floor -report results/floor.jsonl         # the table again, from the raw records
   ipcbench floor -repeats 9 -n 50000                 # steadier medians
   ipcbench floor -only '^fanin/' -raw fanin.jsonl    # only the fanin pairs
 `
 
-func cmdFloor(ctx context.Context, e *env, args []string) error {
+func cmdFloor(ctx context.Context, e *env, args []string) (err error) {
+	defer func() {
+		// An interrupt ends floor with exit 130 whatever it interrupted
+		// (a compiler, a C program, an ipcbench case).
+		if err != nil && ctx.Err() != nil {
+			err = &exitError{code: exitInterrupted, err: fmt.Errorf("interrupted: %w", err)}
+		}
+	}()
 	fs := newFlagSet(e, "floor", floorSynopsis, floorExamples)
 	cfg := floor.Config{}
 	fs.IntVar(&cfg.Repeats, "repeats", floor.DefaultRepeats, "runs of each pair per side, interleaved (the table shows medians)")
 	fs.IntVar(&cfg.PingPongN, "n", floor.DefaultPingPongN, "round trips per pingpong run")
 	streamBytes := fs.String("stream-bytes", bench.FormatSize(floor.DefaultStreamBytes), "bytes per stream run")
 	fs.Int64Var(&cfg.FaninN, "fanin-n", floor.DefaultFaninN, "round trips per fanin run, over all its connections")
-	out := fs.String("out", "", "also write the Markdown table to this file")
-	raw := fs.String("raw", "", "write the raw records (header, then every measurement) as JSON Lines to this file")
+	out := fs.String("out", "", "also write the Markdown table to this file (created 0600, its directories 0700)")
+	raw := fs.String("raw", "", "write the raw records (header, then every measurement) as JSON Lines to this file (created 0600, its directories 0700)")
+	force := fs.Bool("force", false, "replace existing -out and -raw files (never through a symbolic link)")
 	report := fs.String("report", "", "measure nothing: render the table from this raw file (- for stdin)")
 	only := fs.String("only", "", "measure only the pairs whose name (workload/variant/size/conns/placement, as in fanin/unix/1KiB/16/unpinned) this regular expression matches")
 	quiet := fs.Bool("q", false, "no progress display")
@@ -70,7 +78,7 @@ func cmdFloor(ctx context.Context, e *env, args []string) error {
 		if *raw != "" {
 			return usagef("-report renders a raw file; it cannot also write one (-raw)")
 		}
-		return floorReport(e, *report, *out)
+		return floorReport(e, *report, *out, *force)
 	}
 	total, err := bench.ParseSize(*streamBytes, 1<<40)
 	if err != nil {
@@ -96,11 +104,26 @@ func cmdFloor(ctx context.Context, e *env, args []string) error {
 		return nil
 	}
 
+	// The outputs are created before any work, so that a name that cannot
+	// be written is a usage error at once; the table's file is removed
+	// again if the run does not finish (the raw records stay, like run's).
+	var tableFile *os.File
+	if *out != "" {
+		if tableFile, err = createOutput("-out", *out, *force); err != nil {
+			return err
+		}
+		defer func() {
+			if err != nil {
+				tableFile.Close()
+				os.Remove(*out)
+			}
+		}()
+	}
 	rawOut := io.Discard
 	if *raw != "" {
-		f, err := createOutput(*raw)
+		f, err := createOutput("-raw", *raw, *force)
 		if err != nil {
-			return usagef("cannot write raw records: %v", err)
+			return err
 		}
 		defer f.Close()
 		rawOut = f
@@ -149,20 +172,33 @@ func cmdFloor(ctx context.Context, e *env, args []string) error {
 	case runErr != nil:
 		return runErr
 	}
-	return writeFloorTable(e, &w.File, *out)
+	return writeFloorTable(e, &w.File, tableFile)
 }
 
-// floorReport renders the table of the raw file at path ("-": stdin).
-func floorReport(e *env, path, out string) error {
-	f, err := readInput(e, path, floor.Read)
-	if err != nil {
-		return err
+// floorReport renders the table of the raw file at path ("-": stdin),
+// and writes it to out too when that is set.
+func floorReport(e *env, path, out string, force bool) error {
+	var o *os.File
+	if out != "" {
+		var err error
+		if o, err = createOutput("-out", out, force); err != nil {
+			return err
+		}
 	}
-	return writeFloorTable(e, f, out)
+	f, err := readInput(e, path, floor.Read)
+	if err == nil {
+		err = writeFloorTable(e, f, o)
+	}
+	if err != nil && o != nil {
+		o.Close()
+		os.Remove(out)
+	}
+	return err
 }
 
-// writeFloorTable prints the table and, when out is set, writes it there.
-func writeFloorTable(e *env, f *floor.File, out string) error {
+// writeFloorTable prints the table and, when o is not nil, writes it there
+// and closes o.
+func writeFloorTable(e *env, f *floor.File, o *os.File) error {
 	var b strings.Builder
 	if err := floor.Table(&b, f); err != nil {
 		return err
@@ -170,19 +206,15 @@ func writeFloorTable(e *env, f *floor.File, out string) error {
 	if _, err := io.WriteString(e.stdout, b.String()); err != nil {
 		return fmt.Errorf("writing the table: %w", err)
 	}
-	if out == "" {
+	if o == nil {
 		return nil
 	}
-	o, err := createOutput(out)
+	_, err := io.WriteString(o, b.String())
+	if cerr := o.Close(); err == nil {
+		err = cerr
+	}
 	if err != nil {
-		return fmt.Errorf("writing the table: %w", err)
-	}
-	if _, err := io.WriteString(o, b.String()); err != nil {
-		o.Close()
-		return fmt.Errorf("writing the table to %s: %w", out, err)
-	}
-	if err := o.Close(); err != nil {
-		return fmt.Errorf("writing the table to %s: %w", out, err)
+		return fmt.Errorf("writing the table to %s: %w", o.Name(), err)
 	}
 	return nil
 }

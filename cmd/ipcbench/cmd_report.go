@@ -84,7 +84,8 @@ transport. Prints the paths of the files it wrote.`,
 		`  ipcbench plot run.jsonl                 # SVGs in ./plots
   ipcbench plot -out docs/img run.jsonl
 `)
-	out := fs.String("out", "plots", "directory to write the SVG files into (created if missing)")
+	out := fs.String("out", "plots", "directory to write the SVG files into (created 0700 if missing; the files are 0600)")
+	force := fs.Bool("force", false, "replace existing chart files of the same names (never through a symbolic link)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -92,7 +93,10 @@ transport. Prints the paths of the files it wrote.`,
 	if err != nil {
 		return err
 	}
-	paths, err := plot.Write(*out, runs...)
+	paths, err := plot.Write(*out, *force, runs...)
+	if errors.Is(err, os.ErrExist) {
+		return usagef("-out: %v (-force replaces existing charts)", err)
+	}
 	var pe *os.PathError
 	if errors.As(err, &pe) && len(paths) == 0 {
 		return usagef("cannot write the charts: %v", pe) // like run's unwritable -out

@@ -19,7 +19,7 @@ func TestMain(m *testing.M) {
 		os.Exit(run(context.Background(), []string{"peer"}, os.Stdin, os.Stdout, os.Stderr))
 	}
 	if os.Getenv(envAsCLI) != "" {
-		os.Exit(run(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+		os.Exit(run(signalContext(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 	}
 	if !netns.HasHermeticNetwork() {
 		code, exit, err := netns.Enter(os.Args[1:]...)

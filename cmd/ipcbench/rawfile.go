@@ -1,8 +1,6 @@
 package main
 
 import (
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/ipcbench/ipcbench/bench"
@@ -19,15 +17,4 @@ func newHeader(name string, args []string) bench.Header {
 		Machine: sysinfo.Collect(),
 		Command: append([]string{"ipcbench", name}, args...),
 	}
-}
-
-// createOutput creates (or truncates) a file the user asked for, 0644, and
-// its directory.
-func createOutput(path string) (*os.File, error) {
-	if dir := filepath.Dir(path); dir != "." {
-		if err := os.MkdirAll(dir, bench.OutputDirMode); err != nil {
-			return nil, err
-		}
-	}
-	return os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, bench.OutputFileMode)
 }
