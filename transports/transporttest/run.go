@@ -23,6 +23,7 @@ import (
 	"golang.org/x/net/nettest"
 
 	"github.com/ipcbench/ipcbench/internal/frame"
+	"github.com/ipcbench/ipcbench/internal/private"
 	"github.com/ipcbench/ipcbench/transports"
 	"github.com/ipcbench/ipcbench/transports/peer"
 )
@@ -95,8 +96,9 @@ var cases = []testCase{
 //     with IPCBENCH_STRESS=1) of mixed sizes up to 64 KiB, every byte
 //     checked; the peak RSS of both processes is logged and bounded.
 //   - private-endpoint: a TCP listener is not on a wildcard address; a
-//     Unix socket's directory is closed to other users; a named file
-//     behind an endpoint descriptor has mode 0600.
+//     Unix socket and its directory, and every regular file behind an
+//     endpoint descriptor (a memfd or a file mapping), have exactly the
+//     modes of internal/private (0600 files, 0700 directories).
 //   - peer-closes/closewrite, peer-closes/exit: the peer closes after its
 //     last message (on EOF after CloseWrite, and on an exit job); this side
 //     must read every byte, then io.EOF.
@@ -707,13 +709,14 @@ func testPrivateEndpoint(t *testing.T, tr transports.Transport) {
 			t.Errorf("TCP listener on the wildcard address %v", a)
 		}
 	case *net.UnixAddr:
-		dir := filepath.Dir(a.Name)
-		st, err := os.Stat(dir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if st.Mode().Perm()&0o077 != 0 {
-			t.Errorf("socket directory %s has mode %v; others can reach the socket", dir, st.Mode().Perm())
+		for p, want := range map[string]os.FileMode{filepath.Dir(a.Name): private.DirMode, a.Name: private.FileMode} {
+			st, err := os.Lstat(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.Mode().Perm() != want {
+				t.Errorf("%s has mode %v, want %v", p, st.Mode().Perm(), want)
+			}
 		}
 	}
 	for _, f := range ln.Endpoint().Files {
@@ -726,8 +729,8 @@ func testPrivateEndpoint(t *testing.T, tr transports.Transport) {
 			t.Fatal(err)
 		}
 		t.Logf("endpoint file %s: %v", target, st.Mode())
-		if st.Mode().IsRegular() && strings.HasPrefix(target, "/") && !strings.HasPrefix(target, "/memfd:") && st.Mode().Perm()&0o077 != 0 {
-			t.Errorf("endpoint file %s has mode %v; want 0600", target, st.Mode().Perm())
+		if st.Mode().IsRegular() && st.Mode().Perm() != private.FileMode {
+			t.Errorf("endpoint file %s has mode %v, want %v", target, st.Mode().Perm(), private.FileMode)
 		}
 	}
 }

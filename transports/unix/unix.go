@@ -3,7 +3,7 @@
 //
 // Listen makes a fresh private (0700) directory, named
 // "ipcbench-unix-PID-*" (PID in base 36), in Config.Address (default os.TempDir()) and
-// listens on a socket file inside it; Listener.Close removes both the
+// listens on a socket file (0600) inside it; Listener.Close removes both the
 // socket file and the directory. A process killed before its Close leaves
 // its directory behind: the next Listen in the same place removes the
 // directories of processes that no longer exist (owned by the same user,
@@ -31,6 +31,7 @@ import (
 	"path/filepath"
 	"sync"
 
+	"github.com/ipcbench/ipcbench/internal/private"
 	"github.com/ipcbench/ipcbench/transports"
 	"github.com/ipcbench/ipcbench/transports/internal/sockconn"
 )
@@ -100,6 +101,12 @@ func (transport) Listen(ctx context.Context, cfg transports.Config) (transports.
 	if !ok {
 		ln.Close()
 		return fail(fmt.Errorf("%s: listen: got %T, not a Unix listener", Name, ln))
+	}
+	// bind made the socket file with the umask's mode; the directory
+	// already keeps others out, and the file follows the one rule.
+	if err := os.Chmod(path, private.FileMode); err != nil {
+		ln.Close()
+		return fail(fmt.Errorf("%s: listen: %w", Name, err))
 	}
 	ul.SetUnlinkOnClose(true)
 	return &listener{

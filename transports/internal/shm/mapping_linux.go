@@ -11,6 +11,7 @@ import (
 	mmap "github.com/edsrzf/mmap-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/ipcbench/ipcbench/internal/private"
 	"github.com/ipcbench/ipcbench/transports"
 )
 
@@ -55,7 +56,7 @@ func createMapping(mode, dir string, size int) (fd int, flags uint32, err error)
 	return fd, flagFile, nil
 }
 
-// createMemfd makes a sealed memfd of size bytes: its size can no longer
+// createMemfd makes a sealed memfd of size bytes, mode 0600 (internal/private): its size can no longer
 // change, so neither end can shrink the file under the other's mapping
 // (which would turn accesses into SIGBUS).
 func createMemfd(size int) (int, error) {
@@ -66,6 +67,12 @@ func createMemfd(size int) (int, error) {
 	if err := unix.Ftruncate(fd, int64(size)); err != nil {
 		unix.Close(fd)
 		return -1, fmt.Errorf("shm: sizing memfd to %d bytes: %w", size, err)
+	}
+	// memfd_create makes the file 0777: nobody else can open it by name,
+	// but /proc/PID/fd shows it, and the rule is one mode.
+	if err := unix.Fchmod(fd, uint32(private.FileMode)); err != nil {
+		unix.Close(fd)
+		return -1, fmt.Errorf("shm: chmod memfd: %w", err)
 	}
 	seals := unix.F_SEAL_SHRINK | unix.F_SEAL_GROW | unix.F_SEAL_SEAL
 	if _, err := unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, seals); err != nil {
@@ -89,7 +96,7 @@ func createFile(dir string, size int) (int, error) {
 			return -1, fmt.Errorf("shm: random file name: %w", err)
 		}
 		path := filepath.Join(dir, "ipcbench-shm-"+hex.EncodeToString(buf[:]))
-		fd, err := unix.Open(path, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+		fd, err := unix.Open(path, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, uint32(private.FileMode))
 		if errors.Is(err, unix.EEXIST) {
 			continue
 		}
