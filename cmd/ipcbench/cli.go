@@ -19,6 +19,7 @@ const (
 	exitFailure     = 1   // the run failed, or some cases failed
 	exitUsage       = 2   // bad command line or bad input file
 	exitPeerStart   = 3   // no peer process could be started (each case was tried twice)
+	exitLimits      = 4   // the address-space limit (ulimit -v) is below 4 GiB (limits.go)
 	exitInterrupted = 130 // interrupted by SIGINT/SIGTERM
 )
 
@@ -79,7 +80,8 @@ Examples:
 Run 'ipcbench <command> -help' for a command's flags and examples.
 
 Exit codes: 0 success; 1 run failed or some cases failed; 2 usage error or bad
-input; 3 no peer process could be started; 130 interrupted.
+input; 3 no peer process could be started; 4 the address-space limit (ulimit -v)
+is below 4 GiB, too small for the Go runtime; 130 interrupted.
 `
 
 func printTopUsage(w io.Writer) {
