@@ -242,7 +242,9 @@ func ReadRecordsFile(path string) (*Records, error) {
 // messages and becomes Records.Source.
 //
 // ReadRecords refuses, with a *ParseError wrapping ErrMalformed: an empty
-// input; a first record that is not a header; a second header; a header
+// input; a line longer than MaxLineSize (also wrapping ErrLineTooLong;
+// ReadRecords stops reading as soon as it knows); a first record that is
+// not a header; a second header; a header
 // whose version is newer than RecordVersion; an unknown record type; a
 // line that is not one JSON object; a last line with no newline that does
 // not hold a complete record (an interrupted writer); results with missing
@@ -256,24 +258,27 @@ func ReadRecords(r io.Reader, source string) (*Records, error) {
 	line := 0
 	sawHeader := false
 	for {
-		raw, rerr := br.ReadBytes('\n')
-		if rerr != nil && rerr != io.EOF {
-			return nil, fmt.Errorf("reading %s: %w", source, rerr)
-		}
-		if len(raw) == 0 && rerr == io.EOF {
+		raw, rerr := ReadLine(br)
+		if rerr == io.EOF {
 			break
 		}
 		line++
-		truncated := rerr == io.EOF // a last line with no newline
+		perr := func(msg string, cause error) error {
+			return &ParseError{Source: source, Line: line, Msg: msg, Err: cause}
+		}
+		truncated := rerr == io.ErrUnexpectedEOF // a last line with no newline
+		switch {
+		case errors.Is(rerr, ErrLineTooLong):
+			return nil, perr(fmt.Sprintf("not raw records (a raw-record line is at most %d MiB)", MaxLineSize>>20), rerr)
+		case rerr != nil && !truncated:
+			return nil, fmt.Errorf("reading %s: %w", source, rerr)
+		}
 		text := bytes.TrimSpace(raw)
 		if len(text) == 0 {
-			if rerr == io.EOF {
+			if truncated {
 				break
 			}
 			continue
-		}
-		perr := func(msg string, cause error) error {
-			return &ParseError{Source: source, Line: line, Msg: msg, Err: cause}
 		}
 		var kind struct {
 			Type    *string `json:"type"`
@@ -318,7 +323,7 @@ func ReadRecords(r io.Reader, source string) (*Records, error) {
 		default:
 			return nil, perr(fmt.Sprintf("unknown record type %q (want %q or %q)", *kind.Type, KindHeader, KindResult), nil)
 		}
-		if rerr == io.EOF {
+		if truncated {
 			break
 		}
 	}

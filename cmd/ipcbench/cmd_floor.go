@@ -78,7 +78,7 @@ func cmdFloor(ctx context.Context, e *env, args []string) (err error) {
 		if *raw != "" {
 			return usagef("-report renders a raw file; it cannot also write one (-raw)")
 		}
-		return floorReport(e, *report, *out, *force)
+		return floorReport(ctx, e, *report, *out, *force)
 	}
 	total, err := bench.ParseSize(*streamBytes, 1<<40)
 	if err != nil {
@@ -177,7 +177,7 @@ func cmdFloor(ctx context.Context, e *env, args []string) (err error) {
 
 // floorReport renders the table of the raw file at path ("-": stdin),
 // and writes it to out too when that is set.
-func floorReport(e *env, path, out string, force bool) error {
+func floorReport(ctx context.Context, e *env, path, out string, force bool) error {
 	var o *os.File
 	if out != "" {
 		var err error
@@ -185,7 +185,7 @@ func floorReport(e *env, path, out string, force bool) error {
 			return err
 		}
 	}
-	f, err := readInput(e, path, floor.Read)
+	f, err := readInput(ctx, e, path, floor.Read)
 	if err == nil {
 		err = writeFloorTable(e, f, o)
 	}

@@ -13,15 +13,14 @@ import (
 	"github.com/ipcbench/ipcbench/bench/report"
 )
 
-// readRuns reads raw-record files ("-" is standard input); a file that is
-// missing, truncated or malformed is a usage error naming it.
-func readRuns(e *env, paths []string) ([]*bench.Records, error) {
+// readRuns reads raw-record files ("-" is standard input) with readInput.
+func readRuns(ctx context.Context, e *env, paths []string) ([]*bench.Records, error) {
 	if len(paths) == 0 {
 		return nil, usagef("no raw-record files given")
 	}
 	var runs []*bench.Records
 	for _, p := range paths {
-		rn, err := readInput(e, p, bench.ReadRecords)
+		rn, err := readInput(ctx, e, p, bench.ReadRecords)
 		if err != nil {
 			return nil, err
 		}
@@ -32,22 +31,40 @@ func readRuns(e *env, paths []string) ([]*bench.Records, error) {
 
 // readInput parses the file at path ("-": standard input) with read; a
 // file that cannot be opened or parsed is a usage error naming it.
-func readInput[T any](e *env, path string, read func(io.Reader, string) (T, error)) (T, error) {
-	var v T
-	var err error
-	if path == "-" {
-		v, err = read(e.stdin, "stdin")
-	} else {
-		var f *os.File
-		if f, err = os.Open(path); err == nil {
-			v, err = read(f, path)
-			f.Close()
+// Cancelling ctx (SIGINT, SIGTERM) ends it at once, even while a read
+// blocks (standard input from a pipe that says nothing): a read cannot be
+// interrupted in the kernel, so the reading goroutine is left to end with
+// its read, and readInput returns an error wrapping context.Canceled (exit
+// 130).
+func readInput[T any](ctx context.Context, e *env, path string, read func(io.Reader, string) (T, error)) (T, error) {
+	type result struct {
+		v   T
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		var r result
+		if path == "-" {
+			r.v, r.err = read(e.stdin, "stdin")
+		} else {
+			var f *os.File
+			if f, r.err = os.Open(path); r.err == nil {
+				r.v, r.err = read(f, path)
+				f.Close()
+			}
 		}
+		done <- r
+	}()
+	select {
+	case r := <-done:
+		if r.err != nil {
+			return r.v, usagef("%v", r.err)
+		}
+		return r.v, nil
+	case <-ctx.Done():
+		var zero T
+		return zero, fmt.Errorf("interrupted while reading %s: %w", path, ctx.Err())
 	}
-	if err != nil {
-		return v, usagef("%v", err)
-	}
-	return v, nil
 }
 
 func cmdReport(ctx context.Context, e *env, args []string) error {
@@ -68,7 +85,7 @@ CPU per message, and the localhost-shortcut comparison.`,
 	if !contains(report.Formats(), *format) {
 		return usagef("unknown format %q (known: %s)", *format, strings.Join(report.Formats(), ", "))
 	}
-	runs, err := readRuns(e, fs.Args())
+	runs, err := readRuns(ctx, e, fs.Args())
 	if err != nil {
 		return err
 	}
@@ -89,7 +106,7 @@ transport. Prints the paths of the files it wrote.`,
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	runs, err := readRuns(e, fs.Args())
+	runs, err := readRuns(ctx, e, fs.Args())
 	if err != nil {
 		return err
 	}
@@ -125,7 +142,7 @@ numbers from shared machines drift between sittings.`,
 	if fs.NArg() != 2 {
 		return usagef("compare takes exactly two raw-record files, OLD and NEW (got %d)", fs.NArg())
 	}
-	runs, err := readRuns(e, fs.Args())
+	runs, err := readRuns(ctx, e, fs.Args())
 	if err != nil {
 		return err
 	}

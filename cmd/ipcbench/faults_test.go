@@ -28,6 +28,18 @@ const envAsCLI = "IPCBENCH_TEST_AS_CLI"
 // does on a user's machine: the tree is outer → inner → peer.
 func startCLI(t *testing.T, tmp string, args ...string) (*exec.Cmd, *bytes.Buffer) {
 	t.Helper()
+	cmd, stderr := newCLI(t, tmp, args...)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return cmd, stderr
+}
+
+// newCLI prepares what startCLI starts, for a caller that sets more (its
+// standard input) before calling Start; the process is killed and reaped
+// at the end of the test if it is still running.
+func newCLI(t *testing.T, tmp string, args ...string) (*exec.Cmd, *bytes.Buffer) {
+	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
@@ -44,11 +56,8 @@ func startCLI(t *testing.T, tmp string, args ...string) (*exec.Cmd, *bytes.Buffe
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
 	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
+		if cmd.Process != nil && cmd.ProcessState == nil {
 			cmd.Process.Kill()
 			cmd.Wait()
 		}

@@ -69,6 +69,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ipcbench/ipcbench/internal/lineio"
 	"github.com/ipcbench/ipcbench/internal/sysinfo"
 )
 
@@ -397,28 +398,17 @@ func (p *Peer) readLines() {
 	}
 }
 
-// readLine reads one '\n'-terminated line of at most max bytes and returns
-// it without the newline, in a fresh slice. A clean EOF before any byte is
-// io.EOF; EOF inside a line is io.ErrUnexpectedEOF.
+// readLine reads one control line of at most max bytes (lineio.Read), with
+// errors that say it is a control line.
 func readLine(br *bufio.Reader, max int) ([]byte, error) {
-	var line []byte
-	for {
-		frag, err := br.ReadSlice('\n')
-		if len(line)+len(frag) > max+1 {
-			return nil, fmt.Errorf("control line longer than %d bytes", max)
-		}
-		line = append(line, frag...)
-		switch {
-		case err == nil:
-			return line[:len(line)-1], nil
-		case errors.Is(err, bufio.ErrBufferFull):
-			continue
-		case errors.Is(err, io.EOF) && len(line) > 0:
-			return nil, fmt.Errorf("control line %s without newline: %w", quote(line), io.ErrUnexpectedEOF)
-		default:
-			return nil, err
-		}
+	line, err := lineio.Read(br, max)
+	switch {
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return nil, fmt.Errorf("control line %s without newline: %w", quote(line), err)
+	case errors.Is(err, lineio.ErrTooLong):
+		return nil, fmt.Errorf("control %w", err)
 	}
+	return line, err
 }
 
 // copyStderr keeps the peer's stderr tail and copies it to the tee.
