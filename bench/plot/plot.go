@@ -43,7 +43,6 @@ import (
 
 	"github.com/ipcbench/ipcbench/bench"
 	"github.com/ipcbench/ipcbench/bench/report"
-	"github.com/ipcbench/ipcbench/internal/private"
 	"github.com/ipcbench/ipcbench/internal/units"
 )
 
@@ -93,9 +92,10 @@ type chart struct {
 
 // Write draws the charts of runs (see the package doc) into dir, creating
 // it and its missing parents if needed, and returns the paths of the files
-// written, in a fixed order. Files and directories are made by
-// internal/private: files 0600, directories 0700, never through a symbolic
-// link. File names say what each chart shows:
+// written, in a fixed order. Files are made by bench.CreateOutput, like
+// every output the user asks for: bench.OutputFileMode in directories of
+// bench.OutputDirMode, never through a symbolic link. File names say what
+// each chart shows:
 // pingpong-p50-vs-size-<placement>.svg, pingpong-cdf-<size>-<placement>.svg,
 // stream-mbps-vs-size-<placement>.svg, fanin-rate-vs-conns-<placement>.svg;
 // with more than one run each name starts with "run<N>-<source>-". When a
@@ -129,11 +129,7 @@ func Write(dir string, replace bool, runs ...*bench.Records) ([]string, error) {
 	if len(charts) == 0 {
 		return nil, fmt.Errorf("plot: %w: no OK pingpong, stream or fanin results", ErrNoData)
 	}
-	ex := private.Refuse
-	if replace {
-		ex = private.Replace
-	}
-	if ex == private.Refuse {
+	if !replace {
 		// Refuse before writing anything (Create still refuses each name
 		// that appears in between).
 		for _, c := range charts {
@@ -143,13 +139,13 @@ func Write(dir string, replace bool, runs ...*bench.Records) ([]string, error) {
 			}
 		}
 	}
-	if err := private.MkdirAll(dir); err != nil {
+	if err := os.MkdirAll(dir, bench.OutputDirMode); err != nil {
 		return nil, fmt.Errorf("plot: %w", err)
 	}
 	paths := make([]string, 0, len(charts))
 	for _, c := range charts {
 		p := filepath.Join(dir, c.name)
-		if err := writeFile(p, ex, c.svg); err != nil {
+		if err := writeFile(p, replace, c.svg); err != nil {
 			return paths, fmt.Errorf("plot: %w", err)
 		}
 		paths = append(paths, p)
@@ -157,9 +153,9 @@ func Write(dir string, replace bool, runs ...*bench.Records) ([]string, error) {
 	return paths, nil
 }
 
-// writeFile creates p through private.Create and writes b to it.
-func writeFile(p string, ex private.Existing, b []byte) error {
-	f, err := private.Create(p, ex)
+// writeFile creates p through bench.CreateOutput and writes b to it.
+func writeFile(p string, replace bool, b []byte) error {
+	f, err := bench.CreateOutput(p, replace)
 	if err != nil {
 		return err
 	}

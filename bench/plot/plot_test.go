@@ -19,7 +19,6 @@ import (
 
 	"github.com/ipcbench/ipcbench/bench"
 	"github.com/ipcbench/ipcbench/internal/hist"
-	"github.com/ipcbench/ipcbench/internal/private"
 )
 
 // update rewrites the golden SVGs: go test ./bench/plot -update
@@ -404,7 +403,7 @@ func TestWriteRefusesExisting(t *testing.T) {
 	if _, err := Write(dir, true, good); err != nil {
 		t.Fatalf("Write(replace=true): %v", err)
 	}
-	if st, err := os.Stat(chart); err != nil || st.Mode().Perm() != private.FileMode || st.Size() < 100 {
+	if st, err := os.Stat(chart); err != nil || st.Mode().Perm() != bench.OutputFileMode&^umask(t) || st.Size() < 100 {
 		t.Errorf("replaced chart: %v %v", st, err)
 	}
 }

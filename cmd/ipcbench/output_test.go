@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ipcbench/ipcbench/internal/private"
+	"github.com/ipcbench/ipcbench/bench"
 )
 
 // tinyRun is the smallest run that writes raw records.
@@ -138,14 +138,15 @@ func TestOutputNeverFollowsPlantedNames(t *testing.T) {
 	})
 }
 
-// TestCreatedFilesArePrivate checks the mode of every file and directory
-// the commands create (the README's promise), under an umask of 0 so that
-// nothing is private by accident: run -out and the directories made for
-// it, plot's directory and charts, floor's -out and -raw (looked at while
-// floor runs, then interrupted). The transports' own files (a unix socket
-// and its directory, a shared-memory mapping) are checked by the
-// conformance suite's private-endpoint test.
-func TestCreatedFilesArePrivate(t *testing.T) {
+// TestOutputModes checks the mode of every file and directory the
+// commands create for their outputs (the README's rule: bench.OutputFileMode
+// and bench.OutputDirMode, exactly under an umask of 0): run -out and the
+// directories made for it, plot's directories and charts, floor's -out and
+// -raw and their directory (looked at while floor runs, then interrupted).
+// The transports' own files (a unix socket and its directory, a
+// shared-memory mapping) are checked by the conformance suite's
+// private-endpoint test.
+func TestOutputModes(t *testing.T) {
 	old := syscall.Umask(0)
 	defer syscall.Umask(old)
 	dir := t.TempDir()
@@ -164,19 +165,19 @@ func TestCreatedFilesArePrivate(t *testing.T) {
 	if code, _, stderr := runCLI(t, "", withArgs(tinyRun, "-out", raw)...); code != exitOK {
 		t.Fatalf("run: exit %d: %s", code, stderr)
 	}
-	check(filepath.Join(dir, "new"), private.DirMode)
-	check(filepath.Join(dir, "new", "sub"), private.DirMode)
-	check(raw, private.FileMode)
+	check(filepath.Join(dir, "new"), bench.OutputDirMode)
+	check(filepath.Join(dir, "new", "sub"), bench.OutputDirMode)
+	check(raw, bench.OutputFileMode)
 
 	plots := filepath.Join(dir, "plots", "svg")
 	code, out, stderr := runCLI(t, "", "plot", "-out", plots, raw)
 	if code != exitOK {
 		t.Fatalf("plot: exit %d: %s", code, stderr)
 	}
-	check(filepath.Join(dir, "plots"), private.DirMode)
-	check(plots, private.DirMode)
+	check(filepath.Join(dir, "plots"), bench.OutputDirMode)
+	check(plots, bench.OutputDirMode)
 	for _, p := range strings.Fields(out) {
-		check(p, private.FileMode)
+		check(p, bench.OutputFileMode)
 	}
 
 	if _, err := exec.LookPath("cc"); err != nil {
@@ -194,9 +195,9 @@ func TestCreatedFilesArePrivate(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	check(filepath.Join(dir, "floor"), private.DirMode)
-	check(table, private.FileMode)
-	check(meas, private.FileMode)
+	check(filepath.Join(dir, "floor"), bench.OutputDirMode)
+	check(table, bench.OutputFileMode)
+	check(meas, bench.OutputFileMode)
 	syscall.Kill(-cmd.Process.Pid, syscall.SIGINT)
 	err := cmd.Wait()
 	var ee *exec.ExitError

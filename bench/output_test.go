@@ -1,4 +1,4 @@
-package private
+package bench
 
 import (
 	"errors"
@@ -9,13 +9,15 @@ import (
 	"testing"
 )
 
-// TestCreateRefusesPlantedNames plants what another user could put at a
-// predictable output name: a symbolic link to a file, a symbolic link to a
-// name that does not exist yet, a hard link and a plain file. Create must
-// refuse every one and leave the target untouched; Replace must replace
-// only the regular files, with a fresh private file, never writing
-// through the link.
-func TestCreateRefusesPlantedNames(t *testing.T) {
+// TestCreateOutput plants what another user could put at a predictable
+// output name: a symbolic link to a file, a symbolic link to a name that
+// does not exist yet, a hard link, a plain file and a directory.
+// CreateOutput must refuse every one and leave the target untouched; with
+// replace it must replace only the regular files, with a new file, never
+// writing through the link.
+func TestCreateOutput(t *testing.T) {
+	old := syscall.Umask(0)
+	defer syscall.Umask(old)
 	dir := t.TempDir()
 	victim := filepath.Join(dir, "victim")
 	if err := os.WriteFile(victim, []byte("precious"), 0o644); err != nil {
@@ -34,25 +36,25 @@ func TestCreateRefusesPlantedNames(t *testing.T) {
 			if err := mk(p); err != nil {
 				t.Fatal(err)
 			}
-			f, err := Create(p, Refuse)
+			f, err := CreateOutput(p, false)
 			if err == nil {
 				f.Close()
-				t.Fatalf("Create(%s) over a planted %s succeeded", p, name)
+				t.Fatalf("CreateOutput(%s) over a planted %s succeeded", p, name)
 			}
 			if !errors.Is(err, fs.ErrExist) {
 				t.Errorf("error %v does not wrap fs.ErrExist", err)
 			}
-			f, err = Create(p, Replace)
+			f, err = CreateOutput(p, true)
 			regular := name == "hardlink" || name == "file"
 			if regular != (err == nil) {
-				t.Fatalf("Create(%s, Replace) over a %s: error %v", p, name, err)
+				t.Fatalf("CreateOutput(%s, true) over a %s: error %v", p, name, err)
 			}
 			if err == nil {
 				if _, err := f.WriteString("new"); err != nil {
 					t.Fatal(err)
 				}
 				f.Close()
-				checkMode(t, p, FileMode)
+				checkMode(t, p, OutputFileMode)
 			} else if !errors.Is(err, ErrNotRegular) {
 				t.Errorf("error %v does not wrap ErrNotRegular", err)
 			}
@@ -66,30 +68,30 @@ func TestCreateRefusesPlantedNames(t *testing.T) {
 	}
 }
 
-// TestCreateModes checks that files and the directories made for them get
-// exactly FileMode and DirMode, even under a permissive umask.
-func TestCreateModes(t *testing.T) {
+// TestCreateOutputModes checks that files and the directories made for
+// them get OutputFileMode and OutputDirMode (under an umask of 0, exactly).
+func TestCreateOutputModes(t *testing.T) {
 	old := syscall.Umask(0)
 	defer syscall.Umask(old)
 	dir := t.TempDir()
 	p := filepath.Join(dir, "a", "b", "out.jsonl")
-	f, err := Create(p, Refuse)
+	f, err := CreateOutput(p, false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	f.Close()
-	checkMode(t, p, FileMode)
-	checkMode(t, filepath.Join(dir, "a"), DirMode)
-	checkMode(t, filepath.Join(dir, "a", "b"), DirMode)
+	checkMode(t, p, OutputFileMode)
+	checkMode(t, filepath.Join(dir, "a"), OutputDirMode)
+	checkMode(t, filepath.Join(dir, "a", "b"), OutputDirMode)
 }
 
-// TestCreateDevice: an existing device is refused without Replace and
+// TestCreateOutputDevice: an existing device is refused without replace and
 // written to as it is with it, never removed.
-func TestCreateDevice(t *testing.T) {
-	if _, err := Create(os.DevNull, Refuse); !errors.Is(err, fs.ErrExist) {
-		t.Fatalf("Create(%s, Refuse): %v, want fs.ErrExist", os.DevNull, err)
+func TestCreateOutputDevice(t *testing.T) {
+	if _, err := CreateOutput(os.DevNull, false); !errors.Is(err, fs.ErrExist) {
+		t.Fatalf("CreateOutput(%s, false): %v, want fs.ErrExist", os.DevNull, err)
 	}
-	f, err := Create(os.DevNull, Replace)
+	f, err := CreateOutput(os.DevNull, true)
 	if err != nil {
 		t.Fatal(err)
 	}
