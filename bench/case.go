@@ -49,6 +49,10 @@ type caseRun struct {
 	client    *peer.Client
 	conns     []net.Conn
 	unpinSelf func() // restores the bench process's CPU affinity
+	// secret is what the peer writes first on every connection it dials,
+	// and admit how long it may take to (peer.Admit).
+	secret peer.Secret
+	admit  time.Duration
 
 	// The connect workload's state (see connect.go).
 	connectState
@@ -174,6 +178,20 @@ func (cr *caseRun) listen(ctx context.Context) (skip string, err error) {
 	}
 	cr.ep = cr.ln.Endpoint()
 	cr.peerEP = cr.ep
+	if cr.r.onListen != nil {
+		cr.r.onListen(cr.ep)
+	}
+	// The peer proves every connection it dials with a secret of this
+	// case, handed to it over its control channel: a TCP listener can be
+	// reached by any process on the machine, and one that connected
+	// before the peer would otherwise be measured in its place.
+	if cr.secret, err = peer.NewSecret(); err != nil {
+		return "", err
+	}
+	cr.admit = cr.r.admitTimeout
+	if cr.admit == 0 {
+		cr.admit = peer.AdmitTimeout
+	}
 	if cr.w.connect {
 		// The connect workload hands every exchange's endpoint to the peer
 		// over a handoff socket; transports whose endpoints carry files
@@ -226,8 +244,9 @@ func (cr *caseRun) startPeer(ctx context.Context) error {
 
 // serve is the third phase: it pins the bench process to the case's CPUs,
 // sends the peer its serve job and accepts the connections it dials (none
-// for the connect workload, which connects per exchange), reading back the
-// transport options in effect.
+// for the connect workload, which connects per exchange), each only once it
+// has proved itself with the case's secret, reading back the transport
+// options in effect.
 func (cr *caseRun) serve(ctx context.Context) error {
 	if cpus := cr.spec.Placement.Bench; len(cpus) > 0 {
 		restore, err := pinSelf(cpus)
@@ -236,7 +255,7 @@ func (cr *caseRun) serve(ctx context.Context) error {
 		}
 		cr.unpinSelf = restore
 	}
-	job := peer.Job{Op: peer.OpServe, Endpoint: cr.ep, Conns: cr.spec.Conns, Role: cr.w.role, Frame: peer.FrameSpecOf(cr.frame)}
+	job := peer.Job{Op: peer.OpServe, Endpoint: cr.ep, Conns: cr.spec.Conns, Role: cr.w.role, Frame: peer.FrameSpecOf(cr.frame), Secret: cr.secret}
 	if cr.handoff != nil {
 		job.Endpoint = cr.peerEP
 	}
@@ -250,7 +269,7 @@ func (cr *caseRun) serve(ctx context.Context) error {
 		return nil
 	}
 	var err error
-	cr.conns, err = acceptN(ctx, cr.ln, cr.spec.Conns)
+	cr.conns, err = acceptN(ctx, peer.Guard(cr.ln, cr.secret, cr.admit, nil), cr.spec.Conns)
 	if err != nil {
 		return fmt.Errorf("accept: %w", err)
 	}

@@ -20,7 +20,8 @@ import (
 
 // connectWorkload: a new connection per exchange, the HTTP/1.0 pattern.
 // One exchange, timed in the bench process, is: hand the endpoint to the
-// peer (one message on a handoff socket), accept the peer's connection,
+// peer (one message on a handoff socket), accept the peer's connection
+// and read the secret that proves it is the peer's (peer.AcceptProven),
 // read its request, write the reply, and read EOF once the peer has closed.
 // Socket transports listen once and the peer connects anew each time (the
 // cost of connect/accept/close); pipe and shm-lock have no rendezvous, so
@@ -150,7 +151,7 @@ func runConnect(ctx context.Context, cr *caseRun) (measurement, error) {
 			if err := peer.SendHandoff(cr.handoff.fd, ln.Endpoint(), size); err != nil {
 				return err
 			}
-			c, err := ln.Accept()
+			c, err := peer.AcceptProven(ln, cr.secret, cr.admit, nil)
 			if err != nil {
 				return fmt.Errorf("accept: %w", err)
 			}

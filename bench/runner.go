@@ -7,8 +7,10 @@ import (
 	"io"
 	"strconv"
 	"sync/atomic"
+	"time"
 
 	"github.com/ipcbench/ipcbench/internal/proc"
+	"github.com/ipcbench/ipcbench/transports"
 	"github.com/ipcbench/ipcbench/transports/peer"
 )
 
@@ -78,6 +80,13 @@ type Runner struct {
 	// of where the processes run: it reads /proc, which allocates at its
 	// own pace (about 20 samples/s), independent of the message rate.
 	noCPUSampler bool
+	// onListen, when set (by tests), is called with the case's endpoint as
+	// soon as the bench listens, before the peer starts: the stranger
+	// tests connect to it first.
+	onListen func(ep transports.Endpoint)
+	// admitTimeout bounds how long a connection may take to prove it
+	// comes from the peer (peer.Admit); 0 means peer.AdmitTimeout.
+	admitTimeout time.Duration
 }
 
 // NewRunner validates opts, fills in defaults and plans the cases.

@@ -20,7 +20,8 @@ import (
 // exchange the bench process sends one handoff message: a JSON Endpoint,
 // with the endpoint's files attached as SCM_RIGHTS (pipe and shm-lock hand
 // over a freshly created channel each time; sockets send the address of
-// their one listener). The peer then dials it, sends one request (payload
+// their one listener). The peer then dials it, writes Job.Secret (when
+// set), sends one request (payload
 // stamped with connection 0 and the exchange's sequence number), reads and
 // checks one reply and closes the connection. EOF on the handoff socket
 // ends the job: the done reply counts the exchanges.
@@ -167,7 +168,7 @@ func (s *server) startConnect(ctx context.Context, job Job, cfg frame.Config, tr
 		handoff := files[0]
 		defer handoff.Close()
 		var st ConnStats
-		err := connectLoop(sctx, tr, handoff, cfg, &st)
+		err := connectLoop(sctx, tr, handoff, cfg, job.Secret, &st)
 		if err != nil && !sv.isClosing() {
 			st.Error = err.Error()
 		}
@@ -184,7 +185,7 @@ func (s *server) startConnect(ctx context.Context, job Job, cfg frame.Config, tr
 }
 
 // connectLoop serves exchanges until the handoff socket reaches EOF.
-func connectLoop(ctx context.Context, tr transports.Transport, handoff *os.File, cfg frame.Config, st *ConnStats) error {
+func connectLoop(ctx context.Context, tr transports.Transport, handoff *os.File, cfg frame.Config, secret Secret, st *ConnStats) error {
 	buf := make([]byte, maxHandoffLen)
 	oob := make([]byte, unix.CmsgSpace(4*MaxHandoffFiles))
 	sock := int(handoff.Fd())
@@ -202,6 +203,10 @@ func connectLoop(ctx context.Context, tr transports.Transport, handoff *os.File,
 		closeFiles(h.Endpoint.Files) // Dial keeps its own duplicates
 		if err != nil {
 			return fmt.Errorf("dialing: %w", err)
+		}
+		if err := Prove(c, secret); err != nil {
+			c.Close()
+			return err
 		}
 		n := h.Size
 		if cap(req) < n {

@@ -291,6 +291,11 @@ func (s *server) serve(ctx context.Context, sv *serving, tr transports.Transport
 		ep.Index = i
 		ep.Files = files
 		c, err := tr.Dial(dctx, ep)
+		if err == nil {
+			if err = Prove(c, job.Secret); err != nil {
+				c.Close()
+			}
+		}
 		if err != nil {
 			cancel()
 			closeFiles(files)

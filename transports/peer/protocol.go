@@ -23,8 +23,9 @@
 //
 // A serve job dials Job.Conns connections, one after another in index
 // order (so a listener that accepts in arrival order returns them in index
-// order), answers ready once all are up, and serves Job.Role on each in its
-// own goroutine. A connection error other than EOF at a frame boundary is
+// order), writes Job.Secret first on each (when set: the listening side
+// admits only connections that start with it, see Secret), answers ready
+// once all are up, and serves Job.Role on each in its own goroutine. A connection error other than EOF at a frame boundary is
 // reported in the done reply: Reply.Error names the connection and the
 // cause, and ConnStats.Error holds it per connection. Only one serve job
 // runs at a time; a peer can run another after done.
@@ -104,6 +105,9 @@ type Job struct {
 	Role string `json:"role,omitempty"`
 	// Frame is the framing on the connections (OpServe).
 	Frame FrameSpec `json:"frame"`
+	// Secret, when set, is written as the first bytes of every connection
+	// the job dials, before any frame (see Secret).
+	Secret Secret `json:"secret,omitempty"`
 }
 
 // Reply is one message from the peer to the bench process.
