@@ -29,10 +29,10 @@ func TestEndlessInput(t *testing.T) {
 	}
 }
 
-// TestSignalWhileReadingStdin starts report, plot and compare as real
-// processes reading standard input from a pipe that stays open and
-// silent (`sleep 30 | ipcbench report -`), signals them, and wants exit 130
-// at once, not when the input closes.
+// TestSignalWhileReadingStdin starts report, plot, compare and floor
+// -report as real processes reading standard input from a pipe that stays
+// open and silent (`sleep 30 | ipcbench report -`), signals them, and
+// wants exit 130 at once, not when the input closes.
 func TestSignalWhileReadingStdin(t *testing.T) {
 	other := filepath.Join(t.TempDir(), "other.jsonl")
 	for _, c := range []struct {
@@ -43,6 +43,7 @@ func TestSignalWhileReadingStdin(t *testing.T) {
 		{syscall.SIGTERM, []string{"report", "-format", "csv", "-"}},
 		{syscall.SIGINT, []string{"plot", "-out", t.TempDir(), "-"}},
 		{syscall.SIGTERM, []string{"compare", "-", other}},
+		{syscall.SIGINT, []string{"floor", "-report", "-"}},
 	} {
 		t.Run(c.sig.String()+" "+c.args[0], func(t *testing.T) {
 			r, w, err := os.Pipe()
