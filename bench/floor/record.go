@@ -92,19 +92,30 @@ var ErrMalformed = errors.New("malformed floor records")
 
 // Read parses a floor raw-record file: a header (bench.KindHeader) of a
 // version this reader knows, then records of type KindRecord. Blank lines
-// are ignored. Errors name source and the line, and wrap ErrMalformed.
+// are ignored. Errors name source and the line, and wrap ErrMalformed; a
+// line longer than bench.MaxLineSize also wraps bench.ErrLineTooLong, and
+// Read stops reading as soon as it knows.
 func Read(r io.Reader, source string) (*File, error) {
 	var f File
 	sawHeader := false
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 16<<20)
+	br := bufio.NewReader(r)
 	line := 0
 	bad := func(format string, a ...any) error {
 		return fmt.Errorf("%s:%d: %w: %s", source, line, ErrMalformed, fmt.Sprintf(format, a...))
 	}
-	for sc.Scan() {
+	for {
+		raw, err := bench.ReadLine(br)
+		if err == io.EOF {
+			break
+		}
 		line++
-		text := bytes.TrimSpace(sc.Bytes())
+		switch {
+		case errors.Is(err, bench.ErrLineTooLong):
+			return nil, fmt.Errorf("%s:%d: %w: not raw records (a raw-record line is at most %d MiB): %w", source, line, ErrMalformed, bench.MaxLineSize>>20, err)
+		case err != nil && err != io.ErrUnexpectedEOF:
+			return nil, fmt.Errorf("floor: reading %s: %w", source, err)
+		}
+		text := bytes.TrimSpace(raw)
 		if len(text) == 0 {
 			continue
 		}
@@ -142,9 +153,6 @@ func Read(r io.Reader, source string) (*File, error) {
 		default:
 			return nil, bad("unknown record type %q (want %q)", kind.Type, KindRecord)
 		}
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("floor: reading %s: %w", source, err)
 	}
 	if !sawHeader {
 		return nil, fmt.Errorf("%s: %w: no header (empty file?)", source, ErrMalformed)
