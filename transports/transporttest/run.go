@@ -97,8 +97,8 @@ var cases = []testCase{
 //     checked; the peak RSS of both processes is logged and bounded.
 //   - private-endpoint: a TCP listener is not on a wildcard address; a
 //     Unix socket and its directory, and every regular file behind an
-//     endpoint descriptor (a memfd or a file mapping), have exactly the
-//     modes of internal/private (0600 files, 0700 directories).
+//     endpoint descriptor (a memfd or a file mapping), have modes no wider
+//     than internal/private's (0600 files, 0700 directories).
 //   - peer-closes/closewrite, peer-closes/exit: the peer closes after its
 //     last message (on EOF after CloseWrite, and on an exit job); this side
 //     must read every byte, then io.EOF.
@@ -714,8 +714,8 @@ func testPrivateEndpoint(t *testing.T, tr transports.Transport) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if st.Mode().Perm() != want {
-				t.Errorf("%s has mode %v, want %v", p, st.Mode().Perm(), want)
+			if st.Mode().Perm()&^want != 0 {
+				t.Errorf("%s has mode %v, wider than %v", p, st.Mode().Perm(), want)
 			}
 		}
 	}
@@ -729,8 +729,8 @@ func testPrivateEndpoint(t *testing.T, tr transports.Transport) {
 			t.Fatal(err)
 		}
 		t.Logf("endpoint file %s: %v", target, st.Mode())
-		if st.Mode().IsRegular() && st.Mode().Perm() != private.FileMode {
-			t.Errorf("endpoint file %s has mode %v, want %v", target, st.Mode().Perm(), private.FileMode)
+		if st.Mode().IsRegular() && st.Mode().Perm()&^private.FileMode != 0 {
+			t.Errorf("endpoint file %s has mode %v, wider than %v", target, st.Mode().Perm(), private.FileMode)
 		}
 	}
 }
