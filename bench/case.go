@@ -481,8 +481,8 @@ func acceptN(ctx context.Context, ln net.Listener, n int) ([]net.Conn, error) {
 	return conns, nil
 }
 
-// pinSelf pins every thread of this process to cpus and returns a function
-// that restores the previous affinity.
+// pinSelf pins every thread of this process to cpus, with GOMAXPROCS to
+// match, and returns a function that restores the previous affinity.
 func pinSelf(cpus []int) (func(), error) {
 	prev, err := sysinfo.Affinity(os.Getpid())
 	if err != nil {
@@ -491,7 +491,8 @@ func pinSelf(cpus []int) (func(), error) {
 	if err := sysinfo.SetAffinity(os.Getpid(), cpus); err != nil {
 		return nil, fmt.Errorf("pinning the bench process to CPUs %v: %w", cpus, err)
 	}
-	return func() { _ = sysinfo.SetAffinity(os.Getpid(), prev) }, nil
+	procs := sysinfo.SetGOMAXPROCS(len(cpus)) // at once, not when the runtime next looks
+	return func() { _ = sysinfo.SetAffinity(os.Getpid(), prev); procs() }, nil
 }
 
 // lastLine returns the last line of s, without its newline.

@@ -129,8 +129,9 @@ type Spec struct {
 	StartTimeout time.Duration
 	// CPUs, if not empty, pins the peer to these CPUs: it is forked from a
 	// thread with this affinity, so it runs there from its first
-	// instruction, and every thread it has after the handshake is pinned
-	// again with sysinfo.SetAffinity.
+	// instruction (a Go peer's runtime starts with GOMAXPROCS = the number
+	// of these CPUs), and every thread it has after the handshake is
+	// pinned again with sysinfo.SetAffinity.
 	CPUs []int
 	// Stderr receives the peer's logs as they arrive; nil discards them.
 	// Either way the last LogTailSize bytes are kept for Logs and for

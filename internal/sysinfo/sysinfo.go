@@ -411,3 +411,22 @@ func FormatCPUList(cpus []int) string {
 	}
 	return strings.Join(parts, ",")
 }
+
+// SetGOMAXPROCS sets this process's GOMAXPROCS to n (at least 1) at once
+// and returns a function that puts back what was in force before: the value
+// the GOMAXPROCS environment variable fixed, or else the runtime's own
+// default, which follows the affinity mask and CPU limit again.
+//
+// A process that narrows its own affinity mask would otherwise keep the
+// GOMAXPROCS of its start (all CPUs) until the runtime notices the change,
+// which it checks once a second: a stop-the-world that resizes the
+// scheduler in the middle of whatever runs then, and Ps without a CPU in
+// the meantime. A process started inside the mask (a pinned peer) gets the
+// right value from its first instruction and needs no call.
+func SetGOMAXPROCS(n int) (restore func()) {
+	prev := runtime.GOMAXPROCS(max(n, 1))
+	if os.Getenv("GOMAXPROCS") != "" {
+		return func() { runtime.GOMAXPROCS(prev) }
+	}
+	return runtime.SetDefaultGOMAXPROCS
+}

@@ -340,3 +340,36 @@ func TestFormatCPUList(t *testing.T) {
 		}
 	}
 }
+
+func TestSetGOMAXPROCSFixedByEnv(t *testing.T) {
+	prev := runtime.GOMAXPROCS(0)
+	t.Setenv("GOMAXPROCS", strconv.Itoa(prev))
+	restore := SetGOMAXPROCS(prev + 1)
+	if got := runtime.GOMAXPROCS(0); got != prev+1 {
+		t.Errorf("GOMAXPROCS after SetGOMAXPROCS(%d) = %d", prev+1, got)
+	}
+	restore()
+	if got := runtime.GOMAXPROCS(0); got != prev {
+		t.Errorf("GOMAXPROCS after restore = %d, want the value the environment fixed, %d", got, prev)
+	}
+}
+
+func TestSetGOMAXPROCSDefault(t *testing.T) {
+	prev := runtime.GOMAXPROCS(0)
+	defer runtime.GOMAXPROCS(prev)
+	t.Setenv("GOMAXPROCS", "")
+	os.Unsetenv("GOMAXPROCS")
+	runtime.SetDefaultGOMAXPROCS()
+	def := runtime.GOMAXPROCS(0)
+	// A value other than the default before the call: restore must go
+	// back to the default, not to this.
+	runtime.GOMAXPROCS(def + 1)
+	restore := SetGOMAXPROCS(0)
+	if got := runtime.GOMAXPROCS(0); got != 1 {
+		t.Errorf("GOMAXPROCS after SetGOMAXPROCS(0) = %d, want 1", got)
+	}
+	restore()
+	if got := runtime.GOMAXPROCS(0); got != def {
+		t.Errorf("GOMAXPROCS after restore = %d, want the runtime default %d", got, def)
+	}
+}
