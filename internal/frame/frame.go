@@ -80,6 +80,9 @@
 // Write call on the underlying stream (the framing bytes and the payload are
 // copied into a reused buffer); larger frames take two Write calls (framing,
 // then payload, or payload then delimiter) without copying the payload.
+// On a stream that writes several buffers in one call (BuffersWriter), a
+// payload of DirectMin bytes or more goes out with its framing bytes in one
+// WriteBuffers call (writev(2)) instead, uncopied, whatever its size.
 // Fixed frames, which have no framing bytes, always take one Write call. A
 // Reader reads through one internal buffer of ReadBufferSize bytes, so a small
 // message normally costs one read call on the stream, and reads payloads larger
@@ -97,6 +100,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net"
 )
 
 // Mode selects a framing mode. The zero value is LengthPrefix.
@@ -156,6 +160,25 @@ const (
 // read as on any stream, in one call where possible.
 type CheapCalls interface {
 	CheapCalls() bool
+}
+
+// BuffersWriter is implemented by streams that write several buffers with
+// one call (writev(2) on a socket or pipe). WriteBuffers writes the
+// buffers of *v in order, all of them unless it fails, as one Write of
+// their concatenation would, and consumes *v as net.Buffers.WriteTo does;
+// it returns the number of bytes written. A Writer on such a stream sends
+// large payloads with their framing bytes this way, without copying them.
+type BuffersWriter interface {
+	WriteBuffers(v *net.Buffers) (int64, error)
+}
+
+// buffersWriter returns s as a BuffersWriter, or nil when it is not one
+// or its calls are cheap (then separate calls cost less than the vector).
+func buffersWriter(s any) BuffersWriter {
+	if bw, ok := s.(BuffersWriter); ok && !cheap(s) {
+		return bw
+	}
+	return nil
 }
 
 // cheap reports whether s says its calls are cheap.
@@ -276,12 +299,17 @@ type Writer struct {
 	// direct: w's calls are cheap (CheapCalls), so large payloads are not
 	// coalesced with their framing bytes.
 	direct bool
+	// vec is w as a BuffersWriter (nil if it is none); iov and bufs are
+	// the vector handed to it, kept here so that no call allocates.
+	vec  BuffersWriter
+	iov  [2][]byte
+	bufs net.Buffers
 }
 
 // NewWriter returns a Writer that frames messages onto w according to cfg.
 // An invalid cfg is reported by every WriteMsg (wrapping ErrBadConfig).
 func NewWriter(w io.Writer, cfg Config) *Writer {
-	fw := &Writer{w: w, direct: cheap(w)}
+	fw := &Writer{w: w, direct: cheap(w), vec: buffersWriter(w)}
 	fw.cfg, fw.err = cfg.Normalize()
 	return fw
 }
@@ -292,6 +320,7 @@ func NewWriter(w io.Writer, cfg Config) *Writer {
 func (w *Writer) Reset(dst io.Writer) {
 	w.w = dst
 	w.direct = cheap(dst)
+	w.vec = buffersWriter(dst)
 	w.err = nil
 	w.cfg, w.err = w.cfg.Normalize()
 }
@@ -325,6 +354,10 @@ func (w *Writer) WriteMsg(p []byte) error {
 			return fmt.Errorf("%w: payload contains the delimiter %q at offset %d", ErrMalformed, w.cfg.Delim, i)
 		}
 		total := len(p) + DelimiterLen
+		if w.vectored(len(p)) {
+			w.small[0] = w.cfg.Delim
+			return w.writeVec(p, w.small[:DelimiterLen], total)
+		}
 		if w.coalesce(len(p)) {
 			buf := w.grow(total)
 			copy(buf, p)
@@ -341,6 +374,10 @@ func (w *Writer) WriteMsg(p []byte) error {
 			return fmt.Errorf("%w: message of %d bytes exceeds maximum %d", ErrTooLarge, len(p), w.cfg.MaxSize)
 		}
 		total := LengthHeaderLen + len(p)
+		if w.vectored(len(p)) {
+			binary.BigEndian.PutUint32(w.small[:], uint32(len(p)))
+			return w.writeVec(w.small[:], p, total)
+		}
 		if w.coalesce(len(p)) {
 			buf := w.grow(total)
 			binary.BigEndian.PutUint32(buf, uint32(len(p)))
@@ -359,6 +396,35 @@ func (w *Writer) WriteMsg(p []byte) error {
 // framing bytes and sent in one Write.
 func (w *Writer) coalesce(n int) bool {
 	return n <= CoalesceLimit && !(w.direct && n >= DirectMin)
+}
+
+// vectored reports whether a payload of n bytes goes out with its framing
+// bytes in one WriteBuffers call.
+func (w *Writer) vectored(n int) bool {
+	return w.vec != nil && n >= DirectMin
+}
+
+// writeVec writes a whole frame of total bytes, a then b, with one
+// WriteBuffers call. A failure after the first byte breaks the Writer.
+func (w *Writer) writeVec(a, b []byte, total int) error {
+	w.iov = [2][]byte{a, b}
+	w.bufs = w.iov[:]
+	n, err := w.vec.WriteBuffers(&w.bufs)
+	w.iov, w.bufs = [2][]byte{}, nil // retain nothing of the caller's
+	if n < 0 || n > int64(total) {
+		err = fmt.Errorf("frame: write returned invalid count %d for %d bytes: %w", n, total, io.ErrShortWrite)
+		n = 0
+	} else if err == nil && n < int64(total) {
+		err = io.ErrShortWrite
+	}
+	if err == nil {
+		return nil
+	}
+	if n == 0 {
+		return fmt.Errorf("frame: write: %w", err)
+	}
+	w.err = fmt.Errorf("frame: write failed after %d of %d frame bytes; stream unusable: %w", n, total, err)
+	return w.err
 }
 
 // grow returns w.buf resliced to n bytes, growing it if needed.

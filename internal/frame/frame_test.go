@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"runtime"
 	"strings"
@@ -1038,5 +1039,140 @@ func TestCheapCallsReaderResumes(t *testing.T) {
 				t.Fatalf("%v cut %d: at a premature end err = %v, want ErrTruncated", cfg.Mode, cut, err)
 			}
 		}
+	}
+}
+
+// vecWriter is a BuffersWriter that records its calls and, when limit is
+// positive, writes at most limit bytes per call before failing with err.
+type vecWriter struct {
+	buf            bytes.Buffer
+	writes, vecs   int
+	lastVecBuffers int
+	limit          int
+	err            error
+}
+
+func (w *vecWriter) Write(p []byte) (int, error) {
+	w.writes++
+	return w.buf.Write(p)
+}
+
+func (w *vecWriter) WriteBuffers(v *net.Buffers) (int64, error) {
+	w.vecs++
+	w.lastVecBuffers = len(*v)
+	if w.limit > 0 {
+		var all []byte
+		for _, b := range *v {
+			all = append(all, b...)
+		}
+		n := min(w.limit, len(all))
+		w.buf.Write(all[:n])
+		*v = nil
+		return int64(n), w.err
+	}
+	return v.WriteTo(&w.buf)
+}
+
+// TestWriterVectored checks that on a BuffersWriter a payload of DirectMin
+// bytes or more goes out with its framing bytes in one WriteBuffers call
+// (two buffers, so uncopied), at any size, that smaller ones are coalesced
+// into one Write, that the stream reads back intact, and that a cheap
+// stream is not treated so.
+func TestWriterVectored(t *testing.T) {
+	for _, cfg := range []Config{{}, {Mode: Delimited}} {
+		for _, tc := range []struct {
+			size         int
+			writes, vecs int
+		}{
+			{DirectMin - 1, 1, 0},
+			{DirectMin, 0, 1},
+			{CoalesceLimit, 0, 1},
+			{CoalesceLimit + 1, 0, 1},
+			{1 << 20, 0, 1},
+		} {
+			vw := &vecWriter{}
+			w := NewWriter(vw, cfg)
+			p := payload(t, cfg, tc.size, 1)
+			if err := w.WriteMsg(p); err != nil {
+				t.Fatal(err)
+			}
+			if vw.writes != tc.writes || vw.vecs != tc.vecs {
+				t.Errorf("%v/%d: %d Write and %d WriteBuffers calls, want %d and %d", cfg.Mode, tc.size, vw.writes, vw.vecs, tc.writes, tc.vecs)
+			}
+			if tc.vecs > 0 && vw.lastVecBuffers != 2 {
+				t.Errorf("%v/%d: WriteBuffers got %d buffers, want 2 (framing and payload)", cfg.Mode, tc.size, vw.lastVecBuffers)
+			}
+			if w.bufs != nil || w.iov[0] != nil || w.iov[1] != nil {
+				t.Errorf("%v/%d: the Writer retains the vector", cfg.Mode, tc.size)
+			}
+			got, err := NewReader(&vw.buf, cfg).ReadMsg(nil)
+			if err != nil || !bytes.Equal(got, p) {
+				t.Errorf("%v/%d: read back %d bytes, %v", cfg.Mode, tc.size, len(got), err)
+			}
+		}
+	}
+	cheap := &cheapVec{}
+	w := NewWriter(cheap, Config{})
+	if err := w.WriteMsg(payload(t, Config{}, DirectMin, 1)); err != nil {
+		t.Fatal(err)
+	}
+	if cheap.vecs != 0 {
+		t.Errorf("a CheapCalls stream got %d WriteBuffers calls, want its own separate Writes", cheap.vecs)
+	}
+}
+
+// cheapVec is a BuffersWriter whose calls are cheap.
+type cheapVec struct{ vecWriter }
+
+func (*cheapVec) CheapCalls() bool { return true }
+
+// TestWriterVectoredErrors: a WriteBuffers failure before any byte leaves
+// the Writer usable; after some bytes it breaks the Writer, saying how far
+// the frame got.
+func TestWriterVectoredErrors(t *testing.T) {
+	boom := errors.New("boom")
+	w := NewWriter(&failingVec{err: boom}, Config{})
+	if err := w.WriteMsg(make([]byte, DirectMin)); !errors.Is(err, boom) {
+		t.Fatalf("first failure = %v", err)
+	}
+	if w.err != nil {
+		t.Fatalf("a failure before any byte broke the Writer: %v", w.err)
+	}
+	w = NewWriter(&vecWriter{limit: 100, err: boom}, Config{})
+	err := w.WriteMsg(make([]byte, DirectMin))
+	if !errors.Is(err, boom) || !strings.Contains(err.Error(), fmt.Sprintf("after 100 of %d frame bytes", DirectMin+LengthHeaderLen)) {
+		t.Fatalf("partial failure = %v", err)
+	}
+	if err2 := w.WriteMsg([]byte("x")); err2 != err {
+		t.Fatalf("after a partial failure WriteMsg = %v, want the same error", err2)
+	}
+	// A short count without an error is a short write.
+	w = NewWriter(&vecWriter{limit: 10}, Config{})
+	if err := w.WriteMsg(make([]byte, DirectMin)); !errors.Is(err, io.ErrShortWrite) {
+		t.Fatalf("short WriteBuffers without error = %v, want io.ErrShortWrite", err)
+	}
+}
+
+// failingVec fails every WriteBuffers call before writing anything.
+type failingVec struct{ err error }
+
+func (f *failingVec) Write(p []byte) (int, error)              { return 0, f.err }
+func (f *failingVec) WriteBuffers(*net.Buffers) (int64, error) { return 0, f.err }
+
+// TestWriterVectoredZeroAllocs: the vectored path allocates nothing per
+// message.
+func TestWriterVectoredZeroAllocs(t *testing.T) {
+	vw := &vecWriter{}
+	w := NewWriter(vw, Config{})
+	p := payload(t, Config{}, 64<<10, 1)
+	once := func() {
+		vw.buf.Reset()
+		if err := w.WriteMsg(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	once()
+	if a := testing.AllocsPerRun(50, once); a != 0 {
+		t.Errorf("%v allocations per message, want 0", a)
 	}
 }

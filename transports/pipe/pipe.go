@@ -514,6 +514,7 @@ func (f fileEnd) Control(fn func(fd uintptr)) error {
 // conn is a pipe connection: it reads r and writes w.
 type conn struct {
 	r, w          end
+	vec           buffersWriter // writev on w (see vec.go)
 	raw           bool
 	local, remote Addr
 	closed        atomic.Bool // Close was called
@@ -530,7 +531,13 @@ var (
 // it moves them to rawio (direct system calls); on error it closes them.
 func newConn(r, w *os.File, local, remote Addr, raw bool) (*conn, error) {
 	if !raw {
-		return &conn{r: fileEnd{r}, w: fileEnd{w}, local: local, remote: remote}, nil
+		rc, err := w.SyscallConn()
+		if err != nil {
+			r.Close()
+			w.Close()
+			return nil, err
+		}
+		return &conn{r: fileEnd{r}, w: fileEnd{w}, vec: rawio.NewPollWriter(rc), local: local, remote: remote}, nil
 	}
 	rr, err := rawEnd(r)
 	if err != nil {
@@ -542,7 +549,7 @@ func newConn(r, w *os.File, local, remote Addr, raw bool) (*conn, error) {
 		rr.Close()
 		return nil, err
 	}
-	return &conn{r: rr, w: rw, raw: true, local: local, remote: remote}, nil
+	return &conn{r: rr, w: rw, vec: rw, raw: true, local: local, remote: remote}, nil
 }
 
 // rawEnd moves f's descriptor to a rawio.FD and closes f.

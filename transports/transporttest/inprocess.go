@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"slices"
 	"testing"
 	"time"
 
@@ -341,9 +342,14 @@ var behaviourCases = []struct {
 }
 
 // RunRawIO checks a transport's io option: nettest.TestConn passes with
-// io=raw, both ends report io=raw, and an unknown io value is refused with
-// ErrBadOption.
+// io=raw, both ends report io=raw, an unknown io value is refused with
+// ErrBadOption, and CheckWriteBuffers passes with either io.
 func RunRawIO(t *testing.T, tr transports.Transport) {
+	for _, io := range []string{"netpoll", "raw"} {
+		t.Run("write-buffers/io="+io, func(t *testing.T) {
+			CheckWriteBuffers(t, tr, transports.Config{Options: map[string]string{"io": io}})
+		})
+	}
 	t.Run("nettest", func(t *testing.T) {
 		nettest.TestConn(t, MakePipe(tr, transports.Config{Options: map[string]string{"io": "raw"}}))
 	})
@@ -366,4 +372,88 @@ func RunRawIO(t *testing.T, tr transports.Transport) {
 			t.Fatalf("io=telepathy: %v, want ErrBadOption", err)
 		}
 	})
+}
+
+// buffersWriter is the vectored write the socket and pipe connections offer
+// (frame.BuffersWriter).
+type buffersWriter interface {
+	WriteBuffers(v *net.Buffers) (int64, error)
+}
+
+// CheckWriteBuffers checks a connection's WriteBuffers: several buffers,
+// together larger than any kernel buffer, arrive whole and in order and
+// are consumed from the vector; past a write deadline it fails with a
+// *net.OpError wrapping os.ErrDeadlineExceeded, after Close with one
+// wrapping net.ErrClosed, and once the peer has gone with an error
+// wrapping transports.ErrPeerGone.
+func CheckWriteBuffers(t *testing.T, tr transports.Transport, cfg transports.Config) {
+	t.Helper()
+	a, d := Pair(t, tr, cfg)
+	deadline(t, a, d)
+	w, ok := d.(buffersWriter)
+	if !ok {
+		t.Fatalf("%T has no WriteBuffers", d)
+	}
+	big := make([]byte, 3<<20)
+	for i := range big {
+		big[i] = byte(i * 7)
+	}
+	parts := [][]byte{[]byte("head"), {}, big, []byte("tail")}
+	var want []byte
+	for _, p := range parts {
+		want = append(want, p...)
+	}
+	got := make(chan []byte, 1)
+	go func() {
+		b := make([]byte, len(want))
+		n, _ := io.ReadFull(a, b)
+		got <- b[:n]
+	}()
+	v := net.Buffers(slices.Clone(parts))
+	n, err := w.WriteBuffers(&v)
+	if err != nil || n != int64(len(want)) || len(v) != 0 {
+		t.Fatalf("WriteBuffers = %d, %v, %d buffers left; want %d, nil, 0", n, err, len(v), len(want))
+	}
+	if b := <-got; !bytes.Equal(b, want) {
+		t.Fatalf("read %d bytes that differ from the %d written", len(b), len(want))
+	}
+
+	if err := d.SetWriteDeadline(time.Now().Add(-time.Second)); err != nil {
+		t.Fatalf("SetWriteDeadline: %v", err)
+	}
+	checkOpError(t, "WriteBuffers past deadline", func() error {
+		v := net.Buffers{[]byte("x")}
+		_, err := w.WriteBuffers(&v)
+		return err
+	}, os.ErrDeadlineExceeded)
+	if err := d.SetWriteDeadline(time.Now().Add(timeout)); err != nil {
+		t.Fatalf("SetWriteDeadline: %v", err)
+	}
+
+	if err := a.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	for i := 0; ; i++ {
+		v := net.Buffers{make([]byte, 4096), []byte("x")}
+		_, err := w.WriteBuffers(&v)
+		if err != nil {
+			if !errors.Is(err, transports.ErrPeerGone) {
+				t.Fatalf("WriteBuffers to a closed peer: %v, want ErrPeerGone", err)
+			}
+			break
+		}
+		if i == 1000 {
+			t.Fatal("WriteBuffers to a closed peer kept succeeding")
+		}
+		time.Sleep(time.Millisecond)
+	}
+
+	if err := d.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	checkOpError(t, "WriteBuffers after Close", func() error {
+		v := net.Buffers{[]byte("x")}
+		_, err := w.WriteBuffers(&v)
+		return err
+	}, net.ErrClosed)
 }

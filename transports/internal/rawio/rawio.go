@@ -5,8 +5,23 @@
 // measures what the poller costs: with the poller, a Read that finds no
 // data parks the goroutine, and an epoll wake-up and the scheduler must
 // run it again; with rawio the thread itself sleeps in the kernel and
-// returns straight into the read (the runtime hands its P to another
-// thread while it sleeps, as for any blocking system call).
+// returns straight into the read.
+//
+// The runtime is not told about these calls (they are raw system calls,
+// as runtime-internal code makes them): read and write never block on a
+// non-blocking descriptor, and a wait first sleeps in ppoll for at most
+// directSlice with the goroutine keeping its P, as a spinning wait would
+// but without burning the CPU. Only a wait longer than that goes through
+// the runtime's system-call path, which lets it hand the P to another
+// thread. Announcing every short sleep instead costs a round trip twice:
+// the runtime's entry and exit bookkeeping, and its monitor thread, which
+// on seeing a P in a system call across two of its ticks (20 µs apart)
+// takes the P, wakes another thread to run it, and keeps ticking every
+// 20 µs from then on; pinned to one CPU, each of those wake-ups is a
+// context switch on the CPU the measurement runs on. A goroutine sleeping
+// in a direct wait still answers preemption: the runtime's signal ends the
+// ppoll (EINTR) and the loop around it reaches a preemption point, so a
+// stop-the-world is not held up.
 //
 // Deadlines, Close and concurrent use keep net.Conn's contract: a Close
 // wakes every blocked call at once (an eventfd in each poll set becomes
@@ -22,6 +37,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -29,6 +45,12 @@ import (
 // pollSlice bounds one ppoll sleep; a deadline changed while a call sleeps
 // is seen within it.
 const pollSlice = 20 * time.Millisecond
+
+// directSlice bounds the first sleep of a wait, made without telling the
+// runtime (see the package doc): long enough to cover a round trip between
+// two CPUs on a loaded machine, short enough that the other goroutines of
+// a P-starved process are not held up for long.
+const directSlice = time.Millisecond
 
 // FD is a descriptor used with direct system calls. It is safe for
 // concurrent use by one reader and one writer (and any number of Close and
@@ -92,7 +114,7 @@ func (f *FD) Read(b []byte) (int, error) {
 			f.wait(unix.POLLIN, &f.rdl)
 			continue // re-check Close and the deadline, then read
 		}
-		n, err := unix.Read(f.fd, b)
+		n, err := rawRead(f.fd, b)
 		switch {
 		case err == nil && n == 0:
 			f.readWaited.Store(false)
@@ -127,7 +149,7 @@ func (f *FD) Write(b []byte) (int, error) {
 		if total == len(b) {
 			return total, nil
 		}
-		n, err := unix.Write(f.fd, b[total:])
+		n, err := rawWrite(f.fd, b[total:])
 		switch {
 		case err == nil:
 			total += n
@@ -140,8 +162,88 @@ func (f *FD) Write(b []byte) (int, error) {
 	}
 }
 
+// WriteBuffers writes all of *v with writev(2), consuming it as
+// net.Buffers.WriteTo does, and sleeping in ppoll(2) while the descriptor
+// is full. Errors are as for Write, with the count of bytes written
+// before them.
+func (f *FD) WriteBuffers(v *net.Buffers) (int64, error) {
+	f.ops.RLock()
+	defer f.ops.RUnlock()
+	var total int64
+	for {
+		if f.closed.Load() {
+			return total, net.ErrClosed
+		}
+		if err := expired(&f.wdl); err != nil {
+			return total, err
+		}
+		n, err := Writev(f.fd, v)
+		total += n
+		switch {
+		case err == nil && len(*v) == 0:
+			return total, nil
+		case err == nil, err == unix.EINTR:
+		case err == unix.EAGAIN:
+			f.wait(unix.POLLOUT, &f.wdl)
+		default:
+			return total, os.NewSyscallError("writev", err)
+		}
+	}
+}
+
+// maxIovecs is how many buffers one Writev call passes to the kernel.
+const maxIovecs = 16
+
+// Writev makes one writev(2) of the first buffers of *v on fd, as a direct
+// system call (fd must be non-blocking, so it does not block), and
+// consumes the bytes written from *v. It returns the count and the call's
+// error, unix.EAGAIN when nothing could be written.
+func Writev(fd int, v *net.Buffers) (int64, error) {
+	var iov [maxIovecs]unix.Iovec
+	k := 0
+	for _, b := range *v {
+		if k == len(iov) {
+			break
+		}
+		if len(b) == 0 {
+			continue
+		}
+		raceWriteStart(b)
+		iov[k].Base = unsafe.SliceData(b)
+		iov[k].SetLen(len(b))
+		k++
+	}
+	if k == 0 {
+		*v = (*v)[:0]
+		return 0, nil
+	}
+	r, _, errno := unix.RawSyscall(unix.SYS_WRITEV, uintptr(fd), uintptr(unsafe.Pointer(&iov[0])), uintptr(k))
+	if errno != 0 {
+		return 0, errno
+	}
+	n := int64(r)
+	consume(v, n)
+	return n, nil
+}
+
+// consume drops the first n bytes of *v, and the buffers emptied.
+func consume(v *net.Buffers, n int64) {
+	for len(*v) > 0 {
+		b := (*v)[0]
+		if int64(len(b)) > n {
+			(*v)[0] = b[n:]
+			return
+		}
+		n -= int64(len(b))
+		(*v)[0] = nil
+		*v = (*v)[1:]
+	}
+}
+
 // wait sleeps until fd is ready for events, Close is called, the deadline
-// passes, or pollSlice elapses; the caller then looks again.
+// passes, or pollSlice elapses; the caller then looks again. It first
+// sleeps for up to directSlice in a direct system call, then, if nothing
+// happened, in one the runtime knows about.
 func (f *FD) wait(events int16, dl *atomic.Int64) {
 	d := pollSlice
 	if t := dl.Load(); t != 0 {
@@ -151,8 +253,42 @@ func (f *FD) wait(events int16, dl *atomic.Int64) {
 		return
 	}
 	fds := [2]unix.PollFd{{Fd: int32(f.fd), Events: events}, {Fd: int32(f.wake), Events: unix.POLLIN}}
-	ts := unix.NsecToTimespec(int64(d))
+	first := min(d, directSlice)
+	ts := unix.NsecToTimespec(int64(first))
+	n, errno := rawPpoll(&fds, &ts)
+	if n != 0 || errno != 0 || d == first {
+		return // ready, interrupted (EINTR: maybe a preemption) or done
+	}
+	ts = unix.NsecToTimespec(int64(d - first))
 	unix.Ppoll(fds[:], &ts, nil) // EINTR, a timeout or readiness: the caller re-checks
+}
+
+// rawPpoll is ppoll(2) on fds with timeout ts and no signal mask, as a
+// direct system call.
+func rawPpoll(fds *[2]unix.PollFd, ts *unix.Timespec) (int, unix.Errno) {
+	n, _, errno := unix.RawSyscall6(unix.SYS_PPOLL, uintptr(unsafe.Pointer(fds)), uintptr(len(fds)),
+		uintptr(unsafe.Pointer(ts)), 0, 0, 0)
+	return int(n), errno
+}
+
+// rawRead is read(2) as a direct system call; fd must be non-blocking.
+func rawRead(fd int, b []byte) (int, error) {
+	n, _, errno := unix.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)))
+	if errno != 0 {
+		return 0, errno
+	}
+	raceReadDone(b[:n])
+	return int(n), nil
+}
+
+// rawWrite is write(2) as a direct system call; fd must be non-blocking.
+func rawWrite(fd int, b []byte) (int, error) {
+	raceWriteStart(b)
+	n, _, errno := unix.RawSyscall(unix.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)))
+	if errno != 0 {
+		return 0, errno
+	}
+	return int(n), nil
 }
 
 // expired returns os.ErrDeadlineExceeded when the deadline in dl passed.

@@ -109,6 +109,13 @@ func (c *RawConn) Write(b []byte) (int, error) {
 	return n, c.opError("write", err)
 }
 
+// WriteBuffers writes all of *v with writev(2), consuming it; errors are
+// Write's.
+func (c *RawConn) WriteBuffers(v *net.Buffers) (int64, error) {
+	n, err := c.fd.WriteBuffers(v)
+	return n, c.opError("write", err)
+}
+
 // Close closes the socket and wakes blocked calls.
 func (c *RawConn) Close() error { return c.opError("close", c.fd.Close()) }
 

@@ -261,6 +261,17 @@ func (c *Conn) Write(b []byte) (int, error) {
 	return n, err
 }
 
+// WriteBuffers writes all of *v with writev(2) through Go's poller (as
+// net.Buffers.WriteTo does on the socket), consuming it; errors are
+// Write's. It makes Conn a frame.BuffersWriter.
+func (c *Conn) WriteBuffers(v *net.Buffers) (int64, error) {
+	n, err := v.WriteTo(c.s)
+	if err != nil {
+		err = connerr.PeerGone(err)
+	}
+	return n, err
+}
+
 // Close closes the socket; a second Close returns an error wrapping
 // net.ErrClosed. Blocked Read and Write calls return net.ErrClosed.
 func (c *Conn) Close() error { return c.s.Close() }
