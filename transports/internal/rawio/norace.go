@@ -2,5 +2,6 @@
 
 package rawio
 
-func raceReadDone([]byte)   {}
-func raceWriteStart([]byte) {}
+func raceReadDone([]byte) {}
+func raceWriteStart()     {}
+func raceWritten([]byte)  {}

@@ -12,6 +12,7 @@ import (
 // write: the kernel's copies are invisible to the detector.
 var ioSync int64
 
+// raceReadDone tells the detector that a read filled b.
 func raceReadDone(b []byte) {
 	if len(b) > 0 {
 		runtime.RaceWriteRange(unsafe.Pointer(unsafe.SliceData(b)), len(b))
@@ -19,9 +20,13 @@ func raceReadDone(b []byte) {
 	runtime.RaceAcquire(unsafe.Pointer(&ioSync))
 }
 
-func raceWriteStart(b []byte) {
+// raceWriteStart is called before a write.
+func raceWriteStart() { runtime.RaceReleaseMerge(unsafe.Pointer(&ioSync)) }
+
+// raceWritten tells the detector that a write sent b (only what was
+// written, so that retries of a large buffer do not check it again).
+func raceWritten(b []byte) {
 	if len(b) > 0 {
 		runtime.RaceReadRange(unsafe.Pointer(unsafe.SliceData(b)), len(b))
 	}
-	runtime.RaceReleaseMerge(unsafe.Pointer(&ioSync))
 }

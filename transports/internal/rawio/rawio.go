@@ -23,6 +23,13 @@
 // ppoll (EINTR) and the loop around it reaches a preemption point, so a
 // stop-the-world is not held up.
 //
+// On a socket (NewSocket) a read needs no poll at all: the descriptor is
+// left blocking with a receive timeout of directSlice (SO_RCVTIMEO), so a
+// Read is one recv(2) that sleeps until data arrives, as a C program's
+// read does; only when that times out does it fall back to polling.
+// Writes pass MSG_DONTWAIT and never block. A Close waits for a recv
+// already sleeping to time out (at most directSlice).
+//
 // Deadlines, Close and concurrent use keep net.Conn's contract: a Close
 // wakes every blocked call at once (an eventfd in each poll set becomes
 // readable); deadlines are checked before every call and bound every poll,
@@ -71,6 +78,10 @@ type FD struct {
 	// the reader (reads fill their buffers), Read reads at once.
 	readWaited atomic.Bool
 
+	// sock: fd is a blocking socket with a receive timeout of directSlice
+	// (NewSocket); reads sleep in recv, writes pass MSG_DONTWAIT.
+	sock bool
+
 	// ops is held (read-locked) by every call using fd; Close takes it
 	// exclusively before it closes fd, so no call uses a closed (or
 	// reused) descriptor.
@@ -89,6 +100,26 @@ func New(fd int) (*FD, error) {
 	return &FD{fd: fd, wake: w}, nil
 }
 
+// NewSocket takes ownership of fd, a stream socket, and returns an FD
+// whose reads sleep in recv(2) (see the package doc): it sets fd blocking,
+// with receive and send timeouts of directSlice.
+func NewSocket(fd int) (*FD, error) {
+	if err := unix.SetNonblock(fd, false); err != nil {
+		return nil, os.NewSyscallError("fcntl", err)
+	}
+	tv := unix.NsecToTimeval(int64(directSlice))
+	for _, opt := range []int{unix.SO_RCVTIMEO, unix.SO_SNDTIMEO} {
+		if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, opt, &tv); err != nil {
+			return nil, os.NewSyscallError("setsockopt", err)
+		}
+	}
+	w, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		return nil, os.NewSyscallError("eventfd", err)
+	}
+	return &FD{fd: fd, wake: w, sock: true}, nil
+}
+
 // Read reads into b with read(2), sleeping in ppoll(2) while there is
 // nothing to read (and first, when the last Read had to; see readWaited).
 // It returns io.EOF at the end of the stream,
@@ -97,6 +128,9 @@ func New(fd int) (*FD, error) {
 func (f *FD) Read(b []byte) (int, error) {
 	f.ops.RLock()
 	defer f.ops.RUnlock()
+	if f.sock {
+		return f.recv(b)
+	}
 	pollFirst := f.readWaited.Load()
 	waited := pollFirst
 	for {
@@ -132,6 +166,40 @@ func (f *FD) Read(b []byte) (int, error) {
 	}
 }
 
+// recv is Read on a socket: recv(2) sleeping up to directSlice, then, if
+// nothing came, non-blocking recv calls between polls. A deadline closer
+// than directSlice is kept by polling from the start.
+func (f *FD) recv(b []byte) (int, error) {
+	flags := 0
+	for {
+		if f.closed.Load() {
+			return 0, net.ErrClosed
+		}
+		if err := expired(&f.rdl); err != nil {
+			return 0, err
+		}
+		if len(b) == 0 {
+			return 0, nil
+		}
+		if t := f.rdl.Load(); t != 0 && time.Duration(t-time.Now().UnixNano()) < directSlice {
+			flags = unix.MSG_DONTWAIT
+		}
+		n, err := rawRecv(f.fd, b, flags)
+		switch {
+		case err == nil && n == 0:
+			return 0, io.EOF
+		case err == nil:
+			return n, nil
+		case err == unix.EINTR:
+		case err == unix.EAGAIN:
+			flags = unix.MSG_DONTWAIT
+			f.slowWait(unix.POLLIN, &f.rdl, pollSlice)
+		default:
+			return 0, os.NewSyscallError("read", err)
+		}
+	}
+}
+
 // Write writes all of b with write(2), sleeping in ppoll(2) while the
 // descriptor is full. Errors are as for Read (EPIPE when the reader is
 // gone), with the count of bytes written before them.
@@ -149,7 +217,7 @@ func (f *FD) Write(b []byte) (int, error) {
 		if total == len(b) {
 			return total, nil
 		}
-		n, err := rawWrite(f.fd, b[total:])
+		n, err := f.write(b[total:])
 		switch {
 		case err == nil:
 			total += n
@@ -177,7 +245,7 @@ func (f *FD) WriteBuffers(v *net.Buffers) (int64, error) {
 		if err := expired(&f.wdl); err != nil {
 			return total, err
 		}
-		n, err := Writev(f.fd, v)
+		n, err := f.writev(v)
 		total += n
 		switch {
 		case err == nil && len(*v) == 0:
@@ -191,6 +259,63 @@ func (f *FD) WriteBuffers(v *net.Buffers) (int64, error) {
 	}
 }
 
+// write is one non-blocking write of b: send(2) with MSG_DONTWAIT on a
+// socket, write(2) otherwise.
+func (f *FD) write(b []byte) (int, error) {
+	if !f.sock {
+		return rawWrite(f.fd, b)
+	}
+	raceWriteStart()
+	n, _, errno := unix.RawSyscall6(unix.SYS_SENDTO, uintptr(f.fd), uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)),
+		unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL, 0, 0)
+	if errno != 0 {
+		return 0, errno
+	}
+	raceWritten(b[:n])
+	return int(n), nil
+}
+
+// writev is one non-blocking vectored write of *v, consuming what it
+// wrote: sendmsg(2) with MSG_DONTWAIT on a socket, writev(2) otherwise.
+func (f *FD) writev(v *net.Buffers) (int64, error) {
+	if !f.sock {
+		return Writev(f.fd, v)
+	}
+	var iov [maxIovecs]unix.Iovec
+	k := iovecs(&iov, *v)
+	if k == 0 {
+		*v = (*v)[:0]
+		return 0, nil
+	}
+	msg := unix.Msghdr{Iov: &iov[0]}
+	msg.SetIovlen(k)
+	raceWriteStart()
+	r, _, errno := unix.RawSyscall(unix.SYS_SENDMSG, uintptr(f.fd), uintptr(unsafe.Pointer(&msg)), unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL)
+	if errno != 0 {
+		return 0, errno
+	}
+	consume(v, int64(r))
+	return int64(r), nil
+}
+
+// iovecs fills iov with the non-empty buffers of v, as many as fit, and
+// returns how many it filled.
+func iovecs(iov *[maxIovecs]unix.Iovec, v net.Buffers) int {
+	k := 0
+	for _, b := range v {
+		if k == len(iov) {
+			break
+		}
+		if len(b) == 0 {
+			continue
+		}
+		iov[k].Base = unsafe.SliceData(b)
+		iov[k].SetLen(len(b))
+		k++
+	}
+	return k
+}
+
 // maxIovecs is how many buffers one Writev call passes to the kernel.
 const maxIovecs = 16
 
@@ -200,23 +325,12 @@ const maxIovecs = 16
 // error, unix.EAGAIN when nothing could be written.
 func Writev(fd int, v *net.Buffers) (int64, error) {
 	var iov [maxIovecs]unix.Iovec
-	k := 0
-	for _, b := range *v {
-		if k == len(iov) {
-			break
-		}
-		if len(b) == 0 {
-			continue
-		}
-		raceWriteStart(b)
-		iov[k].Base = unsafe.SliceData(b)
-		iov[k].SetLen(len(b))
-		k++
-	}
+	k := iovecs(&iov, *v)
 	if k == 0 {
 		*v = (*v)[:0]
 		return 0, nil
 	}
+	raceWriteStart()
 	r, _, errno := unix.RawSyscall(unix.SYS_WRITEV, uintptr(fd), uintptr(unsafe.Pointer(&iov[0])), uintptr(k))
 	if errno != 0 {
 		return 0, errno
@@ -231,9 +345,11 @@ func consume(v *net.Buffers, n int64) {
 	for len(*v) > 0 {
 		b := (*v)[0]
 		if int64(len(b)) > n {
+			raceWritten(b[:n])
 			(*v)[0] = b[n:]
 			return
 		}
+		raceWritten(b)
 		n -= int64(len(b))
 		(*v)[0] = nil
 		*v = (*v)[1:]
@@ -259,7 +375,20 @@ func (f *FD) wait(events int16, dl *atomic.Int64) {
 	if n != 0 || errno != 0 || d == first {
 		return // ready, interrupted (EINTR: maybe a preemption) or done
 	}
-	ts = unix.NsecToTimespec(int64(d - first))
+	f.slowWait(events, dl, d-first)
+}
+
+// slowWait is wait without the direct first sleep: one ppoll the runtime
+// knows about, for at most d and never past the deadline.
+func (f *FD) slowWait(events int16, dl *atomic.Int64, d time.Duration) {
+	if t := dl.Load(); t != 0 {
+		d = min(d, time.Duration(t-time.Now().UnixNano()))
+	}
+	if d <= 0 {
+		return
+	}
+	fds := [2]unix.PollFd{{Fd: int32(f.fd), Events: events}, {Fd: int32(f.wake), Events: unix.POLLIN}}
+	ts := unix.NsecToTimespec(int64(d))
 	unix.Ppoll(fds[:], &ts, nil) // EINTR, a timeout or readiness: the caller re-checks
 }
 
@@ -281,13 +410,25 @@ func rawRead(fd int, b []byte) (int, error) {
 	return int(n), nil
 }
 
+// rawRecv is recv(2) with flags as a direct system call.
+func rawRecv(fd int, b []byte, flags int) (int, error) {
+	n, _, errno := unix.RawSyscall6(unix.SYS_RECVFROM, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)),
+		uintptr(flags), 0, 0)
+	if errno != 0 {
+		return 0, errno
+	}
+	raceReadDone(b[:n])
+	return int(n), nil
+}
+
 // rawWrite is write(2) as a direct system call; fd must be non-blocking.
 func rawWrite(fd int, b []byte) (int, error) {
-	raceWriteStart(b)
+	raceWriteStart()
 	n, _, errno := unix.RawSyscall(unix.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)))
 	if errno != 0 {
 		return 0, errno
 	}
+	raceWritten(b[:n])
 	return int(n), nil
 }
 

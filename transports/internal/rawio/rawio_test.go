@@ -2,6 +2,7 @@ package rawio
 
 import (
 	"errors"
+	"io"
 	"net"
 	"os"
 	"testing"
@@ -90,5 +91,86 @@ func TestReadPollsFirstAfterWaiting(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("Close did not wake a poll-first Read")
+	}
+}
+
+// socketFD returns an FD (NewSocket) on one end of a new Unix stream
+// socket pair and the other end.
+func socketFD(t *testing.T) (*FD, *os.File) {
+	t.Helper()
+	p, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := NewSocket(p[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := os.NewFile(uintptr(p[1]), "peer")
+	t.Cleanup(func() { s.Close(); o.Close() })
+	return s, o
+}
+
+// TestSocketReadsSleepInRecv checks the socket FD: its descriptor is
+// blocking with a receive timeout, a Read waits for data that comes later
+// (past the timeout too), a deadline closer than the timeout is kept, a
+// Read sleeping in recv is woken by Close, the end of the stream is
+// io.EOF, and writes do not block on a full socket.
+func TestSocketReadsSleepInRecv(t *testing.T) {
+	s, o := socketFD(t)
+	if fl, err := unix.FcntlInt(uintptr(s.fd), unix.F_GETFL, 0); err != nil || fl&unix.O_NONBLOCK != 0 {
+		t.Fatalf("flags %#x, %v: want a blocking descriptor", fl, err)
+	}
+	if tv, err := unix.GetsockoptTimeval(s.fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO); err != nil || tv.Nano() == 0 {
+		t.Fatalf("SO_RCVTIMEO = %v, %v: want a timeout", tv, err)
+	}
+	buf := make([]byte, 8)
+	for _, delay := range []time.Duration{0, directSlice / 2, 5 * directSlice} {
+		go func() {
+			time.Sleep(delay)
+			o.Write([]byte("hi"))
+		}()
+		if n, err := s.Read(buf); err != nil || string(buf[:n]) != "hi" {
+			t.Fatalf("Read with data %v later = %q, %v", delay, buf[:n], err)
+		}
+	}
+
+	s.SetReadDeadline(time.Now().Add(directSlice / 4))
+	if _, err := s.Read(buf); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("Read with a deadline closer than the receive timeout = %v", err)
+	}
+	s.SetReadDeadline(time.Time{})
+
+	// Writes never block: fill the socket until EAGAIN ends in a deadline.
+	s.SetWriteDeadline(time.Now().Add(50 * time.Millisecond))
+	big := make([]byte, 1<<20)
+	var err error
+	for i := 0; i < 64 && err == nil; i++ {
+		_, err = s.Write(big)
+	}
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("Write to a full socket = %v, want the deadline", err)
+	}
+
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.Read(buf)
+		done <- err
+	}()
+	time.Sleep(10 * time.Millisecond)
+	s.Close()
+	select {
+	case err := <-done:
+		if !errors.Is(err, net.ErrClosed) {
+			t.Fatalf("Read woken by Close = %v, want net.ErrClosed", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close did not wake a Read sleeping in recv")
+	}
+
+	s2, o2 := socketFD(t)
+	o2.Close()
+	if _, err := s2.Read(buf); err != io.EOF {
+		t.Fatalf("Read after the peer closed = %v, want io.EOF", err)
 	}
 }

@@ -21,8 +21,10 @@ const (
 	// nothing to read parks the goroutine until epoll reports the socket
 	// readable.
 	IONetpoll = "netpoll"
-	// IORaw uses read(2)/write(2) and ppoll(2) in the calling thread (see
-	// package rawio): what a C program does, to show the poller's cost.
+	// IORaw bypasses the poller with direct system calls in the calling
+	// thread (see package rawio): on a socket a Read is one recv(2) that
+	// sleeps until data arrives, on a pipe ppoll(2) then read(2); what a C
+	// program does, to show the poller's cost.
 	IORaw = "raw"
 )
 
@@ -77,7 +79,7 @@ func WrapRaw(c net.Conn) (*RawConn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sockconn: raw: %w", err)
 	}
-	fd, err := rawio.New(nfd)
+	fd, err := rawio.NewSocket(nfd)
 	if err != nil {
 		unix.Close(nfd)
 		return nil, fmt.Errorf("sockconn: raw: %w", err)
