@@ -102,16 +102,15 @@ func New(fd int) (*FD, error) {
 
 // NewSocket takes ownership of fd, a stream socket, and returns an FD
 // whose reads sleep in recv(2) (see the package doc): it sets fd blocking,
-// with receive and send timeouts of directSlice.
+// with a receive timeout of directSlice (writes never block: they pass
+// MSG_DONTWAIT).
 func NewSocket(fd int) (*FD, error) {
 	if err := unix.SetNonblock(fd, false); err != nil {
 		return nil, os.NewSyscallError("fcntl", err)
 	}
 	tv := unix.NsecToTimeval(int64(directSlice))
-	for _, opt := range []int{unix.SO_RCVTIMEO, unix.SO_SNDTIMEO} {
-		if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, opt, &tv); err != nil {
-			return nil, os.NewSyscallError("setsockopt", err)
-		}
+	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
+		return nil, os.NewSyscallError("setsockopt", err)
 	}
 	w, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
 	if err != nil {
