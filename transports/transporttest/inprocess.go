@@ -343,11 +343,11 @@ var behaviourCases = []struct {
 
 // RunRawIO checks a transport's io option: nettest.TestConn passes with
 // io=raw, both ends report io=raw, an unknown io value is refused with
-// ErrBadOption, and CheckWriteBuffers passes with either io.
+// ErrBadOption, and vectored writes (WriteBuffers) work with either io.
 func RunRawIO(t *testing.T, tr transports.Transport) {
 	for _, io := range []string{"netpoll", "raw"} {
 		t.Run("write-buffers/io="+io, func(t *testing.T) {
-			CheckWriteBuffers(t, tr, transports.Config{Options: map[string]string{"io": io}})
+			checkWriteBuffers(t, tr, transports.Config{Options: map[string]string{"io": io}})
 		})
 	}
 	t.Run("nettest", func(t *testing.T) {
@@ -380,16 +380,16 @@ type buffersWriter interface {
 	WriteBuffers(v *net.Buffers) (int64, error)
 }
 
-// CheckWriteBuffers checks a connection's WriteBuffers: several buffers,
+// checkWriteBuffers checks a connection's WriteBuffers: several buffers,
 // together larger than any kernel buffer, arrive whole and in order and
 // are consumed from the vector; past a write deadline it fails with a
 // *net.OpError wrapping os.ErrDeadlineExceeded, after Close with one
 // wrapping net.ErrClosed, and once the peer has gone with an error
 // wrapping transports.ErrPeerGone.
-func CheckWriteBuffers(t *testing.T, tr transports.Transport, cfg transports.Config) {
+func checkWriteBuffers(t *testing.T, tr transports.Transport, cfg transports.Config) {
 	t.Helper()
 	a, d := Pair(t, tr, cfg)
-	deadline(t, a, d)
+	stepDeadline(t, a, d)
 	w, ok := d.(buffersWriter)
 	if !ok {
 		t.Fatalf("%T has no WriteBuffers", d)
@@ -426,7 +426,7 @@ func CheckWriteBuffers(t *testing.T, tr transports.Transport, cfg transports.Con
 		_, err := w.WriteBuffers(&v)
 		return err
 	}, os.ErrDeadlineExceeded)
-	if err := d.SetWriteDeadline(time.Now().Add(timeout)); err != nil {
+	if err := d.SetWriteDeadline(time.Now().Add(stepTimeout)); err != nil {
 		t.Fatalf("SetWriteDeadline: %v", err)
 	}
 
