@@ -93,11 +93,16 @@ func New(fd int) (*FD, error) {
 	if err := unix.SetNonblock(fd, true); err != nil {
 		return nil, os.NewSyscallError("fcntl", err)
 	}
+	return newFD(fd, false)
+}
+
+// newFD returns an FD on fd with its Close eventfd.
+func newFD(fd int, sock bool) (*FD, error) {
 	w, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
 	if err != nil {
 		return nil, os.NewSyscallError("eventfd", err)
 	}
-	return &FD{fd: fd, wake: w}, nil
+	return &FD{fd: fd, wake: w, sock: sock}, nil
 }
 
 // NewSocket takes ownership of fd, a stream socket, and returns an FD
@@ -112,11 +117,7 @@ func NewSocket(fd int) (*FD, error) {
 	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
 		return nil, os.NewSyscallError("setsockopt", err)
 	}
-	w, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
-	if err != nil {
-		return nil, os.NewSyscallError("eventfd", err)
-	}
-	return &FD{fd: fd, wake: w, sock: true}, nil
+	return newFD(fd, true)
 }
 
 // Read reads into b with read(2), sleeping in ppoll(2) while there is
@@ -133,10 +134,7 @@ func (f *FD) Read(b []byte) (int, error) {
 	pollFirst := f.readWaited.Load()
 	waited := pollFirst
 	for {
-		if f.closed.Load() {
-			return 0, net.ErrClosed
-		}
-		if err := expired(&f.rdl); err != nil {
+		if err := f.check(&f.rdl); err != nil {
 			return 0, err
 		}
 		if len(b) == 0 {
@@ -171,10 +169,7 @@ func (f *FD) Read(b []byte) (int, error) {
 func (f *FD) recv(b []byte) (int, error) {
 	flags := 0
 	for {
-		if f.closed.Load() {
-			return 0, net.ErrClosed
-		}
-		if err := expired(&f.rdl); err != nil {
+		if err := f.check(&f.rdl); err != nil {
 			return 0, err
 		}
 		if len(b) == 0 {
@@ -207,10 +202,7 @@ func (f *FD) Write(b []byte) (int, error) {
 	defer f.ops.RUnlock()
 	total := 0
 	for {
-		if f.closed.Load() {
-			return total, net.ErrClosed
-		}
-		if err := expired(&f.wdl); err != nil {
+		if err := f.check(&f.wdl); err != nil {
 			return total, err
 		}
 		if total == len(b) {
@@ -238,10 +230,7 @@ func (f *FD) WriteBuffers(v *net.Buffers) (int64, error) {
 	defer f.ops.RUnlock()
 	var total int64
 	for {
-		if f.closed.Load() {
-			return total, net.ErrClosed
-		}
-		if err := expired(&f.wdl); err != nil {
+		if err := f.check(&f.wdl); err != nil {
 			return total, err
 		}
 		n, err := f.writev(v)
@@ -429,6 +418,16 @@ func rawWrite(fd int, b []byte) (int, error) {
 	}
 	raceWritten(b[:n])
 	return int(n), nil
+}
+
+// check returns the error a call must stop with before its next system
+// call: net.ErrClosed after Close, os.ErrDeadlineExceeded once the
+// deadline in dl has passed.
+func (f *FD) check(dl *atomic.Int64) error {
+	if f.closed.Load() {
+		return net.ErrClosed
+	}
+	return expired(dl)
 }
 
 // expired returns os.ErrDeadlineExceeded when the deadline in dl passed.
