@@ -206,7 +206,8 @@ type stream interface {
 // io.EOF), except that EPIPE and ECONNRESET also wrap
 // transports.ErrPeerGone. It implements transports.CloseWriter and
 // transports.OptionReporter. Only the net.Conn methods of the socket are
-// exposed, so every transport moves bytes through Read and Write alike.
+// exposed, so every transport moves bytes through Read and Write alike,
+// plus WriteBuffers (writev), which the pipe connections offer too.
 type Conn struct {
 	s   stream
 	raw syscall.RawConn
