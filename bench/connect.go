@@ -119,7 +119,10 @@ func (cs *connectState) interrupt() {
 func runConnect(ctx context.Context, cr *caseRun) (measurement, error) {
 	size := cr.spec.Size
 	tr := cr.spec.Transport
-	fresh := len(cr.ln.Endpoint().Files) > 0
+	// Endpoints whose files are the channel itself (pipe, shm-lock) need a
+	// fresh listener per exchange; tcp-veth's file names its namespace.
+	rd, redial := cr.ln.(transports.RedialableEndpoint)
+	fresh := len(cr.ln.Endpoint().Files) > 0 && !(redial && rd.RedialableEndpoint())
 	if fresh {
 		cr.ln.Close() // the probe listener; every exchange makes its own
 	}

@@ -18,12 +18,12 @@ import (
 )
 
 // testTransports returns every transport that is safe to use here:
-// tcp-public only inside the private namespace.
+// tcp-public and tcp-veth only inside the private namespace.
 func testTransports(t testing.TB) []TransportSpec {
 	var out []TransportSpec
 	for _, tr := range all.List() {
-		if tr.Name() == "tcp-public" && !netns.HasHermeticNetwork() {
-			t.Logf("tcp-public left out: no private network namespace")
+		if (tr.Name() == "tcp-public" || tr.Name() == "tcp-veth") && !netns.HasHermeticNetwork() {
+			t.Logf("%s left out: no private network namespace", tr.Name())
 			continue
 		}
 		out = append(out, TransportSpec{Transport: tr})

@@ -25,7 +25,7 @@
 // options without listening (OptionChecker).
 //
 // The implementations live one per package below this one (tcplocal,
-// tcppublic, unix, pipe, shmlock, shmring); package transports/all lists
+// tcppublic, tcpveth, unix, pipe, shmlock, shmring); package transports/all lists
 // them, resolves specs and listens or dials by spec and address. Package
 // transports/peer is the peer process of the benchmarks, and
 // transports/transporttest the conformance suite every implementation runs.
@@ -181,6 +181,16 @@ type PeekReader interface {
 // system's limit, no memfd). Every transport of this module implements it.
 type OptionChecker interface {
 	CheckOptions(opts map[string]string) error
+}
+
+// RedialableEndpoint is implemented by listeners whose Endpoint, files
+// included, can be dialed any number of times (tcp-veth: its file names a
+// network namespace, not a channel) when RedialableEndpoint reports true.
+// A caller that dials once per exchange then reuses the listener instead
+// of making a fresh one for each, as it must for pipe and shm-lock, whose
+// files are the channels themselves.
+type RedialableEndpoint interface {
+	RedialableEndpoint() bool
 }
 
 // CloseWriter is implemented by connections that can shut down their

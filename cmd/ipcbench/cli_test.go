@@ -186,7 +186,7 @@ func TestTransportsLists(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	for _, n := range []string{"tcp-localhost", "tcp-public", "unix", "pipe", "shm-lock"} {
+	for _, n := range []string{"tcp-localhost", "tcp-public", "tcp-veth", "unix", "pipe", "shm-lock"} {
 		if !strings.Contains(out, n) {
 			t.Errorf("transport %s not listed:\n%s", n, out)
 		}

@@ -39,6 +39,12 @@ func helper(mode string) int {
 			return 1
 		}
 		return 0
+	case "link":
+		if err := checkLink(); err != nil {
+			fmt.Fprintln(os.Stderr, "netns helper:", err)
+			return 1
+		}
+		return 0
 	case "exit":
 		return 3
 	case "signal":
@@ -135,6 +141,7 @@ func TestReexec(t *testing.T) {
 		want int
 	}{
 		{"setup", 0},
+		{"link", 0},
 		{"exit", 3},
 	}
 	for _, tt := range tests {

@@ -16,6 +16,7 @@ import (
 	"github.com/ipcbench/ipcbench/transports/shmring"
 	"github.com/ipcbench/ipcbench/transports/tcplocal"
 	"github.com/ipcbench/ipcbench/transports/tcppublic"
+	"github.com/ipcbench/ipcbench/transports/tcpveth"
 	"github.com/ipcbench/ipcbench/transports/unix"
 )
 
@@ -24,11 +25,13 @@ import (
 const All = "all"
 
 // List returns a fresh slice of every transport in the fixed order
-// tcp-localhost, tcp-public, unix, pipe, shm-lock, shm-ring. Callers may modify it.
+// tcp-localhost, tcp-public, tcp-veth, unix, pipe, shm-lock, shm-ring.
+// Callers may modify it.
 func List() []transports.Transport {
 	return []transports.Transport{
 		tcplocal.New(),
 		tcppublic.New(),
+		tcpveth.New(),
 		unix.New(),
 		pipe.New(),
 		shmlock.New(),

@@ -12,7 +12,7 @@ import (
 	"github.com/ipcbench/ipcbench/transports"
 )
 
-var wantNames = []string{"tcp-localhost", "tcp-public", "unix", "pipe", "shm-lock", "shm-ring"}
+var wantNames = []string{"tcp-localhost", "tcp-public", "tcp-veth", "unix", "pipe", "shm-lock", "shm-ring"}
 
 func TestList(t *testing.T) {
 	if got := Names(); !slices.Equal(got, wantNames) {
@@ -32,6 +32,7 @@ func TestLookup(t *testing.T) {
 	}{
 		{"tcp-localhost", false},
 		{"tcp-public", false},
+		{"tcp-veth", false},
 		{"unix", false},
 		{"pipe", false},
 		{"shm-lock", false},

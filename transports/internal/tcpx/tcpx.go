@@ -19,7 +19,9 @@ import (
 	"maps"
 	"net"
 	"net/netip"
+	"os"
 
+	"github.com/ipcbench/ipcbench/internal/netns"
 	"github.com/ipcbench/ipcbench/transports"
 	"github.com/ipcbench/ipcbench/transports/internal/sockconn"
 )
@@ -36,6 +38,14 @@ type Spec struct {
 	// accepts every specified address. Errors should wrap
 	// transports.ErrBadEndpoint.
 	CheckDial func(netip.Addr) error
+	// Link, when non-nil, makes the transport run between two network
+	// namespaces of its own (tcp-veth): Listen calls it, listens on the
+	// Resolve address inside side A, hands side B's descriptor to the
+	// dialer as Endpoint.Files[0] and releases the link when the listener
+	// closes; Dial makes its socket inside the namespace of
+	// Endpoint.Files[0]. Errors should wrap transports.ErrUnavailable when
+	// the namespaces cannot be made here.
+	Link func() (*netns.Link, error)
 }
 
 // New returns the TCP transport described by s.
@@ -76,27 +86,54 @@ func (t *transport) Listen(ctx context.Context, cfg transports.Config) (transpor
 	lc := net.ListenConfig{Control: sockconn.Control(snd, rcv)}
 	lc.SetMultipathTCP(false)
 	addr := netip.AddrPortFrom(ip, 0).String()
-	ln, err := lc.Listen(ctx, network(ip), addr)
+	var link *netns.Link
+	var ln net.Listener
+	listen := func() (err error) {
+		ln, err = lc.Listen(ctx, network(ip), addr)
+		return err
+	}
+	if t.spec.Link != nil {
+		if link, err = t.spec.Link(); err != nil {
+			return nil, err
+		}
+		err = link.Do(netns.SideA, listen)
+	} else {
+		err = listen()
+	}
 	if err != nil {
+		closeLink(link)
 		return nil, fmt.Errorf("%s: listen on %s: %w", name, addr, err)
 	}
 	tl, ok := ln.(*net.TCPListener)
 	if !ok { // cannot happen with MPTCP off; be safe rather than panic
 		ln.Close()
+		closeLink(link)
 		return nil, fmt.Errorf("%s: listen on %s: got %T, not a TCP listener", name, addr, ln)
 	}
 	bufsize := max(cfg.BufferSize, 0)
-	return &listener{
+	l := &listener{
 		ln:      tl,
 		nodelay: nodelay,
 		raw:     raw,
+		link:    link,
 		ep: transports.Endpoint{
 			Transport:  name,
 			Address:    tl.Addr().String(),
 			BufferSize: bufsize,
 			Options:    maps.Clone(cfg.Options),
 		},
-	}, nil
+	}
+	if link != nil {
+		l.ep.Files = []*os.File{link.File(netns.SideB)}
+		l.ep.NumFiles = 1
+	}
+	return l, nil
+}
+
+func closeLink(l *netns.Link) {
+	if l != nil {
+		l.Close()
+	}
 }
 
 func network(ip netip.Addr) string {
@@ -131,7 +168,19 @@ func (t *transport) Dial(ctx context.Context, ep transports.Endpoint) (net.Conn,
 	}
 	d := net.Dialer{Control: sockconn.Control(snd, rcv)}
 	d.SetMultipathTCP(false)
-	c, err := d.DialContext(ctx, network(ap.Addr()), ap.String())
+	var c net.Conn
+	dial := func() (err error) {
+		c, err = d.DialContext(ctx, network(ap.Addr()), ap.String())
+		return err
+	}
+	if t.spec.Link != nil {
+		if len(ep.Files) < 1 || ep.Files[0] == nil {
+			return nil, fmt.Errorf("%s: dial: endpoint carries no network namespace (want 1 file, got %d): %w", name, len(ep.Files), transports.ErrBadEndpoint)
+		}
+		err = netns.Do(ep.Files[0], dial)
+	} else {
+		err = dial()
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
@@ -162,13 +211,15 @@ func setup(name string, c net.Conn, nodelay, raw bool) (net.Conn, error) {
 type listener struct {
 	ln      *net.TCPListener
 	nodelay bool
-	raw     bool // io=raw: connections bypass the network poller
+	raw     bool        // io=raw: connections bypass the network poller
+	link    *netns.Link // the namespaces of Spec.Link, or nil
 	ep      transports.Endpoint
 }
 
 var (
-	_ transports.Listener       = (*listener)(nil)
-	_ transports.OptionReporter = (*listener)(nil)
+	_ transports.Listener           = (*listener)(nil)
+	_ transports.OptionReporter     = (*listener)(nil)
+	_ transports.RedialableEndpoint = (*listener)(nil)
 )
 
 // Accept waits for the next connection; after Close it returns an error
@@ -181,8 +232,19 @@ func (l *listener) Accept() (net.Conn, error) {
 	return setup(l.ep.Transport, c, l.nodelay, l.raw)
 }
 
-// Close stops listening; accepted connections stay open.
-func (l *listener) Close() error { return l.ln.Close() }
+// RedialableEndpoint reports true: a TCP endpoint, its namespace file
+// included, serves any number of dials.
+func (l *listener) RedialableEndpoint() bool { return true }
+
+// Close stops listening and releases the listener's namespaces, if any;
+// accepted connections stay open (and keep their namespace alive).
+func (l *listener) Close() error {
+	err := l.ln.Close()
+	if l.link != nil {
+		l.link.Close()
+	}
+	return err
+}
 
 // Addr returns the listening address.
 func (l *listener) Addr() net.Addr { return l.ln.Addr() }
