@@ -14,12 +14,12 @@ import (
 // The two-host network NewLink creates: two fresh network namespaces, each
 // holding one end of a veth pair.
 const (
-	LinkA     = "veth-a"        // the veth end in namespace A
-	LinkB     = "veth-b"        // the veth end in namespace B
-	LinkAddrA = "10.78.0.1"     // address of LinkA
-	LinkAddrB = "10.78.0.2"     // address of LinkB
-	linkCidrA = "10.78.0.1/30"  // LinkAddrA with its prefix
-	linkCidrB = "10.78.0.2/30"  // LinkAddrB with its prefix
+	LinkA     = "veth-a"       // the veth end in namespace A
+	LinkB     = "veth-b"       // the veth end in namespace B
+	LinkAddrA = "10.78.0.1"    // address of LinkA
+	LinkAddrB = "10.78.0.2"    // address of LinkB
+	linkCidrA = "10.78.0.1/30" // LinkAddrA with its prefix
+	linkCidrB = "10.78.0.2/30" // LinkAddrB with its prefix
 	threadNet = "/proc/thread-self/ns/net"
 )
 
