@@ -183,6 +183,21 @@ type OptionChecker interface {
 	CheckOptions(opts map[string]string) error
 }
 
+// DescriptorConn is implemented by connections that live on
+// operating-system descriptors (stream sockets, pipes), so that a program
+// can serve them outside Go's network poller: with blocking system calls
+// on a thread of their own, in another process, or in an epoll loop.
+// Descriptors returns duplicates, owned by the caller, of the descriptor
+// the connection reads from and the one it writes to: one duplicate, given
+// twice (rfd == wfd), for a socket; two for a pipe pair. They share their
+// open file descriptions, O_NONBLOCK included, with the connection: a
+// caller that changes that flag or moves bytes through them must stop
+// moving bytes through the connection (Close stays safe). Shared-memory
+// connections have no such descriptor and do not implement it.
+type DescriptorConn interface {
+	Descriptors() (rfd, wfd int, err error)
+}
+
 // RedialableEndpoint is implemented by listeners whose Endpoint, files
 // included, can be dialed any number of times (tcp-veth: its file names a
 // network namespace, not a channel) when RedialableEndpoint reports true.

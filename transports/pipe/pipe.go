@@ -525,6 +525,7 @@ var (
 	_ net.Conn                  = (*conn)(nil)
 	_ transports.CloseWriter    = (*conn)(nil)
 	_ transports.OptionReporter = (*conn)(nil)
+	_ transports.DescriptorConn = (*conn)(nil)
 )
 
 // newConn makes the connection over r and w, which it takes over: with raw
@@ -550,6 +551,19 @@ func newConn(r, w *os.File, local, remote Addr, raw bool) (*conn, error) {
 		return nil, err
 	}
 	return &conn{r: rr, w: rw, vec: rw, raw: true, local: local, remote: remote}, nil
+}
+
+// Descriptors returns duplicates of the read end and the write end; see
+// transports.DescriptorConn.
+func (c *conn) Descriptors() (rfd, wfd int, err error) {
+	if rfd, err = rawio.Dup(c.r); err != nil {
+		return -1, -1, c.opErr("dup", err)
+	}
+	if wfd, err = rawio.Dup(c.w); err != nil {
+		unix.Close(rfd)
+		return -1, -1, c.opErr("dup", err)
+	}
+	return rfd, wfd, nil
 }
 
 // rawEnd moves f's descriptor to a rawio.FD and closes f.

@@ -57,6 +57,7 @@ var (
 	_ net.Conn                  = (*RawConn)(nil)
 	_ transports.CloseWriter    = (*RawConn)(nil)
 	_ transports.OptionReporter = (*RawConn)(nil)
+	_ transports.DescriptorConn = (*RawConn)(nil)
 )
 
 // WrapRaw takes over c, a *net.TCPConn or *net.UnixConn: it duplicates the
@@ -123,6 +124,10 @@ func (c *RawConn) Close() error { return c.opError("close", c.fd.Close()) }
 
 // CloseWrite shuts down the sending direction.
 func (c *RawConn) CloseWrite() error { return c.opError("close", c.fd.Shutdown(unix.SHUT_WR)) }
+
+// Descriptors returns one duplicate of the socket's descriptor as both
+// rfd and wfd; see transports.DescriptorConn.
+func (c *RawConn) Descriptors() (rfd, wfd int, err error) { return dupBoth(c.fd) }
 
 // LocalAddr returns the socket's local address.
 func (c *RawConn) LocalAddr() net.Addr { return c.local }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/ipcbench/ipcbench/transports"
 	"github.com/ipcbench/ipcbench/transports/internal/connerr"
+	"github.com/ipcbench/ipcbench/transports/internal/rawio"
 	"golang.org/x/sys/unix"
 )
 
@@ -218,6 +219,7 @@ var (
 	_ net.Conn                  = (*Conn)(nil)
 	_ transports.CloseWriter    = (*Conn)(nil)
 	_ transports.OptionReporter = (*Conn)(nil)
+	_ transports.DescriptorConn = (*Conn)(nil)
 )
 
 // ErrNotStream means Wrap was given something other than a TCP or Unix
@@ -280,6 +282,19 @@ func (c *Conn) Close() error { return c.s.Close() }
 // CloseWrite shuts down the sending direction: the peer reads io.EOF after
 // the last byte while this side can still read.
 func (c *Conn) CloseWrite() error { return connerr.PeerGone(c.s.CloseWrite()) }
+
+// Descriptors returns one duplicate of the socket's descriptor as both
+// rfd and wfd; see transports.DescriptorConn.
+func (c *Conn) Descriptors() (rfd, wfd int, err error) { return dupBoth(c.raw) }
+
+// dupBoth duplicates the descriptor behind rc once, for both directions.
+func dupBoth(rc interface{ Control(func(fd uintptr)) error }) (int, int, error) {
+	fd, err := rawio.Dup(rc)
+	if err != nil {
+		return -1, -1, fmt.Errorf("sockconn: duplicate descriptor: %w", err)
+	}
+	return fd, fd, nil
+}
 
 // LocalAddr returns the socket's local address.
 func (c *Conn) LocalAddr() net.Addr { return c.s.LocalAddr() }
