@@ -283,6 +283,20 @@ func SelfCPUTime() (CPUTime, error) {
 	}, nil
 }
 
+// ChildrenCPUTime returns the CPU time of this process's children that
+// have ended and been waited for, and of their waited-for descendants
+// (getrusage RUSAGE_CHILDREN).
+func ChildrenCPUTime() (CPUTime, error) {
+	var ru unix.Rusage
+	if err := unix.Getrusage(unix.RUSAGE_CHILDREN, &ru); err != nil {
+		return CPUTime{}, fmt.Errorf("sysinfo: getrusage children: %w", err)
+	}
+	return CPUTime{
+		User:   time.Duration(ru.Utime.Nano()),
+		System: time.Duration(ru.Stime.Nano()),
+	}, nil
+}
+
 // LastCPU returns the CPU that process pid (its main thread) last ran on,
 // field 39 of /proc/<pid>/stat. A process that does not exist gives an
 // error wrapping os.ErrNotExist.

@@ -373,3 +373,21 @@ func TestSetGOMAXPROCSDefault(t *testing.T) {
 		t.Errorf("GOMAXPROCS after restore = %d, want the runtime default %d", got, def)
 	}
 }
+
+func TestChildrenCPUTime(t *testing.T) {
+	before, err := ChildrenCPUTime()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A child that burns some CPU and is waited for.
+	if err := exec.Command("sh", "-c", "i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done").Run(); err != nil {
+		t.Skipf("no shell to run: %v", err)
+	}
+	after, err := ChildrenCPUTime()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.User+after.System <= before.User+before.System {
+		t.Fatalf("children's CPU time did not grow: %v then %v", before, after)
+	}
+}

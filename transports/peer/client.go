@@ -76,6 +76,9 @@ func (c *Client) Serve(ctx context.Context, job Job) error {
 		return fmt.Errorf("peer: waiting for serve to start: %w", err)
 	}
 	if r.Op == OpError {
+		if r.NotApplicable {
+			return fmt.Errorf("peer: serve: %w", &remoteError{msg: r.Error, is: ErrNotApplicable})
+		}
 		return fmt.Errorf("peer: serve: %w: %s", ErrFailed, r.Error)
 	}
 	c.mu.Lock()
@@ -229,3 +232,13 @@ func (c *Client) abandon(id uint64) {
 	c.pending = kept
 	c.abandoned[id] = struct{}{}
 }
+
+// remoteError is an error the peer reported in words, which already name
+// the sentinel it stands for.
+type remoteError struct {
+	msg string
+	is  error
+}
+
+func (e *remoteError) Error() string { return e.msg }
+func (e *remoteError) Unwrap() error { return e.is }

@@ -2,7 +2,6 @@ package peer
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -201,74 +200,50 @@ func sinkPeekLoop(pr transports.PeekReader, w io.Writer, cfg frame.Config, index
 		return err
 	}
 	sk := newSink(w, cfg, index, st)
-	var hdr [frame.LengthHeaderLen]byte
-	hn := 0         // bytes of the length prefix gathered
-	inBody := false // between a prefix and the end of its payload
-	var n, off int  // the payload's length, and the offset checked up to
-	bad := false    // the payload failed its check
+	p := lpParser{max: cfg.MaxSize}
+	bad := false // the current payload failed its check
+	body := func(piece []byte, off int) {
+		if off == 0 {
+			bad = false
+		}
+		if !bad {
+			if err := frame.CheckPart(piece, sk.conn, sk.seq, off); err != nil {
+				bad = true
+				sk.checked(err)
+			}
+		}
+	}
 	for {
 		b, err := pr.Peek()
 		if err != nil {
 			if err == io.EOF {
-				if hn == 0 && !inBody {
-					return nil
-				}
-				got := hn
-				if inBody {
-					got = frame.LengthHeaderLen + off
-				}
-				return fmt.Errorf("reading message %d: %w: stream ended after %d bytes of a frame: %w",
-					st.Messages, frame.ErrTruncated, got, io.ErrUnexpectedEOF)
+				return p.eofErr(st.Messages)
 			}
 			return fmt.Errorf("reading message %d: %w", st.Messages, err)
 		}
-		used := 0
-		for used < len(b) {
-			if !inBody {
-				c := copy(hdr[hn:], b[used:])
-				hn += c
-				used += c
-				if hn < len(hdr) {
-					break
-				}
-				hn = 0
-				size := binary.BigEndian.Uint32(hdr[:])
-				if uint64(size) > uint64(cfg.MaxSize) {
-					return fmt.Errorf("reading message %d: %w: frame length %d exceeds maximum %d", st.Messages, frame.ErrTooLarge, size, cfg.MaxSize)
-				}
-				if size == 0 {
-					// End of segment. Release first, so that the
-					// writer's space is not held while we answer.
-					if err := pr.Release(used); err != nil {
-						return fmt.Errorf("releasing after message %d: %w", st.Messages, err)
-					}
-					b, used = b[used:], 0
-					if err := sk.ack(); err != nil {
-						return err
-					}
-					continue
-				}
-				inBody, n, off, bad = true, int(size), 0, false
+		for {
+			used, empty, err := p.feed(b, body, func(n, _ int) { sk.counted(n) })
+			if err != nil {
+				return fmt.Errorf("reading message %d: %w", st.Messages, err)
 			}
-			c := min(n-off, len(b)-used)
-			if !bad {
-				if err := frame.CheckPart(b[used:used+c], sk.conn, sk.seq, off); err != nil {
-					bad = true
-					sk.checked(err)
-				}
+			// At the end of a segment, release first, so that the
+			// writer's space is not held while we answer.
+			if err := pr.Release(used); err != nil {
+				return fmt.Errorf("releasing after message %d: %w", st.Messages, err)
 			}
-			used += c
-			off += c
-			if off == n {
-				inBody = false
-				sk.counted(n)
+			b = b[used:]
+			if !empty {
+				break
+			}
+			if err := sk.ack(); err != nil {
+				return err
+			}
+			if len(b) == 0 {
+				break
 			}
 		}
-		if hn > 0 || inBody {
+		if p.mid() {
 			st.ShortReads++ // the piece ended inside a frame
-		}
-		if err := pr.Release(used); err != nil {
-			return fmt.Errorf("releasing after message %d: %w", st.Messages, err)
 		}
 	}
 }

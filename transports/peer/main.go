@@ -65,12 +65,15 @@ func Main(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, lookup
 		fmt.Fprintln(stderr, NotByHand)
 		return 2
 	}
+	if isConnChild() {
+		return connChildMain(stdout, stderr)
+	}
 	logger := log.New(stderr, fmt.Sprintf("ipcbench peer %d: ", os.Getpid()), log.Lmicroseconds)
 	if err := proc.Announce(stdout); err != nil {
 		logger.Print(err)
 		return 1
 	}
-	s := &server{out: stdout, log: logger, lookup: lookup}
+	s := &server{out: stdout, stderr: stderr, log: logger, lookup: lookup}
 	return s.run(ctx, stdin)
 }
 
@@ -78,10 +81,13 @@ func Main(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, lookup
 type server struct {
 	out    io.Writer
 	outMu  sync.Mutex
+	stderr io.Writer // inherited by ModelProcess children
 	log    *log.Logger
 	lookup func(string) (transports.Transport, error)
 
 	filesUsed bool // inherited files were consumed by a serve job
+
+	children children // live ModelProcess children
 
 	mu     sync.Mutex
 	active *serving // the serve job in progress, or nil
@@ -114,7 +120,7 @@ func (s *server) run(ctx context.Context, stdin io.Reader) int {
 			case OpServe:
 				s.startServe(ctx, it.job)
 			case OpCPU:
-				s.reply(cpuReply(it.job.ID))
+				s.reply(s.cpuReply(it.job.ID))
 			case OpExit:
 				s.shutdown()
 				return 0
@@ -169,13 +175,15 @@ func (s *server) reply(r Reply) {
 	}
 }
 
-// cpuReply reads this process's CPU time.
-func cpuReply(id uint64) Reply {
+// cpuReply reads this process's CPU time, its ModelProcess children's
+// included.
+func (s *server) cpuReply(id uint64) Reply {
 	t, err := sysinfo.SelfCPUTime()
 	if err != nil {
 		return Reply{Op: OpCPU, ID: id, Error: err.Error()}
 	}
-	return Reply{Op: OpCPU, ID: id, UserNS: int64(t.User), SysNS: int64(t.System)}
+	cu, cs := s.children.cpu()
+	return Reply{Op: OpCPU, ID: id, UserNS: int64(t.User) + cu, SysNS: int64(t.System) + cs}
 }
 
 // serving is one serve job in progress.
@@ -186,6 +194,7 @@ type serving struct {
 	mu      sync.Mutex
 	closing bool
 	conns   []net.Conn
+	closers []func() // wake a server model's loops at shutdown
 }
 
 // startServe validates a serve job and runs it in its own goroutine, so
@@ -225,13 +234,26 @@ func (s *server) startServe(ctx context.Context, job Job) {
 		fail("%v", err)
 		return
 	}
+	if err := CheckModel(job.Model); err != nil {
+		fail("%v", err)
+		return
+	}
 	if job.Role == RoleConnect {
+		if job.Model != "" && job.Model != ModelGoroutine {
+			s.reply(Reply{Op: OpError, ID: job.ID, NotApplicable: true,
+				Error: fmt.Sprintf("%v: the connect workload dials one connection at a time; the %s model serves connections held open", ErrNotApplicable, job.Model)})
+			return
+		}
 		s.startConnect(ctx, job, cfg, tr)
 		return
 	}
 	loop, err := loopFor(job.Role, cfg)
 	if err != nil {
 		fail("%v", err)
+		return
+	}
+	if why := checkModelJob(job.Model, job.Role, cfg); why != "" {
+		fail("%s", why)
 		return
 	}
 	files, err := s.inherited(job.Endpoint.NumFiles)
@@ -316,22 +338,21 @@ func (s *server) serve(ctx context.Context, sv *serving, tr transports.Transport
 	}
 	cancel()
 	closeFiles(files) // Dial keeps its own duplicates
+	fds, err := prepareModel(job.Model, tr.Name(), sv.conns)
+	if err != nil {
+		msg := err.Error()
+		s.log.Print(msg)
+		ok := s.finish(sv)
+		sv.closeAll()
+		if ok {
+			s.reply(Reply{Op: OpError, ID: job.ID, Error: msg, NotApplicable: errors.Is(err, ErrNotApplicable)})
+		}
+		return
+	}
 	s.reply(Reply{Op: OpReady, ID: job.ID})
 
 	stats := make([]ConnStats, n)
-	var wg sync.WaitGroup
-	for i, c := range sv.conns {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			err := loop(c, cfg, i, &stats[i])
-			c.Close()
-			if err != nil && !sv.isClosing() {
-				stats[i].Error = err.Error()
-			}
-		}()
-	}
-	wg.Wait()
+	s.serveModel(sv, job.Model, fds, job.Role, cfg, loop, stats)
 	if !s.finish(sv) {
 		return
 	}
@@ -383,6 +404,18 @@ func (sv *serving) add(c net.Conn) bool {
 	return true
 }
 
+// onClose registers fn to run when the job shuts down (closeAll); false,
+// and fn not registered, when it is shutting down already.
+func (sv *serving) onClose(fn func()) bool {
+	sv.mu.Lock()
+	defer sv.mu.Unlock()
+	if sv.closing {
+		return false
+	}
+	sv.closers = append(sv.closers, fn)
+	return true
+}
+
 func (sv *serving) isClosing() bool {
 	sv.mu.Lock()
 	defer sv.mu.Unlock()
@@ -397,6 +430,9 @@ func (sv *serving) closeAll() {
 	sv.closing = true
 	for _, c := range sv.conns {
 		c.Close()
+	}
+	for _, fn := range sv.closers {
+		fn()
 	}
 }
 

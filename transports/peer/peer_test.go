@@ -2,6 +2,7 @@ package peer_test
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -19,6 +21,7 @@ import (
 	"github.com/ipcbench/ipcbench/internal/proc"
 	"github.com/ipcbench/ipcbench/transports"
 	"github.com/ipcbench/ipcbench/transports/peer"
+	"github.com/ipcbench/ipcbench/transports/pipe"
 )
 
 // TestMain runs the test binary as a peer serving the test transports when
@@ -53,19 +56,50 @@ func startPeer(tb testing.TB, files []*os.File) (*proc.Peer, *peer.Client) {
 // connections; it returns the bench ends in index order.
 func serve(tb testing.TB, tr transports.Transport, conns int, role string, fc frame.Config) (*peer.Client, []net.Conn) {
 	tb.Helper()
+	return serveJob(tb, tr, peer.Job{Conns: conns, Role: role, Frame: peer.FrameSpecOf(fc)})
+}
+
+// startJob listens on tr, starts a peer and sends it job (its endpoint
+// filled in); it returns the listener, the client and Serve's error.
+func startJob(tb testing.TB, tr transports.Transport, job peer.Job) (transports.Listener, *peer.Client, error) {
+	tb.Helper()
 	ctx := testCtx(tb)
-	ln, err := tr.Listen(ctx, transports.Config{Conns: conns})
+	ln, err := tr.Listen(ctx, transports.Config{Conns: max(job.Conns, 1)})
 	if err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { ln.Close() })
-	ep := ln.Endpoint()
-	_, c := startPeer(tb, ep.Files)
-	if err := c.Serve(ctx, peer.Job{Endpoint: ep, Conns: conns, Role: role, Frame: peer.FrameSpecOf(fc)}); err != nil {
+	job.Op = peer.OpServe
+	job.Endpoint = ln.Endpoint()
+	_, c := startPeer(tb, job.Endpoint.Files)
+	return ln, c, c.Serve(ctx, job)
+}
+
+// pipeIndex is the channel index of a pipe connection, 0 for others.
+func pipeIndex(c net.Conn) int {
+	if a, ok := c.RemoteAddr().(pipe.Addr); ok {
+		return a.Index
+	}
+	return 0
+}
+
+// serveErr is the error of Serve for job.
+func serveErr(tb testing.TB, tr transports.Transport, job peer.Job) error {
+	tb.Helper()
+	_, _, err := startJob(tb, tr, job)
+	return err
+}
+
+// serveJob runs job (see startJob) and returns the bench ends of its
+// connections in index order.
+func serveJob(tb testing.TB, tr transports.Transport, job peer.Job) (*peer.Client, []net.Conn) {
+	tb.Helper()
+	ln, c, err := startJob(tb, tr, job)
+	if err != nil {
 		tb.Fatalf("Serve: %v", err)
 	}
 	var out []net.Conn
-	for range conns {
+	for range max(job.Conns, 1) {
 		conn, err := ln.Accept()
 		if err != nil {
 			tb.Fatal(err)
@@ -74,6 +108,8 @@ func serve(tb testing.TB, tr transports.Transport, conns int, role string, fc fr
 		conn.SetDeadline(time.Now().Add(20 * time.Second))
 		out = append(out, conn)
 	}
+	// A pipe listener accepts in the order the peer's hellos arrive.
+	slices.SortStableFunc(out, func(a, b net.Conn) int { return cmp.Compare(pipeIndex(a), pipeIndex(b)) })
 	return c, out
 }
 

@@ -108,6 +108,10 @@ type Job struct {
 	// Secret, when set, is written as the first bytes of every connection
 	// the job dials, before any frame (see Secret).
 	Secret Secret `json:"secret,omitempty"`
+	// Model is the server model that serves the connections (OpServe):
+	// ModelGoroutine (also when empty), ModelThread, ModelProcess or
+	// ModelPoll; see Models.
+	Model string `json:"model,omitempty"`
 }
 
 // Reply is one message from the peer to the bench process.
@@ -121,6 +125,10 @@ type Reply struct {
 	// connections that ended with an error and why (empty when all ended
 	// cleanly); for OpCPU, why the CPU time could not be read.
 	Error string `json:"error,omitempty"`
+	// NotApplicable marks an OpError that says the job's server model
+	// cannot serve the transport or workload at all (ErrNotApplicable):
+	// the case is to be skipped, not failed.
+	NotApplicable bool `json:"not_applicable,omitempty"`
 	// Conns has one entry per connection of the serve job, by index
 	// (OpDone).
 	Conns []ConnStats `json:"conns,omitempty"`

@@ -1,0 +1,289 @@
+package peer
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"runtime"
+	"sync"
+
+	"github.com/ipcbench/ipcbench/internal/frame"
+	"github.com/ipcbench/ipcbench/transports"
+	"golang.org/x/sys/unix"
+)
+
+// Server models: how a peer serves the connections of a serve job
+// (Job.Model), after the server designs of the Python Socket Programming
+// HOWTO.
+const (
+	// ModelGoroutine serves each connection in a goroutine of its own,
+	// through Go's network poller: the default.
+	ModelGoroutine = "goroutine"
+	// ModelThread serves each connection on an OS thread of its own
+	// (runtime.LockOSThread) with blocking read(2) and write(2) on its
+	// descriptors; the thread ends with the connection.
+	ModelThread = "thread"
+	// ModelProcess serves each connection in a child process of its own:
+	// the peer starts its own executable again and hands it the
+	// connection's descriptors; the child reports the connection's counts
+	// on its stdout and exits.
+	ModelProcess = "process"
+	// ModelPoll serves every connection from one goroutine locked to one
+	// OS thread, in an epoll loop over non-blocking descriptors. It needs
+	// length-prefixed framing and the echo or sink role.
+	ModelPoll = "poll"
+)
+
+// Models returns the server models in a fixed order: goroutine, thread,
+// process, poll.
+func Models() []string {
+	return []string{ModelGoroutine, ModelThread, ModelProcess, ModelPoll}
+}
+
+// ErrNotApplicable means a serve job asked for a server model the
+// transport's connections cannot be served with (a model that needs a
+// descriptor, on shared memory). The bench side reports such a case as
+// skipped, not failed; Reply.NotApplicable carries it.
+var ErrNotApplicable = errors.New("server model not applicable")
+
+// CheckModel returns nil for a known server model ("" is ModelGoroutine),
+// else an error listing the models.
+func CheckModel(model string) error {
+	if model == "" {
+		return nil
+	}
+	for _, m := range Models() {
+		if m == model {
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown server model %q (want %s, %s, %s or %s)", model, ModelGoroutine, ModelThread, ModelProcess, ModelPoll)
+}
+
+// checkModelJob says why job's model cannot serve its role and framing, or
+// "" when it can.
+func checkModelJob(model, role string, cfg frame.Config) string {
+	if model != ModelPoll {
+		return ""
+	}
+	if cfg.Mode != frame.LengthPrefix {
+		return fmt.Sprintf("server model %s needs length-prefixed framing, not %s", ModelPoll, cfg.Mode)
+	}
+	if role != RoleEcho && role != RoleSink {
+		return fmt.Sprintf("server model %s serves roles %s and %s, not %s", ModelPoll, RoleEcho, RoleSink, role)
+	}
+	return ""
+}
+
+// fdSet is the descriptors of one connection taken over by a model.
+type fdSet struct {
+	r, w int
+}
+
+func (f fdSet) sock() bool { return f.r == f.w }
+
+// takeDescriptors duplicates every connection's descriptors. A connection
+// without any (shared memory) gives an error wrapping ErrNotApplicable;
+// nothing is left open on error.
+func takeDescriptors(model, transport string, conns []net.Conn) ([]fdSet, error) {
+	out := make([]fdSet, 0, len(conns))
+	fail := func(err error) ([]fdSet, error) {
+		for _, f := range out {
+			f.close()
+		}
+		return nil, err
+	}
+	for i, c := range conns {
+		dc, ok := c.(transports.DescriptorConn)
+		if !ok {
+			return fail(fmt.Errorf("%w: %s connections have no descriptor for the %s model to serve", ErrNotApplicable, transport, model))
+		}
+		r, w, err := dc.Descriptors()
+		if err != nil {
+			return fail(fmt.Errorf("descriptors of connection %d: %w", i, err))
+		}
+		out = append(out, fdSet{r: r, w: w})
+	}
+	return out, nil
+}
+
+func (f fdSet) close() {
+	unix.Close(f.r)
+	if !f.sock() {
+		unix.Close(f.w)
+	}
+}
+
+// setBlocking sets both descriptors blocking (or not).
+func (f fdSet) setBlocking(blocking bool) error {
+	for _, fd := range []int{f.r, f.w} {
+		if err := unix.SetNonblock(fd, !blocking); err != nil {
+			return fmt.Errorf("set O_NONBLOCK=%v: %w", !blocking, err)
+		}
+	}
+	return nil
+}
+
+// fdStream reads and writes a connection's descriptors with blocking
+// read(2) and write(2): each call blocks its thread in the kernel.
+type fdStream struct {
+	fds fdSet
+
+	mu     sync.Mutex
+	closed bool
+	wdone  bool // the write side was closed (pipe) or shut down (socket)
+}
+
+// Read reads with read(2); 0 bytes is io.EOF.
+func (s *fdStream) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	for {
+		n, err := unix.Read(s.fds.r, p)
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err != nil:
+			return 0, os.NewSyscallError("read", err)
+		case n == 0:
+			return 0, io.EOF
+		}
+		return n, nil
+	}
+}
+
+// Write writes all of p with write(2).
+func (s *fdStream) Write(p []byte) (int, error) {
+	done := 0
+	for done < len(p) {
+		n, err := unix.Write(s.fds.w, p[done:])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			if err == unix.EPIPE || err == unix.ECONNRESET {
+				err = fmt.Errorf("%w: %w", transports.ErrPeerGone, err)
+			}
+			return done, fmt.Errorf("write: %w", err)
+		}
+		done += n
+	}
+	return done, nil
+}
+
+// CloseWrite ends the sending direction: shutdown(2) on a socket, closing
+// the write end of a pipe pair.
+func (s *fdStream) CloseWrite() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || s.wdone {
+		return nil
+	}
+	s.wdone = true
+	if s.fds.sock() {
+		return os.NewSyscallError("shutdown", unix.Shutdown(s.fds.w, unix.SHUT_WR))
+	}
+	return os.NewSyscallError("close", unix.Close(s.fds.w))
+}
+
+// interrupt wakes a read blocked on a socket (shutdown(2) both ways);
+// a pipe's blocked read cannot be woken from here and ends with the
+// process.
+func (s *fdStream) interrupt() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.closed && s.fds.sock() {
+		unix.Shutdown(s.fds.r, unix.SHUT_RDWR)
+	}
+}
+
+// Close closes the descriptors.
+func (s *fdStream) Close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return
+	}
+	s.closed = true
+	unix.Close(s.fds.r)
+	if !s.fds.sock() && !s.wdone {
+		unix.Close(s.fds.w)
+	}
+}
+
+// prepareModel takes the descriptors of conns for a model that needs them
+// (nil for ModelGoroutine). When the connections have none, the error
+// wraps ErrNotApplicable; nothing is left open on error.
+func prepareModel(model, transport string, conns []net.Conn) ([]fdSet, error) {
+	if model == "" || model == ModelGoroutine {
+		return nil, nil
+	}
+	return takeDescriptors(model, transport, conns)
+}
+
+// serveModel serves loop (the job's role) on every connection of sv with
+// the job's model and the descriptors prepareModel took, filling stats,
+// and returns when all have ended.
+func (s *server) serveModel(sv *serving, model string, fds []fdSet, role string, cfg frame.Config, loop roleLoop, stats []ConnStats) {
+	conns := sv.conns
+	if model == "" || model == ModelGoroutine {
+		var wg sync.WaitGroup
+		for i, c := range conns {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				err := loop(c, cfg, i, &stats[i])
+				c.Close()
+				if err != nil && !sv.isClosing() {
+					stats[i].Error = err.Error()
+				}
+			}()
+		}
+		wg.Wait()
+		return
+	}
+	switch model {
+	case ModelThread:
+		s.serveThreads(sv, fds, cfg, loop, stats)
+	case ModelProcess:
+		s.serveProcesses(sv, fds, role, cfg, stats)
+	case ModelPoll:
+		s.servePoll(sv, fds, role, cfg, stats)
+	}
+}
+
+// serveThreads is ModelThread.
+func (s *server) serveThreads(sv *serving, fds []fdSet, cfg frame.Config, loop roleLoop, stats []ConnStats) {
+	var wg sync.WaitGroup
+	for i, f := range fds {
+		st := &fdStream{fds: f}
+		if err := f.setBlocking(true); err != nil {
+			stats[i].Error = err.Error()
+			st.Close()
+			sv.conns[i].Close()
+			continue
+		}
+		if !sv.onClose(st.interrupt) {
+			st.Close()
+			sv.conns[i].Close()
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// The thread is this connection's alone, and ends with it:
+			// the goroutine exits still locked.
+			runtime.LockOSThread()
+			err := loop(st, cfg, i, &stats[i])
+			st.Close()
+			sv.conns[i].Close()
+			if err != nil && !sv.isClosing() {
+				stats[i].Error = err.Error()
+			}
+		}()
+	}
+	wg.Wait()
+}

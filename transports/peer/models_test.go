@@ -1,0 +1,213 @@
+package peer_test
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/ipcbench/ipcbench/internal/frame"
+	"github.com/ipcbench/ipcbench/transports"
+	"github.com/ipcbench/ipcbench/transports/all"
+	"github.com/ipcbench/ipcbench/transports/peer"
+)
+
+// modelTransports are the socket and pipe transports every server model
+// is tested over.
+var modelTransports = []string{"unix", "tcp-localhost", "pipe"}
+
+func lookupReal(t *testing.T, name string) transports.Transport {
+	t.Helper()
+	tr, err := all.Lookup(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tr
+}
+
+// serveModel is serve with a server model.
+func serveModel(t *testing.T, tr transports.Transport, conns int, role, model string) (*peer.Client, []net.Conn) {
+	t.Helper()
+	return serveJob(t, tr, peer.Job{Conns: conns, Role: role, Model: model})
+}
+
+// TestServerModelsEcho drives four connections at once through every
+// server model over unix, tcp-localhost and pipe: messages of up to
+// 100 KiB (partial reads and writes, a full pipe) come back byte for
+// byte, and the peer counts them.
+func TestServerModelsEcho(t *testing.T) {
+	for _, model := range peer.Models() {
+		for _, name := range modelTransports {
+			t.Run(model+"/"+name, func(t *testing.T) {
+				const conns, msgs = 4, 40
+				c, cs := serveModel(t, lookupReal(t, name), conns, peer.RoleEcho, model)
+				var wg sync.WaitGroup
+				errs := make([]error, conns)
+				for i, conn := range cs {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						defer conn.Close()
+						w, r := frame.NewWriter(conn, frame.Config{}), frame.NewReader(conn, frame.Config{})
+						for seq := range uint64(msgs) {
+							size := 1 + int(seq*seq*61)%(100<<10)
+							out := make([]byte, size)
+							frame.Fill(out, uint32(i), seq)
+							if err := w.WriteMsg(out); err != nil {
+								errs[i] = err
+								return
+							}
+							in, err := r.ReadMsg(nil)
+							if err == nil && len(in) != size {
+								err = fmt.Errorf("%d bytes back, want %d", len(in), size)
+							}
+							if err == nil {
+								err = frame.Check(in, uint32(i), seq)
+							}
+							if err != nil {
+								errs[i] = fmt.Errorf("message %d: %w", seq, err)
+								return
+							}
+						}
+					}()
+				}
+				wg.Wait()
+				for i, err := range errs {
+					if err != nil {
+						t.Errorf("conn %d: %v", i, err)
+					}
+				}
+				done, err := c.Done(testCtx(t))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if done.Error != "" || len(done.Conns) != conns {
+					t.Fatalf("done = %+v", done)
+				}
+				for i, st := range done.Conns {
+					if st.Messages != msgs || st.Error != "" {
+						t.Errorf("conn %d stats %+v, want %d messages", i, st, msgs)
+					}
+				}
+			})
+		}
+	}
+}
+
+// TestServerModelsSink checks every payload through every model: one
+// message per connection is stamped wrong and is counted as an error.
+func TestServerModelsSink(t *testing.T) {
+	for _, model := range peer.Models() {
+		for _, name := range modelTransports {
+			t.Run(model+"/"+name, func(t *testing.T) {
+				const conns, n = 4, 30
+				c, cs := serveModel(t, lookupReal(t, name), conns, peer.RoleSink, model)
+				var wg sync.WaitGroup
+				errs := make([]error, conns)
+				for i, conn := range cs {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						defer conn.Close()
+						w, r := frame.NewWriter(conn, frame.Config{}), frame.NewReader(conn, frame.Config{})
+						var bytes int64
+						for seq := range uint64(n) {
+							out := make([]byte, 1+int(seq*977)%(70<<10))
+							id := uint32(i)
+							if seq == 7 {
+								id++
+							}
+							frame.Fill(out, id, seq)
+							bytes += int64(len(out))
+							if err := w.WriteMsg(out); err != nil {
+								errs[i] = err
+								return
+							}
+						}
+						if err := w.WriteMsg(nil); err != nil {
+							errs[i] = err
+							return
+						}
+						msg, err := r.ReadMsg(nil)
+						if err != nil {
+							errs[i] = err
+							return
+						}
+						ack, err := peer.DecodeAck(msg)
+						if want := (peer.Ack{Messages: n, Bytes: bytes, Errors: 1}); err == nil && ack != want {
+							err = fmt.Errorf("ack %+v, want %+v", ack, want)
+						}
+						errs[i] = err
+					}()
+				}
+				wg.Wait()
+				for i, err := range errs {
+					if err != nil {
+						t.Errorf("conn %d: %v", i, err)
+					}
+				}
+				done, err := c.Done(testCtx(t))
+				if err != nil {
+					t.Fatal(err)
+				}
+				for i, st := range done.Conns {
+					if st.Messages != n || st.Errors != 1 || !strings.Contains(st.CheckError, "conn") || st.Error != "" {
+						t.Errorf("conn %d: stats %+v, want %d messages, 1 error", i, st, n)
+					}
+				}
+			})
+		}
+	}
+}
+
+// TestServerModelsTruncated checks that a model reports a frame cut short
+// by the bench side as the connection's error.
+func TestServerModelsTruncated(t *testing.T) {
+	for _, model := range peer.Models() {
+		t.Run(model, func(t *testing.T) {
+			c, cs := serveModel(t, lookupReal(t, "unix"), 1, peer.RoleEcho, model)
+			if _, err := cs[0].Write([]byte{0, 0, 1, 0, 'x'}); err != nil {
+				t.Fatal(err)
+			}
+			cs[0].Close()
+			done, err := c.Done(testCtx(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(done.Error, "truncated") {
+				t.Fatalf("done error %q, want a truncated frame", done.Error)
+			}
+		})
+	}
+}
+
+// TestServerModelNotApplicable checks that models needing a descriptor
+// refuse shared memory with ErrNotApplicable, and that a bad model or a
+// framing the poll loop cannot follow is a plain error.
+func TestServerModelNotApplicable(t *testing.T) {
+	for _, model := range peer.Models()[1:] {
+		t.Run(model, func(t *testing.T) {
+			err := serveErr(t, lookupReal(t, "shm-ring"), peer.Job{Conns: 2, Role: peer.RoleEcho, Model: model})
+			if !errors.Is(err, peer.ErrNotApplicable) {
+				t.Fatalf("Serve over shm-ring: %v, want ErrNotApplicable", err)
+			}
+			if strings.Count(err.Error(), "not applicable") != 1 {
+				t.Fatalf("error %q repeats itself", err)
+			}
+		})
+	}
+	for _, job := range []peer.Job{
+		{Role: peer.RoleEcho, Model: "fork"},
+		{Role: peer.RoleEcho, Model: peer.ModelPoll, Frame: peer.FrameSpec{Mode: "delimited"}},
+	} {
+		err := serveErr(t, lookupReal(t, "unix"), job)
+		if err == nil || errors.Is(err, peer.ErrNotApplicable) {
+			t.Errorf("Serve %+v: %v, want a failure", job, err)
+		}
+	}
+	if err := peer.CheckModel("fork"); err == nil {
+		t.Error("CheckModel(fork) = nil")
+	}
+}
