@@ -81,13 +81,13 @@ type pollConn struct {
 	index  int
 	st     *ConnStats
 	p      lpParser
-	sk     *sink        // sink role; nil for echo
-	out    []byte       // bytes to write, from outOff up to ready
-	outOff int          // bytes of out already written
-	ready  int          // out[:ready] is whole frames, to be written; an echo's partial frame follows
-	bad    bool         // the current payload failed its check (sink)
-	done   bool         // ended (EOF or error); its descriptors are closed
-	events uint32       // the events registered for fds.r (fds.w when writing a pipe)
+	sk     *sink  // sink role; nil for echo
+	out    []byte // bytes to write, from outOff up to ready
+	outOff int    // bytes of out already written
+	ready  int    // out[:ready] is whole frames, to be written; an echo's partial frame follows
+	bad    bool   // the current payload failed its check (sink)
+	done   bool   // ended (EOF or error); its descriptors are closed
+	events uint32 // the events registered for fds.r (fds.w when writing a pipe)
 }
 
 // outBuffer collects a sink's acknowledgements for the poll loop to write.

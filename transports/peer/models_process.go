@@ -171,7 +171,7 @@ func (s *server) runChild(sv *serving, exe string, f fdSet, cc connChild, st *Co
 	}
 	err = cmd.Start()
 	rf.Close()
-	wf.Close() // a second Close of a socket's one file does nothing
+	wf.Close()                 // a second Close of a socket's one file does nothing
 	sv.conns[cc.Index].Close() // the child holds the connection now
 	if err != nil {
 		return fmt.Errorf("start connection child: %w", err)
