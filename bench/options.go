@@ -14,6 +14,7 @@ import (
 	"github.com/ipcbench/ipcbench/internal/sysinfo"
 	"github.com/ipcbench/ipcbench/internal/units"
 	"github.com/ipcbench/ipcbench/transports"
+	"github.com/ipcbench/ipcbench/transports/peer"
 )
 
 // Defaults of a run. They are chosen so that the default suite (five
@@ -106,6 +107,11 @@ type Options struct {
 	// Transports to measure, each with the options of its variant, in the
 	// order reports list them when tied.
 	Transports []TransportSpec
+	// PeerModels, when set, are the server models (peer.Models) every
+	// transport is measured with: each TransportSpec is planned once per
+	// model, as a variant (its PeerModel set), overriding its own
+	// PeerModel. Empty keeps each spec's PeerModel.
+	PeerModels []string
 	// Workloads by name (see Workloads()).
 	Workloads []string
 	// Sizes are the payload sizes in bytes.
@@ -161,6 +167,26 @@ func (o Options) withDefaults() (Options, error) {
 			if err := oc.CheckOptions(t.Options); err != nil {
 				return o, fmt.Errorf("%w: %s: %w", ErrBadOptions, t.Label(), err)
 			}
+		}
+	}
+	for _, m := range o.PeerModels {
+		if err := peer.CheckModel(m); err != nil || m == "" {
+			return o, fmt.Errorf("%w: peer model %q: want one of %s", ErrBadOptions, m, strings.Join(peer.Models(), ", "))
+		}
+	}
+	if len(o.PeerModels) > 0 {
+		var trs []TransportSpec
+		for _, t := range o.Transports {
+			for _, m := range o.PeerModels {
+				t.PeerModel = m
+				trs = append(trs, t)
+			}
+		}
+		o.Transports, o.PeerModels = trs, nil
+	}
+	for _, t := range o.Transports {
+		if err := peer.CheckModel(t.PeerModel); err != nil {
+			return o, fmt.Errorf("%w: %s: %w", ErrBadOptions, t.Transport.Name(), err)
 		}
 	}
 	if len(o.Workloads) == 0 {

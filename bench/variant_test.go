@@ -2,6 +2,7 @@ package bench
 
 import (
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -43,6 +44,9 @@ func TestNewRunnerChecksTransportOptions(t *testing.T) {
 			o.Transports = []TransportSpec{{Transport: unix, Options: map[string]string{"nodelay": "false"}}}
 		},
 		"no transport":     func(o *Options) { o.Transports = []TransportSpec{{}} },
+		"unknown model":    func(o *Options) { o.PeerModels = []string{"fork"} },
+		"empty model":      func(o *Options) { o.PeerModels = []string{""} },
+		"spec model":       func(o *Options) { o.Transports = []TransportSpec{{Transport: unix, PeerModel: "fork"}} },
 		"negative timeout": func(o *Options) { o.CaseTimeout = -time.Second },
 	} {
 		o := base
@@ -54,5 +58,32 @@ func TestNewRunnerChecksTransportOptions(t *testing.T) {
 		if name == "bad value" && !errors.Is(err, transports.ErrBadOption) {
 			t.Errorf("%s: err = %v, want transports.ErrBadOption too", name, err)
 		}
+	}
+}
+
+// TestPeerModelVariants: -peer-model plans every transport once per model,
+// and every model but the default names a variant.
+func TestPeerModelVariants(t *testing.T) {
+	unix, err := all.Lookup("unix")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := testOptions(t)
+	o.Transports = []TransportSpec{{Transport: unix, Options: map[string]string{"io": "raw"}}}
+	o.PeerModels = []string{"goroutine", "poll"}
+	r, err := NewRunner(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var labels []string
+	for _, tr := range r.opts.Transports {
+		labels = append(labels, tr.Label()+" "+tr.Variant()+" "+tr.Model())
+	}
+	want := []string{"unix[io=raw] io=raw goroutine", "unix[io=raw,model=poll] io=raw,model=poll poll"}
+	if !slices.Equal(labels, want) {
+		t.Fatalf("transports %q, want %q", labels, want)
+	}
+	if _, ok := o.Transports[0].Options[ModelKey]; ok {
+		t.Fatal("the model leaked into the transport's options")
 	}
 }

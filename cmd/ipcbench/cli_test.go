@@ -63,6 +63,8 @@ func TestBadInput(t *testing.T) {
 		{"bad conns", []string{"run", "-conns", "4,x"}, exitUsage, `"x"`},
 		{"bad placement", []string{"run", "-placement", "moon"}, exitUsage, "moon"},
 		{"bad framing", []string{"run", "-framing", "smoke-signals"}, exitUsage, "smoke-signals"},
+		{"bad peer model", []string{"run", "-peer-model", "goroutine,fork"}, exitUsage, `"fork"`},
+		{"no peer model", []string{"run", "-peer-model", ","}, exitUsage, "no server model"},
 		{"fixed stream", []string{"run", "-framing", "fixed", "-w", "stream"}, exitUsage, "fixed"},
 		{"bad format", []string{"run", "-format", "pdf"}, exitUsage, "pdf"},
 		{"bad network", []string{"run", "-network", "wifi"}, exitUsage, "wifi"},

@@ -15,6 +15,7 @@ import (
 	"github.com/ipcbench/ipcbench/internal/frame"
 	"github.com/ipcbench/ipcbench/internal/progress"
 	"github.com/ipcbench/ipcbench/transports/all"
+	"github.com/ipcbench/ipcbench/transports/peer"
 )
 
 const runSynopsis = `[flags]
@@ -39,6 +40,7 @@ const runExamples = `  ipcbench run                                        # def
   ipcbench run -w fanin -conns 1,4,16 -s 64            # concurrency
   ipcbench run -w rate -rate 20000 -d 2s               # open loop at 20k msg/s
   ipcbench run -w connect -s 64                        # connection setup cost
+  ipcbench run -w fanin -conns 1,64 -s 1k -peer-model goroutine,thread,process,poll   # server models
   ipcbench run -placement same-core,cross-core         # placement as a dimension
   ipcbench run -d 1s -repeats 10 -out run.jsonl        # steadier numbers for citing
   ipcbench run -out - -q | ipcbench report -format csv -   # raw records through a pipe
@@ -52,6 +54,7 @@ type runFlags struct {
 	repeats, rate                                        int
 	count                                                int64
 	buffer, framing, out, format, network                string
+	peerModels                                           string
 	quiet, force                                         bool
 }
 
@@ -85,6 +88,7 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	fs.BoolVar(&f.quiet, "q", false, "no progress display and no summary (raw records only)")
 	fs.BoolVar(&f.quiet, "quiet", false, "same as -q")
 	fs.StringVar(&f.network, "network", "netns", "netns: measure inside a private network namespace; host: on this host's own interfaces")
+	fs.StringVar(&f.peerModels, "peer-model", peer.ModelGoroutine, "the peer's server models, comma-separated, each a variant: "+strings.Join(peer.Models(), ", ")+" (goroutine per connection, OS thread per connection, process per connection, one epoll loop)")
 	fs.DurationVar(&f.timeout, "case-timeout", 0, "give up on a case after this long, the peer's start included; positive (default: warm-up + duration + 15s)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -195,6 +199,15 @@ func (f *runFlags) options() (bench.Options, error) {
 		return o, err
 	}
 	o.Transports = trs
+	for _, m := range splitList(f.peerModels) {
+		if err := peer.CheckModel(m); err != nil {
+			return o, usagef("-peer-model: %v", err)
+		}
+		o.PeerModels = append(o.PeerModels, m)
+	}
+	if len(o.PeerModels) == 0 {
+		return o, usagef("-peer-model: no server model given (want %s)", strings.Join(peer.Models(), ", "))
+	}
 	for _, w := range splitList(f.workloads) {
 		if bench.WorkloadDoc(w) == "" {
 			return o, usagef("unknown workload %q (known: %s)", w, strings.Join(bench.Workloads(), ", "))
