@@ -68,14 +68,15 @@ const (
 type Result struct {
 	Type string `json:"type"` // always KindResult
 
-	Workload  string `json:"workload"`          // pingpong, stream, fanin, connect, rate
-	Transport string `json:"transport"`         // stable transport name
-	Variant   string `json:"variant,omitempty"` // named variant ("nodelay=false"), empty for the default
-	Size      int    `json:"size"`              // payload bytes per message
-	Conns     int    `json:"conns"`             // concurrent connections
-	Rate      int    `json:"rate,omitempty"`    // target messages/s for the rate workload
-	Placement string `json:"placement"`         // unpinned, same-core, cross-core, or "cpus=B/P" (bench/peer CPU lists: "cpus=0/1")
-	Repeat    int    `json:"repeat"`            // 0-based repeat index
+	Workload  string `json:"workload"`             // pingpong, stream, fanin, connect, rate
+	Transport string `json:"transport"`            // stable transport name
+	Variant   string `json:"variant,omitempty"`    // named variant ("nodelay=false", "model=poll"), empty for the default
+	PeerModel string `json:"peer_model,omitempty"` // the peer's server model (goroutine, thread, process, poll); empty in records made before it existed
+	Size      int    `json:"size"`                 // payload bytes per message
+	Conns     int    `json:"conns"`                // concurrent connections
+	Rate      int    `json:"rate,omitempty"`       // target messages/s for the rate workload
+	Placement string `json:"placement"`            // unpinned, same-core, cross-core, or "cpus=B/P" (bench/peer CPU lists: "cpus=0/1")
+	Repeat    int    `json:"repeat"`               // 0-based repeat index
 	Status    string `json:"status"`
 	Reason    string `json:"reason,omitempty"`
 
