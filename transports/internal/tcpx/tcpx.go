@@ -1,6 +1,7 @@
 // Package tcpx is the one TCP transport implementation behind the
-// tcp-localhost and tcp-public packages, which differ only in the address
-// they listen on and the addresses they agree to dial.
+// tcp-localhost, tcp-public and tcp-veth packages, which differ only in the
+// address they listen on, the addresses they agree to dial, and (tcp-veth)
+// the network namespaces the two ends live in (Spec.Link).
 //
 // Both ends use plain TCP: Multipath TCP, which Go enables by default on
 // some paths, is switched off explicitly on the listener and the dialer.
