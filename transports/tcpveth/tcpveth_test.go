@@ -38,9 +38,14 @@ func TestConformance(t *testing.T) {
 // TestCrossesTheLink checks that the two ends are in different namespaces
 // and talk over the veth pair: the accepted connection comes from the B
 // end's address, and neither veth end is visible in this process's own
-// namespace.
+// namespace. Once everything is closed, no descriptor holds a namespace.
 func TestCrossesTheLink(t *testing.T) {
 	inside(t)
+	t.Cleanup(func() {
+		if held := namespaceFDs(t); len(held) > 0 {
+			t.Errorf("descriptors still hold network namespaces after every close: %v", held)
+		}
+	})
 	tr := New()
 	ln, err := tr.Listen(t.Context(), transports.Config{})
 	if err != nil {
@@ -121,4 +126,21 @@ func TestBadAddresses(t *testing.T) {
 			t.Errorf("Dial %+v: %v, want ErrBadEndpoint", ep, err)
 		}
 	}
+}
+
+// namespaceFDs lists this process's descriptors that refer to a network
+// namespace.
+func namespaceFDs(t *testing.T) []string {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skipf("no /proc/self/fd: %v", err)
+	}
+	var out []string
+	for _, e := range ents {
+		if l, err := os.Readlink("/proc/self/fd/" + e.Name()); err == nil && strings.HasPrefix(l, "net:[") {
+			out = append(out, e.Name()+" -> "+l)
+		}
+	}
+	return out
 }
