@@ -92,6 +92,9 @@ func (r *Runner) runCase(parent context.Context, cs CaseSpec, rep int) (Result, 
 	if why := cr.w.cannotRun(cs.Transport.Transport.Name()); why != "" {
 		return cr.skip(why), nil
 	}
+	if m := cs.Transport.Model(); cr.w.connect && m != peer.ModelGoroutine {
+		return cr.skip(fmt.Sprintf("%s: the %s server model is not applicable to the connect workload, which serves one connection at a time", cr.name, m)), nil
+	}
 	ctx, cancel := context.WithTimeout(parent, r.opts.CaseTimeout)
 	defer cancel()
 	timedOut := func() bool { return ctx.Err() != nil && parent.Err() == nil }
@@ -116,6 +119,11 @@ func (r *Runner) runCase(parent context.Context, cs CaseSpec, rep int) (Result, 
 	}
 	for _, phase := range []func(context.Context) error{cr.startPeer, cr.serve, cr.run, cr.collect} {
 		if err := phase(ctx); err != nil {
+			if errors.Is(err, peer.ErrNotApplicable) {
+				// The peer's server model cannot serve this transport's
+				// connections (shared memory has no descriptor).
+				return cr.skip(cr.name + ": " + err.Error()), nil
+			}
 			return failed(err)
 		}
 	}
@@ -134,7 +142,7 @@ func (r *Runner) newCaseRun(cs CaseSpec, rep int) *caseRun {
 		onMeasure: r.onMeasure,
 		res: Result{
 			Type: KindResult, Workload: cs.Workload, Transport: cs.Transport.Transport.Name(), Variant: cs.Transport.Variant(),
-			Size: cs.Size, Conns: cs.Conns, Rate: cs.Rate, Placement: cs.Placement.Name,
+			PeerModel: cs.Transport.Model(), Size: cs.Size, Conns: cs.Conns, Rate: cs.Rate, Placement: cs.Placement.Name,
 			Repeat: rep, Status: StatusOK,
 		},
 	}
@@ -155,7 +163,7 @@ func (cr *caseRun) skip(why string) Result {
 func (cr *caseRun) fail(err error, timedOut bool) Result {
 	res := Result{
 		Type: cr.res.Type, Workload: cr.res.Workload, Transport: cr.res.Transport, Variant: cr.res.Variant,
-		Size: cr.res.Size, Conns: cr.res.Conns, Rate: cr.res.Rate, Placement: cr.res.Placement, Repeat: cr.res.Repeat,
+		PeerModel: cr.res.PeerModel, Size: cr.res.Size, Conns: cr.res.Conns, Rate: cr.res.Rate, Placement: cr.res.Placement, Repeat: cr.res.Repeat,
 		Options: cr.res.Options, Status: StatusFailed, Reason: cr.name + ": " + err.Error(),
 	}
 	if timedOut {
@@ -195,7 +203,8 @@ func (cr *caseRun) listen(ctx context.Context) (skip string, err error) {
 	if cr.w.connect {
 		// The connect workload hands every exchange's endpoint to the peer
 		// over a handoff socket; transports whose endpoints carry files
-		// (pipe, shm-lock) get a fresh listener, so a fresh channel, for
+		// that are the channel (pipe, shm-lock; not tcp-veth, whose file
+		// names a namespace) get a fresh listener, so a fresh channel, for
 		// every exchange.
 		if cr.handoff, err = newHandoff(); err != nil {
 			return "", err
@@ -255,7 +264,7 @@ func (cr *caseRun) serve(ctx context.Context) error {
 		}
 		cr.unpinSelf = restore
 	}
-	job := peer.Job{Op: peer.OpServe, Endpoint: cr.ep, Conns: cr.spec.Conns, Role: cr.w.role, Frame: peer.FrameSpecOf(cr.frame), Secret: cr.secret}
+	job := peer.Job{Op: peer.OpServe, Endpoint: cr.ep, Conns: cr.spec.Conns, Role: cr.w.role, Frame: peer.FrameSpecOf(cr.frame), Secret: cr.secret, Model: cr.spec.Transport.Model()}
 	if cr.handoff != nil {
 		job.Endpoint = cr.peerEP
 	}
