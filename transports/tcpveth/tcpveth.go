@@ -70,7 +70,7 @@ func link() (*netns.Link, error) {
 	l, err := netns.NewLink()
 	switch {
 	case errors.Is(err, netns.ErrOutside):
-		return nil, fmt.Errorf("%s: needs the private network namespace of 'ipcbench run -network netns' (the default); it never touches the host's interfaces: %w", Name, transports.ErrUnavailable)
+		return nil, fmt.Errorf("%s: %w: it runs only inside the private network namespace of 'ipcbench run -network netns' (the default) and never touches the host's interfaces", Name, transports.ErrUnavailable)
 	case errors.Is(err, netns.ErrUnsupported):
 		return nil, fmt.Errorf("%s: %w: %w", Name, transports.ErrUnavailable, err)
 	case err != nil:
