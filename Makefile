@@ -51,6 +51,8 @@ results: build ## regenerate every report in results/ from the committed raw rec
 	./$(BIN) report --format benchfmt results/reference.jsonl > results/reference.bench
 	./$(BIN) report --format csv results/reference.jsonl > results/reference.csv
 	./$(BIN) floor -report results/floor.jsonl > results/floor.md
+	./$(BIN) report --format markdown results/veth.jsonl > results/veth.md
+	./$(BIN) report --format markdown results/models.jsonl > results/models.md
 	rm -rf results/plots
 	./$(BIN) plot --out results/plots results/reference.jsonl
 

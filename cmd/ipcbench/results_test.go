@@ -8,8 +8,9 @@ import (
 )
 
 // TestCommittedResultsAreFresh regenerates every report in results/ from
-// the committed raw records (reference.jsonl, and floor.jsonl for
-// floor.md), as `make results` does, and fails when a committed file
+// the committed raw records (reference.jsonl; floor.jsonl for floor.md;
+// veth.jsonl and models.jsonl for their markdown reports), as `make
+// results` does, and fails when a committed file
 // differs: the reports cited in docs must be exactly what the raw records
 // say.
 func TestCommittedResultsAreFresh(t *testing.T) {
@@ -19,12 +20,14 @@ func TestCommittedResultsAreFresh(t *testing.T) {
 	if _, err := os.Stat(raw); err != nil {
 		t.Fatalf("no reference run: %v", err)
 	}
-	for _, c := range []struct{ file, format string }{
-		{"reference.md", "markdown"},
-		{"reference.bench", "benchfmt"},
-		{"reference.csv", "csv"},
+	for _, c := range []struct{ raw, file, format string }{
+		{raw, "reference.md", "markdown"},
+		{raw, "reference.bench", "benchfmt"},
+		{raw, "reference.csv", "csv"},
+		{filepath.Join(dir, "veth.jsonl"), "veth.md", "markdown"},
+		{filepath.Join(dir, "models.jsonl"), "models.md", "markdown"},
 	} {
-		code, out, stderr := runCLI(t, "", "report", "-format", c.format, raw)
+		code, out, stderr := runCLI(t, "", "report", "-format", c.format, c.raw)
 		if code != exitOK {
 			t.Fatalf("report -format %s: exit %d: %s", c.format, code, stderr)
 		}
