@@ -6,9 +6,13 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/ipcbench/ipcbench/internal/frame"
+	"github.com/ipcbench/ipcbench/internal/proc"
+	"github.com/ipcbench/ipcbench/internal/testpeer"
 	"github.com/ipcbench/ipcbench/transports"
 	"github.com/ipcbench/ipcbench/transports/all"
 	"github.com/ipcbench/ipcbench/transports/peer"
@@ -209,5 +213,69 @@ func TestServerModelNotApplicable(t *testing.T) {
 	}
 	if err := peer.CheckModel("fork"); err == nil {
 		t.Error("CheckModel(fork) = nil")
+	}
+}
+
+// TestProcessModelChildrenDieWithPeer kills a peer serving with the process
+// model: its connection children (one per connection) die with it
+// (Pdeathsig), and none is left.
+func TestProcessModelChildrenDieWithPeer(t *testing.T) {
+	const conns = 3
+	ctx := testCtx(t)
+	ln, err := lookupReal(t, "unix").Listen(ctx, transports.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	// Not startPeer: this peer is killed, so its Close reports that.
+	p, err := proc.Start(ctx, proc.Spec{Attach: ln.Endpoint().AttachTo})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if err := peer.NewClient(p).Serve(ctx, peer.Job{Op: peer.OpServe, Endpoint: ln.Endpoint(), Conns: conns, Role: peer.RoleEcho, Model: peer.ModelProcess}); err != nil {
+		t.Fatal(err)
+	}
+	var held []net.Conn
+	for range conns {
+		a, err := ln.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer a.Close()
+		held = append(held, a)
+	}
+	// One echo per connection proves each child is serving.
+	for i, a := range held {
+		a.SetDeadline(time.Now().Add(10 * time.Second))
+		w, r := frame.NewWriter(a, frame.Config{}), frame.NewReader(a, frame.Config{})
+		out := make([]byte, 64)
+		frame.Fill(out, uint32(i), 0)
+		if err := w.WriteMsg(out); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.ReadMsg(nil); err != nil {
+			t.Fatalf("conn %d: %v", i, err)
+		}
+	}
+	pid := p.PID()
+	kids := testpeer.Children(pid)
+	if len(kids) != conns {
+		t.Fatalf("peer %d has %d children %v, want %d (one per connection)", pid, len(kids), kids, conns)
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for _, k := range kids {
+		for {
+			if s, _ := testpeer.State(k); s == 0 || s == 'Z' {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("connection child %d outlived its killed peer", k)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
 	}
 }
