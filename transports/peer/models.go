@@ -255,35 +255,38 @@ func (s *server) serveModel(sv *serving, model string, fds []fdSet, role string,
 	}
 }
 
-// serveThreads is ModelThread.
-func (s *server) serveThreads(sv *serving, fds []fdSet, cfg frame.Config, loop roleLoop, stats []ConnStats) {
+// perConn runs serve for every connection in a goroutine of its own,
+// locked to its OS thread (which ends with it: the goroutine exits still
+// locked), and waits for all; an error, unless the job is shutting down,
+// becomes the connection's.
+func perConn(sv *serving, fds []fdSet, stats []ConnStats, serve func(i int, f fdSet) error) {
 	var wg sync.WaitGroup
 	for i, f := range fds {
-		st := &fdStream{fds: f}
-		if err := f.setBlocking(true); err != nil {
-			stats[i].Error = err.Error()
-			st.Close()
-			sv.conns[i].Close()
-			continue
-		}
-		if !sv.onClose(st.interrupt) {
-			st.Close()
-			sv.conns[i].Close()
-			continue
-		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			// The thread is this connection's alone, and ends with it:
-			// the goroutine exits still locked.
 			runtime.LockOSThread()
-			err := loop(st, cfg, i, &stats[i])
-			st.Close()
-			sv.conns[i].Close()
-			if err != nil && !sv.isClosing() {
+			if err := serve(i, f); err != nil && !sv.isClosing() {
 				stats[i].Error = err.Error()
 			}
 		}()
 	}
 	wg.Wait()
+}
+
+// serveThreads is ModelThread: the role's loop on blocking descriptors,
+// one thread per connection.
+func (s *server) serveThreads(sv *serving, fds []fdSet, cfg frame.Config, loop roleLoop, stats []ConnStats) {
+	perConn(sv, fds, stats, func(i int, f fdSet) error {
+		st := &fdStream{fds: f}
+		defer sv.conns[i].Close()
+		defer st.Close()
+		if err := f.setBlocking(true); err != nil {
+			return err
+		}
+		if !sv.onClose(st.interrupt) {
+			return nil // shutting down
+		}
+		return loop(st, cfg, i, &stats[i])
+	})
 }

@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"runtime"
 	"sync"
 	"syscall"
 
@@ -118,26 +117,15 @@ func (c *children) cpu() (user, sys int64) {
 // started from (and waited for on) a thread of its own, so that the
 // child's parent-death signal fires only when this process dies.
 func (s *server) serveProcesses(sv *serving, fds []fdSet, role string, cfg frame.Config, stats []ConnStats) {
-	exe, err := os.Executable()
-	var wg sync.WaitGroup
-	for i, f := range fds {
-		if err != nil {
-			stats[i].Error = fmt.Sprintf("find own executable: %v", err)
+	exe, exeErr := os.Executable()
+	perConn(sv, fds, stats, func(i int, f fdSet) error {
+		if exeErr != nil {
 			f.close()
 			sv.conns[i].Close()
-			continue
+			return fmt.Errorf("find own executable: %w", exeErr)
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			runtime.LockOSThread()
-			defer runtime.UnlockOSThread()
-			if err := s.runChild(sv, exe, f, connChild{Role: role, Frame: FrameSpecOf(cfg), Index: i, Socket: f.sock()}, &stats[i]); err != nil && !sv.isClosing() {
-				stats[i].Error = err.Error()
-			}
-		}()
-	}
-	wg.Wait()
+		return s.runChild(sv, exe, f, connChild{Role: role, Frame: FrameSpecOf(cfg), Index: i, Socket: f.sock()}, &stats[i])
+	})
 }
 
 // runChild starts the child for one connection, hands it the descriptors

@@ -37,6 +37,39 @@ func serveModel(t *testing.T, tr transports.Transport, conns int, role, model st
 	return serveJob(t, tr, peer.Job{Conns: conns, Role: role, Model: model})
 }
 
+// drive serves role with model over the transport called name on conns
+// connections, runs each bench end through fn at once (each closed
+// after), fails the test for fn's errors, and returns the peer's done
+// reply.
+func drive(t *testing.T, model, name, role string, conns int, fn func(i int, conn net.Conn) error) peer.Reply {
+	t.Helper()
+	c, cs := serveModel(t, lookupReal(t, name), conns, role, model)
+	var wg sync.WaitGroup
+	errs := make([]error, conns)
+	for i, conn := range cs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer conn.Close()
+			errs[i] = fn(i, conn)
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("conn %d: %v", i, err)
+		}
+	}
+	done, err := c.Done(testCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(done.Conns) != conns {
+		t.Fatalf("done = %+v, want %d connections", done, conns)
+	}
+	return done
+}
+
 // TestServerModelsEcho drives four connections at once through every
 // server model over unix, tcp-localhost and pipe: messages of up to
 // 100 KiB (partial reads and writes, a full pipe) come back byte for
@@ -46,48 +79,29 @@ func TestServerModelsEcho(t *testing.T) {
 		for _, name := range modelTransports {
 			t.Run(model+"/"+name, func(t *testing.T) {
 				const conns, msgs = 4, 40
-				c, cs := serveModel(t, lookupReal(t, name), conns, peer.RoleEcho, model)
-				var wg sync.WaitGroup
-				errs := make([]error, conns)
-				for i, conn := range cs {
-					wg.Add(1)
-					go func() {
-						defer wg.Done()
-						defer conn.Close()
-						w, r := frame.NewWriter(conn, frame.Config{}), frame.NewReader(conn, frame.Config{})
-						for seq := range uint64(msgs) {
-							size := 1 + int(seq*seq*61)%(100<<10)
-							out := make([]byte, size)
-							frame.Fill(out, uint32(i), seq)
-							if err := w.WriteMsg(out); err != nil {
-								errs[i] = err
-								return
-							}
-							in, err := r.ReadMsg(nil)
-							if err == nil && len(in) != size {
-								err = fmt.Errorf("%d bytes back, want %d", len(in), size)
-							}
-							if err == nil {
-								err = frame.Check(in, uint32(i), seq)
-							}
-							if err != nil {
-								errs[i] = fmt.Errorf("message %d: %w", seq, err)
-								return
-							}
+				done := drive(t, model, name, peer.RoleEcho, conns, func(i int, conn net.Conn) error {
+					w, r := frame.NewWriter(conn, frame.Config{}), frame.NewReader(conn, frame.Config{})
+					for seq := range uint64(msgs) {
+						size := 1 + int(seq*seq*61)%(100<<10)
+						out := make([]byte, size)
+						frame.Fill(out, uint32(i), seq)
+						if err := w.WriteMsg(out); err != nil {
+							return err
 						}
-					}()
-				}
-				wg.Wait()
-				for i, err := range errs {
-					if err != nil {
-						t.Errorf("conn %d: %v", i, err)
+						in, err := r.ReadMsg(nil)
+						if err == nil && len(in) != size {
+							err = fmt.Errorf("%d bytes back, want %d", len(in), size)
+						}
+						if err == nil {
+							err = frame.Check(in, uint32(i), seq)
+						}
+						if err != nil {
+							return fmt.Errorf("message %d: %w", seq, err)
+						}
 					}
-				}
-				done, err := c.Done(testCtx(t))
-				if err != nil {
-					t.Fatal(err)
-				}
-				if done.Error != "" || len(done.Conns) != conns {
+					return nil
+				})
+				if done.Error != "" {
 					t.Fatalf("done = %+v", done)
 				}
 				for i, st := range done.Conns {
@@ -107,55 +121,34 @@ func TestServerModelsSink(t *testing.T) {
 		for _, name := range modelTransports {
 			t.Run(model+"/"+name, func(t *testing.T) {
 				const conns, n = 4, 30
-				c, cs := serveModel(t, lookupReal(t, name), conns, peer.RoleSink, model)
-				var wg sync.WaitGroup
-				errs := make([]error, conns)
-				for i, conn := range cs {
-					wg.Add(1)
-					go func() {
-						defer wg.Done()
-						defer conn.Close()
-						w, r := frame.NewWriter(conn, frame.Config{}), frame.NewReader(conn, frame.Config{})
-						var bytes int64
-						for seq := range uint64(n) {
-							out := make([]byte, 1+int(seq*977)%(70<<10))
-							id := uint32(i)
-							if seq == 7 {
-								id++
-							}
-							frame.Fill(out, id, seq)
-							bytes += int64(len(out))
-							if err := w.WriteMsg(out); err != nil {
-								errs[i] = err
-								return
-							}
+				done := drive(t, model, name, peer.RoleSink, conns, func(i int, conn net.Conn) error {
+					w, r := frame.NewWriter(conn, frame.Config{}), frame.NewReader(conn, frame.Config{})
+					var bytes int64
+					for seq := range uint64(n) {
+						out := make([]byte, 1+int(seq*977)%(70<<10))
+						id := uint32(i)
+						if seq == 7 {
+							id++
 						}
-						if err := w.WriteMsg(nil); err != nil {
-							errs[i] = err
-							return
+						frame.Fill(out, id, seq)
+						bytes += int64(len(out))
+						if err := w.WriteMsg(out); err != nil {
+							return err
 						}
-						msg, err := r.ReadMsg(nil)
-						if err != nil {
-							errs[i] = err
-							return
-						}
-						ack, err := peer.DecodeAck(msg)
-						if want := (peer.Ack{Messages: n, Bytes: bytes, Errors: 1}); err == nil && ack != want {
-							err = fmt.Errorf("ack %+v, want %+v", ack, want)
-						}
-						errs[i] = err
-					}()
-				}
-				wg.Wait()
-				for i, err := range errs {
-					if err != nil {
-						t.Errorf("conn %d: %v", i, err)
 					}
-				}
-				done, err := c.Done(testCtx(t))
-				if err != nil {
-					t.Fatal(err)
-				}
+					if err := w.WriteMsg(nil); err != nil {
+						return err
+					}
+					msg, err := r.ReadMsg(nil)
+					if err != nil {
+						return err
+					}
+					ack, err := peer.DecodeAck(msg)
+					if want := (peer.Ack{Messages: n, Bytes: bytes, Errors: 1}); err == nil && ack != want {
+						err = fmt.Errorf("ack %+v, want %+v", ack, want)
+					}
+					return err
+				})
 				for i, st := range done.Conns {
 					if st.Messages != n || st.Errors != 1 || !strings.Contains(st.CheckError, "conn") || st.Error != "" {
 						t.Errorf("conn %d: stats %+v, want %d messages, 1 error", i, st, n)
