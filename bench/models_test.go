@@ -35,6 +35,11 @@ func TestPeerModels(t *testing.T) {
 	}
 	recs, err := r.Run(context.Background(), Header{Tool: "test"}, &bytes.Buffer{})
 	if err != nil {
+		for _, res := range recs.Results {
+			if res.Status == StatusFailed {
+				t.Errorf("%s %s[%s]: %s", res.Workload, res.Transport, res.Variant, res.Reason)
+			}
+		}
 		t.Fatalf("Run: %v", err)
 	}
 	seen := map[string]bool{}

@@ -349,10 +349,17 @@ func (s *server) serve(ctx context.Context, sv *serving, tr transports.Transport
 		}
 		return
 	}
-	s.reply(Reply{Op: OpReady, ID: job.ID})
-
+	// Ready only once every connection is being served: a model that
+	// starts a process per connection does so before the bench measures.
 	stats := make([]ConnStats, n)
-	s.serveModel(sv, job.Model, fds, job.Role, cfg, loop, stats)
+	up, served := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(served)
+		s.serveModel(sv, job.Model, fds, job.Role, cfg, loop, stats, up)
+	}()
+	<-up
+	s.reply(Reply{Op: OpReady, ID: job.ID})
+	<-served
 	if !s.finish(sv) {
 		return
 	}

@@ -28,7 +28,8 @@ const (
 	// ModelProcess serves each connection in a child process of its own:
 	// the peer starts its own executable again and hands it the
 	// connection's descriptors; the child reports the connection's counts
-	// on its stdout and exits.
+	// on its stdout and exits. The serve job is ready once every child
+	// serves, so their start-up is not measured.
 	ModelProcess = "process"
 	// ModelPoll serves every connection from one goroutine locked to one
 	// OS thread, in an epoll loop over non-blocking descriptors. It needs
@@ -226,8 +227,14 @@ func prepareModel(model, transport string, conns []net.Conn) ([]fdSet, error) {
 
 // serveModel serves loop (the job's role) on every connection of sv with
 // the job's model and the descriptors prepareModel took, filling stats,
-// and returns when all have ended.
-func (s *server) serveModel(sv *serving, model string, fds []fdSet, role string, cfg frame.Config, loop roleLoop, stats []ConnStats) {
+// and returns when all have ended. It closes up once every connection is
+// being served (at once, but for ModelProcess: once its children run).
+func (s *server) serveModel(sv *serving, model string, fds []fdSet, role string, cfg frame.Config, loop roleLoop, stats []ConnStats, up chan<- struct{}) {
+	if model == ModelProcess {
+		s.serveProcesses(sv, fds, role, cfg, stats, up)
+		return
+	}
+	close(up)
 	conns := sv.conns
 	if model == "" || model == ModelGoroutine {
 		var wg sync.WaitGroup
@@ -248,8 +255,6 @@ func (s *server) serveModel(sv *serving, model string, fds []fdSet, role string,
 	switch model {
 	case ModelThread:
 		s.serveThreads(sv, fds, cfg, loop, stats)
-	case ModelProcess:
-		s.serveProcesses(sv, fds, role, cfg, stats)
 	case ModelPoll:
 		s.servePoll(sv, fds, role, cfg, stats)
 	}
@@ -258,18 +263,28 @@ func (s *server) serveModel(sv *serving, model string, fds []fdSet, role string,
 // perConn runs serve for every connection in a goroutine of its own,
 // locked to its OS thread (which ends with it: the goroutine exits still
 // locked), and waits for all; an error, unless the job is shutting down,
-// becomes the connection's.
-func perConn(sv *serving, fds []fdSet, stats []ConnStats, serve func(i int, f fdSet) error) {
-	var wg sync.WaitGroup
+// becomes the connection's. serve calls its ready once the connection is
+// being served (or it returns); up, when not nil, is closed once every
+// connection is.
+func perConn(sv *serving, fds []fdSet, stats []ConnStats, up chan<- struct{}, serve func(i int, f fdSet, ready func()) error) {
+	var wg, ups sync.WaitGroup
+	ups.Add(len(fds))
 	for i, f := range fds {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			var once sync.Once
+			ready := func() { once.Do(ups.Done) }
+			defer ready()
 			runtime.LockOSThread()
-			if err := serve(i, f); err != nil && !sv.isClosing() {
+			if err := serve(i, f, ready); err != nil && !sv.isClosing() {
 				stats[i].Error = err.Error()
 			}
 		}()
+	}
+	ups.Wait()
+	if up != nil {
+		close(up)
 	}
 	wg.Wait()
 }
@@ -277,7 +292,7 @@ func perConn(sv *serving, fds []fdSet, stats []ConnStats, serve func(i int, f fd
 // serveThreads is ModelThread: the role's loop on blocking descriptors,
 // one thread per connection.
 func (s *server) serveThreads(sv *serving, fds []fdSet, cfg frame.Config, loop roleLoop, stats []ConnStats) {
-	perConn(sv, fds, stats, func(i int, f fdSet) error {
+	perConn(sv, fds, stats, nil, func(i int, f fdSet, _ func()) error {
 		st := &fdStream{fds: f}
 		defer sv.conns[i].Close()
 		defer st.Close()

@@ -1,11 +1,13 @@
 package peer
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
+	"strings"
 	"sync"
 	"syscall"
 
@@ -36,9 +38,14 @@ type connChild struct {
 // isConnChild reports whether this process was started by ModelProcess.
 func isConnChild() bool { return os.Getenv(connChildEnv) != "" }
 
-// connChildMain is the body of a ModelProcess child: it serves the role on
-// the inherited descriptors and writes the connection's ConnStats as one
-// JSON line on stdout. It returns 0, or 2 when its description is bad.
+// childReady is the line a ModelProcess child writes on stdout once it is
+// about to serve, before its counts.
+const childReady = "ready"
+
+// connChildMain is the body of a ModelProcess child: it writes childReady
+// on stdout, serves the role on the inherited descriptors and writes the
+// connection's ConnStats as one JSON line on stdout. It returns 0, or 2
+// when its description is bad.
 func connChildMain(stdout, stderr io.Writer) int {
 	var cc connChild
 	if err := json.Unmarshal([]byte(os.Getenv(connChildEnv)), &cc); err != nil {
@@ -61,6 +68,10 @@ func connChildMain(stdout, stderr io.Writer) int {
 		fds.w = childReadFD
 	}
 	st := &fdStream{fds: fds}
+	if _, err := fmt.Fprintln(stdout, childReady); err != nil {
+		fmt.Fprintf(stderr, "ipcbench peer connection child: %v\n", err)
+		return 1
+	}
 	var stats ConnStats
 	if err := loop(st, cfg, cc.Index, &stats); err != nil {
 		stats.Error = err.Error()
@@ -116,22 +127,24 @@ func (c *children) cpu() (user, sys int64) {
 // serveProcesses is ModelProcess: one child process per connection, each
 // started from (and waited for on) a thread of its own, so that the
 // child's parent-death signal fires only when this process dies.
-func (s *server) serveProcesses(sv *serving, fds []fdSet, role string, cfg frame.Config, stats []ConnStats) {
+// It closes up once every child has started.
+func (s *server) serveProcesses(sv *serving, fds []fdSet, role string, cfg frame.Config, stats []ConnStats, up chan<- struct{}) {
 	exe, exeErr := os.Executable()
-	perConn(sv, fds, stats, func(i int, f fdSet) error {
+	perConn(sv, fds, stats, up, func(i int, f fdSet, ready func()) error {
 		if exeErr != nil {
 			f.close()
 			sv.conns[i].Close()
 			return fmt.Errorf("find own executable: %w", exeErr)
 		}
-		return s.runChild(sv, exe, f, connChild{Role: role, Frame: FrameSpecOf(cfg), Index: i, Socket: f.sock()}, &stats[i])
+		return s.runChild(sv, exe, f, connChild{Role: role, Frame: FrameSpecOf(cfg), Index: i, Socket: f.sock()}, &stats[i], ready)
 	})
 }
 
 // runChild starts the child for one connection, hands it the descriptors
 // (closing this process's copies and the connection, so that the child
-// alone holds it), and waits for its counts.
-func (s *server) runChild(sv *serving, exe string, f fdSet, cc connChild, st *ConnStats) error {
+// alone holds it), calls started once the child says it serves, and waits
+// for its counts.
+func (s *server) runChild(sv *serving, exe string, f fdSet, cc connChild, st *ConnStats, started func()) error {
 	defer sv.conns[cc.Index].Close()
 	desc, err := json.Marshal(cc)
 	if err != nil {
@@ -169,8 +182,16 @@ func (s *server) runChild(sv *serving, exe string, f fdSet, cc connChild, st *Co
 	if !sv.onClose(func() { cmd.Process.Kill() }) {
 		cmd.Process.Kill()
 	}
-	derr := json.NewDecoder(out).Decode(st)
-	io.Copy(io.Discard, out)
+	br := bufio.NewReader(out)
+	line, derr := br.ReadString('\n')
+	if derr == nil && strings.TrimSpace(line) != childReady {
+		derr = fmt.Errorf("child said %q, not %q", line, childReady)
+	}
+	started()
+	if derr == nil {
+		derr = json.NewDecoder(br).Decode(st)
+	}
+	io.Copy(io.Discard, br)
 	werr := cmd.Wait()
 	s.children.remove(pid)
 	switch {
