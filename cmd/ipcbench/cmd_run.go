@@ -205,7 +205,7 @@ func (f *runFlags) options() (bench.Options, error) {
 		}
 		o.PeerModels = append(o.PeerModels, m)
 	}
-	if len(o.PeerModels) == 0 {
+	if len(o.PeerModels) == 0 && strings.TrimSpace(f.peerModels) != "" {
 		return o, usagef("-peer-model: no server model given (want %s)", strings.Join(peer.Models(), ", "))
 	}
 	for _, w := range splitList(f.workloads) {
