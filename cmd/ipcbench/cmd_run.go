@@ -28,8 +28,10 @@ run) go to -out; everything else is derived from them by 'ipcbench report',
 
 By default the run happens inside a private network namespace that ipcbench
 creates (loopback plus a veth pair 10.77.0.1 <-> 10.77.0.2), so tcp-public has
-a non-loopback address, and host firewall rules and traffic cannot distort
-the numbers; -network host measures on the host's own interfaces instead.
+a non-loopback address, tcp-veth can join two namespaces of its own by a veth
+link, and host firewall rules and traffic cannot distort the numbers;
+-network host measures on the host's own interfaces instead (tcp-veth is then
+skipped).
 
 Workloads (-w):
 %s
