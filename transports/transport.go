@@ -65,7 +65,10 @@ type Transport interface {
 	// takes ownership of ep.Files: it duplicates the descriptors it keeps,
 	// so the caller may close ep.Files as soon as Dial returns.
 	// For transports that prepare channels in advance (Config.Conns), Dial
-	// uses channel ep.Index. Cancelling ctx aborts a dial still in progress.
+	// uses channel ep.Index of ep.Files; with no Files it dials ep.Address
+	// (for pipe and shm-*, a rendezvous that hands over a fresh channel), as
+	// often as the caller likes. Cancelling ctx aborts a dial still in
+	// progress.
 	Dial(ctx context.Context, ep Endpoint) (net.Conn, error)
 }
 
@@ -90,16 +93,22 @@ type Listener interface {
 type Config struct {
 	// Address selects where to listen, with a per-transport meaning:
 	// tcp-public takes an interface name ("eth0") or an IP address, and
-	// picks the first up, non-loopback interface when empty; unix takes a
-	// directory in which a private subdirectory is made (default
-	// os.TempDir()); shm-lock takes a directory for the mapping file when
-	// memfd is unavailable (default /dev/shm). Others ignore it.
+	// picks the first up, non-loopback interface when empty; tcp-localhost
+	// ignores it; unix takes the socket path (default: a fresh private
+	// directory in os.TempDir()); pipe, shm-lock and shm-ring take the path
+	// of a rendezvous socket through which any process of the same user
+	// dials by address, each dial getting a fresh channel (empty: no
+	// rendezvous, only the Conns channels handed down as inherited files).
+	// A socket path's directory must be the user's own and closed to
+	// others (0700); a missing one is made so. See each package.
 	Address string
 
 	// Conns is the number of connections a listener must prepare in advance
 	// for transports whose channels are created before the peer starts
-	// (pipe, shm-lock). Zero means 1. Socket transports accept any number
-	// and ignore it.
+	// (pipe, shm-lock, shm-ring), handed down as inherited files. Zero
+	// means 1, except with an Address, where zero prepares none (dials go
+	// through the rendezvous). Socket transports accept any number and
+	// ignore it.
 	Conns int
 
 	// BufferSize, when positive, asks for kernel or ring buffers of this many
@@ -132,7 +141,9 @@ type Endpoint struct {
 	// Transport is the Transport's Name.
 	Transport string `json:"transport"`
 	// Address is the transport-specific address ("127.0.0.1:40000", a socket
-	// path, or empty for pipe and shm-lock, which use Files).
+	// path; for pipe and shm-* the rendezvous socket's path, or empty when
+	// the listener has none and only Files can be dialed). Dial uses Files
+	// when there are any, and the address only when there are none.
 	Address string `json:"address,omitempty"`
 	// BufferSize repeats Config.BufferSize so the dialing side applies it too.
 	BufferSize int `json:"buffer_size,omitempty"`

@@ -19,6 +19,31 @@
 // channel is dialled once. Listener.Close closes every file not yet handed
 // out and unblocks Accept with an error wrapping net.ErrClosed.
 //
+// # By address
+//
+// With Config.Address set, the listener also listens on a rendezvous: a
+// Unix socket (SOCK_SEQPACKET) at that path, whose directory must be the
+// user's own and mode 0700 (made so when missing; a group- or
+// world-accessible, foreign-owned or symlinked one is refused with an
+// error wrapping transports.ErrUnavailable). Any process of the same user
+// then dials Endpoint{Transport: "pipe", Address: path} (no Files) as
+// often as it likes: for each dial the listener makes a fresh channel and
+// passes its two peer ends over the socket with SCM_RIGHTS, and the bytes
+// flow through the pipes. SO_PEERCRED refuses other users on both sides;
+// Close removes the socket; a socket left by a killed listener is removed
+// by the next Listen on the path. In this mode only Config.Conns channels
+// (not ConnCount: zero means none) are prepared for inheritance. A dial
+// to a missing address fails at once with an error wrapping
+// transports.ErrBadEndpoint and os.ErrNotExist, one to a stale address
+// (nobody listens) with one wrapping transports.ErrPeerGone; see package
+// transports/internal/rendezvous.
+//
+// # Memory per connection
+//
+// Two kernel pipe buffers, one per direction: 64 KiB each by default
+// (16 pages), or Config.BufferSize/pipe_size rounded up to a power of two
+// pages; no user-space buffer beyond the caller's.
+//
 // # Connections
 //
 // Connections are net.Conns over the two pipes with working deadlines (the
@@ -62,6 +87,7 @@ import (
 	"github.com/ipcbench/ipcbench/transports"
 	"github.com/ipcbench/ipcbench/transports/internal/connerr"
 	"github.com/ipcbench/ipcbench/transports/internal/rawio"
+	"github.com/ipcbench/ipcbench/transports/internal/rendezvous"
 	"github.com/ipcbench/ipcbench/transports/internal/sockconn"
 	"golang.org/x/sys/unix"
 )
@@ -175,8 +201,13 @@ func (transport) Listen(ctx context.Context, cfg transports.Config) (transports.
 		return nil, fmt.Errorf("%s: listen: %w", Name, err)
 	}
 	n := cfg.ConnCount()
+	if cfg.Address != "" {
+		n = max(cfg.Conns, 0) // by address, only the channels asked for
+	}
 	l := &listener{
 		raw:      raw,
+		size:     size,
+		options:  maps.Clone(cfg.Options),
 		attached: make(chan *channel, n),
 		done:     make(chan struct{}),
 		ep: transports.Endpoint{
@@ -202,7 +233,46 @@ func (transport) Listen(ctx context.Context, cfg transports.Config) (transports.
 	for _, ch := range l.chans {
 		go l.awaitHello(ch)
 	}
+	if cfg.Address != "" {
+		rv, err := rendezvous.Listen(cfg.Address, n, l.offer)
+		if err != nil {
+			l.Close()
+			return nil, fmt.Errorf("%s: listen: %w", Name, err)
+		}
+		l.rv = rv
+		l.ep.Address = rv.Path()
+	}
 	return l, nil
+}
+
+// offer makes channel i for one dial through the rendezvous.
+func (l *listener) offer(i int) (*rendezvous.Offer, error) {
+	ch, err := newChannel(i, l.size)
+	if err != nil {
+		return nil, err
+	}
+	ep := transports.Endpoint{
+		Transport:  Name,
+		BufferSize: l.size,
+		Options:    maps.Clone(l.options),
+		Files:      []*os.File{ch.peerR, ch.peerW},
+	}
+	ch.peerR, ch.peerW = nil, nil // the rendezvous sends and closes them
+	return &rendezvous.Offer{
+		Endpoint: ep,
+		Await: func() (net.Conn, error) {
+			if err := readHello(ch.r); err != nil {
+				ch.closeAll()
+				return nil, err
+			}
+			c, err := newConn(ch.r, ch.w, Addr{"listener", i}, Addr{"dialer", i}, l.raw)
+			if err != nil {
+				return nil, err
+			}
+			return c, nil
+		},
+		Abort: func() { _ = ch.r.SetReadDeadline(time.Unix(1, 0)) },
+	}, nil
 }
 
 // newChannel makes channel i's two pipes and sizes them.
@@ -271,7 +341,10 @@ func pipeSize(c interface{ Control(func(uintptr)) error }) int {
 
 // listener is a pipe transports.Listener.
 type listener struct {
-	raw      bool // io=raw: connections bypass the network poller
+	raw      bool               // io=raw: connections bypass the network poller
+	size     int                // pipe capacity to set; 0: the system default
+	options  map[string]string  // Config.Options, for the endpoints of offers
+	rv       *rendezvous.Server // nil without Config.Address
 	chans    []*channel
 	files    []*os.File // peer ends in Endpoint order
 	ep       transports.Endpoint
@@ -289,20 +362,27 @@ var _ transports.Listener = (*listener)(nil)
 // Accept. Close unblocks it with a read deadline in the past.
 func (l *listener) awaitHello(ch *channel) {
 	defer l.wg.Done()
-	var b [1]byte
-	_, err := ch.r.Read(b[:])
+	err := readHello(ch.r)
 	select {
 	case <-l.done:
 		return // Close disposes of the channel
 	default:
 	}
+	ch.helloErr = err
+	l.attached <- ch // buffered for every channel: never blocks
+}
+
+// readHello reads the dialer's hello byte from r.
+func readHello(r *os.File) error {
+	var b [1]byte
+	_, err := r.Read(b[:])
 	switch {
 	case err != nil:
-		ch.helloErr = fmt.Errorf("waiting for hello: %w", err)
+		return fmt.Errorf("waiting for hello: %w", err)
 	case b[0] != hello:
-		ch.helloErr = fmt.Errorf("bad hello byte %#x, want %#x", b[0], hello)
+		return fmt.Errorf("bad hello byte %#x, want %#x", b[0], hello)
 	}
-	l.attached <- ch // buffered for every channel: never blocks
+	return nil
 }
 
 func (l *listener) closedErr(op string) error {
@@ -316,9 +396,15 @@ func (l *listener) closedErr(op string) error {
 // wrong is closed and reported as an error.
 func (l *listener) Accept() (net.Conn, error) {
 	var ch *channel
+	var rvConns <-chan net.Conn
+	if l.rv != nil {
+		rvConns = l.rv.Conns()
+	}
 	select {
 	case <-l.done:
 		return nil, l.closedErr("accept")
+	case c := <-rvConns:
+		return c, nil
 	case ch = <-l.attached:
 	}
 	l.mu.Lock()
@@ -358,6 +444,12 @@ func (l *listener) Close() error {
 	}
 	l.closed = true
 	close(l.done)
+	var errs []error
+	if l.rv != nil {
+		if err := l.rv.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	var pending []*channel
 	for _, ch := range l.chans {
 		if !ch.handed {
@@ -369,7 +461,6 @@ func (l *listener) Close() error {
 		_ = ch.r.SetReadDeadline(time.Unix(1, 0)) // wakes awaitHello; fails only if closed
 	}
 	l.wg.Wait()
-	var errs []error
 	for _, ch := range pending {
 		if err := ch.closeAll(); err != nil {
 			errs = append(errs, err)
@@ -403,6 +494,14 @@ func (transport) Dial(ctx context.Context, ep transports.Endpoint) (net.Conn, er
 	_, raw, err := parseOptions(ep.BufferSize, ep.Options)
 	if err != nil {
 		return nil, err
+	}
+	if len(ep.Files) == 0 && ep.Address != "" {
+		got, err := rendezvous.Fetch(ctx, ep)
+		if err != nil {
+			return nil, &net.OpError{Op: "dial", Net: Name, Source: Addr{"dialer", -1}, Addr: Addr{"listener", -1}, Err: err}
+		}
+		defer rendezvous.CloseFiles(got.Files) // Dial keeps its own duplicates
+		return transport{}.Dial(ctx, got)
 	}
 	i := ep.Index
 	if i < 0 || 2*i+1 >= len(ep.Files) {

@@ -11,7 +11,8 @@
 //
 //	Files[2*i]   the mapping: a sealed memfd named "ipcbench-shm", or, when
 //	             memfd is unavailable or Options["mapping"] is "file", a 0600
-//	             file created in Config.Address (default /dev/shm) with
+//	             file created in /dev/shm (in the rendezvous socket's
+//	             directory when Config.Address is set) with
 //	             O_EXCL|O_NOFOLLOW and unlinked at once, so it has no name
 //	             and nothing is left on the file system even after a crash
 //	Files[2*i+1] the peer's end of the liveness socket pair
@@ -29,6 +30,33 @@
 // arrive and then closes the listener's copies of that channel's two peer
 // files, so that from then on the only holder of the peer's liveness end is
 // the peer.
+//
+// # By address
+//
+// With Config.Address set, the listener also listens on a rendezvous: a
+// Unix socket (SOCK_SEQPACKET) at that path, whose directory must be the
+// user's own and mode 0700 (made so when missing; a group- or
+// world-accessible, foreign-owned or symlinked one is refused with an
+// error wrapping transports.ErrUnavailable). Any process of the same user
+// then dials Endpoint{Transport: Name, Address: path} (no Files) as often
+// as it likes: for each dial the listener makes a fresh channel (mapping
+// and liveness pair) and passes the channel's two peer files over the
+// socket with SCM_RIGHTS; the dialer attaches to it as above, and the
+// bytes flow through the shared memory. SO_PEERCRED refuses other users on
+// both sides; Close removes the socket; a socket left by a killed listener
+// is removed by the next Listen on the path. In this mode only
+// Config.Conns channels (not ConnCount: zero means none) are prepared for
+// inheritance. A dial to a missing address fails at once with an error
+// wrapping transports.ErrBadEndpoint and os.ErrNotExist, one to a stale
+// address (nobody listens) with one wrapping transports.ErrPeerGone.
+//
+// # Memory per connection
+//
+// One mapping of 4 KiB + 2 × the ring capacity (Config.BufferSize rounded
+// up to a power of two in [4 KiB, 1 GiB], default 1 MiB: 2 MiB + 4 KiB
+// per connection), shared by both processes and counted once; pages are
+// only backed once touched, so a connection that moves little uses little.
+// Plus one socket pair (liveness) and one goroutine per side.
 //
 // # Liveness
 //

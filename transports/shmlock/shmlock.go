@@ -9,7 +9,8 @@ import (
 const Name = "shm-lock"
 
 // OptionMapping is the one option key shm-lock understands: "memfd" insists
-// on a memfd, "file" uses a file in Config.Address (default /dev/shm).
+// on a memfd, "file" uses a file in /dev/shm (in the rendezvous socket's
+// directory when Config.Address is set).
 // Without it the transport uses a memfd and falls back to a file when
 // memfd_create fails.
 const OptionMapping = shm.OptionMapping

@@ -3,8 +3,11 @@
 // shared memory, the fastest way two processes on one machine can move
 // bytes through the kernel-free path.
 //
-// Channels, files, attach, liveness and the mapping's header are those of
-// shm-lock (see package transports/shmlock), with the header's magic
+// Channels, files, attach, dialing by address (Config.Address: a
+// rendezvous socket that hands each dial a fresh channel), liveness, memory
+// per connection (one mapping of 4 KiB + 2 × the ring capacity, default
+// 1 MiB per direction) and the mapping's header are those of shm-lock (see
+// package transports/shmlock), with the header's magic
 // "ipcbrng\0" so neither transport attaches to the other's mapping. What
 // differs is the ring: there is no lock. The producer owns a free-running
 // head counter and the consumer a free-running tail counter, each on its

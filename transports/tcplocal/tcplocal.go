@@ -7,7 +7,13 @@
 // and SO_RCVBUF on both ends. Connections implement transports.CloseWriter
 // and transports.OptionReporter (nodelay, sndbuf, rcvbuf, multipath read
 // back from the kernel); EPIPE and ECONNRESET wrap transports.ErrPeerGone.
-// Dial only connects to loopback addresses.
+// Dial only connects to loopback addresses; any process dials the
+// listener's host:port as often as it likes.
+//
+// Memory per connection: the kernel's socket buffers per direction
+// (autotuned from net.ipv4.tcp_wmem/tcp_rmem, by default 16 KiB growing up
+// to 4 MiB and 6 MiB, or fixed by Config.BufferSize); nothing in user
+// space beyond the caller's buffers.
 package tcplocal
 
 import (

@@ -33,14 +33,19 @@ func noLeaks(t *testing.T) {
 	kids := children(t)
 	tmp := names(os.TempDir(), "")
 	shm := names(shmDir, leakMarker)
+	maps := mappings(t)
 	t.Cleanup(func() {
-		var fdLeaks, kidLeaks []string
+		var fdLeaks, kidLeaks, mapLeaks []string
 		for deadline := time.Now().Add(settle); ; time.Sleep(20 * time.Millisecond) {
 			fdLeaks = newFDs(fds, openFDs(t))
 			kidLeaks = added(kids, children(t))
-			if len(fdLeaks)+len(kidLeaks) == 0 || time.Now().After(deadline) {
+			mapLeaks = added(maps, mappings(t))
+			if len(fdLeaks)+len(kidLeaks)+len(mapLeaks) == 0 || time.Now().After(deadline) {
 				break
 			}
+		}
+		if len(mapLeaks) > 0 {
+			t.Errorf("shared mappings left mapped: %s", strings.Join(mapLeaks, ", "))
 		}
 		if len(fdLeaks) > 0 {
 			t.Errorf("file descriptors left open: %s", strings.Join(fdLeaks, ", "))
@@ -58,6 +63,25 @@ func noLeaks(t *testing.T) {
 			t.Errorf("files left in %s: %s", shmDir, strings.Join(left, ", "))
 		}
 	})
+}
+
+// mappings returns the sorted lines of /proc/self/maps that map one of
+// ipcbench's shared-memory files (a memfd or a file whose name contains
+// leakMarker).
+func mappings(t *testing.T) []string {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/maps")
+	if err != nil {
+		t.Fatalf("reading the mappings: %v", err)
+	}
+	var out []string
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.Contains(line, leakMarker) {
+			out = append(out, line)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // openFDs maps this process's open descriptors to what they refer to.

@@ -10,12 +10,14 @@ import (
 	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/ipcbench/ipcbench/transports"
 	"golang.org/x/net/nettest"
+	"golang.org/x/sys/unix"
 )
 
 // stepTimeout bounds every blocking step of an in-process check so a broken
@@ -456,4 +458,49 @@ func checkWriteBuffers(t *testing.T, tr transports.Transport, cfg transports.Con
 		_, err := w.WriteBuffers(&v)
 		return err
 	}, net.ErrClosed)
+}
+
+// Names returns the sorted names in dir, failing the test when it cannot
+// be read.
+func Names(t testing.TB, dir string) []string {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatalf("listing %s: %v", dir, err)
+	}
+	var out []string
+	for _, e := range ents {
+		out = append(out, e.Name())
+	}
+	return out
+}
+
+// StaleSocket leaves a socket file of type sotype (unix.SOCK_STREAM or
+// unix.SOCK_SEQPACKET) at path that nobody listens on, as a listener
+// killed before its Close leaves one: a connection to it is refused.
+func StaleSocket(t testing.TB, path string, sotype int) {
+	t.Helper()
+	fd, err := unix.Socket(unix.AF_UNIX, sotype|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	if err := unix.Bind(fd, &unix.SockaddrUnix{Name: path}); err != nil {
+		t.Fatalf("binding a stale socket at %s: %v", path, err)
+	}
+}
+
+// SocketPath returns a socket path for a listener by address, in a
+// directory that does not exist yet (under a fresh, short-named private
+// directory in os.TempDir(), removed at the end of the test), so that
+// Listen makes it 0700 and Close removes it again. t.TempDir's names, made
+// of the test's name, can be too long for sun_path.
+func SocketPath(t testing.TB) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return filepath.Join(dir, "rv", "s")
 }

@@ -87,6 +87,9 @@ func Main(m *testing.M, opts MainOptions) {
 
 func run(m *testing.M, opts MainOptions) int {
 	peer.RunIfPeer(lookup(opts.Transports))
+	if code, ran := serveHelper(opts.Transports); ran {
+		return code
+	}
 	if opts.Helper != nil {
 		if code, ran := opts.Helper(); ran {
 			return code

@@ -73,6 +73,12 @@ var cases = []testCase{
 	{"peer-closes/exit", testPeerExit},
 	{"truncated/peer-stops-mid-frame", testPeerTruncates},
 	{"truncated/bench-stops-mid-frame", testBenchTruncates},
+	{"address/nettest", testAddressNettest},
+	{"address/sequential", testAddressSequential},
+	{"address/concurrent", testAddressConcurrent},
+	{"address/missing", testAddressMissing},
+	{"address/server-killed", testAddressServerKilled},
+	{"address/other-user", testAddressForeign},
 }
 
 // Run runs the conformance suite on tr, one subtest per case:

@@ -2,6 +2,7 @@ package unix_test
 
 import (
 	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/ipcbench/ipcbench/transports"
@@ -21,7 +22,7 @@ func TestConformance(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { os.RemoveAll(dir) })
-			return transports.Config{Address: dir}
+			return transports.Config{Address: filepath.Join(dir, "s")}
 		},
 	})
 }

@@ -99,7 +99,8 @@ func TestForeignUserRefused(t *testing.T) {
 	// private socket directory is the only wall in layer 1.
 	exe := worldExecutable(t)
 	base := filepath.Dir(exe)
-	ln, err := unix.New().Listen(context.Background(), transports.Config{Address: base})
+	t.Setenv("TMPDIR", base)
+	ln, err := unix.New().Listen(context.Background(), transports.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,7 +193,8 @@ func TestStaleDirectories(t *testing.T) {
 	if err := os.Symlink(target, link); err != nil {
 		t.Fatal(err)
 	}
-	ln, err := unix.New().Listen(context.Background(), transports.Config{Address: base})
+	t.Setenv("TMPDIR", base)
+	ln, err := unix.New().Listen(context.Background(), transports.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,13 +1,27 @@
 // Package unix is the "unix" transport: a Unix domain stream socket between
 // two processes.
 //
-// Listen makes a fresh private (0700) directory, named
-// "ipcbench-unix-PID-*" (PID in base 36), in Config.Address (default os.TempDir()) and
-// listens on a socket file (0600) inside it; Listener.Close removes both the
-// socket file and the directory. A process killed before its Close leaves
-// its directory behind: the next Listen in the same place removes the
-// directories of processes that no longer exist (owned by the same user,
-// never following symlinks).
+// Config.Address is the socket path to listen on. Its directory must be
+// this user's own and closed to others (mode 0700, no group or other
+// bits), and not a symbolic link; Listen makes it, 0700, when it is
+// missing (its parent must exist), and refuses anything else with an
+// error wrapping transports.ErrUnavailable. The socket file gets mode
+// 0600. A socket file a killed listener left at the path is removed; a
+// live one is refused. Close removes the socket file (and the directory,
+// if Listen made it and it is empty).
+//
+// With an empty Config.Address, Listen makes a fresh private (0700)
+// directory, named "ipcbench-unix-PID-*" (PID in base 36), in
+// os.TempDir() and listens on a socket file (0600) inside it; Close
+// removes both.
+// A process killed before its Close leaves its directory behind: the next
+// Listen removes the directories of processes that no longer exist (owned
+// by the same user, never following symlinks).
+//
+// Memory per connection: the kernel's socket buffers, SO_SNDBUF on the
+// sending side (default net.core.wmem_default, 208 KiB on most Linux
+// systems) per direction, or Config.BufferSize; nothing in user space
+// beyond the caller's buffers.
 //
 // Accept refuses (closes, and returns an error wrapping ErrForeignPeer) a
 // connection whose peer runs as another user, read with SO_PEERCRED.
@@ -28,11 +42,12 @@ import (
 	"maps"
 	"net"
 	"os"
-	"path/filepath"
 	"sync"
+	"syscall"
 
 	"github.com/ipcbench/ipcbench/internal/private"
 	"github.com/ipcbench/ipcbench/transports"
+	"github.com/ipcbench/ipcbench/transports/internal/rendezvous"
 	"github.com/ipcbench/ipcbench/transports/internal/sockconn"
 )
 
@@ -41,10 +56,20 @@ const Name = "unix"
 
 // MaxPath is the longest socket path the kernel accepts: sun_path is 108
 // bytes including the terminating NUL.
-const MaxPath = 107
+const MaxPath = rendezvous.MaxPath
 
 // socketName is the socket file's name inside the private directory.
 const socketName = "s"
+
+// dirPrefix starts the name of every private socket directory; the
+// creating process's PID follows (in base 36, to keep socket paths short),
+// so a later Listen can tell a directory whose owner is gone (killed
+// before its Close ran) from a live one.
+const dirPrefix = "ipcbench-unix-"
+
+// ErrForeignPeer is wrapped by the error Accept returns for a connection
+// from a process of another user.
+var ErrForeignPeer = rendezvous.ErrForeignPeer
 
 // New returns the unix transport.
 func New() transports.Transport { return transport{} }
@@ -73,24 +98,21 @@ func (transport) Listen(ctx context.Context, cfg transports.Config) (transports.
 		return nil, err
 	}
 	snd, rcv, raw := set.SndBuf, set.RcvBuf, set.Raw
-	base := cfg.Address
-	if base == "" {
-		base = os.TempDir()
+	var place rendezvous.Place
+	if cfg.Address == "" {
+		place, err = rendezvous.Private(dirPrefix, socketName)
+	} else {
+		place, err = rendezvous.Prepare(cfg.Address, syscall.SOCK_STREAM)
 	}
-	dir, err := makeDir(base)
 	if err != nil {
-		return nil, fmt.Errorf("%s: make private directory in %s: %w: %w", Name, base, transports.ErrUnavailable, err)
+		return nil, fmt.Errorf("%s: listen: %w", Name, err)
 	}
-	path := filepath.Join(dir, socketName)
+	path := place.Path
 	fail := func(err error) (transports.Listener, error) {
-		if rerr := os.RemoveAll(dir); rerr != nil {
-			return nil, fmt.Errorf("%w (and removing %s: %w)", err, dir, rerr)
+		if rerr := place.Release(); rerr != nil {
+			return nil, fmt.Errorf("%w (and removing its directory: %w)", err, rerr)
 		}
 		return nil, err
-	}
-	if len(path) > MaxPath {
-		return fail(fmt.Errorf("%s: socket path %s is %d bytes, longer than the %d sun_path allows; choose a shorter directory: %w",
-			Name, path, len(path), MaxPath, transports.ErrUnavailable))
 	}
 	lc := net.ListenConfig{Control: sockconn.Control(snd, rcv)}
 	ln, err := lc.Listen(ctx, "unix", path)
@@ -110,11 +132,11 @@ func (transport) Listen(ctx context.Context, cfg transports.Config) (transports.
 	}
 	ul.SetUnlinkOnClose(true)
 	return &listener{
-		ln:  ul,
-		dir: dir,
-		snd: snd,
-		rcv: rcv,
-		raw: raw,
+		ln:    ul,
+		place: place,
+		snd:   snd,
+		rcv:   rcv,
+		raw:   raw,
 		ep: transports.Endpoint{
 			Transport:  Name,
 			Address:    path,
@@ -124,7 +146,9 @@ func (transport) Listen(ctx context.Context, cfg transports.Config) (transports.
 	}, nil
 }
 
-// Dial connects to the socket at ep.Address.
+// Dial connects to the socket at ep.Address and refuses (with an error
+// wrapping ErrForeignPeer and transports.ErrBadEndpoint) a listener that
+// runs as another user.
 func (transport) Dial(ctx context.Context, ep transports.Endpoint) (net.Conn, error) {
 	if ep.Transport != Name {
 		return nil, fmt.Errorf("%s: dial: endpoint is for transport %q: %w", Name, ep.Transport, transports.ErrBadEndpoint)
@@ -146,6 +170,10 @@ func (transport) Dial(ctx context.Context, ep transports.Endpoint) (net.Conn, er
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", Name, err)
 	}
+	if err := rendezvous.CheckPeer(c.(*net.UnixConn)); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("%s: dial %s: %w: %w", Name, ep.Address, err, transports.ErrBadEndpoint)
+	}
 	w, err := sockconn.WrapAs(c, raw)
 	if err != nil {
 		c.Close()
@@ -156,14 +184,14 @@ func (transport) Dial(ctx context.Context, ep transports.Endpoint) (net.Conn, er
 
 // listener is a unix transports.Listener.
 type listener struct {
-	ln  *net.UnixListener
-	dir string
-	snd int  // SO_SNDBUF of accepted sockets; 0: the system default
-	rcv int  // SO_RCVBUF of accepted sockets; 0: the system default
-	raw bool // io=raw: connections bypass the network poller
-	ep  transports.Endpoint
+	ln    *net.UnixListener
+	place rendezvous.Place // what Close removes besides the socket file
+	snd   int              // SO_SNDBUF of accepted sockets; 0: the system default
+	rcv   int              // SO_RCVBUF of accepted sockets; 0: the system default
+	raw   bool             // io=raw: connections bypass the network poller
+	ep    transports.Endpoint
 
-	once sync.Once // removes dir
+	once sync.Once // releases place
 }
 
 var (
@@ -179,9 +207,9 @@ func (l *listener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err // a *net.OpError naming the socket, as net.Listener users expect
 	}
-	if err := checkPeer(c); err != nil {
+	if err := rendezvous.CheckPeer(c); err != nil {
 		c.Close()
-		return nil, err
+		return nil, fmt.Errorf("%s: accept: %w", Name, err)
 	}
 	if l.snd > 0 || l.rcv > 0 {
 		rc, err := c.SyscallConn()
@@ -207,8 +235,8 @@ func (l *listener) Accept() (net.Conn, error) {
 func (l *listener) Close() error {
 	err := l.ln.Close()
 	l.once.Do(func() {
-		if rerr := os.RemoveAll(l.dir); rerr != nil && err == nil {
-			err = fmt.Errorf("%s: remove %s: %w", Name, l.dir, rerr)
+		if rerr := l.place.Release(); rerr != nil && err == nil {
+			err = fmt.Errorf("%s: close: %w", Name, rerr)
 		}
 	})
 	return err

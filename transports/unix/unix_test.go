@@ -6,8 +6,10 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/ipcbench/ipcbench/transports"
@@ -21,7 +23,7 @@ func TestNetConn(t *testing.T) {
 		cfg  transports.Config
 	}{
 		{"default", transports.Config{}},
-		{"own directory", transports.Config{Address: t.TempDir()}},
+		{"socket path", transports.Config{Address: transporttest.SocketPath(t)}},
 		{"small buffers", transports.Config{BufferSize: 4096}},
 	}
 	for _, tt := range tests {
@@ -37,11 +39,13 @@ func TestName(t *testing.T) {
 	}
 }
 
-// TestPrivateDirectory checks where the socket lives, its directory's mode,
-// and that Close removes both, also when a connection is still open.
+// TestPrivateDirectory checks where the socket lives without an address,
+// its directory's mode, and that Close removes both, also when a
+// connection is still open.
 func TestPrivateDirectory(t *testing.T) {
 	base := t.TempDir()
-	ln, err := New().Listen(context.Background(), transports.Config{Address: base})
+	t.Setenv("TMPDIR", base)
+	ln, err := New().Listen(context.Background(), transports.Config{})
 	if err != nil {
 		t.Fatalf("Listen: %v", err)
 	}
@@ -91,16 +95,42 @@ func TestPrivateDirectory(t *testing.T) {
 	}
 }
 
+// TestListenErrors checks that Listen refuses a socket path it cannot use
+// safely, with a clear error, and leaves nothing behind.
 func TestListenErrors(t *testing.T) {
 	base := t.TempDir()
-	// A directory whose socket path cannot fit in sun_path.
-	long := filepath.Join(base, strings.Repeat("d", MaxPath-len(base)-10))
-	if err := os.Mkdir(long, 0o700); err != nil {
-		t.Fatalf("mkdir: %v", err)
+	if err := os.Chmod(base, 0o700); err != nil {
+		t.Fatal(err)
 	}
-	notDir := filepath.Join(base, "file")
-	if err := os.WriteFile(notDir, nil, 0o600); err != nil {
+	t.Setenv("TMPDIR", base)
+	long := filepath.Join(base, strings.Repeat("d", MaxPath))
+	file := filepath.Join(base, "file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
 		t.Fatalf("write: %v", err)
+	}
+	open := filepath.Join(base, "open")
+	if err := os.Mkdir(open, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(open, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	private := filepath.Join(base, "private")
+	if err := os.Mkdir(private, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(base, "link")
+	if err := os.Symlink(private, link); err != nil {
+		t.Fatal(err)
+	}
+	foreign := filepath.Join(base, "foreign")
+	if err := os.Mkdir(foreign, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if os.Geteuid() == 0 {
+		if err := os.Chown(foreign, 65534, 65534); err != nil {
+			t.Fatal(err)
+		}
 	}
 	tests := []struct {
 		name string
@@ -109,10 +139,23 @@ func TestListenErrors(t *testing.T) {
 		msg  string
 	}{
 		{"path too long", transports.Config{Address: long}, transports.ErrUnavailable, "sun_path"},
-		{"no such directory", transports.Config{Address: filepath.Join(base, "missing")}, transports.ErrUnavailable, "missing"},
-		{"not a directory", transports.Config{Address: notDir}, transports.ErrUnavailable, "file"},
-		{"an option", transports.Config{Address: base, Options: map[string]string{"nodelay": "true"}}, transports.ErrBadOption, "nodelay"},
+		{"no parent directory", transports.Config{Address: filepath.Join(base, "missing", "sub", "s")}, transports.ErrUnavailable, "missing"},
+		{"parent is a file", transports.Config{Address: filepath.Join(file, "s")}, transports.ErrUnavailable, "file"},
+		{"path is a file", transports.Config{Address: file}, transports.ErrUnavailable, "not a socket"},
+		{"path is a directory", transports.Config{Address: private}, transports.ErrUnavailable, "not a socket"},
+		{"directory open to others", transports.Config{Address: filepath.Join(open, "s")}, transports.ErrUnavailable, "0755"},
+		{"directory is a symlink", transports.Config{Address: filepath.Join(link, "s")}, transports.ErrUnavailable, "symbolic link"},
+		{"an option", transports.Config{Options: map[string]string{"nodelay": "true"}}, transports.ErrBadOption, "nodelay"},
 	}
+	if os.Geteuid() == 0 {
+		tests = append(tests, struct {
+			name string
+			cfg  transports.Config
+			want error
+			msg  string
+		}{"directory of another user", transports.Config{Address: filepath.Join(foreign, "s")}, transports.ErrUnavailable, "uid 65534"})
+	}
+	before := transporttest.Names(t, base)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ln, err := New().Listen(context.Background(), tt.cfg)
@@ -122,19 +165,67 @@ func TestListenErrors(t *testing.T) {
 				}
 				t.Fatalf("Listen: %v; want %v mentioning %q", err, tt.want, tt.msg)
 			}
-			// Nothing is left behind.
-			for _, d := range []string{base, long} {
-				ents, err := os.ReadDir(d)
-				if err != nil {
-					t.Fatalf("read %s: %v", d, err)
-				}
-				for _, e := range ents {
-					if strings.HasPrefix(e.Name(), "ipcbench-unix-") {
-						t.Fatalf("left behind: %s", filepath.Join(d, e.Name()))
-					}
-				}
+			if after := transporttest.Names(t, base); !slices.Equal(before, after) {
+				t.Fatalf("Listen left files behind: before %v, after %v", before, after)
 			}
 		})
+	}
+}
+
+// TestSocketPath listens on a path the caller chose: a missing directory is
+// made 0700, a socket a dead listener left is replaced, a live listener's
+// is refused, and Close removes the socket and the directory it made.
+func TestSocketPath(t *testing.T) {
+	path := transporttest.SocketPath(t)
+	dir := filepath.Dir(path)
+	ln, err := New().Listen(context.Background(), transports.Config{Address: path})
+	if err != nil {
+		t.Fatalf("Listen: %v", err)
+	}
+	if st, err := os.Stat(dir); err != nil || st.Mode().Perm() != 0o700 {
+		t.Fatalf("made directory: %v, %v; want mode 0700", st, err)
+	}
+	if got := ln.Endpoint().Address; got != path {
+		t.Fatalf("Endpoint().Address = %q, want %q", got, path)
+	}
+	if ln2, err := New().Listen(context.Background(), transports.Config{Address: path}); !errors.Is(err, transports.ErrUnavailable) || !strings.Contains(err.Error(), "live listener") {
+		if ln2 != nil {
+			ln2.Close()
+		}
+		t.Fatalf("second Listen on a live socket: %v; want ErrUnavailable naming the live listener", err)
+	}
+	c, err := New().Dial(context.Background(), ln.Endpoint())
+	if err != nil {
+		t.Fatalf("Dial: %v", err)
+	}
+	c.Close()
+	if a, err := ln.Accept(); err != nil {
+		t.Fatalf("Accept: %v", err)
+	} else {
+		a.Close()
+	}
+	if err := ln.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if _, err := os.Lstat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("after Close, %s: %v; want it gone", dir, err)
+	}
+
+	// A stale socket: bound, never listened on, like one a killed
+	// listener leaves behind.
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	transporttest.StaleSocket(t, path, syscall.SOCK_STREAM)
+	ln, err = New().Listen(context.Background(), transports.Config{Address: path})
+	if err != nil {
+		t.Fatalf("Listen over a stale socket: %v", err)
+	}
+	if err := ln.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(dir); err != nil {
+		t.Fatalf("Close removed %s, which it did not make: %v", dir, err)
 	}
 }
 
@@ -161,7 +252,7 @@ func TestDialBadEndpoint(t *testing.T) {
 }
 
 func TestDialGone(t *testing.T) {
-	ln, err := New().Listen(context.Background(), transports.Config{Address: t.TempDir()})
+	ln, err := New().Listen(context.Background(), transports.Config{Address: transporttest.SocketPath(t)})
 	if err != nil {
 		t.Fatalf("Listen: %v", err)
 	}
@@ -189,7 +280,7 @@ func TestEffectiveOptions(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg := transports.Config{Address: t.TempDir(), BufferSize: tt.size}
+			cfg := transports.Config{Address: transporttest.SocketPath(t), BufferSize: tt.size}
 			a, d := transporttest.Pair(t, New(), cfg)
 			for side, c := range map[string]net.Conn{"accepted": a, "dialed": d} {
 				opts := transporttest.EffectiveOptions(t, c)

@@ -8,6 +8,7 @@ import (
 	"math"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -26,7 +27,9 @@ func TestNettestConn(t *testing.T) {
 	}{
 		{"default-ring", transports.Config{}},
 		{"min-ring", transports.Config{BufferSize: MinRing}},
-		{"file-mapping", transports.Config{BufferSize: 64 << 10, Address: t.TempDir(), Options: map[string]string{OptionMapping: mappingFile}}},
+		{"file-mapping", transports.Config{BufferSize: 64 << 10, Options: map[string]string{OptionMapping: mappingFile}}},
+		{"by-address", transports.Config{BufferSize: 64 << 10, Address: socketPathT(t)}},
+		{"by-address-file-mapping", transports.Config{BufferSize: 64 << 10, Address: socketPathT(t), Options: map[string]string{OptionMapping: mappingFile}}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			nettest.TestConn(t, func() (c1, c2 net.Conn, stop func(), err error) {
@@ -532,7 +535,7 @@ func TestListenErrors(t *testing.T) {
 	}{
 		{"unknown-option", context.Background(), transports.Config{Options: map[string]string{"spin": "1"}}, transports.ErrBadOption},
 		{"bad-mapping", context.Background(), transports.Config{Options: map[string]string{OptionMapping: "tmp"}}, transports.ErrBadOption},
-		{"missing-dir", context.Background(), transports.Config{Address: "/nonexistent/ipcbench", Options: map[string]string{OptionMapping: mappingFile}}, transports.ErrUnavailable},
+		{"missing-dir", context.Background(), transports.Config{Address: "/nonexistent/ipcbench/s", Options: map[string]string{OptionMapping: mappingFile}}, transports.ErrUnavailable},
 		{"cancelled", cancelled, transports.Config{}, context.Canceled},
 	}
 	for _, tt := range tests {
@@ -562,7 +565,8 @@ func TestEffectiveOptions(t *testing.T) {
 		{"tiny-rounds-up-to-min", transports.Config{BufferSize: 1}, "4096", "memfd"},
 		{"rounds-to-power-of-two", transports.Config{BufferSize: 5000}, "8192", "memfd"},
 		{"memfd", transports.Config{BufferSize: MinRing, Options: map[string]string{OptionMapping: mappingMemfd}}, "4096", "memfd"},
-		{"file", transports.Config{BufferSize: MinRing, Address: t.TempDir(), Options: map[string]string{OptionMapping: mappingFile}}, "4096", "file"},
+		{"file", transports.Config{BufferSize: MinRing, Options: map[string]string{OptionMapping: mappingFile}}, "4096", "file"},
+		{"file-by-address", transports.Config{Conns: 1, BufferSize: MinRing, Address: socketPathT(t), Options: map[string]string{OptionMapping: mappingFile}}, "4096", "file"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -600,7 +604,10 @@ func TestRingCapacity(t *testing.T) {
 // TestFileMappingLeavesNothing checks that the file fallback leaves no file
 // behind, not even while the listener is open.
 func TestFileMappingLeavesNothing(t *testing.T) {
-	dirs := []string{t.TempDir()}
+	dirs := []string{filepath.Dir(socketPathT(t))}
+	if err := os.Mkdir(dirs[0], 0o700); err != nil {
+		t.Fatal(err)
+	}
 	if fi, err := os.Stat(defaultShmDir); err == nil && fi.IsDir() {
 		dirs = append(dirs, "") // "" means the default, /dev/shm
 	}
@@ -610,8 +617,12 @@ func TestFileMappingLeavesNothing(t *testing.T) {
 			look = defaultShmDir
 		}
 		before := shmLeftovers(t, look)
+		addr := ""
+		if dir != "" {
+			addr = filepath.Join(dir, "s") // the file goes beside the rendezvous socket
+		}
 		l, err := New(Lock).Listen(context.Background(), transports.Config{
-			Conns: 2, BufferSize: MinRing, Address: dir, Options: map[string]string{OptionMapping: mappingFile},
+			Conns: 2, BufferSize: MinRing, Address: addr, Options: map[string]string{OptionMapping: mappingFile},
 		})
 		if err != nil {
 			t.Fatalf("Listen in %q: %v", dir, err)

@@ -47,8 +47,9 @@ func (k Kind) Name() string {
 // Option keys.
 const (
 	// OptionMapping selects the mapping: "memfd" insists on a memfd,
-	// "file" uses a file in Config.Address (default /dev/shm). Without it
-	// a memfd is used, and a file when memfd_create fails.
+	// "file" uses a file in /dev/shm (in the rendezvous socket's directory
+	// when Config.Address is set). Without it a memfd is used, and a file
+	// when memfd_create fails.
 	OptionMapping = "mapping"
 	// OptionWait (shm-ring only) selects how a side waits for the other:
 	// WaitSpin, WaitAdaptive (the default) or WaitFutex.

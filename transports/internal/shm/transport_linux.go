@@ -7,12 +7,15 @@ import (
 	"maps"
 	"net"
 	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/ipcbench/ipcbench/transports"
+	"github.com/ipcbench/ipcbench/transports/internal/rendezvous"
 )
 
 // helloByte is what Dial writes on the liveness socket once it has attached.
@@ -29,11 +32,13 @@ var _ transports.Transport = transport{}
 // Name returns "shm-lock" or "shm-ring".
 func (t transport) Name() string { return t.kind.Name() }
 
-// Listen prepares cfg.ConnCount() channels, each a shared mapping with two
-// rings of ringCapacity(cfg.BufferSize) bytes and a liveness socket pair.
-// It fails with an error wrapping transports.ErrUnavailable when neither a
-// memfd nor a file in cfg.Address (default /dev/shm) can be made, and with
-// one wrapping transports.ErrBadOption for an option other than "mapping".
+// Listen prepares cfg.ConnCount() channels (with cfg.Address: cfg.Conns,
+// and a rendezvous at that path that makes one more per dial), each a
+// shared mapping with two rings of ringCapacity(cfg.BufferSize) bytes and
+// a liveness socket pair. It fails with an error wrapping
+// transports.ErrUnavailable when neither a memfd nor a file can be made or
+// the rendezvous path is unusable, and with one wrapping
+// transports.ErrBadOption for an unknown option.
 func (t transport) Listen(ctx context.Context, cfg transports.Config) (transports.Listener, error) {
 	l, err := listen(ctx, t.kind, cfg)
 	if err != nil {
@@ -42,7 +47,9 @@ func (t transport) Listen(ctx context.Context, cfg transports.Config) (transport
 	return l, nil
 }
 
-// Dial attaches to channel ep.Index of a Listener's endpoint. It maps
+// Dial attaches to channel ep.Index of a Listener's endpoint, or, when ep
+// has no Files, to a fresh channel fetched from the rendezvous at
+// ep.Address (see package rendezvous for its errors). It maps
 // ep.Files[2*ep.Index] (without keeping the descriptor), validates its
 // header, claims the channel, duplicates ep.Files[2*ep.Index+1] and sends
 // the hello on it; ep.Files stay the caller's. A header that breaks the
@@ -67,6 +74,14 @@ func dial(ctx context.Context, kind Kind, ep transports.Endpoint) (*Conn, error)
 	set, err := parseOptions(kind, ep.Options)
 	if err != nil {
 		return nil, err
+	}
+	if len(ep.Files) == 0 && ep.Address != "" {
+		got, err := rendezvous.Fetch(ctx, ep)
+		if err != nil {
+			return nil, err
+		}
+		defer rendezvous.CloseFiles(got.Files) // dial keeps its own duplicates
+		return dial(ctx, kind, got)
 	}
 	i := ep.Index
 	if i < 0 || 2*i+1 >= len(ep.Files) || ep.Files[2*i] == nil || ep.Files[2*i+1] == nil {
@@ -116,11 +131,16 @@ type Listener struct {
 	set     settings
 	ringCap int
 	mapping string
-	ep      transports.Endpoint
-	chans   []*channel
-	attach  chan attachEvent // one event per channel at most, buffered
-	done    chan struct{}    // closed by Close
-	wg      sync.WaitGroup   // the hello goroutines
+	dir     string // where the file fallback makes its file
+	// bufferSize and options are Config's, for the endpoints of offers.
+	bufferSize int
+	options    map[string]string
+	rv         *rendezvous.Server // nil without Config.Address
+	ep         transports.Endpoint
+	chans      []*channel
+	attach     chan attachEvent // one event per channel at most, buffered
+	done       chan struct{}    // closed by Close
+	wg         sync.WaitGroup   // the hello goroutines
 
 	mu     sync.Mutex // guards closed and channel.taken
 	closed bool
@@ -156,12 +176,20 @@ func listen(ctx context.Context, kind Kind, cfg transports.Config) (*Listener, e
 		return nil, err
 	}
 	n := cfg.ConnCount()
+	dir := ""
+	if cfg.Address != "" {
+		n = max(cfg.Conns, 0) // by address, only the channels asked for
+		dir = filepath.Dir(cfg.Address)
+	}
 	l := &Listener{
-		kind:    kind,
-		set:     set,
-		ringCap: ringCapacity(cfg.BufferSize),
-		attach:  make(chan attachEvent, n),
-		done:    make(chan struct{}),
+		kind:       kind,
+		set:        set,
+		dir:        dir,
+		ringCap:    ringCapacity(cfg.BufferSize),
+		bufferSize: cfg.BufferSize,
+		options:    maps.Clone(cfg.Options),
+		attach:     make(chan attachEvent, n),
+		done:       make(chan struct{}),
 	}
 	l.ep = transports.Endpoint{
 		Transport:  kind.Name(),
@@ -170,25 +198,68 @@ func listen(ctx context.Context, kind Kind, cfg transports.Config) (*Listener, e
 		NumFiles:   2 * n,
 		Files:      make([]*os.File, 0, 2*n),
 	}
+	if cfg.Address != "" {
+		// First, so that the file fallback finds the directory made and
+		// checked.
+		rv, err := rendezvous.Listen(cfg.Address, n, l.offer)
+		if err != nil {
+			return nil, fmt.Errorf("shm: listen: %w", err)
+		}
+		l.rv = rv
+		l.ep.Address = rv.Path()
+		l.mapping = set.mapping
+		if l.mapping == "" {
+			l.mapping = mappingMemfd
+		}
+	}
 	for i := range n {
 		if err := ctx.Err(); err != nil {
 			l.Close()
 			return nil, err
 		}
-		ch, err := newChannel(kind, i, l.ringCap, set.mapping, cfg.Address)
+		ch, err := newChannel(kind, i, l.ringCap, set.mapping, dir)
 		if err != nil {
 			l.Close()
 			return nil, fmt.Errorf("shm: channel %d: %w", i, err)
 		}
 		l.chans = append(l.chans, ch)
 		l.ep.Files = append(l.ep.Files, ch.mapFile, ch.peerLive)
-		if l.mapping == "" {
-			l.mapping = mappingName(headerOf(ch.mem).flags.Load())
-		}
+		l.mapping = mappingName(headerOf(ch.mem).flags.Load())
 		l.wg.Add(1)
 		go l.awaitHello(ch)
 	}
 	return l, nil
+}
+
+// offer makes channel i for one dial through the rendezvous.
+func (l *Listener) offer(i int) (*rendezvous.Offer, error) {
+	ch, err := newChannel(l.kind, i, l.ringCap, l.set.mapping, l.dir)
+	if err != nil {
+		return nil, err
+	}
+	ep := transports.Endpoint{
+		Transport:  l.kind.Name(),
+		BufferSize: l.bufferSize,
+		Options:    maps.Clone(l.options),
+		Files:      []*os.File{ch.mapFile, ch.peerLive}, // the rendezvous sends and closes them
+	}
+	return &rendezvous.Offer{
+		Endpoint: ep,
+		Await: func() (net.Conn, error) {
+			err := readHello(ch)
+			if err == nil {
+				if s := headerOf(ch.mem).state.Load(); s != stateAttached {
+					err = corruptf("channel %d: hello received in state %d", ch.index, s)
+				}
+			}
+			if err != nil {
+				ch.release()
+				return nil, err
+			}
+			return newConn(l.kind, l.set, ch.mem, ch.ringCap, sideListen, ch.index, ch.live), nil
+		},
+		Abort: func() { ch.live.SetReadDeadline(time.Unix(1, 0)) },
+	}, nil
 }
 
 // newChannel makes channel i: the mapping with its header, and the liveness
@@ -234,17 +305,27 @@ func newChannel(kind Kind, i, ringCap int, mode, dir string) (*channel, error) {
 // Accept. It returns without a report when Close closed the socket.
 func (l *Listener) awaitHello(ch *channel) {
 	defer l.wg.Done()
+	err := readHello(ch)
+	if errors.Is(err, os.ErrClosed) {
+		return
+	}
+	l.attach <- attachEvent{index: ch.index, err: err}
+}
+
+// readHello reads the dialer's hello byte from channel ch's liveness
+// socket.
+func readHello(ch *channel) error {
 	var b [1]byte
 	_, err := ch.live.Read(b[:])
 	switch {
 	case errors.Is(err, os.ErrClosed):
-		return
+		return err
 	case err != nil:
-		err = fmt.Errorf("shm: channel %d: waiting for the peer's hello: %w", ch.index, err)
+		return fmt.Errorf("shm: channel %d: waiting for the peer's hello: %w", ch.index, err)
 	case b[0] != helloByte:
-		err = corruptf("channel %d: hello byte %#x, want %#x", ch.index, b[0], helloByte)
+		return corruptf("channel %d: hello byte %#x, want %#x", ch.index, b[0], helloByte)
 	}
-	l.attach <- attachEvent{index: ch.index, err: err}
+	return nil
 }
 
 // Accept waits for a peer to attach to one of the prepared channels and
@@ -254,9 +335,15 @@ func (l *Listener) awaitHello(ch *channel) {
 // net.ErrClosed.
 func (l *Listener) Accept() (net.Conn, error) {
 	var ev attachEvent
+	var rvConns <-chan net.Conn
+	if l.rv != nil {
+		rvConns = l.rv.Conns()
+	}
 	select {
 	case <-l.done:
 		return nil, l.opError(net.ErrClosed)
+	case c := <-rvConns:
+		return c, nil
 	case ev = <-l.attach:
 	}
 	l.mu.Lock()
@@ -308,7 +395,14 @@ func (l *Listener) Close() error {
 		}
 	}
 	l.mu.Unlock()
+	var err error
+	if l.rv != nil {
+		err = l.rv.Close()
+	}
 	l.wg.Wait()
+	if err != nil {
+		return l.opError(err)
+	}
 	return nil
 }
 

@@ -1,0 +1,271 @@
+package rendezvous
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ipcbench/ipcbench/transports"
+)
+
+// MaxPath is the longest socket path the kernel accepts: sun_path is 108
+// bytes including the terminating NUL.
+const MaxPath = 107
+
+// ErrForeignPeer is wrapped by the error returned for a connection whose
+// other end runs as another user.
+var ErrForeignPeer = errors.New("connection from another user refused")
+
+// Place is a socket path made ready for a listener, by Prepare (a path the
+// caller chose) or Private (a fresh private directory). Release removes
+// what it made.
+type Place struct {
+	// Path is the socket path.
+	Path string
+	// made is the directory Prepare or Private created ("" when none):
+	// Private removes it with everything in it, Prepare only when empty.
+	made    string
+	private bool
+}
+
+// Release removes the directory the Place made, if any (Private's with
+// its contents, Prepare's only when it is empty); the socket file itself
+// is the listener's to remove.
+func (p Place) Release() error {
+	switch {
+	case p.made == "":
+		return nil
+	case p.private:
+		return os.RemoveAll(p.made)
+	}
+	if err := os.Remove(p.made); err != nil && !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, syscall.ENOTEMPTY) && !errors.Is(err, syscall.EEXIST) {
+		return err
+	}
+	return nil
+}
+
+// Private removes the stale private directories of dead processes whose
+// names start with prefix in os.TempDir(), then makes a fresh 0700 one,
+// named prefix + this process's PID in base 36 + "-" + random, and returns
+// the Place of the socket called name inside it. Errors wrap
+// transports.ErrUnavailable.
+func Private(prefix, name string) (Place, error) {
+	base := os.TempDir()
+	removeStale(base, prefix)
+	dir, err := os.MkdirTemp(base, prefix+strconv.FormatInt(int64(os.Getpid()), 36)+"-")
+	if err != nil {
+		return Place{}, fmt.Errorf("making a private directory in %s: %w: %w", base, err, transports.ErrUnavailable)
+	}
+	p := Place{Path: filepath.Join(dir, name), made: dir, private: true}
+	if len(p.Path) > MaxPath {
+		p.Release()
+		return Place{}, fmt.Errorf("socket path %s is %d bytes, longer than the %d sun_path allows; choose a shorter TMPDIR: %w",
+			p.Path, len(p.Path), MaxPath, transports.ErrUnavailable)
+	}
+	return p, nil
+}
+
+// Prepare makes path, a socket path the caller chose, ready to listen on
+// with a socket of type sotype (unix.SOCK_STREAM or unix.SOCK_SEQPACKET):
+//
+//   - the path fits in sun_path;
+//   - its directory exists (Prepare makes it, mode 0700, when it is
+//     missing but its own parent exists), is a directory and not a
+//     symbolic link, is owned by this user and is closed to group and
+//     others (no permission bit in 0077);
+//   - a socket file already at path that no process listens on any more
+//     (a listener killed before its Close) is removed; a live one, or a
+//     file that is not a socket or belongs to another user, is left alone
+//     and refused.
+//
+// Errors wrap transports.ErrUnavailable and say what is wrong.
+func Prepare(path string, sotype int) (Place, error) {
+	fail := func(format string, args ...any) (Place, error) {
+		return Place{}, fmt.Errorf("socket path %s: "+format+": %w", append(append([]any{path}, args...), transports.ErrUnavailable)...)
+	}
+	switch {
+	case path == "":
+		return fail("empty")
+	case len(path) > MaxPath:
+		return fail("%d bytes, longer than the %d sun_path allows", len(path), MaxPath)
+	}
+	p := Place{Path: path}
+	dir := filepath.Dir(path)
+	st, err := os.Lstat(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		if err = os.Mkdir(dir, 0o700); err == nil {
+			p.made = dir
+			st, err = os.Lstat(dir)
+		}
+	}
+	if err != nil {
+		return fail("directory: %w", err)
+	}
+	if err := checkPrivateDir(dir, st); err != nil {
+		p.Release()
+		return fail("%v", err)
+	}
+	if err := removeStaleSocket(path, sotype); err != nil {
+		p.Release()
+		return fail("%w", err)
+	}
+	return p, nil
+}
+
+// checkPrivateDir checks that st, the Lstat of dir, is a directory (not a
+// symbolic link) owned by this user with no group or other permission.
+func checkPrivateDir(dir string, st fs.FileInfo) error {
+	if st.Mode()&fs.ModeSymlink != 0 {
+		return fmt.Errorf("directory %s is a symbolic link", dir)
+	}
+	if !st.IsDir() {
+		return fmt.Errorf("%s is not a directory", dir)
+	}
+	if uid := ownerOf(st); uid != os.Geteuid() {
+		return fmt.Errorf("directory %s is owned by uid %d, not this user (uid %d)", dir, uid, os.Geteuid())
+	}
+	if perm := st.Mode().Perm(); perm&0o077 != 0 {
+		return fmt.Errorf("directory %s has mode %04o, open to other users; want 0700", dir, perm)
+	}
+	return nil
+}
+
+// ownerOf returns the uid that owns the file st describes, -1 when unknown.
+func ownerOf(st fs.FileInfo) int {
+	if sys, ok := st.Sys().(*syscall.Stat_t); ok {
+		return int(sys.Uid)
+	}
+	return -1
+}
+
+// removeStaleSocket removes the socket file at path when nothing listens on
+// it any more. A missing file is fine; anything else at path is an error.
+func removeStaleSocket(path string, sotype int) error {
+	st, err := os.Lstat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if st.Mode()&fs.ModeSocket == 0 {
+		return fmt.Errorf("exists and is not a socket (mode %v)", st.Mode())
+	}
+	if uid := ownerOf(st); uid != os.Geteuid() {
+		return fmt.Errorf("existing socket is owned by uid %d, not this user (uid %d)", uid, os.Geteuid())
+	}
+	switch err := probe(path, sotype); {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		// Nobody listens: a listener died before its Close.
+		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("removing the stale socket: %w", err)
+		}
+		return nil
+	case err == nil:
+		return fmt.Errorf("a live listener is there: %w", syscall.EADDRINUSE)
+	default:
+		return fmt.Errorf("in use (%v): %w", err, syscall.EADDRINUSE)
+	}
+}
+
+// probe connects to the socket at path with a socket of type sotype and
+// closes the connection at once; ECONNREFUSED means nobody listens.
+func probe(path string, sotype int) error {
+	fd, err := unix.Socket(unix.AF_UNIX, sotype|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	err = unix.Connect(fd, &unix.SockaddrUnix{Name: path})
+	if errors.Is(err, unix.EAGAIN) {
+		return nil // a listener with a full backlog is alive
+	}
+	return err
+}
+
+// removeStale removes, from base, every directory named prefix+PID-... that
+// this user owns and whose creating process no longer exists. Only
+// directories (never symlinks) of that pattern are touched; errors are
+// ignored, as the sweep is a courtesy and a directory it cannot remove
+// harms nobody.
+func removeStale(base, prefix string) {
+	ents, err := os.ReadDir(base)
+	if err != nil {
+		return
+	}
+	uid := os.Geteuid()
+	for _, e := range ents {
+		rest, ok := strings.CutPrefix(e.Name(), prefix)
+		if !ok || !e.IsDir() {
+			continue
+		}
+		pidText, _, ok := strings.Cut(rest, "-")
+		pid64, err := strconv.ParseInt(pidText, 36, 32)
+		pid := int(pid64)
+		if !ok || err != nil || pid <= 0 || pid == os.Getpid() {
+			continue
+		}
+		if alive(pid) {
+			continue
+		}
+		path := filepath.Join(base, e.Name())
+		st, err := os.Lstat(path)
+		if err != nil || !st.IsDir() || ownerOf(st) != uid {
+			continue
+		}
+		os.RemoveAll(path)
+	}
+}
+
+// alive reports whether process pid exists and has not exited. A zombie
+// has exited: a killed process whose new parent does not reap it (as in
+// containers whose init does not) stays one indefinitely.
+func alive(pid int) bool {
+	if err := syscall.Kill(pid, 0); err != nil && !errors.Is(err, syscall.EPERM) {
+		return false
+	}
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return !errors.Is(err, os.ErrNotExist)
+	}
+	// The state follows the command name, which is in parentheses and may
+	// itself hold any character.
+	i := bytes.LastIndexByte(b, ')')
+	return i < 0 || i+2 >= len(b) || b[i+2] != 'Z'
+}
+
+// CheckPeer refuses a connection whose other end runs as another user than
+// this process (SO_PEERCRED): the error wraps ErrForeignPeer and names the
+// uid and pid. A 0700 directory already keeps other users from reaching a
+// socket; this is the second wall, for a socket made reachable on purpose
+// or by a mistake.
+func CheckPeer(c *net.UnixConn) error {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var cred *unix.Ucred
+	var cerr error
+	if err := rc.Control(func(fd uintptr) {
+		cred, cerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
+	}); err != nil {
+		return err
+	}
+	if cerr != nil {
+		return fmt.Errorf("reading the peer's credentials: %w", cerr)
+	}
+	if want := uint32(os.Geteuid()); cred.Uid != want {
+		return fmt.Errorf("%w: peer pid %d runs as uid %d, this process as uid %d",
+			ErrForeignPeer, cred.Pid, cred.Uid, want)
+	}
+	return nil
+}

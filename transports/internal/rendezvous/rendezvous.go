@@ -1,0 +1,364 @@
+// Package rendezvous lets the transports whose channels are descriptors
+// (pipe, shm-lock, shm-ring) be dialed by address: a listener listens on a
+// Unix socket (SOCK_SEQPACKET) at a path, and for every dial it makes a
+// fresh channel and hands the channel's descriptors to the dialer with
+// SCM_RIGHTS. The bytes then flow through the pipe or the shared memory;
+// the socket only carries that one message per dial.
+//
+// The protocol is one message per rendezvous connection, from the listener
+// to the dialer: a JSON object {"endpoint": Endpoint} whose Files travel as
+// SCM_RIGHTS (NumFiles says how many), or {"error": "..."} when the
+// listener could not make a channel. The dialer then attaches to the
+// channel as it would to an inherited one (Endpoint.Index 0), and the
+// listener learns that it did through the channel itself (the transport's
+// hello), so the rendezvous connection is closed as soon as the message is
+// sent. A dialer that dies before attaching takes the only other copies of
+// the channel's peer-side descriptors with it, which the listener sees as
+// a failed hello: nothing waits forever.
+//
+// Security is that of the unix transport, whose file-system guard lives
+// here too: the socket's directory is the user's own and closed to others
+// (Prepare, Private), SO_PEERCRED refuses a peer of another user on both
+// sides (CheckPeer), no symbolic link is followed where a file is checked
+// or removed, a socket left by a killed listener is swept by the next
+// Listen on its path, and Close removes the socket file.
+package rendezvous
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ipcbench/ipcbench/transports"
+)
+
+// maxMsg bounds the JSON part of a rendezvous message.
+const maxMsg = 4096
+
+// message is the JSON part of the one message a rendezvous connection
+// carries.
+type message struct {
+	Endpoint *transports.Endpoint `json:"endpoint,omitempty"`
+	Error    string               `json:"error,omitempty"`
+}
+
+// Offer is one fresh channel a transport made for one dial.
+type Offer struct {
+	// Endpoint is what the dialer receives: its Files (the channel's
+	// peer-side descriptors) travel with SCM_RIGHTS, after which the
+	// Server closes them, so that from then on the dialer holds the only
+	// copies.
+	Endpoint transports.Endpoint
+	// Await waits until the dialer has attached and returns the
+	// listener's end of the channel. On error it has released everything
+	// the channel held.
+	Await func() (net.Conn, error)
+	// Abort makes a pending Await return (with an error, or with a
+	// connection the Server then closes). It may be called at any time,
+	// also after Await returned.
+	Abort func()
+}
+
+// Server listens at a path and makes one Offer per dial; the connections
+// of the dials that attached come out of Conns.
+type Server struct {
+	ln    *net.UnixListener
+	place Place
+	make  func(index int) (*Offer, error)
+	conns chan net.Conn
+	done  chan struct{}
+	wg    sync.WaitGroup
+
+	mu      sync.Mutex
+	closed  bool
+	next    int
+	pending map[*Offer]struct{}
+}
+
+// Listen prepares path (see Prepare), listens on it and serves dials: for
+// each, mk(index) makes a channel, with index counting from first. Errors
+// wrap transports.ErrUnavailable.
+func Listen(path string, first int, mk func(index int) (*Offer, error)) (*Server, error) {
+	place, err := Prepare(path, unix.SOCK_SEQPACKET)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.ListenUnix("unixpacket", &net.UnixAddr{Name: path, Net: "unixpacket"})
+	if err != nil {
+		place.Release()
+		return nil, fmt.Errorf("listening on %s: %w: %w", path, err, transports.ErrUnavailable)
+	}
+	ln.SetUnlinkOnClose(true)
+	s := &Server{
+		ln:      ln,
+		place:   place,
+		make:    mk,
+		conns:   make(chan net.Conn),
+		done:    make(chan struct{}),
+		next:    first,
+		pending: map[*Offer]struct{}{},
+	}
+	s.wg.Add(1)
+	go s.acceptLoop()
+	return s, nil
+}
+
+// Path returns the socket path the Server listens on.
+func (s *Server) Path() string { return s.place.Path }
+
+// Conns delivers the listener's end of every channel a dialer attached
+// to, in attach order. Nothing is delivered after Close.
+func (s *Server) Conns() <-chan net.Conn { return s.conns }
+
+// Done is closed by Close.
+func (s *Server) Done() <-chan struct{} { return s.done }
+
+// acceptLoop accepts rendezvous connections until Close and serves each in
+// its own goroutine.
+func (s *Server) acceptLoop() {
+	defer s.wg.Done()
+	for {
+		c, err := s.ln.AcceptUnix()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			var errno syscall.Errno
+			if errors.As(err, &errno) && (errno == syscall.EMFILE || errno == syscall.ENFILE || errno == syscall.ENOBUFS || errno == syscall.ENOMEM) {
+				// Out of descriptors or memory for now: wait a little,
+				// as net/http does, rather than spin or give up.
+				select {
+				case <-s.done:
+					return
+				case <-time.After(10 * time.Millisecond):
+				}
+				continue
+			}
+			if s.isClosed() {
+				return
+			}
+			continue // ECONNABORTED and the like: the next dial may work
+		}
+		if err := CheckPeer(c); err != nil {
+			c.Close() // another user: the dialer reads EOF
+			continue
+		}
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			c.Close()
+			return
+		}
+		i := s.next
+		s.next++
+		s.wg.Add(1)
+		s.mu.Unlock()
+		go s.serve(c, i)
+	}
+}
+
+func (s *Server) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
+// serve makes the channel for one rendezvous connection, hands it over and
+// waits for the dialer to attach.
+func (s *Server) serve(c *net.UnixConn, index int) {
+	defer s.wg.Done()
+	o, err := s.make(index)
+	if err != nil {
+		send(c, &message{Error: err.Error()}, nil)
+		c.Close()
+		return
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		o.Abort()
+		CloseFiles(o.Endpoint.Files)
+		c.Close()
+		if ac, err := o.Await(); err == nil {
+			ac.Close()
+		}
+		return
+	}
+	s.pending[o] = struct{}{}
+	s.mu.Unlock()
+
+	ep := o.Endpoint
+	ep.NumFiles = len(ep.Files)
+	err = send(c, &message{Endpoint: &ep}, ep.Files)
+	// The dialer holds its copies now (or never will): ours must go, so
+	// that its death shows on the channel.
+	CloseFiles(o.Endpoint.Files)
+	c.Close()
+	if err != nil {
+		o.Abort()
+	}
+	ac, err := o.Await()
+	s.mu.Lock()
+	delete(s.pending, o)
+	closed := s.closed
+	s.mu.Unlock()
+	if err != nil {
+		return // the dialer went away before attaching: not Accept's business
+	}
+	if closed {
+		ac.Close()
+		return
+	}
+	select {
+	case s.conns <- ac:
+	case <-s.done:
+		ac.Close()
+	}
+}
+
+// send writes one rendezvous message with files attached.
+func send(c *net.UnixConn, m *message, files []*os.File) error {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	if len(b) > maxMsg {
+		return fmt.Errorf("rendezvous message of %d bytes, at most %d", len(b), maxMsg)
+	}
+	c.SetWriteDeadline(time.Now().Add(sendTimeout))
+	return WithRights(files, func(oob []byte) error {
+		_, _, err := c.WriteMsgUnix(b, oob, nil)
+		return err
+	})
+}
+
+// sendTimeout bounds the write of a rendezvous message; a fresh
+// SOCK_SEQPACKET connection has room for it, so it only matters when
+// something is badly wrong.
+const sendTimeout = 5 * time.Second
+
+// Close stops listening, removes the socket file (and the directory
+// Prepare made, when empty), makes pending channels fail and waits for
+// their goroutines. Connections already taken from Conns stay open.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return net.ErrClosed
+	}
+	s.closed = true
+	close(s.done)
+	for o := range s.pending {
+		o.Abort()
+	}
+	s.mu.Unlock()
+	err := s.ln.Close()
+	s.wg.Wait()
+	if rerr := s.place.Release(); rerr != nil && err == nil {
+		err = rerr
+	}
+	return err
+}
+
+// Fetch dials the rendezvous at ep.Address for a transport named
+// ep.Transport and returns the endpoint of the fresh channel the listener
+// made, with its Files (the caller's to close) and Index 0. Its
+// BufferSize is the listener's; its Options are ep.Options when ep has any,
+// otherwise the listener's.
+//
+// A missing address fails at once with an error wrapping
+// transports.ErrBadEndpoint and fs.ErrNotExist; one nobody listens on any
+// more (a stale socket) with one wrapping transports.ErrPeerGone and
+// syscall.ECONNREFUSED; a path that is not a socket, or a socket or
+// listener of another user, with one wrapping transports.ErrBadEndpoint
+// (and ErrForeignPeer for the listener's credentials).
+func Fetch(ctx context.Context, ep transports.Endpoint) (transports.Endpoint, error) {
+	path := ep.Address
+	bad := func(format string, args ...any) (transports.Endpoint, error) {
+		return transports.Endpoint{}, fmt.Errorf("rendezvous %s: "+format+": %w", append(append([]any{path}, args...), transports.ErrBadEndpoint)...)
+	}
+	if len(path) > MaxPath {
+		return bad("%d bytes, longer than the %d sun_path allows", len(path), MaxPath)
+	}
+	st, err := os.Lstat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return transports.Endpoint{}, fmt.Errorf("rendezvous %s: no listener there: %w: %w", path, fs.ErrNotExist, transports.ErrBadEndpoint)
+	case err != nil:
+		return bad("%v", err)
+	case st.Mode()&fs.ModeSocket == 0:
+		return bad("not a socket (mode %v)", st.Mode())
+	case ownerOf(st) != os.Geteuid():
+		return bad("socket owned by uid %d, not this user (uid %d)", ownerOf(st), os.Geteuid())
+	}
+	var d net.Dialer
+	nc, err := d.DialContext(ctx, "unixpacket", path)
+	if errors.Is(err, syscall.ECONNREFUSED) {
+		return transports.Endpoint{}, fmt.Errorf("rendezvous %s: stale, nobody listens there: %w: %w", path, syscall.ECONNREFUSED, transports.ErrPeerGone)
+	}
+	if err != nil {
+		return bad("%v", err)
+	}
+	c := nc.(*net.UnixConn)
+	defer c.Close()
+	if err := CheckPeer(c); err != nil {
+		return bad("listener: %w", err)
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		c.SetReadDeadline(dl)
+	}
+	stop := context.AfterFunc(ctx, func() { c.SetReadDeadline(time.Unix(1, 0)) })
+	defer stop()
+	buf := make([]byte, maxMsg)
+	oob := make([]byte, OOBSize)
+	n, oobn, flags, _, err := c.ReadMsgUnix(buf, oob)
+	files, ferr := Files(oob[:oobn], "ipcbench-rendezvous")
+	fail := func(err error) (transports.Endpoint, error) {
+		CloseFiles(files)
+		return transports.Endpoint{}, err
+	}
+	switch {
+	case err != nil && ctx.Err() != nil:
+		return fail(fmt.Errorf("rendezvous %s: %w", path, ctx.Err()))
+	case err != nil:
+		return fail(fmt.Errorf("rendezvous %s: receiving the channel: %w", path, err))
+	case ferr != nil:
+		return fail(fmt.Errorf("rendezvous %s: %w: %w", path, ferr, transports.ErrBadEndpoint))
+	case n == 0 && oobn == 0:
+		return fail(fmt.Errorf("rendezvous %s: the listener closed the connection without a channel (refused, or closing): %w", path, transports.ErrPeerGone))
+	case flags&(unix.MSG_TRUNC|unix.MSG_CTRUNC) != 0:
+		return fail(fmt.Errorf("rendezvous %s: message truncated: %w", path, transports.ErrBadEndpoint))
+	}
+	var m message
+	if err := json.Unmarshal(buf[:n], &m); err != nil {
+		return fail(fmt.Errorf("rendezvous %s: bad message: %v: %w", path, err, transports.ErrBadEndpoint))
+	}
+	if m.Error != "" {
+		return fail(fmt.Errorf("rendezvous %s: the listener could not make a channel: %s", path, m.Error))
+	}
+	switch {
+	case m.Endpoint == nil:
+		return fail(fmt.Errorf("rendezvous %s: message without an endpoint: %w", path, transports.ErrBadEndpoint))
+	case m.Endpoint.Transport != ep.Transport:
+		return fail(fmt.Errorf("rendezvous %s: the listener is %s, not %s: %w", path, m.Endpoint.Transport, ep.Transport, transports.ErrBadEndpoint))
+	case m.Endpoint.NumFiles != len(files):
+		return fail(fmt.Errorf("rendezvous %s: message says %d files, %d arrived: %w", path, m.Endpoint.NumFiles, len(files), transports.ErrBadEndpoint))
+	}
+	out := *m.Endpoint
+	out.Files = files
+	out.Index = 0
+	out.Address = path
+	if len(ep.Options) > 0 {
+		out.Options = ep.Options
+	}
+	return out, nil
+}

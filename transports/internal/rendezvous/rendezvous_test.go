@@ -1,0 +1,283 @@
+package rendezvous
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+	"golang.org/x/sys/unix"
+
+	"github.com/ipcbench/ipcbench/transports"
+)
+
+// envFetch makes the test binary a helper that fetches from the rendezvous
+// in the variable's value and prints the outcome (see TestMain).
+const envFetch = "IPCBENCH_RENDEZVOUS_TEST_FETCH"
+
+func TestMain(m *testing.M) {
+	if path := os.Getenv(envFetch); path != "" {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		ep, err := Fetch(ctx, transports.Endpoint{Transport: "test", Address: path})
+		CloseFiles(ep.Files)
+		fmt.Println("fetch:", err)
+		os.Exit(0)
+	}
+	goleak.VerifyTestMain(m)
+}
+
+// testServer listens at a fresh path and offers channels that are one pipe
+// each: the dialer gets the write end, Await reads one byte from the read
+// end and returns a connection that only closes it.
+func testServer(t *testing.T) (*Server, *atomic.Int32) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "rv", "s")
+	var made atomic.Int32
+	s, err := Listen(path, 0, func(i int) (*Offer, error) {
+		made.Add(1)
+		r, w, err := os.Pipe()
+		if err != nil {
+			return nil, err
+		}
+		return &Offer{
+			Endpoint: transports.Endpoint{Transport: "test", Files: []*os.File{w}},
+			Await: func() (net.Conn, error) {
+				_, err := r.Read(make([]byte, 1))
+				if err != nil {
+					r.Close()
+					return nil, err
+				}
+				c1, c2 := net.Pipe()
+				c2.Close()
+				r.Close()
+				return c1, nil
+			},
+			Abort: func() { r.SetReadDeadline(time.Unix(1, 0)) },
+		}, nil
+	})
+	if err != nil {
+		t.Fatalf("Listen: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s, &made
+}
+
+// TestServe fetches channels, attaches to some (writes the byte), drops
+// others, and checks that only attached ones come out of Conns.
+func TestServe(t *testing.T) {
+	s, made := testServer(t)
+	ctx := t.Context()
+	for i := range 10 {
+		ep, err := Fetch(ctx, transports.Endpoint{Transport: "test", Address: s.Path()})
+		if err != nil {
+			t.Fatalf("Fetch %d: %v", i, err)
+		}
+		if len(ep.Files) != 1 || ep.NumFiles != 1 || ep.Address != s.Path() {
+			t.Fatalf("Fetch %d: %+v", i, ep)
+		}
+		if i%2 == 1 {
+			CloseFiles(ep.Files) // a dialer that gives up before attaching
+			continue
+		}
+		ep.Files[0].Write([]byte{1})
+		CloseFiles(ep.Files)
+		select {
+		case c := <-s.Conns():
+			c.Close()
+		case <-time.After(10 * time.Second):
+			t.Fatalf("dial %d: no connection", i)
+		}
+	}
+	if made.Load() != 10 {
+		t.Fatalf("%d channels made, want 10", made.Load())
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if _, err := os.Lstat(s.Path()); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("socket after Close: %v", err)
+	}
+	if _, err := os.Lstat(filepath.Dir(s.Path())); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("directory Listen made, after Close: %v", err)
+	}
+}
+
+// TestClosePending closes the server while a fetched channel is neither
+// attached nor dropped: Close must not wait for the dialer.
+func TestClosePending(t *testing.T) {
+	s, _ := testServer(t)
+	ep, err := Fetch(t.Context(), transports.Endpoint{Transport: "test", Address: s.Path()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer CloseFiles(ep.Files)
+	done := make(chan error, 1)
+	go func() { done <- s.Close() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close waits for a dialer that never attaches")
+	}
+}
+
+// TestFetchErrors dials addresses that are not a live rendezvous.
+func TestFetchErrors(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "link")
+	s, _ := testServer(t)
+	if err := os.Symlink(s.Path(), link); err != nil {
+		t.Fatal(err)
+	}
+	stale := filepath.Join(dir, "stale")
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Bind(fd, &unix.SockaddrUnix{Name: stale}); err != nil {
+		t.Fatal(err)
+	}
+	unix.Close(fd)
+	tests := []struct {
+		name  string
+		ep    transports.Endpoint
+		want  error
+		words string
+	}{
+		{"missing", transports.Endpoint{Transport: "test", Address: filepath.Join(dir, "missing")}, fs.ErrNotExist, "no listener"},
+		{"not a socket", transports.Endpoint{Transport: "test", Address: file}, transports.ErrBadEndpoint, "not a socket"},
+		{"symlink", transports.Endpoint{Transport: "test", Address: link}, transports.ErrBadEndpoint, "not a socket"},
+		{"stale", transports.Endpoint{Transport: "test", Address: stale}, transports.ErrPeerGone, "nobody listens"},
+		{"other transport", transports.Endpoint{Transport: "other", Address: s.Path()}, transports.ErrBadEndpoint, "listener is test"},
+		{"too long", transports.Endpoint{Transport: "test", Address: "/" + strings.Repeat("x", MaxPath)}, transports.ErrBadEndpoint, "sun_path"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ep, err := Fetch(t.Context(), tt.ep)
+			CloseFiles(ep.Files)
+			if !errors.Is(err, tt.want) || !strings.Contains(err.Error(), tt.words) {
+				t.Fatalf("Fetch: %v; want %v mentioning %q", err, tt.want, tt.words)
+			}
+		})
+	}
+}
+
+// TestListenStale replaces a socket a dead listener left, and refuses a
+// live listener's.
+func TestListenStale(t *testing.T) {
+	s, _ := testServer(t)
+	if _, err := Listen(s.Path(), 0, nil); !errors.Is(err, syscall.EADDRINUSE) || !errors.Is(err, transports.ErrUnavailable) {
+		t.Fatalf("Listen on a live rendezvous: %v; want EADDRINUSE and ErrUnavailable", err)
+	}
+	// Simulate a killed listener: the socket file stays, nobody listens.
+	path := s.Path()
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Bind(fd, &unix.SockaddrUnix{Name: path}); err != nil {
+		t.Fatal(err)
+	}
+	unix.Close(fd)
+	s.Close()
+	s2, err := Listen(path, 0, func(int) (*Offer, error) { return nil, errors.New("no channels today") })
+	if err != nil {
+		t.Fatalf("Listen over a stale socket: %v", err)
+	}
+	defer s2.Close()
+	_, err = Fetch(t.Context(), transports.Endpoint{Transport: "test", Address: path})
+	if err == nil || !strings.Contains(err.Error(), "no channels today") {
+		t.Fatalf("Fetch from a listener that cannot make a channel: %v; want its reason", err)
+	}
+}
+
+// TestForeignDialerRefused fetches as another user (uid 65534) from a
+// rendezvous opened up to everyone by mistake: the listener's SO_PEERCRED
+// check must refuse it without making a channel. It needs root.
+func TestForeignDialerRefused(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to start a process as another user")
+	}
+	top, err := os.MkdirTemp("/tmp", "ipcbench-rendezvous-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(top)
+	if err := os.Chmod(top, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exe := filepath.Join(top, "rendezvous.test")
+	if err := os.WriteFile(exe, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var made atomic.Int32
+	path := filepath.Join(top, "rv", "s")
+	s, err := Listen(path, 0, func(int) (*Offer, error) {
+		made.Add(1)
+		return nil, errors.New("unexpected")
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, p := range []string{filepath.Dir(path), path} {
+		if err := os.Chmod(p, 0o777); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The socket is root's: the helper's own owner check would stop it
+	// first, so hand the file to the helper's user to reach the listener.
+	if err := os.Lchown(path, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe)
+	cmd.Env = append(os.Environ(), envFetch+"="+path)
+	cmd.Dir = "/"
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("helper: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "listener: connection from another user refused") {
+		t.Fatalf("helper as uid 65534: %s; want its check of the listener's uid to refuse", out)
+	}
+	// Our own dial comes after the helper's in the accept queue: once it
+	// got its answer, the listener has judged the helper's.
+	if err := os.Lchown(path, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Fetch(t.Context(), transports.Endpoint{Transport: "test", Address: path}); err == nil || !strings.Contains(err.Error(), "unexpected") {
+		t.Fatalf("Fetch as the listener's user: %v; want the listener's answer", err)
+	}
+	if n := made.Load(); n != 1 {
+		t.Fatalf("the listener made %d channels, want 1 (ours, none for uid 65534)", n)
+	}
+}

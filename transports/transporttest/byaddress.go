@@ -1,0 +1,525 @@
+package transporttest
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/net/nettest"
+
+	"github.com/ipcbench/ipcbench/transports"
+)
+
+// The by-address cases: a listener on an address, dialed with nothing but
+// the address (no inherited files), as any process of the same user can.
+
+// Sizes of the by-address cases.
+const (
+	// addressCycles is how many dial/exchange/close cycles run one after
+	// the other on one listener.
+	addressCycles = 1000
+	// addressConcurrent is how many dials run at once.
+	addressConcurrent = 64
+	// cycleBytes is the size of the message each cycle exchanges.
+	cycleBytes = 1000
+)
+
+// envServe makes the test binary a server (see serveHelper): its value is
+// the JSON of a serveSpec.
+const envServe = "IPCBENCH_TRANSPORTTEST_SERVE"
+
+// serveSpec is what a server helper listens on.
+type serveSpec struct {
+	Transport string            `json:"transport"`
+	Config    transports.Config `json:"config"`
+}
+
+// addressListen listens on tr so that the endpoint can be dialed by
+// address alone: with Config.Address set to a fresh socket path (unix, and
+// the rendezvous of pipe and shm-*; tcp-localhost ignores it), or, when
+// the transport refuses that (tcp-public takes an interface), with the
+// zero Config. The endpoint must then have an address and no files. It
+// returns the listener, closed at the end of the test, and the Config it
+// used.
+func addressListen(t *testing.T, tr transports.Transport, cfg transports.Config) (transports.Listener, transports.Config) {
+	t.Helper()
+	withPath := cfg
+	withPath.Address = SocketPath(t)
+	ln, err := tr.Listen(t.Context(), withPath)
+	if err == nil {
+		cfg = withPath
+	} else {
+		ln, err = tr.Listen(t.Context(), cfg)
+	}
+	if errors.Is(err, transports.ErrUnavailable) {
+		t.Skipf("transport unavailable here: %v", err)
+	}
+	if err != nil {
+		t.Fatalf("Listen: %v", err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	if ep := ln.Endpoint(); ep.Address == "" || len(ep.Files) > 0 {
+		t.Fatalf("Listen with Config.Address %q: endpoint has address %q and %d files; want an address and no files", cfg.Address, ep.Address, len(ep.Files))
+	}
+	return ln, cfg
+}
+
+// addressOnly is ep without its files: what a process that only knows the
+// address dials.
+func addressOnly(ep transports.Endpoint) transports.Endpoint {
+	return transports.Endpoint{Transport: ep.Transport, Address: ep.Address, BufferSize: ep.BufferSize, Options: ep.Options}
+}
+
+// echoServer accepts connections on ln until it is closed and echoes each
+// in its own goroutine; the returned function closes ln and waits for all
+// of them.
+func echoServer(ln net.Listener) (stop func()) {
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	conns := map[net.Conn]bool{}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns[c] = true
+			mu.Unlock()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				io.Copy(c, c)
+				c.Close()
+				mu.Lock()
+				delete(conns, c)
+				mu.Unlock()
+			}()
+		}
+	}()
+	return func() {
+		ln.Close()
+		mu.Lock()
+		for c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	}
+}
+
+// exchange dials ep, sends one message stamped with id, reads the echo,
+// checks every byte, and closes.
+func exchange(ctx context.Context, tr transports.Transport, ep transports.Endpoint, id uint64) error {
+	c, err := tr.Dial(ctx, ep)
+	if err != nil {
+		return fmt.Errorf("dial %d: %w", id, err)
+	}
+	defer c.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		c.SetDeadline(dl)
+	}
+	out := make([]byte, cycleBytes)
+	fill(out, id)
+	if _, err := c.Write(out); err != nil {
+		return fmt.Errorf("write %d: %w", id, err)
+	}
+	in := make([]byte, cycleBytes)
+	if _, err := io.ReadFull(c, in); err != nil {
+		return fmt.Errorf("read %d: %w", id, err)
+	}
+	for i := range in {
+		if in[i] != out[i] {
+			return fmt.Errorf("connection %d: byte %d is %#x, want %#x", id, i, in[i], out[i])
+		}
+	}
+	return nil
+}
+
+// fill writes a pattern that depends on id and the position into b.
+func fill(b []byte, id uint64) {
+	var seed [8]byte
+	binary.LittleEndian.PutUint64(seed[:], id*0x9e3779b97f4a7c15+1)
+	for i := range b {
+		b[i] = seed[i%8] ^ byte(i) ^ byte(i>>8)
+	}
+}
+
+// testAddressNettest runs nettest.TestConn over pairs made by address.
+func testAddressNettest(t *testing.T, tr transports.Transport) {
+	ln, cfg := addressListen(t, tr, transports.Config{})
+	ep := addressOnly(ln.Endpoint())
+	ln.Close()
+	nettest.TestConn(t, func() (c1, c2 net.Conn, stop func(), err error) {
+		ln, err := tr.Listen(context.Background(), cfg)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		defer ln.Close()
+		ep.Address = ln.Endpoint().Address
+		type result struct {
+			c   net.Conn
+			err error
+		}
+		dc := make(chan result, 1)
+		go func() {
+			c, err := tr.Dial(context.Background(), ep)
+			dc <- result{c, err}
+		}()
+		a, aerr := ln.Accept()
+		d := <-dc
+		if aerr != nil || d.err != nil {
+			if a != nil {
+				a.Close()
+			}
+			if d.c != nil {
+				d.c.Close()
+			}
+			return nil, nil, nil, errors.Join(aerr, d.err)
+		}
+		return a, d.c, func() { a.Close(); d.c.Close() }, nil
+	})
+}
+
+// testAddressSequential dials one listener addressCycles times in a row;
+// every cycle exchanges one message, checked byte by byte, and closes.
+func testAddressSequential(t *testing.T, tr transports.Transport) {
+	ln, _ := addressListen(t, tr, transports.Config{})
+	stop := echoServer(ln)
+	defer stop()
+	ep := addressOnly(ln.Endpoint())
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	for i := range uint64(addressCycles) {
+		if err := exchange(ctx, tr, ep, i); err != nil {
+			t.Fatalf("cycle %d of %d: %v", i+1, addressCycles, err)
+		}
+	}
+}
+
+// testAddressConcurrent makes addressConcurrent dials at once, each
+// exchanging one message, checked byte by byte.
+func testAddressConcurrent(t *testing.T, tr transports.Transport) {
+	ln, _ := addressListen(t, tr, transports.Config{BufferSize: 64 << 10})
+	stop := echoServer(ln)
+	defer stop()
+	ep := addressOnly(ln.Endpoint())
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	errs := make(chan error, addressConcurrent)
+	var wg sync.WaitGroup
+	for i := range uint64(addressConcurrent) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- exchange(ctx, tr, ep, i)
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+// testAddressMissing dials addresses nobody listens on: a path that does
+// not exist, and the address of a listener that was closed. Both must fail
+// at once.
+func testAddressMissing(t *testing.T, tr transports.Transport) {
+	ln, _ := addressListen(t, tr, transports.Config{})
+	ep := addressOnly(ln.Endpoint())
+	if err := ln.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), hang)
+	defer cancel()
+	c, err := tr.Dial(ctx, ep)
+	if err == nil {
+		c.Close()
+		t.Fatalf("Dial of a closed listener's address %s succeeded", ep.Address)
+	}
+	if ctx.Err() != nil {
+		t.Fatalf("Dial of a closed listener's address hung until %v: %v", ctx.Err(), err)
+	}
+	t.Logf("closed listener: %v", err)
+	if !strings.HasPrefix(ep.Address, "/") {
+		return // a host:port: the closed listener was the whole case
+	}
+	ep.Address = filepath.Join(t.TempDir(), "missing", "s")
+	c, err = tr.Dial(ctx, ep)
+	if err == nil {
+		c.Close()
+		t.Fatalf("Dial of a missing address %s succeeded", ep.Address)
+	}
+	if ctx.Err() != nil || !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("Dial of a missing address: %v; want an error saying it does not exist", err)
+	}
+	t.Logf("missing: %v", err)
+}
+
+// testAddressServerKilled runs the listener in a server process, dials it
+// by address, and kills the server with SIGKILL: the connections must then
+// fail with transports.ErrPeerGone or io.EOF (the case fails only when a
+// call is still blocked after hang, and logs the time against promise), a
+// new dial must fail at once, and a new Listen on the same address must
+// work (it sweeps what the dead server left).
+func testAddressServerKilled(t *testing.T, tr transports.Transport) {
+	probe, cfg := addressListen(t, tr, transports.Config{})
+	probe.Close()
+	srv := startServer(t, tr, cfg, nil)
+	ep := addressOnly(srv.ep)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	const n = 4
+	var conns []net.Conn
+	for i := range uint64(n) {
+		c, err := tr.Dial(ctx, ep)
+		if err != nil {
+			t.Fatalf("dial %d: %v", i, err)
+		}
+		conns = append(conns, c)
+		t.Cleanup(func() { c.Close() })
+		out := make([]byte, cycleBytes)
+		fill(out, i)
+		if _, err := c.Write(out); err != nil {
+			t.Fatalf("write %d: %v", i, err)
+		}
+		in := make([]byte, cycleBytes)
+		if _, err := io.ReadFull(c, in); err != nil || string(in) != string(out) {
+			t.Fatalf("echo %d: %v", i, err)
+		}
+	}
+	results := make(chan error, n)
+	for _, c := range conns {
+		go func() {
+			c.SetReadDeadline(time.Now().Add(hang))
+			_, err := c.Read(make([]byte, 1))
+			results <- err
+		}()
+	}
+	time.Sleep(50 * time.Millisecond) // let the reads block
+	start := time.Now()
+	srv.kill(t)
+	for range n {
+		err := <-results
+		took := time.Since(start)
+		switch {
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			t.Fatalf("Read still blocked %v after the server was killed", hang)
+		case !errors.Is(err, transports.ErrPeerGone) && !errors.Is(err, io.EOF):
+			t.Fatalf("Read after the server was killed: %v; want ErrPeerGone or io.EOF", err)
+		}
+		if took > promise {
+			t.Logf("noticed the death after %v, more than the %v promised (a loaded machine?)", took, promise)
+		}
+	}
+	dctx, dcancel := context.WithTimeout(ctx, hang)
+	defer dcancel()
+	if c, err := tr.Dial(dctx, ep); err == nil {
+		c.Close()
+		t.Fatal("Dial of the killed server's address succeeded")
+	} else if dctx.Err() != nil {
+		t.Fatalf("Dial of the killed server's address hung: %v", err)
+	} else {
+		t.Logf("stale address: %v", err)
+	}
+	ln, err := tr.Listen(ctx, cfg)
+	if err != nil {
+		t.Fatalf("Listen on the killed server's address: %v", err)
+	}
+	stop := echoServer(ln)
+	defer stop()
+	if err := exchange(ctx, tr, addressOnly(ln.Endpoint()), 7); err != nil {
+		t.Fatalf("after a new Listen on the same address: %v", err)
+	}
+}
+
+// testAddressForeign dials a server of another user (uid 65534), which
+// must fail at once with an error; it needs root to start that server.
+func testAddressForeign(t *testing.T, tr transports.Transport) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to start a process as another user")
+	}
+	probe, cfg := addressListen(t, tr, transports.Config{})
+	probe.Close()
+	if cfg.Address != "" {
+		// A directory the other user owns, in one it can reach (the
+		// private temporary directory is closed to it).
+		top, err := os.MkdirTemp("/tmp", "ipcbench-transporttest-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.RemoveAll(top) })
+		if err := os.Chmod(top, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		dir := filepath.Join(top, "foreign")
+		if err := os.Mkdir(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chown(dir, 65534, 65534); err != nil {
+			t.Fatal(err)
+		}
+		cfg.Address = filepath.Join(dir, "s")
+	}
+	srv := startServer(t, tr, cfg, &syscall.Credential{Uid: 65534, Gid: 65534})
+	ctx, cancel := context.WithTimeout(t.Context(), hang)
+	defer cancel()
+	c, err := tr.Dial(ctx, addressOnly(srv.ep))
+	if err == nil {
+		// Sockets over TCP carry no credentials: the other user's server
+		// is reachable, as it is for any TCP client.
+		c.Close()
+		if !strings.HasPrefix(srv.ep.Address, "/") {
+			t.Skipf("%s has no notion of the listener's user", tr.Name())
+		}
+		t.Fatalf("Dial of a server running as uid 65534 succeeded")
+	}
+	if ctx.Err() != nil {
+		t.Fatalf("Dial of another user's server hung: %v", err)
+	}
+	if !strings.Contains(err.Error(), "uid 65534") {
+		t.Fatalf("Dial of another user's server: %v; want an error naming uid 65534", err)
+	}
+	t.Logf("refused: %v", err)
+	srv.kill(t)
+}
+
+// server is a server helper process.
+type server struct {
+	cmd *exec.Cmd
+	ep  transports.Endpoint
+}
+
+// startServer starts the test binary as a server helper listening on tr
+// with cfg (as the user cred when set) and waits for its endpoint. The
+// process is killed at the end of the test.
+func startServer(t *testing.T, tr transports.Transport, cfg transports.Config, cred *syscall.Credential) *server {
+	t.Helper()
+	spec, err := json.Marshal(serveSpec{Transport: tr.Name(), Config: cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cred != nil {
+		exe = worldExecutable(t, exe)
+	}
+	cmd := exec.Command(exe)
+	cmd.Env = append(os.Environ(), envServe+"="+string(spec))
+	cmd.Stderr = os.Stderr
+	if cred != nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+		cmd.Dir = "/"
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting the server: %v", err)
+	}
+	s := &server{cmd: cmd}
+	t.Cleanup(func() { s.kill(t) })
+	line := make(chan string, 1)
+	go func() {
+		l, _ := bufio.NewReader(out).ReadString('\n')
+		line <- l
+	}()
+	select {
+	case l := <-line:
+		if err := json.Unmarshal([]byte(l), &s.ep); err != nil {
+			t.Fatalf("server said %q instead of its endpoint", l)
+		}
+	case <-time.After(hang):
+		t.Fatal("the server did not report its endpoint")
+	}
+	return s
+}
+
+// kill kills the server with SIGKILL and reaps it; a second call does
+// nothing.
+func (s *server) kill(t *testing.T) {
+	if s.cmd.ProcessState != nil {
+		return
+	}
+	s.cmd.Process.Kill()
+	s.cmd.Wait()
+}
+
+// worldExecutable copies exe where another user can run it (the build
+// directory is private), removed at the end of the test.
+func worldExecutable(t *testing.T, exe string) string {
+	t.Helper()
+	b, err := os.ReadFile(exe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, err := os.MkdirTemp("/tmp", "ipcbench-transporttest-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, filepath.Base(exe))
+	if err := os.WriteFile(path, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// serveHelper is the server helper's body: it listens as envServe says,
+// prints the endpoint's JSON on one line, and echoes every connection
+// until it is killed. ran is false when the process is not a server
+// helper.
+func serveHelper(list []transports.Transport) (code int, ran bool) {
+	v := os.Getenv(envServe)
+	if v == "" {
+		return 0, false
+	}
+	var spec serveSpec
+	if err := json.Unmarshal([]byte(v), &spec); err != nil {
+		fmt.Fprintf(os.Stderr, "server helper: %v\n", err)
+		return 2, true
+	}
+	tr, err := lookup(list)(spec.Transport)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "server helper: %v\n", err)
+		return 2, true
+	}
+	ln, err := tr.Listen(context.Background(), spec.Config)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "server helper: listen: %v\n", err)
+		return 1, true
+	}
+	ep := ln.Endpoint()
+	ep.Files = nil
+	b, _ := json.Marshal(ep)
+	fmt.Printf("%s\n", b)
+	stop := echoServer(ln)
+	defer stop()
+	for {
+		time.Sleep(time.Hour) // until killed
+	}
+}
