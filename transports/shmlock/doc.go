@@ -26,10 +26,12 @@
 // Dial(ctx, ep) maps Files[2*ep.Index] (the mapping survives closing the
 // descriptor), validates the header, moves the channel from "listening" to
 // "attached", duplicates Files[2*ep.Index+1] for itself and writes the
-// one-byte hello on it. Accept returns channels in the order their hellos
-// arrive and then closes the listener's copies of that channel's two peer
-// files, so that from then on the only holder of the peer's liveness end is
-// the peer.
+// one-byte hello on it, with its process's wake page and doorbell attached
+// (SCM_RIGHTS; shm-ring's poller uses them, see package shmring), then
+// waits for the listener's answer, the same with the listener's. Accept
+// returns channels in the order their hellos arrive and then closes the
+// listener's copies of that channel's two peer files, so that from then on
+// the only holder of the peer's liveness end is the peer.
 //
 // # By address
 //
@@ -62,15 +64,15 @@
 //
 // Each connection has one goroutine blocked (in the runtime poller, not in a
 // thread) reading its end of the liveness socket. The peer never writes on
-// it after the hello, so the read returns only when every copy of the other
+// it after the set-up, so the read returns only when every copy of the other
 // end is closed: the peer closed the connection or its process died (the
 // kernel closes a killed process's descriptors). The goroutine then marks the
-// peer gone and futex-wakes every local waiter. An orderly Close first sets
+// peer gone and wakes every local waiter. An orderly Close first sets
 // the "closed" flags in the header (below), so a reader that finds the ring
 // empty reports io.EOF after the last byte when the writer closed, and
 // transports.ErrPeerGone only when the peer vanished without closing.
 //
-// # Mapping layout (version 2)
+// # Mapping layout (version 3)
 //
 // All integers are in the machine's native byte order (both ends run on one
 // machine) and are read and written with sync/atomic. The mapping is
@@ -86,7 +88,7 @@
 // blocks of three cache lines each:
 //
 //	0x000 u64 magic       0x006d687362637069 ("ipcbshm\0" little-endian)
-//	0x008 u32 version     2
+//	0x008 u32 version     3
 //	0x00C u32 headerSize  4096: offset of ring 0's data
 //	0x010 u64 ringCap     bytes per ring; a power of two, 4 KiB .. 1 GiB
 //	0x018 u64 mapSize     headerSize + 2*ringCap; equals the file size

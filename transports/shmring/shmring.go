@@ -12,24 +12,40 @@
 // differs is the ring: there is no lock. The producer owns a free-running
 // head counter and the consumer a free-running tail counter, each on its
 // own cache line, published with atomic stores and read with atomic loads;
-// the bytes between them are the data. How a side waits for the other is
-// chosen per run with the wait option, and named in the results:
+// the bytes between them are the data.
+//
+// # Waiting, and many connections
+//
+// A goroutine that finds its ring empty (or full) and is the only waiter
+// of its process polls the ring itself for the spin budget; that keeps a
+// single connection's round trip at the speed of the cache. Otherwise it
+// parks on a Go channel, holding no OS thread, and one poller goroutine
+// per process polls the rings of all parked goroutines, waking each whose
+// ring is ready. While that poller is awake, the other process publishes
+// with no system call, however many connections are busy. When a spin
+// budget passes with nothing ready, the poller announces that it sleeps
+// in a one-page mapping its process shares with every peer (the wake
+// page) and parks on an eventfd (the doorbell) through the runtime's
+// network poller; the first peer that publishes on any connection then
+// clears the announcement and rings once, for the whole batch. Wake page
+// and doorbell travel with the hello and its answer when a connection is
+// set up. How long a side polls is chosen per run with the wait option,
+// and named in the results:
 //
 //	wait=adaptive  (the default) poll for spin_ns nanoseconds (default
-//	               20000), then announce and sleep on a futex; after 4
-//	               polls in a row that ran out (the other side shares
-//	               the core, or is slow), sleep at once for a run of
-//	               waits that doubles with every failed probe
+//	               20000), then sleep; after 4 polls in a row that ran
+//	               out (the other side shares the core, or is slow),
+//	               sleep at once for a run of waits that doubles with
+//	               every failed probe
 //	wait=spin      poll, calling sched_yield every 4096 polls, never sleep
-//	               in the kernel while the connection is busy (after 100 ms
-//	               without progress a waiter sleeps like futex)
-//	wait=futex     announce and sleep at once
+//	               while the connection is busy (after 100 ms without
+//	               progress a waiter sleeps like futex)
+//	wait=futex     sleep at once (the poller makes one pass, then
+//	               sleeps); the name is historical: the sleep is a
+//	               doorbell read
 //
-// A waiter about to sleep sets a "sleeping" flag in the mapping and
-// re-checks the ring before it sleeps; the other side issues FUTEX_WAKE
-// only when it finds the flag set, so the fast path makes no system call.
-// transports/internal/shm/ring_linux.go gives the argument that no wake-up
-// is lost. Options: wait, spin_ns, zerocopy (on, the default, or off:
+// ring_linux.go in transports/internal/shm gives the argument that no
+// wake-up is lost. Options: wait, spin_ns, zerocopy (on, the default, or off:
 // whether connections offer transports.PeekReader, so that the stream
 // workload's sink checks the bytes in the ring instead of copying them
 // out first), and mapping (as for shm-lock).

@@ -62,6 +62,9 @@ type Conn struct {
 	// rspin and wspin calibrate shm-ring's adaptive wait for data and for
 	// space (under rmu and wmu).
 	rspin, wspin spinStats
+	// rwait and wwait are shm-ring's waiters for data and for space
+	// (used under rmu and wmu; see poller_linux.go).
+	rwait, wwait waiter
 
 	rmu sync.Mutex // serialises Reads; held by Close while it unmaps
 	wmu sync.Mutex // serialises Writes; held by Close while it unmaps
@@ -82,6 +85,11 @@ type Conn struct {
 
 	live      *os.File // this side's end of the liveness socket pair
 	watchDone chan struct{}
+
+	// own is this process's wake page (one reference, released by
+	// Close), peer the peer's, mapped for this connection (unmapped by
+	// Close); see wake_linux.go.
+	own, peer *wakePage
 }
 
 var (
@@ -145,7 +153,7 @@ func (d *deadline) left(base time.Time) (time.Duration, error) {
 
 // newConn makes the connection of one side over an attached mapping and
 // starts its liveness watcher. It takes ownership of mem and live.
-func newConn(kind Kind, set settings, mem []byte, ringCap, side, index int, live *os.File) *Conn {
+func newConn(kind Kind, set settings, mem []byte, ringCap, side, index int, live *os.File, own, peer *wakePage) *Conn {
 	h := headerOf(mem)
 	rc := uint64(ringCap)
 	ring := func(i int) ringView {
@@ -159,6 +167,8 @@ func newConn(kind Kind, set settings, mem []byte, ringCap, side, index int, live
 		set:       set,
 		base:      time.Now(),
 		live:      live,
+		own:       own,
+		peer:      peer,
 		watchDone: make(chan struct{}),
 	}
 	c.rdl.ns.Store(noDeadline)
@@ -171,6 +181,8 @@ func newConn(kind Kind, set settings, mem []byte, ringCap, side, index int, live
 	c.rx.pos = c.rx.ctl.rpos.Load()
 	c.rx.pub = c.rx.pos
 	c.tx.tail = c.tx.ctl.rpos.Load()
+	c.rwait = waiter{c: c, wake: make(chan struct{}, 1), idx: -1}
+	c.wwait = waiter{c: c, write: true, wake: make(chan struct{}, 1), idx: -1}
 	go c.watch()
 	return c
 }
@@ -184,7 +196,7 @@ func (c *Conn) watch() {
 	for {
 		_, err := c.live.Read(buf)
 		if err == nil {
-			continue // the peer sends nothing after the hello; ignore it
+			continue // the peer sends nothing after the set-up; ignore it
 		}
 		if errors.Is(err, os.ErrClosed) {
 			return
@@ -202,6 +214,15 @@ func (c *Conn) wakeLocal(reader, writer bool) {
 	c.stateMu.Lock()
 	defer c.stateMu.Unlock()
 	if c.unmapped {
+		return
+	}
+	if c.kind == Ring {
+		if reader {
+			c.rwait.signal()
+		}
+		if writer {
+			c.wwait.signal()
+		}
 		return
 	}
 	if reader {
@@ -489,6 +510,10 @@ func (c *Conn) CloseWrite() error {
 // caller holds wmu, so no commit follows it.
 func (c *Conn) signalWriterClosed() {
 	c.tx.ctl.writerClosed.Store(1)
+	if c.kind == Ring {
+		c.peer.wakeUp()
+		return
+	}
 	c.tx.ctl.dataSeq.Add(1)
 	wakeAll(&c.tx.ctl.dataSeq)
 }
@@ -527,7 +552,11 @@ func (c *Conn) Close() error {
 	if merr := unmap(c.mem); merr != nil && err == nil {
 		err = merr
 	}
+	if merr := c.peer.close(); merr != nil && err == nil {
+		err = merr
+	}
 	c.stateMu.Unlock()
+	releaseWake()
 	if err != nil {
 		return c.opError("close", err)
 	}

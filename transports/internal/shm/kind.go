@@ -73,9 +73,10 @@ const (
 	// on a shared core it burns the time slice the other side needs.
 	WaitSpin = "spin"
 	// WaitAdaptive polls for the spin budget, then announces that it is
-	// about to sleep and sleeps on a futex until woken.
+	// about to sleep and sleeps until the peer rings (see poller_linux.go).
 	WaitAdaptive = "adaptive"
-	// WaitFutex announces and sleeps at once, like a blocking pipe.
+	// WaitFutex announces and sleeps at once, like a blocking pipe (the
+	// name is historical: shm-ring sleeps on a doorbell read).
 	WaitFutex = "futex"
 )
 

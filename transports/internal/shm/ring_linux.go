@@ -4,7 +4,6 @@ import (
 	"io"
 	"net"
 	"runtime"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -40,22 +39,24 @@ import (
 //
 // # Waiting without lost wake-ups
 //
-// A consumer that finds the ring empty waits according to the wait option:
-// it polls the head (spin, and adaptive for its spin budget), and to sleep
-// it (1) loads the futex word dataSeq, (2) stores readerWaiting = 1, (3)
-// loads the head again, and sleeps with FUTEX_WAIT on dataSeq at the value
-// from (1) only if the ring is still empty. A producer, after (a) storing
-// a new head, (b) loads readerWaiting, and only if it is set swaps it to 0,
-// bumps dataSeq and calls FUTEX_WAKE; with nobody announced it makes no
-// system call at all. Because all four accesses (2, 3, a, b) are
-// sequentially consistent, either the consumer's (3) sees the producer's
-// (a), and it does not sleep, or the producer's (b) sees the consumer's
-// (2), and it bumps dataSeq — after (1) — so FUTEX_WAIT either finds the
-// word changed and returns at once, or is woken. The producer waiting for
-// space is the mirror image with writerWaiting, spaceSeq and the tail.
-// Local events (Close, a deadline change, the peer's death) bump the local
-// futex words too, as for shm-lock, and every sleep is bounded by the
-// deadline and dataWaitSlice.
+// A consumer that finds the ring empty waits according to the wait option
+// (see await): alone in its process, it may poll the head for its spin
+// budget; then it parks, and the process's poller (poller_linux.go) polls
+// for it. To sleep, the poller (1) stores its process's "sleeping" word
+// (wake page, wake_linux.go) = 1, (2) loads the head of every ring it
+// polls for, and parks on its doorbell only if all are still empty. A
+// producer, after (a) storing a new head, (b) loads the consumer process's
+// "sleeping" word, and only if it is set swaps it to 0 and rings the
+// doorbell; with the poller awake it makes no system call at all. Because
+// all four accesses (1, 2, a, b) are sequentially consistent, either the
+// poller's (2) sees the producer's (a), and it does not sleep, or the
+// producer's (b) sees the poller's (1), and it rings, so the doorbell read
+// returns at once or is woken. The producer waiting for space is the
+// mirror image with the tail. Local events (Close, a deadline change, the
+// peer's death) wake the parked goroutine directly, and every sleep is
+// bounded by the deadline and dataWaitSlice. The mapping's readerWaiting,
+// writerWaiting, dataSeq and spaceSeq words are shm-lock's; shm-ring
+// leaves them 0.
 
 const (
 	// spinCheckEvery is how many polls a spinning waiter makes between
@@ -153,9 +154,7 @@ func (c *Conn) ringData(empty bool) (uint64, error) {
 		if r.pub != r.pos {
 			c.publishTail() // before waiting: the writer may wait for this space
 		}
-		c.await(&spun, left, &c.rspin, &r.ctl.dataSeq, &r.ctl.readerWaiting, func() bool {
-			return r.ctl.wpos.Load() != r.pos || r.ctl.writerClosed.Load() != 0
-		})
+		c.await(&spun, left, &c.rspin, &c.rwait)
 	}
 }
 
@@ -183,10 +182,7 @@ func (c *Conn) publishTail() {
 	r := &c.rx
 	r.pub = r.pos
 	r.ctl.rpos.Store(r.pos)
-	if r.ctl.writerWaiting.Load() != 0 && r.ctl.writerWaiting.Swap(0) != 0 {
-		r.ctl.spaceSeq.Add(1)
-		wakeAll(&r.ctl.spaceSeq)
-	}
+	c.peer.wakeUp()
 }
 
 // writeRing is Write for Kind Ring.
@@ -236,9 +232,7 @@ func (c *Conn) ringSpace(want uint64, done bool) (uint64, error) {
 		if err != nil || free > 0 {
 			return free, err
 		}
-		c.await(&spun, left, &c.wspin, &w.ctl.spaceSeq, &w.ctl.writerWaiting, func() bool {
-			return w.pos-w.ctl.rpos.Load() <= w.mask || w.ctl.readerClosed.Load() != 0
-		})
+		c.await(&spun, left, &c.wspin, &c.wwait)
 	}
 }
 
@@ -248,18 +242,17 @@ func (c *Conn) produced(n uint64) {
 	w := &c.tx
 	w.pos += n
 	w.ctl.wpos.Store(w.pos)
-	if w.ctl.readerWaiting.Load() != 0 && w.ctl.readerWaiting.Swap(0) != 0 {
-		w.ctl.dataSeq.Add(1)
-		wakeAll(&w.ctl.dataSeq)
-	}
+	c.peer.wakeUp()
 }
 
-// await waits, by the connection's wait strategy, until ready reports
-// true, a local event (Close, a deadline change, the peer's death) bumps
-// seq, or left passes; the caller then re-checks everything. *spun carries
-// the polling time already spent in this call across rounds; st is the
-// adaptive spin's record for this direction (see spinStats).
-func (c *Conn) await(spun *time.Duration, left time.Duration, st *spinStats, seq, waiting *atomic.Uint32, ready func() bool) {
+// await waits, by the connection's wait strategy, until w's ring is ready,
+// a local event (Close, a deadline change, the peer's death) signals w, or
+// left passes; the caller then re-checks everything. *spun carries the
+// polling time already spent in this call across rounds; st is the
+// adaptive spin's record for this direction (see spinStats). Only a
+// waiter alone in its process polls its own ring; others park at once
+// and leave the polling to the process's poller (see poller_linux.go).
+func (c *Conn) await(spun *time.Duration, left time.Duration, st *spinStats, w *waiter) {
 	budget := c.set.spin
 	switch c.set.wait {
 	case WaitFutex:
@@ -272,43 +265,50 @@ func (c *Conn) await(spun *time.Duration, left time.Duration, st *spinStats, seq
 			budget = 0
 		}
 	}
-	if *spun < budget {
-		if ready() { // before the clock read: the common case when busy
-			st.won()
-			return
-		}
-		start := time.Now()
-		for i := 1; ; i++ {
-			if ready() {
-				st.won()
-				return
-			}
-			if i%spinCheckEvery == 0 {
-				if c.closed.Load() || c.peerGone.Load() {
-					return
-				}
-				d := time.Since(start)
-				if d >= left || *spun+d >= budget {
-					*spun += d
-					if d < left {
-						st.lost()
-					}
-					break
-				}
-				if c.set.wait == WaitSpin && i%spinYieldEvery == 0 {
-					osYield()
-				}
-			}
-		}
-	}
-	// Announce, re-check, sleep (see the lost-wake-up argument above).
-	s := seq.Load()
-	waiting.Store(1)
-	if ready() || c.closed.Load() || c.peerGone.Load() {
-		waiting.Store(0)
+	w.budget = budget
+	if w.ready() { // the common case when busy
+		st.won()
 		return
 	}
-	futexWait(seq, s, min(left, dataWaitSlice))
+	if *spun < budget && thePoller.solo() {
+		won := c.spin(spun, left, budget, st, w)
+		thePoller.soloDone()
+		if won {
+			return
+		}
+	}
+	if c.closed.Load() || c.peerGone.Load() {
+		return
+	}
+	w.park(left)
+}
+
+// spin polls w's ring for what is left of budget (and of left), and
+// reports whether it became ready.
+func (c *Conn) spin(spun *time.Duration, left, budget time.Duration, st *spinStats, w *waiter) bool {
+	start := time.Now()
+	for i := 1; ; i++ {
+		if w.ready() {
+			st.won()
+			return true
+		}
+		if i%spinCheckEvery == 0 {
+			if c.closed.Load() || c.peerGone.Load() {
+				return true // the caller finds out
+			}
+			d := time.Since(start)
+			if d >= left || *spun+d >= budget {
+				*spun += d
+				if d < left {
+					st.lost()
+				}
+				return false
+			}
+			if c.set.wait == WaitSpin && i%spinYieldEvery == 0 {
+				osYield()
+			}
+		}
+	}
 }
 
 // spinStats calibrates the adaptive wait to where the two processes run.

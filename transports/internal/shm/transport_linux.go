@@ -18,9 +18,6 @@ import (
 	"github.com/ipcbench/ipcbench/transports/internal/rendezvous"
 )
 
-// helloByte is what Dial writes on the liveness socket once it has attached.
-const helloByte = 'H'
-
 type transport struct{ kind Kind }
 
 // New returns the transport of kind k. See the package documentation for
@@ -116,11 +113,28 @@ func dial(ctx context.Context, kind Kind, ep transports.Endpoint) (*Conn, error)
 		live.Close()
 		return fail(err)
 	}
-	if _, err := live.Write([]byte{helloByte}); err != nil {
+	own, ownFiles, err := acquireWake()
+	if err != nil {
+		live.Close()
+		return fail(err)
+	}
+	if err := sendWake(live, helloByte, ownFiles); err != nil {
+		releaseWake()
 		live.Close()
 		return fail(fmt.Errorf("shm: sending hello: %w: %w", err, transports.ErrPeerGone))
 	}
-	return newConn(kind, set, mem, ringCap, sideDial, i, live), nil
+	peer, err := recvWakeCtx(ctx, live, answerByte)
+	if err != nil {
+		releaseWake()
+		live.Close()
+		if errors.Is(err, errEOF) {
+			err = fmt.Errorf("shm: waiting for the listener's answer: %w: %w", err, transports.ErrPeerGone)
+		} else if !errors.Is(err, transports.ErrCorrupt) && !errors.Is(err, transports.ErrBadEndpoint) && ctx.Err() == nil {
+			err = fmt.Errorf("shm: waiting for the listener's answer: %w", err)
+		}
+		return fail(err)
+	}
+	return newConn(kind, set, mem, ringCap, sideDial, i, live, own, peer), nil
 }
 
 // Listener prepares the channels of one shm-lock or shm-ring listener and hands them out
@@ -136,6 +150,7 @@ type Listener struct {
 	bufferSize int
 	options    map[string]string
 	rv         *rendezvous.Server // nil without Config.Address
+	wakeFiles  []*os.File         // this process's wake page and doorbell, for hellos
 	ep         transports.Endpoint
 	chans      []*channel
 	attach     chan attachEvent // one event per channel at most, buffered
@@ -156,10 +171,11 @@ type channel struct {
 	index    int
 	mem      []byte
 	ringCap  int
-	mapFile  *os.File // the mapping, Endpoint file 2*index
-	peerLive *os.File // the peer's liveness end, Endpoint file 2*index+1
-	live     *os.File // the listener's liveness end (non-blocking)
-	taken    bool     // handed out by Accept (the conn owns mem and live)
+	mapFile  *os.File  // the mapping, Endpoint file 2*index
+	peerLive *os.File  // the peer's liveness end, Endpoint file 2*index+1
+	live     *os.File  // the listener's liveness end (non-blocking)
+	peerWake *wakePage // the dialer's wake page, from its hello
+	taken    bool      // handed out by Accept (the conn owns mem, live and peerWake)
 }
 
 type attachEvent struct {
@@ -190,6 +206,9 @@ func listen(ctx context.Context, kind Kind, cfg transports.Config) (*Listener, e
 		options:    maps.Clone(cfg.Options),
 		attach:     make(chan attachEvent, n),
 		done:       make(chan struct{}),
+	}
+	if _, l.wakeFiles, err = acquireWake(); err != nil {
+		return nil, err
 	}
 	l.ep = transports.Endpoint{
 		Transport:  kind.Name(),
@@ -246,7 +265,7 @@ func (l *Listener) offer(i int) (*rendezvous.Offer, error) {
 	return &rendezvous.Offer{
 		Endpoint: ep,
 		Await: func() (net.Conn, error) {
-			err := readHello(ch)
+			err := l.readHello(ch)
 			if err == nil {
 				if s := headerOf(ch.mem).state.Load(); s != stateAttached {
 					err = corruptf("channel %d: hello received in state %d", ch.index, s)
@@ -256,7 +275,7 @@ func (l *Listener) offer(i int) (*rendezvous.Offer, error) {
 				ch.release()
 				return nil, err
 			}
-			return newConn(l.kind, l.set, ch.mem, ch.ringCap, sideListen, ch.index, ch.live), nil
+			return l.conn(ch), nil
 		},
 		Abort: func() { ch.live.SetReadDeadline(time.Unix(1, 0)) },
 	}, nil
@@ -302,28 +321,29 @@ func newChannel(kind Kind, i, ringCap int, mode, dir string) (*channel, error) {
 }
 
 // awaitHello waits for the peer's hello on channel ch and reports it to
-// Accept. It returns without a report when Close closed the socket.
+// Accept. It returns without a report once Close was called.
 func (l *Listener) awaitHello(ch *channel) {
 	defer l.wg.Done()
-	err := readHello(ch)
-	if errors.Is(err, os.ErrClosed) {
-		return
+	err := l.readHello(ch)
+	select {
+	case <-l.done:
+		return // Close releases the channel
+	default:
 	}
 	l.attach <- attachEvent{index: ch.index, err: err}
 }
 
-// readHello reads the dialer's hello byte from channel ch's liveness
-// socket.
-func readHello(ch *channel) error {
-	var b [1]byte
-	_, err := ch.live.Read(b[:])
-	switch {
-	case errors.Is(err, os.ErrClosed):
-		return err
-	case err != nil:
+// readHello reads the dialer's hello from channel ch's liveness socket,
+// maps the dialer's wake page into ch.peerWake, and answers with this
+// process's wake page.
+func (l *Listener) readHello(ch *channel) error {
+	peer, err := recvWake(ch.live, helloByte)
+	if err != nil {
 		return fmt.Errorf("shm: channel %d: waiting for the peer's hello: %w", ch.index, err)
-	case b[0] != helloByte:
-		return corruptf("channel %d: hello byte %#x, want %#x", ch.index, b[0], helloByte)
+	}
+	ch.peerWake = peer
+	if err := sendWake(ch.live, answerByte, l.wakeFiles); err != nil {
+		return fmt.Errorf("shm: channel %d: answering the peer's hello: %w: %w", ch.index, err, transports.ErrPeerGone)
 	}
 	return nil
 }
@@ -365,7 +385,14 @@ func (l *Listener) Accept() (net.Conn, error) {
 	ch.taken = true
 	ch.mapFile.Close()
 	ch.peerLive.Close()
-	return newConn(l.kind, l.set, ch.mem, ch.ringCap, sideListen, ch.index, ch.live), nil
+	return l.conn(ch), nil
+}
+
+// conn makes the listening side's connection over channel ch, whose hello
+// arrived; it takes over the channel.
+func (l *Listener) conn(ch *channel) *Conn {
+	own, _, _ := acquireWake() // the listener holds a reference: cannot fail
+	return newConn(l.kind, l.set, ch.mem, ch.ringCap, sideListen, ch.index, ch.live, own, ch.peerWake)
 }
 
 // release closes everything the listener holds for an unused channel.
@@ -374,6 +401,10 @@ func (ch *channel) release() {
 	ch.peerLive.Close()
 	ch.mapFile.Close()
 	unmap(ch.mem)
+	if ch.peerWake != nil {
+		ch.peerWake.close()
+		ch.peerWake = nil
+	}
 }
 
 // Close stops Accept, which then returns an error wrapping net.ErrClosed,
@@ -389,9 +420,11 @@ func (l *Listener) Close() error {
 	}
 	l.closed = true
 	close(l.done)
+	var pending []*channel
 	for _, ch := range l.chans {
 		if !ch.taken {
-			ch.release()
+			pending = append(pending, ch)
+			ch.live.SetReadDeadline(time.Unix(1, 0)) // ends awaitHello
 		}
 	}
 	l.mu.Unlock()
@@ -400,6 +433,12 @@ func (l *Listener) Close() error {
 		err = l.rv.Close()
 	}
 	l.wg.Wait()
+	for _, ch := range pending {
+		ch.release()
+	}
+	if l.wakeFiles != nil {
+		releaseWake()
+	}
 	if err != nil {
 		return l.opError(err)
 	}

@@ -1,0 +1,279 @@
+package shm
+
+import (
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Waiting on many shm-ring connections at once.
+//
+// A goroutine that waits for its ring (data to read, or space to write)
+// first looks once; if it is the only waiter of the process it then polls
+// its own ring for the spin budget, which keeps the one-connection round
+// trip at the speed of two cache-line transfers. Otherwise, or once the
+// budget is spent, it parks: it registers a waiter with the process's one
+// poller and blocks on a Go channel, holding no OS thread.
+//
+// The poller is one goroutine per process, running while any waiter is
+// registered. It polls the registered rings, all of them in each round,
+// yielding the processor (runtime.Gosched) between rounds so that the
+// goroutines it wakes, and everything else of the process, run; a ready
+// ring's waiter is unregistered and woken through its channel. While it
+// polls, no waiting flag is set in any mapping, so the other process
+// publishes its bytes with no system call at all, however many connections
+// are busy: the cost of a wake-up is a goroutine switch in the waiting
+// process. When a whole spin budget passes without a ready ring, the
+// poller goes to sleep: it announces every registered waiter in its
+// mapping (readerWaiting for data, writerWaiting for space), re-checks
+// every ring, and parks on its kick channel. A producer (or consumer) that
+// finds the flag set clears it and rings the other process's doorbell: one
+// byte on the connection's liveness socket, which that process's watcher
+// goroutine reads from the runtime's network poller and turns into a kick.
+// The lost-wake-up argument is the one in ring_linux.go with "sleep on
+// the futex" read as "park until kicked": either the poller's re-check sees
+// the producer's new head, or the producer's load of the flag sees the
+// announcement and rings. A new registration, and a sleep that lasted
+// dataWaitSlice, kick the poller too.
+//
+// The adaptive wait's calibration (spinStats) applies to the poller's
+// spin as to a waiter's own: when the other process shares this one's
+// core, spinning only delays it, and the poller sleeps at once for a while.
+
+// poller is the process's shm-ring poller; see above.
+var thePoller = newPoller()
+
+// waiter is one direction of one connection waiting for its ring: for data
+// in the incoming ring (write false) or for space in the outgoing one
+// (write true). Each Conn has two, used under its rmu and wmu.
+type waiter struct {
+	c     *Conn
+	write bool
+	// wake receives a token when the waiter should look again: its ring
+	// is ready, or a local event (Close, a deadline change, the peer's
+	// death) happened. Buffered (1), never closed.
+	wake chan struct{}
+	// idx is the waiter's position in the poller's list, -1 when it is not
+	// registered; under the poller's mu.
+	idx int
+	// budget is the connection's spin budget, for the poller's spin.
+	budget time.Duration
+	timer  *time.Timer // for deadlines, made once and reused
+}
+
+// ready reports whether the waiter's ring is ready, or closed from the
+// other side (then the waiter finds out why).
+func (w *waiter) ready() bool {
+	if w.write {
+		t := &w.c.tx
+		return t.pos-t.ctl.rpos.Load() <= t.mask || t.ctl.readerClosed.Load() != 0
+	}
+	r := &w.c.rx
+	return r.ctl.wpos.Load() != r.pos || r.ctl.writerClosed.Load() != 0
+}
+
+// signal hands w a wake-up token, unless one is waiting already.
+func (w *waiter) signal() {
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+// park blocks until w is woken (its ring is ready, or a local event
+// happened) or left passes. The caller checks everything again after.
+func (w *waiter) park(left time.Duration) {
+	thePoller.add(w)
+	if left >= dataWaitSlice {
+		<-w.wake
+	} else {
+		if w.timer == nil {
+			w.timer = time.NewTimer(left)
+		} else {
+			w.timer.Reset(left)
+		}
+		select {
+		case <-w.wake:
+		case <-w.timer.C:
+		}
+		w.timer.Stop()
+	}
+	thePoller.remove(w)
+}
+
+// poller is the state of the process's poller goroutine.
+type poller struct {
+	mu       sync.Mutex
+	list     []*waiter
+	running  bool // the goroutine exists
+	sleeping bool // it is parked on kick (or about to be)
+	st       spinStats
+	// waiting mirrors len(list), for the lock-free check whether a waiter
+	// may poll its own ring (see solo).
+	waiting atomic.Int32
+	// soloSpinners counts waiters polling their own ring (at most one).
+	soloSpinners atomic.Int32
+	page         *wakePage // this process's wake page, while running
+}
+
+// pollerLinger is how long the poller goroutine stays when no waiter is
+// registered before it exits.
+const pollerLinger = 10 * time.Millisecond
+
+func newPoller() *poller { return &poller{} }
+
+// solo reports whether a waiter may poll its own ring: no other waiter of
+// the process is registered or polling. On true the caller must call
+// soloDone when it stops.
+func (p *poller) solo() bool {
+	return p.waiting.Load() == 0 && p.soloSpinners.CompareAndSwap(0, 1)
+}
+
+func (p *poller) soloDone() { p.soloSpinners.Store(0) }
+
+// add registers w, starting the poller goroutine if needed.
+func (p *poller) add(w *waiter) {
+	p.mu.Lock()
+	w.idx = len(p.list)
+	p.list = append(p.list, w)
+	p.waiting.Store(int32(len(p.list)))
+	switch {
+	case !p.running:
+		// w's connection holds a reference to the wake page: this one
+		// cannot fail.
+		page, _, _ := acquireWake()
+		p.running, p.page = true, page
+		go p.run(page, ownWake.bell)
+	case p.sleeping:
+		p.page.wakeUp()
+	}
+	p.mu.Unlock()
+}
+
+// remove unregisters w if it is registered.
+func (p *poller) remove(w *waiter) {
+	p.mu.Lock()
+	p.unlist(w)
+	p.mu.Unlock()
+}
+
+// unlist takes w out of the list (mu held).
+func (p *poller) unlist(w *waiter) {
+	i := w.idx
+	if i < 0 {
+		return
+	}
+	last := len(p.list) - 1
+	p.list[i] = p.list[last]
+	p.list[i].idx = i
+	p.list[last] = nil
+	p.list = p.list[:last]
+	w.idx = -1
+	p.waiting.Store(int32(len(p.list)))
+}
+
+// scan wakes and unregisters every waiter whose ring is ready (mu held)
+// and reports whether there was one.
+func (p *poller) scan() bool {
+	woke := false
+	for i := 0; i < len(p.list); {
+		w := p.list[i]
+		if !w.ready() {
+			i++
+			continue
+		}
+		p.unlist(w) // moves the last waiter to i
+		w.signal()
+		woke = true
+	}
+	return woke
+}
+
+// budget returns the largest spin budget among the registered waiters
+// (mu held), or 0 while the adaptive calibration says to sleep at once.
+func (p *poller) budget() time.Duration {
+	var b time.Duration
+	for _, w := range p.list {
+		b = max(b, w.budget)
+	}
+	if b > 0 && b < spinIdle && p.st.skip > 0 {
+		p.st.skip--
+		return 0
+	}
+	return b
+}
+
+// run is the poller goroutine. It holds a reference to this process's
+// wake page while it runs, and sleeps reading its doorbell.
+func (p *poller) run(page *wakePage, bell *os.File) {
+	defer releaseWake()
+	word := &page.h.sleeping
+	var buf [8]byte
+	p.mu.Lock()
+	// sleep parks the poller for at most d, unless a peer or add rings
+	// the doorbell first; the caller announced (set the word) and
+	// re-checked.
+	sleep := func(d time.Duration) {
+		p.sleeping = true
+		p.mu.Unlock()
+		bell.SetReadDeadline(time.Now().Add(d))
+		bell.Read(buf[:]) // a ring (the counter, reset), or the deadline
+		p.mu.Lock()
+		p.sleeping = false
+		word.Store(0)
+	}
+	for {
+		if len(p.list) == 0 {
+			word.Store(1)
+			sleep(pollerLinger)
+			if len(p.list) == 0 {
+				p.running = false
+				p.page = nil
+				p.mu.Unlock()
+				return
+			}
+		}
+		// Poll for the budget.
+		budget := p.budget()
+		var start time.Time
+		won := false
+		for i := 0; ; i++ {
+			if p.scan() {
+				won = true
+				break
+			}
+			if len(p.list) == 0 || budget == 0 {
+				break
+			}
+			if i%spinCheckEvery == 0 {
+				if i == 0 {
+					start = time.Now()
+				} else if time.Since(start) >= budget {
+					break
+				}
+			}
+			p.mu.Unlock()
+			runtime.Gosched()
+			p.mu.Lock()
+		}
+		if won {
+			p.st.won()
+			continue
+		}
+		if len(p.list) == 0 {
+			continue
+		}
+		if budget > 0 {
+			p.st.lost()
+		}
+		// Announce, re-check, sleep.
+		word.Store(1)
+		if p.scan() {
+			word.Store(0)
+			continue
+		}
+		sleep(dataWaitSlice)
+	}
+}
