@@ -181,8 +181,8 @@ func newConn(kind Kind, set settings, mem []byte, ringCap, side, index int, live
 	c.rx.pos = c.rx.ctl.rpos.Load()
 	c.rx.pub = c.rx.pos
 	c.tx.tail = c.tx.ctl.rpos.Load()
-	c.rwait = waiter{c: c, wake: make(chan struct{}, 1), idx: -1}
-	c.wwait = waiter{c: c, write: true, wake: make(chan struct{}, 1), idx: -1}
+	c.rwait = waiter{c: c, wake: make(chan struct{}, 1), idx: -1, flag: &c.rx.ctl.readerWaiting, seq: &c.rx.ctl.dataSeq}
+	c.wwait = waiter{c: c, write: true, wake: make(chan struct{}, 1), idx: -1, flag: &c.tx.ctl.writerWaiting, seq: &c.tx.ctl.spaceSeq}
 	go c.watch()
 	return c
 }
@@ -223,7 +223,6 @@ func (c *Conn) wakeLocal(reader, writer bool) {
 		if writer {
 			c.wwait.signal()
 		}
-		return
 	}
 	if reader {
 		c.rx.ctl.dataSeq.Add(1)
@@ -512,7 +511,6 @@ func (c *Conn) signalWriterClosed() {
 	c.tx.ctl.writerClosed.Store(1)
 	if c.kind == Ring {
 		c.peer.wakeUp()
-		return
 	}
 	c.tx.ctl.dataSeq.Add(1)
 	wakeAll(&c.tx.ctl.dataSeq)

@@ -55,6 +55,11 @@ type waiter struct {
 	// is ready, or a local event (Close, a deadline change, the peer's
 	// death) happened. Buffered (1), never closed.
 	wake chan struct{}
+	// flag and seq are the connection's own waiting flag and futex word
+	// for this direction (readerWaiting and dataSeq of the incoming ring,
+	// or writerWaiting and spaceSeq of the outgoing one), for the sleep of
+	// a waiter alone in its process (Conn.sleepSolo).
+	flag, seq *atomic.Uint32
 	// idx is the waiter's position in the poller's list, -1 when it is not
 	// registered; under the poller's mu.
 	idx int

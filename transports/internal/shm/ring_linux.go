@@ -40,8 +40,19 @@ import (
 // # Waiting without lost wake-ups
 //
 // A consumer that finds the ring empty waits according to the wait option
-// (see await): alone in its process, it may poll the head for its spin
-// budget; then it parks, and the process's poller (poller_linux.go) polls
+// (see await). Alone in its process, it polls the head for its spin budget
+// and then sleeps itself: it (1) loads the futex word dataSeq, (2) stores
+// readerWaiting = 1, (3) loads the head again, and sleeps with FUTEX_WAIT
+// on dataSeq at the value from (1) only if the ring is still empty; a
+// producer, after (a) storing a new head, (b) loads readerWaiting, and
+// only if it is set swaps it to 0, bumps dataSeq and calls FUTEX_WAKE.
+// Because all four accesses (2, 3, a, b) are sequentially consistent,
+// either the consumer's (3) sees the producer's (a), and it does not
+// sleep, or the producer's (b) sees the consumer's (2), and it bumps
+// dataSeq — after (1) — so FUTEX_WAIT either finds the word changed and
+// returns at once, or is woken.
+//
+// Any other waiter parks, and the process's poller (poller_linux.go) polls
 // for it. To sleep, the poller (1) stores its process's "sleeping" word
 // (wake page, wake_linux.go) = 1, (2) loads the head of every ring it
 // polls for, and parks on its doorbell only if all are still empty. A
@@ -54,9 +65,9 @@ import (
 // returns at once or is woken. The producer waiting for space is the
 // mirror image with the tail. Local events (Close, a deadline change, the
 // peer's death) wake the parked goroutine directly, and every sleep is
-// bounded by the deadline and dataWaitSlice. The mapping's readerWaiting,
-// writerWaiting, dataSeq and spaceSeq words are shm-lock's; shm-ring
-// leaves them 0.
+// bounded by the deadline and dataWaitSlice. A producer so makes two
+// loads after every commit, readerWaiting and the other process's
+// "sleeping", and a system call only when one of them is set.
 
 const (
 	// spinCheckEvery is how many polls a spinning waiter makes between
@@ -182,6 +193,10 @@ func (c *Conn) publishTail() {
 	r := &c.rx
 	r.pub = r.pos
 	r.ctl.rpos.Store(r.pos)
+	if r.ctl.writerWaiting.Load() != 0 && r.ctl.writerWaiting.Swap(0) != 0 {
+		r.ctl.spaceSeq.Add(1)
+		wakeAll(&r.ctl.spaceSeq)
+	}
 	c.peer.wakeUp()
 }
 
@@ -242,6 +257,10 @@ func (c *Conn) produced(n uint64) {
 	w := &c.tx
 	w.pos += n
 	w.ctl.wpos.Store(w.pos)
+	if w.ctl.readerWaiting.Load() != 0 && w.ctl.readerWaiting.Swap(0) != 0 {
+		w.ctl.dataSeq.Add(1)
+		wakeAll(&w.ctl.dataSeq)
+	}
 	c.peer.wakeUp()
 }
 
@@ -270,17 +289,35 @@ func (c *Conn) await(spun *time.Duration, left time.Duration, st *spinStats, w *
 		st.won()
 		return
 	}
-	if *spun < budget && thePoller.solo() {
-		won := c.spin(spun, left, budget, st, w)
-		thePoller.soloDone()
-		if won {
-			return
+	if thePoller.solo() {
+		if *spun >= budget || !c.spin(spun, left, budget, st, w) {
+			c.sleepSolo(w, left)
 		}
+		thePoller.soloDone()
+		return
 	}
 	if c.closed.Load() || c.peerGone.Load() {
 		return
 	}
 	w.park(left)
+}
+
+// sleepSolo is the sleep of a waiter alone in its process: it announces
+// itself in its connection's mapping (readerWaiting or writerWaiting),
+// re-checks, and sleeps with FUTEX_WAIT on the connection's dataSeq or
+// spaceSeq, which the other side bumps and wakes when it finds the flag
+// set. A futex wake-up of a sleeping thread is the shortest way back to
+// the waiting code when both sides share a core (about a quarter of the
+// way through the poller and the network poller); the price, one blocked
+// OS thread, is paid by one waiter per process at most.
+func (c *Conn) sleepSolo(w *waiter, left time.Duration) {
+	s := w.seq.Load()
+	w.flag.Store(1)
+	if w.ready() || c.closed.Load() || c.peerGone.Load() {
+		w.flag.Store(0)
+		return
+	}
+	futexWait(w.seq, s, min(left, dataWaitSlice))
 }
 
 // spin polls w's ring for what is left of budget (and of left), and
