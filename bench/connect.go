@@ -24,11 +24,12 @@ import (
 // and read the secret that proves it is the peer's (peer.AcceptProven),
 // read its request, write the reply, and read EOF once the peer has closed.
 // Socket transports listen once and the peer connects anew each time (the
-// cost of connect/accept/close); pipe and shm-lock have no rendezvous, so
-// every exchange creates a fresh channel (pipes, or a memfd mapping) and
-// hands its descriptors over with SCM_RIGHTS, which is what setting up a
-// new connection costs there. The handoff message is the same for every
-// transport, so it is a constant part of every exchange.
+// cost of connect/accept/close); for pipe and shm-* every exchange creates
+// a fresh channel (pipes, or a memfd mapping) and hands its descriptors
+// over with SCM_RIGHTS in the handoff message, which is what a dial through
+// their rendezvous socket costs too (one SCM_RIGHTS message per dial). The
+// handoff message is the same for every transport, so it is a constant
+// part of every exchange.
 var connectWorkload = &workload{
 	name:      "connect",
 	doc:       "a new connection per exchange (connect, one request, one reply, close): setup cost per transport",

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -183,18 +185,28 @@ func TestResolveList(t *testing.T) {
 	}
 }
 
-// TestListenDial connects by spec and address, end to end, over the
-// transports that are dialable by address, and checks that the spec's
-// options reach both ends.
+// TestListenDial connects by spec and address, end to end, over every
+// transport (pipe and shm-* through their rendezvous socket), and checks
+// that the spec's options reach both ends.
 func TestListenDial(t *testing.T) {
+	// A short private directory: t.TempDir's names may not fit in sun_path.
+	dir, err := os.MkdirTemp("", "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	path := func(name string) string { return filepath.Join(dir, name, "s") }
 	for _, tt := range []struct {
 		spec, address string
 		key, want     string // an effective option both ends report
 	}{
 		{"tcp-localhost[nodelay=false]", "", "nodelay", "false"},
 		{"tcp-localhost", "", "nodelay", "true"},
-		{"unix[io=raw]", t.TempDir(), "io", "raw"},
+		{"unix[io=raw]", path("unix"), "io", "raw"},
 		{"unix", "", "io", "netpoll"},
+		{"pipe[io=raw]", path("pipe"), "io", "raw"},
+		{"shm-lock", path("lock"), "lock", "futex-mutex"},
+		{"shm-ring[wait=spin]", path("ring"), "wait", "spin"},
 	} {
 		t.Run(tt.spec, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/ipcbench/ipcbench/internal/frame"
 	"github.com/ipcbench/ipcbench/transports"
+	"github.com/ipcbench/ipcbench/transports/internal/rendezvous"
 )
 
 // RoleConnect is the role of the connect workload (the HTTP/1.0 pattern):
@@ -29,7 +30,7 @@ const RoleConnect = "connect"
 
 // MaxHandoffFiles is the largest number of files one handoff message
 // carries.
-const MaxHandoffFiles = 16
+const MaxHandoffFiles = rendezvous.MaxFiles
 
 // maxHandoffLen bounds the JSON part of a handoff message.
 const maxHandoffLen = 4096
@@ -56,12 +57,7 @@ func SendHandoff(sock int, ep transports.Endpoint, size int) error {
 	if len(b) > maxHandoffLen {
 		return fmt.Errorf("handoff: endpoint of %d bytes, at most %d", len(b), maxHandoffLen)
 	}
-	fds := make([]int, 0, len(ep.Files))
-	return withFds(ep.Files, fds, func(fds []int) error {
-		var oob []byte
-		if len(fds) > 0 {
-			oob = unix.UnixRights(fds...)
-		}
+	return rendezvous.WithRights(ep.Files, func(oob []byte) error {
 		for {
 			err = unix.Sendmsg(sock, b, oob, nil, 0)
 			if err != unix.EINTR {
@@ -73,27 +69,6 @@ func SendHandoff(sock int, ep transports.Endpoint, size int) error {
 		}
 		return nil
 	})
-}
-
-// withFds calls fn with the descriptors of files while holding a reference
-// on each (through SyscallConn), so a concurrent Close of a file waits
-// until fn has returned instead of closing a descriptor that sendmsg is
-// about to pass (or that the kernel has already reused).
-func withFds(files []*os.File, fds []int, fn func([]int) error) error {
-	if len(files) == 0 {
-		return fn(fds)
-	}
-	rc, err := files[0].SyscallConn()
-	if err != nil {
-		return fmt.Errorf("handoff: %s: %w", files[0].Name(), err)
-	}
-	var ferr error
-	if err := rc.Control(func(fd uintptr) {
-		ferr = withFds(files[1:], append(fds, int(fd)), fn)
-	}); err != nil {
-		return fmt.Errorf("handoff: %s: %w", files[0].Name(), err)
-	}
-	return ferr
 }
 
 // recvHandoff receives one handoff message; io.EOF when the bench closed
@@ -111,39 +86,27 @@ func recvHandoff(sock int, buf, oob []byte) (handoffMsg, error) {
 	if err != nil {
 		return ep, fmt.Errorf("handoff: receiving: %w", err)
 	}
-	var files []*os.File
-	if oobn > 0 {
-		msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
-		if err != nil {
-			return ep, fmt.Errorf("handoff: control message: %w", err)
-		}
-		for _, m := range msgs {
-			fds, err := unix.ParseUnixRights(&m)
-			if err != nil {
-				continue
-			}
-			for _, fd := range fds {
-				files = append(files, os.NewFile(uintptr(fd), "ipcbench-handoff"))
-			}
-		}
+	files, err := rendezvous.Files(oob[:oobn], "ipcbench-handoff")
+	if err != nil {
+		return ep, fmt.Errorf("handoff: %w", err)
 	}
 	if n == 0 && oobn == 0 {
 		return ep, io.EOF
 	}
 	if flags&(unix.MSG_TRUNC|unix.MSG_CTRUNC) != 0 {
-		closeFiles(files)
+		rendezvous.CloseFiles(files)
 		return ep, errors.New("handoff: message truncated")
 	}
 	if err := json.Unmarshal(buf[:n], &ep); err != nil {
-		closeFiles(files)
+		rendezvous.CloseFiles(files)
 		return ep, fmt.Errorf("handoff: bad endpoint: %w", err)
 	}
 	if ep.Endpoint.NumFiles != len(files) {
-		closeFiles(files)
+		rendezvous.CloseFiles(files)
 		return ep, fmt.Errorf("handoff: endpoint says %d files, %d arrived", ep.Endpoint.NumFiles, len(files))
 	}
 	if ep.Size < 0 || ep.Size > frame.DefaultMaxSize {
-		closeFiles(files)
+		rendezvous.CloseFiles(files)
 		return ep, fmt.Errorf("handoff: bad size %d", ep.Size)
 	}
 	ep.Endpoint.Files = files
@@ -154,7 +117,7 @@ func recvHandoff(sock int, buf, oob []byte) (handoffMsg, error) {
 func (s *server) startConnect(ctx context.Context, job Job, cfg frame.Config, tr transports.Transport) {
 	files, err := s.inherited(job.Endpoint.NumFiles)
 	if err != nil || len(files) != 1 {
-		closeFiles(files)
+		rendezvous.CloseFiles(files)
 		msg := fmt.Sprintf("connect: want exactly one inherited handoff socket, have %d (%v)", len(files), err)
 		s.log.Print(msg)
 		s.reply(Reply{Op: OpError, ID: job.ID, Error: msg})
@@ -187,7 +150,7 @@ func (s *server) startConnect(ctx context.Context, job Job, cfg frame.Config, tr
 // connectLoop serves exchanges until the handoff socket reaches EOF.
 func connectLoop(ctx context.Context, tr transports.Transport, handoff *os.File, cfg frame.Config, secret Secret, st *ConnStats) error {
 	buf := make([]byte, maxHandoffLen)
-	oob := make([]byte, unix.CmsgSpace(4*MaxHandoffFiles))
+	oob := make([]byte, rendezvous.OOBSize)
 	sock := int(handoff.Fd())
 	var req, in []byte
 	w, r := frame.NewWriter(nil, cfg), frame.NewReader(nil, cfg)
@@ -200,7 +163,7 @@ func connectLoop(ctx context.Context, tr transports.Transport, handoff *os.File,
 			return err
 		}
 		c, err := tr.Dial(ctx, h.Endpoint)
-		closeFiles(h.Endpoint.Files) // Dial keeps its own duplicates
+		rendezvous.CloseFiles(h.Endpoint.Files) // Dial keeps its own duplicates
 		if err != nil {
 			return fmt.Errorf("dialing: %w", err)
 		}

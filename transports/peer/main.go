@@ -18,6 +18,7 @@ import (
 	"github.com/ipcbench/ipcbench/internal/proc"
 	"github.com/ipcbench/ipcbench/internal/sysinfo"
 	"github.com/ipcbench/ipcbench/transports"
+	"github.com/ipcbench/ipcbench/transports/internal/rendezvous"
 )
 
 // NotByHand is what Main prints when it was not started by ipcbench.
@@ -296,10 +297,10 @@ func (s *server) inherited(n int) ([]*os.File, error) {
 		return nil, fmt.Errorf("endpoint has %d files, but the peer inherited none: %w", n, err)
 	}
 	if n < 0 || n > len(ep.Files) {
-		closeFiles(ep.Files)
+		rendezvous.CloseFiles(ep.Files)
 		return nil, fmt.Errorf("endpoint has %d files, but the peer inherited %d", n, len(ep.Files))
 	}
-	closeFiles(ep.Files[n:])
+	rendezvous.CloseFiles(ep.Files[n:])
 	return ep.Files[:n], nil
 }
 
@@ -320,7 +321,7 @@ func (s *server) serve(ctx context.Context, sv *serving, tr transports.Transport
 		}
 		if err != nil {
 			cancel()
-			closeFiles(files)
+			rendezvous.CloseFiles(files)
 			msg := fmt.Sprintf("dialing %s connection %d of %d: %v", tr.Name(), i, n, err)
 			s.log.Print(msg)
 			ok := s.finish(sv)
@@ -332,12 +333,12 @@ func (s *server) serve(ctx context.Context, sv *serving, tr transports.Transport
 		}
 		if !sv.add(c) {
 			cancel()
-			closeFiles(files)
+			rendezvous.CloseFiles(files)
 			return // shutting down
 		}
 	}
 	cancel()
-	closeFiles(files) // Dial keeps its own duplicates
+	rendezvous.CloseFiles(files) // Dial keeps its own duplicates
 	fds, err := prepareModel(job.Model, tr.Name(), sv.conns)
 	if err != nil {
 		msg := err.Error()
@@ -390,12 +391,6 @@ func (s *server) finish(sv *serving) bool {
 	}
 	s.active = nil
 	return true
-}
-
-func closeFiles(files []*os.File) {
-	for _, f := range files {
-		f.Close()
-	}
 }
 
 // add records a dialed connection; false (and the connection closed) when
