@@ -290,11 +290,16 @@ func (c *Conn) await(spun *time.Duration, left time.Duration, st *spinStats, w *
 		return
 	}
 	if thePoller.solo() {
-		if *spun >= budget || !c.spin(spun, left, budget, st, w) {
+		won := *spun < budget && c.spin(spun, left, budget, st, w)
+		if !won && thePoller.waiting.Load() == 0 {
 			c.sleepSolo(w, left)
+			thePoller.soloDone()
+			return
 		}
 		thePoller.soloDone()
-		return
+		if won {
+			return
+		}
 	}
 	if c.closed.Load() || c.peerGone.Load() {
 		return
@@ -332,6 +337,11 @@ func (c *Conn) spin(spun *time.Duration, left, budget time.Duration, st *spinSta
 		if i%spinCheckEvery == 0 {
 			if c.closed.Load() || c.peerGone.Load() {
 				return true // the caller finds out
+			}
+			if thePoller.waiting.Load() > 0 {
+				// Others wait too: the poller polls for everybody, and
+				// this goroutine's processor is better spent on them.
+				return false
 			}
 			d := time.Since(start)
 			if d >= left || *spun+d >= budget {
