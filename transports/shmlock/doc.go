@@ -58,7 +58,13 @@
 // up to a power of two in [4 KiB, 1 GiB], default 1 MiB: 2 MiB + 4 KiB
 // per connection), shared by both processes and counted once; pages are
 // only backed once touched, so a connection that moves little uses little.
-// Plus one socket pair (liveness) and one goroutine per side.
+// Per side: one goroutine (liveness), two descriptors (its end of the
+// liveness socket pair, and the peer process's doorbell) and a 4 KiB
+// mapping of the peer process's wake page (one physical page per process,
+// however many connections map it). Per process, once: the wake page and
+// the doorbell eventfd, and shm-ring's poller goroutine while a
+// connection waits. 64 connections of the default size: 128 MiB + 256 KiB
+// of mappings, 128 descriptors per side.
 //
 // # Liveness
 //

@@ -160,40 +160,13 @@ func fill(b []byte, id uint64) {
 	}
 }
 
-// testAddressNettest runs nettest.TestConn over pairs made by address.
+// testAddressNettest runs nettest.TestConn over pairs made by address:
+// the listener's endpoint has an address and no files (addressListen
+// checks), so every Dial goes through the address.
 func testAddressNettest(t *testing.T, tr transports.Transport) {
 	ln, cfg := addressListen(t, tr, transports.Config{})
-	ep := addressOnly(ln.Endpoint())
 	ln.Close()
-	nettest.TestConn(t, func() (c1, c2 net.Conn, stop func(), err error) {
-		ln, err := tr.Listen(context.Background(), cfg)
-		if err != nil {
-			return nil, nil, nil, err
-		}
-		defer ln.Close()
-		ep.Address = ln.Endpoint().Address
-		type result struct {
-			c   net.Conn
-			err error
-		}
-		dc := make(chan result, 1)
-		go func() {
-			c, err := tr.Dial(context.Background(), ep)
-			dc <- result{c, err}
-		}()
-		a, aerr := ln.Accept()
-		d := <-dc
-		if aerr != nil || d.err != nil {
-			if a != nil {
-				a.Close()
-			}
-			if d.c != nil {
-				d.c.Close()
-			}
-			return nil, nil, nil, errors.Join(aerr, d.err)
-		}
-		return a, d.c, func() { a.Close(); d.c.Close() }, nil
-	})
+	nettest.TestConn(t, MakePipe(tr, cfg))
 }
 
 // testAddressSequential dials one listener addressCycles times in a row;
@@ -422,7 +395,7 @@ func startServer(t *testing.T, tr transports.Transport, cfg transports.Config, c
 		t.Fatal(err)
 	}
 	if cred != nil {
-		exe = worldExecutable(t, exe)
+		exe = WorldExecutable(t)
 	}
 	cmd := exec.Command(exe)
 	cmd.Env = append(os.Environ(), envServe+"="+string(spec))
@@ -466,11 +439,18 @@ func (s *server) kill(t *testing.T) {
 	s.cmd.Wait()
 }
 
-// worldExecutable copies exe where another user can run it (the build
-// directory is private), removed at the end of the test.
-func worldExecutable(t *testing.T, exe string) string {
+// WorldExecutable copies the running test binary where another user can
+// run it (the build directory is private) and returns its path; the copy
+// is removed at the end of the test. Its directory is in /tmp, named
+// "ipcbench-transporttest-*" (never like a socket directory that a stale
+// sweep would take for a dead process's).
+func WorldExecutable(t testing.TB) string {
 	t.Helper()
-	b, err := os.ReadFile(exe)
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(self)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -482,7 +462,7 @@ func worldExecutable(t *testing.T, exe string) string {
 	if err := os.Chmod(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(dir, filepath.Base(exe))
+	path := filepath.Join(dir, filepath.Base(self))
 	if err := os.WriteFile(path, b, 0o755); err != nil {
 		t.Fatal(err)
 	}

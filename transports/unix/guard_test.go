@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ipcbench/ipcbench/transports"
+	"github.com/ipcbench/ipcbench/transports/transporttest"
 	"github.com/ipcbench/ipcbench/transports/unix"
 )
 
@@ -58,36 +59,6 @@ func dialAs(t *testing.T, exe, path string) string {
 	return string(out)
 }
 
-// worldExecutable copies the test binary where another user can run it
-// (the build directory is private), removed at the end of the test.
-func worldExecutable(t *testing.T) string {
-	t.Helper()
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile(self)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Not named like a socket directory ("ipcbench-unix-test-..."): "test"
-	// parses as a base-36 pid, so any Listen in /tmp by a concurrent test
-	// binary swept this directory away as stale.
-	dir, err := os.MkdirTemp("/tmp", "ipcbench-unixtest-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	exe := filepath.Join(dir, "unix.test")
-	if err := os.WriteFile(exe, b, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return exe
-}
-
 // TestForeignUserRefused dials the socket as another user. The private
 // directory keeps that user out; with it opened up on purpose, Accept's
 // SO_PEERCRED check refuses the connection. It needs root to switch users.
@@ -97,7 +68,7 @@ func TestForeignUserRefused(t *testing.T) {
 	}
 	// The test binary's directory is reachable by everyone, so the
 	// private socket directory is the only wall in layer 1.
-	exe := worldExecutable(t)
+	exe := transporttest.WorldExecutable(t)
 	base := filepath.Dir(exe)
 	t.Setenv("TMPDIR", base)
 	ln, err := unix.New().Listen(context.Background(), transports.Config{})

@@ -1,4 +1,4 @@
-package rendezvous
+package rendezvous_test
 
 import (
 	"context"
@@ -19,6 +19,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ipcbench/ipcbench/transports"
+	"github.com/ipcbench/ipcbench/transports/internal/rendezvous"
+	"github.com/ipcbench/ipcbench/transports/transporttest"
 )
 
 // envFetch makes the test binary a helper that fetches from the rendezvous
@@ -29,8 +31,8 @@ func TestMain(m *testing.M) {
 	if path := os.Getenv(envFetch); path != "" {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		ep, err := Fetch(ctx, transports.Endpoint{Transport: "test", Address: path})
-		CloseFiles(ep.Files)
+		ep, err := rendezvous.Fetch(ctx, transports.Endpoint{Transport: "test", Address: path})
+		rendezvous.CloseFiles(ep.Files)
 		fmt.Println("fetch:", err)
 		os.Exit(0)
 	}
@@ -40,17 +42,17 @@ func TestMain(m *testing.M) {
 // testServer listens at a fresh path and offers channels that are one pipe
 // each: the dialer gets the write end, Await reads one byte from the read
 // end and returns a connection that only closes it.
-func testServer(t *testing.T) (*Server, *atomic.Int32) {
+func testServer(t *testing.T) (*rendezvous.Server, *atomic.Int32) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "rv", "s")
 	var made atomic.Int32
-	s, err := Listen(path, 0, func(i int) (*Offer, error) {
+	s, err := rendezvous.Listen(path, 0, func(i int) (*rendezvous.Offer, error) {
 		made.Add(1)
 		r, w, err := os.Pipe()
 		if err != nil {
 			return nil, err
 		}
-		return &Offer{
+		return &rendezvous.Offer{
 			Endpoint: transports.Endpoint{Transport: "test", Files: []*os.File{w}},
 			Await: func() (net.Conn, error) {
 				_, err := r.Read(make([]byte, 1))
@@ -67,7 +69,7 @@ func testServer(t *testing.T) (*Server, *atomic.Int32) {
 		}, nil
 	})
 	if err != nil {
-		t.Fatalf("Listen: %v", err)
+		t.Fatalf("rendezvous.Listen: %v", err)
 	}
 	t.Cleanup(func() { s.Close() })
 	return s, &made
@@ -79,19 +81,19 @@ func TestServe(t *testing.T) {
 	s, made := testServer(t)
 	ctx := t.Context()
 	for i := range 10 {
-		ep, err := Fetch(ctx, transports.Endpoint{Transport: "test", Address: s.Path()})
+		ep, err := rendezvous.Fetch(ctx, transports.Endpoint{Transport: "test", Address: s.Path()})
 		if err != nil {
-			t.Fatalf("Fetch %d: %v", i, err)
+			t.Fatalf("rendezvous.Fetch %d: %v", i, err)
 		}
 		if len(ep.Files) != 1 || ep.NumFiles != 1 || ep.Address != s.Path() {
-			t.Fatalf("Fetch %d: %+v", i, ep)
+			t.Fatalf("rendezvous.Fetch %d: %+v", i, ep)
 		}
 		if i%2 == 1 {
-			CloseFiles(ep.Files) // a dialer that gives up before attaching
+			rendezvous.CloseFiles(ep.Files) // a dialer that gives up before attaching
 			continue
 		}
 		ep.Files[0].Write([]byte{1})
-		CloseFiles(ep.Files)
+		rendezvous.CloseFiles(ep.Files)
 		select {
 		case c := <-s.Conns():
 			c.Close()
@@ -109,7 +111,7 @@ func TestServe(t *testing.T) {
 		t.Fatalf("socket after Close: %v", err)
 	}
 	if _, err := os.Lstat(filepath.Dir(s.Path())); !errors.Is(err, fs.ErrNotExist) {
-		t.Fatalf("directory Listen made, after Close: %v", err)
+		t.Fatalf("directory rendezvous.Listen made, after Close: %v", err)
 	}
 }
 
@@ -117,11 +119,11 @@ func TestServe(t *testing.T) {
 // attached nor dropped: Close must not wait for the dialer.
 func TestClosePending(t *testing.T) {
 	s, _ := testServer(t)
-	ep, err := Fetch(t.Context(), transports.Endpoint{Transport: "test", Address: s.Path()})
+	ep, err := rendezvous.Fetch(t.Context(), transports.Endpoint{Transport: "test", Address: s.Path()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer CloseFiles(ep.Files)
+	defer rendezvous.CloseFiles(ep.Files)
 	done := make(chan error, 1)
 	go func() { done <- s.Close() }()
 	select {
@@ -166,14 +168,14 @@ func TestFetchErrors(t *testing.T) {
 		{"symlink", transports.Endpoint{Transport: "test", Address: link}, transports.ErrBadEndpoint, "not a socket"},
 		{"stale", transports.Endpoint{Transport: "test", Address: stale}, transports.ErrPeerGone, "nobody listens"},
 		{"other transport", transports.Endpoint{Transport: "other", Address: s.Path()}, transports.ErrBadEndpoint, "listener is test"},
-		{"too long", transports.Endpoint{Transport: "test", Address: "/" + strings.Repeat("x", MaxPath)}, transports.ErrBadEndpoint, "sun_path"},
+		{"too long", transports.Endpoint{Transport: "test", Address: "/" + strings.Repeat("x", rendezvous.MaxPath)}, transports.ErrBadEndpoint, "sun_path"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ep, err := Fetch(t.Context(), tt.ep)
-			CloseFiles(ep.Files)
+			ep, err := rendezvous.Fetch(t.Context(), tt.ep)
+			rendezvous.CloseFiles(ep.Files)
 			if !errors.Is(err, tt.want) || !strings.Contains(err.Error(), tt.words) {
-				t.Fatalf("Fetch: %v; want %v mentioning %q", err, tt.want, tt.words)
+				t.Fatalf("rendezvous.Fetch: %v; want %v mentioning %q", err, tt.want, tt.words)
 			}
 		})
 	}
@@ -183,8 +185,8 @@ func TestFetchErrors(t *testing.T) {
 // live listener's.
 func TestListenStale(t *testing.T) {
 	s, _ := testServer(t)
-	if _, err := Listen(s.Path(), 0, nil); !errors.Is(err, syscall.EADDRINUSE) || !errors.Is(err, transports.ErrUnavailable) {
-		t.Fatalf("Listen on a live rendezvous: %v; want EADDRINUSE and ErrUnavailable", err)
+	if _, err := rendezvous.Listen(s.Path(), 0, nil); !errors.Is(err, syscall.EADDRINUSE) || !errors.Is(err, transports.ErrUnavailable) {
+		t.Fatalf("rendezvous.Listen on a live rendezvous: %v; want EADDRINUSE and ErrUnavailable", err)
 	}
 	// Simulate a killed listener: the socket file stays, nobody listens.
 	path := s.Path()
@@ -200,14 +202,14 @@ func TestListenStale(t *testing.T) {
 	}
 	unix.Close(fd)
 	s.Close()
-	s2, err := Listen(path, 0, func(int) (*Offer, error) { return nil, errors.New("no channels today") })
+	s2, err := rendezvous.Listen(path, 0, func(int) (*rendezvous.Offer, error) { return nil, errors.New("no channels today") })
 	if err != nil {
-		t.Fatalf("Listen over a stale socket: %v", err)
+		t.Fatalf("rendezvous.Listen over a stale socket: %v", err)
 	}
 	defer s2.Close()
-	_, err = Fetch(t.Context(), transports.Endpoint{Transport: "test", Address: path})
+	_, err = rendezvous.Fetch(t.Context(), transports.Endpoint{Transport: "test", Address: path})
 	if err == nil || !strings.Contains(err.Error(), "no channels today") {
-		t.Fatalf("Fetch from a listener that cannot make a channel: %v; want its reason", err)
+		t.Fatalf("rendezvous.Fetch from a listener that cannot make a channel: %v; want its reason", err)
 	}
 }
 
@@ -218,29 +220,11 @@ func TestForeignDialerRefused(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to start a process as another user")
 	}
-	top, err := os.MkdirTemp("/tmp", "ipcbench-rendezvous-test-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(top)
-	if err := os.Chmod(top, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile(self)
-	if err != nil {
-		t.Fatal(err)
-	}
-	exe := filepath.Join(top, "rendezvous.test")
-	if err := os.WriteFile(exe, b, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	exe := transporttest.WorldExecutable(t)
+	top := filepath.Dir(exe) // reachable by the other user
 	var made atomic.Int32
 	path := filepath.Join(top, "rv", "s")
-	s, err := Listen(path, 0, func(int) (*Offer, error) {
+	s, err := rendezvous.Listen(path, 0, func(int) (*rendezvous.Offer, error) {
 		made.Add(1)
 		return nil, errors.New("unexpected")
 	})
@@ -274,8 +258,8 @@ func TestForeignDialerRefused(t *testing.T) {
 	if err := os.Lchown(path, 0, 0); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Fetch(t.Context(), transports.Endpoint{Transport: "test", Address: path}); err == nil || !strings.Contains(err.Error(), "unexpected") {
-		t.Fatalf("Fetch as the listener's user: %v; want the listener's answer", err)
+	if _, err := rendezvous.Fetch(t.Context(), transports.Endpoint{Transport: "test", Address: path}); err == nil || !strings.Contains(err.Error(), "unexpected") {
+		t.Fatalf("rendezvous.Fetch as the listener's user: %v; want the listener's answer", err)
 	}
 	if n := made.Load(); n != 1 {
 		t.Fatalf("the listener made %d channels, want 1 (ours, none for uid 65534)", n)

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/net/nettest"
 
 	"github.com/ipcbench/ipcbench/transports"
+	"github.com/ipcbench/ipcbench/transports/transporttest"
 )
 
 func TestNettestConn(t *testing.T) {
@@ -28,8 +29,8 @@ func TestNettestConn(t *testing.T) {
 		{"default-ring", transports.Config{}},
 		{"min-ring", transports.Config{BufferSize: MinRing}},
 		{"file-mapping", transports.Config{BufferSize: 64 << 10, Options: map[string]string{OptionMapping: mappingFile}}},
-		{"by-address", transports.Config{BufferSize: 64 << 10, Address: socketPathT(t)}},
-		{"by-address-file-mapping", transports.Config{BufferSize: 64 << 10, Address: socketPathT(t), Options: map[string]string{OptionMapping: mappingFile}}},
+		{"by-address", transports.Config{BufferSize: 64 << 10, Address: transporttest.SocketPath(t)}},
+		{"by-address-file-mapping", transports.Config{BufferSize: 64 << 10, Address: transporttest.SocketPath(t), Options: map[string]string{OptionMapping: mappingFile}}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			nettest.TestConn(t, func() (c1, c2 net.Conn, stop func(), err error) {
@@ -566,7 +567,7 @@ func TestEffectiveOptions(t *testing.T) {
 		{"rounds-to-power-of-two", transports.Config{BufferSize: 5000}, "8192", "memfd"},
 		{"memfd", transports.Config{BufferSize: MinRing, Options: map[string]string{OptionMapping: mappingMemfd}}, "4096", "memfd"},
 		{"file", transports.Config{BufferSize: MinRing, Options: map[string]string{OptionMapping: mappingFile}}, "4096", "file"},
-		{"file-by-address", transports.Config{Conns: 1, BufferSize: MinRing, Address: socketPathT(t), Options: map[string]string{OptionMapping: mappingFile}}, "4096", "file"},
+		{"file-by-address", transports.Config{Conns: 1, BufferSize: MinRing, Address: transporttest.SocketPath(t), Options: map[string]string{OptionMapping: mappingFile}}, "4096", "file"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -604,7 +605,7 @@ func TestRingCapacity(t *testing.T) {
 // TestFileMappingLeavesNothing checks that the file fallback leaves no file
 // behind, not even while the listener is open.
 func TestFileMappingLeavesNothing(t *testing.T) {
-	dirs := []string{filepath.Dir(socketPathT(t))}
+	dirs := []string{filepath.Dir(transporttest.SocketPath(t))}
 	if err := os.Mkdir(dirs[0], 0o700); err != nil {
 		t.Fatal(err)
 	}

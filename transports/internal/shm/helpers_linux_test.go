@@ -6,7 +6,6 @@ import (
 	"errors"
 	"net"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -187,17 +186,4 @@ func shmLeftovers(tb testing.TB, dir string) []string {
 		}
 	}
 	return names
-}
-
-// socketPathT returns a rendezvous socket path in a directory that does
-// not exist yet, under a short-named private directory removed at the end
-// of the test (t.TempDir's names can be too long for sun_path).
-func socketPathT(t testing.TB) string {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "a")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	return filepath.Join(dir, "rv", "s")
 }
