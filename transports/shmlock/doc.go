@@ -149,6 +149,14 @@
 // which the state is checked again. There is no spinning while waiting for
 // data or space: on a two-core machine that would be a different variant.
 //
+// That futex sleep is for the one waiter of a process that waits alone;
+// every other waiter of the process unlocks and parks its goroutine, and
+// the process's poller (shared with shm-ring, see package shmring) looks
+// at "used" of every parked ring, without polling on: it sleeps on its
+// doorbell at once, and a commit rings it, once per batch, when it finds
+// the poller's process announced asleep in its wake page. So many waiting
+// connections hold no OS thread each.
+//
 // A peer killed while it held the lock never releases it: a waiter for the
 // lock then returns transports.ErrPeerGone once the liveness socket reports
 // the death.

@@ -216,13 +216,11 @@ func (c *Conn) wakeLocal(reader, writer bool) {
 	if c.unmapped {
 		return
 	}
-	if c.kind == Ring {
-		if reader {
-			c.rwait.signal()
-		}
-		if writer {
-			c.wwait.signal()
-		}
+	if reader {
+		c.rwait.signal()
+	}
+	if writer {
+		c.wwait.signal()
 	}
 	if reader {
 		c.rx.ctl.dataSeq.Add(1)
@@ -344,9 +342,18 @@ func (c *Conn) read(b []byte) (int, error) {
 			unlock(&r.ctl.lock)
 			return 0, transports.ErrPeerGone
 		}
-		r.ctl.readerWaiting.Store(1)
+		if thePoller.solo() { // alone in the process: the futex sleep
+			r.ctl.readerWaiting.Store(1)
+			unlock(&r.ctl.lock)
+			futexWait(&r.ctl.dataSeq, seq, min(left, dataWaitSlice))
+			thePoller.soloDone()
+			continue
+		}
 		unlock(&r.ctl.lock)
-		futexWait(&r.ctl.dataSeq, seq, min(left, dataWaitSlice))
+		c.rwait.budget = 0
+		if !c.rwait.ready() && !c.closed.Load() && !c.peerGone.Load() {
+			c.rwait.park(left)
+		}
 	}
 }
 
@@ -388,6 +395,7 @@ func (c *Conn) commitRead(r *ringView, n uint64) error {
 	if wake {
 		wakeAll(&r.ctl.spaceSeq)
 	}
+	c.peer.wakeUp()
 	return nil
 }
 
@@ -453,9 +461,18 @@ func (c *Conn) write(b []byte) (int, error) {
 			total += int(n)
 			continue
 		}
-		w.ctl.writerWaiting.Store(1)
+		if thePoller.solo() { // alone in the process: the futex sleep
+			w.ctl.writerWaiting.Store(1)
+			unlock(&w.ctl.lock)
+			futexWait(&w.ctl.spaceSeq, seq, min(left, dataWaitSlice))
+			thePoller.soloDone()
+			continue
+		}
 		unlock(&w.ctl.lock)
-		futexWait(&w.ctl.spaceSeq, seq, min(left, dataWaitSlice))
+		c.wwait.budget = 0
+		if !c.wwait.ready() && !c.closed.Load() && !c.peerGone.Load() {
+			c.wwait.park(left)
+		}
 	}
 }
 
@@ -482,6 +499,7 @@ func (c *Conn) commitWrite(w *ringView, n uint64) error {
 	if wake {
 		wakeAll(&w.ctl.dataSeq)
 	}
+	c.peer.wakeUp()
 	return nil
 }
 
@@ -509,9 +527,7 @@ func (c *Conn) CloseWrite() error {
 // caller holds wmu, so no commit follows it.
 func (c *Conn) signalWriterClosed() {
 	c.tx.ctl.writerClosed.Store(1)
-	if c.kind == Ring {
-		c.peer.wakeUp()
-	}
+	c.peer.wakeUp()
 	c.tx.ctl.dataSeq.Add(1)
 	wakeAll(&c.tx.ctl.dataSeq)
 }

@@ -71,6 +71,14 @@ type waiter struct {
 // ready reports whether the waiter's ring is ready, or closed from the
 // other side (then the waiter finds out why).
 func (w *waiter) ready() bool {
+	if w.c.kind == Lock { // used is changed under the lock; a stale look only costs a round
+		if w.write {
+			t := &w.c.tx
+			return t.ctl.used.Load() <= t.mask || t.ctl.readerClosed.Load() != 0
+		}
+		r := &w.c.rx
+		return r.ctl.used.Load() != 0 || r.ctl.writerClosed.Load() != 0
+	}
 	if w.write {
 		t := &w.c.tx
 		return t.pos-t.ctl.rpos.Load() <= t.mask || t.ctl.readerClosed.Load() != 0
@@ -196,19 +204,36 @@ func (p *poller) scan() bool {
 	return woke
 }
 
-// budget returns the largest spin budget among the registered waiters
-// (mu held), or 0 while the adaptive calibration says to sleep at once.
+// budget returns how long the poller polls before it sleeps (mu held):
+// the largest spin budget among the registered waiters divided by their
+// number, but at least minPollerSpin; 0 while the adaptive calibration
+// says to sleep at once. With n connections busy in the other process, a
+// ring turns ready about n times as often as one connection's round trip;
+// a poller that sees none for that long is most likely waiting for a
+// process that is not running (sharing this one's core, or preempted),
+// and polling longer would only keep it from running. wait=spin waiters
+// keep their whole budget.
 func (p *poller) budget() time.Duration {
 	var b time.Duration
 	for _, w := range p.list {
 		b = max(b, w.budget)
 	}
-	if b > 0 && b < spinIdle && p.st.skip > 0 {
+	if b >= spinIdle {
+		return b
+	}
+	if b > 0 && p.st.skip > 0 {
 		p.st.skip--
 		return 0
 	}
+	if n := time.Duration(len(p.list)); n > 1 && b > 0 {
+		b = max(b/n, min(b, minPollerSpin))
+	}
 	return b
 }
+
+// minPollerSpin is the least the poller polls before it sleeps, when the
+// wait strategy polls at all: about ten cross-core cache-line transfers.
+const minPollerSpin = 2 * time.Microsecond
 
 // run is the poller goroutine. It holds a reference to this process's
 // wake page while it runs, and sleeps reading its doorbell.
