@@ -3,6 +3,7 @@ package shm
 import (
 	"os"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -129,6 +130,78 @@ type poller struct {
 	// soloSpinners counts waiters polling their own ring (at most one).
 	soloSpinners atomic.Int32
 	page         *wakePage // this process's wake page, while running
+
+	// Deferred doorbells (see deferRing), under pmu.
+	pmu      sync.Mutex
+	active   bool        // the poller polls: rings can wait for its next round
+	pending  []*wakePage // peers' pages to ring
+	npending atomic.Int32
+}
+
+// deferRing takes over the ring of peer page q (whose poller sleeps) when
+// this process's poller is polling, and reports whether it did; the
+// caller must ring at once otherwise. The poller rings after its current
+// round, when the goroutines it woke have run: a process that answers
+// many connections at once then wakes its peer once, after the whole
+// batch, instead of once for the first answer, which on a shared core
+// would preempt it after every message.
+func (p *poller) deferRing(q *wakePage) bool {
+	p.pmu.Lock()
+	defer p.pmu.Unlock()
+	if !p.active {
+		return false
+	}
+	if !q.deferred {
+		q.deferred = true
+		p.pending = append(p.pending, q)
+		p.npending.Add(1)
+	}
+	return true
+}
+
+// setActive records whether the poller polls; when it stops, it rings
+// what it was handed first.
+func (p *poller) setActive(on bool) {
+	p.pmu.Lock()
+	p.active = on
+	if !on {
+		p.flushLocked()
+	}
+	p.pmu.Unlock()
+}
+
+// flush rings every deferred doorbell.
+func (p *poller) flush() {
+	if p.npending.Load() == 0 {
+		return
+	}
+	p.pmu.Lock()
+	p.flushLocked()
+	p.pmu.Unlock()
+}
+
+func (p *poller) flushLocked() {
+	for i, q := range p.pending {
+		q.deferred = false
+		q.ring()
+		p.pending[i] = nil
+	}
+	p.pending = p.pending[:0]
+	p.npending.Store(0)
+}
+
+// forget rings q now if its ring was deferred, so that it can be unmapped.
+func (p *poller) forget(q *wakePage) {
+	p.pmu.Lock()
+	defer p.pmu.Unlock()
+	if !q.deferred {
+		return
+	}
+	q.deferred = false
+	q.ring()
+	i := slices.Index(p.pending, q)
+	p.pending = slices.Delete(p.pending, i, i+1)
+	p.npending.Add(-1)
 }
 
 // pollerLinger is how long the poller goroutine stays when no waiter is
@@ -247,13 +320,16 @@ func (p *poller) run(page *wakePage, bell *os.File) {
 	// re-checked.
 	sleep := func(d time.Duration) {
 		p.sleeping = true
+		p.setActive(false)
 		p.mu.Unlock()
 		bell.SetReadDeadline(time.Now().Add(d))
 		bell.Read(buf[:]) // a ring (the counter, reset), or the deadline
 		p.mu.Lock()
 		p.sleeping = false
+		p.setActive(true)
 		word.Store(0)
 	}
+	p.setActive(true)
 	for {
 		if len(p.list) == 0 {
 			word.Store(1)
@@ -261,6 +337,7 @@ func (p *poller) run(page *wakePage, bell *os.File) {
 			if len(p.list) == 0 {
 				p.running = false
 				p.page = nil
+				p.setActive(false)
 				p.mu.Unlock()
 				return
 			}
@@ -286,10 +363,15 @@ func (p *poller) run(page *wakePage, bell *os.File) {
 			}
 			p.mu.Unlock()
 			runtime.Gosched()
+			p.flush()
 			p.mu.Lock()
 		}
 		if won {
 			p.st.won()
+			p.mu.Unlock()
+			runtime.Gosched() // let the woken goroutines run, then ring for them
+			p.flush()
+			p.mu.Lock()
 			continue
 		}
 		if len(p.list) == 0 {

@@ -66,6 +66,9 @@ type wakePage struct {
 	// this side owns (closed by close), for the own page that of
 	// ownWake.bell.
 	bell int
+	// deferred is set while the poller holds a ring for this page
+	// (under thePoller.pmu).
+	deferred bool
 }
 
 // ownWake is this process's wake page, made with the first connection or
@@ -134,8 +137,10 @@ func releaseWake() {
 	ownWake.page, ownWake.files, ownWake.bell = nil, nil, nil
 }
 
-// close unmaps a peer's wake page and closes its doorbell.
+// close unmaps a peer's wake page and closes its doorbell, ringing it
+// first if the poller still holds a deferred ring for it.
 func (p *wakePage) close() error {
+	thePoller.forget(p)
 	unix.Close(p.bell)
 	return unmap(p.mem)
 }
@@ -208,7 +213,14 @@ func mapPeerWake(f, bell *os.File) (*wakePage, error) {
 // non-blocking; a write that fails leaves the counter high enough to wake
 // the poller anyway.
 func (p *wakePage) wakeUp() {
-	if p.h.sleeping.Load() != 0 && p.h.sleeping.Swap(0) != 0 {
+	if p.h.sleeping.Load() != 0 && !thePoller.deferRing(p) {
+		p.ring()
+	}
+}
+
+// ring rings p's doorbell if its poller still sleeps.
+func (p *wakePage) ring() {
+	if p.h.sleeping.Swap(0) != 0 {
 		unix.Write(p.bell, ding)
 	}
 }
