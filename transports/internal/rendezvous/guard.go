@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ipcbench/ipcbench/internal/private"
 	"github.com/ipcbench/ipcbench/transports"
 )
 
@@ -102,7 +103,7 @@ func Prepare(path string, sotype int) (Place, error) {
 	dir := filepath.Dir(path)
 	st, err := os.Lstat(dir)
 	if errors.Is(err, fs.ErrNotExist) {
-		if err = os.Mkdir(dir, 0o700); err == nil {
+		if err = os.Mkdir(dir, private.DirMode); err == nil {
 			p.made = dir
 			st, err = os.Lstat(dir)
 		}

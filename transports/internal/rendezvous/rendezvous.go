@@ -38,6 +38,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ipcbench/ipcbench/internal/private"
 	"github.com/ipcbench/ipcbench/transports"
 )
 
@@ -94,6 +95,13 @@ func Listen(path string, first int, mk func(index int) (*Offer, error)) (*Server
 	}
 	ln, err := net.ListenUnix("unixpacket", &net.UnixAddr{Name: path, Net: "unixpacket"})
 	if err != nil {
+		place.Release()
+		return nil, fmt.Errorf("listening on %s: %w: %w", path, err, transports.ErrUnavailable)
+	}
+	// bind made the socket file with the umask's mode; the directory
+	// already keeps others out, and the file follows the one rule.
+	if err := os.Chmod(path, private.FileMode); err != nil {
+		ln.Close()
 		place.Release()
 		return nil, fmt.Errorf("listening on %s: %w: %w", path, err, transports.ErrUnavailable)
 	}

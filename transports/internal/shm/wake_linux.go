@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ipcbench/ipcbench/internal/private"
 	"github.com/ipcbench/ipcbench/transports"
 	"github.com/ipcbench/ipcbench/transports/internal/rendezvous"
 )
@@ -104,6 +105,9 @@ func acquireWake() (*wakePage, []*os.File, error) {
 			f.Close()
 			bell.Close()
 			return nil, nil, err
+		}
+		if err := unix.Fchmod(fd, uint32(private.FileMode)); err != nil {
+			return fail(fmt.Errorf("shm: wake page mode: %w", err))
 		}
 		if err := unix.Ftruncate(fd, wakeSize); err != nil {
 			return fail(fmt.Errorf("shm: sizing the wake page: %w", err))
