@@ -246,14 +246,16 @@ func (c *Conn) lock(r *ringView, dl *deadline) error {
 		if c.closed.Load() {
 			return net.ErrClosed
 		}
-		if c.peerGone.Load() {
-			return transports.ErrPeerGone
-		}
+		// Read before the attempt: a peer that closed (or died) after it
+		// released the lock leaves it free, and the attempt takes it.
+		gone := c.peerGone.Load()
 		left, err := dl.left(c.base)
 		if err != nil {
 			return err
 		}
-		locked, corrupt = lockSlow(&r.ctl.lock, min(left, lockWaitSlice))
+		if locked, corrupt = lockSlow(&r.ctl.lock, min(left, lockWaitSlice)); !locked && gone && !corrupt {
+			return transports.ErrPeerGone
+		}
 	}
 	return nil
 }
