@@ -114,9 +114,20 @@ var cases = []testCase{
 //     return a short message or a clean EOF.
 //   - truncated/bench-stops-mid-frame: the same the other way round; the
 //     echoing peer must report the truncated frame in its done reply.
+//   - address/*: the listener listens on an address (Config.Address a
+//     fresh socket path; tcp-public's default when it refuses one) and is
+//     dialed with the address alone, no files: nettest.TestConn over such
+//     pairs; 1,000 dial/exchange/close cycles one after the other and 64
+//     dials at once, every byte checked; a dial to a closed listener's
+//     address and to a missing path fails at once; a server process
+//     killed with SIGKILL leaves its clients with ErrPeerGone or io.EOF
+//     (logged against the 2 s promise), a new dial failing at once and a
+//     new Listen on the address working; a server of uid 65534 is refused
+//     (needs root). RunOptions.NoAddress skips them for a transport that
+//     cannot be dialed by address alone.
 //
 // After each case, no file descriptor, goroutine, child process, temporary
-// file or /dev/shm file may be left behind. Run needs Main as the package's
+// file, /dev/shm file or shared mapping may be left behind. Run needs Main as the package's
 // TestMain, and skips (saying why) when the transport is unavailable here
 // or needs a private network namespace that could not be made.
 func Run(t *testing.T, tr transports.Transport) { RunWith(t, tr, RunOptions{}) }
@@ -142,6 +153,10 @@ type RunOptions struct {
 	// Config (the zero Config otherwise): a fresh directory for unix, or a
 	// skip when tcp-public has no private network namespace to listen in.
 	Setup func(t *testing.T) transports.Config
+	// NoAddress, when not empty, says why the transport cannot be dialed by
+	// address alone (its endpoint carries a file every dialer needs, as
+	// tcp-veth's namespace); the address/* cases then skip, saying so.
+	NoAddress string
 }
 
 // RunWith is Run adapted by opts.
@@ -154,6 +169,9 @@ func RunWith(t *testing.T, tr transports.Transport, opts RunOptions) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
+			if opts.NoAddress != "" && strings.HasPrefix(c.name, "address/") {
+				t.Skipf("not dialable by address alone: %s", opts.NoAddress)
+			}
 			noLeaks(t)
 			c.run(t, tr)
 		})
