@@ -344,18 +344,26 @@ func (c *Conn) read(b []byte) (int, error) {
 			unlock(&r.ctl.lock)
 			return 0, transports.ErrPeerGone
 		}
-		if thePoller.solo() { // alone in the process: the futex sleep
-			r.ctl.readerWaiting.Store(1)
-			unlock(&r.ctl.lock)
-			futexWait(&r.ctl.dataSeq, seq, min(left, dataWaitSlice))
-			thePoller.soloDone()
-			continue
-		}
+		c.waitUnlock(r, &c.rwait, seq, left)
+	}
+}
+
+// waitUnlock releases ring r's lock and waits, as w, for the other side:
+// alone in its process, a waiter announces itself in w.flag (under the
+// lock) and sleeps on the futex word w.seq, which it read as seq before
+// taking the lock; any other waiter parks with the process's poller.
+func (c *Conn) waitUnlock(r *ringView, w *waiter, seq uint32, left time.Duration) {
+	if thePoller.solo() {
+		w.flag.Store(1)
 		unlock(&r.ctl.lock)
-		c.rwait.budget = 0
-		if !c.rwait.ready() && !c.closed.Load() && !c.peerGone.Load() {
-			c.rwait.park(left)
-		}
+		futexWait(w.seq, seq, min(left, dataWaitSlice))
+		thePoller.soloDone()
+		return
+	}
+	unlock(&r.ctl.lock)
+	w.budget = 0
+	if !w.ready() && !c.closed.Load() && !c.peerGone.Load() {
+		w.park(left)
 	}
 }
 
@@ -463,18 +471,7 @@ func (c *Conn) write(b []byte) (int, error) {
 			total += int(n)
 			continue
 		}
-		if thePoller.solo() { // alone in the process: the futex sleep
-			w.ctl.writerWaiting.Store(1)
-			unlock(&w.ctl.lock)
-			futexWait(&w.ctl.spaceSeq, seq, min(left, dataWaitSlice))
-			thePoller.soloDone()
-			continue
-		}
-		unlock(&w.ctl.lock)
-		c.wwait.budget = 0
-		if !c.wwait.ready() && !c.closed.Load() && !c.peerGone.Load() {
-			c.wwait.park(left)
-		}
+		c.waitUnlock(w, &c.wwait, seq, left)
 	}
 }
 
