@@ -41,7 +41,7 @@ func TestBadInput(t *testing.T) {
 	badHist := write("badhist.jsonl", hdr+fmt.Sprintf(res, "not-a-histogram!"))
 	binary := write("binary.jsonl", "\x00\xff\xfe\x01garbage\n")
 	// short keeps a run small in case a check it tests were missing.
-	short := []string{"-w", "pingpong", "-s", "64", "-d", "10ms", "-warmup", "0", "-repeats", "1", "-out", filepath.Join(dir, "ran.jsonl")}
+	short := []string{"-w", "pingpong", "-s", "64", "-n", "20", "-warmup", "0", "-repeats", "1", "-out", filepath.Join(dir, "ran.jsonl")}
 	goodRaw := filepath.Join("..", "..", "bench", "report", "testdata", "run.jsonl")
 	cases := []struct {
 		name string
@@ -208,7 +208,7 @@ func TestRunReportRoundTrip(t *testing.T) {
 		trs += ",tcp-public"
 	}
 	code, out, stderr := runCLI(t, "", "run", "-q=false", "-t", trs, "-w", "pingpong,stream", "-s", "64",
-		"-d", "30ms", "-warmup", "5ms", "-repeats", "2", "-out", raw)
+		"-n", "50", "-warmup", "5ms", "-repeats", "2", "-out", raw)
 	if code != exitOK {
 		t.Fatalf("run: exit %d\nstderr:\n%s", code, stderr)
 	}

@@ -186,7 +186,7 @@ func killBenchOnce(t *testing.T, variant string, trial int) time.Duration {
 			t.Fatalf("left in TMPDIR after the kill: %v", left)
 		}
 	}
-	next, nextErr := startCLI(t, tmp, "run", "-t", "unix", "-w", "pingpong", "-s", "64", "-d", "10ms", "-warmup", "0", "-repeats", "1", "-q", "-out", out+".next")
+	next, nextErr := startCLI(t, tmp, "run", "-t", "unix", "-w", "pingpong", "-s", "64", "-n", "20", "-warmup", "0", "-repeats", "1", "-q", "-out", out+".next")
 	if err := next.Wait(); err != nil {
 		t.Fatalf("the next run: %v; stderr: %s", err, nextErr)
 	}
@@ -228,7 +228,7 @@ func TestInterruptDuringPeerStart(t *testing.T) {
 			done := make(chan int, 1)
 			go func() {
 				done <- run(ctx, []string{"run", "-network", "host", "-t", "unix", "-w", "pingpong", "-s", tt.sizes,
-					"-d", "50ms", "-warmup", "0", "-repeats", "1", "-out", out}, strings.NewReader(""), &stdout, &stderr)
+					"-n", "20", "-warmup", "0", "-repeats", "1", "-out", out}, strings.NewReader(""), &stdout, &stderr)
 			}()
 			// Wait for the hanging peer: a child of this process once the
 			// cases before it have recorded their results.

@@ -16,7 +16,7 @@ import (
 )
 
 // tinyRun is the smallest run that writes raw records.
-var tinyRun = []string{"run", "-q", "-t", "pipe", "-w", "pingpong", "-s", "64", "-d", "10ms", "-warmup", "1ms", "-repeats", "1"}
+var tinyRun = []string{"run", "-q", "-t", "pipe", "-w", "pingpong", "-s", "64", "-n", "20", "-warmup", "1ms", "-repeats", "1"}
 
 // withArgs returns a copy of a with more appended.
 func withArgs(a []string, more ...string) []string {
