@@ -219,6 +219,41 @@ type RedialableEndpoint interface {
 	RedialableEndpoint() bool
 }
 
+// MeasurementOnly is implemented by transports that have option values
+// which exist only to measure something (what a default saves, such as
+// shm-ring's zerocopy=off) and which a program should never choose.
+// MeasurementOnlyOptions lists them as "key=value"; `ipcbench transports`
+// prints them and the chooser (bench/choose) never recommends a variant
+// that sets one. See MeasurementOnlyOption.
+type MeasurementOnly interface {
+	MeasurementOnlyOptions() []string
+}
+
+// MeasurementOnlyOption returns the first option of opts, as "key=value"
+// in sorted key order, that t marks measurement-only (MeasurementOnly), or
+// "" when there is none or t marks nothing.
+func MeasurementOnlyOption(t Transport, opts map[string]string) string {
+	mo, ok := t.(MeasurementOnly)
+	if !ok {
+		return ""
+	}
+	marked := mo.MeasurementOnlyOptions()
+	keys := make([]string, 0, len(opts))
+	for k := range opts {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		kv := k + "=" + opts[k]
+		for _, m := range marked {
+			if m == kv {
+				return kv
+			}
+		}
+	}
+	return ""
+}
+
 // CloseWriter is implemented by connections that can shut down their
 // sending direction alone; the peer then reads io.EOF after the last byte
 // while the reverse direction keeps working.

@@ -193,6 +193,9 @@ func TestTransportsLists(t *testing.T) {
 			t.Errorf("transport %s not listed:\n%s", n, out)
 		}
 	}
+	if !strings.Contains(out, "measurement-only (never recommended by choose): zerocopy=off") {
+		t.Errorf("shm-ring's measurement-only variant is not marked:\n%s", out)
+	}
 	if netns.HasHermeticNetwork() && strings.Contains(out, "unavailable") {
 		t.Errorf("inside the private namespace every transport should be available:\n%s", out)
 	}

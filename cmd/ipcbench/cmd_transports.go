@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -55,7 +56,11 @@ inside the private network namespace that 'ipcbench run' uses.`,
 				status = "broken: " + err.Error()
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", t.Name(), status, transportDocs[t.Name()])
+		doc := transportDocs[t.Name()]
+		if mo, ok := t.(transports.MeasurementOnly); ok && len(mo.MeasurementOnlyOptions()) > 0 {
+			doc += "; measurement-only (never recommended by choose): " + strings.Join(mo.MeasurementOnlyOptions(), ", ")
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", t.Name(), status, doc)
 	}
 	if err := tw.Flush(); err != nil {
 		return err

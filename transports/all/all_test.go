@@ -290,3 +290,29 @@ func TestListenDialBadSpec(t *testing.T) {
 		t.Errorf("Dial all: %v, want ErrBadSpec", err)
 	}
 }
+
+// TestMeasurementOnly: shm-ring marks zerocopy=off measurement-only, and
+// nothing else of any transport's default variant is marked.
+func TestMeasurementOnly(t *testing.T) {
+	for _, tr := range List() {
+		if got := transports.MeasurementOnlyOption(tr, nil); got != "" {
+			t.Errorf("%s default variant marked measurement-only: %q", tr.Name(), got)
+		}
+	}
+	r, err := Resolve("shm-ring[wait=spin,zerocopy=off]")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := transports.MeasurementOnlyOption(r.Transport, r.Spec.Options); got != "zerocopy=off" {
+		t.Errorf("shm-ring[wait=spin,zerocopy=off]: MeasurementOnlyOption = %q, want zerocopy=off", got)
+	}
+	for _, spec := range []string{"shm-ring[zerocopy=on]", "shm-lock", "unix"} {
+		r, err := Resolve(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := transports.MeasurementOnlyOption(r.Transport, r.Spec.Options); got != "" {
+			t.Errorf("%s: MeasurementOnlyOption = %q, want none", spec, got)
+		}
+	}
+}

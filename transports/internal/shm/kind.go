@@ -147,6 +147,18 @@ func (t transport) CheckOptions(opts map[string]string) error {
 
 var _ transports.OptionChecker = transport{}
 
+// MeasurementOnlyOptions returns, for shm-ring, "zerocopy=off": it only
+// measures the copy that zero-copy reading saves (transports.MeasurementOnly).
+// shm-lock has none.
+func (t transport) MeasurementOnlyOptions() []string {
+	if t.kind == Ring {
+		return []string{OptionZeroCopy + "=off"}
+	}
+	return nil
+}
+
+var _ transports.MeasurementOnly = transport{}
+
 // effectiveOptions returns what a connection or listener of kind k
 // reports through transports.OptionReporter.
 func effectiveOptions(k Kind, ringCap int, mapping string, s settings) map[string]string {
