@@ -28,7 +28,7 @@ type workload struct {
 func (w *workload) cannotRun(transport string) string { return w.unsupported[transport] }
 
 // workloads is the explicit list of workloads (no init-time registry).
-var workloads = []*workload{pingpongWorkload, streamWorkload, faninWorkload, connectWorkload, rateWorkload}
+var workloads = []*workload{pingpongWorkload, streamWorkload, faninWorkload, connectWorkload, rateWorkload, httpWorkload}
 
 func workloadByName(name string) *workload {
 	for _, w := range workloads {

@@ -60,8 +60,10 @@ func loopFor(role string, cfg frame.Config) (roleLoop, error) {
 			return nil, fmt.Errorf("role %q needs length-prefixed framing, not %s", role, cfg.Mode)
 		}
 		return truncateLoop, nil
+	case RoleHTTP:
+		return httpLoop, nil
 	}
-	return nil, fmt.Errorf("unknown role %q (want %s, %s or %s)", role, RoleEcho, RoleSink, RoleTruncate)
+	return nil, fmt.Errorf("unknown role %q (want %s, %s, %s or %s)", role, RoleEcho, RoleSink, RoleHTTP, RoleTruncate)
 }
 
 // truncateLoop writes half of one frame and ends the connection there.

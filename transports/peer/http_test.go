@@ -1,0 +1,78 @@
+package peer
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/ipcbench/ipcbench/internal/frame"
+)
+
+// TestHTTPLoop serves RoleHTTP on one end of a net.Pipe and sends keep-alive
+// requests on the other: every body comes back unchanged, the counts
+// match, a wrong path is 404, and the loop ends cleanly when the client
+// closes the connection.
+func TestHTTPLoop(t *testing.T) {
+	srvConn, cliConn := net.Pipe()
+	var st ConnStats
+	done := make(chan error, 1)
+	go func() { done <- httpLoop(srvConn, frame.Config{}, 0, &st) }()
+
+	dials := 0
+	tr := &http.Transport{DialContext: func(context.Context, string, string) (net.Conn, error) {
+		dials++
+		if dials > 1 {
+			return nil, errors.New("second dial")
+		}
+		return cliConn, nil
+	}}
+	client := &http.Client{Transport: tr}
+	sizes := []int{0, 1, 100, 70 << 10}
+	var total int64
+	for i, n := range sizes {
+		body := make([]byte, n)
+		frame.Fill(body, 0, uint64(i))
+		resp, err := client.Post("http://peer"+HTTPPath, "application/octet-stream", bytes.NewReader(body))
+		if err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		got, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK || !bytes.Equal(got, body) {
+			t.Fatalf("request %d (%d bytes): status %d, %d bytes back, equal %v, err %v", i, n, resp.StatusCode, len(got), bytes.Equal(got, body), err)
+		}
+		total += int64(n)
+	}
+	resp, err := client.Get("http://peer/other")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("GET /other: status %d, want 404", resp.StatusCode)
+	}
+	tr.CloseIdleConnections()
+	if err := <-done; err != nil {
+		t.Fatalf("httpLoop = %v, want nil after the client closed", err)
+	}
+	if st.Messages != int64(len(sizes)) || st.Bytes != total {
+		t.Errorf("stats %+v, want %d messages, %d bytes", st, len(sizes), total)
+	}
+	if dials != 1 {
+		t.Errorf("%d dials, want 1 (keep-alive)", dials)
+	}
+}
+
+// TestHTTPLoopNeedsConn: a plain reader/writer is refused with a clear error.
+func TestHTTPLoopNeedsConn(t *testing.T) {
+	var st ConnStats
+	err := httpLoop(rw{strings.NewReader(""), io.Discard}, frame.Config{}, 0, &st)
+	if err == nil || !strings.Contains(err.Error(), "needs a net.Conn") {
+		t.Fatalf("httpLoop on a reader/writer = %v", err)
+	}
+}
