@@ -105,6 +105,12 @@ type Mode struct {
 // HasLatency reports whether the case recorded round-trip latency.
 func (s *Summary) HasLatency() bool { return len(s.RepeatP50) > 0 }
 
+// CPUPerMsg returns the median over the OK repeats of the CPU time per
+// message (ns, both processes) with its 95% confidence interval, computed
+// as every other median and interval of a Summary is; zeros when no repeat
+// was OK.
+func (s *Summary) CPUPerMsg() (median, lo, hi float64) { return medianCI(s.RepeatCPUPerMsg) }
+
 // ModeMetric names the per-repeat value bimodality is judged on:
 // "p50 round trip" when the case records latency, else "msg/s".
 func (s *Summary) ModeMetric() string {

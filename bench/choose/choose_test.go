@@ -1,0 +1,215 @@
+package choose
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/ipcbench/ipcbench/bench"
+	"github.com/ipcbench/ipcbench/bench/report"
+	"github.com/ipcbench/ipcbench/transports/all"
+	"github.com/ipcbench/ipcbench/transports/peer"
+)
+
+// TestMain makes the test binary its own peer, as a program that imports
+// this package does in its main: the zero Options.Peer re-executes it.
+func TestMain(m *testing.M) {
+	peer.RunIfPeer(all.Lookup)
+	goleak.VerifyTestMain(m)
+}
+
+// TestMeasure runs a small calibration between two processes and checks
+// the answer: a winner spec that resolves, every candidate with a value,
+// an interval and CPU per message, and the raw records written.
+func TestMeasure(t *testing.T) {
+	var raw bytes.Buffer
+	q := Question{Workload: Pingpong, Size: 4096}
+	o := Options{Transports: []string{"unix", "pipe", "shm-ring"}, Duration: 30 * time.Millisecond, Warmup: 5 * time.Millisecond, Repeats: 6, Records: &raw}
+	c, err := New(q, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, total, _ := c.Progress(); total != 18 {
+		t.Errorf("planned %d case runs, want 3 transports × 6 repeats", total)
+	}
+	a, err := c.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := all.Resolve(a.Winner); err != nil {
+		t.Errorf("winner %q does not resolve: %v", a.Winner, err)
+	}
+	if len(a.Candidates)+len(a.NotRanked) != 3 || len(a.Candidates) == 0 || a.Candidates[0].Spec != a.Winner {
+		t.Fatalf("answer %+v", a)
+	}
+	if a.Metric != report.MetricP50 || !a.LowerIsBetter || a.Repeats != 6 {
+		t.Errorf("metric %q lower %v repeats %d", a.Metric, a.LowerIsBetter, a.Repeats)
+	}
+	for i, cd := range a.Candidates {
+		if cd.Value <= 0 || !(cd.Lo <= cd.Value && cd.Value <= cd.Hi) || cd.CPUPerMsg <= 0 || cd.MsgRate <= 0 {
+			t.Errorf("candidate %d %+v", i, cd)
+		}
+		if i > 0 && cd.Value < a.Candidates[i-1].Value {
+			t.Errorf("candidates not best first: %+v", a.Candidates)
+		}
+	}
+	run, err := report.Read(&raw, "calibration")
+	if err != nil || len(run.Results) != 18 {
+		t.Fatalf("raw records: %v (%d results)", err, len(run.Results))
+	}
+	var text bytes.Buffer
+	if err := a.WriteText(&text); err != nil {
+		t.Fatal(err)
+	}
+	if lines := strings.Split(text.String(), "\n"); len(lines) < 2 || strings.TrimSpace(lines[1]) != a.Winner || !strings.Contains(text.String(), "CPU/MSG") {
+		t.Errorf("text answer:\n%s", text.String())
+	}
+	b, err := json.Marshal(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back map[string]any
+	if err := json.Unmarshal(b, &back); err != nil || back["winner"] != a.Winner {
+		t.Errorf("json %s: %v", b, err)
+	}
+}
+
+// TestMeasureStreamAndHTTP: the other workloads are answered by their own
+// metric.
+func TestMeasureStreamAndHTTP(t *testing.T) {
+	for _, tt := range []struct {
+		q      Question
+		metric string
+	}{
+		{Question{Workload: Stream, Size: 64 << 10}, report.MetricMBps},
+		{Question{Workload: HTTP, Size: 1024}, report.MetricP50},
+		{Question{Workload: Pingpong, Size: 64, Conns: 3}, report.MetricRate},
+	} {
+		a, err := Measure(context.Background(), tt.q, Options{Transports: []string{"unix,shm-ring"}, Duration: 20 * time.Millisecond, Warmup: 5 * time.Millisecond, Repeats: 2})
+		if err != nil {
+			t.Fatalf("%+v: %v", tt.q, err)
+		}
+		if a.Metric != tt.metric || len(a.Candidates) != 2 {
+			t.Errorf("%+v: metric %q, %d candidates", tt.q, a.Metric, len(a.Candidates))
+		}
+		var text bytes.Buffer
+		a.WriteText(&text)
+		if !strings.Contains(text.String(), "warning: only 2 OK repeats") {
+			t.Errorf("%+v: no warning about 2 repeats:\n%s", tt.q, text.String())
+		}
+	}
+}
+
+// TestBadQuestions are refused before anything runs, each with
+// ErrBadQuestion.
+func TestBadQuestions(t *testing.T) {
+	for _, tt := range []struct {
+		q    Question
+		o    Options
+		want string
+	}{
+		{Question{Workload: "fanin", Size: 64}, Options{}, `workload "fanin"`},
+		{Question{Size: 0}, Options{}, "size 0"},
+		{Question{Size: bench.MaxMessageSize + 1}, Options{}, "out of range"},
+		{Question{Size: 64, Conns: -1}, Options{}, "conns -1"},
+		{Question{Workload: Stream, Size: 64, Conns: 2}, Options{}, "only pingpong"},
+		{Question{Size: 64, Placement: "nowhere"}, Options{}, `placement "nowhere"`},
+		{Question{Size: 64, Placement: "0/999"}, Options{}, "CPU 999"},
+		{Question{Size: 64}, Options{Transports: []string{"carrier-pigeon"}}, "unknown transport"},
+		{Question{Size: 64}, Options{Transports: []string{"unix[x=1]"}}, "unknown option x"},
+		{Question{Size: 64}, Options{Transports: []string{"shm-ring[zerocopy=off]"}}, "measurement-only"},
+		{Question{Size: 64}, Options{Repeats: -1}, "repeats -1"},
+		{Question{Size: 64}, Options{Budget: -time.Second}, "must not be negative"},
+	} {
+		_, err := New(tt.q, tt.o)
+		if !errors.Is(err, ErrBadQuestion) || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("New(%+v, %+v) = %v, want ErrBadQuestion mentioning %q", tt.q, tt.o, err, tt.want)
+		}
+	}
+}
+
+// TestFitDuration: the default plan of every transport fits the budget,
+// and the interval stays within its bounds.
+func TestFitDuration(t *testing.T) {
+	n := len(all.Names()) * DefaultRepeats
+	d := FitDuration(0, n, DefaultWarmup)
+	if est := time.Duration(n) * (d + DefaultWarmup + caseOverhead); est > DefaultBudget || d < MinDuration || d > MaxDuration {
+		t.Errorf("FitDuration(0, %d) = %v: estimated %v for a budget of %v", n, d, est, DefaultBudget)
+	}
+	if d := FitDuration(time.Second, 1000, DefaultWarmup); d != MinDuration {
+		t.Errorf("a tiny budget gives %v, want MinDuration", d)
+	}
+	if d := FitDuration(time.Hour, 2, DefaultWarmup); d != MaxDuration {
+		t.Errorf("a huge budget gives %v, want MaxDuration", d)
+	}
+	c, err := New(Question{Size: 64}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := c.Options(); o.Duration != d && o.Duration != FitDuration(0, n, DefaultWarmup) || o.Repeats != DefaultRepeats || len(o.Transports) != len(all.Names()) {
+		t.Errorf("default plan: %v × %d repeats over %d transports", o.Duration, o.Repeats, len(o.Transports))
+	}
+}
+
+// TestFromRun answers from the committed reference records: the nearest
+// measured size answers when the asked one is missing, and the
+// measurement-only variant is never the winner.
+func TestFromRun(t *testing.T) {
+	run, err := report.ReadFile("../../results/reference.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := FromRun(run, Question{Workload: Stream, Size: 64 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.SizeNote != "" || a.Question.Size != 64<<10 || a.Metric != report.MetricMBps {
+		t.Errorf("exact size: note %q size %d metric %q", a.SizeNote, a.Question.Size, a.Metric)
+	}
+	excluded := false
+	for _, c := range a.Candidates {
+		if strings.Contains(c.Spec, "zerocopy=off") {
+			t.Errorf("measurement-only variant ranked: %+v", c)
+		}
+	}
+	for _, n := range a.NotRanked {
+		excluded = excluded || n.Spec == "shm-ring[zerocopy=off]" && strings.Contains(n.Reason, "measurement-only")
+	}
+	if !excluded {
+		t.Errorf("zerocopy=off not listed as measurement-only: %+v", a.NotRanked)
+	}
+
+	a, err = FromRun(run, Question{Workload: Pingpong, Size: 4096, Placement: "cross-core"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Question.Size != 64<<10 || !strings.Contains(a.SizeNote, "4KiB was not measured") || !strings.Contains(a.SizeNote, "64KiB") {
+		t.Errorf("nearest size: size %d note %q", a.Question.Size, a.SizeNote)
+	}
+	if _, err := all.Resolve(a.Winner); err != nil {
+		t.Errorf("winner %q: %v", a.Winner, err)
+	}
+
+	if _, err := FromRun(run, Question{Workload: Pingpong, Size: 64, Conns: 16}); !errors.Is(err, ErrNoAnswer) || !strings.Contains(err.Error(), "fanin unpinned ×4") {
+		t.Errorf("fanin ×16 from a file with ×4: %v", err)
+	}
+	if _, err := FromRun(run, Question{Workload: HTTP, Size: 64}); !errors.Is(err, ErrNoAnswer) {
+		t.Errorf("http from a file without it: %v", err)
+	}
+}
+
+// TestPeerMissing: a calibration whose peer cannot start fails with
+// bench.ErrPeerStart, not with an answer.
+func TestPeerMissing(t *testing.T) {
+	_, err := Measure(context.Background(), Question{Size: 64}, Options{Transports: []string{"unix"}, Peer: "/nonexistent/peer", Repeats: 1, Duration: 10 * time.Millisecond})
+	if !errors.Is(err, bench.ErrPeerStart) {
+		t.Fatalf("Measure with a missing peer = %v, want ErrPeerStart", err)
+	}
+}
+

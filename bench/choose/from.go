@@ -1,0 +1,82 @@
+package choose
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/ipcbench/ipcbench/bench"
+	"github.com/ipcbench/ipcbench/bench/report"
+)
+
+// FromRun answers q from raw records measured earlier (report.ReadFile),
+// without measuring. It considers the results of q's workload (fanin with
+// q.Conns connections when q asks for several) under q's placement; when
+// none has q.Size, the nearest measured size (by ratio) answers and
+// Answer.SizeNote says so. Measurement-only variants are left out of the
+// ranking and listed in NotRanked. It returns an error wrapping
+// ErrBadQuestion for a bad q and ErrNoAnswer when the records hold no
+// matching case.
+func FromRun(run *report.Run, q Question) (*Answer, error) {
+	q, _, err := q.normalized()
+	if err != nil {
+		return nil, err
+	}
+	wl := q.benchWorkload()
+	var match []bench.Result
+	var settings []string
+	for _, r := range run.Results {
+		c := r.Case()
+		if c.Workload != wl || c.Placement != q.Placement || (wl == "fanin" && c.Conns != q.Conns) {
+			s := c.Workload + " " + c.Placement
+			if c.Workload == "fanin" {
+				s += fmt.Sprintf(" ×%d", c.Conns)
+			}
+			if !slices.Contains(settings, s) {
+				settings = append(settings, s)
+			}
+			continue
+		}
+		match = append(match, r)
+	}
+	want := wl + " " + q.Placement
+	if wl == "fanin" {
+		want += fmt.Sprintf(" ×%d", q.Conns)
+	}
+	if len(match) == 0 {
+		sort.Strings(settings)
+		return nil, fmt.Errorf("%w: %s has no %s results (it has: %s)", ErrNoAnswer, run.Source, want, strings.Join(settings, ", "))
+	}
+	size := nearestSize(match, q.Size)
+	var same []bench.Result
+	for _, r := range match {
+		if r.Size == size {
+			same = append(same, r)
+		}
+	}
+	asked := q.Size
+	q.Size = size
+	a, err := answer(q, same, run.Source)
+	if err != nil {
+		return nil, err
+	}
+	if size != asked {
+		a.SizeNote = fmt.Sprintf("%s was not measured in %s; the nearest measured size, %s, answers", bench.FormatSize(asked), run.Source, bench.FormatSize(size))
+	}
+	return a, nil
+}
+
+// nearestSize returns the size of results closest to want by ratio (the
+// larger one of two equally near).
+func nearestSize(results []bench.Result, want int) int {
+	best, bestD := 0, math.Inf(1)
+	for _, r := range results {
+		d := math.Abs(math.Log(float64(r.Size) / float64(want)))
+		if d < bestD || d == bestD && r.Size > best {
+			best, bestD = r.Size, d
+		}
+	}
+	return best
+}
