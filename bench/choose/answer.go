@@ -20,7 +20,7 @@ type Answer struct {
 	// Question is the question answered; its Size is the size measured
 	// (see SizeNote).
 	Question Question `json:"question"`
-	// Source says where the numbers come from: "calibration run" or the
+	// Source says where the numbers come from: CalibrationSource or the
 	// records file.
 	Source string `json:"source"`
 	// SizeNote is set when the records hold no case of the size asked
@@ -48,6 +48,9 @@ type Answer struct {
 	Duration time.Duration `json:"duration_ns,omitempty"`
 	Warmup   time.Duration `json:"warmup_ns,omitempty"`
 }
+
+// CalibrationSource is Answer.Source for an answer measured by Run.
+const CalibrationSource = "calibration run"
 
 // Candidate is one ranked transport.
 type Candidate struct {
@@ -195,7 +198,11 @@ func (a *Answer) WriteText(w io.Writer) error {
 		setting += fmt.Sprintf(", %d connections", q.Conns)
 	}
 	setting += ", " + q.Placement
-	fmt.Fprintf(&b, "fastest here for %s (%s, from the %s):\n", setting, a.Metric, a.Source)
+	src := "measured just now by a calibration run"
+	if a.Source != CalibrationSource {
+		src = "from the records in " + a.Source
+	}
+	fmt.Fprintf(&b, "fastest here for %s (by %s, %s):\n", setting, a.Metric, src)
 	fmt.Fprintf(&b, "  %s\n", a.Winner)
 	if a.SizeNote != "" {
 		fmt.Fprintf(&b, "note: %s\n", a.SizeNote)

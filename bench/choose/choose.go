@@ -287,7 +287,7 @@ func (c *Calibration) Run(ctx context.Context) (*Answer, error) {
 	if err != nil && !errors.Is(err, bench.ErrCasesFailed) {
 		return nil, fmt.Errorf("calibration: %w", err)
 	}
-	a, err := answer(c.q, results, "calibration run")
+	a, err := answer(c.q, results, CalibrationSource)
 	if err != nil {
 		return nil, err
 	}

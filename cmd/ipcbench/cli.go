@@ -56,6 +56,7 @@ func commands() []command {
 		{name: "run", summary: "run benchmark workloads over transports and print the ranking", run: cmdRun},
 		{name: "report", summary: "render raw records as a table, Markdown, CSV, JSON or Go benchmark format", run: cmdReport},
 		{name: "plot", summary: "draw SVG charts from raw records", run: cmdPlot},
+		{name: "choose", summary: "which transport is fastest here for a workload and message size: a short calibration, or from raw records", run: cmdChoose},
 		{name: "compare", summary: "compare two runs case by case, with a significance test", run: cmdCompare},
 		{name: "floor", summary: "compare ipcbench with C programs doing the bare minimum per mechanism (needs a C compiler)", run: cmdFloor},
 		{name: "transports", summary: "list the transports and whether each can run here", run: cmdTransports},
@@ -76,6 +77,7 @@ Examples:
   ipcbench run -t unix,pipe -w pingpong -s 64,1k # a few cases
   ipcbench report -format markdown out/run.jsonl # a report for docs
   ipcbench compare old.jsonl new.jsonl           # what changed, and whether it is noise
+  ipcbench choose -w pingpong -s 4k              # which transport for 4 KiB request/response here?
 
 Run 'ipcbench <command> -help' for a command's flags and examples.
 

@@ -97,6 +97,20 @@ func TestBadInput(t *testing.T) {
 		{"negative case timeout", append([]string{"run", "-case-timeout", "-1s", "-t", "unix"}, short...), exitUsage, "-case-timeout -1s"},
 		{"placement outside the affinity mask", append([]string{"run", "-placement", "0/1023", "-t", "unix"}, short...), exitUsage, "CPU 1023"},
 		{"unwritable out", append(append([]string{"run", "-t", "unix"}, short...), "-out", "/proc/nonexist/x"), exitUsage, "/proc/nonexist"},
+		// choose: every mistake is exit 2 before anything is measured.
+		{"choose no size", []string{"choose", "-w", "pingpong"}, exitUsage, "-s SIZE is required"},
+		{"choose bad size", []string{"choose", "-s", "4 parsecs"}, exitUsage, "4 parsecs"},
+		{"choose unknown workload", []string{"choose", "-w", "fanin", "-s", "4k"}, exitUsage, `workload "fanin"`},
+		{"choose stream with conns", []string{"choose", "-w", "stream", "-s", "4k", "-conns", "4"}, exitUsage, "only pingpong"},
+		{"choose bad placement", []string{"choose", "-s", "4k", "-placement", "moon"}, exitUsage, "moon"},
+		{"choose bad transport", []string{"choose", "-s", "4k", "-t", "carrier-pigeon"}, exitUsage, "carrier-pigeon"},
+		{"choose measurement-only", []string{"choose", "-s", "4k", "-t", "shm-ring[zerocopy=off]"}, exitUsage, "measurement-only"},
+		{"choose bad format", []string{"choose", "-s", "4k", "-format", "yaml"}, exitUsage, "yaml"},
+		{"choose bad budget", []string{"choose", "-s", "4k", "-budget", "-1s"}, exitUsage, "-budget"},
+		{"choose from missing file", []string{"choose", "-s", "4k", "-from", filepath.Join(dir, "missing.jsonl")}, exitUsage, "missing.jsonl"},
+		{"choose from garbage", []string{"choose", "-s", "4k", "-from", garbage}, exitUsage, "garbage.jsonl"},
+		{"choose from and out", []string{"choose", "-s", "4k", "-from", goodRaw, "-out", filepath.Join(dir, "x.jsonl")}, exitUsage, "-from measures nothing"},
+		{"choose stray argument", []string{"choose", "-s", "4k", "now"}, exitUsage, "now"},
 	}
 	if runtime.NumCPU() <= 5 {
 		cases = append(cases, struct {

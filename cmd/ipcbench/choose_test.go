@@ -1,0 +1,78 @@
+package main
+
+import (
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ipcbench/ipcbench/bench/report"
+	"github.com/ipcbench/ipcbench/transports/all"
+)
+
+// TestChooseFrom answers from the committed reference records: the winner
+// spec on the second line, the nearest size said, and the JSON answer
+// machine-readable.
+func TestChooseFrom(t *testing.T) {
+	ref := filepath.Join("..", "..", "results", "reference.jsonl")
+	code, out, stderr := runCLI(t, "", "choose", "-w", "pingpong", "-s", "4k", "-from", ref)
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	lines := strings.Split(out, "\n")
+	if len(lines) < 3 {
+		t.Fatalf("answer:\n%s", out)
+	}
+	winner := strings.TrimSpace(lines[1])
+	if _, err := all.Resolve(winner); err != nil {
+		t.Errorf("second line %q is not a spec: %v\n%s", winner, err, out)
+	}
+	for _, want := range []string{"4KiB was not measured", "nearest measured size, 64KiB", "CPU/MSG", "measurement-only"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("answer does not say %q:\n%s", want, out)
+		}
+	}
+	code, out, stderr = runCLI(t, "", "choose", "-w", "stream", "-s", "64k", "-format", "json", "-from", ref)
+	if code != exitOK {
+		t.Fatalf("json: exit %d: %s", code, stderr)
+	}
+	var a struct {
+		Winner     string
+		Metric     string
+		Candidates []struct {
+			Spec        string
+			Tied        bool
+			Lo, Hi      *float64
+			CPUPerMsgNS float64 `json:"cpu_per_msg_ns"`
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &a); err != nil {
+		t.Fatalf("json answer: %v\n%s", err, out)
+	}
+	if a.Metric != report.MetricMBps || len(a.Candidates) < 2 || a.Candidates[0].Spec != a.Winner || a.Candidates[0].CPUPerMsgNS <= 0 || a.Candidates[0].Lo == nil {
+		t.Errorf("json answer %+v", a)
+	}
+	if strings.Contains(a.Winner, "zerocopy=off") {
+		t.Errorf("measurement-only winner %q", a.Winner)
+	}
+}
+
+// TestChooseMeasures runs a small calibration through the CLI.
+func TestChooseMeasures(t *testing.T) {
+	raw := filepath.Join(t.TempDir(), "choose.jsonl")
+	code, out, stderr := runCLI(t, "", "choose", "-w", "pingpong", "-s", "1k", "-t", "unix,shm-ring", "-budget", "1s", "-out", raw)
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	winner := strings.TrimSpace(strings.Split(out, "\n")[1])
+	if winner != "unix" && winner != "shm-ring" {
+		t.Errorf("winner %q:\n%s", winner, out)
+	}
+	if !strings.Contains(out, "calibration:") || stderr != "" {
+		t.Errorf("stdout:\n%s\nstderr (no progress off a terminal):\n%s", out, stderr)
+	}
+	run, err := report.ReadFile(raw)
+	if err != nil || len(run.Results) != 12 || run.Header.Command[1] != "choose" {
+		t.Errorf("raw records: %v", err)
+	}
+}

@@ -1,0 +1,160 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/ipcbench/ipcbench/bench"
+	"github.com/ipcbench/ipcbench/bench/choose"
+	"github.com/ipcbench/ipcbench/bench/report"
+	"github.com/ipcbench/ipcbench/internal/progress"
+)
+
+const chooseSynopsis = `-w WORKLOAD -s SIZE [flags]
+
+Answers "which transport is fastest on this machine for my messages?" with
+a short calibration: the real runner, two real processes, every transport
+that can run here (or those of -t), six interleaved repeats, planned to take
+under 30 s. It prints the winner as a spec to paste into all.Listen/all.Dial
+or 'ipcbench run -t', the transports statistically tied with it (~), each
+with its 95% interval, and the CPU time per message beside the speed.
+Transports that cannot run here are listed with the reason. A variant a
+transport marks measurement-only (see 'ipcbench transports') is never
+recommended.
+
+-from FILE answers from raw records that 'ipcbench run' wrote, without
+measuring; when FILE has no case of the size asked for, the nearest measured
+size answers, and the answer says so.
+
+Workloads (-w): pingpong (request/response, ranked by p50 round trip;
+with -conns N > 1 it is fanin, ranked by msg/s), stream (one-way, ranked by
+MB/s), http (net/http POST echoed back, keep-alive on, ranked by p50).
+
+The calibration runs inside a private network namespace, as 'ipcbench run'
+does (-network host to measure on the host's own interfaces).`
+
+const chooseExamples = `  ipcbench choose -w pingpong -s 4k                 # which transport for 4 KiB request/response here?
+  ipcbench choose -w stream -s 1MiB                 # bulk one-way transfer
+  ipcbench choose -w pingpong -s 64 -conns 16       # 16 clients against one server
+  ipcbench choose -w http -s 1k                     # net/http over each transport
+  ipcbench choose -w pingpong -s 4k -placement cross-core -t unix,shm-ring,shm-ring[wait=spin]
+  ipcbench choose -w pingpong -s 4k -from results/reference.jsonl   # no measuring
+  ipcbench choose -w pingpong -s 4k -format json | jq -r .winner
+`
+
+func cmdChoose(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet(e, "choose", chooseSynopsis, chooseExamples)
+	workload := fs.String("w", choose.Pingpong, "workload: pingpong, stream or http")
+	size := fs.String("s", "", "message size, binary units (4k = 4096 B); required")
+	placement := fs.String("placement", "unpinned", "where the two processes run: unpinned, same-core, cross-core, or BENCHCPUS/PEERCPUS like 0/1")
+	conns := fs.Int("conns", 1, "connections sharing one server (pingpong only; more than 1 measures fanin)")
+	from := fs.String("from", "", "answer from this raw-records file (- for stdin) instead of measuring")
+	format := fs.String("format", "text", "output: text or json")
+	trs := fs.String("t", "all", "transports to consider, comma-separated, with variants: unix,shm-ring[wait=spin]")
+	budget := fs.Duration("budget", choose.DefaultBudget, "wall time the calibration is planned to fit in")
+	out := fs.String("out", "", "also write the calibration's raw records to this file")
+	network := fs.String("network", "netns", "netns: measure inside a private network namespace; host: on this host's own interfaces")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("unexpected argument %q (flags only; see 'ipcbench choose -help')", fs.Arg(0))
+	}
+	if *size == "" {
+		return usagef("-s SIZE is required (for example -s 4k)")
+	}
+	n, err := bench.ParseSize(*size, bench.MaxMessageSize)
+	if err != nil {
+		return usagef("-s: %v", err)
+	}
+	if *format != "text" && *format != "json" {
+		return usagef("-format %q: want text or json", *format)
+	}
+	if *budget <= 0 {
+		return usagef("-budget %v: must be positive", *budget)
+	}
+	q := choose.Question{Workload: *workload, Size: n, Placement: *placement, Conns: *conns}
+
+	var ans *choose.Answer
+	if *from != "" {
+		if *out != "" {
+			return usagef("-out writes the records of a calibration; -from measures nothing")
+		}
+		run, err := readInput(e, *from, report.Read)
+		if err != nil {
+			return err
+		}
+		if ans, err = choose.FromRun(run, q); err != nil {
+			if errors.Is(err, choose.ErrBadQuestion) {
+				return usagef("%v", err)
+			}
+			return err
+		}
+	} else {
+		exe, err := os.Executable()
+		if err != nil {
+			return fmt.Errorf("finding this executable to start peers: %w", err)
+		}
+		o := choose.Options{Transports: []string{*trs}, Budget: *budget, Peer: exe, PeerArgs: []string{"peer"}}
+		// Everything is checked before the namespace is made and before
+		// anything runs.
+		if _, err := choose.New(q, o); err != nil {
+			return usagef("%v", err)
+		}
+		netMode, netNote, code, done, err := enterNetwork(*network, append([]string{"choose"}, args...))
+		if err != nil {
+			return err
+		}
+		if done {
+			return &exitError{code: code}
+		}
+		if netNote != "" {
+			fmt.Fprintf(e.stderr, "ipcbench choose: note: %s\n", netNote)
+		}
+		var rawFile *os.File
+		if *out != "" {
+			if rawFile, err = createOutput(*out); err != nil {
+				return usagef("cannot write raw records: %v", err)
+			}
+			defer rawFile.Close()
+			o.Records = rawFile
+		}
+		o.Header = newHeader("choose", args)
+		o.Header.Network, o.Header.NetworkNote = netMode, netNote
+		c, err := choose.New(q, o)
+		if err != nil {
+			return usagef("%v", err)
+		}
+		disp := progress.Start(e.stderr, true, progress.DefaultInterval, func() progress.Snapshot {
+			d, t, l := c.Progress()
+			return progress.Snapshot{Done: d, Total: t, Label: l}
+		})
+		ans, err = c.Run(ctx)
+		disp.Stop()
+		if rawFile != nil {
+			if cerr := rawFile.Close(); cerr != nil && err == nil {
+				err = fmt.Errorf("writing %s: %w", *out, cerr)
+			}
+		}
+		switch {
+		case errors.Is(err, bench.ErrPeerStart):
+			return &exitError{code: exitPeerStart, err: err}
+		case err != nil && ctx.Err() != nil:
+			return &exitError{code: exitInterrupted, err: err}
+		case err != nil:
+			return err
+		}
+	}
+	if *format == "json" {
+		b, err := json.MarshalIndent(ans, "", "  ")
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(e.stdout, "%s\n", b)
+		return err
+	}
+	return ans.WriteText(e.stdout)
+}
