@@ -212,4 +212,3 @@ func TestPeerMissing(t *testing.T) {
 		t.Fatalf("Measure with a missing peer = %v, want ErrPeerStart", err)
 	}
 }
-
