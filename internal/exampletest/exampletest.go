@@ -1,0 +1,139 @@
+// Package exampletest builds and runs the example programs under
+// examples/ as their tests need them: each example is a main package that
+// a user runs as it is, and its test starts it as separate processes.
+package exampletest
+
+import (
+	"bufio"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Build compiles the main package in dir (relative to the test's working
+// directory, "." for the test's own package) into a temporary directory
+// with the go command that runs the test, and returns the binary's path.
+func Build(t testing.TB, dir string) string {
+	t.Helper()
+	goCmd, err := exec.LookPath("go")
+	if err != nil {
+		goCmd = filepath.Join(os.Getenv("GOROOT"), "bin", "go")
+	}
+	bin := filepath.Join(t.TempDir(), filepath.Base(mustAbs(t, dir)))
+	cmd := exec.Command(goCmd, "build", "-o", bin, ".")
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building %s: %v\n%s", dir, err, out)
+	}
+	return bin
+}
+
+func mustAbs(t testing.TB, dir string) string {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return abs
+}
+
+// Server is a server process started by Start.
+type Server struct {
+	// Addr is the first line the server printed: the address to dial.
+	Addr  string
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	logs  *strings.Builder
+}
+
+// Start runs bin with args as a server that prints the address to dial on
+// its first line of standard output and runs until its standard input
+// closes. It fails the test when no line arrives within 30 s.
+func Start(t testing.TB, bin string, args ...string) *Server {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &strings.Builder{}
+	cmd.Stderr = logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{cmd: cmd, stdin: stdin, logs: logs}
+	line := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		if sc.Scan() {
+			line <- sc.Text()
+		} else {
+			line <- ""
+		}
+		io.Copy(io.Discard, stdout)
+	}()
+	select {
+	case s.Addr = <-line:
+	case <-time.After(30 * time.Second):
+	}
+	if s.Addr == "" {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("%s %s printed no address; stderr:\n%s", bin, strings.Join(args, " "), logs)
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	})
+	return s
+}
+
+// Stop closes the server's standard input and waits for it to exit; the
+// error says how it exited, with its standard error.
+func (s *Server) Stop() error {
+	s.stdin.Close()
+	done := make(chan error, 1)
+	go func() { done <- s.cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			return &exitErr{err: err, logs: s.logs.String()}
+		}
+		return nil
+	case <-time.After(10 * time.Second):
+		s.cmd.Process.Kill()
+		<-done
+		return &exitErr{err: os.ErrDeadlineExceeded, logs: s.logs.String()}
+	}
+}
+
+type exitErr struct {
+	err  error
+	logs string
+}
+
+func (e *exitErr) Error() string { return "server: " + e.err.Error() + "; stderr:\n" + e.logs }
+func (e *exitErr) Unwrap() error { return e.err }
+
+// Run runs bin with args to completion and returns its standard output;
+// a non-zero exit fails the test with its standard error.
+func Run(t testing.TB, bin string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", filepath.Base(bin), strings.Join(args, " "), err, stderr.String())
+	}
+	return string(out)
+}
