@@ -23,11 +23,13 @@ bench: build ## run the default benchmark suite and print the ranking (raw recor
 	@mkdir -p out
 	./$(BIN) run --out $(BENCH_OUT)
 
-test: vet fmt-check ## vet, gofmt check, and every test under the race detector
+test: vet fmt-check ## vet, gofmt check, and every test under the race detector (the gRPC example's own module too)
 	$(GO) test -race -count=1 -timeout 14m ./...
+	cd examples/grpc && $(GO) test -race -count=1 -timeout 5m ./...
 
-vet: ## go vet
+vet: ## go vet (both modules)
 	$(GO) vet ./...
+	cd examples/grpc && $(GO) vet ./...
 
 fmt-check: ## fail if gofmt would change a file
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
