@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -30,48 +29,7 @@ var httpWorkload = &workload{
 
 // runHTTP drives one closed HTTP request loop per connection.
 func runHTTP(ctx context.Context, cr *caseRun) (measurement, error) {
-	type loopResult struct {
-		h          *hist.Histogram
-		msgs, errs int64
-		err        error
-	}
-	results := make([]loopResult, len(cr.conns))
-	var wg sync.WaitGroup
-	for i, c := range cr.conns {
-		wg.Add(1)
-		go func(i int, c net.Conn) {
-			defer wg.Done()
-			r := &results[i]
-			r.h = hist.New()
-			r.msgs, r.errs, r.err = httpLoop(cr, c, uint32(i), r.h)
-			if r.err != nil {
-				cr.stop.Store(true)
-			}
-		}(i, c)
-	}
-	clockErr := cr.clock(ctx)
-	wg.Wait()
-	cr.measured()
-	if clockErr != nil {
-		return measurement{}, clockErr
-	}
-	for i := range results {
-		if err := results[i].err; err != nil {
-			return measurement{}, fmt.Errorf("connection %d: %w", i, err)
-		}
-	}
-	if err := cr.endMeasure(ctx); err != nil {
-		return measurement{}, err
-	}
-	m := measurement{hist: hist.New()}
-	for i := range results {
-		r := &results[i]
-		m.hist.Merge(r.h)
-		m.messages += r.msgs
-		m.bytes += r.msgs * int64(cr.spec.Size)
-		m.errors += r.errs
-	}
-	return m, nil
+	return runClosedLoops(ctx, cr, httpLoop)
 }
 
 // errSecondDial is what the HTTP client gets when it wants a second

@@ -33,9 +33,21 @@ var faninWorkload = &workload{
 }
 
 // runRequestResponse drives one closed request/echo loop per connection.
-// Each loop owns its histogram (merged at the end), so loops share nothing
-// on the measured path.
 func runRequestResponse(ctx context.Context, cr *caseRun) (measurement, error) {
+	return runClosedLoops(ctx, cr, echoLoop)
+}
+
+// closedLoop runs one connection's closed request/response loop until
+// cr.stop is set, recording the round trips of the measured interval in h;
+// it returns the measured exchanges and those whose payload failed its
+// check.
+type closedLoop func(cr *caseRun, c net.Conn, conn uint32, h *hist.Histogram) (msgs, errs int64, err error)
+
+// runClosedLoops runs loop on every connection of the case while the
+// clock runs the warm-up and the measured interval. Each loop owns its
+// histogram (merged at the end), so loops share nothing on the measured
+// path; one failed connection fails the case.
+func runClosedLoops(ctx context.Context, cr *caseRun, loop closedLoop) (measurement, error) {
 	n := len(cr.conns)
 	type loopResult struct {
 		h                 *hist.Histogram
@@ -50,7 +62,7 @@ func runRequestResponse(ctx context.Context, cr *caseRun) (measurement, error) {
 			defer wg.Done()
 			r := &results[i]
 			r.h = hist.New()
-			r.msgs, r.errs, r.err = echoLoop(cr, c, uint32(i), r.h)
+			r.msgs, r.errs, r.err = loop(cr, c, uint32(i), r.h)
 			r.bytes = r.msgs * int64(cr.spec.Size)
 			if r.err != nil {
 				cr.stop.Store(true) // one failed connection fails the case

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ipcbench/ipcbench/internal/netns"
 )
 
 // Build compiles the main package in dir (relative to the test's working
@@ -136,4 +138,47 @@ func Run(t testing.TB, bin string, args ...string) string {
 		t.Fatalf("%s %s: %v\n%s", filepath.Base(bin), strings.Join(args, " "), err, stderr.String())
 	}
 	return string(out)
+}
+
+// Main runs the tests of m inside a private network namespace when one can
+// be made, so that tcp-public has a non-loopback address that is not the
+// host's, and exits with their status; without one it says so on stderr
+// and runs them here (InNamespace then reports false).
+func Main(m *testing.M) {
+	if !netns.HasHermeticNetwork() {
+		code, exit, err := netns.Enter(os.Args[1:]...)
+		if exit {
+			os.Exit(code)
+		}
+		if err != nil {
+			os.Stderr.WriteString("no private network namespace (" + err.Error() + "): tcp-public is left out\n")
+		}
+	}
+	os.Exit(m.Run())
+}
+
+// ServeAndCall runs one subtest per transport name: it starts bin as a
+// server ("-serve -t NAME"), runs bin as a client once per entry of
+// clients ("-t NAME -addr ADDRESS" and the entry's arguments), checks that
+// the i-th client's output contains want(name, i), and stops the server,
+// which must exit cleanly. tcp-public is skipped outside a private network
+// namespace (see Main).
+func ServeAndCall(t *testing.T, bin string, names []string, clients [][]string, want func(name string, i int) string) {
+	for _, name := range names {
+		t.Run(name, func(t *testing.T) {
+			if name == "tcp-public" && !netns.HasHermeticNetwork() {
+				t.Skip("tcp-public only inside a private network namespace")
+			}
+			srv := Start(t, bin, "-serve", "-t", name)
+			for i, args := range clients {
+				out := Run(t, bin, append([]string{"-t", name, "-addr", srv.Addr}, args...)...)
+				if w := want(name, i); !strings.Contains(out, w) {
+					t.Errorf("client %v: output %q does not say %q", args, out, w)
+				}
+			}
+			if err := srv.Stop(); err != nil {
+				t.Error(err)
+			}
+		})
+	}
 }
