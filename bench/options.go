@@ -142,9 +142,11 @@ type Options struct {
 	// transport); the zero value is 4-byte length prefixes.
 	Frame frame.Config
 	// Peer says how to start the peer process (executable, arguments);
-	// Attach and CPUs are filled in per case. A program that is its own
-	// peer (peer.RunIfPeer first in its main) sets Path to its executable
-	// and no Args.
+	// Attach and CPUs are filled in per case. The zero value starts this
+	// program's own executable without arguments: a program that imports
+	// bench (or bench/choose) calls peer.RunIfPeer(all.Lookup) first in its
+	// main, so that copy serves as the peer, and needs no ipcbench binary.
+	// The ipcbench CLI sets Path to itself and Args to ["peer"].
 	Peer proc.Spec
 	// CaseTimeout bounds one case from Listen to the peer's exit, the
 	// peer's start included; zero means Warmup+Duration+15s, and a

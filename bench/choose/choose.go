@@ -67,8 +67,9 @@ const (
 	// DefaultWarmup precedes each measured interval.
 	DefaultWarmup = 60 * time.Millisecond
 	// caseOverhead is what a case costs besides its warm-up and measured
-	// interval (the peer's start, listen, dial, the peer's exit), as
-	// measured on a 2-core machine.
+	// interval (the peer's start, listen, dial, the peer's exit): about
+	// 25 ms on an idle 2-core machine, budgeted generously so that a busy
+	// one still fits.
 	caseOverhead = 120 * time.Millisecond
 )
 
