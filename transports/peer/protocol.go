@@ -41,7 +41,11 @@
 // framing mode that can carry an empty message: length prefixes or
 // delimiters, not fixed-size frames.
 //
-// Both loops reuse their buffers: they allocate nothing per message.
+// RoleHTTP serves net/http on the connection (see RoleHTTP), for the http
+// workload: what a transport buys an application that speaks HTTP.
+//
+// The echo and sink loops reuse their buffers: they allocate nothing per
+// message.
 package peer
 
 import (
