@@ -105,7 +105,8 @@ type Job struct {
 	// Conns is how many connections to dial (OpServe), with Endpoint.Index
 	// 0..Conns-1; 0 means 1.
 	Conns int `json:"conns,omitempty"`
-	// Role is RoleEcho or RoleSink (OpServe).
+	// Role is RoleEcho, RoleSink, RoleHTTP, RoleTruncate or RoleConnect
+	// (OpServe).
 	Role string `json:"role,omitempty"`
 	// Frame is the framing on the connections (OpServe).
 	Frame FrameSpec `json:"frame"`
