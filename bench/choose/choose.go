@@ -284,11 +284,11 @@ func (c *Calibration) Run(ctx context.Context) (*Answer, error) {
 	if out == nil {
 		out = io.Discard
 	}
-	results, err := c.runner.Run(ctx, c.header, out)
-	if err != nil && !errors.Is(err, bench.ErrCasesFailed) {
+	recs, err := c.runner.Run(ctx, c.header, out)
+	if err != nil && (!errors.Is(err, bench.ErrCasesFailed) || errors.Is(err, bench.ErrPeerStart)) {
 		return nil, fmt.Errorf("calibration: %w", err)
 	}
-	a, err := answer(c.q, results, CalibrationSource)
+	a, err := answer(c.q, recs.Results, CalibrationSource)
 	if err != nil {
 		return nil, err
 	}

@@ -8,10 +8,9 @@ import (
 	"strings"
 
 	"github.com/ipcbench/ipcbench/bench"
-	"github.com/ipcbench/ipcbench/bench/report"
 )
 
-// FromRun answers q from raw records measured earlier (report.ReadFile),
+// FromRun answers q from raw records measured earlier (bench.ReadRecordsFile),
 // without measuring. It considers the results of q's workload (fanin with
 // q.Conns connections when q asks for several) under q's placement; when
 // none has q.Size, the nearest measured size (by ratio) answers and
@@ -19,7 +18,7 @@ import (
 // ranking and listed in NotRanked. It returns an error wrapping
 // ErrBadQuestion for a bad q and ErrNoAnswer when the records hold no
 // matching case.
-func FromRun(run *report.Run, q Question) (*Answer, error) {
+func FromRun(run *bench.Records, q Question) (*Answer, error) {
 	q, _, err := q.normalized()
 	if err != nil {
 		return nil, err

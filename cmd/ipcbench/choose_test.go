@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ipcbench/ipcbench/bench"
 	"github.com/ipcbench/ipcbench/bench/report"
 	"github.com/ipcbench/ipcbench/transports/all"
 )
@@ -71,7 +72,7 @@ func TestChooseMeasures(t *testing.T) {
 	if !strings.Contains(out, "calibration:") || stderr != "" {
 		t.Errorf("stdout:\n%s\nstderr (no progress off a terminal):\n%s", out, stderr)
 	}
-	run, err := report.ReadFile(raw)
+	run, err := bench.ReadRecordsFile(raw)
 	if err != nil || len(run.Results) != 12 || run.Header.Command[1] != "choose" {
 		t.Errorf("raw records: %v", err)
 	}

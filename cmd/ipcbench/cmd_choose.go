@@ -9,7 +9,6 @@ import (
 
 	"github.com/ipcbench/ipcbench/bench"
 	"github.com/ipcbench/ipcbench/bench/choose"
-	"github.com/ipcbench/ipcbench/bench/report"
 	"github.com/ipcbench/ipcbench/internal/progress"
 )
 
@@ -83,7 +82,7 @@ func cmdChoose(ctx context.Context, e *env, args []string) error {
 		if *out != "" {
 			return usagef("-out writes the records of a calibration; -from measures nothing")
 		}
-		run, err := readInput(e, *from, report.Read)
+		run, err := readInput(e, *from, bench.ReadRecords)
 		if err != nil {
 			return err
 		}
