@@ -111,6 +111,8 @@ func TestBadInput(t *testing.T) {
 		{"choose from garbage", []string{"choose", "-s", "4k", "-from", garbage}, exitUsage, "garbage.jsonl"},
 		{"choose from and out", []string{"choose", "-s", "4k", "-from", goodRaw, "-out", filepath.Join(dir, "x.jsonl")}, exitUsage, "-from measures nothing"},
 		{"choose stray argument", []string{"choose", "-s", "4k", "now"}, exitUsage, "now"},
+		{"choose unwritable out", []string{"choose", "-s", "4k", "-t", "unix", "-out", "/proc/nonexist/x"}, exitUsage, "/proc/nonexist"},
+		{"choose existing out", []string{"choose", "-s", "4k", "-t", "unix", "-out", goodRaw}, exitUsage, "-force"},
 	}
 	if runtime.NumCPU() <= 5 {
 		cases = append(cases, struct {

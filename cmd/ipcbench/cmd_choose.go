@@ -54,7 +54,8 @@ func cmdChoose(ctx context.Context, e *env, args []string) error {
 	format := fs.String("format", "text", "output: text or json")
 	trs := fs.String("t", "all", "transports to consider, comma-separated, with variants: unix,shm-ring[wait=spin]")
 	budget := fs.Duration("budget", choose.DefaultBudget, "wall time the calibration is planned to fit in")
-	out := fs.String("out", "", "also write the calibration's raw records to this file")
+	out := fs.String("out", "", "also write the calibration's raw records to this file, a new file (see -force)")
+	force := fs.Bool("force", false, "replace an existing -out file (never through a symbolic link)")
 	network := fs.String("network", "netns", "netns: measure inside a private network namespace; host: on this host's own interfaces")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -82,7 +83,7 @@ func cmdChoose(ctx context.Context, e *env, args []string) error {
 		if *out != "" {
 			return usagef("-out writes the records of a calibration; -from measures nothing")
 		}
-		run, err := readInput(e, *from, bench.ReadRecords)
+		run, err := readInput(ctx, e, *from, bench.ReadRecords)
 		if err != nil {
 			return err
 		}
@@ -115,8 +116,8 @@ func cmdChoose(ctx context.Context, e *env, args []string) error {
 		}
 		var rawFile *os.File
 		if *out != "" {
-			if rawFile, err = createOutput(*out); err != nil {
-				return usagef("cannot write raw records: %v", err)
+			if rawFile, err = createOutput("-out", *out, *force); err != nil {
+				return err
 			}
 			defer rawFile.Close()
 			o.Records = rawFile
