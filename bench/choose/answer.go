@@ -216,7 +216,12 @@ func (a *Answer) WriteText(w io.Writer) error {
 	}
 	b.WriteString("\n")
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "  TRANSPORT\t%s (95%% CI)\tVS BEST\tMSG/S\tCPU/MSG (95%% CI)\n", strings.ToUpper(a.Metric))
+	rateCol := a.Metric != report.MetricRate // the metric itself otherwise
+	head := "  TRANSPORT\t" + strings.ToUpper(a.Metric) + " (95% CI)\tVS BEST\t"
+	if rateCol {
+		head += "MSG/S\t"
+	}
+	fmt.Fprintln(tw, head+"CPU/MSG (95% CI)")
 	for i, c := range a.Candidates {
 		vs := "best"
 		if i > 0 {
@@ -225,8 +230,11 @@ func (a *Answer) WriteText(w io.Writer) error {
 				vs = "~ " + vs
 			}
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", c.Spec, a.formatValue(c.Value, c.Lo, c.Hi), vs,
-			report.FormatRate(c.MsgRate), strings.TrimSpace(report.FormatNS(c.CPUPerMsg)+" "+report.FormatCI(c.CPUPerMsg, c.CPULo, c.CPUHi)))
+		row := "  " + c.Spec + "\t" + a.formatValue(c.Value, c.Lo, c.Hi) + "\t" + vs + "\t"
+		if rateCol {
+			row += report.FormatRate(c.MsgRate) + "\t"
+		}
+		fmt.Fprintln(tw, row+strings.TrimSpace(report.FormatNS(c.CPUPerMsg)+" "+report.FormatCI(c.CPUPerMsg, c.CPULo, c.CPUHi)))
 	}
 	if err := tw.Flush(); err != nil {
 		return err

@@ -199,6 +199,18 @@ func TestFromRun(t *testing.T) {
 		t.Errorf("winner %q: %v", a.Winner, err)
 	}
 
+	a, err = FromRun(run, Question{Workload: Pingpong, Size: 64, Conns: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var text bytes.Buffer
+	if err := a.WriteText(&text); err != nil {
+		t.Fatal(err)
+	}
+	if a.Metric != report.MetricRate || strings.Count(text.String(), "MSG/S") != 1 || !strings.Contains(text.String(), "4 connections") {
+		t.Errorf("fanin answer (msg/s once):\n%s", text.String())
+	}
+
 	if _, err := FromRun(run, Question{Workload: Pingpong, Size: 64, Conns: 16}); !errors.Is(err, ErrNoAnswer) || !strings.Contains(err.Error(), "fanin unpinned ×4") {
 		t.Errorf("fanin ×16 from a file with ×4: %v", err)
 	}
