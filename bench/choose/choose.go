@@ -142,9 +142,11 @@ func (q Question) benchWorkload() string {
 // all.List (default variants) within DefaultBudget, with this program as
 // its own peer (see the package documentation).
 type Options struct {
-	// Transports are the specs to measure ("unix", "shm-ring[wait=spin]");
-	// empty means every transport of all.List. A measurement-only variant
-	// is refused with ErrBadQuestion.
+	// Transports are the specs to measure ("unix", "shm-ring[wait=spin]"),
+	// each a comma list as all.ResolveList takes it; empty means every
+	// transport of all.List (tcp-public then uses this machine's first
+	// non-loopback interface, as its Listen does). A measurement-only
+	// variant is refused with ErrBadQuestion.
 	Transports []string
 	// Budget is the wall time the calibration is planned to fit in; 0
 	// means DefaultBudget. It sets the measured interval of each case
