@@ -22,6 +22,7 @@ import (
 	"log"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -38,6 +39,7 @@ func main() {
 	trs := flag.String("t", "", "transports to consider, comma-separated (default: every transport)")
 	size := flag.Int("s", 4096, "message size in bytes")
 	budget := flag.Duration("budget", choose.DefaultBudget, "time the calibration may take")
+	sock := flag.String("sock", "", "socket path to listen on when the winner is unix, pipe or shm-* (default: in a fresh directory)")
 	flag.Parse()
 	ctx := context.Background()
 
@@ -53,7 +55,22 @@ func main() {
 	ans.WriteText(os.Stderr)
 	log.Printf("chose %s in %s", ans.Winner, time.Since(start).Round(time.Millisecond))
 
-	ln, err := all.Listen(ctx, ans.Winner, "")
+	// The address depends on the kind of transport: TCP picks its own
+	// port; unix listens on a socket path, and pipe and shm-* put there the
+	// rendezvous socket through which each dialer gets a channel of its own.
+	addr := ""
+	if !strings.HasPrefix(ans.Winner, "tcp-") {
+		addr = *sock
+		if addr == "" {
+			dir, err := os.MkdirTemp("", "choose-example-")
+			if err != nil {
+				log.Fatal(err)
+			}
+			defer os.RemoveAll(dir)
+			addr = filepath.Join(dir, "server.sock")
+		}
+	}
+	ln, err := all.Listen(ctx, ans.Winner, addr)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -66,6 +83,6 @@ func main() {
 		srv.Close()
 	}()
 	if err := srv.Serve(ln); err != http.ErrServerClosed {
-		log.Fatal(err)
+		log.Print(err)
 	}
 }

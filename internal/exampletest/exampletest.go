@@ -157,11 +157,24 @@ func Main(m *testing.M) {
 	os.Exit(m.Run())
 }
 
+// SocketPath returns where a server of transport name listens in a test:
+// "" for the TCP transports (they pick their own port), else a path in a
+// directory of the test that does not exist yet, so the transport makes
+// it closed to other users (0700) as it requires (unix listens there;
+// pipe, shm-lock and shm-ring put their rendezvous socket there).
+func SocketPath(t testing.TB, name string) string {
+	if strings.HasPrefix(name, "tcp-") {
+		return ""
+	}
+	return filepath.Join(t.TempDir(), "private", name+".sock")
+}
+
 // ServeAndCall runs one subtest per transport name: it starts bin as a
-// server ("-serve -t NAME"), runs bin as a client once per entry of
-// clients ("-t NAME -addr ADDRESS" and the entry's arguments), checks that
-// the i-th client's output contains want(name, i), and stops the server,
-// which must exit cleanly. tcp-public is skipped outside a private network
+// server ("-serve -t NAME -addr SocketPath(NAME)"), runs bin as a client
+// once per entry of clients ("-t NAME -addr ADDRESS", ADDRESS being what
+// the server printed, and the entry's arguments), checks that the i-th
+// client's output contains want(name, i), and stops the server, which
+// must exit cleanly. tcp-public is skipped outside a private network
 // namespace (see Main).
 func ServeAndCall(t *testing.T, bin string, names []string, clients [][]string, want func(name string, i int) string) {
 	for _, name := range names {
@@ -169,7 +182,7 @@ func ServeAndCall(t *testing.T, bin string, names []string, clients [][]string, 
 			if name == "tcp-public" && !netns.HasHermeticNetwork() {
 				t.Skip("tcp-public only inside a private network namespace")
 			}
-			srv := Start(t, bin, "-serve", "-t", name)
+			srv := Start(t, bin, "-serve", "-t", name, "-addr", SocketPath(t, name))
 			for i, args := range clients {
 				out := Run(t, bin, append([]string{"-t", name, "-addr", srv.Addr}, args...)...)
 				if w := want(name, i); !strings.Contains(out, w) {
