@@ -21,7 +21,10 @@
 // context switch on the CPU the measurement runs on. A goroutine sleeping
 // in a direct wait still answers preemption: the runtime's signal ends the
 // ppoll (EINTR) and the loop around it reaches a preemption point, so a
-// stop-the-world is not held up.
+// stop-the-world is not held up. Only a goroutine that is the process's
+// sole waiter sleeps directly: with many connections waiting at once
+// (fanin), a direct sleep would keep the P from the goroutines that other
+// connections' data could wake, so every wait then takes the runtime's path.
 //
 // On a socket (NewSocket) a read needs no poll at all: the descriptor is
 // left blocking with a receive timeout of directSlice (SO_RCVTIMEO), so a
@@ -58,6 +61,29 @@ const pollSlice = 20 * time.Millisecond
 // two CPUs on a loaded machine, short enough that the other goroutines of
 // a P-starved process are not held up for long.
 const directSlice = time.Millisecond
+
+// waiters counts the goroutines of this process now waiting on any FD. A
+// direct sleep keeps its P (see the package doc), which is harmless when it
+// is the process's only waiter — one connection doing request/response —
+// but with many connections waiting at once (fanin) each direct sleep would
+// hold up the goroutines the others could wake, for up to directSlice, and
+// with GOMAXPROCS 1 (a pinned process) stall the process. So only a sole
+// waiter sleeps directly; the others sleep where the runtime sees them.
+var waiters atomic.Int32
+
+// soleWaiter registers a wait that may sleep directly and reports whether
+// it may: true when no other goroutine of the process is waiting. When it
+// returns true the caller calls endWait after its sleep.
+func soleWaiter() bool {
+	if waiters.Add(1) == 1 {
+		return true
+	}
+	waiters.Add(-1)
+	return false
+}
+
+// endWait ends a wait registered by soleWaiter or slowWait.
+func endWait() { waiters.Add(-1) }
 
 // FD is a descriptor used with direct system calls. It is safe for
 // concurrent use by one reader and one writer (and any number of Close and
@@ -178,7 +204,14 @@ func (f *FD) recv(b []byte) (int, error) {
 		if t := f.rdl.Load(); t != 0 && time.Duration(t-time.Now().UnixNano()) < directSlice {
 			flags = unix.MSG_DONTWAIT
 		}
+		direct := flags == 0 && soleWaiter()
+		if !direct {
+			flags = unix.MSG_DONTWAIT // another goroutine waits: never sleep holding the P
+		}
 		n, err := rawRecv(f.fd, b, flags)
+		if direct {
+			endWait()
+		}
 		switch {
 		case err == nil && n == 0:
 			return 0, io.EOF
@@ -357,9 +390,14 @@ func (f *FD) wait(events int16, dl *atomic.Int64) {
 		return
 	}
 	fds := [2]unix.PollFd{{Fd: int32(f.fd), Events: events}, {Fd: int32(f.wake), Events: unix.POLLIN}}
+	if !soleWaiter() {
+		f.slowWait(events, dl, d)
+		return
+	}
 	first := min(d, directSlice)
 	ts := unix.NsecToTimespec(int64(first))
 	n, errno := rawPpoll(&fds, &ts)
+	endWait()
 	if n != 0 || errno != 0 || d == first {
 		return // ready, interrupted (EINTR: maybe a preemption) or done
 	}
@@ -377,7 +415,9 @@ func (f *FD) slowWait(events int16, dl *atomic.Int64, d time.Duration) {
 	}
 	fds := [2]unix.PollFd{{Fd: int32(f.fd), Events: events}, {Fd: int32(f.wake), Events: unix.POLLIN}}
 	ts := unix.NsecToTimespec(int64(d))
+	waiters.Add(1)
 	unix.Ppoll(fds[:], &ts, nil) // EINTR, a timeout or readiness: the caller re-checks
+	endWait()
 }
 
 // rawPpoll is ppoll(2) on fds with timeout ts and no signal mask, as a

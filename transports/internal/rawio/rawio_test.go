@@ -174,3 +174,22 @@ func TestSocketReadsSleepInRecv(t *testing.T) {
 		t.Fatalf("Read after the peer closed = %v, want io.EOF", err)
 	}
 }
+
+// TestOnlyASoleWaiterSleepsDirectly checks the rule that keeps a direct
+// sleep (which holds the P) from stalling the other waiters of the process.
+func TestOnlyASoleWaiterSleepsDirectly(t *testing.T) {
+	if !soleWaiter() {
+		t.Fatal("the first waiter is not alone")
+	}
+	if soleWaiter() {
+		t.Fatal("a second waiter may sleep directly while the first sleeps")
+	}
+	endWait()
+	if !soleWaiter() {
+		t.Fatal("after the first waiter ended, the next is not alone")
+	}
+	endWait()
+	if n := waiters.Load(); n != 0 {
+		t.Fatalf("%d waiters left", n)
+	}
+}
