@@ -46,6 +46,7 @@ package peer
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -136,6 +137,9 @@ type Reply struct {
 	// (RUSAGE_SELF) user and system time in ns (OpCPU).
 	UserNS int64 `json:"user_ns,omitempty"`
 	SysNS  int64 `json:"sys_ns,omitempty"`
+	// Header is a stand-alone peer's environment header, as JSON
+	// (OpHeader).
+	Header json.RawMessage `json:"header,omitempty"`
 }
 
 // ConnStats counts what one connection of a serve job carried.
