@@ -108,6 +108,7 @@ func Serve(ctx context.Context, ln net.Listener, o ServeOptions) (Summary, error
 			if isTemporary(err) {
 				o.Log.Printf("accept: %v", err)
 				sv.errors.Add(1)
+				time.Sleep(acceptBackoff) // a listener that fails every Accept must not spin
 				continue
 			}
 			acceptErr = err
@@ -129,6 +130,10 @@ func Serve(ctx context.Context, ln net.Listener, o ServeOptions) (Summary, error
 	sv.wg.Wait()
 	return sv.summary(), acceptErr
 }
+
+// acceptBackoff is the pause after an Accept that failed for one
+// connection only.
+const acceptBackoff = 10 * time.Millisecond
 
 // isTemporary reports whether an Accept error concerns one connection only
 // (a refused foreign peer, a connection reset before it was accepted), so
