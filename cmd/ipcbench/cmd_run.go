@@ -331,7 +331,7 @@ func (f *runFlags) options() (bench.Options, error) {
 		}
 		o.Remote = &bench.Remote{Address: f.connect, Echo: f.peerKind == "echo"}
 		return o, nil
-	case f.peerKind != "serve":
+	case f.peerKind != "serve" && f.peerKind != "":
 		return o, usagef("-peer %s needs -connect ADDRESS", f.peerKind)
 	}
 	exe, err := os.Executable()
