@@ -13,26 +13,6 @@ import (
 	"time"
 )
 
-// # Hello
-//
-// A connection to a stand-alone peer (Serve) starts with one hello line
-// from the client and one answer line from the server; only then do other
-// bytes flow, so neither side reads past the other's line:
-//
-//	client → server   ipcbench-hello/<version> control
-//	                  ipcbench-hello/<version> data session=<id> conn=<index>
-//	server → client   ipcbench-ok/<version> session=<id> tool=<tool, spaces allowed>
-//	                  ipcbench-error <reason>
-//
-// <version> is ProtocolVersion in decimal. A control connection then
-// speaks the Job/Reply protocol (one JSON object per line, as on a spawned
-// peer's stdin and stdout); the ok answer to it carries a new session id,
-// 32 random hex digits that prove the session's data connections. A data
-// connection names its session and its connection index; after the ok
-// answer it carries only workload frames. The error answer is the same in
-// every version, so a client and a server of different versions fail with
-// a line that says so.
-
 // ProtocolVersion is the version of the hello and control protocol a
 // stand-alone peer speaks. A client and a server of different versions
 // refuse each other.
