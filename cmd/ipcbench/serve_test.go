@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"net"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/ipcbench/ipcbench/bench"
+	"github.com/ipcbench/ipcbench/transports/all"
 )
 
 // quickRun are the flags of a short run against a remote peer: every
@@ -100,10 +102,18 @@ func startServe(t *testing.T, args ...string) *server {
 	return startServer(t, cmd)
 }
 
-// unixListenAddr is an address for `serve -t unix -listen`: a fresh
-// private directory, in which the unix transport makes its socket.
+// unixListenAddr is an address for `serve -t unix -listen`: a socket
+// path in a fresh directory where the unix transport listens on the path
+// it is given, else the directory, in which it makes a private one.
 func unixListenAddr(t *testing.T) string {
-	return t.TempDir()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "ipcb", "s") // the private directory is made by Listen
+	ln, err := all.Listen(context.Background(), "unix", path)
+	if err != nil {
+		return dir
+	}
+	ln.Close()
+	return path
 }
 
 // readRecords reads a raw file: the header and the results.
@@ -443,5 +453,35 @@ func TestServeRefusesOtherVersion(t *testing.T) {
 	}
 	if code, _ := s.stop(t); code != 0 || !strings.Contains(s.stderr.String(), "errors=1") {
 		t.Fatalf("serve exit %d; stderr %s", code, s.stderr)
+	}
+}
+
+// TestServeRendezvous: pipe and the shm transports are served by address
+// through their rendezvous socket, to two runs one after the other.
+func TestServeRendezvous(t *testing.T) {
+	for _, tr := range []string{"pipe", "shm-lock", "shm-ring"} {
+		t.Run(tr, func(t *testing.T) {
+			addr := filepath.Join(t.TempDir(), "rv", "s")
+			ln, err := all.Listen(context.Background(), tr, addr)
+			if err != nil {
+				t.Skipf("%s cannot listen by address here: %v", tr, err)
+			}
+			byAddress := ln.Endpoint().Address == addr
+			ln.Close()
+			if !byAddress {
+				t.Skipf("%s is not dialed by address in this build", tr)
+			}
+			s := startServe(t, "-t", tr, "-listen", addr)
+			args := append([]string{"-t", tr, "-connect", s.addr, "-w", "pingpong,stream,fanin,connect"}, quickRun...)
+			for range 2 {
+				checkRun(t, "serve "+s.addr, args...)
+			}
+			if code, _ := s.stop(t); code != 0 {
+				t.Fatalf("serve exit %d; stderr %s", code, s.stderr)
+			}
+			if _, err := os.Lstat(s.addr); !os.IsNotExist(err) {
+				t.Errorf("rendezvous %s left behind (%v)", s.addr, err)
+			}
+		})
 	}
 }
