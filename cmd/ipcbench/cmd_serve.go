@@ -40,6 +40,8 @@ const serveExamples = `  ipcbench serve -t tcp-localhost -listen 127.0.0.1:5000 
   ipcbench serve -t unix -listen /run/user/1000/ipcb/s         # then: ipcbench run -t unix -connect /run/user/1000/ipcb/s
   ipcbench serve -t unix -listen /tmp/ipcb/s -summary -        # a summary on stdout when stopped
   ipcbench serve -t tcp-localhost -listen 127.0.0.1:5000 -framing delimited   # echo clients send lines
+  ipcbench serve -t tcp-localhost -listen 127.0.0.1:5000 -framing fixed -size 64   # echo clients send 64-byte messages
+  ipcbench serve -t tcp-public -listen 10.0.0.2:5000           # for 'run -t tcp-public -connect 10.0.0.2:5000' on another host
 `
 
 func cmdServe(ctx context.Context, e *env, args []string) error {
@@ -97,7 +99,14 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return usagef("cannot listen on %s: %v", *listen, err)
 	}
-	addr := ln.Endpoint().Address
+	ep := ln.Endpoint()
+	if len(ep.Files) > 0 || ep.Address == "" {
+		// A channel handed down as files (pipe and shm-* without a
+		// rendezvous, tcp-veth's namespace) cannot be dialed by address.
+		ln.Close()
+		return usagef("-t %s: its connections are handed to a child process as files, not dialed by address; choose another transport", *spec)
+	}
+	addr := ep.Address
 	fmt.Fprintf(e.stdout, "listening on %s\n", addr)
 	logOut := e.stderr
 	if *quiet {

@@ -425,6 +425,7 @@ func TestServeBadInput(t *testing.T) {
 		{[]string{"-t", "tcp-localhost", "-listen", "127.0.0.1:0", "-framing", "fixed"}, "needs -size"},
 		{[]string{"-t", "tcp-localhost", "-listen", "127.0.0.1:0", "-size", "64"}, "only for -framing fixed"},
 		{[]string{"-t", "tcp-localhost", "-listen", "127.0.0.1:0", "extra"}, "unexpected argument"},
+		{[]string{"-t", "tcp-veth", "-listen", "10.0.0.1:0"}, "tcp-veth"},
 	} {
 		code, _, stderr := runCLI(t, "", append([]string{"serve"}, tc.args...)...)
 		if code != exitUsage || !strings.Contains(stderr, tc.want) || strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
