@@ -101,8 +101,8 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	}
 	ep := ln.Endpoint()
 	if len(ep.Files) > 0 || ep.Address == "" {
-		// A channel handed down as files (pipe and shm-* without a
-		// rendezvous, tcp-veth's namespace) cannot be dialed by address.
+		// A channel handed down as files (tcp-veth's namespace) cannot be
+		// dialed by address.
 		ln.Close()
 		return usagef("-t %s: its connections are handed to a child process as files, not dialed by address; choose another transport", *spec)
 	}
