@@ -53,6 +53,9 @@ type caseRun struct {
 	// and admit how long it may take to (peer.Admit).
 	secret peer.Secret
 	admit  time.Duration
+	// remote is set when the peer is a server at an address
+	// (Options.Remote): then there is no listener and no peer process.
+	remote *remoteCase
 
 	// The connect workload's state (see connect.go).
 	connectState
@@ -110,14 +113,21 @@ func (r *Runner) runCase(parent context.Context, cs CaseSpec, rep int) (Result, 
 		}
 		return res, err
 	}
-	skip, err := cr.listen(ctx)
-	if skip != "" {
-		return cr.skip(skip), nil
+	phases := []func(context.Context) error{cr.startPeer, cr.serve, cr.run, cr.collect}
+	if cr.remote != nil {
+		// The peer is already running: dial it instead of listening,
+		// starting a peer and accepting (see remote.go).
+		phases = []func(context.Context) error{cr.connectRemote, cr.run, cr.collect}
+	} else {
+		skip, err := cr.listen(ctx)
+		if skip != "" {
+			return cr.skip(skip), nil
+		}
+		if err != nil {
+			return failed(err)
+		}
 	}
-	if err != nil {
-		return failed(err)
-	}
-	for _, phase := range []func(context.Context) error{cr.startPeer, cr.serve, cr.run, cr.collect} {
+	for _, phase := range phases {
 		if err := phase(ctx); err != nil {
 			if errors.Is(err, peer.ErrNotApplicable) {
 				// The peer's server model cannot serve this transport's
@@ -149,6 +159,10 @@ func (r *Runner) newCaseRun(cs CaseSpec, rep int) *caseRun {
 	if r.opts.Count > 0 {
 		cr.limit = (r.opts.Count + int64(cs.Conns) - 1) / int64(cs.Conns)
 	}
+	if rm := r.opts.Remote; rm != nil {
+		cr.remote = &remoteCase{tr: cs.Transport, addr: rm.Address}
+		cr.res.PeerCPUUnknown = rm.Echo
+	}
 	return cr
 }
 
@@ -164,7 +178,7 @@ func (cr *caseRun) fail(err error, timedOut bool) Result {
 	res := Result{
 		Type: cr.res.Type, Workload: cr.res.Workload, Transport: cr.res.Transport, Variant: cr.res.Variant,
 		PeerModel: cr.res.PeerModel, Size: cr.res.Size, Conns: cr.res.Conns, Rate: cr.res.Rate, Placement: cr.res.Placement, Repeat: cr.res.Repeat,
-		Options: cr.res.Options, Status: StatusFailed, Reason: cr.name + ": " + err.Error(),
+		Options: cr.res.Options, PeerCPUUnknown: cr.res.PeerCPUUnknown, Status: StatusFailed, Reason: cr.name + ": " + err.Error(),
 	}
 	if timedOut {
 		res.Reason = cr.name + ": timeout: case did not finish within " + cr.opts.CaseTimeout.String() + " (peer stuck or too slow): " + err.Error()
@@ -297,7 +311,11 @@ func (cr *caseRun) serve(ctx context.Context) error {
 // can hang. A failure is explained (see explain). On success the bench's
 // ends of the connections are closed, which ends the peer's loops.
 func (cr *caseRun) run(ctx context.Context) error {
-	cr.sampler = newCPUSampler(os.Getpid(), cr.peer.PID())
+	peerPID, exited := 0, (<-chan struct{})(nil) // a remote peer: no process to watch
+	if cr.peer != nil {
+		peerPID, exited = cr.peer.PID(), cr.peer.Exited()
+	}
+	cr.sampler = newCPUSampler(os.Getpid(), peerPID)
 	cr.sampler.disabled = cr.r.noCPUSampler
 	stopWatch := make(chan struct{})
 	var watchWG sync.WaitGroup
@@ -306,7 +324,7 @@ func (cr *caseRun) run(ctx context.Context) error {
 		defer watchWG.Done()
 		select {
 		case <-ctx.Done():
-		case <-cr.peer.Exited():
+		case <-exited:
 		case <-stopWatch:
 			return
 		}
@@ -327,9 +345,9 @@ func (cr *caseRun) run(ctx context.Context) error {
 	cr.closeConns()
 	if cr.handoff != nil {
 		cr.handoff.close() // EOF on the handoff socket ends the peer's connect loop
-		if cr.res.Options == nil {
-			cr.res.Options = cr.options
-		}
+	}
+	if cr.res.Options == nil {
+		cr.res.Options = cr.options // the connect workload's
 	}
 	return nil
 }
@@ -342,9 +360,10 @@ func (cr *caseRun) run(ctx context.Context) error {
 // error, is awaited for up to peerExitWait. A peer that died instead
 // (its connections report EOF or a reset a moment before its exit is
 // reaped) is named as dead, with the last line of its log. After a timeout
-// or an interrupt nothing is awaited: a stuck peer will not answer.
+// or an interrupt nothing is awaited: a stuck peer will not answer. A
+// remote peer is asked the same way; a foreign echo server cannot be.
 func (cr *caseRun) explain(ctx context.Context, err error) error {
-	if ctx.Err() != nil {
+	if ctx.Err() != nil || cr.client == nil {
 		return err
 	}
 	cr.closeConns()
@@ -353,6 +372,13 @@ func (cr *caseRun) explain(ctx context.Context, err error) error {
 	}
 	wctx, cancel := context.WithTimeout(ctx, peerExitWait)
 	defer cancel()
+	if cr.remote != nil {
+		done, derr := cr.remote.done(wctx, cr)
+		if derr == nil && done.Error != "" {
+			return fmt.Errorf("%w; the server reports: %s", err, done.Error)
+		}
+		return err
+	}
 	done, derr := cr.client.Done(wctx)
 	exited := false
 	select {
@@ -374,12 +400,22 @@ func (cr *caseRun) explain(ctx context.Context, err error) error {
 // A case whose messages failed their payload check, or in which no
 // message completed, is recorded as failed (with its numbers).
 func (cr *caseRun) collect(ctx context.Context) error {
-	done, err := cr.client.Done(ctx)
-	if err != nil {
-		return fmt.Errorf("peer did not finish: %w", err)
-	}
-	if done.Error != "" {
-		return fmt.Errorf("peer: %s", done.Error)
+	if cr.remote == nil {
+		done, err := cr.client.Done(ctx)
+		if err != nil {
+			return fmt.Errorf("peer did not finish: %w", err)
+		}
+		if done.Error != "" {
+			return fmt.Errorf("peer: %s", done.Error)
+		}
+	} else if cr.client != nil {
+		done, err := cr.remote.done(ctx, cr)
+		if err != nil {
+			return fmt.Errorf("server did not finish: %w", err)
+		}
+		if done.Error != "" {
+			return fmt.Errorf("server: %s", done.Error)
+		}
 	}
 	res, m := &cr.res, &cr.m
 	end := cr.tEnd
@@ -435,6 +471,9 @@ func (cr *caseRun) close(timedOut func() bool) {
 	}
 	if cr.ln != nil {
 		cr.ln.Close()
+	}
+	if cr.remote != nil {
+		cr.remote.close(cr.client)
 	}
 }
 

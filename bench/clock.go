@@ -92,6 +92,9 @@ func (cr *caseRun) cpuTimes(ctx context.Context) ([2]sysinfo.CPUTime, error) {
 	if err != nil {
 		return [2]sysinfo.CPUTime{}, err
 	}
+	if cr.client == nil { // a foreign echo server: its CPU time is unknown
+		return [2]sysinfo.CPUTime{c0, {}}, nil
+	}
 	c1, err := cr.client.CPU(ctx)
 	if err != nil {
 		return [2]sysinfo.CPUTime{}, fmt.Errorf("reading peer CPU time: %w", err)

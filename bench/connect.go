@@ -118,6 +118,9 @@ func (cs *connectState) interrupt() {
 }
 
 func runConnect(ctx context.Context, cr *caseRun) (measurement, error) {
+	if cr.remote != nil {
+		return runConnectRemote(ctx, cr)
+	}
 	size := cr.spec.Size
 	tr := cr.spec.Transport
 	// Endpoints whose files are the channel itself (pipe, shm-lock) need a
@@ -132,8 +135,58 @@ func runConnect(ctx context.Context, cr *caseRun) (measurement, error) {
 	in := make([]byte, size)
 	out := make([]byte, size)
 	frame.Fill(out, 0, 0)
-	h := hist.New()
+	return exchanges(ctx, cr, func(seq uint64, measuring bool) (bool, error) {
+		bad := false
+		ln := cr.ln
+		if fresh {
+			var err error
+			if ln, err = tr.Transport.Listen(ctx, cfg); err != nil {
+				return bad, fmt.Errorf("listen: %w", err)
+			}
+			defer ln.Close()
+			cr.setCurrent(nil, ln)
+		}
+		if err := peer.SendHandoff(cr.handoff.fd, ln.Endpoint(), size); err != nil {
+			return bad, err
+		}
+		c, err := peer.AcceptProven(ln, cr.secret, cr.admit, nil)
+		if err != nil {
+			return bad, fmt.Errorf("accept: %w", err)
+		}
+		defer c.Close()
+		cr.setCurrent(c, nil)
+		r.Reset(c)
+		w.Reset(c)
+		req, err := r.ReadMsg(in)
+		if err != nil {
+			return bad, fmt.Errorf("reading request: %w", err)
+		}
+		bad = len(req) != size || frame.Check(req, 0, seq) != nil
+		frame.Stamp(out, 0, seq)
+		if err := w.WriteMsg(out); err != nil {
+			return bad, fmt.Errorf("writing reply: %w", err)
+		}
+		if _, err := r.ReadMsg(in); !errors.Is(err, io.EOF) {
+			return bad, fmt.Errorf("waiting for the peer to close: %v", err)
+		}
+		if measuring && cr.options == nil {
+			if or, ok := c.(transports.OptionReporter); ok {
+				cr.options = or.EffectiveOptions()
+			}
+		}
+		cr.setCurrent(nil, nil)
+		return bad, nil
+	})
+}
 
+// exchanges runs and times one exchange after another, beside the case's
+// clock, until the case stops (or, in count mode, cr.limit exchanges were
+// measured). exchange does one, seq numbering them from 0; it reports
+// whether a payload failed its check (counted as an error of the case) or
+// an error that ends the case. Exchanges that start while cr.measure is
+// set are measured.
+func exchanges(ctx context.Context, cr *caseRun, exchange func(seq uint64, measuring bool) (bad bool, err error)) (measurement, error) {
+	h := hist.New()
 	clockErr := make(chan error, 1)
 	go func() { clockErr <- cr.clock(ctx) }()
 
@@ -142,50 +195,11 @@ func runConnect(ctx context.Context, cr *caseRun) (measurement, error) {
 	for seq := uint64(0); !cr.stop.Load(); seq++ {
 		measuring := cr.measure.Load()
 		t0 := time.Now()
-		err := func() error {
-			ln := cr.ln
-			if fresh {
-				var err error
-				if ln, err = tr.Transport.Listen(ctx, cfg); err != nil {
-					return fmt.Errorf("listen: %w", err)
-				}
-				defer ln.Close()
-				cr.setCurrent(nil, ln)
-			}
-			if err := peer.SendHandoff(cr.handoff.fd, ln.Endpoint(), size); err != nil {
-				return err
-			}
-			c, err := peer.AcceptProven(ln, cr.secret, cr.admit, nil)
-			if err != nil {
-				return fmt.Errorf("accept: %w", err)
-			}
-			defer c.Close()
-			cr.setCurrent(c, nil)
-			r.Reset(c)
-			w.Reset(c)
-			req, err := r.ReadMsg(in)
-			if err != nil {
-				return fmt.Errorf("reading request: %w", err)
-			}
-			if len(req) != size || frame.Check(req, 0, seq) != nil {
-				errs++
-			}
-			frame.Stamp(out, 0, seq)
-			if err := w.WriteMsg(out); err != nil {
-				return fmt.Errorf("writing reply: %w", err)
-			}
-			if _, err := r.ReadMsg(in); !errors.Is(err, io.EOF) {
-				return fmt.Errorf("waiting for the peer to close: %v", err)
-			}
-			if measuring && cr.options == nil {
-				if or, ok := c.(transports.OptionReporter); ok {
-					cr.options = or.EffectiveOptions()
-				}
-			}
-			cr.setCurrent(nil, nil)
-			return nil
-		}()
+		bad, err := exchange(seq, measuring)
 		d := time.Since(t0)
+		if bad {
+			errs++
+		}
 		if err != nil {
 			loopErr = stopErr(cr, "exchange", err)
 			cr.stop.Store(true)
@@ -210,5 +224,6 @@ func runConnect(ctx context.Context, cr *caseRun) (measurement, error) {
 	if err := cr.endMeasure(ctx); err != nil {
 		return measurement{}, err
 	}
-	return measurement{hist: h, messages: msgs, bytes: msgs * int64(size), errors: errs}, nil
+	size := int64(cr.spec.Size)
+	return measurement{hist: h, messages: msgs, bytes: msgs * size, errors: errs}, nil
 }

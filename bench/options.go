@@ -153,6 +153,31 @@ type Options struct {
 	// negative value is an error. A case that exceeds it fails with a
 	// timeout instead of hanging.
 	CaseTimeout time.Duration
+	// Remote, when set, measures against a peer that is already running
+	// at an address instead of starting one per case; Peer is then unused.
+	Remote *Remote
+}
+
+// Remote is a peer that runs on its own, reached at an address.
+type Remote struct {
+	// Address is what each transport dials: host:port for tcp-*, a socket
+	// or rendezvous path for the others.
+	Address string
+	// Echo says the server is any echo server (one that writes every
+	// message back unchanged, with Options.Frame), not `ipcbench serve`:
+	// there is no control connection, so the peer's CPU time is unknown,
+	// and the stream workload, which needs the receiver's acknowledgement,
+	// cannot run.
+	Echo bool
+}
+
+// Describe says what the remote peer is: "serve ADDRESS" or "echo
+// ADDRESS".
+func (r *Remote) Describe() string {
+	if r.Echo {
+		return "echo " + r.Address
+	}
+	return "serve " + r.Address
 }
 
 // withDefaults returns o with zero fields defaulted, or an error naming the
@@ -258,6 +283,19 @@ func (o Options) withDefaults() (Options, error) {
 	if o.CaseTimeout < 0 {
 		return o, fmt.Errorf("%w: case timeout %v must be positive", ErrBadOptions, o.CaseTimeout)
 	}
+	if o.Remote != nil {
+		if o.Remote.Address == "" {
+			return o, fmt.Errorf("%w: a remote peer without an address", ErrBadOptions)
+		}
+		for _, t := range o.Transports {
+			if m := t.Model(); m != peer.ModelGoroutine {
+				return o, fmt.Errorf("%w: server model %s: a remote peer serves as it was built and started; the server models are the spawned peer's", ErrBadOptions, m)
+			}
+		}
+		if o.Remote.Echo && slices.Contains(o.Workloads, "stream") {
+			return o, fmt.Errorf("%w: the stream workload needs the receiver's acknowledgement, which an echo server does not send; leave out stream, or measure against ipcbench serve", ErrBadOptions)
+		}
+	}
 	if o.CaseTimeout == 0 {
 		o.CaseTimeout = o.Warmup + o.Duration + 15*time.Second
 		if o.Count > 0 {
@@ -297,6 +335,9 @@ func (o Options) Describe() map[string]string {
 		"placements":  strings.Join(pl, ","),
 		"framing":     o.Frame.Mode.String(),
 		"timing":      "monotonic clock, round trip measured in the bench process",
+	}
+	if o.Remote != nil {
+		m["peer"] = o.Remote.Describe()
 	}
 	if o.BufferSize > 0 {
 		m["buffer_size"] = units.FormatSize(o.BufferSize)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"sync"
 	"time"
@@ -167,6 +168,9 @@ func echoLoop(cr *caseRun, c net.Conn, conn uint32, h *hist.Histogram) (msgs, er
 func stopErr(cr *caseRun, op string, err error) error {
 	if cr.stop.Load() && errors.Is(err, errDeadline) {
 		return fmt.Errorf("%s interrupted (case stopped: timeout or peer exit): %w", op, err)
+	}
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return fmt.Errorf("%s: the other side closed the connection: %w", op, err)
 	}
 	return fmt.Errorf("%s: %w", op, err)
 }

@@ -47,6 +47,14 @@ type Header struct {
 	Options map[string]string `json:"options"`
 	// Command is the command line that produced the file.
 	Command []string `json:"command,omitempty"`
+	// Peer says where the peer ran when it was not spawned by the run
+	// itself: "serve ADDRESS" (an ipcbench serve) or "echo ADDRESS" (any
+	// echo server). Empty: every case spawned its own peer.
+	Peer string `json:"peer,omitempty"`
+	// PeerTool and PeerMachine are an ipcbench serve's Tool and Machine,
+	// as it reported them.
+	PeerTool    string            `json:"peer_tool,omitempty"`
+	PeerMachine map[string]string `json:"peer_machine,omitempty"`
 }
 
 // Status values of a Result.
@@ -110,6 +118,10 @@ type Result struct {
 	BenchSysNS  int64 `json:"bench_sys_ns"`
 	PeerUserNS  int64 `json:"peer_user_ns"`
 	PeerSysNS   int64 `json:"peer_sys_ns"`
+	// PeerCPUUnknown says the peer's CPU time could not be known (a
+	// foreign echo server): PeerUserNS and PeerSysNS are then 0, not a
+	// measurement.
+	PeerCPUUnknown bool `json:"peer_cpu_unknown,omitempty"`
 
 	// BenchCPUs and PeerCPUs record where each end actually ran during the
 	// measured interval: the CPUs its threads were seen on when sampled,

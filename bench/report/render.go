@@ -401,6 +401,20 @@ func environment(h *bench.Header) []envField {
 		{"placement", placement},
 		{"clock-read cost", clock},
 	}
+	if h.Peer != "" {
+		// A peer this run connected to: where, and what it runs on.
+		peer := oneLine(h.Peer)
+		var about []string
+		for _, v := range []string{h.PeerTool, h.PeerMachine["hostname"], h.PeerMachine["kernel"], h.PeerMachine["cpu_model"]} {
+			if v = strings.TrimSpace(v); v != "" {
+				about = append(about, oneLine(v))
+			}
+		}
+		if len(about) > 0 {
+			peer += " (" + strings.Join(about, "; ") + ")"
+		}
+		f = append(f, envField{"peer", peer})
+	}
 	var opts []string
 	for _, k := range sortedKeys(h.Options) {
 		if k == "placements" || k == "placement" {

@@ -215,7 +215,9 @@ func summarize(c bench.Case, results []bench.Result, idx []int, lat []repeatLate
 		}
 		b := float64(r.BenchUserNS + r.BenchSysNS)
 		p := float64(r.PeerUserNS + r.PeerSysNS)
-		if r.Messages > 0 {
+		if r.PeerCPUUnknown {
+			s.Notes = appendDistinct(s.Notes, "peer CPU unknown (a foreign echo server): CPU/msg left out")
+		} else if r.Messages > 0 {
 			cpuAll += b + p
 			cpuBench += b
 			cpuPeer += p

@@ -2,6 +2,7 @@ package report
 
 import (
 	"math"
+	"slices"
 	"strings"
 	"testing"
 
@@ -265,5 +266,16 @@ func TestDescribeCPUsCounted(t *testing.T) {
 		if _, ok := dominantCPU(in); ok {
 			t.Errorf("dominantCPU(%q) found one", in)
 		}
+	}
+}
+
+func TestSummarizePeerCPUUnknown(t *testing.T) {
+	rs := repeatsOf(t, "unix", 1000, 1100, 1200)
+	for i := range rs {
+		rs[i].BenchUserNS, rs[i].PeerCPUUnknown = 5000, true
+	}
+	s := Summarize(rs)
+	if len(s) != 1 || len(s[0].RepeatCPUPerMsg) != 0 || !slices.Contains(s[0].Notes, "peer CPU unknown (a foreign echo server): CPU/msg left out") {
+		t.Fatalf("summary CPU/msg %v, notes %q; want CPU/msg left out with a note", s[0].RepeatCPUPerMsg, s[0].Notes)
 	}
 }

@@ -54,6 +54,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{name: "run", summary: "run benchmark workloads over transports and print the ranking", run: cmdRun},
+		{name: "serve", summary: "run the peer as a stand-alone server for 'run -connect' and echo clients", run: cmdServe},
 		{name: "report", summary: "render raw records as a table, Markdown, CSV, JSON or Go benchmark format", run: cmdReport},
 		{name: "plot", summary: "draw SVG charts from raw records", run: cmdPlot},
 		{name: "choose", summary: "which transport is fastest here for a workload and message size: a short calibration, or from raw records", run: cmdChoose},

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -33,6 +34,16 @@ link, and host firewall rules and traffic cannot distort the numbers;
 -network host measures on the host's own interfaces instead (tcp-veth is then
 skipped).
 
+With -connect ADDRESS the peer is not started: every case dials ADDRESS,
+where 'ipcbench serve' (the default, -peer serve) or any echo server (-peer
+echo) listens, on the one transport -t names. Against an echo server the
+pingpong, fanin, rate and connect workloads run with -framing and every
+byte is still checked; its CPU time is unknown and stream cannot run. The
+run then stays on the host's network (the server is there), and the raw
+header records the peer as "serve ADDRESS" or "echo ADDRESS". Of a
+placement only the bench's CPUs apply: where the server runs is up to how it
+was started (taskset, for one).
+
 Workloads (-w):
 %s
 Transports (-t): %s, or all`
@@ -46,6 +57,9 @@ const runExamples = `  ipcbench run                                        # def
   ipcbench run -placement same-core,cross-core         # placement as a dimension
   ipcbench run -d 1s -repeats 10 -out run.jsonl        # steadier numbers for citing
   ipcbench run -out - -q | ipcbench report -format csv -   # raw records through a pipe
+  ipcbench run -t unix -connect /tmp/ipcb/s -w pingpong,stream   # against 'ipcbench serve -t unix -listen /tmp/ipcb/s'
+  ipcbench run -t tcp-localhost -connect 127.0.0.1:7000 -peer echo -w pingpong,fanin -s 64   # any echo server, length-prefixed
+  ipcbench run -t unix -connect /tmp/echo.sock -peer echo -framing delimited -w pingpong      # a line echo server
 `
 
 // runFlags are the parsed flags of `ipcbench run`.
@@ -57,6 +71,8 @@ type runFlags struct {
 	count                                                int64
 	buffer, framing, out, format, network                string
 	peerModels                                           string
+	connect, peerKind                                    string
+	networkSet, workloadsSet                             bool // -network, -w was given
 	quiet, force                                         bool
 }
 
@@ -91,6 +107,8 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	fs.BoolVar(&f.quiet, "quiet", false, "same as -q")
 	fs.StringVar(&f.network, "network", "netns", "netns: measure inside a private network namespace; host: on this host's own interfaces")
 	fs.StringVar(&f.peerModels, "peer-model", peer.ModelGoroutine, "the peer's server models, comma-separated, each a variant: "+strings.Join(peer.Models(), ", ")+" (goroutine per connection, OS thread per connection, process per connection, one epoll loop)")
+	fs.StringVar(&f.connect, "connect", "", "measure against a server already listening at this address (one transport in -t) instead of starting a peer per case")
+	fs.StringVar(&f.peerKind, "peer", "serve", "with -connect, what listens there: serve (ipcbench serve) or echo (any server that echoes every message with -framing)")
 	fs.DurationVar(&f.timeout, "case-timeout", 0, "give up on a case after this long, the peer's start included; positive (default: warm-up + duration + 15s)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -99,8 +117,13 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 		return usagef("unexpected argument %q (flags only; see 'ipcbench run -help')", fs.Arg(0))
 	}
 	fs.Visit(func(fl *flag.Flag) {
-		if fl.Name == "case-timeout" {
+		switch fl.Name {
+		case "case-timeout":
 			f.timeoutSet = true
+		case "network":
+			f.networkSet = true
+		case "w", "workloads":
+			f.workloadsSet = true
 		}
 	})
 	opts, err := f.options()
@@ -117,8 +140,21 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 		return usagef("%v", err)
 	}
 
+	hdr := newHeader("run", args)
+	network := f.network
+	if opts.Remote != nil {
+		// The server listens in this network namespace, not in a fresh one.
+		if f.networkSet && network != "host" {
+			return usagef("-connect measures a server on this host's network; -network %s cannot reach it (leave -network out)", network)
+		}
+		network = "host"
+		if err := runner.ProbeRemote(ctx, &hdr); err != nil {
+			return usagef("-connect: %s", strings.TrimPrefix(err.Error(), bench.ErrRemote.Error()+": "))
+		}
+	}
+
 	// The private network namespace: re-run this command inside one.
-	netMode, netNote, code, done, err := enterNetwork(f.network, append([]string{"run"}, args...))
+	netMode, netNote, code, done, err := enterNetwork(network, append([]string{"run"}, args...))
 	if err != nil {
 		return err
 	}
@@ -144,8 +180,11 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 		defer rawFile.Close()
 		rawOut = rawFile
 	}
-	hdr := newHeader("run", args)
 	hdr.Network, hdr.NetworkNote = netMode, netNote
+	if opts.Remote != nil {
+		netNote = ""
+		hdr.NetworkNote = "the peer is the server at the -connect address, on this host's network"
+	}
 	if netNote != "" && !f.quiet {
 		fmt.Fprintf(e.stderr, "ipcbench run: note: %s\n", netNote)
 	}
@@ -275,6 +314,25 @@ func (f *runFlags) options() (bench.Options, error) {
 	o.Frame = frame.Config{Mode: mode, MaxSize: bench.MaxMessageSize}
 	if mode == frame.Fixed && contains(o.Workloads, "stream") {
 		return o, usagef("-framing fixed cannot mark the end of a stream; use length or delimited with the stream workload")
+	}
+	switch {
+	case f.connect != "":
+		if f.peerKind != "serve" && f.peerKind != "echo" {
+			return o, usagef("-peer %q: want serve or echo", f.peerKind)
+		}
+		if len(o.Transports) != 1 {
+			return o, usagef("-connect: the server listens on one transport; give exactly one with -t, not %d", len(o.Transports))
+		}
+		if f.peerKind == "echo" && !f.workloadsSet {
+			o.Workloads = slices.DeleteFunc(o.Workloads, func(w string) bool { return w == "stream" })
+		}
+		if f.peerKind == "echo" && contains(o.Workloads, "stream") {
+			return o, usagef("-peer echo: the stream workload needs the receiver's acknowledgement, which an echo server does not send; leave stream out of -w")
+		}
+		o.Remote = &bench.Remote{Address: f.connect, Echo: f.peerKind == "echo"}
+		return o, nil
+	case f.peerKind != "serve" && f.peerKind != "":
+		return o, usagef("-peer %s needs -connect ADDRESS", f.peerKind)
 	}
 	exe, err := os.Executable()
 	if err != nil {

@@ -2,6 +2,7 @@ package peer
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -27,7 +28,8 @@ const maxPending = 64
 // reply that arrives while Done is waiting reaches the CPU call that asked
 // for it.
 type Client struct {
-	p *proc.Peer
+	p    *proc.Peer // nil for a Client over another Link
+	link Link
 
 	// sem is held by the caller that is reading from the peer.
 	sem chan struct{}
@@ -39,12 +41,32 @@ type Client struct {
 	abandoned map[uint64]struct{} // IDs whose callers gave up
 }
 
-// NewClient returns a Client for p. A peer has at most one Client.
-func NewClient(p *proc.Peer) *Client {
-	return &Client{p: p, sem: make(chan struct{}, 1), abandoned: map[uint64]struct{}{}}
+// Link carries jobs to a peer and replies back, one JSON object each: a
+// spawned peer (*proc.Peer) or a stand-alone peer's control connection
+// (*Control).
+type Link interface {
+	// Send writes v as one job line.
+	Send(v any) error
+	// Recv reads one reply line into v, giving up when ctx ends. Calls
+	// are not concurrent.
+	Recv(ctx context.Context, v any) error
 }
 
-// Peer returns the process the Client talks to.
+// NewClient returns a Client for p. A peer has at most one Client.
+func NewClient(p *proc.Peer) *Client {
+	c := NewLinkClient(p)
+	c.p = p
+	return c
+}
+
+// NewLinkClient returns a Client that speaks over l. A link has at most
+// one Client.
+func NewLinkClient(l Link) *Client {
+	return &Client{link: l, sem: make(chan struct{}, 1), abandoned: map[uint64]struct{}{}}
+}
+
+// Peer returns the process the Client talks to; nil for a Client made by
+// NewLinkClient.
 func (c *Client) Peer() *proc.Peer { return c.p }
 
 func (c *Client) newID() uint64 {
@@ -68,7 +90,7 @@ func (c *Client) Serve(ctx context.Context, job Job) error {
 	}
 	job.Op = OpServe
 	job.ID = c.newID()
-	if err := c.p.Send(job); err != nil {
+	if err := c.link.Send(job); err != nil {
 		return fmt.Errorf("peer: sending serve job: %w", err)
 	}
 	r, err := c.wait(ctx, job.ID, OpReady)
@@ -113,7 +135,7 @@ func (c *Client) Done(ctx context.Context) (Reply, error) {
 // process).
 func (c *Client) CPU(ctx context.Context) (sysinfo.CPUTime, error) {
 	id := c.newID()
-	if err := c.p.Send(Job{Op: OpCPU, ID: id}); err != nil {
+	if err := c.link.Send(Job{Op: OpCPU, ID: id}); err != nil {
 		return sysinfo.CPUTime{}, fmt.Errorf("peer: sending cpu job: %w", err)
 	}
 	r, err := c.wait(ctx, id, OpCPU)
@@ -126,10 +148,36 @@ func (c *Client) CPU(ctx context.Context) (sysinfo.CPUTime, error) {
 	return sysinfo.CPUTime{User: time.Duration(r.UserNS), System: time.Duration(r.SysNS)}, nil
 }
 
+// Header asks a stand-alone peer (Serve) for its environment header, as
+// JSON.
+func (c *Client) Header(ctx context.Context) (json.RawMessage, error) {
+	id := c.newID()
+	if err := c.link.Send(Job{Op: OpHeader, ID: id}); err != nil {
+		return nil, fmt.Errorf("peer: sending header job: %w", err)
+	}
+	r, err := c.wait(ctx, id, OpHeader)
+	if err != nil {
+		return nil, fmt.Errorf("peer: waiting for the header: %w", err)
+	}
+	if r.Op == OpError {
+		return nil, fmt.Errorf("peer: header: %w: %s", ErrFailed, r.Error)
+	}
+	return r.Header, nil
+}
+
+// End tells a stand-alone peer that the connect job's last connection
+// was made; Done then waits for the job's done reply.
+func (c *Client) End() error {
+	if err := c.link.Send(Job{Op: OpEnd, ID: c.newID()}); err != nil {
+		return fmt.Errorf("peer: sending end: %w", err)
+	}
+	return nil
+}
+
 // Exit asks the peer to close its connections and exit 0. It does not
 // wait; use the proc.Peer (Exited, Close) for that.
 func (c *Client) Exit() error {
-	if err := c.p.Send(Job{Op: OpExit}); err != nil {
+	if err := c.link.Send(Job{Op: OpExit}); err != nil {
 		return fmt.Errorf("peer: sending exit: %w", err)
 	}
 	return nil
@@ -171,11 +219,11 @@ func (c *Client) readOne(ctx context.Context, id uint64, op string) (Reply, bool
 		return r, true, nil
 	}
 	var r Reply
-	if err := c.p.Recv(ctx, &r); err != nil {
+	if err := c.link.Recv(ctx, &r); err != nil {
 		return Reply{}, false, err
 	}
 	switch r.Op {
-	case OpReady, OpError, OpDone, OpCPU:
+	case OpReady, OpError, OpDone, OpCPU, OpHeader:
 	default:
 		return Reply{}, false, fmt.Errorf("%w: unknown reply op %q", ErrProtocol, r.Op)
 	}

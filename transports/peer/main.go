@@ -179,12 +179,17 @@ func (s *server) reply(r Reply) {
 // cpuReply reads this process's CPU time, its ModelProcess children's
 // included.
 func (s *server) cpuReply(id uint64) Reply {
+	cu, cs := s.children.cpu()
+	return cpuReply(id, cu, cs)
+}
+
+// cpuReply reads this process's CPU time and adds user and sys ns to it.
+func cpuReply(id uint64, user, sys int64) Reply {
 	t, err := sysinfo.SelfCPUTime()
 	if err != nil {
 		return Reply{Op: OpCPU, ID: id, Error: err.Error()}
 	}
-	cu, cs := s.children.cpu()
-	return Reply{Op: OpCPU, ID: id, UserNS: int64(t.User) + cu, SysNS: int64(t.System) + cs}
+	return Reply{Op: OpCPU, ID: id, UserNS: int64(t.User) + user, SysNS: int64(t.System) + sys}
 }
 
 // serving is one serve job in progress.

@@ -46,10 +46,35 @@
 //
 // The echo and sink loops reuse their buffers: they allocate nothing per
 // message.
+//
+// # Stand-alone peer and hello
+//
+// Serve is the peer as a server (`ipcbench serve`): it listens instead of
+// dialing, and many bench processes may use it at once. Every connection to
+// it starts with one hello line
+// from the client and one answer line from the server; only then do other
+// bytes flow, so neither side reads past the other's line:
+//
+//	client → server   ipcbench-hello/<version> control
+//	                  ipcbench-hello/<version> data session=<id> conn=<index>
+//	server → client   ipcbench-ok/<version> session=<id> tool=<tool, spaces allowed>
+//	                  ipcbench-error <reason>
+//
+// <version> is ProtocolVersion in decimal. A control connection then
+// speaks the Job/Reply protocol (one JSON object per line, as on a spawned
+// peer's stdin and stdout, plus OpHeader and OpEnd; a serve job waits for
+// its data connections instead of dialing); the ok answer to it carries a
+// new session id,
+// 32 random hex digits that prove the session's data connections. A data
+// connection names its session and its connection index; after the ok
+// answer it carries only workload frames. The error answer is the same in
+// every version, so a client and a server of different versions fail with
+// a line that says so.
 package peer
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -141,6 +166,9 @@ type Reply struct {
 	// (RUSAGE_SELF) user and system time in ns (OpCPU).
 	UserNS int64 `json:"user_ns,omitempty"`
 	SysNS  int64 `json:"sys_ns,omitempty"`
+	// Header is a stand-alone peer's environment header, as JSON
+	// (OpHeader).
+	Header json.RawMessage `json:"header,omitempty"`
 }
 
 // ConnStats counts what one connection of a serve job carried.

@@ -1,8 +1,10 @@
 // Package tcplocal is the "tcp-localhost" transport: plain TCP (Multipath
 // TCP off) between two processes over 127.0.0.1.
 //
-// The listener binds 127.0.0.1 with an ephemeral port, never a wildcard;
-// Config.Address is ignored. Option "nodelay" ("true", the default, or
+// The listener binds 127.0.0.1 with an ephemeral port, never a wildcard.
+// Config.Address may name the port (":5000", "127.0.0.1:5000") and another
+// loopback address ("127.0.0.2:5000", "[::1]:5000"); a non-loopback or
+// wildcard address is refused (transports.ErrUnavailable). Option "nodelay" ("true", the default, or
 // "false") sets TCP_NODELAY on both ends; Config.BufferSize sets SO_SNDBUF
 // and SO_RCVBUF on both ends. Connections implement transports.CloseWriter
 // and transports.OptionReporter (nodelay, sndbuf, rcvbuf, multipath read
@@ -31,7 +33,7 @@ const Name = "tcp-localhost"
 func New() transports.Transport {
 	return tcpx.New(tcpx.Spec{
 		Name:    Name,
-		Resolve: func(string) (netip.Addr, error) { return netip.AddrFrom4([4]byte{127, 0, 0, 1}), nil },
+		Resolve: resolve,
 		CheckDial: func(a netip.Addr) error {
 			if !a.IsLoopback() {
 				return fmt.Errorf("%s: dial: %v is not a loopback address: %w", Name, a, transports.ErrBadEndpoint)
@@ -39,4 +41,18 @@ func New() transports.Transport {
 			return nil
 		},
 	})
+}
+
+// resolve returns the loopback address to listen on: 127.0.0.1 for an
+// empty host, else host itself when it is a loopback address.
+func resolve(host string) (netip.Addr, error) {
+	if host == "" || host == "localhost" {
+		return netip.AddrFrom4([4]byte{127, 0, 0, 1}), nil
+	}
+	a, err := netip.ParseAddr(host)
+	if err != nil || !a.IsLoopback() {
+		return netip.Addr{}, fmt.Errorf("%s: listen: %q is not a loopback address (tcp-localhost listens only on loopback; tcp-public on other addresses): %w",
+			Name, host, transports.ErrUnavailable)
+	}
+	return a, nil
 }

@@ -35,8 +35,38 @@ func TestName(t *testing.T) {
 	}
 }
 
+func TestListenRefusesNonLoopback(t *testing.T) {
+	for _, addr := range []string{"0.0.0.0", "0.0.0.0:0", "[::]:0", "192.0.2.1:5000", "127.0.0.1:notaport"} {
+		ln, err := New().Listen(context.Background(), transports.Config{Address: addr})
+		if err == nil {
+			ln.Close()
+			t.Fatalf("Listen(%q) succeeded, want a refusal", addr)
+		}
+		if !errors.Is(err, transports.ErrUnavailable) {
+			t.Fatalf("Listen(%q) = %v, want ErrUnavailable", addr, err)
+		}
+	}
+}
+
+func TestListenOnPort(t *testing.T) {
+	probe, err := New().Listen(context.Background(), transports.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := probe.Endpoint().Address
+	probe.Close()
+	ln, err := New().Listen(context.Background(), transports.Config{Address: addr})
+	if err != nil {
+		t.Skipf("port of %s taken again meanwhile: %v", addr, err)
+	}
+	defer ln.Close()
+	if got := ln.Endpoint().Address; got != addr {
+		t.Fatalf("Listen(%q).Endpoint().Address = %q", addr, got)
+	}
+}
+
 func TestEndpointIsLoopback(t *testing.T) {
-	ln, err := New().Listen(context.Background(), transports.Config{Address: "0.0.0.0", BufferSize: -1})
+	ln, err := New().Listen(context.Background(), transports.Config{BufferSize: -1})
 	if err != nil {
 		t.Fatalf("Listen: %v", err)
 	}

@@ -21,6 +21,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"strconv"
 
 	"github.com/ipcbench/ipcbench/internal/netns"
 	"github.com/ipcbench/ipcbench/transports"
@@ -69,7 +70,9 @@ func (t *transport) CheckOptions(opts map[string]string) error {
 	return err
 }
 
-// Listen listens on Resolve(cfg.Address) with an ephemeral port.
+// Listen listens on Resolve(host) at port, where cfg.Address is "host",
+// "host:port" or ":port" (see SplitPort); port 0 (none given) is an
+// ephemeral one.
 func (t *transport) Listen(ctx context.Context, cfg transports.Config) (transports.Listener, error) {
 	name := t.spec.Name
 	set, err := sockconn.ParseOptions(name, true, cfg.BufferSize, cfg.Options)
@@ -77,7 +80,11 @@ func (t *transport) Listen(ctx context.Context, cfg transports.Config) (transpor
 		return nil, err
 	}
 	nodelay, snd, rcv, raw := set.NoDelay, set.SndBuf, set.RcvBuf, set.Raw
-	ip, err := t.spec.Resolve(cfg.Address)
+	host, port, err := SplitPort(cfg.Address)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w: %w", name, err, transports.ErrUnavailable)
+	}
+	ip, err := t.spec.Resolve(host)
 	if err != nil {
 		return nil, err
 	}
@@ -86,7 +93,7 @@ func (t *transport) Listen(ctx context.Context, cfg transports.Config) (transpor
 	}
 	lc := net.ListenConfig{Control: sockconn.Control(snd, rcv)}
 	lc.SetMultipathTCP(false)
-	addr := netip.AddrPortFrom(ip, 0).String()
+	addr := netip.AddrPortFrom(ip, port).String()
 	var link *netns.Link
 	var ln net.Listener
 	listen := func() (err error) {
@@ -135,6 +142,22 @@ func closeLink(l *netns.Link) {
 	if l != nil {
 		l.Close()
 	}
+}
+
+// SplitPort splits a listen address into the host part that Spec.Resolve
+// takes and a port: "127.0.0.1:5000", "[::1]:5000" and ":5000" carry one;
+// "127.0.0.1", "::1", "eth0" and "" do not (port 0). A port that is not a
+// number from 0 to 65535 is an error.
+func SplitPort(address string) (host string, port uint16, err error) {
+	h, p, serr := net.SplitHostPort(address)
+	if serr != nil {
+		return address, 0, nil // no port: a bare host, IPv6 address or interface
+	}
+	n, err := strconv.ParseUint(p, 10, 16)
+	if err != nil {
+		return "", 0, fmt.Errorf("bad port %q in address %q", p, address)
+	}
+	return h, uint16(n), nil
 }
 
 func network(ip netip.Addr) string {

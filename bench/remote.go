@@ -1,0 +1,299 @@
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/ipcbench/ipcbench/internal/frame"
+	"github.com/ipcbench/ipcbench/transports"
+	"github.com/ipcbench/ipcbench/transports/peer"
+)
+
+// ErrRemote is wrapped by ProbeRemote's errors: the remote peer cannot be
+// measured at all (nobody listens, it is not what Options.Remote says, a
+// protocol version mismatch, an address that is not safe to use).
+var ErrRemote = errors.New("remote peer unusable")
+
+// remoteCase is a case's links to a remote peer (Options.Remote): the
+// transport and address to dial, and for an ipcbench serve the session's
+// control connection.
+type remoteCase struct {
+	tr   TransportSpec
+	addr string
+	ctl  *peer.Control // nil for a foreign echo server
+}
+
+// dial makes connection index of the case: a transport connection to the
+// address and, for an ipcbench serve, the data hello that joins it to the
+// session.
+func (rc *remoteCase) dial(ctx context.Context, bufferSize, index int) (net.Conn, error) {
+	c, err := rc.tr.Transport.Dial(ctx, transports.Endpoint{
+		Transport: rc.tr.Transport.Name(), Address: rc.addr, BufferSize: bufferSize, Options: rc.tr.Options,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("dial %s: %w", rc.addr, err)
+	}
+	if rc.ctl != nil {
+		if err := rc.ctl.JoinData(ctx, c, index); err != nil {
+			return nil, fmt.Errorf("connection %d: %w", index, err)
+		}
+	}
+	return c, nil
+}
+
+// remoteTransport returns the one transport of a run against a remote
+// peer.
+func (r *Runner) remoteTransport() (TransportSpec, error) {
+	if len(r.opts.Transports) != 1 {
+		return TransportSpec{}, fmt.Errorf("%w: a remote peer listens on one transport; give exactly one, not %d", ErrBadOptions, len(r.opts.Transports))
+	}
+	return r.opts.Transports[0], nil
+}
+
+// ProbeRemote checks, before anything runs, that Options.Remote can be
+// measured, and fills in hdr's Peer (and, from an ipcbench serve, its Tool
+// and Machine as PeerTool and PeerMachine). An ipcbench serve must answer
+// the hello in the same protocol version and send its header; an echo
+// server must echo one message of the first size. Every error wraps
+// ErrRemote and says in one line what is wrong. Without a remote peer it
+// does nothing.
+func (r *Runner) ProbeRemote(ctx context.Context, hdr *Header) error {
+	rm := r.opts.Remote
+	if rm == nil {
+		return nil
+	}
+	tr, err := r.remoteTransport()
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrRemote, err)
+	}
+	if err := checkAddressPath(rm.Address); err != nil {
+		return fmt.Errorf("%w: %s: %w", ErrRemote, rm.Address, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, peer.HelloTimeout+peer.DialTimeout)
+	defer cancel()
+	rc := &remoteCase{tr: tr, addr: rm.Address}
+	c, err := rc.dial(ctx, r.opts.BufferSize, 0)
+	if err != nil {
+		return fmt.Errorf("%w: nothing to measure at %s: %w", ErrRemote, rm.Address, err)
+	}
+	defer c.Close()
+	hdr.Peer = rm.Describe()
+	if rm.Echo {
+		if err := probeEcho(ctx, c, r.opts.Frame, r.opts.Sizes[0]); err != nil {
+			return fmt.Errorf("%w: %s: %w", ErrRemote, rm.Address, err)
+		}
+		return nil
+	}
+	ctl, err := peer.OpenControl(ctx, c)
+	if err != nil {
+		return fmt.Errorf("%w: %s: %w", ErrRemote, rm.Address, err)
+	}
+	defer ctl.Close()
+	client := peer.NewLinkClient(ctl)
+	raw, err := client.Header(ctx)
+	if err != nil {
+		return fmt.Errorf("%w: %s: %w", ErrRemote, rm.Address, err)
+	}
+	var ph Header
+	if err := json.Unmarshal(raw, &ph); err != nil {
+		return fmt.Errorf("%w: %s: the server's header: %w", ErrRemote, rm.Address, err)
+	}
+	hdr.PeerTool, hdr.PeerMachine = ph.Tool, ph.Machine
+	if hdr.PeerTool == "" {
+		hdr.PeerTool = ctl.Tool()
+	}
+	_ = client.Exit()
+	return nil
+}
+
+// checkAddressPath refuses an absolute path (a unix socket or rendezvous)
+// that is a symbolic link or belongs to another user: its owner could see
+// or fake the traffic.
+func checkAddressPath(addr string) error {
+	if !filepath.IsAbs(addr) {
+		return nil
+	}
+	fi, err := os.Lstat(addr)
+	if err != nil {
+		return fmt.Errorf("nothing listens there: %w", err)
+	}
+	if fi.Mode()&os.ModeSymlink != 0 {
+		return errors.New("the path is a symbolic link; give the socket's own path")
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) != os.Geteuid() {
+		return fmt.Errorf("the socket belongs to user %d, not to this user (%d)", st.Uid, os.Geteuid())
+	}
+	return nil
+}
+
+// probeEcho sends one message of size bytes and checks the echo.
+func probeEcho(ctx context.Context, c net.Conn, fc frame.Config, size int) error {
+	if fc.Mode == frame.Fixed {
+		fc.Size = size
+	}
+	deadline := time.Now().Add(peer.HelloTimeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	c.SetDeadline(deadline)
+	out, in := make([]byte, size), make([]byte, size)
+	frame.Fill(out, 0, 0)
+	if err := frame.NewWriter(c, fc).WriteMsg(out); err != nil {
+		return fmt.Errorf("sending a test message: %w", err)
+	}
+	return checkEcho(frame.NewReader(c, fc), in, size, 0, 0)
+}
+
+// readEcho reads the echo of message seq, wording a failure for a user
+// who pointed the bench at the wrong server.
+func readEcho(r *frame.Reader, in []byte, seq uint64) ([]byte, error) {
+	msg, err := r.ReadMsg(in)
+	var ne net.Error
+	switch {
+	case err == nil:
+		return msg, nil
+	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, transports.ErrPeerGone):
+		return nil, fmt.Errorf("the server closed the connection before echoing message %d in full: %w", seq, err)
+	case errors.As(err, &ne) && ne.Timeout():
+		return nil, fmt.Errorf("no echo of message %d within %v (not an echo server, or too slow): %w", seq, peer.HelloTimeout, err)
+	}
+	return nil, fmt.Errorf("reading the echo of message %d: %w", seq, err)
+}
+
+// checkEcho reads one echoed message and checks it against what was sent
+// (frame.Fill of size bytes, stamped conn and seq).
+func checkEcho(r *frame.Reader, in []byte, size int, conn uint32, seq uint64) error {
+	msg, err := readEcho(r, in, seq)
+	if err != nil {
+		return err
+	}
+	if len(msg) != size {
+		return fmt.Errorf("the echo of message %d has %d bytes, not %d: not an echo server, or another framing", seq, len(msg), size)
+	}
+	if err := frame.Check(msg, conn, seq); err != nil {
+		return fmt.Errorf("the echo of message %d differs from it: %w", seq, err)
+	}
+	return nil
+}
+
+// connectRemote replaces the listen, startPeer and serve phases when the
+// peer is a server at an address (Options.Remote): for an ipcbench serve
+// it opens a session on a control connection of its own and sends the
+// serve job, whose connections the server then waits for; it pins the
+// bench process to the case's CPUs; and it dials the case's connections
+// (none for the connect workload, which dials per exchange). A foreign
+// echo server has no control connection: the case's client stays nil and
+// the peer's CPU time unknown.
+func (cr *caseRun) connectRemote(ctx context.Context) error {
+	rc := cr.remote
+	if !cr.opts.Remote.Echo {
+		c, err := rc.dial(ctx, cr.opts.BufferSize, 0)
+		if err != nil {
+			return fmt.Errorf("control connection: %w", err)
+		}
+		if rc.ctl, err = peer.OpenControl(ctx, c); err != nil {
+			return fmt.Errorf("control connection: %w", err)
+		}
+		cr.client = peer.NewLinkClient(rc.ctl)
+	}
+	if cpus := cr.spec.Placement.Bench; len(cpus) > 0 {
+		restore, err := pinSelf(cpus)
+		if err != nil {
+			return err
+		}
+		cr.unpinSelf = restore
+	}
+	if cr.client != nil {
+		job := peer.Job{Op: peer.OpServe, Conns: cr.spec.Conns, Role: cr.w.role, Frame: peer.FrameSpecOf(cr.frame)}
+		if cr.w.connect {
+			job.Conns = 0 // any number, until the end job
+		}
+		if err := cr.client.Serve(ctx, job); err != nil {
+			return err // the client's errors start with "peer: "
+		}
+	}
+	if cr.w.connect {
+		return nil
+	}
+	for i := range cr.spec.Conns {
+		c, err := rc.dial(ctx, cr.opts.BufferSize, i)
+		if err != nil {
+			return err
+		}
+		cr.conns = append(cr.conns, c)
+	}
+	for _, c := range cr.conns {
+		if or, ok := c.(transports.OptionReporter); ok {
+			cr.res.Options = or.EffectiveOptions()
+			break
+		}
+	}
+	return nil
+}
+
+// done waits for the server's done reply to the case's serve job, once
+// the bench's connections are closed; the connect workload's job is told
+// first that no more connections come.
+func (rc *remoteCase) done(ctx context.Context, cr *caseRun) (peer.Reply, error) {
+	if cr.w.connect {
+		if err := cr.client.End(); err != nil {
+			return peer.Reply{}, err
+		}
+	}
+	return cr.client.Done(ctx)
+}
+
+// close ends the session, if there is one.
+func (rc *remoteCase) close(client *peer.Client) {
+	if rc.ctl == nil {
+		return
+	}
+	if client != nil {
+		_ = client.Exit()
+	}
+	rc.ctl.Close()
+}
+
+// runConnectRemote is the connect workload against a remote peer: every
+// exchange dials the address (and, for an ipcbench serve, joins the
+// session with a data hello), writes one request, reads and checks its
+// echo and closes.
+func runConnectRemote(ctx context.Context, cr *caseRun) (measurement, error) {
+	size := cr.spec.Size
+	w, r := frame.NewWriter(nil, cr.frame), frame.NewReader(nil, cr.frame)
+	in, out := make([]byte, size), make([]byte, size)
+	frame.Fill(out, 0, 0)
+	return exchanges(ctx, cr, func(seq uint64, measuring bool) (bool, error) {
+		c, err := cr.remote.dial(ctx, cr.opts.BufferSize, 0)
+		if err != nil {
+			return false, err
+		}
+		defer c.Close()
+		cr.setCurrent(c, nil)
+		defer cr.setCurrent(nil, nil)
+		w.Reset(c)
+		r.Reset(c)
+		frame.Stamp(out, 0, seq)
+		if err := w.WriteMsg(out); err != nil {
+			return false, fmt.Errorf("writing request: %w", err)
+		}
+		msg, err := readEcho(r, in, seq)
+		if err != nil {
+			return false, err
+		}
+		if measuring && cr.options == nil {
+			if or, ok := c.(transports.OptionReporter); ok {
+				cr.options = or.EffectiveOptions()
+			}
+		}
+		return len(msg) != size || frame.Check(msg, 0, seq) != nil, nil
+	})
+}

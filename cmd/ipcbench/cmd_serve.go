@@ -1,0 +1,129 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log"
+	"os"
+	"strings"
+
+	"github.com/ipcbench/ipcbench/bench"
+	"github.com/ipcbench/ipcbench/internal/frame"
+	"github.com/ipcbench/ipcbench/transports/all"
+	"github.com/ipcbench/ipcbench/transports/peer"
+)
+
+const serveSynopsis = `-t SPEC -listen ADDRESS [flags]
+
+Runs the peer as a stand-alone server, like netserver or iperf3 -s: it
+listens on ADDRESS over one transport and serves every workload to any
+number of 'ipcbench run -connect ADDRESS' clients, one after another or at
+once, until SIGINT or SIGTERM; then it closes every connection, removes its
+socket files and exits 0. Each run gets this server's CPU time and
+environment header, so its records carry both ends.
+
+A connection whose first bytes are not ipcbench's hello is served as a plain
+echo server (-framing), so someone else's client can be the load; the
+summary printed when it stops counts sessions, echo clients, messages, bytes
+and errors.
+
+ADDRESS is the transport's: host:port for tcp-localhost (loopback only) and
+tcp-public (an address of this host); a socket path for unix; the path of a
+rendezvous socket for pipe, shm-lock and shm-ring. A wildcard address is
+never listened on. Once listening, it prints "listening on ADDRESS" (the
+address to give run -connect) on stdout.
+
+Transports: %s`
+
+const serveExamples = `  ipcbench serve -t tcp-localhost -listen 127.0.0.1:5000     # then: ipcbench run -t tcp-localhost -connect 127.0.0.1:5000
+  ipcbench serve -t unix -listen /run/user/1000/ipcb/s         # then: ipcbench run -t unix -connect /run/user/1000/ipcb/s
+  ipcbench serve -t unix -listen /tmp/ipcb/s -summary -        # a summary on stdout when stopped
+  ipcbench serve -t tcp-localhost -listen 127.0.0.1:5000 -framing delimited   # echo clients send lines
+  ipcbench serve -t tcp-localhost -listen 127.0.0.1:5000 -framing fixed -size 64   # echo clients send 64-byte messages
+  ipcbench serve -t tcp-public -listen 10.0.0.2:5000           # for 'run -t tcp-public -connect 10.0.0.2:5000' on another host
+`
+
+func cmdServe(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet(e, "serve", fmt.Sprintf(serveSynopsis, strings.Join(all.Names(), ", ")), serveExamples)
+	spec := fs.String("t", "", "the transport, with a variant's options in brackets: tcp-localhost[nodelay=false] (required)")
+	listen := fs.String("listen", "", "the address to listen on (required; see above)")
+	framing := fs.String("framing", "length", "framing of plain echo clients: length (4-byte big-endian prefix), delimited (newline), fixed (-size bytes)")
+	size := fs.String("size", "", "message size of -framing fixed (binary units: 64, 4k)")
+	summary := fs.String("summary", "", "where to write the summary when stopped: a new file, or - for stdout (default: stderr)")
+	force := fs.Bool("force", false, "replace an existing -summary file (a regular file only)")
+	quiet := fs.Bool("q", false, "no log of refused connections on stderr")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("unexpected argument %q (flags only; see 'ipcbench serve -help')", fs.Arg(0))
+	}
+	if *spec == "" || *listen == "" {
+		return usagef("-t and -listen are both required (see 'ipcbench serve -help')")
+	}
+	r, err := all.Resolve(*spec)
+	if err != nil {
+		return usagef("-t: %v", err)
+	}
+	mode, err := frame.ParseMode(*framing)
+	if err != nil {
+		return usagef("-framing: %v", err)
+	}
+	echo := frame.Config{Mode: mode, MaxSize: bench.MaxMessageSize}
+	if mode == frame.Fixed {
+		if *size == "" {
+			return usagef("-framing fixed needs -size, the size of every message")
+		}
+		if echo.Size, err = bench.ParseSize(*size, bench.MaxMessageSize); err != nil {
+			return usagef("-size: %v", err)
+		}
+	} else if *size != "" {
+		return usagef("-size is only for -framing fixed")
+	}
+	var sumOut io.Writer = e.stderr
+	switch *summary {
+	case "":
+	case "-":
+		sumOut = e.stdout
+	default:
+		f, err := createOutput("-summary", *summary, *force)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		sumOut = f
+	}
+
+	ln, err := all.Listen(ctx, *spec, *listen)
+	if err != nil {
+		return usagef("cannot listen on %s: %v", *listen, err)
+	}
+	ep := ln.Endpoint()
+	if len(ep.Files) > 0 || ep.Address == "" {
+		// A channel handed down as files (tcp-veth's namespace) cannot be
+		// dialed by address.
+		ln.Close()
+		return usagef("-t %s: its connections are handed to a child process as files, not dialed by address; choose another transport", *spec)
+	}
+	addr := ep.Address
+	fmt.Fprintf(e.stdout, "listening on %s\n", addr)
+	logOut := e.stderr
+	if *quiet {
+		logOut = io.Discard
+	}
+	hdr := newHeader("serve", args)
+	hdr.Type, hdr.Version = bench.KindHeader, bench.RecordVersion
+	hdr.Options = map[string]string{"transport": r.Spec.String(), "listen": addr, "framing": mode.String()}
+	sum, err := peer.Serve(ctx, ln, peer.ServeOptions{
+		Echo:   echo,
+		Tool:   hdr.Tool,
+		Header: hdr,
+		Log:    log.New(logOut, fmt.Sprintf("ipcbench serve %d: ", os.Getpid()), log.Lmicroseconds),
+	})
+	fmt.Fprintf(sumOut, "ipcbench serve: stopped: %s\n", sum)
+	if err != nil {
+		return fmt.Errorf("accepting on %s: %w", addr, err)
+	}
+	return nil
+}

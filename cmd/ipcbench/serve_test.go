@@ -1,0 +1,469 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ipcbench/ipcbench/bench"
+)
+
+// quickRun are the flags of a short run against a remote peer: every
+// case measures 40 messages, however slow the machine, in one repeat.
+var quickRun = []string{"-s", "64", "-n", "40", "-warmup", "10ms", "-repeats", "1", "-conns", "2", "-q"}
+
+// server is a process that listens and prints "listening on ADDRESS".
+type server struct {
+	cmd    *exec.Cmd
+	addr   string
+	out    *bytes.Buffer // stdout after the listening line
+	stderr *bytes.Buffer
+	done   chan struct{}
+}
+
+// startServer starts cmd and waits for its "listening on ADDRESS" line.
+func startServer(t *testing.T, cmd *exec.Cmd) *server {
+	t.Helper()
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &server{cmd: cmd, out: &bytes.Buffer{}, stderr: &bytes.Buffer{}, done: make(chan struct{})}
+	cmd.Stderr = s.stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			<-s.done
+			cmd.Wait()
+		}
+	})
+	lines := make(chan string, 1)
+	go func() {
+		defer close(s.done)
+		br := bufio.NewReader(stdout)
+		line, _ := br.ReadString('\n')
+		lines <- line
+		io.Copy(s.out, br)
+	}()
+	select {
+	case line := <-lines:
+		addr, ok := strings.CutPrefix(strings.TrimSpace(line), "listening on ")
+		if !ok {
+			t.Fatalf("%v: first line %q, want \"listening on ADDRESS\"; stderr: %s", cmd.Args, line, s.stderr)
+		}
+		s.addr = addr
+	case <-time.After(20 * time.Second):
+		t.Fatalf("%v: no listening line within 20s", cmd.Args)
+	}
+	return s
+}
+
+// stop sends SIGINT and returns the exit code and the output after the
+// listening line.
+func (s *server) stop(t *testing.T) (int, string) {
+	t.Helper()
+	s.cmd.Process.Signal(os.Interrupt)
+	timer := time.AfterFunc(20*time.Second, func() { s.cmd.Process.Kill() })
+	defer timer.Stop()
+	<-s.done
+	err := s.cmd.Wait()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return code, s.out.String()
+}
+
+// startServe starts `ipcbench serve args...` as its own process.
+func startServe(t *testing.T, args ...string) *server {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe, append([]string{"serve"}, args...)...)
+	cmd.Env = append(os.Environ(), envAsCLI+"=1")
+	return startServer(t, cmd)
+}
+
+// unixListenAddr is an address for `serve -t unix -listen`: a socket
+// path in a directory that Listen makes, private.
+func unixListenAddr(t *testing.T) string {
+	return filepath.Join(t.TempDir(), "ipcb", "s")
+}
+
+// readRecords reads a raw file: the header and the results.
+func readRecords(t *testing.T, path string) (bench.Header, []bench.Result) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	var h bench.Header
+	if err := json.Unmarshal([]byte(lines[0]), &h); err != nil {
+		t.Fatal(err)
+	}
+	var rs []bench.Result
+	for _, l := range lines[1:] {
+		var r bench.Result
+		if err := json.Unmarshal([]byte(l), &r); err != nil {
+			t.Fatal(err)
+		}
+		rs = append(rs, r)
+	}
+	return h, rs
+}
+
+// checkRun runs the CLI and checks that it passed, every case OK, and
+// that the records name the remote peer.
+func checkRun(t *testing.T, peerDesc string, args ...string) []bench.Result {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "run.jsonl")
+	code, _, stderr := runCLI(t, "", append(append([]string{"run"}, args...), "-out", out)...)
+	h, rs := readRecords(t, out)
+	if code != 0 {
+		for _, r := range rs {
+			if r.Status != bench.StatusOK {
+				t.Errorf("%s %s: %s: %s", r.Workload, r.Transport, r.Status, r.Reason)
+			}
+		}
+		t.Fatalf("run %v: exit %d: %s", args, code, stderr)
+	}
+	if h.Peer != peerDesc || h.Options["peer"] != peerDesc {
+		t.Fatalf("header peer %q (options %q), want %q", h.Peer, h.Options["peer"], peerDesc)
+	}
+	for _, r := range rs {
+		if r.Status != bench.StatusOK {
+			t.Fatalf("%s %s: %s: %s", r.Workload, r.Transport, r.Status, r.Reason)
+		}
+	}
+	return rs
+}
+
+func TestServeAndConnect(t *testing.T) {
+	for _, tc := range []struct{ transport, listen string }{
+		{"tcp-localhost", "127.0.0.1:0"},
+		{"unix", unixListenAddr(t)},
+	} {
+		t.Run(tc.transport, func(t *testing.T) {
+			s := startServe(t, "-t", tc.transport, "-listen", tc.listen)
+			args := append([]string{"-t", tc.transport, "-connect", s.addr, "-w", "pingpong,stream,fanin,rate,connect", "-rate", "2000"}, quickRun...)
+			// Two bench clients at once, then one more after them.
+			var wg sync.WaitGroup
+			var mu sync.Mutex
+			var all [][]bench.Result
+			for range 2 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					rs := checkRun(t, "serve "+s.addr, args...)
+					mu.Lock()
+					all = append(all, rs)
+					mu.Unlock()
+				}()
+			}
+			wg.Wait()
+			rs := checkRun(t, "serve "+s.addr, args...)
+			for _, r := range rs {
+				if r.PeerCPUUnknown || r.PeerUserNS+r.PeerSysNS <= 0 {
+					t.Errorf("%s: peer CPU %d+%d ns, unknown=%v: want the server's CPU time", r.Workload, r.PeerUserNS, r.PeerSysNS, r.PeerCPUUnknown)
+				}
+			}
+			code, out := s.stop(t)
+			if code != 0 {
+				t.Fatalf("serve exit %d on SIGINT; stderr: %s", code, s.stderr)
+			}
+			// 3 runs × (a probe and 5 cases) sessions.
+			if !strings.Contains(s.stderr.String(), "ipcbench serve: stopped: sessions=18 ") || !strings.Contains(s.stderr.String(), "errors=0") {
+				t.Errorf("summary: %q (stdout %q)", s.stderr, out)
+			}
+			if tc.transport == "unix" {
+				if _, err := os.Lstat(s.addr); !os.IsNotExist(err) {
+					t.Errorf("socket %s left behind after serve stopped (%v)", s.addr, err)
+				}
+			}
+		})
+	}
+}
+
+func TestServeRecordsPeerHeader(t *testing.T) {
+	s := startServe(t, "-t", "tcp-localhost", "-listen", "127.0.0.1:0", "-summary", "-")
+	out := filepath.Join(t.TempDir(), "run.jsonl")
+	code, _, stderr := runCLI(t, "", append([]string{"run", "-t", "tcp-localhost", "-connect", s.addr, "-w", "pingpong", "-out", out}, quickRun...)...)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	h, _ := readRecords(t, out)
+	if !strings.HasPrefix(h.PeerTool, "ipcbench ") || h.PeerMachine["kernel"] == "" || h.Network != networkHost {
+		t.Fatalf("header: peer tool %q, peer machine %v, network %q", h.PeerTool, h.PeerMachine, h.Network)
+	}
+	if code, summary := s.stop(t); code != 0 || !strings.Contains(summary, "sessions=2 echo_clients=0") {
+		t.Fatalf("serve exit %d, summary on stdout %q", code, summary)
+	}
+}
+
+// serveTCP accepts loopback TCP connections until the test ends and runs
+// handle on each in its own goroutine; it returns the address.
+func serveTCP(t *testing.T, handle func(net.Conn)) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var conns []net.Conn
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				handle(c)
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// startEchoServer starts a Go echo server (length-prefixed framing) that
+// misbehaves after n good messages per connection as bad says: "stall"
+// (reads, never answers), "half" (writes half a frame and closes), "wrong"
+// (answers with other bytes). It returns the address.
+func startEchoServer(t *testing.T, n int, bad string) string {
+	return serveTCP(t, func(c net.Conn) {
+		hdr := make([]byte, 4)
+		for i := 0; ; i++ {
+			if _, err := io.ReadFull(c, hdr); err != nil {
+				return
+			}
+			body := make([]byte, int(hdr[0])<<24|int(hdr[1])<<16|int(hdr[2])<<8|int(hdr[3]))
+			if _, err := io.ReadFull(c, body); err != nil {
+				return
+			}
+			frame := append(hdr, body...)
+			if i >= n {
+				switch bad {
+				case "stall":
+					io.Copy(io.Discard, c)
+					return
+				case "half":
+					c.Write(frame[:len(frame)/2])
+					return
+				case "wrong":
+					for j := 4; j < len(frame); j++ {
+						frame[j] ^= 0xff
+					}
+				}
+			}
+			if _, err := c.Write(frame); err != nil {
+				return
+			}
+		}
+	})
+}
+
+// startFakeServe starts a server that answers every connection's first
+// line with answer (and then waits for the client to close).
+func startFakeServe(t *testing.T, answer string) string {
+	return serveTCP(t, func(c net.Conn) {
+		c.SetDeadline(time.Now().Add(30 * time.Second))
+		if _, err := bufio.NewReader(c).ReadString('\n'); err != nil {
+			return
+		}
+		io.WriteString(c, answer)
+		io.Copy(io.Discard, c)
+	})
+}
+
+// TestConnectBadInput: whatever is wrong with the server at -connect, the
+// run says so in one line and exits 2 before any case runs.
+func TestConnectBadInput(t *testing.T) {
+	dir := t.TempDir()
+	py := startPythonEcho(t, "127.0.0.1:0")
+	pyUnix := startPythonEcho(t, filepath.Join(dir, "echo.sock"))
+	pyLines := startPythonEcho(t, "127.0.0.1:0", "--framing", "delimited")
+	link := filepath.Join(dir, "link.sock")
+	if err := os.Symlink(pyUnix.addr, link); err != nil {
+		t.Fatal(err)
+	}
+	foreign := filepath.Join(dir, "foreign.sock")
+	fl, err := net.Listen("unix", foreign)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fl.Close()
+	if err := os.Chown(foreign, 65534, 65534); err != nil {
+		t.Skipf("cannot give the socket to uid 65534 (tests run as root): %v", err)
+	}
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	nobody := closed.Addr().String()
+	closed.Close()
+	newer := startFakeServe(t, "ipcbench-ok/2 session=abc tool=ipcbench v9\n")
+	refused := startFakeServe(t, "ipcbench-error protocol version mismatch: the client speaks ipcbench-hello/1, this server ipcbench-hello/2 (server ipcbench v9)\n")
+	silent := startFakeServe(t, "")
+	wrong := startEchoServer(t, 0, "wrong")
+	half := startEchoServer(t, 0, "half")
+	pp := []string{"-w", "pingpong", "-q"}
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"nobody listens tcp", []string{"-t", "tcp-localhost", "-connect", nobody}, "connection refused"},
+		{"nobody listens unix", []string{"-t", "unix", "-connect", filepath.Join(dir, "none.sock")}, "nothing listens there"},
+		{"symlink", []string{"-t", "unix", "-connect", link, "-peer", "echo"}, "symbolic link"},
+		{"another user's socket", []string{"-t", "unix", "-connect", foreign, "-peer", "echo"}, "belongs to user 65534"},
+		{"echo server as serve", []string{"-t", "tcp-localhost", "-connect", py.addr}, "closed the connection instead of answering the hello"},
+		{"line echo server as serve", []string{"-t", "tcp-localhost", "-connect", pyLines.addr}, "sent the hello back"},
+		{"newer serve", []string{"-t", "tcp-localhost", "-connect", newer}, "protocol version mismatch"},
+		{"serve refuses our version", []string{"-t", "tcp-localhost", "-connect", refused}, "protocol version mismatch"},
+		{"not an echo", []string{"-t", "tcp-localhost", "-connect", wrong, "-peer", "echo"}, "differs"},
+		{"closes mid-message", []string{"-t", "tcp-localhost", "-connect", half, "-peer", "echo"}, "closed the connection"},
+		{"silent server", []string{"-t", "tcp-localhost", "-connect", silent}, "no answer to the hello"},
+		{"stream against echo", []string{"-t", "tcp-localhost", "-connect", py.addr, "-peer", "echo", "-w", "stream"}, "stream workload needs the receiver's acknowledgement"},
+		{"two transports", []string{"-t", "tcp-localhost,unix", "-connect", py.addr}, "exactly one"},
+		{"peer echo without connect", []string{"-t", "unix", "-peer", "echo"}, "needs -connect"},
+		{"bad peer kind", []string{"-t", "unix", "-connect", py.addr, "-peer", "http"}, "want serve or echo"},
+		{"server model", []string{"-t", "tcp-localhost", "-connect", py.addr, "-peer-model", "thread"}, "the server models are the spawned peer's"},
+		{"netns", []string{"-t", "tcp-localhost", "-connect", py.addr, "-peer", "echo", "-network", "netns"}, "cannot reach it"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append(append([]string{"run"}, pp...), tc.args...)
+			args = append(args, "-out", filepath.Join(t.TempDir(), "out.jsonl"))
+			code, _, stderr := runCLI(t, "", args...)
+			if code != exitUsage || !strings.Contains(stderr, tc.want) || strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
+				t.Fatalf("exit %d, stderr %q; want exit 2 and one line with %q", code, stderr, tc.want)
+			}
+			if p := repeatedPrefix(stderr); p != "" {
+				t.Errorf("repeated prefix %q in %q", p, stderr)
+			}
+		})
+	}
+}
+
+// TestConnectFailsCase: a server that goes wrong after the probe fails
+// the case with the reason, without hanging.
+func TestConnectFailsCase(t *testing.T) {
+	for _, tc := range []struct{ bad, want string }{
+		{"stall", "timeout"},
+		{"half", "closed the connection"},
+		{"wrong", "failed their payload check"},
+	} {
+		t.Run(tc.bad, func(t *testing.T) {
+			addr := startEchoServer(t, 1, tc.bad) // the probe's message is echoed
+			out := filepath.Join(t.TempDir(), "out.jsonl")
+			args := append([]string{"run", "-t", "tcp-localhost", "-connect", addr, "-peer", "echo", "-w", "pingpong", "-case-timeout", "2s", "-out", out}, quickRun...)
+			code, _, stderr := runCLI(t, "", args...)
+			if code != exitFailure {
+				t.Fatalf("exit %d, want 1: %s", code, stderr)
+			}
+			_, rs := readRecords(t, out)
+			if len(rs) != 1 || rs[0].Status != bench.StatusFailed || !strings.Contains(rs[0].Reason, tc.want) {
+				t.Fatalf("records %+v; want one failed case whose reason says %q", rs, tc.want)
+			}
+		})
+	}
+}
+
+func TestServeBadInput(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-t", "tcp-localhost"}, "-t and -listen are both required"},
+		{[]string{"-listen", "127.0.0.1:0"}, "-t and -listen are both required"},
+		{[]string{"-t", "tcp-localhost", "-listen", "0.0.0.0:0"}, "not a loopback address"},
+		{[]string{"-t", "tcp-localhost", "-listen", "[::]:5000"}, "not a loopback address"},
+		{[]string{"-t", "nope", "-listen", "127.0.0.1:0"}, "unknown transport"},
+		{[]string{"-t", "tcp-localhost", "-listen", "127.0.0.1:0", "-framing", "fixed"}, "needs -size"},
+		{[]string{"-t", "tcp-localhost", "-listen", "127.0.0.1:0", "-size", "64"}, "only for -framing fixed"},
+		{[]string{"-t", "tcp-localhost", "-listen", "127.0.0.1:0", "extra"}, "unexpected argument"},
+		{[]string{"-t", "tcp-veth", "-listen", "10.0.0.1:0"}, "tcp-veth"},
+	} {
+		code, _, stderr := runCLI(t, "", append([]string{"serve"}, tc.args...)...)
+		if code != exitUsage || !strings.Contains(stderr, tc.want) || strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
+			t.Errorf("serve %v: exit %d, stderr %q; want exit 2 and one line with %q", tc.args, code, stderr, tc.want)
+		}
+	}
+}
+
+// TestServeRefusesOtherVersion: a client of another protocol version gets
+// one line that says so.
+func TestServeRefusesOtherVersion(t *testing.T) {
+	s := startServe(t, "-t", "tcp-localhost", "-listen", "127.0.0.1:0", "-q")
+	c, err := net.Dial("tcp", s.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(c, "ipcbench-hello/2 control\n")
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(line, "ipcbench-error protocol version mismatch: the client speaks ipcbench-hello/2, this server ipcbench-hello/1") {
+		t.Fatalf("answer %q", line)
+	}
+	if code, _ := s.stop(t); code != 0 || !strings.Contains(s.stderr.String(), "errors=1") {
+		t.Fatalf("serve exit %d; stderr %s", code, s.stderr)
+	}
+}
+
+// TestServeRendezvous: pipe and the shm transports are served by address
+// through their rendezvous socket, to two runs one after the other, and
+// the rendezvous is gone once serve stopped.
+func TestServeRendezvous(t *testing.T) {
+	for _, tr := range []string{"pipe", "shm-lock", "shm-ring"} {
+		t.Run(tr, func(t *testing.T) {
+			s := startServe(t, "-t", tr, "-listen", filepath.Join(t.TempDir(), "rv", "s"))
+			args := append([]string{"-t", tr, "-connect", s.addr, "-w", "pingpong,stream,fanin,connect"}, quickRun...)
+			for range 2 {
+				checkRun(t, "serve "+s.addr, args...)
+			}
+			if code, _ := s.stop(t); code != 0 {
+				t.Fatalf("serve exit %d; stderr %s", code, s.stderr)
+			}
+			if _, err := os.Lstat(s.addr); !os.IsNotExist(err) {
+				t.Errorf("rendezvous %s left behind (%v)", s.addr, err)
+			}
+		})
+	}
+}

@@ -1,0 +1,103 @@
+package peer
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"time"
+)
+
+// maxControlLine bounds one reply line on a control connection.
+const maxControlLine = 4 << 20
+
+// Control is the client's end of a stand-alone peer's control connection:
+// a Link for NewLinkClient, and the session its data connections join.
+type Control struct {
+	c       net.Conn
+	welcome Welcome
+	r       *bufio.Reader
+
+	mu sync.Mutex // serialises Send
+}
+
+var _ Link = (*Control)(nil)
+
+// OpenControl makes c, a fresh connection to a stand-alone peer, its
+// control connection: it sends the control hello and reads the answer
+// (see Handshake for the errors). On error c is closed.
+func OpenControl(ctx context.Context, c net.Conn) (*Control, error) {
+	w, err := Handshake(ctx, c, Hello{Kind: KindControl})
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	return &Control{c: c, welcome: w, r: bufio.NewReaderSize(c, 64<<10)}, nil
+}
+
+// Session returns the session id the server gave.
+func (ct *Control) Session() string { return ct.welcome.Session }
+
+// Tool returns the server's "ipcbench <version>".
+func (ct *Control) Tool() string { return ct.welcome.Tool }
+
+// JoinData makes c, a fresh connection to the same server, data
+// connection index of the session (see Handshake for the errors). On
+// error c is closed.
+func (ct *Control) JoinData(ctx context.Context, c net.Conn, index int) error {
+	if _, err := Handshake(ctx, c, Hello{Kind: KindData, Session: ct.welcome.Session, Conn: index}); err != nil {
+		c.Close()
+		return err
+	}
+	return nil
+}
+
+// Send writes v as one JSON line.
+func (ct *Control) Send(v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	ct.mu.Lock()
+	defer ct.mu.Unlock()
+	ct.c.SetWriteDeadline(time.Now().Add(DialTimeout))
+	_, err = ct.c.Write(append(b, '\n'))
+	return err
+}
+
+// Recv reads one JSON line into v, until ctx ends.
+func (ct *Control) Recv(ctx context.Context, v any) error {
+	ct.c.SetReadDeadline(time.Time{})
+	stop := context.AfterFunc(ctx, func() { ct.c.SetReadDeadline(time.Unix(1, 0)) })
+	defer stop()
+	var line []byte
+	for {
+		part, more, err := ct.r.ReadLine()
+		line = append(line, part...)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if err == io.EOF {
+				return fmt.Errorf("the server closed the control connection: %w", io.ErrUnexpectedEOF)
+			}
+			return fmt.Errorf("reading the control connection: %w", err)
+		}
+		if len(line) > maxControlLine {
+			return fmt.Errorf("%w: reply line over %d bytes", ErrProtocol, maxControlLine)
+		}
+		if !more {
+			break
+		}
+	}
+	if err := json.Unmarshal(line, v); err != nil {
+		return fmt.Errorf("%w: bad reply line %.200q: %w", ErrProtocol, line, err)
+	}
+	return nil
+}
+
+// Close ends the session: the server closes its data connections.
+func (ct *Control) Close() error { return ct.c.Close() }

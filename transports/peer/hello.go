@@ -1,0 +1,245 @@
+package peer
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// ProtocolVersion is the version of the hello and control protocol a
+// stand-alone peer speaks. A client and a server of different versions
+// refuse each other.
+const ProtocolVersion = 1
+
+// Hello line prefixes.
+const (
+	// HelloPrefix starts every hello line; the version follows.
+	HelloPrefix = "ipcbench-hello/"
+	// OKPrefix starts an accepting answer; the version follows.
+	OKPrefix = "ipcbench-ok/"
+	// ErrorPrefix starts a refusing answer; the reason follows.
+	ErrorPrefix = "ipcbench-error "
+)
+
+// Hello kinds.
+const (
+	KindControl = "control" // the connection carries jobs and replies
+	KindData    = "data"    // the connection carries a session's workload
+)
+
+// MaxHelloLen is the longest hello or answer line, newline included.
+const MaxHelloLen = 512
+
+// HelloTimeout bounds the exchange of hello and answer once it started.
+const HelloTimeout = 5 * time.Second
+
+// Errors of the hello exchange.
+var (
+	// ErrVersion means the two sides speak different protocol versions.
+	ErrVersion = errors.New("protocol version mismatch")
+	// ErrNotServe means the other side does not speak the hello protocol
+	// (it is not an ipcbench serve, or not an ipcbench client).
+	ErrNotServe = errors.New("not an ipcbench serve")
+	// ErrRefused means the server answered the hello with an error.
+	ErrRefused = errors.New("refused by the server")
+)
+
+// Hello is one hello line.
+type Hello struct {
+	// Version is the sender's ProtocolVersion.
+	Version int
+	// Kind is KindControl or KindData.
+	Kind string
+	// Session is the session id (KindData).
+	Session string
+	// Conn is the connection's index in its session's serve job (KindData).
+	Conn int
+}
+
+// AppendLine appends the hello line of h, newline included, to dst.
+func (h Hello) AppendLine(dst []byte) []byte {
+	dst = append(dst, HelloPrefix...)
+	dst = strconv.AppendInt(dst, int64(h.Version), 10)
+	dst = append(dst, ' ')
+	dst = append(dst, h.Kind...)
+	if h.Kind == KindData {
+		dst = append(dst, " session="...)
+		dst = append(dst, h.Session...)
+		dst = append(dst, " conn="...)
+		dst = strconv.AppendInt(dst, int64(h.Conn), 10)
+	}
+	return append(dst, '\n')
+}
+
+// ParseHello parses a hello line without its newline. A line of another
+// protocol version gives an error wrapping ErrVersion (with that version
+// in the Hello); anything else that is not a hello, ErrNotServe.
+func ParseHello(line string) (Hello, error) {
+	rest, ok := strings.CutPrefix(line, HelloPrefix)
+	if !ok {
+		return Hello{}, fmt.Errorf("%w: line %.80q is not a hello", ErrNotServe, line)
+	}
+	fields := strings.Fields(rest)
+	if len(fields) < 2 {
+		return Hello{}, fmt.Errorf("%w: hello %.80q has no kind", ErrNotServe, line)
+	}
+	v, err := strconv.Atoi(fields[0])
+	if err != nil || v <= 0 {
+		return Hello{}, fmt.Errorf("%w: hello %.80q has no version", ErrNotServe, line)
+	}
+	h := Hello{Version: v, Kind: fields[1]}
+	if v != ProtocolVersion {
+		return h, fmt.Errorf("%w: the client speaks %s%d, this server %s%d", ErrVersion, HelloPrefix, v, HelloPrefix, ProtocolVersion)
+	}
+	switch h.Kind {
+	case KindControl:
+		if len(fields) != 2 {
+			return h, fmt.Errorf("%w: control hello %.80q has extra fields", ErrNotServe, line)
+		}
+	case KindData:
+		if len(fields) != 4 {
+			return h, fmt.Errorf("%w: data hello %.80q wants session= and conn=", ErrNotServe, line)
+		}
+		s, ok1 := strings.CutPrefix(fields[2], "session=")
+		c, ok2 := strings.CutPrefix(fields[3], "conn=")
+		n, err := strconv.Atoi(c)
+		if !ok1 || !ok2 || s == "" || err != nil || n < 0 {
+			return h, fmt.Errorf("%w: data hello %.80q wants session=<id> conn=<index>", ErrNotServe, line)
+		}
+		h.Session, h.Conn = s, n
+	default:
+		return h, fmt.Errorf("%w: hello kind %.40q (want %s or %s)", ErrNotServe, h.Kind, KindControl, KindData)
+	}
+	return h, nil
+}
+
+// Welcome is a server's accepting answer.
+type Welcome struct {
+	// Session is the session id: new for a control hello, the one named
+	// for a data hello.
+	Session string
+	// Tool is the server's "ipcbench <version>".
+	Tool string
+}
+
+// appendOK appends the accepting answer, newline included.
+func appendOK(dst []byte, w Welcome) []byte {
+	dst = append(dst, OKPrefix...)
+	dst = strconv.AppendInt(dst, ProtocolVersion, 10)
+	dst = append(dst, " session="...)
+	dst = append(dst, w.Session...)
+	dst = append(dst, " tool="...)
+	dst = append(dst, strings.ReplaceAll(w.Tool, "\n", " ")...)
+	return append(dst, '\n')
+}
+
+// parseAnswer parses a server's answer line (without its newline).
+func parseAnswer(line string) (Welcome, error) {
+	if reason, ok := strings.CutPrefix(line, ErrorPrefix); ok {
+		return Welcome{}, &refusal{reason: reason, version: strings.Contains(reason, ErrVersion.Error())}
+	}
+	if strings.HasPrefix(line, HelloPrefix) {
+		return Welcome{}, fmt.Errorf("%w: it sent the hello back (an echo server? use -peer echo)", ErrNotServe)
+	}
+	rest, ok := strings.CutPrefix(line, OKPrefix)
+	if !ok {
+		return Welcome{}, fmt.Errorf("%w: it answered %.80q", ErrNotServe, line)
+	}
+	v, rest, _ := strings.Cut(rest, " ")
+	if n, err := strconv.Atoi(v); err != nil || n != ProtocolVersion {
+		return Welcome{}, fmt.Errorf("%w: the server speaks %s%s, this client %s%d", ErrVersion, OKPrefix, v, OKPrefix, ProtocolVersion)
+	}
+	s, tool, ok := strings.Cut(rest, " tool=")
+	id, ok2 := strings.CutPrefix(s, "session=")
+	if !ok || !ok2 || id == "" {
+		return Welcome{}, fmt.Errorf("%w: malformed answer %.80q", ErrNotServe, line)
+	}
+	return Welcome{Session: id, Tool: tool}, nil
+}
+
+// refusal is a server's error answer; it wraps ErrRefused, and ErrVersion
+// when the reason is a version mismatch.
+type refusal struct {
+	reason  string
+	version bool
+}
+
+func (r *refusal) Error() string { return ErrRefused.Error() + ": " + r.reason }
+
+func (r *refusal) Is(target error) bool {
+	return target == ErrRefused || (r.version && target == ErrVersion)
+}
+
+// Handshake sends h on c and reads the server's answer, within
+// HelloTimeout (or ctx's deadline, if earlier). Nothing else may be
+// written on c before it returns. A refusal wraps ErrRefused (and
+// ErrVersion when the versions differ); a server that does not speak the
+// protocol, or does not answer in time, ErrNotServe.
+func Handshake(ctx context.Context, c net.Conn, h Hello) (Welcome, error) {
+	h.Version = ProtocolVersion
+	deadline := time.Now().Add(HelloTimeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	c.SetDeadline(deadline)
+	defer c.SetDeadline(time.Time{})
+	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+	if _, err := c.Write(h.AppendLine(make([]byte, 0, 128))); err != nil {
+		return Welcome{}, fmt.Errorf("sending hello: %w", err)
+	}
+	line, err := readLine(c)
+	if err != nil {
+		if ctx.Err() != nil {
+			return Welcome{}, fmt.Errorf("waiting for the answer to hello: %w", ctx.Err())
+		}
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) {
+			return Welcome{}, fmt.Errorf("%w: it closed the connection instead of answering the hello (an echo server? use -peer echo)", ErrNotServe)
+		}
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			return Welcome{}, fmt.Errorf("%w: no answer to the hello within %v", ErrNotServe, HelloTimeout)
+		}
+		return Welcome{}, fmt.Errorf("waiting for the answer to hello: %w", err)
+	}
+	return parseAnswer(line)
+}
+
+// readLine reads one line of at most MaxHelloLen bytes from r, returning
+// it without its newline. It reads no further than the newline only
+// because the other side sends nothing after it before an answer; bytes
+// after the newline are an error.
+func readLine(r io.Reader) (string, error) {
+	buf := make([]byte, MaxHelloLen)
+	return finishLine(r, buf, 0)
+}
+
+// finishLine reads into buf after its first n bytes until a newline.
+func finishLine(r io.Reader, buf []byte, n int) (string, error) {
+	for {
+		if i := bytes.IndexByte(buf[:n], '\n'); i >= 0 {
+			if i != n-1 {
+				return "", fmt.Errorf("%w: %d bytes followed the line before it was answered", ErrNotServe, n-1-i)
+			}
+			return string(buf[:i]), nil
+		}
+		if n == len(buf) {
+			return "", fmt.Errorf("%w: no newline within %d bytes", ErrNotServe, len(buf))
+		}
+		k, err := r.Read(buf[n:])
+		n += k
+		if err != nil && k == 0 {
+			if err == io.EOF && n > 0 {
+				err = io.ErrUnexpectedEOF
+			}
+			return "", err
+		}
+	}
+}

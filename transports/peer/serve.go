@@ -1,0 +1,588 @@
+package peer
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ipcbench/ipcbench/internal/frame"
+)
+
+// OpHeader asks a stand-alone peer for its environment header
+// (Reply.Header).
+const OpHeader = "header"
+
+// OpEnd tells a stand-alone peer that no more connections will come for
+// the session's connect job: it answers done once the open ones ended.
+const OpEnd = "end"
+
+// ServeOptions configures Serve.
+type ServeOptions struct {
+	// Echo is the framing of plain echo clients: connections whose first
+	// bytes are not a hello (HelloPrefix) are served as an echo server with
+	// it. The zero value is length-prefixed framing. (A plain client whose
+	// first message is a strict prefix of HelloPrefix, such as "ipc" in
+	// fixed 3-byte framing, and who waits for its echo before sending more,
+	// is taken for a hello that did not finish within HelloTimeout.)
+	Echo frame.Config
+	// Tool is the server's "ipcbench <version>", sent in every answer.
+	Tool string
+	// Header is the server's environment header, sent as JSON in the reply
+	// to a header job (Reply.Header); nil sends null.
+	Header any
+	// Log receives one line per refused connection or failed session; nil
+	// discards them.
+	Log *log.Logger
+}
+
+// Summary counts what a Serve carried until it stopped.
+type Summary struct {
+	// Sessions counts control connections (ipcbench run clients).
+	Sessions int64 `json:"sessions"`
+	// EchoClients counts plain echo clients.
+	EchoClients int64 `json:"echo_clients"`
+	// Messages and Bytes count messages and payload bytes read on every
+	// data and echo connection.
+	Messages int64 `json:"messages"`
+	Bytes    int64 `json:"bytes"`
+	// Errors counts connections that ended with an error, payloads that
+	// failed their check, and refused hellos.
+	Errors int64 `json:"errors"`
+}
+
+// String is the summary as one line of key=value fields.
+func (s Summary) String() string {
+	return fmt.Sprintf("sessions=%d echo_clients=%d messages=%d bytes=%d errors=%d", s.Sessions, s.EchoClients, s.Messages, s.Bytes, s.Errors)
+}
+
+// Serve is the peer as a stand-alone server (`ipcbench serve`): it accepts
+// connections on ln until ctx ends, then closes ln and every connection,
+// waits for their goroutines and returns what they carried. Each
+// connection is one of:
+//
+//   - a control connection (hello kind control): one session, a bench
+//     client, speaking the Job/Reply protocol (serve, cpu, header, end,
+//     exit) over the connection; a serve job does not dial, it waits for
+//     its data connections;
+//   - a data connection (hello kind data) of a session's serve job, served
+//     with the job's role (echo, sink; connect: any number of connections,
+//     each echoed, until an end job);
+//   - anything else: a plain echo client, served with o.Echo framing.
+//
+// Sessions and echo clients are served at once, each on its own
+// goroutines. The error is nil when ctx ended; otherwise Accept's.
+func Serve(ctx context.Context, ln net.Listener, o ServeOptions) (Summary, error) {
+	if o.Log == nil {
+		o.Log = log.New(io.Discard, "", 0)
+	}
+	echo, err := o.Echo.Normalize()
+	if err != nil {
+		return Summary{}, fmt.Errorf("echo framing: %w", err)
+	}
+	o.Echo = echo
+	header, err := json.Marshal(o.Header)
+	if err != nil {
+		return Summary{}, fmt.Errorf("encoding the header: %w", err)
+	}
+	sv := &standalone{o: o, header: header, sessions: map[string]*session{}, conns: map[net.Conn]struct{}{}}
+	stop := context.AfterFunc(ctx, func() { ln.Close() })
+	defer stop()
+	var acceptErr error
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				break
+			}
+			if isTemporary(err) {
+				o.Log.Printf("accept: %v", err)
+				sv.errors.Add(1)
+				time.Sleep(acceptBackoff) // a listener that fails every Accept must not spin
+				continue
+			}
+			acceptErr = err
+			break
+		}
+		if !sv.track(c) {
+			c.Close()
+			break
+		}
+		sv.wg.Add(1)
+		go func() {
+			defer sv.wg.Done()
+			defer sv.untrack(c)
+			sv.handle(c)
+		}()
+	}
+	ln.Close()
+	sv.closeAll()
+	sv.wg.Wait()
+	return sv.summary(), acceptErr
+}
+
+// acceptBackoff is the pause after an Accept that failed for one
+// connection only.
+const acceptBackoff = 10 * time.Millisecond
+
+// isTemporary reports whether an Accept error concerns one connection only
+// (a refused foreign peer, a connection reset before it was accepted), so
+// the server goes on.
+func isTemporary(err error) bool {
+	var ne interface{ Temporary() bool }
+	if errors.As(err, &ne) && ne.Temporary() {
+		return true
+	}
+	// Transports refuse single connections (another user's, one that
+	// failed its setup) with their own errors; the listener still works.
+	var op *net.OpError
+	return !errors.As(err, &op)
+}
+
+// standalone is the state of one Serve.
+type standalone struct {
+	o      ServeOptions
+	header json.RawMessage
+	wg     sync.WaitGroup
+
+	sessionCount, echoCount atomic.Int64
+	messages, bytes, errors atomic.Int64
+	mu                      sync.Mutex
+	closed                  bool
+	sessions                map[string]*session
+	conns                   map[net.Conn]struct{}
+}
+
+func (sv *standalone) summary() Summary {
+	return Summary{Sessions: sv.sessionCount.Load(), EchoClients: sv.echoCount.Load(),
+		Messages: sv.messages.Load(), Bytes: sv.bytes.Load(), Errors: sv.errors.Load()}
+}
+
+// track records an open connection; false once the server is closing.
+func (sv *standalone) track(c net.Conn) bool {
+	sv.mu.Lock()
+	defer sv.mu.Unlock()
+	if sv.closed {
+		return false
+	}
+	sv.conns[c] = struct{}{}
+	return true
+}
+
+func (sv *standalone) untrack(c net.Conn) {
+	c.Close()
+	sv.mu.Lock()
+	delete(sv.conns, c)
+	sv.mu.Unlock()
+}
+
+// closeAll closes every open connection, which ends their goroutines.
+func (sv *standalone) closeAll() {
+	sv.mu.Lock()
+	defer sv.mu.Unlock()
+	sv.closed = true
+	for c := range sv.conns {
+		c.Close()
+	}
+}
+
+// count adds a finished connection's statistics to the summary.
+func (sv *standalone) count(st *ConnStats) {
+	sv.messages.Add(st.Messages)
+	sv.bytes.Add(st.Bytes)
+	sv.errors.Add(st.Errors)
+	if st.Error != "" {
+		sv.errors.Add(1)
+	}
+}
+
+// handle tells a connection's kind by its first bytes and serves it.
+func (sv *standalone) handle(c net.Conn) {
+	buf := make([]byte, MaxHelloLen)
+	n := 0
+	for n < len(HelloPrefix) {
+		k, err := c.Read(buf[n:])
+		if k > 0 && n == 0 {
+			// A hello, once begun, must be complete in time; a plain echo
+			// client may wait as long as it likes before its first bytes.
+			c.SetReadDeadline(time.Now().Add(HelloTimeout))
+		}
+		n += k
+		if m := min(n, len(HelloPrefix)); !bytes.Equal(buf[:m], []byte(HelloPrefix[:m])) {
+			c.SetReadDeadline(time.Time{})
+			sv.echo(&prefixConn{Conn: c, r: io.MultiReader(bytes.NewReader(buf[:n]), c)})
+			return
+		}
+		if err != nil {
+			if n > 0 || err != io.EOF {
+				sv.errors.Add(1)
+				sv.o.Log.Printf("%s: connection ended during its hello: %v", c.RemoteAddr(), err)
+			}
+			return
+		}
+	}
+	line, err := finishLine(c, buf, n)
+	c.SetReadDeadline(time.Time{})
+	if err != nil {
+		sv.refuse(c, fmt.Sprintf("reading the hello: %v", err))
+		return
+	}
+	h, err := ParseHello(line)
+	if err != nil {
+		msg := err.Error()
+		if errors.Is(err, ErrVersion) {
+			msg += fmt.Sprintf(" (server %s); run the same ipcbench version on both sides", sv.o.Tool)
+		}
+		sv.refuse(c, msg)
+		return
+	}
+	switch h.Kind {
+	case KindControl:
+		sv.control(c)
+	case KindData:
+		sv.data(c, h)
+	}
+}
+
+// refuse answers a bad hello with an error line and counts it.
+func (sv *standalone) refuse(c net.Conn, reason string) {
+	sv.errors.Add(1)
+	sv.o.Log.Printf("%s: refused: %s", c.RemoteAddr(), reason)
+	c.SetWriteDeadline(time.Now().Add(HelloTimeout))
+	io.WriteString(c, ErrorPrefix+strings.ReplaceAll(reason, "\n", " ")+"\n")
+}
+
+// welcome sends the accepting answer.
+func (sv *standalone) welcome(c net.Conn, id string) error {
+	c.SetWriteDeadline(time.Now().Add(HelloTimeout))
+	defer c.SetWriteDeadline(time.Time{})
+	_, err := c.Write(appendOK(nil, Welcome{Session: id, Tool: sv.o.Tool}))
+	return err
+}
+
+// echo serves a plain echo client.
+func (sv *standalone) echo(c net.Conn) {
+	sv.echoCount.Add(1)
+	var st ConnStats
+	if err := echoLoop(c, sv.o.Echo, 0, &st); err != nil && !sv.isClosed() {
+		st.Error = err.Error()
+		sv.o.Log.Printf("%s: echo client: %v", c.RemoteAddr(), err)
+	}
+	sv.count(&st)
+}
+
+func (sv *standalone) isClosed() bool {
+	sv.mu.Lock()
+	defer sv.mu.Unlock()
+	return sv.closed
+}
+
+// prefixConn is a connection whose first bytes were already read.
+type prefixConn struct {
+	net.Conn
+	r io.Reader
+}
+
+func (p *prefixConn) Read(b []byte) (int, error) { return p.r.Read(b) }
+
+// session is one control connection and its serve jobs.
+type session struct {
+	sv  *standalone
+	id  string
+	out net.Conn
+
+	outMu sync.Mutex
+
+	mu  sync.Mutex
+	job *sessionJob // the serve job in progress, or nil
+}
+
+// sessionJob is a session's serve job: it waits for its data connections.
+type sessionJob struct {
+	id      uint64
+	role    string
+	cfg     frame.Config
+	loop    roleLoop
+	n       int    // connections expected; 0 for connect (any number, until end)
+	taken   []bool // which indexes arrived
+	ending  bool   // connect: an end job came
+	late    bool   // not every connection arrived in time
+	arrived int
+	open    int
+	stats   []ConnStats
+	conns   map[net.Conn]struct{}
+	timer   *time.Timer
+	errs    []string
+	done    bool
+}
+
+func newSessionID() (string, error) {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(b), nil
+}
+
+// control serves one session until its connection ends or an exit job.
+func (sv *standalone) control(c net.Conn) {
+	id, err := newSessionID()
+	if err != nil {
+		sv.refuse(c, fmt.Sprintf("making a session id: %v", err))
+		return
+	}
+	s := &session{sv: sv, id: id, out: c}
+	sv.mu.Lock()
+	sv.sessions[id] = s
+	sv.mu.Unlock()
+	defer func() {
+		sv.mu.Lock()
+		delete(sv.sessions, id)
+		sv.mu.Unlock()
+		s.abort()
+	}()
+	if err := sv.welcome(c, id); err != nil {
+		sv.o.Log.Printf("%s: answering the hello: %v", c.RemoteAddr(), err)
+		return
+	}
+	sv.sessionCount.Add(1)
+	jobs := make(chan jobItem)
+	quit := make(chan struct{})
+	defer close(quit)
+	go readJobs(c, jobs, quit)
+	for it := range jobs {
+		if it.err != nil {
+			s.reply(Reply{Op: OpError, Error: it.err.Error()})
+			continue
+		}
+		j := it.job
+		switch j.Op {
+		case OpServe:
+			s.startJob(j)
+		case OpCPU:
+			s.reply(cpuReply(j.ID, 0, 0))
+		case OpHeader:
+			s.reply(Reply{Op: OpHeader, ID: j.ID, Header: sv.header})
+		case OpEnd:
+			s.end(j.ID)
+		case OpExit:
+			return
+		default:
+			s.reply(Reply{Op: OpError, ID: j.ID, Error: fmt.Sprintf("unknown job op %q (want %s, %s, %s, %s or %s)", j.Op, OpServe, OpCPU, OpHeader, OpEnd, OpExit)})
+		}
+	}
+}
+
+// reply writes one reply line on the control connection.
+func (s *session) reply(r Reply) {
+	b, err := json.Marshal(r)
+	if err != nil {
+		s.sv.o.Log.Printf("session %s: encoding reply: %v", s.id, err)
+		return
+	}
+	b = append(b, '\n')
+	s.outMu.Lock()
+	defer s.outMu.Unlock()
+	s.out.SetWriteDeadline(time.Now().Add(DialTimeout))
+	if _, err := s.out.Write(b); err != nil {
+		s.sv.o.Log.Printf("session %s: writing reply: %v", s.id, err)
+	}
+}
+
+// startJob checks a serve job and waits for its connections.
+func (s *session) startJob(j Job) {
+	fail := func(format string, args ...any) {
+		s.reply(Reply{Op: OpError, ID: j.ID, Error: fmt.Sprintf(format, args...)})
+	}
+	cfg, err := j.Frame.Config()
+	if err != nil {
+		fail("framing: %v", err)
+		return
+	}
+	if j.Model != "" && j.Model != ModelGoroutine {
+		fail("%v: a stand-alone peer serves every connection on a goroutine of its own, not with the %s model", ErrNotApplicable, j.Model)
+		return
+	}
+	sj := &sessionJob{id: j.ID, role: j.Role, cfg: cfg, conns: map[net.Conn]struct{}{}}
+	switch j.Role {
+	case RoleConnect:
+		sj.loop, sj.stats = echoLoop, make([]ConnStats, 1)
+	default:
+		if sj.loop, err = loopFor(j.Role, cfg); err != nil {
+			fail("%v", err)
+			return
+		}
+		sj.n = max(j.Conns, 1)
+		if j.Conns < 0 || j.Conns > MaxConns {
+			fail("conns %d outside 1..%d", j.Conns, MaxConns)
+			return
+		}
+		sj.stats, sj.taken = make([]ConnStats, sj.n), make([]bool, sj.n)
+	}
+	s.mu.Lock()
+	if s.job != nil {
+		s.mu.Unlock()
+		fail("a serve job is already running")
+		return
+	}
+	s.job = sj
+	if sj.n > 0 {
+		sj.timer = time.AfterFunc(DialTimeout, func() { s.late(sj) })
+	}
+	s.mu.Unlock()
+	s.reply(Reply{Op: OpReady, ID: j.ID})
+}
+
+// late fails a job whose connections did not all arrive in time.
+func (s *session) late(sj *sessionJob) {
+	s.mu.Lock()
+	if s.job != sj || sj.arrived == sj.n {
+		s.mu.Unlock()
+		return
+	}
+	sj.errs = append(sj.errs, fmt.Sprintf("only %d of %d connections arrived within %v", sj.arrived, sj.n, DialTimeout))
+	sj.late = true // the job ends with the ones that came
+	for c := range sj.conns {
+		c.Close()
+	}
+	s.mu.Unlock()
+	s.maybeDone(sj)
+}
+
+// end answers an end job: the connect job ends once its open connections
+// ended.
+func (s *session) end(id uint64) {
+	s.mu.Lock()
+	sj := s.job
+	if sj == nil || sj.n != 0 {
+		s.mu.Unlock()
+		s.reply(Reply{Op: OpError, ID: id, Error: "end: no connect job is running"})
+		return
+	}
+	sj.ending = true
+	s.mu.Unlock()
+	s.maybeDone(sj)
+}
+
+// maybeDone sends the job's done reply once every connection ended.
+func (s *session) maybeDone(sj *sessionJob) {
+	s.mu.Lock()
+	all := sj.ending
+	if sj.n > 0 {
+		all = sj.arrived == sj.n || sj.late
+	}
+	finished := !sj.done && sj.open == 0 && all
+	if !finished {
+		s.mu.Unlock()
+		return
+	}
+	sj.done = true
+	if sj.timer != nil {
+		sj.timer.Stop()
+	}
+	if s.job == sj {
+		s.job = nil
+	}
+	errs := append([]string(nil), sj.errs...)
+	for i, st := range sj.stats {
+		if st.Error != "" {
+			errs = append(errs, fmt.Sprintf("connection %d: %s", i, st.Error))
+		}
+	}
+	stats := sj.stats
+	s.mu.Unlock()
+	s.reply(Reply{Op: OpDone, ID: sj.id, Conns: stats, Error: strings.Join(errs, "; ")})
+}
+
+// abort ends the session's job: its connections are closed.
+func (s *session) abort() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if sj := s.job; sj != nil {
+		sj.done = true
+		if sj.timer != nil {
+			sj.timer.Stop()
+		}
+		for c := range sj.conns {
+			c.Close()
+		}
+		s.job = nil
+	}
+}
+
+// data serves one data connection of a session's serve job.
+func (sv *standalone) data(c net.Conn, h Hello) {
+	sv.mu.Lock()
+	s := sv.sessions[h.Session]
+	sv.mu.Unlock()
+	if s == nil {
+		sv.refuse(c, "no such session (ended, or never begun)")
+		return
+	}
+	s.mu.Lock()
+	sj := s.job
+	var why string
+	switch {
+	case sj == nil || sj.done:
+		why = "the session has no serve job waiting for connections"
+	case sj.late:
+		why = "the job's connections did not all arrive in time"
+	case sj.n > 0 && h.Conn >= sj.n:
+		why = fmt.Sprintf("connection %d is outside the job's %d", h.Conn, sj.n)
+	case sj.n > 0 && sj.taken[h.Conn]:
+		why = fmt.Sprintf("connection %d arrived twice", h.Conn)
+	case sj.n == 0 && (sj.ending || h.Conn != 0):
+		why = "the connect job is ending, or the connection is not 0"
+	}
+	if why != "" {
+		s.mu.Unlock()
+		sv.refuse(c, why)
+		return
+	}
+	if sj.n > 0 {
+		sj.taken[h.Conn] = true
+	}
+	sj.arrived++
+	sj.open++
+	sj.conns[c] = struct{}{}
+	if sj.n > 0 && sj.arrived == sj.n && sj.timer != nil {
+		sj.timer.Stop()
+	}
+	s.mu.Unlock()
+	if err := sv.welcome(c, s.id); err != nil {
+		sv.o.Log.Printf("session %s: answering connection %d: %v", s.id, h.Conn, err)
+	}
+	var st ConnStats
+	err := sj.loop(c, sj.cfg, h.Conn, &st)
+	c.Close()
+	if err != nil && !sv.isClosed() {
+		st.Error = err.Error()
+	}
+	sv.count(&st)
+	s.mu.Lock()
+	delete(sj.conns, c)
+	sj.open--
+	if sj.n > 0 {
+		sj.stats[h.Conn] = st
+	} else {
+		t := &sj.stats[0]
+		t.Messages += st.Messages
+		t.Bytes += st.Bytes
+		t.Errors += st.Errors
+		if t.Error == "" {
+			t.Error = st.Error
+		}
+	}
+	s.mu.Unlock()
+	s.maybeDone(sj)
+}

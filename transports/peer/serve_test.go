@@ -1,0 +1,274 @@
+package peer_test
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ipcbench/ipcbench/internal/frame"
+	"github.com/ipcbench/ipcbench/transports/peer"
+)
+
+// standalone runs Serve on a loopback listener until the test ends; the
+// returned function stops it and returns its summary.
+func standalone(t *testing.T, o peer.ServeOptions) (addr string, stop func() peer.Summary) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	type result struct {
+		s   peer.Summary
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		s, err := peer.Serve(ctx, ln, o)
+		ch <- result{s, err}
+	}()
+	var sum *peer.Summary
+	stop = func() peer.Summary {
+		if sum == nil {
+			cancel()
+			r := <-ch
+			if r.err != nil {
+				t.Errorf("Serve: %v", r.err)
+			}
+			sum = &r.s
+		}
+		return *sum
+	}
+	t.Cleanup(func() { stop() })
+	return ln.Addr().String(), stop
+}
+
+func dial(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func TestHelloRoundTrip(t *testing.T) {
+	for _, h := range []peer.Hello{
+		{Version: peer.ProtocolVersion, Kind: peer.KindControl},
+		{Version: peer.ProtocolVersion, Kind: peer.KindData, Session: "00ff", Conn: 7},
+	} {
+		line := string(h.AppendLine(nil))
+		got, err := peer.ParseHello(strings.TrimSuffix(line, "\n"))
+		if err != nil || got != h {
+			t.Errorf("ParseHello(%q) = %+v, %v; want %+v", line, got, err, h)
+		}
+	}
+	for line, want := range map[string]error{
+		"ipcbench-hello/2 control":                peer.ErrVersion,
+		"ipcbench-hello/1":                        peer.ErrNotServe,
+		"ipcbench-hello/x control":                peer.ErrNotServe,
+		"ipcbench-hello/1 data session=a":         peer.ErrNotServe,
+		"ipcbench-hello/1 data session= conn=1":   peer.ErrNotServe,
+		"ipcbench-hello/1 data session=a conn=-1": peer.ErrNotServe,
+		"ipcbench-hello/1 other":                  peer.ErrNotServe,
+		"GET / HTTP/1.0":                          peer.ErrNotServe,
+	} {
+		if _, err := peer.ParseHello(line); !errors.Is(err, want) {
+			t.Errorf("ParseHello(%q) = %v, want %v", line, err, want)
+		}
+	}
+}
+
+// TestServeSession drives a session by hand: echo on two connections,
+// a sink with its acknowledgement, and a connect job ended by an end job.
+func TestServeSession(t *testing.T) {
+	addr, stop := standalone(t, peer.ServeOptions{Tool: "ipcbench test", Header: map[string]string{"tool": "ipcbench test"}})
+	ctx := testCtx(t)
+	ctl, err := peer.OpenControl(ctx, dial(t, addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ctl.Tool() != "ipcbench test" || len(ctl.Session()) != 32 {
+		t.Fatalf("welcome: tool %q, session %q", ctl.Tool(), ctl.Session())
+	}
+	client := peer.NewLinkClient(ctl)
+	if h, err := client.Header(ctx); err != nil || string(h) != `{"tool":"ipcbench test"}` {
+		t.Fatalf("Header = %s, %v", h, err)
+	}
+	if _, err := client.CPU(ctx); err != nil {
+		t.Fatal(err)
+	}
+	fc := frame.Config{}
+
+	// echo on two connections
+	if err := client.Serve(ctx, peer.Job{Role: peer.RoleEcho, Conns: 2}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		c := dial(t, addr)
+		if err := ctl.JoinData(ctx, c, i); err != nil {
+			t.Fatal(err)
+		}
+		msg := make([]byte, 100)
+		frame.Fill(msg, uint32(i), 0)
+		if err := frame.NewWriter(c, fc).WriteMsg(msg); err != nil {
+			t.Fatal(err)
+		}
+		got, err := frame.NewReader(c, fc).ReadMsg(nil)
+		if err != nil || frame.Check(got, uint32(i), 0) != nil {
+			t.Fatalf("echo on connection %d: %v", i, err)
+		}
+		c.Close()
+	}
+	done, err := client.Done(ctx)
+	if err != nil || done.Error != "" || len(done.Conns) != 2 || done.Conns[1].Messages != 1 {
+		t.Fatalf("done = %+v, %v", done, err)
+	}
+
+	// a sink acknowledges its segment
+	if err := client.Serve(ctx, peer.Job{Role: peer.RoleSink}); err != nil {
+		t.Fatal(err)
+	}
+	c := dial(t, addr)
+	if err := ctl.JoinData(ctx, c, 0); err != nil {
+		t.Fatal(err)
+	}
+	w := frame.NewWriter(c, fc)
+	for seq := range uint64(3) {
+		msg := make([]byte, 64)
+		frame.Fill(msg, 0, seq)
+		w.WriteMsg(msg)
+	}
+	w.WriteMsg(nil)
+	ackMsg, err := frame.NewReader(c, fc).ReadMsg(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ack, err := peer.DecodeAck(ackMsg); err != nil || ack.Messages != 3 || ack.Errors != 0 {
+		t.Fatalf("ack %+v, %v", ack, err)
+	}
+	c.Close()
+	if done, err := client.Done(ctx); err != nil || done.Error != "" {
+		t.Fatalf("sink done = %+v, %v", done, err)
+	}
+
+	// connect: any number of connections until end
+	if err := client.Serve(ctx, peer.Job{Role: peer.RoleConnect}); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		c := dial(t, addr)
+		if err := ctl.JoinData(ctx, c, 0); err != nil {
+			t.Fatal(err)
+		}
+		frame.NewWriter(c, fc).WriteMsg([]byte("x"))
+		if _, err := frame.NewReader(c, fc).ReadMsg(nil); err != nil {
+			t.Fatal(err)
+		}
+		c.Close()
+	}
+	if err := client.End(); err != nil {
+		t.Fatal(err)
+	}
+	if done, err := client.Done(ctx); err != nil || done.Error != "" || done.Conns[0].Messages != 3 {
+		t.Fatalf("connect done = %+v, %v", done, err)
+	}
+	client.Exit()
+	ctl.Close()
+	if s := stop(); s.Sessions != 1 || s.Messages != 2+3+3 || s.Errors != 0 {
+		t.Fatalf("summary %+v", s)
+	}
+}
+
+// TestServeRefusesStrangers: data connections that name no session, a
+// connection index twice or outside the job are refused with a line.
+func TestServeRefusesStrangers(t *testing.T) {
+	addr, stop := standalone(t, peer.ServeOptions{})
+	ctx := testCtx(t)
+	ctl, err := peer.OpenControl(ctx, dial(t, addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	join := func(session string, i int) error {
+		_, err := peer.Handshake(ctx, dial(t, addr), peer.Hello{Kind: peer.KindData, Session: session, Conn: i})
+		return err
+	}
+	if err := join("0123", 0); !errors.Is(err, peer.ErrRefused) || !strings.Contains(err.Error(), "no such session") {
+		t.Fatalf("unknown session: %v", err)
+	}
+	if err := join(ctl.Session(), 0); !errors.Is(err, peer.ErrRefused) || !strings.Contains(err.Error(), "no serve job") {
+		t.Fatalf("no job: %v", err)
+	}
+	client := peer.NewLinkClient(ctl)
+	if err := client.Serve(ctx, peer.Job{Role: peer.RoleEcho, Conns: 2}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ctl.JoinData(ctx, dial(t, addr), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := join(ctl.Session(), 0); !errors.Is(err, peer.ErrRefused) || !strings.Contains(err.Error(), "arrived twice") {
+		t.Fatalf("twice: %v", err)
+	}
+	if err := join(ctl.Session(), 2); !errors.Is(err, peer.ErrRefused) || !strings.Contains(err.Error(), "outside") {
+		t.Fatalf("outside: %v", err)
+	}
+	ctl.Close() // ends the session and closes its connection
+	if s := stop(); s.Errors != 4 {
+		t.Fatalf("summary %+v, want 4 errors (refusals)", s)
+	}
+}
+
+// TestServeLateConnections: a job whose connections do not all arrive
+// ends with an error in its done reply.
+func TestServeLateConnections(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits peer.DialTimeout")
+	}
+	addr, _ := standalone(t, peer.ServeOptions{})
+	ctx := testCtx(t)
+	ctl, err := peer.OpenControl(ctx, dial(t, addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ctl.Close()
+	client := peer.NewLinkClient(ctl)
+	if err := client.Serve(ctx, peer.Job{Role: peer.RoleEcho, Conns: 2}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ctl.JoinData(ctx, dial(t, addr), 0); err != nil {
+		t.Fatal(err)
+	}
+	done, err := client.Done(ctx)
+	if err != nil || !strings.Contains(done.Error, "only 1 of 2 connections arrived") {
+		t.Fatalf("done = %+v, %v", done, err)
+	}
+}
+
+// TestServePlainEcho: a client that sends no hello is echoed, and a stop
+// closes it; the summary counts it.
+func TestServePlainEcho(t *testing.T) {
+	addr, stop := standalone(t, peer.ServeOptions{Echo: frame.Config{Mode: frame.Delimited}})
+	c := dial(t, addr)
+	br := bufio.NewReader(c)
+	for _, line := range []string{"i\n", "ipcbench\n", "hello\n"} { // a prefix of the hello, then not
+		io.WriteString(c, line)
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		got, err := br.ReadString('\n')
+		if err != nil || got != line {
+			t.Fatalf("echo of %q = %q, %v", line, got, err)
+		}
+	}
+	s := stop() // with the client still connected
+	if s.EchoClients != 1 || s.Messages != 3 || s.Bytes != int64(len("i")+len("ipcbench")+len("hello")) || s.Errors != 0 {
+		t.Fatalf("summary %+v", s)
+	}
+	if _, err := br.ReadString('\n'); err == nil {
+		t.Fatal("connection still open after Serve returned")
+	}
+}
