@@ -22,6 +22,12 @@
 // same code: option "nodelay" (default "true"), sndbuf, rcvbuf, io=raw,
 // Config.BufferSize, transports.CloseWriter and OptionReporter on
 // connections, ErrPeerGone on EPIPE/ECONNRESET.
+//
+// Memory per connection: as tcp-localhost, the kernel's socket buffers per
+// direction (autotuned from net.ipv4.tcp_wmem/tcp_rmem of the fresh
+// namespaces, which start from the kernel's defaults, or fixed by
+// Config.BufferSize); nothing in user space beyond the caller's buffers.
+// Per listener, once: two network namespaces and one veth pair.
 package tcpveth
 
 import (
