@@ -15,7 +15,7 @@ import (
 // spec on the second line, the nearest size said, and the JSON answer
 // machine-readable.
 func TestChooseFrom(t *testing.T) {
-	ref := filepath.Join("..", "..", "results", "reference.jsonl")
+	ref := filepath.Join("..", "..", "bench", "choose", "testdata", "records.jsonl") // fixed records with a measurement-only variant
 	code, out, stderr := runCLI(t, "", "choose", "-w", "pingpong", "-s", "4k", "-from", ref)
 	if code != exitOK {
 		t.Fatalf("exit %d: %s", code, stderr)
