@@ -324,6 +324,7 @@ type sessionJob struct {
 	timer   *time.Timer
 	errs    []string
 	done    bool
+	aborted bool // the session ended (its client went away) and closed the connections
 }
 
 func newSessionID() (string, error) {
@@ -510,6 +511,7 @@ func (s *session) abort() {
 	defer s.mu.Unlock()
 	if sj := s.job; sj != nil {
 		sj.done = true
+		sj.aborted = true
 		if sj.timer != nil {
 			sj.timer.Stop()
 		}
@@ -565,7 +567,12 @@ func (sv *standalone) data(c net.Conn, h Hello) {
 	var st ConnStats
 	err := sj.loop(c, sj.cfg, h.Conn, &st)
 	c.Close()
-	if err != nil && !sv.isClosed() {
+	s.mu.Lock()
+	aborted := sj.aborted
+	s.mu.Unlock()
+	// A connection that the server closed itself — while stopping, or
+	// because its session's client went away — did not fail.
+	if err != nil && !sv.isClosed() && !aborted {
 		st.Error = err.Error()
 	}
 	sv.count(&st)
