@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ipcbench/ipcbench/bench"
+	"github.com/ipcbench/ipcbench/transports/transporttest"
 )
 
 // quickRun are the flags of a short run against a remote peer: every
@@ -225,37 +226,7 @@ func serveTCP(t *testing.T, handle func(net.Conn)) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var conns []net.Conn
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				handle(c)
-			}()
-		}
-	}()
+	t.Cleanup(transporttest.AcceptEach(ln, handle))
 	return ln.Addr().String()
 }
 

@@ -83,10 +83,16 @@ func addressOnly(ep transports.Endpoint) transports.Endpoint {
 	return transports.Endpoint{Transport: ep.Transport, Address: ep.Address, BufferSize: ep.BufferSize, Options: ep.Options}
 }
 
-// echoServer accepts connections on ln until it is closed and echoes each
-// in its own goroutine; the returned function closes ln and waits for all
-// of them.
+// echoServer serves ln with an echo on every connection (AcceptEach).
 func echoServer(ln net.Listener) (stop func()) {
+	return AcceptEach(ln, func(c net.Conn) { io.Copy(c, c) })
+}
+
+// AcceptEach accepts connections on ln until it is closed and runs handle
+// on each in its own goroutine, closing the connection when handle
+// returns. The returned function closes ln and every open connection and
+// waits for all the goroutines.
+func AcceptEach(ln net.Listener, handle func(net.Conn)) (stop func()) {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	conns := map[net.Conn]bool{}
@@ -104,7 +110,7 @@ func echoServer(ln net.Listener) (stop func()) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				io.Copy(c, c)
+				handle(c)
 				c.Close()
 				mu.Lock()
 				delete(conns, c)
