@@ -4,15 +4,20 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"sync"
 	"time"
+
+	"github.com/ipcbench/ipcbench/internal/lineio"
+	"github.com/ipcbench/ipcbench/internal/proc"
 )
 
-// maxControlLine bounds one reply line on a control connection.
-const maxControlLine = 4 << 20
+// maxControlLine bounds one reply line on a control connection: the same
+// limit as every other line of the peer's control protocol.
+const maxControlLine = proc.MaxLineSize
 
 // Control is the client's end of a stand-alone peer's control connection:
 // a Link for NewLinkClient, and the session its data connections join.
@@ -73,25 +78,17 @@ func (ct *Control) Recv(ctx context.Context, v any) error {
 	ct.c.SetReadDeadline(time.Time{})
 	stop := context.AfterFunc(ctx, func() { ct.c.SetReadDeadline(time.Unix(1, 0)) })
 	defer stop()
-	var line []byte
-	for {
-		part, more, err := ct.r.ReadLine()
-		line = append(line, part...)
-		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			if err == io.EOF {
-				return fmt.Errorf("the server closed the control connection: %w", io.ErrUnexpectedEOF)
-			}
-			return fmt.Errorf("reading the control connection: %w", err)
-		}
-		if len(line) > maxControlLine {
+	line, err := lineio.Read(ct.r, maxControlLine)
+	if err != nil {
+		switch {
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case errors.Is(err, lineio.ErrTooLong):
 			return fmt.Errorf("%w: reply line over %d bytes", ErrProtocol, maxControlLine)
+		case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+			return fmt.Errorf("the server closed the control connection: %w", io.ErrUnexpectedEOF)
 		}
-		if !more {
-			break
-		}
+		return fmt.Errorf("reading the control connection: %w", err)
 	}
 	if err := json.Unmarshal(line, v); err != nil {
 		return fmt.Errorf("%w: bad reply line %.200q: %w", ErrProtocol, line, err)

@@ -127,9 +127,6 @@ func (s *Server) Path() string { return s.place.Path }
 // to, in attach order. Nothing is delivered after Close.
 func (s *Server) Conns() <-chan net.Conn { return s.conns }
 
-// Done is closed by Close.
-func (s *Server) Done() <-chan struct{} { return s.done }
-
 // acceptLoop accepts rendezvous connections until Close and serves each in
 // its own goroutine.
 func (s *Server) acceptLoop() {
@@ -137,24 +134,18 @@ func (s *Server) acceptLoop() {
 	for {
 		c, err := s.ln.AcceptUnix()
 		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
+			if errors.Is(err, net.ErrClosed) || s.isClosed() {
 				return
 			}
-			var errno syscall.Errno
-			if errors.As(err, &errno) && (errno == syscall.EMFILE || errno == syscall.ENFILE || errno == syscall.ENOBUFS || errno == syscall.ENOMEM) {
-				// Out of descriptors or memory for now: wait a little,
-				// as net/http does, rather than spin or give up.
-				select {
-				case <-s.done:
-					return
-				case <-time.After(10 * time.Millisecond):
-				}
-				continue
-			}
-			if s.isClosed() {
+			// Out of descriptors or memory, ECONNABORTED and the like: wait
+			// a little, as net/http does, so that an error that persists
+			// cannot spin this loop, then try again.
+			select {
+			case <-s.done:
 				return
+			case <-time.After(10 * time.Millisecond):
 			}
-			continue // ECONNABORTED and the like: the next dial may work
+			continue
 		}
 		if err := CheckPeer(c); err != nil {
 			c.Close() // another user: the dialer reads EOF
