@@ -84,6 +84,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ipcbench/ipcbench/internal/frame"
 	"github.com/ipcbench/ipcbench/transports"
 	"github.com/ipcbench/ipcbench/transports/internal/connerr"
 	"github.com/ipcbench/ipcbench/transports/internal/rawio"
@@ -613,7 +614,7 @@ func (f fileEnd) Control(fn func(fd uintptr)) error {
 // conn is a pipe connection: it reads r and writes w.
 type conn struct {
 	r, w          end
-	vec           buffersWriter // writev on w (see vec.go)
+	vec           frame.BuffersWriter // writev on w: a *rawio.PollWriter, or the *rawio.FD with io=raw (see vec.go)
 	raw           bool
 	local, remote Addr
 	closed        atomic.Bool // Close was called

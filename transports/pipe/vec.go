@@ -2,13 +2,6 @@ package pipe
 
 import "net"
 
-// buffersWriter writes several buffers with one writev(2): a
-// *rawio.PollWriter on a poller-managed pipe end, the *rawio.FD itself
-// with io=raw.
-type buffersWriter interface {
-	WriteBuffers(v *net.Buffers) (int64, error)
-}
-
 // WriteBuffers writes all of *v to the outgoing pipe with writev(2),
 // consuming it, so that a frame's header and a large payload go out in one
 // call without being copied together first; errors are Write's.

@@ -75,6 +75,9 @@ var waiters atomic.Int32
 // it may: true when no other goroutine of the process is waiting. When it
 // returns true the caller calls endWait after its sleep.
 func soleWaiter() bool {
+	if waiters.Load() != 0 {
+		return false // the common case under load: no write to the shared counter
+	}
 	if waiters.Add(1) == 1 {
 		return true
 	}
