@@ -146,10 +146,16 @@ func runConnect(ctx context.Context, cr *caseRun) (measurement, error) {
 			defer ln.Close()
 			cr.setCurrent(nil, ln)
 		}
-		if err := peer.SendHandoff(cr.handoff.fd, ln.Endpoint(), size); err != nil {
+		if err := peer.SendHandoff(cr.handoff.fd, ln.Endpoint(), size, fresh); err != nil {
 			return bad, err
 		}
-		c, err := peer.AcceptProven(ln, cr.secret, cr.admit, nil)
+		var c net.Conn
+		var err error
+		if fresh {
+			c, err = ln.Accept() // a channel only the handoff carried: nobody else can be on it
+		} else {
+			c, err = peer.AcceptProven(ln, cr.secret, cr.admit, nil)
+		}
 		if err != nil {
 			return bad, fmt.Errorf("accept: %w", err)
 		}

@@ -40,17 +40,24 @@ type handoffMsg struct {
 	Endpoint transports.Endpoint `json:"endpoint"`
 	// Size is the payload size of the exchange's request and reply.
 	Size int `json:"size"`
+	// Private says the endpoint's channel travels only in this message (a
+	// pipe or shared-memory channel made for this one exchange): no other
+	// process can reach it, so the connection is not proven with the secret.
+	Private bool `json:"private,omitempty"`
 }
 
 // SendHandoff sends one handoff message over sock: ep as JSON with its
 // files attached, and the payload size of the exchange. It is the bench
-// side of RoleConnect.
-func SendHandoff(sock int, ep transports.Endpoint, size int) error {
+// side of RoleConnect. private says that ep's channel exists only in these
+// files, made for this exchange: the peer then does not prove the
+// connection (nobody else could have reached it), so the bench accepts it
+// without AcceptProven and neither side adds the secret to the exchange.
+func SendHandoff(sock int, ep transports.Endpoint, size int, private bool) error {
 	if len(ep.Files) > MaxHandoffFiles {
 		return fmt.Errorf("handoff: %d files, at most %d", len(ep.Files), MaxHandoffFiles)
 	}
 	ep.NumFiles = len(ep.Files)
-	b, err := json.Marshal(&handoffMsg{Endpoint: ep, Size: size})
+	b, err := json.Marshal(&handoffMsg{Endpoint: ep, Size: size, Private: private})
 	if err != nil {
 		return fmt.Errorf("handoff: encoding endpoint: %w", err)
 	}
@@ -167,9 +174,11 @@ func connectLoop(ctx context.Context, tr transports.Transport, handoff *os.File,
 		if err != nil {
 			return fmt.Errorf("dialing: %w", err)
 		}
-		if err := Prove(c, secret); err != nil {
-			c.Close()
-			return err
+		if !h.Private {
+			if err := Prove(c, secret); err != nil {
+				c.Close()
+				return err
+			}
 		}
 		n := h.Size
 		if cap(req) < n {
