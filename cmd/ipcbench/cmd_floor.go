@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"strings"
+	"syscall"
 
 	"github.com/ipcbench/ipcbench/bench"
 	"github.com/ipcbench/ipcbench/bench/floor"
@@ -52,7 +54,11 @@ func cmdFloor(ctx context.Context, e *env, args []string) (err error) {
 	defer func() {
 		// An interrupt ends floor with exit 130 whatever it interrupted
 		// (a compiler, a C program, an ipcbench case).
-		if err != nil && ctx.Err() != nil {
+		// The terminal's SIGINT reaches the compiler or C program in the
+		// same process group at once, and its failure can be seen before
+		// this process's own signal has cancelled ctx: a child killed by
+		// SIGINT or SIGTERM counts as the interrupt too.
+		if err != nil && (ctx.Err() != nil || killedByInterrupt(err)) {
 			err = &exitError{code: exitInterrupted, err: fmt.Errorf("interrupted: %w", err)}
 		}
 	}()
@@ -217,4 +223,15 @@ func writeFloorTable(e *env, f *floor.File, o *os.File) error {
 		return fmt.Errorf("writing the table to %s: %w", o.Name(), err)
 	}
 	return nil
+}
+
+// killedByInterrupt reports whether err comes from a child process that
+// SIGINT or SIGTERM ended.
+func killedByInterrupt(err error) bool {
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) {
+		return false
+	}
+	ws, ok := ee.Sys().(syscall.WaitStatus)
+	return ok && ws.Signaled() && (ws.Signal() == syscall.SIGINT || ws.Signal() == syscall.SIGTERM)
 }

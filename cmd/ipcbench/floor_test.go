@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -106,4 +108,24 @@ func mustRead(t *testing.T, path string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// TestKilledByInterrupt: a child that SIGINT or SIGTERM ended is floor's
+// interrupt (exit 130) even before this process's own signal arrives; a
+// child that failed otherwise is not.
+func TestKilledByInterrupt(t *testing.T) {
+	for _, tc := range []struct {
+		script string
+		want   bool
+	}{
+		{"kill -INT $$", true},
+		{"kill -TERM $$", true},
+		{"kill -KILL $$", false},
+		{"exit 1", false},
+	} {
+		err := exec.Command("sh", "-c", tc.script).Run()
+		if got := killedByInterrupt(fmt.Errorf("floor: compiling x.c: %w", err)); got != tc.want {
+			t.Errorf("%q (%v): killedByInterrupt = %v, want %v", tc.script, err, got, tc.want)
+		}
+	}
 }
