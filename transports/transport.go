@@ -168,6 +168,50 @@ type OptionReporter interface {
 	EffectiveOptions() map[string]string
 }
 
+// MemoryReporter is implemented by transports that state what one
+// connection costs in memory and other resources, for a given Config.
+// MemoryPerConn returns upper bounds, per connection, that hold however
+// many connections are open and whatever the connection is doing (idle, or
+// with every buffer full); resources a process pays once, however many
+// connections it has, are not in them. The conformance suite
+// (transports/transporttest, case memory) opens 64 connections, fills their
+// buffers and checks every field against what it measures. Every transport
+// of this module implements it; each package's doc states the same
+// figures.
+type MemoryReporter interface {
+	MemoryPerConn(cfg Config) Memory
+}
+
+// Memory is what one connection may hold at most: the kernel bytes of the
+// connection as a whole, and the mappings and user-space resources of
+// each of its two ends (the accepting and the dialing side, normally in
+// two processes). A zero field means none.
+type Memory struct {
+	// SharedBytes is the size of the shared-memory mappings one end maps
+	// for the connection (for shm-*, the rings with their header, and the
+	// other process's wake page). Both ends map the rings, whose physical
+	// pages are shared and backed only once touched.
+	SharedBytes int64
+	// KernelBytes is the most memory the kernel lets one direction of the
+	// connection queue, in the kernel's own accounting (payload plus
+	// per-buffer overhead): for TCP the sender's send buffer plus the
+	// receiver's receive buffer, for a Unix stream socket the sender's
+	// send buffer (queued data is charged to the sender), each plus the
+	// one buffer the kernel admits past the send buffer's limit; for a
+	// pipe its capacity. The connection holds at most twice this, one
+	// per direction.
+	KernelBytes int64
+	// HeapBytes is the Go heap and stack memory one end keeps while the
+	// connection is open, beyond the caller's own buffers (a measured
+	// figure with margin; the suite checks the mean over many ends).
+	HeapBytes int64
+	// Goroutines is how many goroutines one end runs while the
+	// connection is open, beyond the caller's.
+	Goroutines int
+	// Descriptors is how many file descriptors one end holds open.
+	Descriptors int
+}
+
 // PeekReader is implemented by connections that can lend the bytes waiting
 // to be read instead of copying them into a caller's buffer (shm-ring; see
 // shmring.ZeroCopy). Peek returns waiting bytes, at least one, waiting as

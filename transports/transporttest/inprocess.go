@@ -345,7 +345,9 @@ var behaviourCases = []struct {
 
 // RunRawIO checks a transport's io option: nettest.TestConn passes with
 // io=raw, both ends report io=raw, an unknown io value is refused with
-// ErrBadOption, and vectored writes (WriteBuffers) work with either io.
+// ErrBadOption, vectored writes (WriteBuffers) work with either io, and
+// 64 connections with io=raw stay within MemoryPerConn (the memory case,
+// with the leak checks).
 func RunRawIO(t *testing.T, tr transports.Transport) {
 	for _, io := range []string{"netpoll", "raw"} {
 		t.Run("write-buffers/io="+io, func(t *testing.T) {
@@ -367,6 +369,10 @@ func RunRawIO(t *testing.T, tr transports.Transport) {
 				t.Errorf("%T reports io=%q, want raw", c, got)
 			}
 		}
+	})
+	t.Run("memory", func(t *testing.T) {
+		noLeaks(t)
+		checkMemory(t, tr, map[string]string{"io": "raw"})
 	})
 	t.Run("bad-value", func(t *testing.T) {
 		_, err := tr.Listen(context.Background(), transports.Config{Options: map[string]string{"io": "telepathy"}})

@@ -79,6 +79,7 @@ var cases = []testCase{
 	{"address/missing", testAddressMissing},
 	{"address/server-killed", testAddressServerKilled},
 	{"address/other-user", testAddressForeign},
+	{"memory", testMemory},
 }
 
 // Run runs the conformance suite on tr, one subtest per case:

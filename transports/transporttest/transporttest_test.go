@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ipcbench/ipcbench/transports"
+	"github.com/ipcbench/ipcbench/transports/internal/sockconn"
 	"github.com/ipcbench/ipcbench/transports/transporttest"
 )
 
@@ -30,16 +31,27 @@ func TestMain(m *testing.M) {
 		tcpTest{name: "corrupt", corrupt: true},
 		tcpTest{name: "leaky", leak: true},
 		tcpTest{name: "no-eof", noEOF: true},
+		tcpTest{name: "hog", hog: true},
 	}})
 }
 
 // tcpTest is TCP over 127.0.0.1 with Config.BufferSize applied, optionally
 // broken: corrupt flips a bit of the 100th write of every dialed
 // connection; leak leaves a descriptor and a goroutine behind per Listen;
-// noEOF reports the end of the stream as io.ErrUnexpectedEOF.
+// noEOF reports the end of the stream as io.ErrUnexpectedEOF; hog keeps
+// hogBytes of heap per dialed connection that its MemoryPerConn does not
+// state.
 type tcpTest struct {
-	name                 string
-	corrupt, leak, noEOF bool
+	name                      string
+	corrupt, leak, noEOF, hog bool
+}
+
+// hogBytes is what each connection of the hog transport keeps.
+const hogBytes = 256 << 10
+
+// MemoryPerConn states what the stream-socket transports state for TCP.
+func (t tcpTest) MemoryPerConn(cfg transports.Config) transports.Memory {
+	return sockconn.Memory(t.name, true, cfg)
 }
 
 func (t tcpTest) Name() string { return t.name }
@@ -87,6 +99,13 @@ func (t tcpTest) Dial(ctx context.Context, ep transports.Endpoint) (net.Conn, er
 	if t.corrupt {
 		return &corruptConn{TCPConn: c.(*net.TCPConn)}, nil
 	}
+	if t.hog {
+		h := &hogConn{TCPConn: c.(*net.TCPConn), hoard: make([]byte, hogBytes)}
+		for i := range h.hoard {
+			h.hoard[i] = byte(i)
+		}
+		return h, nil
+	}
 	return c, nil
 }
 
@@ -122,6 +141,11 @@ func (c *corruptConn) Write(p []byte) (int, error) {
 
 type noEOFConn struct{ *net.TCPConn }
 
+type hogConn struct {
+	*net.TCPConn
+	hoard []byte
+}
+
 func (c *noEOFConn) Read(p []byte) (int, error) {
 	n, err := c.TCPConn.Read(p)
 	if errors.Is(err, io.EOF) {
@@ -146,6 +170,7 @@ func TestBroken(t *testing.T) {
 		"corrupt": {name: "corrupt", corrupt: true},
 		"leaky":   {name: "leaky", leak: true},
 		"no-eof":  {name: "no-eof", noEOF: true},
+		"hog":     {name: "hog", hog: true},
 	}[name]
 	transporttest.Run(t, tr)
 }
@@ -164,6 +189,7 @@ func TestSuiteCatches(t *testing.T) {
 		{"corrupt", "echo", []string{"--- FAIL: TestBroken/echo", "payload check failed"}},
 		{"leaky", "peer-closes/exit", []string{"--- FAIL: TestBroken/peer-closes/exit", "file descriptors left open", "/dev/null", "goroutines left running"}},
 		{"no-eof", "peer-closes/closewrite", []string{"--- FAIL: TestBroken/peer-closes/closewrite", "want io.EOF"}},
+		{"hog", "memory", []string{"--- FAIL: TestBroken/memory", "Go heap and stack bytes per end: measured", "above the"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.broken, func(t *testing.T) {

@@ -77,8 +77,9 @@ func New() transports.Transport { return transport{} }
 type transport struct{}
 
 var (
-	_ transports.Transport     = transport{}
-	_ transports.OptionChecker = transport{}
+	_ transports.Transport      = transport{}
+	_ transports.OptionChecker  = transport{}
+	_ transports.MemoryReporter = transport{}
 )
 
 // Name returns "unix".
@@ -255,3 +256,9 @@ func (l *listener) Endpoint() transports.Endpoint {
 
 // EffectiveOptions reports the listening socket's sndbuf and rcvbuf.
 func (l *listener) EffectiveOptions() map[string]string { return sockconn.ListenerOptions(l.ln) }
+
+// MemoryPerConn states what one connection holds
+// (transports.MemoryReporter); see the package documentation.
+func (transport) MemoryPerConn(cfg transports.Config) transports.Memory {
+	return sockconn.Memory(Name, false, cfg)
+}

@@ -29,3 +29,6 @@ func (t transport) Listen(context.Context, transports.Config) (transports.Listen
 func (t transport) Dial(context.Context, transports.Endpoint) (net.Conn, error) {
 	return nil, fmt.Errorf("%s: needs Linux futexes: %w", t.kind.Name(), transports.ErrUnavailable)
 }
+
+// MemoryPerConn states nothing: without Linux no connection is made.
+func (t transport) MemoryPerConn(transports.Config) transports.Memory { return transports.Memory{} }

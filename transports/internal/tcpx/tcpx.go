@@ -56,8 +56,9 @@ func New(s Spec) transports.Transport { return &transport{spec: s} }
 type transport struct{ spec Spec }
 
 var (
-	_ transports.Transport     = (*transport)(nil)
-	_ transports.OptionChecker = (*transport)(nil)
+	_ transports.Transport      = (*transport)(nil)
+	_ transports.OptionChecker  = (*transport)(nil)
+	_ transports.MemoryReporter = (*transport)(nil)
 )
 
 // Name returns the transport's stable name.
@@ -288,4 +289,12 @@ func (l *listener) EffectiveOptions() map[string]string {
 	m := sockconn.ListenerOptions(l.ln)
 	m["nodelay"] = fmt.Sprint(l.nodelay)
 	return m
+}
+
+// MemoryPerConn states what one connection holds (transports.MemoryReporter):
+// per direction, the sender's send buffer and the receiver's receive
+// buffer at their largest (see sockconn.BufferLimits); per end, one socket
+// and heapPerEnd bytes of Go heap.
+func (t *transport) MemoryPerConn(cfg transports.Config) transports.Memory {
+	return sockconn.Memory(t.spec.Name, true, cfg)
 }
