@@ -92,6 +92,28 @@ func TestEveryTransportChecksOptions(t *testing.T) {
 	}
 }
 
+// TestEveryTransportStatesMemory: every transport states its memory per
+// connection (the conformance case memory checks the figures), with
+// something in every statement a connection cannot do without, and more
+// for a larger Config.BufferSize.
+func TestEveryTransportStatesMemory(t *testing.T) {
+	for _, tr := range List() {
+		mr, ok := tr.(transports.MemoryReporter)
+		if !ok {
+			t.Errorf("%s does not implement transports.MemoryReporter", tr.Name())
+			continue
+		}
+		small := mr.MemoryPerConn(transports.Config{BufferSize: 64 << 10})
+		large := mr.MemoryPerConn(transports.Config{BufferSize: 1 << 20})
+		if small.Descriptors < 1 || small.HeapBytes <= 0 || small.SharedBytes+small.KernelBytes <= 0 {
+			t.Errorf("%s: MemoryPerConn = %+v; want descriptors, heap, and a mapping or kernel buffers", tr.Name(), small)
+		}
+		if large.SharedBytes+large.KernelBytes <= small.SharedBytes+small.KernelBytes {
+			t.Errorf("%s: MemoryPerConn with 1 MiB buffers (%+v) is not above that with 64 KiB (%+v)", tr.Name(), large, small)
+		}
+	}
+}
+
 func TestResolve(t *testing.T) {
 	good := []struct {
 		spec, label string

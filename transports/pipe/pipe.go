@@ -42,7 +42,12 @@
 //
 // Two kernel pipe buffers, one per direction: 64 KiB each by default
 // (16 pages), or Config.BufferSize/pipe_size rounded up to a power of two
-// pages; no user-space buffer beyond the caller's.
+// pages; no user-space buffer beyond the caller's. MemoryPerConn
+// (transports.MemoryReporter) states it for a Config: KernelBytes, the
+// capacity F_GETPIPE_SZ reads back; per end two descriptors (four with
+// io=raw), no goroutine, and at most 8 KiB of Go heap (about 1 KiB
+// measured). The conformance suite holds 64 connections with full pipes
+// and checks every figure.
 //
 // # Connections
 //

@@ -6,7 +6,8 @@
 // Channels, files, attach, dialing by address (Config.Address: a
 // rendezvous socket that hands each dial a fresh channel), liveness, memory
 // per connection (one mapping of 4 KiB + 2 × the ring capacity, default
-// 1 MiB per direction) and the mapping's header are those of shm-lock (see
+// 1 MiB per direction, as MemoryPerConn of transports.MemoryReporter
+// states) and the mapping's header are those of shm-lock (see
 // package transports/shmlock), with the header's magic
 // "ipcbrng\0" so neither transport attaches to the other's mapping. What
 // differs is the ring: there is no lock. The producer owns a free-running

@@ -15,7 +15,7 @@
 // same code: option "nodelay" (default "true"), Config.BufferSize for
 // SO_SNDBUF/SO_RCVBUF, transports.CloseWriter and OptionReporter on
 // connections, ErrPeerGone on EPIPE/ECONNRESET, and the memory per
-// connection (the kernel's socket buffers).
+// connection (the kernel's socket buffers, as MemoryPerConn states).
 //
 // On Linux, traffic to an address the host itself owns goes through the
 // loopback device like 127.0.0.1 does; measure it inside a private network

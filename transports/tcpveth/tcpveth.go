@@ -27,6 +27,8 @@
 // direction (autotuned from net.ipv4.tcp_wmem/tcp_rmem of the fresh
 // namespaces, which start from the kernel's defaults, or fixed by
 // Config.BufferSize); nothing in user space beyond the caller's buffers.
+// MemoryPerConn states the same figures as tcp-localhost's, from the
+// calling process's sysctls.
 // Per listener, once: two network namespaces and one veth pair.
 package tcpveth
 

@@ -126,6 +126,14 @@ var cases = []testCase{
 //     new Listen on the address working; a server of uid 65534 is refused
 //     (needs root). RunOptions.NoAddress skips them for a transport that
 //     cannot be dialed by address alone.
+//   - memory: 64 connections (by address, or by a redialable endpoint for
+//     a NoAddress transport) with Config.BufferSize 64 KiB, 256 KiB each
+//     way through each, every byte checked, then every buffer filled;
+//     shared mappings, kernel buffer memory per direction (SO_MEMINFO,
+//     F_GETPIPE_SZ), Go heap and stacks after a GC, goroutines and
+//     descriptors must stay within the transport's
+//     transports.MemoryReporter statement, both ends counted; then every
+//     buffered byte is read and checked.
 //
 // After each case, no file descriptor, goroutine, child process, temporary
 // file, /dev/shm file or shared mapping may be left behind. Run needs Main as the package's
