@@ -45,7 +45,7 @@
 // pages; no user-space buffer beyond the caller's. MemoryPerConn
 // (transports.MemoryReporter) states it for a Config: KernelBytes, the
 // capacity F_GETPIPE_SZ reads back; per end two descriptors (four with
-// io=raw), no goroutine, and at most 8 KiB of Go heap (about 1 KiB
+// io=raw), no goroutine, and at most 8 KiB of Go heap (0.3-2.2 KiB
 // measured). The conformance suite holds 64 connections with full pipes
 // and checks every figure.
 //
@@ -802,8 +802,9 @@ const defaultPipePages = 16
 
 // heapPerEnd bounds the Go heap one end of a connection keeps: its conn
 // and two *os.File with their poll descriptors. Measured with 64
-// connections (transporttest's memory case): 1.1 KiB per end, under the
-// race detector too; 8 KiB leaves room for io=raw's descriptors and for
+// connections (transporttest's memory case, a mean over 128 ends that
+// span-sized steps of the heap make noisy): 0.3-1.2 KiB per end, up to
+// 2.2 KiB with io=raw; 8 KiB leaves room for that noise and for
 // allocation classes that differ between Go releases.
 const heapPerEnd = 8 << 10
 

@@ -70,7 +70,7 @@
 // SharedBytes, the mapping plus the 4 KiB wake page mapping each side
 // holds (2 MiB + 8 KiB by default), no kernel buffer, one goroutine and
 // two descriptors per side, and at most 32 KiB of Go heap and stack per
-// side (about 6 KiB measured). The conformance suite holds 64 connections
+// side (4-8 KiB measured). The conformance suite holds 64 connections
 // with full rings and checks every figure.
 //
 // # Liveness

@@ -56,6 +56,19 @@ type serveSpec struct {
 // used.
 func addressListen(t *testing.T, tr transports.Transport, cfg transports.Config) (transports.Listener, transports.Config) {
 	t.Helper()
+	ln, cfg := listenOnPath(t, tr, cfg)
+	if ep := ln.Endpoint(); ep.Address == "" || len(ep.Files) > 0 {
+		t.Fatalf("Listen with Config.Address %q: endpoint has address %q and %d files; want an address and no files", cfg.Address, ep.Address, len(ep.Files))
+	}
+	return ln, cfg
+}
+
+// listenOnPath listens on tr with cfg and Config.Address a fresh socket
+// path, or, when the transport refuses that, with cfg as it is; it skips
+// the test when the transport is unavailable here. It returns the
+// listener, closed at the end of the test, and the Config it used.
+func listenOnPath(t *testing.T, tr transports.Transport, cfg transports.Config) (transports.Listener, transports.Config) {
+	t.Helper()
 	withPath := cfg
 	withPath.Address = SocketPath(t)
 	ln, err := tr.Listen(t.Context(), withPath)
@@ -71,9 +84,6 @@ func addressListen(t *testing.T, tr transports.Transport, cfg transports.Config)
 		t.Fatalf("Listen: %v", err)
 	}
 	t.Cleanup(func() { ln.Close() })
-	if ep := ln.Endpoint(); ep.Address == "" || len(ep.Files) > 0 {
-		t.Fatalf("Listen with Config.Address %q: endpoint has address %q and %d files; want an address and no files", cfg.Address, ep.Address, len(ep.Files))
-	}
 	return ln, cfg
 }
 

@@ -154,7 +154,7 @@ func checkMemory(t *testing.T, tr transports.Transport, opts map[string]string) 
 		Goroutines:  ceilDiv(after.goroutines-before.goroutines, int(ends)),
 		Descriptors: ceilDiv(after.fds-before.fds, int(ends)),
 	}
-	t.Logf("measured over %d connections: %d B mapped, %d B heap+stacks, %d goroutines, %d descriptors; kernel per direction: most %d B, mean %d B, %d B queued in all",
+	t.Logf("measured over %d connections: %d B mapped, %d B heap+stacks, %d goroutines, %d descriptors; kernel per direction: most %d B, mean %d B, %d B waiting to be read in all",
 		memoryConns, after.mapped-before.mapped, after.heap-before.heap, after.goroutines-before.goroutines, after.fds-before.fds,
 		kernel.most, kernel.sum/max(kernel.n, 1), kernel.queued)
 	t.Logf("measured per connection (mapped and heap per end, kernel per direction, at most): %+v", got)
@@ -190,21 +190,7 @@ func checkMemory(t *testing.T, tr transports.Transport, opts map[string]string) 
 // or carry no files (tcp-public).
 func memoryListen(t *testing.T, tr transports.Transport, cfg transports.Config) (transports.Listener, transports.Endpoint, transports.Config) {
 	t.Helper()
-	withPath := cfg
-	withPath.Address = SocketPath(t)
-	ln, err := tr.Listen(t.Context(), withPath)
-	if err == nil {
-		cfg = withPath
-	} else {
-		ln, err = tr.Listen(t.Context(), cfg)
-	}
-	if errors.Is(err, transports.ErrUnavailable) {
-		t.Skipf("transport unavailable here: %v", err)
-	}
-	if err != nil {
-		t.Fatalf("Listen: %v", err)
-	}
-	t.Cleanup(func() { ln.Close() })
+	ln, cfg := listenOnPath(t, tr, cfg)
 	ep := ln.Endpoint()
 	if len(ep.Files) == 0 {
 		return ln, addressOnly(ep), cfg
@@ -380,7 +366,7 @@ func (p *memPair) drain(buf, check []byte) error {
 // kernelMemory sums the kernel buffer memory of directions.
 type kernelMemory struct {
 	most, sum int64 // per direction: the largest, and the sum
-	queued    int64 // bytes sent and not yet read, all directions
+	queued    int64 // bytes waiting to be read, all directions
 	n         int64 // directions
 }
 
@@ -391,11 +377,9 @@ func (k *kernelMemory) add(o kernelMemory) {
 	k.n += o.n
 }
 
-// kernel measures the kernel buffer memory of each direction of p: for
-// sockets, what SO_MEMINFO says the sender has allocated for sending
-// (its write queue) plus what the receiver has allocated for receiving;
-// for a pipe, its capacity (F_GETPIPE_SZ), which bounds the pages it may
-// hold. Connections with no descriptor (shared memory) hold none.
+// kernel measures the kernel buffer memory of each direction of p
+// (directionMemory). Connections with no descriptor (shared memory) hold
+// none.
 func (p *memPair) kernel() (kernelMemory, error) {
 	var k kernelMemory
 	dr, dw, derr := descriptors(p.dial.c)
@@ -408,16 +392,12 @@ func (p *memPair) kernel() (kernelMemory, error) {
 		return k, fmt.Errorf("connection %d: %w", p.id, err)
 	}
 	for _, d := range []struct{ w, r int }{{dw, ar}, {aw, dr}} {
-		snd, queued, err := sendMemory(d.w)
+		mem, queued, err := directionMemory(d.w, d.r)
 		if err != nil {
 			return k, fmt.Errorf("connection %d: %w", p.id, err)
 		}
-		rcv, _, err := recvMemory(d.r)
-		if err != nil {
-			return k, fmt.Errorf("connection %d: %w", p.id, err)
-		}
-		k.most = max(k.most, snd+rcv)
-		k.sum += snd + rcv
+		k.most = max(k.most, mem)
+		k.sum += mem
 		k.queued += queued
 		k.n++
 	}
@@ -469,63 +449,41 @@ func isPipe(fd int) (bool, error) {
 	return st.Mode&unix.S_IFMT == unix.S_IFIFO, nil
 }
 
-// sendMemory returns the kernel memory that the sending side of fd holds
-// and the bytes queued: for a socket, the larger of its write-queue
-// accounting (SK_MEMINFO_WMEM_QUEUED, TCP) and its allocated send memory
-// (SK_MEMINFO_WMEM_ALLOC, which holds a Unix stream socket's queued data)
-// and the bytes not yet sent (SIOCOUTQ); for a pipe, its capacity and
-// the bytes in it.
-func sendMemory(fd int) (mem, queued int64, err error) {
-	pipe, err := isPipe(fd)
+// directionMemory returns the kernel memory of the direction from the
+// descriptor w to the descriptor r and the bytes waiting to be read at r
+// (FIONREAD). For sockets, the memory is what SO_MEMINFO says the sender
+// holds for sending (the larger of its write queue, SK_MEMINFO_WMEM_QUEUED,
+// TCP's, and its allocated send memory, SK_MEMINFO_WMEM_ALLOC, which holds
+// a Unix stream socket's queued data) plus what the receiver holds
+// (SK_MEMINFO_RMEM_ALLOC and the backlog not yet processed); for a pipe,
+// its capacity (F_GETPIPE_SZ), which bounds the pages it may hold.
+func directionMemory(w, r int) (mem, readable int64, err error) {
+	q, err := unix.IoctlGetInt(r, unix.TIOCINQ) // FIONREAD, SIOCINQ
+	if err != nil {
+		return 0, 0, fmt.Errorf("FIONREAD: %w", err)
+	}
+	pipe, err := isPipe(w)
 	if err != nil {
 		return 0, 0, err
 	}
 	if pipe {
-		return pipeMemory(fd)
+		c, err := unix.FcntlInt(uintptr(w), unix.F_GETPIPE_SZ, 0)
+		if err != nil {
+			return 0, 0, fmt.Errorf("F_GETPIPE_SZ: %w", err)
+		}
+		return int64(c), int64(q), nil
 	}
-	mi, err := memInfo(fd)
+	snd, err := memInfo(w)
 	if err != nil {
 		return 0, 0, err
 	}
-	out, err := unix.IoctlGetInt(fd, unix.SIOCOUTQ)
-	if err != nil {
-		return 0, 0, fmt.Errorf("SIOCOUTQ: %w", err)
-	}
-	return int64(max(mi[unix.SK_MEMINFO_WMEM_QUEUED], mi[unix.SK_MEMINFO_WMEM_ALLOC])), int64(out), nil
-}
-
-// recvMemory returns the kernel memory the receiving side of fd holds
-// (SK_MEMINFO_RMEM_ALLOC, with the backlog not yet processed) and the
-// bytes waiting to be read; nothing for a pipe, whose memory sendMemory
-// counts.
-func recvMemory(fd int) (mem, queued int64, err error) {
-	pipe, err := isPipe(fd)
-	if err != nil || pipe {
-		return 0, 0, err
-	}
-	mi, err := memInfo(fd)
+	rcv, err := memInfo(r)
 	if err != nil {
 		return 0, 0, err
 	}
-	in, err := unix.IoctlGetInt(fd, unix.SIOCINQ)
-	if err != nil {
-		return 0, 0, fmt.Errorf("SIOCINQ: %w", err)
-	}
-	return int64(mi[unix.SK_MEMINFO_RMEM_ALLOC]) + int64(mi[unix.SK_MEMINFO_BACKLOG]), int64(in), nil
-}
-
-// pipeMemory returns a pipe's capacity (F_GETPIPE_SZ) and the bytes in it
-// (FIONREAD).
-func pipeMemory(fd int) (capacity, queued int64, err error) {
-	c, err := unix.FcntlInt(uintptr(fd), unix.F_GETPIPE_SZ, 0)
-	if err != nil {
-		return 0, 0, fmt.Errorf("F_GETPIPE_SZ: %w", err)
-	}
-	q, err := unix.IoctlGetInt(fd, unix.TIOCINQ) // FIONREAD
-	if err != nil {
-		return 0, 0, fmt.Errorf("FIONREAD on a pipe: %w", err)
-	}
-	return int64(c), int64(q), nil
+	mem = int64(max(snd[unix.SK_MEMINFO_WMEM_QUEUED], snd[unix.SK_MEMINFO_WMEM_ALLOC])) +
+		int64(rcv[unix.SK_MEMINFO_RMEM_ALLOC]) + int64(rcv[unix.SK_MEMINFO_BACKLOG])
+	return mem, int64(q), nil
 }
 
 // memInfo reads SO_MEMINFO of the socket fd.

@@ -27,7 +27,7 @@
 // of at most half the send buffer past its limit): 312 KiB by default,
 // 3 × Config.BufferSize when it is set (the kernel doubles it); per end
 // one socket (two descriptors with io=raw), no goroutine, and at most
-// 8 KiB of Go heap (about 1.5 KiB measured). The conformance suite holds
+// 8 KiB of Go heap (0.3-3.3 KiB measured). The conformance suite holds
 // 64 connections with full buffers and checks every figure against
 // SO_MEMINFO.
 //

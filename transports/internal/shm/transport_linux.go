@@ -32,9 +32,9 @@ var (
 // heapPerEnd bounds the Go heap and stack one end of a connection keeps:
 // its Conn with the two waiters, the liveness *os.File and the watch
 // goroutine's stack. Measured with 64 connections (transporttest's
-// memory case): 5.7-6 KiB per end, 7-8 KiB under the race detector; 32 KiB
-// leaves room for the watch stack to double once and for allocation
-// classes that differ between Go releases.
+// memory case, a mean over 128 ends): 3.5-6 KiB per end, up to 8 KiB
+// under the race detector; 32 KiB leaves room for the watch stack to
+// double once and for allocation classes that differ between Go releases.
 const heapPerEnd = 32 << 10
 
 // MemoryPerConn states what one connection holds

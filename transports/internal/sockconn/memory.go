@@ -68,9 +68,10 @@ func sysctl(name string, i int, def int64) int64 {
 
 // heapPerEnd bounds the Go heap one end of a socket connection keeps: its
 // net.Conn (netFD, poll descriptor) and this package's wrapper. Measured
-// with 64 connections (transporttest's memory case): 1.2-1.5 KiB per end,
-// 2.6 KiB under the race detector; 8 KiB leaves room for io=raw's
-// descriptor and for allocation classes that differ between Go releases.
+// with 64 connections (transporttest's memory case, a mean over 128 ends
+// that span-sized steps of the heap make noisy): 0.3-2.6 KiB per end, up
+// to 3.3 KiB with io=raw under the race detector; 8 KiB leaves room for
+// that noise and for allocation classes that differ between Go releases.
 const heapPerEnd = 8 << 10
 
 // Memory is the transports.MemoryReporter statement of the stream-socket
