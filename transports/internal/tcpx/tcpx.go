@@ -291,10 +291,11 @@ func (l *listener) EffectiveOptions() map[string]string {
 	return m
 }
 
-// MemoryPerConn states what one connection holds (transports.MemoryReporter):
-// per direction, the sender's send buffer and the receiver's receive
-// buffer at their largest (see sockconn.BufferLimits); per end, one socket
-// and heapPerEnd bytes of Go heap.
+// MemoryPerConn states what one connection holds
+// (transports.MemoryReporter): per direction, the sender's send buffer and
+// the receiver's receive buffer at their largest and the one segment the
+// kernel queues past the send buffer's limit; per end, one socket and a
+// few KiB of Go heap (see sockconn.Memory).
 func (t *transport) MemoryPerConn(cfg transports.Config) transports.Memory {
 	return sockconn.Memory(t.spec.Name, true, cfg)
 }
