@@ -54,8 +54,14 @@ type caseRun struct {
 	secret peer.Secret
 	admit  time.Duration
 	// remote is set when the peer is a server at an address
-	// (Options.Remote): then there is no listener and no peer process.
+	// (Options.Remote, or the serve source's server): then there is no
+	// listener and no peer process.
 	remote *remoteCase
+	// server is the serve source's stand-alone server process, and dir
+	// the private directory of a socket or rendezvous path the case chose
+	// (address and serve sources); close stops and removes them.
+	server *proc.Peer
+	dir    string
 
 	// The connect workload's state (see connect.go).
 	connectState
@@ -114,6 +120,17 @@ func (r *Runner) runCase(parent context.Context, cs CaseSpec, rep int) (Result, 
 		return res, err
 	}
 	phases := []func(context.Context) error{cr.startPeer, cr.serve, cr.run, cr.collect}
+	if cs.Transport.Source() == SourceServe {
+		// A stand-alone server of this case, then measured as a remote
+		// peer is (see source.go).
+		skip, err := cr.startServer(ctx)
+		if skip != "" {
+			return cr.skip(skip), nil
+		}
+		if err != nil {
+			return failed(err)
+		}
+	}
 	if cr.remote != nil {
 		// The peer is already running: dial it instead of listening,
 		// starting a peer and accepting (see remote.go).
@@ -152,7 +169,7 @@ func (r *Runner) newCaseRun(cs CaseSpec, rep int) *caseRun {
 		onMeasure: r.onMeasure,
 		res: Result{
 			Type: KindResult, Workload: cs.Workload, Transport: cs.Transport.Transport.Name(), Variant: cs.Transport.Variant(),
-			PeerModel: cs.Transport.Model(), Size: cs.Size, Conns: cs.Conns, Rate: cs.Rate, Placement: cs.Placement.Name,
+			PeerModel: cs.Transport.Model(), PeerSource: cs.Transport.Source(), Size: cs.Size, Conns: cs.Conns, Rate: cs.Rate, Placement: cs.Placement.Name,
 			Repeat: rep, Status: StatusOK,
 		},
 	}
@@ -160,7 +177,7 @@ func (r *Runner) newCaseRun(cs CaseSpec, rep int) *caseRun {
 		cr.limit = (r.opts.Count + int64(cs.Conns) - 1) / int64(cs.Conns)
 	}
 	if rm := r.opts.Remote; rm != nil {
-		cr.remote = &remoteCase{tr: cs.Transport, addr: rm.Address}
+		cr.remote = &remoteCase{tr: cs.Transport, addr: rm.Address, echo: rm.Echo}
 		cr.res.PeerCPUUnknown = rm.Echo
 	}
 	return cr
@@ -177,7 +194,7 @@ func (cr *caseRun) skip(why string) Result {
 func (cr *caseRun) fail(err error, timedOut bool) Result {
 	res := Result{
 		Type: cr.res.Type, Workload: cr.res.Workload, Transport: cr.res.Transport, Variant: cr.res.Variant,
-		PeerModel: cr.res.PeerModel, Size: cr.res.Size, Conns: cr.res.Conns, Rate: cr.res.Rate, Placement: cr.res.Placement, Repeat: cr.res.Repeat,
+		PeerModel: cr.res.PeerModel, PeerSource: cr.res.PeerSource, Size: cr.res.Size, Conns: cr.res.Conns, Rate: cr.res.Rate, Placement: cr.res.Placement, Repeat: cr.res.Repeat,
 		Options: cr.res.Options, PeerCPUUnknown: cr.res.PeerCPUUnknown, Status: StatusFailed, Reason: cr.name + ": " + err.Error(),
 	}
 	if timedOut {
@@ -186,17 +203,18 @@ func (cr *caseRun) fail(err error, timedOut bool) Result {
 	return res
 }
 
-// listen is the first phase: the case's listener and, for the connect
+// listen is the first phase: the case's listener (for the address peer
+// source, one dialed by address; see source.go) and, for the connect
 // workload, the handoff socket. It returns a reason to skip the case when
 // the transport is unavailable here.
 func (cr *caseRun) listen(ctx context.Context) (skip string, err error) {
-	tr := cr.spec.Transport
-	cr.ln, err = tr.Transport.Listen(ctx, transports.Config{Conns: cr.spec.Conns, BufferSize: cr.opts.BufferSize, Options: tr.Options})
-	if err != nil {
-		if errors.Is(err, transports.ErrUnavailable) {
-			return err.Error(), nil
+	if cr.ln, skip, err = cr.listenInherit(ctx); skip != "" || err != nil {
+		return skip, err
+	}
+	if cr.spec.Transport.Source() == SourceAddress {
+		if skip, err = cr.listenByAddress(ctx); skip != "" || err != nil {
+			return skip, err
 		}
-		return "", fmt.Errorf("listen: %w", err)
 	}
 	cr.ep = cr.ln.Endpoint()
 	cr.peerEP = cr.ep
@@ -237,24 +255,11 @@ func (cr *caseRun) startPeer(ctx context.Context) error {
 	spec := cr.opts.Peer
 	spec.Attach = cr.peerEP.AttachTo
 	spec.CPUs = cr.spec.Placement.Peer
-	var err error
-	for attempt := 1; attempt <= peerStartAttempts; attempt++ {
-		if cr.r.beforePeerStart != nil {
-			cr.r.beforePeerStart()
-		}
-		var p *proc.Peer
-		if p, err = proc.Start(ctx, spec); err == nil {
-			cr.peer, cr.client = p, peer.NewClient(p)
-			cr.r.peersStarted++
-			break
-		}
-		if ctx.Err() != nil {
-			return err
-		}
-	}
+	p, err := cr.startProc(ctx, spec)
 	if err != nil {
-		return fmt.Errorf("%w (tried %d times)", err, peerStartAttempts)
+		return err
 	}
+	cr.peer, cr.client = p, peer.NewClient(p)
 	if cr.handoff != nil {
 		cr.handoff.peer.Close() // the peer has its copy
 		cr.handoff.peer = nil
@@ -263,6 +268,28 @@ func (cr *caseRun) startPeer(ctx context.Context) error {
 		cr.r.onPeerStart(cr.peer.PID())
 	}
 	return nil
+}
+
+// startProc starts the process spec describes, the case's peer or
+// stand-alone server, and waits for its handshake. A start that fails is
+// tried once more, unless ctx ended; the error of the last attempt wraps
+// ErrPeerStart.
+func (cr *caseRun) startProc(ctx context.Context, spec proc.Spec) (*proc.Peer, error) {
+	var err error
+	for attempt := 1; attempt <= peerStartAttempts; attempt++ {
+		if cr.r.beforePeerStart != nil {
+			cr.r.beforePeerStart()
+		}
+		var p *proc.Peer
+		if p, err = proc.Start(ctx, spec); err == nil {
+			cr.r.peersStarted++
+			return p, nil
+		}
+		if ctx.Err() != nil {
+			return nil, err
+		}
+	}
+	return nil, fmt.Errorf("%w (tried %d times)", err, peerStartAttempts)
 }
 
 // serve is the third phase: it pins the bench process to the case's CPUs,
@@ -312,8 +339,11 @@ func (cr *caseRun) serve(ctx context.Context) error {
 // ends of the connections are closed, which ends the peer's loops.
 func (cr *caseRun) run(ctx context.Context) error {
 	peerPID, exited := 0, (<-chan struct{})(nil) // a remote peer: no process to watch
-	if cr.peer != nil {
+	switch {
+	case cr.peer != nil:
 		peerPID, exited = cr.peer.PID(), cr.peer.Exited()
+	case cr.server != nil: // the case's own stand-alone server
+		peerPID, exited = cr.server.PID(), cr.server.Exited()
 	}
 	cr.sampler = newCPUSampler(os.Getpid(), peerPID)
 	cr.sampler.disabled = cr.r.noCPUSampler
@@ -454,7 +484,9 @@ func (cr *caseRun) collect(ctx context.Context) error {
 // close is the last phase, run whatever happened before: it closes the
 // connections, restores the bench process's CPU affinity, ends the peer
 // (killing it at once when the case timed out: a stuck peer would only
-// add proc.CloseGrace), and closes the handoff socket and the listener.
+// add proc.CloseGrace), and closes the handoff socket and the listener; for
+// the serve source it stops the case's server, and it removes the private
+// directory of a path the case chose.
 func (cr *caseRun) close(timedOut func() bool) {
 	cr.closeConns()
 	if cr.unpinSelf != nil {
@@ -474,6 +506,10 @@ func (cr *caseRun) close(timedOut func() bool) {
 	}
 	if cr.remote != nil {
 		cr.remote.close(cr.client)
+	}
+	cr.stopServer(timedOut())
+	if cr.dir != "" {
+		os.RemoveAll(cr.dir)
 	}
 }
 

@@ -112,6 +112,16 @@ type Options struct {
 	// model, as a variant (its PeerModel set), overriding its own
 	// PeerModel. Empty keeps each spec's PeerModel.
 	PeerModels []string
+	// PeerSources, when set, are how the peer of every transport is
+	// started and reaches the bench (PeerSources(): inherit, address,
+	// serve): each TransportSpec is planned once per source, as a variant
+	// (its PeerSource set), after the models, so that repeats of all of
+	// them interleave in one run. Empty keeps each spec's PeerSource. The
+	// serve source starts Peer's executable with the arguments peer.ServeArg,
+	// -t SPEC, -listen ADDRESS: the ipcbench binary's serve command, or in
+	// a program that calls peer.RunIfPeer first, that program. It cannot be
+	// combined with Remote.
+	PeerSources []string
 	// Workloads by name (see Workloads()).
 	Workloads []string
 	// Sizes are the payload sizes in bytes.
@@ -216,6 +226,26 @@ func (o Options) withDefaults() (Options, error) {
 			return o, fmt.Errorf("%w: %s: %w", ErrBadOptions, t.Transport.Name(), err)
 		}
 	}
+	for _, src := range o.PeerSources {
+		if !slices.Contains(PeerSources(), src) {
+			return o, fmt.Errorf("%w: peer source %q: want one of %s", ErrBadOptions, src, strings.Join(PeerSources(), ", "))
+		}
+	}
+	if len(o.PeerSources) > 0 {
+		var trs []TransportSpec
+		for _, t := range o.Transports {
+			for _, src := range o.PeerSources {
+				t.PeerSource = src
+				trs = append(trs, t)
+			}
+		}
+		o.Transports, o.PeerSources = trs, nil
+	}
+	for _, t := range o.Transports {
+		if src := t.PeerSource; src != "" && !slices.Contains(PeerSources(), src) {
+			return o, fmt.Errorf("%w: %s: peer source %q: want one of %s", ErrBadOptions, t.Transport.Name(), src, strings.Join(PeerSources(), ", "))
+		}
+	}
 	if len(o.Workloads) == 0 {
 		o.Workloads = DefaultWorkloads
 	}
@@ -290,6 +320,9 @@ func (o Options) withDefaults() (Options, error) {
 		for _, t := range o.Transports {
 			if m := t.Model(); m != peer.ModelGoroutine {
 				return o, fmt.Errorf("%w: server model %s: a remote peer serves as it was built and started; the server models are the spawned peer's", ErrBadOptions, m)
+			}
+			if src := t.Source(); src != SourceInherit {
+				return o, fmt.Errorf("%w: peer source %s: a remote peer is already running; the peer sources say how the run starts its own", ErrBadOptions, src)
 			}
 		}
 		if o.Remote.Echo && slices.Contains(o.Workloads, "stream") {

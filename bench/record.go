@@ -80,13 +80,17 @@ type Result struct {
 	Transport string `json:"transport"`            // stable transport name
 	Variant   string `json:"variant,omitempty"`    // named variant ("nodelay=false", "model=poll"), empty for the default
 	PeerModel string `json:"peer_model,omitempty"` // the peer's server model (goroutine, thread, process, poll); empty in records made before it existed
-	Size      int    `json:"size"`                 // payload bytes per message
-	Conns     int    `json:"conns"`                // concurrent connections
-	Rate      int    `json:"rate,omitempty"`       // target messages/s for the rate workload
-	Placement string `json:"placement"`            // unpinned, same-core, cross-core, or "cpus=B/P" (bench/peer CPU lists: "cpus=0/1")
-	Repeat    int    `json:"repeat"`               // 0-based repeat index
-	Status    string `json:"status"`
-	Reason    string `json:"reason,omitempty"`
+	// PeerSource is how the peer was started and reached the bench
+	// (inherit, address, serve; see Options.PeerSources); empty in records
+	// made before it existed, which were all inherit.
+	PeerSource string `json:"peer_source,omitempty"`
+	Size       int    `json:"size"`           // payload bytes per message
+	Conns      int    `json:"conns"`          // concurrent connections
+	Rate       int    `json:"rate,omitempty"` // target messages/s for the rate workload
+	Placement  string `json:"placement"`      // unpinned, same-core, cross-core, or "cpus=B/P" (bench/peer CPU lists: "cpus=0/1")
+	Repeat     int    `json:"repeat"`         // 0-based repeat index
+	Status     string `json:"status"`
+	Reason     string `json:"reason,omitempty"`
 
 	// DurationNS is the measured interval (warm-up excluded), monotonic clock.
 	DurationNS int64 `json:"duration_ns"`

@@ -28,6 +28,7 @@ var ErrRemote = errors.New("remote peer unusable")
 type remoteCase struct {
 	tr   TransportSpec
 	addr string
+	echo bool          // a foreign echo server (Remote.Echo), not an ipcbench serve
 	ctl  *peer.Control // nil for a foreign echo server
 }
 
@@ -194,7 +195,7 @@ func checkEcho(r *frame.Reader, in []byte, size int, conn uint32, seq uint64) er
 // the peer's CPU time unknown.
 func (cr *caseRun) connectRemote(ctx context.Context) error {
 	rc := cr.remote
-	if !cr.opts.Remote.Echo {
+	if !rc.echo {
 		c, err := rc.dial(ctx, cr.opts.BufferSize, 0)
 		if err != nil {
 			return fmt.Errorf("control connection: %w", err)

@@ -25,7 +25,39 @@ type TransportSpec struct {
 	// peer.ModelGoroutine. Any other model is part of the variant, as
 	// "model=thread", so that reports rank the models as variants.
 	PeerModel string
+	// PeerSource is how the peer reaches the bench (PeerSources: inherit,
+	// address, serve); empty means SourceInherit. Any other source is part
+	// of the variant, as "via=address", so that reports rank the sources
+	// as variants.
+	PeerSource string
 }
+
+// Peer sources: how a case's peer is started and reaches the bench's
+// listener (Options.PeerSources).
+const (
+	// SourceInherit is a peer process spawned per case that inherits its
+	// channels (pipe, shm-*: prepared at Listen and handed down as files;
+	// sockets: it dials the listener's address, which it inherits).
+	SourceInherit = "inherit"
+	// SourceAddress is a peer process spawned per case that connects by
+	// address as an unrelated process would: for pipe and shm-* through
+	// the listener's rendezvous socket, each dial a fresh channel. For
+	// sockets it is what SourceInherit already measures, so such a case is
+	// skipped with that reason rather than run twice.
+	SourceAddress = "address"
+	// SourceServe is a stand-alone server started per case (`ipcbench
+	// serve -t SPEC -listen ADDRESS`, the peer's executable with those
+	// arguments) and measured as Options.Remote measures one, then stopped
+	// with SIGTERM.
+	SourceServe = "serve"
+)
+
+// PeerSources returns the peer sources, SourceInherit first.
+func PeerSources() []string { return []string{SourceInherit, SourceAddress, SourceServe} }
+
+// SourceKey is the key under which a TransportSpec's PeerSource appears in
+// its Variant and Label ("pipe[via=address]").
+const SourceKey = "via"
 
 // ModelKey is the key under which a TransportSpec's PeerModel appears in
 // its Variant and Label ("unix[model=poll]").
@@ -34,15 +66,39 @@ const ModelKey = "model"
 // spec returns s as a transports.Spec for naming: its options, plus the
 // peer model unless it is the default.
 func (s TransportSpec) spec() transports.Spec {
-	sp := transports.Spec{Name: s.Transport.Name(), Options: s.Options}
-	if m := s.Model(); m != peer.ModelGoroutine {
-		sp.Options = maps.Clone(s.Options)
-		if sp.Options == nil {
-			sp.Options = map[string]string{}
+	sp := s.transportSpec()
+	cloned := false
+	set := func(k, v string) {
+		if !cloned {
+			sp.Options, cloned = maps.Clone(s.Options), true
+			if sp.Options == nil {
+				sp.Options = map[string]string{}
+			}
 		}
-		sp.Options[ModelKey] = m
+		sp.Options[k] = v
+	}
+	if m := s.Model(); m != peer.ModelGoroutine {
+		set(ModelKey, m)
+	}
+	if src := s.Source(); src != SourceInherit {
+		set(SourceKey, src)
 	}
 	return sp
+}
+
+// Source returns how the peer reaches the bench: PeerSource, or
+// SourceInherit when it is empty.
+func (s TransportSpec) Source() string {
+	if s.PeerSource == "" {
+		return SourceInherit
+	}
+	return s.PeerSource
+}
+
+// transportSpec returns s as the transport spec a user types, its options
+// only: no peer model or source, which are the runner's.
+func (s TransportSpec) transportSpec() transports.Spec {
+	return transports.Spec{Name: s.Transport.Name(), Options: s.Options}
 }
 
 // Model returns the peer's server model: PeerModel, or
@@ -55,10 +111,10 @@ func (s TransportSpec) Model() string {
 }
 
 // Variant returns the canonical variant name: the options (and a peer
-// model other than the default) as sorted "key=value" pairs joined by
+// model or source other than the default) as sorted "key=value" pairs joined by
 // commas, or "" for the default.
 func (s TransportSpec) Variant() string { return s.spec().Variant() }
 
-// Label is the name reports show: "unix", "shm-ring[wait=spin]" or
-// "unix[model=thread]".
+// Label is the name reports show: "unix", "shm-ring[wait=spin]",
+// "unix[model=thread]" or "pipe[via=address]".
 func (s TransportSpec) Label() string { return s.spec().String() }

@@ -44,6 +44,21 @@ header records the peer as "serve ADDRESS" or "echo ADDRESS". Of a
 placement only the bench's CPUs apply: where the server runs is up to how it
 was started (taskset, for one).
 
+-peer-source says how each case's peer reaches the bench; several are
+variants of one transport (pipe[via=address]), interleaved in one run:
+  inherit  a peer process per case that inherits its channels: pipe and
+           shm-* get them prepared at listen time as inherited files;
+           sockets hand down no channel, the peer dials the listener's
+           address (the default)
+  address  a peer process per case that dials by address, as an unrelated
+           process would: pipe and shm-* through the listener's rendezvous
+           socket, a fresh channel per dial; for sockets this is inherit,
+           and such a case is skipped as the same case
+  serve    a stand-alone 'ipcbench serve -t SPEC -listen ADDRESS' per case,
+           measured as -connect measures one, then stopped with SIGTERM
+           (not with -connect, -buffer or a -peer-model other than
+           goroutine, whose cases are skipped)
+
 Workloads (-w):
 %s
 Transports (-t): %s, or all`
@@ -54,6 +69,7 @@ const runExamples = `  ipcbench run                                        # def
   ipcbench run -w rate -rate 20000 -d 2s               # open loop at 20k msg/s
   ipcbench run -w connect -s 64                        # connection setup cost
   ipcbench run -w fanin -conns 1,64 -s 1k -peer-model goroutine,thread,process,poll   # server models
+  ipcbench run -t pipe,unix -w pingpong,stream -peer-source inherit,address,serve   # peer sources
   ipcbench run -placement same-core,cross-core         # placement as a dimension
   ipcbench run -d 1s -repeats 10 -out run.jsonl        # steadier numbers for citing
   ipcbench run -out - -q | ipcbench report -format csv -   # raw records through a pipe
@@ -70,9 +86,9 @@ type runFlags struct {
 	repeats, rate                                        int
 	count                                                int64
 	buffer, framing, out, format, network                string
-	peerModels                                           string
+	peerModels, peerSources                              string
 	connect, peerKind                                    string
-	networkSet, workloadsSet                             bool // -network, -w was given
+	networkSet, workloadsSet, peerSourcesSet             bool // -network, -w, -peer-source was given
 	quiet, force                                         bool
 }
 
@@ -107,6 +123,7 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	fs.BoolVar(&f.quiet, "quiet", false, "same as -q")
 	fs.StringVar(&f.network, "network", "netns", "netns: measure inside a private network namespace; host: on this host's own interfaces")
 	fs.StringVar(&f.peerModels, "peer-model", peer.ModelGoroutine, "the peer's server models, comma-separated, each a variant: "+strings.Join(peer.Models(), ", ")+" (goroutine per connection, OS thread per connection, process per connection, one epoll loop)")
+	fs.StringVar(&f.peerSources, "peer-source", bench.SourceInherit, "how the peer reaches the bench, comma-separated, each a variant (\"via=\"): "+strings.Join(bench.PeerSources(), ", ")+" (see above)")
 	fs.StringVar(&f.connect, "connect", "", "measure against a server already listening at this address (one transport in -t) instead of starting a peer per case")
 	fs.StringVar(&f.peerKind, "peer", "serve", "with -connect, what listens there: serve (ipcbench serve) or echo (any server that echoes every message with -framing)")
 	fs.DurationVar(&f.timeout, "case-timeout", 0, "give up on a case after this long, the peer's start included; positive (default: warm-up + duration + 15s)")
@@ -124,6 +141,8 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 			f.networkSet = true
 		case "w", "workloads":
 			f.workloadsSet = true
+		case "peer-source":
+			f.peerSourcesSet = true
 		}
 	})
 	opts, err := f.options()
@@ -249,6 +268,15 @@ func (f *runFlags) options() (bench.Options, error) {
 	if len(o.PeerModels) == 0 && strings.TrimSpace(f.peerModels) != "" {
 		return o, usagef("-peer-model: no server model given (want %s)", strings.Join(peer.Models(), ", "))
 	}
+	for _, src := range splitList(f.peerSources) {
+		if !slices.Contains(bench.PeerSources(), src) {
+			return o, usagef("-peer-source: unknown source %q (want %s)", src, strings.Join(bench.PeerSources(), ", "))
+		}
+		o.PeerSources = append(o.PeerSources, src)
+	}
+	if len(o.PeerSources) == 0 {
+		return o, usagef("-peer-source: no source given (want %s)", strings.Join(bench.PeerSources(), ", "))
+	}
 	for _, w := range splitList(f.workloads) {
 		if bench.WorkloadDoc(w) == "" {
 			return o, usagef("unknown workload %q (known: %s)", w, strings.Join(bench.Workloads(), ", "))
@@ -317,6 +345,10 @@ func (f *runFlags) options() (bench.Options, error) {
 	}
 	switch {
 	case f.connect != "":
+		if f.peerSourcesSet {
+			return o, usagef("-peer-source says how the run starts its own peer; with -connect the server is already running")
+		}
+		o.PeerSources = nil
 		if f.peerKind != "serve" && f.peerKind != "echo" {
 			return o, usagef("-peer %q: want serve or echo", f.peerKind)
 		}

@@ -107,7 +107,10 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 		return usagef("-t %s: its connections are handed to a child process as files, not dialed by address; choose another transport", *spec)
 	}
 	addr := ep.Address
-	fmt.Fprintf(e.stdout, "listening on %s\n", addr)
+	if err := peer.AnnounceListening(e.stdout, addr); err != nil {
+		ln.Close()
+		return err
+	}
 	logOut := e.stderr
 	if *quiet {
 		logOut = io.Discard

@@ -8,6 +8,7 @@ import (
 	"github.com/ipcbench/ipcbench/internal/netns"
 	"github.com/ipcbench/ipcbench/internal/proc"
 	"github.com/ipcbench/ipcbench/internal/testpeer"
+	"github.com/ipcbench/ipcbench/transports/peer"
 )
 
 // TestMain lets the test binary serve as its own peer (`ipcbench peer`)
@@ -16,6 +17,9 @@ import (
 func TestMain(m *testing.M) {
 	if proc.IsPeer() {
 		testpeer.Act()
+		if len(os.Args) > 1 && os.Args[1] == peer.ServeArg { // a run's serve peer source
+			os.Exit(run(signalContext(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+		}
 		os.Exit(run(context.Background(), []string{"peer"}, os.Stdin, os.Stdout, os.Stderr))
 	}
 	if os.Getenv(envAsCLI) != "" {

@@ -475,6 +475,16 @@ func (p *Peer) Send(v any) error {
 // Close, and an error for a line that is not valid JSON for v (the line is
 // consumed).
 func (p *Peer) Recv(ctx context.Context, v any) error {
+	return p.recv(ctx, func(line []byte) error {
+		if err := json.Unmarshal(line, v); err != nil {
+			return fmt.Errorf("proc: peer %d sent control line %s: %w", p.pid, quote(line), err)
+		}
+		return nil
+	})
+}
+
+// recv waits for the next stdout line and hands it to use.
+func (p *Peer) recv(ctx context.Context, use func(line []byte) error) error {
 	select {
 	case it, ok := <-p.lines:
 		if !ok {
@@ -483,15 +493,22 @@ func (p *Peer) Recv(ctx context.Context, v any) error {
 		if it.err != nil {
 			return fmt.Errorf("proc: reading control channel of peer %d: %w", p.pid, it.err)
 		}
-		if err := json.Unmarshal(it.line, v); err != nil {
-			return fmt.Errorf("proc: peer %d sent control line %s: %w", p.pid, quote(it.line), err)
-		}
-		return nil
+		return use(it.line)
 	case <-p.quit:
 		return fmt.Errorf("proc: receiving from peer %d: %w", p.pid, ErrClosed)
 	case <-ctx.Done():
 		return fmt.Errorf("proc: waiting for peer %d: %w", p.pid, ctx.Err())
 	}
+}
+
+// RecvLine returns the next line the peer wrote on stdout, without its
+// newline and without decoding it, for a peer whose stdout after the
+// handshake is not the control protocol (a stand-alone server's "listening
+// on ADDRESS"). Its errors are Recv's.
+func (p *Peer) RecvLine(ctx context.Context) (string, error) {
+	var line string
+	err := p.recv(ctx, func(b []byte) error { line = string(b); return nil })
+	return line, err
 }
 
 // eofError explains the end of the peer's stdout.

@@ -39,12 +39,15 @@ const (
 // program's executable and no arguments, as a bench.Runner does with
 // Options.Peer.Path set to it), RunIfPeer runs Main on stdin, stdout and
 // stderr with the transports lookup finds (all.Lookup for every transport
-// of the module) and exits with Main's status: it never returns. Otherwise
-// it returns at once and the program goes on.
+// of the module) and exits with Main's status: it never returns. Started
+// as a peer with the arguments ServeArg, -t SPEC, -listen ADDRESS (a
+// runner's serve peer source), it runs ServeMain instead, until SIGINT or
+// SIGTERM. Otherwise it returns at once and the program goes on.
 func RunIfPeer(lookup func(name string) (transports.Transport, error)) {
 	if !IsPeer() {
 		return
 	}
+	serveIfAsked(os.Args[1:], lookup)
 	os.Exit(Main(context.Background(), os.Stdin, os.Stdout, os.Stderr, lookup))
 }
 

@@ -22,11 +22,13 @@ const settle = 3 * time.Second
 // network poller; a case may be the first to need them.
 var runtimeFDs = []string{"anon_inode:[eventpoll]", "anon_inode:[eventfd]"}
 
-// noLeaks snapshots the process and registers a cleanup, run after every
-// cleanup the case registers later, that fails the test when the case left
+// NoLeaks snapshots the process and registers a cleanup, run after every
+// cleanup the test registers later, that fails the test when it left
 // behind a file descriptor, a goroutine, a child process (zombies
-// included), or a file in the temporary directory or in /dev/shm.
-func noLeaks(t *testing.T) {
+// included), a shared mapping, or a file in the temporary directory or in
+// /dev/shm. The conformance suite calls it for every case; other tests of
+// the module (the runner's) call it too.
+func NoLeaks(t *testing.T) {
 	t.Helper()
 	fds := openFDs(t)
 	ignore := goleak.IgnoreCurrent()

@@ -181,7 +181,7 @@ func RunWith(t *testing.T, tr transports.Transport, opts RunOptions) {
 			if opts.NoAddress != "" && strings.HasPrefix(c.name, "address/") {
 				t.Skipf("not dialable by address alone: %s", opts.NoAddress)
 			}
-			noLeaks(t)
+			NoLeaks(t)
 			c.run(t, tr)
 		})
 	}
@@ -190,7 +190,7 @@ func RunWith(t *testing.T, tr transports.Transport, opts RunOptions) {
 	}
 	for _, c := range behaviourCases {
 		t.Run("behaviour/"+c.name, func(t *testing.T) {
-			noLeaks(t)
+			NoLeaks(t)
 			var cfg transports.Config
 			if opts.Setup != nil {
 				cfg = opts.Setup(t)

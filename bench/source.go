@@ -1,0 +1,191 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/ipcbench/ipcbench/transports"
+	"github.com/ipcbench/ipcbench/transports/peer"
+)
+
+// The peer sources (Options.PeerSources) other than inherit: a spawned
+// peer that dials by address, and a stand-alone server per case.
+
+// reach is how a peer that is not handed a listener's files can reach it.
+type reach int
+
+const (
+	// reachSocket: the endpoint has no files; the peer of the inherit
+	// source already dials its address (tcp-*, unix).
+	reachSocket reach = iota
+	// reachRendezvous: the files are the channels (pipe, shm-*); a
+	// listener made with a rendezvous path is dialed by address instead.
+	reachRendezvous
+	// reachFilesOnly: the files are not the channel but are needed for
+	// any dial (tcp-veth's network namespace), so nothing dials by
+	// address alone.
+	reachFilesOnly
+)
+
+// reachOf says how ln, listening as for the inherit source, is reached
+// by address.
+func reachOf(ln transports.Listener) reach {
+	if len(ln.Endpoint().Files) == 0 {
+		return reachSocket
+	}
+	if rd, ok := ln.(transports.RedialableEndpoint); ok && rd.RedialableEndpoint() {
+		return reachFilesOnly
+	}
+	return reachRendezvous
+}
+
+// listenInherit listens as the inherit source does: the case's
+// connections prepared in advance where the transport needs that. It
+// returns a reason to skip the case when the transport is unavailable
+// here.
+func (cr *caseRun) listenInherit(ctx context.Context) (transports.Listener, string, error) {
+	tr := cr.spec.Transport
+	ln, err := tr.Transport.Listen(ctx, transports.Config{Conns: cr.spec.Conns, BufferSize: cr.opts.BufferSize, Options: tr.Options})
+	if err != nil {
+		if errors.Is(err, transports.ErrUnavailable) {
+			return nil, err.Error(), nil
+		}
+		return nil, "", fmt.Errorf("listen: %w", err)
+	}
+	return ln, "", nil
+}
+
+// cannotDialByAddress is the reason to skip a case whose transport
+// cannot be dialed by address at all.
+func (cr *caseRun) cannotDialByAddress() string {
+	return fmt.Sprintf("%s: not dialed by address: its endpoint's files are needed for every dial", cr.name)
+}
+
+// privatePath makes the case's private directory (0700, removed by close)
+// and returns the path of a socket in it.
+func (cr *caseRun) privatePath() (string, error) {
+	dir, err := os.MkdirTemp("", "ipcbench-via-")
+	if err != nil {
+		return "", fmt.Errorf("making a private directory for the address: %w", err)
+	}
+	cr.dir = dir
+	return filepath.Join(dir, "s"), nil
+}
+
+// listenByAddress replaces the inherit source's listener cr.ln with one
+// that the peer dials by address, as an unrelated process would: for
+// pipe and shm-* a listener with a rendezvous socket in a private
+// directory and no channel prepared, so that every dial gets a fresh
+// channel through it. A socket's peer already dials by address under the
+// inherit source, so such a case is skipped as the same case.
+func (cr *caseRun) listenByAddress(ctx context.Context) (skip string, err error) {
+	switch reachOf(cr.ln) {
+	case reachSocket:
+		cr.ln.Close()
+		cr.ln = nil
+		return fmt.Sprintf("%s: via=%s is the via=%s case: a socket's peer dials the listener's address under both", cr.name, SourceAddress, SourceInherit), nil
+	case reachFilesOnly:
+		cr.ln.Close()
+		cr.ln = nil
+		return cr.cannotDialByAddress(), nil
+	}
+	cr.ln.Close()
+	cr.ln = nil
+	path, err := cr.privatePath()
+	if err != nil {
+		return "", err
+	}
+	tr := cr.spec.Transport
+	if cr.ln, err = tr.Transport.Listen(ctx, transports.Config{Address: path, BufferSize: cr.opts.BufferSize, Options: tr.Options}); err != nil {
+		return "", fmt.Errorf("listen at %s: %w", path, err)
+	}
+	return "", nil
+}
+
+// serveAddress returns the address the case's stand-alone server is told
+// to listen on, found from a listener of the inherit source made and
+// closed for it: host:0 for TCP (the host the transport listens on, a
+// port of the kernel's choice), else a socket path in a private
+// directory.
+func (cr *caseRun) serveAddress(ctx context.Context) (addr, skip string, err error) {
+	ln, skip, err := cr.listenInherit(ctx)
+	if skip != "" || err != nil {
+		return "", skip, err
+	}
+	ep, how := ln.Endpoint(), reachOf(ln)
+	ln.Close()
+	switch {
+	case how == reachFilesOnly:
+		return "", cr.cannotDialByAddress(), nil
+	case how == reachSocket && !filepath.IsAbs(ep.Address):
+		host, _, err := net.SplitHostPort(ep.Address)
+		if err != nil {
+			return "", "", fmt.Errorf("the listener's address %q: %w", ep.Address, err)
+		}
+		return net.JoinHostPort(host, "0"), "", nil
+	}
+	addr, err = cr.privatePath()
+	return addr, "", err
+}
+
+// startServer starts the serve source's stand-alone server: the peer's
+// executable with the arguments peer.ServeArg, -t SPEC, -listen ADDRESS,
+// on the case's peer CPUs, and waits for the address it listens on. The
+// case is then measured as against Options.Remote; close stops the
+// server. It returns a reason to skip the case when the server cannot
+// measure what the spawned peer would.
+func (cr *caseRun) startServer(ctx context.Context) (skip string, err error) {
+	if m := cr.spec.Transport.Model(); m != peer.ModelGoroutine {
+		return fmt.Sprintf("%s: the %s server model is the spawned peer's; a stand-alone server serves every connection on a goroutine", cr.name, m), nil
+	}
+	if cr.opts.BufferSize > 0 {
+		return cr.name + ": a stand-alone server listens with the transport's default buffers; the buffer size applies to spawned peers only", nil
+	}
+	addr, skip, err := cr.serveAddress(ctx)
+	if skip != "" || err != nil {
+		return skip, err
+	}
+	spec := cr.opts.Peer
+	spec.Args = []string{peer.ServeArg, "-t", cr.spec.Transport.transportSpec().String(), "-listen", addr}
+	spec.Attach = nil
+	spec.CPUs = cr.spec.Placement.Peer
+	if cr.server, err = cr.startProc(ctx, spec); err != nil {
+		return "", err
+	}
+	if cr.r.onPeerStart != nil {
+		cr.r.onPeerStart(cr.server.PID())
+	}
+	line, err := cr.server.RecvLine(ctx)
+	if err != nil {
+		return "", fmt.Errorf("the server did not say where it listens: %w", err)
+	}
+	got, ok := strings.CutPrefix(line, peer.ListeningPrefix)
+	if !ok {
+		return "", fmt.Errorf("the server said %q, not %q and its address", line, peer.ListeningPrefix)
+	}
+	cr.remote = &remoteCase{tr: cr.spec.Transport, addr: got}
+	return "", nil
+}
+
+// stopServer stops the serve source's server, if the case started one:
+// SIGTERM, which it answers by closing everything and exiting, or SIGKILL
+// when the case timed out (a stuck server would only add
+// proc.CloseGrace); either way it is reaped.
+func (cr *caseRun) stopServer(timedOut bool) {
+	if cr.server == nil {
+		return
+	}
+	if timedOut {
+		_ = cr.server.Kill()
+	} else {
+		_ = cr.server.Signal(syscall.SIGTERM)
+	}
+	cr.server.Close()
+	cr.server = nil
+}

@@ -1,0 +1,205 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ipcbench/ipcbench/transports/all"
+	"github.com/ipcbench/ipcbench/transports/transporttest"
+)
+
+// TestPeerSources runs pingpong, stream, fanin at 2 connections and
+// connect over pipe, shm-ring and unix with every peer source, in one run:
+// every case is OK with every payload checked except unix by address,
+// which is skipped as the inherit case; every record names its source and
+// the source its variant; every process the run started is reaped, and
+// nothing (descriptor, goroutine, child, socket or rendezvous directory)
+// is left behind.
+func TestPeerSources(t *testing.T) {
+	// A temporary directory of the test's own: others' files in the
+	// shared one are not this run's leaks.
+	t.Setenv("TMPDIR", t.TempDir())
+	transporttest.NoLeaks(t)
+	o := testOptions(t)
+	o.Transports = nil
+	for _, name := range []string{"pipe", "shm-ring", "unix"} {
+		tr, err := all.Lookup(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.Transports = append(o.Transports, TransportSpec{Transport: tr})
+	}
+	o.PeerSources = PeerSources()
+	o.Workloads = []string{"pingpong", "stream", "fanin", "connect"}
+	o.FaninConns = []int{2}
+	o.Sizes = []int{1 << 10}
+	o.Count = 40
+	r, err := NewRunner(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var pids []int
+	r.onPeerStart = func(pid int) {
+		mu.Lock()
+		pids = append(pids, pid)
+		mu.Unlock()
+	}
+	recs, err := r.Run(context.Background(), Header{Tool: "test"}, &bytes.Buffer{})
+	if err != nil {
+		for _, res := range recs.Results {
+			if res.Status == StatusFailed {
+				t.Errorf("%s %s[%s]: %s", res.Workload, res.Transport, res.Variant, res.Reason)
+			}
+		}
+		t.Fatalf("Run: %v", err)
+	}
+	seen := map[string]int{}
+	for _, res := range recs.Results {
+		name := res.Workload + " " + res.Transport + "[" + res.Variant + "]"
+		seen[res.PeerSource]++
+		sameAsInherit := res.Transport == "unix" && res.PeerSource == SourceAddress
+		switch {
+		case sameAsInherit && (res.Status != StatusSkipped || !strings.Contains(res.Reason, "is the via=inherit case")):
+			t.Errorf("%s: %s (%s), want skipped as the inherit case", name, res.Status, res.Reason)
+		case !sameAsInherit && res.Status != StatusOK:
+			t.Errorf("%s: %s: %s", name, res.Status, res.Reason)
+		case !sameAsInherit && (res.Messages <= 0 || res.Errors != 0):
+			t.Errorf("%s: %d messages, %d errors", name, res.Messages, res.Errors)
+		}
+		want := ""
+		if res.PeerSource != SourceInherit {
+			want = SourceKey + "=" + res.PeerSource
+		}
+		if res.Variant != want {
+			t.Errorf("%s: source %q, variant %q, want %q", name, res.PeerSource, res.Variant, want)
+		}
+	}
+	for _, src := range PeerSources() {
+		if seen[src] != len(recs.Results)/len(PeerSources()) {
+			t.Errorf("%d records name peer source %s, want %d", seen[src], src, len(recs.Results)/len(PeerSources()))
+		}
+	}
+	// Peers and servers: one per case that was not skipped.
+	if want := len(recs.Results) - len(o.Workloads); len(pids) != want {
+		t.Errorf("%d processes started, want %d", len(pids), want)
+	}
+	for _, pid := range pids {
+		if alive(pid) {
+			t.Errorf("process %d is still there (running or unreaped)", pid)
+		}
+	}
+}
+
+// TestPeerSourceVariants: PeerSources plans every transport once per
+// source after the models, and every source but inherit names a variant.
+func TestPeerSourceVariants(t *testing.T) {
+	pipe, err := all.Lookup("pipe")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := testOptions(t)
+	o.Transports = []TransportSpec{{Transport: pipe, Options: map[string]string{"io": "raw"}}}
+	o.PeerModels = []string{"goroutine", "poll"}
+	o.PeerSources = []string{SourceInherit, SourceServe}
+	r, err := NewRunner(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var labels []string
+	for _, tr := range r.opts.Transports {
+		labels = append(labels, tr.Label()+" "+tr.Source())
+	}
+	want := []string{
+		"pipe[io=raw] inherit", "pipe[io=raw,via=serve] serve",
+		"pipe[io=raw,model=poll] inherit", "pipe[io=raw,model=poll,via=serve] serve",
+	}
+	if !slices.Equal(labels, want) {
+		t.Fatalf("transports %q, want %q", labels, want)
+	}
+	if _, ok := o.Transports[0].Options[SourceKey]; ok {
+		t.Fatal("the source leaked into the transport's options")
+	}
+	if got := r.opts.Transports[1].transportSpec().String(); got != "pipe[io=raw]" {
+		t.Fatalf("the spec a server is started with is %q, want pipe[io=raw]", got)
+	}
+}
+
+// TestPeerSourceOptionErrors: an unknown source, and any source but
+// inherit against a remote peer, are refused before anything runs.
+func TestPeerSourceOptionErrors(t *testing.T) {
+	o := testOptions(t)
+	o.PeerSources = []string{"inherit", "fork"}
+	if _, err := NewRunner(o); !errors.Is(err, ErrBadOptions) || !strings.Contains(err.Error(), `"fork"`) {
+		t.Errorf("unknown source: err = %v, want ErrBadOptions naming it", err)
+	}
+	o = testOptions(t)
+	o.PeerSources = []string{SourceServe}
+	o.Remote = &Remote{Address: "127.0.0.1:1"}
+	if _, err := NewRunner(o); !errors.Is(err, ErrBadOptions) || !strings.Contains(err.Error(), "remote peer") {
+		t.Errorf("serve source with a remote peer: err = %v, want ErrBadOptions", err)
+	}
+}
+
+// TestPeerSourceServeFaults kills (SIGKILL) or stops (SIGSTOP) the serve
+// source's server during a case over unix and shm-ring: the case fails
+// (on its timeout, for the stopped server), the server is reaped, and
+// nothing is left behind, its socket and rendezvous directories included.
+func TestPeerSourceServeFaults(t *testing.T) {
+	t.Setenv("TMPDIR", t.TempDir())
+	transporttest.NoLeaks(t)
+	o := testOptions(t)
+	o.Transports = nil
+	for _, name := range []string{"unix", "shm-ring"} {
+		tr, err := all.Lookup(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.Transports = append(o.Transports, TransportSpec{Transport: tr, PeerSource: SourceServe})
+	}
+	o.Workloads = []string{"pingpong"}
+	o.Sizes = []int{64}
+	o.Duration = 30 * time.Second
+	o.Warmup = 5 * time.Millisecond
+	o.CaseTimeout = 2 * time.Second
+	r, err := NewRunner(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sig := range []syscall.Signal{syscall.SIGKILL, syscall.SIGSTOP} {
+		for _, cs := range r.Plan() {
+			var mu sync.Mutex
+			pid := 0
+			r.onPeerStart = func(p int) {
+				mu.Lock()
+				pid = p
+				mu.Unlock()
+				time.AfterFunc(200*time.Millisecond, func() { syscall.Kill(p, sig) })
+			}
+			res, err := r.RunCase(context.Background(), cs, 0)
+			mu.Lock()
+			p := pid
+			mu.Unlock()
+			if err == nil || res.Status != StatusFailed {
+				t.Errorf("%s, server sent %v: status %s, err %v; want failed", cs.Label(), sig, res.Status, err)
+			}
+			if sig == syscall.SIGSTOP && !strings.Contains(res.Reason, "timeout") {
+				t.Errorf("%s, server stopped: reason %q, want a timeout", cs.Label(), res.Reason)
+			}
+			if p == 0 || alive(p) {
+				if p != 0 {
+					syscall.Kill(p, syscall.SIGKILL)
+				}
+				t.Errorf("%s, server sent %v: server %d not started or still there after the case returned", cs.Label(), sig, p)
+			}
+		}
+	}
+	r.onPeerStart = nil
+}
