@@ -55,6 +55,7 @@ results: build ## regenerate every report in results/ from the committed raw rec
 	./$(BIN) floor -report results/floor.jsonl > results/floor.md
 	./$(BIN) report --format markdown results/veth.jsonl > results/veth.md
 	./$(BIN) report --format markdown results/models.jsonl > results/models.md
+	./$(BIN) report --format markdown results/peer-source.jsonl > results/peer-source.md
 	rm -rf results/plots
 	./$(BIN) plot --out results/plots results/reference.jsonl
 

@@ -24,34 +24,55 @@ type PollerLine struct {
 // each ranking and tests whether they differ, as LocalhostShortcut does.
 func NetpollerCost(s []Summary) []PollerLine {
 	var out []PollerLine
+	for _, p := range variantPairs(s, func(opt string) bool { return opt == rawOption }) {
+		out = append(out, PollerLine{Netpoll: p.baseLabel, Raw: p.twin.Case.TransportLabel(), Line: shortcut(p.rk, p.twin.Case.Variant, p.m, p.twin, p.base)})
+	}
+	return out
+}
+
+// variantPair is, in one ranking, a row whose variant has an option (the
+// twin) and the row of the same transport and other options without it
+// (the base), with the ranking's metric.
+type variantPair struct {
+	rk         Ranking
+	m          metric
+	twin, base *Summary
+	baseLabel  string
+}
+
+// variantPairs pairs, in each ranking, every row with an option that is
+// matches with its base row; a twin without a base row in the ranking is
+// left out. Pairs come in ranking order, twins sorted by label.
+func variantPairs(s []Summary, is func(opt string) bool) []variantPair {
+	var out []variantPair
 	for _, rk := range Rank(s) {
 		byLabel := map[string]*Summary{}
-		var raws []string
+		var twins []string
 		for i := range rk.Rows {
 			sum := &rk.Rows[i].Summary
 			byLabel[sum.Case.TransportLabel()] = sum
-			if slices.Contains(strings.Split(sum.Case.Variant, ","), rawOption) {
-				raws = append(raws, sum.Case.TransportLabel())
+			if slices.ContainsFunc(strings.Split(sum.Case.Variant, ","), is) {
+				twins = append(twins, sum.Case.TransportLabel())
 			}
 		}
-		slices.Sort(raws)
+		slices.Sort(twins)
 		hasLatency := false
 		for i := range rk.Rows {
 			hasLatency = hasLatency || rk.Rows[i].Summary.HasLatency()
 		}
 		m := rankMetric(rk.Workload, hasLatency)
-		for _, rl := range raws {
-			raw := byLabel[rl]
-			opts := slices.DeleteFunc(strings.Split(raw.Case.Variant, ","), func(o string) bool { return o == rawOption })
-			np := raw.Case.Transport
+		for _, tl := range twins {
+			twin := byLabel[tl]
+			opts := slices.DeleteFunc(strings.Split(twin.Case.Variant, ","), is)
+			bl := twin.Case.Transport
 			if len(opts) > 0 {
-				np += "[" + strings.Join(opts, ",") + "]"
+				bl += "[" + strings.Join(opts, ",") + "]"
 			}
-			netpoll, ok := byLabel[np]
+			base, ok := byLabel[bl]
 			if !ok {
 				continue
 			}
-			out = append(out, PollerLine{Netpoll: np, Raw: rl, Line: shortcut(rk, raw.Case.Variant, m, raw, netpoll)})
+			out = append(out, variantPair{rk: rk, m: m, twin: twin, base: base, baseLabel: bl})
 		}
 	}
 	return out

@@ -92,12 +92,13 @@ type analysis struct {
 	rankings  []Ranking
 	shortcut  []ShortcutLine
 	poller    []PollerLine
+	sources   []SourceLine
 	latency   []repeatLatency // per result, indexed like run.Results
 }
 
 func analyze(r *bench.Records) *analysis {
 	s, lat := summarizeResults(r.Results)
-	return &analysis{run: r, summaries: s, rankings: Rank(s), shortcut: LocalhostShortcut(s), poller: NetpollerCost(s), latency: lat}
+	return &analysis{run: r, summaries: s, rankings: Rank(s), shortcut: LocalhostShortcut(s), poller: NetpollerCost(s), sources: PeerSourceCost(s), latency: lat}
 }
 
 // legend explains the columns of the table and markdown formats.
@@ -486,6 +487,13 @@ func renderText(w io.Writer, as []*analysis) error {
 			}
 			b.WriteString("(io=raw: read/write and ppoll in the calling thread instead of Go's netpoller; the ratio is what the poller costs here.)\n")
 		}
+		if len(a.sources) > 0 {
+			b.WriteString("\n")
+			for _, l := range a.sources {
+				b.WriteString(l.String() + "\n")
+			}
+			b.WriteString("(" + sourcesNote + ")\n")
+		}
 		labels, opts := transportOptions(a.summaries)
 		if len(labels) > 0 {
 			b.WriteString("\ntransport options in effect:\n")
@@ -562,6 +570,13 @@ func renderMarkdown(w io.Writer, as []*analysis) error {
 				b.WriteString("- " + mdEscape(strings.TrimPrefix(l.String(), "netpoller cost: ")) + "\n")
 			}
 			b.WriteString("\nio=raw moves bytes with read/write and ppoll in the calling thread instead of Go's netpoller; the ratio is what the poller costs on this machine.\n")
+		}
+		if len(a.sources) > 0 {
+			b.WriteString("\n## What the peer's source costs\n\n")
+			for _, l := range a.sources {
+				b.WriteString("- " + mdEscape(strings.TrimPrefix(l.String(), "peer source: ")) + "\n")
+			}
+			b.WriteString("\n" + sourcesNote + "\n")
 		}
 		labels, opts := transportOptions(a.summaries)
 		if len(labels) > 0 {

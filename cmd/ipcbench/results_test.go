@@ -9,7 +9,8 @@ import (
 
 // TestCommittedResultsAreFresh regenerates every report in results/ from
 // the committed raw records (reference.jsonl; floor.jsonl for floor.md;
-// veth.jsonl and models.jsonl for their markdown reports), as `make
+// veth.jsonl, models.jsonl and peer-source.jsonl for their markdown
+// reports), as `make
 // results` does, and fails when a committed file
 // differs: the reports cited in docs must be exactly what the raw records
 // say.
@@ -26,6 +27,7 @@ func TestCommittedResultsAreFresh(t *testing.T) {
 		{raw, "reference.csv", "csv"},
 		{filepath.Join(dir, "veth.jsonl"), "veth.md", "markdown"},
 		{filepath.Join(dir, "models.jsonl"), "models.md", "markdown"},
+		{filepath.Join(dir, "peer-source.jsonl"), "peer-source.md", "markdown"},
 	} {
 		code, out, stderr := runCLI(t, "", "report", "-format", c.format, c.raw)
 		if code != exitOK {
