@@ -33,15 +33,7 @@ func TestPeerModels(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	recs, err := r.Run(context.Background(), Header{Tool: "test"}, &bytes.Buffer{})
-	if err != nil {
-		for _, res := range recs.Results {
-			if res.Status == StatusFailed {
-				t.Errorf("%s %s[%s]: %s", res.Workload, res.Transport, res.Variant, res.Reason)
-			}
-		}
-		t.Fatalf("Run: %v", err)
-	}
+	recs := runAll(t, r)
 	seen := map[string]bool{}
 	for _, res := range recs.Results {
 		name := res.Workload + " " + res.Transport + "[" + res.Variant + "]"
@@ -64,4 +56,20 @@ func TestPeerModels(t *testing.T) {
 			t.Errorf("no record names peer model %s", m)
 		}
 	}
+}
+
+// runAll runs r's whole plan and fails the test, naming every failed
+// case, unless the run succeeded.
+func runAll(t *testing.T, r *Runner) *Records {
+	t.Helper()
+	recs, err := r.Run(context.Background(), Header{Tool: "test"}, &bytes.Buffer{})
+	if err != nil {
+		for _, res := range recs.Results {
+			if res.Status == StatusFailed {
+				t.Errorf("%s %s[%s]: %s", res.Workload, res.Transport, res.Variant, res.Reason)
+			}
+		}
+		t.Fatalf("Run: %v", err)
+	}
+	return recs
 }

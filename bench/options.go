@@ -212,14 +212,8 @@ func (o Options) withDefaults() (Options, error) {
 		}
 	}
 	if len(o.PeerModels) > 0 {
-		var trs []TransportSpec
-		for _, t := range o.Transports {
-			for _, m := range o.PeerModels {
-				t.PeerModel = m
-				trs = append(trs, t)
-			}
-		}
-		o.Transports, o.PeerModels = trs, nil
+		o.Transports = expand(o.Transports, o.PeerModels, func(t *TransportSpec, m string) { t.PeerModel = m })
+		o.PeerModels = nil
 	}
 	for _, t := range o.Transports {
 		if err := peer.CheckModel(t.PeerModel); err != nil {
@@ -232,14 +226,8 @@ func (o Options) withDefaults() (Options, error) {
 		}
 	}
 	if len(o.PeerSources) > 0 {
-		var trs []TransportSpec
-		for _, t := range o.Transports {
-			for _, src := range o.PeerSources {
-				t.PeerSource = src
-				trs = append(trs, t)
-			}
-		}
-		o.Transports, o.PeerSources = trs, nil
+		o.Transports = expand(o.Transports, o.PeerSources, func(t *TransportSpec, src string) { t.PeerSource = src })
+		o.PeerSources = nil
 	}
 	for _, t := range o.Transports {
 		if src := t.PeerSource; src != "" && !slices.Contains(PeerSources(), src) {
@@ -336,6 +324,20 @@ func (o Options) withDefaults() (Options, error) {
 		}
 	}
 	return o, nil
+}
+
+// expand plans every transport of trs once per value of a dimension (a
+// server model, a peer source), set in its copy by set, in the order
+// transport by transport, then value by value.
+func expand(trs []TransportSpec, values []string, set func(t *TransportSpec, v string)) []TransportSpec {
+	out := make([]TransportSpec, 0, len(trs)*len(values))
+	for _, t := range trs {
+		for _, v := range values {
+			set(&t, v)
+			out = append(out, t)
+		}
+	}
+	return out
 }
 
 // Describe returns the options as the string map recorded in the header.

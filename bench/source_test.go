@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"slices"
@@ -52,15 +51,7 @@ func TestPeerSources(t *testing.T) {
 		pids = append(pids, pid)
 		mu.Unlock()
 	}
-	recs, err := r.Run(context.Background(), Header{Tool: "test"}, &bytes.Buffer{})
-	if err != nil {
-		for _, res := range recs.Results {
-			if res.Status == StatusFailed {
-				t.Errorf("%s %s[%s]: %s", res.Workload, res.Transport, res.Variant, res.Reason)
-			}
-		}
-		t.Fatalf("Run: %v", err)
-	}
+	recs := runAll(t, r)
 	seen := map[string]int{}
 	for _, res := range recs.Results {
 		name := res.Workload + " " + res.Transport + "[" + res.Variant + "]"

@@ -82,13 +82,5 @@ func variantPairs(s []Summary, is func(opt string) bool) []variantPair {
 //
 //	netpoller cost: pingpong 64B: unix 36.8µs vs unix[io=raw] 30.1µs p50 round trip: netpoll 1.22× slower (95% CI 1.10–1.31; p=0.002 n=6+6)
 func (p PollerLine) String() string {
-	l := p.Line
-	var b strings.Builder
-	b.WriteString("netpoller cost: " + settingLabel(l.Workload, l.Size, l.Conns, l.Rate, l.Placement) + ": ")
-	if l.Missing != "" {
-		b.WriteString("not compared: " + l.Missing)
-		return b.String()
-	}
-	l.writeComparison(&b, p.Netpoll, l.Public, l.PublicN, p.Raw, l.Localhost, l.LocalhostN, "netpoll")
-	return b.String()
+	return p.Line.pairString("netpoller cost", p.Netpoll, p.Raw, "netpoll")
 }

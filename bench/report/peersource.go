@@ -12,7 +12,8 @@ import (
 // options whose peer inherited its channels: what the source costs. Line
 // holds the comparison with Localhost the inherit side and Public the
 // other, so Line.Ratio is how many times worse the other source is (below
-// 1: better); Inherit and Via name the two variants.
+// 1: better); Inherit and Via name the two variants. The other source is
+// named first.
 type SourceLine struct {
 	Inherit, Via string
 	Line         ShortcutLine
@@ -42,15 +43,7 @@ func PeerSourceCost(s []Summary) []SourceLine {
 
 // String renders the line, for example
 //
-//	peer source: pingpong 64B: pipe 4.38µs vs pipe[via=address] 4.45µs p50 round trip: ~ (no significant difference: ×1.01, 95% CI 0.93–1.10; p=0.589 n=6+6)
+//	peer source: pingpong 64B: pipe[via=address] 4.45µs vs pipe 4.38µs p50 round trip: ~ (no significant difference: ×1.02, 95% CI 0.87–1.19; p=0.818 n=6+6)
 func (l SourceLine) String() string {
-	sl := l.Line
-	var b strings.Builder
-	b.WriteString("peer source: " + settingLabel(sl.Workload, sl.Size, sl.Conns, sl.Rate, sl.Placement) + ": ")
-	if sl.Missing != "" {
-		b.WriteString("not compared: " + sl.Missing)
-		return b.String()
-	}
-	sl.writeComparison(&b, l.Inherit, sl.Localhost, sl.LocalhostN, l.Via, sl.Public, sl.PublicN, l.Via)
-	return b.String()
+	return l.Line.pairString("peer source", l.Via, l.Inherit, l.Via)
 }

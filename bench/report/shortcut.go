@@ -207,6 +207,21 @@ func (l ShortcutLine) String() string {
 	return b.String()
 }
 
+// pairString renders a variant pair's line (netpoller, peer source):
+// "prefix: setting: P p vs L l metric: verdict" with P the Public side
+// (the one the ratio is about, named who in the verdict) and L the
+// Localhost side, or why the two were not compared.
+func (l ShortcutLine) pairString(prefix, publicName, localName, who string) string {
+	var b strings.Builder
+	b.WriteString(prefix + ": " + settingLabel(l.Workload, l.Size, l.Conns, l.Rate, l.Placement) + ": ")
+	if l.Missing != "" {
+		b.WriteString("not compared: " + l.Missing)
+		return b.String()
+	}
+	l.writeComparison(&b, publicName, l.Public, l.PublicN, localName, l.Localhost, l.LocalhostN, who)
+	return b.String()
+}
+
 // writeComparison writes "A a vs B b metric: verdict": "~ (...)" when the
 // difference is not significant, else "<who> r× slower|faster (CI; test)",
 // with l.Ratio read as how many times worse who is than the other side.
