@@ -274,7 +274,7 @@ func (f *runFlags) options() (bench.Options, error) {
 		}
 		o.PeerSources = append(o.PeerSources, src)
 	}
-	if len(o.PeerSources) == 0 {
+	if len(o.PeerSources) == 0 && strings.TrimSpace(f.peerSources) != "" {
 		return o, usagef("-peer-source: no source given (want %s)", strings.Join(bench.PeerSources(), ", "))
 	}
 	for _, w := range splitList(f.workloads) {
