@@ -252,6 +252,29 @@ func TestRecvBadLine(t *testing.T) {
 	}
 }
 
+// TestRecvLine: RecvLine returns a line as written, JSON or not, without
+// its newline, and the lines after it still reach Recv.
+func TestRecvLine(t *testing.T) {
+	noChildrenAfter(t)
+	p := startHelper(t, "echo", proc.Spec{})
+	if err := p.Send(msg{Op: "raw", Text: "listening on /tmp/x"}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if line, err := p.RecvLine(ctx); err != nil || line != "listening on /tmp/x" {
+		t.Fatalf("RecvLine = %q, %v; want the raw line", line, err)
+	}
+	want := msg{Op: "echo", N: 2}
+	if err := p.Send(want); err != nil {
+		t.Fatal(err)
+	}
+	var got msg
+	if err := recvTimeout(t, p, &got); err != nil || got != want {
+		t.Fatalf("Recv after RecvLine = %+v, %v; want %+v", got, err, want)
+	}
+}
+
 func TestCloseKillsStubbornPeer(t *testing.T) {
 	noChildrenAfter(t)
 	p := startHelper(t, "ignore-eof", proc.Spec{})

@@ -1,0 +1,76 @@
+package peer_test
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ipcbench/ipcbench/transports/peer"
+)
+
+// TestServeMainBadArgs: ServeMain refuses what is not "-t SPEC -listen
+// ADDRESS" with exit 2 and one line naming the problem, before listening.
+func TestServeMainBadArgs(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-t", "unix"}, "want -t SPEC -listen ADDRESS"},
+		{[]string{"-t", "unix", "-listen", "/tmp/x", "extra"}, "want -t SPEC -listen ADDRESS"},
+		{[]string{"-t", "unix[io=raw", "-listen", "/tmp/x"}, "-t:"},
+		{[]string{"-t", "carrier-pigeon", "-listen", "/tmp/x"}, "carrier-pigeon"},
+	} {
+		var out, errb bytes.Buffer
+		if code := peer.ServeMain(context.Background(), tc.args, &out, &errb, lookupTest); code != 2 {
+			t.Errorf("%q: exit %d, want 2", tc.args, code)
+		}
+		if msg := errb.String(); strings.Count(msg, "\n") != 1 || !strings.Contains(msg, tc.want) {
+			t.Errorf("%q: stderr %q, want one line with %q", tc.args, msg, tc.want)
+		}
+		if out.Len() > 0 {
+			t.Errorf("%q: stdout %q, want nothing", tc.args, out.String())
+		}
+	}
+}
+
+// TestServeMainServes: ServeMain listens where it is told, announces it
+// with ListeningPrefix (no handshake: this process is not a started
+// peer), accepts a connection and returns 0 once its context ends.
+func TestServeMainServes(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ipcb", "s") // a directory Listen makes, private
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := net.Pipe()
+	done := make(chan int, 1)
+	var errb bytes.Buffer
+	go func() {
+		done <- peer.ServeMain(ctx, []string{"-t", "unix", "-listen", path}, pw, &errb, lookupTest)
+		pw.Close()
+	}()
+	pr.SetReadDeadline(time.Now().Add(10 * time.Second))
+	buf := make([]byte, 256)
+	n, err := pr.Read(buf)
+	if err != nil {
+		t.Fatalf("reading the listening line: %v (stderr %q)", err, errb.String())
+	}
+	if got, want := string(buf[:n]), peer.ListeningPrefix+path+"\n"; got != want {
+		t.Fatalf("stdout %q, want %q", got, want)
+	}
+	c, err := net.Dial("unix", path)
+	if err != nil {
+		t.Fatalf("dialing the server: %v", err)
+	}
+	c.Close()
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("exit %d, want 0; stderr %q", code, errb.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("ServeMain did not return after its context ended")
+	}
+}
