@@ -371,7 +371,7 @@ func RunRawIO(t *testing.T, tr transports.Transport) {
 		}
 	})
 	t.Run("memory", func(t *testing.T) {
-		noLeaks(t)
+		NoLeaks(t)
 		checkMemory(t, tr, map[string]string{"io": "raw"})
 	})
 	t.Run("bad-value", func(t *testing.T) {
