@@ -41,6 +41,7 @@ func TestLayoutOffsets(t *testing.T) {
 		{"dataSeq", unsafe.Offsetof(r.dataSeq), offDataSeq},
 		{"writerClosed", unsafe.Offsetof(r.writerClosed), offWriterClosed},
 		{"readerWaiting", unsafe.Offsetof(r.readerWaiting), offReaderWaiting},
+		{"writerCPU", unsafe.Offsetof(r.writerCPU), offWriterCPU},
 		{"rpos", unsafe.Offsetof(r.rpos), offRpos},
 		{"spaceSeq", unsafe.Offsetof(r.spaceSeq), offSpaceSeq},
 		{"readerClosed", unsafe.Offsetof(r.readerClosed), offReaderClosed},

@@ -34,6 +34,7 @@ const (
 	offDataSeq       = 0x48
 	offWriterClosed  = 0x4C
 	offReaderWaiting = 0x50
+	offWriterCPU     = 0x54
 	offRpos          = 0x80
 	offSpaceSeq      = 0x88
 	offReaderClosed  = 0x04

@@ -272,6 +272,10 @@ func (c *Conn) produced(n uint64) {
 // waiter alone in its process polls its own ring; others park at once
 // and leave the polling to the process's poller (see poller_linux.go).
 func (c *Conn) await(spun *time.Duration, left time.Duration, st *spinStats, w *waiter) {
+	if w.ready() { // the common case when busy
+		st.won()
+		return
+	}
 	budget := c.set.spin
 	switch c.set.wait {
 	case WaitFutex:
@@ -279,16 +283,12 @@ func (c *Conn) await(spun *time.Duration, left time.Duration, st *spinStats, w *
 	case WaitSpin:
 		budget = spinIdle
 	case WaitAdaptive:
-		if st.skip > 0 {
-			st.skip--
+		own, peer := c.noteCPU()
+		if st.sleepAtOnce(own, peer, monoNow) {
 			budget = 0
 		}
 	}
 	w.budget = budget
-	if w.ready() { // the common case when busy
-		st.won()
-		return
-	}
 	if thePoller.solo() {
 		won := *spun < budget && c.spin(spun, left, budget, st, w)
 		if !won && thePoller.waiting.Load() == 0 {
@@ -369,23 +369,81 @@ func (c *Conn) spin(spun *time.Duration, left, budget time.Duration, st *spinSta
 // again as a probe, and each probe that runs out doubles the run of
 // sleeping waits (up to spinBackoffMax). A spin that succeeds resets
 // everything. One record per direction, used under that direction's lock.
+//
+// A run of sleeping waits rests on a premise, "the other side shares this
+// core", that the scheduler can take away at any time for processes that
+// are not pinned; and while both sides sleep at once, nothing shows it:
+// every round trip pays two cross-core wake-ups (~13 µs on a VM instead of
+// ~1 µs spinning), and a probe that happens to lose doubles the run, so
+// the pair could stay slow for thousands of waits. So a sleeping wait
+// looks again, two ways (see sleepAtOnce):
+//
+//   - Where the two sides are. Every adaptive wait that finds its ring not
+//     ready records the CPU it runs on in the mapping, next to its ring's
+//     head (writerCPU, written only when it changed, so the other side's
+//     cache line is not disturbed), and a waiter about to sleep at once
+//     compares its own CPU with the other side's: different CPUs end the
+//     premise, and the record is reset, so this wait spins. The CPU comes
+//     from RDPID or RDTSCP (4 and 16 ns here; the getcpu system call took
+//     210 ns, a fifth of a same-core hop), so the look costs the
+//     same-core path nothing measurable. Where it is unknown (another
+//     architecture, or a hypervisor that hides it), only the time limit
+//     applies.
+//   - Time. A run of sleeping waits ends after spinBackoffTime at the
+//     latest (the clock is read once every spinClockEvery sleeping waits,
+//     about 50 ns each time), and the next wait probes. On a shared core
+//     that is one lost spin budget per spinBackoffTime (20 µs per 5 ms,
+//     0.4 %); where the CPU is unknown, or the other side's record is
+//     stale (it has not waited since it moved), it bounds how long a
+//     wrong premise lasts.
 type spinStats struct {
-	losses  int // spins in a row that ran out, before backing off
-	skip    int // waits left that sleep at once
-	backoff int // the current run of sleeping waits; 0: not backing off
+	losses  int           // spins in a row that ran out, before backing off
+	skip    int           // waits left that sleep at once
+	backoff int           // the current run of sleeping waits; 0: not backing off
+	looks   int           // sleeping waits since the clock was last read
+	end     time.Duration // when the current run ends at the latest (monoNow); 0: not read yet
 }
 
 const (
-	spinLossLimit  = 4
-	spinBackoffMin = 16
-	spinBackoffMax = 4096
+	spinLossLimit   = 4
+	spinBackoffMin  = 16
+	spinBackoffMax  = 4096
+	spinBackoffTime = 5 * time.Millisecond
+	spinClockEvery  = 16
 )
+
+// sleepAtOnce reports whether a wait that found its ring not ready should
+// sleep at once (skip its spin), using up one of the run's sleeping waits.
+// own and peer are the CPU this side runs on and the one the other side
+// last waited on, each plus one, 0 when unknown; now reads a monotonic
+// clock.
+func (s *spinStats) sleepAtOnce(own, peer uint32, now func() time.Duration) bool {
+	if s.skip == 0 {
+		return false
+	}
+	if own != 0 && peer != 0 && own != peer {
+		*s = spinStats{} // the sides run on different CPUs: spin again
+		return false
+	}
+	if s.end == 0 {
+		s.end = now() + spinBackoffTime
+	} else if s.looks++; s.looks >= spinClockEvery {
+		s.looks = 0
+		if now() >= s.end {
+			s.skip = 0 // the run lasted long enough: this wait probes
+			return false
+		}
+	}
+	s.skip--
+	return true
+}
 
 // won records a spin that saw the other side in time.
 func (s *spinStats) won() { *s = spinStats{} }
 
 // lost records a spin that ran out of budget.
 func (s *spinStats) lost() {
+	s.looks, s.end = 0, 0 // a new run, if any, starts its clock afresh
 	if s.backoff > 0 {
 		s.backoff = min(2*s.backoff, spinBackoffMax)
 		s.skip = s.backoff
@@ -395,6 +453,27 @@ func (s *spinStats) lost() {
 		s.losses, s.backoff, s.skip = 0, spinBackoffMin, spinBackoffMin
 	}
 }
+
+// cpuNow returns the CPU this thread runs on, plus one, or 0 when unknown
+// (a variable so that tests can stand in for the processor).
+var cpuNow = currentCPU
+
+// noteCPU records, for the other side's adaptive wait, the CPU this side
+// runs on in the ring it writes, and returns it with the one the other
+// side recorded in the ring it writes (see spinStats); 0 is unknown.
+func (c *Conn) noteCPU() (own, peer uint32) {
+	own = cpuNow()
+	if own != 0 && c.tx.ctl.writerCPU.Load() != own {
+		c.tx.ctl.writerCPU.Store(own)
+	}
+	return own, c.rx.ctl.writerCPU.Load()
+}
+
+// monoBase is the origin of monoNow.
+var monoBase = time.Now()
+
+// monoNow reads the monotonic clock, as time since monoBase.
+func monoNow() time.Duration { return time.Since(monoBase) }
 
 // osYield gives up the processor (sched_yield), so that a thread waiting
 // for it — possibly the peer, when both run on one core — can run.

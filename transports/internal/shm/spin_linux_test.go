@@ -1,6 +1,7 @@
 package shm
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -78,5 +79,148 @@ func TestAdaptiveWaitBacksOff(t *testing.T) {
 	}
 	if d.rspin.skip != spinBackoffMin-1 || d.rspin.backoff != spinBackoffMin {
 		t.Fatalf("after one sleeping wait the spin record is %+v, want skip %d", d.rspin, spinBackoffMin-1)
+	}
+}
+
+// backedOff returns a record in the middle of a run of sleeping waits.
+func backedOff() spinStats {
+	return spinStats{backoff: spinBackoffMax, skip: spinBackoffMax}
+}
+
+// fakeClock is a monotonic clock that the test moves.
+type fakeClock struct{ t time.Duration }
+
+func (c *fakeClock) now() time.Duration { return c.t }
+
+// TestSleepAtOnceLooksAgain walks the decision of a wait in a run of
+// sleeping waits: it sleeps at once while both sides are on one CPU (or
+// the CPU is unknown), spins again as soon as they are on different CPUs,
+// and probes once the run has lasted spinBackoffTime.
+func TestSleepAtOnceLooksAgain(t *testing.T) {
+	clk := &fakeClock{t: time.Second}
+	t.Run("not-backing-off", func(t *testing.T) {
+		var s spinStats
+		if s.sleepAtOnce(1, 1, clk.now) {
+			t.Fatal("a record that is not backing off skipped the spin")
+		}
+	})
+	t.Run("same-cpu", func(t *testing.T) {
+		s := backedOff()
+		for i := range 3 * spinClockEvery {
+			if !s.sleepAtOnce(3, 3, clk.now) {
+				t.Fatalf("wait %d on the same CPU as the peer spun: %+v", i, s)
+			}
+		}
+		if s.skip != spinBackoffMax-3*spinClockEvery || s.backoff != spinBackoffMax {
+			t.Fatalf("after %d sleeping waits the record is %+v", 3*spinClockEvery, s)
+		}
+	})
+	for _, cpus := range [][2]uint32{{0, 2}, {2, 0}, {0, 0}} {
+		t.Run(fmt.Sprintf("unknown-%d-%d", cpus[0], cpus[1]), func(t *testing.T) {
+			s := backedOff()
+			if !s.sleepAtOnce(cpus[0], cpus[1], clk.now) {
+				t.Fatalf("own CPU %d, peer's %d (0: unknown) ended the run: %+v", cpus[0], cpus[1], s)
+			}
+		})
+	}
+	t.Run("different-cpus", func(t *testing.T) {
+		s := backedOff()
+		s.sleepAtOnce(1, 1, clk.now)
+		if s.sleepAtOnce(1, 2, clk.now) {
+			t.Fatal("a wait on another CPU than the peer's slept at once")
+		}
+		if s != (spinStats{}) {
+			t.Fatalf("different CPUs left %+v, want a reset record", s)
+		}
+		// The back-off starts from the beginning: spinLossLimit losses.
+		for range spinLossLimit - 1 {
+			s.lost()
+		}
+		if s.sleepAtOnce(1, 1, clk.now) {
+			t.Fatalf("fewer than %d losses after the reset started a run: %+v", spinLossLimit, s)
+		}
+	})
+	t.Run("time-limit", func(t *testing.T) {
+		s := backedOff()
+		waits := 0
+		for s.sleepAtOnce(1, 1, clk.now) {
+			waits++
+			clk.t += spinBackoffTime / 100
+			if waits > 200 {
+				t.Fatalf("a run lasted %d waits, %v on the clock: %+v", waits, time.Duration(waits)*spinBackoffTime/100, s)
+			}
+		}
+		// The clock is read every spinClockEvery waits: the run ends
+		// within that many waits of its limit.
+		if low, high := 100, 100+spinClockEvery; waits < low || waits > high {
+			t.Fatalf("the run ended after %d waits of %v, want %d to %d", waits, spinBackoffTime/100, low, high)
+		}
+		if s.skip != 0 || s.backoff != spinBackoffMax {
+			t.Fatalf("the time limit left %+v, want a probe (skip 0) keeping the back-off", s)
+		}
+		// The probe loses: a new run, with its own time limit.
+		s.lost()
+		if !s.sleepAtOnce(1, 1, clk.now) {
+			t.Fatalf("the run after a lost probe did not start: %+v", s)
+		}
+		if want := clk.t + spinBackoffTime; s.end != want {
+			t.Fatalf("the new run ends at %v, want %v", s.end, want)
+		}
+	})
+}
+
+// TestAdaptiveWaitLooksAgain: a reader in a run of sleeping waits records
+// its CPU in the mapping, and spins again once it finds the writer's
+// recorded CPU different from its own (the processor is stood in for by
+// the test).
+func TestAdaptiveWaitLooksAgain(t *testing.T) {
+	saved := cpuNow
+	t.Cleanup(func() { cpuNow = saved })
+	cpuNow = func() uint32 { return 5 }
+	a, d := connectT(t, listenKindT(t, Ring, transports.Config{Options: map[string]string{OptionSpinNS: "1000"}}), 0)
+	buf := make([]byte, 1)
+	// slowRead reads one byte that the writer sends 20 ms later, and
+	// reports whether the read had to wait for it.
+	slowRead := func() bool {
+		t.Helper()
+		d.rspin = backedOff()
+		go func() {
+			time.Sleep(20 * time.Millisecond)
+			a.Write([]byte{1})
+		}()
+		if _, err := d.Read(buf); err != nil {
+			t.Fatal(err)
+		}
+		return d.rspin != (spinStats{})
+	}
+	// The writer on the reader's CPU: the run goes on.
+	a.tx.ctl.writerCPU.Store(5)
+	for i := 0; ; i++ {
+		if slowRead() {
+			break
+		}
+		if i == 50 {
+			t.Fatalf("%d slow reads did not wait", i)
+		}
+	}
+	if d.rspin.backoff != spinBackoffMax || d.rspin.skip != spinBackoffMax-1 {
+		t.Fatalf("a sleeping wait with both sides on one CPU left %+v, want skip %d", d.rspin, spinBackoffMax-1)
+	}
+	if got := d.tx.ctl.writerCPU.Load(); got != 5 {
+		t.Fatalf("the reader recorded CPU %d, want 5", got)
+	}
+	// The writer on another CPU: the reader spins (its 1 µs budget runs
+	// out long before the byte comes) instead of using up a sleeping wait.
+	a.tx.ctl.writerCPU.Store(6)
+	for i := 0; ; i++ {
+		if slowRead() {
+			break
+		}
+		if i == 50 {
+			t.Fatalf("%d slow reads did not wait", i)
+		}
+	}
+	if d.rspin.backoff != 0 || d.rspin.skip != 0 || d.rspin.losses == 0 {
+		t.Fatalf("a wait with the writer on another CPU left %+v, want a reset record with a lost spin", d.rspin)
 	}
 }
