@@ -382,8 +382,13 @@ func (c *Conn) spin(spun *time.Duration, left, budget time.Duration, st *spinSta
 //     ready records the CPU it runs on in the mapping, next to its ring's
 //     head (writerCPU, written only when it changed, so the other side's
 //     cache line is not disturbed), and a waiter about to sleep at once
-//     compares its own CPU with the other side's: different CPUs end the
-//     premise, and the record is reset, so this wait spins. The CPU comes
+//     compares its own CPU with the other side's. Once a back-off has seen
+//     both on one CPU, finding them on different CPUs ends the premise:
+//     the record is reset, and this wait spins. A back-off that has not
+//     seen them together (the spins ran out because the other side, on
+//     its own CPU, was preempted or slow) is left alone: spinning on would
+//     not reach it sooner, and would take processor time from whatever
+//     delays it. The CPU comes
 //     from RDPID or RDTSCP (4 and 16 ns here; the getcpu system call took
 //     210 ns, a fifth of a same-core hop), so the look costs the
 //     same-core path nothing measurable. Where it is unknown (another
@@ -402,6 +407,9 @@ type spinStats struct {
 	backoff int           // the current run of sleeping waits; 0: not backing off
 	looks   int           // sleeping waits since the clock was last read
 	end     time.Duration // when the current run ends at the latest (monoNow); 0: not read yet
+	// together: a sleeping wait of this back-off found both sides on
+	// one CPU.
+	together bool
 }
 
 const (
@@ -409,21 +417,25 @@ const (
 	spinBackoffMin  = 16
 	spinBackoffMax  = 4096
 	spinBackoffTime = 5 * time.Millisecond
-	spinClockEvery  = 16
+	spinClockEvery  = 64
 )
 
 // sleepAtOnce reports whether a wait that found its ring not ready should
 // sleep at once (skip its spin), using up one of the run's sleeping waits.
 // own and peer are the CPU this side runs on and the one the other side
 // last waited on, each plus one, 0 when unknown; now reads a monotonic
-// clock.
+// clock. The record's doc comment gives the rules.
 func (s *spinStats) sleepAtOnce(own, peer uint32, now func() time.Duration) bool {
 	if s.skip == 0 {
 		return false
 	}
-	if own != 0 && peer != 0 && own != peer {
-		*s = spinStats{} // the sides run on different CPUs: spin again
-		return false
+	if own != 0 && peer != 0 {
+		if own == peer {
+			s.together = true
+		} else if s.together {
+			*s = spinStats{} // the sides no longer share a CPU: spin again
+			return false
+		}
 	}
 	if s.end == 0 {
 		s.end = now() + spinBackoffTime

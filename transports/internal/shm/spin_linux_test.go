@@ -123,11 +123,22 @@ func TestSleepAtOnceLooksAgain(t *testing.T) {
 			}
 		})
 	}
+	t.Run("never-together", func(t *testing.T) {
+		// The spins ran out with the peer on another CPU all along: the
+		// CPUs give no reason to spin again.
+		s := backedOff()
+		for i := range 3 {
+			if !s.sleepAtOnce(1, 2, clk.now) {
+				t.Fatalf("wait %d of a back-off that never saw the sides on one CPU spun: %+v", i, s)
+			}
+		}
+	})
 	t.Run("different-cpus", func(t *testing.T) {
 		s := backedOff()
+		s.sleepAtOnce(1, 2, clk.now)
 		s.sleepAtOnce(1, 1, clk.now)
-		if s.sleepAtOnce(1, 2, clk.now) {
-			t.Fatal("a wait on another CPU than the peer's slept at once")
+		if s.sleepAtOnce(2, 1, clk.now) {
+			t.Fatal("a wait on another CPU than the peer's, after both shared one, slept at once")
 		}
 		if s != (spinStats{}) {
 			t.Fatalf("different CPUs left %+v, want a reset record", s)
@@ -138,6 +149,17 @@ func TestSleepAtOnceLooksAgain(t *testing.T) {
 		}
 		if s.sleepAtOnce(1, 1, clk.now) {
 			t.Fatalf("fewer than %d losses after the reset started a run: %+v", spinLossLimit, s)
+		}
+	})
+	t.Run("lost-probe-remembers", func(t *testing.T) {
+		// Seen together in one run of the back-off, apart after a lost
+		// probe: the premise is gone all the same.
+		s := backedOff()
+		s.sleepAtOnce(1, 1, clk.now)
+		s.skip = 0
+		s.lost()
+		if s.sleepAtOnce(1, 2, clk.now) {
+			t.Fatalf("apart after a lost probe, the wait slept at once: %+v", s)
 		}
 	})
 	t.Run("time-limit", func(t *testing.T) {
@@ -170,20 +192,21 @@ func TestSleepAtOnceLooksAgain(t *testing.T) {
 }
 
 // TestAdaptiveWaitLooksAgain: a reader in a run of sleeping waits records
-// its CPU in the mapping, and spins again once it finds the writer's
-// recorded CPU different from its own (the processor is stood in for by
-// the test).
+// its CPU in the mapping, and, having found the writer's recorded CPU equal
+// to its own, spins again once it finds it different (the processor is
+// stood in for by the test).
 func TestAdaptiveWaitLooksAgain(t *testing.T) {
 	saved := cpuNow
 	t.Cleanup(func() { cpuNow = saved })
 	cpuNow = func() uint32 { return 5 }
 	a, d := connectT(t, listenKindT(t, Ring, transports.Config{Options: map[string]string{OptionSpinNS: "1000"}}), 0)
 	buf := make([]byte, 1)
-	// slowRead reads one byte that the writer sends 20 ms later, and
-	// reports whether the read had to wait for it.
-	slowRead := func() bool {
+	// slowRead reads, with the reader's spin record set to rec, one byte
+	// that the writer sends 20 ms later, and reports whether the read had
+	// to wait for it.
+	slowRead := func(rec spinStats) bool {
 		t.Helper()
-		d.rspin = backedOff()
+		d.rspin = rec
 		go func() {
 			time.Sleep(20 * time.Millisecond)
 			a.Write([]byte{1})
@@ -196,16 +219,17 @@ func TestAdaptiveWaitLooksAgain(t *testing.T) {
 	// The writer on the reader's CPU: the run goes on.
 	a.tx.ctl.writerCPU.Store(5)
 	for i := 0; ; i++ {
-		if slowRead() {
+		if slowRead(backedOff()) {
 			break
 		}
 		if i == 50 {
 			t.Fatalf("%d slow reads did not wait", i)
 		}
 	}
-	if d.rspin.backoff != spinBackoffMax || d.rspin.skip != spinBackoffMax-1 {
-		t.Fatalf("a sleeping wait with both sides on one CPU left %+v, want skip %d", d.rspin, spinBackoffMax-1)
+	if d.rspin.backoff != spinBackoffMax || d.rspin.skip != spinBackoffMax-1 || !d.rspin.together {
+		t.Fatalf("a sleeping wait with both sides on one CPU left %+v, want skip %d, together", d.rspin, spinBackoffMax-1)
 	}
+	together := d.rspin
 	if got := d.tx.ctl.writerCPU.Load(); got != 5 {
 		t.Fatalf("the reader recorded CPU %d, want 5", got)
 	}
@@ -213,7 +237,7 @@ func TestAdaptiveWaitLooksAgain(t *testing.T) {
 	// out long before the byte comes) instead of using up a sleeping wait.
 	a.tx.ctl.writerCPU.Store(6)
 	for i := 0; ; i++ {
-		if slowRead() {
+		if slowRead(together) {
 			break
 		}
 		if i == 50 {
