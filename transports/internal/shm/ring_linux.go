@@ -388,12 +388,11 @@ func (c *Conn) spin(spun *time.Duration, left, budget time.Duration, st *spinSta
 //     seen them together (the spins ran out because the other side, on
 //     its own CPU, was preempted or slow) is left alone: spinning on would
 //     not reach it sooner, and would take processor time from whatever
-//     delays it. The CPU comes
-//     from RDPID or RDTSCP (4 and 16 ns here; the getcpu system call took
-//     210 ns, a fifth of a same-core hop), so the look costs the
-//     same-core path nothing measurable. Where it is unknown (another
-//     architecture, or a hypervisor that hides it), only the time limit
-//     applies.
+//     delays it. The CPU comes from RDPID or RDTSCP (4 and 16 ns here;
+//     the getcpu system call took 210 ns, a fifth of a same-core hop), so
+//     the look costs the same-core path nothing measurable. Where it is
+//     unknown (another architecture, or a hypervisor that hides it), only
+//     the time limit applies.
 //   - Time. A run of sleeping waits ends after spinBackoffTime at the
 //     latest (the clock is read once every spinClockEvery sleeping waits,
 //     about 50 ns each time), and the next wait probes. On a shared core
@@ -401,6 +400,10 @@ func (c *Conn) spin(spun *time.Duration, left, budget time.Duration, st *spinSta
 //     0.4 %); where the CPU is unknown, or the other side's record is
 //     stale (it has not waited since it moved), it bounds how long a
 //     wrong premise lasts.
+//
+// The poller's record (poller_linux.go) counts wins and losses the same
+// way but does not look again: it waits for many connections at once,
+// whose peers may run anywhere.
 type spinStats struct {
 	losses  int           // spins in a row that ran out, before backing off
 	skip    int           // waits left that sleep at once
