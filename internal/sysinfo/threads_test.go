@@ -1,6 +1,8 @@
 package sysinfo
 
 import (
+	"errors"
+	"maps"
 	"os"
 	"runtime"
 	"sync/atomic"
@@ -53,5 +55,116 @@ func TestThreadSamplerSeesABusyThread(t *testing.T) {
 	}
 	if _, err := NewThreadSampler(1 << 30).Sample(); err == nil {
 		t.Error("sampling a missing process: no error")
+	}
+}
+
+// fakeThreads returns a reader that hands out the given samples, one per
+// call.
+func fakeThreads(samples ...[]threadState) func() ([]threadState, error) {
+	return func() ([]threadState, error) {
+		s := samples[0]
+		samples = samples[1:]
+		return s, nil
+	}
+}
+
+// TestRunTimeAttribution checks that run time since the previous call goes
+// to the CPU each thread was last on, that an idle thread (no new run time,
+// even though it still reports a CPU and a large total) adds nothing, and
+// that a thread new since the previous call counts all its run time.
+func TestRunTimeAttribution(t *testing.T) {
+	s := NewThreadSampler(1)
+	s.read = fakeThreads(
+		[]threadState{
+			{tid: 1, cpu: 0, runNS: 5e9, hasRun: true},   // busy
+			{tid: 2, cpu: 1, runNS: 7e9, hasRun: true},   // idle: parked on CPU 1
+			{tid: 3, cpu: 0, runNS: 100e6, hasRun: true}, // runs a little, migrates
+		},
+		[]threadState{
+			{tid: 1, cpu: 0, runNS: 5e9 + 40e6, hasRun: true},
+			{tid: 2, cpu: 1, runNS: 7e9, hasRun: true, state: "S"},
+			{tid: 3, cpu: 1, runNS: 100e6 + 2e6, hasRun: true},
+			{tid: 4, cpu: 0, runNS: 3e6, hasRun: true}, // new thread
+			{tid: 5, cpu: 1}, // exited before its schedstat was read
+		},
+		[]threadState{
+			{tid: 1, cpu: 0, runNS: 5e9 + 50e6, hasRun: true},
+			{tid: 2, cpu: 1, runNS: 7e9, hasRun: true},
+		},
+	)
+	want := []map[int]time.Duration{
+		{}, // the first call only notes where each thread stands
+		{0: 43 * time.Millisecond, 1: 2 * time.Millisecond},
+		{0: 10 * time.Millisecond},
+	}
+	for i, w := range want {
+		got, err := s.RunTime()
+		if err != nil {
+			t.Fatalf("call %d: %v", i, err)
+		}
+		if !maps.Equal(got, w) {
+			t.Errorf("call %d: RunTime = %v, want %v", i, got, w)
+		}
+	}
+}
+
+// TestRunTimeWithoutSchedstat checks the error when no thread's schedstat
+// can be read.
+func TestRunTimeWithoutSchedstat(t *testing.T) {
+	s := NewThreadSampler(1)
+	s.read = fakeThreads([]threadState{{tid: 1, cpu: 0, ticks: 3}})
+	if _, err := s.RunTime(); !errors.Is(err, ErrNoSchedstat) {
+		t.Fatalf("RunTime = %v, want ErrNoSchedstat", err)
+	}
+}
+
+// TestRunTimeSeesABusyThread reads this process: a spinning goroutine's
+// run time shows up, on CPUs this process may use.
+func TestRunTimeSeesABusyThread(t *testing.T) {
+	if !HasSchedstat() {
+		t.Skip("this kernel has no per-thread schedstat")
+	}
+	var stop atomic.Bool
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		x := 0
+		for !stop.Load() {
+			x++
+		}
+		_ = x
+	}()
+	defer func() { stop.Store(true); <-done }()
+	s := NewThreadSampler(os.Getpid())
+	if _, err := s.RunTime(); err != nil {
+		t.Fatal(err)
+	}
+	var total time.Duration
+	for i := 0; i < 20 && total == 0; i++ {
+		time.Sleep(30 * time.Millisecond)
+		got, err := s.RunTime()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for c, d := range got {
+			if c < 0 || c >= runtime.NumCPU() {
+				t.Fatalf("CPU %d out of range", c)
+			}
+			total += d
+		}
+	}
+	if total == 0 {
+		t.Fatal("no run time seen while a goroutine spins")
+	}
+}
+
+func TestParseSchedstat(t *testing.T) {
+	if v, ok := parseSchedstat([]byte("29966448 18693769 86\n")); !ok || v != 29966448 {
+		t.Errorf("parseSchedstat = %d, %v", v, ok)
+	}
+	for _, bad := range []string{"", "x 1 2", "-5 1 2"} {
+		if _, ok := parseSchedstat([]byte(bad)); ok {
+			t.Errorf("parseSchedstat(%q): ok", bad)
+		}
 	}
 }
