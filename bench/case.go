@@ -466,7 +466,7 @@ func (cr *caseRun) collect(ctx context.Context) error {
 	res.BenchSysNS = int64(cr.cpuEnd[0].System - cr.cpuStart[0].System)
 	res.PeerUserNS = int64(cr.cpuEnd[1].User - cr.cpuStart[1].User)
 	res.PeerSysNS = int64(cr.cpuEnd[1].System - cr.cpuStart[1].System)
-	res.BenchCPUs, res.PeerCPUs = cr.sampler.result()
+	res.BenchCPUs, res.PeerCPUs, res.CPUsUnit = cr.sampler.result()
 	if n := cr.sampled.Load(); n > 1 {
 		res.SampleEvery = int(n)
 	}

@@ -14,13 +14,20 @@ import (
 // processes' threads are.
 const cpuSampleInterval = 50 * time.Millisecond
 
+// cpuSource returns, per CPU, the weight one process gained there since
+// its previous call: ns of run time (CPUsUnitMS) or sighted threads
+// (CPUsUnitSamples).
+type cpuSource func() (map[int]int64, error)
+
 // cpuSampler records on which CPUs the two processes actually ran during
 // the measured interval (docs/methodology.md §13: unpinned runs are bimodal, so
 // where each end ran is part of the result).
 type cpuSampler struct {
-	samplers [2]*sysinfo.ThreadSampler
-	counts   [2]map[int]int
+	sources  [2]cpuSource // bench, peer
+	unit     string       // CPUsUnitMS or CPUsUnitSamples
+	weights  [2]map[int]int64
 	disabled bool
+	started  bool
 	quit     chan struct{}
 	wg       sync.WaitGroup
 	once     sync.Once
@@ -28,12 +35,47 @@ type cpuSampler struct {
 }
 
 // newCPUSampler returns a sampler of the bench process and the peer; it
-// samples nothing until start.
+// samples nothing until start. It weighs CPUs by run time where the kernel
+// has per-thread schedstat, else by sample counts (CPUsUnit says which).
 func newCPUSampler(benchPID, peerPID int) *cpuSampler {
+	var sources [2]cpuSource
+	unit := CPUsUnitMS
+	if !sysinfo.HasSchedstat() {
+		unit = CPUsUnitSamples
+	}
+	for i, pid := range []int{benchPID, peerPID} {
+		ts := sysinfo.NewThreadSampler(pid)
+		if unit == CPUsUnitMS {
+			sources[i] = func() (map[int]int64, error) {
+				d, err := ts.RunTime()
+				m := make(map[int]int64, len(d))
+				for c, v := range d {
+					m[c] = v.Nanoseconds()
+				}
+				return m, err
+			}
+			continue
+		}
+		sources[i] = func() (map[int]int64, error) {
+			cpus, err := ts.Sample()
+			m := make(map[int]int64, len(cpus))
+			for _, c := range cpus {
+				m[c]++
+			}
+			return m, err
+		}
+	}
+	return newCPUSamplerFrom(sources, unit)
+}
+
+// newCPUSamplerFrom returns a sampler reading the bench and peer sources,
+// whose weights are in unit.
+func newCPUSamplerFrom(sources [2]cpuSource, unit string) *cpuSampler {
 	return &cpuSampler{
-		samplers: [2]*sysinfo.ThreadSampler{sysinfo.NewThreadSampler(benchPID), sysinfo.NewThreadSampler(peerPID)},
-		counts:   [2]map[int]int{{}, {}},
-		quit:     make(chan struct{}),
+		sources: sources,
+		unit:    unit,
+		weights: [2]map[int]int64{{}, {}},
+		quit:    make(chan struct{}),
 	}
 }
 
@@ -43,6 +85,7 @@ func (s *cpuSampler) start() {
 	if s.disabled {
 		return
 	}
+	s.started = true
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -59,44 +102,65 @@ func (s *cpuSampler) start() {
 	}()
 }
 
-// sample counts the CPU each thread of both processes is on now.
+// sample adds the weights both processes gained since the previous sample.
 func (s *cpuSampler) sample() {
-	for i, ts := range s.samplers {
-		cpus, err := ts.Sample()
+	for i, src := range s.sources {
+		m, err := src()
 		if err != nil {
 			continue
 		}
 		s.mu.Lock()
-		for _, c := range cpus {
-			s.counts[i][c]++
+		for c, w := range m {
+			s.weights[i][c] += w
 		}
 		s.mu.Unlock()
 	}
 }
 
-// stop ends sampling and waits for the sampling goroutine. It may be
-// called more than once, and without start.
+// stop ends sampling, waits for the sampling goroutine and, if sampling
+// had started, takes a last sample so that the run time since the previous
+// one counts. It may be called more than once, and without start.
 func (s *cpuSampler) stop() {
-	s.once.Do(func() { close(s.quit) })
-	s.wg.Wait()
+	s.once.Do(func() {
+		close(s.quit)
+		s.wg.Wait()
+		if s.started {
+			s.sample()
+		}
+	})
 }
 
-// result renders the samples as "cpu:count" lists, most frequent first.
-func (s *cpuSampler) result() (bench, peer string) {
+// result renders the weights as "cpu:weight" lists, heaviest first, in the
+// returned unit (Result.BenchCPUs, PeerCPUs and CPUsUnit); all empty if
+// nothing was seen.
+func (s *cpuSampler) result() (bench, peer, unit string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	f := func(m map[int]int) string {
-		type kv struct{ cpu, n int }
-		var l []kv
-		for c, n := range m {
-			l = append(l, kv{c, n})
+	f := func(m map[int]int64) string {
+		type kv struct {
+			cpu int
+			w   int64
 		}
-		sort.Slice(l, func(i, j int) bool { return l[i].n > l[j].n || (l[i].n == l[j].n && l[i].cpu < l[j].cpu) })
+		var l []kv
+		for c, w := range m {
+			if w > 0 {
+				l = append(l, kv{c, w})
+			}
+		}
+		sort.Slice(l, func(i, j int) bool { return l[i].w > l[j].w || (l[i].w == l[j].w && l[i].cpu < l[j].cpu) })
 		parts := make([]string, len(l))
 		for i, e := range l {
-			parts[i] = strconv.Itoa(e.cpu) + ":" + strconv.Itoa(e.n)
+			w := e.w
+			if s.unit == CPUsUnitMS {
+				w = (w + 500_000) / 1_000_000 // ns to ms, rounded
+			}
+			parts[i] = strconv.Itoa(e.cpu) + ":" + strconv.FormatInt(w, 10)
 		}
 		return strings.Join(parts, ",")
 	}
-	return f(s.counts[0]), f(s.counts[1])
+	bench, peer = f(s.weights[0]), f(s.weights[1])
+	if bench == "" && peer == "" {
+		return "", "", ""
+	}
+	return bench, peer, s.unit
 }

@@ -70,6 +70,20 @@ const (
 	LatencyNone      = "" // the workload records no per-message latency (stream)
 )
 
+// Units of Result.CPUsUnit.
+const (
+	// CPUsUnitMS: milliseconds the process's threads ran on the CPU, each
+	// thread's run time between two samples (every 50 ms) attributed to
+	// the CPU it was last on. Threads that did not run add nothing.
+	CPUsUnitMS = "ms"
+	// CPUsUnitSamples: how many times one of the process's threads was
+	// seen on the CPU, every 50 ms, counting threads running at the sample
+	// or with CPU time (in 10 ms clock ticks) since the previous one,
+	// however briefly they ran. The form of older records and the fallback
+	// on kernels without per-thread schedstat.
+	CPUsUnitSamples = "samples"
+)
+
 // Result is one measured interval of one case: a workload over one transport
 // variant at one message size, connection count and placement, in one
 // repeat.
@@ -128,11 +142,19 @@ type Result struct {
 	PeerCPUUnknown bool `json:"peer_cpu_unknown,omitempty"`
 
 	// BenchCPUs and PeerCPUs record where each end actually ran during the
-	// measured interval: the CPUs its threads were seen on when sampled,
-	// each with its sample count, most-seen first ("0:10,1:3": ten samples
-	// on CPU 0, three on CPU 1).
+	// measured interval, as "cpu:weight" lists, heaviest first; CPUsUnit
+	// says what the weights are. With CPUsUnitMS (the default where the
+	// kernel has per-thread schedstat), "0:980,1:3" means the process's
+	// threads ran about 980 ms on CPU 0 and 3 ms on CPU 1; a CPU that got
+	// under half a millisecond shows 0. With CPUsUnitSamples (older records,
+	// whose CPUsUnit is empty, and kernels without schedstat) the weights
+	// count how often a thread was seen on the CPU when sampled.
 	BenchCPUs string `json:"bench_cpus,omitempty"`
 	PeerCPUs  string `json:"peer_cpus,omitempty"`
+	// CPUsUnit is the unit of the weights in BenchCPUs and PeerCPUs:
+	// CPUsUnitMS or CPUsUnitSamples; empty in records made before it
+	// existed, which hold samples.
+	CPUsUnit string `json:"cpus_unit,omitempty"`
 
 	// Options are the transport options in effect, read back where possible.
 	Options map[string]string `json:"options,omitempty"`

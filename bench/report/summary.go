@@ -379,11 +379,13 @@ func describeCPUs(rs []repeatCPUs) string {
 	return strings.Join(append(counted, each...), "; ")
 }
 
-// dominantCPU reads a sampled-CPU list in the runner's "cpu:samples" form
-// ("0:28,1:7") and returns the CPU with the most samples. Lists without
-// sample counts, or with a tie for the top, have no dominant CPU.
+// dominantCPU reads a CPU list in the runner's "cpu:weight" form
+// ("0:28,1:7"; the weight is milliseconds of run time or, in older
+// records, a sample count: see bench.Result.CPUsUnit) and returns the CPU
+// with the largest weight, where the process mostly ran. Lists without
+// weights, or with a tie for the top, have no dominant CPU.
 func dominantCPU(list string) (int, bool) {
-	best, bestN, tie := -1, 0, false
+	best, bestN, tie := -1, -1, false
 	for _, f := range strings.Split(list, ",") {
 		c, n, ok := strings.Cut(strings.TrimSpace(f), ":")
 		if !ok {
@@ -414,7 +416,7 @@ func unionCPUs(lists []string) string {
 		for _, f := range strings.Split(l, ",") {
 			f = strings.TrimSpace(f)
 			if cpu, _, counted := strings.Cut(f, ":"); counted {
-				f = cpu // the runner's "cpu:samples" form
+				f = cpu // the runner's "cpu:weight" form
 			}
 			if f == "" {
 				continue

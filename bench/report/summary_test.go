@@ -257,12 +257,23 @@ func TestDescribeCPUsCounted(t *testing.T) {
 	if got, want := describeCPUs(rs), "same-cpu×2; cross-cpu×1; bench 0,1 / peer 1"; got != want {
 		t.Errorf("describeCPUs = %q, want %q", got, want)
 	}
-	for in, want := range map[string]int{"0:3,1:9": 1, "2:1": 2} {
+	// Run-time weights (ms): a parked thread no longer pulls a repeat
+	// onto a second CPU, and a CPU that got under half a millisecond (0)
+	// still names where a process ran.
+	ms := []repeatCPUs{
+		{bench: "1:912,0:2", peer: "1:655"},  // same
+		{bench: "0:930", peer: "1:610,0:41"}, // cross
+		{bench: "0:0", peer: "0:1"},          // same
+	}
+	if got, want := describeCPUs(ms), "same-cpu×2; cross-cpu×1"; got != want {
+		t.Errorf("describeCPUs(ms) = %q, want %q", got, want)
+	}
+	for in, want := range map[string]int{"0:3,1:9": 1, "2:1": 2, "3:0": 3} {
 		if got, ok := dominantCPU(in); !ok || got != want {
 			t.Errorf("dominantCPU(%q) = %d, %v", in, got, ok)
 		}
 	}
-	for _, in := range []string{"", "0,1", "0:x", "0:2,1:2"} {
+	for _, in := range []string{"", "0,1", "0:x", "0:2,1:2", "0:0,1:0"} {
 		if _, ok := dominantCPU(in); ok {
 			t.Errorf("dominantCPU(%q) found one", in)
 		}
