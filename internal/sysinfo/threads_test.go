@@ -23,18 +23,24 @@ func TestAffinity(t *testing.T) {
 	}
 }
 
-func TestThreadSamplerSeesABusyThread(t *testing.T) {
-	var stop atomic.Bool
+// spin burns CPU on a goroutine, so that some thread of this process is
+// busy, until the returned function is called.
+func spin() (stop func()) {
+	var quit atomic.Bool
 	done := make(chan struct{})
-	go func() { // burn CPU so some thread is busy
+	go func() {
 		defer close(done)
 		x := 0
-		for !stop.Load() {
+		for !quit.Load() {
 			x++
 		}
 		_ = x
 	}()
-	defer func() { stop.Store(true); <-done }()
+	return func() { quit.Store(true); <-done }
+}
+
+func TestThreadSamplerSeesABusyThread(t *testing.T) {
+	defer spin()()
 	s := NewThreadSampler(os.Getpid())
 	var seen int
 	for i := 0; i < 20 && seen == 0; i++ {
@@ -124,17 +130,7 @@ func TestRunTimeSeesABusyThread(t *testing.T) {
 	if !HasSchedstat() {
 		t.Skip("this kernel has no per-thread schedstat")
 	}
-	var stop atomic.Bool
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		x := 0
-		for !stop.Load() {
-			x++
-		}
-		_ = x
-	}()
-	defer func() { stop.Store(true); <-done }()
+	defer spin()()
 	s := NewThreadSampler(os.Getpid())
 	if _, err := s.RunTime(); err != nil {
 		t.Fatal(err)
