@@ -13,7 +13,11 @@
 // differs is the ring: there is no lock. The producer owns a free-running
 // head counter and the consumer a free-running tail counter, each on its
 // own cache line, published with atomic stores and read with atomic loads;
-// the bytes between them are the data.
+// the bytes between them are the data. The writer publishes a large Write
+// in pieces of at most 64 KiB (a quarter of a smaller ring) as it copies
+// them, so a reader that polls takes each piece while the writer copies
+// the next, and a message as large as the ring streams through it instead
+// of the two sides taking turns.
 //
 // # Waiting, and many connections
 //

@@ -114,6 +114,9 @@ type ringView struct {
 	// mapping; pos runs ahead of it by the bytes taken since (see
 	// consumed).
 	pub uint64
+	// unwoken is, for a shm-ring producer, set while it published bytes
+	// without looking whether the reader sleeps (see writeRing).
+	unwoken bool
 }
 
 // addr is the net.Addr of an shm-lock endpoint.

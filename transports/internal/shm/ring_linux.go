@@ -19,11 +19,12 @@ import (
 // the head: the count of bytes it has ever written, free-running, never
 // masked. The consumer owns rpos, the tail: the count it has ever taken.
 // They sit on separate cache lines. The bytes in the ring are head-tail;
-// byte number i lives at data[i & mask]. The producer fills free space and
-// then publishes the new head with an atomic store; the consumer reads the
-// head with an atomic load, copies the bytes out and then publishes the new
-// tail — lazily: after taking a quarter of the ring, and always before it
-// waits for data (see consumed). The producer's view of the free space so
+// byte number i lives at data[i & mask]. The producer fills free space a
+// publish chunk at a time (see chunk), publishing the new head with an
+// atomic store after each piece; the consumer reads the head with an
+// atomic load, copies the bytes out (a chunk at a time too) and then
+// publishes the new tail — lazily: after taking a quarter of the ring, and
+// always before it waits for data (see consumed). The producer's view of the free space so
 // lags by less than a quarter ring, and a producer waiting for space waits
 // on a consumer that is either still taking bytes (and publishes within a
 // quarter ring) or about to wait itself (and publishes first). Go's
@@ -66,8 +67,11 @@ import (
 // mirror image with the tail. Local events (Close, a deadline change, the
 // peer's death) wake the parked goroutine directly, and every sleep is
 // bounded by the deadline and dataWaitSlice. A producer so makes two
-// loads after every commit, readerWaiting and the other process's
-// "sleeping", and a system call only when one of them is set.
+// loads after every Write (and Commit), readerWaiting and the other
+// process's "sleeping", and a system call only when one of them is set. A
+// Write that publishes in pieces makes (b) once, after its last (a) before
+// it returns or waits for space: the argument holds for that last store,
+// and a reader that slept on an earlier one is woken then.
 
 const (
 	// spinCheckEvery is how many polls a spinning waiter makes between
@@ -125,8 +129,15 @@ func (c *Conn) readRing(b []byte) (int, error) {
 	}
 	r := &c.rx
 	n = min(n, uint64(len(b)))
-	r.copyOut(r.pos&r.mask, b[:n])
-	c.consumed(n)
+	// A chunk at a time, so that a large Read frees space (consumed
+	// publishes every quarter ring) while it still copies.
+	chunk := r.chunk()
+	for i := uint64(0); i < n; {
+		k := min(n-i, chunk)
+		r.copyOut(r.pos&r.mask, b[i:i+k])
+		c.consumed(k)
+		i += k
+	}
 	return int(n), nil
 }
 
@@ -200,21 +211,49 @@ func (c *Conn) publishTail() {
 	c.peer.wakeUp()
 }
 
-// writeRing is Write for Kind Ring.
+// writeRing is Write for Kind Ring. It copies b in pieces of at most a
+// publish chunk (see chunk) and publishes each piece as soon as it is in
+// the ring, so that a reader that polls takes the first piece of a large
+// Write while the writer still copies the rest. It wakes a reader that
+// sleeps only once, when it returns or before it waits for space
+// (wakeReader): a reader that sleeps shares the core, or is idle, and
+// waking it for every piece cost a pair of context switches per piece
+// when both sides ran on one core (the 1 MiB stream's CPU per message
+// rose by ~10%).
 func (c *Conn) writeRing(b []byte) (int, error) {
 	w := &c.tx
+	chunk := w.chunk()
 	total := 0
 	for {
-		free, err := c.ringSpace(uint64(len(b)-total), total == len(b))
+		want := min(uint64(len(b)-total), chunk)
+		free, err := c.ringSpace(want, total == len(b))
 		if err != nil || total == len(b) {
+			if w.unwoken {
+				c.wakeReader()
+			}
 			return total, err
 		}
-		n := min(free, uint64(len(b)-total))
+		n := min(free, want)
 		w.copyIn(w.pos&w.mask, b[total:total+int(n)])
-		c.produced(n)
+		w.pos += n
+		w.ctl.wpos.Store(w.pos)
+		w.unwoken = true
 		total += int(n)
 	}
 }
+
+// maxChunk is the most a writer copies into the ring before it publishes
+// its head. Publishing only once the free space was filled made the two
+// sides take turns with messages as large as the ring: a 1 MiB message
+// through a 1 MiB ring was copied in, then checked out, neither side ever
+// working while the other did (4.3 GB/s cross-core against 14.9 for
+// 64 KiB messages). A piece of 64 KiB costs a store to a shared line per
+// ~5 µs of copying.
+const maxChunk = 64 << 10
+
+// chunk returns the publish chunk of ring r: maxChunk, or a quarter of a
+// smaller ring, so that a large Write goes out in at least four pieces.
+func (r *ringView) chunk() uint64 { return min(maxChunk, (r.mask+1)/tailPublishFraction) }
 
 // ringSpace waits, by the wait strategy, until the outgoing ring has free
 // space, and returns how much (at least want when the ring has that much
@@ -247,6 +286,9 @@ func (c *Conn) ringSpace(want uint64, done bool) (uint64, error) {
 		if err != nil || free > 0 {
 			return free, err
 		}
+		if w.unwoken {
+			c.wakeReader() // before waiting: the reader may wait for these bytes
+		}
 		c.await(&spun, left, &c.wspin, &c.wwait)
 	}
 }
@@ -257,6 +299,14 @@ func (c *Conn) produced(n uint64) {
 	w := &c.tx
 	w.pos += n
 	w.ctl.wpos.Store(w.pos)
+	c.wakeReader()
+}
+
+// wakeReader wakes the reader if it announced that it sleeps, after the
+// writer published its head.
+func (c *Conn) wakeReader() {
+	w := &c.tx
+	w.unwoken = false
 	if w.ctl.readerWaiting.Load() != 0 && w.ctl.readerWaiting.Swap(0) != 0 {
 		w.ctl.dataSeq.Add(1)
 		wakeAll(&w.ctl.dataSeq)
