@@ -24,13 +24,13 @@ import (
 // atomic store after each piece; the consumer reads the head with an
 // atomic load, copies the bytes out (a chunk at a time too) and then
 // publishes the new tail — lazily: after taking a quarter of the ring, and
-// always before it waits for data (see consumed). The producer's view of the free space so
-// lags by less than a quarter ring, and a producer waiting for space waits
-// on a consumer that is either still taking bytes (and publishes within a
-// quarter ring) or about to wait itself (and publishes first). Go's
-// atomics are sequentially consistent, so a store of head happens after
-// the bytes it covers were written (release) and a load that sees it sees
-// them too (acquire). The lock word and used are unused (0).
+// always before it waits for data (see consumed). The producer's view of
+// the free space so lags by less than a quarter ring, and a producer
+// waiting for space waits on a consumer that is either still taking bytes
+// (and publishes within a quarter ring) or about to wait itself (and
+// publishes first). Go's atomics are sequentially consistent, so a store
+// of head happens after the bytes it covers were written (release) and a
+// load that sees it sees them too (acquire). The lock word and used are unused (0).
 //
 // Every operation validates what it reads: the other side's counter must be
 // within one ring of its own (0 <= head-tail <= capacity), and its own
