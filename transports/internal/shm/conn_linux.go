@@ -352,18 +352,22 @@ func (c *Conn) read(b []byte) (int, error) {
 }
 
 // waitUnlock releases ring r's lock and waits, as w, for the other side:
-// alone in its process, a waiter announces itself in w.flag (under the
-// lock) and sleeps on the futex word w.seq, which it read as seq before
-// taking the lock; any other waiter parks with the process's poller.
+// alone in its process, a waiter lets the process's runnable goroutines
+// run first (see yieldBeforeSleep), then announces itself in w.flag and
+// sleeps on the futex word w.seq, which it read as seq before taking the
+// lock; any other waiter parks with the process's poller.
 func (c *Conn) waitUnlock(r *ringView, w *waiter, seq uint32, left time.Duration) {
+	unlock(&r.ctl.lock)
 	if thePoller.solo() {
-		w.flag.Store(1)
-		unlock(&r.ctl.lock)
-		futexWait(w.seq, seq, min(left, dataWaitSlice))
+		// The flag is set after the unlock: a commit since seq was read
+		// bumped w.seq, and the futex sleep returns at once.
+		if yieldBeforeSleep() {
+			w.flag.Store(1)
+			futexWait(w.seq, seq, min(left, dataWaitSlice))
+		}
 		thePoller.soloDone()
 		return
 	}
-	unlock(&r.ctl.lock)
 	w.budget = 0
 	if !w.ready() && !c.closed.Load() && !c.peerGone.Load() {
 		w.park(left)

@@ -366,6 +366,9 @@ func (c *Conn) await(spun *time.Duration, left time.Duration, st *spinStats, w *
 // way through the poller and the network poller); the price, one blocked
 // OS thread, is paid by one waiter per process at most.
 func (c *Conn) sleepSolo(w *waiter, left time.Duration) {
+	if !yieldBeforeSleep() {
+		return
+	}
 	s := w.seq.Load()
 	w.flag.Store(1)
 	if w.ready() || c.closed.Load() || c.peerGone.Load() {
@@ -392,6 +395,11 @@ func (c *Conn) spin(spun *time.Duration, left, budget time.Duration, st *spinSta
 				// Others wait too: the poller polls for everybody, and
 				// this goroutine's processor is better spent on them.
 				return false
+			}
+			if i%soloYieldEvery == 0 {
+				// Let the process's runnable goroutines run: with one
+				// processor (GOMAXPROCS 1) they wait for this spin.
+				runtime.Gosched()
 			}
 			d := time.Since(start)
 			if d >= left || *spun+d >= budget {
@@ -539,6 +547,28 @@ var monoBase = time.Now()
 
 // monoNow reads the monotonic clock, as time since monoBase.
 func monoNow() time.Duration { return time.Since(monoBase) }
+
+// soloYieldEvery is how many polls a waiter alone in its process makes
+// between yields of its processor to the process's other runnable
+// goroutines (runtime.Gosched): a few microseconds of polling, longer than
+// most cross-core round trips, so the one-connection exchange rarely pays
+// for it. A multiple of spinCheckEvery.
+const soloYieldEvery = 16 * spinCheckEvery
+
+// yieldBeforeSleep lets the process's runnable goroutines run
+// (runtime.Gosched) before a waiter alone in its process sleeps on a
+// futex, and reports whether it is still alone (no waiter registered with
+// the poller since). A futex sleep is a plain system call that keeps the
+// goroutine's processor: runnable goroutines left behind it would wait
+// until the runtime's monitor retakes the processor (20 µs to 10 ms; with
+// GOMAXPROCS 1 nothing else runs), which was the dip of fanin at 4
+// connections with each process on its own CPU. Goroutines that run now
+// and then wait register with the poller, and the caller parks too
+// instead of sleeping.
+func yieldBeforeSleep() bool {
+	runtime.Gosched()
+	return thePoller.waiting.Load() == 0
+}
 
 // osYield gives up the processor (sched_yield), so that a thread waiting
 // for it — possibly the peer, when both run on one core — can run.

@@ -2,6 +2,7 @@ package shm
 
 import (
 	"fmt"
+	"runtime"
 	"testing"
 	"time"
 
@@ -246,5 +247,58 @@ func TestAdaptiveWaitLooksAgain(t *testing.T) {
 	}
 	if d.rspin.backoff != 0 || d.rspin.skip != 0 || d.rspin.losses == 0 {
 		t.Fatalf("a wait with the writer on another CPU left %+v, want a reset record with a lost spin", d.rspin)
+	}
+}
+
+// TestYieldBeforeSleep: a waiter alone in its process lets the runnable
+// goroutines run before its futex sleep (with one processor they would
+// otherwise wait for the runtime's monitor), and does not sleep when one
+// of them registered a waiter with the poller meanwhile. The scheduler
+// may pick the yielding goroutine again first (the race detector
+// randomises its order), so each part gets several tries; without the
+// yield no try succeeds.
+func TestYieldBeforeSleep(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	const tries = 100
+	ranFirst := false
+	for range tries {
+		ran := make(chan struct{})
+		go func() { close(ran) }()
+		if !yieldBeforeSleep() {
+			t.Fatal("yieldBeforeSleep reported a registered waiter where there is none")
+		}
+		select {
+		case <-ran:
+			ranFirst = true
+		default:
+			<-ran
+		}
+		if ranFirst {
+			break
+		}
+	}
+	if !ranFirst {
+		t.Fatalf("in %d tries a runnable goroutine never ran before the sleep", tries)
+	}
+
+	_, d := pairT(t, transports.Config{})
+	w := &d.rwait
+	seen := false
+	for range tries {
+		registered := make(chan struct{})
+		go func() {
+			thePoller.add(w)
+			close(registered)
+		}()
+		alone := yieldBeforeSleep()
+		<-registered
+		thePoller.remove(w)
+		if !alone {
+			seen = true
+			break
+		}
+	}
+	if !seen {
+		t.Fatalf("in %d tries yieldBeforeSleep always reported the waiter alone after another registered", tries)
 	}
 }
