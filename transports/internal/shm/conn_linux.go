@@ -368,7 +368,11 @@ func (c *Conn) waitUnlock(r *ringView, w *waiter, seq uint32, left time.Duration
 		thePoller.soloDone()
 		return
 	}
-	w.budget = 0
+	// The poller polls for a parked waiter as for shm-ring's adaptive
+	// wait: with several connections busy, the other side usually
+	// commits within a few µs, and a poller that sleeps at once costs a
+	// doorbell write and a network-poller wake-up per message.
+	w.budget = DefaultSpin
 	if !w.ready() && !c.closed.Load() && !c.peerGone.Load() {
 		w.park(left)
 	}

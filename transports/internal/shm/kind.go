@@ -7,7 +7,9 @@
 // ring is shared between its producer and its consumer, the Kind:
 //
 //   - Lock (shm-lock): a cross-process futex mutex in the mapping guards
-//     the ring's indices; waiting for data or space is a futex sleep.
+//     the ring's indices; waiting for data or space is a futex sleep
+//     for a waiter alone in its process, and the process's poller's
+//     polling and doorbell (poller_linux.go) for the others.
 //   - Ring (shm-ring): no lock. The producer owns a free-running head
 //     counter and the consumer a free-running tail counter, each on its own
 //     cache line and published with atomics (sequentially consistent in

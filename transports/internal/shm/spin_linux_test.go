@@ -302,3 +302,49 @@ func TestYieldBeforeSleep(t *testing.T) {
 		t.Fatalf("in %d tries yieldBeforeSleep always reported the waiter alone after another registered", tries)
 	}
 }
+
+// TestLockParkedWaiterIsPolled: of two shm-lock readers waiting at once,
+// the one that parks with the poller carries the spin budget, so that the
+// poller polls its ring before it sleeps on the doorbell (a poller that
+// slept at once cost a doorbell write per message under fanin).
+func TestLockParkedWaiterIsPolled(t *testing.T) {
+	l := listenKindT(t, Lock, transports.Config{Conns: 2, BufferSize: MinRing})
+	var acc, dia [2]*Conn
+	for i := range acc {
+		acc[i], dia[i] = connectT(t, l, i)
+	}
+	done := make(chan error, len(dia))
+	for _, d := range dia {
+		go func() {
+			_, err := d.Read(make([]byte, 1))
+			done <- err
+		}()
+	}
+	var budget time.Duration
+	for i := 0; budget == 0; i++ {
+		if i == 500 {
+			t.Fatal("after 5 s neither reader is parked with a spin budget")
+		}
+		time.Sleep(10 * time.Millisecond)
+		thePoller.mu.Lock()
+		for _, w := range thePoller.list {
+			if w.c == dia[0] || w.c == dia[1] {
+				budget = max(budget, w.budget)
+			}
+		}
+		thePoller.mu.Unlock()
+	}
+	if budget != DefaultSpin {
+		t.Errorf("parked shm-lock reader's spin budget %v, want %v", budget, DefaultSpin)
+	}
+	for _, a := range acc {
+		if _, err := a.Write([]byte{1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range dia {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
