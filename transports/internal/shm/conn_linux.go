@@ -353,9 +353,10 @@ func (c *Conn) read(b []byte) (int, error) {
 
 // waitUnlock releases ring r's lock and waits, as w, for the other side:
 // alone in its process, a waiter lets the process's runnable goroutines
-// run first (see yieldBeforeSleep), then announces itself in w.flag and
-// sleeps on the futex word w.seq, which it read as seq before taking the
-// lock; any other waiter parks with the process's poller.
+// run first when it holds the only processor (see yieldBeforeSleep), then
+// announces itself in w.flag and sleeps on the futex word w.seq, which it
+// read as seq before taking the lock; any other waiter parks with the
+// process's poller.
 func (c *Conn) waitUnlock(r *ringView, w *waiter, seq uint32, left time.Duration) {
 	unlock(&r.ctl.lock)
 	if thePoller.solo() {

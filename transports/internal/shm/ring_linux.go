@@ -396,9 +396,9 @@ func (c *Conn) spin(spun *time.Duration, left, budget time.Duration, st *spinSta
 				// this goroutine's processor is better spent on them.
 				return false
 			}
-			if i%soloYieldEvery == 0 {
+			if i%soloYieldEvery == 0 && soleProc() {
 				// Let the process's runnable goroutines run: with one
-				// processor (GOMAXPROCS 1) they wait for this spin.
+				// processor they wait for this spin.
 				runtime.Gosched()
 			}
 			d := time.Since(start)
@@ -548,25 +548,34 @@ var monoBase = time.Now()
 // monoNow reads the monotonic clock, as time since monoBase.
 func monoNow() time.Duration { return time.Since(monoBase) }
 
-// soloYieldEvery is how many polls a waiter alone in its process makes
-// between yields of its processor to the process's other runnable
+// soloYieldEvery is how many polls a waiter alone in a process with one
+// processor makes between yields of it to the process's other runnable
 // goroutines (runtime.Gosched): a few microseconds of polling, longer than
 // most cross-core round trips, so the one-connection exchange rarely pays
 // for it. A multiple of spinCheckEvery.
 const soloYieldEvery = 16 * spinCheckEvery
 
-// yieldBeforeSleep lets the process's runnable goroutines run
-// (runtime.Gosched) before a waiter alone in its process sleeps on a
-// futex, and reports whether it is still alone (no waiter registered with
-// the poller since). A futex sleep is a plain system call that keeps the
-// goroutine's processor: runnable goroutines left behind it would wait
-// until the runtime's monitor retakes the processor (20 µs to 10 ms; with
-// GOMAXPROCS 1 nothing else runs), which was the dip of fanin at 4
-// connections with each process on its own CPU. Goroutines that run now
-// and then wait register with the poller, and the caller parks too
-// instead of sleeping.
+// soleProc reports whether the process runs its goroutines on one
+// processor (GOMAXPROCS 1), as it does when pinned to one CPU. A waiter
+// alone in its process that polls, or sleeps on a futex (a plain system
+// call that keeps the processor), then holds the only processor, and the
+// runnable goroutines behind it wait: for the spin, and for the sleep
+// until the runtime's monitor retakes the processor (20 µs to 10 ms). With
+// more processors an idle one takes them, and a yield would only move
+// the waiter between threads.
+func soleProc() bool { return runtime.GOMAXPROCS(0) == 1 }
+
+// yieldBeforeSleep lets the process's runnable goroutines run first
+// (runtime.Gosched) when it has one processor (see soleProc), before a
+// waiter alone in its process sleeps on a futex, and reports whether it is
+// still alone (no waiter registered with the poller since). Goroutines
+// that run now and then wait register with the poller, and the caller
+// parks too instead of sleeping. This was the dip of fanin at 4
+// connections with each process on its own CPU.
 func yieldBeforeSleep() bool {
-	runtime.Gosched()
+	if soleProc() {
+		runtime.Gosched()
+	}
 	return thePoller.waiting.Load() == 0
 }
 
