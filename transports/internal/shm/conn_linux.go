@@ -186,9 +186,13 @@ func newConn(kind Kind, set settings, mem []byte, ringCap, side, index int, live
 	c.tx.tail = c.tx.ctl.rpos.Load()
 	c.rwait = waiter{c: c, wake: make(chan struct{}, 1), idx: -1, flag: &c.rx.ctl.readerWaiting, seq: &c.rx.ctl.dataSeq}
 	c.wwait = waiter{c: c, write: true, wake: make(chan struct{}, 1), idx: -1, flag: &c.tx.ctl.writerWaiting, seq: &c.tx.ctl.spaceSeq}
+	openConns.Add(1)
 	go c.watch()
 	return c
 }
+
+// openConns counts this process's open connections (see maySleepSolo).
+var openConns atomic.Int32
 
 // watch waits for the liveness socket to report the peer's end closed, then
 // marks the peer gone and wakes every local waiter. It returns without
@@ -352,22 +356,24 @@ func (c *Conn) read(b []byte) (int, error) {
 }
 
 // waitUnlock releases ring r's lock and waits, as w, for the other side:
-// alone in its process, a waiter lets the process's runnable goroutines
-// run first when it holds the only processor (see yieldBeforeSleep), then
-// announces itself in w.flag and sleeps on the futex word w.seq, which it
-// read as seq before taking the lock; any other waiter parks with the
-// process's poller.
+// alone in its process and allowed to hold its processor while it sleeps
+// (see maySleepSolo), a waiter announces itself in w.flag and sleeps on
+// the futex word w.seq, which it read as seq before taking the lock; any
+// other waiter parks with the process's poller.
 func (c *Conn) waitUnlock(r *ringView, w *waiter, seq uint32, left time.Duration) {
 	unlock(&r.ctl.lock)
 	if thePoller.solo() {
 		// The flag is set after the unlock: a commit since seq was read
 		// bumped w.seq, and the futex sleep returns at once.
-		if yieldBeforeSleep() {
+		slept := maySleepSolo()
+		if slept {
 			w.flag.Store(1)
 			futexWait(w.seq, seq, min(left, dataWaitSlice))
 		}
 		thePoller.soloDone()
-		return
+		if slept {
+			return
+		}
 	}
 	// The poller polls for a parked waiter as for shm-ring's adaptive
 	// wait: with several connections busy, the other side usually
@@ -551,6 +557,7 @@ func (c *Conn) Close() error {
 	if c.closed.Swap(true) {
 		return c.opError("close", net.ErrClosed)
 	}
+	openConns.Add(-1)
 	c.wakeLocal(true, true)
 	// Wait for the local Read and Write to return, so that nothing touches
 	// the mapping once it is unmapped.

@@ -341,8 +341,7 @@ func (c *Conn) await(spun *time.Duration, left time.Duration, st *spinStats, w *
 	w.budget = budget
 	if thePoller.solo() {
 		won := *spun < budget && c.spin(spun, left, budget, st, w)
-		if !won && thePoller.waiting.Load() == 0 {
-			c.sleepSolo(w, left)
+		if !won && thePoller.waiting.Load() == 0 && c.sleepSolo(w, left) {
 			thePoller.soloDone()
 			return
 		}
@@ -364,18 +363,21 @@ func (c *Conn) await(spun *time.Duration, left time.Duration, st *spinStats, w *
 // set. A futex wake-up of a sleeping thread is the shortest way back to
 // the waiting code when both sides share a core (about a quarter of the
 // way through the poller and the network poller); the price, one blocked
-// OS thread, is paid by one waiter per process at most.
-func (c *Conn) sleepSolo(w *waiter, left time.Duration) {
-	if !yieldBeforeSleep() {
-		return
+// OS thread, is paid by one waiter per process at most. It reports false,
+// without sleeping, when the waiter should park with the poller instead
+// (see maySleepSolo).
+func (c *Conn) sleepSolo(w *waiter, left time.Duration) bool {
+	if !maySleepSolo() {
+		return false
 	}
 	s := w.seq.Load()
 	w.flag.Store(1)
 	if w.ready() || c.closed.Load() || c.peerGone.Load() {
 		w.flag.Store(0)
-		return
+		return true
 	}
 	futexWait(w.seq, s, min(left, dataWaitSlice))
+	return true
 }
 
 // spin polls w's ring for what is left of budget (and of left), and
@@ -565,15 +567,22 @@ const soloYieldEvery = 16 * spinCheckEvery
 // the waiter between threads.
 func soleProc() bool { return runtime.GOMAXPROCS(0) == 1 }
 
-// yieldBeforeSleep lets the process's runnable goroutines run first
-// (runtime.Gosched) when it has one processor (see soleProc), before a
-// waiter alone in its process sleeps on a futex, and reports whether it is
-// still alone (no waiter registered with the poller since). Goroutines
-// that run now and then wait register with the poller, and the caller
-// parks too instead of sleeping. This was the dip of fanin at 4
-// connections with each process on its own CPU.
-func yieldBeforeSleep() bool {
+// maySleepSolo reports whether a waiter alone in its process may sleep on
+// a futex, holding its processor for the sleep; false means park with the
+// poller, which sleeps in the network poller and holds none. When the
+// process has one processor (see soleProc) and more than one open
+// connection, the answer is no: the goroutines of the other connections
+// would wait behind the sleep for the runtime's monitor, and no yield
+// first can guarantee they ran (the scheduler may pick the yielding
+// goroutine first). With one connection it lets the process's runnable
+// goroutines run first (runtime.Gosched). Either way it answers no when a
+// waiter registered with the poller. Holding the processor in every sleep
+// was the dip of fanin at 4 connections with each process on its own CPU.
+func maySleepSolo() bool {
 	if soleProc() {
+		if openConns.Load() > 1 {
+			return false
+		}
 		runtime.Gosched()
 	}
 	return thePoller.waiting.Load() == 0

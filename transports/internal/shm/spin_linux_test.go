@@ -250,22 +250,26 @@ func TestAdaptiveWaitLooksAgain(t *testing.T) {
 	}
 }
 
-// TestYieldBeforeSleep: a waiter alone in its process lets the runnable
-// goroutines run before its futex sleep (with one processor they would
-// otherwise wait for the runtime's monitor), and does not sleep when one
-// of them registered a waiter with the poller meanwhile. The scheduler
-// may pick the yielding goroutine again first (the race detector
-// randomises its order), so each part gets several tries; without the
-// yield no try succeeds.
-func TestYieldBeforeSleep(t *testing.T) {
+// TestMaySleepSolo: a waiter alone in a process with one processor lets
+// the runnable goroutines run before its futex sleep (they would otherwise
+// wait for the runtime's monitor), and parks instead of sleeping when the
+// process has other connections; with any number of processors it parks
+// when a waiter registered with the poller. The scheduler may pick the
+// yielding goroutine again first (the race detector randomises its
+// order), so the first part gets several tries; without the yield no try
+// succeeds.
+func TestMaySleepSolo(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	if n := openConns.Load(); n != 0 {
+		t.Fatalf("%d connections open before the test", n)
+	}
 	const tries = 100
 	ranFirst := false
 	for range tries {
 		ran := make(chan struct{})
 		go func() { close(ran) }()
-		if !yieldBeforeSleep() {
-			t.Fatal("yieldBeforeSleep reported a registered waiter where there is none")
+		if !maySleepSolo() {
+			t.Fatal("maySleepSolo said no without connections or registered waiters")
 		}
 		select {
 		case <-ran:
@@ -282,24 +286,20 @@ func TestYieldBeforeSleep(t *testing.T) {
 	}
 
 	_, d := pairT(t, transports.Config{})
-	w := &d.rwait
-	seen := false
-	for range tries {
-		registered := make(chan struct{})
-		go func() {
-			thePoller.add(w)
-			close(registered)
-		}()
-		alone := yieldBeforeSleep()
-		<-registered
-		thePoller.remove(w)
-		if !alone {
-			seen = true
-			break
-		}
+	if maySleepSolo() {
+		t.Error("with one processor and two connections open maySleepSolo said yes")
 	}
-	if !seen {
-		t.Fatalf("in %d tries yieldBeforeSleep always reported the waiter alone after another registered", tries)
+
+	runtime.GOMAXPROCS(2)
+	if !maySleepSolo() {
+		t.Error("with two processors and no registered waiter maySleepSolo said no")
+	}
+	w := &d.rwait
+	thePoller.add(w)
+	may := maySleepSolo()
+	thePoller.remove(w)
+	if may {
+		t.Error("maySleepSolo said yes with a waiter registered")
 	}
 }
 
