@@ -357,12 +357,12 @@ func (c *Conn) read(b []byte) (int, error) {
 
 // waitUnlock releases ring r's lock and waits, as w, for the other side:
 // alone in its process and allowed to hold its processor while it sleeps
-// (see maySleepSolo), a waiter announces itself in w.flag and sleeps on
-// the futex word w.seq, which it read as seq before taking the lock; any
-// other waiter parks with the process's poller.
+// (see mayWaitSolo and maySleepSolo), a waiter announces itself in w.flag
+// and sleeps on the futex word w.seq, which it read as seq before taking
+// the lock; any other waiter parks with the process's poller.
 func (c *Conn) waitUnlock(r *ringView, w *waiter, seq uint32, left time.Duration) {
 	unlock(&r.ctl.lock)
-	if thePoller.solo() {
+	if mayWaitSolo() && thePoller.solo() {
 		// The flag is set after the unlock: a commit since seq was read
 		// bumped w.seq, and the futex sleep returns at once.
 		slept := maySleepSolo()

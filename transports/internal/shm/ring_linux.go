@@ -339,7 +339,7 @@ func (c *Conn) await(spun *time.Duration, left time.Duration, st *spinStats, w *
 		}
 	}
 	w.budget = budget
-	if thePoller.solo() {
+	if mayWaitSolo() && thePoller.solo() {
 		won := *spun < budget && c.spin(spun, left, budget, st, w)
 		if !won && thePoller.waiting.Load() == 0 && c.sleepSolo(w, left) {
 			thePoller.soloDone()
@@ -567,22 +567,23 @@ const soloYieldEvery = 16 * spinCheckEvery
 // the waiter between threads.
 func soleProc() bool { return runtime.GOMAXPROCS(0) == 1 }
 
-// maySleepSolo reports whether a waiter alone in its process may sleep on
-// a futex, holding its processor for the sleep; false means park with the
-// poller, which sleeps in the network poller and holds none. When the
-// process has one processor (see soleProc) and more than one open
-// connection, the answer is no: the goroutines of the other connections
-// would wait behind the sleep for the runtime's monitor, and no yield
-// first can guarantee they ran (the scheduler may pick the yielding
-// goroutine first). With one connection it lets the process's runnable
-// goroutines run first (runtime.Gosched). Either way it answers no when a
-// waiter registered with the poller. Holding the processor in every sleep
-// was the dip of fanin at 4 connections with each process on its own CPU.
+// mayWaitSolo reports whether a waiter may wait alone, polling its own
+// ring and sleeping on its futex, both holding its processor; false means
+// park with the poller, which yields between its rounds and sleeps in the
+// network poller, holding none. When the process has one processor (see
+// soleProc) and more than one open connection, the answer is no: the
+// goroutines of the other connections would wait behind the spin, and
+// behind the sleep for the runtime's monitor. Waiting alone with the only
+// processor was the dip of fanin at 4 connections with each process on
+// its own CPU.
+func mayWaitSolo() bool { return !soleProc() || openConns.Load() <= 1 }
+
+// maySleepSolo reports whether a waiter alone in its process, about to
+// sleep on its futex, still may: no waiter registered with the poller. With
+// one processor it first lets the process's runnable goroutines run
+// (runtime.Gosched); any of them that then waits registers.
 func maySleepSolo() bool {
 	if soleProc() {
-		if openConns.Load() > 1 {
-			return false
-		}
 		runtime.Gosched()
 	}
 	return thePoller.waiting.Load() == 0

@@ -50,6 +50,11 @@ func TestSpinStats(t *testing.T) {
 // (a peer that answers slowly, as one sharing the core does) make the
 // adaptive wait stop spinning for a run of waits.
 func TestAdaptiveWaitBacksOff(t *testing.T) {
+	// Both ends are in this process: with one processor the reader would
+	// not wait alone (see mayWaitSolo), and the spin is what this tests.
+	if runtime.GOMAXPROCS(0) < 2 {
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2))
+	}
 	a, d := connectT(t, listenKindT(t, Ring, transports.Config{Options: map[string]string{OptionSpinNS: "1000"}}), 0)
 	buf := make([]byte, 1)
 	// slowRead reads one byte that the writer sends 20 ms later, far
@@ -252,7 +257,7 @@ func TestAdaptiveWaitLooksAgain(t *testing.T) {
 
 // TestMaySleepSolo: a waiter alone in a process with one processor lets
 // the runnable goroutines run before its futex sleep (they would otherwise
-// wait for the runtime's monitor), and parks instead of sleeping when the
+// wait for the runtime's monitor), and does not wait alone at all when the
 // process has other connections; with any number of processors it parks
 // when a waiter registered with the poller. The scheduler may pick the
 // yielding goroutine again first (the race detector randomises its
@@ -285,12 +290,18 @@ func TestMaySleepSolo(t *testing.T) {
 		t.Fatalf("in %d tries a runnable goroutine never ran before the sleep", tries)
 	}
 
+	if !mayWaitSolo() {
+		t.Error("with one processor and no connection open mayWaitSolo said no")
+	}
 	_, d := pairT(t, transports.Config{})
-	if maySleepSolo() {
-		t.Error("with one processor and two connections open maySleepSolo said yes")
+	if mayWaitSolo() {
+		t.Error("with one processor and two connections open mayWaitSolo said yes")
 	}
 
 	runtime.GOMAXPROCS(2)
+	if !mayWaitSolo() {
+		t.Error("with two processors mayWaitSolo said no")
+	}
 	if !maySleepSolo() {
 		t.Error("with two processors and no registered waiter maySleepSolo said no")
 	}
