@@ -191,7 +191,7 @@ func newConn(kind Kind, set settings, mem []byte, ringCap, side, index int, live
 	return c
 }
 
-// openConns counts this process's open connections (see maySleepSolo).
+// openConns counts this process's open connections (see mayWaitSolo).
 var openConns atomic.Int32
 
 // watch waits for the liveness socket to report the peer's end closed, then
