@@ -187,6 +187,7 @@ func newConn(kind Kind, set settings, mem []byte, ringCap, side, index int, live
 	c.rwait = waiter{c: c, wake: make(chan struct{}, 1), idx: -1, flag: &c.rx.ctl.readerWaiting, seq: &c.rx.ctl.dataSeq}
 	c.wwait = waiter{c: c, write: true, wake: make(chan struct{}, 1), idx: -1, flag: &c.tx.ctl.writerWaiting, seq: &c.tx.ctl.spaceSeq}
 	openConns.Add(1)
+	noteProcs()
 	go c.watch()
 	return c
 }

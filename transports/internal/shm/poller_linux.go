@@ -231,6 +231,7 @@ func (p *poller) add(w *waiter) {
 		// cannot fail.
 		page, _, _ := acquireWake()
 		p.running, p.page = true, page
+		noteProcs()
 		go p.run(page, ownWake.bell)
 	case p.sleeping:
 		p.page.wakeUp()

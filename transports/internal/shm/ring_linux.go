@@ -4,6 +4,7 @@ import (
 	"io"
 	"net"
 	"runtime"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -565,7 +566,17 @@ const soloYieldEvery = 16 * spinCheckEvery
 // until the runtime's monitor retakes the processor (20 µs to 10 ms). With
 // more processors an idle one takes them, and a yield would only move
 // the waiter between threads.
-func soleProc() bool { return runtime.GOMAXPROCS(0) == 1 }
+//
+// The answer is GOMAXPROCS as last read by noteProcs (when a connection
+// is made, and when the poller starts): reading it takes the runtime's
+// scheduler lock, too dear for every wait.
+func soleProc() bool { return procs.Load() == 1 }
+
+// procs is GOMAXPROCS as last read by noteProcs.
+var procs atomic.Int32
+
+// noteProcs reads GOMAXPROCS for soleProc.
+func noteProcs() { procs.Store(int32(runtime.GOMAXPROCS(0))) }
 
 // mayWaitSolo reports whether a waiter may wait alone, polling its own
 // ring and sleeping on its futex, both holding its processor; false means

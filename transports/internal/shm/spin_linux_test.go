@@ -269,7 +269,9 @@ func TestAdaptiveWaitLooksAgain(t *testing.T) {
 // order), so the first part gets several tries; without the yield no try
 // succeeds.
 func TestMaySleepSolo(t *testing.T) {
+	defer noteProcs()
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	noteProcs()
 	if n := openConns.Load(); n != 0 {
 		t.Fatalf("%d connections open before the test", n)
 	}
@@ -304,6 +306,7 @@ func TestMaySleepSolo(t *testing.T) {
 	}
 
 	runtime.GOMAXPROCS(2)
+	noteProcs()
 	if !mayWaitSolo() {
 		t.Error("with two processors mayWaitSolo said no")
 	}
