@@ -56,6 +56,9 @@ results: build ## regenerate every report in results/ from the committed raw rec
 	./$(BIN) report --format markdown results/veth.jsonl > results/veth.md
 	./$(BIN) report --format markdown results/models.jsonl > results/models.md
 	./$(BIN) report --format markdown results/peer-source.jsonl > results/peer-source.md
+	./$(BIN) report --format markdown results/shm-fanin.jsonl > results/shm-fanin.md
+	./$(BIN) report --format markdown results/shm-large.jsonl > results/shm-large.md
+	./$(BIN) report --format markdown results/shm-wait.jsonl > results/shm-wait.md
 	rm -rf results/plots
 	./$(BIN) plot --out results/plots results/reference.jsonl
 

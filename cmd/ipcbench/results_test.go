@@ -9,11 +9,9 @@ import (
 
 // TestCommittedResultsAreFresh regenerates every report in results/ from
 // the committed raw records (reference.jsonl; floor.jsonl for floor.md;
-// veth.jsonl, models.jsonl and peer-source.jsonl for their markdown
-// reports), as `make
-// results` does, and fails when a committed file
-// differs: the reports cited in docs must be exactly what the raw records
-// say.
+// every other X.jsonl for its markdown report X.md), as `make results`
+// does, and fails when a committed file differs: the reports cited in docs
+// must be exactly what the raw records say.
 func TestCommittedResultsAreFresh(t *testing.T) {
 	t.Chdir("../..") // reports name their source as `make results` does
 	const dir = "results"
@@ -28,6 +26,9 @@ func TestCommittedResultsAreFresh(t *testing.T) {
 		{filepath.Join(dir, "veth.jsonl"), "veth.md", "markdown"},
 		{filepath.Join(dir, "models.jsonl"), "models.md", "markdown"},
 		{filepath.Join(dir, "peer-source.jsonl"), "peer-source.md", "markdown"},
+		{filepath.Join(dir, "shm-fanin.jsonl"), "shm-fanin.md", "markdown"},
+		{filepath.Join(dir, "shm-large.jsonl"), "shm-large.md", "markdown"},
+		{filepath.Join(dir, "shm-wait.jsonl"), "shm-wait.md", "markdown"},
 	} {
 		code, out, stderr := runCLI(t, "", "report", "-format", c.format, c.raw)
 		if code != exitOK {
