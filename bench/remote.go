@@ -36,9 +36,7 @@ type remoteCase struct {
 // address and, for an ipcbench serve, the data hello that joins it to the
 // session.
 func (rc *remoteCase) dial(ctx context.Context, bufferSize, index int) (net.Conn, error) {
-	c, err := rc.tr.Transport.Dial(ctx, transports.Endpoint{
-		Transport: rc.tr.Transport.Name(), Address: rc.addr, BufferSize: bufferSize, Options: rc.tr.Options,
-	})
+	c, err := rc.tr.Transport.Dial(ctx, rc.endpoint(bufferSize))
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", rc.addr, err)
 	}
@@ -48,6 +46,29 @@ func (rc *remoteCase) dial(ctx context.Context, bufferSize, index int) (net.Conn
 		}
 	}
 	return c, nil
+}
+
+// openControl opens the session's control connection to an ipcbench
+// serve: over the transport, or for a transport dialed through a
+// rendezvous on the server's control socket next to it
+// (peer.ControlAddress), so that no idle connection shares the measured
+// transport in either process.
+func (rc *remoteCase) openControl(ctx context.Context, bufferSize int) (*peer.Control, error) {
+	if path := peer.ControlAddress(rc.tr.Transport, rc.addr); path != "" {
+		if err := checkAddressPath(path); err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+	}
+	c, err := peer.DialControl(ctx, rc.tr.Transport, rc.endpoint(bufferSize))
+	if err != nil {
+		return nil, fmt.Errorf("dial %s: %w", rc.addr, err)
+	}
+	return peer.OpenControl(ctx, c)
+}
+
+// endpoint is the endpoint of the case's connections.
+func (rc *remoteCase) endpoint(bufferSize int) transports.Endpoint {
+	return transports.Endpoint{Transport: rc.tr.Transport.Name(), Address: rc.addr, BufferSize: bufferSize, Options: rc.tr.Options}
 }
 
 // remoteTransport returns the one transport of a run against a remote
@@ -81,20 +102,23 @@ func (r *Runner) ProbeRemote(ctx context.Context, hdr *Header) error {
 	ctx, cancel := context.WithTimeout(ctx, peer.HelloTimeout+peer.DialTimeout)
 	defer cancel()
 	rc := &remoteCase{tr: tr, addr: rm.Address}
-	c, err := rc.dial(ctx, r.opts.BufferSize, 0)
-	if err != nil {
-		return fmt.Errorf("%w: nothing to measure at %s: %w", ErrRemote, rm.Address, err)
-	}
-	defer c.Close()
 	hdr.Peer = rm.Describe()
 	if rm.Echo {
+		c, err := rc.dial(ctx, r.opts.BufferSize, 0)
+		if err != nil {
+			return fmt.Errorf("%w: nothing to measure at %s: %w", ErrRemote, rm.Address, err)
+		}
+		defer c.Close()
 		if err := probeEcho(ctx, c, r.opts.Frame, r.opts.Sizes[0]); err != nil {
 			return fmt.Errorf("%w: %s: %w", ErrRemote, rm.Address, err)
 		}
 		return nil
 	}
-	ctl, err := peer.OpenControl(ctx, c)
+	ctl, err := rc.openControl(ctx, r.opts.BufferSize)
 	if err != nil {
+		if errors.Is(err, peer.ErrNoControlSocket) || errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ECONNREFUSED) {
+			return fmt.Errorf("%w: nothing to measure at %s: %w", ErrRemote, rm.Address, err)
+		}
 		return fmt.Errorf("%w: %s: %w", ErrRemote, rm.Address, err)
 	}
 	defer ctl.Close()
@@ -196,11 +220,8 @@ func checkEcho(r *frame.Reader, in []byte, size int, conn uint32, seq uint64) er
 func (cr *caseRun) connectRemote(ctx context.Context) error {
 	rc := cr.remote
 	if !rc.echo {
-		c, err := rc.dial(ctx, cr.opts.BufferSize, 0)
-		if err != nil {
-			return fmt.Errorf("control connection: %w", err)
-		}
-		if rc.ctl, err = peer.OpenControl(ctx, c); err != nil {
+		var err error
+		if rc.ctl, err = rc.openControl(ctx, cr.opts.BufferSize); err != nil {
 			return fmt.Errorf("control connection: %w", err)
 		}
 		cr.client = peer.NewLinkClient(rc.ctl)

@@ -263,6 +263,17 @@ type RedialableEndpoint interface {
 	RedialableEndpoint() bool
 }
 
+// RendezvousDialer is implemented by transports whose Dial by address
+// does not connect a kernel socket at Config.Address but fetches the
+// connection's channel (its descriptors) over a rendezvous socket there,
+// when DialsThroughRendezvous reports true (pipe, shm-lock, shm-ring). Such
+// an address is always a path on this host, and every connection through
+// it is one more channel that its two processes serve in user space (a
+// shared-memory waiter, a pipe pair), unlike a socket's.
+type RendezvousDialer interface {
+	DialsThroughRendezvous() bool
+}
+
 // MeasurementOnly is implemented by transports that have option values
 // which exist only to measure something (what a default saves, such as
 // shm-ring's zerocopy=off) and which a program should never choose.

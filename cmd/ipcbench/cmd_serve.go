@@ -34,6 +34,20 @@ rendezvous socket for pipe, shm-lock and shm-ring. A wildcard address is
 never listened on. Once listening, it prints "listening on ADDRESS" (the
 address to give run -connect) on stdout.
 
+For pipe, shm-lock and shm-ring it also listens on a unix socket next to
+the rendezvous, ADDRESS.control (same private directory, mode 0600, other
+users' peers refused), and takes run's control connections there only:
+each run keeps one open, idle, for its whole session, and over the
+measured transport it would be one more channel that both processes
+serve in user space (a shared-memory connection only spins on its ring
+while it is its process's only waiting one), which a spawned peer, whose
+control channel is its stdin and stdout, does not have. Data connections
+and echo clients still come through ADDRESS; a control hello there is
+refused with the reason. The socket transports (unix, tcp-*) take control
+connections over the transport, as an idle socket costs nothing. Both
+socket files are removed when it stops; a stale one left by a killed serve
+is replaced by the next.
+
 Transports: %s`
 
 const serveExamples = `  ipcbench serve -t tcp-localhost -listen 127.0.0.1:5000     # then: ipcbench run -t tcp-localhost -connect 127.0.0.1:5000
@@ -107,8 +121,19 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 		return usagef("-t %s: its connections are handed to a child process as files, not dialed by address; choose another transport", *spec)
 	}
 	addr := ep.Address
-	if err := peer.AnnounceListening(e.stdout, addr); err != nil {
+	ctl, err := peer.ListenControl(ctx, r.Transport, addr)
+	if err != nil {
 		ln.Close()
+		return usagef("cannot listen on %s: %v", *listen, err)
+	}
+	closeBoth := func() {
+		if ctl != nil {
+			ctl.Close() // first: its socket is in the rendezvous's directory
+		}
+		ln.Close()
+	}
+	if err := peer.AnnounceListening(e.stdout, addr); err != nil {
+		closeBoth()
 		return err
 	}
 	logOut := e.stderr
@@ -118,12 +143,17 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	hdr := newHeader("serve", args)
 	hdr.Type, hdr.Version = bench.KindHeader, bench.RecordVersion
 	hdr.Options = map[string]string{"transport": r.Spec.String(), "listen": addr, "framing": mode.String()}
-	sum, err := peer.Serve(ctx, ln, peer.ServeOptions{
+	o := peer.ServeOptions{
 		Echo:   echo,
 		Tool:   hdr.Tool,
 		Header: hdr,
 		Log:    log.New(logOut, fmt.Sprintf("ipcbench serve %d: ", os.Getpid()), log.Lmicroseconds),
-	})
+	}
+	if ctl != nil {
+		o.Control = ctl
+		hdr.Options["control"] = ctl.Endpoint().Address
+	}
+	sum, err := peer.Serve(ctx, ln, o)
 	fmt.Fprintf(sumOut, "ipcbench serve: stopped: %s\n", sum)
 	if err != nil {
 		return fmt.Errorf("accepting on %s: %w", addr, err)

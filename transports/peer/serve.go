@@ -44,6 +44,14 @@ type ServeOptions struct {
 	// Log receives one line per refused connection or failed session; nil
 	// discards them.
 	Log *log.Logger
+	// Control, when not nil, is the listener of the server's control
+	// connections (ListenControl: for a transport dialed through a
+	// rendezvous, a unix socket next to it): it takes control hellos only,
+	// and the transport's own listener then refuses them with the reason,
+	// so that no idle control connection shares the measured transport.
+	// Serve closes it, before the transport's listener. With Control nil,
+	// control connections come over the transport's listener.
+	Control net.Listener
 }
 
 // Summary counts what a Serve carried until it stopped.
@@ -67,68 +75,119 @@ func (s Summary) String() string {
 }
 
 // Serve is the peer as a stand-alone server (`ipcbench serve`): it accepts
-// connections on ln until ctx ends, then closes ln and every connection,
-// waits for their goroutines and returns what they carried. Each
-// connection is one of:
+// connections on ln (and o.Control) until ctx ends, then closes the
+// listeners and every connection, waits for their goroutines and returns
+// what they carried. Each connection is one of:
 //
 //   - a control connection (hello kind control): one session, a bench
 //     client, speaking the Job/Reply protocol (serve, cpu, header, end,
 //     exit) over the connection; a serve job does not dial, it waits for
-//     its data connections;
+//     its data connections. With o.Control, only there;
 //   - a data connection (hello kind data) of a session's serve job, served
 //     with the job's role (echo, sink; connect: any number of connections,
 //     each echoed, until an end job);
-//   - anything else: a plain echo client, served with o.Echo framing.
+//   - anything else: a plain echo client, served with o.Echo framing
+//     (never on o.Control, which refuses it).
 //
 // Sessions and echo clients are served at once, each on its own
-// goroutines. The error is nil when ctx ended; otherwise Accept's.
+// goroutines. The error is nil when ctx ended; otherwise the first
+// Accept error that was not about one connection only.
 func Serve(ctx context.Context, ln net.Listener, o ServeOptions) (Summary, error) {
+	closeAll := func() {
+		if o.Control != nil {
+			o.Control.Close() // first: its socket is in the rendezvous's directory
+		}
+		ln.Close()
+	}
 	if o.Log == nil {
 		o.Log = log.New(io.Discard, "", 0)
 	}
 	echo, err := o.Echo.Normalize()
 	if err != nil {
+		closeAll()
 		return Summary{}, fmt.Errorf("echo framing: %w", err)
 	}
 	o.Echo = echo
 	header, err := json.Marshal(o.Header)
 	if err != nil {
+		closeAll()
 		return Summary{}, fmt.Errorf("encoding the header: %w", err)
 	}
 	sv := &standalone{o: o, header: header, sessions: map[string]*session{}, conns: map[net.Conn]struct{}{}}
-	stop := context.AfterFunc(ctx, func() { ln.Close() })
+	var once sync.Once
+	stopAll := func() { once.Do(closeAll) }
+	stop := context.AfterFunc(ctx, stopAll)
 	defer stop()
-	var acceptErr error
+	var (
+		acceptErr error
+		errOnce   sync.Once
+		loops     sync.WaitGroup
+	)
+	accept := func(l net.Listener, side listenerSide) {
+		defer loops.Done()
+		if err := sv.acceptLoop(ctx, l, side); err != nil {
+			errOnce.Do(func() { acceptErr = err })
+		}
+		stopAll() // one listener failing stops the server
+	}
+	loops.Add(1)
+	if o.Control != nil {
+		loops.Add(1)
+		go accept(o.Control, sideControl)
+	}
+	side := sideTransport
+	if o.Control != nil {
+		side = sideData
+	}
+	accept(ln, side)
+	loops.Wait()
+	sv.closeAll()
+	sv.wg.Wait()
+	return sv.summary(), acceptErr
+}
+
+// listenerSide says which connections a listener of Serve takes.
+type listenerSide int
+
+const (
+	// sideTransport takes every kind: control, data and echo clients.
+	sideTransport listenerSide = iota
+	// sideData is the transport's listener of a server with a control
+	// socket: data connections and echo clients.
+	sideData
+	// sideControl is the control socket: control connections only.
+	sideControl
+)
+
+// acceptLoop accepts on l until it is closed, serving each connection on
+// a goroutine of its own. It returns nil when l was closed or ctx ended,
+// else the Accept error that ended it.
+func (sv *standalone) acceptLoop(ctx context.Context, l net.Listener, side listenerSide) error {
 	for {
-		c, err := ln.Accept()
+		c, err := l.Accept()
 		if err != nil {
-			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
-				break
+			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) || sv.isClosed() {
+				return nil
 			}
 			if isTemporary(err) {
-				o.Log.Printf("accept: %v", err)
+				sv.o.Log.Printf("accept: %v", err)
 				sv.errors.Add(1)
 				time.Sleep(acceptBackoff) // a listener that fails every Accept must not spin
 				continue
 			}
-			acceptErr = err
-			break
+			return err
 		}
 		if !sv.track(c) {
 			c.Close()
-			break
+			return nil
 		}
 		sv.wg.Add(1)
 		go func() {
 			defer sv.wg.Done()
 			defer sv.untrack(c)
-			sv.handle(c)
+			sv.handle(c, side)
 		}()
 	}
-	ln.Close()
-	sv.closeAll()
-	sv.wg.Wait()
-	return sv.summary(), acceptErr
 }
 
 // acceptBackoff is the pause after an Accept that failed for one
@@ -206,8 +265,9 @@ func (sv *standalone) count(st *ConnStats) {
 	}
 }
 
-// handle tells a connection's kind by its first bytes and serves it.
-func (sv *standalone) handle(c net.Conn) {
+// handle tells a connection's kind by its first bytes and serves it, if
+// side takes it.
+func (sv *standalone) handle(c net.Conn, side listenerSide) {
 	buf := make([]byte, MaxHelloLen)
 	n := 0
 	for n < len(HelloPrefix) {
@@ -220,6 +280,10 @@ func (sv *standalone) handle(c net.Conn) {
 		n += k
 		if m := min(n, len(HelloPrefix)); !bytes.Equal(buf[:m], []byte(HelloPrefix[:m])) {
 			c.SetReadDeadline(time.Time{})
+			if side == sideControl {
+				sv.refuse(c, "this is the control socket of an ipcbench serve: it takes ipcbench run's control connections only; echo clients dial the transport's address")
+				return
+			}
 			sv.echo(&prefixConn{Conn: c, r: io.MultiReader(bytes.NewReader(buf[:n]), c)})
 			return
 		}
@@ -246,10 +310,14 @@ func (sv *standalone) handle(c net.Conn) {
 		sv.refuse(c, msg)
 		return
 	}
-	switch h.Kind {
-	case KindControl:
+	switch {
+	case h.Kind == KindControl && side == sideData:
+		sv.refuse(c, fmt.Sprintf("control connections go to the control socket %s, not over the measured transport (a client of an older ipcbench sends them here; run the same version on both sides)", sv.o.Control.Addr()))
+	case h.Kind == KindControl:
 		sv.control(c)
-	case KindData:
+	case h.Kind == KindData && side == sideControl:
+		sv.refuse(c, "data connections go through the transport's address, not the control socket")
+	case h.Kind == KindData:
 		sv.data(c, h)
 	}
 }

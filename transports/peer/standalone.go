@@ -43,8 +43,9 @@ func AnnounceListening(w io.Writer, addr string) error {
 // ServeMain is the stand-alone server of a program that imports ipcbench:
 // args are "-t SPEC -listen ADDRESS" (the arguments after ServeArg), and
 // it listens with the spec's transport (found by lookup) and options,
-// announces the address (AnnounceListening) and serves (Serve) until ctx
-// ends. It returns 0 then, 2 for bad arguments and 1 when it cannot
+// and for a transport dialed through a rendezvous on its control socket
+// too (ListenControl), announces the address (AnnounceListening) and
+// serves (Serve) until ctx ends. It returns 0 then, 2 for bad arguments and 1 when it cannot
 // listen or serve, with the reason on stderr. The `ipcbench serve` command
 // is the same server with more flags.
 func ServeMain(ctx context.Context, args []string, stdout, stderr io.Writer, lookup func(name string) (transports.Transport, error)) int {
@@ -71,13 +72,26 @@ func ServeMain(ctx context.Context, args []string, stdout, stderr io.Writer, loo
 		fmt.Fprintf(stderr, "ipcbench serve: cannot listen on %s: %v\n", *listen, err)
 		return 1
 	}
+	o := ServeOptions{Log: log.New(stderr, fmt.Sprintf("ipcbench serve %d: ", os.Getpid()), log.Lmicroseconds)}
+	ctl, err := ListenControl(ctx, tr, ln.Endpoint().Address)
+	if err != nil {
+		ln.Close()
+		fmt.Fprintf(stderr, "ipcbench serve: cannot listen on %s: %v\n", *listen, err)
+		return 1
+	}
+	if ctl != nil {
+		o.Control = ctl
+	}
 	if err := AnnounceListening(stdout, ln.Endpoint().Address); err != nil {
+		if ctl != nil {
+			ctl.Close()
+		}
 		ln.Close()
 		fmt.Fprintf(stderr, "ipcbench serve: %v\n", err)
 		return 1
 	}
-	logger := log.New(stderr, fmt.Sprintf("ipcbench serve %d: ", os.Getpid()), log.Lmicroseconds)
-	if _, err := Serve(ctx, ln, ServeOptions{Log: logger}); err != nil {
+	logger := o.Log
+	if _, err := Serve(ctx, ln, o); err != nil {
 		logger.Print(err)
 		return 1
 	}

@@ -117,13 +117,18 @@ const OptPipeSize = "pipe_size"
 type transport struct{}
 
 var (
-	_ transports.Transport      = transport{}
-	_ transports.OptionChecker  = transport{}
-	_ transports.MemoryReporter = transport{}
+	_ transports.Transport        = transport{}
+	_ transports.OptionChecker    = transport{}
+	_ transports.MemoryReporter   = transport{}
+	_ transports.RendezvousDialer = transport{}
 )
 
 // Name returns "pipe".
 func (transport) Name() string { return Name }
+
+// DialsThroughRendezvous reports true: a pipe pair is dialed by address
+// through a rendezvous socket (transports.RendezvousDialer).
+func (transport) DialsThroughRendezvous() bool { return true }
 
 // Addr is the net.Addr of one end of a pipe connection, or of a listener
 // (Index -1).

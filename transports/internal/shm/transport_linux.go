@@ -25,8 +25,9 @@ type transport struct{ kind Kind }
 func New(k Kind) transports.Transport { return transport{kind: k} }
 
 var (
-	_ transports.Transport      = transport{}
-	_ transports.MemoryReporter = transport{}
+	_ transports.Transport        = transport{}
+	_ transports.MemoryReporter   = transport{}
+	_ transports.RendezvousDialer = transport{}
 )
 
 // heapPerEnd bounds the Go heap and stack one end of a connection keeps:
@@ -55,6 +56,10 @@ func (t transport) MemoryPerConn(cfg transports.Config) transports.Memory {
 
 // Name returns "shm-lock" or "shm-ring".
 func (t transport) Name() string { return t.kind.Name() }
+
+// DialsThroughRendezvous reports true: a shared-memory channel is dialed
+// by address through a rendezvous socket (transports.RendezvousDialer).
+func (t transport) DialsThroughRendezvous() bool { return true }
 
 // Listen prepares cfg.ConnCount() channels (with cfg.Address: cfg.Conns,
 // and a rendezvous at that path that makes one more per dial), each a

@@ -20,6 +20,10 @@ func New(k Kind) transports.Transport { return transport{kind: k} }
 // Name returns "shm-lock" or "shm-ring".
 func (t transport) Name() string { return t.kind.Name() }
 
+// DialsThroughRendezvous reports true, as on Linux
+// (transports.RendezvousDialer).
+func (t transport) DialsThroughRendezvous() bool { return true }
+
 // Listen fails: the shared-memory transports need Linux.
 func (t transport) Listen(context.Context, transports.Config) (transports.Listener, error) {
 	return nil, fmt.Errorf("%s: needs Linux futexes: %w", t.kind.Name(), transports.ErrUnavailable)
