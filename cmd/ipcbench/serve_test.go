@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ipcbench/ipcbench/bench"
+	"github.com/ipcbench/ipcbench/transports/peer"
 	"github.com/ipcbench/ipcbench/transports/transporttest"
 )
 
@@ -419,21 +420,46 @@ func TestServeRefusesOtherVersion(t *testing.T) {
 }
 
 // TestServeRendezvous: pipe and the shm transports are served by address
-// through their rendezvous socket, to two runs one after the other, and
-// the rendezvous is gone once serve stopped.
+// through their rendezvous socket, to two runs one after the other, with
+// control connections on the control socket beside it (a symlink there is
+// refused by the client), and both sockets and their directory are gone
+// once serve stopped.
 func TestServeRendezvous(t *testing.T) {
 	for _, tr := range []string{"pipe", "shm-lock", "shm-ring"} {
 		t.Run(tr, func(t *testing.T) {
-			s := startServe(t, "-t", tr, "-listen", filepath.Join(t.TempDir(), "rv", "s"))
+			dir := filepath.Join(t.TempDir(), "rv")
+			s := startServe(t, "-t", tr, "-listen", filepath.Join(dir, "s"))
+			ctlPath := s.addr + peer.ControlSuffix
+			if fi, err := os.Lstat(ctlPath); err != nil || fi.Mode().Type() != os.ModeSocket {
+				t.Fatalf("no control socket at %s while serving (%v)", ctlPath, err)
+			}
 			args := append([]string{"-t", tr, "-connect", s.addr, "-w", "pingpong,stream,fanin,connect"}, quickRun...)
 			for range 2 {
 				checkRun(t, "serve "+s.addr, args...)
 			}
+			// The client refuses a control path that is a symbolic link:
+			// a hard link of the rendezvous with a symlink beside it.
+			other := filepath.Join(t.TempDir(), "s")
+			if err := os.Link(s.addr, other); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink(ctlPath, other+peer.ControlSuffix); err != nil {
+				t.Fatal(err)
+			}
+			code, _, stderr := runCLI(t, "", append([]string{"run", "-out", filepath.Join(t.TempDir(), "o.jsonl"), "-t", tr, "-connect", other}, quickRun...)...)
+			if code != exitUsage || !strings.Contains(stderr, "symbolic link") {
+				t.Errorf("run -connect with a symlinked control path: exit %d, stderr %q", code, stderr)
+			}
 			if code, _ := s.stop(t); code != 0 {
 				t.Fatalf("serve exit %d; stderr %s", code, s.stderr)
 			}
-			if _, err := os.Lstat(s.addr); !os.IsNotExist(err) {
-				t.Errorf("rendezvous %s left behind (%v)", s.addr, err)
+			if !strings.Contains(s.stderr.String(), " errors=0") {
+				t.Errorf("serve summary %q, want no errors (no control hello refused on the transport)", s.stderr)
+			}
+			for _, p := range []string{s.addr, ctlPath, dir} {
+				if _, err := os.Lstat(p); !os.IsNotExist(err) {
+					t.Errorf("%s left behind (%v)", p, err)
+				}
 			}
 		})
 	}
