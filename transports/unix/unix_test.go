@@ -1,4 +1,4 @@
-package unix
+package unix_test
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 
 	"github.com/ipcbench/ipcbench/transports"
 	"github.com/ipcbench/ipcbench/transports/transporttest"
+	"github.com/ipcbench/ipcbench/transports/unix"
 	"golang.org/x/net/nettest"
 )
 
@@ -28,13 +29,13 @@ func TestNetConn(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			nettest.TestConn(t, transporttest.MakePipe(New(), tt.cfg))
+			nettest.TestConn(t, transporttest.MakePipe(unix.New(), tt.cfg))
 		})
 	}
 }
 
 func TestName(t *testing.T) {
-	if got := New().Name(); got != "unix" {
+	if got := unix.New().Name(); got != "unix" {
 		t.Fatalf("Name() = %q", got)
 	}
 }
@@ -45,7 +46,7 @@ func TestName(t *testing.T) {
 func TestPrivateDirectory(t *testing.T) {
 	base := t.TempDir()
 	t.Setenv("TMPDIR", base)
-	ln, err := New().Listen(context.Background(), transports.Config{})
+	ln, err := unix.New().Listen(context.Background(), transports.Config{})
 	if err != nil {
 		t.Fatalf("Listen: %v", err)
 	}
@@ -67,7 +68,7 @@ func TestPrivateDirectory(t *testing.T) {
 	if ln.Addr().String() != path {
 		t.Fatalf("Addr() = %v, want %s", ln.Addr(), path)
 	}
-	c, err := New().Dial(context.Background(), ln.Endpoint())
+	c, err := unix.New().Dial(context.Background(), ln.Endpoint())
 	if err != nil {
 		t.Fatalf("Dial: %v", err)
 	}
@@ -103,7 +104,7 @@ func TestListenErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Setenv("TMPDIR", base)
-	long := filepath.Join(base, strings.Repeat("d", MaxPath))
+	long := filepath.Join(base, strings.Repeat("d", unix.MaxPath))
 	file := filepath.Join(base, "file")
 	if err := os.WriteFile(file, nil, 0o600); err != nil {
 		t.Fatalf("write: %v", err)
@@ -158,7 +159,7 @@ func TestListenErrors(t *testing.T) {
 	before := transporttest.Names(t, base)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ln, err := New().Listen(context.Background(), tt.cfg)
+			ln, err := unix.New().Listen(context.Background(), tt.cfg)
 			if !errors.Is(err, tt.want) || !strings.Contains(err.Error(), tt.msg) {
 				if ln != nil {
 					ln.Close()
@@ -178,7 +179,7 @@ func TestListenErrors(t *testing.T) {
 func TestSocketPath(t *testing.T) {
 	path := transporttest.SocketPath(t)
 	dir := filepath.Dir(path)
-	ln, err := New().Listen(context.Background(), transports.Config{Address: path})
+	ln, err := unix.New().Listen(context.Background(), transports.Config{Address: path})
 	if err != nil {
 		t.Fatalf("Listen: %v", err)
 	}
@@ -188,13 +189,13 @@ func TestSocketPath(t *testing.T) {
 	if got := ln.Endpoint().Address; got != path {
 		t.Fatalf("Endpoint().Address = %q, want %q", got, path)
 	}
-	if ln2, err := New().Listen(context.Background(), transports.Config{Address: path}); !errors.Is(err, transports.ErrUnavailable) || !strings.Contains(err.Error(), "live listener") {
+	if ln2, err := unix.New().Listen(context.Background(), transports.Config{Address: path}); !errors.Is(err, transports.ErrUnavailable) || !strings.Contains(err.Error(), "live listener") {
 		if ln2 != nil {
 			ln2.Close()
 		}
 		t.Fatalf("second Listen on a live socket: %v; want ErrUnavailable naming the live listener", err)
 	}
-	c, err := New().Dial(context.Background(), ln.Endpoint())
+	c, err := unix.New().Dial(context.Background(), ln.Endpoint())
 	if err != nil {
 		t.Fatalf("Dial: %v", err)
 	}
@@ -217,7 +218,7 @@ func TestSocketPath(t *testing.T) {
 		t.Fatal(err)
 	}
 	transporttest.StaleSocket(t, path, syscall.SOCK_STREAM)
-	ln, err = New().Listen(context.Background(), transports.Config{Address: path})
+	ln, err = unix.New().Listen(context.Background(), transports.Config{Address: path})
 	if err != nil {
 		t.Fatalf("Listen over a stale socket: %v", err)
 	}
@@ -234,13 +235,13 @@ func TestDialBadEndpoint(t *testing.T) {
 		name string
 		ep   transports.Endpoint
 	}{
-		{"no path", transports.Endpoint{Transport: Name}},
-		{"path too long", transports.Endpoint{Transport: Name, Address: "/" + strings.Repeat("x", MaxPath)}},
+		{"no path", transports.Endpoint{Transport: unix.Name}},
+		{"path too long", transports.Endpoint{Transport: unix.Name, Address: "/" + strings.Repeat("x", unix.MaxPath)}},
 		{"other transport", transports.Endpoint{Transport: "pipe", Address: "/tmp/x"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c, err := New().Dial(context.Background(), tt.ep)
+			c, err := unix.New().Dial(context.Background(), tt.ep)
 			if !errors.Is(err, transports.ErrBadEndpoint) {
 				if c != nil {
 					c.Close()
@@ -252,13 +253,13 @@ func TestDialBadEndpoint(t *testing.T) {
 }
 
 func TestDialGone(t *testing.T) {
-	ln, err := New().Listen(context.Background(), transports.Config{Address: transporttest.SocketPath(t)})
+	ln, err := unix.New().Listen(context.Background(), transports.Config{Address: transporttest.SocketPath(t)})
 	if err != nil {
 		t.Fatalf("Listen: %v", err)
 	}
 	ep := ln.Endpoint()
 	ln.Close()
-	c, err := New().Dial(context.Background(), ep)
+	c, err := unix.New().Dial(context.Background(), ep)
 	if err == nil {
 		c.Close()
 		t.Fatal("Dial of a closed listener succeeded")
@@ -281,7 +282,7 @@ func TestEffectiveOptions(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := transports.Config{Address: transporttest.SocketPath(t), BufferSize: tt.size}
-			a, d := transporttest.Pair(t, New(), cfg)
+			a, d := transporttest.Pair(t, unix.New(), cfg)
 			for side, c := range map[string]net.Conn{"accepted": a, "dialed": d} {
 				opts := transporttest.EffectiveOptions(t, c)
 				for _, k := range []string{"sndbuf", "rcvbuf"} {
@@ -298,4 +299,4 @@ func TestEffectiveOptions(t *testing.T) {
 }
 
 // TestRawIO checks the io=raw variant (see transporttest.RunRawIO).
-func TestRawIO(t *testing.T) { transporttest.RunRawIO(t, New()) }
+func TestRawIO(t *testing.T) { transporttest.RunRawIO(t, unix.New()) }
