@@ -59,6 +59,7 @@ results: build ## regenerate every report in results/ from the committed raw rec
 	./$(BIN) report --format markdown results/shm-fanin.jsonl > results/shm-fanin.md
 	./$(BIN) report --format markdown results/shm-large.jsonl > results/shm-large.md
 	./$(BIN) report --format markdown results/shm-wait.jsonl > results/shm-wait.md
+	./$(BIN) report --format markdown results/http.jsonl > results/http.md
 	rm -rf results/plots
 	./$(BIN) plot --out results/plots results/reference.jsonl
 

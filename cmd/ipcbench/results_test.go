@@ -29,6 +29,7 @@ func TestCommittedResultsAreFresh(t *testing.T) {
 		{filepath.Join(dir, "shm-fanin.jsonl"), "shm-fanin.md", "markdown"},
 		{filepath.Join(dir, "shm-large.jsonl"), "shm-large.md", "markdown"},
 		{filepath.Join(dir, "shm-wait.jsonl"), "shm-wait.md", "markdown"},
+		{filepath.Join(dir, "http.jsonl"), "http.md", "markdown"},
 	} {
 		code, out, stderr := runCLI(t, "", "report", "-format", c.format, c.raw)
 		if code != exitOK {
