@@ -103,7 +103,8 @@ func (cr *caseRun) listenByAddress(ctx context.Context) (skip string, err error)
 	}
 	tr := cr.spec.Transport
 	if cr.ln, err = tr.Transport.Listen(ctx, transports.Config{Address: path, BufferSize: cr.opts.BufferSize, Options: tr.Options}); err != nil {
-		return "", fmt.Errorf("listen at %s: %w", path, err)
+		// The transport's error names the path already.
+		return "", fmt.Errorf("by address: %w", err)
 	}
 	return "", nil
 }

@@ -3,6 +3,8 @@ package bench
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -193,4 +195,38 @@ func TestPeerSourceServeFaults(t *testing.T) {
 		}
 	}
 	r.onPeerStart = nil
+}
+
+// TestPeerSourceAddressListenFails: when the listener by address cannot
+// be made (here a socket path longer than sun_path allows, from a long
+// TMPDIR), the case fails with the transport's reason, which names the
+// path once, and its private directory is removed.
+func TestPeerSourceAddressListenFails(t *testing.T) {
+	tmp := filepath.Join(t.TempDir(), strings.Repeat("d", 120))
+	if err := os.Mkdir(tmp, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("TMPDIR", tmp)
+	tr, err := all.Lookup("pipe")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := testOptions(t)
+	o.Transports = []TransportSpec{{Transport: tr, PeerSource: SourceAddress}}
+	o.Workloads = []string{"pingpong"}
+	o.Sizes = []int{64}
+	r, err := NewRunner(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := r.RunCase(context.Background(), r.Plan()[0], 0)
+	if err == nil || res.Status != StatusFailed {
+		t.Fatalf("status %s, err %v; want failed", res.Status, err)
+	}
+	if n := strings.Count(res.Reason, tmp); n != 1 {
+		t.Errorf("reason names the directory %d times, want once: %s", n, res.Reason)
+	}
+	if ents, err := os.ReadDir(tmp); err != nil || len(ents) != 0 {
+		t.Errorf("TMPDIR holds %d entries after the case (%v), want none", len(ents), err)
+	}
 }
