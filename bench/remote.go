@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
@@ -148,6 +149,11 @@ func checkAddressPath(addr string) error {
 	}
 	fi, err := os.Lstat(addr)
 	if err != nil {
+		// The caller names the path: keep the cause, not lstat's copy of it.
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
 		return fmt.Errorf("nothing listens there: %w", err)
 	}
 	if fi.Mode()&os.ModeSymlink != 0 {

@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"errors"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -228,5 +229,43 @@ func TestPeerSourceAddressListenFails(t *testing.T) {
 	}
 	if ents, err := os.ReadDir(tmp); err != nil || len(ents) != 0 {
 		t.Errorf("TMPDIR holds %d entries after the case (%v), want none", len(ents), err)
+	}
+}
+
+// TestProbeRemoteMissingPaths: a missing rendezvous, or a rendezvous
+// without its control socket, is "nothing to measure", an ErrRemote that
+// is os.ErrNotExist too, and the missing path is named once.
+func TestProbeRemoteMissingPaths(t *testing.T) {
+	tr, err := all.Lookup("shm-ring")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	rendezvous := filepath.Join(dir, "r")
+	ln, err := net.Listen("unix", rendezvous)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	for _, tc := range []struct{ addr, missing string }{
+		{filepath.Join(dir, "none"), filepath.Join(dir, "none")},
+		{rendezvous, rendezvous + ".control"},
+	} {
+		o := testOptions(t)
+		o.Transports = []TransportSpec{{Transport: tr}}
+		o.Workloads = []string{"pingpong"}
+		o.Remote = &Remote{Address: tc.addr}
+		r, err := NewRunner(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = r.ProbeRemote(context.Background(), &Header{})
+		if !errors.Is(err, ErrRemote) || !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s: ProbeRemote = %v, want ErrRemote and os.ErrNotExist", tc.addr, err)
+			continue
+		}
+		if msg := err.Error(); strings.Count(msg, tc.missing) != 1 || !strings.Contains(msg, "nothing listens there") {
+			t.Errorf("%s: %q: want %s named once, and why", tc.addr, msg, tc.missing)
+		}
 	}
 }
