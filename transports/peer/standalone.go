@@ -45,9 +45,10 @@ func AnnounceListening(w io.Writer, addr string) error {
 // it listens with the spec's transport (found by lookup) and options,
 // and for a transport dialed through a rendezvous on its control socket
 // too (ListenControl), announces the address (AnnounceListening) and
-// serves (Serve) until ctx ends. It returns 0 then, 2 for bad arguments and 1 when it cannot
-// listen or serve, with the reason on stderr. The `ipcbench serve` command
-// is the same server with more flags.
+// serves (Serve) until ctx ends. It returns 0 then, 2 for bad arguments
+// (options the transport refuses included, found before listening) and 1
+// when it cannot listen or serve, with the reason on stderr. The
+// `ipcbench serve` command is the same server with more flags.
 func ServeMain(ctx context.Context, args []string, stdout, stderr io.Writer, lookup func(name string) (transports.Transport, error)) int {
 	fs := flag.NewFlagSet(ServeArg, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
@@ -66,6 +67,12 @@ func ServeMain(ctx context.Context, args []string, stdout, stderr io.Writer, loo
 	if err != nil {
 		fmt.Fprintf(stderr, "ipcbench serve: -t: %v\n", err)
 		return 2
+	}
+	if oc, ok := tr.(transports.OptionChecker); ok {
+		if err := oc.CheckOptions(sp.Options); err != nil {
+			fmt.Fprintf(stderr, "ipcbench serve: -t: %v\n", err)
+			return 2
+		}
 	}
 	ln, err := tr.Listen(ctx, transports.Config{Address: *listen, Options: sp.Options})
 	if err != nil {

@@ -23,6 +23,7 @@ func TestServeMainBadArgs(t *testing.T) {
 		{[]string{"-t", "unix", "-listen", "/tmp/x", "extra"}, "want -t SPEC -listen ADDRESS"},
 		{[]string{"-t", "unix[io=raw", "-listen", "/tmp/x"}, "-t:"},
 		{[]string{"-t", "carrier-pigeon", "-listen", "/tmp/x"}, "carrier-pigeon"},
+		{[]string{"-t", "unix[io=telepathy]", "-listen", "/tmp/x"}, "telepathy"},
 	} {
 		var out, errb bytes.Buffer
 		if code := peer.ServeMain(context.Background(), tc.args, &out, &errb, lookupTest); code != 2 {
