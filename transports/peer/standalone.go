@@ -46,8 +46,10 @@ func AnnounceListening(w io.Writer, addr string) error {
 // and for a transport dialed through a rendezvous on its control socket
 // too (ListenControl), announces the address (AnnounceListening) and
 // serves (Serve) until ctx ends. It returns 0 then, 2 for bad arguments
-// (options the transport refuses included, found before listening) and 1
-// when it cannot listen or serve, with the reason on stderr. The
+// (options the transport refuses included, found before listening, and a
+// transport whose listener hands its channels down as files, which
+// nothing dials by address) and 1 when it cannot listen or serve, with
+// the reason on stderr. The
 // `ipcbench serve` command is the same server with more flags.
 func ServeMain(ctx context.Context, args []string, stdout, stderr io.Writer, lookup func(name string) (transports.Transport, error)) int {
 	fs := flag.NewFlagSet(ServeArg, flag.ContinueOnError)
@@ -78,6 +80,13 @@ func ServeMain(ctx context.Context, args []string, stdout, stderr io.Writer, loo
 	if err != nil {
 		fmt.Fprintf(stderr, "ipcbench serve: cannot listen on %s: %v\n", *listen, err)
 		return 1
+	}
+	if ep := ln.Endpoint(); len(ep.Files) > 0 || ep.Address == "" {
+		// A channel handed down as files (tcp-veth's namespace) cannot be
+		// dialed by address.
+		ln.Close()
+		fmt.Fprintf(stderr, "ipcbench serve: -t %s: its connections are handed to a child process as files, not dialed by address; choose another transport\n", *specText)
+		return 2
 	}
 	o := ServeOptions{Log: log.New(stderr, fmt.Sprintf("ipcbench serve %d: ", os.Getpid()), log.Lmicroseconds)}
 	ctl, err := ListenControl(ctx, tr, ln.Endpoint().Address)

@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"context"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/ipcbench/ipcbench/transports"
 	"github.com/ipcbench/ipcbench/transports/peer"
+	"github.com/ipcbench/ipcbench/transports/unix"
 )
 
 // TestServeMainBadArgs: ServeMain refuses what is not "-t SPEC -listen
@@ -73,5 +76,49 @@ func TestServeMainServes(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("ServeMain did not return after its context ended")
+	}
+}
+
+// filesOnly is the unix transport whose listeners claim to hand their
+// channels down as files, as tcp-veth's do.
+type filesOnly struct{ transports.Transport }
+
+func (f filesOnly) Listen(ctx context.Context, cfg transports.Config) (transports.Listener, error) {
+	ln, err := f.Transport.Listen(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return filesListener{ln}, nil
+}
+
+type filesListener struct{ transports.Listener }
+
+func (l filesListener) Endpoint() transports.Endpoint {
+	ep := l.Listener.Endpoint()
+	ep.Files = []*os.File{os.Stdin}
+	return ep
+}
+
+// TestServeMainRefusesFilesOnly: a transport whose listener's channels are
+// files, not dialed by address, is refused with exit 2 and one line, and
+// nothing is left listening.
+func TestServeMainRefusesFilesOnly(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "ipcb") // a directory Listen makes, private
+	lookup := func(string) (transports.Transport, error) { return filesOnly{unix.New()}, nil }
+	// A server that wrongly serves returns 0 when this ends.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var out, errb bytes.Buffer
+	if code := peer.ServeMain(ctx, []string{"-t", "unix", "-listen", filepath.Join(dir, "s")}, &out, &errb, lookup); code != 2 {
+		t.Errorf("exit %d, want 2", code)
+	}
+	if msg := errb.String(); strings.Count(msg, "\n") != 1 || !strings.Contains(msg, "not dialed by address") {
+		t.Errorf("stderr %q, want one line saying it is not dialed by address", msg)
+	}
+	if out.Len() > 0 {
+		t.Errorf("stdout %q, want nothing", out.String())
+	}
+	if ents, err := os.ReadDir(dir); err != nil && !os.IsNotExist(err) || len(ents) != 0 {
+		t.Errorf("%d entries left in the directory (%v), want none", len(ents), err)
 	}
 }
