@@ -40,9 +40,11 @@ type variantPair struct {
 	baseLabel  string
 }
 
-// variantPairs pairs, in each ranking, every row with an option that is
-// matches with its base row; a twin without a base row in the ranking is
-// left out. Pairs come in ranking order, twins sorted by label.
+// variantPairs pairs, in each ranking, every row whose variant has an
+// option that is accepts (the twin) with its base row, the same transport
+// and variant without the options is accepts; a twin without a base row in
+// the ranking is left out. Pairs come in ranking order, twins sorted by
+// label.
 func variantPairs(s []Summary, is func(opt string) bool) []variantPair {
 	var out []variantPair
 	for _, rk := range Rank(s) {
