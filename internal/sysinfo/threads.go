@@ -127,7 +127,7 @@ func (s *ThreadSampler) RunTime() (map[int]time.Duration, error) {
 		}
 	}
 	if withRun == 0 && len(threads) > 0 {
-		return nil, fmt.Errorf("threads of pid %d: %w", s.pid, ErrNoSchedstat)
+		return nil, fmt.Errorf("%w: threads of pid %d", ErrNoSchedstat, s.pid)
 	}
 	s.prevRun, s.primed = now, true
 	return out, nil

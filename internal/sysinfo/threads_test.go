@@ -119,8 +119,12 @@ func TestRunTimeAttribution(t *testing.T) {
 func TestRunTimeWithoutSchedstat(t *testing.T) {
 	s := NewThreadSampler(1)
 	s.read = fakeThreads([]threadState{{tid: 1, cpu: 0, ticks: 3}})
-	if _, err := s.RunTime(); !errors.Is(err, ErrNoSchedstat) {
+	_, err := s.RunTime()
+	if !errors.Is(err, ErrNoSchedstat) {
 		t.Fatalf("RunTime = %v, want ErrNoSchedstat", err)
+	}
+	if want := "sysinfo: no per-thread schedstat: threads of pid 1"; err.Error() != want {
+		t.Errorf("RunTime's error %q, want %q (the package's prefix first, as its other errors)", err, want)
 	}
 }
 
