@@ -1,11 +1,11 @@
 package sockconn
 
 import (
-	"github.com/ipcbench/ipcbench/transports"
-
 	"os"
 	"strconv"
 	"strings"
+
+	"github.com/ipcbench/ipcbench/transports"
 )
 
 // minSockBuf is at least the smallest send or receive buffer the kernel
