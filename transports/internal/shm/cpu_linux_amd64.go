@@ -1,6 +1,7 @@
 package shm
 
 import (
+	"runtime"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -11,8 +12,9 @@ import (
 // NUMA node above), which RDPID reads in about 4 ns and RDTSCP, with a
 // time stamp, in about 16 ns, on the 2-vCPU VM this was measured on, where
 // the getcpu system call took 210 ns. The instruction is used only if the
-// CPU has it and it agrees with getcpu at start-up (a hypervisor that does
-// not set the register leaves it at 0); otherwise the CPU is unknown.
+// CPU has it and it agrees with getcpu at start-up on a CPU other than 0
+// (a hypervisor that does not set the register leaves it at 0, which an
+// agreement on CPU 0 cannot tell apart); otherwise the CPU is unknown.
 
 // rdpid returns IA32_TSC_AUX (RDPID); the CPU must have the instruction.
 func rdpid() uint32
@@ -53,15 +55,48 @@ func pickCPUInstr() int {
 	return cpuNone
 }
 
-// agreesWithGetcpu reports whether aux names the CPU that getcpu names, in
-// one of a few tries (the thread may move between the two).
+// agreesWithGetcpu reports whether aux names the CPU that getcpu names.
+// Agreement on CPU 0 proves nothing (a register left at 0 agrees there), so
+// the check runs with this thread moved to a CPU other than 0 of the
+// process's affinity mask, which is then restored; with CPU 0 the only one
+// allowed, an agreement there is all there is to see, and all that will
+// ever be asked.
 func agreesWithGetcpu(aux func() uint32) bool {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var mask unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &mask); err != nil {
+		return false
+	}
+	other := -1
+	for c := 1; c < len(mask)*64; c++ {
+		if mask.IsSet(c) {
+			other = c
+			break
+		}
+	}
+	if other < 0 {
+		return agreesHere(aux, 0)
+	}
+	var one unix.CPUSet
+	one.Set(other)
+	if err := unix.SchedSetaffinity(0, &one); err != nil {
+		return false
+	}
+	defer unix.SchedSetaffinity(0, &mask)
+	return agreesHere(aux, uint32(other))
+}
+
+// agreesHere reports whether getcpu names cpu and aux agrees with it, in
+// one of a few tries (a thread that is not pinned may move between the
+// two readings).
+func agreesHere(aux func() uint32, cpu uint32) bool {
 	for range 3 {
-		var cpu uint32
-		if _, _, errno := unix.RawSyscall(unix.SYS_GETCPU, uintptr(unsafe.Pointer(&cpu)), 0, 0); errno != 0 {
+		var got uint32
+		if _, _, errno := unix.RawSyscall(unix.SYS_GETCPU, uintptr(unsafe.Pointer(&got)), 0, 0); errno != 0 {
 			return false
 		}
-		if aux()&cpuAuxMask == cpu {
+		if got == cpu && aux()&cpuAuxMask == cpu {
 			return true
 		}
 	}

@@ -29,3 +29,33 @@ func TestCurrentCPU(t *testing.T) {
 	}
 	t.Fatalf("currentCPU never agreed with getcpu in 10 tries (last %d)", currentCPU())
 }
+
+// TestAgreesWithGetcpuRefusesZero: a CPU-number register that reads 0 on
+// every CPU (a hypervisor that does not set it) is refused whenever the
+// process may run on a CPU other than 0, and a source that names the CPU
+// right is accepted.
+func TestAgreesWithGetcpuRefusesZero(t *testing.T) {
+	var mask unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &mask); err != nil {
+		t.Fatal(err)
+	}
+	only0 := mask.Count() == 1 && mask.IsSet(0)
+	if got := agreesWithGetcpu(func() uint32 { return 0 }); got != only0 {
+		t.Fatalf("a register stuck at 0: agreesWithGetcpu = %v with mask count %d (CPU 0 only: %v)", got, mask.Count(), only0)
+	}
+	getcpu := func() uint32 {
+		var cpu uint32
+		unix.RawSyscall(unix.SYS_GETCPU, uintptr(unsafe.Pointer(&cpu)), 0, 0)
+		return cpu
+	}
+	if !agreesWithGetcpu(getcpu) {
+		t.Fatal("a source that reads getcpu itself does not agree with it")
+	}
+	var after unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &after); err != nil {
+		t.Fatal(err)
+	}
+	if after != mask {
+		t.Fatalf("the affinity mask was not restored: %v, was %v", after, mask)
+	}
+}
