@@ -123,10 +123,9 @@ func runConnect(ctx context.Context, cr *caseRun) (measurement, error) {
 	}
 	size := cr.spec.Size
 	tr := cr.spec.Transport
-	// Endpoints whose files are the channel itself (pipe, shm-lock) need a
+	// Endpoints whose files are the channel itself (pipe, shm-*) need a
 	// fresh listener per exchange; tcp-veth's file names its namespace.
-	rd, redial := cr.ln.(transports.RedialableEndpoint)
-	fresh := len(cr.ln.Endpoint().Files) > 0 && !(redial && rd.RedialableEndpoint())
+	fresh := reachOf(cr.ln) == reachRendezvous
 	if fresh {
 		cr.ln.Close() // the probe listener; every exchange makes its own
 	}
