@@ -85,18 +85,15 @@ func (cr *caseRun) privatePath() (string, error) {
 // channel through it. A socket's peer already dials by address under the
 // inherit source, so such a case is skipped as the same case.
 func (cr *caseRun) listenByAddress(ctx context.Context) (skip string, err error) {
-	switch reachOf(cr.ln) {
-	case reachSocket:
-		cr.ln.Close()
-		cr.ln = nil
-		return fmt.Sprintf("%s: via=%s is the via=%s case: a socket's peer dials the listener's address under both", cr.name, SourceAddress, SourceInherit), nil
-	case reachFilesOnly:
-		cr.ln.Close()
-		cr.ln = nil
-		return cr.cannotDialByAddress(), nil
-	}
+	how := reachOf(cr.ln)
 	cr.ln.Close()
 	cr.ln = nil
+	switch how {
+	case reachSocket:
+		return fmt.Sprintf("%s: via=%s is the via=%s case: a socket's peer dials the listener's address under both", cr.name, SourceAddress, SourceInherit), nil
+	case reachFilesOnly:
+		return cr.cannotDialByAddress(), nil
+	}
 	path, err := cr.privatePath()
 	if err != nil {
 		return "", err
