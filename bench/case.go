@@ -403,7 +403,7 @@ func (cr *caseRun) explain(ctx context.Context, err error) error {
 	wctx, cancel := context.WithTimeout(ctx, peerExitWait)
 	defer cancel()
 	if cr.remote != nil {
-		done, derr := cr.remote.done(wctx, cr)
+		done, derr := cr.remoteDone(wctx)
 		if derr == nil && done.Error != "" {
 			return fmt.Errorf("%w; the server reports: %s", err, done.Error)
 		}
@@ -439,7 +439,7 @@ func (cr *caseRun) collect(ctx context.Context) error {
 			return fmt.Errorf("peer: %s", done.Error)
 		}
 	} else if cr.client != nil {
-		done, err := cr.remote.done(ctx, cr)
+		done, err := cr.remoteDone(ctx)
 		if err != nil {
 			return fmt.Errorf("server did not finish: %w", err)
 		}

@@ -267,10 +267,10 @@ func (cr *caseRun) connectRemote(ctx context.Context) error {
 	return nil
 }
 
-// done waits for the server's done reply to the case's serve job, once
-// the bench's connections are closed; the connect workload's job is told
-// first that no more connections come.
-func (rc *remoteCase) done(ctx context.Context, cr *caseRun) (peer.Reply, error) {
+// remoteDone waits for the server's done reply to the case's serve job,
+// once the bench's connections are closed; the connect workload's job is
+// told first that no more connections come.
+func (cr *caseRun) remoteDone(ctx context.Context) (peer.Reply, error) {
 	if cr.w.connect {
 		if err := cr.client.End(); err != nil {
 			return peer.Reply{}, err
