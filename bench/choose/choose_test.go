@@ -213,7 +213,7 @@ func TestFromRun(t *testing.T) {
 		t.Errorf("fanin answer (msg/s once):\n%s", text.String())
 	}
 
-	if _, err := FromRun(run, Question{Workload: Pingpong, Size: 64, Conns: 16}); !errors.Is(err, ErrNoAnswer) || !strings.Contains(err.Error(), "fanin unpinned ×4") {
+	if _, err := FromRun(run, Question{Workload: Pingpong, Size: 64, Conns: 16}); !errors.Is(err, ErrNoAnswer) || !strings.Contains(err.Error(), "no fanin unpinned ×16 results (it has: ") || !strings.Contains(err.Error(), "fanin unpinned ×4") {
 		t.Errorf("fanin ×16 from a file with ×4: %v", err)
 	}
 	if _, err := FromRun(run, Question{Workload: HTTP, Size: 64}); !errors.Is(err, ErrNoAnswer) {

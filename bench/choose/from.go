@@ -24,29 +24,28 @@ func FromRun(run *bench.Records, q Question) (*Answer, error) {
 		return nil, err
 	}
 	wl := q.benchWorkload()
+	// setting names a workload, placement and (for fanin) connection count.
+	setting := func(workload, placement string, conns int) string {
+		if workload == "fanin" {
+			return fmt.Sprintf("%s %s ×%d", workload, placement, conns)
+		}
+		return workload + " " + placement
+	}
 	var match []bench.Result
 	var settings []string
 	for _, r := range run.Results {
 		c := r.Case()
 		if c.Workload != wl || c.Placement != q.Placement || (wl == "fanin" && c.Conns != q.Conns) {
-			s := c.Workload + " " + c.Placement
-			if c.Workload == "fanin" {
-				s += fmt.Sprintf(" ×%d", c.Conns)
-			}
-			if !slices.Contains(settings, s) {
+			if s := setting(c.Workload, c.Placement, c.Conns); !slices.Contains(settings, s) {
 				settings = append(settings, s)
 			}
 			continue
 		}
 		match = append(match, r)
 	}
-	want := wl + " " + q.Placement
-	if wl == "fanin" {
-		want += fmt.Sprintf(" ×%d", q.Conns)
-	}
 	if len(match) == 0 {
 		sort.Strings(settings)
-		return nil, fmt.Errorf("%w: %s has no %s results (it has: %s)", ErrNoAnswer, run.Source, want, strings.Join(settings, ", "))
+		return nil, fmt.Errorf("%w: %s has no %s results (it has: %s)", ErrNoAnswer, run.Source, setting(wl, q.Placement, q.Conns), strings.Join(settings, ", "))
 	}
 	size := nearestSize(match, q.Size)
 	var same []bench.Result
