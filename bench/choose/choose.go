@@ -34,7 +34,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"slices"
 	"time"
 
@@ -233,14 +232,7 @@ func New(q Question, o Options) (*Calibration, error) {
 		Repeats:    repeats,
 		Placements: []bench.Placement{pl},
 	}
-	bo.Peer.Path, bo.Peer.Args = o.Peer, o.PeerArgs
-	if bo.Peer.Path == "" {
-		exe, err := os.Executable()
-		if err != nil {
-			return nil, fmt.Errorf("finding this program's executable to run as the peer: %w", err)
-		}
-		bo.Peer.Path = exe
-	}
+	bo.Peer.Path, bo.Peer.Args = o.Peer, o.PeerArgs // an empty Path is this program (proc.Spec)
 	r, err := bench.NewRunner(bo)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadQuestion, err)
