@@ -272,24 +272,21 @@ func ProcessCPUTime(pid int) (CPUTime, error) {
 
 // SelfCPUTime returns the CPU time used so far by all threads of this
 // process, from getrusage(RUSAGE_SELF), with microsecond resolution.
-func SelfCPUTime() (CPUTime, error) {
-	var ru unix.Rusage
-	if err := unix.Getrusage(unix.RUSAGE_SELF, &ru); err != nil {
-		return CPUTime{}, fmt.Errorf("sysinfo: getrusage: %w", err)
-	}
-	return CPUTime{
-		User:   time.Duration(ru.Utime.Nano()),
-		System: time.Duration(ru.Stime.Nano()),
-	}, nil
-}
+func SelfCPUTime() (CPUTime, error) { return rusageCPUTime(unix.RUSAGE_SELF, "getrusage") }
 
 // ChildrenCPUTime returns the CPU time of this process's children that
 // have ended and been waited for, and of their waited-for descendants
 // (getrusage RUSAGE_CHILDREN).
 func ChildrenCPUTime() (CPUTime, error) {
+	return rusageCPUTime(unix.RUSAGE_CHILDREN, "getrusage children")
+}
+
+// rusageCPUTime returns the CPU time getrusage reports for who; op names
+// the call in the error.
+func rusageCPUTime(who int, op string) (CPUTime, error) {
 	var ru unix.Rusage
-	if err := unix.Getrusage(unix.RUSAGE_CHILDREN, &ru); err != nil {
-		return CPUTime{}, fmt.Errorf("sysinfo: getrusage children: %w", err)
+	if err := unix.Getrusage(who, &ru); err != nil {
+		return CPUTime{}, fmt.Errorf("sysinfo: %s: %w", op, err)
 	}
 	return CPUTime{
 		User:   time.Duration(ru.Utime.Nano()),

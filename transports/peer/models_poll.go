@@ -181,7 +181,7 @@ func (s *server) servePoll(sv *serving, fds []fdSet, role string, cfg frame.Conf
 			if pc.done {
 				continue
 			}
-			if err := pc.step(ep, buf, ev.Events); err != nil {
+			if err := pc.step(ep, buf); err != nil {
 				pc.st.Error = err.Error()
 				pc.finish(ep)
 			}
@@ -194,7 +194,7 @@ func (s *server) servePoll(sv *serving, fds []fdSet, role string, cfg frame.Conf
 
 // step handles the events of one connection: it writes what is pending,
 // or reads and handles what arrived.
-func (pc *pollConn) step(ep int, buf []byte, events uint32) error {
+func (pc *pollConn) step(ep int, buf []byte) error {
 	if pc.outOff < pc.ready {
 		return pc.flush(ep)
 	}

@@ -305,7 +305,7 @@ func testAddressServerKilled(t *testing.T, tr transports.Transport) {
 	}
 	time.Sleep(50 * time.Millisecond) // let the reads block
 	start := time.Now()
-	srv.kill(t)
+	srv.kill()
 	for range n {
 		err := <-results
 		took := time.Since(start)
@@ -388,7 +388,7 @@ func testAddressForeign(t *testing.T, tr transports.Transport) {
 		t.Fatalf("Dial of another user's server: %v; want an error naming uid 65534", err)
 	}
 	t.Logf("refused: %v", err)
-	srv.kill(t)
+	srv.kill()
 }
 
 // server is a server helper process.
@@ -428,7 +428,7 @@ func startServer(t *testing.T, tr transports.Transport, cfg transports.Config, c
 		t.Fatalf("starting the server: %v", err)
 	}
 	s := &server{cmd: cmd}
-	t.Cleanup(func() { s.kill(t) })
+	t.Cleanup(s.kill)
 	line := make(chan string, 1)
 	go func() {
 		l, _ := bufio.NewReader(out).ReadString('\n')
@@ -447,7 +447,7 @@ func startServer(t *testing.T, tr transports.Transport, cfg transports.Config, c
 
 // kill kills the server with SIGKILL and reaps it; a second call does
 // nothing.
-func (s *server) kill(t *testing.T) {
+func (s *server) kill() {
 	if s.cmd.ProcessState != nil {
 		return
 	}

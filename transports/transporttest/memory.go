@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ipcbench/ipcbench/transports"
+	"github.com/ipcbench/ipcbench/transports/internal/rawio"
 )
 
 // The memory case: 64 connections with their buffers full stay within
@@ -421,9 +422,8 @@ func descriptors(c net.Conn) (rfd, wfd int, err error) {
 	if err != nil {
 		return -1, -1, err
 	}
-	fd := -1
-	cerr := rc.Control(func(s uintptr) { fd, err = unix.FcntlInt(s, unix.F_DUPFD_CLOEXEC, 0) })
-	if err = errors.Join(cerr, err); err != nil {
+	fd, err := rawio.Dup(rc)
+	if err != nil {
 		return -1, -1, err
 	}
 	return fd, fd, nil
