@@ -367,3 +367,45 @@ func TestLockParkedWaiterIsPolled(t *testing.T) {
 		}
 	}
 }
+
+// TestPollerBudget: the poller polls for the largest budget of its
+// waiters, undivided by their number, and not at all while the other
+// process of its first connection last waited on this thread's CPU;
+// wait=spin budgets hold regardless.
+func TestPollerBudget(t *testing.T) {
+	saved := cpuNow
+	t.Cleanup(func() { cpuNow = saved })
+	cpuNow = func() uint32 { return 3 }
+	l := listenKindT(t, Ring, transports.Config{Conns: 2, BufferSize: MinRing})
+	_, d0 := connectT(t, l, 0)
+	_, d1 := connectT(t, l, 1)
+	p := newPoller()
+	w0 := &waiter{c: d0, idx: -1, budget: DefaultSpin}
+	w1 := &waiter{c: d1, idx: -1, budget: DefaultSpin / 4}
+	p.list = []*waiter{w0, w1}
+
+	d0.rx.ctl.writerCPU.Store(4) // the other side last waited elsewhere
+	if got := p.budget(); got != DefaultSpin {
+		t.Errorf("two waiters, other side on another CPU: budget %v, want %v (the largest, undivided)", got, DefaultSpin)
+	}
+	d0.rx.ctl.writerCPU.Store(3) // on this thread's CPU
+	if got := p.budget(); got != 0 {
+		t.Errorf("other side on this CPU: budget %v, want 0", got)
+	}
+	cpuNow = func() uint32 { return 0 } // unknown: the calibration decides
+	if got := p.budget(); got != DefaultSpin {
+		t.Errorf("CPU unknown: budget %v, want %v", got, DefaultSpin)
+	}
+	p.st.skip = 1
+	if got := p.budget(); got != 0 {
+		t.Errorf("calibration backing off: budget %v, want 0", got)
+	}
+	if got := p.budget(); got != DefaultSpin {
+		t.Errorf("after the back-off: budget %v, want %v", got, DefaultSpin)
+	}
+	cpuNow = func() uint32 { return 3 }
+	w1.budget = spinIdle
+	if got := p.budget(); got != spinIdle {
+		t.Errorf("wait=spin waiter on a shared CPU: budget %v, want %v", got, spinIdle)
+	}
+}
