@@ -121,9 +121,10 @@
 //	+0x48 u32 dataSeq        futex word: bumped after every commit of data
 //	+0x4C u32 writerClosed   1 once the writer closed (no more data)
 //	+0x50 u32 readerWaiting  1 while the reader sleeps (or is about to) on dataSeq
-//	+0x54 u32 writerCPU      shm-ring only: the CPU + 1 the writing side last
-//	                         waited on (its adaptive wait's hint to the other
-//	                         side); 0 unknown; shm-lock leaves it 0
+//	+0x54 u32 writerCPU      the CPU + 1 the writing side last waited on
+//	                         (shm-ring's adaptive wait, or a waiter of either
+//	                         kind parked with its process's poller): a hint to
+//	                         the other side's waits; 0 unknown
 //	line 2, written by the consumer:
 //	+0x80 u64 rpos           next byte the reader takes, 0 <= rpos < ringCap
 //	+0x88 u32 spaceSeq       futex word: bumped after every commit of a read

@@ -381,6 +381,7 @@ func (c *Conn) waitUnlock(r *ringView, w *waiter, seq uint32, left time.Duration
 	// commits within a few µs, and a poller that sleeps at once costs a
 	// doorbell write and a network-poller wake-up per message.
 	w.budget = DefaultSpin
+	c.noteCPU() // for the poller's look at where the other process runs (sharesCPU)
 	if !w.ready() && !c.closed.Load() && !c.peerGone.Load() {
 		w.park(left)
 	}

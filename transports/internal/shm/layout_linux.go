@@ -88,7 +88,7 @@ type ringCtl struct {
 	dataSeq       atomic.Uint32 // +0x48 futex word the reader sleeps on
 	writerClosed  atomic.Uint32 // +0x4C 1: the writer will commit no more
 	readerWaiting atomic.Uint32 // +0x50 1: the reader sleeps on dataSeq
-	writerCPU     atomic.Uint32 // +0x54 shm-ring: the writing side's CPU + 1 when it last waited; 0 unknown
+	writerCPU     atomic.Uint32 // +0x54 the writing side's CPU + 1 when it last waited (adaptively, or parked); 0 unknown
 	_             [cacheLine - 0x18]byte
 
 	// line 2: consumer

@@ -284,13 +284,14 @@ func (p *poller) scan() bool {
 // of a registered connection last waited on this thread's CPU (see
 // sharesCPU). The budget is not divided among the waiters: with n
 // connections busy in the other process a ring turns ready about n times
-// as often, so a poller that spins a connection's whole budget in vain is
-// as sure as a lone waiter that the other process is not running. Dividing
-// it (down to 2 µs at 16 connections) put the poller to sleep between the
-// other process's batches, and every batch then paid a doorbell: fanin of
-// 1 KiB on 16 connections, each process on its own CPU, did 437k msg/s
-// with the division and 648k without. wait=spin waiters keep their whole
-// budget.
+// as often, so a poller that polls a connection's whole budget in vain is
+// as sure as a lone waiter that the other process is not running.
+// Dividing it (down to 2 µs at 16 connections) put the poller to sleep
+// between the other process's batches, and every batch then paid a
+// doorbell. fanin of 1 KiB on 16 connections, each process on its own
+// CPU, did 468k msg/s with the division and 673k without; with both
+// processes on one CPU, where sharesCPU makes the poller sleep at once,
+// 183k and 252k. wait=spin waiters keep their whole budget.
 func (p *poller) budget() time.Duration {
 	var b time.Duration
 	for _, w := range p.list {
@@ -361,13 +362,11 @@ func (p *poller) run(page *wakePage, bell *os.File) {
 		budget := p.budget()
 		var start time.Time
 		won := false
-		spun := false
 		for i := 0; ; i++ {
 			if p.scan() {
 				won = true
 				break
 			}
-			spun = true
 			if len(p.list) == 0 || budget == 0 {
 				break
 			}
@@ -384,13 +383,7 @@ func (p *poller) run(page *wakePage, bell *os.File) {
 			p.mu.Lock()
 		}
 		if won {
-			if spun {
-				// Only a ring that turned ready while the poller
-				// polled shows that polling pays; one ready at the
-				// first look would have been found by a sleeping
-				// poller's wake-up just as well.
-				p.st.won()
-			}
+			p.st.won()
 			p.mu.Unlock()
 			runtime.Gosched() // let the woken goroutines run, then ring for them
 			p.flush()

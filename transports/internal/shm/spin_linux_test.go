@@ -325,8 +325,12 @@ func TestMaySleepSolo(t *testing.T) {
 // TestLockParkedWaiterIsPolled: of two shm-lock readers waiting at once,
 // the one that parks with the poller carries the spin budget, so that the
 // poller polls its ring before it sleeps on the doorbell (a poller that
-// slept at once cost a doorbell write per message under fanin).
+// slept at once cost a doorbell write per message under fanin), and
+// records its CPU for the other process's poller (sharesCPU).
 func TestLockParkedWaiterIsPolled(t *testing.T) {
+	saved := cpuNow
+	t.Cleanup(func() { cpuNow = saved })
+	cpuNow = func() uint32 { return 7 }
 	l := listenKindT(t, Lock, transports.Config{Conns: 2, BufferSize: MinRing})
 	var acc, dia [2]*Conn
 	for i := range acc {
@@ -340,6 +344,7 @@ func TestLockParkedWaiterIsPolled(t *testing.T) {
 		}()
 	}
 	var budget time.Duration
+	var parked *Conn
 	for i := 0; budget == 0; i++ {
 		if i == 500 {
 			t.Fatal("after 5 s neither reader is parked with a spin budget")
@@ -347,14 +352,17 @@ func TestLockParkedWaiterIsPolled(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 		thePoller.mu.Lock()
 		for _, w := range thePoller.list {
-			if w.c == dia[0] || w.c == dia[1] {
-				budget = max(budget, w.budget)
+			if (w.c == dia[0] || w.c == dia[1]) && w.budget > budget {
+				budget, parked = w.budget, w.c
 			}
 		}
 		thePoller.mu.Unlock()
 	}
 	if budget != DefaultSpin {
 		t.Errorf("parked shm-lock reader's spin budget %v, want %v", budget, DefaultSpin)
+	}
+	if got := parked.tx.ctl.writerCPU.Load(); got != 7 {
+		t.Errorf("parked shm-lock reader recorded CPU %d for the other side, want 7", got)
 	}
 	for _, a := range acc {
 		if _, err := a.Write([]byte{1}); err != nil {
