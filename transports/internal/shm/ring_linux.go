@@ -394,6 +394,17 @@ func (c *Conn) spin(spun *time.Duration, left, budget time.Duration, st *spinSta
 			if c.closed.Load() || c.peerGone.Load() {
 				return true // the caller finds out
 			}
+			select {
+			case <-w.wake:
+				// A local event (a deadline moved, say): the caller
+				// looks again. Spinning on until the budget ran out
+				// kept a deadline set during the spin waiting for
+				// it, up to spinIdle with wait=spin, and counted
+				// the spin as lost: net/http's server aborts its
+				// background read that way after every request.
+				return true
+			default:
+			}
 			if thePoller.waiting.Load() > 0 {
 				// Others wait too: the poller polls for everybody, and
 				// this goroutine's processor is better spent on them.

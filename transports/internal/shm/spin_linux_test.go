@@ -2,6 +2,7 @@ package shm
 
 import (
 	"fmt"
+	"os"
 	"runtime"
 	"testing"
 	"time"
@@ -415,5 +416,37 @@ func TestPollerBudget(t *testing.T) {
 	w1.budget = spinIdle
 	if got := p.budget(); got != spinIdle {
 		t.Errorf("wait=spin waiter on a shared CPU: budget %v, want %v", got, spinIdle)
+	}
+}
+
+// TestSpinSeesDeadlineChange: a reader that polls its ring looks at
+// local events while it polls, so a deadline set during the spin ends
+// the Read at once, not when the spin budget (here a minute) runs out,
+// and the spin does not count as lost.
+func TestSpinSeesDeadlineChange(t *testing.T) {
+	// Both ends are in this process: with one processor the reader would
+	// not wait alone (see mayWaitSolo), and the spin is what this tests.
+	if runtime.GOMAXPROCS(0) < 2 {
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2))
+	}
+	_, d := connectT(t, listenKindT(t, Ring, transports.Config{}), 0)
+	d.set.spin = time.Minute
+	done := make(chan error, 1)
+	go func() {
+		_, err := d.Read(make([]byte, 1))
+		done <- err
+	}()
+	time.Sleep(20 * time.Millisecond) // let the reader start its spin
+	if err := d.SetReadDeadline(time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		wantOpErr(t, "Read", err, os.ErrDeadlineExceeded)
+	case <-time.After(20 * time.Second):
+		t.Fatal("Read kept spinning 20 s after its deadline was set in the past")
+	}
+	if d.rspin.losses != 0 || d.rspin.backoff != 0 {
+		t.Errorf("a spin ended by a deadline counted as lost: %+v", d.rspin)
 	}
 }
