@@ -85,7 +85,7 @@
 // empty reports io.EOF after the last byte when the writer closed, and
 // transports.ErrPeerGone only when the peer vanished without closing.
 //
-// # Mapping layout (version 3)
+// # Mapping layout (version 4)
 //
 // All integers are in the machine's native byte order (both ends run on one
 // machine) and are read and written with sync/atomic. The mapping is
@@ -101,7 +101,7 @@
 // blocks of three cache lines each:
 //
 //	0x000 u64 magic       0x006d687362637069 ("ipcbshm\0" little-endian)
-//	0x008 u32 version     3
+//	0x008 u32 version     4
 //	0x00C u32 headerSize  4096: offset of ring 0's data
 //	0x010 u64 ringCap     bytes per ring; a power of two, 4 KiB .. 1 GiB
 //	0x018 u64 mapSize     headerSize + 2*ringCap; equals the file size
@@ -125,6 +125,10 @@
 //	                         (shm-ring's adaptive wait, or a waiter of either
 //	                         kind parked with its process's poller): a hint to
 //	                         the other side's waits; 0 unknown
+//	+0x58 u64 skip           shm-ring only: the head at which the writer last
+//	                         ended a lap early, the bytes from there to the
+//	                         next multiple of ringCap being no data (see
+//	                         package shmring); shm-lock leaves it 0
 //	line 2, written by the consumer:
 //	+0x80 u64 rpos           next byte the reader takes, 0 <= rpos < ringCap
 //	+0x88 u32 spaceSeq       futex word: bumped after every commit of a read

@@ -117,6 +117,9 @@ type ringView struct {
 	// unwoken is, for a shm-ring producer, set while it published bytes
 	// without looking whether the reader sleeps (see writeRing).
 	unwoken bool
+	// shortLaps is, for a shm-ring producer, set while a Write goes
+	// through the ring in short laps (see lapFor).
+	shortLaps bool
 }
 
 // addr is the net.Addr of an shm-lock endpoint.

@@ -42,6 +42,7 @@ func TestLayoutOffsets(t *testing.T) {
 		{"writerClosed", unsafe.Offsetof(r.writerClosed), offWriterClosed},
 		{"readerWaiting", unsafe.Offsetof(r.readerWaiting), offReaderWaiting},
 		{"writerCPU", unsafe.Offsetof(r.writerCPU), offWriterCPU},
+		{"skip", unsafe.Offsetof(r.skip), offSkip},
 		{"rpos", unsafe.Offsetof(r.rpos), offRpos},
 		{"spaceSeq", unsafe.Offsetof(r.spaceSeq), offSpaceSeq},
 		{"readerClosed", unsafe.Offsetof(r.readerClosed), offReaderClosed},

@@ -35,6 +35,7 @@ const (
 	offWriterClosed  = 0x4C
 	offReaderWaiting = 0x50
 	offWriterCPU     = 0x54
+	offSkip          = 0x58
 	offRpos          = 0x80
 	offSpaceSeq      = 0x88
 	offReaderClosed  = 0x04

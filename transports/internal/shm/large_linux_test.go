@@ -3,6 +3,8 @@ package shm
 import (
 	"errors"
 	"io"
+	"net"
+	"os"
 	"testing"
 	"time"
 
@@ -19,15 +21,38 @@ func TestRingLargeMessages(t *testing.T) {
 		for _, w := range waits[1:3] { // adaptive and futex: spinning and sleeping readers
 			for _, mode := range []string{"read=5000", "read=ring", "peek"} {
 				t.Run(itoa(ring>>10)+"KiB/"+w.name+"/"+mode, func(t *testing.T) {
-					testLargeMessages(t, ring, w.opts, mode)
+					testLargeMessages(t, ring, w.opts, mode, false)
 				})
 			}
 		}
 	}
 }
 
-func testLargeMessages(t *testing.T, ring int, opts map[string]string, mode string) {
+// TestRingShortLaps is TestRingLargeMessages with the two sides on one
+// CPU, as far as the writer can tell: Writes of half the ring and more go
+// through it shortLap bytes per lap (see lapFor), skipping the rest of
+// each lap, with Writes that use the whole ring in between.
+func TestRingShortLaps(t *testing.T) {
+	saved := cpuNow
+	t.Cleanup(func() { cpuNow = saved })
+	cpuNow = func() uint32 { return 1 }
+	for _, w := range waits[1:3] {
+		for _, mode := range []string{"read=5000", "read=ring", "peek"} {
+			t.Run(w.name+"/"+mode, func(t *testing.T) {
+				testLargeMessages(t, 4*shortLap, w.opts, mode, true)
+			})
+		}
+	}
+}
+
+func testLargeMessages(t *testing.T, ring int, opts map[string]string, mode string, together bool) {
 	a, d := connectT(t, listenKindT(t, Ring, transports.Config{BufferSize: ring, Options: opts}), 0)
+	if together {
+		d.tx.ctl.writerCPU.Store(1) // the reader's CPU, as its wait records it
+		if a.lapFor(ring/2) != shortLap {
+			t.Fatalf("lapFor(%d) = %d with both sides on one CPU, want %d", ring/2, a.lapFor(ring/2), shortLap)
+		}
+	}
 	a.SetDeadline(time.Now().Add(testTimeout))
 	d.SetDeadline(time.Now().Add(testTimeout))
 	chunk := int(a.tx.chunk())
@@ -35,6 +60,13 @@ func testLargeMessages(t *testing.T, ring int, opts map[string]string, mode stri
 		t.Fatalf("publish chunk %d for a %d-byte ring", chunk, ring)
 	}
 	sizes := []int{ring + 12345, ring/2 + 777, 3*ring + 5, ring, ring / 2, chunk - 1, chunk + 1, 2*ring - 3}
+	if together {
+		// frames: a 4-byte header, then the payload, as the stream
+		// workload writes them
+		for i := 0; i < 8; i++ {
+			sizes = append(sizes, 4, ring)
+		}
+	}
 	total := 0
 	for _, s := range sizes {
 		total += s
@@ -145,5 +177,211 @@ func TestRingWriterWakesBeforeWaiting(t *testing.T) {
 	}
 	if err := <-wrote; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestAvailSkip checks what a consumer takes for data when the head is
+// in a later lap than its tail: up to a skip the skip word names in the
+// rest of the tail's lap, then nothing of the skipped bytes.
+func TestAvailSkip(t *testing.T) {
+	const ring = MinRing
+	tests := []struct {
+		name            string
+		pos, head, skip uint64
+		n, newPos       uint64
+	}{
+		{"within the lap", 100, 200, 150, 100, 100},
+		{"full ring, skip word never set", 0, ring, 0, ring, 0},
+		{"wrap, skip word behind", 100, ring + 50, 0, ring - 50, 100},
+		{"wrap, an old skip behind", 5000, 2*ring + 10, 1000, 2*ring + 10 - 5000, 5000},
+		{"skip ahead", 100, ring + 50, 1000, 900, 100},
+		{"at the skip", 1000, ring + 50, 1000, 50, ring},
+		{"at the skip, next lap still empty", 1000, ring, 1000, 0, ring},
+		{"lap start, skip ahead", ring, 2 * ring, ring + 300, 300, ring},
+		{"a skip word at a lap start names no skip", 2 * ring, 3 * ring, 2 * ring, ring, 2 * ring},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := ringView{ctl: &ringCtl{}, data: make([]byte, ring), mask: ring - 1, pos: tt.pos, pub: tt.pos}
+			r.ctl.rpos.Store(tt.pos)
+			r.ctl.wpos.Store(tt.head)
+			r.ctl.skip.Store(tt.skip)
+			n, err := r.avail()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n != tt.n || r.pos != tt.newPos {
+				t.Errorf("avail() = %d with the tail at %d, want %d at %d", n, r.pos, tt.n, tt.newPos)
+			}
+		})
+	}
+}
+
+// TestLoadTail checks the producer's validation of the consumer's
+// counter: forward from where it was last read (by up to a ring, past
+// skipped bytes), never backwards, past the head, or more than a ring
+// behind it.
+func TestLoadTail(t *testing.T) {
+	const ring = MinRing
+	tests := []struct {
+		name            string
+		cached, pos, at uint64
+		bad             bool
+	}{
+		{"unchanged", 10, 20, 10, false},
+		{"forward", 10, 20, 15, false},
+		{"caught up", 10, 20, 20, false},
+		{"past a skip, a ring on", 100, ring + 100, ring + 100, false},
+		{"backwards", 10, 20, 9, true},
+		{"past the head", 10, 20, 21, true},
+		{"more than a ring behind the head", 0, 2 * ring, ring - 1, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := ringView{ctl: &ringCtl{}, data: make([]byte, ring), mask: ring - 1, pos: tt.pos, tail: tt.cached}
+			r.ctl.rpos.Store(tt.at)
+			err := r.loadTail()
+			switch {
+			case tt.bad && !errors.Is(err, transports.ErrCorrupt):
+				t.Errorf("loadTail = %v, want ErrCorrupt", err)
+			case !tt.bad && err != nil:
+				t.Errorf("loadTail: %v", err)
+			case !tt.bad && r.tail != tt.at:
+				t.Errorf("tail %d after loadTail, want %d", r.tail, tt.at)
+			}
+		})
+	}
+}
+
+// TestRewind checks the producer's skip to the next lap: it publishes
+// the skip before the head, the consumer takes the bytes before the skip
+// and none of the skipped ones, and no second skip is made before the
+// consumer passed the first.
+func TestRewind(t *testing.T) {
+	const ring = 64 << 10
+	a, d := connectT(t, listenKindT(t, Ring, transports.Config{BufferSize: ring}), 0)
+	a.SetDeadline(time.Now().Add(testTimeout))
+	d.SetDeadline(time.Now().Add(testTimeout))
+	msg := make([]byte, 1500)
+	fillPattern(msg, 0)
+	if _, err := a.Write(msg[:1000]); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.rewind(); err != nil {
+		t.Fatal(err)
+	}
+	if a.tx.pos != ring || a.tx.ctl.wpos.Load() != ring || a.tx.ctl.skip.Load() != 1000 {
+		t.Fatalf("after a skip at 1000: head %d (published %d), skip word %d; want %d, %d, 1000",
+			a.tx.pos, a.tx.ctl.wpos.Load(), a.tx.ctl.skip.Load(), ring, ring)
+	}
+	if err := a.rewind(); err != nil || a.tx.pos != ring {
+		t.Fatalf("a skip at a lap's start moved the head to %d (%v)", a.tx.pos, err)
+	}
+	// The consumer takes 500 bytes and publishes its tail: room for 500
+	// bytes in the new lap, but the consumer did not pass the skip yet.
+	buf := make([]byte, 500)
+	if _, err := io.ReadFull(d, buf); err != nil {
+		t.Fatal(err)
+	}
+	d.publishTail()
+	if _, err := a.Write(msg[1000:]); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.rewind(); err != nil || a.tx.pos != ring+500 || a.tx.ctl.skip.Load() != 1000 {
+		t.Fatalf("skipped again (head %d, skip word %d, %v) before the consumer passed the first skip",
+			a.tx.pos, a.tx.ctl.skip.Load(), err)
+	}
+	got := make([]byte, 1000)
+	if _, err := io.ReadFull(d, got); err != nil {
+		t.Fatal(err)
+	}
+	if at, ok := checkPattern(got, 500); !ok {
+		t.Fatalf("byte %d after the skip is wrong: the consumer took skipped bytes", 500+at)
+	}
+	d.SetReadDeadline(time.Now().Add(time.Millisecond))
+	if n, err := d.Read(got); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("Read found %d more bytes (%v), want none", n, err)
+	}
+	// Having waited, the consumer published its tail past the skip: the
+	// producer skips again.
+	if err := a.rewind(); err != nil || a.tx.pos != 2*ring || a.tx.ctl.skip.Load() != ring+500 {
+		t.Fatalf("no skip (head %d, skip word %d, %v) after the consumer passed the first", a.tx.pos, a.tx.ctl.skip.Load(), err)
+	}
+}
+
+// TestLapFor checks when a Write uses short laps: large Writes through a
+// ring larger than shortLap whose reader last waited on this CPU.
+func TestLapFor(t *testing.T) {
+	saved := cpuNow
+	t.Cleanup(func() { cpuNow = saved })
+	cpu := uint32(3)
+	cpuNow = func() uint32 { return cpu }
+	big := 4 * shortLap
+	a, d := connectT(t, listenKindT(t, Ring, transports.Config{BufferSize: big}), 0)
+	small, sd := connectT(t, listenKindT(t, Ring, transports.Config{BufferSize: shortLap}), 0)
+	d.tx.ctl.writerCPU.Store(3)
+	sd.tx.ctl.writerCPU.Store(3)
+	tests := []struct {
+		name string
+		c    *Conn
+		n    int
+		cpu  uint32
+		want uint64
+	}{
+		{"half the ring, same CPU", a, big / 2, 3, shortLap},
+		{"more than the ring, same CPU", a, 3 * big, 3, shortLap},
+		{"less than half the ring", a, big/2 - 1, 3, 0},
+		{"other CPU", a, big, 4, 0},
+		{"CPU unknown", a, big, 0, 0},
+		{"ring of shortLap", small, shortLap, 3, 0},
+	}
+	for _, tt := range tests {
+		cpu = tt.cpu
+		if got := tt.c.lapFor(tt.n); got != tt.want {
+			t.Errorf("%s: lapFor(%d) = %d, want %d", tt.name, tt.n, got, tt.want)
+		}
+	}
+	cpu = 3
+	d.tx.ctl.writerCPU.Store(0) // the reader has not waited yet
+	if got := a.lapFor(big); got != 0 {
+		t.Errorf("lapFor = %d with the reader's CPU unknown, want 0", got)
+	}
+}
+
+// TestShortLapsSleepAtOnce checks that a writer in short laps waits for
+// space without polling under the adaptive wait (the reader shares its
+// core), and that the reader's wait and other Writes keep the budget.
+func TestShortLapsSleepAtOnce(t *testing.T) {
+	a, _ := connectT(t, listenKindT(t, Ring, transports.Config{}), 0)
+	if a.set.wait != WaitAdaptive || a.set.spin == 0 {
+		t.Fatalf("wait %q, spin %v: want the adaptive default", a.set.wait, a.set.spin)
+	}
+	if got := a.spinBudget(&a.wspin, &a.wwait); got != a.set.spin {
+		t.Errorf("writer's budget %v, want %v", got, a.set.spin)
+	}
+	a.tx.shortLaps = true
+	if got := a.spinBudget(&a.wspin, &a.wwait); got != 0 {
+		t.Errorf("writer's budget in short laps %v, want 0", got)
+	}
+	if got := a.spinBudget(&a.rspin, &a.rwait); got != a.set.spin {
+		t.Errorf("reader's budget while the writer is in short laps %v, want %v", got, a.set.spin)
+	}
+	a.tx.shortLaps = false
+}
+
+// TestShortLapsAfterClose checks that a large Write on a closed
+// connection whose reader shared its CPU reports the close: choosing the
+// lap must not read the unmapped mapping.
+func TestShortLapsAfterClose(t *testing.T) {
+	saved := cpuNow
+	t.Cleanup(func() { cpuNow = saved })
+	cpuNow = func() uint32 { return 1 }
+	a, d := connectT(t, listenKindT(t, Ring, transports.Config{BufferSize: 4 * shortLap}), 0)
+	d.tx.ctl.writerCPU.Store(1)
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Write(make([]byte, 4*shortLap)); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("Write after Close: %v, want net.ErrClosed", err)
 	}
 }

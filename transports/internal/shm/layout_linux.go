@@ -17,7 +17,7 @@ const (
 	ringMagic uint64 = 0x00676e7262637069
 	// layoutVersion is the version of the layout described in the package
 	// documentation. A mapping with another version is refused.
-	layoutVersion uint32 = 3
+	layoutVersion uint32 = 4
 	// headerSize is the size of the header and the offset of ring 0's data;
 	// one page, so that both rings start page-aligned.
 	headerSize = 4096
@@ -89,7 +89,8 @@ type ringCtl struct {
 	writerClosed  atomic.Uint32 // +0x4C 1: the writer will commit no more
 	readerWaiting atomic.Uint32 // +0x50 1: the reader sleeps on dataSeq
 	writerCPU     atomic.Uint32 // +0x54 the writing side's CPU + 1 when it last waited (adaptively, or parked); 0 unknown
-	_             [cacheLine - 0x18]byte
+	skip          atomic.Uint64 // +0x58 shm-ring: the head at which the writer skipped to the next lap of the ring
+	_             [cacheLine - 0x20]byte
 
 	// line 2: consumer
 	rpos          atomic.Uint64 // +0x80 next byte to take, < ringCap

@@ -201,6 +201,8 @@ func FuzzRingCounters(f *testing.F) {
 		put32(mem, offRing0+offReaderWaiting, flags0)
 		put32(mem, offRing1+offWriterWaiting, flags1)
 		put32(mem, offRing0+offWriterClosed, flags0&1)
+		put64(mem, offRing0+offSkip, r1) // skip words from the other values
+		put64(mem, offRing1+offSkip, w0)
 		buf := make([]byte, 3*MinRing)
 		for _, c := range []*Conn{a, d} {
 			c.SetDeadline(time.Now().Add(20 * time.Millisecond))
