@@ -165,7 +165,7 @@ func (r *ringView) ownHead() error {
 func (r *ringView) loadTail() error {
 	tail := r.ctl.rpos.Load()
 	if r.pos-tail > r.mask+1 || tail-r.tail > r.pos-r.tail {
-		return corruptf("ring tail %d is not within one ring (%d bytes) of the head %d", tail, r.mask+1, r.pos)
+		return corruptf("ring tail %d is not between the tail last read (%d) and the head %d, within one ring (%d bytes) of the head", tail, r.tail, r.pos, r.mask+1)
 	}
 	r.tail = tail
 	return nil
