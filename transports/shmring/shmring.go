@@ -32,8 +32,10 @@
 // parks on a Go channel, holding no OS thread, and one poller goroutine
 // per process polls the rings of all parked goroutines, waking each whose
 // ring is ready. While that poller is awake, the other process publishes
-// with no system call, however many connections are busy. When a spin
-// budget passes with nothing ready, the poller announces that it sleeps
+// with no system call, however many connections are busy. When the
+// longest spin budget of its waiters passes with nothing ready (or at
+// once, when the other process last waited on this CPU, where polling
+// would only keep it from running), the poller announces that it sleeps
 // in a one-page mapping its process shares with every peer (the wake
 // page) and parks on an eventfd (the doorbell) through the runtime's
 // network poller; the first peer that publishes on any connection then
