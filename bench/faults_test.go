@@ -200,10 +200,15 @@ func TestFaultPeerKilledAnyMoment(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			// The kill lands at a random moment before the least time the
+			// run's two cases take after the first start began (their
+			// warm-ups and measured intervals), so never after the run
+			// ended: a window of 250 ms outlasted a quick run of 245 ms.
+			window := 2 * (o.Warmup + o.Duration)
 			for trial := range trials {
 				var delay time.Duration
 				if trial > 0 {
-					delay = time.Duration(rng.Int64N(int64(250 * time.Millisecond)))
+					delay = time.Duration(rng.Int64N(int64(window)))
 				}
 				k := killPeerOnce(t, r, delay)
 				total++
