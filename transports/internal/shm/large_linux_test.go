@@ -122,6 +122,17 @@ func testLargeMessages(t *testing.T, ring int, opts map[string]string, mode stri
 	if got != total {
 		t.Fatalf("received %d bytes, sent %d", got, total)
 	}
+	// The writer skipped to a new lap (rewind stores where it stopped,
+	// never a lap start, so never 0) in short laps, and never in a ring
+	// of shortLap or less: a Write that never skipped passes every
+	// check above.
+	skip := a.tx.ctl.skip.Load()
+	if together && skip == 0 {
+		t.Errorf("%d bytes in messages of up to %d went through a %d-byte ring in short laps without one skip", total, 3*ring+5, ring)
+	}
+	if !together && skip != 0 {
+		t.Errorf("the writer skipped (at %d) in a %d-byte ring", skip, ring)
+	}
 }
 
 func errString(err error) string {
