@@ -318,6 +318,14 @@ func TestRewind(t *testing.T) {
 	if err := a.rewind(); err != nil || a.tx.pos != 2*ring || a.tx.ctl.skip.Load() != ring+500 {
 		t.Fatalf("no skip (head %d, skip word %d, %v) after the consumer passed the first", a.tx.pos, a.tx.ctl.skip.Load(), err)
 	}
+	// A head that moved under its writer (a corrupt peer) is reported,
+	// not stored over, even when the tail last read allows the skip.
+	a.tx.pos += 100
+	a.tx.tail = a.tx.pos &^ a.tx.mask
+	a.tx.ctl.wpos.Store(a.tx.pos + 7)
+	if err := a.rewind(); !errors.Is(err, transports.ErrCorrupt) || a.tx.ctl.wpos.Load() != a.tx.pos+7 {
+		t.Fatalf("rewind over a head moved by the peer: %v (head in the mapping %d), want ErrCorrupt and the head left alone", err, a.tx.ctl.wpos.Load())
+	}
 }
 
 // TestLapFor checks when a Write uses short laps: large Writes through a

@@ -363,10 +363,12 @@ func (c *Conn) rewind() error {
 	if w.pos == start {
 		return nil
 	}
+	// Check the head before storing over it, so that a peer that wrote
+	// it is reported (as free does), not overwritten.
+	if err := w.ownHead(); err != nil {
+		return err
+	}
 	if w.tail < start {
-		if err := w.ownHead(); err != nil {
-			return err
-		}
 		if err := w.loadTail(); err != nil || w.tail < start {
 			return err
 		}
