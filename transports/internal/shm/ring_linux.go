@@ -55,8 +55,9 @@ import (
 // the producer skips only once the consumer's tail reached the start of
 // its current lap, so that there is never more than one skip ahead of the
 // consumer, and the data not yet taken and the skipped bytes fit in one
-// ring. Large Writes use short laps when the two sides share a core (see
-// lapFor).
+// ring; a producer whose consumer is still in an earlier lap does not
+// skip, and fills the rest of the lap. Large Writes use short laps when
+// the two sides share a core (see lapFor).
 //
 // # Waiting without lost wake-ups
 //
