@@ -368,10 +368,15 @@ func TestLapFor(t *testing.T) {
 }
 
 // TestShortLapsSleepAtOnce checks that a writer in short laps waits for
-// space without polling under the adaptive wait (the reader shares its
-// core), and that the reader's wait and other Writes keep the budget.
+// space without polling under the adaptive wait while the reader shares
+// its core, and that the reader's wait, other Writes, and a Write whose
+// reader moved to another CPU keep the budget.
 func TestShortLapsSleepAtOnce(t *testing.T) {
+	saved := cpuNow
+	t.Cleanup(func() { cpuNow = saved })
+	cpuNow = func() uint32 { return 3 }
 	a, _ := connectT(t, listenKindT(t, Ring, transports.Config{}), 0)
+	a.rx.ctl.writerCPU.Store(3) // the reader last waited on this CPU
 	if a.set.wait != WaitAdaptive || a.set.spin == 0 {
 		t.Fatalf("wait %q, spin %v: want the adaptive default", a.set.wait, a.set.spin)
 	}
@@ -384,6 +389,10 @@ func TestShortLapsSleepAtOnce(t *testing.T) {
 	}
 	if got := a.spinBudget(&a.rspin, &a.rwait); got != a.set.spin {
 		t.Errorf("reader's budget while the writer is in short laps %v, want %v", got, a.set.spin)
+	}
+	a.rx.ctl.writerCPU.Store(4) // the reader moved to another CPU mid-Write
+	if got := a.spinBudget(&a.wspin, &a.wwait); got != a.set.spin {
+		t.Errorf("writer's budget in short laps with the reader on another CPU %v, want %v", got, a.set.spin)
 	}
 	a.tx.shortLaps = false
 }
