@@ -288,10 +288,8 @@ func (p *poller) scan() bool {
 // as sure as a lone waiter that the other process is not running.
 // Dividing it (down to 2 µs at 16 connections) put the poller to sleep
 // between the other process's batches, and every batch then paid a
-// doorbell. fanin of 1 KiB on 16 connections, each process on its own
-// CPU, did 468k msg/s with the division and 673k without; with both
-// processes on one CPU, where sharesCPU makes the poller sleep at once,
-// 183k and 252k. wait=spin waiters keep their whole budget.
+// doorbell (results/shm-fanin-notes.md, third round, has the profile and
+// the before/after runs). wait=spin waiters keep their whole budget.
 func (p *poller) budget() time.Duration {
 	var b time.Duration
 	for _, w := range p.list {
@@ -313,16 +311,10 @@ func (p *poller) budget() time.Duration {
 // sharesCPU reports whether the other process of the first registered
 // connection last waited on the CPU this thread runs on (mu held, list
 // not empty). Then spinning only keeps that process from running, and the
-// poller sleeps at once. The CPUs are the ones the adaptive wait records
+// poller sleeps at once. The CPUs are the ones the waits record
 // (noteCPU); when either is unknown the answer is false, and the spin
 // calibration (st) decides alone.
-func (p *poller) sharesCPU() bool {
-	own := cpuNow()
-	if own == 0 {
-		return false
-	}
-	return p.list[0].c.rx.ctl.writerCPU.Load() == own
-}
+func (p *poller) sharesCPU() bool { return p.list[0].c.otherSideHere() }
 
 // run is the poller goroutine. It holds a reference to this process's
 // wake page while it runs, and sleeps reading its doorbell.
