@@ -29,6 +29,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net"
 	"os"
@@ -277,7 +278,9 @@ func (s *Server) Close() error {
 // A missing address fails at once with an error wrapping
 // transports.ErrBadEndpoint and fs.ErrNotExist; one nobody listens on any
 // more (a stale socket) with one wrapping transports.ErrPeerGone and
-// syscall.ECONNREFUSED; a path that is not a socket, or a socket or
+// syscall.ECONNREFUSED; one whose listener closes the connection without
+// a channel (it refused the dialer, or is closing) with one wrapping
+// transports.ErrPeerGone; a path that is not a socket, or a socket or
 // listener of another user, with one wrapping transports.ErrBadEndpoint
 // (and ErrForeignPeer for the listener's credentials).
 func Fetch(ctx context.Context, ep transports.Endpoint) (transports.Endpoint, error) {
@@ -328,12 +331,14 @@ func Fetch(ctx context.Context, ep transports.Endpoint) (transports.Endpoint, er
 	switch {
 	case err != nil && ctx.Err() != nil:
 		return fail(fmt.Errorf("rendezvous %s: %w", path, ctx.Err()))
+	case errors.Is(err, io.EOF) || err == nil && n == 0 && oobn == 0:
+		// Go reports a zero-length read on a SOCK_SEQPACKET socket as
+		// io.EOF: the listener closed this connection without sending.
+		return fail(fmt.Errorf("rendezvous %s: the listener closed the connection without a channel (it refused this dialer, or is closing): %w", path, transports.ErrPeerGone))
 	case err != nil:
 		return fail(fmt.Errorf("rendezvous %s: receiving the channel: %w", path, err))
 	case ferr != nil:
 		return fail(fmt.Errorf("rendezvous %s: %w: %w", path, ferr, transports.ErrBadEndpoint))
-	case n == 0 && oobn == 0:
-		return fail(fmt.Errorf("rendezvous %s: the listener closed the connection without a channel (refused, or closing): %w", path, transports.ErrPeerGone))
 	case flags&(unix.MSG_TRUNC|unix.MSG_CTRUNC) != 0:
 		return fail(fmt.Errorf("rendezvous %s: message truncated: %w", path, transports.ErrBadEndpoint))
 	}

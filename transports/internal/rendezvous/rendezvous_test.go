@@ -157,6 +157,23 @@ func TestFetchErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	unix.Close(fd)
+	// A listener that hangs up on every dialer without a word, as one
+	// does when it refuses a dialer or is closing.
+	mute := filepath.Join(dir, "mute")
+	ml, err := net.ListenUnix("unixpacket", &net.UnixAddr{Name: mute, Net: "unixpacket"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ml.Close()
+	go func() {
+		for {
+			c, err := ml.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
 	tests := []struct {
 		name  string
 		ep    transports.Endpoint
@@ -167,6 +184,7 @@ func TestFetchErrors(t *testing.T) {
 		{"not a socket", transports.Endpoint{Transport: "test", Address: file}, transports.ErrBadEndpoint, "not a socket"},
 		{"symlink", transports.Endpoint{Transport: "test", Address: link}, transports.ErrBadEndpoint, "not a socket"},
 		{"stale", transports.Endpoint{Transport: "test", Address: stale}, transports.ErrPeerGone, "nobody listens"},
+		{"hung up", transports.Endpoint{Transport: "test", Address: mute}, transports.ErrPeerGone, "without a channel"},
 		{"other transport", transports.Endpoint{Transport: "other", Address: s.Path()}, transports.ErrBadEndpoint, "listener is test"},
 		{"too long", transports.Endpoint{Transport: "test", Address: "/" + strings.Repeat("x", rendezvous.MaxPath)}, transports.ErrBadEndpoint, "sun_path"},
 	}
