@@ -5,11 +5,13 @@ package exampletest
 
 import (
 	"bufio"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -48,7 +50,26 @@ type Server struct {
 	Addr  string
 	cmd   *exec.Cmd
 	stdin io.WriteCloser
-	logs  *strings.Builder
+	logs  *logBuffer
+}
+
+// logBuffer collects a process's standard error; it can be read while the
+// process still writes it.
+type logBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // Start runs bin with args as a server that prints the address to dial on
@@ -65,7 +86,7 @@ func Start(t testing.TB, bin string, args ...string) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &strings.Builder{}
+	logs := &logBuffer{}
 	cmd.Stderr = logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -130,14 +151,24 @@ func (e *exitErr) Unwrap() error { return e.err }
 // a non-zero exit fails the test with its standard error.
 func Run(t testing.TB, bin string, args ...string) string {
 	t.Helper()
+	out, err := run(bin, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// run runs bin with args to completion and returns its standard output,
+// or an error that names the command and carries its standard error.
+func run(bin string, args ...string) (string, error) {
 	cmd := exec.Command(bin, args...)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("%s %s: %v\n%s", filepath.Base(bin), strings.Join(args, " "), err, stderr.String())
+		return "", fmt.Errorf("%s %s: %w\n%s", filepath.Base(bin), strings.Join(args, " "), err, stderr.String())
 	}
-	return string(out)
+	return string(out), nil
 }
 
 // Main runs the tests of m inside a private network namespace when one can
@@ -187,7 +218,16 @@ func ServeAndCall(t *testing.T, bin string, names []string, clients [][]string, 
 			}
 			srv := Start(t, bin, "-serve", "-t", name, "-addr", SocketPath(t, name))
 			for i, args := range clients {
-				out := Run(t, bin, append([]string{"-t", name, "-addr", srv.Addr}, args...)...)
+				out, err := run(bin, append([]string{"-t", name, "-addr", srv.Addr}, args...)...)
+				if err != nil {
+					// The server's side of the story: whether it was still
+					// serving, or how it had exited, with its standard error.
+					server := "still serving; it then stopped cleanly"
+					if serr := srv.Stop(); serr != nil {
+						server = serr.Error()
+					}
+					t.Fatalf("%v\nthe server: %s", err, server)
+				}
 				if w := want(name, i); !strings.Contains(out, w) {
 					t.Errorf("client %v: output %q does not say %q", args, out, w)
 				}
