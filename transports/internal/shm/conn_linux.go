@@ -195,6 +195,25 @@ func newConn(kind Kind, set settings, mem []byte, ringCap, side, index int, live
 	return c
 }
 
+// peerEnd loads whether the peer process is gone and then flag, the other
+// side's closed flag in the shared header (writerClosed for a reader,
+// readerClosed for a writer), in that order. An orderly Close sets its
+// flag before it closes the liveness socket, so a side that sees the peer
+// gone also sees the flag, and reports the orderly end (io.EOF, EPIPE)
+// rather than ErrPeerGone. In the other order a Close that fell between
+// the two loads looked like a crash.
+func (c *Conn) peerEnd(flag *atomic.Uint32) (closed, gone bool) {
+	gone = c.peerGone.Load()
+	if hook := betweenEndLoads.Load(); hook != nil {
+		(*hook)(c)
+	}
+	return flag.Load() != 0, gone
+}
+
+// betweenEndLoads, when set (by a test), runs in peerEnd between its two
+// loads.
+var betweenEndLoads atomic.Pointer[func(*Conn)]
+
 // openConns counts this process's open connections (see mayWaitSolo).
 var openConns atomic.Int32
 
@@ -327,8 +346,7 @@ func (c *Conn) read(b []byte) (int, error) {
 		// at the ring: a commit, a close or a wake-up that happens after
 		// this point changes dataSeq, so the sleep below does not miss it.
 		seq := r.ctl.dataSeq.Load()
-		writerDone := r.ctl.writerClosed.Load() != 0
-		gone := c.peerGone.Load()
+		writerDone, gone := c.peerEnd(&r.ctl.writerClosed)
 
 		if err := c.lock(r, &c.rdl); err != nil {
 			return 0, err
@@ -469,10 +487,10 @@ func (c *Conn) write(b []byte) (int, error) {
 			return total, nil
 		}
 		seq := w.ctl.spaceSeq.Load()
-		switch {
-		case w.ctl.readerClosed.Load() != 0:
+		switch readerDone, gone := c.peerEnd(&w.ctl.readerClosed); {
+		case readerDone:
 			return total, syscall.EPIPE
-		case c.peerGone.Load():
+		case gone:
 			return total, transports.ErrPeerGone
 		}
 

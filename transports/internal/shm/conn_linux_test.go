@@ -740,3 +740,54 @@ func pingPongAllocs(t *testing.T, a, d *Conn) {
 	d.Close()
 	<-echoDone
 }
+
+// TestOrderlyCloseBetweenLoads closes one side in orderly fashion at the
+// worst moment for the other: after it looked at whether the peer is gone
+// and before it looked at the closed flag, and lets the close reach it
+// (the liveness socket's EOF marks the peer gone). The other side must
+// still see an orderly end: a reader io.EOF, a writer EPIPE, not
+// ErrPeerGone, which means the peer died.
+func TestOrderlyCloseBetweenLoads(t *testing.T) {
+	for _, kind := range []Kind{Lock, Ring} {
+		for _, op := range []string{"read", "write"} {
+			t.Run(kind.Name()+"/"+op, func(t *testing.T) {
+				a, d := connectT(t, listenKindT(t, kind, transports.Config{BufferSize: MinRing}), 0)
+				a.SetDeadline(time.Now().Add(testTimeout))
+				var once sync.Once
+				fired := false
+				hook := func(c *Conn) {
+					if c != a {
+						return
+					}
+					once.Do(func() {
+						fired = true
+						d.Close()
+						for end := time.Now().Add(testTimeout); !a.peerGone.Load(); {
+							if time.Now().After(end) {
+								t.Error("the liveness socket never reported the closed peer")
+								return
+							}
+							time.Sleep(time.Millisecond)
+						}
+					})
+				}
+				betweenEndLoads.Store(&hook)
+				defer betweenEndLoads.Store(nil)
+				var err error
+				want := error(io.EOF)
+				if op == "read" {
+					_, err = a.Read(make([]byte, 16))
+				} else {
+					_, err = a.Write(make([]byte, 16))
+					want = syscall.EPIPE
+				}
+				if !fired {
+					t.Fatalf("%s never looked at the peer's state", op)
+				}
+				if !errors.Is(err, want) || errors.Is(err, transports.ErrPeerGone) {
+					t.Fatalf("%s after the peer's orderly close: %v; want %v", op, err, want)
+				}
+			})
+		}
+	}
+}

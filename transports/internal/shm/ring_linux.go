@@ -210,10 +210,9 @@ func (c *Conn) ringData(empty bool) (uint64, error) {
 		if empty {
 			return 0, nil
 		}
-		// Load the closed flag and liveness before the head: a writer
+		// Load liveness and the closed flag before the head: a writer
 		// publishes its last head before it sets writerClosed.
-		writerDone := r.ctl.writerClosed.Load() != 0
-		gone := c.peerGone.Load()
+		writerDone, gone := c.peerEnd(&r.ctl.writerClosed)
 		n, err := r.avail()
 		if err != nil || n > 0 {
 			return n, err
@@ -405,10 +404,10 @@ func (c *Conn) ringSpace(want uint64, done bool) (uint64, error) {
 		if done {
 			return 0, nil
 		}
-		switch {
-		case w.ctl.readerClosed.Load() != 0:
+		switch readerDone, gone := c.peerEnd(&w.ctl.readerClosed); {
+		case readerDone:
 			return 0, syscall.EPIPE
-		case c.peerGone.Load():
+		case gone:
 			return 0, transports.ErrPeerGone
 		}
 		free, err := w.free(want)
