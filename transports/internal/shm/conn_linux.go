@@ -231,6 +231,12 @@ func (c *Conn) watch() {
 		if errors.Is(err, os.ErrClosed) {
 			return
 		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			// A deadline left over from the set-up is not the peer's
+			// end: clear it and watch on.
+			c.live.SetReadDeadline(time.Time{})
+			continue
+		}
 		break // io.EOF, ECONNRESET: every copy of the other end is closed
 	}
 	c.peerGone.Store(true)

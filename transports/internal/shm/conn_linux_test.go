@@ -791,3 +791,41 @@ func TestOrderlyCloseBetweenLoads(t *testing.T) {
 		}
 	}
 }
+
+// TestWatchSurvivesDeadline leaves a read deadline in the past on a
+// connection's liveness socket, as a dial whose context ended just as the
+// listener answered could: the watcher must not take it for the peer's
+// end. The connection keeps working, and a real close is still seen.
+func TestWatchSurvivesDeadline(t *testing.T) {
+	for _, kind := range []Kind{Lock, Ring} {
+		t.Run(kind.Name(), func(t *testing.T) {
+			a, d := connectT(t, listenKindT(t, kind, transports.Config{BufferSize: MinRing}), 0)
+			a.SetDeadline(time.Now().Add(testTimeout))
+			d.SetDeadline(time.Now().Add(testTimeout))
+			a.live.SetReadDeadline(time.Unix(1, 0))
+			// Round trips for a while: the watcher meets the deadline at
+			// once, so without the fix a.Write soon fails with ErrPeerGone.
+			buf := make([]byte, 8)
+			for end := time.Now().Add(200 * time.Millisecond); time.Now().Before(end); {
+				if _, err := a.Write(buf); err != nil {
+					t.Fatalf("Write with a stale deadline on the liveness socket: %v", err)
+				}
+				if _, err := io.ReadFull(d, buf); err != nil {
+					t.Fatalf("peer Read: %v", err)
+				}
+			}
+			if a.peerGone.Load() {
+				t.Fatal("the watcher took a stale deadline for the peer's end")
+			}
+			d.Close()
+			if _, err := a.Read(buf); err != io.EOF {
+				t.Fatalf("Read after the peer's Close: %v; want io.EOF", err)
+			}
+			for end := time.Now().Add(testTimeout); !a.peerGone.Load(); time.Sleep(time.Millisecond) {
+				if time.Now().After(end) {
+					t.Fatal("the watcher never saw the peer's liveness socket close")
+				}
+			}
+		})
+	}
+}

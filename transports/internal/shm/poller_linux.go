@@ -29,10 +29,11 @@ import (
 // process. When a whole spin budget passes without a ready ring, the
 // poller goes to sleep: it announces every registered waiter in its
 // mapping (readerWaiting for data, writerWaiting for space), re-checks
-// every ring, and parks on its kick channel. A producer (or consumer) that
-// finds the flag set clears it and rings the other process's doorbell: one
-// byte on the connection's liveness socket, which that process's watcher
-// goroutine reads from the runtime's network poller and turns into a kick.
+// every ring, and sleeps reading its doorbell. A producer (or consumer) that
+// finds the flag set clears it and rings the other process's doorbell: an
+// eventfd in that process's wake page (wake_linux.go), which its poller
+// reads through the runtime's network poller. Nothing is sent on a
+// connection's liveness socket after the set-up.
 // The lost-wake-up argument is the one in ring_linux.go with "sleep on
 // the futex" read as "park until kicked": either the poller's re-check sees
 // the producer's new head, or the producer's load of the flag sees the

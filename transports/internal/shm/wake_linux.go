@@ -303,9 +303,18 @@ func recvWakeCtx(ctx context.Context, live *os.File, want byte) (*wakePage, erro
 	if dl, ok := ctx.Deadline(); ok {
 		live.SetReadDeadline(dl)
 	}
-	stop := context.AfterFunc(ctx, func() { live.SetReadDeadline(time.Unix(1, 0)) })
+	fired := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		live.SetReadDeadline(time.Unix(1, 0))
+		close(fired)
+	})
 	p, err := recvWake(live, want)
-	stop()
+	if !stop() {
+		// ctx ended as the answer arrived: let the deadline land before
+		// it is cleared, or it would outlive the set-up and end the
+		// connection's watch.
+		<-fired
+	}
 	live.SetReadDeadline(time.Time{})
 	if err != nil && ctx.Err() != nil {
 		err = ctx.Err()
