@@ -41,8 +41,8 @@ fuzz: ## run every fuzz target for $(FUZZTIME)
 	    echo "== $$pkg $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg; \
 	  done; done
 
-stress: ## the long forms of the fault and load suites: 50 kill trials per transport × workload, 64 conns × 100,000 messages per transport, 20 stranger trials per case
-	set -o pipefail; IPCBENCH_STRESS=1 $(GO) test -count=1 -timeout 120m -v -run 'TestFault|TestConformance/load|TestStranger' ./... 2>&1 | \
+stress: ## the long forms of the fault and load suites: 50 kill trials per transport × workload, 64 conns × 100,000 messages per transport, 20 stranger trials per case, 500,000 rendezvous messages sent just before a close
+	set -o pipefail; IPCBENCH_STRESS=1 $(GO) test -count=1 -timeout 120m -v -run 'TestFault|TestConformance/load|TestStranger|TestReadMessageBeforeClose' ./... 2>&1 | \
 	  grep --line-buffered -vE '^(=== (RUN|PAUSE|CONT|NAME)|--- PASS|PASS$$)|no tests to run|timed out and reaped'
 
 floor: build ## run the C floor programs beside ipcbench: raw records to results/floor.jsonl, the ratio table to results/floor.md (needs a C compiler)
