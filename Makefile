@@ -53,6 +53,7 @@ results: build ## regenerate every report in results/ from the committed raw rec
 	./$(BIN) report --format benchfmt results/reference.jsonl > results/reference.bench
 	./$(BIN) report --format csv results/reference.jsonl > results/reference.csv
 	./$(BIN) floor -report results/floor.jsonl > results/floor.md
+	./$(BIN) floor -report results/floor-stream.jsonl > results/floor-stream.md
 	./$(BIN) report --format markdown results/veth.jsonl > results/veth.md
 	./$(BIN) report --format markdown results/models.jsonl > results/models.md
 	./$(BIN) report --format markdown results/peer-source.jsonl > results/peer-source.md

@@ -8,8 +8,9 @@ import (
 )
 
 // TestCommittedResultsAreFresh regenerates every report in results/ from
-// the committed raw records (reference.jsonl; floor.jsonl for floor.md;
-// every other X.jsonl for its markdown report X.md), as `make results`
+// the committed raw records (reference.jsonl; floor.jsonl and
+// floor-stream.jsonl for their floor tables; every other X.jsonl for its
+// markdown report X.md), as `make results`
 // does, and fails when a committed file differs: the reports cited in docs
 // must be exactly what the raw records say.
 func TestCommittedResultsAreFresh(t *testing.T) {
@@ -43,15 +44,17 @@ func TestCommittedResultsAreFresh(t *testing.T) {
 			t.Errorf("results/%s is stale: run 'make results' and commit", c.file)
 		}
 	}
-	code, out, stderr := runCLI(t, "", "floor", "-report", filepath.Join(dir, "floor.jsonl"))
-	if code != exitOK {
-		t.Fatalf("floor -report: exit %d: %s", code, stderr)
-	}
-	if want, err := os.ReadFile(filepath.Join(dir, "floor.md")); err != nil || out != string(want) {
-		t.Errorf("results/floor.md is stale or missing (%v): run 'make results' and commit", err)
+	for _, name := range []string{"floor", "floor-stream"} {
+		code, out, stderr := runCLI(t, "", "floor", "-report", filepath.Join(dir, name+".jsonl"))
+		if code != exitOK {
+			t.Fatalf("floor -report %s.jsonl: exit %d: %s", name, code, stderr)
+		}
+		if want, err := os.ReadFile(filepath.Join(dir, name+".md")); err != nil || out != string(want) {
+			t.Errorf("results/%s.md is stale or missing (%v): run 'make results' and commit", name, err)
+		}
 	}
 	plots := t.TempDir()
-	code, out, stderr = runCLI(t, "", "plot", "-out", plots, raw)
+	code, out, stderr := runCLI(t, "", "plot", "-out", plots, raw)
 	if code != exitOK {
 		t.Fatalf("plot: exit %d: %s", code, stderr)
 	}
