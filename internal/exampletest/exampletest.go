@@ -222,7 +222,7 @@ func ServeAndCall(t *testing.T, bin string, names []string, clients [][]string, 
 				if err != nil {
 					// The server's side of the story: whether it was still
 					// serving, or how it had exited, with its standard error.
-					server := "still serving; it then stopped cleanly"
+					server := "exited with status 0 when stopped (it was still serving, or had already ended cleanly)"
 					if serr := srv.Stop(); serr != nil {
 						server = serr.Error()
 					}

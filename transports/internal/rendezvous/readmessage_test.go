@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"os"
+	"runtime"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -31,11 +32,17 @@ func TestReadMessageBeforeClose(t *testing.T) {
 			unix.Close(fd)
 		}(fds[0])
 		n, _, _, err := readMessage(func(buf, oob []byte) (int, int, int, error) {
-			for {
+			for polls := 1; ; polls++ {
 				n, oobn, flags, _, err := unix.Recvmsg(fds[1], buf, oob, 0)
 				switch {
 				case err == unix.EAGAIN || err == unix.EINTR:
-					continue // poll: every look may meet the send and close
+					// Poll: every look may meet the send and close,
+					// made on another processor. Yield now and then,
+					// so that with one processor the sender runs too.
+					if polls%256 == 0 {
+						runtime.Gosched()
+					}
+					continue
 				case err != nil:
 					return 0, 0, 0, err
 				case n == 0 && oobn == 0:

@@ -380,10 +380,11 @@ func Fetch(ctx context.Context, ep transports.Endpoint) (transports.Endpoint, er
 // meets this now and then (twice in our test runs, as a gRPC example
 // dialing 1,000 times failed). The message is queued before the shutdown
 // is set, so the second look finds it; when there is none, it reports the
-// end again at once.
+// end again at once. (An empty message with descriptors, which no listener
+// sends, is returned as it is, so that they are not lost.)
 func readMessage(recv func(buf, oob []byte) (n, oobn, flags int, err error), buf, oob []byte) (n, oobn, flags int, err error) {
 	n, oobn, flags, err = recv(buf, oob)
-	if errors.Is(err, io.EOF) {
+	if errors.Is(err, io.EOF) && oobn == 0 {
 		n, oobn, flags, err = recv(buf, oob)
 	}
 	return n, oobn, flags, err
