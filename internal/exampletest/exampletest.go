@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -50,26 +49,7 @@ type Server struct {
 	Addr  string
 	cmd   *exec.Cmd
 	stdin io.WriteCloser
-	logs  *logBuffer
-}
-
-// logBuffer collects a process's standard error; it can be read while the
-// process still writes it.
-type logBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+	logs  *strings.Builder // read only once Wait returned
 }
 
 // Start runs bin with args as a server that prints the address to dial on
@@ -86,7 +66,7 @@ func Start(t testing.TB, bin string, args ...string) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &logBuffer{}
+	logs := &strings.Builder{}
 	cmd.Stderr = logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -334,7 +334,7 @@ func Fetch(ctx context.Context, ep transports.Endpoint) (transports.Endpoint, er
 	switch {
 	case err != nil && ctx.Err() != nil:
 		return fail(fmt.Errorf("rendezvous %s: %w", path, ctx.Err()))
-	case errors.Is(err, io.EOF) || err == nil && n == 0 && oobn == 0:
+	case errors.Is(err, io.EOF):
 		// Go reports a zero-length read on a SOCK_SEQPACKET socket as
 		// io.EOF: the listener closed this connection without sending.
 		return fail(fmt.Errorf("rendezvous %s: the listener closed the connection without a channel (it refused this dialer, or is closing): %w", path, transports.ErrPeerGone))
