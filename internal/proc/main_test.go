@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -66,7 +68,14 @@ func helper(mode string) int {
 	fmt.Fprintln(os.Stderr, "helper: up")
 	switch mode {
 	case "ignore-eof":
-		time.Sleep(time.Minute)
+		// Log without pause until killed, as a busy peer might. When the parent
+		// dies, the kernel closes the stderr pipe before it sends the
+		// parent-death signal, so a write can land in between: it must
+		// fail with EPIPE rather than kill the peer with SIGPIPE first.
+		signal.Ignore(syscall.SIGPIPE)
+		for end := time.Now().Add(time.Minute); time.Now().Before(end); {
+			fmt.Fprintln(os.Stderr, "helper: still here")
+		}
 		return 0
 	case "files":
 		// Report the inherited files and what the first one holds.
