@@ -59,6 +59,25 @@ func TestChooseFrom(t *testing.T) {
 }
 
 // TestChooseMeasures runs a small calibration through the CLI.
+// TestChooseFromRefuses: with -from nothing is measured, so the flags that
+// shape a calibration are refused rather than ignored, and an empty -from
+// (an unset variable) is refused rather than read as "measure" (which ran
+// a calibration and exited 0).
+func TestChooseFromRefuses(t *testing.T) {
+	ref := filepath.Join("..", "..", "bench", "choose", "testdata", "records.jsonl")
+	for _, args := range [][]string{
+		{"-t", "shm-ring", "-from", ref},
+		{"-budget", "5s", "-from", ref},
+		{"-network", "host", "-from", ref},
+		{"-from", ""},
+	} {
+		code, _, stderr := runCLI(t, "", append([]string{"choose", "-w", "pingpong", "-s", "64"}, args...)...)
+		if code != exitUsage || !strings.Contains(stderr, "-"+strings.TrimPrefix(args[0], "-")) {
+			t.Errorf("choose %q: exit %d, stderr %q; want exit %d naming %s", args, code, stderr, exitUsage, args[0])
+		}
+	}
+}
+
 func TestChooseMeasures(t *testing.T) {
 	raw := filepath.Join(t.TempDir(), "choose.jsonl")
 	code, out, stderr := runCLI(t, "", "choose", "-w", "pingpong", "-s", "1k", "-t", "unix,shm-ring", "-budget", "1s", "-out", raw)

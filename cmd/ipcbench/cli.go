@@ -211,7 +211,24 @@ func parseFlags(fs *flagSet, args []string) error {
 		}
 		return usagef("%v (see '%s -help')", err, fs.Name())
 	}
-	return nil
+	return checkPathFlags(fs)
+}
+
+// pathFlags are the flags that name a file or directory. Given as an empty
+// string (an unset shell variable, say), such a flag would read as not
+// given at all, and choose -from or floor -report would then measure for
+// minutes instead of reading a file, so an empty one is a usage error.
+var pathFlags = map[string]bool{"from": true, "report": true, "out": true, "raw": true}
+
+// checkPathFlags returns a usage error for a path flag set to "".
+func checkPathFlags(fs *flagSet) error {
+	var err error
+	fs.Visit(func(fl *flag.Flag) {
+		if err == nil && pathFlags[fl.Name] && fl.Value.String() == "" {
+			err = usagef("-%s: empty path (see '%s -help')", fl.Name, fs.Name())
+		}
+	})
+	return err
 }
 
 func cmdVersion(ctx context.Context, e *env, args []string) error {

@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/ipcbench/ipcbench/bench"
 	"github.com/ipcbench/ipcbench/bench/choose"
@@ -25,7 +27,9 @@ transport marks measurement-only (see 'ipcbench transports') is never
 recommended.
 
 -from FILE answers from raw records that 'ipcbench run' wrote, without
-measuring; when FILE has no case of the size asked for, the nearest measured
+measuring, over every transport FILE holds (-t, -budget and -network shape
+a calibration and are refused with it); when FILE has no case of the size
+asked for, the nearest measured
 size answers, and the answer says so.
 
 Workloads (-w): pingpong (request/response, ranked by p50 round trip;
@@ -80,8 +84,18 @@ func cmdChoose(ctx context.Context, e *env, args []string) error {
 
 	var ans *choose.Answer
 	if *from != "" {
-		if *out != "" {
-			return usagef("-out writes the records of a calibration; -from measures nothing")
+		// -t, -budget, -network and -force shape a calibration; with
+		// -from the file's own transports are the candidates, and a -t
+		// that was quietly ignored would answer a question not asked.
+		var calib []string
+		fs.Visit(func(fl *flag.Flag) {
+			switch fl.Name {
+			case "t", "budget", "network", "out", "force":
+				calib = append(calib, "-"+fl.Name)
+			}
+		})
+		if len(calib) > 0 {
+			return usagef("%s: only a calibration uses it; -from answers from the file's records, over every transport in it", strings.Join(calib, ", "))
 		}
 		run, err := readInput(ctx, e, *from, bench.ReadRecords)
 		if err != nil {

@@ -37,6 +37,8 @@ func TestFloorBadInput(t *testing.T) {
 		{[]string{"floor", "-report", filepath.Join(dir, "missing.jsonl")}, "missing.jsonl"},
 		{[]string{"floor", "-report", notFloor}, "ipcbench report"},
 		{[]string{"floor", "-report", notFloor, "-raw", filepath.Join(dir, "x")}, "-raw"},
+		{[]string{"floor", "-report", ""}, "-report: empty path"}, // not "measure for ten minutes"
+		{[]string{"floor", "-out", ""}, "-out: empty path"},
 	} {
 		code, out, stderr := runCLI(t, "", c.args...)
 		if code != exitUsage || out != "" || strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, c.want) {
