@@ -165,11 +165,20 @@ func Listen(ctx context.Context, spec, address string) (transports.Listener, err
 
 // Dial resolves spec (see Resolve) and dials address, a listener's
 // Endpoint().Address, with the spec's options, which should be the
-// listener's. Errors are Resolve's, or the transport's Dial's.
+// listener's. Errors are Resolve's, one wrapping transports.ErrBadEndpoint
+// for an empty address, or the transport's Dial's.
+//
+// A pipe or shm-* listener made with the address "" has no address to
+// dial: it hands its channels only to a child that inherits them (see
+// transports.Endpoint.AttachTo). Give its Listen a socket path to dial it
+// by address.
 func Dial(ctx context.Context, spec, address string) (net.Conn, error) {
 	r, err := Resolve(spec)
 	if err != nil {
 		return nil, err
+	}
+	if address == "" {
+		return nil, fmt.Errorf("%w: dial %s: no address (a pipe or shm-* listener made with \"\" has none: give its Listen a socket path, or hand its endpoint to a child with AttachTo)", transports.ErrBadEndpoint, spec)
 	}
 	return r.Transport.Dial(ctx, transports.Endpoint{Transport: r.Transport.Name(), Address: address, Options: r.Spec.Options})
 }

@@ -305,6 +305,16 @@ func TestListenDialBadSpec(t *testing.T) {
 		}
 		t.Errorf("Dial with a bad option: %v, want ErrBadOption", err)
 	}
+	// A pipe or shm-* listener made with "" has no address; dialing ""
+	// is refused by name rather than failing on a missing file.
+	for _, spec := range []string{"pipe", "shm-ring", "unix"} {
+		if c, err := Dial(ctx, spec, ""); !errors.Is(err, transports.ErrBadEndpoint) || !strings.Contains(err.Error(), "no address") {
+			if c != nil {
+				c.Close()
+			}
+			t.Errorf("Dial %s with no address: %v, want ErrBadEndpoint saying there is none", spec, err)
+		}
+	}
 	if c, err := Dial(ctx, "all", "127.0.0.1:1"); !errors.Is(err, transports.ErrBadSpec) {
 		if c != nil {
 			c.Close()
