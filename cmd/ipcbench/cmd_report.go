@@ -49,7 +49,11 @@ func readInput[T any](ctx context.Context, e *env, path string, read func(io.Rea
 		} else {
 			var f *os.File
 			if f, r.err = os.Open(path); r.err == nil {
-				r.v, r.err = read(f, path)
+				if st, err := f.Stat(); err == nil && st.IsDir() {
+					r.err = fmt.Errorf("%s is a directory, not a file of raw records", path)
+				} else {
+					r.v, r.err = read(f, path)
+				}
 				f.Close()
 			}
 		}
@@ -140,7 +144,7 @@ numbers from shared machines drift between sittings.`,
 		return err
 	}
 	if fs.NArg() != 2 {
-		return usagef("compare takes exactly two raw-record files, OLD and NEW (got %d)", fs.NArg())
+		return usagef("takes exactly two raw-record files, OLD and NEW (got %d)", fs.NArg())
 	}
 	runs, err := readRuns(ctx, e, fs.Args())
 	if err != nil {
