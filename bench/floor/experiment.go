@@ -204,7 +204,7 @@ func (e *Experiment) Run(ctx context.Context, emit func(Record) error) error {
 					v, detail, err = e.runIPCBench(ctx, p, pl, rep)
 				}
 				if err != nil {
-					return fmt.Errorf("floor: %s side of %s %s %s: %w", side, p.Workload, p.Variant, p.Placement, err)
+					return fmt.Errorf("%s side of %s %s %s: %w", side, p.Workload, p.Variant, p.Placement, err)
 				}
 				if err := emit(p.record(side, rep, v, detail)); err != nil {
 					return err

@@ -240,6 +240,9 @@ func (p Programs) run(ctx context.Context, prog string, args []string) (Result, 
 		if ctx.Err() != nil {
 			err = fmt.Errorf("%w (%w)", err, ctx.Err())
 		}
+		if msg == "" {
+			return Result{}, fmt.Errorf("floor: %s %s: %w", prog, strings.Join(args, " "), err)
+		}
 		return Result{}, fmt.Errorf("floor: %s %s: %w: %s", prog, strings.Join(args, " "), err, msg)
 	}
 	r, err := ParseResult(stdout.Bytes())
