@@ -75,6 +75,8 @@ func TestBadInput(t *testing.T) {
 		{"report no files", []string{"report"}, exitUsage, "no raw-record files"},
 		{"report missing file", []string{"report", filepath.Join(dir, "missing.jsonl")}, exitUsage, "missing.jsonl"},
 		{"report a directory", []string{"report", dir}, exitUsage, "is a directory, not a file"},
+		{"no connection count", []string{"run", "-w", "fanin", "-conns", ","}, exitUsage, "no connection count"},
+		{"choose zero connections", []string{"choose", "-s", "64", "-conns", "0"}, exitUsage, "-conns 0"},
 		{"choose from a directory", []string{"choose", "-s", "64", "-from", dir}, exitUsage, "is a directory, not a file"},
 		{"compare one file", []string{"compare", goodRaw}, exitUsage, "takes exactly two"},
 		{"report truncated", []string{"report", truncated}, exitUsage, "truncated.jsonl"},

@@ -77,6 +77,9 @@ func cmdChoose(ctx context.Context, e *env, args []string) error {
 	if *format != "text" && *format != "json" {
 		return usagef("-format %q: want text or json", *format)
 	}
+	if *conns < 1 {
+		return usagef("-conns %d: want 1 to 1024", *conns)
+	}
 	if *budget <= 0 {
 		return usagef("-budget %v: must be positive", *budget)
 	}

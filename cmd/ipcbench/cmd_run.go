@@ -296,6 +296,9 @@ func (f *runFlags) options() (bench.Options, error) {
 		}
 		o.FaninConns = append(o.FaninConns, n)
 	}
+	if len(o.FaninConns) == 0 {
+		return o, usagef("-conns %q: no connection count given (want positive whole numbers, comma-separated)", f.conns)
+	}
 	if f.duration <= 0 {
 		return o, usagef("-duration %v: must be positive", f.duration)
 	}
