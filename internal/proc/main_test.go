@@ -40,6 +40,13 @@ type msg struct {
 
 // helper is the body of the helper peers.
 func helper(mode string) int {
+	if mode == "ignore-eof" {
+		// When the parent dies, the kernel closes the stderr pipe before
+		// it sends the parent-death signal, so any write of this peer,
+		// "helper: up" below included, can land in between: it must fail
+		// with EPIPE rather than kill the peer with SIGPIPE first.
+		signal.Ignore(syscall.SIGPIPE)
+	}
 	switch mode {
 	case "sleep": // never handshakes
 		time.Sleep(time.Minute)
@@ -68,11 +75,8 @@ func helper(mode string) int {
 	fmt.Fprintln(os.Stderr, "helper: up")
 	switch mode {
 	case "ignore-eof":
-		// Log without pause until killed, as a busy peer might. When the parent
-		// dies, the kernel closes the stderr pipe before it sends the
-		// parent-death signal, so a write can land in between: it must
-		// fail with EPIPE rather than kill the peer with SIGPIPE first.
-		signal.Ignore(syscall.SIGPIPE)
+		// Log without pause until killed, as a busy peer might (SIGPIPE
+		// is ignored from the start, see helper).
 		for end := time.Now().Add(time.Minute); time.Now().Before(end); {
 			fmt.Fprintln(os.Stderr, "helper: still here")
 		}
