@@ -240,10 +240,10 @@ func (p Programs) run(ctx context.Context, prog string, args []string) (Result, 
 		if ctx.Err() != nil {
 			err = fmt.Errorf("%w (%w)", err, ctx.Err())
 		}
-		if msg == "" {
-			return Result{}, fmt.Errorf("floor: %s %s: %w", prog, strings.Join(args, " "), err)
+		if msg != "" {
+			err = fmt.Errorf("%w: %s", err, msg)
 		}
-		return Result{}, fmt.Errorf("floor: %s %s: %w: %s", prog, strings.Join(args, " "), err, msg)
+		return Result{}, fmt.Errorf("floor: %s %s: %w", prog, strings.Join(args, " "), err)
 	}
 	r, err := ParseResult(stdout.Bytes())
 	if err != nil {

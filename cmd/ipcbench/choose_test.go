@@ -58,7 +58,6 @@ func TestChooseFrom(t *testing.T) {
 	}
 }
 
-// TestChooseMeasures runs a small calibration through the CLI.
 // TestChooseFromRefuses: with -from nothing is measured, so the flags that
 // shape a calibration are refused rather than ignored, and an empty -from
 // (an unset variable) is refused rather than read as "measure" (which ran
@@ -78,6 +77,7 @@ func TestChooseFromRefuses(t *testing.T) {
 	}
 }
 
+// TestChooseMeasures runs a small calibration through the CLI.
 func TestChooseMeasures(t *testing.T) {
 	raw := filepath.Join(t.TempDir(), "choose.jsonl")
 	code, out, stderr := runCLI(t, "", "choose", "-w", "pingpong", "-s", "1k", "-t", "unix,shm-ring", "-budget", "1s", "-out", raw)

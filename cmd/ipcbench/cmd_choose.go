@@ -29,8 +29,7 @@ recommended.
 -from FILE answers from raw records that 'ipcbench run' wrote, without
 measuring, over every transport FILE holds (-t, -budget and -network shape
 a calibration and are refused with it); when FILE has no case of the size
-asked for, the nearest measured
-size answers, and the answer says so.
+asked for, the nearest measured size answers, and the answer says so.
 
 Workloads (-w): pingpong (request/response, ranked by p50 round trip;
 with -conns N > 1 it is fanin, ranked by msg/s), stream (one-way, ranked by
