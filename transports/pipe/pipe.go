@@ -651,12 +651,12 @@ func newConn(r, w *os.File, local, remote Addr, raw bool) (*conn, error) {
 		}
 		return &conn{r: fileEnd{r}, w: fileEnd{w}, vec: rawio.NewPollWriter(rc), local: local, remote: remote}, nil
 	}
-	rr, err := rawEnd(r)
+	rr, err := rawEnd(r, rawio.NewPipeReader)
 	if err != nil {
 		w.Close()
 		return nil, err
 	}
-	rw, err := rawEnd(w)
+	rw, err := rawEnd(w, rawio.New)
 	if err != nil {
 		rr.Close()
 		return nil, err
@@ -677,8 +677,8 @@ func (c *conn) Descriptors() (rfd, wfd int, err error) {
 	return rfd, wfd, nil
 }
 
-// rawEnd moves f's descriptor to a rawio.FD and closes f.
-func rawEnd(f *os.File) (*rawio.FD, error) {
+// rawEnd moves f's descriptor to a rawio.FD made by newFD and closes f.
+func rawEnd(f *os.File, newFD func(int) (*rawio.FD, error)) (*rawio.FD, error) {
 	defer f.Close()
 	rc, err := f.SyscallConn()
 	if err != nil {
@@ -688,7 +688,7 @@ func rawEnd(f *os.File) (*rawio.FD, error) {
 	if err != nil {
 		return nil, fmt.Errorf("io=raw: %w", err)
 	}
-	fd, err := rawio.New(nfd)
+	fd, err := newFD(nfd)
 	if err != nil {
 		unix.Close(nfd)
 		return nil, fmt.Errorf("io=raw: %w", err)

@@ -33,6 +33,11 @@
 // Writes pass MSG_DONTWAIT and never block. A Close waits for a recv
 // already sleeping to time out (at most directSlice).
 //
+// A pipe's read end (NewPipeReader) needs no poll either while it has no
+// read deadline: it is blocking, and a Read is one read(2) that sleeps
+// until data arrives. A pipe has no receive timeout, so Close and a
+// deadline set meanwhile end that sleep another way: see blocking.go.
+//
 // Deadlines, Close and concurrent use keep net.Conn's contract: a Close
 // wakes every blocked call at once (an eventfd in each poll set becomes
 // readable); deadlines are checked before every call and bound every poll,
@@ -111,6 +116,16 @@ type FD struct {
 	// (NewSocket); reads sleep in recv, writes pass MSG_DONTWAIT.
 	sock bool
 
+	// blk: fd is a pipe's read end whose reads sleep in a blocking read(2)
+	// (NewPipeReader; see blocking.go). nbmu orders the changes of the
+	// descriptor's O_NONBLOCK flag (nb, under nbmu: set now) with a
+	// reader's decision to sleep; sleeping counts the reads that decided
+	// to sleep and have not returned.
+	blk      bool
+	nbmu     sync.Mutex
+	nb       bool
+	sleeping atomic.Int32
+
 	// ops is held (read-locked) by every call using fd; Close takes it
 	// exclusively before it closes fd, so no call uses a closed (or
 	// reused) descriptor.
@@ -159,6 +174,9 @@ func (f *FD) Read(b []byte) (int, error) {
 	defer f.ops.RUnlock()
 	if f.sock {
 		return f.recv(b)
+	}
+	if f.blk {
+		return f.readBlocking(b)
 	}
 	pollFirst := f.readWaited.Load()
 	waited := pollFirst
@@ -483,7 +501,15 @@ func expired(dl *atomic.Int64) error {
 
 // SetReadDeadline sets the deadline of current and future reads; the zero
 // time removes it.
-func (f *FD) SetReadDeadline(t time.Time) error { return f.set(&f.rdl, t) }
+func (f *FD) SetReadDeadline(t time.Time) error {
+	if err := f.set(&f.rdl, t); err != nil {
+		return err
+	}
+	if f.blk && !t.IsZero() {
+		f.wakeSleepers() // a read asleep in read(2) takes up the deadline
+	}
+	return nil
+}
 
 // SetWriteDeadline sets the deadline of current and future writes.
 func (f *FD) SetWriteDeadline(t time.Time) error { return f.set(&f.wdl, t) }
@@ -535,6 +561,9 @@ func (f *FD) Close() error {
 	}
 	var one = [8]byte{1}
 	unix.Write(f.wake, one[:])
+	if f.blk {
+		f.wakeUntilAwake()
+	}
 	f.ops.Lock()
 	defer f.ops.Unlock()
 	err := unix.Close(f.fd)

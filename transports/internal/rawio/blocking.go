@@ -1,0 +1,195 @@
+package rawio
+
+import (
+	"bytes"
+	"io"
+	"os"
+	"strconv"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// Blocking reads on a pipe.
+//
+// A socket's recv(2) can sleep with a timeout (SO_RCVTIMEO), so a socket
+// Read is one system call that returns within directSlice whatever
+// happens. A pipe has no timeout, and a read(2) asleep on a pipe is woken
+// neither by closing the descriptor nor by a signal: Go installs its
+// signal handlers with SA_RESTART, so the kernel restarts the read once
+// the handler returns. The restarted read starts over, though, and a
+// pipe's read looks at the file's O_NONBLOCK flag before it sleeps. So a
+// read asleep on a pipe can be ended from another goroutine: set
+// O_NONBLOCK on the descriptor, then send the sleeping thread SIGURG (the
+// signal the runtime itself sends for preemption, which it handles and
+// otherwise ignores); the read restarts, finds the flag and fails with
+// EAGAIN, and the loop around it looks at Close and the deadline. A read
+// that had not yet started when the flag was set fails the same way
+// without a signal, so no wake-up is lost between a reader's decision to
+// sleep and its read(2): both happen under nbmu, as does the flag's
+// change.
+//
+// The sleeping thread is found in /proc/self/task/*/syscall, which names
+// the system call each thread is blocked in and its first argument, the
+// descriptor; a thread whose entry cannot be read is sent the signal too
+// (a spurious SIGURG is harmless to the runtime). Where /proc is not
+// mounted, NewPipeReader falls back to the polling reads of New.
+//
+// Reads sleep this way only while there is no read deadline; with one, the
+// descriptor is made non-blocking again and reads poll as New's do. The
+// sleeping read is made through the runtime's system-call path, not as a
+// direct call: a stop-the-world must not wait for it, and the runtime's
+// preemption signal would only restart it.
+
+// NewPipeReader takes ownership of fd, the read end of a pipe, and
+// returns an FD whose reads without a deadline sleep in one blocking
+// read(2), as a C program's do (see above), with Close and deadlines
+// keeping their contract. Where the process cannot see its own threads
+// (no /proc), it returns New(fd).
+func NewPipeReader(fd int) (*FD, error) {
+	if _, err := os.Stat(taskDir); err != nil {
+		return New(fd)
+	}
+	if err := unix.SetNonblock(fd, false); err != nil {
+		return nil, os.NewSyscallError("fcntl", err)
+	}
+	f, err := newFD(fd, false)
+	if err != nil {
+		return nil, err
+	}
+	f.blk = true
+	return f, nil
+}
+
+// taskDir lists the threads of this process.
+const taskDir = "/proc/self/task"
+
+// readBlocking is Read on an FD made by NewPipeReader.
+func (f *FD) readBlocking(b []byte) (int, error) {
+	for {
+		if err := f.check(&f.rdl); err != nil {
+			return 0, err
+		}
+		if len(b) == 0 {
+			return 0, nil
+		}
+		sleep, err := f.prepareRead()
+		if err != nil {
+			return 0, err
+		}
+		var n int
+		if sleep {
+			n, err = blockingRead(f.fd, b)
+			f.sleeping.Add(-1)
+		} else {
+			n, err = rawRead(f.fd, b)
+		}
+		switch {
+		case err == nil && n == 0:
+			return 0, io.EOF
+		case err == nil:
+			return n, nil
+		case err == unix.EINTR:
+		case err == unix.EAGAIN:
+			if !sleep {
+				f.wait(unix.POLLIN, &f.rdl)
+			} // else a Close or a deadline woke the read: look again
+		default:
+			return 0, os.NewSyscallError("read", err)
+		}
+	}
+}
+
+// prepareRead decides how the next read waits and sets the descriptor's
+// O_NONBLOCK flag for it: clear, to sleep in read(2), when there is no
+// read deadline (then the read counts in sleeping until it returns); set,
+// to poll, when there is one or the FD is closed.
+func (f *FD) prepareRead() (sleep bool, err error) {
+	f.nbmu.Lock()
+	defer f.nbmu.Unlock()
+	sleep = f.rdl.Load() == 0 && !f.closed.Load()
+	if f.nb == sleep { // the flag is the wrong way round for this read
+		if err := unix.SetNonblock(f.fd, !sleep); err != nil {
+			return false, os.NewSyscallError("fcntl", err)
+		}
+		f.nb = !sleep
+	}
+	if sleep {
+		f.sleeping.Add(1)
+	}
+	return sleep, nil
+}
+
+// wakeSleepers makes a read asleep in read(2) return, to look at a
+// deadline set after it fell asleep. A later read sleeps again when the
+// deadline is gone.
+func (f *FD) wakeSleepers() {
+	f.ops.RLock()
+	defer f.ops.RUnlock()
+	if f.closed.Load() {
+		return // Close has woken them
+	}
+	if f.setNonblock() > 0 {
+		kickReaders(f.fd)
+	}
+}
+
+// wakeUntilAwake is wakeSleepers for Close: the FD is closed (no read
+// sleeps again), and it signals until every sleeping read has returned,
+// so that Close can then take ops. Only Close calls it, before it takes
+// ops, while the descriptor is still open.
+func (f *FD) wakeUntilAwake() {
+	pause := 50 * time.Microsecond
+	for f.setNonblock() > 0 {
+		kickReaders(f.fd)
+		time.Sleep(pause)
+		pause = min(2*pause, 10*time.Millisecond)
+	}
+}
+
+// setNonblock sets O_NONBLOCK on the descriptor, so that no read sleeps
+// in read(2) until a reader clears it, and returns how many reads may be
+// asleep there now.
+func (f *FD) setNonblock() int32 {
+	f.nbmu.Lock()
+	defer f.nbmu.Unlock()
+	if !f.nb && unix.SetNonblock(f.fd, true) == nil {
+		f.nb = true
+	}
+	return f.sleeping.Load()
+}
+
+// kickReaders sends SIGURG to every thread of the process that is asleep
+// in read(2) on fd, or whose state cannot be read.
+func kickReaders(fd int) {
+	d, err := os.Open(taskDir)
+	if err != nil {
+		return
+	}
+	names, _ := d.Readdirnames(-1)
+	d.Close()
+	want := []byte(strconv.Itoa(unix.SYS_READ) + " 0x" + strconv.FormatUint(uint64(fd), 16) + " ")
+	pid := unix.Getpid()
+	for _, name := range names {
+		tid, err := strconv.Atoi(name)
+		if err != nil {
+			continue
+		}
+		if sc, err := os.ReadFile(taskDir + "/" + name + "/syscall"); err == nil && !bytes.HasPrefix(sc, want) {
+			continue
+		}
+		unix.Tgkill(pid, tid, unix.SIGURG)
+	}
+}
+
+// blockingRead is read(2) through the runtime's system-call path, for a
+// read that may sleep.
+func blockingRead(fd int, b []byte) (int, error) {
+	n, _, errno := unix.Syscall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)))
+	if errno != 0 {
+		return 0, errno
+	}
+	raceReadDone(b[:n])
+	return int(n), nil
+}

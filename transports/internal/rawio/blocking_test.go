@@ -1,0 +1,180 @@
+package rawio
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// pipeReader returns an FD made by NewPipeReader on the read end of a new
+// pipe, and the write end.
+func pipeReader(t *testing.T) (*FD, *os.File) {
+	t.Helper()
+	var p [2]int
+	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
+		t.Fatal(err)
+	}
+	r, err := NewPipeReader(p[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.blk {
+		t.Skip("no " + taskDir + ": NewPipeReader is New here")
+	}
+	w := os.NewFile(uintptr(p[1]), "pipe-w")
+	t.Cleanup(func() {
+		if t.Failed() {
+			w.Write([]byte{0}) // a read left asleep by a failed wake-up: end it, so Close returns
+		}
+		r.Close()
+		w.Close()
+	})
+	return r, w
+}
+
+// asleepInRead waits until a thread of this process is blocked in read(2)
+// on fd, and fails the test if none is within 10 s.
+func asleepInRead(t *testing.T, fd int) {
+	t.Helper()
+	want := []byte(strconv.Itoa(unix.SYS_READ) + " 0x" + strconv.FormatUint(uint64(fd), 16) + " ")
+	for end := time.Now().Add(10 * time.Second); time.Now().Before(end); time.Sleep(time.Millisecond) {
+		names, err := os.ReadDir(taskDir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range names {
+			if sc, err := os.ReadFile(taskDir + "/" + e.Name() + "/syscall"); err == nil && bytes.HasPrefix(sc, want) {
+				return
+			}
+		}
+	}
+	t.Fatalf("no thread asleep in read(2) on descriptor %d after 10 s", fd)
+}
+
+// readAsync starts a Read of r and returns where its error arrives.
+func readAsync(r *FD, buf []byte) <-chan error {
+	done := make(chan error, 1)
+	go func() {
+		_, err := r.Read(buf)
+		done <- err
+	}()
+	return done
+}
+
+// awaitErr waits up to 10 s for a Read's error and checks it is want.
+func awaitErr(t *testing.T, done <-chan error, want error, what string) {
+	t.Helper()
+	select {
+	case err := <-done:
+		if !errors.Is(err, want) {
+			t.Fatalf("%s: Read = %v, want %v", what, err, want)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%s did not wake a Read asleep in read(2) within 10 s", what)
+	}
+}
+
+// TestPipeReaderSleepsInRead checks NewPipeReader's reads: the
+// descriptor is blocking, a Read without a deadline sleeps in read(2) and
+// returns the data that comes, and the end of the stream is io.EOF.
+func TestPipeReaderSleepsInRead(t *testing.T) {
+	r, w := pipeReader(t)
+	if fl, err := unix.FcntlInt(uintptr(r.fd), unix.F_GETFL, 0); err != nil || fl&unix.O_NONBLOCK != 0 {
+		t.Fatalf("flags %#x, %v: want a blocking descriptor", fl, err)
+	}
+	buf := make([]byte, 8)
+	done := make(chan string, 1)
+	go func() {
+		n, err := r.Read(buf)
+		if err != nil {
+			done <- err.Error()
+		}
+		done <- string(buf[:n])
+	}()
+	asleepInRead(t, r.fd)
+	w.Write([]byte("hi"))
+	if got := <-done; got != "hi" {
+		t.Fatalf("Read = %q, want %q", got, "hi")
+	}
+	w.Close()
+	if _, err := r.Read(buf); err != io.EOF {
+		t.Fatalf("Read after the writer closed = %v, want io.EOF", err)
+	}
+}
+
+// TestPipeReaderWakes checks that what must end a Read asleep in read(2)
+// does: Close, and a deadline set while it sleeps (in the past, now, or
+// later); and that once the deadline is gone, Reads sleep in read(2)
+// again and get their data.
+func TestPipeReaderWakes(t *testing.T) {
+	buf := make([]byte, 8)
+	for _, c := range []struct {
+		name string
+		at   time.Duration // deadline, from the moment it is set
+	}{{"past deadline", -time.Second}, {"present deadline", 0}, {"future deadline", 30 * time.Millisecond}} {
+		t.Run(c.name, func(t *testing.T) {
+			r, w := pipeReader(t)
+			done := readAsync(r, buf)
+			asleepInRead(t, r.fd)
+			r.SetReadDeadline(time.Now().Add(c.at))
+			awaitErr(t, done, os.ErrDeadlineExceeded, "SetReadDeadline")
+
+			r.SetReadDeadline(time.Time{})
+			got := make(chan string, 1)
+			go func() {
+				n, _ := r.Read(buf)
+				got <- string(buf[:n])
+			}()
+			asleepInRead(t, r.fd)
+			w.Write([]byte("again"))
+			if s := <-got; s != "again" {
+				t.Fatalf("Read after the deadline was removed = %q", s)
+			}
+		})
+	}
+	t.Run("close", func(t *testing.T) {
+		r, _ := pipeReader(t)
+		done := readAsync(r, buf)
+		asleepInRead(t, r.fd)
+		closed := make(chan error, 1)
+		go func() { closed <- r.Close() }()
+		awaitErr(t, done, net.ErrClosed, "Close")
+		if err := <-closed; err != nil {
+			t.Fatalf("Close = %v", err)
+		}
+		if n := r.sleeping.Load(); n != 0 {
+			t.Fatalf("%d reads still counted asleep after Close", n)
+		}
+	})
+}
+
+// TestPipeReaderDeadlineBeforeRead checks the polling side of a pipe
+// reader: with a deadline set before the Read, the descriptor is
+// non-blocking, data that comes in time is read, and the deadline ends
+// the wait.
+func TestPipeReaderDeadlineBeforeRead(t *testing.T) {
+	r, w := pipeReader(t)
+	buf := make([]byte, 8)
+	r.SetReadDeadline(time.Now().Add(time.Hour))
+	go func() {
+		time.Sleep(5 * time.Millisecond)
+		w.Write([]byte("ok"))
+	}()
+	if n, err := r.Read(buf); err != nil || string(buf[:n]) != "ok" {
+		t.Fatalf("Read with a distant deadline = %q, %v", buf[:n], err)
+	}
+	if fl, err := unix.FcntlInt(uintptr(r.fd), unix.F_GETFL, 0); err != nil || fl&unix.O_NONBLOCK == 0 {
+		t.Fatalf("flags %#x, %v: want non-blocking while a deadline is set", fl, err)
+	}
+	r.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+	if _, err := r.Read(buf); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("Read past its deadline = %v", err)
+	}
+}
