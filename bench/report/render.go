@@ -485,7 +485,7 @@ func renderText(w io.Writer, as []*analysis) error {
 			for _, l := range a.poller {
 				b.WriteString(l.String() + "\n")
 			}
-			b.WriteString("(io=raw: read/write and ppoll in the calling thread instead of Go's netpoller; the ratio is what the poller costs here.)\n")
+			b.WriteString("(io=raw: system calls in the calling thread instead of Go's netpoller; the ratio is what the poller costs here.)\n")
 		}
 		if len(a.sources) > 0 {
 			b.WriteString("\n")
@@ -569,7 +569,7 @@ func renderMarkdown(w io.Writer, as []*analysis) error {
 			for _, l := range a.poller {
 				b.WriteString("- " + mdEscape(strings.TrimPrefix(l.String(), "netpoller cost: ")) + "\n")
 			}
-			b.WriteString("\nio=raw moves bytes with read/write and ppoll in the calling thread instead of Go's netpoller; the ratio is what the poller costs on this machine.\n")
+			b.WriteString("\nio=raw moves bytes with system calls in the calling thread instead of Go's netpoller; the ratio is what the poller costs on this machine.\n")
 		}
 		if len(a.sources) > 0 {
 			b.WriteString("\n## What the peer's source costs\n\n")

@@ -68,7 +68,9 @@
 // transports.ErrUnavailable that says so. The option pipe_size (binary
 // units: "64k", "1MiB") does the same per variant and overrides
 // Config.BufferSize. The option io=raw makes connections bypass Go's
-// poller: read(2)/write(2) and ppoll(2) in the calling thread (see
+// poller: system calls in the calling thread, where a read without a
+// deadline sleeps in one blocking read(2) as a C program's does and a
+// write that finds the pipe full sleeps in ppoll(2) (see
 // transports/internal/rawio), reported as io=raw|netpoll.
 package pipe
 
