@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"os"
+	"runtime"
 	"strconv"
 	"time"
 	"unsafe"
@@ -62,6 +63,18 @@ func NewPipeReader(fd int) (*FD, error) {
 	return f, nil
 }
 
+// yieldEvery is how many sleeping reads of an FD pass between two calls
+// of runtime.Gosched. A goroutine that only ever sleeps in system calls
+// and returns to its P is never scheduled anew, so to the runtime's
+// monitor thread (sysmon) it looks like one that has run for 10 ms
+// without a break: sysmon then takes its P while it sleeps in read(2)
+// (the read returns to no P and waits for another thread to run it), and
+// ticks every 20 µs for a while after that, a context switch each time on
+// the CPU the round trip runs on. Yielding now and then starts a new
+// scheduling slice. 64 round trips take well under 10 ms on a machine
+// where round trips matter (a few µs on one CPU, tens of µs across two).
+const yieldEvery = 64
+
 // taskDir lists the threads of this process.
 const taskDir = "/proc/self/task"
 
@@ -80,6 +93,9 @@ func (f *FD) readBlocking(b []byte) (int, error) {
 		}
 		var n int
 		if sleep {
+			if f.sleeps.Add(1)%yieldEvery == 0 {
+				runtime.Gosched() // see yieldEvery
+			}
 			n, err = blockingRead(f.fd, b)
 			f.sleeping.Add(-1)
 		} else {

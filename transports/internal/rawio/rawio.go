@@ -125,6 +125,7 @@ type FD struct {
 	nbmu     sync.Mutex
 	nb       bool
 	sleeping atomic.Int32
+	sleeps   atomic.Uint32 // sleeping reads so far, for yieldEvery
 
 	// ops is held (read-locked) by every call using fd; Close takes it
 	// exclusively before it closes fd, so no call uses a closed (or
