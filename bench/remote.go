@@ -120,6 +120,12 @@ func (r *Runner) ProbeRemote(ctx context.Context, hdr *Header) error {
 		if errors.Is(err, peer.ErrNoControlSocket) || errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ECONNREFUSED) {
 			return fmt.Errorf("%w: nothing to measure at %s: %w", ErrRemote, rm.Address, err)
 		}
+		if errors.Is(err, syscall.EPROTOTYPE) {
+			// A unix stream dial of a rendezvous (SOCK_SEQPACKET) socket.
+			// The dial's error names the path again, twice: keep its cause.
+			return fmt.Errorf("%w: %s is not a %s server's socket (a pipe or shm-* server listens there? give its transport with -t): %w",
+				ErrRemote, rm.Address, tr.Transport.Name(), syscall.EPROTOTYPE)
+		}
 		return fmt.Errorf("%w: %s: %w", ErrRemote, rm.Address, err)
 	}
 	defer ctl.Close()
@@ -132,11 +138,32 @@ func (r *Runner) ProbeRemote(ctx context.Context, hdr *Header) error {
 	if err := json.Unmarshal(raw, &ph); err != nil {
 		return fmt.Errorf("%w: %s: the server's header: %w", ErrRemote, rm.Address, err)
 	}
+	if err := sameTransport(ph.Options["transport"], tr.Transport.Name()); err != nil {
+		return fmt.Errorf("%w: %s: %w", ErrRemote, rm.Address, err)
+	}
 	hdr.PeerTool, hdr.PeerMachine = ph.Tool, ph.Machine
 	if hdr.PeerTool == "" {
 		hdr.PeerTool = ctl.Tool()
 	}
 	_ = client.Exit()
+	return nil
+}
+
+// sameTransport checks that a server whose header names the transport
+// spec served (an ipcbench serve's "transport" option) serves the
+// transport named want; the variants may differ, as each side's options
+// are its own. A header without one (an older server) passes.
+func sameTransport(served, want string) error {
+	if served == "" {
+		return nil
+	}
+	sp, err := transports.ParseSpec(served)
+	if err != nil {
+		return fmt.Errorf("the server names its transport %q: %w", served, err)
+	}
+	if sp.Name != want {
+		return fmt.Errorf("the server serves %s, not %s (run with -t %s)", sp.Name, want, sp.Name)
+	}
 	return nil
 }
 

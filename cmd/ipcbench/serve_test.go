@@ -310,6 +310,7 @@ func TestConnectBadInput(t *testing.T) {
 	newer := startFakeServe(t, "ipcbench-ok/2 session=abc tool=ipcbench v9\n")
 	refused := startFakeServe(t, "ipcbench-error protocol version mismatch: the client speaks ipcbench-hello/1, this server ipcbench-hello/2 (server ipcbench v9)\n")
 	silent := startFakeServe(t, "")
+	shm := startServe(t, "-t", "shm-ring", "-listen", unixListenAddr(t), "-q")
 	wrong := startEchoServer(t, 0, "wrong")
 	half := startEchoServer(t, 0, "half")
 	pp := []string{"-w", "pingpong", "-q"}
@@ -328,6 +329,8 @@ func TestConnectBadInput(t *testing.T) {
 		{"serve refuses our version", []string{"-t", "tcp-localhost", "-connect", refused}, "protocol version mismatch"},
 		{"not an echo", []string{"-t", "tcp-localhost", "-connect", wrong, "-peer", "echo"}, "differs"},
 		{"closes mid-message", []string{"-t", "tcp-localhost", "-connect", half, "-peer", "echo"}, "closed the connection"},
+		{"another transport's serve", []string{"-t", "shm-lock", "-connect", shm.addr}, "the server serves shm-ring, not shm-lock (run with -t shm-ring)"},
+		{"unix at a rendezvous", []string{"-t", "unix", "-connect", shm.addr}, "is not a unix server's socket"},
 		{"silent server", []string{"-t", "tcp-localhost", "-connect", silent}, "no answer to the hello"},
 		{"stream against echo", []string{"-t", "tcp-localhost", "-connect", py.addr, "-peer", "echo", "-w", "stream"}, "stream workload needs the receiver's acknowledgement"},
 		{"two transports", []string{"-t", "tcp-localhost,unix", "-connect", py.addr}, "exactly one"},
