@@ -64,6 +64,11 @@ const (
 	StatusFailed  = "failed"  // the case ran and failed (peer died, data mismatch, timeout)
 )
 
+// InterruptedReason begins the Reason of a failed case that was running
+// when the run was interrupted (SIGINT, SIGTERM: its context was
+// cancelled): the failure says nothing about the transport.
+const InterruptedReason = "interrupted: the run was stopped during this case; "
+
 // Latency kinds: every latency figure is labelled.
 const (
 	LatencyRoundTrip = "round-trip"

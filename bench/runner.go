@@ -185,6 +185,10 @@ func (r *Runner) Run(ctx context.Context, hdr Header, out io.Writer) (*Records, 
 			if errors.Is(err, ErrPeerStart) {
 				startFailed++
 			}
+			if res.Status == StatusFailed && ctx.Err() != nil {
+				// Its error is the interrupt's echo (a deadline, a canceled wait), not a fault of the case.
+				res.Reason = InterruptedReason + res.Reason
+			}
 			if res.Status == StatusFailed {
 				failed++
 			}

@@ -270,6 +270,11 @@ func TestInterruptDuringPeerStart(t *testing.T) {
 			if len(recs.Results) < tt.starts || tt.starts > 0 && recs.Results[0].Status != bench.StatusOK {
 				t.Errorf("records %+v, want the %d case(s) before the interrupt OK", recs.Results, tt.starts)
 			}
+			if n := len(recs.Results); n > tt.starts {
+				if last := recs.Results[n-1]; last.Status != bench.StatusFailed || !strings.HasPrefix(last.Reason, bench.InterruptedReason) {
+					t.Errorf("the case the interrupt stopped: status %s, reason %q; want failed and %q first", last.Status, last.Reason, bench.InterruptedReason)
+				}
+			}
 		})
 	}
 }
