@@ -211,6 +211,9 @@ func (o Options) withDefaults() (Options, error) {
 			return o, fmt.Errorf("%w: peer model %q: want one of %s", ErrBadOptions, m, strings.Join(peer.Models(), ", "))
 		}
 	}
+	if err := checkUnique("peer model", o.PeerModels, func(m string) string { return m }); err != nil {
+		return o, err
+	}
 	if len(o.PeerModels) > 0 {
 		o.Transports = expand(o.Transports, o.PeerModels, func(t *TransportSpec, m string) { t.PeerModel = m })
 		o.PeerModels = nil
@@ -225,9 +228,17 @@ func (o Options) withDefaults() (Options, error) {
 			return o, fmt.Errorf("%w: peer source %q: want one of %s", ErrBadOptions, src, strings.Join(PeerSources(), ", "))
 		}
 	}
+	if err := checkUnique("peer source", o.PeerSources, func(src string) string { return src }); err != nil {
+		return o, err
+	}
 	if len(o.PeerSources) > 0 {
 		o.Transports = expand(o.Transports, o.PeerSources, func(t *TransportSpec, src string) { t.PeerSource = src })
 		o.PeerSources = nil
+	}
+	// After the expansion: unix and unix[model=thread] are one case when
+	// every transport is planned with the thread model.
+	if err := checkUnique("transport", o.Transports, TransportSpec.Label); err != nil {
+		return o, err
 	}
 	for _, t := range o.Transports {
 		if src := t.PeerSource; src != "" && !slices.Contains(PeerSources(), src) {
@@ -242,6 +253,9 @@ func (o Options) withDefaults() (Options, error) {
 			return o, fmt.Errorf("%w: unknown workload %q (known: %s)", ErrBadOptions, w, strings.Join(Workloads(), ", "))
 		}
 	}
+	if err := checkUnique("workload", o.Workloads, func(w string) string { return w }); err != nil {
+		return o, err
+	}
 	if len(o.Sizes) == 0 {
 		o.Sizes = DefaultSizes
 	}
@@ -250,6 +264,9 @@ func (o Options) withDefaults() (Options, error) {
 			return o, fmt.Errorf("%w: size %d out of range 1..%s", ErrBadOptions, s, units.FormatSize(MaxMessageSize))
 		}
 	}
+	if err := checkUnique("size", o.Sizes, units.FormatSize); err != nil {
+		return o, err
+	}
 	if len(o.FaninConns) == 0 {
 		o.FaninConns = DefaultFaninConns
 	}
@@ -257,6 +274,9 @@ func (o Options) withDefaults() (Options, error) {
 		if c <= 0 || c > 1024 {
 			return o, fmt.Errorf("%w: connection count %d out of range 1..1024", ErrBadOptions, c)
 		}
+	}
+	if err := checkUnique("connection count", o.FaninConns, strconv.Itoa); err != nil {
+		return o, err
 	}
 	if o.Duration == 0 {
 		o.Duration = DefaultDuration
@@ -289,6 +309,9 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if len(o.Placements) == 0 {
 		o.Placements = []Placement{{Name: "unpinned"}}
+	}
+	if err := checkUnique("placement", o.Placements, func(p Placement) string { return p.Name }); err != nil {
+		return o, err
 	}
 	if allowed, err := sysinfo.Affinity(os.Getpid()); err == nil {
 		if err := checkPlacements(o.Placements, allowed); err != nil {
@@ -324,6 +347,22 @@ func (o Options) withDefaults() (Options, error) {
 		}
 	}
 	return o, nil
+}
+
+// checkUnique returns an error wrapping ErrBadOptions that names the first
+// value of vs whose name an earlier value has, as what ("size", "transport")
+// and that name: a value given twice would plan, and run, every one of its
+// cases twice.
+func checkUnique[T any](what string, vs []T, name func(T) string) error {
+	seen := make(map[string]bool, len(vs))
+	for _, v := range vs {
+		n := name(v)
+		if seen[n] {
+			return fmt.Errorf("%w: %s %s given twice", ErrBadOptions, what, n)
+		}
+		seen[n] = true
+	}
+	return nil
 }
 
 // expand plans every transport of trs once per value of a dimension (a

@@ -3,6 +3,7 @@ package bench
 import (
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -28,8 +29,8 @@ func TestTransportSpecLabel(t *testing.T) {
 }
 
 // TestNewRunnerChecksTransportOptions: a variant a transport does not
-// accept is refused before anything runs, as are a negative case timeout
-// and a spec without a transport.
+// accept is refused before anything runs, as are a negative case timeout,
+// a spec without a transport and any value of a list given twice.
 func TestNewRunnerChecksTransportOptions(t *testing.T) {
 	base := testOptions(t)
 	unix, err := all.Lookup("unix")
@@ -48,12 +49,27 @@ func TestNewRunnerChecksTransportOptions(t *testing.T) {
 		"empty model":      func(o *Options) { o.PeerModels = []string{""} },
 		"spec model":       func(o *Options) { o.Transports = []TransportSpec{{Transport: unix, PeerModel: "fork"}} },
 		"negative timeout": func(o *Options) { o.CaseTimeout = -time.Second },
+		// A value given twice would plan its cases twice.
+		"transport twice": func(o *Options) { o.Transports = []TransportSpec{{Transport: unix}, {Transport: unix}} },
+		"variant, with the models, twice": func(o *Options) {
+			o.Transports = []TransportSpec{{Transport: unix}, {Transport: unix, PeerModel: "thread"}}
+			o.PeerModels = []string{"thread"}
+		},
+		"model twice":       func(o *Options) { o.PeerModels = []string{"thread", "thread"} },
+		"source twice":      func(o *Options) { o.PeerSources = []string{SourceAddress, SourceAddress} },
+		"workload twice":    func(o *Options) { o.Workloads = []string{"pingpong", "stream", "pingpong"} },
+		"size twice":        func(o *Options) { o.Sizes = []int{1 << 10, 64, 1 << 10} },
+		"connections twice": func(o *Options) { o.FaninConns = []int{4, 4} },
+		"placement twice":   func(o *Options) { o.Placements = []Placement{{Name: "unpinned"}, {Name: "unpinned"}} },
 	} {
 		o := base
 		mod(&o)
 		_, err := NewRunner(o)
 		if !errors.Is(err, ErrBadOptions) {
 			t.Errorf("%s: err = %v, want ErrBadOptions", name, err)
+		}
+		if strings.HasSuffix(name, "twice") && (err == nil || !strings.Contains(err.Error(), "given twice")) {
+			t.Errorf("%s: err = %v, want one naming the value given twice", name, err)
 		}
 		if name == "bad value" && !errors.Is(err, transports.ErrBadOption) {
 			t.Errorf("%s: err = %v, want transports.ErrBadOption too", name, err)

@@ -55,7 +55,7 @@ func cmdChoose(ctx context.Context, e *env, args []string) error {
 	conns := fs.Int("conns", 1, "connections sharing one server (pingpong only; more than 1 measures fanin)")
 	from := fs.String("from", "", "answer from this raw-records file (- for stdin) instead of measuring")
 	format := fs.String("format", "text", "output: text or json")
-	trs := fs.String("t", "all", "transports to consider, comma-separated, with variants: unix,shm-ring[wait=spin]")
+	trs := fs.String("t", "all", "transports to consider, comma-separated, each once, with variants: unix,shm-ring[wait=spin]")
 	budget := fs.Duration("budget", choose.DefaultBudget, "wall time the calibration is planned to fit in")
 	out := fs.String("out", "", "also write the calibration's raw records to this file, a new file (see -force)")
 	force := fs.Bool("force", false, "replace an existing -out file (never through a symbolic link)")

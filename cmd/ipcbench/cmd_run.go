@@ -59,6 +59,10 @@ variants of one transport (pipe[via=address]), interleaved in one run:
            (not with -connect, -buffer or a -peer-model other than
            goroutine, whose cases are skipped)
 
+The lists (-t, -w, -s, -conns, -placement, -peer-model, -peer-source) take
+each value once: a value given twice (-s 1k,1024, or -t all,unix) is an
+error, not a case run twice.
+
 Workloads (-w):
 %s
 Transports (-t): %s, or all`
