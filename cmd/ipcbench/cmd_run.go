@@ -93,6 +93,7 @@ type runFlags struct {
 	peerModels, peerSources                              string
 	connect, peerKind                                    string
 	networkSet, workloadsSet, peerSourcesSet             bool // -network, -w, -peer-source was given
+	placementSet, pinSet                                 bool // -placement, -pin was given
 	quiet, force                                         bool
 }
 
@@ -117,7 +118,7 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	fs.IntVar(&f.repeats, "repeats", bench.DefaultRepeats, "runs of each case, interleaved across cases")
 	fs.IntVar(&f.rate, "rate", bench.DefaultRate, "target messages/s of the rate workload")
 	fs.StringVar(&f.placements, "placement", "unpinned", "where the two processes run, comma-separated: unpinned, same-core, cross-core, or BENCHCPUS/PEERCPUS like 0/1")
-	fs.StringVar(&f.pin, "pin", "", "pin the bench and peer processes: BENCHCPUS/PEERCPUS, e.g. 0/1 (same as -placement 0/1)")
+	fs.StringVar(&f.pin, "pin", "", "pin the bench and peer processes: BENCHCPUS/PEERCPUS, e.g. 0/1 (same as -placement 0/1; not with -placement)")
 	fs.StringVar(&f.buffer, "buffer", "", "kernel socket/pipe buffer or ring size for every transport (default: the system's)")
 	fs.StringVar(&f.framing, "framing", "length", "message framing: length (4-byte big-endian prefix), delimited (newline), fixed (every message the case's size; not for stream)")
 	fs.StringVar(&f.out, "out", "", "raw records file (JSON Lines), a new file (see -force); - for stdout (the summary then goes to stderr); default ipcbench-<time>.jsonl")
@@ -147,6 +148,10 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 			f.workloadsSet = true
 		case "peer-source":
 			f.peerSourcesSet = true
+		case "placement":
+			f.placementSet = true
+		case "pin":
+			f.pinSet = true
 		}
 	})
 	opts, err := f.options()
@@ -327,7 +332,11 @@ func (f *runFlags) options() (bench.Options, error) {
 		o.Warmup = bench.NoWarmup // -warmup 0 asks for none; unset, the flag holds the default
 	}
 	pls := splitList(f.placements)
-	if f.pin != "" {
+	if f.pinSet {
+		// -pin is a shorthand for one placement, not one more.
+		if f.placementSet {
+			return o, usagef("-pin %s and -placement %s: give one (-pin B/P is -placement B/P)", f.pin, f.placements)
+		}
 		pls = []string{f.pin}
 	}
 	for _, p := range pls {
