@@ -114,6 +114,8 @@ func TestBadInput(t *testing.T) {
 		{"choose transport twice", []string{"choose", "-s", "64", "-t", "unix,unix"}, exitUsage, "transport unix given twice"},
 		{"zero case timeout", append([]string{"run", "-case-timeout", "0", "-t", "unix"}, short...), exitUsage, "-case-timeout 0s"},
 		{"negative case timeout", append([]string{"run", "-case-timeout", "-1s", "-t", "unix"}, short...), exitUsage, "-case-timeout -1s"},
+		{"case timeout within the duration", []string{"run", "-case-timeout", "150ms", "-t", "unix", "-w", "pingpong", "-s", "64", "-warmup", "100ms", "-d", "50ms", "-repeats", "1", "-out", filepath.Join(dir, "ran.jsonl")}, exitUsage, "more than the warm-up plus the duration (100ms + 50ms), 150ms"},
+		{"case timeout within the warm-up", append([]string{"run", "-case-timeout", "100ms", "-t", "unix"}, append(short, "-warmup", "100ms")...), exitUsage, "more than the warm-up, 100ms"},
 		{"placement outside the affinity mask", append([]string{"run", "-placement", "0/1023", "-t", "unix"}, short...), exitUsage, "CPU 1023"},
 		{"unwritable out", append(append([]string{"run", "-t", "unix"}, short...), "-out", "/proc/nonexist/x"), exitUsage, "/proc/nonexist"},
 		// choose: every mistake is exit 2 before anything is measured.
@@ -294,13 +296,14 @@ func TestRunReportRoundTrip(t *testing.T) {
 	}
 }
 
-// TestCaseTimeoutTooShort: a -case-timeout too short for the peer to start
-// fails the cases on that timeout and says so; it is neither a peer that
-// failed to start (exit 3) nor "no handshake within 30s".
+// TestCaseTimeoutTooShort: a -case-timeout that passes before the case
+// ends (while its peer starts, or at the latest long before 10^8 round
+// trips) fails the case on that timeout and says so; it is neither a peer
+// that failed to start (exit 3) nor "no handshake within 30s".
 func TestCaseTimeoutTooShort(t *testing.T) {
 	raw := filepath.Join(t.TempDir(), "run.jsonl")
 	code, _, stderr := runCLI(t, "", "run", "-q", "-case-timeout", "20ms", "-t", "unix", "-w", "pingpong", "-s", "64",
-		"-d", "10ms", "-repeats", "1", "-out", raw)
+		"-n", "100000000", "-warmup", "0", "-repeats", "1", "-out", raw)
 	if code != exitFailure || strings.Contains(stderr, "no handshake within") {
 		t.Fatalf("exit %d, want %d; stderr:\n%s", code, exitFailure, stderr)
 	}

@@ -131,7 +131,7 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	fs.StringVar(&f.peerSources, "peer-source", bench.SourceInherit, "how the peer reaches the bench, comma-separated, each a variant (\"via=\"): "+strings.Join(bench.PeerSources(), ", ")+" (see above)")
 	fs.StringVar(&f.connect, "connect", "", "measure against a server already listening at this address (one transport in -t) instead of starting a peer per case")
 	fs.StringVar(&f.peerKind, "peer", "serve", "with -connect, what listens there: serve (ipcbench serve) or echo (any server that echoes every message with -framing)")
-	fs.DurationVar(&f.timeout, "case-timeout", 0, "give up on a case after this long, the peer's start included; positive (default: warm-up + duration + 15s)")
+	fs.DurationVar(&f.timeout, "case-timeout", 0, "give up on a case after this long, the peer's start included; more than warm-up + duration (with -n, more than warm-up) (default: warm-up + duration + 15s; with -n, warm-up + 1m)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -326,6 +326,18 @@ func (f *runFlags) options() (bench.Options, error) {
 	}
 	if f.timeoutSet && f.timeout <= 0 {
 		return o, usagef("-case-timeout %v: must be positive", f.timeout)
+	}
+	if f.timeoutSet {
+		// A case lasts its warm-up and its measured interval (with -n, its
+		// warm-up and then as long as the count takes), plus its peer's
+		// start: a timeout no longer than that fails every case.
+		least, what := f.warmup+f.duration, fmt.Sprintf("the warm-up plus the duration (%v + %v)", f.warmup, f.duration)
+		if f.count > 0 {
+			least, what = f.warmup, "the warm-up"
+		}
+		if f.timeout <= least {
+			return o, usagef("-case-timeout %v: every case would time out; give more than %s, %v, or leave it out", f.timeout, what, least)
+		}
 	}
 	o.Duration, o.Warmup, o.Repeats, o.Rate, o.CaseTimeout = f.duration, f.warmup, f.repeats, f.rate, f.timeout
 	if f.warmup == 0 {
