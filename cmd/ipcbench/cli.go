@@ -190,11 +190,19 @@ func newFlagSet(e *env, name, synopsis, examples string) *flagSet {
 	fs.Usage = func() {} // the flag package calls it on every error
 	return &flagSet{FlagSet: fs, usage: func() {
 		w := e.stdout
-		fmt.Fprintf(w, "Usage: ipcbench %s %s\n\n", name, synopsis)
-		fmt.Fprintln(w, "Flags:")
-		fs.SetOutput(w)
-		fs.PrintDefaults()
-		fs.SetOutput(io.Discard)
+		sep := " "
+		if synopsis == "" || synopsis[0] == '\n' {
+			sep = "" // no arguments: nothing after the name
+		}
+		fmt.Fprintf(w, "Usage: ipcbench %s%s%s\n", name, sep, synopsis)
+		hasFlags := false
+		fs.VisitAll(func(*flag.Flag) { hasFlags = true })
+		if hasFlags { // a command without flags has no Flags section
+			fmt.Fprintln(w, "\nFlags:")
+			fs.SetOutput(w)
+			fs.PrintDefaults()
+			fs.SetOutput(io.Discard)
+		}
 		if examples != "" {
 			fmt.Fprintf(w, "\nExamples:\n%s", examples)
 		}
@@ -232,7 +240,12 @@ func checkPathFlags(fs *flagSet) error {
 }
 
 func cmdVersion(ctx context.Context, e *env, args []string) error {
-	fs := newFlagSet(e, "version", "", "")
+	fs := newFlagSet(e, "version", `
+
+Prints this binary's version: the commit it was built from (a release's
+module version before it; "-dirty" after it when the Go toolchain recorded
+uncommitted changes), or "unknown". Raw-record headers record the same
+after "ipcbench ".`, "")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}

@@ -200,10 +200,25 @@ func TestHelp(t *testing.T) {
 	if code != exitOK || !strings.Contains(out, "Exit codes") || strings.Contains(out, "  peer ") {
 		t.Fatalf("help: exit %d\n%s", code, out)
 	}
-	for _, cmd := range []string{"run", "report", "plot", "compare", "transports", "version"} {
+	// Only a command with flags has a Flags section.
+	noFlags := map[string]bool{"compare": true, "version": true}
+	for _, c := range commands() {
+		if c.hidden {
+			continue
+		}
+		cmd := c.name
 		code, out, _ := runCLI(t, "", cmd, "-help")
 		if code != exitOK || !strings.Contains(out, "Usage: ipcbench "+cmd) {
 			t.Errorf("%s -help: exit %d\n%s", cmd, code, out)
+		}
+		if got := strings.Contains(out, "\nFlags:\n"); got == noFlags[cmd] {
+			t.Errorf("%s -help: Flags section %v, want %v:\n%s", cmd, got, !noFlags[cmd], out)
+		}
+		if first, _, _ := strings.Cut(out, "\n"); strings.HasSuffix(first, " ") {
+			t.Errorf("%s -help: usage line %q ends in a space", cmd, first)
+		}
+		if noFlags[cmd] && strings.Contains(out, "\n\n\n") {
+			t.Errorf("%s -help: blank lines where the flags would be:\n%s", cmd, out)
 		}
 		if cmd != "version" && !strings.Contains(out, "Examples:") {
 			t.Errorf("%s -help has no examples", cmd)
