@@ -108,6 +108,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	name := args[0]
 	switch name {
 	case "help", "-h", "-help", "--help":
+		if len(args) > 2 {
+			fmt.Fprintf(stderr, "ipcbench help: unexpected argument %q (help takes one command name)\n", args[2])
+			return exitUsage
+		}
 		if len(args) > 1 {
 			return run(ctx, []string{args[1], "-help"}, stdin, stdout, stderr)
 		}
@@ -195,9 +199,7 @@ func newFlagSet(e *env, name, synopsis, examples string) *flagSet {
 			sep = "" // no arguments: nothing after the name
 		}
 		fmt.Fprintf(w, "Usage: ipcbench %s%s%s\n", name, sep, synopsis)
-		hasFlags := false
-		fs.VisitAll(func(*flag.Flag) { hasFlags = true })
-		if hasFlags { // a command without flags has no Flags section
+		if hasFlags(fs) { // a command without flags has no Flags section
 			fmt.Fprintln(w, "\nFlags:")
 			fs.SetOutput(w)
 			fs.PrintDefaults()
@@ -207,6 +209,28 @@ func newFlagSet(e *env, name, synopsis, examples string) *flagSet {
 			fmt.Fprintf(w, "\nExamples:\n%s", examples)
 		}
 	}}
+}
+
+// hasFlags reports whether fs defines any flag.
+func hasFlags(fs *flag.FlagSet) bool {
+	has := false
+	fs.VisitAll(func(*flag.Flag) { has = true })
+	return has
+}
+
+// parseFlagsOnly is parseFlags for a command that takes no arguments but
+// its flags: an argument left over is a usage error naming it.
+func parseFlagsOnly(fs *flagSet, args []string) error {
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	switch {
+	case fs.NArg() == 0:
+		return nil
+	case hasFlags(fs.FlagSet):
+		return usagef("unexpected argument %q (flags only; see '%s -help')", fs.Arg(0), fs.Name())
+	}
+	return usagef("unexpected argument %q (%s takes none)", fs.Arg(0), fs.Name())
 }
 
 // parseFlags parses args and turns flag errors into usage errors naming the
@@ -246,7 +270,7 @@ Prints this binary's version: the commit it was built from (a release's
 module version before it; "-dirty" after it when the Go toolchain recorded
 uncommitted changes), or "unknown". Raw-record headers record the same
 after "ipcbench ".`, "")
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseFlagsOnly(fs, args); err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "ipcbench %s\n", version())

@@ -73,6 +73,13 @@ func TestBadInput(t *testing.T) {
 		{"bad format", []string{"run", "-format", "pdf"}, exitUsage, "pdf"},
 		{"bad network", []string{"run", "-network", "wifi"}, exitUsage, "wifi"},
 		{"stray argument", []string{"run", "now"}, exitUsage, "now"},
+		// Every command without positional arguments refuses one.
+		{"version stray argument", []string{"version", "extra"}, exitUsage, `unexpected argument "extra" (ipcbench version takes none)`},
+		{"transports stray argument", []string{"transports", "-network", "host", "extra"}, exitUsage, `unexpected argument "extra" (flags only; see 'ipcbench transports -help')`},
+		{"serve stray argument", []string{"serve", "-t", "unix", "-listen", filepath.Join(dir, "s"), "extra"}, exitUsage, `unexpected argument "extra"`},
+		{"floor stray argument", []string{"floor", "extra"}, exitUsage, `unexpected argument "extra"`},
+		{"peer stray argument", []string{"peer", "extra"}, exitUsage, `unexpected argument "extra"`},
+		{"help stray argument", []string{"help", "run", "extra"}, exitUsage, `unexpected argument "extra"`},
 		{"report no files", []string{"report"}, exitUsage, "no raw-record files"},
 		{"report missing file", []string{"report", filepath.Join(dir, "missing.jsonl")}, exitUsage, "missing.jsonl"},
 		{"report a directory", []string{"report", dir}, exitUsage, "is a directory, not a file"},

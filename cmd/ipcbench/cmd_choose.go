@@ -60,11 +60,8 @@ func cmdChoose(ctx context.Context, e *env, args []string) error {
 	out := fs.String("out", "", "also write the calibration's raw records to this file, a new file (see -force)")
 	force := fs.Bool("force", false, "replace an existing -out file (never through a symbolic link)")
 	network := fs.String("network", "netns", "netns: measure inside a private network namespace; host: on this host's own interfaces")
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseFlagsOnly(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return usagef("unexpected argument %q (flags only; see 'ipcbench choose -help')", fs.Arg(0))
 	}
 	if *size == "" {
 		return usagef("-s SIZE is required (for example -s 4k)")

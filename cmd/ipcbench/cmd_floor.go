@@ -74,11 +74,8 @@ func cmdFloor(ctx context.Context, e *env, args []string) (err error) {
 	report := fs.String("report", "", "measure nothing: render the table from this raw file (- for stdin)")
 	only := fs.String("only", "", "measure only the pairs whose name (workload/variant/size/conns/placement, as in fanin/unix/1KiB/16/unpinned) this regular expression matches")
 	quiet := fs.Bool("q", false, "no progress display")
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseFlagsOnly(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return usagef("unexpected argument %q (flags only; see 'ipcbench floor -help')", fs.Arg(0))
 	}
 	if *report != "" {
 		if *raw != "" {

@@ -132,11 +132,8 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	fs.StringVar(&f.connect, "connect", "", "measure against a server already listening at this address (one transport in -t) instead of starting a peer per case")
 	fs.StringVar(&f.peerKind, "peer", "serve", "with -connect, what listens there: serve (ipcbench serve) or echo (any server that echoes every message with -framing)")
 	fs.DurationVar(&f.timeout, "case-timeout", 0, "give up on a case after this long, the peer's start included; more than warm-up + duration (with -n, more than warm-up) (default: warm-up + duration + 15s; with -n, warm-up + 1m)")
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseFlagsOnly(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return usagef("unexpected argument %q (flags only; see 'ipcbench run -help')", fs.Arg(0))
 	}
 	fs.Visit(func(fl *flag.Flag) {
 		switch fl.Name {

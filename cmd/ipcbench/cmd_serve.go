@@ -68,11 +68,8 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	summary := fs.String("summary", "", "where to write the summary when stopped: a new file, or - for stdout (default: stderr)")
 	force := fs.Bool("force", false, "replace an existing -summary file (a regular file only)")
 	quiet := fs.Bool("q", false, "no log of refused connections on stderr")
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseFlagsOnly(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return usagef("unexpected argument %q (flags only; see 'ipcbench serve -help')", fs.Arg(0))
 	}
 	if *spec == "" || *listen == "" {
 		return usagef("-t and -listen are both required (see 'ipcbench serve -help')")

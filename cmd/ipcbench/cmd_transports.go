@@ -33,11 +33,8 @@ inside the private network namespace that 'ipcbench run' uses.`,
   ipcbench transports -network host
 `)
 	network := fs.String("network", "netns", "netns or host, as for 'ipcbench run'")
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseFlagsOnly(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return usagef("unexpected argument %q", fs.Arg(0))
 	}
 	mode, note, code, done, err := enterNetwork(*network, append([]string{"transports"}, args...))
 	if err != nil {
