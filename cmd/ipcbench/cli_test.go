@@ -40,6 +40,8 @@ func TestBadInput(t *testing.T) {
 	headless := write("headless.jsonl", fmt.Sprintf(res, ""))
 	badHist := write("badhist.jsonl", hdr+fmt.Sprintf(res, "not-a-histogram!"))
 	binary := write("binary.jsonl", "\x00\xff\xfe\x01garbage\n")
+	headerOnly := write("header-only.jsonl", hdr)
+	floorHeaderOnly := write("floor-header-only.jsonl", `{"type":"header","version":1,"machine":{},"network":"host","options":{"suite":"floor"}}`+"\n")
 	// short keeps a run small in case a check it tests were missing.
 	short := []string{"-w", "pingpong", "-s", "64", "-n", "20", "-warmup", "0", "-repeats", "1", "-out", filepath.Join(dir, "ran.jsonl")}
 	goodRaw := filepath.Join("..", "..", "bench", "report", "testdata", "run.jsonl")
@@ -96,6 +98,12 @@ func TestBadInput(t *testing.T) {
 		{"report binary file", []string{"report", binary}, exitUsage, "binary.jsonl"},
 		{"compare newer schema", []string{"compare", newer, badHist}, exitUsage, "newer"},
 		{"plot bad histogram", []string{"plot", "-out", t.TempDir(), badHist}, exitUsage, "histogram"},
+		// A header alone is no records, like an empty file, for every reader.
+		{"report header only", []string{"report", headerOnly}, exitUsage, "header-only.jsonl: no records, only a header"},
+		{"plot header only", []string{"plot", "-out", t.TempDir(), headerOnly}, exitUsage, "header-only.jsonl: no records, only a header"},
+		{"compare header only", []string{"compare", goodRaw, headerOnly}, exitUsage, "header-only.jsonl: no records, only a header"},
+		{"choose from header only", []string{"choose", "-s", "64", "-from", headerOnly}, exitUsage, "header-only.jsonl: no records, only a header"},
+		{"floor report header only", []string{"floor", "-report", floorHeaderOnly}, exitUsage, "floor-header-only.jsonl: no records, only a header"},
 		{"report bad format", []string{"report", "-format", "pdf", truncated}, exitUsage, "pdf"},
 		{"compare one file", []string{"compare", truncated}, exitUsage, "exactly two"},
 		{"plot no files", []string{"plot"}, exitUsage, "no raw-record files"},
@@ -150,6 +158,12 @@ func TestBadInput(t *testing.T) {
 			want string
 		}{"placement 5/7", append([]string{"run", "-placement", "5/7", "-t", "unix"}, short...), exitUsage, "CPU 5"})
 	}
+	t.Run("report header only from stdin", func(t *testing.T) {
+		code, stdout, stderr := runCLI(t, hdr, "report", "-")
+		if code != exitUsage || stdout != "" || !strings.Contains(stderr, "stdin: no records, only a header") {
+			t.Errorf("exit %d, stdout %q, stderr %q; want exit %d and only an error naming stdin", code, stdout, stderr, exitUsage)
+		}
+	})
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			code, stdout, stderr := runCLI(t, "", c.args...)

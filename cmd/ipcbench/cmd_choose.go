@@ -96,7 +96,7 @@ func cmdChoose(ctx context.Context, e *env, args []string) error {
 		if len(calib) > 0 {
 			return usagef("%s: only a calibration uses it; -from answers from the file's records, over every transport in it", strings.Join(calib, ", "))
 		}
-		run, err := readInput(ctx, e, *from, bench.ReadRecords)
+		run, err := readInput(ctx, e, *from, readResults)
 		if err != nil {
 			return err
 		}

@@ -188,7 +188,7 @@ func floorReport(ctx context.Context, e *env, path, out string, force bool) erro
 			return err
 		}
 	}
-	f, err := readInput(ctx, e, path, floor.Read)
+	f, err := readInput(ctx, e, path, withRecords(floor.Read, func(f *floor.File) int { return len(f.Records) }))
 	if err == nil {
 		err = writeFloorTable(e, f, o)
 	}

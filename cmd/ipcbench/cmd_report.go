@@ -13,14 +13,36 @@ import (
 	"github.com/ipcbench/ipcbench/bench/report"
 )
 
-// readRuns reads raw-record files ("-" is standard input) with readInput.
+// errNoRecords is wrapped by the error for a raw file that holds a header
+// and no record after it (a run stopped before its first case ended): like
+// an empty file, it gives a command nothing to read, and is bad input.
+var errNoRecords = errors.New("no records")
+
+// withRecords returns read, refusing with an error wrapping errNoRecords
+// the input in which count finds no record after the header.
+func withRecords[T any](read func(io.Reader, string) (T, error), count func(T) int) func(io.Reader, string) (T, error) {
+	return func(r io.Reader, source string) (T, error) {
+		v, err := read(r, source)
+		if err == nil && count(v) == 0 {
+			var zero T
+			return zero, fmt.Errorf("%s: %w, only a header (was its run stopped before its first record?)", source, errNoRecords)
+		}
+		return v, err
+	}
+}
+
+// readResults is bench.ReadRecords refusing raw records without a result.
+var readResults = withRecords(bench.ReadRecords, func(r *bench.Records) int { return len(r.Results) })
+
+// readRuns reads raw-record files ("-" is standard input) with readInput
+// and readResults.
 func readRuns(ctx context.Context, e *env, paths []string) ([]*bench.Records, error) {
 	if len(paths) == 0 {
 		return nil, usagef("no raw-record files given")
 	}
 	var runs []*bench.Records
 	for _, p := range paths {
-		rn, err := readInput(ctx, e, p, bench.ReadRecords)
+		rn, err := readInput(ctx, e, p, readResults)
 		if err != nil {
 			return nil, err
 		}
