@@ -41,6 +41,19 @@ func TestBadInput(t *testing.T) {
 	badHist := write("badhist.jsonl", hdr+fmt.Sprintf(res, "not-a-histogram!"))
 	binary := write("binary.jsonl", "\x00\xff\xfe\x01garbage\n")
 	headerOnly := write("header-only.jsonl", hdr)
+	// A file where a socket would go, in a directory open to others (as
+	// /tmp is): the file is what is wrong, and what the error names.
+	openDir := filepath.Join(dir, "open")
+	if err := os.Mkdir(openDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(openDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	fileInOpenDir := filepath.Join(openDir, "file")
+	if err := os.WriteFile(fileInOpenDir, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	floorHeaderOnly := write("floor-header-only.jsonl", `{"type":"header","version":1,"machine":{},"network":"host","options":{"suite":"floor"}}`+"\n")
 	// short keeps a run small in case a check it tests were missing.
 	short := []string{"-w", "pingpong", "-s", "64", "-n", "20", "-warmup", "0", "-repeats", "1", "-out", filepath.Join(dir, "ran.jsonl")}
@@ -78,6 +91,8 @@ func TestBadInput(t *testing.T) {
 		// Every command without positional arguments refuses one.
 		{"version stray argument", []string{"version", "extra"}, exitUsage, `unexpected argument "extra" (ipcbench version takes none)`},
 		{"transports stray argument", []string{"transports", "-network", "host", "extra"}, exitUsage, `unexpected argument "extra" (flags only; see 'ipcbench transports -help')`},
+		{"serve on a file", []string{"serve", "-t", "unix", "-listen", fileInOpenDir}, exitUsage, fileInOpenDir + ": exists and is not a socket"},
+		{"serve a rendezvous on a file", []string{"serve", "-t", "pipe", "-listen", fileInOpenDir}, exitUsage, fileInOpenDir + ": exists and is not a socket"},
 		{"serve stray argument", []string{"serve", "-t", "unix", "-listen", filepath.Join(dir, "s"), "extra"}, exitUsage, `unexpected argument "extra"`},
 		{"floor stray argument", []string{"floor", "extra"}, exitUsage, `unexpected argument "extra"`},
 		{"peer stray argument", []string{"peer", "extra"}, exitUsage, `unexpected argument "extra"`},

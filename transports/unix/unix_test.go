@@ -116,6 +116,15 @@ func TestListenErrors(t *testing.T) {
 	if err := os.Chmod(open, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	// In a directory open to others, a file that is not a socket is named
+	// as what is wrong with the path; a stale socket is not removed there,
+	// and the directory is what is wrong.
+	openFile := filepath.Join(open, "file")
+	if err := os.WriteFile(openFile, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	openStale := filepath.Join(open, "stale")
+	transporttest.StaleSocket(t, openStale, syscall.SOCK_STREAM)
 	private := filepath.Join(base, "private")
 	if err := os.Mkdir(private, 0o700); err != nil {
 		t.Fatal(err)
@@ -145,6 +154,8 @@ func TestListenErrors(t *testing.T) {
 		{"path is a file", transports.Config{Address: file}, transports.ErrUnavailable, "not a socket"},
 		{"path is a directory", transports.Config{Address: private}, transports.ErrUnavailable, "not a socket"},
 		{"directory open to others", transports.Config{Address: filepath.Join(open, "s")}, transports.ErrUnavailable, "0755"},
+		{"a file in a directory open to others", transports.Config{Address: openFile}, transports.ErrUnavailable, "exists and is not a socket"},
+		{"a stale socket in a directory open to others", transports.Config{Address: openStale}, transports.ErrUnavailable, "0755"},
 		{"directory is a symlink", transports.Config{Address: filepath.Join(link, "s")}, transports.ErrUnavailable, "symbolic link"},
 		{"an option", transports.Config{Options: map[string]string{"nodelay": "true"}}, transports.ErrBadOption, "nodelay"},
 	}

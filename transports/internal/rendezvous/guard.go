@@ -111,6 +111,13 @@ func Prepare(path string, sotype int) (Place, error) {
 	if err != nil {
 		return fail("directory: %w", err)
 	}
+	// Something other than a socket at path is refused in any directory:
+	// named first, as it is what is wrong with the path (in /tmp, say, the
+	// directory's mode would be refused too, and hide it).
+	if pst, err := os.Lstat(path); err == nil && pst.Mode()&fs.ModeSocket == 0 {
+		p.Release()
+		return fail("%v", errNotSocket(pst))
+	}
 	if err := checkPrivateDir(dir, st); err != nil {
 		p.Release()
 		return fail("%v", err)
@@ -140,6 +147,11 @@ func checkPrivateDir(dir string, st fs.FileInfo) error {
 	return nil
 }
 
+// errNotSocket says that st, the Lstat of a socket path, is not a socket.
+func errNotSocket(st fs.FileInfo) error {
+	return fmt.Errorf("exists and is not a socket (mode %v)", st.Mode())
+}
+
 // ownerOf returns the uid that owns the file st describes, -1 when unknown.
 func ownerOf(st fs.FileInfo) int {
 	if sys, ok := st.Sys().(*syscall.Stat_t); ok {
@@ -159,7 +171,7 @@ func removeStaleSocket(path string, sotype int) error {
 		return err
 	}
 	if st.Mode()&fs.ModeSocket == 0 {
-		return fmt.Errorf("exists and is not a socket (mode %v)", st.Mode())
+		return errNotSocket(st)
 	}
 	if uid := ownerOf(st); uid != os.Geteuid() {
 		return fmt.Errorf("existing socket is owned by uid %d, not this user (uid %d)", uid, os.Geteuid())
