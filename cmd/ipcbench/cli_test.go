@@ -262,6 +262,34 @@ func TestHelp(t *testing.T) {
 	}
 }
 
+// TestHelpSaysDirectoriesAreCreated: every flag naming a file that
+// createOutput (or plot's charts) makes says that missing directories are
+// made too.
+func TestHelpSaysDirectoriesAreCreated(t *testing.T) {
+	for cmd, flags := range map[string][]string{
+		"run":    {"out"},
+		"choose": {"out"},
+		"floor":  {"out", "raw"},
+		"serve":  {"summary"},
+		"plot":   {"out"},
+	} {
+		_, out, _ := runCLI(t, "", cmd, "-help")
+		for _, name := range flags {
+			_, rest, ok := strings.Cut(out, "\n  -"+name+" ")
+			if !ok {
+				t.Errorf("%s -help has no -%s:\n%s", cmd, name, out)
+				continue
+			}
+			// The flag's name line, then its text, indented.
+			_, text, _ := strings.Cut(rest, "\n")
+			text, _, _ = strings.Cut(text, "\n  -")
+			if !strings.Contains(text, "missing directories are created") {
+				t.Errorf("%s -help: -%s does not say missing directories are created: %q", cmd, name, text)
+			}
+		}
+	}
+}
+
 func TestPeerRefusesToRunByHand(t *testing.T) {
 	t.Setenv("IPCBENCH_PEER_COOKIE", "")
 	os.Unsetenv("IPCBENCH_PEER_COOKIE")

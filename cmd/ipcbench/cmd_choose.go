@@ -57,7 +57,7 @@ func cmdChoose(ctx context.Context, e *env, args []string) error {
 	format := fs.String("format", "text", "output: text or json")
 	trs := fs.String("t", "all", "transports to consider, comma-separated, each once, with variants: unix,shm-ring[wait=spin]")
 	budget := fs.Duration("budget", choose.DefaultBudget, "wall time the calibration is planned to fit in")
-	out := fs.String("out", "", "also write the calibration's raw records to this file, a new file (see -force)")
+	out := fs.String("out", "", "also write the calibration's raw records to this file, a new file (see -force); missing directories are created")
 	force := fs.Bool("force", false, "replace an existing -out file (never through a symbolic link)")
 	network := fs.String("network", "netns", "netns: measure inside a private network namespace; host: on this host's own interfaces")
 	if err := parseFlagsOnly(fs, args); err != nil {

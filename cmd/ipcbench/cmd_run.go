@@ -121,7 +121,7 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	fs.StringVar(&f.pin, "pin", "", "pin the bench and peer processes: BENCHCPUS/PEERCPUS, e.g. 0/1 (same as -placement 0/1; not with -placement)")
 	fs.StringVar(&f.buffer, "buffer", "", "kernel socket/pipe buffer or ring size for every transport (default: the system's)")
 	fs.StringVar(&f.framing, "framing", "length", "message framing: length (4-byte big-endian prefix), delimited (newline), fixed (every message the case's size; not for stream)")
-	fs.StringVar(&f.out, "out", "", "raw records file (JSON Lines), a new file (see -force); - for stdout (the summary then goes to stderr); default ipcbench-<time>.jsonl")
+	fs.StringVar(&f.out, "out", "", "raw records file (JSON Lines), a new file (see -force); missing directories are created; - for stdout (the summary then goes to stderr); default ipcbench-<time>.jsonl")
 	fs.BoolVar(&f.force, "force", false, "replace an existing -out file (never through a symbolic link)")
 	fs.StringVar(&f.format, "format", "table", "summary format: "+strings.Join(report.Formats(), ", "))
 	fs.BoolVar(&f.quiet, "q", false, "no progress display and no summary (raw records only)")

@@ -69,7 +69,7 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	listen := fs.String("listen", "", "the address to listen on (required; see above)")
 	framing := fs.String("framing", "length", "framing of plain echo clients: length (4-byte big-endian prefix), delimited (newline), fixed (-size bytes)")
 	size := fs.String("size", "", "message size of -framing fixed (binary units: 64, 4k)")
-	summary := fs.String("summary", "", "where to write the summary when stopped: a new file, or - for stdout (default: stderr)")
+	summary := fs.String("summary", "", "where to write the summary when stopped: a new file (missing directories are created), or - for stdout (default: stderr)")
 	force := fs.Bool("force", false, "replace an existing -summary file (a regular file only)")
 	quiet := fs.Bool("q", false, "no log of refused connections on stderr")
 	if err := parseFlagsOnly(fs, args); err != nil {
