@@ -28,8 +28,7 @@ import (
 // EAGAIN, and the loop around it looks at Close and the deadline. A read
 // that had not yet started when the flag was set fails the same way
 // without a signal, so no wake-up is lost between a reader's decision to
-// sleep and its read(2): both happen under nbmu, as does the flag's
-// change.
+// sleep and its read(2) (see prepareRead).
 //
 // The sleeping thread is found in /proc/self/task/*/syscall, which names
 // the system call each thread is blocked in and its first argument, the
@@ -121,15 +120,29 @@ func (f *FD) readBlocking(b []byte) (int, error) {
 // O_NONBLOCK flag for it: clear, to sleep in read(2), when there is no
 // read deadline (then the read counts in sleeping until it returns); set,
 // to poll, when there is one or the FD is closed.
+//
+// While the flag is clear it takes no lock: the read counts itself in
+// sleeping first, then looks at the deadline and Close. A waker stores the
+// deadline (or closed) first, then sets the flag, then loads sleeping. In
+// the one order of these sequentially consistent operations, either the
+// read sees the deadline or Close (and polls), or the waker sees the read
+// counted (and signals it, after the flag is set).
 func (f *FD) prepareRead() (sleep bool, err error) {
+	if !f.nbSet.Load() {
+		f.sleeping.Add(1)
+		if f.rdl.Load() == 0 && !f.closed.Load() {
+			return true, nil
+		}
+		f.sleeping.Add(-1)
+	}
 	f.nbmu.Lock()
 	defer f.nbmu.Unlock()
 	sleep = f.rdl.Load() == 0 && !f.closed.Load()
-	if f.nb == sleep { // the flag is the wrong way round for this read
+	if f.nbSet.Load() == sleep { // the flag is the wrong way round for this read
 		if err := unix.SetNonblock(f.fd, !sleep); err != nil {
 			return false, os.NewSyscallError("fcntl", err)
 		}
-		f.nb = !sleep
+		f.nbSet.Store(!sleep)
 	}
 	if sleep {
 		f.sleeping.Add(1)
@@ -170,14 +183,16 @@ func (f *FD) wakeUntilAwake() {
 func (f *FD) setNonblock() int32 {
 	f.nbmu.Lock()
 	defer f.nbmu.Unlock()
-	if !f.nb && unix.SetNonblock(f.fd, true) == nil {
-		f.nb = true
+	if !f.nbSet.Load() && unix.SetNonblock(f.fd, true) == nil {
+		f.nbSet.Store(true)
 	}
 	return f.sleeping.Load()
 }
 
 // kickReaders sends SIGURG to every thread of the process that is asleep
-// in read(2) on fd, or whose state cannot be read.
+// in read(2) on fd, that is running (it may be on its way into that
+// sleep: a signal pending when it gets there ends the sleep at once), or
+// whose state cannot be read.
 func kickReaders(fd int) {
 	d, err := os.Open(taskDir)
 	if err != nil {
@@ -192,12 +207,16 @@ func kickReaders(fd int) {
 		if err != nil {
 			continue
 		}
-		if sc, err := os.ReadFile(taskDir + "/" + name + "/syscall"); err == nil && !bytes.HasPrefix(sc, want) {
+		if sc, err := os.ReadFile(taskDir + "/" + name + "/syscall"); err == nil && !bytes.HasPrefix(sc, want) && !bytes.HasPrefix(sc, running) {
 			continue
 		}
 		unix.Tgkill(pid, tid, unix.SIGURG)
 	}
 }
+
+// running is what /proc/PID/task/TID/syscall says of a thread that is
+// not asleep.
+var running = []byte("running")
 
 // blockingRead is read(2) through the runtime's system-call path, for a
 // read that may sleep.

@@ -117,13 +117,13 @@ type FD struct {
 	sock bool
 
 	// blk: fd is a pipe's read end whose reads sleep in a blocking read(2)
-	// (NewPipeReader; see blocking.go). nbmu orders the changes of the
-	// descriptor's O_NONBLOCK flag (nb, under nbmu: set now) with a
-	// reader's decision to sleep; sleeping counts the reads that decided
-	// to sleep and have not returned.
+	// (NewPipeReader; see blocking.go). nbmu serialises the changes of the
+	// descriptor's O_NONBLOCK flag (nbSet: set now; changed under nbmu);
+	// sleeping counts the reads that decided to sleep and have not
+	// returned.
 	blk      bool
 	nbmu     sync.Mutex
-	nb       bool
+	nbSet    atomic.Bool
 	sleeping atomic.Int32
 	sleeps   atomic.Uint32 // sleeping reads so far, for yieldEvery
 
