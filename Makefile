@@ -2,9 +2,11 @@
 SHELL := /bin/bash
 GO    ?= go
 BIN   := bin/ipcbench
-# The commit stamped into the binary; outside a git checkout nothing is
-# stamped and the binary reports what the Go toolchain recorded instead.
-COMMIT := $(shell git rev-parse --short HEAD 2>/dev/null)
+# The commit stamped into the binary, with "-dirty" when tracked files
+# differ from it (raw records name the binary that measured them); outside
+# a git checkout nothing is stamped and the binary reports what the Go
+# toolchain recorded instead.
+COMMIT := $(shell c=$$(git rev-parse --short HEAD 2>/dev/null) && { git diff --quiet HEAD -- 2>/dev/null || c=$$c-dirty; echo $$c; })
 LDFLAGS := $(if $(COMMIT),-X main.commit=$(COMMIT))
 # Where `make bench` writes its raw records.
 BENCH_OUT ?= out/bench-$(shell date +%Y%m%d-%H%M%S).jsonl
@@ -54,6 +56,8 @@ results: build ## regenerate every report in results/ from the committed raw rec
 	./$(BIN) report --format csv results/reference.jsonl > results/reference.csv
 	./$(BIN) floor -report results/floor.jsonl > results/floor.md
 	./$(BIN) floor -report results/floor-stream.jsonl > results/floor-stream.md
+	./$(BIN) floor -report results/floor-pipe-before.jsonl > results/floor-pipe-before.md
+	./$(BIN) floor -report results/floor-pipe-after.jsonl > results/floor-pipe-after.md
 	./$(BIN) report --format markdown results/veth.jsonl > results/veth.md
 	./$(BIN) report --format markdown results/models.jsonl > results/models.md
 	./$(BIN) report --format markdown results/peer-source.jsonl > results/peer-source.md
