@@ -8,8 +8,8 @@ import (
 )
 
 // TestCommittedResultsAreFresh regenerates every report in results/ from
-// the committed raw records (reference.jsonl; floor.jsonl and
-// floor-stream.jsonl for their floor tables; every other X.jsonl for its
+// the committed raw records (reference.jsonl; floor.jsonl, floor-stream.jsonl
+// and floor-pipe-{before,after}.jsonl for their floor tables; every other X.jsonl for its
 // markdown report X.md), as `make results`
 // does, and fails when a committed file differs: the reports cited in docs
 // must be exactly what the raw records say.
@@ -44,7 +44,7 @@ func TestCommittedResultsAreFresh(t *testing.T) {
 			t.Errorf("results/%s is stale: run 'make results' and commit", c.file)
 		}
 	}
-	for _, name := range []string{"floor", "floor-stream"} {
+	for _, name := range []string{"floor", "floor-stream", "floor-pipe-before", "floor-pipe-after"} {
 		code, out, stderr := runCLI(t, "", "floor", "-report", filepath.Join(dir, name+".jsonl"))
 		if code != exitOK {
 			t.Fatalf("floor -report %s.jsonl: exit %d: %s", name, code, stderr)
