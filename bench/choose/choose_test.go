@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/ipcbench/ipcbench/bench"
 	"github.com/ipcbench/ipcbench/bench/report"
+	"github.com/ipcbench/ipcbench/transports"
 	"github.com/ipcbench/ipcbench/transports/all"
 	"github.com/ipcbench/ipcbench/transports/peer"
 )
@@ -218,6 +220,39 @@ func TestFromRun(t *testing.T) {
 	}
 	if _, err := FromRun(run, Question{Workload: HTTP, Size: 64}); !errors.Is(err, ErrNoAnswer) {
 		t.Errorf("http from a file without it: %v", err)
+	}
+
+	// Only the transports asked for, variants told apart; "all" is every one.
+	spec := func(s string) transports.Spec {
+		sp, err := transports.ParseSpec(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sp
+	}
+	a, err = FromRun(run, Question{Workload: Pingpong, Size: 64}, spec("pipe"), spec("unix[io=raw]"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, c := range a.Candidates {
+		got = append(got, c.Spec)
+	}
+	slices.Sort(got)
+	if !slices.Equal(got, []string{"pipe", "unix[io=raw]"}) || (a.Winner != "pipe" && a.Winner != "unix[io=raw]") {
+		t.Errorf("only pipe and unix[io=raw]: candidates %v, winner %q", got, a.Winner)
+	}
+	everyone, err := FromRun(run, Question{Workload: Pingpong, Size: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	withAll, err := FromRun(run, Question{Workload: Pingpong, Size: 64}, spec("all"))
+	if err != nil || len(withAll.Candidates) != len(everyone.Candidates) || len(everyone.Candidates) <= 2 {
+		t.Errorf("-t all: %d candidates (%v), without -t %d", len(withAll.Candidates), err, len(everyone.Candidates))
+	}
+	_, err = FromRun(run, Question{Workload: Pingpong, Size: 64}, spec("unix"), spec("tcp-localhost"))
+	if !errors.Is(err, ErrNoAnswer) || !strings.Contains(err.Error(), "of tcp-localhost (its transports there: pipe, ") {
+		t.Errorf("a transport the file lacks: %v", err)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/ipcbench/ipcbench/bench"
+	"github.com/ipcbench/ipcbench/transports"
 )
 
 // FromRun answers q from raw records measured earlier (bench.ReadRecordsFile),
@@ -18,7 +19,13 @@ import (
 // ranking and listed in NotRanked. It returns an error wrapping
 // ErrBadQuestion for a bad q and ErrNoAnswer when the records hold no
 // matching case.
-func FromRun(run *bench.Records, q Question) (*Answer, error) {
+//
+// When only names transports (specs as 'ipcbench run -t' takes them,
+// variants included, "unix" being the default variant only), just their
+// results are candidates, and each must have results for q's workload and
+// placement, or FromRun fails with ErrNoAnswer naming it. Without only, or
+// with "all" among them, every transport in the records is a candidate.
+func FromRun(run *bench.Records, q Question, only ...transports.Spec) (*Answer, error) {
 	q, _, err := q.normalized()
 	if err != nil {
 		return nil, err
@@ -47,6 +54,10 @@ func FromRun(run *bench.Records, q Question) (*Answer, error) {
 		sort.Strings(settings)
 		return nil, fmt.Errorf("%w: %s has no %s results (it has: %s)", ErrNoAnswer, run.Source, setting(wl, q.Placement, q.Conns), strings.Join(settings, ", "))
 	}
+	match, err = onlyTransports(match, only)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s has no %s results %v", ErrNoAnswer, run.Source, setting(wl, q.Placement, q.Conns), err)
+	}
 	size := nearestSize(match, q.Size)
 	var same []bench.Result
 	for _, r := range match {
@@ -64,6 +75,36 @@ func FromRun(run *bench.Records, q Question) (*Answer, error) {
 		a.SizeNote = fmt.Sprintf("%s was not measured in %s; the nearest measured size, %s, answers", bench.FormatSize(asked), run.Source, bench.FormatSize(size))
 	}
 	return a, nil
+}
+
+// onlyTransports keeps the results of the transports only names (all of
+// them when only is empty or holds "all"), or returns an error that names
+// the first one without any result and the transports there are.
+func onlyTransports(results []bench.Result, only []transports.Spec) ([]bench.Result, error) {
+	if len(only) == 0 || slices.ContainsFunc(only, func(s transports.Spec) bool { return s.Name == "all" }) {
+		return results, nil
+	}
+	var have []string
+	for _, r := range results {
+		if l := r.Case().TransportLabel(); !slices.Contains(have, l) {
+			have = append(have, l)
+		}
+	}
+	want := make([]string, len(only))
+	for i, s := range only {
+		want[i] = s.String()
+		if !slices.Contains(have, want[i]) {
+			sort.Strings(have)
+			return nil, fmt.Errorf("of %s (its transports there: %s)", want[i], strings.Join(have, ", "))
+		}
+	}
+	var kept []bench.Result
+	for _, r := range results {
+		if slices.Contains(want, r.Case().TransportLabel()) {
+			kept = append(kept, r)
+		}
+	}
+	return kept, nil
 }
 
 // nearestSize returns the size of results closest to want by ratio (the

@@ -59,14 +59,16 @@ func TestChooseFrom(t *testing.T) {
 }
 
 // TestChooseFromRefuses: with -from nothing is measured, so the flags that
-// shape a calibration are refused rather than ignored, and an empty -from
+// shape a calibration are refused rather than ignored, as is a -t that is
+// not a list of transport specs, and an empty -from
 // (an unset variable) is refused rather than read as "measure" (which ran
 // a calibration and exited 0).
 func TestChooseFromRefuses(t *testing.T) {
 	ref := filepath.Join("..", "..", "bench", "choose", "testdata", "records.jsonl")
 	for _, args := range [][]string{
-		{"-t", "shm-ring", "-from", ref},
+		{"-t", "shm-ring[", "-from", ref},
 		{"-budget", "5s", "-from", ref},
+		{"-out", filepath.Join(t.TempDir(), "x.jsonl"), "-from", ref},
 		{"-network", "host", "-from", ref},
 		{"-from", ""},
 	} {

@@ -12,6 +12,7 @@ import (
 	"github.com/ipcbench/ipcbench/bench"
 	"github.com/ipcbench/ipcbench/bench/choose"
 	"github.com/ipcbench/ipcbench/internal/progress"
+	"github.com/ipcbench/ipcbench/transports"
 )
 
 const chooseSynopsis = `-w WORKLOAD -s SIZE [flags]
@@ -27,9 +28,10 @@ transport marks measurement-only (see 'ipcbench transports') is never
 recommended.
 
 -from FILE answers from raw records that 'ipcbench run' wrote, without
-measuring, over every transport FILE holds (-t, -budget and -network shape
-a calibration and are refused with it); when FILE has no case of the size
-asked for, the nearest measured size answers, and the answer says so.
+measuring, over every transport FILE holds, or over those of -t, which
+must all be in it (-budget, -network, -out and -force shape a calibration
+and are refused with it); when FILE has no case of the size asked for, the
+nearest measured size answers, and the answer says so.
 
 Workloads (-w): pingpong (request/response, ranked by p50 round trip;
 with -conns N > 1 it is fanin, ranked by msg/s), stream (one-way, ranked by
@@ -83,24 +85,27 @@ func cmdChoose(ctx context.Context, e *env, args []string) error {
 
 	var ans *choose.Answer
 	if *from != "" {
-		// -t, -budget, -network and -force shape a calibration; with
-		// -from the file's own transports are the candidates, and a -t
-		// that was quietly ignored would answer a question not asked.
+		// -budget, -network, -out and -force shape a calibration; quietly
+		// ignored with -from, they would promise what does not happen.
 		var calib []string
 		fs.Visit(func(fl *flag.Flag) {
 			switch fl.Name {
-			case "t", "budget", "network", "out", "force":
+			case "budget", "network", "out", "force":
 				calib = append(calib, "-"+fl.Name)
 			}
 		})
 		if len(calib) > 0 {
-			return usagef("%s: only a calibration uses it; -from answers from the file's records, over every transport in it", strings.Join(calib, ", "))
+			return usagef("%s: only a calibration uses it; -from answers from the file's records", strings.Join(calib, ", "))
+		}
+		only, err := transports.ParseSpecList(*trs)
+		if err != nil {
+			return usagef("-t: %v", err)
 		}
 		run, err := readInput(ctx, e, *from, readResults)
 		if err != nil {
 			return err
 		}
-		if ans, err = choose.FromRun(run, q); err != nil {
+		if ans, err = choose.FromRun(run, q, only...); err != nil {
 			if errors.Is(err, choose.ErrBadQuestion) {
 				return usagef("%v", err)
 			}
