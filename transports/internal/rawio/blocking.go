@@ -2,7 +2,9 @@ package rawio
 
 import (
 	"bytes"
+	"errors"
 	"io"
+	"net"
 	"os"
 	"runtime"
 	"strconv"
@@ -28,7 +30,7 @@ import (
 // EAGAIN, and the loop around it looks at Close and the deadline. A read
 // that had not yet started when the flag was set fails the same way
 // without a signal, so no wake-up is lost between a reader's decision to
-// sleep and its read(2) (see prepareRead).
+// sleep and its read(2) (see readOnce).
 //
 // The sleeping thread is found in /proc/self/task/*/syscall, which names
 // the system call each thread is blocked in and its first argument, the
@@ -86,20 +88,7 @@ func (f *FD) readBlocking(b []byte) (int, error) {
 		if len(b) == 0 {
 			return 0, nil
 		}
-		sleep, err := f.prepareRead()
-		if err != nil {
-			return 0, err
-		}
-		var n int
-		if sleep {
-			if f.sleeps.Add(1)%yieldEvery == 0 {
-				runtime.Gosched() // see yieldEvery
-			}
-			n, err = blockingRead(f.fd, b)
-			f.sleeping.Add(-1)
-		} else {
-			n, err = rawRead(f.fd, b)
-		}
+		n, err := f.readOnce(b)
 		switch {
 		case err == nil && n == 0:
 			return 0, io.EOF
@@ -107,47 +96,75 @@ func (f *FD) readBlocking(b []byte) (int, error) {
 			return n, nil
 		case err == unix.EINTR:
 		case err == unix.EAGAIN:
-			if !sleep {
-				f.wait(unix.POLLIN, &f.rdl)
-			} // else a Close or a deadline woke the read: look again
+			// Nothing to read while polling, or a sleeping read woken by
+			// Close or a deadline (then the wait returns at once). Were
+			// the flag set behind this FD's back (through a duplicate),
+			// the wait keeps the loop from spinning.
+			f.wait(unix.POLLIN, &f.rdl)
+		case errors.Is(err, net.ErrClosed):
+			return 0, err
 		default:
 			return 0, os.NewSyscallError("read", err)
 		}
 	}
 }
 
-// prepareRead decides how the next read waits and sets the descriptor's
-// O_NONBLOCK flag for it: clear, to sleep in read(2), when there is no
-// read deadline (then the read counts in sleeping until it returns); set,
-// to poll, when there is one or the FD is closed.
+// readOnce makes one read(2): a blocking one when there is no read
+// deadline, a non-blocking one when there is. It sets the descriptor's
+// O_NONBLOCK flag for the read it makes.
 //
-// While the flag is clear it takes no lock: the read counts itself in
-// sleeping first, then looks at the deadline and Close. A waker stores the
-// deadline (or closed) first, then sets the flag, then loads sleeping. In
-// the one order of these sequentially consistent operations, either the
-// read sees the deadline or Close (and polls), or the waker sees the read
-// counted (and signals it, after the flag is set).
-func (f *FD) prepareRead() (sleep bool, err error) {
+// While the flag is clear it takes no lock to sleep: the read counts
+// itself in sleeping first, then looks at the deadline and Close. A waker
+// stores the deadline (or closed) first, then loads sleeping under nbmu
+// and, when a read is counted, sets the flag and signals it. In the one
+// order of these sequentially consistent operations, either the read sees
+// the deadline or Close (and polls, or returns), or the waker sees the
+// read counted (and wakes it, after the flag is set). A non-blocking read
+// is made under nbmu, so no other reader clears the flag under it: a
+// direct read(2) must never sleep, as the runtime does not know about it.
+func (f *FD) readOnce(b []byte) (int, error) {
 	if !f.nbSet.Load() {
 		f.sleeping.Add(1)
 		if f.rdl.Load() == 0 && !f.closed.Load() {
-			return true, nil
+			return f.sleepRead(b)
 		}
 		f.sleeping.Add(-1)
 	}
 	f.nbmu.Lock()
-	defer f.nbmu.Unlock()
-	sleep = f.rdl.Load() == 0 && !f.closed.Load()
-	if f.nbSet.Load() == sleep { // the flag is the wrong way round for this read
-		if err := unix.SetNonblock(f.fd, !sleep); err != nil {
-			return false, os.NewSyscallError("fcntl", err)
+	if f.closed.Load() {
+		f.nbmu.Unlock()
+		return 0, net.ErrClosed
+	}
+	if f.rdl.Load() == 0 {
+		if f.nbSet.Load() {
+			if err := unix.SetNonblock(f.fd, false); err != nil {
+				f.nbmu.Unlock()
+				return 0, os.NewSyscallError("fcntl", err)
+			}
+			f.nbSet.Store(false)
 		}
-		f.nbSet.Store(!sleep)
-	}
-	if sleep {
 		f.sleeping.Add(1)
+		f.nbmu.Unlock()
+		return f.sleepRead(b)
 	}
-	return sleep, nil
+	defer f.nbmu.Unlock()
+	if !f.nbSet.Load() {
+		if err := unix.SetNonblock(f.fd, true); err != nil {
+			return 0, os.NewSyscallError("fcntl", err)
+		}
+		f.nbSet.Store(true)
+	}
+	return rawRead(f.fd, b)
+}
+
+// sleepRead is the blocking read of a read counted in sleeping.
+func (f *FD) sleepRead(b []byte) (int, error) {
+	if f.sleeps.Add(1)%yieldEvery == 0 {
+		runtime.Gosched() // see yieldEvery
+	}
+	n, err := blockingRead(f.fd, b)
+	f.sleeping.Add(-1)
+	return n, err
 }
 
 // wakeSleepers makes a read asleep in read(2) return, to look at a
@@ -177,16 +194,30 @@ func (f *FD) wakeUntilAwake() {
 	}
 }
 
-// setNonblock sets O_NONBLOCK on the descriptor, so that no read sleeps
-// in read(2) until a reader clears it, and returns how many reads may be
-// asleep there now.
+// setNonblock sets O_NONBLOCK on the descriptor when a read may be asleep
+// in read(2), so that it does not sleep again once woken, and returns how
+// many may be. With none it leaves the flag alone: it belongs to the open
+// file, which duplicates (Descriptors) share, and a Close must not change
+// it for them. It sets the flag even when nbSet says it is set, as a
+// duplicate's holder may have cleared it.
 func (f *FD) setNonblock() int32 {
 	f.nbmu.Lock()
 	defer f.nbmu.Unlock()
-	if !f.nbSet.Load() && unix.SetNonblock(f.fd, true) == nil {
+	n := f.sleeping.Load()
+	if n > 0 && unix.SetNonblock(f.fd, true) == nil {
 		f.nbSet.Store(true)
 	}
-	return f.sleeping.Load()
+	return n
+}
+
+// restoreBlocking clears O_NONBLOCK if this FD set it, so that the open
+// file is left blocking, as NewPipeReader made it, for the holders of
+// duplicates. Close calls it holding ops, before it closes the descriptor.
+func (f *FD) restoreBlocking() {
+	if f.nbSet.Load() {
+		unix.SetNonblock(f.fd, false)
+		f.nbSet.Store(false)
+	}
 }
 
 // kickReaders sends SIGURG to every thread of the process that is asleep

@@ -95,6 +95,7 @@ func TestPipeReaderSleepsInRead(t *testing.T) {
 		n, err := r.Read(buf)
 		if err != nil {
 			done <- err.Error()
+			return
 		}
 		done <- string(buf[:n])
 	}()
@@ -176,5 +177,101 @@ func TestPipeReaderDeadlineBeforeRead(t *testing.T) {
 	r.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
 	if _, err := r.Read(buf); !errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatalf("Read past its deadline = %v", err)
+	}
+}
+
+// TestPipeReaderWakesAtOnce ends Reads the moment they start, by Close or
+// by a deadline, many times: the wake-up must reach a Read at any point on
+// its way into read(2), before it is asleep there too.
+func TestPipeReaderWakesAtOnce(t *testing.T) {
+	buf := make([]byte, 8)
+	for i := range 300 {
+		r, _ := pipeReader(t)
+		done := readAsync(r, buf)
+		if i%2 == 0 {
+			r.SetReadDeadline(time.Now())
+			awaitErr(t, done, os.ErrDeadlineExceeded, "SetReadDeadline at once")
+		} else {
+			r.Close()
+			awaitErr(t, done, net.ErrClosed, "Close at once")
+		}
+	}
+}
+
+// TestPipeReaderConcurrentReads runs two Reads at once while the deadline
+// comes and goes: whichever way each Read goes, no Read may stay asleep,
+// and Close ends both.
+func TestPipeReaderConcurrentReads(t *testing.T) {
+	r, w := pipeReader(t)
+	errs := make(chan error, 2)
+	for range 2 {
+		go func() {
+			b := make([]byte, 1)
+			for {
+				if _, err := r.Read(b); errors.Is(err, net.ErrClosed) {
+					errs <- nil
+					return
+				} else if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	for i := range 2000 {
+		if i%2 == 0 {
+			r.SetReadDeadline(time.Now().Add(time.Duration(i%7) * time.Microsecond))
+		} else {
+			r.SetReadDeadline(time.Time{})
+		}
+		if i%100 == 0 {
+			w.Write([]byte{1})
+		}
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- r.Close() }()
+	for range 2 {
+		select {
+		case err := <-errs:
+			if err != nil {
+				t.Fatalf("Read: %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("a Read did not return within 10 s of Close")
+		}
+	}
+	if err := <-closed; err != nil {
+		t.Fatalf("Close = %v", err)
+	}
+}
+
+// TestPipeReaderLeavesDuplicatesAlone: the descriptor's O_NONBLOCK flag
+// belongs to the open file, which duplicates share (as
+// transports.DescriptorConn hands them out). Close leaves it as it found
+// it, with or without a Read asleep, so a duplicate's blocking reads
+// still block.
+func TestPipeReaderLeavesDuplicatesAlone(t *testing.T) {
+	for _, asleep := range []bool{false, true} {
+		r, w := pipeReader(t)
+		dup, err := unix.FcntlInt(uintptr(r.fd), unix.F_DUPFD_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer unix.Close(dup)
+		if asleep {
+			done := readAsync(r, make([]byte, 8))
+			asleepInRead(t, r.fd)
+			r.Close()
+			awaitErr(t, done, net.ErrClosed, "Close")
+		} else {
+			r.Close()
+		}
+		if fl, err := unix.FcntlInt(uintptr(dup), unix.F_GETFL, 0); err != nil || fl&unix.O_NONBLOCK != 0 {
+			t.Errorf("a Read asleep: %v: the duplicate's flags are %#x, %v after Close, want blocking", asleep, fl, err)
+		}
+		w.Write([]byte("x"))
+		if n, err := unix.Read(dup, make([]byte, 8)); n != 1 || err != nil {
+			t.Errorf("a Read asleep: %v: the duplicate's read = %d, %v", asleep, n, err)
+		}
 	}
 }

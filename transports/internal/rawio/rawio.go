@@ -40,9 +40,10 @@
 //
 // Deadlines, Close and concurrent use keep net.Conn's contract: a Close
 // wakes every blocked call at once (an eventfd in each poll set becomes
-// readable); deadlines are checked before every call and bound every poll,
-// and a deadline changed while a call sleeps takes effect within
-// pollSlice.
+// readable, and a pipe read asleep in read(2) gets a signal); deadlines
+// are checked before every call and bound every poll, and a deadline
+// changed while a call sleeps takes effect within pollSlice (at once for a
+// pipe read asleep in read(2)).
 package rawio
 
 import (
@@ -166,7 +167,9 @@ func NewSocket(fd int) (*FD, error) {
 }
 
 // Read reads into b with read(2), sleeping in ppoll(2) while there is
-// nothing to read (and first, when the last Read had to; see readWaited).
+// nothing to read (and first, when the last Read had to; see readWaited);
+// on a socket (NewSocket) it sleeps in recv(2), and on a pipe reader
+// without a read deadline (NewPipeReader) in read(2) itself.
 // It returns io.EOF at the end of the stream,
 // net.ErrClosed after Close, os.ErrDeadlineExceeded when the read deadline
 // passes, and other errors as *os.SyscallError.
@@ -567,6 +570,9 @@ func (f *FD) Close() error {
 	}
 	f.ops.Lock()
 	defer f.ops.Unlock()
+	if f.blk {
+		f.restoreBlocking()
+	}
 	err := unix.Close(f.fd)
 	unix.Close(f.wake)
 	if err != nil {
