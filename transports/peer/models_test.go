@@ -1,6 +1,7 @@
 package peer_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -19,16 +20,37 @@ import (
 )
 
 // modelTransports are the socket and pipe transports every server model
-// is tested over.
-var modelTransports = []string{"unix", "tcp-localhost", "pipe"}
+// is tested over, and the io=raw pipe, whose reader handles the open
+// file's O_NONBLOCK flag that the models' descriptors share.
+var modelTransports = []string{"unix", "tcp-localhost", "pipe", "pipe[io=raw]"}
 
-func lookupReal(t *testing.T, name string) transports.Transport {
+// lookupReal returns the transport a spec names; a variant's options go
+// to its listener, and through the endpoint to the peer.
+func lookupReal(t *testing.T, spec string) transports.Transport {
 	t.Helper()
-	tr, err := all.Lookup(name)
+	sp, err := transports.ParseSpec(spec)
 	if err != nil {
 		t.Fatal(err)
 	}
+	tr, err := all.Lookup(sp.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sp.Options != nil {
+		return variant{tr, sp.Options}
+	}
 	return tr
+}
+
+// variant is a transport listening with options.
+type variant struct {
+	transports.Transport
+	options map[string]string
+}
+
+func (v variant) Listen(ctx context.Context, cfg transports.Config) (transports.Listener, error) {
+	cfg.Options = v.options
+	return v.Transport.Listen(ctx, cfg)
 }
 
 // serveModel is serve with a server model.
