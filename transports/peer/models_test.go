@@ -93,7 +93,7 @@ func drive(t *testing.T, model, name, role string, conns int, fn func(i int, con
 }
 
 // TestServerModelsEcho drives four connections at once through every
-// server model over unix, tcp-localhost and pipe: messages of up to
+// server model over unix, tcp-localhost and pipe (both io modes): messages of up to
 // 100 KiB (partial reads and writes, a full pipe) come back byte for
 // byte, and the peer counts them.
 func TestServerModelsEcho(t *testing.T) {
