@@ -34,9 +34,16 @@ import (
 //
 // The sleeping thread is found in /proc/self/task/*/syscall, which names
 // the system call each thread is blocked in and its first argument, the
-// descriptor; a thread whose entry cannot be read is sent the signal too
-// (a spurious SIGURG is harmless to the runtime). Where /proc is not
-// mounted, NewPipeReader falls back to the polling reads of New.
+// descriptor. A thread shown running is sent the signal too (it may be on
+// its way into the sleep, which a pending signal ends at once), as is one
+// whose entry cannot be read: a spurious SIGURG is harmless to the
+// runtime. Where /proc is not mounted, NewPipeReader falls back to the
+// polling reads of New.
+//
+// The flag belongs to the open file, which duplicates of the descriptor
+// share (transports.DescriptorConn): it is set only while a read may be
+// asleep, or while reads poll for a deadline, and Close leaves it as
+// NewPipeReader made it.
 //
 // Reads sleep this way only while there is no read deadline; with one, the
 // descriptor is made non-blocking again and reads poll as New's do. The
