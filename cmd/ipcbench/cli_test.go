@@ -78,6 +78,7 @@ func TestBadInput(t *testing.T) {
 		{"bad conns", []string{"run", "-conns", "4,x"}, exitUsage, `"x"`},
 		{"bad placement", []string{"run", "-placement", "moon"}, exitUsage, "moon"},
 		{"pin and placement", append([]string{"run", "-t", "unix", "-pin", "0/0", "-placement", "cross-core"}, short...), exitUsage, "-pin 0/0 and -placement cross-core: give one"},
+		{"empty pin", append([]string{"run", "-t", "unix", "-pin", ""}, short...), exitUsage, "-pin: empty"},
 		{"bad framing", []string{"run", "-framing", "smoke-signals"}, exitUsage, "smoke-signals"},
 		{"bad peer model", []string{"run", "-peer-model", "goroutine,fork"}, exitUsage, `"fork"`},
 		{"no peer model", []string{"run", "-peer-model", ","}, exitUsage, "no server model"},

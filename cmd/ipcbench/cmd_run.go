@@ -346,6 +346,9 @@ func (f *runFlags) options() (bench.Options, error) {
 		if f.placementSet {
 			return o, usagef("-pin %s and -placement %s: give one (-pin B/P is -placement B/P)", f.pin, f.placements)
 		}
+		if f.pin == "" {
+			return o, usagef("-pin: empty (want BENCHCPUS/PEERCPUS, like 0/1; leave it out for unpinned)")
+		}
 		pls = []string{f.pin}
 	}
 	for _, p := range pls {
