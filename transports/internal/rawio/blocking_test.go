@@ -13,29 +13,14 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// pipeReader returns an FD made by NewPipeReader on the read end of a new
-// pipe, and the write end.
+// pipeReader is pipeWith(t, NewPipeReader), skipping the test where the
+// process cannot see its threads (then NewPipeReader is New).
 func pipeReader(t *testing.T) (*FD, *os.File) {
 	t.Helper()
-	var p [2]int
-	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
-		t.Fatal(err)
-	}
-	r, err := NewPipeReader(p[0])
-	if err != nil {
-		t.Fatal(err)
-	}
+	r, w := pipeWith(t, NewPipeReader)
 	if !r.blk {
 		t.Skip("no " + taskDir + ": NewPipeReader is New here")
 	}
-	w := os.NewFile(uintptr(p[1]), "pipe-w")
-	t.Cleanup(func() {
-		if t.Failed() {
-			w.Write([]byte{0}) // a read left asleep by a failed wake-up: end it, so Close returns
-		}
-		r.Close()
-		w.Close()
-	})
 	return r, w
 }
 

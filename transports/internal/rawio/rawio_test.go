@@ -11,19 +11,35 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// pipeFD returns an FD on the read end of a new pipe and the write end.
+// pipeFD returns an FD made by New on the read end of a new pipe and the
+// write end.
 func pipeFD(t *testing.T) (*FD, *os.File) {
+	t.Helper()
+	return pipeWith(t, New)
+}
+
+// pipeWith returns an FD made by newFD on the read end of a new pipe and
+// the write end, both closed when the test ends. After a failure a byte
+// is written first: a read a failed wake-up left asleep then ends, so
+// Close returns.
+func pipeWith(t *testing.T, newFD func(int) (*FD, error)) (*FD, *os.File) {
 	t.Helper()
 	var p [2]int
 	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
 		t.Fatal(err)
 	}
-	r, err := New(p[0])
+	r, err := newFD(p[0])
 	if err != nil {
 		t.Fatal(err)
 	}
 	w := os.NewFile(uintptr(p[1]), "pipe-w")
-	t.Cleanup(func() { r.Close(); w.Close() })
+	t.Cleanup(func() {
+		if t.Failed() {
+			w.Write([]byte{0})
+		}
+		r.Close()
+		w.Close()
+	})
 	return r, w
 }
 
