@@ -120,6 +120,10 @@ type ringView struct {
 	// shortLaps is, for a shm-ring producer, set while a Write goes
 	// through the ring in short laps (see lapFor).
 	shortLaps bool
+	// coldUntil is, for a shm-ring producer, the head before which small
+	// Writes do not try to go back to the start of the ring (see
+	// rewindHot): hotLap bytes after a try that failed.
+	coldUntil uint64
 }
 
 // addr is the net.Addr of an shm-lock endpoint.

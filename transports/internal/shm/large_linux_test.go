@@ -278,14 +278,14 @@ func TestRewind(t *testing.T) {
 	if _, err := a.Write(msg[:1000]); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.rewind(); err != nil {
+	if _, err := a.rewind(0); err != nil {
 		t.Fatal(err)
 	}
 	if a.tx.pos != ring || a.tx.ctl.wpos.Load() != ring || a.tx.ctl.skip.Load() != 1000 {
 		t.Fatalf("after a skip at 1000: head %d (published %d), skip word %d; want %d, %d, 1000",
 			a.tx.pos, a.tx.ctl.wpos.Load(), a.tx.ctl.skip.Load(), ring, ring)
 	}
-	if err := a.rewind(); err != nil || a.tx.pos != ring {
+	if _, err := a.rewind(0); err != nil || a.tx.pos != ring {
 		t.Fatalf("a skip at a lap's start moved the head to %d (%v)", a.tx.pos, err)
 	}
 	// The consumer takes 500 bytes and publishes its tail: room for 500
@@ -298,7 +298,7 @@ func TestRewind(t *testing.T) {
 	if _, err := a.Write(msg[1000:]); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.rewind(); err != nil || a.tx.pos != ring+500 || a.tx.ctl.skip.Load() != 1000 {
+	if _, err := a.rewind(0); err != nil || a.tx.pos != ring+500 || a.tx.ctl.skip.Load() != 1000 {
 		t.Fatalf("skipped again (head %d, skip word %d, %v) before the consumer passed the first skip",
 			a.tx.pos, a.tx.ctl.skip.Load(), err)
 	}
@@ -315,7 +315,7 @@ func TestRewind(t *testing.T) {
 	}
 	// Having waited, the consumer published its tail past the skip: the
 	// producer skips again.
-	if err := a.rewind(); err != nil || a.tx.pos != 2*ring || a.tx.ctl.skip.Load() != ring+500 {
+	if _, err := a.rewind(0); err != nil || a.tx.pos != 2*ring || a.tx.ctl.skip.Load() != ring+500 {
 		t.Fatalf("no skip (head %d, skip word %d, %v) after the consumer passed the first", a.tx.pos, a.tx.ctl.skip.Load(), err)
 	}
 	// A head that moved under its writer (a corrupt peer) is reported,
@@ -323,7 +323,7 @@ func TestRewind(t *testing.T) {
 	a.tx.pos += 100
 	a.tx.tail = a.tx.pos &^ a.tx.mask
 	a.tx.ctl.wpos.Store(a.tx.pos + 7)
-	if err := a.rewind(); !errors.Is(err, transports.ErrCorrupt) || a.tx.ctl.wpos.Load() != a.tx.pos+7 {
+	if _, err := a.rewind(0); !errors.Is(err, transports.ErrCorrupt) || a.tx.ctl.wpos.Load() != a.tx.pos+7 {
 		t.Fatalf("rewind over a head moved by the peer: %v (head in the mapping %d), want ErrCorrupt and the head left alone", err, a.tx.ctl.wpos.Load())
 	}
 }
@@ -411,5 +411,89 @@ func TestShortLapsAfterClose(t *testing.T) {
 	}
 	if _, err := a.Write(make([]byte, 4*shortLap)); !errors.Is(err, net.ErrClosed) {
 		t.Fatalf("Write after Close: %v, want net.ErrClosed", err)
+	}
+}
+
+// TestHotLaps checks that small Writes into a ring the reader keeps
+// drained go back to its start once hotLap bytes into a lap, that a
+// reader that lags makes the writer go on for another hotLap bytes, and
+// that every byte arrives either way.
+func TestHotLaps(t *testing.T) {
+	const ring = 64 << 10
+	a, d := connectT(t, listenKindT(t, Ring, transports.Config{BufferSize: ring}), 0)
+	a.SetDeadline(time.Now().Add(testTimeout))
+	d.SetDeadline(time.Now().Add(testTimeout))
+	const size = 1000
+	msg := make([]byte, size)
+	got := make([]byte, size)
+	sent, recvd := 0, 0
+	write := func() {
+		t.Helper()
+		fillPattern(msg, sent)
+		if _, err := a.Write(msg); err != nil {
+			t.Fatal(err)
+		}
+		sent += size
+	}
+	// read takes one message and publishes the tail, as a reader does
+	// before it waits for the next one.
+	read := func() {
+		t.Helper()
+		if _, err := io.ReadFull(d, got); err != nil {
+			t.Fatal(err)
+		}
+		if at, ok := checkPattern(got, recvd); !ok {
+			t.Fatalf("byte %d is wrong", at)
+		}
+		recvd += size
+		d.publishTail()
+	}
+	into := func() uint64 { return (a.tx.pos - 1) & a.tx.mask } // where the last byte went
+
+	// An exchange: the head never goes further into a lap than hotLap
+	// and one message, though 4 rings' worth pass.
+	laps := 0
+	for sent < 4*ring {
+		before := a.tx.pos
+		write()
+		if a.tx.pos&^a.tx.mask != before&^a.tx.mask {
+			laps++
+		}
+		if into() >= hotLap+size {
+			t.Fatalf("after %d bytes the head is %d bytes into its lap, want less than %d", sent, into()+1, hotLap+size)
+		}
+		read()
+	}
+	if want := 4 * ring / (hotLap + size); laps < want {
+		t.Fatalf("the writer went back to the ring's start %d times in %d bytes, want at least %d", laps, sent, want)
+	}
+
+	// The reader lags by more than hotWrite when the head passes hotLap:
+	// the writer goes on.
+	for a.tx.pos&a.tx.mask < hotLap {
+		write()
+	}
+	lap, at := a.tx.pos&^a.tx.mask, a.tx.pos
+	write()
+	if a.tx.pos != at+size || a.tx.coldUntil != at+hotLap {
+		t.Fatalf("with the reader behind, the head went from %d to %d, cold until %d; want it at %d, cold until %d",
+			at, a.tx.pos, a.tx.coldUntil, at+size, at+hotLap)
+	}
+	// Drained now, but no second try for hotLap bytes.
+	for recvd < sent {
+		read()
+	}
+	for a.tx.pos < at+hotLap {
+		write()
+		read()
+		if a.tx.pos&^a.tx.mask != lap {
+			t.Fatalf("the writer left lap %d %d bytes after a failed try, want no try for %d", lap, a.tx.pos-at, hotLap)
+		}
+	}
+	// Then it tries again, and goes back.
+	write()
+	read()
+	if a.tx.pos&^a.tx.mask != lap+ring || into() >= size {
+		t.Fatalf("after a failed try and hotLap bytes, the head is %d (lap %d), want %d bytes into lap %d", a.tx.pos, a.tx.pos&^a.tx.mask, size, lap+ring)
 	}
 }
