@@ -62,6 +62,8 @@ results: build ## regenerate every report in results/ from the committed raw rec
 	./$(BIN) report --format markdown results/models.jsonl > results/models.md
 	./$(BIN) report --format markdown results/peer-source.jsonl > results/peer-source.md
 	./$(BIN) report --format markdown results/shm-fanin.jsonl > results/shm-fanin.md
+	./$(BIN) report --format markdown results/shm-hotlap-before.jsonl > results/shm-hotlap-before.md
+	./$(BIN) report --format markdown results/shm-hotlap-after.jsonl > results/shm-hotlap-after.md
 	./$(BIN) report --format markdown results/shm-large.jsonl > results/shm-large.md
 	./$(BIN) report --format markdown results/shm-wait.jsonl > results/shm-wait.md
 	./$(BIN) report --format markdown results/http.jsonl > results/http.md
