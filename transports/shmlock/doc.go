@@ -85,7 +85,7 @@
 // empty reports io.EOF after the last byte when the writer closed, and
 // transports.ErrPeerGone only when the peer vanished without closing.
 //
-// # Mapping layout (version 4)
+// # Mapping layout (version 5)
 //
 // All integers are in the machine's native byte order (both ends run on one
 // machine) and are read and written with sync/atomic. The mapping is
@@ -101,7 +101,7 @@
 // blocks of three cache lines each:
 //
 //	0x000 u64 magic       0x006d687362637069 ("ipcbshm\0" little-endian)
-//	0x008 u32 version     4
+//	0x008 u32 version     5
 //	0x00C u32 headerSize  4096: offset of ring 0's data
 //	0x010 u64 ringCap     bytes per ring; a power of two, 4 KiB .. 1 GiB
 //	0x018 u64 mapSize     headerSize + 2*ringCap; equals the file size

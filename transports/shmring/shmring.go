@@ -20,9 +20,13 @@
 // of the two sides taking turns. Where the two sides do take turns, on
 // one core, a Write of half the ring or more fills only 256 KiB of each
 // pass over a larger ring and then skips to the start of the ring (the
-// skip word in the ring's control block, layout version 4, says where),
-// so that what one turn touches stays in the core's cache; the writer
-// then sleeps for space at once instead of polling for it.
+// skip word in the ring's control block says where), so that what one
+// turn touches stays in the core's cache; the writer then sleeps for
+// space at once instead of polling for it. A Write of up to 4 KiB whose
+// reader took everything skips back to the start once 8 KiB into a pass
+// (layout version 5: the writer then counts the reader as past the
+// skip), so that an exchange of small messages stays on lines both cores
+// still cache instead of going round the whole ring.
 //
 // # Waiting, and many connections
 //

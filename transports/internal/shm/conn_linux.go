@@ -120,6 +120,10 @@ type ringView struct {
 	// shortLaps is, for a shm-ring producer, set while a Write goes
 	// through the ring in short laps (see lapFor).
 	shortLaps bool
+	// skipFrom is, for a shm-ring producer, the head it last skipped from
+	// (see rewind), 0 before the first skip (a skip never starts at a
+	// lap's start, and 0 is one).
+	skipFrom uint64
 	// coldUntil is, for a shm-ring producer, the head before which small
 	// Writes do not try to go back to the start of the ring (see
 	// rewindHot): hotLap bytes after a try that failed.
@@ -147,12 +151,15 @@ func (d *deadline) set(t, base time.Time) {
 	d.ns.Store(int64(t.Sub(base)))
 }
 
-// left returns the time left before the deadline, or
-// os.ErrDeadlineExceeded when it passed.
+// noTimeLimit is what deadline.left returns when no deadline is set.
+const noTimeLimit = time.Duration(math.MaxInt64)
+
+// left returns the time left before the deadline (noTimeLimit when none
+// is set), or os.ErrDeadlineExceeded when it passed.
 func (d *deadline) left(base time.Time) (time.Duration, error) {
 	dl := d.ns.Load()
 	if dl == noDeadline {
-		return time.Duration(math.MaxInt64), nil
+		return noTimeLimit, nil
 	}
 	left := time.Duration(dl) - time.Since(base)
 	if left <= 0 {

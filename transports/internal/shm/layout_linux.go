@@ -17,7 +17,7 @@ const (
 	ringMagic uint64 = 0x00676e7262637069
 	// layoutVersion is the version of the layout described in the package
 	// documentation. A mapping with another version is refused.
-	layoutVersion uint32 = 4
+	layoutVersion uint32 = 5
 	// headerSize is the size of the header and the offset of ring 0's data;
 	// one page, so that both rings start page-aligned.
 	headerSize = 4096

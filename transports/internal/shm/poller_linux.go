@@ -99,9 +99,11 @@ func (w *waiter) signal() {
 
 // park blocks until w is woken (its ring is ready, or a local event
 // happened) or left passes. The caller checks everything again after.
+// Nothing else wakes it: a deadline, however far, needs the timer (the
+// poller signals only ready rings).
 func (w *waiter) park(left time.Duration) {
 	thePoller.add(w)
-	if left >= dataWaitSlice {
+	if left == noTimeLimit {
 		<-w.wake
 	} else {
 		if w.timer == nil {

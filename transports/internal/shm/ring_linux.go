@@ -56,9 +56,13 @@ import (
 // its current lap, so that there is never more than one skip ahead of the
 // consumer, and the data not yet taken and the skipped bytes fit in one
 // ring; a producer whose consumer is still in an earlier lap does not
-// skip, and fills the rest of the lap. Large Writes use short laps when
-// the two sides share a core (see lapFor), and small Writes into a ring
-// the consumer keeps drained stay near its start (see rewindHot).
+// skip, and fills the rest of the lap. One exception to "one ring": a
+// consumer whose tail stands exactly at P has taken the whole lap, so
+// the producer counts it as at R (see passed) and may fill a whole ring
+// from R; such a consumer accepts a head up to one ring past R, and only
+// it (see avail). Large Writes use short laps when the two sides share a
+// core (see lapFor), and small Writes into a ring the consumer keeps
+// drained stay near its start (see rewindHot).
 //
 // # Waiting without lost wake-ups
 //
@@ -117,12 +121,16 @@ func (r *ringView) avail() (uint64, error) {
 		return 0, corruptf("ring tail moved under its reader (%d, left at %d)", own, r.pub)
 	}
 	n := head - r.pos
-	if n > r.mask+1 {
+	rest := r.mask + 1 - r.pos&r.mask
+	if n > r.mask+1 && (rest > r.mask || n-rest > r.mask+1 || r.ctl.skip.Load() != r.pos) {
+		// Only a consumer standing at the skip (which never starts a
+		// lap) may find the head up to one ring past the lap's end: the
+		// producer counts the rest of the lap as taken (see passed).
 		return 0, corruptf("ring head %d is not within one ring (%d bytes) of the tail %d", head, r.mask+1, r.pos)
 	}
 	// A head in a later lap may come after a skip (see rewind): the
 	// bytes of this lap from the skip word's position on are no data.
-	if rest := r.mask + 1 - r.pos&r.mask; n >= rest {
+	if n >= rest {
 		switch s := r.ctl.skip.Load() - r.pos; {
 		case s >= rest || s == 0 && rest > r.mask:
 			// no skip in the rest of this lap (a skip never starts a lap)
@@ -144,13 +152,25 @@ func (r *ringView) free(want uint64) (uint64, error) {
 	if err := r.ownHead(); err != nil {
 		return 0, err
 	}
-	if f := r.mask + 1 - (r.pos - r.tail); r.pos-r.tail <= r.mask+1 && f >= want {
-		return f, nil
+	if used := r.pos - r.passed(r.tail); used <= r.mask+1 && r.mask+1-used >= want {
+		return r.mask + 1 - used, nil
 	}
 	if err := r.loadTail(); err != nil {
 		return 0, err
 	}
-	return r.mask + 1 - (r.pos - r.tail), nil
+	return r.mask + 1 - (r.pos - r.passed(r.tail)), nil
+}
+
+// passed returns, for the producer, the consumer's counter tail moved
+// past the skipped rest of a lap when tail stands exactly where the
+// producer last skipped from: the consumer has taken every byte of that
+// lap and takes nothing more of it (see avail), so the whole ring after
+// the skip is the producer's to fill. Otherwise it returns tail.
+func (r *ringView) passed(tail uint64) uint64 {
+	if tail == r.skipFrom && tail != 0 {
+		return tail&^r.mask + r.mask + 1
+	}
+	return tail
 }
 
 // ownHead checks that the producer's counter in the mapping is where the
@@ -163,10 +183,12 @@ func (r *ringView) ownHead() error {
 }
 
 // loadTail reads the consumer's counter into tail, validating it: within
-// one ring of the head, and not behind where it was last read.
+// one ring of the head (counting from past the skip when it stands at the
+// producer's last one, see passed), and not behind where it was last
+// read nor ahead of the head.
 func (r *ringView) loadTail() error {
 	tail := r.ctl.rpos.Load()
-	if r.pos-tail > r.mask+1 || tail-r.tail > r.pos-r.tail {
+	if r.pos-r.passed(tail) > r.mask+1 || tail-r.tail > r.pos-r.tail {
 		return corruptf("ring tail %d is not between the tail last read (%d) and the head %d, within one ring (%d bytes) of the head", tail, r.tail, r.pos, r.mask+1)
 	}
 	r.tail = tail
@@ -271,7 +293,8 @@ func (c *Conn) publishTail() {
 // waking it for every piece cost a pair of context switches per piece
 // when both sides ran on one core (the 1 MiB stream's CPU per message
 // rose by ~10%). A large Write whose reader shares this core goes through
-// the ring in short laps (see lapFor).
+// the ring in short laps (see lapFor), and a small one whose reader took
+// everything may go back to the ring's start first (see rewindHot).
 func (c *Conn) writeRing(b []byte) (int, error) {
 	w := &c.tx
 	chunk := w.chunk()
@@ -345,9 +368,10 @@ func (c *Conn) lapFor(n int) uint64 {
 	if w.mask < shortLap || uint64(n) < (w.mask+1)/2 {
 		return 0
 	}
-	if c.closed.Load() {
+	if c.closed.Load() || c.wclosed.Load() {
 		// Close may have unmapped the mapping before this Write took
-		// the write lock; the ring checks report the close.
+		// the write lock, and after CloseWrite the head must not move;
+		// the ring checks report either.
 		return 0
 	}
 	if !c.otherSideHere() {
@@ -364,9 +388,8 @@ func (c *Conn) lapFor(n int) uint64 {
 // and, since the skipped bytes count as used until the reader passes
 // them, it publishes no second skip before the reader passed the first.
 //
-// With need > 0 it skips only if the new lap then has need bytes free at
-// once (the reader took at least that much of this lap), and reports
-// whether it skipped.
+// With need > 0 it skips only if the reader took at least need bytes of
+// this lap. It reports whether it skipped.
 func (c *Conn) rewind(need uint64) (bool, error) {
 	w := &c.tx
 	start := w.pos &^ w.mask
@@ -384,6 +407,7 @@ func (c *Conn) rewind(need uint64) (bool, error) {
 		}
 	}
 	w.ctl.skip.Store(w.pos)
+	w.skipFrom = w.pos
 	w.pos = start + w.mask + 1
 	w.ctl.wpos.Store(w.pos)
 	return true, nil
@@ -399,31 +423,30 @@ func (c *Conn) rewind(need uint64) (bool, error) {
 // publishes the head waited for those lines to come from memory: with 16
 // connections of 1 KiB cross-core, an 8 KiB ring did 20 % more messages
 // per second than the default 1 MiB one (results/shm-fanin-notes.md,
-// fourth round).
+// fourth round). The reader having taken everything, the skip leaves the
+// writer the whole ring (see passed), so a reader that then stops reading
+// still has the ring's full size of buffer behind it.
 const (
 	// hotLap is how far into a lap a small Write goes before it tries to
 	// go back to the start.
 	hotLap = 8 << 10
-	// hotWrite is the largest Write that does, and how much of what was
-	// written the reader may not have taken yet when the writer skips.
-	// Larger Writes fill the ring.
+	// hotWrite is the largest Write that does. Larger ones fill the
+	// ring.
 	hotWrite = hotLap / 2
 )
 
 // rewindHot skips the writer to the start of the next lap if the reader
-// has taken all but at most hotWrite bytes of what was written (see
-// rewind): the new lap then has room for hotLap-hotWrite bytes at once,
-// n of them for this Write, and more as soon as the reader passes the
-// skip. A reader further behind is in a stream, not an exchange, and
-// skipping would leave the writer little room in the new lap; the writer
-// goes on, and tries again hotLap bytes later, so that a reader that lags
-// costs one look at its tail per hotLap bytes, not one per Write.
+// has published a tail at the head: it took everything, as a reader in an
+// exchange does before it waits for the next message (see rewind). A
+// reader behind that is in a stream, not an exchange; the writer goes on,
+// and tries again hotLap bytes later, so that a reader that lags costs
+// one look at its tail per hotLap bytes, not one per Write.
 func (c *Conn) rewindHot() error {
 	w := &c.tx
-	if c.closed.Load() {
+	if c.closed.Load() || c.wclosed.Load() {
 		return nil // the ring checks report the close
 	}
-	skipped, err := c.rewind(w.pos&w.mask - hotWrite)
+	skipped, err := c.rewind(w.pos & w.mask)
 	if err == nil && !skipped {
 		w.coldUntil = w.pos + hotLap
 	}
