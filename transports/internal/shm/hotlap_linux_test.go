@@ -267,27 +267,31 @@ func TestRingRandomLaps(t *testing.T) {
 // one futex sleep (dataWaitSlice): both must end with the deadline. A
 // parked waiter used to wait for its ring only, and never returned.
 func TestParkedReadDeadline(t *testing.T) {
-	a, b := connectT(t, listenKindT(t, Ring, transports.Config{}), 0)
-	var wg sync.WaitGroup
-	errs := make([]error, 2)
-	for i, c := range []*Conn{a, b} {
-		c.SetReadDeadline(time.Now().Add(dataWaitSlice + 100*time.Millisecond))
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_, errs[i] = c.Read(make([]byte, 10))
-		}()
-	}
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(testTimeout):
-		t.Fatalf("Reads with a deadline %v away still waiting after %v", dataWaitSlice+100*time.Millisecond, testTimeout)
-	}
-	for i, err := range errs {
-		if !errors.Is(err, os.ErrDeadlineExceeded) {
-			t.Errorf("Read %d: %v, want os.ErrDeadlineExceeded", i, err)
-		}
+	for _, k := range []Kind{Ring, Lock} {
+		t.Run(k.Name(), func(t *testing.T) {
+			a, b := connectT(t, listenKindT(t, k, transports.Config{}), 0)
+			var wg sync.WaitGroup
+			errs := make([]error, 2)
+			for i, c := range []*Conn{a, b} {
+				c.SetReadDeadline(time.Now().Add(dataWaitSlice + 100*time.Millisecond))
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					_, errs[i] = c.Read(make([]byte, 10))
+				}()
+			}
+			done := make(chan struct{})
+			go func() { wg.Wait(); close(done) }()
+			select {
+			case <-done:
+			case <-time.After(testTimeout):
+				t.Fatalf("Reads with a deadline %v away still waiting after %v", dataWaitSlice+100*time.Millisecond, testTimeout)
+			}
+			for i, err := range errs {
+				if !errors.Is(err, os.ErrDeadlineExceeded) {
+					t.Errorf("Read %d: %v, want os.ErrDeadlineExceeded", i, err)
+				}
+			}
+		})
 	}
 }
