@@ -295,3 +295,90 @@ func TestParkedReadDeadline(t *testing.T) {
 		})
 	}
 }
+
+// TestHotLapWaitsForLaggingReader has the reader one message behind when
+// the head passes hotLap, and then stop: the writer must not skip (the
+// new lap would start with the old lap's unread message still counted
+// against it) and must go on to fill the whole ring.
+func TestHotLapWaitsForLaggingReader(t *testing.T) {
+	const ring = 64 << 10
+	a, d := connectT(t, listenKindT(t, Ring, transports.Config{BufferSize: ring}), 0)
+	d.SetDeadline(time.Now().Add(testTimeout))
+	msg, got := make([]byte, 1000), make([]byte, 1000)
+	sent, recvd := 0, 0
+	write := func() error {
+		fillPattern(msg, sent)
+		a.SetWriteDeadline(time.Now().Add(time.Second))
+		_, err := a.Write(msg)
+		if err == nil {
+			sent += len(msg)
+		}
+		return err
+	}
+	if err := write(); err != nil {
+		t.Fatal(err)
+	}
+	for a.tx.pos&a.tx.mask < hotLap { // one message always unread
+		if err := write(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(d, got); err != nil {
+			t.Fatal(err)
+		}
+		recvd += len(got)
+		d.publishTail()
+	}
+	for sent-recvd+len(msg) <= ring { // the reader has stopped
+		if err := write(); err != nil {
+			t.Fatalf("the writer stopped with %d bytes buffered in a %d-byte ring: %v (head %d, skip word %d)",
+				sent-recvd, ring, err, a.tx.pos, a.tx.ctl.skip.Load())
+		}
+	}
+	buf := make([]byte, 4096)
+	for recvd < sent {
+		n, err := d.Read(buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if at, ok := checkPattern(buf[:n], recvd); !ok {
+			t.Fatalf("byte %d is wrong", at)
+		}
+		recvd += n
+	}
+}
+
+// TestShortLapAfterCloseWrite checks that a large Write after CloseWrite,
+// which would go in short laps (the reader last waited on this CPU),
+// leaves the head where it was: the reader trusts the head it finds once
+// writerClosed is set.
+func TestShortLapAfterCloseWrite(t *testing.T) {
+	saved := cpuNow
+	t.Cleanup(func() { cpuNow = saved })
+	cpuNow = func() uint32 { return 1 }
+	const ring = 4 * shortLap
+	a, d := connectT(t, listenKindT(t, Ring, transports.Config{BufferSize: ring}), 0)
+	a.SetDeadline(time.Now().Add(testTimeout))
+	d.SetDeadline(time.Now().Add(testTimeout))
+	b := make([]byte, shortLap+1000)
+	if _, err := a.Write(b); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(d, b); err != nil {
+		t.Fatal(err)
+	}
+	d.publishTail()
+	d.tx.ctl.writerCPU.Store(1) // the reader waited on this CPU: short laps
+	if lap := a.lapFor(ring); lap != shortLap {
+		t.Fatalf("lapFor = %d before CloseWrite, want short laps (%d)", lap, shortLap)
+	}
+	if err := a.CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	head := a.tx.ctl.wpos.Load()
+	if _, err := a.Write(make([]byte, ring)); !errors.Is(err, syscall.EPIPE) {
+		t.Fatalf("Write after CloseWrite: %v, want EPIPE", err)
+	}
+	if got := a.tx.ctl.wpos.Load(); got != head {
+		t.Fatalf("Write after CloseWrite moved the head from %d to %d", head, got)
+	}
+}

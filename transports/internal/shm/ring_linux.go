@@ -122,16 +122,22 @@ func (r *ringView) avail() (uint64, error) {
 	}
 	n := head - r.pos
 	rest := r.mask + 1 - r.pos&r.mask
-	if n > r.mask+1 && (rest > r.mask || n-rest > r.mask+1 || r.ctl.skip.Load() != r.pos) {
+	// A head in a later lap may come after a skip (see rewind): the
+	// bytes of this lap from the skip word's position on are no data.
+	// The word is read once, after the head, so that what is validated is
+	// what is used.
+	var skip uint64
+	if n >= rest {
+		skip = r.ctl.skip.Load()
+	}
+	if n > r.mask+1 && (rest > r.mask || n-rest > r.mask+1 || skip != r.pos) {
 		// Only a consumer standing at the skip (which never starts a
 		// lap) may find the head up to one ring past the lap's end: the
 		// producer counts the rest of the lap as taken (see passed).
 		return 0, corruptf("ring head %d is not within one ring (%d bytes) of the tail %d", head, r.mask+1, r.pos)
 	}
-	// A head in a later lap may come after a skip (see rewind): the
-	// bytes of this lap from the skip word's position on are no data.
 	if n >= rest {
-		switch s := r.ctl.skip.Load() - r.pos; {
+		switch s := skip - r.pos; {
 		case s >= rest || s == 0 && rest > r.mask:
 			// no skip in the rest of this lap (a skip never starts a lap)
 		case s == 0:
