@@ -131,11 +131,11 @@ func (f *FD) readBlocking(b []byte) (int, error) {
 // direct read(2) must never sleep, as the runtime does not know about it.
 func (f *FD) readOnce(b []byte) (int, error) {
 	if !f.nbSet.Load() {
-		f.sleeping.Add(1)
+		v := f.sleep.Add(sleepOne)
 		if f.rdl.Load() == 0 && !f.closed.Load() {
-			return f.sleepRead(b)
+			return f.sleepRead(b, v)
 		}
-		f.sleeping.Add(-1)
+		f.sleep.Add(awake)
 	}
 	f.nbmu.Lock()
 	if f.closed.Load() {
@@ -150,9 +150,9 @@ func (f *FD) readOnce(b []byte) (int, error) {
 			}
 			f.nbSet.Store(false)
 		}
-		f.sleeping.Add(1)
+		v := f.sleep.Add(sleepOne)
 		f.nbmu.Unlock()
-		return f.sleepRead(b)
+		return f.sleepRead(b, v)
 	}
 	defer f.nbmu.Unlock()
 	if !f.nbSet.Load() {
@@ -164,13 +164,24 @@ func (f *FD) readOnce(b []byte) (int, error) {
 	return rawRead(f.fd, b)
 }
 
-// sleepRead is the blocking read of a read counted in sleeping.
-func (f *FD) sleepRead(b []byte) (int, error) {
-	if f.sleeps.Add(1)%yieldEvery == 0 {
+// Steps of FD.sleep: sleepOne counts a read as asleep and as one more
+// read that slept; awake, added, counts it awake again.
+const (
+	sleepOne = 1<<32 | 1
+	awake    = ^uint64(0) // -1: the low half only, as it is never 0 then
+)
+
+// sleeping returns how many reads are counted asleep.
+func (f *FD) sleeping() uint32 { return uint32(f.sleep.Load()) }
+
+// sleepRead is the blocking read of a read counted asleep; v is FD.sleep
+// as the count made it.
+func (f *FD) sleepRead(b []byte, v uint64) (int, error) {
+	if (v>>32)%yieldEvery == 0 {
 		runtime.Gosched() // see yieldEvery
 	}
 	n, err := blockingRead(f.fd, b)
-	f.sleeping.Add(-1)
+	f.sleep.Add(awake)
 	return n, err
 }
 
@@ -210,7 +221,7 @@ func (f *FD) wakeUntilAwake() {
 func (f *FD) setNonblock() int32 {
 	f.nbmu.Lock()
 	defer f.nbmu.Unlock()
-	n := f.sleeping.Load()
+	n := int32(f.sleeping())
 	if n > 0 && unix.SetNonblock(f.fd, true) == nil {
 		f.nbSet.Store(true)
 	}

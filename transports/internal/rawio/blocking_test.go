@@ -135,7 +135,7 @@ func TestPipeReaderWakes(t *testing.T) {
 		if err := <-closed; err != nil {
 			t.Fatalf("Close = %v", err)
 		}
-		if n := r.sleeping.Load(); n != 0 {
+		if n := r.sleeping(); n != 0 {
 			t.Fatalf("%d reads still counted asleep after Close", n)
 		}
 	})

@@ -120,13 +120,13 @@ type FD struct {
 	// blk: fd is a pipe's read end whose reads sleep in a blocking read(2)
 	// (NewPipeReader; see blocking.go). nbmu serialises the changes of the
 	// descriptor's O_NONBLOCK flag (nbSet: set now; changed under nbmu);
-	// sleeping counts the reads that decided to sleep and have not
-	// returned.
-	blk      bool
-	nbmu     sync.Mutex
-	nbSet    atomic.Bool
-	sleeping atomic.Int32
-	sleeps   atomic.Uint32 // sleeping reads so far, for yieldEvery
+	// sleep counts, in its low 32 bits, the reads that decided to sleep
+	// and have not returned, and in its high 32 bits the reads that so
+	// decided so far, for yieldEvery: one atomic add per read does both.
+	blk   bool
+	nbmu  sync.Mutex
+	nbSet atomic.Bool
+	sleep atomic.Uint64
 
 	// ops is held (read-locked) by every call using fd; Close takes it
 	// exclusively before it closes fd, so no call uses a closed (or
