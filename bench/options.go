@@ -211,7 +211,7 @@ func (o Options) withDefaults() (Options, error) {
 			return o, fmt.Errorf("%w: peer model %q: want one of %s", ErrBadOptions, m, strings.Join(peer.Models(), ", "))
 		}
 	}
-	if err := checkUnique("peer model", o.PeerModels, func(m string) string { return m }); err != nil {
+	if err := checkUnique("peer model", o.PeerModels, itself); err != nil {
 		return o, err
 	}
 	if len(o.PeerModels) > 0 {
@@ -228,7 +228,7 @@ func (o Options) withDefaults() (Options, error) {
 			return o, fmt.Errorf("%w: peer source %q: want one of %s", ErrBadOptions, src, strings.Join(PeerSources(), ", "))
 		}
 	}
-	if err := checkUnique("peer source", o.PeerSources, func(src string) string { return src }); err != nil {
+	if err := checkUnique("peer source", o.PeerSources, itself); err != nil {
 		return o, err
 	}
 	if len(o.PeerSources) > 0 {
@@ -253,7 +253,7 @@ func (o Options) withDefaults() (Options, error) {
 			return o, fmt.Errorf("%w: unknown workload %q (known: %s)", ErrBadOptions, w, strings.Join(Workloads(), ", "))
 		}
 	}
-	if err := checkUnique("workload", o.Workloads, func(w string) string { return w }); err != nil {
+	if err := checkUnique("workload", o.Workloads, itself); err != nil {
 		return o, err
 	}
 	if len(o.Sizes) == 0 {
@@ -348,6 +348,9 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	return o, nil
 }
+
+// itself names a string value for checkUnique.
+func itself(s string) string { return s }
 
 // checkUnique returns an error wrapping ErrBadOptions that names the first
 // value of vs whose name an earlier value has, as what ("size", "transport")

@@ -121,8 +121,8 @@ func (f *FD) readBlocking(b []byte) (int, error) {
 // O_NONBLOCK flag for the read it makes.
 //
 // While the flag is clear it takes no lock to sleep: the read counts
-// itself in sleeping first, then looks at the deadline and Close. A waker
-// stores the deadline (or closed) first, then loads sleeping under nbmu
+// itself asleep first (FD.sleep), then looks at the deadline and Close. A
+// waker stores the deadline (or closed) first, then loads the count under nbmu
 // and, when a read is counted, sets the flag and signals it. In the one
 // order of these sequentially consistent operations, either the read sees
 // the deadline or Close (and polls, or returns), or the waker sees the
@@ -218,10 +218,10 @@ func (f *FD) wakeUntilAwake() {
 // file, which duplicates (Descriptors) share, and a Close must not change
 // it for them. It sets the flag even when nbSet says it is set, as a
 // duplicate's holder may have cleared it.
-func (f *FD) setNonblock() int32 {
+func (f *FD) setNonblock() uint32 {
 	f.nbmu.Lock()
 	defer f.nbmu.Unlock()
-	n := int32(f.sleeping())
+	n := f.sleeping()
 	if n > 0 && unix.SetNonblock(f.fd, true) == nil {
 		f.nbSet.Store(true)
 	}
