@@ -86,8 +86,18 @@ const yieldEvery = 64
 // taskDir lists the threads of this process.
 const taskDir = "/proc/self/task"
 
-// readBlocking is Read on an FD made by NewPipeReader.
+// readBlocking is Read on an FD made by NewPipeReader. It counts itself
+// in FD.sleep for its whole length instead of holding ops: one atomic add
+// each way, where ops and a separate count of sleeping reads took two. A
+// read so counted may sleep in read(2) at any point, and Close waits for
+// the count to fall to zero (wakeUntilAwake) before it closes the
+// descriptor.
 func (f *FD) readBlocking(b []byte) (int, error) {
+	v := f.sleep.Add(sleepOne)
+	defer f.sleep.Add(awake)
+	if (v>>32)%yieldEvery == 0 {
+		runtime.Gosched() // see yieldEvery
+	}
 	for {
 		if err := f.check(&f.rdl); err != nil {
 			return 0, err
@@ -120,70 +130,60 @@ func (f *FD) readBlocking(b []byte) (int, error) {
 // deadline, a non-blocking one when there is. It sets the descriptor's
 // O_NONBLOCK flag for the read it makes.
 //
-// While the flag is clear it takes no lock to sleep: the read counts
-// itself asleep first (FD.sleep), then looks at the deadline and Close. A
-// waker stores the deadline (or closed) first, then loads the count under nbmu
-// and, when a read is counted, sets the flag and signals it. In the one
-// order of these sequentially consistent operations, either the read sees
-// the deadline or Close (and polls, or returns), or the waker sees the
-// read counted (and wakes it, after the flag is set). A non-blocking read
-// is made under nbmu, so no other reader clears the flag under it: a
+// While the flag is clear it takes no lock to sleep: the read is counted
+// in FD.sleep (readBlocking) before it looks at the deadline and Close. A
+// waker stores the deadline (or closed) first, then loads the count under
+// nbmu and, when a read is counted, sets the flag and signals it. In the
+// one order of these sequentially consistent operations, either the read
+// sees the deadline or Close (and polls, or returns), or the waker sees
+// the read counted (and wakes it, after the flag is set). A non-blocking
+// read is made under nbmu, so no other reader clears the flag under it: a
 // direct read(2) must never sleep, as the runtime does not know about it.
 func (f *FD) readOnce(b []byte) (int, error) {
-	if !f.nbSet.Load() {
-		v := f.sleep.Add(sleepOne)
-		if f.rdl.Load() == 0 && !f.closed.Load() {
-			return f.sleepRead(b, v)
-		}
-		f.sleep.Add(awake)
+	if !f.nbSet.Load() && f.rdl.Load() == 0 && !f.closed.Load() {
+		return blockingRead(f.fd, b)
 	}
 	f.nbmu.Lock()
-	if f.closed.Load() {
+	sleep, err := f.setFlagLocked()
+	if err != nil || sleep {
 		f.nbmu.Unlock()
-		return 0, net.ErrClosed
-	}
-	if f.rdl.Load() == 0 {
-		if f.nbSet.Load() {
-			if err := unix.SetNonblock(f.fd, false); err != nil {
-				f.nbmu.Unlock()
-				return 0, os.NewSyscallError("fcntl", err)
-			}
-			f.nbSet.Store(false)
+		if err != nil {
+			return 0, err
 		}
-		v := f.sleep.Add(sleepOne)
-		f.nbmu.Unlock()
-		return f.sleepRead(b, v)
+		return blockingRead(f.fd, b)
 	}
 	defer f.nbmu.Unlock()
-	if !f.nbSet.Load() {
-		if err := unix.SetNonblock(f.fd, true); err != nil {
-			return 0, os.NewSyscallError("fcntl", err)
-		}
-		f.nbSet.Store(true)
-	}
 	return rawRead(f.fd, b)
 }
 
-// Steps of FD.sleep: sleepOne counts a read as asleep and as one more
-// read that slept; awake, added, counts it awake again.
+// setFlagLocked, called under nbmu, makes the descriptor's O_NONBLOCK flag
+// what the next read needs: clear for a read that sleeps (no deadline;
+// sleep is true), set for one that polls. It returns net.ErrClosed after
+// Close.
+func (f *FD) setFlagLocked() (sleep bool, err error) {
+	if f.closed.Load() {
+		return false, net.ErrClosed
+	}
+	sleep = f.rdl.Load() == 0
+	if f.nbSet.Load() == sleep {
+		if err := unix.SetNonblock(f.fd, !sleep); err != nil {
+			return false, os.NewSyscallError("fcntl", err)
+		}
+		f.nbSet.Store(!sleep)
+	}
+	return sleep, nil
+}
+
+// Steps of FD.sleep: sleepOne counts a read in, as one that may be asleep
+// and as one more read so far; awake, added, counts it out again.
 const (
 	sleepOne = 1<<32 | 1
 	awake    = ^uint64(0) // -1: the low half only, as it is never 0 then
 )
 
-// sleeping returns how many reads are counted asleep.
+// sleeping returns how many reads are counted in (see readBlocking): they
+// may be asleep in read(2).
 func (f *FD) sleeping() uint32 { return uint32(f.sleep.Load()) }
-
-// sleepRead is the blocking read of a read counted asleep; v is FD.sleep
-// as the count made it.
-func (f *FD) sleepRead(b []byte, v uint64) (int, error) {
-	if (v>>32)%yieldEvery == 0 {
-		runtime.Gosched() // see yieldEvery
-	}
-	n, err := blockingRead(f.fd, b)
-	f.sleep.Add(awake)
-	return n, err
-}
 
 // wakeSleepers makes a read asleep in read(2) return, to look at a
 // deadline set after it fell asleep. A later read sleeps again when the
@@ -200,9 +200,10 @@ func (f *FD) wakeSleepers() {
 }
 
 // wakeUntilAwake is wakeSleepers for Close: the FD is closed (no read
-// sleeps again), and it signals until every sleeping read has returned,
-// so that Close can then take ops. Only Close calls it, before it takes
-// ops, while the descriptor is still open.
+// sleeps again, and a read that starts now returns before it uses the
+// descriptor), and it signals until every read under way has returned, so
+// that Close can then take ops and close the descriptor. Only Close calls
+// it, before it takes ops, while the descriptor is still open.
 func (f *FD) wakeUntilAwake() {
 	pause := 50 * time.Microsecond
 	for f.setNonblock() > 0 {

@@ -120,17 +120,19 @@ type FD struct {
 	// blk: fd is a pipe's read end whose reads sleep in a blocking read(2)
 	// (NewPipeReader; see blocking.go). nbmu serialises the changes of the
 	// descriptor's O_NONBLOCK flag (nbSet: set now; changed under nbmu);
-	// sleep counts, in its low 32 bits, the reads that decided to sleep
-	// and have not returned, and in its high 32 bits the reads that so
-	// decided so far, for yieldEvery: one atomic add per read does both.
+	// sleep counts, in its low 32 bits, the reads under way (each may be
+	// asleep in read(2)), and in its high 32 bits the reads so far, for
+	// yieldEvery: one atomic add per read does both, and stands in for
+	// ops, which these reads do not take (see readBlocking).
 	blk   bool
 	nbmu  sync.Mutex
 	nbSet atomic.Bool
 	sleep atomic.Uint64
 
-	// ops is held (read-locked) by every call using fd; Close takes it
-	// exclusively before it closes fd, so no call uses a closed (or
-	// reused) descriptor.
+	// ops is held (read-locked) by every call using fd but a pipe
+	// reader's Read (counted in sleep instead); Close waits for those
+	// reads, then takes ops exclusively before it closes fd, so no call
+	// uses a closed (or reused) descriptor.
 	ops sync.RWMutex
 }
 
@@ -174,13 +176,13 @@ func NewSocket(fd int) (*FD, error) {
 // net.ErrClosed after Close, os.ErrDeadlineExceeded when the read deadline
 // passes, and other errors as *os.SyscallError.
 func (f *FD) Read(b []byte) (int, error) {
+	if f.blk {
+		return f.readBlocking(b) // counted in sleep, not in ops
+	}
 	f.ops.RLock()
 	defer f.ops.RUnlock()
 	if f.sock {
 		return f.recv(b)
-	}
-	if f.blk {
-		return f.readBlocking(b)
 	}
 	pollFirst := f.readWaited.Load()
 	waited := pollFirst
