@@ -71,8 +71,9 @@ func NewPipeReader(fd int) (*FD, error) {
 	return f, nil
 }
 
-// yieldEvery is how many sleeping reads of an FD pass between two calls
-// of runtime.Gosched. A goroutine that only ever sleeps in system calls
+// yieldEvery is how many Reads of a pipe reader (NewPipeReader) pass
+// between two calls of runtime.Gosched; almost all of them sleep in
+// read(2) when round trips matter. A goroutine that only ever sleeps in system calls
 // and returns to its P is never scheduled anew, so to the runtime's
 // monitor thread (sysmon) it looks like one that has run for 10 ms
 // without a break: sysmon then takes its P while it sleeps in read(2)
@@ -93,6 +94,11 @@ const taskDir = "/proc/self/task"
 // the count to fall to zero (wakeUntilAwake) before it closes the
 // descriptor.
 func (f *FD) readBlocking(b []byte) (int, error) {
+	if f.closed.Load() {
+		// Not counted: reads that keep coming after Close must not keep
+		// the count from reaching zero (wakeUntilAwake samples it).
+		return 0, net.ErrClosed
+	}
 	v := f.sleep.Add(sleepOne)
 	defer f.sleep.Add(awake)
 	if (v>>32)%yieldEvery == 0 {
@@ -205,6 +211,12 @@ func (f *FD) wakeSleepers() {
 // that Close can then take ops and close the descriptor. Only Close calls
 // it, before it takes ops, while the descriptor is still open.
 func (f *FD) wakeUntilAwake() {
+	// A read that polls (it has a deadline) or has not yet gone to sleep
+	// returns on its own, woken by the Close eventfd or finding closed:
+	// give it a few chances before scanning the threads and sleeping.
+	for i := 0; i < 3 && f.sleeping() > 0; i++ {
+		runtime.Gosched()
+	}
 	pause := 50 * time.Microsecond
 	for f.setNonblock() > 0 {
 		kickReaders(f.fd)

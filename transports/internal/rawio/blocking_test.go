@@ -136,7 +136,7 @@ func TestPipeReaderWakes(t *testing.T) {
 			t.Fatalf("Close = %v", err)
 		}
 		if n := r.sleeping(); n != 0 {
-			t.Fatalf("%d reads still counted asleep after Close", n)
+			t.Fatalf("%d reads still counted under way after Close", n)
 		}
 	})
 }
@@ -227,6 +227,47 @@ func TestPipeReaderConcurrentReads(t *testing.T) {
 	}
 	if err := <-closed; err != nil {
 		t.Fatalf("Close = %v", err)
+	}
+}
+
+// TestPipeReaderCloseWhileReadsGoOn: Close waits for the reads under way
+// to leave (a pipe reader's Read holds no lock, only a count), and reads
+// that go on being called after Close must not keep it waiting: each
+// returns net.ErrClosed without counting itself.
+func TestPipeReaderCloseWhileReadsGoOn(t *testing.T) {
+	r, _ := pipeReader(t)
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	const readers = 4
+	for range readers {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			b := make([]byte, 1)
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				r.Read(b)
+			}
+		}()
+	}
+	defer func() {
+		close(stop)
+		for range readers {
+			<-done
+		}
+	}()
+	closed := make(chan error, 1)
+	go func() { closed <- r.Close() }()
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Fatalf("Close = %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("Close still waiting after 10 s while Reads go on (%d counted)", r.sleeping())
 	}
 }
 
