@@ -225,6 +225,17 @@ func (c *Conn) peerEnd(flag *atomic.Uint32) (closed, gone bool) {
 // loads.
 var betweenEndLoads atomic.Pointer[func(*Conn)]
 
+// beforeSleep, when set (by a test), is called with every waiter about to
+// sleep (on its futex, or parked with the poller) for at most left.
+var beforeSleep atomic.Pointer[func(w *waiter, left time.Duration)]
+
+// noteSleep calls beforeSleep, if set.
+func noteSleep(w *waiter, left time.Duration) {
+	if hook := beforeSleep.Load(); hook != nil {
+		(*hook)(w, left)
+	}
+}
+
 // openConns counts this process's open connections (see mayWaitSolo).
 var openConns atomic.Int32
 
@@ -407,6 +418,7 @@ func (c *Conn) waitUnlock(r *ringView, w *waiter, seq uint32, left time.Duration
 		slept := maySleepSolo()
 		if slept {
 			w.flag.Store(1)
+			noteSleep(w, left)
 			futexWait(w.seq, seq, min(left, dataWaitSlice))
 		}
 		thePoller.soloDone()

@@ -102,6 +102,7 @@ func (w *waiter) signal() {
 // Nothing else wakes it: a deadline, however far, needs the timer (the
 // poller signals only ready rings).
 func (w *waiter) park(left time.Duration) {
+	noteSleep(w, left)
 	thePoller.add(w)
 	if left == noTimeLimit {
 		<-w.wake

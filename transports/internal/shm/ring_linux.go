@@ -537,14 +537,14 @@ func (c *Conn) await(spun *time.Duration, left time.Duration, st *spinStats, w *
 	budget := c.spinBudget(st, w)
 	w.budget = budget
 	if mayWaitSolo() && thePoller.solo() {
-		won := *spun < budget && c.spin(spun, left, budget, st, w)
-		if !won && thePoller.waiting.Load() == 0 && c.sleepSolo(w, left) {
+		won := *spun < budget && c.spin(spun, &left, budget, st, w)
+		if !won && left > 0 && thePoller.waiting.Load() == 0 && c.sleepSolo(w, left) {
 			thePoller.soloDone()
 			return
 		}
 		thePoller.soloDone()
-		if won {
-			return
+		if won || left <= 0 {
+			return // ready, or the deadline passed while polling: the caller sees which
 		}
 	}
 	if c.closed.Load() || c.peerGone.Load() {
@@ -599,13 +599,16 @@ func (c *Conn) sleepSolo(w *waiter, left time.Duration) bool {
 		w.flag.Store(0)
 		return true
 	}
+	noteSleep(w, left)
 	futexWait(w.seq, s, min(left, dataWaitSlice))
 	return true
 }
 
-// spin polls w's ring for what is left of budget (and of left), and
-// reports whether it became ready.
-func (c *Conn) spin(spun *time.Duration, left, budget time.Duration, st *spinStats, w *waiter) bool {
+// spin polls w's ring for what is left of budget (and of *left), and
+// reports whether it became ready. When it reports false it has taken the
+// time it polled off *left (unless that is noTimeLimit), so that a sleep
+// after it ends at the deadline, not as late as the poll was long.
+func (c *Conn) spin(spun, left *time.Duration, budget time.Duration, st *spinStats, w *waiter) bool {
 	start := time.Now()
 	for i := 1; ; i++ {
 		if w.ready() {
@@ -630,6 +633,7 @@ func (c *Conn) spin(spun *time.Duration, left, budget time.Duration, st *spinSta
 			if thePoller.waiting.Load() > 0 {
 				// Others wait too: the poller polls for everybody, and
 				// this goroutine's processor is better spent on them.
+				spent(left, time.Since(start))
 				return false
 			}
 			if i%soloYieldEvery == 0 && soleProc() {
@@ -638,17 +642,25 @@ func (c *Conn) spin(spun *time.Duration, left, budget time.Duration, st *spinSta
 				runtime.Gosched()
 			}
 			d := time.Since(start)
-			if d >= left || *spun+d >= budget {
+			if d >= *left || *spun+d >= budget {
 				*spun += d
-				if d < left {
+				if d < *left {
 					st.lost()
 				}
+				spent(left, d)
 				return false
 			}
 			if c.set.wait == WaitSpin && i%spinYieldEvery == 0 {
 				osYield()
 			}
 		}
+	}
+}
+
+// spent takes d off *left, the time to a deadline (noTimeLimit: none).
+func spent(left *time.Duration, d time.Duration) {
+	if *left != noTimeLimit {
+		*left -= d
 	}
 }
 

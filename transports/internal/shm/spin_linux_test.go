@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"sync"
 	"testing"
 	"time"
 
@@ -463,5 +464,58 @@ func TestSpinSeesDeadlineChange(t *testing.T) {
 	}
 	if d.rspin.losses != 0 || d.rspin.backoff != 0 {
 		t.Errorf("a spin ended by a deadline counted as lost: %+v", d.rspin)
+	}
+}
+
+// TestSpinLeavesRestOfDeadline: a reader that polled its ring and then
+// sleeps sleeps for what is left of its deadline after the poll, not for
+// what was left before it (the sleep ended as late as the poll had been
+// long: up to spinIdle, 100 ms, with wait=spin); and a deadline that
+// passes while it polls ends the Read without a sleep. The test watches
+// the timeout each sleep is given (beforeSleep), so it asserts no time.
+func TestSpinLeavesRestOfDeadline(t *testing.T) {
+	if runtime.GOMAXPROCS(0) < 2 { // see TestSpinSeesDeadlineChange
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2))
+	}
+	_, d := connectT(t, listenKindT(t, Ring, transports.Config{}), 0)
+	var mu sync.Mutex
+	var sleeps []time.Duration
+	hook := func(w *waiter, left time.Duration) {
+		if w == &d.rwait {
+			mu.Lock()
+			sleeps = append(sleeps, left)
+			mu.Unlock()
+		}
+	}
+	beforeSleep.Store(&hook)
+	defer beforeSleep.Store(nil)
+	read := func(spin, within time.Duration) []time.Duration {
+		t.Helper()
+		mu.Lock()
+		sleeps = nil
+		mu.Unlock()
+		d.set.spin = spin
+		d.rspin = spinStats{}
+		if err := d.SetReadDeadline(time.Now().Add(within)); err != nil {
+			t.Fatal(err)
+		}
+		_, err := d.Read(make([]byte, 1))
+		wantOpErr(t, "Read", err, os.ErrDeadlineExceeded)
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]time.Duration(nil), sleeps...)
+	}
+
+	if got := read(time.Minute, 30*time.Millisecond); len(got) != 0 {
+		t.Errorf("deadline passed while polling: the Read then slept for %v", got)
+	}
+
+	const budget, within = 20 * time.Millisecond, 300 * time.Millisecond
+	got := read(budget, within)
+	if len(got) == 0 {
+		t.Fatal("the Read never slept after its spin budget ran out")
+	}
+	if got[0] > within-budget {
+		t.Errorf("after polling at least %v, the Read slept for up to %v: more than the %v left of its deadline", budget, got[0], within-budget)
 	}
 }
