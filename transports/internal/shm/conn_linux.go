@@ -361,19 +361,20 @@ func (c *Conn) read(b []byte) (int, error) {
 	r := &c.rx
 	for {
 		if c.closed.Load() {
-			return 0, net.ErrClosed
+			return 0, net.ErrClosed // before the mapping is touched: Close unmaps it
 		}
-		left, err := c.rdl.left(c.base)
-		if err != nil {
+		// Read the wake-up word before the deadline, and the end-of-stream
+		// facts before looking at the ring: a commit, a deadline change or
+		// a wake-up that happens after this point changes dataSeq, so the
+		// sleep below does not miss it (a Close since the check above is
+		// caught in waitUnlock).
+		seq := r.ctl.dataSeq.Load()
+		if _, err := c.rdl.left(c.base); err != nil {
 			return 0, err
 		}
 		if len(b) == 0 {
 			return 0, nil
 		}
-		// Read the wake-up word and the end-of-stream facts before looking
-		// at the ring: a commit, a close or a wake-up that happens after
-		// this point changes dataSeq, so the sleep below does not miss it.
-		seq := r.ctl.dataSeq.Load()
 		writerDone, gone := c.peerEnd(&r.ctl.writerClosed)
 
 		if err := c.lock(r, &c.rdl); err != nil {
@@ -401,7 +402,7 @@ func (c *Conn) read(b []byte) (int, error) {
 			unlock(&r.ctl.lock)
 			return 0, transports.ErrPeerGone
 		}
-		c.waitUnlock(r, &c.rwait, seq, left)
+		c.waitUnlock(r, &c.rwait, seq, &c.rdl)
 	}
 }
 
@@ -409,15 +410,32 @@ func (c *Conn) read(b []byte) (int, error) {
 // alone in its process and allowed to hold its processor while it sleeps
 // (see mayWaitSolo and maySleepSolo), a waiter announces itself in w.flag
 // and sleeps on the futex word w.seq, which it read as seq before taking
-// the lock; any other waiter parks with the process's poller.
-func (c *Conn) waitUnlock(r *ringView, w *waiter, seq uint32, left time.Duration) {
+// the lock; any other waiter parks with the process's poller. Neither
+// waits past the deadline dl, and neither waits at all once it passed.
+func (c *Conn) waitUnlock(r *ringView, w *waiter, seq uint32, dl *deadline) {
 	unlock(&r.ctl.lock)
+	// The time left is read now, not before the lock was taken: waiting
+	// for the lock took some of it.
+	left, err := dl.left(c.base)
+	if err != nil {
+		return // the caller finds out
+	}
 	if mayWaitSolo() && thePoller.solo() {
 		// The flag is set after the unlock: a commit since seq was read
 		// bumped w.seq, and the futex sleep returns at once.
 		slept := maySleepSolo()
 		if slept {
 			w.flag.Store(1)
+			select {
+			case <-w.wake:
+				// Close, or a deadline changed, since the caller looked:
+				// it may have bumped w.seq before seq was read. The
+				// caller looks again.
+				w.flag.Store(0)
+				thePoller.soloDone()
+				return
+			default:
+			}
 			noteSleep(w, left)
 			futexWait(w.seq, seq, min(left, dataWaitSlice))
 		}
@@ -508,14 +526,13 @@ func (c *Conn) write(b []byte) (int, error) {
 		case c.wclosed.Load():
 			return total, syscall.EPIPE
 		}
-		left, err := c.wdl.left(c.base)
-		if err != nil {
+		seq := w.ctl.spaceSeq.Load() // before the deadline: see read
+		if _, err := c.wdl.left(c.base); err != nil {
 			return total, err
 		}
 		if total == len(b) {
 			return total, nil
 		}
-		seq := w.ctl.spaceSeq.Load()
 		switch readerDone, gone := c.peerEnd(&w.ctl.readerClosed); {
 		case readerDone:
 			return total, syscall.EPIPE
@@ -541,7 +558,7 @@ func (c *Conn) write(b []byte) (int, error) {
 			total += int(n)
 			continue
 		}
-		c.waitUnlock(w, &c.wwait, seq, left)
+		c.waitUnlock(w, &c.wwait, seq, &c.wdl)
 	}
 }
 
@@ -620,8 +637,11 @@ func (c *Conn) Close() error {
 
 	// Orderly close: the flags go into the mapping before the liveness
 	// socket closes, so the peer sees them by the time it sees the EOF.
-	c.signalWriterClosed()
+	// readerClosed goes first: signalWriterClosed rings the peer's
+	// doorbell, and a poller woken by it must find both flags set (a
+	// parked writer of the peer waits for space that will never come).
 	c.rx.ctl.readerClosed.Store(1)
+	c.signalWriterClosed()
 	c.rx.ctl.spaceSeq.Add(1)
 	wakeAll(&c.rx.ctl.spaceSeq)
 

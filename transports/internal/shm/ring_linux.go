@@ -273,6 +273,21 @@ func (c *Conn) consumed(n uint64) {
 	}
 }
 
+// publishTailIdle publishes the incoming ring's tail before a Write waits
+// for space, unless a Read is under way (it publishes before it waits).
+// Without it two sides that each read a little and then write more than
+// their ring holds waited for each other: each writer for space its
+// reader had taken but not yet published (consumed publishes lazily).
+func (c *Conn) publishTailIdle() {
+	if !c.rmu.TryLock() {
+		return
+	}
+	if c.rx.pub != c.rx.pos && !c.closed.Load() {
+		c.publishTail()
+	}
+	c.rmu.Unlock()
+}
+
 // tailPublishFraction: the reader publishes its tail at the latest after
 // taking 1/tailPublishFraction of the ring.
 const tailPublishFraction = 4
@@ -497,6 +512,7 @@ func (c *Conn) ringSpace(want uint64, done bool) (uint64, error) {
 		if w.unwoken {
 			c.wakeReader() // before waiting: the reader may wait for these bytes
 		}
+		c.publishTailIdle()
 		c.await(&spun, left, &c.wspin, &c.wwait)
 	}
 }
@@ -598,6 +614,15 @@ func (c *Conn) sleepSolo(w *waiter, left time.Duration) bool {
 	if w.ready() || c.closed.Load() || c.peerGone.Load() {
 		w.flag.Store(0)
 		return true
+	}
+	select {
+	case <-w.wake:
+		// A local event (a deadline set, say) since the caller looked:
+		// it bumped w.seq before s was read, so the futex would not
+		// return for it. The caller looks again.
+		w.flag.Store(0)
+		return true
+	default:
 	}
 	noteSleep(w, left)
 	futexWait(w.seq, s, min(left, dataWaitSlice))

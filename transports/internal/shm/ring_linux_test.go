@@ -433,3 +433,36 @@ func TestRingTailPublishedLazily(t *testing.T) {
 		t.Fatalf("after waiting the published tail is %d, want 100 (everything taken)", got)
 	}
 }
+
+// TestRingTailPublishedBeforeWriteWaits: two sides that each read a little
+// (less than a quarter ring, so the tail is not yet published) and then
+// write more than their ring holds must not wait for each other: a Write
+// that waits for space publishes its side's incoming tail first, as a
+// Read does. Before, each writer waited for space its reader had taken.
+func TestRingTailPublishedBeforeWriteWaits(t *testing.T) {
+	a, d := connectT(t, listenKindT(t, Ring, transports.Config{BufferSize: MinRing}), 0)
+	// A bound on a hang, not a timing: the exchange needs no waiting.
+	a.SetDeadline(time.Now().Add(20 * time.Second))
+	d.SetDeadline(time.Now().Add(20 * time.Second))
+	const n = MinRing + 512
+	aw := make(chan error, 1)
+	go func() { _, err := a.Write(make([]byte, n)); aw <- err }()
+	buf := make([]byte, n)
+	if _, err := io.ReadFull(d, buf[:512]); err != nil {
+		t.Fatal(err)
+	}
+	dw := make(chan error, 1)
+	go func() { _, err := d.Write(make([]byte, n)); dw <- err }()
+	if err := <-aw; err != nil {
+		t.Fatalf("a's Write, waiting for the 512 bytes d took before it wrote: %v", err)
+	}
+	if _, err := io.ReadFull(a, buf); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-dw; err != nil {
+		t.Fatalf("d's Write: %v", err)
+	}
+	if _, err := io.ReadFull(d, buf[512:]); err != nil {
+		t.Fatal(err)
+	}
+}

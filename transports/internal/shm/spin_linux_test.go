@@ -519,3 +519,47 @@ func TestSpinLeavesRestOfDeadline(t *testing.T) {
 		t.Errorf("after polling at least %v, the Read slept for up to %v: more than the %v left of its deadline", budget, got[0], within-budget)
 	}
 }
+
+// TestNoSleepPastDeadline: a deadline set after a Read looked at it but
+// before it sleeps (here from the hook between its end-of-stream loads)
+// ends the Read without a sleep, for both kinds and every wait strategy
+// that sleeps at once. Before, shm-ring's lone sleeper had read the futex
+// word after the deadline's bump, and slept up to dataWaitSlice (500 ms);
+// shm-lock slept with a time left read before the lock was taken.
+func TestNoSleepPastDeadline(t *testing.T) {
+	if runtime.GOMAXPROCS(0) < 2 { // the reader must wait alone: see mayWaitSolo
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2))
+	}
+	for name, k := range map[string]Kind{"shm-ring": Ring, "shm-lock": Lock} {
+		t.Run(name, func(t *testing.T) {
+			_, d := connectT(t, listenKindT(t, k, transports.Config{}), 0)
+			d.set.wait = WaitFutex
+			var once sync.Once
+			between := func(c *Conn) {
+				if c == d {
+					once.Do(func() { d.SetReadDeadline(time.Now()) })
+				}
+			}
+			var mu sync.Mutex
+			var sleeps []time.Duration
+			before := func(w *waiter, left time.Duration) {
+				if w == &d.rwait {
+					mu.Lock()
+					sleeps = append(sleeps, left)
+					mu.Unlock()
+				}
+			}
+			betweenEndLoads.Store(&between)
+			defer betweenEndLoads.Store(nil)
+			beforeSleep.Store(&before)
+			defer beforeSleep.Store(nil)
+			_, err := d.Read(make([]byte, 1))
+			wantOpErr(t, "Read", err, os.ErrDeadlineExceeded)
+			mu.Lock()
+			defer mu.Unlock()
+			if len(sleeps) != 0 {
+				t.Errorf("the Read slept (for up to %v) after its deadline was set in the past", sleeps)
+			}
+		})
+	}
+}
