@@ -9,13 +9,14 @@ import (
 	"io/fs"
 	"net"
 	"os"
-	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/ipcbench/ipcbench/internal/frame"
 	"github.com/ipcbench/ipcbench/transports"
 	"github.com/ipcbench/ipcbench/transports/peer"
+	"github.com/ipcbench/ipcbench/transports/unix"
 )
 
 // ErrRemote is wrapped by ProbeRemote's errors: the remote peer cannot be
@@ -56,7 +57,7 @@ func (rc *remoteCase) dial(ctx context.Context, bufferSize, index int) (net.Conn
 // transport in either process.
 func (rc *remoteCase) openControl(ctx context.Context, bufferSize int) (*peer.Control, error) {
 	if path := peer.ControlAddress(rc.tr.Transport, rc.addr); path != "" {
-		if err := checkAddressPath(path); err != nil {
+		if err := checkSocketPath(path); err != nil {
 			return nil, fmt.Errorf("%s: %w", path, err)
 		}
 	}
@@ -97,8 +98,10 @@ func (r *Runner) ProbeRemote(ctx context.Context, hdr *Header) error {
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrRemote, err)
 	}
-	if err := checkAddressPath(rm.Address); err != nil {
-		return fmt.Errorf("%w: %s: %w", ErrRemote, rm.Address, err)
+	if dialsPath(tr.Transport) {
+		if err := checkSocketPath(rm.Address); err != nil {
+			return fmt.Errorf("%w: %s: %w", ErrRemote, rm.Address, err)
+		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, peer.HelloTimeout+peer.DialTimeout)
 	defer cancel()
@@ -117,6 +120,13 @@ func (r *Runner) ProbeRemote(ctx context.Context, hdr *Header) error {
 	}
 	ctl, err := rc.openControl(ctx, r.opts.BufferSize)
 	if err != nil {
+		if path := peer.ControlAddress(tr.Transport, rm.Address); path != "" && errors.Is(err, os.ErrNotExist) {
+			// The address itself passed checkSocketPath: something is
+			// there, but not a pipe or shm-* server, which has its
+			// control socket beside it.
+			return fmt.Errorf("%w: no control socket at %s (%w); is a unix or tcp server listening at %s? give its transport with -t",
+				ErrRemote, path, syscall.ENOENT, rm.Address)
+		}
 		if errors.Is(err, peer.ErrNoControlSocket) || errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ECONNREFUSED) {
 			return fmt.Errorf("%w: nothing to measure at %s: %w", ErrRemote, rm.Address, err)
 		}
@@ -138,7 +148,7 @@ func (r *Runner) ProbeRemote(ctx context.Context, hdr *Header) error {
 	if err := json.Unmarshal(raw, &ph); err != nil {
 		return fmt.Errorf("%w: %s: the server's header: %w", ErrRemote, rm.Address, err)
 	}
-	if err := sameTransport(ph.Options["transport"], tr.Transport.Name()); err != nil {
+	if err := sameTransport(ph.Options["transport"], tr.Transport.Name(), rm.Address, serverAddress(rm.Address, ph)); err != nil {
 		return fmt.Errorf("%w: %s: %w", ErrRemote, rm.Address, err)
 	}
 	hdr.PeerTool, hdr.PeerMachine = ph.Tool, ph.Machine
@@ -152,8 +162,11 @@ func (r *Runner) ProbeRemote(ctx context.Context, hdr *Header) error {
 // sameTransport checks that a server whose header names the transport
 // spec served (an ipcbench serve's "transport" option) serves the
 // transport named want; the variants may differ, as each side's options
-// are its own. A header without one (an older server) passes.
-func sameTransport(served, want string) error {
+// are its own. A header without one (an older server) passes. The error
+// tells to run with the served transport, and with -connect server too
+// when that is not addr, the address the client dialed (see
+// serverAddress).
+func sameTransport(served, want, addr, server string) error {
 	if served == "" {
 		return nil
 	}
@@ -162,19 +175,44 @@ func sameTransport(served, want string) error {
 		return fmt.Errorf("the server names its transport %q: %w", served, err)
 	}
 	if sp.Name != want {
+		if server != addr {
+			return fmt.Errorf("the server serves %s, not %s, and this is its control socket (run with -t %s -connect %s)", sp.Name, want, sp.Name, server)
+		}
 		return fmt.Errorf("the server serves %s, not %s (run with -t %s)", sp.Name, want, sp.Name)
 	}
 	return nil
 }
 
-// checkAddressPath refuses an absolute path (a unix socket or rendezvous)
+// serverAddress is the address to give -connect for the server whose
+// header is ph, reached at addr: addr, or, when addr is the control socket
+// of a server that has one beside its address (a pipe or shm-* server,
+// whose header names it as its "control" option), that address.
+func serverAddress(addr string, ph Header) string {
+	if ph.Options["control"] != "" {
+		if base, ok := strings.CutSuffix(addr, peer.ControlSuffix); ok && base != "" {
+			return base
+		}
+	}
+	return addr
+}
+
+// dialsPath reports whether tr's addresses are paths on this host: a unix
+// socket, or the rendezvous of a transport dialed through one
+// (transports.RendezvousDialer: pipe, shm-*), rather than the host:port
+// of the tcp-* transports.
+func dialsPath(tr transports.Transport) bool {
+	if rd, ok := tr.(transports.RendezvousDialer); ok && rd.DialsThroughRendezvous() {
+		return true
+	}
+	return tr.Name() == unix.Name
+}
+
+// checkSocketPath refuses a socket path (a unix socket or rendezvous,
+// absolute or relative to the working directory, as the dial takes it)
 // that is a symbolic link or belongs to another user: its owner could see
 // or fake the traffic.
-func checkAddressPath(addr string) error {
-	if !filepath.IsAbs(addr) {
-		return nil
-	}
-	fi, err := os.Lstat(addr)
+func checkSocketPath(path string) error {
+	fi, err := os.Lstat(path)
 	if err != nil {
 		// The caller names the path: keep the cause, not lstat's copy of it.
 		var pe *fs.PathError

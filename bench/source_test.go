@@ -232,40 +232,31 @@ func TestPeerSourceAddressListenFails(t *testing.T) {
 	}
 }
 
-// TestProbeRemoteMissingPaths: a missing rendezvous, or a rendezvous
-// without its control socket, is "nothing to measure", an ErrRemote that
-// is os.ErrNotExist too, and the missing path is named once.
+// TestProbeRemoteMissingPaths: a missing rendezvous is "nothing to
+// measure", and a socket without the control socket a rendezvous has
+// beside it (a unix server's, when -t names a rendezvous transport) asks
+// whether a unix or tcp server listens there: both are ErrRemote and
+// os.ErrNotExist, and name the missing path once.
 func TestProbeRemoteMissingPaths(t *testing.T) {
-	tr, err := all.Lookup("shm-ring")
-	if err != nil {
-		t.Fatal(err)
-	}
 	dir := t.TempDir()
-	rendezvous := filepath.Join(dir, "r")
-	ln, err := net.Listen("unix", rendezvous)
+	socket := filepath.Join(dir, "u")
+	ln, err := net.Listen("unix", socket)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	for _, tc := range []struct{ addr, missing string }{
-		{filepath.Join(dir, "none"), filepath.Join(dir, "none")},
-		{rendezvous, rendezvous + ".control"},
+	for _, tc := range []struct{ transport, addr, missing, want string }{
+		{"shm-ring", filepath.Join(dir, "none"), filepath.Join(dir, "none"), "nothing listens there"},
+		{"shm-ring", socket, socket + ".control", "; is a unix or tcp server listening at " + socket + "? give its transport with -t"},
+		{"pipe", socket, socket + ".control", "; is a unix or tcp server listening at " + socket + "? give its transport with -t"},
 	} {
-		o := testOptions(t)
-		o.Transports = []TransportSpec{{Transport: tr}}
-		o.Workloads = []string{"pingpong"}
-		o.Remote = &Remote{Address: tc.addr}
-		r, err := NewRunner(o)
-		if err != nil {
-			t.Fatal(err)
-		}
-		err = r.ProbeRemote(context.Background(), &Header{})
+		err := probe(t, tc.transport, tc.addr)
 		if !errors.Is(err, ErrRemote) || !errors.Is(err, os.ErrNotExist) {
-			t.Errorf("%s: ProbeRemote = %v, want ErrRemote and os.ErrNotExist", tc.addr, err)
+			t.Errorf("-t %s -connect %s: ProbeRemote = %v, want ErrRemote and os.ErrNotExist", tc.transport, tc.addr, err)
 			continue
 		}
-		if msg := err.Error(); strings.Count(msg, tc.missing) != 1 || !strings.Contains(msg, "nothing listens there") {
-			t.Errorf("%s: %q: want %s named once, and why", tc.addr, msg, tc.missing)
+		if msg := err.Error(); strings.Count(msg, tc.missing) != 1 || !strings.Contains(msg, tc.want) {
+			t.Errorf("-t %s -connect %s: %q: want %s named once, and %q", tc.transport, tc.addr, msg, tc.missing, tc.want)
 		}
 	}
 }

@@ -1,0 +1,141 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/ipcbench/ipcbench/transports/all"
+	"github.com/ipcbench/ipcbench/transports/peer"
+	"github.com/ipcbench/ipcbench/transports/transporttest"
+)
+
+// probe runs ProbeRemote against a server of transport name at addr.
+func probe(t *testing.T, name, addr string) error {
+	t.Helper()
+	tr, err := all.Lookup(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := testOptions(t)
+	o.Transports = []TransportSpec{{Transport: tr}}
+	o.Workloads = []string{"pingpong"}
+	o.Remote = &Remote{Address: addr}
+	r, err := NewRunner(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r.ProbeRemote(context.Background(), &Header{})
+}
+
+// listenUnix listens on a unix socket at path and closes every connection
+// it accepts at once, until the test ends.
+func listenUnix(t *testing.T, path string) {
+	t.Helper()
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	})
+	t.Cleanup(func() {
+		ln.Close()
+		wg.Wait()
+	})
+}
+
+// TestProbeRemoteRelativePaths: a relative -connect path, and the control
+// path beside it, are refused as absolute ones are when they are a
+// symbolic link or another user's socket; a tcp address is no path.
+func TestProbeRemoteRelativePaths(t *testing.T) {
+	dir := t.TempDir()
+	sd := filepath.Join(dir, "sd")
+	if err := os.Mkdir(sd, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	listenUnix(t, filepath.Join(sd, "s"))
+	listenUnix(t, filepath.Join(dir, "rv")) // a rendezvous, as far as the check sees
+	for _, l := range []string{"link.sock", "rv.control"} {
+		if err := os.Symlink(filepath.Join("sd", "s"), filepath.Join(dir, l)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Chdir(dir)
+	for _, tc := range []struct{ transport, addr, want string }{
+		{"unix", "link.sock", "link.sock: the path is a symbolic link"},
+		{"pipe", "rv", "rv.control: the path is a symbolic link"},
+		{"shm-ring", "rv", "rv.control: the path is a symbolic link"},
+	} {
+		err := probe(t, tc.transport, tc.addr)
+		if !errors.Is(err, ErrRemote) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("-t %s -connect %s: %v; want ErrRemote saying %q", tc.transport, tc.addr, err, tc.want)
+		}
+	}
+	if err := probe(t, "tcp-localhost", "127.0.0.1:1"); !errors.Is(err, ErrRemote) || strings.Contains(err.Error(), "nothing listens there") {
+		t.Errorf("-t tcp-localhost -connect 127.0.0.1:1: %v; want ErrRemote from the dial, not a path check", err)
+	}
+
+	foreign := filepath.Join(dir, "foreign.sock")
+	listenUnix(t, foreign)
+	if err := os.Chown(foreign, 65534, 65534); err != nil {
+		t.Skipf("cannot give the socket to uid 65534 (tests run as root): %v", err)
+	}
+	if err := probe(t, "unix", "foreign.sock"); !errors.Is(err, ErrRemote) || !strings.Contains(err.Error(), "belongs to user 65534") {
+		t.Errorf("-t unix -connect foreign.sock: %v; want ErrRemote naming the socket's owner", err)
+	}
+}
+
+// TestProbeRemoteControlSocketGiven: -connect with a pipe server's control
+// socket, which a unix client reaches, tells to run with -t pipe and the
+// server's own address, and that command works.
+func TestProbeRemoteControlSocketGiven(t *testing.T) {
+	transporttest.NoLeaks(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	addr := filepath.Join(t.TempDir(), "rv", "p")
+	ln, err := all.Listen(ctx, "pipe", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := all.Lookup("pipe")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctl, err := peer.ListenControl(ctx, tr, addr)
+	if err != nil {
+		ln.Close()
+		t.Fatal(err)
+	}
+	ctlAddr := ctl.Endpoint().Address
+	hdr := Header{Options: map[string]string{"transport": "pipe", "listen": addr, "control": ctlAddr}}
+	done := make(chan error, 1)
+	go func() {
+		_, err := peer.Serve(ctx, ln, peer.ServeOptions{Control: ctl, Header: hdr})
+		done <- err
+	}()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	}()
+	want := "the server serves pipe, not unix, and this is its control socket (run with -t pipe -connect " + addr + ")"
+	if err := probe(t, "unix", ctlAddr); !errors.Is(err, ErrRemote) || !strings.Contains(err.Error(), want) {
+		t.Errorf("-t unix -connect %s: %v; want ErrRemote saying %q", ctlAddr, err, want)
+	}
+	if err := probe(t, "pipe", addr); err != nil {
+		t.Errorf("-t pipe -connect %s, as the hint says: %v", addr, err)
+	}
+}
