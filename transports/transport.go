@@ -56,7 +56,10 @@ type Transport interface {
 	// Listen prepares to accept connections. It fails with an error wrapping
 	// ErrUnavailable when the mechanism cannot run on this machine (no
 	// non-loopback interface, no permission), so callers can report the
-	// transport as skipped rather than failed.
+	// transport as skipped rather than failed, and with one wrapping
+	// ErrBadEndpoint when Config.Address is not one it can listen on (a
+	// malformed or foreign host:port, a socket path too long or in a
+	// directory open to others): a mistake to report, never to skip.
 	Listen(ctx context.Context, cfg Config) (Listener, error)
 
 	// Dial connects to the endpoint a Listener reported, normally from the
@@ -321,14 +324,16 @@ type CloseWriter interface {
 var (
 	// ErrUnavailable means the transport cannot run on this machine or with
 	// this configuration; the message says why. Runners report it as
-	// "skipped", not as a failure.
+	// "skipped", not as a failure. A mistake in a listen address is
+	// ErrBadEndpoint instead.
 	ErrUnavailable = errors.New("transport unavailable")
 	// ErrUnknownTransport means no transport has the requested name.
 	ErrUnknownTransport = errors.New("unknown transport")
 	// ErrBadOption means an option key or value is not understood.
 	ErrBadOption = errors.New("bad transport option")
 	// ErrBadEndpoint means an Endpoint is malformed or does not belong to
-	// the transport it was given to (wrong name, missing files, bad address).
+	// the transport it was given to (wrong name, missing files, bad address),
+	// or that Listen refuses Config.Address (see Transport.Listen).
 	ErrBadEndpoint = errors.New("bad endpoint")
 	// ErrPeerGone means the other process died or vanished without closing
 	// the connection in an orderly way.

@@ -154,7 +154,8 @@ func ResolveList(list string) ([]Resolved, error) {
 // address, whose meaning is the transport's Config.Address ("" for the
 // transport's default). The address to dial is then
 // ln.Endpoint().Address. Errors are Resolve's, or the transport's Listen's
-// (transports.ErrUnavailable when it cannot run here).
+// (transports.ErrUnavailable when it cannot run here,
+// transports.ErrBadEndpoint when it cannot listen on address).
 func Listen(ctx context.Context, spec, address string) (transports.Listener, error) {
 	r, err := Resolve(spec)
 	if err != nil {

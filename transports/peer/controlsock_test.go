@@ -184,7 +184,7 @@ func TestListenControlRefuses(t *testing.T) {
 	if err := os.Symlink(target, ctlPath); err != nil {
 		t.Fatal(err)
 	}
-	if ln, err := peer.ListenControl(ctx, tr, path); err == nil || !errors.Is(err, transports.ErrUnavailable) {
+	if ln, err := peer.ListenControl(ctx, tr, path); err == nil || !errors.Is(err, transports.ErrBadEndpoint) {
 		if ln != nil {
 			ln.Close()
 		}

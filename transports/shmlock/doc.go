@@ -38,8 +38,10 @@
 // With Config.Address set, the listener also listens on a rendezvous: a
 // Unix socket (SOCK_SEQPACKET) at that path, whose directory must be the
 // user's own and mode 0700 (made so when missing; a group- or
-// world-accessible, foreign-owned or symlinked one is refused with an
-// error wrapping transports.ErrUnavailable). Any process of the same user
+// world-accessible, foreign-owned or symlinked one, a path too long for
+// sun_path, or one where something other than a stale socket is, is
+// refused with an error wrapping transports.ErrBadEndpoint). Any process
+// of the same user
 // then dials Endpoint{Transport: Name, Address: path} (no Files) as often
 // as it likes: for each dial the listener makes a fresh channel (mapping
 // and liveness pair) and passes the channel's two peer files over the

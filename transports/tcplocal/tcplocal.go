@@ -4,7 +4,7 @@
 // The listener binds 127.0.0.1 with an ephemeral port, never a wildcard.
 // Config.Address may name the port (":5000", "127.0.0.1:5000") and another
 // loopback address ("127.0.0.2:5000", "[::1]:5000"); a non-loopback or
-// wildcard address is refused (transports.ErrUnavailable). Option "nodelay" ("true", the default, or
+// wildcard address, or a bad port, is refused (transports.ErrBadEndpoint). Option "nodelay" ("true", the default, or
 // "false") sets TCP_NODELAY on both ends; Config.BufferSize sets SO_SNDBUF
 // and SO_RCVBUF on both ends. Connections implement transports.CloseWriter
 // and transports.OptionReporter (nodelay, sndbuf, rcvbuf, multipath read
@@ -61,7 +61,7 @@ func resolve(host string) (netip.Addr, error) {
 	a, err := netip.ParseAddr(host)
 	if err != nil || !a.IsLoopback() {
 		return netip.Addr{}, fmt.Errorf("%s: listen: %q is not a loopback address (tcp-localhost listens only on loopback; tcp-public on other addresses): %w",
-			Name, host, transports.ErrUnavailable)
+			Name, host, transports.ErrBadEndpoint)
 	}
 	return a, nil
 }

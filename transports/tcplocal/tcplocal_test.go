@@ -35,15 +35,18 @@ func TestName(t *testing.T) {
 	}
 }
 
+// TestListenRefusesNonLoopback: a wildcard or non-loopback host, or a bad
+// port, is a mistake in the address (ErrBadEndpoint), not a transport
+// that cannot run here (ErrUnavailable).
 func TestListenRefusesNonLoopback(t *testing.T) {
-	for _, addr := range []string{"0.0.0.0", "0.0.0.0:0", "[::]:0", "192.0.2.1:5000", "127.0.0.1:notaport"} {
+	for _, addr := range []string{"0.0.0.0", "0.0.0.0:0", "[::]:0", "192.0.2.1:5000", "127.0.0.1:notaport", "127.0.0.1:99999", "/tmp/s"} {
 		ln, err := New().Listen(context.Background(), transports.Config{Address: addr})
 		if err == nil {
 			ln.Close()
 			t.Fatalf("Listen(%q) succeeded, want a refusal", addr)
 		}
-		if !errors.Is(err, transports.ErrUnavailable) {
-			t.Fatalf("Listen(%q) = %v, want ErrUnavailable", addr, err)
+		if !errors.Is(err, transports.ErrBadEndpoint) || errors.Is(err, transports.ErrUnavailable) {
+			t.Fatalf("Listen(%q) = %v, want ErrBadEndpoint and not ErrUnavailable", addr, err)
 		}
 	}
 }

@@ -8,8 +8,12 @@
 // an interface name ("eth0") picks that interface's address the same way;
 // an IP address is used as it is if some interface of this host holds it.
 // It never listens on a wildcard or loopback address: when nothing fits,
-// Listen fails with an error wrapping transports.ErrUnavailable that says
-// why ("no non-loopback interface: ...").
+// Listen fails with an error that says why. The error wraps
+// transports.ErrUnavailable when this host cannot give what was asked
+// ("no non-loopback interface: ...", the named interface is down or has
+// no usable address) and transports.ErrBadEndpoint when the address
+// itself is wrong (a wildcard, loopback or link-local address, an address
+// or interface name this host does not have, a bad port).
 //
 // Everything else is as in tcp-localhost (package tcplocal), through the
 // same code: option "nodelay" (default "true"), Config.BufferSize for
@@ -111,11 +115,18 @@ func usable(ifc iface) netip.Addr {
 }
 
 // pick chooses the listening address from ifaces for address (empty, an
-// interface name, or an IP); see the package doc. Every error wraps
-// transports.ErrUnavailable.
+// interface name, or an IP); see the package doc. Errors wrap
+// transports.ErrUnavailable when ifaces lack what address asks for, and
+// transports.ErrBadEndpoint when address is not one to listen on here.
 func pick(ifaces []iface, address string) (netip.Addr, error) {
+	refuse := func(sentinel error, format string, args ...any) (netip.Addr, error) {
+		return netip.Addr{}, fmt.Errorf("%s: %s: %w", Name, fmt.Sprintf(format, args...), sentinel)
+	}
 	unavailable := func(format string, args ...any) (netip.Addr, error) {
-		return netip.Addr{}, fmt.Errorf("%s: %s: %w", Name, fmt.Sprintf(format, args...), transports.ErrUnavailable)
+		return refuse(transports.ErrUnavailable, format, args...)
+	}
+	bad := func(format string, args ...any) (netip.Addr, error) {
+		return refuse(transports.ErrBadEndpoint, format, args...)
 	}
 	if address == "" {
 		var why []string
@@ -139,11 +150,11 @@ func pick(ifaces []iface, address string) (netip.Addr, error) {
 	if ip, err := netip.ParseAddr(address); err == nil {
 		switch {
 		case ip.IsUnspecified():
-			return unavailable("refusing wildcard address %v", ip)
+			return bad("refusing wildcard address %v", ip)
 		case ip.IsLoopback():
-			return unavailable("%v is a loopback address (use tcp-localhost)", ip)
+			return bad("%v is a loopback address (use tcp-localhost)", ip)
 		case ip.IsLinkLocalUnicast():
-			return unavailable("link-local address %v is not supported", ip)
+			return bad("link-local address %v is not supported", ip)
 		}
 		ip = ip.Unmap()
 		for _, ifc := range ifaces {
@@ -156,7 +167,7 @@ func pick(ifaces []iface, address string) (netip.Addr, error) {
 				}
 			}
 		}
-		return unavailable("address %v is not on any interface of this host", ip)
+		return bad("address %v is not on any interface of this host", ip)
 	}
 	var names []string
 	for _, ifc := range ifaces {
@@ -167,7 +178,7 @@ func pick(ifaces []iface, address string) (netip.Addr, error) {
 		a := usable(ifc)
 		switch {
 		case ifc.loopback():
-			return unavailable("interface %s is loopback (use tcp-localhost)", ifc.name)
+			return bad("interface %s is loopback (use tcp-localhost)", ifc.name)
 		case !ifc.up():
 			return unavailable("interface %s is down", ifc.name)
 		case !a.IsValid():
@@ -175,5 +186,5 @@ func pick(ifaces []iface, address string) (netip.Addr, error) {
 		}
 		return a, nil
 	}
-	return unavailable("no interface or address %q (interfaces: %s)", address, strings.Join(names, ", "))
+	return bad("no interface or address %q (interfaces: %s)", address, strings.Join(names, ", "))
 }

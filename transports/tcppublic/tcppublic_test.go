@@ -90,9 +90,10 @@ func TestListenAddress(t *testing.T) {
 	}
 }
 
-// TestListenUnavailable runs anywhere: every case fails before a socket is
-// made.
-func TestListenUnavailable(t *testing.T) {
+// TestListenBadAddress runs anywhere: every case fails before a socket is
+// made, with ErrBadEndpoint (a mistake in the address), not
+// ErrUnavailable (this host cannot run the transport).
+func TestListenBadAddress(t *testing.T) {
 	tests := []struct{ name, address string }{
 		{"no such interface", "ipcbench-nope0"},
 		{"wildcard v4", "0.0.0.0"},
@@ -101,15 +102,16 @@ func TestListenUnavailable(t *testing.T) {
 		{"loopback v6", "::1"},
 		{"loopback interface", "lo"},
 		{"address not on this host", "192.0.2.77"},
+		{"bad port", "192.0.2.77:99999"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ln, err := New().Listen(context.Background(), transports.Config{Address: tt.address})
-			if !errors.Is(err, transports.ErrUnavailable) {
+			if !errors.Is(err, transports.ErrBadEndpoint) || errors.Is(err, transports.ErrUnavailable) {
 				if ln != nil {
 					ln.Close()
 				}
-				t.Fatalf("Listen(%q): %v, want ErrUnavailable", tt.address, err)
+				t.Fatalf("Listen(%q): %v, want ErrBadEndpoint and not ErrUnavailable", tt.address, err)
 			}
 		})
 	}
@@ -160,28 +162,29 @@ func TestPick(t *testing.T) {
 		name    string
 		ifaces  []iface
 		address string
-		want    string // "" means ErrUnavailable
+		want    string // "" means an error wrapping wantErr
 		wantMsg string // substring of the error
+		wantErr error  // ErrBadEndpoint for a mistake in the address, else ErrUnavailable
 	}{
-		{"first up non-loopback, IPv4 preferred", []iface{lo, down, v4, v6}, "", "198.51.100.1", ""},
-		{"IPv6 when no IPv4", []iface{lo, linkLocal, v6, v4}, "", "2001:db8::2", ""},
-		{"only loopback", []iface{lo}, "", "", "no non-loopback interface: lo is loopback"},
-		{"loopback and down", []iface{lo, down}, "", "", "eth9 is down"},
-		{"link-local only", []iface{lo, linkLocal}, "", "", "eth2 has no IPv4 or global IPv6 address"},
-		{"no interfaces", nil, "", "", "no non-loopback interface: no interfaces"},
-		{"by name", []iface{lo, v4, v6}, "eth1", "2001:db8::2", ""},
-		{"by name down", []iface{lo, down}, "eth9", "", "eth9 is down"},
-		{"by name loopback", []iface{lo}, "lo", "", "loopback"},
-		{"by name link-local only", []iface{linkLocal}, "eth2", "", "no IPv4 or global IPv6"},
-		{"unknown name", []iface{lo, v4}, "wlan0", "", `no interface or address "wlan0" (interfaces: lo, eth0)`},
-		{"by address", []iface{lo, v4}, "198.51.100.2", "198.51.100.2", ""},
-		{"by v6 address", []iface{lo, v4}, "2001:db8::1", "2001:db8::1", ""},
-		{"v4-mapped address", []iface{lo, v4}, "::ffff:198.51.100.2", "198.51.100.2", ""},
-		{"address on a down interface", []iface{down}, "198.51.100.9", "", "down"},
-		{"address not here", []iface{lo, v4}, "203.0.113.1", "", "not on any interface"},
-		{"wildcard", []iface{v4}, "0.0.0.0", "", "wildcard"},
-		{"loopback address", []iface{lo}, "127.0.0.1", "", "loopback"},
-		{"link-local address", []iface{v4}, "fe80::1", "", "link-local"},
+		{"first up non-loopback, IPv4 preferred", []iface{lo, down, v4, v6}, "", "198.51.100.1", "", nil},
+		{"IPv6 when no IPv4", []iface{lo, linkLocal, v6, v4}, "", "2001:db8::2", "", nil},
+		{"only loopback", []iface{lo}, "", "", "no non-loopback interface: lo is loopback", transports.ErrUnavailable},
+		{"loopback and down", []iface{lo, down}, "", "", "eth9 is down", transports.ErrUnavailable},
+		{"link-local only", []iface{lo, linkLocal}, "", "", "eth2 has no IPv4 or global IPv6 address", transports.ErrUnavailable},
+		{"no interfaces", nil, "", "", "no non-loopback interface: no interfaces", transports.ErrUnavailable},
+		{"by name", []iface{lo, v4, v6}, "eth1", "2001:db8::2", "", nil},
+		{"by name down", []iface{lo, down}, "eth9", "", "eth9 is down", transports.ErrUnavailable},
+		{"by name loopback", []iface{lo}, "lo", "", "loopback", transports.ErrBadEndpoint},
+		{"by name link-local only", []iface{linkLocal}, "eth2", "", "no IPv4 or global IPv6", transports.ErrUnavailable},
+		{"unknown name", []iface{lo, v4}, "wlan0", "", `no interface or address "wlan0" (interfaces: lo, eth0)`, transports.ErrBadEndpoint},
+		{"by address", []iface{lo, v4}, "198.51.100.2", "198.51.100.2", "", nil},
+		{"by v6 address", []iface{lo, v4}, "2001:db8::1", "2001:db8::1", "", nil},
+		{"v4-mapped address", []iface{lo, v4}, "::ffff:198.51.100.2", "198.51.100.2", "", nil},
+		{"address on a down interface", []iface{down}, "198.51.100.9", "", "down", transports.ErrUnavailable},
+		{"address not here", []iface{lo, v4}, "203.0.113.1", "", "not on any interface", transports.ErrBadEndpoint},
+		{"wildcard", []iface{v4}, "0.0.0.0", "", "wildcard", transports.ErrBadEndpoint},
+		{"loopback address", []iface{lo}, "127.0.0.1", "", "loopback", transports.ErrBadEndpoint},
+		{"link-local address", []iface{v4}, "fe80::1", "", "link-local", transports.ErrBadEndpoint},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -192,8 +195,12 @@ func TestPick(t *testing.T) {
 				}
 				return
 			}
-			if !errors.Is(err, transports.ErrUnavailable) {
-				t.Fatalf("pick = %v, %v; want ErrUnavailable", got, err)
+			other := transports.ErrUnavailable
+			if tt.wantErr == transports.ErrUnavailable {
+				other = transports.ErrBadEndpoint
+			}
+			if !errors.Is(err, tt.wantErr) || errors.Is(err, other) {
+				t.Fatalf("pick = %v, %v; want %v and not %v", got, err, tt.wantErr, other)
 			}
 			if !strings.Contains(err.Error(), tt.wantMsg) {
 				t.Fatalf("error %q does not say %q", err, tt.wantMsg)

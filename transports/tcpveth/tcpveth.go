@@ -15,7 +15,8 @@
 // It runs only inside the private network namespace ipcbench run makes
 // (internal/netns.Reexec); elsewhere, -network host included, Listen
 // fails with an error wrapping transports.ErrUnavailable that says so, and
-// nothing is changed. Config.Address must be empty or 10.78.0.1. One
+// nothing is changed. Config.Address must be empty or 10.78.0.1 (another
+// is refused with an error wrapping transports.ErrBadEndpoint). One
 // endpoint serves any number of dials.
 //
 // Everything else is as in tcp-localhost (package tcplocal), through the
@@ -60,7 +61,7 @@ func New() transports.Transport {
 
 func resolve(address string) (netip.Addr, error) {
 	if address != "" && address != listenAddr.String() {
-		return netip.Addr{}, fmt.Errorf("%s: listens on %v only, not %q: %w", Name, listenAddr, address, transports.ErrUnavailable)
+		return netip.Addr{}, fmt.Errorf("%s: listens on %v only, not %q: %w", Name, listenAddr, address, transports.ErrBadEndpoint)
 	}
 	return listenAddr, nil
 }

@@ -111,8 +111,10 @@ func TestUnavailableOutside(t *testing.T) {
 
 // TestBadAddresses checks the explicit-address rules.
 func TestBadAddresses(t *testing.T) {
-	if _, err := New().Listen(context.Background(), transports.Config{Address: "0.0.0.0"}); !errors.Is(err, transports.ErrUnavailable) {
-		t.Errorf("Listen on a wildcard: %v, want ErrUnavailable", err)
+	for _, addr := range []string{"0.0.0.0", "10.78.0.2", "10.78.0.1:99999"} {
+		if _, err := New().Listen(context.Background(), transports.Config{Address: addr}); !errors.Is(err, transports.ErrBadEndpoint) || errors.Is(err, transports.ErrUnavailable) {
+			t.Errorf("Listen on %s: %v, want ErrBadEndpoint and not ErrUnavailable", addr, err)
+		}
 	}
 	f, err := os.Open(os.DevNull)
 	if err != nil {

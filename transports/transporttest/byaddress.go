@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -261,6 +262,59 @@ func testAddressMissing(t *testing.T, tr transports.Transport) {
 		t.Fatalf("Dial of a missing address: %v; want an error saying it does not exist", err)
 	}
 	t.Logf("missing: %v", err)
+}
+
+// testAddressBadListen checks that Listen refuses addresses it cannot
+// listen on with an error wrapping transports.ErrBadEndpoint and not
+// transports.ErrUnavailable (a program that falls back on a transport
+// that cannot run here must not hide a mistake in the address), and
+// leaves nothing behind. A transport that listens on a host:port refuses
+// the socket paths too (they are no host) and a bad port.
+func testAddressBadListen(t *testing.T, tr transports.Transport) {
+	ln, _ := addressListen(t, tr, transports.Config{})
+	hostPort := !strings.HasPrefix(ln.Endpoint().Address, "/")
+	ln.Close()
+	dir, err := os.MkdirTemp("", "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	open := filepath.Join(dir, "open")
+	if err := os.Mkdir(open, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(open, 0o755); err != nil { // whatever the umask
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, "file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	bad := []string{
+		filepath.Join(dir, "rv", strings.Repeat("s", 108)), // longer than sun_path
+		filepath.Join(dir, "missing", "rv", "s"),
+		filepath.Join(open, "s"),
+		file,
+	}
+	if hostPort {
+		bad = append(bad, "127.0.0.1:99999", ":99999")
+	}
+	names := func() []string { return append(Names(t, dir), Names(t, open)...) }
+	before := names()
+	for _, addr := range bad {
+		ln, err := tr.Listen(t.Context(), transports.Config{Address: addr})
+		if err == nil {
+			ln.Close()
+			t.Errorf("Listen on %s succeeded, want ErrBadEndpoint", addr)
+			continue
+		}
+		if !errors.Is(err, transports.ErrBadEndpoint) || errors.Is(err, transports.ErrUnavailable) {
+			t.Errorf("Listen on %s: %v; want ErrBadEndpoint and not ErrUnavailable", addr, err)
+		}
+		if after := names(); !slices.Equal(before, after) {
+			t.Fatalf("Listen on %s left files behind: before %v, after %v", addr, before, after)
+		}
+	}
 }
 
 // testAddressServerKilled runs the listener in a server process, dials it

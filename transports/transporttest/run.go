@@ -77,6 +77,7 @@ var cases = []testCase{
 	{"address/sequential", testAddressSequential},
 	{"address/concurrent", testAddressConcurrent},
 	{"address/missing", testAddressMissing},
+	{"address/bad-listen", testAddressBadListen},
 	{"address/server-killed", testAddressServerKilled},
 	{"address/other-user", testAddressForeign},
 	{"memory", testMemory},
@@ -120,7 +121,11 @@ var cases = []testCase{
 //     dialed with the address alone, no files: nettest.TestConn over such
 //     pairs; 1,000 dial/exchange/close cycles one after the other and 64
 //     dials at once, every byte checked; a dial to a closed listener's
-//     address and to a missing path fails at once; a server process
+//     address and to a missing path fails at once; Listen on an address
+//     it cannot listen on (a socket path too long for sun_path, under a
+//     missing directory, in a directory open to others or on a regular
+//     file; a bad port) fails with ErrBadEndpoint, not ErrUnavailable,
+//     and leaves nothing; a server process
 //     killed with SIGKILL leaves its clients with ErrPeerGone or io.EOF
 //     (logged against the 2 s promise), a new dial failing at once and a
 //     new Listen on the address working; a server of uid 65534 is refused

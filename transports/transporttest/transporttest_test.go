@@ -3,8 +3,10 @@ package transporttest_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"strings"
@@ -32,18 +34,21 @@ func TestMain(m *testing.M) {
 		tcpTest{name: "leaky", leak: true},
 		tcpTest{name: "no-eof", noEOF: true},
 		tcpTest{name: "hog", hog: true},
+		tcpTest{name: "any-address", anyAddress: true},
 	}})
 }
 
-// tcpTest is TCP over 127.0.0.1 with Config.BufferSize applied, optionally
-// broken: corrupt flips a bit of the 100th write of every dialed
-// connection; leak leaves a descriptor and a goroutine behind per Listen;
-// noEOF reports the end of the stream as io.ErrUnexpectedEOF; hog keeps
-// hogBytes of heap per dialed connection that its MemoryPerConn does not
-// state.
+// tcpTest is TCP over 127.0.0.1 with Config.BufferSize applied, listening
+// on Config.Address when it is a loopback host:port and refusing any other
+// address with ErrBadEndpoint, optionally broken: corrupt flips a bit of
+// the 100th write of every dialed connection; leak leaves a descriptor and
+// a goroutine behind per Listen; noEOF reports the end of the stream as
+// io.ErrUnexpectedEOF; hog keeps hogBytes of heap per dialed connection
+// that its MemoryPerConn does not state; anyAddress ignores
+// Config.Address.
 type tcpTest struct {
-	name                      string
-	corrupt, leak, noEOF, hog bool
+	name                                  string
+	corrupt, leak, noEOF, hog, anyAddress bool
 }
 
 // hogBytes is what each connection of the hog transport keeps.
@@ -74,8 +79,16 @@ func bufferControl(size int) func(string, string, syscall.RawConn) error {
 }
 
 func (t tcpTest) Listen(ctx context.Context, cfg transports.Config) (transports.Listener, error) {
+	addr := "127.0.0.1:0"
+	if cfg.Address != "" && !t.anyAddress {
+		ap, err := netip.ParseAddrPort(cfg.Address)
+		if err != nil || !ap.Addr().IsLoopback() {
+			return nil, fmt.Errorf("%s: listen: %q is not a loopback host:port: %w", t.name, cfg.Address, transports.ErrBadEndpoint)
+		}
+		addr = ap.String()
+	}
 	lc := net.ListenConfig{Control: bufferControl(cfg.BufferSize)}
-	ln, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
+	ln, err := lc.Listen(ctx, "tcp", addr)
 	if err != nil {
 		return nil, err
 	}
@@ -167,10 +180,11 @@ func TestBroken(t *testing.T) {
 		t.Skip("run by TestSuiteCatches")
 	}
 	tr := map[string]tcpTest{
-		"corrupt": {name: "corrupt", corrupt: true},
-		"leaky":   {name: "leaky", leak: true},
-		"no-eof":  {name: "no-eof", noEOF: true},
-		"hog":     {name: "hog", hog: true},
+		"corrupt":     {name: "corrupt", corrupt: true},
+		"leaky":       {name: "leaky", leak: true},
+		"no-eof":      {name: "no-eof", noEOF: true},
+		"hog":         {name: "hog", hog: true},
+		"any-address": {name: "any-address", anyAddress: true},
 	}[name]
 	transporttest.Run(t, tr)
 }
@@ -190,6 +204,7 @@ func TestSuiteCatches(t *testing.T) {
 		{"leaky", "peer-closes/exit", []string{"--- FAIL: TestBroken/peer-closes/exit", "file descriptors left open", "/dev/null", "goroutines left running"}},
 		{"no-eof", "peer-closes/closewrite", []string{"--- FAIL: TestBroken/peer-closes/closewrite", "want io.EOF"}},
 		{"hog", "memory", []string{"--- FAIL: TestBroken/memory", "Go heap and stack bytes per end: measured", "above the"}},
+		{"any-address", "address/bad-listen", []string{"--- FAIL: TestBroken/address/bad-listen", "succeeded, want ErrBadEndpoint"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.broken, func(t *testing.T) {

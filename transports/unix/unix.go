@@ -5,10 +5,12 @@
 // this user's own and closed to others (mode 0700, no group or other
 // bits), and not a symbolic link; Listen makes it, 0700, when it is
 // missing (its parent must exist), and refuses anything else with an
-// error wrapping transports.ErrUnavailable. The socket file gets mode
-// 0600. A socket file a killed listener left at the path is removed; a
-// live one is refused. Close removes the socket file (and the directory,
-// if Listen made it and it is empty).
+// error wrapping transports.ErrBadEndpoint: a mistake in the address, not
+// a transport that cannot run here. The socket file gets mode 0600. A
+// socket file a killed listener left at the path is removed; a live one,
+// another user's, or a file that is not a socket is refused
+// (ErrBadEndpoint). Close removes the socket file (and the directory, if
+// Listen made it and it is empty).
 //
 // With an empty Config.Address, Listen makes a fresh private (0700)
 // directory, named "ipcbench-unix-PID-*" (PID in base 36), in
@@ -34,11 +36,13 @@
 // Accept refuses (closes, and returns an error wrapping ErrForeignPeer) a
 // connection whose peer runs as another user, read with SO_PEERCRED.
 // The socket path must fit in sun_path (107 bytes plus the NUL): a longer
-// one is refused with a clear error (transports.ErrUnavailable from Listen,
-// transports.ErrBadEndpoint from Dial), never truncated. Config.BufferSize
-// sets SO_SNDBUF and SO_RCVBUF on both ends; the options sndbuf and rcvbuf
-// (binary units: "256k") set each on its own and override it; io=raw makes
-// connections bypass Go's network poller (see sockconn.RawConn).
+// one is refused with a clear error (transports.ErrBadEndpoint from Listen
+// and Dial alike; transports.ErrUnavailable when it is the path Listen
+// makes itself for an empty Config.Address, too long from a long TMPDIR),
+// never truncated. Config.BufferSize sets SO_SNDBUF and SO_RCVBUF on both
+// ends; the options sndbuf and rcvbuf (binary units: "256k") set each on
+// its own and override it; io=raw makes connections bypass Go's network
+// poller (see sockconn.RawConn).
 // Connections implement transports.CloseWriter and
 // transports.OptionReporter (sndbuf, rcvbuf); EPIPE and ECONNRESET wrap
 // transports.ErrPeerGone.

@@ -148,15 +148,15 @@ func TestListenErrors(t *testing.T) {
 		want error
 		msg  string
 	}{
-		{"path too long", transports.Config{Address: long}, transports.ErrUnavailable, "sun_path"},
-		{"no parent directory", transports.Config{Address: filepath.Join(base, "missing", "sub", "s")}, transports.ErrUnavailable, "missing"},
-		{"parent is a file", transports.Config{Address: filepath.Join(file, "s")}, transports.ErrUnavailable, "file"},
-		{"path is a file", transports.Config{Address: file}, transports.ErrUnavailable, "not a socket"},
-		{"path is a directory", transports.Config{Address: private}, transports.ErrUnavailable, "not a socket"},
-		{"directory open to others", transports.Config{Address: filepath.Join(open, "s")}, transports.ErrUnavailable, "0755"},
-		{"a file in a directory open to others", transports.Config{Address: openFile}, transports.ErrUnavailable, "exists and is not a socket"},
-		{"a stale socket in a directory open to others", transports.Config{Address: openStale}, transports.ErrUnavailable, "0755"},
-		{"directory is a symlink", transports.Config{Address: filepath.Join(link, "s")}, transports.ErrUnavailable, "symbolic link"},
+		{"path too long", transports.Config{Address: long}, transports.ErrBadEndpoint, "sun_path"},
+		{"no parent directory", transports.Config{Address: filepath.Join(base, "missing", "sub", "s")}, transports.ErrBadEndpoint, "missing"},
+		{"parent is a file", transports.Config{Address: filepath.Join(file, "s")}, transports.ErrBadEndpoint, "file"},
+		{"path is a file", transports.Config{Address: file}, transports.ErrBadEndpoint, "not a socket"},
+		{"path is a directory", transports.Config{Address: private}, transports.ErrBadEndpoint, "not a socket"},
+		{"directory open to others", transports.Config{Address: filepath.Join(open, "s")}, transports.ErrBadEndpoint, "0755"},
+		{"a file in a directory open to others", transports.Config{Address: openFile}, transports.ErrBadEndpoint, "exists and is not a socket"},
+		{"a stale socket in a directory open to others", transports.Config{Address: openStale}, transports.ErrBadEndpoint, "0755"},
+		{"directory is a symlink", transports.Config{Address: filepath.Join(link, "s")}, transports.ErrBadEndpoint, "symbolic link"},
 		{"an option", transports.Config{Options: map[string]string{"nodelay": "true"}}, transports.ErrBadOption, "nodelay"},
 	}
 	if os.Geteuid() == 0 {
@@ -165,22 +165,45 @@ func TestListenErrors(t *testing.T) {
 			cfg  transports.Config
 			want error
 			msg  string
-		}{"directory of another user", transports.Config{Address: filepath.Join(foreign, "s")}, transports.ErrUnavailable, "uid 65534"})
+		}{"directory of another user", transports.Config{Address: filepath.Join(foreign, "s")}, transports.ErrBadEndpoint, "uid 65534"})
 	}
 	before := transporttest.Names(t, base)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ln, err := unix.New().Listen(context.Background(), tt.cfg)
-			if !errors.Is(err, tt.want) || !strings.Contains(err.Error(), tt.msg) {
+			// A mistake in the address is not a transport that cannot run
+			// here: a program falling back on ErrUnavailable would hide it.
+			if !errors.Is(err, tt.want) || errors.Is(err, transports.ErrUnavailable) || !strings.Contains(err.Error(), tt.msg) {
 				if ln != nil {
 					ln.Close()
 				}
-				t.Fatalf("Listen: %v; want %v mentioning %q", err, tt.want, tt.msg)
+				t.Fatalf("Listen: %v; want %v, not ErrUnavailable, mentioning %q", err, tt.want, tt.msg)
 			}
 			if after := transporttest.Names(t, base); !slices.Equal(before, after) {
 				t.Fatalf("Listen left files behind: before %v, after %v", before, after)
 			}
 		})
+	}
+}
+
+// TestListenLongTMPDIR: without an address, a socket path too long for
+// sun_path comes from this machine's TMPDIR, not from the caller: the
+// transport cannot run here (ErrUnavailable), and nothing is left behind.
+func TestListenLongTMPDIR(t *testing.T) {
+	base := filepath.Join(t.TempDir(), strings.Repeat("d", unix.MaxPath))
+	if err := os.Mkdir(base, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("TMPDIR", base)
+	ln, err := unix.New().Listen(context.Background(), transports.Config{})
+	if !errors.Is(err, transports.ErrUnavailable) || errors.Is(err, transports.ErrBadEndpoint) || !strings.Contains(err.Error(), "TMPDIR") {
+		if ln != nil {
+			ln.Close()
+		}
+		t.Fatalf("Listen with a long TMPDIR: %v; want ErrUnavailable, not ErrBadEndpoint, naming TMPDIR", err)
+	}
+	if names := transporttest.Names(t, base); len(names) != 0 {
+		t.Fatalf("Listen left %v behind", names)
 	}
 }
 
@@ -200,11 +223,11 @@ func TestSocketPath(t *testing.T) {
 	if got := ln.Endpoint().Address; got != path {
 		t.Fatalf("Endpoint().Address = %q, want %q", got, path)
 	}
-	if ln2, err := unix.New().Listen(context.Background(), transports.Config{Address: path}); !errors.Is(err, transports.ErrUnavailable) || !strings.Contains(err.Error(), "live listener") {
+	if ln2, err := unix.New().Listen(context.Background(), transports.Config{Address: path}); !errors.Is(err, transports.ErrBadEndpoint) || !strings.Contains(err.Error(), "live listener") {
 		if ln2 != nil {
 			ln2.Close()
 		}
-		t.Fatalf("second Listen on a live socket: %v; want ErrUnavailable naming the live listener", err)
+		t.Fatalf("second Listen on a live socket: %v; want ErrBadEndpoint naming the live listener", err)
 	}
 	c, err := unix.New().Dial(context.Background(), ln.Endpoint())
 	if err != nil {

@@ -88,10 +88,11 @@ func Private(prefix, name string) (Place, error) {
 //     file that is not a socket or belongs to another user, is left alone
 //     and refused.
 //
-// Errors wrap transports.ErrUnavailable and say what is wrong.
+// Errors wrap transports.ErrBadEndpoint, as each is a reason not to
+// listen on this path (another path works), and say what is wrong.
 func Prepare(path string, sotype int) (Place, error) {
 	fail := func(format string, args ...any) (Place, error) {
-		return Place{}, fmt.Errorf("socket path %s: "+format+": %w", append(append([]any{path}, args...), transports.ErrUnavailable)...)
+		return Place{}, fmt.Errorf("socket path %s: "+format+": %w", append(append([]any{path}, args...), transports.ErrBadEndpoint)...)
 	}
 	switch {
 	case path == "":

@@ -88,7 +88,8 @@ type Server struct {
 
 // Listen prepares path (see Prepare), listens on it and serves dials: for
 // each, mk(index) makes a channel, with index counting from first. Errors
-// wrap transports.ErrUnavailable.
+// are Prepare's (wrapping transports.ErrBadEndpoint), or the system's
+// when the socket cannot be made there.
 func Listen(path string, first int, mk func(index int) (*Offer, error)) (*Server, error) {
 	place, err := Prepare(path, unix.SOCK_SEQPACKET)
 	if err != nil {
@@ -97,14 +98,14 @@ func Listen(path string, first int, mk func(index int) (*Offer, error)) (*Server
 	ln, err := net.ListenUnix("unixpacket", &net.UnixAddr{Name: path, Net: "unixpacket"})
 	if err != nil {
 		place.Release()
-		return nil, fmt.Errorf("listening on %s: %w: %w", path, err, transports.ErrUnavailable)
+		return nil, fmt.Errorf("listening on %s: %w", path, err)
 	}
 	// bind made the socket file with the umask's mode; the directory
 	// already keeps others out, and the file follows the one rule.
 	if err := os.Chmod(path, private.FileMode); err != nil {
 		ln.Close()
 		place.Release()
-		return nil, fmt.Errorf("listening on %s: %w: %w", path, err, transports.ErrUnavailable)
+		return nil, fmt.Errorf("listening on %s: %w", path, err)
 	}
 	ln.SetUnlinkOnClose(true)
 	s := &Server{

@@ -203,8 +203,8 @@ func TestFetchErrors(t *testing.T) {
 // live listener's.
 func TestListenStale(t *testing.T) {
 	s, _ := testServer(t)
-	if _, err := rendezvous.Listen(s.Path(), 0, nil); !errors.Is(err, syscall.EADDRINUSE) || !errors.Is(err, transports.ErrUnavailable) {
-		t.Fatalf("rendezvous.Listen on a live rendezvous: %v; want EADDRINUSE and ErrUnavailable", err)
+	if _, err := rendezvous.Listen(s.Path(), 0, nil); !errors.Is(err, syscall.EADDRINUSE) || !errors.Is(err, transports.ErrBadEndpoint) || errors.Is(err, transports.ErrUnavailable) {
+		t.Fatalf("rendezvous.Listen on a live rendezvous: %v; want EADDRINUSE and ErrBadEndpoint, not ErrUnavailable", err)
 	}
 	// Simulate a killed listener: the socket file stays, nobody listens.
 	path := s.Path()

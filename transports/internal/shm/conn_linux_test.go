@@ -536,7 +536,7 @@ func TestListenErrors(t *testing.T) {
 	}{
 		{"unknown-option", context.Background(), transports.Config{Options: map[string]string{"spin": "1"}}, transports.ErrBadOption},
 		{"bad-mapping", context.Background(), transports.Config{Options: map[string]string{OptionMapping: "tmp"}}, transports.ErrBadOption},
-		{"missing-dir", context.Background(), transports.Config{Address: "/nonexistent/ipcbench/s", Options: map[string]string{OptionMapping: mappingFile}}, transports.ErrUnavailable},
+		{"missing-dir", context.Background(), transports.Config{Address: "/nonexistent/ipcbench/s", Options: map[string]string{OptionMapping: mappingFile}}, transports.ErrBadEndpoint},
 		{"cancelled", cancelled, transports.Config{}, context.Canceled},
 	}
 	for _, tt := range tests {

@@ -65,8 +65,9 @@ func (t transport) DialsThroughRendezvous() bool { return true }
 // and a rendezvous at that path that makes one more per dial), each a
 // shared mapping with two rings of ringCapacity(cfg.BufferSize) bytes and
 // a liveness socket pair. It fails with an error wrapping
-// transports.ErrUnavailable when neither a memfd nor a file can be made or
-// the rendezvous path is unusable, and with one wrapping
+// transports.ErrUnavailable when neither a memfd nor a file can be made,
+// with one wrapping transports.ErrBadEndpoint when the rendezvous path is
+// refused (see the package doc of shmlock), and with one wrapping
 // transports.ErrBadOption for an unknown option.
 func (t transport) Listen(ctx context.Context, cfg transports.Config) (transports.Listener, error) {
 	l, err := listen(ctx, t.kind, cfg)
@@ -254,6 +255,7 @@ func listen(ctx context.Context, kind Kind, cfg transports.Config) (*Listener, e
 		// checked.
 		rv, err := rendezvous.Listen(cfg.Address, n, l.offer)
 		if err != nil {
+			l.Close() // releases the wake page acquired above
 			return nil, fmt.Errorf("shm: listen: %w", err)
 		}
 		l.rv = rv

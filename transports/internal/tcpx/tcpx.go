@@ -33,8 +33,10 @@ type Spec struct {
 	// Name is the transport's Name.
 	Name string
 	// Resolve returns the address to listen on for Config.Address. Errors
-	// should wrap transports.ErrUnavailable when the transport cannot run
-	// here. An unspecified (wildcard) result is refused.
+	// should wrap transports.ErrBadEndpoint when the address is not one
+	// the transport listens on (a mistake in it), and
+	// transports.ErrUnavailable when the transport cannot run here. An
+	// unspecified (wildcard) result is refused with ErrBadEndpoint.
 	Resolve func(address string) (netip.Addr, error)
 	// CheckDial vets the address of an Endpoint before Dial connects; nil
 	// accepts every specified address. Errors should wrap
@@ -73,7 +75,8 @@ func (t *transport) CheckOptions(opts map[string]string) error {
 
 // Listen listens on Resolve(host) at port, where cfg.Address is "host",
 // "host:port" or ":port" (see SplitPort); port 0 (none given) is an
-// ephemeral one.
+// ephemeral one. A bad port or a wildcard address is an error wrapping
+// transports.ErrBadEndpoint.
 func (t *transport) Listen(ctx context.Context, cfg transports.Config) (transports.Listener, error) {
 	name := t.spec.Name
 	set, err := sockconn.ParseOptions(name, true, cfg.BufferSize, cfg.Options)
@@ -83,14 +86,14 @@ func (t *transport) Listen(ctx context.Context, cfg transports.Config) (transpor
 	nodelay, snd, rcv, raw := set.NoDelay, set.SndBuf, set.RcvBuf, set.Raw
 	host, port, err := SplitPort(cfg.Address)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w: %w", name, err, transports.ErrUnavailable)
+		return nil, fmt.Errorf("%s: listen: %w: %w", name, err, transports.ErrBadEndpoint)
 	}
 	ip, err := t.spec.Resolve(host)
 	if err != nil {
 		return nil, err
 	}
 	if !ip.IsValid() || ip.IsUnspecified() {
-		return nil, fmt.Errorf("%s: refusing to listen on wildcard address %v: %w", name, ip, transports.ErrUnavailable)
+		return nil, fmt.Errorf("%s: refusing to listen on wildcard address %v: %w", name, ip, transports.ErrBadEndpoint)
 	}
 	lc := net.ListenConfig{Control: sockconn.Control(snd, rcv)}
 	lc.SetMultipathTCP(false)
