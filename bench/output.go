@@ -4,9 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
+	"sync/atomic"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // Modes of what ipcbench writes because the user asked for it: raw-record
@@ -25,31 +30,52 @@ const (
 // replace, for a path that is a symbolic link or a directory.
 var ErrNotRegular = errors.New("not a regular file")
 
-// CreateOutput creates the new output file path for writing, with
-// OutputFileMode, and its missing parent directories with OutputDirMode;
-// every output file ipcbench writes is made here. It opens with
-// O_CREAT|O_EXCL|O_NOFOLLOW, so it never follows a symbolic link at path
-// and never writes into a file that exists: a name planted in advance (a
-// predictable default name in a shared directory, a symlink to a file of
-// root's) is an error wrapping fs.ErrExist. With replace, an existing
-// regular file is removed first and a new one created in its place (a hard
-// link's other names keep the old contents), and an existing device or FIFO
-// (/dev/null) is written to as it is; a symbolic link or a directory is
-// still refused, with an error that also wraps ErrNotRegular.
-func CreateOutput(path string, replace bool) (*os.File, error) {
+// PartialSuffix is what the name of an output being written ends with
+// before its number: the file at path is written as path+PartialSuffix+N
+// in the same directory and only takes path's name when it is complete.
+const PartialSuffix = ".partial-"
+
+// Output is an output file being written, made by CreateOutput. Its
+// contents take the name asked for only through Commit (or Keep); until
+// then whatever is at that name stays as it was, and Abort removes what
+// was written. Every Output must end with Commit, Keep or Abort; Abort
+// after either of the others does nothing, so it can be deferred.
+type Output struct {
+	f        *os.File
+	path     string       // the name asked for
+	tmp      string       // the name written to until Commit; "" when f is path itself (a device or FIFO)
+	replace  bool         // Commit may replace a file at path
+	replaces bool         // path was a regular file when the output was created
+	written  atomic.Int64 // bytes written
+	done     bool
+}
+
+// CreateOutput starts the new output file path, with OutputFileMode, and
+// makes its missing parent directories with OutputDirMode; every output
+// file ipcbench writes is made here. It writes to a new file beside path,
+// created with O_CREAT|O_EXCL|O_NOFOLLOW, which Commit renames to path:
+// nothing at path changes before the output is complete, a name is never
+// followed as a symbolic link, and whatever goes wrong before Commit (an
+// error, an interrupt) leaves an existing file as it was. A name that
+// exists is an error wrapping fs.ErrExist (a predictable default name in
+// a shared directory, a symlink to a file of root's), checked here and
+// again by Commit, which never replaces a file without replace. With
+// replace, Commit puts the new file in place of an existing regular file
+// (a hard link's other names keep the old contents), and an existing
+// device or FIFO (/dev/null) is written to as it is; a symbolic link or a
+// directory is still refused, with an error that also wraps ErrNotRegular.
+func CreateOutput(path string, replace bool) (*Output, error) {
 	if dir := filepath.Dir(path); dir != "." {
 		if err := os.MkdirAll(dir, OutputDirMode); err != nil {
 			return nil, err
 		}
 	}
-	f, err := createExcl(path)
-	if err == nil || !errors.Is(err, fs.ErrExist) {
-		return f, err
-	}
-	st, lerr := os.Lstat(path)
+	o := &Output{path: path, replace: replace}
+	st, err := os.Lstat(path)
 	switch {
-	case lerr != nil:
-		return nil, err // gone again: report the first error
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		return nil, err
 	case st.Mode()&fs.ModeSymlink != 0:
 		return nil, fmt.Errorf("%s: %w (a symbolic link, %w)", path, fs.ErrExist, ErrNotRegular)
 	case st.IsDir():
@@ -57,24 +83,147 @@ func CreateOutput(path string, replace bool) (*os.File, error) {
 	case !replace:
 		return nil, fmt.Errorf("%s: %w", path, fs.ErrExist)
 	case st.Mode().IsRegular():
-		if err := os.Remove(path); err != nil {
-			return nil, fmt.Errorf("replacing %s: %w", path, err)
-		}
-		return createExcl(path)
+		o.replaces = true
+	default:
+		// A device or FIFO, named by the user and meant to be written to.
+		return openSpecial(o)
 	}
-	// A device or FIFO, named by the user and meant to be written to.
-	f, err = os.OpenFile(path, os.O_WRONLY|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0)
+	for range 100 {
+		o.tmp = path + PartialSuffix + strconv.FormatUint(uint64(rand.Uint32()), 10)
+		if o.f, err = createExcl(o.tmp); !errors.Is(err, fs.ErrExist) {
+			break
+		}
+	}
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		// What cannot be made beside path is what path cannot be.
+		return nil, &fs.PathError{Op: pe.Op, Path: path, Err: pe.Err}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+// openSpecial opens o.path, a device or FIFO, to write to it in place.
+func openSpecial(o *Output) (*Output, error) {
+	f, err := os.OpenFile(o.path, os.O_WRONLY|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, err
 	}
 	if fst, err := f.Stat(); err != nil || fst.Mode().IsRegular() || fst.IsDir() {
 		f.Close()
-		return nil, fmt.Errorf("%s changed while being opened: %w", path, fs.ErrExist)
+		return nil, fmt.Errorf("%s changed while being opened: %w", o.path, fs.ErrExist)
 	}
-	return f, nil
+	o.f = f
+	return o, nil
 }
 
 // createExcl makes path exclusively, never through a symbolic link.
 func createExcl(path string) (*os.File, error) {
 	return os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, OutputFileMode)
+}
+
+// Write writes to the output.
+func (o *Output) Write(p []byte) (int, error) {
+	n, err := o.f.Write(p)
+	o.written.Add(int64(n))
+	return n, err
+}
+
+// Name returns the name the output was asked for (not the name it is
+// written to until Commit).
+func (o *Output) Name() string { return o.path }
+
+// Commit ends a complete output: it flushes it to disk and gives it its
+// name, in place of the file there with replace and only if there is none
+// without (an error wrapping fs.ErrExist). When that fails, the output is
+// removed and the name keeps what it had.
+func (o *Output) Commit() error {
+	if o.done {
+		return fmt.Errorf("%s: output already ended", o.path)
+	}
+	o.done = true
+	if o.tmp == "" {
+		return o.f.Close()
+	}
+	err := o.f.Sync()
+	if cerr := o.f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = o.rename(o.replace)
+	}
+	if err != nil {
+		os.Remove(o.tmp)
+		return fmt.Errorf("writing %s: %w", o.path, err)
+	}
+	return nil
+}
+
+// Keep ends an output cut short whose contents are still worth keeping
+// (the records measured before an interrupt or a failure). A name that
+// was free when the output was created gets them, as Commit would give
+// them (unless a file appeared there since); an existing file that
+// replace would have replaced stays as it was, and they stay under the
+// name they were written to. Keep returns the name they are under: ""
+// when nothing was written, which is removed as Abort removes it, and
+// after Commit or Abort, when it does nothing.
+func (o *Output) Keep() (string, error) {
+	if o.done {
+		return "", nil
+	}
+	if o.written.Load() == 0 && o.tmp != "" {
+		o.Abort()
+		return "", nil
+	}
+	o.done = true
+	err := o.f.Close()
+	if o.tmp == "" {
+		return o.path, err
+	}
+	if err != nil {
+		return o.tmp, fmt.Errorf("writing %s: %w", o.tmp, err)
+	}
+	if o.replaces {
+		return o.tmp, nil
+	}
+	if err := o.rename(false); err != nil {
+		return o.tmp, nil // the name was taken meanwhile: they stay where they are
+	}
+	return o.path, nil
+}
+
+// Abort ends an output that is not to be kept: what was written is
+// removed and the name keeps what it had. After Commit or Keep it does
+// nothing.
+func (o *Output) Abort() {
+	if o.done {
+		return
+	}
+	o.done = true
+	o.f.Close()
+	if o.tmp != "" {
+		os.Remove(o.tmp)
+	}
+}
+
+// rename gives o.tmp the name o.path, replacing a file there only with
+// replace. Without replace it is renameat2's RENAME_NOREPLACE, or, on a
+// file system without it, a hard link and the old name's removal.
+func (o *Output) rename(replace bool) error {
+	if replace {
+		return os.Rename(o.tmp, o.path)
+	}
+	err := unix.Renameat2(unix.AT_FDCWD, o.tmp, unix.AT_FDCWD, o.path, unix.RENAME_NOREPLACE)
+	if !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOSYS) {
+		if err != nil {
+			return &os.LinkError{Op: "rename", Old: o.tmp, New: o.path, Err: err}
+		}
+		return nil
+	}
+	if err := os.Link(o.tmp, o.path); err != nil {
+		return err
+	}
+	return os.Remove(o.tmp)
 }

@@ -3,8 +3,10 @@ package bench
 import (
 	"errors"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 )
@@ -38,7 +40,7 @@ func TestCreateOutput(t *testing.T) {
 			}
 			f, err := CreateOutput(p, false)
 			if err == nil {
-				f.Close()
+				f.Abort()
 				t.Fatalf("CreateOutput(%s) over a planted %s succeeded", p, name)
 			}
 			if !errors.Is(err, fs.ErrExist) {
@@ -50,11 +52,16 @@ func TestCreateOutput(t *testing.T) {
 				t.Fatalf("CreateOutput(%s, true) over a %s: error %v", p, name, err)
 			}
 			if err == nil {
-				if _, err := f.WriteString("new"); err != nil {
+				if _, err := f.Write([]byte("new")); err != nil {
 					t.Fatal(err)
 				}
-				f.Close()
+				if err := f.Commit(); err != nil {
+					t.Fatal(err)
+				}
 				checkMode(t, p, OutputFileMode)
+				if b, _ := os.ReadFile(p); string(b) != "new" {
+					t.Errorf("%s holds %q after Commit, want \"new\"", p, b)
+				}
 			} else if !errors.Is(err, ErrNotRegular) {
 				t.Errorf("error %v does not wrap ErrNotRegular", err)
 			}
@@ -79,7 +86,9 @@ func TestCreateOutputModes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.Close()
+	if err := f.Commit(); err != nil {
+		t.Fatal(err)
+	}
 	checkMode(t, p, OutputFileMode)
 	checkMode(t, filepath.Join(dir, "a"), OutputDirMode)
 	checkMode(t, filepath.Join(dir, "a", "b"), OutputDirMode)
@@ -95,10 +104,116 @@ func TestCreateOutputDevice(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.Close()
+	if err := f.Commit(); err != nil {
+		t.Fatal(err)
+	}
 	if st, err := os.Stat(os.DevNull); err != nil || st.Mode()&fs.ModeCharDevice == 0 {
 		t.Fatalf("%s is no longer a device: %v %v", os.DevNull, st, err)
 	}
+}
+
+// TestCreateOutputKeepsTheOldFile: until Commit, an existing file stays
+// whole whatever is written; Abort leaves it as it was and removes what
+// was written; Commit replaces it at once with the complete new file, the
+// written one's mode kept; Keep of a cut-short output leaves the old file
+// and keeps the new contents beside it, or at the name when it was free
+// (nothing at all when nothing was written).
+// Nothing but the outputs is left in the directory.
+func TestCreateOutputKeepsTheOldFile(t *testing.T) {
+	old := syscall.Umask(0)
+	defer syscall.Umask(old)
+	dir := t.TempDir()
+	p := filepath.Join(dir, "out.md")
+	plantOld := func() {
+		t.Helper()
+		if err := os.WriteFile(p, []byte("precious"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wantOnly := func(want map[string]string) {
+		t.Helper()
+		ents, err := os.ReadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]string{}
+		for _, e := range ents {
+			b, _ := os.ReadFile(filepath.Join(dir, e.Name()))
+			name := e.Name()
+			if strings.HasPrefix(name, "out.md"+PartialSuffix) {
+				name = "partial"
+			}
+			got[name] = string(b)
+		}
+		if !maps.Equal(got, want) {
+			t.Errorf("directory holds %q, want %q", got, want)
+		}
+	}
+	start := func(replace bool) *Output {
+		t.Helper()
+		f, err := CreateOutput(p, replace)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.Write([]byte("new")); err != nil {
+			t.Fatal(err)
+		}
+		wantOnly(map[string]string{"out.md": "precious", "partial": "new"})
+		return f
+	}
+
+	plantOld()
+	start(true).Abort()
+	wantOnly(map[string]string{"out.md": "precious"})
+
+	f := start(true)
+	if err := f.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	f.Abort() // after Commit: nothing
+	wantOnly(map[string]string{"out.md": "new"})
+	checkMode(t, p, OutputFileMode)
+
+	plantOld()
+	kept, err := start(true).Keep()
+	if err != nil || kept == p || !strings.HasPrefix(kept, p+PartialSuffix) {
+		t.Errorf("Keep over an existing file: %q, %v; want the partial name", kept, err)
+	}
+	wantOnly(map[string]string{"out.md": "precious", "partial": "new"})
+	os.Remove(kept)
+
+	// Nothing written is nothing kept; a name that was free gets what
+	// was written, and Commit never replaces a file that appeared
+	// meanwhile without replace.
+	plantOld()
+	f, err = CreateOutput(p, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if kept, err := f.Keep(); err != nil || kept != "" {
+		t.Errorf("Keep of nothing written: %q, %v; want \"\"", kept, err)
+	}
+	wantOnly(map[string]string{"out.md": "precious"})
+	os.Remove(p)
+	f, err = CreateOutput(p, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Write([]byte("new"))
+	if kept, err := f.Keep(); err != nil || kept != p {
+		t.Errorf("Keep of a new name: %q, %v; want %q", kept, err, p)
+	}
+	wantOnly(map[string]string{"out.md": "new"})
+	os.Remove(p)
+	f, err = CreateOutput(p, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plantOld()
+	if err := f.Commit(); !errors.Is(err, fs.ErrExist) {
+		t.Errorf("Commit over a file that appeared meanwhile: %v, want fs.ErrExist", err)
+	}
+	wantOnly(map[string]string{"out.md": "precious"})
 }
 
 func checkMode(t *testing.T, p string, want fs.FileMode) {

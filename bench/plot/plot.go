@@ -101,8 +101,8 @@ type chart struct {
 // with more than one run each name starts with "run<N>-<source>-". When a
 // file of one of those names exists already, Write writes nothing and
 // returns an error wrapping fs.ErrExist, unless replace is set: then
-// existing regular files are replaced (a symbolic link or a directory is
-// still refused). It returns an error wrapping ErrNoRuns when runs is
+// existing regular files are replaced, each at once by its complete new
+// chart (a symbolic link or a directory is still refused). It returns an error wrapping ErrNoRuns when runs is
 // empty or holds nil, ErrNoData when no chart can be drawn, and file-system
 // errors as they come.
 func Write(dir string, replace bool, runs ...*bench.Records) ([]string, error) {
@@ -159,14 +159,11 @@ func writeFile(p string, replace bool, b []byte) error {
 	if err != nil {
 		return err
 	}
-	_, err = f.Write(b)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
+	if _, err := f.Write(b); err != nil {
+		f.Abort()
 		return fmt.Errorf("writing %s: %w", p, err)
 	}
-	return nil
+	return f.Commit()
 }
 
 // series is one transport's points in one chart.

@@ -60,7 +60,7 @@ func cmdChoose(ctx context.Context, e *env, args []string) error {
 	trs := fs.String("t", "all", "transports to consider, comma-separated, each once, with variants: unix,shm-ring[wait=spin]")
 	budget := fs.Duration("budget", choose.DefaultBudget, "wall time the calibration is planned to fit in")
 	out := fs.String("out", "", "also write the calibration's raw records to this file, a new file (see -force); missing directories are created")
-	force := fs.Bool("force", false, "replace an existing -out file (never through a symbolic link)")
+	force := fs.Bool("force", false, "replace an existing -out file, once the new one is complete (never through a symbolic link)")
 	network := fs.String("network", "netns", "netns: measure inside a private network namespace; host: on this host's own interfaces")
 	if err := parseFlagsOnly(fs, args); err != nil {
 		return err
@@ -132,12 +132,12 @@ func cmdChoose(ctx context.Context, e *env, args []string) error {
 		if netNote != "" {
 			fmt.Fprintf(e.stderr, "ipcbench choose: note: %s\n", netNote)
 		}
-		var rawFile *os.File
+		var rawFile *bench.Output
 		if *out != "" {
 			if rawFile, err = createOutput("-out", *out, *force); err != nil {
 				return err
 			}
-			defer rawFile.Close()
+			defer rawFile.Abort()
 			o.Records = rawFile
 		}
 		o.Header = newHeader("choose", args)
@@ -153,8 +153,12 @@ func cmdChoose(ctx context.Context, e *env, args []string) error {
 		ans, err = c.Run(ctx)
 		disp.Stop()
 		if rawFile != nil {
-			if cerr := rawFile.Close(); cerr != nil && err == nil {
-				err = fmt.Errorf("writing %s: %w", *out, cerr)
+			// Like run's -out: complete records take the name; those of a
+			// calibration cut short take it only if it was free.
+			if err == nil {
+				err = rawFile.Commit()
+			} else {
+				keepRecords(e, "choose", rawFile)
 			}
 		}
 		switch {

@@ -16,7 +16,7 @@ import (
 )
 
 const floorSynopsis = `[flags]
-       ipcbench floor -report FILE [-out FILE]
+       ipcbench floor -report FILE [-out FILE [-force]]
 
 Measures what Go and ipcbench cost on this machine: it builds small C
 programs that do the bare minimum for each mechanism between two processes
@@ -70,7 +70,7 @@ func cmdFloor(ctx context.Context, e *env, args []string) (err error) {
 	fs.Int64Var(&cfg.FaninN, "fanin-n", floor.DefaultFaninN, "round trips per fanin run, over all its connections")
 	out := fs.String("out", "", "also write the Markdown table to this new file (see -force); missing directories are created")
 	raw := fs.String("raw", "", "write the raw records (header, then every measurement) as JSON Lines to this new file (see -force); missing directories are created")
-	force := fs.Bool("force", false, "replace existing -out and -raw files (never through a symbolic link)")
+	force := fs.Bool("force", false, "replace existing -out and -raw files, each once the new one is complete (never through a symbolic link)")
 	report := fs.String("report", "", "measure nothing: render the table from this raw file (- for stdin)")
 	only := fs.String("only", "", "measure only the pairs whose name (workload/variant/size/conns/placement, as in fanin/unix/1KiB/16/unpinned) this regular expression matches")
 	quiet := fs.Bool("q", false, "no progress display")
@@ -108,28 +108,28 @@ func cmdFloor(ctx context.Context, e *env, args []string) (err error) {
 	}
 
 	// The outputs are created before any work, so that a name that cannot
-	// be written is a usage error at once; the table's file is removed
-	// again if the run does not finish (the raw records stay, like run's).
-	var tableFile *os.File
+	// be written is a usage error at once. They take their names only
+	// when complete: the table never if the run does not finish, the raw
+	// records measured so far if their name was free (like run's), and an
+	// existing file -force would replace stays as it was.
+	var tableFile, rawFile *bench.Output
 	if *out != "" {
 		if tableFile, err = createOutput("-out", *out, *force); err != nil {
 			return err
 		}
-		defer func() {
-			if err != nil {
-				tableFile.Close()
-				os.Remove(*out)
-			}
-		}()
+		defer tableFile.Abort()
 	}
 	rawOut := io.Discard
 	if *raw != "" {
-		f, err := createOutput("-raw", *raw, *force)
-		if err != nil {
+		if rawFile, err = createOutput("-raw", *raw, *force); err != nil {
 			return err
 		}
-		defer f.Close()
-		rawOut = f
+		defer func() {
+			if err != nil {
+				keepRecords(e, "floor", rawFile) // nothing after Commit
+			}
+		}()
+		rawOut = rawFile
 	}
 	dir, err := os.MkdirTemp("", "ipcbench-floor-")
 	if err != nil {
@@ -164,10 +164,8 @@ func cmdFloor(ctx context.Context, e *env, args []string) (err error) {
 	if disp != nil {
 		disp.Stop()
 	}
-	if f, ok := rawOut.(*os.File); ok {
-		if err := f.Close(); err != nil && runErr == nil {
-			runErr = fmt.Errorf("writing %s: %w", *raw, err)
-		}
+	if rawFile != nil && runErr == nil {
+		runErr = rawFile.Commit()
 	}
 	switch {
 	case runErr != nil && errors.Is(runErr, bench.ErrPeerStart):
@@ -181,27 +179,24 @@ func cmdFloor(ctx context.Context, e *env, args []string) (err error) {
 // floorReport renders the table of the raw file at path ("-": stdin),
 // and writes it to out too when that is set.
 func floorReport(ctx context.Context, e *env, path, out string, force bool) error {
-	var o *os.File
+	var o *bench.Output
 	if out != "" {
 		var err error
 		if o, err = createOutput("-out", out, force); err != nil {
 			return err
 		}
+		defer o.Abort()
 	}
 	f, err := readInput(ctx, e, path, withRecords(floor.Read, func(f *floor.File) int { return len(f.Records) }))
-	if err == nil {
-		err = writeFloorTable(e, f, o)
+	if err != nil {
+		return err
 	}
-	if err != nil && o != nil {
-		o.Close()
-		os.Remove(out)
-	}
-	return err
+	return writeFloorTable(e, f, o)
 }
 
 // writeFloorTable prints the table and, when o is not nil, writes it there
-// and closes o.
-func writeFloorTable(e *env, f *floor.File, o *os.File) error {
+// and commits o.
+func writeFloorTable(e *env, f *floor.File, o *bench.Output) error {
 	var b strings.Builder
 	if err := floor.Table(&b, f); err != nil {
 		return err
@@ -212,14 +207,10 @@ func writeFloorTable(e *env, f *floor.File, o *os.File) error {
 	if o == nil {
 		return nil
 	}
-	_, err := io.WriteString(o, b.String())
-	if cerr := o.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
+	if _, err := io.WriteString(o, b.String()); err != nil {
 		return fmt.Errorf("writing the table to %s: %w", o.Name(), err)
 	}
-	return nil
+	return o.Commit()
 }
 
 // killedByInterrupt reports whether err comes from a child process that

@@ -128,7 +128,7 @@ transport. Prints the paths of the files it wrote.`,
   ipcbench plot -out docs/img run.jsonl
 `)
 	out := fs.String("out", "plots", "directory to write the SVG files into; missing directories are created; a chart that exists already is an error without -force")
-	force := fs.Bool("force", false, "replace existing chart files of the same names (never through a symbolic link)")
+	force := fs.Bool("force", false, "replace existing chart files of the same names, each by a complete new one (never through a symbolic link)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}

@@ -122,7 +122,7 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	fs.StringVar(&f.buffer, "buffer", "", "kernel socket/pipe buffer or ring size for every transport (default: the system's)")
 	fs.StringVar(&f.framing, "framing", "length", "message framing: length (4-byte big-endian prefix), delimited (newline), fixed (every message the case's size; not for stream)")
 	fs.StringVar(&f.out, "out", "", "raw records file (JSON Lines), a new file (see -force); missing directories are created; - for stdout (the summary then goes to stderr); default ipcbench-<time>.jsonl")
-	fs.BoolVar(&f.force, "force", false, "replace an existing -out file (never through a symbolic link)")
+	fs.BoolVar(&f.force, "force", false, "replace an existing -out file, once the new one is complete (never through a symbolic link)")
 	fs.StringVar(&f.format, "format", "table", "summary format: "+strings.Join(report.Formats(), ", "))
 	fs.BoolVar(&f.quiet, "q", false, "no progress display and no summary (raw records only)")
 	fs.BoolVar(&f.quiet, "quiet", false, "same as -q")
@@ -190,7 +190,7 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	// Where the records and the summary go.
 	summaryOut := e.stdout
 	var rawOut io.Writer
-	var rawFile *os.File
+	var rawFile *bench.Output
 	outPath := f.out
 	switch outPath {
 	case "-":
@@ -202,7 +202,7 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 		if rawFile, err = createOutput("-out", outPath, f.force); err != nil {
 			return err
 		}
-		defer rawFile.Close()
+		defer rawFile.Abort()
 		rawOut = rawFile
 	}
 	hdr.Network, hdr.NetworkNote = netMode, netNote
@@ -225,20 +225,31 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	if disp != nil {
 		disp.Stop()
 	}
+	// The records take -out's name once every case is recorded (failed
+	// ones included). An interrupt or an error leaves records worth
+	// reading too: they take the name if it was free, and otherwise stay
+	// beside the file -force would have replaced, which is left whole.
+	recsPath := outPath
 	if rawFile != nil {
-		if err := rawFile.Close(); err != nil && runErr == nil {
-			runErr = fmt.Errorf("writing %s: %w", outPath, err)
+		if runErr == nil || errors.Is(runErr, bench.ErrCasesFailed) {
+			if err := rawFile.Commit(); err != nil && runErr == nil {
+				runErr = err
+			} else if err != nil {
+				fmt.Fprintf(e.stderr, "ipcbench run: %v\n", err)
+			}
+		} else if kept := keepRecords(e, "run", rawFile); kept != "" {
+			recsPath = kept
 		}
 	}
 	// The summary of whatever was recorded comes first, whatever ended the
 	// run: an interrupt or failed cases leave records worth reading.
 	if !f.quiet && recs != nil {
-		recs.Source = outPath
+		recs.Source = recsPath
 		if err := report.Render(summaryOut, f.format, recs); err != nil && runErr == nil {
 			runErr = fmt.Errorf("rendering the summary: %w", err)
 		}
 		if outPath != "-" {
-			fmt.Fprintf(e.stderr, "raw records: %s\n", outPath)
+			fmt.Fprintf(e.stderr, "raw records: %s\n", recsPath)
 		}
 	}
 	switch {

@@ -70,7 +70,7 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	framing := fs.String("framing", "length", "framing of plain echo clients: length (4-byte big-endian prefix), delimited (newline), fixed (-size bytes)")
 	size := fs.String("size", "", "message size of -framing fixed (binary units: 64, 4k)")
 	summary := fs.String("summary", "", "where to write the summary when stopped: a new file (missing directories are created), or - for stdout (default: stderr)")
-	force := fs.Bool("force", false, "replace an existing -summary file (a regular file only)")
+	force := fs.Bool("force", false, "replace an existing -summary file (a regular file only) when serve stops")
 	quiet := fs.Bool("q", false, "no log of refused connections on stderr")
 	if err := parseFlagsOnly(fs, args); err != nil {
 		return err
@@ -97,20 +97,6 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	} else if *size != "" {
 		return usagef("-size is only for -framing fixed")
 	}
-	var sumOut io.Writer = e.stderr
-	switch *summary {
-	case "":
-	case "-":
-		sumOut = e.stdout
-	default:
-		f, err := createOutput("-summary", *summary, *force)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		sumOut = f
-	}
-
 	ln, err := all.Listen(ctx, *spec, *listen)
 	if err != nil {
 		return usagef("cannot listen on %s: %v", *listen, err)
@@ -134,6 +120,23 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 		}
 		ln.Close()
 	}
+	// The summary's file is started only once serve listens, so that a
+	// serve that cannot start leaves no file (nor a directory for one)
+	// behind; it takes its name when serve stops.
+	var sumOut io.Writer = e.stderr
+	var sumFile *bench.Output
+	switch *summary {
+	case "":
+	case "-":
+		sumOut = e.stdout
+	default:
+		if sumFile, err = createOutput("-summary", *summary, *force); err != nil {
+			closeBoth()
+			return err
+		}
+		defer sumFile.Abort()
+		sumOut = sumFile
+	}
 	if err := peer.AnnounceListening(e.stdout, addr); err != nil {
 		closeBoth()
 		return err
@@ -156,9 +159,20 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 		hdr.Options["control"] = ctl.Endpoint().Address
 	}
 	sum, err := peer.Serve(ctx, ln, o)
-	fmt.Fprintf(sumOut, "ipcbench serve: stopped: %s\n", sum)
+	_, werr := fmt.Fprintf(sumOut, "ipcbench serve: stopped: %s\n", sum)
+	switch {
+	case sumFile == nil:
+		werr = nil // stdout or stderr, as before
+	case werr != nil:
+		werr = fmt.Errorf("writing %s: %w", *summary, werr)
+	default:
+		werr = sumFile.Commit()
+	}
 	if err != nil {
+		if werr != nil {
+			fmt.Fprintf(e.stderr, "ipcbench serve: %v\n", werr)
+		}
 		return fmt.Errorf("accepting on %s: %w", addr, err)
 	}
-	return nil
+	return werr
 }

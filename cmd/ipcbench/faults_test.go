@@ -207,9 +207,11 @@ func TestInterruptDuringPeerStart(t *testing.T) {
 		name   string
 		sizes  string // one case per size
 		starts int    // peers that start normally before one hangs
+		force  bool   // -out names an existing file, replaced with -force
 	}{
-		{"the only case", "64", 0},
-		{"second case", "64,1k", 1},
+		{"the only case", "64", 0, false},
+		{"second case", "64,1k", 1, false},
+		{"second case, -force over a file", "64,1k", 1, true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			script := make([]testpeer.Action, tt.starts, tt.starts+1)
@@ -222,13 +224,20 @@ func TestInterruptDuringPeerStart(t *testing.T) {
 			}
 			t.Setenv(testpeer.Env, dir)
 			out := filepath.Join(t.TempDir(), "run.jsonl")
+			args := []string{"run", "-network", "host", "-t", "unix", "-w", "pingpong", "-s", tt.sizes,
+				"-n", "20", "-warmup", "0", "-repeats", "1", "-out", out}
+			if tt.force {
+				if err := os.WriteFile(out, []byte("precious"), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				args = append(args, "-force")
+			}
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			var stdout, stderr bytes.Buffer
 			done := make(chan int, 1)
 			go func() {
-				done <- run(ctx, []string{"run", "-network", "host", "-t", "unix", "-w", "pingpong", "-s", tt.sizes,
-					"-n", "20", "-warmup", "0", "-repeats", "1", "-out", out}, strings.NewReader(""), &stdout, &stderr)
+				done <- run(ctx, args, strings.NewReader(""), &stdout, &stderr)
 			}()
 			// Wait for the hanging peer: a child of this process once the
 			// cases before it have recorded their results.
@@ -238,7 +247,8 @@ func TestInterruptDuringPeerStart(t *testing.T) {
 					cancel()
 					t.Fatalf("no hanging peer after 30 s; stderr: %s", stderr.String())
 				}
-				if b, _ := os.ReadFile(out); bytes.Count(b, []byte("\n")) == 1+tt.starts && len(testpeer.Children(os.Getpid())) > 0 {
+				// The records are written beside -out until the run ends.
+				if b, _ := os.ReadFile(onlyPartial(t, out)); bytes.Count(b, []byte("\n")) == 1+tt.starts && len(testpeer.Children(os.Getpid())) > 0 {
 					break
 				}
 				time.Sleep(5 * time.Millisecond)
@@ -254,16 +264,27 @@ func TestInterruptDuringPeerStart(t *testing.T) {
 			if code != exitInterrupted {
 				t.Errorf("exit code %d, want %d; stderr: %s", code, exitInterrupted, stderr.String())
 			}
-			if !strings.Contains(stderr.String(), "raw records: "+out) {
-				t.Errorf("stderr does not name the raw records: %s", stderr.String())
+			// A new name gets the records so far; a file -force would
+			// have replaced stays whole, and they stay beside it.
+			recsPath := out
+			if tt.force {
+				if b, err := os.ReadFile(out); err != nil || string(b) != "precious" {
+					t.Errorf("the interrupted run with -force changed %s: %q, %v", out, b, err)
+				}
+				recsPath = onlyPartial(t, out)
+			} else if left := partials(t, out); len(left) > 0 {
+				t.Errorf("left beside the records: %v", left)
 			}
-			if !strings.Contains(stdout.String(), "raw records: "+out) {
+			if !strings.Contains(stderr.String(), "raw records: "+recsPath) {
+				t.Errorf("stderr does not name the raw records %s: %s", recsPath, stderr.String())
+			}
+			if !strings.Contains(stdout.String(), "raw records: "+recsPath) {
 				t.Errorf("no summary on stdout:\n%s", stdout.String())
 			}
 			if tt.starts > 0 && !strings.Contains(stdout.String(), "pingpong 64B") {
 				t.Errorf("the summary lacks the case measured before the interrupt:\n%s", stdout.String())
 			}
-			recs, err := bench.ReadRecordsFile(out)
+			recs, err := bench.ReadRecordsFile(recsPath)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -2,17 +2,18 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
-	"os"
 
 	"github.com/ipcbench/ipcbench/bench"
 )
 
-// createOutput creates the output file path that flag names, through
-// bench.CreateOutput: never through a symbolic link, and an existing file
-// only replaced when force is set. Every failure is a usage error (exit 2),
-// before any work starts.
-func createOutput(flag, path string, force bool) (*os.File, error) {
+// createOutput starts the output file path that flag names, through
+// bench.CreateOutput: never through a symbolic link, an existing file
+// only replaced when force is set, and then only by a complete output
+// (the caller's Commit). Every failure is a usage error (exit 2), before
+// any work starts.
+func createOutput(flag, path string, force bool) (*bench.Output, error) {
 	f, err := bench.CreateOutput(path, force)
 	switch {
 	case err == nil:
@@ -27,4 +28,20 @@ func createOutput(flag, path string, force bool) (*os.File, error) {
 		return nil, usagef("%s: cannot create %s: %v", flag, pe.Path, pe.Err)
 	}
 	return nil, usagef("%s: cannot create %s: %v", flag, path, err)
+}
+
+// keepRecords ends o, the raw records of command name cut short by an
+// interrupt or a failure, with Keep, and returns where they are ("" when
+// none were written). When they could not take their name (-force would
+// have replaced a file there, which stays as it was), it says where they
+// are on stderr.
+func keepRecords(e *env, name string, o *bench.Output) string {
+	kept, err := o.Keep()
+	switch {
+	case err != nil:
+		fmt.Fprintf(e.stderr, "ipcbench %s: %v\n", name, err)
+	case kept != "" && kept != o.Name():
+		fmt.Fprintf(e.stderr, "ipcbench %s: the records so far are in %s; %s is as it was\n", name, kept, o.Name())
+	}
+	return kept
 }

@@ -15,6 +15,9 @@ import (
 	"github.com/ipcbench/ipcbench/bench"
 )
 
+// floorRaw is a raw file of floor's, committed.
+const floorRaw = "../../results/floor.jsonl"
+
 // tinyRun is the smallest run that writes raw records.
 var tinyRun = []string{"run", "-q", "-t", "pipe", "-w", "pingpong", "-s", "64", "-n", "20", "-warmup", "1ms", "-repeats", "1"}
 
@@ -185,28 +188,146 @@ func TestOutputModes(t *testing.T) {
 		return
 	}
 	table, meas := filepath.Join(dir, "floor", "t.md"), filepath.Join(dir, "floor", "r.jsonl")
-	cmd, errb := startCLI(t, t.TempDir(), "floor", "-q", "-out", table, "-raw", meas)
-	deadline := time.Now().Add(30 * time.Second)
-	for !exists(table) || !exists(meas) {
-		if time.Now().After(deadline) {
-			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			cmd.Wait()
-			t.Fatalf("floor did not create its outputs within 30s; stderr:\n%s", errb)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	errb := interruptFloor(t, func(p string) { check(p, bench.OutputFileMode) }, "-out", table, "-raw", meas)
 	check(filepath.Join(dir, "floor"), bench.OutputDirMode)
-	check(table, bench.OutputFileMode)
 	check(meas, bench.OutputFileMode)
+	if exists(table) {
+		t.Errorf("an interrupted floor left its empty table %s", table)
+	}
+	if left := append(partials(t, table), partials(t, meas)...); len(left) > 0 {
+		t.Errorf("an interrupted floor left %v; stderr:\n%s", left, errb)
+	}
+}
+
+// TestForceKeepsTheOldFile: -force replaces an existing output only with a
+// complete new one. A command that fails (floor -report of a garbage file)
+// or is interrupted (floor's -out and -raw while it measures) leaves the
+// file as it was and nothing beside it but the raw records measured so
+// far, which it names; a command that succeeds replaces it. run -out is
+// checked by TestInterruptDuringPeerStart, serve -summary by
+// TestServeSummaryFile.
+func TestForceKeepsTheOldFile(t *testing.T) {
+	dir := t.TempDir()
+	plant := func(p string) {
+		t.Helper()
+		if err := os.WriteFile(p, []byte("precious"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	intact := func(p string) {
+		t.Helper()
+		if b, err := os.ReadFile(p); err != nil || string(b) != "precious" {
+			t.Errorf("%s holds %.40q (%v), want it as it was", p, b, err)
+		}
+	}
+	keep := filepath.Join(dir, "keep.md")
+	plant(keep)
+	garbage := filepath.Join(dir, "garbage.jsonl")
+	if err := os.WriteFile(garbage, []byte("this is not json\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := runCLI(t, "", "floor", "-report", garbage, "-out", keep, "-force")
+	if code != exitUsage {
+		t.Errorf("floor -report of garbage: exit %d: %s", code, stderr)
+	}
+	intact(keep)
+	if left := partials(t, keep); len(left) > 0 {
+		t.Errorf("a failed floor -report left %v", left)
+	}
+	code, table, stderr := runCLI(t, "", "floor", "-report", floorRaw, "-out", keep, "-force")
+	if b, _ := os.ReadFile(keep); code != exitOK || string(b) != table || table == "" {
+		t.Errorf("floor -report -force: exit %d (%s); %s holds %.40q, want the table printed", code, stderr, keep, b)
+	}
+
+	if _, err := exec.LookPath("cc"); err != nil {
+		t.Logf("floor's measuring not checked: no C compiler")
+		return
+	}
+	tbl, raw := filepath.Join(dir, "floor.md"), filepath.Join(dir, "floor.jsonl")
+	plant(tbl)
+	plant(raw)
+	errb := interruptFloor(t, nil, "-force", "-out", tbl, "-raw", raw)
+	intact(tbl)
+	intact(raw)
+	if left := partials(t, tbl); len(left) > 0 {
+		t.Errorf("an interrupted floor left its table's %v", left)
+	}
+	if kept := onlyPartial(t, raw); kept == "" || !strings.Contains(errb, "records so far are in "+kept) {
+		t.Errorf("the records measured so far: %q, not named on stderr:\n%s", kept, errb)
+	}
+}
+
+// interruptFloor starts floor with args (outputs among them), waits until
+// it writes its -out and -raw files, and its raw header (the C programs
+// are built), calls whileRunning (when not nil) with the name each is
+// written to, interrupts it with SIGINT, checks that it exits 130, and
+// returns its stderr.
+func interruptFloor(t *testing.T, whileRunning func(partial string), args ...string) string {
+	t.Helper()
+	var outs []string
+	raw := ""
+	for i, a := range args {
+		switch a {
+		case "-raw":
+			raw = args[i+1]
+			fallthrough
+		case "-out":
+			outs = append(outs, args[i+1])
+		}
+	}
+	cmd, errb := startCLI(t, t.TempDir(), append([]string{"floor", "-q"}, args...)...)
+	deadline := time.Now().Add(60 * time.Second)
+	for _, p := range outs {
+		for {
+			if part := onlyPartial(t, p); part != "" {
+				if st, err := os.Stat(part); p != raw || err == nil && st.Size() > 0 {
+					break
+				}
+			}
+			if time.Now().After(deadline) {
+				syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+				cmd.Wait()
+				t.Fatalf("floor did not start its outputs within 60s; stderr:\n%s", errb)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if whileRunning != nil {
+			whileRunning(onlyPartial(t, p))
+		}
+	}
 	syscall.Kill(-cmd.Process.Pid, syscall.SIGINT)
 	err := cmd.Wait()
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) || ee.ExitCode() != exitInterrupted {
 		t.Errorf("interrupted floor: %v, want exit %d; stderr:\n%s", err, exitInterrupted, errb)
 	}
-	if exists(table) {
-		t.Errorf("an interrupted floor left its empty table %s", table)
+	return errb.String()
+}
+
+// partials returns the files an output to p is written to before it
+// takes its name (bench.PartialSuffix).
+func partials(t *testing.T, p string) []string {
+	t.Helper()
+	m, err := filepath.Glob(p + bench.PartialSuffix + "*")
+	if err != nil {
+		t.Fatal(err)
 	}
+	return m
+}
+
+// onlyPartial returns the one file the output to p is written to, or ""
+// while there is none; more than one fails the test.
+func onlyPartial(t *testing.T, p string) string {
+	t.Helper()
+	switch m := partials(t, p); len(m) {
+	case 0:
+		return ""
+	case 1:
+		return m[0]
+	default:
+		t.Fatalf("more than one output being written to %s: %v", p, m)
+	}
+	return ""
 }
 
 func exists(p string) bool {

@@ -467,3 +467,54 @@ func TestServeRendezvous(t *testing.T) {
 		})
 	}
 }
+
+// TestServeSummaryFile: a serve that cannot start leaves nothing behind
+// for -summary (no file, no directory for it, an existing file with
+// -force as it was), so the same command works once the address is
+// fixed; a serve that stops puts its summary in place of the file -force
+// replaces, which stays whole while it serves.
+func TestServeSummaryFile(t *testing.T) {
+	dir := t.TempDir()
+	notSocket := filepath.Join(t.TempDir(), "not-a-socket") // in a private directory
+	if err := os.WriteFile(notSocket, []byte("a file"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sum := filepath.Join(dir, "sub", "sum.txt")
+	code, _, stderr := runCLI(t, "", "serve", "-t", "unix", "-listen", notSocket, "-summary", sum)
+	if code != exitUsage || !strings.Contains(stderr, "cannot listen") {
+		t.Fatalf("serve on a plain file: exit %d: %s", code, stderr)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) > 0 {
+		t.Errorf("a serve that could not start left %v", ents)
+	}
+
+	if err := os.MkdirAll(filepath.Dir(sum), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(sum, []byte("precious"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr = runCLI(t, "", "serve", "-t", "unix", "-listen", notSocket, "-summary", sum, "-force")
+	if code != exitUsage {
+		t.Fatalf("serve -force on a plain file: exit %d: %s", code, stderr)
+	}
+	checkOnly := func(want string) {
+		t.Helper()
+		if b, err := os.ReadFile(sum); err != nil || !strings.HasPrefix(string(b), want) {
+			t.Errorf("%s holds %q (%v), want %q first", sum, b, err, want)
+		}
+		if left := partials(t, sum); len(left) > 0 {
+			t.Errorf("left beside %s: %v", sum, left)
+		}
+	}
+	checkOnly("precious")
+
+	s := startServe(t, "-t", "unix", "-listen", unixListenAddr(t), "-summary", sum, "-force")
+	if b, _ := os.ReadFile(sum); string(b) != "precious" {
+		t.Errorf("%s while serving: %q, want it as it was", sum, b)
+	}
+	if code, _ := s.stop(t); code != 0 {
+		t.Fatalf("serve exit %d: %s", code, s.stderr)
+	}
+	checkOnly("ipcbench serve: stopped: ")
+}
