@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -30,7 +31,9 @@ compiler (cc, gcc or clang); without one it says so and exits 0. Runs on the
 host's own loopback (no private namespace: every pair is local).
 
 -report FILE measures nothing: it renders the table from a raw file that
-'ipcbench floor -raw' wrote ('make results' makes results/floor.md so).
+'ipcbench floor -raw' wrote ('make results' makes results/floor.md so);
+the flags that shape a measurement (-n, -repeats, -stream-bytes, -fanin-n,
+-only, -q, -raw) are refused with it.
 
 Pairs: pingpong 64 B over pipe, unix and tcp-localhost, each through Go's
 netpoller and with io=raw (same-core, cross-core, unpinned), against C
@@ -78,8 +81,17 @@ func cmdFloor(ctx context.Context, e *env, args []string) (err error) {
 		return err
 	}
 	if *report != "" {
-		if *raw != "" {
-			return usagef("-report renders a raw file; it cannot also write one (-raw)")
+		// What shapes or shows a measurement would promise, with -report,
+		// what does not happen: refused, like choose -from's.
+		var measuring []string
+		fs.Visit(func(fl *flag.Flag) {
+			switch fl.Name {
+			case "repeats", "n", "stream-bytes", "fanin-n", "raw", "only", "q":
+				measuring = append(measuring, "-"+fl.Name)
+			}
+		})
+		if len(measuring) > 0 {
+			return usagef("%s: only a measuring floor uses it; -report renders the table from the file's records", strings.Join(measuring, ", "))
 		}
 		return floorReport(ctx, e, *report, *out, *force)
 	}

@@ -37,6 +37,13 @@ func TestFloorBadInput(t *testing.T) {
 		{[]string{"floor", "-report", filepath.Join(dir, "missing.jsonl")}, "missing.jsonl"},
 		{[]string{"floor", "-report", notFloor}, "ipcbench report"},
 		{[]string{"floor", "-report", notFloor, "-raw", filepath.Join(dir, "x")}, "-raw"},
+		// What shapes a measurement is refused with -report, not ignored
+		// (with a file -report renders).
+		{[]string{"floor", "-report", floorRaw, "-only", "^fanin/"}, "-only"},
+		{[]string{"floor", "-report", floorRaw, "-n", "50000", "-repeats", "9"}, "-n, -repeats"},
+		{[]string{"floor", "-report", floorRaw, "-stream-bytes", "8MiB"}, "-stream-bytes"},
+		{[]string{"floor", "-report", floorRaw, "-fanin-n", "100"}, "-fanin-n"},
+		{[]string{"floor", "-report", floorRaw, "-q"}, "-q"},
 		{[]string{"floor", "-report", ""}, "-report: empty path"}, // not "measure for ten minutes"
 		{[]string{"floor", "-out", ""}, "-out: empty path"},
 	} {
