@@ -236,8 +236,9 @@ func (o Options) withDefaults() (Options, error) {
 		o.PeerSources = nil
 	}
 	// After the expansion: unix and unix[model=thread] are one case when
-	// every transport is planned with the thread model.
-	if err := checkUnique("transport", o.Transports, TransportSpec.Label); err != nil {
+	// every transport is planned with the thread model. Compared without
+	// options spelling out a default: unix[io=netpoll] is unix.
+	if err := checkUnique("transport", o.Transports, TransportSpec.canonicalLabel); err != nil {
 		return o, err
 	}
 	for _, t := range o.Transports {

@@ -118,3 +118,10 @@ func (s TransportSpec) Variant() string { return s.spec().Variant() }
 // Label is the name reports show: "unix", "shm-ring[wait=spin]",
 // "unix[model=thread]" or "pipe[via=address]".
 func (s TransportSpec) Label() string { return s.spec().String() }
+
+// canonicalLabel is Label without the options that spell out a default of
+// the transport (transports.Canonical): "unix" for "unix[io=netpoll]".
+func (s TransportSpec) canonicalLabel() string {
+	s.Options = transports.Canonical(s.Transport, s.transportSpec()).Options
+	return s.Label()
+}

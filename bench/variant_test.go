@@ -55,6 +55,10 @@ func TestNewRunnerChecksTransportOptions(t *testing.T) {
 			o.Transports = []TransportSpec{{Transport: unix}, {Transport: unix, PeerModel: "thread"}}
 			o.PeerModels = []string{"thread"}
 		},
+		// A default spelled out is the default variant.
+		"default spelled out, twice": func(o *Options) {
+			o.Transports = []TransportSpec{{Transport: unix}, {Transport: unix, Options: map[string]string{"io": "netpoll"}}}
+		},
 		"model twice":       func(o *Options) { o.PeerModels = []string{"thread", "thread"} },
 		"source twice":      func(o *Options) { o.PeerSources = []string{SourceAddress, SourceAddress} },
 		"workload twice":    func(o *Options) { o.Workloads = []string{"pingpong", "stream", "pingpong"} },

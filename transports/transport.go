@@ -38,6 +38,7 @@ import (
 	"math"
 	"net"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 
@@ -310,6 +311,38 @@ func MeasurementOnlyOption(t Transport, opts map[string]string) string {
 		}
 	}
 	return ""
+}
+
+// DefaultOptioner is implemented by transports some of whose options have
+// a value that means the same as leaving the option out (unix's
+// io=netpoll, shm-ring's wait=adaptive). DefaultOptions lists them as
+// "key=value"; Canonical drops them, so that "unix[io=netpoll]" and "unix"
+// name one variant.
+type DefaultOptioner interface {
+	DefaultOptions() []string
+}
+
+// Canonical returns s without the options that t lists as its defaults
+// (DefaultOptioner): the spec of the same variant as its shortest
+// spelling, whose String is the label to compare ("unix" for
+// "unix[io=netpoll]"). Options nil when none is left; s is not modified.
+func Canonical(t Transport, s Spec) Spec {
+	do, ok := t.(DefaultOptioner)
+	if !ok || len(s.Options) == 0 {
+		return s
+	}
+	defaults := do.DefaultOptions()
+	var opts map[string]string
+	for k, v := range s.Options {
+		if slices.Contains(defaults, k+"="+v) {
+			continue
+		}
+		if opts == nil {
+			opts = make(map[string]string, len(s.Options))
+		}
+		opts[k] = v
+	}
+	return Spec{Name: s.Name, Options: opts}
 }
 
 // CloseWriter is implemented by connections that can shut down their

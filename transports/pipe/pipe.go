@@ -206,6 +206,14 @@ func (transport) CheckOptions(opts map[string]string) error {
 	return err
 }
 
+// DefaultOptions returns io=netpoll, the default spelled out
+// (transports.DefaultOptioner).
+func (transport) DefaultOptions() []string {
+	return []string{sockconn.OptIO + "=" + sockconn.IONetpoll}
+}
+
+var _ transports.DefaultOptioner = transport{}
+
 // Listen creates Config.ConnCount() channels and starts waiting for their
 // hellos.
 func (transport) Listen(ctx context.Context, cfg transports.Config) (transports.Listener, error) {

@@ -89,9 +89,10 @@ func New() transports.Transport { return transport{} }
 type transport struct{}
 
 var (
-	_ transports.Transport      = transport{}
-	_ transports.OptionChecker  = transport{}
-	_ transports.MemoryReporter = transport{}
+	_ transports.Transport       = transport{}
+	_ transports.OptionChecker   = transport{}
+	_ transports.MemoryReporter  = transport{}
+	_ transports.DefaultOptioner = transport{}
 )
 
 // Name returns "unix".
@@ -103,6 +104,10 @@ func (transport) CheckOptions(opts map[string]string) error {
 	_, err := sockconn.ParseOptions(Name, false, 0, opts)
 	return err
 }
+
+// DefaultOptions returns io=netpoll, the default spelled out
+// (transports.DefaultOptioner).
+func (transport) DefaultOptions() []string { return sockconn.DefaultOptions(false) }
 
 // Listen makes the private directory and listens on a socket inside it.
 func (transport) Listen(ctx context.Context, cfg transports.Config) (transports.Listener, error) {

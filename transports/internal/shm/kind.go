@@ -161,6 +161,19 @@ func (t transport) MeasurementOnlyOptions() []string {
 
 var _ transports.MeasurementOnly = transport{}
 
+// DefaultOptions returns, for shm-ring, wait=adaptive, spin_ns at
+// DefaultSpin and zerocopy=on, the defaults spelled out
+// (transports.DefaultOptioner). shm-lock has none: its mapping=memfd
+// refuses the file fallback that leaving it out allows.
+func (t transport) DefaultOptions() []string {
+	if t.kind == Ring {
+		return []string{OptionWait + "=" + WaitAdaptive, OptionSpinNS + "=" + strconv.FormatInt(DefaultSpin.Nanoseconds(), 10), OptionZeroCopy + "=on"}
+	}
+	return nil
+}
+
+var _ transports.DefaultOptioner = transport{}
+
 // effectiveOptions returns what a connection or listener of kind k
 // reports through transports.OptionReporter.
 func effectiveOptions(k Kind, ringCap int, mapping string, s settings) map[string]string {

@@ -76,6 +76,17 @@ type Settings struct {
 	Raw bool
 }
 
+// DefaultOptions returns the option values of a socket transport that mean
+// the same as leaving the option out (transports.DefaultOptioner):
+// io=netpoll, and nodelay=true when tcp is true.
+func DefaultOptions(tcp bool) []string {
+	d := []string{OptIO + "=" + IONetpoll}
+	if tcp {
+		d = append(d, OptNoDelay+"=true")
+	}
+	return d
+}
+
 // ParseOptions validates the options of a socket transport (the keys
 // sndbuf, rcvbuf and io, plus nodelay when tcp is true) and returns the
 // settings they give with size as Config.BufferSize. An unknown key or a

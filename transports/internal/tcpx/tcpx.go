@@ -58,9 +58,10 @@ func New(s Spec) transports.Transport { return &transport{spec: s} }
 type transport struct{ spec Spec }
 
 var (
-	_ transports.Transport      = (*transport)(nil)
-	_ transports.OptionChecker  = (*transport)(nil)
-	_ transports.MemoryReporter = (*transport)(nil)
+	_ transports.Transport       = (*transport)(nil)
+	_ transports.OptionChecker   = (*transport)(nil)
+	_ transports.MemoryReporter  = (*transport)(nil)
+	_ transports.DefaultOptioner = (*transport)(nil)
 )
 
 // Name returns the transport's stable name.
@@ -72,6 +73,10 @@ func (t *transport) CheckOptions(opts map[string]string) error {
 	_, err := sockconn.ParseOptions(t.spec.Name, true, 0, opts)
 	return err
 }
+
+// DefaultOptions returns nodelay=true and io=netpoll, the defaults spelled
+// out (transports.DefaultOptioner).
+func (t *transport) DefaultOptions() []string { return sockconn.DefaultOptions(true) }
 
 // Listen listens on Resolve(host) at port, where cfg.Address is "host",
 // "host:port" or ":port" (see SplitPort); port 0 (none given) is an
