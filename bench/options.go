@@ -238,7 +238,7 @@ func (o Options) withDefaults() (Options, error) {
 	// After the expansion: unix and unix[model=thread] are one case when
 	// every transport is planned with the thread model. Compared without
 	// options spelling out a default: unix[io=netpoll] is unix.
-	if err := checkUnique("transport", o.Transports, TransportSpec.canonicalLabel); err != nil {
+	if err := checkUniqueTransports(o.Transports); err != nil {
 		return o, err
 	}
 	for _, t := range o.Transports {
@@ -365,6 +365,26 @@ func checkUnique[T any](what string, vs []T, name func(T) string) error {
 			return fmt.Errorf("%w: %s %s given twice", ErrBadOptions, what, n)
 		}
 		seen[n] = true
+	}
+	return nil
+}
+
+// checkUniqueTransports is checkUnique for transports, compared by
+// CanonicalLabel; the error names both spellings when they differ
+// ("transport unix given twice, as unix and unix[io=netpoll]").
+func checkUniqueTransports(trs []TransportSpec) error {
+	seen := make(map[string]string, len(trs))
+	for _, t := range trs {
+		c, l := t.CanonicalLabel(), t.Label()
+		first, ok := seen[c]
+		switch {
+		case !ok:
+			seen[c] = l
+		case first == c && l == c:
+			return fmt.Errorf("%w: transport %s given twice", ErrBadOptions, c)
+		default:
+			return fmt.Errorf("%w: transport %s given twice, as %s and %s", ErrBadOptions, c, first, l)
+		}
 	}
 	return nil
 }

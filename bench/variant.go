@@ -119,9 +119,10 @@ func (s TransportSpec) Variant() string { return s.spec().Variant() }
 // "unix[model=thread]" or "pipe[via=address]".
 func (s TransportSpec) Label() string { return s.spec().String() }
 
-// canonicalLabel is Label without the options that spell out a default of
-// the transport (transports.Canonical): "unix" for "unix[io=netpoll]".
-func (s TransportSpec) canonicalLabel() string {
+// CanonicalLabel is Label without the options that spell out a default of
+// the transport (transports.Canonical): "unix" for "unix[io=netpoll]". Two
+// specs with one canonical label are one variant.
+func (s TransportSpec) CanonicalLabel() string {
 	s.Options = transports.Canonical(s.Transport, s.transportSpec()).Options
 	return s.Label()
 }

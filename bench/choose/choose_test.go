@@ -250,6 +250,21 @@ func TestFromRun(t *testing.T) {
 	if err != nil || len(withAll.Candidates) != len(everyone.Candidates) || len(everyone.Candidates) <= 2 {
 		t.Errorf("-t all: %d candidates (%v), without -t %d", len(withAll.Candidates), err, len(everyone.Candidates))
 	}
+	// The default variant spelled out selects the default variant's results.
+	a, err = FromRun(run, Question{Workload: Pingpong, Size: 64}, spec("pipe[io=netpoll]"))
+	if err != nil || len(a.Candidates) != 1 || a.Candidates[0].Spec != "pipe" {
+		t.Errorf("only pipe[io=netpoll]: %v, %+v", err, a)
+	}
+	// Specs are checked as a calibration checks them.
+	for _, only := range [][]string{{"bogus"}, {"unix[io=fast]"}, {"unix", "unix"}, {"all", "unix"}, {"unix", "unix[io=netpoll]"}, {"all[io=raw]"}, {"unix[model=fork]"}} {
+		var specs []transports.Spec
+		for _, o := range only {
+			specs = append(specs, spec(o))
+		}
+		if _, err := FromRun(run, Question{Workload: Pingpong, Size: 64}, specs...); !errors.Is(err, ErrBadQuestion) {
+			t.Errorf("only %v: err = %v, want ErrBadQuestion", only, err)
+		}
+	}
 	_, err = FromRun(run, Question{Workload: Pingpong, Size: 64}, spec("unix"), spec("tcp-localhost"))
 	if !errors.Is(err, ErrNoAnswer) || !strings.Contains(err.Error(), "of tcp-localhost (its transports there: pipe, ") {
 		t.Errorf("a transport the file lacks: %v", err)

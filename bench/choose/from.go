@@ -2,6 +2,7 @@ package choose
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"sort"
@@ -9,6 +10,8 @@ import (
 
 	"github.com/ipcbench/ipcbench/bench"
 	"github.com/ipcbench/ipcbench/transports"
+	"github.com/ipcbench/ipcbench/transports/all"
+	"github.com/ipcbench/ipcbench/transports/peer"
 )
 
 // FromRun answers q from raw records measured earlier (bench.ReadRecordsFile),
@@ -25,8 +28,17 @@ import (
 // results are candidates, and each must have results for q's workload and
 // placement, or FromRun fails with ErrNoAnswer naming it. Without only, or
 // with "all" among them, every transport in the records is a candidate.
+// The specs are checked as New checks them: an unknown transport, an
+// option it refuses, or one variant named twice (unix,unix[io=netpoll],
+// or all beside unix) is an error wrapping ErrBadQuestion. Specs and
+// records are compared by canonical label (bench.TransportSpec.CanonicalLabel),
+// so unix[io=netpoll] selects unix's results.
 func FromRun(run *bench.Records, q Question, only ...transports.Spec) (*Answer, error) {
 	q, _, err := q.normalized()
+	if err != nil {
+		return nil, err
+	}
+	want, err := resolveOnly(only)
 	if err != nil {
 		return nil, err
 	}
@@ -54,9 +66,9 @@ func FromRun(run *bench.Records, q Question, only ...transports.Spec) (*Answer, 
 		sort.Strings(settings)
 		return nil, fmt.Errorf("%w: %s has no %s results (it has: %s)", ErrNoAnswer, run.Source, setting(wl, q.Placement, q.Conns), strings.Join(settings, ", "))
 	}
-	match, err = onlyTransports(match, only)
+	match, err = onlyTransports(match, want, fmt.Sprintf("%s has no %s results", run.Source, setting(wl, q.Placement, q.Conns)))
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s has no %s results %v", ErrNoAnswer, run.Source, setting(wl, q.Placement, q.Conns), err)
+		return nil, err
 	}
 	size := nearestSize(match, q.Size)
 	var same []bench.Result
@@ -77,34 +89,127 @@ func FromRun(run *bench.Records, q Question, only ...transports.Spec) (*Answer, 
 	return a, nil
 }
 
-// onlyTransports keeps the results of the transports only names (all of
-// them when only is empty or holds "all"), or returns an error that names
-// the first one without any result and the transports there are.
-func onlyTransports(results []bench.Result, only []transports.Spec) ([]bench.Result, error) {
-	if len(only) == 0 || slices.ContainsFunc(only, func(s transports.Spec) bool { return s.Name == "all" }) {
-		return results, nil
+// resolveOnly resolves the specs of FromRun's only to canonical labels
+// (unix[io=netpoll] is unix), nil for every transport (only empty or
+// holding "all"). A spec that names no transport, has options its
+// transport refuses, or names a variant a second time (all,unix included)
+// is an error wrapping ErrBadQuestion, as New gives.
+func resolveOnly(only []transports.Spec) ([]string, error) {
+	var want []string
+	given := map[string]string{} // canonical label: as given
+	add := func(label, as string) error {
+		first, ok := given[label]
+		switch {
+		case !ok:
+			given[label] = as
+			want = append(want, label)
+			return nil
+		case first == label && as == label:
+			return fmt.Errorf("%w: transport %s given twice", ErrBadQuestion, label)
+		}
+		return fmt.Errorf("%w: transport %s given twice, as %s and %s", ErrBadQuestion, label, first, as)
 	}
-	var have []string
-	for _, r := range results {
-		if l := r.Case().TransportLabel(); !slices.Contains(have, l) {
-			have = append(have, l)
+	every := false
+	for _, s := range only {
+		if s.Name == all.All {
+			if len(s.Options) > 0 {
+				return nil, fmt.Errorf("%w: %s: \"all\" takes no options", ErrBadQuestion, s)
+			}
+			every = true
+			for _, n := range all.Names() {
+				if err := add(n, all.All); err != nil {
+					return nil, err
+				}
+			}
+			continue
+		}
+		l, err := canonicalLabel(s)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrBadQuestion, err)
+		}
+		if err := add(l, s.String()); err != nil {
+			return nil, err
 		}
 	}
-	want := make([]string, len(only))
-	for i, s := range only {
-		want[i] = s.String()
-		if !slices.Contains(have, want[i]) {
+	if every {
+		return nil, nil
+	}
+	return want, nil
+}
+
+// onlyTransports keeps the results whose canonical label want holds (all
+// of them when want is nil), or returns an error wrapping ErrNoAnswer
+// that says "where has no ... of" the first one without any result, and
+// the transports there are.
+func onlyTransports(results []bench.Result, want []string, where string) ([]bench.Result, error) {
+	if want == nil {
+		return results, nil
+	}
+	labels := make([]string, len(results))
+	var have []string
+	for i, r := range results {
+		labels[i] = recordLabel(r)
+		if !slices.Contains(have, labels[i]) {
+			have = append(have, labels[i])
+		}
+	}
+	for _, w := range want {
+		if !slices.Contains(have, w) {
 			sort.Strings(have)
-			return nil, fmt.Errorf("of %s (its transports there: %s)", want[i], strings.Join(have, ", "))
+			return nil, fmt.Errorf("%w: %s of %s (its transports there: %s)", ErrNoAnswer, where, w, strings.Join(have, ", "))
 		}
 	}
 	var kept []bench.Result
-	for _, r := range results {
-		if slices.Contains(want, r.Case().TransportLabel()) {
+	for i, r := range results {
+		if slices.Contains(want, labels[i]) {
 			kept = append(kept, r)
 		}
 	}
 	return kept, nil
+}
+
+// canonicalLabel resolves sp, a transport spec as 'ipcbench run -t' takes
+// it or a label as records hold it (a peer model or source among its
+// options, "unix[model=thread]"), to its canonical label
+// (bench.TransportSpec.CanonicalLabel). Errors are all.Resolve's, or name
+// a bad model or source.
+func canonicalLabel(sp transports.Spec) (string, error) {
+	opts := maps.Clone(sp.Options)
+	var ts bench.TransportSpec
+	if m, ok := opts[bench.ModelKey]; ok {
+		if err := peer.CheckModel(m); err != nil || m == "" {
+			return "", fmt.Errorf("%s: peer model %q: want one of %s", sp, m, strings.Join(peer.Models(), ", "))
+		}
+		ts.PeerModel = m
+		delete(opts, bench.ModelKey)
+	}
+	if src, ok := opts[bench.SourceKey]; ok {
+		if !slices.Contains(bench.PeerSources(), src) {
+			return "", fmt.Errorf("%s: peer source %q: want one of %s", sp, src, strings.Join(bench.PeerSources(), ", "))
+		}
+		ts.PeerSource = src
+		delete(opts, bench.SourceKey)
+	}
+	r, err := all.Resolve(transports.Spec{Name: sp.Name, Options: opts}.String())
+	if err != nil {
+		return "", err
+	}
+	ts.Transport, ts.Options = r.Transport, r.Spec.Options
+	return ts.CanonicalLabel(), nil
+}
+
+// recordLabel is r's canonical transport label, or its label as recorded
+// when this build does not know it.
+func recordLabel(r bench.Result) string {
+	label := r.Case().TransportLabel()
+	sp, err := transports.ParseSpec(label)
+	if err != nil {
+		return label
+	}
+	if l, err := canonicalLabel(sp); err == nil {
+		return l
+	}
+	return label
 }
 
 // nearestSize returns the size of results closest to want by ratio (the

@@ -8,8 +8,11 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"regexp"
 	"strings"
 	"syscall"
+	"time"
+	"unicode"
 )
 
 // Exit codes. They are part of the CLI's contract and documented in
@@ -158,11 +161,38 @@ func exitCode(e *env, name string, err error) int {
 	return exitFailure
 }
 
-// message returns err's text without a leading "name: ", which exitCode
-// prints itself: errors of package report start with "report: ", and
-// `ipcbench report` must not say "report: report:".
+// message returns err's text without leading "name: " and "report: ",
+// which exitCode prints itself or which only name a package: errors of
+// package report start with "report: " (and those of report.Compare with
+// "report: compare: "), and `ipcbench compare` must not say "compare:
+// report: compare:".
 func message(name string, err error) string {
-	return strings.TrimPrefix(err.Error(), name+": ")
+	msg := err.Error()
+	for {
+		trimmed := strings.TrimPrefix(strings.TrimPrefix(msg, "report: "), name+": ")
+		if trimmed == msg {
+			return msg
+		}
+		msg = trimmed
+	}
+}
+
+// withoutSentinels returns err's text without the leading texts of
+// sentinels, in any order: "bad question: bad options: transport unix
+// given twice" is "transport unix given twice". The sentinels classify an
+// error for programs (errors.Is), and say nothing to a user that the exit
+// code does not.
+func withoutSentinels(err error, sentinels ...error) string {
+	msg := err.Error()
+	for again := true; again; {
+		again = false
+		for _, s := range sentinels {
+			if t := strings.TrimPrefix(msg, s.Error()+": "); t != msg {
+				msg, again = t, true
+			}
+		}
+	}
+	return msg
 }
 
 // exitError carries an explicit exit code (and an optional message).
@@ -242,23 +272,71 @@ func parseFlags(fs *flagSet, args []string) error {
 			fs.usage()
 			return err
 		}
-		return usagef("%v (see '%s -help')", err, fs.Name())
+		return usagef("%v%s (see '%s -help')", err, durationHint(fs, err), fs.Name())
 	}
-	return checkPathFlags(fs)
+	return checkEmptyFlags(fs)
 }
 
-// pathFlags are the flags that name a file or directory. Given as an empty
-// string (an unset shell variable, say), such a flag would read as not
-// given at all, and choose -from or floor -report would then measure for
-// minutes instead of reading a file, so an empty one is a usage error.
-var pathFlags = map[string]bool{"from": true, "report": true, "out": true, "raw": true}
+// badValue matches the flag package's error for a value a flag cannot
+// parse, capturing the flag's name.
+var badValue = regexp.MustCompile(`^invalid value ".*" for flag -([^:]+): `)
 
-// checkPathFlags returns a usage error for a path flag set to "".
-func checkPathFlags(fs *flagSet) error {
+// durationHint returns a hint for err, a flag error, when it is about a
+// duration flag's value: the flag package says only "parse error" for
+// "-d 5", whose unit is missing.
+func durationHint(fs *flagSet, err error) string {
+	m := badValue.FindStringSubmatch(err.Error())
+	if m == nil {
+		return ""
+	}
+	if fl := fs.Lookup(m[1]); fl != nil {
+		if g, ok := fl.Value.(flag.Getter); ok {
+			if _, ok := g.Get().(time.Duration); ok {
+				return "; a duration needs a unit, like 5s, 500ms or 1m"
+			}
+		}
+	}
+	return ""
+}
+
+// pathFlags are the flags that name a file or directory, for the wording of
+// checkEmptyFlags's error.
+var pathFlags = map[string]bool{"from": true, "report": true, "out": true, "raw": true, "summary": true}
+
+// listFlags are the flags whose value is a comma-separated list: one of
+// commas alone ("-placement ,") is as empty as "".
+var listFlags = map[string]bool{
+	"t": true, "transports": true, "w": true, "workloads": true, "s": true, "sizes": true,
+	"conns": true, "placement": true, "peer-model": true, "peer-source": true,
+}
+
+// checkEmptyFlags returns a usage error for a string flag given an empty
+// value (or, for a list, commas alone). Such a value is most often an
+// unset shell variable, and read as "not given" it would mean the
+// default: choose -from or floor -report would then measure for minutes
+// instead of reading a file, and run -placement "$P" the whole suite.
+// Leaving the flag out is how to ask for its default.
+func checkEmptyFlags(fs *flagSet) error {
 	var err error
 	fs.Visit(func(fl *flag.Flag) {
-		if err == nil && pathFlags[fl.Name] && fl.Value.String() == "" {
+		if err != nil {
+			return
+		}
+		g, ok := fl.Value.(flag.Getter)
+		if !ok {
+			return
+		}
+		v, ok := g.Get().(string)
+		if !ok {
+			return
+		}
+		switch {
+		case strings.TrimSpace(v) == "" && pathFlags[fl.Name]:
 			err = usagef("-%s: empty path (see '%s -help')", fl.Name, fs.Name())
+		case strings.TrimSpace(v) == "":
+			err = usagef("-%s: empty value; give one, or leave the flag out for its default (see '%s -help')", fl.Name, fs.Name())
+		case listFlags[fl.Name] && strings.TrimFunc(v, func(r rune) bool { return r == ',' || unicode.IsSpace(r) }) == "":
+			err = usagef("-%s %q: no value in the list; give one, or leave the flag out for its default (see '%s -help')", fl.Name, v, fs.Name())
 		}
 	})
 	return err

@@ -101,13 +101,17 @@ func cmdChoose(ctx context.Context, e *env, args []string) error {
 		if err != nil {
 			return usagef("-t: %v", err)
 		}
+		// The question, -t included, is checked before the file is read.
+		if _, err := choose.FromRun(&bench.Records{}, q, only...); errors.Is(err, choose.ErrBadQuestion) {
+			return questionError(err)
+		}
 		run, err := readInput(ctx, e, *from, readResults)
 		if err != nil {
 			return err
 		}
 		if ans, err = choose.FromRun(run, q, only...); err != nil {
 			if errors.Is(err, choose.ErrBadQuestion) {
-				return usagef("%v", err)
+				return questionError(err)
 			}
 			return err
 		}
@@ -120,7 +124,7 @@ func cmdChoose(ctx context.Context, e *env, args []string) error {
 		// Everything is checked before the namespace is made and before
 		// anything runs.
 		if _, err := choose.New(q, o); err != nil {
-			return usagef("%v", err)
+			return questionError(err)
 		}
 		netMode, netNote, code, done, err := enterNetwork(*network, append([]string{"choose"}, args...))
 		if err != nil {
@@ -144,7 +148,7 @@ func cmdChoose(ctx context.Context, e *env, args []string) error {
 		o.Header.Network, o.Header.NetworkNote = netMode, netNote
 		c, err := choose.New(q, o)
 		if err != nil {
-			return usagef("%v", err)
+			return questionError(err)
 		}
 		disp := progress.Start(e.stderr, true, progress.DefaultInterval, func() progress.Snapshot {
 			d, t, l := c.Progress()
@@ -179,4 +183,16 @@ func cmdChoose(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	return ans.WriteText(e.stdout)
+}
+
+// questionError is the usage error for err, a choose.ErrBadQuestion, in
+// the user's terms: without the sentinels' texts, and naming -t for a
+// transport spec or a transport given twice.
+func questionError(err error) error {
+	msg := withoutSentinels(err, choose.ErrBadQuestion, bench.ErrBadOptions)
+	var se *transports.SpecError
+	if errors.As(err, &se) || strings.HasPrefix(msg, "transport ") {
+		return usagef("-t: %s", msg)
+	}
+	return usagef("%s", msg)
 }

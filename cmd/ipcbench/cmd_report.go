@@ -40,6 +40,9 @@ func readRuns(ctx context.Context, e *env, paths []string) ([]*bench.Records, er
 	if len(paths) == 0 {
 		return nil, usagef("no raw-record files given")
 	}
+	if err := checkPaths(paths); err != nil {
+		return nil, err
+	}
 	var runs []*bench.Records
 	for _, p := range paths {
 		rn, err := readInput(ctx, e, p, readResults)
@@ -49,6 +52,30 @@ func readRuns(ctx context.Context, e *env, paths []string) ([]*bench.Records, er
 		runs = append(runs, rn)
 	}
 	return runs, nil
+}
+
+// checkPaths returns a usage error for raw-record file names that cannot
+// be what was meant: standard input ("-") twice, which can be read only
+// once; an empty name; and a flag after the first file name, which the
+// flag package takes for a file ("report run.jsonl -format csv") when no
+// file of that name exists.
+func checkPaths(paths []string) error {
+	stdin := 0
+	for _, p := range paths {
+		switch {
+		case p == "-":
+			if stdin++; stdin == 2 {
+				return usagef("- (standard input) given twice: it can be read only once")
+			}
+		case p == "":
+			return usagef("empty file name")
+		case strings.HasPrefix(p, "-"):
+			if _, err := os.Lstat(p); errors.Is(err, os.ErrNotExist) {
+				return usagef("%s after a file name is taken for a file; flags go before file names", p)
+			}
+		}
+	}
+	return nil
 }
 
 // readInput parses the file at path ("-": standard input) with read; a

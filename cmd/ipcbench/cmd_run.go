@@ -95,6 +95,18 @@ type runFlags struct {
 	networkSet, workloadsSet, peerSourcesSet             bool // -network, -w, -peer-source was given
 	placementSet, pinSet                                 bool // -placement, -pin was given
 	quiet, force                                         bool
+	// typed maps a flag of two spellings (-t, -transports) to the one
+	// given, for errors to name it as typed; see name.
+	typed map[string]string
+}
+
+// name returns the flag whose long spelling is long ("transports") as the
+// command line gave it ("-t"), or as long when it was not given.
+func (f *runFlags) name(long string) string {
+	if n, ok := f.typed[long]; ok {
+		return "-" + n
+	}
+	return "-" + long
 }
 
 func cmdRun(ctx context.Context, e *env, args []string) error {
@@ -135,7 +147,12 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	if err := parseFlagsOnly(fs, args); err != nil {
 		return err
 	}
+	long := map[string]string{"t": "transports", "w": "workloads", "s": "sizes", "d": "duration", "q": "quiet"}
+	f.typed = map[string]string{}
 	fs.Visit(func(fl *flag.Flag) {
+		if l, ok := long[fl.Name]; ok {
+			f.typed[l] = fl.Name
+		}
 		switch fl.Name {
 		case "case-timeout":
 			f.timeoutSet = true
@@ -162,7 +179,22 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	// the network namespace is made and before any case runs.
 	runner, err := bench.NewRunner(opts)
 	if err != nil {
-		return usagef("%v", err)
+		msg := withoutSentinels(err, bench.ErrBadOptions)
+		if strings.HasPrefix(msg, "transport ") {
+			msg = f.name("transports") + ": " + msg // given twice
+		}
+		return usagef("%s", msg)
+	}
+	outPath := f.out
+	if outPath == "" {
+		outPath = "ipcbench-" + time.Now().Format("20060102-150405") + ".jsonl"
+	}
+	if outPath != "-" {
+		// Refused now, not after -connect has opened a session on the
+		// server or a network namespace has been made.
+		if err := checkOutput("-out", outPath, f.force); err != nil {
+			return err
+		}
 	}
 
 	hdr := newHeader("run", args)
@@ -174,7 +206,7 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 		}
 		network = "host"
 		if err := runner.ProbeRemote(ctx, &hdr); err != nil {
-			return usagef("-connect: %s", strings.TrimPrefix(err.Error(), bench.ErrRemote.Error()+": "))
+			return usagef("-connect: %s", withoutSentinels(err, bench.ErrRemote))
 		}
 	}
 
@@ -191,14 +223,10 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	summaryOut := e.stdout
 	var rawOut io.Writer
 	var rawFile *bench.Output
-	outPath := f.out
 	switch outPath {
 	case "-":
 		rawOut, summaryOut = e.stdout, e.stderr
 	default:
-		if outPath == "" {
-			outPath = "ipcbench-" + time.Now().Format("20060102-150405") + ".jsonl"
-		}
 		if rawFile, err = createOutput("-out", outPath, f.force); err != nil {
 			return err
 		}
@@ -248,9 +276,11 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 		if err := report.Render(summaryOut, f.format, recs); err != nil && runErr == nil {
 			runErr = fmt.Errorf("rendering the summary: %w", err)
 		}
-		if outPath != "-" {
-			fmt.Fprintf(e.stderr, "raw records: %s\n", recsPath)
-		}
+	}
+	// The file's name, unless -q was given with it: the default one is
+	// made up here, and only this line tells it.
+	if rawFile != nil && recsPath != "" && (!f.quiet || f.out == "") {
+		fmt.Fprintf(e.stderr, "raw records: %s\n", recsPath)
 	}
 	switch {
 	case ctx.Err() != nil:
@@ -271,7 +301,7 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 // options turns the flags into bench.Options, naming the bad value on error.
 func (f *runFlags) options() (bench.Options, error) {
 	var o bench.Options
-	trs, err := parseTransports(f.transports)
+	trs, err := parseTransports(f.name("transports"), f.transports)
 	if err != nil {
 		return o, err
 	}
@@ -282,29 +312,20 @@ func (f *runFlags) options() (bench.Options, error) {
 		}
 		o.PeerModels = append(o.PeerModels, m)
 	}
-	if len(o.PeerModels) == 0 && strings.TrimSpace(f.peerModels) != "" {
-		return o, usagef("-peer-model: no server model given (want %s)", strings.Join(peer.Models(), ", "))
-	}
 	for _, src := range splitList(f.peerSources) {
 		if !slices.Contains(bench.PeerSources(), src) {
 			return o, usagef("-peer-source: unknown source %q (want %s)", src, strings.Join(bench.PeerSources(), ", "))
 		}
 		o.PeerSources = append(o.PeerSources, src)
 	}
-	if len(o.PeerSources) == 0 && strings.TrimSpace(f.peerSources) != "" {
-		return o, usagef("-peer-source: no source given (want %s)", strings.Join(bench.PeerSources(), ", "))
-	}
 	for _, w := range splitList(f.workloads) {
 		if bench.WorkloadDoc(w) == "" {
-			return o, usagef("unknown workload %q (known: %s)", w, strings.Join(bench.Workloads(), ", "))
+			return o, usagef("%s: unknown workload %q (known: %s)", f.name("workloads"), w, strings.Join(bench.Workloads(), ", "))
 		}
 		o.Workloads = append(o.Workloads, w)
 	}
-	if len(o.Workloads) == 0 {
-		return o, usagef("no workloads given")
-	}
 	if o.Sizes, err = bench.ParseSizes(f.sizes, bench.MaxMessageSize); err != nil {
-		return o, usagef("-sizes: %v", err)
+		return o, usagef("%s: %v", f.name("sizes"), err)
 	}
 	for _, c := range splitList(f.conns) {
 		var n int
@@ -313,11 +334,10 @@ func (f *runFlags) options() (bench.Options, error) {
 		}
 		o.FaninConns = append(o.FaninConns, n)
 	}
-	if len(o.FaninConns) == 0 {
-		return o, usagef("-conns %q: no connection count given (want positive whole numbers, comma-separated)", f.conns)
-	}
-	if f.duration <= 0 {
-		return o, usagef("-duration %v: must be positive", f.duration)
+	// -n replaces -duration (see -help): -d is then not used, and not
+	// checked.
+	if f.duration <= 0 && f.count == 0 {
+		return o, usagef("%s %v: must be positive", f.name("duration"), f.duration)
 	}
 	if f.count < 0 {
 		return o, usagef("-n %d: must not be negative", f.count)
@@ -347,7 +367,7 @@ func (f *runFlags) options() (bench.Options, error) {
 			return o, usagef("-case-timeout %v: every case would time out; give more than %s, %v, or leave it out", f.timeout, what, least)
 		}
 	}
-	o.Duration, o.Warmup, o.Repeats, o.Rate, o.CaseTimeout = f.duration, f.warmup, f.repeats, f.rate, f.timeout
+	o.Duration, o.Warmup, o.Repeats, o.Rate, o.CaseTimeout = max(f.duration, 0), f.warmup, f.repeats, f.rate, f.timeout
 	if f.warmup == 0 {
 		o.Warmup = bench.NoWarmup // -warmup 0 asks for none; unset, the flag holds the default
 	}
@@ -356,9 +376,6 @@ func (f *runFlags) options() (bench.Options, error) {
 		// -pin is a shorthand for one placement, not one more.
 		if f.placementSet {
 			return o, usagef("-pin %s and -placement %s: give one (-pin B/P is -placement B/P)", f.pin, f.placements)
-		}
-		if f.pin == "" {
-			return o, usagef("-pin: empty (want BENCHCPUS/PEERCPUS, like 0/1; leave it out for unpinned)")
 		}
 		pls = []string{f.pin}
 	}
@@ -402,7 +419,7 @@ func (f *runFlags) options() (bench.Options, error) {
 		}
 		o.Remote = &bench.Remote{Address: f.connect, Echo: f.peerKind == "echo"}
 		return o, nil
-	case f.peerKind != "serve" && f.peerKind != "":
+	case f.peerKind != "serve":
 		return o, usagef("-peer %s needs -connect ADDRESS", f.peerKind)
 	}
 	exe, err := os.Executable()
@@ -417,10 +434,11 @@ func (f *runFlags) options() (bench.Options, error) {
 // optional variants ("unix,tcp-localhost[nodelay=false]"), or "all", and
 // has each transport check its options, so that a bad variant is a usage
 // error before anything runs.
-func parseTransports(s string) ([]bench.TransportSpec, error) {
+// flag names the flag as the command line gave it, for the error.
+func parseTransports(flag, s string) ([]bench.TransportSpec, error) {
 	rs, err := all.ResolveList(s)
 	if err != nil {
-		return nil, usagef("-transports: %v", err)
+		return nil, usagef("%s: %v", flag, err)
 	}
 	specs := make([]bench.TransportSpec, len(rs))
 	for i, r := range rs {

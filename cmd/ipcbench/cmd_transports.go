@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -43,23 +44,15 @@ inside the private network namespace that 'ipcbench run' uses.`,
 	if done {
 		return &exitError{code: code}
 	}
-	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "TRANSPORT\tSTATUS\tDESCRIPTION")
+	var rows []transportRow
 	for _, t := range all.List() {
-		status := "available"
-		if err := probe(ctx, t); err != nil {
-			status = "unavailable: " + err.Error()
-			if !errors.Is(err, transports.ErrUnavailable) {
-				status = "broken: " + err.Error()
-			}
-		}
 		doc := transportDocs[t.Name()]
 		if mo, ok := t.(transports.MeasurementOnly); ok && len(mo.MeasurementOnlyOptions()) > 0 {
 			doc += "; measurement-only (never recommended by choose): " + strings.Join(mo.MeasurementOnlyOptions(), ", ")
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", t.Name(), status, doc)
+		rows = append(rows, transportRow{name: t.Name(), doc: doc, err: probe(ctx, t)})
 	}
-	if err := tw.Flush(); err != nil {
+	if err := writeTransports(e.stdout, rows); err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "\nnetwork: %s\n", mode)
@@ -67,6 +60,49 @@ inside the private network namespace that 'ipcbench run' uses.`,
 		fmt.Fprintf(e.stdout, "note: %s\n", note)
 	}
 	return nil
+}
+
+// transportRow is one transport of the list: its name, description and
+// what probing it gave.
+type transportRow struct {
+	name, doc string
+	err       error
+}
+
+// writeTransports writes the table of rows, with a short status in it
+// (available, unavailable, broken) and each reason below, where a long
+// one does not widen the column of every row.
+func writeTransports(w io.Writer, rows []transportRow) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "TRANSPORT\tSTATUS\tDESCRIPTION")
+	var reasons []string
+	for _, r := range rows {
+		status := "available"
+		if r.err != nil {
+			status = "unavailable"
+			if !errors.Is(r.err, transports.ErrUnavailable) {
+				status = "broken"
+			}
+			reasons = append(reasons, fmt.Sprintf("%s %s: %s", r.name, status, reason(r.name, r.err)))
+			status += " (below)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", r.name, status, r.doc)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if len(reasons) > 0 {
+		fmt.Fprintf(w, "\n%s\n", strings.Join(reasons, "\n"))
+	}
+	return nil
+}
+
+// reason is err, the probe's error for the transport name, without what
+// the line already says: the name and "transport unavailable".
+func reason(name string, err error) string {
+	msg := strings.TrimPrefix(err.Error(), name+": ")
+	msg = strings.TrimPrefix(msg, transports.ErrUnavailable.Error()+": ")
+	return strings.TrimSuffix(msg, ": "+transports.ErrUnavailable.Error())
 }
 
 // probe listens on t and closes again.

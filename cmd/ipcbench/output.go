@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 
 	"github.com/ipcbench/ipcbench/bench"
 )
@@ -15,19 +16,47 @@ import (
 // any work starts.
 func createOutput(flag, path string, force bool) (*bench.Output, error) {
 	f, err := bench.CreateOutput(path, force)
+	if err != nil {
+		return nil, outputError(flag, path, err)
+	}
+	return f, nil
+}
+
+// checkOutput returns the usage error createOutput would give for an
+// existing path (a symbolic link or a directory, or a regular file without
+// force), without creating anything: a command checks its output file
+// this way before work that must not start for a file it then refuses.
+func checkOutput(flag, path string, force bool) error {
+	st, err := os.Lstat(path)
 	switch {
-	case err == nil:
-		return f, nil
+	case err != nil:
+		return nil // nothing there, or createOutput will say what is wrong
+	case st.Mode()&fs.ModeSymlink != 0:
+		err = fmt.Errorf("%s: %w (a symbolic link, %w)", path, fs.ErrExist, bench.ErrNotRegular)
+	case st.IsDir():
+		err = fmt.Errorf("%s: %w (a directory, %w)", path, fs.ErrExist, bench.ErrNotRegular)
+	case st.Mode().IsRegular() && !force:
+		err = fmt.Errorf("%s: %w", path, fs.ErrExist)
+	default:
+		return nil
+	}
+	return outputError(flag, path, err)
+}
+
+// outputError is the usage error for err, bench.CreateOutput's error for
+// path, the file flag names.
+func outputError(flag, path string, err error) error {
+	switch {
 	case errors.Is(err, bench.ErrNotRegular):
-		return nil, usagef("%s: %v; choose another name", flag, err)
+		return usagef("%s: %v; choose another name", flag, err)
 	case errors.Is(err, fs.ErrExist):
-		return nil, usagef("%s: %v (-force replaces it)", flag, err)
+		return usagef("%s: %v (-force replaces it)", flag, err)
 	}
 	var pe *fs.PathError
 	if errors.As(err, &pe) {
-		return nil, usagef("%s: cannot create %s: %v", flag, pe.Path, pe.Err)
+		return usagef("%s: cannot create %s: %v", flag, pe.Path, pe.Err)
 	}
-	return nil, usagef("%s: cannot create %s: %v", flag, path, err)
+	return usagef("%s: cannot create %s: %v", flag, path, err)
 }
 
 // keepRecords ends o, the raw records of command name cut short by an

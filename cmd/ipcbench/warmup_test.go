@@ -19,7 +19,7 @@ func TestWarmupFlag(t *testing.T) {
 		{7 * time.Millisecond, 7 * time.Millisecond},
 	} {
 		f := runFlags{transports: "unix", workloads: "pingpong", sizes: "64", conns: "4", placements: "unpinned",
-			framing: "length", duration: time.Second, warmup: tt.flag, repeats: 1, rate: 1}
+			framing: "length", peerKind: "serve", duration: time.Second, warmup: tt.flag, repeats: 1, rate: 1}
 		o, err := f.options()
 		if err != nil {
 			t.Fatalf("-warmup %v: %v", tt.flag, err)

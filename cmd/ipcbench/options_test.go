@@ -1,0 +1,256 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ipcbench/ipcbench/internal/testpeer"
+	"github.com/ipcbench/ipcbench/transports"
+)
+
+// bogus ends a command line that must be refused for an earlier flag:
+// -network bogus fails after every option check and before anything
+// measures, so a check that is missing gives the network's error, not
+// the one a case wants.
+var bogus = []string{"-network", "bogus"}
+
+// usageCase is a command line refused with exit 2 and a one-line error
+// that holds want and none of the sentinel texts (bad options, bad
+// question) that mean nothing to a user.
+type usageCase struct {
+	name string
+	args []string
+	want string
+}
+
+func checkUsage(t *testing.T, cases []usageCase) {
+	t.Helper()
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			code, stdout, stderr := runCLI(t, "", c.args...)
+			if code != exitUsage {
+				t.Fatalf("%q: exit %d, want %d; stderr:\n%s", c.args, code, exitUsage, stderr)
+			}
+			if stdout != "" {
+				t.Errorf("stdout not empty on error: %q", stdout)
+			}
+			if n := strings.Count(strings.TrimSpace(stderr), "\n"); n > 0 {
+				t.Errorf("want a one-line error, got:\n%s", stderr)
+			}
+			if !strings.Contains(stderr, c.want) {
+				t.Errorf("%q: error %q does not say %q", c.args, stderr, c.want)
+			}
+			for _, internal := range []string{"bad options", "bad question", "remote peer unusable"} {
+				if strings.Contains(stderr, internal) {
+					t.Errorf("error %q shows the internal %q", stderr, internal)
+				}
+			}
+			if w := repeatedPrefix(stderr); w != "" {
+				t.Errorf("error %q repeats %q", stderr, w)
+			}
+		})
+	}
+}
+
+// TestEmptyFlagValues: a flag given an empty value (an unset shell
+// variable), or a list of commas alone, is a usage error naming the flag,
+// for every command; never "the default", which for run is the whole suite.
+func TestEmptyFlagValues(t *testing.T) {
+	goodRaw := filepath.Join("..", "..", "bench", "report", "testdata", "run.jsonl")
+	var cases []usageCase
+	for _, fl := range []string{"t", "transports", "w", "workloads", "s", "sizes", "conns", "placement", "pin",
+		"peer-model", "peer-source", "peer", "connect", "buffer", "framing", "format"} {
+		cases = append(cases, usageCase{"run -" + fl + " empty", append([]string{"run", "-" + fl, ""}, bogus...), "-" + fl + ": empty value"})
+	}
+	for _, fl := range []string{"t", "w", "s", "conns", "placement", "peer-model", "peer-source"} {
+		cases = append(cases, usageCase{"run -" + fl + " commas", append([]string{"run", "-" + fl, " , "}, bogus...), "-" + fl + ` " , ": no value in the list`})
+	}
+	cases = append(cases,
+		usageCase{"run -placement tab", append([]string{"run", "-placement", ",\t,"}, bogus...), "no value in the list"},
+		usageCase{"run -network empty", []string{"run", "-network", ""}, "-network: empty value"},
+		usageCase{"run -out empty", append([]string{"run", "-out", ""}, bogus...), "-out: empty path"},
+		usageCase{"choose -t empty", append([]string{"choose", "-s", "64", "-t", ""}, bogus...), "-t: empty value"},
+		usageCase{"choose -t commas", append([]string{"choose", "-s", "64", "-t", ","}, bogus...), "no value in the list"},
+		usageCase{"choose -placement empty", append([]string{"choose", "-s", "64", "-placement", ""}, bogus...), "-placement: empty value"},
+		usageCase{"choose -w empty", append([]string{"choose", "-s", "64", "-w", ""}, bogus...), "-w: empty value"},
+		usageCase{"choose -from empty", []string{"choose", "-s", "64", "-from", ""}, "-from: empty path"},
+		usageCase{"floor -only empty", []string{"floor", "-only", ""}, "-only: empty value"},
+		usageCase{"floor -stream-bytes empty", []string{"floor", "-stream-bytes", ""}, "-stream-bytes: empty value"},
+		usageCase{"serve -t empty", []string{"serve", "-t", "", "-listen", filepath.Join(t.TempDir(), "s")}, "-t: empty value"},
+		usageCase{"serve -summary empty", []string{"serve", "-t", "unix", "-summary", ""}, "-summary: empty path"},
+		usageCase{"transports -network empty", []string{"transports", "-network", ""}, "-network: empty value"},
+		usageCase{"report -format empty", []string{"report", "-format", "", goodRaw}, "-format: empty value"},
+		usageCase{"plot -out empty", []string{"plot", "-out", "", goodRaw}, "-out: empty path"},
+		usageCase{"report empty file name", []string{"report", ""}, "empty file name"},
+	)
+	checkUsage(t, cases)
+}
+
+// TestVariantGivenTwice: a default spelled out is the default variant, so
+// naming both plans one case twice, which -help forbids.
+func TestVariantGivenTwice(t *testing.T) {
+	checkUsage(t, []usageCase{
+		{"unix and unix[io=netpoll]", append([]string{"run", "-t", "unix,unix[io=netpoll]"}, bogus...), "-t: transport unix given twice, as unix and unix[io=netpoll]"},
+		{"shm-ring and its default wait", append([]string{"run", "-transports", "shm-ring[wait=adaptive],shm-ring"}, bogus...), "given twice"},
+		{"choose unix and unix[io=netpoll]", append([]string{"choose", "-s", "64", "-t", "unix,unix[io=netpoll]"}, bogus...), "-t: transport unix given twice, as unix and unix[io=netpoll]"},
+	})
+}
+
+// TestChooseFromChecksTransports: -t is checked with -from as a
+// calibration checks it, and a default spelled out finds the default
+// variant's records.
+func TestChooseFromChecksTransports(t *testing.T) {
+	ref := filepath.Join("..", "..", "bench", "choose", "testdata", "records.jsonl")
+	from := func(trs string) []string {
+		return []string{"choose", "-w", "pingpong", "-s", "64", "-from", ref, "-t", trs}
+	}
+	checkUsage(t, []usageCase{
+		{"unknown transport", from("bogus"), "unknown transport"},
+		{"bad option", from("unix[io=fast]"), "bad transport option"},
+		{"twice", from("unix,unix"), "-t: transport unix given twice"},
+		{"twice through all", from("all,unix"), "-t: transport unix given twice"},
+		{"default spelled out twice", from("pipe,pipe[io=netpoll]"), "given twice"},
+		// Checked before stdin is read: a bad -t does not wait for it.
+		{"from stdin", []string{"choose", "-s", "64", "-from", "-", "-t", "bogus"}, "unknown transport"},
+	})
+	code, out, stderr := runCLI(t, "", append(from("unix[io=netpoll]"), "-format", "json")...)
+	if code != exitOK || !strings.Contains(out, `"winner": "unix"`) {
+		t.Errorf("-t unix[io=netpoll]: exit %d, want unix's records to answer; stdout:\n%s\nstderr: %s", code, out, stderr)
+	}
+}
+
+// TestRunOptionWording: errors name flags as typed, without internal
+// wrappers, and say what a user can do.
+func TestRunOptionWording(t *testing.T) {
+	checkUsage(t, []usageCase{
+		{"-t as typed", append([]string{"run", "-t", "carrier-pigeon"}, bogus...), "ipcbench run: -t: transport spec"},
+		{"-transports as typed", append([]string{"run", "-transports", "carrier-pigeon"}, bogus...), "ipcbench run: -transports: transport spec"},
+		{"-s as typed", append([]string{"run", "-s", "12parsecs"}, bogus...), "ipcbench run: -s: "},
+		{"-w as typed", append([]string{"run", "-w", "sprint"}, bogus...), `ipcbench run: -w: unknown workload "sprint"`},
+		{"-d as typed", append([]string{"run", "-d", "0"}, bogus...), "ipcbench run: -d 0s: must be positive"},
+		{"duration without a unit", append([]string{"run", "-d", "5"}, bogus...), "a duration needs a unit, like 5s"},
+		{"warm-up without a unit", append([]string{"run", "-warmup", "100"}, bogus...), "a duration needs a unit"},
+		{"given twice without wrappers", append([]string{"run", "-t", "unix,pipe,unix"}, bogus...), "ipcbench run: -t: transport unix given twice"},
+		{"choose given twice without wrappers", append([]string{"choose", "-s", "64", "-t", "unix,unix"}, bogus...), "ipcbench choose: -t: transport unix given twice"},
+	})
+	// -n replaces -duration: -d is not checked with it.
+	for _, d := range []string{"0", "-1s"} {
+		code, _, stderr := runCLI(t, "", append([]string{"run", "-n", "5", "-d", d}, bogus...)...)
+		if code != exitUsage || strings.Contains(stderr, "-d ") || !strings.Contains(stderr, "bogus") {
+			t.Errorf("-n 5 -d %s: exit %d, stderr %q; want only -network bogus refused", d, code, stderr)
+		}
+	}
+}
+
+// TestRunOutCheckedBeforeConnect: an existing -out is refused before
+// -connect reaches the server. Nothing listens at the address, so a probe
+// made first would fail with the server's error instead.
+func TestRunOutCheckedBeforeConnect(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "existing.jsonl")
+	if err := os.WriteFile(out, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	checkUsage(t, []usageCase{
+		{"existing out", []string{"run", "-t", "unix", "-connect", filepath.Join(dir, "nobody"), "-out", out}, "-out: " + out + ": file already exists (-force replaces it)"},
+		{"out a directory", []string{"run", "-t", "unix", "-connect", filepath.Join(dir, "nobody"), "-out", dir, "-force"}, "a directory"},
+	})
+	if _, err := os.Stat(filepath.Join(dir, "nobody")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("something was made at the -connect address: %v", err)
+	}
+}
+
+// TestQuietNamesDefaultOut: with -q and no -out, the records' made-up file
+// name is still printed; with -out, -q prints nothing. Every peer start
+// fails by script, so the run measures nothing.
+func TestQuietNamesDefaultOut(t *testing.T) {
+	for _, withOut := range []bool{false, true} {
+		t.Run(fmt.Sprint("out=", withOut), func(t *testing.T) {
+			dir := t.TempDir()
+			t.Chdir(dir)
+			script := t.TempDir()
+			if err := testpeer.Script(script, testpeer.Fail, testpeer.Fail); err != nil {
+				t.Fatal(err)
+			}
+			t.Setenv(testpeer.Env, script)
+			args := []string{"run", "-q", "-network", "host", "-t", "unix", "-w", "pingpong", "-s", "64", "-n", "20", "-warmup", "0", "-repeats", "1"}
+			if withOut {
+				args = append(args, "-out", "named.jsonl")
+			}
+			code, _, stderr := runCLI(t, "", args...)
+			if code != exitPeerStart {
+				t.Fatalf("exit %d, want %d (the case's peer failed twice); stderr:\n%s", code, exitPeerStart, stderr)
+			}
+			files, _ := filepath.Glob(filepath.Join(dir, "*.jsonl"))
+			if len(files) != 1 {
+				t.Fatalf("records files %v, want one", files)
+			}
+			named := strings.Contains(stderr, "raw records: "+filepath.Base(files[0])+"\n")
+			if named == withOut {
+				t.Errorf("-q, -out given %v: stderr names the records %v, want %v:\n%s", withOut, named, !withOut, stderr)
+			}
+		})
+	}
+}
+
+// TestReportFileNames: standard input cannot be read twice, and a flag
+// after the file names is not taken for a file without saying so.
+func TestReportFileNames(t *testing.T) {
+	goodRaw := filepath.Join("..", "..", "bench", "report", "testdata", "run.jsonl")
+	checkUsage(t, []usageCase{
+		{"compare stdin twice", []string{"compare", "-", "-"}, "- (standard input) given twice"},
+		{"report stdin twice", []string{"report", "-", goodRaw, "-"}, "- (standard input) given twice"},
+		{"plot stdin twice", []string{"plot", "-out", t.TempDir(), "-", "-"}, "- (standard input) given twice"},
+		{"flag after a file", []string{"report", goodRaw, "-format", "csv"}, "-format after a file name is taken for a file; flags go before file names"},
+	})
+}
+
+// failWriter fails every write, as stdout on a full disk does.
+type failWriter struct{}
+
+func (failWriter) Write([]byte) (int, error) { return 0, errors.New("no space left on device") }
+
+// TestCompareWriteError: the error of a failed write names no package or
+// command twice.
+func TestCompareWriteError(t *testing.T) {
+	goodRaw := filepath.Join("..", "..", "bench", "report", "testdata", "run.jsonl")
+	var errb bytes.Buffer
+	code := run(context.Background(), []string{"compare", goodRaw, goodRaw}, strings.NewReader(""), failWriter{}, &errb)
+	if code != exitFailure || errb.String() != "ipcbench compare: no space left on device\n" {
+		t.Errorf("exit %d, stderr %q; want %d and the write's error alone", code, errb.String(), exitFailure)
+	}
+}
+
+// TestTransportsTable: a long reason does not widen the table's status
+// column; it is printed below it, once, without "transport unavailable".
+func TestTransportsTable(t *testing.T) {
+	long := strings.Repeat("far too long a reason ", 8)
+	var b bytes.Buffer
+	err := writeTransports(&b, []transportRow{
+		{name: "unix", doc: "a socket"},
+		{name: "tcp-veth", doc: "a veth pair", err: fmt.Errorf("tcp-veth: %w: %s", transports.ErrUnavailable, long)},
+		{name: "pipe", doc: "pipes", err: errors.New("pipe: listen: out of descriptors")},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	table, below, _ := strings.Cut(out, "\n\n")
+	for _, l := range strings.Split(table, "\n") {
+		if len(l) > 60 {
+			t.Errorf("table row %q is %d wide: a reason widened it", l, len(l))
+		}
+	}
+	if want := "tcp-veth unavailable: " + long + "\npipe broken: listen: out of descriptors\n"; below != want {
+		t.Errorf("reasons below the table:\n%q\nwant\n%q", below, want)
+	}
+	if strings.Contains(out, transports.ErrUnavailable.Error()) {
+		t.Errorf("the reason repeats %q:\n%s", transports.ErrUnavailable, out)
+	}
+}
