@@ -60,8 +60,10 @@ variants of one transport (pipe[via=address]), interleaved in one run:
            goroutine, whose cases are skipped)
 
 The lists (-t, -w, -s, -conns, -placement, -peer-model, -peer-source) take
-each value once: a value given twice (-s 1k,1024, or -t all,unix) is an
-error, not a case run twice.
+each value once: a value given twice (-s 1k,1024, -t all,unix, or
+-t unix,unix[io=netpoll], a default spelled out) is an error, not a case
+run twice. A flag given an empty value (-placement "", an unset shell
+variable) is an error too, never the default: leave a flag out for that.
 
 Workloads (-w):
 %s
@@ -125,7 +127,7 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	fs.StringVar(&f.conns, "conns", "4", "connection counts of the fanin workload, comma-separated")
 	fs.DurationVar(&f.duration, "d", bench.DefaultDuration, "measured interval of each case")
 	fs.DurationVar(&f.duration, "duration", bench.DefaultDuration, "same as -d")
-	fs.Int64Var(&f.count, "n", 0, "measure exactly this many messages per case instead of -duration (fanin: split across its connections)")
+	fs.Int64Var(&f.count, "n", 0, "measure exactly this many messages per case instead of -duration, which is then not used (fanin: split across its connections)")
 	fs.DurationVar(&f.warmup, "warmup", bench.DefaultWarmup, "warm-up before each measured interval, excluded from the numbers; 0 for none")
 	fs.IntVar(&f.repeats, "repeats", bench.DefaultRepeats, "runs of each case, interleaved across cases")
 	fs.IntVar(&f.rate, "rate", bench.DefaultRate, "target messages/s of the rate workload")
