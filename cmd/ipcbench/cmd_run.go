@@ -384,7 +384,11 @@ func (f *runFlags) options() (bench.Options, error) {
 	for _, p := range pls {
 		pl, err := bench.ParsePlacement(p)
 		if err != nil {
-			return o, usagef("%v", err)
+			flag := "-placement"
+			if f.pinSet {
+				flag = "-pin"
+			}
+			return o, usagef("%s: %s", flag, withoutSentinels(err, bench.ErrBadOptions))
 		}
 		o.Placements = append(o.Placements, pl)
 	}

@@ -134,6 +134,8 @@ func TestRunOptionWording(t *testing.T) {
 		{"-s as typed", append([]string{"run", "-s", "12parsecs"}, bogus...), "ipcbench run: -s: "},
 		{"-w as typed", append([]string{"run", "-w", "sprint"}, bogus...), `ipcbench run: -w: unknown workload "sprint"`},
 		{"-d as typed", append([]string{"run", "-d", "0"}, bogus...), "ipcbench run: -d 0s: must be positive"},
+		{"placement without wrappers", append([]string{"run", "-placement", "moon"}, bogus...), `ipcbench run: -placement: placement "moon": want`},
+		{"pin without wrappers", append([]string{"run", "-pin", "moon"}, bogus...), `ipcbench run: -pin: placement "moon": want`},
 		{"duration without a unit", append([]string{"run", "-d", "5"}, bogus...), "a duration needs a unit, like 5s"},
 		{"warm-up without a unit", append([]string{"run", "-warmup", "100"}, bogus...), "a duration needs a unit"},
 		{"given twice without wrappers", append([]string{"run", "-t", "unix,pipe,unix"}, bogus...), "ipcbench run: -t: transport unix given twice"},
