@@ -238,7 +238,7 @@ func (o Options) withDefaults() (Options, error) {
 	// After the expansion: unix and unix[model=thread] are one case when
 	// every transport is planned with the thread model. Compared without
 	// options spelling out a default: unix[io=netpoll] is unix.
-	if err := checkUniqueTransports(o.Transports); err != nil {
+	if err := CheckUniqueTransports(o.Transports); err != nil {
 		return o, err
 	}
 	for _, t := range o.Transports {
@@ -369,10 +369,11 @@ func checkUnique[T any](what string, vs []T, name func(T) string) error {
 	return nil
 }
 
-// checkUniqueTransports is checkUnique for transports, compared by
-// CanonicalLabel; the error names both spellings when they differ
-// ("transport unix given twice, as unix and unix[io=netpoll]").
-func checkUniqueTransports(trs []TransportSpec) error {
+// CheckUniqueTransports returns an error wrapping ErrBadOptions, as
+// NewRunner does, when two of trs are one variant: one CanonicalLabel. It
+// names both spellings when they differ ("transport unix given twice, as
+// unix and unix[io=netpoll]").
+func CheckUniqueTransports(trs []TransportSpec) error {
 	seen := make(map[string]string, len(trs))
 	for _, t := range trs {
 		c, l := t.CanonicalLabel(), t.Label()

@@ -95,20 +95,7 @@ func FromRun(run *bench.Records, q Question, only ...transports.Spec) (*Answer, 
 // transport refuses, or names a variant a second time (all,unix included)
 // is an error wrapping ErrBadQuestion, as New gives.
 func resolveOnly(only []transports.Spec) ([]string, error) {
-	var want []string
-	given := map[string]string{} // canonical label: as given
-	add := func(label, as string) error {
-		first, ok := given[label]
-		switch {
-		case !ok:
-			given[label] = as
-			want = append(want, label)
-			return nil
-		case first == label && as == label:
-			return fmt.Errorf("%w: transport %s given twice", ErrBadQuestion, label)
-		}
-		return fmt.Errorf("%w: transport %s given twice, as %s and %s", ErrBadQuestion, label, first, as)
-	}
+	var specs []bench.TransportSpec
 	every := false
 	for _, s := range only {
 		if s.Name == all.All {
@@ -116,23 +103,26 @@ func resolveOnly(only []transports.Spec) ([]string, error) {
 				return nil, fmt.Errorf("%w: %s: \"all\" takes no options", ErrBadQuestion, s)
 			}
 			every = true
-			for _, n := range all.Names() {
-				if err := add(n, all.All); err != nil {
-					return nil, err
-				}
+			for _, t := range all.List() {
+				specs = append(specs, bench.TransportSpec{Transport: t})
 			}
 			continue
 		}
-		l, err := canonicalLabel(s)
+		ts, err := transportSpec(s)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrBadQuestion, err)
 		}
-		if err := add(l, s.String()); err != nil {
-			return nil, err
-		}
+		specs = append(specs, ts)
 	}
-	if every {
+	if err := bench.CheckUniqueTransports(specs); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadQuestion, err)
+	}
+	if every || len(specs) == 0 {
 		return nil, nil
+	}
+	want := make([]string, len(specs))
+	for i, ts := range specs {
+		want[i] = ts.CanonicalLabel()
 	}
 	return want, nil
 }
@@ -168,34 +158,33 @@ func onlyTransports(results []bench.Result, want []string, where string) ([]benc
 	return kept, nil
 }
 
-// canonicalLabel resolves sp, a transport spec as 'ipcbench run -t' takes
+// transportSpec resolves sp, a transport spec as 'ipcbench run -t' takes
 // it or a label as records hold it (a peer model or source among its
-// options, "unix[model=thread]"), to its canonical label
-// (bench.TransportSpec.CanonicalLabel). Errors are all.Resolve's, or name
-// a bad model or source.
-func canonicalLabel(sp transports.Spec) (string, error) {
+// options, "unix[model=thread]"), to the bench.TransportSpec it names.
+// Errors are all.Resolve's, or name a bad model or source.
+func transportSpec(sp transports.Spec) (bench.TransportSpec, error) {
 	opts := maps.Clone(sp.Options)
 	var ts bench.TransportSpec
 	if m, ok := opts[bench.ModelKey]; ok {
 		if err := peer.CheckModel(m); err != nil || m == "" {
-			return "", fmt.Errorf("%s: peer model %q: want one of %s", sp, m, strings.Join(peer.Models(), ", "))
+			return ts, fmt.Errorf("%s: peer model %q: want one of %s", sp, m, strings.Join(peer.Models(), ", "))
 		}
 		ts.PeerModel = m
 		delete(opts, bench.ModelKey)
 	}
 	if src, ok := opts[bench.SourceKey]; ok {
 		if !slices.Contains(bench.PeerSources(), src) {
-			return "", fmt.Errorf("%s: peer source %q: want one of %s", sp, src, strings.Join(bench.PeerSources(), ", "))
+			return ts, fmt.Errorf("%s: peer source %q: want one of %s", sp, src, strings.Join(bench.PeerSources(), ", "))
 		}
 		ts.PeerSource = src
 		delete(opts, bench.SourceKey)
 	}
 	r, err := all.Resolve(transports.Spec{Name: sp.Name, Options: opts}.String())
 	if err != nil {
-		return "", err
+		return ts, err
 	}
 	ts.Transport, ts.Options = r.Transport, r.Spec.Options
-	return ts.CanonicalLabel(), nil
+	return ts, nil
 }
 
 // recordLabel is r's canonical transport label, or its label as recorded
@@ -206,8 +195,8 @@ func recordLabel(r bench.Result) string {
 	if err != nil {
 		return label
 	}
-	if l, err := canonicalLabel(sp); err == nil {
-		return l
+	if ts, err := transportSpec(sp); err == nil {
+		return ts.CanonicalLabel()
 	}
 	return label
 }
