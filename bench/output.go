@@ -137,8 +137,9 @@ func (o *Output) Name() string { return o.path }
 
 // Commit ends a complete output: it flushes it to disk and gives it its
 // name, in place of the file there with replace and only if there is none
-// without (an error wrapping fs.ErrExist). When that fails, the output is
-// removed and the name keeps what it had.
+// without (an error wrapping fs.ErrExist). When that fails, the name keeps
+// what it had, and the output stays where it was written, which Where
+// returns and the error names: measured records are never thrown away.
 func (o *Output) Commit() error {
 	if o.done {
 		return fmt.Errorf("%s: output already ended", o.path)
@@ -155,10 +156,20 @@ func (o *Output) Commit() error {
 		err = o.rename(o.replace)
 	}
 	if err != nil {
-		os.Remove(o.tmp)
-		return fmt.Errorf("writing %s: %w", o.path, err)
+		return fmt.Errorf("writing %s: %w (what was written is in %s)", o.path, err, o.tmp)
 	}
+	o.tmp = ""
 	return nil
+}
+
+// Where returns the name the output's contents are under: the name asked
+// for once Commit (or Keep) gave it to them, and before that, or when
+// Commit failed, the name they are written to.
+func (o *Output) Where() string {
+	if o.tmp != "" {
+		return o.tmp
+	}
+	return o.path
 }
 
 // Keep ends an output cut short whose contents are still worth keeping
@@ -191,6 +202,7 @@ func (o *Output) Keep() (string, error) {
 	if err := o.rename(false); err != nil {
 		return o.tmp, nil // the name was taken meanwhile: they stay where they are
 	}
+	o.tmp = ""
 	return o.path, nil
 }
 

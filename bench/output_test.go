@@ -209,11 +209,26 @@ func TestCreateOutputKeepsTheOldFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	f.Write([]byte("measured"))
 	plantOld()
-	if err := f.Commit(); !errors.Is(err, fs.ErrExist) {
-		t.Errorf("Commit over a file that appeared meanwhile: %v, want fs.ErrExist", err)
+	if err := f.Commit(); !errors.Is(err, fs.ErrExist) || !strings.Contains(err.Error(), f.Where()) {
+		t.Errorf("Commit over a file that appeared meanwhile: %v, want fs.ErrExist naming %s", err, f.Where())
 	}
-	wantOnly(map[string]string{"out.md": "precious"})
+	// What was written stays, under the name Where gives and the error
+	// named: a run's records outlive a name taken while it measured.
+	if where := f.Where(); !strings.HasPrefix(where, p+PartialSuffix) {
+		t.Errorf("after a failed Commit Where = %q, want the partial name", where)
+	}
+	wantOnly(map[string]string{"out.md": "precious", "partial": "measured"})
+	os.Remove(f.Where())
+
+	f, err = CreateOutput(p, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Commit(); err != nil || f.Where() != p {
+		t.Errorf("Commit: %v; Where = %q, want %q", err, f.Where(), p)
+	}
 }
 
 func checkMode(t *testing.T, p string, want fs.FileMode) {

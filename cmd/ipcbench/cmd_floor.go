@@ -103,6 +103,9 @@ func cmdFloor(ctx context.Context, e *env, args []string) (err error) {
 	if err := cfg.Check(); err != nil {
 		return usagef("%v", err)
 	}
+	if *out != "" && *raw != "" && sameFile(*out, *raw) {
+		return usagef("-out and -raw both name %s: the table would take the records' place", *raw)
+	}
 	pairs := floor.Pairs(floor.TwoCPUs())
 	if *only != "" {
 		if pairs, err = floor.Select(pairs, *only); err != nil {
@@ -136,6 +139,7 @@ func cmdFloor(ctx context.Context, e *env, args []string) (err error) {
 		if rawFile, err = createOutput("-raw", *raw, *force); err != nil {
 			return err
 		}
+		defer rawFile.Abort() // after the Keep below, or Commit: nothing (for a panic)
 		defer func() {
 			if err != nil {
 				keepRecords(e, "floor", rawFile) // nothing after Commit
@@ -206,23 +210,26 @@ func floorReport(ctx context.Context, e *env, path, out string, force bool) erro
 	return writeFloorTable(e, f, o)
 }
 
-// writeFloorTable prints the table and, when o is not nil, writes it there
-// and commits o.
+// writeFloorTable writes the table to o, when o is not nil, and commits
+// o, then prints it: the file first, so that a standard output whose
+// reader is gone (SIGPIPE ends the process) cannot leave it half made.
 func writeFloorTable(e *env, f *floor.File, o *bench.Output) error {
 	var b strings.Builder
 	if err := floor.Table(&b, f); err != nil {
 		return err
 	}
+	if o != nil {
+		if _, err := io.WriteString(o, b.String()); err != nil {
+			return fmt.Errorf("writing the table to %s: %w", o.Name(), err)
+		}
+		if err := o.Commit(); err != nil {
+			return err
+		}
+	}
 	if _, err := io.WriteString(e.stdout, b.String()); err != nil {
 		return fmt.Errorf("writing the table: %w", err)
 	}
-	if o == nil {
-		return nil
-	}
-	if _, err := io.WriteString(o, b.String()); err != nil {
-		return fmt.Errorf("writing the table to %s: %w", o.Name(), err)
-	}
-	return o.Commit()
+	return nil
 }
 
 // killedByInterrupt reports whether err comes from a child process that

@@ -267,6 +267,7 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 			} else if err != nil {
 				fmt.Fprintf(e.stderr, "ipcbench run: %v\n", err)
 			}
+			recsPath = rawFile.Where() // -out's name, or where they stayed when it could not be given
 		} else if kept := keepRecords(e, "run", rawFile); kept != "" {
 			recsPath = kept
 		}

@@ -44,6 +44,8 @@ func TestFloorBadInput(t *testing.T) {
 		{[]string{"floor", "-report", floorRaw, "-stream-bytes", "8MiB"}, "-stream-bytes"},
 		{[]string{"floor", "-report", floorRaw, "-fanin-n", "100"}, "-fanin-n"},
 		{[]string{"floor", "-report", floorRaw, "-q"}, "-q"},
+		{[]string{"floor", "-out", filepath.Join(dir, "same"), "-raw", filepath.Join(dir, "same")}, "both name"},
+		{[]string{"floor", "-force", "-out", dir + "/./same", "-raw", filepath.Join(dir, "same")}, "both name"},
 		{[]string{"floor", "-report", ""}, "-report: empty path"}, // not "measure for ten minutes"
 		{[]string{"floor", "-out", ""}, "-out: empty path"},
 	} {

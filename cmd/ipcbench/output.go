@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 
 	"github.com/ipcbench/ipcbench/bench"
 )
@@ -20,6 +21,19 @@ func createOutput(flag, path string, force bool) (*bench.Output, error) {
 		return nil, outputError(flag, path, err)
 	}
 	return f, nil
+}
+
+// sameFile reports whether the paths a and b name one file: the same path
+// once made absolute and clean, or two names of one existing file.
+func sameFile(a, b string) bool {
+	aa, aerr := filepath.Abs(a)
+	ba, berr := filepath.Abs(b)
+	if aerr == nil && berr == nil && aa == ba {
+		return true
+	}
+	as, aerr := os.Stat(a)
+	bs, berr := os.Stat(b)
+	return aerr == nil && berr == nil && os.SameFile(as, bs)
 }
 
 // checkOutput returns the usage error createOutput would give for an
