@@ -381,8 +381,8 @@ func CheckUniqueTransports(trs []TransportSpec) error {
 		switch {
 		case !ok:
 			seen[c] = l
-		case first == c && l == c:
-			return fmt.Errorf("%w: transport %s given twice", ErrBadOptions, c)
+		case first == l:
+			return fmt.Errorf("%w: transport %s given twice", ErrBadOptions, l)
 		default:
 			return fmt.Errorf("%w: transport %s given twice, as %s and %s", ErrBadOptions, c, first, l)
 		}

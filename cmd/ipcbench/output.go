@@ -49,8 +49,8 @@ func checkOutput(flag, path string, force bool) error {
 		err = fmt.Errorf("%s: %w (a symbolic link, %w)", path, fs.ErrExist, bench.ErrNotRegular)
 	case st.IsDir():
 		err = fmt.Errorf("%s: %w (a directory, %w)", path, fs.ErrExist, bench.ErrNotRegular)
-	case st.Mode().IsRegular() && !force:
-		err = fmt.Errorf("%s: %w", path, fs.ErrExist)
+	case !force:
+		err = fmt.Errorf("%s: %w", path, fs.ErrExist) // a file, or a device or FIFO: CreateOutput wants -force for both
 	default:
 		return nil
 	}
