@@ -136,6 +136,8 @@ func TestBadInput(t *testing.T) {
 		// A value given twice would run its cases twice.
 		{"transport twice", append([]string{"run", "-t", "unix,pipe,unix"}, short...), exitUsage, "transport unix given twice"},
 		{"transport twice through all", append([]string{"run", "-t", "all,pipe"}, short...), exitUsage, "transport pipe given twice"},
+		{"pin a CPU not allowed", append([]string{"run", "-t", "unix", "-pin", "0/1023"}, short...), exitUsage, "-pin: placement"},
+		{"placement a CPU not allowed", append([]string{"run", "-t", "unix", "-placement", "0/1023"}, short...), exitUsage, "-placement: placement"},
 		{"default spelled out twice", append([]string{"run", "-t", "unix[io=netpoll],unix[io=netpoll]"}, short...), exitUsage, "transport unix[io=netpoll] given twice\n"},
 		{"size twice", append([]string{"run", "-t", "unix"}, append(short, "-s", "1k,64,1024")...), exitUsage, "size 1KiB given twice"},
 		{"workload twice", append([]string{"run", "-t", "unix"}, append(short, "-w", "pingpong,pingpong")...), exitUsage, "workload pingpong given twice"},

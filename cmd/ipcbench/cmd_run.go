@@ -182,8 +182,13 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	runner, err := bench.NewRunner(opts)
 	if err != nil {
 		msg := withoutSentinels(err, bench.ErrBadOptions)
-		if strings.HasPrefix(msg, "transport ") {
+		switch {
+		case strings.HasPrefix(msg, "transport "):
 			msg = f.name("transports") + ": " + msg // given twice
+		case strings.HasPrefix(msg, "placement ") && f.pinSet:
+			msg = "-pin: " + msg // a CPU this process may not run on
+		case strings.HasPrefix(msg, "placement "):
+			msg = "-placement: " + msg
 		}
 		return usagef("%s", msg)
 	}
