@@ -71,17 +71,11 @@ func CreateOutput(path string, replace bool) (*Output, error) {
 		}
 	}
 	o := &Output{path: path, replace: replace}
-	st, err := os.Lstat(path)
+	st, err := outputTarget(path, replace)
 	switch {
-	case errors.Is(err, fs.ErrNotExist):
 	case err != nil:
 		return nil, err
-	case st.Mode()&fs.ModeSymlink != 0:
-		return nil, fmt.Errorf("%s: %w (a symbolic link, %w)", path, fs.ErrExist, ErrNotRegular)
-	case st.IsDir():
-		return nil, fmt.Errorf("%s: %w (a directory, %w)", path, fs.ErrExist, ErrNotRegular)
-	case !replace:
-		return nil, fmt.Errorf("%s: %w", path, fs.ErrExist)
+	case st == nil:
 	case st.Mode().IsRegular():
 		o.replaces = true
 	default:
@@ -103,6 +97,36 @@ func CreateOutput(path string, replace bool) (*Output, error) {
 		return nil, err
 	}
 	return o, nil
+}
+
+// CheckOutput returns the error CreateOutput(path, replace) would give
+// for what is at path now, without creating anything: a command checks
+// its output this way before work that must not start for a name it then
+// refuses.
+func CheckOutput(path string, replace bool) error {
+	_, err := outputTarget(path, replace)
+	return err
+}
+
+// outputTarget looks at what is at path, an output's name: nil when
+// nothing is, what is there when replace may replace it (a regular file,
+// or a device or FIFO to write to in place), and otherwise the error
+// CreateOutput gives.
+func outputTarget(path string, replace bool) (fs.FileInfo, error) {
+	st, err := os.Lstat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, nil
+	case err != nil:
+		return nil, err
+	case st.Mode()&fs.ModeSymlink != 0:
+		return nil, fmt.Errorf("%s: %w (a symbolic link, %w)", path, fs.ErrExist, ErrNotRegular)
+	case st.IsDir():
+		return nil, fmt.Errorf("%s: %w (a directory, %w)", path, fs.ErrExist, ErrNotRegular)
+	case !replace:
+		return nil, fmt.Errorf("%s: %w", path, fs.ErrExist)
+	}
+	return st, nil
 }
 
 // openSpecial opens o.path, a device or FIFO, to write to it in place.

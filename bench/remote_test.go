@@ -91,7 +91,7 @@ func TestProbeRemoteRelativePaths(t *testing.T) {
 	foreign := filepath.Join(dir, "foreign.sock")
 	listenUnix(t, foreign)
 	if err := os.Chown(foreign, 65534, 65534); err != nil {
-		t.Skipf("cannot give the socket to uid 65534 (tests run as root): %v", err)
+		t.Skipf("cannot give the socket to uid 65534 (only root can): %v", err)
 	}
 	if err := probe(t, "unix", "foreign.sock"); !errors.Is(err, ErrRemote) || !strings.Contains(err.Error(), "belongs to user 65534") {
 		t.Errorf("-t unix -connect foreign.sock: %v; want ErrRemote naming the socket's owner", err)

@@ -99,12 +99,13 @@ func resolveOnly(only []transports.Spec) ([]string, error) {
 	every := false
 	for _, s := range only {
 		if s.Name == all.All {
-			if len(s.Options) > 0 {
-				return nil, fmt.Errorf("%w: %s: \"all\" takes no options", ErrBadQuestion, s)
+			rs, err := all.ResolveList(s.String()) // every transport, or the error for options
+			if err != nil {
+				return nil, fmt.Errorf("%w: %w", ErrBadQuestion, err)
 			}
 			every = true
-			for _, t := range all.List() {
-				specs = append(specs, bench.TransportSpec{Transport: t})
+			for _, r := range rs {
+				specs = append(specs, bench.TransportSpec{Transport: r.Transport})
 			}
 			continue
 		}

@@ -36,25 +36,13 @@ func sameFile(a, b string) bool {
 	return aerr == nil && berr == nil && os.SameFile(as, bs)
 }
 
-// checkOutput returns the usage error createOutput would give for an
-// existing path (a symbolic link or a directory, or a regular file without
-// force), without creating anything: a command checks its output file
-// this way before work that must not start for a file it then refuses.
+// checkOutput returns the usage error createOutput would give for what
+// is at path now (bench.CheckOutput), without creating anything.
 func checkOutput(flag, path string, force bool) error {
-	st, err := os.Lstat(path)
-	switch {
-	case err != nil:
-		return nil // nothing there, or createOutput will say what is wrong
-	case st.Mode()&fs.ModeSymlink != 0:
-		err = fmt.Errorf("%s: %w (a symbolic link, %w)", path, fs.ErrExist, bench.ErrNotRegular)
-	case st.IsDir():
-		err = fmt.Errorf("%s: %w (a directory, %w)", path, fs.ErrExist, bench.ErrNotRegular)
-	case !force:
-		err = fmt.Errorf("%s: %w", path, fs.ErrExist) // a file, or a device or FIFO: CreateOutput wants -force for both
-	default:
-		return nil
+	if err := bench.CheckOutput(path, force); err != nil {
+		return outputError(flag, path, err)
 	}
-	return outputError(flag, path, err)
+	return nil
 }
 
 // outputError is the usage error for err, bench.CreateOutput's error for

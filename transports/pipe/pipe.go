@@ -208,9 +208,7 @@ func (transport) CheckOptions(opts map[string]string) error {
 
 // DefaultOptions returns io=netpoll, the default spelled out
 // (transports.DefaultOptioner).
-func (transport) DefaultOptions() []string {
-	return []string{sockconn.OptIO + "=" + sockconn.IONetpoll}
-}
+func (transport) DefaultOptions() []string { return sockconn.DefaultOptions(false) }
 
 var _ transports.DefaultOptioner = transport{}
 

@@ -73,8 +73,8 @@ func NewPipeReader(fd int) (*FD, error) {
 
 // yieldEvery is how many Reads of a pipe reader (NewPipeReader) pass
 // between two calls of runtime.Gosched; almost all of them sleep in
-// read(2) when round trips matter. A goroutine that only ever sleeps in system calls
-// and returns to its P is never scheduled anew, so to the runtime's
+// read(2) when round trips matter. A goroutine that only ever sleeps in
+// system calls and returns to its P is never scheduled anew, so to the runtime's
 // monitor thread (sysmon) it looks like one that has run for 10 ms
 // without a break: sysmon then takes its P while it sleeps in read(2)
 // (the read returns to no P and waits for another thread to run it), and

@@ -426,15 +426,13 @@ func (c *Conn) waitUnlock(r *ringView, w *waiter, seq uint32, dl *deadline) {
 		slept := maySleepSolo()
 		if slept {
 			w.flag.Store(1)
-			select {
-			case <-w.wake:
+			if w.takeWake() {
 				// Close, or a deadline changed, since the caller looked:
 				// it may have bumped w.seq before seq was read. The
 				// caller looks again.
 				w.flag.Store(0)
 				thePoller.soloDone()
 				return
-			default:
 			}
 			noteSleep(w, left)
 			futexWait(w.seq, seq, min(left, dataWaitSlice))

@@ -97,6 +97,18 @@ func (w *waiter) signal() {
 	}
 }
 
+// takeWake takes w's wake-up token, if one is waiting, and reports
+// whether there was one: a local event (Close, a deadline set or moved)
+// since w's owner last looked, which it must look at before it sleeps.
+func (w *waiter) takeWake() bool {
+	select {
+	case <-w.wake:
+		return true
+	default:
+		return false
+	}
+}
+
 // park blocks until w is woken (its ring is ready, or a local event
 // happened) or left passes. The caller checks everything again after.
 // Nothing else wakes it: a deadline, however far, needs the timer (the

@@ -615,14 +615,12 @@ func (c *Conn) sleepSolo(w *waiter, left time.Duration) bool {
 		w.flag.Store(0)
 		return true
 	}
-	select {
-	case <-w.wake:
+	if w.takeWake() {
 		// A local event (a deadline set, say) since the caller looked:
 		// it bumped w.seq before s was read, so the futex would not
 		// return for it. The caller looks again.
 		w.flag.Store(0)
 		return true
-	default:
 	}
 	noteSleep(w, left)
 	futexWait(w.seq, s, min(left, dataWaitSlice))
@@ -644,8 +642,7 @@ func (c *Conn) spin(spun, left *time.Duration, budget time.Duration, st *spinSta
 			if c.closed.Load() || c.peerGone.Load() {
 				return true // the caller finds out
 			}
-			select {
-			case <-w.wake:
+			if w.takeWake() {
 				// A local event (a deadline moved, say): the caller
 				// looks again. Spinning on until the budget ran out
 				// kept a deadline set during the spin waiting for
@@ -653,7 +650,6 @@ func (c *Conn) spin(spun, left *time.Duration, budget time.Duration, st *spinSta
 				// the spin as lost: net/http's server aborts its
 				// background read that way after every request.
 				return true
-			default:
 			}
 			if thePoller.waiting.Load() > 0 {
 				// Others wait too: the poller polls for everybody, and

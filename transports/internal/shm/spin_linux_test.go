@@ -478,22 +478,10 @@ func TestSpinLeavesRestOfDeadline(t *testing.T) {
 		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2))
 	}
 	_, d := connectT(t, listenKindT(t, Ring, transports.Config{}), 0)
-	var mu sync.Mutex
-	var sleeps []time.Duration
-	hook := func(w *waiter, left time.Duration) {
-		if w == &d.rwait {
-			mu.Lock()
-			sleeps = append(sleeps, left)
-			mu.Unlock()
-		}
-	}
-	beforeSleep.Store(&hook)
-	defer beforeSleep.Store(nil)
+	sleeps := watchSleeps(t, &d.rwait)
 	read := func(spin, within time.Duration) []time.Duration {
 		t.Helper()
-		mu.Lock()
-		sleeps = nil
-		mu.Unlock()
+		sleeps()
 		d.set.spin = spin
 		d.rspin = spinStats{}
 		if err := d.SetReadDeadline(time.Now().Add(within)); err != nil {
@@ -501,9 +489,7 @@ func TestSpinLeavesRestOfDeadline(t *testing.T) {
 		}
 		_, err := d.Read(make([]byte, 1))
 		wantOpErr(t, "Read", err, os.ErrDeadlineExceeded)
-		mu.Lock()
-		defer mu.Unlock()
-		return append([]time.Duration(nil), sleeps...)
+		return sleeps()
 	}
 
 	if got := read(time.Minute, 30*time.Millisecond); len(got) != 0 {
@@ -522,8 +508,8 @@ func TestSpinLeavesRestOfDeadline(t *testing.T) {
 
 // TestNoSleepPastDeadline: a deadline set after a Read looked at it but
 // before it sleeps (here from the hook between its end-of-stream loads)
-// ends the Read without a sleep, for both kinds and every wait strategy
-// that sleeps at once. Before, shm-ring's lone sleeper had read the futex
+// ends the Read without a sleep, for both kinds, with wait=futex (which
+// sleeps at once). Before, shm-ring's lone sleeper had read the futex
 // word after the deadline's bump, and slept up to dataWaitSlice (500 ms);
 // shm-lock slept with a time left read before the lock was taken.
 func TestNoSleepPastDeadline(t *testing.T) {
@@ -540,26 +526,38 @@ func TestNoSleepPastDeadline(t *testing.T) {
 					once.Do(func() { d.SetReadDeadline(time.Now()) })
 				}
 			}
-			var mu sync.Mutex
-			var sleeps []time.Duration
-			before := func(w *waiter, left time.Duration) {
-				if w == &d.rwait {
-					mu.Lock()
-					sleeps = append(sleeps, left)
-					mu.Unlock()
-				}
-			}
+			sleeps := watchSleeps(t, &d.rwait)
 			betweenEndLoads.Store(&between)
 			defer betweenEndLoads.Store(nil)
-			beforeSleep.Store(&before)
-			defer beforeSleep.Store(nil)
 			_, err := d.Read(make([]byte, 1))
 			wantOpErr(t, "Read", err, os.ErrDeadlineExceeded)
-			mu.Lock()
-			defer mu.Unlock()
-			if len(sleeps) != 0 {
-				t.Errorf("the Read slept (for up to %v) after its deadline was set in the past", sleeps)
+			if got := sleeps(); len(got) != 0 {
+				t.Errorf("the Read slept (for up to %v) after its deadline was set in the past", got)
 			}
 		})
+	}
+}
+
+// watchSleeps records the time left that every sleep of w is given (the
+// beforeSleep hook), until the test ends; the function it returns gives
+// the sleeps recorded since its last call.
+func watchSleeps(t *testing.T, w *waiter) func() []time.Duration {
+	var mu sync.Mutex
+	var sleeps []time.Duration
+	hook := func(sw *waiter, left time.Duration) {
+		if sw == w {
+			mu.Lock()
+			sleeps = append(sleeps, left)
+			mu.Unlock()
+		}
+	}
+	beforeSleep.Store(&hook)
+	t.Cleanup(func() { beforeSleep.Store(nil) })
+	return func() []time.Duration {
+		mu.Lock()
+		defer mu.Unlock()
+		got := sleeps
+		sleeps = nil
+		return got
 	}
 }

@@ -76,9 +76,10 @@ type Settings struct {
 	Raw bool
 }
 
-// DefaultOptions returns the option values of a socket transport that mean
-// the same as leaving the option out (transports.DefaultOptioner):
-// io=netpoll, and nodelay=true when tcp is true.
+// DefaultOptions returns the option values of a socket transport (or of
+// pipe, which takes io too) that mean the same as leaving the option out
+// (transports.DefaultOptioner): io=netpoll, and nodelay=true when tcp is
+// true.
 func DefaultOptions(tcp bool) []string {
 	d := []string{OptIO + "=" + IONetpoll}
 	if tcp {
