@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"sync/atomic"
 	"syscall"
+	"unicode/utf8"
 
 	"golang.org/x/sys/unix"
 )
@@ -33,7 +34,13 @@ var ErrNotRegular = errors.New("not a regular file")
 // PartialSuffix is what the name of an output being written ends with
 // before its number: the file at path is written as path+PartialSuffix+N
 // in the same directory and only takes path's name when it is complete.
+// When that name would be too long for the file system, the end of path's
+// last element is cut off to make room for PartialSuffix+N, so that the
+// file's name is no longer than path's own.
 const PartialSuffix = ".partial-"
+
+// partialDigits is the most digits the N of PartialSuffix+N has.
+const partialDigits = len("4294967295")
 
 // Output is an output file being written, made by CreateOutput. Its
 // contents take the name asked for only through Commit (or Keep); until
@@ -82,9 +89,15 @@ func CreateOutput(path string, replace bool) (*Output, error) {
 		// A device or FIFO, named by the user and meant to be written to.
 		return openSpecial(o)
 	}
+	short := false
 	for range 100 {
-		o.tmp = path + PartialSuffix + strconv.FormatUint(uint64(rand.Uint32()), 10)
-		if o.f, err = createExcl(o.tmp); !errors.Is(err, fs.ErrExist) {
+		o.tmp = partialName(path, strconv.FormatUint(uint64(rand.Uint32()), 10), short)
+		o.f, err = createExcl(o.tmp)
+		if errors.Is(err, syscall.ENAMETOOLONG) && !short {
+			short = true // path itself is not: outputTarget looked it up
+			continue
+		}
+		if !errors.Is(err, fs.ErrExist) {
 			break
 		}
 	}
@@ -97,6 +110,22 @@ func CreateOutput(path string, replace bool) (*Output, error) {
 		return nil, err
 	}
 	return o, nil
+}
+
+// partialName returns the name an output to path is written to until it
+// takes path's name: path+PartialSuffix+n, or with short (that name is too
+// long) path with the end of its last element cut off, at a rune's start,
+// so that the name is no longer than path.
+func partialName(path, n string, short bool) string {
+	if !short {
+		return path + PartialSuffix + n
+	}
+	dir, base := filepath.Split(path)
+	cut := max(len(base)-len(PartialSuffix)-partialDigits, 0)
+	for cut > 0 && !utf8.RuneStart(base[cut]) {
+		cut--
+	}
+	return dir + base[:cut] + PartialSuffix + n
 }
 
 // CheckOutput returns the error CreateOutput(path, replace) would give

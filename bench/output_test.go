@@ -9,6 +9,9 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"unicode/utf8"
+
+	"golang.org/x/sys/unix"
 )
 
 // TestCreateOutput plants what another user could put at a predictable
@@ -240,4 +243,80 @@ func checkMode(t *testing.T, p string, want fs.FileMode) {
 	if st.Mode().Perm() != want {
 		t.Errorf("%s has mode %v, want %v", p, st.Mode().Perm(), want)
 	}
+}
+
+// TestCreateOutputLongName: every name the file system takes works,
+// however little room it leaves for PartialSuffix: a last element of
+// exactly NAME_MAX bytes (in the file system's own limit) is written
+// beside its name, under a name no longer than its own that still holds
+// PartialSuffix, and takes its name on Commit; Abort and Keep of nothing
+// leave nothing behind; one byte more is refused, by CheckOutput too,
+// with an error that names it and creates nothing.
+func TestCreateOutputLongName(t *testing.T) {
+	dir := t.TempDir()
+	var sfs unix.Statfs_t
+	if err := unix.Statfs(dir, &sfs); err != nil {
+		t.Fatal(err)
+	}
+	nameMax := int(sfs.Namelen)
+	empty := func() {
+		t.Helper()
+		if ents, _ := os.ReadDir(dir); len(ents) > 0 {
+			t.Errorf("%s holds %v, want nothing", dir, ents)
+		}
+	}
+	// The name ends in runes of 3 bytes, one of them over the place its
+	// partial name cuts it: the cut keeps whole runes.
+	p := filepath.Join(dir, strings.Repeat("a", nameMax-30)+strings.Repeat("€", 10))
+	for _, replace := range []bool{false, true} {
+		f, err := CreateOutput(p, replace)
+		if err != nil {
+			t.Fatalf("CreateOutput of a %d-byte name: %v", nameMax, err)
+		}
+		where := f.Where()
+		head, _, found := strings.Cut(filepath.Base(where), PartialSuffix)
+		if filepath.Dir(where) != dir || len(filepath.Base(where)) > nameMax || !found ||
+			!strings.HasPrefix(filepath.Base(p), head) || !utf8.ValidString(where) {
+			t.Errorf("a %d-byte name is written to %q", nameMax, where)
+		}
+		f.Abort()
+		empty()
+		if f, err = CreateOutput(p, replace); err != nil {
+			t.Fatal(err)
+		}
+		if kept, err := f.Keep(); kept != "" || err != nil {
+			t.Errorf("Keep of nothing written: %q, %v", kept, err)
+		}
+		empty()
+	}
+	f, err := CreateOutput(p, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write([]byte("new")); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Commit(); err != nil || f.Where() != p {
+		t.Fatalf("Commit of a %d-byte name: %v; Where = %q", nameMax, err, f.Where())
+	}
+	if b, _ := os.ReadFile(p); string(b) != "new" {
+		t.Errorf("%s holds %q after Commit, want \"new\"", p, b)
+	}
+	os.Remove(p)
+
+	long := filepath.Join(dir, strings.Repeat("a", nameMax+1))
+	for _, replace := range []bool{false, true} {
+		if err := CheckOutput(long, replace); !errors.Is(err, syscall.ENAMETOOLONG) {
+			t.Errorf("CheckOutput of a %d-byte name: %v, want ENAMETOOLONG", nameMax+1, err)
+		}
+		f, err := CreateOutput(long, replace)
+		if err == nil {
+			f.Abort()
+			t.Fatalf("CreateOutput of a %d-byte name succeeded", nameMax+1)
+		}
+		if !errors.Is(err, syscall.ENAMETOOLONG) || !strings.Contains(err.Error(), long) {
+			t.Errorf("CreateOutput of a %d-byte name: %v, want ENAMETOOLONG naming it", nameMax+1, err)
+		}
+	}
+	empty()
 }

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/ipcbench/ipcbench/bench"
 )
 
@@ -254,6 +256,46 @@ func TestForceKeepsTheOldFile(t *testing.T) {
 	}
 	if kept := onlyPartial(t, raw); kept == "" || !strings.Contains(errb, "records so far are in "+kept) {
 		t.Errorf("the records measured so far: %q, not named on stderr:\n%s", kept, errb)
+	}
+}
+
+// TestOutputLongName: an output named as long as the file system allows
+// (255 bytes on Linux) is written and takes its name (floor -report's
+// -out; run's check of -out lets it through to the network's), though
+// its partial name could not hold all of it; one byte more is refused
+// with exit 2 and one line naming the flag, by run before anything starts
+// and by floor, and nothing is left in the directory.
+func TestOutputLongName(t *testing.T) {
+	dir := t.TempDir()
+	var sfs unix.Statfs_t
+	if err := unix.Statfs(dir, &sfs); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, strings.Repeat("t", int(sfs.Namelen)))
+	code, _, stderr := runCLI(t, "", "run", "-network", "bogus", "-out", p)
+	wantRefused(t, code, stderr, "-network")
+	code, table, stderr := runCLI(t, "", "floor", "-report", floorRaw, "-out", p)
+	if b, _ := os.ReadFile(p); code != exitOK || string(b) != table || table == "" {
+		t.Errorf("floor -report -out of a %d-byte name: exit %d (%s); it holds %.40q, want the table printed", len(filepath.Base(p)), code, stderr, b)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 1 {
+		t.Errorf("%s holds %v, want only the table", dir, ents)
+	}
+	os.Remove(p)
+
+	long := p + "t"
+	for _, args := range [][]string{
+		{"run", "-network", "bogus", "-out", long},
+		{"floor", "-report", floorRaw, "-out", long},
+	} {
+		code, _, stderr := runCLI(t, "", args...)
+		wantRefused(t, code, stderr, "-out")
+		if !strings.Contains(stderr, syscall.ENAMETOOLONG.Error()) {
+			t.Errorf("%s -out of a %d-byte name: %s, want it called too long", args[0], len(filepath.Base(long)), stderr)
+		}
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) > 0 {
+		t.Errorf("refused names left %v", ents)
 	}
 }
 
