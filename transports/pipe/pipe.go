@@ -69,11 +69,14 @@
 // refuses (EPERM): Listen then fails with an error wrapping
 // transports.ErrUnavailable that says so. The option pipe_size (binary
 // units: "64k", "1MiB") does the same per variant and overrides
-// Config.BufferSize. The option io=raw makes connections bypass Go's
-// poller: system calls in the calling thread, where a read without a
-// deadline sleeps in one blocking read(2) as a C program's does and a
-// write that finds the pipe full sleeps in ppoll(2) (see
-// transports/internal/rawio), reported as io=raw|netpoll.
+// Config.BufferSize. By default (io=netpoll) both ends go through Go's
+// poller as an *os.File's do; a Read that finds nothing and is the
+// process's only wait first yields the CPU once to a peer that may share
+// it (see transports/internal/rawio's PollReader). The option io=raw
+// makes connections bypass Go's poller: system calls in the calling
+// thread, where a read without a deadline sleeps in one blocking read(2)
+// as a C program's does and a write that finds the pipe full sleeps in
+// ppoll(2) (see transports/internal/rawio), reported as io=raw|netpoll.
 package pipe
 
 import (
@@ -635,6 +638,7 @@ func (f fileEnd) Control(fn func(fd uintptr)) error {
 // conn is a pipe connection: it reads r and writes w.
 type conn struct {
 	r, w          end
+	rd            io.Reader           // reads r: a *rawio.PollReader, or the *rawio.FD with io=raw
 	vec           frame.BuffersWriter // writev on w: a *rawio.PollWriter, or the *rawio.FD with io=raw (see vec.go)
 	raw           bool
 	local, remote Addr
@@ -659,7 +663,13 @@ func newConn(r, w *os.File, local, remote Addr, raw bool) (*conn, error) {
 			w.Close()
 			return nil, err
 		}
-		return &conn{r: fileEnd{r}, w: fileEnd{w}, vec: rawio.NewPollWriter(rc), local: local, remote: remote}, nil
+		rrc, err := r.SyscallConn()
+		if err != nil {
+			r.Close()
+			w.Close()
+			return nil, err
+		}
+		return &conn{r: fileEnd{r}, w: fileEnd{w}, rd: rawio.NewPollReader(rrc), vec: rawio.NewPollWriter(rc), local: local, remote: remote}, nil
 	}
 	rr, err := rawEnd(r, rawio.NewPipeReader)
 	if err != nil {
@@ -671,7 +681,7 @@ func newConn(r, w *os.File, local, remote Addr, raw bool) (*conn, error) {
 		rr.Close()
 		return nil, err
 	}
-	return &conn{r: rr, w: rw, vec: rw, raw: true, local: local, remote: remote}, nil
+	return &conn{r: rr, w: rw, rd: rr, vec: rw, raw: true, local: local, remote: remote}, nil
 }
 
 // Descriptors returns duplicates of the read end and the write end; see
@@ -734,7 +744,7 @@ func (c *conn) opErr(op string, err error) error {
 // Read reads from the incoming pipe; io.EOF once the peer closed its end
 // (or died) and everything it wrote has been read.
 func (c *conn) Read(b []byte) (int, error) {
-	n, err := c.r.Read(b)
+	n, err := c.rd.Read(b)
 	return n, c.opErr("read", err)
 }
 

@@ -19,7 +19,9 @@ const (
 	OptIO = "io"
 	// IONetpoll (the default) uses Go's network poller: a Read with
 	// nothing to read parks the goroutine until epoll reports the socket
-	// readable.
+	// readable. Before it parks, a Read that is the process's only wait
+	// yields the CPU once to a peer that may share it
+	// (rawio.PollReader).
 	IONetpoll = "netpoll"
 	// IORaw bypasses the poller with direct system calls in the calling
 	// thread (see package rawio): on a socket a Read is one recv(2) that

@@ -7,6 +7,7 @@ package sockconn
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strconv"
 	"syscall"
@@ -214,8 +215,10 @@ type stream interface {
 }
 
 // Conn is a stream-socket connection as the transports hand it out. It is a
-// net.Conn whose errors are those of the underlying *net.TCPConn or
-// *net.UnixConn (*net.OpError, net.ErrClosed, os.ErrDeadlineExceeded,
+// net.Conn over the underlying *net.TCPConn or *net.UnixConn, whose Write
+// it calls; its Read goes through Go's poller as the socket's would, plus
+// one yield before parking (rawio.PollReader). Its errors are those of
+// the underlying connection (*net.OpError, net.ErrClosed, os.ErrDeadlineExceeded,
 // io.EOF), except that EPIPE and ECONNRESET also wrap
 // transports.ErrPeerGone. It implements transports.CloseWriter and
 // transports.OptionReporter. Only the net.Conn methods of the socket are
@@ -224,6 +227,7 @@ type stream interface {
 type Conn struct {
 	s   stream
 	raw syscall.RawConn
+	rd  *rawio.PollReader
 	tcp *net.TCPConn
 }
 
@@ -255,14 +259,16 @@ func Wrap(c net.Conn) (*Conn, error) {
 		return nil, fmt.Errorf("sockconn: wrap %T: %w", c, err)
 	}
 	tcp, _ := c.(*net.TCPConn)
-	return &Conn{s: s, raw: rc, tcp: tcp}, nil
+	return &Conn{s: s, raw: rc, rd: rawio.NewPollReader(rc), tcp: tcp}, nil
 }
 
-// Read reads like the socket's Read; see Conn for the errors.
+// Read reads like the socket's Read, through Go's poller, except that a
+// Read that finds nothing may first yield the CPU once to a peer on the
+// same CPU (see rawio.PollReader); see Conn for the errors.
 func (c *Conn) Read(b []byte) (int, error) {
-	n, err := c.s.Read(b)
-	if err != nil {
-		err = connerr.PeerGone(err)
+	n, err := c.rd.Read(b)
+	if err != nil && err != io.EOF {
+		err = connerr.PeerGone(&net.OpError{Op: "read", Net: c.s.LocalAddr().Network(), Source: c.s.LocalAddr(), Addr: c.s.RemoteAddr(), Err: err})
 	}
 	return n, err
 }
