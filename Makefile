@@ -58,6 +58,8 @@ results: build ## regenerate every report in results/ from the committed raw rec
 	./$(BIN) floor -report results/floor-stream.jsonl > results/floor-stream.md
 	./$(BIN) floor -report results/floor-pipe-before.jsonl > results/floor-pipe-before.md
 	./$(BIN) floor -report results/floor-pipe-after.jsonl > results/floor-pipe-after.md
+	./$(BIN) floor -report results/floor-netpoll-before.jsonl > results/floor-netpoll-before.md
+	./$(BIN) floor -report results/floor-netpoll-yield.jsonl > results/floor-netpoll-yield.md
 	./$(BIN) report --format markdown results/veth.jsonl > results/veth.md
 	./$(BIN) report --format markdown results/models.jsonl > results/models.md
 	./$(BIN) report --format markdown results/peer-source.jsonl > results/peer-source.md
