@@ -317,6 +317,45 @@ func testAddressBadListen(t *testing.T, tr transports.Transport) {
 	}
 }
 
+// testAddressInUse listens a second time on the address of a live
+// listener: the second Listen must fail with an error that is both
+// syscall.EADDRINUSE and ErrBadEndpoint (a mistake in the address, which
+// another address fixes), not ErrUnavailable, and that names the address;
+// the first listener must go on serving, its address dialed as before.
+func testAddressInUse(t *testing.T, tr transports.Transport) {
+	ln, cfg := addressListen(t, tr, transports.Config{})
+	ep := addressOnly(ln.Endpoint())
+	defer echoServer(ln)()
+	cfg.Address = ep.Address // a host:port with the port the first one got
+	second, err := tr.Listen(t.Context(), cfg)
+	if err == nil {
+		second.Close()
+		t.Fatalf("a second Listen on %s, where a listener listens, succeeded", ep.Address)
+	}
+	if !errors.Is(err, syscall.EADDRINUSE) || !errors.Is(err, transports.ErrBadEndpoint) || errors.Is(err, transports.ErrUnavailable) {
+		t.Errorf("a second Listen on %s: %v; want EADDRINUSE and ErrBadEndpoint, not ErrUnavailable", ep.Address, err)
+	}
+	if !strings.Contains(err.Error(), ep.Address) {
+		t.Errorf("a second Listen on %s: %q does not name the address", ep.Address, err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), hang)
+	defer cancel()
+	c, err := tr.Dial(ctx, ep)
+	if err != nil {
+		t.Fatalf("Dial of the first listener after the failed Listen: %v", err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(hang))
+	out := []byte("still there")
+	if _, err := c.Write(out); err != nil {
+		t.Fatalf("write: %v", err)
+	}
+	in := make([]byte, len(out))
+	if _, err := io.ReadFull(c, in); err != nil || string(in) != string(out) {
+		t.Fatalf("echo from the first listener: %q, %v", in, err)
+	}
+}
+
 // testAddressServerKilled runs the listener in a server process, dials it
 // by address, and kills the server with SIGKILL: the connections must then
 // fail with transports.ErrPeerGone or io.EOF (the case fails only when a

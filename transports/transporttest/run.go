@@ -78,6 +78,7 @@ var cases = []testCase{
 	{"address/concurrent", testAddressConcurrent},
 	{"address/missing", testAddressMissing},
 	{"address/bad-listen", testAddressBadListen},
+	{"address/in-use", testAddressInUse},
 	{"address/server-killed", testAddressServerKilled},
 	{"address/other-user", testAddressForeign},
 	{"memory", testMemory},
@@ -125,7 +126,10 @@ var cases = []testCase{
 //     it cannot listen on (a socket path too long for sun_path, under a
 //     missing directory, in a directory open to others or on a regular
 //     file; a bad port) fails with ErrBadEndpoint, not ErrUnavailable,
-//     and leaves nothing; a server process
+//     and leaves nothing; Listen on the address of a live listener fails
+//     with an error that is syscall.EADDRINUSE and ErrBadEndpoint, not
+//     ErrUnavailable, and names the address, and the live listener goes
+//     on serving; a server process
 //     killed with SIGKILL leaves its clients with ErrPeerGone or io.EOF
 //     (logged against the 2 s promise), a new dial failing at once and a
 //     new Listen on the address working; a server of uid 65534 is refused

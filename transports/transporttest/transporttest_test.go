@@ -89,6 +89,9 @@ func (t tcpTest) Listen(ctx context.Context, cfg transports.Config) (transports.
 	}
 	lc := net.ListenConfig{Control: bufferControl(cfg.BufferSize)}
 	ln, err := lc.Listen(ctx, "tcp", addr)
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return nil, fmt.Errorf("%s: listen on %s: %w: %w", t.name, addr, err, transports.ErrBadEndpoint)
+	}
 	if err != nil {
 		return nil, err
 	}

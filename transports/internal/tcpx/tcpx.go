@@ -16,12 +16,14 @@ package tcpx
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"net"
 	"net/netip"
 	"os"
 	"strconv"
+	"syscall"
 
 	"github.com/ipcbench/ipcbench/internal/netns"
 	"github.com/ipcbench/ipcbench/transports"
@@ -80,8 +82,9 @@ func (t *transport) DefaultOptions() []string { return sockconn.DefaultOptions(t
 
 // Listen listens on Resolve(host) at port, where cfg.Address is "host",
 // "host:port" or ":port" (see SplitPort); port 0 (none given) is an
-// ephemeral one. A bad port or a wildcard address is an error wrapping
-// transports.ErrBadEndpoint.
+// ephemeral one. A bad port, a wildcard address or an address another
+// socket has (an error that is also syscall.EADDRINUSE) is an error
+// wrapping transports.ErrBadEndpoint.
 func (t *transport) Listen(ctx context.Context, cfg transports.Config) (transports.Listener, error) {
 	name := t.spec.Name
 	set, err := sockconn.ParseOptions(name, true, cfg.BufferSize, cfg.Options)
@@ -119,6 +122,12 @@ func (t *transport) Listen(ctx context.Context, cfg transports.Config) (transpor
 	}
 	if err != nil {
 		closeLink(link)
+		if errors.Is(err, syscall.EADDRINUSE) {
+			// A mistake in the address, as a live listener's socket path
+			// is for the unix and rendezvous transports: another port
+			// works, so it is not that the transport cannot run here.
+			return nil, fmt.Errorf("%s: listen on %s: another socket has this address: %w: %w", name, addr, syscall.EADDRINUSE, transports.ErrBadEndpoint)
+		}
 		return nil, fmt.Errorf("%s: listen on %s: %w", name, addr, err)
 	}
 	tl, ok := ln.(*net.TCPListener)
