@@ -23,6 +23,13 @@ once, until SIGINT or SIGTERM; then it closes every connection, removes its
 socket files and exits 0. Each run gets this server's CPU time and
 environment header, so its records carry both ends.
 
+A stdout or stderr that goes away (a pipe or socket whose reader closed
+it: 'ipcbench serve ... | head -1' once head has its line) stops it the
+same way, at once, summary included, but it exits 141 (128+SIGPIPE, what
+a shell reports for a process that SIGPIPE killed), since what it writes
+there is lost; "stopped: its stdout was closed" on stderr, if that is
+still there, says which.
+
 A connection whose first bytes are not ipcbench's hello is served as a plain
 echo server (-framing), so someone else's client can be the load; the
 summary printed when it stops counts sessions, echo clients, messages, bytes
@@ -97,6 +104,15 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	} else if *size != "" {
 		return usagef("-size is only for -framing fixed")
 	}
+	// From here on serve writes through the guard's outputs: a stdout or
+	// stderr that goes away ends serveCtx, which stops it as SIGTERM does.
+	// Listening is not cut short: it is quick, and a serve that listens
+	// stops the one way, removing what it made.
+	serveCtx, e, guard, err := guardOutputs(ctx, e)
+	if err != nil {
+		return err
+	}
+	defer guard.Close()
 	ln, err := all.Listen(ctx, *spec, *listen)
 	if err != nil {
 		return usagef("cannot listen on %s: %v", *listen, err)
@@ -139,6 +155,9 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	}
 	if err := peer.AnnounceListening(e.stdout, addr); err != nil {
 		closeBoth()
+		if gone := guard.Gone(); gone != "" {
+			return outputGone(e, gone, nil)
+		}
 		return err
 	}
 	logOut := e.stderr
@@ -158,7 +177,7 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 		o.Control = ctl
 		hdr.Options["control"] = ctl.Endpoint().Address
 	}
-	sum, err := peer.Serve(ctx, ln, o)
+	sum, err := peer.Serve(serveCtx, ln, o)
 	_, werr := fmt.Fprintf(sumOut, "ipcbench serve: stopped: %s\n", sum)
 	switch {
 	case sumFile == nil:
@@ -169,10 +188,31 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 		werr = sumFile.Commit()
 	}
 	if err != nil {
+		err = fmt.Errorf("accepting on %s: %w", addr, err)
+	}
+	if gone := guard.Gone(); gone != "" {
+		return outputGone(e, gone, werr, err)
+	}
+	if err != nil {
 		if werr != nil {
 			fmt.Fprintf(e.stderr, "ipcbench serve: %v\n", werr)
 		}
-		return fmt.Errorf("accepting on %s: %w", addr, err)
+		return err
 	}
 	return werr
+}
+
+// outputGone says on e.stderr, if it is still there, what else went
+// wrong (errs, nil ones skipped) and that serve stopped because its
+// output gone (stdout or stderr) went away, and returns the error of exit
+// code exitOutputGone. The lines are written here, while the guard still
+// catches SIGPIPE, not by exitCode.
+func outputGone(e *env, gone string, errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			fmt.Fprintf(e.stderr, "ipcbench serve: %v\n", err)
+		}
+	}
+	fmt.Fprintf(e.stderr, "ipcbench serve: stopped: its %s was closed (broken pipe)\n", gone)
+	return &exitError{code: exitOutputGone}
 }

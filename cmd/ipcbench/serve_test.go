@@ -93,13 +93,19 @@ func (s *server) stop(t *testing.T) (int, string) {
 // startServe starts `ipcbench serve args...` as its own process.
 func startServe(t *testing.T, args ...string) *server {
 	t.Helper()
+	return startServer(t, serveCommand(t, args...))
+}
+
+// serveCommand is the command `ipcbench serve args...`, not started.
+func serveCommand(t *testing.T, args ...string) *exec.Cmd {
+	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(exe, append([]string{"serve"}, args...)...)
 	cmd.Env = append(os.Environ(), envAsCLI+"=1")
-	return startServer(t, cmd)
+	return cmd
 }
 
 // unixListenAddr is an address for `serve -t unix -listen`: a socket
@@ -517,4 +523,98 @@ func TestServeSummaryFile(t *testing.T) {
 		t.Fatalf("serve exit %d: %s", code, s.stderr)
 	}
 	checkOnly("ipcbench serve: stopped: ")
+}
+
+// TestServeStopsWhenOutputGoes: a serve whose stdout or stderr goes away
+// (a pipe whose reader closed it, as after 'serve | head -1') is not
+// killed by SIGPIPE: it stops as on SIGTERM, its -summary file committed,
+// and exits 141, having removed its sockets and their directory; one whose
+// stdout is gone before it could say where it listens leaves nothing,
+// not even the summary file it had started.
+func TestServeStopsWhenOutputGoes(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		closed string // the output whose reader is closed
+		early  bool   // closed before serve starts
+	}{
+		{"stdout while serving", "stdout", false},
+		{"stderr while serving", "stderr", false},
+		{"stdout before listening", "stdout", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "rv")
+			sum := filepath.Join(t.TempDir(), "sum.txt")
+			cmd := serveCommand(t, "-t", "shm-ring", "-listen", filepath.Join(dir, "s"), "-summary", sum)
+			outR, outW, err := os.Pipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			errR, errW, err := os.Pipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer outR.Close()
+			defer errR.Close()
+			cmd.Stdout, cmd.Stderr = outW, errW
+			readers := map[string]*os.File{"stdout": outR, "stderr": errR}
+			if tc.early {
+				readers[tc.closed].Close()
+			}
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			outW.Close()
+			errW.Close()
+			exited := make(chan struct{})
+			defer func() {
+				if cmd.ProcessState == nil {
+					cmd.Process.Kill()
+					<-exited
+				}
+			}()
+			go func() { cmd.Wait(); close(exited) }()
+			var stderr bytes.Buffer
+			stderrRead := make(chan struct{})
+			if tc.closed != "stderr" {
+				go func() { io.Copy(&stderr, errR); close(stderrRead) }()
+			} else {
+				close(stderrRead)
+			}
+			if !tc.early {
+				line, err := bufio.NewReader(outR).ReadString('\n')
+				if !strings.HasPrefix(line, "listening on ") {
+					t.Fatalf("first line %q (%v), want the listening line", line, err)
+				}
+				readers[tc.closed].Close()
+			}
+			select {
+			case <-exited:
+			case <-time.After(20 * time.Second):
+				t.Fatalf("serve still running 20s after its %s went away", tc.closed)
+			}
+			<-stderrRead
+			st := cmd.ProcessState
+			if !st.Exited() || st.ExitCode() != exitOutputGone {
+				t.Fatalf("serve ended with %v, want exit %d; stderr: %s", st, exitOutputGone, &stderr)
+			}
+			if tc.closed == "stdout" && !strings.Contains(stderr.String(), "ipcbench serve: stopped: its stdout was closed (broken pipe)") {
+				t.Errorf("stderr %q does not say that stdout went away", &stderr)
+			}
+			for _, p := range []string{filepath.Join(dir, "s"), filepath.Join(dir, "s") + peer.ControlSuffix, dir} {
+				if _, err := os.Lstat(p); !os.IsNotExist(err) {
+					t.Errorf("%s left behind (%v)", p, err)
+				}
+			}
+			if left := partials(t, sum); len(left) > 0 {
+				t.Errorf("left beside %s: %v", sum, left)
+			}
+			b, err := os.ReadFile(sum)
+			switch {
+			case tc.early && !os.IsNotExist(err):
+				t.Errorf("a serve that could not say where it listens left %s (%q, %v)", sum, b, err)
+			case !tc.early && !strings.HasPrefix(string(b), "ipcbench serve: stopped: sessions="):
+				t.Errorf("%s holds %q (%v), want the summary", sum, b, err)
+			}
+		})
+	}
 }
