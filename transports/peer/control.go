@@ -40,7 +40,19 @@ func OpenControl(ctx context.Context, c net.Conn) (*Control, error) {
 		c.Close()
 		return nil, err
 	}
+	background(c)
 	return &Control{c: c, welcome: w, r: bufio.NewReaderSize(c, 64<<10)}, nil
+}
+
+// background marks c, a control connection, as one that waits long
+// between messages, where the connection can be marked so (the socket
+// transports' default connections): its idle reads then do not keep the
+// data connections' reads from yielding the CPU before they park, which
+// would make a served session measure differently from a spawned peer.
+func background(c net.Conn) {
+	if b, ok := c.(interface{ SetBackground() }); ok {
+		b.SetBackground()
+	}
 }
 
 // Session returns the session id the server gave.

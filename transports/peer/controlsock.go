@@ -36,8 +36,10 @@ var ErrNoControlSocket = errors.New("no control socket")
 // is its process's only waiting one), which changes what the data
 // connections measure; the spawned peer's control channel, its stdin and
 // stdout, costs nothing of the kind, and neither does the unix socket. An
-// idle kernel socket costs its process nothing, and TCP may cross hosts,
-// so socket transports keep control on themselves.
+// idle kernel socket costs its process nothing (both ends mark a control
+// connection as a background one, so its idle reads do not stop the data
+// connections' reads from yielding the CPU before they park), and TCP may
+// cross hosts, so socket transports keep control on themselves.
 func ControlAddress(tr transports.Transport, addr string) string {
 	if rd, ok := tr.(transports.RendezvousDialer); ok && rd.DialsThroughRendezvous() && addr != "" {
 		return addr + ControlSuffix

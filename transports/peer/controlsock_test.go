@@ -14,6 +14,7 @@ import (
 
 	"github.com/ipcbench/ipcbench/internal/frame"
 	"github.com/ipcbench/ipcbench/transports"
+	"github.com/ipcbench/ipcbench/transports/internal/rawio"
 	"github.com/ipcbench/ipcbench/transports/peer"
 	"github.com/ipcbench/ipcbench/transports/pipe"
 	"github.com/ipcbench/ipcbench/transports/shmring"
@@ -118,6 +119,14 @@ func TestServeControlSocket(t *testing.T) {
 			dc.Close()
 			if r, err := client.Done(ctx); err != nil || r.Error != "" {
 				t.Fatalf("done: %+v, %v", r, err)
+			}
+
+			// The session is idle now, the server reading its control
+			// connection: a background read, never counted as a wait that
+			// would keep the data connections' reads from yielding.
+			time.Sleep(50 * time.Millisecond)
+			if n := rawio.ParkedReads(); n != 0 {
+				t.Errorf("an idle session's control connection counts as %d parked read(s), want 0", n)
 			}
 
 			// A control hello over the transport: refused, naming the socket.

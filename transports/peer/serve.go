@@ -314,6 +314,7 @@ func (sv *standalone) handle(c net.Conn, side listenerSide) {
 	case h.Kind == KindControl && side == sideData:
 		sv.refuse(c, fmt.Sprintf("control connections go to the control socket %s, not over the measured transport (a client of an older ipcbench sends them here; run the same version on both sides)", sv.o.Control.Addr()))
 	case h.Kind == KindControl:
+		background(c)
 		sv.control(c)
 	case h.Kind == KindData && side == sideControl:
 		sv.refuse(c, "data connections go through the transport's address, not the control socket")

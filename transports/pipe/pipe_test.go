@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/ipcbench/ipcbench/transports"
+	"github.com/ipcbench/ipcbench/transports/internal/rawio"
 	"github.com/ipcbench/ipcbench/transports/transporttest"
 	"go.uber.org/goleak"
 	"golang.org/x/net/nettest"
@@ -417,3 +418,44 @@ func TestPipeSizeOption(t *testing.T) {
 
 // TestRawIO checks the io=raw variant (see transporttest.RunRawIO).
 func TestRawIO(t *testing.T) { transporttest.RunRawIO(t, New()) }
+
+// TestReadsGoThroughPollReader: the default (io=netpoll) connection's idle
+// Read parks through rawio.PollReader (counted there), io=raw's does not.
+func TestReadsGoThroughPollReader(t *testing.T) {
+	for _, raw := range []bool{false, true} {
+		cfg := transports.Config{Conns: 1}
+		if raw {
+			cfg.Options = map[string]string{"io": "raw"}
+		}
+		ln := listen(t, cfg)
+		ep := ln.Endpoint()
+		d := dial(t, ep, 0)
+		a, err := ln.Accept()
+		if err != nil {
+			t.Fatalf("Accept: %v", err)
+		}
+		done := make(chan error, 1)
+		go func() {
+			_, err := a.Read(make([]byte, 8))
+			done <- err
+		}()
+		if !raw {
+			for i := 0; rawio.ParkedReads() != 1; i++ {
+				if i == 10000 {
+					t.Fatalf("an idle Read is not parked through the PollReader (parked reads %d)", rawio.ParkedReads())
+				}
+				time.Sleep(time.Millisecond)
+			}
+		} else {
+			time.Sleep(20 * time.Millisecond) // let it sleep; were it a PollReader read, it would be counted
+			if n := rawio.ParkedReads(); n != 0 {
+				t.Fatalf("an io=raw Read is counted as a PollReader read (%d)", n)
+			}
+		}
+		d.Write([]byte("x"))
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		a.Close()
+	}
+}

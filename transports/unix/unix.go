@@ -192,7 +192,7 @@ func (transport) Dial(ctx context.Context, ep transports.Endpoint) (net.Conn, er
 		c.Close()
 		return nil, fmt.Errorf("%s: dial %s: %w: %w", Name, ep.Address, err, transports.ErrBadEndpoint)
 	}
-	w, err := sockconn.WrapAs(c, raw)
+	w, err := sockconn.WrapAs(c, "unix", raw)
 	if err != nil {
 		c.Close()
 		return nil, fmt.Errorf("%s: %w", Name, err)
@@ -239,7 +239,7 @@ func (l *listener) Accept() (net.Conn, error) {
 			return nil, fmt.Errorf("%s: accept: %w", Name, err)
 		}
 	}
-	w, err := sockconn.WrapAs(c, l.raw)
+	w, err := sockconn.WrapAs(c, "unix", l.raw)
 	if err != nil {
 		c.Close()
 		return nil, fmt.Errorf("%s: %w", Name, err)

@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -17,8 +18,8 @@ import (
 // parked in the poller, with deadlines and Close working as for that
 // Read — with one step added: the first time a Read finds nothing, and no
 // other goroutine of the process is waiting (on an FD, or parked in a
-// PollReader: waiters), it yields its CPU once (sched_yield(2)) and reads
-// again before it parks.
+// PollReader that is not in the background: see SetBackground), it yields
+// its CPU once (sched_yield(2)) and reads again before it parks.
 //
 // The yield is for a peer on the same CPU. In a request/response exchange
 // the reader has just written the request, which made the peer runnable;
@@ -42,8 +43,29 @@ type PollReader struct {
 	n       int
 	err     error
 	yielded bool // this call has yielded (or decided not to)
-	parked  bool // this call is counted in waiters
+	parked  bool // this call is counted in parkedReads
+
+	background atomic.Bool // SetBackground was called
 }
+
+// parkedReads counts the PollReader reads of this process now parked in
+// the poller, those in the background left out. A parked read keeps every
+// other PollReader from yielding (the runtime then has other goroutines
+// to run when data comes), but not an FD from sleeping directly: it did
+// not before PollReader existed either, when these reads were the
+// standard library's.
+var parkedReads atomic.Int32
+
+// ParkedReads returns how many PollReader reads of this process are now
+// parked in the poller and counted (not in the background).
+func ParkedReads() int { return int(parkedReads.Load()) }
+
+// SetBackground marks r as the reader of a connection that waits long
+// between messages, such as a control connection open for a whole
+// session: its reads, while parked, are not counted, so they never keep
+// the process's other connections from yielding before they park. Its
+// own reads still yield when they are the only wait.
+func (r *PollReader) SetBackground() { r.background.Store(true) }
 
 // NewPollReader returns a PollReader on the descriptor behind rc, which
 // must be non-blocking and registered with the poller (as *os.File and
@@ -75,7 +97,7 @@ func (r *PollReader) Read(b []byte) (int, error) {
 	err := r.rc.Read(r.try)
 	n, rerr := r.n, r.err
 	if r.parked {
-		endWait()
+		parkedReads.Add(-1)
 	}
 	r.b, r.err = nil, nil
 	switch {
@@ -87,10 +109,17 @@ func (r *PollReader) Read(b []byte) (int, error) {
 		return n, nil
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		return 0, os.ErrDeadlineExceeded
-	default:
-		// The poller's only other failure: the descriptor was closed
-		// (reported with the poller's own sentinel).
+	case r.rc.Control(func(uintptr) {}) != nil:
+		// Closed: the poller reports it with a sentinel of its own.
 		return 0, net.ErrClosed
+	default:
+		// Open, but the poller cannot wait on it (a descriptor it does
+		// not manage, or an error event): its cause, unwrapped.
+		var op *net.OpError
+		if errors.As(err, &op) {
+			err = op.Err
+		}
+		return 0, err
 	}
 }
 
@@ -110,14 +139,14 @@ func (r *PollReader) attempt(fd uintptr) bool {
 		case err == unix.EAGAIN:
 			if !r.yielded {
 				r.yielded = true
-				if waiters.Load() == 0 {
+				if waiters.Load() == 0 && parkedReads.Load() == 0 {
 					yield()
 					continue
 				}
 			}
-			if !r.parked {
+			if !r.parked && !r.background.Load() {
 				r.parked = true
-				waiters.Add(1) // parked: another reader's wait is not the only one
+				parkedReads.Add(1)
 			}
 			return false
 		default:
@@ -129,10 +158,13 @@ func (r *PollReader) attempt(fd uintptr) bool {
 
 // yield gives up the calling thread's CPU to another runnable thread
 // there, if there is one. It is a direct system call, as wait's first
-// sleep is (see the package doc): the runtime is not told and the thread
-// keeps its P, so a peer that then runs a whole time slice holds up the
-// goroutines queued on that P as long. Only a sole waiter yields, and in
-// the exchange it is for the peer answers within a few microseconds.
+// sleep is (see the package doc), but unlike that sleep it cannot be cut
+// short: the runtime is not told, the thread keeps its P, and a peer that
+// then runs a whole time slice on this CPU (a few milliseconds at most)
+// holds up the goroutines queued on that P, and a stop-the-world, as
+// long, as any preemption of the thread by the kernel would. Only a sole
+// waiter yields, and in the exchange it is for the peer answers within a
+// few microseconds.
 func yield() {
 	if yieldHook != nil {
 		yieldHook()

@@ -37,12 +37,12 @@ func countYields(t *testing.T) *atomic.Int32 {
 	return &n
 }
 
-// awaitWaiters waits until n goroutines are counted as waiting.
-func awaitWaiters(t *testing.T, n int32) {
+// awaitParked waits until n PollReader reads are parked and counted.
+func awaitParked(t *testing.T, n int) {
 	t.Helper()
-	for i := 0; waiters.Load() != n; i++ {
+	for i := 0; ParkedReads() != n; i++ {
 		if i == 10000 {
-			t.Fatalf("waiters = %d, want %d", waiters.Load(), n)
+			t.Fatalf("parked reads = %d, want %d", ParkedReads(), n)
 		}
 		time.Sleep(time.Millisecond)
 	}
@@ -63,21 +63,26 @@ func read(p *PollReader, size int) chan error {
 }
 
 // TestPollReaderYieldsOnceThenParks: a sole reader that finds nothing
-// yields once, reads again, then parks counted as a waiter; data wakes it
-// and the count falls back.
+// yields once, reads again, then parks and is counted; data wakes it and
+// the count falls back. A parked read does not keep an FD's wait from
+// sleeping directly.
 func TestPollReaderYieldsOnceThenParks(t *testing.T) {
 	yields := countYields(t)
 	p, _, w := pollPipe(t)
 	done := read(p, 8)
-	awaitWaiters(t, 1)
+	awaitParked(t, 1)
 	if n := yields.Load(); n != 1 {
 		t.Fatalf("a sole reader yielded %d times before it parked, want 1", n)
 	}
+	if !soleWaiter() {
+		t.Fatal("a parked PollReader read keeps an FD's wait from sleeping directly")
+	}
+	endWait()
 	w.Write([]byte("x"))
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	awaitWaiters(t, 0)
+	awaitParked(t, 0)
 }
 
 // TestPollReaderNoYieldWhileOthersWait: with another reader parked, a
@@ -87,9 +92,9 @@ func TestPollReaderNoYieldWhileOthersWait(t *testing.T) {
 	p1, _, w1 := pollPipe(t)
 	p2, _, w2 := pollPipe(t)
 	done1 := read(p1, 8)
-	awaitWaiters(t, 1)
+	awaitParked(t, 1)
 	done2 := read(p2, 8)
-	awaitWaiters(t, 2)
+	awaitParked(t, 2)
 	if n := yields.Load(); n != 1 {
 		t.Fatalf("%d yields, want 1: the second reader yielded while the first waited", n)
 	}
@@ -100,7 +105,7 @@ func TestPollReaderNoYieldWhileOthersWait(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	awaitWaiters(t, 0)
+	awaitParked(t, 0)
 }
 
 // TestPollReaderErrors checks the errors Read promises, and that data
@@ -131,7 +136,7 @@ func TestPollReaderErrors(t *testing.T) {
 	r.SetReadDeadline(time.Time{})
 
 	done := read(p, 8)
-	awaitWaiters(t, 1)
+	awaitParked(t, 1)
 	r.Close()
 	if err := <-done; !errors.Is(err, net.ErrClosed) {
 		t.Fatalf("Read during Close = %v, want net.ErrClosed", err)
@@ -139,7 +144,7 @@ func TestPollReaderErrors(t *testing.T) {
 	if _, err := p.Read(nil); !errors.Is(err, net.ErrClosed) {
 		t.Fatalf("empty Read after Close = %v, want net.ErrClosed", err)
 	}
-	awaitWaiters(t, 0)
+	awaitParked(t, 0)
 
 	p2, _, w2 := pollPipe(t)
 	w2.Close()
@@ -173,5 +178,56 @@ func TestPollReaderSyscallError(t *testing.T) {
 	var se *os.SyscallError
 	if _, err := NewPollReader(rc).Read(make([]byte, 8)); !errors.As(err, &se) || !errors.Is(err, syscall.ECONNRESET) {
 		t.Fatalf("Read = %v, want an *os.SyscallError of ECONNRESET", err)
+	}
+}
+
+// TestPollReaderBackground: a background reader's parked read is not
+// counted and does not keep another reader from yielding.
+func TestPollReaderBackground(t *testing.T) {
+	yields := countYields(t)
+	bg, _, wbg := pollPipe(t)
+	bg.SetBackground()
+	doneBg := read(bg, 8)
+	for i := 0; yields.Load() != 1; i++ { // the background read yields as a sole wait
+		if i == 10000 {
+			t.Fatalf("%d yields, want 1", yields.Load())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	p, _, w := pollPipe(t)
+	done := read(p, 8)
+	awaitParked(t, 1)
+	if n := yields.Load(); n != 2 {
+		t.Fatalf("%d yields, want 2: a parked background read kept the other reader from yielding", n)
+	}
+	w.Write([]byte("x"))
+	wbg.Write([]byte("y"))
+	for _, d := range []chan error{done, doneBg} {
+		if err := <-d; err != nil {
+			t.Fatal(err)
+		}
+	}
+	awaitParked(t, 0)
+}
+
+// TestPollReaderNotPollable: a descriptor the poller does not manage is
+// reported as such, not as closed.
+func TestPollReaderNotPollable(t *testing.T) {
+	var p [2]int
+	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(p[1])
+	r := os.NewFile(uintptr(p[0]), "r") // blocking: the poller does not take it
+	defer r.Close()
+	if err := unix.SetNonblock(p[0], true); err != nil {
+		t.Fatal(err)
+	}
+	rc, err := r.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewPollReader(rc).Read(make([]byte, 8)); err == nil || errors.Is(err, net.ErrClosed) {
+		t.Fatalf("Read of an open descriptor the poller does not manage = %v, want its own error, not net.ErrClosed", err)
 	}
 }

@@ -62,10 +62,10 @@ var (
 	_ transports.DescriptorConn = (*RawConn)(nil)
 )
 
-// WrapRaw takes over c, a *net.TCPConn or *net.UnixConn: it duplicates the
-// socket's descriptor for direct system calls and closes c. On error c is
-// left open.
-func WrapRaw(c net.Conn) (*RawConn, error) {
+// WrapRaw takes over c, a *net.TCPConn or *net.UnixConn made on network
+// (as for Wrap): it duplicates the socket's descriptor for direct system
+// calls and closes c. On error c is left open.
+func WrapRaw(c net.Conn, network string) (*RawConn, error) {
 	s, ok := c.(stream)
 	if !ok {
 		return nil, fmt.Errorf("sockconn: wrap %T: %w", c, ErrNotStream)
@@ -87,7 +87,7 @@ func WrapRaw(c net.Conn) (*RawConn, error) {
 		unix.Close(nfd)
 		return nil, fmt.Errorf("sockconn: raw: %w", err)
 	}
-	r := &RawConn{fd: fd, netw: c.LocalAddr().Network(), local: c.LocalAddr(), remote: c.RemoteAddr(), tcp: tcp}
+	r := &RawConn{fd: fd, netw: network, local: c.LocalAddr(), remote: c.RemoteAddr(), tcp: tcp}
 	c.Close() // the duplicate keeps the socket open
 	return r, nil
 }
@@ -166,11 +166,11 @@ func (c *RawConn) EffectiveOptions() map[string]string {
 	return m
 }
 
-// WrapAs wraps c as a RawConn when raw is set, else as a Conn. On error c
-// is left open.
-func WrapAs(c net.Conn, raw bool) (net.Conn, error) {
+// WrapAs wraps c, made on network, as a RawConn when raw is set, else as
+// a Conn. On error c is left open.
+func WrapAs(c net.Conn, network string, raw bool) (net.Conn, error) {
 	if raw {
-		return WrapRaw(c)
+		return WrapRaw(c, network)
 	}
-	return Wrap(c)
+	return Wrap(c, network)
 }

@@ -225,10 +225,11 @@ type stream interface {
 // exposed, so every transport moves bytes through Read and Write alike,
 // plus WriteBuffers (writev), which the pipe connections offer too.
 type Conn struct {
-	s   stream
-	raw syscall.RawConn
-	rd  *rawio.PollReader
-	tcp *net.TCPConn
+	s    stream
+	raw  syscall.RawConn
+	rd   *rawio.PollReader
+	tcp  *net.TCPConn
+	netw string // the network the socket was made with, for read errors
 }
 
 var (
@@ -242,9 +243,11 @@ var (
 // stream connection.
 var ErrNotStream = errors.New("not a TCP or Unix stream connection")
 
-// Wrap wraps a *net.TCPConn or *net.UnixConn. Anything else gives an error
-// wrapping ErrNotStream and leaves c open.
-func Wrap(c net.Conn) (*Conn, error) {
+// Wrap wraps a *net.TCPConn or *net.UnixConn made on network (the name
+// given to net.Dial or net.Listen: "tcp4", "unix", ...; the Net of its
+// errors). Anything else gives an error wrapping ErrNotStream and leaves c
+// open.
+func Wrap(c net.Conn, network string) (*Conn, error) {
 	s, ok := c.(stream)
 	if !ok {
 		return nil, fmt.Errorf("sockconn: wrap %T: %w", c, ErrNotStream)
@@ -259,7 +262,7 @@ func Wrap(c net.Conn) (*Conn, error) {
 		return nil, fmt.Errorf("sockconn: wrap %T: %w", c, err)
 	}
 	tcp, _ := c.(*net.TCPConn)
-	return &Conn{s: s, raw: rc, rd: rawio.NewPollReader(rc), tcp: tcp}, nil
+	return &Conn{s: s, raw: rc, rd: rawio.NewPollReader(rc), tcp: tcp, netw: network}, nil
 }
 
 // Read reads like the socket's Read, through Go's poller, except that a
@@ -268,10 +271,16 @@ func Wrap(c net.Conn) (*Conn, error) {
 func (c *Conn) Read(b []byte) (int, error) {
 	n, err := c.rd.Read(b)
 	if err != nil && err != io.EOF {
-		err = connerr.PeerGone(&net.OpError{Op: "read", Net: c.s.LocalAddr().Network(), Source: c.s.LocalAddr(), Addr: c.s.RemoteAddr(), Err: err})
+		err = connerr.PeerGone(&net.OpError{Op: "read", Net: c.netw, Source: c.s.LocalAddr(), Addr: c.s.RemoteAddr(), Err: err})
 	}
 	return n, err
 }
+
+// SetBackground marks c as a connection that waits long between messages
+// (a control connection open for a whole session): its reads, while
+// parked, do not keep the process's other connections from yielding the
+// CPU before they park (see rawio.PollReader.SetBackground).
+func (c *Conn) SetBackground() { c.rd.SetBackground() }
 
 // Write writes like the socket's Write; see Conn for the errors.
 func (c *Conn) Write(b []byte) (int, error) {

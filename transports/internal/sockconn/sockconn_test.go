@@ -41,7 +41,7 @@ func TestWrapRejects(t *testing.T) {
 	a, b := net.Pipe()
 	defer a.Close()
 	defer b.Close()
-	if c, err := Wrap(a); !errors.Is(err, ErrNotStream) || c != nil {
+	if c, err := Wrap(a, "pipe"); !errors.Is(err, ErrNotStream) || c != nil {
 		t.Fatalf("Wrap(net.Pipe) = %v, %v; want ErrNotStream", c, err)
 	}
 }

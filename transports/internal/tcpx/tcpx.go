@@ -141,6 +141,7 @@ func (t *transport) Listen(ctx context.Context, cfg transports.Config) (transpor
 		ln:      tl,
 		nodelay: nodelay,
 		raw:     raw,
+		network: network(ip),
 		link:    link,
 		ep: transports.Endpoint{
 			Transport:  name,
@@ -226,12 +227,12 @@ func (t *transport) Dial(ctx context.Context, ep transports.Endpoint) (net.Conn,
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	return setup(name, c, nodelay, raw)
+	return setup(name, network(ap.Addr()), c, nodelay, raw)
 }
 
-// setup sets TCP_NODELAY on a fresh connection and wraps it; on failure it
-// closes c.
-func setup(name string, c net.Conn, nodelay, raw bool) (net.Conn, error) {
+// setup sets TCP_NODELAY on a fresh connection, made on network ("tcp4" or
+// "tcp6"), and wraps it; on failure it closes c.
+func setup(name, network string, c net.Conn, nodelay, raw bool) (net.Conn, error) {
 	tc, ok := c.(*net.TCPConn)
 	if !ok {
 		c.Close()
@@ -241,7 +242,7 @@ func setup(name string, c net.Conn, nodelay, raw bool) (net.Conn, error) {
 		c.Close()
 		return nil, fmt.Errorf("%s: set TCP_NODELAY=%v: %w", name, nodelay, err)
 	}
-	w, err := sockconn.WrapAs(tc, raw)
+	w, err := sockconn.WrapAs(tc, network, raw)
 	if err != nil {
 		c.Close()
 		return nil, fmt.Errorf("%s: %w", name, err)
@@ -254,6 +255,7 @@ type listener struct {
 	ln      *net.TCPListener
 	nodelay bool
 	raw     bool        // io=raw: connections bypass the network poller
+	network string      // "tcp4" or "tcp6", as listened on
 	link    *netns.Link // the namespaces of Spec.Link, or nil
 	ep      transports.Endpoint
 }
@@ -271,7 +273,7 @@ func (l *listener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err // a *net.OpError naming the address, as net.Listener users expect
 	}
-	return setup(l.ep.Transport, c, l.nodelay, l.raw)
+	return setup(l.ep.Transport, l.network, c, l.nodelay, l.raw)
 }
 
 // RedialableEndpoint reports true: a TCP endpoint, its namespace file
