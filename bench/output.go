@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"syscall"
@@ -53,12 +54,14 @@ type Output struct {
 	tmp      string       // the name written to until Commit; "" when f is path itself (a device or FIFO)
 	replace  bool         // Commit may replace a file at path
 	replaces bool         // path was a regular file when the output was created
+	dirs     []string     // the directories CreateOutput made for it, outermost first
 	written  atomic.Int64 // bytes written
 	done     bool
 }
 
 // CreateOutput starts the new output file path, with OutputFileMode, and
-// makes its missing parent directories with OutputDirMode; every output
+// makes its missing parent directories with OutputDirMode (removed again,
+// while empty, when it fails or the output is aborted); every output
 // file ipcbench writes is made here. It writes to a new file beside path,
 // created with O_CREAT|O_EXCL|O_NOFOLLOW, which Commit renames to path:
 // nothing at path changes before the output is complete, a name is never
@@ -71,13 +74,19 @@ type Output struct {
 // (a hard link's other names keep the old contents), and an existing
 // device or FIFO (/dev/null) is written to as it is; a symbolic link or a
 // directory is still refused, with an error that also wraps ErrNotRegular.
-func CreateOutput(path string, replace bool) (*Output, error) {
+func CreateOutput(path string, replace bool) (_ *Output, err error) {
+	var dirs []string
 	if dir := filepath.Dir(path); dir != "." {
-		if err := os.MkdirAll(dir, OutputDirMode); err != nil {
+		if dirs, err = makeDirs(dir); err != nil {
 			return nil, err
 		}
 	}
-	o := &Output{path: path, replace: replace}
+	defer func() {
+		if err != nil {
+			removeDirs(dirs)
+		}
+	}()
+	o := &Output{path: path, replace: replace, dirs: dirs}
 	st, err := outputTarget(path, replace)
 	switch {
 	case err != nil:
@@ -270,6 +279,40 @@ func (o *Output) Abort() {
 	o.f.Close()
 	if o.tmp != "" {
 		os.Remove(o.tmp)
+		removeDirs(o.dirs)
+	}
+}
+
+// makeDirs makes dir and its missing parents with OutputDirMode, as
+// os.MkdirAll does, and returns the ones it made, outermost first.
+func makeDirs(dir string) ([]string, error) {
+	var missing []string
+	for d := dir; ; {
+		if _, err := os.Lstat(d); !errors.Is(err, fs.ErrNotExist) {
+			break // there (or not ours to judge: MkdirAll reports it)
+		}
+		missing = append(missing, d)
+		p := filepath.Dir(d)
+		if p == d {
+			break
+		}
+		d = p
+	}
+	if err := os.MkdirAll(dir, OutputDirMode); err != nil {
+		return nil, err
+	}
+	slices.Reverse(missing)
+	return missing, nil
+}
+
+// removeDirs removes the directories makeDirs made, innermost first, each
+// only while it is empty: an output that ends without a file leaves no
+// directory behind that was made for it.
+func removeDirs(dirs []string) {
+	for i := len(dirs) - 1; i >= 0; i-- {
+		if os.Remove(dirs[i]) != nil {
+			return
+		}
 	}
 }
 

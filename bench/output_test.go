@@ -320,3 +320,52 @@ func TestCreateOutputLongName(t *testing.T) {
 	}
 	empty()
 }
+
+// TestCreateOutputRemovesDirsItMade: the directories made for an output
+// are gone again when CreateOutput fails or the output is aborted, and stay
+// when it is committed; a directory that was there before always stays.
+func TestCreateOutputRemovesDirsItMade(t *testing.T) {
+	root := t.TempDir()
+	long := strings.Repeat("n", 256) // longer than any name Linux takes
+
+	if _, err := CreateOutput(filepath.Join(root, "a", "b", long), false); err == nil {
+		t.Fatal("CreateOutput of a too-long name succeeded")
+	}
+	if _, err := os.Lstat(filepath.Join(root, "a")); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("after a failed CreateOutput the directory it made is there (%v)", err)
+	}
+
+	o, err := CreateOutput(filepath.Join(root, "c", "d", "out"), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Abort()
+	if _, err := os.Lstat(filepath.Join(root, "c")); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("after Abort the directory made for the output is there (%v)", err)
+	}
+
+	o, err = CreateOutput(filepath.Join(root, "e", "out"), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Write([]byte("x"))
+	if err := o.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	o.Abort()
+	if b, err := os.ReadFile(filepath.Join(root, "e", "out")); err != nil || string(b) != "x" {
+		t.Fatalf("committed output: %q, %v", b, err)
+	}
+
+	o, err = CreateOutput(filepath.Join(root, "e", "f", "out"), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Abort()
+	if _, err := os.Lstat(filepath.Join(root, "e", "f")); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("after Abort the directory made for the output is there (%v)", err)
+	}
+	if _, err := os.Lstat(filepath.Join(root, "e", "out")); err != nil {
+		t.Fatalf("Abort of a second output removed what was there before: %v", err)
+	}
+}
