@@ -23,12 +23,14 @@ once, until SIGINT or SIGTERM; then it closes every connection, removes its
 socket files and exits 0. Each run gets this server's CPU time and
 environment header, so its records carry both ends.
 
-A stdout or stderr that goes away (a pipe or socket whose reader closed
-it: 'ipcbench serve ... | head -1' once head has its line) stops it the
-same way, at once, summary included, but it exits 141 (128+SIGPIPE, what
-a shell reports for a process that SIGPIPE killed), since what it writes
-there is lost; "stopped: its stdout was closed" on stderr, if that is
-still there, says which.
+A stdout or stderr that goes away (a pipe or unix socket whose reader
+closed it: 'ipcbench serve ... | head -1' once head has its line; a TCP
+socket only when a write fails) stops it the same way, at once, but it
+exits 141 (128+SIGPIPE, what a shell reports for a process that SIGPIPE
+killed), since what it writes there is lost; "stopped: its stdout was
+closed" on stderr, if that is still there, says which. The -summary file
+is written as on any stop once serve listens; an output gone before that
+leaves nothing, the file included.
 
 A connection whose first bytes are not ipcbench's hello is served as a plain
 echo server (-framing), so someone else's client can be the load; the

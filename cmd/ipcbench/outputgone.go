@@ -15,17 +15,20 @@ import (
 
 // outputGuard stops a command that runs until it is stopped (serve) when
 // its stdout or stderr goes away, as SIGINT and SIGTERM stop it: a pipe
-// or socket whose reader closed it (`ipcbench serve ... | head -1` once
-// head has read its line). By default Go kills a process that writes to
-// such a pipe on descriptor 1 or 2 with SIGPIPE, before anything is
-// cleaned up; while a guard is open, SIGPIPE is caught instead (os/signal)
-// and the write returns EPIPE. Either way the guard finds out: a write
-// through its writers that fails with EPIPE, or a watch on the two
-// outputs that sees their reader go (poll's POLLERR or POLLHUP) before
-// anything is written, since serve writes there only now and then.
+// or unix socket whose reader closed it (`ipcbench serve ... | head -1`
+// once head has read its line). By default Go kills a process that writes
+// to such a pipe on descriptor 1 or 2 with SIGPIPE, before anything is
+// cleaned up; from the first guard on, SIGPIPE is caught instead
+// (os/signal) and the write returns EPIPE. Either way the guard finds out:
+// a write through its writers that fails with EPIPE, or a watch on the
+// two outputs that sees their reader go (poll's POLLERR or POLLHUP)
+// before anything is written, since serve writes there only now and then.
+// A TCP socket whose peer closed shows neither until a write fails. An
+// output that goes after a stop (SIGINT, SIGTERM) began is not reported:
+// the stop is what happened.
 type outputGuard struct {
+	parent  context.Context // a stop already under way here (a signal) is not an output gone
 	stop    context.CancelFunc
-	sigpipe chan os.Signal
 	wake    [2]int        // a pipe whose closed write end ends the watch; -1 without one
 	watched chan struct{} // closed when the watch has ended
 
@@ -37,11 +40,11 @@ type outputGuard struct {
 // a context that ends when ctx does or when an output is found gone, and
 // an env whose stdout and stderr are e's, reporting a write that finds
 // the reader gone. Close the guard when the command is done with its
-// outputs: after it, a write to a closed pipe on descriptor 1 or 2 kills
-// the process again.
+// outputs; SIGPIPE stays caught (see catchSIGPIPE).
 func guardOutputs(ctx context.Context, e *env) (context.Context, *env, *outputGuard, error) {
+	parent := ctx
 	ctx, stop := context.WithCancel(ctx)
-	g := &outputGuard{stop: stop, sigpipe: make(chan os.Signal, 1), wake: [2]int{-1, -1}}
+	g := &outputGuard{parent: parent, stop: stop, wake: [2]int{-1, -1}}
 	var fds []unix.PollFd
 	var names []string
 	for _, o := range []struct {
@@ -70,7 +73,7 @@ func guardOutputs(ctx context.Context, e *env) (context.Context, *env, *outputGu
 		}
 		go g.watch(append(fds, unix.PollFd{Fd: int32(g.wake[0]), Events: unix.POLLIN}), names)
 	}
-	signal.Notify(g.sigpipe, syscall.SIGPIPE)
+	catchSIGPIPE()
 	out := &env{stdin: e.stdin, stdout: guardedWriter{e.stdout, "stdout", g}, stderr: guardedWriter{e.stderr, "stderr", g}}
 	return ctx, out, g, nil
 }
@@ -129,6 +132,11 @@ func (g *outputGuard) watch(fds []unix.PollFd, names []string) {
 
 // lost records that the output name is gone and ends the guard's context.
 func (g *outputGuard) lost(name string) {
+	if g.parent.Err() != nil {
+		// A stop (SIGINT, SIGTERM) came first, and with it, often, the
+		// end of the reader (a shell's Ctrl-C reaches both): not gone.
+		return
+	}
 	g.mu.Lock()
 	if g.gone == "" {
 		g.gone = name
@@ -145,7 +153,7 @@ func (g *outputGuard) Gone() string {
 	return g.gone
 }
 
-// Close ends the watch and catching SIGPIPE, and ends the context.
+// Close ends the watch and the context.
 func (g *outputGuard) Close() {
 	if g.wake[1] >= 0 {
 		unix.Close(g.wake[1])
@@ -155,9 +163,16 @@ func (g *outputGuard) Close() {
 		unix.Close(g.wake[0])
 	}
 	g.wake = [2]int{-1, -1}
-	signal.Stop(g.sigpipe)
 	g.stop()
 }
+
+// catchSIGPIPE makes a write to a pipe without a reader return EPIPE
+// instead of killing the process, from the first guard on and for the rest
+// of the process's life: a command that opened a guard is about to exit
+// once it closes it, and the line that says why must not kill it.
+var catchSIGPIPE = sync.OnceFunc(func() {
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
+})
 
 // guardedWriter is an output of a guard: a write that fails with EPIPE
 // tells the guard that the output is gone.

@@ -88,3 +88,20 @@ func TestGuardOutputsWatch(t *testing.T) {
 		t.Error("the guard's context is not ended by Close")
 	}
 }
+
+// TestGuardOutputsStopFirst: an output that goes after a stop began (the
+// parent context ended: SIGINT reaching serve and its pipe's reader at
+// once) is not reported as gone, so serve exits as stopped, not 141.
+func TestGuardOutputsStopFirst(t *testing.T) {
+	parent, stop := context.WithCancel(context.Background())
+	_, e, g, err := guardOutputs(parent, &env{stdout: &bytes.Buffer{}, stderr: epipeWriter{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	stop()
+	io.WriteString(e.stderr, "lost")
+	if g.Gone() != "" {
+		t.Fatalf("gone %q after the stop; want nothing reported", g.Gone())
+	}
+}
