@@ -7,8 +7,8 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"unicode/utf8"
@@ -31,6 +31,15 @@ const (
 // ErrNotRegular is wrapped by the error CreateOutput returns, even with
 // replace, for a path that is a symbolic link or a directory.
 var ErrNotRegular = errors.New("not a regular file")
+
+// namesDir returns the error of a path that ends in a slash: it names a
+// directory, never a file to write.
+func namesDir(path string) error {
+	if strings.HasSuffix(path, "/") {
+		return fmt.Errorf("%s: the name ends in '/', so it names a directory (%w)", path, ErrNotRegular)
+	}
+	return nil
+}
 
 // PartialSuffix is what the name of an output being written ends with
 // before its number: the file at path is written as path+PartialSuffix+N
@@ -75,15 +84,19 @@ type Output struct {
 // device or FIFO (/dev/null) is written to as it is; a symbolic link or a
 // directory is still refused, with an error that also wraps ErrNotRegular.
 func CreateOutput(path string, replace bool) (_ *Output, err error) {
+	if err := namesDir(path); err != nil {
+		return nil, err // before a directory is made for it
+	}
 	var dirs []string
-	if dir := filepath.Dir(path); dir != "." {
-		if dirs, err = makeDirs(dir); err != nil {
+	dir := filepath.Dir(path)
+	if dir != "." {
+		if dirs, err = MakeOutputDirs(dir); err != nil {
 			return nil, err
 		}
 	}
 	defer func() {
 		if err != nil {
-			removeDirs(dirs)
+			RemoveOutputDirs(dirs)
 		}
 	}()
 	o := &Output{path: path, replace: replace, dirs: dirs}
@@ -104,6 +117,17 @@ func CreateOutput(path string, replace bool) (_ *Output, err error) {
 		o.f, err = createExcl(o.tmp)
 		if errors.Is(err, syscall.ENAMETOOLONG) && !short {
 			short = true // path itself is not: outputTarget looked it up
+			continue
+		}
+		if errors.Is(err, fs.ErrNotExist) && dir != "." {
+			// Another output's Abort removed the directory it had made
+			// for itself, which is this one's too: make it again.
+			more, derr := MakeOutputDirs(dir)
+			if derr != nil {
+				return nil, derr
+			}
+			dirs = append(dirs, more...)
+			o.dirs = dirs
 			continue
 		}
 		if !errors.Is(err, fs.ErrExist) {
@@ -151,6 +175,9 @@ func CheckOutput(path string, replace bool) error {
 // or a device or FIFO to write to in place), and otherwise the error
 // CreateOutput gives.
 func outputTarget(path string, replace bool) (fs.FileInfo, error) {
+	if err := namesDir(path); err != nil {
+		return nil, err
+	}
 	st, err := os.Lstat(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -279,17 +306,20 @@ func (o *Output) Abort() {
 	o.f.Close()
 	if o.tmp != "" {
 		os.Remove(o.tmp)
-		removeDirs(o.dirs)
+		RemoveOutputDirs(o.dirs)
 	}
 }
 
-// makeDirs makes dir and its missing parents with OutputDirMode, as
-// os.MkdirAll does, and returns the ones it made, outermost first.
-func makeDirs(dir string) ([]string, error) {
+// MakeOutputDirs makes dir and its missing parents with OutputDirMode,
+// one at a time from the outermost, and returns the ones it made itself,
+// outermost first (one another process makes meanwhile is not counted), for
+// RemoveOutputDirs. CreateOutput makes an output's directory so; a command
+// that writes several outputs into one directory makes it first.
+func MakeOutputDirs(dir string) ([]string, error) {
 	var missing []string
 	for d := dir; ; {
 		if _, err := os.Lstat(d); !errors.Is(err, fs.ErrNotExist) {
-			break // there (or not ours to judge: MkdirAll reports it)
+			break // there (or not ours to judge: Mkdir reports it)
 		}
 		missing = append(missing, d)
 		p := filepath.Dir(d)
@@ -298,17 +328,29 @@ func makeDirs(dir string) ([]string, error) {
 		}
 		d = p
 	}
-	if err := os.MkdirAll(dir, OutputDirMode); err != nil {
-		return nil, err
+	var made []string
+	for i := len(missing) - 1; i >= 0; i-- {
+		err := os.Mkdir(missing[i], OutputDirMode)
+		switch {
+		case err == nil:
+			made = append(made, missing[i])
+		case errors.Is(err, fs.ErrExist):
+			if st, serr := os.Stat(missing[i]); serr != nil || !st.IsDir() {
+				RemoveOutputDirs(made)
+				return nil, err
+			}
+		default:
+			RemoveOutputDirs(made)
+			return nil, err
+		}
 	}
-	slices.Reverse(missing)
-	return missing, nil
+	return made, nil
 }
 
-// removeDirs removes the directories makeDirs made, innermost first, each
-// only while it is empty: an output that ends without a file leaves no
-// directory behind that was made for it.
-func removeDirs(dirs []string) {
+// RemoveOutputDirs removes the directories MakeOutputDirs made, innermost
+// first, each only while it is empty: an output that ends without a file
+// leaves no directory behind that was made for it.
+func RemoveOutputDirs(dirs []string) {
 	for i := len(dirs) - 1; i >= 0; i-- {
 		if os.Remove(dirs[i]) != nil {
 			return

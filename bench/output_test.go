@@ -245,7 +245,7 @@ func checkMode(t *testing.T, p string, want fs.FileMode) {
 	}
 }
 
-// TestCreateOutputLongName: every name the file system takes works,
+// TestCreateOutputLongName: every file name up to NAME_MAX works,
 // however little room it leaves for PartialSuffix: a last element of
 // exactly NAME_MAX bytes (in the file system's own limit) is written
 // beside its name, under a name no longer than its own that still holds
@@ -367,5 +367,58 @@ func TestCreateOutputRemovesDirsItMade(t *testing.T) {
 	}
 	if _, err := os.Lstat(filepath.Join(root, "e", "out")); err != nil {
 		t.Fatalf("Abort of a second output removed what was there before: %v", err)
+	}
+}
+
+// TestCreateOutputDirsRace: an output aborted while another is being made
+// in the same new directory never makes the other fail, and a directory
+// someone else made meanwhile is not removed as made for the output.
+func TestCreateOutputDirsRace(t *testing.T) {
+	for i := range 1000 {
+		root := t.TempDir()
+		d := filepath.Join(root, "d")
+		a, err := CreateOutput(filepath.Join(d, "a"), false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() {
+			b, err := CreateOutput(filepath.Join(d, "b"), false)
+			if err == nil {
+				b.Write([]byte("b"))
+				err = b.Commit()
+			}
+			done <- err
+		}()
+		a.Abort()
+		if err := <-done; err != nil {
+			t.Fatalf("round %d: the second output failed while the first was aborted: %v", i, err)
+		}
+		if _, err := os.Stat(filepath.Join(d, "b")); err != nil {
+			t.Fatalf("round %d: %v", i, err)
+		}
+	}
+	// MakeOutputDirs counts only what it made itself.
+	root := t.TempDir()
+	os.Mkdir(filepath.Join(root, "x"), 0o755)
+	made, err := MakeOutputDirs(filepath.Join(root, "x", "y"))
+	if err != nil || len(made) != 1 || made[0] != filepath.Join(root, "x", "y") {
+		t.Fatalf("MakeOutputDirs = %v, %v; want only x/y", made, err)
+	}
+}
+
+// TestOutputNameEndingInSlash: a name ending in '/' is refused before
+// anything is made for it.
+func TestOutputNameEndingInSlash(t *testing.T) {
+	root := t.TempDir()
+	p := filepath.Join(root, "new") + "/"
+	if err := CheckOutput(p, false); !errors.Is(err, ErrNotRegular) {
+		t.Fatalf("CheckOutput(%q) = %v, want ErrNotRegular", p, err)
+	}
+	if _, err := CreateOutput(p, true); !errors.Is(err, ErrNotRegular) {
+		t.Fatalf("CreateOutput(%q) = %v, want ErrNotRegular", p, err)
+	}
+	if _, err := os.Lstat(filepath.Join(root, "new")); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("a directory was made for a name ending in '/' (%v)", err)
 	}
 }

@@ -139,13 +139,15 @@ func Write(dir string, replace bool, runs ...*bench.Records) ([]string, error) {
 			}
 		}
 	}
-	if err := os.MkdirAll(dir, bench.OutputDirMode); err != nil {
+	made, err := bench.MakeOutputDirs(dir)
+	if err != nil {
 		return nil, fmt.Errorf("plot: %w", err)
 	}
 	paths := make([]string, 0, len(charts))
 	for _, c := range charts {
 		p := filepath.Join(dir, c.name)
 		if err := writeFile(p, replace, c.svg); err != nil {
+			bench.RemoveOutputDirs(made) // only while no chart is in them
 			return paths, fmt.Errorf("plot: %w", err)
 		}
 		paths = append(paths, p)

@@ -407,3 +407,21 @@ func TestWriteRefusesExisting(t *testing.T) {
 		t.Errorf("replaced chart: %v %v", st, err)
 	}
 }
+
+// TestWriteRemovesDirItMade: when no chart can be written (here the path
+// of every chart is too long for the system, though the directory's is
+// not), the directories Write made for them are gone again.
+func TestWriteRemovesDirItMade(t *testing.T) {
+	root := t.TempDir()
+	dir := root
+	for len(dir) < 4080 {
+		dir = filepath.Join(dir, strings.Repeat("d", min(200, 4080-len(dir))))
+	}
+	good := &bench.Records{Source: "g", Results: []bench.Result{okResult(t, "stream", "unix", "unpinned", 64, 0, 0)}}
+	if paths, err := Write(dir, false, good); err == nil {
+		t.Fatalf("Write into a directory whose charts' paths are too long succeeded: %v", paths)
+	}
+	if entries, _ := os.ReadDir(root); len(entries) != 0 {
+		t.Fatalf("left behind in %s: %v", root, entries)
+	}
+}
