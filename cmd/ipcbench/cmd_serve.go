@@ -64,7 +64,7 @@ is replaced by the next.
 Transports: %s`
 
 const serveExamples = `  ipcbench serve -t tcp-localhost -listen 127.0.0.1:5000     # then: ipcbench run -t tcp-localhost -connect 127.0.0.1:5000
-  ipcbench serve -t unix -listen "$XDG_RUNTIME_DIR/ipcb/s"     # then: ipcbench run -t unix -connect "$XDG_RUNTIME_DIR/ipcb/s"
+  ipcbench serve -t unix -listen "${XDG_RUNTIME_DIR:-/tmp}/ipcb/s"   # then: ipcbench run -t unix -connect "${XDG_RUNTIME_DIR:-/tmp}/ipcb/s"
   ipcbench serve -t unix -listen /tmp/ipcb/s -summary -        # a summary on stdout when stopped
   ipcbench serve -t shm-ring -listen /tmp/ipcb/r               # control connections on /tmp/ipcb/r.control
   ipcbench serve -t tcp-localhost -listen 127.0.0.1:5000 -framing delimited   # echo clients send lines

@@ -122,11 +122,12 @@ func (t *transport) Listen(ctx context.Context, cfg transports.Config) (transpor
 	}
 	if err != nil {
 		closeLink(link)
-		if errors.Is(err, syscall.EADDRINUSE) {
+		if errors.Is(err, syscall.EADDRINUSE) && port != 0 {
 			// A mistake in the address, as a live listener's socket path
 			// is for the unix and rendezvous transports: another port
 			// works, so it is not that the transport cannot run here.
-			return nil, fmt.Errorf("%s: listen on %s: another socket has this address: %w: %w", name, addr, syscall.EADDRINUSE, transports.ErrBadEndpoint)
+			// (With port 0 it means no port was free: not the address.)
+			return nil, fmt.Errorf("%s: %s is taken by another socket: %w: %w", name, addr, syscall.EADDRINUSE, transports.ErrBadEndpoint)
 		}
 		return nil, fmt.Errorf("%s: listen on %s: %w", name, addr, err)
 	}
