@@ -186,6 +186,10 @@ func removeStaleSocket(path string, sotype int) error {
 		return nil
 	case err == nil:
 		return fmt.Errorf("a live listener is there: %w", syscall.EADDRINUSE)
+	case errors.Is(err, syscall.EPROTOTYPE):
+		// Live, but a socket of another type (a stream socket where a
+		// rendezvous is a seqpacket one, or the other way round).
+		return fmt.Errorf("a live socket of another kind is bound there (another program's, or another transport's): %w", syscall.EADDRINUSE)
 	default:
 		return fmt.Errorf("in use (%v): %w", err, syscall.EADDRINUSE)
 	}

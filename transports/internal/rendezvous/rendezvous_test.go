@@ -283,3 +283,22 @@ func TestForeignDialerRefused(t *testing.T) {
 		t.Fatalf("the listener made %d channels, want 1 (ours, none for uid 65534)", n)
 	}
 }
+
+// TestListenOverOtherKindOfSocket: a live socket of another type at the
+// path (a stream listener where a rendezvous is a seqpacket one) is
+// refused as taken, saying what is there.
+func TestListenOverOtherKindOfSocket(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "rv", "s")
+	if err := os.Mkdir(filepath.Dir(path), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	_, err = rendezvous.Listen(path, 0, nil)
+	if !errors.Is(err, syscall.EADDRINUSE) || !errors.Is(err, transports.ErrBadEndpoint) || !strings.Contains(err.Error(), "another kind") {
+		t.Fatalf("rendezvous.Listen over a stream listener: %v; want EADDRINUSE and ErrBadEndpoint, saying a socket of another kind is there", err)
+	}
+}
