@@ -38,6 +38,11 @@
 // until data arrives. A pipe has no receive timeout, so Close and a
 // deadline set meanwhile end that sleep another way: see blocking.go.
 //
+// PollWriter and PollReader work the other way, on a descriptor Go's
+// poller manages (the default, io=netpoll, connections): PollWriter adds
+// the vectored write an *os.File lacks, and PollReader is the poller's read
+// with one yield of the CPU before it parks (see pollreader.go).
+//
 // Deadlines, Close and concurrent use keep net.Conn's contract: a Close
 // wakes every blocked call at once (an eventfd in each poll set becomes
 // readable, and a pipe read asleep in read(2) gets a signal); deadlines
