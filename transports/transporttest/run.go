@@ -280,14 +280,17 @@ func testEcho(t *testing.T, tr transports.Transport, conns, perConn, largest, ma
 	for i, c := range s.conns {
 		sizes := echoSizes(perConn, largest, uint64(i)+1, maxSize)
 		volume += sum(sizes)
+		ahead := make(chan struct{}, echoWindow)
+		recvDone := make(chan struct{})
 		wg.Add(2)
 		go func() {
 			defer wg.Done()
-			errs <- closeOnError(c, sendAll(c, uint32(i), sizes))
+			errs <- closeOnError(c, sendAll(c, uint32(i), sizes, ahead, recvDone))
 		}()
 		go func() {
 			defer wg.Done()
-			errs <- closeOnError(c, recvAll(c, uint32(i), sizes))
+			defer close(recvDone)
+			errs <- closeOnError(c, recvAll(c, uint32(i), sizes, ahead))
 		}()
 	}
 	wg.Wait()
@@ -329,12 +332,30 @@ func closeOnError(c net.Conn, err error) error {
 	return err
 }
 
-// sendAll writes one message of each size, stamped (conn, seq).
-func sendAll(c net.Conn, conn uint32, sizes []int) error {
+// echoWindow is how many messages a connection's writer may be ahead of
+// its reader in testEcho. Every buffer on the way (a pipe, a ring, both
+// socket buffers) still fills, so writers still block and reads still come
+// in pieces; but a writer unbounded by its reader fills the echo's socket
+// buffers too (tens of MiB with autotuning), and then the test measures the
+// kernel under memory it prunes: over a veth pair a connection whose
+// receive queue is full and whose retransmissions are dropped can back its
+// retransmission timer off past the test's deadline (seen under make
+// stress: a Recv-Q of 27 MB, an RTO of 26 s).
+const echoWindow = 64
+
+// sendAll writes one message of each size, stamped (conn, seq), taking a
+// place in ahead for each (recvAll gives it back). It stops when recvDone
+// is closed before it has a place: the reader gave up.
+func sendAll(c net.Conn, conn uint32, sizes []int, ahead chan struct{}, recvDone <-chan struct{}) error {
 	w := frame.NewWriter(c, frame.Config{})
 	src := make([]byte, slices.Max(sizes))
 	frame.Fill(src, conn, 0)
 	for seq, size := range sizes {
+		select {
+		case ahead <- struct{}{}:
+		case <-recvDone:
+			return nil // the reader's error says what went wrong
+		}
 		out := src[:size]
 		frame.Stamp(out, conn, uint64(seq))
 		if err := w.WriteMsg(out); err != nil {
@@ -344,12 +365,14 @@ func sendAll(c net.Conn, conn uint32, sizes []int) error {
 	return nil
 }
 
-// recvAll reads one message of each size and checks every byte.
-func recvAll(c net.Conn, conn uint32, sizes []int) error {
+// recvAll reads one message of each size and checks every byte, giving
+// back a place in ahead for each.
+func recvAll(c net.Conn, conn uint32, sizes []int, ahead chan struct{}) error {
 	r := frame.NewReader(c, frame.Config{})
 	buf := make([]byte, frame.ReadBufferSize)
 	for seq, size := range sizes {
 		msg, err := r.ReadMsg(buf)
+		<-ahead
 		if err != nil {
 			return fmt.Errorf("connection %d: reading echo %d (%d bytes): %w", conn, seq, size, err)
 		}
