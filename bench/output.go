@@ -85,7 +85,7 @@ type Output struct {
 // directory is still refused, with an error that also wraps ErrNotRegular.
 func CreateOutput(path string, replace bool) (_ *Output, err error) {
 	if err := namesDir(path); err != nil {
-		return nil, err // before a directory is made for it
+		return nil, err // before a directory is made for it (CheckOutput checks the same)
 	}
 	var dirs []string
 	dir := filepath.Dir(path)
@@ -166,6 +166,9 @@ func partialName(path, n string, short bool) string {
 // its output this way before work that must not start for a name it then
 // refuses.
 func CheckOutput(path string, replace bool) error {
+	if err := namesDir(path); err != nil {
+		return err
+	}
 	_, err := outputTarget(path, replace)
 	return err
 }
@@ -175,9 +178,6 @@ func CheckOutput(path string, replace bool) error {
 // or a device or FIFO to write to in place), and otherwise the error
 // CreateOutput gives.
 func outputTarget(path string, replace bool) (fs.FileInfo, error) {
-	if err := namesDir(path); err != nil {
-		return nil, err
-	}
 	st, err := os.Lstat(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
