@@ -322,18 +322,40 @@ type DefaultOptioner interface {
 	DefaultOptions() []string
 }
 
-// Canonical returns s without the options that t lists as its defaults
-// (DefaultOptioner): the spec of the same variant as its shortest
-// spelling, whose String is the label to compare ("unix" for
-// "unix[io=netpoll]"). Options nil when none is left; s is not modified.
+// OptionSpeller is implemented by transports some of whose option values
+// can be spelled in more than one way: a size as "256k", "256KiB" or
+// "262144", a count of nanoseconds with leading zeros. CanonicalValue
+// returns the one spelling of value that Canonical compares (for a size,
+// units.FormatSize's: "256KiB"), or value unchanged when it is not a valid
+// value of key (CheckOptions says why).
+type OptionSpeller interface {
+	CanonicalValue(key, value string) string
+}
+
+// Canonical returns s as the shortest spelling of its variant, whose
+// String is the label to compare: each option value in its one spelling
+// (OptionSpeller: "unix[sndbuf=256KiB]" for "unix[sndbuf=262144]"), then
+// without the options that t lists as its defaults (DefaultOptioner:
+// "unix" for "unix[io=netpoll]"). Options nil when none is left; s is not
+// modified.
 func Canonical(t Transport, s Spec) Spec {
-	do, ok := t.(DefaultOptioner)
-	if !ok || len(s.Options) == 0 {
+	if len(s.Options) == 0 {
 		return s
 	}
-	defaults := do.DefaultOptions()
+	do, hasDefaults := t.(DefaultOptioner)
+	sp, spells := t.(OptionSpeller)
+	if !hasDefaults && !spells {
+		return s
+	}
+	var defaults []string
+	if hasDefaults {
+		defaults = do.DefaultOptions()
+	}
 	var opts map[string]string
 	for k, v := range s.Options {
+		if spells {
+			v = sp.CanonicalValue(k, v)
+		}
 		if slices.Contains(defaults, k+"="+v) {
 			continue
 		}
@@ -437,4 +459,16 @@ func SizeOption(transport string, opts map[string]string, key string) (int, bool
 		return 0, false, fmt.Errorf("%s: option %s=%q: %v: %w", transport, key, v, err, ErrBadOption)
 	}
 	return int(n), true, nil
+}
+
+// CanonicalSize returns a byte-count option value (see SizeOption) in its
+// one spelling, units.FormatSize's ("256KiB" for "256k" and "262144"), or
+// v unchanged when it is not a valid size. Transports' CanonicalValue
+// (OptionSpeller) uses it for their size options.
+func CanonicalSize(v string) string {
+	n, err := units.ParseBytes(v)
+	if err != nil || n > math.MaxInt32 {
+		return v
+	}
+	return units.FormatSize(int(n))
 }

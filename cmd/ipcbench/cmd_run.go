@@ -60,9 +60,10 @@ variants of one transport (pipe[via=address]), interleaved in one run:
            goroutine, whose cases are skipped)
 
 The lists (-t, -w, -s, -conns, -placement, -peer-model, -peer-source) take
-each value once: a value given twice (-s 1k,1024, -t all,unix, or
--t unix,unix[io=netpoll], a default spelled out) is an error, not a case
-run twice. A flag given an empty value (-placement "", an unset shell
+each value once: a value given twice (-s 1k,1024, -t all,unix,
+-t unix,unix[io=netpoll], a default spelled out, or
+-t 'unix[sndbuf=256k],unix[sndbuf=262144]') is an error, not a case run
+twice. A flag given an empty value (-placement "", an unset shell
 variable) is an error too, never the default: leave a flag out for that.
 
 Workloads (-w):

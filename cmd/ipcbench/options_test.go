@@ -98,6 +98,8 @@ func TestVariantGivenTwice(t *testing.T) {
 	checkUsage(t, []usageCase{
 		{"unix and unix[io=netpoll]", append([]string{"run", "-t", "unix,unix[io=netpoll]"}, bogus...), "-t: transport unix given twice, as unix and unix[io=netpoll]"},
 		{"shm-ring and its default wait", append([]string{"run", "-transports", "shm-ring[wait=adaptive],shm-ring"}, bogus...), "given twice"},
+		{"one size spelled twice", append([]string{"run", "-t", "unix[sndbuf=256k],unix[sndbuf=262144]"}, bogus...), "-t: transport unix[sndbuf=256KiB] given twice, as unix[sndbuf=256k] and unix[sndbuf=262144]"},
+		{"default spin in another spelling", append([]string{"run", "-t", "shm-ring,shm-ring[spin_ns=020000]"}, bogus...), "-t: transport shm-ring given twice, as shm-ring and shm-ring[spin_ns=020000]"},
 		{"choose unix and unix[io=netpoll]", append([]string{"choose", "-s", "64", "-t", "unix,unix[io=netpoll]"}, bogus...), "-t: transport unix given twice, as unix and unix[io=netpoll]"},
 	})
 }

@@ -213,7 +213,19 @@ func (transport) CheckOptions(opts map[string]string) error {
 // (transports.DefaultOptioner).
 func (transport) DefaultOptions() []string { return sockconn.DefaultOptions(false) }
 
-var _ transports.DefaultOptioner = transport{}
+// CanonicalValue returns pipe_size in one spelling ("64KiB" for "65536"),
+// other values as they are (transports.OptionSpeller).
+func (transport) CanonicalValue(key, value string) string {
+	if key == OptPipeSize {
+		return transports.CanonicalSize(value)
+	}
+	return value
+}
+
+var (
+	_ transports.DefaultOptioner = transport{}
+	_ transports.OptionSpeller   = transport{}
+)
 
 // Listen creates Config.ConnCount() channels and starts waiting for their
 // hellos.

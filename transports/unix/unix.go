@@ -93,6 +93,7 @@ var (
 	_ transports.OptionChecker   = transport{}
 	_ transports.MemoryReporter  = transport{}
 	_ transports.DefaultOptioner = transport{}
+	_ transports.OptionSpeller   = transport{}
 )
 
 // Name returns "unix".
@@ -108,6 +109,12 @@ func (transport) CheckOptions(opts map[string]string) error {
 // DefaultOptions returns io=netpoll, the default spelled out
 // (transports.DefaultOptioner).
 func (transport) DefaultOptions() []string { return sockconn.DefaultOptions(false) }
+
+// CanonicalValue returns sndbuf and rcvbuf in one spelling ("256KiB" for
+// "262144"), other values as they are (transports.OptionSpeller).
+func (transport) CanonicalValue(key, value string) string {
+	return sockconn.CanonicalValue(key, value)
+}
 
 // Listen makes the private directory and listens on a socket inside it.
 func (transport) Listen(ctx context.Context, cfg transports.Config) (transports.Listener, error) {

@@ -172,7 +172,24 @@ func (t transport) DefaultOptions() []string {
 	return nil
 }
 
-var _ transports.DefaultOptioner = transport{}
+// CanonicalValue returns spin_ns in one spelling, its decimal number of
+// nanoseconds ("20000" for "020000" or "+20000"), other values as they
+// are (transports.OptionSpeller).
+func (t transport) CanonicalValue(key, value string) string {
+	if key != OptionSpinNS {
+		return value
+	}
+	ns, err := strconv.ParseInt(value, 10, 64)
+	if err != nil {
+		return value
+	}
+	return strconv.FormatInt(ns, 10)
+}
+
+var (
+	_ transports.DefaultOptioner = transport{}
+	_ transports.OptionSpeller   = transport{}
+)
 
 // effectiveOptions returns what a connection or listener of kind k
 // reports through transports.OptionReporter.

@@ -89,6 +89,16 @@ func DefaultOptions(tcp bool) []string {
 	return d
 }
 
+// CanonicalValue returns a socket transport's option value in its one
+// spelling (transports.OptionSpeller): sndbuf and rcvbuf as
+// transports.CanonicalSize gives them, every other value as it is.
+func CanonicalValue(key, value string) string {
+	if key == OptSndBuf || key == OptRcvBuf {
+		return transports.CanonicalSize(value)
+	}
+	return value
+}
+
 // ParseOptions validates the options of a socket transport (the keys
 // sndbuf, rcvbuf and io, plus nodelay when tcp is true) and returns the
 // settings they give with size as Config.BufferSize. An unknown key or a

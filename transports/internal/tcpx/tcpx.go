@@ -64,6 +64,7 @@ var (
 	_ transports.OptionChecker   = (*transport)(nil)
 	_ transports.MemoryReporter  = (*transport)(nil)
 	_ transports.DefaultOptioner = (*transport)(nil)
+	_ transports.OptionSpeller   = (*transport)(nil)
 )
 
 // Name returns the transport's stable name.
@@ -79,6 +80,12 @@ func (t *transport) CheckOptions(opts map[string]string) error {
 // DefaultOptions returns nodelay=true and io=netpoll, the defaults spelled
 // out (transports.DefaultOptioner).
 func (t *transport) DefaultOptions() []string { return sockconn.DefaultOptions(true) }
+
+// CanonicalValue returns sndbuf and rcvbuf in one spelling ("256KiB" for
+// "262144"), other values as they are (transports.OptionSpeller).
+func (t *transport) CanonicalValue(key, value string) string {
+	return sockconn.CanonicalValue(key, value)
+}
 
 // Listen listens on Resolve(host) at port, where cfg.Address is "host",
 // "host:port" or ":port" (see SplitPort); port 0 (none given) is an
