@@ -321,11 +321,12 @@ func testAddressBadListen(t *testing.T, tr transports.Transport) {
 // listener: the second Listen must fail with an error that is both
 // syscall.EADDRINUSE and ErrBadEndpoint (a mistake in the address, which
 // another address fixes), not ErrUnavailable, and that names the address;
-// the first listener must go on serving, its address dialed as before.
+// the first listener must go on serving, its address dialed as before,
+// and must not have been handed a connection by the refused Listen (its
+// first accepted connection is the dial after it, reading what it sent).
 func testAddressInUse(t *testing.T, tr transports.Transport) {
 	ln, cfg := addressListen(t, tr, transports.Config{})
 	ep := addressOnly(ln.Endpoint())
-	defer echoServer(ln)()
 	cfg.Address = ep.Address // a host:port with the port the first one got
 	second, err := tr.Listen(t.Context(), cfg)
 	if err == nil {
@@ -350,7 +351,34 @@ func testAddressInUse(t *testing.T, tr transports.Transport) {
 	if _, err := c.Write(out); err != nil {
 		t.Fatalf("write: %v", err)
 	}
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		a, err := ln.Accept()
+		if err != nil {
+			t.Errorf("Accept of the first listener: %v", err)
+		}
+		accepted <- a
+	}()
+	var a net.Conn
+	select {
+	case a = <-accepted:
+	case <-ctx.Done():
+		ln.Close() // ends the Accept
+		<-accepted
+		t.Fatalf("the first listener accepted nothing in %v", hang)
+	}
+	if a == nil {
+		return
+	}
+	defer a.Close()
+	a.SetDeadline(time.Now().Add(hang))
 	in := make([]byte, len(out))
+	if n, err := io.ReadFull(a, in); err != nil || string(in) != string(out) {
+		t.Fatalf("the first listener's first connection after the failed Listen read %q, %v; want the dialer's %q (the failed Listen connected to it)", in[:n], err, out)
+	}
+	if _, err := a.Write(in); err != nil {
+		t.Fatalf("echo: %v", err)
+	}
 	if _, err := io.ReadFull(c, in); err != nil || string(in) != string(out) {
 		t.Fatalf("echo from the first listener: %q, %v", in, err)
 	}

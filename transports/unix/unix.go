@@ -55,7 +55,6 @@ import (
 	"net"
 	"os"
 	"sync"
-	"syscall"
 
 	"github.com/ipcbench/ipcbench/internal/private"
 	"github.com/ipcbench/ipcbench/transports"
@@ -127,7 +126,7 @@ func (transport) Listen(ctx context.Context, cfg transports.Config) (transports.
 	if cfg.Address == "" {
 		place, err = rendezvous.Private(dirPrefix, socketName)
 	} else {
-		place, err = rendezvous.Prepare(cfg.Address, syscall.SOCK_STREAM)
+		place, err = rendezvous.Prepare(cfg.Address)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: listen: %w", Name, err)

@@ -75,22 +75,22 @@ func Private(prefix, name string) (Place, error) {
 	return p, nil
 }
 
-// Prepare makes path, a socket path the caller chose, ready to listen on
-// with a socket of type sotype (unix.SOCK_STREAM or unix.SOCK_SEQPACKET):
+// Prepare makes path, a socket path the caller chose, ready to listen on:
 //
 //   - the path fits in sun_path;
 //   - its directory exists (Prepare makes it, mode 0700, when it is
 //     missing but its own parent exists), is a directory and not a
 //     symbolic link, is owned by this user and is closed to group and
 //     others (no permission bit in 0077);
-//   - a socket file already at path that no process listens on any more
+//   - a socket file already at path that no socket is bound to any more
 //     (a listener killed before its Close) is removed; a live one, or a
 //     file that is not a socket or belongs to another user, is left alone
-//     and refused.
+//     and refused, and a live listener there never sees a connection
+//     from the check (see probe).
 //
 // Errors wrap transports.ErrBadEndpoint, as each is a reason not to
 // listen on this path (another path works), and say what is wrong.
-func Prepare(path string, sotype int) (Place, error) {
+func Prepare(path string) (Place, error) {
 	fail := func(format string, args ...any) (Place, error) {
 		return Place{}, fmt.Errorf("socket path %s: "+format+": %w", append(append([]any{path}, args...), transports.ErrBadEndpoint)...)
 	}
@@ -123,7 +123,7 @@ func Prepare(path string, sotype int) (Place, error) {
 		p.Release()
 		return fail("%v", err)
 	}
-	if err := removeStaleSocket(path, sotype); err != nil {
+	if err := removeStaleSocket(path); err != nil {
 		p.Release()
 		return fail("%w", err)
 	}
@@ -161,9 +161,10 @@ func ownerOf(st fs.FileInfo) int {
 	return -1
 }
 
-// removeStaleSocket removes the socket file at path when nothing listens on
-// it any more. A missing file is fine; anything else at path is an error.
-func removeStaleSocket(path string, sotype int) error {
+// removeStaleSocket removes the socket file at path when no socket is
+// bound to it any more. A missing file is fine; anything else at path is
+// an error.
+func removeStaleSocket(path string) error {
 	st, err := os.Lstat(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
@@ -177,37 +178,39 @@ func removeStaleSocket(path string, sotype int) error {
 	if uid := ownerOf(st); uid != os.Geteuid() {
 		return fmt.Errorf("existing socket is owned by uid %d, not this user (uid %d)", uid, os.Geteuid())
 	}
-	switch err := probe(path, sotype); {
+	switch err := probe(path); {
 	case errors.Is(err, syscall.ECONNREFUSED):
 		// Nobody listens: a listener died before its Close.
 		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("removing the stale socket: %w", err)
 		}
 		return nil
-	case err == nil:
-		return fmt.Errorf("a live listener is there: %w", syscall.EADDRINUSE)
 	case errors.Is(err, syscall.EPROTOTYPE):
-		// Live, but a socket of another type (a stream socket where a
-		// rendezvous is a seqpacket one, or the other way round).
-		return fmt.Errorf("a live socket of another kind is bound there (another program's, or another transport's): %w", syscall.EADDRINUSE)
+		// A stream or seqpacket socket: a listener of this transport,
+		// of another, or another program's.
+		return fmt.Errorf("a live listener is bound there (this transport's, another one's or another program's): %w", syscall.EADDRINUSE)
+	case err == nil:
+		return fmt.Errorf("a live datagram socket of another program is bound there: %w", syscall.EADDRINUSE)
 	default:
 		return fmt.Errorf("in use (%v): %w", err, syscall.EADDRINUSE)
 	}
 }
 
-// probe connects to the socket at path with a socket of type sotype and
-// closes the connection at once; ECONNREFUSED means nobody listens.
-func probe(path string, sotype int) error {
-	fd, err := unix.Socket(unix.AF_UNIX, sotype|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
+// probe finds out whether a socket is bound at path without connecting to
+// it: it connects a datagram socket there. The kernel looks up the socket
+// bound to the file first, and fails with ECONNREFUSED when there is none
+// (a listener died before its Close); a stream or seqpacket socket is then
+// refused with EPROTOTYPE and a datagram one only recorded as the probe's
+// destination. A listener is never handed a connection (with a stream or
+// seqpacket probe, a live listener would accept one that closes at once:
+// a phantom client of the program that listens there).
+func probe(path string) error {
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return err
 	}
 	defer unix.Close(fd)
-	err = unix.Connect(fd, &unix.SockaddrUnix{Name: path})
-	if errors.Is(err, unix.EAGAIN) {
-		return nil // a listener with a full backlog is alive
-	}
-	return err
+	return unix.Connect(fd, &unix.SockaddrUnix{Name: path})
 }
 
 // removeStale removes, from base, every directory named prefix+PID-... that

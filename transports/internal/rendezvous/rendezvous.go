@@ -91,7 +91,7 @@ type Server struct {
 // are Prepare's (wrapping transports.ErrBadEndpoint), or the system's
 // when the socket cannot be made there.
 func Listen(path string, first int, mk func(index int) (*Offer, error)) (*Server, error) {
-	place, err := Prepare(path, unix.SOCK_SEQPACKET)
+	place, err := Prepare(path)
 	if err != nil {
 		return nil, err
 	}

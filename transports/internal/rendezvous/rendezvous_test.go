@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net"
 	"os"
@@ -285,9 +286,42 @@ func TestForeignDialerRefused(t *testing.T) {
 }
 
 // TestListenOverOtherKindOfSocket: a live socket of another type at the
-// path (a stream listener where a rendezvous is a seqpacket one) is
-// refused as taken, saying what is there.
+// path (a stream listener where a rendezvous is a seqpacket one, or a
+// datagram socket) is refused as taken, saying what is there.
 func TestListenOverOtherKindOfSocket(t *testing.T) {
+	for _, c := range []struct{ network, want string }{
+		{"unix", "a live listener is bound there"},
+		{"unixgram", "a live datagram socket"},
+	} {
+		t.Run(c.network, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "rv", "s")
+			if err := os.Mkdir(filepath.Dir(path), 0o700); err != nil {
+				t.Fatal(err)
+			}
+			var closer io.Closer
+			var err error
+			if c.network == "unixgram" {
+				closer, err = net.ListenUnixgram(c.network, &net.UnixAddr{Name: path, Net: c.network})
+			} else {
+				closer, err = net.Listen(c.network, path)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer closer.Close()
+			_, err = rendezvous.Listen(path, 0, nil)
+			if !errors.Is(err, syscall.EADDRINUSE) || !errors.Is(err, transports.ErrBadEndpoint) || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("rendezvous.Listen over a %s socket: %v; want EADDRINUSE and ErrBadEndpoint, saying %q", c.network, err, c.want)
+			}
+		})
+	}
+}
+
+// TestPrepareLeavesLiveListenerAlone: checking whether a socket at the
+// path is live must not connect to it. A live stream listener's first
+// accepted connection is the one a client made after the refused Prepare,
+// not a phantom from the check that closes at once.
+func TestPrepareLeavesLiveListenerAlone(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "rv", "s")
 	if err := os.Mkdir(filepath.Dir(path), 0o700); err != nil {
 		t.Fatal(err)
@@ -297,8 +331,27 @@ func TestListenOverOtherKindOfSocket(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	_, err = rendezvous.Listen(path, 0, nil)
-	if !errors.Is(err, syscall.EADDRINUSE) || !errors.Is(err, transports.ErrBadEndpoint) || !strings.Contains(err.Error(), "another kind") {
-		t.Fatalf("rendezvous.Listen over a stream listener: %v; want EADDRINUSE and ErrBadEndpoint, saying a socket of another kind is there", err)
+	for range 3 {
+		if _, err := rendezvous.Prepare(path); !errors.Is(err, syscall.EADDRINUSE) {
+			t.Fatalf("Prepare over a live listener: %v; want EADDRINUSE", err)
+		}
+	}
+	c, err := net.Dial("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Write([]byte("client")); err != nil {
+		t.Fatal(err)
+	}
+	a, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	a.SetReadDeadline(time.Now().Add(time.Minute)) // a hang guard, not a timing
+	buf := make([]byte, 6)
+	if n, err := io.ReadFull(a, buf); err != nil || string(buf) != "client" {
+		t.Fatalf("the listener's first connection read %q, %v; want the client's \"client\" (the check connected to it)", buf[:n], err)
 	}
 }
