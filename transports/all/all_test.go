@@ -210,6 +210,40 @@ func TestResolveList(t *testing.T) {
 // TestListenDial connects by spec and address, end to end, over every
 // transport (pipe and shm-* through their rendezvous socket), and checks
 // that the spec's options reach both ends.
+// TestDialContextEnded: a Dial by address whose context has already
+// ended fails with the context's error on every transport, and with no
+// sentinel that blames the address or the peer.
+func TestDialContextEnded(t *testing.T) {
+	dir, err := os.MkdirTemp("", "a") // short: t.TempDir's names may not fit in sun_path
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	for _, name := range []string{"tcp-localhost", "unix", "pipe", "shm-lock", "shm-ring"} {
+		t.Run(name, func(t *testing.T) {
+			address := ""
+			if name != "tcp-localhost" {
+				address = filepath.Join(dir, name, "s")
+			}
+			ln, err := Listen(t.Context(), name, address)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ln.Close()
+			ctx, cancel := context.WithCancel(t.Context())
+			cancel()
+			c, err := Dial(ctx, name, ln.Endpoint().Address)
+			if err == nil {
+				c.Close()
+				t.Fatal("Dial with a canceled context succeeded")
+			}
+			if !errors.Is(err, context.Canceled) || errors.Is(err, transports.ErrBadEndpoint) || errors.Is(err, transports.ErrPeerGone) {
+				t.Fatalf("Dial with a canceled context: %v; want context.Canceled, neither ErrBadEndpoint nor ErrPeerGone", err)
+			}
+		})
+	}
+}
+
 func TestListenDial(t *testing.T) {
 	// A short private directory: t.TempDir's names may not fit in sun_path.
 	dir, err := os.MkdirTemp("", "a")

@@ -283,7 +283,9 @@ func (s *Server) Close() error {
 // a channel (it refused the dialer, or is closing) with one wrapping
 // transports.ErrPeerGone; a path that is not a socket, or a socket or
 // listener of another user, with one wrapping transports.ErrBadEndpoint
-// (and ErrForeignPeer for the listener's credentials).
+// (and ErrForeignPeer for the listener's credentials). When ctx ends
+// first, the error wraps ctx.Err() (context.Canceled or
+// context.DeadlineExceeded) and no sentinel of package transports.
 func Fetch(ctx context.Context, ep transports.Endpoint) (transports.Endpoint, error) {
 	path := ep.Address
 	bad := func(format string, args ...any) (transports.Endpoint, error) {
@@ -305,11 +307,20 @@ func Fetch(ctx context.Context, ep transports.Endpoint) (transports.Endpoint, er
 	}
 	var d net.Dialer
 	nc, err := d.DialContext(ctx, "unixpacket", path)
-	if errors.Is(err, syscall.ECONNREFUSED) {
-		return transports.Endpoint{}, fmt.Errorf("rendezvous %s: stale, nobody listens there: %w: %w", path, syscall.ECONNREFUSED, transports.ErrPeerGone)
-	}
 	if err != nil {
-		return bad("%v", err)
+		var oe *net.OpError
+		if errors.As(err, &oe) {
+			err = oe.Err // it names the path again
+		}
+		switch {
+		case ctx.Err() != nil:
+			return transports.Endpoint{}, fmt.Errorf("rendezvous %s: %w", path, ctx.Err())
+		case errors.Is(err, syscall.ECONNREFUSED):
+			return transports.Endpoint{}, fmt.Errorf("rendezvous %s: stale, nobody listens there: %w: %w", path, syscall.ECONNREFUSED, transports.ErrPeerGone)
+		case errors.Is(err, syscall.EPROTOTYPE):
+			return bad("a socket of another kind is bound there, not a rendezvous (a unix listener's, or another program's): %w", err)
+		}
+		return bad("%w", err)
 	}
 	c := nc.(*net.UnixConn)
 	defer c.Close()

@@ -175,12 +175,21 @@ func TestFetchErrors(t *testing.T) {
 			c.Close()
 		}
 	}()
+	// A unix stream listener, where a rendezvous is a seqpacket socket.
+	streamPath := filepath.Join(dir, "stream")
+	sl, err := net.Listen("unix", streamPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sl.Close()
 	tests := []struct {
 		name  string
 		ep    transports.Endpoint
 		want  error
 		words string
 	}{
+		{"stream listener", transports.Endpoint{Transport: "test", Address: streamPath}, transports.ErrBadEndpoint, "another kind"},
+		{"stream listener's errno", transports.Endpoint{Transport: "test", Address: streamPath}, syscall.EPROTOTYPE, "protocol wrong type"},
 		{"missing", transports.Endpoint{Transport: "test", Address: filepath.Join(dir, "missing")}, fs.ErrNotExist, "no listener"},
 		{"not a socket", transports.Endpoint{Transport: "test", Address: file}, transports.ErrBadEndpoint, "not a socket"},
 		{"symlink", transports.Endpoint{Transport: "test", Address: link}, transports.ErrBadEndpoint, "not a socket"},
@@ -195,6 +204,32 @@ func TestFetchErrors(t *testing.T) {
 			rendezvous.CloseFiles(ep.Files)
 			if !errors.Is(err, tt.want) || !strings.Contains(err.Error(), tt.words) {
 				t.Fatalf("rendezvous.Fetch: %v; want %v mentioning %q", err, tt.want, tt.words)
+			}
+		})
+	}
+}
+
+// TestFetchContextEnded: a dial whose context has ended fails with the
+// context's error, not a sentinel that blames the address.
+func TestFetchContextEnded(t *testing.T) {
+	s, _ := testServer(t)
+	canceled, cancel := context.WithCancel(t.Context())
+	cancel()
+	expired, cancel2 := context.WithDeadline(t.Context(), time.Unix(1, 0))
+	defer cancel2()
+	for _, c := range []struct {
+		name string
+		ctx  context.Context
+		want error
+	}{{"canceled", canceled, context.Canceled}, {"past its deadline", expired, context.DeadlineExceeded}} {
+		t.Run(c.name, func(t *testing.T) {
+			ep, err := rendezvous.Fetch(c.ctx, transports.Endpoint{Transport: "test", Address: s.Path()})
+			rendezvous.CloseFiles(ep.Files)
+			if !errors.Is(err, c.want) || errors.Is(err, transports.ErrBadEndpoint) || errors.Is(err, transports.ErrPeerGone) {
+				t.Fatalf("rendezvous.Fetch with a context %s: %v; want %v, neither ErrBadEndpoint nor ErrPeerGone", c.name, err, c.want)
+			}
+			if n := strings.Count(err.Error(), s.Path()); n != 1 {
+				t.Errorf("%q names the path %d times, want once", err, n)
 			}
 		})
 	}
