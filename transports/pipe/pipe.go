@@ -763,12 +763,17 @@ func (c *conn) Read(b []byte) (int, error) {
 // Write writes all of b to the outgoing pipe unless a deadline passes, the
 // connection is closed, or the peer is gone (ErrPeerGone).
 func (c *conn) Write(b []byte) (int, error) {
+	if c.closed.Load() { // Close may not have reached w yet
+		return 0, c.opErr("write", os.ErrClosed)
+	}
 	n, err := c.w.Write(b)
 	return n, c.opErr("write", err)
 }
 
 // Close closes both pipes, unblocking pending Read and Write calls with
-// net.ErrClosed. A second Close returns an error wrapping net.ErrClosed.
+// net.ErrClosed; a Write or WriteBuffers that starts once Close has begun
+// fails with net.ErrClosed too, even before Close reaches the outgoing
+// pipe. A second Close returns an error wrapping net.ErrClosed.
 func (c *conn) Close() error {
 	if !c.closed.CompareAndSwap(false, true) {
 		return c.opErr("close", os.ErrClosed)

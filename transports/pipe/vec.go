@@ -1,11 +1,17 @@
 package pipe
 
-import "net"
+import (
+	"net"
+	"os"
+)
 
 // WriteBuffers writes all of *v to the outgoing pipe with writev(2),
 // consuming it, so that a frame's header and a large payload go out in one
 // call without being copied together first; errors are Write's.
 func (c *conn) WriteBuffers(v *net.Buffers) (int64, error) {
+	if c.closed.Load() { // as in Write
+		return 0, c.opErr("write", os.ErrClosed)
+	}
 	n, err := c.vec.WriteBuffers(v)
 	return n, c.opErr("write", err)
 }

@@ -343,8 +343,8 @@ var behaviourCases = []struct {
 	{"wrong-transport", checkWrongTransport},
 }
 
-// RunRawIO checks a transport's io option: nettest.TestConn passes with
-// io=raw, both ends report io=raw, an unknown io value is refused with
+// RunRawIO checks a transport's io option: nettest.TestConn and the
+// conformance case close-ends-both pass with io=raw, both ends report io=raw, an unknown io value is refused with
 // ErrBadOption, vectored writes (WriteBuffers) work with either io, and
 // 64 connections with io=raw stay within MemoryPerConn (the memory case,
 // with the leak checks).
@@ -356,6 +356,9 @@ func RunRawIO(t *testing.T, tr transports.Transport) {
 	}
 	t.Run("nettest", func(t *testing.T) {
 		nettest.TestConn(t, MakePipe(tr, transports.Config{Options: map[string]string{"io": "raw"}}))
+	})
+	t.Run("close-ends-both", func(t *testing.T) {
+		closeEndsBoth(t, tr, transports.Config{Conns: 1, Options: map[string]string{"io": "raw"}})
 	})
 	t.Run("reported", func(t *testing.T) {
 		a, d, err := pair(tr, transports.Config{Options: map[string]string{"io": "raw"}})

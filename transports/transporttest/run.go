@@ -62,6 +62,7 @@ type testCase struct {
 // cases are the subtests of Run, in order.
 var cases = []testCase{
 	{"nettest", testNettest},
+	{"close-ends-both", testCloseEndsBoth},
 	{"echo", func(t *testing.T, tr transports.Transport) { testEcho(t, tr, 1, echoMessages, 3, maxEchoSize) }},
 	{"echo-conns=4", func(t *testing.T, tr transports.Transport) { testEcho(t, tr, 4, echoMessages/4, 1, maxEchoSize) }},
 	{"load", testLoad},
@@ -88,6 +89,9 @@ var cases = []testCase{
 //
 //   - nettest: golang.org/x/net/nettest.TestConn on an in-process pair
 //     (Listen, Dial from a goroutine, Accept).
+//   - close-ends-both: 50 in-process pairs, each closed while a Read of
+//     it is blocked; once that Read returned net.ErrClosed, Write (and
+//     WriteBuffers) must fail with net.ErrClosed and deliver nothing.
 //   - echo, echo-conns=4: 10,000 messages of 1 B to 4 MiB (a fixed mix,
 //     mostly small, every power-of-two size class and the framing's
 //     boundaries present, the largest a few times) echoed by a peer process
