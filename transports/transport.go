@@ -11,9 +11,30 @@
 //	errors.Is(err, os.ErrDeadlineExceeded) // a deadline passed
 //	errors.Is(err, net.ErrClosed)          // the local side was closed
 //	errors.Is(err, io.EOF)                 // the peer closed after its last byte
-//	errors.Is(err, ErrPeerGone)            // the peer died without closing (where detectable)
+//	errors.Is(err, ErrPeerGone)            // the peer is gone (see below)
 //
-// hold. Capabilities that only some transports have (CloseWrite, zero-copy
+// hold. How much a transport can tell about a peer that is gone differs,
+// because the kernel tells sockets and pipes less than shared memory's
+// liveness socket tells shm-lock and shm-ring:
+//
+//   - shm-lock, shm-ring: a peer that died makes Read and Write fail with
+//     ErrPeerGone; one that closed makes Read return io.EOF after its last
+//     byte and Write fail with syscall.EPIPE (not ErrPeerGone).
+//   - unix, tcp-*: Read returns io.EOF when the peer closed and, usually,
+//     when it died: the kernel closes a dead process's sockets for it. Only
+//     a peer that died (or closed) with bytes it had not read resets the
+//     connection, and Read then fails with ErrPeerGone (ECONNRESET). Write
+//     to a peer that closed or died fails with ErrPeerGone (EPIPE or
+//     ECONNRESET; over TCP possibly one Write later).
+//   - pipe: Read returns io.EOF whether the peer closed or died; Write
+//     fails with ErrPeerGone (EPIPE) in both cases.
+//
+// So on every transport, "the peer is gone" is errors.Is(err, io.EOF) ||
+// errors.Is(err, ErrPeerGone) on Read, and errors.Is(err, ErrPeerGone) ||
+// errors.Is(err, syscall.EPIPE) on Write; only shm-* tell a death from a
+// close.
+//
+// Capabilities that only some transports have (CloseWrite, zero-copy
 // buffers, effective options) are small optional interfaces found by type
 // assertion; no transport fakes a method it cannot honour.
 //
@@ -390,8 +411,11 @@ var (
 	// the transport it was given to (wrong name, missing files, bad address),
 	// or that Listen refuses Config.Address (see Transport.Listen).
 	ErrBadEndpoint = errors.New("bad endpoint")
-	// ErrPeerGone means the other process died or vanished without closing
-	// the connection in an orderly way.
+	// ErrPeerGone means the other end is gone: its process died or
+	// vanished without closing the connection in an orderly way, or, on
+	// sockets and pipes, whose kernel errors cannot tell a death from a
+	// close, the connection was reset or a Write found the other end
+	// closed (see the package doc).
 	ErrPeerGone = errors.New("peer gone")
 	// ErrCorrupt means shared state (a shared-memory header or ring index)
 	// holds values that break the transport's invariants; nothing was read
