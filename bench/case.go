@@ -476,7 +476,7 @@ func (cr *caseRun) collect(ctx context.Context) error {
 		res.Reason = fmt.Sprintf("%s: %d messages failed their payload check", cr.name, res.Errors)
 	case res.Messages == 0:
 		res.Status = StatusFailed
-		res.Reason = cr.name + ": no message completed in the measured interval; use a longer --duration"
+		res.Reason = cr.name + ": no message completed in the measured interval; use a longer -d"
 	}
 	return nil
 }

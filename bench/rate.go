@@ -18,7 +18,7 @@ import (
 // the target.
 var rateWorkload = &workload{
 	name:      "rate",
-	doc:       "open loop: requests at a fixed rate (--rate), latency from each request's planned send time; reports the achieved rate",
+	doc:       "open loop: requests at a fixed rate (-rate), latency from each request's planned send time; reports the achieved rate",
 	role:      "echo",
 	smallOnly: true,
 	run:       runRate,
@@ -115,7 +115,7 @@ func runRate(ctx context.Context, cr *caseRun) (measurement, error) {
 		return measurement{}, recvErr
 	}
 	if !measuring {
-		return measurement{}, fmt.Errorf("no request was planned after the warm-up; raise --rate or --duration")
+		return measurement{}, fmt.Errorf("no request was planned after the warm-up; raise -rate or -d")
 	}
 	last := time.Now()
 	cr.tEnd = last

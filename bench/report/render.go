@@ -316,7 +316,7 @@ func modesNote(s *Summary) string {
 		groups = append(groups, g)
 	}
 	return fmt.Sprintf("%s is bimodal: its repeats' %s fall into two groups: %s. "+
-		"The median above describes neither; pin the processes (--placement) or run longer.",
+		"The median above describes neither; pin the processes (-placement) or run longer.",
 		s.Case.TransportLabel(), s.ModeMetric(), strings.Join(groups, " and "))
 }
 
