@@ -69,7 +69,8 @@ func ListenControl(ctx context.Context, tr transports.Transport, addr string) (t
 // DialControl dials a fresh control connection to a stand-alone server
 // over tr whose listener's endpoint is ep: the unix socket at
 // ControlAddress(tr, ep.Address) for a rendezvous transport (an error
-// wrapping ErrNoControlSocket when nobody listens there), else the
+// wrapping ErrNoControlSocket when there is none, and syscall.ECONNREFUSED
+// too when the one there is stale: its server died), else the
 // transport at ep. Make it a control connection with OpenControl.
 func DialControl(ctx context.Context, tr transports.Transport, ep transports.Endpoint) (net.Conn, error) {
 	path := ControlAddress(tr, ep.Address)
@@ -78,7 +79,10 @@ func DialControl(ctx context.Context, tr transports.Transport, ep transports.End
 	}
 	c, err := unix.New().Dial(ctx, transports.Endpoint{Transport: unix.Name, Address: path})
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ECONNREFUSED) {
+		switch {
+		case errors.Is(err, syscall.ECONNREFUSED):
+			return nil, fmt.Errorf("%w at %s: a stale one, nobody listens there (the server that made it is gone without its cleanup: killed?): %w", ErrNoControlSocket, path, syscall.ECONNREFUSED)
+		case errors.Is(err, fs.ErrNotExist):
 			return nil, fmt.Errorf("%w at %s (a server of an older ipcbench takes control over %s itself; run the same version on both sides): %w", ErrNoControlSocket, path, tr.Name(), err)
 		}
 		return nil, fmt.Errorf("control socket: %w", err)

@@ -9,8 +9,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	xunix "golang.org/x/sys/unix"
 
 	"github.com/ipcbench/ipcbench/internal/frame"
 	"github.com/ipcbench/ipcbench/transports"
@@ -227,6 +230,35 @@ func TestListenControlRefuses(t *testing.T) {
 	ln.Close()
 	if _, err := os.Lstat(ctlPath); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("control socket left after Close (%v)", err)
+	}
+}
+
+// TestDialControlStaleSocket: a control socket its server left behind
+// when it was killed (nobody listens there) is called stale, not a sign
+// of an older server.
+func TestDialControlStaleSocket(t *testing.T) {
+	ctx := testCtx(t)
+	tr := pipe.New()
+	ln, err := tr.Listen(ctx, transports.Config{Address: filepath.Join(t.TempDir(), "rv", "s")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	path := peer.ControlAddress(tr, ln.Endpoint().Address)
+	fd, err := xunix.Socket(xunix.AF_UNIX, xunix.SOCK_STREAM|xunix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := xunix.Bind(fd, &xunix.SockaddrUnix{Name: path}); err != nil {
+		t.Fatal(err)
+	}
+	xunix.Close(fd) // bound, never listening, closed: what a killed server leaves
+	c, err := peer.DialControl(ctx, tr, ln.Endpoint())
+	if err == nil {
+		c.Close()
+	}
+	if !errors.Is(err, peer.ErrNoControlSocket) || !errors.Is(err, syscall.ECONNREFUSED) || !strings.Contains(err.Error(), "stale") || strings.Contains(err.Error(), "older") {
+		t.Fatalf("DialControl with a stale control socket: %v; want ErrNoControlSocket and ECONNREFUSED, saying stale, not older", err)
 	}
 }
 
