@@ -3,6 +3,7 @@ package bench
 import (
 	"bufio"
 	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -282,8 +283,9 @@ func ReadRecordsFile(path string) (*Records, error) {
 
 // ReadRecords parses raw records in JSON Lines form: one JSON object per
 // line, the first a header (KindHeader) and every other a result
-// (KindResult). Blank lines are ignored. source names the input in error
-// messages and becomes Records.Source.
+// (KindResult), as they are or gzip-compressed (a gzip stream is read
+// through compress/gzip). Blank lines are ignored. source names the input
+// in error messages and becomes Records.Source.
 //
 // ReadRecords refuses, with a *ParseError wrapping ErrMalformed: an empty
 // input; a line longer than MaxLineSize (also wrapping ErrLineTooLong;
@@ -291,16 +293,33 @@ func ReadRecordsFile(path string) (*Records, error) {
 // not a header; a second header; a header
 // whose version is newer than RecordVersion; an unknown record type; a
 // line that is not one JSON object; a last line with no newline that does
-// not hold a complete record (an interrupted writer); results with missing
+// not hold a complete record (an interrupted writer); input compressed
+// otherwise than with gzip (zstd, xz, bzip2); a result for a case and
+// repeat that an earlier line already holds; results with missing
 // or invalid fields (workload, transport, status, negative counts, an OK
 // result with no measured interval); and latency histograms that are not
 // labelled round trip or do not decode. Unknown fields are ignored, so that
 // newer writers of the same major version stay readable.
 func ReadRecords(r io.Reader, source string) (*Records, error) {
 	br := bufio.NewReader(r)
+	if magic, _ := br.Peek(6); bytes.HasPrefix(magic, gzipMagic) {
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			return nil, &ParseError{Source: source, Line: 1, Msg: "gzip-compressed, and its gzip header does not decode", Err: err}
+		}
+		defer zr.Close()
+		br = bufio.NewReader(zr)
+	} else if name := compressedBy(magic); name != "" {
+		return nil, &ParseError{Source: source, Line: 1, Msg: name + "-compressed (ipcbench reads plain or gzip-compressed raw records): decompress it first"}
+	}
 	recs := &Records{Source: source}
 	line := 0
 	sawHeader := false
+	type seenKey struct {
+		c      Case
+		repeat int
+	}
+	seen := make(map[seenKey]int) // the line of each case's repeat
 	for {
 		raw, rerr := ReadLine(br)
 		if rerr == io.EOF {
@@ -363,7 +382,14 @@ func ReadRecords(r io.Reader, source string) (*Records, error) {
 			if msg, cause := checkResult(&res); msg != "" {
 				return nil, perr(msg, cause)
 			}
+			k := seenKey{res.Case(), res.Repeat}
+			if first, ok := seen[k]; ok {
+				return nil, perr(fmt.Sprintf("repeat %d of %s %s %s again (first on line %d): a run records each repeat once (were records copied twice?)", res.Repeat, res.Workload, res.Case().TransportLabel(), res.Placement, first), nil)
+			}
+			seen[k] = line
 			recs.Results = append(recs.Results, res)
+		case floorKind:
+			return nil, perr("a record of ipcbench floor, not of a run: read the file with ipcbench floor -report", nil)
 		default:
 			return nil, perr(fmt.Sprintf("unknown record type %q (want %q or %q)", *kind.Type, KindHeader, KindResult), nil)
 		}
@@ -378,6 +404,31 @@ func ReadRecords(r io.Reader, source string) (*Records, error) {
 		return nil, &ParseError{Source: source, Line: line, Msg: "missing header: the file holds no records"}
 	}
 	return recs, nil
+}
+
+// floorKind is the record type of package floor's records
+// (floor.KindRecord), which that package's reader reads, not this one.
+const floorKind = "floor"
+
+// gzipMagic starts every gzip stream (RFC 1952).
+var gzipMagic = []byte{0x1f, 0x8b}
+
+// compressedBy names the compression format whose magic number starts
+// magic (zstd, xz, bzip2), or returns "" for none of them.
+func compressedBy(magic []byte) string {
+	for _, f := range []struct {
+		name  string
+		magic []byte
+	}{
+		{"zstd", []byte{0x28, 0xb5, 0x2f, 0xfd}},
+		{"xz", []byte{0xfd, '7', 'z', 'X', 'Z', 0}},
+		{"bzip2", []byte("BZh")},
+	} {
+		if bytes.HasPrefix(magic, f.magic) {
+			return f.name
+		}
+	}
+	return ""
 }
 
 // checkResult validates the fields of one result; it returns what is wrong

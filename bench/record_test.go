@@ -1,9 +1,12 @@
 package bench
 
 import (
+	"bytes"
+	"compress/gzip"
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -64,6 +67,41 @@ func TestReadRecords(t *testing.T) {
 	}
 }
 
+// gzipped returns s compressed with gzip.
+func gzipped(t *testing.T, s string) string {
+	t.Helper()
+	var b bytes.Buffer
+	zw := gzip.NewWriter(&b)
+	if _, err := zw.Write([]byte(s)); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
+
+// TestReadRecordsGzip reads gzip-compressed records as the plain ones,
+// and a different repeat of the same case as a repeat.
+func TestReadRecordsGzip(t *testing.T) {
+	res := resultLine(t, goodHist(t))
+	plain := headerLine + "\n" + res + "\n" + strings.Replace(res, `"repeat":0`, `"repeat":1`, 1) + "\n"
+	want, err := ReadRecords(strings.NewReader(plain), "in.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(want.Results) != 2 {
+		t.Fatalf("%d results, want 2 (repeats 0 and 1)", len(want.Results))
+	}
+	got, err := ReadRecords(strings.NewReader(gzipped(t, plain)), "in.jsonl.gz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got.Results, want.Results) || got.Header.Network != want.Header.Network {
+		t.Errorf("gzip-compressed records read as %+v, want %+v", got, want)
+	}
+}
+
 func TestReadRecordsMalformed(t *testing.T) {
 	res := resultLine(t, goodHist(t))
 	tests := []struct {
@@ -94,6 +132,13 @@ func TestReadRecordsMalformed(t *testing.T) {
 		{"negative count", headerLine + "\n" + strings.Replace(res, `"messages":100`, `"messages":-1`, 1) + "\n", "bad.jsonl:2:", "negative"},
 		{"ok without interval", headerLine + "\n" + strings.Replace(res, `"duration_ns":1000000`, `"duration_ns":0`, 1) + "\n", "bad.jsonl:2:", "no measured interval"},
 		{"wrong field type", headerLine + "\n" + strings.Replace(res, `"size":64`, `"size":"64"`, 1) + "\n", "bad.jsonl:2:", "bad result"},
+		{"a repeat twice", headerLine + "\n" + res + "\n" + res + "\n", "bad.jsonl:3:", "repeat 0 of pingpong unix"},
+		{"a floor record", headerLine + "\n" + `{"type":"floor","name":"pingpong/unix/64B/1/same-core"}` + "\n", "bad.jsonl:2:", "floor -report"},
+		{"zstd", "\x28\xb5\x2f\xfd rest", "bad.jsonl:1:", "zstd-compressed"},
+		{"xz", "\xfd7zXZ\x00 rest", "bad.jsonl:1:", "xz-compressed"},
+		{"bzip2", "BZh91AY&SY", "bad.jsonl:1:", "bzip2-compressed"},
+		{"broken gzip", "\x1f\x8b\x00\x00", "bad.jsonl:1:", "gzip header"},
+		{"gzip of garbage", gzipped(t, "hello world\n"), "bad.jsonl:1:", "bad JSON"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
