@@ -33,6 +33,9 @@ const (
 	DefaultRate     = 10000
 	// MaxMessageSize is the largest message size a run accepts.
 	MaxMessageSize = 64 << 20
+	// MaxFaninConns is the largest connection count of a fanin case: the
+	// most connections one peer serves (peer.MaxConns).
+	MaxFaninConns = peer.MaxConns
 )
 
 // NoWarmup, as Options.Warmup, asks for no warm-up at all: measurement
@@ -124,9 +127,10 @@ type Options struct {
 	PeerSources []string
 	// Workloads by name (see Workloads()).
 	Workloads []string
-	// Sizes are the payload sizes in bytes.
+	// Sizes are the payload sizes in bytes, each 1..MaxMessageSize.
 	Sizes []int
-	// FaninConns are the connection counts of the fanin workload.
+	// FaninConns are the connection counts of the fanin workload, each
+	// 1..MaxFaninConns.
 	FaninConns []int
 	// Duration is the measured interval of each case; Warmup precedes it
 	// and is excluded. A zero Warmup means DefaultWarmup; NoWarmup means
@@ -272,8 +276,8 @@ func (o Options) withDefaults() (Options, error) {
 		o.FaninConns = DefaultFaninConns
 	}
 	for _, c := range o.FaninConns {
-		if c <= 0 || c > 1024 {
-			return o, fmt.Errorf("%w: connection count %d out of range 1..1024", ErrBadOptions, c)
+		if c <= 0 || c > MaxFaninConns {
+			return o, fmt.Errorf("%w: connection count %d out of range 1..%d", ErrBadOptions, c, MaxFaninConns)
 		}
 	}
 	if err := checkUnique("connection count", o.FaninConns, strconv.Itoa); err != nil {

@@ -88,15 +88,15 @@ type Question struct {
 	// Workload is Pingpong (the default when empty), Stream or HTTP.
 	Workload string `json:"workload"`
 	// Size is the message size in bytes (the request and the response for
-	// Pingpong and HTTP); it must be positive.
+	// Pingpong and HTTP), 1..bench.MaxMessageSize (64 MiB).
 	Size int `json:"size"`
 	// Placement is where the two processes run, as `ipcbench run
 	// -placement` takes it: "unpinned" (the default when empty),
 	// "same-core", "cross-core" or "B/P" CPU lists like "0/1".
 	Placement string `json:"placement,omitempty"`
-	// Conns is how many connections share the one server process; more
-	// than one (Pingpong only) measures the fanin workload, ranked by
-	// aggregate msg/s. 0 means 1.
+	// Conns is how many connections share the one server process,
+	// 1..bench.MaxFaninConns (1024); 0 means 1. More than one (Pingpong
+	// only) measures the fanin workload, ranked by aggregate msg/s.
 	Conns int `json:"conns,omitempty"`
 }
 
@@ -115,8 +115,8 @@ func (q Question) normalized() (Question, bench.Placement, error) {
 	if q.Conns == 0 {
 		q.Conns = 1
 	}
-	if q.Conns < 0 || q.Conns > 1024 {
-		return q, bench.Placement{}, fmt.Errorf("%w: conns %d out of range 1..1024", ErrBadQuestion, q.Conns)
+	if q.Conns < 0 || q.Conns > bench.MaxFaninConns {
+		return q, bench.Placement{}, fmt.Errorf("%w: conns %d out of range 1..%d", ErrBadQuestion, q.Conns, bench.MaxFaninConns)
 	}
 	if q.Conns > 1 && q.Workload != Pingpong {
 		return q, bench.Placement{}, fmt.Errorf("%w: %d connections: only %s can be asked with more than one connection (it is then measured as fanin)", ErrBadQuestion, q.Conns, Pingpong)

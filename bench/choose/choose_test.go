@@ -121,8 +121,9 @@ func TestBadQuestions(t *testing.T) {
 	}{
 		{Question{Workload: "fanin", Size: 64}, Options{}, `workload "fanin"`},
 		{Question{Size: 0}, Options{}, "size 0"},
-		{Question{Size: bench.MaxMessageSize + 1}, Options{}, "out of range"},
-		{Question{Size: 64, Conns: -1}, Options{}, "conns -1"},
+		{Question{Size: bench.MaxMessageSize + 1}, Options{}, "size 67108865 out of range 1..64MiB"},
+		{Question{Size: 64, Conns: -1}, Options{}, "conns -1 out of range 1..1024"},
+		{Question{Size: 64, Conns: bench.MaxFaninConns + 1}, Options{}, "conns 1025 out of range 1..1024"},
 		{Question{Workload: Stream, Size: 64, Conns: 2}, Options{}, "only pingpong"},
 		{Question{Size: 64, Placement: "nowhere"}, Options{}, `placement "nowhere"`},
 		{Question{Size: 64, Placement: "0/999"}, Options{}, "CPU 999"},
@@ -136,6 +137,18 @@ func TestBadQuestions(t *testing.T) {
 		if !errors.Is(err, ErrBadQuestion) || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("New(%+v, %+v) = %v, want ErrBadQuestion mentioning %q", tt.q, tt.o, err, tt.want)
 		}
+	}
+}
+
+// TestQuestionLimits: the largest Size and Conns that Question's doc
+// allows are accepted.
+func TestQuestionLimits(t *testing.T) {
+	c, err := New(Question{Size: bench.MaxMessageSize, Conns: bench.MaxFaninConns}, Options{Transports: []string{"unix"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q := c.Question(); q.Size != 64<<20 || q.Conns != 1024 {
+		t.Errorf("question %+v", q)
 	}
 }
 

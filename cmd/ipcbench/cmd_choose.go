@@ -52,9 +52,9 @@ const chooseExamples = `  ipcbench choose -w pingpong -s 4k                 # wh
 func cmdChoose(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "choose", chooseSynopsis, chooseExamples)
 	workload := fs.String("w", choose.Pingpong, "workload: pingpong, stream or http")
-	size := fs.String("s", "", "message size, binary units (4k = 4096 B); required")
+	size := fs.String("s", "", "message size, binary units (4k = 4096 B), at most "+bench.FormatSize(bench.MaxMessageSize)+"; required")
 	placement := fs.String("placement", "unpinned", "where the two processes run: unpinned, same-core, cross-core, or BENCHCPUS/PEERCPUS like 0/1")
-	conns := fs.Int("conns", 1, "connections sharing one server (pingpong only; more than 1 measures fanin)")
+	conns := fs.Int("conns", 1, fmt.Sprintf("connections sharing one server, 1 to %d (pingpong only; more than 1 measures fanin)", bench.MaxFaninConns))
 	from := fs.String("from", "", "answer from this raw-records file (- for stdin) instead of measuring")
 	format := fs.String("format", "text", "output: text or json")
 	trs := fs.String("t", "all", "transports to consider, comma-separated, each once, with variants: unix,shm-ring[wait=spin]")
@@ -75,8 +75,8 @@ func cmdChoose(ctx context.Context, e *env, args []string) error {
 	if *format != "text" && *format != "json" {
 		return usagef("-format %q: want text or json", *format)
 	}
-	if *conns < 1 {
-		return usagef("-conns %d: want 1 to 1024", *conns)
+	if *conns < 1 || *conns > bench.MaxFaninConns {
+		return usagef("-conns %d: want 1 to %d", *conns, bench.MaxFaninConns)
 	}
 	if *budget <= 0 {
 		return usagef("-budget %v: must be positive", *budget)

@@ -104,6 +104,16 @@ func TestVariantGivenTwice(t *testing.T) {
 	})
 }
 
+// TestChooseLimits: -s and -conns out of range name the flag and the
+// range.
+func TestChooseLimits(t *testing.T) {
+	checkUsage(t, []usageCase{
+		{"-s too large", append([]string{"choose", "-s", "65MiB"}, bogus...), "-s: bad size \"65MiB\": larger than the maximum 64MiB"},
+		{"-conns 0", append([]string{"choose", "-s", "64", "-conns", "0"}, bogus...), "-conns 0: want 1 to 1024"},
+		{"-conns too many", append([]string{"choose", "-s", "64", "-conns", "1025"}, bogus...), "-conns 1025: want 1 to 1024"},
+	})
+}
+
 // TestChooseFromChecksTransports: -t is checked with -from as a
 // calibration checks it, and a default spelled out finds the default
 // variant's records.
