@@ -34,8 +34,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
+	"os/exec"
 	"slices"
+	"strings"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/ipcbench/ipcbench/bench"
 	"github.com/ipcbench/ipcbench/bench/report"
@@ -76,7 +82,8 @@ const (
 var (
 	// ErrBadQuestion means the Question or Options cannot be answered as
 	// asked (unknown workload, size out of range, a bad placement or
-	// transport spec); nothing was measured.
+	// transport spec, a peer that cannot be executed); nothing was
+	// measured.
 	ErrBadQuestion = errors.New("bad question")
 	// ErrNoAnswer means nothing could be ranked: every transport was
 	// skipped or failed, or the records hold no matching case.
@@ -159,7 +166,9 @@ type Options struct {
 	Repeats int
 	// Peer is the peer executable; empty means this program
 	// (os.Executable), which must call peer.RunIfPeer first in its main.
-	// PeerArgs are its arguments (the ipcbench CLI: "peer").
+	// A name without a slash is looked up in PATH. New refuses, with
+	// ErrBadQuestion, a Peer that is not a regular file this user may
+	// execute. PeerArgs are its arguments (the ipcbench CLI: "peer").
 	Peer     string
 	PeerArgs []string
 	// Records, when not nil, receives the raw records of the calibration
@@ -204,6 +213,9 @@ func New(q Question, o Options) (*Calibration, error) {
 			trs = append(trs, bench.TransportSpec{Transport: r.Transport, Options: r.Spec.Options})
 		}
 	}
+	if err := checkPeer(o.Peer); err != nil {
+		return nil, err
+	}
 	repeats := o.Repeats
 	if repeats == 0 {
 		repeats = DefaultRepeats
@@ -238,6 +250,41 @@ func New(q Question, o Options) (*Calibration, error) {
 		return nil, fmt.Errorf("%w: %w", ErrBadQuestion, err)
 	}
 	return &Calibration{q: q, runner: r, records: o.Records, header: o.Header}, nil
+}
+
+// checkPeer returns an error wrapping ErrBadQuestion, naming path and
+// why, unless path (Options.Peer) is empty (this program) or names a
+// regular file this user may execute: a name without a slash is looked
+// up in PATH, as the peer's start does.
+func checkPeer(path string) error {
+	if path == "" {
+		return nil
+	}
+	if !strings.Contains(path, "/") {
+		if _, err := exec.LookPath(path); err != nil {
+			var ee *exec.Error
+			if errors.As(err, &ee) {
+				err = ee.Err
+			}
+			return fmt.Errorf("%w: peer %s: %w", ErrBadQuestion, path, err)
+		}
+		return nil
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return fmt.Errorf("%w: peer %s: %w", ErrBadQuestion, path, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("%w: peer %s: not a regular file (mode %s)", ErrBadQuestion, path, fi.Mode())
+	}
+	if err := unix.Faccessat(unix.AT_FDCWD, path, unix.X_OK, unix.AT_EACCESS); err != nil {
+		return fmt.Errorf("%w: peer %s: not executable by this user: %w", ErrBadQuestion, path, err)
+	}
+	return nil
 }
 
 // FitDuration returns the measured interval of each of cases case runs

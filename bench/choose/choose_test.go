@@ -5,6 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -284,11 +287,43 @@ func TestFromRun(t *testing.T) {
 	}
 }
 
-// TestPeerMissing: a calibration whose peer cannot start fails with
+// TestPeerNotAPeer: a calibration whose peer runs but is not a peer (a
+// program that does not call peer.RunIfPeer) fails with
 // bench.ErrPeerStart, not with an answer.
-func TestPeerMissing(t *testing.T) {
-	_, err := Measure(context.Background(), Question{Size: 64}, Options{Transports: []string{"unix"}, Peer: "/nonexistent/peer", Repeats: 1, Duration: 10 * time.Millisecond})
+func TestPeerNotAPeer(t *testing.T) {
+	if _, err := exec.LookPath("true"); err != nil {
+		t.Skip("no true(1) in PATH")
+	}
+	_, err := Measure(context.Background(), Question{Size: 64}, Options{Transports: []string{"unix"}, Peer: "true", Repeats: 1, Duration: 10 * time.Millisecond})
 	if !errors.Is(err, bench.ErrPeerStart) {
-		t.Fatalf("Measure with a missing peer = %v, want ErrPeerStart", err)
+		t.Fatalf("Measure with true(1) as the peer = %v, want ErrPeerStart", err)
+	}
+}
+
+// TestBadPeer: New refuses a peer that cannot be executed, with
+// ErrBadQuestion naming it and why, before anything runs.
+func TestBadPeer(t *testing.T) {
+	dir := t.TempDir()
+	plain := filepath.Join(dir, "plain")
+	if err := os.WriteFile(plain, []byte("#!/bin/sh\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct{ peer, want string }{
+		{"/nonexistent/peer", "peer /nonexistent/peer: no such file or directory"},
+		{dir, "peer " + dir + ": not a regular file"},
+		{plain, "peer " + plain + ": not executable by this user"},
+		{"ipcbench-no-such-peer", "peer ipcbench-no-such-peer: executable file not found in $PATH"},
+	} {
+		_, err := New(Question{Size: 64}, Options{Transports: []string{"unix"}, Peer: tt.peer})
+		if !errors.Is(err, ErrBadQuestion) || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("New with peer %q = %v, want ErrBadQuestion saying %q", tt.peer, err, tt.want)
+		}
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := New(Question{Size: 64}, Options{Transports: []string{"unix"}, Peer: exe}); err != nil {
+		t.Errorf("New with this executable as the peer: %v", err)
 	}
 }
