@@ -247,10 +247,23 @@ func (a *Answer) WriteText(w io.Writer) error {
 	}
 	if a.Elapsed > 0 {
 		fmt.Fprintf(&b, "calibration: %s wall, %d repeats of %s (+%s warm-up) per transport\n",
-			a.Elapsed.Round(100*time.Millisecond), a.Repeats, a.Duration, a.Warmup)
+			round3(a.Elapsed), a.Repeats, round3(a.Duration), round3(a.Warmup))
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// round3 rounds d to three significant digits for people: 97.777777ms
+// is 97.8ms, 12.345678s is 12.3s, 60ms stays 60ms.
+func round3(d time.Duration) time.Duration {
+	if d <= 0 {
+		return d
+	}
+	step := time.Duration(1)
+	for d/step >= 1000 {
+		step *= 10
+	}
+	return d.Round(step)
 }
 
 // formatValue formats a metric value with its interval, as reports do.

@@ -155,6 +155,36 @@ func TestQuestionLimits(t *testing.T) {
 	}
 }
 
+// TestWriteTextDurations: the calibration line gives its durations to
+// three significant digits, not to the nanosecond.
+func TestWriteTextDurations(t *testing.T) {
+	a := &Answer{
+		Question:   Question{Workload: Pingpong, Size: 64, Conns: 1, Placement: "unpinned"},
+		Source:     CalibrationSource,
+		Metric:     report.MetricP50,
+		Winner:     "unix",
+		Candidates: []Candidate{{Spec: "unix", Value: 9000, Lo: 8000, Hi: 10000, Ratio: 1}},
+		Repeats:    6,
+		Elapsed:    12345678901,
+		Duration:   97777777,
+		Warmup:     60 * time.Millisecond,
+	}
+	var text bytes.Buffer
+	if err := a.WriteText(&text); err != nil {
+		t.Fatal(err)
+	}
+	if want := "calibration: 12.3s wall, 6 repeats of 97.8ms (+60ms warm-up) per transport\n"; !strings.HasSuffix(text.String(), want) {
+		t.Errorf("text answer ends:\n%s\nwant:\n%s", text.String(), want)
+	}
+	for d, want := range map[time.Duration]time.Duration{
+		0: 0, 999: 999, 1234: 1230, 999600: time.Millisecond, 40 * time.Millisecond: 40 * time.Millisecond, 125_500 * time.Millisecond: 126 * time.Second,
+	} {
+		if got := round3(d); got != want {
+			t.Errorf("round3(%v) = %v, want %v", d, got, want)
+		}
+	}
+}
+
 // TestFitDuration: the default plan of every transport fits the budget,
 // and the interval stays within its bounds.
 func TestFitDuration(t *testing.T) {
