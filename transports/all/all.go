@@ -125,6 +125,11 @@ func resolve(text string, sp transports.Spec) (Resolved, error) {
 // ("unix,tcp-localhost[nodelay=false],pipe[pipe_size=1MiB]"), in order;
 // "all" (without options) stands for every transport of List. The first
 // bad item ends it with a *transports.SpecError naming that item.
+//
+// Duplicates are kept: "unix,unix" gives unix twice, "all,unix" gives
+// every transport and unix again. A caller that needs each variant once
+// checks the result (as bench.TransportSpec values) with
+// bench.CheckUniqueTransports, as the runner and package bench/choose do.
 func ResolveList(list string) ([]Resolved, error) {
 	specs, err := transports.ParseSpecList(list)
 	if err != nil {

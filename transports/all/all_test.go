@@ -190,6 +190,10 @@ func TestResolveList(t *testing.T) {
 	if !slices.Equal(labels, want) {
 		t.Errorf("labels %q, want %q", labels, want)
 	}
+	// Duplicates are kept, as documented: unix then comes twice.
+	if rs, err := ResolveList("unix,unix"); err != nil || len(rs) != 2 {
+		t.Errorf("ResolveList(unix,unix) = %d items, %v; want both kept", len(rs), err)
+	}
 	for _, tt := range []struct {
 		list, item string
 		is         error
