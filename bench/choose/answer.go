@@ -128,6 +128,9 @@ func answer(q Question, results []bench.Result, source string) (*Answer, error) 
 		}
 		keep = append(keep, r)
 	}
+	if len(keep) == 0 && len(a.NotRanked) > 0 {
+		return nil, noAnswer(a.NotRanked)
+	}
 	rks := report.Rank(report.Summarize(keep))
 	if len(rks) != 1 {
 		return nil, fmt.Errorf("%w: %d settings in the results of one question", ErrNoAnswer, len(rks))
@@ -148,14 +151,20 @@ func answer(q Question, results []bench.Result, source string) (*Answer, error) 
 		a.Repeats = min(a.Repeats, s.OK)
 	}
 	if len(a.Candidates) == 0 {
-		var why []string
-		for _, n := range a.NotRanked {
-			why = append(why, n.Spec+": "+n.Reason)
-		}
-		return nil, fmt.Errorf("%w: %s", ErrNoAnswer, strings.Join(why, "; "))
+		return nil, noAnswer(a.NotRanked)
 	}
 	a.Winner = a.Candidates[0].Spec
 	return a, nil
+}
+
+// noAnswer is the error wrapping ErrNoAnswer that says why each of nr
+// was not ranked.
+func noAnswer(nr []NotRanked) error {
+	why := make([]string, len(nr))
+	for i, n := range nr {
+		why[i] = n.Spec + ": " + n.Reason
+	}
+	return fmt.Errorf("%w: %s", ErrNoAnswer, strings.Join(why, "; "))
 }
 
 // notRankedReason says why a case has no OK repeat.

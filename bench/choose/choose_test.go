@@ -302,7 +302,7 @@ func TestFromRun(t *testing.T) {
 		t.Errorf("only pipe[io=netpoll]: %v, %+v", err, a)
 	}
 	// Specs are checked as a calibration checks them.
-	for _, only := range [][]string{{"bogus"}, {"unix[io=fast]"}, {"unix", "unix"}, {"all", "unix"}, {"unix", "unix[io=netpoll]"}, {"all[io=raw]"}, {"unix[model=fork]"}} {
+	for _, only := range [][]string{{"bogus"}, {"unix[io=fast]"}, {"unix", "unix"}, {"all", "unix"}, {"unix", "unix[io=netpoll]"}, {"all[io=raw]"}, {"unix[model=fork]"}, {"shm-ring[zerocopy=off]"}} {
 		var specs []transports.Spec
 		for _, o := range only {
 			specs = append(specs, spec(o))
@@ -310,6 +310,17 @@ func TestFromRun(t *testing.T) {
 		if _, err := FromRun(run, Question{Workload: Pingpong, Size: 64}, specs...); !errors.Is(err, ErrBadQuestion) {
 			t.Errorf("only %v: err = %v, want ErrBadQuestion", only, err)
 		}
+	}
+	// Records of nothing but a measurement-only variant answer nothing,
+	// and say why.
+	var onlyOff bench.Records
+	for _, r := range run.Results {
+		if strings.Contains(r.Case().TransportLabel(), "zerocopy=off") {
+			onlyOff.Results = append(onlyOff.Results, r)
+		}
+	}
+	if _, err := FromRun(&onlyOff, Question{Workload: Stream, Size: 64 << 10}); len(onlyOff.Results) == 0 || !errors.Is(err, ErrNoAnswer) || !strings.Contains(err.Error(), "shm-ring[zerocopy=off]: measurement-only variant") {
+		t.Errorf("records of zerocopy=off alone (%d): %v", len(onlyOff.Results), err)
 	}
 	_, err = FromRun(run, Question{Workload: Pingpong, Size: 64}, spec("unix"), spec("tcp-localhost"))
 	if !errors.Is(err, ErrNoAnswer) || !strings.Contains(err.Error(), "of tcp-localhost (its transports there: pipe, ") {

@@ -29,8 +29,9 @@ import (
 // placement, or FromRun fails with ErrNoAnswer naming it. Without only, or
 // with "all" among them, every transport in the records is a candidate.
 // The specs are checked as New checks them: an unknown transport, an
-// option it refuses, or one variant named twice (unix,unix[io=netpoll],
-// or all beside unix) is an error wrapping ErrBadQuestion. Specs and
+// option it refuses, a measurement-only variant, or one variant named
+// twice (unix,unix[io=netpoll], or all beside unix) is an error wrapping
+// ErrBadQuestion. Specs and
 // records are compared by canonical label (bench.TransportSpec.CanonicalLabel),
 // so unix[io=netpoll] selects unix's results.
 func FromRun(run *bench.Records, q Question, only ...transports.Spec) (*Answer, error) {
@@ -92,8 +93,9 @@ func FromRun(run *bench.Records, q Question, only ...transports.Spec) (*Answer, 
 // resolveOnly resolves the specs of FromRun's only to canonical labels
 // (unix[io=netpoll] is unix), nil for every transport (only empty or
 // holding "all"). A spec that names no transport, has options its
-// transport refuses, or names a variant a second time (all,unix included)
-// is an error wrapping ErrBadQuestion, as New gives.
+// transport refuses, is measurement-only, or names a variant a second
+// time (all,unix included) is an error wrapping ErrBadQuestion, as New
+// gives.
 func resolveOnly(only []transports.Spec) ([]string, error) {
 	var specs []bench.TransportSpec
 	every := false
@@ -112,6 +114,9 @@ func resolveOnly(only []transports.Spec) ([]string, error) {
 		ts, err := transportSpec(s)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrBadQuestion, err)
+		}
+		if mo := transports.MeasurementOnlyOption(ts.Transport, ts.Options); mo != "" {
+			return nil, fmt.Errorf("%w: %s: option %s is measurement-only and never a choice", ErrBadQuestion, s, mo)
 		}
 		specs = append(specs, ts)
 	}

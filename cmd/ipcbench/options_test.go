@@ -129,6 +129,7 @@ func TestChooseFromChecksTransports(t *testing.T) {
 		{"twice through all", from("all,unix"), "-t: transport unix given twice"},
 		{"default spelled out after all", from("all,unix[io=netpoll]"), "-t: transport unix given twice, as unix and unix[io=netpoll]"},
 		{"default spelled out twice", from("pipe,pipe[io=netpoll]"), "given twice"},
+		{"measurement-only", from("shm-ring[zerocopy=off]"), "shm-ring[zerocopy=off]: option zerocopy=off is measurement-only"},
 		// Checked before stdin is read: a bad -t does not wait for it.
 		{"from stdin", []string{"choose", "-s", "64", "-from", "-", "-t", "bogus"}, "unknown transport"},
 	})
