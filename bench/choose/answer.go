@@ -83,8 +83,11 @@ type NotRanked struct {
 }
 
 // Ties returns the candidates tied with the winner, best first, the
-// winner not included.
+// winner not included (none when there are no candidates).
 func (a *Answer) Ties() []Candidate {
+	if len(a.Candidates) == 0 {
+		return nil
+	}
 	var out []Candidate
 	for _, c := range a.Candidates[1:] {
 		if c.Tied {

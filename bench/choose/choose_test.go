@@ -185,6 +185,15 @@ func TestWriteTextDurations(t *testing.T) {
 	}
 }
 
+// TestTiesWithoutCandidates: an Answer without candidates (the zero
+// Answer, or one decoded from JSON without them) has no ties; Ties
+// panicked.
+func TestTiesWithoutCandidates(t *testing.T) {
+	if ties := (&Answer{}).Ties(); ties != nil {
+		t.Errorf("ties %+v", ties)
+	}
+}
+
 // TestFitDuration: the default plan of every transport fits the budget,
 // and the interval stays within its bounds.
 func TestFitDuration(t *testing.T) {
