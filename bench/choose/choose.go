@@ -316,9 +316,11 @@ func (c *Calibration) Progress() (done, total int, label string) { return c.runn
 // Run measures and answers. Cases that fail or whose transport cannot run
 // here are listed in Answer.NotRanked with the reason; the error is nil
 // as long as at least one transport was ranked (ErrNoAnswer otherwise). A
-// cancelled ctx stops the run; an error wrapping bench.ErrPeerStart means
-// the peer could not be started at all (a program that did not call
-// peer.RunIfPeer first in its main fails this way).
+// cancelled ctx stops the run, as does a failed write to Options.Records
+// (the error then wraps the writer's); an error wrapping
+// bench.ErrPeerStart means the peer could not be started at all (a
+// program that did not call peer.RunIfPeer first in its main fails this
+// way).
 func (c *Calibration) Run(ctx context.Context) (*Answer, error) {
 	start := time.Now()
 	out := c.records

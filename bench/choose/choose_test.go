@@ -337,6 +337,22 @@ func TestFromRun(t *testing.T) {
 	}
 }
 
+// TestRecordsWriteFails: a calibration whose records cannot be written
+// stops with the writer's error, as Run's doc says, even though its
+// transports could be ranked.
+func TestRecordsWriteFails(t *testing.T) {
+	errFull := errors.New("disk full")
+	_, err := Measure(context.Background(), Question{Size: 64}, Options{Transports: []string{"unix"}, Repeats: 1, Duration: 10 * time.Millisecond, Warmup: 5 * time.Millisecond, Records: failingWriter{errFull}})
+	if !errors.Is(err, errFull) {
+		t.Fatalf("Measure with records that cannot be written = %v, want the writer's error", err)
+	}
+}
+
+// failingWriter fails every Write with err.
+type failingWriter struct{ err error }
+
+func (w failingWriter) Write([]byte) (int, error) { return 0, w.err }
+
 // TestPeerNotAPeer: a calibration whose peer runs but is not a peer (a
 // program that does not call peer.RunIfPeer) fails with
 // bench.ErrPeerStart, not with an answer.
