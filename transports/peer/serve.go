@@ -464,7 +464,9 @@ func (s *session) reply(r Reply) {
 	s.outMu.Lock()
 	defer s.outMu.Unlock()
 	s.out.SetWriteDeadline(time.Now().Add(DialTimeout))
-	if _, err := s.out.Write(b); err != nil {
+	if _, err := s.out.Write(b); err != nil && !errors.Is(err, net.ErrClosed) {
+		// net.ErrClosed: the server closed the control connection itself
+		// (stopping, or the session ended), which is no failure.
 		s.sv.o.Log.Printf("session %s: writing reply: %v", s.id, err)
 	}
 }

@@ -5,8 +5,10 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -87,6 +89,52 @@ func TestHelloRoundTrip(t *testing.T) {
 
 // TestServeSession drives a session by hand: echo on two connections,
 // a sink with its acknowledgement, and a connect job ended by an end job.
+// syncBuffer is a bytes.Buffer safe for a log.Logger's concurrent writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// TestServeStopQuietly: stopping a server whose session has a job running
+// (Ctrl-C on ipcbench serve during a run) is an ordinary stop: the
+// replies the session can no longer send on the control connection it
+// closed itself are not logged as failures.
+func TestServeStopQuietly(t *testing.T) {
+	var logs syncBuffer
+	addr, stop := standalone(t, peer.ServeOptions{Tool: "ipcbench test", Log: log.New(&logs, "", 0)})
+	ctx := testCtx(t)
+	ctl, err := peer.OpenControl(ctx, dial(t, addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := peer.NewLinkClient(ctl)
+	if err := client.Serve(ctx, peer.Job{Role: peer.RoleEcho, Conns: 2}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		c := dial(t, addr)
+		if err := ctl.JoinData(ctx, c, i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stop()
+	if l := logs.String(); strings.Contains(l, "closed network connection") {
+		t.Fatalf("an ordinary stop logged:\n%s", l)
+	}
+}
+
 func TestServeSession(t *testing.T) {
 	addr, stop := standalone(t, peer.ServeOptions{Tool: "ipcbench test", Header: map[string]string{"tool": "ipcbench test"}})
 	ctx := testCtx(t)
