@@ -6,6 +6,8 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/ipcbench/ipcbench/transports"
@@ -187,3 +189,31 @@ func TestDialCancelled(t *testing.T) {
 
 // TestRawIO checks the io=raw variant (see transporttest.RunRawIO).
 func TestRawIO(t *testing.T) { transporttest.RunRawIO(t, New()) }
+
+// TestDialRefused dials a port nobody listens on: the error must wrap
+// transports.ErrPeerGone and syscall.ECONNREFUSED, as the rendezvous
+// transports' does for a stale socket (transports.Transport.Dial), keep a
+// *net.OpError and name the address once.
+func TestDialRefused(t *testing.T) {
+	ln, err := New().Listen(context.Background(), transports.Config{})
+	if err != nil {
+		t.Fatalf("Listen: %v", err)
+	}
+	ep := ln.Endpoint()
+	ln.Close()
+	c, err := New().Dial(context.Background(), ep)
+	if err == nil {
+		c.Close()
+		t.Fatalf("Dial of a closed listener's %s succeeded", ep.Address)
+	}
+	if !errors.Is(err, transports.ErrPeerGone) || !errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, transports.ErrBadEndpoint) {
+		t.Errorf("Dial: %v; want ErrPeerGone and ECONNREFUSED, not ErrBadEndpoint", err)
+	}
+	var op *net.OpError
+	if !errors.As(err, &op) {
+		t.Errorf("Dial: %v is no *net.OpError", err)
+	}
+	if n := strings.Count(err.Error(), ep.Address); n != 1 {
+		t.Errorf("Dial: %q names the address %d times, want once", err, n)
+	}
+}

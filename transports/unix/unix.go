@@ -58,6 +58,7 @@ import (
 
 	"github.com/ipcbench/ipcbench/internal/private"
 	"github.com/ipcbench/ipcbench/transports"
+	"github.com/ipcbench/ipcbench/transports/internal/connerr"
 	"github.com/ipcbench/ipcbench/transports/internal/rendezvous"
 	"github.com/ipcbench/ipcbench/transports/internal/sockconn"
 )
@@ -172,7 +173,10 @@ func (transport) Listen(ctx context.Context, cfg transports.Config) (transports.
 
 // Dial connects to the socket at ep.Address and refuses (with an error
 // wrapping ErrForeignPeer and transports.ErrBadEndpoint) a listener that
-// runs as another user.
+// runs as another user. A path nobody listens on fails as
+// transports.Transport.Dial says: missing (transports.ErrBadEndpoint and
+// fs.ErrNotExist), a stale socket (transports.ErrPeerGone and
+// syscall.ECONNREFUSED), not a socket (transports.ErrBadEndpoint).
 func (transport) Dial(ctx context.Context, ep transports.Endpoint) (net.Conn, error) {
 	if ep.Transport != Name {
 		return nil, fmt.Errorf("%s: dial: endpoint is for transport %q: %w", Name, ep.Transport, transports.ErrBadEndpoint)
@@ -192,7 +196,7 @@ func (transport) Dial(ctx context.Context, ep transports.Endpoint) (net.Conn, er
 	d := net.Dialer{Control: sockconn.Control(snd, rcv)}
 	c, err := d.DialContext(ctx, "unix", ep.Address)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", Name, err)
+		return nil, fmt.Errorf("%s: %w", Name, connerr.DialPath(ep.Address, err))
 	}
 	if err := rendezvous.CheckPeer(c.(*net.UnixConn)); err != nil {
 		c.Close()

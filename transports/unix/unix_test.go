@@ -3,6 +3,7 @@ package unix_test
 import (
 	"context"
 	"errors"
+	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
@@ -286,21 +287,58 @@ func TestDialBadEndpoint(t *testing.T) {
 	}
 }
 
-func TestDialGone(t *testing.T) {
+// TestDialNobodyListens dials paths nobody listens on and checks the
+// sentinels transports.Transport.Dial promises: a closed listener's path
+// (gone with it) and a missing one, a stale socket, a regular file.
+func TestDialNobodyListens(t *testing.T) {
 	ln, err := unix.New().Listen(context.Background(), transports.Config{Address: transporttest.SocketPath(t)})
 	if err != nil {
 		t.Fatalf("Listen: %v", err)
 	}
-	ep := ln.Endpoint()
+	closed := ln.Endpoint().Address
 	ln.Close()
-	c, err := unix.New().Dial(context.Background(), ep)
-	if err == nil {
-		c.Close()
-		t.Fatal("Dial of a closed listener succeeded")
+	dir := t.TempDir()
+	stale := filepath.Join(dir, "stale")
+	transporttest.StaleSocket(t, stale, syscall.SOCK_STREAM)
+	file := filepath.Join(dir, "file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
 	}
-	var op *net.OpError
-	if !errors.As(err, &op) || !errors.Is(err, os.ErrNotExist) {
-		t.Fatalf("Dial of a closed listener: %v, want a *net.OpError saying the socket does not exist", err)
+	tests := []struct {
+		name          string
+		path          string
+		want, wantNot []error
+	}{
+		{"closed listener", closed, []error{transports.ErrBadEndpoint, fs.ErrNotExist}, []error{transports.ErrPeerGone}},
+		{"missing", filepath.Join(dir, "missing"), []error{transports.ErrBadEndpoint, fs.ErrNotExist}, []error{transports.ErrPeerGone}},
+		{"stale socket", stale, []error{transports.ErrPeerGone, syscall.ECONNREFUSED}, []error{transports.ErrBadEndpoint}},
+		{"regular file", file, []error{transports.ErrBadEndpoint}, []error{transports.ErrPeerGone, syscall.ECONNREFUSED, fs.ErrNotExist}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := unix.New().Dial(context.Background(), transports.Endpoint{Transport: unix.Name, Address: tt.path})
+			if err == nil {
+				c.Close()
+				t.Fatalf("Dial of %s succeeded", tt.path)
+			}
+			for _, w := range tt.want {
+				if !errors.Is(err, w) {
+					t.Errorf("Dial: %v; want it to wrap %v", err, w)
+				}
+			}
+			for _, w := range tt.wantNot {
+				if errors.Is(err, w) {
+					t.Errorf("Dial: %v; want it not to wrap %v", err, w)
+				}
+			}
+			var op *net.OpError
+			if !errors.As(err, &op) {
+				t.Errorf("Dial: %v is no *net.OpError", err)
+			}
+			if n := strings.Count(err.Error(), tt.path); n != 1 {
+				t.Errorf("Dial: %q names the path %d times, want once", err, n)
+			}
+		})
 	}
 }
 

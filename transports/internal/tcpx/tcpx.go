@@ -27,6 +27,7 @@ import (
 
 	"github.com/ipcbench/ipcbench/internal/netns"
 	"github.com/ipcbench/ipcbench/transports"
+	"github.com/ipcbench/ipcbench/transports/internal/connerr"
 	"github.com/ipcbench/ipcbench/transports/internal/sockconn"
 )
 
@@ -194,7 +195,10 @@ func network(ip netip.Addr) string {
 	return "tcp6"
 }
 
-// Dial connects to ep.Address with the buffer size and options in ep.
+// Dial connects to ep.Address with the buffer size and options in ep. A
+// port nobody listens on fails with an error wrapping
+// transports.ErrPeerGone and syscall.ECONNREFUSED, as
+// transports.Transport.Dial says.
 func (t *transport) Dial(ctx context.Context, ep transports.Endpoint) (net.Conn, error) {
 	name := t.spec.Name
 	if ep.Transport != name {
@@ -233,7 +237,7 @@ func (t *transport) Dial(ctx context.Context, ep transports.Endpoint) (net.Conn,
 		err = dial()
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
+		return nil, fmt.Errorf("%s: %w", name, connerr.Dial(err))
 	}
 	return setup(name, network(ap.Addr()), c, nodelay, raw)
 }
