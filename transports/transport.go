@@ -94,6 +94,17 @@ type Transport interface {
 	// (for pipe and shm-*, a rendezvous that hands over a fresh channel), as
 	// often as the caller likes. Cancelling ctx aborts a dial still in
 	// progress.
+	//
+	// A dial by address that nobody answers fails at once, alike on every
+	// transport: a socket path that does not exist (no listener yet, or
+	// one that closed) with an error wrapping ErrBadEndpoint and
+	// fs.ErrNotExist; an address where nobody listens (a TCP port, a
+	// socket file a killed listener left) with one wrapping ErrPeerGone
+	// and syscall.ECONNREFUSED; a path that is not a socket with one
+	// wrapping ErrBadEndpoint alone. A program waiting for its listener to
+	// appear retries while errors.Is(err, fs.ErrNotExist) or
+	// errors.Is(err, syscall.ECONNREFUSED) holds, and reports any other
+	// error.
 	Dial(ctx context.Context, ep Endpoint) (net.Conn, error)
 }
 

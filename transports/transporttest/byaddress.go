@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"os"
 	"os/exec"
@@ -50,9 +51,9 @@ type serveSpec struct {
 
 // addressListen listens on tr so that the endpoint can be dialed by
 // address alone: with Config.Address set to a fresh socket path (unix, and
-// the rendezvous of pipe and shm-*; tcp-localhost ignores it), or, when
-// the transport refuses that (tcp-public takes an interface), with the
-// zero Config. The endpoint must then have an address and no files. It
+// the rendezvous of pipe and shm-*), or, when the transport refuses that
+// (tcp-localhost takes a loopback host:port, tcp-public an interface),
+// with the zero Config. The endpoint must then have an address and no files. It
 // returns the listener, closed at the end of the test, and the Config it
 // used.
 func addressListen(t *testing.T, tr transports.Transport, cfg transports.Config) (transports.Listener, transports.Config) {
@@ -262,6 +263,86 @@ func testAddressMissing(t *testing.T, tr transports.Transport) {
 		t.Fatalf("Dial of a missing address: %v; want an error saying it does not exist", err)
 	}
 	t.Logf("missing: %v", err)
+}
+
+// testAddressNobodyListens dials addresses nobody listens on and checks
+// the errors transports.Transport.Dial promises, so that a program can
+// tell "nobody there (yet)" from a mistake on every transport alike: a
+// closed listener's address (a TCP port: ErrPeerGone and
+// syscall.ECONNREFUSED; a socket path, which Close removed: ErrBadEndpoint
+// and fs.ErrNotExist) and, for a transport that dials socket paths, a
+// missing path, a stale socket file (ErrPeerGone and ECONNREFUSED) and a
+// regular file (ErrBadEndpoint alone). Each dial must fail at once with
+// an error that names the address once.
+func testAddressNobodyListens(t *testing.T, tr transports.Transport) {
+	ln, _ := addressListen(t, tr, transports.Config{})
+	ep := addressOnly(ln.Endpoint())
+	if err := ln.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	var (
+		missing    = []error{transports.ErrBadEndpoint, fs.ErrNotExist}
+		notMissing = []error{transports.ErrPeerGone, syscall.ECONNREFUSED}
+		refused    = []error{transports.ErrPeerGone, syscall.ECONNREFUSED}
+		notRefused = []error{transports.ErrBadEndpoint, fs.ErrNotExist}
+	)
+	type dial struct {
+		what, address string
+		want, not     []error
+	}
+	var dials []dial
+	if !strings.HasPrefix(ep.Address, "/") {
+		dials = append(dials, dial{"a closed listener's port", ep.Address, refused, notRefused})
+	} else {
+		dir, err := os.MkdirTemp("", "n") // 0700, short enough for sun_path
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer os.RemoveAll(dir)
+		stale := filepath.Join(dir, "stale")
+		StaleSocket(t, stale, syscall.SOCK_STREAM)
+		file := filepath.Join(dir, "file")
+		if err := os.WriteFile(file, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		dials = append(dials,
+			dial{"a closed listener's path", ep.Address, missing, notMissing},
+			dial{"a missing path", filepath.Join(dir, "missing", "s"), missing, notMissing},
+			dial{"a stale socket", stale, refused, notRefused},
+			dial{"a regular file", file, []error{transports.ErrBadEndpoint}, []error{transports.ErrPeerGone, syscall.ECONNREFUSED, fs.ErrNotExist}},
+		)
+	}
+	for _, d := range dials {
+		ctx, cancel := context.WithTimeout(t.Context(), hang)
+		dep := ep
+		dep.Address = d.address
+		c, err := tr.Dial(ctx, dep)
+		hung := ctx.Err() != nil
+		cancel()
+		switch {
+		case err == nil:
+			c.Close()
+			t.Errorf("Dial of %s %s succeeded", d.what, d.address)
+			continue
+		case hung:
+			t.Errorf("Dial of %s %s hung until %v: %v", d.what, d.address, hang, err)
+			continue
+		}
+		for _, w := range d.want {
+			if !errors.Is(err, w) {
+				t.Errorf("Dial of %s: %v; want it to wrap %q", d.what, err, w)
+			}
+		}
+		for _, w := range d.not {
+			if errors.Is(err, w) {
+				t.Errorf("Dial of %s: %v; want it not to wrap %q", d.what, err, w)
+			}
+		}
+		if n := strings.Count(err.Error(), d.address); n != 1 {
+			t.Errorf("Dial of %s: %q names the address %d times, want once", d.what, err, n)
+		}
+		t.Logf("%s: %v", d.what, err)
+	}
 }
 
 // testAddressBadListen checks that Listen refuses addresses it cannot

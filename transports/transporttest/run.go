@@ -78,6 +78,7 @@ var cases = []testCase{
 	{"address/sequential", testAddressSequential},
 	{"address/concurrent", testAddressConcurrent},
 	{"address/missing", testAddressMissing},
+	{"address/nobody-listens", testAddressNobodyListens},
 	{"address/bad-listen", testAddressBadListen},
 	{"address/in-use", testAddressInUse},
 	{"address/server-killed", testAddressServerKilled},
@@ -126,7 +127,11 @@ var cases = []testCase{
 //     dialed with the address alone, no files: nettest.TestConn over such
 //     pairs; 1,000 dial/exchange/close cycles one after the other and 64
 //     dials at once, every byte checked; a dial to a closed listener's
-//     address and to a missing path fails at once; Listen on an address
+//     address and to a missing path fails at once, and with the errors
+//     transports.Transport.Dial promises (nobody-listens: a closed
+//     listener's address; for socket paths a missing one, a stale socket
+//     file and a regular file; each error naming the address once);
+//     Listen on an address
 //     it cannot listen on (a socket path too long for sun_path, under a
 //     missing directory, in a directory open to others or on a regular
 //     file; a bad port) fails with ErrBadEndpoint, not ErrUnavailable,

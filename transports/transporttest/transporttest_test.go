@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/ipcbench/ipcbench/transports"
+	"github.com/ipcbench/ipcbench/transports/internal/connerr"
 	"github.com/ipcbench/ipcbench/transports/internal/sockconn"
 	"github.com/ipcbench/ipcbench/transports/transporttest"
 )
@@ -35,6 +36,7 @@ func TestMain(m *testing.M) {
 		tcpTest{name: "no-eof", noEOF: true},
 		tcpTest{name: "hog", hog: true},
 		tcpTest{name: "any-address", anyAddress: true},
+		tcpTest{name: "bare-refusal", bareRefusal: true},
 	}})
 }
 
@@ -45,10 +47,11 @@ func TestMain(m *testing.M) {
 // a goroutine behind per Listen; noEOF reports the end of the stream as
 // io.ErrUnexpectedEOF; hog keeps hogBytes of heap per dialed connection
 // that its MemoryPerConn does not state; anyAddress ignores
-// Config.Address.
+// Config.Address; bareRefusal returns a refused dial's error as the
+// kernel gave it, without transports.ErrPeerGone.
 type tcpTest struct {
-	name                                  string
-	corrupt, leak, noEOF, hog, anyAddress bool
+	name                                               string
+	corrupt, leak, noEOF, hog, anyAddress, bareRefusal bool
 }
 
 // hogBytes is what each connection of the hog transport keeps.
@@ -109,8 +112,11 @@ func (t tcpTest) Listen(ctx context.Context, cfg transports.Config) (transports.
 func (t tcpTest) Dial(ctx context.Context, ep transports.Endpoint) (net.Conn, error) {
 	d := net.Dialer{Control: bufferControl(ep.BufferSize)}
 	c, err := d.DialContext(ctx, "tcp", ep.Address)
-	if err != nil {
+	if err != nil && t.bareRefusal {
 		return nil, err
+	}
+	if err != nil {
+		return nil, connerr.Dial(err)
 	}
 	if t.corrupt {
 		return &corruptConn{TCPConn: c.(*net.TCPConn)}, nil
@@ -183,11 +189,12 @@ func TestBroken(t *testing.T) {
 		t.Skip("run by TestSuiteCatches")
 	}
 	tr := map[string]tcpTest{
-		"corrupt":     {name: "corrupt", corrupt: true},
-		"leaky":       {name: "leaky", leak: true},
-		"no-eof":      {name: "no-eof", noEOF: true},
-		"hog":         {name: "hog", hog: true},
-		"any-address": {name: "any-address", anyAddress: true},
+		"corrupt":      {name: "corrupt", corrupt: true},
+		"leaky":        {name: "leaky", leak: true},
+		"no-eof":       {name: "no-eof", noEOF: true},
+		"hog":          {name: "hog", hog: true},
+		"any-address":  {name: "any-address", anyAddress: true},
+		"bare-refusal": {name: "bare-refusal", bareRefusal: true},
 	}[name]
 	transporttest.Run(t, tr)
 }
@@ -208,6 +215,7 @@ func TestSuiteCatches(t *testing.T) {
 		{"no-eof", "peer-closes/closewrite", []string{"--- FAIL: TestBroken/peer-closes/closewrite", "want io.EOF"}},
 		{"hog", "memory", []string{"--- FAIL: TestBroken/memory", "Go heap and stack bytes per end: measured", "above the"}},
 		{"any-address", "address/bad-listen", []string{"--- FAIL: TestBroken/address/bad-listen", "succeeded, want ErrBadEndpoint"}},
+		{"bare-refusal", "address/nobody-listens", []string{"--- FAIL: TestBroken/address/nobody-listens", `want it to wrap "peer gone"`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.broken, func(t *testing.T) {
