@@ -130,13 +130,18 @@ type Config struct {
 	// Address selects where to listen, with a per-transport meaning:
 	// tcp-public takes an interface name ("eth0") or an IP address, and
 	// picks the first up, non-loopback interface when empty; tcp-localhost
-	// ignores it; unix takes the socket path (default: a fresh private
-	// directory in os.TempDir()); pipe, shm-lock and shm-ring take the path
-	// of a rendezvous socket through which any process of the same user
-	// dials by address, each dial getting a fresh channel (empty: no
-	// rendezvous, only the Conns channels handed down as inherited files).
-	// A socket path's directory must be the user's own and closed to
-	// others (0700); a missing one is made so. See each package.
+	// takes a loopback host, a port or both ("127.0.0.1:5000", ":5000",
+	// "localhost:5000", "[::1]:5000", "127.0.0.2"; empty: 127.0.0.1 and an
+	// ephemeral port) and refuses a wildcard or non-loopback host with
+	// ErrBadEndpoint, as it does a port another socket has (also
+	// syscall.EADDRINUSE); unix takes the socket path (default: a fresh
+	// private directory in os.TempDir()); pipe, shm-lock and shm-ring take
+	// the path of a rendezvous socket through which any process of the
+	// same user dials by address, each dial getting a fresh channel
+	// (empty: no rendezvous, only the Conns channels handed down as
+	// inherited files). A socket path's directory must be the user's own
+	// and closed to others (0700); a missing one is made so. See each
+	// package.
 	Address string
 
 	// Conns is the number of connections a listener must prepare in advance
