@@ -2,15 +2,20 @@
 // TCP off) between two processes over 127.0.0.1.
 //
 // The listener binds 127.0.0.1 with an ephemeral port, never a wildcard.
-// Config.Address may name the port (":5000", "127.0.0.1:5000") and another
-// loopback address ("127.0.0.2:5000", "[::1]:5000"); a non-loopback or
+// Config.Address may name the port (":5000", "127.0.0.1:5000",
+// "localhost:5000") and another loopback address ("127.0.0.2:5000",
+// "[::1]:5000"); a non-loopback or
 // wildcard address, or a bad port, is refused (transports.ErrBadEndpoint). Option "nodelay" ("true", the default, or
 // "false") sets TCP_NODELAY on both ends; Config.BufferSize sets SO_SNDBUF
 // and SO_RCVBUF on both ends. Connections implement transports.CloseWriter
 // and transports.OptionReporter (nodelay, sndbuf, rcvbuf, multipath read
 // back from the kernel); EPIPE and ECONNRESET wrap transports.ErrPeerGone.
-// Dial only connects to loopback addresses; any process dials the
-// listener's host:port as often as it likes.
+// Dial only connects to loopback addresses, and takes the host forms
+// Listen takes ("localhost" is 127.0.0.1; no name is looked up); any
+// process dials the listener's host:port as often as it likes. A port
+// nobody listens on fails the dial with an error wrapping
+// transports.ErrPeerGone and syscall.ECONNREFUSED (see
+// transports.Transport.Dial).
 //
 // Memory per connection: the kernel's socket buffers per direction
 // (autotuned from net.ipv4.tcp_wmem/tcp_rmem, by default 16 KiB growing up
@@ -41,27 +46,24 @@ const Name = "tcp-localhost"
 // New returns the tcp-localhost transport.
 func New() transports.Transport {
 	return tcpx.New(tcpx.Spec{
-		Name:    Name,
-		Resolve: resolve,
-		CheckDial: func(a netip.Addr) error {
-			if !a.IsLoopback() {
-				return fmt.Errorf("%s: dial: %v is not a loopback address: %w", Name, a, transports.ErrBadEndpoint)
-			}
-			return nil
-		},
+		Name:     Name,
+		Resolve:  func(host string) (netip.Addr, error) { return loopback("listen", host) },
+		DialHost: func(host string) (netip.Addr, error) { return loopback("dial", host) },
 	})
 }
 
-// resolve returns the loopback address to listen on: 127.0.0.1 for an
-// empty host, else host itself when it is a loopback address.
-func resolve(host string) (netip.Addr, error) {
+// loopback returns the loopback address host names, for op ("listen" or
+// "dial"): 127.0.0.1 for an empty host and for "localhost" (no name is
+// looked up), else host itself when it is a loopback IP address. Listen
+// and Dial take the same host forms.
+func loopback(op, host string) (netip.Addr, error) {
 	if host == "" || host == "localhost" {
 		return netip.AddrFrom4([4]byte{127, 0, 0, 1}), nil
 	}
 	a, err := netip.ParseAddr(host)
 	if err != nil || !a.IsLoopback() {
-		return netip.Addr{}, fmt.Errorf("%s: listen: %q is not a loopback address (tcp-localhost listens only on loopback; tcp-public on other addresses): %w",
-			Name, host, transports.ErrBadEndpoint)
+		return netip.Addr{}, fmt.Errorf("%s: %s: %q is not a loopback address (tcp-localhost is for loopback only; tcp-public for other addresses): %w",
+			Name, op, host, transports.ErrBadEndpoint)
 	}
 	return a, nil
 }

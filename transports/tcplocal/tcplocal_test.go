@@ -149,13 +149,17 @@ func TestDialBadEndpoint(t *testing.T) {
 	tests := []struct {
 		name string
 		ep   transports.Endpoint
+		text string // the error must say this
 	}{
-		{"empty address", transports.Endpoint{Transport: Name}},
-		{"not an address", transports.Endpoint{Transport: Name, Address: "localhost:80"}},
-		{"no port", transports.Endpoint{Transport: Name, Address: "127.0.0.1:0"}},
-		{"wildcard", transports.Endpoint{Transport: Name, Address: "0.0.0.0:80"}},
-		{"not loopback", transports.Endpoint{Transport: Name, Address: "192.0.2.1:80"}},
-		{"other transport", transports.Endpoint{Transport: "unix", Address: "127.0.0.1:80"}},
+		{"empty address", transports.Endpoint{Transport: Name}, "is not a host:port"},
+		{"no port", transports.Endpoint{Transport: Name, Address: "127.0.0.1"}, "is not a host:port (missing port in address)"},
+		{"empty port", transports.Endpoint{Transport: Name, Address: "127.0.0.1:"}, "has no port"},
+		{"port 0", transports.Endpoint{Transport: Name, Address: "127.0.0.1:0"}, "has port 0"},
+		{"bad port", transports.Endpoint{Transport: Name, Address: "127.0.0.1:99999"}, `bad port "99999"`},
+		{"a name", transports.Endpoint{Transport: Name, Address: "example.com:80"}, "not a loopback address"},
+		{"wildcard", transports.Endpoint{Transport: Name, Address: "0.0.0.0:80"}, "not a loopback address"},
+		{"not loopback", transports.Endpoint{Transport: Name, Address: "192.0.2.1:80"}, "not a loopback address"},
+		{"other transport", transports.Endpoint{Transport: "unix", Address: "127.0.0.1:80"}, "endpoint is for transport"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -166,7 +170,45 @@ func TestDialBadEndpoint(t *testing.T) {
 				}
 				t.Fatalf("Dial(%+v): %v, want ErrBadEndpoint", tt.ep, err)
 			}
+			if msg := err.Error(); !strings.Contains(msg, tt.text) || strings.Count(msg, Name+": ") != 1 {
+				t.Errorf("Dial(%+v): %q; want %q in it and the transport named once", tt.ep, msg, tt.text)
+			}
+			if tt.ep.Address != "" && strings.Count(err.Error(), tt.ep.Address) > 1 {
+				t.Errorf("Dial(%+v): %q names the address more than once", tt.ep, err)
+			}
 		})
+	}
+}
+
+// TestDialTakesListenHosts: Dial takes the host forms Listen takes:
+// "localhost" and an empty host (127.0.0.1), and a loopback address.
+func TestDialTakesListenHosts(t *testing.T) {
+	ln, err := New().Listen(context.Background(), transports.Config{Address: "localhost"})
+	if err != nil {
+		t.Fatalf("Listen: %v", err)
+	}
+	defer ln.Close()
+	_, port, err := net.SplitHostPort(ln.Endpoint().Address)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	for _, host := range []string{"localhost", "", "127.0.0.1"} {
+		addr := net.JoinHostPort(host, port)
+		c, err := New().Dial(context.Background(), transports.Endpoint{Transport: Name, Address: addr})
+		if err != nil {
+			t.Errorf("Dial(%q) of a listener on localhost: %v", addr, err)
+			continue
+		}
+		c.Close()
 	}
 }
 

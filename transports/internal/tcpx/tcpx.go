@@ -41,6 +41,11 @@ type Spec struct {
 	// transports.ErrUnavailable when the transport cannot run here. An
 	// unspecified (wildcard) result is refused with ErrBadEndpoint.
 	Resolve func(address string) (netip.Addr, error)
+	// DialHost, when non-nil, returns the address Dial connects to for
+	// the host part of an Endpoint's address (tcp-localhost: the host
+	// forms Resolve takes, "localhost" among them); nil takes an IP
+	// address alone. Errors should wrap transports.ErrBadEndpoint.
+	DialHost func(host string) (netip.Addr, error)
 	// CheckDial vets the address of an Endpoint before Dial connects; nil
 	// accepts every specified address. Errors should wrap
 	// transports.ErrBadEndpoint.
@@ -209,12 +214,9 @@ func (t *transport) Dial(ctx context.Context, ep transports.Endpoint) (net.Conn,
 		return nil, err
 	}
 	nodelay, snd, rcv, raw := set.NoDelay, set.SndBuf, set.RcvBuf, set.Raw
-	ap, err := netip.ParseAddrPort(ep.Address)
+	ap, err := t.dialAddr(ep.Address)
 	if err != nil {
-		return nil, fmt.Errorf("%s: dial: address %q: %w: %w", name, ep.Address, transports.ErrBadEndpoint, err)
-	}
-	if ap.Port() == 0 || ap.Addr().IsUnspecified() {
-		return nil, fmt.Errorf("%s: dial: address %q has no host or port: %w", name, ep.Address, transports.ErrBadEndpoint)
+		return nil, err
 	}
 	if t.spec.CheckDial != nil {
 		if err := t.spec.CheckDial(ap.Addr()); err != nil {
@@ -240,6 +242,44 @@ func (t *transport) Dial(ctx context.Context, ep transports.Endpoint) (net.Conn,
 		return nil, fmt.Errorf("%s: %w", name, connerr.Dial(err))
 	}
 	return setup(name, network(ap.Addr()), c, nodelay, raw)
+}
+
+// dialAddr parses address, a host:port, into the address Dial connects
+// to, the host resolved by Spec.DialHost. Errors wrap
+// transports.ErrBadEndpoint and name the transport.
+func (t *transport) dialAddr(address string) (netip.AddrPort, error) {
+	bad := func(format string, args ...any) (netip.AddrPort, error) {
+		return netip.AddrPort{}, fmt.Errorf("%s: dial: address %q "+format+": %w", append(append([]any{t.spec.Name, address}, args...), transports.ErrBadEndpoint)...)
+	}
+	host, portText, err := net.SplitHostPort(address)
+	if err != nil {
+		var ae *net.AddrError
+		if errors.As(err, &ae) {
+			return bad("is not a host:port (%s)", ae.Err) // ae's own text repeats the address
+		}
+		return bad("is not a host:port (%v)", err)
+	}
+	port, err := strconv.ParseUint(portText, 10, 16)
+	switch {
+	case portText == "":
+		return bad("has no port")
+	case err != nil:
+		return bad("has a bad port %q", portText)
+	case port == 0:
+		return bad("has port 0, which no listener has")
+	}
+	var ip netip.Addr
+	if t.spec.DialHost != nil {
+		if ip, err = t.spec.DialHost(host); err != nil {
+			return netip.AddrPort{}, err
+		}
+	} else if ip, err = netip.ParseAddr(host); err != nil {
+		return bad("has host %q, not an IP address", host)
+	}
+	if !ip.IsValid() || ip.IsUnspecified() {
+		return bad("has the wildcard host %v, not one to dial", ip)
+	}
+	return netip.AddrPortFrom(ip, uint16(port)), nil
 }
 
 // setup sets TCP_NODELAY on a fresh connection, made on network ("tcp4" or
