@@ -431,7 +431,9 @@ var (
 	// vanished without closing the connection in an orderly way, or, on
 	// sockets and pipes, whose kernel errors cannot tell a death from a
 	// close, the connection was reset or a Write found the other end
-	// closed (see the package doc).
+	// closed (see the package doc). A Dial fails with it (and
+	// syscall.ECONNREFUSED) where nobody listens any more (see
+	// Transport.Dial).
 	ErrPeerGone = errors.New("peer gone")
 	// ErrCorrupt means shared state (a shared-memory header or ring index)
 	// holds values that break the transport's invariants; nothing was read
