@@ -40,7 +40,7 @@ type remoteCase struct {
 func (rc *remoteCase) dial(ctx context.Context, bufferSize, index int) (net.Conn, error) {
 	c, err := rc.tr.Transport.Dial(ctx, rc.endpoint(bufferSize))
 	if err != nil {
-		return nil, fmt.Errorf("dial %s: %w", rc.addr, err)
+		return nil, err // a transport's dial error names the address
 	}
 	if rc.ctl != nil {
 		if err := rc.ctl.JoinData(ctx, c, index); err != nil {
@@ -63,7 +63,7 @@ func (rc *remoteCase) openControl(ctx context.Context, bufferSize int) (*peer.Co
 	}
 	c, err := peer.DialControl(ctx, rc.tr.Transport, rc.endpoint(bufferSize))
 	if err != nil {
-		return nil, fmt.Errorf("dial %s: %w", rc.addr, err)
+		return nil, err // it names the address, or the control socket's
 	}
 	return peer.OpenControl(ctx, c)
 }
@@ -110,7 +110,7 @@ func (r *Runner) ProbeRemote(ctx context.Context, hdr *Header) error {
 	if rm.Echo {
 		c, err := rc.dial(ctx, r.opts.BufferSize, 0)
 		if err != nil {
-			return fmt.Errorf("%w: nothing to measure at %s: %w", ErrRemote, rm.Address, err)
+			return fmt.Errorf("%w: nothing to measure there: %w", ErrRemote, err)
 		}
 		defer c.Close()
 		if err := probeEcho(ctx, c, r.opts.Frame, r.opts.Sizes[0]); err != nil {
@@ -128,7 +128,7 @@ func (r *Runner) ProbeRemote(ctx context.Context, hdr *Header) error {
 				ErrRemote, path, syscall.ENOENT, rm.Address)
 		}
 		if errors.Is(err, peer.ErrNoControlSocket) || errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ECONNREFUSED) {
-			return fmt.Errorf("%w: nothing to measure at %s: %w", ErrRemote, rm.Address, err)
+			return fmt.Errorf("%w: nothing to measure there: %w", ErrRemote, err)
 		}
 		if errors.Is(err, syscall.EPROTOTYPE) {
 			// A unix stream dial of a rendezvous (SOCK_SEQPACKET) socket.
