@@ -156,7 +156,9 @@ type Options struct {
 	Transports []string
 	// Budget is the wall time the calibration is planned to fit in; 0
 	// means DefaultBudget. It sets the measured interval of each case
-	// (between MinDuration and MaxDuration) unless Duration is set.
+	// (between MinDuration and MaxDuration) unless Duration is set. A
+	// budget less than every case run's MinDuration and warm-up together
+	// is refused with ErrBadQuestion: it cannot be met.
 	Budget time.Duration
 	// Duration and Warmup, when positive, fix the measured interval and
 	// the warm-up of each case instead.
@@ -232,7 +234,16 @@ func New(q Question, o Options) (*Calibration, error) {
 	}
 	duration := o.Duration
 	if duration == 0 {
-		duration = FitDuration(o.Budget, len(trs)*repeats, warmup)
+		runs := len(trs) * repeats
+		if least := time.Duration(runs) * (MinDuration + warmup); o.Budget > 0 && o.Budget < least {
+			what := "transports"
+			if len(trs) == 1 {
+				what = "transport"
+			}
+			return nil, fmt.Errorf("%w: budget %v is less than the %v that %d case runs (%d repeats of %d %s) take at the least, each %v measured after %v of warm-up; give more, or fewer transports",
+				ErrBadQuestion, o.Budget, least, runs, repeats, len(trs), what, MinDuration, warmup)
+		}
+		duration = FitDuration(o.Budget, runs, warmup)
 	}
 	bo := bench.Options{
 		Transports: trs,

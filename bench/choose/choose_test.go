@@ -135,6 +135,8 @@ func TestBadQuestions(t *testing.T) {
 		{Question{Size: 64}, Options{Transports: []string{"shm-ring[zerocopy=off]"}}, "measurement-only"},
 		{Question{Size: 64}, Options{Repeats: -1}, "repeats -1"},
 		{Question{Size: 64}, Options{Budget: -time.Second}, "must not be negative"},
+		{Question{Size: 64}, Options{Budget: time.Millisecond}, "budget 1ms is less than the 4.2s that 42 case runs (6 repeats of 7 transports) take at the least"},
+		{Question{Size: 64}, Options{Transports: []string{"unix"}, Repeats: 2, Warmup: time.Second, Budget: 2 * time.Second}, "less than the 2.08s"},
 	} {
 		_, err := New(tt.q, tt.o)
 		if !errors.Is(err, ErrBadQuestion) || !strings.Contains(err.Error(), tt.want) {

@@ -58,7 +58,7 @@ func cmdChoose(ctx context.Context, e *env, args []string) error {
 	from := fs.String("from", "", "answer from this raw-records file (- for stdin) instead of measuring")
 	format := fs.String("format", "text", "output: text or json")
 	trs := fs.String("t", "all", "transports to consider, comma-separated, each once, with variants: unix,shm-ring[wait=spin]")
-	budget := fs.Duration("budget", choose.DefaultBudget, "wall time the calibration is planned to fit in")
+	budget := fs.Duration("budget", choose.DefaultBudget, "wall time the calibration is planned to fit in; one too short for every case run's shortest interval and warm-up is refused")
 	out := fs.String("out", "", "also write the calibration's raw records to this file, a new file (see -force); missing directories are created")
 	force := fs.Bool("force", false, "replace an existing -out file, once the new one is complete (never through a symbolic link)")
 	network := fs.String("network", "netns", "netns: measure inside a private network namespace; host: on this host's own interfaces")
@@ -193,6 +193,9 @@ func questionError(err error) error {
 	var se *transports.SpecError
 	if errors.As(err, &se) || strings.HasPrefix(msg, "transport ") {
 		return usagef("-t: %s", msg)
+	}
+	if rest, ok := strings.CutPrefix(msg, "budget "); ok {
+		return usagef("-budget %s", rest)
 	}
 	return usagef("%s", msg)
 }

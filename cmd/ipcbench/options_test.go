@@ -111,6 +111,8 @@ func TestChooseLimits(t *testing.T) {
 		{"-s too large", append([]string{"choose", "-s", "65MiB"}, bogus...), "-s: bad size \"65MiB\": larger than the maximum 64MiB"},
 		{"-conns 0", append([]string{"choose", "-s", "64", "-conns", "0"}, bogus...), "-conns 0: want 1 to 1024"},
 		{"-conns too many", append([]string{"choose", "-s", "64", "-conns", "1025"}, bogus...), "-conns 1025: want 1 to 1024"},
+		// Refused before anything is measured (a budget it cannot meet).
+		{"-budget too short", []string{"choose", "-s", "64", "-t", "unix", "-budget", "1ms"}, "ipcbench choose: -budget 1ms is less than the 600ms that 6 case runs (6 repeats of 1 transport) take at the least"},
 	})
 }
 
