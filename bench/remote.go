@@ -196,6 +196,29 @@ func serverAddress(addr string, ph Header) string {
 	return addr
 }
 
+// errServerGone marks a remote case that failed because nobody listens
+// at the server's address any more (it was stopped or killed): Run then
+// runs no further case against it.
+var errServerGone = errors.New("nobody listens at the server's address any more")
+
+// markGone returns err wrapping errServerGone too when it says that
+// nobody listens where a dial went: the transports' fs.ErrNotExist and
+// syscall.ECONNREFUSED (see transports.Transport.Dial), or no control
+// socket beside a rendezvous.
+func markGone(err error) error {
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, peer.ErrNoControlSocket) {
+		return &goneError{err}
+	}
+	return err
+}
+
+// goneError is a dial error marked with errServerGone; its text is the
+// dial error's.
+type goneError struct{ err error }
+
+func (e *goneError) Error() string   { return e.err.Error() }
+func (e *goneError) Unwrap() []error { return []error{e.err, errServerGone} }
+
 // dialsPath reports whether tr's addresses are paths on this host: a unix
 // socket, or the rendezvous of a transport dialed through one
 // (transports.RendezvousDialer: pipe, shm-*), rather than the host:port
@@ -293,7 +316,7 @@ func (cr *caseRun) connectRemote(ctx context.Context) error {
 	if !rc.echo {
 		var err error
 		if rc.ctl, err = rc.openControl(ctx, cr.opts.BufferSize); err != nil {
-			return fmt.Errorf("control connection: %w", err)
+			return fmt.Errorf("control connection: %w", markGone(err))
 		}
 		cr.client = peer.NewLinkClient(rc.ctl)
 	}
@@ -319,7 +342,7 @@ func (cr *caseRun) connectRemote(ctx context.Context) error {
 	for i := range cr.spec.Conns {
 		c, err := rc.dial(ctx, cr.opts.BufferSize, i)
 		if err != nil {
-			return err
+			return markGone(err)
 		}
 		cr.conns = append(cr.conns, c)
 	}

@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"github.com/ipcbench/ipcbench/transports/all"
 	"github.com/ipcbench/ipcbench/transports/peer"
 	"github.com/ipcbench/ipcbench/transports/transporttest"
+	xunix "golang.org/x/sys/unix"
 )
 
 // probe runs ProbeRemote against a server of transport name at addr.
@@ -137,5 +139,45 @@ func TestProbeRemoteControlSocketGiven(t *testing.T) {
 	}
 	if err := probe(t, "pipe", addr); err != nil {
 		t.Errorf("-t pipe -connect %s, as the hint says: %v", addr, err)
+	}
+}
+
+// TestRunStopsWhenServerGone: a run against a server that nobody answers
+// for any more (stopped or killed: its socket is stale) records the case
+// that found out and runs no other, every one of which would fail alike.
+func TestRunStopsWhenServerGone(t *testing.T) {
+	transporttest.NoLeaks(t)
+	for _, name := range []string{"unix", "pipe"} {
+		t.Run(name, func(t *testing.T) {
+			addr := filepath.Join(t.TempDir(), "s")
+			fd, err := xunix.Socket(xunix.AF_UNIX, xunix.SOCK_STREAM|xunix.SOCK_CLOEXEC, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := xunix.Bind(fd, &xunix.SockaddrUnix{Name: addr}); err != nil {
+				t.Fatal(err)
+			}
+			xunix.Close(fd) // a socket file nobody listens on: a killed server's
+			tr, err := all.Lookup(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			o := testOptions(t)
+			o.Transports = []TransportSpec{{Transport: tr}}
+			o.Workloads = []string{"pingpong"}
+			o.Repeats = 2 // with testOptions' two sizes, four case runs
+			o.Remote = &Remote{Address: addr}
+			r, err := NewRunner(o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			recs, err := r.Run(context.Background(), Header{}, io.Discard)
+			if !errors.Is(err, ErrCasesFailed) || !strings.Contains(err.Error(), "gone") || !strings.Contains(err.Error(), "the 3 case runs left were not run") {
+				t.Fatalf("Run against a stale socket: %v; want ErrCasesFailed saying the server is gone and 3 case runs were not run", err)
+			}
+			if len(recs.Results) != 1 || recs.Results[0].Status != StatusFailed {
+				t.Fatalf("results %+v; want the one failed case that found the server gone", recs.Results)
+			}
+		})
 	}
 }

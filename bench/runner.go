@@ -200,6 +200,12 @@ func (r *Runner) Run(ctx context.Context, hdr Header, out io.Writer) (*Records, 
 			if r.onCaseEnd != nil {
 				r.onCaseEnd(res)
 			}
+			if rm := r.opts.Remote; rm != nil && errors.Is(err, errServerGone) && ctx.Err() == nil {
+				// Every case left would fail the same way.
+				r.label.Store("")
+				return recs, fmt.Errorf("%d of %d case runs failed (see the raw records): %w; the server at %s is gone (nobody listens there any more), so the %d case runs left were not run",
+					failed, len(recs.Results), ErrCasesFailed, rm.Address, r.Total()-int(r.done.Load()))
+			}
 		}
 	}
 	r.label.Store("")
