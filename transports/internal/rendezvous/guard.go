@@ -92,7 +92,11 @@ func Private(prefix, name string) (Place, error) {
 // listen on this path (another path works), and say what is wrong.
 func Prepare(path string) (Place, error) {
 	fail := func(format string, args ...any) (Place, error) {
-		return Place{}, fmt.Errorf("socket path %s: "+format+": %w", append(append([]any{path}, args...), transports.ErrBadEndpoint)...)
+		err := fmt.Errorf("socket path %s: "+format, append([]any{path}, args...)...)
+		if looksLikeHostPort(path) {
+			err = fmt.Errorf("%w (this transport listens on a socket path, and %s looks like a host:port; give a path such as /tmp/ipcb/s)", err, path)
+		}
+		return Place{}, fmt.Errorf("%w: %w", err, transports.ErrBadEndpoint)
 	}
 	switch {
 	case path == "":
@@ -128,6 +132,21 @@ func Prepare(path string) (Place, error) {
 		return fail("%w", err)
 	}
 	return p, nil
+}
+
+// looksLikeHostPort reports whether path, refused as a socket path, is
+// more likely a TCP address given to a transport of socket paths: no
+// slash, and a host and a numeric port around its last colon.
+func looksLikeHostPort(path string) bool {
+	if strings.Contains(path, "/") {
+		return false
+	}
+	host, port, err := net.SplitHostPort(path)
+	if err != nil || host == "" {
+		return false
+	}
+	_, err = strconv.ParseUint(port, 10, 16)
+	return err == nil
 }
 
 // checkPrivateDir checks that st, the Lstat of dir, is a directory (not a

@@ -390,3 +390,26 @@ func TestPrepareLeavesLiveListenerAlone(t *testing.T) {
 		t.Fatalf("the listener's first connection read %q, %v; want the client's \"client\" (the check connected to it)", buf[:n], err)
 	}
 }
+
+// TestPrepareHostPortHint: a host:port given where a socket path belongs
+// (serve -t unix -listen 127.0.0.1:5000) is refused as a path, saying
+// that it looks like a host:port; a path with a colon in it is not.
+func TestPrepareHostPortHint(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(dir) // a relative path's directory is ".", open to others
+	for _, c := range []struct {
+		path string
+		hint bool
+	}{{"127.0.0.1:5000", true}, {"localhost:80", true}, {"[::1]:7000", true}, {"s:x", false}, {"sock", false}, {":5000", false}} {
+		_, err := rendezvous.Prepare(c.path)
+		if !errors.Is(err, transports.ErrBadEndpoint) {
+			t.Fatalf("Prepare(%q): %v; want ErrBadEndpoint (the directory is open to others)", c.path, err)
+		}
+		if got := strings.Contains(err.Error(), "looks like a host:port"); got != c.hint {
+			t.Errorf("Prepare(%q): %v; host:port hint %v, want %v", c.path, err, got, c.hint)
+		}
+	}
+}
