@@ -188,11 +188,18 @@ func outputTarget(path string, replace bool) (fs.FileInfo, error) {
 		return nil, fmt.Errorf("%s: %w (a symbolic link, %w)", path, fs.ErrExist, ErrNotRegular)
 	case st.IsDir():
 		return nil, fmt.Errorf("%s: %w (a directory, %w)", path, fs.ErrExist, ErrNotRegular)
+	case !replace && !st.Mode().IsRegular():
+		return nil, fmt.Errorf("%s: %w (%w)", path, fs.ErrExist, ErrSpecial)
 	case !replace:
 		return nil, fmt.Errorf("%s: %w", path, fs.ErrExist)
 	}
 	return st, nil
 }
+
+// ErrSpecial is wrapped, with fs.ErrExist, by the error for an output
+// name where a device or FIFO is: replace (-force) writes to it in place
+// instead of replacing it.
+var ErrSpecial = errors.New("a device or FIFO, which -force writes to in place")
 
 // openSpecial opens o.path, a device or FIFO, to write to it in place.
 func openSpecial(o *Output) (*Output, error) {

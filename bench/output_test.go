@@ -422,3 +422,23 @@ func TestOutputNameEndingInSlash(t *testing.T) {
 		t.Fatalf("a directory was made for a name ending in '/' (%v)", err)
 	}
 }
+
+// TestCheckOutputSpecial: a device at an output's name is refused without
+// replace as a device that replace writes to in place (not as a file it
+// would replace), and taken with it.
+func TestCheckOutputSpecial(t *testing.T) {
+	err := CheckOutput(os.DevNull, false)
+	if !errors.Is(err, fs.ErrExist) || !errors.Is(err, ErrSpecial) {
+		t.Fatalf("CheckOutput(%s, false) = %v; want fs.ErrExist and ErrSpecial", os.DevNull, err)
+	}
+	if err := CheckOutput(os.DevNull, true); err != nil {
+		t.Fatalf("CheckOutput(%s, true) = %v", os.DevNull, err)
+	}
+	f := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(f, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckOutput(f, false); !errors.Is(err, fs.ErrExist) || errors.Is(err, ErrSpecial) {
+		t.Fatalf("CheckOutput(regular file, false) = %v; want fs.ErrExist alone", err)
+	}
+}

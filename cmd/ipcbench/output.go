@@ -51,6 +51,8 @@ func outputError(flag, path string, err error) error {
 	switch {
 	case errors.Is(err, bench.ErrNotRegular):
 		return usagef("%s: %v; choose another name", flag, err)
+	case errors.Is(err, bench.ErrSpecial):
+		return usagef("%s: %v", flag, err)
 	case errors.Is(err, fs.ErrExist):
 		return usagef("%s: %v (-force replaces it)", flag, err)
 	}
