@@ -82,7 +82,7 @@ func TestChooseFromRefuses(t *testing.T) {
 // TestChooseMeasures runs a small calibration through the CLI.
 func TestChooseMeasures(t *testing.T) {
 	raw := filepath.Join(t.TempDir(), "choose.jsonl")
-	code, out, stderr := runCLI(t, "", "choose", "-w", "pingpong", "-s", "1k", "-t", "unix,shm-ring", "-budget", "1s", "-out", raw)
+	code, out, stderr := runCLI(t, "", "choose", "-w", "pingpong", "-s", "1k", "-t", "unix,shm-ring", "-budget", "2s", "-out", raw)
 	if code != exitOK {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}

@@ -178,7 +178,7 @@ func TestRunOutCheckedBeforeConnect(t *testing.T) {
 	checkUsage(t, []usageCase{
 		{"existing out", []string{"run", "-t", "unix", "-connect", filepath.Join(dir, "nobody"), "-out", out}, "-out: " + out + ": file already exists (-force replaces it)"},
 		{"out a directory", []string{"run", "-t", "unix", "-connect", filepath.Join(dir, "nobody"), "-out", dir, "-force"}, "a directory"},
-		{"out a device", []string{"run", "-t", "unix", "-connect", filepath.Join(dir, "nobody"), "-out", os.DevNull}, "-out: " + os.DevNull + ": file already exists (-force replaces it)"},
+		{"out a device", []string{"run", "-t", "unix", "-connect", filepath.Join(dir, "nobody"), "-out", os.DevNull}, "-out: " + os.DevNull + ": file already exists (a device or FIFO, which -force writes to in place)"},
 	})
 	if _, err := os.Stat(filepath.Join(dir, "nobody")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("something was made at the -connect address: %v", err)
