@@ -38,6 +38,24 @@ const (
 	MaxFaninConns = peer.MaxConns
 )
 
+// Upper bounds of Options. They are far beyond what a run needs (a day of
+// warm-up, a day of measuring), and they keep every sum and product the
+// runner makes of the options within int64: a case's default timeout
+// (Warmup+Duration+15s), the number of case runs (the plan's length times
+// Repeats), the bytes a case moves (Count times MaxMessageSize), and the
+// rate workload's schedule (Count times a period of up to 1 s).
+const (
+	// MaxDuration is the longest Duration, and the longest Warmup.
+	MaxDuration = 24 * time.Hour
+	// MaxCaseTimeout is the longest CaseTimeout: long enough to exceed
+	// the longest warm-up plus the longest duration.
+	MaxCaseTimeout = 3 * MaxDuration
+	// MaxRepeats is the most Repeats.
+	MaxRepeats = 10_000
+	// MaxCount is the largest Count.
+	MaxCount = 1_000_000_000
+)
+
 // NoWarmup, as Options.Warmup, asks for no warm-up at all: measurement
 // begins as soon as the peer is connected. (A zero Warmup means
 // DefaultWarmup.) The header then records a warm-up of "0s".
@@ -289,8 +307,14 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Duration < 0 {
 		return o, fmt.Errorf("%w: duration %v must be positive", ErrBadOptions, o.Duration)
 	}
+	if o.Duration > MaxDuration {
+		return o, fmt.Errorf("%w: duration %v over the maximum, %s", ErrBadOptions, o.Duration, units.FormatDuration(MaxDuration))
+	}
 	if o.Count < 0 {
 		return o, fmt.Errorf("%w: count %d must not be negative", ErrBadOptions, o.Count)
+	}
+	if o.Count > MaxCount {
+		return o, fmt.Errorf("%w: count %d over the maximum, %d", ErrBadOptions, o.Count, MaxCount)
 	}
 	switch {
 	case o.Warmup == NoWarmup:
@@ -299,12 +323,17 @@ func (o Options) withDefaults() (Options, error) {
 		o.Warmup = DefaultWarmup
 	case o.Warmup < 0:
 		return o, fmt.Errorf("%w: warm-up %v must not be negative (NoWarmup asks for none)", ErrBadOptions, o.Warmup)
+	case o.Warmup > MaxDuration:
+		return o, fmt.Errorf("%w: warm-up %v over the maximum, %s", ErrBadOptions, o.Warmup, units.FormatDuration(MaxDuration))
 	}
 	if o.Repeats == 0 {
 		o.Repeats = DefaultRepeats
 	}
 	if o.Repeats < 0 {
 		return o, fmt.Errorf("%w: repeats %d must be positive", ErrBadOptions, o.Repeats)
+	}
+	if o.Repeats > MaxRepeats {
+		return o, fmt.Errorf("%w: repeats %d over the maximum, %d", ErrBadOptions, o.Repeats, MaxRepeats)
 	}
 	if o.Rate == 0 {
 		o.Rate = DefaultRate
@@ -328,6 +357,9 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.CaseTimeout < 0 {
 		return o, fmt.Errorf("%w: case timeout %v must be positive", ErrBadOptions, o.CaseTimeout)
+	}
+	if o.CaseTimeout > MaxCaseTimeout {
+		return o, fmt.Errorf("%w: case timeout %v over the maximum, %s", ErrBadOptions, o.CaseTimeout, units.FormatDuration(MaxCaseTimeout))
 	}
 	if o.Remote != nil {
 		if o.Remote.Address == "" {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"math"
 	"os"
 	"reflect"
 	"strings"
@@ -186,6 +187,16 @@ func TestOptionsValidation(t *testing.T) {
 		{"negative repeats", func(o *Options) { o.Repeats = -1 }},
 		{"bad conns", func(o *Options) { o.FaninConns = []int{0} }},
 		{"bad rate", func(o *Options) { o.Rate = -3 }},
+		// The upper bounds: nothing the runner adds or multiplies of them
+		// overflows (a case timeout of -2562047h, "12 of -2 cases").
+		{"duration over a day", func(o *Options) { o.Duration = MaxDuration + 1 }},
+		{"duration that overflows the timeout", func(o *Options) { o.Duration = 2562047*time.Hour + 47*time.Minute + 10*time.Second }},
+		{"warm-up over a day", func(o *Options) { o.Warmup = MaxDuration + 1 }},
+		{"case timeout over its maximum", func(o *Options) { o.CaseTimeout = MaxCaseTimeout + 1 }},
+		{"repeats over the maximum", func(o *Options) { o.Repeats = MaxRepeats + 1 }},
+		{"repeats that overflow the total", func(o *Options) { o.Repeats = math.MaxInt }},
+		{"count over the maximum", func(o *Options) { o.Count = MaxCount + 1 }},
+		{"count of MaxInt64", func(o *Options) { o.Count = math.MaxInt64 }},
 	}
 	for _, c := range cases {
 		o := base
@@ -193,6 +204,23 @@ func TestOptionsValidation(t *testing.T) {
 		if _, err := NewRunner(o); !errors.Is(err, ErrBadOptions) {
 			t.Errorf("%s: err = %v, want ErrBadOptions", c.name, err)
 		}
+	}
+	// Every maximum itself is accepted.
+	o := base
+	o.Duration, o.Warmup, o.CaseTimeout, o.Repeats, o.Count = MaxDuration, MaxDuration, MaxCaseTimeout, MaxRepeats, MaxCount
+	r, err := NewRunner(o)
+	if err != nil {
+		t.Fatalf("the maxima: %v", err)
+	}
+	if r.Total() != len(r.Plan())*MaxRepeats {
+		t.Errorf("the maxima: %d case runs, want %d", r.Total(), len(r.Plan())*MaxRepeats)
+	}
+	o.CaseTimeout, o.Count = 0, 0
+	if r, err = NewRunner(o); err != nil {
+		t.Fatalf("the maxima without a count: %v", err)
+	}
+	if got, want := r.Options().CaseTimeout, 2*MaxDuration+15*time.Second; got != want {
+		t.Errorf("the maxima: default case timeout %v, want %v", got, want)
 	}
 }
 

@@ -51,6 +51,14 @@ func (c Config) Check() error {
 		return fmt.Errorf("%w: %d bytes per stream: want at least 4 MiB (four of the largest message)", ErrBadConfig, c.StreamBytes)
 	case c.FaninN < int64(FaninConns[len(FaninConns)-1]):
 		return fmt.Errorf("%w: %d fanin round trips: want at least one per connection (%d)", ErrBadConfig, c.FaninN, FaninConns[len(FaninConns)-1])
+	// The upper bounds are the runner's (bench.Options), checked here
+	// before anything is built.
+	case c.Repeats > bench.MaxRepeats:
+		return fmt.Errorf("%w: repeats %d: want at most %d", ErrBadConfig, c.Repeats, bench.MaxRepeats)
+	case c.PingPongN > bench.MaxCount:
+		return fmt.Errorf("%w: %d round trips per pingpong: want at most %d", ErrBadConfig, c.PingPongN, bench.MaxCount)
+	case c.FaninN > bench.MaxCount:
+		return fmt.Errorf("%w: %d fanin round trips: want at most %d", ErrBadConfig, c.FaninN, bench.MaxCount)
 	}
 	return nil
 }

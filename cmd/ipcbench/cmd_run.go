@@ -15,6 +15,7 @@ import (
 	"github.com/ipcbench/ipcbench/bench/report"
 	"github.com/ipcbench/ipcbench/internal/frame"
 	"github.com/ipcbench/ipcbench/internal/progress"
+	"github.com/ipcbench/ipcbench/internal/units"
 	"github.com/ipcbench/ipcbench/transports/all"
 	"github.com/ipcbench/ipcbench/transports/peer"
 )
@@ -126,11 +127,11 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	fs.StringVar(&f.sizes, "s", "64,1k,16k,64k,1MiB", "message sizes, comma-separated, binary units (4k = 4096 B)")
 	fs.StringVar(&f.sizes, "sizes", "64,1k,16k,64k,1MiB", "same as -s")
 	fs.StringVar(&f.conns, "conns", "4", "connection counts of the fanin workload, comma-separated")
-	fs.DurationVar(&f.duration, "d", bench.DefaultDuration, "measured interval of each case")
+	fs.DurationVar(&f.duration, "d", bench.DefaultDuration, "measured interval of each case, at most "+units.FormatDuration(bench.MaxDuration))
 	fs.DurationVar(&f.duration, "duration", bench.DefaultDuration, "same as -d")
-	fs.Int64Var(&f.count, "n", 0, "measure exactly this many messages per case instead of -duration, which is then not used (fanin: split across its connections)")
-	fs.DurationVar(&f.warmup, "warmup", bench.DefaultWarmup, "warm-up before each measured interval, excluded from the numbers; 0 for none")
-	fs.IntVar(&f.repeats, "repeats", bench.DefaultRepeats, "runs of each case, interleaved across cases")
+	fs.Int64Var(&f.count, "n", 0, fmt.Sprintf("measure exactly this many messages per case instead of -duration, which is then not used (fanin: split across its connections); at most %d", bench.MaxCount))
+	fs.DurationVar(&f.warmup, "warmup", bench.DefaultWarmup, "warm-up before each measured interval, excluded from the numbers; 0 for none; at most "+units.FormatDuration(bench.MaxDuration))
+	fs.IntVar(&f.repeats, "repeats", bench.DefaultRepeats, fmt.Sprintf("runs of each case, interleaved across cases; at most %d", bench.MaxRepeats))
 	fs.IntVar(&f.rate, "rate", bench.DefaultRate, "target messages/s of the rate workload")
 	fs.StringVar(&f.placements, "placement", "unpinned", "where the two processes run, comma-separated: unpinned, same-core, cross-core, or BENCHCPUS/PEERCPUS like 0/1")
 	fs.StringVar(&f.pin, "pin", "", "pin the bench and peer processes: BENCHCPUS/PEERCPUS, e.g. 0/1 (same as -placement 0/1; not with -placement)")
@@ -146,7 +147,7 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	fs.StringVar(&f.peerSources, "peer-source", bench.SourceInherit, "how the peer reaches the bench, comma-separated, each a variant (\"via=\"): "+strings.Join(bench.PeerSources(), ", ")+" (see above)")
 	fs.StringVar(&f.connect, "connect", "", "measure against a server already listening at this address (one transport in -t) instead of starting a peer per case")
 	fs.StringVar(&f.peerKind, "peer", "serve", "with -connect, what listens there: serve (ipcbench serve) or echo (any server that echoes every message with -framing)")
-	fs.DurationVar(&f.timeout, "case-timeout", 0, "give up on a case after this long, the peer's start included; more than warm-up + duration (with -n, more than warm-up) (default: warm-up + duration + 15s; with -n, warm-up + 1m)")
+	fs.DurationVar(&f.timeout, "case-timeout", 0, "give up on a case after this long, the peer's start included; more than warm-up + duration (with -n, more than warm-up) ; at most "+units.FormatDuration(bench.MaxCaseTimeout)+" (default: warm-up + duration + 15s; with -n, warm-up + 1m)")
 	if err := parseFlagsOnly(fs, args); err != nil {
 		return err
 	}
@@ -348,21 +349,38 @@ func (f *runFlags) options() (bench.Options, error) {
 	if f.duration <= 0 && f.count == 0 {
 		return o, usagef("%s %v: must be positive", f.name("duration"), f.duration)
 	}
+	// The upper bounds are bench.Options's (NewRunner checks them too),
+	// checked here to name the flag.
+	if f.duration > bench.MaxDuration {
+		return o, usagef("%s %v: at most %s", f.name("duration"), f.duration, units.FormatDuration(bench.MaxDuration))
+	}
 	if f.count < 0 {
 		return o, usagef("-n %d: must not be negative", f.count)
+	}
+	if f.count > bench.MaxCount {
+		return o, usagef("-n %d: at most %d", f.count, bench.MaxCount)
 	}
 	o.Count = f.count
 	if f.warmup < 0 {
 		return o, usagef("-warmup %v: must not be negative", f.warmup)
 	}
+	if f.warmup > bench.MaxDuration {
+		return o, usagef("-warmup %v: at most %s", f.warmup, units.FormatDuration(bench.MaxDuration))
+	}
 	if f.repeats <= 0 {
 		return o, usagef("-repeats %d: must be positive", f.repeats)
+	}
+	if f.repeats > bench.MaxRepeats {
+		return o, usagef("-repeats %d: at most %d", f.repeats, bench.MaxRepeats)
 	}
 	if f.rate <= 0 {
 		return o, usagef("-rate %d: must be positive", f.rate)
 	}
 	if f.timeoutSet && f.timeout <= 0 {
 		return o, usagef("-case-timeout %v: must be positive", f.timeout)
+	}
+	if f.timeout > bench.MaxCaseTimeout {
+		return o, usagef("-case-timeout %v: at most %s", f.timeout, units.FormatDuration(bench.MaxCaseTimeout))
 	}
 	if f.timeoutSet {
 		// A case lasts its warm-up and its measured interval (with -n, its

@@ -166,6 +166,42 @@ func TestRunOptionWording(t *testing.T) {
 	}
 }
 
+// TestRunUpperBounds: -d, -warmup, -case-timeout, -repeats and -n have
+// upper bounds that -help states, checked before anything runs: past
+// them the runner's sums and products overflowed (a case timeout of
+// -2562047h, "12 of -2 cases"). The bounds themselves are accepted.
+func TestRunUpperBounds(t *testing.T) {
+	checkUsage(t, []usageCase{
+		{"-d that overflows the timeout", append([]string{"run", "-d", "2562047h47m10s"}, bogus...), "ipcbench run: -d 2562047h47m10s: at most 24h"},
+		{"-duration a century", append([]string{"run", "-duration", "1000000h"}, bogus...), "ipcbench run: -duration 1000000h0m0s: at most 24h"},
+		{"-warmup over a day", append([]string{"run", "-warmup", "24h0m1s"}, bogus...), "ipcbench run: -warmup 24h0m1s: at most 24h"},
+		{"-case-timeout over 72h", append([]string{"run", "-case-timeout", "73h"}, bogus...), "ipcbench run: -case-timeout 73h0m0s: at most 72h"},
+		{"-repeats MaxInt", append([]string{"run", "-repeats", "9223372036854775807"}, bogus...), "ipcbench run: -repeats 9223372036854775807: at most 10000"},
+		{"-repeats 1e8", append([]string{"run", "-repeats", "100000000"}, bogus...), "ipcbench run: -repeats 100000000: at most 10000"},
+		{"-n MaxInt64", append([]string{"run", "-n", "9223372036854775807"}, bogus...), "ipcbench run: -n 9223372036854775807: at most 1000000000"},
+		{"floor -repeats", []string{"floor", "-repeats", "10001"}, "repeats 10001: want at most 10000"},
+		{"floor -n", []string{"floor", "-n", "9223372036854775807"}, "want at most 1000000000"},
+		{"floor -fanin-n", []string{"floor", "-fanin-n", "1000000001"}, "want at most 1000000000"},
+	})
+	// The bounds themselves pass every check: only -network bogus is refused.
+	for _, args := range [][]string{
+		{"run", "-d", "24h", "-warmup", "24h", "-case-timeout", "72h", "-repeats", "10000"},
+		{"run", "-n", "1000000000", "-warmup", "24h", "-case-timeout", "72h"},
+	} {
+		code, _, stderr := runCLI(t, "", append(args, bogus...)...)
+		if code != exitUsage || !strings.Contains(stderr, `-network "bogus"`) {
+			t.Errorf("%q: exit %d, stderr %q; want only -network bogus refused", args, code, stderr)
+		}
+	}
+	// -help states them.
+	_, help, _ := runCLI(t, "", "run", "-help")
+	for _, want := range []string{"each case, at most 24h", "0 for none; at most 24h", "at most 72h (default", "cases; at most 10000", "connections); at most 1000000000"} {
+		if !strings.Contains(help, want) {
+			t.Errorf("run -help does not say %q", want)
+		}
+	}
+}
+
 // TestRunOutCheckedBeforeConnect: an existing -out is refused before
 // -connect reaches the server. Nothing listens at the address, so a probe
 // made first would fail with the server's error instead.

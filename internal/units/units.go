@@ -1,6 +1,6 @@
 // Package units parses and prints the byte counts that ipcbench takes on
 // its command line and in transport options: "64", "64B", "4k", "16KiB",
-// "1MiB".
+// "1MiB"; and prints the bounds of its durations ("24h").
 // Units are binary throughout (k = 1024): "4k", "4K", "4KiB" and "4kb" all
 // mean 4096 bytes, because message and buffer sizes are powers of two in
 // practice and a "64k" message of 64,000 bytes surprises more people than
@@ -11,6 +11,7 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // suffixes maps unit suffixes (lower case) to multipliers, longest first.
@@ -72,4 +73,18 @@ func FormatSize(n int) string {
 		return strconv.Itoa(n>>10) + "KiB"
 	}
 	return strconv.Itoa(n) + "B"
+}
+
+// FormatDuration formats d as time.Duration.String does, without the
+// zero minutes and seconds of a whole number of hours or minutes: "24h",
+// not "24h0m0s"; and 90 minutes is "1h30m".
+func FormatDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }

@@ -3,6 +3,7 @@ package units
 import (
 	"errors"
 	"testing"
+	"time"
 )
 
 func TestParseBytes(t *testing.T) {
@@ -49,6 +50,20 @@ func TestFormatSize(t *testing.T) {
 		back, err := ParseBytes(got)
 		if err != nil || back != int64(tt.n) {
 			t.Errorf("ParseBytes(FormatSize(%d)) = %d, %v", tt.n, back, err)
+		}
+	}
+}
+
+func TestFormatDuration(t *testing.T) {
+	for _, tt := range []struct {
+		d    time.Duration
+		want string
+	}{
+		{24 * time.Hour, "24h"}, {72 * time.Hour, "72h"}, {90 * time.Minute, "1h30m"}, {time.Minute, "1m"},
+		{90 * time.Second, "1m30s"}, {300 * time.Millisecond, "300ms"}, {time.Hour + time.Second, "1h0m1s"}, {0, "0s"},
+	} {
+		if got := FormatDuration(tt.d); got != tt.want {
+			t.Errorf("FormatDuration(%v) = %s, want %s", tt.d, got, tt.want)
 		}
 	}
 }
