@@ -62,6 +62,8 @@ type Output struct {
 	path     string       // the name asked for
 	tmp      string       // the name written to until Commit; "" when f is path itself (a device or FIFO)
 	replace  bool         // Commit may replace a file at path
+	numbered bool         // the output takes the first free name of numberedName(base, n)
+	base     string       // the name asked for, of a numbered output
 	replaces bool         // path was a regular file when the output was created
 	dirs     []string     // the directories CreateOutput made for it, outermost first
 	written  atomic.Int64 // bytes written
@@ -83,7 +85,41 @@ type Output struct {
 // (a hard link's other names keep the old contents), and an existing
 // device or FIFO (/dev/null) is written to as it is; a symbolic link or a
 // directory is still refused, with an error that also wraps ErrNotRegular.
-func CreateOutput(path string, replace bool) (_ *Output, err error) {
+func CreateOutput(path string, replace bool) (*Output, error) {
+	return createOutput(path, replace, false)
+}
+
+// MaxNumberedNames is how many names a numbered output (CreateNumberedOutput)
+// tries: path, then path with -2 to -MaxNumberedNames before its extension.
+const MaxNumberedNames = 1000
+
+// CreateNumberedOutput starts a new output file whose name is made up, not
+// chosen by the user (ipcbench run's default ipcbench-TIME.jsonl), as
+// CreateOutput(path, false) does, except that a name that is taken is no
+// error: the output takes the first free one of path, then path with -2,
+// -3, ... before its extension (ipcbench-TIME-2.jsonl), up to
+// MaxNumberedNames. It takes it only when complete (Commit) or cut short
+// (Keep), with the same rename that never replaces a file, moving on to
+// the next number when a name was taken meanwhile: two outputs started at
+// once, with one path, get two names, and neither replaces the other or
+// anything else (a file, a symbolic link, a directory) that was there.
+// Name returns the name taken once it is taken.
+func CreateNumberedOutput(path string) (*Output, error) {
+	return createOutput(path, false, true)
+}
+
+// numberedName returns path with -n before its extension, or path itself
+// for n = 1.
+func numberedName(path string, n int) string {
+	if n == 1 {
+		return path
+	}
+	ext := filepath.Ext(path)
+	return strings.TrimSuffix(path, ext) + "-" + strconv.Itoa(n) + ext
+}
+
+// createOutput is CreateOutput, and with numbered CreateNumberedOutput.
+func createOutput(path string, replace, numbered bool) (_ *Output, err error) {
 	if err := namesDir(path); err != nil {
 		return nil, err // before a directory is made for it (CheckOutput checks the same)
 	}
@@ -100,7 +136,14 @@ func CreateOutput(path string, replace bool) (_ *Output, err error) {
 		}
 	}()
 	o := &Output{path: path, replace: replace, dirs: dirs}
-	st, err := outputTarget(path, replace)
+	var st fs.FileInfo
+	if numbered {
+		// What is at path now matters not: the name is chosen when the
+		// output takes one.
+		o.numbered, o.base = true, path
+	} else {
+		st, err = outputTarget(path, replace)
+	}
 	switch {
 	case err != nil:
 		return nil, err
@@ -228,7 +271,8 @@ func (o *Output) Write(p []byte) (int, error) {
 }
 
 // Name returns the name the output was asked for (not the name it is
-// written to until Commit).
+// written to until Commit); for a numbered output (CreateNumberedOutput),
+// once Commit or Keep gave it a name, that name.
 func (o *Output) Name() string { return o.path }
 
 // Commit ends a complete output: it flushes it to disk and gives it its
@@ -367,20 +411,43 @@ func RemoveOutputDirs(dirs []string) {
 
 // rename gives o.tmp the name o.path, replacing a file there only with
 // replace. Without replace it is renameat2's RENAME_NOREPLACE, or, on a
-// file system without it, a hard link and the old name's removal.
+// file system without it, a hard link and the old name's removal. A
+// numbered output takes the first of its names that is free, and o.path
+// becomes that name.
 func (o *Output) rename(replace bool) error {
+	if o.numbered {
+		for n := 1; n <= MaxNumberedNames; n++ {
+			name := numberedName(o.base, n)
+			err := renameNoReplace(o.tmp, name)
+			if err == nil {
+				o.path = name
+				return nil
+			}
+			if !errors.Is(err, fs.ErrExist) {
+				return err
+			}
+		}
+		return fmt.Errorf("%s and %d more names with -N before the extension: %w", o.base, MaxNumberedNames-1, fs.ErrExist)
+	}
 	if replace {
 		return os.Rename(o.tmp, o.path)
 	}
-	err := unix.Renameat2(unix.AT_FDCWD, o.tmp, unix.AT_FDCWD, o.path, unix.RENAME_NOREPLACE)
+	return renameNoReplace(o.tmp, o.path)
+}
+
+// renameNoReplace renames old to new unless something is at new (an error
+// wrapping fs.ErrExist): renameat2's RENAME_NOREPLACE, or, on a file
+// system without it, a hard link and the old name's removal.
+func renameNoReplace(old, new string) error {
+	err := unix.Renameat2(unix.AT_FDCWD, old, unix.AT_FDCWD, new, unix.RENAME_NOREPLACE)
 	if !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOSYS) {
 		if err != nil {
-			return &os.LinkError{Op: "rename", Old: o.tmp, New: o.path, Err: err}
+			return &os.LinkError{Op: "rename", Old: old, New: new, Err: err}
 		}
 		return nil
 	}
-	if err := os.Link(o.tmp, o.path); err != nil {
+	if err := os.Link(old, new); err != nil {
 		return err
 	}
-	return os.Remove(o.tmp)
+	return os.Remove(old)
 }

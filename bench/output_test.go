@@ -6,6 +6,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -440,5 +441,110 @@ func TestCheckOutputSpecial(t *testing.T) {
 	}
 	if err := CheckOutput(f, false); !errors.Is(err, fs.ErrExist) || errors.Is(err, ErrSpecial) {
 		t.Fatalf("CheckOutput(regular file, false) = %v; want fs.ErrExist alone", err)
+	}
+}
+
+// TestCreateNumberedOutput: outputs of a made-up name (run's default,
+// ipcbench-TIME.jsonl) started in the same second never collide: each
+// takes the first free name, with -2, -3, ... before the extension, as
+// it is committed or kept, and nothing that was there (a file, a symbolic
+// link, a directory) is replaced or followed.
+func TestCreateNumberedOutput(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "ipcbench-20261201-133046.jsonl")
+	name := func(n string) string { return filepath.Join(dir, "ipcbench-20261201-133046"+n+".jsonl") }
+	write := func(o *Output, s string) {
+		t.Helper()
+		if _, err := o.Write([]byte(s)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Two outputs started in the same second, both before either has a
+	// name; meanwhile a file appears at the name the second would take.
+	first, err := CreateNumberedOutput(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := CreateNumberedOutput(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(first, "first")
+	write(second, "second")
+	if err := first.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(name("-2"), []byte("someone else's"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := second.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if first.Name() != path || first.Where() != path || second.Name() != name("-3") || second.Where() != name("-3") {
+		t.Errorf("names %s and %s, want %s and %s", first.Where(), second.Where(), path, name("-3"))
+	}
+	// A third, started once the name is taken, is no error either; a
+	// symbolic link and a directory at the next names are passed over.
+	victim := filepath.Join(t.TempDir(), "victim")
+	if err := os.WriteFile(victim, []byte("precious"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(victim, name("-4")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(name("-5"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	third, err := CreateNumberedOutput(path)
+	if err != nil {
+		t.Fatalf("a taken name: %v", err)
+	}
+	write(third, "third")
+	if kept, err := third.Keep(); err != nil || kept != name("-6") || third.Name() != kept {
+		t.Errorf("Keep: %q, %v (Name %q); want %s", kept, err, third.Name(), name("-6"))
+	}
+	for n, want := range map[string]string{"": "first", "-2": "someone else's", "-3": "second", "-6": "third"} {
+		if b, err := os.ReadFile(name(n)); err != nil || string(b) != want {
+			t.Errorf("%s: %q, %v; want %q", name(n), b, err, want)
+		}
+	}
+	if b, err := os.ReadFile(victim); err != nil || string(b) != "precious" {
+		t.Errorf("the link's target: %q, %v", b, err)
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, "*"+PartialSuffix+"*")); len(left) > 0 {
+		t.Errorf("partial files left: %v", left)
+	}
+
+	// Many at once: every one gets a name of its own, whole.
+	dir = t.TempDir()
+	path = filepath.Join(dir, "run.jsonl")
+	outs := make([]*Output, 20)
+	for i := range outs {
+		if outs[i], err = CreateNumberedOutput(path); err != nil {
+			t.Fatal(err)
+		}
+		write(outs[i], strings.Repeat("x", i+1))
+	}
+	errs := make(chan error, len(outs))
+	for _, o := range outs {
+		go func() { errs <- o.Commit() }()
+	}
+	for range outs {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	names := map[string]bool{}
+	for i, o := range outs {
+		if names[o.Name()] {
+			t.Errorf("%s taken twice", o.Name())
+		}
+		names[o.Name()] = true
+		if b, err := os.ReadFile(o.Name()); err != nil || len(b) != i+1 {
+			t.Errorf("%s: %d bytes, %v; want %d", o.Name(), len(b), err, i+1)
+		}
+	}
+	if _, ok := names[filepath.Join(dir, "run-20.jsonl")]; !ok {
+		t.Errorf("names %v, want run.jsonl to run-20.jsonl", slices.Sorted(maps.Keys(names)))
 	}
 }

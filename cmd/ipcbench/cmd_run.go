@@ -137,7 +137,7 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	fs.StringVar(&f.pin, "pin", "", "pin the bench and peer processes: BENCHCPUS/PEERCPUS, e.g. 0/1 (same as -placement 0/1; not with -placement)")
 	fs.StringVar(&f.buffer, "buffer", "", "kernel socket/pipe buffer or ring size for every transport (default: the system's)")
 	fs.StringVar(&f.framing, "framing", "length", "message framing: length (4-byte big-endian prefix), delimited (newline), fixed (every message the case's size; not for stream)")
-	fs.StringVar(&f.out, "out", "", "raw records file (JSON Lines), a new file (see -force); missing directories are created; - for stdout (the summary then goes to stderr); default ipcbench-<time>.jsonl")
+	fs.StringVar(&f.out, "out", "", "raw records file (JSON Lines), a new file (see -force); missing directories are created; - for stdout (the summary then goes to stderr); default ipcbench-<time>.jsonl, or when that is taken the first free name of ipcbench-<time>-2.jsonl, -3, ...")
 	fs.BoolVar(&f.force, "force", false, "replace an existing -out file, once the new one is complete (never through a symbolic link)")
 	fs.StringVar(&f.format, "format", "table", "summary format: "+strings.Join(report.Formats(), ", "))
 	fs.BoolVar(&f.quiet, "q", false, "no progress display and no summary (raw records only)")
@@ -196,9 +196,11 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	}
 	outPath := f.out
 	if outPath == "" {
+		// A made-up name: taken, it is no error, the records take the
+		// next free one (bench.CreateNumberedOutput), so two runs started
+		// in one second never collide.
 		outPath = "ipcbench-" + time.Now().Format("20060102-150405") + ".jsonl"
-	}
-	if outPath != "-" {
+	} else if outPath != "-" {
 		// Refused now, not after -connect has opened a session on the
 		// server or a network namespace has been made.
 		if err := checkOutput("-out", outPath, f.force); err != nil {
@@ -236,7 +238,12 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	case "-":
 		rawOut, summaryOut = e.stdout, e.stderr
 	default:
-		if rawFile, err = createOutput("-out", outPath, f.force); err != nil {
+		if f.out == "" {
+			rawFile, err = bench.CreateNumberedOutput(outPath)
+			if err != nil {
+				return outputError("-out", outPath, err)
+			}
+		} else if rawFile, err = createOutput("-out", outPath, f.force); err != nil {
 			return err
 		}
 		defer rawFile.Abort()

@@ -61,9 +61,10 @@ func wantRefused(t *testing.T, code int, stderr, flag string) {
 }
 
 // TestOutputNeverFollowsPlantedNames: every output the tool creates (run
-// -out, its default name, floor -out and -raw, plot's charts) refuses a
-// symbolic link or an existing file planted at its name, with exit 2 and
-// one line, before any work; -force replaces a regular file only.
+// -out, floor -out and -raw, plot's charts) refuses a symbolic link or an
+// existing file planted at its name, with exit 2 and one line, before any
+// work; -force replaces a regular file only. Run's default name, made up,
+// passes over them to the next free name instead.
 func TestOutputNeverFollowsPlantedNames(t *testing.T) {
 	dir := t.TempDir()
 	t.Run("run -out symlink", func(t *testing.T) {
@@ -91,7 +92,10 @@ func TestOutputNeverFollowsPlantedNames(t *testing.T) {
 	})
 	t.Run("run default name", func(t *testing.T) {
 		// The default name is ipcbench-<time>.jsonl in the working
-		// directory: plant a link at every name of the next minute.
+		// directory: plant a link at every name of the next minute, and
+		// the records of another run of that second at its -2 name. The
+		// run follows neither, replaces neither, and is not refused: it
+		// takes the -3 name, and says so.
 		cwd := t.TempDir()
 		victim := filepath.Join(t.TempDir(), "victim")
 		if err := os.WriteFile(victim, []byte("precious"), 0o600); err != nil {
@@ -99,13 +103,34 @@ func TestOutputNeverFollowsPlantedNames(t *testing.T) {
 		}
 		now := time.Now()
 		for s := range 60 {
-			name := "ipcbench-" + now.Add(time.Duration(s)*time.Second).Format("20060102-150405") + ".jsonl"
-			if err := os.Symlink(victim, filepath.Join(cwd, name)); err != nil {
+			name := "ipcbench-" + now.Add(time.Duration(s)*time.Second).Format("20060102-150405")
+			if err := os.Symlink(victim, filepath.Join(cwd, name+".jsonl")); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(cwd, name+"-2.jsonl"), []byte("another run's records\n"), 0o600); err != nil {
 				t.Fatal(err)
 			}
 		}
 		code, stderr := runChild(t, cwd, tinyRun...)
-		wantRefused(t, code, stderr, "-out")
+		if code != exitOK {
+			t.Fatalf("exit %d, want 0 (a made-up name is never refused); stderr:\n%s", code, stderr)
+		}
+		got, _ := filepath.Glob(filepath.Join(cwd, "ipcbench-*-3.jsonl"))
+		if len(got) != 1 || !strings.Contains(stderr, "raw records: "+filepath.Base(got[0])+"\n") {
+			t.Fatalf("records under %v; stderr:\n%s\nwant one ipcbench-<time>-3.jsonl, named on stderr", got, stderr)
+		}
+		if st, err := os.Lstat(got[0]); err != nil || !st.Mode().IsRegular() {
+			t.Errorf("%s: %v, %v; want a regular file", got[0], st, err)
+		}
+		if b, _ := os.ReadFile(got[0]); !strings.HasPrefix(string(b), `{"type":"header"`) {
+			t.Errorf("%s holds %.40q, not the records", got[0], b)
+		}
+		others, _ := filepath.Glob(filepath.Join(cwd, "ipcbench-*-2.jsonl"))
+		for _, o := range others {
+			if b, err := os.ReadFile(o); err != nil || string(b) != "another run's records\n" {
+				t.Errorf("%s: %.40q, %v: another run's records were replaced", o, b, err)
+			}
+		}
 		checkVictim(t, victim)
 	})
 	t.Run("floor outputs", func(t *testing.T) {
