@@ -21,10 +21,11 @@ import (
 // It shows what a transport buys an application that speaks HTTP, next to
 // pingpong's bare round trip.
 var httpWorkload = &workload{
-	name: "http",
-	doc:  "net/http POST with a body of the case's size, echoed back, keep-alive on one connection, closed loop; every body checked",
-	role: peer.RoleHTTP,
-	run:  runHTTP,
+	name:    "http",
+	doc:     "net/http POST with a body of the case's size, echoed back, keep-alive on one connection, closed loop; every body checked",
+	role:    peer.RoleHTTP,
+	notEcho: "needs an HTTP server's responses, and an echo server sends the request back",
+	run:     runHTTP,
 }
 
 // runHTTP drives one closed HTTP request loop per connection.

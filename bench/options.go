@@ -198,8 +198,8 @@ type Remote struct {
 	// Echo says the server is any echo server (one that writes every
 	// message back unchanged, with Options.Frame), not `ipcbench serve`:
 	// there is no control connection, so the peer's CPU time is unknown,
-	// and the stream workload, which needs the receiver's acknowledgement,
-	// cannot run.
+	// and only EchoWorkloads can run (not stream, which needs the
+	// receiver's acknowledgement, nor http, which needs an HTTP server).
 	Echo bool
 }
 
@@ -373,8 +373,10 @@ func (o Options) withDefaults() (Options, error) {
 				return o, fmt.Errorf("%w: peer source %s: a remote peer is already running; the peer sources say how the run starts its own", ErrBadOptions, src)
 			}
 		}
-		if o.Remote.Echo && slices.Contains(o.Workloads, "stream") {
-			return o, fmt.Errorf("%w: the stream workload needs the receiver's acknowledgement, which an echo server does not send; leave out stream, or measure against ipcbench serve", ErrBadOptions)
+		for _, w := range o.Workloads {
+			if why := NotEcho(w); o.Remote.Echo && why != "" {
+				return o, fmt.Errorf("%w: the %s workload %s; against an echo server only %s run (or measure against ipcbench serve)", ErrBadOptions, w, why, strings.Join(EchoWorkloads(), ", "))
+			}
 		}
 	}
 	if o.CaseTimeout == 0 {

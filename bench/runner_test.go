@@ -197,6 +197,13 @@ func TestOptionsValidation(t *testing.T) {
 		{"repeats that overflow the total", func(o *Options) { o.Repeats = math.MaxInt }},
 		{"count over the maximum", func(o *Options) { o.Count = MaxCount + 1 }},
 		{"count of MaxInt64", func(o *Options) { o.Count = math.MaxInt64 }},
+		// Only pingpong, fanin, connect and rate run against an echo server.
+		{"stream against an echo server", func(o *Options) {
+			o.Workloads, o.Remote = []string{"pingpong", "stream"}, &Remote{Address: "127.0.0.1:1", Echo: true}
+		}},
+		{"http against an echo server", func(o *Options) {
+			o.Workloads, o.Remote = []string{"http"}, &Remote{Address: "127.0.0.1:1", Echo: true}
+		}},
 	}
 	for _, c := range cases {
 		o := base
@@ -205,8 +212,17 @@ func TestOptionsValidation(t *testing.T) {
 			t.Errorf("%s: err = %v, want ErrBadOptions", c.name, err)
 		}
 	}
-	// Every maximum itself is accepted.
+	// Every echo workload is accepted against an echo server.
 	o := base
+	o.Workloads, o.Remote = EchoWorkloads(), &Remote{Address: "127.0.0.1:1", Echo: true}
+	if got := strings.Join(o.Workloads, ","); got != "pingpong,fanin,connect,rate" {
+		t.Errorf("EchoWorkloads() = %s, want pingpong,fanin,connect,rate", got)
+	}
+	if _, err := NewRunner(o); err != nil {
+		t.Errorf("the echo workloads against an echo server: %v", err)
+	}
+	// Every maximum itself is accepted.
+	o = base
 	o.Duration, o.Warmup, o.CaseTimeout, o.Repeats, o.Count = MaxDuration, MaxDuration, MaxCaseTimeout, MaxRepeats, MaxCount
 	r, err := NewRunner(o)
 	if err != nil {

@@ -19,10 +19,11 @@ var errDeadline = os.ErrDeadlineExceeded
 // acknowledgement, and the messages counted are those the receiver got after
 // the warm-up's last one.
 var streamWorkload = &workload{
-	name: "stream",
-	doc:  "one-way throughput: the bench pushes messages, the peer reads and checks every one and acknowledges at the end",
-	role: "sink",
-	run:  runStream,
+	name:    "stream",
+	doc:     "one-way throughput: the bench pushes messages, the peer reads and checks every one and acknowledges at the end",
+	role:    "sink",
+	notEcho: "needs the receiver's acknowledgement, which an echo server does not send",
+	run:     runStream,
 }
 
 func runStream(ctx context.Context, cr *caseRun) (measurement, error) {

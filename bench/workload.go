@@ -20,6 +20,9 @@ type workload struct {
 	// connect: the case hands endpoints to the peer per exchange instead
 	// of accepting connections up front (see connect.go).
 	connect bool
+	// notEcho says why the workload cannot run against an echo server
+	// (Remote.Echo), completing "the NAME workload ..."; "" when it can.
+	notEcho string
 	// unsupported maps transports that cannot run this workload to why.
 	unsupported map[string]string
 	run         func(ctx context.Context, cr *caseRun) (measurement, error)
@@ -53,6 +56,29 @@ func Workloads() []string {
 func WorkloadDoc(name string) string {
 	if w := workloadByName(name); w != nil {
 		return w.doc
+	}
+	return ""
+}
+
+// EchoWorkloads returns the workloads that can run against any echo server
+// (Remote.Echo), in the order they are planned.
+func EchoWorkloads() []string {
+	var out []string
+	for _, w := range workloads {
+		if w.notEcho == "" {
+			out = append(out, w.name)
+		}
+	}
+	return out
+}
+
+// NotEcho returns why the named workload cannot run against an echo server
+// (Remote.Echo), as words that follow "the NAME workload": "needs the
+// receiver's acknowledgement, ...". It returns "" for a workload that can,
+// and for an unknown one.
+func NotEcho(name string) string {
+	if w := workloadByName(name); w != nil {
+		return w.notEcho
 	}
 	return ""
 }

@@ -37,9 +37,10 @@ skipped).
 
 With -connect ADDRESS the peer is not started: every case dials ADDRESS,
 where 'ipcbench serve' (the default, -peer serve) or any echo server (-peer
-echo) listens, on the one transport -t names. Against an echo server the
-pingpong, fanin, rate and connect workloads run with -framing and every
-byte is still checked; its CPU time is unknown and stream cannot run. The
+echo) listens, on the one transport -t names. Against an echo server only
+the pingpong, fanin, rate and connect workloads run, with -framing, and
+every byte is still checked; its CPU time is unknown, and stream and http
+are refused (left out of the default workloads). The
 run then stays on the host's network (the server is there), and the raw
 header records the peer as "serve ADDRESS" or "echo ADDRESS". Of a
 placement only the bench's CPUs apply: where the server runs is up to how it
@@ -450,10 +451,12 @@ func (f *runFlags) options() (bench.Options, error) {
 			return o, usagef("-connect: the server listens on one transport; give exactly one with -t, not %d", len(o.Transports))
 		}
 		if f.peerKind == "echo" && !f.workloadsSet {
-			o.Workloads = slices.DeleteFunc(o.Workloads, func(w string) bool { return w == "stream" })
+			o.Workloads = slices.DeleteFunc(o.Workloads, func(w string) bool { return bench.NotEcho(w) != "" })
 		}
-		if f.peerKind == "echo" && contains(o.Workloads, "stream") {
-			return o, usagef("-peer echo: the stream workload needs the receiver's acknowledgement, which an echo server does not send; leave stream out of -w")
+		for _, w := range o.Workloads {
+			if why := bench.NotEcho(w); f.peerKind == "echo" && why != "" {
+				return o, usagef("-peer echo: the %s workload %s; against an echo server %s takes only %s", w, why, f.name("workloads"), orList(bench.EchoWorkloads()))
+			}
 		}
 		o.Remote = &bench.Remote{Address: f.connect, Echo: f.peerKind == "echo"}
 		return o, nil
@@ -483,6 +486,14 @@ func parseTransports(flag, s string) ([]bench.TransportSpec, error) {
 		specs[i] = bench.TransportSpec{Transport: r.Transport, Options: r.Spec.Options}
 	}
 	return specs, nil
+}
+
+// orList joins l as "a, b or c".
+func orList(l []string) string {
+	if len(l) < 2 {
+		return strings.Join(l, "")
+	}
+	return strings.Join(l[:len(l)-1], ", ") + " or " + l[len(l)-1]
 }
 
 func splitList(s string) []string {

@@ -202,6 +202,25 @@ func TestRunUpperBounds(t *testing.T) {
 	}
 }
 
+// TestRunEchoWorkloads: against an echo server (-peer echo) a workload
+// that cannot run there (stream, http) is refused before the server is
+// reached, naming those that can; nothing listens at the address, so a
+// check made later gives the probe's error instead. Left to the default
+// workloads, those are left out, and the probe is what fails.
+func TestRunEchoWorkloads(t *testing.T) {
+	nobody := filepath.Join(t.TempDir(), "nobody")
+	echo := func(more ...string) []string {
+		return append([]string{"run", "-t", "unix", "-connect", nobody, "-peer", "echo"}, more...)
+	}
+	checkUsage(t, []usageCase{
+		{"http", echo("-w", "http"), "ipcbench run: -peer echo: the http workload needs an HTTP server's responses, and an echo server sends the request back; against an echo server -w takes only pingpong, fanin, connect or rate"},
+		{"http among others", echo("-workloads", "pingpong,http"), "the http workload needs an HTTP server's responses, and an echo server sends the request back; against an echo server -workloads takes only pingpong, fanin, connect or rate"},
+		{"stream", echo("-w", "rate,stream"), "-peer echo: the stream workload needs the receiver's acknowledgement, which an echo server does not send; against an echo server -w takes only"},
+		{"default workloads", echo(), "nothing listens there"},
+		{"every echo workload", echo("-w", "pingpong,fanin,connect,rate"), "nothing listens there"},
+	})
+}
+
 // TestRunOutCheckedBeforeConnect: an existing -out is refused before
 // -connect reaches the server. Nothing listens at the address, so a probe
 // made first would fail with the server's error instead.
