@@ -8,7 +8,9 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"reflect"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -267,9 +269,17 @@ func parseFlagsOnly(fs *flagSet, args []string) error {
 }
 
 // parseFlags parses args and turns flag errors into usage errors naming the
-// problem; -help prints the usage to stdout and returns flag.ErrHelp.
+// problem; -help prints the usage to stdout and returns flag.ErrHelp. A
+// flag given twice, in one spelling or two (-d and -duration), is a usage
+// error naming both as typed: the flag package would keep the last.
 func parseFlags(fs *flagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
+	once := giveOnce(fs.FlagSet)
+	err := fs.Parse(args)
+	once.restore()
+	if once.twice != nil {
+		return usagef("%s and %s: the same flag given twice; give it once (see '%s -help')", once.twice[0], once.twice[1], fs.Name())
+	}
+	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fs.usage()
 			return err
@@ -277,6 +287,90 @@ func parseFlags(fs *flagSet, args []string) error {
 		return usagef("%v%s (see '%s -help')", err, durationHint(fs, err), fs.Name())
 	}
 	return checkEmptyFlags(fs)
+}
+
+// onceFlags watches the flags of a FlagSet while it parses, for a flag
+// given twice: every flag's Value is wrapped by a onceValue, and the
+// spellings of one flag (-t and -transports, bound to one variable) share
+// what was given first.
+type onceFlags struct {
+	fs    *flag.FlagSet
+	saved map[string]flag.Value // each flag's own Value, for restore
+	// twice holds the two spellings, with their values, of the first flag
+	// given twice: "-d 100ms" and "-duration 200ms".
+	twice []string
+}
+
+// onceValue is a flag's Value while the FlagSet parses: its first Set
+// records the spelling, the second fails and records both.
+type onceValue struct {
+	flag.Value
+	name  string
+	first *string // the spelling given first of this flag or an alias; "" before
+	o     *onceFlags
+}
+
+var errGivenTwice = errors.New("given twice")
+
+// Set records the flag as given, or fails when it (or an alias) already was.
+func (v *onceValue) Set(s string) error {
+	typed := "-" + v.name
+	switch {
+	case v.IsBoolFlag() && s == "true":
+	case v.IsBoolFlag():
+		typed += "=" + s
+	case s == "" || strings.ContainsAny(s, " \t\n\"'"):
+		typed += " " + strconv.Quote(s)
+	default:
+		typed += " " + s
+	}
+	if *v.first != "" {
+		if v.o.twice == nil {
+			v.o.twice = []string{*v.first, typed}
+		}
+		return errGivenTwice
+	}
+	*v.first = typed
+	return v.Value.Set(s)
+}
+
+// IsBoolFlag tells the flag package, as the wrapped Value would, that the
+// flag takes no argument.
+func (v *onceValue) IsBoolFlag() bool {
+	b, ok := v.Value.(interface{ IsBoolFlag() bool })
+	return ok && b.IsBoolFlag()
+}
+
+// giveOnce wraps every flag of fs until restore. Flags whose Values are one
+// pointer (the flag package's StringVar, DurationVar, ... to one
+// variable) are one flag in two spellings.
+func giveOnce(fs *flag.FlagSet) *onceFlags {
+	o := &onceFlags{fs: fs, saved: map[string]flag.Value{}}
+	type key struct {
+		t reflect.Type
+		p uintptr
+	}
+	firsts := map[key]*string{}
+	fs.VisitAll(func(fl *flag.Flag) {
+		o.saved[fl.Name] = fl.Value
+		first := new(string)
+		if rv := reflect.ValueOf(fl.Value); rv.Kind() == reflect.Pointer {
+			k := key{rv.Type(), rv.Pointer()}
+			if f, ok := firsts[k]; ok {
+				first = f
+			} else {
+				firsts[k] = first
+			}
+		}
+		fl.Value = &onceValue{Value: fl.Value, name: fl.Name, first: first, o: o}
+	})
+	return o
+}
+
+// restore gives every flag its own Value again, for -help's defaults and
+// the commands' Visit and Lookup.
+func (o *onceFlags) restore() {
+	o.fs.VisitAll(func(fl *flag.Flag) { fl.Value = o.saved[fl.Name] })
 }
 
 // badValue matches the flag package's error for a value a flag cannot

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 
@@ -57,6 +58,12 @@ func TestBadInput(t *testing.T) {
 	floorHeaderOnly := write("floor-header-only.jsonl", `{"type":"header","version":1,"machine":{},"network":"host","options":{"suite":"floor"}}`+"\n")
 	// short keeps a run small in case a check it tests were missing.
 	short := []string{"-w", "pingpong", "-s", "64", "-n", "20", "-warmup", "0", "-repeats", "1", "-out", filepath.Join(dir, "ran.jsonl")}
+	// shortBut is short without the flag fl (and its value), which the
+	// case gives itself: a flag given twice is refused.
+	shortBut := func(fl string, more ...string) []string {
+		i := slices.Index(short, fl)
+		return append(slices.Concat(short[:i], short[i+2:]), more...)
+	}
 	goodRaw := filepath.Join("..", "..", "bench", "report", "testdata", "run.jsonl")
 	cases := []struct {
 		name string
@@ -139,9 +146,9 @@ func TestBadInput(t *testing.T) {
 		{"pin a CPU not allowed", append([]string{"run", "-t", "unix", "-pin", "0/1023"}, short...), exitUsage, "-pin: placement"},
 		{"placement a CPU not allowed", append([]string{"run", "-t", "unix", "-placement", "0/1023"}, short...), exitUsage, "-placement: placement"},
 		{"default spelled out twice", append([]string{"run", "-t", "unix[io=netpoll],unix[io=netpoll]"}, short...), exitUsage, "transport unix[io=netpoll] given twice\n"},
-		{"size twice", append([]string{"run", "-t", "unix"}, append(short, "-s", "1k,64,1024")...), exitUsage, "size 1KiB given twice"},
-		{"workload twice", append([]string{"run", "-t", "unix"}, append(short, "-w", "pingpong,pingpong")...), exitUsage, "workload pingpong given twice"},
-		{"connection count twice", append([]string{"run", "-t", "unix"}, append(short, "-w", "fanin", "-conns", "4,4")...), exitUsage, "connection count 4 given twice"},
+		{"size twice", append([]string{"run", "-t", "unix"}, shortBut("-s", "-s", "1k,64,1024")...), exitUsage, "size 1KiB given twice"},
+		{"workload twice", append([]string{"run", "-t", "unix"}, shortBut("-w", "-w", "pingpong,pingpong")...), exitUsage, "workload pingpong given twice"},
+		{"connection count twice", append([]string{"run", "-t", "unix"}, shortBut("-w", "-w", "fanin", "-conns", "4,4")...), exitUsage, "connection count 4 given twice"},
 		{"placement twice", append([]string{"run", "-t", "unix"}, append(short, "-placement", "unpinned,unpinned")...), exitUsage, "placement unpinned given twice"},
 		{"peer model twice", append([]string{"run", "-t", "unix"}, append(short, "-peer-model", "thread,thread")...), exitUsage, "peer model thread given twice"},
 		{"peer source twice", append([]string{"run", "-t", "unix"}, append(short, "-peer-source", "address,address")...), exitUsage, "peer source address given twice"},
@@ -149,7 +156,7 @@ func TestBadInput(t *testing.T) {
 		{"zero case timeout", append([]string{"run", "-case-timeout", "0", "-t", "unix"}, short...), exitUsage, "-case-timeout 0s"},
 		{"negative case timeout", append([]string{"run", "-case-timeout", "-1s", "-t", "unix"}, short...), exitUsage, "-case-timeout -1s"},
 		{"case timeout within the duration", []string{"run", "-case-timeout", "150ms", "-t", "unix", "-w", "pingpong", "-s", "64", "-warmup", "100ms", "-d", "50ms", "-repeats", "1", "-out", filepath.Join(dir, "ran.jsonl")}, exitUsage, "more than the warm-up plus the duration (100ms + 50ms), 150ms"},
-		{"case timeout within the warm-up", append([]string{"run", "-case-timeout", "100ms", "-t", "unix"}, append(short, "-warmup", "100ms")...), exitUsage, "more than the warm-up, 100ms"},
+		{"case timeout within the warm-up", append([]string{"run", "-case-timeout", "100ms", "-t", "unix"}, shortBut("-warmup", "-warmup", "100ms")...), exitUsage, "more than the warm-up, 100ms"},
 		{"placement outside the affinity mask", append([]string{"run", "-placement", "0/1023", "-t", "unix"}, short...), exitUsage, "CPU 1023"},
 		{"unwritable out", append(append([]string{"run", "-t", "unix"}, short...), "-out", "/proc/nonexist/x"), exitUsage, "/proc/nonexist"},
 		// choose: every mistake is exit 2 before anything is measured.

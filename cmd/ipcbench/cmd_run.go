@@ -65,7 +65,9 @@ The lists (-t, -w, -s, -conns, -placement, -peer-model, -peer-source) take
 each value once: a value given twice (-s 1k,1024, -t all,unix,
 -t unix,unix[io=netpoll], a default spelled out, or
 -t 'unix[sndbuf=256k],unix[sndbuf=262144]') is an error, not a case run
-twice. A flag given an empty value (-placement "", an unset shell
+twice. A flag is given once too: given twice, in one spelling or two
+(-t unix -t pipe, -d 1s -duration 2s), it is an error, not the last one
+winning. A flag given an empty value (-placement "", an unset shell
 variable) is an error too, never the default: leave a flag out for that.
 
 Workloads (-w):

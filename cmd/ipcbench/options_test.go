@@ -221,6 +221,38 @@ func TestRunEchoWorkloads(t *testing.T) {
 	})
 }
 
+// TestFlagGivenTwice: a flag given twice, in one spelling or in two
+// (-d and -duration), is refused by every command, naming both as typed,
+// before anything runs; the flag package alone keeps the last silently.
+func TestFlagGivenTwice(t *testing.T) {
+	goodRaw := filepath.Join("..", "..", "bench", "report", "testdata", "run.jsonl")
+	checkUsage(t, []usageCase{
+		{"run -d and -duration", append([]string{"run", "-d", "100ms", "-duration", "200ms"}, bogus...), "ipcbench run: -d 100ms and -duration 200ms: the same flag given twice; give it once (see 'ipcbench run -help')"},
+		{"run -t twice", append([]string{"run", "-t", "unix", "-t", "pipe"}, bogus...), "ipcbench run: -t unix and -t pipe: the same flag given twice"},
+		{"run -transports and -t", append([]string{"run", "-transports", "unix", "-t", "unix"}, bogus...), "-transports unix and -t unix: the same flag given twice"},
+		{"run -out twice", append([]string{"run", "-out", "a", "-out", "b"}, bogus...), "-out a and -out b: the same flag given twice"},
+		{"run -q and -quiet", append([]string{"run", "-q", "-quiet"}, bogus...), "-q and -quiet: the same flag given twice"},
+		{"run -q=false and -q", append([]string{"run", "-q=false", "-q"}, bogus...), "-q=false and -q: the same flag given twice"},
+		{"run -w and -workloads", append([]string{"run", "-w", "pingpong", "--workloads", "fanin"}, bogus...), "-w pingpong and -workloads fanin: the same flag given twice"},
+		{"run -network twice", []string{"run", "-network", "host", "-network", "bogus"}, "-network host and -network bogus: the same flag given twice"},
+		{"run empty value twice", append([]string{"run", "-placement", "", "-placement", "x"}, bogus...), `-placement "" and -placement x: the same flag given twice`},
+		{"choose -s twice", []string{"choose", "-s", "64", "-s", "1k"}, "ipcbench choose: -s 64 and -s 1k: the same flag given twice"},
+		{"floor -n twice", []string{"floor", "-n", "200", "-n", "300"}, "ipcbench floor: -n 200 and -n 300: the same flag given twice"},
+		{"serve -t twice", []string{"serve", "-t", "unix", "-t", "pipe", "-listen", filepath.Join(t.TempDir(), "s")}, "ipcbench serve: -t unix and -t pipe: the same flag given twice"},
+		{"report -format twice", []string{"report", "-format", "csv", "-format", "json", goodRaw}, "ipcbench report: -format csv and -format json: the same flag given twice"},
+		{"plot -out twice", []string{"plot", "-out", t.TempDir(), "-out", t.TempDir(), goodRaw}, "the same flag given twice"},
+		{"transports -network twice", []string{"transports", "-network", "host", "-network", "host"}, "ipcbench transports: -network host and -network host: the same flag given twice"},
+	})
+	// -help still names each flag's type (the flag package reads it from
+	// the flag's own Value).
+	_, help, _ := runCLI(t, "", "run", "-help")
+	for _, want := range []string{"-d duration", "-t string", "-repeats int", "-q\tno progress"} {
+		if !strings.Contains(help, want) {
+			t.Errorf("run -help lost %q", want)
+		}
+	}
+}
+
 // TestRunOutCheckedBeforeConnect: an existing -out is refused before
 // -connect reaches the server. Nothing listens at the address, so a probe
 // made first would fail with the server's error instead.

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -319,7 +320,7 @@ func TestConnectBadInput(t *testing.T) {
 	shm := startServe(t, "-t", "shm-ring", "-listen", unixListenAddr(t), "-q")
 	wrong := startEchoServer(t, 0, "wrong")
 	half := startEchoServer(t, 0, "half")
-	pp := []string{"-w", "pingpong", "-q"}
+	pp := []string{"-w", "pingpong", "-q"} // -w unless the case gives its own
 	for _, tc := range []struct {
 		name string
 		args []string
@@ -346,6 +347,10 @@ func TestConnectBadInput(t *testing.T) {
 		{"netns", []string{"-t", "tcp-localhost", "-connect", py.addr, "-peer", "echo", "-network", "netns"}, "cannot reach it"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			pp := pp
+			if slices.Contains(tc.args, "-w") {
+				pp = pp[2:] // a flag given twice is refused
+			}
 			args := append(append([]string{"run"}, pp...), tc.args...)
 			args = append(args, "-out", filepath.Join(t.TempDir(), "out.jsonl"))
 			code, _, stderr := runCLI(t, "", args...)
