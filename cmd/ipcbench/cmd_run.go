@@ -67,7 +67,9 @@ each value once: a value given twice (-s 1k,1024, -t all,unix,
 -t 'unix[sndbuf=256k],unix[sndbuf=262144]') is an error, not a case run
 twice. A flag is given once too: given twice, in one spelling or two
 (-t unix -t pipe, -d 1s -duration 2s), it is an error, not the last one
-winning. A flag given an empty value (-placement "", an unset shell
+winning. A flag that no selected workload uses is an error, not ignored:
+-rate without the rate workload, -conns without fanin, -d with -n (which
+measures a count instead). A flag given an empty value (-placement "", an unset shell
 variable) is an error too, never the default: leave a flag out for that.
 
 Workloads (-w):
@@ -100,6 +102,7 @@ type runFlags struct {
 	peerModels, peerSources                              string
 	connect, peerKind                                    string
 	networkSet, workloadsSet, peerSourcesSet             bool // -network, -w, -peer-source was given
+	durationSet, countSet, rateSet, connsSet             bool // -d, -n, -rate, -conns was given
 	placementSet, pinSet                                 bool // -placement, -pin was given
 	quiet, force                                         bool
 	// typed maps a flag of two spellings (-t, -transports) to the one
@@ -129,13 +132,13 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	fs.StringVar(&f.workloads, "workloads", strings.Join(bench.DefaultWorkloads, ","), "same as -w")
 	fs.StringVar(&f.sizes, "s", "64,1k,16k,64k,1MiB", "message sizes, comma-separated, binary units (4k = 4096 B)")
 	fs.StringVar(&f.sizes, "sizes", "64,1k,16k,64k,1MiB", "same as -s")
-	fs.StringVar(&f.conns, "conns", "4", "connection counts of the fanin workload, comma-separated")
+	fs.StringVar(&f.conns, "conns", "4", "connection counts of the fanin workload, comma-separated (only with fanin in -w)")
 	fs.DurationVar(&f.duration, "d", bench.DefaultDuration, "measured interval of each case, at most "+units.FormatDuration(bench.MaxDuration))
 	fs.DurationVar(&f.duration, "duration", bench.DefaultDuration, "same as -d")
-	fs.Int64Var(&f.count, "n", 0, fmt.Sprintf("measure exactly this many messages per case instead of -duration, which is then not used (fanin: split across its connections); at most %d", bench.MaxCount))
+	fs.Int64Var(&f.count, "n", 0, fmt.Sprintf("measure exactly this many messages per case instead of a duration, not with -d (fanin: split across its connections); at most %d", bench.MaxCount))
 	fs.DurationVar(&f.warmup, "warmup", bench.DefaultWarmup, "warm-up before each measured interval, excluded from the numbers; 0 for none; at most "+units.FormatDuration(bench.MaxDuration))
 	fs.IntVar(&f.repeats, "repeats", bench.DefaultRepeats, fmt.Sprintf("runs of each case, interleaved across cases; at most %d", bench.MaxRepeats))
-	fs.IntVar(&f.rate, "rate", bench.DefaultRate, "target messages/s of the rate workload")
+	fs.IntVar(&f.rate, "rate", bench.DefaultRate, "target messages/s of the rate workload (only with rate in -w)")
 	fs.StringVar(&f.placements, "placement", "unpinned", "where the two processes run, comma-separated: unpinned, same-core, cross-core, or BENCHCPUS/PEERCPUS like 0/1")
 	fs.StringVar(&f.pin, "pin", "", "pin the bench and peer processes: BENCHCPUS/PEERCPUS, e.g. 0/1 (same as -placement 0/1; not with -placement)")
 	fs.StringVar(&f.buffer, "buffer", "", "kernel socket/pipe buffer or ring size for every transport (default: the system's)")
@@ -167,6 +170,14 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 			f.networkSet = true
 		case "w", "workloads":
 			f.workloadsSet = true
+		case "d", "duration":
+			f.durationSet = true
+		case "n":
+			f.countSet = true
+		case "rate":
+			f.rateSet = true
+		case "conns":
+			f.connsSet = true
 		case "peer-source":
 			f.peerSourcesSet = true
 		case "placement":
@@ -354,8 +365,30 @@ func (f *runFlags) options() (bench.Options, error) {
 		}
 		o.FaninConns = append(o.FaninConns, n)
 	}
+	// A flag that no selected workload uses would be taken and ignored
+	// (and -conns recorded in the header all the same).
+	workloads := o.Workloads
+	if len(workloads) == 0 {
+		workloads = bench.DefaultWorkloads
+	}
+	unused := func(flag, value, workload string) error {
+		where := fmt.Sprintf("it is not in %s %s; add it there", f.name("workloads"), f.workloads)
+		if !f.workloadsSet {
+			where = fmt.Sprintf("it is not among the default workloads (%s); add it with -w", strings.Join(workloads, ","))
+		}
+		return usagef("%s %s: only the %s workload uses it, and %s, or leave %s out", flag, value, workload, where, flag)
+	}
+	if f.rateSet && !contains(workloads, "rate") {
+		return o, unused("-rate", fmt.Sprint(f.rate), "rate")
+	}
+	if f.connsSet && !contains(workloads, "fanin") {
+		return o, unused("-conns", f.conns, "fanin")
+	}
 	// -n replaces -duration (see -help): -d is then not used, and not
-	// checked.
+	// taken.
+	if f.countSet && f.durationSet {
+		return o, usagef("%s %v and -n %d: -n measures a count of messages instead of a duration; give one", f.name("duration"), f.duration, f.count)
+	}
 	if f.duration <= 0 && f.count == 0 {
 		return o, usagef("%s %v: must be positive", f.name("duration"), f.duration)
 	}

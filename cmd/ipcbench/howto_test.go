@@ -40,7 +40,7 @@ func TestHowtoEchoServer(t *testing.T) {
 		t.Run(tc.transport+"-"+tc.framing, func(t *testing.T) {
 			s := startPythonEcho(t, tc.addr, "--framing", tc.framing)
 			rs := checkRun(t, "echo "+s.addr, append([]string{"-t", tc.transport, "-connect", s.addr, "-peer", "echo", "-framing", tc.framing,
-				"-w", "pingpong,fanin,rate,connect", "-rate", "1000"}, quickRun...)...)
+				"-w", "pingpong,fanin,rate,connect", "-rate", "1000", "-conns", "2"}, quickRun...)...)
 			for _, r := range rs {
 				if !r.PeerCPUUnknown || r.PeerUserNS != 0 || r.PeerSysNS != 0 {
 					t.Errorf("%s: peer CPU %d+%d unknown=%v; want it recorded as unknown", r.Workload, r.PeerUserNS, r.PeerSysNS, r.PeerCPUUnknown)

@@ -157,11 +157,42 @@ func TestRunOptionWording(t *testing.T) {
 		{"given twice without wrappers", append([]string{"run", "-t", "unix,pipe,unix"}, bogus...), "ipcbench run: -t: transport unix given twice"},
 		{"choose given twice without wrappers", append([]string{"choose", "-s", "64", "-t", "unix,unix"}, bogus...), "ipcbench choose: -t: transport unix given twice"},
 	})
-	// -n replaces -duration: -d is not checked with it.
-	for _, d := range []string{"0", "-1s"} {
-		code, _, stderr := runCLI(t, "", append([]string{"run", "-n", "5", "-d", d}, bogus...)...)
-		if code != exitUsage || strings.Contains(stderr, "-d ") || !strings.Contains(stderr, "bogus") {
-			t.Errorf("-n 5 -d %s: exit %d, stderr %q; want only -network bogus refused", d, code, stderr)
+}
+
+// TestUnusedFlags: a flag given that no selected workload uses is refused,
+// naming the workload that does, instead of being taken and ignored (and
+// -conns recorded in the raw header all the same); -n replaces -d, so the
+// two together are refused, whatever -d's value. Left out, or given with
+// the workload that uses it, each is taken.
+func TestUnusedFlags(t *testing.T) {
+	checkUsage(t, []usageCase{
+		{"-rate without rate", append([]string{"run", "-rate", "5000", "-w", "pingpong"}, bogus...), "ipcbench run: -rate 5000: only the rate workload uses it, and it is not in -w pingpong; add it there, or leave -rate out"},
+		{"-rate with the default workloads", append([]string{"run", "-rate", "5000"}, bogus...), "-rate 5000: only the rate workload uses it, and it is not among the default workloads (pingpong,stream,fanin); add it with -w, or leave -rate out"},
+		{"-conns without fanin", append([]string{"run", "-conns", "16", "-w", "pingpong"}, bogus...), "ipcbench run: -conns 16: only the fanin workload uses it, and it is not in -w pingpong; add it there, or leave -conns out"},
+		{"-conns without fanin, -workloads", append([]string{"run", "-conns", "16", "-workloads", "pingpong,rate"}, bogus...), "it is not in -workloads pingpong,rate"},
+		{"-n with -d", append([]string{"run", "-n", "1000", "-d", "5s"}, bogus...), "ipcbench run: -d 5s and -n 1000: -n measures a count of messages instead of a duration; give one"},
+		{"-n with -duration", append([]string{"run", "-duration", "5s", "-n", "1000"}, bogus...), "-duration 5s and -n 1000: -n measures"},
+		{"-n with -d 0", append([]string{"run", "-n", "5", "-d", "0"}, bogus...), "-d 0s and -n 5: -n measures"},
+		{"-n with -d -1s", append([]string{"run", "-n", "5", "-d", "-1s"}, bogus...), "-d -1s and -n 5: -n measures"},
+	})
+	for _, args := range [][]string{
+		{"run", "-w", "rate", "-rate", "5000"},
+		{"run", "-w", "pingpong,rate", "-rate", "5000", "-d", "1s"},
+		{"run", "-w", "fanin", "-conns", "16"},
+		{"run", "-conns", "1,16"}, // the default workloads have fanin
+		{"run", "-n", "1000"},
+		{"run", "-w", "pingpong", "-d", "1s"},
+	} {
+		code, _, stderr := runCLI(t, "", append(args, bogus...)...)
+		if code != exitUsage || !strings.Contains(stderr, `-network "bogus"`) {
+			t.Errorf("%q: exit %d, stderr %q; want only -network bogus refused", args, code, stderr)
+		}
+	}
+	// -help says which workload each belongs to.
+	_, help, _ := runCLI(t, "", "run", "-help")
+	for _, want := range []string{"-rate without the rate workload, -conns without fanin, -d with -n", "(only with rate in -w)", "(only with fanin in -w)", "not with -d"} {
+		if !strings.Contains(strings.Join(strings.Fields(help), " "), want) {
+			t.Errorf("run -help does not say %q", want)
 		}
 	}
 }

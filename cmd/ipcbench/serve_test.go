@@ -22,7 +22,8 @@ import (
 
 // quickRun are the flags of a short run against a remote peer: every
 // case measures 40 messages, however slow the machine, in one repeat.
-var quickRun = []string{"-s", "64", "-n", "40", "-warmup", "10ms", "-repeats", "1", "-conns", "2", "-q"}
+// A run with fanin adds -conns 2 (without fanin -conns is refused).
+var quickRun = []string{"-s", "64", "-n", "40", "-warmup", "10ms", "-repeats", "1", "-q"}
 
 // server is a process that listens and prints "listening on ADDRESS".
 type server struct {
@@ -171,7 +172,7 @@ func TestServeAndConnect(t *testing.T) {
 	} {
 		t.Run(tc.transport, func(t *testing.T) {
 			s := startServe(t, "-t", tc.transport, "-listen", tc.listen)
-			args := append([]string{"-t", tc.transport, "-connect", s.addr, "-w", "pingpong,stream,fanin,rate,connect", "-rate", "2000"}, quickRun...)
+			args := append([]string{"-t", tc.transport, "-connect", s.addr, "-w", "pingpong,stream,fanin,rate,connect", "-rate", "2000", "-conns", "2"}, quickRun...)
 			// Two bench clients at once, then one more after them.
 			var wg sync.WaitGroup
 			var mu sync.Mutex
@@ -447,7 +448,7 @@ func TestServeRendezvous(t *testing.T) {
 			if fi, err := os.Lstat(ctlPath); err != nil || fi.Mode().Type() != os.ModeSocket {
 				t.Fatalf("no control socket at %s while serving (%v)", ctlPath, err)
 			}
-			args := append([]string{"-t", tr, "-connect", s.addr, "-w", "pingpong,stream,fanin,connect"}, quickRun...)
+			args := append([]string{"-t", tr, "-connect", s.addr, "-w", "pingpong,stream,fanin,connect", "-conns", "2"}, quickRun...)
 			for range 2 {
 				checkRun(t, "serve "+s.addr, args...)
 			}
@@ -460,7 +461,7 @@ func TestServeRendezvous(t *testing.T) {
 			if err := os.Symlink(ctlPath, other+peer.ControlSuffix); err != nil {
 				t.Fatal(err)
 			}
-			code, _, stderr := runCLI(t, "", append([]string{"run", "-out", filepath.Join(t.TempDir(), "o.jsonl"), "-t", tr, "-connect", other}, quickRun...)...)
+			code, _, stderr := runCLI(t, "", append([]string{"run", "-out", filepath.Join(t.TempDir(), "o.jsonl"), "-t", tr, "-connect", other, "-conns", "2"}, quickRun...)...)
 			if code != exitUsage || !strings.Contains(stderr, "symbolic link") {
 				t.Errorf("run -connect with a symlinked control path: exit %d, stderr %q", code, stderr)
 			}

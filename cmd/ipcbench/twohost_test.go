@@ -46,7 +46,7 @@ func TestServeAcrossTwoHosts(t *testing.T) {
 
 	out := filepath.Join(t.TempDir(), "run.jsonl")
 	runCmd := exec.Command(exe, append([]string{"run", "-network", "host", "-t", "tcp-public", "-connect", srv.addr,
-		"-w", "pingpong,stream,fanin", "-out", out}, quickRun...)...)
+		"-w", "pingpong,stream,fanin", "-conns", "2", "-out", out}, quickRun...)...)
 	runCmd.Env = append(os.Environ(), envAsCLI+"=1")
 	var runOut []byte
 	var runErr error
