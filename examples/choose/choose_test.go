@@ -17,7 +17,7 @@ import (
 // here), and requests over the transport it chose, from this process.
 func TestChooseThenServe(t *testing.T) {
 	bin := exampletest.Build(t, ".")
-	srv := exampletest.Start(t, bin, "-t", "unix,tcp-localhost,pipe,shm-ring", "-s", "4096", "-budget", "2s")
+	srv := exampletest.Start(t, bin, "-t", "unix,tcp-localhost,pipe,shm-ring", "-s", "4096", "-budget", "3s")
 	spec, addr, ok := strings.Cut(srv.Addr, " ")
 	if !ok || (spec != "unix" && spec != "tcp-localhost" && spec != "pipe" && spec != "shm-ring") {
 		t.Fatalf("first line %q: want the chosen spec and its address", srv.Addr)
