@@ -308,7 +308,7 @@ func ReadRecords(r io.Reader, source string) (*Records, error) {
 			return nil, &ParseError{Source: source, Line: 1, Msg: "gzip-compressed, and its gzip header does not decode", Err: err}
 		}
 		defer zr.Close()
-		br = bufio.NewReader(zr)
+		br = bufio.NewReader(gzipStream{zr})
 	} else if name := compressedBy(magic); name != "" {
 		return nil, &ParseError{Source: source, Line: 1, Msg: name + "-compressed (ipcbench reads plain or gzip-compressed raw records): decompress it first"}
 	}
@@ -330,7 +330,10 @@ func ReadRecords(r io.Reader, source string) (*Records, error) {
 			return &ParseError{Source: source, Line: line, Msg: msg, Err: cause}
 		}
 		truncated := rerr == io.ErrUnexpectedEOF // a last line with no newline
+		var ge *gzipError
 		switch {
+		case errors.As(rerr, &ge):
+			return nil, perr("the gzip-compressed data is cut short or corrupt (was the file copied before its writer finished?)", ge.err)
 		case errors.Is(rerr, ErrLineTooLong):
 			return nil, perr(fmt.Sprintf("not raw records (a raw-record line is at most %d MiB)", MaxLineSize>>20), rerr)
 		case rerr != nil && !truncated:
@@ -405,6 +408,26 @@ func ReadRecords(r io.Reader, source string) (*Records, error) {
 	}
 	return recs, nil
 }
+
+// gzipStream reads a gzip stream, its errors (a stream cut short, a bad
+// checksum) marked as gzipError: the gzip reader reports a stream cut
+// short as io.ErrUnexpectedEOF, which ReadRecords must not take for a
+// last line without its newline.
+type gzipStream struct{ r io.Reader }
+
+func (g gzipStream) Read(p []byte) (int, error) {
+	n, err := g.r.Read(p)
+	if err != nil && err != io.EOF {
+		err = &gzipError{err}
+	}
+	return n, err
+}
+
+// gzipError is an error of the gzip stream under the records.
+type gzipError struct{ err error }
+
+func (e *gzipError) Error() string { return e.err.Error() }
+func (e *gzipError) Unwrap() error { return e.err }
 
 // floorKind is the record type of package floor's records
 // (floor.KindRecord), which that package's reader reads, not this one.

@@ -81,6 +81,22 @@ func gzipped(t *testing.T, s string) string {
 	return b.String()
 }
 
+// cut returns s cut to the fraction f of its length, or, for a negative
+// f, without its last -f bytes.
+func cut(s string, f float64) string {
+	if f < 0 {
+		return s[:len(s)+int(f)]
+	}
+	return s[:int(float64(len(s))*f)]
+}
+
+// badChecksum returns a gzip stream s with its CRC-32 trailer changed.
+func badChecksum(s string) string {
+	b := []byte(s)
+	b[len(b)-8] ^= 0xff
+	return string(b)
+}
+
 // TestReadRecordsGzip reads gzip-compressed records as the plain ones,
 // and a different repeat of the same case as a repeat.
 func TestReadRecordsGzip(t *testing.T) {
@@ -139,6 +155,9 @@ func TestReadRecordsMalformed(t *testing.T) {
 		{"bzip2", "BZh91AY&SY", "bad.jsonl:1:", "bzip2-compressed"},
 		{"broken gzip", "\x1f\x8b\x00\x00", "bad.jsonl:1:", "gzip header"},
 		{"gzip of garbage", gzipped(t, "hello world\n"), "bad.jsonl:1:", "bad JSON"},
+		{"gzip cut short", cut(gzipped(t, headerLine+"\n"+strings.Repeat(res+"\n", 3)), 0.5), "bad.jsonl:", "cut short or corrupt"},
+		{"gzip without its trailer", cut(gzipped(t, headerLine+"\n"+res+"\n"), -8), "bad.jsonl:", "cut short or corrupt"},
+		{"gzip with a bad checksum", badChecksum(gzipped(t, headerLine+"\n"+res+"\n")), "bad.jsonl:", "cut short or corrupt"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
