@@ -231,6 +231,8 @@ func outputTarget(path string, replace bool) (fs.FileInfo, error) {
 		return nil, fmt.Errorf("%s: %w (a symbolic link, %w)", path, fs.ErrExist, ErrNotRegular)
 	case st.IsDir():
 		return nil, fmt.Errorf("%s: %w (a directory, %w)", path, fs.ErrExist, ErrNotRegular)
+	case st.Mode()&fs.ModeSocket != 0:
+		return nil, fmt.Errorf("%s: %w (a socket, %w)", path, fs.ErrExist, ErrNotRegular)
 	case !replace && !st.Mode().IsRegular():
 		return nil, fmt.Errorf("%s: %w (%w)", path, fs.ErrExist, ErrSpecial)
 	case !replace:

@@ -442,6 +442,21 @@ func TestCheckOutputSpecial(t *testing.T) {
 	if err := CheckOutput(f, false); !errors.Is(err, fs.ErrExist) || errors.Is(err, ErrSpecial) {
 		t.Fatalf("CheckOutput(regular file, false) = %v; want fs.ErrExist alone", err)
 	}
+	// A socket is neither written to nor replaced, -force or not.
+	sock := filepath.Join(t.TempDir(), "s")
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	if err := unix.Bind(fd, &unix.SockaddrUnix{Name: sock}); err != nil {
+		t.Fatal(err)
+	}
+	for _, replace := range []bool{false, true} {
+		if err := CheckOutput(sock, replace); !errors.Is(err, ErrNotRegular) || !strings.Contains(err.Error(), "a socket") {
+			t.Errorf("CheckOutput(socket, %v) = %v; want ErrNotRegular saying a socket", replace, err)
+		}
+	}
 }
 
 // TestCreateNumberedOutput: outputs of a made-up name (run's default,
