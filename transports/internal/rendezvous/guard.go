@@ -77,7 +77,9 @@ func Private(prefix, name string) (Place, error) {
 
 // Prepare makes path, a socket path the caller chose, ready to listen on:
 //
-//   - the path fits in sun_path;
+//   - the path fits in sun_path, and is not a host:port (a name with no
+//     slash and a numeric port after a colon: "127.0.0.1:5000", ":5000";
+//     "./127.0.0.1:5000" is a path);
 //   - its directory exists (Prepare makes it, mode 0700, when it is
 //     missing but its own parent exists), is a directory and not a
 //     symbolic link, is owned by this user and is closed to group and
@@ -92,15 +94,13 @@ func Private(prefix, name string) (Place, error) {
 // listen on this path (another path works), and say what is wrong.
 func Prepare(path string) (Place, error) {
 	fail := func(format string, args ...any) (Place, error) {
-		err := fmt.Errorf("socket path %s: "+format, append([]any{path}, args...)...)
-		if looksLikeHostPort(path) {
-			err = fmt.Errorf("%w (this transport listens on a socket path, and %s looks like a host:port; give a path such as /tmp/ipcb/s)", err, path)
-		}
-		return Place{}, fmt.Errorf("%w: %w", err, transports.ErrBadEndpoint)
+		return Place{}, fmt.Errorf("socket path %s: "+format+": %w", append(append([]any{path}, args...), transports.ErrBadEndpoint)...)
 	}
 	switch {
 	case path == "":
 		return fail("empty")
+	case looksLikeHostPort(path):
+		return fail("looks like a host:port, and this transport listens on a socket path (such as /tmp/ipcb/s; ./%s for a file of that name here)", path)
 	case len(path) > MaxPath:
 		return fail("%d bytes, longer than the %d sun_path allows", len(path), MaxPath)
 	}
@@ -134,15 +134,15 @@ func Prepare(path string) (Place, error) {
 	return p, nil
 }
 
-// looksLikeHostPort reports whether path, refused as a socket path, is
-// more likely a TCP address given to a transport of socket paths: no
-// slash, and a host and a numeric port around its last colon.
+// looksLikeHostPort reports whether path is more likely a TCP address
+// given to a transport of socket paths than a path: no slash, and a
+// numeric port after its last colon (a host before it, or none).
 func looksLikeHostPort(path string) bool {
 	if strings.Contains(path, "/") {
 		return false
 	}
-	host, port, err := net.SplitHostPort(path)
-	if err != nil || host == "" {
+	_, port, err := net.SplitHostPort(path)
+	if err != nil {
 		return false
 	}
 	_, err = strconv.ParseUint(port, 10, 16)

@@ -391,25 +391,26 @@ func TestPrepareLeavesLiveListenerAlone(t *testing.T) {
 	}
 }
 
-// TestPrepareHostPortHint: a host:port given where a socket path belongs
-// (serve -t unix -listen 127.0.0.1:5000) is refused as a path, saying
-// that it looks like a host:port; a path with a colon in it is not.
-func TestPrepareHostPortHint(t *testing.T) {
-	dir := t.TempDir()
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	t.Chdir(dir) // a relative path's directory is ".", open to others
+// TestPrepareRefusesHostPort: a host:port given where a socket path
+// belongs (serve -t unix -listen 127.0.0.1:5000) is refused whatever the
+// directory's mode, saying that it looks like a host:port; a name with a
+// colon that is no host:port, or one with a slash, is a path.
+func TestPrepareRefusesHostPort(t *testing.T) {
+	dir := t.TempDir() // 0700: a relative path in it would be taken
+	t.Chdir(dir)
 	for _, c := range []struct {
-		path string
-		hint bool
-	}{{"127.0.0.1:5000", true}, {"localhost:80", true}, {"[::1]:7000", true}, {"s:x", false}, {"sock", false}, {":5000", false}} {
-		_, err := rendezvous.Prepare(c.path)
-		if !errors.Is(err, transports.ErrBadEndpoint) {
-			t.Fatalf("Prepare(%q): %v; want ErrBadEndpoint (the directory is open to others)", c.path, err)
+		path    string
+		refused bool
+	}{{"127.0.0.1:5000", true}, {"localhost:80", true}, {"[::1]:7000", true}, {":5000", true}, {"s:x", false}, {"sock", false}, {"./127.0.0.1:5000", false}} {
+		p, err := rendezvous.Prepare(c.path)
+		if err == nil {
+			p.Release()
 		}
-		if got := strings.Contains(err.Error(), "looks like a host:port"); got != c.hint {
-			t.Errorf("Prepare(%q): %v; host:port hint %v, want %v", c.path, err, got, c.hint)
+		if got := err != nil && strings.Contains(err.Error(), "looks like a host:port"); got != c.refused {
+			t.Errorf("Prepare(%q): %v; refused as a host:port %v, want %v", c.path, err, got, c.refused)
+		}
+		if c.refused && !errors.Is(err, transports.ErrBadEndpoint) {
+			t.Errorf("Prepare(%q): %v; want ErrBadEndpoint", c.path, err)
 		}
 	}
 }
