@@ -65,7 +65,11 @@ func (rc *remoteCase) openControl(ctx context.Context, bufferSize int) (*peer.Co
 	if err != nil {
 		return nil, err // it names the address, or the control socket's
 	}
-	return peer.OpenControl(ctx, c)
+	ctl, err := peer.OpenControl(ctx, c)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", rc.addr, err)
+	}
+	return ctl, nil
 }
 
 // endpoint is the endpoint of the case's connections.
@@ -136,7 +140,7 @@ func (r *Runner) ProbeRemote(ctx context.Context, hdr *Header) error {
 			return fmt.Errorf("%w: %s is not a %s server's socket (a pipe or shm-* server listens there? give its transport with -t): %w",
 				ErrRemote, rm.Address, tr.Transport.Name(), syscall.EPROTOTYPE)
 		}
-		return fmt.Errorf("%w: %s: %w", ErrRemote, rm.Address, err)
+		return fmt.Errorf("%w: %w", ErrRemote, err) // the dial's error names the address
 	}
 	defer ctl.Close()
 	client := peer.NewLinkClient(ctl)

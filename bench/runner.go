@@ -203,8 +203,12 @@ func (r *Runner) Run(ctx context.Context, hdr Header, out io.Writer) (*Records, 
 			if rm := r.opts.Remote; rm != nil && errors.Is(err, errServerGone) && ctx.Err() == nil {
 				// Every case left would fail the same way.
 				r.label.Store("")
-				return recs, fmt.Errorf("%d of %d case runs failed (see the raw records): %w; the server at %s is gone (nobody listens there any more), so the %d case runs left were not run",
-					failed, len(recs.Results), ErrCasesFailed, rm.Address, r.Total()-int(r.done.Load()))
+				err := fmt.Errorf("%d of %d case runs failed (see the raw records): %w; the server at %s is gone (nobody listens there any more)",
+					failed, len(recs.Results), ErrCasesFailed, rm.Address)
+				if left := r.Total() - int(r.done.Load()); left > 0 {
+					err = fmt.Errorf("%w, so the %d case runs left were not run", err, left)
+				}
+				return recs, err
 			}
 		}
 	}

@@ -119,9 +119,11 @@ func (s TransportSpec) Variant() string { return s.spec().Variant() }
 // "unix[model=thread]" or "pipe[via=address]".
 func (s TransportSpec) Label() string { return s.spec().String() }
 
-// CanonicalLabel is Label without the options that spell out a default of
-// the transport (transports.Canonical): "unix" for "unix[io=netpoll]". Two
-// specs with one canonical label are one variant.
+// CanonicalLabel is Label with each option value in its one spelling and
+// without the options that spell out a default of the transport
+// (transports.Canonical): "unix" for "unix[io=netpoll]",
+// "unix[sndbuf=256KiB]" for "unix[sndbuf=262144]". Two specs with one
+// canonical label are one variant.
 func (s TransportSpec) CanonicalLabel() string {
 	s.Options = transports.Canonical(s.Transport, s.transportSpec()).Options
 	return s.Label()

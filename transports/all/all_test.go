@@ -211,9 +211,6 @@ func TestResolveList(t *testing.T) {
 	}
 }
 
-// TestListenDial connects by spec and address, end to end, over every
-// transport (pipe and shm-* through their rendezvous socket), and checks
-// that the spec's options reach both ends.
 // TestDialContextEnded: a Dial by address whose context has already
 // ended fails with the context's error on every transport, and with no
 // sentinel that blames the address or the peer.
@@ -248,6 +245,9 @@ func TestDialContextEnded(t *testing.T) {
 	}
 }
 
+// TestListenDial connects by spec and address, end to end, over every
+// transport (pipe and shm-* through their rendezvous socket), and checks
+// that the spec's options reach both ends.
 func TestListenDial(t *testing.T) {
 	// A short private directory: t.TempDir's names may not fit in sun_path.
 	dir, err := os.MkdirTemp("", "a")
