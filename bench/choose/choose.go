@@ -240,7 +240,7 @@ func New(q Question, o Options) (*Calibration, error) {
 			if len(trs) == 1 {
 				what = "transport"
 			}
-			return nil, fmt.Errorf("%w: budget %v is less than the %v that %d case runs (%d repeats of %d %s) take at the least, each %v measured after %v of warm-up; give more, or fewer transports",
+			return nil, fmt.Errorf("%w: budget %v is less than the %v that %d case runs (%d repeats of %d %s) take at the least, each %v measured after %v of warm-up; give more, or fewer transports or repeats",
 				ErrBadQuestion, o.Budget, least, runs, repeats, len(trs), what, MinDuration, warmup)
 		}
 		duration = FitDuration(o.Budget, runs, warmup)
