@@ -54,6 +54,8 @@ const (
 	MaxRepeats = 10_000
 	// MaxCount is the largest Count.
 	MaxCount = 1_000_000_000
+	// MaxRate is the largest Rate, in messages/s.
+	MaxRate = 10_000_000
 )
 
 // NoWarmup, as Options.Warmup, asks for no warm-up at all: measurement
@@ -70,8 +72,38 @@ var DefaultWorkloads = []string{"pingpong", "stream", "fanin"}
 // DefaultFaninConns are the connection counts of the fanin workload.
 var DefaultFaninConns = []int{4}
 
-// ErrBadOptions is wrapped by every validation error of Options.
+// ErrBadOptions is wrapped by every validation error of Options, each an
+// *OptionError.
 var ErrBadOptions = errors.New("bad options")
+
+// OptionError is the error of NewRunner (and ParsePlacement) for an
+// invalid field of Options: Field names it, for a program to say which of
+// its own settings is wrong (the ipcbench CLI maps "Sizes" to -s, "Rate"
+// to -rate). It wraps ErrBadOptions and Err.
+type OptionError struct {
+	// Field is the name of the field of Options at fault: "Transports",
+	// "PeerModels", "PeerSources", "Workloads", "Sizes", "FaninConns",
+	// "Duration", "Count", "Warmup", "Repeats", "Rate", "Placements",
+	// "BufferSize", "CaseTimeout" or "Remote".
+	Field string
+	// Err says what is wrong with it ("size 64B given twice"), without
+	// ErrBadOptions's text; it wraps the error of a transport's own check
+	// of its options.
+	Err error
+}
+
+// Error returns ErrBadOptions's text and Err's: "bad options: size 64B
+// given twice".
+func (e *OptionError) Error() string { return ErrBadOptions.Error() + ": " + e.Err.Error() }
+
+// Unwrap returns ErrBadOptions and Err, for errors.Is and errors.As.
+func (e *OptionError) Unwrap() []error { return []error{ErrBadOptions, e.Err} }
+
+// badOption returns an *OptionError for field, its Err formatted as
+// fmt.Errorf formats it (%w included).
+func badOption(field, format string, a ...any) error {
+	return &OptionError{Field: field, Err: fmt.Errorf(format, a...)}
+}
 
 // Placement says where the two processes of a case run. An empty CPU list
 // leaves that process to the scheduler.
@@ -83,7 +115,8 @@ type Placement struct {
 
 // ParsePlacement parses "unpinned", "same-core" (both on CPU 0),
 // "cross-core" (bench on CPU 0, peer on CPU 1), or an explicit "B/P" pair of
-// CPU lists such as "0/1" or "0-1/2-3".
+// CPU lists such as "0/1" or "0-1/2-3". Its error is an *OptionError for
+// Placements.
 func ParsePlacement(s string) (Placement, error) {
 	switch s {
 	case "", "unpinned":
@@ -95,27 +128,27 @@ func ParsePlacement(s string) (Placement, error) {
 	}
 	b, p, ok := strings.Cut(s, "/")
 	if !ok {
-		return Placement{}, fmt.Errorf("%w: placement %q: want unpinned, same-core, cross-core or BENCHCPUS/PEERCPUS like 0/1", ErrBadOptions, s)
+		return Placement{}, badOption("Placements", "placement %q: want unpinned, same-core, cross-core or BENCHCPUS/PEERCPUS like 0/1", s)
 	}
 	bc, err := sysinfo.ParseCPUList(b)
 	if err != nil {
-		return Placement{}, fmt.Errorf("%w: placement %q: bench CPUs: %v", ErrBadOptions, s, err)
+		return Placement{}, badOption("Placements", "placement %q: bench CPUs: %v", s, err)
 	}
 	pc, err := sysinfo.ParseCPUList(p)
 	if err != nil {
-		return Placement{}, fmt.Errorf("%w: placement %q: peer CPUs: %v", ErrBadOptions, s, err)
+		return Placement{}, badOption("Placements", "placement %q: peer CPUs: %v", s, err)
 	}
 	return Placement{Name: "cpus=" + s, Bench: bc, Peer: pc}, nil
 }
 
-// checkPlacements returns an error wrapping ErrBadOptions when a placement
+// checkPlacements returns an *OptionError for Placements when a placement
 // pins either process to a CPU outside allowed (the CPUs this process may
 // run on), which the kernel would refuse only once the case runs.
 func checkPlacements(pls []Placement, allowed []int) error {
 	for _, p := range pls {
 		for _, c := range slices.Concat(p.Bench, p.Peer) {
 			if !slices.Contains(allowed, c) {
-				return fmt.Errorf("%w: placement %s: CPU %d is not one this process may run on (%s)", ErrBadOptions, p.Name, c, sysinfo.FormatCPUList(allowed))
+				return badOption("Placements", "placement %s: CPU %d is not one this process may run on (%s)", p.Name, c, sysinfo.FormatCPUList(allowed))
 			}
 		}
 	}
@@ -216,24 +249,24 @@ func (r *Remote) Describe() string {
 // first invalid field.
 func (o Options) withDefaults() (Options, error) {
 	if len(o.Transports) == 0 {
-		return o, fmt.Errorf("%w: no transports", ErrBadOptions)
+		return o, badOption("Transports", "no transports")
 	}
 	for _, t := range o.Transports {
 		if t.Transport == nil {
-			return o, fmt.Errorf("%w: a TransportSpec without a transport", ErrBadOptions)
+			return o, badOption("Transports", "a TransportSpec without a transport")
 		}
 		if oc, ok := t.Transport.(transports.OptionChecker); ok {
 			if err := oc.CheckOptions(t.Options); err != nil {
-				return o, fmt.Errorf("%w: %s: %w", ErrBadOptions, t.Label(), err)
+				return o, badOption("Transports", "%s: %w", t.Label(), err)
 			}
 		}
 	}
 	for _, m := range o.PeerModels {
 		if err := peer.CheckModel(m); err != nil || m == "" {
-			return o, fmt.Errorf("%w: peer model %q: want one of %s", ErrBadOptions, m, strings.Join(peer.Models(), ", "))
+			return o, badOption("PeerModels", "peer model %q: want one of %s", m, strings.Join(peer.Models(), ", "))
 		}
 	}
-	if err := checkUnique("peer model", o.PeerModels, itself); err != nil {
+	if err := checkUnique("PeerModels", "peer model", o.PeerModels, itself); err != nil {
 		return o, err
 	}
 	if len(o.PeerModels) > 0 {
@@ -242,15 +275,15 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	for _, t := range o.Transports {
 		if err := peer.CheckModel(t.PeerModel); err != nil {
-			return o, fmt.Errorf("%w: %s: %w", ErrBadOptions, t.Transport.Name(), err)
+			return o, badOption("Transports", "%s: %w", t.Transport.Name(), err)
 		}
 	}
 	for _, src := range o.PeerSources {
 		if !slices.Contains(PeerSources(), src) {
-			return o, fmt.Errorf("%w: peer source %q: want one of %s", ErrBadOptions, src, strings.Join(PeerSources(), ", "))
+			return o, badOption("PeerSources", "peer source %q: want one of %s", src, strings.Join(PeerSources(), ", "))
 		}
 	}
-	if err := checkUnique("peer source", o.PeerSources, itself); err != nil {
+	if err := checkUnique("PeerSources", "peer source", o.PeerSources, itself); err != nil {
 		return o, err
 	}
 	if len(o.PeerSources) > 0 {
@@ -265,7 +298,7 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	for _, t := range o.Transports {
 		if src := t.PeerSource; src != "" && !slices.Contains(PeerSources(), src) {
-			return o, fmt.Errorf("%w: %s: peer source %q: want one of %s", ErrBadOptions, t.Transport.Name(), src, strings.Join(PeerSources(), ", "))
+			return o, badOption("Transports", "%s: peer source %q: want one of %s", t.Transport.Name(), src, strings.Join(PeerSources(), ", "))
 		}
 	}
 	if len(o.Workloads) == 0 {
@@ -273,10 +306,10 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	for _, w := range o.Workloads {
 		if workloadByName(w) == nil {
-			return o, fmt.Errorf("%w: unknown workload %q (known: %s)", ErrBadOptions, w, strings.Join(Workloads(), ", "))
+			return o, badOption("Workloads", "unknown workload %q (known: %s)", w, strings.Join(Workloads(), ", "))
 		}
 	}
-	if err := checkUnique("workload", o.Workloads, itself); err != nil {
+	if err := checkUnique("Workloads", "workload", o.Workloads, itself); err != nil {
 		return o, err
 	}
 	if len(o.Sizes) == 0 {
@@ -284,10 +317,10 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	for _, s := range o.Sizes {
 		if s <= 0 || s > MaxMessageSize {
-			return o, fmt.Errorf("%w: size %d out of range 1..%s", ErrBadOptions, s, units.FormatSize(MaxMessageSize))
+			return o, badOption("Sizes", "size %d out of range 1..%s", s, units.FormatSize(MaxMessageSize))
 		}
 	}
-	if err := checkUnique("size", o.Sizes, units.FormatSize); err != nil {
+	if err := checkUnique("Sizes", "size", o.Sizes, units.FormatSize); err != nil {
 		return o, err
 	}
 	if len(o.FaninConns) == 0 {
@@ -295,26 +328,26 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	for _, c := range o.FaninConns {
 		if c <= 0 || c > MaxFaninConns {
-			return o, fmt.Errorf("%w: connection count %d out of range 1..%d", ErrBadOptions, c, MaxFaninConns)
+			return o, badOption("FaninConns", "connection count %d out of range 1..%d", c, MaxFaninConns)
 		}
 	}
-	if err := checkUnique("connection count", o.FaninConns, strconv.Itoa); err != nil {
+	if err := checkUnique("FaninConns", "connection count", o.FaninConns, strconv.Itoa); err != nil {
 		return o, err
 	}
 	if o.Duration == 0 {
 		o.Duration = DefaultDuration
 	}
 	if o.Duration < 0 {
-		return o, fmt.Errorf("%w: duration %v must be positive", ErrBadOptions, o.Duration)
+		return o, badOption("Duration", "duration %v must be positive", o.Duration)
 	}
 	if o.Duration > MaxDuration {
-		return o, fmt.Errorf("%w: duration %v over the maximum, %s", ErrBadOptions, o.Duration, units.FormatDuration(MaxDuration))
+		return o, badOption("Duration", "duration %v over the maximum, %s", o.Duration, units.FormatDuration(MaxDuration))
 	}
 	if o.Count < 0 {
-		return o, fmt.Errorf("%w: count %d must not be negative", ErrBadOptions, o.Count)
+		return o, badOption("Count", "count %d must not be negative", o.Count)
 	}
 	if o.Count > MaxCount {
-		return o, fmt.Errorf("%w: count %d over the maximum, %d", ErrBadOptions, o.Count, MaxCount)
+		return o, badOption("Count", "count %d over the maximum, %d", o.Count, MaxCount)
 	}
 	switch {
 	case o.Warmup == NoWarmup:
@@ -322,29 +355,29 @@ func (o Options) withDefaults() (Options, error) {
 	case o.Warmup == 0:
 		o.Warmup = DefaultWarmup
 	case o.Warmup < 0:
-		return o, fmt.Errorf("%w: warm-up %v must not be negative (NoWarmup asks for none)", ErrBadOptions, o.Warmup)
+		return o, badOption("Warmup", "warm-up %v must not be negative (NoWarmup asks for none)", o.Warmup)
 	case o.Warmup > MaxDuration:
-		return o, fmt.Errorf("%w: warm-up %v over the maximum, %s", ErrBadOptions, o.Warmup, units.FormatDuration(MaxDuration))
+		return o, badOption("Warmup", "warm-up %v over the maximum, %s", o.Warmup, units.FormatDuration(MaxDuration))
 	}
 	if o.Repeats == 0 {
 		o.Repeats = DefaultRepeats
 	}
 	if o.Repeats < 0 {
-		return o, fmt.Errorf("%w: repeats %d must be positive", ErrBadOptions, o.Repeats)
+		return o, badOption("Repeats", "repeats %d must be positive", o.Repeats)
 	}
 	if o.Repeats > MaxRepeats {
-		return o, fmt.Errorf("%w: repeats %d over the maximum, %d", ErrBadOptions, o.Repeats, MaxRepeats)
+		return o, badOption("Repeats", "repeats %d over the maximum, %d", o.Repeats, MaxRepeats)
 	}
 	if o.Rate == 0 {
 		o.Rate = DefaultRate
 	}
-	if o.Rate < 0 || o.Rate > 10_000_000 {
-		return o, fmt.Errorf("%w: rate %d out of range 1..10000000 msg/s", ErrBadOptions, o.Rate)
+	if o.Rate < 0 || o.Rate > MaxRate {
+		return o, badOption("Rate", "rate %d out of range 1..%d msg/s", o.Rate, MaxRate)
 	}
 	if len(o.Placements) == 0 {
 		o.Placements = []Placement{{Name: "unpinned"}}
 	}
-	if err := checkUnique("placement", o.Placements, func(p Placement) string { return p.Name }); err != nil {
+	if err := checkUnique("Placements", "placement", o.Placements, func(p Placement) string { return p.Name }); err != nil {
 		return o, err
 	}
 	if allowed, err := sysinfo.Affinity(os.Getpid()); err == nil {
@@ -353,29 +386,29 @@ func (o Options) withDefaults() (Options, error) {
 		}
 	}
 	if o.BufferSize < 0 {
-		return o, fmt.Errorf("%w: buffer size %d must not be negative", ErrBadOptions, o.BufferSize)
+		return o, badOption("BufferSize", "buffer size %d must not be negative", o.BufferSize)
 	}
 	if o.CaseTimeout < 0 {
-		return o, fmt.Errorf("%w: case timeout %v must be positive", ErrBadOptions, o.CaseTimeout)
+		return o, badOption("CaseTimeout", "case timeout %v must be positive", o.CaseTimeout)
 	}
 	if o.CaseTimeout > MaxCaseTimeout {
-		return o, fmt.Errorf("%w: case timeout %v over the maximum, %s", ErrBadOptions, o.CaseTimeout, units.FormatDuration(MaxCaseTimeout))
+		return o, badOption("CaseTimeout", "case timeout %v over the maximum, %s", o.CaseTimeout, units.FormatDuration(MaxCaseTimeout))
 	}
 	if o.Remote != nil {
 		if o.Remote.Address == "" {
-			return o, fmt.Errorf("%w: a remote peer without an address", ErrBadOptions)
+			return o, badOption("Remote", "a remote peer without an address")
 		}
 		for _, t := range o.Transports {
 			if m := t.Model(); m != peer.ModelGoroutine {
-				return o, fmt.Errorf("%w: server model %s: a remote peer serves as it was built and started; the server models are the spawned peer's", ErrBadOptions, m)
+				return o, badOption("Remote", "server model %s: a remote peer serves as it was built and started; the server models are the spawned peer's", m)
 			}
 			if src := t.Source(); src != SourceInherit {
-				return o, fmt.Errorf("%w: peer source %s: a remote peer is already running; the peer sources say how the run starts its own", ErrBadOptions, src)
+				return o, badOption("Remote", "peer source %s: a remote peer is already running; the peer sources say how the run starts its own", src)
 			}
 		}
 		for _, w := range o.Workloads {
 			if why := NotEcho(w); o.Remote.Echo && why != "" {
-				return o, fmt.Errorf("%w: the %s workload %s; against an echo server only %s run (or measure against ipcbench serve)", ErrBadOptions, w, why, strings.Join(EchoWorkloads(), ", "))
+				return o, badOption("Workloads", "the %s workload %s; against an echo server only %s run (or measure against ipcbench serve)", w, why, strings.Join(EchoWorkloads(), ", "))
 			}
 		}
 	}
@@ -391,25 +424,25 @@ func (o Options) withDefaults() (Options, error) {
 // itself names a string value for checkUnique.
 func itself(s string) string { return s }
 
-// checkUnique returns an error wrapping ErrBadOptions that names the first
+// checkUnique returns an *OptionError for field that names the first
 // value of vs whose name an earlier value has, as what ("size", "transport")
 // and that name: a value given twice would plan, and run, every one of its
 // cases twice.
-func checkUnique[T any](what string, vs []T, name func(T) string) error {
+func checkUnique[T any](field, what string, vs []T, name func(T) string) error {
 	seen := make(map[string]bool, len(vs))
 	for _, v := range vs {
 		n := name(v)
 		if seen[n] {
-			return fmt.Errorf("%w: %s %s given twice", ErrBadOptions, what, n)
+			return badOption(field, "%s %s given twice", what, n)
 		}
 		seen[n] = true
 	}
 	return nil
 }
 
-// CheckUniqueTransports returns an error wrapping ErrBadOptions, as
-// NewRunner does, when two of trs are one variant: one CanonicalLabel. It
-// names both spellings when they differ ("transport unix given twice, as
+// CheckUniqueTransports returns an *OptionError for Transports (wrapping
+// ErrBadOptions), as NewRunner does, when two of trs are one variant: one
+// CanonicalLabel. It names both spellings when they differ ("transport unix given twice, as
 // unix and unix[io=netpoll]").
 func CheckUniqueTransports(trs []TransportSpec) error {
 	seen := make(map[string]string, len(trs))
@@ -420,9 +453,9 @@ func CheckUniqueTransports(trs []TransportSpec) error {
 		case !ok:
 			seen[c] = l
 		case first == l:
-			return fmt.Errorf("%w: transport %s given twice", ErrBadOptions, l)
+			return badOption("Transports", "transport %s given twice", l)
 		default:
-			return fmt.Errorf("%w: transport %s given twice, as %s and %s", ErrBadOptions, c, first, l)
+			return badOption("Transports", "transport %s given twice, as %s and %s", c, first, l)
 		}
 	}
 	return nil

@@ -2,9 +2,11 @@ package bench
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/ipcbench/ipcbench/transports"
 	"github.com/ipcbench/ipcbench/transports/unix"
 )
 
@@ -40,5 +42,25 @@ func TestWarmupDefaults(t *testing.T) {
 		if got.CaseTimeout != got.Warmup+got.Duration+15*time.Second {
 			t.Errorf("Warmup %v: case timeout %v", tt.in, got.CaseTimeout)
 		}
+	}
+}
+
+// TestOptionErrorKeepsSentinels: an *OptionError names its field and
+// wraps ErrBadOptions and the error it carries: a transport's own
+// ErrBadOption, for one, stays visible to errors.Is; ParsePlacement's
+// error is one for Placements.
+func TestOptionErrorKeepsSentinels(t *testing.T) {
+	o := Options{Transports: []TransportSpec{{Transport: unix.New(), Options: map[string]string{"io": "fast"}}}}
+	_, err := o.withDefaults()
+	var oe *OptionError
+	if !errors.As(err, &oe) || oe.Field != "Transports" || !errors.Is(err, ErrBadOptions) || !errors.Is(err, transports.ErrBadOption) {
+		t.Errorf("unix[io=fast]: err = %#v, want an *OptionError for Transports wrapping ErrBadOptions and transports.ErrBadOption", err)
+	}
+	if want := "bad options: unix[io=fast]: "; err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("unix[io=fast]: err = %v, want it to begin %q", err, want)
+	}
+	_, err = ParsePlacement("moon")
+	if !errors.As(err, &oe) || oe.Field != "Placements" || !errors.Is(err, ErrBadOptions) {
+		t.Errorf("ParsePlacement(moon): err = %#v, want an *OptionError for Placements", err)
 	}
 }

@@ -177,39 +177,60 @@ func TestDelimitedAndFixedFraming(t *testing.T) {
 func TestOptionsValidation(t *testing.T) {
 	base := testOptions(t)
 	cases := []struct {
-		name string
-		mod  func(*Options)
+		name  string
+		field string // the OptionError's Field
+		mod   func(*Options)
 	}{
-		{"no transports", func(o *Options) { o.Transports = nil }},
-		{"unknown workload", func(o *Options) { o.Workloads = []string{"nope"} }},
-		{"size too large", func(o *Options) { o.Sizes = []int{MaxMessageSize + 1} }},
-		{"negative duration", func(o *Options) { o.Duration = -time.Second }},
-		{"negative repeats", func(o *Options) { o.Repeats = -1 }},
-		{"bad conns", func(o *Options) { o.FaninConns = []int{0} }},
-		{"bad rate", func(o *Options) { o.Rate = -3 }},
+		{"no transports", "Transports", func(o *Options) { o.Transports = nil }},
+		{"unknown workload", "Workloads", func(o *Options) { o.Workloads = []string{"nope"} }},
+		{"size too large", "Sizes", func(o *Options) { o.Sizes = []int{MaxMessageSize + 1} }},
+		{"negative duration", "Duration", func(o *Options) { o.Duration = -time.Second }},
+		{"negative repeats", "Repeats", func(o *Options) { o.Repeats = -1 }},
+		{"bad conns", "FaninConns", func(o *Options) { o.FaninConns = []int{0} }},
+		{"bad rate", "Rate", func(o *Options) { o.Rate = -3 }},
+		{"rate over the maximum", "Rate", func(o *Options) { o.Rate = MaxRate + 1 }},
+		{"size given twice", "Sizes", func(o *Options) { o.Sizes = []int{1024, 64, 1024} }},
+		{"workload given twice", "Workloads", func(o *Options) { o.Workloads = []string{"pingpong", "pingpong"} }},
+		{"conns over the maximum", "FaninConns", func(o *Options) { o.FaninConns = []int{MaxFaninConns + 1} }},
+		{"conns given twice", "FaninConns", func(o *Options) { o.FaninConns = []int{4, 4} }},
+		{"placement given twice", "Placements", func(o *Options) { o.Placements = []Placement{{Name: "unpinned"}, {Name: "unpinned"}} }},
+		{"peer model given twice", "PeerModels", func(o *Options) { o.PeerModels = []string{"thread", "thread"} }},
+		{"unknown peer source", "PeerSources", func(o *Options) { o.PeerSources = []string{"fork"} }},
+		{"transport given twice", "Transports", func(o *Options) { o.Transports = append(o.Transports, o.Transports[0]) }},
+		{"negative buffer", "BufferSize", func(o *Options) { o.BufferSize = -1 }},
+		{"server model of a remote peer", "Remote", func(o *Options) {
+			o.Transports, o.PeerModels, o.Remote = o.Transports[:1], []string{"thread"}, &Remote{Address: "127.0.0.1:1"}
+		}},
 		// The upper bounds: nothing the runner adds or multiplies of them
 		// overflows (a case timeout of -2562047h, "12 of -2 cases").
-		{"duration over a day", func(o *Options) { o.Duration = MaxDuration + 1 }},
-		{"duration that overflows the timeout", func(o *Options) { o.Duration = 2562047*time.Hour + 47*time.Minute + 10*time.Second }},
-		{"warm-up over a day", func(o *Options) { o.Warmup = MaxDuration + 1 }},
-		{"case timeout over its maximum", func(o *Options) { o.CaseTimeout = MaxCaseTimeout + 1 }},
-		{"repeats over the maximum", func(o *Options) { o.Repeats = MaxRepeats + 1 }},
-		{"repeats that overflow the total", func(o *Options) { o.Repeats = math.MaxInt }},
-		{"count over the maximum", func(o *Options) { o.Count = MaxCount + 1 }},
-		{"count of MaxInt64", func(o *Options) { o.Count = math.MaxInt64 }},
+		{"duration over a day", "Duration", func(o *Options) { o.Duration = MaxDuration + 1 }},
+		{"duration that overflows the timeout", "Duration", func(o *Options) { o.Duration = 2562047*time.Hour + 47*time.Minute + 10*time.Second }},
+		{"warm-up over a day", "Warmup", func(o *Options) { o.Warmup = MaxDuration + 1 }},
+		{"case timeout over its maximum", "CaseTimeout", func(o *Options) { o.CaseTimeout = MaxCaseTimeout + 1 }},
+		{"repeats over the maximum", "Repeats", func(o *Options) { o.Repeats = MaxRepeats + 1 }},
+		{"repeats that overflow the total", "Repeats", func(o *Options) { o.Repeats = math.MaxInt }},
+		{"count over the maximum", "Count", func(o *Options) { o.Count = MaxCount + 1 }},
+		{"count of MaxInt64", "Count", func(o *Options) { o.Count = math.MaxInt64 }},
 		// Only pingpong, fanin, connect and rate run against an echo server.
-		{"stream against an echo server", func(o *Options) {
+		{"stream against an echo server", "Workloads", func(o *Options) {
 			o.Workloads, o.Remote = []string{"pingpong", "stream"}, &Remote{Address: "127.0.0.1:1", Echo: true}
 		}},
-		{"http against an echo server", func(o *Options) {
+		{"http against an echo server", "Workloads", func(o *Options) {
 			o.Workloads, o.Remote = []string{"http"}, &Remote{Address: "127.0.0.1:1", Echo: true}
 		}},
 	}
 	for _, c := range cases {
 		o := base
 		c.mod(&o)
-		if _, err := NewRunner(o); !errors.Is(err, ErrBadOptions) {
+		_, err := NewRunner(o)
+		var oe *OptionError
+		switch {
+		case !errors.Is(err, ErrBadOptions):
 			t.Errorf("%s: err = %v, want ErrBadOptions", c.name, err)
+		case !errors.As(err, &oe) || oe.Field != c.field:
+			t.Errorf("%s: err = %#v, want an *OptionError for %s", c.name, err, c.field)
+		case strings.Contains(oe.Err.Error(), ErrBadOptions.Error()):
+			t.Errorf("%s: OptionError.Err %q repeats %q", c.name, oe.Err, ErrBadOptions)
 		}
 	}
 	// Every echo workload is accepted against an echo server.
