@@ -132,13 +132,21 @@ func ParsePlacement(s string) (Placement, error) {
 	}
 	bc, err := sysinfo.ParseCPUList(b)
 	if err != nil {
-		return Placement{}, badOption("Placements", "placement %q: bench CPUs: %v", s, err)
+		return Placement{}, badOption("Placements", "placement %q: bench CPUs: %s", s, cpuListProblem(err))
 	}
 	pc, err := sysinfo.ParseCPUList(p)
 	if err != nil {
-		return Placement{}, badOption("Placements", "placement %q: peer CPUs: %v", s, err)
+		return Placement{}, badOption("Placements", "placement %q: peer CPUs: %s", s, cpuListProblem(err))
 	}
 	return Placement{Name: "cpus=" + s, Bench: bc, Peer: pc}, nil
+}
+
+// cpuListProblem returns the text of err, an error of
+// sysinfo.ParseCPUList, without its sentinel's ("sysinfo: bad CPU list"),
+// which names an internal package: what is wrong with the list is all a
+// placement's error needs to say.
+func cpuListProblem(err error) string {
+	return strings.TrimPrefix(err.Error(), sysinfo.ErrBadCPUList.Error()+": ")
 }
 
 // checkPlacements returns an *OptionError for Placements when a placement
