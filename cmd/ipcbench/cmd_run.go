@@ -138,7 +138,7 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	fs.Int64Var(&f.count, "n", 0, fmt.Sprintf("measure exactly this many messages per case instead of a duration, not with -d (fanin: split across its connections); at most %d", bench.MaxCount))
 	fs.DurationVar(&f.warmup, "warmup", bench.DefaultWarmup, "warm-up before each measured interval, excluded from the numbers; 0 for none; at most "+units.FormatDuration(bench.MaxDuration))
 	fs.IntVar(&f.repeats, "repeats", bench.DefaultRepeats, fmt.Sprintf("runs of each case, interleaved across cases; at most %d", bench.MaxRepeats))
-	fs.IntVar(&f.rate, "rate", bench.DefaultRate, "target messages/s of the rate workload (only with rate in -w)")
+	fs.IntVar(&f.rate, "rate", bench.DefaultRate, fmt.Sprintf("target messages/s of the rate workload (only with rate in -w); at most %d", bench.MaxRate))
 	fs.StringVar(&f.placements, "placement", "unpinned", "where the two processes run, comma-separated: unpinned, same-core, cross-core, or BENCHCPUS/PEERCPUS like 0/1")
 	fs.StringVar(&f.pin, "pin", "", "pin the bench and peer processes: BENCHCPUS/PEERCPUS, e.g. 0/1 (same as -placement 0/1; not with -placement)")
 	fs.StringVar(&f.buffer, "buffer", "", "kernel socket/pipe buffer or ring size for every transport (default: the system's)")
@@ -197,16 +197,7 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	// the network namespace is made and before any case runs.
 	runner, err := bench.NewRunner(opts)
 	if err != nil {
-		msg := withoutSentinels(err, bench.ErrBadOptions)
-		switch {
-		case strings.HasPrefix(msg, "transport "):
-			msg = f.name("transports") + ": " + msg // given twice
-		case strings.HasPrefix(msg, "placement ") && f.pinSet:
-			msg = "-pin: " + msg // a CPU this process may not run on
-		case strings.HasPrefix(msg, "placement "):
-			msg = "-placement: " + msg
-		}
-		return usagef("%s", msg)
+		return f.optionError(err)
 	}
 	outPath := f.out
 	if outPath == "" {
@@ -329,6 +320,60 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	return runErr
 }
 
+// optionError is the usage error for err, an error of bench.Options's
+// validation (a value given twice, a CPU this process may not run on),
+// naming the flag, as typed, of the field it is about.
+func (f *runFlags) optionError(err error) error {
+	var oe *bench.OptionError
+	if errors.As(err, &oe) {
+		if fl := f.flagOf(oe.Field); fl != "" {
+			return usagef("%s: %s", fl, withoutSentinels(oe.Err, bench.ErrBadOptions))
+		}
+	}
+	return usagef("%s", withoutSentinels(err, bench.ErrBadOptions))
+}
+
+// flagOf returns the flag, as the command line gave it, that sets field
+// (an OptionError's Field) of bench.Options, or "" for none.
+func (f *runFlags) flagOf(field string) string {
+	switch field {
+	case "Transports":
+		return f.name("transports")
+	case "Workloads":
+		return f.name("workloads")
+	case "Sizes":
+		return f.name("sizes")
+	case "Duration":
+		return f.name("duration")
+	case "PeerModels":
+		return "-peer-model"
+	case "PeerSources":
+		return "-peer-source"
+	case "FaninConns":
+		return "-conns"
+	case "Count":
+		return "-n"
+	case "Warmup":
+		return "-warmup"
+	case "Repeats":
+		return "-repeats"
+	case "Rate":
+		return "-rate"
+	case "Placements":
+		if f.pinSet {
+			return "-pin"
+		}
+		return "-placement"
+	case "BufferSize":
+		return "-buffer"
+	case "CaseTimeout":
+		return "-case-timeout"
+	case "Remote":
+		return "-connect"
+	}
+	return ""
+}
+
 // options turns the flags into bench.Options, naming the bad value on error.
 func (f *runFlags) options() (bench.Options, error) {
 	var o bench.Options
@@ -419,6 +464,9 @@ func (f *runFlags) options() (bench.Options, error) {
 	if f.rate <= 0 {
 		return o, usagef("-rate %d: must be positive", f.rate)
 	}
+	if f.rate > bench.MaxRate {
+		return o, usagef("-rate %d: at most %d", f.rate, bench.MaxRate)
+	}
 	if f.timeoutSet && f.timeout <= 0 {
 		return o, usagef("-case-timeout %v: must be positive", f.timeout)
 	}
@@ -452,11 +500,7 @@ func (f *runFlags) options() (bench.Options, error) {
 	for _, p := range pls {
 		pl, err := bench.ParsePlacement(p)
 		if err != nil {
-			flag := "-placement"
-			if f.pinSet {
-				flag = "-pin"
-			}
-			return o, usagef("%s: %s", flag, withoutSentinels(err, bench.ErrBadOptions))
+			return o, f.optionError(err)
 		}
 		o.Placements = append(o.Placements, pl)
 	}
@@ -467,7 +511,7 @@ func (f *runFlags) options() (bench.Options, error) {
 	}
 	mode, err := frame.ParseMode(f.framing)
 	if err != nil {
-		return o, usagef("-framing: %v", err)
+		return o, usagef("-framing: %s", withoutSentinels(err, frame.ErrBadConfig))
 	}
 	o.Frame = frame.Config{Mode: mode, MaxSize: bench.MaxMessageSize}
 	if mode == frame.Fixed && contains(o.Workloads, "stream") {
@@ -479,6 +523,11 @@ func (f *runFlags) options() (bench.Options, error) {
 			return o, usagef("-peer-source says how the run starts its own peer; with -connect the server is already running")
 		}
 		o.PeerSources = nil
+		for _, m := range o.PeerModels {
+			if m != peer.ModelGoroutine {
+				return o, usagef("-peer-model %s: the server models are those of the peer the run starts; with -connect the server serves as it was started", f.peerModels)
+			}
+		}
 		if f.peerKind != "serve" && f.peerKind != "echo" {
 			return o, usagef("-peer %q: want serve or echo", f.peerKind)
 		}

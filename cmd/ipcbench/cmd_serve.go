@@ -93,7 +93,7 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	}
 	mode, err := frame.ParseMode(*framing)
 	if err != nil {
-		return usagef("-framing: %v", err)
+		return usagef("-framing: %s", withoutSentinels(err, frame.ErrBadConfig))
 	}
 	echo := frame.Config{Mode: mode, MaxSize: bench.MaxMessageSize}
 	if mode == frame.Fixed {

@@ -159,6 +159,37 @@ func TestRunOptionWording(t *testing.T) {
 	})
 }
 
+// TestRunOptionsNameFlags: a value that bench.Options refuses (given
+// twice, out of range, a CPU this process may not run on) is refused
+// naming the flag as typed, once, without a package's prefix.
+func TestRunOptionsNameFlags(t *testing.T) {
+	r := func(more ...string) []string { return append(append([]string{"run"}, more...), bogus...) }
+	checkUsage(t, []usageCase{
+		{"-s given twice", r("-s", "64,64"), "ipcbench run: -s: size 64B given twice"},
+		{"-sizes in two spellings", r("-sizes", "1k,1024"), "ipcbench run: -sizes: size 1KiB given twice"},
+		{"-w given twice", r("-w", "pingpong,pingpong"), "ipcbench run: -w: workload pingpong given twice"},
+		{"-workloads given twice", r("-workloads", "fanin,stream,fanin"), "ipcbench run: -workloads: workload fanin given twice"},
+		{"-conns out of range", r("-w", "fanin", "-conns", "100000"), "ipcbench run: -conns: connection count 100000 out of range 1..1024"},
+		{"-conns given twice", r("-conns", "4,4"), "ipcbench run: -conns: connection count 4 given twice"},
+		{"-rate over the maximum", r("-w", "rate", "-rate", "20000000"), "ipcbench run: -rate 20000000: at most 10000000"},
+		{"-placement given twice", r("-placement", "0/1,unpinned,0/1"), "ipcbench run: -placement: placement cpus=0/1 given twice"},
+		{"-placement on a CPU not ours", r("-placement", "0/1023"), "ipcbench run: -placement: placement cpus=0/1023: CPU 1023 is not one this process may run on"},
+		{"-pin on a CPU not ours", r("-pin", "1023/0"), "ipcbench run: -pin: placement cpus=1023/0: CPU 1023 is not one"},
+		{"-placement on no CPU there is", r("-placement", "0/4096"), `ipcbench run: -placement: placement "0/4096": peer CPUs: "4096": CPU 4096 above 1023`},
+		{"-peer-model given twice", r("-peer-model", "thread,thread"), "ipcbench run: -peer-model: peer model thread given twice"},
+		{"-peer-source given twice", r("-peer-source", "address,address"), "ipcbench run: -peer-source: peer source address given twice"},
+		{"-framing unknown", r("-framing", "bogus"), `ipcbench run: -framing: unknown framing mode "bogus" (want length, fixed or delimited)`},
+		{"serve -framing unknown", []string{"serve", "-t", "unix", "-listen", filepath.Join(t.TempDir(), "s"), "-framing", "bogus"}, `ipcbench serve: -framing: unknown framing mode "bogus"`},
+		{"-peer-model with -connect", []string{"run", "-t", "unix", "-connect", filepath.Join(t.TempDir(), "nobody"), "-peer-model", "thread"}, "ipcbench run: -peer-model thread: the server models are those of the peer the run starts"},
+	})
+	// Not one of them says a package's name ("frame:") or a sentinel's.
+	for _, args := range [][]string{r("-framing", "bogus"), r("-s", "64,64"), r("-placement", "0/4096")} {
+		if _, _, stderr := runCLI(t, "", args...); strings.Contains(stderr, "frame:") || strings.Contains(stderr, "bad config") || strings.Contains(stderr, "sysinfo") {
+			t.Errorf("%q: %q names a package or its sentinel", args, stderr)
+		}
+	}
+}
+
 // TestUnusedFlags: a flag given that no selected workload uses is refused,
 // naming the workload that does, instead of being taken and ignored (and
 // -conns recorded in the raw header all the same); -n replaces -d, so the

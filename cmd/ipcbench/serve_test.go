@@ -344,7 +344,7 @@ func TestConnectBadInput(t *testing.T) {
 		{"two transports", []string{"-t", "tcp-localhost,unix", "-connect", py.addr}, "exactly one"},
 		{"peer echo without connect", []string{"-t", "unix", "-peer", "echo"}, "needs -connect"},
 		{"bad peer kind", []string{"-t", "unix", "-connect", py.addr, "-peer", "http"}, "want serve or echo"},
-		{"server model", []string{"-t", "tcp-localhost", "-connect", py.addr, "-peer-model", "thread"}, "the server models are the spawned peer's"},
+		{"server model", []string{"-t", "tcp-localhost", "-connect", py.addr, "-peer-model", "thread"}, "ipcbench run: -peer-model thread: the server models are those of the peer the run starts"},
 		{"netns", []string{"-t", "tcp-localhost", "-connect", py.addr, "-peer", "echo", "-network", "netns"}, "cannot reach it"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
