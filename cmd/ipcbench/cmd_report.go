@@ -136,7 +136,7 @@ CPU per message, and the localhost-shortcut comparison.`,
 		return err
 	}
 	if !contains(report.Formats(), *format) {
-		return usagef("unknown format %q (known: %s)", *format, strings.Join(report.Formats(), ", "))
+		return usagef("-format %q: unknown format (known: %s)", *format, strings.Join(report.Formats(), ", "))
 	}
 	runs, err := readRuns(ctx, e, fs.Args())
 	if err != nil {
@@ -165,11 +165,12 @@ transport. Prints the paths of the files it wrote.`,
 	}
 	paths, err := plot.Write(*out, *force, runs...)
 	if errors.Is(err, os.ErrExist) {
-		return usagef("-out: %v (-force replaces existing charts)", err)
+		// Without package plot's "plot: ", which the command's name says.
+		return usagef("-out: %s (-force replaces existing charts)", message("plot", err))
 	}
 	var pe *os.PathError
 	if errors.As(err, &pe) && len(paths) == 0 {
-		return usagef("cannot write the charts: %v", pe) // like run's unwritable -out
+		return usagef("-out: cannot write the charts: %v", pe) // like run's unwritable -out
 	}
 	if err != nil {
 		return err
@@ -190,6 +191,11 @@ numbers from shared machines drift between sittings.`,
 		`  ipcbench compare before.jsonl after.jsonl
 `)
 	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	// A flag after the files is said to be one first, as report and plot
+	// say it, not counted as a third file.
+	if err := checkPaths(fs.Args()); err != nil {
 		return err
 	}
 	if fs.NArg() != 2 {

@@ -191,7 +191,7 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	if !contains(report.Formats(), f.format) {
-		return usagef("unknown format %q (known: %s)", f.format, strings.Join(report.Formats(), ", "))
+		return usagef("-format %q: unknown format (known: %s)", f.format, strings.Join(report.Formats(), ", "))
 	}
 	// Every option, the transports' own included, is checked here, before
 	// the network namespace is made and before any case runs.

@@ -376,7 +376,31 @@ func TestReportFileNames(t *testing.T) {
 		{"report stdin twice", []string{"report", "-", goodRaw, "-"}, "- (standard input) given twice"},
 		{"plot stdin twice", []string{"plot", "-out", t.TempDir(), "-", "-"}, "- (standard input) given twice"},
 		{"flag after a file", []string{"report", goodRaw, "-format", "csv"}, "-format after a file name is taken for a file; flags go before file names"},
+		{"compare flag after the files", []string{"compare", goodRaw, goodRaw, "-q"}, "ipcbench compare: -q after a file name is taken for a file; flags go before file names"},
 	})
+}
+
+// TestReportPlotFlagsNamed: report's unknown -format and plot's -out
+// that it cannot write name the flag, without package plot's "plot: ".
+func TestReportPlotFlagsNamed(t *testing.T) {
+	goodRaw := filepath.Join("..", "..", "bench", "report", "testdata", "run.jsonl")
+	dir := t.TempDir()
+	if code, _, stderr := runCLI(t, "", "plot", "-out", dir, goodRaw); code != exitOK {
+		t.Fatalf("plot: exit %d: %s", code, stderr)
+	}
+	file := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	checkUsage(t, []usageCase{
+		{"report -format", []string{"report", "-format", "bogus", goodRaw}, `ipcbench report: -format "bogus": unknown format (known: table,`},
+		{"run -format", append([]string{"run", "-format", "bogus"}, bogus...), `ipcbench run: -format "bogus": unknown format (known: table,`},
+		{"plot -out with charts", []string{"plot", "-out", dir, goodRaw}, "ipcbench plot: -out: " + filepath.Join(dir, "pingpong-p50-vs-size-unpinned.svg") + ": file already exists (-force replaces existing charts)"},
+		{"plot -out under a file", []string{"plot", "-out", filepath.Join(file, "sub"), goodRaw}, "ipcbench plot: -out: cannot write the charts: "},
+	})
+	if _, _, stderr := runCLI(t, "", "plot", "-out", dir, goodRaw); strings.Contains(stderr, "plot: -out: plot:") || strings.Count(stderr, "plot:") != 1 {
+		t.Errorf("plot's error %q names plot more than once", stderr)
+	}
 }
 
 // failWriter fails every write, as stdout on a full disk does.
