@@ -83,12 +83,66 @@ var (
 	// ErrBadQuestion means the Question or Options cannot be answered as
 	// asked (unknown workload, size out of range, a bad placement or
 	// transport spec, a peer that cannot be executed); nothing was
-	// measured.
+	// measured. Such an error is a *QuestionError, which names the field.
 	ErrBadQuestion = errors.New("bad question")
 	// ErrNoAnswer means nothing could be ranked: every transport was
 	// skipped or failed, or the records hold no matching case.
 	ErrNoAnswer = errors.New("no transport could be ranked")
 )
+
+// QuestionError is the error of New and FromRun for a bad Question or
+// Options: Field names the field at fault, for a program to say which of
+// its own settings is wrong (the ipcbench CLI maps "Size" to -s,
+// "Placement" to -placement). It wraps ErrBadQuestion and Err.
+type QuestionError struct {
+	// Field is the field at fault: "Workload", "Size", "Placement" or
+	// "Conns" of Question; "Transports", "Budget", "Duration", "Warmup",
+	// "Repeats" or "Peer" of Options; "" when none alone is (bench.Options
+	// refused what New made of them).
+	Field string
+	// Err says what is wrong, without ErrBadQuestion's text; it wraps the
+	// error it comes from (bench.ErrBadOptions, transports.ErrBadSpec,
+	// ...).
+	Err error
+}
+
+// Error returns ErrBadQuestion's text and Err's: "bad question: workload
+// "x": want pingpong, stream or http".
+func (e *QuestionError) Error() string { return ErrBadQuestion.Error() + ": " + e.Err.Error() }
+
+// Unwrap returns ErrBadQuestion and Err, for errors.Is and errors.As.
+func (e *QuestionError) Unwrap() []error { return []error{ErrBadQuestion, e.Err} }
+
+// badQuestion returns a *QuestionError for field, its Err formatted as
+// fmt.Errorf formats it (%w included).
+func badQuestion(field, format string, a ...any) error {
+	return &QuestionError{Field: field, Err: fmt.Errorf(format, a...)}
+}
+
+// optionFields maps the fields of bench.Options that New sets to those of
+// the Question and Options they come from.
+var optionFields = map[string]string{
+	"Transports": "Transports",
+	"Workloads":  "Workload",
+	"Sizes":      "Size",
+	"FaninConns": "Conns",
+	"Placements": "Placement",
+	"Duration":   "Duration",
+	"Warmup":     "Warmup",
+	"Repeats":    "Repeats",
+}
+
+// badOptions returns the *QuestionError for err, an error of package bench
+// (an *bench.OptionError names its field) or of resolving a transport
+// spec (field Transports, given as fallback).
+func badOptions(fallback string, err error) error {
+	field := fallback
+	var oe *bench.OptionError
+	if errors.As(err, &oe) {
+		field = optionFields[oe.Field]
+	}
+	return &QuestionError{Field: field, Err: err}
+}
 
 // Question is what a program asks.
 type Question struct {
@@ -114,23 +168,23 @@ func (q Question) normalized() (Question, bench.Placement, error) {
 		q.Workload = Pingpong
 	}
 	if !slices.Contains([]string{Pingpong, Stream, HTTP}, q.Workload) {
-		return q, bench.Placement{}, fmt.Errorf("%w: workload %q: want %s, %s or %s", ErrBadQuestion, q.Workload, Pingpong, Stream, HTTP)
+		return q, bench.Placement{}, badQuestion("Workload", "workload %q: want %s, %s or %s", q.Workload, Pingpong, Stream, HTTP)
 	}
 	if q.Size <= 0 || q.Size > bench.MaxMessageSize {
-		return q, bench.Placement{}, fmt.Errorf("%w: size %d out of range 1..%s", ErrBadQuestion, q.Size, bench.FormatSize(bench.MaxMessageSize))
+		return q, bench.Placement{}, badQuestion("Size", "size %d out of range 1..%s", q.Size, bench.FormatSize(bench.MaxMessageSize))
 	}
 	if q.Conns == 0 {
 		q.Conns = 1
 	}
 	if q.Conns < 0 || q.Conns > bench.MaxFaninConns {
-		return q, bench.Placement{}, fmt.Errorf("%w: conns %d out of range 1..%d", ErrBadQuestion, q.Conns, bench.MaxFaninConns)
+		return q, bench.Placement{}, badQuestion("Conns", "conns %d out of range 1..%d", q.Conns, bench.MaxFaninConns)
 	}
 	if q.Conns > 1 && q.Workload != Pingpong {
-		return q, bench.Placement{}, fmt.Errorf("%w: %d connections: only %s can be asked with more than one connection (it is then measured as fanin)", ErrBadQuestion, q.Conns, Pingpong)
+		return q, bench.Placement{}, badQuestion("Conns", "%d connections: only %s can be asked with more than one connection (it is then measured as fanin)", q.Conns, Pingpong)
 	}
 	pl, err := bench.ParsePlacement(q.Placement)
 	if err != nil {
-		return q, bench.Placement{}, fmt.Errorf("%w: %w", ErrBadQuestion, err)
+		return q, bench.Placement{}, badOptions("Placement", err)
 	}
 	q.Placement = pl.Name
 	return q, pl, nil
@@ -192,7 +246,7 @@ type Calibration struct {
 }
 
 // New checks q and o and plans the calibration, without measuring
-// anything. Every error wraps ErrBadQuestion.
+// anything. Every error is a *QuestionError, wrapping ErrBadQuestion.
 func New(q Question, o Options) (*Calibration, error) {
 	q, pl, err := q.normalized()
 	if err != nil {
@@ -206,11 +260,11 @@ func New(q Question, o Options) (*Calibration, error) {
 	for _, s := range specs {
 		rs, err := all.ResolveList(s)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrBadQuestion, err)
+			return nil, badOptions("Transports", err)
 		}
 		for _, r := range rs {
 			if mo := transports.MeasurementOnlyOption(r.Transport, r.Spec.Options); mo != "" {
-				return nil, fmt.Errorf("%w: %s: option %s is measurement-only and never a choice", ErrBadQuestion, r.Spec, mo)
+				return nil, badQuestion("Transports", "%s: option %s is measurement-only and never a choice", r.Spec, mo)
 			}
 			trs = append(trs, bench.TransportSpec{Transport: r.Transport, Options: r.Spec.Options})
 		}
@@ -223,10 +277,15 @@ func New(q Question, o Options) (*Calibration, error) {
 		repeats = DefaultRepeats
 	}
 	if repeats < 0 {
-		return nil, fmt.Errorf("%w: repeats %d must be positive", ErrBadQuestion, repeats)
+		return nil, badQuestion("Repeats", "repeats %d must be positive", repeats)
 	}
-	if o.Budget < 0 || o.Duration < 0 || o.Warmup < 0 {
-		return nil, fmt.Errorf("%w: budget, duration and warm-up must not be negative", ErrBadQuestion)
+	for _, d := range []struct {
+		field, what string
+		v           time.Duration
+	}{{"Budget", "budget", o.Budget}, {"Duration", "duration", o.Duration}, {"Warmup", "warm-up", o.Warmup}} {
+		if d.v < 0 {
+			return nil, badQuestion(d.field, "%s %v must not be negative", d.what, d.v)
+		}
 	}
 	warmup := o.Warmup
 	if warmup == 0 {
@@ -240,8 +299,8 @@ func New(q Question, o Options) (*Calibration, error) {
 			if len(trs) == 1 {
 				what = "transport"
 			}
-			return nil, fmt.Errorf("%w: budget %v is less than the %v that %d case runs (%d repeats of %d %s) take at the least, each %v measured after %v of warm-up; give more, or fewer transports or repeats",
-				ErrBadQuestion, o.Budget, least, runs, repeats, len(trs), what, MinDuration, warmup)
+			return nil, badQuestion("Budget", "budget %v is less than the %v that %d case runs (%d repeats of %d %s) take at the least, each %v measured after %v of warm-up; give more, or fewer transports or repeats",
+				o.Budget, least, runs, repeats, len(trs), what, MinDuration, warmup)
 		}
 		duration = FitDuration(o.Budget, runs, warmup)
 	}
@@ -258,12 +317,12 @@ func New(q Question, o Options) (*Calibration, error) {
 	bo.Peer.Path, bo.Peer.Args = o.Peer, o.PeerArgs // an empty Path is this program (proc.Spec)
 	r, err := bench.NewRunner(bo)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrBadQuestion, err)
+		return nil, badOptions("", err)
 	}
 	return &Calibration{q: q, runner: r, records: o.Records, header: o.Header}, nil
 }
 
-// checkPeer returns an error wrapping ErrBadQuestion, naming path and
+// checkPeer returns a *QuestionError for Peer, naming path and
 // why, unless path (Options.Peer) is empty (this program) or names a
 // regular file this user may execute: a name without a slash is looked
 // up in PATH, as the peer's start does.
@@ -277,7 +336,7 @@ func checkPeer(path string) error {
 			if errors.As(err, &ee) {
 				err = ee.Err
 			}
-			return fmt.Errorf("%w: peer %s: %w", ErrBadQuestion, path, err)
+			return badQuestion("Peer", "peer %s: %w", path, err)
 		}
 		return nil
 	}
@@ -287,13 +346,13 @@ func checkPeer(path string) error {
 		if errors.As(err, &pe) {
 			err = pe.Err
 		}
-		return fmt.Errorf("%w: peer %s: %w", ErrBadQuestion, path, err)
+		return badQuestion("Peer", "peer %s: %w", path, err)
 	}
 	if !fi.Mode().IsRegular() {
-		return fmt.Errorf("%w: peer %s: not a regular file (mode %s)", ErrBadQuestion, path, fi.Mode())
+		return badQuestion("Peer", "peer %s: not a regular file (mode %s)", path, fi.Mode())
 	}
 	if err := unix.Faccessat(unix.AT_FDCWD, path, unix.X_OK, unix.AT_EACCESS); err != nil {
-		return fmt.Errorf("%w: peer %s: not executable by this user: %w", ErrBadQuestion, path, err)
+		return badQuestion("Peer", "peer %s: not executable by this user: %w", path, err)
 	}
 	return nil
 }

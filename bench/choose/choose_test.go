@@ -118,29 +118,37 @@ func TestMeasureStreamAndHTTP(t *testing.T) {
 // ErrBadQuestion.
 func TestBadQuestions(t *testing.T) {
 	for _, tt := range []struct {
-		q    Question
-		o    Options
-		want string
+		q     Question
+		o     Options
+		field string // the QuestionError's Field
+		want  string
 	}{
-		{Question{Workload: "fanin", Size: 64}, Options{}, `workload "fanin"`},
-		{Question{Size: 0}, Options{}, "size 0"},
-		{Question{Size: bench.MaxMessageSize + 1}, Options{}, "size 67108865 out of range 1..64MiB"},
-		{Question{Size: 64, Conns: -1}, Options{}, "conns -1 out of range 1..1024"},
-		{Question{Size: 64, Conns: bench.MaxFaninConns + 1}, Options{}, "conns 1025 out of range 1..1024"},
-		{Question{Workload: Stream, Size: 64, Conns: 2}, Options{}, "only pingpong"},
-		{Question{Size: 64, Placement: "nowhere"}, Options{}, `placement "nowhere"`},
-		{Question{Size: 64, Placement: "0/999"}, Options{}, "CPU 999"},
-		{Question{Size: 64}, Options{Transports: []string{"carrier-pigeon"}}, "unknown transport"},
-		{Question{Size: 64}, Options{Transports: []string{"unix[x=1]"}}, "unknown option x"},
-		{Question{Size: 64}, Options{Transports: []string{"shm-ring[zerocopy=off]"}}, "measurement-only"},
-		{Question{Size: 64}, Options{Repeats: -1}, "repeats -1"},
-		{Question{Size: 64}, Options{Budget: -time.Second}, "must not be negative"},
-		{Question{Size: 64}, Options{Budget: time.Millisecond}, "budget 1ms is less than the 4.2s that 42 case runs (6 repeats of 7 transports) take at the least"},
-		{Question{Size: 64}, Options{Transports: []string{"unix"}, Repeats: 2, Warmup: time.Second, Budget: 2 * time.Second}, "less than the 2.08s"},
+		{Question{Workload: "fanin", Size: 64}, Options{}, "Workload", `workload "fanin"`},
+		{Question{Size: 0}, Options{}, "Size", "size 0"},
+		{Question{Size: bench.MaxMessageSize + 1}, Options{}, "Size", "size 67108865 out of range 1..64MiB"},
+		{Question{Size: 64, Conns: -1}, Options{}, "Conns", "conns -1 out of range 1..1024"},
+		{Question{Size: 64, Conns: bench.MaxFaninConns + 1}, Options{}, "Conns", "conns 1025 out of range 1..1024"},
+		{Question{Workload: Stream, Size: 64, Conns: 2}, Options{}, "Conns", "only pingpong"},
+		{Question{Size: 64, Placement: "nowhere"}, Options{}, "Placement", `placement "nowhere"`},
+		{Question{Size: 64, Placement: "0/999"}, Options{}, "Placement", "CPU 999"},
+		{Question{Size: 64}, Options{Transports: []string{"carrier-pigeon"}}, "Transports", "unknown transport"},
+		{Question{Size: 64}, Options{Transports: []string{"unix[x=1]"}}, "Transports", "unknown option x"},
+		{Question{Size: 64}, Options{Transports: []string{"shm-ring[zerocopy=off]"}}, "Transports", "measurement-only"},
+		{Question{Size: 64}, Options{Repeats: -1}, "Repeats", "repeats -1"},
+		{Question{Size: 64}, Options{Budget: -time.Second}, "Budget", "budget -1s must not be negative"},
+		{Question{Size: 64}, Options{Warmup: -time.Second}, "Warmup", "warm-up -1s must not be negative"},
+		{Question{Size: 64}, Options{Transports: []string{"unix,unix[io=netpoll]"}}, "Transports", "transport unix given twice"},
+		{Question{Size: 64}, Options{Peer: "/nonexistent/peer"}, "Peer", "peer /nonexistent/peer"},
+		{Question{Size: 64}, Options{Budget: time.Millisecond}, "Budget", "budget 1ms is less than the 4.2s that 42 case runs (6 repeats of 7 transports) take at the least"},
+		{Question{Size: 64}, Options{Transports: []string{"unix"}, Repeats: 2, Warmup: time.Second, Budget: 2 * time.Second}, "Budget", "less than the 2.08s"},
 	} {
 		_, err := New(tt.q, tt.o)
 		if !errors.Is(err, ErrBadQuestion) || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("New(%+v, %+v) = %v, want ErrBadQuestion mentioning %q", tt.q, tt.o, err, tt.want)
+		}
+		var qe *QuestionError
+		if !errors.As(err, &qe) || qe.Field != tt.field {
+			t.Errorf("New(%+v, %+v) = %#v, want a *QuestionError for %s", tt.q, tt.o, err, tt.field)
 		}
 	}
 }
@@ -318,8 +326,10 @@ func TestFromRun(t *testing.T) {
 		for _, o := range only {
 			specs = append(specs, spec(o))
 		}
-		if _, err := FromRun(run, Question{Workload: Pingpong, Size: 64}, specs...); !errors.Is(err, ErrBadQuestion) {
-			t.Errorf("only %v: err = %v, want ErrBadQuestion", only, err)
+		_, err := FromRun(run, Question{Workload: Pingpong, Size: 64}, specs...)
+		var qe *QuestionError
+		if !errors.Is(err, ErrBadQuestion) || !errors.As(err, &qe) || qe.Field != "Transports" {
+			t.Errorf("only %v: err = %#v, want ErrBadQuestion, a *QuestionError for Transports", only, err)
 		}
 	}
 	// Records of nothing but a measurement-only variant answer nothing,

@@ -103,7 +103,7 @@ func resolveOnly(only []transports.Spec) ([]string, error) {
 		if s.Name == all.All {
 			rs, err := all.ResolveList(s.String()) // every transport, or the error for options
 			if err != nil {
-				return nil, fmt.Errorf("%w: %w", ErrBadQuestion, err)
+				return nil, badOptions("Transports", err)
 			}
 			every = true
 			for _, r := range rs {
@@ -113,15 +113,15 @@ func resolveOnly(only []transports.Spec) ([]string, error) {
 		}
 		ts, err := transportSpec(s)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrBadQuestion, err)
+			return nil, badOptions("Transports", err)
 		}
 		if mo := transports.MeasurementOnlyOption(ts.Transport, ts.Options); mo != "" {
-			return nil, fmt.Errorf("%w: %s: option %s is measurement-only and never a choice", ErrBadQuestion, s, mo)
+			return nil, badQuestion("Transports", "%s: option %s is measurement-only and never a choice", s, mo)
 		}
 		specs = append(specs, ts)
 	}
 	if err := bench.CheckUniqueTransports(specs); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrBadQuestion, err)
+		return nil, badOptions("Transports", err)
 	}
 	if every || len(specs) == 0 {
 		return nil, nil
