@@ -106,6 +106,10 @@ func cmdChoose(ctx context.Context, e *env, args []string) error {
 			return questionError(err)
 		}
 		run, err := readInput(ctx, e, *from, readResults)
+		var ue *usageError
+		if errors.As(err, &ue) {
+			return usagef("-from: %s", ue.msg)
+		}
 		if err != nil {
 			return err
 		}
@@ -186,16 +190,31 @@ func cmdChoose(ctx context.Context, e *env, args []string) error {
 }
 
 // questionError is the usage error for err, a choose.ErrBadQuestion, in
-// the user's terms: without the sentinels' texts, and naming -t for a
-// transport spec or a transport given twice.
+// the user's terms: without the sentinels' texts, and naming the flag of
+// the field it is about (a *choose.QuestionError's): -t for a transport
+// spec or a transport given twice, -placement, -w, ...
 func questionError(err error) error {
 	msg := withoutSentinels(err, choose.ErrBadQuestion, bench.ErrBadOptions)
-	var se *transports.SpecError
-	if errors.As(err, &se) || strings.HasPrefix(msg, "transport ") {
-		return usagef("-t: %s", msg)
+	var qe *choose.QuestionError
+	if !errors.As(err, &qe) {
+		return usagef("%s", msg)
 	}
-	if rest, ok := strings.CutPrefix(msg, "budget "); ok {
+	if rest, ok := strings.CutPrefix(msg, "budget "); ok && qe.Field == "Budget" {
 		return usagef("-budget %s", rest)
 	}
+	if fl, ok := questionFlags[qe.Field]; ok {
+		return usagef("%s: %s", fl, msg)
+	}
 	return usagef("%s", msg)
+}
+
+// questionFlags are the flags of choose that set the fields of
+// choose.Question and choose.Options a *choose.QuestionError names.
+var questionFlags = map[string]string{
+	"Workload":   "-w",
+	"Size":       "-s",
+	"Placement":  "-placement",
+	"Conns":      "-conns",
+	"Transports": "-t",
+	"Budget":     "-budget",
 }

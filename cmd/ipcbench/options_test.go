@@ -116,6 +116,28 @@ func TestChooseLimits(t *testing.T) {
 	})
 }
 
+// TestChooseQuestionNamesFlags: a question choose cannot answer names
+// the flag of the field at fault (a *choose.QuestionError's), with
+// -from or without.
+func TestChooseQuestionNamesFlags(t *testing.T) {
+	ref := filepath.Join("..", "..", "bench", "choose", "testdata", "records.jsonl")
+	c := func(more ...string) []string {
+		return append(append([]string{"choose", "-s", "64"}, more...), bogus...)
+	}
+	from := func(more ...string) []string { return append([]string{"choose", "-s", "64", "-from", ref}, more...) }
+	checkUsage(t, []usageCase{
+		{"-placement", c("-placement", "bogus"), `ipcbench choose: -placement: placement "bogus": want unpinned, same-core`},
+		{"-placement on a CPU not ours", c("-placement", "0/1023"), "ipcbench choose: -placement: placement cpus=0/1023: CPU 1023 is not one this process may run on"},
+		{"-w", c("-w", "bogus"), `ipcbench choose: -w: workload "bogus": want pingpong, stream or http`},
+		{"-conns with stream", c("-w", "stream", "-conns", "4"), "ipcbench choose: -conns: 4 connections: only pingpong"},
+		{"-t measurement-only", c("-t", "shm-ring[zerocopy=off]"), "ipcbench choose: -t: shm-ring[zerocopy=off]: option zerocopy=off is measurement-only"},
+		{"-from -placement", from("-placement", "bogus"), `ipcbench choose: -placement: placement "bogus"`},
+		{"-from -w", from("-w", "bogus"), `ipcbench choose: -w: workload "bogus"`},
+		{"-from -conns with stream", from("-w", "stream", "-conns", "3"), "ipcbench choose: -conns: 3 connections: only pingpong"},
+		{"-from a file not there", []string{"choose", "-s", "64", "-from", filepath.Join(t.TempDir(), "none.jsonl")}, "ipcbench choose: -from: open "},
+	})
+}
+
 // TestChooseFromChecksTransports: -t is checked with -from as a
 // calibration checks it, and a default spelled out finds the default
 // variant's records.
@@ -131,7 +153,7 @@ func TestChooseFromChecksTransports(t *testing.T) {
 		{"twice through all", from("all,unix"), "-t: transport unix given twice"},
 		{"default spelled out after all", from("all,unix[io=netpoll]"), "-t: transport unix given twice, as unix and unix[io=netpoll]"},
 		{"default spelled out twice", from("pipe,pipe[io=netpoll]"), "given twice"},
-		{"measurement-only", from("shm-ring[zerocopy=off]"), "shm-ring[zerocopy=off]: option zerocopy=off is measurement-only"},
+		{"measurement-only", from("shm-ring[zerocopy=off]"), "-t: shm-ring[zerocopy=off]: option zerocopy=off is measurement-only"},
 		// Checked before stdin is read: a bad -t does not wait for it.
 		{"from stdin", []string{"choose", "-s", "64", "-from", "-", "-t", "bogus"}, "unknown transport"},
 	})
