@@ -16,8 +16,33 @@ import (
 	"github.com/ipcbench/ipcbench/transports/all"
 )
 
-// ErrBadConfig is wrapped by Config.Check for options that cannot run.
+// ErrBadConfig is wrapped by Config.Check for options that cannot run
+// (each error a *ConfigError), and by New and Select.
 var ErrBadConfig = errors.New("bad floor options")
+
+// ConfigError is Config.Check's error: Field names the field of Config
+// that cannot run ("Repeats", "PingPongN", "StreamBytes" or "FaninN"), for
+// a program to name its own setting (the ipcbench CLI maps "PingPongN" to
+// -n). It wraps ErrBadConfig and Err.
+type ConfigError struct {
+	// Field is the name of the field of Config at fault.
+	Field string
+	// Err says what is wrong with it, without ErrBadConfig's text.
+	Err error
+}
+
+// Error returns ErrBadConfig's text and Err's: "bad floor options:
+// repeats 0: want at least 1".
+func (e *ConfigError) Error() string { return ErrBadConfig.Error() + ": " + e.Err.Error() }
+
+// Unwrap returns ErrBadConfig and Err, for errors.Is and errors.As.
+func (e *ConfigError) Unwrap() []error { return []error{ErrBadConfig, e.Err} }
+
+// badConfig returns a *ConfigError for field, its Err formatted as
+// fmt.Errorf formats it.
+func badConfig(field, format string, a ...any) error {
+	return &ConfigError{Field: field, Err: fmt.Errorf(format, a...)}
+}
 
 // Config are the options of a floor run.
 type Config struct {
@@ -39,26 +64,26 @@ const (
 	DefaultFaninN      = 20000
 )
 
-// Check returns an error wrapping ErrBadConfig naming the first option
-// that cannot run.
+// Check returns a *ConfigError (wrapping ErrBadConfig) for the first
+// option that cannot run.
 func (c Config) Check() error {
 	switch {
 	case c.Repeats < 1:
-		return fmt.Errorf("%w: repeats %d: want at least 1", ErrBadConfig, c.Repeats)
+		return badConfig("Repeats", "repeats %d: want at least 1", c.Repeats)
 	case c.PingPongN < 100:
-		return fmt.Errorf("%w: %d round trips per pingpong: want at least 100", ErrBadConfig, c.PingPongN)
+		return badConfig("PingPongN", "%d round trips per pingpong: want at least 100", c.PingPongN)
 	case c.StreamBytes < 4*largeStreamSize:
-		return fmt.Errorf("%w: %d bytes per stream: want at least 4 MiB (four of the largest message)", ErrBadConfig, c.StreamBytes)
+		return badConfig("StreamBytes", "%d bytes per stream: want at least 4 MiB (four of the largest message)", c.StreamBytes)
 	case c.FaninN < int64(FaninConns[len(FaninConns)-1]):
-		return fmt.Errorf("%w: %d fanin round trips: want at least one per connection (%d)", ErrBadConfig, c.FaninN, FaninConns[len(FaninConns)-1])
+		return badConfig("FaninN", "%d fanin round trips: want at least one per connection (%d)", c.FaninN, FaninConns[len(FaninConns)-1])
 	// The upper bounds are the runner's (bench.Options), checked here
 	// before anything is built.
 	case c.Repeats > bench.MaxRepeats:
-		return fmt.Errorf("%w: repeats %d: want at most %d", ErrBadConfig, c.Repeats, bench.MaxRepeats)
+		return badConfig("Repeats", "repeats %d: want at most %d", c.Repeats, bench.MaxRepeats)
 	case c.PingPongN > bench.MaxCount:
-		return fmt.Errorf("%w: %d round trips per pingpong: want at most %d", ErrBadConfig, c.PingPongN, bench.MaxCount)
+		return badConfig("PingPongN", "%d round trips per pingpong: want at most %d", c.PingPongN, bench.MaxCount)
 	case c.FaninN > bench.MaxCount:
-		return fmt.Errorf("%w: %d fanin round trips: want at most %d", ErrBadConfig, c.FaninN, bench.MaxCount)
+		return badConfig("FaninN", "%d fanin round trips: want at most %d", c.FaninN, bench.MaxCount)
 	}
 	return nil
 }

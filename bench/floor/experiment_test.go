@@ -15,16 +15,23 @@ func TestConfigCheck(t *testing.T) {
 	if err := goodConfig().Check(); err != nil {
 		t.Fatal(err)
 	}
-	for name, mod := range map[string]func(*Config){
-		"no repeats":     func(c *Config) { c.Repeats = 0 },
-		"few trips":      func(c *Config) { c.PingPongN = 99 },
-		"small stream":   func(c *Config) { c.StreamBytes = 1 << 20 },
-		"fewer than one": func(c *Config) { c.FaninN = 63 },
+	for name, tt := range map[string]struct {
+		field string // the ConfigError's Field
+		mod   func(*Config)
+	}{
+		"no repeats":      {"Repeats", func(c *Config) { c.Repeats = 0 }},
+		"too many":        {"Repeats", func(c *Config) { c.Repeats = 10_001 }},
+		"few trips":       {"PingPongN", func(c *Config) { c.PingPongN = 99 }},
+		"small stream":    {"StreamBytes", func(c *Config) { c.StreamBytes = 1 << 20 }},
+		"fewer than one":  {"FaninN", func(c *Config) { c.FaninN = 63 }},
+		"too many fanins": {"FaninN", func(c *Config) { c.FaninN = 1_000_000_001 }},
 	} {
 		c := goodConfig()
-		mod(&c)
-		if err := c.Check(); !errors.Is(err, ErrBadConfig) {
-			t.Errorf("%s: %v, want ErrBadConfig", name, err)
+		tt.mod(&c)
+		err := c.Check()
+		var ce *ConfigError
+		if !errors.Is(err, ErrBadConfig) || !errors.As(err, &ce) || ce.Field != tt.field {
+			t.Errorf("%s: %#v, want ErrBadConfig, a *ConfigError for %s", name, err, tt.field)
 		}
 		if _, err := New(c, Programs{}, Pairs(false)); !errors.Is(err, ErrBadConfig) {
 			t.Errorf("New, %s: %v, want ErrBadConfig", name, err)
