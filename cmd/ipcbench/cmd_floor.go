@@ -101,7 +101,7 @@ func cmdFloor(ctx context.Context, e *env, args []string) (err error) {
 	}
 	cfg.StreamBytes = int64(total)
 	if err := cfg.Check(); err != nil {
-		return usagef("%v", err)
+		return floorConfigError(err)
 	}
 	if *out != "" && *raw != "" && sameFile(*out, *raw) {
 		return usagef("-out and -raw both name %s: the table would take the records' place", *raw)
@@ -109,7 +109,7 @@ func cmdFloor(ctx context.Context, e *env, args []string) (err error) {
 	pairs := floor.Pairs(floor.TwoCPUs())
 	if *only != "" {
 		if pairs, err = floor.Select(pairs, *only); err != nil {
-			return usagef("-only: %v", err)
+			return usagef("-only: %s", withoutSentinels(err, floor.ErrBadConfig))
 		}
 	}
 	exe, err := os.Executable()
@@ -194,6 +194,28 @@ func cmdFloor(ctx context.Context, e *env, args []string) (err error) {
 
 // floorReport renders the table of the raw file at path ("-": stdin),
 // and writes it to out too when that is set.
+// floorFlags are the flags of floor that set the fields of floor.Config
+// a *floor.ConfigError names.
+var floorFlags = map[string]string{
+	"Repeats":     "-repeats",
+	"PingPongN":   "-n",
+	"StreamBytes": "-stream-bytes",
+	"FaninN":      "-fanin-n",
+}
+
+// floorConfigError is the usage error for err, floor.Config.Check's,
+// naming the flag of the field at fault, without ErrBadConfig's text.
+func floorConfigError(err error) error {
+	msg := withoutSentinels(err, floor.ErrBadConfig)
+	var ce *floor.ConfigError
+	if errors.As(err, &ce) {
+		if fl, ok := floorFlags[ce.Field]; ok {
+			return usagef("%s: %s", fl, msg)
+		}
+	}
+	return usagef("%s", msg)
+}
+
 func floorReport(ctx context.Context, e *env, path, out string, force bool) error {
 	var o *bench.Output
 	if out != "" {
@@ -204,6 +226,10 @@ func floorReport(ctx context.Context, e *env, path, out string, force bool) erro
 		defer o.Abort()
 	}
 	f, err := readInput(ctx, e, path, withRecords(floor.Read, func(f *floor.File) int { return len(f.Records) }))
+	var ue *usageError
+	if errors.As(err, &ue) {
+		return usagef("-report: %s", ue.msg)
+	}
 	if err != nil {
 		return err
 	}

@@ -138,6 +138,25 @@ func TestChooseQuestionNamesFlags(t *testing.T) {
 	})
 }
 
+// TestFloorFlagsNamed: floor's values that cannot run name their flag,
+// without package floor's "bad floor options"; none of these measures.
+func TestFloorFlagsNamed(t *testing.T) {
+	checkUsage(t, []usageCase{
+		{"-repeats 0", []string{"floor", "-repeats", "0"}, "ipcbench floor: -repeats: repeats 0: want at least 1"},
+		{"-n too few", []string{"floor", "-n", "5"}, "ipcbench floor: -n: 5 round trips per pingpong: want at least 100"},
+		{"-fanin-n too few", []string{"floor", "-fanin-n", "2"}, "ipcbench floor: -fanin-n: 2 fanin round trips: want at least one per connection"},
+		{"-stream-bytes too few", []string{"floor", "-stream-bytes", "1k"}, "ipcbench floor: -stream-bytes: 1024 bytes per stream: want at least 4 MiB"},
+		{"-only no regexp", []string{"floor", "-only", "("}, "ipcbench floor: -only: error parsing regexp"},
+		{"-only matches none", []string{"floor", "-only", "^zzz$"}, `ipcbench floor: -only: "^zzz$" matches no pair`},
+		{"-report not there", []string{"floor", "-report", filepath.Join(t.TempDir(), "none.jsonl")}, "ipcbench floor: -report: open "},
+	})
+	for _, args := range [][]string{{"floor", "-n", "5"}, {"floor", "-only", "("}} {
+		if _, _, stderr := runCLI(t, "", args...); strings.Contains(stderr, "bad floor options") {
+			t.Errorf("%q: %q shows floor's sentinel", args, stderr)
+		}
+	}
+}
+
 // TestChooseFromChecksTransports: -t is checked with -from as a
 // calibration checks it, and a default spelled out finds the default
 // variant's records.
