@@ -117,7 +117,7 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	defer guard.Close()
 	ln, err := all.Listen(ctx, *spec, *listen)
 	if err != nil {
-		return usagef("cannot listen on %s: %v", *listen, err)
+		return usagef("-listen %s: cannot listen there: %v", *listen, err)
 	}
 	ep := ln.Endpoint()
 	if len(ep.Files) > 0 || ep.Address == "" {
@@ -130,7 +130,7 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	ctl, err := peer.ListenControl(ctx, r.Transport, addr)
 	if err != nil {
 		ln.Close()
-		return usagef("cannot listen on %s: %v", *listen, err)
+		return usagef("-listen %s: cannot listen there: %v", *listen, err)
 	}
 	closeBoth := func() {
 		if ctl != nil {

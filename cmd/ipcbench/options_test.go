@@ -220,7 +220,6 @@ func TestRunOptionsNameFlags(t *testing.T) {
 		{"-peer-model given twice", r("-peer-model", "thread,thread"), "ipcbench run: -peer-model: peer model thread given twice"},
 		{"-peer-source given twice", r("-peer-source", "address,address"), "ipcbench run: -peer-source: peer source address given twice"},
 		{"-framing unknown", r("-framing", "bogus"), `ipcbench run: -framing: unknown framing mode "bogus" (want length, fixed or delimited)`},
-		{"serve -framing unknown", []string{"serve", "-t", "unix", "-listen", filepath.Join(t.TempDir(), "s"), "-framing", "bogus"}, `ipcbench serve: -framing: unknown framing mode "bogus"`},
 		{"-peer-model with -connect", []string{"run", "-t", "unix", "-connect", filepath.Join(t.TempDir(), "nobody"), "-peer-model", "thread"}, "ipcbench run: -peer-model thread: the server models are those of the peer the run starts"},
 	})
 	// Not one of them says a package's name ("frame:") or a sentinel's.
@@ -229,6 +228,15 @@ func TestRunOptionsNameFlags(t *testing.T) {
 			t.Errorf("%q: %q names a package or its sentinel", args, stderr)
 		}
 	}
+}
+
+// TestServeFlagsNamed: serve's -framing and an address it cannot listen
+// on name their flag, -framing without package frame's prefix.
+func TestServeFlagsNamed(t *testing.T) {
+	checkUsage(t, []usageCase{
+		{"serve -listen unusable", []string{"serve", "-t", "tcp-localhost", "-listen", "/not/an/address"}, `ipcbench serve: -listen /not/an/address: cannot listen there: tcp-localhost: listen: "/not/an/address" is not a loopback address`},
+		{"serve -framing unknown", []string{"serve", "-t", "unix", "-listen", filepath.Join(t.TempDir(), "s"), "-framing", "bogus"}, `ipcbench serve: -framing: unknown framing mode "bogus"`},
+	})
 }
 
 // TestUnusedFlags: a flag given that no selected workload uses is refused,
