@@ -81,7 +81,7 @@ func (rc *remoteCase) endpoint(bufferSize int) transports.Endpoint {
 // peer.
 func (r *Runner) remoteTransport() (TransportSpec, error) {
 	if len(r.opts.Transports) != 1 {
-		return TransportSpec{}, fmt.Errorf("%w: a remote peer listens on one transport; give exactly one, not %d", ErrBadOptions, len(r.opts.Transports))
+		return TransportSpec{}, badOption("Transports", "a remote peer listens on one transport; give exactly one, not %d", len(r.opts.Transports))
 	}
 	return r.opts.Transports[0], nil
 }
