@@ -69,7 +69,7 @@ func cmdFloor(ctx context.Context, e *env, args []string) (err error) {
 	cfg := floor.Config{}
 	fs.IntVar(&cfg.Repeats, "repeats", floor.DefaultRepeats, fmt.Sprintf("runs of each pair per side, interleaved (the table shows medians); at most %d", bench.MaxRepeats))
 	fs.IntVar(&cfg.PingPongN, "n", floor.DefaultPingPongN, fmt.Sprintf("round trips per pingpong run, at most %d", bench.MaxCount))
-	streamBytes := fs.String("stream-bytes", bench.FormatSize(floor.DefaultStreamBytes), "bytes per stream run, at most 1TiB")
+	streamBytes := fs.String("stream-bytes", bench.FormatSize(floor.DefaultStreamBytes), "bytes per stream run, at most 1024GiB")
 	fs.Int64Var(&cfg.FaninN, "fanin-n", floor.DefaultFaninN, fmt.Sprintf("round trips per fanin run, over all its connections; at most %d", bench.MaxCount))
 	out := fs.String("out", "", "also write the Markdown table to this new file (see -force); missing directories are created")
 	raw := fs.String("raw", "", "write the raw records (header, then every measurement) as JSON Lines to this new file (see -force); missing directories are created")
