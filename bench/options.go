@@ -483,7 +483,9 @@ func expand(trs []TransportSpec, values []string, set func(t *TransportSpec, v s
 	return out
 }
 
-// Describe returns the options as the string map recorded in the header.
+// Describe returns the options as the string map recorded in the header:
+// fanin_conns only when a workload of the run plans one case per
+// connection count (fanin), rate only with the rate workload.
 func (o Options) Describe() map[string]string {
 	names := make([]string, len(o.Transports))
 	for i, t := range o.Transports {
@@ -523,6 +525,24 @@ func (o Options) Describe() map[string]string {
 	if o.Count > 0 {
 		m["count"] = strconv.FormatInt(o.Count, 10)
 		delete(m, "duration")
+	}
+	// A setting no workload of the run uses is not one it ran with.
+	var multi, rate bool
+	ws := o.Workloads
+	if len(ws) == 0 {
+		ws = DefaultWorkloads
+	}
+	for _, name := range ws {
+		if w := workloadByName(name); w != nil {
+			multi = multi || w.multiConn
+			rate = rate || w == rateWorkload
+		}
+	}
+	if !multi {
+		delete(m, "fanin_conns")
+	}
+	if !rate {
+		delete(m, "rate")
 	}
 	return m
 }

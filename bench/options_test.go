@@ -64,3 +64,28 @@ func TestOptionErrorKeepsSentinels(t *testing.T) {
 		t.Errorf("ParsePlacement(moon): err = %#v, want an *OptionError for Placements", err)
 	}
 }
+
+// TestDescribeOnlyWhatRuns: the header records fanin_conns only for a run
+// with fanin and rate only for one with the rate workload; a run of
+// neither does not claim settings it never used.
+func TestDescribeOnlyWhatRuns(t *testing.T) {
+	for _, c := range []struct {
+		workloads   []string
+		conns, rate bool
+	}{
+		{[]string{"pingpong"}, false, false},
+		{[]string{"pingpong", "stream"}, false, false},
+		{[]string{"fanin"}, true, false},
+		{[]string{"rate"}, false, true},
+		{[]string{"rate", "fanin", "http"}, true, true},
+		{nil, true, false}, // the default suite: pingpong, stream, fanin
+	} {
+		m := Options{Workloads: c.workloads, FaninConns: []int{4}, Rate: 1000}.Describe()
+		if _, ok := m["fanin_conns"]; ok != c.conns {
+			t.Errorf("workloads %v: fanin_conns recorded %v, want %v", c.workloads, ok, c.conns)
+		}
+		if _, ok := m["rate"]; ok != c.rate {
+			t.Errorf("workloads %v: rate recorded %v, want %v", c.workloads, ok, c.rate)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package report
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"golang.org/x/perf/benchmath"
@@ -210,9 +211,25 @@ func envDiffs(a, b *bench.Header) []string {
 		keys[k] = true
 	}
 	for _, k := range sortedKeys(keys) {
-		if a.Options[k] != b.Options[k] {
+		if a.Options[k] != b.Options[k] && !unusedOption(k, a, b) {
 			out = append(out, fmt.Sprintf("option %s differs: %q vs %q", k, a.Options[k], b.Options[k]))
 		}
 	}
 	return out
+}
+
+// workloadOptions are the header options that only one workload uses;
+// runs record them only when they ran it, and older runs always did.
+var workloadOptions = map[string]string{"rate": "rate", "fanin_conns": "fanin"}
+
+// unusedOption reports whether option k is one that only a workload
+// neither run ran uses (an older run recorded -rate without the rate
+// workload): its difference says nothing about the numbers.
+func unusedOption(k string, a, b *bench.Header) bool {
+	w, ok := workloadOptions[k]
+	if !ok {
+		return false
+	}
+	ran := func(h *bench.Header) bool { return slices.Contains(strings.Split(h.Options["workloads"], ","), w) }
+	return !ran(a) && !ran(b)
 }

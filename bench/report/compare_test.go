@@ -62,3 +62,33 @@ func TestCompareNil(t *testing.T) {
 		t.Errorf("Compare(nil, run) = %v", err)
 	}
 }
+
+// TestEnvDiffsUnusedOptions: rate and fanin_conns differ in a way worth a
+// warning only when one of the runs ran the workload that uses them (an
+// older run recorded both whatever its workloads).
+func TestEnvDiffsUnusedOptions(t *testing.T) {
+	h := func(workloads, rate string) *bench.Header {
+		o := map[string]string{"workloads": workloads}
+		if rate != "" {
+			o["rate"] = rate
+		}
+		return &bench.Header{Options: o}
+	}
+	for _, c := range []struct {
+		a, b *bench.Header
+		warn bool
+	}{
+		{h("pingpong,stream,fanin", "10000"), h("pingpong,stream,fanin", ""), false},
+		{h("pingpong", "10000"), h("pingpong", "5000"), false},
+		{h("pingpong,rate", "10000"), h("pingpong", ""), true},
+		{h("rate", "10000"), h("rate", "5000"), true},
+	} {
+		got := false
+		for _, d := range envDiffs(c.a, c.b) {
+			got = got || strings.Contains(d, "option rate differs")
+		}
+		if got != c.warn {
+			t.Errorf("%v vs %v: rate warned %v, want %v", c.a.Options, c.b.Options, got, c.warn)
+		}
+	}
+}
