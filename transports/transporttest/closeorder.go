@@ -22,14 +22,7 @@ const closeRounds = 50
 // work: a Close that ends its two directions one after the other must not
 // leave the second working once the first has failed.
 func testCloseEndsBoth(t *testing.T, tr transports.Transport) {
-	ln, err := tr.Listen(t.Context(), transports.Config{})
-	if errors.Is(err, transports.ErrUnavailable) {
-		t.Skipf("transport unavailable here: %v", err)
-	}
-	if err != nil {
-		t.Fatalf("Listen: %v", err)
-	}
-	ln.Close()
+	skipUnavailable(t, tr)
 	closeEndsBoth(t, tr, transports.Config{Conns: 1})
 }
 

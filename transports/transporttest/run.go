@@ -218,7 +218,10 @@ func RunWith(t *testing.T, tr transports.Transport, opts RunOptions) {
 	}
 }
 
-func testNettest(t *testing.T, tr transports.Transport) {
+// skipUnavailable skips the test when tr cannot listen here
+// (ErrUnavailable), and fails it when it cannot listen at all.
+func skipUnavailable(t *testing.T, tr transports.Transport) {
+	t.Helper()
 	ln, err := tr.Listen(t.Context(), transports.Config{})
 	if errors.Is(err, transports.ErrUnavailable) {
 		t.Skipf("transport unavailable here: %v", err)
@@ -227,6 +230,10 @@ func testNettest(t *testing.T, tr transports.Transport) {
 		t.Fatalf("Listen: %v", err)
 	}
 	ln.Close()
+}
+
+func testNettest(t *testing.T, tr transports.Transport) {
+	skipUnavailable(t, tr)
 	nettest.TestConn(t, MakePipe(tr, transports.Config{}))
 }
 
