@@ -80,6 +80,81 @@ type caseRun struct {
 	// sampled is the largest sampling interval any loop chose (see
 	// sampleEvery); 0 or 1: every message was timed.
 	sampled atomic.Int64
+
+	// The stall watch of count mode's default timeout (see watchStall):
+	// timer ends the case, poke is set by the watch and cleared by a loop
+	// that measured a message; bound words what the timer's end stands
+	// for at the moment, and fired is that wording once it ended the case.
+	timer *time.Timer
+	poke  atomic.Bool
+	bound atomic.Pointer[string]
+	fired atomic.Pointer[string]
+}
+
+// deadline returns the case's context: one that ends after
+// Options.CaseTimeout or, with a stall window (Runner.stallAfter), one
+// whose end watchStall moves on while the loops measure messages.
+func (cr *caseRun) deadline(parent context.Context) (context.Context, context.CancelFunc) {
+	if cr.r.stallAfter == 0 {
+		return context.WithTimeout(parent, cr.opts.CaseTimeout)
+	}
+	ctx, cancel := context.WithCancelCause(parent)
+	cr.setBound("case did not finish within " + cr.opts.CaseTimeout.String())
+	cr.timer = time.AfterFunc(cr.opts.CaseTimeout, func() {
+		cr.fired.Store(cr.bound.Load())
+		cancel(context.DeadlineExceeded)
+	})
+	return ctx, func() {
+		cr.timer.Stop()
+		cancel(context.Canceled)
+	}
+}
+
+// watchStall moves the end of a case with a stall window on while its
+// loops measure messages, until stop is closed: each check (20 per
+// window) that finds a message measured since the one before restarts
+// the window. Before the measured interval it leaves the end alone.
+func (cr *caseRun) watchStall(ctx context.Context, stop <-chan struct{}) {
+	window := cr.r.stallAfter
+	tick := time.NewTicker(window / 20)
+	defer tick.Stop()
+	defer func() {
+		// The rest of the case (the peer's report, closing) gets one
+		// more window from here.
+		if ctx.Err() == nil {
+			cr.setBound("case did not finish within " + window.String() + " of its last measured message")
+			cr.timer.Reset(window)
+		}
+	}()
+	stalled := "no message measured for " + window.String()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		if !cr.measure.Load() {
+			continue
+		}
+		if !cr.poke.Swap(true) { // cleared since the last check: progress
+			cr.setBound(stalled)
+			cr.timer.Reset(window)
+		}
+	}
+}
+
+// setBound words what the end of a case with a stall window stands for
+// from now on (see deadline).
+func (cr *caseRun) setBound(text string) { cr.bound.Store(&text) }
+
+// progressed tells the stall watch that a loop measured a message: one
+// load per message, and a store at most once per check.
+func (cr *caseRun) progressed() {
+	if cr.poke.Load() {
+		cr.poke.Store(false)
+	}
 }
 
 // measurement is what a workload function returns.
@@ -104,7 +179,7 @@ func (r *Runner) runCase(parent context.Context, cs CaseSpec, rep int) (Result, 
 	if m := cs.Transport.Model(); cr.w.connect && m != peer.ModelGoroutine {
 		return cr.skip(fmt.Sprintf("%s: the %s server model is not applicable to the connect workload, which serves one connection at a time", cr.name, m)), nil
 	}
-	ctx, cancel := context.WithTimeout(parent, r.opts.CaseTimeout)
+	ctx, cancel := cr.deadline(parent)
 	defer cancel()
 	timedOut := func() bool { return ctx.Err() != nil && parent.Err() == nil }
 	defer cr.close(timedOut)
@@ -198,7 +273,11 @@ func (cr *caseRun) fail(err error, timedOut bool) Result {
 		Options: cr.res.Options, PeerCPUUnknown: cr.res.PeerCPUUnknown, Status: StatusFailed, Reason: cr.name + ": " + err.Error(),
 	}
 	if timedOut {
-		res.Reason = cr.name + ": timeout: case did not finish within " + cr.opts.CaseTimeout.String() + " (peer stuck or too slow): " + err.Error()
+		bound := "case did not finish within " + cr.opts.CaseTimeout.String()
+		if b := cr.fired.Load(); b != nil {
+			bound = *b
+		}
+		res.Reason = cr.name + ": timeout: " + bound + " (peer stuck or too slow): " + err.Error()
 	}
 	return res
 }
@@ -349,6 +428,13 @@ func (cr *caseRun) run(ctx context.Context) error {
 	cr.sampler.disabled = cr.r.noCPUSampler
 	stopWatch := make(chan struct{})
 	var watchWG sync.WaitGroup
+	if cr.r.stallAfter > 0 {
+		watchWG.Add(1)
+		go func() {
+			defer watchWG.Done()
+			cr.watchStall(ctx, stopWatch)
+		}()
+	}
 	watchWG.Add(1)
 	go func() {
 		defer watchWG.Done()

@@ -213,6 +213,7 @@ func exchanges(ctx context.Context, cr *caseRun, exchange func(seq uint64, measu
 		if measuring {
 			h.Record(d.Nanoseconds())
 			msgs++
+			cr.progressed()
 			if msgs == cr.limit {
 				break
 			}

@@ -89,6 +89,7 @@ func httpLoop(cr *caseRun, c net.Conn, conn uint32, h *hist.Histogram) (msgs, er
 		}
 		h.Record(d.Nanoseconds())
 		msgs++
+		cr.progressed()
 		if msgs == cr.limit {
 			break
 		}

@@ -222,9 +222,13 @@ type Options struct {
 	// The ipcbench CLI sets Path to itself and Args to ["peer"].
 	Peer proc.Spec
 	// CaseTimeout bounds one case from Listen to the peer's exit, the
-	// peer's start included; zero means Warmup+Duration+15s, and a
-	// negative value is an error. A case that exceeds it fails with a
-	// timeout instead of hanging.
+	// peer's start included; a negative value is an error. A case that
+	// exceeds it fails with a timeout instead of hanging. Zero means
+	// Warmup+Duration+15s; in count mode (Count set), zero bounds the
+	// case by its progress instead of its length, since how long a count
+	// takes depends on the transport: Warmup+1m until the measured
+	// interval begins, and from then on a minute in which no message was
+	// measured.
 	CaseTimeout time.Duration
 	// Remote, when set, measures against a peer that is already running
 	// at an address instead of starting one per case; Peer is then unused.
@@ -423,7 +427,7 @@ func (o Options) withDefaults() (Options, error) {
 	if o.CaseTimeout == 0 {
 		o.CaseTimeout = o.Warmup + o.Duration + 15*time.Second
 		if o.Count > 0 {
-			o.CaseTimeout = o.Warmup + time.Minute
+			o.CaseTimeout = o.Warmup + countStall // then bounded by progress: see Runner.stallAfter
 		}
 	}
 	return o, nil

@@ -156,6 +156,7 @@ func echoLoop(cr *caseRun, c net.Conn, conn uint32, h *hist.Histogram) (msgs, er
 			h.Record(d.Nanoseconds())
 		}
 		msgs++
+		cr.progressed()
 		if msgs == cr.limit {
 			break
 		}

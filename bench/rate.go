@@ -106,6 +106,7 @@ func runRate(ctx context.Context, cr *caseRun) (measurement, error) {
 		if measuring {
 			h.Record(now.Sub(t).Nanoseconds())
 			msgs++
+			cr.progressed()
 		}
 	}
 	if err := <-sendErr; err != nil {

@@ -87,7 +87,15 @@ type Runner struct {
 	// admitTimeout bounds how long a connection may take to prove it
 	// comes from the peer (peer.Admit); 0 means peer.AdmitTimeout.
 	admitTimeout time.Duration
+	// stallAfter, in count mode without a CaseTimeout of the caller's, is
+	// how long a case may measure no message before it times out (see
+	// caseRun.watchStall); 0: the case's timeout is CaseTimeout, fixed.
+	stallAfter time.Duration
 }
+
+// countStall is the stall window of count mode's default timeout: a case
+// fails once this long passes in which no loop measured a message.
+const countStall = time.Minute
 
 // NewRunner validates opts, fills in defaults and plans the cases.
 func NewRunner(opts Options) (*Runner, error) {
@@ -96,6 +104,9 @@ func NewRunner(opts Options) (*Runner, error) {
 		return nil, err
 	}
 	r := &Runner{opts: o}
+	if opts.Count > 0 && opts.CaseTimeout == 0 {
+		r.stallAfter = countStall
+	}
 	r.plan = r.makePlan()
 	r.label.Store("")
 	return r, nil

@@ -51,6 +51,7 @@ func runStream(ctx context.Context, cr *caseRun) (measurement, error) {
 			return measurement{}, stopErr(cr, "write", err)
 		}
 		sent++
+		cr.progressed()
 	}
 	if err := <-clockErr; err != nil {
 		return measurement{}, err
