@@ -156,7 +156,9 @@ func configLines(run *bench.Records) []string {
 	}
 	add("network", network)
 	for _, k := range sortedKeys(h.Options) {
-		add(k, h.Options[k])
+		if !unusedBy(k, h) {
+			add(k, h.Options[k])
+		}
 	}
 	add("tool", h.Tool)
 	add("source", run.Source)

@@ -226,10 +226,12 @@ var workloadOptions = map[string]string{"rate": "rate", "fanin_conns": "fanin"}
 // neither run ran uses (an older run recorded -rate without the rate
 // workload): its difference says nothing about the numbers.
 func unusedOption(k string, a, b *bench.Header) bool {
+	return unusedBy(k, a) && unusedBy(k, b)
+}
+
+// unusedBy reports whether option k is one that only a workload the run
+// of h did not run uses, which reports leave out.
+func unusedBy(k string, h *bench.Header) bool {
 	w, ok := workloadOptions[k]
-	if !ok {
-		return false
-	}
-	ran := func(h *bench.Header) bool { return slices.Contains(strings.Split(h.Options["workloads"], ","), w) }
-	return !ran(a) && !ran(b)
+	return ok && !slices.Contains(strings.Split(h.Options["workloads"], ","), w)
 }

@@ -418,7 +418,7 @@ func environment(h *bench.Header) []envField {
 	}
 	var opts []string
 	for _, k := range sortedKeys(h.Options) {
-		if k == "placements" || k == "placement" {
+		if k == "placements" || k == "placement" || unusedBy(k, h) {
 			continue
 		}
 		opts = append(opts, k+"="+oneLine(h.Options[k]))

@@ -246,3 +246,41 @@ func TestLatencyLabelled(t *testing.T) {
 		}
 	}
 }
+
+// TestUnusedOptionsLeftOut: a run's rate and fanin_conns appear in the
+// table's options line and the benchfmt configuration only when it ran
+// the workload that uses them (older headers recorded both always).
+func TestUnusedOptionsLeftOut(t *testing.T) {
+	for _, c := range []struct {
+		workloads string
+		rate, fan bool
+	}{
+		{"pingpong,stream", false, false},
+		{"pingpong,rate", true, false},
+		{"fanin", false, true},
+		{"rate,fanin", true, true},
+	} {
+		run := &bench.Records{Source: "x.jsonl", Header: readTestRun(t, "run.jsonl").Header}
+		run.Header.Options = map[string]string{"workloads": c.workloads, "rate": "10000", "fanin_conns": "4", "duration": "1s"}
+		for _, format := range []string{"table", "benchfmt"} {
+			var buf bytes.Buffer
+			if err := Render(&buf, format, run); err != nil {
+				t.Fatalf("%s: %v", format, err)
+			}
+			out := buf.String()
+			rate, fan := "rate=10000", "fanin_conns=4"
+			if format == "benchfmt" {
+				rate, fan = "rate: 10000", "fanin-conns: 4"
+			}
+			if got := strings.Contains(out, rate); got != c.rate {
+				t.Errorf("workloads %s, %s: rate shown %v, want %v", c.workloads, format, got, c.rate)
+			}
+			if got := strings.Contains(out, fan); got != c.fan {
+				t.Errorf("workloads %s, %s: fanin_conns shown %v, want %v", c.workloads, format, got, c.fan)
+			}
+			if !strings.Contains(out, "duration") {
+				t.Errorf("workloads %s, %s: the other options are gone:\n%s", c.workloads, format, out)
+			}
+		}
+	}
+}
