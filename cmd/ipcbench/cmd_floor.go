@@ -46,7 +46,7 @@ and shm-ring (also zerocopy=off) against a C shared-memory ring; stream
 for pipe, unix, tcp-localhost and shm-ring against a C one-process epoll
 echo server.`
 
-const floorExamples = `  ipcbench floor                                     # about 10 minutes; the table on stdout
+const floorExamples = `  ipcbench floor                                     # about 5 minutes; the table on stdout
   ipcbench floor -force -out results/floor.md -raw results/floor.jsonl   # what 'make floor' runs
   ipcbench floor -report results/floor.jsonl         # the table again, from the raw records
   ipcbench floor -repeats 9 -n 50000                 # steadier medians
