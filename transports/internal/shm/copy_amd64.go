@@ -22,13 +22,17 @@ const repMovsbMin = 2048
 // ringCopy is copy(dst, src) for copies into and out of a ring, whose
 // other side runs on another core. The destination lines of such a copy
 // are usually cached by that core (it just read them, or wrote them), and
-// Go's copy on AMD CPUs (an AVX loop there; Go prefers REP MOVSB only on
-// Intel) must read each line before writing it. REP MOVSB with ERMS writes
-// whole lines without reading them first: it moved 64 KiB messages through
-// shm-ring 2.5× as fast on this project's reference machine (AMD EPYC,
-// BenchmarkRingStream/copy 6.2 → 15.5 GB/s, and the stream workload 5.6 →
-// 13 GB/s). dst and src never overlap here: one is the mapping, the other
-// the caller's buffer.
+// Go's copy on AMD CPUs (an AVX loop there; Go prefers REP MOVS only on
+// Intel CPUs with ERMS and FSRM) must read each line before writing it.
+// REP MOVSB with ERMS writes whole lines without reading them first. When
+// this was written, the project's reference runs came from an AMD EPYC
+// (the cpu_model in the header of results/reference.jsonl up to commit
+// 8031f49; today's records come from an Intel Xeon), and there it moved
+// 64 KiB messages through shm-ring markedly faster (go test -run '^$'
+// -bench 'RingStream/copy' ./transports/internal/shm/, before and after
+// commit 96f37d2): an observation, its output was not kept, and no
+// committed record isolates this change. dst and src never overlap here:
+// one is the mapping, the other the caller's buffer.
 func ringCopy(dst, src []byte) int {
 	n := min(len(dst), len(src))
 	if n < repMovsbMin || !useRepMovsb {

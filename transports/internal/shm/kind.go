@@ -83,9 +83,11 @@ const (
 )
 
 // DefaultSpin is the adaptive spin budget: a little longer than a cross-core
-// round trip through shared memory (~0.1–0.3 µs on current machines) times
-// the few round trips a request/response exchange takes, and far shorter
-// than a futex wake-up of a sleeping core (tens of µs on a VM).
+// round trip through shared memory (0.61 µs for shm-ring's 64 B round trip
+// cross-core on the 2-vCPU VM of results/reference.jsonl: ipcbench report
+// results/reference.jsonl) times the few round trips a request/response
+// exchange takes, and far shorter than a wake-up of a sleeping core (53.3 µs
+// for shm-ring[wait=futex]'s cross-core round trip in results/floor.md).
 const DefaultSpin = 20 * time.Microsecond
 
 // maxSpin bounds OptionSpinNS.

@@ -689,21 +689,25 @@ func spent(left *time.Duration, d time.Duration) {
 // Spinning pays when the other side runs on another core at the same
 // time; when both share a core (pinned together, or scheduled so), the
 // other side cannot run while this one spins, and every spin burns its
-// whole budget before the futex sleep that lets the other side run: a
-// same-core round trip took ~95 µs with a 20 µs budget, against ~12 µs
-// sleeping at once. So after spinLossLimit waits in a row whose spin ran
-// out, the next spinBackoffMin waits sleep at once; then one wait spins
-// again as a probe, and each probe that runs out doubles the run of
-// sleeping waits (up to spinBackoffMax). A spin that succeeds resets
+// whole budget before the futex sleep that lets the other side run, so a
+// same-core round trip that spins at every wait pays the budget on every
+// hop, where one that sleeps at once pays a wake-up on the same core
+// (shm-ring[wait=futex], which sleeps at once, does a same-core 64 B round
+// trip in 2.3 µs in results/floor.md). So after spinLossLimit waits in a
+// row whose spin ran out, the next spinBackoffMin waits sleep at once;
+// then one wait spins again as a probe, and each probe that runs out
+// doubles the run of sleeping waits (up to spinBackoffMax). A spin that succeeds resets
 // everything. One record per direction, used under that direction's lock.
 //
 // A run of sleeping waits rests on a premise, "the other side shares this
 // core", that the scheduler can take away at any time for processes that
 // are not pinned; and while both sides sleep at once, nothing shows it:
-// every round trip pays two cross-core wake-ups (~13 µs on a VM instead of
-// ~1 µs spinning), and a probe that happens to lose doubles the run, so
-// the pair could stay slow for thousands of waits. So a sleeping wait
-// looks again, two ways (see sleepAtOnce):
+// every round trip pays two cross-core wake-ups (a cross-core 64 B round
+// trip takes 53.3 µs for shm-ring[wait=futex] in results/floor.md, against
+// 0.6 µs for shm-ring's adaptive wait, which spins), and a probe that
+// happens to lose doubles the run, so the pair could stay slow for
+// thousands of waits. So a sleeping wait looks again, two ways (see
+// sleepAtOnce):
 //
 //   - Where the two sides are. Every adaptive wait that finds its ring not
 //     ready records the CPU it runs on in the mapping, next to its ring's
@@ -722,7 +726,9 @@ func spent(left *time.Duration, d time.Duration) {
 //     the time limit applies.
 //   - Time. A run of sleeping waits ends after spinBackoffTime at the
 //     latest (the clock is read once every spinClockEvery sleeping waits,
-//     about 50 ns each time), and the next wait probes. On a shared core
+//     each read no dearer than a time.Now: 35–42 ns, the clock_read_ns in
+//     the headers of results/*.jsonl, all but shm-large.jsonl's 68, taken
+//     with other work running), and the next wait probes. On a shared core
 //     that is one lost spin budget per spinBackoffTime (20 µs per 5 ms,
 //     0.4 %); where the CPU is unknown, or the other side's record is
 //     stale (it has not waited since it moved), it bounds how long a
