@@ -23,7 +23,7 @@ build: ## build bin/ipcbench
 
 bench: build ## run the default benchmark suite and print the ranking (raw records in out/)
 	@mkdir -p out
-	./$(BIN) run --out $(BENCH_OUT)
+	./$(BIN) run -out $(BENCH_OUT)
 
 test: vet fmt-check ## vet, gofmt check, and every test under the race detector (the gRPC example's own module too)
 	$(GO) test -race -count=1 -timeout 14m ./...
@@ -51,26 +51,26 @@ floor: build ## run the C floor programs beside ipcbench: raw records to results
 	./$(BIN) floor -force -out results/floor.md -raw results/floor.jsonl
 
 results: build ## regenerate every report in results/ from the committed raw records
-	./$(BIN) report --format markdown results/reference.jsonl > results/reference.md
-	./$(BIN) report --format benchfmt results/reference.jsonl > results/reference.bench
-	./$(BIN) report --format csv results/reference.jsonl > results/reference.csv
+	./$(BIN) report -format markdown results/reference.jsonl > results/reference.md
+	./$(BIN) report -format benchfmt results/reference.jsonl > results/reference.bench
+	./$(BIN) report -format csv results/reference.jsonl > results/reference.csv
 	./$(BIN) floor -report results/floor.jsonl > results/floor.md
 	./$(BIN) floor -report results/floor-stream.jsonl > results/floor-stream.md
 	./$(BIN) floor -report results/floor-pipe-before.jsonl > results/floor-pipe-before.md
 	./$(BIN) floor -report results/floor-pipe-after.jsonl > results/floor-pipe-after.md
 	./$(BIN) floor -report results/floor-netpoll-before.jsonl > results/floor-netpoll-before.md
 	./$(BIN) floor -report results/floor-netpoll-yield.jsonl > results/floor-netpoll-yield.md
-	./$(BIN) report --format markdown results/veth.jsonl > results/veth.md
-	./$(BIN) report --format markdown results/models.jsonl > results/models.md
-	./$(BIN) report --format markdown results/peer-source.jsonl > results/peer-source.md
-	./$(BIN) report --format markdown results/shm-fanin.jsonl > results/shm-fanin.md
-	./$(BIN) report --format markdown results/shm-hotlap-before.jsonl > results/shm-hotlap-before.md
-	./$(BIN) report --format markdown results/shm-hotlap-after.jsonl > results/shm-hotlap-after.md
-	./$(BIN) report --format markdown results/shm-large.jsonl > results/shm-large.md
-	./$(BIN) report --format markdown results/shm-wait.jsonl > results/shm-wait.md
-	./$(BIN) report --format markdown results/http.jsonl > results/http.md
+	./$(BIN) report -format markdown results/veth.jsonl > results/veth.md
+	./$(BIN) report -format markdown results/models.jsonl > results/models.md
+	./$(BIN) report -format markdown results/peer-source.jsonl > results/peer-source.md
+	./$(BIN) report -format markdown results/shm-fanin.jsonl > results/shm-fanin.md
+	./$(BIN) report -format markdown results/shm-hotlap-before.jsonl > results/shm-hotlap-before.md
+	./$(BIN) report -format markdown results/shm-hotlap-after.jsonl > results/shm-hotlap-after.md
+	./$(BIN) report -format markdown results/shm-large.jsonl > results/shm-large.md
+	./$(BIN) report -format markdown results/shm-wait.jsonl > results/shm-wait.md
+	./$(BIN) report -format markdown results/http.jsonl > results/http.md
 	rm -rf results/plots
-	./$(BIN) plot --out results/plots results/reference.jsonl
+	./$(BIN) plot -out results/plots results/reference.jsonl
 
 clean: ## remove build output
 	rm -rf bin out

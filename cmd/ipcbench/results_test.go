@@ -8,11 +8,11 @@ import (
 )
 
 // TestCommittedResultsAreFresh regenerates every report in results/ from
-// the committed raw records (reference.jsonl; floor.jsonl, floor-stream.jsonl
-// and floor-pipe-{before,after}.jsonl for their floor tables; every other X.jsonl for its
-// markdown report X.md), as `make results`
-// does, and fails when a committed file differs: the reports cited in docs
-// must be exactly what the raw records say.
+// the committed raw records (reference.jsonl in three formats and its
+// plots; floor*.jsonl for their floor tables; every other X.jsonl for its
+// markdown report X.md), as `make results` does, and fails when a
+// committed file differs, or when a committed raw file is not rendered
+// here: the reports cited in docs must be exactly what the raw records say.
 func TestCommittedResultsAreFresh(t *testing.T) {
 	t.Chdir("../..") // reports name their source as `make results` does
 	const dir = "results"
@@ -20,7 +20,7 @@ func TestCommittedResultsAreFresh(t *testing.T) {
 	if _, err := os.Stat(raw); err != nil {
 		t.Fatalf("no reference run: %v", err)
 	}
-	for _, c := range []struct{ raw, file, format string }{
+	reports := []struct{ raw, file, format string }{
 		{raw, "reference.md", "markdown"},
 		{raw, "reference.bench", "benchfmt"},
 		{raw, "reference.csv", "csv"},
@@ -31,7 +31,26 @@ func TestCommittedResultsAreFresh(t *testing.T) {
 		{filepath.Join(dir, "shm-large.jsonl"), "shm-large.md", "markdown"},
 		{filepath.Join(dir, "shm-wait.jsonl"), "shm-wait.md", "markdown"},
 		{filepath.Join(dir, "http.jsonl"), "http.md", "markdown"},
-	} {
+		{filepath.Join(dir, "shm-hotlap-before.jsonl"), "shm-hotlap-before.md", "markdown"},
+		{filepath.Join(dir, "shm-hotlap-after.jsonl"), "shm-hotlap-after.md", "markdown"},
+	}
+	floors := []string{"floor", "floor-stream", "floor-pipe-before", "floor-pipe-after", "floor-netpoll-before", "floor-netpoll-yield"}
+	// Every committed raw file is checked: a new one without a line here
+	// fails, instead of going unchecked.
+	checked := map[string]bool{}
+	for _, c := range reports {
+		checked[c.raw] = true
+	}
+	for _, name := range floors {
+		checked[filepath.Join(dir, name+".jsonl")] = true
+	}
+	all, _ := filepath.Glob(filepath.Join(dir, "*.jsonl"))
+	for _, f := range all {
+		if !checked[f] {
+			t.Errorf("%s is not rendered here (nor, likely, by make results): add it to both", f)
+		}
+	}
+	for _, c := range reports {
 		code, out, stderr := runCLI(t, "", "report", "-format", c.format, c.raw)
 		if code != exitOK {
 			t.Fatalf("report -format %s: exit %d: %s", c.format, code, stderr)
@@ -44,7 +63,7 @@ func TestCommittedResultsAreFresh(t *testing.T) {
 			t.Errorf("results/%s is stale: run 'make results' and commit", c.file)
 		}
 	}
-	for _, name := range []string{"floor", "floor-stream", "floor-pipe-before", "floor-pipe-after"} {
+	for _, name := range floors {
 		code, out, stderr := runCLI(t, "", "floor", "-report", filepath.Join(dir, name+".jsonl"))
 		if code != exitOK {
 			t.Fatalf("floor -report %s.jsonl: exit %d: %s", name, code, stderr)
