@@ -187,6 +187,8 @@ type Options struct {
 	// Workloads by name (see Workloads()).
 	Workloads []string
 	// Sizes are the payload sizes in bytes, each 1..MaxMessageSize.
+	// The workloads of FirstSizeOnly (fanin, rate, connect) run at the
+	// first one only.
 	Sizes []int
 	// FaninConns are the connection counts of the fanin workload, each
 	// 1..MaxFaninConns.

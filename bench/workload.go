@@ -15,7 +15,8 @@ type workload struct {
 	role string
 	// multiConn: the case is planned once per Options.FaninConns value.
 	multiConn bool
-	// smallOnly: only the first (smallest) size is planned.
+	// smallOnly: only the first of Options.Sizes is planned (the
+	// smallest of the default list); see FirstSizeOnly.
 	smallOnly bool
 	// connect: the case hands endpoints to the peer per exchange instead
 	// of accepting connections up front (see connect.go).
@@ -58,6 +59,15 @@ func WorkloadDoc(name string) string {
 		return w.doc
 	}
 	return ""
+}
+
+// FirstSizeOnly reports whether the named workload runs at the first of
+// Options.Sizes only, whatever else the list holds (fanin, rate and
+// connect: their cases multiply by connection counts or rates instead).
+// It returns false for an unknown name.
+func FirstSizeOnly(name string) bool {
+	w := workloadByName(name)
+	return w != nil && w.smallOnly
 }
 
 // EchoWorkloads returns the workloads that can run against any echo server

@@ -130,7 +130,7 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	fs.StringVar(&f.transports, "transports", "all", "same as -t")
 	fs.StringVar(&f.workloads, "w", strings.Join(bench.DefaultWorkloads, ","), "workloads, comma-separated: "+strings.Join(bench.Workloads(), ", "))
 	fs.StringVar(&f.workloads, "workloads", strings.Join(bench.DefaultWorkloads, ","), "same as -w")
-	fs.StringVar(&f.sizes, "s", "64,1k,16k,64k,1MiB", "message sizes, comma-separated, binary units (4k = 4096 B)")
+	fs.StringVar(&f.sizes, "s", "64,1k,16k,64k,1MiB", "message sizes, comma-separated, binary units (4k = 4096 B); fanin, rate and connect run at the first one only")
 	fs.StringVar(&f.sizes, "sizes", "64,1k,16k,64k,1MiB", "same as -s")
 	fs.StringVar(&f.conns, "conns", "4", "connection counts of the fanin workload, comma-separated (only with fanin in -w)")
 	fs.DurationVar(&f.duration, "d", bench.DefaultDuration, "measured interval of each case, at most "+units.FormatDuration(bench.MaxDuration))
@@ -262,6 +262,9 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	if netNote != "" && !f.quiet {
 		fmt.Fprintf(e.stderr, "ipcbench run: note: %s\n", netNote)
 	}
+	if note := f.firstSizeNote(opts); note != "" && !f.quiet {
+		fmt.Fprintf(e.stderr, "ipcbench run: note: %s\n", note)
+	}
 
 	var disp *progress.Display
 	if !f.quiet {
@@ -331,6 +334,29 @@ func (f *runFlags) optionError(err error) error {
 		}
 	}
 	return usagef("%s", withoutSentinels(err, bench.ErrBadOptions))
+}
+
+// firstSizeNote says which selected workloads run at the first of
+// several sizes given with -s only (see bench.FirstSizeOnly), or "" when
+// none does or -s was not given (the default suite says so in -help).
+func (f *runFlags) firstSizeNote(o bench.Options) string {
+	if _, given := f.typed["sizes"]; !given || len(o.Sizes) < 2 {
+		return ""
+	}
+	var ws []string
+	for _, w := range o.Workloads {
+		if bench.FirstSizeOnly(w) {
+			ws = append(ws, w)
+		}
+	}
+	if len(ws) == 0 {
+		return ""
+	}
+	list, verb := ws[0], "runs"
+	if n := len(ws); n > 1 {
+		list, verb = strings.Join(ws[:n-1], ", ")+" and "+ws[n-1], "run"
+	}
+	return fmt.Sprintf("%s %s at %s only, the first size of %s (to measure at another, run again with it first)", list, verb, units.FormatSize(o.Sizes[0]), f.name("sizes"))
 }
 
 // flagOf returns the flag, as the command line gave it, that sets field

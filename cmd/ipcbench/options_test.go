@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ipcbench/ipcbench/bench"
 	"github.com/ipcbench/ipcbench/internal/testpeer"
 	"github.com/ipcbench/ipcbench/transports"
 )
@@ -493,5 +494,45 @@ func TestTransportsTable(t *testing.T) {
 	}
 	if strings.Contains(out, transports.ErrUnavailable.Error()) {
 		t.Errorf("the reason repeats %q:\n%s", transports.ErrUnavailable, out)
+	}
+}
+
+// TestFirstSizeNote: a run given several sizes with -s says which of its
+// workloads run at the first one only; without -s (the default suite,
+// documented in -help), with one size, or with none of those workloads it
+// says nothing.
+func TestFirstSizeNote(t *testing.T) {
+	const note = "at 64B only, the first size of -s"
+	base := []string{"run", "-network", "host", "-t", "unix", "-d", "20ms", "-warmup", "0", "-repeats", "1", "-out", ""}
+	for _, c := range []struct {
+		name string
+		args []string
+		want string // "" for no note
+	}{
+		{"fanin and rate", []string{"-w", "fanin,rate,pingpong", "-s", "64,1k", "-conns", "1", "-rate", "1000"}, "fanin and rate run " + note},
+		{"fanin", []string{"-w", "fanin,pingpong", "-s", "64,1k", "-conns", "1"}, "fanin runs " + note},
+		{"one size", []string{"-w", "fanin", "-s", "1k", "-conns", "1"}, ""},
+		{"no such workload", []string{"-w", "pingpong", "-s", "64,1k"}, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			args := append([]string{}, base...)
+			args[len(args)-1] = filepath.Join(t.TempDir(), "r.jsonl")
+			args = append(args, c.args...)
+			code, _, stderr := runCLI(t, "", args...)
+			if code != exitOK {
+				t.Fatalf("exit %d: %s", code, stderr)
+			}
+			got := strings.Contains(stderr, "the first size of")
+			if c.want == "" && got {
+				t.Errorf("a note where none is due:\n%s", stderr)
+			}
+			if c.want != "" && !strings.Contains(stderr, c.want) {
+				t.Errorf("stderr does not say %q:\n%s", c.want, stderr)
+			}
+		})
+	}
+	f := runFlags{typed: map[string]string{}}
+	if n := f.firstSizeNote(bench.Options{Workloads: []string{"fanin"}, Sizes: []int{64, 1024}}); n != "" {
+		t.Errorf("a note without -s: %q", n)
 	}
 }
