@@ -299,8 +299,12 @@ func New(q Question, o Options) (*Calibration, error) {
 			if len(trs) == 1 {
 				what = "transport"
 			}
-			return nil, badQuestion("Budget", "budget %v is less than the %v that %d case runs (%d repeats of %d %s) take at the least, each %v measured after %v of warm-up; give more, or fewer transports or repeats",
-				o.Budget, least, runs, repeats, len(trs), what, MinDuration, warmup)
+			fewer := "transports" // what a caller that left Repeats alone can change
+			if o.Repeats != 0 {
+				fewer = "transports or repeats"
+			}
+			return nil, badQuestion("Budget", "budget %v is less than the %v that %d case runs (%d repeats of %d %s) take at the least, each %v measured after %v of warm-up; give more, or fewer %s",
+				o.Budget, least, runs, repeats, len(trs), what, MinDuration, warmup, fewer)
 		}
 		duration = FitDuration(o.Budget, runs, warmup)
 	}
