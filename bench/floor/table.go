@@ -120,9 +120,13 @@ func Table(w io.Writer, f *File) error {
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "# ipcbench against the C floor\n\n")
-	fmt.Fprintf(&b, "Medians of %s interleaved runs per side. pingpong: p50 round trip of %s round trips; "+
+	runs := "Medians of " + o("repeats") + " interleaved runs per side"
+	if o("repeats") == "1" {
+		runs = "One run per side"
+	}
+	fmt.Fprintf(&b, "%s. pingpong: p50 round trip of %s round trips; "+
 		"stream: MB/s (10^6 B/s), %s per run; fanin: round trips per second over all connections, %s round trips per run. ",
-		o("repeats"), o("pingpong_n"), o("stream_bytes"), o("fanin_n"))
+		runs, o("pingpong_n"), o("stream_bytes"), o("fanin_n"))
 	fmt.Fprintf(&b, "Ratio = ipcbench / C: for round trips lower is better, for throughput higher is better.\n\n")
 	fmt.Fprintf(&b, "Machine: %s, %s CPUs (%s), kernel %s, %s; C compiler: %s. Started %s; %s.\n\n",
 		m("hostname"), m("cores"), m("cpu_model"), m("kernel"), m("go_version"), o("c_compiler"),

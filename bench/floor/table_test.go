@@ -86,6 +86,14 @@ func TestTableFromRecords(t *testing.T) {
 			t.Errorf("table lacks %q:\n%s", want, table)
 		}
 	}
+	f.Header.Options["repeats"] = "1"
+	var one bytes.Buffer
+	if err := Table(&one, f); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(one.String(), "One run per side.") || strings.Contains(one.String(), "Medians of 1 ") {
+		t.Errorf("a run of one repeat:\n%s", one.String())
+	}
 }
 
 func TestRowsSkipOneSidedPairs(t *testing.T) {

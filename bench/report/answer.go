@@ -368,9 +368,17 @@ func placementVerdict(settings []*answerSetting, placements []string) string {
 		}
 	}
 	if len(changed) == 0 {
-		return fmt.Sprintf("placement: the fastest transport is the same (or tied) at every placement in all %d settings", n)
+		return "placement: the fastest transport is the same (or tied) at every placement in " + inAll(n, "setting")
 	}
 	return fmt.Sprintf("placement changes the fastest transport in %d of %d settings: %s (see the columns)", len(changed), n, listSome(changed, 4))
+}
+
+// inAll words "all n nouns", or "the 1 noun".
+func inAll(n int, noun string) string {
+	if n == 1 {
+		return "the 1 " + noun
+	}
+	return fmt.Sprintf("all %d %ss", n, noun)
 }
 
 // connsVerdict says where the number of connections changed the fastest
@@ -423,7 +431,7 @@ func connsVerdict(rks []Ranking) string {
 		return ""
 	}
 	if len(changed) == 0 {
-		return fmt.Sprintf("connections: the fastest transport is the same (or tied) with more connections in all %d comparisons (pingpong is 1 connection)", n)
+		return "connections: the fastest transport is the same (or tied) with more connections in " + inAll(n, "comparison") + " (pingpong is 1 connection)"
 	}
 	return fmt.Sprintf("connections change the fastest transport in %d of %d comparisons (pingpong is 1 connection): %s", len(changed), n, listSome(changed, 2))
 }

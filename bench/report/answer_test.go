@@ -108,6 +108,9 @@ func TestAnswerFitsOneScreen(t *testing.T) {
 	}
 	run := answerRun(t, 6, cs)
 	ans := answerOf(t, run)
+	if !strings.Contains(ans, "with more connections in the 1 comparison (") {
+		t.Errorf("the one comparison of connections is not worded as one:\n%s", ans)
+	}
 	if n := strings.Count(strings.TrimLeft(ans, "\n"), "\n"); n > 15 || n < 13 {
 		t.Errorf("the answer takes %d lines, want 13 (title, header, 11 settings) to 15:\n%s", n, ans)
 	}
