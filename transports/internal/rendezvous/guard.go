@@ -162,9 +162,26 @@ func checkPrivateDir(dir string, st fs.FileInfo) error {
 		return fmt.Errorf("directory %s is owned by uid %d, not this user (uid %d)", dir, uid, os.Geteuid())
 	}
 	if perm := st.Mode().Perm(); perm&0o077 != 0 {
-		return fmt.Errorf("directory %s has mode %04o, open to other users; want 0700", dir, perm)
+		return fmt.Errorf("directory %s has mode %04o, open to other users; want 0700", dir, octalMode(st.Mode()))
 	}
 	return nil
+}
+
+// octalMode returns m's permission and special bits as chmod and ls spell
+// them in octal: 01777 for /tmp (sticky, rwx for all), not fs.FileMode's
+// 0777 and separate ModeSticky.
+func octalMode(m fs.FileMode) uint32 {
+	o := uint32(m.Perm())
+	if m&fs.ModeSetuid != 0 {
+		o |= 0o4000
+	}
+	if m&fs.ModeSetgid != 0 {
+		o |= 0o2000
+	}
+	if m&fs.ModeSticky != 0 {
+		o |= 0o1000
+	}
+	return o
 }
 
 // errNotSocket says that st, the Lstat of a socket path, is not a socket.

@@ -414,3 +414,33 @@ func TestPrepareRefusesHostPort(t *testing.T) {
 		}
 	}
 }
+
+// TestPrepareNamesDirectoryModeWithSpecialBits: a directory open to
+// others is refused with its mode as ls and chmod spell it, the special
+// bits included: 1777 for a sticky /tmp-like directory, not 0777.
+func TestPrepareNamesDirectoryModeWithSpecialBits(t *testing.T) {
+	for _, c := range []struct {
+		mode fs.FileMode
+		want string
+	}{
+		{0o777 | fs.ModeSticky, "has mode 1777,"},
+		{0o755, "has mode 0755,"},
+		{0o770 | fs.ModeSetgid, "has mode 2770,"},
+	} {
+		dir := filepath.Join(t.TempDir(), "d")
+		if err := os.Mkdir(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(dir, c.mode); err != nil {
+			t.Fatal(err)
+		}
+		p, err := rendezvous.Prepare(filepath.Join(dir, "s"))
+		if err == nil {
+			p.Release()
+			t.Fatalf("Prepare in a directory of mode %v: no error", c.mode)
+		}
+		if !strings.Contains(err.Error(), c.want) || !errors.Is(err, transports.ErrBadEndpoint) {
+			t.Errorf("Prepare in a directory of mode %v: %v; want ErrBadEndpoint saying %q", c.mode, err, c.want)
+		}
+	}
+}
