@@ -26,3 +26,13 @@ func TestHTTPOverEveryTransport(t *testing.T) {
 		return fmt.Sprintf("1000 requests of 4096 bytes over %s: every body checked, %d connections", name, conns)
 	})
 }
+
+// TestServeWithoutAddr: "-serve -t pipe" (shm-lock, shm-ring) with no
+// -addr prints a socket path in a fresh private directory that a client
+// dials, and the server removes the directory when it stops.
+func TestServeWithoutAddr(t *testing.T) {
+	bin := exampletest.Build(t, ".")
+	exampletest.ServeWithoutAddr(t, bin, []string{"pipe", "shm-lock", "shm-ring"}, []string{"-n", "10", "-size", "64"}, func(name string) string {
+		return fmt.Sprintf("10 requests of 64 bytes over %s: every body checked, 1 connections", name)
+	})
+}

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -104,6 +105,20 @@ func Start(t testing.TB, bin string, args ...string) *Server {
 // error says how it exited, with its standard error.
 func (s *Server) Stop() error {
 	s.stdin.Close()
+	return s.wait()
+}
+
+// Signal sends sig to the server and waits for it to exit, as Stop does.
+func (s *Server) Signal(sig os.Signal) error {
+	if err := s.cmd.Process.Signal(sig); err != nil {
+		return fmt.Errorf("signalling the server: %w", err)
+	}
+	return s.wait()
+}
+
+// wait waits up to 10 s for the server to exit (then kills it); the error
+// says how it exited, with its standard error.
+func (s *Server) wait() error {
 	done := make(chan error, 1)
 	go func() { done <- s.cmd.Wait() }()
 	select {
@@ -178,6 +193,53 @@ func SocketPath(t testing.TB, name string) string {
 		return ""
 	}
 	return filepath.Join(t.TempDir(), "private", name+".sock")
+}
+
+// ServeWithoutAddr checks what a server started without -addr does for
+// each transport of names that has no default address (pipe, shm-lock,
+// shm-ring): it must print a socket path in a fresh directory closed to
+// others (0700) under TMPDIR, which a client ("-t NAME -addr ADDRESS" and
+// client's arguments) dials, its output containing want(name), and remove
+// that directory when it stops, by its standard input closing and by
+// SIGTERM. TMPDIR is a directory of the test, so nothing is left in the
+// system's.
+func ServeWithoutAddr(t *testing.T, bin string, names []string, client []string, want func(name string) string) {
+	for _, name := range names {
+		t.Run(name, func(t *testing.T) {
+			for _, how := range []string{"stdin", "SIGTERM"} {
+				tmp := t.TempDir()
+				t.Setenv("TMPDIR", tmp)
+				srv := Start(t, bin, "-serve", "-t", name)
+				dir := filepath.Dir(srv.Addr)
+				if filepath.Dir(dir) != tmp {
+					t.Errorf("address %q: not in a directory of its own in TMPDIR %s", srv.Addr, tmp)
+				}
+				if st, err := os.Stat(dir); err != nil || st.Mode().Perm() != 0o700 {
+					t.Errorf("the address's directory %s: %v, %v; want mode 0700", dir, st, err)
+				}
+				out, err := run(bin, append([]string{"-t", name, "-addr", srv.Addr}, client...)...)
+				if err != nil {
+					srv.Stop()
+					t.Fatal(err)
+				}
+				if w := want(name); !strings.Contains(out, w) {
+					t.Errorf("client: output %q does not say %q", out, w)
+				}
+				var serr error
+				if how == "stdin" {
+					serr = srv.Stop()
+				} else {
+					serr = srv.Signal(syscall.SIGTERM)
+				}
+				if serr != nil {
+					t.Errorf("stopped by %s: %v", how, serr)
+				}
+				if ents, err := os.ReadDir(tmp); err != nil || len(ents) != 0 {
+					t.Errorf("stopped by %s, the server left %v in TMPDIR (%v); want nothing", how, ents, err)
+				}
+			}
+		})
+	}
 }
 
 // ServeAndCall runs one subtest per transport name: it starts bin as a
