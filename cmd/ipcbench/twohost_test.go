@@ -16,7 +16,10 @@ import (
 // namespace A, two fresh namespaces joined by a veth pair (netns.Link), so
 // every byte crosses a real link and nothing touches the host's
 // interfaces. Both are separate processes of the CLI, started inside their
-// namespace; the serve side listens on B's address only.
+// namespace; the serve side listens on B's address only. The run has no
+// -network flag, as the README's command has none: with -connect it stays
+// on its host's network (here A's). The README says what this runs: keep
+// the two in step.
 func TestServeAcrossTwoHosts(t *testing.T) {
 	if !netns.HasHermeticNetwork() {
 		t.Skip("no private network namespace here, so no second host can be made")
@@ -45,7 +48,7 @@ func TestServeAcrossTwoHosts(t *testing.T) {
 	}
 
 	out := filepath.Join(t.TempDir(), "run.jsonl")
-	runCmd := exec.Command(exe, append([]string{"run", "-network", "host", "-t", "tcp-public", "-connect", srv.addr,
+	runCmd := exec.Command(exe, append([]string{"run", "-t", "tcp-public", "-connect", srv.addr,
 		"-w", "pingpong,stream,fanin", "-conns", "2", "-out", out}, quickRun...)...)
 	runCmd.Env = append(os.Environ(), envAsCLI+"=1")
 	var runOut []byte
