@@ -224,6 +224,14 @@ func runClient(spec, addr string, n, size int, reuse bool) error {
 			return fmt.Errorf("call %d: answer does not match (index %d, %d bytes, %v)", i, j, len(p), err)
 		}
 	}
-	fmt.Printf("%d calls of %d bytes over %s: every payload checked, %d connections\n", n, size, spec, conns)
+	fmt.Printf("%d calls of %d bytes over %s: every payload checked, %s\n", n, size, spec, connections(int64(conns)))
 	return nil
+}
+
+// connections words n connections, "1 connection" for one.
+func connections(n int64) string {
+	if n == 1 {
+		return "1 connection"
+	}
+	return fmt.Sprintf("%d connections", n)
 }

@@ -22,8 +22,8 @@ func TestHTTPOverEveryTransport(t *testing.T) {
 		{"-n", "1000", "-size", "4096", "-keepalive=false"},
 	}
 	exampletest.ServeAndCall(t, bin, all.Names(), clients, func(name string, i int) string {
-		conns := []int{1, 1000}[i]
-		return fmt.Sprintf("1000 requests of 4096 bytes over %s: every body checked, %d connections", name, conns)
+		conns := []string{"1 connection", "1000 connections"}[i]
+		return fmt.Sprintf("1000 requests of 4096 bytes over %s: every body checked, %s", name, conns)
 	})
 }
 
@@ -33,6 +33,6 @@ func TestHTTPOverEveryTransport(t *testing.T) {
 func TestServeWithoutAddr(t *testing.T) {
 	bin := exampletest.Build(t, ".")
 	exampletest.ServeWithoutAddr(t, bin, []string{"pipe", "shm-lock", "shm-ring"}, []string{"-n", "10", "-size", "64"}, func(name string) string {
-		return fmt.Sprintf("10 requests of 64 bytes over %s: every body checked, 1 connections", name)
+		return fmt.Sprintf("10 requests of 64 bytes over %s: every body checked, 1 connection", name)
 	})
 }

@@ -193,6 +193,14 @@ func runClient(ctx context.Context, spec, addr string, n, size int, keepAlive bo
 			return fmt.Errorf("request %d: response body of %d bytes does not match", i, len(got))
 		}
 	}
-	fmt.Printf("%d requests of %d bytes over %s: every body checked, %d connections\n", n, size, spec, dials.Load())
+	fmt.Printf("%d requests of %d bytes over %s: every body checked, %s\n", n, size, spec, connections(dials.Load()))
 	return nil
+}
+
+// connections words n connections, "1 connection" for one.
+func connections(n int64) string {
+	if n == 1 {
+		return "1 connection"
+	}
+	return fmt.Sprintf("%d connections", n)
 }
