@@ -41,6 +41,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ipcbench/ipcbench/bench"
 )
 
 //go:embed csrc/*.c csrc/*.h
@@ -60,9 +62,21 @@ var ErrBadOutput = errors.New("floor program printed no well-formed RESULT line"
 // ErrUnknownMode is wrapped when a mode is not one the program has.
 var ErrUnknownMode = errors.New("unknown floor mode")
 
-// RunTimeout bounds one run of a C program: a program that hangs (a lost
-// wake-up, a peer that died) fails its pair instead of stopping the floor.
+// RunTimeout bounds one run of a C program of the default work
+// (DefaultPingPongN or DefaultFaninN round trips, DefaultStreamBytes): a
+// program that hangs (a lost wake-up, a peer that died) fails its pair
+// instead of stopping the floor. A run asked for k times that work gets k
+// times as long, at most bench.MaxCaseTimeout.
 const RunTimeout = 2 * time.Minute
+
+// runTimeout is RunTimeout for work where the default is dflt.
+func runTimeout(work, dflt int64) time.Duration {
+	k := max(1, (work+dflt-1)/dflt)
+	if k >= int64(bench.MaxCaseTimeout/RunTimeout) {
+		return bench.MaxCaseTimeout
+	}
+	return time.Duration(k) * RunTimeout
+}
 
 // Programs are built floor executables.
 type Programs struct {
@@ -204,7 +218,7 @@ func (p Programs) PingPong(ctx context.Context, mode string, size, iters int, pi
 		return Result{}, err
 	}
 	args := append([]string{mode, "-s", strconv.Itoa(size), "-n", strconv.Itoa(iters)}, pin.args()...)
-	return p.run(ctx, "pingpong", append(args, extra...))
+	return p.run(ctx, runTimeout(int64(iters), DefaultPingPongN), "pingpong", append(args, extra...))
 }
 
 // Stream runs `stream mode -m msg -t total` with pin and extra arguments
@@ -215,7 +229,7 @@ func (p Programs) Stream(ctx context.Context, mode string, msg, total int64, pin
 		return Result{}, err
 	}
 	args := append([]string{mode, "-m", strconv.FormatInt(msg, 10), "-t", strconv.FormatInt(total, 10)}, pin.args()...)
-	return p.run(ctx, "stream", append(args, extra...))
+	return p.run(ctx, runTimeout(total, DefaultStreamBytes), "stream", append(args, extra...))
 }
 
 // Fanin runs `fanin mode -c conns -s size -n n` with pin: n round trips
@@ -226,19 +240,23 @@ func (p Programs) Fanin(ctx context.Context, mode string, conns, size int, n int
 		return Result{}, err
 	}
 	args := append([]string{mode, "-c", strconv.Itoa(conns), "-s", strconv.Itoa(size), "-n", strconv.FormatInt(n, 10)}, pin.args()...)
-	return p.run(ctx, "fanin", append(args, extra...))
+	return p.run(ctx, runTimeout(n, DefaultFaninN), "fanin", append(args, extra...))
 }
 
-func (p Programs) run(ctx context.Context, prog string, args []string) (Result, error) {
-	ctx, cancel := context.WithTimeout(ctx, RunTimeout)
+// run runs prog with args for at most timeout.
+func (p Programs) run(parent context.Context, timeout time.Duration, prog string, args []string) (Result, error) {
+	ctx, cancel := context.WithTimeout(parent, timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, filepath.Join(p.Dir, prog), args...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
 		msg := firstLine(stderr.Bytes())
-		if ctx.Err() != nil {
-			err = fmt.Errorf("%w (%w)", err, ctx.Err())
+		switch {
+		case parent.Err() != nil:
+			err = fmt.Errorf("%w (%w)", err, parent.Err())
+		case ctx.Err() != nil:
+			err = fmt.Errorf("%w (no result within %v: %w)", err, timeout, ctx.Err())
 		}
 		if msg != "" {
 			err = fmt.Errorf("%w: %s", err, msg)

@@ -8,6 +8,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/ipcbench/ipcbench/bench"
 )
 
 func TestParseResult(t *testing.T) {
@@ -185,5 +188,26 @@ func TestProgramsRefuseBadArguments(t *testing.T) {
 	}
 	if _, err := p.Fanin(ctx, "shm-ring", 4, 64, 100, Unpinned); !errors.Is(err, ErrUnknownMode) {
 		t.Errorf("fanin: %v", err)
+	}
+}
+
+// TestRunTimeoutScales: a C program's run gets RunTimeout for the default
+// work or less, k times as long for k times the work (rounded up), and
+// never more than bench.MaxCaseTimeout.
+func TestRunTimeoutScales(t *testing.T) {
+	for _, c := range []struct {
+		work, dflt int64
+		want       time.Duration
+	}{
+		{100, DefaultPingPongN, RunTimeout},
+		{DefaultPingPongN, DefaultPingPongN, RunTimeout},
+		{DefaultPingPongN + 1, DefaultPingPongN, 2 * RunTimeout},
+		{10 * DefaultFaninN, DefaultFaninN, 10 * RunTimeout},
+		{1024 * DefaultStreamBytes, DefaultStreamBytes, 1024 * RunTimeout},
+		{bench.MaxCount, DefaultPingPongN, bench.MaxCaseTimeout},
+	} {
+		if got := runTimeout(c.work, c.dflt); got != c.want {
+			t.Errorf("runTimeout(%d, %d) = %v, want %v", c.work, c.dflt, got, c.want)
+		}
 	}
 }
