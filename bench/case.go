@@ -111,9 +111,12 @@ func (cr *caseRun) deadline(parent context.Context) (context.Context, context.Ca
 }
 
 // watchStall moves the end of a case with a stall window on while its
-// loops measure messages, until stop is closed: each check (20 per
-// window) that finds a message measured since the one before restarts
-// the window. Before the measured interval it leaves the end alone.
+// loops measure messages, until stop is closed. Before the measured
+// interval it leaves the end alone (Options.CaseTimeout from the case's
+// start); the first check (of 20 per window) once the interval began
+// starts the window, and each later check that finds a message measured
+// since the one before starts it again. When the loops are done, the rest
+// of the case gets one more window.
 func (cr *caseRun) watchStall(ctx context.Context, stop <-chan struct{}) {
 	window := cr.r.stallAfter
 	tick := time.NewTicker(window / 20)
@@ -122,7 +125,7 @@ func (cr *caseRun) watchStall(ctx context.Context, stop <-chan struct{}) {
 		// The rest of the case (the peer's report, closing) gets one
 		// more window from here.
 		if ctx.Err() == nil {
-			cr.setBound("case did not finish within " + window.String() + " of its last measured message")
+			cr.setBound("case did not finish within " + window.String() + " after its measured interval")
 			cr.timer.Reset(window)
 		}
 	}()
@@ -138,7 +141,7 @@ func (cr *caseRun) watchStall(ctx context.Context, stop <-chan struct{}) {
 		if !cr.measure.Load() {
 			continue
 		}
-		if !cr.poke.Swap(true) { // cleared since the last check: progress
+		if !cr.poke.Swap(true) && ctx.Err() == nil { // cleared since the last check (progress), or the first check
 			cr.setBound(stalled)
 			cr.timer.Reset(window)
 		}

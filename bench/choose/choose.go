@@ -299,12 +299,22 @@ func New(q Question, o Options) (*Calibration, error) {
 			if len(trs) == 1 {
 				what = "transport"
 			}
-			fewer := "transports" // what a caller that left Repeats alone can change
-			if o.Repeats != 0 {
-				fewer = "transports or repeats"
+			// What the caller can change: more budget, and fewer of
+			// what there is more than one of and it chose itself (the
+			// command line has no repeats to give).
+			var fewer []string
+			if len(trs) > 1 {
+				fewer = append(fewer, "transports")
 			}
-			return nil, badQuestion("Budget", "budget %v is less than the %v that %d case runs (%d repeats of %d %s) take at the least, each %v measured after %v of warm-up; give more, or fewer %s",
-				o.Budget, least, runs, repeats, len(trs), what, MinDuration, warmup, fewer)
+			if o.Repeats > 1 {
+				fewer = append(fewer, "repeats")
+			}
+			advice := "give more"
+			if len(fewer) > 0 {
+				advice += ", or fewer " + strings.Join(fewer, " or ")
+			}
+			return nil, badQuestion("Budget", "budget %v is less than the %v that %d case runs (%d repeats of %d %s) take at the least, each %v measured after %v of warm-up; %s",
+				o.Budget, least, runs, repeats, len(trs), what, MinDuration, warmup, advice)
 		}
 		duration = FitDuration(o.Budget, runs, warmup)
 	}

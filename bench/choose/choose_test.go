@@ -140,7 +140,9 @@ func TestBadQuestions(t *testing.T) {
 		{Question{Size: 64}, Options{Transports: []string{"unix,unix[io=netpoll]"}}, "Transports", "transport unix given twice"},
 		{Question{Size: 64}, Options{Peer: "/nonexistent/peer"}, "Peer", "peer /nonexistent/peer"},
 		{Question{Size: 64}, Options{Budget: time.Millisecond}, "Budget", "budget 1ms is less than the 4.2s that 42 case runs (6 repeats of 7 transports) take at the least, each 40ms measured after 60ms of warm-up; give more, or fewer transports"},
-		{Question{Size: 64}, Options{Transports: []string{"unix"}, Repeats: 2, Warmup: time.Second, Budget: 2 * time.Second}, "Budget", "less than the 2.08s that 2 case runs (2 repeats of 1 transport) take at the least, each 40ms measured after 1s of warm-up; give more, or fewer transports or repeats"},
+		{Question{Size: 64}, Options{Transports: []string{"unix"}, Repeats: 2, Warmup: time.Second, Budget: 2 * time.Second}, "Budget", "less than the 2.08s that 2 case runs (2 repeats of 1 transport) take at the least, each 40ms measured after 1s of warm-up; give more, or fewer repeats"},
+		{Question{Size: 64}, Options{Transports: []string{"unix", "pipe"}, Repeats: 2, Budget: time.Millisecond}, "Budget", "give more, or fewer transports or repeats"},
+		{Question{Size: 64}, Options{Transports: []string{"unix"}, Budget: time.Millisecond}, "Budget", "of warm-up; give more"},
 	} {
 		_, err := New(tt.q, tt.o)
 		if !errors.Is(err, ErrBadQuestion) || !strings.Contains(err.Error(), tt.want) {
@@ -403,5 +405,15 @@ func TestBadPeer(t *testing.T) {
 	}
 	if _, err := New(Question{Size: 64}, Options{Transports: []string{"unix"}, Peer: exe}); err != nil {
 		t.Errorf("New with this executable as the peer: %v", err)
+	}
+}
+
+// TestBudgetAdviceOneTransport: a budget too short for one transport at
+// the default repeats advises only a larger budget: there is nothing
+// fewer the caller chose to give.
+func TestBudgetAdviceOneTransport(t *testing.T) {
+	_, err := New(Question{Size: 64}, Options{Transports: []string{"unix"}, Budget: time.Millisecond})
+	if err == nil || !strings.HasSuffix(err.Error(), "of warm-up; give more") {
+		t.Fatalf("New = %v; want advice to give more, and nothing else", err)
 	}
 }

@@ -370,7 +370,7 @@ func placementVerdict(settings []*answerSetting, placements []string) string {
 	if len(changed) == 0 {
 		return "placement: the fastest transport is the same (or tied) at every placement in " + inAll(n, "setting")
 	}
-	return fmt.Sprintf("placement changes the fastest transport in %d of %d settings: %s (see the columns)", len(changed), n, listSome(changed, 4))
+	return fmt.Sprintf("placement changes the fastest transport in %s: %s (see the columns)", someOf(len(changed), n, "setting"), listSome(changed, 4))
 }
 
 // inAll words "all n nouns", or "the 1 noun".
@@ -379,6 +379,14 @@ func inAll(n int, noun string) string {
 		return "the 1 " + noun
 	}
 	return fmt.Sprintf("all %d %ss", n, noun)
+}
+
+// someOf words "k of n nouns", or "the 1 noun" when both are 1.
+func someOf(k, n int, noun string) string {
+	if n == 1 {
+		return inAll(n, noun)
+	}
+	return fmt.Sprintf("%d of %d %ss", k, n, noun)
 }
 
 // connsVerdict says where the number of connections changed the fastest
@@ -433,7 +441,7 @@ func connsVerdict(rks []Ranking) string {
 	if len(changed) == 0 {
 		return "connections: the fastest transport is the same (or tied) with more connections in " + inAll(n, "comparison") + " (pingpong is 1 connection)"
 	}
-	return fmt.Sprintf("connections change the fastest transport in %d of %d comparisons (pingpong is 1 connection): %s", len(changed), n, listSome(changed, 2))
+	return fmt.Sprintf("connections change the fastest transport in %s (pingpong is 1 connection): %s", someOf(len(changed), n, "comparison"), listSome(changed, 2))
 }
 
 // listSome joins up to n items and counts the rest.

@@ -151,3 +151,17 @@ func TestFewRepeatsWarned(t *testing.T) {
 		}
 	}
 }
+
+// TestOneComparisonChanged: a run whose one comparison of connections
+// changes the fastest transport words it as one.
+func TestOneComparisonChanged(t *testing.T) {
+	ans := answerOf(t, answerRun(t, 6, []answerCase{
+		{workload: "pingpong", transport: "shm-ring", placement: "unpinned", size: 64, base: 1000, step: 10},
+		{workload: "pingpong", transport: "unix", placement: "unpinned", size: 64, base: 20000, step: 10},
+		{workload: "fanin", transport: "shm-ring", placement: "unpinned", size: 64, conns: 4, base: 10000, step: 10},
+		{workload: "fanin", transport: "unix", placement: "unpinned", size: 64, conns: 4, base: 90000, step: 10},
+	}))
+	if !strings.Contains(ans, "connections change the fastest transport in the 1 comparison (") {
+		t.Errorf("one changed comparison not worded as one:\n%s", ans)
+	}
+}

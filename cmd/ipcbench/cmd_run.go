@@ -153,7 +153,7 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	fs.StringVar(&f.peerSources, "peer-source", bench.SourceInherit, "how the peer reaches the bench, comma-separated, each a variant (\"via=\"): "+strings.Join(bench.PeerSources(), ", ")+" (see above)")
 	fs.StringVar(&f.connect, "connect", "", "measure against a server already listening at this address (one transport in -t) instead of starting a peer per case")
 	fs.StringVar(&f.peerKind, "peer", "serve", "with -connect, what listens there: serve (ipcbench serve) or echo (any server that echoes every message with -framing)")
-	fs.DurationVar(&f.timeout, "case-timeout", 0, "give up on a case after this long, the peer's start included; more than warm-up + duration (with -n, more than warm-up); at most "+units.FormatDuration(bench.MaxCaseTimeout)+" (default: warm-up + duration + 15s; with -n, none on the whole case: it fails after a minute in which no message was measured, or warm-up + 1m before the first)")
+	fs.DurationVar(&f.timeout, "case-timeout", 0, "give up on a case after this long, the peer's start included; more than warm-up + duration (with -n, more than warm-up); at most "+units.FormatDuration(bench.MaxCaseTimeout)+" (default: warm-up + duration + 15s; with -n, none on the whole case: warm-up + 1m until the measured interval begins, then it fails only after a minute in which no message was measured)")
 	if err := parseFlagsOnly(fs, args); err != nil {
 		return err
 	}

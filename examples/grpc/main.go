@@ -5,7 +5,7 @@
 //
 // The server listens, prints the address to dial on its first line of
 // standard output, and serves until standard input closes or it gets
-// SIGINT/SIGTERM:
+// SIGINT/SIGTERM/SIGHUP:
 //
 //	go run . -serve -t shm-ring
 //
@@ -122,14 +122,14 @@ var serviceDesc = grpc.ServiceDesc{
 	Methods:     []grpc.MethodDesc{{MethodName: "Echo", Handler: echo}},
 }
 
-// runServer serves until stdin closes or it gets SIGINT or SIGTERM.
+// runServer serves until stdin closes or it gets SIGINT, SIGTERM or SIGHUP.
 func runServer(spec, addr string) error {
 	addr, cleanup, err := listenAddress(spec, addr)
 	if err != nil {
 		return err
 	}
 	defer cleanup()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
 	ln, err := all.Listen(ctx, spec, addr)
 	if err != nil {

@@ -4,7 +4,7 @@
 //
 // The server listens, prints the address to dial on its first line of
 // standard output, and serves until standard input closes or it gets
-// SIGINT/SIGTERM:
+// SIGINT/SIGTERM/SIGHUP:
 //
 //	httpover -serve -t unix
 //	httpover -serve -t pipe
@@ -62,7 +62,7 @@ func main() {
 	size := flag.Int("size", 4096, "client: request and response body size in bytes")
 	keepAlive := flag.Bool("keepalive", true, "client: reuse connections (false: one connection per request)")
 	flag.Parse()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
 	var err error
 	if *serve {

@@ -201,12 +201,12 @@ func SocketPath(t testing.TB, name string) string {
 // others (0700) under TMPDIR, which a client ("-t NAME -addr ADDRESS" and
 // client's arguments) dials, its output containing want(name), and remove
 // that directory when it stops, by its standard input closing and by
-// SIGTERM. TMPDIR is a directory of the test, so nothing is left in the
+// SIGINT, SIGTERM and SIGHUP. TMPDIR is a directory of the test, so nothing is left in the
 // system's.
 func ServeWithoutAddr(t *testing.T, bin string, names []string, client []string, want func(name string) string) {
 	for _, name := range names {
 		t.Run(name, func(t *testing.T) {
-			for _, how := range []string{"stdin", "SIGTERM"} {
+			for _, how := range []string{"stdin", "SIGINT", "SIGTERM", "SIGHUP"} {
 				tmp := t.TempDir()
 				t.Setenv("TMPDIR", tmp)
 				srv := Start(t, bin, "-serve", "-t", name)
@@ -226,10 +226,15 @@ func ServeWithoutAddr(t *testing.T, bin string, names []string, client []string,
 					t.Errorf("client: output %q does not say %q", out, w)
 				}
 				var serr error
-				if how == "stdin" {
+				switch how {
+				case "stdin":
 					serr = srv.Stop()
-				} else {
+				case "SIGINT":
+					serr = srv.Signal(syscall.SIGINT)
+				case "SIGTERM":
 					serr = srv.Signal(syscall.SIGTERM)
+				case "SIGHUP":
+					serr = srv.Signal(syscall.SIGHUP)
 				}
 				if serr != nil {
 					t.Errorf("stopped by %s: %v", how, serr)
