@@ -161,7 +161,29 @@ func parseAnswer(line string) (Welcome, error) {
 	if !ok || !ok2 || id == "" {
 		return Welcome{}, fmt.Errorf("%w: malformed answer %.80q", ErrNotServe, line)
 	}
+	if !validSession(id) {
+		return Welcome{}, fmt.Errorf("%w: answer %.80q: the session id is not 1 to %d printable ASCII characters without spaces", ErrNotServe, line, maxSessionLen)
+	}
 	return Welcome{Session: id, Tool: tool}, nil
+}
+
+// maxSessionLen bounds the session id a client takes from an answer: a
+// server makes 32 hex digits, and every data hello the client sends with
+// the id must fit in MaxHelloLen.
+const maxSessionLen = 64
+
+// validSession reports whether id can travel in a data hello as one
+// field: 1 to maxSessionLen printable ASCII characters, none a space.
+func validSession(id string) bool {
+	if id == "" || len(id) > maxSessionLen {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if id[i] <= ' ' || id[i] > '~' {
+			return false
+		}
+	}
+	return true
 }
 
 // refusal is a server's error answer; it wraps ErrRefused, and ErrVersion
