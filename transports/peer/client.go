@@ -132,7 +132,8 @@ func (c *Client) Done(ctx context.Context) (Reply, error) {
 }
 
 // CPU asks the peer for its CPU time so far (getrusage of the peer
-// process).
+// process). A negative time in the reply is an error wrapping
+// ErrProtocol.
 func (c *Client) CPU(ctx context.Context) (sysinfo.CPUTime, error) {
 	id := c.newID()
 	if err := c.link.Send(Job{Op: OpCPU, ID: id}); err != nil {
@@ -144,6 +145,9 @@ func (c *Client) CPU(ctx context.Context) (sysinfo.CPUTime, error) {
 	}
 	if r.Op == OpError || r.Error != "" {
 		return sysinfo.CPUTime{}, fmt.Errorf("peer: cpu: %w: %s", ErrFailed, r.Error)
+	}
+	if r.UserNS < 0 || r.SysNS < 0 {
+		return sysinfo.CPUTime{}, fmt.Errorf("peer: cpu: %w: negative CPU time (user %d ns, sys %d ns)", ErrProtocol, r.UserNS, r.SysNS)
 	}
 	return sysinfo.CPUTime{User: time.Duration(r.UserNS), System: time.Duration(r.SysNS)}, nil
 }
