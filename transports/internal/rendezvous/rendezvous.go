@@ -357,22 +357,10 @@ func Fetch(ctx context.Context, ep transports.Endpoint) (transports.Endpoint, er
 	case flags&(unix.MSG_TRUNC|unix.MSG_CTRUNC) != 0:
 		return fail(fmt.Errorf("rendezvous %s: message truncated: %w", path, transports.ErrBadEndpoint))
 	}
-	var m message
-	if err := json.Unmarshal(buf[:n], &m); err != nil {
-		return fail(fmt.Errorf("rendezvous %s: bad message: %v: %w", path, err, transports.ErrBadEndpoint))
+	out, err := decodeMessage(buf[:n], ep.Transport, len(files))
+	if err != nil {
+		return fail(fmt.Errorf("rendezvous %s: %w", path, err))
 	}
-	if m.Error != "" {
-		return fail(fmt.Errorf("rendezvous %s: the listener could not make a channel: %s", path, m.Error))
-	}
-	switch {
-	case m.Endpoint == nil:
-		return fail(fmt.Errorf("rendezvous %s: message without an endpoint: %w", path, transports.ErrBadEndpoint))
-	case m.Endpoint.Transport != ep.Transport:
-		return fail(fmt.Errorf("rendezvous %s: the listener is %s, not %s: %w", path, m.Endpoint.Transport, ep.Transport, transports.ErrBadEndpoint))
-	case m.Endpoint.NumFiles != len(files):
-		return fail(fmt.Errorf("rendezvous %s: message says %d files, %d arrived: %w", path, m.Endpoint.NumFiles, len(files), transports.ErrBadEndpoint))
-	}
-	out := *m.Endpoint
 	out.Files = files
 	out.Index = 0
 	out.Address = path
@@ -380,6 +368,31 @@ func Fetch(ctx context.Context, ep transports.Endpoint) (transports.Endpoint, er
 		out.Options = ep.Options
 	}
 	return out, nil
+}
+
+// decodeMessage decodes the JSON part b of a rendezvous message that
+// arrived with files descriptors, for a dialer of the transport named
+// transport, and returns its endpoint (without Files). A message that is
+// not one (bad JSON, no endpoint, another transport's, another number of
+// files) gives an error wrapping transports.ErrBadEndpoint; the
+// listener's refusal, an error naming its reason.
+func decodeMessage(b []byte, transport string, files int) (transports.Endpoint, error) {
+	var m message
+	if err := json.Unmarshal(b, &m); err != nil {
+		return transports.Endpoint{}, fmt.Errorf("bad message: %v: %w", err, transports.ErrBadEndpoint)
+	}
+	if m.Error != "" {
+		return transports.Endpoint{}, fmt.Errorf("the listener could not make a channel: %s", m.Error)
+	}
+	switch {
+	case m.Endpoint == nil:
+		return transports.Endpoint{}, fmt.Errorf("message without an endpoint: %w", transports.ErrBadEndpoint)
+	case m.Endpoint.Transport != transport:
+		return transports.Endpoint{}, fmt.Errorf("the listener is %s, not %s: %w", m.Endpoint.Transport, transport, transports.ErrBadEndpoint)
+	case m.Endpoint.NumFiles != files:
+		return transports.Endpoint{}, fmt.Errorf("message says %d files, %d arrived: %w", m.Endpoint.NumFiles, files, transports.ErrBadEndpoint)
+	}
+	return *m.Endpoint, nil
 }
 
 // readMessage reads one message from a SOCK_SEQPACKET socket with recv,
