@@ -148,11 +148,8 @@ func (r *Runner) ProbeRemote(ctx context.Context, hdr *Header) error {
 	if err != nil {
 		return fmt.Errorf("%w: %s: %w", ErrRemote, rm.Address, err)
 	}
-	var ph Header
-	if err := json.Unmarshal(raw, &ph); err != nil {
-		return fmt.Errorf("%w: %s: the server's header: %w", ErrRemote, rm.Address, err)
-	}
-	if err := sameTransport(ph.Options["transport"], tr.Transport.Name(), rm.Address, serverAddress(rm.Address, ph)); err != nil {
+	ph, err := serverHeader(raw, tr.Transport.Name(), rm.Address)
+	if err != nil {
 		return fmt.Errorf("%w: %s: %w", ErrRemote, rm.Address, err)
 	}
 	hdr.PeerTool, hdr.PeerMachine = ph.Tool, ph.Machine
@@ -161,6 +158,20 @@ func (r *Runner) ProbeRemote(ctx context.Context, hdr *Header) error {
 	}
 	_ = client.Exit()
 	return nil
+}
+
+// serverHeader decodes raw, the environment header an ipcbench serve
+// reached at addr sent, and checks that it serves the transport named want
+// (sameTransport).
+func serverHeader(raw json.RawMessage, want, addr string) (Header, error) {
+	var ph Header
+	if err := json.Unmarshal(raw, &ph); err != nil {
+		return Header{}, fmt.Errorf("the server's header: %w", err)
+	}
+	if err := sameTransport(ph.Options["transport"], want, addr, serverAddress(addr, ph)); err != nil {
+		return Header{}, err
+	}
+	return ph, nil
 }
 
 // sameTransport checks that a server whose header names the transport
