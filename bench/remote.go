@@ -160,10 +160,20 @@ func (r *Runner) ProbeRemote(ctx context.Context, hdr *Header) error {
 	return nil
 }
 
+// maxServerHeader bounds the environment header a run takes from an
+// ipcbench serve (its own is a few KiB). The run keeps the server's tool
+// and machine facts in its raw header, and JSON may write a byte as six
+// ("<" as \u003c): the bound keeps that line far below MaxLineSize, so the
+// raw file stays readable.
+const maxServerHeader = 64 << 10
+
 // serverHeader decodes raw, the environment header an ipcbench serve
-// reached at addr sent, and checks that it serves the transport named want
-// (sameTransport).
+// reached at addr sent (at most maxServerHeader bytes), and checks that
+// it serves the transport named want (sameTransport).
 func serverHeader(raw json.RawMessage, want, addr string) (Header, error) {
+	if len(raw) > maxServerHeader {
+		return Header{}, fmt.Errorf("the server's header has %d bytes, more than %d", len(raw), maxServerHeader)
+	}
 	var ph Header
 	if err := json.Unmarshal(raw, &ph); err != nil {
 		return Header{}, fmt.Errorf("the server's header: %w", err)

@@ -3,6 +3,7 @@ package bench
 import (
 	"bytes"
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -67,4 +68,25 @@ func FuzzServerHeader(f *testing.F) {
 			t.Fatalf("server header %q: read back peer tool %q, machine %v; kept %q, %v", raw, got.PeerTool, got.PeerMachine, ph.Tool, ph.Machine)
 		}
 	})
+}
+
+// TestServerHeaderTooLarge: a server header within a control line's limit
+// whose machine facts grow when the raw header is written (JSON escapes
+// each '<' as six bytes) is refused, instead of making a raw file whose
+// header line ReadRecords cannot read.
+func TestServerHeaderTooLarge(t *testing.T) {
+	raw := []byte(`{"machine":{"cpu_model":"` + strings.Repeat("<", 800<<10) + `"}}`)
+	ph, err := serverHeader(raw, "unix", "/x")
+	if err == nil {
+		hdr := Header{PeerMachine: ph.Machine}
+		var buf bytes.Buffer
+		if err := NewRecordWriter(&buf).WriteHeader(&hdr); err != nil {
+			t.Fatal(err)
+		}
+		_, rerr := ReadRecords(&buf, "big.jsonl")
+		t.Fatalf("serverHeader accepted a header of %d bytes; its raw header (%d bytes) reads back with %v", len(raw), buf.Len(), rerr)
+	}
+	if !strings.Contains(err.Error(), "header") {
+		t.Errorf("error %q does not say it is about the header", err)
+	}
 }
