@@ -3,11 +3,13 @@ package peer
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"io"
 	"log"
 	"net"
 	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -84,7 +86,10 @@ func FuzzServeConn(f *testing.F) {
 		}()
 		client.SetReadDeadline(time.Now().Add(20 * time.Second))
 		out, err := io.ReadAll(client)
-		if err != nil {
+		// A server that stops reading (a refused hello, a frame over the
+		// echo framing's maximum) closes with input unread, which a unix
+		// socket reports as a reset after the bytes already sent.
+		if err != nil && !errors.Is(err, syscall.ECONNRESET) {
 			t.Fatalf("reading what the server sent: %v (got %q)", err, out)
 		}
 		<-handled
