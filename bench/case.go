@@ -160,6 +160,18 @@ func (cr *caseRun) progressed() {
 	}
 }
 
+// cpuSpent returns the user and system CPU time spent between two
+// readings of a process, and false with zeros when either went back: a
+// server's figures that do (another implementation of the protocol) are
+// no measurement, and a negative one would make the record unreadable.
+func cpuSpent(start, end sysinfo.CPUTime) (userNS, sysNS int64, ok bool) {
+	u, s := end.User-start.User, end.System-start.System
+	if u < 0 || s < 0 {
+		return 0, 0, false
+	}
+	return int64(u), int64(s), true
+}
+
 // measurement is what a workload function returns.
 type measurement struct {
 	messages, bytes, errors int64
@@ -553,8 +565,9 @@ func (cr *caseRun) collect(ctx context.Context) error {
 	}
 	res.BenchUserNS = int64(cr.cpuEnd[0].User - cr.cpuStart[0].User)
 	res.BenchSysNS = int64(cr.cpuEnd[0].System - cr.cpuStart[0].System)
-	res.PeerUserNS = int64(cr.cpuEnd[1].User - cr.cpuStart[1].User)
-	res.PeerSysNS = int64(cr.cpuEnd[1].System - cr.cpuStart[1].System)
+	var known bool
+	res.PeerUserNS, res.PeerSysNS, known = cpuSpent(cr.cpuStart[1], cr.cpuEnd[1])
+	res.PeerCPUUnknown = res.PeerCPUUnknown || !known
 	res.BenchCPUs, res.PeerCPUs, res.CPUsUnit = cr.sampler.result()
 	if n := cr.sampled.Load(); n > 1 {
 		res.SampleEvery = int(n)

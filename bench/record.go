@@ -143,8 +143,8 @@ type Result struct {
 	PeerUserNS  int64 `json:"peer_user_ns"`
 	PeerSysNS   int64 `json:"peer_sys_ns"`
 	// PeerCPUUnknown says the peer's CPU time could not be known (a
-	// foreign echo server): PeerUserNS and PeerSysNS are then 0, not a
-	// measurement.
+	// foreign echo server, or a server whose reported CPU times went
+	// back): PeerUserNS and PeerSysNS are then 0, not a measurement.
 	PeerCPUUnknown bool `json:"peer_cpu_unknown,omitempty"`
 
 	// BenchCPUs and PeerCPUs record where each end actually ran during the

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ipcbench/ipcbench/internal/sysinfo"
 	"github.com/ipcbench/ipcbench/transports/all"
 )
 
@@ -117,5 +118,27 @@ func TestCountExplicitTimeoutIsFixed(t *testing.T) {
 	res, err := r.RunCase(context.Background(), r.Plan()[0], 0)
 	if err == nil || res.Status != StatusFailed || !strings.Contains(res.Reason, "timeout: case did not finish within "+o.CaseTimeout.String()) {
 		t.Fatalf("status %s, reason %q, err %v; want the given timeout", res.Status, res.Reason, err)
+	}
+}
+
+// TestCPUSpentNeverNegative: CPU times that went back between two
+// readings (a server's, reporting through the protocol) give no figure
+// instead of a negative one, which the record reader refuses.
+func TestCPUSpentNeverNegative(t *testing.T) {
+	at := func(u, s time.Duration) sysinfo.CPUTime { return sysinfo.CPUTime{User: u, System: s} }
+	for _, c := range []struct {
+		start, end sysinfo.CPUTime
+		u, s       int64
+		ok         bool
+	}{
+		{at(1, 2), at(5, 7), 4, 5, true},
+		{at(1, 2), at(1, 2), 0, 0, true},
+		{at(5, 2), at(1, 7), 0, 0, false},
+		{at(1, 9), at(5, 7), 0, 0, false},
+	} {
+		u, s, ok := cpuSpent(c.start, c.end)
+		if u != c.u || s != c.s || ok != c.ok {
+			t.Errorf("cpuSpent(%v, %v) = %d, %d, %v; want %d, %d, %v", c.start, c.end, u, s, ok, c.u, c.s, c.ok)
+		}
 	}
 }
