@@ -465,6 +465,57 @@ func testAddressInUse(t *testing.T, tr transports.Transport) {
 	}
 }
 
+// testAddressReplaced: a listener whose socket file was removed, and
+// whose path a second listener then took, must leave the second one's
+// socket alone when it closes: a socket path is a name, and removing it
+// by name on close took the newer listener's away. Transports whose
+// address is no file (tcp-*) skip.
+func testAddressReplaced(t *testing.T, tr transports.Transport) {
+	first, cfg := addressListen(t, tr, transports.Config{})
+	if cfg.Address == "" {
+		t.Skip("the address is not a socket file")
+	}
+	path := first.Endpoint().Address
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	second, err := tr.Listen(t.Context(), cfg)
+	if err != nil {
+		t.Fatalf("Listen on %s after the first listener's socket was removed: %v", path, err)
+	}
+	defer second.Close()
+	if err := first.Close(); err != nil {
+		t.Errorf("closing the first listener: %v", err)
+	}
+	if _, err := os.Lstat(path); err != nil {
+		t.Fatalf("closing the first listener removed the second's socket: %v", err)
+	}
+	stop := echoServer(second)
+	defer stop()
+	ctx, cancel := context.WithTimeout(t.Context(), hang)
+	defer cancel()
+	c, err := tr.Dial(ctx, addressOnly(second.Endpoint()))
+	if err != nil {
+		t.Fatalf("Dial of the second listener: %v", err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(hang))
+	out := []byte("the second one")
+	in := make([]byte, len(out))
+	if _, err := c.Write(out); err != nil {
+		t.Fatalf("write: %v", err)
+	}
+	if _, err := io.ReadFull(c, in); err != nil || string(in) != string(out) {
+		t.Fatalf("echo from the second listener: %q, %v", in, err)
+	}
+	if err := second.Close(); err != nil {
+		t.Errorf("closing the second listener: %v", err)
+	}
+	if _, err := os.Lstat(path); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the second listener's socket after its Close: %v; want it removed", err)
+	}
+}
+
 // testAddressServerKilled runs the listener in a server process, dials it
 // by address, and kills the server with SIGKILL: the connections must then
 // fail with transports.ErrPeerGone or io.EOF (the case fails only when a

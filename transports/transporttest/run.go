@@ -81,6 +81,7 @@ var cases = []testCase{
 	{"address/nobody-listens", testAddressNobodyListens},
 	{"address/bad-listen", testAddressBadListen},
 	{"address/in-use", testAddressInUse},
+	{"address/replaced", testAddressReplaced},
 	{"address/server-killed", testAddressServerKilled},
 	{"address/other-user", testAddressForeign},
 	{"memory", testMemory},
@@ -138,7 +139,9 @@ var cases = []testCase{
 //     and leaves nothing; Listen on the address of a live listener fails
 //     with an error that is syscall.EADDRINUSE and ErrBadEndpoint, not
 //     ErrUnavailable, and names the address, and the live listener goes
-//     on serving; a server process
+//     on serving; a listener whose socket file was removed and whose path
+//     a second listener took leaves the second's socket alone when it
+//     closes (replaced); a server process
 //     killed with SIGKILL leaves its clients with ErrPeerGone or io.EOF
 //     (logged against the 2 s promise), a new dial failing at once and a
 //     new Listen on the address working; a server of uid 65534 is refused

@@ -155,7 +155,11 @@ func (transport) Listen(ctx context.Context, cfg transports.Config) (transports.
 		ln.Close()
 		return fail(fmt.Errorf("%s: listen: %w", Name, err))
 	}
-	ul.SetUnlinkOnClose(true)
+	if err := place.Bound(); err != nil {
+		ln.Close()
+		return fail(fmt.Errorf("%s: listen: %w", Name, err))
+	}
+	ul.SetUnlinkOnClose(false) // Release removes the socket, if it is still this one
 	return &listener{
 		ln:    ul,
 		place: place,

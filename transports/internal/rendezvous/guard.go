@@ -36,12 +36,44 @@ type Place struct {
 	// Private removes it with everything in it, Prepare only when empty.
 	made    string
 	private bool
+	// bound says Bound recorded the socket file at Path, dev and ino
+	// its identity.
+	bound    bool
+	dev, ino uint64
 }
 
-// Release removes the directory the Place made, if any (Private's with
-// its contents, Prepare's only when it is empty); the socket file itself
-// is the listener's to remove.
+// Bound records which file the listener's socket is: call it right after
+// bind (and chmod), and turn the listener's own unlink on close off, so
+// that Release removes that socket file and no other. A socket path is
+// a name: once this socket's file is removed (by hand, or as stale by
+// another server's Prepare), another listener may bind the same name, and
+// removing by name on close would take that one's socket away.
+func (p *Place) Bound() error {
+	fi, err := os.Lstat(p.Path)
+	if err != nil {
+		return fmt.Errorf("the socket just bound: %w", err)
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok || fi.Mode().Type() != fs.ModeSocket {
+		return fmt.Errorf("the socket just bound at %s is a %v", p.Path, fi.Mode().Type())
+	}
+	p.bound, p.dev, p.ino = true, uint64(st.Dev), st.Ino
+	return nil
+}
+
+// Release removes the socket file Bound recorded, if it is still the one
+// at Path, then the directory the Place made, if any (Private's with its
+// contents, Prepare's only when it is empty).
 func (p Place) Release() error {
+	if p.bound {
+		if fi, err := os.Lstat(p.Path); err == nil {
+			if st, ok := fi.Sys().(*syscall.Stat_t); ok && uint64(st.Dev) == p.dev && st.Ino == p.ino {
+				if err := os.Remove(p.Path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+					return err
+				}
+			}
+		}
+	}
 	switch {
 	case p.made == "":
 		return nil

@@ -107,7 +107,12 @@ func Listen(path string, first int, mk func(index int) (*Offer, error)) (*Server
 		place.Release()
 		return nil, fmt.Errorf("listening on %s: %w", path, err)
 	}
-	ln.SetUnlinkOnClose(true)
+	if err := place.Bound(); err != nil {
+		ln.Close()
+		place.Release()
+		return nil, fmt.Errorf("listening on %s: %w", path, err)
+	}
+	ln.SetUnlinkOnClose(false) // Release removes the socket, if it is still this one
 	s := &Server{
 		ln:      ln,
 		place:   place,
