@@ -38,7 +38,9 @@
 // to a missing address fails at once with an error wrapping
 // transports.ErrBadEndpoint and os.ErrNotExist, one to a stale address
 // (nobody listens) with one wrapping transports.ErrPeerGone; see package
-// transports/internal/rendezvous.
+// transports/internal/rendezvous. A dialer that fetched its channel but
+// does not attach (send its hello) within 10 seconds
+// (rendezvous.AttachTimeout) loses it: the listener closes its ends.
 //
 // # Memory per connection
 //

@@ -17,6 +17,7 @@ import (
 
 	"github.com/ipcbench/ipcbench/transports"
 	"github.com/ipcbench/ipcbench/transports/internal/rawio"
+	"github.com/ipcbench/ipcbench/transports/internal/rendezvous"
 	"github.com/ipcbench/ipcbench/transports/transporttest"
 	"go.uber.org/goleak"
 	"golang.org/x/net/nettest"
@@ -457,5 +458,40 @@ func TestReadsGoThroughPollReader(t *testing.T) {
 			t.Fatal(err)
 		}
 		a.Close()
+	}
+}
+
+// TestRendezvousAttachTimeout fetches a channel through the rendezvous and
+// never attaches: once the attach timeout passed, the listener has closed
+// its ends (the dialer's read end sees the writer gone, and the process
+// holds no more descriptors than before), and a late attach fails.
+func TestRendezvousAttachTimeout(t *testing.T) {
+	ln := listen(t, transports.Config{Address: transporttest.SocketPath(t)})
+	ln.(*listener).rv.SetAttachTimeout(50 * time.Millisecond)
+	before := countFDs(t)
+	ep, err := rendezvous.Fetch(t.Context(), ln.Endpoint())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		fds := []unix.PollFd{{Fd: int32(ep.Files[0].Fd()), Events: unix.POLLIN}}
+		if _, err := unix.Poll(fds, 20); err != nil && !errors.Is(err, unix.EINTR) {
+			t.Fatal(err)
+		}
+		if fds[0].Revents&unix.POLLHUP != 0 {
+			break // the listener's write end is closed
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the listener still holds the channel 5s after an attach timeout of 50ms")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if c, err := New().Dial(t.Context(), ep); err == nil {
+		c.Close()
+		t.Fatal("a late attach succeeded")
+	}
+	rendezvous.CloseFiles(ep.Files)
+	if after := countFDs(t); after != before {
+		t.Fatalf("descriptors: %d before the dial, %d after its channel was dropped", before, after)
 	}
 }

@@ -14,7 +14,10 @@
 // hello), so the rendezvous connection is closed as soon as the message is
 // sent. A dialer that dies before attaching takes the only other copies of
 // the channel's peer-side descriptors with it, which the listener sees as
-// a failed hello: nothing waits forever.
+// a failed hello. One that lives but does not attach within AttachTimeout
+// (it took the descriptors and went quiet) has its channel dropped: the
+// listener closes its ends, and the dialer's attach then fails as if the
+// listener had gone. Nothing waits forever.
 //
 // Security is that of the unix transport, whose file-system guard lives
 // here too: the socket's directory is the user's own and closed to others
@@ -70,6 +73,18 @@ type Offer struct {
 	Abort func()
 }
 
+// AttachTimeout bounds the wait for a dialer to attach to the channel it
+// was sent, counted from the send: a dialer attaches right after Fetch
+// returns (a pipe's one-byte hello, a shared-memory channel's mapping and
+// wake-up exchange), which takes well under a millisecond, and ten
+// seconds leave room for one slowed down by a loaded machine. After it
+// the channel is dropped (Offer.Abort) and its listener-side descriptors
+// closed, so that a dialer that took the descriptors and never attaches
+// does not hold them for as long as the listener lives. A channel that
+// attached goes to Conns, and from there to Accept, however long its
+// Accept takes.
+const AttachTimeout = 10 * time.Second
+
 // Server listens at a path and makes one Offer per dial; the connections
 // of the dials that attached come out of Conns.
 type Server struct {
@@ -84,6 +99,7 @@ type Server struct {
 	closed  bool
 	next    int
 	pending map[*Offer]struct{}
+	attach  time.Duration // AttachTimeout, unless SetAttachTimeout changed it
 }
 
 // Listen prepares path (see Prepare), listens on it and serves dials: for
@@ -121,6 +137,7 @@ func Listen(path string, first int, mk func(index int) (*Offer, error)) (*Server
 		done:    make(chan struct{}),
 		next:    first,
 		pending: map[*Offer]struct{}{},
+		attach:  AttachTimeout,
 	}
 	s.wg.Add(1)
 	go s.acceptLoop()
@@ -172,6 +189,14 @@ func (s *Server) acceptLoop() {
 	}
 }
 
+// SetAttachTimeout replaces AttachTimeout for the dials that come after
+// it; tests shorten it so as not to wait ten seconds.
+func (s *Server) SetAttachTimeout(d time.Duration) {
+	s.mu.Lock()
+	s.attach = d
+	s.mu.Unlock()
+}
+
 func (s *Server) isClosed() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -200,6 +225,7 @@ func (s *Server) serve(c *net.UnixConn, index int) {
 		return
 	}
 	s.pending[o] = struct{}{}
+	timeout := s.attach
 	s.mu.Unlock()
 
 	ep := o.Endpoint
@@ -212,7 +238,29 @@ func (s *Server) serve(c *net.UnixConn, index int) {
 	if err != nil {
 		o.Abort()
 	}
+	// A dialer that does not attach in time loses its channel. Abort may
+	// land after Await found the hello: the connection it returns then is
+	// closed all the same (its reads may already fail), and only a timer
+	// that has not fired when Await returns leaves it alone.
+	var (
+		timerMu  sync.Mutex
+		awaited  bool
+		timedOut bool
+	)
+	timer := time.AfterFunc(timeout, func() {
+		timerMu.Lock()
+		defer timerMu.Unlock()
+		if !awaited {
+			timedOut = true
+			o.Abort()
+		}
+	})
 	ac, err := o.Await()
+	timer.Stop()
+	timerMu.Lock()
+	awaited = true
+	late := timedOut
+	timerMu.Unlock()
 	s.mu.Lock()
 	delete(s.pending, o)
 	closed := s.closed
@@ -220,7 +268,7 @@ func (s *Server) serve(c *net.UnixConn, index int) {
 	if err != nil {
 		return // the dialer went away before attaching: not Accept's business
 	}
-	if closed {
+	if closed || late {
 		ac.Close()
 		return
 	}

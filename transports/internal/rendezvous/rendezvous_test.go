@@ -137,6 +137,43 @@ func TestClosePending(t *testing.T) {
 	}
 }
 
+// TestAttachTimeout fetches a channel and never attaches: once the attach
+// timeout passed, the listener has dropped the channel (its read end is
+// closed, so the dialer's write end meets EPIPE), and a late attach gives
+// Conns nothing.
+func TestAttachTimeout(t *testing.T) {
+	s, _ := testServer(t)
+	s.SetAttachTimeout(50 * time.Millisecond)
+	ep, err := rendezvous.Fetch(t.Context(), transports.Endpoint{Transport: "test", Address: s.Path()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rendezvous.CloseFiles(ep.Files)
+	// poll, not write: a written byte would be the attach.
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		fds := []unix.PollFd{{Fd: int32(ep.Files[0].Fd()), Events: unix.POLLOUT}}
+		if _, err := unix.Poll(fds, 20); err != nil && !errors.Is(err, unix.EINTR) {
+			t.Fatal(err)
+		}
+		if fds[0].Revents&unix.POLLERR != 0 {
+			break // the read end is gone
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the channel is still open 5s after an attach timeout of 50ms")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if _, err := ep.Files[0].Write([]byte{1}); !errors.Is(err, syscall.EPIPE) {
+		t.Fatalf("attaching late: %v, want EPIPE", err)
+	}
+	select {
+	case c := <-s.Conns():
+		c.Close()
+		t.Fatal("a channel that did not attach in time came out of Conns")
+	case <-time.After(100 * time.Millisecond):
+	}
+}
+
 // TestFetchErrors dials addresses that are not a live rendezvous.
 func TestFetchErrors(t *testing.T) {
 	dir := t.TempDir()

@@ -16,8 +16,10 @@ import (
 	"time"
 
 	"golang.org/x/net/nettest"
+	"golang.org/x/sys/unix"
 
 	"github.com/ipcbench/ipcbench/transports"
+	"github.com/ipcbench/ipcbench/transports/internal/rendezvous"
 	"github.com/ipcbench/ipcbench/transports/transporttest"
 )
 
@@ -825,6 +827,46 @@ func TestWatchSurvivesDeadline(t *testing.T) {
 				if time.Now().After(end) {
 					t.Fatal("the watcher never saw the peer's liveness socket close")
 				}
+			}
+		})
+	}
+}
+
+// TestRendezvousAttachTimeout fetches a channel through the rendezvous and
+// never attaches: once the attach timeout passed, the listener has
+// released it (the dialer's liveness socket sees its other end closed,
+// and the process holds no more descriptors than before), and a late
+// attach fails.
+func TestRendezvousAttachTimeout(t *testing.T) {
+	for _, k := range []Kind{Lock, Ring} {
+		t.Run(k.Name(), func(t *testing.T) {
+			l := listenKindT(t, k, transports.Config{BufferSize: MinRing, Address: transporttest.SocketPath(t)})
+			l.rv.SetAttachTimeout(50 * time.Millisecond)
+			before := openFDs(t)
+			ep, err := rendezvous.Fetch(t.Context(), l.Endpoint())
+			if err != nil {
+				t.Fatal(err)
+			}
+			for deadline := time.Now().Add(5 * time.Second); ; {
+				fds := []unix.PollFd{{Fd: int32(ep.Files[1].Fd()), Events: unix.POLLIN}}
+				if _, err := unix.Poll(fds, 20); err != nil && !errors.Is(err, unix.EINTR) {
+					t.Fatal(err)
+				}
+				if fds[0].Revents&unix.POLLHUP != 0 {
+					break // the listener's end of the liveness socket is closed
+				}
+				if time.Now().After(deadline) {
+					t.Fatal("the listener still holds the channel 5s after an attach timeout of 50ms")
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			if c, err := New(k).Dial(t.Context(), ep); err == nil {
+				c.Close()
+				t.Fatal("a late attach succeeded")
+			}
+			rendezvous.CloseFiles(ep.Files)
+			if after := openFDs(t); after != before {
+				t.Fatalf("descriptors: %d before the dial, %d after its channel was dropped", before, after)
 			}
 		})
 	}

@@ -68,7 +68,10 @@ func (t transport) DialsThroughRendezvous() bool { return true }
 // transports.ErrUnavailable when neither a memfd nor a file can be made,
 // with one wrapping transports.ErrBadEndpoint when the rendezvous path is
 // refused (see the package doc of shmlock), and with one wrapping
-// transports.ErrBadOption for an unknown option.
+// transports.ErrBadOption for an unknown option. A channel fetched from
+// the rendezvous whose dialer does not attach within
+// rendezvous.AttachTimeout (10s) is released: its mapping and
+// descriptors.
 func (t transport) Listen(ctx context.Context, cfg transports.Config) (transports.Listener, error) {
 	l, err := listen(ctx, t.kind, cfg)
 	if err != nil {
