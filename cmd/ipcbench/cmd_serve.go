@@ -35,7 +35,11 @@ leaves nothing, the file included.
 A connection whose first bytes are not ipcbench's hello is served as a plain
 echo server (-framing), so someone else's client can be the load; the
 summary printed when it stops counts sessions, echo clients, messages, bytes
-and errors.
+and errors. A connection that sends nothing is kept open, since it may be
+such a client waiting before its first message, until it sends, closes or
+serve stops; a hello, once begun, must be complete within %[2]v. On the
+control socket (below), which no echo client dials, a connection that
+sends no hello within %[2]v of connecting is refused and closed.
 
 ADDRESS is the transport's: host:port for tcp-localhost (loopback only) and
 tcp-public (an address of this host); a socket path for unix; the path of a
@@ -61,7 +65,7 @@ connections over the transport, as an idle socket costs nothing. Both
 socket files are removed when it stops; a stale one left by a killed serve
 is replaced by the next.
 
-Transports: %s`
+Transports: %[1]s`
 
 const serveExamples = `  ipcbench serve -t tcp-localhost -listen 127.0.0.1:5000     # then: ipcbench run -t tcp-localhost -connect 127.0.0.1:5000
   ipcbench serve -t unix -listen "${XDG_RUNTIME_DIR:-/tmp}/ipcb/s"   # then: ipcbench run -t unix -connect "${XDG_RUNTIME_DIR:-/tmp}/ipcb/s"
@@ -73,7 +77,7 @@ const serveExamples = `  ipcbench serve -t tcp-localhost -listen 127.0.0.1:5000 
 `
 
 func cmdServe(ctx context.Context, e *env, args []string) error {
-	fs := newFlagSet(e, "serve", fmt.Sprintf(serveSynopsis, strings.Join(all.Names(), ", ")), serveExamples)
+	fs := newFlagSet(e, "serve", fmt.Sprintf(serveSynopsis, strings.Join(all.Names(), ", "), peer.HelloTimeout), serveExamples)
 	spec := fs.String("t", "", "the transport, with a variant's options in brackets: tcp-localhost[nodelay=false] (required)")
 	listen := fs.String("listen", "", "the address to listen on (required; see above)")
 	framing := fs.String("framing", "length", "framing of plain echo clients: length (4-byte big-endian prefix), delimited (newline), fixed (-size bytes)")

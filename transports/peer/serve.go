@@ -11,6 +11,7 @@ import (
 	"io"
 	"log"
 	"net"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -90,8 +91,16 @@ func (s Summary) String() string {
 //     (never on o.Control, which refuses it).
 //
 // Sessions and echo clients are served at once, each on its own
-// goroutines. The error is nil when ctx ended; otherwise the first
-// Accept error that was not about one connection only.
+// goroutines. A hello, once its first byte came, must be complete within
+// HelloTimeout, or the connection is refused. A connection on ln that
+// sends nothing is kept until it sends, closes, or the server stops, as it
+// may be a plain echo client that waits before its first message; on
+// o.Control, which no echo client dials, the hello is due within
+// HelloTimeout of the accept, and a connection that sends none is refused
+// and closed. Connections that the server closes on its stop, in their
+// hello or later, are no errors and are not logged. The error is nil when
+// ctx ended; otherwise the first Accept error that was not about one
+// connection only.
 func Serve(ctx context.Context, ln net.Listener, o ServeOptions) (Summary, error) {
 	closeAll := func() {
 		if o.Control != nil {
@@ -266,15 +275,20 @@ func (sv *standalone) count(st *ConnStats) {
 }
 
 // handle tells a connection's kind by its first bytes and serves it, if
-// side takes it.
+// side takes it. On the control socket the hello is due within
+// HelloTimeout of the accept, as no plain echo client comes there; on the
+// transport's listener, within HelloTimeout of its first byte, as a plain
+// echo client may wait as long as it likes before its first message.
 func (sv *standalone) handle(c net.Conn, side listenerSide) {
 	buf := make([]byte, MaxHelloLen)
 	n := 0
+	if side == sideControl {
+		c.SetReadDeadline(time.Now().Add(HelloTimeout))
+	}
 	for n < len(HelloPrefix) {
 		k, err := c.Read(buf[n:])
-		if k > 0 && n == 0 {
-			// A hello, once begun, must be complete in time; a plain echo
-			// client may wait as long as it likes before its first bytes.
+		if k > 0 && n == 0 && side != sideControl {
+			// A hello, once begun, must be complete in time.
 			c.SetReadDeadline(time.Now().Add(HelloTimeout))
 		}
 		n += k
@@ -288,7 +302,14 @@ func (sv *standalone) handle(c net.Conn, side listenerSide) {
 			return
 		}
 		if err != nil {
-			if n > 0 || err != io.EOF {
+			switch {
+			case sv.isClosed():
+				// The server is stopping and closed the connection itself.
+			case errors.Is(err, os.ErrDeadlineExceeded) && n == 0:
+				sv.refuse(c, fmt.Sprintf("no hello within %v: this is the control socket of an ipcbench serve, which takes ipcbench run's control connections only", HelloTimeout))
+			case errors.Is(err, os.ErrDeadlineExceeded):
+				sv.refuse(c, fmt.Sprintf("the hello did not finish within %v", HelloTimeout))
+			case n > 0 || err != io.EOF:
 				sv.errors.Add(1)
 				sv.o.Log.Printf("%s: connection ended during its hello: %v", c.RemoteAddr(), err)
 			}
@@ -298,7 +319,14 @@ func (sv *standalone) handle(c net.Conn, side listenerSide) {
 	line, err := finishLine(c, buf, n)
 	c.SetReadDeadline(time.Time{})
 	if err != nil {
-		sv.refuse(c, fmt.Sprintf("reading the hello: %v", err))
+		switch {
+		case sv.isClosed():
+			// The server is stopping and closed the connection itself.
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			sv.refuse(c, fmt.Sprintf("the hello did not finish within %v", HelloTimeout))
+		default:
+			sv.refuse(c, fmt.Sprintf("reading the hello: %v", err))
+		}
 		return
 	}
 	h, err := ParseHello(line)

@@ -1,0 +1,110 @@
+package peer_test
+
+import (
+	"bufio"
+	"io"
+	"log"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ipcbench/ipcbench/internal/frame"
+	"github.com/ipcbench/ipcbench/transports/peer"
+)
+
+// standaloneWithControl runs Serve on a loopback listener with a second
+// loopback listener as its control socket, logging into the returned
+// buffer, until the test ends; stop stops it and returns its summary.
+func standaloneWithControl(t *testing.T, o peer.ServeOptions) (addr, ctlAddr string, logs *syncBuffer, stop func() peer.Summary) {
+	t.Helper()
+	cl, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs = &syncBuffer{}
+	o.Control = cl
+	o.Log = log.New(logs, "", 0)
+	addr, stop = standalone(t, o)
+	return addr, cl.Addr().String(), logs, stop
+}
+
+// TestServeControlSocketHelloDue: a connection to the control socket that
+// sends nothing is refused and closed once HelloTimeout passed since its
+// accept, with one line logged; one to the transport's listener that
+// sends nothing may be an echo client that waits before its first
+// message, and stays.
+func TestServeControlSocketHelloDue(t *testing.T) {
+	addr, ctlAddr, logs, stop := standaloneWithControl(t, peer.ServeOptions{Echo: frame.Config{Mode: frame.Delimited}})
+	silentCtl := dial(t, ctlAddr)
+	silentData := dial(t, addr)
+	start := time.Now()
+	silentCtl.SetReadDeadline(time.Now().Add(peer.HelloTimeout + 5*time.Second))
+	got, err := io.ReadAll(silentCtl)
+	if err != nil {
+		t.Fatalf("silent control connection: %v after %v (read %q), want closed within %v", err, time.Since(start), got, peer.HelloTimeout)
+	}
+	if want := peer.ErrorPrefix + "no hello within " + peer.HelloTimeout.String(); !strings.HasPrefix(string(got), want) {
+		t.Errorf("silent control connection got %q, want %q...", got, want)
+	}
+	if d := time.Since(start); d < peer.HelloTimeout-time.Second {
+		t.Errorf("silent control connection closed after %v, before HelloTimeout %v", d, peer.HelloTimeout)
+	}
+	if n := strings.Count(logs.String(), "no hello within"); n != 1 {
+		t.Errorf("%d log lines about the silent control connection, want 1:\n%s", n, logs)
+	}
+	// The silent data-side connection is still served: as an echo client.
+	io.WriteString(silentData, "late\n")
+	silentData.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if line, err := bufio.NewReader(silentData).ReadString('\n'); err != nil || line != "late\n" {
+		t.Fatalf("echo client silent for %v: got %q, %v", time.Since(start), line, err)
+	}
+	if s := stop(); s.Errors != 1 || s.EchoClients != 1 {
+		t.Fatalf("summary %+v, want 1 error (the silent control connection) and 1 echo client", s)
+	}
+}
+
+// TestServeStopDuringHellos: stopping a server while connections are in
+// the middle of their hellos is an ordinary stop: nothing is logged and
+// nothing counted as an error.
+func TestServeStopDuringHellos(t *testing.T) {
+	addr, ctlAddr, logs, stop := standaloneWithControl(t, peer.ServeOptions{})
+	for i := range 40 {
+		a := addr
+		if i%2 == 1 {
+			a = ctlAddr
+		}
+		c := dial(t, a)
+		switch i % 4 {
+		case 0, 1:
+			io.WriteString(c, peer.HelloPrefix[:5]) // within the prefix
+		default:
+			io.WriteString(c, peer.HelloPrefix+"1 cont") // before the newline
+		}
+	}
+	time.Sleep(200 * time.Millisecond) // let the server read what came
+	if s := stop(); s.Errors != 0 {
+		t.Errorf("summary %+v, want no errors", s)
+	}
+	if l := logs.String(); l != "" {
+		t.Errorf("a stop during hellos logged:\n%s", l)
+	}
+}
+
+// TestServeHelloTooSlow: a hello begun but not finished in time is
+// refused with a reason that says so, not with the read's error.
+func TestServeHelloTooSlow(t *testing.T) {
+	addr, _, logs, stop := standaloneWithControl(t, peer.ServeOptions{})
+	c := dial(t, addr)
+	io.WriteString(c, peer.HelloPrefix+"1 da")
+	c.SetReadDeadline(time.Now().Add(peer.HelloTimeout + 5*time.Second))
+	got, err := bufio.NewReader(c).ReadString('\n')
+	want := peer.ErrorPrefix + "the hello did not finish within " + peer.HelloTimeout.String() + "\n"
+	if err != nil || got != want {
+		t.Fatalf("slow hello: got %q, %v; want %q", got, err, want)
+	}
+	stop()
+	if l := logs.String(); strings.Contains(l, "i/o timeout") || !strings.Contains(l, "the hello did not finish within") {
+		t.Errorf("log:\n%s", l)
+	}
+}
