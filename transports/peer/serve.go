@@ -170,8 +170,13 @@ const (
 
 // acceptLoop accepts on l until it is closed, serving each connection on
 // a goroutine of its own. It returns nil when l was closed or ctx ended,
-// else the Accept error that ended it.
+// else the Accept error that ended it. Accept errors about one connection
+// only (out of descriptors, a refused foreign peer) are each counted and
+// retried after acceptBackoff, but logged at most once per acceptLogEvery
+// (failureLog): the first one, then one line with how many came since,
+// or, once Accept works again, one saying so with that count.
 func (sv *standalone) acceptLoop(ctx context.Context, l net.Listener, side listenerSide) error {
+	var fails failureLog
 	for {
 		c, err := l.Accept()
 		if err != nil {
@@ -179,12 +184,21 @@ func (sv *standalone) acceptLoop(ctx context.Context, l net.Listener, side liste
 				return nil
 			}
 			if isTemporary(err) {
-				sv.o.Log.Printf("accept: %v", err)
 				sv.errors.Add(1)
+				if ok, more := fails.note(time.Now()); ok && more > 0 {
+					sv.o.Log.Printf("accept: %v (%d more failures since the last such line, not logged)", err, more)
+				} else if ok {
+					sv.o.Log.Printf("accept: %v (more failures are logged at most once per %v)", err, acceptLogEvery)
+				}
 				time.Sleep(acceptBackoff) // a listener that fails every Accept must not spin
 				continue
 			}
 			return err
+		}
+		if fails.unsaid > 0 {
+			if ok, more := fails.recovered(time.Now()); ok {
+				sv.o.Log.Printf("accept: works again, after %d more failures, not logged", more)
+			}
 		}
 		if !sv.track(c) {
 			c.Close()
@@ -202,6 +216,47 @@ func (sv *standalone) acceptLoop(ctx context.Context, l net.Listener, side liste
 // acceptBackoff is the pause after an Accept that failed for one
 // connection only.
 const acceptBackoff = 10 * time.Millisecond
+
+// acceptLogEvery is the least time between two log lines about failed
+// Accepts on one listener: out of descriptors, Accept fails every
+// acceptBackoff, and a line each time would flood the log.
+const acceptLogEvery = 5 * time.Second
+
+// failureLog decides which failures, and recoveries after them, are
+// logged: at most one line per acceptLogEvery, each with the count of the
+// failures since the last line that were not logged. A listener that
+// fails and works by turns (out of descriptors, each closed connection
+// lets one more in) is rate-limited the same.
+type failureLog struct {
+	last   time.Time // when the last line was logged; zero: never
+	unsaid int       // failures since then, not logged
+}
+
+// quiet reports whether a line at now would follow the last too soon.
+func (f *failureLog) quiet(now time.Time) bool {
+	return !f.last.IsZero() && now.Sub(f.last) < acceptLogEvery
+}
+
+// note records a failure at now; ok says whether to log it, and more how
+// many failures before it were not logged.
+func (f *failureLog) note(now time.Time) (ok bool, more int) {
+	if f.quiet(now) {
+		f.unsaid++
+		return false, 0
+	}
+	more, f.unsaid, f.last = f.unsaid, 0, now
+	return true, more
+}
+
+// recovered records a success at now; ok says whether to log that it
+// works again, after more failures that were not logged.
+func (f *failureLog) recovered(now time.Time) (ok bool, more int) {
+	if f.unsaid == 0 || f.quiet(now) {
+		return false, 0
+	}
+	more, f.unsaid, f.last = f.unsaid, 0, now
+	return true, more
+}
 
 // isTemporary reports whether an Accept error concerns one connection only
 // (a refused foreign peer, a connection reset before it was accepted), so

@@ -2,10 +2,13 @@ package peer_test
 
 import (
 	"bufio"
+	"context"
+	"fmt"
 	"io"
 	"log"
 	"net"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -106,5 +109,77 @@ func TestServeHelloTooSlow(t *testing.T) {
 	stop()
 	if l := logs.String(); strings.Contains(l, "i/o timeout") || !strings.Contains(l, "the hello did not finish within") {
 		t.Errorf("log:\n%s", l)
+	}
+}
+
+// failingListener fails its first fails Accepts as a listener out of
+// descriptors does, then hands out one end of a net.Pipe, then waits for
+// Close.
+type failingListener struct {
+	fails  int
+	calls  int
+	peer   net.Conn      // the other end of the one connection handed out
+	handed chan struct{} // closed once it is
+	closed chan struct{}
+}
+
+func (l *failingListener) Accept() (net.Conn, error) {
+	l.calls++
+	switch {
+	case l.calls <= l.fails:
+		return nil, fmt.Errorf("accept4: %w", syscall.EMFILE)
+	case l.calls == l.fails+1:
+		c, p := net.Pipe()
+		l.peer = p
+		close(l.handed)
+		return c, nil
+	}
+	<-l.closed
+	return nil, net.ErrClosed
+}
+
+func (l *failingListener) Close() error {
+	select {
+	case <-l.closed:
+	default:
+		close(l.closed)
+	}
+	return nil
+}
+
+func (l *failingListener) Addr() net.Addr { return &net.UnixAddr{Name: "failing", Net: "unix"} }
+
+// TestServeAcceptFailuresRateLimited: an Accept that fails again and
+// again (out of descriptors) is retried, each failure counted, but logged
+// once, not once per failure.
+func TestServeAcceptFailuresRateLimited(t *testing.T) {
+	const fails = 30 // 300ms of failures, well within the 5s between lines
+	ln := &failingListener{fails: fails, handed: make(chan struct{}), closed: make(chan struct{})}
+	var logs syncBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan peer.Summary, 1)
+	go func() {
+		s, err := peer.Serve(ctx, ln, peer.ServeOptions{Log: log.New(&logs, "", 0)})
+		if err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+		done <- s
+	}()
+	select {
+	case <-ln.handed:
+	case <-time.After(10 * time.Second):
+		t.Errorf("Accept never recovered; log:\n%s", logs.String())
+	}
+	cancel()
+	s := <-done
+	if ln.peer != nil {
+		ln.peer.Close()
+	}
+	lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
+	if len(lines) != 1 || !strings.Contains(lines[0], "too many open files") {
+		t.Errorf("log of %d failed Accepts within 5s, want one line:\n%s", fails, logs.String())
+	}
+	if s.Errors != fails {
+		t.Errorf("summary %+v, want %d errors", s, fails)
 	}
 }
