@@ -453,7 +453,8 @@ type session struct {
 	id  string
 	out net.Conn
 
-	outMu sync.Mutex
+	outMu  sync.Mutex
+	broken atomic.Bool // a reply could not be written: the session is over
 
 	mu  sync.Mutex
 	job *sessionJob // the serve job in progress, or nil
@@ -514,6 +515,9 @@ func (sv *standalone) control(c net.Conn) {
 	defer close(quit)
 	go readJobs(c, jobs, quit)
 	for it := range jobs {
+		if s.broken.Load() {
+			return // the client stopped reading: its queued jobs go unanswered
+		}
 		if it.err != nil {
 			s.reply(Reply{Op: OpError, Error: it.err.Error()})
 			continue
@@ -536,7 +540,10 @@ func (sv *standalone) control(c net.Conn) {
 	}
 }
 
-// reply writes one reply line on the control connection.
+// reply writes one reply line on the control connection. The first write
+// that fails (the client went away, or stopped reading for DialTimeout)
+// ends the session: it is logged and counted once, the control connection
+// is closed, and later replies are dropped.
 func (s *session) reply(r Reply) {
 	b, err := json.Marshal(r)
 	if err != nil {
@@ -546,11 +553,19 @@ func (s *session) reply(r Reply) {
 	b = append(b, '\n')
 	s.outMu.Lock()
 	defer s.outMu.Unlock()
+	if s.broken.Load() {
+		return
+	}
 	s.out.SetWriteDeadline(time.Now().Add(DialTimeout))
-	if _, err := s.out.Write(b); err != nil && !errors.Is(err, net.ErrClosed) {
+	if _, err := s.out.Write(b); err != nil {
+		s.broken.Store(true)
+		s.out.Close() // ends readJobs, and so the session
 		// net.ErrClosed: the server closed the control connection itself
 		// (stopping, or the session ended), which is no failure.
-		s.sv.o.Log.Printf("session %s: writing reply: %v", s.id, err)
+		if !errors.Is(err, net.ErrClosed) && !s.sv.isClosed() {
+			s.sv.errors.Add(1)
+			s.sv.o.Log.Printf("session %s: writing a reply: %v; the session ends", s.id, err)
+		}
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log"
 	"net"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -181,5 +182,56 @@ func TestServeAcceptFailuresRateLimited(t *testing.T) {
 	}
 	if s.Errors != fails {
 		t.Errorf("summary %+v, want %d errors", s, fails)
+	}
+}
+
+// TestServeReplyWriteFailureEndsSession: a client that sends many jobs
+// and goes away without reading the replies ends its session at the
+// first reply that cannot be written, logged once, not once per queued
+// job.
+func TestServeReplyWriteFailureEndsSession(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "s")
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs syncBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan peer.Summary, 1)
+	go func() {
+		s, err := peer.Serve(ctx, ln, peer.ServeOptions{Log: log.New(&logs, "", 0), Header: strings.Repeat("h", 4<<10)})
+		if err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+		done <- s
+	}()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	c, err := net.Dial("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := peer.OpenControl(testCtx(t), c); err != nil {
+		t.Fatal(err)
+	}
+	var jobs strings.Builder
+	for i := range 500 {
+		fmt.Fprintf(&jobs, `{"op":"header","id":%d}`+"\n", i+1)
+	}
+	if _, err := io.WriteString(c, jobs.String()); err != nil {
+		t.Fatal(err)
+	}
+	c.Close() // with the replies unread
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(logs.String(), "writing"); {
+		if time.Now().After(deadline) {
+			t.Fatalf("no reply failed; log:\n%s", logs.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond) // time for more lines, if any came
+	if n := strings.Count(logs.String(), "writing"); n != 1 {
+		t.Errorf("%d lines about failed reply writes, want 1:\n%.2000s", n, logs.String())
 	}
 }
