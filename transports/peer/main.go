@@ -97,10 +97,14 @@ type server struct {
 	active *serving // the serve job in progress, or nil
 }
 
-// jobItem is one decoded control line.
+// jobItem is one decoded control line, or an error.
 type jobItem struct {
 	job Job
 	err error
+	// fatal marks the error that ended the reading of the control
+	// channel (a line over proc.MaxLineSize, a failed read): no item
+	// follows it.
+	fatal bool
 }
 
 func (s *server) run(ctx context.Context, stdin io.Reader) int {
@@ -129,7 +133,7 @@ func (s *server) run(ctx context.Context, stdin io.Reader) int {
 				s.shutdown()
 				return 0
 			default:
-				s.reply(Reply{Op: OpError, ID: it.job.ID, Error: fmt.Sprintf("unknown job op %q (want %s, %s or %s)", it.job.Op, OpServe, OpCPU, OpExit)})
+				s.reply(Reply{Op: OpError, ID: it.job.ID, Error: fmt.Sprintf("unknown job op %.200q (want %s, %s or %s)", it.job.Op, OpServe, OpCPU, OpExit)})
 			}
 		case <-ctx.Done():
 			s.log.Printf("stopping: %v", ctx.Err())
@@ -156,8 +160,11 @@ func readJobs(r io.Reader, jobs chan<- jobItem, quit <-chan struct{}) {
 		}
 	}
 	if err := sc.Err(); err != nil {
+		if errors.Is(err, bufio.ErrTooLong) {
+			err = fmt.Errorf("a control line longer than %d bytes: %w", proc.MaxLineSize, err)
+		}
 		select {
-		case jobs <- jobItem{err: fmt.Errorf("reading control channel: %w", err)}:
+		case jobs <- jobItem{err: fmt.Errorf("reading control channel: %w", err), fatal: true}:
 		case <-quit:
 		}
 	}

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/ipcbench/ipcbench/internal/frame"
@@ -519,6 +520,12 @@ func (sv *standalone) control(c net.Conn) {
 			return // the client stopped reading: its queued jobs go unanswered
 		}
 		if it.err != nil {
+			if it.fatal && !sv.isClosed() && !errors.Is(it.err, net.ErrClosed) && !errors.Is(it.err, syscall.ECONNRESET) {
+				// The last item: the session ends with it. (A reset is a
+				// client that went away, as at EOF.)
+				sv.errors.Add(1)
+				sv.o.Log.Printf("session %s: %v; the session ends", id, it.err)
+			}
 			s.reply(Reply{Op: OpError, Error: it.err.Error()})
 			continue
 		}
@@ -535,7 +542,7 @@ func (sv *standalone) control(c net.Conn) {
 		case OpExit:
 			return
 		default:
-			s.reply(Reply{Op: OpError, ID: j.ID, Error: fmt.Sprintf("unknown job op %q (want %s, %s, %s, %s or %s)", j.Op, OpServe, OpCPU, OpHeader, OpEnd, OpExit)})
+			s.reply(Reply{Op: OpError, ID: j.ID, Error: fmt.Sprintf("unknown job op %.200q (want %s, %s, %s, %s or %s)", j.Op, OpServe, OpCPU, OpHeader, OpEnd, OpExit)})
 		}
 	}
 }

@@ -235,3 +235,51 @@ func TestServeReplyWriteFailureEndsSession(t *testing.T) {
 		t.Errorf("%d lines about failed reply writes, want 1:\n%.2000s", n, logs.String())
 	}
 }
+
+// TestServeLongControlInput: an unknown job op is echoed in the error
+// reply clipped, not whole; a control line over the limit ends the
+// session with one line logged.
+func TestServeLongControlInput(t *testing.T) {
+	var logs syncBuffer
+	addr, stop := standalone(t, peer.ServeOptions{Log: log.New(&logs, "", 0)})
+	c := dial(t, addr)
+	if _, err := peer.OpenControl(testCtx(t), c); err != nil {
+		t.Fatal(err)
+	}
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	br := bufio.NewReader(c)
+	long := strings.Repeat("x", 900<<10)
+	if _, err := fmt.Fprintf(c, `{"op":%q,"id":1}`+"\n", long); err != nil {
+		t.Fatal(err)
+	}
+	line, err := br.ReadString('\n')
+	if err != nil || len(line) > 1000 || !strings.Contains(line, "unknown job op") {
+		t.Fatalf("reply to a 900 KiB op: %d bytes %.300q, %v; want an error under 1000 bytes", len(line), line, err)
+	}
+	go io.WriteString(c, strings.Repeat("y", 1<<20+10)+"\n") // the server may stop reading it halfway
+	line, err = br.ReadString('\n')
+	if err != nil || !strings.Contains(line, "longer than 1048576 bytes") {
+		t.Fatalf("reply to a line over 1 MiB: %.300q, %v", line, err)
+	}
+	if _, err := br.ReadString('\n'); err == nil {
+		t.Fatal("the session goes on after a line over 1 MiB")
+	}
+	stop()
+	if n := strings.Count(logs.String(), "longer than 1048576 bytes"); n != 1 {
+		t.Fatalf("%d log lines about the line over 1 MiB, want 1; log:\n%.2000s", n, logs.String())
+	}
+}
+
+// TestMainUnknownOpClipped: the spawned peer's reply to an unknown job op
+// is clipped too.
+func TestMainUnknownOpClipped(t *testing.T) {
+	in, out, _ := mainInProcess(t, context.Background())
+	if _, err := out.ReadString('\n'); err != nil { // the handshake
+		t.Fatal(err)
+	}
+	go fmt.Fprintf(in, `{"op":%q,"id":1}`+"\n", strings.Repeat("x", 900<<10))
+	line, err := out.ReadString('\n')
+	if err != nil || len(line) > 1000 || !strings.Contains(line, "unknown job op") {
+		t.Fatalf("reply to a 900 KiB op: %d bytes %.300q, %v; want an error under 1000 bytes", len(line), line, err)
+	}
+}
