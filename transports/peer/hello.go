@@ -80,19 +80,21 @@ func (h Hello) AppendLine(dst []byte) []byte {
 
 // ParseHello parses a hello line without its newline. A line of another
 // protocol version gives an error wrapping ErrVersion (with that version
-// in the Hello); anything else that is not a hello, ErrNotServe.
+// in the Hello); anything else that is not a hello, one wrapping
+// ErrNotServe, whose text says what it is from the server's side: "not an
+// ipcbench hello: ...".
 func ParseHello(line string) (Hello, error) {
 	rest, ok := strings.CutPrefix(line, HelloPrefix)
 	if !ok {
-		return Hello{}, fmt.Errorf("%w: line %.80q is not a hello", ErrNotServe, line)
+		return Hello{}, notHellof("line %.80q is not a hello", line)
 	}
 	fields := strings.Fields(rest)
 	if len(fields) < 2 {
-		return Hello{}, fmt.Errorf("%w: hello %.80q has no kind", ErrNotServe, line)
+		return Hello{}, notHellof("hello %.80q has no kind", line)
 	}
 	v, err := strconv.Atoi(fields[0])
 	if err != nil || v <= 0 {
-		return Hello{}, fmt.Errorf("%w: hello %.80q has no version", ErrNotServe, line)
+		return Hello{}, notHellof("hello %.80q has no version", line)
 	}
 	h := Hello{Version: v, Kind: fields[1]}
 	if v != ProtocolVersion {
@@ -101,24 +103,38 @@ func ParseHello(line string) (Hello, error) {
 	switch h.Kind {
 	case KindControl:
 		if len(fields) != 2 {
-			return h, fmt.Errorf("%w: control hello %.80q has extra fields", ErrNotServe, line)
+			return h, notHellof("control hello %.80q has extra fields", line)
 		}
 	case KindData:
 		if len(fields) != 4 {
-			return h, fmt.Errorf("%w: data hello %.80q wants session= and conn=", ErrNotServe, line)
+			return h, notHellof("data hello %.80q wants session= and conn=", line)
 		}
 		s, ok1 := strings.CutPrefix(fields[2], "session=")
 		c, ok2 := strings.CutPrefix(fields[3], "conn=")
 		n, err := strconv.Atoi(c)
 		if !ok1 || !ok2 || s == "" || err != nil || n < 0 {
-			return h, fmt.Errorf("%w: data hello %.80q wants session=<id> conn=<index>", ErrNotServe, line)
+			return h, notHellof("data hello %.80q wants session=<id> conn=<index>", line)
 		}
 		h.Session, h.Conn = s, n
 	default:
-		return h, fmt.Errorf("%w: hello kind %.40q (want %s or %s)", ErrNotServe, h.Kind, KindControl, KindData)
+		return h, notHellof("hello kind %.40q (want %s or %s)", h.Kind, KindControl, KindData)
 	}
 	return h, nil
 }
+
+// notHello is the error of a line that is not a hello, as the server that
+// read it sees it: its client does not speak the protocol. It wraps
+// ErrNotServe, the same mismatch seen from the client's side, which is
+// what errors.Is has always matched; only its text is the server's.
+type notHello struct{ reason string }
+
+func notHellof(format string, args ...any) error {
+	return &notHello{reason: fmt.Sprintf(format, args...)}
+}
+
+func (e *notHello) Error() string { return "not an ipcbench hello: " + e.reason }
+
+func (e *notHello) Is(target error) bool { return target == ErrNotServe }
 
 // Welcome is a server's accepting answer.
 type Welcome struct {
@@ -237,23 +253,28 @@ func Handshake(ctx context.Context, c net.Conn, h Hello) (Welcome, error) {
 // readLine reads one line of at most MaxHelloLen bytes from r, returning
 // it without its newline. It reads no further than the newline only
 // because the other side sends nothing after it before an answer; bytes
-// after the newline are an error.
+// after the newline are an error. A line that is no answer gives an error
+// wrapping ErrNotServe.
 func readLine(r io.Reader) (string, error) {
 	buf := make([]byte, MaxHelloLen)
-	return finishLine(r, buf, 0)
+	return finishLine(r, buf, 0, func(format string, args ...any) error {
+		return fmt.Errorf("%w: "+format, append([]any{ErrNotServe}, args...)...)
+	})
 }
 
-// finishLine reads into buf after its first n bytes until a newline.
-func finishLine(r io.Reader, buf []byte, n int) (string, error) {
+// finishLine reads into buf after its first n bytes until a newline. A
+// line that breaks the protocol's rules gives bad's error: the client's
+// ErrNotServe, or the server's notHello.
+func finishLine(r io.Reader, buf []byte, n int, bad func(format string, args ...any) error) (string, error) {
 	for {
 		if i := bytes.IndexByte(buf[:n], '\n'); i >= 0 {
 			if i != n-1 {
-				return "", fmt.Errorf("%w: %d bytes followed the line before it was answered", ErrNotServe, n-1-i)
+				return "", bad("%d bytes followed the line before it was answered", n-1-i)
 			}
 			return string(buf[:i]), nil
 		}
 		if n == len(buf) {
-			return "", fmt.Errorf("%w: no newline within %d bytes", ErrNotServe, len(buf))
+			return "", bad("no newline within %d bytes", len(buf))
 		}
 		k, err := r.Read(buf[n:])
 		n += k

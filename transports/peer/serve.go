@@ -372,7 +372,7 @@ func (sv *standalone) handle(c net.Conn, side listenerSide) {
 			return
 		}
 	}
-	line, err := finishLine(c, buf, n)
+	line, err := finishLine(c, buf, n, notHellof)
 	c.SetReadDeadline(time.Time{})
 	if err != nil {
 		switch {

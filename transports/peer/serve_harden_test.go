@@ -3,6 +3,7 @@ package peer_test
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -281,5 +282,33 @@ func TestMainUnknownOpClipped(t *testing.T) {
 	line, err := out.ReadString('\n')
 	if err != nil || len(line) > 1000 || !strings.Contains(line, "unknown job op") {
 		t.Fatalf("reply to a 900 KiB op: %d bytes %.300q, %v; want an error under 1000 bytes", len(line), line, err)
+	}
+}
+
+// TestServeRefusalReadsFromServerSide: a server refuses a line that is no
+// hello saying that the client's hello is not one, not that it is "not an
+// ipcbench serve" (the client's words for the same mismatch); ParseHello's
+// error still wraps ErrNotServe.
+func TestServeRefusalReadsFromServerSide(t *testing.T) {
+	if _, err := peer.ParseHello("ipcbench-hello/1 other"); !errors.Is(err, peer.ErrNotServe) || !strings.HasPrefix(err.Error(), "not an ipcbench hello: ") {
+		t.Errorf("ParseHello of a bad kind: %v; want \"not an ipcbench hello: ...\" wrapping ErrNotServe", err)
+	}
+	addr, _, logs, stop := standaloneWithControl(t, peer.ServeOptions{})
+	for _, send := range []string{
+		peer.HelloPrefix + "1 other\n",
+		peer.HelloPrefix + "1 control\nmore",
+		peer.HelloPrefix + strings.Repeat("x", peer.MaxHelloLen),
+	} {
+		c := dial(t, addr)
+		io.WriteString(c, send)
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		line, err := bufio.NewReader(c).ReadString('\n')
+		if err != nil || !strings.HasPrefix(line, peer.ErrorPrefix) || !strings.Contains(line, "not an ipcbench hello") || strings.Contains(line, peer.ErrNotServe.Error()) {
+			t.Errorf("answer to %.40q: %q, %v; want a refusal saying the hello is not one", send, line, err)
+		}
+	}
+	stop()
+	if l := logs.String(); strings.Contains(l, peer.ErrNotServe.Error()) {
+		t.Errorf("the server's log speaks of the client's side:\n%s", l)
 	}
 }
