@@ -48,9 +48,12 @@ func AnnounceListening(w io.Writer, addr string) error {
 // serves (Serve) until ctx ends. It returns 0 then, 2 for bad arguments
 // (options the transport refuses included, found before listening, and a
 // transport whose listener hands its channels down as files, which
-// nothing dials by address) and 1 when it cannot listen or serve, with
-// the reason on stderr. The
-// `ipcbench serve` command is the same server with more flags.
+// nothing dials by address) and 1 when it cannot listen (at the address
+// or on the control socket), announce or serve, with the reason on
+// stderr. The `ipcbench serve` command is the same server with more
+// flags, and exits differently in one case: an address it cannot listen
+// on is a usage error there, exit 2, as it is the user's -listen; it
+// exits 1 when it cannot announce or serve.
 func ServeMain(ctx context.Context, args []string, stdout, stderr io.Writer, lookup func(name string) (transports.Transport, error)) int {
 	fs := flag.NewFlagSet(ServeArg, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
