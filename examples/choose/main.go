@@ -22,7 +22,6 @@ import (
 	"log"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -55,20 +54,12 @@ func main() {
 	ans.WriteText(os.Stderr)
 	log.Printf("chose %s in %s", ans.Winner, time.Since(start).Round(time.Millisecond))
 
-	// The address depends on the kind of transport: TCP picks its own
-	// port; unix listens on a socket path, and pipe and shm-* put there the
-	// rendezvous socket through which each dialer gets a channel of its own.
+	// TCP picks its own port; unix listens on a socket path, and pipe and
+	// shm-* put there the rendezvous socket through which each dialer gets
+	// a channel of its own ("": all.Listen makes a private directory for it).
 	addr := ""
 	if !strings.HasPrefix(ans.Winner, "tcp-") {
 		addr = *sock
-		if addr == "" {
-			dir, err := os.MkdirTemp("", "choose-example-")
-			if err != nil {
-				log.Fatal(err)
-			}
-			defer os.RemoveAll(dir)
-			addr = filepath.Join(dir, "server.sock")
-		}
 	}
 	ln, err := all.Listen(ctx, ans.Winner, addr)
 	if err != nil {

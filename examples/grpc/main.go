@@ -9,10 +9,9 @@
 //
 //	go run . -serve -t shm-ring
 //
-// Without -addr, unix listens in a private directory of its own and the
-// TCP transports on a free port of their own; pipe, shm-lock and shm-ring,
-// which have no default address, get a socket in a fresh private
-// directory (mode 0700) that the server removes when it stops. An -addr
+// Without -addr, all.Listen picks the place: a free port for TCP, and for
+// unix, pipe, shm-lock and shm-ring a socket in a fresh private directory
+// (mode 0700) that closing the listener removes. An -addr
 // socket path must be in a directory of this user's that is closed to
 // others (mode 0700; made so when missing, as in -addr /tmp/ipcb/s): /tmp
 // itself is refused.
@@ -40,7 +39,6 @@ import (
 	"net"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"syscall"
 
 	"google.golang.org/grpc"
@@ -49,7 +47,6 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
-	"github.com/ipcbench/ipcbench/transports"
 	"github.com/ipcbench/ipcbench/transports/all"
 )
 
@@ -61,7 +58,7 @@ func main() {
 	log.SetPrefix("grpcover: ")
 	serve := flag.Bool("serve", false, "serve instead of calling")
 	spec := flag.String("t", "unix", "transport spec: unix, tcp-localhost, shm-ring[wait=spin], ...")
-	addr := flag.String("addr", "", "server: where to listen (when empty: the transport's default, or for pipe and shm-* a socket in a fresh private directory); client: the address the server printed")
+	addr := flag.String("addr", "", "server: where to listen (when empty: all.Listen's default, a free port or a socket in a fresh private directory); client: the address the server printed")
 	n := flag.Int("n", 1000, "client: calls to make")
 	size := flag.Int("size", 4096, "client: request and response payload size in bytes")
 	reuse := flag.Bool("reuse", true, "client: one connection for every call (false: a new connection per call)")
@@ -124,11 +121,6 @@ var serviceDesc = grpc.ServiceDesc{
 
 // runServer serves until stdin closes or it gets SIGINT, SIGTERM or SIGHUP.
 func runServer(spec, addr string) error {
-	addr, cleanup, err := listenAddress(spec, addr)
-	if err != nil {
-		return err
-	}
-	defer cleanup()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
 	ln, err := all.Listen(ctx, spec, addr)
@@ -154,31 +146,6 @@ func runServer(spec, addr string) error {
 		return err
 	}
 	return nil
-}
-
-// listenAddress returns the address for the server of spec to listen on:
-// addr when given, or when the transport has a default address of its own
-// ("" then: unix makes a private directory, TCP picks a port). A transport
-// that dials through a rendezvous socket (pipe, shm-lock, shm-ring) has
-// none: a listener made with "" hands its channels to a child process as
-// files, which a separately started client cannot dial. For those it
-// returns a socket path in a fresh directory that os.MkdirTemp makes
-// closed to others (0700), and a cleanup that removes the directory; the
-// socket file itself is the listener's to remove.
-func listenAddress(spec, addr string) (string, func(), error) {
-	r, err := all.Resolve(spec)
-	if err != nil {
-		return "", nil, err
-	}
-	rd, ok := r.Transport.(transports.RendezvousDialer)
-	if addr != "" || !ok || !rd.DialsThroughRendezvous() {
-		return addr, func() {}, nil
-	}
-	dir, err := os.MkdirTemp("", "grpcover-")
-	if err != nil {
-		return "", nil, fmt.Errorf("making a private directory for the socket: %w", err)
-	}
-	return filepath.Join(dir, "s"), func() { os.RemoveAll(dir) }, nil
 }
 
 // dial returns a client connection over spec to addr.

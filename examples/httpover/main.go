@@ -10,10 +10,9 @@
 //	httpover -serve -t pipe
 //	httpover -serve -t 'shm-ring[wait=spin]' -addr /tmp/ipcb/s
 //
-// Without -addr, unix listens in a private directory of its own and the
-// TCP transports on a free port of their own; pipe, shm-lock and shm-ring,
-// which have no default address, get a socket in a fresh private
-// directory (mode 0700) that the server removes when it stops. An -addr
+// Without -addr, all.Listen picks the place: a free port for TCP, and for
+// unix, pipe, shm-lock and shm-ring a socket in a fresh private directory
+// (mode 0700) that closing the listener removes. An -addr
 // socket path must be in a directory of this user's that is closed to
 // others (mode 0700; made so when missing, as /tmp/ipcb above): /tmp
 // itself is refused. Quote a spec with brackets, which some shells
@@ -43,12 +42,10 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strconv"
 	"sync/atomic"
 	"syscall"
 
-	"github.com/ipcbench/ipcbench/transports"
 	"github.com/ipcbench/ipcbench/transports/all"
 )
 
@@ -57,7 +54,7 @@ func main() {
 	log.SetPrefix("httpover: ")
 	serve := flag.Bool("serve", false, "serve instead of requesting")
 	spec := flag.String("t", "unix", "transport spec: unix, tcp-localhost, shm-ring[wait=spin], ...")
-	addr := flag.String("addr", "", "server: where to listen (when empty: the transport's default, or for pipe and shm-* a socket in a fresh private directory); client: the address the server printed")
+	addr := flag.String("addr", "", "server: where to listen (when empty: all.Listen's default, a free port or a socket in a fresh private directory); client: the address the server printed")
 	n := flag.Int("n", 1000, "client: requests to send")
 	size := flag.Int("size", 4096, "client: request and response body size in bytes")
 	keepAlive := flag.Bool("keepalive", true, "client: reuse connections (false: one connection per request)")
@@ -77,11 +74,6 @@ func main() {
 
 // runServer serves until stdin closes or ctx ends.
 func runServer(ctx context.Context, spec, addr string) error {
-	addr, cleanup, err := listenAddress(spec, addr)
-	if err != nil {
-		return err
-	}
-	defer cleanup()
 	ln, err := all.Listen(ctx, spec, addr)
 	if err != nil {
 		return err
@@ -104,31 +96,6 @@ func runServer(ctx context.Context, spec, addr string) error {
 		return err
 	}
 	return nil
-}
-
-// listenAddress returns the address for the server of spec to listen on:
-// addr when given, or when the transport has a default address of its own
-// ("" then: unix makes a private directory, TCP picks a port). A transport
-// that dials through a rendezvous socket (pipe, shm-lock, shm-ring) has
-// none: a listener made with "" hands its channels to a child process as
-// files, which a separately started client cannot dial. For those it
-// returns a socket path in a fresh directory that os.MkdirTemp makes
-// closed to others (0700), and a cleanup that removes the directory; the
-// socket file itself is the listener's to remove.
-func listenAddress(spec, addr string) (string, func(), error) {
-	r, err := all.Resolve(spec)
-	if err != nil {
-		return "", nil, err
-	}
-	rd, ok := r.Transport.(transports.RendezvousDialer)
-	if addr != "" || !ok || !rd.DialsThroughRendezvous() {
-		return addr, func() {}, nil
-	}
-	dir, err := os.MkdirTemp("", "httpover-")
-	if err != nil {
-		return "", nil, fmt.Errorf("making a private directory for the socket: %w", err)
-	}
-	return filepath.Join(dir, "s"), func() { os.RemoveAll(dir) }, nil
 }
 
 // body returns the body of request i (dir 0) or of its response (dir 1).

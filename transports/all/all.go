@@ -9,8 +9,10 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"sync"
 
 	"github.com/ipcbench/ipcbench/transports"
+	"github.com/ipcbench/ipcbench/transports/internal/rendezvous"
 	"github.com/ipcbench/ipcbench/transports/pipe"
 	"github.com/ipcbench/ipcbench/transports/shmlock"
 	"github.com/ipcbench/ipcbench/transports/shmring"
@@ -156,17 +158,58 @@ func ResolveList(list string) ([]Resolved, error) {
 }
 
 // Listen resolves spec (see Resolve) and listens with its options on
-// address, whose meaning is the transport's Config.Address ("" for the
-// transport's default). The address to dial is then
-// ln.Endpoint().Address. Errors are Resolve's, or the transport's Listen's
-// (transports.ErrUnavailable when it cannot run here,
-// transports.ErrBadEndpoint when it cannot listen on address).
+// address, whose meaning is the transport's Config.Address, so that any
+// process of this user can dial ln.Endpoint().Address. With address "",
+// each transport listens in a default place: TCP on an ephemeral port,
+// unix in a fresh private directory, and pipe, shm-lock and shm-ring,
+// whose own default (a listener for a child that inherits its endpoint)
+// cannot be dialed, on a rendezvous socket in a fresh private directory
+// too (0700, in os.TempDir(); Close removes it, and one a killed process
+// left is removed by a later Listen). Errors are Resolve's, or the
+// transport's Listen's (transports.ErrUnavailable when it cannot run
+// here, transports.ErrBadEndpoint when it cannot listen on address).
 func Listen(ctx context.Context, spec, address string) (transports.Listener, error) {
 	r, err := Resolve(spec)
 	if err != nil {
 		return nil, err
 	}
-	return r.Transport.Listen(ctx, transports.Config{Address: address, Options: r.Spec.Options})
+	cfg := transports.Config{Address: address, Options: r.Spec.Options}
+	rd, ok := r.Transport.(transports.RendezvousDialer)
+	if address != "" || !ok || !rd.DialsThroughRendezvous() {
+		return r.Transport.Listen(ctx, cfg)
+	}
+	place, err := rendezvous.Private(dirPrefix, "s")
+	if err != nil {
+		return nil, fmt.Errorf("%s: listen: %w", spec, err)
+	}
+	cfg.Address = place.Path
+	ln, err := r.Transport.Listen(ctx, cfg)
+	if err != nil {
+		place.Release()
+		return nil, err
+	}
+	return &privateListener{Listener: ln, place: place}, nil
+}
+
+// dirPrefix starts the name of the private directories of Listen.
+const dirPrefix = "ipcbench-all-"
+
+// privateListener is a listener in a private directory of Listen, which
+// Close removes.
+type privateListener struct {
+	transports.Listener
+	place rendezvous.Place
+	once  sync.Once
+}
+
+func (l *privateListener) Close() error {
+	err := l.Listener.Close()
+	l.once.Do(func() {
+		if rerr := l.place.Release(); rerr != nil && err == nil {
+			err = rerr
+		}
+	})
+	return err
 }
 
 // Dial resolves spec (see Resolve) and dials address, a listener's
@@ -174,17 +217,17 @@ func Listen(ctx context.Context, spec, address string) (transports.Listener, err
 // listener's. Errors are Resolve's, one wrapping transports.ErrBadEndpoint
 // for an empty address, or the transport's Dial's.
 //
-// A pipe or shm-* listener made with the address "" has no address to
-// dial: it hands its channels only to a child that inherits them (see
-// transports.Endpoint.AttachTo). Give its Listen a socket path to dial it
-// by address.
+// A pipe or shm-* listener that a Transport's Listen made with the
+// address "" has no address to dial: it hands its channels only to a
+// child that inherits them (see transports.Endpoint.AttachTo); Listen
+// above gives every transport one.
 func Dial(ctx context.Context, spec, address string) (net.Conn, error) {
 	r, err := Resolve(spec)
 	if err != nil {
 		return nil, err
 	}
 	if address == "" {
-		return nil, fmt.Errorf("%w: dial %s: no address (a pipe or shm-* listener made with \"\" has none: give its Listen a socket path, or hand its endpoint to a child with AttachTo)", transports.ErrBadEndpoint, spec)
+		return nil, fmt.Errorf("%w: dial %s: no address (ln.Endpoint().Address of the listener; a pipe or shm-* listener a Transport made with \"\" has none: hand its endpoint to a child with AttachTo)", transports.ErrBadEndpoint, spec)
 	}
 	return r.Transport.Dial(ctx, transports.Endpoint{Transport: r.Transport.Name(), Address: address, Options: r.Spec.Options})
 }

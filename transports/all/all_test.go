@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -267,6 +268,10 @@ func TestListenDial(t *testing.T) {
 		{"pipe[io=raw]", path("pipe"), "io", "raw"},
 		{"shm-lock", path("lock"), "lock", "futex-mutex"},
 		{"shm-ring[wait=spin]", path("ring"), "wait", "spin"},
+		// "": a private directory of Listen's, for pipe and shm-* too.
+		{"pipe", "", "io", "netpoll"},
+		{"shm-lock", "", "lock", "futex-mutex"},
+		{"shm-ring", "", "wait", "adaptive"},
 	} {
 		t.Run(tt.spec, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -279,6 +284,21 @@ func TestListenDial(t *testing.T) {
 			addr := ln.Endpoint().Address
 			if tt.address != "" && !strings.HasPrefix(addr, tt.address) {
 				t.Errorf("listening at %s, not in %s", addr, tt.address)
+			}
+			if addr == "" {
+				t.Fatal("the listener has no address to dial")
+			}
+			if tt.address == "" && !strings.HasPrefix(tt.spec, "tcp") {
+				dir := filepath.Dir(addr)
+				if st, err := os.Stat(dir); err != nil || st.Mode().Perm() != 0o700 {
+					t.Errorf("the default place %s: %v, %v; want a 0700 directory", dir, st, err)
+				}
+				defer func() {
+					ln.Close()
+					if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
+						t.Errorf("after Close, the default place %s: %v; want it removed", dir, err)
+					}
+				}()
 			}
 			done := make(chan error, 1)
 			go func() {
@@ -343,8 +363,9 @@ func TestListenDialBadSpec(t *testing.T) {
 		}
 		t.Errorf("Dial with a bad option: %v, want ErrBadOption", err)
 	}
-	// A pipe or shm-* listener made with "" has no address; dialing ""
-	// is refused by name rather than failing on a missing file.
+	// An empty address (a pipe or shm-* listener a Transport made with ""
+	// has none): dialing "" is refused by name rather than failing on a
+	// missing file.
 	for _, spec := range []string{"pipe", "shm-ring", "unix"} {
 		if c, err := Dial(ctx, spec, ""); !errors.Is(err, transports.ErrBadEndpoint) || !strings.Contains(err.Error(), "no address") {
 			if c != nil {
