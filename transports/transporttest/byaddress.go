@@ -494,19 +494,8 @@ func testAddressReplaced(t *testing.T, tr transports.Transport) {
 	defer stop()
 	ctx, cancel := context.WithTimeout(t.Context(), hang)
 	defer cancel()
-	c, err := tr.Dial(ctx, addressOnly(second.Endpoint()))
-	if err != nil {
-		t.Fatalf("Dial of the second listener: %v", err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(hang))
-	out := []byte("the second one")
-	in := make([]byte, len(out))
-	if _, err := c.Write(out); err != nil {
-		t.Fatalf("write: %v", err)
-	}
-	if _, err := io.ReadFull(c, in); err != nil || string(in) != string(out) {
-		t.Fatalf("echo from the second listener: %q, %v", in, err)
+	if err := exchange(ctx, tr, addressOnly(second.Endpoint()), 1); err != nil {
+		t.Fatalf("an exchange with the second listener: %v", err)
 	}
 	if err := second.Close(); err != nil {
 		t.Errorf("closing the second listener: %v", err)
