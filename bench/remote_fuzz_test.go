@@ -3,6 +3,7 @@ package bench
 import (
 	"bytes"
 	"encoding/json"
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -64,7 +65,7 @@ func FuzzServerHeader(f *testing.F) {
 			t.Fatalf("the raw header of server header %q does not read back: %v", raw, err)
 		}
 		got := recs.Header
-		if got.PeerTool != ph.Tool || len(got.PeerMachine) != len(ph.Machine) {
+		if got.PeerTool != ph.Tool || !maps.Equal(got.PeerMachine, ph.Machine) {
 			t.Fatalf("server header %q: read back peer tool %q, machine %v; kept %q, %v", raw, got.PeerTool, got.PeerMachine, ph.Tool, ph.Machine)
 		}
 	})

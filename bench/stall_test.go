@@ -11,10 +11,9 @@ import (
 	"github.com/ipcbench/ipcbench/transports/all"
 )
 
-// stallRunner returns a count-mode runner over unix for workload w, with
-// the default case timeout (bounded by progress) and a stall window of
-// window instead of a minute, so that a test can outlast it.
-func stallRunner(t *testing.T, w string, count int64, window time.Duration) *Runner {
+// countOptions returns options of a count-mode run of count messages
+// over unix for workload w (rate: rate msg/s), with no case timeout given.
+func countOptions(t *testing.T, w string, count int64, rate int) Options {
 	t.Helper()
 	tr, err := all.Lookup("unix")
 	if err != nil {
@@ -26,7 +25,20 @@ func stallRunner(t *testing.T, w string, count int64, window time.Duration) *Run
 	o.Sizes = []int{64}
 	o.Duration = 0
 	o.Count = count
-	o.Rate = 100
+	o.Rate = rate
+	return o
+}
+
+// stallWindow is the tests' stall window in place of a minute: long
+// enough for a peer's start on a loaded machine, short enough to outlast.
+const stallWindow = time.Second
+
+// stallRunner returns a count-mode runner for countOptions, with the
+// default case timeout (bounded by progress) and a stall window of
+// stallWindow instead of a minute, so that a test can outlast it.
+func stallRunner(t *testing.T, w string, count int64, rate int) *Runner {
+	t.Helper()
+	o := countOptions(t, w, count, rate)
 	r, err := NewRunner(o)
 	if err != nil {
 		t.Fatal(err)
@@ -34,41 +46,39 @@ func stallRunner(t *testing.T, w string, count int64, window time.Duration) *Run
 	if r.stallAfter != countStall || r.opts.CaseTimeout != o.Warmup+countStall {
 		t.Fatalf("count mode without a case timeout: stall window %v, case timeout %v; want %v and warm-up + %v", r.stallAfter, r.opts.CaseTimeout, countStall, countStall)
 	}
-	r.stallAfter = window
-	r.opts.CaseTimeout = r.opts.Warmup + window
+	r.stallAfter = stallWindow
+	r.opts.CaseTimeout = r.opts.Warmup + stallWindow
 	return r
 }
 
 // TestCountOutlastsStallWindow: in count mode the default case timeout
-// bounds progress, not length. A rate case of 100 msg/s measuring 60
-// messages takes about 600 ms, twice its window; it must pass, where a
+// bounds progress, not length. A rate case of 1000 msg/s measuring 2000
+// messages takes about 2 s, twice its window; it must pass, where a
 // fixed timeout of warm-up + window failed it.
 func TestCountOutlastsStallWindow(t *testing.T) {
-	window := 300 * time.Millisecond
-	r := stallRunner(t, "rate", 60, window)
+	r := stallRunner(t, "rate", 2000, 1000)
 	start := time.Now()
 	res, err := r.RunCase(context.Background(), r.Plan()[0], 0)
 	took := time.Since(start)
 	if err != nil || res.Status != StatusOK {
 		t.Fatalf("status %s, reason %q, err %v; want OK", res.Status, res.Reason, err)
 	}
-	if res.Messages != 60 {
-		t.Errorf("%d messages measured, want 60", res.Messages)
+	if res.Messages != 2000 {
+		t.Errorf("%d messages measured, want 2000", res.Messages)
 	}
-	if took < window+r.opts.Warmup {
+	if took < stallWindow+r.opts.Warmup {
 		t.Errorf("the case took %v, less than its window: the test proves nothing", took)
 	}
-	t.Logf("a count case of %v with a stall window of %v", took, window)
+	t.Logf("a count case of %v with a stall window of %v", took, stallWindow)
 }
 
 // TestCountStallTimesOut: a count-mode case whose peer stops (SIGSTOP)
 // once measuring began fails on its stall window, saying so, and the
 // stopped peer is killed and reaped.
 func TestCountStallTimesOut(t *testing.T) {
-	window := 300 * time.Millisecond
 	for _, w := range []string{"pingpong", "stream", "rate"} {
 		t.Run(w, func(t *testing.T) {
-			r := stallRunner(t, w, MaxCount, window)
+			r := stallRunner(t, w, MaxCount, 100)
 			var pid int
 			r.onPeerStart = func(p int) { pid = p }
 			r.onMeasure = func(start bool) {
@@ -79,11 +89,11 @@ func TestCountStallTimesOut(t *testing.T) {
 			start := time.Now()
 			res, err := r.RunCase(context.Background(), r.Plan()[0], 0)
 			took := time.Since(start)
-			if err == nil || res.Status != StatusFailed || !strings.Contains(res.Reason, "timeout: no message measured for "+window.String()) {
+			if err == nil || res.Status != StatusFailed || !strings.Contains(res.Reason, "timeout: no message measured for "+stallWindow.String()) {
 				t.Fatalf("status %s, reason %q, err %v; want a stall timeout", res.Status, res.Reason, err)
 			}
-			if took > window+faultBound {
-				t.Errorf("the case took %v with a stall window of %v", took, window)
+			if took > stallWindow+faultBound {
+				t.Errorf("the case took %v with a stall window of %v", took, stallWindow)
 			}
 			if alive(pid) {
 				syscall.Kill(pid, syscall.SIGKILL)
@@ -96,17 +106,7 @@ func TestCountStallTimesOut(t *testing.T) {
 // TestCountExplicitTimeoutIsFixed: a case timeout the caller gives stays
 // a bound on the whole case in count mode too.
 func TestCountExplicitTimeoutIsFixed(t *testing.T) {
-	tr, err := all.Lookup("unix")
-	if err != nil {
-		t.Fatal(err)
-	}
-	o := testOptions(t)
-	o.Transports = []TransportSpec{{Transport: tr}}
-	o.Workloads = []string{"rate"}
-	o.Sizes = []int{64}
-	o.Duration = 0
-	o.Count = 1000 // 10 s at 100 msg/s
-	o.Rate = 100
+	o := countOptions(t, "rate", 1000, 100) // 10 s at 100 msg/s
 	o.CaseTimeout = o.Warmup + 500*time.Millisecond
 	r, err := NewRunner(o)
 	if err != nil {

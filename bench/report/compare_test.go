@@ -67,28 +67,32 @@ func TestCompareNil(t *testing.T) {
 // warning only when one of the runs ran the workload that uses them (an
 // older run recorded both whatever its workloads).
 func TestEnvDiffsUnusedOptions(t *testing.T) {
-	h := func(workloads, rate string) *bench.Header {
+	h := func(workloads, key, value string) *bench.Header {
 		o := map[string]string{"workloads": workloads}
-		if rate != "" {
-			o["rate"] = rate
+		if value != "" {
+			o[key] = value
 		}
 		return &bench.Header{Options: o}
 	}
 	for _, c := range []struct {
+		key  string
 		a, b *bench.Header
 		warn bool
 	}{
-		{h("pingpong,stream,fanin", "10000"), h("pingpong,stream,fanin", ""), false},
-		{h("pingpong", "10000"), h("pingpong", "5000"), false},
-		{h("pingpong,rate", "10000"), h("pingpong", ""), true},
-		{h("rate", "10000"), h("rate", "5000"), true},
+		{"rate", h("pingpong,stream,fanin", "rate", "10000"), h("pingpong,stream,fanin", "rate", ""), false},
+		{"rate", h("pingpong", "rate", "10000"), h("pingpong", "rate", "5000"), false},
+		{"rate", h("pingpong,rate", "rate", "10000"), h("pingpong", "rate", ""), true},
+		{"rate", h("rate", "rate", "10000"), h("rate", "rate", "5000"), true},
+		{"fanin_conns", h("pingpong,rate", "fanin_conns", "4"), h("pingpong", "fanin_conns", "16"), false},
+		{"fanin_conns", h("pingpong,fanin", "fanin_conns", "4"), h("pingpong", "fanin_conns", ""), true},
+		{"fanin_conns", h("fanin", "fanin_conns", "4"), h("fanin", "fanin_conns", "16"), true},
 	} {
 		got := false
 		for _, d := range envDiffs(c.a, c.b) {
-			got = got || strings.Contains(d, "option rate differs")
+			got = got || strings.Contains(d, "option "+c.key+" differs")
 		}
 		if got != c.warn {
-			t.Errorf("%v vs %v: rate warned %v, want %v", c.a.Options, c.b.Options, got, c.warn)
+			t.Errorf("%v vs %v: %s warned %v, want %v", c.a.Options, c.b.Options, c.key, got, c.warn)
 		}
 	}
 }

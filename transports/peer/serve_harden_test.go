@@ -41,9 +41,9 @@ func standaloneWithControl(t *testing.T, o peer.ServeOptions) (addr, ctlAddr str
 // message, and stays.
 func TestServeControlSocketHelloDue(t *testing.T) {
 	addr, ctlAddr, logs, stop := standaloneWithControl(t, peer.ServeOptions{Echo: frame.Config{Mode: frame.Delimited}})
+	start := time.Now() // before the accept, where the server's time starts
 	silentCtl := dial(t, ctlAddr)
 	silentData := dial(t, addr)
-	start := time.Now()
 	silentCtl.SetReadDeadline(time.Now().Add(peer.HelloTimeout + 5*time.Second))
 	got, err := io.ReadAll(silentCtl)
 	if err != nil {

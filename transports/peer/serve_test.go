@@ -87,8 +87,6 @@ func TestHelloRoundTrip(t *testing.T) {
 	}
 }
 
-// TestServeSession drives a session by hand: echo on two connections,
-// a sink with its acknowledgement, and a connect job ended by an end job.
 // syncBuffer is a bytes.Buffer safe for a log.Logger's concurrent writes.
 type syncBuffer struct {
 	mu sync.Mutex
@@ -135,6 +133,8 @@ func TestServeStopQuietly(t *testing.T) {
 	}
 }
 
+// TestServeSession drives a session by hand: echo on two connections,
+// a sink with its acknowledgement, and a connect job ended by an end job.
 func TestServeSession(t *testing.T) {
 	addr, stop := standalone(t, peer.ServeOptions{Tool: "ipcbench test", Header: map[string]string{"tool": "ipcbench test"}})
 	ctx := testCtx(t)
