@@ -269,6 +269,7 @@ func (r *Runner) newCaseRun(cs CaseSpec, rep int) *caseRun {
 	if rm := r.opts.Remote; rm != nil {
 		cr.remote = &remoteCase{tr: cs.Transport, addr: rm.Address, echo: rm.Echo}
 		cr.res.PeerCPUUnknown = rm.Echo
+		cr.res.PeerModel, cr.res.PeerSource = "", SourceConnect
 	}
 	return cr
 }

@@ -96,13 +96,17 @@ const (
 type Result struct {
 	Type string `json:"type"` // always KindResult
 
-	Workload  string `json:"workload"`             // pingpong, stream, fanin, connect, rate
-	Transport string `json:"transport"`            // stable transport name
-	Variant   string `json:"variant,omitempty"`    // named variant ("nodelay=false", "model=poll"), empty for the default
-	PeerModel string `json:"peer_model,omitempty"` // the peer's server model (goroutine, thread, process, poll); empty in records made before it existed
+	Workload  string `json:"workload"`          // pingpong, stream, fanin, connect, rate
+	Transport string `json:"transport"`         // stable transport name
+	Variant   string `json:"variant,omitempty"` // named variant ("nodelay=false", "model=poll"), empty for the default
+	// PeerModel is the peer's server model (goroutine, thread, process,
+	// poll); empty in records made before it existed, and against a
+	// server the run did not start (PeerSource SourceConnect).
+	PeerModel string `json:"peer_model,omitempty"`
 	// PeerSource is how the peer was started and reached the bench
-	// (inherit, address, serve; see Options.PeerSources); empty in records
-	// made before it existed, which were all inherit.
+	// (inherit, address, serve; see Options.PeerSources), or
+	// SourceConnect against a server given by address (Options.Remote);
+	// empty in records made before it existed, which were all inherit.
 	PeerSource string `json:"peer_source,omitempty"`
 	Size       int    `json:"size"`           // payload bytes per message
 	Conns      int    `json:"conns"`          // concurrent connections

@@ -50,6 +50,12 @@ const (
 	// arguments) and measured as Options.Remote measures one, then stopped
 	// with SIGTERM.
 	SourceServe = "serve"
+	// SourceConnect appears in records only, never among PeerSources: the
+	// peer was a server already running at the address the run was given
+	// (Options.Remote, `ipcbench run -connect`), started by someone else
+	// with a server model the run does not know, so such records leave
+	// their peer model empty.
+	SourceConnect = "connect"
 )
 
 // PeerSources returns the peer sources, SourceInherit first.

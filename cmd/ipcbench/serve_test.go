@@ -161,6 +161,11 @@ func checkRun(t *testing.T, peerDesc string, args ...string) []bench.Result {
 		if r.Status != bench.StatusOK {
 			t.Fatalf("%s %s: %s: %s", r.Workload, r.Transport, r.Status, r.Reason)
 		}
+		// The run did not start this server: it knows neither how it was
+		// started nor its server model.
+		if r.PeerSource != bench.SourceConnect || r.PeerModel != "" {
+			t.Fatalf("%s %s: peer source %q, model %q; want %q and none", r.Workload, r.Transport, r.PeerSource, r.PeerModel, bench.SourceConnect)
+		}
 	}
 	return rs
 }
