@@ -36,7 +36,9 @@ var compareEnvKeys = []string{"kernel", "cpu_model", "cores", "gomaxprocs", "go_
 // run, or with no OK repeat on one side, are listed as such, and
 // differences between the two environments are warned about, since numbers
 // from different machines or settings are not comparable. It returns an
-// error wrapping ErrNoRuns when a run is nil, and write errors.
+// error wrapping ErrNoRuns when a run is nil, ErrNothingCompared (after
+// writing the lists) when no case has an OK repeat in both runs, and write
+// errors.
 func Compare(w io.Writer, old, new *bench.Records) error {
 	if old == nil || new == nil {
 		return fmt.Errorf("report: compare: %w", ErrNoRuns)
@@ -148,11 +150,14 @@ func Compare(w io.Writer, old, new *bench.Records) error {
 	list("only in new", onlyNew)
 	list("not compared (no OK repeat on one side)", notCompared)
 	if len(pairs) == 0 {
-		b.WriteString("\nno case has OK repeats in both runs\n")
+		b.WriteString("\n" + ErrNothingCompared.Error() + "\n")
 	}
 	_, err := io.WriteString(w, b.String())
 	if err != nil {
 		return fmt.Errorf("report: compare: %w", err)
+	}
+	if len(pairs) == 0 {
+		return ErrNothingCompared
 	}
 	return nil
 }

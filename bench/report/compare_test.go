@@ -63,6 +63,40 @@ func TestCompareNil(t *testing.T) {
 	}
 }
 
+// TestCompareNothingInCommon: two runs of different cases, or whose
+// common cases all failed on one side, are an error (ErrNothingCompared)
+// after the lists that say why.
+func TestCompareNothingInCommon(t *testing.T) {
+	unix := &bench.Records{Source: "unix", Results: repeatsOf(t, "unix", spread(10000, 3)...)}
+	pipe := &bench.Records{Source: "pipe", Results: repeatsOf(t, "pipe", spread(9000, 3)...)}
+	failed := &bench.Records{Source: "failed", Results: repeatsOf(t, "unix", spread(10000, 3)...)}
+	for i := range failed.Results {
+		failed.Results[i].Status, failed.Results[i].Reason = bench.StatusFailed, "peer died"
+	}
+	for _, c := range []struct {
+		name     string
+		old, new *bench.Records
+		want     string
+	}{
+		{"different transports", unix, pipe, "only in old:\n  pingpong 64B unix\n\nonly in new:\n  pingpong 64B pipe\n"},
+		{"failed on one side", unix, failed, "not compared (no OK repeat on one side):\n  pingpong 64B unix (new: failed: peer died)\n"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			err := Compare(&buf, c.old, c.new)
+			if !errors.Is(err, ErrNothingCompared) {
+				t.Errorf("err = %v, want ErrNothingCompared", err)
+			}
+			if out := buf.String(); !strings.Contains(out, c.want) || !strings.HasSuffix(out, "\n"+ErrNothingCompared.Error()+"\n") {
+				t.Errorf("output lacks %q or the closing line:\n%s", c.want, out)
+			}
+		})
+	}
+	if err := Compare(&bytes.Buffer{}, unix, unix); err != nil {
+		t.Errorf("a run against itself: %v", err)
+	}
+}
+
 // TestEnvDiffsUnusedOptions: rate and fanin_conns differ in a way worth a
 // warning only when one of the runs ran the workload that uses them (an
 // older run recorded both whatever its workloads).

@@ -88,11 +88,12 @@ Examples:
 
 Run 'ipcbench <command> -help' for a command's flags and examples.
 
-Exit codes: 0 success; 1 run failed or some cases failed; 2 usage error or bad
-input (a raw file with no records, empty or a header alone, included); 3 no
-peer process could be started; 4 the address-space limit (ulimit -v) is below
-4 GiB, too small for the Go runtime; 130 interrupted; 141 serve stopped
-because its stdout or stderr went away (a pipe whose reader closed it).
+Exit codes: 0 success; 1 run failed or some cases failed (compare: no case
+with OK repeats in both runs); 2 usage error or bad input (a raw file with no
+records, empty or a header alone, included); 3 no peer process could be
+started; 4 the address-space limit (ulimit -v) is below 4 GiB, too small for
+the Go runtime; 130 interrupted; 141 serve stopped because its stdout or
+stderr went away (a pipe whose reader closed it).
 `
 
 func printTopUsage(w io.Writer) {

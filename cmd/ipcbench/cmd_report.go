@@ -187,7 +187,9 @@ func cmdCompare(ctx context.Context, e *env, args []string) error {
 Compares two runs case by case: the median of each case's repeats in OLD and
 NEW, the change, and a Mann-Whitney U test like benchstat's; "~" marks a
 difference inside the noise. Compare runs from one machine and one sitting:
-numbers from shared machines drift between sittings.`,
+numbers from shared machines drift between sittings. Cases in one run only,
+or with no OK repeat on one side, are listed; when that is every case, it
+says so and exits 1.`,
 		`  ipcbench compare before.jsonl after.jsonl
 `)
 	if err := parseFlags(fs, args); err != nil {

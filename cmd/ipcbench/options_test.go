@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -466,6 +467,45 @@ func TestCompareWriteError(t *testing.T) {
 	code := run(context.Background(), []string{"compare", goodRaw, goodRaw}, strings.NewReader(""), failWriter{}, &errb)
 	if code != exitFailure || errb.String() != "ipcbench compare: no space left on device\n" {
 		t.Errorf("exit %d, stderr %q; want %d and the write's error alone", code, errb.String(), exitFailure)
+	}
+}
+
+// TestCompareNothingInCommon: two runs with no case in common exit 1,
+// saying so on stderr once, after the lists on stdout.
+func TestCompareNothingInCommon(t *testing.T) {
+	// A test run split in two: its unix records, and all the others.
+	b, err := os.ReadFile(filepath.Join("..", "..", "bench", "report", "testdata", "run.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	unix, others := lines[0]+"\n", lines[0]+"\n"
+	for _, l := range lines[1:] {
+		var r bench.Result
+		if err := json.Unmarshal([]byte(l), &r); err != nil {
+			t.Fatal(err)
+		}
+		if r.Transport == "unix" {
+			unix += l + "\n"
+		} else {
+			others += l + "\n"
+		}
+	}
+	dir := t.TempDir()
+	a, z := filepath.Join(dir, "unix.jsonl"), filepath.Join(dir, "others.jsonl")
+	if err := os.WriteFile(a, []byte(unix), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(z, []byte(others), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	code := run(context.Background(), []string{"compare", a, z}, strings.NewReader(""), &out, &errb)
+	if code != exitFailure || errb.String() != "ipcbench compare: no case has OK repeats in both runs\n" {
+		t.Errorf("exit %d, stderr %q; want %d and one line", code, errb.String(), exitFailure)
+	}
+	if !strings.Contains(out.String(), "only in old:\n  pingpong 64B unix") || !strings.Contains(out.String(), "only in new:\n") {
+		t.Errorf("stdout lacks the lists:\n%s", out.String())
 	}
 }
 
