@@ -63,7 +63,10 @@ and echo clients still come through ADDRESS; a control hello there is
 refused with the reason. The socket transports (unix, tcp-*) take control
 connections over the transport, as an idle socket costs nothing. Both
 socket files are removed when it stops; a stale one left by a killed serve
-is replaced by the next.
+is replaced by the next. A socket file removed or replaced while serve runs
+(by hand, or by a cleaner of old files in /tmp) leaves it unreachable there:
+it says so once on stderr and goes on with the sessions already open; stop
+it and start it again.
 
 Transports: %[1]s`
 

@@ -99,7 +99,10 @@ func (s Summary) String() string {
 // o.Control, which no echo client dials, the hello is due within
 // HelloTimeout of the accept, and a connection that sends none is refused
 // and closed. Connections that the server closes on its stop, in their
-// hello or later, are no errors and are not logged. The error is nil when
+// hello or later, are no errors and are not logged. While it serves, a
+// socket file that ln or o.Control is reached by and that is removed or
+// replaced (which leaves the server unreachable there) is logged once.
+// The error is nil when
 // ctx ended; otherwise the first Accept error that was not about one
 // connection only.
 func Serve(ctx context.Context, ln net.Listener, o ServeOptions) (Summary, error) {
@@ -124,8 +127,17 @@ func Serve(ctx context.Context, ln net.Listener, o ServeOptions) (Summary, error
 		return Summary{}, fmt.Errorf("encoding the header: %w", err)
 	}
 	sv := &standalone{o: o, header: header, sessions: map[string]*session{}, conns: map[net.Conn]struct{}{}}
+	var sockets []socketFile
+	for _, l := range []net.Listener{ln, o.Control} {
+		if sf, ok := boundSocket(l); ok {
+			sockets = append(sockets, sf)
+		}
+	}
+	// The watch ends before the listeners close, which removes their
+	// socket files.
+	watchCtx, endWatch := context.WithCancel(ctx)
 	var once sync.Once
-	stopAll := func() { once.Do(closeAll) }
+	stopAll := func() { once.Do(func() { endWatch(); closeAll() }) }
 	stop := context.AfterFunc(ctx, stopAll)
 	defer stop()
 	var (
@@ -133,6 +145,7 @@ func Serve(ctx context.Context, ln net.Listener, o ServeOptions) (Summary, error
 		errOnce   sync.Once
 		loops     sync.WaitGroup
 	)
+	loops.Go(func() { watchSockets(watchCtx, sockets, o.Log) })
 	accept := func(l net.Listener, side listenerSide) {
 		defer loops.Done()
 		if err := sv.acceptLoop(ctx, l, side); err != nil {
@@ -149,7 +162,7 @@ func Serve(ctx context.Context, ln net.Listener, o ServeOptions) (Summary, error
 	if o.Control != nil {
 		side = sideData
 	}
-	accept(ln, side)
+	accept(ln, side) // returns once ln is closed: stopAll ran, and ended the watch
 	loops.Wait()
 	sv.closeAll()
 	sv.wg.Wait()

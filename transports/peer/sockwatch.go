@@ -1,0 +1,99 @@
+package peer
+
+import (
+	"context"
+	"io/fs"
+	"log"
+	"net"
+	"os"
+	"syscall"
+	"time"
+
+	"github.com/ipcbench/ipcbench/transports"
+)
+
+// socketWatchEvery is how often Serve looks whether the socket files its
+// clients reach it by are still its own (watchSockets).
+var socketWatchEvery = 2 * time.Second
+
+// socketFile is a socket file a listener is bound to, by name and by
+// identity: the name may come to hold another file.
+type socketFile struct {
+	path     string
+	dev, ino uint64
+	gone     bool // logged as removed or replaced
+}
+
+// boundSocket returns the socket file l is reached by, when it listens on
+// one: the address of its endpoint (a rendezvous socket, for pipe and
+// shm-*), or its own address for a unix socket; ok is false for a
+// listener reached otherwise (a tcp port) or a path that is not a socket
+// file now.
+func boundSocket(l net.Listener) (sf socketFile, ok bool) {
+	switch {
+	case l == nil:
+		return sf, false
+	case l.Addr().Network() == "unix":
+		sf.path = l.Addr().String()
+	default:
+		e, isEndpoint := l.(interface{ Endpoint() transports.Endpoint })
+		if !isEndpoint {
+			return sf, false
+		}
+		sf.path = e.Endpoint().Address
+	}
+	if sf.path == "" {
+		return sf, false
+	}
+	dev, ino, ok := socketID(sf.path)
+	sf.dev, sf.ino = dev, ino
+	return sf, ok
+}
+
+// socketID returns the device and inode of the socket file at path; ok is
+// false when there is none.
+func socketID(path string) (dev, ino uint64, ok bool) {
+	fi, err := os.Lstat(path)
+	if err != nil || fi.Mode().Type() != fs.ModeSocket {
+		return 0, 0, false
+	}
+	st, isStat := fi.Sys().(*syscall.Stat_t)
+	if !isStat {
+		return 0, 0, false
+	}
+	return uint64(st.Dev), st.Ino, true
+}
+
+// watchSockets looks every socketWatchEvery, until ctx ends, whether each
+// of files is still the socket file at its path, and logs once for each
+// that is not: removed (by hand, or by a cleaner of old files in /tmp) or
+// replaced by another file, it no longer leads new clients to this
+// server, which otherwise would go on, unreachable, without a word.
+func watchSockets(ctx context.Context, files []socketFile, logger *log.Logger) {
+	if len(files) == 0 {
+		return
+	}
+	t := time.NewTicker(socketWatchEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		for i := range files {
+			f := &files[i]
+			if f.gone {
+				continue
+			}
+			if dev, ino, ok := socketID(f.path); ok && dev == f.dev && ino == f.ino {
+				continue
+			}
+			if ctx.Err() != nil {
+				return // the stop may have removed it
+			}
+			f.gone = true
+			logger.Printf("the socket %s was removed or replaced by another file: new clients cannot reach this server there, sessions already open go on; stop the server and start it again", f.path)
+		}
+	}
+}
