@@ -89,6 +89,10 @@ type caseRun struct {
 	poke  atomic.Bool
 	bound atomic.Pointer[string]
 	fired atomic.Pointer[string]
+
+	// selfStop notices a stop of this process during the case, which
+	// fails it (ErrSelfStopped).
+	selfStop *selfStop
 }
 
 // deadline returns the case's context: one that ends after
@@ -194,6 +198,8 @@ func (r *Runner) runCase(parent context.Context, cs CaseSpec, rep int) (Result, 
 	if m := cs.Transport.Model(); cr.w.connect && m != peer.ModelGoroutine {
 		return cr.skip(fmt.Sprintf("%s: the %s server model is not applicable to the connect workload, which serves one connection at a time", cr.name, m)), nil
 	}
+	cr.selfStop = watchSelfStop()
+	defer cr.selfStop.stop()
 	ctx, cancel := cr.deadline(parent)
 	defer cancel()
 	timedOut := func() bool { return ctx.Err() != nil && parent.Err() == nil }
@@ -205,6 +211,9 @@ func (r *Runner) runCase(parent context.Context, cs CaseSpec, rep int) (Result, 
 			// The case's timeout passed, perhaps while its peer was
 			// starting: the case failed on its timeout, which the reason
 			// names, not on a peer that could not start.
+			if cr.selfStop.stopped() {
+				return res, &reasonError{res.Reason, ErrSelfStopped}
+			}
 			return res, errors.New(res.Reason)
 		}
 		return res, err
@@ -243,6 +252,9 @@ func (r *Runner) runCase(parent context.Context, cs CaseSpec, rep int) (Result, 
 			}
 			return failed(err)
 		}
+	}
+	if cr.selfStop.stopped() {
+		return failed(ErrSelfStopped)
 	}
 	return cr.res, nil
 }
@@ -293,7 +305,12 @@ func (cr *caseRun) fail(err error, timedOut bool) Result {
 		if b := cr.fired.Load(); b != nil {
 			bound = *b
 		}
-		res.Reason = cr.name + ": timeout: " + bound + " (peer stuck or too slow): " + err.Error()
+		why := "peer stuck or too slow"
+		if cr.selfStop != nil && cr.selfStop.stopped() {
+			// The time ran out while the bench itself did not run.
+			why = "this process was stopped (SIGSTOP or Ctrl-Z) and continued during the case"
+		}
+		res.Reason = cr.name + ": timeout: " + bound + " (" + why + "): " + err.Error()
 	}
 	return res
 }

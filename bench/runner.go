@@ -167,7 +167,10 @@ func (r *Runner) makePlan() []CaseSpec {
 // a second try, is recorded as failed with its reason and the run goes on;
 // the error then wraps ErrCasesFailed, and ErrPeerStart as well when no
 // case could start its peer at all (the executable or the machine is
-// broken, not a transport). A cancelled ctx stops the run after the case
+// broken, not a transport). A case during which this process was stopped
+// and continued (Ctrl-Z, then fg) runs again, up to twice, since its
+// timings took in the stop; after that it is recorded as failed with
+// ErrSelfStopped's reason. A cancelled ctx stops the run after the case
 // in progress is cleaned up and recorded; the error then wraps ctx.Err().
 func (r *Runner) Run(ctx context.Context, hdr Header, out io.Writer) (*Records, error) {
 	w := NewRecordWriter(out)
@@ -193,6 +196,11 @@ func (r *Runner) Run(ctx context.Context, hdr Header, out io.Writer) (*Records, 
 			}
 			r.label.Store(cs.Label() + " (repeat " + strconv.Itoa(rep+1) + "/" + strconv.Itoa(r.opts.Repeats) + ")")
 			res, err := r.runCase(ctx, cs, rep)
+			for try := 0; try < selfStopRetries && errors.Is(err, ErrSelfStopped) && ctx.Err() == nil; try++ {
+				// Stopped (Ctrl-Z) and continued: the case's numbers, or
+				// its timeout, took in the stop; it runs again.
+				res, err = r.runCase(ctx, cs, rep)
+			}
 			if errors.Is(err, ErrPeerStart) {
 				startFailed++
 			}
@@ -239,7 +247,9 @@ func (r *Runner) Run(ctx context.Context, hdr Header, out io.Writer) (*Records, 
 // RunCase runs a single case once and returns its result. It is what Run
 // does for every planned case; tests and callers that want one number use
 // it directly. The error is nil for an OK or skipped case, else the
-// failure (wrapping ErrPeerStart when the peer could not be started).
+// failure (wrapping ErrPeerStart when the peer could not be started, and
+// ErrSelfStopped when this process was stopped during the case, which Run
+// would have run again).
 func (r *Runner) RunCase(ctx context.Context, cs CaseSpec, repeat int) (Result, error) {
 	return r.runCase(ctx, cs, repeat)
 }

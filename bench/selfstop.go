@@ -1,0 +1,61 @@
+package bench
+
+import (
+	"errors"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// ErrSelfStopped is the error of a case during which this process was
+// stopped (SIGSTOP, or SIGTSTP: Ctrl-Z in a shell) and continued: the
+// case's clocks ran on through the stop, so its timings include it.
+var ErrSelfStopped = errors.New("this process was stopped (SIGSTOP or Ctrl-Z) and continued during the case, so its timings include the stop; run it again")
+
+// selfStop notices this process being stopped and continued during a
+// case, by the SIGCONT the kernel sends it on the continue (also when it
+// was not stopped, which a stray `kill -CONT` does; rare, and harmless
+// to take for a stop). The peer runs in a process group of its own, so
+// Ctrl-Z stops the bench alone, and a peer waiting for it cannot tell.
+type selfStop struct {
+	ch   chan os.Signal
+	seen bool
+}
+
+// watchSelfStop starts noticing; end it with stop.
+func watchSelfStop() *selfStop {
+	s := &selfStop{ch: make(chan os.Signal, 1)}
+	signal.Notify(s.ch, syscall.SIGCONT)
+	return s
+}
+
+// stopped reports whether a SIGCONT came since watchSelfStop. The
+// signal reaches the channel a moment after the continue, so a look right
+// after may miss one that came at the very end of the case.
+func (s *selfStop) stopped() bool {
+	if !s.seen {
+		select {
+		case <-s.ch:
+			s.seen = true
+		default:
+		}
+	}
+	return s.seen
+}
+
+// stop ends the noticing.
+func (s *selfStop) stop() { signal.Stop(s.ch) }
+
+// reasonError is an error that reads as a case's reason and wraps a
+// sentinel the reason already says in its own words.
+type reasonError struct {
+	reason string
+	err    error
+}
+
+func (e *reasonError) Error() string { return e.reason }
+func (e *reasonError) Unwrap() error { return e.err }
+
+// selfStopRetries is how many times Run runs a case again that failed
+// because this process was stopped during it.
+const selfStopRetries = 2

@@ -1,0 +1,124 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ipcbench/ipcbench/transports/all"
+)
+
+// selfStopRunner returns a runner of one pingpong case over unix, 64 B,
+// of d measured.
+func selfStopRunner(t *testing.T, d time.Duration) *Runner {
+	t.Helper()
+	tr, err := all.Lookup("unix")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := testOptions(t)
+	o.Transports = []TransportSpec{{Transport: tr}}
+	o.Workloads = []string{"pingpong"}
+	o.Sizes = []int{64}
+	o.Duration = d
+	r, err := NewRunner(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// TestSelfStopRunsCaseAgain: a case during which this process is stopped
+// (SIGSTOP, from a child that continues it 200 ms later, as a shell's fg
+// does after Ctrl-Z) is run again, and only the run after it recorded.
+func TestSelfStopRunsCaseAgain(t *testing.T) {
+	r := selfStopRunner(t, 500*time.Millisecond)
+	starts := 0
+	var stopper *exec.Cmd
+	r.onMeasure = func(start bool) {
+		if !start {
+			return
+		}
+		starts++
+		if starts == 1 {
+			stopper = exec.Command("sh", "-c", "kill -STOP $PPID; sleep 0.2; kill -CONT $PPID")
+			if err := stopper.Start(); err != nil {
+				t.Errorf("starting the stopper: %v", err)
+				stopper = nil
+			}
+		}
+	}
+	recs, err := r.Run(context.Background(), Header{}, io.Discard)
+	if stopper != nil {
+		if werr := stopper.Wait(); werr != nil {
+			t.Errorf("the stopper: %v", werr)
+		}
+	}
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if len(recs.Results) != 1 || recs.Results[0].Status != StatusOK {
+		t.Fatalf("records %+v; want one, OK", recs.Results)
+	}
+	if starts != 2 {
+		t.Errorf("the measured interval began %d times; want 2 (the stopped case, then its run again)", starts)
+	}
+}
+
+// TestSelfStopGivesUp: a case that sees a stop every time it runs is run
+// three times in all, then recorded as failed, saying why.
+func TestSelfStopGivesUp(t *testing.T) {
+	r := selfStopRunner(t, 80*time.Millisecond)
+	starts := 0
+	r.onMeasure = func(start bool) {
+		if start {
+			starts++
+			syscall.Kill(os.Getpid(), syscall.SIGCONT) // what a stop ends with
+		}
+	}
+	recs, err := r.Run(context.Background(), Header{}, io.Discard)
+	if !errors.Is(err, ErrCasesFailed) {
+		t.Errorf("Run: %v; want ErrCasesFailed", err)
+	}
+	if starts != 1+selfStopRetries {
+		t.Errorf("the case ran %d times; want %d", starts, 1+selfStopRetries)
+	}
+	if len(recs.Results) != 1 || recs.Results[0].Status != StatusFailed || !strings.HasSuffix(recs.Results[0].Reason, ": "+ErrSelfStopped.Error()) {
+		t.Fatalf("records %+v; want one, failed with %q", recs.Results, ErrSelfStopped)
+	}
+}
+
+// TestSelfStopTimeout: a case that times out after a stop of this
+// process blames the stop, not the peer, and its error wraps
+// ErrSelfStopped, so that Run runs it again.
+func TestSelfStopTimeout(t *testing.T) {
+	o := countOptions(t, "pingpong", MaxCount, 0)
+	o.CaseTimeout = o.Warmup + 500*time.Millisecond
+	r, err := NewRunner(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pid int
+	r.onPeerStart = func(p int) { pid = p }
+	r.onMeasure = func(start bool) {
+		if start {
+			syscall.Kill(pid, syscall.SIGSTOP) // the case cannot end but on its timeout
+			syscall.Kill(os.Getpid(), syscall.SIGCONT)
+		}
+	}
+	res, err := r.RunCase(context.Background(), r.Plan()[0], 0)
+	if !errors.Is(err, ErrSelfStopped) || res.Status != StatusFailed ||
+		!strings.Contains(res.Reason, "timeout: case did not finish within "+o.CaseTimeout.String()+" (this process was stopped (SIGSTOP or Ctrl-Z) and continued during the case)") {
+		t.Fatalf("status %s, reason %q, err %v; want a timeout that names the stop", res.Status, res.Reason, err)
+	}
+	if alive(pid) {
+		syscall.Kill(pid, syscall.SIGKILL)
+		t.Fatalf("the stopped peer %d is still there after the case returned", pid)
+	}
+}
