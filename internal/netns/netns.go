@@ -112,6 +112,9 @@ func Inside() bool {
 // EnvMarker. It runs in its own process group and is killed (SIGKILL) if
 // the calling thread dies; SIGINT, SIGTERM and SIGHUP received by this
 // process while the child runs are forwarded to it instead of acting here.
+// Job control reaches the child too, which the terminal, whose signals go
+// to this process's group alone, would leave running: SIGTSTP (Ctrl-Z)
+// stops the child (SIGSTOP), then this process; SIGCONT is forwarded.
 // Reexec does not check Inside: called inside a namespace, it nests another.
 //
 // When the namespace cannot be created, the error wraps ErrUnsupported and
@@ -151,7 +154,7 @@ func Reexec(args ...string) (int, error) {
 	}
 
 	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGTSTP, syscall.SIGCONT)
 	defer signal.Stop(sigs)
 
 	// Pdeathsig fires when the thread that forked the child exits, so keep
@@ -173,7 +176,19 @@ func Reexec(args ...string) (int, error) {
 		for {
 			select {
 			case s := <-sigs:
-				_ = cmd.Process.Signal(s) // the child may be exiting already
+				// The child may be exiting already: errors are moot.
+				switch s {
+				case syscall.SIGTSTP:
+					// Ctrl-Z: the terminal stops this process's group, not
+					// the child's; stop the child, then this process, as
+					// the shell expects of a job it stopped.
+					_ = cmd.Process.Signal(syscall.SIGSTOP)
+					_ = syscall.Kill(os.Getpid(), syscall.SIGSTOP)
+				default:
+					// SIGCONT (fg, bg, kill -CONT) continues the child
+					// too, which it takes for the end of a stop.
+					_ = cmd.Process.Signal(s)
+				}
 			case <-done:
 				return
 			}

@@ -6,9 +6,11 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -59,6 +61,20 @@ func helper(mode string) int {
 			return 7
 		case <-time.After(20 * time.Second):
 			fmt.Fprintln(os.Stderr, "netns helper: no SIGTERM forwarded")
+			return 1
+		}
+	case "jobcontrol":
+		conts := make(chan os.Signal, 1)
+		signal.Notify(conts, syscall.SIGCONT)
+		if err := os.WriteFile(os.Getenv("IPCBENCH_NETNS_TEST_READY"), []byte(strconv.Itoa(os.Getpid())), 0o600); err != nil {
+			fmt.Fprintln(os.Stderr, "netns helper:", err)
+			return 1
+		}
+		select {
+		case <-conts:
+			return 8
+		case <-time.After(20 * time.Second):
+			fmt.Fprintln(os.Stderr, "netns helper: no SIGCONT forwarded")
 			return 1
 		}
 	}
@@ -185,6 +201,56 @@ func TestReexecForwardsSignals(t *testing.T) {
 	}
 	if code != 7 {
 		t.Fatalf("child exit code %d, want 7 (it exits 7 on a forwarded SIGTERM)", code)
+	}
+}
+
+// TestReexecJobControl: Ctrl-Z (SIGTSTP to this process) stops the child
+// as well as this process, and the SIGCONT that continues this process
+// (a shell's fg) continues the child, which sees it. A shell started
+// first looks at the child's state while both are stopped, then sends
+// this process the SIGCONT.
+func TestReexecJobControl(t *testing.T) {
+	dir := t.TempDir()
+	ready, state := filepath.Join(dir, "ready"), filepath.Join(dir, "state")
+	t.Setenv("IPCBENCH_NETNS_TEST_READY", ready)
+	done := make(chan struct{})
+	sent := make(chan error, 1)
+	var cont *exec.Cmd
+	go func() {
+		for {
+			select {
+			case <-done:
+				sent <- errors.New("the child never became ready")
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+			b, err := os.ReadFile(ready)
+			if err != nil || len(b) == 0 {
+				continue
+			}
+			// Field 3 of /proc/PID/stat is the state: T when stopped.
+			cont = exec.Command("sh", "-c", `sleep 0.3; cut -d' ' -f3 /proc/$1/stat > "$2"; kill -CONT $PPID`, "sh", string(b), state)
+			if err := cont.Start(); err != nil {
+				sent <- err
+				return
+			}
+			sent <- syscall.Kill(os.Getpid(), syscall.SIGTSTP)
+			return
+		}
+	}()
+	code := reexec(t, "jobcontrol")
+	close(done)
+	if err := <-sent; err != nil {
+		t.Fatalf("sending SIGTSTP: %v", err)
+	}
+	if err := cont.Wait(); err != nil {
+		t.Errorf("the shell that continued this process: %v", err)
+	}
+	if code != 8 {
+		t.Fatalf("child exit code %d, want 8 (it exits 8 on a forwarded SIGCONT)", code)
+	}
+	if b, err := os.ReadFile(state); err != nil || string(b) != "T\n" {
+		t.Errorf("the child's state while this process was stopped: %q, %v; want T (stopped)", b, err)
 	}
 }
 
