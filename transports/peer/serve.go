@@ -102,9 +102,8 @@ func (s Summary) String() string {
 // hello or later, are no errors and are not logged. While it serves, a
 // socket file that ln or o.Control is reached by and that is removed or
 // replaced (which leaves the server unreachable there) is logged once.
-// The error is nil when
-// ctx ended; otherwise the first Accept error that was not about one
-// connection only.
+// The error is nil when ctx ended; otherwise the first Accept error that
+// was not about one connection only.
 func Serve(ctx context.Context, ln net.Listener, o ServeOptions) (Summary, error) {
 	closeAll := func() {
 		if o.Control != nil {
@@ -162,7 +161,7 @@ func Serve(ctx context.Context, ln net.Listener, o ServeOptions) (Summary, error
 	if o.Control != nil {
 		side = sideData
 	}
-	accept(ln, side) // returns once ln is closed: stopAll ran, and ended the watch
+	accept(ln, side) // ends with stopAll, which ends the watch
 	loops.Wait()
 	sv.closeAll()
 	sv.wg.Wait()
