@@ -28,5 +28,20 @@ func TestMain(m *testing.M) {
 			os.Stderr.WriteString("bench tests: no private network namespace (" + err.Error() + "): tcp-public cases skip\n")
 		}
 	}
-	os.Exit(m.Run())
+	os.Exit(runInPrivateTmp(m))
+}
+
+// runInPrivateTmp runs the tests with TMPDIR a fresh directory of their
+// own, which the peers inherit: the leak checks (transporttest.NoLeaks)
+// compare the temporary directory before and after a test, and /tmp
+// itself sees the files of every other test binary that runs meanwhile.
+func runInPrivateTmp(m *testing.M) int {
+	tmp, err := os.MkdirTemp("", "bench-*")
+	if err != nil {
+		os.Stderr.WriteString("bench tests: making a private temporary directory: " + err.Error() + "\n")
+		return 1
+	}
+	defer os.RemoveAll(tmp)
+	os.Setenv("TMPDIR", tmp)
+	return m.Run()
 }

@@ -38,28 +38,23 @@ func selfStopRunner(t *testing.T, d time.Duration) *Runner {
 // (SIGSTOP, from a child that continues it 200 ms later, as a shell's fg
 // does after Ctrl-Z) is run again, and only the run after it recorded.
 func TestSelfStopRunsCaseAgain(t *testing.T) {
-	r := selfStopRunner(t, 500*time.Millisecond)
+	r := selfStopRunner(t, 300*time.Millisecond)
 	starts := 0
-	var stopper *exec.Cmd
 	r.onMeasure = func(start bool) {
 		if !start {
 			return
 		}
 		starts++
 		if starts == 1 {
-			stopper = exec.Command("sh", "-c", "kill -STOP $PPID; sleep 0.2; kill -CONT $PPID")
-			if err := stopper.Start(); err != nil {
-				t.Errorf("starting the stopper: %v", err)
-				stopper = nil
+			// Run, not Start: the stop and the continue both come before
+			// the case goes on, however late the shell starts.
+			stopper := exec.Command("sh", "-c", "kill -STOP $PPID; sleep 0.2; kill -CONT $PPID")
+			if err := stopper.Run(); err != nil {
+				t.Errorf("the stopper: %v", err)
 			}
 		}
 	}
 	recs, err := r.Run(context.Background(), Header{}, io.Discard)
-	if stopper != nil {
-		if werr := stopper.Wait(); werr != nil {
-			t.Errorf("the stopper: %v", werr)
-		}
-	}
 	if err != nil {
 		t.Fatalf("Run: %v", err)
 	}
@@ -74,7 +69,9 @@ func TestSelfStopRunsCaseAgain(t *testing.T) {
 // TestSelfStopGivesUp: a case that sees a stop every time it runs is run
 // three times in all, then recorded as failed, saying why.
 func TestSelfStopGivesUp(t *testing.T) {
-	r := selfStopRunner(t, 80*time.Millisecond)
+	// 300 ms: the SIGCONT, sent as the interval begins, reaches the
+	// watch long before the case's last look.
+	r := selfStopRunner(t, 300*time.Millisecond)
 	starts := 0
 	r.onMeasure = func(start bool) {
 		if start {
@@ -99,7 +96,9 @@ func TestSelfStopGivesUp(t *testing.T) {
 // ErrSelfStopped, so that Run runs it again.
 func TestSelfStopTimeout(t *testing.T) {
 	o := countOptions(t, "pingpong", MaxCount, 0)
-	o.CaseTimeout = o.Warmup + 500*time.Millisecond
+	// 2 s from the case's start, the peer's start included: the stop
+	// must come (as measuring begins) before the timeout.
+	o.CaseTimeout = o.Warmup + 2*time.Second
 	r, err := NewRunner(o)
 	if err != nil {
 		t.Fatal(err)
