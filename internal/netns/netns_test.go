@@ -207,8 +207,8 @@ func TestReexecForwardsSignals(t *testing.T) {
 // TestReexecJobControl: Ctrl-Z (SIGTSTP to this process) stops the child
 // as well as this process, and the SIGCONT that continues this process
 // (a shell's fg) continues the child, which sees it. A shell started
-// first looks at the child's state while both are stopped, then sends
-// this process the SIGCONT.
+// first looks at the child's state once this process is stopped, then
+// sends this process the SIGCONT.
 func TestReexecJobControl(t *testing.T) {
 	dir := t.TempDir()
 	ready, state := filepath.Join(dir, "ready"), filepath.Join(dir, "state")
@@ -229,7 +229,21 @@ func TestReexecJobControl(t *testing.T) {
 				continue
 			}
 			// Field 3 of /proc/PID/stat is the state: T when stopped.
-			cont = exec.Command("sh", "-c", `sleep 0.3; cut -d' ' -f3 /proc/$1/stat > "$2"; kill -CONT $PPID`, "sh", string(b), state)
+			// The shell waits (at most 10 s) until this process and the
+			// child are stopped, so that its continue cannot come before
+			// the stop and leave this process stopped for good, then
+			// records the child's state and continues this process; a
+			// second continue a second later is harmless, and saves the
+			// test should this process have stopped only after the wait.
+			cont = exec.Command("sh", "-c", `
+for i in $(seq 1000); do
+  [ "$(cut -d' ' -f3 /proc/$PPID/stat)" = T ] && [ "$(cut -d' ' -f3 /proc/$1/stat)" = T ] && break
+  sleep 0.01
+done
+cut -d' ' -f3 /proc/$1/stat > "$2"
+kill -CONT $PPID
+sleep 1
+kill -CONT $PPID`, "sh", string(b), state)
 			if err := cont.Start(); err != nil {
 				sent <- err
 				return

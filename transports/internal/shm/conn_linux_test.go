@@ -349,11 +349,14 @@ func TestCloseUnblocks(t *testing.T) {
 // timing out.
 func TestDeadlineChangeWhileBlocked(t *testing.T) {
 	a, d := pairT(t, transports.Config{BufferSize: MinRing})
-	d.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+	// The clearing comes 20 ms into a 2 s deadline, whose margin is for a
+	// loaded machine that runs the goroutine late; the write comes after
+	// the deadline would have passed.
+	d.SetReadDeadline(time.Now().Add(2 * time.Second))
 	go func() {
 		time.Sleep(20 * time.Millisecond)
 		d.SetReadDeadline(time.Time{})
-		time.Sleep(700 * time.Millisecond)
+		time.Sleep(2500 * time.Millisecond)
 		a.Write([]byte("late"))
 	}()
 	buf := make([]byte, 10)
