@@ -189,3 +189,16 @@ func shmLeftovers(tb testing.TB, dir string) []string {
 	}
 	return names
 }
+
+// settledLeftovers is shmLeftovers of dir once it holds n of them, or
+// after a second: another test binary's mapping=file has its file there
+// for a moment, which is no leftover of this test.
+func settledLeftovers(tb testing.TB, dir string, n int) []string {
+	tb.Helper()
+	for deadline := time.Now().Add(time.Second); ; time.Sleep(10 * time.Millisecond) {
+		got := shmLeftovers(tb, dir)
+		if len(got) == n || time.Now().After(deadline) {
+			return got
+		}
+	}
+}
