@@ -195,12 +195,7 @@ func (r *Runner) Run(ctx context.Context, hdr Header, out io.Writer) (*Records, 
 				return recs, err
 			}
 			r.label.Store(cs.Label() + " (repeat " + strconv.Itoa(rep+1) + "/" + strconv.Itoa(r.opts.Repeats) + ")")
-			res, err := r.runCase(ctx, cs, rep)
-			for try := 0; try < selfStopRetries && errors.Is(err, ErrSelfStopped) && ctx.Err() == nil; try++ {
-				// Stopped (Ctrl-Z) and continued: the case's numbers, or
-				// its timeout, took in the stop; it runs again.
-				res, err = r.runCase(ctx, cs, rep)
-			}
+			res, err := r.RunCase(ctx, cs, rep)
 			if errors.Is(err, ErrPeerStart) {
 				startFailed++
 			}
@@ -244,12 +239,19 @@ func (r *Runner) Run(ctx context.Context, hdr Header, out io.Writer) (*Records, 
 	return recs, nil
 }
 
-// RunCase runs a single case once and returns its result. It is what Run
-// does for every planned case; tests and callers that want one number use
-// it directly. The error is nil for an OK or skipped case, else the
-// failure (wrapping ErrPeerStart when the peer could not be started, and
-// ErrSelfStopped when this process was stopped during the case, which Run
-// would have run again).
+// RunCase runs a single case and returns its result: once, or again, up
+// to twice, when this process was stopped and continued during it (see
+// Run). It is what Run does for every planned case; tests and callers
+// that want one number use it directly. The error is nil for an OK or
+// skipped case, else the failure (wrapping ErrPeerStart when the peer
+// could not be started, and ErrSelfStopped when this process was stopped
+// during each run of the case).
 func (r *Runner) RunCase(ctx context.Context, cs CaseSpec, repeat int) (Result, error) {
-	return r.runCase(ctx, cs, repeat)
+	res, err := r.runCase(ctx, cs, repeat)
+	for try := 0; try < selfStopRetries && errors.Is(err, ErrSelfStopped) && ctx.Err() == nil; try++ {
+		// Stopped (Ctrl-Z) and continued: the case's numbers, or its
+		// timeout, took in the stop; it runs again.
+		res, err = r.runCase(ctx, cs, repeat)
+	}
+	return res, err
 }

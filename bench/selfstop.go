@@ -56,6 +56,6 @@ type reasonError struct {
 func (e *reasonError) Error() string { return e.reason }
 func (e *reasonError) Unwrap() error { return e.err }
 
-// selfStopRetries is how many times Run runs a case again that failed
+// selfStopRetries is how many times RunCase runs a case again that failed
 // because this process was stopped during it.
 const selfStopRetries = 2

@@ -93,7 +93,7 @@ func TestSelfStopGivesUp(t *testing.T) {
 
 // TestSelfStopTimeout: a case that times out after a stop of this
 // process blames the stop, not the peer, and its error wraps
-// ErrSelfStopped, so that Run runs it again.
+// ErrSelfStopped, so that RunCase runs it again.
 func TestSelfStopTimeout(t *testing.T) {
 	o := countOptions(t, "pingpong", MaxCount, 0)
 	// 2 s from the case's start, the peer's start included: the stop
@@ -111,7 +111,7 @@ func TestSelfStopTimeout(t *testing.T) {
 			syscall.Kill(os.Getpid(), syscall.SIGCONT)
 		}
 	}
-	res, err := r.RunCase(context.Background(), r.Plan()[0], 0)
+	res, err := r.runCase(context.Background(), r.Plan()[0], 0) // once
 	if !errors.Is(err, ErrSelfStopped) || res.Status != StatusFailed ||
 		!strings.Contains(res.Reason, "timeout: case did not finish within "+o.CaseTimeout.String()+" (this process was stopped (SIGSTOP or Ctrl-Z) and continued during the case)") {
 		t.Fatalf("status %s, reason %q, err %v; want a timeout that names the stop", res.Status, res.Reason, err)
