@@ -33,6 +33,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -114,7 +115,10 @@ func Inside() bool {
 // process while the child runs are forwarded to it instead of acting here.
 // Job control reaches the child too, which the terminal, whose signals go
 // to this process's group alone, would leave running: SIGTSTP (Ctrl-Z)
-// stops the child (SIGSTOP), then this process; SIGCONT is forwarded.
+// stops the child (SIGSTOP), then this process; SIGCONT is forwarded. (A
+// SIGTSTP that comes with a SIGCONT, within 50 ms, stops nothing: Go
+// delivers two pending signals in the order of their numbers, not of
+// their sending.)
 // Reexec does not check Inside: called inside a namespace, it nests another.
 //
 // When the namespace cannot be created, the error wraps ErrUnsupported and
@@ -154,39 +158,58 @@ func Reexec(args ...string) (int, error) {
 	}
 
 	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGTSTP, syscall.SIGCONT)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(sigs)
 
 	// Pdeathsig fires when the thread that forked the child exits, so keep
 	// this goroutine on one thread until the child is gone.
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	if err := cmd.Start(); err != nil {
+	if err := startChild(cmd); err != nil {
 		if unsupported(err) {
 			return 0, fmt.Errorf("%w: start %s in a new network namespace: %w", ErrUnsupported, exe, err)
 		}
 		return 0, fmt.Errorf("netns: start %s: %w", exe, err)
 	}
+	// Job control only once there is a child to pass it on to: the Go
+	// runtime, once it has caught SIGTSTP, never gives it back to the
+	// kernel's default, and a caller that goes on without a namespace
+	// must still stop on Ctrl-Z.
+	signal.Notify(sigs, syscall.SIGTSTP, syscall.SIGCONT)
 
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
+		var lastCont time.Time
 		for {
 			select {
 			case s := <-sigs:
 				// The child may be exiting already: errors are moot.
 				switch s {
 				case syscall.SIGTSTP:
+					// Two signals that came at once leave the channel in
+					// the order of their numbers, SIGCONT first: a stop
+					// and its continue sent back to back would otherwise
+					// stop both processes for good. The kernel's own
+					// rule for them is that the later one wins; here, a
+					// stop within contGrace of a continue is taken to
+					// have come before it.
+					if time.Since(lastCont) < contGrace {
+						continue
+					}
 					// Ctrl-Z: the terminal stops this process's group, not
 					// the child's; stop the child, then this process, as
 					// the shell expects of a job it stopped.
 					_ = cmd.Process.Signal(syscall.SIGSTOP)
 					_ = syscall.Kill(os.Getpid(), syscall.SIGSTOP)
+				case syscall.SIGCONT:
+					// fg, bg, kill -CONT: the child takes it for the end
+					// of a stop.
+					lastCont = time.Now()
+					_ = cmd.Process.Signal(s)
 				default:
-					// SIGCONT (fg, bg, kill -CONT) continues the child
-					// too, which it takes for the end of a stop.
 					_ = cmd.Process.Signal(s)
 				}
 			case <-done:
@@ -211,6 +234,14 @@ func Reexec(args ...string) (int, error) {
 		return 0, fmt.Errorf("netns: wait for child: %w", err)
 	}
 }
+
+// startChild starts Reexec's child (a variable so that tests can make
+// the start fail).
+var startChild = (*exec.Cmd).Start
+
+// contGrace is how soon after a SIGCONT a SIGTSTP is taken to have come
+// before it (see Reexec).
+const contGrace = 50 * time.Millisecond
 
 // withMarker returns env with EnvMarker set to outer, replacing any earlier
 // value.

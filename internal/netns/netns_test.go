@@ -1,6 +1,7 @@
 package netns
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net"
@@ -21,6 +22,9 @@ import (
 const helperEnv = "IPCBENCH_NETNS_TEST_HELPER"
 
 func TestMain(m *testing.M) {
+	if dir := os.Getenv(failStartEnv); dir != "" {
+		os.Exit(failedStart(dir))
+	}
 	if mode := os.Getenv(helperEnv); mode != "" {
 		if !Inside() {
 			fmt.Fprintln(os.Stderr, "netns helper: re-executed but Inside() is false")
@@ -265,6 +269,85 @@ kill -CONT $PPID`, "sh", string(b), state)
 	}
 	if b, err := os.ReadFile(state); err != nil || string(b) != "T\n" {
 		t.Errorf("the child's state while this process was stopped: %q, %v; want T (stopped)", b, err)
+	}
+}
+
+// failStartEnv makes the test binary, instead of running the tests, call
+// Reexec with a start that fails and then wait to be stopped (see
+// failedStart); its value is a directory for the files it exchanges with
+// the test.
+const failStartEnv = "IPCBENCH_NETNS_TEST_FAILSTART"
+
+// failedStart calls Reexec with a child whose start fails (EPERM, as
+// without user namespaces), as `ipcbench run` does before it measures in
+// its own process, then writes dir/ready and waits (at most 20 s) for
+// dir/done; 0 when all went so.
+func failedStart(dir string) int {
+	startChild = func(*exec.Cmd) error { return syscall.EPERM }
+	if _, err := Reexec("-test.run=^$"); !errors.Is(err, ErrUnsupported) {
+		fmt.Fprintln(os.Stderr, "netns helper: Reexec with a failing start:", err)
+		return 1
+	}
+	if err := os.WriteFile(filepath.Join(dir, "ready"), nil, 0o600); err != nil {
+		fmt.Fprintln(os.Stderr, "netns helper:", err)
+		return 1
+	}
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if _, err := os.Stat(filepath.Join(dir, "done")); err == nil {
+			return 0
+		}
+	}
+	fmt.Fprintln(os.Stderr, "netns helper: never told it was done")
+	return 1
+}
+
+// TestReexecFailedStartKeepsCtrlZ: a Reexec whose child could not start
+// leaves SIGTSTP as it was, so that the caller, going on without a
+// namespace, still stops on Ctrl-Z (the Go runtime never gives back a
+// signal it once caught).
+func TestReexecFailedStartKeepsCtrlZ(t *testing.T) {
+	dir := t.TempDir()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe, "-test.run=^$")
+	cmd.Env = append(os.Environ(), failStartEnv+"="+dir)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		os.WriteFile(filepath.Join(dir, "done"), nil, 0o600)
+		cmd.Process.Signal(syscall.SIGCONT)
+		if err := cmd.Wait(); err != nil {
+			t.Errorf("the helper: %v", err)
+		}
+	}()
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if _, err := os.Stat(filepath.Join(dir, "ready")); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the helper never got past its Reexec")
+		}
+	}
+	if err := cmd.Process.Signal(syscall.SIGTSTP); err != nil {
+		t.Fatal(err)
+	}
+	state := ""
+	for deadline := time.Now().Add(5 * time.Second); state != "T" && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", cmd.Process.Pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The state is the field after the command's name in parentheses.
+		if i := bytes.LastIndexByte(b, ')'); i >= 0 && i+2 < len(b) {
+			state = string(b[i+2])
+		}
+	}
+	if state != "T" {
+		t.Errorf("after SIGTSTP the helper's state is %q, want T (stopped)", state)
 	}
 }
 
