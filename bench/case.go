@@ -211,10 +211,13 @@ func (r *Runner) runCase(parent context.Context, cs CaseSpec, rep int) (Result, 
 			// The case's timeout passed, perhaps while its peer was
 			// starting: the case failed on its timeout, which the reason
 			// names, not on a peer that could not start.
-			if cr.selfStop.stopped() {
-				return res, &reasonError{res.Reason, ErrSelfStopped}
-			}
-			return res, errors.New(res.Reason)
+			err = errors.New(res.Reason)
+		}
+		if cr.selfStop.stopped() && !errors.Is(err, ErrSelfStopped) {
+			// Whatever failed may have failed because this process did
+			// not run (a peer's wait for it ran out, say): the case runs
+			// again (RunCase).
+			return res, &reasonError{res.Reason, errors.Join(err, ErrSelfStopped)}
 		}
 		return res, err
 	}
@@ -300,17 +303,22 @@ func (cr *caseRun) fail(err error, timedOut bool) Result {
 		PeerModel: cr.res.PeerModel, PeerSource: cr.res.PeerSource, Size: cr.res.Size, Conns: cr.res.Conns, Rate: cr.res.Rate, Placement: cr.res.Placement, Repeat: cr.res.Repeat,
 		Options: cr.res.Options, PeerCPUUnknown: cr.res.PeerCPUUnknown, Status: StatusFailed, Reason: cr.name + ": " + err.Error(),
 	}
-	if timedOut {
+	stopped := cr.selfStop != nil && cr.selfStop.stopped()
+	const stopWords = "this process was stopped (SIGSTOP or Ctrl-Z) and continued during the case"
+	switch {
+	case timedOut:
 		bound := "case did not finish within " + cr.opts.CaseTimeout.String()
 		if b := cr.fired.Load(); b != nil {
 			bound = *b
 		}
 		why := "peer stuck or too slow"
-		if cr.selfStop != nil && cr.selfStop.stopped() {
+		if stopped {
 			// The time ran out while the bench itself did not run.
-			why = "this process was stopped (SIGSTOP or Ctrl-Z) and continued during the case"
+			why = stopWords
 		}
 		res.Reason = cr.name + ": timeout: " + bound + " (" + why + "): " + err.Error()
+	case stopped && !errors.Is(err, ErrSelfStopped):
+		res.Reason += " (" + stopWords + ")"
 	}
 	return res
 }

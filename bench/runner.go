@@ -169,9 +169,10 @@ func (r *Runner) makePlan() []CaseSpec {
 // case could start its peer at all (the executable or the machine is
 // broken, not a transport). A case during which this process was stopped
 // and continued (Ctrl-Z, then fg) runs again, up to twice, since its
-// timings took in the stop; after that it is recorded as failed with
-// ErrSelfStopped's reason. A cancelled ctx stops the run after the case
-// in progress is cleaned up and recorded; the error then wraps ctx.Err().
+// timings, or its failure, took in the stop; after that it is recorded as
+// failed, with a reason that says so. A cancelled ctx stops the run after
+// the case in progress is cleaned up and recorded; the error then wraps
+// ctx.Err().
 func (r *Runner) Run(ctx context.Context, hdr Header, out io.Writer) (*Records, error) {
 	w := NewRecordWriter(out)
 	if hdr.Options == nil {

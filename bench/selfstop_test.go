@@ -96,9 +96,9 @@ func TestSelfStopGivesUp(t *testing.T) {
 // ErrSelfStopped, so that RunCase runs it again.
 func TestSelfStopTimeout(t *testing.T) {
 	o := countOptions(t, "pingpong", MaxCount, 0)
-	// 2 s from the case's start, the peer's start included: the stop
-	// must come (as measuring begins) before the timeout.
-	o.CaseTimeout = o.Warmup + 2*time.Second
+	// From the case's start, the peer's start included: the stop must
+	// come (as measuring begins) before the timeout.
+	o.CaseTimeout = o.Warmup + stallStart
 	r, err := NewRunner(o)
 	if err != nil {
 		t.Fatal(err)
@@ -119,5 +119,30 @@ func TestSelfStopTimeout(t *testing.T) {
 	if alive(pid) {
 		syscall.Kill(pid, syscall.SIGKILL)
 		t.Fatalf("the stopped peer %d is still there after the case returned", pid)
+	}
+}
+
+// TestSelfStopOtherFailure: a case that fails otherwise (its peer dies)
+// after a stop of this process says the stop too, and its error wraps
+// ErrSelfStopped (the failure may have come of the stop: RunCase runs it
+// again) as well as the failure's own.
+func TestSelfStopOtherFailure(t *testing.T) {
+	r := selfStopRunner(t, 5*time.Second)
+	var pid int
+	r.onPeerStart = func(p int) { pid = p }
+	r.onMeasure = func(start bool) {
+		if start {
+			syscall.Kill(os.Getpid(), syscall.SIGCONT)
+			// The signal reaches the watch through a goroutine of the
+			// runtime's; the peer's death, by way of its exit and this
+			// side's read, comes later still, but give it a margin.
+			time.Sleep(100 * time.Millisecond)
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
+	res, err := r.runCase(context.Background(), r.Plan()[0], 0) // once
+	if !errors.Is(err, ErrSelfStopped) || res.Status != StatusFailed || strings.Contains(res.Reason, "timeout") ||
+		!strings.HasSuffix(res.Reason, " (this process was stopped (SIGSTOP or Ctrl-Z) and continued during the case)") {
+		t.Fatalf("status %s, reason %q, err %v; want the peer's death and the stop", res.Status, res.Reason, err)
 	}
 }
