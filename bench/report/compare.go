@@ -37,8 +37,8 @@ var compareEnvKeys = []string{"kernel", "cpu_model", "cores", "gomaxprocs", "go_
 // differences between the two environments are warned about, since numbers
 // from different machines or settings are not comparable. It returns an
 // error wrapping ErrNoRuns when a run is nil, ErrNothingCompared (after
-// writing the lists) when no case has an OK repeat in both runs, and write
-// errors.
+// writing the lists, which say why) when no case has an OK repeat in both
+// runs, and write errors.
 func Compare(w io.Writer, old, new *bench.Records) error {
 	if old == nil || new == nil {
 		return fmt.Errorf("report: compare: %w", ErrNoRuns)
@@ -149,9 +149,6 @@ func Compare(w io.Writer, old, new *bench.Records) error {
 	list("only in old", onlyOld)
 	list("only in new", onlyNew)
 	list("not compared (no OK repeat on one side)", notCompared)
-	if len(pairs) == 0 {
-		b.WriteString("\n" + ErrNothingCompared.Error() + "\n")
-	}
 	_, err := io.WriteString(w, b.String())
 	if err != nil {
 		return fmt.Errorf("report: compare: %w", err)

@@ -22,9 +22,9 @@ var ErrUnknownFormat = errors.New("unknown report format")
 // missing.
 var ErrNoRuns = errors.New("no runs to report")
 
-// ErrNothingCompared is returned (wrapped) by Compare, after it has
-// written what it found, when no case has an OK repeat in both runs: two
-// runs of different settings, or of cases that all failed on one side.
+// ErrNothingCompared is returned by Compare, after it has written what it
+// found, when no case has an OK repeat in both runs: two runs of different
+// settings, or of cases that all failed on one side.
 var ErrNothingCompared = errors.New("no case has OK repeats in both runs")
 
 // Formats returns the names Render accepts, the default first:

@@ -129,6 +129,7 @@ func Serve(ctx context.Context, ln net.Listener, o ServeOptions) (Summary, error
 	var sockets []socketFile
 	for _, l := range []net.Listener{ln, o.Control} {
 		if sf, ok := boundSocket(l); ok {
+			sf.control = l == o.Control
 			sockets = append(sockets, sf)
 		}
 	}

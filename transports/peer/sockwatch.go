@@ -21,6 +21,7 @@ var socketWatchEvery = 2 * time.Second
 type socketFile struct {
 	path     string
 	dev, ino uint64
+	control  bool // the control socket (ServeOptions.Control)
 	gone     bool // logged as removed or replaced
 }
 
@@ -93,7 +94,11 @@ func watchSockets(ctx context.Context, files []socketFile, logger *log.Logger) {
 				return // the stop may have removed it
 			}
 			f.gone = true
-			logger.Printf("the socket %s was removed or replaced by another file: new clients cannot reach this server there, sessions already open go on; stop the server and start it again", f.path)
+			if f.control {
+				logger.Printf("the control socket %s was removed or replaced by another file: new ipcbench run sessions cannot reach this server, sessions already open and echo clients go on; stop the server and start it again", f.path)
+			} else {
+				logger.Printf("the socket %s was removed or replaced by another file: new clients cannot reach this server there, sessions already open go on; stop the server and start it again", f.path)
+			}
 		}
 	}
 }

@@ -73,8 +73,11 @@ func serveOnSockets(t *testing.T, dir string) (data, control string, logs *locke
 }
 
 // removedLine is the start of the line Serve logs when the socket at path
-// is removed or replaced.
-func removedLine(path string) string {
+// (its control socket, for control) is removed or replaced.
+func removedLine(path string, control bool) string {
+	if control {
+		return "the control socket " + path + " was removed or replaced by another file: new ipcbench run sessions cannot reach this server"
+	}
 	return "the socket " + path + " was removed or replaced by another file: new clients cannot reach this server there"
 }
 
@@ -116,7 +119,7 @@ func TestServeLogsRemovedSocket(t *testing.T) {
 	}
 	defer other.Close()
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-		if l := logs.String(); strings.Contains(l, removedLine(data)) && strings.Contains(l, removedLine(control)) {
+		if l := logs.String(); strings.Contains(l, removedLine(data, false)) && strings.Contains(l, removedLine(control, true)) {
 			break
 		}
 	}
@@ -124,8 +127,8 @@ func TestServeLogsRemovedSocket(t *testing.T) {
 	echo("after the removal")
 	stop()
 	l := logs.String()
-	for _, p := range []string{data, control} {
-		if n := strings.Count(l, removedLine(p)); n != 1 {
+	for p, isControl := range map[string]bool{data: false, control: true} {
+		if n := strings.Count(l, removedLine(p, isControl)); n != 1 {
 			t.Errorf("%d lines about %s, want 1; log:\n%s", n, p, l)
 		}
 	}
