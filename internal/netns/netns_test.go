@@ -314,6 +314,11 @@ func TestReexecFailedStartKeepsCtrlZ(t *testing.T) {
 	cmd := exec.Command(exe, "-test.run=^$")
 	cmd.Env = append(os.Environ(), failStartEnv+"="+dir)
 	cmd.Stderr = os.Stderr
+	// A process group of its own, whose parent (this process) is in
+	// another group of the session: the kernel drops SIGTSTP, rather than
+	// stop, in an orphaned process group, which this test's own group is
+	// when its starter has gone (a CI job started in the background).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
