@@ -2,14 +2,12 @@ package peer
 
 import (
 	"context"
-	"io/fs"
 	"log"
 	"net"
-	"os"
-	"syscall"
 	"time"
 
 	"github.com/ipcbench/ipcbench/transports"
+	"github.com/ipcbench/ipcbench/transports/internal/rendezvous"
 )
 
 // socketWatchEvery is how often Serve looks whether the socket files its
@@ -46,23 +44,9 @@ func boundSocket(l net.Listener) (sf socketFile, ok bool) {
 	if sf.path == "" {
 		return sf, false
 	}
-	dev, ino, ok := socketID(sf.path)
+	dev, ino, ok := rendezvous.SocketID(sf.path)
 	sf.dev, sf.ino = dev, ino
 	return sf, ok
-}
-
-// socketID returns the device and inode of the socket file at path; ok is
-// false when there is none.
-func socketID(path string) (dev, ino uint64, ok bool) {
-	fi, err := os.Lstat(path)
-	if err != nil || fi.Mode().Type() != fs.ModeSocket {
-		return 0, 0, false
-	}
-	st, isStat := fi.Sys().(*syscall.Stat_t)
-	if !isStat {
-		return 0, 0, false
-	}
-	return uint64(st.Dev), st.Ino, true
 }
 
 // watchSockets looks every socketWatchEvery, until ctx ends, whether each
@@ -87,7 +71,7 @@ func watchSockets(ctx context.Context, files []socketFile, logger *log.Logger) {
 			if f.gone {
 				continue
 			}
-			if dev, ino, ok := socketID(f.path); ok && dev == f.dev && ino == f.ino {
+			if dev, ino, ok := rendezvous.SocketID(f.path); ok && dev == f.dev && ino == f.ino {
 				continue
 			}
 			if ctx.Err() != nil {

@@ -53,12 +53,32 @@ func (p *Place) Bound() error {
 	if err != nil {
 		return fmt.Errorf("the socket just bound: %w", err)
 	}
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok || fi.Mode().Type() != fs.ModeSocket {
+	dev, ino, ok := socketFileID(fi)
+	if !ok {
 		return fmt.Errorf("the socket just bound at %s is a %v", p.Path, fi.Mode().Type())
 	}
-	p.bound, p.dev, p.ino = true, uint64(st.Dev), st.Ino
+	p.bound, p.dev, p.ino = true, dev, ino
 	return nil
+}
+
+// SocketID returns the device and inode of the socket file at path, which
+// tell it from another socket file later at the same path; ok is false
+// when there is no socket file there.
+func SocketID(path string) (dev, ino uint64, ok bool) {
+	fi, err := os.Lstat(path)
+	if err != nil {
+		return 0, 0, false
+	}
+	return socketFileID(fi)
+}
+
+// socketFileID is SocketID of the file fi describes.
+func socketFileID(fi fs.FileInfo) (dev, ino uint64, ok bool) {
+	st, isStat := fi.Sys().(*syscall.Stat_t)
+	if !isStat || fi.Mode().Type() != fs.ModeSocket {
+		return 0, 0, false
+	}
+	return uint64(st.Dev), st.Ino, true
 }
 
 // Release removes the socket file Bound recorded, if it is still the one
@@ -66,11 +86,9 @@ func (p *Place) Bound() error {
 // contents, Prepare's only when it is empty).
 func (p Place) Release() error {
 	if p.bound {
-		if fi, err := os.Lstat(p.Path); err == nil {
-			if st, ok := fi.Sys().(*syscall.Stat_t); ok && uint64(st.Dev) == p.dev && st.Ino == p.ino {
-				if err := os.Remove(p.Path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-					return err
-				}
+		if dev, ino, ok := SocketID(p.Path); ok && dev == p.dev && ino == p.ino {
+			if err := os.Remove(p.Path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return err
 			}
 		}
 	}
