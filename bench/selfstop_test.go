@@ -10,22 +10,13 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/ipcbench/ipcbench/transports/all"
 )
 
 // selfStopRunner returns a runner of one pingpong case over unix, 64 B,
 // of d measured.
 func selfStopRunner(t *testing.T, d time.Duration) *Runner {
 	t.Helper()
-	tr, err := all.Lookup("unix")
-	if err != nil {
-		t.Fatal(err)
-	}
-	o := testOptions(t)
-	o.Transports = []TransportSpec{{Transport: tr}}
-	o.Workloads = []string{"pingpong"}
-	o.Sizes = []int{64}
+	o := unixOptions(t, "pingpong")
 	o.Duration = d
 	r, err := NewRunner(o)
 	if err != nil {

@@ -11,9 +11,9 @@ import (
 	"github.com/ipcbench/ipcbench/transports/all"
 )
 
-// countOptions returns options of a count-mode run of count messages
-// over unix for workload w (rate: rate msg/s), with no case timeout given.
-func countOptions(t *testing.T, w string, count int64, rate int) Options {
+// unixOptions returns testOptions of one case: workload w over unix at
+// 64 B.
+func unixOptions(t *testing.T, w string) Options {
 	t.Helper()
 	tr, err := all.Lookup("unix")
 	if err != nil {
@@ -23,6 +23,14 @@ func countOptions(t *testing.T, w string, count int64, rate int) Options {
 	o.Transports = []TransportSpec{{Transport: tr}}
 	o.Workloads = []string{w}
 	o.Sizes = []int{64}
+	return o
+}
+
+// countOptions returns options of a count-mode run of count messages
+// over unix for workload w (rate: rate msg/s), with no case timeout given.
+func countOptions(t *testing.T, w string, count int64, rate int) Options {
+	t.Helper()
+	o := unixOptions(t, w)
 	o.Duration = 0
 	o.Count = count
 	o.Rate = rate

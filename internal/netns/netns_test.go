@@ -54,36 +54,31 @@ func helper(mode string) int {
 	case "exit":
 		return 3
 	case "signal":
-		sigs := make(chan os.Signal, 1)
-		signal.Notify(sigs, syscall.SIGTERM)
-		if err := os.WriteFile(os.Getenv("IPCBENCH_NETNS_TEST_READY"), nil, 0o600); err != nil {
-			fmt.Fprintln(os.Stderr, "netns helper:", err)
-			return 1
-		}
-		select {
-		case <-sigs:
-			return 7
-		case <-time.After(20 * time.Second):
-			fmt.Fprintln(os.Stderr, "netns helper: no SIGTERM forwarded")
-			return 1
-		}
+		return awaitSignal(syscall.SIGTERM, 7)
 	case "jobcontrol":
-		conts := make(chan os.Signal, 1)
-		signal.Notify(conts, syscall.SIGCONT)
-		if err := os.WriteFile(os.Getenv("IPCBENCH_NETNS_TEST_READY"), []byte(strconv.Itoa(os.Getpid())), 0o600); err != nil {
-			fmt.Fprintln(os.Stderr, "netns helper:", err)
-			return 1
-		}
-		select {
-		case <-conts:
-			return 8
-		case <-time.After(20 * time.Second):
-			fmt.Fprintln(os.Stderr, "netns helper: no SIGCONT forwarded")
-			return 1
-		}
+		return awaitSignal(syscall.SIGCONT, 8)
 	}
 	fmt.Fprintln(os.Stderr, "netns helper: unknown mode", mode)
 	return 2
+}
+
+// awaitSignal writes this process's PID to the file
+// IPCBENCH_NETNS_TEST_READY names, then waits (at most 20 s) for sig, which
+// the parent's Reexec forwards; it returns code when sig came.
+func awaitSignal(sig syscall.Signal, code int) int {
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, sig)
+	if err := os.WriteFile(os.Getenv("IPCBENCH_NETNS_TEST_READY"), []byte(strconv.Itoa(os.Getpid())), 0o600); err != nil {
+		fmt.Fprintln(os.Stderr, "netns helper:", err)
+		return 1
+	}
+	select {
+	case <-sigs:
+		return code
+	case <-time.After(20 * time.Second):
+		fmt.Fprintf(os.Stderr, "netns helper: no %v forwarded\n", sig)
+		return 1
+	}
 }
 
 // checkSetup runs Setup twice (it must be idempotent), then checks the
