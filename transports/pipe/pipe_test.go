@@ -473,19 +473,7 @@ func TestRendezvousAttachTimeout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for deadline := time.Now().Add(5 * time.Second); ; {
-		fds := []unix.PollFd{{Fd: int32(ep.Files[0].Fd()), Events: unix.POLLIN}}
-		if _, err := unix.Poll(fds, 20); err != nil && !errors.Is(err, unix.EINTR) {
-			t.Fatal(err)
-		}
-		if fds[0].Revents&unix.POLLHUP != 0 {
-			break // the listener's write end is closed
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the listener still holds the channel 5s after an attach timeout of 50ms")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	transporttest.WaitHangUp(t, ep.Files[0], 5*time.Second) // the listener's write end is closed
 	if c, err := New().Dial(t.Context(), ep); err == nil {
 		c.Close()
 		t.Fatal("a late attach succeeded")

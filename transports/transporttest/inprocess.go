@@ -499,6 +499,26 @@ func StaleSocket(t testing.TB, path string, sotype int) {
 	}
 }
 
+// WaitHangUp waits until the other end of f, a socket or a pipe, is
+// closed (poll reports POLLHUP), and fails the test when it is still open
+// after within: what a listener that drops a channel does to the dialer's
+// end.
+func WaitHangUp(t testing.TB, f *os.File, within time.Duration) {
+	t.Helper()
+	for deadline := time.Now().Add(within); ; time.Sleep(20 * time.Millisecond) {
+		fds := []unix.PollFd{{Fd: int32(f.Fd()), Events: unix.POLLIN}}
+		if _, err := unix.Poll(fds, 20); err != nil && !errors.Is(err, unix.EINTR) {
+			t.Fatal(err)
+		}
+		if fds[0].Revents&unix.POLLHUP != 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the other end of %s is still open after %v", f.Name(), within)
+		}
+	}
+}
+
 // SocketPath returns a socket path for a listener by address, in a
 // directory that does not exist yet (under a fresh, short-named private
 // directory in os.TempDir(), removed at the end of the test), so that

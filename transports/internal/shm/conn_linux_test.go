@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"golang.org/x/net/nettest"
-	"golang.org/x/sys/unix"
 
 	"github.com/ipcbench/ipcbench/transports"
 	"github.com/ipcbench/ipcbench/transports/internal/rendezvous"
@@ -850,19 +849,7 @@ func TestRendezvousAttachTimeout(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			for deadline := time.Now().Add(5 * time.Second); ; {
-				fds := []unix.PollFd{{Fd: int32(ep.Files[1].Fd()), Events: unix.POLLIN}}
-				if _, err := unix.Poll(fds, 20); err != nil && !errors.Is(err, unix.EINTR) {
-					t.Fatal(err)
-				}
-				if fds[0].Revents&unix.POLLHUP != 0 {
-					break // the listener's end of the liveness socket is closed
-				}
-				if time.Now().After(deadline) {
-					t.Fatal("the listener still holds the channel 5s after an attach timeout of 50ms")
-				}
-				time.Sleep(20 * time.Millisecond)
-			}
+			transporttest.WaitHangUp(t, ep.Files[1], 5*time.Second) // the listener's end of the liveness socket is closed
 			if c, err := New(k).Dial(t.Context(), ep); err == nil {
 				c.Close()
 				t.Fatal("a late attach succeeded")
