@@ -241,26 +241,10 @@ func (s *Server) serve(c *net.UnixConn, index int) {
 	// A dialer that does not attach in time loses its channel. Abort may
 	// land after Await found the hello: the connection it returns then is
 	// closed all the same (its reads may already fail), and only a timer
-	// that has not fired when Await returns leaves it alone.
-	var (
-		timerMu  sync.Mutex
-		awaited  bool
-		timedOut bool
-	)
-	timer := time.AfterFunc(timeout, func() {
-		timerMu.Lock()
-		defer timerMu.Unlock()
-		if !awaited {
-			timedOut = true
-			o.Abort()
-		}
-	})
+	// that had not fired when Await returned leaves it alone.
+	timer := time.AfterFunc(timeout, o.Abort)
 	ac, err := o.Await()
-	timer.Stop()
-	timerMu.Lock()
-	awaited = true
-	late := timedOut
-	timerMu.Unlock()
+	late := !timer.Stop()
 	s.mu.Lock()
 	delete(s.pending, o)
 	closed := s.closed
