@@ -91,7 +91,7 @@ type caseRun struct {
 	fired atomic.Pointer[string]
 
 	// selfStop notices a stop of this process during the case, which
-	// fails it (ErrSelfStopped).
+	// fails it with ErrSelfStopped, for RunCase to run it again.
 	selfStop *selfStop
 }
 

@@ -201,12 +201,15 @@ func SocketPath(t testing.TB, name string) string {
 // others (0700) under TMPDIR, which a client ("-t NAME -addr ADDRESS" and
 // client's arguments) dials, its output containing want(name), and remove
 // that directory when it stops, by its standard input closing and by
-// SIGINT, SIGTERM and SIGHUP. TMPDIR is a directory of the test, so nothing is left in the
-// system's.
+// SIGINT, SIGTERM and SIGHUP. TMPDIR is a directory of the test, so
+// nothing is left in the system's.
 func ServeWithoutAddr(t *testing.T, bin string, names []string, client []string, want func(name string) string) {
 	for _, name := range names {
 		t.Run(name, func(t *testing.T) {
-			for _, how := range []string{"stdin", "SIGINT", "SIGTERM", "SIGHUP"} {
+			for _, stop := range []struct {
+				how string
+				sig os.Signal // nil: close its standard input
+			}{{"stdin", nil}, {"SIGINT", syscall.SIGINT}, {"SIGTERM", syscall.SIGTERM}, {"SIGHUP", syscall.SIGHUP}} {
 				tmp := t.TempDir()
 				t.Setenv("TMPDIR", tmp)
 				srv := Start(t, bin, "-serve", "-t", name)
@@ -225,22 +228,16 @@ func ServeWithoutAddr(t *testing.T, bin string, names []string, client []string,
 				if w := want(name); !strings.Contains(out, w) {
 					t.Errorf("client: output %q does not say %q", out, w)
 				}
-				var serr error
-				switch how {
-				case "stdin":
-					serr = srv.Stop()
-				case "SIGINT":
-					serr = srv.Signal(syscall.SIGINT)
-				case "SIGTERM":
-					serr = srv.Signal(syscall.SIGTERM)
-				case "SIGHUP":
-					serr = srv.Signal(syscall.SIGHUP)
+				if stop.sig == nil {
+					err = srv.Stop()
+				} else {
+					err = srv.Signal(stop.sig)
 				}
-				if serr != nil {
-					t.Errorf("stopped by %s: %v", how, serr)
+				if err != nil {
+					t.Errorf("stopped by %s: %v", stop.how, err)
 				}
 				if ents, err := os.ReadDir(tmp); err != nil || len(ents) != 0 {
-					t.Errorf("stopped by %s, the server left %v in TMPDIR (%v); want nothing", how, ents, err)
+					t.Errorf("stopped by %s, the server left %v in TMPDIR (%v); want nothing", stop.how, ents, err)
 				}
 			}
 		})
