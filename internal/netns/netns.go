@@ -182,34 +182,19 @@ func Reexec(args ...string) (int, error) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		var lastCont time.Time
+		var relay jobRelay
 		for {
 			select {
 			case s := <-sigs:
 				// The child may be exiting already: errors are moot.
-				switch s {
-				case syscall.SIGTSTP:
-					// Two signals that came at once leave the channel in
-					// the order of their numbers, SIGCONT first: a stop
-					// and its continue sent back to back would otherwise
-					// stop both processes for good. The kernel's own
-					// rule for them is that the later one wins; here, a
-					// stop within contGrace of a continue is taken to
-					// have come before it.
-					if time.Since(lastCont) < contGrace {
-						continue
-					}
+				switch relay.on(s, time.Now()) {
+				case relayStop:
 					// Ctrl-Z: the terminal stops this process's group, not
 					// the child's; stop the child, then this process, as
 					// the shell expects of a job it stopped.
 					_ = cmd.Process.Signal(syscall.SIGSTOP)
 					_ = syscall.Kill(os.Getpid(), syscall.SIGSTOP)
-				case syscall.SIGCONT:
-					// fg, bg, kill -CONT: the child takes it for the end
-					// of a stop.
-					lastCont = time.Now()
-					_ = cmd.Process.Signal(s)
-				default:
+				case relayForward:
 					_ = cmd.Process.Signal(s)
 				}
 			case <-done:
@@ -240,8 +225,46 @@ func Reexec(args ...string) (int, error) {
 var startChild = (*exec.Cmd).Start
 
 // contGrace is how soon after a SIGCONT a SIGTSTP is taken to have come
-// before it (see Reexec).
+// before it (see jobRelay.on).
 const contGrace = 50 * time.Millisecond
+
+// relayAction is what Reexec does with a signal it caught.
+type relayAction int
+
+const (
+	relayIgnore  relayAction = iota // drop it
+	relayStop                       // stop the child, then this process
+	relayForward                    // send it on to the child
+)
+
+// jobRelay decides what Reexec does with each signal it caught; its
+// zero value is ready.
+type jobRelay struct {
+	lastCont time.Time // when the last SIGCONT came
+}
+
+// on returns what to do with signal s, caught at now.
+//
+// SIGTSTP (Ctrl-Z) stops the child and this process. Two signals that
+// came at once leave Go's signal channel in the order of their numbers,
+// SIGCONT first: a stop and its continue sent back to back would stop
+// both processes for good. The kernel's own rule for the two is that the
+// later one wins; here a SIGTSTP within contGrace of a SIGCONT is taken
+// to have come before it, and dropped. SIGCONT (fg, bg, kill -CONT) goes
+// on to the child, which takes it for the end of a stop, and so does
+// every other signal.
+func (j *jobRelay) on(s os.Signal, now time.Time) relayAction {
+	switch s {
+	case syscall.SIGTSTP:
+		if !j.lastCont.IsZero() && now.Sub(j.lastCont) < contGrace {
+			return relayIgnore
+		}
+		return relayStop
+	case syscall.SIGCONT:
+		j.lastCont = now
+	}
+	return relayForward
+}
 
 // withMarker returns env with EnvMarker set to outer, replacing any earlier
 // value.

@@ -404,3 +404,33 @@ func TestDescription(t *testing.T) {
 		t.Fatalf("Description() = %q, want %q", got, want)
 	}
 }
+
+// TestJobRelay checks the decision Reexec makes for each signal it
+// catches: a Ctrl-Z stops, a continue and everything else go on to the
+// child, and a stop that arrives within contGrace of a continue is taken
+// to have come before it (Go hands two pending signals over in the order
+// of their numbers, SIGCONT first).
+func TestJobRelay(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	steps := []struct {
+		sig  os.Signal
+		at   time.Duration // after t0
+		want relayAction
+	}{
+		{syscall.SIGTSTP, 0, relayStop}, // no continue yet: a plain Ctrl-Z
+		{syscall.SIGCONT, time.Second, relayForward},
+		{syscall.SIGTSTP, time.Second + contGrace/2, relayIgnore}, // came before that continue
+		{syscall.SIGTSTP, time.Second + contGrace, relayStop},     // the grace is over
+		{syscall.SIGINT, 2 * time.Second, relayForward},
+		{syscall.SIGCONT, 3 * time.Second, relayForward},
+		{syscall.SIGTERM, 3*time.Second + time.Millisecond, relayForward}, // the grace is for stops only
+		{syscall.SIGTSTP, 3*time.Second + 2*time.Millisecond, relayIgnore},
+		{syscall.SIGHUP, 4 * time.Second, relayForward},
+	}
+	var j jobRelay
+	for i, s := range steps {
+		if got := j.on(s.sig, t0.Add(s.at)); got != s.want {
+			t.Errorf("step %d: %v at +%v: got action %d, want %d", i, s.sig, s.at, got, s.want)
+		}
+	}
+}
