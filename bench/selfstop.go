@@ -1,7 +1,9 @@
 package bench
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
@@ -59,3 +61,36 @@ func (e *reasonError) Unwrap() error { return e.err }
 // selfStopRetries is how many times RunCase runs a case again that failed
 // because this process was stopped during it.
 const selfStopRetries = 2
+
+// RetryStopped runs measure, which measures something this package does
+// not run itself (one of ipcbench floor's C programs, say) and whose
+// figures a stop of this process would take in, and runs it again, as
+// RunCase runs a case again, while this process was stopped and continued
+// during it: at most selfStopRetries times more. A try during which no
+// stop came returns measure's error. When every try saw one, or ctx ended
+// after one, the error wraps ErrSelfStopped, and the last try's own error
+// if it had one.
+func RetryStopped(ctx context.Context, measure func() error) error {
+	return retryStopped(ctx, func(*selfStop) error { return measure() })
+}
+
+// retryStopped is RetryStopped, with each try handed the watch of its
+// stops (for tests, to wait until a SIGCONT they sent has reached it).
+func retryStopped(ctx context.Context, measure func(*selfStop) error) error {
+	for try := 0; ; try++ {
+		s := watchSelfStop()
+		err := measure(s)
+		stopped := s.stopped()
+		s.stop()
+		switch {
+		case !stopped:
+			return err
+		case try < selfStopRetries && ctx.Err() == nil:
+			continue
+		case err != nil:
+			return fmt.Errorf("%w; the last try: %w", ErrSelfStopped, err)
+		default:
+			return ErrSelfStopped
+		}
+	}
+}

@@ -137,3 +137,72 @@ func TestSelfStopOtherFailure(t *testing.T) {
 		t.Fatalf("status %s, reason %q, err %v; want the peer's death and the stop", res.Status, res.Reason, err)
 	}
 }
+
+// TestRetryStopped: a measurement during which this process was stopped
+// and continued runs again, at most twice more; the error of a try
+// without a stop is returned as it is, and one that saw a stop every time
+// says so, with its own error if it had one.
+func TestRetryStopped(t *testing.T) {
+	errMeasure := errors.New("the measurement failed")
+	cases := []struct {
+		name     string
+		stops    int   // the first stops tries see a stop
+		err      error // what every try returns
+		wantRuns int
+		want     []error // errors.Is targets; nil: no error
+	}{
+		{"no stop", 0, nil, 1, nil},
+		{"no stop, failed", 0, errMeasure, 1, []error{errMeasure}},
+		{"one stop", 1, nil, 2, nil},
+		{"two stops", 2, nil, 3, nil},
+		{"stopped every time", 3, nil, 3, []error{ErrSelfStopped}},
+		{"stopped and failed every time", 3, errMeasure, 3, []error{ErrSelfStopped, errMeasure}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			runs := 0
+			err := retryStopped(context.Background(), func(s *selfStop) error {
+				runs++
+				if runs <= c.stops {
+					// What a stop ends with; wait until the watch has it,
+					// as a real measurement lasts long enough to.
+					syscall.Kill(os.Getpid(), syscall.SIGCONT)
+					for !s.stopped() {
+						time.Sleep(time.Millisecond)
+					}
+				}
+				return c.err
+			})
+			if runs != c.wantRuns {
+				t.Errorf("measured %d times; want %d", runs, c.wantRuns)
+			}
+			if c.want == nil && err != nil {
+				t.Errorf("err = %v; want nil", err)
+			}
+			for _, w := range c.want {
+				if !errors.Is(err, w) {
+					t.Errorf("err = %v; want one that is %v", err, w)
+				}
+			}
+		})
+	}
+}
+
+// TestRetryStoppedContextEnded: after a stop, a measurement whose context
+// has ended is not run again.
+func TestRetryStoppedContextEnded(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	runs := 0
+	err := retryStopped(ctx, func(s *selfStop) error {
+		runs++
+		cancel()
+		syscall.Kill(os.Getpid(), syscall.SIGCONT)
+		for !s.stopped() {
+			time.Sleep(time.Millisecond)
+		}
+		return ctx.Err()
+	})
+	if runs != 1 || !errors.Is(err, ErrSelfStopped) || !errors.Is(err, context.Canceled) {
+		t.Errorf("measured %d times, err = %v; want once, an error that is ErrSelfStopped and context.Canceled", runs, err)
+	}
+}

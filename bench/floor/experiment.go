@@ -232,7 +232,15 @@ func (e *Experiment) Run(ctx context.Context, emit func(Record) error) error {
 				var v float64
 				var detail string
 				if side == SideC {
-					v, detail, err = e.runC(ctx, p, pl)
+					// A stop (Ctrl-Z) of this process stops the C
+					// programs too, when they share its process group,
+					// and their clocks take it in; the ipcbench side
+					// runs again through RunCase.
+					err = bench.RetryStopped(ctx, func() error {
+						var err error
+						v, detail, err = e.runC(ctx, p, pl)
+						return err
+					})
 				} else {
 					v, detail, err = e.runIPCBench(ctx, p, pl, rep)
 				}
