@@ -68,7 +68,8 @@ type caseRun struct {
 
 	measure   atomic.Bool // loops record while true
 	stop      atomic.Bool // loops end when true
-	limit     int64       // messages each loop measures in count mode; 0: run for Duration
+	limit     int64       // messages each loop measures in count mode, at most (see limitOf); 0: run for Duration
+	limitRest int64       // in count mode, Count % Conns: how many loops measure limit, the others one fewer
 	onMeasure func(start bool)
 	tStart    time.Time
 	tEnd      time.Time
@@ -280,6 +281,7 @@ func (r *Runner) newCaseRun(cs CaseSpec, rep int) *caseRun {
 	}
 	if r.opts.Count > 0 {
 		cr.limit = (r.opts.Count + int64(cs.Conns) - 1) / int64(cs.Conns)
+		cr.limitRest = r.opts.Count % int64(cs.Conns)
 	}
 	if rm := r.opts.Remote; rm != nil {
 		cr.remote = &remoteCase{tr: cs.Transport, addr: rm.Address, echo: rm.Echo}
@@ -287,6 +289,17 @@ func (r *Runner) newCaseRun(cs CaseSpec, rep int) *caseRun {
 		cr.res.PeerModel, cr.res.PeerSource = "", SourceConnect
 	}
 	return cr
+}
+
+// limitOf returns how many messages the loop of connection conn measures
+// in count mode, 0 in duration mode: Options.Count split across the
+// case's connections, the first Count % Conns of them one more than the
+// others, so that the case measures exactly Count.
+func (cr *caseRun) limitOf(conn uint32) int64 {
+	if cr.limitRest == 0 || int64(conn) < cr.limitRest {
+		return cr.limit
+	}
+	return cr.limit - 1
 }
 
 // skip returns the case's record as skipped, for why.

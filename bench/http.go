@@ -21,11 +21,12 @@ import (
 // It shows what a transport buys an application that speaks HTTP, next to
 // pingpong's bare round trip.
 var httpWorkload = &workload{
-	name:    "http",
-	doc:     "net/http POST with a body of the case's size, echoed back, keep-alive on one connection, closed loop; every body checked",
-	role:    peer.RoleHTTP,
-	notEcho: "needs an HTTP server's responses, and an echo server sends the request back",
-	run:     runHTTP,
+	name:     "http",
+	doc:      "net/http POST with a body of the case's size, echoed back, keep-alive on one connection, closed loop; every body checked",
+	role:     peer.RoleHTTP,
+	unframed: true,
+	notEcho:  "needs an HTTP server's responses, and an echo server sends the request back",
+	run:      runHTTP,
 }
 
 // runHTTP drives one closed HTTP request loop per connection.
@@ -56,6 +57,7 @@ func httpLoop(cr *caseRun, c net.Conn, conn uint32, h *hist.Histogram) (msgs, er
 	}
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr}
+	limit := cr.limitOf(conn)
 	size := cr.spec.Size
 	out := make([]byte, size)
 	in := make([]byte, size+1)
@@ -90,7 +92,7 @@ func httpLoop(cr *caseRun, c net.Conn, conn uint32, h *hist.Histogram) (msgs, er
 		h.Record(d.Nanoseconds())
 		msgs++
 		cr.progressed()
-		if msgs == cr.limit {
+		if msgs == limit {
 			break
 		}
 	}

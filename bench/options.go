@@ -198,9 +198,10 @@ type Options struct {
 	// none.
 	Duration, Warmup time.Duration
 	// Count, when positive, makes each case measure exactly this many
-	// messages after the warm-up instead of running for Duration: per
-	// connection for fanin (Count/conns each, rounded up), in total for the
-	// others.
+	// messages after the warm-up instead of running for Duration, split
+	// across the connections for fanin (Count/conns each, the remainder one
+	// more on as many connections). Fanin's Count must be at least its
+	// largest number of connections.
 	Count int64
 	// Repeats is how many times each case runs; repeats are interleaved:
 	// every case runs once before any case runs a second time.
@@ -233,7 +234,9 @@ type Options struct {
 	// measured.
 	CaseTimeout time.Duration
 	// Remote, when set, measures against a peer that is already running
-	// at an address instead of starting one per case; Peer is then unused.
+	// at an address instead of starting one per case; Peer is then unused,
+	// no placement may place the peer, and BufferSize must be 0 (the
+	// remote peer keeps the buffers it was started with).
 	Remote *Remote
 }
 
@@ -363,6 +366,9 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Count > MaxCount {
 		return o, badOption("Count", "count %d over the maximum, %d", o.Count, MaxCount)
 	}
+	if most := slices.Max(o.FaninConns); o.Count > 0 && o.Count < int64(most) && slices.Contains(o.Workloads, "fanin") {
+		return o, badOption("Count", "count %d is fewer messages than fanin's %d connections: each needs at least one", o.Count, most)
+	}
 	switch {
 	case o.Warmup == NoWarmup:
 		o.Warmup = 0
@@ -419,6 +425,14 @@ func (o Options) withDefaults() (Options, error) {
 			if src := t.Source(); src != SourceInherit {
 				return o, badOption("Remote", "peer source %s: a remote peer is already running; the peer sources say how the run starts its own", src)
 			}
+		}
+		for _, pl := range o.Placements {
+			if len(pl.Peer) > 0 {
+				return o, badOption("Placements", "placement %s places the peer too, and a remote peer runs where it was started; leave the placement out and pin this process with taskset, the server where you start it", pl.Name)
+			}
+		}
+		if o.BufferSize > 0 {
+			return o, badOption("BufferSize", "buffer size %s: a remote peer listens with the buffers it was started with, so only this side's would change; leave it out", units.FormatSize(o.BufferSize))
 		}
 		for _, w := range o.Workloads {
 			if why := NotEcho(w); o.Remote.Echo && why != "" {

@@ -115,6 +115,7 @@ func echoLoop(cr *caseRun, c net.Conn, conn uint32, h *hist.Histogram) (msgs, er
 	out := make([]byte, size)
 	in := make([]byte, size)
 	frame.Fill(out, conn, 0)
+	limit := cr.limitOf(conn)
 	var warmSum time.Duration
 	var warmN int64
 	every, decided := uint64(1), false
@@ -157,7 +158,7 @@ func echoLoop(cr *caseRun, c net.Conn, conn uint32, h *hist.Histogram) (msgs, er
 		}
 		msgs++
 		cr.progressed()
-		if msgs == cr.limit {
+		if msgs == limit {
 			break
 		}
 	}

@@ -51,10 +51,13 @@ func (c CaseSpec) Label() string {
 // Runner runs a benchmark plan. Its counters can be read concurrently
 // (Progress) while Run is in progress.
 type Runner struct {
-	opts  Options
-	plan  []CaseSpec
-	done  atomic.Int64
-	label atomic.Value // string
+	opts Options
+	// timeoutGiven: Options.CaseTimeout was given, not the default (the
+	// header then records it).
+	timeoutGiven bool
+	plan         []CaseSpec
+	done         atomic.Int64
+	label        atomic.Value // string
 
 	// peersStarted counts the peer processes started (see Run's error).
 	peersStarted int
@@ -103,7 +106,7 @@ func NewRunner(opts Options) (*Runner, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Runner{opts: o}
+	r := &Runner{opts: o, timeoutGiven: opts.CaseTimeout > 0}
 	if opts.Count > 0 && opts.CaseTimeout == 0 {
 		r.stallAfter = countStall
 	}
@@ -177,6 +180,11 @@ func (r *Runner) Run(ctx context.Context, hdr Header, out io.Writer) (*Records, 
 	w := NewRecordWriter(out)
 	if hdr.Options == nil {
 		hdr.Options = r.opts.Describe()
+		if r.timeoutGiven {
+			// It decides which cases fail; the default follows from the
+			// others.
+			hdr.Options["case_timeout"] = r.opts.CaseTimeout.String()
+		}
 	}
 	if err := w.WriteHeader(&hdr); err != nil {
 		return nil, err

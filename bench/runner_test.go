@@ -89,6 +89,9 @@ func TestEveryWorkloadOverEveryTransport(t *testing.T) {
 		if res.Messages <= 0 || res.DurationNS <= 0 || res.Bytes != res.Messages*int64(res.Size) {
 			t.Errorf("%s: messages %d bytes %d duration %d", name, res.Messages, res.Bytes, res.DurationNS)
 		}
+		if res.Messages != o.Count { // fanin's 3 connections split 40 as 14, 13, 13
+			t.Errorf("%s: %d messages measured; -n asked for exactly %d", name, res.Messages, o.Count)
+		}
 		if res.Errors != 0 {
 			t.Errorf("%s: %d payload errors", name, res.Errors)
 		}
@@ -201,6 +204,15 @@ func TestOptionsValidation(t *testing.T) {
 		{"server model of a remote peer", "Remote", func(o *Options) {
 			o.Transports, o.PeerModels, o.Remote = o.Transports[:1], []string{"thread"}, &Remote{Address: "127.0.0.1:1"}
 		}},
+		{"placement of a remote peer", "Placements", func(o *Options) {
+			o.Transports, o.Placements, o.Remote = o.Transports[:1], []Placement{{Name: "cpus=0/0", Bench: []int{0}, Peer: []int{0}}}, &Remote{Address: "127.0.0.1:1"}
+		}},
+		{"buffer of a remote peer", "BufferSize", func(o *Options) {
+			o.Transports, o.BufferSize, o.Remote = o.Transports[:1], 64<<10, &Remote{Address: "127.0.0.1:1"}
+		}},
+		{"count fewer than fanin's connections", "Count", func(o *Options) {
+			o.Workloads, o.FaninConns, o.Count, o.Duration = []string{"pingpong", "fanin"}, []int{2, 8}, 7, 0
+		}},
 		// The upper bounds: nothing the runner adds or multiplies of them
 		// overflows (a case timeout of -2562047h, "12 of -2 cases").
 		{"duration over a day", "Duration", func(o *Options) { o.Duration = MaxDuration + 1 }},
@@ -241,6 +253,18 @@ func TestOptionsValidation(t *testing.T) {
 	}
 	if _, err := NewRunner(o); err != nil {
 		t.Errorf("the echo workloads against an echo server: %v", err)
+	}
+	// A count of one message per connection, and a remote peer with this
+	// side pinned alone (no peer CPUs), are accepted.
+	o = base
+	o.Workloads, o.FaninConns, o.Count, o.Duration = []string{"pingpong", "fanin"}, []int{2, 8}, 8, 0
+	if _, err := NewRunner(o); err != nil {
+		t.Errorf("a count of fanin's largest connection count: %v", err)
+	}
+	o = base
+	o.Transports, o.Placements, o.Remote = o.Transports[:1], []Placement{{Name: "unpinned"}}, &Remote{Address: "127.0.0.1:1"}
+	if _, err := NewRunner(o); err != nil {
+		t.Errorf("a remote peer, unpinned: %v", err)
 	}
 	// Every maximum itself is accepted.
 	o = base
@@ -344,6 +368,33 @@ func TestPeerStartFails(t *testing.T) {
 	for _, res := range recs.Results {
 		if n := strings.Count(res.Reason, ErrPeerStart.Error()); res.Status != StatusFailed || n != 1 {
 			t.Errorf("%s: status %s, reason %q; want failed, naming %q once", res.Workload, res.Status, res.Reason, ErrPeerStart)
+		}
+	}
+}
+
+// TestHeaderRecordsGivenCaseTimeout: a case timeout given in Options is
+// recorded among the header's options (it decides which cases fail); the
+// default, which follows from the others, is not.
+func TestHeaderRecordsGivenCaseTimeout(t *testing.T) {
+	for _, given := range []time.Duration{0, 42 * time.Second} {
+		o := testOptions(t)
+		o.CaseTimeout = given
+		r, err := NewRunner(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel() // the header, and no case
+		recs, _ := r.Run(ctx, Header{Tool: "test"}, io.Discard)
+		if recs == nil {
+			t.Fatalf("case timeout %v: no records", given)
+		}
+		got, ok := recs.Header.Options["case_timeout"]
+		switch {
+		case given == 0 && ok:
+			t.Errorf("the default case timeout recorded as %q", got)
+		case given > 0 && got != "42s":
+			t.Errorf("case timeout %v recorded as %q (present: %v); want 42s", given, got, ok)
 		}
 	}
 }

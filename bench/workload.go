@@ -24,6 +24,9 @@ type workload struct {
 	// notEcho says why the workload cannot run against an echo server
 	// (Remote.Echo), completing "the NAME workload ..."; "" when it can.
 	notEcho string
+	// unframed: the workload's messages are not framed with
+	// Options.Frame (HTTP frames its own).
+	unframed bool
 	// unsupported maps transports that cannot run this workload to why.
 	unsupported map[string]string
 	run         func(ctx context.Context, cr *caseRun) (measurement, error)
@@ -68,6 +71,14 @@ func WorkloadDoc(name string) string {
 func FirstSizeOnly(name string) bool {
 	w := workloadByName(name)
 	return w != nil && w.smallOnly
+}
+
+// UsesFraming reports whether the named workload frames its messages with
+// Options.Frame (every one but http, which HTTP frames). It returns false
+// for an unknown name.
+func UsesFraming(name string) bool {
+	w := workloadByName(name)
+	return w != nil && !w.unframed
 }
 
 // EchoWorkloads returns the workloads that can run against any echo server

@@ -42,9 +42,11 @@ the pingpong, fanin, rate and connect workloads run, with -framing, and
 every byte is still checked; its CPU time is unknown, and stream and http
 are refused (left out of the default workloads). The
 run then stays on the host's network (the server is there), and the raw
-header records the peer as "serve ADDRESS" or "echo ADDRESS". Of a
-placement only the bench's CPUs apply: where the server runs is up to how it
-was started (taskset, for one).
+header records the peer as "serve ADDRESS" or "echo ADDRESS". A
+placement (it places the server too) and -buffer (the server keeps the
+buffers it was started with) are refused: pin the run with taskset, and the
+server where it is started; a variant's options (-t 'unix[io=raw]') apply
+to this side's end.
 
 -peer-source says how each case's peer reaches the bench; several are
 variants of one transport (pipe[via=address]), interleaved in one run:
@@ -102,11 +104,12 @@ type runFlags struct {
 	peerModels, peerSources                              string
 	connect, peerKind                                    string
 	networkSet, workloadsSet, peerSourcesSet             bool // -network, -w, -peer-source was given
-	durationSet, countSet, rateSet, connsSet             bool // -d, -n, -rate, -conns was given
+	durationSet, countSet, rateSet, connsSet, framingSet bool // -d, -n, -rate, -conns, -framing was given
+	peerSet, formatSet                                   bool // -peer, -format was given
 	placementSet, pinSet                                 bool // -placement, -pin was given
 	quiet, force                                         bool
-	// typed maps a flag of two spellings (-t, -transports) to the one
-	// given, for errors to name it as typed; see name.
+	// typed maps the long name of every flag given (-t's is transports)
+	// to the spelling given, for errors to name it as typed; see name.
 	typed map[string]string
 }
 
@@ -160,9 +163,11 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	long := map[string]string{"t": "transports", "w": "workloads", "s": "sizes", "d": "duration", "q": "quiet"}
 	f.typed = map[string]string{}
 	fs.Visit(func(fl *flag.Flag) {
-		if l, ok := long[fl.Name]; ok {
-			f.typed[l] = fl.Name
+		l := fl.Name
+		if ll, ok := long[l]; ok {
+			l = ll
 		}
+		f.typed[l] = fl.Name // every flag given, by its long name
 		switch fl.Name {
 		case "case-timeout":
 			f.timeoutSet = true
@@ -176,6 +181,12 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 			f.countSet = true
 		case "rate":
 			f.rateSet = true
+		case "framing":
+			f.framingSet = true
+		case "peer":
+			f.peerSet = true
+		case "format":
+			f.formatSet = true
 		case "conns":
 			f.connsSet = true
 		case "peer-source":
@@ -192,6 +203,9 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	}
 	if !contains(report.Formats(), f.format) {
 		return usagef("-format %q: unknown format (known: %s)", f.format, strings.Join(report.Formats(), ", "))
+	}
+	if f.formatSet && f.quiet {
+		return usagef("-format %s and %s: %s prints no summary to format; give one", f.format, f.name("quiet"), f.name("quiet"))
 	}
 	// Every option, the transports' own included, is checked here, before
 	// the network namespace is made and before any case runs.
@@ -217,6 +231,9 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	network := f.network
 	if opts.Remote != nil {
 		// The server listens in this network namespace, not in a fresh one.
+		if network != "host" && network != "netns" {
+			return usagef("-network %q: want netns or host", network)
+		}
 		if f.networkSet && network != "host" {
 			return usagef("-connect measures a server on this host's network; -network %s cannot reach it (leave -network out)", network)
 		}
@@ -426,6 +443,11 @@ func (f *runFlags) options() (bench.Options, error) {
 		}
 		o.Workloads = append(o.Workloads, w)
 	}
+	if f.connect != "" && f.peerKind == "echo" && !f.workloadsSet {
+		// Against an echo server the default workloads are those it
+		// answers (see -help).
+		o.Workloads = slices.DeleteFunc(o.Workloads, func(w string) bool { return bench.NotEcho(w) != "" })
+	}
 	if o.Sizes, err = bench.ParseSizes(f.sizes, bench.MaxMessageSize); err != nil {
 		return o, usagef("%s: %v", f.name("sizes"), err)
 	}
@@ -455,6 +477,9 @@ func (f *runFlags) options() (bench.Options, error) {
 	if f.connsSet && !contains(workloads, "fanin") {
 		return o, unused("-conns", f.conns, "fanin")
 	}
+	if f.framingSet && !slices.ContainsFunc(workloads, bench.UsesFraming) {
+		return o, usagef("-framing %s: no selected workload frames its messages with it (%s frames its own); leave -framing out", f.framing, strings.Join(workloads, ","))
+	}
 	// -n replaces -duration (see -help): -d is then not used, and not
 	// taken.
 	if f.countSet && f.durationSet {
@@ -468,8 +493,8 @@ func (f *runFlags) options() (bench.Options, error) {
 	if f.duration > bench.MaxDuration {
 		return o, usagef("%s %v: at most %s", f.name("duration"), f.duration, units.FormatDuration(bench.MaxDuration))
 	}
-	if f.count < 0 {
-		return o, usagef("-n %d: must not be negative", f.count)
+	if f.countSet && f.count <= 0 {
+		return o, usagef("-n %d: must be positive (leave -n out to measure for a duration)", f.count)
 	}
 	if f.count > bench.MaxCount {
 		return o, usagef("-n %d: at most %d", f.count, bench.MaxCount)
@@ -541,6 +566,9 @@ func (f *runFlags) options() (bench.Options, error) {
 	}
 	o.Frame = frame.Config{Mode: mode, MaxSize: bench.MaxMessageSize}
 	if mode == frame.Fixed && contains(o.Workloads, "stream") {
+		if !f.workloadsSet {
+			return o, usagef("-framing fixed cannot mark the end of a stream, and stream is among the default workloads (%s): name the others with -w, or use -framing length or delimited", strings.Join(o.Workloads, ","))
+		}
 		return o, usagef("-framing fixed cannot mark the end of a stream; use length or delimited with the stream workload")
 	}
 	switch {
@@ -557,11 +585,11 @@ func (f *runFlags) options() (bench.Options, error) {
 		if f.peerKind != "serve" && f.peerKind != "echo" {
 			return o, usagef("-peer %q: want serve or echo", f.peerKind)
 		}
-		if len(o.Transports) != 1 {
-			return o, usagef("-connect: the server listens on one transport; give exactly one with -t, not %d", len(o.Transports))
+		if _, given := f.typed["transports"]; !given {
+			return o, usagef("-connect: name the transport the server listens on with -t (one of %s)", strings.Join(all.Names(), ", "))
 		}
-		if f.peerKind == "echo" && !f.workloadsSet {
-			o.Workloads = slices.DeleteFunc(o.Workloads, func(w string) bool { return bench.NotEcho(w) != "" })
+		if len(o.Transports) != 1 {
+			return o, usagef("-connect: the server listens on one transport; give exactly one with %s, not %d", f.name("transports"), len(o.Transports))
 		}
 		for _, w := range o.Workloads {
 			if why := bench.NotEcho(w); f.peerKind == "echo" && why != "" {
@@ -570,8 +598,8 @@ func (f *runFlags) options() (bench.Options, error) {
 		}
 		o.Remote = &bench.Remote{Address: f.connect, Echo: f.peerKind == "echo"}
 		return o, nil
-	case f.peerKind != "serve":
-		return o, usagef("-peer %s needs -connect ADDRESS", f.peerKind)
+	case f.peerSet:
+		return o, usagef("-peer %s needs -connect ADDRESS: it says what listens there", f.peerKind)
 	}
 	exe, err := os.Executable()
 	if err != nil {
