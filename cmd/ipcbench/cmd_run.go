@@ -138,7 +138,7 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	fs.StringVar(&f.conns, "conns", "4", "connection counts of the fanin workload, comma-separated (only with fanin in -w)")
 	fs.DurationVar(&f.duration, "d", bench.DefaultDuration, "measured interval of each case, at most "+units.FormatDuration(bench.MaxDuration))
 	fs.DurationVar(&f.duration, "duration", bench.DefaultDuration, "same as -d")
-	fs.Int64Var(&f.count, "n", 0, fmt.Sprintf("measure exactly this many messages per case instead of a duration, not with -d (fanin: split across its connections); at most %d", bench.MaxCount))
+	fs.Int64Var(&f.count, "n", 0, fmt.Sprintf("measure exactly this many messages per case instead of a duration, not with -d (fanin: split across its connections, at least one each); at most %d", bench.MaxCount))
 	fs.DurationVar(&f.warmup, "warmup", bench.DefaultWarmup, "warm-up before each measured interval, excluded from the numbers; 0 for none; at most "+units.FormatDuration(bench.MaxDuration))
 	fs.IntVar(&f.repeats, "repeats", bench.DefaultRepeats, fmt.Sprintf("runs of each case, interleaved across cases; at most %d", bench.MaxRepeats))
 	fs.IntVar(&f.rate, "rate", bench.DefaultRate, fmt.Sprintf("target messages/s of the rate workload (only with rate in -w); at most %d", bench.MaxRate))

@@ -256,6 +256,14 @@ func TestUnusedFlags(t *testing.T) {
 		{"-n with -duration", append([]string{"run", "-duration", "5s", "-n", "1000"}, bogus...), "-duration 5s and -n 1000: -n measures"},
 		{"-n with -d 0", append([]string{"run", "-n", "5", "-d", "0"}, bogus...), "-d 0s and -n 5: -n measures"},
 		{"-n with -d -1s", append([]string{"run", "-n", "5", "-d", "-1s"}, bogus...), "-d -1s and -n 5: -n measures"},
+		{"-n 0", append([]string{"run", "-n", "0"}, bogus...), "ipcbench run: -n 0: must be positive (leave -n out to measure for a duration)"},
+		{"-n fewer than fanin's connections", append([]string{"run", "-w", "fanin", "-conns", "4,16", "-n", "10"}, bogus...), "ipcbench run: -n: count 10 is fewer messages than fanin's 16 connections: each needs at least one"},
+		{"-framing with http alone", append([]string{"run", "-w", "http", "-framing", "fixed"}, bogus...), "ipcbench run: -framing fixed: no selected workload frames its messages with it (http frames its own); leave -framing out"},
+		{"-framing fixed with the default workloads", append([]string{"run", "-framing", "fixed"}, bogus...), "ipcbench run: -framing fixed cannot mark the end of a stream, and stream is among the default workloads (pingpong,stream,fanin): name the others with -w, or use -framing length or delimited"},
+		{"-framing fixed with stream", append([]string{"run", "-w", "stream", "-framing", "fixed"}, bogus...), "ipcbench run: -framing fixed cannot mark the end of a stream; use length or delimited with the stream workload"},
+		{"-peer without -connect", append([]string{"run", "-peer", "serve"}, bogus...), "ipcbench run: -peer serve needs -connect ADDRESS: it says what listens there"},
+		{"-format with -q", append([]string{"run", "-q", "-format", "csv"}, bogus...), "ipcbench run: -format csv and -q: -q prints no summary to format; give one"},
+		{"-format with -quiet", append([]string{"run", "-format", "json", "-quiet"}, bogus...), "-format json and -quiet: -quiet prints no summary"},
 	})
 	for _, args := range [][]string{
 		{"run", "-w", "rate", "-rate", "5000"},
@@ -263,7 +271,11 @@ func TestUnusedFlags(t *testing.T) {
 		{"run", "-w", "fanin", "-conns", "16"},
 		{"run", "-conns", "1,16"}, // the default workloads have fanin
 		{"run", "-n", "1000"},
+		{"run", "-w", "fanin", "-conns", "4,16", "-n", "16"},
 		{"run", "-w", "pingpong", "-d", "1s"},
+		{"run", "-w", "http,pingpong", "-framing", "delimited"},
+		{"run", "-q", "-out", "x.jsonl"},
+		{"run", "-format", "csv"},
 	} {
 		code, _, stderr := runCLI(t, "", append(args, bogus...)...)
 		if code != exitUsage || !strings.Contains(stderr, `-network "bogus"`) {
@@ -308,7 +320,7 @@ func TestRunUpperBounds(t *testing.T) {
 	}
 	// -help states them.
 	_, help, _ := runCLI(t, "", "run", "-help")
-	for _, want := range []string{"each case, at most 24h", "0 for none; at most 24h", "at most 72h (default", "cases; at most 10000", "connections); at most 1000000000"} {
+	for _, want := range []string{"each case, at most 24h", "0 for none; at most 24h", "at most 72h (default", "cases; at most 10000", "at least one each); at most 1000000000"} {
 		if !strings.Contains(help, want) {
 			t.Errorf("run -help does not say %q", want)
 		}
@@ -331,6 +343,32 @@ func TestRunEchoWorkloads(t *testing.T) {
 		{"stream", echo("-w", "rate,stream"), "-peer echo: the stream workload needs the receiver's acknowledgement, which an echo server does not send; against an echo server -w takes only"},
 		{"default workloads", echo(), "nothing listens there"},
 		{"every echo workload", echo("-w", "pingpong,fanin,connect,rate"), "nothing listens there"},
+		// The default workloads against an echo server have no stream for
+		// -framing fixed to refuse, and no rate for -rate.
+		{"fixed framing, default workloads", echo("-framing", "fixed", "-s", "64"), "nothing listens there"},
+		{"-rate, default workloads", echo("-rate", "100"), "ipcbench run: -rate 100: only the rate workload uses it, and it is not among the default workloads (pingpong,fanin); add it with -w, or leave -rate out"},
+	})
+}
+
+// TestRunConnectRefuses: with -connect, what would describe or change the
+// server (a placement, -buffer) is refused, and so are a missing -t and a
+// -network that is neither netns nor host, each before the server is
+// reached (nothing listens at the address, so a check made later gives
+// the probe's error instead).
+func TestRunConnectRefuses(t *testing.T) {
+	nobody := filepath.Join(t.TempDir(), "nobody")
+	conn := func(more ...string) []string {
+		return append([]string{"run", "-connect", nobody}, more...)
+	}
+	checkUsage(t, []usageCase{
+		{"placement", conn("-t", "unix", "-placement", "same-core"), "ipcbench run: -placement: placement same-core places the peer too, and a remote peer runs where it was started; leave the placement out and pin this process with taskset, the server where you start it"},
+		{"pin", conn("-t", "unix", "-pin", "0/0"), "ipcbench run: -pin: placement cpus=0/0 places the peer too"},
+		{"buffer", conn("-t", "unix", "-buffer", "64k"), "ipcbench run: -buffer: buffer size 64KiB: a remote peer listens with the buffers it was started with, so only this side's would change; leave it out"},
+		{"no -t", conn(), "ipcbench run: -connect: name the transport the server listens on with -t (one of "},
+		{"two transports", conn("-transports", "unix,pipe"), "ipcbench run: -connect: the server listens on one transport; give exactly one with -transports, not 2"},
+		{"bad -network", conn("-t", "unix", "-network", "bogus"), `ipcbench run: -network "bogus": want netns or host`},
+		{"-network netns", conn("-t", "unix", "-network", "netns"), "-connect measures a server on this host's network; -network netns cannot reach it"},
+		{"unpinned", conn("-t", "unix", "-placement", "unpinned"), "nothing listens there"},
 	})
 }
 
@@ -551,6 +589,7 @@ func TestFirstSizeNote(t *testing.T) {
 	}{
 		{"fanin and rate", []string{"-w", "fanin,rate,pingpong", "-s", "64,1k", "-conns", "1", "-rate", "1000"}, "fanin and rate run " + note},
 		{"fanin", []string{"-w", "fanin,pingpong", "-s", "64,1k", "-conns", "1"}, "fanin runs " + note},
+		{"fanin, -sizes", []string{"-w", "fanin,pingpong", "-sizes", "64,1k", "-conns", "1"}, "fanin runs at 64B only, the first size of -sizes"},
 		{"one size", []string{"-w", "fanin", "-s", "1k", "-conns", "1"}, ""},
 		{"no such workload", []string{"-w", "pingpong", "-s", "64,1k"}, ""},
 	} {
