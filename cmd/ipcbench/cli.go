@@ -115,18 +115,19 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return exitUsage
 	}
 	name := args[0]
-	switch name {
-	case "help", "-h", "-help", "--help":
+	switch {
+	case helpWords[name]:
 		if len(args) > 2 {
 			fmt.Fprintf(stderr, "ipcbench help: unexpected argument %q (help takes one command name)\n", args[2])
 			return exitUsage
 		}
-		if len(args) > 1 {
-			return run(ctx, []string{args[1], "-help"}, stdin, stdout, stderr)
+		if len(args) > 1 && !helpWords[args[1]] {
+			// "help help", "-h -help": help's help is this text.
+			return commandHelp(ctx, e, args[1])
 		}
 		printTopUsage(stdout)
 		return exitOK
-	case "-version", "--version":
+	case name == "-version" || name == "--version":
 		name = "version"
 	}
 	for _, c := range commands() {
@@ -137,6 +138,21 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	fmt.Fprintf(stderr, "ipcbench: unknown command %q (run 'ipcbench help' for the list)\n", name)
 	return exitUsage
+}
+
+// helpWords are the spellings of help, as a command or its argument.
+var helpWords = map[string]bool{"help": true, "-h": true, "-help": true, "--help": true}
+
+// commandHelp is "ipcbench help NAME": NAME's -help, or for a hidden
+// command, which has no help text, what it is.
+func commandHelp(ctx context.Context, e *env, name string) int {
+	for _, c := range commands() {
+		if c.name == name && c.hidden {
+			fmt.Fprintf(e.stderr, "ipcbench help: %s is %s; it has no help\n", name, c.summary)
+			return exitUsage
+		}
+	}
+	return run(ctx, []string{name, "-help"}, e.stdin, e.stdout, e.stderr)
 }
 
 // exitCode prints err (one line, prefixed by the command) and maps it to an

@@ -405,3 +405,26 @@ func TestCaseTimeoutTooShort(t *testing.T) {
 		t.Errorf("the record does not name the case timeout:\n%s", b)
 	}
 }
+
+// TestHelpOfHelp: help asked of help itself, in any spelling, is the
+// top-level help (it recursed until the stack overflowed), and help of the
+// hidden peer says what it is, not that the user typed -help to it.
+func TestHelpOfHelp(t *testing.T) {
+	_, top, _ := runCLI(t, "", "help")
+	for _, args := range [][]string{
+		{"help", "help"}, {"help", "-help"}, {"help", "--help"}, {"-help", "-h"}, {"-h", "help"}, {"--help", "-help"},
+	} {
+		code, out, errOut := runCLI(t, "", args...)
+		if code != exitOK || out != top || errOut != "" {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want 0 and the top-level help", args, code, out, errOut)
+		}
+	}
+	code, out, errOut := runCLI(t, "", "help", "peer")
+	const want = "ipcbench help: peer is internal: the peer process (started by ipcbench itself); it has no help\n"
+	if code != exitUsage || out != "" || errOut != want {
+		t.Errorf("help peer: exit %d, stdout %q, stderr %q; want %d and %q", code, out, errOut, exitUsage, want)
+	}
+	if code, out, _ := runCLI(t, "", "help", "run"); code != exitOK || !strings.HasPrefix(out, "Usage: ipcbench run ") {
+		t.Errorf("help run: exit %d\n%s", code, out)
+	}
+}
