@@ -96,14 +96,17 @@ the Go runtime; 130 interrupted; 141 serve stopped because its stdout or
 stderr went away (a pipe whose reader closed it).
 `
 
-func printTopUsage(w io.Writer) {
+// printTopUsage writes the top-level help to w, returning the write's
+// error.
+func printTopUsage(w io.Writer) error {
 	var b strings.Builder
 	for _, c := range commands() {
 		if !c.hidden {
 			fmt.Fprintf(&b, "  %-11s %s\n", c.name, c.summary)
 		}
 	}
-	fmt.Fprintf(w, topUsage, b.String())
+	_, err := fmt.Fprintf(w, topUsage, b.String())
+	return err
 }
 
 // run is the whole CLI: it parses args, runs one command and returns the
@@ -125,7 +128,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			// "help help", "-h -help": help's help is this text.
 			return commandHelp(ctx, e, args[1])
 		}
-		printTopUsage(stdout)
+		if err := printTopUsage(stdout); err != nil {
+			// As a command's failed write of its output: one line, exit 1.
+			fmt.Fprintf(stderr, "ipcbench help: %v\n", err)
+			return exitFailure
+		}
 		return exitOK
 	case name == "-version" || name == "--version":
 		name = "version"
@@ -235,7 +242,26 @@ func (e *exitError) Unwrap() error { return e.err }
 // error is one line on stderr, never the whole usage.
 type flagSet struct {
 	*flag.FlagSet
-	usage func()
+	usage func() error // prints the usage text, returning the first failed write's error
+}
+
+// errWriter is a writer that remembers the first error of w's writes, for
+// text written by code that drops them (flag.PrintDefaults).
+type errWriter struct {
+	w   io.Writer
+	err error
+}
+
+// Write writes p to w, or fails at once after a write to w failed.
+func (ew *errWriter) Write(p []byte) (int, error) {
+	if ew.err != nil {
+		return 0, ew.err
+	}
+	n, err := ew.w.Write(p)
+	if err != nil {
+		ew.err = err
+	}
+	return n, err
 }
 
 // newFlagSet returns a flagSet that reports errors instead of exiting, with
@@ -244,8 +270,8 @@ func newFlagSet(e *env, name, synopsis, examples string) *flagSet {
 	fs := flag.NewFlagSet("ipcbench "+name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {} // the flag package calls it on every error
-	return &flagSet{FlagSet: fs, usage: func() {
-		w := e.stdout
+	return &flagSet{FlagSet: fs, usage: func() error {
+		w := &errWriter{w: e.stdout}
 		sep := " "
 		if synopsis == "" || synopsis[0] == '\n' {
 			sep = "" // no arguments: nothing after the name
@@ -260,6 +286,7 @@ func newFlagSet(e *env, name, synopsis, examples string) *flagSet {
 		if examples != "" {
 			fmt.Fprintf(w, "\nExamples:\n%s", examples)
 		}
+		return w.err
 	}}
 }
 
@@ -286,7 +313,8 @@ func parseFlagsOnly(fs *flagSet, args []string) error {
 }
 
 // parseFlags parses args and turns flag errors into usage errors naming the
-// problem; -help prints the usage to stdout and returns flag.ErrHelp. A
+// problem; -help prints the usage to stdout and returns flag.ErrHelp, or
+// the write's error when stdout cannot take it (exit 1). A
 // flag given twice, in one spelling or two (-d and -duration), is a usage
 // error naming both as typed: the flag package would keep the last.
 func parseFlags(fs *flagSet, args []string) error {
@@ -298,7 +326,9 @@ func parseFlags(fs *flagSet, args []string) error {
 	}
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			fs.usage()
+			if werr := fs.usage(); werr != nil {
+				return werr
+			}
 			return err
 		}
 		return usagef("%v%s (see '%s -help')", err, durationHint(fs, err), fs.Name())
@@ -465,6 +495,6 @@ after "ipcbench ".`, "")
 	if err := parseFlagsOnly(fs, args); err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "ipcbench %s\n", version())
-	return nil
+	_, err := fmt.Fprintf(e.stdout, "ipcbench %s\n", version())
+	return err
 }

@@ -176,7 +176,9 @@ transport. Prints the paths of the files it wrote.`,
 		return err
 	}
 	for _, p := range paths {
-		fmt.Fprintln(e.stdout, p)
+		if _, err := fmt.Fprintln(e.stdout, p); err != nil {
+			return err // the charts are written; their list is not
+		}
 	}
 	return nil
 }

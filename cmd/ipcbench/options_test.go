@@ -615,3 +615,40 @@ func TestFirstSizeNote(t *testing.T) {
 		t.Errorf("a note without -s: %q", n)
 	}
 }
+
+// TestStdoutWriteError: a write to stdout that fails is exit 1 with the
+// write's error in one line on stderr, for the help texts, version and
+// plot's list of charts too, as for report and compare.
+func TestStdoutWriteError(t *testing.T) {
+	goodRaw := filepath.Join("..", "..", "bench", "report", "testdata", "run.jsonl")
+	dir := t.TempDir()
+	cases := [][]string{
+		{"help"},
+		{"-h"},
+		{"help", "run"},
+		{"version"},
+		{"-version"},
+		{"plot", "-out", dir, goodRaw},
+	}
+	for _, c := range commands() {
+		if !c.hidden {
+			cases = append(cases, []string{c.name, "-help"})
+		}
+	}
+	for _, args := range cases {
+		var errb bytes.Buffer
+		code := run(context.Background(), args, strings.NewReader(""), failWriter{}, &errb)
+		name := args[0]
+		switch {
+		case helpWords[name] && len(args) > 1:
+			name = args[1]
+		case helpWords[name]:
+			name = "help"
+		case name == "-version":
+			name = "version"
+		}
+		if want := "ipcbench " + name + ": no space left on device\n"; code != exitFailure || errb.String() != want {
+			t.Errorf("%v: exit %d, stderr %q; want %d and %q", args, code, errb.String(), exitFailure, want)
+		}
+	}
+}
