@@ -315,6 +315,16 @@ type RendezvousDialer interface {
 	DialsThroughRendezvous() bool
 }
 
+// FileOnlyDialer is implemented by transports whose connections can be
+// dialed only with the files of their listener's Endpoint, handed to a
+// child process, and never by address from a process of its own, when
+// DialsOnlyThroughFiles reports true (tcp-veth: the file names the network
+// namespace the listener made). A stand-alone server (ipcbench serve),
+// whose clients dial by address, cannot serve them.
+type FileOnlyDialer interface {
+	DialsOnlyThroughFiles() bool
+}
+
 // MeasurementOnly is implemented by transports that have option values
 // which exist only to measure something (what a default saves, such as
 // shm-ring's zerocopy=off) and which a program should never choose.

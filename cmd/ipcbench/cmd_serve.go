@@ -10,6 +10,7 @@ import (
 
 	"github.com/ipcbench/ipcbench/bench"
 	"github.com/ipcbench/ipcbench/internal/frame"
+	"github.com/ipcbench/ipcbench/transports"
 	"github.com/ipcbench/ipcbench/transports/all"
 	"github.com/ipcbench/ipcbench/transports/peer"
 )
@@ -80,7 +81,7 @@ const serveExamples = `  ipcbench serve -t tcp-localhost -listen 127.0.0.1:5000 
 `
 
 func cmdServe(ctx context.Context, e *env, args []string) error {
-	fs := newFlagSet(e, "serve", fmt.Sprintf(serveSynopsis, strings.Join(all.Names(), ", "), peer.HelloTimeout), serveExamples)
+	fs := newFlagSet(e, "serve", fmt.Sprintf(serveSynopsis, strings.Join(servableNames(), ", "), peer.HelloTimeout), serveExamples)
 	spec := fs.String("t", "", "the transport, with a variant's options in brackets: tcp-localhost[nodelay=false] (required)")
 	listen := fs.String("listen", "", "the address to listen on (required; see above)")
 	framing := fs.String("framing", "length", "framing of plain echo clients: length (4-byte big-endian prefix), delimited (newline), fixed (-size bytes)")
@@ -97,6 +98,9 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	r, err := all.Resolve(*spec)
 	if err != nil {
 		return usagef("-t: %v", err)
+	}
+	if !servable(r.Transport) {
+		return notServable(*spec)
 	}
 	mode, err := frame.ParseMode(*framing)
 	if err != nil {
@@ -128,10 +132,10 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	}
 	ep := ln.Endpoint()
 	if len(ep.Files) > 0 || ep.Address == "" {
-		// A channel handed down as files (tcp-veth's namespace) cannot be
-		// dialed by address.
+		// A channel handed down as files cannot be dialed by address:
+		// what servable says of a transport, seen on its listener.
 		ln.Close()
-		return usagef("-t %s: its connections are handed to a child process as files, not dialed by address; choose another transport", *spec)
+		return notServable(*spec)
 	}
 	addr := ep.Address
 	ctl, err := peer.ListenControl(ctx, r.Transport, addr)
@@ -224,4 +228,29 @@ func outputGone(e *env, gone string, errs ...error) error {
 	}
 	fmt.Fprintf(e.stderr, "ipcbench serve: stopped: its %s was closed (broken pipe)\n", gone)
 	return &exitError{code: exitOutputGone}
+}
+
+// servable reports whether serve can serve transport t: whether a client
+// can dial it by address (not tcp-veth, transports.FileOnlyDialer).
+func servable(t transports.Transport) bool {
+	fd, ok := t.(transports.FileOnlyDialer)
+	return !ok || !fd.DialsOnlyThroughFiles()
+}
+
+// servableNames returns the names of the transports serve can serve, in
+// all.List's order.
+func servableNames() []string {
+	var names []string
+	for _, t := range all.List() {
+		if servable(t) {
+			names = append(names, t.Name())
+		}
+	}
+	return names
+}
+
+// notServable is the usage error for -t spec, a transport serve cannot
+// serve.
+func notServable(spec string) error {
+	return usagef("-t %s: its connections are handed to a child process as files, not dialed by address; choose another transport (see 'ipcbench serve -help')", spec)
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/ipcbench/ipcbench/bench"
+	"github.com/ipcbench/ipcbench/transports/all"
 	"github.com/ipcbench/ipcbench/transports/peer"
 	"github.com/ipcbench/ipcbench/transports/transporttest"
 )
@@ -627,5 +628,33 @@ func TestServeStopsWhenOutputGoes(t *testing.T) {
 				t.Errorf("%s holds %q (%v), want the summary", sum, b, err)
 			}
 		})
+	}
+}
+
+// TestServeHelpTransports: serve -help lists the transports serve can
+// serve, and every one it refuses (tcp-veth) is left out and refused
+// before listening, with the reason.
+func TestServeHelpTransports(t *testing.T) {
+	_, out, _ := runCLI(t, "", "serve", "-help")
+	_, line, ok := strings.Cut(out, "\nTransports: ")
+	if !ok {
+		t.Fatalf("serve -help has no Transports line:\n%s", out)
+	}
+	line, _, _ = strings.Cut(line, "\n")
+	listed := strings.Split(line, ", ")
+	for _, tr := range all.List() {
+		if servable(tr) != slices.Contains(listed, tr.Name()) {
+			t.Errorf("serve -help lists %q; %s servable: %v", line, tr.Name(), servable(tr))
+		}
+		if servable(tr) {
+			continue
+		}
+		code, _, errOut := runCLI(t, "", "serve", "-t", tr.Name(), "-listen", "10.78.0.1:0")
+		if want := "ipcbench serve: -t " + tr.Name() + ": its connections are handed to a child process as files, not dialed by address"; code != exitUsage || !strings.HasPrefix(errOut, want) {
+			t.Errorf("serve -t %s: exit %d, %q; want %d and %q", tr.Name(), code, errOut, exitUsage, want)
+		}
+	}
+	if slices.Contains(listed, "tcp-veth") {
+		t.Errorf("serve -help lists tcp-veth, which serve refuses: %q", line)
 	}
 }

@@ -71,7 +71,13 @@ var (
 	_ transports.MemoryReporter  = (*transport)(nil)
 	_ transports.DefaultOptioner = (*transport)(nil)
 	_ transports.OptionSpeller   = (*transport)(nil)
+	_ transports.FileOnlyDialer  = (*transport)(nil)
 )
+
+// DialsOnlyThroughFiles reports whether the transport runs between
+// network namespaces of its own (Spec.Link: tcp-veth), which a dial
+// enters through the Endpoint's file; see transports.FileOnlyDialer.
+func (t *transport) DialsOnlyThroughFiles() bool { return t.spec.Link != nil }
 
 // Name returns the transport's stable name.
 func (t *transport) Name() string { return t.spec.Name }
