@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"slices"
 	"strings"
@@ -426,5 +427,45 @@ func TestHelpOfHelp(t *testing.T) {
 	}
 	if code, out, _ := runCLI(t, "", "help", "run"); code != exitOK || !strings.HasPrefix(out, "Usage: ipcbench run ") {
 		t.Errorf("help run: exit %d\n%s", code, out)
+	}
+}
+
+// TestPlotHelpNamesEveryChart: plot -help names every kind of chart plot
+// writes (by its file name's pattern), and plot writes no other, so that
+// the two cannot drift apart: the test data has every kind.
+func TestPlotHelpNamesEveryChart(t *testing.T) {
+	_, help, _ := runCLI(t, "", "plot", "-help")
+	var patterns []*regexp.Regexp
+	for _, m := range regexp.MustCompile(`(?m)^  ([a-z0-9-]+-[A-Z-]+\.svg) `).FindAllStringSubmatch(help, -1) {
+		p := regexp.QuoteMeta(m[1])
+		p = strings.ReplaceAll(p, "PLACEMENT", `[^/]+`)
+		p = strings.ReplaceAll(p, "SIZE", `[0-9]+[KMG]?i?B`)
+		patterns = append(patterns, regexp.MustCompile("^"+p+"$"))
+	}
+	if len(patterns) == 0 {
+		t.Fatalf("plot -help names no chart file:\n%s", help)
+	}
+	dir := t.TempDir()
+	code, out, errOut := runCLI(t, "", "plot", "-out", dir, filepath.Join("..", "..", "bench", "report", "testdata", "run.jsonl"))
+	if code != exitOK {
+		t.Fatalf("plot: exit %d: %s", code, errOut)
+	}
+	used := make([]bool, len(patterns))
+	for _, path := range strings.Fields(out) {
+		name := filepath.Base(path)
+		found := false
+		for i, re := range patterns {
+			if re.MatchString(name) {
+				found, used[i] = true, true
+			}
+		}
+		if !found {
+			t.Errorf("plot wrote %s, a chart plot -help does not name", name)
+		}
+	}
+	for i, re := range patterns {
+		if !used[i] {
+			t.Errorf("plot -help names %s, which plot did not write from data with every workload", re)
+		}
 	}
 }
