@@ -64,18 +64,32 @@ const (
 	DefaultFaninN      = 20000
 )
 
+// Lower bounds of Config, which Check enforces (the upper bounds are
+// bench's MaxRepeats and MaxCount).
+const (
+	// MinPingPongN is the fewest round trips of a pingpong run.
+	MinPingPongN = 100
+	// MinStreamBytes is the fewest bytes of a stream run: four messages
+	// of the largest stream pair.
+	MinStreamBytes = 4 * largeStreamSize
+)
+
+// MinFaninN is the fewest round trips of a fanin run: one per connection
+// of the fanin pair with the most (the last of FaninConns).
+func MinFaninN() int64 { return int64(FaninConns[len(FaninConns)-1]) }
+
 // Check returns a *ConfigError (wrapping ErrBadConfig) for the first
 // option that cannot run.
 func (c Config) Check() error {
 	switch {
 	case c.Repeats < 1:
 		return badConfig("Repeats", "repeats %d: want at least 1", c.Repeats)
-	case c.PingPongN < 100:
-		return badConfig("PingPongN", "%d round trips per pingpong: want at least 100", c.PingPongN)
-	case c.StreamBytes < 4*largeStreamSize:
-		return badConfig("StreamBytes", "%d bytes per stream: want at least 4 MiB (four of the largest message)", c.StreamBytes)
-	case c.FaninN < int64(FaninConns[len(FaninConns)-1]):
-		return badConfig("FaninN", "%d fanin round trips: want at least one per connection (%d)", c.FaninN, FaninConns[len(FaninConns)-1])
+	case c.PingPongN < MinPingPongN:
+		return badConfig("PingPongN", "%d round trips per pingpong: want at least %d", c.PingPongN, MinPingPongN)
+	case c.StreamBytes < MinStreamBytes:
+		return badConfig("StreamBytes", "%d bytes per stream: want at least %d MiB (four of the largest message)", c.StreamBytes, MinStreamBytes>>20)
+	case c.FaninN < MinFaninN():
+		return badConfig("FaninN", "%d fanin round trips: want at least one per connection (%d)", c.FaninN, MinFaninN())
 	// The upper bounds are the runner's (bench.Options), checked here
 	// before anything is built.
 	case c.Repeats > bench.MaxRepeats:

@@ -53,6 +53,9 @@ const floorExamples = `  ipcbench floor                                     # ab
   ipcbench floor -only '^fanin/' -raw fanin.jsonl    # only the fanin pairs
 `
 
+// maxStreamBytes is the most bytes of floor's -stream-bytes.
+const maxStreamBytes = 1 << 40
+
 func cmdFloor(ctx context.Context, e *env, args []string) (err error) {
 	defer func() {
 		// An interrupt ends floor with exit 130 whatever it interrupted
@@ -68,9 +71,9 @@ func cmdFloor(ctx context.Context, e *env, args []string) (err error) {
 	fs := newFlagSet(e, "floor", floorSynopsis, floorExamples)
 	cfg := floor.Config{}
 	fs.IntVar(&cfg.Repeats, "repeats", floor.DefaultRepeats, fmt.Sprintf("runs of each pair per side, interleaved (the table shows medians); at most %d", bench.MaxRepeats))
-	fs.IntVar(&cfg.PingPongN, "n", floor.DefaultPingPongN, fmt.Sprintf("round trips per pingpong run, at most %d", bench.MaxCount))
-	streamBytes := fs.String("stream-bytes", bench.FormatSize(floor.DefaultStreamBytes), "bytes per stream run, at most 1024GiB")
-	fs.Int64Var(&cfg.FaninN, "fanin-n", floor.DefaultFaninN, fmt.Sprintf("round trips per fanin run, over all its connections; at most %d", bench.MaxCount))
+	fs.IntVar(&cfg.PingPongN, "n", floor.DefaultPingPongN, fmt.Sprintf("round trips per pingpong run, at least %d and at most %d", floor.MinPingPongN, bench.MaxCount))
+	streamBytes := fs.String("stream-bytes", bench.FormatSize(floor.DefaultStreamBytes), fmt.Sprintf("bytes per stream run, at least %s and at most %s", bench.FormatSize(floor.MinStreamBytes), bench.FormatSize(maxStreamBytes)))
+	fs.Int64Var(&cfg.FaninN, "fanin-n", floor.DefaultFaninN, fmt.Sprintf("round trips per fanin run, over all its connections; at least %d (one per connection of the largest pair) and at most %d", floor.MinFaninN(), bench.MaxCount))
 	out := fs.String("out", "", "also write the Markdown table to this new file (see -force); missing directories are created")
 	raw := fs.String("raw", "", "write the raw records (header, then every measurement) as JSON Lines to this new file (see -force); missing directories are created")
 	force := fs.Bool("force", false, "replace existing -out and -raw files, each once the new one is complete (never through a symbolic link)")
@@ -95,7 +98,7 @@ func cmdFloor(ctx context.Context, e *env, args []string) (err error) {
 		}
 		return floorReport(ctx, e, *report, *out, *force)
 	}
-	total, err := bench.ParseSize(*streamBytes, 1<<40)
+	total, err := bench.ParseSize(*streamBytes, maxStreamBytes)
 	if err != nil {
 		return usagef("-stream-bytes: %v", err)
 	}

@@ -93,6 +93,9 @@ const runExamples = `  ipcbench run                                        # def
   ipcbench run -t unix -connect /tmp/echo.sock -peer echo -framing delimited -w pingpong      # a line echo server
 `
 
+// maxBufferSize is the largest -buffer.
+const maxBufferSize = 1 << 30
+
 // runFlags are the parsed flags of `ipcbench run`.
 type runFlags struct {
 	transports, workloads, sizes, conns, placements, pin string
@@ -133,9 +136,9 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	fs.StringVar(&f.transports, "transports", "all", "same as -t")
 	fs.StringVar(&f.workloads, "w", strings.Join(bench.DefaultWorkloads, ","), "workloads, comma-separated: "+strings.Join(bench.Workloads(), ", "))
 	fs.StringVar(&f.workloads, "workloads", strings.Join(bench.DefaultWorkloads, ","), "same as -w")
-	fs.StringVar(&f.sizes, "s", "64,1k,16k,64k,1MiB", "message sizes, comma-separated, binary units (4k = 4096 B); fanin, rate and connect run at the first one only")
+	fs.StringVar(&f.sizes, "s", "64,1k,16k,64k,1MiB", fmt.Sprintf("message sizes, comma-separated, binary units (4k = 4096 B), each at most %s; fanin, rate and connect run at the first one only", bench.FormatSize(bench.MaxMessageSize)))
 	fs.StringVar(&f.sizes, "sizes", "64,1k,16k,64k,1MiB", "same as -s")
-	fs.StringVar(&f.conns, "conns", "4", "connection counts of the fanin workload, comma-separated (only with fanin in -w)")
+	fs.StringVar(&f.conns, "conns", "4", fmt.Sprintf("connection counts of the fanin workload, comma-separated, each at most %d (only with fanin in -w)", bench.MaxFaninConns))
 	fs.DurationVar(&f.duration, "d", bench.DefaultDuration, "measured interval of each case, at most "+units.FormatDuration(bench.MaxDuration))
 	fs.DurationVar(&f.duration, "duration", bench.DefaultDuration, "same as -d")
 	fs.Int64Var(&f.count, "n", 0, fmt.Sprintf("measure exactly this many messages per case instead of a duration, not with -d (fanin: split across its connections, at least one each); at most %d", bench.MaxCount))
@@ -144,7 +147,7 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	fs.IntVar(&f.rate, "rate", bench.DefaultRate, fmt.Sprintf("target messages/s of the rate workload (only with rate in -w); at most %d", bench.MaxRate))
 	fs.StringVar(&f.placements, "placement", "unpinned", "where the two processes run, comma-separated: unpinned, same-core, cross-core, or BENCHCPUS/PEERCPUS like 0/1")
 	fs.StringVar(&f.pin, "pin", "", "pin the bench and peer processes: BENCHCPUS/PEERCPUS, e.g. 0/1 (same as -placement 0/1; not with -placement)")
-	fs.StringVar(&f.buffer, "buffer", "", "kernel socket/pipe buffer or ring size for every transport (default: the system's)")
+	fs.StringVar(&f.buffer, "buffer", "", fmt.Sprintf("kernel socket/pipe buffer or ring size for every transport, at most %s (default: the system's)", bench.FormatSize(maxBufferSize)))
 	fs.StringVar(&f.framing, "framing", "length", "message framing: length (4-byte big-endian prefix), delimited (newline), fixed (every message the case's size; not for stream)")
 	fs.StringVar(&f.out, "out", "", "raw records file (JSON Lines), a new file (see -force); missing directories are created; - for stdout (the summary then goes to stderr); default ipcbench-<time>.jsonl, or when that is taken the first free name of ipcbench-<time>-2.jsonl, -3, ...")
 	fs.BoolVar(&f.force, "force", false, "replace an existing -out file, once the new one is complete (never through a symbolic link)")

@@ -8,10 +8,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/ipcbench/ipcbench/bench"
+	"github.com/ipcbench/ipcbench/bench/floor"
 	"github.com/ipcbench/ipcbench/internal/testpeer"
 	"github.com/ipcbench/ipcbench/transports"
 )
@@ -649,6 +651,56 @@ func TestStdoutWriteError(t *testing.T) {
 		}
 		if want := "ipcbench " + name + ": no space left on device\n"; code != exitFailure || errb.String() != want {
 			t.Errorf("%v: exit %d, stderr %q; want %d and %q", args, code, errb.String(), exitFailure, want)
+		}
+	}
+}
+
+// flagHelp returns the text -help gives flag name of command cmd.
+func flagHelp(t *testing.T, cmd, name string) string {
+	t.Helper()
+	_, out, _ := runCLI(t, "", cmd, "-help")
+	_, rest, ok := strings.Cut(out, "\n  -"+name+" ")
+	if !ok {
+		t.Fatalf("%s -help has no -%s:\n%s", cmd, name, out)
+	}
+	_, text, _ := strings.Cut(rest, "\n")
+	text, _, _ = strings.Cut(text, "\n  -")
+	return strings.Join(strings.Fields(text), " ")
+}
+
+// TestHelpStatesLimits: the limits a flag's value is held to, at least
+// and at most, are in its -help text, formatted from the constants that
+// enforce them, and a value past one is refused saying the same.
+func TestHelpStatesLimits(t *testing.T) {
+	over := func(n int64) string { return strconv.FormatInt(n+1, 10) }
+	under := func(n int64) string { return strconv.FormatInt(n-1, 10) }
+	for _, c := range []struct {
+		cmd, flag string
+		help      string   // in the flag's -help text
+		args      []string // a value past the limit
+		refusal   string   // in the one-line error
+	}{
+		{"floor", "n", fmt.Sprintf("at least %d", floor.MinPingPongN),
+			[]string{"-n", under(floor.MinPingPongN)}, fmt.Sprintf("want at least %d", floor.MinPingPongN)},
+		{"floor", "fanin-n", fmt.Sprintf("at least %d", floor.MinFaninN()),
+			[]string{"-fanin-n", under(floor.MinFaninN())}, fmt.Sprintf("want at least one per connection (%d)", floor.MinFaninN())},
+		{"floor", "stream-bytes", "at least " + bench.FormatSize(floor.MinStreamBytes),
+			[]string{"-stream-bytes", under(floor.MinStreamBytes)}, fmt.Sprintf("want at least %d MiB", floor.MinStreamBytes>>20)},
+		{"floor", "stream-bytes", "at most " + bench.FormatSize(maxStreamBytes),
+			[]string{"-stream-bytes", over(maxStreamBytes)}, "larger than the maximum " + bench.FormatSize(maxStreamBytes)},
+		{"run", "conns", fmt.Sprintf("each at most %d", bench.MaxFaninConns),
+			[]string{"-w", "fanin", "-conns", over(bench.MaxFaninConns), "-network", "bogus"}, fmt.Sprintf("out of range 1..%d", bench.MaxFaninConns)},
+		{"run", "s", "each at most " + bench.FormatSize(bench.MaxMessageSize),
+			[]string{"-s", over(bench.MaxMessageSize), "-network", "bogus"}, "larger than the maximum " + bench.FormatSize(bench.MaxMessageSize)},
+		{"run", "buffer", "at most " + bench.FormatSize(maxBufferSize),
+			[]string{"-buffer", over(maxBufferSize), "-network", "bogus"}, "larger than the maximum " + bench.FormatSize(maxBufferSize)},
+	} {
+		if got := flagHelp(t, c.cmd, c.flag); !strings.Contains(got, c.help) {
+			t.Errorf("%s -help: -%s says %q, not %q", c.cmd, c.flag, got, c.help)
+		}
+		args := append([]string{c.cmd}, c.args...)
+		if code, _, stderr := runCLI(t, "", args...); code != exitUsage || !strings.Contains(stderr, c.refusal) {
+			t.Errorf("%q: exit %d, %q; want %d and %q", args, code, stderr, exitUsage, c.refusal)
 		}
 	}
 }
