@@ -26,7 +26,7 @@ const (
 	exitPeerStart   = 3   // no peer process could be started (each case was tried twice)
 	exitLimits      = 4   // the address-space limit (ulimit -v) is below 4 GiB (limits.go)
 	exitInterrupted = 130 // interrupted by SIGINT/SIGTERM
-	exitOutputGone  = 141 // serve stopped because its stdout or stderr went away (128+SIGPIPE, as a shell reports a process SIGPIPE killed)
+	exitOutputGone  = 141 // serve stopped because its stdout or stderr went away (128+SIGPIPE, as a shell reports a process SIGPIPE killed, as every other command is then)
 )
 
 // signalContext returns a context cancelled by SIGINT or SIGTERM.
@@ -92,8 +92,10 @@ Exit codes: 0 success; 1 run failed or some cases failed (compare: no case
 with OK repeats in both runs); 2 usage error or bad input (a raw file with no
 records, empty or a header alone, included); 3 no peer process could be
 started; 4 the address-space limit (ulimit -v) is below 4 GiB, too small for
-the Go runtime; 130 interrupted; 141 serve stopped because its stdout or
-stderr went away (a pipe whose reader closed it).
+the Go runtime; 130 interrupted; 141 a write to stdout or stderr found it
+gone (a pipe whose reader closed it: 'ipcbench run | head -5'): like any
+Unix filter, the command is killed by SIGPIPE (128+13), except serve, which
+first stops as on SIGTERM, then exits 141 itself.
 `
 
 // printTopUsage writes the top-level help to w, returning the write's

@@ -248,6 +248,11 @@ func TestHelp(t *testing.T) {
 	if code != exitOK || !strings.Contains(out, "Exit codes") || strings.Contains(out, "  peer ") {
 		t.Fatalf("help: exit %d\n%s", code, out)
 	}
+	// Exit 141 is every command's when its output goes away, not serve's
+	// alone: the others are killed by SIGPIPE, as any filter is.
+	if !strings.Contains(out, "141 a write to stdout or stderr found it\ngone") || !strings.Contains(out, "killed by SIGPIPE") {
+		t.Errorf("help: exit 141 is not said to be any command's on a closed pipe:\n%s", out)
+	}
 	// Only a command with flags has a Flags section.
 	noFlags := map[string]bool{"compare": true, "version": true}
 	for _, c := range commands() {
