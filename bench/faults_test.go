@@ -343,10 +343,11 @@ func TestRunPastPeerStartFailures(t *testing.T) {
 		broken   bool // the peer executable does not exist
 		wantErr  []error
 		wantOK   int
+		wantMsg  string // Run's error, each thing said once
 	}{
-		{"one failed start is retried", 1, false, nil, 2},
-		{"two failed starts fail the case", 2, false, []error{ErrCasesFailed}, 1},
-		{"no peer ever starts", 0, true, []error{ErrCasesFailed, ErrPeerStart}, 0},
+		{"one failed start is retried", 1, false, nil, 2, ""},
+		{"two failed starts fail the case", 2, false, []error{ErrCasesFailed}, 1, "1 of 2 case runs failed (see the raw records)"},
+		{"no peer ever starts", 0, true, []error{ErrCasesFailed, ErrPeerStart}, 0, "2 of 2 case runs failed (see the raw records): peer failed to start in every case"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			o := testOptions(t)
@@ -379,6 +380,9 @@ func TestRunPastPeerStartFailures(t *testing.T) {
 			}
 			if tt.wantErr == nil && err != nil {
 				t.Errorf("Run: %v", err)
+			}
+			if err != nil && err.Error() != tt.wantMsg {
+				t.Errorf("Run: %q; want %q", err, tt.wantMsg)
 			}
 			if !tt.broken && errors.Is(err, ErrPeerStart) {
 				t.Errorf("Run: %v; a run in which peers started must not report ErrPeerStart", err)

@@ -226,8 +226,8 @@ func (r *Runner) Run(ctx context.Context, hdr Header, out io.Writer) (*Records, 
 			if rm := r.opts.Remote; rm != nil && errors.Is(err, errServerGone) && ctx.Err() == nil {
 				// Every case left would fail the same way.
 				r.label.Store("")
-				err := fmt.Errorf("%d of %d case runs failed (see the raw records): %w; the server at %s is gone (nobody listens there any more)",
-					failed, len(recs.Results), ErrCasesFailed, rm.Address)
+				err := casesFailed(fmt.Errorf("%d of %d case runs failed (see the raw records); the server at %s is gone (nobody listens there any more)",
+					failed, len(recs.Results), rm.Address))
 				if left := r.Total() - int(r.done.Load()); left > 0 {
 					err = fmt.Errorf("%w, so the %d case runs left were not run", err, left)
 				}
@@ -241,12 +241,27 @@ func (r *Runner) Run(ctx context.Context, hdr Header, out io.Writer) (*Records, 
 	}
 	switch {
 	case startFailed > 0 && r.peersStarted == startedBefore:
-		return recs, fmt.Errorf("%d of %d case runs failed (see the raw records): %w; no case could start its peer: %w", failed, len(recs.Results), ErrCasesFailed, ErrPeerStart)
+		return recs, casesFailed(fmt.Errorf("%d of %d case runs failed (see the raw records): %w in every case", failed, len(recs.Results), ErrPeerStart))
 	case failed > 0:
-		return recs, fmt.Errorf("%d of %d case runs failed (see the raw records): %w", failed, len(recs.Results), ErrCasesFailed)
+		return recs, casesFailed(fmt.Errorf("%d of %d case runs failed (see the raw records)", failed, len(recs.Results)))
 	}
 	return recs, nil
 }
+
+// casesFailedError is Run's error when cases failed: err says so in
+// words, and it wraps ErrCasesFailed too without its text, which would
+// say it again ("2 of 2 case runs failed: cases failed").
+type casesFailedError struct{ err error }
+
+// casesFailed returns a *casesFailedError saying err and wrapping
+// ErrCasesFailed and err.
+func casesFailed(err error) error { return &casesFailedError{err} }
+
+// Error returns err's text.
+func (e *casesFailedError) Error() string { return e.err.Error() }
+
+// Unwrap returns ErrCasesFailed and err.
+func (e *casesFailedError) Unwrap() []error { return []error{ErrCasesFailed, e.err} }
 
 // RunCase runs a single case and returns its result: once, or again, up
 // to twice, when this process was stopped and continued during it (see
