@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log"
 	"os"
 	"strings"
@@ -196,7 +198,7 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	case sumFile == nil:
 		werr = nil // stdout or stderr, as before
 	case werr != nil:
-		werr = fmt.Errorf("writing %s: %w", *summary, werr)
+		werr = summaryWriteError(*summary, werr)
 	default:
 		werr = sumFile.Commit()
 	}
@@ -253,4 +255,15 @@ func servableNames() []string {
 // serve.
 func notServable(spec string) error {
 	return usagef("-t %s: its connections are handed to a child process as files, not dialed by address; choose another transport (see 'ipcbench serve -help')", spec)
+}
+
+// summaryWriteError is the error for err, a failed write of the summary to
+// the file path: the path once, where the write's own error, a
+// *fs.PathError, names the file again ("write /dev/full").
+func summaryWriteError(path string, err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("writing the summary to %s: %w", path, pe.Err)
+	}
+	return fmt.Errorf("writing the summary to %s: %w", path, err)
 }

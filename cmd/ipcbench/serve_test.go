@@ -658,3 +658,21 @@ func TestServeHelpTransports(t *testing.T) {
 		t.Errorf("serve -help lists tcp-veth, which serve refuses: %q", line)
 	}
 }
+
+// TestServeSummaryWriteError: a -summary file whose write fails is exit 1
+// and one line naming the file once (not "writing /dev/full: write
+// /dev/full: ...").
+func TestServeSummaryWriteError(t *testing.T) {
+	const full = "/dev/full"
+	if f, err := os.OpenFile(full, os.O_WRONLY, 0); err != nil {
+		t.Skip(full, "cannot be opened:", err)
+	} else {
+		f.Close()
+	}
+	s := startServe(t, "-t", "unix", "-listen", unixListenAddr(t), "-summary", full, "-force")
+	code, _ := s.stop(t)
+	const want = "ipcbench serve: writing the summary to /dev/full: no space left on device\n"
+	if code != exitFailure || s.stderr.String() != want {
+		t.Errorf("serve -summary %s: exit %d, stderr %q; want %d and %q", full, code, s.stderr, exitFailure, want)
+	}
+}
