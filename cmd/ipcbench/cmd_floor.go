@@ -207,12 +207,17 @@ var floorFlags = map[string]string{
 }
 
 // floorConfigError is the usage error for err, floor.Config.Check's,
-// naming the flag of the field at fault, without ErrBadConfig's text.
+// naming the flag of the field at fault once, without ErrBadConfig's
+// text: "-n: 5 round trips per pingpong: ...", and "-repeats 0: ..."
+// where the text starts with the flag's name ("repeats 0: ...").
 func floorConfigError(err error) error {
 	msg := withoutSentinels(err, floor.ErrBadConfig)
 	var ce *floor.ConfigError
 	if errors.As(err, &ce) {
 		if fl, ok := floorFlags[ce.Field]; ok {
+			if strings.HasPrefix(msg, fl[1:]+" ") {
+				return usagef("-%s", msg)
+			}
 			return usagef("%s: %s", fl, msg)
 		}
 	}

@@ -146,7 +146,7 @@ func TestChooseQuestionNamesFlags(t *testing.T) {
 // without package floor's "bad floor options"; none of these measures.
 func TestFloorFlagsNamed(t *testing.T) {
 	checkUsage(t, []usageCase{
-		{"-repeats 0", []string{"floor", "-repeats", "0"}, "ipcbench floor: -repeats: repeats 0: want at least 1"},
+		{"-repeats 0", []string{"floor", "-repeats", "0"}, "ipcbench floor: -repeats 0: want at least 1\n"},
 		{"-n too few", []string{"floor", "-n", "5"}, "ipcbench floor: -n: 5 round trips per pingpong: want at least 100"},
 		{"-fanin-n too few", []string{"floor", "-fanin-n", "2"}, "ipcbench floor: -fanin-n: 2 fanin round trips: want at least one per connection"},
 		{"-stream-bytes too few", []string{"floor", "-stream-bytes", "1k"}, "ipcbench floor: -stream-bytes: 1024 bytes per stream: want at least 4 MiB"},
@@ -306,7 +306,7 @@ func TestRunUpperBounds(t *testing.T) {
 		{"-repeats MaxInt", append([]string{"run", "-repeats", "9223372036854775807"}, bogus...), "ipcbench run: -repeats 9223372036854775807: at most 10000"},
 		{"-repeats 1e8", append([]string{"run", "-repeats", "100000000"}, bogus...), "ipcbench run: -repeats 100000000: at most 10000"},
 		{"-n MaxInt64", append([]string{"run", "-n", "9223372036854775807"}, bogus...), "ipcbench run: -n 9223372036854775807: at most 1000000000"},
-		{"floor -repeats", []string{"floor", "-repeats", "10001"}, "repeats 10001: want at most 10000"},
+		{"floor -repeats", []string{"floor", "-repeats", "10001"}, "ipcbench floor: -repeats 10001: want at most 10000\n"},
 		{"floor -n", []string{"floor", "-n", "9223372036854775807"}, "want at most 1000000000"},
 		{"floor -fanin-n", []string{"floor", "-fanin-n", "1000000001"}, "want at most 1000000000"},
 	})
