@@ -214,10 +214,25 @@ func envDiffs(a, b *bench.Header) []string {
 	}
 	for _, k := range sortedKeys(keys) {
 		if a.Options[k] != b.Options[k] && !unusedOption(k, a, b) {
-			out = append(out, fmt.Sprintf("option %s differs: %q vs %q", k, a.Options[k], b.Options[k]))
+			out = append(out, optionDiff(k, a.Options, b.Options))
 		}
 	}
 	return out
+}
+
+// optionDiff says how option k differs between two runs' options, a and
+// b: both values, or which run alone has it, not a value "" the other
+// never recorded.
+func optionDiff(k string, a, b map[string]string) string {
+	av, aok := a[k]
+	bv, bok := b[k]
+	switch {
+	case !aok:
+		return fmt.Sprintf("option %s: only the second run has it (%q)", k, bv)
+	case !bok:
+		return fmt.Sprintf("option %s: only the first run has it (%q)", k, av)
+	}
+	return fmt.Sprintf("option %s differs: %q vs %q", k, av, bv)
 }
 
 // workloadOptions are the header options that only one workload uses;

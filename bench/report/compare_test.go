@@ -3,6 +3,7 @@ package report
 import (
 	"bytes"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -113,6 +114,7 @@ func TestEnvDiffsUnusedOptions(t *testing.T) {
 		a, b *bench.Header
 		warn bool
 	}{
+		{"fanin_conns", h("pingpong", "fanin_conns", ""), h("pingpong,fanin", "fanin_conns", "4"), true},
 		{"rate", h("pingpong,stream,fanin", "rate", "10000"), h("pingpong,stream,fanin", "rate", ""), false},
 		{"rate", h("pingpong", "rate", "10000"), h("pingpong", "rate", "5000"), false},
 		{"rate", h("pingpong,rate", "rate", "10000"), h("pingpong", "rate", ""), true},
@@ -123,10 +125,36 @@ func TestEnvDiffsUnusedOptions(t *testing.T) {
 	} {
 		got := false
 		for _, d := range envDiffs(c.a, c.b) {
-			got = got || strings.Contains(d, "option "+c.key+" differs")
+			got = got || strings.HasPrefix(d, "option "+c.key+" ") || strings.HasPrefix(d, "option "+c.key+":")
 		}
 		if got != c.warn {
 			t.Errorf("%v vs %v: %s warned %v, want %v", c.a.Options, c.b.Options, c.key, got, c.warn)
+		}
+	}
+}
+
+// TestOptionDiffWording: an option one run did not record is said to be
+// the other's alone, not to differ from a value "" nobody gave.
+func TestOptionDiffWording(t *testing.T) {
+	withFanin := &bench.Header{Options: map[string]string{"workloads": "pingpong,fanin", "fanin_conns": "4", "repeats": "6"}}
+	without := &bench.Header{Options: map[string]string{"workloads": "pingpong", "repeats": "5"}}
+	for _, c := range []struct {
+		a, b *bench.Header
+		want []string
+	}{
+		{without, withFanin, []string{
+			`option fanin_conns: only the second run has it ("4")`,
+			`option repeats differs: "5" vs "6"`,
+			`option workloads differs: "pingpong" vs "pingpong,fanin"`,
+		}},
+		{withFanin, without, []string{
+			`option fanin_conns: only the first run has it ("4")`,
+			`option repeats differs: "6" vs "5"`,
+			`option workloads differs: "pingpong,fanin" vs "pingpong"`,
+		}},
+	} {
+		if got := envDiffs(c.a, c.b); !slices.Equal(got, c.want) {
+			t.Errorf("envDiffs(%v, %v) =\n%q\nwant\n%q", c.a.Options, c.b.Options, got, c.want)
 		}
 	}
 }
