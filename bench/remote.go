@@ -226,23 +226,40 @@ func serverAddress(addr string, ph Header) string {
 // runs no further case against it.
 var errServerGone = errors.New("nobody listens at the server's address any more")
 
+// errServerSilent marks a remote case that failed because the server did
+// not answer its connect: no route to it, or a connection or hello that
+// went unanswered until the case's timeout (a partition, a host that went
+// down without closing anything, a stopped server). Run then runs no
+// further case against it: each would wait out its own timeout alike.
+var errServerSilent = errors.New("the server does not answer")
+
 // markGone returns err wrapping errServerGone too when it says that
 // nobody listens where a dial went: the transports' fs.ErrNotExist and
 // syscall.ECONNREFUSED (see transports.Transport.Dial), or no control
-// socket beside a rendezvous.
-func markGone(err error) error {
-	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, peer.ErrNoControlSocket) {
-		return &goneError{err}
+// socket beside a rendezvous; and errServerSilent when it says that
+// nothing answered: no route to the host or network, or a timeout. A
+// cancelled ctx (an interrupt) marks nothing.
+func markGone(ctx context.Context, err error) error {
+	var ne net.Error
+	switch {
+	case errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, peer.ErrNoControlSocket):
+		return &goneError{err, errServerGone}
+	case errors.Is(ctx.Err(), context.Canceled):
+		return err
+	case errors.Is(err, syscall.EHOSTUNREACH) || errors.Is(err, syscall.ENETUNREACH) ||
+		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, peer.ErrHelloUnanswered) ||
+		(errors.As(err, &ne) && ne.Timeout()):
+		return &goneError{err, errServerSilent}
 	}
 	return err
 }
 
-// goneError is a dial error marked with errServerGone; its text is the
-// dial error's.
-type goneError struct{ err error }
+// goneError is a dial error marked with errServerGone or errServerSilent;
+// its text is the dial error's.
+type goneError struct{ err, mark error }
 
 func (e *goneError) Error() string   { return e.err.Error() }
-func (e *goneError) Unwrap() []error { return []error{e.err, errServerGone} }
+func (e *goneError) Unwrap() []error { return []error{e.err, e.mark} }
 
 // dialsPath reports whether tr's addresses are paths on this host: a unix
 // socket, or the rendezvous of a transport dialed through one
@@ -341,7 +358,7 @@ func (cr *caseRun) connectRemote(ctx context.Context) error {
 	if !rc.echo {
 		var err error
 		if rc.ctl, err = rc.openControl(ctx, cr.opts.BufferSize); err != nil {
-			return fmt.Errorf("control connection: %w", markGone(err))
+			return fmt.Errorf("control connection: %w", markGone(ctx, err))
 		}
 		cr.client = peer.NewLinkClient(rc.ctl)
 	}
@@ -367,7 +384,7 @@ func (cr *caseRun) connectRemote(ctx context.Context) error {
 	for i := range cr.spec.Conns {
 		c, err := rc.dial(ctx, cr.opts.BufferSize, i)
 		if err != nil {
-			return markGone(err)
+			return markGone(ctx, err)
 		}
 		cr.conns = append(cr.conns, c)
 	}

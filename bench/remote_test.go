@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/ipcbench/ipcbench/transports/all"
 	"github.com/ipcbench/ipcbench/transports/peer"
@@ -139,6 +140,42 @@ func TestProbeRemoteControlSocketGiven(t *testing.T) {
 	}
 	if err := probe(t, "pipe", addr); err != nil {
 		t.Errorf("-t pipe -connect %s, as the hint says: %v", addr, err)
+	}
+}
+
+// TestRunStopsWhenServerSilent: a run against a server that takes
+// connections but never answers them (a stopped server's listener: the
+// kernel queues the connect, nobody reads) records the case that waited
+// out its timeout and runs no other, every one of which would wait alike;
+// the error says the server does not answer.
+func TestRunStopsWhenServerSilent(t *testing.T) {
+	transporttest.NoLeaks(t)
+	addr := filepath.Join(t.TempDir(), "s")
+	l, err := net.Listen("unix", addr) // never accepted from
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	tr, err := all.Lookup("unix")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := testOptions(t)
+	o.Transports = []TransportSpec{{Transport: tr}}
+	o.Workloads = []string{"pingpong"}
+	o.Repeats = 2 // with testOptions' two sizes, four case runs
+	o.CaseTimeout = time.Second
+	o.Remote = &Remote{Address: addr}
+	r, err := NewRunner(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := r.Run(context.Background(), Header{}, io.Discard)
+	if !errors.Is(err, ErrCasesFailed) || !strings.Contains(err.Error(), "the server at "+addr+" does not answer") || !strings.Contains(err.Error(), "the 3 case runs left were not run") {
+		t.Fatalf("Run against a silent server: %v; want ErrCasesFailed saying the server does not answer and 3 case runs were not run", err)
+	}
+	if len(recs.Results) != 1 || recs.Results[0].Status != StatusFailed {
+		t.Fatalf("results %+v; want the one failed case that found the server silent", recs.Results)
 	}
 }
 

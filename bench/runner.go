@@ -223,11 +223,16 @@ func (r *Runner) Run(ctx context.Context, hdr Header, out io.Writer) (*Records, 
 			if r.onCaseEnd != nil {
 				r.onCaseEnd(res)
 			}
-			if rm := r.opts.Remote; rm != nil && errors.Is(err, errServerGone) && ctx.Err() == nil {
+			gone, silent := errors.Is(err, errServerGone), errors.Is(err, errServerSilent)
+			if rm := r.opts.Remote; rm != nil && (gone || silent) && ctx.Err() == nil {
 				// Every case left would fail the same way.
 				r.label.Store("")
-				err := casesFailed(fmt.Errorf("%d of %d case runs failed (see the raw records); the server at %s is gone (nobody listens there any more)",
-					failed, len(recs.Results), rm.Address))
+				why := "is gone (nobody listens there any more)"
+				if !gone {
+					why = "does not answer (no route to it, or its connect went unanswered until the case's timeout)"
+				}
+				err := casesFailed(fmt.Errorf("%d of %d case runs failed (see the raw records); the server at %s %s",
+					failed, len(recs.Results), rm.Address, why))
 				if left := r.Total() - int(r.done.Load()); left > 0 {
 					err = fmt.Errorf("%w, so the %d case runs left were not run", err, left)
 				}

@@ -49,6 +49,11 @@ var (
 	ErrNotServe = errors.New("not an ipcbench serve")
 	// ErrRefused means the server answered the hello with an error.
 	ErrRefused = errors.New("refused by the server")
+	// ErrHelloUnanswered means the other side took the connection but did
+	// not answer the hello within HelloTimeout (a stopped or stuck
+	// server, or one that does not speak the protocol and waits for more);
+	// it comes wrapped with ErrNotServe.
+	ErrHelloUnanswered = errors.New("no answer to the hello")
 )
 
 // Hello is one hello line.
@@ -223,8 +228,9 @@ func (r *refusal) Is(target error) bool {
 func Handshake(ctx context.Context, c net.Conn, h Hello) (Welcome, error) {
 	h.Version = ProtocolVersion
 	deadline := time.Now().Add(HelloTimeout)
+	ctxFirst := false // ctx's deadline comes before HelloTimeout's
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
-		deadline = d
+		deadline, ctxFirst = d, true
 	}
 	c.SetDeadline(deadline)
 	defer c.SetDeadline(time.Time{})
@@ -243,7 +249,12 @@ func Handshake(ctx context.Context, c net.Conn, h Hello) (Welcome, error) {
 		}
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() {
-			return Welcome{}, fmt.Errorf("%w: no answer to the hello within %v", ErrNotServe, HelloTimeout)
+			if ctxFirst {
+				// ctx's deadline, which the connection's fired at the
+				// moment ctx noticed: ctx.Err() may not say so yet.
+				return Welcome{}, fmt.Errorf("waiting for the answer to hello: %w", context.DeadlineExceeded)
+			}
+			return Welcome{}, fmt.Errorf("%w: %w within %v", ErrNotServe, ErrHelloUnanswered, HelloTimeout)
 		}
 		return Welcome{}, fmt.Errorf("waiting for the answer to hello: %w", err)
 	}

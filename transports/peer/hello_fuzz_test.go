@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net"
 	"strings"
 	"testing"
@@ -162,4 +163,23 @@ func FuzzHandshake(f *testing.F) {
 			t.Fatalf("Handshake with answer %q = %+v; parseAnswer says %+v, %v", answer, w, want, err)
 		}
 	})
+}
+
+// TestHandshakeContextDeadline: a hello left unanswered until ctx's
+// deadline, earlier than HelloTimeout, is ctx's deadline, not "not an
+// ipcbench serve ... within 5s", whichever of the connection's deadline
+// and ctx's noticing comes first.
+func TestHandshakeContextDeadline(t *testing.T) {
+	for range 20 {
+		client, server := net.Pipe()
+		go io.Copy(io.Discard, server) // takes the hello, never answers
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Millisecond)
+		_, err := Handshake(ctx, client, Hello{Kind: KindControl})
+		cancel()
+		client.Close()
+		server.Close()
+		if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ErrNotServe) || errors.Is(err, ErrHelloUnanswered) {
+			t.Fatalf("Handshake past ctx's deadline: %v; want context.DeadlineExceeded, not ErrNotServe", err)
+		}
+	}
 }
