@@ -207,6 +207,20 @@ func message(name string, err error) string {
 	}
 }
 
+// flagLed returns msg, an error about the value of flag fl ("-n"), with
+// the flag named once: a msg that begins with the flag's own name or with
+// one of the words its value goes by in a library's error (what: "count"
+// for -n) followed by a space has them replaced by fl ("count 10 is too
+// few" is "-n 10 is too few"); any other is put after "fl: ".
+func flagLed(fl, msg string, what ...string) string {
+	for _, w := range append(what, strings.TrimLeft(fl, "-")) { // "buffer size" before "buffer"
+		if rest, ok := strings.CutPrefix(msg, w+" "); ok {
+			return fl + " " + rest
+		}
+	}
+	return fl + ": " + msg
+}
+
 // withoutSentinels returns err's text without the leading texts of
 // sentinels, in any order: "bad question: bad options: transport unix
 // given twice" is "transport unix given twice". The sentinels classify an

@@ -199,11 +199,8 @@ func questionError(err error) error {
 	if !errors.As(err, &qe) {
 		return usagef("%s", msg)
 	}
-	if rest, ok := strings.CutPrefix(msg, "budget "); ok && qe.Field == "Budget" {
-		return usagef("-budget %s", rest)
-	}
 	if fl, ok := questionFlags[qe.Field]; ok {
-		return usagef("%s: %s", fl, msg)
+		return usagef("%s", flagLed(fl, msg, "workload"))
 	}
 	return usagef("%s", msg)
 }

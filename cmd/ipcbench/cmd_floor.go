@@ -215,10 +215,7 @@ func floorConfigError(err error) error {
 	var ce *floor.ConfigError
 	if errors.As(err, &ce) {
 		if fl, ok := floorFlags[ce.Field]; ok {
-			if strings.HasPrefix(msg, fl[1:]+" ") {
-				return usagef("-%s", msg)
-			}
-			return usagef("%s: %s", fl, msg)
+			return usagef("%s", flagLed(fl, msg))
 		}
 	}
 	return usagef("%s", msg)

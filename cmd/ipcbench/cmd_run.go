@@ -350,7 +350,7 @@ func (f *runFlags) optionError(err error) error {
 	var oe *bench.OptionError
 	if errors.As(err, &oe) {
 		if fl := f.flagOf(oe.Field); fl != "" {
-			return usagef("%s: %s", fl, withoutSentinels(oe.Err, bench.ErrBadOptions))
+			return usagef("%s", flagLed(fl, withoutSentinels(oe.Err, bench.ErrBadOptions), optionWords[oe.Field]...))
 		}
 	}
 	return usagef("%s", withoutSentinels(err, bench.ErrBadOptions))
@@ -377,6 +377,23 @@ func (f *runFlags) firstSizeNote(o bench.Options) string {
 		list, verb = strings.Join(ws[:n-1], ", ")+" and "+ws[n-1], "run"
 	}
 	return fmt.Sprintf("%s %s at %s only, the first size of %s (to measure at another, run again with it first)", list, verb, units.FormatSize(o.Sizes[0]), f.name("sizes"))
+}
+
+// optionWords are the words a bench.OptionError's text calls the value of
+// a field by, at its start ("count 10 is fewer..."), where they differ
+// from its flag's name (see flagLed).
+var optionWords = map[string][]string{
+	"Placements":  {"placement"},
+	"Count":       {"count"},
+	"BufferSize":  {"buffer size"},
+	"Duration":    {"duration"},
+	"Warmup":      {"warm-up"},
+	"CaseTimeout": {"case timeout"},
+	"FaninConns":  {"connection count"},
+	"Sizes":       {"size"},
+	"PeerModels":  {"peer model"},
+	"PeerSources": {"peer source"},
+	"Workloads":   {"workload"},
 }
 
 // flagOf returns the flag, as the command line gave it, that sets field
@@ -559,7 +576,7 @@ func (f *runFlags) options() (bench.Options, error) {
 		o.Placements = append(o.Placements, pl)
 	}
 	if f.buffer != "" {
-		if o.BufferSize, err = bench.ParseSize(f.buffer, 1<<30); err != nil {
+		if o.BufferSize, err = bench.ParseSize(f.buffer, maxBufferSize); err != nil {
 			return o, usagef("-buffer: %v", err)
 		}
 	}

@@ -130,13 +130,13 @@ func TestChooseQuestionNamesFlags(t *testing.T) {
 	}
 	from := func(more ...string) []string { return append([]string{"choose", "-s", "64", "-from", ref}, more...) }
 	checkUsage(t, []usageCase{
-		{"-placement", c("-placement", "bogus"), `ipcbench choose: -placement: placement "bogus": want unpinned, same-core`},
-		{"-placement on a CPU not ours", c("-placement", "0/1023"), "ipcbench choose: -placement: placement cpus=0/1023: CPU 1023 is not one this process may run on"},
-		{"-w", c("-w", "bogus"), `ipcbench choose: -w: workload "bogus": want pingpong, stream or http`},
+		{"-placement", c("-placement", "bogus"), `ipcbench choose: -placement "bogus": want unpinned, same-core`},
+		{"-placement on a CPU not ours", c("-placement", "0/1023"), "ipcbench choose: -placement cpus=0/1023: CPU 1023 is not one this process may run on"},
+		{"-w", c("-w", "bogus"), `ipcbench choose: -w "bogus": want pingpong, stream or http`},
 		{"-conns with stream", c("-w", "stream", "-conns", "4"), "ipcbench choose: -conns: 4 connections: only pingpong"},
 		{"-t measurement-only", c("-t", "shm-ring[zerocopy=off]"), "ipcbench choose: -t: shm-ring[zerocopy=off]: option zerocopy=off is measurement-only"},
-		{"-from -placement", from("-placement", "bogus"), `ipcbench choose: -placement: placement "bogus"`},
-		{"-from -w", from("-w", "bogus"), `ipcbench choose: -w: workload "bogus"`},
+		{"-from -placement", from("-placement", "bogus"), `ipcbench choose: -placement "bogus"`},
+		{"-from -w", from("-w", "bogus"), `ipcbench choose: -w "bogus"`},
 		{"-from -conns with stream", from("-w", "stream", "-conns", "3"), "ipcbench choose: -conns: 3 connections: only pingpong"},
 		{"-from a file not there", []string{"choose", "-s", "64", "-from", filepath.Join(t.TempDir(), "none.jsonl")}, "ipcbench choose: -from: open "},
 	})
@@ -195,8 +195,8 @@ func TestRunOptionWording(t *testing.T) {
 		{"-s as typed", append([]string{"run", "-s", "12parsecs"}, bogus...), "ipcbench run: -s: "},
 		{"-w as typed", append([]string{"run", "-w", "sprint"}, bogus...), `ipcbench run: -w: unknown workload "sprint"`},
 		{"-d as typed", append([]string{"run", "-d", "0"}, bogus...), "ipcbench run: -d 0s: must be positive"},
-		{"placement without wrappers", append([]string{"run", "-placement", "moon"}, bogus...), `ipcbench run: -placement: placement "moon": want`},
-		{"pin without wrappers", append([]string{"run", "-pin", "moon"}, bogus...), `ipcbench run: -pin: placement "moon": want`},
+		{"placement without wrappers", append([]string{"run", "-placement", "moon"}, bogus...), `ipcbench run: -placement "moon": want`},
+		{"pin without wrappers", append([]string{"run", "-pin", "moon"}, bogus...), `ipcbench run: -pin "moon": want`},
 		{"duration without a unit", append([]string{"run", "-d", "5"}, bogus...), "a duration needs a unit, like 5s"},
 		{"warm-up without a unit", append([]string{"run", "-warmup", "100"}, bogus...), "a duration needs a unit"},
 		{"given twice without wrappers", append([]string{"run", "-t", "unix,pipe,unix"}, bogus...), "ipcbench run: -t: transport unix given twice"},
@@ -210,19 +210,19 @@ func TestRunOptionWording(t *testing.T) {
 func TestRunOptionsNameFlags(t *testing.T) {
 	r := func(more ...string) []string { return append(append([]string{"run"}, more...), bogus...) }
 	checkUsage(t, []usageCase{
-		{"-s given twice", r("-s", "64,64"), "ipcbench run: -s: size 64B given twice"},
-		{"-sizes in two spellings", r("-sizes", "1k,1024"), "ipcbench run: -sizes: size 1KiB given twice"},
-		{"-w given twice", r("-w", "pingpong,pingpong"), "ipcbench run: -w: workload pingpong given twice"},
-		{"-workloads given twice", r("-workloads", "fanin,stream,fanin"), "ipcbench run: -workloads: workload fanin given twice"},
-		{"-conns out of range", r("-w", "fanin", "-conns", "100000"), "ipcbench run: -conns: connection count 100000 out of range 1..1024"},
-		{"-conns given twice", r("-conns", "4,4"), "ipcbench run: -conns: connection count 4 given twice"},
+		{"-s given twice", r("-s", "64,64"), "ipcbench run: -s 64B given twice"},
+		{"-sizes in two spellings", r("-sizes", "1k,1024"), "ipcbench run: -sizes 1KiB given twice"},
+		{"-w given twice", r("-w", "pingpong,pingpong"), "ipcbench run: -w pingpong given twice"},
+		{"-workloads given twice", r("-workloads", "fanin,stream,fanin"), "ipcbench run: -workloads fanin given twice"},
+		{"-conns out of range", r("-w", "fanin", "-conns", "100000"), "ipcbench run: -conns 100000 out of range 1..1024"},
+		{"-conns given twice", r("-conns", "4,4"), "ipcbench run: -conns 4 given twice"},
 		{"-rate over the maximum", r("-w", "rate", "-rate", "20000000"), "ipcbench run: -rate 20000000: at most 10000000"},
-		{"-placement given twice", r("-placement", "0/1,unpinned,0/1"), "ipcbench run: -placement: placement cpus=0/1 given twice"},
-		{"-placement on a CPU not ours", r("-placement", "0/1023"), "ipcbench run: -placement: placement cpus=0/1023: CPU 1023 is not one this process may run on"},
-		{"-pin on a CPU not ours", r("-pin", "1023/0"), "ipcbench run: -pin: placement cpus=1023/0: CPU 1023 is not one"},
-		{"-placement on no CPU there is", r("-placement", "0/4096"), `ipcbench run: -placement: placement "0/4096": peer CPUs: "4096": CPU 4096 above 1023`},
-		{"-peer-model given twice", r("-peer-model", "thread,thread"), "ipcbench run: -peer-model: peer model thread given twice"},
-		{"-peer-source given twice", r("-peer-source", "address,address"), "ipcbench run: -peer-source: peer source address given twice"},
+		{"-placement given twice", r("-placement", "0/1,unpinned,0/1"), "ipcbench run: -placement cpus=0/1 given twice"},
+		{"-placement on a CPU not ours", r("-placement", "0/1023"), "ipcbench run: -placement cpus=0/1023: CPU 1023 is not one this process may run on"},
+		{"-pin on a CPU not ours", r("-pin", "1023/0"), "ipcbench run: -pin cpus=1023/0: CPU 1023 is not one"},
+		{"-placement on no CPU there is", r("-placement", "0/4096"), `ipcbench run: -placement "0/4096": peer CPUs: "4096": CPU 4096 above 1023`},
+		{"-peer-model given twice", r("-peer-model", "thread,thread"), "ipcbench run: -peer-model thread given twice"},
+		{"-peer-source given twice", r("-peer-source", "address,address"), "ipcbench run: -peer-source address given twice"},
 		{"-framing unknown", r("-framing", "bogus"), `ipcbench run: -framing: unknown framing mode "bogus" (want length, fixed or delimited)`},
 		{"-peer-model with -connect", []string{"run", "-t", "unix", "-connect", filepath.Join(t.TempDir(), "nobody"), "-peer-model", "thread"}, "ipcbench run: -peer-model thread: the server models are those of the peer the run starts"},
 	})
@@ -259,7 +259,7 @@ func TestUnusedFlags(t *testing.T) {
 		{"-n with -d 0", append([]string{"run", "-n", "5", "-d", "0"}, bogus...), "-d 0s and -n 5: -n measures"},
 		{"-n with -d -1s", append([]string{"run", "-n", "5", "-d", "-1s"}, bogus...), "-d -1s and -n 5: -n measures"},
 		{"-n 0", append([]string{"run", "-n", "0"}, bogus...), "ipcbench run: -n 0: must be positive (leave -n out to measure for a duration)"},
-		{"-n fewer than fanin's connections", append([]string{"run", "-w", "fanin", "-conns", "4,16", "-n", "10"}, bogus...), "ipcbench run: -n: count 10 is fewer messages than fanin's 16 connections: each needs at least one"},
+		{"-n fewer than fanin's connections", append([]string{"run", "-w", "fanin", "-conns", "4,16", "-n", "10"}, bogus...), "ipcbench run: -n 10 is fewer messages than fanin's 16 connections: each needs at least one"},
 		{"-framing with http alone", append([]string{"run", "-w", "http", "-framing", "fixed"}, bogus...), "ipcbench run: -framing fixed: no selected workload frames its messages with it (http frames its own); leave -framing out"},
 		{"-framing fixed with the default workloads", append([]string{"run", "-framing", "fixed"}, bogus...), "ipcbench run: -framing fixed cannot mark the end of a stream, and stream is among the default workloads (pingpong,stream,fanin): name the others with -w, or use -framing length or delimited"},
 		{"-framing fixed with stream", append([]string{"run", "-w", "stream", "-framing", "fixed"}, bogus...), "ipcbench run: -framing fixed cannot mark the end of a stream; use length or delimited with the stream workload"},
@@ -363,9 +363,9 @@ func TestRunConnectRefuses(t *testing.T) {
 		return append([]string{"run", "-connect", nobody}, more...)
 	}
 	checkUsage(t, []usageCase{
-		{"placement", conn("-t", "unix", "-placement", "same-core"), "ipcbench run: -placement: placement same-core places the peer too, and a remote peer runs where it was started; leave the placement out and pin this process with taskset, the server where you start it"},
-		{"pin", conn("-t", "unix", "-pin", "0/0"), "ipcbench run: -pin: placement cpus=0/0 places the peer too"},
-		{"buffer", conn("-t", "unix", "-buffer", "64k"), "ipcbench run: -buffer: buffer size 64KiB: a remote peer listens with the buffers it was started with, so only this side's would change; leave it out"},
+		{"placement", conn("-t", "unix", "-placement", "same-core"), "ipcbench run: -placement same-core places the peer too, and a remote peer runs where it was started; leave the placement out and pin this process with taskset, the server where you start it"},
+		{"pin", conn("-t", "unix", "-pin", "0/0"), "ipcbench run: -pin cpus=0/0 places the peer too"},
+		{"buffer", conn("-t", "unix", "-buffer", "64k"), "ipcbench run: -buffer 64KiB: a remote peer listens with the buffers it was started with, so only this side's would change; leave it out"},
 		{"no -t", conn(), "ipcbench run: -connect: name the transport the server listens on with -t (one of "},
 		{"two transports", conn("-transports", "unix,pipe"), "ipcbench run: -connect: the server listens on one transport; give exactly one with -transports, not 2"},
 		{"bad -network", conn("-t", "unix", "-network", "bogus"), `ipcbench run: -network "bogus": want netns or host`},
