@@ -211,8 +211,13 @@ func (r *Runner) runCase(parent context.Context, cs CaseSpec, rep int) (Result, 
 		if timedOut() {
 			// The case's timeout passed, perhaps while its peer was
 			// starting: the case failed on its timeout, which the reason
-			// names, not on a peer that could not start.
-			err = errors.New(res.Reason)
+			// names, not on a peer that could not start. A remote
+			// server that never answered stays marked, for Run to stop.
+			if errors.Is(err, errServerSilent) {
+				err = &reasonError{res.Reason, errServerSilent}
+			} else {
+				err = errors.New(res.Reason)
+			}
 		}
 		if cr.selfStop.stopped() && !errors.Is(err, ErrSelfStopped) {
 			// Whatever failed may have failed because this process did

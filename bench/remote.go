@@ -107,13 +107,26 @@ func (r *Runner) ProbeRemote(ctx context.Context, hdr *Header) error {
 			return fmt.Errorf("%w: %s: %w", ErrRemote, rm.Address, err)
 		}
 	}
-	ctx, cancel := context.WithTimeout(ctx, peer.HelloTimeout+peer.DialTimeout)
+	parent := ctx
+	probeCtx, cancel := context.WithTimeout(ctx, peer.HelloTimeout+peer.DialTimeout)
 	defer cancel()
+	// silent says what a dial that nothing answered means, rather than
+	// leave it at "i/o timeout".
+	silent := func(err error) error {
+		if parent.Err() == nil && errors.Is(markGone(probeCtx, err), errServerSilent) {
+			return fmt.Errorf("%w: nothing answered (is the server's host up and reachable, and the server running?): %w", ErrRemote, err) // err names the address
+		}
+		return nil
+	}
+	ctx = probeCtx
 	rc := &remoteCase{tr: tr, addr: rm.Address}
 	hdr.Peer = rm.Describe()
 	if rm.Echo {
 		c, err := rc.dial(ctx, r.opts.BufferSize, 0)
 		if err != nil {
+			if serr := silent(err); serr != nil {
+				return serr
+			}
 			return fmt.Errorf("%w: nothing to measure there: %w", ErrRemote, err)
 		}
 		defer c.Close()
@@ -139,6 +152,9 @@ func (r *Runner) ProbeRemote(ctx context.Context, hdr *Header) error {
 			// The dial's error names the path again, twice: keep its cause.
 			return fmt.Errorf("%w: %s is not a %s server's socket (a pipe or shm-* server listens there? give its transport with -t): %w",
 				ErrRemote, rm.Address, tr.Transport.Name(), syscall.EPROTOTYPE)
+		}
+		if serr := silent(err); serr != nil {
+			return serr
 		}
 		return fmt.Errorf("%w: %w", ErrRemote, err) // the dial's error names the address
 	}

@@ -242,6 +242,9 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 		}
 		network = "host"
 		if err := runner.ProbeRemote(ctx, &hdr); err != nil {
+			if ctx.Err() != nil {
+				return &exitError{code: exitInterrupted, err: fmt.Errorf("interrupted while reaching the server at %s: %w", f.connect, ctx.Err())}
+			}
 			return usagef("-connect: %s", withoutSentinels(err, bench.ErrRemote))
 		}
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -311,5 +312,37 @@ func TestInterruptDuringPeerStart(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestInterruptWhileReachingServer: an interrupt while run -connect waits
+// for the server's answer (a listener that takes the connect and never
+// answers) exits 130, as an interrupt at any other moment does, not 2.
+func TestInterruptWhileReachingServer(t *testing.T) {
+	addr := filepath.Join(t.TempDir(), "s")
+	l, err := net.Listen("unix", addr) // never accepted from
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"run", "-t", "unix", "-connect", addr, "-w", "pingpong", "-q", "-out", "-"}, strings.NewReader(""), &stdout, &stderr)
+	}()
+	// The probe's connect is queued at once; the interrupt comes while it
+	// waits for the hello's answer (HelloTimeout, 5 s, is far off), or, on
+	// a slow machine, before it connects: either is "reaching the server".
+	time.Sleep(100 * time.Millisecond)
+	cancel()
+	select {
+	case code := <-done:
+		if code != exitInterrupted || !strings.Contains(stderr.String(), "interrupted while reaching the server at "+addr) {
+			t.Errorf("exit %d, stderr %q; want %d, saying it was interrupted while reaching the server", code, stderr.String(), exitInterrupted)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("run did not end after its context was cancelled")
 	}
 }
