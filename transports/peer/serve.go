@@ -1,6 +1,7 @@
 package peer
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -538,6 +539,12 @@ func (sv *standalone) control(c net.Conn) {
 				// client that went away, as at EOF.)
 				sv.errors.Add(1)
 				sv.o.Log.Printf("session %s: %v; the session ends", id, it.err)
+			}
+			if it.fatal && !errors.Is(it.err, bufio.ErrTooLong) {
+				// The connection itself failed (a client gone without
+				// closing it reads ETIMEDOUT): no reply would reach it,
+				// and its failed write would be this error again.
+				return
 			}
 			s.reply(Reply{Op: OpError, Error: it.err.Error()})
 			continue

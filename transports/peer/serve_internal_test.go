@@ -1,6 +1,14 @@
 package peer
 
 import (
+	"bytes"
+	"encoding/json"
+	"log"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -48,4 +56,54 @@ func TestFailureLog(t *testing.T) {
 	recovered(2*e+step, false, 0) // nothing unsaid
 	note(2*e+2*step, false, 0)    // within acceptLogEvery of the last line
 	note(3*e+2*step, true, 1)
+}
+
+// deadConn is a control connection whose client vanished without closing
+// it (a partition): the welcome goes out, then every read fails as TCP
+// does when its retransmissions run out, and every later write fails as
+// one on a dead connection does.
+type deadConn struct {
+	net.Conn
+	mu     sync.Mutex
+	writes int
+}
+
+func (c *deadConn) Read([]byte) (int, error) {
+	return 0, &net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("read", syscall.ETIMEDOUT)}
+}
+
+func (c *deadConn) Write(b []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.writes++
+	if c.writes > 1 {
+		return 0, &net.OpError{Op: "write", Net: "tcp", Err: os.NewSyscallError("write", syscall.EPIPE)}
+	}
+	return len(b), nil
+}
+
+// TestSessionOfVanishedClient: a session whose control connection dies
+// (the read fails) is one error, logged once, and nothing more is written
+// to it: an error reply could not reach the client, and its failure was
+// counted and logged a second time.
+func TestSessionOfVanishedClient(t *testing.T) {
+	var logged bytes.Buffer
+	sv := &standalone{
+		o:        ServeOptions{Tool: "test", Log: log.New(&logged, "", 0)},
+		header:   json.RawMessage(`{"tool":"test"}`),
+		sessions: map[string]*session{},
+		conns:    map[net.Conn]struct{}{},
+	}
+	a, b := socketPair(t)
+	defer a.Close()
+	c := &deadConn{Conn: b}
+	sv.control(c)
+	b.Close()
+	lines := strings.Split(strings.TrimSpace(logged.String()), "\n")
+	if got := sv.errors.Load(); got != 1 || len(lines) != 1 || !strings.Contains(lines[0], "connection timed out; the session ends") {
+		t.Errorf("%d errors, log %q; want one error, logged once, that the read timed out", got, logged.String())
+	}
+	if c.writes != 1 {
+		t.Errorf("%d writes; want the welcome alone", c.writes)
+	}
 }
