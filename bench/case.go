@@ -319,8 +319,12 @@ func (cr *caseRun) fail(err error, timedOut bool) Result {
 	res := Result{
 		Type: cr.res.Type, Workload: cr.res.Workload, Transport: cr.res.Transport, Variant: cr.res.Variant,
 		PeerModel: cr.res.PeerModel, PeerSource: cr.res.PeerSource, Size: cr.res.Size, Conns: cr.res.Conns, Rate: cr.res.Rate, Placement: cr.res.Placement, Repeat: cr.res.Repeat,
-		Options: cr.res.Options, PeerCPUUnknown: cr.res.PeerCPUUnknown, Status: StatusFailed, Reason: cr.name + ": " + err.Error(),
+		Options: cr.res.Options, PeerCPUUnknown: cr.res.PeerCPUUnknown, Status: StatusFailed,
 	}
+	// A transport's errors start with its name, which cr.name begins
+	// with too: "unix: dial ...", not "unix: unix: dial ...".
+	text := strings.TrimPrefix(err.Error(), cr.res.Transport+": ")
+	res.Reason = cr.name + ": " + text
 	stopped := cr.selfStop != nil && cr.selfStop.stopped()
 	const stopWords = "this process was stopped (SIGSTOP or Ctrl-Z) and continued during the case"
 	switch {
@@ -334,7 +338,7 @@ func (cr *caseRun) fail(err error, timedOut bool) Result {
 			// The time ran out while the bench itself did not run.
 			why = stopWords
 		}
-		res.Reason = cr.name + ": timeout: " + bound + " (" + why + "): " + err.Error()
+		res.Reason = cr.name + ": timeout: " + bound + " (" + why + "): " + text
 	case stopped && !errors.Is(err, ErrSelfStopped):
 		res.Reason += " (" + stopWords + ")"
 	}

@@ -505,7 +505,9 @@ func expand(trs []TransportSpec, values []string, set func(t *TransportSpec, v s
 
 // Describe returns the options as the string map recorded in the header:
 // fanin_conns only when a workload of the run plans one case per
-// connection count (fanin), rate only with the rate workload.
+// connection count (fanin), rate only with the rate workload. (Runner.Run
+// adds case_timeout when CaseTimeout was given, which Describe, called on
+// options with their defaults filled in, cannot tell from the default.)
 func (o Options) Describe() map[string]string {
 	names := make([]string, len(o.Transports))
 	for i, t := range o.Transports {

@@ -113,7 +113,9 @@ func (r *Runner) ProbeRemote(ctx context.Context, hdr *Header) error {
 	// silent says what a dial that nothing answered means, rather than
 	// leave it at "i/o timeout".
 	silent := func(err error) error {
-		if parent.Err() == nil && errors.Is(markGone(probeCtx, err), errServerSilent) {
+		// A hello taken and not answered is a server that does not speak
+		// the protocol: its own error says so.
+		if parent.Err() == nil && !errors.Is(err, peer.ErrHelloUnanswered) && errors.Is(markGone(probeCtx, err), errServerSilent) {
 			return fmt.Errorf("%w: nothing answered (is the server's host up and reachable, and the server running?): %w", ErrRemote, err) // err names the address
 		}
 		return nil
@@ -243,28 +245,31 @@ func serverAddress(addr string, ph Header) string {
 var errServerGone = errors.New("nobody listens at the server's address any more")
 
 // errServerSilent marks a remote case that failed because the server did
-// not answer its connect: no route to it, or a connection or hello that
-// went unanswered until the case's timeout (a partition, a host that went
+// not answer: no route to it, a connect that timed out, a hello it took
+// but did not answer within peer.HelloTimeout, or a connect still
+// unanswered when the case's time ran out (a partition, a host that went
 // down without closing anything, a stopped server). Run then runs no
-// further case against it: each would wait out its own timeout alike.
+// further case against it: each would wait alike.
 var errServerSilent = errors.New("the server does not answer")
 
 // markGone returns err wrapping errServerGone too when it says that
 // nobody listens where a dial went: the transports' fs.ErrNotExist and
 // syscall.ECONNREFUSED (see transports.Transport.Dial), or no control
 // socket beside a rendezvous; and errServerSilent when it says that
-// nothing answered: no route to the host or network, or a timeout. A
-// cancelled ctx (an interrupt) marks nothing.
+// nothing answered (see there), ctx being the context of the connect. An
+// error of an interrupt (ctx cancelled by its parent) marks nothing, and
+// neither does a refusal that is only momentary (EAGAIN: a full listen
+// backlog), however net.Error's Timeout reads it.
 func markGone(ctx context.Context, err error) error {
-	var ne net.Error
+	cause := context.Cause(ctx) // in count mode the case's time running out is a cancel with this cause
 	switch {
 	case errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, peer.ErrNoControlSocket):
 		return &goneError{err, errServerGone}
-	case errors.Is(ctx.Err(), context.Canceled):
-		return err
-	case errors.Is(err, syscall.EHOSTUNREACH) || errors.Is(err, syscall.ENETUNREACH) ||
-		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, peer.ErrHelloUnanswered) ||
-		(errors.As(err, &ne) && ne.Timeout()):
+	case cause != nil && !errors.Is(cause, context.DeadlineExceeded):
+		return err // interrupted
+	case cause != nil, // the case's time ran out while it connected
+		errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH), errors.Is(err, syscall.ETIMEDOUT),
+		errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded), errors.Is(err, peer.ErrHelloUnanswered):
 		return &goneError{err, errServerSilent}
 	}
 	return err

@@ -3,12 +3,15 @@ package bench
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -216,5 +219,63 @@ func TestRunStopsWhenServerGone(t *testing.T) {
 				t.Fatalf("results %+v; want the one failed case that found the server gone", recs.Results)
 			}
 		})
+	}
+}
+
+// TestMarkGone: which connect errors stop a run against a remote server.
+// Nobody listening is gone; no route, a timeout, an unanswered hello and
+// a connect the case's time ran out on (in count mode a cancel with that
+// cause) are silent; a momentary refusal (EAGAIN, a full backlog, which
+// net.Error's Timeout calls a timeout) and an interrupt are neither.
+func TestMarkGone(t *testing.T) {
+	live := context.Background()
+	interrupted, cancel := context.WithCancel(live)
+	cancel()
+	outOfTime, cancelCause := context.WithCancelCause(live)
+	cancelCause(context.DeadlineExceeded) // count mode's case timeout
+	opErr := func(errno syscall.Errno) error {
+		return &net.OpError{Op: "dial", Net: "unix", Err: os.NewSyscallError("connect", errno)}
+	}
+	for _, c := range []struct {
+		name string
+		ctx  context.Context
+		err  error
+		want error // errServerGone, errServerSilent, or nil
+	}{
+		{"no such socket", live, fs.ErrNotExist, errServerGone},
+		{"refused", live, opErr(syscall.ECONNREFUSED), errServerGone},
+		{"backlog full", live, opErr(syscall.EAGAIN), nil},
+		{"no route", live, opErr(syscall.EHOSTUNREACH), errServerSilent},
+		{"no network", live, opErr(syscall.ENETUNREACH), errServerSilent},
+		{"timed out", live, opErr(syscall.ETIMEDOUT), errServerSilent},
+		{"deadline", live, os.ErrDeadlineExceeded, errServerSilent},
+		{"hello unanswered", live, fmt.Errorf("%w: %w within 5s", peer.ErrNotServe, peer.ErrHelloUnanswered), errServerSilent},
+		{"count mode's time ran out", outOfTime, context.Canceled, errServerSilent},
+		{"interrupted", interrupted, context.Canceled, nil},
+		{"interrupted, not refused", interrupted, opErr(syscall.ETIMEDOUT), nil},
+		{"something else", live, errors.New("bad answer"), nil},
+	} {
+		got := markGone(c.ctx, c.err)
+		for _, mark := range []error{errServerGone, errServerSilent} {
+			if errors.Is(got, mark) != (mark == c.want) {
+				t.Errorf("%s: markGone(%v) = %v: errors.Is %v is %v", c.name, c.err, got, mark, errors.Is(got, mark))
+			}
+		}
+		if !errors.Is(got, c.err) {
+			t.Errorf("%s: markGone(%v) = %v, which does not wrap the error", c.name, c.err, got)
+		}
+	}
+}
+
+// TestFailReasonNamesTransportOnce: a case's reason names its transport
+// once, though the transport's own error starts with its name too.
+func TestFailReasonNamesTransportOnce(t *testing.T) {
+	cr := &caseRun{name: "unix[io=raw]", res: Result{Transport: "unix"}, opts: &Options{CaseTimeout: time.Second}}
+	err := errors.New("unix: dial unix /run/s: connect: resource temporarily unavailable")
+	if got, want := cr.fail(err, false).Reason, "unix[io=raw]: dial unix /run/s: connect: resource temporarily unavailable"; got != want {
+		t.Errorf("reason %q, want %q", got, want)
+	}
+	if got, want := cr.fail(err, true).Reason, "unix[io=raw]: timeout: case did not finish within 1s (peer stuck or too slow): dial unix /run/s"; !strings.HasPrefix(got, want) {
+		t.Errorf("reason %q, want it to start %q", got, want)
 	}
 }

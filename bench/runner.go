@@ -229,7 +229,7 @@ func (r *Runner) Run(ctx context.Context, hdr Header, out io.Writer) (*Records, 
 				r.label.Store("")
 				why := "is gone (nobody listens there any more)"
 				if !gone {
-					why = "does not answer (no route to it, or its connect went unanswered until the case's timeout)"
+					why = "does not answer (no route to it, or a connect or hello it did not answer in time)"
 				}
 				err := casesFailed(fmt.Errorf("%d of %d case runs failed (see the raw records); the server at %s %s",
 					failed, len(recs.Results), rm.Address, why))

@@ -70,8 +70,9 @@ each value once: a value given twice (-s 1k,1024, -t all,unix,
 twice. A flag is given once too: given twice, in one spelling or two
 (-t unix -t pipe, -d 1s -duration 2s), it is an error, not the last one
 winning. A flag that no selected workload uses is an error, not ignored:
--rate without the rate workload, -conns without fanin, -d with -n (which
-measures a count instead). A flag given an empty value (-placement "", an unset shell
+-rate without the rate workload, -conns without fanin, -framing with http
+alone (HTTP frames its own), -d with -n (which measures a count instead),
+-format with -q (which prints no summary), -peer without -connect. A flag given an empty value (-placement "", an unset shell
 variable) is an error too, never the default: leave a flag out for that.
 
 Workloads (-w):
@@ -208,7 +209,7 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 		return usagef("-format %q: unknown format (known: %s)", f.format, strings.Join(report.Formats(), ", "))
 	}
 	if f.formatSet && f.quiet {
-		return usagef("-format %s and %s: %s prints no summary to format; give one", f.format, f.name("quiet"), f.name("quiet"))
+		return usagef("-format %s with %s, which prints no summary to format: give one", f.format, f.name("quiet"))
 	}
 	// Every option, the transports' own included, is checked here, before
 	// the network namespace is made and before any case runs.
@@ -609,10 +610,13 @@ func (f *runFlags) options() (bench.Options, error) {
 			return o, usagef("-peer %q: want serve or echo", f.peerKind)
 		}
 		if _, given := f.typed["transports"]; !given {
-			return o, usagef("-connect: name the transport the server listens on with -t (one of %s)", strings.Join(all.Names(), ", "))
+			return o, usagef("-connect: name the transport the server listens on with -t (one of %s)", strings.Join(servableNames(), ", "))
 		}
 		if len(o.Transports) != 1 {
 			return o, usagef("-connect: the server listens on one transport; give exactly one with %s, not %d", f.name("transports"), len(o.Transports))
+		}
+		if !servable(o.Transports[0].Transport) {
+			return o, usagef("%s %s: its connections are handed to a child process as files, not dialed by address, so no server can be reached with -connect; choose another transport", f.name("transports"), f.transports)
 		}
 		for _, w := range o.Workloads {
 			if why := bench.NotEcho(w); f.peerKind == "echo" && why != "" {

@@ -264,8 +264,8 @@ func TestUnusedFlags(t *testing.T) {
 		{"-framing fixed with the default workloads", append([]string{"run", "-framing", "fixed"}, bogus...), "ipcbench run: -framing fixed cannot mark the end of a stream, and stream is among the default workloads (pingpong,stream,fanin): name the others with -w, or use -framing length or delimited"},
 		{"-framing fixed with stream", append([]string{"run", "-w", "stream", "-framing", "fixed"}, bogus...), "ipcbench run: -framing fixed cannot mark the end of a stream; use length or delimited with the stream workload"},
 		{"-peer without -connect", append([]string{"run", "-peer", "serve"}, bogus...), "ipcbench run: -peer serve needs -connect ADDRESS: it says what listens there"},
-		{"-format with -q", append([]string{"run", "-q", "-format", "csv"}, bogus...), "ipcbench run: -format csv and -q: -q prints no summary to format; give one"},
-		{"-format with -quiet", append([]string{"run", "-format", "json", "-quiet"}, bogus...), "-format json and -quiet: -quiet prints no summary"},
+		{"-format with -q", append([]string{"run", "-q", "-format", "csv"}, bogus...), "ipcbench run: -format csv with -q, which prints no summary to format: give one"},
+		{"-format with -quiet", append([]string{"run", "-format", "json", "-quiet"}, bogus...), "-format json with -quiet, which prints no summary"},
 	})
 	for _, args := range [][]string{
 		{"run", "-w", "rate", "-rate", "5000"},
@@ -286,7 +286,7 @@ func TestUnusedFlags(t *testing.T) {
 	}
 	// -help says which workload each belongs to.
 	_, help, _ := runCLI(t, "", "run", "-help")
-	for _, want := range []string{"-rate without the rate workload, -conns without fanin, -d with -n", "(only with rate in -w)", "(only with fanin in -w)", "not with -d"} {
+	for _, want := range []string{"-rate without the rate workload, -conns without fanin, -framing with http alone (HTTP frames its own), -d with -n", "(only with rate in -w)", "(only with fanin in -w)", "not with -d"} {
 		if !strings.Contains(strings.Join(strings.Fields(help), " "), want) {
 			t.Errorf("run -help does not say %q", want)
 		}
@@ -366,7 +366,8 @@ func TestRunConnectRefuses(t *testing.T) {
 		{"placement", conn("-t", "unix", "-placement", "same-core"), "ipcbench run: -placement same-core places the peer too, and a remote peer runs where it was started; leave the placement out and pin this process with taskset, the server where you start it"},
 		{"pin", conn("-t", "unix", "-pin", "0/0"), "ipcbench run: -pin cpus=0/0 places the peer too"},
 		{"buffer", conn("-t", "unix", "-buffer", "64k"), "ipcbench run: -buffer 64KiB: a remote peer listens with the buffers it was started with, so only this side's would change; leave it out"},
-		{"no -t", conn(), "ipcbench run: -connect: name the transport the server listens on with -t (one of "},
+		{"no -t", conn(), "ipcbench run: -connect: name the transport the server listens on with -t (one of tcp-localhost, tcp-public, unix, pipe, shm-lock, shm-ring)"},
+		{"tcp-veth", conn("-t", "tcp-veth"), "ipcbench run: -t tcp-veth: its connections are handed to a child process as files, not dialed by address, so no server can be reached with -connect; choose another transport"},
 		{"two transports", conn("-transports", "unix,pipe"), "ipcbench run: -connect: the server listens on one transport; give exactly one with -transports, not 2"},
 		{"bad -network", conn("-t", "unix", "-network", "bogus"), `ipcbench run: -network "bogus": want netns or host`},
 		{"-network netns", conn("-t", "unix", "-network", "netns"), "-connect measures a server on this host's network; -network netns cannot reach it"},

@@ -224,7 +224,9 @@ func (r *refusal) Is(target error) bool {
 // HelloTimeout (or ctx's deadline, if earlier). Nothing else may be
 // written on c before it returns. A refusal wraps ErrRefused (and
 // ErrVersion when the versions differ); a server that does not speak the
-// protocol, or does not answer in time, ErrNotServe.
+// protocol ErrNotServe, and one that does not answer within HelloTimeout
+// ErrNotServe and ErrHelloUnanswered. When ctx ends first, the error
+// wraps ctx's (context.DeadlineExceeded for its deadline).
 func Handshake(ctx context.Context, c net.Conn, h Hello) (Welcome, error) {
 	h.Version = ProtocolVersion
 	deadline := time.Now().Add(HelloTimeout)
@@ -236,7 +238,17 @@ func Handshake(ctx context.Context, c net.Conn, h Hello) (Welcome, error) {
 	defer c.SetDeadline(time.Time{})
 	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
+	// past reports whether err is the connection's deadline passing when
+	// that deadline was ctx's, which ctx.Err() may not say yet: the two
+	// fire at the same moment.
+	past := func(err error) bool {
+		var ne net.Error
+		return ctx.Err() != nil || (ctxFirst && errors.As(err, &ne) && ne.Timeout())
+	}
 	if _, err := c.Write(h.AppendLine(make([]byte, 0, 128))); err != nil {
+		if past(err) {
+			return Welcome{}, fmt.Errorf("sending hello: %w", context.DeadlineExceeded)
+		}
 		return Welcome{}, fmt.Errorf("sending hello: %w", err)
 	}
 	line, err := readLine(c)
@@ -244,16 +256,14 @@ func Handshake(ctx context.Context, c net.Conn, h Hello) (Welcome, error) {
 		if ctx.Err() != nil {
 			return Welcome{}, fmt.Errorf("waiting for the answer to hello: %w", ctx.Err())
 		}
+		if past(err) {
+			return Welcome{}, fmt.Errorf("waiting for the answer to hello: %w", context.DeadlineExceeded)
+		}
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) {
 			return Welcome{}, fmt.Errorf("%w: it closed the connection instead of answering the hello (an echo server? use -peer echo)", ErrNotServe)
 		}
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() {
-			if ctxFirst {
-				// ctx's deadline, which the connection's fired at the
-				// moment ctx noticed: ctx.Err() may not say so yet.
-				return Welcome{}, fmt.Errorf("waiting for the answer to hello: %w", context.DeadlineExceeded)
-			}
 			return Welcome{}, fmt.Errorf("%w: %w within %v", ErrNotServe, ErrHelloUnanswered, HelloTimeout)
 		}
 		return Welcome{}, fmt.Errorf("waiting for the answer to hello: %w", err)
