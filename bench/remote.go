@@ -107,20 +107,18 @@ func (r *Runner) ProbeRemote(ctx context.Context, hdr *Header) error {
 			return fmt.Errorf("%w: %s: %w", ErrRemote, rm.Address, err)
 		}
 	}
-	parent := ctx
-	probeCtx, cancel := context.WithTimeout(ctx, peer.HelloTimeout+peer.DialTimeout)
+	ctx, cancel := context.WithTimeout(ctx, peer.HelloTimeout+peer.DialTimeout)
 	defer cancel()
 	// silent says what a dial that nothing answered means, rather than
 	// leave it at "i/o timeout".
 	silent := func(err error) error {
 		// A hello taken and not answered is a server that does not speak
-		// the protocol: its own error says so.
-		if parent.Err() == nil && !errors.Is(err, peer.ErrHelloUnanswered) && errors.Is(markGone(probeCtx, err), errServerSilent) {
+		// the protocol: its own error says so. An interrupt marks nothing.
+		if !errors.Is(err, peer.ErrHelloUnanswered) && errors.Is(markGone(ctx, err), errServerSilent) {
 			return fmt.Errorf("%w: nothing answered (is the server's host up and reachable, and the server running?): %w", ErrRemote, err) // err names the address
 		}
 		return nil
 	}
-	ctx = probeCtx
 	rc := &remoteCase{tr: tr, addr: rm.Address}
 	hdr.Peer = rm.Describe()
 	if rm.Echo {

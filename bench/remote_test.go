@@ -146,6 +146,28 @@ func TestProbeRemoteControlSocketGiven(t *testing.T) {
 	}
 }
 
+// remoteRunner returns a runner of pingpong over transport name against
+// a server at addr, two repeats of testOptions' two sizes (four case
+// runs), with caseTimeout (0: the default).
+func remoteRunner(t *testing.T, name, addr string, caseTimeout time.Duration) *Runner {
+	t.Helper()
+	tr, err := all.Lookup(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := testOptions(t)
+	o.Transports = []TransportSpec{{Transport: tr}}
+	o.Workloads = []string{"pingpong"}
+	o.Repeats = 2
+	o.CaseTimeout = caseTimeout
+	o.Remote = &Remote{Address: addr}
+	r, err := NewRunner(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
 // TestRunStopsWhenServerSilent: a run against a server that takes
 // connections but never answers them (a stopped server's listener: the
 // kernel queues the connect, nobody reads) records the case that waited
@@ -159,21 +181,7 @@ func TestRunStopsWhenServerSilent(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	tr, err := all.Lookup("unix")
-	if err != nil {
-		t.Fatal(err)
-	}
-	o := testOptions(t)
-	o.Transports = []TransportSpec{{Transport: tr}}
-	o.Workloads = []string{"pingpong"}
-	o.Repeats = 2 // with testOptions' two sizes, four case runs
-	o.CaseTimeout = time.Second
-	o.Remote = &Remote{Address: addr}
-	r, err := NewRunner(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	recs, err := r.Run(context.Background(), Header{}, io.Discard)
+	recs, err := remoteRunner(t, "unix", addr, time.Second).Run(context.Background(), Header{}, io.Discard)
 	if !errors.Is(err, ErrCasesFailed) || !strings.Contains(err.Error(), "the server at "+addr+" does not answer") || !strings.Contains(err.Error(), "the 3 case runs left were not run") {
 		t.Fatalf("Run against a silent server: %v; want ErrCasesFailed saying the server does not answer and 3 case runs were not run", err)
 	}
@@ -198,20 +206,7 @@ func TestRunStopsWhenServerGone(t *testing.T) {
 				t.Fatal(err)
 			}
 			xunix.Close(fd) // a socket file nobody listens on: a killed server's
-			tr, err := all.Lookup(name)
-			if err != nil {
-				t.Fatal(err)
-			}
-			o := testOptions(t)
-			o.Transports = []TransportSpec{{Transport: tr}}
-			o.Workloads = []string{"pingpong"}
-			o.Repeats = 2 // with testOptions' two sizes, four case runs
-			o.Remote = &Remote{Address: addr}
-			r, err := NewRunner(o)
-			if err != nil {
-				t.Fatal(err)
-			}
-			recs, err := r.Run(context.Background(), Header{}, io.Discard)
+			recs, err := remoteRunner(t, name, addr, 0).Run(context.Background(), Header{}, io.Discard)
 			if !errors.Is(err, ErrCasesFailed) || !strings.Contains(err.Error(), "gone") || !strings.Contains(err.Error(), "the 3 case runs left were not run") {
 				t.Fatalf("Run against a stale socket: %v; want ErrCasesFailed saying the server is gone and 3 case runs were not run", err)
 			}
