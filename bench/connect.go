@@ -125,7 +125,7 @@ func runConnect(ctx context.Context, cr *caseRun) (measurement, error) {
 	tr := cr.spec.Transport
 	// Endpoints whose files are the channel itself (pipe, shm-*) need a
 	// fresh listener per exchange; tcp-veth's file names its namespace.
-	fresh := reachOf(cr.ln) == reachRendezvous
+	fresh := reachOf(cr.spec.Transport.Transport, cr.ln) == reachRendezvous
 	if fresh {
 		cr.ln.Close() // the probe listener; every exchange makes its own
 	}

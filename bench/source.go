@@ -33,14 +33,14 @@ const (
 	reachFilesOnly
 )
 
-// reachOf says how ln, listening as for the inherit source, is reached
-// by address.
-func reachOf(ln transports.Listener) reach {
-	if len(ln.Endpoint().Files) == 0 {
-		return reachSocket
-	}
-	if rd, ok := ln.(transports.RedialableEndpoint); ok && rd.RedialableEndpoint() {
+// reachOf says how ln, a listener of tr listening as for the inherit
+// source, is reached by address.
+func reachOf(tr transports.Transport, ln transports.Listener) reach {
+	switch {
+	case !transports.DialsByAddress(tr):
 		return reachFilesOnly
+	case len(ln.Endpoint().Files) == 0:
+		return reachSocket
 	}
 	return reachRendezvous
 }
@@ -85,7 +85,7 @@ func (cr *caseRun) privatePath() (string, error) {
 // channel through it. A socket's peer already dials by address under the
 // inherit source, so such a case is skipped as the same case.
 func (cr *caseRun) listenByAddress(ctx context.Context) (skip string, err error) {
-	how := reachOf(cr.ln)
+	how := reachOf(cr.spec.Transport.Transport, cr.ln)
 	cr.ln.Close()
 	cr.ln = nil
 	switch how {
@@ -116,7 +116,7 @@ func (cr *caseRun) serveAddress(ctx context.Context) (addr, skip string, err err
 	if skip != "" || err != nil {
 		return "", skip, err
 	}
-	ep, how := ln.Endpoint(), reachOf(ln)
+	ep, how := ln.Endpoint(), reachOf(cr.spec.Transport.Transport, ln)
 	ln.Close()
 	switch {
 	case how == reachFilesOnly:

@@ -325,6 +325,15 @@ type FileOnlyDialer interface {
 	DialsOnlyThroughFiles() bool
 }
 
+// DialsByAddress reports whether a process of its own can dial t's
+// listeners by address: whether t is not a FileOnlyDialer that says it
+// dials only through files. A stand-alone server can serve only such a
+// transport.
+func DialsByAddress(t Transport) bool {
+	fd, ok := t.(FileOnlyDialer)
+	return !ok || !fd.DialsOnlyThroughFiles()
+}
+
 // MeasurementOnly is implemented by transports that have option values
 // which exist only to measure something (what a default saves, such as
 // shm-ring's zerocopy=off) and which a program should never choose.

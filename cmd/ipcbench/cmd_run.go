@@ -16,6 +16,7 @@ import (
 	"github.com/ipcbench/ipcbench/internal/frame"
 	"github.com/ipcbench/ipcbench/internal/progress"
 	"github.com/ipcbench/ipcbench/internal/units"
+	"github.com/ipcbench/ipcbench/transports"
 	"github.com/ipcbench/ipcbench/transports/all"
 	"github.com/ipcbench/ipcbench/transports/peer"
 )
@@ -101,20 +102,22 @@ const maxBufferSize = 1 << 30
 type runFlags struct {
 	transports, workloads, sizes, conns, placements, pin string
 	duration, warmup, timeout                            time.Duration
-	timeoutSet                                           bool // -case-timeout was given
 	repeats, rate                                        int
 	count                                                int64
 	buffer, framing, out, format, network                string
 	peerModels, peerSources                              string
 	connect, peerKind                                    string
-	networkSet, workloadsSet, peerSourcesSet             bool // -network, -w, -peer-source was given
-	durationSet, countSet, rateSet, connsSet, framingSet bool // -d, -n, -rate, -conns, -framing was given
-	peerSet, formatSet                                   bool // -peer, -format was given
-	placementSet, pinSet                                 bool // -placement, -pin was given
 	quiet, force                                         bool
 	// typed maps the long name of every flag given (-t's is transports)
 	// to the spelling given, for errors to name it as typed; see name.
 	typed map[string]string
+}
+
+// given reports whether the flag whose long spelling is long ("n",
+// "workloads") was given.
+func (f *runFlags) given(long string) bool {
+	_, ok := f.typed[long]
+	return ok
 }
 
 // name returns the flag whose long spelling is long ("transports") as the
@@ -172,34 +175,6 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 			l = ll
 		}
 		f.typed[l] = fl.Name // every flag given, by its long name
-		switch fl.Name {
-		case "case-timeout":
-			f.timeoutSet = true
-		case "network":
-			f.networkSet = true
-		case "w", "workloads":
-			f.workloadsSet = true
-		case "d", "duration":
-			f.durationSet = true
-		case "n":
-			f.countSet = true
-		case "rate":
-			f.rateSet = true
-		case "framing":
-			f.framingSet = true
-		case "peer":
-			f.peerSet = true
-		case "format":
-			f.formatSet = true
-		case "conns":
-			f.connsSet = true
-		case "peer-source":
-			f.peerSourcesSet = true
-		case "placement":
-			f.placementSet = true
-		case "pin":
-			f.pinSet = true
-		}
 	})
 	opts, err := f.options()
 	if err != nil {
@@ -208,7 +183,7 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	if !contains(report.Formats(), f.format) {
 		return usagef("-format %q: unknown format (known: %s)", f.format, strings.Join(report.Formats(), ", "))
 	}
-	if f.formatSet && f.quiet {
+	if f.given("format") && f.quiet {
 		return usagef("-format %s with %s, which prints no summary to format: give one", f.format, f.name("quiet"))
 	}
 	// Every option, the transports' own included, is checked here, before
@@ -238,7 +213,7 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 		if network != "host" && network != "netns" {
 			return usagef("-network %q: want netns or host", network)
 		}
-		if f.networkSet && network != "host" {
+		if f.given("network") && network != "host" {
 			return usagef("-connect measures a server on this host's network; -network %s cannot reach it (leave -network out)", network)
 		}
 		network = "host"
@@ -364,7 +339,7 @@ func (f *runFlags) optionError(err error) error {
 // several sizes given with -s only (see bench.FirstSizeOnly), or "" when
 // none does or -s was not given (the default suite says so in -help).
 func (f *runFlags) firstSizeNote(o bench.Options) string {
-	if _, given := f.typed["sizes"]; !given || len(o.Sizes) < 2 {
+	if !f.given("sizes") || len(o.Sizes) < 2 {
 		return ""
 	}
 	var ws []string
@@ -427,7 +402,7 @@ func (f *runFlags) flagOf(field string) string {
 	case "Rate":
 		return "-rate"
 	case "Placements":
-		if f.pinSet {
+		if f.given("pin") {
 			return "-pin"
 		}
 		return "-placement"
@@ -467,7 +442,7 @@ func (f *runFlags) options() (bench.Options, error) {
 		}
 		o.Workloads = append(o.Workloads, w)
 	}
-	if f.connect != "" && f.peerKind == "echo" && !f.workloadsSet {
+	if f.connect != "" && f.peerKind == "echo" && !f.given("workloads") {
 		// Against an echo server the default workloads are those it
 		// answers (see -help).
 		o.Workloads = slices.DeleteFunc(o.Workloads, func(w string) bool { return bench.NotEcho(w) != "" })
@@ -490,23 +465,23 @@ func (f *runFlags) options() (bench.Options, error) {
 	}
 	unused := func(flag, value, workload string) error {
 		where := fmt.Sprintf("it is not in %s %s; add it there", f.name("workloads"), f.workloads)
-		if !f.workloadsSet {
+		if !f.given("workloads") {
 			where = fmt.Sprintf("it is not among the default workloads (%s); add it with -w", strings.Join(workloads, ","))
 		}
 		return usagef("%s %s: only the %s workload uses it, and %s, or leave %s out", flag, value, workload, where, flag)
 	}
-	if f.rateSet && !contains(workloads, "rate") {
+	if f.given("rate") && !contains(workloads, "rate") {
 		return o, unused("-rate", fmt.Sprint(f.rate), "rate")
 	}
-	if f.connsSet && !contains(workloads, "fanin") {
+	if f.given("conns") && !contains(workloads, "fanin") {
 		return o, unused("-conns", f.conns, "fanin")
 	}
-	if f.framingSet && !slices.ContainsFunc(workloads, bench.UsesFraming) {
+	if f.given("framing") && !slices.ContainsFunc(workloads, bench.UsesFraming) {
 		return o, usagef("-framing %s: no selected workload frames its messages with it (%s frames its own); leave -framing out", f.framing, strings.Join(workloads, ","))
 	}
 	// -n replaces -duration (see -help): -d is then not used, and not
 	// taken.
-	if f.countSet && f.durationSet {
+	if f.given("n") && f.given("duration") {
 		return o, usagef("%s %v and -n %d: -n measures a count of messages instead of a duration; give one", f.name("duration"), f.duration, f.count)
 	}
 	if f.duration <= 0 && f.count == 0 {
@@ -517,7 +492,7 @@ func (f *runFlags) options() (bench.Options, error) {
 	if f.duration > bench.MaxDuration {
 		return o, usagef("%s %v: at most %s", f.name("duration"), f.duration, units.FormatDuration(bench.MaxDuration))
 	}
-	if f.countSet && f.count <= 0 {
+	if f.given("n") && f.count <= 0 {
 		return o, usagef("-n %d: must be positive (leave -n out to measure for a duration)", f.count)
 	}
 	if f.count > bench.MaxCount {
@@ -542,13 +517,13 @@ func (f *runFlags) options() (bench.Options, error) {
 	if f.rate > bench.MaxRate {
 		return o, usagef("-rate %d: at most %d", f.rate, bench.MaxRate)
 	}
-	if f.timeoutSet && f.timeout <= 0 {
+	if f.given("case-timeout") && f.timeout <= 0 {
 		return o, usagef("-case-timeout %v: must be positive", f.timeout)
 	}
 	if f.timeout > bench.MaxCaseTimeout {
 		return o, usagef("-case-timeout %v: at most %s", f.timeout, units.FormatDuration(bench.MaxCaseTimeout))
 	}
-	if f.timeoutSet {
+	if f.given("case-timeout") {
 		// A case lasts its warm-up and its measured interval (with -n, its
 		// warm-up and then as long as the count takes), plus its peer's
 		// start: a timeout no longer than that fails every case.
@@ -565,9 +540,9 @@ func (f *runFlags) options() (bench.Options, error) {
 		o.Warmup = bench.NoWarmup // -warmup 0 asks for none; unset, the flag holds the default
 	}
 	pls := splitList(f.placements)
-	if f.pinSet {
+	if f.given("pin") {
 		// -pin is a shorthand for one placement, not one more.
-		if f.placementSet {
+		if f.given("placement") {
 			return o, usagef("-pin %s and -placement %s: give one (-pin B/P is -placement B/P)", f.pin, f.placements)
 		}
 		pls = []string{f.pin}
@@ -590,14 +565,14 @@ func (f *runFlags) options() (bench.Options, error) {
 	}
 	o.Frame = frame.Config{Mode: mode, MaxSize: bench.MaxMessageSize}
 	if mode == frame.Fixed && contains(o.Workloads, "stream") {
-		if !f.workloadsSet {
+		if !f.given("workloads") {
 			return o, usagef("-framing fixed cannot mark the end of a stream, and stream is among the default workloads (%s): name the others with -w, or use -framing length or delimited", strings.Join(o.Workloads, ","))
 		}
 		return o, usagef("-framing fixed cannot mark the end of a stream; use length or delimited with the stream workload")
 	}
 	switch {
 	case f.connect != "":
-		if f.peerSourcesSet {
+		if f.given("peer-source") {
 			return o, usagef("-peer-source says how the run starts its own peer; with -connect the server is already running")
 		}
 		o.PeerSources = nil
@@ -609,13 +584,13 @@ func (f *runFlags) options() (bench.Options, error) {
 		if f.peerKind != "serve" && f.peerKind != "echo" {
 			return o, usagef("-peer %q: want serve or echo", f.peerKind)
 		}
-		if _, given := f.typed["transports"]; !given {
+		if !f.given("transports") {
 			return o, usagef("-connect: name the transport the server listens on with -t (one of %s)", strings.Join(servableNames(), ", "))
 		}
 		if len(o.Transports) != 1 {
 			return o, usagef("-connect: the server listens on one transport; give exactly one with %s, not %d", f.name("transports"), len(o.Transports))
 		}
-		if !servable(o.Transports[0].Transport) {
+		if !transports.DialsByAddress(o.Transports[0].Transport) {
 			return o, usagef("%s %s: its connections are handed to a child process as files, not dialed by address, so no server can be reached with -connect; choose another transport", f.name("transports"), f.transports)
 		}
 		for _, w := range o.Workloads {
@@ -625,7 +600,7 @@ func (f *runFlags) options() (bench.Options, error) {
 		}
 		o.Remote = &bench.Remote{Address: f.connect, Echo: f.peerKind == "echo"}
 		return o, nil
-	case f.peerSet:
+	case f.given("peer"):
 		return o, usagef("-peer %s needs -connect ADDRESS: it says what listens there", f.peerKind)
 	}
 	exe, err := os.Executable()

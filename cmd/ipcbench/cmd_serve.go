@@ -101,7 +101,7 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return usagef("-t: %v", err)
 	}
-	if !servable(r.Transport) {
+	if !transports.DialsByAddress(r.Transport) {
 		return notServable(*spec)
 	}
 	mode, err := frame.ParseMode(*framing)
@@ -135,7 +135,8 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	ep := ln.Endpoint()
 	if len(ep.Files) > 0 || ep.Address == "" {
 		// A channel handed down as files cannot be dialed by address:
-		// what servable says of a transport, seen on its listener.
+		// what transports.DialsByAddress says of a transport, seen on its
+		// listener.
 		ln.Close()
 		return notServable(*spec)
 	}
@@ -232,19 +233,12 @@ func outputGone(e *env, gone string, errs ...error) error {
 	return &exitError{code: exitOutputGone}
 }
 
-// servable reports whether serve can serve transport t: whether a client
-// can dial it by address (not tcp-veth, transports.FileOnlyDialer).
-func servable(t transports.Transport) bool {
-	fd, ok := t.(transports.FileOnlyDialer)
-	return !ok || !fd.DialsOnlyThroughFiles()
-}
-
 // servableNames returns the names of the transports serve can serve, in
 // all.List's order.
 func servableNames() []string {
 	var names []string
 	for _, t := range all.List() {
-		if servable(t) {
+		if transports.DialsByAddress(t) {
 			names = append(names, t.Name())
 		}
 	}
@@ -261,9 +255,8 @@ func notServable(spec string) error {
 // the file path: the path once, where the write's own error, a
 // *fs.PathError, names the file again ("write /dev/full").
 func summaryWriteError(path string, err error) error {
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		return fmt.Errorf("writing the summary to %s: %w", path, pe.Err)
+	if pe := (*fs.PathError)(nil); errors.As(err, &pe) {
+		err = pe.Err
 	}
 	return fmt.Errorf("writing the summary to %s: %w", path, err)
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/ipcbench/ipcbench/bench"
+	"github.com/ipcbench/ipcbench/transports"
 	"github.com/ipcbench/ipcbench/transports/all"
 	"github.com/ipcbench/ipcbench/transports/peer"
 	"github.com/ipcbench/ipcbench/transports/transporttest"
@@ -643,10 +644,10 @@ func TestServeHelpTransports(t *testing.T) {
 	line, _, _ = strings.Cut(line, "\n")
 	listed := strings.Split(line, ", ")
 	for _, tr := range all.List() {
-		if servable(tr) != slices.Contains(listed, tr.Name()) {
-			t.Errorf("serve -help lists %q; %s servable: %v", line, tr.Name(), servable(tr))
+		if transports.DialsByAddress(tr) != slices.Contains(listed, tr.Name()) {
+			t.Errorf("serve -help lists %q; %s dials by address: %v", line, tr.Name(), transports.DialsByAddress(tr))
 		}
-		if servable(tr) {
+		if transports.DialsByAddress(tr) {
 			continue
 		}
 		code, _, errOut := runCLI(t, "", "serve", "-t", tr.Name(), "-listen", "10.78.0.1:0")

@@ -79,17 +79,22 @@ func ServeMain(ctx context.Context, args []string, stdout, stderr io.Writer, loo
 			return 2
 		}
 	}
+	notByAddress := func() int {
+		fmt.Fprintf(stderr, "ipcbench serve: -t %s: its connections are handed to a child process as files, not dialed by address; choose another transport\n", *specText)
+		return 2
+	}
+	if !transports.DialsByAddress(tr) {
+		return notByAddress()
+	}
 	ln, err := tr.Listen(ctx, transports.Config{Address: *listen, Options: sp.Options})
 	if err != nil {
 		fmt.Fprintf(stderr, "ipcbench serve: cannot listen on %s: %v\n", *listen, err)
 		return 1
 	}
 	if ep := ln.Endpoint(); len(ep.Files) > 0 || ep.Address == "" {
-		// A channel handed down as files (tcp-veth's namespace) cannot be
-		// dialed by address.
+		// What DialsByAddress says of a transport, seen on its listener.
 		ln.Close()
-		fmt.Fprintf(stderr, "ipcbench serve: -t %s: its connections are handed to a child process as files, not dialed by address; choose another transport\n", *specText)
-		return 2
+		return notByAddress()
 	}
 	o := ServeOptions{Log: log.New(stderr, fmt.Sprintf("ipcbench serve %d: ", os.Getpid()), log.Lmicroseconds)}
 	ctl, err := ListenControl(ctx, tr, ln.Endpoint().Address)
