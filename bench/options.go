@@ -141,6 +141,11 @@ func ParsePlacement(s string) (Placement, error) {
 	return Placement{Name: "cpus=" + s, Bench: bc, Peer: pc}, nil
 }
 
+// given is p's name as ParsePlacement was given it: BENCHCPUS/PEERCPUS
+// for a placement of CPU lists, which reports call cpus=BENCHCPUS/PEERCPUS.
+// Errors about a placement name it so.
+func (p Placement) given() string { return strings.TrimPrefix(p.Name, "cpus=") }
+
 // cpuListProblem returns the text of err, an error of
 // sysinfo.ParseCPUList, without its sentinel's ("sysinfo: bad CPU list"),
 // which names an internal package: what is wrong with the list is all a
@@ -156,7 +161,7 @@ func checkPlacements(pls []Placement, allowed []int) error {
 	for _, p := range pls {
 		for _, c := range slices.Concat(p.Bench, p.Peer) {
 			if !slices.Contains(allowed, c) {
-				return badOption("Placements", "placement %s: CPU %d is not one this process may run on (%s)", p.Name, c, sysinfo.FormatCPUList(allowed))
+				return badOption("Placements", "placement %s: CPU %d is not one this process may run on (%s)", p.given(), c, sysinfo.FormatCPUList(allowed))
 			}
 		}
 	}
@@ -397,7 +402,7 @@ func (o Options) withDefaults() (Options, error) {
 	if len(o.Placements) == 0 {
 		o.Placements = []Placement{{Name: "unpinned"}}
 	}
-	if err := checkUnique("Placements", "placement", o.Placements, func(p Placement) string { return p.Name }); err != nil {
+	if err := checkUnique("Placements", "placement", o.Placements, Placement.given); err != nil {
 		return o, err
 	}
 	if allowed, err := sysinfo.Affinity(os.Getpid()); err == nil {

@@ -87,7 +87,7 @@ func (c Config) Check() error {
 	case c.PingPongN < MinPingPongN:
 		return badConfig("PingPongN", "%d round trips per pingpong: want at least %d", c.PingPongN, MinPingPongN)
 	case c.StreamBytes < MinStreamBytes:
-		return badConfig("StreamBytes", "%d bytes per stream: want at least %d MiB (four of the largest message)", c.StreamBytes, MinStreamBytes>>20)
+		return badConfig("StreamBytes", "%s per stream: want at least %s (four of the largest message)", bench.FormatSize(int(c.StreamBytes)), bench.FormatSize(MinStreamBytes))
 	case c.FaninN < MinFaninN():
 		return badConfig("FaninN", "%d fanin round trips: want at least one per connection (%d)", c.FaninN, MinFaninN())
 	// The upper bounds are the runner's (bench.Options), checked here

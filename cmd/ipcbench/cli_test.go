@@ -144,8 +144,8 @@ func TestBadInput(t *testing.T) {
 		// A value given twice would run its cases twice.
 		{"transport twice", append([]string{"run", "-t", "unix,pipe,unix"}, short...), exitUsage, "transport unix given twice"},
 		{"transport twice through all", append([]string{"run", "-t", "all,pipe"}, short...), exitUsage, "transport pipe given twice"},
-		{"pin a CPU not allowed", append([]string{"run", "-t", "unix", "-pin", "0/1023"}, short...), exitUsage, "-pin cpus=0/1023: CPU 1023 is not one"},
-		{"placement a CPU not allowed", append([]string{"run", "-t", "unix", "-placement", "0/1023"}, short...), exitUsage, "-placement cpus=0/1023: CPU 1023 is not one"},
+		{"pin a CPU not allowed", append([]string{"run", "-t", "unix", "-pin", "0/1023"}, short...), exitUsage, "-pin 0/1023: CPU 1023 is not one"},
+		{"placement a CPU not allowed", append([]string{"run", "-t", "unix", "-placement", "0/1023"}, short...), exitUsage, "-placement 0/1023: CPU 1023 is not one"},
 		{"default spelled out twice", append([]string{"run", "-t", "unix[io=netpoll],unix[io=netpoll]"}, short...), exitUsage, "transport unix[io=netpoll] given twice\n"},
 		{"size twice", append([]string{"run", "-t", "unix"}, shortBut("-s", "-s", "1k,64,1024")...), exitUsage, "-s 1KiB given twice"},
 		{"workload twice", append([]string{"run", "-t", "unix"}, shortBut("-w", "-w", "pingpong,pingpong")...), exitUsage, "-w pingpong given twice"},
