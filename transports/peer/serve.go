@@ -44,8 +44,9 @@ type ServeOptions struct {
 	// Header is the server's environment header, sent as JSON in the reply
 	// to a header job (Reply.Header); nil sends null.
 	Header any
-	// Log receives one line per refused connection or failed session; nil
-	// discards them.
+	// Log receives one line per refused connection, failed session or
+	// failed data connection (one the client reset is no failure: the
+	// client went away); nil discards them.
 	Log *log.Logger
 	// Control, when not nil, is the listener of the server's control
 	// connections (ListenControl: for a transport dialed through a
@@ -767,9 +768,15 @@ func (sv *standalone) data(c net.Conn, h Hello) {
 	aborted := sj.aborted
 	s.mu.Unlock()
 	// A connection that the server closed itself — while stopping, or
-	// because its session's client went away — did not fail.
-	if err != nil && !sv.isClosed() && !aborted {
+	// because its session's client went away — did not fail; nor did one
+	// that the client reset, which is a client that went away, as at EOF
+	// (the rule of the control connection: a client whose process ended
+	// resets whichever of its connections the server writes to next, so
+	// counting a data connection's reset would make the count depend on
+	// which came first). A failure is counted and logged, once.
+	if err != nil && !sv.isClosed() && !aborted && !errors.Is(err, syscall.ECONNRESET) {
 		st.Error = err.Error()
+		sv.o.Log.Printf("session %s: connection %d: %v", s.id, h.Conn, err)
 	}
 	sv.count(&st)
 	s.mu.Lock()

@@ -320,3 +320,87 @@ func TestServePlainEcho(t *testing.T) {
 		t.Fatal("connection still open after Serve returned")
 	}
 }
+
+// TestServeDataConnectionEnds: a session's data connection that the
+// client resets is a client gone, not a failure, whether the reset comes
+// before or after that of its control connection (a client whose process
+// ended resets whichever the server writes to next, so the count must not
+// depend on the order); a data connection that fails is counted and
+// logged, once.
+func TestServeDataConnectionEnds(t *testing.T) {
+	reset := func(c net.Conn) {
+		c.(*net.TCPConn).SetLinger(0) // Close sends a reset
+		c.Close()
+	}
+	// start opens a session with an echo job of one connection, and
+	// echoes one message on it.
+	start := func(t *testing.T, addr string) (net.Conn, *peer.Client, net.Conn) {
+		ctx := testCtx(t)
+		cc := dial(t, addr)
+		ctl, err := peer.OpenControl(ctx, cc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		client := peer.NewLinkClient(ctl)
+		if err := client.Serve(ctx, peer.Job{Role: peer.RoleEcho, Conns: 1}); err != nil {
+			t.Fatal(err)
+		}
+		c := dial(t, addr)
+		if err := ctl.JoinData(ctx, c, 0); err != nil {
+			t.Fatal(err)
+		}
+		msg := make([]byte, 100)
+		frame.Fill(msg, 0, 0)
+		if err := frame.NewWriter(c, frame.Config{}).WriteMsg(msg); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := frame.NewReader(c, frame.Config{}).ReadMsg(nil); err != nil {
+			t.Fatal(err)
+		}
+		return cc, client, c
+	}
+	t.Run("reset, data first", func(t *testing.T) {
+		var logs syncBuffer
+		addr, stop := standalone(t, peer.ServeOptions{Tool: "ipcbench test", Log: log.New(&logs, "", 0)})
+		ctl, client, c := start(t, addr)
+		reset(c)
+		// The job is done once its connection ended: the server has seen
+		// the reset before the control connection's.
+		if done, err := client.Done(testCtx(t)); err != nil || done.Error != "" {
+			t.Errorf("done = %+v, %v; want no error for a connection the client reset", done, err)
+		}
+		reset(ctl)
+		if s := stop(); s.Errors != 0 || logs.String() != "" {
+			t.Errorf("summary %+v, log %q; want no error and no line", s, logs.String())
+		}
+	})
+	t.Run("reset, control first", func(t *testing.T) {
+		var logs syncBuffer
+		addr, stop := standalone(t, peer.ServeOptions{Tool: "ipcbench test", Log: log.New(&logs, "", 0)})
+		ctl, _, c := start(t, addr)
+		reset(ctl)
+		time.Sleep(50 * time.Millisecond) // the order is the point, not a bound: either way no error
+		reset(c)
+		if s := stop(); s.Errors != 0 || logs.String() != "" {
+			t.Errorf("summary %+v, log %q; want no error and no line", s, logs.String())
+		}
+	})
+	t.Run("failed", func(t *testing.T) {
+		var logs syncBuffer
+		addr, stop := standalone(t, peer.ServeOptions{Tool: "ipcbench test", Log: log.New(&logs, "", 0)})
+		ctl, client, c := start(t, addr)
+		if _, err := c.Write([]byte{0xff, 0xff, 0xff, 0xff}); err != nil { // a length over any maximum
+			t.Fatal(err)
+		}
+		done, err := client.Done(testCtx(t))
+		if err != nil || !strings.Contains(done.Error, "connection 0: ") || !strings.Contains(done.Error, "too large") {
+			t.Errorf("done = %+v, %v; want connection 0's error", done, err)
+		}
+		client.Exit()
+		ctl.Close()
+		lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
+		if s := stop(); s.Errors != 1 || len(lines) != 1 || !strings.Contains(lines[0], "connection 0: ") || !strings.Contains(lines[0], "too large") {
+			t.Errorf("summary %+v, log %q; want the failure counted and logged once", s, logs.String())
+		}
+	})
+}
