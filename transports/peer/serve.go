@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/ipcbench/ipcbench/internal/frame"
+	"github.com/ipcbench/ipcbench/transports"
 )
 
 // OpHeader asks a stand-alone peer for its environment header
@@ -535,7 +536,7 @@ func (sv *standalone) control(c net.Conn) {
 			return // the client stopped reading: its queued jobs go unanswered
 		}
 		if it.err != nil {
-			if it.fatal && !sv.isClosed() && !errors.Is(it.err, net.ErrClosed) && !errors.Is(it.err, syscall.ECONNRESET) {
+			if it.fatal && !sv.isClosed() && !errors.Is(it.err, net.ErrClosed) && !clientGone(it.err) {
 				// The last item: the session ends with it. (A reset is a
 				// client that went away, as at EOF.)
 				sv.errors.Add(1)
@@ -769,12 +770,13 @@ func (sv *standalone) data(c net.Conn, h Hello) {
 	s.mu.Unlock()
 	// A connection that the server closed itself — while stopping, or
 	// because its session's client went away — did not fail; nor did one
-	// that the client reset, which is a client that went away, as at EOF
-	// (the rule of the control connection: a client whose process ended
-	// resets whichever of its connections the server writes to next, so
-	// counting a data connection's reset would make the count depend on
-	// which came first). A failure is counted and logged, once.
-	if err != nil && !sv.isClosed() && !aborted && !errors.Is(err, syscall.ECONNRESET) {
+	// whose client is gone (reset it, died, or stopped reading:
+	// clientGone), as at EOF. That is the rule of the control connection
+	// too: a client whose process ended resets whichever of its
+	// connections the server writes to next, so counting a data
+	// connection's reset would make the count depend on which came first.
+	// A failure is counted and logged, once.
+	if err != nil && !sv.isClosed() && !aborted && !clientGone(err) {
 		st.Error = err.Error()
 		sv.o.Log.Printf("session %s: connection %d: %v", s.id, h.Conn, err)
 	}
@@ -795,4 +797,14 @@ func (sv *standalone) data(c net.Conn, h Hello) {
 	}
 	s.mu.Unlock()
 	s.maybeDone(sj)
+}
+
+// clientGone reports whether err is a connection's way of saying its
+// client went away without a clean end: the transports' "the peer is
+// gone" (transports.ErrPeerGone: a reset, a dead shared-memory peer),
+// a reset or a broken pipe (EPIPE: a write to a peer that closed). A
+// client whose process ended has gone as surely as one that closed; a
+// connection that times out (a vanished host) has not said so, and fails.
+func clientGone(err error) bool {
+	return errors.Is(err, transports.ErrPeerGone) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }

@@ -3,6 +3,8 @@ package peer
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"log"
 	"net"
 	"os"
@@ -11,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ipcbench/ipcbench/transports"
 )
 
 // TestFailureLog: of a run of failures, the first is logged, then one per
@@ -105,5 +109,26 @@ func TestSessionOfVanishedClient(t *testing.T) {
 	}
 	if c.writes != 1 {
 		t.Errorf("%d writes; want the welcome alone", c.writes)
+	}
+}
+
+// TestClientGone: the errors a connection ends with when its client went
+// away (a reset, a dead peer, a write to a closed one) are told from
+// failures, wrapped as the transports wrap them.
+func TestClientGone(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		gone bool
+	}{
+		{&net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("read", syscall.ECONNRESET)}, true},
+		{fmt.Errorf("reading message 1: %w", transports.ErrPeerGone), true},
+		{fmt.Errorf("writing message 1: %w", &net.OpError{Op: "write", Net: "unix", Err: os.NewSyscallError("write", syscall.EPIPE)}), true},
+		{&net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("read", syscall.ETIMEDOUT)}, false},
+		{fmt.Errorf("reading message 1: %w", os.ErrDeadlineExceeded), false},
+		{errors.New("frame: message too large"), false},
+	} {
+		if got := clientGone(c.err); got != c.gone {
+			t.Errorf("clientGone(%v) = %v, want %v", c.err, got, c.gone)
+		}
 	}
 }
