@@ -157,6 +157,7 @@ type Config struct {
 	// pipes, the ring capacity for shared memory. The kernel may round it;
 	// the effective value is reported through OptionReporter. Zero keeps the
 	// system default. A very small value forces partial reads and writes.
+	// Over MaxBufferSize, Listen and Dial refuse it (ErrBadOption).
 	BufferSize int
 
 	// Options holds transport-specific variant settings as key=value pairs
@@ -503,6 +504,21 @@ func (e *OptionError) Error() string {
 // Unwrap makes errors.Is(err, ErrBadOption) hold.
 func (e *OptionError) Unwrap() error { return ErrBadOption }
 
+// MaxBufferSize is the largest Config.BufferSize (and size option) a
+// transport takes: the kernel's socket and pipe buffer sizes are C ints.
+const MaxBufferSize = math.MaxInt32
+
+// CheckBufferSize returns an error wrapping ErrBadOption, naming the
+// transport, when size (Config.BufferSize, Endpoint.BufferSize) is over
+// MaxBufferSize: a kernel would see it truncated. Listen and Dial of every
+// transport check it first.
+func CheckBufferSize(transport string, size int) error {
+	if size > MaxBufferSize {
+		return fmt.Errorf("%s: buffer size %d: %v (at most %d): %w", transport, size, units.ErrTooLarge, MaxBufferSize, ErrBadOption)
+	}
+	return nil
+}
+
 // SizeOption parses the byte-count option key of opts ("64k", "1MiB", a
 // plain number of bytes; binary units). It reports whether the option is
 // present; a malformed value gives an error wrapping ErrBadOption that
@@ -513,7 +529,7 @@ func SizeOption(transport string, opts map[string]string, key string) (int, bool
 		return 0, false, nil
 	}
 	n, err := units.ParseBytes(v)
-	if err == nil && n > math.MaxInt32 {
+	if err == nil && n > MaxBufferSize {
 		err = units.ErrTooLarge
 	}
 	if err != nil {
@@ -528,7 +544,7 @@ func SizeOption(transport string, opts map[string]string, key string) (int, bool
 // (OptionSpeller) uses it for their size options.
 func CanonicalSize(v string) string {
 	n, err := units.ParseBytes(v)
-	if err != nil || n > math.MaxInt32 {
+	if err != nil || n > MaxBufferSize {
 		return v
 	}
 	return units.FormatSize(int(n))

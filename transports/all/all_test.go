@@ -407,3 +407,31 @@ func TestMeasurementOnly(t *testing.T) {
 		}
 	}
 }
+
+// TestEveryTransportRefusesHugeBuffer: a Config.BufferSize (or an
+// endpoint's) over transports.MaxBufferSize is refused with ErrBadOption
+// by Listen and Dial of every transport, before anything is made: the
+// kernel would take it truncated to a C int.
+func TestEveryTransportRefusesHugeBuffer(t *testing.T) {
+	const huge = transports.MaxBufferSize + 1
+	for _, tr := range List() {
+		ln, err := tr.Listen(t.Context(), transports.Config{BufferSize: huge})
+		if ln != nil {
+			ln.Close()
+		}
+		if !errors.Is(err, transports.ErrBadOption) || !strings.HasPrefix(err.Error(), tr.Name()+": buffer size ") {
+			t.Errorf("%s: Listen with BufferSize %d: %v; want ErrBadOption naming the transport and the buffer size", tr.Name(), huge, err)
+		}
+		ep := transports.Endpoint{Transport: tr.Name(), Address: "/nonexistent/ipcbench-test", BufferSize: huge}
+		if tr.Name() == "tcp-localhost" {
+			ep.Address = "127.0.0.1:1"
+		}
+		c, err := tr.Dial(t.Context(), ep)
+		if c != nil {
+			c.Close()
+		}
+		if !errors.Is(err, transports.ErrBadOption) {
+			t.Errorf("%s: Dial with BufferSize %d: %v; want ErrBadOption", tr.Name(), huge, err)
+		}
+	}
+}

@@ -191,6 +191,9 @@ func parseOptions(size int, opts map[string]string) (pipeSize int, raw bool, err
 	if err := transports.CheckOptions(Name, opts, OptPipeSize, sockconn.OptIO); err != nil {
 		return 0, false, err
 	}
+	if err := transports.CheckBufferSize(Name, size); err != nil {
+		return 0, false, err
+	}
 	pipeSize = max(size, 0)
 	if v, ok, err := transports.SizeOption(Name, opts, OptPipeSize); err != nil {
 		return 0, false, err

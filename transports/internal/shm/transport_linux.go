@@ -108,6 +108,9 @@ func dial(ctx context.Context, kind Kind, ep transports.Endpoint) (*Conn, error)
 	if err != nil {
 		return nil, err
 	}
+	if err := transports.CheckBufferSize(kind.Name(), ep.BufferSize); err != nil {
+		return nil, err
+	}
 	if len(ep.Files) == 0 && ep.Address != "" {
 		got, err := rendezvous.Fetch(ctx, ep)
 		if err != nil {
@@ -225,6 +228,9 @@ func listen(ctx context.Context, kind Kind, cfg transports.Config) (*Listener, e
 	}
 	set, err := parseOptions(kind, cfg.Options)
 	if err != nil {
+		return nil, err
+	}
+	if err := transports.CheckBufferSize(kind.Name(), cfg.BufferSize); err != nil {
 		return nil, err
 	}
 	n := cfg.ConnCount()

@@ -50,9 +50,12 @@ const (
 
 // Buffers returns the SO_SNDBUF and SO_RCVBUF sizes a transport sets: each
 // the option of that name when present, otherwise size (Config.BufferSize).
-// Zero means the system default. A malformed option gives an error
-// wrapping transports.ErrBadOption.
+// Zero means the system default. A malformed option, or a size over
+// transports.MaxBufferSize, gives an error wrapping transports.ErrBadOption.
 func Buffers(transport string, size int, opts map[string]string) (snd, rcv int, err error) {
+	if err := transports.CheckBufferSize(transport, size); err != nil {
+		return 0, 0, err
+	}
 	snd, rcv = max(size, 0), max(size, 0)
 	if v, ok, err := transports.SizeOption(transport, opts, OptSndBuf); err != nil {
 		return 0, 0, err
