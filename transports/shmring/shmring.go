@@ -90,6 +90,12 @@ const (
 	WaitFutex      = shm.WaitFutex
 )
 
+// ErrBadCommit is wrapped by the error of a ZeroCopy Commit or Release
+// (and a transports.PeekReader Release) given more bytes than the region
+// Reserve or Peek lent: errors.Is(err, ErrBadCommit). Nothing is published
+// or consumed then.
+var ErrBadCommit = shm.ErrBadCommit
+
 // New returns the shm-ring transport.
 func New() transports.Transport { return shm.New(shm.Ring) }
 
@@ -106,7 +112,7 @@ func New() transports.Transport { return shm.New(shm.Ring) }
 // A region is valid until its Commit or Release, or Close; writing to a
 // peeked region or keeping one past Release is a bug. Reserve/Commit must
 // not run concurrently with Write, nor Peek/Release with Read. Errors are
-// those of Write and Read, plus shm.ErrBadCommit (wrapped) for a Commit or
+// those of Write and Read, plus ErrBadCommit (wrapped) for a Commit or
 // Release beyond the lent region. Its gain over Read/Write is measured by
 // `go test -run '^$' -bench RingStream ./transports/internal/shm/`.
 type ZeroCopy interface {

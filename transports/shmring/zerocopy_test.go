@@ -1,6 +1,7 @@
 package shmring
 
 import (
+	"errors"
 	"testing"
 
 	"github.com/ipcbench/ipcbench/transports"
@@ -33,7 +34,16 @@ func TestZeroCopyByTypeAssertion(t *testing.T) {
 	if err != nil || string(got) != "hello" {
 		t.Fatalf("Peek = %q, %v", got, err)
 	}
+	if err := r.Release(len(got) + 1); !errors.Is(err, ErrBadCommit) {
+		t.Errorf("Release beyond the peeked region: %v, want ErrBadCommit", err)
+	}
 	if err := r.Release(len(got)); err != nil {
 		t.Fatal(err)
+	}
+	if _, err := w.Reserve(5); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Commit(6); !errors.Is(err, ErrBadCommit) {
+		t.Errorf("Commit beyond the reserved region: %v, want ErrBadCommit", err)
 	}
 }
