@@ -32,7 +32,7 @@ const (
 // the ring streams through it; the bytes of one Write are never interleaved
 // with another's. Read returns io.EOF itself (not wrapped, as io.Reader
 // requires) after the peer's last byte when the peer closed in an orderly
-// way. Other errors are *net.OpError values (Net "shm") that wrap
+// way. Other errors are *net.OpError values (Net "shm-lock" or "shm-ring") that wrap
 // net.ErrClosed after Close, os.ErrDeadlineExceeded when a deadline passed,
 // syscall.EPIPE (Write) when the peer closed or after CloseWrite,
 // transports.ErrPeerGone when the peer process died or vanished without
@@ -130,10 +130,11 @@ type ringView struct {
 	coldUntil uint64
 }
 
-// addr is the net.Addr of an shm-lock endpoint.
-type addr struct{ s string }
+// addr is the net.Addr of an shm-lock or shm-ring endpoint: net is the
+// transport's name.
+type addr struct{ net, s string }
 
-func (a addr) Network() string { return "shm" }
+func (a addr) Network() string { return a.net }
 func (a addr) String() string  { return a.s }
 
 // noDeadline is a deadline's value when none is set.
@@ -191,8 +192,8 @@ func newConn(kind Kind, set settings, mem []byte, ringCap, side, index int, live
 	c.rdl.ns.Store(noDeadline)
 	c.wdl.ns.Store(noDeadline)
 	names := [2]string{"listen", "dial"}
-	c.local = addr{kind.Name() + ":" + c.mapping + "#" + strconv.Itoa(index) + "/" + names[side]}
-	c.remote = addr{kind.Name() + ":" + c.mapping + "#" + strconv.Itoa(index) + "/" + names[1-side]}
+	c.local = addr{kind.Name(), kind.Name() + ":" + c.mapping + "#" + strconv.Itoa(index) + "/" + names[side]}
+	c.remote = addr{kind.Name(), kind.Name() + ":" + c.mapping + "#" + strconv.Itoa(index) + "/" + names[1-side]}
 	c.tx, c.rx = ring(side), ring(1-side)
 	c.tx.pos = c.tx.ctl.wpos.Load()
 	c.rx.pos = c.rx.ctl.rpos.Load()
@@ -722,5 +723,5 @@ func (c *Conn) EffectiveOptions() map[string]string {
 }
 
 func (c *Conn) opError(op string, err error) error {
-	return &net.OpError{Op: op, Net: "shm", Source: c.local, Addr: c.remote, Err: err}
+	return &net.OpError{Op: op, Net: c.kind.Name(), Source: c.local, Addr: c.remote, Err: err}
 }

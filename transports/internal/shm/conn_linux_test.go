@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"net"
@@ -503,7 +504,18 @@ func TestDialErrors(t *testing.T) {
 				c.Close()
 				t.Fatalf("Dial succeeded, want %v", tt.want)
 			}
+			if tt.want == transports.ErrBadOption {
+				// An option's error names the transport itself, as
+				// Listen's does, and is not wrapped again.
+				if !errors.Is(err, tt.want) || !strings.HasPrefix(err.Error(), "shm-lock: ") || strings.Count(err.Error(), "shm-lock") != 1 {
+					t.Errorf("Dial: %v; want an error wrapping %v that names shm-lock once", err, tt.want)
+				}
+				return
+			}
 			wantOpErr(t, "Dial", err, tt.want)
+			if !strings.HasPrefix(err.Error(), "dial shm-lock: ") || strings.Contains(err.Error(), "shm:") {
+				t.Errorf("Dial: %q; want it to start with \"dial shm-lock: \" and name the transport once", err)
+			}
 		})
 	}
 
@@ -859,5 +871,29 @@ func TestRendezvousAttachTimeout(t *testing.T) {
 				t.Fatalf("descriptors: %d before the dial, %d after its channel was dropped", before, after)
 			}
 		})
+	}
+}
+
+// TestListenerAddr: a listener names its transport in Addr's network and
+// its errors, and its address is the rendezvous socket's path when it has
+// one; a second Close fails as a close, not as an accept.
+func TestListenerAddr(t *testing.T) {
+	path := transporttest.SocketPath(t)
+	l := listenKindT(t, Ring, transports.Config{Address: path})
+	if a := l.Addr(); a.Network() != "shm-ring" || a.String() != path {
+		t.Errorf("Addr() = %s %q, want shm-ring %q", a.Network(), a, path)
+	}
+	if a := listenKindT(t, Lock, transports.Config{}).Addr(); a.Network() != "shm-lock" || a.String() != "shm-lock:memfd" {
+		t.Errorf("Addr() of a listener without address = %s %q, want shm-lock \"shm-lock:memfd\"", a.Network(), a)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	err := l.Close()
+	if !errors.Is(err, net.ErrClosed) || !strings.HasPrefix(err.Error(), "close shm-ring "+path+": ") {
+		t.Errorf("second Close: %v; want \"close shm-ring %s: ...\" wrapping net.ErrClosed", err, path)
+	}
+	if _, err := l.Accept(); !strings.HasPrefix(fmt.Sprint(err), "accept shm-ring ") {
+		t.Errorf("Accept after Close: %v; want an accept error of shm-ring", err)
 	}
 }

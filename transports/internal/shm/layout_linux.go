@@ -151,7 +151,7 @@ func initHeader(mem []byte, ringCap int, flags uint32, kind Kind) *header {
 
 // corruptf returns an error wrapping transports.ErrCorrupt.
 func corruptf(format string, args ...any) error {
-	return fmt.Errorf("shm: "+format+": %w", append(args, transports.ErrCorrupt)...)
+	return fmt.Errorf(format+": %w", append(args, transports.ErrCorrupt)...)
 }
 
 // validateHeader checks the header of mem, a whole mapping as the peer

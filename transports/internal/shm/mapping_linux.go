@@ -66,18 +66,18 @@ func createMemfd(size int) (int, error) {
 	}
 	if err := unix.Ftruncate(fd, int64(size)); err != nil {
 		unix.Close(fd)
-		return -1, fmt.Errorf("shm: sizing memfd to %d bytes: %w", size, err)
+		return -1, fmt.Errorf("sizing memfd to %d bytes: %w", size, err)
 	}
 	// memfd_create makes the file 0777: nobody else can open it by name,
 	// but /proc/PID/fd shows it, and the rule is one mode.
 	if err := unix.Fchmod(fd, uint32(private.FileMode)); err != nil {
 		unix.Close(fd)
-		return -1, fmt.Errorf("shm: chmod memfd: %w", err)
+		return -1, fmt.Errorf("chmod memfd: %w", err)
 	}
 	seals := unix.F_SEAL_SHRINK | unix.F_SEAL_GROW | unix.F_SEAL_SEAL
 	if _, err := unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, seals); err != nil {
 		unix.Close(fd)
-		return -1, fmt.Errorf("shm: sealing memfd: %w", err)
+		return -1, fmt.Errorf("sealing memfd: %w", err)
 	}
 	return fd, nil
 }
@@ -93,7 +93,7 @@ func createFile(dir string, size int) (int, error) {
 	var buf [8]byte
 	for range createTries {
 		if _, err := rand.Read(buf[:]); err != nil {
-			return -1, fmt.Errorf("shm: random file name: %w", err)
+			return -1, fmt.Errorf("random file name: %w", err)
 		}
 		path := filepath.Join(dir, "ipcbench-shm-"+hex.EncodeToString(buf[:]))
 		fd, err := unix.Open(path, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, uint32(private.FileMode))
@@ -105,21 +105,21 @@ func createFile(dir string, size int) (int, error) {
 		}
 		if err := unix.Unlink(path); err != nil {
 			unix.Close(fd)
-			return -1, fmt.Errorf("shm: unlinking %s: %w", path, err)
+			return -1, fmt.Errorf("unlinking %s: %w", path, err)
 		}
 		if err := unix.Ftruncate(fd, int64(size)); err != nil {
 			unix.Close(fd)
-			return -1, fmt.Errorf("shm: sizing %s to %d bytes: %w", path, size, err)
+			return -1, fmt.Errorf("sizing %s to %d bytes: %w", path, size, err)
 		}
 		return fd, nil
 	}
-	return -1, fmt.Errorf("shm: no free file name in %s after %d tries", dir, createTries)
+	return -1, fmt.Errorf("no free file name in %s after %d tries", dir, createTries)
 }
 
 // unavailable wraps err from op so that it also matches
 // transports.ErrUnavailable: the machine cannot give us shared memory.
 func unavailable(op string, err error) error {
-	return fmt.Errorf("shm: %s: %w (%w)", op, err, transports.ErrUnavailable)
+	return fmt.Errorf("%s: %w (%w)", op, err, transports.ErrUnavailable)
 }
 
 // mapShared maps the first size bytes of f read-write and shared (mmap-go:
@@ -128,7 +128,7 @@ func unavailable(op string, err error) error {
 func mapShared(f *os.File, size int) ([]byte, error) {
 	mem, err := mmap.MapRegion(f, size, mmap.RDWR, 0, 0)
 	if err != nil {
-		return nil, fmt.Errorf("shm: mapping %d bytes: %w", size, err)
+		return nil, fmt.Errorf("mapping %d bytes: %w", size, err)
 	}
 	return mem, nil
 }
@@ -137,7 +137,7 @@ func mapShared(f *os.File, size int) ([]byte, error) {
 func unmap(mem []byte) error {
 	m := mmap.MMap(mem)
 	if err := m.Unmap(); err != nil {
-		return fmt.Errorf("shm: unmapping: %w", err)
+		return fmt.Errorf("unmapping: %w", err)
 	}
 	return nil
 }
@@ -150,7 +150,7 @@ func unmap(mem []byte) error {
 func attachMapping(f *os.File, kind Kind) (mem []byte, ringCap int, err error) {
 	rc, err := f.SyscallConn()
 	if err != nil {
-		return nil, 0, fmt.Errorf("shm: mapping file: %w: %w", err, transports.ErrBadEndpoint)
+		return nil, 0, fmt.Errorf("mapping file: %w: %w", err, transports.ErrBadEndpoint)
 	}
 	var ctlErr error
 	seals := -1 // F_GET_SEALS's answer, -1 when the file cannot be sealed
@@ -158,11 +158,11 @@ func attachMapping(f *os.File, kind Kind) (mem []byte, ringCap int, err error) {
 	err = rc.Control(func(fd uintptr) {
 		var st unix.Stat_t
 		if ctlErr = unix.Fstat(int(fd), &st); ctlErr != nil {
-			ctlErr = fmt.Errorf("shm: fstat of mapping file: %w: %w", ctlErr, transports.ErrBadEndpoint)
+			ctlErr = fmt.Errorf("fstat of mapping file: %w: %w", ctlErr, transports.ErrBadEndpoint)
 			return
 		}
 		if st.Mode&unix.S_IFMT != unix.S_IFREG {
-			ctlErr = fmt.Errorf("shm: mapping file is not a regular file (mode %#o): %w", st.Mode, transports.ErrBadEndpoint)
+			ctlErr = fmt.Errorf("mapping file is not a regular file (mode %#o): %w", st.Mode, transports.ErrBadEndpoint)
 			return
 		}
 		if st.Size < headerSize || st.Size > maxMapSize {
@@ -187,7 +187,7 @@ func attachMapping(f *os.File, kind Kind) (mem []byte, ringCap int, err error) {
 	if err == nil && headerOf(mem).flags.Load() == flagMemfd && (seals < 0 || seals&unix.F_SEAL_SHRINK == 0) {
 		// Every memfd this package makes is sealed against shrinking, and
 		// seals cannot be removed: this file is not one of ours.
-		err = fmt.Errorf("shm: mapping claims to be a memfd but is not sealed against shrinking: %w", transports.ErrBadEndpoint)
+		err = fmt.Errorf("mapping claims to be a memfd but is not sealed against shrinking: %w", transports.ErrBadEndpoint)
 	}
 	if err != nil {
 		unmap(mem)

@@ -90,9 +90,17 @@ func (t transport) Listen(ctx context.Context, cfg transports.Config) (transport
 // (other transport, missing files, a channel already dialed, a ring size
 // that differs from ep.BufferSize's) one wrapping transports.ErrBadEndpoint.
 func (t transport) Dial(ctx context.Context, ep transports.Endpoint) (net.Conn, error) {
+	// The options and the buffer size first, unwrapped: their errors name
+	// the transport already, as Listen's do.
+	if _, err := parseOptions(t.kind, ep.Options); err != nil {
+		return nil, err
+	}
+	if err := transports.CheckBufferSize(t.kind.Name(), ep.BufferSize); err != nil {
+		return nil, err
+	}
 	c, err := dial(ctx, t.kind, ep)
 	if err != nil {
-		return nil, &net.OpError{Op: "dial", Net: "shm", Err: err}
+		return nil, &net.OpError{Op: "dial", Net: t.kind.Name(), Err: err}
 	}
 	return c, nil
 }
@@ -102,7 +110,7 @@ func dial(ctx context.Context, kind Kind, ep transports.Endpoint) (*Conn, error)
 		return nil, err
 	}
 	if ep.Transport != kind.Name() {
-		return nil, fmt.Errorf("shm: endpoint is for transport %q: %w", ep.Transport, transports.ErrBadEndpoint)
+		return nil, fmt.Errorf("endpoint is for transport %q: %w", ep.Transport, transports.ErrBadEndpoint)
 	}
 	set, err := parseOptions(kind, ep.Options)
 	if err != nil {
@@ -121,7 +129,7 @@ func dial(ctx context.Context, kind Kind, ep transports.Endpoint) (*Conn, error)
 	}
 	i := ep.Index
 	if i < 0 || 2*i+1 >= len(ep.Files) || ep.Files[2*i] == nil || ep.Files[2*i+1] == nil {
-		return nil, fmt.Errorf("shm: endpoint has %d files, channel %d needs files %d and %d: %w",
+		return nil, fmt.Errorf("endpoint has %d files, channel %d needs files %d and %d: %w",
 			len(ep.Files), i, 2*i, 2*i+1, transports.ErrBadEndpoint)
 	}
 
@@ -134,7 +142,7 @@ func dial(ctx context.Context, kind Kind, ep transports.Endpoint) (*Conn, error)
 		return nil, err
 	}
 	if want := ringCapacity(ep.BufferSize); ringCap != want {
-		return fail(fmt.Errorf("shm: mapping has %d-byte rings, endpoint buffer size %d asks for %d: %w",
+		return fail(fmt.Errorf("mapping has %d-byte rings, endpoint buffer size %d asks for %d: %w",
 			ringCap, ep.BufferSize, want, transports.ErrBadEndpoint))
 	}
 	h := headerOf(mem)
@@ -142,11 +150,11 @@ func dial(ctx context.Context, kind Kind, ep transports.Endpoint) (*Conn, error)
 		if s := h.state.Load(); s != stateAttached {
 			return fail(corruptf("channel state %d", s))
 		}
-		return fail(fmt.Errorf("shm: channel %d is already dialed: %w", i, transports.ErrBadEndpoint))
+		return fail(fmt.Errorf("channel %d is already dialed: %w", i, transports.ErrBadEndpoint))
 	}
 	live, err := dupFile(ep.Files[2*i+1], "ipcbench-shm-live")
 	if err != nil {
-		return fail(fmt.Errorf("shm: duplicating liveness socket: %w: %w", err, transports.ErrBadEndpoint))
+		return fail(fmt.Errorf("duplicating liveness socket: %w: %w", err, transports.ErrBadEndpoint))
 	}
 	if err := ctx.Err(); err != nil {
 		live.Close()
@@ -160,16 +168,16 @@ func dial(ctx context.Context, kind Kind, ep transports.Endpoint) (*Conn, error)
 	if err := sendWake(live, helloByte, ownFiles); err != nil {
 		releaseWake()
 		live.Close()
-		return fail(fmt.Errorf("shm: sending hello: %w: %w", err, transports.ErrPeerGone))
+		return fail(fmt.Errorf("sending hello: %w: %w", err, transports.ErrPeerGone))
 	}
 	peer, err := recvWakeCtx(ctx, live, answerByte)
 	if err != nil {
 		releaseWake()
 		live.Close()
 		if errors.Is(err, errEOF) {
-			err = fmt.Errorf("shm: waiting for the listener's answer: %w: %w", err, transports.ErrPeerGone)
+			err = fmt.Errorf("waiting for the listener's answer: %w: %w", err, transports.ErrPeerGone)
 		} else if !errors.Is(err, transports.ErrCorrupt) && !errors.Is(err, transports.ErrBadEndpoint) && ctx.Err() == nil {
-			err = fmt.Errorf("shm: waiting for the listener's answer: %w", err)
+			err = fmt.Errorf("waiting for the listener's answer: %w", err)
 		}
 		return fail(err)
 	}
@@ -250,7 +258,7 @@ func listen(ctx context.Context, kind Kind, cfg transports.Config) (*Listener, e
 		done:       make(chan struct{}),
 	}
 	if _, l.wakeFiles, err = acquireWake(); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: listen: %w", kind.Name(), err)
 	}
 	l.ep = transports.Endpoint{
 		Transport:  kind.Name(),
@@ -265,7 +273,7 @@ func listen(ctx context.Context, kind Kind, cfg transports.Config) (*Listener, e
 		rv, err := rendezvous.Listen(cfg.Address, n, l.offer)
 		if err != nil {
 			l.Close() // releases the wake page acquired above
-			return nil, fmt.Errorf("shm: listen: %w", err)
+			return nil, fmt.Errorf("%s: listen: %w", kind.Name(), err)
 		}
 		l.rv = rv
 		l.ep.Address = rv.Path()
@@ -282,7 +290,7 @@ func listen(ctx context.Context, kind Kind, cfg transports.Config) (*Listener, e
 		ch, err := newChannel(kind, i, l.ringCap, set.mapping, dir)
 		if err != nil {
 			l.Close()
-			return nil, fmt.Errorf("shm: channel %d: %w", i, err)
+			return nil, fmt.Errorf("%s: listen: channel %d: %w", kind.Name(), i, err)
 		}
 		l.chans = append(l.chans, ch)
 		l.ep.Files = append(l.ep.Files, ch.mapFile, ch.peerLive)
@@ -344,14 +352,14 @@ func newChannel(kind Kind, i, ringCap int, mode, dir string) (*channel, error) {
 	if err != nil {
 		unmap(mem)
 		mapFile.Close()
-		return nil, fmt.Errorf("shm: liveness socket pair: %w", err)
+		return nil, fmt.Errorf("liveness socket pair: %w", err)
 	}
 	if err := unix.SetNonblock(pair[0], true); err != nil {
 		unmap(mem)
 		mapFile.Close()
 		unix.Close(pair[0])
 		unix.Close(pair[1])
-		return nil, fmt.Errorf("shm: liveness socket: %w", err)
+		return nil, fmt.Errorf("liveness socket: %w", err)
 	}
 	return &channel{
 		index:    i,
@@ -382,11 +390,11 @@ func (l *Listener) awaitHello(ch *channel) {
 func (l *Listener) readHello(ch *channel) error {
 	peer, err := recvWake(ch.live, helloByte)
 	if err != nil {
-		return fmt.Errorf("shm: channel %d: waiting for the peer's hello: %w", ch.index, err)
+		return fmt.Errorf("channel %d: waiting for the peer's hello: %w", ch.index, err)
 	}
 	ch.peerWake = peer
 	if err := sendWake(ch.live, answerByte, l.wakeFiles); err != nil {
-		return fmt.Errorf("shm: channel %d: answering the peer's hello: %w: %w", ch.index, err, transports.ErrPeerGone)
+		return fmt.Errorf("channel %d: answering the peer's hello: %w: %w", ch.index, err, transports.ErrPeerGone)
 	}
 	return nil
 }
@@ -404,7 +412,7 @@ func (l *Listener) Accept() (net.Conn, error) {
 	}
 	select {
 	case <-l.done:
-		return nil, l.opError(net.ErrClosed)
+		return nil, l.opError("accept", net.ErrClosed)
 	case c := <-rvConns:
 		return c, nil
 	case ev = <-l.attach:
@@ -412,7 +420,7 @@ func (l *Listener) Accept() (net.Conn, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
-		return nil, l.opError(net.ErrClosed)
+		return nil, l.opError("accept", net.ErrClosed)
 	}
 	ch := l.chans[ev.index]
 	if ev.err == nil {
@@ -423,7 +431,7 @@ func (l *Listener) Accept() (net.Conn, error) {
 	if ev.err != nil {
 		ch.release()
 		ch.taken = true // nothing left for Close to release
-		return nil, l.opError(ev.err)
+		return nil, l.opError("accept", ev.err)
 	}
 	ch.taken = true
 	ch.mapFile.Close()
@@ -459,7 +467,7 @@ func (l *Listener) Close() error {
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()
-		return l.opError(net.ErrClosed)
+		return l.opError("close", net.ErrClosed)
 	}
 	l.closed = true
 	close(l.done)
@@ -483,13 +491,20 @@ func (l *Listener) Close() error {
 		releaseWake()
 	}
 	if err != nil {
-		return l.opError(err)
+		return l.opError("close", err)
 	}
 	return nil
 }
 
-// Addr returns the listener's address ("shm-lock:memfd").
-func (l *Listener) Addr() net.Addr { return addr{l.kind.Name() + ":" + l.mapping} }
+// Addr returns the listener's address: the rendezvous socket's path when
+// it listens at Config.Address, else its transport and mapping
+// ("shm-lock:memfd").
+func (l *Listener) Addr() net.Addr {
+	if l.rv != nil {
+		return addr{l.kind.Name(), l.rv.Path()}
+	}
+	return addr{l.kind.Name(), l.kind.Name() + ":" + l.mapping}
+}
 
 // Endpoint returns what a peer needs to dial: Files[2*i] is channel i's
 // mapping and Files[2*i+1] the peer's end of its liveness socket. The files
@@ -508,6 +523,6 @@ func (l *Listener) EffectiveOptions() map[string]string {
 	return effectiveOptions(l.kind, l.ringCap, l.mapping, l.set)
 }
 
-func (l *Listener) opError(err error) error {
-	return &net.OpError{Op: "accept", Net: "shm", Addr: l.Addr(), Err: err}
+func (l *Listener) opError(op string, err error) error {
+	return &net.OpError{Op: op, Net: l.kind.Name(), Addr: l.Addr(), Err: err}
 }

@@ -107,13 +107,13 @@ func acquireWake() (*wakePage, []*os.File, error) {
 			return nil, nil, err
 		}
 		if err := unix.Fchmod(fd, uint32(private.FileMode)); err != nil {
-			return fail(fmt.Errorf("shm: wake page mode: %w", err))
+			return fail(fmt.Errorf("wake page mode: %w", err))
 		}
 		if err := unix.Ftruncate(fd, wakeSize); err != nil {
-			return fail(fmt.Errorf("shm: sizing the wake page: %w", err))
+			return fail(fmt.Errorf("sizing the wake page: %w", err))
 		}
 		if _, err := unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, unix.F_SEAL_SHRINK|unix.F_SEAL_GROW|unix.F_SEAL_SEAL); err != nil {
-			return fail(fmt.Errorf("shm: sealing the wake page: %w", err))
+			return fail(fmt.Errorf("sealing the wake page: %w", err))
 		}
 		mem, err := mapShared(f, wakeSize)
 		if err != nil {
@@ -160,7 +160,7 @@ func mapPeerWake(f, bell *os.File) (*wakePage, error) {
 	seals := -1
 	rc, err := f.SyscallConn()
 	if err != nil {
-		return nil, fmt.Errorf("shm: peer's wake page: %w: %w", err, transports.ErrBadEndpoint)
+		return nil, fmt.Errorf("peer's wake page: %w: %w", err, transports.ErrBadEndpoint)
 	}
 	var cerr error
 	err = rc.Control(func(fd uintptr) {
@@ -174,11 +174,11 @@ func mapPeerWake(f, bell *os.File) (*wakePage, error) {
 	}
 	switch {
 	case err != nil:
-		return nil, fmt.Errorf("shm: peer's wake page: %w: %w", err, transports.ErrBadEndpoint)
+		return nil, fmt.Errorf("peer's wake page: %w: %w", err, transports.ErrBadEndpoint)
 	case st.Mode&unix.S_IFMT != unix.S_IFREG || st.Size != wakeSize:
-		return nil, fmt.Errorf("shm: peer's wake page is not a %d-byte file: %w", wakeSize, transports.ErrBadEndpoint)
+		return nil, fmt.Errorf("peer's wake page is not a %d-byte file: %w", wakeSize, transports.ErrBadEndpoint)
 	case seals < 0 || seals&unix.F_SEAL_SHRINK == 0:
-		return nil, fmt.Errorf("shm: peer's wake page is not sealed against shrinking: %w", transports.ErrBadEndpoint)
+		return nil, fmt.Errorf("peer's wake page is not sealed against shrinking: %w", transports.ErrBadEndpoint)
 	}
 	mem, err := mapShared(f, wakeSize)
 	if err != nil {
@@ -206,7 +206,7 @@ func mapPeerWake(f, bell *os.File) (*wakePage, error) {
 	}
 	if err != nil {
 		unmap(mem)
-		return nil, fmt.Errorf("shm: peer's doorbell: %w", err)
+		return nil, fmt.Errorf("peer's doorbell: %w", err)
 	}
 	return p, nil
 }
