@@ -60,8 +60,11 @@
 //	               sleeps); the name is historical: the sleep is a
 //	               doorbell read
 //
-// ring_linux.go in transports/internal/shm gives the argument that no
-// wake-up is lost. Options: wait, spin_ns, zerocopy (on, the default, or off:
+// No wake-up is lost: a waiter announces itself and then looks at the ring
+// again before it sleeps, and a writer publishes its bytes and then looks
+// for an announcement, with a full barrier on each side between the two,
+// so either the waiter sees the bytes or the writer sees the waiter and
+// wakes it. Options: wait, spin_ns, zerocopy (on, the default, or off:
 // whether connections offer transports.PeekReader, so that the stream
 // workload's sink checks the bytes in the ring instead of copying them
 // out first), and mapping (as for shm-lock).

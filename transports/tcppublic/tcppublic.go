@@ -23,7 +23,8 @@
 //
 // On Linux, traffic to an address the host itself owns goes through the
 // loopback device like 127.0.0.1 does; measure it inside a private network
-// namespace (package internal/netns) rather than on real interfaces.
+// namespace (`ipcbench run` makes one, and runs tcp-public there, unless
+// given -network host) rather than on real interfaces.
 package tcppublic
 
 import (

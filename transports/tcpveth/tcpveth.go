@@ -4,8 +4,7 @@
 // which tcp-localhost and tcp-public cannot: both run over lo.
 //
 // Listen makes two fresh network namespaces joined by a veth pair
-// (internal/netns.Link: veth-a 10.78.0.1/30 in A <-> veth-b 10.78.0.2/30 in
-// B) and listens on 10.78.0.1 with an ephemeral port inside A, never on a
+// (veth-a 10.78.0.1/30 in A <-> veth-b 10.78.0.2/30 in B) and listens on 10.78.0.1 with an ephemeral port inside A, never on a
 // wildcard. The Endpoint carries B's namespace as its one file; Dial makes
 // its socket inside B, so every byte crosses the veth pair. The namespaces
 // have no name anywhere: they live as long as the listener or a
@@ -13,7 +12,7 @@
 // crash included.
 //
 // It runs only inside the private network namespace ipcbench run makes
-// (internal/netns.Reexec); elsewhere, -network host included, Listen
+// (with -network netns, the default); elsewhere, -network host included, Listen
 // fails with an error wrapping transports.ErrUnavailable that says so, and
 // nothing is changed. Config.Address must be empty or 10.78.0.1 (another
 // is refused with an error wrapping transports.ErrBadEndpoint). One

@@ -42,7 +42,10 @@
 // never truncated. Config.BufferSize sets SO_SNDBUF and SO_RCVBUF on both
 // ends; the options sndbuf and rcvbuf (binary units: "256k") set each on
 // its own and override it; io=raw makes connections bypass Go's network
-// poller (see sockconn.RawConn).
+// poller: reads and writes are direct system calls, and a goroutine that
+// must wait sleeps in the kernel (a read with a receive timeout, or
+// ppoll(2)) instead of parking until the poller wakes it; deadlines, Close
+// and the errors are as with the poller.
 // Connections implement transports.CloseWriter and
 // transports.OptionReporter (sndbuf, rcvbuf); EPIPE and ECONNRESET wrap
 // transports.ErrPeerGone.
