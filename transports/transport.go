@@ -491,9 +491,13 @@ func CheckOptions(transport string, opts map[string]string, allowed ...string) e
 
 // OptionError reports option keys a transport does not understand.
 type OptionError struct {
+	// Transport is the transport's name ("unix").
 	Transport string
-	Keys      []string
-	Known     string
+	// Keys are the keys it does not take, sorted.
+	Keys []string
+	// Known lists the keys it takes, comma-separated ("sndbuf, rcvbuf,
+	// io"), or is "none".
+	Known string
 }
 
 // Error implements error.
