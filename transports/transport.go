@@ -335,6 +335,21 @@ func DialsByAddress(t Transport) bool {
 	return !ok || !fd.DialsOnlyThroughFiles()
 }
 
+// Describer is implemented by every transport of this module: Description
+// is one line saying what the transport is and which options it takes, as
+// `ipcbench transports` lists it.
+type Describer interface {
+	Description() string
+}
+
+// Describe returns t's Description, or "" when t is not a Describer.
+func Describe(t Transport) string {
+	if d, ok := t.(Describer); ok {
+		return d.Description()
+	}
+	return ""
+}
+
 // MeasurementOnly is implemented by transports that have option values
 // which exist only to measure something (what a default saves, such as
 // shm-ring's zerocopy=off) and which a program should never choose.

@@ -13,17 +13,6 @@ import (
 	"github.com/ipcbench/ipcbench/transports/all"
 )
 
-// transportDocs is the one-line description of each transport.
-var transportDocs = map[string]string{
-	"tcp-localhost": "TCP to 127.0.0.1 (TCP_NODELAY on, Multipath TCP off); options nodelay, sndbuf, rcvbuf, io=raw",
-	"tcp-public":    "TCP to an address of the first up, non-loopback interface; options as tcp-localhost",
-	"tcp-veth":      "TCP over a veth pair between two network namespaces of its own (10.78.0.1 <-> 10.78.0.2); options as tcp-localhost",
-	"unix":          "Unix domain stream socket in a private 0700 directory; options sndbuf, rcvbuf, io=raw",
-	"pipe":          "a pair of OS pipes, one per direction, inherited by the peer; options pipe_size, io=raw",
-	"shm-lock":      "shared memory (memfd) byte rings guarded by a futex lock in the mapping; option mapping",
-	"shm-ring":      "shared memory (memfd) lock-free rings; options wait=adaptive|spin|futex, spin_ns, mapping",
-}
-
 func cmdTransports(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "transports", `[-network netns|host]
 
@@ -46,7 +35,7 @@ inside the private network namespace that 'ipcbench run' uses.`,
 	}
 	var rows []transportRow
 	for _, t := range all.List() {
-		doc := transportDocs[t.Name()]
+		doc := transports.Describe(t)
 		if mo, ok := t.(transports.MeasurementOnly); ok && len(mo.MeasurementOnlyOptions()) > 0 {
 			doc += "; measurement-only (never recommended by choose): " + strings.Join(mo.MeasurementOnlyOptions(), ", ")
 		}

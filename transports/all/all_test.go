@@ -435,3 +435,28 @@ func TestEveryTransportRefusesHugeBuffer(t *testing.T) {
 		}
 	}
 }
+
+// TestEveryTransportDescribesItself: every transport has a one-line
+// description (transports.Describer) that names every option it takes, as
+// its CheckOptions lists them.
+func TestEveryTransportDescribesItself(t *testing.T) {
+	for _, tr := range List() {
+		d := transports.Describe(tr)
+		if d == "" || strings.Contains(d, "\n") {
+			t.Errorf("%s: description %q, want one line", tr.Name(), d)
+			continue
+		}
+		var oe *transports.OptionError
+		if !errors.As(tr.(transports.OptionChecker).CheckOptions(map[string]string{"no-such-option": "1"}), &oe) {
+			t.Fatalf("%s: CheckOptions of an unknown key is no *transports.OptionError", tr.Name())
+		}
+		if strings.Contains(d, "options as tcp-localhost") {
+			continue // the TCP transports share their options
+		}
+		for _, k := range strings.Split(oe.Known, ", ") {
+			if !strings.Contains(d, k) {
+				t.Errorf("%s: description %q does not name option %s", tr.Name(), d, k)
+			}
+		}
+	}
+}

@@ -135,6 +135,11 @@ var (
 // Name returns "pipe".
 func (transport) Name() string { return Name }
 
+// Description says what pipe is (transports.Describer).
+func (transport) Description() string {
+	return "a pair of OS pipes, one per direction, inherited by the peer or handed over through a rendezvous socket; options pipe_size, io=raw"
+}
+
 // DialsThroughRendezvous reports true: a pipe pair is dialed by address
 // through a rendezvous socket (transports.RendezvousDialer).
 func (transport) DialsThroughRendezvous() bool { return true }

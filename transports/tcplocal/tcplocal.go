@@ -46,9 +46,10 @@ const Name = "tcp-localhost"
 // New returns the tcp-localhost transport.
 func New() transports.Transport {
 	return tcpx.New(tcpx.Spec{
-		Name:     Name,
-		Resolve:  func(host string) (netip.Addr, error) { return loopback("listen", host) },
-		DialHost: func(host string) (netip.Addr, error) { return loopback("dial", host) },
+		Name:        Name,
+		Description: "TCP to 127.0.0.1 (TCP_NODELAY on, Multipath TCP off); options nodelay, sndbuf, rcvbuf, io=raw",
+		Resolve:     func(host string) (netip.Addr, error) { return loopback("listen", host) },
+		DialHost:    func(host string) (netip.Addr, error) { return loopback("dial", host) },
 	})
 }
 

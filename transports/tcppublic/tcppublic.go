@@ -43,9 +43,10 @@ const Name = "tcp-public"
 // New returns the tcp-public transport.
 func New() transports.Transport {
 	return tcpx.New(tcpx.Spec{
-		Name:      Name,
-		Resolve:   resolve,
-		CheckDial: checkDial,
+		Name:        Name,
+		Description: "TCP to an address of the first up, non-loopback interface; options as tcp-localhost",
+		Resolve:     resolve,
+		CheckDial:   checkDial,
 	})
 }
 

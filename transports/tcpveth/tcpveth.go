@@ -51,10 +51,11 @@ var listenAddr = netip.MustParseAddr(netns.LinkAddrA)
 // New returns the tcp-veth transport.
 func New() transports.Transport {
 	return tcpx.New(tcpx.Spec{
-		Name:      Name,
-		Resolve:   resolve,
-		CheckDial: checkDial,
-		Link:      link,
+		Name:        Name,
+		Description: "TCP over a veth pair between two network namespaces of its own (10.78.0.1 <-> 10.78.0.2); options as tcp-localhost",
+		Resolve:     resolve,
+		CheckDial:   checkDial,
+		Link:        link,
 	})
 }
 

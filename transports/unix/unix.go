@@ -102,6 +102,11 @@ var (
 // Name returns "unix".
 func (transport) Name() string { return Name }
 
+// Description says what unix is (transports.Describer).
+func (transport) Description() string {
+	return "Unix domain stream socket in a private 0700 directory; options sndbuf, rcvbuf, io=raw"
+}
+
 // CheckOptions reports whether Listen and Dial accept opts (sndbuf,
 // rcvbuf, io); see transports.OptionChecker.
 func (transport) CheckOptions(opts map[string]string) error {

@@ -46,6 +46,14 @@ func (k Kind) Name() string {
 	return "shm-lock"
 }
 
+// description is the kind's transports.Describer line.
+func (k Kind) description() string {
+	if k == Ring {
+		return "shared memory (memfd) lock-free rings; options wait=adaptive|spin|futex, spin_ns, zerocopy, mapping"
+	}
+	return "shared memory (memfd) byte rings guarded by a futex lock in the mapping; option mapping"
+}
+
 // Option keys.
 const (
 	// OptionMapping selects the mapping: "memfd" insists on a memfd,

@@ -57,6 +57,9 @@ func (t transport) MemoryPerConn(cfg transports.Config) transports.Memory {
 // Name returns "shm-lock" or "shm-ring".
 func (t transport) Name() string { return t.kind.Name() }
 
+// Description says what the transport is (transports.Describer).
+func (t transport) Description() string { return t.kind.description() }
+
 // DialsThroughRendezvous reports true: a shared-memory channel is dialed
 // by address through a rendezvous socket (transports.RendezvousDialer).
 func (t transport) DialsThroughRendezvous() bool { return true }

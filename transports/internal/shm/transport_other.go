@@ -20,6 +20,9 @@ func New(k Kind) transports.Transport { return transport{kind: k} }
 // Name returns "shm-lock" or "shm-ring".
 func (t transport) Name() string { return t.kind.Name() }
 
+// Description says what the transport is (transports.Describer).
+func (t transport) Description() string { return t.kind.description() }
+
 // DialsThroughRendezvous reports true, as on Linux
 // (transports.RendezvousDialer).
 func (t transport) DialsThroughRendezvous() bool { return true }

@@ -35,6 +35,8 @@ import (
 type Spec struct {
 	// Name is the transport's Name.
 	Name string
+	// Description is its transports.Describer line.
+	Description string
 	// Resolve returns the address to listen on for Config.Address. Errors
 	// should wrap transports.ErrBadEndpoint when the address is not one
 	// the transport listens on (a mistake in it), and
@@ -72,6 +74,7 @@ var (
 	_ transports.DefaultOptioner = (*transport)(nil)
 	_ transports.OptionSpeller   = (*transport)(nil)
 	_ transports.FileOnlyDialer  = (*transport)(nil)
+	_ transports.Describer       = (*transport)(nil)
 )
 
 // DialsOnlyThroughFiles reports whether the transport runs between
@@ -81,6 +84,9 @@ func (t *transport) DialsOnlyThroughFiles() bool { return t.spec.Link != nil }
 
 // Name returns the transport's stable name.
 func (t *transport) Name() string { return t.spec.Name }
+
+// Description returns Spec.Description (transports.Describer).
+func (t *transport) Description() string { return t.spec.Description }
 
 // CheckOptions reports whether Listen and Dial accept opts (nodelay,
 // sndbuf, rcvbuf, io); see transports.OptionChecker.
