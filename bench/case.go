@@ -391,8 +391,8 @@ func (cr *caseRun) listen(ctx context.Context) (skip string, err error) {
 
 // startPeer is the second phase: it starts the peer process with the
 // endpoint's files (or the handoff socket) on the case's CPUs and waits
-// for its handshake. A start that fails is tried once more, unless ctx
-// ended; the error of the last attempt wraps ErrPeerStart.
+// for its handshake. A start that fails is tried once more (see
+// startProc); the error of the last attempt wraps ErrPeerStart.
 func (cr *caseRun) startPeer(ctx context.Context) error {
 	spec := cr.opts.Peer
 	spec.Attach = cr.peerEP.AttachTo
@@ -414,7 +414,8 @@ func (cr *caseRun) startPeer(ctx context.Context) error {
 
 // startProc starts the process spec describes, the case's peer or
 // stand-alone server, and waits for its handshake. A start that fails is
-// tried once more, unless ctx ended; the error of the last attempt wraps
+// tried once more, unless ctx ended or this process may start no peer
+// (peer.ErrStartFromPeer); the error of the last attempt wraps
 // ErrPeerStart.
 func (cr *caseRun) startProc(ctx context.Context, spec proc.Spec) (*proc.Peer, error) {
 	var err error
@@ -427,8 +428,8 @@ func (cr *caseRun) startProc(ctx context.Context, spec proc.Spec) (*proc.Peer, e
 			cr.r.peersStarted++
 			return p, nil
 		}
-		if ctx.Err() != nil {
-			return nil, err
+		if ctx.Err() != nil || errors.Is(err, proc.ErrStartFromPeer) {
+			return nil, err // a second try would end the same
 		}
 	}
 	return nil, fmt.Errorf("%w (tried %d times)", err, peerStartAttempts)

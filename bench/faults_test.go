@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ipcbench/ipcbench/internal/frame"
+	"github.com/ipcbench/ipcbench/internal/proc"
 	"github.com/ipcbench/ipcbench/internal/testpeer"
 	"github.com/ipcbench/ipcbench/transports/peer"
 )
@@ -410,6 +411,48 @@ func TestRunPastPeerStartFailures(t *testing.T) {
 				t.Errorf("%d peer starts, want %d", attempts, want)
 			}
 		})
+	}
+}
+
+// TestRunInPeer: a process started as a peer (the cookie in its
+// environment, as in the copy of a program that did not call
+// peer.RunIfPeer first) starts no peer. Run fails at once with
+// peer.ErrStartFromPeer and ErrPeerStart, writing nothing; RunCase
+// records the case as failed with that reason after one attempt, not two.
+// The peer is this test binary, which serves (RunIfPeer in TestMain), so
+// without the guard the test starts real peers and fails, but no copy
+// starts copies.
+func TestRunInPeer(t *testing.T) {
+	o := testOptions(t)
+	o.Transports = o.Transports[:1]
+	o.Workloads = []string{"pingpong"}
+	o.Sizes = []int{64}
+	r, err := NewRunner(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	attempts := 0
+	r.beforePeerStart = func() { attempts++ }
+	t.Setenv(proc.CookieEnv, proc.CookieValue)
+
+	var out bytes.Buffer
+	recs, err := r.Run(context.Background(), Header{}, &out)
+	if !errors.Is(err, peer.ErrStartFromPeer) || !errors.Is(err, ErrPeerStart) {
+		t.Errorf("Run in a peer = %v; want peer.ErrStartFromPeer and ErrPeerStart", err)
+	}
+	if recs != nil || out.Len() > 0 || attempts != 0 || r.peersStarted != 0 {
+		t.Errorf("Run in a peer returned records %v, wrote %d bytes and tried %d peer starts (%d started); want nothing", recs != nil, out.Len(), attempts, r.peersStarted)
+	}
+
+	res, err := r.RunCase(context.Background(), r.Plan()[0], 0)
+	if !errors.Is(err, peer.ErrStartFromPeer) || !errors.Is(err, ErrPeerStart) {
+		t.Errorf("RunCase in a peer = %v; want peer.ErrStartFromPeer and ErrPeerStart", err)
+	}
+	if res.Status != StatusFailed || !strings.Contains(res.Reason, peer.ErrStartFromPeer.Error()) {
+		t.Errorf("RunCase in a peer: status %s, reason %q; want failed, saying why", res.Status, res.Reason)
+	}
+	if attempts != 1 || r.peersStarted != 0 {
+		t.Errorf("RunCase in a peer tried %d peer starts (%d started); want 1, which starts nothing", attempts, r.peersStarted)
 	}
 }
 

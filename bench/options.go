@@ -227,7 +227,11 @@ type Options struct {
 	// program's own executable without arguments: a program that imports
 	// bench (or bench/choose) calls peer.RunIfPeer(all.Lookup) first in its
 	// main, so that copy serves as the peer, and needs no ipcbench binary.
-	// The ipcbench CLI sets Path to itself and Args to ["peer"].
+	// Without it the copy runs the program's normal main; its own attempt
+	// to start a peer fails at once (peer.ErrStartFromPeer) and no case
+	// here can start its peer: Run fails with ErrPeerStart, quoting the
+	// copy's exit status and stderr. The ipcbench CLI sets Path to itself
+	// and Args to ["peer"].
 	Peer proc.Spec
 	// CaseTimeout bounds one case from Listen to the peer's exit, the
 	// peer's start included; a negative value is an error. A case that

@@ -176,7 +176,17 @@ func (r *Runner) makePlan() []CaseSpec {
 // failed, with a reason that says so. A cancelled ctx stops the run after
 // the case in progress is cleaned up and recorded; the error then wraps
 // ctx.Err().
+//
+// A process that was itself started as a peer (a program that did not call
+// peer.RunIfPeer first in main) starts no peer: unless Options.Remote is
+// set, Run then fails at once, with an error wrapping ErrPeerStart and
+// peer.ErrStartFromPeer, having written and measured nothing.
 func (r *Runner) Run(ctx context.Context, hdr Header, out io.Writer) (*Records, error) {
+	if r.opts.Remote == nil {
+		if err := proc.CheckStart(); err != nil {
+			return nil, err
+		}
+	}
 	w := NewRecordWriter(out)
 	if hdr.Options == nil {
 		hdr.Options = r.opts.Describe()

@@ -27,6 +27,11 @@
 // serves as the peer and exits, in the original it returns at once. The
 // program needs no ipcbench binary. Options.Peer names another executable
 // instead (the ipcbench CLI sets its own path and the argument "peer").
+//
+// A program that forgets it runs its normal main in the copy, whose own
+// calibration fails at once with peer.ErrStartFromPeer, starting nothing;
+// the original's then fails with bench.ErrPeerStart, and its error quotes
+// how the copy ended: its exit status and the end of its stderr.
 package choose
 
 import (
@@ -221,7 +226,8 @@ type Options struct {
 	// the intervals unbounded and ~ untrustworthy.
 	Repeats int
 	// Peer is the peer executable; empty means this program
-	// (os.Executable), which must call peer.RunIfPeer first in its main.
+	// (os.Executable), which must call peer.RunIfPeer first in its main
+	// (see the package documentation for what happens if it does not).
 	// A name without a slash is looked up in PATH. New refuses, with
 	// ErrBadQuestion, a Peer that is not a regular file this user may
 	// execute. PeerArgs are its arguments (the ipcbench CLI: "peer").

@@ -97,6 +97,8 @@ func helper(mode string) int {
 		// The grandchild ignores EOF on its control pipe: the kernel closes
 		// that pipe before it sends the parent-death signal, and an echo
 		// peer would exit 0 in between and hide whether Pdeathsig works.
+		// A peer starts no peer of its own, unless allowed (CheckStart).
+		proc.AllowStartFromPeer()
 		p, err := proc.Start(context.Background(), proc.Spec{Env: []string{modeEnv + "=ignore-eof"}})
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "helper:", err)

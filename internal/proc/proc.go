@@ -26,9 +26,13 @@
 //
 // and Start fails, with an error wrapping ErrPeerStart, unless exactly this
 // line, with this version and the pid of the process it started, arrives
-// within Spec.StartTimeout. After the handshake stdout carries only control
-// lines; the peer writes its logs to stderr, which the Peer keeps (the last
-// LogTailSize bytes) for error messages.
+// within Spec.StartTimeout. After the handshake stdout carries only
+// control lines; the peer writes its logs to stderr, which the Peer keeps
+// (the last LogTailSize bytes) for error messages.
+//
+// A process that was itself started as a peer starts no peer (CheckStart,
+// ErrStartFromPeer): a program that forgot to serve in the copy started
+// as its peer would otherwise start copies of itself without end.
 //
 // # Lifetime
 //
@@ -64,6 +68,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -102,7 +107,32 @@ var (
 	ErrPeerExited = errors.New("peer exited")
 	// ErrClosed means the Peer was closed by this process.
 	ErrClosed = errors.New("peer closed")
+	// ErrStartFromPeer means this process, itself started as a peer (the
+	// cookie is in its environment, IsPeer), tried to start a peer: a
+	// program that re-executes itself as its peer but did not call
+	// peer.RunIfPeer first in main (or TestMain) runs its normal main in
+	// that copy, which would start a copy of its own, and so on. Start
+	// refuses, with an error wrapping ErrPeerStart too, before anything
+	// is started.
+	ErrStartFromPeer = errors.New("this process was started as an ipcbench peer, yet starts peers itself")
 )
+
+// startFromPeer lets this process start peers although it is itself a
+// peer; only tests set it (a peer that starts a grandchild, to check that
+// the death signal reaches it).
+var startFromPeer atomic.Bool
+
+// CheckStart returns an error wrapping ErrPeerStart and ErrStartFromPeer
+// when this process was started as a peer (IsPeer), which must then serve
+// rather than start peers of its own; nil otherwise. Start calls it first;
+// a caller that is about to start peers calls it to fail before doing
+// anything else.
+func CheckStart() error {
+	if !IsPeer() || startFromPeer.Load() {
+		return nil
+	}
+	return fmt.Errorf("%w: %w: call peer.RunIfPeer first in main (or TestMain), so that the copy started as the peer serves instead of running the program again", ErrPeerStart, ErrStartFromPeer)
+}
 
 // Spec says how to start a peer. The zero value starts os.Executable()
 // without arguments.
@@ -179,8 +209,13 @@ type lineItem struct {
 // lives until it exits or the Peer is closed (ctx no longer matters).
 //
 // On any failure the process, if it ran, is killed and reaped, and the
-// error wraps ErrPeerStart and quotes the tail of the peer's stderr.
+// error wraps ErrPeerStart and quotes the tail of the peer's stderr. A
+// process that was itself started as a peer starts nothing: the error
+// wraps ErrStartFromPeer as well (see CheckStart).
 func Start(ctx context.Context, s Spec) (*Peer, error) {
+	if err := CheckStart(); err != nil {
+		return nil, err
+	}
 	timeout := s.StartTimeout
 	if timeout < 0 {
 		return nil, fmt.Errorf("%w: negative start timeout %v", ErrPeerStart, timeout)

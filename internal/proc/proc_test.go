@@ -562,3 +562,44 @@ func TestAttach(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestStartFromPeer: a process started as a peer (the cookie in its
+// environment, as in the copy of a program that did not call
+// peer.RunIfPeer first) starts no peer: Start fails at once with
+// ErrStartFromPeer and ErrPeerStart, before it prepares a command. The
+// peer it would start is an echo helper, so that without the guard the
+// test ends with one child rather than copies without end.
+func TestStartFromPeer(t *testing.T) {
+	noChildrenAfter(t)
+	if err := proc.CheckStart(); err != nil {
+		t.Fatalf("CheckStart in a process that is no peer = %v", err)
+	}
+	t.Setenv(proc.CookieEnv, proc.CookieValue)
+	attached := 0
+	spec := proc.Spec{
+		Env:    []string{"PROC_TEST_MODE=echo"},
+		Attach: func(*exec.Cmd) error { attached++; return nil },
+	}
+	begin := time.Now()
+	p, err := proc.Start(context.Background(), spec)
+	took := time.Since(begin)
+	if p != nil {
+		p.Close()
+		t.Fatalf("Start in a peer started peer %d", p.PID())
+	}
+	if !errors.Is(err, proc.ErrStartFromPeer) || !errors.Is(err, proc.ErrPeerStart) {
+		t.Fatalf("Start in a peer = %v; want ErrStartFromPeer and ErrPeerStart", err)
+	}
+	if !strings.Contains(err.Error(), "call peer.RunIfPeer first in main (or TestMain)") {
+		t.Errorf("Start in a peer = %q; want it to say what to do", err)
+	}
+	if attached != 0 || took > time.Second {
+		t.Errorf("Start in a peer prepared %d commands and took %v; want it to refuse at once", attached, took)
+	}
+	if c := children(t); len(c) > 0 {
+		t.Errorf("Start in a peer left children %v", c)
+	}
+	if cerr := proc.CheckStart(); !errors.Is(cerr, proc.ErrStartFromPeer) || cerr.Error() != err.Error() {
+		t.Errorf("CheckStart in a peer = %v; want Start's error %v", cerr, err)
+	}
+}

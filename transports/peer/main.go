@@ -43,6 +43,14 @@ const (
 // as a peer with the arguments ServeArg, -t SPEC, -listen ADDRESS (a
 // runner's serve peer source), it runs ServeMain instead, until SIGINT or
 // SIGTERM. Otherwise it returns at once and the program goes on.
+//
+// A program that starts itself as its peer (bench's or bench/choose's
+// default) but does not call RunIfPeer first runs its normal main in the
+// copy started as the peer. That copy starts no peer of its own: its
+// attempt fails at once with ErrStartFromPeer. The copy then does what
+// the program does on such an error, exit with a message say, but never
+// the handshake, so the original's peer start fails (bench.ErrPeerStart),
+// quoting the copy's exit status and the end of its stderr.
 func RunIfPeer(lookup func(name string) (transports.Transport, error)) {
 	if !IsPeer() {
 		return
@@ -50,6 +58,14 @@ func RunIfPeer(lookup func(name string) (transports.Transport, error)) {
 	serveIfAsked(os.Args[1:], lookup)
 	os.Exit(Main(context.Background(), os.Stdin, os.Stdout, os.Stderr, lookup))
 }
+
+// ErrStartFromPeer is wrapped, with bench.ErrPeerStart, by the error of
+// an attempt to start a peer (bench.Runner's Run and RunCase,
+// choose.Measure) in a process that was itself started as a peer: a
+// program that did not call RunIfPeer first in main (or TestMain) and
+// runs its normal main in the copy started as its peer. Nothing is
+// started, so the copy does not start copies of its own without end.
+var ErrStartFromPeer = proc.ErrStartFromPeer
 
 // IsPeer reports whether this process was started as a peer: its parent
 // set the peer cookie in its environment.
