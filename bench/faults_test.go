@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -336,19 +337,23 @@ func killPeerOnce(t *testing.T, r *Runner, delay time.Duration) killResult {
 // not start: one failed start is retried and the case passes; a case
 // whose peer fails twice is recorded as failed, with the peer's own words,
 // and the run goes on; a run in which no peer starts at all says so with
-// ErrPeerStart, after recording every case.
+// ErrPeerStart and the first case's reason, after recording every case.
+// Run's error points at the raw records unless they went to io.Discard.
 func TestRunPastPeerStartFailures(t *testing.T) {
 	for _, tt := range []struct {
 		name     string
 		failures int  // peer starts that fail
 		broken   bool // the peer executable does not exist
+		discard  bool // the records go to io.Discard
 		wantErr  []error
 		wantOK   int
-		wantMsg  string // Run's error, each thing said once
+		wantMsg  string // Run's error, each thing said once; with broken, its start
 	}{
-		{"one failed start is retried", 1, false, nil, 2, ""},
-		{"two failed starts fail the case", 2, false, []error{ErrCasesFailed}, 1, "1 of 2 case runs failed (see the raw records)"},
-		{"no peer ever starts", 0, true, []error{ErrCasesFailed, ErrPeerStart}, 0, "2 of 2 case runs failed (see the raw records): peer failed to start in every case"},
+		{"one failed start is retried", 1, false, false, nil, 2, ""},
+		{"two failed starts fail the case", 2, false, false, []error{ErrCasesFailed}, 1, "1 of 2 case runs failed (see the raw records)"},
+		{"two failed starts, records discarded", 2, false, true, []error{ErrCasesFailed}, 1, "1 of 2 case runs failed"},
+		{"no peer ever starts", 0, true, false, []error{ErrCasesFailed, ErrPeerStart}, 0, "2 of 2 case runs failed (see the raw records): peer failed to start in every case; the first: "},
+		{"no peer ever starts, records discarded", 0, true, true, []error{ErrCasesFailed, ErrPeerStart}, 0, "2 of 2 case runs failed: peer failed to start in every case; the first: "},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			o := testOptions(t)
@@ -373,7 +378,11 @@ func TestRunPastPeerStartFailures(t *testing.T) {
 			}
 			attempts := 0
 			r.beforePeerStart = func() { attempts++ }
-			recs, err := r.Run(context.Background(), Header{}, &bytes.Buffer{})
+			var out io.Writer = &bytes.Buffer{}
+			if tt.discard {
+				out = io.Discard
+			}
+			recs, err := r.Run(context.Background(), Header{}, out)
 			for _, want := range tt.wantErr {
 				if !errors.Is(err, want) {
 					t.Errorf("Run: %v; want it to wrap %v", err, want)
@@ -382,8 +391,18 @@ func TestRunPastPeerStartFailures(t *testing.T) {
 			if tt.wantErr == nil && err != nil {
 				t.Errorf("Run: %v", err)
 			}
-			if err != nil && err.Error() != tt.wantMsg {
+			if err != nil && !tt.broken && err.Error() != tt.wantMsg {
 				t.Errorf("Run: %q; want %q", err, tt.wantMsg)
+			}
+			if err != nil && tt.broken {
+				// The first case's reason, without its "peer failed
+				// to start", which the error said already.
+				first := o.Transports[0].Label() + ": starting " + o.Peer.Path + ": "
+				if msg := err.Error(); !strings.HasPrefix(msg, tt.wantMsg+first) || !strings.Contains(msg, "no such file or directory") ||
+					!strings.HasSuffix(msg, "(tried 2 times)") || strings.Count(msg, ErrPeerStart.Error()) != 1 {
+					t.Errorf("Run: %q; want %q, then the first case's reason %q...", msg, tt.wantMsg, first)
+				}
+				t.Logf("Run: %v", err)
 			}
 			if !tt.broken && errors.Is(err, ErrPeerStart) {
 				t.Errorf("Run: %v; a run in which peers started must not report ErrPeerStart", err)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -175,7 +176,11 @@ func (r *Runner) makePlan() []CaseSpec {
 // timings, or its failure, took in the stop; after that it is recorded as
 // failed, with a reason that says so. A cancelled ctx stops the run after
 // the case in progress is cleaned up and recorded; the error then wraps
-// ctx.Err().
+// ctx.Err(). When no case could start its peer, the error also gives the
+// reason of the first (the peer's exit status and the end of its stderr,
+// when it ran). Errors point at the raw records for the reasons of the
+// failed cases, unless out is io.Discard (a caller that keeps none; the
+// returned Records still hold them).
 //
 // A process that was itself started as a peer (a program that did not call
 // peer.RunIfPeer first in main) starts no peer: unless Options.Remote is
@@ -186,6 +191,10 @@ func (r *Runner) Run(ctx context.Context, hdr Header, out io.Writer) (*Records, 
 		if err := proc.CheckStart(); err != nil {
 			return nil, err
 		}
+	}
+	see := " (see the raw records)"
+	if out == io.Discard {
+		see = ""
 	}
 	w := NewRecordWriter(out)
 	if hdr.Options == nil {
@@ -201,6 +210,7 @@ func (r *Runner) Run(ctx context.Context, hdr Header, out io.Writer) (*Records, 
 	}
 	recs := &Records{Header: hdr}
 	failed, startFailed := 0, 0
+	firstStartFailure := "" // the reason of the first case whose peer did not start
 	startedBefore := r.peersStarted
 	interrupted := func() error {
 		if err := ctx.Err(); err != nil {
@@ -215,12 +225,15 @@ func (r *Runner) Run(ctx context.Context, hdr Header, out io.Writer) (*Records, 
 			}
 			r.label.Store(cs.Label() + " (repeat " + strconv.Itoa(rep+1) + "/" + strconv.Itoa(r.opts.Repeats) + ")")
 			res, err := r.RunCase(ctx, cs, rep)
-			if errors.Is(err, ErrPeerStart) {
-				startFailed++
-			}
 			if res.Status == StatusFailed && ctx.Err() != nil {
 				// Its error is the interrupt's echo (a deadline, a canceled wait), not a fault of the case.
 				res.Reason = InterruptedReason + res.Reason
+			}
+			if errors.Is(err, ErrPeerStart) {
+				startFailed++
+				if firstStartFailure == "" {
+					firstStartFailure = res.Reason
+				}
 			}
 			if res.Status == StatusFailed {
 				failed++
@@ -241,8 +254,8 @@ func (r *Runner) Run(ctx context.Context, hdr Header, out io.Writer) (*Records, 
 				if !gone {
 					why = "does not answer (no route to it, or a connect or hello it did not answer in time)"
 				}
-				err := casesFailed(fmt.Errorf("%d of %d case runs failed (see the raw records); the server at %s %s",
-					failed, len(recs.Results), rm.Address, why))
+				err := casesFailed(fmt.Errorf("%d of %d case runs failed%s; the server at %s %s",
+					failed, len(recs.Results), see, rm.Address, why))
 				if left := r.Total() - int(r.done.Load()); left > 0 {
 					err = fmt.Errorf("%w, so the %d case runs left were not run", err, left)
 				}
@@ -256,11 +269,20 @@ func (r *Runner) Run(ctx context.Context, hdr Header, out io.Writer) (*Records, 
 	}
 	switch {
 	case startFailed > 0 && r.peersStarted == startedBefore:
-		return recs, casesFailed(fmt.Errorf("%d of %d case runs failed (see the raw records): %w in every case", failed, len(recs.Results), ErrPeerStart))
+		return recs, casesFailed(fmt.Errorf("%d of %d case runs failed%s: %w in every case; the first: %s",
+			failed, len(recs.Results), see, ErrPeerStart, withoutPeerStart(firstStartFailure)))
 	case failed > 0:
-		return recs, casesFailed(fmt.Errorf("%d of %d case runs failed (see the raw records)", failed, len(recs.Results)))
+		return recs, casesFailed(fmt.Errorf("%d of %d case runs failed%s", failed, len(recs.Results), see))
 	}
 	return recs, nil
+}
+
+// withoutPeerStart returns reason, a failed case's, without the words of
+// ErrPeerStart after its transport, which Run's error says already:
+// "unix: /x/peer (pid 7): exited before the handshake: ...", not "unix:
+// peer failed to start: /x/peer ...".
+func withoutPeerStart(reason string) string {
+	return strings.Replace(reason, ": "+ErrPeerStart.Error()+": ", ": ", 1)
 }
 
 // casesFailedError is Run's error when cases failed: err says so in

@@ -408,9 +408,10 @@ func (c *Calibration) Progress() (done, total int, label string) { return c.runn
 // as long as at least one transport was ranked (ErrNoAnswer otherwise). A
 // cancelled ctx stops the run, as does a failed write to Options.Records
 // (the error then wraps the writer's); an error wrapping
-// bench.ErrPeerStart means the peer could not be started at all (a
-// program that did not call peer.RunIfPeer first in its main fails this
-// way).
+// bench.ErrPeerStart means the peer could not be started at all, and says
+// why the first case's peer did not start (a program that did not call
+// peer.RunIfPeer first in its main fails this way; in the copy started as
+// its peer, Run fails at once with peer.ErrStartFromPeer as well).
 func (c *Calibration) Run(ctx context.Context) (*Answer, error) {
 	start := time.Now()
 	out := c.records

@@ -5,10 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -24,9 +26,64 @@ import (
 
 // TestMain makes the test binary its own peer, as a program that imports
 // this package does in its main: the zero Options.Peer re-executes it.
+// With forgetfulEnv set it is instead a program that forgot to
+// (forgetfulMain).
 func TestMain(m *testing.M) {
+	if os.Getenv(forgetfulEnv) != "" {
+		os.Exit(forgetfulMain())
+	}
 	peer.RunIfPeer(all.Lookup)
 	goleak.VerifyTestMain(m)
+}
+
+// The test binary as a program that calls Measure without calling
+// peer.RunIfPeer first (TestForgottenRunIfPeer).
+const (
+	// forgetfulEnv names the directory where each such process leaves a
+	// file named after its depth and pid.
+	forgetfulEnv = "CHOOSE_TEST_FORGETFUL"
+	// forgetfulDepthEnv is how many such processes are above this one.
+	forgetfulDepthEnv = "CHOOSE_TEST_FORGETFUL_DEPTH"
+	// forgetfulMaxDepth caps the depth in the test itself: a process this
+	// deep exits at once with forgetfulCapped, so that a missing guard
+	// makes a bounded tree, not a runaway one.
+	forgetfulMaxDepth = 2
+	forgetfulCapped   = "forgetful program: depth cap reached"
+	// forgetfulFailed starts what a copy started as a peer says on stderr
+	// before it exits with status 7: Measure's error.
+	forgetfulFailed = "forgetful program: measure failed: "
+)
+
+// forgetfulMain is the main of a program that forgot peer.RunIfPeer: it
+// measures, and prints Measure's error on stdout as JSON (the top level)
+// or on stderr, exiting 7 (a copy started as the peer).
+func forgetfulMain() int {
+	depth, _ := strconv.Atoi(os.Getenv(forgetfulDepthEnv))
+	mark := filepath.Join(os.Getenv(forgetfulEnv), fmt.Sprintf("depth%d-pid%d", depth, os.Getpid()))
+	if err := os.WriteFile(mark, nil, 0o600); err != nil {
+		fmt.Fprintln(os.Stderr, "forgetful program:", err)
+		return 1
+	}
+	if depth >= forgetfulMaxDepth {
+		fmt.Fprintln(os.Stderr, forgetfulCapped)
+		return 99
+	}
+	os.Setenv(forgetfulDepthEnv, strconv.Itoa(depth+1)) // inherited by the copies it starts
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	_, err := Measure(ctx, Question{Size: 64}, Options{Transports: []string{"unix"}, Repeats: 1, Duration: 10 * time.Millisecond, Warmup: 5 * time.Millisecond})
+	if peer.IsPeer() {
+		fmt.Fprintf(os.Stderr, "%s%v\n", forgetfulFailed, err)
+		return 7
+	}
+	json.NewEncoder(os.Stdout).Encode(forgetfulReport{Err: fmt.Sprint(err), PeerStart: errors.Is(err, bench.ErrPeerStart), StartFromPeer: errors.Is(err, peer.ErrStartFromPeer)})
+	return 0
+}
+
+// forgetfulReport is what the top level of forgetfulMain prints.
+type forgetfulReport struct {
+	Err                      string
+	PeerStart, StartFromPeer bool
 }
 
 // TestMeasure runs a small calibration between two processes and checks
@@ -376,6 +433,101 @@ func TestPeerNotAPeer(t *testing.T) {
 	_, err := Measure(context.Background(), Question{Size: 64}, Options{Transports: []string{"unix"}, Peer: "true", Repeats: 1, Duration: 10 * time.Millisecond})
 	if !errors.Is(err, bench.ErrPeerStart) {
 		t.Fatalf("Measure with true(1) as the peer = %v, want ErrPeerStart", err)
+	}
+}
+
+// TestPeerStartFailureSaysWhy: a calibration whose peer exits before the
+// handshake (here a script that complains and exits 7, as the copy of a
+// program that did not call peer.RunIfPeer may) fails with
+// bench.ErrPeerStart and says why: the peer's exit status and the end of
+// its stderr. It points at raw records only when Options.Records keeps
+// them.
+func TestPeerStartFailureSaysWhy(t *testing.T) {
+	script := filepath.Join(t.TempDir(), "peer.sh")
+	const complaint = "peer.sh: cannot read its configuration"
+	if err := os.WriteFile(script, []byte("#!/bin/sh\necho '"+complaint+"' >&2\nexit 7\n"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, records := range []bool{false, true} {
+		o := Options{Transports: []string{"unix"}, Peer: script, Repeats: 1, Duration: 10 * time.Millisecond, Warmup: 5 * time.Millisecond}
+		var raw bytes.Buffer
+		if records {
+			o.Records = &raw
+		}
+		a, err := Measure(context.Background(), Question{Size: 64}, o)
+		if a != nil || !errors.Is(err, bench.ErrPeerStart) || errors.Is(err, peer.ErrStartFromPeer) {
+			t.Fatalf("Measure with records %v = %+v, %v; want no answer and ErrPeerStart alone", records, a, err)
+		}
+		msg := err.Error()
+		for _, want := range []string{"exited before the handshake: exit status 7", "peer stderr: " + complaint} {
+			if !strings.Contains(msg, want) {
+				t.Errorf("Measure with records %v = %q; want it to say %q", records, msg, want)
+			}
+		}
+		if got := strings.Contains(msg, "see the raw records"); got != records {
+			t.Errorf("Measure with records %v = %q; want it to point at raw records: %v", records, msg, records)
+		}
+		if n := strings.Count(msg, bench.ErrPeerStart.Error()); n != 1 {
+			t.Errorf("Measure = %q; says %q %d times", msg, bench.ErrPeerStart, n)
+		}
+		t.Logf("records %v: %v", records, err)
+	}
+}
+
+// TestForgottenRunIfPeer runs the test binary as a program that calls
+// Measure without calling peer.RunIfPeer first (forgetfulMain): the copy
+// started as its peer must start no copy of its own (its Measure fails at
+// once with peer.ErrStartFromPeer), and the program's Measure must fail
+// with bench.ErrPeerStart, quoting the copy's exit status and what it
+// said. The depth cap of forgetfulMain bounds the tree if the guard is
+// missing.
+func TestForgottenRunIfPeer(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, exe)
+	cmd.Env = append(os.Environ(), forgetfulEnv+"="+dir, forgetfulDepthEnv+"=0")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("the program: %v; stderr: %s", err, stderr.String())
+	}
+	var rep forgetfulReport
+	if err := json.Unmarshal(out, &rep); err != nil {
+		t.Fatalf("the program printed %q: %v; stderr: %s", out, err, stderr.String())
+	}
+	t.Logf("the program's Measure: %s", rep.Err)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	perDepth := map[int]int{}
+	for _, e := range ents {
+		var depth, pid int
+		if _, err := fmt.Sscanf(e.Name(), "depth%d-pid%d", &depth, &pid); err != nil {
+			t.Fatalf("mark %q: %v", e.Name(), err)
+		}
+		perDepth[depth]++
+	}
+	// The program, and the copy of its one case's two peer starts.
+	if perDepth[0] != 1 || perDepth[1] != 2 || len(perDepth) != 2 {
+		t.Errorf("processes per depth %v; want the program and its two copies, which start none", perDepth)
+	}
+	if !rep.PeerStart || rep.StartFromPeer {
+		t.Errorf("the program's Measure = %s; want bench.ErrPeerStart, and not peer.ErrStartFromPeer (it is no peer)", rep.Err)
+	}
+	for _, want := range []string{"exit status 7", forgetfulFailed + "calibration: " + bench.ErrPeerStart.Error() + ": " + peer.ErrStartFromPeer.Error(), "call peer.RunIfPeer first in main (or TestMain)"} {
+		if !strings.Contains(rep.Err, want) {
+			t.Errorf("the program's Measure = %s; want it to say %q", rep.Err, want)
+		}
+	}
+	if strings.Contains(rep.Err, forgetfulCapped) || strings.Contains(rep.Err, "see the raw records") {
+		t.Errorf("the program's Measure = %s; want no depth cap reached and no pointer to raw records it did not keep", rep.Err)
 	}
 }
 
