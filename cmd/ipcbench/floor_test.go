@@ -29,7 +29,7 @@ func TestFloorBadInput(t *testing.T) {
 		{[]string{"floor", "-repeats", "0"}, "repeats"},
 		{[]string{"floor", "-n", "10"}, "round trips per pingpong"},
 		{[]string{"floor", "-stream-bytes", "lots"}, "lots"},
-		{[]string{"floor", "-stream-bytes", "1MiB"}, "4 MiB"},
+		{[]string{"floor", "-stream-bytes", "1MiB"}, "1MiB per stream: want at least 4MiB"},
 		{[]string{"floor", "-fanin-n", "3"}, "per connection"},
 		{[]string{"floor", "-only", "("}, "-only"},
 		{[]string{"floor", "-only", "^nothing$"}, "matches no pair"},

@@ -686,7 +686,7 @@ func TestHelpStatesLimits(t *testing.T) {
 		{"floor", "fanin-n", fmt.Sprintf("at least %d", floor.MinFaninN()),
 			[]string{"-fanin-n", under(floor.MinFaninN())}, fmt.Sprintf("want at least one per connection (%d)", floor.MinFaninN())},
 		{"floor", "stream-bytes", "at least " + bench.FormatSize(floor.MinStreamBytes),
-			[]string{"-stream-bytes", under(floor.MinStreamBytes)}, fmt.Sprintf("want at least %d MiB", floor.MinStreamBytes>>20)},
+			[]string{"-stream-bytes", under(floor.MinStreamBytes)}, "want at least " + bench.FormatSize(floor.MinStreamBytes)},
 		{"floor", "stream-bytes", "at most " + bench.FormatSize(maxStreamBytes),
 			[]string{"-stream-bytes", over(maxStreamBytes)}, "larger than the maximum " + bench.FormatSize(maxStreamBytes)},
 		{"run", "conns", fmt.Sprintf("each at most %d", bench.MaxFaninConns),
