@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/ipcbench/ipcbench/internal/netns"
+	"github.com/ipcbench/ipcbench/internal/proc"
 )
 
 // runCLI runs the CLI in-process and returns its exit code and output.
@@ -472,5 +473,24 @@ func TestPlotHelpNamesEveryChart(t *testing.T) {
 		if !used[i] {
 			t.Errorf("plot -help names %s, which plot did not write from data with every workload", re)
 		}
+	}
+}
+
+// TestRunInsidePeer: `ipcbench run` in a process that was itself started
+// as a peer starts none (a program that forgot peer.RunIfPeer would
+// otherwise start copies of itself): exit 3 with the reason, no records
+// file, and no "raw records:" line naming one.
+func TestRunInsidePeer(t *testing.T) {
+	t.Setenv(proc.CookieEnv, proc.CookieValue)
+	out := filepath.Join(t.TempDir(), "r.jsonl")
+	code, _, stderr := runCLI(t, "", "run", "-t", "unix", "-w", "pingpong", "-s", "64", "-d", "50ms", "-warmup", "0", "-repeats", "1", "-network", "host", "-out", out)
+	if code != exitPeerStart || !strings.Contains(stderr, "peer.RunIfPeer") {
+		t.Errorf("exit %d, stderr %q; want %d saying to call peer.RunIfPeer", code, stderr, exitPeerStart)
+	}
+	if strings.Contains(stderr, "raw records:") {
+		t.Errorf("stderr names a records file, though none was kept:\n%s", stderr)
+	}
+	if ents, _ := os.ReadDir(filepath.Dir(out)); len(ents) != 0 {
+		t.Errorf("files left: %v", ents)
 	}
 }

@@ -289,8 +289,8 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 				fmt.Fprintf(e.stderr, "ipcbench run: %v\n", err)
 			}
 			recsPath = rawFile.Where() // -out's name, or where they stayed when it could not be given
-		} else if kept := keepRecords(e, "run", rawFile); kept != "" {
-			recsPath = kept
+		} else {
+			recsPath = keepRecords(e, "run", rawFile) // "": nothing was recorded, and no file is left
 		}
 	}
 	// The summary of whatever was recorded comes first, whatever ended the
