@@ -112,8 +112,16 @@ type QuestionError struct {
 }
 
 // Error returns ErrBadQuestion's text and Err's: "bad question: workload
-// "x": want pingpong, stream or http".
-func (e *QuestionError) Error() string { return ErrBadQuestion.Error() + ": " + e.Err.Error() }
+// "x": want pingpong, stream or http". Of a *bench.OptionError, Err's text
+// is said without bench.ErrBadOptions's, which would only repeat what
+// ErrBadQuestion says.
+func (e *QuestionError) Error() string {
+	msg := e.Err.Error()
+	if oe, ok := e.Err.(*bench.OptionError); ok {
+		msg = oe.Err.Error()
+	}
+	return ErrBadQuestion.Error() + ": " + msg
+}
 
 // Unwrap returns ErrBadQuestion and Err, for errors.Is and errors.As.
 func (e *QuestionError) Unwrap() []error { return []error{ErrBadQuestion, e.Err} }

@@ -208,6 +208,9 @@ func TestBadQuestions(t *testing.T) {
 		if !errors.As(err, &qe) || qe.Field != tt.field {
 			t.Errorf("New(%+v, %+v) = %#v, want a *QuestionError for %s", tt.q, tt.o, err, tt.field)
 		}
+		if strings.Contains(err.Error(), bench.ErrBadOptions.Error()) {
+			t.Errorf("New(%+v, %+v) = %q: says %q after %q", tt.q, tt.o, err, bench.ErrBadOptions, ErrBadQuestion)
+		}
 	}
 }
 
@@ -290,6 +293,15 @@ func TestFitDuration(t *testing.T) {
 // at 4 connections only): the nearest
 // measured size answers when the asked one is missing, and the
 // measurement-only variant is never the winner.
+// TestFromRunNoRecords: records without a source name and without results
+// are named and described in words, not by empty strings.
+func TestFromRunNoRecords(t *testing.T) {
+	_, err := FromRun(&bench.Records{}, Question{Size: 64})
+	if !errors.Is(err, ErrNoAnswer) || !strings.Contains(err.Error(), "the run has no pingpong unpinned results (it has no results at all)") {
+		t.Errorf("FromRun of empty records: %v", err)
+	}
+}
+
 func TestFromRun(t *testing.T) {
 	run, err := bench.ReadRecordsFile("testdata/records.jsonl")
 	if err != nil {

@@ -44,6 +44,10 @@ func FromRun(run *bench.Records, q Question, only ...transports.Spec) (*Answer, 
 		return nil, err
 	}
 	wl := q.benchWorkload()
+	source := run.Source // what the errors and notes call the records
+	if source == "" {
+		source = "the run"
+	}
 	// setting names a workload, placement and (for fanin) connection count.
 	setting := func(workload, placement string, conns int) string {
 		if workload == "fanin" {
@@ -64,10 +68,14 @@ func FromRun(run *bench.Records, q Question, only ...transports.Spec) (*Answer, 
 		match = append(match, r)
 	}
 	if len(match) == 0 {
-		sort.Strings(settings)
-		return nil, fmt.Errorf("%w: %s has no %s results (it has: %s)", ErrNoAnswer, run.Source, setting(wl, q.Placement, q.Conns), strings.Join(settings, ", "))
+		has := "it has no results at all"
+		if len(settings) > 0 {
+			sort.Strings(settings)
+			has = "it has: " + strings.Join(settings, ", ")
+		}
+		return nil, fmt.Errorf("%w: %s has no %s results (%s)", ErrNoAnswer, source, setting(wl, q.Placement, q.Conns), has)
 	}
-	match, err = onlyTransports(match, want, fmt.Sprintf("%s has no %s results", run.Source, setting(wl, q.Placement, q.Conns)))
+	match, err = onlyTransports(match, want, fmt.Sprintf("%s has no %s results", source, setting(wl, q.Placement, q.Conns)))
 	if err != nil {
 		return nil, err
 	}
@@ -80,12 +88,12 @@ func FromRun(run *bench.Records, q Question, only ...transports.Spec) (*Answer, 
 	}
 	asked := q.Size
 	q.Size = size
-	a, err := answer(q, same, run.Source)
+	a, err := answer(q, same, source)
 	if err != nil {
 		return nil, err
 	}
 	if size != asked {
-		a.SizeNote = fmt.Sprintf("%s was not measured in %s; the nearest measured size, %s, answers", bench.FormatSize(asked), run.Source, bench.FormatSize(size))
+		a.SizeNote = fmt.Sprintf("%s was not measured in %s; the nearest measured size, %s, answers", bench.FormatSize(asked), source, bench.FormatSize(size))
 	}
 	return a, nil
 }
