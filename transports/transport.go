@@ -101,10 +101,12 @@ type Transport interface {
 	// fs.ErrNotExist; an address where nobody listens (a TCP port, a
 	// socket file a killed listener left) with one wrapping ErrPeerGone
 	// and syscall.ECONNREFUSED; a path that is not a socket with one
-	// wrapping ErrBadEndpoint alone. A program waiting for its listener to
-	// appear retries while errors.Is(err, fs.ErrNotExist) or
-	// errors.Is(err, syscall.ECONNREFUSED) holds, and reports any other
-	// error.
+	// wrapping ErrBadEndpoint alone; a socket of another kind (unix
+	// dialing the rendezvous of pipe or shm-*, or the reverse) with one
+	// wrapping ErrBadEndpoint (for unix also syscall.EPROTOTYPE). A
+	// program waiting for its listener to appear retries while
+	// errors.Is(err, fs.ErrNotExist) or errors.Is(err,
+	// syscall.ECONNREFUSED) holds, and reports any other error.
 	Dial(ctx context.Context, ep Endpoint) (net.Conn, error)
 }
 

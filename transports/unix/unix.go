@@ -188,7 +188,9 @@ func (transport) Listen(ctx context.Context, cfg transports.Config) (transports.
 // runs as another user. A path nobody listens on fails as
 // transports.Transport.Dial says: missing (transports.ErrBadEndpoint and
 // fs.ErrNotExist), a stale socket (transports.ErrPeerGone and
-// syscall.ECONNREFUSED), not a socket (transports.ErrBadEndpoint).
+// syscall.ECONNREFUSED), not a socket (transports.ErrBadEndpoint), a
+// socket of another kind such as the rendezvous of pipe or shm-*
+// (transports.ErrBadEndpoint and syscall.EPROTOTYPE).
 func (transport) Dial(ctx context.Context, ep transports.Endpoint) (net.Conn, error) {
 	if ep.Transport != Name {
 		return nil, fmt.Errorf("%s: dial: endpoint is for transport %q: %w", Name, ep.Transport, transports.ErrBadEndpoint)

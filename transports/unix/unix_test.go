@@ -304,11 +304,19 @@ func TestDialNobodyListens(t *testing.T) {
 	if err := os.WriteFile(file, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// A SOCK_SEQPACKET listener, as the rendezvous of pipe and shm-* is.
+	packet := filepath.Join(dir, "packet")
+	pl, err := net.ListenUnix("unixpacket", &net.UnixAddr{Name: packet, Net: "unixpacket"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pl.Close()
 	tests := []struct {
 		name          string
 		path          string
 		want, wantNot []error
 	}{
+		{"socket of another kind", packet, []error{transports.ErrBadEndpoint, syscall.EPROTOTYPE}, []error{transports.ErrPeerGone, fs.ErrNotExist}},
 		{"closed listener", closed, []error{transports.ErrBadEndpoint, fs.ErrNotExist}, []error{transports.ErrPeerGone}},
 		{"missing", filepath.Join(dir, "missing"), []error{transports.ErrBadEndpoint, fs.ErrNotExist}, []error{transports.ErrPeerGone}},
 		{"stale socket", stale, []error{transports.ErrPeerGone, syscall.ECONNREFUSED}, []error{transports.ErrBadEndpoint}},

@@ -34,10 +34,12 @@ func gone(err error) bool {
 // Dial returns err, the error of a connect to a TCP address or a socket
 // path, marked as transports.Transport.Dial promises for an address
 // nobody listens on: ECONNREFUSED (nobody listens there, or no more) also
-// wraps transports.ErrPeerGone, and ENOENT (no socket file at the path,
-// which is fs.ErrNotExist) also transports.ErrBadEndpoint. Other errors
-// are returned unchanged. A *net.OpError stays outermost and the errno
-// reachable with errors.Is; nil stays nil.
+// wraps transports.ErrPeerGone, ENOENT (no socket file at the path, which
+// is fs.ErrNotExist) also transports.ErrBadEndpoint, and EPROTOTYPE (a
+// socket of another type is bound at the path: a pipe or shm-*
+// rendezvous, or another program's) also transports.ErrBadEndpoint. Other
+// errors are returned unchanged. A *net.OpError stays outermost and the
+// errno reachable with errors.Is; nil stays nil.
 func Dial(err error) error {
 	switch {
 	case err == nil:
@@ -46,6 +48,8 @@ func Dial(err error) error {
 		return mark(err, transports.ErrPeerGone, "nobody listens there")
 	case errors.Is(err, syscall.ENOENT):
 		return mark(err, transports.ErrBadEndpoint, "no socket there")
+	case errors.Is(err, syscall.EPROTOTYPE):
+		return mark(err, transports.ErrBadEndpoint, "a socket of another kind is bound there (a pipe or shm-* rendezvous, or another program's)")
 	}
 	return err
 }

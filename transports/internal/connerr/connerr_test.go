@@ -76,6 +76,7 @@ func TestDial(t *testing.T) {
 		{"refused", opErr(syscall.ECONNREFUSED), []error{transports.ErrPeerGone, syscall.ECONNREFUSED}, []error{transports.ErrBadEndpoint}, false},
 		{"missing", opErr(syscall.ENOENT), []error{transports.ErrBadEndpoint, fs.ErrNotExist, syscall.ENOENT}, []error{transports.ErrPeerGone}, false},
 		{"bare refused", syscall.ECONNREFUSED, []error{transports.ErrPeerGone, syscall.ECONNREFUSED}, nil, false},
+		{"another kind", opErr(syscall.EPROTOTYPE), []error{transports.ErrBadEndpoint, syscall.EPROTOTYPE}, []error{transports.ErrPeerGone}, false},
 		{"denied", opErr(syscall.EACCES), []error{syscall.EACCES}, []error{transports.ErrPeerGone, transports.ErrBadEndpoint}, true},
 		{"cancelled", &net.OpError{Op: "dial", Net: "tcp4", Addr: addr, Err: context.Canceled}, []error{context.Canceled}, []error{transports.ErrPeerGone, transports.ErrBadEndpoint}, true},
 	}
@@ -134,6 +135,14 @@ func TestDialPath(t *testing.T) {
 		t.Fatal(err)
 	}
 	unix.Close(fd) // bound, never listened on: a connect is refused
+	// A SOCK_SEQPACKET listener, as a pipe or shm-* rendezvous is: a
+	// stream connect to it fails with EPROTOTYPE.
+	packet := filepath.Join(dir, "packet")
+	pl, err := net.ListenUnix("unixpacket", &net.UnixAddr{Name: packet, Net: "unixpacket"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pl.Close()
 	link := filepath.Join(dir, "link")
 	if err := os.Symlink(stale, link); err != nil {
 		t.Fatal(err)
@@ -147,6 +156,7 @@ func TestDialPath(t *testing.T) {
 		{"missing", filepath.Join(dir, "missing"), []error{transports.ErrBadEndpoint, fs.ErrNotExist}, []error{transports.ErrPeerGone}, "no such file"},
 		{"stale", stale, []error{transports.ErrPeerGone, syscall.ECONNREFUSED}, []error{transports.ErrBadEndpoint}, "connection refused"},
 		{"symlink to stale", link, []error{transports.ErrPeerGone, syscall.ECONNREFUSED}, []error{transports.ErrBadEndpoint}, "connection refused"},
+		{"socket of another kind", packet, []error{transports.ErrBadEndpoint, syscall.EPROTOTYPE}, []error{transports.ErrPeerGone, fs.ErrNotExist}, "a socket of another kind is bound there"},
 		{"regular file", file, []error{transports.ErrBadEndpoint}, []error{transports.ErrPeerGone, syscall.ECONNREFUSED, fs.ErrNotExist}, "not a socket (mode -rw-------)"},
 		{"directory", dir, []error{transports.ErrBadEndpoint}, []error{transports.ErrPeerGone, syscall.ECONNREFUSED, fs.ErrNotExist}, "not a socket (mode d"},
 	}
