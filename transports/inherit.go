@@ -2,6 +2,7 @@ package transports
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -62,34 +63,81 @@ func (ep Endpoint) AttachTo(cmd *exec.Cmd) error {
 // InheritedEndpoint returns the Endpoint that the parent process handed to
 // this one with AttachTo, its Files made from the inherited descriptors.
 // The caller owns the files (Dial duplicates what it keeps, so they may be
-// closed once dialed). It unsets EndpointEnv, so a second call, like a call
-// in a process that was handed no endpoint, fails; every failure wraps
-// ErrBadEndpoint: the variable is missing or malformed, or a descriptor it
-// names is not open in this process.
+// closed once dialed). It unsets EndpointEnv, so a second call, like a
+// call in a process that was handed no endpoint, fails; every failure
+// wraps ErrBadEndpoint: the variable is missing or malformed (not the JSON
+// object AttachTo writes, an endpoint that names no transport, a negative
+// count of files), or a descriptor it names was not inherited (not open in
+// this process, or close-on-exec and so opened by this process itself: the
+// endpoint counts more files than the parent handed down).
 func InheritedEndpoint() (Endpoint, error) {
 	v, ok := os.LookupEnv(EndpointEnv)
 	if !ok {
 		return Endpoint{}, fmt.Errorf("%w: no endpoint was handed to this process (%s is not set)", ErrBadEndpoint, EndpointEnv)
 	}
 	os.Unsetenv(EndpointEnv)
-	var a attached
-	if err := json.Unmarshal([]byte(v), &a); err != nil {
+	a, err := parseAttached(v)
+	if err != nil {
 		return Endpoint{}, fmt.Errorf("%w: %s: %w", ErrBadEndpoint, EndpointEnv, err)
 	}
 	ep := a.Endpoint
-	if ep.NumFiles < 0 || ep.NumFiles > 0 && a.FirstFD < firstExtraFD {
-		return Endpoint{}, fmt.Errorf("%w: %s: %d files from descriptor %d", ErrBadEndpoint, EndpointEnv, ep.NumFiles, a.FirstFD)
-	}
 	ep.Files = nil
 	for i := 0; i < ep.NumFiles; i++ {
 		fd := a.FirstFD + i
-		if _, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err != nil {
+		if err := inherited(fd); err != nil {
 			for _, f := range ep.Files {
 				f.Close()
 			}
-			return Endpoint{}, fmt.Errorf("%w: %s endpoint file %d (descriptor %d) was not inherited: %w", ErrBadEndpoint, ep.Transport, i, fd, err)
+			return Endpoint{}, fmt.Errorf("%w: %s endpoint file %d of %d (descriptor %d) was not inherited: %w", ErrBadEndpoint, ep.Transport, i, ep.NumFiles, fd, err)
 		}
 		ep.Files = append(ep.Files, os.NewFile(uintptr(fd), fmt.Sprintf("%s-endpoint-%d", ep.Transport, i)))
 	}
 	return ep, nil
+}
+
+// parseAttached decodes v, the value of EndpointEnv, and checks that it is
+// what AttachTo writes: an object with an "endpoint" that names its
+// transport, and the descriptor of its first file when it has any.
+func parseAttached(v string) (attached, error) {
+	const format = `AttachTo writes {"endpoint": {...}, "first_fd": N}`
+	var top any
+	if err := json.Unmarshal([]byte(v), &top); err != nil {
+		return attached{}, err
+	}
+	obj, ok := top.(map[string]any)
+	if !ok {
+		return attached{}, fmt.Errorf("not a JSON object (%s)", format)
+	}
+	if _, ok := obj["endpoint"]; !ok {
+		return attached{}, fmt.Errorf(`no "endpoint" in it (%s)`, format)
+	}
+	var a attached
+	if err := json.Unmarshal([]byte(v), &a); err != nil {
+		return attached{}, err
+	}
+	ep := a.Endpoint
+	switch {
+	case ep.Transport == "":
+		return attached{}, fmt.Errorf("the endpoint names no transport")
+	case ep.NumFiles < 0:
+		return attached{}, fmt.Errorf("%s endpoint has %d files", ep.Transport, ep.NumFiles)
+	case ep.NumFiles > 0 && a.FirstFD < firstExtraFD:
+		return attached{}, fmt.Errorf("%s endpoint has %d files from descriptor %d, want %d or more", ep.Transport, ep.NumFiles, a.FirstFD, firstExtraFD)
+	}
+	return a, nil
+}
+
+// inherited returns nil when descriptor fd is open and was inherited:
+// exec closes every descriptor marked close-on-exec, and this process's own
+// (the Go runtime's, every file Go opens) are, so one that is marked was
+// not handed down.
+func inherited(fd int) error {
+	flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
+	if err != nil {
+		return err
+	}
+	if flags&unix.FD_CLOEXEC != 0 {
+		return errors.New("it is close-on-exec, opened by this process")
+	}
+	return nil
 }

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/ipcbench/ipcbench/transports"
 )
 
@@ -143,6 +145,14 @@ func TestInheritedEndpointErrors(t *testing.T) {
 		{"malformed", "{", transports.EndpointEnv, true},
 		{"files without a descriptor", `{"endpoint":{"transport":"pipe","files":1}}`, "1 files from descriptor 0", true},
 		{"descriptor not open", fmt.Sprintf(`{"endpoint":{"transport":"pipe","files":2},"first_fd":%d}`, 1<<20), "was not inherited", true},
+		{"empty object", `{}`, `no "endpoint"`, true},
+		{"null", `null`, "not a JSON object", true},
+		{"not an object", `[1]`, "not a JSON object", true},
+		{"endpoint fields at the top", `{"transport":"pipe","files":2}`, `no "endpoint"`, true},
+		{"endpoint null", `{"endpoint":null}`, "names no transport", true},
+		{"no transport", `{"endpoint":{"files":0}}`, "names no transport", true},
+		{"files a list", `{"endpoint":{"transport":"pipe","files":[3,4]},"first_fd":3}`, "files", true},
+		{"negative file count", `{"endpoint":{"transport":"pipe","files":-1}}`, "has -1 files", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -152,10 +162,43 @@ func TestInheritedEndpointErrors(t *testing.T) {
 				t.Setenv(transports.EndpointEnv, "")
 				os.Unsetenv(transports.EndpointEnv)
 			}
-			_, err := transports.InheritedEndpoint()
+			ep, err := transports.InheritedEndpoint()
 			if !errors.Is(err, transports.ErrBadEndpoint) || !strings.Contains(err.Error(), tt.want) {
-				t.Fatalf("InheritedEndpoint = %v, want ErrBadEndpoint containing %q", err, tt.want)
+				t.Fatalf("InheritedEndpoint = %+v, %v; want ErrBadEndpoint containing %q", ep, err, tt.want)
 			}
 		})
 	}
 }
+
+// TestInheritedEndpointOwnDescriptor names, as the endpoint's file, a
+// descriptor this process opened itself (close-on-exec, as Go opens every
+// descriptor and exec would have closed it): an endpoint that says it has
+// more files than the parent handed down must not take the process's own.
+func TestInheritedEndpointOwnDescriptor(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	fd, err := unix.FcntlInt(r.Fd(), unix.F_DUPFD_CLOEXEC, firstFD)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(transports.EndpointEnv, fmt.Sprintf(`{"endpoint":{"transport":"pipe","files":1},"first_fd":%d}`, fd))
+	ep, err := transports.InheritedEndpoint()
+	if err == nil {
+		for _, f := range ep.Files {
+			f.Close() // fd
+		}
+		t.Fatalf("InheritedEndpoint took descriptor %d, which this process opened: %+v", fd, ep)
+	}
+	unix.Close(fd)
+	if !errors.Is(err, transports.ErrBadEndpoint) || !strings.Contains(err.Error(), "close-on-exec") {
+		t.Fatalf("InheritedEndpoint = %v, want ErrBadEndpoint saying the descriptor is close-on-exec", err)
+	}
+}
+
+// firstFD is the lowest descriptor an endpoint file can have in a child:
+// exec.Cmd.ExtraFiles start after standard input, output and error.
+const firstFD = 3
