@@ -93,7 +93,14 @@ type Transport interface {
 	// uses channel ep.Index of ep.Files; with no Files it dials ep.Address
 	// (for pipe and shm-*, a rendezvous that hands over a fresh channel), as
 	// often as the caller likes. Cancelling ctx aborts a dial still in
-	// progress.
+	// progress; a dial by address that fails once ctx's deadline has
+	// passed wraps context.DeadlineExceeded. A rendezvous dial waits for
+	// its channel at most 10 seconds (the time a listener keeps a channel
+	// for its dialer), or until ctx's deadline when that is sooner: a
+	// listener that accepted the connection but hands over no channel
+	// (stopped, hung) fails it with an error wrapping
+	// os.ErrDeadlineExceeded that says so, where a socket transport's
+	// dial would have connected.
 	//
 	// A dial by address that nobody answers fails at once, alike on every
 	// transport: a socket path that does not exist (no listener yet, or

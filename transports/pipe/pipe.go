@@ -38,9 +38,13 @@
 // to a missing address fails at once with an error wrapping
 // transports.ErrBadEndpoint and os.ErrNotExist, one to a stale address
 // (nobody listens) with one wrapping transports.ErrPeerGone; see package
-// transports/internal/rendezvous. A dialer that fetched its channel but
-// does not attach (send its hello) within 10 seconds
-// (rendezvous.AttachTimeout) loses it: the listener closes its ends.
+// transports/internal/rendezvous. A dial waits for its channel at most 10
+// seconds (rendezvous.AttachTimeout), or until its context's deadline when
+// that is sooner: a listener that is stopped or hung fails it with an
+// error wrapping os.ErrDeadlineExceeded (context.DeadlineExceeded for the
+// context's deadline). A dialer that fetched its channel but does not
+// attach (send its hello) within those 10 seconds loses it: the listener
+// closes its ends.
 //
 // # Memory per connection
 //

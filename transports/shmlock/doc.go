@@ -52,7 +52,12 @@
 // Config.Conns channels (not ConnCount: zero means none) are prepared for
 // inheritance. A dial to a missing address fails at once with an error
 // wrapping transports.ErrBadEndpoint and os.ErrNotExist, one to a stale
-// address (nobody listens) with one wrapping transports.ErrPeerGone.
+// address (nobody listens) with one wrapping transports.ErrPeerGone. A
+// dial waits for its channel at most 10 seconds
+// (rendezvous.AttachTimeout), or until its context's deadline when that
+// is sooner: a listener that is stopped or hung fails it with an error
+// wrapping os.ErrDeadlineExceeded (context.DeadlineExceeded for the
+// context's deadline).
 //
 // # Memory per connection
 //

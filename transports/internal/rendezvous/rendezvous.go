@@ -85,6 +85,14 @@ type Offer struct {
 // Accept takes.
 const AttachTimeout = 10 * time.Second
 
+// fetchTimeout bounds Fetch's wait for the listener's channel: a listener
+// hands it over as soon as it has made it, well under a millisecond after
+// the connect; a stopped or hung one never does, and the kernel accepts
+// the connect for it all the same. It is AttachTimeout, the time a
+// listener keeps a channel for its dialer, so neither side waits longer
+// for the other; tests shorten it.
+var fetchTimeout = AttachTimeout
+
 // Server listens at a path and makes one Offer per dial; the connections
 // of the dials that attached come out of Conns.
 type Server struct {
@@ -322,7 +330,13 @@ func (s *Server) Close() error {
 // listener of another user, with one wrapping transports.ErrBadEndpoint
 // (and ErrForeignPeer for the listener's credentials). When ctx ends
 // first, the error wraps ctx.Err() (context.Canceled or
-// context.DeadlineExceeded) and no sentinel of package transports.
+// context.DeadlineExceeded; the latter every time ctx's deadline has
+// passed, even when the socket's deadline, set to it, fired before ctx's
+// own timer) and no sentinel of package transports. Fetch waits for the
+// channel at most AttachTimeout (10s), or until ctx's deadline when that
+// comes sooner: a listener that accepted the connection (the kernel does,
+// even for a stopped process) but hands over no channel within it fails
+// the dial with an error wrapping os.ErrDeadlineExceeded that says so.
 func Fetch(ctx context.Context, ep transports.Endpoint) (transports.Endpoint, error) {
 	path := ep.Address
 	bad := func(format string, args ...any) (transports.Endpoint, error) {
@@ -350,8 +364,8 @@ func Fetch(ctx context.Context, ep transports.Endpoint) (transports.Endpoint, er
 			err = oe.Err // it names the path again
 		}
 		switch {
-		case ctx.Err() != nil:
-			return transports.Endpoint{}, fmt.Errorf("rendezvous %s: %w", path, ctx.Err())
+		case ended(ctx) != nil:
+			return transports.Endpoint{}, fmt.Errorf("rendezvous %s: %w", path, ended(ctx))
 		case errors.Is(err, syscall.ECONNREFUSED):
 			return transports.Endpoint{}, fmt.Errorf("rendezvous %s: stale, nobody listens there: %w: %w", path, syscall.ECONNREFUSED, transports.ErrPeerGone)
 		case errors.Is(err, syscall.EPROTOTYPE):
@@ -364,9 +378,13 @@ func Fetch(ctx context.Context, ep transports.Endpoint) (transports.Endpoint, er
 	if err := CheckPeer(c); err != nil {
 		return bad("listener: %w", err)
 	}
-	if dl, ok := ctx.Deadline(); ok {
-		c.SetReadDeadline(dl)
+	bound := fetchTimeout
+	deadline := time.Now().Add(bound)
+	ctxFirst := false // the read deadline is ctx's
+	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
+		deadline, ctxFirst = dl, true
 	}
+	c.SetReadDeadline(deadline)
 	stop := context.AfterFunc(ctx, func() { c.SetReadDeadline(time.Unix(1, 0)) })
 	defer stop()
 	buf := make([]byte, maxMsg)
@@ -381,8 +399,14 @@ func Fetch(ctx context.Context, ep transports.Endpoint) (transports.Endpoint, er
 		return transports.Endpoint{}, err
 	}
 	switch {
-	case err != nil && ctx.Err() != nil:
-		return fail(fmt.Errorf("rendezvous %s: %w", path, ctx.Err()))
+	case err != nil && ended(ctx) != nil:
+		return fail(fmt.Errorf("rendezvous %s: %w", path, ended(ctx)))
+	case ctxFirst && errors.Is(err, os.ErrDeadlineExceeded):
+		// ctx's deadline, as the read deadline: ended says so, unless the
+		// clock it reads disagrees with the poller's.
+		return fail(fmt.Errorf("rendezvous %s: %w", path, context.DeadlineExceeded))
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return fail(fmt.Errorf("rendezvous %s: the listener handed over no channel within %v (it accepted the connection but is stopped, hung or overloaded): %w", path, bound, os.ErrDeadlineExceeded))
 	case errors.Is(err, io.EOF):
 		// Go reports a zero-length read on a SOCK_SEQPACKET socket as
 		// io.EOF: the listener closed this connection without sending.
@@ -405,6 +429,20 @@ func Fetch(ctx context.Context, ep transports.Endpoint) (transports.Endpoint, er
 		out.Options = ep.Options
 	}
 	return out, nil
+}
+
+// ended returns ctx.Err(), or context.DeadlineExceeded when ctx's
+// deadline has passed but ctx does not say so yet: a socket deadline set
+// to ctx's fires at the same moment as ctx's own timer, and may come
+// first.
+func ended(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if dl, ok := ctx.Deadline(); ok && !time.Now().Before(dl) {
+		return context.DeadlineExceeded
+	}
+	return nil
 }
 
 // decodeMessage decodes the JSON part b of a rendezvous message that

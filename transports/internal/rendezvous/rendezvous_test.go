@@ -272,6 +272,111 @@ func TestFetchContextEnded(t *testing.T) {
 	}
 }
 
+// silentListener listens on a SOCK_SEQPACKET socket at a fresh path and
+// accepts every connection but never answers, as a stopped or hung
+// rendezvous listener does (the kernel accepts for a stopped one). It
+// returns the path and a function that closes the listener and every
+// connection it accepted; the test's end calls it too.
+func silentListener(t *testing.T) (path string, stop func()) {
+	t.Helper()
+	path = filepath.Join(t.TempDir(), "s")
+	ln, err := net.ListenUnix("unixpacket", &net.UnixAddr{Name: path, Net: "unixpacket"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var held []net.Conn
+		defer func() {
+			for _, c := range held {
+				c.Close()
+			}
+		}()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			held = append(held, c)
+		}
+	}()
+	stop = func() {
+		ln.Close()
+		<-done
+	}
+	t.Cleanup(stop)
+	return path, stop
+}
+
+// TestFetchDeadlineAlways dials a listener that never answers, many times,
+// with a short context deadline: every dial must fail with an error
+// wrapping context.DeadlineExceeded, though the socket's read deadline,
+// set to the context's, often fires before the context's own timer.
+func TestFetchDeadlineAlways(t *testing.T) {
+	path, _ := silentListener(t)
+	const dials = 200
+	bad := 0
+	for i := range dials {
+		ctx, cancel := context.WithTimeout(t.Context(), time.Millisecond)
+		ep, err := rendezvous.Fetch(ctx, transports.Endpoint{Transport: "test", Address: path})
+		cancel()
+		rendezvous.CloseFiles(ep.Files)
+		if !errors.Is(err, context.DeadlineExceeded) {
+			if bad++; bad <= 3 {
+				t.Errorf("dial %d: %v; want context.DeadlineExceeded", i, err)
+			}
+		}
+	}
+	if bad > 0 {
+		t.Errorf("%d of %d dials past their context's deadline did not wrap context.DeadlineExceeded", bad, dials)
+	}
+}
+
+// TestFetchSilentListenerBounded dials a listener that accepts but never
+// hands over a channel, with a context without a deadline and with one
+// later than the bound: the dial must give up once the bound
+// (AttachTimeout, shortened here) has passed, with an error wrapping
+// os.ErrDeadlineExceeded, not the context's, that says why.
+func TestFetchSilentListenerBounded(t *testing.T) {
+	const bound = 100 * time.Millisecond
+	rendezvous.SetFetchTimeout(t, bound)
+	later, cancel := context.WithTimeout(t.Context(), time.Hour)
+	defer cancel()
+	for _, c := range []struct {
+		name string
+		ctx  context.Context
+	}{{"no deadline", context.Background()}, {"a later deadline", later}} {
+		t.Run(c.name, func(t *testing.T) {
+			path, stop := silentListener(t)
+			start := time.Now()
+			errc := make(chan error, 1)
+			go func() {
+				ep, err := rendezvous.Fetch(c.ctx, transports.Endpoint{Transport: "test", Address: path})
+				rendezvous.CloseFiles(ep.Files)
+				errc <- err
+			}()
+			var err error
+			select {
+			case err = <-errc:
+			case <-time.After(10 * time.Second):
+				stop() // the dialer then reads the end
+				<-errc
+				t.Fatalf("Fetch from a listener that never answers still waits after 10s (the bound is %v)", bound)
+			}
+			if took := time.Since(start); took < bound {
+				t.Errorf("Fetch gave up after %v, before the bound of %v", took, bound)
+			}
+			if !errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, transports.ErrPeerGone) || errors.Is(err, transports.ErrBadEndpoint) {
+				t.Fatalf("Fetch: %v; want os.ErrDeadlineExceeded alone", err)
+			}
+			if !strings.Contains(err.Error(), "handed over no channel within "+bound.String()) || strings.Count(err.Error(), path) != 1 {
+				t.Errorf("%q: want it to say the listener handed over no channel within %v, and name the path once", err, bound)
+			}
+		})
+	}
+}
+
 // TestListenStale replaces a socket a dead listener left, and refuses a
 // live listener's.
 func TestListenStale(t *testing.T) {
