@@ -62,14 +62,19 @@ func (ep Endpoint) AttachTo(cmd *exec.Cmd) error {
 
 // InheritedEndpoint returns the Endpoint that the parent process handed to
 // this one with AttachTo, its Files made from the inherited descriptors.
-// The caller owns the files (Dial duplicates what it keeps, so they may be
-// closed once dialed). It unsets EndpointEnv, so a second call, like a
-// call in a process that was handed no endpoint, fails; every failure
-// wraps ErrBadEndpoint: the variable is missing or malformed (not the JSON
-// object AttachTo writes, an endpoint that names no transport, a negative
-// count of files), or a descriptor it names was not inherited (not open in
-// this process, or close-on-exec and so opened by this process itself: the
-// endpoint counts more files than the parent handed down).
+// The caller owns the files until it dials: Dial takes the dialed
+// channel's files and closes them once the connection holds its own
+// descriptors (see Transport.Dial), so that the connection's Close is the
+// end the other side sees without the caller touching ep.Files; files of
+// channels it does not dial stay the caller's to close (closing all of
+// ep.Files after dialing is harmless). It unsets EndpointEnv, so a second
+// call, like a call in a process that was handed no endpoint, fails; every
+// failure wraps ErrBadEndpoint: the variable is missing or malformed (not
+// the JSON object AttachTo writes, an endpoint that names no transport, a
+// negative count of files), or a descriptor it names was not inherited
+// (not open in this process, or close-on-exec and so opened by this
+// process itself: the endpoint counts more files than the parent handed
+// down).
 func InheritedEndpoint() (Endpoint, error) {
 	v, ok := os.LookupEnv(EndpointEnv)
 	if !ok {

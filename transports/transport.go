@@ -86,14 +86,24 @@ type Transport interface {
 
 	// Dial connects to the endpoint a Listener reported, normally from the
 	// peer process. ep.Files, where the transport uses them, are the files
-	// the peer inherited (or, in-process, the Listener's own). Dial never
-	// takes ownership of ep.Files: it duplicates the descriptors it keeps,
-	// so the caller may close ep.Files as soon as Dial returns.
+	// the peer inherited (or, in-process, the Listener's own).
 	// For transports that prepare channels in advance (Config.Conns), Dial
-	// uses channel ep.Index of ep.Files; with no Files it dials ep.Address
-	// (for pipe and shm-*, a rendezvous that hands over a fresh channel), as
-	// often as the caller likes. Cancelling ctx aborts a dial still in
-	// progress; a dial by address that fails once ctx's deadline has
+	// uses channel ep.Index of ep.Files and takes that channel's files:
+	// the connection holds duplicates of the descriptors it needs, and
+	// once it is made Dial closes the channel's files in ep.Files (pipe:
+	// Files[2i] and Files[2i+1]; shm-*: the same two), so that the
+	// connection's Close is the end the other side sees (io.EOF after the
+	// last byte) even while the dialing process lives on and never
+	// touches ep.Files. The other channels' files, and the channel's own
+	// when Dial fails, stay the caller's; a caller that closes ep.Files
+	// after Dial as well does no harm (closing an *os.File twice is
+	// safe). tcp-veth's one file names a network namespace, not a channel:
+	// Dial leaves it open, for any number of dials (RedialableEndpoint).
+	//
+	// With no Files Dial dials ep.Address (for pipe and shm-*, a
+	// rendezvous that hands over a fresh channel), as often as the caller
+	// likes. Cancelling ctx aborts a dial still in progress; a dial by
+	// address that fails once ctx's deadline has
 	// passed wraps context.DeadlineExceeded. A rendezvous dial waits for
 	// its channel at most 10 seconds (the time a listener keeps a channel
 	// for its dialer), or until ctx's deadline when that is sooner: a
@@ -129,7 +139,9 @@ type Listener interface {
 
 	// Endpoint returns what a peer needs to dial this listener. The files in
 	// it stay owned by the Listener: the caller hands them to the peer (for
-	// example through exec.Cmd.ExtraFiles) but does not close them.
+	// example through exec.Cmd.ExtraFiles) but does not close them. A Dial
+	// with them in this process takes the dialed channel's files as it
+	// does in a peer (see Transport.Dial), which the Listener copes with.
 	Endpoint() Endpoint
 }
 
@@ -208,6 +220,7 @@ type Endpoint struct {
 	// how many inherited files belong to this endpoint.
 	NumFiles int `json:"files,omitempty"`
 	// Files are descriptors the peer inherits, in the transport's own order.
+	// Dial closes those of the channel it dialed (see Transport.Dial).
 	Files []*os.File `json:"-"`
 }
 

@@ -10,10 +10,14 @@
 //	Files[2i]   the read end of the listener-to-peer pipe (the peer reads it)
 //	Files[2i+1] the write end of the peer-to-listener pipe (the peer writes it)
 //
-// Dial(ctx, ep) uses channel ep.Index: it duplicates those two descriptors
-// (ep.Files stay the caller's), checks they are pipe ends of the right
-// direction, and writes a one-byte hello so the listener knows the peer
-// attached. Accept returns channels in the order their hellos arrive and
+// Dial(ctx, ep) uses channel ep.Index: it duplicates those two descriptors,
+// checks they are pipe ends of the right direction, writes a one-byte
+// hello so the listener knows the peer attached, and then closes the two
+// files of ep.Files (see transports.Transport.Dial), so that the
+// connection's ends are the peer's only ones: its Close is what the
+// listener's reader sees as io.EOF, even when the peer process lives on.
+// The other channels' files, and both files when Dial fails, stay the
+// caller's. Accept returns channels in the order their hellos arrive and
 // then closes the listener's copies of that channel's peer-side ends, so
 // that when the peer dies its reader sees io.EOF and its writer EPIPE. Each
 // channel is dialled once. Listener.Close closes every file not yet handed
@@ -180,11 +184,13 @@ type channel struct {
 	helloErr error // set by awaitHello before it reports the channel
 }
 
+// closeAll closes the channel's four ends. The peer ends may already be
+// closed: a Dial in this process closes them (Endpoint files).
 func (ch *channel) closeAll() error {
 	var errs []error
 	for _, f := range []*os.File{ch.r, ch.w, ch.peerR, ch.peerW} {
 		if f != nil {
-			if err := f.Close(); err != nil {
+			if err := f.Close(); err != nil && !errors.Is(err, os.ErrClosed) {
 				errs = append(errs, err)
 			}
 		}
@@ -529,7 +535,8 @@ func (l *listener) Addr() net.Addr { return Addr{Role: "listener", Index: -1} }
 // Endpoint returns the transport name, buffer size and the peer-side files
 // (see the package doc for their order). Index is 0: set it to choose the
 // channel. The files stay the listener's; those of accepted channels are
-// already closed.
+// already closed, and a Dial in this process closes those of the channel
+// it dialed, as it does in a peer (see transports.Transport.Dial).
 func (l *listener) Endpoint() transports.Endpoint {
 	ep := l.ep
 	ep.Options = maps.Clone(l.ep.Options)
@@ -551,7 +558,7 @@ func (transport) Dial(ctx context.Context, ep transports.Endpoint) (net.Conn, er
 		if err != nil {
 			return nil, &net.OpError{Op: "dial", Net: Name, Source: Addr{"dialer", -1}, Addr: Addr{"listener", -1}, Err: err}
 		}
-		defer rendezvous.CloseFiles(got.Files) // Dial keeps its own duplicates
+		defer rendezvous.CloseFiles(got.Files) // when the dial failed; it closed them otherwise
 		return transport{}.Dial(ctx, got)
 	}
 	i := ep.Index
@@ -587,6 +594,11 @@ func (transport) Dial(ctx context.Context, ep transports.Endpoint) (net.Conn, er
 		c.Close()
 		return nil, fmt.Errorf("%s: dial: channel %d: send hello: %w", Name, i, err)
 	}
+	// The connection holds its own ends: the endpoint's go, so that its
+	// Close is the end the listener sees. Close errors cannot leave the
+	// descriptors open, so they are moot.
+	_ = ep.Files[2*i].Close()
+	_ = ep.Files[2*i+1].Close()
 	return c, nil
 }
 

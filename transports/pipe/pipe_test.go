@@ -145,6 +145,52 @@ func TestAcceptClosesPeerEnds(t *testing.T) {
 	}
 }
 
+// TestDialTakesChannelFiles checks that a Dial closes the endpoint's two
+// files of the channel it dialed, and only once it succeeded: the other
+// channel's files, and those of a failed dial, stay open; and that the
+// listener closes cleanly with a dialed channel it never accepted, whose
+// files the Dial in this process closed under it.
+func TestDialTakesChannelFiles(t *testing.T) {
+	noLeaks(t)
+	ln, err := New().Listen(context.Background(), transports.Config{Conns: 2})
+	if err != nil {
+		t.Fatalf("Listen: %v", err)
+	}
+	ep := ln.Endpoint()
+	ep.Index = 1
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	if c, err := New().Dial(cancelled, ep); err == nil {
+		c.Close()
+		t.Fatal("Dial with a cancelled context succeeded")
+	}
+	for i, f := range ep.Files {
+		if !isOpen(f) {
+			t.Errorf("Files[%d] closed by a Dial that failed", i)
+		}
+	}
+	d := dial(t, ep, 1)
+	for i, f := range ep.Files {
+		if open, want := isOpen(f), i < 2; open != want {
+			t.Errorf("after dialing channel 1: Files[%d] open = %v, want %v", i, open, want)
+		}
+	}
+	for i, f := range ep.Files[2:] {
+		if err := f.Close(); !errors.Is(err, os.ErrClosed) {
+			t.Errorf("closing Files[%d] again: %v, want os.ErrClosed", 2+i, err)
+		}
+	}
+	if err := ln.Close(); err != nil {
+		t.Fatalf("Close with a dialed channel not accepted: %v", err)
+	}
+	if err := d.SetReadDeadline(time.Now().Add(10 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := d.Read(make([]byte, 1)); n != 0 || err != io.EOF {
+		t.Fatalf("Read after the listener closed: %d, %v; want io.EOF", n, err)
+	}
+}
+
 func isOpen(f *os.File) bool {
 	rc, err := f.SyscallConn()
 	if err != nil {

@@ -28,10 +28,12 @@
 // "attached", duplicates Files[2*ep.Index+1] for itself and writes the
 // one-byte hello on it, with its process's wake page and doorbell attached
 // (SCM_RIGHTS; shm-ring's poller uses them, see package shmring), then
-// waits for the listener's answer, the same with the listener's. Accept
-// returns channels in the order their hellos arrive and then closes the
-// listener's copies of that channel's two peer files, so that from then on
-// the only holder of the peer's liveness end is the peer.
+// waits for the listener's answer, the same with the listener's; it then
+// closes the two files of ep.Files (see transports.Transport.Dial), which
+// stay the caller's when it fails. Accept returns channels in the order
+// their hellos arrive and then closes the listener's copies of that
+// channel's two peer files, so that from then on the only holder of the
+// peer's liveness end is the peer's connection.
 //
 // # By address
 //

@@ -91,6 +91,9 @@ func run(m *testing.M, opts MainOptions) int {
 	if code, ran := serveHelper(opts.Transports); ran {
 		return code
 	}
+	if code, ran := dialHelper(opts.Transports); ran {
+		return code
+	}
 	if opts.Helper != nil {
 		if code, ran := opts.Helper(); ran {
 			return code

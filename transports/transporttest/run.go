@@ -72,6 +72,7 @@ var cases = []testCase{
 	{"kill-while-writing", testKillWhileWriting},
 	{"peer-closes/closewrite", testPeerCloseWrite},
 	{"peer-closes/exit", testPeerExit},
+	{"peer-closes/inherited-dial", testDialCloseInherited},
 	{"truncated/peer-stops-mid-frame", testPeerTruncates},
 	{"truncated/bench-stops-mid-frame", testBenchTruncates},
 	{"address/nettest", testAddressNettest},
@@ -117,6 +118,11 @@ var cases = []testCase{
 //   - peer-closes/closewrite, peer-closes/exit: the peer closes after its
 //     last message (on EOF after CloseWrite, and on an exit job); this side
 //     must read every byte, then io.EOF.
+//   - peer-closes/inherited-dial: a child reads its endpoint with
+//     transports.InheritedEndpoint, dials it (channel 0 of one, then
+//     channel 1 of two), writes, closes the connection and lives on
+//     without touching the endpoint's files; this side must read every
+//     byte, then io.EOF within 10 s.
 //   - truncated/peer-stops-mid-frame: the peer writes half a frame and ends
 //     its side there (CloseWrite where the connection has it, else Close);
 //     this side's frame.Reader must fail with frame.ErrTruncated, not

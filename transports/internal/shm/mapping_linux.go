@@ -174,11 +174,11 @@ func attachMapping(f *os.File, kind Kind) (mem []byte, ringCap int, err error) {
 		}
 		size = st.Size
 	})
-	if err == nil {
-		err = ctlErr
+	if err != nil { // f is closed, as a Dial closes its channel's files
+		return nil, 0, fmt.Errorf("mapping file (closed: a channel already dialed?): %w: %w", err, transports.ErrBadEndpoint)
 	}
-	if err != nil {
-		return nil, 0, err
+	if ctlErr != nil {
+		return nil, 0, ctlErr
 	}
 	if mem, err = mapShared(f, int(size)); err != nil {
 		return nil, 0, err

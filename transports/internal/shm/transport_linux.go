@@ -88,7 +88,9 @@ func (t transport) Listen(ctx context.Context, cfg transports.Config) (transport
 // ep.Address (see package rendezvous for its errors). It maps
 // ep.Files[2*ep.Index] (without keeping the descriptor), validates its
 // header, claims the channel, duplicates ep.Files[2*ep.Index+1] and sends
-// the hello on it; ep.Files stay the caller's. A header that breaks the
+// the hello on it; once the listener answered, it closes those two files
+// (see transports.Transport.Dial). The other channels' files, and both
+// when Dial fails, stay the caller's. A header that breaks the
 // layout gives an error wrapping transports.ErrCorrupt; a wrong endpoint
 // (other transport, missing files, a channel already dialed, a ring size
 // that differs from ep.BufferSize's) one wrapping transports.ErrBadEndpoint.
@@ -127,7 +129,7 @@ func dial(ctx context.Context, kind Kind, ep transports.Endpoint) (*Conn, error)
 		if err != nil {
 			return nil, err
 		}
-		defer rendezvous.CloseFiles(got.Files) // dial keeps its own duplicates
+		defer rendezvous.CloseFiles(got.Files) // when the dial failed; it closed them otherwise
 		return dial(ctx, kind, got)
 	}
 	i := ep.Index
@@ -184,6 +186,7 @@ func dial(ctx context.Context, kind Kind, ep transports.Endpoint) (*Conn, error)
 		}
 		return fail(err)
 	}
+	rendezvous.CloseFiles(ep.Files[2*i : 2*i+2]) // the conn holds its own; see transports.Transport.Dial
 	return newConn(kind, set, mem, ringCap, sideDial, i, live, own, peer), nil
 }
 
@@ -512,7 +515,8 @@ func (l *Listener) Addr() net.Addr {
 // Endpoint returns what a peer needs to dial: Files[2*i] is channel i's
 // mapping and Files[2*i+1] the peer's end of its liveness socket. The files
 // stay the Listener's; Accept closes a channel's two files once a peer has
-// attached to it, and Close the rest.
+// attached to it, and Close the rest; a Dial in this process closes those
+// of the channel it dialed, as it does in a peer.
 func (l *Listener) Endpoint() transports.Endpoint {
 	ep := l.ep
 	ep.Options = maps.Clone(l.ep.Options)
