@@ -364,8 +364,8 @@ func Fetch(ctx context.Context, ep transports.Endpoint) (transports.Endpoint, er
 			err = oe.Err // it names the path again
 		}
 		switch {
-		case ended(ctx) != nil:
-			return transports.Endpoint{}, fmt.Errorf("rendezvous %s: %w", path, ended(ctx))
+		case Ended(ctx) != nil:
+			return transports.Endpoint{}, fmt.Errorf("rendezvous %s: %w", path, Ended(ctx))
 		case errors.Is(err, syscall.ECONNREFUSED):
 			return transports.Endpoint{}, fmt.Errorf("rendezvous %s: stale, nobody listens there: %w: %w", path, syscall.ECONNREFUSED, transports.ErrPeerGone)
 		case errors.Is(err, syscall.EPROTOTYPE):
@@ -399,8 +399,8 @@ func Fetch(ctx context.Context, ep transports.Endpoint) (transports.Endpoint, er
 		return transports.Endpoint{}, err
 	}
 	switch {
-	case err != nil && ended(ctx) != nil:
-		return fail(fmt.Errorf("rendezvous %s: %w", path, ended(ctx)))
+	case err != nil && Ended(ctx) != nil:
+		return fail(fmt.Errorf("rendezvous %s: %w", path, Ended(ctx)))
 	case ctxFirst && errors.Is(err, os.ErrDeadlineExceeded):
 		// ctx's deadline, as the read deadline: ended says so, unless the
 		// clock it reads disagrees with the poller's.
@@ -431,11 +431,11 @@ func Fetch(ctx context.Context, ep transports.Endpoint) (transports.Endpoint, er
 	return out, nil
 }
 
-// ended returns ctx.Err(), or context.DeadlineExceeded when ctx's
+// Ended returns ctx.Err(), or context.DeadlineExceeded when ctx's
 // deadline has passed but ctx does not say so yet: a socket deadline set
 // to ctx's fires at the same moment as ctx's own timer, and may come
 // first.
-func ended(ctx context.Context) error {
+func Ended(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}

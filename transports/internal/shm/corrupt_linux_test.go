@@ -7,6 +7,7 @@ import (
 	"math"
 	"net"
 	"os"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -279,4 +280,63 @@ func TestDialRefusesUnsealedMemfd(t *testing.T) {
 		t.Fatal("Dial accepted an unsealed memfd")
 	}
 	wantOpErr(t, "Dial", err, transports.ErrBadEndpoint)
+}
+
+// unansweredEndpoint returns an endpoint of a real channel whose liveness
+// socket nobody answers on: a listener that handed the channel over and
+// then stopped.
+func unansweredEndpoint(t *testing.T) transports.Endpoint {
+	t.Helper()
+	ch, err := newChannel(Lock, 0, MinRing, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ch.release)
+	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	live0, live1 := os.NewFile(uintptr(pair[0]), "live0"), os.NewFile(uintptr(pair[1]), "live1")
+	t.Cleanup(func() { live0.Close(); live1.Close() })
+	return transports.Endpoint{Transport: Lock.Name(), BufferSize: MinRing, Files: []*os.File{ch.mapFile, live1}}
+}
+
+// TestDialUnansweredHello: a dial whose hello the listener never answers
+// fails with ctx's own error at ctx's deadline, every time (the socket's
+// deadline may fire before ctx's timer), and without a deadline after
+// answerTimeout, saying the listener did not answer, instead of waiting
+// for ever.
+func TestDialUnansweredHello(t *testing.T) {
+	for i := range 50 {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
+		c, err := New(Lock).Dial(ctx, unansweredEndpoint(t))
+		cancel()
+		if err == nil {
+			c.Close()
+			t.Fatal("Dial succeeded without an answer")
+		}
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("dial %d: %v; want context.DeadlineExceeded", i, err)
+		}
+	}
+	old := answerTimeout
+	answerTimeout = 100 * time.Millisecond
+	t.Cleanup(func() { answerTimeout = old })
+	ep := unansweredEndpoint(t)
+	done := make(chan error, 1)
+	go func() {
+		c, err := New(Lock).Dial(context.Background(), ep)
+		if c != nil {
+			c.Close()
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "none within 100ms") {
+			t.Errorf("Dial without a deadline: %v; want os.ErrDeadlineExceeded saying no answer came within 100ms", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Dial without a deadline still waits for an answer that never comes")
+	}
 }

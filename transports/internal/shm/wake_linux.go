@@ -298,11 +298,24 @@ func recvWake(live *os.File, want byte) (*wakePage, error) {
 // errEOF is the liveness socket's end during set-up.
 var errEOF = errors.New("liveness socket closed")
 
-// recvWakeCtx is recvWake bounded by ctx.
+// answerTimeout bounds a dialer's wait for the listener's answer to its
+// hello: a listener that handed over a channel and then stopped (SIGSTOP)
+// or hung would otherwise keep a dial without a deadline waiting for ever.
+// It is the time a listener gives a dialer to say hello
+// (rendezvous.AttachTimeout); a variable for tests.
+var answerTimeout = rendezvous.AttachTimeout
+
+// recvWakeCtx is recvWake bounded by ctx and by answerTimeout. An error at
+// or past ctx's deadline is ctx's (context.DeadlineExceeded), also when
+// the socket's deadline fired before ctx's own timer; answerTimeout
+// running out first is an error wrapping os.ErrDeadlineExceeded that says
+// the listener did not answer.
 func recvWakeCtx(ctx context.Context, live *os.File, want byte) (*wakePage, error) {
-	if dl, ok := ctx.Deadline(); ok {
-		live.SetReadDeadline(dl)
+	dl := time.Now().Add(answerTimeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(dl) {
+		dl = d
 	}
+	live.SetReadDeadline(dl)
 	fired := make(chan struct{})
 	stop := context.AfterFunc(ctx, func() {
 		live.SetReadDeadline(time.Unix(1, 0))
@@ -316,8 +329,12 @@ func recvWakeCtx(ctx context.Context, live *os.File, want byte) (*wakePage, erro
 		<-fired
 	}
 	live.SetReadDeadline(time.Time{})
-	if err != nil && ctx.Err() != nil {
-		err = ctx.Err()
+	if err != nil {
+		if e := rendezvous.Ended(ctx); e != nil {
+			err = e
+		} else if errors.Is(err, os.ErrDeadlineExceeded) {
+			err = fmt.Errorf("none within %v (the listener is stopped, hung or overloaded): %w", answerTimeout, err)
+		}
 	}
 	return p, err
 }
