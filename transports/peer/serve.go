@@ -590,8 +590,10 @@ func (s *session) reply(r Reply) {
 		s.broken.Store(true)
 		s.out.Close() // ends readJobs, and so the session
 		// net.ErrClosed: the server closed the control connection itself
-		// (stopping, or the session ended), which is no failure.
-		if !errors.Is(err, net.ErrClosed) && !s.sv.isClosed() {
+		// (stopping, or the session ended), which is no failure; nor is a
+		// client gone (clientGone: it closed or died while a reply, such
+		// as a job's done, was on its way).
+		if !errors.Is(err, net.ErrClosed) && !clientGone(err) && !s.sv.isClosed() {
 			s.sv.errors.Add(1)
 			s.sv.o.Log.Printf("session %s: writing a reply: %v; the session ends", s.id, err)
 		}

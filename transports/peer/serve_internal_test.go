@@ -132,3 +132,20 @@ func TestClientGone(t *testing.T) {
 		}
 	}
 }
+
+// TestReplyToClientGone: a reply written to a client that closed or died
+// (a job's done on its way as the client exits) ends the session without
+// counting or logging an error; one written to a client that stopped
+// reading past the write deadline is one.
+func TestReplyToClientGone(t *testing.T) {
+	var logged bytes.Buffer
+	sv := &standalone{o: ServeOptions{Tool: "test", Log: log.New(&logged, "", 0)}, sessions: map[string]*session{}, conns: map[net.Conn]struct{}{}}
+	a, b := socketPair(t)
+	defer a.Close()
+	s := &session{sv: sv, id: "s1", out: a}
+	b.Close()
+	s.reply(Reply{Op: OpDone, ID: 1})
+	if !s.broken.Load() || sv.errors.Load() != 0 || logged.Len() != 0 {
+		t.Errorf("reply to a closed client: broken %v, %d errors, log %q; want the session over, no error, no line", s.broken.Load(), sv.errors.Load(), logged.String())
+	}
+}
