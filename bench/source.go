@@ -5,11 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
 
+	"github.com/ipcbench/ipcbench/internal/private"
 	"github.com/ipcbench/ipcbench/transports"
 	"github.com/ipcbench/ipcbench/transports/peer"
 )
@@ -67,10 +67,16 @@ func (cr *caseRun) cannotDialByAddress() string {
 	return fmt.Sprintf("%s: not dialed by address: its endpoint's files are needed for every dial", cr.name)
 }
 
-// privatePath makes the case's private directory (0700, removed by close)
-// and returns the path of a socket in it.
+// viaDirPrefix starts the name of a case's private directory; the PID
+// that follows lets a later case remove the directory of a run that was
+// killed before its close ran (private.TempDir).
+const viaDirPrefix = "ipcbench-via-"
+
+// privatePath makes the case's private directory (0700, removed by close;
+// a killed run's, by the next case that makes one) and returns the path of
+// a socket in it.
 func (cr *caseRun) privatePath() (string, error) {
-	dir, err := os.MkdirTemp("", "ipcbench-via-")
+	dir, err := private.TempDir(viaDirPrefix)
 	if err != nil {
 		return "", fmt.Errorf("making a private directory for the address: %w", err)
 	}

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -258,5 +260,36 @@ func TestProbeRemoteMissingPaths(t *testing.T) {
 		if msg := err.Error(); strings.Count(msg, tc.missing) != 1 || !strings.Contains(msg, tc.want) {
 			t.Errorf("-t %s -connect %s: %q: want %s named once, and %q", tc.transport, tc.addr, msg, tc.missing, tc.want)
 		}
+	}
+}
+
+// TestViaDirOfKilledRun: the private directory a case makes for its
+// address is named with the run's PID, and the next case to make one
+// removes a directory whose run was killed before it could remove it.
+func TestViaDirOfKilledRun(t *testing.T) {
+	base := t.TempDir()
+	t.Setenv("TMPDIR", base)
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	stale := filepath.Join(base, viaDirPrefix+strconv.FormatInt(int64(dead.Process.Pid), 36)+"-1")
+	if err := os.MkdirAll(stale, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(stale, "s"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cr := &caseRun{}
+	path, err := cr.privatePath()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(cr.dir)
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Errorf("the killed run's directory %s is still there (%v)", stale, err)
+	}
+	if want := viaDirPrefix + strconv.FormatInt(int64(os.Getpid()), 36) + "-"; !strings.HasPrefix(filepath.Base(filepath.Dir(path)), want) {
+		t.Errorf("socket path %s: directory not named %s*", path, want)
 	}
 }

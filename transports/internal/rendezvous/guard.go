@@ -1,7 +1,6 @@
 package rendezvous
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -110,11 +109,9 @@ func (p Place) Release() error {
 // the Place of the socket called name inside it. Errors wrap
 // transports.ErrUnavailable.
 func Private(prefix, name string) (Place, error) {
-	base := os.TempDir()
-	removeStale(base, prefix)
-	dir, err := os.MkdirTemp(base, prefix+strconv.FormatInt(int64(os.Getpid()), 36)+"-")
+	dir, err := private.TempDir(prefix)
 	if err != nil {
-		return Place{}, fmt.Errorf("making a private directory in %s: %w: %w", base, err, transports.ErrUnavailable)
+		return Place{}, fmt.Errorf("making a private directory in %s: %w: %w", os.TempDir(), err, transports.ErrUnavailable)
 	}
 	p := Place{Path: filepath.Join(dir, name), made: dir, private: true}
 	if len(p.Path) > MaxPath {
@@ -240,12 +237,7 @@ func errNotSocket(st fs.FileInfo) error {
 }
 
 // ownerOf returns the uid that owns the file st describes, -1 when unknown.
-func ownerOf(st fs.FileInfo) int {
-	if sys, ok := st.Sys().(*syscall.Stat_t); ok {
-		return int(sys.Uid)
-	}
-	return -1
-}
+func ownerOf(st fs.FileInfo) int { return private.Owner(st.Sys()) }
 
 // removeStaleSocket removes the socket file at path when no socket is
 // bound to it any more. A missing file is fine; anything else at path is
@@ -297,57 +289,6 @@ func probe(path string) error {
 	}
 	defer unix.Close(fd)
 	return unix.Connect(fd, &unix.SockaddrUnix{Name: path})
-}
-
-// removeStale removes, from base, every directory named prefix+PID-... that
-// this user owns and whose creating process no longer exists. Only
-// directories (never symlinks) of that pattern are touched; errors are
-// ignored, as the sweep is a courtesy and a directory it cannot remove
-// harms nobody.
-func removeStale(base, prefix string) {
-	ents, err := os.ReadDir(base)
-	if err != nil {
-		return
-	}
-	uid := os.Geteuid()
-	for _, e := range ents {
-		rest, ok := strings.CutPrefix(e.Name(), prefix)
-		if !ok || !e.IsDir() {
-			continue
-		}
-		pidText, _, ok := strings.Cut(rest, "-")
-		pid64, err := strconv.ParseInt(pidText, 36, 32)
-		pid := int(pid64)
-		if !ok || err != nil || pid <= 0 || pid == os.Getpid() {
-			continue
-		}
-		if alive(pid) {
-			continue
-		}
-		path := filepath.Join(base, e.Name())
-		st, err := os.Lstat(path)
-		if err != nil || !st.IsDir() || ownerOf(st) != uid {
-			continue
-		}
-		os.RemoveAll(path)
-	}
-}
-
-// alive reports whether process pid exists and has not exited. A zombie
-// has exited: a killed process whose new parent does not reap it (as in
-// containers whose init does not) stays one indefinitely.
-func alive(pid int) bool {
-	if err := syscall.Kill(pid, 0); err != nil && !errors.Is(err, syscall.EPERM) {
-		return false
-	}
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return !errors.Is(err, os.ErrNotExist)
-	}
-	// The state follows the command name, which is in parentheses and may
-	// itself hold any character.
-	i := bytes.LastIndexByte(b, ')')
-	return i < 0 || i+2 >= len(b) || b[i+2] != 'Z'
 }
 
 // CheckPeer refuses a connection whose other end runs as another user than
