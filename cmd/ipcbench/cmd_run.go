@@ -14,6 +14,7 @@ import (
 	"github.com/ipcbench/ipcbench/bench"
 	"github.com/ipcbench/ipcbench/bench/report"
 	"github.com/ipcbench/ipcbench/internal/frame"
+	"github.com/ipcbench/ipcbench/internal/netns"
 	"github.com/ipcbench/ipcbench/internal/progress"
 	"github.com/ipcbench/ipcbench/internal/units"
 	"github.com/ipcbench/ipcbench/transports"
@@ -226,7 +227,18 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	}
 
 	// The private network namespace: re-run this command inside one.
+	started := time.Now()
 	netMode, netNote, code, done, err := enterNetwork(network, append([]string{"run"}, args...))
+	if killed := (*netns.KilledError)(nil); errors.As(err, &killed) && outPath != "-" {
+		// The run inside had no chance to say where its records are.
+		pattern := outPath + bench.PartialSuffix + "*"
+		if f.out == "" {
+			pattern = "ipcbench-*.jsonl" + bench.PartialSuffix + "*"
+		}
+		if left := filesSince(pattern, started); len(left) > 0 {
+			return &exitError{code: code, err: fmt.Errorf("%w; the records it wrote until then are in %s", killed, strings.Join(left, ", "))}
+		}
+	}
 	if err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"net"
 	"os"
 	"os/exec"
@@ -344,5 +345,48 @@ func TestInterruptWhileReachingServer(t *testing.T) {
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("run did not end after its context was cancelled")
+	}
+}
+
+// TestFaultInnerKilled kills (SIGKILL, as the kernel's out-of-memory
+// killer would) the process that measures inside the private network
+// namespace, mid-case: the outer `ipcbench run`, which the kill left
+// alive, exits 128+9 saying what happened and where the records written
+// until then are, which the killed process could not say itself.
+func TestFaultInnerKilled(t *testing.T) {
+	tmp := t.TempDir()
+	out := filepath.Join(t.TempDir(), "out.jsonl")
+	cmd, stderr := startCLI(t, tmp, "run", "-t", "unix", "-w", "pingpong", "-s", "64", "-d", "30s", "-warmup", "0", "-repeats", "1", "-q", "-out", out)
+	outer := cmd.Process.Pid
+	var inner int
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no peer process after 30 s; stderr: %s", stderr)
+		}
+		if gone(outer) {
+			t.Fatalf("ipcbench exited early; stderr: %s", stderr)
+		}
+		if cs := testpeer.Children(outer); len(cs) == 1 && len(testpeer.Children(cs[0])) > 0 {
+			inner = cs[0] // measuring: its peer is up
+			break
+		}
+	}
+	if err := syscall.Kill(inner, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	err := cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 128+9 {
+		t.Fatalf("run: %v, want exit %d; stderr: %s", err, 128+9, stderr)
+	}
+	partials, _ := filepath.Glob(out + bench.PartialSuffix + "*")
+	if len(partials) != 1 {
+		t.Fatalf("partial records %v, want one; stderr: %s", partials, stderr)
+	}
+	t.Logf("stderr: %s", stderr)
+	for _, want := range []string{"killed by signal 9", partials[0]} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("stderr does not say %q:\n%s", want, stderr)
+		}
 	}
 }

@@ -31,6 +31,11 @@ func enterNetwork(mode string, argv []string) (recorded, note string, code int, 
 	}
 	code, exit, err := netns.Enter(argv...)
 	if exit {
+		if err != nil {
+			// The child was killed by a signal (a *netns.KilledError),
+			// which it could not say itself.
+			return "", "", code, true, &exitError{code: code, err: err}
+		}
 		return "", "", code, true, nil
 	}
 	if err != nil {

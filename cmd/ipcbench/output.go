@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/ipcbench/ipcbench/bench"
 )
@@ -77,4 +78,17 @@ func keepRecords(e *env, name string, o *bench.Output) string {
 		fmt.Fprintf(e.stderr, "ipcbench %s: the records so far are in %s; %s is as it was\n", name, kept, o.Name())
 	}
 	return kept
+}
+
+// filesSince returns the files that match pattern (filepath.Glob) and
+// were last modified at or after t, for naming what a killed process left.
+func filesSince(pattern string, t time.Time) []string {
+	matches, _ := filepath.Glob(pattern)
+	var left []string
+	for _, m := range matches {
+		if st, err := os.Stat(m); err == nil && st.Mode().IsRegular() && !st.ModTime().Before(t.Truncate(time.Second)) {
+			left = append(left, m)
+		}
+	}
+	return left
 }

@@ -124,13 +124,33 @@ func Inside() bool {
 // When the namespace cannot be created, the error wraps ErrUnsupported and
 // says why; other failures (no executable) are returned wrapped as they are.
 func Reexec(args ...string) (int, error) {
+	code, _, err := reexecStatus(args...)
+	return code, err
+}
+
+// KilledError is Enter's error when the re-executed child was killed by a
+// signal it did not handle (SIGKILL: by hand, or the kernel out of
+// memory), which leaves it no chance to say anything itself; the exit code
+// Enter returns with it is 128+Signal.
+type KilledError struct {
+	Signal syscall.Signal
+}
+
+// Error says which signal ended the child.
+func (e *KilledError) Error() string {
+	return fmt.Sprintf("the process inside the private network namespace was killed by signal %d (%v)", int(e.Signal), e.Signal)
+}
+
+// reexecStatus is Reexec, which also returns the signal that killed the child,
+// or 0.
+func reexecStatus(args ...string) (int, syscall.Signal, error) {
 	outer, err := current()
 	if err != nil {
-		return 0, fmt.Errorf("%w: %w", ErrUnsupported, err)
+		return 0, 0, fmt.Errorf("%w: %w", ErrUnsupported, err)
 	}
 	exe, err := os.Executable()
 	if err != nil {
-		return 0, fmt.Errorf("netns: find own executable: %w", err)
+		return 0, 0, fmt.Errorf("netns: find own executable: %w", err)
 	}
 	argv0 := exe
 	if len(os.Args) > 0 {
@@ -167,9 +187,9 @@ func Reexec(args ...string) (int, error) {
 	defer runtime.UnlockOSThread()
 	if err := startChild(cmd); err != nil {
 		if unsupported(err) {
-			return 0, fmt.Errorf("%w: start %s in a new network namespace: %w", ErrUnsupported, exe, err)
+			return 0, 0, fmt.Errorf("%w: start %s in a new network namespace: %w", ErrUnsupported, exe, err)
 		}
-		return 0, fmt.Errorf("netns: start %s: %w", exe, err)
+		return 0, 0, fmt.Errorf("netns: start %s: %w", exe, err)
 	}
 	// Job control only once there is a child to pass it on to: the Go
 	// runtime, once it has caught SIGTSTP, never gives it back to the
@@ -209,14 +229,14 @@ func Reexec(args ...string) (int, error) {
 	var exitErr *exec.ExitError
 	switch {
 	case err == nil:
-		return 0, nil
+		return 0, 0, nil
 	case errors.As(err, &exitErr):
 		if ws, ok := exitErr.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-			return 128 + int(ws.Signal()), nil
+			return 128 + int(ws.Signal()), ws.Signal(), nil
 		}
-		return exitErr.ExitCode(), nil
+		return exitErr.ExitCode(), 0, nil
 	default:
-		return 0, fmt.Errorf("netns: wait for child: %w", err)
+		return 0, 0, fmt.Errorf("netns: wait for child: %w", err)
 	}
 }
 
@@ -347,7 +367,9 @@ func setup() error {
 
 // Enter makes the rest of the program run inside a private network
 // namespace. In the outer process it calls Reexec with args and returns
-// (code, true, nil): the caller must exit with code. In the re-executed
+// (code, true, nil): the caller must exit with code; when the child was
+// killed by a signal, (128+signal, true, err) with err a *KilledError,
+// for the caller to say so as it exits, since the child could not. In the re-executed
 // process it calls Setup and returns (0, false, nil): the caller carries on,
 // inside. When no namespace can be made it returns (0, false, err) with err
 // wrapping ErrUnsupported: the caller carries on outside and reports err as
@@ -356,9 +378,12 @@ func Enter(args ...string) (code int, exit bool, err error) {
 	if Inside() {
 		return 0, false, Setup()
 	}
-	code, err = Reexec(args...)
+	code, sig, err := reexecStatus(args...)
 	if err != nil {
 		return 0, false, err
+	}
+	if sig != 0 {
+		return code, true, &KilledError{Signal: sig}
 	}
 	return code, true, nil
 }
