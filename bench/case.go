@@ -554,6 +554,15 @@ func (cr *caseRun) explain(ctx context.Context, err error) error {
 	defer cancel()
 	if cr.remote != nil {
 		done, derr := cr.remoteDone(wctx)
+		if cr.server != nil && derr != nil {
+			// The case's own server (-peer-source serve): a server that
+			// died is named as a peer that died is.
+			select {
+			case <-cr.server.Exited():
+				return fmt.Errorf("server process died: %w (server log: %s)", err, strings.TrimSpace(lastLine(cr.server.Logs())))
+			case <-wctx.Done():
+			}
+		}
 		if derr == nil && done.Error != "" {
 			return fmt.Errorf("%w; the server reports: %s", err, done.Error)
 		}

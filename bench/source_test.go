@@ -145,9 +145,10 @@ func TestPeerSourceOptionErrors(t *testing.T) {
 }
 
 // TestPeerSourceServeFaults kills (SIGKILL) or stops (SIGSTOP) the serve
-// source's server during a case over unix and shm-ring: the case fails
-// (on its timeout, for the stopped server), the server is reaped, and
-// nothing is left behind, its socket and rendezvous directories included.
+// source's server while a case measures over unix and shm-ring: the case
+// fails (on its timeout, for the stopped server; naming the server's
+// death, for the killed one), the server is reaped, and nothing is left
+// behind, its socket and rendezvous directories included.
 func TestPeerSourceServeFaults(t *testing.T) {
 	t.Setenv("TMPDIR", t.TempDir())
 	transporttest.NoLeaks(t)
@@ -177,7 +178,14 @@ func TestPeerSourceServeFaults(t *testing.T) {
 				mu.Lock()
 				pid = p
 				mu.Unlock()
-				time.AfterFunc(200*time.Millisecond, func() { syscall.Kill(p, sig) })
+			}
+			r.onMeasure = func(start bool) {
+				mu.Lock()
+				p := pid
+				mu.Unlock()
+				if start && p != 0 {
+					time.AfterFunc(50*time.Millisecond, func() { syscall.Kill(p, sig) })
+				}
 			}
 			res, err := r.RunCase(context.Background(), cs, 0)
 			mu.Lock()
@@ -189,6 +197,9 @@ func TestPeerSourceServeFaults(t *testing.T) {
 			if sig == syscall.SIGSTOP && !strings.Contains(res.Reason, "timeout") {
 				t.Errorf("%s, server stopped: reason %q, want a timeout", cs.Label(), res.Reason)
 			}
+			if sig == syscall.SIGKILL && !strings.Contains(res.Reason, "server process died") {
+				t.Errorf("%s, server killed while measuring: reason %q, want it to name the server's death", cs.Label(), res.Reason)
+			}
 			if p == 0 || alive(p) {
 				if p != 0 {
 					syscall.Kill(p, syscall.SIGKILL)
@@ -197,7 +208,7 @@ func TestPeerSourceServeFaults(t *testing.T) {
 			}
 		}
 	}
-	r.onPeerStart = nil
+	r.onPeerStart, r.onMeasure = nil, nil
 }
 
 // TestPeerSourceAddressListenFails: when the listener by address cannot
