@@ -52,7 +52,10 @@ type Link interface {
 	Recv(ctx context.Context, v any) error
 }
 
-// NewClient returns a Client for p. A peer has at most one Client.
+// NewClient returns a Client for p, a peer process this module started
+// (its *proc.Peer is internal to the module: a program outside it talks to
+// a peer or server it reached itself through NewLinkClient, as to a
+// stand-alone server's OpenControl). A peer has at most one Client.
 func NewClient(p *proc.Peer) *Client {
 	c := NewLinkClient(p)
 	c.p = p
