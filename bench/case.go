@@ -265,6 +265,9 @@ func (r *Runner) runCase(parent context.Context, cs CaseSpec, rep int) (Result, 
 	if cr.selfStop.stopped() {
 		return failed(ErrSelfStopped)
 	}
+	if cr.sampler != nil && cr.sampler.peerStopped.Load() {
+		return failed(ErrPeerStopped)
+	}
 	return cr.res, nil
 }
 

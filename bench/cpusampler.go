@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ipcbench/ipcbench/internal/sysinfo"
@@ -20,18 +21,23 @@ const cpuSampleInterval = 50 * time.Millisecond
 type cpuSource func() (map[int]int64, error)
 
 // cpuSampler records on which CPUs the two processes actually ran during
-// the measured interval (docs/methodology.md §13: unpinned runs are bimodal, so
+// the measured interval, and whether the peer was seen stopped then (docs/methodology.md §13: unpinned runs are bimodal, so
 // where each end ran is part of the result).
 type cpuSampler struct {
-	sources  [2]cpuSource // bench, peer
-	unit     string       // CPUsUnitMS or CPUsUnitSamples
-	weights  [2]map[int]int64
-	disabled bool
-	started  bool
-	quit     chan struct{}
-	wg       sync.WaitGroup
-	once     sync.Once
-	mu       sync.Mutex
+	sources [2]cpuSource // bench, peer
+	unit    string       // CPUsUnitMS or CPUsUnitSamples
+	// peerPID, when not 0, is the peer process, which every sample also
+	// looks at for a stop (SIGSTOP): peerStopped records one seen.
+	peerPID     int
+	stopped     func(pid int) bool
+	peerStopped atomic.Bool
+	weights     [2]map[int]int64
+	disabled    bool
+	started     bool
+	quit        chan struct{}
+	wg          sync.WaitGroup
+	once        sync.Once
+	mu          sync.Mutex
 }
 
 // newCPUSampler returns a sampler of the bench process and the peer; it
@@ -65,7 +71,9 @@ func newCPUSampler(benchPID, peerPID int) *cpuSampler {
 			return m, err
 		}
 	}
-	return newCPUSamplerFrom(sources, unit)
+	s := newCPUSamplerFrom(sources, unit)
+	s.peerPID, s.stopped = peerPID, sysinfo.Stopped
+	return s
 }
 
 // newCPUSamplerFrom returns a sampler reading the bench and peer sources,
@@ -102,8 +110,12 @@ func (s *cpuSampler) start() {
 	}()
 }
 
-// sample adds the weights both processes gained since the previous sample.
+// sample adds the weights both processes gained since the previous
+// sample, and notes a peer seen stopped.
 func (s *cpuSampler) sample() {
+	if s.peerPID > 0 && s.stopped(s.peerPID) {
+		s.peerStopped.Store(true)
+	}
 	for i, src := range s.sources {
 		m, err := src()
 		if err != nil {

@@ -301,17 +301,18 @@ func (e *casesFailedError) Error() string { return e.err.Error() }
 func (e *casesFailedError) Unwrap() []error { return []error{ErrCasesFailed, e.err} }
 
 // RunCase runs a single case and returns its result: once, or again, up
-// to twice, when this process was stopped and continued during it (see
-// Run). It is what Run does for every planned case; tests and callers
-// that want one number use it directly. The error is nil for an OK or
-// skipped case, else the failure (wrapping ErrPeerStart when the peer
-// could not be started, and ErrSelfStopped when this process was stopped
-// during each run of the case).
+// to twice, when this process or the peer was stopped and continued
+// during it (see Run). It is what Run does for every planned case; tests
+// and callers that want one number use it directly. The error is nil for
+// an OK or skipped case, else the failure (wrapping ErrPeerStart when the
+// peer could not be started, and ErrSelfStopped or ErrPeerStopped when
+// this process or the peer was stopped during each run of the case).
 func (r *Runner) RunCase(ctx context.Context, cs CaseSpec, repeat int) (Result, error) {
 	res, err := r.runCase(ctx, cs, repeat)
-	for try := 0; try < selfStopRetries && errors.Is(err, ErrSelfStopped) && ctx.Err() == nil; try++ {
-		// Stopped (Ctrl-Z) and continued: the case's numbers, or its
-		// timeout, took in the stop; it runs again.
+	for try := 0; try < selfStopRetries && (errors.Is(err, ErrSelfStopped) || errors.Is(err, ErrPeerStopped)) && ctx.Err() == nil; try++ {
+		// This process (Ctrl-Z) or the peer was stopped and continued:
+		// the case's numbers, or its timeout, took in the stop; it runs
+		// again.
 		res, err = r.runCase(ctx, cs, repeat)
 	}
 	return res, err

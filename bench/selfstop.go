@@ -14,6 +14,14 @@ import (
 // case's clocks ran on through the stop, so its timings include it.
 var ErrSelfStopped = errors.New("this process was stopped (SIGSTOP or Ctrl-Z) and continued during the case, so its timings include the stop; run it again")
 
+// ErrPeerStopped is the error of a case during which the peer process
+// was seen stopped (SIGSTOP, by hand or by a debugger): the bench's clocks
+// ran on while the peer did not, so the case's timings include the stop.
+// RunCase runs such a case again, as it does one of ErrSelfStopped. The
+// peer is looked at with every sample of where it runs (every 50 ms), so
+// a shorter stop may go unseen.
+var ErrPeerStopped = errors.New("the peer process was stopped (SIGSTOP) and continued during the case, so its timings include the stop; run it again")
+
 // selfStop notices this process being stopped and continued during a
 // case, by the SIGCONT the kernel sends it on the continue (also when it
 // was not stopped, which a stray `kill -CONT` does; rare, and harmless

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -205,4 +206,46 @@ func TestRetryStoppedContextEnded(t *testing.T) {
 	if runs != 1 || !errors.Is(err, ErrSelfStopped) || !errors.Is(err, context.Canceled) {
 		t.Errorf("measured %d times, err = %v; want once, an error that is ErrSelfStopped and context.Canceled", runs, err)
 	}
+}
+
+// TestPeerStopped: a case during which the peer was stopped (SIGSTOP) and
+// continued, which it outlived, took the stop into its timings: it fails
+// with ErrPeerStopped, and RunCase runs it again.
+func TestPeerStopped(t *testing.T) {
+	o := testOptions(t)
+	o.Transports = o.Transports[:1]
+	o.Workloads = []string{"pingpong"}
+	o.Sizes = []int{64}
+	o.Duration = 600 * time.Millisecond
+	o.CaseTimeout = time.Minute
+	r, err := NewRunner(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	pid, stops := 0, 0
+	r.onPeerStart = func(p int) { mu.Lock(); pid = p; mu.Unlock() }
+	stopFirst := func(start bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		if start && stops == 0 {
+			stops++
+			p := pid
+			syscall.Kill(p, syscall.SIGSTOP)
+			time.AfterFunc(300*time.Millisecond, func() { syscall.Kill(p, syscall.SIGCONT) })
+		}
+	}
+	r.onMeasure = stopFirst
+	res, err := r.runCase(context.Background(), r.Plan()[0], 0) // once
+	if !errors.Is(err, ErrPeerStopped) || res.Status != StatusFailed || !strings.Contains(res.Reason, "peer process was stopped") {
+		t.Errorf("status %s, reason %q, err %v; want a failure naming the peer's stop", res.Status, res.Reason, err)
+	}
+	mu.Lock()
+	stops = 0
+	mu.Unlock()
+	res, err = r.RunCase(context.Background(), r.Plan()[0], 0) // stopped once, then again
+	if err != nil || res.Status != StatusOK {
+		t.Errorf("RunCase: status %s, reason %q, err %v; want the case run again, OK", res.Status, res.Reason, err)
+	}
+	r.onPeerStart, r.onMeasure = nil, nil
 }

@@ -209,6 +209,27 @@ func readStat(pid int) (procStat, error) {
 	return st, nil
 }
 
+// Stopped reports whether process pid is stopped now (state T, by SIGSTOP
+// or a terminal's Ctrl-Z, or t, by a tracer); false when it cannot be
+// read.
+func Stopped(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("%s/%d/stat", procRoot, pid))
+	if err != nil {
+		return false
+	}
+	return stoppedState(b)
+}
+
+// stoppedState reports whether b, the content of /proc/<pid>/stat, has
+// state T or t (field 3, after the command name in parentheses).
+func stoppedState(b []byte) bool {
+	end := bytes.LastIndexByte(b, ')')
+	if end < 0 || end+2 >= len(b) {
+		return false
+	}
+	return b[end+2] == 'T' || b[end+2] == 't'
+}
+
 // parseStat parses the content of /proc/<pid>/stat (proc(5)). The command
 // name, field 2, is in parentheses and may itself contain spaces and
 // parentheses, so fields are counted from the last ')'.

@@ -391,3 +391,27 @@ func TestChildrenCPUTime(t *testing.T) {
 		t.Fatalf("children's CPU time did not grow: %v then %v", before, after)
 	}
 }
+
+// TestStoppedState: a stat line's state T or t is a stopped process, any
+// other is not, whatever the command name holds.
+func TestStoppedState(t *testing.T) {
+	for _, c := range []struct {
+		stat string
+		want bool
+	}{
+		{"42 (ipcbench) T 1 42 42 0", true},
+		{"42 (ipcbench) t 1 42 42 0", true},
+		{"42 (ipcbench) S 1 42 42 0", false},
+		{"42 (a) T (b) R 1 42", false},
+		{"42 (x) T", true},
+		{"42 (x)", false},
+		{"garbage", false},
+	} {
+		if got := stoppedState([]byte(c.stat)); got != c.want {
+			t.Errorf("stoppedState(%q) = %v, want %v", c.stat, got, c.want)
+		}
+	}
+	if Stopped(os.Getpid()) {
+		t.Error("this process reads as stopped")
+	}
+}
