@@ -390,3 +390,31 @@ func TestFaultInnerKilled(t *testing.T) {
 		}
 	}
 }
+
+// TestRunStdoutGone: a run whose standard output is a pipe nobody reads
+// any more exits 141, as any filter killed by SIGPIPE does, saying
+// nothing of a killed process: the one inside the network namespace was
+// killed by that SIGPIPE, which is no news to its user.
+func TestRunStdoutGone(t *testing.T) {
+	tmp := t.TempDir()
+	out := filepath.Join(t.TempDir(), "out.jsonl")
+	cmd, stderr := newCLI(t, tmp, "run", "-t", "unix", "-w", "pingpong", "-s", "64", "-n", "20", "-warmup", "0", "-repeats", "1", "-out", out)
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Close() // the reader is gone before the first write
+	cmd.Stdout = w
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	err = cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 141 {
+		t.Fatalf("run: %v, want exit 141; stderr: %s", err, stderr)
+	}
+	if strings.Contains(stderr.String(), "killed by signal") {
+		t.Errorf("stderr reports a killed process for a closed pipe:\n%s", stderr)
+	}
+}

@@ -128,10 +128,10 @@ func Reexec(args ...string) (int, error) {
 	return code, err
 }
 
-// KilledError is Enter's error when the re-executed child was killed by a
-// signal it did not handle (SIGKILL: by hand, or the kernel out of
-// memory), which leaves it no chance to say anything itself; the exit code
-// Enter returns with it is 128+Signal.
+// KilledError is Enter's error when the re-executed child was killed by
+// SIGKILL (by hand, or by the kernel out of memory), which left it no
+// chance to say anything itself; the exit code Enter returns with it is
+// 128+Signal.
 type KilledError struct {
 	Signal syscall.Signal
 }
@@ -368,8 +368,8 @@ func setup() error {
 // Enter makes the rest of the program run inside a private network
 // namespace. In the outer process it calls Reexec with args and returns
 // (code, true, nil): the caller must exit with code; when the child was
-// killed by a signal, (128+signal, true, err) with err a *KilledError,
-// for the caller to say so as it exits, since the child could not. In the re-executed
+// killed by SIGKILL, (137, true, err) with err a *KilledError, for the
+// caller to say so as it exits, since the child could not. In the re-executed
 // process it calls Setup and returns (0, false, nil): the caller carries on,
 // inside. When no namespace can be made it returns (0, false, err) with err
 // wrapping ErrUnsupported: the caller carries on outside and reports err as
@@ -382,7 +382,10 @@ func Enter(args ...string) (code int, exit bool, err error) {
 	if err != nil {
 		return 0, false, err
 	}
-	if sig != 0 {
+	if sig == syscall.SIGKILL {
+		// Only SIGKILL leaves the child no word of its own. A SIGPIPE is a
+		// closed standard output, exit 141 as for any filter; SIGINT and
+		// SIGTERM, forwarded, it handles.
 		return code, true, &KilledError{Signal: sig}
 	}
 	return code, true, nil

@@ -170,7 +170,7 @@ func connectLoop(ctx context.Context, tr transports.Transport, handoff *os.File,
 			return err
 		}
 		c, err := tr.Dial(ctx, h.Endpoint)
-		rendezvous.CloseFiles(h.Endpoint.Files) // Dial keeps its own duplicates
+		rendezvous.CloseFiles(h.Endpoint.Files) // after a failed Dial, still open; after one that worked, closed by Dial already (harmless)
 		if err != nil {
 			return fmt.Errorf("dialing: %w", err)
 		}

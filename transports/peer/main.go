@@ -369,7 +369,7 @@ func (s *server) serve(ctx context.Context, sv *serving, tr transports.Transport
 		}
 	}
 	cancel()
-	rendezvous.CloseFiles(files) // Dial keeps its own duplicates
+	rendezvous.CloseFiles(files) // those of channels not dialed; Dial closed its own channel's already
 	fds, err := prepareModel(job.Model, tr.Name(), sv.conns)
 	if err != nil {
 		msg := err.Error()

@@ -772,9 +772,9 @@ func (sv *standalone) data(c net.Conn, h Hello) {
 	s.mu.Unlock()
 	// A connection that the server closed itself — while stopping, or
 	// because its session's client went away — did not fail; nor did one
-	// whose client is gone (reset it, died, or stopped reading:
-	// clientGone), as at EOF. That is the rule of the control connection
-	// too: a client whose process ended resets whichever of its
+	// whose client is gone (reset it, or died: clientGone), as at EOF,
+	// while a timeout is a failure. That is the rule of the control
+	// connection too: a client whose process ended resets whichever of its
 	// connections the server writes to next, so counting a data
 	// connection's reset would make the count depend on which came first.
 	// A failure is counted and logged, once.

@@ -135,8 +135,8 @@ func TestClientGone(t *testing.T) {
 
 // TestReplyToClientGone: a reply written to a client that closed or died
 // (a job's done on its way as the client exits) ends the session without
-// counting or logging an error; one written to a client that stopped
-// reading past the write deadline is one.
+// counting or logging an error. (One that times out, a client that
+// stopped reading, is one: TestSessionOfVanishedClient.)
 func TestReplyToClientGone(t *testing.T) {
 	var logged bytes.Buffer
 	sv := &standalone{o: ServeOptions{Tool: "test", Log: log.New(&logged, "", 0)}, sessions: map[string]*session{}, conns: map[net.Conn]struct{}{}}
