@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"syscall"
+	"time"
 	"unicode/utf8"
 
 	"golang.org/x/sys/unix"
@@ -168,6 +169,13 @@ func createOutput(path string, replace, numbered bool) (_ *Output, err error) {
 			more, derr := MakeOutputDirs(dir)
 			if derr != nil {
 				return nil, derr
+			}
+			if len(more) == 0 {
+				// The directory is there and still refuses a new file:
+				// its removal is under way (the kernel has marked it
+				// dead, and will unlink its name in a moment, later if
+				// the remover was preempted). Give it that moment.
+				time.Sleep(time.Millisecond)
 			}
 			dirs = append(dirs, more...)
 			o.dirs = dirs
