@@ -380,9 +380,8 @@ func Fetch(ctx context.Context, ep transports.Endpoint) (transports.Endpoint, er
 	}
 	bound := fetchTimeout
 	deadline := time.Now().Add(bound)
-	ctxFirst := false // the read deadline is ctx's
 	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
-		deadline, ctxFirst = dl, true
+		deadline = dl
 	}
 	c.SetReadDeadline(deadline)
 	stop := context.AfterFunc(ctx, func() { c.SetReadDeadline(time.Unix(1, 0)) })
@@ -400,11 +399,8 @@ func Fetch(ctx context.Context, ep transports.Endpoint) (transports.Endpoint, er
 	}
 	switch {
 	case err != nil && Ended(ctx) != nil:
+		// ctx's deadline was the read deadline, or ctx ended otherwise.
 		return fail(fmt.Errorf("rendezvous %s: %w", path, Ended(ctx)))
-	case ctxFirst && errors.Is(err, os.ErrDeadlineExceeded):
-		// ctx's deadline, as the read deadline: ended says so, unless the
-		// clock it reads disagrees with the poller's.
-		return fail(fmt.Errorf("rendezvous %s: %w", path, context.DeadlineExceeded))
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		return fail(fmt.Errorf("rendezvous %s: the listener handed over no channel within %v (it accepted the connection but is stopped, hung or overloaded): %w", path, bound, os.ErrDeadlineExceeded))
 	case errors.Is(err, io.EOF):

@@ -95,15 +95,10 @@ func (t transport) Listen(ctx context.Context, cfg transports.Config) (transport
 // (other transport, missing files, a channel already dialed, a ring size
 // that differs from ep.BufferSize's) one wrapping transports.ErrBadEndpoint.
 func (t transport) Dial(ctx context.Context, ep transports.Endpoint) (net.Conn, error) {
-	// The options and the buffer size first, unwrapped: their errors name
-	// the transport already, as Listen's do.
-	if _, err := parseOptions(t.kind, ep.Options); err != nil {
-		return nil, err
-	}
-	if err := transports.CheckBufferSize(t.kind.Name(), ep.BufferSize); err != nil {
-		return nil, err
-	}
 	c, err := dial(ctx, t.kind, ep)
+	if errors.Is(err, transports.ErrBadOption) {
+		return nil, err // it names the transport already, as Listen's does
+	}
 	if err != nil {
 		return nil, &net.OpError{Op: "dial", Net: t.kind.Name(), Err: err}
 	}
