@@ -24,19 +24,7 @@ import (
 // probe runs ProbeRemote against a server of transport name at addr.
 func probe(t *testing.T, name, addr string) error {
 	t.Helper()
-	tr, err := all.Lookup(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	o := testOptions(t)
-	o.Transports = []TransportSpec{{Transport: tr}}
-	o.Workloads = []string{"pingpong"}
-	o.Remote = &Remote{Address: addr}
-	r, err := NewRunner(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r.ProbeRemote(context.Background(), &Header{})
+	return remoteRunner(t, name, addr, 0).ProbeRemote(context.Background(), &Header{})
 }
 
 // listenUnix listens on a unix socket at path and closes every connection
