@@ -16,7 +16,8 @@
 // writer as it goes: a Header line, then one Result per case and repeat,
 // JSON lines that ReadRecords reads back and packages report, plot and
 // choose summarise. A case that fails is recorded with its reason and the
-// run goes on; Run's error then wraps ErrCasesFailed. CreateOutput and
+// run goes on; Run's error then wraps ErrCasesFailed, or ErrNothingMeasured
+// when every case was skipped (it cannot run here). CreateOutput and
 // CreateNumberedOutput make the records file: nothing takes its name
 // before Output.Commit (or Keep).
 //

@@ -26,6 +26,13 @@ var ErrPeerStart = proc.ErrPeerStart
 // least one case failed; the failed results are in the raw records.
 var ErrCasesFailed = errors.New("cases failed")
 
+// ErrNothingMeasured is returned by Run (wrapped) when the run completed
+// and every case was skipped (the transport cannot run here, or the case
+// is another one's under a second name): no case failed, and none
+// measured anything. The skipped results, each with its reason, are in the
+// raw records.
+var ErrNothingMeasured = errors.New("nothing was measured")
+
 // CaseSpec is one planned case: a workload over one transport at one size,
 // connection count and placement. Repeats of it share the spec.
 type CaseSpec struct {
@@ -171,7 +178,8 @@ func (r *Runner) makePlan() []CaseSpec {
 // a second try, is recorded as failed with its reason and the run goes on;
 // the error then wraps ErrCasesFailed, and ErrPeerStart as well when no
 // case could start its peer at all (the executable or the machine is
-// broken, not a transport). A case during which this process was stopped
+// broken, not a transport). A run whose every case was skipped returns an
+// error wrapping ErrNothingMeasured. A case during which this process was stopped
 // and continued (Ctrl-Z, then fg) runs again, up to twice, since its
 // timings, or its failure, took in the stop; after that it is recorded as
 // failed, with a reason that says so. A cancelled ctx stops the run after
@@ -209,7 +217,7 @@ func (r *Runner) Run(ctx context.Context, hdr Header, out io.Writer) (*Records, 
 		return nil, err
 	}
 	recs := &Records{Header: hdr}
-	failed, startFailed := 0, 0
+	failed, startFailed, skipped := 0, 0, 0
 	firstStartFailure := "" // the reason of the first case whose peer did not start
 	startedBefore := r.peersStarted
 	interrupted := func() error {
@@ -235,8 +243,11 @@ func (r *Runner) Run(ctx context.Context, hdr Header, out io.Writer) (*Records, 
 					firstStartFailure = res.Reason
 				}
 			}
-			if res.Status == StatusFailed {
+			switch res.Status {
+			case StatusFailed:
 				failed++
+			case StatusSkipped:
+				skipped++
 			}
 			recs.Results = append(recs.Results, res)
 			if err := w.WriteResult(&recs.Results[len(recs.Results)-1]); err != nil {
@@ -273,6 +284,12 @@ func (r *Runner) Run(ctx context.Context, hdr Header, out io.Writer) (*Records, 
 			failed, len(recs.Results), see, ErrPeerStart, withoutPeerStart(firstStartFailure)))
 	case failed > 0:
 		return recs, casesFailed(fmt.Errorf("%d of %d case runs failed%s", failed, len(recs.Results), see))
+	case skipped > 0 && skipped == len(recs.Results):
+		what := fmt.Sprintf("all %d case runs were skipped", skipped)
+		if skipped == 1 {
+			what = "the one case run was skipped"
+		}
+		return recs, fmt.Errorf("%w: %s%s; the first: %s", ErrNothingMeasured, what, see, recs.Results[0].Reason)
 	}
 	return recs, nil
 }

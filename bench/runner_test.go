@@ -398,3 +398,43 @@ func TestHeaderRecordsGivenCaseTimeout(t *testing.T) {
 		}
 	}
 }
+
+// TestNothingMeasured: a run whose every case is skipped (here unix by
+// address, which is the inherit case) returns an error wrapping
+// ErrNothingMeasured, not ErrCasesFailed, naming the first case's reason;
+// one case measured besides the skipped ones makes it a run like any
+// other.
+func TestNothingMeasured(t *testing.T) {
+	unix, err := all.Lookup("unix")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sources := range [][]string{{SourceAddress}, {SourceInherit, SourceAddress}} {
+		o := testOptions(t)
+		o.Transports = []TransportSpec{{Transport: unix}}
+		o.Workloads = []string{"pingpong"}
+		o.Sizes = o.Sizes[:1]
+		o.Repeats = 2
+		o.PeerSources = sources
+		r, err := NewRunner(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs, err := r.Run(context.Background(), Header{Tool: "test"}, io.Discard)
+		if len(sources) > 1 {
+			if err != nil {
+				t.Errorf("sources %v: Run = %v, want nil", sources, err)
+			}
+			continue
+		}
+		if !errors.Is(err, ErrNothingMeasured) || errors.Is(err, ErrCasesFailed) {
+			t.Fatalf("sources %v: Run = %v, want ErrNothingMeasured alone", sources, err)
+		}
+		if !strings.Contains(err.Error(), "all 2 case runs were skipped") || !strings.Contains(err.Error(), "is the via=inherit case") {
+			t.Errorf("error %q does not say how many were skipped and why", err)
+		}
+		if len(recs.Results) != 2 {
+			t.Errorf("%d results, want the 2 skipped ones", len(recs.Results))
+		}
+	}
+}

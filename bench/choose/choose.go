@@ -427,7 +427,8 @@ func (c *Calibration) Run(ctx context.Context) (*Answer, error) {
 		out = io.Discard
 	}
 	recs, err := c.runner.Run(ctx, c.header, out)
-	if err != nil && (!errors.Is(err, bench.ErrCasesFailed) || errors.Is(err, bench.ErrPeerStart)) {
+	measuredSome := errors.Is(err, bench.ErrCasesFailed) && !errors.Is(err, bench.ErrPeerStart)
+	if err != nil && !measuredSome && !errors.Is(err, bench.ErrNothingMeasured) {
 		return nil, fmt.Errorf("calibration: %w", err)
 	}
 	a, err := answer(c.q, recs.Results, CalibrationSource)

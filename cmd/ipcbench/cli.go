@@ -21,7 +21,7 @@ import (
 // `ipcbench help`.
 const (
 	exitOK          = 0   // everything ran and every case passed
-	exitFailure     = 1   // the run failed, or some cases failed
+	exitFailure     = 1   // the run failed, some cases failed, or every case was skipped
 	exitUsage       = 2   // bad command line or bad input file
 	exitPeerStart   = 3   // no peer process could be started (each case was tried twice)
 	exitLimits      = 4   // the address-space limit (ulimit -v) is below 4 GiB (limits.go)
@@ -88,8 +88,8 @@ Examples:
 
 Run 'ipcbench <command> -help' for a command's flags and examples.
 
-Exit codes: 0 success; 1 run failed or some cases failed (compare: no case
-with OK repeats in both runs); 2 usage error or bad input (a raw file with no
+Exit codes: 0 success; 1 run failed, some cases failed, or every case was
+skipped (compare: no case with OK repeats in both runs); 2 usage error or bad input (a raw file with no
 records, empty or a header alone, included); 3 no peer process could be
 started; 4 the address-space limit (ulimit -v) is below 4 GiB, too small for
 the Go runtime; 130 interrupted; 141 a write to stdout or stderr found it

@@ -294,7 +294,7 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	// beside the file -force would have replaced, which is left whole.
 	recsPath := outPath
 	if rawFile != nil {
-		if runErr == nil || errors.Is(runErr, bench.ErrCasesFailed) {
+		if runErr == nil || errors.Is(runErr, bench.ErrCasesFailed) || errors.Is(runErr, bench.ErrNothingMeasured) {
 			if err := rawFile.Commit(); err != nil && runErr == nil {
 				runErr = err
 			} else if err != nil {

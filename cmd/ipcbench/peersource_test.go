@@ -48,3 +48,30 @@ func TestRunPeerSources(t *testing.T) {
 		}
 	}
 }
+
+// TestRunNothingMeasured: a run whose every case is skipped (unix by
+// address, which is the inherit case) exits 1 saying nothing was measured and why, after
+// the summary; its raw file is written whole, with the skipped records.
+func TestRunNothingMeasured(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "run.jsonl")
+	code, stdout, stderr := runCLI(t, "", "run", "-t", "unix", "-peer-source", "address", "-network", "host",
+		"-w", "pingpong", "-s", "64", "-n", "40", "-warmup", "0", "-repeats", "2", "-out", out)
+	if code != 1 {
+		t.Fatalf("exit %d, want 1; stderr:\n%s\nstdout:\n%s", code, stderr, stdout)
+	}
+	if !strings.Contains(stderr, "nothing was measured: all 2 case runs were skipped") || !strings.Contains(stderr, "is the via=inherit case") {
+		t.Errorf("stderr does not say that nothing was measured and why:\n%s", stderr)
+	}
+	if !strings.Contains(stdout, "none ran") {
+		t.Errorf("no summary on stdout:\n%s", stdout)
+	}
+	_, rs := readRecords(t, out)
+	if len(rs) != 2 {
+		t.Fatalf("%d records, want the 2 skipped ones", len(rs))
+	}
+	for _, r := range rs {
+		if r.Status != bench.StatusSkipped {
+			t.Errorf("%s: %s (%s), want skipped", r.Transport, r.Status, r.Reason)
+		}
+	}
+}
