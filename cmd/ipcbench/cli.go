@@ -93,7 +93,8 @@ skipped (compare: no case with OK repeats in both runs); 2 usage error or bad in
 records, empty or a header alone, included); 3 no peer process could be
 started; 4 the address-space limit (ulimit -v) is below 4 GiB, too small for
 the Go runtime; 130 interrupted; 141 a write to stdout or stderr found it
-gone (a pipe whose reader closed it: 'ipcbench run | head -5'): like any
+gone (a pipe whose reader closed it before the last write:
+'ipcbench report -format json big.jsonl | head -1'): like any
 Unix filter, the command is killed by SIGPIPE (128+13), except serve, which
 first stops as on SIGTERM, then exits 141 itself.
 `

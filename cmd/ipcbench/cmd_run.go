@@ -305,18 +305,21 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 			recsPath = keepRecords(e, "run", rawFile) // "": nothing was recorded, and no file is left
 		}
 	}
-	// The summary of whatever was recorded comes first, whatever ended the
-	// run: an interrupt or failed cases leave records worth reading.
+	// The file's name, unless -q was given with it: the default one is
+	// made up here, and only this line tells it. It comes before the
+	// summary, which a reader that closes stdout early (| head -1) would
+	// otherwise keep it from: SIGPIPE ends the process in the summary's
+	// write.
+	if rawFile != nil && recsPath != "" && (!f.quiet || f.out == "") {
+		fmt.Fprintf(e.stderr, "raw records: %s\n", recsPath)
+	}
+	// The summary of whatever was recorded, whatever ended the run: an
+	// interrupt or failed cases leave records worth reading.
 	if !f.quiet && recs != nil {
 		recs.Source = recsPath
 		if err := report.Render(summaryOut, f.format, recs); err != nil && runErr == nil {
 			runErr = fmt.Errorf("rendering the summary: %w", err)
 		}
-	}
-	// The file's name, unless -q was given with it: the default one is
-	// made up here, and only this line tells it.
-	if rawFile != nil && recsPath != "" && (!f.quiet || f.out == "") {
-		fmt.Fprintf(e.stderr, "raw records: %s\n", recsPath)
 	}
 	switch {
 	case ctx.Err() != nil:

@@ -393,8 +393,9 @@ func TestFaultInnerKilled(t *testing.T) {
 
 // TestRunStdoutGone: a run whose standard output is a pipe nobody reads
 // any more exits 141, as any filter killed by SIGPIPE does, saying
-// nothing of a killed process: the one inside the network namespace was
-// killed by that SIGPIPE, which is no news to its user.
+// nothing of a killed process (the one inside the network namespace was
+// killed by that SIGPIPE, which is no news to its user), and having named
+// its raw file on stderr.
 func TestRunStdoutGone(t *testing.T) {
 	tmp := t.TempDir()
 	out := filepath.Join(t.TempDir(), "out.jsonl")
@@ -416,5 +417,9 @@ func TestRunStdoutGone(t *testing.T) {
 	}
 	if strings.Contains(stderr.String(), "killed by signal") {
 		t.Errorf("stderr reports a killed process for a closed pipe:\n%s", stderr)
+	}
+	// The file's name is said before the summary's write meets the pipe.
+	if !strings.Contains(stderr.String(), "raw records: "+out) {
+		t.Errorf("stderr does not name the raw file:\n%s", stderr)
 	}
 }
