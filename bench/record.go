@@ -305,16 +305,9 @@ func ReadRecordsFile(path string) (*Records, error) {
 // labelled round trip or do not decode. Unknown fields are ignored, so that
 // newer writers of the same major version stay readable.
 func ReadRecords(r io.Reader, source string) (*Records, error) {
-	br := bufio.NewReader(r)
-	if magic, _ := br.Peek(6); bytes.HasPrefix(magic, gzipMagic) {
-		zr, err := gzip.NewReader(br)
-		if err != nil {
-			return nil, &ParseError{Source: source, Line: 1, Msg: "gzip-compressed, and its gzip header does not decode", Err: err}
-		}
-		defer zr.Close()
-		br = bufio.NewReader(gzipStream{zr})
-	} else if name := compressedBy(magic); name != "" {
-		return nil, &ParseError{Source: source, Line: 1, Msg: name + "-compressed (ipcbench reads plain or gzip-compressed raw records): decompress it first"}
+	br, err := Uncompressed(r, source)
+	if err != nil {
+		return nil, err
 	}
 	recs := &Records{Source: source}
 	line := 0
@@ -411,6 +404,29 @@ func ReadRecords(r io.Reader, source string) (*Records, error) {
 		return nil, &ParseError{Source: source, Line: line, Msg: "missing header: the file holds no records"}
 	}
 	return recs, nil
+}
+
+// Uncompressed returns a buffered reader of the raw records in r: r's own
+// bytes, or, when r starts with gzip's magic number, the stream they
+// decompress to, whose errors (a stream cut short, a bad checksum) are
+// never io.ErrUnexpectedEOF, which a reader of lines would take for a
+// last line without its newline. Input compressed otherwise (zstd, xz,
+// bzip2), or a gzip header that does not decode, is a *ParseError naming
+// source.
+func Uncompressed(r io.Reader, source string) (*bufio.Reader, error) {
+	br := bufio.NewReader(r)
+	magic, _ := br.Peek(6)
+	if bytes.HasPrefix(magic, gzipMagic) {
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			return nil, &ParseError{Source: source, Line: 1, Msg: "gzip-compressed, and its gzip header does not decode", Err: err}
+		}
+		return bufio.NewReader(gzipStream{zr}), nil
+	}
+	if name := compressedBy(magic); name != "" {
+		return nil, &ParseError{Source: source, Line: 1, Msg: name + "-compressed (ipcbench reads plain or gzip-compressed raw records): decompress it first"}
+	}
+	return br, nil
 }
 
 // gzipStream reads a gzip stream, its errors (a stream cut short, a bad

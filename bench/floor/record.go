@@ -1,7 +1,6 @@
 package floor
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -90,7 +89,7 @@ func (w *Writer) Write(r Record) error {
 // a floor raw-record file.
 var ErrMalformed = errors.New("malformed floor records")
 
-// Read parses a floor raw-record file: a header (bench.KindHeader) of a
+// Read parses a floor raw-record file, plain or gzip-compressed: a header (bench.KindHeader) of a
 // version this reader knows, then records of type KindRecord. Blank lines
 // are ignored. Errors name source and the line, and wrap ErrMalformed; a
 // line longer than bench.MaxLineSize also wraps bench.ErrLineTooLong, and
@@ -98,7 +97,10 @@ var ErrMalformed = errors.New("malformed floor records")
 func Read(r io.Reader, source string) (*File, error) {
 	var f File
 	sawHeader := false
-	br := bufio.NewReader(r)
+	br, err := bench.Uncompressed(r, source)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
+	}
 	line := 0
 	bad := func(format string, a ...any) error {
 		return fmt.Errorf("%s:%d: %w: %s", source, line, ErrMalformed, fmt.Sprintf(format, a...))

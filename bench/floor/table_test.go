@@ -2,6 +2,7 @@ package floor
 
 import (
 	"bytes"
+	"compress/gzip"
 	"errors"
 	"reflect"
 	"strings"
@@ -59,6 +60,19 @@ func TestTableFromRecords(t *testing.T) {
 	}
 	if !reflect.DeepEqual(f.Header, w.File.Header) || !reflect.DeepEqual(f.Records, w.File.Records) {
 		t.Fatalf("read back differs from what was written:\n%+v\n%+v", f, w.File)
+	}
+	// gzip-compressed, as every raw-record reader takes it.
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write(raw)
+	zw.Close()
+	if fz, err := Read(bytes.NewReader(gz.Bytes()), "floor.jsonl.gz"); err != nil {
+		t.Errorf("gzip-compressed: %v", err)
+	} else if !reflect.DeepEqual(fz, f) {
+		t.Errorf("gzip-compressed: read back differs from the plain file")
+	}
+	if _, err := Read(bytes.NewReader(gz.Bytes()[:gz.Len()-12]), "cut.gz"); !errors.Is(err, ErrMalformed) && err == nil {
+		t.Errorf("gzip stream cut short: read as complete")
 	}
 	if f.Header.Type != bench.KindHeader || f.Header.Version != bench.RecordVersion || len(f.Records) != 16 {
 		t.Fatalf("header %+v, %d records", f.Header, len(f.Records))
@@ -134,6 +148,7 @@ func TestReadRefusesWhatIsNotAFloorFile(t *testing.T) {
 		"bad side":         header + strings.Replace(rec, `"side":"c"`, `"side":"go"`, 1),
 		"zero value":       header + strings.Replace(rec, `"value":10000`, `"value":0`, 1),
 		"unknown unit":     header + strings.Replace(rec, `"unit":"ns"`, `"unit":"furlongs"`, 1),
+		"zstd":             "\x28\xb5\x2f\xfd" + header,
 		"old record shape": `{"side":"c","workload":"pingpong","variant":"pipe","placement":"same-core","repeat":0,"value":12924.5}` + "\n",
 	} {
 		if _, err := Read(strings.NewReader(in), "x.jsonl"); !errors.Is(err, ErrMalformed) {
