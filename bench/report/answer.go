@@ -10,9 +10,11 @@ import (
 
 // MinRepeats is the fewest OK repeats per case for which a report's
 // statistics mean what they say: with fewer, the 95% confidence interval of
-// a median is unbounded (±∞) and the Mann–Whitney U test can rarely or
-// never call a difference significant, so "~" says "too few repeats to
-// tell" rather than "the same". benchstat warns below the same count.
+// a median is unbounded (±∞), as benchstat's is, and the Mann–Whitney U
+// test can call only large, consistent differences significant (3 repeats
+// against 3 never: the smallest p they can give is 0.1; 4 against 4 only
+// when every repeat of one beats every repeat of the other), so "~" may
+// say "too few repeats to tell" rather than "the same".
 const MinRepeats = 6
 
 // answerMaxTied is how many transports an answer cell names; more tied ones
@@ -144,13 +146,14 @@ func placementName(p string) string {
 	return p
 }
 
-// fewestRepeats returns the smallest number of OK repeats among the cases
-// that have any (MinRepeats when there are none).
+// fewestRepeats returns the smallest number of OK repeats behind a
+// case's statistics (Summary.Samples) among the cases that have any
+// (MinRepeats when there are none).
 func fewestRepeats(s []Summary) int {
 	n := MinRepeats
 	for i := range s {
-		if s[i].OK > 0 {
-			n = min(n, s[i].OK)
+		if k := s[i].Samples(); k > 0 {
+			n = min(n, k)
 		}
 	}
 	return n
@@ -163,9 +166,12 @@ func fewRepeatsWarning(n int) string {
 	if n == 1 {
 		word = "repeat"
 	}
-	return fmt.Sprintf("only %d OK %s, fewer than %d: intervals are unbounded (±∞) and ~ cannot tell a difference from noise; run -repeats %d or more before trusting them",
-		n, word, MinRepeats, MinRepeats)
+	return fmt.Sprintf("only %d OK %s, fewer than %d: %s", n, word, MinRepeats, fewRepeatsMeaning)
 }
+
+// fewRepeatsMeaning is what too few repeats do to the statistics, and
+// what to do about it.
+var fewRepeatsMeaning = fmt.Sprintf("intervals are unbounded (±∞), and ~ may mean too few repeats to tell rather than the same (3 repeats against 3 never differ at α=0.05); run -repeats %d or more before trusting them", MinRepeats)
 
 // tiedRows returns the best row of rk and the rows not significantly
 // different from it, best first; nil when no row is ranked.

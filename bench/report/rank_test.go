@@ -325,3 +325,34 @@ func TestFormats(t *testing.T) {
 		}
 	}
 }
+
+// TestFewRepeatsNote: the note under a ranking names each row with too
+// few repeats with its own count when the counts differ, and counts the
+// repeats behind the statistics: an OK repeat whose latency cannot be used
+// (no histogram) leaves a row of 6 OK repeats with 5, which is too few.
+func TestFewRepeatsNote(t *testing.T) {
+	noteOf := func(rs []bench.Result) string {
+		t.Helper()
+		rks := Rank(Summarize(rs))
+		if len(rks) != 1 {
+			t.Fatalf("%d rankings, want 1", len(rks))
+		}
+		_, notes := rankingGrid(&rks[0])
+		return strings.Join(notes, "\n")
+	}
+	var rs []bench.Result
+	rs = append(rs, repeatsOf(t, "pipe", 1000, 1001)...)
+	rs = append(rs, repeatsOf(t, "unix", 3000)...)
+	if got, want := noteOf(rs), "pipe (2), unix (1): fewer than 6 OK repeats: "; !strings.HasPrefix(got, want) {
+		t.Errorf("note %q, want it to start %q", got, want)
+	}
+	rs = append(repeatsOf(t, "pipe", 1000, 1001), repeatsOf(t, "unix", 3000, 3001)...)
+	if got, want := noteOf(rs), "pipe, unix: only 2 OK repeats, fewer than 6: "; !strings.HasPrefix(got, want) {
+		t.Errorf("note %q, want it to start %q", got, want)
+	}
+	rs = repeatsOf(t, "pipe", 1000, 1001, 1002, 1003, 1004, 1005)
+	rs[2].Hist = ""
+	if got, want := noteOf(rs), "pipe: only 5 OK repeats, fewer than 6: "; !strings.HasPrefix(got, want) {
+		t.Errorf("an OK repeat without latency: note %q, want it to start %q", got, want)
+	}
+}

@@ -189,14 +189,13 @@ func rankingGrid(rk *Ranking) (*grid, []string) {
 	col("notes", "", false)
 
 	var notes []string
-	rank, fewest := 0, MinRepeats
-	var few []string // ranked rows with fewer than MinRepeats OK repeats
+	var few []fewRow // ranked rows with fewer than MinRepeats OK repeats behind their statistics
+	rank := 0
 	for i := range rk.Rows {
 		row := &rk.Rows[i]
 		s := &row.Summary
-		if row.Ranked && s.OK < MinRepeats {
-			fewest = min(fewest, s.OK)
-			few = append(few, s.Case.TransportLabel())
+		if n := s.Samples(); row.Ranked && n < MinRepeats {
+			few = append(few, fewRow{s.Case.TransportLabel(), n})
 		}
 		var cells []string
 		num := "-"
@@ -253,9 +252,36 @@ func rankingGrid(rk *Ranking) (*grid, []string) {
 		}
 	}
 	if len(few) > 0 {
-		notes = append(notes, strings.Join(few, ", ")+": "+fewRepeatsWarning(fewest))
+		notes = append(notes, fewRepeatsNote(few))
 	}
 	return g, notes
+}
+
+// fewRow is a ranked row with fewer than MinRepeats OK repeats behind its
+// statistics: its transport label and that count.
+type fewRow struct {
+	label string
+	n     int
+}
+
+// fewRepeatsNote is the note under a ranking whose rows few have too few
+// repeats: "pipe, unix: only 2 OK repeats, ..." when they have as many,
+// else each with its own count ("pipe (5), unix (1): fewer than 6 OK
+// repeats: ...").
+func fewRepeatsNote(few []fewRow) string {
+	same := true
+	labels := make([]string, len(few))
+	for i, f := range few {
+		labels[i] = f.label
+		same = same && f.n == few[0].n
+	}
+	if same {
+		return strings.Join(labels, ", ") + ": " + fewRepeatsWarning(few[0].n)
+	}
+	for i, f := range few {
+		labels[i] = fmt.Sprintf("%s (%d)", f.label, f.n)
+	}
+	return fmt.Sprintf("%s: fewer than %d OK repeats: %s", strings.Join(labels, ", "), MinRepeats, fewRepeatsMeaning)
 }
 
 func ciCell(c, lo, hi float64, ok bool) string {

@@ -105,6 +105,20 @@ type Mode struct {
 // HasLatency reports whether the case recorded round-trip latency.
 func (s *Summary) HasLatency() bool { return len(s.RepeatP50) > 0 }
 
+// Samples returns the fewest per-repeat values behind any of s's medians
+// and intervals: OK, unless an OK repeat's latency could not be used (its
+// histogram missing or empty), which leaves its latency medians with
+// fewer.
+func (s *Summary) Samples() int {
+	n := s.OK
+	for _, v := range [][]float64{s.RepeatP50, s.RepeatP99, s.RepeatMsgRate, s.RepeatMBps} {
+		if len(v) > 0 {
+			n = min(n, len(v))
+		}
+	}
+	return n
+}
+
 // CPUPerMsg returns the median over the OK repeats of the CPU time per
 // message (ns, both processes) with its 95% confidence interval, computed
 // as every other median and interval of a Summary is; zeros when no repeat
