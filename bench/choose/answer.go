@@ -97,7 +97,8 @@ func (a *Answer) Ties() []Candidate {
 	return out
 }
 
-// MarshalJSON writes infinite interval bounds (too few repeats) as null.
+// MarshalJSON writes infinite interval bounds (too few repeats), and an
+// infinite ratio (a candidate that measured nothing), as null.
 func (c Candidate) MarshalJSON() ([]byte, error) {
 	type plain Candidate
 	f := func(v float64) *float64 {
@@ -112,7 +113,8 @@ func (c Candidate) MarshalJSON() ([]byte, error) {
 		Hi    *float64 `json:"hi"`
 		CPULo *float64 `json:"cpu_lo_ns"`
 		CPUHi *float64 `json:"cpu_hi_ns"`
-	}{plain(c), f(c.Lo), f(c.Hi), f(c.CPULo), f(c.CPUHi)})
+		Ratio *float64 `json:"ratio"`
+	}{plain(c), f(c.Lo), f(c.Hi), f(c.CPULo), f(c.CPUHi), f(c.Ratio)})
 }
 
 // answer ranks the results of q's case with report.Rank.
@@ -237,7 +239,7 @@ func (a *Answer) WriteText(w io.Writer) error {
 	for i, c := range a.Candidates {
 		vs := "best"
 		if i > 0 {
-			vs = fmt.Sprintf("%.2f×", c.Ratio)
+			vs = report.FormatRatio(c.Ratio)
 			if c.Tied {
 				vs = "~ " + vs
 			}
@@ -246,7 +248,11 @@ func (a *Answer) WriteText(w io.Writer) error {
 		if rateCol {
 			row += report.FormatRate(c.MsgRate) + "\t"
 		}
-		fmt.Fprintln(tw, row+strings.TrimSpace(report.FormatNS(c.CPUPerMsg)+" "+report.FormatCI(c.CPUPerMsg, c.CPULo, c.CPUHi)))
+		cpu := "-" // no repeat measured a message
+		if c.CPUPerMsg > 0 {
+			cpu = strings.TrimSpace(report.FormatNS(c.CPUPerMsg) + " " + report.FormatCI(c.CPUPerMsg, c.CPULo, c.CPUHi))
+		}
+		fmt.Fprintln(tw, row+cpu)
 	}
 	if err := tw.Flush(); err != nil {
 		return err

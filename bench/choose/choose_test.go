@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -578,5 +579,51 @@ func TestBudgetAdviceOneTransport(t *testing.T) {
 	_, err := New(Question{Size: 64}, Options{Transports: []string{"unix"}, Budget: time.Millisecond})
 	if err == nil || !strings.HasSuffix(err.Error(), "of warm-up; give more") {
 		t.Fatalf("New = %v; want advice to give more, and nothing else", err)
+	}
+}
+
+// TestAnswerMeasuredNothing: a candidate that measured nothing (a ratio
+// of +Inf to the winner, no CPU figure) is written as JSON, with the ratio
+// null, and as text, with "∞×" and "-" as reports write them; the JSON
+// failed with "unsupported value: +Inf", the text said "+Inf×" and "0ns".
+func TestAnswerMeasuredNothing(t *testing.T) {
+	a := &Answer{
+		Question: Question{Workload: Stream, Size: 64, Conns: 1, Placement: "unpinned"},
+		Source:   CalibrationSource,
+		Metric:   report.MetricMBps,
+		Winner:   "pipe",
+		Candidates: []Candidate{
+			{Spec: "pipe", Value: 900, Lo: 800, Hi: 1000, Ratio: 1, CPUPerMsg: 2000, CPULo: 1900, CPUHi: 2100},
+			{Spec: "unix", Ratio: math.Inf(1)},
+		},
+		Repeats: 6,
+	}
+	b, err := json.Marshal(a)
+	if err != nil {
+		t.Fatalf("JSON: %v", err)
+	}
+	var back struct {
+		Candidates []struct {
+			Ratio *float64 `json:"ratio"`
+		} `json:"candidates"`
+	}
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	if len(back.Candidates) != 2 || back.Candidates[0].Ratio == nil || *back.Candidates[0].Ratio != 1 || back.Candidates[1].Ratio != nil {
+		t.Errorf("ratios in %s, want 1 and null", b)
+	}
+	var text bytes.Buffer
+	if err := a.WriteText(&text); err != nil {
+		t.Fatal(err)
+	}
+	line := ""
+	for l := range strings.Lines(text.String()) {
+		if strings.HasPrefix(strings.TrimSpace(l), "unix") {
+			line = l
+		}
+	}
+	if f := strings.Fields(line); len(f) < 2 || !slices.Contains(f, "∞×") || f[len(f)-1] != "-" {
+		t.Errorf("unix's row %q, want ∞× in it and - at its end:\n%s", line, text.String())
 	}
 }

@@ -111,8 +111,9 @@ func FormatCI(center, lo, hi float64) string {
 	return "±" + s
 }
 
-// formatRatio renders a ratio to the best row: "1.00×", "2.35×", "∞×".
-func formatRatio(r float64) string {
+// FormatRatio renders a ratio to the best row: "1.00×", "2.35×", "∞×"
+// for a best row that measured nothing, "-" for no ratio.
+func FormatRatio(r float64) string {
 	if math.IsInf(r, 1) {
 		return "∞×"
 	}

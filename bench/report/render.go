@@ -239,7 +239,7 @@ func rankingGrid(rk *Ranking) (*grid, []string) {
 		case row.Noise:
 			vs = "~"
 		default:
-			vs = formatRatio(row.Ratio)
+			vs = FormatRatio(row.Ratio)
 		}
 		cells = append(cells, vs, compactCPUs(s.Placement), rowNote(s))
 		g.add(cells...)
