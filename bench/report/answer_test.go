@@ -2,6 +2,7 @@ package report
 
 import (
 	"bytes"
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -163,5 +164,46 @@ func TestOneComparisonChanged(t *testing.T) {
 	}))
 	if !strings.Contains(ans, "connections change the fastest transport in the 1 comparison (") {
 		t.Errorf("one changed comparison not worded as one:\n%s", ans)
+	}
+}
+
+// TestJSONUnboundedIsNull: with too few repeats for bounded intervals, a
+// ranked row's ci95 bounds and a compared shortcut line's ratio bounds are
+// present and null, as every other interval's of the json format (the
+// rows left them out, and the shortcut wrote 0 for the lower one).
+func TestJSONUnboundedIsNull(t *testing.T) {
+	run := answerRun(t, 2, []answerCase{
+		{workload: "pingpong", transport: "tcp-localhost", placement: "unpinned", size: 64, base: 10000, step: 10},
+		{workload: "pingpong", transport: "tcp-public", placement: "unpinned", size: 64, base: 20000, step: 10},
+	})
+	var b bytes.Buffer
+	if err := Render(&b, "json", run); err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Runs []struct {
+			Rankings []struct {
+				Rows []map[string]any `json:"rows"`
+			} `json:"rankings"`
+			Shortcut []map[string]any `json:"localhost_shortcut"`
+		} `json:"runs"`
+	}
+	if err := json.Unmarshal(b.Bytes(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if len(doc.Runs) != 1 || len(doc.Runs[0].Rankings) != 1 || len(doc.Runs[0].Shortcut) != 1 {
+		t.Fatalf("unexpected shape:\n%s", b.String())
+	}
+	isNull := func(m map[string]any, key string) bool {
+		v, ok := m[key]
+		return ok && v == nil
+	}
+	for _, row := range doc.Runs[0].Rankings[0].Rows {
+		if !isNull(row, "ci95_lo") || !isNull(row, "ci95_hi") {
+			t.Errorf("ranked row %v: want ci95_lo and ci95_hi null", row)
+		}
+	}
+	if l := doc.Runs[0].Shortcut[0]; !isNull(l, "ratio_ci_lo") || !isNull(l, "ratio_ci_hi") {
+		t.Errorf("shortcut line %v: want ratio_ci_lo and ratio_ci_hi null", l)
 	}
 }

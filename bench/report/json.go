@@ -3,6 +3,7 @@ package report
 import (
 	"encoding/json"
 	"io"
+	"math"
 
 	"github.com/ipcbench/ipcbench/bench"
 )
@@ -113,6 +114,21 @@ type jsonRow struct {
 	Reason     string   `json:"reason,omitempty"`
 }
 
+// MarshalJSON writes a ranked row's interval bounds always, null when
+// unbounded, as every other interval of the format; an unranked row has
+// no value, and no bounds.
+func (r jsonRow) MarshalJSON() ([]byte, error) {
+	type plain jsonRow
+	if r.Rank == 0 {
+		return json.Marshal(plain(r))
+	}
+	return json.Marshal(struct {
+		plain
+		CILo *float64 `json:"ci95_lo"`
+		CIHi *float64 `json:"ci95_hi"`
+	}{plain(r), r.CILo, r.CIHi})
+}
+
 type jsonShortcut struct {
 	Workload      string   `json:"workload"`
 	Size          int      `json:"size_bytes"`
@@ -133,6 +149,21 @@ type jsonShortcut struct {
 	Significant   bool     `json:"significant"`
 	Missing       string   `json:"not_compared,omitempty"`
 	Text          string   `json:"text"`
+}
+
+// MarshalJSON writes a compared line's ratio interval bounds always, null
+// when unbounded, as every other interval of the format; a line that
+// compares nothing (not_compared) has no ratio, and no bounds.
+func (l jsonShortcut) MarshalJSON() ([]byte, error) {
+	type plain jsonShortcut
+	if l.Missing != "" {
+		return json.Marshal(plain(l))
+	}
+	return json.Marshal(struct {
+		plain
+		RatioLo *float64 `json:"ratio_ci_lo"`
+		RatioHi *float64 `json:"ratio_ci_hi"`
+	}{plain(l), l.RatioLo, l.RatioHi})
 }
 
 // fptr returns &v, or nil when v is not finite (JSON has no infinity).
@@ -212,7 +243,9 @@ func renderJSON(w io.Writer, as []*analysis) error {
 				PublicN: l.PublicN, Significant: l.Significant, Missing: l.Missing, Text: l.String()}
 			if l.Missing == "" {
 				j.Localhost, j.Public, j.Ratio, j.P = fptr(l.Localhost), fptr(l.Public), fptr(l.Ratio), fptr(l.P)
-				j.RatioLo, j.RatioHi = fptr(l.RatioLo), fptr(l.RatioHi)
+				if !math.IsInf(l.RatioHi, 1) { // else unbounded: lo is 0, and both are null
+					j.RatioLo, j.RatioHi = fptr(l.RatioLo), fptr(l.RatioHi)
+				}
 			}
 			jr.Shortcut = append(jr.Shortcut, j)
 		}
