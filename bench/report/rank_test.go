@@ -356,3 +356,23 @@ func TestFewRepeatsNote(t *testing.T) {
 		t.Errorf("an OK repeat without latency: note %q, want it to start %q", got, want)
 	}
 }
+
+// TestModesNoteMedian: the note under a bimodal case says what the median
+// in the table describes: the larger group alone, or, with groups of equal
+// size, neither (it said "neither" of a median inside a group of 4 of 6).
+func TestModesNoteMedian(t *testing.T) {
+	for _, tt := range []struct {
+		sizes [2]int
+		want  string
+	}{
+		{[2]int{2, 4}, "The median above is the group of 4 alone;"},
+		{[2]int{5, 1}, "The median above is the group of 5 alone;"},
+		{[2]int{3, 3}, "The median above describes neither;"},
+	} {
+		s := &Summary{Case: bench.Case{Workload: "pingpong", Transport: "unix"}, RepeatP50: []float64{1}}
+		s.Modes = []Mode{{Repeats: tt.sizes[0], Median: 5000}, {Repeats: tt.sizes[1], Median: 12000}}
+		if got := modesNote(s); !strings.Contains(got, tt.want) {
+			t.Errorf("groups of %v: %q, want %q in it", tt.sizes, got, tt.want)
+		}
+	}
+}

@@ -116,8 +116,8 @@ const legend = "Latency is round-trip time, measured in the bench process with t
 	"CPUs: where the two processes ran in the OK repeats: same-cpu×n counts repeats in which both mostly ran on one CPU, " +
 	"cross-cpu×n repeats in which they mostly ran on different CPUs (sampled during the measured interval). " +
 	"vs best: how many times worse than the best row; ~ means not significantly different from it " +
-	"(Mann-Whitney U test on the repeats, α=0.05). bimodal: the repeats fell into groups more than 2× apart; " +
-	"the groups are listed instead of being averaged."
+	"(Mann-Whitney U test on the repeats, α=0.05). bimodal: the repeats fell into two groups more than 2× apart " +
+	"(a group may be one repeat); the groups are listed under the table, beside the median, which describes only the larger group, or neither."
 
 // rankingTitle is the heading of a ranking block.
 func rankingTitle(rk *Ranking) string {
@@ -346,9 +346,18 @@ func modesNote(s *Summary) string {
 		}
 		groups = append(groups, g)
 	}
+	median, total := "The median above describes neither", 0
+	for _, md := range s.Modes {
+		total += md.Repeats
+	}
+	for _, md := range s.Modes {
+		if 2*md.Repeats > total {
+			median = fmt.Sprintf("The median above is the group of %d alone", md.Repeats)
+		}
+	}
 	return fmt.Sprintf("%s is bimodal: its repeats' %s fall into two groups: %s. "+
-		"The median above describes neither; pin the processes (-placement) or run longer.",
-		s.Case.TransportLabel(), s.ModeMetric(), strings.Join(groups, " and "))
+		"%s; pin the processes (-placement) or run longer.",
+		s.Case.TransportLabel(), s.ModeMetric(), strings.Join(groups, " and "), median)
 }
 
 // transportOptions merges the options in effect per transport label, in
