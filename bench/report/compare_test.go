@@ -158,3 +158,27 @@ func TestOptionDiffWording(t *testing.T) {
 		}
 	}
 }
+
+// TestCompareNoteNamesRows: a note of the statistics names the rows it is
+// about, not the whole block: "all samples are equal" of unix alone, under
+// a block that also holds pipe, whose samples differ.
+func TestCompareNoteNamesRows(t *testing.T) {
+	rs := func(pipe []int64) []bench.Result {
+		return append(repeatsOf(t, "pipe", pipe...), repeatsOf(t, "unix", 5000, 5000, 5000, 5000, 5000, 5000)...)
+	}
+	old := &bench.Records{Source: "old", Results: rs(spread(10000, 6))}
+	new := &bench.Records{Source: "new", Results: rs(spread(8000, 6))}
+	var b bytes.Buffer
+	if err := Compare(&b, old, new); err != nil {
+		t.Fatal(err)
+	}
+	var p50 string // the p50 block
+	for _, block := range strings.Split(b.String(), "\n\n") {
+		if strings.HasPrefix(block, "p50 round trip") {
+			p50 = block
+		}
+	}
+	if !strings.Contains(p50+"\n", "note: all samples are equal: pingpong 64B unix\n") {
+		t.Errorf("the p50 block's note does not name unix's row alone:\n%s", b.String())
+	}
+}
