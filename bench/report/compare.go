@@ -93,7 +93,8 @@ func Compare(w io.Writer, old, new *bench.Records) error {
 	for _, cm := range compareMetrics {
 		m := cm.m
 		g := &grid{cols: []gridCol{{name: "case"}, {name: "old", right: true}, {name: "±"}, {name: "new", right: true}, {name: "±"}, {name: "delta", right: true}, {name: "test"}}}
-		var warnings []string
+		var warnings []string           // in order of first appearance
+		rowsOf := map[string][]string{} // each warning's rows
 		for _, p := range pairs {
 			if !cm.applies(p.o) || !cm.applies(p.n) {
 				continue
@@ -106,11 +107,14 @@ func Compare(w io.Writer, old, new *bench.Records) error {
 			nc, nlo, nhi := m.center(p.n)
 			so, sn := newSample(ov), newSample(nv)
 			cmp := benchmath.AssumeNothing.Compare(so, sn)
-			for _, e := range append(benchmath.AssumeNothing.Summary(so, Confidence).Warnings, cmp.Warnings...) {
-				warnings = appendDistinct(warnings, e.Error())
-			}
-			for _, e := range benchmath.AssumeNothing.Summary(sn, Confidence).Warnings {
-				warnings = appendDistinct(warnings, e.Error())
+			label := caseLabel(p.o.Case)
+			es := append(benchmath.AssumeNothing.Summary(so, Confidence).Warnings, cmp.Warnings...)
+			for _, e := range append(es, benchmath.AssumeNothing.Summary(sn, Confidence).Warnings...) {
+				w := e.Error()
+				if _, seen := rowsOf[w]; !seen {
+					warnings = append(warnings, w)
+				}
+				rowsOf[w] = appendDistinct(rowsOf[w], label)
 			}
 			ocell, ncell := formatMetric(m, oc), formatMetric(m, nc)
 			if p.o.Bimodal {
@@ -119,7 +123,7 @@ func Compare(w io.Writer, old, new *bench.Records) error {
 			if p.n.Bimodal {
 				ncell += " (bimodal)"
 			}
-			g.add(caseLabel(p.o.Case), ocell, FormatCI(oc, olo, ohi), ncell, FormatCI(nc, nlo, nhi),
+			g.add(label, ocell, FormatCI(oc, olo, ohi), ncell, FormatCI(nc, nlo, nhi),
 				cmp.FormatDelta(oc, nc), "("+cmp.String()+")")
 		}
 		if len(g.rows) == 0 {
@@ -134,7 +138,7 @@ func Compare(w io.Writer, old, new *bench.Records) error {
 			return err
 		}
 		for _, wn := range warnings {
-			b.WriteString("  note: " + wn + "\n")
+			b.WriteString("  note: " + wn + ": " + rowList(rowsOf[wn], len(g.rows)) + "\n")
 		}
 	}
 	list := func(title string, items []string) {
@@ -251,4 +255,17 @@ func unusedOption(k string, a, b *bench.Header) bool {
 func unusedBy(k string, h *bench.Header) bool {
 	w, ok := workloadOptions[k]
 	return ok && !slices.Contains(strings.Split(h.Options["workloads"], ","), w)
+}
+
+// rowList names the rows a compare note applies to: "every row" when it
+// applies to all n, else the first three and how many more.
+func rowList(rows []string, n int) string {
+	const shown = 3
+	switch {
+	case len(rows) == n && n > 1:
+		return "every row"
+	case len(rows) > shown:
+		return fmt.Sprintf("%s and %d more", strings.Join(rows[:shown], ", "), len(rows)-shown)
+	}
+	return strings.Join(rows, ", ")
 }
