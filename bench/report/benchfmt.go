@@ -29,7 +29,7 @@ import (
 //
 //	Benchmark<Workload>/transport=<name>[<variant>]/size=<size>/conns=<n>[/rate=<msg/s>]/placement=<placement>[-<GOMAXPROCS>]
 //
-// with the workload spelt PingPong, Stream, FanIn, Connect or Rate and the
+// with the workload spelt PingPong, Stream, FanIn, Connect, Rate or HTTP and the
 // variant kept inside the transport value ("transport=tcp-localhost[nodelay=false]"),
 // so that `benchstat -col /transport` puts every transport variant in a
 // column of its own and compares them. "/" and spaces inside values become
@@ -60,6 +60,7 @@ var workloadNames = map[string]string{
 	"fanin":    "FanIn",
 	"connect":  "Connect",
 	"rate":     "Rate",
+	"http":     "HTTP",
 }
 
 // latencyUnits are the per-repeat round-trip quantiles written, in order.

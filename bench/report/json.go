@@ -10,9 +10,13 @@ import (
 
 // The "json" format: {"runs": [run, ...]} where each run holds its source,
 // header, summaries, rankings and localhost-shortcut lines. Units are in
-// the field names; latencies are round trips in ns. A value that does not
-// exist (latency for stream) is omitted, and an unbounded interval bound is
-// null.
+// the field names, except in a ranking's rows (value, ci95_lo, ci95_hi) and
+// a shortcut line (tcp_localhost, tcp_public), which are in the unit of
+// their metric: ns for "p50 round trip" and "p99 round trip", else the
+// metric's name ("msg/s", "MB/s"); latencies are round trips. A value
+// that does not exist (latency for stream) is omitted, and an unbounded
+// interval bound is null. The header's values are strings, as the raw
+// records hold them.
 
 type jsonDoc struct {
 	Runs []jsonRun `json:"runs"`

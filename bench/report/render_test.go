@@ -284,3 +284,22 @@ func TestUnusedOptionsLeftOut(t *testing.T) {
 		}
 	}
 }
+
+// TestBenchmarkNamesEveryWorkload: every workload ipcbench runs has the
+// spelling the benchfmt doc gives it (http was "Http", by the fallback for
+// workloads of foreign records).
+func TestBenchmarkNamesEveryWorkload(t *testing.T) {
+	for _, w := range bench.Workloads() {
+		name, ok := workloadNames[w]
+		if !ok {
+			t.Errorf("workload %s has no benchmark name", w)
+			continue
+		}
+		if !strings.Contains(benchfmtDoc, name) {
+			t.Errorf("workload %s: %s is not among the spellings the doc lists", w, name)
+		}
+	}
+}
+
+// benchfmtDoc is the list of spellings in the package doc of benchfmt.go.
+const benchfmtDoc = "PingPong, Stream, FanIn, Connect, Rate or HTTP"
