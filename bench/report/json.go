@@ -58,6 +58,8 @@ type jsonLatency struct {
 	Mean float64 `json:"mean"`
 }
 
+// jsonCPU is CPU time per message in ns: Both, Bench and Peer are each the
+// median of the repeats' values (Per holds those of both processes).
 type jsonCPU struct {
 	Both  float64   `json:"both"`
 	Bench float64   `json:"bench"`

@@ -112,7 +112,7 @@ const legend = "Latency is round-trip time, measured in the bench process with t
 	"±∞ means too few repeats for a bounded interval, 6 are needed); p90, p99, p99.9, max and mean cover every " +
 	"round trip of the OK repeats together (in rate rankings, p99 is the median of the repeats' p99s with its interval). " +
 	"msg/s and MB/s (10^6 payload bytes per second, one direction) are medians of the repeats. " +
-	"CPU/msg is the user+system CPU time of both processes per message. " +
+	"CPU/msg is the median of the repeats' user+system CPU time of both processes per message. " +
 	"CPUs: where the two processes ran in the OK repeats: same-cpu×n counts repeats in which both mostly ran on one CPU, " +
 	"cross-cpu×n repeats in which they mostly ran on different CPUs (sampled during the measured interval). " +
 	"vs best: how many times worse than the best row; ~ means not significantly different from it " +

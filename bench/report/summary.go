@@ -57,9 +57,11 @@ type Summary struct {
 	MsgRate, MsgRateLo, MsgRateHi float64 // messages (round trips) per second
 	MBps, MBpsLo, MBpsHi          float64 // payload MB/s (10^6 bytes), one direction
 
-	// CPU cost per message in ns: user+sys CPU time of both processes
-	// (CPUPerMsgNS), of the bench process and of the peer, summed over the
-	// OK repeats and divided by their messages.
+	// CPU cost per message in ns: the median over the OK repeats of each
+	// repeat's user+sys CPU time divided by its messages, for both
+	// processes together (CPUPerMsgNS, the center CPUPerMsg returns), for
+	// the bench process and for the peer. Each is a median of its own, so
+	// the bench and peer figures need not add up to CPUPerMsgNS.
 	CPUPerMsgNS, BenchCPUPerMsgNS, PeerCPUPerMsgNS float64
 
 	// Bimodal is set when the per-repeat values (round-trip p50 where
@@ -86,6 +88,8 @@ type Summary struct {
 	RepeatP50, RepeatP99      []float64 // round-trip ns
 	RepeatMsgRate, RepeatMBps []float64
 	RepeatCPUPerMsg           []float64 // ns, both processes
+	RepeatBenchCPUPerMsg      []float64 // ns, the bench process
+	RepeatPeerCPUPerMsg       []float64 // ns, the peer
 	RepeatIndex               []int     // the Repeat field of each OK repeat
 	Notes                     []string  // problems met while summarising (a histogram that did not decode)
 }
@@ -179,7 +183,6 @@ func summarize(c bench.Case, results []bench.Result, idx []int, lat []repeatLate
 	s := Summary{Case: c, Repeats: len(idx)}
 	merged := hist.New()
 	var reasons []string
-	var cpuAll, cpuBench, cpuPeer, msgs float64
 	var achieved []float64
 	var cpus []repeatCPUs
 	var p50Where, rateWhere []repeatCPUs // where each RepeatP50 and RepeatMsgRate value ran
@@ -232,11 +235,10 @@ func summarize(c bench.Case, results []bench.Result, idx []int, lat []repeatLate
 		if r.PeerCPUUnknown {
 			s.Notes = appendDistinct(s.Notes, "peer CPU unknown (a foreign echo server): CPU/msg left out")
 		} else if r.Messages > 0 {
-			cpuAll += b + p
-			cpuBench += b
-			cpuPeer += p
-			msgs += float64(r.Messages)
-			s.RepeatCPUPerMsg = append(s.RepeatCPUPerMsg, (b+p)/float64(r.Messages))
+			n := float64(r.Messages)
+			s.RepeatCPUPerMsg = append(s.RepeatCPUPerMsg, (b+p)/n)
+			s.RepeatBenchCPUPerMsg = append(s.RepeatBenchCPUPerMsg, b/n)
+			s.RepeatPeerCPUPerMsg = append(s.RepeatPeerCPUPerMsg, p/n)
 		}
 		if r.Achieved > 0 {
 			achieved = append(achieved, r.Achieved)
@@ -259,11 +261,9 @@ func summarize(c bench.Case, results []bench.Result, idx []int, lat []repeatLate
 	s.P99Median, s.P99Lo, s.P99Hi = medianCI(s.RepeatP99)
 	s.MsgRate, s.MsgRateLo, s.MsgRateHi = medianCI(s.RepeatMsgRate)
 	s.MBps, s.MBpsLo, s.MBpsHi = medianCI(s.RepeatMBps)
-	if msgs > 0 {
-		s.CPUPerMsgNS = cpuAll / msgs
-		s.BenchCPUPerMsgNS = cpuBench / msgs
-		s.PeerCPUPerMsgNS = cpuPeer / msgs
-	}
+	s.CPUPerMsgNS, _, _ = s.CPUPerMsg()
+	s.BenchCPUPerMsgNS, _, _ = medianCI(s.RepeatBenchCPUPerMsg)
+	s.PeerCPUPerMsgNS, _, _ = medianCI(s.RepeatPeerCPUPerMsg)
 	s.Achieved = median(achieved)
 	if len(opts) > 0 {
 		s.Options = make(map[string]string, len(opts))
