@@ -91,6 +91,74 @@ func TestQuantiles(t *testing.T) {
 	}
 }
 
+// seq returns lo, lo+1, ..., hi.
+func seq(lo, hi int64) []int64 {
+	var out []int64
+	for v := lo; v <= hi; v++ {
+		out = append(out, v)
+	}
+	return out
+}
+
+// TestQuantileNearestRank checks Quantile against the nearest-rank
+// definition, the k-th smallest value for k = ⌈q·n⌉, on values below 2048
+// ns, which the histogram holds exactly.
+func TestQuantileNearestRank(t *testing.T) {
+	tests := []struct {
+		vals []int64
+		q    float64
+		want int64
+	}{
+		{seq(1, 7), 0.9, 7}, // ⌈6.3⌉ = 7; rounding the rank to nearest gave 6
+		{seq(1, 7), 0.5, 4}, // ⌈3.5⌉
+		{seq(1, 7), 0.1, 1}, // ⌈0.7⌉
+		{seq(1, 7), 1.0 / 7, 1},
+		{seq(1, 7), 0.99, 7},
+		{seq(1, 100), 0.07, 7}, // 0.07·100 is 7.000000000000001 in float64
+		{seq(1, 100), 0.5, 50},
+		{seq(1, 100), 0.9, 90},
+		{seq(1, 100), 0.951, 96}, // ⌈95.1⌉; to nearest gave 95
+		{seq(1, 100), 0.99, 99},
+		{seq(1, 100), 0.999, 100},
+		{seq(1, 1000), 0.999, 999},
+		{seq(1, 1000), 0.9991, 1000}, // ⌈999.1⌉; to nearest gave 999
+		{[]int64{5, 5, 5, 9}, 0.75, 5},
+		{[]int64{5, 5, 5, 9}, 0.76, 9},
+		{[]int64{42}, 0.5, 42},
+		// q = 0 is the smallest value, q = 1 the largest; outside [0,1]
+		// is clamped and NaN is 0.
+		{seq(10, 20), 0, 10},
+		{seq(10, 20), 1, 20},
+		{seq(10, 20), -3, 10},
+		{seq(10, 20), 7, 20},
+		{seq(10, 20), math.NaN(), 10},
+	}
+	for _, tt := range tests {
+		h := record(t, tt.vals...)
+		if got := h.Quantile(tt.q); got != tt.want {
+			t.Errorf("Quantile(%v) of %d values %d..%d = %d, want %d", tt.q, len(tt.vals), tt.vals[0], tt.vals[len(tt.vals)-1], got, tt.want)
+		}
+	}
+	// Above 2047 ns a bucket spans several values: Quantile returns the
+	// top of the bucket, the value HdrHistogram's ValueAtQuantile returns.
+	for _, v := range []int64{1000, 2049, 7000, 123_457, 9_876_543_210, Highest} {
+		h := record(t, v)
+		for _, q := range []float64{0.5, 0.99, 1} {
+			if got, want := h.Quantile(q), min(h.h.ValueAtQuantile(q*100), Highest); got != want {
+				t.Errorf("Quantile(%v) of {%d} = %d, want %d as HdrHistogram gives", q, v, got, want)
+			}
+		}
+	}
+	// 1..7 µs, one value each: p90 is 7 µs (the top of its bucket).
+	h := record(t, 1000, 2000, 3000, 4000, 5000, 6000, 7000)
+	if got := h.Quantile(0.9); !within(got, 7000) {
+		t.Errorf("p90 of 1..7 µs = %d, want 7 µs", got)
+	}
+	if got := New().Quantile(0.9); got != 0 {
+		t.Errorf("p90 of an empty histogram = %d, want 0", got)
+	}
+}
+
 func TestClamp(t *testing.T) {
 	tests := []struct {
 		name    string
