@@ -78,8 +78,10 @@ type caseRun struct {
 	sampler   *cpuSampler
 	m         measurement // what the workload measured
 
-	// sampled is the largest sampling interval any loop chose (see
-	// sampleEvery); 0 or 1: every message was timed.
+	// sampled is the case's sampling interval (see sampleEvery), decided
+	// once per case run by the first loop to start measuring and adopted
+	// by every other loop (see decideSampling), so that all connections of
+	// a record sample alike; 0: not decided yet; 1: every message timed.
 	sampled atomic.Int64
 
 	// The stall watch of count mode's default timeout (see watchStall):

@@ -102,14 +102,16 @@ func (cr *caseRun) cpuTimes(ctx context.Context) ([2]sysinfo.CPUTime, error) {
 	return [2]sysinfo.CPUTime{c0, c1}, nil
 }
 
-// noteSampling records that a loop times one exchange in every.
-func (cr *caseRun) noteSampling(every uint64) {
-	for {
-		cur := cr.sampled.Load()
-		if int64(every) <= cur || cr.sampled.CompareAndSwap(cur, int64(every)) {
-			return
-		}
+// decideSampling returns the case's sampling interval: the first loop to
+// call it decides, with every, the interval its own warm-up calls for,
+// and every later call gets that same interval back, whatever it
+// proposes. A record's histogram thus holds one exchange in the same
+// number on every connection, as Result.SampleEvery says.
+func (cr *caseRun) decideSampling(every uint64) uint64 {
+	if cr.sampled.CompareAndSwap(0, int64(every)) {
+		return every
 	}
+	return uint64(cr.sampled.Load())
 }
 
 // sleepCtx sleeps for d unless ctx ends or stop is set first; it reports

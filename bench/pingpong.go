@@ -99,7 +99,9 @@ func runClosedLoops(ctx context.Context, cr *caseRun, loop closedLoop) (measurem
 // costs tens of nanoseconds (docs/methodology.md §9), so when the warm-up's
 // mean round trip is below sampleBelow, only every sampleEvery-th exchange
 // of the measured interval is timed into the histogram; msg/s still counts
-// every exchange over the interval.
+// every exchange over the interval. The decision is made once per case run,
+// from the warm-up of the first connection to start measuring; the other
+// connections of a fanin case adopt it.
 const (
 	sampleBelow = 2 * time.Microsecond
 	sampleEvery = 16
@@ -127,7 +129,8 @@ func echoLoop(cr *caseRun, c net.Conn, conn uint32, h *hist.Histogram) (msgs, er
 			if warmN > 0 && warmSum/time.Duration(warmN) < sampleBelow {
 				every = sampleEvery
 			}
-			cr.noteSampling(every)
+			// The first loop to get here decides for all (fanin).
+			every = cr.decideSampling(every)
 		}
 		timed := !measuring || seq%every == 0
 		var t0 time.Time

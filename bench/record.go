@@ -135,7 +135,10 @@ type Result struct {
 	// SampleEvery, when above 1, says the histogram holds one exchange in
 	// SampleEvery: round trips below a few microseconds are sampled rather
 	// than all timed, because each clock read costs tens of nanoseconds.
-	// Messages still counts every exchange.
+	// Every connection of the result is sampled alike (the first to start
+	// measuring decides). Messages still counts every exchange; reports
+	// weigh each recorded round trip SampleEvery times when they merge
+	// repeats.
 	SampleEvery int `json:"sample_every,omitempty"`
 	// Achieved is the rate actually achieved (msg/s) for the rate workload.
 	Achieved float64 `json:"achieved,omitempty"`
