@@ -158,7 +158,8 @@ func rateVsConns(sums []report.Summary, styles map[string]int, placement, where 
 }
 
 // latencyCDF draws the distribution of every round trip of the OK
-// pingpong repeats at one size, per transport: log x (latency), y the
+// pingpong repeats at one size, per transport (Summary.Latency, a sampled
+// repeat's weighted by its sample_every): log x (latency), y the
 // percentile on a scale stretched towards the tail, y = -log10(1-q), so
 // that 90%, 99% and 99.9% are evenly spaced.
 func latencyCDF(sums []report.Summary, styles map[string]int, placement string, size int, where string) (*plot.Plot, plot.Legend, error) {

@@ -7,7 +7,8 @@
 //     95% confidence interval (or, with too few repeats for a bounded
 //     interval, the range of the repeats; the title says which);
 //   - pingpong round-trip distribution at each message size: the latency
-//     of every round trip of the OK repeats per transport, log x axis,
+//     of every round trip of the OK repeats per transport (a sampled
+//     repeat's weighted by its sample_every), log x axis,
 //     percentile y axis stretched towards the tail (0%, 50%, 90%, 99%,
 //     99.9%, ...), so that the tail is as visible as the median;
 //   - stream throughput (MB/s, median of repeats) vs message size per

@@ -29,8 +29,9 @@ var csvColumns = []string{
 // renderCSV writes the "csv" format: one row per case of every run.
 // round_trip_p50_ns is the median of the repeats' p50s (with its 95%
 // interval); round_trip_all_* are quantiles of every round trip of the OK
-// repeats together; the cpu_ns_per_msg columns (both processes, bench,
-// peer) are each the median of the repeats' CPU time per message.
+// repeats together (a sampled repeat's weighted by its sample_every); the
+// cpu_ns_per_msg columns (both processes, bench, peer) are each the median
+// of the repeats' CPU time per message.
 func renderCSV(w io.Writer, as []*analysis) error {
 	cw := csv.NewWriter(w)
 	if err := cw.Write(csvColumns); err != nil {

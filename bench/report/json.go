@@ -81,7 +81,8 @@ type jsonSummary struct {
 	Skipped  int      `json:"skipped"`
 	Reason   string   `json:"reason,omitempty"`
 	RepeatNo []int    `json:"ok_repeats"`
-	// AllRoundTrip covers every round trip of the OK repeats together.
+	// AllRoundTrip covers every round trip of the OK repeats together, a
+	// sampled repeat's weighted by its sample_every (see Summary).
 	AllRoundTrip *jsonLatency      `json:"round_trip_all_ns,omitempty"`
 	P50          *jsonStat         `json:"round_trip_p50_ns,omitempty"`
 	P99          *jsonStat         `json:"round_trip_p99_ns,omitempty"`

@@ -110,7 +110,8 @@ func analyze(r *bench.Records) *analysis {
 const legend = "Latency is round-trip time, measured in the bench process with the monotonic clock. " +
 	"p50 is the median of the repeats' p50s with its 95% confidence interval (±, computed as benchstat does; " +
 	"±∞ means too few repeats for a bounded interval, 6 are needed); p90, p99, p99.9, max and mean cover every " +
-	"round trip of the OK repeats together (in rate rankings, p99 is the median of the repeats' p99s with its interval). " +
+	"round trip of the OK repeats together (a repeat that timed only one round trip in 16, sample_every, counts each of them 16 times; " +
+	"in rate rankings, p99 is the median of the repeats' p99s with its interval). " +
 	"msg/s and MB/s (10^6 payload bytes per second, one direction) are medians of the repeats. " +
 	"CPU/msg is the median of the repeats' user+system CPU time of both processes per message. " +
 	"CPUs: where the two processes ran in the OK repeats: same-cpu×n counts repeats in which both mostly ran on one CPU, " +

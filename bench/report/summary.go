@@ -29,7 +29,10 @@ const BimodalRatio = 2.0
 //
 // Latency fields are round-trip times in ns. P50..Max and Mean are taken
 // from the histograms of all OK repeats merged, so they describe every
-// measured round trip. P50Median (and P99Median) are the median of the
+// measured round trip: the histogram of a repeat that timed one round trip
+// in SampleEvery is merged SampleEvery times over (each timed round trip
+// stands for that many), so that repeats weigh by the exchanges they made,
+// sampled or not. P50Median (and P99Median) are the median of the
 // per-repeat values with a 95% confidence interval, the figure to compare
 // between cases. Metrics a case does not have (latency for stream, rates for
 // a case with no OK repeat) are zero and their Repeat* slices are empty.
@@ -47,8 +50,9 @@ type Summary struct {
 	P50, P90, P99, P999, Max int64
 	Mean                     float64
 	// Latency is that merged histogram: every round trip of the OK repeats
-	// whose histograms decode (for distribution plots); nil when the case
-	// recorded no round trip. Readers must not modify it.
+	// whose histograms decode, a sampled repeat's weighted by its
+	// SampleEvery (for distribution plots); nil when the case recorded no
+	// round trip. Readers must not modify it.
 	Latency *hist.Histogram
 
 	// Medians of per-repeat values with their 95% confidence interval.
@@ -213,7 +217,9 @@ func summarize(c bench.Case, results []bench.Result, idx []int, lat []repeatLate
 			if err != nil {
 				s.Notes = append(s.Notes, fmt.Sprintf("repeat %d: latency histogram left out: %v", r.Repeat, err))
 			} else if h.Count() > 0 {
-				merged.Merge(h)
+				// A sampled repeat's histogram holds one round trip in
+				// SampleEvery: each stands for SampleEvery of them.
+				merged.MergeWeighted(h, int64(max(1, r.SampleEvery)))
 				q := repeatLatency{ok: true, p50: h.Quantile(0.5), p90: h.Quantile(0.9), p99: h.Quantile(0.99),
 					p999: h.Quantile(0.999), max: h.Max()}
 				lat[i] = q

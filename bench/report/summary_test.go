@@ -23,6 +23,7 @@ type res struct {
 	benchCPUs, peerCPUs          string
 	opts                         map[string]string
 	achieved                     float64
+	sampleEvery                  int
 }
 
 func (r res) result(tb testing.TB) bench.Result {
@@ -30,7 +31,7 @@ func (r res) result(tb testing.TB) bench.Result {
 	out := bench.Result{Type: bench.KindResult, Workload: r.workload, Transport: r.transport, Variant: r.variant,
 		Size: r.size, Conns: 1, Placement: "unpinned", Repeat: r.rep, Status: r.status, Reason: r.reason,
 		Messages: r.msgs, Bytes: r.bytes, DurationNS: r.durNS, BenchCPUs: r.benchCPUs, PeerCPUs: r.peerCPUs,
-		Options: r.opts, Achieved: r.achieved,
+		Options: r.opts, Achieved: r.achieved, SampleEvery: r.sampleEvery,
 		BenchUserNS: r.cpuNS / 4, BenchSysNS: r.cpuNS / 4, PeerUserNS: r.cpuNS / 4, PeerSysNS: r.cpuNS / 4}
 	if out.Status == "" {
 		out.Status = bench.StatusOK
@@ -70,6 +71,37 @@ func repeatsOf(tb testing.TB, transport string, p50s ...int64) []bench.Result {
 }
 
 func near(a, b float64) bool { return math.Abs(a-b) <= 0.002*math.Max(math.Abs(a), math.Abs(b)) }
+
+// TestSummarizeWeighsSampledRepeats merges a repeat that timed one round
+// trip in 16 with one that timed them all: each timed round trip of the
+// first stands for 16, so its 10 values at 1 µs count as 160 against the
+// second's 40 at 5 µs.
+func TestSummarizeWeighsSampledRepeats(t *testing.T) {
+	fill := func(v int64, n int) []int64 {
+		out := make([]int64, n)
+		for i := range out {
+			out[i] = v
+		}
+		return out
+	}
+	rs := []bench.Result{
+		res{rep: 0, rtNS: fill(1000, 10), msgs: 160, sampleEvery: 16}.result(t),
+		res{rep: 1, rtNS: fill(5000, 40), msgs: 40}.result(t),
+	}
+	s := Summarize(rs)[0]
+	// 200 round trips: 160 at 1 µs, 40 at 5 µs. Unweighted, the 10 sampled
+	// values against 40 would give p50 5 µs and mean 4.2 µs.
+	if s.Latency.Count() != 200 {
+		t.Errorf("merged histogram holds %d round trips, want 200", s.Latency.Count())
+	}
+	if !near(float64(s.P50), 1000) || !near(float64(s.P90), 5000) || !near(s.Mean, 1800) {
+		t.Errorf("merged p50 %d p90 %d mean %v; want 1000, 5000, 1800", s.P50, s.P90, s.Mean)
+	}
+	// The per-repeat figures are each repeat's own.
+	if len(s.RepeatP50) != 2 || !near(s.RepeatP50[0], 1000) || !near(s.RepeatP50[1], 5000) {
+		t.Errorf("per-repeat p50s %v", s.RepeatP50)
+	}
+}
 
 func TestSummarizeGroupsInRunOrder(t *testing.T) {
 	var rs []bench.Result

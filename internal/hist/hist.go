@@ -105,6 +105,33 @@ func (h *Histogram) Merge(o *Histogram) {
 	h.saturated += o.saturated
 }
 
+// MergeWeighted adds every value recorded in o to h weight times, as if
+// each had been recorded weight times: the merge for a histogram that
+// holds one value in weight (a sampled one), so that merged with unsampled
+// histograms it counts for all the values it stands for. o is unchanged;
+// a nil o, or a weight below 1, adds nothing. MergeWeighted(o, 1) is
+// Merge(o). Values stay in their 0.1% buckets; Saturated counts a clamped
+// value weight times too.
+func (h *Histogram) MergeWeighted(o *Histogram, weight int64) {
+	if o == nil || o.h == nil || weight < 1 {
+		return
+	}
+	if weight == 1 {
+		h.Merge(o)
+		return
+	}
+	dst := h.hdr()
+	for _, b := range o.h.Distribution() {
+		if b.Count == 0 {
+			continue
+		}
+		// b.From is in range and names the bucket: RecordValues cannot
+		// fail short of an overflowing count.
+		_ = dst.RecordValues(b.From, b.Count*weight)
+	}
+	h.saturated += o.saturated * weight
+}
+
 // Count returns the number of recorded values.
 func (h *Histogram) Count() int64 {
 	if h.h == nil {

@@ -216,6 +216,48 @@ func TestMerge(t *testing.T) {
 	}
 }
 
+// TestMergeWeighted checks that a histogram merged with weight w counts
+// as if each of its values had been recorded w times.
+func TestMergeWeighted(t *testing.T) {
+	sampled := record(t, 1000, 3000, 123_456, Highest+1) // holds one value in 16
+	full := record(t, 500, 600)
+	want := New()
+	for _, v := range []int64{1000, 3000, 123_456, Highest + 1} {
+		for range 16 {
+			want.Record(v)
+		}
+	}
+	want.Merge(full)
+
+	got := New()
+	got.Merge(full)
+	got.MergeWeighted(sampled, 16)
+	got.MergeWeighted(nil, 16)
+	got.MergeWeighted(&Histogram{}, 16)
+	got.MergeWeighted(sampled, 0) // no weight: nothing added
+	if got.Count() != 66 || got.Saturated() != 16 {
+		t.Fatalf("Count, Saturated = %d, %d; want 66, 16", got.Count(), got.Saturated())
+	}
+	for _, q := range []float64{0, 0.03, 0.05, 0.3, 0.5, 0.9, 0.99, 1} {
+		if got.Quantile(q) != want.Quantile(q) {
+			t.Errorf("Quantile(%v): weighted merge %d, recorded 16 times %d", q, got.Quantile(q), want.Quantile(q))
+		}
+	}
+	if got.Mean() != want.Mean() || got.Min() != want.Min() || got.Max() != want.Max() {
+		t.Errorf("mean, min, max: weighted merge %v %d %d, recorded 16 times %v %d %d",
+			got.Mean(), got.Min(), got.Max(), want.Mean(), want.Min(), want.Max())
+	}
+	if sampled.Count() != 4 {
+		t.Errorf("MergeWeighted changed its argument: count %d", sampled.Count())
+	}
+	one, plain := New(), New()
+	one.MergeWeighted(sampled, 1)
+	plain.Merge(sampled)
+	if one.Count() != plain.Count() || one.Quantile(0.5) != plain.Quantile(0.5) || one.Saturated() != plain.Saturated() {
+		t.Error("MergeWeighted(o, 1) differs from Merge(o)")
+	}
+}
+
 func TestReset(t *testing.T) {
 	h := record(t, 1, 2, Highest+5)
 	h.Reset()
