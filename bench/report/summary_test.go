@@ -327,4 +327,15 @@ func TestSummarizePeerCPUUnknown(t *testing.T) {
 	if len(s) != 1 || len(s[0].RepeatCPUPerMsg) != 0 || !slices.Contains(s[0].Notes, "peer CPU unknown (a foreign echo server): CPU/msg left out") {
 		t.Fatalf("summary CPU/msg %v, notes %q; want CPU/msg left out with a note", s[0].RepeatCPUPerMsg, s[0].Notes)
 	}
+	// benchfmt leaves it out too, rather than give the bench process's
+	// CPU time alone as both processes'.
+	var buf strings.Builder
+	if err := renderBenchfmt(&buf, []*analysis{analyze(&bench.Records{Results: rs})}); err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(buf.String(), "\n") {
+		if strings.HasPrefix(line, "Benchmark") && strings.Contains(line, "cpu-ns/op") {
+			t.Errorf("benchfmt gives CPU/msg with the peer's unknown: %s", line)
+		}
+	}
 }
