@@ -97,7 +97,7 @@ func throughputVsSize(sums []report.Summary, styles map[string]int, placement, w
 	if len(ss) == 0 {
 		return nil, plot.Legend{}, nil
 	}
-	p := newPlot("stream: throughput in MB/s (10^6 payload bytes/s; median of the repeats) vs message size\n" + where + "\n" + barsNote(bounded))
+	p := newPlot("stream: throughput in MB/s (10⁶ payload bytes/s; median of the repeats) vs message size\n" + where + "\n" + barsNote(bounded))
 	p.X.Scale, p.Y.Scale = plot.LogScale{}, plot.LogScale{}
 	p.X.Label.Text = "message size (log scale)"
 	p.Y.Label.Text = "throughput, MB/s (log scale)"
@@ -115,16 +115,12 @@ func throughputVsSize(sums []report.Summary, styles map[string]int, placement, w
 }
 
 // rateVsConns draws the fanin message rate against the connection count
-// at the first fanin message size of the placement (fanin runs at one
-// size).
-func rateVsConns(sums []report.Summary, styles map[string]int, placement, where string) (*plot.Plot, plot.Legend, error) {
-	sizes := sizesOf(sums, "fanin", placement)
-	if len(sizes) == 0 {
-		return nil, plot.Legend{}, nil
-	}
+// at one fanin message size of the placement (a run measures fanin at one
+// size; records joined from several runs may hold more, a chart each).
+func rateVsConns(sums []report.Summary, styles map[string]int, placement string, size int, where string) (*plot.Plot, plot.Legend, error) {
 	var atSize []report.Summary
 	for _, s := range sums {
-		if s.Case.Size == sizes[0] {
+		if s.Case.Size == size {
 			atSize = append(atSize, s)
 		}
 	}
@@ -133,7 +129,7 @@ func rateVsConns(sums []report.Summary, styles map[string]int, placement, where 
 		return nil, plot.Legend{}, nil
 	}
 	p := newPlot(fmt.Sprintf("fanin %s: message rate (median of the repeats) vs connections\n%s\n%s",
-		units.FormatSize(sizes[0]), where, barsNote(bounded)))
+		units.FormatSize(size), where, barsNote(bounded)))
 	p.X.Label.Text = "concurrent connections"
 	p.Y.Label.Text = "messages per second, all connections together"
 	conns := sizesIn(ss)
@@ -167,6 +163,7 @@ func latencyCDF(sums []report.Summary, styles map[string]int, placement string, 
 		label   string
 		style   int
 		h       *hist.Histogram
+		timed   int64 // round trips timed; fewer than h's count when sampled
 		bimodal bool
 	}
 	var ds []*dist
@@ -176,10 +173,10 @@ func latencyCDF(sums []report.Summary, styles map[string]int, placement string, 
 		if c.Workload != "pingpong" || c.Placement != placement || c.Size != size || s.Latency == nil {
 			continue
 		}
-		ds = append(ds, &dist{label: c.TransportLabel(), style: styles[c.TransportLabel()], h: s.Latency, bimodal: s.Bimodal})
+		ds = append(ds, &dist{label: c.TransportLabel(), style: styles[c.TransportLabel()], h: s.Latency, timed: s.Timed, bimodal: s.Bimodal})
 	}
 	sort.SliceStable(ds, func(i, j int) bool { return ds[i].style < ds[j].style })
-	p := newPlot(fmt.Sprintf("pingpong %s: distribution of every round trip (all OK repeats)\n%s\ny axis stretched towards the tail: 90%%, 99%%, 99.9%% are evenly spaced",
+	p := newPlot(fmt.Sprintf("pingpong %s: distribution of the round trips of all OK repeats (a sampled repeat's timed ones stand for all)\n%s\ny axis stretched towards the tail: 90%%, 99%%, 99.9%% are evenly spaced",
 		units.FormatSize(size), where))
 	p.X.Scale = plot.LogScale{}
 	p.X.Label.Text = "round trip (log scale)"
@@ -216,6 +213,9 @@ func latencyCDF(sums []report.Summary, styles map[string]int, placement string, 
 		line.Width = vg.Points(1.5)
 		p.Add(line)
 		label := fmt.Sprintf("%s (%d round trips)", d.label, n)
+		if d.timed < n {
+			label = fmt.Sprintf("%s (%d round trips, %d of them timed)", d.label, n, d.timed)
+		}
 		if d.bimodal {
 			label += " (bimodal)"
 		}

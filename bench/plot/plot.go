@@ -98,7 +98,9 @@ type chart struct {
 // bench.OutputDirMode, never through a symbolic link. File names say what
 // each chart shows:
 // pingpong-p50-vs-size-<placement>.svg, pingpong-cdf-<size>-<placement>.svg,
-// stream-mbps-vs-size-<placement>.svg, fanin-rate-vs-conns-<placement>.svg;
+// stream-mbps-vs-size-<placement>.svg, fanin-rate-vs-conns-<placement>.svg
+// (fanin-rate-vs-conns-<size>-<placement>.svg, one per size, when the
+// records hold fanin at more than one message size);
 // with more than one run each name starts with "run<N>-<source>-". When a
 // file of one of those names exists already, Write writes nothing and
 // returns an error wrapping fs.ErrExist, unless replace is set: then
@@ -245,9 +247,16 @@ func drawRun(r *bench.Records, prefix string) ([]chart, error) {
 		if err := add(prefix+"stream-mbps-vs-size"+suffix, p, leg, err); err != nil {
 			return nil, err
 		}
-		p, leg, err = rateVsConns(sums, styles, pl, where)
-		if err := add(prefix+"fanin-rate-vs-conns"+suffix, p, leg, err); err != nil {
-			return nil, err
+		faninSizes := sizesOf(sums, "fanin", pl)
+		for _, size := range faninSizes {
+			name := prefix + "fanin-rate-vs-conns" + suffix
+			if len(faninSizes) > 1 {
+				name = prefix + "fanin-rate-vs-conns-" + units.FormatSize(size) + suffix
+			}
+			p, leg, err := rateVsConns(sums, styles, pl, size, where)
+			if err := add(name, p, leg, err); err != nil {
+				return nil, err
+			}
 		}
 	}
 	return out, nil
@@ -299,7 +308,7 @@ func collect(sums []report.Summary, styles map[string]int, workload, placement s
 			continue
 		}
 		c, lo, hi, reps := val(s)
-		if len(reps) == 0 || c <= 0 {
+		if len(reps) == 0 || c <= 0 || xOf(s) <= 0 { // a log scale has no place for 0 (a size 0 from foreign records)
 			continue
 		}
 		label := s.Case.TransportLabel()

@@ -425,3 +425,51 @@ func TestWriteRemovesDirItMade(t *testing.T) {
 		t.Fatalf("left behind in %s: %v", root, entries)
 	}
 }
+
+// TestWriteFaninSizesAndSizeZero: fanin records at two sizes (joined from
+// two runs) get a chart each, named with the size (the second size was
+// dropped without a word); a pingpong case of size 0, which only foreign
+// records hold, is left out of the log-scale chart instead of failing
+// every chart; a sampled repeat's legend says how many round trips were
+// timed.
+func TestWriteFaninSizesAndSizeZero(t *testing.T) {
+	var rs []bench.Result
+	for rep := 0; rep < 2; rep++ {
+		for _, size := range []int{64, 4096} {
+			for _, conns := range []int{1, 4} {
+				r := okResult(t, "fanin", "unix", "unpinned", size, rep, 0)
+				r.Conns = conns
+				rs = append(rs, r)
+			}
+		}
+		rs = append(rs, okResult(t, "pingpong", "unix", "unpinned", 0, rep, 3000), okResult(t, "pingpong", "unix", "unpinned", 64, rep, 5000))
+	}
+	rs[len(rs)-1].SampleEvery = 16
+	dir := t.TempDir()
+	paths, err := Write(dir, false, &bench.Records{Source: "x.jsonl", Results: rs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, p := range paths {
+		names = append(names, filepath.Base(p))
+	}
+	for _, want := range []string{"fanin-rate-vs-conns-64B-unpinned.svg", "fanin-rate-vs-conns-4KiB-unpinned.svg", "pingpong-p50-vs-size-unpinned.svg", "pingpong-cdf-64B-unpinned.svg"} {
+		if !slices.Contains(names, want) {
+			t.Errorf("no %s among %v", want, names)
+		}
+	}
+	f, err := os.Open(filepath.Join(dir, "pingpong-cdf-64B-unpinned.svg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	texts, _, err := svgTexts(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Repeat 0 timed 2 of 2, repeat 1 2 of 32 (2 values, 1 in 16).
+	if want := "unix (34 round trips, 4 of them timed)"; !slices.Contains(texts, want) {
+		t.Errorf("legend %q not among %q", want, texts)
+	}
+}

@@ -54,6 +54,9 @@ type Summary struct {
 	// SampleEvery (for distribution plots); nil when the case recorded no
 	// round trip. Readers must not modify it.
 	Latency *hist.Histogram
+	// Timed counts the round trips the OK repeats' histograms hold, as
+	// timed: fewer than Latency's count when a repeat was sampled.
+	Timed int64
 
 	// Medians of per-repeat values with their 95% confidence interval.
 	P50Median, P50Lo, P50Hi       float64 // round-trip p50, ns
@@ -220,6 +223,7 @@ func summarize(c bench.Case, results []bench.Result, idx []int, lat []repeatLate
 				// A sampled repeat's histogram holds one round trip in
 				// SampleEvery: each stands for SampleEvery of them.
 				merged.MergeWeighted(h, int64(max(1, r.SampleEvery)))
+				s.Timed += h.Count()
 				q := repeatLatency{ok: true, p50: h.Quantile(0.5), p90: h.Quantile(0.9), p99: h.Quantile(0.99),
 					p999: h.Quantile(0.999), max: h.Max()}
 				lat[i] = q

@@ -148,14 +148,19 @@ CPU per message, and the localhost-shortcut comparison.`,
 func cmdPlot(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "plot", `[-out DIR] FILE...
 
-Draws SVG charts from raw records, for each placement and each of what the
-runs measured, one file each:
+Draws SVG charts from raw records of the pingpong, stream and fanin
+workloads (connect, rate and http are in the report only), for each
+placement, one file each:
   pingpong-p50-vs-size-PLACEMENT.svg   round trip vs message size per transport (log axes)
   pingpong-cdf-SIZE-PLACEMENT.svg      round-trip latency CDF per transport at one size
   stream-mbps-vs-size-PLACEMENT.svg    stream throughput vs message size
   fanin-rate-vs-conns-PLACEMENT.svg    fanin message rate vs connection count
-With more than one FILE, each name starts with runN-SOURCE-. Prints the
-paths of the files it wrote.`,
+                                       (-SIZE-PLACEMENT, one per size, when the
+                                       records hold fanin at several sizes)
+Failed and skipped cases are not drawn (the report lists them). With more
+than one FILE, each name starts with runN-SOURCE-. Prints the paths of the
+files it wrote; with nothing to draw (no OK case of those workloads) it
+writes nothing and exits 1.`,
 		`  ipcbench plot run.jsonl                 # SVGs in ./plots
   ipcbench plot -out docs/img run.jsonl
 `)

@@ -315,19 +315,52 @@ type Point struct {
 	Value    int64
 }
 
+// cdfPerDecade is how many points CDF gives per decade of the tail
+// (between 90% and 99%, between 99% and 99.9%, ...).
+const cdfPerDecade = 40
+
 // CDF returns the cumulative distribution of the recorded values, for
-// plotting: points in increasing order of Quantile and Value, denser
-// towards the tail (HdrHistogram's percentile iteration, halving the
-// distance to 100% at each step), ending with Quantile 1 at Max. An empty
-// histogram returns nil.
+// plotting: points in increasing order of Quantile and Value, each the
+// value Quantile gives (the nearest-rank one), at quantiles evenly spaced
+// in -log10(1-q), cdfPerDecade to a decade, so that 0.9, 0.99, 0.999 are
+// among them, and at 0.5; from Quantile 0 at Min to the last below
+// 1-1/Count, then Quantile 1 at Max. A curve through them passes through
+// every percentile a report prints. An empty histogram returns nil.
 func (h *Histogram) CDF() []Point {
-	if h.Count() == 0 {
+	n := h.Count()
+	if n == 0 {
 		return nil
 	}
-	bs := h.h.CumulativeDistribution()
-	pts := make([]Point, 0, len(bs))
-	for _, b := range bs {
-		pts = append(pts, Point{Quantile: b.Quantile / 100, Value: min(b.ValueAt, Highest)})
+	top := math.Log10(float64(n)) // -log10(1-q) of q = 1-1/n
+	var qs []float64
+	for k := 0; k == 0 || float64(k)/cdfPerDecade < top; k++ {
+		q := 1 - math.Pow(10, -float64(k)/cdfPerDecade)
+		if len(qs) > 0 && qs[len(qs)-1] < 0.5 && q > 0.5 {
+			qs = append(qs, 0.5)
+		}
+		qs = append(qs, q)
 	}
-	return pts
+	pts := make([]Point, 0, len(qs)+1)
+	var seen int64
+	bars := h.h.Distribution()
+	b := 0
+	for _, q := range qs {
+		k := int64(1) // Quantile 0 is Min, the first value
+		if q > 0 {
+			k = nearestRank(q, n)
+		}
+		for seen < k && b < len(bars) {
+			seen += bars[b].Count
+			b++
+		}
+		v := h.Max()
+		if b > 0 {
+			v = min(bars[b-1].To, Highest)
+		}
+		if q == 0 {
+			v = h.Min()
+		}
+		pts = append(pts, Point{Quantile: q, Value: v})
+	}
+	return append(pts, Point{Quantile: 1, Value: h.Max()})
 }
