@@ -12,7 +12,7 @@
 //     percentile y axis stretched towards the tail (0%, 50%, 90%, 99%,
 //     99.9%, ...), so that the tail is as visible as the median;
 //   - stream throughput (MB/s, median of repeats) vs message size per
-//     transport, log x axis;
+//     transport, log-log axes;
 //   - fanin message rate vs connection count per transport, when fanin
 //     was measured.
 //

@@ -360,9 +360,10 @@ func (c *Conn) writeRing(b []byte) (int, error) {
 // its head. Publishing only once the free space was filled made the two
 // sides take turns with messages as large as the ring: a 1 MiB message
 // through a 1 MiB ring was copied in, then checked out, neither side ever
-// working while the other did (4.3 GB/s cross-core against 14.9 for
-// 64 KiB messages). A piece of 64 KiB costs a store to a shared line per
-// ~5 µs of copying.
+// working while the other did (cross-core the 1 MiB stream ran at 0.25–0.5×
+// the 64 KiB one, in sittings not committed; results/shm-large-notes.md
+// has them). A piece of 64 KiB costs a store to a shared line per ~5 µs of
+// copying.
 const maxChunk = 64 << 10
 
 // shortLap is how much of the ring a large Write uses per lap when both
