@@ -173,6 +173,11 @@ type Result struct {
 	Options map[string]string `json:"options,omitempty"`
 }
 
+// MaxSampleEvery is the largest Result.SampleEvery a raw-record reader
+// takes: far above what a run writes (16), and low enough that a
+// histogram's counts, weighed by it when repeats merge, cannot overflow.
+const MaxSampleEvery = 1 << 20
+
 // Case returns the identity of r without its repeat index: results with the
 // same Case are repeats of one another.
 func (r *Result) Case() Case {
@@ -304,7 +309,8 @@ func ReadRecordsFile(path string) (*Records, error) {
 // otherwise than with gzip (zstd, xz, bzip2); a result for a case and
 // repeat that an earlier line already holds; results with missing
 // or invalid fields (workload, transport, status, negative counts, an OK
-// result with no measured interval); and latency histograms that are not
+// result with no measured interval, a sample_every outside 0 to
+// MaxSampleEvery); and latency histograms that are not
 // labelled round trip or do not decode. Unknown fields are ignored, so that
 // newer writers of the same major version stay readable.
 func ReadRecords(r io.Reader, source string) (*Records, error) {
@@ -411,9 +417,9 @@ func ReadRecords(r io.Reader, source string) (*Records, error) {
 
 // Uncompressed returns a buffered reader of the raw records in r: r's own
 // bytes, or, when r starts with gzip's magic number, the stream they
-// decompress to, whose errors (a stream cut short, a bad checksum) are
-// never io.ErrUnexpectedEOF, which a reader of lines would take for a
-// last line without its newline. Input compressed otherwise (zstd, xz,
+// decompress to, whose errors (a stream cut short, a bad checksum) wrap
+// ErrCorruptCompression and are never io.ErrUnexpectedEOF, which a reader
+// of lines would take for a last line without its newline. Input compressed otherwise (zstd, xz,
 // bzip2), or a gzip header that does not decode, is a *ParseError naming
 // source.
 func Uncompressed(r io.Reader, source string) (*bufio.Reader, error) {
@@ -446,11 +452,16 @@ func (g gzipStream) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// ErrCorruptCompression is wrapped by the error of a read of
+// gzip-compressed raw records (see Uncompressed) whose stream is cut short
+// or fails its checksum.
+var ErrCorruptCompression = errors.New("the gzip-compressed data is cut short or corrupt (was the file copied before its writer finished?)")
+
 // gzipError is an error of the gzip stream under the records.
 type gzipError struct{ err error }
 
-func (e *gzipError) Error() string { return e.err.Error() }
-func (e *gzipError) Unwrap() error { return e.err }
+func (e *gzipError) Error() string   { return ErrCorruptCompression.Error() + ": " + e.err.Error() }
+func (e *gzipError) Unwrap() []error { return []error{ErrCorruptCompression, e.err} }
 
 // floorKind is the record type of package floor's records
 // (floor.KindRecord), which that package's reader reads, not this one.
@@ -491,6 +502,8 @@ func checkResult(r *Result) (string, error) {
 		return "result has a negative duration, message, byte or error count", nil
 	case r.BenchUserNS < 0 || r.BenchSysNS < 0 || r.PeerUserNS < 0 || r.PeerSysNS < 0:
 		return "result has a negative CPU time", nil
+	case r.SampleEvery < 0 || r.SampleEvery > MaxSampleEvery:
+		return fmt.Sprintf("result has sample_every %d (0 to %d)", r.SampleEvery, MaxSampleEvery), nil
 	}
 	switch r.Status {
 	case StatusOK:

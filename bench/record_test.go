@@ -146,6 +146,8 @@ func TestReadRecordsMalformed(t *testing.T) {
 		{"no workload", headerLine + "\n" + strings.Replace(res, `"pingpong"`, `""`, 1) + "\n", "bad.jsonl:2:", "no workload"},
 		{"no transport", headerLine + "\n" + strings.Replace(res, `"unix"`, `""`, 1) + "\n", "bad.jsonl:2:", "no transport"},
 		{"negative count", headerLine + "\n" + strings.Replace(res, `"messages":100`, `"messages":-1`, 1) + "\n", "bad.jsonl:2:", "negative"},
+		{"huge sample_every", headerLine + "\n" + strings.Replace(res, `"messages":100`, `"messages":100,"sample_every":4611686018427387904`, 1) + "\n", "bad.jsonl:2:", "sample_every 4611686018427387904"},
+		{"negative sample_every", headerLine + "\n" + strings.Replace(res, `"messages":100`, `"messages":100,"sample_every":-16`, 1) + "\n", "bad.jsonl:2:", "sample_every -16"},
 		{"ok without interval", headerLine + "\n" + strings.Replace(res, `"duration_ns":1000000`, `"duration_ns":0`, 1) + "\n", "bad.jsonl:2:", "no measured interval"},
 		{"wrong field type", headerLine + "\n" + strings.Replace(res, `"size":64`, `"size":"64"`, 1) + "\n", "bad.jsonl:2:", "bad result"},
 		{"a repeat twice", headerLine + "\n" + res + "\n" + res + "\n", "bad.jsonl:3:", "repeat 0 of pingpong unix"},

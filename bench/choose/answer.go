@@ -261,7 +261,11 @@ func (a *Answer) WriteText(w io.Writer) error {
 		fmt.Fprintf(&b, "  %s: not ranked: %s\n", n.Spec, n.Reason)
 	}
 	if a.Repeats < report.MinRepeats {
-		fmt.Fprintf(&b, "warning: only %d OK repeats per transport, fewer than %d: intervals are unbounded and ~ may mean too few repeats to tell rather than the same (3 repeats against 3 never differ at α=0.05)\n", a.Repeats, report.MinRepeats)
+		word := "repeats"
+		if a.Repeats == 1 {
+			word = "repeat"
+		}
+		fmt.Fprintf(&b, "warning: only %d OK %s per transport, fewer than %d: intervals are unbounded and ~ may mean too few repeats to tell rather than the same (3 repeats against 3 never differ at α=0.05)\n", a.Repeats, word, report.MinRepeats)
 	}
 	if a.Elapsed > 0 {
 		fmt.Fprintf(&b, "calibration: %s wall, %d repeats of %s (+%s warm-up) per transport\n",

@@ -98,8 +98,14 @@ func Read(r io.Reader, source string) (*File, error) {
 	var f File
 	sawHeader := false
 	br, err := bench.Uncompressed(r, source)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
+	if pe := (*bench.ParseError)(nil); errors.As(err, &pe) {
+		msg := pe.Msg
+		if pe.Err != nil {
+			msg += ": " + pe.Err.Error()
+		}
+		return nil, fmt.Errorf("%s:%d: %w: %s", source, pe.Line, ErrMalformed, msg)
+	} else if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", source, err)
 	}
 	line := 0
 	bad := func(format string, a ...any) error {
@@ -114,8 +120,10 @@ func Read(r io.Reader, source string) (*File, error) {
 		switch {
 		case errors.Is(err, bench.ErrLineTooLong):
 			return nil, fmt.Errorf("%s:%d: %w: not raw records (a raw-record line is at most %d MiB): %w", source, line, ErrMalformed, bench.MaxLineSize>>20, err)
+		case errors.Is(err, bench.ErrCorruptCompression):
+			return nil, fmt.Errorf("%s:%d: %w: %w", source, line, ErrMalformed, err)
 		case err != nil && err != io.ErrUnexpectedEOF:
-			return nil, fmt.Errorf("floor: reading %s: %w", source, err)
+			return nil, fmt.Errorf("reading %s: %w", source, err)
 		}
 		text := bytes.TrimSpace(raw)
 		if len(text) == 0 {

@@ -71,8 +71,11 @@ func TestTableFromRecords(t *testing.T) {
 	} else if !reflect.DeepEqual(fz, f) {
 		t.Errorf("gzip-compressed: read back differs from the plain file")
 	}
-	if _, err := Read(bytes.NewReader(gz.Bytes()[:gz.Len()-12]), "cut.gz"); !errors.Is(err, ErrMalformed) && err == nil {
-		t.Errorf("gzip stream cut short: read as complete")
+	for _, cut := range []int{12, gz.Len() / 2} {
+		_, err := Read(bytes.NewReader(gz.Bytes()[:gz.Len()-cut]), "cut.gz")
+		if !errors.Is(err, ErrMalformed) || !strings.HasPrefix(err.Error(), "cut.gz:") || !strings.Contains(err.Error(), "cut short or corrupt") {
+			t.Errorf("gzip stream cut %d bytes short: %v, want a malformed-records error naming the file and saying so", cut, err)
+		}
 	}
 	if f.Header.Type != bench.KindHeader || f.Header.Version != bench.RecordVersion || len(f.Records) != 16 {
 		t.Fatalf("header %+v, %d records", f.Header, len(f.Records))
@@ -151,8 +154,8 @@ func TestReadRefusesWhatIsNotAFloorFile(t *testing.T) {
 		"zstd":             "\x28\xb5\x2f\xfd" + header,
 		"old record shape": `{"side":"c","workload":"pingpong","variant":"pipe","placement":"same-core","repeat":0,"value":12924.5}` + "\n",
 	} {
-		if _, err := Read(strings.NewReader(in), "x.jsonl"); !errors.Is(err, ErrMalformed) {
-			t.Errorf("%s: %v, want ErrMalformed", name, err)
+		if _, err := Read(strings.NewReader(in), "x.jsonl"); !errors.Is(err, ErrMalformed) || !strings.HasPrefix(err.Error(), "x.jsonl:") {
+			t.Errorf("%s: %v, want ErrMalformed, naming the file first", name, err)
 		}
 	}
 }

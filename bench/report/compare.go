@@ -110,11 +110,11 @@ func Compare(w io.Writer, old, new *bench.Records) error {
 			label := caseLabel(p.o.Case)
 			es := append(benchmath.AssumeNothing.Summary(so, Confidence).Warnings, cmp.Warnings...)
 			for _, e := range append(es, benchmath.AssumeNothing.Summary(sn, Confidence).Warnings...) {
-				w := e.Error()
-				if _, seen := rowsOf[w]; !seen {
-					warnings = append(warnings, w)
+				note := e.Error()
+				if _, seen := rowsOf[note]; !seen {
+					warnings = append(warnings, note)
 				}
-				rowsOf[w] = appendDistinct(rowsOf[w], label)
+				rowsOf[note] = appendDistinct(rowsOf[note], label)
 			}
 			ocell, ncell := formatMetric(m, oc), formatMetric(m, nc)
 			if p.o.Bimodal {

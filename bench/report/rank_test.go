@@ -365,8 +365,8 @@ func TestModesNoteMedian(t *testing.T) {
 		sizes [2]int
 		want  string
 	}{
-		{[2]int{2, 4}, "The median above is the group of 4 alone;"},
-		{[2]int{5, 1}, "The median above is the group of 5 alone;"},
+		{[2]int{2, 4}, "The median above describes the larger group (4 repeats) alone;"},
+		{[2]int{5, 1}, "The median above describes the larger group (5 repeats) alone;"},
 		{[2]int{3, 3}, "The median above describes neither;"},
 	} {
 		s := &Summary{Case: bench.Case{Workload: "pingpong", Transport: "unix"}, RepeatP50: []float64{1}}

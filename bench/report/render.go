@@ -353,7 +353,7 @@ func modesNote(s *Summary) string {
 	}
 	for _, md := range s.Modes {
 		if 2*md.Repeats > total {
-			median = fmt.Sprintf("The median above is the group of %d alone", md.Repeats)
+			median = fmt.Sprintf("The median above describes the larger group (%d repeats) alone", md.Repeats)
 		}
 	}
 	return fmt.Sprintf("%s is bimodal: its repeats' %s fall into two groups: %s. "+

@@ -111,7 +111,9 @@ func (h *Histogram) Merge(o *Histogram) {
 // histograms it counts for all the values it stands for. o is unchanged;
 // a nil o, or a weight below 1, adds nothing. MergeWeighted(o, 1) is
 // Merge(o). Values stay in their 0.1% buckets; Saturated counts a clamped
-// value weight times too.
+// value weight times too. weight times o's count must fit in an int64:
+// callers bound the weight (raw records' sample_every is at most
+// bench.MaxSampleEvery).
 func (h *Histogram) MergeWeighted(o *Histogram, weight int64) {
 	if o == nil || o.h == nil || weight < 1 {
 		return
@@ -200,12 +202,13 @@ func (h *Histogram) Quantile(q float64) int64 {
 }
 
 // nearestRank returns ⌈q·n⌉ for q in (0,1), clamped to [1,n]. The product
-// is taken down by a relative 1e-12 first so that q's binary rounding does
-// not push an exact rank up by one (0.07·100 is 7.000000000000001 in
-// float64, and its rank is 7, not 8).
+// is taken down first by a few units in the last place of n, the most
+// that q's binary rounding moves it, so that an exact rank is not pushed
+// up by one (0.07·100 is 7.000000000000001 in float64, and its rank is 7,
+// not 8), and no rank is taken down by a whole one however large n is.
 func nearestRank(q float64, n int64) int64 {
 	r := q * float64(n)
-	k := int64(math.Ceil(r - r*1e-12))
+	k := int64(math.Ceil(r - float64(n)*0x1p-50))
 	return max(1, min(k, n))
 }
 
@@ -333,7 +336,9 @@ func (h *Histogram) CDF() []Point {
 	}
 	top := math.Log10(float64(n)) // -log10(1-q) of q = 1-1/n
 	var qs []float64
-	for k := 0; k == 0 || float64(k)/cdfPerDecade < top; k++ {
+	// Up to top itself: at a Count of exactly 10, 100, 1000, ... the last
+	// printed percentile (p90, p99, p99.9) is the quantile 1-1/Count.
+	for k := 0; k == 0 || float64(k)/cdfPerDecade <= top+1e-9; k++ {
 		q := 1 - math.Pow(10, -float64(k)/cdfPerDecade)
 		if len(qs) > 0 && qs[len(qs)-1] < 0.5 && q > 0.5 {
 			qs = append(qs, 0.5)

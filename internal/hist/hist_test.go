@@ -472,3 +472,49 @@ func TestCDFHitsPercentiles(t *testing.T) {
 		t.Errorf("%d points for 10^5 values, want about %d per decade", n, cdfPerDecade)
 	}
 }
+
+// TestNearestRankHuge: the rank is not taken down by a whole one for a
+// count above 10^12, where a tolerance relative to the product was.
+func TestNearestRankHuge(t *testing.T) {
+	for _, tt := range []struct {
+		q    float64
+		n    int64
+		want int64
+	}{
+		{0.5, 4e12, 2e12},
+		{0.5, 4e12 + 1, 2e12 + 1},
+		{0.07, 100, 7},
+		{0.9, 10, 9},
+		{0.999, 1000, 999},
+		{0.999, 1001, 1000},
+	} {
+		if got := nearestRank(tt.q, tt.n); got != tt.want {
+			t.Errorf("nearestRank(%v, %d) = %d, want %d", tt.q, tt.n, got, tt.want)
+		}
+	}
+}
+
+// TestCDFAtPowersOfTen: at a count of exactly 10, 100 or 1000 the CDF
+// still has the last percentile a report prints (p90, p99, p99.9), which
+// the loop ended just short of.
+func TestCDFAtPowersOfTen(t *testing.T) {
+	for _, n := range []int64{10, 100, 1000} {
+		h := New()
+		for i := int64(1); i <= n; i++ {
+			h.Record(i * 1000)
+		}
+		q := 1 - 1/float64(n)
+		found := false
+		for _, p := range h.CDF() {
+			if math.Abs(p.Quantile-q) < 1e-9 {
+				found = true
+				if p.Value != h.Quantile(q) {
+					t.Errorf("n=%d: CDF value %d at q=%v, Quantile %d", n, p.Value, q, h.Quantile(q))
+				}
+			}
+		}
+		if !found {
+			t.Errorf("n=%d: no CDF point at q=%v", n, q)
+		}
+	}
+}
