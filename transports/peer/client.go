@@ -39,7 +39,16 @@ type Client struct {
 	serveID   uint64              // ID of the last serve job
 	pending   []Reply             // read, not yet claimed
 	abandoned map[uint64]struct{} // IDs whose callers gave up
+	// changed is closed, and replaced, when a reply is put in pending: a
+	// caller that waits for sem while another reads looks at pending
+	// again then, since the reader may go on to wait for its own reply
+	// for as long as that takes.
+	changed chan struct{}
 }
+
+// testHookBeforeSem, when set (by tests), is called by wait after it
+// found no pending reply for id and before it waits for sem or a change.
+var testHookBeforeSem func(id uint64)
 
 // Link carries jobs to a peer and replies back, one JSON object each: a
 // spawned peer (*proc.Peer) or a stand-alone peer's control connection
@@ -65,7 +74,7 @@ func NewClient(p *proc.Peer) *Client {
 // NewLinkClient returns a Client that speaks over l. A link has at most
 // one Client.
 func NewLinkClient(l Link) *Client {
-	return &Client{link: l, sem: make(chan struct{}, 1), abandoned: map[uint64]struct{}{}}
+	return &Client{link: l, sem: make(chan struct{}, 1), abandoned: map[uint64]struct{}{}, changed: make(chan struct{})}
 }
 
 // Peer returns the process the Client talks to; nil for a Client made by
@@ -197,11 +206,22 @@ func (c *Client) wait(ctx context.Context, id uint64, op string) (Reply, error) 
 	delete(c.abandoned, id) // asking again for an abandoned job's reply
 	c.mu.Unlock()
 	for {
-		if r, ok := c.take(id, op); ok {
+		c.mu.Lock()
+		r, ok := c.takeLocked(id, op)
+		changed := c.changed
+		c.mu.Unlock()
+		if ok {
 			return r, nil
+		}
+		if testHookBeforeSem != nil {
+			testHookBeforeSem(id)
 		}
 		select {
 		case c.sem <- struct{}{}:
+		case <-changed:
+			// The reader put a reply in pending (maybe this one) and
+			// may be reading again, for its own, holding sem.
+			continue
 		case <-ctx.Done():
 			c.abandon(id)
 			return Reply{}, ctx.Err()
@@ -253,6 +273,8 @@ func (c *Client) readOne(ctx context.Context, id uint64, op string) (Reply, bool
 		return Reply{}, false, fmt.Errorf("%w: more than %d unclaimed replies", ErrProtocol, maxPending)
 	}
 	c.pending = append(c.pending, r)
+	close(c.changed)
+	c.changed = make(chan struct{})
 	return Reply{}, false, nil
 }
 
@@ -264,6 +286,11 @@ func matches(r Reply, id uint64, op string) bool {
 func (c *Client) take(id uint64, op string) (Reply, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	return c.takeLocked(id, op)
+}
+
+// takeLocked is take with mu held.
+func (c *Client) takeLocked(id uint64, op string) (Reply, bool) {
 	for i, r := range c.pending {
 		if matches(r, id, op) {
 			c.pending = append(c.pending[:i], c.pending[i+1:]...)
