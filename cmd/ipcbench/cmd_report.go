@@ -176,6 +176,9 @@ writes nothing and exits 1.`,
 	paths, err := plot.Write(*out, *force, runs...)
 	if errors.Is(err, os.ErrExist) {
 		// Without package plot's "plot: ", which the command's name says.
+		if *force { // what is there is not a regular file: -force does not replace it
+			return usagef("-out: %s", message("plot", err))
+		}
 		return usagef("-out: %s (-force replaces existing charts)", message("plot", err))
 	}
 	var pe *os.PathError

@@ -161,6 +161,9 @@ func TestOutputNeverFollowsPlantedNames(t *testing.T) {
 		wantRefused(t, code, stderr, "-force")
 		code, _, stderr = runCLI(t, "", "plot", "-force", "-out", plots, raw)
 		wantRefused(t, code, stderr, "-out")
+		if strings.Contains(stderr, "-force replaces") {
+			t.Errorf("with -force given, the refusal of a symlink still points at -force: %s", stderr)
+		}
 		checkVictim(t, victim)
 		if ents, _ := os.ReadDir(plots); len(ents) != 1 {
 			t.Errorf("plot wrote charts beside the refused name: %v", ents)
