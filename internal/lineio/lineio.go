@@ -20,7 +20,9 @@ var ErrTooLong = errors.New("line too long")
 // line it returns the bytes of that line with io.ErrUnexpectedEOF. A longer
 // line fails with an error wrapping ErrTooLong as soon as more than max of
 // its bytes have been read, so memory stays under max plus br's buffer.
-// Other read errors are returned as they come.
+// Other read errors (a deadline) are returned as they come, with the bytes
+// of the unfinished line read until then, which br no longer holds: a
+// caller that reads on must put them before what it reads next.
 func Read(br *bufio.Reader, max int) ([]byte, error) {
 	var line []byte
 	for {
@@ -37,7 +39,7 @@ func Read(br *bufio.Reader, max int) ([]byte, error) {
 		case errors.Is(err, io.EOF) && len(line) > 0:
 			return line, io.ErrUnexpectedEOF
 		default:
-			return nil, err
+			return line, err
 		}
 	}
 }

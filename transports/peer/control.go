@@ -25,6 +25,9 @@ type Control struct {
 	c       net.Conn
 	welcome Welcome
 	r       *bufio.Reader
+	// partial is the start of a reply line that a Recv whose ctx ended
+	// had read; the next Recv goes on from it.
+	partial []byte
 
 	mu sync.Mutex // serialises Send
 }
@@ -85,15 +88,23 @@ func (ct *Control) Send(v any) error {
 	return err
 }
 
-// Recv reads one JSON line into v, until ctx ends.
+// Recv reads one JSON line into v, until ctx ends. A line that ctx's end
+// cut is not lost: the next Recv reads on from where it stopped.
 func (ct *Control) Recv(ctx context.Context, v any) error {
 	ct.c.SetReadDeadline(time.Time{})
-	stop := context.AfterFunc(ctx, func() { ct.c.SetReadDeadline(time.Unix(1, 0)) })
-	defer stop()
-	line, err := lineio.Read(ct.r, maxControlLine)
+	stop := deadlineOnDone(ctx, ct.c.SetReadDeadline)
+	line, err := lineio.Read(ct.r, maxControlLine-len(ct.partial))
+	stop()
+	if len(ct.partial) > 0 && !errors.Is(err, lineio.ErrTooLong) {
+		line = append(ct.partial, line...)
+	}
+	ct.partial = nil
 	if err != nil {
 		switch {
 		case ctx.Err() != nil:
+			if len(line) > 0 && !errors.Is(err, lineio.ErrTooLong) && !errors.Is(err, io.ErrUnexpectedEOF) {
+				ct.partial = line
+			}
 			return ctx.Err()
 		case errors.Is(err, lineio.ErrTooLong):
 			return fmt.Errorf("%w: reply line over %d bytes", ErrProtocol, maxControlLine)
@@ -110,3 +121,22 @@ func (ct *Control) Recv(ctx context.Context, v any) error {
 
 // Close ends the session: the server closes its data connections.
 func (ct *Control) Close() error { return ct.c.Close() }
+
+// deadlineOnDone sets a deadline in the past through set when ctx ends,
+// which ends a read or write blocked on the connection. The function it
+// returns stops that, and, when ctx ended already, waits until that
+// deadline is set: a caller that then clears it or sets another knows
+// that nothing of ctx's lands after it (a late deadline failed the next
+// call on the connection).
+func deadlineOnDone(ctx context.Context, set func(time.Time) error) (stop func()) {
+	fired := make(chan struct{})
+	st := context.AfterFunc(ctx, func() {
+		set(time.Unix(1, 0))
+		close(fired)
+	})
+	return func() {
+		if !st() {
+			<-fired
+		}
+	}
+}

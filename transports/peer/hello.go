@@ -235,9 +235,11 @@ func Handshake(ctx context.Context, c net.Conn, h Hello) (Welcome, error) {
 		deadline, ctxFirst = d, true
 	}
 	c.SetDeadline(deadline)
-	defer c.SetDeadline(time.Time{})
-	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)) })
-	defer stop()
+	stop := deadlineOnDone(ctx, c.SetDeadline)
+	defer func() {
+		stop() // ctx's deadline, if it fired, is set before it is cleared
+		c.SetDeadline(time.Time{})
+	}()
 	// past reports whether err is the connection's deadline passing when
 	// that deadline was ctx's, which ctx.Err() may not say yet: the two
 	// fire at the same moment.
