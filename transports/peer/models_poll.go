@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"sync"
 
 	"github.com/ipcbench/ipcbench/internal/frame"
 	"golang.org/x/sys/unix"
@@ -141,8 +142,23 @@ func (s *server) servePoll(sv *serving, fds []fdSet, role string, cfg frame.Conf
 		failAll(os.NewSyscallError("eventfd", err))
 		return
 	}
-	defer unix.Close(wake)
-	if !sv.onClose(func() { unix.Write(wake, []byte{1, 0, 0, 0, 0, 0, 0, 0}) }) {
+	// The job's shutdown rings wake, unless this function has returned:
+	// then wake is closed, and its number may be another descriptor's.
+	var wakeMu sync.Mutex
+	wakeOpen := true
+	defer func() {
+		wakeMu.Lock()
+		wakeOpen = false
+		unix.Close(wake)
+		wakeMu.Unlock()
+	}()
+	if !sv.onClose(func() {
+		wakeMu.Lock()
+		defer wakeMu.Unlock()
+		if wakeOpen {
+			unix.Write(wake, []byte{1, 0, 0, 0, 0, 0, 0, 0})
+		}
+	}) {
 		return
 	}
 	const wakeTag = -1
