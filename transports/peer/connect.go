@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
+	"sync"
 
 	"golang.org/x/sys/unix"
 
@@ -137,8 +139,13 @@ func (s *server) startConnect(ctx context.Context, job Job, cfg frame.Config, tr
 		defer sv.cancel()
 		handoff := files[0]
 		defer handoff.Close()
+		cur := &inFlight{fd: int(handoff.Fd())}
+		defer cur.end() // before handoff.Close: its number is not shut down after
 		var st ConnStats
-		err := connectLoop(sctx, tr, handoff, cfg, job.Secret, &st)
+		var err error
+		if sv.onClose(cur.stop) {
+			err = connectLoop(sctx, tr, handoff, cfg, job.Secret, &st, cur)
+		}
 		if err != nil && !sv.isClosing() {
 			st.Error = err.Error()
 		}
@@ -154,8 +161,53 @@ func (s *server) startConnect(ctx context.Context, job Job, cfg frame.Config, tr
 	}()
 }
 
-// connectLoop serves exchanges until the handoff socket reaches EOF.
-func connectLoop(ctx context.Context, tr transports.Transport, handoff *os.File, cfg frame.Config, secret Secret, st *ConnStats) error {
+// inFlight lets a connect job's shutdown end its loop at once: it shuts
+// the handoff socket down (a blocked receive returns) and closes the
+// connection of the exchange in flight.
+type inFlight struct {
+	mu    sync.Mutex
+	fd    int      // the handoff socket
+	c     net.Conn // the exchange's connection, nil between exchanges
+	ended bool     // stop ran, or the loop is over (fd may be closed)
+}
+
+// stop is the job's shutdown: the loop ends at its next step.
+func (f *inFlight) stop() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.ended {
+		return
+	}
+	f.ended = true
+	unix.Shutdown(f.fd, unix.SHUT_RDWR)
+	if f.c != nil {
+		f.c.Close()
+	}
+}
+
+// end marks the loop over: stop does nothing after it.
+func (f *inFlight) end() {
+	f.mu.Lock()
+	f.ended = true
+	f.mu.Unlock()
+}
+
+// set records c (nil: none) as the exchange's connection; false, and c
+// closed, when the job is shutting down.
+func (f *inFlight) set(c net.Conn) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.ended && c != nil {
+		c.Close()
+		return false
+	}
+	f.c = c
+	return true
+}
+
+// connectLoop serves exchanges until the handoff socket reaches EOF, or
+// cur is stopped.
+func connectLoop(ctx context.Context, tr transports.Transport, handoff *os.File, cfg frame.Config, secret Secret, st *ConnStats, cur *inFlight) error {
 	buf := make([]byte, maxHandoffLen)
 	oob := make([]byte, rendezvous.OOBSize)
 	sock := int(handoff.Fd())
@@ -173,6 +225,9 @@ func connectLoop(ctx context.Context, tr transports.Transport, handoff *os.File,
 		rendezvous.CloseFiles(h.Endpoint.Files) // after a failed Dial, still open; after one that worked, closed by Dial already (harmless)
 		if err != nil {
 			return fmt.Errorf("dialing: %w", err)
+		}
+		if !cur.set(c) {
+			return net.ErrClosed
 		}
 		if !h.Private {
 			if err := Prove(c, secret); err != nil {
@@ -193,6 +248,7 @@ func connectLoop(ctx context.Context, tr transports.Transport, handoff *os.File,
 			return fmt.Errorf("writing request: %w", err)
 		}
 		msg, err := r.ReadMsg(in)
+		cur.set(nil)
 		c.Close()
 		if err != nil {
 			return fmt.Errorf("reading reply: %w", err)
