@@ -13,6 +13,7 @@ import (
 
 	"github.com/ipcbench/ipcbench/internal/lineio"
 	"github.com/ipcbench/ipcbench/internal/proc"
+	"github.com/ipcbench/ipcbench/transports/internal/ctxdeadline"
 )
 
 // maxControlLine bounds one reply line on a control connection: the same
@@ -92,7 +93,7 @@ func (ct *Control) Send(v any) error {
 // cut is not lost: the next Recv reads on from where it stopped.
 func (ct *Control) Recv(ctx context.Context, v any) error {
 	ct.c.SetReadDeadline(time.Time{})
-	stop := deadlineOnDone(ctx, ct.c.SetReadDeadline)
+	stop := ctxdeadline.OnDone(ctx, ct.c.SetReadDeadline)
 	line, err := lineio.Read(ct.r, maxControlLine-len(ct.partial))
 	stop()
 	if len(ct.partial) > 0 && !errors.Is(err, lineio.ErrTooLong) {
@@ -121,22 +122,3 @@ func (ct *Control) Recv(ctx context.Context, v any) error {
 
 // Close ends the session: the server closes its data connections.
 func (ct *Control) Close() error { return ct.c.Close() }
-
-// deadlineOnDone sets a deadline in the past through set when ctx ends,
-// which ends a read or write blocked on the connection. The function it
-// returns stops that, and, when ctx ended already, waits until that
-// deadline is set: a caller that then clears it or sets another knows
-// that nothing of ctx's lands after it (a late deadline failed the next
-// call on the connection).
-func deadlineOnDone(ctx context.Context, set func(time.Time) error) (stop func()) {
-	fired := make(chan struct{})
-	st := context.AfterFunc(ctx, func() {
-		set(time.Unix(1, 0))
-		close(fired)
-	})
-	return func() {
-		if !st() {
-			<-fired
-		}
-	}
-}

@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"context"
 	"net"
+	"os"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -26,12 +28,27 @@ func (c lateDeadlineConn) SetDeadline(t time.Time) error {
 	return c.Conn.SetDeadline(t)
 }
 
+// controlPair returns a Control over one end of a unix socket pair, whose
+// past deadlines land late, and the other end: what is written there
+// waits in the kernel for the Control's reads.
 func controlPair(t *testing.T) (*Control, net.Conn) {
 	t.Helper()
-	a, b := net.Pipe()
-	t.Cleanup(func() { a.Close(); b.Close() })
-	c := lateDeadlineConn{a}
-	return &Control{c: c, r: bufio.NewReader(c)}, b
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ends [2]net.Conn
+	for i, fd := range fds {
+		f := os.NewFile(uintptr(fd), "control-pair")
+		ends[i], err = net.FileConn(f)
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() { ends[0].Close(); ends[1].Close() })
+	c := lateDeadlineConn{ends[0]}
+	return &Control{c: c, r: bufio.NewReader(c)}, ends[1]
 }
 
 // TestRecvLateCancelDoesNotFailNext: a Recv whose ctx ended as its reply
@@ -40,9 +57,13 @@ func controlPair(t *testing.T) (*Control, net.Conn) {
 // broke a Done that followed a cancelled CPU call).
 func TestRecvLateCancelDoesNotFailNext(t *testing.T) {
 	ct, srv := controlPair(t)
+	// The reply is there before Recv reads; ctx has ended, and its
+	// deadline lands 50 ms late, after Recv read the reply.
+	if _, err := srv.Write([]byte(`{"op":"cpu","id":1}` + "\n")); err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	cancel() // ends before the reply comes; its deadline lands 50 ms late
-	go srv.Write([]byte(`{"op":"cpu","id":1}` + "\n"))
+	cancel()
 	var r Reply
 	if err := ct.Recv(ctx, &r); err != nil || r.ID != 1 {
 		t.Fatalf("first Recv: %+v, %v; want the reply read before the deadline landed", r, err)

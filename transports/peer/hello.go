@@ -11,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/ipcbench/ipcbench/transports/internal/ctxdeadline"
 )
 
 // ProtocolVersion is the version of the hello and control protocol a
@@ -229,13 +231,13 @@ func (r *refusal) Is(target error) bool {
 // wraps ctx's (context.DeadlineExceeded for its deadline).
 func Handshake(ctx context.Context, c net.Conn, h Hello) (Welcome, error) {
 	h.Version = ProtocolVersion
-	deadline := time.Now().Add(HelloTimeout)
+	until := time.Now().Add(HelloTimeout)
 	ctxFirst := false // ctx's deadline comes before HelloTimeout's
-	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
-		deadline, ctxFirst = d, true
+	if d, ok := ctx.Deadline(); ok && d.Before(until) {
+		until, ctxFirst = d, true
 	}
-	c.SetDeadline(deadline)
-	stop := deadlineOnDone(ctx, c.SetDeadline)
+	c.SetDeadline(until)
+	stop := ctxdeadline.OnDone(ctx, c.SetDeadline)
 	defer func() {
 		stop() // ctx's deadline, if it fired, is set before it is cleared
 		c.SetDeadline(time.Time{})

@@ -44,6 +44,7 @@ import (
 
 	"github.com/ipcbench/ipcbench/internal/private"
 	"github.com/ipcbench/ipcbench/transports"
+	"github.com/ipcbench/ipcbench/transports/internal/ctxdeadline"
 )
 
 // maxMsg bounds the JSON part of a rendezvous message.
@@ -364,8 +365,8 @@ func Fetch(ctx context.Context, ep transports.Endpoint) (transports.Endpoint, er
 			err = oe.Err // it names the path again
 		}
 		switch {
-		case Ended(ctx) != nil:
-			return transports.Endpoint{}, fmt.Errorf("rendezvous %s: %w", path, Ended(ctx))
+		case ctxdeadline.Ended(ctx) != nil:
+			return transports.Endpoint{}, fmt.Errorf("rendezvous %s: %w", path, ctxdeadline.Ended(ctx))
 		case errors.Is(err, syscall.ECONNREFUSED):
 			return transports.Endpoint{}, fmt.Errorf("rendezvous %s: stale, nobody listens there: %w: %w", path, syscall.ECONNREFUSED, transports.ErrPeerGone)
 		case errors.Is(err, syscall.EPROTOTYPE):
@@ -379,13 +380,12 @@ func Fetch(ctx context.Context, ep transports.Endpoint) (transports.Endpoint, er
 		return bad("listener: %w", err)
 	}
 	bound := fetchTimeout
-	deadline := time.Now().Add(bound)
-	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
-		deadline = dl
+	until := time.Now().Add(bound)
+	if dl, ok := ctx.Deadline(); ok && dl.Before(until) {
+		until = dl
 	}
-	c.SetReadDeadline(deadline)
-	stop := context.AfterFunc(ctx, func() { c.SetReadDeadline(time.Unix(1, 0)) })
-	defer stop()
+	c.SetReadDeadline(until)
+	defer ctxdeadline.OnDone(ctx, c.SetReadDeadline)()
 	buf := make([]byte, maxMsg)
 	oob := make([]byte, OOBSize)
 	n, oobn, flags, err := readMessage(func(buf, oob []byte) (int, int, int, error) {
@@ -398,9 +398,9 @@ func Fetch(ctx context.Context, ep transports.Endpoint) (transports.Endpoint, er
 		return transports.Endpoint{}, err
 	}
 	switch {
-	case err != nil && Ended(ctx) != nil:
+	case err != nil && ctxdeadline.Ended(ctx) != nil:
 		// ctx's deadline was the read deadline, or ctx ended otherwise.
-		return fail(fmt.Errorf("rendezvous %s: %w", path, Ended(ctx)))
+		return fail(fmt.Errorf("rendezvous %s: %w", path, ctxdeadline.Ended(ctx)))
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		return fail(fmt.Errorf("rendezvous %s: the listener handed over no channel within %v (it accepted the connection but is stopped, hung or overloaded): %w", path, bound, os.ErrDeadlineExceeded))
 	case errors.Is(err, io.EOF):
@@ -425,20 +425,6 @@ func Fetch(ctx context.Context, ep transports.Endpoint) (transports.Endpoint, er
 		out.Options = ep.Options
 	}
 	return out, nil
-}
-
-// Ended returns ctx.Err(), or context.DeadlineExceeded when ctx's
-// deadline has passed but ctx does not say so yet: a socket deadline set
-// to ctx's fires at the same moment as ctx's own timer, and may come
-// first.
-func Ended(ctx context.Context) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if dl, ok := ctx.Deadline(); ok && !time.Now().Before(dl) {
-		return context.DeadlineExceeded
-	}
-	return nil
 }
 
 // decodeMessage decodes the JSON part b of a rendezvous message that

@@ -14,6 +14,7 @@ import (
 
 	"github.com/ipcbench/ipcbench/internal/private"
 	"github.com/ipcbench/ipcbench/transports"
+	"github.com/ipcbench/ipcbench/transports/internal/ctxdeadline"
 	"github.com/ipcbench/ipcbench/transports/internal/rendezvous"
 )
 
@@ -316,21 +317,12 @@ func recvWakeCtx(ctx context.Context, live *os.File, want byte) (*wakePage, erro
 		dl = d
 	}
 	live.SetReadDeadline(dl)
-	fired := make(chan struct{})
-	stop := context.AfterFunc(ctx, func() {
-		live.SetReadDeadline(time.Unix(1, 0))
-		close(fired)
-	})
+	stop := ctxdeadline.OnDone(ctx, live.SetReadDeadline)
 	p, err := recvWake(live, want)
-	if !stop() {
-		// ctx ended as the answer arrived: let the deadline land before
-		// it is cleared, or it would outlive the set-up and end the
-		// connection's watch.
-		<-fired
-	}
+	stop() // ctx's deadline, if it fired, lands before it is cleared: it would end the connection's watch
 	live.SetReadDeadline(time.Time{})
 	if err != nil {
-		if e := rendezvous.Ended(ctx); e != nil {
+		if e := ctxdeadline.Ended(ctx); e != nil {
 			err = e
 		} else if errors.Is(err, os.ErrDeadlineExceeded) {
 			err = fmt.Errorf("none within %v (the listener is stopped, hung or overloaded): %w", answerTimeout, err)
