@@ -339,7 +339,7 @@ func ReadRecords(r io.Reader, source string) (*Records, error) {
 		var ge *gzipError
 		switch {
 		case errors.As(rerr, &ge):
-			return nil, perr("the gzip-compressed data is cut short or corrupt (was the file copied before its writer finished?)", ge.err)
+			return nil, perr(ErrCorruptCompression.Error(), ge.err)
 		case errors.Is(rerr, ErrLineTooLong):
 			return nil, perr(fmt.Sprintf("not raw records (a raw-record line is at most %d MiB)", MaxLineSize>>20), rerr)
 		case rerr != nil && !truncated:
@@ -419,9 +419,9 @@ func ReadRecords(r io.Reader, source string) (*Records, error) {
 // bytes, or, when r starts with gzip's magic number, the stream they
 // decompress to, whose errors (a stream cut short, a bad checksum) wrap
 // ErrCorruptCompression and are never io.ErrUnexpectedEOF, which a reader
-// of lines would take for a last line without its newline. Input compressed otherwise (zstd, xz,
-// bzip2), or a gzip header that does not decode, is a *ParseError naming
-// source.
+// of lines would take for a last line without its newline. Input
+// compressed otherwise (zstd, xz, bzip2), or a gzip header that does not
+// decode, is a *ParseError naming source.
 func Uncompressed(r io.Reader, source string) (*bufio.Reader, error) {
 	br := bufio.NewReader(r)
 	magic, _ := br.Peek(6)

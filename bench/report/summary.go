@@ -224,8 +224,8 @@ func summarize(c bench.Case, results []bench.Result, idx []int, lat []repeatLate
 				// SampleEvery: each stands for SampleEvery of them.
 				merged.MergeWeighted(h, int64(max(1, r.SampleEvery)))
 				s.Timed += h.Count()
-				q := repeatLatency{ok: true, p50: h.Quantile(0.5), p90: h.Quantile(0.9), p99: h.Quantile(0.99),
-					p999: h.Quantile(0.999), max: h.Max()}
+				v := h.Quantiles(0.5, 0.9, 0.99, 0.999)
+				q := repeatLatency{ok: true, p50: v[0], p90: v[1], p99: v[2], p999: v[3], max: h.Max()}
 				lat[i] = q
 				s.RepeatP50 = append(s.RepeatP50, float64(q.p50))
 				s.RepeatP99 = append(s.RepeatP99, float64(q.p99))
@@ -260,10 +260,8 @@ func summarize(c bench.Case, results []bench.Result, idx []int, lat []repeatLate
 	s.Reason = strings.Join(reasons, "; ")
 	if merged.Count() > 0 {
 		s.Latency = merged
-		s.P50 = merged.Quantile(0.5)
-		s.P90 = merged.Quantile(0.9)
-		s.P99 = merged.Quantile(0.99)
-		s.P999 = merged.Quantile(0.999)
+		v := merged.Quantiles(0.5, 0.9, 0.99, 0.999)
+		s.P50, s.P90, s.P99, s.P999 = v[0], v[1], v[2], v[3]
 		s.Max = merged.Max()
 		s.Mean = merged.Mean()
 	}

@@ -190,15 +190,40 @@ func (h *Histogram) Quantile(q float64) int64 {
 	case q >= 1:
 		return h.Max()
 	}
-	k := nearestRank(q, n)
+	return h.atRanks([]int64{nearestRank(q, n)})[0]
+}
+
+// Quantiles returns Quantile of each of qs, which must be ascending and
+// inside (0,1), in one pass over the buckets.
+func (h *Histogram) Quantiles(qs ...float64) []int64 {
+	n := h.Count()
+	if n == 0 {
+		return make([]int64, len(qs))
+	}
+	ks := make([]int64, len(qs))
+	for i, q := range qs {
+		ks[i] = nearestRank(q, n)
+	}
+	return h.atRanks(ks)
+}
+
+// atRanks returns, for each rank k of ks (ascending, in [1, Count]), the
+// highest value equivalent to the k-th smallest recorded value, in one
+// pass over the buckets.
+func (h *Histogram) atRanks(ks []int64) []int64 {
+	out := make([]int64, len(ks))
 	var seen int64
+	i := 0
 	for _, b := range h.h.Distribution() {
 		seen += b.Count
-		if seen >= k {
-			return min(b.To, Highest)
+		for ; i < len(ks) && seen >= ks[i]; i++ {
+			out[i] = min(b.To, Highest)
+		}
+		if i == len(ks) {
+			break
 		}
 	}
-	return h.Max() // not reached: the counts add up to n
+	return out
 }
 
 // nearestRank returns ⌈q·n⌉ for q in (0,1), clamped to [1,n]. The product
@@ -345,27 +370,16 @@ func (h *Histogram) CDF() []Point {
 		}
 		qs = append(qs, q)
 	}
+	ks := make([]int64, len(qs))
+	for i, q := range qs[1:] { // qs[0] is 0: Min
+		ks[i+1] = nearestRank(q, n)
+	}
+	ks[0] = 1
+	vs := h.atRanks(ks)
+	vs[0] = h.Min()
 	pts := make([]Point, 0, len(qs)+1)
-	var seen int64
-	bars := h.h.Distribution()
-	b := 0
-	for _, q := range qs {
-		k := int64(1) // Quantile 0 is Min, the first value
-		if q > 0 {
-			k = nearestRank(q, n)
-		}
-		for seen < k && b < len(bars) {
-			seen += bars[b].Count
-			b++
-		}
-		v := h.Max()
-		if b > 0 {
-			v = min(bars[b-1].To, Highest)
-		}
-		if q == 0 {
-			v = h.Min()
-		}
-		pts = append(pts, Point{Quantile: q, Value: v})
+	for i, q := range qs {
+		pts = append(pts, Point{Quantile: q, Value: vs[i]})
 	}
 	return append(pts, Point{Quantile: 1, Value: h.Max()})
 }

@@ -518,3 +518,22 @@ func TestCDFAtPowersOfTen(t *testing.T) {
 		}
 	}
 }
+
+// TestQuantilesIsQuantile: Quantiles gives what Quantile gives for each,
+// in one pass.
+func TestQuantilesIsQuantile(t *testing.T) {
+	h := New()
+	for i := int64(1); i <= 1000; i++ {
+		h.Record(i * i)
+	}
+	qs := []float64{0.07, 0.5, 0.9, 0.99, 0.999}
+	got := h.Quantiles(qs...)
+	for i, q := range qs {
+		if want := h.Quantile(q); got[i] != want {
+			t.Errorf("Quantiles: q=%v gives %d, Quantile %d", q, got[i], want)
+		}
+	}
+	if v := New().Quantiles(0.5, 0.9); len(v) != 2 || v[0] != 0 || v[1] != 0 {
+		t.Errorf("empty histogram: %v, want zeros", v)
+	}
+}
