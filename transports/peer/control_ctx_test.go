@@ -103,26 +103,24 @@ func TestRecvCutLineGoesOn(t *testing.T) {
 
 // TestHandshakeLateCancelClearsDeadline: Handshake clears the deadlines
 // only once ctx's has landed, so a connection it hands back does not
-// fail its first read with a deadline in the past.
+// fail its first read with a deadline in the past. The welcome waits in
+// the socket before Handshake starts, with ctx already ended: its
+// deadline lands 50 ms late, after the welcome was read.
 func TestHandshakeLateCancelClearsDeadline(t *testing.T) {
-	a, srv := net.Pipe()
-	defer a.Close()
-	defer srv.Close()
-	c := lateDeadlineConn{a}
+	ct, srv := controlPair(t)
+	c := ct.c
+	if _, err := srv.Write(appendOK(nil, Welcome{Session: "s1", Tool: "ipcbench test"})); err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := Handshake(ctx, c, Hello{Kind: KindControl}); err != nil {
+		t.Fatalf("Handshake with the welcome waiting: %v", err)
+	}
 	go func() {
-		br := bufio.NewReader(srv)
-		if _, err := br.ReadString('\n'); err != nil { // the hello
-			return
-		}
-		cancel() // ctx ends as the welcome goes out; its deadline lands late
-		srv.Write(appendOK(nil, Welcome{Session: "s1", Tool: "ipcbench test"}))
-		time.Sleep(200 * time.Millisecond)
+		time.Sleep(200 * time.Millisecond) // after any late deadline
 		srv.Write([]byte("x"))
 	}()
-	if _, err := Handshake(ctx, c, Hello{Kind: KindControl}); err != nil {
-		t.Skipf("ctx's end won the race with the welcome: %v", err)
-	}
 	buf := make([]byte, 1)
 	if _, err := c.Read(buf); err != nil {
 		t.Fatalf("first read on the handed-back connection: %v", err)
