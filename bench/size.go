@@ -3,6 +3,7 @@ package bench
 import (
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 
 	"github.com/ipcbench/ipcbench/internal/units"
@@ -13,16 +14,27 @@ var ErrBadSize = errors.New("bad size")
 
 // ParseSize parses a byte count such as "64", "64B", "4k", "16KiB" or
 // "1MiB". Units are binary (k = 1024; see internal/units). The result must
-// be positive and at most max bytes (max <= 0 means no limit).
+// be positive and at most max bytes (max <= 0 means no limit); on a 32-bit
+// platform it must also fit in an int, which lowers max to math.MaxInt.
 func ParseSize(s string, max int64) (int, error) {
+	if max <= 0 || max > math.MaxInt {
+		max = math.MaxInt
+	}
+	v, err := ParseSize64(s, max)
+	return int(v), err
+}
+
+// ParseSize64 is ParseSize for a byte count that is an int64 on every
+// platform, such as a total of bytes to move.
+func ParseSize64(s string, max int64) (int64, error) {
 	v, err := units.ParseBytes(s)
 	if err != nil {
 		return 0, fmt.Errorf("%w %q: %v", ErrBadSize, s, err)
 	}
 	if max > 0 && v > max {
-		return 0, fmt.Errorf("%w %q: larger than the maximum %s", ErrBadSize, s, units.FormatSize(int(max)))
+		return 0, fmt.Errorf("%w %q: larger than the maximum %s", ErrBadSize, s, units.FormatBytes(max))
 	}
-	return int(v), nil
+	return v, nil
 }
 
 // ParseSizes parses a comma-separated list of sizes (see ParseSize).

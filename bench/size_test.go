@@ -2,6 +2,8 @@ package bench
 
 import (
 	"errors"
+	"math"
+	"strconv"
 	"testing"
 
 	"github.com/ipcbench/ipcbench/internal/units"
@@ -41,6 +43,31 @@ func TestParseSize(t *testing.T) {
 		if err != nil || got != c.want {
 			t.Errorf("ParseSize(%q) = %d, %v; want %d", c.in, got, err, c.want)
 		}
+	}
+}
+
+// TestParseSizeBeyondInt: a size that does not fit in an int (over 2 GiB
+// on a 32-bit platform) is refused, never truncated; ParseSize64 takes it
+// on every platform.
+func TestParseSizeBeyondInt(t *testing.T) {
+	for _, max := range []int64{0, 1 << 40} {
+		got, err := ParseSize("4GiB", max)
+		if strconv.IntSize == 32 {
+			if !errors.Is(err, ErrBadSize) {
+				t.Errorf("ParseSize(4GiB, %d) = %d, %v; want ErrBadSize (over math.MaxInt)", max, got, err)
+			}
+		} else if err != nil || int64(got) != 4<<30 {
+			t.Errorf("ParseSize(4GiB, %d) = %d, %v; want %d", max, got, err, int64(4<<30))
+		}
+	}
+	if got, err := ParseSize("2147483647", 0); err != nil || got != math.MaxInt32 {
+		t.Errorf("ParseSize(2147483647) = %d, %v", got, err)
+	}
+	if got, err := ParseSize64("1024GiB", 1<<40); err != nil || got != 1<<40 {
+		t.Errorf("ParseSize64(1024GiB) = %d, %v; want %d", got, err, int64(1<<40))
+	}
+	if _, err := ParseSize64("1025GiB", 1<<40); !errors.Is(err, ErrBadSize) {
+		t.Errorf("ParseSize64(1025GiB, 1TiB): %v; want ErrBadSize", err)
 	}
 }
 

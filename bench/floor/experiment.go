@@ -13,6 +13,7 @@ import (
 	"github.com/ipcbench/ipcbench/bench"
 	"github.com/ipcbench/ipcbench/internal/hist"
 	"github.com/ipcbench/ipcbench/internal/sysinfo"
+	"github.com/ipcbench/ipcbench/internal/units"
 	"github.com/ipcbench/ipcbench/transports/all"
 )
 
@@ -87,7 +88,7 @@ func (c Config) Check() error {
 	case c.PingPongN < MinPingPongN:
 		return badConfig("PingPongN", "%d round trips per pingpong: want at least %d", c.PingPongN, MinPingPongN)
 	case c.StreamBytes < MinStreamBytes:
-		return badConfig("StreamBytes", "%s per stream: want at least %s (four of the largest message)", bench.FormatSize(int(c.StreamBytes)), bench.FormatSize(MinStreamBytes))
+		return badConfig("StreamBytes", "%s per stream: want at least %s (four of the largest message)", units.FormatBytes(c.StreamBytes), bench.FormatSize(MinStreamBytes))
 	case c.FaninN < MinFaninN():
 		return badConfig("FaninN", "%d fanin round trips: want at least one per connection (%d)", c.FaninN, MinFaninN())
 	// The upper bounds are the runner's (bench.Options), checked here
@@ -107,7 +108,7 @@ func (c Config) Describe() map[string]string {
 	return map[string]string{
 		"repeats":      strconv.Itoa(c.Repeats),
 		"pingpong_n":   strconv.Itoa(c.PingPongN),
-		"stream_bytes": bench.FormatSize(int(c.StreamBytes)),
+		"stream_bytes": units.FormatBytes(c.StreamBytes),
 		"fanin_n":      strconv.FormatInt(c.FaninN, 10),
 		"warmup":       warmup.String(),
 		"sides":        "interleaved, the side that goes first alternating by repeat",

@@ -14,6 +14,7 @@ import (
 	"github.com/ipcbench/ipcbench/bench"
 	"github.com/ipcbench/ipcbench/bench/floor"
 	"github.com/ipcbench/ipcbench/internal/progress"
+	"github.com/ipcbench/ipcbench/internal/units"
 )
 
 const floorSynopsis = `[flags]
@@ -54,7 +55,7 @@ const floorExamples = `  ipcbench floor                                     # ab
 `
 
 // maxStreamBytes is the most bytes of floor's -stream-bytes.
-const maxStreamBytes = 1 << 40
+const maxStreamBytes int64 = 1 << 40
 
 func cmdFloor(ctx context.Context, e *env, args []string) (err error) {
 	defer func() {
@@ -72,7 +73,7 @@ func cmdFloor(ctx context.Context, e *env, args []string) (err error) {
 	cfg := floor.Config{}
 	fs.IntVar(&cfg.Repeats, "repeats", floor.DefaultRepeats, fmt.Sprintf("runs of each pair per side, interleaved (the table shows medians); at most %d", bench.MaxRepeats))
 	fs.IntVar(&cfg.PingPongN, "n", floor.DefaultPingPongN, fmt.Sprintf("round trips per pingpong run, at least %d and at most %d", floor.MinPingPongN, bench.MaxCount))
-	streamBytes := fs.String("stream-bytes", bench.FormatSize(floor.DefaultStreamBytes), fmt.Sprintf("bytes per stream run, at least %s and at most %s", bench.FormatSize(floor.MinStreamBytes), bench.FormatSize(maxStreamBytes)))
+	streamBytes := fs.String("stream-bytes", bench.FormatSize(floor.DefaultStreamBytes), fmt.Sprintf("bytes per stream run, at least %s and at most %s", bench.FormatSize(floor.MinStreamBytes), units.FormatBytes(maxStreamBytes)))
 	fs.Int64Var(&cfg.FaninN, "fanin-n", floor.DefaultFaninN, fmt.Sprintf("round trips per fanin run, over all its connections; at least %d (one per connection of the largest pair) and at most %d", floor.MinFaninN(), bench.MaxCount))
 	out := fs.String("out", "", "also write the Markdown table to this new file (see -force); missing directories are created")
 	raw := fs.String("raw", "", "write the raw records (header, then every measurement) as JSON Lines to this new file (see -force); missing directories are created")
@@ -98,11 +99,9 @@ func cmdFloor(ctx context.Context, e *env, args []string) (err error) {
 		}
 		return floorReport(ctx, e, *report, *out, *force)
 	}
-	total, err := bench.ParseSize(*streamBytes, maxStreamBytes)
-	if err != nil {
+	if cfg.StreamBytes, err = bench.ParseSize64(*streamBytes, maxStreamBytes); err != nil {
 		return usagef("-stream-bytes: %v", err)
 	}
-	cfg.StreamBytes = int64(total)
 	if err := cfg.Check(); err != nil {
 		return floorConfigError(err)
 	}

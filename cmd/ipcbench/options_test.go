@@ -15,6 +15,7 @@ import (
 	"github.com/ipcbench/ipcbench/bench"
 	"github.com/ipcbench/ipcbench/bench/floor"
 	"github.com/ipcbench/ipcbench/internal/testpeer"
+	"github.com/ipcbench/ipcbench/internal/units"
 	"github.com/ipcbench/ipcbench/transports"
 )
 
@@ -687,8 +688,8 @@ func TestHelpStatesLimits(t *testing.T) {
 			[]string{"-fanin-n", under(floor.MinFaninN())}, fmt.Sprintf("want at least one per connection (%d)", floor.MinFaninN())},
 		{"floor", "stream-bytes", "at least " + bench.FormatSize(floor.MinStreamBytes),
 			[]string{"-stream-bytes", under(floor.MinStreamBytes)}, "want at least " + bench.FormatSize(floor.MinStreamBytes)},
-		{"floor", "stream-bytes", "at most " + bench.FormatSize(maxStreamBytes),
-			[]string{"-stream-bytes", over(maxStreamBytes)}, "larger than the maximum " + bench.FormatSize(maxStreamBytes)},
+		{"floor", "stream-bytes", "at most " + units.FormatBytes(maxStreamBytes),
+			[]string{"-stream-bytes", over(maxStreamBytes)}, "larger than the maximum " + units.FormatBytes(maxStreamBytes)},
 		{"run", "conns", fmt.Sprintf("each at most %d", bench.MaxFaninConns),
 			[]string{"-w", "fanin", "-conns", over(bench.MaxFaninConns), "-network", "bogus"}, fmt.Sprintf("out of range 1..%d", bench.MaxFaninConns)},
 		{"run", "s", "each at most " + bench.FormatSize(bench.MaxMessageSize),

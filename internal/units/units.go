@@ -63,16 +63,20 @@ func ParseBytes(s string) (int64, error) {
 
 // FormatSize renders a byte count compactly and exactly: "64B", "16KiB",
 // "1MiB", "1500B". ParseBytes reads back every value it prints.
-func FormatSize(n int) string {
+func FormatSize(n int) string { return FormatBytes(int64(n)) }
+
+// FormatBytes is FormatSize for an int64 byte count, such as a total that
+// may exceed an int on 32-bit platforms ("1024GiB").
+func FormatBytes(n int64) string {
 	switch {
 	case n >= 1<<30 && n%(1<<30) == 0:
-		return strconv.Itoa(n>>30) + "GiB"
+		return strconv.FormatInt(n>>30, 10) + "GiB"
 	case n >= 1<<20 && n%(1<<20) == 0:
-		return strconv.Itoa(n>>20) + "MiB"
+		return strconv.FormatInt(n>>20, 10) + "MiB"
 	case n >= 1<<10 && n%(1<<10) == 0:
-		return strconv.Itoa(n>>10) + "KiB"
+		return strconv.FormatInt(n>>10, 10) + "KiB"
 	}
-	return strconv.Itoa(n) + "B"
+	return strconv.FormatInt(n, 10) + "B"
 }
 
 // FormatDuration formats d as time.Duration.String does, without the

@@ -54,6 +54,26 @@ func TestFormatSize(t *testing.T) {
 	}
 }
 
+// TestFormatBytes: byte counts beyond a 32-bit int (floor's stream totals)
+// print exactly, on every platform.
+func TestFormatBytes(t *testing.T) {
+	for _, tt := range []struct {
+		n    int64
+		want string
+	}{
+		{1500, "1500B"}, {1 << 31, "2GiB"}, {1<<32 + 1<<20, "4097MiB"}, {1 << 40, "1024GiB"}, {1<<40 + 1, "1099511627777B"},
+	} {
+		got := FormatBytes(tt.n)
+		if got != tt.want {
+			t.Errorf("FormatBytes(%d) = %s, want %s", tt.n, got, tt.want)
+		}
+		back, err := ParseBytes(got)
+		if err != nil || back != tt.n {
+			t.Errorf("ParseBytes(FormatBytes(%d)) = %d, %v", tt.n, back, err)
+		}
+	}
+}
+
 func TestFormatDuration(t *testing.T) {
 	for _, tt := range []struct {
 		d    time.Duration
