@@ -5,9 +5,11 @@ import (
 	"errors"
 	"io"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -413,7 +415,13 @@ func TestMeasurementOnly(t *testing.T) {
 // by Listen and Dial of every transport, before anything is made: the
 // kernel would take it truncated to a C int.
 func TestEveryTransportRefusesHugeBuffer(t *testing.T) {
-	const huge = transports.MaxBufferSize + 1
+	// A variable, so that int(hugeSize) compiles where an int cannot hold
+	// it (32-bit): there no BufferSize exceeds MaxBufferSize at all.
+	hugeSize := int64(transports.MaxBufferSize) + 1
+	if hugeSize > math.MaxInt {
+		t.Skipf("BufferSize is an int: none exceeds MaxBufferSize %d on a %d-bit platform", transports.MaxBufferSize, strconv.IntSize)
+	}
+	huge := int(hugeSize)
 	for _, tr := range List() {
 		ln, err := tr.Listen(t.Context(), transports.Config{BufferSize: huge})
 		if ln != nil {
