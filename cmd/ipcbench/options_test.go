@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -299,16 +300,19 @@ func TestUnusedFlags(t *testing.T) {
 // them the runner's sums and products overflowed (a case timeout of
 // -2562047h, "12 of -2 cases"). The bounds themselves are accepted.
 func TestRunUpperBounds(t *testing.T) {
+	// -repeats and floor's -n are ints: the largest is 2^31-1 on a 32-bit
+	// platform, and the flag package refuses more itself.
+	maxInt := strconv.Itoa(math.MaxInt)
 	checkUsage(t, []usageCase{
 		{"-d that overflows the timeout", append([]string{"run", "-d", "2562047h47m10s"}, bogus...), "ipcbench run: -d 2562047h47m10s: at most 24h"},
 		{"-duration a century", append([]string{"run", "-duration", "1000000h"}, bogus...), "ipcbench run: -duration 1000000h0m0s: at most 24h"},
 		{"-warmup over a day", append([]string{"run", "-warmup", "24h0m1s"}, bogus...), "ipcbench run: -warmup 24h0m1s: at most 24h"},
 		{"-case-timeout over 72h", append([]string{"run", "-case-timeout", "73h"}, bogus...), "ipcbench run: -case-timeout 73h0m0s: at most 72h"},
-		{"-repeats MaxInt", append([]string{"run", "-repeats", "9223372036854775807"}, bogus...), "ipcbench run: -repeats 9223372036854775807: at most 10000"},
+		{"-repeats MaxInt", append([]string{"run", "-repeats", maxInt}, bogus...), "ipcbench run: -repeats " + maxInt + ": at most 10000"},
 		{"-repeats 1e8", append([]string{"run", "-repeats", "100000000"}, bogus...), "ipcbench run: -repeats 100000000: at most 10000"},
 		{"-n MaxInt64", append([]string{"run", "-n", "9223372036854775807"}, bogus...), "ipcbench run: -n 9223372036854775807: at most 1000000000"},
 		{"floor -repeats", []string{"floor", "-repeats", "10001"}, "ipcbench floor: -repeats 10001: want at most 10000\n"},
-		{"floor -n", []string{"floor", "-n", "9223372036854775807"}, "want at most 1000000000"},
+		{"floor -n MaxInt", []string{"floor", "-n", maxInt}, "want at most 1000000000"},
 		{"floor -fanin-n", []string{"floor", "-fanin-n", "1000000001"}, "want at most 1000000000"},
 	})
 	// The bounds themselves pass every check: only -network bogus is refused.
