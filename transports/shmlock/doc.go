@@ -64,9 +64,10 @@
 // # Memory per connection
 //
 // One mapping of 4 KiB + 2 × the ring capacity (Config.BufferSize rounded
-// up to a power of two in [4 KiB, 1 GiB], default 1 MiB: 2 MiB + 4 KiB
-// per connection), shared by both processes and counted once; pages are
-// only backed once touched, so a connection that moves little uses little.
+// up to a power of two in [4 KiB, 1 GiB], or [4 KiB, 512 MiB] on 32-bit
+// platforms; default 1 MiB: 2 MiB + 4 KiB per connection), shared by both
+// processes and counted once; pages are only backed once touched, so a
+// connection that moves little uses little.
 // Per side: one goroutine (liveness), two descriptors (its end of the
 // liveness socket pair, and the peer process's doorbell) and a 4 KiB
 // mapping of the peer process's wake page (one physical page per process,
@@ -112,7 +113,7 @@
 //	0x000 u64 magic       0x006d687362637069 ("ipcbshm\0" little-endian)
 //	0x008 u32 version     5
 //	0x00C u32 headerSize  4096: offset of ring 0's data
-//	0x010 u64 ringCap     bytes per ring; a power of two, 4 KiB .. 1 GiB
+//	0x010 u64 ringCap     bytes per ring; a power of two, 4 KiB .. 1 GiB (512 MiB on 32-bit)
 //	0x018 u64 mapSize     headerSize + 2*ringCap; equals the file size
 //	0x020 u32 state       0 initialising, 1 listening, 2 attached
 //	0x024 u32 flags       1 = mapping is a memfd, 2 = mapping is a file

@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -895,5 +896,28 @@ func TestListenerAddr(t *testing.T) {
 	}
 	if _, err := l.Accept(); !strings.HasPrefix(fmt.Sprint(err), "accept shm-ring ") {
 		t.Errorf("Accept after Close: %v; want an accept error of shm-ring", err)
+	}
+}
+
+// TestLargestRing: a channel with the largest ring (Config.BufferSize
+// MaxRing) can be made, dialed and used on every platform. On a 32-bit
+// one, a mapping of two 1 GiB rings and the header overflowed an int
+// (mapSizeFor), and Listen failed sizing the memfd to a negative size.
+func TestLargestRing(t *testing.T) {
+	for _, k := range []Kind{Lock, Ring} {
+		t.Run(k.Name(), func(t *testing.T) {
+			acc, dia := connectT(t, listenKindT(t, k, transports.Config{BufferSize: MaxRing}), 0)
+			if got := dia.EffectiveOptions()["ring_bytes"]; got != strconv.Itoa(MaxRing) {
+				t.Errorf("ring_bytes = %q, want %d", got, MaxRing)
+			}
+			msg := []byte("the largest ring")
+			if _, err := dia.Write(msg); err != nil {
+				t.Fatal(err)
+			}
+			got := make([]byte, len(msg))
+			if _, err := io.ReadFull(acc, got); err != nil || !bytes.Equal(got, msg) {
+				t.Fatalf("read %q, %v; want %q", got, err, msg)
+			}
+		})
 	}
 }

@@ -2,6 +2,7 @@ package shm
 
 import (
 	"fmt"
+	"math/bits"
 	"sync/atomic"
 	"unsafe"
 
@@ -35,7 +36,10 @@ const (
 const (
 	MinRing     = 4 << 10 // one page: the smallest ring
 	DefaultRing = 1 << 20 // 1 MiB, used when Config.BufferSize is 0
-	MaxRing     = 1 << 30 // 1 GiB: the largest ring
+	// MaxRing is the largest ring: 1 GiB, or 512 MiB on a 32-bit platform,
+	// where a mapping of the header and two rings must fit in an int (a
+	// slice's length) and in the address space.
+	MaxRing = 1 << (29 + bits.UintSize/64)
 )
 
 // Channel states, the header's state word.
