@@ -29,8 +29,10 @@ test: vet fmt-check ## vet, gofmt check, and every test under the race detector 
 	$(GO) test -race -count=1 -timeout 14m ./...
 	cd examples/grpc && $(GO) test -race -count=1 -timeout 5m ./...
 
-vet: ## go vet (both modules)
+vet: ## go vet (both modules); the main module's also as 386 (32-bit) and arm64, which type-checks code and tests there too
 	$(GO) vet ./...
+	GOARCH=386 $(GO) vet ./...
+	GOARCH=arm64 $(GO) vet ./...
 	cd examples/grpc && $(GO) vet ./...
 
 fmt-check: ## fail if gofmt would change a file
@@ -43,9 +45,10 @@ fuzz: ## run every fuzz target for $(FUZZTIME)
 	    echo "== $$pkg $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg; \
 	  done; done
 
-stress: ## the long forms of the fault and load suites: 50 kill trials per transport × workload, 64 conns × 100,000 messages per transport, 20 stranger trials per case, 500,000 rendezvous messages sent just before a close
+stress: ## the long forms of the fault and load suites: 50 kill trials per transport × workload, 64 conns × 100,000 messages per transport, 20 stranger trials per case, 500,000 rendezvous messages sent just before a close; then every test as a 32-bit (386) build (no race detector there)
 	set -o pipefail; IPCBENCH_STRESS=1 $(GO) test -count=1 -timeout 120m -v -run 'TestFault|TestConformance/load|TestStranger|TestReadMessageBeforeClose' ./... 2>&1 | \
 	  grep --line-buffered -vE '^(=== (RUN|PAUSE|CONT|NAME)|--- PASS|PASS$$)|no tests to run|timed out and reaped'
+	GOARCH=386 $(GO) test -count=1 -timeout 30m ./...
 
 floor: build ## run the C floor programs beside ipcbench: raw records to results/floor.jsonl, the ratio table to results/floor.md (needs a C compiler)
 	./$(BIN) floor -force -out results/floor.md -raw results/floor.jsonl
