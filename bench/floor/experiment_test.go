@@ -101,3 +101,17 @@ func TestSelect(t *testing.T) {
 		}
 	}
 }
+
+// TestDescribeLargeStream: a stream total beyond a 32-bit int is recorded
+// exactly in the header, on every platform (it went through int, which
+// on 386 recorded 4104 MiB as "8MiB").
+func TestDescribeLargeStream(t *testing.T) {
+	c := goodConfig()
+	c.StreamBytes = 4<<30 + 8<<20
+	if err := c.Check(); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Describe()["stream_bytes"]; got != "4104MiB" {
+		t.Errorf("stream_bytes = %q, want 4104MiB", got)
+	}
+}
