@@ -140,7 +140,7 @@ func runConnect(ctx context.Context, cr *caseRun) (measurement, error) {
 		if fresh {
 			var err error
 			if ln, err = tr.Transport.Listen(ctx, cfg); err != nil {
-				return bad, fmt.Errorf("listen: %w", err)
+				return bad, transportOp(cr.res.Transport, "listen", err)
 			}
 			defer ln.Close()
 			cr.setCurrent(nil, ln)

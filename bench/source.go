@@ -56,10 +56,38 @@ func (cr *caseRun) listenInherit(ctx context.Context) (transports.Listener, stri
 		if errors.Is(err, transports.ErrUnavailable) {
 			return nil, err.Error(), nil
 		}
-		return nil, "", fmt.Errorf("listen: %w", err)
+		return nil, "", transportOp(cr.res.Transport, "listen", err)
 	}
 	return ln, "", nil
 }
+
+// transportOp adds op, the step of a case that failed, to err, an error
+// of the transport named name. The transports' errors start with the
+// transport's name and most say the operation too ("shm-ring: listen:
+// channel 4: ..."), and a case's failure reason starts with the name once
+// (caseRun.fail): op goes after the name, and not at all when the text
+// names it already, so a reason reads "shm-ring: by address: listen: ..."
+// and repeats neither. An error that does not start with the name gets op
+// in front. errors.Is and errors.As see err either way.
+func transportOp(name, op string, err error) error {
+	rest, ok := strings.CutPrefix(err.Error(), name+": ")
+	switch {
+	case !ok:
+		return fmt.Errorf("%s: %w", op, err)
+	case strings.HasPrefix(rest, op+":"), strings.HasPrefix(rest, op+" "):
+		return err
+	}
+	return &opError{text: name + ": " + op + ": " + rest, err: err}
+}
+
+// opError is an error with its text rewritten by transportOp.
+type opError struct {
+	text string
+	err  error
+}
+
+func (e *opError) Error() string { return e.text }
+func (e *opError) Unwrap() error { return e.err }
 
 // cannotDialByAddress is the reason to skip a case whose transport
 // cannot be dialed by address at all.
@@ -107,7 +135,7 @@ func (cr *caseRun) listenByAddress(ctx context.Context) (skip string, err error)
 	tr := cr.spec.Transport
 	if cr.ln, err = tr.Transport.Listen(ctx, transports.Config{Address: path, BufferSize: cr.opts.BufferSize, Options: tr.Options}); err != nil {
 		// The transport's error names the path already.
-		return "", fmt.Errorf("by address: %w", err)
+		return "", transportOp(cr.res.Transport, "by address", err)
 	}
 	return "", nil
 }

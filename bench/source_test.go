@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -302,5 +303,31 @@ func TestViaDirOfKilledRun(t *testing.T) {
 	}
 	if want := viaDirPrefix + strconv.FormatInt(int64(os.Getpid()), 36) + "-"; !strings.HasPrefix(filepath.Base(filepath.Dir(path)), want) {
 		t.Errorf("socket path %s: directory not named %s*", path, want)
+	}
+}
+
+func TestTransportOpRepeatsNothing(t *testing.T) {
+	base := errors.New("mapping 536875008 bytes: cannot allocate memory")
+	cases := []struct {
+		name, op string
+		err      error
+		want     string
+	}{
+		// The transport says its name and the operation: nothing to add.
+		{"shm-ring", "listen", fmt.Errorf("shm-ring: listen: channel 4: %w", base), "shm-ring: listen: channel 4: " + base.Error()},
+		{"tcp-localhost", "listen", fmt.Errorf("tcp-localhost: listen on 127.0.0.1:1: %w", base), "tcp-localhost: listen on 127.0.0.1:1: " + base.Error()},
+		// The case's own step goes after the name.
+		{"shm-ring", "by address", fmt.Errorf("shm-ring: listen: %w", base), "shm-ring: by address: listen: " + base.Error()},
+		// An error without the name gets the step in front.
+		{"shm-ring", "listen", base, "listen: " + base.Error()},
+	}
+	for _, c := range cases {
+		err := transportOp(c.name, c.op, c.err)
+		if got := err.Error(); got != c.want {
+			t.Errorf("transportOp(%q, %q, %q) = %q, want %q", c.name, c.op, c.err, got, c.want)
+		}
+		if !errors.Is(err, base) {
+			t.Errorf("transportOp(%q, %q, %q) lost the error it wraps", c.name, c.op, c.err)
+		}
 	}
 }
