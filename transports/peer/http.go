@@ -15,7 +15,10 @@ import (
 // RoleHTTP serves net/http on the connection: every request's body is
 // written back unchanged as the response body (with its Content-Length),
 // so the bench side can check every byte it sent. HTTP does its own
-// framing; the job's framing is not used. The connection stays open for
+// framing; of the job's framing only the largest message is used
+// (frame.Config.MaxSize, frame.DefaultMaxSize when 0): a request whose
+// Content-Length exceeds it gets 413 and fails the connection with an
+// error wrapping frame.ErrTooLarge. The connection stays open for
 // as many requests as the client sends (keep-alive) until the client
 // closes it.
 const RoleHTTP = "http"
@@ -24,7 +27,7 @@ const RoleHTTP = "http"
 const HTTPPath = "/echo"
 
 // httpLoop serves HTTP on one connection until the client closes it.
-func httpLoop(rw io.ReadWriter, _ frame.Config, _ int, st *ConnStats) error {
+func httpLoop(rw io.ReadWriter, cfg frame.Config, _ int, st *ConnStats) error {
 	c, ok := rw.(net.Conn)
 	if !ok {
 		return fmt.Errorf("role %s needs a net.Conn, not %T", RoleHTTP, rw)
@@ -33,6 +36,14 @@ func httpLoop(rw io.ReadWriter, _ frame.Config, _ int, st *ConnStats) error {
 	var mu sync.Mutex // guards st against the handler (requests on one connection are sequential)
 	var buf []byte
 	var handlerErr error
+	// A body is at most one message of the session's framing: a larger
+	// Content-Length, which the body is read into, is refused before
+	// anything is allocated for it (a client could otherwise make this
+	// process allocate what it claims, and die of it).
+	limit := int64(cfg.MaxSize)
+	if limit <= 0 {
+		limit = frame.DefaultMaxSize
+	}
 	srv := &http.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.URL.Path != HTTPPath {
@@ -41,6 +52,14 @@ func httpLoop(rw io.ReadWriter, _ frame.Config, _ int, st *ConnStats) error {
 			}
 			mu.Lock()
 			defer mu.Unlock()
+			if r.ContentLength > limit {
+				if handlerErr == nil {
+					handlerErr = fmt.Errorf("request %d: a body of %d bytes: %w (%d bytes)", st.Messages, r.ContentLength, frame.ErrTooLarge, limit)
+				}
+				w.Header().Set("Connection", "close")
+				http.Error(w, fmt.Sprintf("a body of %d bytes is larger than a message may be (%d bytes)", r.ContentLength, limit), http.StatusRequestEntityTooLarge)
+				return
+			}
 			n := 0
 			if r.ContentLength > 0 {
 				n = int(r.ContentLength)

@@ -1,6 +1,7 @@
 package peer
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -74,5 +75,35 @@ func TestHTTPLoopNeedsConn(t *testing.T) {
 	err := httpLoop(rw{strings.NewReader(""), io.Discard}, frame.Config{}, 0, &st)
 	if err == nil || !strings.Contains(err.Error(), "needs a net.Conn") {
 		t.Fatalf("httpLoop on a reader/writer = %v", err)
+	}
+}
+
+// TestHTTPLoopRefusesHugeBody: a Content-Length above the framing's
+// largest message is refused with 413 before anything is allocated for
+// it (the handler read bodies into a buffer of the claimed size: a client
+// claiming 1 TiB made this process die allocating it), and the loop
+// reports frame.ErrTooLarge.
+func TestHTTPLoopRefusesHugeBody(t *testing.T) {
+	srvConn, cliConn := net.Pipe()
+	defer cliConn.Close()
+	var st ConnStats
+	done := make(chan error, 1)
+	go func() { done <- httpLoop(srvConn, frame.Config{MaxSize: 1 << 10}, 0, &st) }()
+
+	go io.WriteString(cliConn, "POST "+HTTPPath+" HTTP/1.1\r\nHost: peer\r\nContent-Length: 1099511627776\r\n\r\nxyz")
+	resp, err := http.ReadResponse(bufio.NewReader(cliConn), nil)
+	if err != nil {
+		t.Fatalf("reading the response: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Errorf("status %d, want %d", resp.StatusCode, http.StatusRequestEntityTooLarge)
+	}
+	cliConn.Close()
+	if err := <-done; !errors.Is(err, frame.ErrTooLarge) {
+		t.Errorf("loop returned %v, want an error wrapping frame.ErrTooLarge", err)
+	}
+	if st.Messages != 0 {
+		t.Errorf("%d messages counted, want 0", st.Messages)
 	}
 }
