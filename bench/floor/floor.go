@@ -37,9 +37,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/ipcbench/ipcbench/bench"
@@ -243,14 +245,33 @@ func (p Programs) Fanin(ctx context.Context, mode string, conns, size int, n int
 	return p.run(ctx, runTimeout(n, DefaultFaninN), "fanin", append(args, extra...))
 }
 
-// run runs prog with args for at most timeout.
+// waitDelay is how long run waits, after the program was killed (its
+// context ended), for its output pipes to close: a process the program
+// forked may still hold them. Such a process dies with its parent
+// (PR_SET_PDEATHSIG), so this only bounds the wait.
+const waitDelay = 5 * time.Second
+
+// run runs prog with args for at most timeout. The program dies with this
+// process (Pdeathsig, from a goroutine locked to its thread, since the
+// signal follows the thread that forked), and its own child dies with it.
 func (p Programs) run(parent context.Context, timeout time.Duration, prog string, args []string) (Result, error) {
 	ctx, cancel := context.WithTimeout(parent, timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, filepath.Join(p.Dir, prog), args...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
+	cmd.WaitDelay = waitDelay
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	done := make(chan error, 1)
+	go func() {
+		// Locked until the program has been reaped: the thread that
+		// forked it cannot exit while it runs (its exit would fire
+		// Pdeathsig).
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		done <- cmd.Run()
+	}()
+	if err := <-done; err != nil {
 		msg := firstLine(stderr.Bytes())
 		switch {
 		case parent.Err() != nil:

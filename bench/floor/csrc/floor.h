@@ -25,7 +25,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -182,9 +184,14 @@ FLOOR_UNUSED static int recv_all(int fd, void *p, size_t n) {
 	return 1;
 }
 
-/* futex_wait sleeps while *word == expect; futex_wake wakes one sleeper. */
-FLOOR_UNUSED static void futex_wait(_Atomic uint32_t *word, uint32_t expect) {
-	syscall(SYS_futex, (uint32_t *)word, FUTEX_WAIT, expect, NULL, NULL, 0);
+/* futex_wait sleeps while *word == expect, for at most a tenth of a
+ * second; it returns 1 when that time ran out (the caller then looks
+ * whether the other process still lives, see peer_gone) and 0 otherwise.
+ * futex_wake wakes one sleeper. */
+#define FUTEX_WAIT_NS 100000000
+FLOOR_UNUSED static int futex_wait(_Atomic uint32_t *word, uint32_t expect) {
+	struct timespec ts = {0, FUTEX_WAIT_NS};
+	return syscall(SYS_futex, (uint32_t *)word, FUTEX_WAIT, expect, &ts, NULL, 0) != 0 && errno == ETIMEDOUT;
 }
 FLOOR_UNUSED static void futex_wake(_Atomic uint32_t *word) {
 	syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE, 1, NULL, NULL, 0);
@@ -319,26 +326,98 @@ FLOOR_UNUSED static void end_close(struct end e) {
 		close(e.wr);
 }
 
+/*
+ * The other process. A side that waits in shared memory sees no end of file
+ * when its peer dies, so it looks now and then (after PEER_CHECK_POLLS
+ * polls of a busy-wait, after each futex_wait that ran out of time) whether
+ * the peer still lives, and fails naming it when not. The parent looks with
+ * waitpid(WNOHANG), keeping the status for reap; the child compares its
+ * parent with the one that forked it (and dies with it anyway: it is
+ * forked with PR_SET_PDEATHSIG).
+ */
+#define PEER_CHECK_POLLS (1u << 16)
+static pid_t peer_pid;         /* the child in the parent, the parent in the child */
+static int peer_is_child;      /* peer_pid is this process's child */
+static int peer_reaped;        /* the parent has already reaped the child */
+static int peer_status;        /* its status then */
+static const char *child_role = "the child"; /* what the child does, for messages */
+
+/* peer_gone reports whether the other process has ended. */
+FLOOR_UNUSED static int peer_gone(void) {
+	if (peer_pid <= 0)
+		return 0;
+	if (!peer_is_child)
+		return getppid() != peer_pid;
+	if (peer_reaped)
+		return 1;
+	int status;
+	pid_t r = waitpid(peer_pid, &status, WNOHANG);
+	if (r == peer_pid) {
+		peer_reaped = 1, peer_status = status;
+		return 1;
+	}
+	return r < 0 && errno != EINTR;
+}
+
+/* describe_status puts "exited with status N" or "was killed by signal N"
+ * into buf. */
+static const char *describe_status(char *buf, size_t n, int status) {
+	if (WIFEXITED(status))
+		snprintf(buf, n, "exited with status %d", WEXITSTATUS(status));
+	else if (WIFSIGNALED(status))
+		snprintf(buf, n, "was killed by signal %d (%s)", WTERMSIG(status), strsignal(WTERMSIG(status)));
+	else
+		snprintf(buf, n, "ended with status %#x", (unsigned)status);
+	return buf;
+}
+
+/* peer_failed fails saying that the other process ended while this one
+ * waited for it; call it when peer_gone said so and the awaited change
+ * has not come after all. */
+FLOOR_UNUSED static void peer_failed(const char *waiting_for) {
+	char how[80];
+	errno = 0;
+	if (!peer_is_child)
+		fail("the parent process ended while %s waited for %s", child_role, waiting_for);
+	if (peer_reaped)
+		fail("%s (child process %d) %s while the parent waited for %s", child_role, (int)peer_pid,
+		     describe_status(how, sizeof how, peer_status), waiting_for);
+	fail("%s (child process %d) ended while the parent waited for %s", child_role, (int)peer_pid, waiting_for);
+}
+
 /* reap waits for the child and fails unless it exited 0. */
 FLOOR_UNUSED static void reap(pid_t pid) {
-	int status;
-	while (waitpid(pid, &status, 0) < 0)
-		if (errno != EINTR)
-			fail("waiting for the child");
+	int status = peer_status;
+	if (!(peer_reaped && pid == peer_pid)) {
+		while (waitpid(pid, &status, 0) < 0)
+			if (errno != EINTR)
+				fail("waiting for the child");
+	}
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		char how[80];
 		errno = 0;
-		fail("the child process failed (status %d)", status);
+		fail("%s (child process %d) %s", child_role, (int)pid, describe_status(how, sizeof how, status));
 	}
 }
 
-/* start_child forks; the child runs fn(arg) and exits with its result. */
+/* start_child forks; the child runs fn(arg) and exits with its result. The
+ * child dies with the parent (PR_SET_PDEATHSIG), and gives up at once if
+ * the parent died before that was armed. */
 FLOOR_UNUSED static pid_t start_child(int (*fn)(void *), void *arg) {
+	pid_t parent = getpid();
 	fflush(NULL);
 	pid_t pid = fork();
 	if (pid < 0)
 		fail("fork");
-	if (pid == 0)
+	if (pid == 0) {
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0)
+			fail("PR_SET_PDEATHSIG");
+		if (getppid() != parent)
+			_exit(1);
+		peer_pid = parent, peer_is_child = 0;
 		_exit(fn(arg));
+	}
+	peer_pid = pid, peer_is_child = 1;
 	return pid;
 }
 
