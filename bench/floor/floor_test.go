@@ -211,3 +211,24 @@ func TestRunTimeoutScales(t *testing.T) {
 		}
 	}
 }
+
+// TestFaninLargeMessages: messages larger than a pipe's or a socket's
+// buffer over two connections. A side that blocked writing one connection
+// while the other side blocked echoing the other would never finish.
+func TestFaninLargeMessages(t *testing.T) {
+	p := build(t)
+	for _, mode := range FaninModes {
+		for _, size := range []int{128 << 10, 1 << 20} {
+			ctx, cancel := context.WithTimeout(context.Background(), stopBound)
+			r, err := p.Fanin(ctx, mode, 2, size, 8, Unpinned, "-w", "2")
+			cancel()
+			if err != nil {
+				t.Errorf("%s, 2 connections, %d-byte messages: %v", mode, size, err)
+				continue
+			}
+			if field(t, r, "checked") != 10 {
+				t.Errorf("%s %d: %s: want checked=10", mode, size, r.Line)
+			}
+		}
+	}
+}

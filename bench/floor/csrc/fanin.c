@@ -5,13 +5,14 @@
  * The child is an echo server: one process, one thread, every connection
  * non-blocking and watched by one epoll set; it sends back each message as
  * it arrives. The parent drives all connections from one thread the same
- * way: each connection has one message in flight; when its echo is
+ * way: each connection has one message in flight. Neither side blocks on
+ * a write: a message larger than the descriptor's buffer goes out as there
+ * is room, connection by connection. When a connection's echo is
  * complete the parent checks the message's connection and sequence stamp,
  * times the round trip and sends the next. It measures messages per second
  * over all connections and the round-trip distribution.
  */
 #include "floor.h"
-#include <poll.h>
 #include <sys/epoll.h>
 
 static const char synopsis[] =
@@ -32,11 +33,14 @@ struct setup {
 struct conn {
 	struct end e;
 	char *buf;
-	size_t got;     /* bytes of the current message received */
-	long left;      /* round trips still to start (driver) */
-	uint64_t seq;   /* the stamp in flight (driver) */
-	uint64_t sent;  /* when it went out (driver) */
-	int busy;       /* a message is in flight (driver) */
+	size_t got;      /* bytes of the current message received */
+	size_t out, put; /* bytes of buf to send (0: none) and how many went */
+	int watch_out;   /* epoll waits for room to write on e.wr */
+	int closed;      /* the connection is closed (server) */
+	long left;       /* round trips still to start (driver) */
+	uint64_t seq;    /* the stamp in flight (driver) */
+	uint64_t sent;   /* when it went out (driver) */
+	int busy;        /* a message is in flight (driver) */
 };
 
 static void nonblocking(int fd) {
@@ -45,26 +49,48 @@ static void nonblocking(int fd) {
 		fail("O_NONBLOCK");
 }
 
-/* push writes a whole message to a non-blocking descriptor, waiting in
- * poll when its buffer is full (rare: one message per connection is in
- * flight). */
-static void push(int fd, const char *b, size_t n) {
-	while (n > 0) {
-		ssize_t k = write(fd, b, n);
+/* set_watch_out makes epoll wait for room to write on connection i's write
+ * descriptor, or stop waiting for it: the socket's events change, a pipe's
+ * write end joins or leaves the set. */
+static void set_watch_out(int ep, struct conn *c, int i, int on) {
+	struct epoll_event ev = {.events = EPOLLIN | (on ? EPOLLOUT : 0), .data.u32 = (uint32_t)i};
+	int err;
+	if (c->e.wr == c->e.rd) {
+		err = epoll_ctl(ep, EPOLL_CTL_MOD, c->e.rd, &ev);
+	} else {
+		ev.events = EPOLLOUT;
+		err = epoll_ctl(ep, on ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, c->e.wr, &ev);
+	}
+	if (err != 0)
+		fail("epoll_ctl");
+	c->watch_out = on;
+}
+
+/* flush writes what is left of the message going out on connection i
+ * without blocking. It returns 1 when all of it went, and 0 when the
+ * descriptor is full; epoll then reports connection i when there is room,
+ * so one connection's full buffer never stops the others (a blocking
+ * write could wait on a peer that itself waits to write to us). */
+static int flush(int ep, struct conn *c, int i) {
+	while (c->put < c->out) {
+		ssize_t k = write(c->e.wr, c->buf + c->put, c->out - c->put);
 		if (k > 0) {
-			b += k, n -= (size_t)k;
+			c->put += (size_t)k;
 			continue;
 		}
 		if (k < 0 && errno == EINTR)
 			continue;
 		if (k < 0 && errno == EAGAIN) {
-			struct pollfd p = {.fd = fd, .events = POLLOUT};
-			if (poll(&p, 1, -1) < 0 && errno != EINTR)
-				fail("poll");
-			continue;
+			if (!c->watch_out)
+				set_watch_out(ep, c, i, 1);
+			return 0;
 		}
 		fail("write");
 	}
+	c->out = c->put = 0;
+	if (c->watch_out)
+		set_watch_out(ep, c, i, 0);
+	return 1;
 }
 
 /* pull reads what is there of the current message; it returns -1 at end
@@ -131,11 +157,15 @@ static int serve(void *arg) {
 	while (open > 0) {
 		int k = wait_events(ep, evs, 64);
 		for (int j = 0; j < k; j++) {
-			struct conn *c = &cs[evs[j].data.u32];
+			int i = (int)evs[j].data.u32;
+			struct conn *c = &cs[i];
+			if (c->closed || (c->out != 0 && !flush(ep, c, i)))
+				continue;
 			int r;
 			while ((r = pull(c, s->size)) == 1) {
-				push(c->e.wr, c->buf, s->size);
-				c->got = 0;
+				c->got = 0, c->out = s->size, c->put = 0;
+				if (!flush(ep, c, i))
+					break;
 			}
 			if (r < 0) {
 				if (c->got != 0) {
@@ -143,7 +173,10 @@ static int serve(void *arg) {
 					fail("a connection closed inside a message");
 				}
 				epoll_ctl(ep, EPOLL_CTL_DEL, c->e.rd, NULL);
+				if (c->watch_out && c->e.wr != c->e.rd)
+					epoll_ctl(ep, EPOLL_CTL_DEL, c->e.wr, NULL);
 				end_close(c->e);
+				c->closed = 1;
 				open--;
 			}
 		}
@@ -152,15 +185,17 @@ static int serve(void *arg) {
 	return 0;
 }
 
-/* send_next puts connection i's next message in flight. */
-static void send_next(struct conn *c, int i, size_t size) {
+/* send_next puts connection i's next message in flight; what does not
+ * fit goes out as there is room (flush). */
+static void send_next(int ep, struct conn *c, int i, size_t size) {
 	c->seq = (uint64_t)i << 40 | (uint64_t)c->left;
 	stamp(c->buf, c->seq);
 	c->left--;
 	c->busy = 1;
 	c->got = 0;
+	c->out = size, c->put = 0;
 	c->sent = clock_ns();
-	push(c->e.wr, c->buf, size);
+	flush(ep, c, i);
 }
 
 /* drive runs total round trips spread over the connections (rounded up
@@ -172,7 +207,7 @@ static long drive(struct setup *s, struct conn *cs, int ep, long total, uint64_t
 	for (int i = 0; i < s->conns; i++) {
 		cs[i].left = per;
 		if (per > 0) {
-			send_next(&cs[i], i, s->size);
+			send_next(ep, &cs[i], i, s->size);
 			active++;
 		}
 	}
@@ -182,6 +217,8 @@ static long drive(struct setup *s, struct conn *cs, int ep, long total, uint64_t
 		for (int j = 0; j < k; j++) {
 			int i = (int)evs[j].data.u32;
 			struct conn *c = &cs[i];
+			if (!c->busy || (c->out != 0 && !flush(ep, c, i)))
+				continue;
 			int r = pull(c, s->size);
 			if (r < 0) {
 				errno = 0;
@@ -200,7 +237,7 @@ static long drive(struct setup *s, struct conn *cs, int ep, long total, uint64_t
 			done++;
 			c->busy = 0;
 			if (c->left > 0)
-				send_next(c, i, s->size);
+				send_next(ep, c, i, s->size);
 			else
 				active--;
 		}
