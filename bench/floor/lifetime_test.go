@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -138,5 +139,43 @@ func TestStopLeavesNoProcess(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestDeadConsumerIsAnError kills the consumer of a stream: the producer's
+// next write fails, and the program must say so on one line naming the
+// call and exit 1, not die silently of SIGPIPE.
+func TestDeadConsumerIsAnError(t *testing.T) {
+	p := build(t)
+	for _, c := range []struct {
+		args []string
+		call string
+	}{
+		{[]string{"pipe"}, "floor: write: "},
+		{[]string{"unix", "-v"}, "floor: writev: "},
+	} {
+		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
+			t.Cleanup(func() { killLeftovers(t, p.Dir) })
+			ctx, cancel := context.WithTimeout(context.Background(), stopBound)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, filepath.Join(p.Dir, "stream"), append(c.args, "-m", "65536", "-t", "1000000000000")...)
+			var stderr strings.Builder
+			cmd.Stderr = &stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			_, child := runningPair(t, p.Dir)
+			if err := syscall.Kill(child, syscall.SIGKILL); err != nil {
+				t.Fatal(err)
+			}
+			err := cmd.Wait()
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+				t.Errorf("stream %v with its consumer killed: %v; want exit status 1", c.args, err)
+			}
+			if !strings.HasPrefix(stderr.String(), c.call) || strings.Count(stderr.String(), "\n") != 1 {
+				t.Errorf("stderr %q; want one line starting %q", stderr.String(), c.call)
+			}
+		})
 	}
 }

@@ -267,6 +267,7 @@ static void parse(struct setup *s, int argc, char **argv) {
 int main(int argc, char **argv) {
 	struct setup s;
 	memset(&s, 0, sizeof s);
+	ignore_sigpipe();
 	child_role = "the echo server";
 	parse(&s, argc, argv);
 	int nlinks = s.mech == MECH_TCP ? 1 : s.conns; /* tcp: one listener, conns connections */

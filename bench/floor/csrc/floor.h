@@ -6,7 +6,8 @@
  * Each program forks: the parent drives and times, the child answers.
  * It prints exactly one line that starts with "RESULT <mode>" followed by
  * key=value fields, and exits 0; on any error it prints one line to stderr
- * and exits 1 (2 for a bad command line).
+ * and exits 1 (2 for a bad command line). A peer that died is such an
+ * error: SIGPIPE is ignored, so writing to it fails with EPIPE.
  */
 #ifndef IPCBENCH_FLOOR_H
 #define IPCBENCH_FLOOR_H
@@ -419,6 +420,14 @@ FLOOR_UNUSED static pid_t start_child(int (*fn)(void *), void *arg) {
 	}
 	peer_pid = pid, peer_is_child = 1;
 	return pid;
+}
+
+/* ignore_sigpipe makes a write to a closed pipe or socket fail with EPIPE,
+ * which fail reports ("floor: write: Broken pipe"), instead of killing the
+ * process silently. Every main calls it first. */
+FLOOR_UNUSED static void ignore_sigpipe(void) {
+	if (signal(SIGPIPE, SIG_IGN) == SIG_ERR)
+		fail("ignoring SIGPIPE");
 }
 
 /* Latency summary: durations in ns, summarised by nearest-rank percentiles. */
