@@ -179,3 +179,47 @@ func TestDeadConsumerIsAnError(t *testing.T) {
 		})
 	}
 }
+
+// TestChildFailsEarly: a child that fails before it answers (here it
+// cannot be pinned to a CPU that is not there) must fail the run at once,
+// not leave the parent waiting in shared memory until the run's timeout.
+func TestChildFailsEarly(t *testing.T) {
+	p := build(t)
+	const noCPU = "1000"
+	for _, c := range []struct {
+		name string
+		run  func(ctx context.Context) (Result, error)
+	}{
+		{"pingpong spin", func(ctx context.Context) (Result, error) {
+			return p.PingPong(ctx, "spin", 64, 100, Unpinned, "-b", noCPU)
+		}},
+		{"pingpong futex", func(ctx context.Context) (Result, error) {
+			return p.PingPong(ctx, "futex", 64, 100, Unpinned, "-b", noCPU)
+		}},
+		{"pingpong spinfutex", func(ctx context.Context) (Result, error) {
+			return p.PingPong(ctx, "spinfutex", 64, 100, Unpinned, "-b", noCPU)
+		}},
+		{"pingpong pshared", func(ctx context.Context) (Result, error) {
+			return p.PingPong(ctx, "pshared", 64, 100, Unpinned, "-b", noCPU)
+		}},
+		{"stream ring-spin", func(ctx context.Context) (Result, error) {
+			return p.Stream(ctx, "ring-spin", 64, 1<<20, Unpinned, "-b", noCPU)
+		}},
+		{"stream ring-futex", func(ctx context.Context) (Result, error) {
+			return p.Stream(ctx, "ring-futex", 64, 1<<20, Unpinned, "-b", noCPU)
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Cleanup(func() { killLeftovers(t, p.Dir) })
+			ctx, cancel := context.WithTimeout(context.Background(), stopBound)
+			defer cancel()
+			_, err := c.run(ctx)
+			if ctx.Err() != nil {
+				t.Fatalf("no answer within %v of a child that failed at once: %v", stopBound, err)
+			}
+			if err == nil || !strings.Contains(err.Error(), "pinning to CPU "+noCPU) {
+				t.Errorf("%v; want the child's error (pinning to CPU %s)", err, noCPU)
+			}
+		})
+	}
+}
