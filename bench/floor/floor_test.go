@@ -172,8 +172,15 @@ func TestProgramsRefuseBadArguments(t *testing.T) {
 		{"pingpong"}, {"pingpong", "carrier-pigeon"}, {"pingpong", "pipe", "-s", "4"}, {"pingpong", "pipe", "-n", "x"},
 		{"stream", "ring-spin", "-v"}, {"stream", "pipe", "-m", "1024", "-t", "10"}, {"stream", "pipe", "extra"},
 		{"fanin", "shm"}, {"fanin", "unix", "-c", "0"},
+		// Counts whose sums or roundings would overflow, or that would
+		// wrap the 32-bit sequence word (and never end).
+		{"pingpong", "spin", "-n", "9223372036854775807"}, {"pingpong", "futex", "-n", "4294967294", "-w", "1"},
+		{"pingpong", "futex", "-n", "1", "-w", "9223372036854775807"},
+		{"fanin", "pipe", "-n", "9223372036854775807"}, {"fanin", "pipe", "-w", "9223372036854775807"},
 	} {
-		out, err := exec.Command(filepath.Join(p.Dir, args[0]), args[1:]...).CombinedOutput()
+		ctx, cancel := context.WithTimeout(context.Background(), stopBound)
+		out, err := exec.CommandContext(ctx, filepath.Join(p.Dir, args[0]), args[1:]...).CombinedOutput()
+		cancel()
 		var ee *exec.ExitError
 		if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(string(out), "usage:") {
 			t.Errorf("%v: %v, output %q; want exit status 2 and a usage line", args, err, out)

@@ -260,6 +260,18 @@ static void parse(struct setup *s, int argc, char **argv) {
 		usage(synopsis, "-c %lld: at most 4096 connections", conns);
 	if (size > 1 << 20)
 		usage(synopsis, "-s %lld: at most 1 MiB", size);
+	/* A stamp keeps 40 bits for a connection's count of round trips, and
+	 * rounding them up per connection (and their times) must not
+	 * overflow a long or the memory's size. */
+	long long most = (1ll << 40) - 1;
+	if (most > LONG_MAX - 4096)
+		most = LONG_MAX - 4096;
+	if (most > (long long)(SIZE_MAX / sizeof(uint64_t)) - 4096)
+		most = (long long)(SIZE_MAX / sizeof(uint64_t)) - 4096;
+	if (n > most)
+		usage(synopsis, "-n %lld: at most %lld round trips", n, most);
+	if (warm > most)
+		usage(synopsis, "-w %lld: at most %lld round trips", warm, most);
 	s->conns = (int)conns, s->size = (size_t)size, s->n = (long)n, s->warm = (long)warm;
 	s->cpu_parent = (int)cpu_a, s->cpu_child = (int)cpu_b;
 }
