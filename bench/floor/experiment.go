@@ -273,7 +273,8 @@ func (e *Experiment) Run(ctx context.Context, emit func(Record) error) error {
 	return nil
 }
 
-// runC runs the C side of p and returns its value in p.Unit().
+// runC runs the C side of p and returns its value in p.Unit(), which must
+// be a finite number above zero (an error wrapping ErrBadOutput otherwise).
 func (e *Experiment) runC(ctx context.Context, p Pair, pl bench.Placement) (float64, string, error) {
 	pin := Unpinned
 	if len(pl.Bench) > 0 && len(pl.Peer) > 0 {
@@ -295,8 +296,11 @@ func (e *Experiment) runC(ctx context.Context, p Pair, pl bench.Placement) (floa
 	if err != nil {
 		return 0, "", err
 	}
-	v, err := r.Float(key)
-	return v, r.Line, err
+	v, err := r.Positive(key)
+	if err != nil {
+		return 0, "", fmt.Errorf("floor: %s %s: %w", p.C.Program, p.C, err)
+	}
+	return v, r.Line, nil
 }
 
 // runIPCBench runs the ipcbench side of p and returns its value in p.Unit().

@@ -34,6 +34,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -143,21 +144,34 @@ type Result struct {
 }
 
 // Float returns field key as a number; the error wraps ErrBadOutput when
-// the field is missing or not a number.
+// the field is missing or not a finite number (NaN and infinities are not
+// results).
 func (r Result) Float(key string) (float64, error) {
 	v, ok := r.Fields[key]
 	if !ok {
 		return 0, fmt.Errorf("%w: %q has no %s", ErrBadOutput, r.Line, key)
 	}
 	f, err := strconv.ParseFloat(v, 64)
-	if err != nil {
-		return 0, fmt.Errorf("%w: %q: %s=%q is not a number", ErrBadOutput, r.Line, key, v)
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+		return 0, fmt.Errorf("%w: %q: %s=%q is not a finite number", ErrBadOutput, r.Line, key, v)
 	}
 	return f, nil
 }
 
+// Positive returns field key as Float does, and an error wrapping
+// ErrBadOutput when it is not above zero: a measured time, rate or
+// throughput is.
+func (r Result) Positive(key string) (float64, error) {
+	f, err := r.Float(key)
+	if err == nil && !(f > 0) {
+		err = fmt.Errorf("%w: %q: %s=%s is not above zero", ErrBadOutput, r.Line, key, r.Fields[key])
+	}
+	return f, err
+}
+
 // ParseResult finds the RESULT line in a program's output and parses it;
-// the error wraps ErrBadOutput when there is none or it is malformed.
+// the error wraps ErrBadOutput when there is none or it is malformed (a
+// field without "=", a key given twice).
 func ParseResult(out []byte) (Result, error) {
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	for sc.Scan() {
@@ -170,6 +184,9 @@ func ParseResult(out []byte) (Result, error) {
 			k, v, ok := strings.Cut(kv, "=")
 			if !ok || k == "" {
 				return Result{}, fmt.Errorf("%w: field %q in %q", ErrBadOutput, kv, sc.Text())
+			}
+			if _, dup := r.Fields[k]; dup {
+				return Result{}, fmt.Errorf("%w: field %s twice in %q", ErrBadOutput, k, sc.Text())
 			}
 			r.Fields[k] = v
 		}
@@ -220,7 +237,7 @@ func (p Programs) PingPong(ctx context.Context, mode string, size, iters int, pi
 		return Result{}, err
 	}
 	args := append([]string{mode, "-s", strconv.Itoa(size), "-n", strconv.Itoa(iters)}, pin.args()...)
-	return p.run(ctx, runTimeout(int64(iters), DefaultPingPongN), "pingpong", append(args, extra...))
+	return p.run(ctx, runTimeout(int64(iters), DefaultPingPongN), "pingpong", mode, append(args, extra...))
 }
 
 // Stream runs `stream mode -m msg -t total` with pin and extra arguments
@@ -231,7 +248,7 @@ func (p Programs) Stream(ctx context.Context, mode string, msg, total int64, pin
 		return Result{}, err
 	}
 	args := append([]string{mode, "-m", strconv.FormatInt(msg, 10), "-t", strconv.FormatInt(total, 10)}, pin.args()...)
-	return p.run(ctx, runTimeout(total, DefaultStreamBytes), "stream", append(args, extra...))
+	return p.run(ctx, runTimeout(total, DefaultStreamBytes), "stream", mode, append(args, extra...))
 }
 
 // Fanin runs `fanin mode -c conns -s size -n n` with pin: n round trips
@@ -242,7 +259,7 @@ func (p Programs) Fanin(ctx context.Context, mode string, conns, size int, n int
 		return Result{}, err
 	}
 	args := append([]string{mode, "-c", strconv.Itoa(conns), "-s", strconv.Itoa(size), "-n", strconv.FormatInt(n, 10)}, pin.args()...)
-	return p.run(ctx, runTimeout(n, DefaultFaninN), "fanin", append(args, extra...))
+	return p.run(ctx, runTimeout(n, DefaultFaninN), "fanin", mode, append(args, extra...))
 }
 
 // waitDelay is how long run waits, after the program was killed (its
@@ -251,10 +268,11 @@ func (p Programs) Fanin(ctx context.Context, mode string, conns, size int, n int
 // (PR_SET_PDEATHSIG), so this only bounds the wait.
 const waitDelay = 5 * time.Second
 
-// run runs prog with args for at most timeout. The program dies with this
+// run runs prog with args for at most timeout; its RESULT line must be of
+// mode (an error wrapping ErrBadOutput otherwise). The program dies with this
 // process (Pdeathsig, from a goroutine locked to its thread, since the
 // signal follows the thread that forked), and its own child dies with it.
-func (p Programs) run(parent context.Context, timeout time.Duration, prog string, args []string) (Result, error) {
+func (p Programs) run(parent context.Context, timeout time.Duration, prog, mode string, args []string) (Result, error) {
 	ctx, cancel := context.WithTimeout(parent, timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, filepath.Join(p.Dir, prog), args...)
@@ -285,6 +303,9 @@ func (p Programs) run(parent context.Context, timeout time.Duration, prog string
 		return Result{}, fmt.Errorf("floor: %s %s: %w", prog, strings.Join(args, " "), err)
 	}
 	r, err := ParseResult(stdout.Bytes())
+	if err == nil && r.Mode != mode {
+		err = fmt.Errorf("%w: %q is a result of mode %s, want %s", ErrBadOutput, r.Line, r.Mode, mode)
+	}
 	if err != nil {
 		return Result{}, fmt.Errorf("floor: %s %s: %w", prog, strings.Join(args, " "), err)
 	}

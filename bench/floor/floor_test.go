@@ -3,6 +3,7 @@ package floor
 import (
 	"context"
 	"errors"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -36,6 +37,65 @@ func TestParseResult(t *testing.T) {
 	r, _ = ParseResult([]byte("RESULT unix p50_ns=abc\n"))
 	if _, err := r.Float("p50_ns"); !errors.Is(err, ErrBadOutput) {
 		t.Errorf("non-numeric field: %v", err)
+	}
+	if _, err := ParseResult([]byte("RESULT pipe p50_ns=5 p50_ns=6\n")); !errors.Is(err, ErrBadOutput) {
+		t.Errorf("a key given twice: %v, want ErrBadOutput", err)
+	}
+	for _, v := range []string{"NaN", "nan", "Inf", "+Inf", "-Inf", "infinity", "1e999"} {
+		r, err := ParseResult([]byte("RESULT pipe MBps=" + v + "\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f, err := r.Float("MBps"); !errors.Is(err, ErrBadOutput) {
+			t.Errorf("MBps=%s: %v, %v; want ErrBadOutput", v, f, err)
+		}
+	}
+	for _, v := range []string{"0", "-0", "-5", "0.0"} {
+		r, _ := ParseResult([]byte("RESULT pipe MBps=" + v + " cpu=-1\n"))
+		if f, err := r.Positive("MBps"); !errors.Is(err, ErrBadOutput) {
+			t.Errorf("Positive of MBps=%s: %v, %v; want ErrBadOutput", v, f, err)
+		}
+		if f, err := r.Float("cpu"); err != nil || f != -1 {
+			t.Errorf("Float of cpu=-1: %v, %v", f, err)
+		}
+	}
+}
+
+// TestRunCChecksResult gives the floor fake C programs (shell scripts)
+// whose RESULT lines are well formed but wrong: a value that is not above
+// zero or not finite, a key twice, another mode. Each must fail the C
+// side with ErrBadOutput.
+func TestRunCChecksResult(t *testing.T) {
+	if _, err := exec.LookPath("sh"); err != nil {
+		t.Skip("skipped: no sh for the fake programs")
+	}
+	pair := Pair{Workload: "pingpong", Variant: "pipe", Size: 64, Conns: 1, Placement: "unpinned",
+		C: CProgram{Program: "pingpong", Mode: "pipe"}}
+	for _, c := range []struct {
+		line string
+		ok   bool
+	}{
+		{"RESULT pipe p50_ns=4900", true},
+		{"RESULT pipe p50_ns=0", false},
+		{"RESULT pipe p50_ns=-4900", false},
+		{"RESULT pipe p50_ns=NaN", false},
+		{"RESULT pipe p50_ns=Inf", false},
+		{"RESULT pipe p50_ns=4900 p50_ns=1", false},
+		{"RESULT unix p50_ns=4900", false},
+	} {
+		dir := t.TempDir()
+		script := "#!/bin/sh\necho '" + c.line + "'\n"
+		if err := os.WriteFile(filepath.Join(dir, "pingpong"), []byte(script), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		e := &Experiment{cfg: Config{PingPongN: MinPingPongN}, progs: Programs{Dir: dir}}
+		v, _, err := e.runC(context.Background(), pair, bench.Placement{})
+		switch {
+		case c.ok && (err != nil || v != 4900):
+			t.Errorf("%q: %v, %v; want 4900", c.line, v, err)
+		case !c.ok && !errors.Is(err, ErrBadOutput):
+			t.Errorf("%q: %v, %v; want ErrBadOutput", c.line, v, err)
+		}
 	}
 }
 
