@@ -19,7 +19,9 @@
 //     against a one-process epoll echo server (pipe, unix, tcp).
 //
 // Each program prints one line "RESULT mode key=value ..." and checks what
-// it moved: echoes carry the sequence number sent, streams end with the
+// it moved as ipcbench's Go side does: every message carries the stamp
+// (connection and sequence number) and pattern of internal/frame's
+// payloads, the receiver checks every byte of it, and streams end with the
 // consumer's count of bytes and messages.
 //
 // A floor run's raw records are a JSON Lines file like every raw file of

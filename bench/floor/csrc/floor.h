@@ -459,14 +459,88 @@ FLOOR_UNUSED static void print_latency(uint64_t *ns, size_t n) {
 	       (unsigned long long)ns[0], (unsigned long long)ns[n - 1]);
 }
 
-/* stamp and unstamp put a 64-bit sequence number at the front of a
- * message (messages are at least 8 bytes), so the driver sees that what
- * came back is what it sent. */
-static inline void stamp(char *msg, uint64_t seq) { memcpy(msg, &seq, sizeof seq); }
-static inline uint64_t unstamp(const char *msg) {
-	uint64_t seq;
-	memcpy(&seq, msg, sizeof seq);
-	return seq;
+/*
+ * Payloads, laid out as ipcbench's Go side writes and checks them: a
+ * 24-byte stamp, the connection (8 hex digits) and the sequence number (16
+ * hex digits) in lowercase ASCII, most significant digit first, then at
+ * every offset i >= 24 the pattern byte (i % 251 + 11) & 0xff. A sender
+ * fills a buffer once and stamps each message; a receiver checks every
+ * byte. Messages are at least STAMP_LEN bytes, so each carries its whole
+ * stamp.
+ */
+#define STAMP_LEN 24
+#define PATTERN_PERIOD 251
+#define PATTERN_LEN (PATTERN_PERIOD * 256) /* pattern[i % PATTERN_LEN] is offset i's byte */
+
+static unsigned char pattern[PATTERN_LEN];
+
+static const unsigned char *pattern_bytes(void) {
+	if (pattern[0] == 0) /* the first byte is 11 once made */
+		for (size_t i = 0; i < PATTERN_LEN; i++)
+			pattern[i] = (unsigned char)(i % PATTERN_PERIOD + 11);
+	return pattern;
+}
+
+static void encode_stamp(unsigned char s[STAMP_LEN], uint32_t conn, uint64_t seq) {
+	static const char hex[] = "0123456789abcdef";
+	for (int i = 7; i >= 0; i--, conn >>= 4)
+		s[i] = (unsigned char)hex[conn & 15];
+	for (int i = STAMP_LEN - 1; i >= 8; i--, seq >>= 4)
+		s[i] = (unsigned char)hex[seq & 15];
+}
+
+/* stamp writes the stamp of (conn, seq) at the front of msg. */
+FLOOR_UNUSED static void stamp(char *msg, uint32_t conn, uint64_t seq) {
+	unsigned char s[STAMP_LEN];
+	encode_stamp(s, conn, seq);
+	memcpy(msg, s, STAMP_LEN);
+}
+
+/* fill stamps msg[0..n) with (conn, seq) and puts the pattern after it. */
+FLOOR_UNUSED static void fill(char *msg, size_t n, uint32_t conn, uint64_t seq) {
+	const unsigned char *p = pattern_bytes();
+	stamp(msg, conn, seq);
+	for (size_t off = STAMP_LEN; off < n;) {
+		size_t at = off % PATTERN_LEN, k = PATTERN_LEN - at < n - off ? PATTERN_LEN - at : n - off;
+		memcpy(msg + off, p + at, k);
+		off += k;
+	}
+}
+
+/* check_part checks part[0..n), the bytes at offsets [off, off+n) of the
+ * payload of (conn, seq), and fails naming the first byte that differs;
+ * a payload checked in pieces, however split, passes exactly when it is
+ * whole and right. what names the message in the failure. */
+FLOOR_UNUSED static void check_part(const char *part, size_t n, uint32_t conn, uint64_t seq, size_t off, const char *what) {
+	const unsigned char *b = (const unsigned char *)part, *p = pattern_bytes();
+	while (n > 0) {
+		unsigned char want[STAMP_LEN];
+		const unsigned char *w;
+		size_t k;
+		if (off < STAMP_LEN) {
+			encode_stamp(want, conn, seq);
+			w = want + off, k = STAMP_LEN - off;
+		} else {
+			size_t at = off % PATTERN_LEN;
+			w = p + at, k = PATTERN_LEN - at;
+		}
+		if (k > n)
+			k = n;
+		if (memcmp(b, w, k) != 0) {
+			size_t i = 0;
+			while (b[i] == w[i])
+				i++;
+			errno = 0;
+			fail("%s (connection %u, sequence %llu): byte at offset %zu is %#04x, want %#04x", what, conn,
+			     (unsigned long long)seq, off + i, b[i], w[i]);
+		}
+		b += k, n -= k, off += k;
+	}
+}
+
+/* check checks a whole payload of n bytes. */
+FLOOR_UNUSED static void check(const char *msg, size_t n, uint32_t conn, uint64_t seq, const char *what) {
+	check_part(msg, n, conn, seq, 0, what);
 }
 
 #endif
