@@ -189,6 +189,10 @@ func TestStreamCounts(t *testing.T) {
 		if field(t, r, "writev") != framed {
 			t.Errorf("%s: %s: want writev=%d", name, r.Line, framed)
 		}
+		// The consumer reads as much at a time as ipcbench's sink.
+		if wantBuf := map[bool]int64{true: 0, false: 256 << 10}[strings.HasPrefix(c.mode, "ring-")]; field(t, r, "readbuf") != wantBuf {
+			t.Errorf("%s: %s: want readbuf=%d", name, r.Line, wantBuf)
+		}
 		positive(t, r, "MBps")
 	}
 	// A 1 MiB message is larger than a pipe's or a socket's buffer: the
