@@ -3,6 +3,7 @@ package floor
 import (
 	"errors"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -113,5 +114,32 @@ func TestDescribeLargeStream(t *testing.T) {
 	}
 	if got := c.Describe()["stream_bytes"]; got != "4104MiB" {
 		t.Errorf("stream_bytes = %q, want 4104MiB", got)
+	}
+}
+
+// TestRingPairsHoldGoRing: the C ring of every shared-memory stream pair
+// holds as many bytes as shm-ring's ring (GoRingBytes): -r slots of one
+// message each, 16 when -r is not given.
+func TestRingPairsHoldGoRing(t *testing.T) {
+	rings := 0
+	for _, p := range Pairs(true) {
+		if p.Workload != "stream" || !strings.HasPrefix(p.C.Mode, "ring-") {
+			continue
+		}
+		rings++
+		slots := 16
+		if i := slices.Index(p.C.Args, "-r"); i >= 0 && i+1 < len(p.C.Args) {
+			n, err := strconv.Atoi(p.C.Args[i+1])
+			if err != nil {
+				t.Fatalf("%s: -r %q", p.Name(), p.C.Args[i+1])
+			}
+			slots = n
+		}
+		if slots*p.Size != GoRingBytes {
+			t.Errorf("%s: the C ring holds %d slots of %d bytes, %d bytes; shm-ring's holds %d", p.Name(), slots, p.Size, slots*p.Size, GoRingBytes)
+		}
+	}
+	if rings == 0 {
+		t.Fatal("no shared-memory stream pair")
 	}
 }

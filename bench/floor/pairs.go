@@ -67,6 +67,15 @@ const (
 	faninSize       = 1 << 10
 )
 
+// GoRingBytes is the size of shm-ring's ring (its DefaultRing), which the
+// C ring of a stream pair holds as well: -r ringSlots(size) slots of one
+// message each (the C ring's default, 16 slots, is this at 64 KiB).
+const GoRingBytes = 1 << 20
+
+// ringSlots is the number of C ring slots of size bytes that hold
+// GoRingBytes, at least one.
+func ringSlots(size int) int { return max(1, GoRingBytes/size) }
+
 // FaninConns are the connection counts of the fanin pairs.
 var FaninConns = []int{1, 4, 16, 64}
 
@@ -119,7 +128,7 @@ func Pairs(twoCPUs bool) []Pair {
 		st("shm-ring", streamSize, "ring-futex", "≥ 0.8×"),
 		st("shm-ring[wait=spin]", streamSize, "ring-spin", "≥ 0.8×"),
 		st("shm-ring[zerocopy=off]", streamSize, "ring-futex", "—"),
-		st("shm-ring", largeStreamSize, "ring-futex", "—"),
+		st("shm-ring", largeStreamSize, "ring-futex", "—", "-r", strconv.Itoa(ringSlots(largeStreamSize))),
 		st("unix", largeStreamSize, "unix", "—", "-v"),
 	)
 	// Fanin: N connections served by one process; shm-ring against the C
