@@ -115,8 +115,8 @@ func (c Config) Describe() map[string]string {
 	}
 }
 
-// warmup precedes every ipcbench case (the C programs warm up with 2000
-// round trips of their own).
+// warmup precedes every ipcbench case and every C stream run (the C
+// round-trip programs warm up with 2000 round trips of their own).
 const warmup = 100 * time.Millisecond
 
 // runnerKey picks the runner of a pair: one per workload and size.

@@ -14,7 +14,9 @@
 //     condition variable (pshared);
 //   - stream times one-way throughput over blocking descriptors, with
 //     -v as length-prefixed frames gathered by writev, and through a
-//     shared-memory ring (ring-spin, ring-futex);
+//     shared-memory ring (ring-spin, ring-futex), after a warm-up as long
+//     as ipcbench's; its consumer reads as much at a time as ipcbench's
+//     sink;
 //   - fanin drives many connections, each a closed request/echo loop,
 //     against a one-process epoll echo server (pipe, unix, tcp).
 //
@@ -242,14 +244,17 @@ func (p Programs) PingPong(ctx context.Context, mode string, size, iters int, pi
 	return p.run(ctx, runTimeout(int64(iters), DefaultPingPongN), "pingpong", mode, append(args, extra...))
 }
 
-// Stream runs `stream mode -m msg -t total` with pin and extra arguments
-// (-v: length-prefixed frames sent with writev); the result holds MBps
-// (10^6 bytes/s), bytes and msgs (what the consumer counted).
+// Stream runs `stream mode -m msg -t total -w ms` with pin and extra
+// arguments (-v: length-prefixed frames sent with writev), the clock
+// starting after a warm-up as long as the one before every ipcbench case
+// (-w); the result holds MBps (10^6 bytes/s), bytes and msgs (what the
+// consumer counted after the warm-up).
 func (p Programs) Stream(ctx context.Context, mode string, msg, total int64, pin Pin, extra ...string) (Result, error) {
 	if err := checkMode("stream", mode, StreamModes); err != nil {
 		return Result{}, err
 	}
-	args := append([]string{mode, "-m", strconv.FormatInt(msg, 10), "-t", strconv.FormatInt(total, 10)}, pin.args()...)
+	args := append([]string{mode, "-m", strconv.FormatInt(msg, 10), "-t", strconv.FormatInt(total, 10),
+		"-w", strconv.FormatInt(warmup.Milliseconds(), 10)}, pin.args()...)
 	return p.run(ctx, runTimeout(total, DefaultStreamBytes), "stream", mode, append(args, extra...))
 }
 
