@@ -45,7 +45,9 @@ stream 64 KiB against C sending the same length-prefixed frames with writev,
 and shm-ring (also zerocopy=off) against a C shared-memory ring; stream
 1 MiB for shm-ring and unix; fanin of 1 KiB at 1, 4, 16 and 64 connections
 for pipe, unix, tcp-localhost and shm-ring against a C one-process epoll
-echo server.`
+echo server. Like ipcbench, the C programs check every byte they move; the
+C stream reads up to 256 KiB at a time, starts its clock after 100 ms of
+warm-up, and its ring holds 1 MiB as shm-ring's does.`
 
 const floorExamples = `  ipcbench floor                                     # about 5 minutes; the table on stdout
   ipcbench floor -force -out results/floor.md -raw results/floor.jsonl   # what 'make floor' runs
