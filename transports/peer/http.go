@@ -16,7 +16,7 @@ import (
 // written back unchanged as the response body (with its Content-Length),
 // so the bench side can check every byte it sent. HTTP does its own
 // framing; of the job's framing only the largest message is used
-// (frame.Config.MaxSize, frame.DefaultMaxSize when 0): a request whose
+// (frame.Config.MaxSize, at most frame.DefaultMaxSize): a request whose
 // Content-Length exceeds it gets 413 and fails the connection with an
 // error wrapping frame.ErrTooLarge. The connection stays open for
 // as many requests as the client sends (keep-alive) until the client
@@ -40,9 +40,9 @@ func httpLoop(rw io.ReadWriter, cfg frame.Config, _ int, st *ConnStats) error {
 	// Content-Length, which the body is read into, is refused before
 	// anything is allocated for it (a client could otherwise make this
 	// process allocate what it claims, and die of it).
-	limit := int64(cfg.MaxSize)
-	if limit <= 0 {
-		limit = frame.DefaultMaxSize
+	limit := int64(frame.DefaultMaxSize) // the most a peer's session may set
+	if cfg.MaxSize > 0 {
+		limit = min(limit, int64(cfg.MaxSize))
 	}
 	srv := &http.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -107,3 +107,28 @@ func TestHTTPLoopRefusesHugeBody(t *testing.T) {
 		t.Errorf("%d messages counted, want 0", st.Messages)
 	}
 }
+
+// TestHTTPLoopLimitIsThePeers: a session's framing cannot raise the http
+// role's body limit above frame.DefaultMaxSize, whatever MaxSize it
+// carries.
+func TestHTTPLoopLimitIsThePeers(t *testing.T) {
+	srvConn, cliConn := net.Pipe()
+	defer cliConn.Close()
+	var st ConnStats
+	done := make(chan error, 1)
+	go func() { done <- httpLoop(srvConn, frame.Config{Mode: frame.Delimited, MaxSize: 1 << 41}, 0, &st) }()
+
+	go io.WriteString(cliConn, "POST "+HTTPPath+" HTTP/1.1\r\nHost: peer\r\nContent-Length: 1099511627776\r\n\r\nxyz")
+	resp, err := http.ReadResponse(bufio.NewReader(cliConn), nil)
+	if err != nil {
+		t.Fatalf("reading the response: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Errorf("status %d, want %d", resp.StatusCode, http.StatusRequestEntityTooLarge)
+	}
+	cliConn.Close()
+	if err := <-done; !errors.Is(err, frame.ErrTooLarge) {
+		t.Errorf("loop returned %v, want an error wrapping frame.ErrTooLarge", err)
+	}
+}

@@ -318,7 +318,11 @@ func TestFrameSpec(t *testing.T) {
 	if c, err := (FrameSpec{}).Config(); err != nil || c != (frame.Config{}) {
 		t.Errorf("zero FrameSpec = %+v, %v; want length prefixes", c, err)
 	}
-	for _, f := range []FrameSpec{{Mode: "smoke"}, {Mode: "fixed"}, {Max: -1}} {
+	// A client's largest message above the peer's own (frame.DefaultMaxSize)
+	// is refused in every mode: the http role sized its buffer by it, so a
+	// session asking for 2 TiB made one request kill the server.
+	for _, f := range []FrameSpec{{Mode: "smoke"}, {Mode: "fixed"}, {Max: -1}, {Max: frame.DefaultMaxSize + 1},
+		{Mode: "delimited", Max: 1 << 40}, {Mode: "fixed", Size: 8, Max: 1 << 40}} {
 		if _, err := f.Config(); !errors.Is(err, frame.ErrBadConfig) {
 			t.Errorf("%+v.Config() = %v, want ErrBadConfig", f, err)
 		}

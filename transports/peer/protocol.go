@@ -196,7 +196,9 @@ type ConnStats struct {
 type FrameSpec struct {
 	// Mode is "length" (the default when empty), "fixed" or "delimited".
 	Mode string `json:"mode,omitempty"`
-	// Max is frame.Config.MaxSize (0: the default).
+	// Max is frame.Config.MaxSize (0: the default, frame.DefaultMaxSize,
+	// which is also the largest a peer accepts: the client chooses it, and
+	// the peer's buffers may grow to it).
 	Max int `json:"max,omitempty"`
 	// Size is frame.Config.Size (fixed mode).
 	Size int `json:"size,omitempty"`
@@ -210,8 +212,11 @@ func FrameSpecOf(c frame.Config) FrameSpec {
 }
 
 // Config returns the frame.Config f describes, validated; the error wraps
-// frame.ErrBadConfig.
+// frame.ErrBadConfig, also for a Max above frame.DefaultMaxSize.
 func (f FrameSpec) Config() (frame.Config, error) {
+	if f.Max > frame.DefaultMaxSize {
+		return frame.Config{}, fmt.Errorf("%w: largest message %d bytes, above the %d a peer takes", frame.ErrBadConfig, f.Max, frame.DefaultMaxSize)
+	}
 	mode := frame.LengthPrefix
 	if f.Mode != "" {
 		m, err := frame.ParseMode(f.Mode)
