@@ -12,6 +12,7 @@ import (
 
 	"github.com/ipcbench/ipcbench/bench"
 	"github.com/ipcbench/ipcbench/internal/frame"
+	"github.com/ipcbench/ipcbench/internal/proc"
 	"github.com/ipcbench/ipcbench/transports"
 	"github.com/ipcbench/ipcbench/transports/all"
 	"github.com/ipcbench/ipcbench/transports/peer"
@@ -43,6 +44,14 @@ such a client waiting before its first message, until it sends, closes or
 serve stops; a hello, once begun, must be complete within %[2]v. On the
 control socket (below), which no echo client dials, a connection that
 sends no hello within %[2]v of connecting is refused and closed.
+
+Who may connect: over tcp-localhost any user of this host, over tcp-public
+anyone who reaches the address; serve asks nobody who they are. It bounds
+what one client can make it hold (a message at most %[3]s, a control line
+%[4]s, a hello %[5]d bytes within %[2]v), but not how many connections clients
+open: serve over TCP on networks and hosts you trust, while you measure.
+Socket paths (unix, and the rendezvous of pipe, shm-lock, shm-ring) admit
+this user's processes only.
 
 ADDRESS is the transport's: host:port for tcp-localhost (loopback only) and
 tcp-public (an address of this host); a socket path for unix; the path of a
@@ -83,7 +92,8 @@ const serveExamples = `  ipcbench serve -t tcp-localhost -listen 127.0.0.1:5000 
 `
 
 func cmdServe(ctx context.Context, e *env, args []string) error {
-	fs := newFlagSet(e, "serve", fmt.Sprintf(serveSynopsis, strings.Join(servableNames(), ", "), peer.HelloTimeout), serveExamples)
+	fs := newFlagSet(e, "serve", fmt.Sprintf(serveSynopsis, strings.Join(servableNames(), ", "), peer.HelloTimeout,
+		bench.FormatSize(bench.MaxMessageSize), bench.FormatSize(proc.MaxLineSize), peer.MaxHelloLen), serveExamples)
 	spec := fs.String("t", "", "the transport, with a variant's options in brackets: tcp-localhost[nodelay=false] (required)")
 	listen := fs.String("listen", "", "the address to listen on (required; see above)")
 	framing := fs.String("framing", "length", "framing of plain echo clients: length (4-byte big-endian prefix), delimited (newline), fixed (-size bytes)")
