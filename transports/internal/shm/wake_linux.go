@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -198,6 +199,9 @@ func mapPeerWake(f, bell *os.File) (*wakePage, error) {
 				cerr = fmt.Errorf("peer's doorbell is a regular file: %w", transports.ErrBadEndpoint)
 			}
 			if cerr == nil {
+				cerr = checkEventfd(int(fd))
+			}
+			if cerr == nil {
 				p.bell, cerr = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0)
 			}
 		})
@@ -210,6 +214,20 @@ func mapPeerWake(f, bell *os.File) (*wakePage, error) {
 		return nil, fmt.Errorf("peer's doorbell: %w", err)
 	}
 	return p, nil
+}
+
+// checkEventfd refuses a doorbell that is not an eventfd, by what
+// /proc/self/fd says it is (when /proc is not there to ask, it is taken
+// as one). ring writes it holding the poller's lock: a descriptor whose
+// write can block (a pipe nobody reads, a socket) would stop every
+// connection of this process that rings a doorbell, the other peers'
+// too, for as long as the one that handed it over stays alive.
+func checkEventfd(fd int) error {
+	what, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(fd))
+	if err != nil || what == "anon_inode:[eventfd]" {
+		return nil
+	}
+	return fmt.Errorf("peer's doorbell is %s, not an eventfd: %w", what, transports.ErrBadEndpoint)
 }
 
 // wakeUp rings the doorbell of the poller that p belongs to, if it sleeps
