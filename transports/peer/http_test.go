@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"strings"
@@ -116,7 +117,7 @@ func TestHTTPLoopLimitIsThePeers(t *testing.T) {
 	defer cliConn.Close()
 	var st ConnStats
 	done := make(chan error, 1)
-	go func() { done <- httpLoop(srvConn, frame.Config{Mode: frame.Delimited, MaxSize: 1 << 41}, 0, &st) }()
+	go func() { done <- httpLoop(srvConn, frame.Config{Mode: frame.Delimited, MaxSize: math.MaxInt}, 0, &st) }()
 
 	go io.WriteString(cliConn, "POST "+HTTPPath+" HTTP/1.1\r\nHost: peer\r\nContent-Length: 1099511627776\r\n\r\nxyz")
 	resp, err := http.ReadResponse(bufio.NewReader(cliConn), nil)

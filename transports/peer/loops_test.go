@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"strings"
 	"testing"
 
@@ -322,7 +323,7 @@ func TestFrameSpec(t *testing.T) {
 	// is refused in every mode: the http role sized its buffer by it, so a
 	// session asking for 2 TiB made one request kill the server.
 	for _, f := range []FrameSpec{{Mode: "smoke"}, {Mode: "fixed"}, {Max: -1}, {Max: frame.DefaultMaxSize + 1},
-		{Mode: "delimited", Max: 1 << 40}, {Mode: "fixed", Size: 8, Max: 1 << 40}} {
+		{Mode: "delimited", Max: math.MaxInt}, {Mode: "fixed", Size: 8, Max: math.MaxInt}} {
 		if _, err := f.Config(); !errors.Is(err, frame.ErrBadConfig) {
 			t.Errorf("%+v.Config() = %v, want ErrBadConfig", f, err)
 		}
