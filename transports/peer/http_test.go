@@ -79,57 +79,35 @@ func TestHTTPLoopNeedsConn(t *testing.T) {
 	}
 }
 
-// TestHTTPLoopRefusesHugeBody: a Content-Length above the framing's
-// largest message is refused with 413 before anything is allocated for
-// it (the handler read bodies into a buffer of the claimed size: a client
-// claiming 1 TiB made this process die allocating it), and the loop
-// reports frame.ErrTooLarge.
+// TestHTTPLoopRefusesHugeBody: a Content-Length above the largest message
+// is refused with 413 before anything is allocated for it (the handler read
+// bodies into a buffer of the claimed size: a client claiming 1 TiB made
+// this process die allocating it), and the loop reports frame.ErrTooLarge.
+// The largest message is the session framing's, and a framing cannot raise
+// it above frame.DefaultMaxSize.
 func TestHTTPLoopRefusesHugeBody(t *testing.T) {
-	srvConn, cliConn := net.Pipe()
-	defer cliConn.Close()
-	var st ConnStats
-	done := make(chan error, 1)
-	go func() { done <- httpLoop(srvConn, frame.Config{MaxSize: 1 << 10}, 0, &st) }()
+	for _, cfg := range []frame.Config{{MaxSize: 1 << 10}, {Mode: frame.Delimited, MaxSize: math.MaxInt}} {
+		srvConn, cliConn := net.Pipe()
+		var st ConnStats
+		done := make(chan error, 1)
+		go func() { done <- httpLoop(srvConn, cfg, 0, &st) }()
 
-	go io.WriteString(cliConn, "POST "+HTTPPath+" HTTP/1.1\r\nHost: peer\r\nContent-Length: 1099511627776\r\n\r\nxyz")
-	resp, err := http.ReadResponse(bufio.NewReader(cliConn), nil)
-	if err != nil {
-		t.Fatalf("reading the response: %v", err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusRequestEntityTooLarge {
-		t.Errorf("status %d, want %d", resp.StatusCode, http.StatusRequestEntityTooLarge)
-	}
-	cliConn.Close()
-	if err := <-done; !errors.Is(err, frame.ErrTooLarge) {
-		t.Errorf("loop returned %v, want an error wrapping frame.ErrTooLarge", err)
-	}
-	if st.Messages != 0 {
-		t.Errorf("%d messages counted, want 0", st.Messages)
-	}
-}
-
-// TestHTTPLoopLimitIsThePeers: a session's framing cannot raise the http
-// role's body limit above frame.DefaultMaxSize, whatever MaxSize it
-// carries.
-func TestHTTPLoopLimitIsThePeers(t *testing.T) {
-	srvConn, cliConn := net.Pipe()
-	defer cliConn.Close()
-	var st ConnStats
-	done := make(chan error, 1)
-	go func() { done <- httpLoop(srvConn, frame.Config{Mode: frame.Delimited, MaxSize: math.MaxInt}, 0, &st) }()
-
-	go io.WriteString(cliConn, "POST "+HTTPPath+" HTTP/1.1\r\nHost: peer\r\nContent-Length: 1099511627776\r\n\r\nxyz")
-	resp, err := http.ReadResponse(bufio.NewReader(cliConn), nil)
-	if err != nil {
-		t.Fatalf("reading the response: %v", err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusRequestEntityTooLarge {
-		t.Errorf("status %d, want %d", resp.StatusCode, http.StatusRequestEntityTooLarge)
-	}
-	cliConn.Close()
-	if err := <-done; !errors.Is(err, frame.ErrTooLarge) {
-		t.Errorf("loop returned %v, want an error wrapping frame.ErrTooLarge", err)
+		go io.WriteString(cliConn, "POST "+HTTPPath+" HTTP/1.1\r\nHost: peer\r\nContent-Length: 1099511627776\r\n\r\nxyz")
+		resp, err := http.ReadResponse(bufio.NewReader(cliConn), nil)
+		if err != nil {
+			cliConn.Close()
+			t.Fatalf("%+v: reading the response: %v", cfg, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusRequestEntityTooLarge {
+			t.Errorf("%+v: status %d, want %d", cfg, resp.StatusCode, http.StatusRequestEntityTooLarge)
+		}
+		cliConn.Close()
+		if err := <-done; !errors.Is(err, frame.ErrTooLarge) {
+			t.Errorf("%+v: loop returned %v, want an error wrapping frame.ErrTooLarge", cfg, err)
+		}
+		if st.Messages != 0 {
+			t.Errorf("%+v: %d messages counted, want 0", cfg, st.Messages)
+		}
 	}
 }
