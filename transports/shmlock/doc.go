@@ -10,18 +10,19 @@
 // (AF_UNIX, SOCK_STREAM). Endpoint().Files holds, for channel i:
 //
 //	Files[2*i]   the mapping: a sealed memfd named "ipcbench-shm", or, when
-//	             memfd is unavailable or Options["mapping"] is "file", a 0600
-//	             file created in /dev/shm (in the rendezvous socket's
-//	             directory when Config.Address is set) with
-//	             O_EXCL|O_NOFOLLOW and unlinked at once, so it has no name
-//	             and nothing is left on the file system even after a crash
+//	             memfd is unavailable or Options["mapping"] is "file" (never
+//	             with Config.Address: see "By address"), a 0600 file
+//	             created in /dev/shm with O_EXCL|O_NOFOLLOW and unlinked at
+//	             once, so it has no name and nothing is left on the file
+//	             system even after a crash
 //	Files[2*i+1] the peer's end of the liveness socket pair
 //
 // The memfd is sealed (F_SEAL_SHRINK|F_SEAL_GROW|F_SEAL_SEAL) so that
 // neither end can shrink it under the other's mapping, which would turn
 // accesses into SIGBUS; Dial refuses a memfd without those seals. A file
 // cannot be sealed: with Options["mapping"] = "file" that protection rests
-// on the peer not truncating the file it was handed.
+// on the peer not truncating the file it was handed, which is why only a
+// listener whose channels a child inherits (no Config.Address) takes it.
 //
 // Dial(ctx, ep) maps Files[2*ep.Index] (the mapping survives closing the
 // descriptor), validates the header, moves the channel from "listening" to
@@ -48,9 +49,16 @@
 // as it likes: for each dial the listener makes a fresh channel (mapping
 // and liveness pair) and passes the channel's two peer files over the
 // socket with SCM_RIGHTS; the dialer attaches to it as above, and the
-// bytes flow through the shared memory. SO_PEERCRED refuses other users on
-// both sides; Close removes the socket; a socket left by a killed listener
-// is removed by the next Listen on the path. In this mode only
+// bytes flow through the shared memory. Every channel of a listener by
+// address is a sealed memfd, with no fallback to a file (a dial fails
+// when memfd_create does), and Listen refuses Options["mapping"] = "file"
+// with an error wrapping transports.ErrBadOption before it makes
+// anything: any process of the user may dial and receives the mapping's
+// descriptor, and one that shrank an unsealable file would crash the
+// listening process with SIGBUS at its next access to the mapping.
+// SO_PEERCRED refuses other users on both sides; Close removes the
+// socket; a socket left by a killed listener is removed by the next Listen
+// on the path. In this mode only
 // Config.Conns channels (not ConnCount: zero means none) are prepared for
 // inheritance. A dial to a missing address fails at once with an error
 // wrapping transports.ErrBadEndpoint and os.ErrNotExist, one to a stale

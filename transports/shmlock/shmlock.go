@@ -9,10 +9,10 @@ import (
 const Name = "shm-lock"
 
 // OptionMapping is the one option key shm-lock understands: "memfd" insists
-// on a memfd, "file" uses a file in /dev/shm (in the rendezvous socket's
-// directory when Config.Address is set).
+// on a memfd, "file" uses a file in /dev/shm.
 // Without it the transport uses a memfd and falls back to a file when
-// memfd_create fails.
+// memfd_create fails. A listener by address (Config.Address) always uses
+// a sealed memfd and refuses "file" (see the package documentation).
 const OptionMapping = shm.OptionMapping
 
 // New returns the shm-lock transport. See the package documentation for the

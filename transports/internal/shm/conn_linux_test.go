@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
 	"net"
 	"os"
@@ -18,6 +19,7 @@ import (
 	"time"
 
 	"golang.org/x/net/nettest"
+	"golang.org/x/sys/unix"
 
 	"github.com/ipcbench/ipcbench/transports"
 	"github.com/ipcbench/ipcbench/transports/internal/rendezvous"
@@ -33,7 +35,6 @@ func TestNettestConn(t *testing.T) {
 		{"min-ring", transports.Config{BufferSize: MinRing}},
 		{"file-mapping", transports.Config{BufferSize: 64 << 10, Options: map[string]string{OptionMapping: mappingFile}}},
 		{"by-address", transports.Config{BufferSize: 64 << 10, Address: transporttest.SocketPath(t)}},
-		{"by-address-file-mapping", transports.Config{BufferSize: 64 << 10, Address: transporttest.SocketPath(t), Options: map[string]string{OptionMapping: mappingFile}}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			nettest.TestConn(t, func() (c1, c2 net.Conn, stop func(), err error) {
@@ -553,7 +554,7 @@ func TestListenErrors(t *testing.T) {
 	}{
 		{"unknown-option", context.Background(), transports.Config{Options: map[string]string{"spin": "1"}}, transports.ErrBadOption},
 		{"bad-mapping", context.Background(), transports.Config{Options: map[string]string{OptionMapping: "tmp"}}, transports.ErrBadOption},
-		{"missing-dir", context.Background(), transports.Config{Address: "/nonexistent/ipcbench/s", Options: map[string]string{OptionMapping: mappingFile}}, transports.ErrBadEndpoint},
+		{"missing-dir", context.Background(), transports.Config{Address: "/nonexistent/ipcbench/s"}, transports.ErrBadEndpoint},
 		{"cancelled", cancelled, transports.Config{}, context.Canceled},
 	}
 	for _, tt := range tests {
@@ -584,7 +585,7 @@ func TestEffectiveOptions(t *testing.T) {
 		{"rounds-to-power-of-two", transports.Config{BufferSize: 5000}, "8192", "memfd"},
 		{"memfd", transports.Config{BufferSize: MinRing, Options: map[string]string{OptionMapping: mappingMemfd}}, "4096", "memfd"},
 		{"file", transports.Config{BufferSize: MinRing, Options: map[string]string{OptionMapping: mappingFile}}, "4096", "file"},
-		{"file-by-address", transports.Config{Conns: 1, BufferSize: MinRing, Address: transporttest.SocketPath(t), Options: map[string]string{OptionMapping: mappingFile}}, "4096", "file"},
+		{"by-address", transports.Config{Conns: 1, BufferSize: MinRing, Address: transporttest.SocketPath(t)}, "4096", "memfd"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -619,41 +620,95 @@ func TestRingCapacity(t *testing.T) {
 	}
 }
 
-// TestFileMappingLeavesNothing checks that the file fallback leaves no file
-// behind, not even while the listener is open.
+// TestFileMappingLeavesNothing checks that the file mapping leaves no file
+// behind in /dev/shm, not even while the listener is open.
 func TestFileMappingLeavesNothing(t *testing.T) {
-	dirs := []string{filepath.Dir(transporttest.SocketPath(t))}
-	if err := os.Mkdir(dirs[0], 0o700); err != nil {
+	if fi, err := os.Stat(defaultShmDir); err != nil || !fi.IsDir() {
+		t.Skipf("no %s here", defaultShmDir)
+	}
+	before := settledLeftovers(t, defaultShmDir, 0) // what lasts
+	l, err := New(Lock).Listen(context.Background(), transports.Config{
+		Conns: 2, BufferSize: MinRing, Options: map[string]string{OptionMapping: mappingFile},
+	})
+	if err != nil {
+		t.Fatalf("Listen: %v", err)
+	}
+	if got := settledLeftovers(t, defaultShmDir, len(before)); len(got) != len(before) {
+		t.Errorf("%s holds %v while listening, had %v", defaultShmDir, got, before)
+	}
+	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if fi, err := os.Stat(defaultShmDir); err == nil && fi.IsDir() {
-		dirs = append(dirs, "") // "" means the default, /dev/shm
+	if got := settledLeftovers(t, defaultShmDir, len(before)); len(got) != len(before) {
+		t.Errorf("%s holds %v after Close, had %v", defaultShmDir, got, before)
 	}
-	for _, dir := range dirs {
-		look := dir
-		if look == "" {
-			look = defaultShmDir
-		}
-		before := settledLeftovers(t, look, 0) // what lasts
-		addr := ""
-		if dir != "" {
-			addr = filepath.Join(dir, "s") // the file goes beside the rendezvous socket
-		}
-		l, err := New(Lock).Listen(context.Background(), transports.Config{
-			Conns: 2, BufferSize: MinRing, Address: addr, Options: map[string]string{OptionMapping: mappingFile},
+}
+
+// TestByAddressRefusesFileMapping checks that a listener any process of
+// this user can dial (Config.Address, a rendezvous) refuses mapping=file
+// with transports.ErrBadOption before it makes anything, not even the
+// rendezvous socket: a dialer receives the mapping's file, which cannot be
+// sealed, and one that shrank it would kill the listening process with
+// SIGBUS. The default mapping and mapping=memfd, sealed, are accepted, and
+// their channels are sealed memfds.
+func TestByAddressRefusesFileMapping(t *testing.T) {
+	for _, kind := range []Kind{Lock, Ring} {
+		t.Run(kind.Name(), func(t *testing.T) {
+			addr := transporttest.SocketPath(t)
+			for _, conns := range []int{0, 1} {
+				l, err := New(kind).Listen(context.Background(), transports.Config{
+					Address: addr, Conns: conns, BufferSize: MinRing, Options: map[string]string{OptionMapping: mappingFile},
+				})
+				if err == nil {
+					l.Close()
+					t.Fatalf("Conns %d: Listen with an address and mapping=file succeeded", conns)
+				}
+				if !errors.Is(err, transports.ErrBadOption) {
+					t.Errorf("Conns %d: Listen: %v, want an error wrapping %v", conns, err, transports.ErrBadOption)
+				}
+				for _, want := range []string{kind.Name() + ": listen: ", "mapping=file", addr, "SIGBUS", "memfd"} {
+					if !strings.Contains(err.Error(), want) {
+						t.Errorf("Conns %d: Listen: %q does not say %q", conns, err, want)
+					}
+				}
+				if _, err := os.Lstat(filepath.Dir(addr)); !errors.Is(err, fs.ErrNotExist) {
+					t.Errorf("Conns %d: the refused Listen made the rendezvous directory (%v)", conns, err)
+				}
+			}
+			for _, opts := range []map[string]string{nil, {OptionMapping: mappingMemfd}} {
+				ln, err := New(kind).Listen(context.Background(), transports.Config{Address: addr, Conns: 1, BufferSize: MinRing, Options: opts})
+				if err != nil {
+					t.Fatalf("options %v: Listen by address: %v", opts, err)
+				}
+				l := ln.(*Listener)
+				t.Cleanup(func() { l.Close() }) // when the test fails before the Close below
+				if got := l.EffectiveOptions()[OptionMapping]; got != mappingMemfd {
+					t.Errorf("options %v: listener reports mapping=%s, want %s", opts, got, mappingMemfd)
+				}
+				ep := l.Endpoint()
+				checkSealed(t, ep.Files[0])
+				byAddr := transports.Endpoint{Transport: ep.Transport, Address: ep.Address, BufferSize: ep.BufferSize, Options: opts}
+				c, err := New(kind).Dial(context.Background(), byAddr)
+				if err != nil {
+					t.Fatalf("options %v: Dial by address: %v", opts, err)
+				}
+				c.Close()
+				l.Close()
+			}
 		})
-		if err != nil {
-			t.Fatalf("Listen in %q: %v", dir, err)
-		}
-		if got := settledLeftovers(t, look, len(before)); len(got) != len(before) {
-			t.Errorf("%s holds %v while listening, had %v", look, got, before)
-		}
-		if err := l.Close(); err != nil {
-			t.Fatal(err)
-		}
-		if got := settledLeftovers(t, look, len(before)); len(got) != len(before) {
-			t.Errorf("%s holds %v after Close, had %v", look, got, before)
-		}
+	}
+}
+
+// checkSealed fails the test unless f is a memfd sealed against shrinking
+// and growing.
+func checkSealed(t *testing.T, f *os.File) {
+	t.Helper()
+	seals, err := unix.FcntlInt(f.Fd(), unix.F_GET_SEALS, 0)
+	if err != nil {
+		t.Fatalf("F_GET_SEALS of %s: %v", f.Name(), err)
+	}
+	if want := unix.F_SEAL_SHRINK | unix.F_SEAL_GROW; seals&want != want {
+		t.Errorf("%s has seals %#x, want %#x among them", f.Name(), seals, want)
 	}
 }
 

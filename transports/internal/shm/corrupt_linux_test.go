@@ -287,7 +287,7 @@ func TestDialRefusesUnsealedMemfd(t *testing.T) {
 // then stopped.
 func unansweredEndpoint(t *testing.T) transports.Endpoint {
 	t.Helper()
-	ch, err := newChannel(Lock, 0, MinRing, "", "")
+	ch, err := newChannel(Lock, 0, MinRing, "")
 	if err != nil {
 		t.Fatal(err)
 	}

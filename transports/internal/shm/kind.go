@@ -57,9 +57,13 @@ func (k Kind) description() string {
 // Option keys.
 const (
 	// OptionMapping selects the mapping: "memfd" insists on a memfd,
-	// "file" uses a file in /dev/shm (in the rendezvous socket's directory
-	// when Config.Address is set). Without it a memfd is used, and a file
-	// when memfd_create fails.
+	// "file" uses an unlinked file in /dev/shm. Without it a memfd is
+	// used, and a file when memfd_create fails. A listener with
+	// Config.Address (a rendezvous any process of the user can dial) uses
+	// a memfd, sealed against shrinking, whatever the option, and refuses
+	// "file" at Listen (transports.ErrBadOption): a file cannot be sealed,
+	// and a dialer that shrank it would crash the listening process with
+	// SIGBUS. "file" is for a peer that inherits its channels.
 	OptionMapping = "mapping"
 	// OptionWait (shm-ring only) selects how a side waits for the other:
 	// WaitSpin, WaitAdaptive (the default) or WaitFutex.

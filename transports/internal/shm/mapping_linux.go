@@ -25,7 +25,7 @@ const (
 	// memfdName is the name memfd_create gives the mapping (it shows in
 	// /proc/PID/fd as "/memfd:ipcbench-shm").
 	memfdName = "ipcbench-shm"
-	// defaultShmDir is where the file fallback creates its file.
+	// defaultShmDir is where the file mapping creates its file.
 	defaultShmDir = "/dev/shm"
 	// createTries bounds the attempts at a fresh random file name.
 	createTries = 16
@@ -33,9 +33,11 @@ const (
 
 // createMapping makes the backing file of one channel, size bytes long, and
 // returns its descriptor (close-on-exec) and the header flag saying what it
-// is. mode is "" (memfd, falling back to a file), mappingMemfd or
-// mappingFile; dir is where the file fallback creates its file.
-func createMapping(mode, dir string, size int) (fd int, flags uint32, err error) {
+// is. mode is "" (memfd, falling back to a file in /dev/shm),
+// mappingMemfd or mappingFile. A listener by address asks for
+// mappingMemfd whatever its options (see checkByAddress): only a sealed
+// memfd is safe to hand to any dialer.
+func createMapping(mode string, size int) (fd int, flags uint32, err error) {
 	var memfdErr error
 	if mode != mappingFile {
 		fd, memfdErr = createMemfd(size)
@@ -46,7 +48,7 @@ func createMapping(mode, dir string, size int) (fd int, flags uint32, err error)
 			return -1, 0, memfdErr
 		}
 	}
-	fd, err = createFile(dir, size)
+	fd, err = createFile(defaultShmDir, size)
 	if err != nil {
 		if memfdErr != nil {
 			err = fmt.Errorf("%w (after %w)", err, memfdErr)

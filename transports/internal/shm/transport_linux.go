@@ -7,7 +7,6 @@ import (
 	"maps"
 	"net"
 	"os"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"time"
@@ -71,7 +70,9 @@ func (t transport) DialsThroughRendezvous() bool { return true }
 // transports.ErrUnavailable when neither a memfd nor a file can be made,
 // with one wrapping transports.ErrBadEndpoint when the rendezvous path is
 // refused (see the package doc of shmlock), and with one wrapping
-// transports.ErrBadOption for an unknown option. A channel fetched from
+// transports.ErrBadOption for an unknown option, or for mapping=file with
+// cfg.Address (checkByAddress): a listener by address makes sealed memfds
+// only. A channel fetched from
 // the rendezvous whose dialer does not attach within
 // rendezvous.AttachTimeout (10s) is released: its mapping and
 // descriptors.
@@ -193,7 +194,7 @@ type Listener struct {
 	set     settings
 	ringCap int
 	mapping string
-	dir     string // where the file fallback makes its file
+	mode    string // the mapping option channels are made with (see newChannel)
 	// bufferSize and options are Config's, for the endpoints of offers.
 	bufferSize int
 	options    map[string]string
@@ -243,15 +244,18 @@ func listen(ctx context.Context, kind Kind, cfg transports.Config) (*Listener, e
 		return nil, err
 	}
 	n := cfg.ConnCount()
-	dir := ""
+	mode := set.mapping
 	if cfg.Address != "" {
+		if err := checkByAddress(kind, cfg.Address, set); err != nil {
+			return nil, err
+		}
 		n = max(cfg.Conns, 0) // by address, only the channels asked for
-		dir = filepath.Dir(cfg.Address)
+		mode = mappingMemfd   // sealed, and no fallback to a file
 	}
 	l := &Listener{
 		kind:       kind,
 		set:        set,
-		dir:        dir,
+		mode:       mode,
 		ringCap:    ringCapacity(cfg.BufferSize),
 		bufferSize: cfg.BufferSize,
 		options:    maps.Clone(cfg.Options),
@@ -269,8 +273,6 @@ func listen(ctx context.Context, kind Kind, cfg transports.Config) (*Listener, e
 		Files:      make([]*os.File, 0, 2*n),
 	}
 	if cfg.Address != "" {
-		// First, so that the file fallback finds the directory made and
-		// checked.
 		rv, err := rendezvous.Listen(cfg.Address, n, l.offer)
 		if err != nil {
 			l.Close() // releases the wake page acquired above
@@ -278,17 +280,14 @@ func listen(ctx context.Context, kind Kind, cfg transports.Config) (*Listener, e
 		}
 		l.rv = rv
 		l.ep.Address = rv.Path()
-		l.mapping = set.mapping
-		if l.mapping == "" {
-			l.mapping = mappingMemfd
-		}
+		l.mapping = mappingMemfd
 	}
 	for i := range n {
 		if err := ctx.Err(); err != nil {
 			l.Close()
 			return nil, err
 		}
-		ch, err := newChannel(kind, i, l.ringCap, set.mapping, dir)
+		ch, err := newChannel(kind, i, l.ringCap, mode)
 		if err != nil {
 			l.Close()
 			return nil, fmt.Errorf("%s: listen: channel %d: %w", kind.Name(), i, err)
@@ -302,9 +301,23 @@ func listen(ctx context.Context, kind Kind, cfg transports.Config) (*Listener, e
 	return l, nil
 }
 
+// checkByAddress refuses, before anything is made, the settings a
+// listener reachable at address (a rendezvous that any process of this
+// user can dial) must not use: mapping=file. A dialer receives the
+// mapping's descriptor; a memfd is sealed against shrinking, but a file
+// cannot be sealed, so a dialer could truncate it and this process would
+// die of SIGBUS at its next access to the mapping.
+func checkByAddress(kind Kind, address string, set settings) error {
+	if set.mapping != mappingFile {
+		return nil
+	}
+	return fmt.Errorf("%s: listen: option %s=%s with an address (%s): any process of this user may dial it and receives the mapping's file, which cannot be sealed: a dialer that shrank it would crash this process (SIGBUS); use the default mapping, a memfd sealed against that, or %s=%s only for a peer that inherits its channels: %w",
+		kind.Name(), OptionMapping, mappingFile, address, OptionMapping, mappingFile, transports.ErrBadOption)
+}
+
 // offer makes channel i for one dial through the rendezvous.
 func (l *Listener) offer(i int) (*rendezvous.Offer, error) {
-	ch, err := newChannel(l.kind, i, l.ringCap, l.set.mapping, l.dir)
+	ch, err := newChannel(l.kind, i, l.ringCap, l.mode)
 	if err != nil {
 		return nil, err
 	}
@@ -333,11 +346,11 @@ func (l *Listener) offer(i int) (*rendezvous.Offer, error) {
 	}, nil
 }
 
-// newChannel makes channel i: the mapping with its header, and the liveness
-// socket pair.
-func newChannel(kind Kind, i, ringCap int, mode, dir string) (*channel, error) {
+// newChannel makes channel i: the mapping (see createMapping for mode) with
+// its header, and the liveness socket pair.
+func newChannel(kind Kind, i, ringCap int, mode string) (*channel, error) {
 	size := mapSizeFor(ringCap)
-	fd, flags, err := createMapping(mode, dir, size)
+	fd, flags, err := createMapping(mode, size)
 	if err != nil {
 		return nil, err
 	}
