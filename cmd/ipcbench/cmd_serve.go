@@ -51,7 +51,11 @@ what one client can make it hold (a message at most %[3]s, a control line
 %[4]s, a hello %[5]d bytes within %[2]v), but not how many connections clients
 open: serve over TCP on networks and hosts you trust, while you measure.
 Socket paths (unix, and the rendezvous of pipe, shm-lock, shm-ring) admit
-this user's processes only.
+this user's processes only. Each of them receives the descriptor of its
+connection's shared mapping from shm-lock and shm-ring, which serve
+therefore makes a memfd sealed against shrinking: -t with mapping=file,
+whose file cannot be sealed, is refused (exit 2) before serve listens,
+since a client that shrank the file would crash serve with SIGBUS.
 
 ADDRESS is the transport's: host:port for tcp-localhost (loopback only) and
 tcp-public (an address of this host); a socket path for unix; the path of a
@@ -139,6 +143,12 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	}
 	defer guard.Close()
 	ln, err := all.Listen(ctx, *spec, *listen)
+	if errors.Is(err, transports.ErrBadOption) {
+		// An option this transport takes, but not from a listener any
+		// process may dial (shm-*'s mapping=file): the spec's fault, not
+		// the address's.
+		return usagef("-t %s: %v", *spec, err)
+	}
 	if err != nil {
 		return usagef("-listen %s: cannot listen there: %v", *listen, err)
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"net"
@@ -414,6 +415,39 @@ func TestServeBadInput(t *testing.T) {
 		code, _, stderr := runCLI(t, "", append([]string{"serve"}, tc.args...)...)
 		if code != exitUsage || !strings.Contains(stderr, tc.want) || strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
 			t.Errorf("serve %v: exit %d, stderr %q; want exit 2 and one line with %q", tc.args, code, stderr, tc.want)
+		}
+	}
+}
+
+// TestServeRefusesFileMapping: serve over shm-* with mapping=file, whose
+// file cannot be sealed and which any client would receive (and could
+// shrink, crashing serve with SIGBUS), is refused with exit 2 and one line
+// that says why, before serve listens: nothing is made at the address,
+// nothing printed on stdout. The default mapping serves (TestServeRendezvous).
+func TestServeRefusesFileMapping(t *testing.T) {
+	for _, spec := range []string{"shm-ring[mapping=file]", "shm-lock[mapping=file]"} {
+		dir := filepath.Join(t.TempDir(), "rv")
+		// A serve that listened after all is stopped, to fail below
+		// rather than hang.
+		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+		var out, errb bytes.Buffer
+		code := run(ctx, []string{"serve", "-t", spec, "-listen", filepath.Join(dir, "s")}, strings.NewReader(""), &out, &errb)
+		cancel()
+		stdout, stderr := out.String(), errb.String()
+		t.Logf("serve -t %s: exit %d, stderr %q", spec, code, stderr)
+		if code != exitUsage || strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
+			t.Errorf("serve -t %s: exit %d, stderr %q; want exit %d and one line", spec, code, stderr, exitUsage)
+		}
+		for _, want := range []string{"-t " + spec, "mapping=file", "SIGBUS", "memfd"} {
+			if !strings.Contains(stderr, want) {
+				t.Errorf("serve -t %s: stderr %q does not say %q", spec, stderr, want)
+			}
+		}
+		if stdout != "" {
+			t.Errorf("serve -t %s: stdout %q, want nothing", spec, stdout)
+		}
+		if _, err := os.Lstat(dir); !os.IsNotExist(err) {
+			t.Errorf("serve -t %s: made %s (%v)", spec, dir, err)
 		}
 	}
 }

@@ -2,6 +2,7 @@ package peer
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -46,9 +47,10 @@ func AnnounceListening(w io.Writer, addr string) error {
 // and for a transport dialed through a rendezvous on its control socket
 // too (ListenControl), announces the address (AnnounceListening) and
 // serves (Serve) until ctx ends. It returns 0 then, 2 for bad arguments
-// (options the transport refuses included, found before listening, and a
-// transport whose listener hands its channels down as files, which
-// nothing dials by address) and 1 when it cannot listen (at the address
+// (options the transport refuses included, found before listening or by
+// a Listen that refuses them by address with transports.ErrBadOption, as
+// shm-* do mapping=file, and a transport whose listener hands its
+// channels down as files, which nothing dials by address) and 1 when it cannot listen (at the address
 // or on the control socket), announce or serve, with the reason on
 // stderr. The `ipcbench serve` command is the same server with more
 // flags, and exits differently in one case: an address it cannot listen
@@ -87,6 +89,12 @@ func ServeMain(ctx context.Context, args []string, stdout, stderr io.Writer, loo
 		return notByAddress()
 	}
 	ln, err := tr.Listen(ctx, transports.Config{Address: *listen, Options: sp.Options})
+	if errors.Is(err, transports.ErrBadOption) {
+		// An option the transport takes, but not by address (shm-*'s
+		// mapping=file): the spec's fault.
+		fmt.Fprintf(stderr, "ipcbench serve: -t %s: %v\n", *specText, err)
+		return 2
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "ipcbench serve: cannot listen on %s: %v\n", *listen, err)
 		return 1

@@ -41,6 +41,28 @@ func TestServeMainBadArgs(t *testing.T) {
 	}
 }
 
+// TestServeMainRefusesFileMapping: shm-*'s mapping=file, which shm's
+// Listen refuses by address (a client could shrink the unsealable file and
+// crash the server), is a bad -t, exit 2, with nothing made at the address.
+func TestServeMainRefusesFileMapping(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "rv")
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second) // a server that listened after all stops
+	defer cancel()
+	var out, errb bytes.Buffer
+	if code := peer.ServeMain(ctx, []string{"-t", "shm-ring[mapping=file]", "-listen", filepath.Join(dir, "s")}, &out, &errb, lookupTest); code != 2 {
+		t.Errorf("exit %d, want 2", code)
+	}
+	if msg := errb.String(); strings.Count(msg, "\n") != 1 || !strings.Contains(msg, "-t shm-ring[mapping=file]: ") || !strings.Contains(msg, "SIGBUS") {
+		t.Errorf("stderr %q, want one line on -t saying why", msg)
+	}
+	if out.Len() > 0 {
+		t.Errorf("stdout %q, want nothing", out.String())
+	}
+	if _, err := os.Lstat(dir); !os.IsNotExist(err) {
+		t.Errorf("made %s (%v)", dir, err)
+	}
+}
+
 // TestServeMainServes: ServeMain listens where it is told, announces it
 // with ListeningPrefix (no handshake: this process is not a started
 // peer), accepts a connection and returns 0 once its context ends.
