@@ -134,10 +134,25 @@ func (cr *caseRun) listenByAddress(ctx context.Context) (skip string, err error)
 	}
 	tr := cr.spec.Transport
 	if cr.ln, err = tr.Transport.Listen(ctx, transports.Config{Address: path, BufferSize: cr.opts.BufferSize, Options: tr.Options}); err != nil {
+		if skip := cr.refusedByAddress(err); skip != "" {
+			return skip, nil
+		}
 		// The transport's error names the path already.
 		return "", transportOp(cr.res.Transport, "by address", err)
 	}
 	return "", nil
+}
+
+// refusedByAddress is the reason to skip a case whose transport, with the
+// case's options, will not listen where any process of the user may dial
+// it: its Listen by address failed with transports.ErrBadOption, options
+// that NewRunner found valid (shm-*'s mapping=file, whose file a dialer
+// could shrink, crashing the listener). It is "" for any other error.
+func (cr *caseRun) refusedByAddress(err error) string {
+	if !errors.Is(err, transports.ErrBadOption) {
+		return ""
+	}
+	return fmt.Sprintf("%s: not listening by address with these options (a peer that inherits its channels is measured under via=%s): %v", cr.name, SourceInherit, err)
 }
 
 // serveAddress returns the address the case's stand-alone server is told
@@ -162,8 +177,27 @@ func (cr *caseRun) serveAddress(ctx context.Context) (addr, skip string, err err
 		}
 		return net.JoinHostPort(host, "0"), "", nil
 	}
-	addr, err = cr.privatePath()
-	return addr, "", err
+	if addr, err = cr.privatePath(); err != nil {
+		return "", "", err
+	}
+	if how != reachRendezvous {
+		return addr, "", nil
+	}
+	// A rendezvous listener refuses some options by address alone (see
+	// refusedByAddress); found here, by listening there once, so that
+	// the case is skipped with the transport's reason rather than failed
+	// by a server that exits without listening.
+	probe, err := cr.spec.Transport.Transport.Listen(ctx, transports.Config{Address: addr, Options: cr.spec.Transport.Options})
+	if err != nil {
+		if skip := cr.refusedByAddress(err); skip != "" {
+			return "", skip, nil
+		}
+		return "", "", transportOp(cr.res.Transport, "by address", err)
+	}
+	if err := probe.Close(); err != nil {
+		return "", "", transportOp(cr.res.Transport, "by address", err)
+	}
+	return addr, "", nil
 }
 
 // startServer starts the serve source's stand-alone server: the peer's

@@ -212,6 +212,49 @@ func TestPeerSourceServeFaults(t *testing.T) {
 	r.onPeerStart, r.onMeasure = nil, nil
 }
 
+// TestPeerSourceFileMappingByAddress: shm-ring[mapping=file], whose
+// listener refuses to be dialed by address (a dialer could shrink the
+// unsealable file and crash it), is measured under via=inherit and
+// skipped, with the transport's reason, under via=address and via=serve,
+// where it is no failure; no server is started for it.
+func TestPeerSourceFileMappingByAddress(t *testing.T) {
+	t.Setenv("TMPDIR", t.TempDir())
+	tr, err := all.Lookup("shm-ring")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := testOptions(t)
+	o.Transports = []TransportSpec{{Transport: tr, Options: map[string]string{"mapping": "file"}}}
+	o.PeerSources = PeerSources()
+	o.Workloads = []string{"pingpong"}
+	o.Sizes = []int{64}
+	o.Count = 40
+	r, err := NewRunner(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var started int
+	r.onPeerStart = func(int) { started++ }
+	recs := runAll(t, r)
+	if len(recs.Results) != len(PeerSources()) {
+		t.Fatalf("%d records, want %d", len(recs.Results), len(PeerSources()))
+	}
+	for _, res := range recs.Results {
+		switch {
+		case res.PeerSource == SourceInherit && res.Status != StatusOK:
+			t.Errorf("via=%s: %s: %s", res.PeerSource, res.Status, res.Reason)
+		case res.PeerSource != SourceInherit && (res.Status != StatusSkipped || !strings.Contains(res.Reason, "mapping=file") || !strings.Contains(res.Reason, "SIGBUS")):
+			t.Errorf("via=%s: %s (%s), want skipped saying why", res.PeerSource, res.Status, res.Reason)
+		}
+	}
+	if started != 1 {
+		t.Errorf("%d processes started, want 1 (the inherit case's peer)", started)
+	}
+	if ents, err := os.ReadDir(os.Getenv("TMPDIR")); err != nil || len(ents) != 0 {
+		t.Errorf("TMPDIR holds %d entries after the run (%v), want none", len(ents), err)
+	}
+}
+
 // TestPeerSourceAddressListenFails: when the listener by address cannot
 // be made (here a socket path longer than sun_path allows, from a long
 // TMPDIR), the case fails with the transport's reason, which names the
