@@ -160,9 +160,11 @@ type Config struct {
 	// the path of a rendezvous socket through which any process of the
 	// same user dials by address, each dial getting a fresh channel
 	// (empty: no rendezvous, only the Conns channels handed down as
-	// inherited files). A socket path's directory must be the user's own
-	// and closed to others (0700); a missing one is made so. See each
-	// package.
+	// inherited files); with one, shm-lock and shm-ring refuse the option
+	// mapping=file (ErrBadOption), whose unsealable file a dialer could
+	// shrink under the listener. A socket path's directory must be the
+	// user's own and closed to others (0700); a missing one is made so.
+	// See each package.
 	Address string
 
 	// Conns is the number of connections a listener must prepare in advance

@@ -167,7 +167,9 @@ func ResolveList(list string) ([]Resolved, error) {
 // too (0700, in os.TempDir(); Close removes it, and one a killed process
 // left is removed by a later Listen). Errors are Resolve's, or the
 // transport's Listen's (transports.ErrUnavailable when it cannot run
-// here, transports.ErrBadEndpoint when it cannot listen on address).
+// here, transports.ErrBadEndpoint when it cannot listen on address,
+// transports.ErrBadOption for options it refuses by address: shm-*'s
+// mapping=file).
 func Listen(ctx context.Context, spec, address string) (transports.Listener, error) {
 	r, err := Resolve(spec)
 	if err != nil {
