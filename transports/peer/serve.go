@@ -57,6 +57,21 @@ type ServeOptions struct {
 	// Serve closes it, before the transport's listener. With Control nil,
 	// control connections come over the transport's listener.
 	Control net.Listener
+	// MaxConns is the most connections served at once, over the
+	// transport's listener and Control together: what it protects is the
+	// process's one table of file descriptors, which both draw on, and a
+	// session needs a connection of each kind. A connection that comes
+	// while MaxConns are open is accepted and refused at once, without
+	// reading from it: it gets an error line (ErrorPrefix) saying so and
+	// is closed (the write given up after refuseWriteTimeout, so that a
+	// client that never reads cannot hold it), it does not count against
+	// MaxConns, and it counts in Summary.Errors; such refusals are logged
+	// as Accept's failures are, at most one line per listener per
+	// acceptLogEvery with the count of those not logged. 0 means
+	// DefaultMaxConns(MaxDescriptorsPerConn); a negative value is an
+	// error. A cap above what the descriptor limit allows leaves Accept
+	// to fail for want of descriptors, as it does without one.
+	MaxConns int
 }
 
 // Summary counts what a Serve carried until it stopped.
@@ -116,6 +131,13 @@ func Serve(ctx context.Context, ln net.Listener, o ServeOptions) (Summary, error
 	}
 	if o.Log == nil {
 		o.Log = log.New(io.Discard, "", 0)
+	}
+	switch {
+	case o.MaxConns < 0:
+		closeAll()
+		return Summary{}, fmt.Errorf("max conns %d: want 0 (the default) or more", o.MaxConns)
+	case o.MaxConns == 0:
+		o.MaxConns = DefaultMaxConns(MaxDescriptorsPerConn)
 	}
 	echo, err := o.Echo.Normalize()
 	if err != nil {
@@ -191,9 +213,11 @@ const (
 // only (out of descriptors, a refused foreign peer) are each counted and
 // retried after acceptBackoff, but logged at most once per acceptLogEvery
 // (failureLog): the first one, then one line with how many came since,
-// or, once Accept works again, one saying so with that count.
+// or, once Accept works again, one saying so with that count. A
+// connection that comes while o.MaxConns are open is refused on a
+// goroutine of its own (sendRefusal), counted, and logged the same way.
 func (sv *standalone) acceptLoop(ctx context.Context, l net.Listener, side listenerSide) error {
-	var fails failureLog
+	var fails, busy failureLog
 	for {
 		c, err := l.Accept()
 		if err != nil {
@@ -202,11 +226,7 @@ func (sv *standalone) acceptLoop(ctx context.Context, l net.Listener, side liste
 			}
 			if isTemporary(err) {
 				sv.errors.Add(1)
-				if ok, more := fails.note(time.Now()); ok && more > 0 {
-					sv.o.Log.Printf("accept: %v (%d more failures since the last such line, not logged)", err, more)
-				} else if ok {
-					sv.o.Log.Printf("accept: %v (more failures are logged at most once per %v)", err, acceptLogEvery)
-				}
+				fails.report(sv.o.Log, time.Now(), "failures", fmt.Sprintf("accept: %v", err))
 				time.Sleep(acceptBackoff) // a listener that fails every Accept must not spin
 				continue
 			}
@@ -217,18 +237,41 @@ func (sv *standalone) acceptLoop(ctx context.Context, l net.Listener, side liste
 				sv.o.Log.Printf("accept: works again, after %d more failures, not logged", more)
 			}
 		}
-		if !sv.track(c) {
+		switch a, open := sv.track(c); a {
+		case closing:
 			c.Close()
 			return nil
+		case overCap:
+			sv.errors.Add(1)
+			reason := fmt.Sprintf("this server serves at most %d connections at once (ipcbench serve -max-conns) and %d are open; try again once one has ended", sv.o.MaxConns, open)
+			busy.report(sv.o.Log, time.Now(), "refusals at the cap", fmt.Sprintf("%s: refused: %s", c.RemoteAddr(), reason))
+			sv.wg.Add(1)
+			go func() {
+				defer sv.wg.Done()
+				defer sv.untrack(c, overCap)
+				sendRefusal(c, reason, refuseWriteTimeout)
+			}()
+			continue
+		}
+		if busy.unsaid > 0 {
+			if ok, more := busy.recovered(time.Now()); ok {
+				sv.o.Log.Printf("serving again below the cap of %d connections, after %d more refusals at it, not logged", sv.o.MaxConns, more)
+			}
 		}
 		sv.wg.Add(1)
 		go func() {
 			defer sv.wg.Done()
-			defer sv.untrack(c)
+			defer sv.untrack(c, served)
 			sv.handle(c, side)
 		}()
 	}
 }
+
+// refuseWriteTimeout bounds the write of the refusal of a connection over
+// MaxConns: a fresh connection takes the short line into its buffer at
+// once, so the deadline only keeps a connection that cannot take it from
+// holding its descriptor.
+const refuseWriteTimeout = time.Second
 
 // acceptBackoff is the pause after an Accept that failed for one
 // connection only.
@@ -236,14 +279,17 @@ const acceptBackoff = 10 * time.Millisecond
 
 // acceptLogEvery is the least time between two log lines about failed
 // Accepts on one listener: out of descriptors, Accept fails every
-// acceptBackoff, and a line each time would flood the log.
+// acceptBackoff, and a line each time would flood the log. Refusals of
+// connections over MaxConns, which a flood of clients brings as fast as
+// it connects, are logged at the same rate.
 const acceptLogEvery = 5 * time.Second
 
 // failureLog decides which failures, and recoveries after them, are
 // logged: at most one line per acceptLogEvery, each with the count of the
 // failures since the last line that were not logged. A listener that
 // fails and works by turns (out of descriptors, each closed connection
-// lets one more in) is rate-limited the same.
+// lets one more in) is rate-limited the same. acceptLoop keeps one for
+// failed Accepts and one for refusals over MaxConns.
 type failureLog struct {
 	last   time.Time // when the last line was logged; zero: never
 	unsaid int       // failures since then, not logged
@@ -263,6 +309,18 @@ func (f *failureLog) note(now time.Time) (ok bool, more int) {
 	}
 	more, f.unsaid, f.last = f.unsaid, 0, now
 	return true, more
+}
+
+// report records a failure at now and logs line for it if note lets it,
+// saying how many failures (what they are) came since the last line and
+// were not logged, or, for the first, that more are logged at most once
+// per acceptLogEvery.
+func (f *failureLog) report(l *log.Logger, now time.Time, what, line string) {
+	if ok, more := f.note(now); ok && more > 0 {
+		l.Printf("%s (%d more %s since the last such line, not logged)", line, more, what)
+	} else if ok {
+		l.Printf("%s (more %s are logged at most once per %v)", line, what, acceptLogEvery)
+	}
 }
 
 // recovered records a success at now; ok says whether to log that it
@@ -300,7 +358,11 @@ type standalone struct {
 	mu                      sync.Mutex
 	closed                  bool
 	sessions                map[string]*session
-	conns                   map[net.Conn]struct{}
+	// conns holds every open connection: those served, which count
+	// against MaxConns (open counts them), and those being refused over
+	// it.
+	conns map[net.Conn]struct{}
+	open  int
 }
 
 func (sv *standalone) summary() Summary {
@@ -308,20 +370,45 @@ func (sv *standalone) summary() Summary {
 		Messages: sv.messages.Load(), Bytes: sv.bytes.Load(), Errors: sv.errors.Load()}
 }
 
-// track records an open connection; false once the server is closing.
-func (sv *standalone) track(c net.Conn) bool {
+// admission is what track decided for a new connection.
+type admission int
+
+const (
+	// served: the connection is served and counts against MaxConns.
+	served admission = iota
+	// overCap: MaxConns are open; the connection is to be refused.
+	overCap
+	// closing: the server is closing; the connection is not recorded.
+	closing
+)
+
+// track records an open connection and decides whether it is served;
+// open is how many served ones were open before it.
+func (sv *standalone) track(c net.Conn) (a admission, open int) {
 	sv.mu.Lock()
 	defer sv.mu.Unlock()
-	if sv.closed {
-		return false
+	open = sv.open
+	switch {
+	case sv.closed:
+		return closing, open
+	case sv.open >= sv.o.MaxConns:
+		a = overCap
+	default:
+		a = served
+		sv.open++
 	}
 	sv.conns[c] = struct{}{}
-	return true
+	return a, open
 }
 
-func (sv *standalone) untrack(c net.Conn) {
+// untrack closes a connection that track recorded and forgets it; a is
+// what track decided for it.
+func (sv *standalone) untrack(c net.Conn, a admission) {
 	c.Close()
 	sv.mu.Lock()
+	if a == served {
+		sv.open--
+	}
 	delete(sv.conns, c)
 	sv.mu.Unlock()
 }
@@ -423,11 +510,17 @@ func (sv *standalone) handle(c net.Conn, side listenerSide) {
 	}
 }
 
-// refuse answers a bad hello with an error line and counts it.
+// refuse answers a bad hello with an error line, and counts and logs it.
 func (sv *standalone) refuse(c net.Conn, reason string) {
 	sv.errors.Add(1)
 	sv.o.Log.Printf("%s: refused: %s", c.RemoteAddr(), reason)
-	c.SetWriteDeadline(time.Now().Add(HelloTimeout))
+	sendRefusal(c, reason, HelloTimeout)
+}
+
+// sendRefusal writes the refusing answer, ErrorPrefix and reason on one
+// line, giving up after timeout.
+func sendRefusal(c net.Conn, reason string, timeout time.Duration) {
+	c.SetWriteDeadline(time.Now().Add(timeout))
 	io.WriteString(c, ErrorPrefix+strings.ReplaceAll(reason, "\n", " ")+"\n")
 }
 
