@@ -48,14 +48,27 @@ sends no hello within %[2]v of connecting is refused and closed.
 Who may connect: over tcp-localhost any user of this host, over tcp-public
 anyone who reaches the address; serve asks nobody who they are. It bounds
 what one client can make it hold (a message at most %[3]s, a control line
-%[4]s, a hello %[5]d bytes within %[2]v), but not how many connections clients
-open: serve over TCP on networks and hosts you trust, while you measure.
-Socket paths (unix, and the rendezvous of pipe, shm-lock, shm-ring) admit
-this user's processes only. Each of them receives the descriptor of its
-connection's shared mapping from shm-lock and shm-ring, which serve
-therefore makes a memfd sealed against shrinking: -t with mapping=file,
-whose file cannot be sealed, is refused (exit 2) before serve listens,
-since a client that shrank the file would crash serve with SIGBUS.
+%[4]s, a hello %[5]d bytes within %[2]v), and how many connections all
+clients together hold open (-max-conns, control socket included: one more
+is answered with the reason and closed at once, counted as an error, and
+logged, a flood of them in a line every few seconds), but not who holds
+them: one client can take them all, keeping the others out until it
+closes some. Serve over TCP on networks and hosts you trust, while you
+measure. Socket paths (unix, and the rendezvous of pipe, shm-lock,
+shm-ring) admit this user's processes only. Each of them receives the
+descriptor of its connection's shared mapping from shm-lock and shm-ring,
+which serve therefore makes a memfd sealed against shrinking: -t with
+mapping=file, whose file cannot be sealed, is refused (exit 2) before
+serve listens, since a client that shrank the file would crash serve with
+SIGBUS.
+
+-max-conns 0, the default, derives the cap from the descriptor limit
+(ulimit -n, which serve raises to the hard limit as it starts): that less
+%[6]d for serve itself, divided by twice the descriptors one connection of
+the transport holds (tcp-* and unix 1, with io=raw 2; pipe 2, with io=raw
+4; shm-lock and shm-ring 2), the other half kept for the connections
+being set up or refused. A cap above what the limit allows leaves new
+connections waiting once descriptors run out, as without one.
 
 ADDRESS is the transport's: host:port for tcp-localhost (loopback only) and
 tcp-public (an address of this host); a socket path for unix; the path of a
@@ -97,7 +110,7 @@ const serveExamples = `  ipcbench serve -t tcp-localhost -listen 127.0.0.1:5000 
 
 func cmdServe(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "serve", fmt.Sprintf(serveSynopsis, strings.Join(servableNames(), ", "), peer.HelloTimeout,
-		bench.FormatSize(bench.MaxMessageSize), bench.FormatSize(proc.MaxLineSize), peer.MaxHelloLen), serveExamples)
+		bench.FormatSize(bench.MaxMessageSize), bench.FormatSize(proc.MaxLineSize), peer.MaxHelloLen, peer.ReservedDescriptors), serveExamples)
 	spec := fs.String("t", "", "the transport, with a variant's options in brackets: tcp-localhost[nodelay=false] (required)")
 	listen := fs.String("listen", "", "the address to listen on (required; see above)")
 	framing := fs.String("framing", "length", "framing of plain echo clients: length (4-byte big-endian prefix), delimited (newline), fixed (-size bytes)")
@@ -105,6 +118,7 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	summary := fs.String("summary", "", "where to write the summary when stopped: a new file (missing directories are created), or - for stdout (default: stderr)")
 	force := fs.Bool("force", false, "replace an existing -summary file (a regular file only) when serve stops")
 	quiet := fs.Bool("q", false, "no log of refused connections on stderr")
+	maxConns := fs.Int("max-conns", 0, "the most connections served at once, control socket included; one more is refused with the reason (0: derived from the descriptor limit, see above)")
 	if err := parseFlagsOnly(fs, args); err != nil {
 		return err
 	}
@@ -132,6 +146,12 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 		}
 	} else if *size != "" {
 		return usagef("-size is only for -framing fixed")
+	}
+	if *maxConns < 0 {
+		return usagef("-max-conns %d: want the most connections served at once, 1 or more, or 0 for the default (see 'ipcbench serve -help')", *maxConns)
+	}
+	if *maxConns == 0 {
+		*maxConns = defaultMaxConns(r)
 	}
 	// From here on serve writes through the guard's outputs: a stdout or
 	// stderr that goes away ends serveCtx, which stops it as SIGTERM does.
@@ -204,10 +224,11 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	hdr.Type, hdr.Version = bench.KindHeader, bench.RecordVersion
 	hdr.Options = map[string]string{"transport": r.Spec.String(), "listen": addr, "framing": mode.String()}
 	o := peer.ServeOptions{
-		Echo:   echo,
-		Tool:   hdr.Tool,
-		Header: hdr,
-		Log:    log.New(logOut, fmt.Sprintf("ipcbench serve %d: ", os.Getpid()), log.Lmicroseconds),
+		Echo:     echo,
+		Tool:     hdr.Tool,
+		Header:   hdr,
+		Log:      log.New(logOut, fmt.Sprintf("ipcbench serve %d: ", os.Getpid()), log.Lmicroseconds),
+		MaxConns: *maxConns,
 	}
 	if ctl != nil {
 		o.Control = ctl
@@ -251,6 +272,18 @@ func outputGone(e *env, gone string, errs ...error) error {
 	}
 	fmt.Fprintf(e.stderr, "ipcbench serve: stopped: its %s was closed (broken pipe)\n", gone)
 	return &exitError{code: exitOutputGone}
+}
+
+// defaultMaxConns is the cap of -max-conns 0 for r's connections: from
+// the descriptor limit and the descriptors one of them holds, as the
+// transport states it (transports.MemoryReporter), or the most any
+// transport holds when it does not.
+func defaultMaxConns(r all.Resolved) int {
+	fds := peer.MaxDescriptorsPerConn
+	if mr, ok := r.Transport.(transports.MemoryReporter); ok {
+		fds = mr.MemoryPerConn(transports.Config{Options: r.Spec.Options}).Descriptors
+	}
+	return peer.DefaultMaxConns(fds)
 }
 
 // servableNames returns the names of the transports serve can serve, in

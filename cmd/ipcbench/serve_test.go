@@ -5,7 +5,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
+	"io/fs"
 	"net"
 	"os"
 	"os/exec"
@@ -449,6 +451,56 @@ func TestServeRefusesFileMapping(t *testing.T) {
 		if _, err := os.Lstat(dir); !os.IsNotExist(err) {
 			t.Errorf("serve -t %s: made %s (%v)", spec, dir, err)
 		}
+	}
+}
+
+// TestServeMaxConnsBadValue: a -max-conns that is no count of
+// connections is exit 2 with one line naming it, before serve listens
+// (the socket's directory, which Listen would make, is not there).
+func TestServeMaxConnsBadValue(t *testing.T) {
+	for _, tc := range []struct{ value, want string }{
+		{"-1", "-max-conns -1: want the most connections served at once, 1 or more, or 0 for the default"},
+		{"abc", `invalid value "abc" for flag -max-conns`},
+		{"1.5", `invalid value "1.5" for flag -max-conns`},
+	} {
+		listen := unixListenAddr(t)
+		code, out, stderr := runCLI(t, "", "serve", "-t", "unix", "-listen", listen, "-max-conns", tc.value)
+		if code != exitUsage || out != "" || !strings.HasPrefix(stderr, "ipcbench serve: ") || !strings.Contains(stderr, tc.want) || strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
+			t.Errorf("serve -max-conns %s: exit %d, stdout %q, stderr %q; want exit %d and one line with %q", tc.value, code, out, stderr, exitUsage, tc.want)
+		}
+		if _, err := os.Lstat(filepath.Dir(listen)); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("serve -max-conns %s: %s is there (%v): serve listened", tc.value, filepath.Dir(listen), err)
+		}
+	}
+}
+
+// TestServeMaxConns: serve -max-conns 1 serves one connection and
+// refuses the next with the reason, counted in the summary's errors.
+func TestServeMaxConns(t *testing.T) {
+	s := startServe(t, "-t", "tcp-localhost", "-listen", "127.0.0.1:0", "-framing", "delimited", "-max-conns", "1")
+	first, err := net.Dial("tcp", s.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	first.SetDeadline(time.Now().Add(20 * time.Second))
+	io.WriteString(first, "hi\n")
+	if line, err := bufio.NewReader(first).ReadString('\n'); line != "hi\n" {
+		t.Fatalf("the first connection: %q, %v; want its line back", line, err)
+	}
+	second, err := net.Dial("tcp", s.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer second.Close()
+	second.SetDeadline(time.Now().Add(20 * time.Second))
+	got, err := io.ReadAll(second)
+	const want = peer.ErrorPrefix + "this server serves at most 1 connections at once (ipcbench serve -max-conns) and 1 are open"
+	if err != nil || !strings.HasPrefix(string(got), want) {
+		t.Fatalf("the second connection: %q, %v; want %q... and closed", got, err, want)
+	}
+	if code, _ := s.stop(t); code != 0 || !strings.Contains(s.stderr.String(), "errors=1") || !strings.Contains(s.stderr.String(), "refused: this server serves at most 1") {
+		t.Fatalf("serve exit %d; stderr %s", code, s.stderr)
 	}
 }
 
