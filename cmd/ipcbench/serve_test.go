@@ -495,7 +495,7 @@ func TestServeMaxConns(t *testing.T) {
 	defer second.Close()
 	second.SetDeadline(time.Now().Add(20 * time.Second))
 	got, err := io.ReadAll(second)
-	const want = peer.ErrorPrefix + "this server serves at most 1 connections at once (ipcbench serve -max-conns) and 1 are open"
+	const want = peer.ErrorPrefix + "this server serves at most 1 connection at once (ipcbench serve -max-conns) and 1 is open"
 	if err != nil || !strings.HasPrefix(string(got), want) {
 		t.Fatalf("the second connection: %q, %v; want %q... and closed", got, err, want)
 	}

@@ -244,7 +244,7 @@ func (sv *standalone) acceptLoop(ctx context.Context, l net.Listener, side liste
 			return nil
 		case overCap:
 			sv.errors.Add(1)
-			reason := fmt.Sprintf("this server serves at most %d connections at once (ipcbench serve -max-conns) and %d are open; try again once one has ended", sv.o.MaxConns, open)
+			reason := capReason(sv.o.MaxConns, open)
 			busy.report(sv.o.Log, time.Now(), "refusals at the cap", fmt.Sprintf("%s: refused: %s", c.RemoteAddr(), reason))
 			sv.wg.Add(1)
 			go func() {
@@ -266,6 +266,19 @@ func (sv *standalone) acceptLoop(ctx context.Context, l net.Listener, side liste
 			sv.handle(c, side)
 		}()
 	}
+}
+
+// capReason is the refusal of a connection that comes while open
+// connections are served and max is the cap.
+func capReason(max, open int) string {
+	conns, are := "connections", "are"
+	if max == 1 {
+		conns = "connection"
+	}
+	if open == 1 {
+		are = "is"
+	}
+	return fmt.Sprintf("this server serves at most %d %s at once (ipcbench serve -max-conns) and %d %s open; try again once one has ended", max, conns, open, are)
 }
 
 // refuseWriteTimeout bounds the write of the refusal of a connection over
