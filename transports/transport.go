@@ -162,7 +162,10 @@ type Config struct {
 	// (empty: no rendezvous, only the Conns channels handed down as
 	// inherited files); with one, shm-lock and shm-ring refuse the option
 	// mapping=file (ErrBadOption), whose unsealable file a dialer could
-	// shrink under the listener. A socket path's directory must be the
+	// shrink under the listener, and their Dial by address refuses a
+	// channel that is not a memfd sealed against shrinking
+	// (ErrBadEndpoint), which a process posing as the listener could
+	// shrink under the dialer. A socket path's directory must be the
 	// user's own and closed to others (0700); a missing one is made so.
 	// See each package.
 	Address string

@@ -56,6 +56,11 @@
 // anything: any process of the user may dial and receives the mapping's
 // descriptor, and one that shrank an unsealable file would crash the
 // listening process with SIGBUS at its next access to the mapping.
+// The other way round, Dial refuses, with an error wrapping
+// transports.ErrBadEndpoint and before it maps anything, a channel
+// fetched from a rendezvous whose mapping is not a memfd sealed against
+// shrinking (a file, whatever its header says): a process posing as a
+// listener at the address could otherwise shrink it and crash the dialer.
 // SO_PEERCRED refuses other users on both sides; Close removes the
 // socket; a socket left by a killed listener is removed by the next Listen
 // on the path. In this mode only

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -696,6 +697,81 @@ func TestByAddressRefusesFileMapping(t *testing.T) {
 				l.Close()
 			}
 		})
+	}
+}
+
+// TestDialByAddressRefusesFileMapping: a listener at an address that
+// hands its dialers a file mapping (one that breaks the rule, as a hostile
+// process of this user posing as a listener would: it could shrink the
+// file under the dialer's mapping and kill the dialer with SIGBUS) is
+// refused by Dial with an error wrapping transports.ErrBadEndpoint that
+// says why, before the dialer maps it, and nothing is left behind on
+// either side: descriptors, mappings, files, goroutines.
+func TestDialByAddressRefusesFileMapping(t *testing.T) {
+	if fi, err := os.Stat(defaultShmDir); err != nil || !fi.IsDir() {
+		t.Skipf("no %s here for a file mapping", defaultShmDir)
+	}
+	for _, kind := range []Kind{Lock, Ring} {
+		t.Run(kind.Name(), func(t *testing.T) {
+			transporttest.NoLeaks(t)
+			set, err := parseOptions(kind, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg := transports.Config{Address: transporttest.SocketPath(t), BufferSize: MinRing}
+			l, err := listenMode(context.Background(), kind, cfg, set, mappingFile)
+			if err != nil {
+				t.Fatalf("listening by address with file mappings: %v", err)
+			}
+			t.Cleanup(func() { l.Close() })
+			byAddr := transports.Endpoint{Transport: kind.Name(), Address: l.Endpoint().Address, BufferSize: MinRing}
+			for range 3 {
+				c, err := New(kind).Dial(context.Background(), byAddr)
+				if err == nil {
+					c.Close()
+					t.Fatalf("Dial by address accepted a file mapping (mapping=%s)", c.(*Conn).mapping)
+				}
+				wantOpErr(t, "Dial", err, transports.ErrBadEndpoint)
+				for _, want := range []string{"not a memfd sealed against shrinking", "SIGBUS"} {
+					if !strings.Contains(err.Error(), want) {
+						t.Errorf("Dial: %q does not say %q", err, want)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestDialByAddressWithoutFiles: a rendezvous listener that hands over an
+// endpoint without files (none that this package makes does) is refused
+// with an error wrapping transports.ErrBadEndpoint; the dial used to take
+// the endpoint's address for one to fetch from again, and fetched for as
+// long as such a listener answered.
+func TestDialByAddressWithoutFiles(t *testing.T) {
+	transporttest.NoLeaks(t)
+	var offers atomic.Int32
+	rv, err := rendezvous.Listen(transporttest.SocketPath(t), 0, func(int) (*rendezvous.Offer, error) {
+		offers.Add(1)
+		return &rendezvous.Offer{
+			Endpoint: transports.Endpoint{Transport: Ring.Name(), BufferSize: MinRing},
+			Await:    func() (net.Conn, error) { return nil, errors.New("no channel to attach to") },
+			Abort:    func() {},
+		}, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rv.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := New(Ring).Dial(ctx, transports.Endpoint{Transport: Ring.Name(), Address: rv.Path(), BufferSize: MinRing})
+	if err == nil {
+		c.Close()
+		t.Fatal("Dial by address succeeded without a channel")
+	}
+	wantOpErr(t, "Dial", err, transports.ErrBadEndpoint)
+	if n := offers.Load(); n != 1 {
+		t.Errorf("the dial fetched %d times, want once", n)
 	}
 }
 

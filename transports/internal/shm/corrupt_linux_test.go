@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ipcbench/ipcbench/transports"
+	"github.com/ipcbench/ipcbench/transports/transporttest"
 )
 
 // TestLayoutOffsets checks the Go types against the byte offsets the
@@ -280,6 +281,73 @@ func TestDialRefusesUnsealedMemfd(t *testing.T) {
 		t.Fatal("Dial accepted an unsealed memfd")
 	}
 	wantOpErr(t, "Dial", err, transports.ErrBadEndpoint)
+}
+
+// TestAttachMappingSealedOnly: a channel fetched from a rendezvous
+// (attachMapping's sealed) must be a file sealed against shrinking, whatever
+// its header says, and is refused otherwise, unmapped, with an error
+// wrapping ErrBadEndpoint; an inherited channel may be a file.
+// F_SEAL_SHRINK alone suffices: a file that grows cannot fault the
+// mapping, and F_SEAL_GROW without it does not protect it.
+func TestAttachMappingSealedOnly(t *testing.T) {
+	transporttest.NoLeaks(t)
+	size := mapSizeFor(MinRing)
+	memfd := func(seals int, flags uint32) *os.File {
+		fd, err := unix.MemfdCreate(memfdName, unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+		if err != nil {
+			t.Skipf("memfd_create: %v", err)
+		}
+		f := os.NewFile(uintptr(fd), "memfd")
+		t.Cleanup(func() { f.Close() })
+		if err := f.Truncate(int64(size)); err != nil {
+			t.Fatal(err)
+		}
+		initHeader(mapFileT(t, f), MinRing, flags, Lock)
+		if seals != 0 {
+			if _, err := unix.FcntlInt(f.Fd(), unix.F_ADD_SEALS, seals); err != nil {
+				t.Fatalf("F_ADD_SEALS %#x: %v", seals, err)
+			}
+		}
+		return f
+	}
+	file := func(flags uint32) *os.File {
+		fd, err := createFile(t.TempDir(), size)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := os.NewFile(uintptr(fd), "file")
+		t.Cleanup(func() { f.Close() })
+		initHeader(mapFileT(t, f), MinRing, flags, Lock)
+		return f
+	}
+	tests := []struct {
+		name   string
+		f      *os.File
+		sealed bool
+		ok     bool
+	}{
+		{"file-inherited", file(flagFile), false, true},
+		{"file-fetched", file(flagFile), true, false},
+		{"file-claiming-memfd-fetched", file(flagMemfd), true, false},
+		{"unsealed-memfd-claiming-file-fetched", memfd(0, flagFile), true, false},
+		{"memfd-sealed-grow-only-fetched", memfd(unix.F_SEAL_GROW|unix.F_SEAL_SEAL, flagMemfd), true, false},
+		{"memfd-sealed-shrink-only-fetched", memfd(unix.F_SEAL_SHRINK, flagMemfd), true, true},
+		{"memfd-sealed-fetched", memfd(unix.F_SEAL_SHRINK|unix.F_SEAL_GROW|unix.F_SEAL_SEAL, flagMemfd), true, true},
+	}
+	for _, tt := range tests {
+		mem, _, err := attachMapping(tt.f, Lock, tt.sealed)
+		switch {
+		case tt.ok && err != nil:
+			t.Errorf("%s: %v", tt.name, err)
+		case tt.ok:
+			unmap(mem)
+		case err == nil:
+			unmap(mem)
+			t.Errorf("%s: accepted", tt.name)
+		case !errors.Is(err, transports.ErrBadEndpoint) || !strings.Contains(err.Error(), "sealed against shrinking"):
+			t.Errorf("%s: %v; want an error wrapping %v that says the file is not sealed against shrinking", tt.name, err, transports.ErrBadEndpoint)
+		}
+	}
 }
 
 // unansweredEndpoint returns an endpoint of a real channel whose liveness

@@ -63,7 +63,10 @@ const (
 	// a memfd, sealed against shrinking, whatever the option, and refuses
 	// "file" at Listen (transports.ErrBadOption): a file cannot be sealed,
 	// and a dialer that shrank it would crash the listening process with
-	// SIGBUS. "file" is for a peer that inherits its channels.
+	// SIGBUS; a dial by address likewise refuses a channel that is not a
+	// memfd sealed against shrinking (transports.ErrBadEndpoint), since
+	// whoever sent it could shrink it under the dialer. "file" is for a
+	// peer that inherits its channels.
 	OptionMapping = "mapping"
 	// OptionWait (shm-ring only) selects how a side waits for the other:
 	// WaitSpin, WaitAdaptive (the default) or WaitFutex.

@@ -145,11 +145,29 @@ func unmap(mem []byte) error {
 }
 
 // attachMapping maps the channel file f as the dialing side: it checks the
-// file's size against what a header can describe, maps it whole, validates
-// the header, and checks that a memfd is sealed against shrinking (so that
-// no access to the mapping can fault). The descriptor itself is not kept (the mapping holds
-// the file), so f stays the caller's.
-func attachMapping(f *os.File, kind Kind) (mem []byte, ringCap int, err error) {
+// file's seals and size against what a header can describe, maps it whole,
+// validates the header, and checks that a memfd is sealed against
+// shrinking (so that no access to the mapping can fault). The descriptor
+// itself is not kept (the mapping holds the file), so f stays the
+// caller's.
+//
+// With sealed set (a channel fetched from a rendezvous, which any process
+// of this user can pose as) the file must be a memfd sealed against
+// shrinking, whatever its header says, and anything else is refused with
+// an error wrapping transports.ErrBadEndpoint before it is mapped: a file
+// that its sender could truncate would turn this process's next access to
+// the mapping into SIGBUS. Every honest listener by address sends such a
+// memfd (see checkByAddress). Without sealed (channels inherited from the
+// parent that made them) a file is accepted, as mapping=file makes one.
+//
+// The seals are read before the size: seals cannot be removed, so once
+// F_SEAL_SHRINK is seen the file can never again be shorter than a size
+// read afterwards, neither before the mapping is made nor after. (Read
+// the other way round, a sender could shrink the file and seal it in
+// between, and the mapping would reach past its end.) F_SEAL_GROW is not needed for this side's safety: a file
+// that grows leaves every page of the mapping backed, and a size other
+// than the header's is refused as corrupt.
+func attachMapping(f *os.File, kind Kind, sealed bool) (mem []byte, ringCap int, err error) {
 	rc, err := f.SyscallConn()
 	if err != nil {
 		return nil, 0, fmt.Errorf("mapping file: %w: %w", err, transports.ErrBadEndpoint)
@@ -158,6 +176,9 @@ func attachMapping(f *os.File, kind Kind) (mem []byte, ringCap int, err error) {
 	seals := -1 // F_GET_SEALS's answer, -1 when the file cannot be sealed
 	var size int64
 	err = rc.Control(func(fd uintptr) {
+		if v, err := unix.FcntlInt(fd, unix.F_GET_SEALS, 0); err == nil {
+			seals = v
+		}
 		var st unix.Stat_t
 		if ctlErr = unix.Fstat(int(fd), &st); ctlErr != nil {
 			ctlErr = fmt.Errorf("fstat of mapping file: %w: %w", ctlErr, transports.ErrBadEndpoint)
@@ -167,12 +188,17 @@ func attachMapping(f *os.File, kind Kind) (mem []byte, ringCap int, err error) {
 			ctlErr = fmt.Errorf("mapping file is not a regular file (mode %#o): %w", st.Mode, transports.ErrBadEndpoint)
 			return
 		}
+		if sealed && (seals < 0 || seals&unix.F_SEAL_SHRINK == 0) {
+			what := "a file that cannot be sealed"
+			if seals >= 0 {
+				what = fmt.Sprintf("seals %#x", seals)
+			}
+			ctlErr = fmt.Errorf("channel from the rendezvous: its mapping is not a memfd sealed against shrinking (%s), which every listener by address sends: its sender could shrink it under this process's mapping and crash this process (SIGBUS): %w", what, transports.ErrBadEndpoint)
+			return
+		}
 		if st.Size < headerSize || st.Size > maxMapSize {
 			ctlErr = corruptf("mapping file has %d bytes, want %d to %d", st.Size, headerSize, int64(maxMapSize))
 			return
-		}
-		if v, err := unix.FcntlInt(fd, unix.F_GET_SEALS, 0); err == nil {
-			seals = v
 		}
 		size = st.Size
 	})

@@ -95,8 +95,14 @@ func (t transport) Listen(ctx context.Context, cfg transports.Config) (transport
 // layout gives an error wrapping transports.ErrCorrupt; a wrong endpoint
 // (other transport, missing files, a channel already dialed, a ring size
 // that differs from ep.BufferSize's) one wrapping transports.ErrBadEndpoint.
+// A channel fetched from the rendezvous must be a memfd sealed against
+// shrinking, as every listener by address makes: anything else (a file,
+// which its sender could truncate under this process's mapping and crash
+// it with SIGBUS) is refused, before it is mapped, with an error wrapping
+// transports.ErrBadEndpoint. An inherited channel may be a file
+// (mapping=file).
 func (t transport) Dial(ctx context.Context, ep transports.Endpoint) (net.Conn, error) {
-	c, err := dial(ctx, t.kind, ep)
+	c, err := dial(ctx, t.kind, ep, false)
 	if errors.Is(err, transports.ErrBadOption) {
 		return nil, err // it names the transport already, as Listen's does
 	}
@@ -106,7 +112,10 @@ func (t transport) Dial(ctx context.Context, ep transports.Endpoint) (net.Conn, 
 	return c, nil
 }
 
-func dial(ctx context.Context, kind Kind, ep transports.Endpoint) (*Conn, error) {
+// dial attaches to ep's channel; fetched says that ep came from
+// rendezvous.Fetch, so that its mapping must be a sealed memfd (see
+// attachMapping) and it is not fetched again.
+func dial(ctx context.Context, kind Kind, ep transports.Endpoint, fetched bool) (*Conn, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -120,13 +129,13 @@ func dial(ctx context.Context, kind Kind, ep transports.Endpoint) (*Conn, error)
 	if err := transports.CheckBufferSize(kind.Name(), ep.BufferSize); err != nil {
 		return nil, err
 	}
-	if len(ep.Files) == 0 && ep.Address != "" {
+	if len(ep.Files) == 0 && ep.Address != "" && !fetched {
 		got, err := rendezvous.Fetch(ctx, ep)
 		if err != nil {
 			return nil, err
 		}
 		defer rendezvous.CloseFiles(got.Files) // when the dial failed; it closed them otherwise
-		return dial(ctx, kind, got)
+		return dial(ctx, kind, got, true)
 	}
 	i := ep.Index
 	if i < 0 || 2*i+1 >= len(ep.Files) || ep.Files[2*i] == nil || ep.Files[2*i+1] == nil {
@@ -134,7 +143,7 @@ func dial(ctx context.Context, kind Kind, ep transports.Endpoint) (*Conn, error)
 			len(ep.Files), i, 2*i, 2*i+1, transports.ErrBadEndpoint)
 	}
 
-	mem, ringCap, err := attachMapping(ep.Files[2*i], kind)
+	mem, ringCap, err := attachMapping(ep.Files[2*i], kind, fetched)
 	if err != nil {
 		return nil, err
 	}
@@ -243,14 +252,24 @@ func listen(ctx context.Context, kind Kind, cfg transports.Config) (*Listener, e
 	if err := transports.CheckBufferSize(kind.Name(), cfg.BufferSize); err != nil {
 		return nil, err
 	}
-	n := cfg.ConnCount()
 	mode := set.mapping
 	if cfg.Address != "" {
 		if err := checkByAddress(kind, cfg.Address, set); err != nil {
 			return nil, err
 		}
+		mode = mappingMemfd // sealed, and no fallback to a file
+	}
+	return listenMode(ctx, kind, cfg, set, mode)
+}
+
+// listenMode is listen once cfg's options are checked (set): its
+// channels' mappings are made with mode (see createMapping), whether or
+// not cfg has an Address. Only tests call it with mappingFile and an
+// Address, as a listener that breaks the rule would.
+func listenMode(ctx context.Context, kind Kind, cfg transports.Config, set settings, mode string) (*Listener, error) {
+	n := cfg.ConnCount()
+	if cfg.Address != "" {
 		n = max(cfg.Conns, 0) // by address, only the channels asked for
-		mode = mappingMemfd   // sealed, and no fallback to a file
 	}
 	l := &Listener{
 		kind:       kind,
@@ -262,6 +281,7 @@ func listen(ctx context.Context, kind Kind, cfg transports.Config) (*Listener, e
 		attach:     make(chan attachEvent, n),
 		done:       make(chan struct{}),
 	}
+	var err error
 	if _, l.wakeFiles, err = acquireWake(); err != nil {
 		return nil, fmt.Errorf("%s: listen: %w", kind.Name(), err)
 	}
@@ -280,7 +300,7 @@ func listen(ctx context.Context, kind Kind, cfg transports.Config) (*Listener, e
 		}
 		l.rv = rv
 		l.ep.Address = rv.Path()
-		l.mapping = mappingMemfd
+		l.mapping = mode // mappingMemfd, but for tests (see listenMode)
 	}
 	for i := range n {
 		if err := ctx.Err(); err != nil {
