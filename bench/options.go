@@ -244,8 +244,10 @@ type Options struct {
 	CaseTimeout time.Duration
 	// Remote, when set, measures against a peer that is already running
 	// at an address instead of starting one per case; Peer is then unused,
-	// no placement may place the peer, and BufferSize must be 0 (the
-	// remote peer keeps the buffers it was started with).
+	// no placement may place the peer, BufferSize must be 0 (the remote
+	// peer keeps the buffers it was started with), and no transport may
+	// set an option its listener alone applies (transports.ListenerOnly:
+	// shm-*'s mapping, pipe's pipe_size), which the remote peer decided.
 	Remote *Remote
 }
 
@@ -433,6 +435,9 @@ func (o Options) withDefaults() (Options, error) {
 			}
 			if src := t.Source(); src != SourceInherit {
 				return o, badOption("Remote", "peer source %s: a remote peer is already running; the peer sources say how the run starts its own", src)
+			}
+			if kv := transports.ListenerOnlyOption(t.Transport, t.Options); kv != "" {
+				return o, badOption("Transports", "%s: option %s: the server decides it (it listens with the options it was started with, and a dialer's value is not used), so the records would name a variant this run does not measure; leave it out, and give it to the server when you start it", t.Transport.Name(), kv)
 			}
 		}
 		for _, pl := range o.Placements {

@@ -179,6 +179,10 @@ func TestDelimitedAndFixedFraming(t *testing.T) {
 
 func TestOptionsValidation(t *testing.T) {
 	base := testOptions(t)
+	shmRing, err := all.Lookup("shm-ring")
+	if err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct {
 		name  string
 		field string // the OptionError's Field
@@ -209,6 +213,9 @@ func TestOptionsValidation(t *testing.T) {
 		}},
 		{"buffer of a remote peer", "BufferSize", func(o *Options) {
 			o.Transports, o.BufferSize, o.Remote = o.Transports[:1], 64<<10, &Remote{Address: "127.0.0.1:1"}
+		}},
+		{"listener-only option of a remote peer", "Transports", func(o *Options) {
+			o.Transports, o.Remote = []TransportSpec{{Transport: shmRing, Options: map[string]string{"mapping": "file"}}}, &Remote{Address: "/nonexistent/s"}
 		}},
 		{"count fewer than fanin's connections", "Count", func(o *Options) {
 			o.Workloads, o.FaninConns, o.Count, o.Duration = []string{"pingpong", "fanin"}, []int{2, 8}, 7, 0

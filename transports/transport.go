@@ -56,6 +56,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"net"
 	"os"
@@ -407,6 +408,35 @@ func MeasurementOnlyOption(t Transport, opts map[string]string) string {
 			if m == kv {
 				return kv
 			}
+		}
+	}
+	return ""
+}
+
+// ListenerOnly is implemented by transports some of whose options only
+// the listener applies: what they set is part of the channel the listener
+// makes, and a dialer's value is checked but not used (shm-lock's and
+// shm-ring's mapping, pipe's pipe_size). A dial by address to a listener
+// that runs on its own (ipcbench serve, measured with ipcbench run
+// -connect) therefore cannot choose them: the listener decided when it
+// was started. ListenerOnlyOptions lists their keys. See
+// ListenerOnlyOption.
+type ListenerOnly interface {
+	ListenerOnlyOptions() []string
+}
+
+// ListenerOnlyOption returns the first option of opts, as "key=value" in
+// sorted key order, whose key t marks listener-only (ListenerOnly), or ""
+// when there is none or t marks nothing.
+func ListenerOnlyOption(t Transport, opts map[string]string) string {
+	lo, ok := t.(ListenerOnly)
+	if !ok {
+		return ""
+	}
+	marked := lo.ListenerOnlyOptions()
+	for _, k := range slices.Sorted(maps.Keys(opts)) {
+		if slices.Contains(marked, k) {
+			return k + "=" + opts[k]
 		}
 	}
 	return ""

@@ -48,7 +48,8 @@ header records the peer as "serve ADDRESS" or "echo ADDRESS". A
 placement (it places the server too) and -buffer (the server keeps the
 buffers it was started with) are refused: pin the run with taskset, and the
 server where it is started; a variant's options (-t 'unix[io=raw]') apply
-to this side's end.
+to this side's end, and those only a listener applies (shm-*'s mapping,
+pipe's pipe_size) are refused: the server decided them when it started.
 
 -peer-source says how each case's peer reaches the bench; several are
 variants of one transport (pipe[via=address]), interleaved in one run:

@@ -358,10 +358,12 @@ func TestRunEchoWorkloads(t *testing.T) {
 }
 
 // TestRunConnectRefuses: with -connect, what would describe or change the
-// server (a placement, -buffer) is refused, and so are a missing -t and a
-// -network that is neither netns nor host, each before the server is
-// reached (nothing listens at the address, so a check made later gives
-// the probe's error instead).
+// server (a placement, -buffer, a transport option that only the listener
+// applies: shm-*'s mapping, pipe's pipe_size) is refused, and so are a
+// missing -t and a -network that is neither netns nor host, each before
+// the server is reached (nothing listens at the address, so a check made
+// later gives the probe's error instead). An option each side applies
+// for itself (shm-ring's wait) passes.
 func TestRunConnectRefuses(t *testing.T) {
 	nobody := filepath.Join(t.TempDir(), "nobody")
 	conn := func(more ...string) []string {
@@ -371,6 +373,10 @@ func TestRunConnectRefuses(t *testing.T) {
 		{"placement", conn("-t", "unix", "-placement", "same-core"), "ipcbench run: -placement same-core places the peer too, and a remote peer runs where it was started; leave the placement out and pin this process with taskset, the server where you start it"},
 		{"pin", conn("-t", "unix", "-pin", "0/0"), "ipcbench run: -pin cpus=0/0 places the peer too"},
 		{"buffer", conn("-t", "unix", "-buffer", "64k"), "ipcbench run: -buffer 64KiB: a remote peer listens with the buffers it was started with, so only this side's would change; leave it out"},
+		{"shm-ring mapping=file", conn("-t", "shm-ring[mapping=file]"), "ipcbench run: -t: shm-ring: option mapping=file: the server decides it (it listens with the options it was started with, and a dialer's value is not used), so the records would name a variant this run does not measure; leave it out, and give it to the server when you start it"},
+		{"shm-lock mapping=memfd", conn("-t", "shm-lock[mapping=memfd]"), "ipcbench run: -t: shm-lock: option mapping=memfd: the server decides it"},
+		{"pipe pipe_size", conn("-transports", "pipe[pipe_size=64k]"), "ipcbench run: -transports: pipe: option pipe_size=64k: the server decides it"},
+		{"shm-ring wait=spin", conn("-t", "shm-ring[wait=spin]"), "nothing listens there"},
 		{"no -t", conn(), "ipcbench run: -connect: name the transport the server listens on with -t (one of tcp-localhost, tcp-public, unix, pipe, shm-lock, shm-ring)"},
 		{"tcp-veth", conn("-t", "tcp-veth"), "ipcbench run: -t tcp-veth: its connections are handed to a child process as files, not dialed by address, so no server can be reached with -connect; choose another transport"},
 		{"two transports", conn("-transports", "unix,pipe"), "ipcbench run: -connect: the server listens on one transport; give exactly one with -transports, not 2"},

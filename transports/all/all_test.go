@@ -410,6 +410,29 @@ func TestMeasurementOnly(t *testing.T) {
 	}
 }
 
+// TestListenerOnly: shm-lock's and shm-ring's mapping and pipe's
+// pipe_size are marked listener-only, whatever their value, and no option
+// that each side applies for itself is.
+func TestListenerOnly(t *testing.T) {
+	for _, tt := range []struct{ spec, want string }{
+		{"shm-ring[wait=spin,mapping=file]", "mapping=file"},
+		{"shm-lock[mapping=memfd]", "mapping=memfd"},
+		{"pipe[io=raw,pipe_size=64k]", "pipe_size=64k"},
+		{"shm-ring[wait=spin,spin_ns=100,zerocopy=off]", ""},
+		{"pipe[io=raw]", ""},
+		{"unix[sndbuf=64k,rcvbuf=64k,io=raw]", ""},
+		{"tcp-localhost[nodelay=false]", ""},
+	} {
+		r, err := Resolve(tt.spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := transports.ListenerOnlyOption(r.Transport, r.Spec.Options); got != tt.want {
+			t.Errorf("%s: ListenerOnlyOption = %q, want %q", tt.spec, got, tt.want)
+		}
+	}
+}
+
 // TestEveryTransportRefusesHugeBuffer: a Config.BufferSize (or an
 // endpoint's) over transports.MaxBufferSize is refused with ErrBadOption
 // by Listen and Dial of every transport, before anything is made: the

@@ -242,9 +242,15 @@ func (transport) CanonicalValue(key, value string) string {
 	return value
 }
 
+// ListenerOnlyOptions returns "pipe_size": the listener sizes the pipes it
+// makes, and a dialer uses the pipes it was handed as they are
+// (transports.ListenerOnly).
+func (transport) ListenerOnlyOptions() []string { return []string{OptPipeSize} }
+
 var (
 	_ transports.DefaultOptioner = transport{}
 	_ transports.OptionSpeller   = transport{}
+	_ transports.ListenerOnly    = transport{}
 )
 
 // Listen creates Config.ConnCount() channels and starts waiting for their

@@ -178,6 +178,12 @@ func (t transport) MeasurementOnlyOptions() []string {
 
 var _ transports.MeasurementOnly = transport{}
 
+// ListenerOnlyOptions returns "mapping": the listener makes the mapping,
+// and a dialer attaches to whatever it was sent (transports.ListenerOnly).
+func (t transport) ListenerOnlyOptions() []string { return []string{OptionMapping} }
+
+var _ transports.ListenerOnly = transport{}
+
 // DefaultOptions returns, for shm-ring, wait=adaptive, spin_ns at
 // DefaultSpin and zerocopy=on, the defaults spelled out
 // (transports.DefaultOptioner). shm-lock has none: its mapping=memfd
