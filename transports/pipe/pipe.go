@@ -552,6 +552,14 @@ func (l *listener) Endpoint() transports.Endpoint {
 
 // Dial attaches to channel ep.Index; see the package doc.
 func (transport) Dial(ctx context.Context, ep transports.Endpoint) (net.Conn, error) {
+	return dialEndpoint(ctx, ep, false)
+}
+
+// dialEndpoint is Dial; fetched says that ep came from rendezvous.Fetch, so that
+// it is not fetched again: a listener that hands over an endpoint without
+// files gets an error wrapping transports.ErrBadEndpoint, not another
+// fetch for as long as it answers.
+func dialEndpoint(ctx context.Context, ep transports.Endpoint, fetched bool) (net.Conn, error) {
 	if ep.Transport != Name {
 		return nil, fmt.Errorf("%s: dial: endpoint is for transport %q: %w", Name, ep.Transport, transports.ErrBadEndpoint)
 	}
@@ -559,13 +567,13 @@ func (transport) Dial(ctx context.Context, ep transports.Endpoint) (net.Conn, er
 	if err != nil {
 		return nil, err
 	}
-	if len(ep.Files) == 0 && ep.Address != "" {
+	if len(ep.Files) == 0 && ep.Address != "" && !fetched {
 		got, err := rendezvous.Fetch(ctx, ep)
 		if err != nil {
 			return nil, &net.OpError{Op: "dial", Net: Name, Source: Addr{"dialer", -1}, Addr: Addr{"listener", -1}, Err: err}
 		}
 		defer rendezvous.CloseFiles(got.Files) // when the dial failed; it closed them otherwise
-		return transport{}.Dial(ctx, got)
+		return dialEndpoint(ctx, got, true)
 	}
 	i := ep.Index
 	if i < 0 || 2*i+1 >= len(ep.Files) {

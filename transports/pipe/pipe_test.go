@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -537,5 +538,39 @@ func TestRendezvousAttachTimeout(t *testing.T) {
 	rendezvous.CloseFiles(ep.Files)
 	if after := countFDs(t); after != before {
 		t.Fatalf("descriptors: %d before the dial, %d after its channel was dropped", before, after)
+	}
+}
+
+// TestDialByAddressWithoutFiles: a rendezvous listener that hands over an
+// endpoint without files (none that this package makes does) is refused
+// with an error wrapping transports.ErrBadEndpoint, after one fetch; the
+// dial used to take the endpoint's address for one to fetch from again,
+// and fetched for as long as such a listener answered.
+func TestDialByAddressWithoutFiles(t *testing.T) {
+	var offers atomic.Int32
+	rv, err := rendezvous.Listen(transporttest.SocketPath(t), 0, func(int) (*rendezvous.Offer, error) {
+		offers.Add(1)
+		return &rendezvous.Offer{
+			Endpoint: transports.Endpoint{Transport: Name},
+			Await:    func() (net.Conn, error) { return nil, errors.New("no channel to attach to") },
+			Abort:    func() {},
+		}, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rv.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	c, err := New().Dial(ctx, transports.Endpoint{Transport: Name, Address: rv.Path()})
+	if err == nil {
+		c.Close()
+		t.Fatal("Dial by address succeeded without a channel")
+	}
+	if !errors.Is(err, transports.ErrBadEndpoint) {
+		t.Errorf("Dial: %v, want an error wrapping transports.ErrBadEndpoint", err)
+	}
+	if n := offers.Load(); n != 1 {
+		t.Errorf("the dial fetched %d times, want once", n)
 	}
 }
