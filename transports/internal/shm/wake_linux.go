@@ -154,6 +154,11 @@ func (p *wakePage) close() error {
 // ding is the 8-byte value a doorbell write adds to the eventfd.
 var ding = []byte{1, 0, 0, 0, 0, 0, 0, 0}
 
+// testBetweenSealsAndSize, when not nil, runs in mapPeerWake between its
+// reads of the file's seals and of its size: a test stands there for a
+// sender that changes the file in between.
+var testBetweenSealsAndSize func(fd int)
+
 // mapPeerWake maps a peer's wake page from f after checking that it is a
 // sealed memfd of the right size holding a valid header, and takes a
 // duplicate of its doorbell bell.
@@ -166,10 +171,17 @@ func mapPeerWake(f, bell *os.File) (*wakePage, error) {
 	}
 	var cerr error
 	err = rc.Control(func(fd uintptr) {
-		cerr = unix.Fstat(int(fd), &st)
+		// Seals first: they cannot be removed, so a size read after them
+		// holds. Read the other way round, the sender could shrink the
+		// file between the two reads and then seal it, and this process
+		// would map a page past the file's end and die of SIGBUS.
 		if v, err := unix.FcntlInt(fd, unix.F_GET_SEALS, 0); err == nil {
 			seals = v
 		}
+		if testBetweenSealsAndSize != nil {
+			testBetweenSealsAndSize(int(fd))
+		}
+		cerr = unix.Fstat(int(fd), &st)
 	})
 	if err == nil {
 		err = cerr
