@@ -253,6 +253,12 @@ func Handshake(ctx context.Context, c net.Conn, h Hello) (Welcome, error) {
 		if past(err) {
 			return Welcome{}, fmt.Errorf("sending hello: %w", context.DeadlineExceeded)
 		}
+		// A server that refuses a connection without reading it (serve
+		// at its -max-conns) answers and closes at once, so the hello's
+		// write can fail with the reason already waiting to be read.
+		if line, rerr := readLine(c); rerr == nil && strings.HasPrefix(line, ErrorPrefix) {
+			return parseAnswer(line)
+		}
 		return Welcome{}, fmt.Errorf("sending hello: %w", err)
 	}
 	line, err := readLine(c)
