@@ -152,7 +152,7 @@ func (cr *caseRun) refusedByAddress(err error) string {
 	if !errors.Is(err, transports.ErrBadOption) {
 		return ""
 	}
-	return fmt.Sprintf("%s: not listening by address with these options (a peer that inherits its channels is measured under via=%s): %v", cr.name, SourceInherit, err)
+	return fmt.Sprintf("%s: not listening by address with these options (only a peer that inherits its channels can use them: -peer-source %s): %v", cr.name, SourceInherit, err)
 }
 
 // serveAddress returns the address the case's stand-alone server is told

@@ -64,11 +64,12 @@ SIGBUS.
 
 -max-conns 0, the default, derives the cap from the descriptor limit
 (ulimit -n, which serve raises to the hard limit as it starts): that less
-%[6]d for serve itself, divided by twice the descriptors one connection of
-the transport holds (tcp-* and unix 1, with io=raw 2; pipe 2, with io=raw
-4; shm-lock and shm-ring 2), the other half kept for the connections
-being set up or refused. A cap above what the limit allows leaves new
-connections waiting once descriptors run out, as without one.
+%[6]d for serve itself, divided by the descriptors one connection of the
+transport holds (tcp-* and unix 1, with io=raw 2; pipe 2, with io=raw 4;
+shm-lock and shm-ring 2). Connections being refused, and pipe and shm
+channels fetched from the rendezvous but not yet attached, draw on the
+%[6]d. A cap above what the limit allows leaves new connections waiting
+once descriptors run out, as without one.
 
 ADDRESS is the transport's: host:port for tcp-localhost (loopback only) and
 tcp-public (an address of this host); a socket path for unix; the path of a

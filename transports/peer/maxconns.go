@@ -26,18 +26,20 @@ const fallbackDescriptorLimit = 1024
 // descriptors file descriptors (transports.Memory.Descriptors; less than 1
 // counts as 1) keeps open at most within this process's descriptor limit:
 // the soft RLIMIT_NOFILE (ulimit -n; a Go program raises it to the hard
-// limit as it starts) less ReservedDescriptors, divided by twice
-// descriptors, and at least 1. Half the room goes to the connections
-// served, the other half to those in flight around them: refused at the
-// cap (each holds its descriptors until its refusal is written), and, for
-// the transports dialed through a rendezvous, being set up (a channel
-// holds its descriptors, and more, before Accept returns it), so that a
-// server at its cap still has descriptors to accept and refuse with.
+// limit as it starts) less ReservedDescriptors, divided by descriptors,
+// and at least 1. The whole room goes to the connections served, so that
+// a client (ipcbench run's fanin of up to 1,024 connections among them)
+// gets every connection the limit allows: connections waiting in a
+// socket's accept queue hold no descriptor of this process. Connections
+// in flight around the cap (refused, each holding its descriptor until
+// its refusal is written; for the transports dialed through a rendezvous,
+// channels fetched but not yet attached) draw on ReservedDescriptors, and
+// beyond it make Accept fail for a while, as it does without a cap.
 func DefaultMaxConns(descriptors int) int {
 	limit := fallbackDescriptorLimit
 	var rl unix.Rlimit
 	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err == nil {
 		limit = int(min(rl.Cur, math.MaxInt32))
 	}
-	return max((limit-ReservedDescriptors)/(2*max(descriptors, 1)), 1)
+	return max((limit-ReservedDescriptors)/max(descriptors, 1), 1)
 }

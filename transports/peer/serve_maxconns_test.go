@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"io"
+	"math"
 	"net"
 	"strings"
 	"testing"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/ipcbench/ipcbench/internal/frame"
 	"github.com/ipcbench/ipcbench/transports/peer"
+	"golang.org/x/sys/unix"
 )
 
 // capRefusal is how the refusal of a connection over MaxConns 2 begins.
@@ -124,11 +126,33 @@ func TestServeMaxConnsNegative(t *testing.T) {
 	}
 }
 
-// TestDefaultMaxConns: the default cap leaves room for a connection's
-// descriptors twice over and for the process's own, and is never 0.
+// TestDefaultMaxConns: the default cap gives the connections every
+// descriptor of the limit but the process's own, and is never 0; a limit
+// of 2,048 serves ipcbench run's largest fanin (1,024 connections and a
+// control connection) over a socket, where the cap was once halved and
+// refused connection 992.
 func TestDefaultMaxConns(t *testing.T) {
-	one, four := peer.DefaultMaxConns(1), peer.DefaultMaxConns(peer.MaxDescriptorsPerConn)
-	if one < 1 || four < 1 || four > one || peer.DefaultMaxConns(0) != one {
-		t.Errorf("DefaultMaxConns(1) = %d, (%d) = %d, (0) = %d", one, peer.MaxDescriptorsPerConn, four, peer.DefaultMaxConns(0))
+	var rl unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err != nil {
+		t.Fatal(err)
+	}
+	limit := int(min(rl.Cur, math.MaxInt32))
+	for _, d := range []int{1, 2, peer.MaxDescriptorsPerConn} {
+		if got, want := peer.DefaultMaxConns(d), max((limit-peer.ReservedDescriptors)/d, 1); got != want {
+			t.Errorf("DefaultMaxConns(%d) = %d with a limit of %d, want %d", d, got, limit, want)
+		}
+	}
+	if peer.DefaultMaxConns(0) != peer.DefaultMaxConns(1) {
+		t.Errorf("DefaultMaxConns(0) = %d, want DefaultMaxConns(1) = %d", peer.DefaultMaxConns(0), peer.DefaultMaxConns(1))
+	}
+	if rl.Max >= 2048 {
+		lowered := unix.Rlimit{Cur: 2048, Max: rl.Max}
+		if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &lowered); err != nil {
+			t.Fatal(err)
+		}
+		defer unix.Setrlimit(unix.RLIMIT_NOFILE, &rl)
+		if got := peer.DefaultMaxConns(1); got < 1024+1 {
+			t.Errorf("DefaultMaxConns(1) = %d with a limit of 2048, want room for 1,024 connections and a control connection", got)
+		}
 	}
 }
