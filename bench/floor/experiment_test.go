@@ -6,6 +6,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/ipcbench/ipcbench/transports"
+	"github.com/ipcbench/ipcbench/transports/shmring"
 )
 
 func goodConfig() Config {
@@ -141,5 +144,18 @@ func TestRingPairsHoldGoRing(t *testing.T) {
 	}
 	if rings == 0 {
 		t.Fatal("no shared-memory stream pair")
+	}
+	// GoRingBytes is shm-ring's default ring, as a listener reports it.
+	ln, err := shmring.New().Listen(t.Context(), transports.Config{})
+	if err != nil {
+		t.Skip(err)
+	}
+	defer ln.Close()
+	or, ok := ln.(transports.OptionReporter)
+	if !ok {
+		t.Fatalf("shm-ring's listener (%T) reports no options", ln)
+	}
+	if got := or.EffectiveOptions()["ring_bytes"]; got != strconv.Itoa(GoRingBytes) {
+		t.Errorf("shm-ring's default ring_bytes = %q, GoRingBytes = %d", got, GoRingBytes)
 	}
 }
