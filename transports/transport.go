@@ -61,7 +61,6 @@ import (
 	"net"
 	"os"
 	"slices"
-	"sort"
 	"strings"
 
 	"github.com/ipcbench/ipcbench/internal/units"
@@ -397,20 +396,7 @@ func MeasurementOnlyOption(t Transport, opts map[string]string) string {
 		return ""
 	}
 	marked := mo.MeasurementOnlyOptions()
-	keys := make([]string, 0, len(opts))
-	for k := range opts {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		kv := k + "=" + opts[k]
-		for _, m := range marked {
-			if m == kv {
-				return kv
-			}
-		}
-	}
-	return ""
+	return firstOption(opts, func(k, v string) bool { return slices.Contains(marked, k+"="+v) })
 }
 
 // ListenerOnly is implemented by transports some of whose options only
@@ -434,8 +420,14 @@ func ListenerOnlyOption(t Transport, opts map[string]string) string {
 		return ""
 	}
 	marked := lo.ListenerOnlyOptions()
+	return firstOption(opts, func(k, _ string) bool { return slices.Contains(marked, k) })
+}
+
+// firstOption returns the first option of opts, as "key=value" in sorted
+// key order, that marked says yes to, or "" when there is none.
+func firstOption(opts map[string]string, marked func(key, value string) bool) string {
 	for _, k := range slices.Sorted(maps.Keys(opts)) {
-		if slices.Contains(marked, k) {
+		if marked(k, opts[k]) {
 			return k + "=" + opts[k]
 		}
 	}
@@ -553,7 +545,7 @@ func CheckOptions(transport string, opts map[string]string, allowed ...string) e
 	if len(bad) == 0 {
 		return nil
 	}
-	sort.Strings(bad)
+	slices.Sort(bad)
 	known := "none"
 	if len(allowed) > 0 {
 		known = strings.Join(allowed, ", ")
