@@ -111,8 +111,9 @@ func (s Summary) String() string {
 //
 // Sessions and echo clients are served at once, each on its own
 // goroutines, at most o.MaxConns connections at a time: one more is
-// refused at once (see ServeOptions.MaxConns). A hello, once its first byte came, must be complete within
-// HelloTimeout, or the connection is refused. A connection on ln that
+// refused at once (see ServeOptions.MaxConns). A hello, once its first
+// byte came, must be complete within HelloTimeout, or the connection is
+// refused. A connection on ln that
 // sends nothing is kept until it sends, closes, or the server stops, as it
 // may be a plain echo client that waits before its first message; on
 // o.Control, which no echo client dials, the hello is due within

@@ -50,9 +50,9 @@ func AnnounceListening(w io.Writer, addr string) error {
 // (options the transport refuses included, found before listening or by
 // a Listen that refuses them by address with transports.ErrBadOption, as
 // shm-* do mapping=file, and a transport whose listener hands its
-// channels down as files, which nothing dials by address) and 1 when it cannot listen (at the address
-// or on the control socket), announce or serve, with the reason on
-// stderr. The `ipcbench serve` command is the same server with more
+// channels down as files, which nothing dials by address) and 1 when it
+// cannot listen (at the address or on the control socket), announce or
+// serve, with the reason on stderr. The `ipcbench serve` command is the same server with more
 // flags, and exits differently in one case: an address it cannot listen
 // on is a usage error there, exit 2, as it is the user's -listen; it
 // exits 1 when it cannot announce or serve.

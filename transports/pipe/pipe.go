@@ -555,10 +555,10 @@ func (transport) Dial(ctx context.Context, ep transports.Endpoint) (net.Conn, er
 	return dialEndpoint(ctx, ep, false)
 }
 
-// dialEndpoint is Dial; fetched says that ep came from rendezvous.Fetch, so that
-// it is not fetched again: a listener that hands over an endpoint without
-// files gets an error wrapping transports.ErrBadEndpoint, not another
-// fetch for as long as it answers.
+// dialEndpoint is Dial; fetched says that ep came from rendezvous.Fetch,
+// so that it is not fetched again: a listener that hands over an endpoint
+// without files gets an error wrapping transports.ErrBadEndpoint, not
+// another fetch for as long as it answers.
 func dialEndpoint(ctx context.Context, ep transports.Endpoint, fetched bool) (net.Conn, error) {
 	if ep.Transport != Name {
 		return nil, fmt.Errorf("%s: dial: endpoint is for transport %q: %w", Name, ep.Transport, transports.ErrBadEndpoint)

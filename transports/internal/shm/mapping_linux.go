@@ -164,9 +164,10 @@ func unmap(mem []byte) error {
 // F_SEAL_SHRINK is seen the file can never again be shorter than a size
 // read afterwards, neither before the mapping is made nor after. (Read
 // the other way round, a sender could shrink the file and seal it in
-// between, and the mapping would reach past its end.) F_SEAL_GROW is not needed for this side's safety: a file
-// that grows leaves every page of the mapping backed, and a size other
-// than the header's is refused as corrupt.
+// between, and the mapping would reach past its end.) F_SEAL_GROW is not
+// needed for this side's safety: a file that grows leaves every page of
+// the mapping backed, and a size other than the header's is refused as
+// corrupt.
 func attachMapping(f *os.File, kind Kind, sealed bool) (mem []byte, ringCap int, err error) {
 	rc, err := f.SyscallConn()
 	if err != nil {
