@@ -72,10 +72,9 @@ func (t transport) DialsThroughRendezvous() bool { return true }
 // refused (see the package doc of shmlock), and with one wrapping
 // transports.ErrBadOption for an unknown option, or for mapping=file with
 // cfg.Address (checkByAddress): a listener by address makes sealed memfds
-// only. A channel fetched from
-// the rendezvous whose dialer does not attach within
-// rendezvous.AttachTimeout (10s) is released: its mapping and
-// descriptors.
+// only. A channel fetched from the rendezvous whose dialer does not
+// attach within rendezvous.AttachTimeout (10s) is released: its mapping
+// and descriptors.
 func (t transport) Listen(ctx context.Context, cfg transports.Config) (transports.Listener, error) {
 	l, err := listen(ctx, t.kind, cfg)
 	if err != nil {
