@@ -2,12 +2,10 @@ package bench
 
 import (
 	"fmt"
-	"sync"
+	"io"
 	"testing"
-	"time"
 
-	"github.com/ipcbench/ipcbench/internal/frame"
-	"github.com/ipcbench/ipcbench/internal/hist"
+	"github.com/ipcbench/ipcbench/internal/fanintest"
 )
 
 // BenchmarkHandoffFloor runs the fanin workload's per-message work (the
@@ -33,65 +31,23 @@ func BenchmarkHandoffFloor(b *testing.B) {
 }
 
 // handoffFanin runs b.N round trips of size-byte messages, split over
-// conns connections, each with a client and an echo goroutine.
+// conns connections made of two chanConns each.
 func handoffFanin(b *testing.B, conns, size int) {
-	cfg := frame.Config{}
-	var wg sync.WaitGroup
-	per := make([]int, conns)
-	for i := range b.N {
-		per[i%conns]++
-	}
-	ready := make(chan struct{})
-	for i := range conns {
+	pairs := make([]fanintest.Pair, conns)
+	for i := range pairs {
 		req, resp := newChanConn(), newChanConn()
-		wg.Add(2)
-		go func() { // the peer's echo
-			defer wg.Done()
-			r, w := frame.NewReader(req, cfg), frame.NewWriter(resp, cfg)
-			buf := make([]byte, 64<<10)
-			for range per[i] {
-				msg, err := r.ReadMsg(buf)
-				if err == nil {
-					err = w.WriteMsg(msg)
-				}
-				if err != nil {
-					b.Error(err)
-					return
-				}
-			}
-		}()
-		go func() { // the bench loop
-			defer wg.Done()
-			w, r := frame.NewWriter(req, cfg), frame.NewReader(resp, cfg)
-			out, in := make([]byte, size), make([]byte, size)
-			frame.Fill(out, uint32(i), 0)
-			h := hist.New()
-			<-ready
-			for seq := range uint64(per[i]) {
-				frame.Stamp(out, uint32(i), seq)
-				t0 := time.Now()
-				if err := w.WriteMsg(out); err != nil {
-					b.Error(err)
-					return
-				}
-				msg, err := r.ReadMsg(in)
-				d := time.Since(t0)
-				if err == nil {
-					err = frame.Check(msg, uint32(i), seq)
-				}
-				if err != nil {
-					b.Error(err)
-					return
-				}
-				h.Record(d.Nanoseconds())
-			}
-		}()
+		pairs[i] = fanintest.Pair{
+			Client: struct {
+				io.Reader
+				io.Writer
+			}{resp, req},
+			Server: struct {
+				io.Reader
+				io.Writer
+			}{req, resp},
+		}
 	}
-	b.ResetTimer()
-	start := time.Now()
-	close(ready)
-	wg.Wait()
-	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msg/s")
+	fanintest.Run(b, pairs, size)
 }
 
 // chanConn is one direction of a connection of handoffFanin: a buffer
