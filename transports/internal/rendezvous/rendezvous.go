@@ -44,6 +44,7 @@ import (
 
 	"github.com/ipcbench/ipcbench/internal/private"
 	"github.com/ipcbench/ipcbench/transports"
+	"github.com/ipcbench/ipcbench/transports/internal/connerr"
 	"github.com/ipcbench/ipcbench/transports/internal/ctxdeadline"
 )
 
@@ -408,7 +409,13 @@ func Fetch(ctx context.Context, ep transports.Endpoint) (transports.Endpoint, er
 		// io.EOF: the listener closed this connection without sending.
 		return fail(fmt.Errorf("rendezvous %s: the listener closed the connection without a channel (it refused this dialer, or is closing): %w", path, transports.ErrPeerGone))
 	case err != nil:
-		return fail(fmt.Errorf("rendezvous %s: receiving the channel: %w", path, err))
+		var oe *net.OpError
+		if errors.As(err, &oe) {
+			err = oe.Err // it names the path again
+		}
+		// ECONNRESET: the listener's socket closed (its process died)
+		// with this connection still waiting to be accepted.
+		return fail(fmt.Errorf("rendezvous %s: receiving the channel: %w", path, connerr.PeerGone(err)))
 	case ferr != nil:
 		return fail(fmt.Errorf("rendezvous %s: %w: %w", path, ferr, transports.ErrBadEndpoint))
 	case flags&(unix.MSG_TRUNC|unix.MSG_CTRUNC) != 0:

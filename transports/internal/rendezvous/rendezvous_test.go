@@ -246,6 +246,64 @@ func TestFetchErrors(t *testing.T) {
 	}
 }
 
+// TestFetchListenerDiesBeforeAccept: a listener whose socket closes (its
+// process dies) while a dialer's connection still waits to be accepted
+// resets that connection; the dial fails with an error wrapping
+// ErrPeerGone, as for a listener that accepted and closed.
+func TestFetchListenerDiesBeforeAccept(t *testing.T) {
+	const testTimeout = 10 * time.Second
+	path := filepath.Join(t.TempDir(), "s")
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := false
+	closeFD := func() {
+		if !closed {
+			closed = true
+			unix.Close(fd)
+		}
+	}
+	defer closeFD()
+	if err := unix.Bind(fd, &unix.SockaddrUnix{Name: path}); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Listen(fd, 8); err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error, 1)
+	go func() {
+		ep, err := rendezvous.Fetch(t.Context(), transports.Endpoint{Transport: "test", Address: path})
+		rendezvous.CloseFiles(ep.Files)
+		errc <- err
+	}()
+	// A connection waiting to be accepted makes the listening socket
+	// readable: the dialer is connected and waits for its channel.
+	pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+	for {
+		n, err := unix.Poll(pfd, int(testTimeout.Milliseconds()))
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil || n == 0 {
+			t.Fatalf("no connection waits at the listener after %v (poll: %v)", testTimeout, err)
+		}
+		break
+	}
+	closeFD()
+	select {
+	case err = <-errc:
+	case <-time.After(testTimeout):
+		t.Fatalf("Fetch still waits %v after its listener's socket closed", testTimeout)
+	}
+	if !errors.Is(err, transports.ErrPeerGone) || !errors.Is(err, syscall.ECONNRESET) || errors.Is(err, transports.ErrBadEndpoint) {
+		t.Fatalf("Fetch from a listener that died before accepting: %v; want ErrPeerGone and ECONNRESET, not ErrBadEndpoint", err)
+	}
+	if strings.Count(err.Error(), path) != 1 {
+		t.Errorf("%q: want the path named once", err)
+	}
+}
+
 // TestFetchContextEnded: a dial whose context has ended fails with the
 // context's error, not a sentinel that blames the address.
 func TestFetchContextEnded(t *testing.T) {

@@ -355,6 +355,14 @@ func TestAttachMappingSealedOnly(t *testing.T) {
 // then stopped.
 func unansweredEndpoint(t *testing.T) transports.Endpoint {
 	t.Helper()
+	ep, _ := unansweredEndpointLive(t)
+	return ep
+}
+
+// unansweredEndpointLive is unansweredEndpoint, and also returns the
+// listener's end of the liveness socket, closed at the end of the test.
+func unansweredEndpointLive(t *testing.T) (transports.Endpoint, *os.File) {
+	t.Helper()
 	ch, err := newChannel(Lock, 0, MinRing, "")
 	if err != nil {
 		t.Fatal(err)
@@ -366,7 +374,54 @@ func unansweredEndpoint(t *testing.T) transports.Endpoint {
 	}
 	live0, live1 := os.NewFile(uintptr(pair[0]), "live0"), os.NewFile(uintptr(pair[1]), "live1")
 	t.Cleanup(func() { live0.Close(); live1.Close() })
-	return transports.Endpoint{Transport: Lock.Name(), BufferSize: MinRing, Files: []*os.File{ch.mapFile, live1}}
+	return transports.Endpoint{Transport: Lock.Name(), BufferSize: MinRing, Files: []*os.File{ch.mapFile, live1}}, live0
+}
+
+// TestDialListenerDiesWithHelloUnread: a listener that dies after it
+// handed over a channel, with the dialer's hello unread in its socket,
+// resets the connection; the dial fails with an error wrapping
+// ErrPeerGone (as when the listener closed it after reading the hello),
+// at once rather than after answerTimeout.
+func TestDialListenerDiesWithHelloUnread(t *testing.T) {
+	ep, live0 := unansweredEndpointLive(t)
+	done := make(chan error, 1)
+	go func() {
+		c, err := New(Lock).Dial(context.Background(), ep)
+		if c != nil {
+			c.Close()
+		}
+		done <- err
+	}()
+	// The hello makes the listener's end readable; close it unread.
+	rc, err := live0.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var perr error
+	var n int
+	if err := rc.Control(func(fd uintptr) {
+		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		for {
+			n, perr = unix.Poll(pfd, int(testTimeout.Milliseconds()))
+			if perr != unix.EINTR {
+				return
+			}
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if perr != nil || n == 0 {
+		t.Fatalf("no hello arrived within %v (poll: %v)", testTimeout, perr)
+	}
+	live0.Close()
+	select {
+	case err := <-done:
+		if !errors.Is(err, transports.ErrPeerGone) || !errors.Is(err, syscall.ECONNRESET) {
+			t.Fatalf("Dial to a listener that died with the hello unread: %v; want ErrPeerGone and ECONNRESET", err)
+		}
+	case <-time.After(testTimeout):
+		t.Fatalf("Dial still waits %v after the listener's end closed", testTimeout)
+	}
 }
 
 // TestDialUnansweredHello: a dial whose hello the listener never answers

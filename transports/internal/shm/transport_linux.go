@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ipcbench/ipcbench/transports"
+	"github.com/ipcbench/ipcbench/transports/internal/connerr"
 	"github.com/ipcbench/ipcbench/transports/internal/rendezvous"
 )
 
@@ -186,7 +187,8 @@ func dial(ctx context.Context, kind Kind, ep transports.Endpoint, fetched bool) 
 		if errors.Is(err, errEOF) {
 			err = fmt.Errorf("waiting for the listener's answer: %w: %w", err, transports.ErrPeerGone)
 		} else if !errors.Is(err, transports.ErrCorrupt) && !errors.Is(err, transports.ErrBadEndpoint) && ctx.Err() == nil {
-			err = fmt.Errorf("waiting for the listener's answer: %w", err)
+			// ECONNRESET: the listener died with the hello unread.
+			err = fmt.Errorf("waiting for the listener's answer: %w", connerr.PeerGone(err))
 		}
 		return fail(err)
 	}
