@@ -349,7 +349,7 @@ func TestConnectBadInput(t *testing.T) {
 		{"closes mid-message", []string{"-t", "tcp-localhost", "-connect", half, "-peer", "echo"}, "closed the connection"},
 		{"another transport's serve", []string{"-t", "shm-lock", "-connect", shm.addr}, "the server serves shm-ring, not shm-lock (run with -t shm-ring)"},
 		{"unix at a rendezvous", []string{"-t", "unix", "-connect", shm.addr}, "is not a unix server's socket"},
-		{"silent server", []string{"-t", "tcp-localhost", "-connect", silent}, "ipcbench run: -connect: " + silent + ": not an ipcbench serve: no answer to the hello within 5s"},
+		{"silent server", []string{"-t", "tcp-localhost", "-connect", silent}, "ipcbench run: -connect: " + silent + ": no ipcbench serve answered: no answer to the hello within 5s (a server of another protocol that waits for more, or a serve that is stopped or stuck)"},
 		{"stream against echo", []string{"-t", "tcp-localhost", "-connect", py.addr, "-peer", "echo", "-w", "stream"}, "stream workload needs the receiver's acknowledgement"},
 		{"two transports", []string{"-t", "tcp-localhost,unix", "-connect", py.addr}, "exactly one"},
 		{"peer echo without connect", []string{"-t", "unix", "-peer", "echo"}, "needs -connect"},

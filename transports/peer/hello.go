@@ -47,7 +47,10 @@ var (
 	// ErrVersion means the two sides speak different protocol versions.
 	ErrVersion = errors.New("protocol version mismatch")
 	// ErrNotServe means the other side does not speak the hello protocol
-	// (it is not an ipcbench serve, or not an ipcbench client).
+	// (it is not an ipcbench serve, or not an ipcbench client), or, on the
+	// client's side, that it closed the connection or stayed silent
+	// instead of answering, which a serve that is stopped or died also
+	// does (the error's text then says so).
 	ErrNotServe = errors.New("not an ipcbench serve")
 	// ErrRefused means the server answered the hello with an error.
 	ErrRefused = errors.New("refused by the server")
@@ -270,16 +273,25 @@ func Handshake(ctx context.Context, c net.Conn, h Hello) (Welcome, error) {
 			return Welcome{}, fmt.Errorf("waiting for the answer to hello: %w", context.DeadlineExceeded)
 		}
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) {
-			return Welcome{}, fmt.Errorf("%w: it closed the connection instead of answering the hello (an echo server? use -peer echo)", ErrNotServe)
+			return Welcome{}, unanswered{errors.New("it closed the connection instead of answering the hello (an echo server? use -peer echo; or the serve there stopped or died just then)")}
 		}
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() {
-			return Welcome{}, fmt.Errorf("%w: %w within %v", ErrNotServe, ErrHelloUnanswered, HelloTimeout)
+			return Welcome{}, unanswered{fmt.Errorf("%w within %v (a server of another protocol that waits for more, or a serve that is stopped or stuck)", ErrHelloUnanswered, HelloTimeout)}
 		}
 		return Welcome{}, fmt.Errorf("waiting for the answer to hello: %w", err)
 	}
 	return parseAnswer(line)
 }
+
+// unanswered is the ErrNotServe of a hello that got no answer at all, a
+// close or silence: a server of another protocol does that, and so does a
+// serve that died or is stopped, so its text does not claim the first.
+type unanswered struct{ err error }
+
+func (e unanswered) Error() string        { return "no ipcbench serve answered: " + e.err.Error() }
+func (e unanswered) Unwrap() error        { return e.err }
+func (e unanswered) Is(target error) bool { return target == ErrNotServe }
 
 // readLine reads one line of at most MaxHelloLen bytes from r, returning
 // it without its newline. It reads no further than the newline only
