@@ -158,7 +158,7 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	fs.StringVar(&f.out, "out", "", "raw records file (JSON Lines), a new file (see -force); missing directories are created; - for stdout (the summary then goes to stderr); default ipcbench-<time>.jsonl, or when that is taken the first free name of ipcbench-<time>-2.jsonl, -3, ...")
 	fs.BoolVar(&f.force, "force", false, "replace an existing -out file, once the new one is complete (never through a symbolic link)")
 	fs.StringVar(&f.format, "format", "table", "summary format: "+strings.Join(report.Formats(), ", "))
-	fs.BoolVar(&f.quiet, "q", false, "no progress display and no summary (raw records only)")
+	fs.BoolVar(&f.quiet, "q", false, "no progress display and no summary (raw records only); notes on what the run does not measure as asked (fanin, rate and connect at the first size of -s only; no private network namespace) still go to stderr")
 	fs.BoolVar(&f.quiet, "quiet", false, "same as -q")
 	fs.StringVar(&f.network, "network", "netns", "netns: measure inside a private network namespace; host: on this host's own interfaces")
 	fs.StringVar(&f.peerModels, "peer-model", peer.ModelGoroutine, "the peer's server models, comma-separated, each a variant: "+strings.Join(peer.Models(), ", ")+" (goroutine per connection, OS thread per connection, process per connection, one epoll loop)")
@@ -271,10 +271,7 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 		netNote = ""
 		hdr.NetworkNote = "the peer is the server at the -connect address, on this host's network"
 	}
-	if netNote != "" && !f.quiet {
-		fmt.Fprintf(e.stderr, "ipcbench run: note: %s\n", netNote)
-	}
-	if note := f.firstSizeNote(opts); note != "" && !f.quiet {
+	for _, note := range runNotes(f.quiet, network == "host", netNote, f.firstSizeNote(opts)) {
 		fmt.Fprintf(e.stderr, "ipcbench run: note: %s\n", note)
 	}
 
@@ -349,6 +346,24 @@ func (f *runFlags) optionError(err error) error {
 		}
 	}
 	return usagef("%s", withoutSentinels(err, bench.ErrBadOptions))
+}
+
+// runNotes returns the notes a run prints on stderr before its first
+// case: netNote, what -network came to (enterNetwork), and sizeNote
+// (firstSizeNote). Those that say what the run does not measure as asked
+// are warnings, printed with -q too: sizeNote, and netNote when the host
+// network was not asked for (no private namespace could be made). With
+// hostAsked (-network host, or -connect) netNote only repeats the choice,
+// which -q leaves out, as it leaves out the progress display.
+func runNotes(quiet, hostAsked bool, netNote, sizeNote string) []string {
+	var notes []string
+	if netNote != "" && (!quiet || !hostAsked) {
+		notes = append(notes, netNote)
+	}
+	if sizeNote != "" {
+		notes = append(notes, sizeNote)
+	}
+	return notes
 }
 
 // firstSizeNote says which selected workloads run at the first of

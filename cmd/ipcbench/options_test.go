@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -603,6 +604,7 @@ func TestFirstSizeNote(t *testing.T) {
 	}{
 		{"fanin and rate", []string{"-w", "fanin,rate,pingpong", "-s", "64,1k", "-conns", "1", "-rate", "1000"}, "fanin and rate run " + note},
 		{"fanin", []string{"-w", "fanin,pingpong", "-s", "64,1k", "-conns", "1"}, "fanin runs " + note},
+		{"fanin, -q", []string{"-w", "fanin", "-s", "64,1k", "-conns", "1", "-q"}, "fanin runs " + note}, // a warning, not progress
 		{"fanin, -sizes", []string{"-w", "fanin,pingpong", "-sizes", "64,1k", "-conns", "1"}, "fanin runs at 64B only, the first size of -sizes"},
 		{"one size", []string{"-w", "fanin", "-s", "1k", "-conns", "1"}, ""},
 		{"no such workload", []string{"-w", "pingpong", "-s", "64,1k"}, ""},
@@ -627,6 +629,30 @@ func TestFirstSizeNote(t *testing.T) {
 	f := runFlags{typed: map[string]string{}}
 	if n := f.firstSizeNote(bench.Options{Workloads: []string{"fanin"}, Sizes: []int{64, 1024}}); n != "" {
 		t.Errorf("a note without -s: %q", n)
+	}
+}
+
+// TestRunNotesQuiet: -q leaves out the note that only repeats -network
+// host, and keeps those that say what was not measured as asked: the
+// first size only, and no private network namespace.
+func TestRunNotesQuiet(t *testing.T) {
+	const fallback, host, size = "no private network namespace could be made", "measured on the host's own interfaces (-network host)", "fanin runs at 64B only"
+	for _, c := range []struct {
+		quiet, hostAsked  bool
+		netNote, sizeNote string
+		want              []string
+	}{
+		{false, false, fallback, size, []string{fallback, size}},
+		{true, false, fallback, size, []string{fallback, size}},
+		{true, false, fallback, "", []string{fallback}},
+		{false, true, host, "", []string{host}},
+		{true, true, host, size, []string{size}},
+		{true, true, host, "", nil},
+		{true, false, "", "", nil},
+	} {
+		if got := runNotes(c.quiet, c.hostAsked, c.netNote, c.sizeNote); !slices.Equal(got, c.want) {
+			t.Errorf("runNotes(quiet %v, host asked %v, %q, %q) = %q; want %q", c.quiet, c.hostAsked, c.netNote, c.sizeNote, got, c.want)
+		}
 	}
 }
 
