@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"log"
+	"net"
 	"os"
 	"strings"
 
@@ -16,6 +17,8 @@ import (
 	"github.com/ipcbench/ipcbench/transports"
 	"github.com/ipcbench/ipcbench/transports/all"
 	"github.com/ipcbench/ipcbench/transports/peer"
+	"github.com/ipcbench/ipcbench/transports/tcplocal"
+	"github.com/ipcbench/ipcbench/transports/tcppublic"
 )
 
 const serveSynopsis = `-t SPEC -listen ADDRESS [flags]
@@ -72,7 +75,9 @@ channels fetched from the rendezvous but not yet attached, draw on the
 once descriptors run out, as without one.
 
 ADDRESS is the transport's: host:port for tcp-localhost (loopback only) and
-tcp-public (an address of this host); a socket path for unix; the path of a
+tcp-public (an address of this host), port 0 for a free one, which the
+"listening on" line below names (a host without a port is refused); a
+socket path for unix; the path of a
 rendezvous socket for pipe, shm-lock and shm-ring. A socket path's
 directory must be this user's and closed to others (0700; made when
 missing, one level), and at the path there must be nothing or a stale
@@ -132,6 +137,9 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	}
 	if !transports.DialsByAddress(r.Transport) {
 		return notServable(*spec)
+	}
+	if err := checkListenPort(r.Transport.Name(), *listen); err != nil {
+		return err
 	}
 	mode, err := frame.ParseMode(*framing)
 	if err != nil {
@@ -273,6 +281,20 @@ func outputGone(e *env, gone string, errs ...error) error {
 	}
 	fmt.Fprintf(e.stderr, "ipcbench serve: stopped: its %s was closed (broken pipe)\n", gone)
 	return &exitError{code: exitOutputGone}
+}
+
+// checkListenPort refuses -listen address for the TCP transport name when
+// it has no port: the transport's Listen takes a bare host for an
+// ephemeral port (what a run's own listeners want), but serve's address
+// is one a client is told, host:port, as run -connect takes it.
+func checkListenPort(name, address string) error {
+	if name != tcplocal.Name && name != tcppublic.Name {
+		return nil
+	}
+	if _, port, err := net.SplitHostPort(address); err != nil || port == "" {
+		return usagef("-listen %s: no port; %s listens on host:port (127.0.0.1:5000; port 0 picks a free one, which the \"listening on\" line names)", address, name)
+	}
+	return nil
 }
 
 // defaultMaxConns is the cap of -max-conns 0 for r's connections: from

@@ -241,7 +241,8 @@ func TestRunOptionsNameFlags(t *testing.T) {
 // on name their flag, -framing without package frame's prefix.
 func TestServeFlagsNamed(t *testing.T) {
 	checkUsage(t, []usageCase{
-		{"serve -listen unusable", []string{"serve", "-t", "tcp-localhost", "-listen", "/not/an/address"}, `ipcbench serve: -listen /not/an/address: cannot listen there: tcp-localhost: listen: "/not/an/address" is not a loopback address`},
+		{"serve -listen unusable", []string{"serve", "-t", "tcp-localhost", "-listen", "/not/an/address:5000"}, `ipcbench serve: -listen /not/an/address:5000: cannot listen there: tcp-localhost: listen: "/not/an/address" is not a loopback address`},
+		{"serve -listen without a port", []string{"serve", "-t", "tcp-localhost", "-listen", "/not/an/address"}, `ipcbench serve: -listen /not/an/address: no port; tcp-localhost listens on host:port`},
 		{"serve -framing unknown", []string{"serve", "-t", "unix", "-listen", filepath.Join(t.TempDir(), "s"), "-framing", "bogus"}, `ipcbench serve: -framing: unknown framing mode "bogus"`},
 	})
 }

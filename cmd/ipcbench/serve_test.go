@@ -421,6 +421,30 @@ func TestServeBadInput(t *testing.T) {
 	}
 }
 
+// TestServeRefusesHostWithoutPort: serve over TCP refuses a -listen
+// address without a port (exit 2, one line, before it listens: nothing on
+// stdout), which run -connect would refuse too, rather than listen on a
+// port nobody was told.
+func TestServeRefusesHostWithoutPort(t *testing.T) {
+	for _, tc := range []struct{ transport, listen string }{
+		{"tcp-localhost", "127.0.0.1"},
+		{"tcp-localhost", "127.0.0.1:"},
+		{"tcp-localhost", "::1"},
+		{"tcp-public", "10.77.0.1"},
+	} {
+		// A serve that listened after all is stopped, to fail below
+		// rather than hang.
+		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+		var out, errb bytes.Buffer
+		code := run(ctx, []string{"serve", "-t", tc.transport, "-listen", tc.listen}, strings.NewReader(""), &out, &errb)
+		cancel()
+		want := "ipcbench serve: -listen " + tc.listen + ": no port; " + tc.transport + " listens on host:port (127.0.0.1:5000; port 0 picks a free one"
+		if code != exitUsage || !strings.HasPrefix(errb.String(), want) || strings.Count(strings.TrimSpace(errb.String()), "\n") != 0 || out.Len() != 0 {
+			t.Errorf("serve -t %s -listen %s: exit %d, stdout %q, stderr %q; want exit 2, nothing on stdout and one line starting %q", tc.transport, tc.listen, code, out.String(), errb.String(), want)
+		}
+	}
+}
+
 // TestServeRefusesFileMapping: serve over shm-* with mapping=file, whose
 // file cannot be sealed and which any client would receive (and could
 // shrink, crashing serve with SIGBUS), is refused with exit 2 and one line
