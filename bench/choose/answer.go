@@ -265,7 +265,7 @@ func (a *Answer) WriteText(w io.Writer) error {
 		if a.Repeats == 1 {
 			word = "repeat"
 		}
-		fmt.Fprintf(&b, "warning: only %d OK %s per transport, fewer than %d: intervals are unbounded and ~ may mean too few repeats to tell rather than the same (3 repeats against 3 never differ at α=0.05)\n", a.Repeats, word, report.MinRepeats)
+		fmt.Fprintf(&b, "warning: only %d OK %s per transport, fewer than %d: intervals are unbounded and %s\n", a.Repeats, word, report.MinRepeats, report.FewRepeatsTie(a.Repeats))
 	}
 	if a.Elapsed > 0 {
 		fmt.Fprintf(&b, "calibration: %s wall, %d repeats of %s (+%s warm-up) per transport\n",

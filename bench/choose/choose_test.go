@@ -627,3 +627,28 @@ func TestAnswerMeasuredNothing(t *testing.T) {
 		t.Errorf("unix's row %q, want ∞× in it and - at its end:\n%s", line, text.String())
 	}
 }
+
+// TestFewRepeatsWarningCount: the warning of an answer from fewer than
+// report.MinRepeats repeats states their count, with what the U test can
+// tell at it (report.FewRepeatsTie), not 3 against 3 whatever it is.
+func TestFewRepeatsWarningCount(t *testing.T) {
+	for _, c := range []struct {
+		repeats int
+		want    string // "": no warning
+	}{
+		{1, "warning: only 1 OK repeat per transport, fewer than 6: intervals are unbounded and ~ may mean too few repeats to tell rather than the same (1 repeat against 1 never differs at α=0.05)\n"},
+		{2, "warning: only 2 OK repeats per transport, fewer than 6: intervals are unbounded and ~ may mean too few repeats to tell rather than the same (2 repeats against 2 never differ at α=0.05)\n"},
+		{4, "warning: only 4 OK repeats per transport, fewer than 6: intervals are unbounded and " + report.FewRepeatsTie(4) + "\n"},
+		{6, ""},
+	} {
+		a := &Answer{Question: Question{Workload: Pingpong, Size: 64, Placement: "unpinned"}, Source: CalibrationSource, Metric: report.MetricP50, LowerIsBetter: true,
+			Winner: "unix", Candidates: []Candidate{{Spec: "unix", Value: 1000, Lo: 900, Hi: 1100, Ratio: 1}}, Repeats: c.repeats}
+		var b strings.Builder
+		if err := a.WriteText(&b); err != nil {
+			t.Fatal(err)
+		}
+		if c.want == "" && strings.Contains(b.String(), "warning: only") || c.want != "" && !strings.Contains(b.String(), c.want) {
+			t.Errorf("%d repeats:\n%s\nwant the warning %q", c.repeats, b.String(), c.want)
+		}
+	}
+}

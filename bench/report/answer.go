@@ -166,12 +166,36 @@ func fewRepeatsWarning(n int) string {
 	if n == 1 {
 		word = "repeat"
 	}
-	return fmt.Sprintf("only %d OK %s, fewer than %d: %s", n, word, MinRepeats, fewRepeatsMeaning)
+	return fmt.Sprintf("only %d OK %s, fewer than %d: %s", n, word, MinRepeats, fewRepeatsMeaning(n))
 }
 
-// fewRepeatsMeaning is what too few repeats do to the statistics, and
-// what to do about it.
-var fewRepeatsMeaning = fmt.Sprintf("intervals are unbounded (±∞), and ~ may mean too few repeats to tell rather than the same (3 repeats against 3 never differ at α=0.05); run -repeats %d or more before trusting them", MinRepeats)
+// fewRepeatsMeaning is what as few as n repeats (fewer than MinRepeats)
+// do to the statistics, and what to do about it.
+func fewRepeatsMeaning(n int) string {
+	return fmt.Sprintf("intervals are unbounded (±∞), and %s; run -repeats %d or more before trusting them", FewRepeatsTie(n), MinRepeats)
+}
+
+// FewRepeatsTie says what "~" (not significantly different at Alpha)
+// means between cases of as few as n OK repeats, fewer than MinRepeats:
+// perhaps too few repeats to tell, with, where it applies, what the
+// Mann–Whitney U test can tell n repeats against n apart by (see
+// MinRepeats): never at 3 or fewer, at 4 only when every repeat of one
+// beats every repeat of the other, at 5 only when at most two of the 25
+// pairs go the other way.
+func FewRepeatsTie(n int) string {
+	const tie = "~ may mean too few repeats to tell rather than the same"
+	switch {
+	case n == 1:
+		return fmt.Sprintf("%s (1 repeat against 1 never differs at α=%v)", tie, Alpha)
+	case n <= 3:
+		return fmt.Sprintf("%s (%d repeats against %d never differ at α=%v)", tie, n, n, Alpha)
+	case n == 4:
+		return fmt.Sprintf("%s (4 repeats against 4 differ at α=%v only when every repeat of one beats every repeat of the other)", tie, Alpha)
+	case n == 5:
+		return fmt.Sprintf("%s (5 repeats against 5 differ at α=%v only when at most 2 of their 25 pairs go the other way)", tie, Alpha)
+	}
+	return tie
+}
 
 // tiedRows returns the best row of rk and the rows not significantly
 // different from it, best first; nil when no row is ranked.

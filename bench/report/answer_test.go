@@ -3,8 +3,11 @@ package report
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
+
+	"golang.org/x/perf/benchmath"
 
 	"github.com/ipcbench/ipcbench/bench"
 )
@@ -205,5 +208,67 @@ func TestJSONUnboundedIsNull(t *testing.T) {
 	}
 	if l := doc.Runs[0].Shortcut[0]; !isNull(l, "ratio_ci_lo") || !isNull(l, "ratio_ci_hi") {
 		t.Errorf("shortcut line %v: want ratio_ci_lo and ratio_ci_hi null", l)
+	}
+}
+
+// TestFewRepeatsTie: the warning about too few repeats states the count
+// it is about, and what it says of the U test at that count holds:
+// checked against the test itself (benchmath, as the reports use it),
+// on two sets of n repeats that k of their n×n pairs contradict.
+func TestFewRepeatsTie(t *testing.T) {
+	// differ reports whether n repeats against n, k of whose pairs go
+	// the other way, differ at Alpha.
+	differ := func(n, k int) bool {
+		old, new := make([]float64, n), make([]float64, n)
+		for i := range n {
+			old[i], new[i] = float64(i), float64(n+i)
+		}
+		// The largest of old moved up past k of new: k pairs contradict.
+		old[n-1] = float64(n+k-1) + 0.5
+		cmp := benchmath.AssumeNothing.Compare(newSample(old), newSample(new))
+		return cmp.P <= Alpha
+	}
+	for n := 1; n < MinRepeats; n++ {
+		got := FewRepeatsTie(n)
+		if !strings.HasPrefix(got, "~ may mean too few repeats to tell rather than the same") {
+			t.Errorf("%d repeats: %q", n, got)
+		}
+		switch n {
+		case 1, 2, 3:
+			want := fmt.Sprintf("(%d repeats against %d never differ at α=0.05)", n, n)
+			if n == 1 {
+				want = "(1 repeat against 1 never differs at α=0.05)"
+			}
+			if !strings.HasSuffix(got, want) {
+				t.Errorf("%d repeats: %q; want it to end %q", n, got, want)
+			}
+			if differ(n, 0) {
+				t.Errorf("%d repeats against %d, every pair one way, differ at α=%v, against %q", n, n, Alpha, got)
+			}
+		case 4:
+			if !strings.Contains(got, "(4 repeats against 4 differ at α=0.05 only when every repeat of one beats every repeat of the other)") {
+				t.Errorf("4 repeats: %q", got)
+			}
+			if !differ(4, 0) || differ(4, 1) {
+				t.Errorf("4 against 4: differ with 0 pairs the other way %v, with 1 %v; %q says true, false", differ(4, 0), differ(4, 1), got)
+			}
+		case 5:
+			if !strings.Contains(got, "(5 repeats against 5 differ at α=0.05 only when at most 2 of their 25 pairs go the other way)") {
+				t.Errorf("5 repeats: %q", got)
+			}
+			if !differ(5, 2) || differ(5, 3) {
+				t.Errorf("5 against 5: differ with 2 pairs the other way %v, with 3 %v; %q says true, false", differ(5, 2), differ(5, 3), got)
+			}
+		}
+	}
+	// The warnings of a report and of compare say the count they are
+	// about, not 3 whatever it is.
+	for n := 1; n < MinRepeats; n++ {
+		if got := fewRepeatsWarning(n); n != 3 && strings.Contains(got, "3 repeats against 3") {
+			t.Errorf("%d repeats: %q", n, got)
+		}
+	}
+	if got := fewRepeatsNote([]fewRow{{"pipe", 5}, {"unix", 2}}); !strings.Contains(got, "(2 repeats against 2 never differ") {
+		t.Errorf("mixed counts: %q; want the fewest's", got)
 	}
 }

@@ -279,10 +279,12 @@ func fewRepeatsNote(few []fewRow) string {
 	if same {
 		return strings.Join(labels, ", ") + ": " + fewRepeatsWarning(few[0].n)
 	}
+	fewest := few[0].n
 	for i, f := range few {
 		labels[i] = fmt.Sprintf("%s (%d)", f.label, f.n)
+		fewest = min(fewest, f.n)
 	}
-	return fmt.Sprintf("%s: fewer than %d OK repeats: %s", strings.Join(labels, ", "), MinRepeats, fewRepeatsMeaning)
+	return fmt.Sprintf("%s: fewer than %d OK repeats: %s", strings.Join(labels, ", "), MinRepeats, fewRepeatsMeaning(fewest))
 }
 
 func ciCell(c, lo, hi float64, ok bool) string {
