@@ -94,8 +94,25 @@ type caseRun struct {
 	fired atomic.Pointer[string]
 
 	// selfStop notices a stop of this process during the case, which
-	// fails it with ErrSelfStopped, for RunCase to run it again.
+	// fails it with ErrSelfStopped, for RunCase to run it again; parent
+	// is the run's context, the case's parent (see stopped).
 	selfStop *selfStop
+	parent   context.Context
+}
+
+// stopped reports whether this process was stopped and continued during
+// the case (see selfStop), unless the run was interrupted (its context
+// ended): the interrupt takes precedence, as the SIGCONT that came with it
+// is no stop. GNU timeout and systemd send SIGCONT right after their
+// SIGINT or SIGTERM, in case the process was stopped, which would
+// otherwise read as one; and an interrupted case is not run again, so a
+// stop before the interrupt changes nothing but its reason, which the
+// interrupt gives.
+func (cr *caseRun) stopped() bool {
+	if cr.selfStop == nil || (cr.parent != nil && cr.parent.Err() != nil) {
+		return false
+	}
+	return cr.selfStop.stopped()
 }
 
 // deadline returns the case's context: one that ends after
@@ -201,7 +218,7 @@ func (r *Runner) runCase(parent context.Context, cs CaseSpec, rep int) (Result, 
 	if m := cs.Transport.Model(); cr.w.connect && m != peer.ModelGoroutine {
 		return cr.skip(fmt.Sprintf("%s: the %s server model is not applicable to the connect workload, which serves one connection at a time", cr.name, m)), nil
 	}
-	cr.selfStop = watchSelfStop()
+	cr.selfStop, cr.parent = watchSelfStop(), parent
 	defer cr.selfStop.stop()
 	ctx, cancel := cr.deadline(parent)
 	defer cancel()
@@ -221,7 +238,7 @@ func (r *Runner) runCase(parent context.Context, cs CaseSpec, rep int) (Result, 
 				err = errors.New(res.Reason)
 			}
 		}
-		if cr.selfStop.stopped() && !errors.Is(err, ErrSelfStopped) {
+		if cr.stopped() && !errors.Is(err, ErrSelfStopped) {
 			// Whatever failed may have failed because this process did
 			// not run (a peer's wait for it ran out, say): the case runs
 			// again (RunCase).
@@ -264,7 +281,7 @@ func (r *Runner) runCase(parent context.Context, cs CaseSpec, rep int) (Result, 
 			return failed(err)
 		}
 	}
-	if cr.selfStop.stopped() {
+	if cr.stopped() {
 		return failed(ErrSelfStopped)
 	}
 	if cr.sampler != nil && cr.sampler.peerStopped.Load() {
@@ -330,7 +347,7 @@ func (cr *caseRun) fail(err error, timedOut bool) Result {
 	// with too: "unix: dial ...", not "unix: unix: dial ...".
 	text := strings.TrimPrefix(err.Error(), cr.res.Transport+": ")
 	res.Reason = cr.name + ": " + text
-	stopped := cr.selfStop != nil && cr.selfStop.stopped()
+	stopped := cr.stopped()
 	const stopWords = "this process was stopped (SIGSTOP or Ctrl-Z) and continued during the case"
 	switch {
 	case timedOut:

@@ -141,6 +141,53 @@ func TestSelfStopOtherFailure(t *testing.T) {
 	}
 }
 
+// TestSelfStopInterrupted: a run interrupted during a case, by a signal
+// that came with a SIGCONT (GNU timeout and systemd send one after their
+// SIGINT or SIGTERM), records the case as interrupted, not as stopped:
+// the interrupt takes precedence, and the SIGCONT is no stop.
+func TestSelfStopInterrupted(t *testing.T) {
+	r := selfStopRunner(t, 5*time.Second)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	r.onMeasure = func(start bool) {
+		if start {
+			cancel() // the interrupt
+			syscall.Kill(os.Getpid(), syscall.SIGCONT)
+		}
+	}
+	recs, err := r.Run(ctx, Header{}, io.Discard)
+	if !errors.Is(err, context.Canceled) || errors.Is(err, ErrSelfStopped) {
+		t.Errorf("Run: %v; want the interrupt, and no ErrSelfStopped", err)
+	}
+	if len(recs.Results) != 1 || recs.Results[0].Status != StatusFailed || !strings.HasPrefix(recs.Results[0].Reason, InterruptedReason) ||
+		strings.Contains(recs.Results[0].Reason, "stopped (SIGSTOP") {
+		t.Fatalf("records %+v; want one, failed as interrupted, without the stop's words", recs.Results)
+	}
+}
+
+// TestFailInterruptNotStop: a case's reason names a stop of this process
+// (a SIGCONT its watch has) only while the run was not interrupted.
+func TestFailInterruptNotStop(t *testing.T) {
+	const stopWords = " (this process was stopped (SIGSTOP or Ctrl-Z) and continued during the case)"
+	live, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ended, end := context.WithCancel(context.Background())
+	end()
+	for _, c := range []struct {
+		name   string
+		parent context.Context
+		want   bool
+	}{{"run going on", live, true}, {"run interrupted", ended, false}} {
+		s := &selfStop{ch: make(chan os.Signal, 1)}
+		s.ch <- syscall.SIGCONT // what a stop, or timeout's continue, ends with
+		cr := &caseRun{name: "unix", res: Result{Transport: "unix"}, opts: &Options{CaseTimeout: time.Second}, selfStop: s, parent: c.parent}
+		got := cr.fail(context.Canceled, false).Reason
+		if strings.HasSuffix(got, stopWords) != c.want {
+			t.Errorf("%s: reason %q; want the stop's words: %v", c.name, got, c.want)
+		}
+	}
+}
+
 // TestRetryStopped: a measurement during which this process was stopped
 // and continued runs again, at most twice more; the error of a try
 // without a stop is returned as it is, and one that saw a stop every time
