@@ -132,6 +132,8 @@ func TestBadInput(t *testing.T) {
 		{"report bad format", []string{"report", "-format", "pdf", truncated}, exitUsage, "pdf"},
 		{"compare one file", []string{"compare", truncated}, exitUsage, "exactly two"},
 		{"plot no files", []string{"plot"}, exitUsage, "no raw-record files"},
+		{"plot out a file", []string{"plot", "-out", headerOnly, goodRaw}, exitUsage, "-out " + headerOnly + ": exists and is not a directory (plot writes one file per chart into a directory)"},
+		{"plot out a file, before reading", []string{"plot", "-out", headerOnly, garbage}, exitUsage, "-out " + headerOnly + ": exists and is not a directory"},
 		{"plot unwritable out", []string{"plot", "-out", "/proc/nonexist/x", goodRaw}, exitUsage, "/proc/nonexist"},
 		// Variants: each transport checks its options before anything runs.
 		{"bad io value", append([]string{"run", "-t", "unix[io=foo]"}, short...), exitUsage, `io="foo"`},

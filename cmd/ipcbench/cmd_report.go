@@ -169,6 +169,11 @@ writes nothing and exits 1.`,
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
+	// Refused before the records are read: a file there is most likely
+	// one of the records, given to -out by mistake.
+	if fi, err := os.Stat(*out); err == nil && !fi.IsDir() {
+		return usagef("-out %s: exists and is not a directory (plot writes one file per chart into a directory)", *out)
+	}
 	runs, err := readRuns(ctx, e, fs.Args())
 	if err != nil {
 		return err
