@@ -315,6 +315,9 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	// interrupt or failed cases leave records worth reading.
 	if !f.quiet && recs != nil {
 		recs.Source = recsPath
+		if outPath == "-" {
+			recs.Source = "standard output" // the summary's "raw records: -" would read as a file named -
+		}
 		if err := report.Render(summaryOut, f.format, recs); err != nil && runErr == nil {
 			runErr = fmt.Errorf("rendering the summary: %w", err)
 		}

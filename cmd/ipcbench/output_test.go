@@ -427,3 +427,18 @@ func runChild(t *testing.T, dir string, args ...string) (int, string) {
 	}
 	return cmd.ProcessState.ExitCode(), errb.String()
 }
+
+// TestRunOutStdoutSummaryNamesIt: with -out - the summary, on stderr,
+// says the raw records went to standard output, not to a file named -.
+func TestRunOutStdoutSummaryNamesIt(t *testing.T) {
+	code, stdout, stderr := runCLI(t, "", "run", "-network", "host", "-t", "unix", "-w", "pingpong", "-s", "64", "-n", "20", "-warmup", "0", "-repeats", "1", "-out", "-")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if !strings.HasPrefix(stdout, "{") {
+		t.Errorf("stdout does not start with the raw records: %.200q", stdout)
+	}
+	if !strings.Contains(stderr, "raw records: standard output\n") || strings.Contains(stderr, "raw records: -") {
+		t.Errorf("the summary on stderr does not name standard output:\n%s", stderr)
+	}
+}
