@@ -41,10 +41,11 @@ leaves nothing, the file included.
 
 A connection whose first bytes are not ipcbench's hello is served as a plain
 echo server (-framing), so someone else's client can be the load; the
-summary printed when it stops counts sessions, echo clients, messages, bytes
-and errors. A connection that sends nothing is kept open, since it may be
-such a client waiting before its first message, until it sends, closes or
-serve stops; a hello, once begun, must be complete within %[2]v. On the
+summary printed when it stops counts sessions (one per case a run
+measured), probes (a run's check of the server before its first case,
+which measures nothing), echo clients, messages, bytes and errors. A
+connection that sends nothing is kept open, since it may be such a client
+waiting before its first message, until it sends, closes or serve stops; a hello, once begun, must be complete within %[2]v. On the
 control socket (below), which no echo client dials, a connection that
 sends no hello within %[2]v of connecting is refused and closed.
 

@@ -72,7 +72,7 @@ func TestHowtoEchoClient(t *testing.T) {
 				}
 			}
 			code, _ := s.stop(t)
-			if code != 0 || !strings.Contains(s.stderr.String(), "stopped: sessions=0 echo_clients=2 messages=400 bytes=40000 errors=0") {
+			if code != 0 || !strings.Contains(s.stderr.String(), "stopped: sessions=0 probes=0 echo_clients=2 messages=400 bytes=40000 errors=0") {
 				t.Fatalf("serve exit %d; stderr %s", code, s.stderr)
 			}
 		})

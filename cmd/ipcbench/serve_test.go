@@ -208,8 +208,8 @@ func TestServeAndConnect(t *testing.T) {
 			if code != 0 {
 				t.Fatalf("serve exit %d on SIGINT; stderr: %s", code, s.stderr)
 			}
-			// 3 runs × (a probe and 5 cases) sessions.
-			if !strings.Contains(s.stderr.String(), "ipcbench serve: stopped: sessions=18 ") || !strings.Contains(s.stderr.String(), "errors=0") {
+			// 3 runs × 5 cases sessions, and each run's probe.
+			if !strings.Contains(s.stderr.String(), "ipcbench serve: stopped: sessions=15 probes=3 ") || !strings.Contains(s.stderr.String(), "errors=0") {
 				t.Errorf("summary: %q (stdout %q)", s.stderr, out)
 			}
 			if tc.transport == "unix" {
@@ -232,7 +232,7 @@ func TestServeRecordsPeerHeader(t *testing.T) {
 	if !strings.HasPrefix(h.PeerTool, "ipcbench ") || h.PeerMachine["kernel"] == "" || h.Network != networkHost {
 		t.Fatalf("header: peer tool %q, peer machine %v, network %q", h.PeerTool, h.PeerMachine, h.Network)
 	}
-	if code, summary := s.stop(t); code != 0 || !strings.Contains(summary, "sessions=2 echo_clients=0") {
+	if code, summary := s.stop(t); code != 0 || !strings.Contains(summary, "sessions=1 probes=1 echo_clients=0") {
 		t.Fatalf("serve exit %d, summary on stdout %q", code, summary)
 	}
 }

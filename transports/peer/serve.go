@@ -76,8 +76,13 @@ type ServeOptions struct {
 
 // Summary counts what a Serve carried until it stopped.
 type Summary struct {
-	// Sessions counts control connections (ipcbench run clients).
+	// Sessions counts the control connections (ipcbench run clients)
+	// that asked for a serve job: a run's cases, one each.
 	Sessions int64 `json:"sessions"`
+	// Probes counts the control connections that asked for none: a run's
+	// check of the server before its first case (its header only), or a
+	// client that went before a job.
+	Probes int64 `json:"probes"`
 	// EchoClients counts plain echo clients.
 	EchoClients int64 `json:"echo_clients"`
 	// Messages and Bytes count messages and payload bytes read on every
@@ -91,7 +96,7 @@ type Summary struct {
 
 // String is the summary as one line of key=value fields.
 func (s Summary) String() string {
-	return fmt.Sprintf("sessions=%d echo_clients=%d messages=%d bytes=%d errors=%d", s.Sessions, s.EchoClients, s.Messages, s.Bytes, s.Errors)
+	return fmt.Sprintf("sessions=%d probes=%d echo_clients=%d messages=%d bytes=%d errors=%d", s.Sessions, s.Probes, s.EchoClients, s.Messages, s.Bytes, s.Errors)
 }
 
 // Serve is the peer as a stand-alone server (`ipcbench serve`): it accepts
@@ -368,11 +373,11 @@ type standalone struct {
 	header json.RawMessage
 	wg     sync.WaitGroup
 
-	sessionCount, echoCount atomic.Int64
-	messages, bytes, errors atomic.Int64
-	mu                      sync.Mutex
-	closed                  bool
-	sessions                map[string]*session
+	sessionCount, probeCount, echoCount atomic.Int64
+	messages, bytes, errors             atomic.Int64
+	mu                                  sync.Mutex
+	closed                              bool
+	sessions                            map[string]*session
 	// conns holds every open connection: those served, which count
 	// against MaxConns (open counts them), and those being refused over
 	// it.
@@ -381,7 +386,7 @@ type standalone struct {
 }
 
 func (sv *standalone) summary() Summary {
-	return Summary{Sessions: sv.sessionCount.Load(), EchoClients: sv.echoCount.Load(),
+	return Summary{Sessions: sv.sessionCount.Load(), Probes: sv.probeCount.Load(), EchoClients: sv.echoCount.Load(),
 		Messages: sv.messages.Load(), Bytes: sv.bytes.Load(), Errors: sv.errors.Load()}
 }
 
@@ -634,7 +639,14 @@ func (sv *standalone) control(c net.Conn) {
 		sv.o.Log.Printf("%s: answering the hello: %v", c.RemoteAddr(), err)
 		return
 	}
-	sv.sessionCount.Add(1)
+	// A session counts once it asks for a serve job; one that asks for
+	// none (a run's probe) is counted apart when it ends.
+	served := false
+	defer func() {
+		if !served {
+			sv.probeCount.Add(1)
+		}
+	}()
 	jobs := make(chan jobItem)
 	quit := make(chan struct{})
 	defer close(quit)
@@ -662,6 +674,10 @@ func (sv *standalone) control(c net.Conn) {
 		j := it.job
 		switch j.Op {
 		case OpServe:
+			if !served {
+				served = true
+				sv.sessionCount.Add(1)
+			}
 			s.startJob(j)
 		case OpCPU:
 			s.reply(cpuReply(j.ID, 0, 0))

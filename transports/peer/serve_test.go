@@ -229,8 +229,41 @@ func TestServeSession(t *testing.T) {
 	}
 	client.Exit()
 	ctl.Close()
-	if s := stop(); s.Sessions != 1 || s.Messages != 2+3+3 || s.Errors != 0 {
+	if s := stop(); s.Sessions != 1 || s.Probes != 0 || s.Messages != 2+3+3 || s.Errors != 0 {
 		t.Fatalf("summary %+v", s)
+	}
+}
+
+// TestServeCountsProbes: a control connection that asks for no serve job
+// (a run's probe before its first case: the header, then exit) is counted
+// as a probe, not as a session, so that the sessions a run leaves are its
+// cases; one still open when the server stops counts as a probe too.
+func TestServeCountsProbes(t *testing.T) {
+	addr, stop := standalone(t, peer.ServeOptions{Tool: "ipcbench test", Header: map[string]string{"tool": "ipcbench test"}})
+	ctx := testCtx(t)
+	for range 2 {
+		ctl, err := peer.OpenControl(ctx, dial(t, addr))
+		if err != nil {
+			t.Fatal(err)
+		}
+		client := peer.NewLinkClient(ctl)
+		if _, err := client.Header(ctx); err != nil {
+			t.Fatal(err)
+		}
+		client.Exit()
+		ctl.Close()
+	}
+	open, err := peer.OpenControl(ctx, dial(t, addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer open.Close()
+	s := stop()
+	if s.Sessions != 0 || s.Probes != 3 || s.Errors != 0 {
+		t.Fatalf("summary %+v; want no session and 3 probes", s)
+	}
+	if got, want := s.String(), "sessions=0 probes=3 echo_clients=0 "; !strings.HasPrefix(got, want) {
+		t.Errorf("summary line %q; want it to start %q", got, want)
 	}
 }
 
