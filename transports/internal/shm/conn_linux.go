@@ -106,6 +106,10 @@ type ringView struct {
 	// pos is the index this side owns (wpos when writing, rpos when
 	// reading) as this side last left it; the shared copy must match.
 	pos uint64
+	// faulted is how far from data's start this side has faulted in its
+	// pages (see prefault); write says with which access.
+	faulted uint64
+	write   bool
 	// tail is, for a shm-ring producer, the consumer's counter as last
 	// read: space it shows free is certainly free, so the producer reads
 	// the consumer's cache line only when that is not enough.
@@ -195,6 +199,7 @@ func newConn(kind Kind, set settings, mem []byte, ringCap, side, index int, live
 	c.local = addr{kind.Name(), kind.Name() + ":" + c.mapping + "#" + strconv.Itoa(index) + "/" + names[side]}
 	c.remote = addr{kind.Name(), kind.Name() + ":" + c.mapping + "#" + strconv.Itoa(index) + "/" + names[1-side]}
 	c.tx, c.rx = ring(side), ring(1-side)
+	c.tx.write = true
 	c.tx.pos = c.tx.ctl.wpos.Load()
 	c.rx.pos = c.rx.ctl.rpos.Load()
 	c.rx.pub = c.rx.pos
@@ -457,6 +462,7 @@ func (c *Conn) waitUnlock(r *ringView, w *waiter, seq uint32, dl *deadline) {
 // copyOut copies len(b) bytes from the ring at index i into b, wrapping at
 // the ring's end; the caller checked that the ring holds them.
 func (r *ringView) copyOut(i uint64, b []byte) {
+	r.prefault(i, uint64(len(b)))
 	k := ringCopy(b, r.data[i:])
 	ringCopy(b[k:], r.data)
 }
@@ -464,6 +470,7 @@ func (r *ringView) copyOut(i uint64, b []byte) {
 // copyIn copies b into the ring at index i, wrapping at the ring's end;
 // the caller checked that the ring has room for it.
 func (r *ringView) copyIn(i uint64, b []byte) {
+	r.prefault(i, uint64(len(b)))
 	k := ringCopy(r.data[i:], b)
 	ringCopy(r.data, b[k:])
 }

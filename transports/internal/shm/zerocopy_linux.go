@@ -44,6 +44,7 @@ func (c *Conn) Reserve(n int) ([]byte, error) {
 	i := w.pos & w.mask
 	m := min(free, w.mask+1-i, want)
 	c.reserved = int(m)
+	w.prefault(i, m)
 	return w.data[i : i+m : i+m], nil
 }
 
@@ -89,6 +90,7 @@ func (c *Conn) Peek() ([]byte, error) {
 	i := r.pos & r.mask
 	m := min(avail, r.mask+1-i)
 	c.peeked = int(m)
+	r.prefault(i, m)
 	return r.data[i : i+m : i+m], nil
 }
 
