@@ -63,10 +63,12 @@ results: build ## regenerate every report in results/ from the committed raw rec
 	./$(BIN) floor -report results/floor-pipe-after.jsonl > results/floor-pipe-after.md
 	./$(BIN) floor -report results/floor-netpoll-before.jsonl > results/floor-netpoll-before.md
 	./$(BIN) floor -report results/floor-netpoll-yield.jsonl > results/floor-netpoll-yield.md
+	./$(BIN) floor -report results/floor-epyc.jsonl > results/floor-epyc.md
 	./$(BIN) report -format markdown results/veth.jsonl > results/veth.md
 	./$(BIN) report -format markdown results/models.jsonl > results/models.md
 	./$(BIN) report -format markdown results/peer-source.jsonl > results/peer-source.md
 	./$(BIN) report -format markdown results/shm-fanin.jsonl > results/shm-fanin.md
+	./$(BIN) report -format markdown results/shm-fanin-epyc.jsonl > results/shm-fanin-epyc.md
 	./$(BIN) report -format markdown results/shm-hotlap-before.jsonl > results/shm-hotlap-before.md
 	./$(BIN) report -format markdown results/shm-hotlap-after.jsonl > results/shm-hotlap-after.md
 	./$(BIN) report -format markdown results/shm-large.jsonl > results/shm-large.md

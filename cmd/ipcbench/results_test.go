@@ -30,11 +30,12 @@ func TestCommittedResultsAreFresh(t *testing.T) {
 		{filepath.Join(dir, "shm-fanin.jsonl"), "shm-fanin.md", "markdown"},
 		{filepath.Join(dir, "shm-large.jsonl"), "shm-large.md", "markdown"},
 		{filepath.Join(dir, "shm-wait.jsonl"), "shm-wait.md", "markdown"},
+		{filepath.Join(dir, "shm-fanin-epyc.jsonl"), "shm-fanin-epyc.md", "markdown"},
 		{filepath.Join(dir, "http.jsonl"), "http.md", "markdown"},
 		{filepath.Join(dir, "shm-hotlap-before.jsonl"), "shm-hotlap-before.md", "markdown"},
 		{filepath.Join(dir, "shm-hotlap-after.jsonl"), "shm-hotlap-after.md", "markdown"},
 	}
-	floors := []string{"floor", "floor-stream", "floor-pipe-before", "floor-pipe-after", "floor-netpoll-before", "floor-netpoll-yield"}
+	floors := []string{"floor", "floor-stream", "floor-pipe-before", "floor-pipe-after", "floor-netpoll-before", "floor-netpoll-yield", "floor-epyc"}
 	// Every committed raw file is checked: a new one without a line here
 	// fails, instead of going unchecked.
 	checked := map[string]bool{}
