@@ -78,12 +78,11 @@ once descriptors run out, as without one.
 ADDRESS is the transport's: host:port for tcp-localhost (loopback only) and
 tcp-public (an address of this host), port 0 for a free one, which the
 "listening on" line below names (a host without a port is refused); a
-socket path for unix; the path of a
-rendezvous socket for pipe, shm-lock and shm-ring. A socket path's
-directory must be this user's and closed to others (0700; made when
-missing, one level), and at the path there must be nothing or a stale
-socket nobody listens on, which is replaced: a file that is not a socket is
-refused, as is a live listener's socket. A wildcard address is never
+socket path for unix; the path of a rendezvous socket for pipe, shm-lock
+and shm-ring. A socket path's directory must be this user's and closed to
+others (0700; made when missing, one level), and at the path there must be
+nothing or a stale socket nobody listens on, which is replaced: a file that
+is not a socket is refused, as is a live listener's socket. A wildcard address is never
 listened on. Once listening, it prints "listening on ADDRESS" (the
 address to give run -connect) on stdout.
 
