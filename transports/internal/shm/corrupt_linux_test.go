@@ -377,13 +377,9 @@ func unansweredEndpointLive(t *testing.T) (transports.Endpoint, *os.File) {
 	return transports.Endpoint{Transport: Lock.Name(), BufferSize: MinRing, Files: []*os.File{ch.mapFile, live1}}, live0
 }
 
-// TestDialListenerDiesWithHelloUnread: a listener that dies after it
-// handed over a channel, with the dialer's hello unread in its socket,
-// resets the connection; the dial fails with an error wrapping
-// ErrPeerGone (as when the listener closed it after reading the hello),
-// at once rather than after answerTimeout.
-func TestDialListenerDiesWithHelloUnread(t *testing.T) {
-	ep, live0 := unansweredEndpointLive(t)
+// dialLockAsync dials ep (shm-lock) without a deadline on a goroutine and
+// returns where the dial's error arrives; a connection it made is closed.
+func dialLockAsync(ep transports.Endpoint) <-chan error {
 	done := make(chan error, 1)
 	go func() {
 		c, err := New(Lock).Dial(context.Background(), ep)
@@ -392,6 +388,17 @@ func TestDialListenerDiesWithHelloUnread(t *testing.T) {
 		}
 		done <- err
 	}()
+	return done
+}
+
+// TestDialListenerDiesWithHelloUnread: a listener that dies after it
+// handed over a channel, with the dialer's hello unread in its socket,
+// resets the connection; the dial fails with an error wrapping
+// ErrPeerGone (as when the listener closed it after reading the hello),
+// at once rather than after answerTimeout.
+func TestDialListenerDiesWithHelloUnread(t *testing.T) {
+	ep, live0 := unansweredEndpointLive(t)
+	done := dialLockAsync(ep)
 	// The hello makes the listener's end readable; close it unread.
 	rc, err := live0.SyscallConn()
 	if err != nil {
@@ -446,14 +453,7 @@ func TestDialUnansweredHello(t *testing.T) {
 	answerTimeout = 100 * time.Millisecond
 	t.Cleanup(func() { answerTimeout = old })
 	ep := unansweredEndpoint(t)
-	done := make(chan error, 1)
-	go func() {
-		c, err := New(Lock).Dial(context.Background(), ep)
-		if c != nil {
-			c.Close()
-		}
-		done <- err
-	}()
+	done := dialLockAsync(ep)
 	select {
 	case err := <-done:
 		if !errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "none within 100ms") {

@@ -46,9 +46,13 @@ func residentPrefix(t *testing.T, b []byte) (prefix int, later bool) {
 // in its first prefaultChunk on both sides at once, not page by page, and
 // nothing beyond what the ring reached; writing on through the lap faults
 // in the next chunk as the writer reaches it, and after a whole lap the
-// whole ring is in. Both kinds, every byte checked.
+// whole ring is in. Both kinds, every byte checked. The messages are
+// larger than hotWrite and smaller than half the ring, so that neither
+// shm-ring's hot laps nor its short laps apply: both kinds go straight
+// round the ring.
 func TestPrefaultAheadOfFirstLap(t *testing.T) {
 	const ring = 4 * prefaultChunk
+	const size = hotWrite + 904
 	for _, k := range []Kind{Lock, Ring} {
 		t.Run(k.Name(), func(t *testing.T) {
 			acc, dia := connectT(t, listenKindT(t, k, transports.Config{BufferSize: ring}), 0)
@@ -58,12 +62,12 @@ func TestPrefaultAheadOfFirstLap(t *testing.T) {
 			if got, _ := residentPrefix(t, dia.tx.data); got >= prefaultChunk {
 				t.Fatalf("%d bytes of a fresh ring are resident before any Write", got)
 			}
-			msg := make([]byte, 1000)
-			buf := make([]byte, len(msg))
-			exchange := func(seq int) {
+			msg, buf := make([]byte, size), make([]byte, size)
+			sent := 0
+			exchange := func() {
 				t.Helper()
 				for i := range msg {
-					msg[i] = byte(seq + i*7)
+					msg[i] = byte(sent + i*7)
 				}
 				if _, err := dia.Write(msg); err != nil {
 					t.Fatal(err)
@@ -72,10 +76,11 @@ func TestPrefaultAheadOfFirstLap(t *testing.T) {
 					t.Fatal(err)
 				}
 				if string(buf) != string(msg) {
-					t.Fatalf("message %d came out changed", seq)
+					t.Fatalf("the message after %d bytes came out changed", sent)
 				}
+				sent += size
 			}
-			exchange(0)
+			exchange()
 			// Both sides map the same pages: the writer's populate puts
 			// them in memory, and what mincore reports is the same
 			// through either mapping.
@@ -91,23 +96,21 @@ func TestPrefaultAheadOfFirstLap(t *testing.T) {
 			if dia.tx.faulted != prefaultChunk || acc.rx.faulted != prefaultChunk {
 				t.Fatalf("faulted in: writer %d, reader %d; want %d each", dia.tx.faulted, acc.rx.faulted, prefaultChunk)
 			}
-			// On through the ring's first lap, and a little into the second.
-			n := ring/len(msg) + 8
-			for seq := 1; seq < n; seq++ {
-				exchange(seq)
-				if seq == prefaultChunk/len(msg)+1 {
-					if got, _ := residentPrefix(t, dia.tx.data); got != 2*prefaultChunk {
-						t.Fatalf("just past the first chunk, %d bytes resident, want %d", got, 2*prefaultChunk)
-					}
-				}
+			for sent <= prefaultChunk {
+				exchange()
 			}
-			if k == Lock {
-				if got, _ := residentPrefix(t, dia.tx.data); got != ring {
-					t.Fatalf("after a lap, %d bytes of the ring resident, want all %d", got, ring)
-				}
-				if dia.tx.faulted != ring || acc.rx.faulted != ring {
-					t.Fatalf("faulted in after a lap: writer %d, reader %d; want %d", dia.tx.faulted, acc.rx.faulted, ring)
-				}
+			if got, later := residentPrefix(t, dia.tx.data); got != 2*prefaultChunk || later {
+				t.Fatalf("just past the first chunk, %d bytes resident (and more later: %v), want %d", got, later, 2*prefaultChunk)
+			}
+			// On through the ring's first lap, and into the second.
+			for sent <= ring+prefaultChunk {
+				exchange()
+			}
+			if got, _ := residentPrefix(t, dia.tx.data); got != ring {
+				t.Fatalf("after a lap, %d bytes of the ring resident, want all %d", got, ring)
+			}
+			if dia.tx.faulted != ring || acc.rx.faulted != ring {
+				t.Fatalf("faulted in after a lap: writer %d, reader %d; want %d", dia.tx.faulted, acc.rx.faulted, ring)
 			}
 		})
 	}
