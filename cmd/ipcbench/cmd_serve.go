@@ -45,9 +45,10 @@ summary printed when it stops counts sessions (one per case a run
 measured), probes (a run's check of the server before its first case,
 which measures nothing), echo clients, messages, bytes and errors. A
 connection that sends nothing is kept open, since it may be such a client
-waiting before its first message, until it sends, closes or serve stops; a hello, once begun, must be complete within %[2]v. On the
-control socket (below), which no echo client dials, a connection that
-sends no hello within %[2]v of connecting is refused and closed.
+waiting before its first message, until it sends, closes or serve stops;
+a hello, once begun, must be complete within %[2]v. On the control socket
+(below), which no echo client dials, a connection that sends no hello
+within %[2]v of connecting is refused and closed.
 
 Who may connect: over tcp-localhost any user of this host, over tcp-public
 anyone who reaches the address; serve asks nobody who they are. It bounds
@@ -82,9 +83,9 @@ socket path for unix; the path of a rendezvous socket for pipe, shm-lock
 and shm-ring. A socket path's directory must be this user's and closed to
 others (0700; made when missing, one level), and at the path there must be
 nothing or a stale socket nobody listens on, which is replaced: a file that
-is not a socket is refused, as is a live listener's socket. A wildcard address is never
-listened on. Once listening, it prints "listening on ADDRESS" (the
-address to give run -connect) on stdout.
+is not a socket is refused, as is a live listener's socket. A wildcard
+address is never listened on. Once listening, it prints "listening on
+ADDRESS" (the address to give run -connect) on stdout.
 
 For pipe, shm-lock and shm-ring it also listens on a unix socket next to
 the rendezvous, ADDRESS.control (same private directory, mode 0600, other

@@ -118,9 +118,9 @@ func (s Summary) String() string {
 // goroutines, at most o.MaxConns connections at a time: one more is
 // refused at once (see ServeOptions.MaxConns). A hello, once its first
 // byte came, must be complete within HelloTimeout, or the connection is
-// refused. A connection on ln that
-// sends nothing is kept until it sends, closes, or the server stops, as it
-// may be a plain echo client that waits before its first message; on
+// refused. A connection on ln that sends nothing is kept until it sends,
+// closes, or the server stops, as it may be a plain echo client that
+// waits before its first message; on
 // o.Control, which no echo client dials, the hello is due within
 // HelloTimeout of the accept, and a connection that sends none is refused
 // and closed. Connections that the server closes on its stop, in their
