@@ -28,19 +28,27 @@ func pipeReader(t *testing.T) (*FD, *os.File) {
 // on fd, and fails the test if none is within 10 s.
 func asleepInRead(t *testing.T, fd int) {
 	t.Helper()
-	want := []byte(strconv.Itoa(unix.SYS_READ) + " 0x" + strconv.FormatUint(uint64(fd), 16) + " ")
-	for end := time.Now().Add(10 * time.Second); time.Now().Before(end); time.Sleep(time.Millisecond) {
+	if !asleepIn(unix.SYS_READ, fd, time.Millisecond) {
+		t.Fatalf("no thread asleep in read(2) on descriptor %d after 10 s", fd)
+	}
+}
+
+// asleepIn reports whether a thread of this process is seen blocked in
+// system call nr on fd within 10 s, looking every interval.
+func asleepIn(nr, fd int, interval time.Duration) bool {
+	want := []byte(strconv.Itoa(nr) + " 0x" + strconv.FormatUint(uint64(fd), 16) + " ")
+	for end := time.Now().Add(10 * time.Second); time.Now().Before(end); time.Sleep(interval) {
 		names, err := os.ReadDir(taskDir)
 		if err != nil {
-			t.Fatal(err)
+			return false
 		}
 		for _, e := range names {
 			if sc, err := os.ReadFile(taskDir + "/" + e.Name() + "/syscall"); err == nil && bytes.HasPrefix(sc, want) {
-				return
+				return true
 			}
 		}
 	}
-	t.Fatalf("no thread asleep in read(2) on descriptor %d after 10 s", fd)
+	return false
 }
 
 // readAsync starts a Read of r and returns where its error arrives.

@@ -26,12 +26,17 @@
 // (fanin), a direct sleep would keep the P from the goroutines that other
 // connections' data could wake, so every wait then takes the runtime's path.
 //
-// On a socket (NewSocket) a read needs no poll at all: the descriptor is
-// left blocking with a receive timeout of directSlice (SO_RCVTIMEO), so a
-// Read is one recv(2) that sleeps until data arrives, as a C program's
-// read does; only when that times out does it fall back to polling.
-// Writes pass MSG_DONTWAIT and never block. A Close waits for a recv
-// already sleeping to time out (at most directSlice).
+// On a socket (NewSocket) neither a read nor a write needs a poll: the
+// descriptor is left blocking with a receive and a send timeout of
+// directSlice (SO_RCVTIMEO, SO_SNDTIMEO), so a Read is one recv(2) that
+// sleeps until data arrives, and a Write one send(2) that sleeps while the
+// socket's buffer is full, as a C program's calls do; only when that times
+// out does the call fall back to polling. Under a stream of large writes
+// this is what keeps the writer from a failed send, a poll and a second
+// send for every message the reader falls behind on. These sleeps follow
+// the sole-waiter rule below (otherwise the call passes MSG_DONTWAIT). A
+// Close waits for a recv or send already sleeping to time out (at most
+// directSlice).
 //
 // A pipe's read end (NewPipeReader) needs no poll either while it has no
 // read deadline: it is blocking, and a Read is one read(2) that sleeps
@@ -118,8 +123,9 @@ type FD struct {
 	// the reader (reads fill their buffers), Read reads at once.
 	readWaited atomic.Bool
 
-	// sock: fd is a blocking socket with a receive timeout of directSlice
-	// (NewSocket); reads sleep in recv, writes pass MSG_DONTWAIT.
+	// sock: fd is a blocking socket with receive and send timeouts of
+	// directSlice (NewSocket); a sole waiter's reads sleep in recv and its
+	// writes in send, and every other call passes MSG_DONTWAIT.
 	sock bool
 
 	// blk: fd is a pipe's read end whose reads sleep in a blocking read(2)
@@ -159,16 +165,18 @@ func newFD(fd int, sock bool) (*FD, error) {
 }
 
 // NewSocket takes ownership of fd, a stream socket, and returns an FD
-// whose reads sleep in recv(2) (see the package doc): it sets fd blocking,
-// with a receive timeout of directSlice (writes never block: they pass
-// MSG_DONTWAIT).
+// whose reads sleep in recv(2) and writes in send(2) (see the package
+// doc): it sets fd blocking, with receive and send timeouts of
+// directSlice.
 func NewSocket(fd int) (*FD, error) {
 	if err := unix.SetNonblock(fd, false); err != nil {
 		return nil, os.NewSyscallError("fcntl", err)
 	}
 	tv := unix.NsecToTimeval(int64(directSlice))
-	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
-		return nil, os.NewSyscallError("setsockopt", err)
+	for _, opt := range [...]int{unix.SO_RCVTIMEO, unix.SO_SNDTIMEO} {
+		if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, opt, &tv); err != nil {
+			return nil, os.NewSyscallError("setsockopt", err)
+		}
 	}
 	return newFD(fd, true)
 }
@@ -233,12 +241,9 @@ func (f *FD) recv(b []byte) (int, error) {
 		if len(b) == 0 {
 			return 0, nil
 		}
-		if t := f.rdl.Load(); t != 0 && time.Duration(t-time.Now().UnixNano()) < directSlice {
-			flags = unix.MSG_DONTWAIT
-		}
-		direct := flags == 0 && soleWaiter()
+		direct := flags == 0 && f.mayBlock(&f.rdl)
 		if !direct {
-			flags = unix.MSG_DONTWAIT // another goroutine waits: never sleep holding the P
+			flags = unix.MSG_DONTWAIT
 		}
 		n, err := rawRecv(f.fd, b, flags)
 		if direct {
@@ -259,13 +264,29 @@ func (f *FD) recv(b []byte) (int, error) {
 	}
 }
 
+// mayBlock reports whether a call on a socket may sleep in the kernel
+// (up to directSlice, the socket's timeout) with the deadline in dl: when
+// the deadline is not closer than that, and this is the process's sole
+// waiter (soleWaiter; the caller then calls endWait after the call).
+// Otherwise the call passes MSG_DONTWAIT: a closer deadline is kept by
+// polling, and with another goroutine waiting, a sleep must not hold the P.
+func (f *FD) mayBlock(dl *atomic.Int64) bool {
+	if t := dl.Load(); t != 0 && time.Duration(t-time.Now().UnixNano()) < directSlice {
+		return false
+	}
+	return soleWaiter()
+}
+
 // Write writes all of b with write(2), sleeping in ppoll(2) while the
-// descriptor is full. Errors are as for Read (EPIPE when the reader is
-// gone), with the count of bytes written before them.
+// descriptor is full; on a socket with send(2), which a sole waiter lets
+// sleep in the kernel first (see the package doc). Errors are as for Read
+// (EPIPE when the reader is gone), with the count of bytes written before
+// them.
 func (f *FD) Write(b []byte) (int, error) {
 	f.ops.RLock()
 	defer f.ops.RUnlock()
 	total := 0
+	slept := false // a send slept its whole timeout: poll from now on
 	for {
 		if err := f.check(&f.wdl); err != nil {
 			return total, err
@@ -273,11 +294,18 @@ func (f *FD) Write(b []byte) (int, error) {
 		if total == len(b) {
 			return total, nil
 		}
-		n, err := f.write(b[total:])
+		direct := f.sock && !slept && f.mayBlock(&f.wdl)
+		n, err := f.write(b[total:], direct)
+		if direct {
+			endWait()
+		}
 		switch {
 		case err == nil:
 			total += n
 		case err == unix.EINTR:
+		case err == unix.EAGAIN && direct:
+			slept = true
+			f.slowWait(unix.POLLOUT, &f.wdl, pollSlice)
 		case err == unix.EAGAIN:
 			f.wait(unix.POLLOUT, &f.wdl)
 		default:
@@ -288,22 +316,31 @@ func (f *FD) Write(b []byte) (int, error) {
 
 // WriteBuffers writes all of *v with writev(2), consuming it as
 // net.Buffers.WriteTo does, and sleeping in ppoll(2) while the descriptor
-// is full. Errors are as for Write, with the count of bytes written
-// before them.
+// is full; on a socket with sendmsg(2), which a sole waiter lets sleep in
+// the kernel first, as Write does. Errors are as for Write, with the count
+// of bytes written before them.
 func (f *FD) WriteBuffers(v *net.Buffers) (int64, error) {
 	f.ops.RLock()
 	defer f.ops.RUnlock()
 	var total int64
+	slept := false
 	for {
 		if err := f.check(&f.wdl); err != nil {
 			return total, err
 		}
-		n, err := f.writev(v)
+		direct := f.sock && !slept && f.mayBlock(&f.wdl)
+		n, err := f.writev(v, direct)
+		if direct {
+			endWait()
+		}
 		total += n
 		switch {
 		case err == nil && len(*v) == 0:
 			return total, nil
 		case err == nil, err == unix.EINTR:
+		case err == unix.EAGAIN && direct:
+			slept = true
+			f.slowWait(unix.POLLOUT, &f.wdl, pollSlice)
 		case err == unix.EAGAIN:
 			f.wait(unix.POLLOUT, &f.wdl)
 		default:
@@ -312,15 +349,25 @@ func (f *FD) WriteBuffers(v *net.Buffers) (int64, error) {
 	}
 }
 
-// write is one non-blocking write of b: send(2) with MSG_DONTWAIT on a
-// socket, write(2) otherwise.
-func (f *FD) write(b []byte) (int, error) {
+// sendFlags returns the flags of a send(2) on a socket: MSG_NOSIGNAL, and
+// MSG_DONTWAIT unless the call may sleep (direct).
+func sendFlags(direct bool) uintptr {
+	if direct {
+		return unix.MSG_NOSIGNAL
+	}
+	return unix.MSG_DONTWAIT | unix.MSG_NOSIGNAL
+}
+
+// write is one write of b: send(2) on a socket, which sleeps up to the
+// socket's timeout when direct and never blocks otherwise; write(2),
+// which never blocks, on anything else.
+func (f *FD) write(b []byte, direct bool) (int, error) {
 	if !f.sock {
 		return rawWrite(f.fd, b)
 	}
 	raceWriteStart()
 	n, _, errno := unix.RawSyscall6(unix.SYS_SENDTO, uintptr(f.fd), uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)),
-		unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL, 0, 0)
+		sendFlags(direct), 0, 0)
 	if errno != 0 {
 		return 0, errno
 	}
@@ -328,9 +375,10 @@ func (f *FD) write(b []byte) (int, error) {
 	return int(n), nil
 }
 
-// writev is one non-blocking vectored write of *v, consuming what it
-// wrote: sendmsg(2) with MSG_DONTWAIT on a socket, writev(2) otherwise.
-func (f *FD) writev(v *net.Buffers) (int64, error) {
+// writev is one vectored write of *v, consuming what it wrote: sendmsg(2)
+// on a socket (sleeping as write's send does when direct), writev(2),
+// which never blocks, otherwise.
+func (f *FD) writev(v *net.Buffers, direct bool) (int64, error) {
 	if !f.sock {
 		return Writev(f.fd, v)
 	}
@@ -343,7 +391,7 @@ func (f *FD) writev(v *net.Buffers) (int64, error) {
 	msg := unix.Msghdr{Iov: &iov[0]}
 	msg.SetIovlen(k)
 	raceWriteStart()
-	r, _, errno := unix.RawSyscall(unix.SYS_SENDMSG, uintptr(f.fd), uintptr(unsafe.Pointer(&msg)), unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL)
+	r, _, errno := unix.RawSyscall(unix.SYS_SENDMSG, uintptr(f.fd), uintptr(unsafe.Pointer(&msg)), sendFlags(direct))
 	if errno != 0 {
 		return 0, errno
 	}

@@ -1,6 +1,7 @@
 package rawio
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"net"
@@ -128,17 +129,19 @@ func socketFD(t *testing.T) (*FD, *os.File) {
 }
 
 // TestSocketReadsSleepInRecv checks the socket FD: its descriptor is
-// blocking with a receive timeout, a Read waits for data that comes later
-// (past the timeout too), a deadline closer than the timeout is kept, a
-// Read sleeping in recv is woken by Close, the end of the stream is
-// io.EOF, and writes do not block on a full socket.
+// blocking with receive and send timeouts, a Read waits for data that
+// comes later (past the timeout too), a deadline closer than the timeout
+// is kept, a Read sleeping in recv is woken by Close, the end of the
+// stream is io.EOF, and a write deadline ends a Write to a full socket.
 func TestSocketReadsSleepInRecv(t *testing.T) {
 	s, o := socketFD(t)
 	if fl, err := unix.FcntlInt(uintptr(s.fd), unix.F_GETFL, 0); err != nil || fl&unix.O_NONBLOCK != 0 {
 		t.Fatalf("flags %#x, %v: want a blocking descriptor", fl, err)
 	}
-	if tv, err := unix.GetsockoptTimeval(s.fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO); err != nil || tv.Nano() == 0 {
-		t.Fatalf("SO_RCVTIMEO = %v, %v: want a timeout", tv, err)
+	for _, opt := range []int{unix.SO_RCVTIMEO, unix.SO_SNDTIMEO} {
+		if tv, err := unix.GetsockoptTimeval(s.fd, unix.SOL_SOCKET, opt); err != nil || tv.Nano() == 0 {
+			t.Fatalf("socket option %d = %v, %v: want a timeout", opt, tv, err)
+		}
 	}
 	buf := make([]byte, 8)
 	for _, delay := range []time.Duration{0, directSlice / 2, 5 * directSlice} {
@@ -157,7 +160,7 @@ func TestSocketReadsSleepInRecv(t *testing.T) {
 	}
 	s.SetReadDeadline(time.Time{})
 
-	// Writes never block: fill the socket until EAGAIN ends in a deadline.
+	// A full socket: the write deadline ends the Write.
 	s.SetWriteDeadline(time.Now().Add(50 * time.Millisecond))
 	big := make([]byte, 1<<20)
 	var err error
@@ -188,6 +191,70 @@ func TestSocketReadsSleepInRecv(t *testing.T) {
 	o2.Close()
 	if _, err := s2.Read(buf); err != io.EOF {
 		t.Fatalf("Read after the peer closed = %v, want io.EOF", err)
+	}
+}
+
+// TestSocketWritesSleepInSend checks that a Write to a full socket sleeps
+// in send(2), as a C program's blocking write does, instead of failing
+// with EAGAIN and polling; that such Writes deliver every byte in order
+// while the reader drains the socket slowly; and that Close ends a Write
+// waiting on a full socket.
+func TestSocketWritesSleepInSend(t *testing.T) {
+	s, o := socketFD(t)
+	const size = 4 << 20 // many times the socket's buffer
+	msg := make([]byte, size)
+	for i := range msg {
+		msg[i] = byte(i*7 + i>>11)
+	}
+	type result struct {
+		n   int
+		err error
+	}
+	wrote := make(chan result, 1)
+	go func() {
+		n, err := s.Write(msg)
+		wrote <- result{n, err}
+	}()
+	// Nobody reads yet: the Write fills the socket and sleeps, first in
+	// send(2) (for up to directSlice), then in ppoll.
+	if !asleepIn(unix.SYS_SENDTO, s.fd, 0) {
+		t.Fatal("no thread seen asleep in send(2) on a full socket within 10 s")
+	}
+	// A slow reader: small reads with pauses, so the Write sleeps again
+	// and again, part by part.
+	got := make([]byte, 0, size)
+	buf := make([]byte, 64<<10)
+	for len(got) < size {
+		n, err := o.Read(buf)
+		if err != nil {
+			t.Fatalf("reading after %d bytes: %v", len(got), err)
+		}
+		got = append(got, buf[:n]...)
+		if len(got)%(512<<10) < n {
+			time.Sleep(2 * directSlice)
+		}
+	}
+	if r := <-wrote; r.err != nil || r.n != size {
+		t.Fatalf("Write = %d, %v; want %d, nil", r.n, r.err, size)
+	}
+	if !bytes.Equal(got, msg) {
+		t.Fatal("the bytes read differ from those written")
+	}
+
+	// Close ends a Write waiting on a full socket.
+	go func() {
+		n, err := s.Write(msg)
+		wrote <- result{n, err}
+	}()
+	time.Sleep(20 * time.Millisecond)
+	s.Close()
+	select {
+	case r := <-wrote:
+		if !errors.Is(r.err, net.ErrClosed) || r.n >= size {
+			t.Fatalf("Write ended by Close = %d, %v; want a short count and net.ErrClosed", r.n, r.err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close did not end a Write waiting on a full socket")
 	}
 }
 
