@@ -114,12 +114,17 @@ func echoLoop(rw io.ReadWriter, cfg frame.Config, _ int, st *ConnStats) error {
 	}
 }
 
-// sinkLoop checks every frame and acknowledges each segment. On a
-// connection that lends its incoming bytes (transports.PeekReader, with
-// length-prefixed frames) it checks them where they lie (sinkPeekLoop).
+// sinkLoop checks every frame and acknowledges each segment. Length-
+// prefixed frames are walked through where they lie as they come, on a
+// connection that lends its incoming bytes (transports.PeekReader:
+// sinkPeekLoop) and on any other (sinkWalkLoop); delimited frames go
+// through a frame.Reader.
 func sinkLoop(rw io.ReadWriter, cfg frame.Config, index int, st *ConnStats) error {
-	if pr, ok := rw.(transports.PeekReader); ok && pr.PeekEnabled() && cfg.Mode == frame.LengthPrefix {
-		return sinkPeekLoop(pr, rw, cfg, index, st)
+	if cfg.Mode == frame.LengthPrefix {
+		if pr, ok := rw.(transports.PeekReader); ok && pr.PeekEnabled() {
+			return sinkPeekLoop(pr, rw, cfg, index, st)
+		}
+		return sinkWalkLoop(rw, cfg, index, st)
 	}
 	cr := &countingReader{r: rw}
 	defer func() { st.ShortReads = cr.short }()
@@ -144,7 +149,112 @@ func sinkLoop(rw io.ReadWriter, cfg frame.Config, index int, st *ConnStats) erro
 	}
 }
 
-// sink is the bookkeeping both sink loops share: the current segment, the
+// maxEmptyReads is how many reads in a row may return nothing, and no
+// error, before sinkWalkLoop gives up with io.ErrNoProgress (as bufio and
+// frame.Reader do).
+const maxEmptyReads = 100
+
+// sinkWalkLoop is sinkLoop for length-prefixed frames on an ordinary
+// stream, done as a C program would do it: every read fills one buffer
+// from its start, and the frames are walked through it (lpParser), each
+// payload checked in as many pieces as it arrived in (frame.CheckPart).
+// No byte is copied after the read, and a frame cut by the end of a read
+// is not moved to the front of the buffer to be completed there: the next
+// read continues it. (A frame.Reader must return each message whole, so
+// it moves that partial frame, up to a whole payload's worth of bytes,
+// every few reads.)
+func sinkWalkLoop(rw io.ReadWriter, cfg frame.Config, index int, st *ConnStats) error {
+	cfg, err := cfg.Normalize()
+	if err != nil {
+		return err
+	}
+	wk := newSinkWalker(rw, cfg, index, st)
+	buf := make([]byte, sinkBufSize)
+	empty := 0
+	for {
+		n, err := rw.Read(buf)
+		if n < 0 || n > len(buf) {
+			return fmt.Errorf("reading message %d: read returned invalid count %d for %d bytes", st.Messages, n, len(buf))
+		}
+		if n > 0 {
+			empty = 0
+			if n < len(buf) {
+				st.ShortReads++
+			}
+			if err := wk.walk(buf[:n], nil); err != nil {
+				return err
+			}
+		}
+		switch {
+		case err == io.EOF:
+			return wk.p.eofErr(st.Messages)
+		case err != nil:
+			return fmt.Errorf("reading message %d: %w", st.Messages, err)
+		case n == 0:
+			if empty++; empty == maxEmptyReads {
+				return fmt.Errorf("reading message %d: %w", st.Messages, io.ErrNoProgress)
+			}
+		}
+	}
+}
+
+// sinkWalker walks length-prefixed frames through the pieces of a stream
+// for the sink loops that check payloads where they lie: it checks every
+// payload piece by piece, counts every message and acknowledges every
+// segment.
+type sinkWalker struct {
+	sk  *sink
+	p   lpParser
+	bad bool // the current payload failed its check
+}
+
+func newSinkWalker(w io.Writer, cfg frame.Config, index int, st *ConnStats) *sinkWalker {
+	return &sinkWalker{sk: newSink(w, cfg, index, st), p: lpParser{max: cfg.MaxSize}}
+}
+
+// body checks one piece of the current payload, at offset off in it; a
+// payload that failed is counted once and not checked further.
+func (wk *sinkWalker) body(piece []byte, off int) {
+	if off == 0 {
+		wk.bad = false
+	}
+	if !wk.bad {
+		if err := frame.CheckPart(piece, wk.sk.conn, wk.sk.seq, off); err != nil {
+			wk.bad = true
+			wk.sk.checked(err)
+		}
+	}
+}
+
+// walk takes in the next piece b of the stream. release, when not nil,
+// is told how many of b's bytes are done with before every
+// acknowledgement and at the end, so that the writer's space is not held
+// while the sink answers.
+func (wk *sinkWalker) walk(b []byte, release func(n int) error) error {
+	for {
+		used, empty, err := wk.p.feed(b, wk.body, func(n, _ int) { wk.sk.counted(n) })
+		if err != nil {
+			return fmt.Errorf("reading message %d: %w", wk.sk.st.Messages, err)
+		}
+		if release != nil {
+			if err := release(used); err != nil {
+				return fmt.Errorf("releasing after message %d: %w", wk.sk.st.Messages, err)
+			}
+		}
+		b = b[used:]
+		if !empty {
+			return nil
+		}
+		if err := wk.sk.ack(); err != nil {
+			return err
+		}
+		if len(b) == 0 {
+			return nil
+		}
+	}
+}
+
+// sink is the bookkeeping the sink loops share: the current segment, the
 // next sequence number, and the connection's counts.
 type sink struct {
 	w      *frame.Writer
@@ -192,59 +302,26 @@ func (s *sink) ack() error {
 }
 
 // sinkPeekLoop is sinkLoop for length-prefixed frames on a connection that
-// lends its incoming bytes: it parses the frames and checks the payloads
-// (frame.CheckPart) in the lent memory, in as many pieces as it comes in,
-// and releases them; no payload byte is copied. Acknowledgements, errors
-// and counts are sinkLoop's.
+// lends its incoming bytes: it walks the frames through the lent memory
+// (sinkWalker) and releases them; no payload byte is copied.
 func sinkPeekLoop(pr transports.PeekReader, w io.Writer, cfg frame.Config, index int, st *ConnStats) error {
 	cfg, err := cfg.Normalize()
 	if err != nil {
 		return err
 	}
-	sk := newSink(w, cfg, index, st)
-	p := lpParser{max: cfg.MaxSize}
-	bad := false // the current payload failed its check
-	body := func(piece []byte, off int) {
-		if off == 0 {
-			bad = false
-		}
-		if !bad {
-			if err := frame.CheckPart(piece, sk.conn, sk.seq, off); err != nil {
-				bad = true
-				sk.checked(err)
-			}
-		}
-	}
+	wk := newSinkWalker(w, cfg, index, st)
 	for {
 		b, err := pr.Peek()
 		if err != nil {
 			if err == io.EOF {
-				return p.eofErr(st.Messages)
+				return wk.p.eofErr(st.Messages)
 			}
 			return fmt.Errorf("reading message %d: %w", st.Messages, err)
 		}
-		for {
-			used, empty, err := p.feed(b, body, func(n, _ int) { sk.counted(n) })
-			if err != nil {
-				return fmt.Errorf("reading message %d: %w", st.Messages, err)
-			}
-			// At the end of a segment, release first, so that the
-			// writer's space is not held while we answer.
-			if err := pr.Release(used); err != nil {
-				return fmt.Errorf("releasing after message %d: %w", st.Messages, err)
-			}
-			b = b[used:]
-			if !empty {
-				break
-			}
-			if err := sk.ack(); err != nil {
-				return err
-			}
-			if len(b) == 0 {
-				break
-			}
+		if err := wk.walk(b, pr.Release); err != nil {
+			return err
 		}
-		if p.mid() {
+		if wk.p.mid() {
 			st.ShortReads++ // the piece ended inside a frame
 		}
 	}

@@ -109,15 +109,42 @@ func checkSink(t *testing.T, name string, cfg frame.Config, out io.Reader, st Co
 	}
 }
 
+// TestSinkLoop runs sinkCase through both of sinkLoop's readers: the frame
+// walker of length-prefixed frames and the frame.Reader of delimited ones.
 func TestSinkLoop(t *testing.T) {
-	cfg := frame.Config{}
-	in, want := sinkCase(t, cfg)
-	var out bytes.Buffer
-	var st ConnStats
-	if err := sinkLoop(rw{bytes.NewReader(in), &out}, cfg, 3, &st); err != nil {
-		t.Fatalf("sinkLoop = %v", err)
+	for _, cfg := range []frame.Config{{}, {Mode: frame.Delimited}} {
+		in, want := sinkCase(t, cfg)
+		var out bytes.Buffer
+		var st ConnStats
+		if err := sinkLoop(rw{bytes.NewReader(in), &out}, cfg, 3, &st); err != nil {
+			t.Fatalf("%s: sinkLoop = %v", cfg.Mode, err)
+		}
+		checkSink(t, "sinkLoop "+cfg.Mode.String(), cfg, &out, st, want)
 	}
-	checkSink(t, "sinkLoop", cfg, &out, st, want)
+}
+
+// emptyReader returns nothing and no error, forever; or, with bad set, a
+// count larger than the buffer.
+type emptyReader struct{ bad bool }
+
+func (e emptyReader) Read(p []byte) (int, error) {
+	if e.bad {
+		return len(p) + 1, nil
+	}
+	return 0, nil
+}
+
+// TestSinkWalkLoopBrokenReader: a stream whose reads keep returning
+// nothing, or return an impossible count, ends the sink with an error
+// instead of a spin or a panic.
+func TestSinkWalkLoopBrokenReader(t *testing.T) {
+	var st ConnStats
+	if err := sinkLoop(rw{emptyReader{}, io.Discard}, frame.Config{}, 0, &st); !errors.Is(err, io.ErrNoProgress) {
+		t.Fatalf("sinkLoop on reads that return nothing = %v, want io.ErrNoProgress", err)
+	}
+	if err := sinkLoop(rw{emptyReader{bad: true}, io.Discard}, frame.Config{}, 0, &st); err == nil || !strings.Contains(err.Error(), "invalid count") {
+		t.Fatalf("sinkLoop on a read with an impossible count = %v, want an invalid count error", err)
+	}
 }
 
 // peekConn lends data in pieces of at most chunk bytes
