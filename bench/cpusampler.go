@@ -32,12 +32,14 @@ type cpuSampler struct {
 	stopped     func(pid int) bool
 	peerStopped atomic.Bool
 	weights     [2]map[int]int64
-	disabled    bool
-	started     bool
-	quit        chan struct{}
-	wg          sync.WaitGroup
-	once        sync.Once
-	mu          sync.Mutex
+	// closers release what the sources hold open (run by stop).
+	closers  []func() error
+	disabled bool
+	started  bool
+	quit     chan struct{}
+	wg       sync.WaitGroup
+	once     sync.Once
+	mu       sync.Mutex
 }
 
 // newCPUSampler returns a sampler of the bench process and the peer; it
@@ -49,8 +51,10 @@ func newCPUSampler(benchPID, peerPID int) *cpuSampler {
 	if !sysinfo.HasSchedstat() {
 		unit = CPUsUnitSamples
 	}
+	var closers []func() error
 	for i, pid := range []int{benchPID, peerPID} {
 		ts := sysinfo.NewThreadSampler(pid)
+		closers = append(closers, ts.Close)
 		if unit == CPUsUnitMS {
 			sources[i] = func() (map[int]int64, error) {
 				d, err := ts.RunTime()
@@ -73,6 +77,7 @@ func newCPUSampler(benchPID, peerPID int) *cpuSampler {
 	}
 	s := newCPUSamplerFrom(sources, unit)
 	s.peerPID, s.stopped = peerPID, sysinfo.Stopped
+	s.closers = closers
 	return s
 }
 
@@ -131,13 +136,17 @@ func (s *cpuSampler) sample() {
 
 // stop ends sampling, waits for the sampling goroutine and, if sampling
 // had started, takes a last sample so that the run time since the previous
-// one counts. It may be called more than once, and without start.
+// one counts; then it closes the files the sources kept open. It may be
+// called more than once, and without start.
 func (s *cpuSampler) stop() {
 	s.once.Do(func() {
 		close(s.quit)
 		s.wg.Wait()
 		if s.started {
 			s.sample()
+		}
+		for _, c := range s.closers {
+			c()
 		}
 	})
 }

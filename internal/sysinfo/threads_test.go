@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 func TestAffinity(t *testing.T) {
@@ -166,5 +168,72 @@ func TestParseSchedstat(t *testing.T) {
 		if _, ok := parseSchedstat([]byte(bad)); ok {
 			t.Errorf("parseSchedstat(%q): ok", bad)
 		}
+	}
+}
+
+// openFDs counts this process's open descriptors.
+func openFDs(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ents)
+}
+
+// TestThreadSamplerKeepsFilesOpen checks the descriptors a ThreadSampler
+// holds: a thread's files are opened once and re-read by later calls; the
+// files of a thread that exited are closed at the next call; Close closes
+// the rest, and calls after it fail with ErrSamplerClosed.
+func TestThreadSamplerKeepsFilesOpen(t *testing.T) {
+	before := openFDs(t)
+	s := NewThreadSampler(os.Getpid())
+	if _, err := s.Sample(); err != nil {
+		t.Fatal(err)
+	}
+	main, ok := s.files[os.Getpid()]
+	if !ok || s.dir < 0 {
+		t.Fatalf("after a call: main thread's files %+v (%v), directory %d: want them open", main, ok, s.dir)
+	}
+	if _, err := s.Sample(); err != nil {
+		t.Fatal(err)
+	}
+	if again := s.files[os.Getpid()]; again.stat != main.stat || again.schedstat != main.schedstat {
+		t.Fatalf("the main thread's files were opened again: %+v, then %+v", main, again)
+	}
+
+	// A thread that has exited is no longer listed: its files are closed
+	// at the next call. (Stand-ins: descriptors of /dev/null under a thread
+	// id no process has.)
+	var fake threadFiles
+	for _, fd := range []*int{&fake.stat, &fake.schedstat} {
+		var err error
+		if *fd, err = unix.Open(os.DevNull, unix.O_RDONLY|unix.O_CLOEXEC, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const gone = 1 << 30
+	s.files[gone] = fake
+	if _, err := s.Sample(); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := s.files[gone]; ok {
+		t.Fatal("the files of a thread no longer listed are still held")
+	}
+	for _, fd := range []int{fake.stat, fake.schedstat} {
+		if _, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err != unix.EBADF {
+			t.Errorf("descriptor %d of a thread no longer listed: F_GETFD = %v, want EBADF (closed)", fd, err)
+		}
+	}
+
+	s.Close()
+	if after := openFDs(t); after != before {
+		t.Errorf("%d descriptors open before the sampler, %d after Close", before, after)
+	}
+	if _, err := s.RunTime(); !errors.Is(err, ErrSamplerClosed) {
+		t.Errorf("RunTime after Close = %v, want ErrSamplerClosed", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Errorf("second Close = %v", err)
 	}
 }
