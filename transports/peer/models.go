@@ -128,7 +128,14 @@ func (f fdSet) setBlocking(blocking bool) error {
 }
 
 // fdStream reads and writes a connection's descriptors with blocking
-// read(2) and write(2): each call blocks its thread in the kernel.
+// read(2) and write(2): each call blocks its thread in the kernel. A call
+// that fails with EAGAIN waits in poll(2) until the descriptor is ready
+// and is made again: a socket handed down by an io=raw connection keeps
+// that connection's receive and send timeouts (socket options belong to
+// the socket, which the duplicates share, not to a descriptor), so a
+// blocking call on it returns EAGAIN when a timeout passes, with nothing
+// wrong; and an io=raw pipe's reader may set O_NONBLOCK on the open file
+// the duplicates share (see rawio.NewPipeReader).
 type fdStream struct {
 	fds fdSet
 
@@ -147,6 +154,9 @@ func (s *fdStream) Read(p []byte) (int, error) {
 		switch {
 		case err == unix.EINTR:
 			continue
+		case err == unix.EAGAIN:
+			awaitReady(s.fds.r, unix.POLLIN)
+			continue
 		case err != nil:
 			return 0, os.NewSyscallError("read", err)
 		case n == 0:
@@ -164,6 +174,10 @@ func (s *fdStream) Write(p []byte) (int, error) {
 		if err == unix.EINTR {
 			continue
 		}
+		if err == unix.EAGAIN {
+			awaitReady(s.fds.w, unix.POLLOUT)
+			continue
+		}
 		if err != nil {
 			if err == unix.EPIPE || err == unix.ECONNRESET {
 				err = fmt.Errorf("%w: %w", transports.ErrPeerGone, err)
@@ -173,6 +187,17 @@ func (s *fdStream) Write(p []byte) (int, error) {
 		done += n
 	}
 	return done, nil
+}
+
+// awaitReady sleeps in poll(2) until fd has one of events, an error or a
+// hang-up; the caller then makes its call again, which reports those.
+func awaitReady(fd int, events int16) {
+	fds := []unix.PollFd{{Fd: int32(fd), Events: events}}
+	for {
+		if _, err := unix.Poll(fds, -1); err != unix.EINTR {
+			return
+		}
+	}
 }
 
 // CloseWrite ends the sending direction: shutdown(2) on a socket, closing

@@ -20,9 +20,10 @@ import (
 )
 
 // modelTransports are the socket and pipe transports every server model
-// is tested over, and the io=raw pipe, whose reader handles the open
-// file's O_NONBLOCK flag that the models' descriptors share.
-var modelTransports = []string{"unix", "tcp-localhost", "pipe", "pipe[io=raw]"}
+// is tested over; and their io=raw variants: the pipe's reader sets
+// O_NONBLOCK on the open file the models' descriptors share, and the
+// sockets' receive and send timeouts hold for those descriptors too.
+var modelTransports = []string{"unix", "tcp-localhost", "pipe", "pipe[io=raw]", "unix[io=raw]", "tcp-localhost[io=raw]"}
 
 // lookupReal returns the transport a spec names; a variant's options go
 // to its listener, and through the endpoint to the peer.
@@ -130,6 +131,42 @@ func TestServerModelsEcho(t *testing.T) {
 					if st.Messages != msgs || st.Error != "" {
 						t.Errorf("conn %d stats %+v, want %d messages", i, st, msgs)
 					}
+				}
+			})
+		}
+	}
+}
+
+// TestServerModelsSlowReader echoes messages far larger than any socket
+// or pipe buffer through every model while the bench reads each echo
+// late, so that the peer's writes wait for space and its reads for data
+// far longer than an io=raw socket's 1 ms timeouts.
+func TestServerModelsSlowReader(t *testing.T) {
+	for _, model := range peer.Models() {
+		for _, name := range modelTransports {
+			t.Run(model+"/"+name, func(t *testing.T) {
+				const msgs, size = 3, 2 << 20
+				done := drive(t, model, name, peer.RoleEcho, 1, func(i int, conn net.Conn) error {
+					w, r := frame.NewWriter(conn, frame.Config{}), frame.NewReader(conn, frame.Config{})
+					out := make([]byte, size)
+					for seq := range uint64(msgs) {
+						frame.Fill(out, uint32(i), seq)
+						if err := w.WriteMsg(out); err != nil {
+							return err
+						}
+						time.Sleep(20 * time.Millisecond)
+						in, err := r.ReadMsg(nil)
+						if err == nil {
+							err = frame.Check(in, uint32(i), seq)
+						}
+						if err != nil {
+							return fmt.Errorf("message %d: %w", seq, err)
+						}
+					}
+					return nil
+				})
+				if st := done.Conns[0]; done.Error != "" || st.Error != "" || st.Messages != msgs {
+					t.Fatalf("done = %+v, want %d messages and no error", done, msgs)
 				}
 			})
 		}
