@@ -29,15 +29,19 @@
 // On a socket (NewSocket) neither a read nor a write needs a poll: the
 // descriptor is left blocking with a receive and a send timeout of
 // directSlice (SO_RCVTIMEO, SO_SNDTIMEO), so a Read is one recv(2) that
-// sleeps until data arrives, and a Write one send(2) that sleeps while the
-// socket's buffer is full, as a C program's calls do; only when that times
-// out does the call fall back to polling. Under a stream of large writes
-// this is what keeps the writer from a failed send, a poll and a second
-// send for every message the reader falls behind on. These sleeps follow
-// the sole-waiter rule below (otherwise the call passes MSG_DONTWAIT). A
-// Close waits for a recv or send already sleeping to time out (at most
-// directSlice).
-//
+// sleeps until data arrives, as a C program's read does, and a Write that
+// finds the socket's buffer full (a send with MSG_DONTWAIT that fails with
+// EAGAIN or sends only part) sends the rest with a send(2) that sleeps
+// until there is space, as a C program's blocking write does; only when a
+// call times out does it fall back to polling. Under a stream of large
+// writes this is what keeps the writer from a failed send, a poll and a
+// second send for every message the reader falls behind on. These sleeps
+// follow the sole-waiter rule below (otherwise the call passes
+// MSG_DONTWAIT). A Close waits for a recv already sleeping to time out (at
+// most directSlice), and for a send already sleeping to return: the kernel
+// may restart a send's timeout for each part of the buffer it finds space
+// for, so a sleeping send is given at most directSendMax bytes, which a
+// reader that keeps up drains in well under directSlice.
 // A pipe's read end (NewPipeReader) needs no poll either while it has no
 // read deadline: it is blocking, and a Read is one read(2) that sleeps
 // until data arrives. A pipe has no receive timeout, so Close and a
@@ -71,6 +75,12 @@ import (
 // pollSlice bounds one ppoll sleep; a deadline changed while a call sleeps
 // is seen within it.
 const pollSlice = 20 * time.Millisecond
+
+// directSendMax is the most bytes a send that may sleep (on a socket found
+// full) is given: the kernel may restart the send's timeout for every part
+// of them it waits for space for (a Unix stream socket does), and a Close
+// waits for the send to return (see the package doc).
+const directSendMax = 128 << 10
 
 // directSlice bounds the first sleep of a wait, made without telling the
 // runtime (see the package doc): long enough to cover a round trip between
@@ -278,15 +288,15 @@ func (f *FD) mayBlock(dl *atomic.Int64) bool {
 }
 
 // Write writes all of b with write(2), sleeping in ppoll(2) while the
-// descriptor is full; on a socket with send(2), which a sole waiter lets
-// sleep in the kernel first (see the package doc). Errors are as for Read
-// (EPIPE when the reader is gone), with the count of bytes written before
-// them.
+// descriptor is full; on a socket with send(2), which once the socket is
+// full a sole waiter lets sleep in the kernel first (see the package doc).
+// Errors are as for Read (EPIPE when the reader is gone), with the count
+// of bytes written before them.
 func (f *FD) Write(b []byte) (int, error) {
 	f.ops.RLock()
 	defer f.ops.RUnlock()
 	total := 0
-	slept := false // a send slept its whole timeout: poll from now on
+	var st sendState
 	for {
 		if err := f.check(&f.wdl); err != nil {
 			return total, err
@@ -294,20 +304,22 @@ func (f *FD) Write(b []byte) (int, error) {
 		if total == len(b) {
 			return total, nil
 		}
-		direct := f.sock && !slept && f.mayBlock(&f.wdl)
-		n, err := f.write(b[total:], direct)
+		direct := st.mayBlock(f)
+		part := b[total:]
+		if direct && len(part) > directSendMax {
+			part = part[:directSendMax]
+		}
+		n, err := f.write(part, direct)
 		if direct {
 			endWait()
 		}
 		switch {
 		case err == nil:
 			total += n
+			st.full = f.sock && n < len(part)
 		case err == unix.EINTR:
-		case err == unix.EAGAIN && direct:
-			slept = true
-			f.slowWait(unix.POLLOUT, &f.wdl, pollSlice)
 		case err == unix.EAGAIN:
-			f.wait(unix.POLLOUT, &f.wdl)
+			f.waitWritable(&st, direct)
 		default:
 			return total, os.NewSyscallError("write", err)
 		}
@@ -316,20 +328,20 @@ func (f *FD) Write(b []byte) (int, error) {
 
 // WriteBuffers writes all of *v with writev(2), consuming it as
 // net.Buffers.WriteTo does, and sleeping in ppoll(2) while the descriptor
-// is full; on a socket with sendmsg(2), which a sole waiter lets sleep in
-// the kernel first, as Write does. Errors are as for Write, with the count
-// of bytes written before them.
+// is full; on a socket with sendmsg(2), which once the socket is full a
+// sole waiter lets sleep in the kernel first, as Write does. Errors are as
+// for Write, with the count of bytes written before them.
 func (f *FD) WriteBuffers(v *net.Buffers) (int64, error) {
 	f.ops.RLock()
 	defer f.ops.RUnlock()
 	var total int64
-	slept := false
+	var st sendState
 	for {
 		if err := f.check(&f.wdl); err != nil {
 			return total, err
 		}
-		direct := f.sock && !slept && f.mayBlock(&f.wdl)
-		n, err := f.writev(v, direct)
+		direct := st.mayBlock(f)
+		n, want, err := f.writev(v, direct)
 		if direct {
 			endWait()
 		}
@@ -337,15 +349,43 @@ func (f *FD) WriteBuffers(v *net.Buffers) (int64, error) {
 		switch {
 		case err == nil && len(*v) == 0:
 			return total, nil
-		case err == nil, err == unix.EINTR:
-		case err == unix.EAGAIN && direct:
-			slept = true
-			f.slowWait(unix.POLLOUT, &f.wdl, pollSlice)
+		case err == nil:
+			st.full = f.sock && n < want
+		case err == unix.EINTR:
 		case err == unix.EAGAIN:
-			f.wait(unix.POLLOUT, &f.wdl)
+			f.waitWritable(&st, direct)
 		default:
 			return total, os.NewSyscallError("writev", err)
 		}
+	}
+}
+
+// sendState is where a Write or WriteBuffers on a socket stands: full,
+// the socket was found full (the last send failed with EAGAIN or sent only
+// part), so the next send may sleep in the kernel; slept, a send slept its
+// whole timeout, so the call polls from then on.
+type sendState struct{ full, slept bool }
+
+// mayBlock reports whether the next send may sleep in the kernel; when it
+// returns true the caller calls endWait after the send (FD.mayBlock).
+func (st *sendState) mayBlock(f *FD) bool {
+	return f.sock && st.full && !st.slept && f.mayBlock(&f.wdl)
+}
+
+// waitWritable is what a write does after EAGAIN: on a socket, the first
+// time, nothing but note that the socket is full (the next send sleeps in
+// the kernel if it may; not while another goroutine of the process waits);
+// after a send that slept its whole timeout (direct), a poll the runtime
+// knows about; otherwise, and on anything but a socket, wait.
+func (f *FD) waitWritable(st *sendState, direct bool) {
+	switch {
+	case direct:
+		st.slept = true
+		f.slowWait(unix.POLLOUT, &f.wdl, pollSlice)
+	case f.sock && !st.full && !st.slept && waiters.Load() == 0:
+		st.full = true
+	default:
+		f.wait(unix.POLLOUT, &f.wdl)
 	}
 }
 
@@ -375,46 +415,56 @@ func (f *FD) write(b []byte, direct bool) (int, error) {
 	return int(n), nil
 }
 
-// writev is one vectored write of *v, consuming what it wrote: sendmsg(2)
-// on a socket (sleeping as write's send does when direct), writev(2),
-// which never blocks, otherwise.
-func (f *FD) writev(v *net.Buffers, direct bool) (int64, error) {
+// writev is one vectored write of *v, consuming what it wrote, and
+// returns the bytes written and the bytes it asked to write: sendmsg(2)
+// on a socket (sleeping as write's send does when direct, and then given
+// at most directSendMax bytes), writev(2), which never blocks, otherwise.
+func (f *FD) writev(v *net.Buffers, direct bool) (n, want int64, err error) {
 	if !f.sock {
-		return Writev(f.fd, v)
+		n, err := Writev(f.fd, v)
+		return n, 0, err
 	}
 	var iov [maxIovecs]unix.Iovec
-	k := iovecs(&iov, *v)
+	limit := 0
+	if direct {
+		limit = directSendMax
+	}
+	k, want := iovecs(&iov, *v, limit)
 	if k == 0 {
 		*v = (*v)[:0]
-		return 0, nil
+		return 0, 0, nil
 	}
 	msg := unix.Msghdr{Iov: &iov[0]}
 	msg.SetIovlen(k)
 	raceWriteStart()
 	r, _, errno := unix.RawSyscall(unix.SYS_SENDMSG, uintptr(f.fd), uintptr(unsafe.Pointer(&msg)), sendFlags(direct))
 	if errno != 0 {
-		return 0, errno
+		return 0, want, errno
 	}
 	consume(v, int64(r))
-	return int64(r), nil
+	return int64(r), want, nil
 }
 
-// iovecs fills iov with the non-empty buffers of v, as many as fit, and
-// returns how many it filled.
-func iovecs(iov *[maxIovecs]unix.Iovec, v net.Buffers) int {
-	k := 0
+// iovecs fills iov with the non-empty buffers of v, as many as fit and, if
+// limit > 0, no more than limit bytes of them (the last one cut short),
+// and returns how many it filled and their bytes.
+func iovecs(iov *[maxIovecs]unix.Iovec, v net.Buffers, limit int) (k int, bytes int64) {
 	for _, b := range v {
-		if k == len(iov) {
+		if k == len(iov) || limit > 0 && bytes == int64(limit) {
 			break
 		}
 		if len(b) == 0 {
 			continue
 		}
+		if limit > 0 && int64(len(b)) > int64(limit)-bytes {
+			b = b[:int64(limit)-bytes]
+		}
 		iov[k].Base = unsafe.SliceData(b)
 		iov[k].SetLen(len(b))
 		k++
+		bytes += int64(len(b))
 	}
-	return k
+	return k, bytes
 }
 
 // maxIovecs is how many buffers one Writev call passes to the kernel.
@@ -426,7 +476,7 @@ const maxIovecs = 16
 // error, unix.EAGAIN when nothing could be written.
 func Writev(fd int, v *net.Buffers) (int64, error) {
 	var iov [maxIovecs]unix.Iovec
-	k := iovecs(&iov, *v)
+	k, _ := iovecs(&iov, *v, 0)
 	if k == 0 {
 		*v = (*v)[:0]
 		return 0, nil

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"runtime"
 	"testing"
 	"time"
 
@@ -197,11 +198,46 @@ func TestSocketReadsSleepInRecv(t *testing.T) {
 // TestSocketWritesSleepInSend checks that a Write to a full socket sleeps
 // in send(2), as a C program's blocking write does, instead of failing
 // with EAGAIN and polling; that such Writes deliver every byte in order
-// while the reader drains the socket slowly; and that Close ends a Write
-// waiting on a full socket.
+// while the reader drains the socket slowly, the sleeping sends given at
+// most directSendMax bytes each; and that Close ends a Write waiting on a
+// full socket.
 func TestSocketWritesSleepInSend(t *testing.T) {
+	// The watcher must run while the writer's thread sleeps in send
+	// holding its P.
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(max(2, runtime.GOMAXPROCS(0))))
+
+	// Nobody reads: each Write fills the socket, then sleeps in send(2)
+	// (up to directSlice) before it polls until its deadline.
+	s, _ := socketFD(t)
+	seen := make(chan struct{})
+	writing := make(chan struct{})
+	go func() {
+		defer close(writing)
+		big := make([]byte, 1<<20)
+		for {
+			select {
+			case <-seen:
+				return
+			default:
+			}
+			s.SetWriteDeadline(time.Now().Add(5 * time.Millisecond))
+			if _, err := s.Write(big); !errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Errorf("Write to a full socket = %v, want the deadline", err)
+				return
+			}
+		}
+	}()
+	ok := asleepIn(unix.SYS_SENDTO, s.fd, 0)
+	close(seen)
+	<-writing
+	if !ok {
+		t.Fatal("no thread seen asleep in send(2) on a full socket within 10 s")
+	}
+
+	// A slow reader: small reads with pauses, so the Write fills the
+	// socket and sleeps again and again, part by part.
 	s, o := socketFD(t)
-	const size = 4 << 20 // many times the socket's buffer
+	const size = 4 << 20 // many times the socket's buffer and directSendMax
 	msg := make([]byte, size)
 	for i := range msg {
 		msg[i] = byte(i*7 + i>>11)
@@ -215,13 +251,6 @@ func TestSocketWritesSleepInSend(t *testing.T) {
 		n, err := s.Write(msg)
 		wrote <- result{n, err}
 	}()
-	// Nobody reads yet: the Write fills the socket and sleeps, first in
-	// send(2) (for up to directSlice), then in ppoll.
-	if !asleepIn(unix.SYS_SENDTO, s.fd, 0) {
-		t.Fatal("no thread seen asleep in send(2) on a full socket within 10 s")
-	}
-	// A slow reader: small reads with pauses, so the Write sleeps again
-	// and again, part by part.
 	got := make([]byte, 0, size)
 	buf := make([]byte, 64<<10)
 	for len(got) < size {
@@ -241,6 +270,33 @@ func TestSocketWritesSleepInSend(t *testing.T) {
 		t.Fatal("the bytes read differ from those written")
 	}
 
+	// The same through WriteBuffers, in many buffers.
+	var v net.Buffers
+	for off := 0; off < size; off += 300 << 10 {
+		v = append(v, msg[off:min(off+300<<10, size)])
+	}
+	go func() {
+		n, err := s.WriteBuffers(&v)
+		wrote <- result{int(n), err}
+	}()
+	got = got[:0]
+	for len(got) < size {
+		n, err := o.Read(buf)
+		if err != nil {
+			t.Fatalf("WriteBuffers: reading after %d bytes: %v", len(got), err)
+		}
+		got = append(got, buf[:n]...)
+		if len(got)%(512<<10) < n {
+			time.Sleep(2 * directSlice)
+		}
+	}
+	if r := <-wrote; r.err != nil || r.n != size || len(v) != 0 {
+		t.Fatalf("WriteBuffers = %d, %v, %d buffers left; want %d, nil, none", r.n, r.err, len(v), size)
+	}
+	if !bytes.Equal(got, msg) {
+		t.Fatal("WriteBuffers: the bytes read differ from those written")
+	}
+
 	// Close ends a Write waiting on a full socket.
 	go func() {
 		n, err := s.Write(msg)
@@ -255,6 +311,30 @@ func TestSocketWritesSleepInSend(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("Close did not end a Write waiting on a full socket")
+	}
+}
+
+// TestIovecsLimit checks the cut of a vectored send that may sleep: no
+// more than the limit, the last buffer cut short, empty buffers skipped.
+func TestIovecsLimit(t *testing.T) {
+	v := net.Buffers{make([]byte, 10), nil, make([]byte, 20), make([]byte, 30)}
+	var iov [maxIovecs]unix.Iovec
+	for _, tc := range []struct {
+		limit, k int
+		bytes    int64
+	}{{0, 3, 60}, {100, 3, 60}, {60, 3, 60}, {25, 2, 25}, {10, 1, 10}, {5, 1, 5}} {
+		k, n := iovecs(&iov, v, tc.limit)
+		if k != tc.k || n != tc.bytes {
+			t.Errorf("limit %d: %d buffers of %d bytes, want %d of %d", tc.limit, k, n, tc.k, tc.bytes)
+			continue
+		}
+		var sum int64
+		for _, e := range iov[:k] {
+			sum += int64(e.Len)
+		}
+		if sum != n {
+			t.Errorf("limit %d: the buffers' lengths add up to %d, not %d", tc.limit, sum, n)
+		}
 	}
 }
 
