@@ -207,14 +207,26 @@ func (s *ThreadSampler) readThreads() ([]threadState, error) {
 			continue
 		}
 		f, ok := s.files[tid]
-		if !ok {
+		isNew := !ok
+		if isNew {
 			if f, ok = openThread(dir + "/" + name); !ok {
 				continue // the thread exited meanwhile
 			}
 		}
-		f.seen = true
-		s.files[tid] = f
 		b, ok := pread(f.stat, s.buf)
+		if !ok && !isNew {
+			// The files are of a thread that has exited; the one listed
+			// now is another with its id, or none.
+			f.close()
+			delete(s.files, tid)
+			if f, ok = openThread(dir + "/" + name); ok {
+				b, ok = pread(f.stat, s.buf)
+			}
+		}
+		if f.stat >= 0 {
+			f.seen = true
+			s.files[tid] = f
+		}
 		if !ok {
 			continue // the thread exited meanwhile; its files go at the next listing
 		}
@@ -276,12 +288,13 @@ func (s *ThreadSampler) listThreads(dir string) error {
 }
 
 // openThread opens the stat and schedstat files of the thread whose
-// directory is tdir; false when the thread is gone. A kernel without
-// schedstat leaves that descriptor -1.
+// directory is tdir; false (and descriptors of -1) when the thread is gone
+// or its files cannot be opened. A kernel without schedstat leaves that
+// descriptor -1.
 func openThread(tdir string) (threadFiles, bool) {
 	stat, err := unix.Open(tdir+"/stat", unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return threadFiles{}, false
+		return threadFiles{stat: -1, schedstat: -1}, false
 	}
 	sched, err := unix.Open(tdir+"/schedstat", unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {

@@ -226,6 +226,30 @@ func TestThreadSamplerKeepsFilesOpen(t *testing.T) {
 		}
 	}
 
+	// Files that can no longer be read under a listed thread's id (that
+	// thread exited and the id went to a new one): replaced by the new
+	// thread's. (Stand-in: /dev/null opened write-only.)
+	stale, err := unix.Open(os.DevNull, unix.O_WRONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.files[os.Getpid()].close()
+	s.files[os.Getpid()] = threadFiles{stat: stale, schedstat: -1}
+	threads, err := s.read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, th := range threads {
+		found = found || th.tid == os.Getpid()
+	}
+	if !found {
+		t.Fatal("the main thread, behind unreadable files, was not sampled")
+	}
+	if _, ok := pread(s.files[os.Getpid()].stat, make([]byte, 4096)); !ok {
+		t.Fatal("the main thread's unreadable files were not replaced")
+	}
+
 	s.Close()
 	if after := openFDs(t); after != before {
 		t.Errorf("%d descriptors open before the sampler, %d after Close", before, after)
