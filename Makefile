@@ -72,6 +72,8 @@ results: build ## regenerate every report in results/ from the committed raw rec
 	./$(BIN) floor -report results/floor-netpoll-before.jsonl > results/floor-netpoll-before.md
 	./$(BIN) floor -report results/floor-netpoll-yield.jsonl > results/floor-netpoll-yield.md
 	./$(BIN) floor -report results/floor-epyc.jsonl > results/floor-epyc.md
+	./$(BIN) floor -report results/floor-stream-epyc-before.jsonl > results/floor-stream-epyc-before.md
+	./$(BIN) floor -report results/floor-stream-epyc-after.jsonl > results/floor-stream-epyc-after.md
 	./$(BIN) report -format markdown results/veth.jsonl > results/veth.md
 	./$(BIN) report -format markdown results/models.jsonl > results/models.md
 	./$(BIN) report -format markdown results/peer-source.jsonl > results/peer-source.md
