@@ -79,6 +79,8 @@ results: build ## regenerate every report in results/ from the committed raw rec
 	./$(BIN) report -format markdown results/peer-source.jsonl > results/peer-source.md
 	./$(BIN) report -format markdown results/shm-fanin.jsonl > results/shm-fanin.md
 	./$(BIN) report -format markdown results/shm-fanin-epyc.jsonl > results/shm-fanin-epyc.md
+	./$(BIN) report -format markdown results/shm-large-epyc.jsonl > results/shm-large-epyc.md
+	./$(BIN) report -format markdown results/shm-wait-epyc.jsonl > results/shm-wait-epyc.md
 	./$(BIN) report -format markdown results/shm-hotlap-before.jsonl > results/shm-hotlap-before.md
 	./$(BIN) report -format markdown results/shm-hotlap-after.jsonl > results/shm-hotlap-after.md
 	./$(BIN) report -format markdown results/shm-large.jsonl > results/shm-large.md
