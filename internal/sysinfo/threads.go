@@ -228,7 +228,7 @@ func (s *ThreadSampler) readThreads() ([]threadState, error) {
 			s.files[tid] = f
 		}
 		if !ok {
-			continue // the thread exited meanwhile; its files go at the next listing
+			continue // the thread exited meanwhile (its files, if still held, go at the next listing)
 		}
 		state, st, err := parseThreadStat(b)
 		if err != nil {

@@ -17,7 +17,7 @@ import (
 // Blocking reads on a pipe.
 //
 // A socket's recv(2) can sleep with a timeout (SO_RCVTIMEO), so a socket
-// Read is one system call that returns within directSlice whatever
+// Read is one system call that returns within sockSleepMax whatever
 // happens. A pipe has no timeout, and a read(2) asleep on a pipe is woken
 // neither by closing the descriptor nor by a signal: Go installs its
 // signal handlers with SA_RESTART, so the kernel restarts the read once

@@ -32,16 +32,21 @@
 // sleeps until data arrives, as a C program's read does, and a Write that
 // finds the socket's buffer full (a send with MSG_DONTWAIT that fails with
 // EAGAIN or sends only part) sends the rest with a send(2) that sleeps
-// until there is space, as a C program's blocking write does; only when a
-// call times out does it fall back to polling. Under a stream of large
-// writes this is what keeps the writer from a failed send, a poll and a
-// second send for every message the reader falls behind on. These sleeps
-// follow the sole-waiter rule below (otherwise the call passes
-// MSG_DONTWAIT). A Close waits for a recv already sleeping to time out (at
-// most directSlice), and for a send already sleeping to return: the kernel
-// may restart a send's timeout for each part of the buffer it finds space
-// for, so a sleeping send is given at most directSendMax bytes, which a
-// reader that keeps up drains in well under directSlice.
+// until there is space, as a C program's blocking write does. Under a
+// stream of large writes this is what keeps the writer from a failed send,
+// a poll and a second send for every message the reader falls behind on.
+// These sleeps follow the sole-waiter rule above (otherwise the call
+// passes MSG_DONTWAIT), and once one times out (a recv that got nothing, a
+// send that could not send all it was given) the call polls the runtime's
+// way from then on. The kernel counts socket timeouts in clock ticks,
+// rounded up, so such a sleep lasts up to sockSleepMax rather than
+// directSlice (about 8 ms on a 250 Hz kernel), and a deadline nearer than
+// that is kept by polling from the start. A Close waits for a recv or send
+// already asleep to return: a recv within sockSleepMax; a send, for which
+// a Unix socket starts the timeout again for each part of the buffer it
+// finds space for, within sockSleepMax per part of the directSendMax bytes
+// it is given at most.
+//
 // A pipe's read end (NewPipeReader) needs no poll either while it has no
 // read deadline: it is blocking, and a Read is one read(2) that sleeps
 // until data arrives. A pipe has no receive timeout, so Close and a
@@ -54,7 +59,8 @@
 //
 // Deadlines, Close and concurrent use keep net.Conn's contract: a Close
 // wakes every blocked call at once (an eventfd in each poll set becomes
-// readable, and a pipe read asleep in read(2) gets a signal); deadlines
+// readable, and a pipe read asleep in read(2) gets a signal), but for a
+// recv or send asleep on a socket, which it waits for (above); deadlines
 // are checked before every call and bound every poll, and a deadline
 // changed while a call sleeps takes effect within pollSlice (at once for a
 // pipe read asleep in read(2)).
@@ -79,22 +85,31 @@ const pollSlice = 20 * time.Millisecond
 // directSendMax is the most bytes a send that may sleep (on a socket found
 // full) is given: the kernel may restart the send's timeout for every part
 // of them it waits for space for (a Unix stream socket does), and a Close
-// waits for the send to return (see the package doc).
-const directSendMax = 128 << 10
+// waits for the send to return (see the package doc). It holds a 64 KiB
+// message's rest after a first send that filled the socket.
+const directSendMax = 64 << 10
+
+// sockSleepMax bounds a recv or send that sleeps with a socket's timeout
+// of directSlice: the kernel counts that timeout in clock ticks, rounded
+// up, and the sleep ends at a tick, so it may last two ticks, 20 ms on a
+// 100 Hz kernel (8 ms measured on a 250 Hz one).
+const sockSleepMax = 20 * time.Millisecond
 
 // directSlice bounds the first sleep of a wait, made without telling the
 // runtime (see the package doc): long enough to cover a round trip between
 // two CPUs on a loaded machine, short enough that the other goroutines of
-// a P-starved process are not held up for long.
+// a P-starved process are not held up for long. (A socket's timeout of
+// directSlice sleeps longer: sockSleepMax.)
 const directSlice = time.Millisecond
 
 // waiters counts the goroutines of this process now waiting on any FD. A
 // direct sleep keeps its P (see the package doc), which is harmless when it
 // is the process's only waiter — one connection doing request/response —
 // but with many connections waiting at once (fanin) each direct sleep would
-// hold up the goroutines the others could wake, for up to directSlice, and
-// with GOMAXPROCS 1 (a pinned process) stall the process. So only a sole
-// waiter sleeps directly; the others sleep where the runtime sees them.
+// hold up the goroutines the others could wake, for up to directSlice (on
+// a socket sockSleepMax), and with GOMAXPROCS 1 (a pinned process) stall
+// the process. So only a sole waiter sleeps directly; the others sleep
+// where the runtime sees them.
 var waiters atomic.Int32
 
 // soleWaiter registers a wait that may sleep directly and reports whether
@@ -134,8 +149,9 @@ type FD struct {
 	readWaited atomic.Bool
 
 	// sock: fd is a blocking socket with receive and send timeouts of
-	// directSlice (NewSocket); a sole waiter's reads sleep in recv and its
-	// writes in send, and every other call passes MSG_DONTWAIT.
+	// directSlice (NewSocket); a sole waiter's reads sleep in recv, and
+	// its sends after one that found the socket full sleep in send; every
+	// other call passes MSG_DONTWAIT.
 	sock bool
 
 	// blk: fd is a pipe's read end whose reads sleep in a blocking read(2)
@@ -239,9 +255,10 @@ func (f *FD) Read(b []byte) (int, error) {
 	}
 }
 
-// recv is Read on a socket: recv(2) sleeping up to directSlice, then, if
-// nothing came, non-blocking recv calls between polls. A deadline closer
-// than directSlice is kept by polling from the start.
+// recv is Read on a socket: recv(2) sleeping up to the socket's timeout
+// (sockSleepMax), then, if nothing came, non-blocking recv calls between
+// polls. A deadline closer than sockSleepMax is kept by polling from the
+// start.
 func (f *FD) recv(b []byte) (int, error) {
 	flags := 0
 	for {
@@ -275,13 +292,13 @@ func (f *FD) recv(b []byte) (int, error) {
 }
 
 // mayBlock reports whether a call on a socket may sleep in the kernel
-// (up to directSlice, the socket's timeout) with the deadline in dl: when
-// the deadline is not closer than that, and this is the process's sole
-// waiter (soleWaiter; the caller then calls endWait after the call).
+// (with the socket's timeout: up to sockSleepMax) with the deadline in dl:
+// when the deadline is not closer than that, and this is the process's
+// sole waiter (soleWaiter; the caller then calls endWait after the call).
 // Otherwise the call passes MSG_DONTWAIT: a closer deadline is kept by
 // polling, and with another goroutine waiting, a sleep must not hold the P.
 func (f *FD) mayBlock(dl *atomic.Int64) bool {
-	if t := dl.Load(); t != 0 && time.Duration(t-time.Now().UnixNano()) < directSlice {
+	if t := dl.Load(); t != 0 && time.Duration(t-time.Now().UnixNano()) < sockSleepMax {
 		return false
 	}
 	return soleWaiter()
@@ -316,7 +333,7 @@ func (f *FD) Write(b []byte) (int, error) {
 		switch {
 		case err == nil:
 			total += n
-			st.full = f.sock && n < len(part)
+			st.sent(f, direct, n < len(part))
 		case err == unix.EINTR:
 		case err == unix.EAGAIN:
 			f.waitWritable(&st, direct)
@@ -350,7 +367,7 @@ func (f *FD) WriteBuffers(v *net.Buffers) (int64, error) {
 		case err == nil && len(*v) == 0:
 			return total, nil
 		case err == nil:
-			st.full = f.sock && n < want
+			st.sent(f, direct, n < want)
 		case err == unix.EINTR:
 		case err == unix.EAGAIN:
 			f.waitWritable(&st, direct)
@@ -362,9 +379,20 @@ func (f *FD) WriteBuffers(v *net.Buffers) (int64, error) {
 
 // sendState is where a Write or WriteBuffers on a socket stands: full,
 // the socket was found full (the last send failed with EAGAIN or sent only
-// part), so the next send may sleep in the kernel; slept, a send slept its
-// whole timeout, so the call polls from then on.
+// part), so the next send may sleep in the kernel; slept, a send that
+// could sleep timed out (or a signal cut it short), so the call polls the
+// runtime's way from then on.
 type sendState struct{ full, slept bool }
+
+// sent updates st after a send that sent something: short, not all it was
+// given; direct, it could sleep (then being short means it timed out or
+// was interrupted).
+func (st *sendState) sent(f *FD, direct, short bool) {
+	st.full = f.sock && short
+	if direct && short {
+		st.slept = true
+	}
+}
 
 // mayBlock reports whether the next send may sleep in the kernel; when it
 // returns true the caller calls endWait after the send (FD.mayBlock).
@@ -372,11 +400,12 @@ func (st *sendState) mayBlock(f *FD) bool {
 	return f.sock && st.full && !st.slept && f.mayBlock(&f.wdl)
 }
 
-// waitWritable is what a write does after EAGAIN: on a socket, the first
-// time, nothing but note that the socket is full (the next send sleeps in
-// the kernel if it may; not while another goroutine of the process waits);
-// after a send that slept its whole timeout (direct), a poll the runtime
-// knows about; otherwise, and on anything but a socket, wait.
+// waitWritable is what a write does after EAGAIN: after a send that could
+// sleep (direct), a poll the runtime knows about; on a socket not yet seen
+// full since its last send of all it was given, and no send of the call
+// timed out, nothing but note that it is full (the next send sleeps in the
+// kernel if it may; not while another goroutine of the process waits);
+// otherwise, and on anything but a socket, wait.
 func (f *FD) waitWritable(st *sendState, direct bool) {
 	switch {
 	case direct:
@@ -416,9 +445,10 @@ func (f *FD) write(b []byte, direct bool) (int, error) {
 }
 
 // writev is one vectored write of *v, consuming what it wrote, and
-// returns the bytes written and the bytes it asked to write: sendmsg(2)
-// on a socket (sleeping as write's send does when direct, and then given
-// at most directSendMax bytes), writev(2), which never blocks, otherwise.
+// returns the bytes written and, on a socket, the bytes it asked to write
+// (0 otherwise): sendmsg(2) on a socket (sleeping as write's send does
+// when direct, and then given at most directSendMax bytes), writev(2),
+// which never blocks, otherwise.
 func (f *FD) writev(v *net.Buffers, direct bool) (n, want int64, err error) {
 	if !f.sock {
 		n, err := Writev(f.fd, v)

@@ -145,7 +145,7 @@ func TestSocketReadsSleepInRecv(t *testing.T) {
 		}
 	}
 	buf := make([]byte, 8)
-	for _, delay := range []time.Duration{0, directSlice / 2, 5 * directSlice} {
+	for _, delay := range []time.Duration{0, directSlice / 2, 2 * sockSleepMax} {
 		go func() {
 			time.Sleep(delay)
 			o.Write([]byte("hi"))
@@ -198,16 +198,17 @@ func TestSocketReadsSleepInRecv(t *testing.T) {
 // TestSocketWritesSleepInSend checks that a Write to a full socket sleeps
 // in send(2), as a C program's blocking write does, instead of failing
 // with EAGAIN and polling; that such Writes deliver every byte in order
-// while the reader drains the socket slowly, the sleeping sends given at
-// most directSendMax bytes each; and that Close ends a Write waiting on a
-// full socket.
+// while the reader drains the socket slowly, through Write and through
+// WriteBuffers (with more buffers than one sendmsg takes, and empty ones);
+// and that Close ends a Write waiting on a full socket.
 func TestSocketWritesSleepInSend(t *testing.T) {
 	// The watcher must run while the writer's thread sleeps in send
 	// holding its P.
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(max(2, runtime.GOMAXPROCS(0))))
 
 	// Nobody reads: each Write fills the socket, then sleeps in send(2)
-	// (up to directSlice) before it polls until its deadline.
+	// (up to sockSleepMax) before it polls until its deadline, which is
+	// far enough for the send to sleep.
 	s, _ := socketFD(t)
 	seen := make(chan struct{})
 	writing := make(chan struct{})
@@ -220,7 +221,7 @@ func TestSocketWritesSleepInSend(t *testing.T) {
 				return
 			default:
 			}
-			s.SetWriteDeadline(time.Now().Add(5 * time.Millisecond))
+			s.SetWriteDeadline(time.Now().Add(2 * sockSleepMax))
 			if _, err := s.Write(big); !errors.Is(err, os.ErrDeadlineExceeded) {
 				t.Errorf("Write to a full socket = %v, want the deadline", err)
 				return
@@ -270,10 +271,11 @@ func TestSocketWritesSleepInSend(t *testing.T) {
 		t.Fatal("the bytes read differ from those written")
 	}
 
-	// The same through WriteBuffers, in many buffers.
-	var v net.Buffers
-	for off := 0; off < size; off += 300 << 10 {
-		v = append(v, msg[off:min(off+300<<10, size)])
+	// The same through WriteBuffers, in more buffers than one sendmsg
+	// takes (maxIovecs), with empty ones among them.
+	v := net.Buffers{nil}
+	for off := 0; off < size; off += 100 << 10 {
+		v = append(v, msg[off:min(off+100<<10, size)], []byte{})
 	}
 	go func() {
 		n, err := s.WriteBuffers(&v)
@@ -354,5 +356,30 @@ func TestOnlyASoleWaiterSleepsDirectly(t *testing.T) {
 	endWait()
 	if n := waiters.Load(); n != 0 {
 		t.Fatalf("%d waiters left", n)
+	}
+}
+
+// TestSendState walks a socket write's states: a short send marks the
+// socket full (the next send may sleep); a short send that could sleep
+// timed out, so the call polls from then on; a whole send clears full.
+func TestSendState(t *testing.T) {
+	sock := &FD{sock: true}
+	var st sendState
+	st.sent(sock, false, true)
+	if !st.full || st.slept {
+		t.Fatalf("after a short send that could not sleep: %+v, want full, not slept", st)
+	}
+	st.sent(sock, true, false)
+	if st.full || st.slept {
+		t.Fatalf("after a whole send that could sleep: %+v, want neither", st)
+	}
+	st.sent(sock, true, true)
+	if !st.full || !st.slept {
+		t.Fatalf("after a short send that could sleep: %+v, want full and slept", st)
+	}
+	var pipe sendState
+	pipe.sent(&FD{}, false, true)
+	if pipe.full || pipe.slept {
+		t.Fatalf("a pipe's short write: %+v, want neither (only sockets sleep in send)", pipe)
 	}
 }
