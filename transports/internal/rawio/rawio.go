@@ -381,7 +381,7 @@ func (f *FD) WriteBuffers(v *net.Buffers) (int64, error) {
 // the socket was found full (the last send failed with EAGAIN or sent only
 // part), so the next send may sleep in the kernel; slept, a send that
 // could sleep timed out (or a signal cut it short), so the call polls the
-// runtime's way from then on.
+// runtime's way from then on (waitWritable).
 type sendState struct{ full, slept bool }
 
 // sent updates st after a send that sent something: short, not all it was
@@ -401,17 +401,17 @@ func (st *sendState) mayBlock(f *FD) bool {
 }
 
 // waitWritable is what a write does after EAGAIN: after a send that could
-// sleep (direct), a poll the runtime knows about; on a socket not yet seen
-// full since its last send of all it was given, and no send of the call
-// timed out, nothing but note that it is full (the next send sleeps in the
-// kernel if it may; not while another goroutine of the process waits);
-// otherwise, and on anything but a socket, wait.
+// sleep (direct), or once one of the call's did and timed out, a poll the
+// runtime knows about; on a socket not yet seen full since its last send
+// of all it was given, nothing but note that it is full (the next send
+// sleeps in the kernel if it may; not while another goroutine of the
+// process waits); otherwise, and on anything but a socket, wait.
 func (f *FD) waitWritable(st *sendState, direct bool) {
 	switch {
-	case direct:
+	case direct || st.slept:
 		st.slept = true
 		f.slowWait(unix.POLLOUT, &f.wdl, pollSlice)
-	case f.sock && !st.full && !st.slept && waiters.Load() == 0:
+	case f.sock && !st.full && waiters.Load() == 0:
 		st.full = true
 	default:
 		f.wait(unix.POLLOUT, &f.wdl)
