@@ -203,27 +203,12 @@ func sinkWalkLoop(rw io.ReadWriter, cfg frame.Config, index int, st *ConnStats) 
 // payload piece by piece, counts every message and acknowledges every
 // segment.
 type sinkWalker struct {
-	sk  *sink
-	p   lpParser
-	bad bool // the current payload failed its check
+	sk *sink
+	p  lpParser
 }
 
 func newSinkWalker(w io.Writer, cfg frame.Config, index int, st *ConnStats) *sinkWalker {
 	return &sinkWalker{sk: newSink(w, cfg, index, st), p: lpParser{max: cfg.MaxSize}}
-}
-
-// body checks one piece of the current payload, at offset off in it; a
-// payload that failed is counted once and not checked further.
-func (wk *sinkWalker) body(piece []byte, off int) {
-	if off == 0 {
-		wk.bad = false
-	}
-	if !wk.bad {
-		if err := frame.CheckPart(piece, wk.sk.conn, wk.sk.seq, off); err != nil {
-			wk.bad = true
-			wk.sk.checked(err)
-		}
-	}
 }
 
 // walk takes in the next piece b of the stream. release, when not nil,
@@ -232,7 +217,7 @@ func (wk *sinkWalker) body(piece []byte, off int) {
 // while the sink answers.
 func (wk *sinkWalker) walk(b []byte, release func(n int) error) error {
 	for {
-		used, empty, err := wk.p.feed(b, wk.body, func(n, _ int) { wk.sk.counted(n) })
+		used, empty, err := wk.p.feed(b, wk.sk.checkPart, func(n, _ int) { wk.sk.counted(n) })
 		if err != nil {
 			return fmt.Errorf("reading message %d: %w", wk.sk.st.Messages, err)
 		}
@@ -263,6 +248,22 @@ type sink struct {
 	seg    Ack
 	seq    uint64
 	st     *ConnStats
+	bad    bool // checkPart: the current payload failed its check
+}
+
+// checkPart checks one piece of the current payload, at offset off in it,
+// for the loops that check payloads in the pieces they arrive in; a
+// payload that failed is counted once and not checked further.
+func (s *sink) checkPart(piece []byte, off int) {
+	if off == 0 {
+		s.bad = false
+	}
+	if !s.bad {
+		if err := frame.CheckPart(piece, s.conn, s.seq, off); err != nil {
+			s.bad = true
+			s.checked(err)
+		}
+	}
 }
 
 func newSink(w io.Writer, cfg frame.Config, index int, st *ConnStats) *sink {

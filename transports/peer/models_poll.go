@@ -86,7 +86,6 @@ type pollConn struct {
 	out    []byte // bytes to write, from outOff up to ready
 	outOff int    // bytes of out already written
 	ready  int    // out[:ready] is whole frames, to be written; an echo's partial frame follows
-	bad    bool   // the current payload failed its check (sink)
 	done   bool   // ended (EOF or error); its descriptors are closed
 	events uint32 // the events registered for fds.r (fds.w when writing a pipe)
 }
@@ -277,18 +276,11 @@ func (pc *pollConn) handle(b []byte) error {
 	return nil
 }
 
+// body checks a piece of a payload for the sink (sink.checkPart); the
+// echo checks nothing.
 func (pc *pollConn) body(piece []byte, off int) {
-	if pc.sk == nil {
-		return
-	}
-	if off == 0 {
-		pc.bad = false
-	}
-	if !pc.bad {
-		if err := frame.CheckPart(piece, pc.sk.conn, pc.sk.seq, off); err != nil {
-			pc.bad = true
-			pc.sk.checked(err)
-		}
+	if pc.sk != nil {
+		pc.sk.checkPart(piece, off)
 	}
 }
 

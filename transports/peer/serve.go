@@ -120,11 +120,11 @@ func (s Summary) String() string {
 // byte came, must be complete within HelloTimeout, or the connection is
 // refused. A connection on ln that sends nothing is kept until it sends,
 // closes, or the server stops, as it may be a plain echo client that
-// waits before its first message; on
-// o.Control, which no echo client dials, the hello is due within
-// HelloTimeout of the accept, and a connection that sends none is refused
-// and closed. Connections that the server closes on its stop, in their
-// hello or later, are no errors and are not logged. While it serves, a
+// waits before its first message; on o.Control, which no echo client
+// dials, the hello is due within HelloTimeout of the accept, and a
+// connection that sends none is refused and closed. Connections that the
+// server closes on its stop, in their hello or later, are no errors and
+// are not logged. While it serves, a
 // socket file that ln or o.Control is reached by and that is removed or
 // replaced (which leaves the server unreachable there) is logged once.
 // The error is nil when ctx ended; otherwise the first Accept error that
