@@ -252,23 +252,11 @@ func TestSocketWritesSleepInSend(t *testing.T) {
 		n, err := s.Write(msg)
 		wrote <- result{n, err}
 	}()
-	got := make([]byte, 0, size)
-	buf := make([]byte, 64<<10)
-	for len(got) < size {
-		n, err := o.Read(buf)
-		if err != nil {
-			t.Fatalf("reading after %d bytes: %v", len(got), err)
-		}
-		got = append(got, buf[:n]...)
-		if len(got)%(512<<10) < n {
-			time.Sleep(2 * directSlice)
-		}
+	if got := readSlowly(t, o, size); !bytes.Equal(got, msg) {
+		t.Fatal("the bytes read differ from those written")
 	}
 	if r := <-wrote; r.err != nil || r.n != size {
 		t.Fatalf("Write = %d, %v; want %d, nil", r.n, r.err, size)
-	}
-	if !bytes.Equal(got, msg) {
-		t.Fatal("the bytes read differ from those written")
 	}
 
 	// The same through WriteBuffers, in more buffers than one sendmsg
@@ -281,22 +269,11 @@ func TestSocketWritesSleepInSend(t *testing.T) {
 		n, err := s.WriteBuffers(&v)
 		wrote <- result{int(n), err}
 	}()
-	got = got[:0]
-	for len(got) < size {
-		n, err := o.Read(buf)
-		if err != nil {
-			t.Fatalf("WriteBuffers: reading after %d bytes: %v", len(got), err)
-		}
-		got = append(got, buf[:n]...)
-		if len(got)%(512<<10) < n {
-			time.Sleep(2 * directSlice)
-		}
+	if got := readSlowly(t, o, size); !bytes.Equal(got, msg) {
+		t.Fatal("WriteBuffers: the bytes read differ from those written")
 	}
 	if r := <-wrote; r.err != nil || r.n != size || len(v) != 0 {
 		t.Fatalf("WriteBuffers = %d, %v, %d buffers left; want %d, nil, none", r.n, r.err, len(v), size)
-	}
-	if !bytes.Equal(got, msg) {
-		t.Fatal("WriteBuffers: the bytes read differ from those written")
 	}
 
 	// Close ends a Write waiting on a full socket.
@@ -314,6 +291,25 @@ func TestSocketWritesSleepInSend(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("Close did not end a Write waiting on a full socket")
 	}
+}
+
+// readSlowly reads size bytes from o in 64 KiB reads, pausing after
+// every 512 KiB so that the writer finds the socket full again and again.
+func readSlowly(t *testing.T, o *os.File, size int) []byte {
+	t.Helper()
+	got := make([]byte, 0, size)
+	buf := make([]byte, 64<<10)
+	for len(got) < size {
+		n, err := o.Read(buf)
+		if err != nil {
+			t.Fatalf("reading after %d bytes: %v", len(got), err)
+		}
+		got = append(got, buf[:n]...)
+		if len(got)%(512<<10) < n {
+			time.Sleep(2 * directSlice)
+		}
+	}
+	return got
 }
 
 // TestIovecsLimit checks the cut of a vectored send that may sleep: no
