@@ -40,7 +40,7 @@
 // send that could not send all it was given) the call polls the runtime's
 // way from then on. The kernel counts socket timeouts in clock ticks,
 // rounded up, so such a sleep lasts up to sockSleepMax rather than
-// directSlice (about 8 ms on a 250 Hz kernel), and a deadline nearer than
+// directSlice (up to 8 ms on a 250 Hz kernel), and a deadline nearer than
 // that is kept by polling from the start. A Close waits for a recv or send
 // already asleep to return: a recv within sockSleepMax; a send, for which
 // a Unix socket starts the timeout again for each part of the buffer it
@@ -91,8 +91,8 @@ const directSendMax = 64 << 10
 
 // sockSleepMax bounds a recv or send that sleeps with a socket's timeout
 // of directSlice: the kernel counts that timeout in clock ticks, rounded
-// up, and the sleep ends at a tick, so it may last two ticks, 20 ms on a
-// 100 Hz kernel (8 ms measured on a 250 Hz one).
+// up, and the sleep ends at a tick, so it may last two ticks: 20 ms on a
+// 100 Hz kernel, 8 ms on a 250 Hz one.
 const sockSleepMax = 20 * time.Millisecond
 
 // directSlice bounds the first sleep of a wait, made without telling the
