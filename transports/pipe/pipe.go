@@ -106,7 +106,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/ipcbench/ipcbench/internal/frame"
 	"github.com/ipcbench/ipcbench/transports"
 	"github.com/ipcbench/ipcbench/transports/internal/connerr"
 	"github.com/ipcbench/ipcbench/transports/internal/rawio"
@@ -690,8 +689,8 @@ func (f fileEnd) Control(fn func(fd uintptr)) error {
 // conn is a pipe connection: it reads r and writes w.
 type conn struct {
 	r, w          end
-	rd            io.Reader           // reads r: a *rawio.PollReader, or the *rawio.FD with io=raw
-	vec           frame.BuffersWriter // writev on w: a *rawio.PollWriter, or the *rawio.FD with io=raw (see vec.go)
+	rd            io.Reader // reads r: a *rawio.PollReader, or the *rawio.FD with io=raw
+	wr            writer    // writes w: a *rawio.PollWriter, or the *rawio.FD with io=raw
 	raw           bool
 	local, remote Addr
 	closed        atomic.Bool // Close was called
@@ -721,7 +720,7 @@ func newConn(r, w *os.File, local, remote Addr, raw bool) (*conn, error) {
 			w.Close()
 			return nil, err
 		}
-		return &conn{r: fileEnd{r}, w: fileEnd{w}, rd: rawio.NewPollReader(rrc), vec: rawio.NewPollWriter(rc), local: local, remote: remote}, nil
+		return &conn{r: fileEnd{r}, w: fileEnd{w}, rd: rawio.NewPollReader(rrc), wr: rawio.NewPollWriter(rc), local: local, remote: remote}, nil
 	}
 	rr, err := rawEnd(r, rawio.NewPipeReader)
 	if err != nil {
@@ -733,7 +732,7 @@ func newConn(r, w *os.File, local, remote Addr, raw bool) (*conn, error) {
 		rr.Close()
 		return nil, err
 	}
-	return &conn{r: rr, w: rw, rd: rr, vec: rw, raw: true, local: local, remote: remote}, nil
+	return &conn{r: rr, w: rw, rd: rr, wr: rw, raw: true, local: local, remote: remote}, nil
 }
 
 // Descriptors returns duplicates of the read end and the write end; see
@@ -806,7 +805,7 @@ func (c *conn) Write(b []byte) (int, error) {
 	if c.closed.Load() { // Close may not have reached w yet
 		return 0, c.opErr("write", os.ErrClosed)
 	}
-	n, err := c.w.Write(b)
+	n, err := c.wr.Write(b)
 	return n, c.opErr("write", err)
 }
 

@@ -1,8 +1,11 @@
 package pipe
 
 import (
+	"io"
 	"net"
 	"os"
+
+	"github.com/ipcbench/ipcbench/internal/frame"
 )
 
 // WriteBuffers writes all of *v to the outgoing pipe with writev(2),
@@ -12,6 +15,13 @@ func (c *conn) WriteBuffers(v *net.Buffers) (int64, error) {
 	if c.closed.Load() { // as in Write
 		return 0, c.opErr("write", os.ErrClosed)
 	}
-	n, err := c.vec.WriteBuffers(v)
+	n, err := c.wr.WriteBuffers(v)
 	return n, c.opErr("write", err)
+}
+
+// writer is how a conn writes its outgoing pipe: Write, and WriteBuffers
+// with writev(2).
+type writer interface {
+	io.Writer
+	frame.BuffersWriter
 }

@@ -14,12 +14,14 @@ import (
 
 // PollReader reads from a descriptor that Go's poller manages (an
 // *os.File's or a socket's) as the descriptor's own Read does — a
-// non-blocking read(2), and while there is nothing to read the goroutine
+// non-blocking read, and while there is nothing to read the goroutine
 // parked in the poller, with deadlines and Close working as for that
-// Read — with one step added: the first time a Read finds nothing, and no
-// other goroutine of the process is waiting (on an FD, or parked in a
-// PollReader that is not in the background: see SetBackground), it yields
-// its CPU once (sched_yield(2)) and reads again before it parks.
+// Read — except that the read is a direct system call that cannot block
+// (nowait.go says why), and with one step added: the first time a Read
+// finds nothing, and no other goroutine of the process is waiting (on an
+// FD, or parked in a PollReader that is not in the background: see
+// SetBackground), it yields its CPU once (sched_yield(2)) and reads again
+// before it parks.
 //
 // The yield is for a peer on the same CPU. In a request/response exchange
 // the reader has just written the request, which made the peer runnable;
@@ -36,6 +38,7 @@ import (
 type PollReader struct {
 	mu  sync.Mutex
 	rc  syscall.RawConn
+	io  *nowait
 	try func(fd uintptr) bool // r.attempt, bound once
 
 	// The call in progress, for attempt.
@@ -71,7 +74,7 @@ func (r *PollReader) SetBackground() { r.background.Store(true) }
 // must be non-blocking and registered with the poller (as *os.File and
 // net.Conn descriptors are).
 func NewPollReader(rc syscall.RawConn) *PollReader {
-	r := &PollReader{rc: rc}
+	r := &PollReader{rc: rc, io: newNowait(rc)}
 	r.try = r.attempt
 	return r
 }
@@ -127,10 +130,8 @@ func (r *PollReader) Read(b []byte) (int, error) {
 // readable.
 func (r *PollReader) attempt(fd uintptr) bool {
 	for {
-		// Through the runtime's system-call path, as the file's own Read:
-		// the descriptor's O_NONBLOCK flag is shared with its duplicates
-		// (transports.DescriptorConn), so this read might sleep.
-		n, err := unix.Read(int(fd), r.b)
+		// A direct system call that cannot block (see nowait.go).
+		n, err := r.io.read(int(fd), r.b)
 		switch {
 		case err == nil:
 			r.n = n

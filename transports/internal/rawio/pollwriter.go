@@ -10,38 +10,62 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// PollWriter writes buffers with writev(2) to a descriptor that Go's poller
-// manages (an *os.File's), which offers no vectored write of its own: each
-// writev is a direct system call made through syscall.RawConn.Write, which
-// parks the goroutine in the poller while the descriptor is full, so
-// deadlines and Close work as for the file's Write. It allocates nothing
+// PollWriter writes to a descriptor that Go's poller manages (an
+// *os.File's or a socket's): each write is a direct system call that
+// cannot block (nowait.go says why), made through syscall.RawConn.Write,
+// which parks the goroutine in the poller while the descriptor is full, so
+// deadlines and Close work as for the descriptor's own Write. It adds the
+// vectored write an *os.File lacks (WriteBuffers). It allocates nothing
 // per call.
 type PollWriter struct {
 	mu  sync.Mutex
 	rc  syscall.RawConn
+	io  *nowait
 	try func(fd uintptr) bool // w.attempt, bound once
 
 	// The call in progress, for attempt.
 	v   *net.Buffers
 	n   int64
 	err error
+	// one holds Write's buffer, as the net.Buffers that attempt writes.
+	one    [1][]byte
+	oneBuf net.Buffers
 }
 
-// NewPollWriter returns a PollWriter on the descriptor behind rc.
+// NewPollWriter returns a PollWriter on the descriptor behind rc, which
+// must be non-blocking and registered with the poller (as *os.File and
+// net.Conn descriptors are).
 func NewPollWriter(rc syscall.RawConn) *PollWriter {
-	w := &PollWriter{rc: rc}
+	w := &PollWriter{rc: rc, io: newNowait(rc)}
 	w.try = w.attempt
 	return w
 }
 
+// Write writes all of b and returns the count of bytes written; its
+// errors are WriteBuffers'.
+func (w *PollWriter) Write(b []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.one[0] = b
+	w.oneBuf = w.one[:]
+	n, err := w.write(&w.oneBuf)
+	w.one[0], w.oneBuf = nil, nil
+	return int(n), err
+}
+
 // WriteBuffers writes all of *v, consuming it as net.Buffers.WriteTo does,
-// and returns the count of bytes written. It fails with os.ErrClosed when
-// the file is closed, os.ErrDeadlineExceeded when its write deadline
-// passes, and an *os.SyscallError for the system call's own errors (EPIPE
-// when the reader is gone). Calls are serialised.
+// and returns the count of bytes written. It fails with net.ErrClosed on a
+// closed socket and os.ErrClosed on a closed file, os.ErrDeadlineExceeded
+// when the write deadline passes, and an *os.SyscallError for the system
+// call's own errors (EPIPE when the reader is gone). Calls are serialised.
 func (w *PollWriter) WriteBuffers(v *net.Buffers) (int64, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	return w.write(v)
+}
+
+// write is WriteBuffers with w.mu held.
+func (w *PollWriter) write(v *net.Buffers) (int64, error) {
 	w.v, w.n, w.err = v, 0, nil
 	err := w.rc.Write(w.try)
 	n, werr := w.n, w.err
@@ -53,10 +77,19 @@ func (w *PollWriter) WriteBuffers(v *net.Buffers) (int64, error) {
 		return n, nil
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		return n, os.ErrDeadlineExceeded
-	default:
-		// The poller's only other failure: the file was closed (its
-		// own sentinel, which the file's Write reports as os.ErrClosed).
+	case w.rc.Control(func(uintptr) {}) != nil:
+		// Closed: the poller reports it with a sentinel of its own.
+		if w.io.sock {
+			return n, net.ErrClosed
+		}
 		return n, os.ErrClosed
+	default:
+		// Open, but the poller cannot wait on it: its cause, unwrapped.
+		var op *net.OpError
+		if errors.As(err, &op) {
+			err = op.Err
+		}
+		return n, err
 	}
 }
 
@@ -64,7 +97,7 @@ func (w *PollWriter) WriteBuffers(v *net.Buffers) (int64, error) {
 // until fd is writable.
 func (w *PollWriter) attempt(fd uintptr) bool {
 	for len(*w.v) > 0 {
-		n, err := Writev(int(fd), w.v)
+		n, err := w.io.writev(int(fd), w.v)
 		w.n += n
 		switch {
 		case err == nil, err == unix.EINTR:

@@ -228,9 +228,11 @@ type stream interface {
 }
 
 // Conn is a stream-socket connection as the transports hand it out. It is a
-// net.Conn over the underlying *net.TCPConn or *net.UnixConn, whose Write
-// it calls; its Read goes through Go's poller as the socket's would, plus
-// one yield before parking (rawio.PollReader). Its errors are those of
+// net.Conn over the underlying *net.TCPConn or *net.UnixConn. Its Read and
+// Write go through Go's poller as the socket's would, but each recv(2) and
+// sendmsg(2) is a direct system call with MSG_DONTWAIT (rawio.PollWriter),
+// and a Read yields the CPU once before it parks (rawio.PollReader). Its
+// errors are those of
 // the underlying connection (*net.OpError, net.ErrClosed, os.ErrDeadlineExceeded,
 // io.EOF), except that EPIPE and ECONNRESET also wrap
 // transports.ErrPeerGone. It implements transports.CloseWriter and
@@ -241,6 +243,7 @@ type Conn struct {
 	s    stream
 	raw  syscall.RawConn
 	rd   *rawio.PollReader
+	wr   *rawio.PollWriter
 	tcp  *net.TCPConn
 	netw string // the network the socket was made with, for read errors
 }
@@ -275,7 +278,7 @@ func Wrap(c net.Conn, network string) (*Conn, error) {
 		return nil, fmt.Errorf("sockconn: wrap %T: %w", c, err)
 	}
 	tcp, _ := c.(*net.TCPConn)
-	return &Conn{s: s, raw: rc, rd: rawio.NewPollReader(rc), tcp: tcp, netw: network}, nil
+	return &Conn{s: s, raw: rc, rd: rawio.NewPollReader(rc), wr: rawio.NewPollWriter(rc), tcp: tcp, netw: network}, nil
 }
 
 // Read reads like the socket's Read, through Go's poller, except that a
@@ -284,9 +287,15 @@ func Wrap(c net.Conn, network string) (*Conn, error) {
 func (c *Conn) Read(b []byte) (int, error) {
 	n, err := c.rd.Read(b)
 	if err != nil && err != io.EOF {
-		err = connerr.PeerGone(&net.OpError{Op: "read", Net: c.netw, Source: c.s.LocalAddr(), Addr: c.s.RemoteAddr(), Err: err})
+		err = c.opErr("read", err)
 	}
 	return n, err
+}
+
+// opErr wraps err, a rawio.PollReader or PollWriter error, as the socket's
+// own Read and Write would.
+func (c *Conn) opErr(op string, err error) error {
+	return connerr.PeerGone(&net.OpError{Op: op, Net: c.netw, Source: c.s.LocalAddr(), Addr: c.s.RemoteAddr(), Err: err})
 }
 
 // SetBackground marks c as a connection that waits long between messages
@@ -295,22 +304,23 @@ func (c *Conn) Read(b []byte) (int, error) {
 // CPU before they park (see rawio.PollReader.SetBackground).
 func (c *Conn) SetBackground() { c.rd.SetBackground() }
 
-// Write writes like the socket's Write; see Conn for the errors.
+// Write writes like the socket's Write, with direct system calls (see
+// Conn); see Conn for the errors.
 func (c *Conn) Write(b []byte) (int, error) {
-	n, err := c.s.Write(b)
+	n, err := c.wr.Write(b)
 	if err != nil {
-		err = connerr.PeerGone(err)
+		err = c.opErr("write", err)
 	}
 	return n, err
 }
 
-// WriteBuffers writes all of *v with writev(2) through Go's poller (as
-// net.Buffers.WriteTo does on the socket), consuming it; errors are
-// Write's. It makes Conn a frame.BuffersWriter.
+// WriteBuffers writes all of *v with sendmsg(2) through Go's poller (as
+// net.Buffers.WriteTo does with writev(2) on the socket), consuming it;
+// errors are Write's. It makes Conn a frame.BuffersWriter.
 func (c *Conn) WriteBuffers(v *net.Buffers) (int64, error) {
-	n, err := v.WriteTo(c.s)
+	n, err := c.wr.WriteBuffers(v)
 	if err != nil {
-		err = connerr.PeerGone(err)
+		err = c.opErr("write", err)
 	}
 	return n, err
 }
