@@ -74,6 +74,10 @@ results: build ## regenerate every report in results/ from the committed raw rec
 	./$(BIN) floor -report results/floor-epyc.jsonl > results/floor-epyc.md
 	./$(BIN) floor -report results/floor-stream-epyc-before.jsonl > results/floor-stream-epyc-before.md
 	./$(BIN) floor -report results/floor-stream-epyc-after.jsonl > results/floor-stream-epyc-after.md
+	./$(BIN) floor -report results/floor-nowait-before.jsonl > results/floor-nowait-before.md
+	./$(BIN) floor -report results/floor-nowait-after.jsonl > results/floor-nowait-after.md
+	./$(BIN) floor -report results/floor-nowait-before2.jsonl > results/floor-nowait-before2.md
+	./$(BIN) floor -report results/floor-nowait-after2.jsonl > results/floor-nowait-after2.md
 	./$(BIN) report -format markdown results/veth.jsonl > results/veth.md
 	./$(BIN) report -format markdown results/models.jsonl > results/models.md
 	./$(BIN) report -format markdown results/peer-source.jsonl > results/peer-source.md

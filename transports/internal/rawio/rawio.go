@@ -53,9 +53,11 @@
 // deadline set meanwhile end that sleep another way: see blocking.go.
 //
 // PollWriter and PollReader work the other way, on a descriptor Go's
-// poller manages (the default, io=netpoll, connections): PollWriter adds
-// the vectored write an *os.File lacks, and PollReader is the poller's read
-// with one yield of the CPU before it parks (see pollreader.go).
+// poller manages (the default, io=netpoll, connections): they wait in the
+// poller, but make their reads and writes as direct system calls that
+// cannot block (see nowait.go); PollWriter adds the vectored write an
+// *os.File lacks, and PollReader yields the CPU once before it parks (see
+// pollreader.go).
 //
 // Deadlines, Close and concurrent use keep net.Conn's contract: a Close
 // wakes every blocked call at once (an eventfd in each poll set becomes
