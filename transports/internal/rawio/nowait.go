@@ -2,7 +2,6 @@ package rawio
 
 import (
 	"net"
-	"sync/atomic"
 	"syscall"
 	"unsafe"
 
@@ -47,14 +46,13 @@ import (
 // goroutine that computes for long, which matters only to a process with
 // one P (GOMAXPROCS=1) whose other goroutines wait for that P meanwhile.
 
-// nowait makes one descriptor's non-blocking reads and writes.
+// nowait makes the non-blocking reads, or the writes, of one descriptor:
+// each PollReader and PollWriter has its own, used under its mutex.
 type nowait struct {
 	sock bool // the descriptor is a socket
 	// old: the kernel refused RWF_NOWAIT once; calls are made the earlier
-	// way (see above). Shared by a PollReader's and a PollWriter's calls
-	// only through their own mutex, so a plain flag would do; atomic
-	// because a reader and a writer may share a descriptor (a socket).
-	old atomic.Bool
+	// way from then on (see above).
+	old bool
 }
 
 // newNowait returns the nowait of the descriptor behind rc.
@@ -83,7 +81,7 @@ func (n *nowait) read(fd int, b []byte) (int, error) {
 	if n.sock {
 		return rawRecv(fd, b, unix.MSG_DONTWAIT)
 	}
-	if !n.old.Load() {
+	if !n.old {
 		iov := unix.Iovec{Base: unsafe.SliceData(b)}
 		iov.SetLen(len(b))
 		r, _, errno := unix.RawSyscall6(unix.SYS_PREADV2, uintptr(fd), uintptr(unsafe.Pointer(&iov)), 1, curPos, curPos, unix.RWF_NOWAIT)
@@ -94,7 +92,7 @@ func (n *nowait) read(fd int, b []byte) (int, error) {
 		if !unsupported(errno) {
 			return 0, errno
 		}
-		n.old.Store(true)
+		n.old = true
 	}
 	// Through the runtime's path: a blocking description (see above) must
 	// not hold the P while it sleeps.
@@ -105,7 +103,7 @@ func (n *nowait) read(fd int, b []byte) (int, error) {
 // block, consuming what it wrote: the count written, or the system call's
 // error (unix.EAGAIN when nothing could be written).
 func (n *nowait) writev(fd int, v *net.Buffers) (int64, error) {
-	if n.old.Load() {
+	if n.old {
 		return Writev(fd, v)
 	}
 	var iov [maxIovecs]unix.Iovec
@@ -124,7 +122,7 @@ func (n *nowait) writev(fd int, v *net.Buffers) (int64, error) {
 	} else {
 		r, _, errno = unix.RawSyscall6(unix.SYS_PWRITEV2, uintptr(fd), uintptr(unsafe.Pointer(&iov[0])), uintptr(k), curPos, curPos, unix.RWF_NOWAIT)
 		if unsupported(errno) {
-			n.old.Store(true)
+			n.old = true
 			return Writev(fd, v)
 		}
 	}

@@ -153,8 +153,12 @@ func TestPollWriterErrors(t *testing.T) {
 			e.r.Close()
 			_, err := e.wr.Write([]byte("x"))
 			var se *os.SyscallError
-			if !errors.As(err, &se) || !errors.Is(err, syscall.EPIPE) {
-				t.Fatalf("Write after the reader closed = %v, want an *os.SyscallError wrapping EPIPE", err)
+			if !errors.As(err, &se) || !errors.Is(err, syscall.EPIPE) || se.Syscall != "write" {
+				t.Fatalf("Write after the reader closed = %v, want an *os.SyscallError of \"write\" wrapping EPIPE", err)
+			}
+			v = net.Buffers{[]byte("x")}
+			if _, err := e.wr.WriteBuffers(&v); !errors.As(err, &se) || se.Syscall != "writev" {
+				t.Fatalf("WriteBuffers after the reader closed = %v, want an *os.SyscallError of \"writev\"", err)
 			}
 
 			e.w.Close()
@@ -169,8 +173,8 @@ func TestPollWriterErrors(t *testing.T) {
 // read and written the earlier way, and still parks while it cannot.
 func TestPollIOWithoutNowait(t *testing.T) {
 	e := newPollEnds(t, "pipe")
-	e.rd.io.old.Store(true)
-	e.wr.io.old.Store(true)
+	e.rd.io.old = true
+	e.wr.io.old = true
 	b := make([]byte, 8)
 	e.setRDL(time.Now().Add(20 * time.Millisecond))
 	if _, err := e.rd.Read(b); !errors.Is(err, os.ErrDeadlineExceeded) {

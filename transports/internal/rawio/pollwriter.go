@@ -27,6 +27,7 @@ type PollWriter struct {
 	v   *net.Buffers
 	n   int64
 	err error
+	op  string // "write" or "writev", for the errors
 	// one holds Write's buffer, as the net.Buffers that attempt writes.
 	one    [1][]byte
 	oneBuf net.Buffers
@@ -48,7 +49,7 @@ func (w *PollWriter) Write(b []byte) (int, error) {
 	defer w.mu.Unlock()
 	w.one[0] = b
 	w.oneBuf = w.one[:]
-	n, err := w.write(&w.oneBuf)
+	n, err := w.write(&w.oneBuf, "write")
 	w.one[0], w.oneBuf = nil, nil
 	return int(n), err
 }
@@ -61,12 +62,12 @@ func (w *PollWriter) Write(b []byte) (int, error) {
 func (w *PollWriter) WriteBuffers(v *net.Buffers) (int64, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.write(v)
+	return w.write(v, "writev")
 }
 
-// write is WriteBuffers with w.mu held.
-func (w *PollWriter) write(v *net.Buffers) (int64, error) {
-	w.v, w.n, w.err = v, 0, nil
+// write is WriteBuffers with w.mu held; op names the call in errors.
+func (w *PollWriter) write(v *net.Buffers, op string) (int64, error) {
+	w.v, w.n, w.err, w.op = v, 0, nil, op
 	err := w.rc.Write(w.try)
 	n, werr := w.n, w.err
 	w.v, w.err = nil, nil
@@ -104,7 +105,7 @@ func (w *PollWriter) attempt(fd uintptr) bool {
 		case err == unix.EAGAIN:
 			return false
 		default:
-			w.err = os.NewSyscallError("writev", err)
+			w.err = os.NewSyscallError(w.op, err)
 			return true
 		}
 	}
