@@ -79,10 +79,12 @@
 // refuses (EPERM): Listen then fails with an error wrapping
 // transports.ErrUnavailable that says so. The option pipe_size (binary
 // units: "64k", "1MiB") does the same per variant and overrides
-// Config.BufferSize. By default (io=netpoll) both ends go through Go's
-// poller as an *os.File's do; a Read that finds nothing and is the
-// process's only wait first yields the CPU once to a peer that may share
-// it (see transports/internal/rawio's PollReader). The option io=raw
+// Config.BufferSize. By default (io=netpoll) both ends wait in Go's
+// poller as an *os.File's do, but each read and write is a direct system
+// call that cannot block (preadv2(2) and pwritev2(2) with RWF_NOWAIT), and
+// a Read that finds nothing and is the process's only wait first yields
+// the CPU once to a peer that may share it (see transports/internal/rawio's
+// PollReader and PollWriter). The option io=raw
 // makes connections bypass Go's poller: system calls in the calling
 // thread, where a read without a deadline sleeps in one blocking read(2)
 // as a C program's does and a write that finds the pipe full sleeps in

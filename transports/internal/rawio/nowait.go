@@ -23,7 +23,7 @@ import (
 // message on the CPUs of the exchange, and pinned to one CPU they are on
 // the CPU the message is waiting for. On a 2-CPU VM, the 64 B round trip
 // of the default pipe, unix and tcp-localhost variants with the two
-// processes pinned to different CPUs took 2.5–3.1 times the C floor's
+// processes pinned to different CPUs took 2.0–2.6 times the C floor's
 // with these calls, and 0.4–1.2 times without (results/floor-nowait-*.md).
 //
 // So PollReader and PollWriter make them as direct system calls, as the
@@ -35,9 +35,9 @@ import (
 // both with MSG_DONTWAIT; anything else with preadv2(2) and pwritev2(2)
 // with RWF_NOWAIT at the current file position. A kernel that does not
 // take RWF_NOWAIT for the descriptor (EOPNOTSUPP, or ENOSYS without
-// preadv2) has it read and written the earlier way from then on: reads
-// through the runtime's path, writes with a direct writev(2), which a
-// blocking description would let block.
+// preadv2) has it read and written the earlier way from then on:
+// read(2) and writev(2) through the runtime's path, so that a blocking
+// description, which would make them sleep, does not hold the P meanwhile.
 //
 // The monitor then stays asleep while the process does nothing but wait
 // for messages and answer them. It still wakes for the next timer (a
@@ -96,16 +96,18 @@ func (n *nowait) read(fd int, b []byte) (int, error) {
 	}
 	// Through the runtime's path: a blocking description (see above) must
 	// not hold the P while it sleeps.
-	return unix.Read(fd, b)
+	k, err := unix.Read(fd, b)
+	if err != nil {
+		return 0, err
+	}
+	raceReadDone(b[:k])
+	return k, nil
 }
 
 // writev is one vectored write of the first buffers of *v that cannot
 // block, consuming what it wrote: the count written, or the system call's
 // error (unix.EAGAIN when nothing could be written).
 func (n *nowait) writev(fd int, v *net.Buffers) (int64, error) {
-	if n.old {
-		return Writev(fd, v)
-	}
 	var iov [maxIovecs]unix.Iovec
 	k, _ := iovecs(&iov, *v, 0)
 	if k == 0 {
@@ -115,16 +117,21 @@ func (n *nowait) writev(fd int, v *net.Buffers) (int64, error) {
 	raceWriteStart()
 	var r uintptr
 	var errno syscall.Errno
-	if n.sock {
+	switch {
+	case n.sock:
 		msg := unix.Msghdr{Iov: &iov[0]}
 		msg.SetIovlen(k)
 		r, _, errno = unix.RawSyscall(unix.SYS_SENDMSG, uintptr(fd), uintptr(unsafe.Pointer(&msg)), unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL)
-	} else {
+	case !n.old:
 		r, _, errno = unix.RawSyscall6(unix.SYS_PWRITEV2, uintptr(fd), uintptr(unsafe.Pointer(&iov[0])), uintptr(k), curPos, curPos, unix.RWF_NOWAIT)
-		if unsupported(errno) {
-			n.old = true
-			return Writev(fd, v)
+		if !unsupported(errno) {
+			break
 		}
+		n.old = true
+		fallthrough
+	default:
+		// Through the runtime's path, as read's fallback.
+		r, _, errno = unix.Syscall(unix.SYS_WRITEV, uintptr(fd), uintptr(unsafe.Pointer(&iov[0])), uintptr(k))
 	}
 	if errno != 0 {
 		return 0, errno

@@ -17,7 +17,8 @@ import (
 // non-blocking read, and while there is nothing to read the goroutine
 // parked in the poller, with deadlines and Close working as for that
 // Read — except that the read is a direct system call that cannot block
-// (nowait.go says why), and with one step added: the first time a Read
+// (nowait.go says why, and when a kernel makes it the descriptor's own
+// read instead), and with one step added: the first time a Read
 // finds nothing, and no other goroutine of the process is waiting (on an
 // FD, or parked in a PollReader that is not in the background: see
 // SetBackground), it yields its CPU once (sched_yield(2)) and reads again

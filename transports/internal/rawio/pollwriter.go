@@ -12,7 +12,8 @@ import (
 
 // PollWriter writes to a descriptor that Go's poller manages (an
 // *os.File's or a socket's): each write is a direct system call that
-// cannot block (nowait.go says why), made through syscall.RawConn.Write,
+// cannot block (nowait.go says why, and when a kernel makes it one through
+// the runtime's path instead), made through syscall.RawConn.Write,
 // which parks the goroutine in the poller while the descriptor is full, so
 // deadlines and Close work as for the descriptor's own Write. It adds the
 // vectored write an *os.File lacks (WriteBuffers). It allocates nothing
@@ -43,7 +44,9 @@ func NewPollWriter(rc syscall.RawConn) *PollWriter {
 }
 
 // Write writes all of b and returns the count of bytes written; its
-// errors are WriteBuffers'.
+// errors are WriteBuffers'. An empty b makes no system call: it returns 0
+// and nil, or the closed error after Close (a socket's own Write sends
+// nothing too, but would report a peer already gone).
 func (w *PollWriter) Write(b []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()

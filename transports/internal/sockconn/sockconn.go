@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"strconv"
 	"syscall"
 	"time"
@@ -229,23 +230,23 @@ type stream interface {
 
 // Conn is a stream-socket connection as the transports hand it out. It is a
 // net.Conn over the underlying *net.TCPConn or *net.UnixConn. Its Read and
-// Write go through Go's poller as the socket's would, but each recv(2) and
-// sendmsg(2) is a direct system call with MSG_DONTWAIT (rawio.PollWriter),
-// and a Read yields the CPU once before it parks (rawio.PollReader). Its
-// errors are those of
-// the underlying connection (*net.OpError, net.ErrClosed, os.ErrDeadlineExceeded,
-// io.EOF), except that EPIPE and ECONNRESET also wrap
-// transports.ErrPeerGone. It implements transports.CloseWriter and
-// transports.OptionReporter. Only the net.Conn methods of the socket are
-// exposed, so every transport moves bytes through Read and Write alike,
-// plus WriteBuffers (writev), which the pipe connections offer too.
+// Write wait in Go's poller as the socket's would, but each recv(2) and
+// sendmsg(2) is a direct system call with MSG_DONTWAIT (rawio.PollReader,
+// rawio.PollWriter), and a Read yields the CPU once before it parks. Its
+// errors are shaped as the underlying connection's (*net.OpError,
+// net.ErrClosed, os.ErrDeadlineExceeded, io.EOF), except that EPIPE and
+// ECONNRESET also wrap transports.ErrPeerGone. It implements
+// transports.CloseWriter and transports.OptionReporter. Only the net.Conn
+// methods of the socket are exposed, so every transport moves bytes
+// through Read and Write alike, plus WriteBuffers (vectored, with
+// sendmsg), which the pipe connections offer too.
 type Conn struct {
 	s    stream
 	raw  syscall.RawConn
 	rd   *rawio.PollReader
 	wr   *rawio.PollWriter
 	tcp  *net.TCPConn
-	netw string // the network the socket was made with, for read errors
+	netw string // the network the socket was made with, for the errors
 }
 
 var (
@@ -295,6 +296,11 @@ func (c *Conn) Read(b []byte) (int, error) {
 // opErr wraps err, a rawio.PollReader or PollWriter error, as the socket's
 // own Read and Write would.
 func (c *Conn) opErr(op string, err error) error {
+	if errors.Is(err, os.ErrClosed) {
+		// A PollWriter that could not tell its descriptor for a socket
+		// (already closed when it was made) reports a file's sentinel.
+		err = net.ErrClosed
+	}
 	return connerr.PeerGone(&net.OpError{Op: op, Net: c.netw, Source: c.s.LocalAddr(), Addr: c.s.RemoteAddr(), Err: err})
 }
 
@@ -316,11 +322,12 @@ func (c *Conn) Write(b []byte) (int, error) {
 
 // WriteBuffers writes all of *v with sendmsg(2) through Go's poller (as
 // net.Buffers.WriteTo does with writev(2) on the socket), consuming it;
-// errors are Write's. It makes Conn a frame.BuffersWriter.
+// errors are Write's, with the *net.OpError's Op "writev" as WriteTo's.
+// It makes Conn a frame.BuffersWriter.
 func (c *Conn) WriteBuffers(v *net.Buffers) (int64, error) {
 	n, err := c.wr.WriteBuffers(v)
 	if err != nil {
-		err = c.opErr("write", err)
+		err = c.opErr("writev", err)
 	}
 	return n, err
 }
