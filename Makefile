@@ -82,6 +82,7 @@ results: build ## regenerate every report in results/ from the committed raw rec
 	./$(BIN) report -format markdown results/models.jsonl > results/models.md
 	./$(BIN) report -format markdown results/peer-source.jsonl > results/peer-source.md
 	./$(BIN) report -format markdown results/shm-fanin.jsonl > results/shm-fanin.md
+	./$(BIN) report -format markdown results/shm-fanin-nowait.jsonl > results/shm-fanin-nowait.md
 	./$(BIN) report -format markdown results/shm-fanin-epyc.jsonl > results/shm-fanin-epyc.md
 	./$(BIN) report -format markdown results/shm-large-epyc.jsonl > results/shm-large-epyc.md
 	./$(BIN) report -format markdown results/shm-wait-epyc.jsonl > results/shm-wait-epyc.md

@@ -31,6 +31,7 @@ func TestCommittedResultsAreFresh(t *testing.T) {
 		{filepath.Join(dir, "shm-large.jsonl"), "shm-large.md", "markdown"},
 		{filepath.Join(dir, "shm-wait.jsonl"), "shm-wait.md", "markdown"},
 		{filepath.Join(dir, "shm-fanin-epyc.jsonl"), "shm-fanin-epyc.md", "markdown"},
+		{filepath.Join(dir, "shm-fanin-nowait.jsonl"), "shm-fanin-nowait.md", "markdown"},
 		{filepath.Join(dir, "shm-large-epyc.jsonl"), "shm-large-epyc.md", "markdown"},
 		{filepath.Join(dir, "shm-wait-epyc.jsonl"), "shm-wait-epyc.md", "markdown"},
 		{filepath.Join(dir, "http.jsonl"), "http.md", "markdown"},
