@@ -670,7 +670,7 @@ func dupEnd(f *os.File, mode int, name string) (*os.File, error) {
 // end is one pipe end as a connection uses it: an *os.File (Go's poller)
 // or a *rawio.FD (io=raw).
 type end interface {
-	io.ReadWriteCloser
+	io.Closer
 	SetReadDeadline(time.Time) error
 	SetWriteDeadline(time.Time) error
 	Control(func(fd uintptr)) error

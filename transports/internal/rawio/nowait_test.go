@@ -26,7 +26,6 @@ type pollEnds struct {
 	wfd    int
 	setRDL func(time.Time) error
 	setWDL func(time.Time) error
-	closed error // the error a closed end's calls wrap
 }
 
 // newPollEnds makes a pipe ("pipe") or a Unix socket pair ("socket"),
@@ -41,7 +40,7 @@ func newPollEnds(t *testing.T, kind string) *pollEnds {
 		if err != nil {
 			t.Fatal(err)
 		}
-		e.r, e.w, e.setRDL, e.setWDL, e.closed = r, w, r.SetReadDeadline, w.SetWriteDeadline, os.ErrClosed
+		e.r, e.w, e.setRDL, e.setWDL = r, w, r.SetReadDeadline, w.SetWriteDeadline
 		rrc, _ = r.SyscallConn()
 		wrc, _ = w.SyscallConn()
 	case "socket":
@@ -59,7 +58,7 @@ func newPollEnds(t *testing.T, kind string) *pollEnds {
 			}
 			cs[i] = c.(*net.UnixConn)
 		}
-		e.r, e.w, e.setRDL, e.setWDL, e.closed = cs[0], cs[1], cs[0].SetReadDeadline, cs[1].SetWriteDeadline, net.ErrClosed
+		e.r, e.w, e.setRDL, e.setWDL = cs[0], cs[1], cs[0].SetReadDeadline, cs[1].SetWriteDeadline
 		rrc, _ = cs[0].SyscallConn()
 		wrc, _ = cs[1].SyscallConn()
 	}
@@ -193,8 +192,8 @@ func TestPollWriterErrors(t *testing.T) {
 			}
 
 			e.w.Close()
-			if _, err := e.wr.Write([]byte("x")); !errors.Is(err, e.closed) {
-				t.Fatalf("Write after Close = %v, want %v", err, e.closed)
+			if _, err := e.wr.Write([]byte("x")); !errors.Is(err, net.ErrClosed) {
+				t.Fatalf("Write after Close = %v, want net.ErrClosed", err)
 			}
 		})
 	}

@@ -58,8 +58,8 @@ func (w *PollWriter) Write(b []byte) (int, error) {
 }
 
 // WriteBuffers writes all of *v, consuming it as net.Buffers.WriteTo does,
-// and returns the count of bytes written. It fails with net.ErrClosed on a
-// closed socket and os.ErrClosed on a closed file, os.ErrDeadlineExceeded
+// and returns the count of bytes written. It fails with net.ErrClosed once
+// the descriptor is closed (as PollReader's Read), os.ErrDeadlineExceeded
 // when the write deadline passes, and an *os.SyscallError for the system
 // call's own errors (EPIPE when the reader is gone). Calls are serialised.
 func (w *PollWriter) WriteBuffers(v *net.Buffers) (int64, error) {
@@ -83,10 +83,7 @@ func (w *PollWriter) write(v *net.Buffers, op string) (int64, error) {
 		return n, os.ErrDeadlineExceeded
 	case w.rc.Control(func(uintptr) {}) != nil:
 		// Closed: the poller reports it with a sentinel of its own.
-		if w.io.sock {
-			return n, net.ErrClosed
-		}
-		return n, os.ErrClosed
+		return n, net.ErrClosed
 	default:
 		// Open, but the poller cannot wait on it: its cause, unwrapped.
 		var op *net.OpError

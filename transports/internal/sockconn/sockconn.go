@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"strconv"
 	"syscall"
 	"time"
@@ -296,11 +295,6 @@ func (c *Conn) Read(b []byte) (int, error) {
 // opErr wraps err, a rawio.PollReader or PollWriter error, as the socket's
 // own Read and Write would.
 func (c *Conn) opErr(op string, err error) error {
-	if errors.Is(err, os.ErrClosed) {
-		// A PollWriter that could not tell its descriptor for a socket
-		// (already closed when it was made) reports a file's sentinel.
-		err = net.ErrClosed
-	}
 	return connerr.PeerGone(&net.OpError{Op: op, Net: c.netw, Source: c.s.LocalAddr(), Addr: c.s.RemoteAddr(), Err: err})
 }
 
