@@ -39,6 +39,7 @@ func TestLayoutOffsets(t *testing.T) {
 		{"rings[1]", unsafe.Offsetof(h.rings) + unsafe.Sizeof(r), offRing1},
 		{"lock", unsafe.Offsetof(r.lock), offLock},
 		{"used", unsafe.Offsetof(r.used), offUsed},
+		{"laps", unsafe.Offsetof(r.laps), offLaps},
 		{"wpos", unsafe.Offsetof(r.wpos), offWpos},
 		{"dataSeq", unsafe.Offsetof(r.dataSeq), offDataSeq},
 		{"writerClosed", unsafe.Offsetof(r.writerClosed), offWriterClosed},
@@ -147,6 +148,49 @@ func TestRingCorruption(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			checkCorruptOps(t, Lock, tt.corrupt, [4]bool{tt.listenWrite, tt.dialRead, tt.dialWrite, tt.listenRead})
+		})
+	}
+}
+
+// TestLockRewindCorruption checks the reader's look at shm-lock's rewinds
+// (see rewindLock): the reader's index may move only to 0, and only with
+// the writer's count of rewinds; anything else is ErrCorrupt, and the
+// bytes stay unread.
+func TestLockRewindCorruption(t *testing.T) {
+	tests := []struct {
+		name    string
+		corrupt func(m []byte, pos uint64)
+	}{
+		// laps counted, the indices left where they were
+		{"laps-without-rewind", func(m []byte, pos uint64) { put32(m, offRing0+offLaps, 1) }},
+		// the indices back at 0, laps not counted
+		{"rewind-without-laps", func(m []byte, pos uint64) {
+			put64(m, offRing0+offWpos, 0)
+			put64(m, offRing0+offRpos, 0)
+		}},
+		// laps counted, but the reader's index moved elsewhere than 0
+		{"rewind-elsewhere", func(m []byte, pos uint64) {
+			put64(m, offRing0+offWpos, pos+16)
+			put64(m, offRing0+offRpos, pos+16)
+			put32(m, offRing0+offLaps, 1)
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			l := listenKindT(t, Lock, transports.Config{BufferSize: MinRing})
+			mem := mapFileT(t, l.Endpoint().Files[0])
+			a, d := connectT(t, l, 0) // ring 0: a writes, d reads
+			a.SetDeadline(time.Now().Add(testTimeout))
+			d.SetDeadline(time.Now().Add(100 * time.Millisecond))
+			if _, err := a.Write([]byte("abc")); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := io.ReadFull(d, make([]byte, 3)); err != nil {
+				t.Fatal(err)
+			}
+			tt.corrupt(mem, d.rx.pos)
+			_, err := d.Read(make([]byte, 100))
+			wantOpErr(t, "Read", err, transports.ErrCorrupt)
 		})
 	}
 }

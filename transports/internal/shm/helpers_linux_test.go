@@ -30,6 +30,7 @@ const (
 	// relative to a ring control block
 	offLock          = 0x00
 	offUsed          = 0x08
+	offLaps          = 0x10
 	offWpos          = 0x40
 	offDataSeq       = 0x48
 	offWriterClosed  = 0x4C

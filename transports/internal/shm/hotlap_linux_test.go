@@ -382,3 +382,53 @@ func TestShortLapAfterCloseWrite(t *testing.T) {
 		t.Fatalf("Write after CloseWrite moved the head from %d to %d", head, got)
 	}
 }
+
+// TestLockHotLaps checks shm-lock's hot laps (rewindLock): in an exchange
+// of small messages the writer goes back to the ring's start whenever the
+// reader took everything, so the indices stay within the first hotLap
+// bytes and a message; with the reader behind (bursts of up to six
+// messages before it reads), the writer goes on where it is. Every byte
+// arrives in place across the rewinds, and the reader's index follows.
+func TestLockHotLaps(t *testing.T) {
+	a, d := connectT(t, listenKindT(t, Lock, transports.Config{BufferSize: 64 << 10}), 0)
+	a.SetDeadline(time.Now().Add(testTimeout))
+	d.SetDeadline(time.Now().Add(testTimeout))
+	rng := rand.New(rand.NewSource(1))
+	msg, got := make([]byte, 1000), make([]byte, 6000)
+	sent, recvd, maxPos := 0, 0, uint64(0)
+	for range 2000 {
+		burst := 1 + rng.Intn(6)
+		if rng.Intn(4) != 0 {
+			burst = 1 // mostly an exchange, as a reader that waits for each message
+		}
+		for range burst {
+			fillPattern(msg, sent)
+			if _, err := a.Write(msg); err != nil {
+				t.Fatal(err)
+			}
+			sent += len(msg)
+			maxPos = max(maxPos, a.tx.pos)
+		}
+		for recvd < sent {
+			n, err := d.Read(got[:min(len(got), sent-recvd)])
+			if err != nil {
+				t.Fatalf("reading at byte %d of %d: %v", recvd, sent, err)
+			}
+			if at, ok := checkPattern(got[:n], recvd); !ok {
+				t.Fatalf("byte %d is wrong", at)
+			}
+			recvd += n
+		}
+	}
+	laps := a.tx.ctl.laps.Load()
+	if laps == 0 {
+		t.Fatalf("the writer never went back to the ring's start (%d bytes through a 64 KiB ring)", sent)
+	}
+	if maxPos >= hotLap+6*uint64(len(msg)) {
+		t.Errorf("the writer's index reached %d; with rewinds it stays below hotLap (%d) plus a burst", maxPos, hotLap)
+	}
+	if d.rx.laps != laps || d.rx.pos != a.tx.pos {
+		t.Errorf("reader at %d after %d rewinds, writer at %d after %d", d.rx.pos, d.rx.laps, a.tx.pos, laps)
+	}
+	t.Logf("%d bytes, %d rewinds, highest index %d", sent, laps, maxPos)
+}

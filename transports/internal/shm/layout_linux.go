@@ -18,7 +18,7 @@ const (
 	ringMagic uint64 = 0x00676e7262637069
 	// layoutVersion is the version of the layout described in the package
 	// documentation. A mapping with another version is refused.
-	layoutVersion uint32 = 5
+	layoutVersion uint32 = 6
 	// headerSize is the size of the header and the offset of ring 0's data;
 	// one page, so that both rings start page-aligned.
 	headerSize = 4096
@@ -74,7 +74,7 @@ type header struct {
 
 // ringCtl is the control block of one ring: three cache lines, the first
 // touched by both ends, the second written by the producer, the third by the
-// consumer. wpos, rpos, used and the two waiting flags are changed only
+// consumer. wpos, rpos, used, laps and the two waiting flags are changed only
 // with lock held; the sequence words and closed flags are changed with
 // atomics alone.
 type ringCtl struct {
@@ -85,7 +85,8 @@ type ringCtl struct {
 	lock         atomic.Uint32 // +0x00 futex mutex: 0 free, 1 held, 2 held, maybe waiters
 	readerClosed atomic.Uint32 // +0x04 1: the reader will take no more
 	used         atomic.Uint64 // +0x08 bytes in the ring, <= ringCap
-	_            [cacheLine - 0x10]byte
+	laps         atomic.Uint32 // +0x10 shm-lock: times the writer moved both indices back to 0 (see Conn.rewindLock)
+	_            [cacheLine - 0x14]byte
 
 	// line 1: producer
 	wpos          atomic.Uint64 // +0x40 next byte to fill, < ringCap
