@@ -371,9 +371,9 @@ func (r *ringView) check(owned *atomic.Uint64) (used uint64, err error) {
 // reusing the ring's first few pages, which stay in both cores' caches
 // and are mapped already. Going round a whole 1 MiB ring instead, with 64
 // connections, each side faulted in 128 MiB of pages before the first lap
-// ended: fanin of 1 KiB at 64 connections did 77k messages a second in
-// 300 ms cases and 494k in 2 s ones (results/shm-lock-hotlap-*.jsonl has
-// the before and after).
+// ended, and fanin of 1 KiB at 64 connections in 300 ms repeats measured
+// little else: 83k messages a second before, 348k after
+// (results/shm-lock-hotlap-before.jsonl and -after.jsonl, unpinned).
 func (w *ringView) rewindLock(used uint64) {
 	if used != 0 || w.pos < hotLap {
 		return
