@@ -112,7 +112,7 @@ func Pairs(twoCPUs bool) []Pair {
 			pp("shm-ring", "cross-core", "spinfutex", "≤ 1.5×", "-S", strconv.Itoa(ShmDefaultSpinNS)),
 			pp("shm-ring[wait=futex]", "cross-core", "futex", "—"),
 			pp("shm-ring[wait=futex]", "same-core", "futex", "—"),
-			pp("shm-lock", "cross-core", "pshared", "—"),
+			pp("shm-lock[wait=futex]", "cross-core", "pshared", "—"),
 		)
 	}
 	// Streams: descriptors against C sending the same length-prefixed

@@ -141,7 +141,7 @@ func TestBadInput(t *testing.T) {
 		{"bad spin_ns", append([]string{"run", "-t", "shm-ring[spin_ns=abc]"}, short...), exitUsage, `spin_ns="abc"`},
 		{"huge pipe_size", append([]string{"run", "-t", "pipe[pipe_size=1TiB]"}, short...), exitUsage, `pipe_size="1TiB"`},
 		{"option of another transport", append([]string{"run", "-t", "unix[nodelay=false]"}, short...), exitUsage, "unknown option nodelay"},
-		{"bad option in a list", append([]string{"run", "-t", "tcp-localhost,shm-lock[wait=spin]"}, short...), exitUsage, "unknown option wait"},
+		{"bad option in a list", append([]string{"run", "-t", "tcp-localhost,shm-lock[zerocopy=off]"}, short...), exitUsage, "unknown option zerocopy"},
 		{"malformed variant", append([]string{"run", "-t", "unix[io=raw"}, short...), exitUsage, `missing "]"`},
 		{"all with options", append([]string{"run", "-t", "all[io=raw]"}, short...), exitUsage, `"all" takes no options`},
 		// A value given twice would run its cases twice.

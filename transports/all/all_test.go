@@ -153,7 +153,7 @@ func TestResolve(t *testing.T) {
 		{"unix[nodelay=false]", transports.ErrBadOption, "unknown option nodelay"},
 		{"tcp-localhost[nodelay=maybe]", transports.ErrBadOption, `nodelay="maybe"`},
 		{"tcp-public[rcvbuf=3GiB]", transports.ErrBadOption, `rcvbuf="3GiB"`},
-		{"shm-lock[wait=spin]", transports.ErrBadOption, "unknown option wait"},
+		{"shm-lock[zerocopy=off]", transports.ErrBadOption, "unknown option zerocopy"},
 		{"shm-lock[mapping=disk]", transports.ErrBadOption, `mapping="disk"`},
 		{"shm-ring[wait=sometimes]", transports.ErrBadOption, `wait="sometimes"`},
 		{"shm-ring[zerocopy=maybe]", transports.ErrBadOption, `zerocopy="maybe"`},

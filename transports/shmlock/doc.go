@@ -182,31 +182,41 @@
 //
 // A Write of up to 4 KiB that finds the ring empty (the reader took
 // everything) and its index at least 8 KiB into the ring moves wpos and
-// rpos back to 0 under the lock and counts it in laps, before it copies. An exchange of small
-// messages then keeps to the ring's first pages, which both processes
-// have mapped and both cores cache, instead of going round the whole
-// ring: with 64 connections of the default 1 MiB, each process otherwise
-// faults in 128 MiB of pages during the first lap, and short runs measure
-// little else.
+// rpos back to 0 under the lock and counts it in laps, before it copies.
+// An exchange of small messages then keeps to the ring's first pages,
+// which both processes have mapped and both cores cache, instead of going
+// round the whole ring: with 64 connections of the default 1 MiB, each
+// process otherwise faults in 128 MiB of pages during the first lap, and
+// short runs measure little else.
 //
-// A reader that finds the ring empty sets readerWaiting under the lock,
-// having read dataSeq before taking it, and sleeps with FUTEX_WAIT on
-// dataSeq; a writer's commit bumps dataSeq and, if readerWaiting was set,
+// A reader that finds the ring empty unlocks and waits as the wait option
+// (Options["wait"], the same as shm-ring's) says. With "adaptive", the
+// default, a reader alone in its process first polls "used" for the spin
+// budget (Options["spin_ns"], default 20 µs), and skips that polling for
+// a while when it keeps running out or the writer last waited on this
+// reader's CPU; with "spin" it polls for as long as 100 ms, yielding;
+// with "futex" it does not poll at all, which is the plain baseline a
+// process-shared mutex and condition variable give. It then sets
+// readerWaiting, having read dataSeq before taking the lock, and sleeps
+// with FUTEX_WAIT on dataSeq; a writer's commit bumps dataSeq and, if readerWaiting was set,
 // clears it and wakes. Space works the same way with writerWaiting and
 // spaceSeq. Local events (Close, a deadline change, the peer's death) bump
 // the local side's sequence words and wake them too, so a sleeper re-checks
 // its state at once. Every futex sleep also has a timeout: the time left to
 // the deadline, at most dataWaitSlice (lockWaitSlice for the lock), after
-// which the state is checked again. There is no spinning while waiting for
-// data or space: on a two-core machine that would be a different variant.
+// which the state is checked again. Without the polling, a lone waiter
+// pays a sleeping core's wake-up on every message, and on the 2-vCPU VM
+// of the repository's results a one-connection exchange was slower than
+// a pipe's (0.67–0.82× in results/shm-lock-hotlap-after.jsonl).
 //
-// That futex sleep is for the one waiter of a process that waits alone;
-// every other waiter of the process unlocks and parks its goroutine, and
-// the process's poller (shared with shm-ring, see package shmring) looks
-// at "used" of every parked ring, without polling on: it sleeps on its
-// doorbell at once, and a commit rings it, once per batch, when it finds
-// the poller's process announced asleep in its wake page. So many waiting
-// connections hold no OS thread each.
+// That polling and futex sleep are for the one waiter of a process that
+// waits alone; every other waiter of the process unlocks and parks its
+// goroutine, and the process's poller (shared with shm-ring, see package
+// shmring) looks at "used" of every parked ring, polling for the same
+// budget (none with "futex") and then sleeping on its doorbell, which a
+// commit rings, once per batch, when it finds the poller's process
+// announced asleep in its wake page. So many waiting connections hold no
+// OS thread each.
 //
 // A peer killed while it held the lock never releases it: a waiter for the
 // lock then returns transports.ErrPeerGone once the liveness socket reports

@@ -451,12 +451,16 @@ func (c *Conn) read(b []byte) (int, error) {
 	}
 }
 
-// waitUnlock releases ring r's lock and waits, as w, for the other side:
-// alone in its process and allowed to hold its processor while it sleeps
-// (see mayWaitSolo and maySleepSolo), a waiter announces itself in w.flag
-// and sleeps on the futex word w.seq, which it read as seq before taking
-// the lock; any other waiter parks with the process's poller. Neither
-// waits past the deadline dl, and neither waits at all once it passed.
+// waitUnlock releases ring r's lock and waits, as w, for the other side,
+// as the connection's wait option says: alone in its process (see
+// mayWaitSolo), a waiter first polls the ring's used count for the spin
+// budget (none with wait=futex, none while the adaptive calibration says
+// the other side shares this core; see spinBudget), then, still alone
+// and allowed to hold its processor while it sleeps (maySleepSolo),
+// announces itself in w.flag and sleeps on the futex word w.seq, which it
+// read as seq before taking the lock; any other waiter parks with the
+// process's poller, which polls for it for the same budget. Neither waits
+// past the deadline dl, and neither waits at all once it passed.
 func (c *Conn) waitUnlock(r *ringView, w *waiter, seq uint32, dl *deadline) {
 	unlock(&r.ctl.lock)
 	// The time left is read now, not before the lock was taken: waiting
@@ -465,7 +469,22 @@ func (c *Conn) waitUnlock(r *ringView, w *waiter, seq uint32, dl *deadline) {
 	if err != nil {
 		return // the caller finds out
 	}
+	st := &c.rspin
+	if w.write {
+		st = &c.wspin
+	}
+	budget := c.spinBudget(st, w)
+	w.budget = budget
 	if mayWaitSolo() && thePoller.solo() {
+		if budget > 0 {
+			// used is read without the lock: a stale look only costs a
+			// round of the caller's loop, which takes the lock.
+			var spun time.Duration
+			if won := c.spin(&spun, &left, budget, st, w); won || left <= 0 {
+				thePoller.soloDone()
+				return // ready, or the deadline passed while polling: the caller sees which
+			}
+		}
 		// The flag is set after the unlock: a commit since seq was read
 		// bumped w.seq, and the futex sleep returns at once.
 		slept := maySleepSolo()
@@ -487,11 +506,6 @@ func (c *Conn) waitUnlock(r *ringView, w *waiter, seq uint32, dl *deadline) {
 			return
 		}
 	}
-	// The poller polls for a parked waiter as for shm-ring's adaptive
-	// wait: with several connections busy, the other side usually
-	// commits within a few µs, and a poller that sleeps at once costs a
-	// doorbell write and a network-poller wake-up per message.
-	w.budget = DefaultSpin
 	c.noteCPU() // for the poller's look at where the other process runs (sharesCPU)
 	if !w.ready() && !c.closed.Load() && !c.peerGone.Load() {
 		w.park(left)

@@ -592,7 +592,7 @@ func TestEffectiveOptions(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			l := listenT(t, tt.cfg)
 			a, d := connectT(t, l, 0)
-			want := map[string]string{"ring_bytes": tt.ring, "lock": "futex-mutex", "mapping": tt.mapping}
+			want := map[string]string{"ring_bytes": tt.ring, "lock": "futex-mutex", "mapping": tt.mapping, "wait": "adaptive", "spin_ns": "20000"}
 			for name, got := range map[string]map[string]string{
 				"listener": l.EffectiveOptions(), "accepted": a.EffectiveOptions(), "dialed": d.EffectiveOptions(),
 			} {

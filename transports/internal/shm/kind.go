@@ -7,9 +7,10 @@
 // ring is shared between its producer and its consumer, the Kind:
 //
 //   - Lock (shm-lock): a cross-process futex mutex in the mapping guards
-//     the ring's indices; waiting for data or space is a futex sleep
-//     for a waiter alone in its process, and the process's poller's
-//     polling and doorbell (poller_linux.go) for the others.
+//     the ring's indices; waiting for data or space is the wait option's,
+//     as for shm-ring: by default a spin for a waiter alone in its
+//     process, then a futex sleep, and the process's poller's polling and
+//     doorbell (poller_linux.go) for the others; wait=futex sleeps at once.
 //   - Ring (shm-ring): no lock. The producer owns a free-running head
 //     counter and the consumer a free-running tail counter, each on its own
 //     cache line and published with atomics (sequentially consistent in
@@ -51,7 +52,7 @@ func (k Kind) description() string {
 	if k == Ring {
 		return "shared memory (memfd) lock-free rings; options wait=adaptive|spin|futex, spin_ns, zerocopy, mapping"
 	}
-	return "shared memory (memfd) byte rings guarded by a futex lock in the mapping; option mapping"
+	return "shared memory (memfd) byte rings guarded by a futex lock in the mapping; options wait=adaptive|spin|futex, spin_ns, mapping"
 }
 
 // Option keys.
@@ -68,12 +69,13 @@ const (
 	// whoever sent it could shrink it under the dialer. "file" is for a
 	// peer that inherits its channels.
 	OptionMapping = "mapping"
-	// OptionWait (shm-ring only) selects how a side waits for the other:
-	// WaitSpin, WaitAdaptive (the default) or WaitFutex.
+	// OptionWait selects how a side waits for the other: WaitSpin,
+	// WaitAdaptive (the default) or WaitFutex. shm-lock waits for data or
+	// space this way; its lock has a wait of its own (a short spin, then
+	// the futex).
 	OptionWait = "wait"
-	// OptionSpinNS (shm-ring only) sets the adaptive spin budget in
-	// nanoseconds (default DefaultSpin); 0 makes adaptive behave like
-	// futex.
+	// OptionSpinNS sets the adaptive spin budget in nanoseconds (default
+	// DefaultSpin); 0 makes adaptive behave like futex.
 	OptionSpinNS = "spin_ns"
 	// OptionZeroCopy (shm-ring only), "on" (the default) or "off": whether
 	// the connection offers its incoming bytes for reading in place
@@ -82,7 +84,7 @@ const (
 	OptionZeroCopy = "zerocopy"
 )
 
-// Wait strategies of shm-ring (OptionWait values).
+// Wait strategies (OptionWait values).
 const (
 	// WaitSpin polls the other side's counter, yielding the processor
 	// (runtime.Gosched) every spinYieldEvery polls, and never sleeps in
@@ -93,7 +95,10 @@ const (
 	// about to sleep and sleeps until the peer rings (see poller_linux.go).
 	WaitAdaptive = "adaptive"
 	// WaitFutex announces and sleeps at once, like a blocking pipe (the
-	// name is historical: shm-ring sleeps on a doorbell read).
+	// name is historical for shm-ring, which sleeps on a doorbell read;
+	// shm-lock's lone waiter sleeps on its futex). For shm-lock it is the
+	// plain lock-and-condition baseline: a process-shared mutex and
+	// condition variable do the same.
 	WaitFutex = "futex"
 )
 
@@ -111,24 +116,21 @@ const maxSpin = time.Second
 // settings are a channel's options after validation.
 type settings struct {
 	mapping string        // "", mappingMemfd or mappingFile
-	wait    string        // Ring: WaitSpin, WaitAdaptive or WaitFutex
-	spin    time.Duration // Ring: the adaptive spin budget
+	wait    string        // WaitSpin, WaitAdaptive or WaitFutex
+	spin    time.Duration // the adaptive spin budget
 	noPeek  bool          // Ring: zerocopy=off
 }
 
 // parseOptions validates opts for kind k.
 func parseOptions(k Kind, opts map[string]string) (settings, error) {
-	keys := []string{OptionMapping}
+	keys := []string{OptionMapping, OptionWait, OptionSpinNS}
 	if k == Ring {
-		keys = append(keys, OptionWait, OptionSpinNS, OptionZeroCopy)
+		keys = append(keys, OptionZeroCopy)
 	}
 	if err := transports.CheckOptions(k.Name(), opts, keys...); err != nil {
 		return settings{}, err
 	}
-	s := settings{}
-	if k == Ring {
-		s.wait, s.spin = WaitAdaptive, DefaultSpin
-	}
+	s := settings{wait: WaitAdaptive, spin: DefaultSpin}
 	if v, ok := opts[OptionMapping]; ok {
 		if v != mappingMemfd && v != mappingFile {
 			return settings{}, fmt.Errorf("%s: option %s=%q: want %q or %q: %w", k.Name(), OptionMapping, v, mappingMemfd, mappingFile, transports.ErrBadOption)
@@ -157,8 +159,8 @@ func parseOptions(k Kind, opts map[string]string) (settings, error) {
 	return s, nil
 }
 
-// CheckOptions reports whether Listen and Dial accept opts (mapping; for
-// shm-ring also wait, spin_ns, zerocopy); see transports.OptionChecker.
+// CheckOptions reports whether Listen and Dial accept opts (mapping, wait,
+// spin_ns; for shm-ring also zerocopy); see transports.OptionChecker.
 func (t transport) CheckOptions(opts map[string]string) error {
 	_, err := parseOptions(t.kind, opts)
 	return err
@@ -184,15 +186,16 @@ func (t transport) ListenerOnlyOptions() []string { return []string{OptionMappin
 
 var _ transports.ListenerOnly = transport{}
 
-// DefaultOptions returns, for shm-ring, wait=adaptive, spin_ns at
-// DefaultSpin and zerocopy=on, the defaults spelled out
-// (transports.DefaultOptioner). shm-lock has none: its mapping=memfd
-// refuses the file fallback that leaving it out allows.
+// DefaultOptions returns wait=adaptive and spin_ns at DefaultSpin, and for
+// shm-ring zerocopy=on, the defaults spelled out
+// (transports.DefaultOptioner). mapping has none: mapping=memfd refuses
+// the file fallback that leaving it out allows.
 func (t transport) DefaultOptions() []string {
+	d := []string{OptionWait + "=" + WaitAdaptive, OptionSpinNS + "=" + strconv.FormatInt(DefaultSpin.Nanoseconds(), 10)}
 	if t.kind == Ring {
-		return []string{OptionWait + "=" + WaitAdaptive, OptionSpinNS + "=" + strconv.FormatInt(DefaultSpin.Nanoseconds(), 10), OptionZeroCopy + "=on"}
+		d = append(d, OptionZeroCopy+"=on")
 	}
-	return nil
+	return d
 }
 
 // CanonicalValue returns spin_ns in one spelling, its decimal number of
@@ -221,15 +224,15 @@ func effectiveOptions(k Kind, ringCap int, mapping string, s settings) map[strin
 		"ring_bytes": strconv.Itoa(ringCap),
 		"mapping":    mapping,
 	}
+	m[OptionWait] = s.wait
+	if s.wait == WaitAdaptive {
+		m[OptionSpinNS] = strconv.FormatInt(s.spin.Nanoseconds(), 10)
+	}
 	if k == Ring {
 		m["lock"] = "none"
-		m[OptionWait] = s.wait
 		m[OptionZeroCopy] = "on"
 		if s.noPeek {
 			m[OptionZeroCopy] = "off"
-		}
-		if s.wait == WaitAdaptive {
-			m[OptionSpinNS] = strconv.FormatInt(s.spin.Nanoseconds(), 10)
 		}
 	} else {
 		m["lock"] = "futex-mutex"

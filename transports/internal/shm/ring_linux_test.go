@@ -18,8 +18,7 @@ import (
 	"github.com/ipcbench/ipcbench/transports/transporttest"
 )
 
-// waits are the shm-ring wait strategies, each with the options that select
-// it.
+// waits are the wait strategies, each with the options that select it.
 var waits = []struct {
 	name string
 	opts map[string]string
@@ -30,22 +29,41 @@ var waits = []struct {
 	{"adaptive-spin_ns=0", map[string]string{OptionWait: WaitAdaptive, OptionSpinNS: "0"}},
 }
 
-// TestRingNettest runs golang.org/x/net/nettest.TestConn over shm-ring with
-// each wait strategy, and a small ring so that writes wrap and block.
+// kindWait is one kind with one wait strategy, named kind/strategy.
+type kindWait struct {
+	name string
+	kind Kind
+	opts map[string]string
+}
+
+// kindWaits returns every kind with every wait strategy.
+func kindWaits() []kindWait {
+	var out []kindWait
+	for _, k := range []Kind{Ring, Lock} {
+		for _, w := range waits {
+			out = append(out, kindWait{k.Name() + "/" + w.name, k, w.opts})
+		}
+	}
+	return out
+}
+
+// TestRingNettest runs golang.org/x/net/nettest.TestConn over both kinds
+// with each wait strategy, and a small ring so that writes wrap and block.
 func TestRingNettest(t *testing.T) {
-	for _, w := range waits {
-		t.Run(w.name, func(t *testing.T) {
-			nettest.TestConn(t, transporttest.MakePipe(New(Ring), transports.Config{BufferSize: MinRing, Options: w.opts}))
+	for _, tc := range kindWaits() {
+		t.Run(tc.name, func(t *testing.T) {
+			nettest.TestConn(t, transporttest.MakePipe(New(tc.kind), transports.Config{BufferSize: MinRing, Options: tc.opts}))
 		})
 	}
 }
 
 // TestRingStream moves messages much larger than a small ring through it in
-// both directions at once, with each wait strategy, every byte checked.
+// both directions at once, over both kinds with each wait strategy, every
+// byte checked.
 func TestRingStream(t *testing.T) {
-	for _, w := range waits {
-		t.Run(w.name, func(t *testing.T) {
-			a, d := connectT(t, listenKindT(t, Ring, transports.Config{BufferSize: MinRing, Options: w.opts}), 0)
+	for _, tc := range kindWaits() {
+		t.Run(tc.name, func(t *testing.T) {
+			a, d := connectT(t, listenKindT(t, tc.kind, transports.Config{BufferSize: MinRing, Options: tc.opts}), 0)
 			const total = 8 << 20
 			var wg sync.WaitGroup
 			errs := make(chan error, 4)
@@ -106,24 +124,35 @@ func TestRingOptions(t *testing.T) {
 			t.Errorf("Listen with %v: %v, want ErrBadOption", opts, err)
 		}
 	}
-	// shm-lock has no wait option.
-	if _, err := New(Lock).Listen(context.Background(), transports.Config{Options: map[string]string{OptionWait: WaitSpin}}); !errors.Is(err, transports.ErrBadOption) {
-		t.Errorf("shm-lock with a wait option: %v, want ErrBadOption", err)
-	}
-	for _, tt := range []struct {
-		opts       map[string]string
-		wait, spin string
-	}{
-		{nil, WaitAdaptive, "20000"},
-		{map[string]string{OptionSpinNS: "5000"}, WaitAdaptive, "5000"},
-		{map[string]string{OptionWait: WaitSpin}, WaitSpin, ""},
-		{map[string]string{OptionWait: WaitFutex}, WaitFutex, ""},
+	for _, opts := range []map[string]string{
+		{OptionWait: "sometimes"},
+		{OptionSpinNS: "-1"},
+		{OptionZeroCopy: "off"}, // shm-lock lends no bytes in place
 	} {
-		a, d := connectT(t, listenKindT(t, Ring, transports.Config{Options: tt.opts}), 0)
-		for _, c := range []*Conn{a, d} {
-			got := c.EffectiveOptions()
-			if got[OptionWait] != tt.wait || got[OptionSpinNS] != tt.spin || got["lock"] != "none" || got["ring_bytes"] != "1048576" {
-				t.Errorf("options %v: effective %v", tt.opts, got)
+		if l, err := New(Lock).Listen(context.Background(), transports.Config{Options: opts}); !errors.Is(err, transports.ErrBadOption) {
+			if err == nil {
+				l.Close()
+			}
+			t.Errorf("shm-lock Listen with %v: %v, want ErrBadOption", opts, err)
+		}
+	}
+	for _, k := range []Kind{Ring, Lock} {
+		lock := map[Kind]string{Ring: "none", Lock: "futex-mutex"}[k]
+		for _, tt := range []struct {
+			opts       map[string]string
+			wait, spin string
+		}{
+			{nil, WaitAdaptive, "20000"},
+			{map[string]string{OptionSpinNS: "5000"}, WaitAdaptive, "5000"},
+			{map[string]string{OptionWait: WaitSpin}, WaitSpin, ""},
+			{map[string]string{OptionWait: WaitFutex}, WaitFutex, ""},
+		} {
+			a, d := connectT(t, listenKindT(t, k, transports.Config{Options: tt.opts}), 0)
+			for _, c := range []*Conn{a, d} {
+				got := c.EffectiveOptions()
+				if got[OptionWait] != tt.wait || got[OptionSpinNS] != tt.spin || got["lock"] != lock || got["ring_bytes"] != "1048576" {
+					t.Errorf("%s options %v: effective %v", k.Name(), tt.opts, got)
+				}
 			}
 		}
 	}
@@ -464,5 +493,35 @@ func TestRingTailPublishedBeforeWriteWaits(t *testing.T) {
 	}
 	if _, err := io.ReadFull(d, buf[512:]); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestLockWaitOption checks that shm-lock's lone reader waits as its wait
+// option says: with the default (adaptive) it polls for the spin budget
+// before it sleeps, and a Read whose data comes long after the budget
+// records the spin as lost; with wait=futex it sleeps at once and records
+// nothing. Both get every byte.
+func TestLockWaitOption(t *testing.T) {
+	for _, tt := range []struct {
+		opts  map[string]string
+		spins bool
+	}{
+		{nil, true},
+		{map[string]string{OptionWait: WaitFutex}, false},
+	} {
+		a, d := connectT(t, listenKindT(t, Lock, transports.Config{Options: tt.opts}), 0)
+		d.SetDeadline(time.Now().Add(testTimeout))
+		go func() {
+			time.Sleep(50 * time.Millisecond) // far past DefaultSpin
+			a.Write([]byte("late"))
+		}()
+		b := make([]byte, 8)
+		n, err := d.Read(b)
+		if err != nil || string(b[:n]) != "late" {
+			t.Fatalf("options %v: Read = %q, %v", tt.opts, b[:n], err)
+		}
+		if lost := d.rspin.losses > 0 || d.rspin.backoff > 0; lost != tt.spins {
+			t.Errorf("options %v: the reader's spin record %+v, want a lost spin: %v", tt.opts, d.rspin, tt.spins)
+		}
 	}
 }
