@@ -23,3 +23,12 @@ TEXT ·cpuid(SB), NOSPLIT, $0-24
 	MOVL	CX, c+16(FP)
 	MOVL	DX, d+20(FP)
 	RET
+
+// func lslCPU() uint32
+TEXT ·lslCPU(SB), NOSPLIT, $0-4
+	MOVL	$0x7b, CX // the kernel's per-CPU segment: GDT entry 15, RPL 3
+	XORL	AX, AX    // left at 0 when the selector is not valid
+	// LSL EAX, ECX (0F 03 /r), spelled out.
+	BYTE	$0x0F; BYTE $0x03; BYTE $0xC1
+	MOVL	AX, ret+0(FP)
+	RET

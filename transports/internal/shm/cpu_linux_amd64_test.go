@@ -15,9 +15,9 @@ func TestCurrentCPU(t *testing.T) {
 		if got := currentCPU(); got != 0 {
 			t.Fatalf("without a CPU source currentCPU = %d, want 0 (unknown)", got)
 		}
-		t.Skip("neither RDPID nor RDTSCP agrees with getcpu here")
+		t.Skip("neither RDPID, RDTSCP nor LSL agrees with getcpu here")
 	}
-	t.Logf("source %d (1 RDPID, 2 RDTSCP)", cpuInstr)
+	t.Logf("source %d (1 RDPID, 2 RDTSCP, 3 LSL)", cpuInstr)
 	for range 10 {
 		var cpu uint32
 		if _, _, errno := unix.RawSyscall(unix.SYS_GETCPU, uintptr(unsafe.Pointer(&cpu)), 0, 0); errno != 0 {
