@@ -147,9 +147,9 @@
 //	+0x4C u32 writerClosed   1 once the writer closed (no more data)
 //	+0x50 u32 readerWaiting  1 while the reader sleeps (or is about to) on dataSeq
 //	+0x54 u32 writerCPU      the CPU + 1 the writing side last waited on
-//	                         (shm-ring's adaptive wait, or a waiter of either
-//	                         kind parked with its process's poller): a hint to
-//	                         the other side's waits; 0 unknown
+//	                         (an adaptive wait of either kind, or a waiter of
+//	                         either kind parked with its process's poller): a
+//	                         hint to the other side's waits; 0 unknown
 //	+0x58 u64 skip           shm-ring only: the head at which the writer last
 //	                         ended a lap early, the bytes from there to the
 //	                         next multiple of ringCap being no data (see
@@ -174,7 +174,7 @@
 // The lock is the three-state mutex of Ulrich Drepper's "Futexes Are
 // Tricky" (mutex #3), on shared (not FUTEX_PRIVATE) futexes, with a short
 // bounded spin (lockSpin loads) before the first sleep. It guards wpos,
-// rpos, used and the waiting flags; each operation takes it twice, once to
+// rpos, used, laps and the waiting flags; each operation takes it twice, once to
 // reserve (read the indices) and once to commit (advance them), and copies
 // the bytes in between without it: the writer only fills free space and the
 // reader only drains used space, and each side serialises its own calls, so
@@ -192,22 +192,24 @@
 // A reader that finds the ring empty unlocks and waits as the wait option
 // (Options["wait"], the same as shm-ring's) says. With "adaptive", the
 // default, a reader alone in its process first polls "used" for the spin
-// budget (Options["spin_ns"], default 20 µs), and skips that polling for
-// a while when it keeps running out or the writer last waited on this
-// reader's CPU; with "spin" it polls for as long as 100 ms, yielding;
-// with "futex" it does not poll at all, which is the plain baseline a
-// process-shared mutex and condition variable give. It then sets
-// readerWaiting, having read dataSeq before taking the lock, and sleeps
-// with FUTEX_WAIT on dataSeq; a writer's commit bumps dataSeq and, if readerWaiting was set,
-// clears it and wakes. Space works the same way with writerWaiting and
-// spaceSeq. Local events (Close, a deadline change, the peer's death) bump
-// the local side's sequence words and wake them too, so a sleeper re-checks
-// its state at once. Every futex sleep also has a timeout: the time left to
-// the deadline, at most dataWaitSlice (lockWaitSlice for the lock), after
-// which the state is checked again. Without the polling, a lone waiter
-// pays a sleeping core's wake-up on every message, and on the 2-vCPU VM
-// of the repository's results a one-connection exchange was slower than
-// a pipe's (0.67–0.82× in results/shm-lock-hotlap-after.jsonl).
+// budget (Options["spin_ns"], default 20 µs), once per Read however long
+// it then sleeps, and skips that polling for a while (at most 5 ms) when
+// it keeps running out, a while that ends at once when the two sides,
+// seen on one CPU during it, are seen on two; with "spin" it polls for as
+// long as 100 ms, yielding; with "futex" it does not poll at all, which is
+// the plain baseline a process-shared mutex and condition variable give.
+// It then sets readerWaiting, having read dataSeq before taking the lock,
+// and sleeps with FUTEX_WAIT on dataSeq; a writer's commit bumps dataSeq
+// and, if readerWaiting was set, clears it and wakes. Space works the
+// same way with writerWaiting and spaceSeq. Local events (Close, a
+// deadline change, the peer's death) bump the local side's sequence words
+// and wake them too, so a sleeper re-checks its state at once. Every
+// futex sleep also has a timeout: the time left to the deadline, at most
+// dataWaitSlice (lockWaitSlice for the lock), after which the state is
+// checked again. Without the polling, a lone waiter pays a sleeping
+// core's wake-up on every message, and on the 2-vCPU VM of the
+// repository's results a one-connection exchange was slower than a
+// pipe's (0.67–0.82× in results/shm-lock-hotlap-after.jsonl).
 //
 // That polling and futex sleep are for the one waiter of a process that
 // waits alone; every other waiter of the process unlocks and parks its

@@ -332,8 +332,10 @@ func (c *Conn) lock(r *ringView, dl *deadline) error {
 // check validates ring r's shared indices (the lock held) and returns the
 // bytes in use. owned is the index r's side owns: wpos for the writer, rpos
 // for the reader. A reader whose rpos the writer moved back to 0 (laps
-// changed, see rewindLock) takes it from there.
-func (r *ringView) check(owned *atomic.Uint64) (used uint64, err error) {
+// changed, see rewindLock) takes it from there when it reserves (reserve
+// true); at its commit, the ring has held its reservation since, and a
+// rewind needs an empty ring, so a changed laps is corruption.
+func (r *ringView) check(owned *atomic.Uint64, reserve bool) (used uint64, err error) {
 	used = r.ctl.used.Load()
 	wpos := r.ctl.wpos.Load()
 	rpos := r.ctl.rpos.Load()
@@ -350,7 +352,10 @@ func (r *ringView) check(owned *atomic.Uint64) (used uint64, err error) {
 		if laps := r.ctl.laps.Load(); laps != r.laps {
 			// The writer moved both indices back to 0 (rewindLock), and
 			// only this side moves rpos on.
-			if rpos != 0 {
+			switch {
+			case !reserve:
+				return 0, corruptf("ring rewound under its reader's reservation (laps %d, was %d)", laps, r.laps)
+			case rpos != 0:
 				return 0, corruptf("ring index at %d after the writer's rewind, not 0", rpos)
 			}
 			r.pos, r.laps = 0, laps
@@ -404,6 +409,7 @@ func (c *Conn) Read(b []byte) (int, error) {
 
 func (c *Conn) read(b []byte) (int, error) {
 	r := &c.rx
+	var spun time.Duration // polling time of this call, across rounds (see waitUnlock)
 	for {
 		if c.closed.Load() {
 			return 0, net.ErrClosed // before the mapping is touched: Close unmaps it
@@ -425,7 +431,7 @@ func (c *Conn) read(b []byte) (int, error) {
 		if err := c.lock(r, &c.rdl); err != nil {
 			return 0, err
 		}
-		used, err := r.check(&r.ctl.rpos)
+		used, err := r.check(&r.ctl.rpos, true)
 		if err != nil {
 			unlock(&r.ctl.lock)
 			return 0, err
@@ -447,7 +453,7 @@ func (c *Conn) read(b []byte) (int, error) {
 			unlock(&r.ctl.lock)
 			return 0, transports.ErrPeerGone
 		}
-		c.waitUnlock(r, &c.rwait, seq, &c.rdl)
+		c.waitUnlock(r, &c.rwait, seq, &c.rdl, &spun)
 	}
 }
 
@@ -459,9 +465,13 @@ func (c *Conn) read(b []byte) (int, error) {
 // and allowed to hold its processor while it sleeps (maySleepSolo),
 // announces itself in w.flag and sleeps on the futex word w.seq, which it
 // read as seq before taking the lock; any other waiter parks with the
-// process's poller, which polls for it for the same budget. Neither waits
-// past the deadline dl, and neither waits at all once it passed.
-func (c *Conn) waitUnlock(r *ringView, w *waiter, seq uint32, dl *deadline) {
+// process's poller, which polls for it for the same budget. *spun is the
+// time the caller's Read or Write polled so far, in all its rounds: a
+// call polls for one budget at most, as shm-ring's await does, so that a
+// Read that waits through many futex sleeps (each at most dataWaitSlice)
+// counts one lost spin, not one per sleep. Neither waits past the
+// deadline dl, and neither waits at all once it passed.
+func (c *Conn) waitUnlock(r *ringView, w *waiter, seq uint32, dl *deadline, spun *time.Duration) {
 	unlock(&r.ctl.lock)
 	// The time left is read now, not before the lock was taken: waiting
 	// for the lock took some of it.
@@ -476,11 +486,10 @@ func (c *Conn) waitUnlock(r *ringView, w *waiter, seq uint32, dl *deadline) {
 	budget := c.spinBudget(st, w)
 	w.budget = budget
 	if mayWaitSolo() && thePoller.solo() {
-		if budget > 0 {
+		if *spun < budget {
 			// used is read without the lock: a stale look only costs a
 			// round of the caller's loop, which takes the lock.
-			var spun time.Duration
-			if won := c.spin(&spun, &left, budget, st, w); won || left <= 0 {
+			if won := c.spin(spun, &left, budget, st, w); won || left <= 0 {
 				thePoller.soloDone()
 				return // ready, or the deadline passed while polling: the caller sees which
 			}
@@ -506,7 +515,7 @@ func (c *Conn) waitUnlock(r *ringView, w *waiter, seq uint32, dl *deadline) {
 			return
 		}
 	}
-	c.noteCPU() // for the poller's look at where the other process runs (sharesCPU)
+	c.noteCPU() // for the other poller's look at where this process runs (poller.budget)
 	if !w.ready() && !c.closed.Load() && !c.peerGone.Load() {
 		w.park(left)
 	}
@@ -535,7 +544,7 @@ func (c *Conn) commitRead(r *ringView, n uint64) error {
 	if err := c.lock(r, &c.rdl); err != nil {
 		return err
 	}
-	used, err := r.check(&r.ctl.rpos)
+	used, err := r.check(&r.ctl.rpos, false)
 	if err == nil && used < n {
 		err = corruptf("ring shrank from at least %d to %d bytes under its reader", n, used)
 	}
@@ -578,6 +587,7 @@ func (c *Conn) Write(b []byte) (int, error) {
 func (c *Conn) write(b []byte) (int, error) {
 	w := &c.tx
 	total := 0
+	var spun time.Duration // polling time of this call, across rounds (see waitUnlock)
 	for {
 		switch {
 		case c.closed.Load():
@@ -602,7 +612,7 @@ func (c *Conn) write(b []byte) (int, error) {
 		if err := c.lock(w, &c.wdl); err != nil {
 			return total, err
 		}
-		used, err := w.check(&w.ctl.wpos)
+		used, err := w.check(&w.ctl.wpos, true)
 		if err != nil {
 			unlock(&w.ctl.lock)
 			return total, err
@@ -620,7 +630,7 @@ func (c *Conn) write(b []byte) (int, error) {
 			total += int(n)
 			continue
 		}
-		c.waitUnlock(w, &c.wwait, seq, &c.wdl)
+		c.waitUnlock(w, &c.wwait, seq, &c.wdl, &spun)
 	}
 }
 
@@ -630,7 +640,7 @@ func (c *Conn) commitWrite(w *ringView, n uint64) error {
 	if err := c.lock(w, &c.wdl); err != nil {
 		return err
 	}
-	used, err := w.check(&w.ctl.wpos)
+	used, err := w.check(&w.ctl.wpos, false)
 	if err == nil && used+n > w.mask+1 {
 		err = corruptf("ring grew to %d bytes under its writer, no room for %d more", used, n)
 	}

@@ -193,6 +193,38 @@ func TestLockRewindCorruption(t *testing.T) {
 			wantOpErr(t, "Read", err, transports.ErrCorrupt)
 		})
 	}
+	// A rewind between the reader's reservation and its commit: the ring
+	// held the reserved bytes all along, and a writer rewinds an empty
+	// ring only, so the commit refuses it.
+	t.Run("rewind-under-reservation", func(t *testing.T) {
+		l := listenKindT(t, Lock, transports.Config{BufferSize: MinRing})
+		mem := mapFileT(t, l.Endpoint().Files[0])
+		a, d := connectT(t, l, 0)
+		a.SetDeadline(time.Now().Add(testTimeout))
+		d.SetDeadline(time.Now().Add(testTimeout))
+		if _, err := a.Write(make([]byte, 100)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(d, make([]byte, 100)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := a.Write(make([]byte, 100)); err != nil {
+			t.Fatal(err)
+		}
+		// As the reader's reservation of those 100 bytes saw the ring,
+		// then moved back to 0 with laps counted.
+		put64(mem, offRing0+offWpos, 100)
+		put64(mem, offRing0+offRpos, 0)
+		put64(mem, offRing0+offUsed, 100)
+		put32(mem, offRing0+offLaps, 1)
+		err := d.commitRead(&d.rx, 100)
+		if !errors.Is(err, transports.ErrCorrupt) {
+			t.Fatalf("commit after a rewind under the reservation: %v, want ErrCorrupt", err)
+		}
+		if d.rx.pos != 100 || d.rx.laps != 0 {
+			t.Errorf("the refused commit moved the reader to %d, laps %d", d.rx.pos, d.rx.laps)
+		}
+	})
 }
 
 // checkCorruptOps connects a pair of kind k over a MinRing channel, applies

@@ -296,41 +296,34 @@ func (p *poller) scan() bool {
 
 // budget returns how long the poller polls before it sleeps (mu held):
 // the largest spin budget among the registered waiters; 0 while the
-// adaptive calibration says to sleep at once, or when the other process
-// of a registered connection last waited on this thread's CPU (see
-// sharesCPU). The budget is not divided among the waiters: with n
-// connections busy in the other process a ring turns ready about n times
-// as often, so a poller that polls a connection's whole budget in vain is
-// as sure as a lone waiter that the other process is not running.
-// Dividing it (down to 2 µs at 16 connections) put the poller to sleep
-// between the other process's batches, and every batch then paid a
-// doorbell (results/shm-fanin-notes.md, third round, has the profile and
-// the before/after runs). wait=spin waiters keep their whole budget.
+// adaptive calibration says to sleep at once (see spinStats, which also
+// says when a run of such rounds ends), or when the other process of the
+// first registered connection last waited on the CPU this thread runs on:
+// then spinning only keeps that process from running. The CPUs are the
+// ones the waits record (noteCPU); when either is unknown, the
+// calibration decides alone. The budget is not divided among the
+// waiters: with n connections busy in the other process a ring turns
+// ready about n times as often, so a poller that polls a connection's
+// whole budget in vain is as sure as a lone waiter that the other process
+// is not running. Dividing it (down to 2 µs at 16 connections) put the
+// poller to sleep between the other process's batches, and every batch
+// then paid a doorbell (results/shm-fanin-notes.md, third round, has the
+// profile and the before/after runs). wait=spin waiters keep their whole
+// budget.
 func (p *poller) budget() time.Duration {
 	var b time.Duration
 	for _, w := range p.list {
 		b = max(b, w.budget)
 	}
-	if b >= spinIdle {
+	if b >= spinIdle || b == 0 {
 		return b
 	}
-	if b > 0 && p.sharesCPU() {
-		return 0
-	}
-	if b > 0 && p.st.skip > 0 {
-		p.st.skip--
+	own, peer := cpuNow(), p.list[0].c.rx.ctl.writerCPU.Load()
+	if p.st.sleepAtOnce(own, peer, monoNow) || own != 0 && own == peer {
 		return 0
 	}
 	return b
 }
-
-// sharesCPU reports whether the other process of the first registered
-// connection last waited on the CPU this thread runs on (mu held, list
-// not empty). Then spinning only keeps that process from running, and the
-// poller sleeps at once. The CPUs are the ones the waits record
-// (noteCPU); when either is unknown the answer is false, and the spin
-// calibration (st) decides alone.
-func (p *poller) sharesCPU() bool { return p.list[0].c.otherSideHere() }
 
 // run is the poller goroutine. It holds a reference to this process's
 // wake page while it runs, and sleeps reading its doorbell.

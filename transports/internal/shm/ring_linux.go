@@ -721,8 +721,10 @@ func spent(left *time.Duration, d time.Duration) {
 //     its own CPU, was preempted or slow) is left alone: spinning on would
 //     not reach it sooner, and would take processor time from whatever
 //     delays it. The CPU comes from RDPID or RDTSCP (4 and 16 ns here;
-//     the getcpu system call took 210 ns, a fifth of a same-core hop), so
-//     the look costs the same-core path nothing measurable. Where it is
+//     the getcpu system call took 210 ns, a fifth of a same-core hop), or
+//     else from LSL of the kernel's per-CPU segment (19 ns on a VM whose
+//     hypervisor hides the other two), so the look costs the same-core
+//     path nothing measurable. Where it is
 //     unknown (another architecture, or a hypervisor that hides it), only
 //     the time limit applies.
 //   - Time. A run of sleeping waits ends after spinBackoffTime at the
@@ -736,8 +738,12 @@ func spent(left *time.Duration, d time.Duration) {
 //     wrong premise lasts.
 //
 // The poller's record (poller_linux.go) counts wins and losses the same
-// way but does not look again: it waits for many connections at once,
-// whose peers may run anywhere.
+// way and looks again the same two ways, with the CPU of the other process
+// of its first registered connection: it waits for many connections at
+// once, whose peers may run anywhere, so the time limit matters more to
+// it. Without the limit, a poller whose back-off began while the two
+// processes shared a core slept at once for up to 4096 rounds after they
+// moved apart.
 type spinStats struct {
 	losses  int           // spins in a row that ran out, before backing off
 	skip    int           // waits left that sleep at once

@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"runtime"
 	"sync"
 	"syscall"
 	"testing"
@@ -509,6 +510,12 @@ func TestLockWaitOption(t *testing.T) {
 		{nil, true},
 		{map[string]string{OptionWait: WaitFutex}, false},
 	} {
+		// Both ends are in this process: with one processor a waiter is
+		// never alone in it (mayWaitSolo), and parks with the poller,
+		// whose record this is not.
+		if runtime.GOMAXPROCS(0) < 2 {
+			defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2))
+		}
 		a, d := connectT(t, listenKindT(t, Lock, transports.Config{Options: tt.opts}), 0)
 		d.SetDeadline(time.Now().Add(testTimeout))
 		go func() {
@@ -523,5 +530,32 @@ func TestLockWaitOption(t *testing.T) {
 		if lost := d.rspin.losses > 0 || d.rspin.backoff > 0; lost != tt.spins {
 			t.Errorf("options %v: the reader's spin record %+v, want a lost spin: %v", tt.opts, d.rspin, tt.spins)
 		}
+	}
+}
+
+// TestLockWaitSpinsOncePerCall checks that a lone shm-lock reader polls
+// for one spin budget per Read, however many futex sleeps (each at most
+// dataWaitSlice) the Read then takes: a Read that waited through five of
+// them records one lost spin, not five, which would have started a
+// back-off of sleeping at once (spinLossLimit is 4).
+func TestLockWaitSpinsOncePerCall(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits through five futex sleeps of dataWaitSlice")
+	}
+	if runtime.GOMAXPROCS(0) < 2 { // the reader must wait alone: see mayWaitSolo
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2))
+	}
+	a, d := connectT(t, listenKindT(t, Lock, transports.Config{}), 0)
+	d.SetDeadline(time.Now().Add(testTimeout))
+	go func() {
+		time.Sleep(4*dataWaitSlice + dataWaitSlice/2)
+		a.Write([]byte("late"))
+	}()
+	b := make([]byte, 8)
+	if n, err := d.Read(b); err != nil || string(b[:n]) != "late" {
+		t.Fatalf("Read = %q, %v", b[:n], err)
+	}
+	if d.rspin.losses != 1 || d.rspin.backoff != 0 {
+		t.Errorf("after one Read through several sleeps, the spin record is %+v, want one loss and no back-off", d.rspin)
 	}
 }

@@ -343,7 +343,7 @@ func TestMaySleepSolo(t *testing.T) {
 // the one that parks with the poller carries the spin budget, so that the
 // poller polls its ring before it sleeps on the doorbell (a poller that
 // slept at once cost a doorbell write per message under fanin), and
-// records its CPU for the other process's poller (sharesCPU).
+// records its CPU for the other process's poller (poller.budget).
 func TestLockParkedWaiterIsPolled(t *testing.T) {
 	saved := cpuNow
 	t.Cleanup(func() { cpuNow = saved })
