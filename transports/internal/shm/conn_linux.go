@@ -515,7 +515,6 @@ func (c *Conn) waitUnlock(r *ringView, w *waiter, seq uint32, dl *deadline, spun
 			return
 		}
 	}
-	c.noteCPU() // for the other poller's look at where this process runs (poller.budget)
 	if !w.ready() && !c.closed.Load() && !c.peerGone.Load() {
 		w.park(left)
 	}

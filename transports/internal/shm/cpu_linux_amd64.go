@@ -14,8 +14,10 @@ import (
 // the getcpu system call took 210 ns. It also puts the same number in the
 // limit of a per-CPU segment of its global descriptor table, which LSL
 // reads (19 ns on a 2-vCPU AMD EPYC VM whose hypervisor leaves
-// IA32_TSC_AUX at 0, where getcpu took 1.2 µs): that is how the kernel's
-// own vDSO getcpu answers on a CPU without RDPID. An instruction is used
+// IA32_TSC_AUX at 0, and where a system call costs 1.2–2 µs): that is
+// how the kernel's own vDSO getcpu answers on a CPU without RDPID.
+// `go test -run - -bench CurrentCPU ./transports/internal/shm/` times the
+// source picked here. An instruction is used
 // only if it agrees with getcpu at start-up on a CPU other than 0 (a
 // hypervisor that does not set the register leaves it at 0, and LSL of a
 // selector that is not valid leaves its result at 0, which an agreement on

@@ -59,3 +59,14 @@ func TestAgreesWithGetcpuRefusesZero(t *testing.T) {
 		t.Fatalf("the affinity mask was not restored: %v, was %v", after, mask)
 	}
 }
+
+// BenchmarkCurrentCPU times currentCPU with the source picked at start-up
+// (the cost the adaptive wait pays for each look at where it runs).
+func BenchmarkCurrentCPU(b *testing.B) {
+	b.Logf("source %d (0 none, 1 RDPID, 2 RDTSCP, 3 LSL)", cpuInstr)
+	var sum uint32
+	for b.Loop() {
+		sum += currentCPU()
+	}
+	_ = sum
+}

@@ -499,7 +499,7 @@ func TestRingTailPublishedBeforeWriteWaits(t *testing.T) {
 
 // TestLockWaitOption checks that shm-lock's lone reader waits as its wait
 // option says: with the default (adaptive) it polls for the spin budget
-// before it sleeps, and a Read whose data comes long after the budget
+// before it sleeps, and a Read whose data comes only once it sleeps
 // records the spin as lost; with wait=futex it sleeps at once and records
 // nothing. Both get every byte.
 func TestLockWaitOption(t *testing.T) {
@@ -519,7 +519,11 @@ func TestLockWaitOption(t *testing.T) {
 		a, d := connectT(t, listenKindT(t, Lock, transports.Config{Options: tt.opts}), 0)
 		d.SetDeadline(time.Now().Add(testTimeout))
 		go func() {
-			time.Sleep(50 * time.Millisecond) // far past DefaultSpin
+			// Write once the reader announced its futex sleep: after
+			// its spin, if it spins.
+			for d.rx.ctl.readerWaiting.Load() == 0 {
+				time.Sleep(time.Millisecond)
+			}
 			a.Write([]byte("late"))
 		}()
 		b := make([]byte, 8)
