@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -536,7 +537,11 @@ func (cr *caseRun) run(ctx context.Context) error {
 		}
 		cr.interrupt()
 	}()
+	cr.probeLine(&cr.res.LineRTTNS)
 	m, err := cr.w.run(ctx, cr)
+	if err == nil {
+		cr.probeLine(&cr.res.LineRTTEndNS)
+	}
 	close(stopWatch)
 	watchWG.Wait()
 	cr.sampler.stop()
@@ -552,6 +557,52 @@ func (cr *caseRun) run(ctx context.Context) error {
 		cr.res.Options = cr.options // the connect workload's
 	}
 	return nil
+}
+
+// lineProbeRounds and lineProbeLimit size the probe of the cache line
+// round trip (sysinfo.LineRoundTrip) that a case runs just before and just
+// after its measured interval: a few milliseconds, given up after the
+// limit.
+const (
+	lineProbeRounds = 4000
+	lineProbeLimit  = 200 * time.Millisecond
+)
+
+// probeLine measures the round trip of a cache line between the two CPUs
+// the case's messages cross, into *ns, and names them in the record: the
+// placement's bench and peer CPU when they differ, or for an unpinned
+// case the first two CPUs this process may use. Nothing is recorded where
+// no message crosses CPUs (same-core), for a remote peer (its CPUs are not
+// this machine's), on a machine with one CPU, or when the probe failed
+// (its CPU busy for longer than the limit): the record then lacks the
+// figure, and the case is measured all the same.
+func (cr *caseRun) probeLine(ns *int64) {
+	if cr.remote != nil || cr.r.noLineProbe {
+		return
+	}
+	a, b := -1, -1
+	switch pl := cr.spec.Placement; {
+	case len(pl.Bench) > 0 && len(pl.Peer) > 0:
+		if pl.Bench[0] != pl.Peer[0] {
+			a, b = pl.Bench[0], pl.Peer[0]
+		}
+	case len(cr.r.lineCPUs) == 2:
+		a, b = cr.r.lineCPUs[0], cr.r.lineCPUs[1]
+	}
+	if a < 0 {
+		return
+	}
+	if runtime.GOMAXPROCS(0) < 2 {
+		// A pinned bench runs with one P (pinSelf), on which the
+		// probe's two spinning goroutines would take turns.
+		defer sysinfo.SetGOMAXPROCS(2)()
+	}
+	d, err := sysinfo.LineRoundTrip(a, b, lineProbeRounds, lineProbeLimit)
+	if err != nil {
+		return
+	}
+	*ns = d.Nanoseconds()
+	cr.res.LineRTTCPUs = sysinfo.FormatCPUList([]int{a, b})
 }
 
 // explain words a failure of the workload's loops with what the peer

@@ -169,6 +169,18 @@ type Result struct {
 	// existed, which hold samples.
 	CPUsUnit string `json:"cpus_unit,omitempty"`
 
+	// LineRTTNS and LineRTTEndNS are the round trip of a cache line
+	// between the two CPUs named in LineRTTCPUs, in ns, measured just
+	// before and just after the measured interval (sysinfo.LineRoundTrip):
+	// what every message of a shared-memory transport pays, which a
+	// virtual machine's hypervisor changes from one second to the next.
+	// Absent when nothing crossed CPUs (same-core), for a remote peer, on
+	// one CPU, in records made before they existed, and when the probe
+	// could not run (LineRTTEndNS also when the case failed).
+	LineRTTNS    int64  `json:"line_rtt_ns,omitempty"`
+	LineRTTEndNS int64  `json:"line_rtt_end_ns,omitempty"`
+	LineRTTCPUs  string `json:"line_rtt_cpus,omitempty"`
+
 	// Options are the transport options in effect, read back where possible.
 	Options map[string]string `json:"options,omitempty"`
 }

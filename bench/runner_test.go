@@ -15,6 +15,7 @@ import (
 	"github.com/ipcbench/ipcbench/internal/frame"
 	"github.com/ipcbench/ipcbench/internal/hist"
 	"github.com/ipcbench/ipcbench/internal/netns"
+	"github.com/ipcbench/ipcbench/internal/sysinfo"
 	"github.com/ipcbench/ipcbench/transports/all"
 )
 
@@ -347,6 +348,69 @@ func TestPlacementPinned(t *testing.T) {
 				t.Errorf("pinned to CPU 0 but seen on %q (bench %q peer %q)", part, res.BenchCPUs, res.PeerCPUs)
 			}
 		}
+	}
+}
+
+// TestLineProbe: a case whose messages cross CPUs records the cache line
+// round trip between them, before and after its measured interval, and
+// which CPUs it was; one pinned to a single CPU records none.
+func TestLineProbe(t *testing.T) {
+	allowed, err := sysinfo.Affinity(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(allowed) < 2 || allowed[0] != 0 || allowed[1] != 1 {
+		t.Skipf("needs CPUs 0 and 1, has %v", allowed)
+	}
+	o := testOptions(t)
+	o.Transports = o.Transports[:1]
+	o.Workloads = []string{"pingpong"}
+	o.Sizes = []int{64}
+	o.Placements = nil
+	for _, name := range []string{"unpinned", "cross-core", "same-core"} {
+		pl, err := ParsePlacement(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.Placements = append(o.Placements, pl)
+	}
+	r, err := NewRunner(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := r.Run(context.Background(), Header{}, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	probed := 0
+	for _, res := range recs.Results {
+		if res.Placement == "same-core" {
+			if res.LineRTTNS != 0 || res.LineRTTEndNS != 0 || res.LineRTTCPUs != "" {
+				t.Errorf("same-core: line round trip %d/%d ns between %q, want none", res.LineRTTNS, res.LineRTTEndNS, res.LineRTTCPUs)
+			}
+			continue
+		}
+		// The probe gives up when a CPU is busy for longer than its
+		// limit: on a loaded machine a figure may be missing, never
+		// made up.
+		if res.LineRTTNS < 0 || res.LineRTTEndNS < 0 || res.LineRTTNS >= lineProbeLimit.Nanoseconds() || res.LineRTTEndNS >= lineProbeLimit.Nanoseconds() {
+			t.Errorf("%s: line round trip %d/%d ns", res.Placement, res.LineRTTNS, res.LineRTTEndNS)
+		}
+		if res.LineRTTNS == 0 && res.LineRTTEndNS == 0 {
+			t.Logf("%s: no line round trip recorded (the probe gave up)", res.Placement)
+			continue
+		}
+		probed++
+		if res.LineRTTCPUs != "0,1" {
+			t.Errorf("%s: line round trip between CPUs %q, want 0,1", res.Placement, res.LineRTTCPUs)
+		}
+	}
+	if probed == 0 {
+		t.Error("no case recorded a line round trip: all four probes gave up")
+	}
+	// Pinning was undone, and the probe's pinned threads are gone with it.
+	if after, err := sysinfo.Affinity(os.Getpid()); err != nil || sysinfo.FormatCPUList(after) != sysinfo.FormatCPUList(allowed) {
+		t.Errorf("CPUs after the run %v (%v), want %v", after, err, allowed)
 	}
 }
 

@@ -23,7 +23,7 @@ var csvColumns = []string{
 	"mb_per_s", "mb_per_s_ci_lo", "mb_per_s_ci_hi",
 	"achieved_msg_per_s",
 	"cpu_ns_per_msg", "bench_cpu_ns_per_msg", "peer_cpu_ns_per_msg",
-	"bimodal", "cpus_seen", "options",
+	"bimodal", "cpus_seen", "options", "cache_line_round_trip_ns",
 }
 
 // renderCSV writes the "csv" format: one row per case of every run.
@@ -31,7 +31,9 @@ var csvColumns = []string{
 // interval); round_trip_all_* are quantiles of every round trip of the OK
 // repeats together (a sampled repeat's weighted by its sample_every); the
 // cpu_ns_per_msg columns (both processes, bench, peer) are each the median
-// of the repeats' CPU time per message.
+// of the repeats' CPU time per message; cache_line_round_trip_ns is the median of the
+// repeats' cache line round trip between CPUs (see Summary.LineRTT), empty
+// where none was recorded.
 func renderCSV(w io.Writer, as []*analysis) error {
 	cw := csv.NewWriter(w)
 	if err := cw.Write(csvColumns); err != nil {
@@ -67,6 +69,7 @@ func renderCSV(w io.Writer, as []*analysis) error {
 					num(s.CPUPerMsgNS, len(s.RepeatCPUPerMsg) > 0), num(s.BenchCPUPerMsgNS, len(s.RepeatCPUPerMsg) > 0),
 					num(s.PeerCPUPerMsgNS, len(s.RepeatCPUPerMsg) > 0),
 					strconv.FormatBool(s.Bimodal), s.Placement, optionsString(s.Options),
+					num(s.LineRTT, s.LineRTT > 0),
 				}
 				if err := cw.Write(rec); err != nil {
 					return err

@@ -71,6 +71,7 @@ type jsonMode struct {
 	Repeats   int     `json:"repeats"`
 	Median    float64 `json:"median"`
 	Placement string  `json:"cpus_seen,omitempty"`
+	LineRTT   float64 `json:"line_rtt_ns,omitempty"`
 }
 
 type jsonSummary struct {
@@ -94,6 +95,7 @@ type jsonSummary struct {
 	ModeMetric   string            `json:"mode_metric,omitempty"`
 	Modes        []jsonMode        `json:"modes,omitempty"`
 	CPUsSeen     string            `json:"cpus_seen,omitempty"`
+	LineRTT      float64           `json:"line_rtt_ns,omitempty"`
 	Options      map[string]string `json:"options,omitempty"`
 	Notes        []string          `json:"notes,omitempty"`
 }
@@ -196,7 +198,7 @@ func toJSONStat(center, lo, hi float64, vals []float64) *jsonStat {
 func toJSONSummary(s *Summary) jsonSummary {
 	j := jsonSummary{Case: toJSONCase(s.Case), Repeats: s.Repeats, OK: s.OK, Failed: s.Failed, Skipped: s.Skipped,
 		Reason: s.Reason, RepeatNo: s.RepeatIndex, Achieved: s.Achieved, Bimodal: s.Bimodal, CPUsSeen: s.Placement,
-		Options: s.Options, Notes: s.Notes}
+		LineRTT: s.LineRTT, Options: s.Options, Notes: s.Notes}
 	if j.RepeatNo == nil {
 		j.RepeatNo = []int{}
 	}

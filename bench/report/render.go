@@ -344,8 +344,15 @@ func modesNote(s *Summary) string {
 		if !m.isTime {
 			g += " " + m.name
 		}
+		var where []string
 		if md.Placement != "" {
-			g += " (" + md.Placement + ")"
+			where = append(where, md.Placement)
+		}
+		if md.LineRTT > 0 {
+			where = append(where, "cache line round trip "+FormatNS(md.LineRTT))
+		}
+		if len(where) > 0 {
+			g += " (" + strings.Join(where, "; ") + ")"
 		}
 		groups = append(groups, g)
 	}

@@ -90,6 +90,13 @@ type Summary struct {
 	// (Case.Placement is the placement that was asked for.)
 	Placement string
 
+	// LineRTT is the median over the OK repeats that recorded one of the
+	// round trip of a cache line between the CPUs the messages crossed, in
+	// ns (each repeat's is the mean of its probes before and after the
+	// measured interval: bench.Result.LineRTTNS): how fast the machine
+	// moved data between CPUs while the case ran. 0 when none recorded it.
+	LineRTT float64
+
 	// Per-repeat values of the OK repeats, in repeat order: the samples the
 	// medians, intervals and significance tests are computed from.
 	RepeatP50, RepeatP99      []float64 // round-trip ns
@@ -97,6 +104,7 @@ type Summary struct {
 	RepeatCPUPerMsg           []float64 // ns, both processes
 	RepeatBenchCPUPerMsg      []float64 // ns, the bench process
 	RepeatPeerCPUPerMsg       []float64 // ns, the peer
+	RepeatLineRTT             []float64 // ns, 0 for a repeat that recorded none
 	RepeatIndex               []int     // the Repeat field of each OK repeat
 	Notes                     []string  // problems met while summarising (a histogram that did not decode)
 }
@@ -111,6 +119,9 @@ type Mode struct {
 	// Placement is where the ends ran during these repeats (see
 	// Summary.Placement).
 	Placement string
+	// LineRTT is the median cache line round trip of these repeats (see
+	// Summary.LineRTT), 0 when none recorded it.
+	LineRTT float64
 }
 
 // HasLatency reports whether the case recorded round-trip latency.
@@ -182,7 +193,35 @@ func summarizeResults(results []bench.Result) ([]Summary, []repeatLatency) {
 	return out, lat
 }
 
-type repeatCPUs struct{ bench, peer string }
+// repeatCPUs is where a repeat's ends ran, and the cache line round trip
+// between CPUs it recorded (ns, 0 for none).
+type repeatCPUs struct {
+	bench, peer string
+	line        float64
+}
+
+// lineRTT returns r's cache line round trip in ns: the mean of its probes
+// before and after the measured interval, the one there is, or 0.
+func lineRTT(r *bench.Result) float64 {
+	switch {
+	case r.LineRTTNS > 0 && r.LineRTTEndNS > 0:
+		return float64(r.LineRTTNS+r.LineRTTEndNS) / 2
+	case r.LineRTTNS > 0:
+		return float64(r.LineRTTNS)
+	}
+	return float64(r.LineRTTEndNS)
+}
+
+// nonzeroMedian returns the median of the values of vals above 0, or 0.
+func nonzeroMedian(vals []float64) float64 {
+	var v []float64
+	for _, x := range vals {
+		if x > 0 {
+			v = append(v, x)
+		}
+	}
+	return median(v)
+}
 
 // summarize summarises the results at indexes idx, which share Case c, and
 // fills lat at those indexes.
@@ -213,8 +252,9 @@ func summarize(c bench.Case, results []bench.Result, idx []int, lat []repeatLate
 		}
 		s.OK++
 		s.RepeatIndex = append(s.RepeatIndex, r.Repeat)
-		where := repeatCPUs{r.BenchCPUs, r.PeerCPUs}
+		where := repeatCPUs{r.BenchCPUs, r.PeerCPUs, lineRTT(r)}
 		cpus = append(cpus, where)
+		s.RepeatLineRTT = append(s.RepeatLineRTT, where.line)
 		if r.Hist != "" {
 			h, err := hist.Decode(r.Hist)
 			if err != nil {
@@ -280,6 +320,7 @@ func summarize(c bench.Case, results []bench.Result, idx []int, lat []repeatLate
 		}
 	}
 	s.Placement = describeCPUs(cpus)
+	s.LineRTT = nonzeroMedian(s.RepeatLineRTT)
 	// Bimodality is judged on the round-trip p50s where latency is
 	// recorded, else on the message rates (see ModeMetric).
 	modeVals, modeWhere := s.RepeatMsgRate, rateWhere
@@ -321,10 +362,11 @@ func findModes(vals []float64, where []repeatCPUs) []Mode {
 	group := func(ii []int) Mode {
 		v := make([]float64, len(ii))
 		w := make([]repeatCPUs, len(ii))
+		line := make([]float64, len(ii))
 		for k, i := range ii {
-			v[k], w[k] = vals[i], where[i]
+			v[k], w[k], line[k] = vals[i], where[i], where[i].line
 		}
-		return Mode{Repeats: len(ii), Median: median(v), Placement: describeCPUs(w)}
+		return Mode{Repeats: len(ii), Median: median(v), Placement: describeCPUs(w), LineRTT: nonzeroMedian(line)}
 	}
 	return []Mode{group(idx[:split]), group(idx[split:])}
 }

@@ -339,3 +339,45 @@ func TestSummarizePeerCPUUnknown(t *testing.T) {
 		}
 	}
 }
+
+// TestSummarizeLineRTT: a case's cache line round trip is the median over
+// the repeats that recorded one (each the mean of its two probes, or the
+// one it has), each group of a bimodal case has its own, and the note
+// under the case gives it with the group's placement.
+func TestSummarizeLineRTT(t *testing.T) {
+	rs := repeatsOf(t, "shm-ring", 700, 710, 1800, 1820, 1790)
+	// Fast repeats on a fast machine, slow ones on a slow one; one
+	// repeat's end probe missing, one repeat with none.
+	lines := [][2]int64{{150, 170}, {160, 0}, {700, 900}, {820, 780}, {0, 0}}
+	for i, l := range lines {
+		rs[i].LineRTTNS, rs[i].LineRTTEndNS = l[0], l[1]
+	}
+	sums := Summarize(rs)
+	if len(sums) != 1 {
+		t.Fatalf("%d summaries, want 1", len(sums))
+	}
+	s := &sums[0]
+	if want := []float64{160, 160, 800, 800, 0}; !slices.Equal(s.RepeatLineRTT, want) {
+		t.Errorf("RepeatLineRTT %v, want %v", s.RepeatLineRTT, want)
+	}
+	if s.LineRTT != 480 { // the median of 160, 160, 800, 800
+		t.Errorf("LineRTT %v, want 480", s.LineRTT)
+	}
+	if !s.Bimodal || len(s.Modes) != 2 {
+		t.Fatalf("not bimodal: %+v", s.Modes)
+	}
+	if s.Modes[0].LineRTT != 160 || s.Modes[1].LineRTT != 800 {
+		t.Errorf("the groups' line round trips %v and %v, want 160 and 800", s.Modes[0].LineRTT, s.Modes[1].LineRTT)
+	}
+	note := modesNote(s)
+	for _, want := range []string{"2 repeats at 705ns (cache line round trip 160ns)", "3 repeats at 1.80µs (cache line round trip 800ns)"} {
+		if !strings.Contains(note, want) {
+			t.Errorf("note %q lacks %q", note, want)
+		}
+	}
+	// Records without a probe (older ones, a remote peer) give none.
+	old := Summarize(repeatsOf(t, "shm-ring", 700, 710))
+	if old[0].LineRTT != 0 || strings.Contains(modesNote(&old[0]), "cache line") {
+		t.Errorf("records without a probe: LineRTT %v", old[0].LineRTT)
+	}
+}
