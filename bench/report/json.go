@@ -74,6 +74,13 @@ type jsonMode struct {
 	LineRTT   float64 `json:"line_rtt_ns,omitempty"`
 }
 
+type jsonLinePhase struct {
+	Repeats int     `json:"repeats"`
+	LineLo  float64 `json:"line_rtt_lo_ns"`
+	LineHi  float64 `json:"line_rtt_hi_ns"`
+	Median  float64 `json:"median"`
+}
+
 type jsonSummary struct {
 	Case     jsonCase `json:"case"`
 	Repeats  int      `json:"repeats"`
@@ -96,6 +103,8 @@ type jsonSummary struct {
 	Modes        []jsonMode        `json:"modes,omitempty"`
 	CPUsSeen     string            `json:"cpus_seen,omitempty"`
 	LineRTT      float64           `json:"line_rtt_ns,omitempty"`
+	PhaseMetric  string            `json:"line_phase_metric,omitempty"`
+	LinePhases   []jsonLinePhase   `json:"line_phases,omitempty"`
 	Options      map[string]string `json:"options,omitempty"`
 	Notes        []string          `json:"notes,omitempty"`
 }
@@ -211,6 +220,10 @@ func toJSONSummary(s *Summary) jsonSummary {
 	j.MBps = toJSONStat(s.MBps, s.MBpsLo, s.MBpsHi, s.RepeatMBps)
 	if len(s.RepeatCPUPerMsg) > 0 {
 		j.CPU = &jsonCPU{Both: s.CPUPerMsgNS, Bench: s.BenchCPUPerMsgNS, Peer: s.PeerCPUPerMsgNS, Per: s.RepeatCPUPerMsg}
+	}
+	for _, ph := range s.LinePhases {
+		j.PhaseMetric = s.PhaseMetric
+		j.LinePhases = append(j.LinePhases, jsonLinePhase(ph))
 	}
 	if s.Bimodal {
 		j.ModeMetric = s.ModeMetric()

@@ -248,6 +248,9 @@ func rankingGrid(rk *Ranking) (*grid, []string) {
 		if s.Bimodal {
 			notes = append(notes, modesNote(s))
 		}
+		if len(s.LinePhases) == 2 {
+			notes = append(notes, linePhasesNote(s))
+		}
 		for _, n := range s.Notes {
 			notes = append(notes, s.Case.TransportLabel()+": "+n)
 		}
@@ -368,6 +371,26 @@ func modesNote(s *Summary) string {
 	return fmt.Sprintf("%s is bimodal: its repeats' %s fall into two groups: %s. "+
 		"%s; pin the processes (-placement) or run longer.",
 		s.Case.TransportLabel(), s.ModeMetric(), strings.Join(groups, " and "), median)
+}
+
+// linePhasesNote describes the two groups of a case whose repeats saw
+// the machine move a cache line between CPUs at two speeds.
+func linePhasesNote(s *Summary) string {
+	m := metricByName(s.PhaseMetric)
+	var groups []string
+	for _, ph := range s.LinePhases {
+		word := "repeats"
+		if ph.Repeats == 1 {
+			word = "repeat"
+		}
+		span := FormatNS(ph.LineLo)
+		if ph.LineHi != ph.LineLo {
+			span += "–" + FormatNS(ph.LineHi)
+		}
+		groups = append(groups, fmt.Sprintf("at %s, %d %s gave %s %s", span, ph.Repeats, word, formatMetric(m, ph.Median), m.name))
+	}
+	return fmt.Sprintf("%s: the cache line round trip between the CPUs (line_rtt_ns) took two speeds during its repeats: %s (medians). "+
+		"Compare transports within one speed.", s.Case.TransportLabel(), strings.Join(groups, "; "))
 }
 
 // transportOptions merges the options in effect per transport label, in

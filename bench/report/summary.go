@@ -96,6 +96,13 @@ type Summary struct {
 	// measured interval: bench.Result.LineRTTNS): how fast the machine
 	// moved data between CPUs while the case ran. 0 when none recorded it.
 	LineRTT float64
+	// LinePhases, when the repeats' cache line round trips split into two
+	// groups more than BimodalRatio apart (the machine moved data between
+	// CPUs at two speeds while the case was measured), describes the two
+	// groups, faster line first, by the workload's ranking metric
+	// (PhaseMetric); nil otherwise.
+	LinePhases  []LinePhase
+	PhaseMetric string
 
 	// Per-repeat values of the OK repeats, in repeat order: the samples the
 	// medians, intervals and significance tests are computed from.
@@ -122,6 +129,53 @@ type Mode struct {
 	// LineRTT is the median cache line round trip of these repeats (see
 	// Summary.LineRTT), 0 when none recorded it.
 	LineRTT float64
+}
+
+// LinePhase is one group of repeats of a case whose cache line round trips
+// took two speeds (Summary.LinePhases).
+type LinePhase struct {
+	// Repeats is the number of repeats in the group.
+	Repeats int
+	// LineLo and LineHi are the group's fastest and slowest line round
+	// trip, ns.
+	LineLo, LineHi float64
+	// Median is the median of the group's values of Summary.PhaseMetric.
+	Median float64
+}
+
+// findLinePhases splits the repeats behind vals (where holds each one's
+// line round trip) at the largest ratio between neighbouring line round
+// trips, sorted; when that ratio exceeds BimodalRatio it returns the two
+// groups, faster line first, with the median of vals in each, else nil.
+// Repeats without a line round trip take no part.
+func findLinePhases(vals []float64, where []repeatCPUs) []LinePhase {
+	var idx []int
+	for i := range vals {
+		if where[i].line > 0 {
+			idx = append(idx, i)
+		}
+	}
+	if len(idx) < 2 {
+		return nil
+	}
+	sort.SliceStable(idx, func(a, b int) bool { return where[idx[a]].line < where[idx[b]].line })
+	best, split := 0.0, -1
+	for i := 1; i < len(idx); i++ {
+		if r := where[idx[i]].line / where[idx[i-1]].line; r > best {
+			best, split = r, i
+		}
+	}
+	if best <= BimodalRatio {
+		return nil
+	}
+	group := func(ii []int) LinePhase {
+		v := make([]float64, len(ii))
+		for k, i := range ii {
+			v[k] = vals[i]
+		}
+		return LinePhase{Repeats: len(ii), LineLo: where[ii[0]].line, LineHi: where[ii[len(ii)-1]].line, Median: median(v)}
+	}
+	return []LinePhase{group(idx[:split]), group(idx[split:])}
 }
 
 // HasLatency reports whether the case recorded round-trip latency.
@@ -326,6 +380,15 @@ func summarize(c bench.Case, results []bench.Result, idx []int, lat []repeatLate
 	modeVals, modeWhere := s.RepeatMsgRate, rateWhere
 	if s.HasLatency() {
 		modeVals, modeWhere = s.RepeatP50, p50Where
+	}
+	// Line phases are judged by the metric the case is ranked by.
+	m := rankMetric(c.Workload, s.HasLatency())
+	phaseWhere := rateWhere
+	if m.name == MetricP50 || m.name == MetricP99 {
+		phaseWhere = p50Where
+	}
+	if ph := findLinePhases(m.values(&s), phaseWhere); ph != nil {
+		s.LinePhases, s.PhaseMetric = ph, m.name
 	}
 	if modes := findModes(modeVals, modeWhere); modes != nil {
 		s.Bimodal = true

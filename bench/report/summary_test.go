@@ -381,3 +381,49 @@ func TestSummarizeLineRTT(t *testing.T) {
 		t.Errorf("records without a probe: LineRTT %v", old[0].LineRTT)
 	}
 }
+
+// TestSummarizeLinePhases: a case whose repeats saw the cache line round
+// trip at two speeds more than 2× apart is split by it, each group with
+// the median of the metric the workload is ranked by, and the note under
+// the case says so; one speed, or no probe, gives no split.
+func TestSummarizeLinePhases(t *testing.T) {
+	var rs []bench.Result
+	// fanin, ranked by msg/s: fast lines with 900k..1M msg/s, slow ones
+	// with 400k..500k; a repeat without a probe takes no part.
+	for i, x := range []struct {
+		line, rate int64
+	}{{180, 900_000}, {900, 450_000}, {190, 1_000_000}, {850, 400_000}, {0, 10}, {880, 500_000}} {
+		r := res{workload: "fanin", transport: "shm-ring", size: 1024, rep: i, rtNS: []int64{20_000}, msgs: x.rate, bytes: x.rate * 1024}.result(t)
+		r.LineRTTNS, r.LineRTTEndNS = x.line, x.line
+		rs = append(rs, r)
+	}
+	s := Summarize(rs)[0]
+	if s.PhaseMetric != MetricRate || len(s.LinePhases) != 2 {
+		t.Fatalf("phases %+v by %q, want two by msg/s", s.LinePhases, s.PhaseMetric)
+	}
+	want := []LinePhase{{Repeats: 2, LineLo: 180, LineHi: 190, Median: 950_000}, {Repeats: 3, LineLo: 850, LineHi: 900, Median: 450_000}}
+	if !slices.Equal(s.LinePhases, want) {
+		t.Errorf("phases %+v, want %+v", s.LinePhases, want)
+	}
+	note := linePhasesNote(&s)
+	for _, w := range []string{"shm-ring: ", "at 180ns–190ns, 2 repeats gave 950k msg/s", "at 850ns–900ns, 3 repeats gave 450k msg/s"} {
+		if !strings.Contains(note, w) {
+			t.Errorf("note %q lacks %q", note, w)
+		}
+	}
+	// One speed: lines within 2× of each other.
+	for i := range rs {
+		rs[i].LineRTTNS, rs[i].LineRTTEndNS = 500+int64(i)*50, 500+int64(i)*50
+	}
+	if s := Summarize(rs)[0]; s.LinePhases != nil {
+		t.Errorf("one speed: phases %+v", s.LinePhases)
+	}
+	// pingpong is ranked by its p50 round trip.
+	pp := repeatsOf(t, "unix", 5000, 9000, 5200)
+	for i, l := range []int64{200, 900, 210} {
+		pp[i].LineRTTNS = l
+	}
+	if s := Summarize(pp)[0]; s.PhaseMetric != MetricP50 || len(s.LinePhases) != 2 || !near(s.LinePhases[1].Median, 9000) {
+		t.Errorf("pingpong: phases %+v by %q", s.LinePhases, s.PhaseMetric)
+	}
+}
