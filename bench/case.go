@@ -568,29 +568,42 @@ const (
 	lineProbeLimit  = 200 * time.Millisecond
 )
 
-// probeLine measures the round trip of a cache line between the two CPUs
-// the case's messages cross, into *ns, and names them in the record: the
-// placement's bench and peer CPU when they differ, or for an unpinned
-// case the first two CPUs this process may use. Nothing is recorded where
-// no message crosses CPUs (same-core), for a remote peer (its CPUs are not
-// this machine's), on a machine with one CPU, or when the probe failed
-// (its CPU busy for longer than the limit): the record then lacks the
-// figure, and the case is measured all the same.
+// probeLine records in *ns the round trip of a cache line between the
+// two CPUs the case's messages cross (ProbeLine), and names them in the
+// record; it records nothing for a remote peer, whose CPUs are not this
+// machine's.
 func (cr *caseRun) probeLine(ns *int64) {
-	if cr.remote != nil || cr.r.noLineProbe {
+	if cr.remote != nil {
 		return
 	}
+	d, cpus := ProbeLine(cr.spec.Placement)
+	if d > 0 {
+		*ns, cr.res.LineRTTCPUs = d.Nanoseconds(), cpus
+	}
+}
+
+// ProbeLine measures the round trip of a cache line between the two CPUs
+// that messages cross under placement pl (sysinfo.LineRoundTrip, a few
+// milliseconds), and returns it with those CPUs as a list ("0,1"): the
+// placement's bench and peer CPU when they differ, or for an unpinned
+// placement the first two CPUs this process may use. It returns 0 where
+// no message crosses CPUs (same-core), on a machine with one CPU, or when
+// the probe failed (a CPU busy for longer than its limit): a record then
+// lacks the figure, and is measured all the same.
+func ProbeLine(pl Placement) (time.Duration, string) {
 	a, b := -1, -1
-	switch pl := cr.spec.Placement; {
+	switch {
 	case len(pl.Bench) > 0 && len(pl.Peer) > 0:
 		if pl.Bench[0] != pl.Peer[0] {
 			a, b = pl.Bench[0], pl.Peer[0]
 		}
-	case len(cr.r.lineCPUs) == 2:
-		a, b = cr.r.lineCPUs[0], cr.r.lineCPUs[1]
+	default:
+		if allowed := firstCPUs(); len(allowed) == 2 {
+			a, b = allowed[0], allowed[1]
+		}
 	}
 	if a < 0 {
-		return
+		return 0, ""
 	}
 	if runtime.GOMAXPROCS(0) < 2 {
 		// A pinned bench runs with one P (pinSelf), on which the
@@ -599,11 +612,20 @@ func (cr *caseRun) probeLine(ns *int64) {
 	}
 	d, err := sysinfo.LineRoundTrip(a, b, lineProbeRounds, lineProbeLimit)
 	if err != nil {
-		return
+		return 0, ""
 	}
-	*ns = d.Nanoseconds()
-	cr.res.LineRTTCPUs = sysinfo.FormatCPUList([]int{a, b})
+	return d, sysinfo.FormatCPUList([]int{a, b})
 }
+
+// firstCPUs returns the first two CPUs this process could use when it
+// started (before any case pinned it), or fewer when it has fewer.
+var firstCPUs = sync.OnceValue(func() []int {
+	allowed, err := sysinfo.Affinity(os.Getpid())
+	if err != nil || len(allowed) < 2 {
+		return nil
+	}
+	return allowed[:2]
+})
 
 // explain words a failure of the workload's loops with what the peer
 // knows of it. The peer's side of a failure is often its cause (a payload

@@ -5,14 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/ipcbench/ipcbench/internal/proc"
-	"github.com/ipcbench/ipcbench/internal/sysinfo"
 	"github.com/ipcbench/ipcbench/transports"
 	"github.com/ipcbench/ipcbench/transports/peer"
 )
@@ -104,12 +102,6 @@ type Runner struct {
 	// how long a case may measure no message before it times out (see
 	// caseRun.watchStall); 0: the case's timeout is CaseTimeout, fixed.
 	stallAfter time.Duration
-	// lineCPUs are the two CPUs whose cache line round trip an unpinned
-	// case records (the first two this process may use), nil when there
-	// are fewer; noLineProbe, when set (by allocation tests), leaves the
-	// probe out.
-	lineCPUs    []int
-	noLineProbe bool
 }
 
 // countStall is the stall window of count mode's default timeout: a case
@@ -123,9 +115,7 @@ func NewRunner(opts Options) (*Runner, error) {
 		return nil, err
 	}
 	r := &Runner{opts: o, timeoutGiven: opts.CaseTimeout > 0}
-	if allowed, err := sysinfo.Affinity(os.Getpid()); err == nil && len(allowed) >= 2 {
-		r.lineCPUs = allowed[:2]
-	}
+	firstCPUs() // before any case pins this process
 	if opts.Count > 0 && opts.CaseTimeout == 0 {
 		r.stallAfter = countStall
 	}

@@ -246,6 +246,7 @@ func (e *Experiment) Run(ctx context.Context, emit func(Record) error) error {
 				e.label.Store(fmt.Sprintf("%s %s %s %s repeat %d", side, p.Workload, p.Variant, p.Placement, rep+1))
 				var v float64
 				var detail string
+				before, _ := bench.ProbeLine(pl)
 				if side == SideC {
 					// A stop (Ctrl-Z) of this process stops the C
 					// programs too, when they share its process group,
@@ -262,7 +263,11 @@ func (e *Experiment) Run(ctx context.Context, emit func(Record) error) error {
 				if err != nil {
 					return fmt.Errorf("%s side of %s %s %s: %w", side, p.Workload, p.Variant, p.Placement, err)
 				}
-				if err := emit(p.record(side, rep, v, detail)); err != nil {
+				rec := p.record(side, rep, v, detail)
+				if after, _ := bench.ProbeLine(pl); before > 0 && after > 0 {
+					rec.LineRTTNS = ((before + after) / 2).Nanoseconds()
+				}
+				if err := emit(rec); err != nil {
 					return err
 				}
 				e.done.Add(1)

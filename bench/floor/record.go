@@ -42,6 +42,12 @@ type Record struct {
 	// Detail is the C program's RESULT line, or where ipcbench's two
 	// processes ran.
 	Detail string `json:"detail,omitempty"`
+	// LineRTTNS is the round trip of a cache line between the two CPUs
+	// the side's messages crossed, in ns (bench.ProbeLine): the mean of a
+	// probe just before the side ran and one just after. Absent for
+	// same-core pairs, on one CPU, when the probes failed, and in records
+	// made before it existed.
+	LineRTTNS int64 `json:"line_rtt_ns,omitempty"`
 }
 
 // record returns p's record for one side and repeat.

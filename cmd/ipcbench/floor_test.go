@@ -9,9 +9,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ipcbench/ipcbench/bench"
 	"github.com/ipcbench/ipcbench/bench/floor"
+	"github.com/ipcbench/ipcbench/internal/sysinfo"
 )
 
 // TestFloorBadInput: every mistake is one line and exit status 2, before
@@ -92,10 +94,22 @@ func TestFloorRawAndReport(t *testing.T) {
 	if len(f.Records) != 6 {
 		t.Fatalf("%d records, want 6 (three pairs, two sides)", len(f.Records))
 	}
+	probed := 0
 	for _, r := range f.Records {
 		if r.Value <= 0 {
 			t.Errorf("record %+v has no value", r)
 		}
+		// Unpinned on two CPUs or more, each side probes the line between
+		// the first two; a probe gives up only when a CPU stays busy.
+		if r.LineRTTNS < 0 || r.LineRTTNS >= int64(time.Second) {
+			t.Errorf("record %+v: line round trip %d ns", r, r.LineRTTNS)
+		}
+		if r.LineRTTNS > 0 {
+			probed++
+		}
+	}
+	if allowed, err := sysinfo.Affinity(os.Getpid()); err == nil && len(allowed) >= 2 && probed == 0 {
+		t.Errorf("no record carries a line round trip")
 	}
 	for _, want := range []string{"| pingpong | 64B | 1 | pipe | unpinned | pipe |", "| stream | 64KiB | 1 | unix | unpinned | unix -v |", "| fanin | 1KiB | 4 | unix | unpinned | unix |"} {
 		if !strings.Contains(out, want) {
