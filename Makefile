@@ -80,6 +80,7 @@ results: build ## regenerate every report in results/ from the committed raw rec
 	./$(BIN) floor -report results/floor-nowait-after2.jsonl > results/floor-nowait-after2.md
 	./$(BIN) floor -report results/floor-epyc-nowait.jsonl > results/floor-epyc-nowait.md
 	./$(BIN) floor -report results/floor-epyc-lsl.jsonl > results/floor-epyc-lsl.md
+	./$(BIN) floor -report results/floor-epyc-line.jsonl > results/floor-epyc-line.md
 	./$(BIN) report -format markdown results/veth.jsonl > results/veth.md
 	./$(BIN) report -format markdown results/models.jsonl > results/models.md
 	./$(BIN) report -format markdown results/peer-source.jsonl > results/peer-source.md
