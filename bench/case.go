@@ -560,8 +560,8 @@ func (cr *caseRun) run(ctx context.Context) error {
 }
 
 // lineProbeRounds and lineProbeLimit size the probe of the cache line
-// round trip (sysinfo.LineRoundTrip) that a case runs just before and just
-// after its measured interval: a few milliseconds, given up after the
+// round trip (sysinfo.LineRoundTrip) that a case runs before its warm-up
+// and after its measured interval: a few milliseconds, given up after the
 // limit.
 const (
 	lineProbeRounds = 4000
@@ -582,27 +582,19 @@ func (cr *caseRun) probeLine(ns *int64) {
 	}
 }
 
-// ProbeLine measures the round trip of a cache line between the two CPUs
-// that messages cross under placement pl (sysinfo.LineRoundTrip, a few
-// milliseconds), and returns it with those CPUs as a list ("0,1"): the
-// placement's bench and peer CPU when they differ, or for an unpinned
-// placement the first two CPUs this process may use. It returns 0 where
-// no message crosses CPUs (same-core), on a machine with one CPU, or when
-// the probe failed (a CPU busy for longer than its limit): a record then
-// lacks the figure, and is measured all the same.
+// ProbeLine measures the round trip of a cache line between two CPUs
+// that messages may cross under placement pl (sysinfo.LineRoundTrip, a few
+// milliseconds), and returns it with those CPUs as a list ("0,1"): for a
+// pinned placement, the first bench CPU and the first peer CPU other than
+// it (or, when the peer has no other, the first bench CPU other than the
+// peer's); for an unpinned one the first two CPUs this process could use
+// when it started. It returns 0 where no message crosses CPUs (both ends
+// on one CPU), on a machine with one CPU, or when the probe failed (a CPU
+// busy for longer than its limit): a record then lacks the figure, and is
+// measured all the same.
 func ProbeLine(pl Placement) (time.Duration, string) {
-	a, b := -1, -1
-	switch {
-	case len(pl.Bench) > 0 && len(pl.Peer) > 0:
-		if pl.Bench[0] != pl.Peer[0] {
-			a, b = pl.Bench[0], pl.Peer[0]
-		}
-	default:
-		if allowed := firstCPUs(); len(allowed) == 2 {
-			a, b = allowed[0], allowed[1]
-		}
-	}
-	if a < 0 {
+	a, b, ok := lineCPUs(pl)
+	if !ok {
 		return 0, ""
 	}
 	if runtime.GOMAXPROCS(0) < 2 {
@@ -615,6 +607,29 @@ func ProbeLine(pl Placement) (time.Duration, string) {
 		return 0, ""
 	}
 	return d, sysinfo.FormatCPUList([]int{a, b})
+}
+
+// lineCPUs returns the two CPUs ProbeLine probes under pl, and false
+// when there are none.
+func lineCPUs(pl Placement) (a, b int, ok bool) {
+	if len(pl.Bench) == 0 || len(pl.Peer) == 0 {
+		allowed := firstCPUs()
+		if len(allowed) < 2 {
+			return 0, 0, false
+		}
+		return allowed[0], allowed[1], true
+	}
+	for _, p := range pl.Peer {
+		if p != pl.Bench[0] {
+			return pl.Bench[0], p, true
+		}
+	}
+	for _, c := range pl.Bench {
+		if c != pl.Peer[0] {
+			return c, pl.Peer[0], true
+		}
+	}
+	return 0, 0, false
 }
 
 // firstCPUs returns the first two CPUs this process could use when it

@@ -170,13 +170,14 @@ type Result struct {
 	CPUsUnit string `json:"cpus_unit,omitempty"`
 
 	// LineRTTNS and LineRTTEndNS are the round trip of a cache line
-	// between the two CPUs named in LineRTTCPUs, in ns, measured just
-	// before and just after the measured interval (sysinfo.LineRoundTrip):
+	// between the two CPUs named in LineRTTCPUs, in ns, measured before
+	// the warm-up and after the measured interval (bench.ProbeLine):
 	// what every message of a shared-memory transport pays, which a
 	// virtual machine's hypervisor changes from one second to the next.
-	// Absent when nothing crossed CPUs (same-core), for a remote peer, on
-	// one CPU, in records made before they existed, and when the probe
-	// could not run (LineRTTEndNS also when the case failed).
+	// Absent when nothing crossed CPUs (both ends pinned to one CPU), for
+	// a remote peer, on one CPU, in records made before they existed, and
+	// when the probe could not run (LineRTTEndNS also when the case
+	// failed).
 	LineRTTNS    int64  `json:"line_rtt_ns,omitempty"`
 	LineRTTEndNS int64  `json:"line_rtt_end_ns,omitempty"`
 	LineRTTCPUs  string `json:"line_rtt_cpus,omitempty"`

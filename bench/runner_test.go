@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -408,9 +409,23 @@ func TestLineProbe(t *testing.T) {
 	if probed == 0 {
 		t.Error("no case recorded a line round trip: all four probes gave up")
 	}
-	// Pinning was undone, and the probe's pinned threads are gone with it.
-	if after, err := sysinfo.Affinity(os.Getpid()); err != nil || sysinfo.FormatCPUList(after) != sysinfo.FormatCPUList(allowed) {
-		t.Errorf("CPUs after the run %v (%v), want %v", after, err, allowed)
+	// Pinning was undone, and every thread, the probes' among them, may
+	// run on every CPU again.
+	want := sysinfo.FormatCPUList(allowed)
+	files, _ := filepath.Glob("/proc/self/task/*/status")
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue // the thread ended meanwhile
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "Cpus_allowed_list:"); ok {
+				cpus, err := sysinfo.ParseCPUList(strings.TrimSpace(v))
+				if got := sysinfo.FormatCPUList(cpus); err != nil || got != want {
+					t.Errorf("after the run, %s: CPUs %s (%v), want %s", f, got, err, want)
+				}
+			}
+		}
 	}
 }
 
@@ -506,6 +521,34 @@ func TestNothingMeasured(t *testing.T) {
 		}
 		if len(recs.Results) != 2 {
 			t.Errorf("%d results, want the 2 skipped ones", len(recs.Results))
+		}
+	}
+}
+
+// TestLineCPUs: the probe's two CPUs under each placement: the bench's
+// first and the peer's first other than it; none when both ends share
+// their only CPU.
+func TestLineCPUs(t *testing.T) {
+	for _, tc := range []struct {
+		placement string
+		a, b      int
+		ok        bool
+	}{
+		{"cross-core", 0, 1, true},
+		{"same-core", 0, 0, false},
+		{"0/0", 0, 0, false},
+		{"0-1/0-1", 0, 1, true},
+		{"0/0-1", 0, 1, true},
+		{"0-1/0", 1, 0, true},
+		{"2,3/0,1", 2, 0, true},
+	} {
+		pl, err := ParsePlacement(tc.placement)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, b, ok := lineCPUs(pl)
+		if ok != tc.ok || ok && (a != tc.a || b != tc.b) {
+			t.Errorf("%s: CPUs %d and %d (%v), want %d and %d (%v)", tc.placement, a, b, ok, tc.a, tc.b, tc.ok)
 		}
 	}
 }

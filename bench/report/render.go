@@ -389,8 +389,16 @@ func linePhasesNote(s *Summary) string {
 		}
 		groups = append(groups, fmt.Sprintf("at %s, %d %s gave %s %s", span, ph.Repeats, word, formatMetric(m, ph.Median), m.name))
 	}
-	return fmt.Sprintf("%s: the cache line round trip between the CPUs (line_rtt_ns) took two speeds during its repeats: %s (medians). "+
-		"Compare transports within one speed.", s.Case.TransportLabel(), strings.Join(groups, "; "))
+	mixed := ""
+	switch s.LineMixed {
+	case 0:
+	case 1:
+		mixed = "; 1 repeat whose speed changed while it ran left out"
+	default:
+		mixed = fmt.Sprintf("; %d repeats whose speed changed while they ran left out", s.LineMixed)
+	}
+	return fmt.Sprintf("%s: the cache line round trip between the CPUs (line_rtt_ns) took two speeds during its repeats: %s (medians%s). "+
+		"Compare transports within one speed.", s.Case.TransportLabel(), strings.Join(groups, "; "), mixed)
 }
 
 // transportOptions merges the options in effect per transport label, in

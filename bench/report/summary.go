@@ -100,9 +100,12 @@ type Summary struct {
 	// groups more than BimodalRatio apart (the machine moved data between
 	// CPUs at two speeds while the case was measured), describes the two
 	// groups, faster line first, by the workload's ranking metric
-	// (PhaseMetric); nil otherwise.
+	// (PhaseMetric); nil otherwise. LineMixed counts the OK repeats whose
+	// own two probes were that far apart: the speed changed while they
+	// ran, and they are in neither group.
 	LinePhases  []LinePhase
 	PhaseMetric string
+	LineMixed   int
 
 	// Per-repeat values of the OK repeats, in repeat order: the samples the
 	// medians, intervals and significance tests are computed from.
@@ -147,11 +150,12 @@ type LinePhase struct {
 // line round trip) at the largest ratio between neighbouring line round
 // trips, sorted; when that ratio exceeds BimodalRatio it returns the two
 // groups, faster line first, with the median of vals in each, else nil.
-// Repeats without a line round trip take no part.
+// Repeats without a line round trip, or whose speed changed while they ran,
+// take no part.
 func findLinePhases(vals []float64, where []repeatCPUs) []LinePhase {
 	var idx []int
 	for i := range vals {
-		if where[i].line > 0 {
+		if where[i].line > 0 && !where[i].lineMixed {
 			idx = append(idx, i)
 		}
 	}
@@ -252,6 +256,10 @@ func summarizeResults(results []bench.Result) ([]Summary, []repeatLatency) {
 type repeatCPUs struct {
 	bench, peer string
 	line        float64
+	// lineMixed: the repeat's probes before and after it were more than
+	// BimodalRatio apart, so the speed changed while it ran; it belongs
+	// to neither speed.
+	lineMixed bool
 }
 
 // lineRTT returns r's cache line round trip in ns: the mean of its probes
@@ -264,6 +272,13 @@ func lineRTT(r *bench.Result) float64 {
 		return float64(r.LineRTTNS)
 	}
 	return float64(r.LineRTTEndNS)
+}
+
+// lineMixed reports whether r's two line probes were more than
+// BimodalRatio apart.
+func lineMixed(r *bench.Result) bool {
+	lo, hi := min(r.LineRTTNS, r.LineRTTEndNS), max(r.LineRTTNS, r.LineRTTEndNS)
+	return lo > 0 && float64(hi)/float64(lo) > BimodalRatio
 }
 
 // nonzeroMedian returns the median of the values of vals above 0, or 0.
@@ -306,7 +321,10 @@ func summarize(c bench.Case, results []bench.Result, idx []int, lat []repeatLate
 		}
 		s.OK++
 		s.RepeatIndex = append(s.RepeatIndex, r.Repeat)
-		where := repeatCPUs{r.BenchCPUs, r.PeerCPUs, lineRTT(r)}
+		where := repeatCPUs{r.BenchCPUs, r.PeerCPUs, lineRTT(r), lineMixed(r)}
+		if where.lineMixed {
+			s.LineMixed++
+		}
 		cpus = append(cpus, where)
 		s.RepeatLineRTT = append(s.RepeatLineRTT, where.line)
 		if r.Hist != "" {

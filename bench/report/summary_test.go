@@ -427,3 +427,24 @@ func TestSummarizeLinePhases(t *testing.T) {
 		t.Errorf("pingpong: phases %+v by %q", s.LinePhases, s.PhaseMetric)
 	}
 }
+
+// TestLinePhasesLeaveOutMixedRepeats: a repeat whose probes before and
+// after it were more than 2× apart saw the speed change while it ran; it
+// is in neither group, and the note counts it.
+func TestLinePhasesLeaveOutMixedRepeats(t *testing.T) {
+	var rs []bench.Result
+	for i, x := range []struct {
+		before, after, rate int64
+	}{{180, 190, 900_000}, {900, 880, 450_000}, {200, 210, 1_000_000}, {850, 870, 400_000}, {574, 178, 700_000}} {
+		r := res{workload: "fanin", transport: "shm-ring", size: 1024, rep: i, rtNS: []int64{20_000}, msgs: x.rate, bytes: x.rate * 1024}.result(t)
+		r.LineRTTNS, r.LineRTTEndNS = x.before, x.after
+		rs = append(rs, r)
+	}
+	s := Summarize(rs)[0]
+	if s.LineMixed != 1 || len(s.LinePhases) != 2 || s.LinePhases[0].Repeats != 2 || s.LinePhases[0].LineHi != 205 {
+		t.Fatalf("mixed %d, phases %+v", s.LineMixed, s.LinePhases)
+	}
+	if note := linePhasesNote(&s); !strings.Contains(note, "(medians; 1 repeat whose speed changed while it ran left out)") {
+		t.Errorf("note %q does not count the mixed repeat", note)
+	}
+}

@@ -2,6 +2,11 @@ package sysinfo
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -21,11 +26,8 @@ func twoCPUs(t *testing.T) (int, int) {
 
 func TestLineRoundTrip(t *testing.T) {
 	a, b := twoCPUs(t)
-	before, err := Affinity(0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, pair := range [][2]int{{a, b}, {b, a}} {
+	before := threadMasks(t)
+	for i, pair := range [][2]int{{a, b}, {b, a}, {a, b}, {b, a}, {a, b}, {b, a}} {
 		d, err := LineRoundTrip(pair[0], pair[1], 2000, 10*time.Second)
 		if err != nil {
 			t.Fatalf("CPUs %d and %d: %v", pair[0], pair[1], err)
@@ -35,16 +37,57 @@ func TestLineRoundTrip(t *testing.T) {
 		if d <= 0 || d >= 10*time.Second {
 			t.Errorf("CPUs %d and %d: %v per round trip", pair[0], pair[1], d)
 		}
-		t.Logf("CPUs %d and %d: %v per round trip", pair[0], pair[1], d)
+		if i < 2 {
+			t.Logf("CPUs %d and %d: %v per round trip", pair[0], pair[1], d)
+		}
+		// Every thread of the process has the mask it had: a probe
+		// thread got its own back (the main thread, which Go never ends,
+		// kept one CPU before).
+		for tid, mask := range threadMasks(t) {
+			if want, ok := before[tid]; ok && mask != want {
+				t.Fatalf("after probe %d: thread %d may run on CPUs %s, had %s", i, tid, mask, want)
+			} else if !ok && mask != before[os.Getpid()] {
+				t.Fatalf("after probe %d: new thread %d may run on CPUs %s, the process on %s", i, tid, mask, before[os.Getpid()])
+			}
+		}
 	}
-	// The pinned threads ended with the probe: the caller's thread, and
-	// the process's, kept their mask.
-	after, err := Affinity(0)
-	if err != nil {
-		t.Fatal(err)
+}
+
+// threadMasks returns the CPU list each thread of this process may run
+// on, by thread ID, from /proc/self/task/*/status.
+func threadMasks(t *testing.T) map[int]string {
+	t.Helper()
+	dirs, err := filepath.Glob("/proc/self/task/*/status")
+	if err != nil || len(dirs) == 0 {
+		t.Fatalf("listing threads: %v", err)
 	}
-	if FormatCPUList(after) != FormatCPUList(before) {
-		t.Errorf("the process's CPUs changed from %v to %v", before, after)
+	out := map[int]string{}
+	for _, f := range dirs {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue // the thread ended meanwhile
+		}
+		tid, err := strconv.Atoi(filepath.Base(filepath.Dir(f)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "Cpus_allowed_list:"); ok {
+				out[tid] = strings.TrimSpace(v)
+			}
+		}
+	}
+	return out
+}
+
+// TestLineRoundTripOneP: with one P, the two spinning goroutines could only
+// take turns; the probe says so at once instead of timing out.
+func TestLineRoundTripOneP(t *testing.T) {
+	a, b := twoCPUs(t)
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	_, err := LineRoundTrip(a, b, 100, time.Minute)
+	if err == nil || errors.Is(err, ErrProbeTimeout) || !strings.Contains(err.Error(), "GOMAXPROCS") {
+		t.Errorf("got %v, want the GOMAXPROCS error", err)
 	}
 }
 
