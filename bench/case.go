@@ -570,10 +570,11 @@ const (
 
 // probeLine records in *ns the round trip of a cache line between the
 // two CPUs the case's messages cross (ProbeLine), and names them in the
-// record; it records nothing for a remote peer, whose CPUs are not this
-// machine's.
+// record; it records nothing for a peer at an address given by the user
+// (Options.Remote), whose CPUs need not be this machine's. The serve
+// source's own server is this machine's, and is probed.
 func (cr *caseRun) probeLine(ns *int64) {
-	if cr.remote != nil {
+	if cr.remote != nil && cr.server == nil {
 		return
 	}
 	d, cpus := ProbeLine(cr.spec.Placement)

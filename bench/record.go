@@ -175,7 +175,7 @@ type Result struct {
 	// what every message of a shared-memory transport pays, which a
 	// virtual machine's hypervisor changes from one second to the next.
 	// Absent when nothing crossed CPUs (both ends pinned to one CPU), for
-	// a remote peer, on one CPU, in records made before they existed, and
+	// a peer at an address given by the user (-connect), on one CPU, in records made before they existed, and
 	// when the probe could not run (LineRTTEndNS also when the case
 	// failed).
 	LineRTTNS    int64  `json:"line_rtt_ns,omitempty"`

@@ -368,6 +368,9 @@ func TestLineProbe(t *testing.T) {
 	o.Workloads = []string{"pingpong"}
 	o.Sizes = []int{64}
 	o.Placements = nil
+	// The serve source's server is this machine's too: probed as the
+	// inherited peer is.
+	o.PeerSources = []string{SourceInherit, SourceServe}
 	for _, name := range []string{"unpinned", "cross-core", "same-core"} {
 		pl, err := ParsePlacement(name)
 		if err != nil {
@@ -383,7 +386,7 @@ func TestLineProbe(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	probed := 0
+	probed := map[string]int{}
 	for _, res := range recs.Results {
 		if res.Placement == "same-core" {
 			if res.LineRTTNS != 0 || res.LineRTTEndNS != 0 || res.LineRTTCPUs != "" {
@@ -401,13 +404,15 @@ func TestLineProbe(t *testing.T) {
 			t.Logf("%s: no line round trip recorded (the probe gave up)", res.Placement)
 			continue
 		}
-		probed++
+		probed[res.PeerSource]++
 		if res.LineRTTCPUs != "0,1" {
 			t.Errorf("%s: line round trip between CPUs %q, want 0,1", res.Placement, res.LineRTTCPUs)
 		}
 	}
-	if probed == 0 {
-		t.Error("no case recorded a line round trip: all four probes gave up")
+	for _, src := range o.PeerSources {
+		if probed[src] == 0 {
+			t.Errorf("no %s case recorded a line round trip: all four probes gave up", src)
+		}
 	}
 	// Pinning was undone, and every thread, the probes' among them, may
 	// run on every CPU again.
