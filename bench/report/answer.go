@@ -3,8 +3,10 @@ package report
 import (
 	"fmt"
 	"slices"
+	"sort"
 	"strings"
 
+	"github.com/ipcbench/ipcbench/bench"
 	"github.com/ipcbench/ipcbench/internal/units"
 )
 
@@ -104,7 +106,62 @@ func newAnswer(a *analysis) *answer {
 	if l := connsVerdict(a.rankings); l != "" {
 		ans.verdicts = append(ans.verdicts, l)
 	}
+	if l := lineVerdict(a.run.Results); l != "" {
+		ans.verdicts = append(ans.verdicts, l)
+	}
 	return ans
+}
+
+// lineVerdict says in one line how fast the machine moved a cache line
+// between CPUs while the run's OK repeats were measured (line_rtt_ns):
+// the range, or the two speeds when they split more than BimodalRatio
+// apart (a repeat whose own two probes were that far apart counts for
+// neither). It returns "" when no repeat recorded one.
+func lineVerdict(results []bench.Result) string {
+	var lines []float64
+	mixed := 0
+	for i := range results {
+		r := &results[i]
+		if r.Status != bench.StatusOK {
+			continue
+		}
+		if lineMixed(r) {
+			mixed++
+			continue
+		}
+		if l := lineRTT(r); l > 0 {
+			lines = append(lines, l)
+		}
+	}
+	if len(lines) == 0 {
+		return ""
+	}
+	sort.Float64s(lines)
+	span := func(v []float64) string {
+		if v[0] == v[len(v)-1] {
+			return FormatNS(v[0])
+		}
+		return FormatNS(v[0]) + "–" + FormatNS(v[len(v)-1])
+	}
+	best, split := 0.0, 0
+	for i := 1; i < len(lines); i++ {
+		if r := lines[i] / lines[i-1]; r > best {
+			best, split = r, i
+		}
+	}
+	if best <= BimodalRatio {
+		return "cache line round trip between CPUs: " + span(lines) + " throughout (line_rtt_ns)"
+	}
+	repeats := "repeats"
+	if split == 1 {
+		repeats = "repeat"
+	}
+	l := fmt.Sprintf("cache line round trip between CPUs: two speeds, %s (%d %s) and %s (%d)",
+		span(lines[:split]), split, repeats, span(lines[split:]), len(lines)-split)
+	if mixed > 0 {
+		l += fmt.Sprintf(", %d changing within a repeat", mixed)
+	}
+	return l + "; shared memory follows it: see the notes under the rankings"
 }
 
 // text writes the answer for a terminal, headed "ANSWER:", in at most

@@ -272,3 +272,31 @@ func TestFewRepeatsTie(t *testing.T) {
 		t.Errorf("mixed counts: %q; want the fewest's", got)
 	}
 }
+
+// TestLineVerdict: the answer's line on the machine's cache line round
+// trip: none without probes, the range at one speed, both speeds when
+// they split, counting the repeats that changed speed while they ran.
+func TestLineVerdict(t *testing.T) {
+	mk := func(lines ...[2]int64) []bench.Result {
+		var rs []bench.Result
+		for i, l := range lines {
+			r := res{transport: "shm-ring", rep: i, rtNS: []int64{1000}, msgs: 1000}.result(t)
+			r.LineRTTNS, r.LineRTTEndNS = l[0], l[1]
+			rs = append(rs, r)
+		}
+		return rs
+	}
+	if got := lineVerdict(mk([2]int64{0, 0})); got != "" {
+		t.Errorf("no probes: %q", got)
+	}
+	if got, want := lineVerdict(mk([2]int64{800, 900}, [2]int64{1000, 1000})), "cache line round trip between CPUs: 850ns–1.00µs throughout (line_rtt_ns)"; got != want {
+		t.Errorf("one speed: %q, want %q", got, want)
+	}
+	failed := mk([2]int64{100, 100})[0]
+	failed.Status = bench.StatusFailed
+	rs := append(mk([2]int64{180, 200}, [2]int64{900, 900}, [2]int64{950, 850}, [2]int64{600, 200}), failed)
+	want := "cache line round trip between CPUs: two speeds, 190ns (1 repeat) and 900ns (2), 1 changing within a repeat; shared memory follows it: see the notes under the rankings"
+	if got := lineVerdict(rs); got != want {
+		t.Errorf("two speeds: %q, want %q", got, want)
+	}
+}
