@@ -266,6 +266,7 @@ func (e *Experiment) Run(ctx context.Context, emit func(Record) error) error {
 				rec := p.record(side, rep, v, detail)
 				if after, _ := bench.ProbeLine(pl); before > 0 && after > 0 {
 					rec.LineRTTNS = ((before + after) / 2).Nanoseconds()
+					rec.LineRTTBeforeNS, rec.LineRTTAfterNS = before.Nanoseconds(), after.Nanoseconds()
 				}
 				if err := emit(rec); err != nil {
 					return err

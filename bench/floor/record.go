@@ -42,12 +42,16 @@ type Record struct {
 	// Detail is the C program's RESULT line, or where ipcbench's two
 	// processes ran.
 	Detail string `json:"detail,omitempty"`
-	// LineRTTNS is the round trip of a cache line between the two CPUs
-	// the side's messages crossed, in ns (bench.ProbeLine): the mean of a
-	// probe just before the side ran and one just after. Absent for
-	// same-core pairs, on one CPU, when the probes failed, and in records
-	// made before it existed.
-	LineRTTNS int64 `json:"line_rtt_ns,omitempty"`
+	// LineRTTBeforeNS and LineRTTAfterNS are the round trip of a cache
+	// line between the two CPUs the side's messages crossed, in ns
+	// (bench.ProbeLine), probed just before the side ran and just after;
+	// LineRTTNS is their mean. Two more than 2× apart say the speed
+	// changed while the side ran. Absent for same-core pairs, on one CPU,
+	// when a probe failed, and in records made before they existed (the
+	// first records with LineRTTNS have no before and after).
+	LineRTTNS       int64 `json:"line_rtt_ns,omitempty"`
+	LineRTTBeforeNS int64 `json:"line_rtt_before_ns,omitempty"`
+	LineRTTAfterNS  int64 `json:"line_rtt_after_ns,omitempty"`
 }
 
 // record returns p's record for one side and repeat.

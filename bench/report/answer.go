@@ -113,29 +113,68 @@ func newAnswer(a *analysis) *answer {
 }
 
 // lineVerdict says in one line how fast the machine moved a cache line
-// between CPUs while the run's OK repeats were measured (line_rtt_ns):
-// the range, or the two speeds when they split more than BimodalRatio
-// apart (a repeat whose own two probes were that far apart counts for
-// neither). It returns "" when no repeat recorded one.
+// between CPUs while the run's OK repeats were measured (line_rtt_ns): per
+// pair of CPUs probed, the range, or the two speeds when they split more
+// than BimodalRatio apart (a repeat whose own two probes were that far
+// apart counts for neither). Pairs are kept apart: two pairs of CPUs can
+// be as far apart as two speeds. It returns "" when no repeat recorded
+// one.
 func lineVerdict(results []bench.Result) string {
-	var lines []float64
-	mixed := 0
+	type pair struct {
+		lines []float64
+		mixed int
+	}
+	var order []string
+	pairs := map[string]*pair{}
 	for i := range results {
 		r := &results[i]
-		if r.Status != bench.StatusOK {
+		if r.Status != bench.StatusOK || r.LineRTTCPUs == "" {
 			continue
+		}
+		p := pairs[r.LineRTTCPUs]
+		if p == nil {
+			p = &pair{}
+			pairs[r.LineRTTCPUs] = p
+			order = append(order, r.LineRTTCPUs)
 		}
 		if lineMixed(r) {
-			mixed++
+			p.mixed++
+		} else if l := lineRTT(r); l > 0 {
+			p.lines = append(p.lines, l)
+		}
+	}
+	var parts []string
+	split := false
+	for _, cpus := range order {
+		p := pairs[cpus]
+		if len(p.lines) == 0 {
 			continue
 		}
-		if l := lineRTT(r); l > 0 {
-			lines = append(lines, l)
+		who := ""
+		if len(order) > 1 {
+			who = "between CPUs " + cpus + ", "
 		}
+		v, two := lineSpeeds(p.lines, p.mixed)
+		parts = append(parts, who+v)
+		split = split || two
 	}
-	if len(lines) == 0 {
+	if len(parts) == 0 {
 		return ""
 	}
+	l := "cache line round trip between CPUs: " + parts[0]
+	if len(order) > 1 {
+		l = "cache line round trip: " + strings.Join(parts, "; ")
+	}
+	if split {
+		return l + "; shared memory follows it: see the notes under the rankings"
+	}
+	return l + " (line_rtt_ns)"
+}
+
+// lineSpeeds describes one pair of CPUs' line round trips (ns, at least
+// one): "850ns–1.00µs throughout", or the two speeds with how many repeats
+// saw each, and whether they split.
+func lineSpeeds(lines []float64, mixed int) (string, bool) {
 	sort.Float64s(lines)
 	span := func(v []float64) string {
 		if v[0] == v[len(v)-1] {
@@ -150,18 +189,17 @@ func lineVerdict(results []bench.Result) string {
 		}
 	}
 	if best <= BimodalRatio {
-		return "cache line round trip between CPUs: " + span(lines) + " throughout (line_rtt_ns)"
+		return span(lines) + " throughout", false
 	}
 	repeats := "repeats"
 	if split == 1 {
 		repeats = "repeat"
 	}
-	l := fmt.Sprintf("cache line round trip between CPUs: two speeds, %s (%d %s) and %s (%d)",
-		span(lines[:split]), split, repeats, span(lines[split:]), len(lines)-split)
+	l := fmt.Sprintf("two speeds, %s (%d %s) and %s (%d)", span(lines[:split]), split, repeats, span(lines[split:]), len(lines)-split)
 	if mixed > 0 {
 		l += fmt.Sprintf(", %d changing within a repeat", mixed)
 	}
-	return l + "; shared memory follows it: see the notes under the rankings"
+	return l, true
 }
 
 // text writes the answer for a terminal, headed "ANSWER:", in at most

@@ -282,6 +282,9 @@ func TestLineVerdict(t *testing.T) {
 		for i, l := range lines {
 			r := res{transport: "shm-ring", rep: i, rtNS: []int64{1000}, msgs: 1000}.result(t)
 			r.LineRTTNS, r.LineRTTEndNS = l[0], l[1]
+			if l[0] > 0 || l[1] > 0 {
+				r.LineRTTCPUs = "0,1"
+			}
 			rs = append(rs, r)
 		}
 		return rs
@@ -298,5 +301,16 @@ func TestLineVerdict(t *testing.T) {
 	want := "cache line round trip between CPUs: two speeds, 190ns (1 repeat) and 900ns (2), 1 changing within a repeat; shared memory follows it: see the notes under the rankings"
 	if got := lineVerdict(rs); got != want {
 		t.Errorf("two speeds: %q, want %q", got, want)
+	}
+	// Two pairs of CPUs, one near and one far: each has its own range,
+	// not two speeds of one.
+	far := mk([2]int64{900, 900}, [2]int64{950, 950})
+	for i := range far {
+		far[i].LineRTTCPUs = "0,2"
+	}
+	pairs := append(mk([2]int64{180, 200}, [2]int64{190, 190}), far...)
+	want = "cache line round trip: between CPUs 0,1, 190ns throughout; between CPUs 0,2, 900ns–950ns throughout (line_rtt_ns)"
+	if got := lineVerdict(pairs); got != want {
+		t.Errorf("two pairs: %q, want %q", got, want)
 	}
 }

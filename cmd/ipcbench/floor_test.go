@@ -106,6 +106,9 @@ func TestFloorRawAndReport(t *testing.T) {
 		}
 		if r.LineRTTNS > 0 {
 			probed++
+			if r.LineRTTBeforeNS <= 0 || r.LineRTTAfterNS <= 0 || r.LineRTTNS != (r.LineRTTBeforeNS+r.LineRTTAfterNS)/2 {
+				t.Errorf("record %+v: line round trip %d ns is not the mean of %d and %d", r, r.LineRTTNS, r.LineRTTBeforeNS, r.LineRTTAfterNS)
+			}
 		}
 	}
 	if allowed, err := sysinfo.Affinity(os.Getpid()); err == nil && len(allowed) >= 2 && probed == 0 {

@@ -40,9 +40,10 @@ const lineRTTGrace = 100 * time.Millisecond
 // Shared memory between two processes pays this on every message (the
 // data, the indices and the flags each cross between the CPUs), so its
 // throughput follows it; on a virtual machine it is not a constant: the
-// hypervisor moves the virtual CPUs between physical cores, and on the
-// machine the project was developed on it went between 150 and 1200 ns
-// within seconds, while a pipe's system calls hardly changed. Recorded
+// hypervisor places the virtual CPUs on physical cores as it pleases,
+// presumably, and on the machine the project was developed on it went
+// between about 170 and 1210 ns within seconds, while a pipe's throughput
+// moved by 10–15 %. Recorded
 // with every result (Result.LineRTTNS), it tells a slow repeat of a
 // shared-memory transport that the machine was slow from one that the
 // transport was.
@@ -50,13 +51,16 @@ const lineRTTGrace = 100 * time.Millisecond
 // Both threads spin, each on its CPU, for the whole exchange (rounds of
 // about a microsecond or less: 4000 take a few milliseconds). The two
 // goroutines need a P each: with GOMAXPROCS below 2 it fails at once. Each
-// thread gets its CPU mask back and is unlocked when its goroutine is done
-// (one whose mask could not be restored ends with it). It fails when
-// a == b, when a CPU cannot be pinned (not allowed to this process, not
-// online), and with ErrProbeTimeout when the exchange took longer than
-// limit; it returns at the latest a tenth of a second after limit, even
-// when a CPU never ran its thread (that thread then ends when it first
-// runs).
+// thread gets its CPU mask back and is unlocked before its goroutine
+// reports (one whose mask could not be restored stays locked, and ends
+// with its goroutine), so no thread is pinned once it returns. It fails
+// when a == b, when a CPU cannot be pinned (not allowed to this process,
+// not online), and with ErrProbeTimeout when the exchange took longer
+// than limit. It returns at the latest a tenth of a second after limit,
+// even when a CPU never ran its thread: that goroutine gives up, and puts
+// its thread's mask back, when it first runs; a caller that pinned the
+// process in between would find that one thread's mask put back to what
+// it was before.
 func LineRoundTrip(a, b, rounds int, limit time.Duration) (time.Duration, error) {
 	if a == b {
 		return 0, fmt.Errorf("line round trip between CPU %d and itself: %w", a, ErrBadCPUList)
@@ -130,12 +134,13 @@ func LineRoundTrip(a, b, rounds int, limit time.Duration) (time.Duration, error)
 		}
 		return true
 	}
+	// Each goroutine gives its thread its mask back before it reports, so
+	// that no thread is still pinned once LineRoundTrip has returned.
 	answerErr := make(chan error, 1)
 	go func() {
 		unpin, err := pin(b)
-		defer unpin()
+		defer func() { unpin(); answerErr <- err }()
 		if err != nil {
-			answerErr <- err
 			return
 		}
 		for i := uint64(1); i <= uint64(perBatch*lineRTTBatches); i++ {
@@ -144,16 +149,14 @@ func LineRoundTrip(a, b, rounds int, limit time.Duration) (time.Duration, error)
 			}
 			lines.pong.Store(i)
 		}
-		answerErr <- nil
 	}()
 	timeout := fmt.Errorf("line round trip between CPUs %d and %d: %w (%v)", a, b, ErrProbeTimeout, limit)
 	batches := make([]time.Duration, 0, lineRTTBatches)
 	askErr := make(chan error, 1)
 	go func() {
 		unpin, err := pin(a)
-		defer unpin()
+		defer func() { unpin(); askErr <- err }()
 		if err != nil {
-			askErr <- err
 			return
 		}
 		i := uint64(0)
@@ -163,18 +166,17 @@ func LineRoundTrip(a, b, rounds int, limit time.Duration) (time.Duration, error)
 				i++
 				lines.ping.Store(i)
 				if !wait(&lines.pong, i) {
-					askErr <- timeout
+					err = timeout
 					return
 				}
 			}
 			batches = append(batches, time.Since(start)/time.Duration(perBatch))
 			if late() { // a slow exchange, whose waits each end before they look at the clock
 				lines.stop.Store(true)
-				askErr <- timeout
+				err = timeout
 				return
 			}
 		}
-		askErr <- nil
 	}()
 	// Both goroutines look at the clock while they spin; one whose CPU
 	// never runs it cannot, and is not waited for past the grace.
