@@ -382,10 +382,7 @@ func TestLineProbe(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	recs, err := r.Run(context.Background(), Header{}, &bytes.Buffer{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	recs := runAll(t, r)
 	probed := map[string]int{}
 	for _, res := range recs.Results {
 		if res.Placement == "same-core" {

@@ -182,13 +182,8 @@ func lineSpeeds(lines []float64, mixed int) (string, bool) {
 		}
 		return FormatNS(v[0]) + "–" + FormatNS(v[len(v)-1])
 	}
-	best, split := 0.0, 0
-	for i := 1; i < len(lines); i++ {
-		if r := lines[i] / lines[i-1]; r > best {
-			best, split = r, i
-		}
-	}
-	if best <= BimodalRatio {
+	split := splitAbove(len(lines), func(i int) float64 { return lines[i] })
+	if split < 0 {
 		return span(lines) + " throughout", false
 	}
 	repeats := "repeats"

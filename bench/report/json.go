@@ -221,9 +221,11 @@ func toJSONSummary(s *Summary) jsonSummary {
 	if len(s.RepeatCPUPerMsg) > 0 {
 		j.CPU = &jsonCPU{Both: s.CPUPerMsgNS, Bench: s.BenchCPUPerMsgNS, Peer: s.PeerCPUPerMsgNS, Per: s.RepeatCPUPerMsg}
 	}
-	for _, ph := range s.LinePhases {
+	if len(s.LinePhases) > 0 {
 		j.PhaseMetric = s.PhaseMetric
-		j.LinePhases = append(j.LinePhases, jsonLinePhase(ph))
+		for _, ph := range s.LinePhases {
+			j.LinePhases = append(j.LinePhases, jsonLinePhase(ph))
+		}
 	}
 	if s.Bimodal {
 		j.ModeMetric = s.ModeMetric()

@@ -163,13 +163,8 @@ func findLinePhases(vals []float64, where []repeatCPUs) []LinePhase {
 		return nil
 	}
 	sort.SliceStable(idx, func(a, b int) bool { return where[idx[a]].line < where[idx[b]].line })
-	best, split := 0.0, -1
-	for i := 1; i < len(idx); i++ {
-		if r := where[idx[i]].line / where[idx[i-1]].line; r > best {
-			best, split = r, i
-		}
-	}
-	if best <= BimodalRatio {
+	split := splitAbove(len(idx), func(i int) float64 { return where[idx[i]].line })
+	if split < 0 {
 		return nil
 	}
 	group := func(ii []int) LinePhase {
@@ -427,17 +422,8 @@ func findModes(vals []float64, where []repeatCPUs) []Mode {
 		idx[i] = i
 	}
 	sort.SliceStable(idx, func(a, b int) bool { return vals[idx[a]] < vals[idx[b]] })
-	best, split := 0.0, -1
-	for i := 1; i < len(idx); i++ {
-		lo, hi := vals[idx[i-1]], vals[idx[i]]
-		if lo <= 0 {
-			continue
-		}
-		if r := hi / lo; r > best {
-			best, split = r, i
-		}
-	}
-	if split < 0 || best <= BimodalRatio {
+	split := splitAbove(len(idx), func(i int) float64 { return vals[idx[i]] })
+	if split < 0 {
 		return nil
 	}
 	group := func(ii []int) Mode {
@@ -450,6 +436,28 @@ func findModes(vals []float64, where []repeatCPUs) []Mode {
 		return Mode{Repeats: len(ii), Median: median(v), Placement: describeCPUs(w), LineRTT: nonzeroMedian(line)}
 	}
 	return []Mode{group(idx[:split]), group(idx[split:])}
+}
+
+// splitAbove looks for the largest ratio between neighbours of n sorted
+// values (v(i) the i-th, a value at or below 0 taking no part) and returns
+// the index of the upper of the two when that ratio exceeds BimodalRatio,
+// else -1: where findModes, findLinePhases and the answer's line speeds
+// cut their values into two groups.
+func splitAbove(n int, v func(i int) float64) int {
+	best, split := 0.0, -1
+	for i := 1; i < n; i++ {
+		lo, hi := v(i-1), v(i)
+		if lo <= 0 {
+			continue
+		}
+		if r := hi / lo; r > best {
+			best, split = r, i
+		}
+	}
+	if best <= BimodalRatio {
+		return -1
+	}
+	return split
 }
 
 // medianCI returns the median of vals and its 95% confidence interval as

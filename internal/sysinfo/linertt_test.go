@@ -107,14 +107,11 @@ func TestLineRoundTripBadCPUs(t *testing.T) {
 	}
 	// A CPU the process may not use (the highest possible one, on a
 	// machine that has fewer): the kernel refuses the pin, and the probe
-	// says so rather than waiting out its limit.
-	start := time.Now()
-	_, err := LineRoundTrip(a, MaxCPU, 100, 30*time.Second)
+	// says so at once. Its limit is an hour: a probe that waited it out
+	// instead would outlast the test binary's timeout and fail it.
+	_, err := LineRoundTrip(a, MaxCPU, 100, time.Hour)
 	if err == nil || errors.Is(err, ErrProbeTimeout) || errors.Is(err, ErrBadCPUList) {
 		t.Errorf("CPU %d: got %v, want the kernel's refusal to pin", MaxCPU, err)
-	}
-	if time.Since(start) > 20*time.Second {
-		t.Errorf("the refused pin took %v: it waited for its limit", time.Since(start))
 	}
 }
 
