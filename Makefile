@@ -96,6 +96,7 @@ results: build ## regenerate every report in results/ from the committed raw rec
 	./$(BIN) report -format markdown results/shm-lock-wait.jsonl > results/shm-lock-wait.md
 	./$(BIN) report -format markdown results/shm-wait-lsl.jsonl > results/shm-wait-lsl.md
 	./$(BIN) report -format markdown results/shm-fanin-phase.jsonl > results/shm-fanin-phase.md
+	./$(BIN) report -format markdown results/shm-fanin-placement.jsonl > results/shm-fanin-placement.md
 	./$(BIN) report -format markdown results/shm-large.jsonl > results/shm-large.md
 	./$(BIN) report -format markdown results/shm-wait.jsonl > results/shm-wait.md
 	./$(BIN) report -format markdown results/http.jsonl > results/http.md
