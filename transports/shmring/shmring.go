@@ -37,7 +37,8 @@
 // per process polls the rings of all parked goroutines, waking each whose
 // ring is ready. While that poller is awake, the other process publishes
 // with no system call, however many connections are busy. When the
-// longest spin budget of its waiters passes with nothing ready (or at
+// longest spin budget of its waiters, once for each waiter up to eight,
+// passes with nothing ready (or at
 // once, when the other process last waited on this CPU, where polling
 // would only keep it from running), the poller announces that it sleeps
 // in a one-page mapping its process shares with every peer (the wake

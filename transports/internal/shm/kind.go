@@ -75,7 +75,10 @@ const (
 	// the futex).
 	OptionWait = "wait"
 	// OptionSpinNS sets the adaptive spin budget in nanoseconds (default
-	// DefaultSpin); 0 makes adaptive behave like futex.
+	// DefaultSpin); 0 makes adaptive behave like futex. It is a
+	// connection's: a waiter alone in its process spins one budget, and
+	// the process's poller, waiting for n connections at once, one for
+	// each of up to pollerSpinScale of them (see poller.budget).
 	OptionSpinNS = "spin_ns"
 	// OptionZeroCopy (shm-ring only), "on" (the default) or "off": whether
 	// the connection offers its incoming bytes for reading in place

@@ -26,8 +26,9 @@ import (
 // polls, no waiting flag is set in any mapping, so the other process
 // publishes its bytes with no system call at all, however many connections
 // are busy: the cost of a wake-up is a goroutine switch in the waiting
-// process. When a whole spin budget passes without a ready ring, the
-// poller goes to sleep: it announces every registered waiter in its
+// process. When its spin budget (one connection's for each registered
+// waiter, up to pollerSpinScale; see budget) passes without a ready ring,
+// the poller goes to sleep: it announces every registered waiter in its
 // mapping (readerWaiting for data, writerWaiting for space), re-checks
 // every ring, and sleeps reading its doorbell. A producer (or consumer) that
 // finds the flag set clears it and rings the other process's doorbell: an
@@ -295,21 +296,29 @@ func (p *poller) scan() bool {
 }
 
 // budget returns how long the poller polls before it sleeps (mu held):
-// the largest spin budget among the registered waiters; 0 while the
+// the largest spin budget among the registered waiters, times their
+// number up to pollerSpinScale (and at most spinIdle); 0 while the
 // adaptive calibration says to sleep at once (see spinStats, which also
 // says when a run of such rounds ends), or when the other process of the
-// first registered connection last waited on the CPU this thread runs on:
-// then spinning only keeps that process from running. The CPUs are the
-// ones the waits record (noteCPU); when either is unknown, the
-// calibration decides alone. The budget is not divided among the
-// waiters: with n connections busy in the other process a ring turns
-// ready about n times as often, so a poller that polls a connection's
-// whole budget in vain is as sure as a lone waiter that the other process
-// is not running. Dividing it (down to 2 µs at 16 connections) put the
-// poller to sleep between the other process's batches, and every batch
-// then paid a doorbell (results/shm-fanin-notes.md, third round, has the
-// profile and the before/after runs). wait=spin waiters keep their whole
-// budget.
+// first registered connection last waited on the CPU this thread runs
+// on: then spinning only keeps that process from running. The CPUs are
+// the ones the waits record (noteCPU); when either is unknown, the
+// calibration decides alone. wait=spin waiters keep their whole budget.
+//
+// The budget is a connection's, and the poller spends it on behalf of
+// every waiter it polls for: n waiters that each polled alone would spin
+// n budgets, so the poller may spin n times one budget for the same
+// processor time per connection. Dividing it instead (down to 2 µs at 16
+// connections) put the poller to sleep between the other process's
+// batches, and every batch then paid a doorbell (results/shm-fanin-notes.md,
+// third round, has the profile and the before/after runs). One budget,
+// undivided and unmultiplied, was still too short on a host whose system
+// calls and wake-ups are dear and whose two CPUs each process shares with
+// the other: there the other process is often off its CPU for longer
+// than 20 µs, the poller's spins ran out, the calibration backed off, and
+// every batch paid a doorbell again (results/shm-fanin-notes.md, seventh
+// round: unpinned at 4, 16 and 64 connections, 1.2–1.5× the msg/s at
+// 75–86 % of the CPU per message).
 func (p *poller) budget() time.Duration {
 	var b time.Duration
 	for _, w := range p.list {
@@ -322,8 +331,12 @@ func (p *poller) budget() time.Duration {
 	if p.st.sleepAtOnce(own, peer, monoNow) || own != 0 && own == peer {
 		return 0
 	}
-	return b
+	return min(b*time.Duration(min(len(p.list), pollerSpinScale)), spinIdle)
 }
+
+// pollerSpinScale bounds how many waiters' budgets the poller spends in
+// one spin (see budget).
+const pollerSpinScale = 8
 
 // run is the poller goroutine. It holds a reference to this process's
 // wake page while it runs, and sleeps reading its doorbell.

@@ -394,9 +394,9 @@ func TestLockParkedWaiterIsPolled(t *testing.T) {
 }
 
 // TestPollerBudget: the poller polls for the largest budget of its
-// waiters, undivided by their number, and not at all while the other
-// process of its first connection last waited on this thread's CPU;
-// wait=spin budgets hold regardless.
+// waiters times their number, up to pollerSpinScale and spinIdle, and not
+// at all while the other process of its first connection last waited on
+// this thread's CPU; wait=spin budgets hold regardless.
 func TestPollerBudget(t *testing.T) {
 	saved := cpuNow
 	t.Cleanup(func() { cpuNow = saved })
@@ -407,26 +407,46 @@ func TestPollerBudget(t *testing.T) {
 	p := newPoller()
 	w0 := &waiter{c: d0, idx: -1, budget: DefaultSpin}
 	w1 := &waiter{c: d1, idx: -1, budget: DefaultSpin / 4}
-	p.list = []*waiter{w0, w1}
+	p.list = []*waiter{w0}
 
 	d0.rx.ctl.writerCPU.Store(4) // the other side last waited elsewhere
 	if got := p.budget(); got != DefaultSpin {
-		t.Errorf("two waiters, other side on another CPU: budget %v, want %v (the largest, undivided)", got, DefaultSpin)
+		t.Errorf("one waiter, other side on another CPU: budget %v, want %v", got, DefaultSpin)
 	}
+	p.list = []*waiter{w0, w1}
+	if got, want := p.budget(), 2*DefaultSpin; got != want {
+		t.Errorf("two waiters: budget %v, want %v (the largest, twice)", got, want)
+	}
+	many := []*waiter{w1, w0} // the first waiter's connection is the one looked at
+	for range 3 * pollerSpinScale {
+		many = append(many, &waiter{c: d1, idx: -1, budget: DefaultSpin / 2})
+	}
+	p.list = many
+	d1.rx.ctl.writerCPU.Store(4)
+	if got, want := p.budget(), pollerSpinScale*DefaultSpin; got != want {
+		t.Errorf("%d waiters: budget %v, want %v (the largest, %d times)", len(many), got, want, pollerSpinScale)
+	}
+	w0.budget = spinIdle / 2
+	if got := p.budget(); got != spinIdle {
+		t.Errorf("%d waiters of %v: budget %v, want at most %v", len(many), w0.budget, got, spinIdle)
+	}
+	w0.budget = DefaultSpin
+	p.list = []*waiter{w0, w1}
+
 	d0.rx.ctl.writerCPU.Store(3) // on this thread's CPU
 	if got := p.budget(); got != 0 {
 		t.Errorf("other side on this CPU: budget %v, want 0", got)
 	}
 	cpuNow = func() uint32 { return 0 } // unknown: the calibration decides
-	if got := p.budget(); got != DefaultSpin {
-		t.Errorf("CPU unknown: budget %v, want %v", got, DefaultSpin)
+	if got, want := p.budget(), 2*DefaultSpin; got != want {
+		t.Errorf("CPU unknown: budget %v, want %v", got, want)
 	}
 	p.st.skip = 1
 	if got := p.budget(); got != 0 {
 		t.Errorf("calibration backing off: budget %v, want 0", got)
 	}
-	if got := p.budget(); got != DefaultSpin {
-		t.Errorf("after the back-off: budget %v, want %v", got, DefaultSpin)
+	if got, want := p.budget(), 2*DefaultSpin; got != want {
+		t.Errorf("after the back-off: budget %v, want %v", got, want)
 	}
 	cpuNow = func() uint32 { return 3 }
 	w1.budget = spinIdle
