@@ -97,6 +97,9 @@ results: build ## regenerate every report in results/ from the committed raw rec
 	./$(BIN) report -format markdown results/shm-wait-lsl.jsonl > results/shm-wait-lsl.md
 	./$(BIN) report -format markdown results/shm-fanin-phase.jsonl > results/shm-fanin-phase.md
 	./$(BIN) report -format markdown results/shm-fanin-placement.jsonl > results/shm-fanin-placement.md
+	./$(BIN) report -format markdown results/shm-poller-spin-before.jsonl > results/shm-poller-spin-before.md
+	./$(BIN) report -format markdown results/shm-poller-spin-after.jsonl > results/shm-poller-spin-after.md
+	./$(BIN) report -format markdown results/shm-fanin-spin.jsonl > results/shm-fanin-spin.md
 	./$(BIN) report -format markdown results/shm-large.jsonl > results/shm-large.md
 	./$(BIN) report -format markdown results/shm-wait.jsonl > results/shm-wait.md
 	./$(BIN) report -format markdown results/http.jsonl > results/http.md
