@@ -100,6 +100,7 @@ results: build ## regenerate every report in results/ from the committed raw rec
 	./$(BIN) report -format markdown results/shm-poller-spin-before.jsonl > results/shm-poller-spin-before.md
 	./$(BIN) report -format markdown results/shm-poller-spin-after.jsonl > results/shm-poller-spin-after.md
 	./$(BIN) report -format markdown results/shm-fanin-spin.jsonl > results/shm-fanin-spin.md
+	./$(BIN) report -format markdown results/shm-fanin-spin-check.jsonl > results/shm-fanin-spin-check.md
 	./$(BIN) report -format markdown results/shm-large.jsonl > results/shm-large.md
 	./$(BIN) report -format markdown results/shm-wait.jsonl > results/shm-wait.md
 	./$(BIN) report -format markdown results/http.jsonl > results/http.md

@@ -46,6 +46,7 @@ func TestCommittedResultsAreFresh(t *testing.T) {
 		{filepath.Join(dir, "shm-poller-spin-before.jsonl"), "shm-poller-spin-before.md", "markdown"},
 		{filepath.Join(dir, "shm-poller-spin-after.jsonl"), "shm-poller-spin-after.md", "markdown"},
 		{filepath.Join(dir, "shm-fanin-spin.jsonl"), "shm-fanin-spin.md", "markdown"},
+		{filepath.Join(dir, "shm-fanin-spin-check.jsonl"), "shm-fanin-spin-check.md", "markdown"},
 	}
 	floors := []string{"floor", "floor-stream", "floor-pipe-before", "floor-pipe-after", "floor-netpoll-before", "floor-netpoll-yield", "floor-epyc", "floor-stream-epyc-before", "floor-stream-epyc-after", "floor-nowait-before", "floor-nowait-after", "floor-nowait-before2", "floor-nowait-after2", "floor-epyc-nowait", "floor-epyc-lsl", "floor-epyc-line"}
 	// Every committed raw file is checked: a new one without a line here
