@@ -215,7 +215,8 @@
 // waits alone; every other waiter of the process unlocks and parks its
 // goroutine, and the process's poller (shared with shm-ring, see package
 // shmring) looks at "used" of every parked ring, polling for the same
-// budget (none with "futex") and then sleeping on its doorbell, which a
+// budget once for each parked waiter, up to eight (none with "futex"),
+// and then sleeping on its doorbell, which a
 // commit rings, once per batch, when it finds the poller's process
 // announced asleep in its wake page. So many waiting connections hold no
 // OS thread each.

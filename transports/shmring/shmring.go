@@ -38,12 +38,11 @@
 // ring is ready. While that poller is awake, the other process publishes
 // with no system call, however many connections are busy. When the
 // longest spin budget of its waiters, once for each waiter up to eight,
-// passes with nothing ready (or at
-// once, when the other process last waited on this CPU, where polling
-// would only keep it from running), the poller announces that it sleeps
-// in a one-page mapping its process shares with every peer (the wake
-// page) and parks on an eventfd (the doorbell) through the runtime's
-// network poller; the first peer that publishes on any connection then
+// passes with nothing ready (or at once, when the other process last
+// waited on this CPU, where polling would only keep it from running), the
+// poller announces that it sleeps in a one-page mapping its process shares
+// with every peer (the wake page) and parks on an eventfd (the doorbell)
+// through the runtime's network poller; the first peer that publishes on any connection then
 // clears the announcement and rings once, for the whole batch. Wake page
 // and doorbell travel with the hello and its answer when a connection is
 // set up. How long a side polls is chosen per run with the wait option,

@@ -315,7 +315,7 @@ func (p *poller) scan() bool {
 // undivided and unmultiplied, was still too short on a host whose system
 // calls and wake-ups are dear and whose two CPUs each process shares with
 // the other: there the other process is often off its CPU for longer
-// than 20 µs, the poller's spins ran out, the calibration backed off, and
+// than one budget (20 µs by default), the poller's spins ran out, the calibration backed off, and
 // every batch paid a doorbell again (results/shm-fanin-notes.md, seventh
 // round: unpinned at 4, 16 and 64 connections, 1.2–1.5× the msg/s at
 // 75–86 % of the CPU per message).
